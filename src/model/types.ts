@@ -1,0 +1,77 @@
+// Normalized model description and the forward-pass contract every architecture implements.
+// HF config names (num_key_value_heads, ...) appear only in model/config.ts; everything else uses
+// ModelConfig. A CausalLM is written only against the Backend interface.
+
+import type { AttentionMetadata, Backend, KvLayer, Tensor } from '../runtime/backend.js';
+import type { FloatDType } from '../runtime/dtype.js';
+
+export type Architecture =
+  | 'LlamaForCausalLM'
+  | 'MistralForCausalLM'
+  | 'Qwen2ForCausalLM'
+  | 'Qwen3ForCausalLM';
+
+export interface RopeScaling {
+  /** 'llama3' (Llama 3.1/3.2 frequency-dependent scaling) or 'linear'; null for none. */
+  readonly type: 'llama3' | 'linear';
+  readonly factor: number;
+  readonly lowFreqFactor?: number;
+  readonly highFreqFactor?: number;
+  readonly originalMaxPositionEmbeddings?: number;
+}
+
+export interface ModelConfig {
+  readonly architecture: Architecture;
+  readonly vocabSize: number;
+  readonly hiddenSize: number;
+  readonly intermediateSize: number;
+  readonly numLayers: number;
+  readonly numHeads: number;
+  readonly numKvHeads: number;
+  readonly headDim: number;
+  readonly rmsNormEps: number;
+  readonly ropeTheta: number;
+  readonly ropeScaling: RopeScaling | null;
+  readonly maxPositionEmbeddings: number;
+  readonly tieWordEmbeddings: boolean;
+  /** q/k/v projections carry a bias (Qwen2). */
+  readonly attentionBias: boolean;
+  /** Per-head RMSNorm on q and k before rope (Qwen3). */
+  readonly qkNorm: boolean;
+  /** Sliding-window attention size (Mistral v0.1); 0 for none. */
+  readonly slidingWindow: number;
+  /** dtype the checkpoint stores (torch_dtype), informational. */
+  readonly torchDType: FloatDType;
+  readonly bosTokenId: number | null;
+  readonly eosTokenIds: readonly number[];
+}
+
+/** Everything one forward pass needs; built by the engine's batch builder (a StepBatch). */
+export interface StepInputs {
+  readonly numTokens: number;
+  /** i32 [T] token ids, i32 [T] positions, i32 [T] KV slots. */
+  readonly tokenIds: Tensor;
+  readonly positions: Tensor;
+  readonly slotMapping: Tensor;
+  readonly attention: AttentionMetadata;
+  /** Which token rows need logits: i32 [numLogits] (usually the last token of each sequence). */
+  readonly logitsRows: Tensor;
+  readonly numLogits: number;
+}
+
+export interface CausalLM {
+  readonly config: ModelConfig;
+  readonly backend: Backend;
+  /** Largest numTokens one forward pass accepts (the workspace is sized for it). */
+  readonly maxTokensPerStep: number;
+  /**
+   * Run one step and return logits f32 [numLogits, vocab]. The returned tensor is a view into the
+   * model's workspace: valid until the next forward call.
+   */
+  forward(step: StepInputs, kvCache: readonly KvLayer[]): Tensor;
+  /** Allocate a paged KV cache: one KvLayer per layer, each [numBlocks, blockSize, Hkv, Dh]. */
+  allocKvCache(numBlocks: number, blockSize: number): KvLayer[];
+  /** Bytes one token of KV cache takes across all layers. */
+  kvBytesPerToken(): number;
+  dispose(): void;
+}

@@ -1,0 +1,147 @@
+// The Backend contract: every op a Llama-family forward pass needs, designed for a GPU from day one.
+// Tensors are opaque handles owned by the backend; ops enqueue work and return at once (a backend
+// may run them synchronously, but callers must not depend on that); only read*() crosses to the
+// host. Ops write into caller-provided outputs so that a forward pass allocates nothing per op.
+// Implementations: runtime/reference (the spec, plain TS), runtime/cpu (C++ addon), runtime/cuda.
+
+import type { DType } from './dtype.js';
+
+/** An opaque tensor handle. Row-major, contiguous. Never index it from TypeScript. */
+export interface Tensor {
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  /** Number of elements (product of shape). */
+  readonly numel: number;
+  /** Name of the backend that owns it; ops reject foreign tensors. */
+  readonly backend: string;
+}
+
+/** Host data accepted by upload(): f32 values, raw f16/bf16 bits, or int32. */
+export type HostData = Float32Array | Uint16Array | Int32Array;
+
+export interface BackendMemoryStats {
+  /** Bytes currently held by live tensors (views excluded). */
+  readonly allocatedBytes: number;
+  readonly numTensors: number;
+}
+
+/**
+ * Paged attention metadata for one step (a StepBatch flattened for kernels). The step holds S
+ * sequences whose new tokens are laid out back to back: sequence s owns token rows
+ * queryStartLoc[s] .. queryStartLoc[s+1]-1. Its context after this step's KV writes has seqLens[s]
+ * tokens, so its j-th new token sits at position seqLens[s] - qLen_s + j and attends (causally)
+ * to keys at positions 0..that position (and, with a sliding window W, only the last W of them).
+ * Key position p of sequence s lives in slot blockTables[s, floor(p / blockSize)] * blockSize +
+ * p % blockSize of every layer's cache.
+ */
+export interface AttentionMetadata {
+  readonly numSeqs: number;
+  /** Host copies of the largest qLen / seqLen this step (kernels size their grids with these). */
+  readonly maxQueryLen: number;
+  readonly maxSeqLen: number;
+  /** i32 [numSeqs + 1], queryStartLoc[0] = 0, queryStartLoc[numSeqs] = numTokens. */
+  readonly queryStartLoc: Tensor;
+  /** i32 [numSeqs]: context length of each sequence including this step's tokens. */
+  readonly seqLens: Tensor;
+  /** i32 [numSeqs, maxBlocksPerSeq]: physical block ids; unused entries may hold anything. */
+  readonly blockTables: Tensor;
+}
+
+/** One layer's paged KV cache: both tensors [numBlocks, blockSize, numKvHeads, headDim]. */
+export interface KvLayer {
+  readonly k: Tensor;
+  readonly v: Tensor;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** dtype of activations and the KV cache: f32 on reference/cpu, bf16 or f16 on cuda. */
+  readonly computeDType: DType;
+
+  // ---------------------------------------------------------------------------------- memory
+  /** A new tensor; contents unspecified until written. */
+  alloc(shape: readonly number[], dtype: DType): Tensor;
+  /**
+   * Copy host data into dst (all of it, or starting at element dstOffset). Conversion: Float32Array
+   * into f32/f16/bf16 tensors (rounded to nearest even); Uint16Array holds raw bits of dst's own
+   * dtype (f16 or bf16 only); Int32Array into i32 tensors.
+   */
+  upload(dst: Tensor, src: HostData, dstOffset?: number): void;
+  /** A tensor over the same storage: numel(shape) elements starting at element offset. */
+  view(t: Tensor, shape: readonly number[], offset?: number): Tensor;
+  /** Copy to the host as f32 (float tensors) after all enqueued work. */
+  read(t: Tensor): Promise<Float32Array>;
+  readInt32(t: Tensor): Promise<Int32Array>;
+  /** Release a tensor (not a view). Using it afterwards is a bug. */
+  free(t: Tensor): void;
+  /** Wait for all enqueued work. */
+  synchronize(): Promise<void>;
+  memoryStats(): BackendMemoryStats;
+  /** Free everything this backend holds (threads, streams, device memory). */
+  dispose(): void;
+
+  // ------------------------------------------------------------------------------------- ops
+  // Shapes: T = tokens in the step, D = hidden size, V = vocab, H = query heads, Hkv = kv heads,
+  // Dh = head dim, I = intermediate size. Unless said otherwise, float inputs and outputs are in
+  // computeDType, and out may not alias an input.
+
+  /** out[t, :] = table[ids[t], :]. out [T, D], table [V, D] (any float dtype), ids i32 [T]. */
+  embedding(out: Tensor, table: Tensor, ids: Tensor): void;
+
+  /** out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight. x, out [R, D]; weight [D]. out may alias x. */
+  rmsnorm(out: Tensor, x: Tensor, weight: Tensor, eps: number): void;
+
+  /**
+   * Fused residual add + rmsnorm: residual += x, then out = rmsnorm(residual) * weight.
+   * residual, x, out [R, D]; weight [D]. out may alias x (not residual).
+   */
+  addRmsnorm(out: Tensor, residual: Tensor, x: Tensor, weight: Tensor, eps: number): void;
+
+  /**
+   * out = x . w^T (+ bias). x [T, K] computeDType; w [N, K] any float dtype (weights may stay
+   * f16/bf16 while computeDType is f32); bias [N] or null; out [T, N] in computeDType or f32
+   * (logits are read in f32). Accumulates in f32 at least.
+   */
+  matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null): void;
+
+  /**
+   * Rotary embedding in place, HF "rotate_half" layout: for each head and i < Dh/2, with
+   * a = x[i], b = x[i + Dh/2], angle = positions[t] * invFreq[i]:
+   * x[i] = a cos - b sin, x[i + Dh/2] = b cos + a sin. q [T, H, Dh], k [T, Hkv, Dh],
+   * positions i32 [T], invFreq f32 [Dh/2] (model-specific scaling, e.g. llama3, is baked in).
+   */
+  rope(q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor): void;
+
+  /**
+   * Write this step's keys and values into the paged cache: for each token t with
+   * slotMapping[t] >= 0, cache.k[slot] = k[t], cache.v[slot] = v[t] (slot indexes the flattened
+   * [numBlocks * blockSize] axis). k, v [T, Hkv, Dh]; slotMapping i32 [T]; a negative slot skips
+   * the token (padding).
+   */
+  kvWrite(cache: KvLayer, k: Tensor, v: Tensor, slotMapping: Tensor): void;
+
+  /**
+   * Causal grouped-query attention of this step's queries over the paged cache (which already holds
+   * this step's keys): out[t, h] = softmax(scale * q[t, h] . K^T) V over the keys the metadata
+   * allows, using kv head h / (H / Hkv). q, out [T, H, Dh]. slidingWindow 0 means none.
+   */
+  attention(out: Tensor, q: Tensor, cache: KvLayer, meta: AttentionMetadata, scale: number, slidingWindow: number): void;
+
+  /** out[t, i] = silu(gateUp[t, i]) * gateUp[t, I + i]. gateUp [T, 2I] (gate then up), out [T, I]. */
+  siluMul(out: Tensor, gateUp: Tensor): void;
+
+  /** out = a + b elementwise, same shape. out may alias a or b. */
+  add(out: Tensor, a: Tensor, b: Tensor): void;
+
+  /** out[s, :] = x[rows[s], :]. x [T, D], rows i32 [S], out [S, D]. Picks the rows whose logits we need. */
+  gatherRows(out: Tensor, x: Tensor, rows: Tensor): void;
+
+  /** out[s] = argmax over v of logits[s, v] (lowest index on ties). logits [S, V] f32, out i32 [S]. */
+  argmax(out: Tensor, logits: Tensor): void;
+}
+
+export function numelOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
