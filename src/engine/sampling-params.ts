@@ -1,0 +1,56 @@
+// SamplingParams: how one request picks its tokens and when it stops. Shared by the sampler, the
+// generate loop, the scheduler and the server schemas. Pure data; validation lives with the sampler.
+
+export interface SamplingParams {
+  /** 0 means greedy (argmax). */
+  readonly temperature: number;
+  /** 0 or >= vocab disables. */
+  readonly topK: number;
+  /** 1 disables. */
+  readonly topP: number;
+  /** 0 disables. */
+  readonly minP: number;
+  /** 1 disables; > 1 discourages tokens already in prompt or output (HF/vLLM semantics). */
+  readonly repetitionPenalty: number;
+  /** OpenAI semantics over generated tokens: logit -= presence * (count > 0) + frequency * count. */
+  readonly presencePenalty: number;
+  readonly frequencyPenalty: number;
+  /** token id -> bias added to its logit (OpenAI clamps to [-100, 100]). */
+  readonly logitBias: ReadonlyMap<number, number>;
+  /** Same seed, same tokens. null: a fresh random seed per request. */
+  readonly seed: number | null;
+  readonly maxTokens: number;
+  /** Stop strings: generation ends before the first occurrence; it is not included in the text. */
+  readonly stop: readonly string[];
+  /** Extra stop token ids (besides EOS unless ignoreEos). */
+  readonly stopTokenIds: readonly number[];
+  readonly ignoreEos: boolean;
+  /** Number of top logprobs to return per token (0 = none; null = logprobs off). */
+  readonly logprobs: number | null;
+  /** Number of completions sharing this prompt. */
+  readonly n: number;
+}
+
+export const DEFAULT_SAMPLING: SamplingParams = {
+  temperature: 1,
+  topK: 0,
+  topP: 1,
+  minP: 0,
+  repetitionPenalty: 1,
+  presencePenalty: 0,
+  frequencyPenalty: 0,
+  logitBias: new Map(),
+  seed: null,
+  maxTokens: 256,
+  stop: [],
+  stopTokenIds: [],
+  ignoreEos: false,
+  logprobs: null,
+  n: 1,
+};
+
+export function samplingParams(overrides: Partial<SamplingParams> = {}): SamplingParams {
+  return { ...DEFAULT_SAMPLING, ...overrides };
+}
+
+export type FinishReason = 'stop' | 'length' | 'abort' | 'error';
