@@ -1,0 +1,68 @@
+// The engine's face to the server and CLI: submit a request, iterate its outputs, abort it.
+// The server depends only on these types, so it can be tested against a fake engine.
+
+import type { FinishReason, SamplingParams } from './sampling-params.js';
+
+export interface EngineRequest {
+  readonly requestId: string;
+  readonly promptTokenIds: readonly number[];
+  readonly params: SamplingParams;
+  /** Lower runs first; ties in arrival order (FCFS). Default 0. */
+  readonly priority?: number;
+  /** Who pays (API key id or 'anonymous'): cost is totalled per key. */
+  readonly accountKey?: string;
+}
+
+export interface TokenLogprob {
+  readonly tokenId: number;
+  readonly logprob: number;
+  /** The top alternatives at this position, best first (length = params.logprobs). */
+  readonly top: readonly { tokenId: number; logprob: number }[];
+}
+
+/** One increment for one choice (index < params.n) of a request. */
+export interface EngineOutput {
+  readonly requestId: string;
+  readonly index: number;
+  /** Tokens produced since the last output for this choice. */
+  readonly newTokenIds: readonly number[];
+  /** Valid UTF-8 text released since the last output (stop strings already cut off). */
+  readonly newText: string;
+  readonly logprobs: readonly TokenLogprob[] | null;
+  readonly finished: boolean;
+  readonly finishReason: FinishReason | null;
+  /** Totals for the request so far (set on every output). */
+  readonly numPromptTokens: number;
+  readonly numCachedPromptTokens: number;
+  readonly numGeneratedTokens: number;
+  /** Cost of this request so far, from metrics/cost.ts (its share of each step's wall time). */
+  readonly costUsd: number;
+}
+
+export interface EngineStats {
+  readonly numRunning: number;
+  readonly numWaiting: number;
+  readonly kvCacheUsage: number;
+  readonly numFreeBlocks: number;
+  readonly numTotalBlocks: number;
+}
+
+export interface EngineClient {
+  /** Model id served (what /v1/models lists). */
+  readonly modelId: string;
+  readonly maxModelLen: number;
+  /**
+   * Start a request; outputs arrive in order and the iterator ends after the output with
+   * finished = true for every choice. Aborting (signal or abort()) ends it with finishReason 'abort'
+   * within one step and frees its KV blocks. Throws TokenmillError (server_overloaded when the
+   * waiting queue is full, context_length_exceeded, engine_dead).
+   */
+  generate(req: EngineRequest, signal?: AbortSignal): AsyncIterable<EngineOutput>;
+  abort(requestId: string): void;
+  stats(): EngineStats;
+  /** Stop accepting; resolve once in-flight work is done or timeoutMs passes (then abort the rest). */
+  drain(timeoutMs: number): Promise<void>;
+  /** A fatal error, once the engine is dead (then every generate() throws it). */
+  readonly fatalError: Error | null;
+  shutdown(): Promise<void>;
+}
