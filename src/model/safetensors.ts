@@ -1,0 +1,220 @@
+// Validated safetensors reader (single file or sharded via model.safetensors.index.json). Tensors
+// are read one at a time with fs.readSync into one reusable buffer, so loading never holds the
+// model twice: peak host memory is one tensor. Never trusts a length before checking it.
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { TokenmillError } from '../util/errors.js';
+import { MAX_HEADER_BYTES, parseHeader, parseHeaderLength, type StDType, type StTensorInfo } from './safetensors-format.js';
+
+export { writeSafetensors, encodeFloats, type TensorToWrite, type TensorBytes } from './safetensors-writer.js';
+export { MAX_HEADER_BYTES, ST_DTYPE_BYTES, type StDType, type StTensorInfo } from './safetensors-format.js';
+
+export const SINGLE_FILE = 'model.safetensors';
+export const INDEX_FILE = 'model.safetensors.index.json';
+
+/** Host data of one tensor in its stored encoding; F16/BF16 are raw bits. */
+export type HostTensorData = Float32Array | Uint16Array | Int32Array | Uint8Array;
+
+export interface HostTensor {
+  readonly name: string;
+  readonly dtype: StDType;
+  readonly shape: readonly number[];
+  readonly data: HostTensorData;
+}
+
+const READ_CHUNK_BYTES = 1 << 30; // readSync takes at most 2 GiB per call
+
+function typedView(dtype: StDType, bytes: Uint8Array): HostTensorData {
+  const { buffer, byteOffset, byteLength } = bytes;
+  if (dtype === 'F32') return new Float32Array(buffer, byteOffset, byteLength / 4);
+  if (dtype === 'F16' || dtype === 'BF16') return new Uint16Array(buffer, byteOffset, byteLength / 2);
+  if (dtype === 'I32') return new Int32Array(buffer, byteOffset, byteLength / 4);
+  return bytes;
+}
+
+/** One open safetensors file with a validated header. */
+export class SafetensorsFile {
+  readonly path: string;
+  readonly tensors: ReadonlyMap<string, StTensorInfo>;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly fileSizeBytes: number;
+  private fd: number | null;
+
+  private constructor(path: string, fd: number, fileSizeBytes: number, tensors: ReadonlyMap<string, StTensorInfo>, metadata: Record<string, string>) {
+    this.path = path;
+    this.fd = fd;
+    this.fileSizeBytes = fileSizeBytes;
+    this.tensors = tensors;
+    this.metadata = metadata;
+  }
+
+  static open(path: string, opts: { maxHeaderBytes?: number } = {}): SafetensorsFile {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file_not_found' : 'io_error';
+      throw new TokenmillError(code, `cannot open ${path}: ${(e as Error).message}`, { cause: e, details: { file: path } });
+    }
+    try {
+      const size = fstatSync(fd).size;
+      const prefix = new Uint8Array(8);
+      readFully(fd, prefix, 0, path);
+      const headerLen = parseHeaderLength(prefix, size, path, opts.maxHeaderBytes ?? MAX_HEADER_BYTES);
+      const json = new Uint8Array(headerLen);
+      readFully(fd, json, 8, path);
+      const header = parseHeader(json, size, path);
+      return new SafetensorsFile(path, fd, size, header.tensors, { ...header.metadata });
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+  }
+
+  /** Read a tensor's bytes into `into` (which must be large enough); returns the filled prefix. */
+  readBytes(name: string, into?: Uint8Array): Uint8Array {
+    const info = this.tensors.get(name);
+    if (info === undefined) throw new TokenmillError('tensor_missing', `${this.path}: no tensor '${name}'`, { details: { file: this.path, tensor: name } });
+    if (this.fd === null) throw new TokenmillError('io_error', `${this.path}: file already closed`);
+    const out = into === undefined ? new Uint8Array(info.byteLength) : into.subarray(0, info.byteLength);
+    if (out.length < info.byteLength) throw new TokenmillError('internal_error', `read buffer too small for '${name}'`);
+    readFully(this.fd, out, info.fileOffset, this.path);
+    return out;
+  }
+
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+function readFully(fd: number, out: Uint8Array, position: number, path: string): void {
+  let done = 0;
+  while (done < out.length) {
+    const n = readSync(fd, out, done, Math.min(out.length - done, READ_CHUNK_BYTES), position + done);
+    if (n === 0) throw new TokenmillError('safetensors_truncated', `${path}: unexpected end of file at byte ${position + done}`, { details: { file: path } });
+    done += n;
+  }
+}
+
+/** All tensors of a checkpoint directory (one file or shards), read one at a time. */
+export class Checkpoint {
+  readonly dir: string;
+  readonly files: readonly SafetensorsFile[];
+  private readonly where = new Map<string, SafetensorsFile>();
+  private buffer: Uint8Array | null = null;
+
+  constructor(dir: string, files: readonly SafetensorsFile[]) {
+    this.dir = dir;
+    this.files = files;
+    for (const f of files) {
+      for (const name of f.tensors.keys()) {
+        const prev = this.where.get(name);
+        if (prev !== undefined) {
+          throw new TokenmillError('safetensors_bad_header', `tensor '${name}' appears in both ${prev.path} and ${f.path}`, { details: { tensor: name } });
+        }
+        this.where.set(name, f);
+      }
+    }
+  }
+
+  tensorNames(): string[] {
+    return [...this.where.keys()];
+  }
+
+  info(name: string): StTensorInfo | undefined {
+    return this.where.get(name)?.tensors.get(name);
+  }
+
+  /** Which file holds a tensor (for error messages). */
+  fileOf(name: string): string | undefined {
+    return this.where.get(name)?.path;
+  }
+
+  /**
+   * Read one tensor into the shared buffer. The returned data is valid until the next read():
+   * copy or upload it before reading another tensor.
+   */
+  read(name: string): HostTensor {
+    const file = this.where.get(name);
+    const info = file?.tensors.get(name);
+    if (file === undefined || info === undefined) {
+      throw new TokenmillError('tensor_missing', `${this.dir}: checkpoint has no tensor '${name}'`, { details: { dir: this.dir, tensor: name } });
+    }
+    if (this.buffer === null || this.buffer.length < info.byteLength) {
+      let max = 0;
+      for (const f of this.files) for (const t of f.tensors.values()) max = Math.max(max, t.byteLength);
+      this.buffer = new Uint8Array(new ArrayBuffer(Math.max(8, max)));
+    }
+    const bytes = file.readBytes(name, this.buffer);
+    return { name, dtype: info.dtype, shape: info.shape, data: typedView(info.dtype, bytes) };
+  }
+
+  /** Drop the shared read buffer (after loading) and close every file. */
+  close(): void {
+    this.buffer = null;
+    for (const f of this.files) f.close();
+  }
+}
+
+/** Open model.safetensors, or the shards listed in model.safetensors.index.json, under dir. */
+export function openCheckpoint(dir: string, opts: { maxHeaderBytes?: number } = {}): Checkpoint {
+  const indexPath = join(dir, INDEX_FILE);
+  const singlePath = join(dir, SINGLE_FILE);
+  if (existsSync(indexPath)) {
+    const weightMap = readIndex(indexPath);
+    const files: SafetensorsFile[] = [];
+    try {
+      for (const s of new Set(weightMap.values())) files.push(SafetensorsFile.open(join(dir, s), opts));
+      const ckpt = new Checkpoint(dir, files);
+      for (const [tensor, shard] of weightMap) {
+        if (ckpt.fileOf(tensor) !== join(dir, shard)) {
+          throw new TokenmillError('tensor_missing', `${indexPath}: weight_map puts '${tensor}' in ${shard}, which does not hold it`, { details: { file: indexPath, tensor } });
+        }
+      }
+      return ckpt;
+    } catch (e) {
+      for (const f of files) f.close();
+      throw e;
+    }
+  }
+  if (existsSync(singlePath)) return new Checkpoint(dir, [SafetensorsFile.open(singlePath, opts)]);
+  throw new TokenmillError('file_not_found', `${dir}: neither ${SINGLE_FILE} nor ${INDEX_FILE} found`, { details: { dir } });
+}
+
+/** Parse the shard index: tensor name -> shard file name. */
+function readIndex(path: string): Map<string, string> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new TokenmillError('safetensors_bad_header', `${path}: not valid JSON: ${(e as Error).message}`, { cause: e, details: { file: path } });
+  }
+  const map = (raw as { weight_map?: unknown } | null)?.weight_map;
+  if (map === null || typeof map !== 'object' || Array.isArray(map)) {
+    throw new TokenmillError('safetensors_bad_header', `${path}: missing object 'weight_map'`, { details: { file: path } });
+  }
+  const shards = new Map<string, string>();
+  for (const [tensor, file] of Object.entries(map as Record<string, unknown>)) {
+    // Shard names must be plain file names in the same directory (no path traversal).
+    if (typeof file !== 'string' || file.length === 0 || basename(file) !== file || file === '..' || file === '.') {
+      throw new TokenmillError('safetensors_bad_header', `${path}: weight_map['${tensor}'] is not a file name in the model directory`, { details: { file: path, tensor } });
+    }
+    shards.set(tensor, file);
+  }
+  return shards;
+}
+
+/** Read a whole (small) safetensors file into memory, copying each tensor. For tests and tools. */
+export function readSafetensorsFile(path: string): { tensors: Map<string, HostTensor>; metadata: Record<string, string> } {
+  const f = SafetensorsFile.open(path);
+  try {
+    const tensors = new Map<string, HostTensor>();
+    for (const info of f.tensors.values()) {
+      tensors.set(info.name, { name: info.name, dtype: info.dtype, shape: info.shape, data: typedView(info.dtype, f.readBytes(info.name)) });
+    }
+    return { tensors, metadata: { ...f.metadata } };
+  } finally {
+    f.close();
+  }
+}
