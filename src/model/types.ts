@@ -64,6 +64,8 @@ export interface CausalLM {
   readonly backend: Backend;
   /** Largest numTokens one forward pass accepts (the workspace is sized for it). */
   readonly maxTokensPerStep: number;
+  /** Largest numLogits one forward pass accepts (sizes the f32 logits buffer); maxTokensPerStep when absent. */
+  readonly maxLogitsPerStep?: number;
   /**
    * Run one step and return logits f32 [numLogits, vocab]. The returned tensor is a view into the
    * model's workspace: valid until the next forward call.

@@ -1,0 +1,196 @@
+// config.json -> ModelConfig. The only file that knows Hugging Face config names. Strict: missing
+// shape fields, bad values and unknown architectures throw typed errors naming the file and field;
+// optional fields take the transformers defaults of the named architecture.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FloatDType } from '../runtime/dtype.js';
+import { TokenmillError } from '../util/errors.js';
+import type { Architecture, ModelConfig, RopeScaling } from './types.js';
+
+export const SUPPORTED_ARCHITECTURES: readonly Architecture[] = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM'];
+
+/** transformers defaults per architecture for fields a config.json may omit. */
+const DEFAULTS: Record<Architecture, { rmsNormEps: number; ropeTheta: number; maxPositionEmbeddings: number }> = {
+  LlamaForCausalLM: { rmsNormEps: 1e-6, ropeTheta: 10000, maxPositionEmbeddings: 2048 },
+  MistralForCausalLM: { rmsNormEps: 1e-6, ropeTheta: 10000, maxPositionEmbeddings: 4096 * 32 },
+  Qwen2ForCausalLM: { rmsNormEps: 1e-6, ropeTheta: 10000, maxPositionEmbeddings: 32768 },
+  Qwen3ForCausalLM: { rmsNormEps: 1e-6, ropeTheta: 10000, maxPositionEmbeddings: 32768 },
+};
+
+type Json = Record<string, unknown>;
+
+class Fields {
+  constructor(readonly raw: Json, readonly file: string) {}
+
+  missing(field: string): TokenmillError {
+    return new TokenmillError('config_missing_field', `${this.file}: missing required field '${field}'`, { details: { file: this.file, field } });
+  }
+
+  invalid(field: string, why: string): TokenmillError {
+    return new TokenmillError('config_invalid', `${this.file}: field '${field}' ${why} (got ${JSON.stringify(this.raw[field]) ?? 'undefined'})`, { details: { file: this.file, field } });
+  }
+
+  has(field: string): boolean {
+    return this.raw[field] !== undefined && this.raw[field] !== null;
+  }
+
+  posInt(field: string, fallback?: number): number {
+    if (!this.has(field)) {
+      if (fallback === undefined) throw this.missing(field);
+      return fallback;
+    }
+    const v = this.raw[field];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw this.invalid(field, 'must be a positive integer');
+    return v;
+  }
+
+  posNumber(field: string, fallback?: number): number {
+    if (!this.has(field)) {
+      if (fallback === undefined) throw this.missing(field);
+      return fallback;
+    }
+    const v = this.raw[field];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw this.invalid(field, 'must be a positive number');
+    return v;
+  }
+
+  bool(field: string, fallback: boolean): boolean {
+    if (!this.has(field)) return fallback;
+    const v = this.raw[field];
+    if (typeof v !== 'boolean') throw this.invalid(field, 'must be true or false');
+    return v;
+  }
+
+  /** A token id, a list of them, or null/absent. */
+  tokenIds(field: string): number[] {
+    if (!this.has(field)) return [];
+    const v = this.raw[field];
+    const list = Array.isArray(v) ? v : [v];
+    if (!list.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)) throw this.invalid(field, 'must be a token id or a list of token ids');
+    return list as number[];
+  }
+}
+
+function parseTorchDType(f: Fields): FloatDType {
+  const field = f.has('torch_dtype') ? 'torch_dtype' : 'dtype';
+  if (!f.has(field)) return 'f32';
+  const v = f.raw[field];
+  if (v === 'float32') return 'f32';
+  if (v === 'float16') return 'f16';
+  if (v === 'bfloat16') return 'bf16';
+  throw f.invalid(field, "must be 'float32', 'float16' or 'bfloat16'");
+}
+
+function parseRopeScaling(f: Fields, maxPositionEmbeddings: number): RopeScaling | null {
+  if (!f.has('rope_scaling')) return null;
+  const rs = f.raw.rope_scaling;
+  if (typeof rs !== 'object' || Array.isArray(rs) || rs === null) throw f.invalid('rope_scaling', 'must be an object or null');
+  const r = new Fields(rs as Json, `${f.file} rope_scaling`);
+  const type = r.raw.rope_type ?? r.raw.type;
+  if (type === 'default') return null;
+  if (type === 'linear') return { type: 'linear', factor: r.posNumber('factor') };
+  if (type === 'llama3') {
+    const scaling: RopeScaling = {
+      type: 'llama3',
+      factor: r.posNumber('factor'),
+      lowFreqFactor: r.posNumber('low_freq_factor'),
+      highFreqFactor: r.posNumber('high_freq_factor'),
+      originalMaxPositionEmbeddings: r.posInt('original_max_position_embeddings', maxPositionEmbeddings),
+    };
+    if (scaling.highFreqFactor! <= scaling.lowFreqFactor!) throw r.invalid('high_freq_factor', 'must exceed low_freq_factor');
+    return scaling;
+  }
+  if (type === undefined) throw r.missing('rope_type');
+  throw f.invalid('rope_scaling', "has an unsupported rope_type (supported: 'llama3', 'linear', 'default')");
+}
+
+function parseArchitecture(f: Fields): Architecture {
+  if (!f.has('architectures')) throw f.missing('architectures');
+  const list = f.raw.architectures;
+  if (!Array.isArray(list) || list.length === 0 || typeof list[0] !== 'string') throw f.invalid('architectures', 'must be a non-empty list of names');
+  const name = list[0];
+  if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(name)) {
+    throw new TokenmillError('unsupported_architecture', `${f.file}: architecture '${name}' is not supported; supported: ${SUPPORTED_ARCHITECTURES.join(', ')}`, {
+      details: { file: f.file, architecture: name, supported: SUPPORTED_ARCHITECTURES },
+    });
+  }
+  return name as Architecture;
+}
+
+/** Sliding window: Mistral's sliding_window; Qwen2/3 only when use_sliding_window applies to every layer. */
+function parseSlidingWindow(f: Fields, arch: Architecture, numLayers: number): number {
+  if (arch === 'LlamaForCausalLM') return 0;
+  if (arch === 'MistralForCausalLM') return f.posInt('sliding_window', 0);
+  if (!f.bool('use_sliding_window', false)) return 0;
+  const maxWindowLayers = f.has('max_window_layers') ? f.posInt('max_window_layers') : 0;
+  if (maxWindowLayers >= numLayers) return 0; // layers below max_window_layers use full attention
+  if (maxWindowLayers > 0) throw f.invalid('max_window_layers', 'mixes full and sliding-window layers, which is not supported');
+  return f.posInt('sliding_window');
+}
+
+/** Parse a config.json object. `file` is used in error messages. */
+export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfig {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new TokenmillError('config_invalid', `${file}: must be a JSON object`, { details: { file } });
+  }
+  const f = new Fields(raw as Json, file);
+  const architecture = parseArchitecture(f);
+  const d = DEFAULTS[architecture];
+  const hiddenSize = f.posInt('hidden_size');
+  const numHeads = f.posInt('num_attention_heads');
+  const numLayers = f.posInt('num_hidden_layers');
+  const numKvHeads = f.posInt('num_key_value_heads', numHeads);
+  if (numHeads % numKvHeads !== 0) throw f.invalid('num_key_value_heads', `must divide num_attention_heads (${numHeads})`);
+  if (!f.has('head_dim') && hiddenSize % numHeads !== 0) throw f.invalid('hidden_size', `must be a multiple of num_attention_heads (${numHeads}) when head_dim is absent`);
+  const headDim = f.posInt('head_dim', hiddenSize / numHeads);
+  if (headDim % 2 !== 0) throw f.invalid('head_dim', 'must be even (rotary embedding pairs)');
+  if (f.has('hidden_act') && f.raw.hidden_act !== 'silu') throw f.invalid('hidden_act', "must be 'silu'");
+  if (f.bool('mlp_bias', false)) throw f.invalid('mlp_bias', 'true is not supported');
+  // Llama/Qwen3 attention_bias puts a bias on o_proj too; Qwen2 always has q/k/v bias only.
+  if (architecture !== 'Qwen2ForCausalLM' && f.bool('attention_bias', false)) throw f.invalid('attention_bias', 'true is not supported');
+  const maxPositionEmbeddings = f.posInt('max_position_embeddings', d.maxPositionEmbeddings);
+  const bos = f.tokenIds('bos_token_id');
+  return {
+    architecture,
+    vocabSize: f.posInt('vocab_size'),
+    hiddenSize,
+    intermediateSize: f.posInt('intermediate_size'),
+    numLayers,
+    numHeads,
+    numKvHeads,
+    headDim,
+    rmsNormEps: f.posNumber('rms_norm_eps', d.rmsNormEps),
+    ropeTheta: f.posNumber('rope_theta', d.ropeTheta),
+    ropeScaling: parseRopeScaling(f, maxPositionEmbeddings),
+    maxPositionEmbeddings,
+    tieWordEmbeddings: f.bool('tie_word_embeddings', false),
+    attentionBias: architecture === 'Qwen2ForCausalLM',
+    qkNorm: architecture === 'Qwen3ForCausalLM',
+    slidingWindow: parseSlidingWindow(f, architecture, numLayers),
+    torchDType: parseTorchDType(f),
+    bosTokenId: bos[0] ?? null,
+    eosTokenIds: f.tokenIds('eos_token_id'),
+  };
+}
+
+/** Read and parse `path` (a file) or `<dir>/config.json`. */
+export function loadModelConfig(dirOrFile: string): ModelConfig {
+  const path = dirOrFile.endsWith('.json') ? dirOrFile : join(dirOrFile, 'config.json');
+  return parseModelConfig(readJsonFile(path, 'config_invalid'), path);
+}
+
+/** Read a JSON file: file_not_found when absent, `badCode` when it is not valid JSON. */
+export function readJsonFile(path: string, badCode: 'config_invalid'): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file_not_found' : 'io_error';
+    throw new TokenmillError(code, `cannot read ${path}: ${(e as Error).message}`, { cause: e, details: { file: path } });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new TokenmillError(badCode, `${path}: not valid JSON: ${(e as Error).message}`, { cause: e, details: { file: path } });
+  }
+}

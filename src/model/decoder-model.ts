@@ -1,0 +1,129 @@
+// DecoderModel: the CausalLM shared by every Llama-family architecture. Owns the uploaded weights,
+// the rope table and the workspace (allocated once); forward() enqueues ops only, allocating nothing.
+import type { Backend, KvLayer, Tensor } from '../runtime/backend.js';
+import { DTYPE_BYTES } from '../runtime/dtype.js';
+import { TokenmillError } from '../util/errors.js';
+import { runDecoderLayer, type LayerStep } from './decoder-layer.js';
+import { computeInvFreq } from './rope.js';
+import type { CausalLM, ModelConfig, StepInputs } from './types.js';
+import { weightTensors, type ModelWeights } from './weights.js';
+import { Workspace } from './workspace.js';
+
+export interface DecoderModelOptions {
+  /** Largest numTokens per forward (default 512). */
+  readonly maxTokensPerStep?: number;
+  /** Largest numLogits per forward (default min(maxTokensPerStep, 256)); sizes the f32 logits buffer. */
+  readonly maxLogitsPerStep?: number;
+}
+
+export const DEFAULT_MAX_TOKENS_PER_STEP = 512;
+export const DEFAULT_MAX_LOGITS_PER_STEP = 256;
+
+export class DecoderModel implements CausalLM {
+  readonly maxTokensPerStep: number;
+  readonly maxLogitsPerStep: number;
+  private readonly invFreq: Tensor; // f32 [Dh/2]
+  private readonly ws: Workspace;
+  private disposed = false;
+
+  constructor(
+    readonly config: ModelConfig,
+    readonly backend: Backend,
+    private readonly weights: ModelWeights,
+    opts: DecoderModelOptions = {},
+  ) {
+    this.maxTokensPerStep = positive(opts.maxTokensPerStep ?? DEFAULT_MAX_TOKENS_PER_STEP, 'maxTokensPerStep');
+    this.maxLogitsPerStep = positive(opts.maxLogitsPerStep ?? Math.min(this.maxTokensPerStep, DEFAULT_MAX_LOGITS_PER_STEP), 'maxLogitsPerStep');
+    this.invFreq = backend.alloc([config.headDim / 2], 'f32');
+    backend.upload(this.invFreq, computeInvFreq(config));
+    try {
+      this.ws = new Workspace(backend, config, this.maxTokensPerStep, this.maxLogitsPerStep);
+    } catch (e) {
+      backend.free(this.invFreq);
+      throw e;
+    }
+  }
+
+  forward(step: StepInputs, kvCache: readonly KvLayer[]): Tensor {
+    const { backend: b, config: c, weights: w } = this;
+    const T = step.numTokens;
+    const S = step.numLogits;
+    if (this.disposed) throw new TokenmillError('internal_error', 'forward() on a disposed model');
+    if (!Number.isInteger(T) || T < 1 || T > this.maxTokensPerStep) {
+      throw new TokenmillError('invalid_argument', `forward: numTokens ${T} outside 1..${this.maxTokensPerStep} (maxTokensPerStep)`);
+    }
+    if (!Number.isInteger(S) || S < 1 || S > this.maxLogitsPerStep) {
+      throw new TokenmillError('invalid_argument', `forward: numLogits ${S} outside 1..${this.maxLogitsPerStep} (maxLogitsPerStep)`);
+    }
+    if (kvCache.length !== c.numLayers) throw new TokenmillError('invalid_argument', `forward: kvCache has ${kvCache.length} layers, model has ${c.numLayers}`);
+    const ws = this.ws.step(T);
+    const layerStep: LayerStep = { positions: step.positions, slotMapping: step.slotMapping, meta: step.attention, invFreq: this.invFreq };
+    const eps = c.rmsNormEps;
+    b.embedding(ws.hidden, w.embed, step.tokenIds);
+    for (let l = 0; l < c.numLayers; l++) {
+      const lw = w.layers[l]!;
+      if (l === 0) b.rmsnorm(ws.normed, ws.hidden, lw.inputNorm, eps);
+      else b.addRmsnorm(ws.normed, ws.hidden, ws.proj, lw.inputNorm, eps); // hidden += previous MLP out
+      runDecoderLayer(b, c, lw, ws, kvCache[l]!, layerStep);
+    }
+    // Only the requested rows reach the final norm and lm_head: gather residual and last MLP output,
+    // then one fused add + norm on S rows instead of T.
+    const lv = this.ws.logits(S);
+    b.gatherRows(lv.lastHidden, ws.hidden, step.logitsRows);
+    b.gatherRows(lv.lastProj, ws.proj, step.logitsRows);
+    b.addRmsnorm(lv.lastNormed, lv.lastHidden, lv.lastProj, w.finalNorm, eps);
+    b.matmul(lv.logits, lv.lastNormed, w.lmHead, null);
+    return lv.logits;
+  }
+
+  allocKvCache(numBlocks: number, blockSize: number): KvLayer[] {
+    const c = this.config;
+    positive(numBlocks, 'numBlocks');
+    positive(blockSize, 'blockSize');
+    const shape = [numBlocks, blockSize, c.numKvHeads, c.headDim];
+    const layers: KvLayer[] = [];
+    try {
+      for (let l = 0; l < c.numLayers; l++) {
+        const k = this.backend.alloc(shape, this.backend.computeDType);
+        let v: Tensor;
+        try {
+          v = this.backend.alloc(shape, this.backend.computeDType);
+        } catch (e) {
+          this.backend.free(k);
+          throw e;
+        }
+        layers.push({ k, v });
+      }
+    } catch (e) {
+      freeKvCache(this.backend, layers);
+      throw e;
+    }
+    return layers;
+  }
+
+  kvBytesPerToken(): number {
+    const c = this.config;
+    return 2 * c.numLayers * c.numKvHeads * c.headDim * DTYPE_BYTES[this.backend.computeDType];
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.ws.dispose();
+    this.backend.free(this.invFreq);
+    for (const t of weightTensors(this.weights)) this.backend.free(t);
+  }
+}
+
+/** Free a cache from allocKvCache (the caller owns KV caches, not the model). */
+export function freeKvCache(backend: Backend, cache: readonly KvLayer[]): void {
+  for (const l of cache) {
+    backend.free(l.k);
+    backend.free(l.v);
+  }
+}
+
+function positive(n: number, what: string): number {
+  if (!Number.isSafeInteger(n) || n < 1) throw new TokenmillError('invalid_argument', `${what} must be a positive integer, got ${n}`);
+  return n;
+}

@@ -1,0 +1,55 @@
+// loadModel(dir, backend): config.json + generation_config.json + safetensors -> a CausalLM on the
+// backend. Validates everything (config, headers, names, shapes, dtypes) before uploading, then
+// uploads one tensor at a time so peak host memory is the backend copy plus one tensor.
+import { existsSync, statSync } from 'node:fs';
+import type { Backend } from '../runtime/backend.js';
+import { TokenmillError } from '../util/errors.js';
+import { createCausalLM } from './architecture.js';
+import { loadModelConfig } from './config.js';
+import type { DecoderModelOptions } from './decoder-model.js';
+import { loadGenerationConfig, type GenerationConfig } from './generation-config.js';
+import { openCheckpoint } from './safetensors.js';
+import type { CausalLM, ModelConfig } from './types.js';
+import { checkCheckpoint, uploadWeights, weightTensors, type LoadWeightsOptions } from './weights.js';
+
+export interface LoadModelOptions extends DecoderModelOptions, LoadWeightsOptions {
+  /** Cap on each safetensors JSON header (default 100 MiB). */
+  readonly maxHeaderBytes?: number;
+}
+
+export interface LoadedModel {
+  readonly model: CausalLM;
+  /** eosTokenIds merges config.json's with generation_config.json's (config first). */
+  readonly config: ModelConfig;
+  readonly generationConfig: GenerationConfig;
+}
+
+/** Read only the configs of a model directory (no weights): for plan/doctor and tokenizer setup. */
+export function loadModelConfigs(dir: string): { config: ModelConfig; generationConfig: GenerationConfig } {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new TokenmillError('model_not_found', `model directory ${dir} does not exist`, { details: { dir } });
+  }
+  const parsed = loadModelConfig(dir);
+  const generationConfig = loadGenerationConfig(dir);
+  const eos = [...parsed.eosTokenIds];
+  for (const id of generationConfig.eosTokenIds) if (!eos.includes(id)) eos.push(id);
+  const config: ModelConfig = { ...parsed, eosTokenIds: eos, bosTokenId: parsed.bosTokenId ?? generationConfig.bosTokenId };
+  return { config, generationConfig };
+}
+
+export async function loadModel(dir: string, backend: Backend, opts: LoadModelOptions = {}): Promise<LoadedModel> {
+  const { config, generationConfig } = loadModelConfigs(dir);
+  const ckpt = openCheckpoint(dir, { maxHeaderBytes: opts.maxHeaderBytes });
+  try {
+    checkCheckpoint(ckpt, config);
+    const weights = uploadWeights(ckpt, config, backend, opts);
+    try {
+      return { model: createCausalLM(config, backend, weights, opts), config, generationConfig };
+    } catch (e) {
+      for (const t of weightTensors(weights)) backend.free(t);
+      throw e;
+    }
+  } finally {
+    ckpt.close();
+  }
+}

@@ -1,0 +1,124 @@
+// writeRandomModel: a deterministic, seeded random-weight checkpoint (config.json, model.safetensors
+// or shards, generation_config.json, synthetic tokenizer) for any supported config. Each tensor is
+// generated from its own seed (seed + name) in chunks while it is written: never the whole model.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TokenmillError } from '../util/errors.js';
+import { writeSyntheticTokenizer } from './convert/synthetic-tokenizer.js';
+import { parseModelConfig } from './config.js';
+import { GaussianStream, hashSeed } from './prng.js';
+import { writeSafetensors, type TensorToWrite } from './safetensors.js';
+import { f32ToHalf } from '../runtime/dtype.js';
+import type { ModelConfig } from './types.js';
+import { expectedWeights } from './weights.js';
+
+export type RandomWeightDType = 'f32' | 'f16' | 'bf16';
+
+export interface RandomModelOptions {
+  readonly seed?: number;
+  /** Stored dtype of every tensor (default f32). */
+  readonly dtype?: RandomWeightDType;
+  /** Write tokenizer.json + tokenizer_config.json (default true). */
+  readonly tokenizer?: boolean;
+  /** Split into model-0000i-of-0000N.safetensors + index.json above this many bytes per shard. */
+  readonly maxShardBytes?: number;
+}
+
+/** Synthetic tokenizer's ids (see convert/synthetic-tokenizer.ts): bos <s>=0, eos <|im_end|>=3 and </s>=1. */
+const BOS = 0;
+const EOS = [3, 1];
+const CHUNK_ELEMS = 1 << 20;
+
+/** How a tensor is initialised: mean + std * N(0, 1). */
+export function initOf(name: string, shape: readonly number[], c: ModelConfig): { mean: number; std: number } {
+  if (name.endsWith('norm.weight')) return { mean: 1, std: 0.2 }; // norms around 1, not exactly 1
+  if (name.endsWith('.bias')) return { mean: 0, std: 0.5 };
+  // embed / lm_head: logits std about 2 (non-degenerate, yet a clear argmax)
+  if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight') return { mean: 0, std: 2 / Math.sqrt(c.hiddenSize) };
+  return { mean: 0, std: 1 / Math.sqrt(shape[1]!) }; // projections: std 1/sqrt(fan_in)
+}
+
+const ST = { f32: 'F32', f16: 'F16', bf16: 'BF16' } as const;
+
+function* tensorChunks(numel: number, mean: number, std: number, seed: number, dtype: RandomWeightDType): Generator<ArrayBufferView> {
+  const g = new GaussianStream(seed);
+  const f32 = new Float32Array(Math.min(numel, CHUNK_ELEMS));
+  const half = new Uint16Array(dtype === 'f32' ? 0 : f32.length); // reused: the writer copies each chunk out before the next
+  for (let done = 0; done < numel; done += f32.length) {
+    const n = Math.min(f32.length, numel - done);
+    const vals = f32.subarray(0, n);
+    for (let i = 0; i < n; i++) vals[i] = mean + std * g.next();
+    yield dtype === 'f32' ? vals : f32ToHalf(vals, dtype, half.subarray(0, n));
+  }
+}
+
+/** The tensors of a random model, each a lazy producer (nothing is generated until written). */
+export function randomTensors(c: ModelConfig, seed: number, dtype: RandomWeightDType): TensorToWrite[] {
+  const out: TensorToWrite[] = [];
+  for (const [name, shape] of expectedWeights(c)) {
+    const { mean, std } = initOf(name, shape, c);
+    const numel = shape.reduce((a, b) => a * b, 1);
+    out.push({ name, dtype: ST[dtype], shape, data: () => tensorChunks(numel, mean, std, hashSeed(seed, name), dtype) });
+  }
+  return out;
+}
+
+/**
+ * Write a random model for an HF-style config object into dir. bos/eos ids default to the
+ * synthetic tokenizer's. Returns the parsed ModelConfig.
+ */
+export function writeRandomModel(dir: string, hfConfig: Record<string, unknown>, opts: RandomModelOptions = {}): ModelConfig {
+  const seed = opts.seed ?? 0;
+  const dtype = opts.dtype ?? 'f32';
+  const torchDType = { f32: 'float32', f16: 'float16', bf16: 'bfloat16' }[dtype];
+  const full = { bos_token_id: BOS, eos_token_id: EOS[0], ...hfConfig, torch_dtype: torchDType };
+  const config = parseModelConfig(full, `${dir}/config.json`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(full, null, 2) + '\n');
+    const gen = { bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenIds.length > 0 ? [...new Set([...config.eosTokenIds, ...EOS])] : EOS, do_sample: true, temperature: 0.7, top_p: 0.9 };
+    writeFileSync(join(dir, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
+  } catch (e) {
+    throw new TokenmillError('io_error', `writing ${dir}: ${(e as Error).message}`, { cause: e });
+  }
+  const metadata = { format: 'pt', generator: 'tokenmill writeRandomModel', seed: String(seed) };
+  const tensors = randomTensors(config, seed, dtype);
+  if (opts.maxShardBytes === undefined) {
+    writeSafetensors(join(dir, 'model.safetensors'), tensors, metadata);
+  } else {
+    writeShards(dir, tensors, opts.maxShardBytes, metadata);
+  }
+  if (opts.tokenizer ?? true) writeSyntheticTokenizer(dir, config.vocabSize);
+  return config;
+}
+
+function bytesOf(t: TensorToWrite): number {
+  return t.shape.reduce((a, b) => a * b, t.dtype === 'F32' ? 4 : 2);
+}
+
+function writeShards(dir: string, tensors: TensorToWrite[], maxShardBytes: number, metadata: Record<string, string>): void {
+  const shards: TensorToWrite[][] = [[]];
+  let size = 0;
+  for (const t of tensors) {
+    const b = bytesOf(t);
+    if (size > 0 && size + b > maxShardBytes) {
+      shards.push([]);
+      size = 0;
+    }
+    shards[shards.length - 1]!.push(t);
+    size += b;
+  }
+  const n = shards.length;
+  const pad = (i: number): string => String(i).padStart(5, '0');
+  const weightMap: Record<string, string> = {};
+  let total = 0;
+  shards.forEach((group, i) => {
+    const file = `model-${pad(i + 1)}-of-${pad(n)}.safetensors`;
+    writeSafetensors(join(dir, file), group, metadata);
+    for (const t of group) {
+      weightMap[t.name] = file;
+      total += bytesOf(t);
+    }
+  });
+  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
+}
