@@ -1,0 +1,239 @@
+// AsyncEngine: the EngineClient the server and CLI use. Owns the step loop (yielding to the event
+// loop between steps), per-request output streams, aborts (applied between steps, so a request's
+// blocks are freed within one step), admission limits, drain and shutdown, and the dead state: a
+// step that throws fails every in-flight request with the fatal error and refuses new ones.
+import { TokenmillError, toTokenmillError } from '../util/errors.js';
+import { log } from '../util/logger.js';
+import type { EngineClient, EngineOutput, EngineRequest, EngineStats } from './engine-api.js';
+import type { EngineOptions } from './engine-config.js';
+import { Engine } from './engine.js';
+
+export interface AsyncEngineOptions extends EngineOptions {
+  /** Model id reported to clients (/v1/models). */
+  readonly modelId: string;
+  /** Most requests admitted but not yet scheduled; beyond it generate() throws server_overloaded. Default 1024. */
+  readonly maxWaitingRequests?: number;
+}
+
+class RequestStream implements AsyncIterator<EngineOutput> {
+  private readonly queue: EngineOutput[] = [];
+  private waiter: ((r: IteratorResult<EngineOutput>) => void) | null = null;
+  private failer: ((e: Error) => void) | null = null;
+  private error: Error | null = null;
+  private numFinished = 0;
+  /** Called once when the stream ends for any reason (drops an AbortSignal listener). */
+  onEnd: (() => void) | null = null;
+  ended = false;
+
+  constructor(readonly requestId: string, private readonly numChoices: number, private readonly onCancel: () => void) {}
+
+  get complete(): boolean {
+    return this.numFinished >= this.numChoices;
+  }
+
+  push(o: EngineOutput): void {
+    if (o.finished) this.numFinished++;
+    if (this.complete) {
+      const f = this.onEnd;
+      this.onEnd = null;
+      f?.();
+    }
+    if (this.waiter !== null) {
+      const w = this.waiter;
+      this.waiter = this.failer = null;
+      w({ value: o, done: false });
+    } else this.queue.push(o);
+  }
+
+  fail(e: Error): void {
+    this.error = e;
+    if (this.failer !== null) {
+      const f = this.failer;
+      this.waiter = this.failer = null;
+      this.finalize();
+      f(e);
+    }
+  }
+
+  next(): Promise<IteratorResult<EngineOutput>> {
+    const o = this.queue.shift();
+    if (o !== undefined) return Promise.resolve({ value: o, done: false });
+    if (this.complete) return this.end();
+    if (this.error !== null) {
+      this.finalize();
+      return Promise.reject(this.error);
+    }
+    return new Promise((resolve, reject) => {
+      this.waiter = resolve;
+      this.failer = reject;
+    });
+  }
+
+  /** The consumer stopped early (break / return): abort the request. */
+  return(): Promise<IteratorResult<EngineOutput>> {
+    if (!this.complete && this.error === null) this.onCancel();
+    this.queue.length = 0;
+    return this.end();
+  }
+
+  private end(): Promise<IteratorResult<EngineOutput>> {
+    this.finalize();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  private finalize(): void {
+    this.ended = true;
+    const f = this.onEnd;
+    this.onEnd = null;
+    f?.();
+  }
+}
+
+export class AsyncEngine implements EngineClient {
+  readonly modelId: string;
+  readonly engine: Engine;
+  private readonly maxWaiting: number;
+  private readonly streams = new Map<string, RequestStream>();
+  private readonly pendingAborts = new Set<string>();
+  private loopRunning = false;
+  private loopDone: Promise<void> = Promise.resolve();
+  private draining = false;
+  private closed = false;
+  private dead: TokenmillError | null = null;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(opts: AsyncEngineOptions) {
+    this.modelId = opts.modelId;
+    this.maxWaiting = opts.maxWaitingRequests ?? 1024;
+    this.engine = new Engine(opts);
+  }
+
+  get maxModelLen(): number {
+    return this.engine.maxModelLen;
+  }
+
+  get fatalError(): Error | null {
+    return this.dead;
+  }
+
+  generate(req: EngineRequest, signal?: AbortSignal): AsyncIterable<EngineOutput> {
+    if (this.dead !== null) throw new TokenmillError('engine_dead', `the engine is dead: ${this.dead.message}`, { cause: this.dead });
+    if (this.draining || this.closed) throw new TokenmillError('server_draining', 'the engine is draining and accepts no new requests');
+    if (this.engine.numQueuedRequests >= this.maxWaiting) {
+      throw new TokenmillError('server_overloaded', `the waiting queue is full (${this.maxWaiting} requests); retry later`, { details: { retryAfterSeconds: 1 } });
+    }
+    if (this.streams.has(req.requestId)) throw new TokenmillError('invalid_argument', `duplicate request id ${req.requestId}`);
+    this.engine.addRequest(req); // throws context_length_exceeded / invalid_argument
+    const id = req.requestId;
+    const stream = new RequestStream(id, req.params.n, () => this.abort(id));
+    this.streams.set(id, stream);
+    if (signal !== undefined) {
+      const onAbort = (): void => this.abort(id);
+      if (signal.aborted) this.abort(id);
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        stream.onEnd = () => signal.removeEventListener('abort', onAbort);
+      }
+    }
+    this.kick();
+    let handedOut = false;
+    return {
+      [Symbol.asyncIterator]: () => {
+        if (handedOut) throw new TokenmillError('internal_error', `the output stream of ${id} can be iterated once`);
+        handedOut = true;
+        return stream;
+      },
+    };
+  }
+
+  abort(requestId: string): void {
+    if (!this.engine.hasRequest(requestId)) return;
+    this.pendingAborts.add(requestId);
+    if (!this.loopRunning) this.applyAborts();
+  }
+
+  stats(): EngineStats {
+    return this.engine.stats();
+  }
+
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    if (this.engine.numUnfinishedRequests > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        this.whenIdle().then(() => false),
+        new Promise<boolean>((r) => { timer = setTimeout(() => r(true), Math.max(0, timeoutMs)); }),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) for (const id of this.engine.requestIds()) this.abort(id);
+    }
+    await this.loopDone;
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    await this.drain(0);
+    this.closed = true;
+    this.engine.dispose();
+  }
+
+  private kick(): void {
+    if (this.loopRunning || this.dead !== null) return;
+    this.loopRunning = true;
+    this.loopDone = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      for (;;) {
+        this.applyAborts();
+        if (!this.engine.hasWork()) break;
+        const outs = await this.engine.step();
+        this.deliver(outs);
+        await new Promise<void>((r) => setImmediate(r));
+      }
+    } catch (e) {
+      this.die(e);
+    } finally {
+      this.loopRunning = false;
+      this.applyAborts();
+      if (this.engine.numUnfinishedRequests === 0 || this.dead !== null) this.wakeIdle();
+    }
+  }
+
+  private applyAborts(): void {
+    if (this.pendingAborts.size === 0) return;
+    const ids = [...this.pendingAborts];
+    this.pendingAborts.clear();
+    for (const id of ids) this.deliver(this.engine.abortRequest(id));
+  }
+
+  private deliver(outs: readonly EngineOutput[]): void {
+    for (const o of outs) {
+      const s = this.streams.get(o.requestId);
+      if (s === undefined) continue;
+      s.push(o);
+      if (s.complete) this.streams.delete(o.requestId);
+    }
+    if (this.engine.numUnfinishedRequests === 0) this.wakeIdle();
+  }
+
+  private wakeIdle(): void {
+    const ws = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of ws) w();
+  }
+
+  private die(e: unknown): void {
+    const err = toTokenmillError(e);
+    this.dead = err.fatal ? err : new TokenmillError('engine_dead', `engine step failed: ${err.message}`, { cause: e });
+    log.error(`engine dead: ${this.dead.message}`);
+    for (const s of this.streams.values()) s.fail(this.dead);
+    this.streams.clear();
+  }
+
+  private whenIdle(): Promise<void> {
+    if (this.engine.numUnfinishedRequests === 0 || this.dead !== null) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+}

@@ -1,0 +1,143 @@
+// BatchBuilder: flattens a SchedulerOutput into StepInputs (token ids, positions, slot mapping,
+// queryStartLoc, seqLens, block tables, logits rows). Host staging arrays and device tensors are
+// allocated once for the largest step; each step uploads into views of them (views are cached per
+// size), so building a batch never allocates device memory.
+import type { AttentionMetadata, Backend, Tensor } from '../runtime/backend.js';
+import type { StepInputs } from '../model/types.js';
+import { invariant } from '../util/invariant.js';
+import type { SchedulerOutput, ScheduledSequence } from './scheduler.js';
+
+export interface BatchBuilderOptions {
+  readonly maxNumTokens: number;
+  readonly maxNumSeqs: number;
+  /** Block-table width: ceil(maxModelLen / blockSize). */
+  readonly maxBlocksPerSeq: number;
+  readonly blockSize: number;
+}
+
+export interface BuiltBatch {
+  readonly inputs: StepInputs;
+  /** For each logits row: the scheduled entry it samples for (null for a placeholder row). */
+  readonly logitsFor: readonly (ScheduledSequence | null)[];
+}
+
+export class BatchBuilder {
+  readonly opts: BatchBuilderOptions;
+  private readonly backend: Backend;
+  // Host staging (sized for the largest step).
+  private readonly hTokens: Int32Array;
+  private readonly hPositions: Int32Array;
+  private readonly hSlots: Int32Array;
+  private readonly hQsl: Int32Array;
+  private readonly hSeqLens: Int32Array;
+  private readonly hBlockTables: Int32Array;
+  private readonly hLogitsRows: Int32Array;
+  // Device buffers (allocated once).
+  private readonly dTokens: Tensor;
+  private readonly dPositions: Tensor;
+  private readonly dSlots: Tensor;
+  private readonly dQsl: Tensor;
+  private readonly dSeqLens: Tensor;
+  private readonly dBlockTables: Tensor;
+  private readonly dLogitsRows: Tensor;
+  private readonly views = new Map<string, Tensor>();
+
+  constructor(backend: Backend, opts: BatchBuilderOptions) {
+    invariant(opts.maxNumTokens > 0 && opts.maxNumSeqs > 0 && opts.maxBlocksPerSeq > 0, 'batch builder sizes must be positive');
+    this.backend = backend;
+    this.opts = opts;
+    const T = opts.maxNumTokens;
+    const S = opts.maxNumSeqs;
+    this.hTokens = new Int32Array(T);
+    this.hPositions = new Int32Array(T);
+    this.hSlots = new Int32Array(T);
+    this.hQsl = new Int32Array(S + 1);
+    this.hSeqLens = new Int32Array(S);
+    this.hBlockTables = new Int32Array(S * opts.maxBlocksPerSeq);
+    this.hLogitsRows = new Int32Array(S);
+    this.dTokens = backend.alloc([T], 'i32'); // [maxNumTokens]
+    this.dPositions = backend.alloc([T], 'i32');
+    this.dSlots = backend.alloc([T], 'i32');
+    this.dQsl = backend.alloc([S + 1], 'i32'); // [maxNumSeqs + 1]
+    this.dSeqLens = backend.alloc([S], 'i32'); // [maxNumSeqs]
+    this.dBlockTables = backend.alloc([S, opts.maxBlocksPerSeq], 'i32'); // [maxNumSeqs, maxBlocksPerSeq]
+    this.dLogitsRows = backend.alloc([S], 'i32');
+  }
+
+  build(out: SchedulerOutput): BuiltBatch {
+    const { blockSize, maxBlocksPerSeq } = this.opts;
+    const entries = out.scheduled;
+    const S = entries.length;
+    const T = out.totalNumScheduledTokens;
+    invariant(S > 0 && S <= this.opts.maxNumSeqs, () => `step with ${S} sequences (max ${this.opts.maxNumSeqs})`);
+    invariant(T > 0 && T <= this.opts.maxNumTokens, () => `step with ${T} tokens (max ${this.opts.maxNumTokens})`);
+    const logitsFor: (ScheduledSequence | null)[] = [];
+    let t = 0;
+    let maxQ = 0;
+    let maxSeqLen = 0;
+    this.hQsl[0] = 0;
+    for (let s = 0; s < S; s++) {
+      const e = entries[s]!;
+      const seq = e.seq;
+      const blocks = seq.blockIds;
+      const start = e.numComputedBefore;
+      const end = start + e.numTokens;
+      invariant(end <= seq.numTokens, () => `${seq.seqId}: scheduled past its tokens`);
+      invariant(blocks.length * blockSize >= end && blocks.length <= maxBlocksPerSeq, () => `${seq.seqId}: ${blocks.length} blocks for ${end} tokens`);
+      for (let p = start; p < end; p++, t++) {
+        this.hTokens[t] = seq.tokenIds[p]!;
+        this.hPositions[t] = p;
+        this.hSlots[t] = blocks[Math.floor(p / blockSize)]! * blockSize + (p % blockSize);
+      }
+      this.hQsl[s + 1] = t;
+      this.hSeqLens[s] = end;
+      const row = s * maxBlocksPerSeq;
+      for (let b = 0; b < maxBlocksPerSeq; b++) this.hBlockTables[row + b] = b < blocks.length ? blocks[b]! : 0;
+      if (e.sample) {
+        this.hLogitsRows[logitsFor.length] = t - 1;
+        logitsFor.push(e);
+      }
+      maxQ = Math.max(maxQ, e.numTokens);
+      maxSeqLen = Math.max(maxSeqLen, end);
+    }
+    if (logitsFor.length === 0) {
+      // A pure prefill-chunk step: ask for one row anyway (models need numLogits >= 1) and ignore it.
+      this.hLogitsRows[0] = T - 1;
+      logitsFor.push(null);
+    }
+    const L = logitsFor.length;
+    const b = this.backend;
+    const tokenIds = this.view('tok', this.dTokens, [T]);
+    const positions = this.view('pos', this.dPositions, [T]);
+    const slotMapping = this.view('slot', this.dSlots, [T]);
+    const queryStartLoc = this.view('qsl', this.dQsl, [S + 1]);
+    const seqLens = this.view('len', this.dSeqLens, [S]);
+    const blockTables = this.view('bt', this.dBlockTables, [S, maxBlocksPerSeq]);
+    const logitsRows = this.view('rows', this.dLogitsRows, [L]);
+    b.upload(tokenIds, this.hTokens.subarray(0, T));
+    b.upload(positions, this.hPositions.subarray(0, T));
+    b.upload(slotMapping, this.hSlots.subarray(0, T));
+    b.upload(queryStartLoc, this.hQsl.subarray(0, S + 1));
+    b.upload(seqLens, this.hSeqLens.subarray(0, S));
+    b.upload(blockTables, this.hBlockTables.subarray(0, S * maxBlocksPerSeq));
+    b.upload(logitsRows, this.hLogitsRows.subarray(0, L));
+    const attention: AttentionMetadata = { numSeqs: S, maxQueryLen: maxQ, maxSeqLen, queryStartLoc, seqLens, blockTables };
+    return { inputs: { numTokens: T, tokenIds, positions, slotMapping, attention, logitsRows, numLogits: L }, logitsFor };
+  }
+
+  /** Release the device buffers (views die with them). */
+  dispose(): void {
+    this.views.clear();
+    for (const t of [this.dTokens, this.dPositions, this.dSlots, this.dQsl, this.dSeqLens, this.dBlockTables, this.dLogitsRows]) this.backend.free(t);
+  }
+
+  private view(name: string, base: Tensor, shape: readonly number[]): Tensor {
+    const key = `${name}:${shape[0]}`;
+    let v = this.views.get(key);
+    if (v === undefined) {
+      v = this.backend.view(base, shape, 0);
+      this.views.set(key, v);
+    }
+    return v;
+  }
+}

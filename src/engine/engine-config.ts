@@ -1,0 +1,98 @@
+// EngineOptions (what the CLI/server pass in) and their resolution against the model: KV pool size
+// from a byte budget, maxModelLen clamped to what the pool and the model can hold, step budgets.
+// Bad combinations throw TokenmillError('invalid_argument') here, before anything is allocated.
+import type { CausalLM } from '../model/types.js';
+import type { EngineObserver } from '../metrics/engine-observer.js';
+import { TokenmillError } from '../util/errors.js';
+import { log } from '../util/logger.js';
+import { numBlocksForMemory } from './kv/kv-sizing.js';
+import type { DetokenizerFactory } from './output-processor.js';
+
+export interface EngineOptions {
+  readonly model: CausalLM;
+  /** KV pool: an explicit block count, or a byte budget (numBlocks wins when both are given). */
+  readonly numBlocks?: number;
+  readonly kvCacheBytes?: number;
+  /** Tokens per KV block (default 16). */
+  readonly blockSize?: number;
+  /** Longest prompt + output (default: the model's maxPositionEmbeddings; clamped to the pool). */
+  readonly maxModelLen?: number;
+  /** Token budget per step (default min(2048, model.maxTokensPerStep)). */
+  readonly maxNumBatchedTokens?: number;
+  /** Most sequences per step (default 64). */
+  readonly maxNumSeqs?: number;
+  readonly enableChunkedPrefill?: boolean;
+  readonly enablePrefixCaching?: boolean;
+  readonly schedulingPolicy?: 'fcfs' | 'priority';
+  /** End-of-sequence ids (default model.config.eosTokenIds; e.g. pass generation_config's). */
+  readonly eosTokenIds?: readonly number[];
+  /** Per-choice incremental detokenizer; without it outputs carry token ids only. */
+  readonly detokenizer?: DetokenizerFactory;
+  /** Machine price for cost accounting (default 0). */
+  readonly usdPerHour?: number;
+  readonly observer?: EngineObserver;
+  /** Clock in ms (tests inject one). Default performance.now. */
+  readonly now?: () => number;
+}
+
+export interface ResolvedEngineConfig {
+  readonly numBlocks: number;
+  readonly blockSize: number;
+  readonly maxModelLen: number;
+  readonly maxNumBatchedTokens: number;
+  readonly maxNumSeqs: number;
+  readonly enableChunkedPrefill: boolean;
+  readonly enablePrefixCaching: boolean;
+  readonly schedulingPolicy: 'fcfs' | 'priority';
+  readonly eosTokenIds: readonly number[];
+  readonly usdPerHour: number;
+}
+
+function bad(msg: string, param?: string): never {
+  throw new TokenmillError('invalid_argument', msg, param === undefined ? {} : { param });
+}
+
+function positiveInt(v: number, name: string): number {
+  if (!Number.isSafeInteger(v) || v <= 0) bad(`${name} must be a positive integer, got ${v}`, name);
+  return v;
+}
+
+export function resolveEngineConfig(o: EngineOptions): ResolvedEngineConfig {
+  const model = o.model;
+  const blockSize = positiveInt(o.blockSize ?? 16, 'blockSize');
+  let numBlocks: number;
+  if (o.numBlocks !== undefined) numBlocks = positiveInt(o.numBlocks, 'numBlocks');
+  else if (o.kvCacheBytes !== undefined) numBlocks = numBlocksForMemory(o.kvCacheBytes, model.kvBytesPerToken(), blockSize);
+  else bad('the engine needs numBlocks or kvCacheBytes to size the KV cache');
+  const modelMax = model.config.maxPositionEmbeddings;
+  let maxModelLen = positiveInt(o.maxModelLen ?? modelMax, 'maxModelLen');
+  if (maxModelLen > modelMax) bad(`maxModelLen ${maxModelLen} exceeds the model's max_position_embeddings ${modelMax}`, 'maxModelLen');
+  const poolTokens = numBlocks * blockSize;
+  if (maxModelLen > poolTokens) {
+    log.warn(`maxModelLen lowered from ${maxModelLen} to ${poolTokens}: the KV cache holds ${numBlocks} blocks of ${blockSize} tokens`);
+    maxModelLen = poolTokens;
+  }
+  const maxNumBatchedTokens = positiveInt(o.maxNumBatchedTokens ?? Math.min(2048, model.maxTokensPerStep), 'maxNumBatchedTokens');
+  if (maxNumBatchedTokens > model.maxTokensPerStep) {
+    bad(`maxNumBatchedTokens ${maxNumBatchedTokens} exceeds the model workspace (${model.maxTokensPerStep} tokens per step)`, 'maxNumBatchedTokens');
+  }
+  const maxNumSeqs = positiveInt(o.maxNumSeqs ?? 64, 'maxNumSeqs');
+  const enableChunkedPrefill = o.enableChunkedPrefill ?? true;
+  if (!enableChunkedPrefill && maxNumBatchedTokens < maxModelLen) {
+    bad(`without chunked prefill maxNumBatchedTokens (${maxNumBatchedTokens}) must be >= maxModelLen (${maxModelLen})`, 'maxNumBatchedTokens');
+  }
+  const usdPerHour = o.usdPerHour ?? 0;
+  if (!(usdPerHour >= 0) || !Number.isFinite(usdPerHour)) bad(`usdPerHour must be >= 0, got ${usdPerHour}`, 'usdPerHour');
+  return {
+    numBlocks,
+    blockSize,
+    maxModelLen,
+    maxNumBatchedTokens,
+    maxNumSeqs,
+    enableChunkedPrefill,
+    enablePrefixCaching: o.enablePrefixCaching ?? true,
+    schedulingPolicy: o.schedulingPolicy ?? 'fcfs',
+    eosTokenIds: o.eosTokenIds ?? model.config.eosTokenIds,
+    usdPerHour,
+  };
+}

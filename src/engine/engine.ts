@@ -1,0 +1,218 @@
+// Engine: the synchronous core of serving. addRequest() admits (or throws), step() runs one
+// iteration: schedule -> ModelRunner.execute -> scheduler.update -> output processing (stop checks,
+// text) -> cost apportioning -> EngineOutputs. abortRequest() frees a request's blocks at once.
+// One caller at a time (AsyncEngine serializes); it owns no event loop and no streams.
+import { apportionStepCost } from '../metrics/cost.js';
+import type { EngineObserver } from '../metrics/engine-observer.js';
+import { TokenmillError } from '../util/errors.js';
+import { log } from '../util/logger.js';
+import type { EngineOutput, EngineRequest, EngineStats } from './engine-api.js';
+import { resolveEngineConfig, type EngineOptions, type ResolvedEngineConfig } from './engine-config.js';
+import { BlockPool } from './kv/block-pool.js';
+import { KvCacheManager } from './kv/kv-cache-manager.js';
+import { ModelRunner } from './model-runner.js';
+import { SequenceOutput, type DetokenizerFactory } from './output-processor.js';
+import { Request, type Sequence } from './request.js';
+import { createSequenceSampler, type SequenceSampler } from './sampler.js';
+import type { FinishReason } from './sampling-params.js';
+import { Scheduler } from './scheduler.js';
+
+interface SeqState {
+  readonly sampler: SequenceSampler;
+  readonly output: SequenceOutput;
+}
+
+export class Engine {
+  readonly config: ResolvedEngineConfig;
+  readonly kv: KvCacheManager;
+  readonly scheduler: Scheduler;
+  readonly runner: ModelRunner;
+  private readonly requests = new Map<string, Request>();
+  private readonly states = new Map<Sequence, SeqState>();
+  private readonly observer: EngineObserver;
+  private readonly detokenizer: DetokenizerFactory | null;
+  private readonly now: () => number;
+  private arrivals = 0;
+  private numQueued = 0;
+
+  constructor(opts: EngineOptions) {
+    this.config = resolveEngineConfig(opts);
+    const c = this.config;
+    this.kv = new KvCacheManager(new BlockPool(c.numBlocks, c.blockSize, c.enablePrefixCaching));
+    this.scheduler = new Scheduler(
+      { maxNumBatchedTokens: c.maxNumBatchedTokens, maxNumSeqs: c.maxNumSeqs, maxModelLen: c.maxModelLen, enableChunkedPrefill: c.enableChunkedPrefill, policy: c.schedulingPolicy },
+      this.kv,
+    );
+    this.runner = new ModelRunner(opts.model, { maxNumTokens: c.maxNumBatchedTokens, maxNumSeqs: c.maxNumSeqs, maxModelLen: c.maxModelLen, numBlocks: c.numBlocks, blockSize: c.blockSize });
+    this.observer = opts.observer ?? {};
+    this.detokenizer = opts.detokenizer ?? null;
+    this.now = opts.now ?? (() => performance.now());
+  }
+
+  get maxModelLen(): number {
+    return this.config.maxModelLen;
+  }
+
+  /** Requests admitted and not yet scheduled for the first time. */
+  get numQueuedRequests(): number {
+    return this.numQueued;
+  }
+
+  get numUnfinishedRequests(): number {
+    return this.requests.size;
+  }
+
+  hasRequest(requestId: string): boolean {
+    return this.requests.has(requestId);
+  }
+
+  requestIds(): string[] {
+    return [...this.requests.keys()];
+  }
+
+  hasWork(): boolean {
+    return this.scheduler.hasWork();
+  }
+
+  /** Validate and queue a request. Throws invalid_argument or context_length_exceeded. */
+  addRequest(er: EngineRequest): Request {
+    const vocab = this.runner.vocabSize;
+    const prompt = er.promptTokenIds;
+    const p = er.params;
+    if (this.requests.has(er.requestId)) throw new TokenmillError('invalid_argument', `duplicate request id ${er.requestId}`);
+    if (prompt.length === 0) throw new TokenmillError('invalid_argument', 'the prompt has no tokens', { param: 'prompt' });
+    for (const t of prompt) {
+      if (!Number.isInteger(t) || t < 0 || t >= vocab) throw new TokenmillError('invalid_argument', `prompt token id ${t} is outside the vocabulary [0, ${vocab})`, { param: 'prompt' });
+    }
+    if (!Number.isSafeInteger(p.n) || p.n < 1) throw new TokenmillError('invalid_argument', `n must be a positive integer, got ${p.n}`, { param: 'n' });
+    if (!Number.isSafeInteger(p.maxTokens) || p.maxTokens < 1) throw new TokenmillError('invalid_argument', `max_tokens must be a positive integer, got ${p.maxTokens}`, { param: 'max_tokens' });
+    const limit = this.config.maxModelLen;
+    if (prompt.length + p.maxTokens > limit) {
+      throw new TokenmillError(
+        'context_length_exceeded',
+        `This model's maximum context length is ${limit} tokens. However, you requested ${prompt.length + p.maxTokens} tokens (${prompt.length} in the prompt, ${p.maxTokens} for the completion). Please reduce the prompt or max_tokens.`,
+        { param: prompt.length >= limit ? 'messages' : 'max_tokens', details: { promptTokens: prompt.length, maxTokens: p.maxTokens, maxModelLen: limit } },
+      );
+    }
+    const req = new Request({ ...er, arrivalOrder: this.arrivals++, arrivalTimeMs: this.now() });
+    // Samplers validate the params (invalid_argument with the OpenAI param name).
+    const states = req.sequences.map((seq) => ({
+      seq,
+      state: {
+        sampler: createSequenceSampler(p, prompt, { vocabSize: vocab, stream: seq.index }),
+        output: new SequenceOutput(seq, this.config.eosTokenIds, this.detokenizer),
+      },
+    }));
+    for (const { seq, state } of states) this.states.set(seq, state);
+    this.requests.set(req.requestId, req);
+    this.numQueued++;
+    this.scheduler.addRequest(req);
+    return req;
+  }
+
+  /** Finish every choice of a request with 'abort' (blocks freed now); its final outputs. */
+  abortRequest(requestId: string, reason: FinishReason = 'abort'): EngineOutput[] {
+    const req = this.requests.get(requestId);
+    if (req === undefined) return [];
+    if (!req.sequences[0]!.scheduledOnce) this.numQueued--;
+    const outs: EngineOutput[] = [];
+    for (const seq of req.sequences) {
+      const st = this.states.get(seq)!;
+      if (!seq.isFinished) {
+        st.output.endEarly();
+        this.scheduler.finish(seq, reason);
+      }
+      if (!st.output.done) outs.push(st.output.take(true, seq.finishReason));
+    }
+    this.forget(req);
+    return outs;
+  }
+
+  /** One iteration. Throws only on a fatal fault (a kernel error, a broken invariant). */
+  async step(): Promise<EngineOutput[]> {
+    const t0 = this.now();
+    const out = this.scheduler.schedule();
+    for (const id of out.preemptedSeqIds) this.notify((o) => o.onPreemption?.(id.slice(0, id.lastIndexOf('#'))));
+    let numPrefill = 0;
+    for (const s of out.scheduled) {
+      const seq = s.seq;
+      numPrefill += Math.max(0, Math.min(s.numComputedBefore + s.numTokens, seq.numPromptTokens) - s.numComputedBefore);
+      if (seq.firstScheduledTimeMs < 0) {
+        seq.firstScheduledTimeMs = t0;
+        this.notify((o) => o.onPrefixCacheQuery?.(seq.numTokens, seq.numCachedPromptTokens));
+        if (seq.index === 0) {
+          this.numQueued--;
+          this.notify((o) => o.onRequestScheduled?.(seq.request.requestId, (t0 - seq.request.arrivalTimeMs) / 1000));
+        }
+      }
+    }
+    if (out.scheduled.length === 0) return [];
+
+    const sampled = await this.runner.execute(out, (seq) => this.states.get(seq)!.sampler);
+    const tokens = new Map<Sequence, number>();
+    for (const [seq, tok] of sampled) tokens.set(seq, tok.tokenId);
+    this.scheduler.update(out, tokens);
+
+    const touched = new Set<Sequence>();
+    const tNow = this.now();
+    for (const [seq, tok] of sampled) {
+      if (seq.isFinished) continue;
+      const st = this.states.get(seq)!;
+      if (seq.firstTokenTimeMs < 0) seq.firstTokenTimeMs = tNow;
+      seq.lastTokenTimeMs = tNow;
+      touched.add(seq);
+      let reason = st.output.push(tok);
+      if (reason === null && seq.numTokens >= this.config.maxModelLen) {
+        st.output.endEarly();
+        reason = 'length';
+      }
+      if (reason !== null) this.scheduler.finish(seq, reason);
+    }
+
+    const wallSeconds = (this.now() - t0) / 1000;
+    if (this.config.usdPerHour > 0) {
+      const shares = out.scheduled.map((s) => ({ requestId: s.seq.seqId, numGeneratedTokens: sampled.has(s.seq) ? 1 : 0, numScheduledTokens: s.numTokens }));
+      const usd = apportionStepCost(this.config.usdPerHour, wallSeconds, shares);
+      for (const s of out.scheduled) s.seq.costUsd += usd.get(s.seq.seqId) ?? 0;
+    }
+    const outputs: EngineOutput[] = [];
+    for (const seq of touched) {
+      const st = this.states.get(seq)!;
+      if (st.output.done) continue;
+      outputs.push(st.output.take(seq.isFinished, seq.finishReason));
+      if (seq.request.isFinished) this.forget(seq.request);
+    }
+    this.notify((o) => o.onStep?.({ wallSeconds, numGeneratedTokens: sampled.size, numPrefillTokens: numPrefill }));
+    return outputs;
+  }
+
+  stats(): EngineStats {
+    return {
+      numRunning: this.scheduler.numRunning,
+      numWaiting: this.scheduler.numWaiting,
+      kvCacheUsage: this.kv.usage,
+      numFreeBlocks: this.kv.numFreeBlocks,
+      numTotalBlocks: this.kv.numTotalBlocks,
+    };
+  }
+
+  /** Free the KV cache and step buffers (not the model). */
+  dispose(): void {
+    this.runner.dispose();
+  }
+
+  private forget(req: Request): void {
+    if (!req.isFinished) return;
+    if (!req.sequences.every((s) => this.states.get(s)?.output.done ?? true)) return;
+    for (const s of req.sequences) this.states.delete(s);
+    this.requests.delete(req.requestId);
+  }
+
+  private notify(fn: (o: EngineObserver) => void): void {
+    try {
+      fn(this.observer);
+    } catch (e) {
+      log.warn(`engine observer threw: ${(e as Error).message}`);
+    }
+  }
+}

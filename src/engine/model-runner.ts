@@ -1,0 +1,97 @@
+// ModelRunner: runs one step on the device. Builds the batch (BatchBuilder), calls CausalLM.forward
+// over the paged KV cache, and turns the logits rows into one sampled token per sampling sequence:
+// device argmax + a 4-byte-per-row read when every sampler is plain greedy, otherwise the f32
+// logits are read back and each sequence's sampler (sampler.ts) picks. Knows nothing of queues.
+import type { KvLayer, Tensor } from '../runtime/backend.js';
+import type { CausalLM } from '../model/types.js';
+import { invariant } from '../util/invariant.js';
+import { BatchBuilder } from './batch-builder.js';
+import type { Sequence } from './request.js';
+import type { SampledToken, SequenceSampler } from './sampler.js';
+import type { SchedulerOutput } from './scheduler.js';
+
+export interface ModelRunnerOptions {
+  readonly maxNumTokens: number;
+  readonly maxNumSeqs: number;
+  readonly maxModelLen: number;
+  readonly numBlocks: number;
+  readonly blockSize: number;
+}
+
+export class ModelRunner {
+  readonly model: CausalLM;
+  readonly kvCache: KvLayer[];
+  readonly batchBuilder: BatchBuilder;
+  readonly vocabSize: number;
+  /** i32 [maxNumSeqs]: device argmax output. */
+  private readonly argmaxOut: Tensor;
+  private readonly argmaxViews = new Map<number, Tensor>();
+  private disposed = false;
+
+  constructor(model: CausalLM, opts: ModelRunnerOptions) {
+    invariant(opts.maxNumTokens <= model.maxTokensPerStep, () => `maxNumTokens ${opts.maxNumTokens} exceeds the model's maxTokensPerStep ${model.maxTokensPerStep}`);
+    this.model = model;
+    this.vocabSize = model.config.vocabSize;
+    this.kvCache = model.allocKvCache(opts.numBlocks, opts.blockSize);
+    this.batchBuilder = new BatchBuilder(model.backend, {
+      maxNumTokens: opts.maxNumTokens,
+      maxNumSeqs: opts.maxNumSeqs,
+      maxBlocksPerSeq: Math.ceil(opts.maxModelLen / opts.blockSize),
+      blockSize: opts.blockSize,
+    });
+    this.argmaxOut = model.backend.alloc([opts.maxNumSeqs], 'i32');
+  }
+
+  /**
+   * Run one step and sample. samplerOf gives each sampling sequence's sampler. Returns the
+   * sampled token per sequence (only for scheduled entries with sample = true).
+   */
+  async execute(out: SchedulerOutput, samplerOf: (seq: Sequence) => SequenceSampler): Promise<Map<Sequence, SampledToken>> {
+    invariant(!this.disposed, 'model runner used after dispose()');
+    const backend = this.model.backend;
+    const { inputs, logitsFor } = this.batchBuilder.build(out);
+    const logits = this.model.forward(inputs, this.kvCache); // f32 [numLogits, vocab]
+    const result = new Map<Sequence, SampledToken>();
+    if (logitsFor[0] === null) {
+      await backend.synchronize(); // placeholder row only: nothing to sample
+      return result;
+    }
+    const samplers = logitsFor.map((e) => samplerOf(e!.seq));
+    if (samplers.every((s) => s.argmaxOnly)) {
+      const outView = this.argmaxView(logitsFor.length);
+      backend.argmax(outView, logits);
+      const ids = await backend.readInt32(outView);
+      for (let r = 0; r < logitsFor.length; r++) {
+        const tokenId = ids[r]!;
+        samplers[r]!.recordToken(tokenId);
+        result.set(logitsFor[r]!.seq, { tokenId });
+      }
+      return result;
+    }
+    const host = await backend.read(logits);
+    invariant(host.length === logitsFor.length * this.vocabSize, () => `logits of ${host.length} values for ${logitsFor.length} rows of ${this.vocabSize}`);
+    for (let r = 0; r < logitsFor.length; r++) result.set(logitsFor[r]!.seq, samplers[r]!.sample(host, r));
+    return result;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    const b = this.model.backend;
+    this.batchBuilder.dispose();
+    b.free(this.argmaxOut);
+    for (const layer of this.kvCache) {
+      b.free(layer.k);
+      b.free(layer.v);
+    }
+  }
+
+  private argmaxView(n: number): Tensor {
+    let v = this.argmaxViews.get(n);
+    if (v === undefined) {
+      v = this.model.backend.view(this.argmaxOut, [n], 0);
+      this.argmaxViews.set(n, v);
+    }
+    return v;
+  }
+}

@@ -1,0 +1,86 @@
+// Per-choice output processing after sampling: incremental detokenization (pluggable), stop checks
+// (stop-checker.ts: EOS / stop ids / stop strings / max tokens) and the pending increment (tokens,
+// text, logprobs) that becomes the next EngineOutput. Holds no KV and never touches a device.
+import type { EngineOutput, TokenLogprob } from './engine-api.js';
+import type { Sequence } from './request.js';
+import type { SampledToken } from './sampler.js';
+import type { FinishReason, SamplingParams } from './sampling-params.js';
+import { StopChecker, stopCheckerOptions } from './stop-checker.js';
+
+/** An incremental detokenizer for one choice: text released by each new token (valid UTF-8 only). */
+export interface IncrementalDecoder {
+  push(tokenId: number): string;
+  /** Text still held back (an incomplete UTF-8 sequence) once generation ends. */
+  flush?(): string;
+}
+
+/** Builds a decoder per choice; without one the engine emits token ids only (newText = ''). */
+export type DetokenizerFactory = (promptTokenIds: readonly number[], params: SamplingParams) => IncrementalDecoder;
+
+export class SequenceOutput {
+  readonly seq: Sequence;
+  private readonly stop: StopChecker;
+  private readonly decoder: IncrementalDecoder | null;
+  private newTokenIds: number[] = [];
+  private newText = '';
+  private newLogprobs: TokenLogprob[] | null;
+  /** The final output has been taken. */
+  done = false;
+
+  constructor(seq: Sequence, eosTokenIds: readonly number[], detokenizer: DetokenizerFactory | null) {
+    this.seq = seq;
+    const params = seq.request.params;
+    this.stop = new StopChecker(stopCheckerOptions(params, eosTokenIds));
+    this.decoder = detokenizer === null ? null : detokenizer(seq.request.promptTokenIds, params);
+    this.newLogprobs = params.logprobs === null ? null : [];
+  }
+
+  /** Feed one sampled token; returns the finish reason when it ends the choice. */
+  push(tok: SampledToken): FinishReason | null {
+    this.newTokenIds.push(tok.tokenId);
+    if (this.newLogprobs !== null && tok.logprob !== undefined) {
+      this.newLogprobs.push({ tokenId: tok.tokenId, logprob: tok.logprob, top: tok.top ?? [] });
+    }
+    const text = this.decoder === null ? '' : this.decoder.push(tok.tokenId);
+    const r = this.stop.push(tok.tokenId, text);
+    this.newText += r.text;
+    if (r.finished) return r.finishReason;
+    return null;
+  }
+
+  /** Generation ends without the stop checker deciding (abort, context full, error): release held text. */
+  endEarly(): void {
+    if (this.stop.finished) return;
+    this.newText += this.stop.flush();
+    // Text the decoder still holds is an incomplete UTF-8 sequence: not valid text, so dropped.
+  }
+
+  get hasPending(): boolean {
+    return this.newTokenIds.length > 0 || this.newText.length > 0;
+  }
+
+  /** The increment since the last take(), with the request's totals. */
+  take(finished: boolean, finishReason: FinishReason | null): EngineOutput {
+    const req = this.seq.request;
+    let numGenerated = 0;
+    for (const s of req.sequences) numGenerated += s.numOutputTokens;
+    const out: EngineOutput = {
+      requestId: req.requestId,
+      index: this.seq.index,
+      newTokenIds: this.newTokenIds,
+      newText: this.newText,
+      logprobs: this.newLogprobs,
+      finished,
+      finishReason,
+      numPromptTokens: req.promptTokenIds.length,
+      numCachedPromptTokens: req.sequences[0]!.numCachedPromptTokens,
+      numGeneratedTokens: numGenerated,
+      costUsd: req.costUsd,
+    };
+    this.newTokenIds = [];
+    this.newText = '';
+    if (this.newLogprobs !== null) this.newLogprobs = [];
+    if (finished) this.done = true;
+    return out;
+  }
+}
