@@ -1,0 +1,196 @@
+// TokenmillServer: one fastify instance over one EngineClient + ModelFrontend. Owns the server
+// state (serving -> draining, or -> dead on an engine fault), in-flight accounting for drains,
+// error mapping for every route, and the metrics wiring. Process signals live in lifecycle.ts.
+
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { EngineClient } from '../engine/engine-api.js';
+import { ServerMetrics } from '../metrics/server-metrics.js';
+import { TokenmillError } from '../util/errors.js';
+import { log } from '../util/logger.js';
+import { ApiKeyStore } from './auth.js';
+import type { ModelFrontend } from './frontend.js';
+import { sendError, toHttpError } from './http-errors.js';
+import { installHooks } from './hooks.js';
+import { KeyRateLimiter, type RateLimitOptions } from './rate-limit.js';
+import { registerAdminRoutes } from './routes-admin.js';
+import { registerOpenAiRoutes } from './routes-openai.js';
+import { DEFAULT_LIMITS, type ServerLimits } from './schemas.js';
+
+export interface ServerOptions {
+  readonly engine: EngineClient;
+  readonly frontend: ModelFrontend;
+  /** Shared with the engine (it is the engine's EngineObserver); created when absent. */
+  readonly metrics?: ServerMetrics;
+  /** Machine price for a metrics instance created here (default 0). */
+  readonly usdPerHour?: number;
+  readonly apiKeys?: ApiKeyStore;
+  readonly metricsPublic?: boolean;
+  readonly corsOrigins?: readonly string[];
+  readonly bodyLimitBytes?: number;
+  readonly maxQueue?: number;
+  readonly rateLimit?: RateLimitOptions;
+  readonly limits?: Partial<ServerLimits>;
+  /** SSE keep-alive comment interval while no token arrives (default 5 s). */
+  readonly pingIntervalMs?: number;
+  readonly version?: string;
+  readonly webDir?: string | null;
+  /** How often the engine's fatalError is polled (default 200 ms). */
+  readonly fatalPollMs?: number;
+}
+
+export type ServerState = 'serving' | 'draining' | 'dead';
+
+const DEFAULT_BODY_LIMIT_BYTES = 2 * 1024 * 1024;
+const REQUEST_ID_RE = /^[\w.:@/+=-]{1,128}$/;
+
+export class TokenmillServer {
+  readonly app: FastifyInstance;
+  readonly metrics: ServerMetrics;
+  private stateValue: ServerState = 'serving';
+  private fatal: TokenmillError | null = null;
+  private numInFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+  private fatalListeners: ((e: TokenmillError) => void)[] = [];
+  private readonly poll: NodeJS.Timeout;
+
+  constructor(private readonly opts: ServerOptions) {
+    const engine = opts.engine;
+    this.metrics = opts.metrics ?? new ServerMetrics({ modelName: engine.modelId, usdPerHour: opts.usdPerHour ?? 0 });
+    this.metrics.bindEngineGauges(() => engine.stats());
+    const app = Fastify({
+      logger: false,
+      bodyLimit: opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+      genReqId: (req) => {
+        const h = req.headers['x-request-id'];
+        return typeof h === 'string' && REQUEST_ID_RE.test(h) ? h : randomUUID();
+      },
+      forceCloseConnections: 'idle',
+    });
+    this.app = app;
+    app.removeContentTypeParser(['text/plain']);
+    installHooks(app, {
+      keys: opts.apiKeys ?? new ApiKeyStore([]),
+      metricsPublic: opts.metricsPublic ?? false,
+      corsOrigins: opts.corsOrigins ?? [],
+      isDraining: () => this.stateValue === 'draining',
+    });
+    app.setErrorHandler((err, req, reply) => {
+      const te = toHttpError(err);
+      if (te.httpStatus >= 500 && te.code !== 'server_overloaded' && te.code !== 'server_draining') {
+        log.error(`request ${req.id} failed: ${te.code}: ${te.message}`);
+      }
+      return sendError(reply, te);
+    });
+    app.setNotFoundHandler((req, reply) => sendError(reply, new TokenmillError('not_found', `Unknown route: ${req.method} ${req.url.split('?')[0]}`)));
+
+    const ctx = {
+      engine, frontend: opts.frontend, metrics: this.metrics,
+      pingIntervalMs: opts.pingIntervalMs ?? 5000,
+      isDraining: () => this.stateValue === 'draining',
+      reportFatal: (e: TokenmillError) => this.markDead(e),
+    };
+    registerOpenAiRoutes(app, {
+      ctx,
+      limits: { ...DEFAULT_LIMITS, ...opts.limits },
+      rateLimiter: opts.rateLimit ? new KeyRateLimiter(opts.rateLimit) : null,
+      maxQueue: opts.maxQueue,
+      begin: () => this.begin(),
+      isDead: () => this.stateValue === 'dead',
+    });
+    registerAdminRoutes(app, {
+      engine, frontend: opts.frontend, metrics: this.metrics,
+      version: opts.version ?? '0.0.0',
+      modelCreated: Math.floor(Date.now() / 1000),
+      webDir: opts.webDir ?? null,
+      state: () => this.stateValue,
+      fatal: () => this.fatal,
+    });
+    this.poll = setInterval(() => {
+      const e = engine.fatalError;
+      if (e && this.stateValue !== 'dead') this.markDead(e instanceof TokenmillError ? e : new TokenmillError('engine_dead', e.message, { cause: e }));
+    }, opts.fatalPollMs ?? 200);
+    this.poll.unref();
+  }
+
+  get state(): ServerState {
+    return this.stateValue;
+  }
+
+  get inFlight(): number {
+    return this.numInFlight;
+  }
+
+  get fatalError(): TokenmillError | null {
+    return this.fatal;
+  }
+
+  /** Listen; port 0 picks a free port. Resolves to the base URL (http://host:port). */
+  async listen(opts: { host?: string; port?: number } = {}): Promise<{ url: string; port: number }> {
+    const host = opts.host ?? '127.0.0.1';
+    await this.app.listen({ host, port: opts.port ?? 0 });
+    const addr = this.app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : (opts.port ?? 0);
+    const shownHost = host.includes(':') ? `[${host}]` : host;
+    return { url: `http://${shownHost}:${port}`, port };
+  }
+
+  onFatal(cb: (e: TokenmillError) => void): void {
+    this.fatalListeners.push(cb);
+    if (this.fatal) cb(this.fatal);
+  }
+
+  /** Engine fault: /health turns 503, new requests fail, listeners (the CLI: exit non-zero) run. */
+  markDead(e: TokenmillError): void {
+    if (this.stateValue === 'dead') return;
+    this.stateValue = 'dead';
+    this.fatal = e.fatal ? e : new TokenmillError('engine_dead', e.message, { cause: e });
+    log.error(`engine fault: ${e.code}: ${e.message}`);
+    for (const cb of this.fatalListeners) cb(this.fatal);
+  }
+
+  /**
+   * Stop accepting new work (503 server_draining, /ready 503), let in-flight requests finish for
+   * up to timeoutMs (then the engine aborts the rest), wait for their responses to flush.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.stateValue === 'serving') this.stateValue = 'draining';
+    const deadline = Date.now() + timeoutMs;
+    await Promise.race([this.opts.engine.drain(timeoutMs), sleep(timeoutMs + 100)]);
+    // Responses finish writing shortly after the engine ends their streams.
+    await Promise.race([this.whenIdle(), sleep(Math.max(0, deadline - Date.now()) + 1000)]);
+  }
+
+  /** Close the HTTP server and shut the engine down. */
+  async close(): Promise<void> {
+    clearInterval(this.poll);
+    await this.app.close();
+    await this.opts.engine.shutdown();
+  }
+
+  private begin(): () => void {
+    this.numInFlight++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.numInFlight--;
+      if (this.numInFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+    };
+  }
+
+  private whenIdle(): Promise<void> {
+    if (this.numInFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+export async function createServer(opts: ServerOptions): Promise<TokenmillServer> {
+  const s = new TokenmillServer(opts);
+  await s.app.ready();
+  return s;
+}

@@ -1,0 +1,136 @@
+// OpenAI response shapes: chat.completion / text_completion bodies and stream chunks, usage (with
+// cost_usd) and both logprobs layouts. Pure functions over ChoiceState; no I/O.
+
+import type { TokenLogprob } from '../engine/engine-api.js';
+import type { FinishReason } from '../engine/sampling-params.js';
+import type { RouteKind } from './sampling.js';
+
+export interface ResolvedLogprob {
+  readonly token: string;
+  readonly logprob: number;
+  readonly top: readonly { token: string; logprob: number }[];
+}
+
+export interface ChoiceState {
+  readonly index: number;
+  text: string;
+  numTokens: number;
+  logprobs: ResolvedLogprob[];
+  finishReason: FinishReason | null;
+  /** Has the first chunk (with role) of this choice been streamed? */
+  started: boolean;
+}
+
+export interface UsageTotals {
+  numPromptTokens: number;
+  numCachedPromptTokens: number;
+  numGeneratedTokens: number;
+  costUsd: number;
+}
+
+export interface ResponseHead {
+  readonly id: string;
+  readonly created: number;
+  readonly model: string;
+}
+
+export function usageBody(u: UsageTotals) {
+  return {
+    prompt_tokens: u.numPromptTokens,
+    completion_tokens: u.numGeneratedTokens,
+    total_tokens: u.numPromptTokens + u.numGeneratedTokens,
+    prompt_tokens_details: { cached_tokens: u.numCachedPromptTokens },
+    cost_usd: u.costUsd,
+  };
+}
+
+/** Only 'stop' and 'length' reach clients; abort/error become errors before this. */
+export function openAiFinish(r: FinishReason | null): 'stop' | 'length' | null {
+  return r === 'stop' || r === 'length' ? r : null;
+}
+
+function bytesOf(s: string): number[] {
+  return [...Buffer.from(s, 'utf8')];
+}
+
+export function chatLogprobs(lps: readonly ResolvedLogprob[]) {
+  return {
+    content: lps.map((lp) => ({
+      token: lp.token,
+      logprob: lp.logprob,
+      bytes: bytesOf(lp.token),
+      top_logprobs: lp.top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: bytesOf(t.token) })),
+    })),
+  };
+}
+
+/** Completions layout; textOffset is where this slice starts in the choice's text (chars). */
+export function completionLogprobs(lps: readonly ResolvedLogprob[], textOffset: number) {
+  const offsets: number[] = [];
+  let at = textOffset;
+  for (const lp of lps) {
+    offsets.push(at);
+    at += lp.token.length;
+  }
+  return {
+    tokens: lps.map((lp) => lp.token),
+    token_logprobs: lps.map((lp) => lp.logprob),
+    top_logprobs: lps.map((lp) => Object.fromEntries(lp.top.map((t) => [t.token, t.logprob]))),
+    text_offset: offsets,
+  };
+}
+
+export function fullResponse(kind: RouteKind, head: ResponseHead, choices: readonly ChoiceState[], usage: UsageTotals, wantLogprobs: boolean) {
+  if (kind === 'chat') {
+    return {
+      id: head.id, object: 'chat.completion', created: head.created, model: head.model,
+      choices: choices.map((c) => ({
+        index: c.index,
+        message: { role: 'assistant', content: c.text },
+        logprobs: wantLogprobs ? chatLogprobs(c.logprobs) : null,
+        finish_reason: openAiFinish(c.finishReason),
+      })),
+      usage: usageBody(usage),
+    };
+  }
+  return {
+    id: head.id, object: 'text_completion', created: head.created, model: head.model,
+    choices: choices.map((c) => ({
+      index: c.index,
+      text: c.text,
+      logprobs: wantLogprobs ? completionLogprobs(c.logprobs, 0) : null,
+      finish_reason: openAiFinish(c.finishReason),
+    })),
+    usage: usageBody(usage),
+  };
+}
+
+/** One stream chunk for one choice's increment. */
+export function deltaChunk(
+  kind: RouteKind, head: ResponseHead,
+  d: { index: number; first: boolean; text: string; logprobs: ResolvedLogprob[] | null; textOffset: number; finish: FinishReason | null },
+  includeUsage: boolean,
+) {
+  const finish_reason = openAiFinish(d.finish);
+  let choice: Record<string, unknown>;
+  if (kind === 'chat') {
+    const delta: Record<string, unknown> = d.first ? { role: 'assistant', content: d.text } : d.text.length > 0 || finish_reason === null ? { content: d.text } : {};
+    choice = { index: d.index, delta, logprobs: d.logprobs ? chatLogprobs(d.logprobs) : null, finish_reason };
+  } else {
+    choice = { index: d.index, text: d.text, logprobs: d.logprobs ? completionLogprobs(d.logprobs, d.textOffset) : null, finish_reason };
+  }
+  const chunk: Record<string, unknown> = {
+    id: head.id, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: head.created, model: head.model, choices: [choice],
+  };
+  if (includeUsage) chunk.usage = null;
+  return chunk;
+}
+
+export function usageChunk(kind: RouteKind, head: ResponseHead, usage: UsageTotals) {
+  return {
+    id: head.id, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: head.created, model: head.model,
+    choices: [], usage: usageBody(usage),
+  };
+}
+
+export type { TokenLogprob };

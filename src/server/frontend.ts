@@ -1,0 +1,25 @@
+// ModelFrontend: everything the server needs from the model's text side (tokenizer + chat
+// template) behind one small interface, so route tests can use a deterministic fake. The real one
+// (model-frontend.ts) wraps src/model/tokenizer.ts and src/model/chat-template.ts.
+
+export interface ChatMessage {
+  readonly role: string;
+  /** Plain text; multi-part content is flattened to its text parts by the server. */
+  readonly content: string;
+  readonly name?: string;
+}
+
+export interface ModelFrontend {
+  /**
+   * Token ids for text. Completions encode with addSpecialTokens (BOS as the model expects); chat
+   * prompts come from the template, which writes its own special tokens, so they encode without.
+   */
+  encode(text: string, opts?: { addSpecialTokens?: boolean }): Promise<number[]>;
+  decode(ids: readonly number[], opts?: { skipSpecialTokens?: boolean }): Promise<string>;
+  /** The model's own chat template applied to messages (a prompt string with special tokens). */
+  renderChat(messages: readonly ChatMessage[], opts: { addGenerationPrompt: boolean }): Promise<string>;
+  /** Text of one token for logprobs (raw piece, special tokens included). */
+  tokenText(id: number): Promise<string>;
+  readonly eosTokenIds: readonly number[];
+  readonly vocabSize: number;
+}

@@ -1,0 +1,89 @@
+// The non-generation routes: /v1/models, /v1/models/:id, /tokenize, /detokenize, /health, /ready,
+// /version, /metrics and the static dashboard at /.
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { EngineClient } from '../engine/engine-api.js';
+import type { ServerMetrics } from '../metrics/server-metrics.js';
+import { TokenmillError } from '../util/errors.js';
+import type { ModelFrontend } from './frontend.js';
+import { envelope } from './http-errors.js';
+import { checkIds, flattenMessages } from './prompt.js';
+import { checkModel } from './routes-openai.js';
+import { chatSchema, DEFAULT_LIMITS, detokenizeSchema, parseBody, tokenizeSchema } from './schemas.js';
+
+export interface AdminRouteOptions {
+  readonly engine: EngineClient;
+  readonly frontend: ModelFrontend;
+  readonly metrics: ServerMetrics;
+  readonly version: string;
+  readonly modelCreated: number;
+  readonly webDir: string | null;
+  state(): 'serving' | 'draining' | 'dead';
+  fatal(): Error | null;
+}
+
+export function registerAdminRoutes(app: FastifyInstance, o: AdminRouteOptions): void {
+  const model = () => ({ id: o.engine.modelId, object: 'model', created: o.modelCreated, owned_by: 'tokenmill', max_model_len: o.engine.maxModelLen });
+
+  app.get('/v1/models', async () => ({ object: 'list', data: [model()] }));
+  app.get('/v1/models/*', async (req) => {
+    const id = decodeURIComponent((req.params as { '*': string })['*']);
+    if (id !== o.engine.modelId) throw new TokenmillError('model_not_found', `The model '${id}' does not exist on this server; it serves '${o.engine.modelId}'.`, { param: 'model' });
+    return model();
+  });
+
+  app.post('/tokenize', async (req) => {
+    const body = parseBody(tokenizeSchema, req.body);
+    checkModel(body.model, o.engine.modelId);
+    let tokens: number[];
+    if ('prompt' in body) {
+      tokens = await o.frontend.encode(body.prompt, { addSpecialTokens: body.add_special_tokens ?? true });
+    } else {
+      const chat = parseBody(chatSchema(DEFAULT_LIMITS), { messages: body.messages });
+      const text = await o.frontend.renderChat(flattenMessages(chat.messages), { addGenerationPrompt: body.add_generation_prompt ?? true });
+      tokens = await o.frontend.encode(text, { addSpecialTokens: false });
+    }
+    return { tokens, count: tokens.length, max_model_len: o.engine.maxModelLen };
+  });
+  app.post('/detokenize', async (req) => {
+    const body = parseBody(detokenizeSchema, req.body);
+    checkModel(body.model, o.engine.modelId);
+    if (body.tokens.length > 0) checkIds(body.tokens, o.frontend.vocabSize, 'tokens');
+    return { prompt: await o.frontend.decode(body.tokens) };
+  });
+
+  app.get('/health', async (_req, reply) => {
+    const err = o.fatal();
+    if (err) return reply.code(503).send({ status: 'dead', ...envelope(asDead(err)) });
+    return { status: 'ok' };
+  });
+  app.get('/ready', async (_req, reply) => {
+    const s = o.state();
+    if (s !== 'serving') return reply.code(503).send({ status: s });
+    return { status: 'ready' };
+  });
+  app.get('/version', async () => ({ name: 'tokenmill', version: o.version, model: o.engine.modelId, node: process.version }));
+  app.get('/metrics', async (_req, reply) => {
+    const m = await o.metrics.render();
+    return reply.type(m.contentType).send(m.body);
+  });
+
+  if (o.webDir) {
+    const dir = o.webDir;
+    app.get('/', async (_req, reply) => {
+      let html: string;
+      try {
+        html = await readFile(join(dir, 'index.html'), 'utf8');
+      } catch {
+        throw new TokenmillError('not_found', 'The dashboard is not installed.');
+      }
+      return reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'").send(html);
+    });
+  }
+}
+
+function asDead(e: Error): TokenmillError {
+  return e instanceof TokenmillError ? e : new TokenmillError('engine_dead', e.message);
+}

@@ -1,0 +1,73 @@
+// POST /v1/completions and /v1/chat/completions: admission (state, rate limit, queue bound),
+// validation, prompt -> tokens, SamplingParams, then generate.ts runs it (JSON or SSE).
+
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { TokenmillError } from '../util/errors.js';
+import { runNonStream, runStream, type RunContext } from './generate.js';
+import { chatPromptIds, completionPromptIds } from './prompt.js';
+import type { KeyRateLimiter } from './rate-limit.js';
+import { buildSamplingParams, rejectUnsupported, type RouteKind } from './sampling.js';
+import { chatSchema, completionSchema, parseBody, type ChatBody, type CompletionBody, type ServerLimits } from './schemas.js';
+
+export interface OpenAiRouteOptions {
+  readonly ctx: RunContext;
+  readonly limits: ServerLimits;
+  readonly rateLimiter: KeyRateLimiter | null;
+  /** Refuse new requests once the engine's waiting queue holds this many (undefined: engine decides). */
+  readonly maxQueue: number | undefined;
+  /** Track in-flight requests (for draining). */
+  begin(): () => void;
+  isDead(): boolean;
+}
+
+export function checkModel(requested: string | null | undefined, served: string): void {
+  if (requested === undefined || requested === null || requested === '' || requested === served) return;
+  throw new TokenmillError('model_not_found', `The model '${requested}' does not exist on this server; it serves '${served}'.`, { param: 'model' });
+}
+
+export function registerOpenAiRoutes(app: FastifyInstance, o: OpenAiRouteOptions): void {
+  const completion = completionSchema(o.limits);
+  const chat = chatSchema(o.limits);
+  app.post('/v1/completions', (req, reply) => handle(o, 'completion', parseBody(completion, req.body), req, reply));
+  app.post('/v1/chat/completions', (req, reply) => handle(o, 'chat', parseBody(chat, req.body), req, reply));
+}
+
+async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBody | ChatBody, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  const arrivalMs = Date.now();
+  const { engine, frontend } = o.ctx;
+  if (o.isDead()) throw new TokenmillError('engine_dead', `The engine is dead: ${engine.fatalError?.message ?? 'fatal fault'}`);
+  rejectUnsupported(body, kind);
+  checkModel(body.model, engine.modelId);
+  o.rateLimiter?.take(req.account);
+
+  const promptIds = kind === 'chat' ? await chatPromptIds(body as ChatBody, frontend) : await completionPromptIds(body as CompletionBody, frontend);
+  const params = buildSamplingParams(body, kind, {
+    numPromptTokens: promptIds.length, maxModelLen: engine.maxModelLen, vocabSize: frontend.vocabSize, eosTokenIds: frontend.eosTokenIds,
+  });
+  if (o.maxQueue !== undefined && engine.stats().numWaiting >= o.maxQueue) {
+    throw new TokenmillError('server_overloaded', `The server is overloaded (${o.maxQueue} requests waiting); retry shortly.`, { details: { retryAfterSeconds: 1 } });
+  }
+
+  const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
+  const spec = {
+    kind,
+    head: { id, created: Math.floor(arrivalMs / 1000), model: engine.modelId },
+    request: { requestId: id, promptTokenIds: promptIds, params, accountKey: req.account },
+    includeUsage: body.stream_options?.include_usage === true,
+    wantLogprobs: params.logprobs !== null,
+    arrivalMs,
+    account: req.account,
+  };
+  const end = o.begin();
+  try {
+    if (body.stream) {
+      await runStream(o.ctx, spec, reply);
+      if (!reply.sent) reply.hijack();
+      return undefined;
+    }
+    return await runNonStream(o.ctx, spec, reply);
+  } finally {
+    end();
+  }
+}

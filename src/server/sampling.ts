@@ -1,0 +1,115 @@
+// Request body -> SamplingParams: defaults, synonyms (max_completion_tokens), the context-length
+// check (prompt + requested tokens vs the model limit, all three numbers in the message) and the
+// clear 400 for features not supported yet (tools, response_format, in-request chat templates).
+
+import { samplingParams, type SamplingParams } from '../engine/sampling-params.js';
+import { TokenmillError } from '../util/errors.js';
+import type { ChatBody, CompletionBody } from './schemas.js';
+
+export type RouteKind = 'chat' | 'completion';
+
+/** OpenAI's legacy completions default; chat defaults to whatever context is left. */
+export const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
+
+function unsupported(param: string, what: string): TokenmillError {
+  return new TokenmillError('unsupported_feature', `${what} is not supported by tokenmill yet; remove '${param}' from the request.`, { param });
+}
+
+/** Throw unsupported_feature for anything the engine cannot honour yet. */
+export function rejectUnsupported(body: CompletionBody | ChatBody, kind: RouteKind): void {
+  if (body.tools && body.tools.length > 0) throw unsupported('tools', 'Tool calling');
+  if (body.functions && body.functions.length > 0) throw unsupported('functions', 'Function calling');
+  const tc = body.tool_choice;
+  if (tc !== undefined && tc !== null && tc !== 'none' && tc !== 'auto') throw unsupported('tool_choice', 'Tool calling');
+  if (body.function_call !== undefined && body.function_call !== null && body.function_call !== 'none' && body.function_call !== 'auto') {
+    throw unsupported('function_call', 'Function calling');
+  }
+  if (body.response_format && body.response_format.type !== 'text') {
+    throw unsupported('response_format', `response_format {type: "${body.response_format.type}"} (structured output)`);
+  }
+  if (body.chat_template !== undefined && body.chat_template !== null) {
+    throw new TokenmillError('unsupported_feature', 'Chat templates inside requests are refused; the model\'s own template is used. Remove \'chat_template\'.', { param: 'chat_template' });
+  }
+  if (body.guided_json !== undefined && body.guided_json !== null) throw unsupported('guided_json', 'Guided decoding');
+  const n = body.n ?? 1;
+  if (body.best_of !== undefined && body.best_of !== null && body.best_of !== n && body.best_of !== 1) throw unsupported('best_of', 'best_of different from n');
+  if (kind === 'completion') {
+    const c = body as CompletionBody;
+    if (c.echo) throw unsupported('echo', 'echo');
+    if (c.suffix) throw unsupported('suffix', 'suffix (fill-in-the-middle)');
+  }
+}
+
+export interface ContextInfo {
+  readonly numPromptTokens: number;
+  readonly maxModelLen: number;
+  readonly vocabSize: number;
+  readonly eosTokenIds: readonly number[];
+}
+
+/** The max tokens a request asks for, resolving synonyms and defaults; checks the context limit. */
+export function resolveMaxTokens(body: CompletionBody | ChatBody, kind: RouteKind, ctx: ContextInfo): number {
+  const explicit = kind === 'chat' ? ((body as ChatBody).max_completion_tokens ?? body.max_tokens) : body.max_tokens;
+  const room = ctx.maxModelLen - ctx.numPromptTokens;
+  const requested = explicit ?? (kind === 'completion' ? Math.min(COMPLETIONS_DEFAULT_MAX_TOKENS, Math.max(room, 1)) : Math.max(room, 1));
+  if (ctx.numPromptTokens + requested > ctx.maxModelLen || room < 1) {
+    const what = kind === 'chat' ? 'messages' : 'prompt';
+    throw new TokenmillError(
+      'context_length_exceeded',
+      `This model's maximum context length is ${ctx.maxModelLen} tokens. However, you requested ` +
+        `${ctx.numPromptTokens + requested} tokens (${ctx.numPromptTokens} in the ${what}, ${requested} for the completion). ` +
+        `Please reduce the length of the ${what} or of max_tokens.`,
+      { param: what, details: { promptTokens: ctx.numPromptTokens, requestedTokens: requested, maxModelLen: ctx.maxModelLen } },
+    );
+  }
+  return requested;
+}
+
+function logitBias(raw: Record<string, number> | null | undefined, vocabSize: number): Map<number, number> {
+  const out = new Map<number, number>();
+  if (!raw) return out;
+  for (const [k, v] of Object.entries(raw)) {
+    const id = Number(k);
+    if (!/^\d+$/.test(k) || !Number.isSafeInteger(id) || id >= vocabSize) {
+      throw new TokenmillError('invalid_request', `logit_bias key '${k}' is not a token id in [0, ${vocabSize}).`, { param: 'logit_bias' });
+    }
+    out.set(id, v);
+  }
+  return out;
+}
+
+/** Number of top logprobs per token (null = logprobs off). */
+export function resolveLogprobs(body: CompletionBody | ChatBody, kind: RouteKind): number | null {
+  if (kind === 'completion') return (body as CompletionBody).logprobs ?? null;
+  const c = body as ChatBody;
+  if (c.top_logprobs !== undefined && c.top_logprobs !== null && c.top_logprobs > 0 && !c.logprobs) {
+    throw new TokenmillError('invalid_request', 'top_logprobs requires logprobs: true.', { param: 'top_logprobs' });
+  }
+  return c.logprobs ? (c.top_logprobs ?? 0) : null;
+}
+
+export function buildSamplingParams(body: CompletionBody | ChatBody, kind: RouteKind, ctx: ContextInfo): SamplingParams {
+  const stopRaw = body.stop ?? [];
+  const stop = (typeof stopRaw === 'string' ? [stopRaw] : stopRaw).filter((s) => s.length > 0);
+  for (const id of body.stop_token_ids ?? []) {
+    if (id >= ctx.vocabSize) throw new TokenmillError('invalid_request', `stop_token_ids: ${id} is not a token id in [0, ${ctx.vocabSize}).`, { param: 'stop_token_ids' });
+  }
+  const topK = body.top_k ?? 0;
+  return samplingParams({
+    temperature: body.temperature ?? 1,
+    topK: topK < 0 ? 0 : topK,
+    topP: body.top_p ?? 1,
+    minP: body.min_p ?? 0,
+    repetitionPenalty: body.repetition_penalty ?? 1,
+    presencePenalty: body.presence_penalty ?? 0,
+    frequencyPenalty: body.frequency_penalty ?? 0,
+    logitBias: logitBias(body.logit_bias, ctx.vocabSize),
+    seed: body.seed ?? null,
+    maxTokens: resolveMaxTokens(body, kind, ctx),
+    stop,
+    stopTokenIds: body.stop_token_ids ?? [],
+    ignoreEos: body.ignore_eos ?? false,
+    logprobs: resolveLogprobs(body, kind),
+    n: body.n ?? 1,
+  });
+}

@@ -1,0 +1,36 @@
+// Test helpers: a live TokenmillServer on 127.0.0.1:0 over the fakes, and an openai client for it.
+
+import OpenAI from 'openai';
+import { createServer, type ServerOptions, type TokenmillServer } from '../../src/server/app.js';
+import { FakeEngine, FakeFrontend, type FakeEngineOptions } from './fakes.js';
+
+export interface Live {
+  server: TokenmillServer;
+  engine: FakeEngine;
+  url: string;
+  client: OpenAI;
+  close(): Promise<void>;
+}
+
+export async function startLive(opts: { engine?: FakeEngineOptions; server?: Partial<ServerOptions>; apiKey?: string } = {}): Promise<Live> {
+  const engine = new FakeEngine(opts.engine);
+  const server = await createServer({ engine, frontend: new FakeFrontend(), ...opts.server });
+  const { url } = await server.listen({ port: 0 });
+  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: opts.apiKey ?? 'sk-test-anything', maxRetries: 0, timeout: 10_000 });
+  return { server, engine, url, client, close: () => server.close() };
+}
+
+/** Raw SSE events (data payloads and comments) from a streaming POST. */
+export async function rawSse(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; events: string[]; comments: string[] }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-test-anything', ...headers }, body: JSON.stringify(body) });
+  const text = await res.text();
+  const events: string[] = [];
+  const comments: string[] = [];
+  for (const block of text.split('\n\n')) {
+    for (const line of block.split('\n')) {
+      if (line.startsWith('data: ')) events.push(line.slice(6));
+      else if (line.startsWith(':')) comments.push(line.slice(1).trim());
+    }
+  }
+  return { status: res.status, headers: res.headers, events, comments };
+}
