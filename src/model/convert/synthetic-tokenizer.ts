@@ -107,7 +107,7 @@ export function buildSyntheticTokenizerJson(vocabSize: number, opts: SyntheticTo
   if (!Number.isInteger(vocabSize) || vocabSize < SYNTHETIC_MIN_VOCAB) {
     throw new TokenmillError('invalid_argument', `synthetic tokenizer: vocabSize must be an integer >= ${SYNTHETIC_MIN_VOCAB}, got ${vocabSize}`);
   }
-  const vocab: Record<string, number> = {};
+  const vocab: Record<string, number> = Object.create(null) as Record<string, number>;
   SYNTHETIC_SPECIAL_TOKENS.forEach((t, i) => { vocab[t] = i; });
   const alpha = byteLevelAlphabet();
   for (let b = 0; b < 256; b++) vocab[alpha[b]!] = NUM_SPECIAL + b;
