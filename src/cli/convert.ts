@@ -1,0 +1,56 @@
+// `tokenmill convert llama2c <model.bin> <tokenizer.bin> <out-dir>` and `convert gguf <file.gguf>
+// <out-dir>`: import foreign checkpoints as HF model directories that `generate --model` loads.
+// The converters live in model/convert; this file only wires arguments and reports.
+import type { Command } from 'commander';
+import { TokenmillError } from '../util/errors.js';
+
+interface ConvertSummary {
+  readonly numTensors: number;
+  readonly spec: { readonly numLayers: number; readonly hiddenSize: number; readonly vocabSize: number };
+}
+
+function report(kind: string, src: string, outDir: string, r: ConvertSummary): void {
+  process.stderr.write(
+    `[tokenmill] converted ${kind} ${src} -> ${outDir} (${r.numTensors} tensors, ${r.spec.numLayers} layers, D=${r.spec.hiddenSize}, V=${r.spec.vocabSize})\n`,
+  );
+}
+
+async function convertLlama2cCmd(modelBin: string, tokenizerBin: string, outDir: string): Promise<void> {
+  const { convertLlama2c } = await import('../model/convert/llama2c.js');
+  report('llama2.c', modelBin, outDir, convertLlama2c(modelBin, tokenizerBin, outDir));
+}
+
+type GgufConverter = (file: string, outDir: string) => ConvertSummary | Promise<ConvertSummary>;
+
+async function convertGgufCmd(file: string, outDir: string): Promise<void> {
+  // Resolved at run time so the CLI builds before the GGUF importer exists.
+  const specifier = '../model/convert/gguf.js';
+  let mod: { convertGguf?: GgufConverter };
+  try {
+    mod = (await import(specifier)) as { convertGguf?: GgufConverter };
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    throw new TokenmillError('unsupported_feature', 'GGUF import is not available in this build', { cause: e });
+  }
+  if (typeof mod.convertGguf !== 'function') throw new TokenmillError('unsupported_feature', 'GGUF import is not available in this build');
+  report('GGUF', file, outDir, await mod.convertGguf(file, outDir));
+}
+
+export function register(program: Command): void {
+  const convert = program.command('convert').description('convert a foreign checkpoint into a model directory');
+  convert
+    .command('llama2c')
+    .description('llama2.c model.bin (legacy or v1) + tokenizer.bin -> HF model directory')
+    .argument('<model.bin>', 'llama2.c checkpoint')
+    .argument('<tokenizer.bin>', 'llama2.c tokenizer')
+    .argument('<out-dir>', 'output directory')
+    .option('--debug', 'print stack traces on errors')
+    .action((modelBin: string, tokenizerBin: string, outDir: string) => convertLlama2cCmd(modelBin, tokenizerBin, outDir));
+  convert
+    .command('gguf')
+    .description('GGUF file (F32/F16/BF16 tensors, embedded tokenizer) -> HF model directory')
+    .argument('<file.gguf>', 'GGUF model')
+    .argument('<out-dir>', 'output directory')
+    .option('--debug', 'print stack traces on errors')
+    .action((file: string, outDir: string) => convertGgufCmd(file, outDir));
+}

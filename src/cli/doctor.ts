@@ -1,0 +1,104 @@
+// `tokenmill doctor [--json]`: what this machine offers tokenmill: version, Node, CPU model and ISA
+// flags, CPU addon status, the CUDA probe, and which backend `--device auto` picks and why.
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { cpuAddonAvailable, probeCuda, selectBackend, type CudaProbe } from '../runtime/select.js';
+import { toTokenmillError } from '../util/errors.js';
+import { packageVersion } from './version.js';
+
+/** ISA flags that decide which CPU kernels can run. */
+export const ISA_FLAGS = ['sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx512_bf16', 'avx512_fp16', 'amx_bf16'] as const;
+
+export interface DoctorReport {
+  readonly version: string;
+  readonly node: string;
+  readonly platform: string;
+  readonly arch: string;
+  readonly cpu: { model: string; numLogicalCores: number; totalMemoryBytes: number; flags: Record<string, boolean> | null };
+  readonly cpuAddon: { available: boolean; reason: string };
+  readonly cuda: CudaProbe;
+  readonly auto: { backend: string | null; reason: string };
+}
+
+/** Parse /proc/cpuinfo text: the model name and which ISA_FLAGS are present. */
+export function parseCpuinfo(text: string): { model: string | null; flags: Record<string, boolean> } {
+  const model = /^model name\s*:\s*(.+)$/m.exec(text)?.[1]?.trim() ?? null;
+  const flagLine = /^(?:flags|Features)\s*:\s*(.*)$/m.exec(text)?.[1] ?? '';
+  const present = new Set(flagLine.trim().split(/\s+/));
+  return { model, flags: Object.fromEntries(ISA_FLAGS.map((f) => [f, present.has(f)])) };
+}
+
+function cpuInfo(): DoctorReport['cpu'] {
+  let parsed: ReturnType<typeof parseCpuinfo> | null = null;
+  try {
+    parsed = parseCpuinfo(readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    // not Linux: flags unknown
+  }
+  return {
+    model: parsed?.model ?? cpus()[0]?.model ?? 'unknown',
+    numLogicalCores: cpus().length,
+    totalMemoryBytes: totalmem(),
+    flags: parsed?.flags ?? null,
+  };
+}
+
+/** What `--device auto` does here: really select (and release) a backend, so the answer is honest. */
+function autoChoice(): DoctorReport['auto'] {
+  try {
+    const sel = selectBackend({ device: 'auto' });
+    const name = sel.backend.name;
+    sel.backend.dispose();
+    return { backend: name, reason: sel.reason };
+  } catch (e) {
+    const err = toTokenmillError(e);
+    return { backend: null, reason: `${err.code}: ${err.message} (use --device reference for the slow plain-TypeScript backend)` };
+  }
+}
+
+export function doctorReport(): DoctorReport {
+  return {
+    version: packageVersion(),
+    node: process.version,
+    platform: process.platform,
+    arch: process.arch,
+    cpu: cpuInfo(),
+    cpuAddon: cpuAddonAvailable(),
+    cuda: probeCuda(),
+    auto: autoChoice(),
+  };
+}
+
+export function formatDoctor(r: DoctorReport): string {
+  const yes = (b: boolean): string => (b ? 'yes' : 'no');
+  const flags = r.cpu.flags === null ? 'unknown' : ISA_FLAGS.filter((f) => r.cpu.flags![f]).join(' ') || 'none of interest';
+  const lines = [
+    `tokenmill ${r.version}`,
+    `node        ${r.node} (${r.platform}/${r.arch})`,
+    `cpu         ${r.cpu.model}, ${r.cpu.numLogicalCores} logical cores, ${(r.cpu.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB RAM`,
+    `isa         ${flags}`,
+    `cpu addon   ${yes(r.cpuAddon.available)}${r.cpuAddon.available ? '' : ` (${r.cpuAddon.reason})`}`,
+    `cuda        ${yes(r.cuda.available)}${r.cuda.available ? '' : ` (${r.cuda.reason})`}`,
+  ];
+  for (const [i, d] of r.cuda.devices.entries()) {
+    lines.push(`  gpu ${i}     ${d.name}, sm ${d.computeCapability}, ${(d.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB (${(d.freeMemoryBytes / 2 ** 30).toFixed(1)} free), bf16 ${yes(d.bf16)}`);
+  }
+  if (r.cuda.driverVersion !== null || r.cuda.runtimeVersion !== null) {
+    lines.push(`  versions  driver ${r.cuda.driverVersion ?? '?'}, runtime ${r.cuda.runtimeVersion ?? '?'}, cuBLASLt ${yes(r.cuda.cublasLt)}`);
+  }
+  lines.push(`auto        ${r.auto.backend ?? 'none'}: ${r.auto.reason}`);
+  return lines.join('\n') + '\n';
+}
+
+export function register(program: Command): void {
+  program
+    .command('doctor')
+    .description('report the version, CPU features, native addons and the backend --device auto picks')
+    .option('--json', 'print the report as JSON')
+    .option('--debug', 'print stack traces on errors')
+    .action((opts: { json?: boolean }) => {
+      const report = doctorReport();
+      process.stdout.write(opts.json === true ? JSON.stringify(report, null, 2) + '\n' : formatDoctor(report));
+    });
+}

@@ -1,0 +1,154 @@
+// `tokenmill generate`: one prompt through one model, text streamed to stdout and a summary (prompt
+// tokens, generated tokens, prefill and decode tok/s) on stderr. Arguments are validated before
+// anything heavy loads; the model stack is imported lazily so usage errors stay fast.
+import type { Command } from 'commander';
+import { DEFAULT_SAMPLING, type SamplingParams } from '../engine/sampling-params.js';
+import { validateSamplingParams } from '../engine/sampling-validate.js';
+import type { GenerationConfig } from '../model/generation-config.js';
+import type { DeviceChoice } from '../runtime/select.js';
+import { TokenmillError, isTokenmillError } from '../util/errors.js';
+import { choiceArg, collect, floatArg, intArg, positiveIntArg } from './options.js';
+
+export const DEVICES: readonly DeviceChoice[] = ['auto', 'cpu', 'cuda', 'reference'];
+
+export interface GenerateCliOptions {
+  readonly model: string;
+  readonly prompt: string;
+  readonly chat?: boolean;
+  readonly system?: string;
+  readonly maxTokens?: number;
+  readonly temperature?: number;
+  readonly topK?: number;
+  readonly topP?: number;
+  readonly minP?: number;
+  readonly repetitionPenalty?: number;
+  readonly presencePenalty?: number;
+  readonly frequencyPenalty?: number;
+  readonly seed?: number;
+  readonly stop?: string[];
+  readonly ignoreEos?: boolean;
+  readonly device: DeviceChoice;
+  readonly threads?: number;
+  readonly maxTokensPerStep?: number;
+  readonly debug?: boolean;
+}
+
+/** CLI flag for each SamplingParams validation `param`, so errors name what the user typed. */
+const FLAG_OF: Readonly<Record<string, string>> = {
+  temperature: '--temperature', top_k: '--top-k', top_p: '--top-p', min_p: '--min-p', repetition_penalty: '--repetition-penalty',
+  presence_penalty: '--presence-penalty', frequency_penalty: '--frequency-penalty', seed: '--seed', max_tokens: '--max-tokens', stop: '--stop',
+};
+
+/**
+ * Sampling params from the flags; the model's generation_config.json fills the knobs the user left
+ * out (as `vllm --generation-config auto`), then tokenmill's defaults.
+ */
+export function samplingFromCli(o: GenerateCliOptions, gen: Partial<GenerationConfig> = {}): SamplingParams {
+  const params: SamplingParams = {
+    ...DEFAULT_SAMPLING,
+    temperature: o.temperature ?? (gen.doSample === false ? 0 : gen.temperature ?? DEFAULT_SAMPLING.temperature),
+    topK: o.topK ?? gen.topK ?? DEFAULT_SAMPLING.topK,
+    topP: o.topP ?? gen.topP ?? DEFAULT_SAMPLING.topP,
+    minP: o.minP ?? DEFAULT_SAMPLING.minP,
+    repetitionPenalty: o.repetitionPenalty ?? gen.repetitionPenalty ?? DEFAULT_SAMPLING.repetitionPenalty,
+    presencePenalty: o.presencePenalty ?? 0,
+    frequencyPenalty: o.frequencyPenalty ?? 0,
+    seed: o.seed ?? null,
+    maxTokens: o.maxTokens ?? DEFAULT_SAMPLING.maxTokens,
+    stop: o.stop ?? [],
+    ignoreEos: o.ignoreEos ?? false,
+  };
+  try {
+    return validateSamplingParams(params);
+  } catch (e) {
+    if (isTokenmillError(e) && e.param !== null && FLAG_OF[e.param] !== undefined) {
+      throw new TokenmillError(e.code, `${FLAG_OF[e.param]}: ${e.message}`, { param: e.param, cause: e });
+    }
+    throw e;
+  }
+}
+
+export function formatSummary(s: import('../engine/generate.js').GenerateStats, finishReason: string): string {
+  return (
+    `[tokenmill] prompt tokens: ${s.numPromptTokens}, generated tokens: ${s.numGeneratedTokens} (finish: ${finishReason}), ` +
+    `prefill: ${s.prefillTokPerS.toFixed(1)} tok/s, decode: ${s.decodeTokPerS.toFixed(1)} tok/s\n`
+  );
+}
+
+async function runGenerate(o: GenerateCliOptions): Promise<void> {
+  if (o.system !== undefined && o.chat !== true) throw new TokenmillError('invalid_argument', '--system needs --chat', { param: 'system' });
+  samplingFromCli(o); // usage errors before anything loads
+  const [{ selectBackend }, { loadModel, loadModelConfigs }, { loadTokenizer }, { generate }] = await Promise.all([
+    import('../runtime/select.js'),
+    import('../model/loader.js'),
+    import('../model/tokenizer.js'),
+    import('../engine/generate.js'),
+  ]);
+  const { generationConfig } = loadModelConfigs(o.model); // model_not_found / config errors before the backend starts
+  const params = samplingFromCli(o, generationConfig);
+  const tokenizer = loadTokenizer(o.model);
+  const promptTokenIds = await encodePrompt(o, tokenizer);
+  const { backend, reason } = selectBackend({ device: o.device, numThreads: o.threads });
+  try {
+    const loaded = await loadModel(o.model, backend, { maxTokensPerStep: o.maxTokensPerStep });
+    const { model } = loaded;
+    try {
+      process.stderr.write(`[tokenmill] ${loaded.config.architecture} from ${o.model} on ${backend.name} (${reason})\n`);
+      const gen = generate(model, tokenizer, promptTokenIds, { params, eosTokenIds: loaded.config.eosTokenIds });
+      let finish = 'length';
+      for await (const ev of gen) {
+        if (ev.text.length > 0) process.stdout.write(ev.text);
+        if (ev.finishReason !== null && ev.stats !== undefined) {
+          finish = ev.finishReason;
+          if (process.stdout.isTTY === true) process.stdout.write('\n');
+          process.stderr.write(formatSummary(ev.stats, finish));
+        }
+      }
+    } finally {
+      model.dispose();
+    }
+  } finally {
+    backend.dispose();
+  }
+}
+
+async function encodePrompt(o: GenerateCliOptions, tokenizer: import('../model/tokenizer.js').ModelTokenizer): Promise<number[]> {
+  if (o.chat !== true) return tokenizer.encode(o.prompt);
+  const { renderChatTemplate, selectChatTemplate } = await import('../model/chat-template.js');
+  const template = selectChatTemplate(tokenizer.chatTemplates);
+  if (template === null) throw new TokenmillError('chat_template_missing', `${o.model} has no chat template; drop --chat to send the prompt as plain text`);
+  const messages = [...(o.system !== undefined ? [{ role: 'system', content: o.system }] : []), { role: 'user', content: o.prompt }];
+  const text = await renderChatTemplate(template, {
+    messages,
+    addGenerationPrompt: true,
+    bosToken: tokenizer.config.bosToken,
+    eosToken: tokenizer.config.eosToken,
+  });
+  return tokenizer.encode(text);
+}
+
+export function register(program: Command): void {
+  program
+    .command('generate')
+    .description('generate text from a prompt with a local model directory')
+    .requiredOption('--model <dir>', 'model directory (config.json, *.safetensors, tokenizer.json)')
+    .requiredOption('--prompt <text>', 'the prompt')
+    .option('--chat', "wrap the prompt in the model's chat template")
+    .option('--system <text>', 'system message (with --chat)')
+    .option('--max-tokens <n>', `most tokens to generate (default ${DEFAULT_SAMPLING.maxTokens})`, positiveIntArg)
+    .option('--temperature <t>', '0 for greedy (default: generation_config.json, else 1)', floatArg)
+    .option('--top-k <k>', 'sample from the k most likely tokens (0 disables)', intArg)
+    .option('--top-p <p>', 'nucleus sampling mass (1 disables)', floatArg)
+    .option('--min-p <p>', 'drop tokens below p * the top probability (0 disables)', floatArg)
+    .option('--repetition-penalty <r>', 'penalize prompt and output tokens (1 disables)', floatArg)
+    .option('--presence-penalty <p>', 'OpenAI presence penalty over output tokens', floatArg)
+    .option('--frequency-penalty <f>', 'OpenAI frequency penalty over output tokens', floatArg)
+    .option('--seed <s>', 'random seed: same seed, same text', intArg)
+    .option('--stop <text>', 'stop string (repeatable)', collect)
+    .option('--ignore-eos', 'keep generating past end-of-sequence tokens')
+    .option('--device <device>', `backend: ${DEVICES.join(' | ')}`, choiceArg(DEVICES), 'auto')
+    .option('--threads <n>', 'CPU worker threads (default: physical cores)', positiveIntArg)
+    .option('--max-tokens-per-step <n>', 'prefill chunk size (tokens per forward pass)', positiveIntArg)
+    .option('--debug', 'print stack traces on errors')
+    .action((opts: GenerateCliOptions) => runGenerate(opts));
+}

@@ -1,0 +1,39 @@
+// Option parsers shared by the subcommands: strict numbers (a typo is an error, never NaN or a
+// silent truncation) and repeatable options. Failures surface as invalid_argument.
+import { InvalidArgumentError } from 'commander';
+
+function parseNumber(raw: string): number {
+  const s = raw.trim();
+  if (s === '' || !/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(s)) throw new InvalidArgumentError(`'${raw}' is not a number.`);
+  return Number(s);
+}
+
+export function floatArg(raw: string): number {
+  const n = parseNumber(raw);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError(`'${raw}' is not a finite number.`);
+  return n;
+}
+
+export function intArg(raw: string): number {
+  const n = parseNumber(raw);
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`'${raw}' is not an integer.`);
+  return n;
+}
+
+export function positiveIntArg(raw: string): number {
+  const n = intArg(raw);
+  if (n < 1) throw new InvalidArgumentError(`'${raw}' must be >= 1.`);
+  return n;
+}
+
+/** For repeatable options: `--stop a --stop b` -> ['a', 'b']. */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+export function choiceArg<T extends string>(choices: readonly T[]): (raw: string) => T {
+  return (raw: string) => {
+    if (!(choices as readonly string[]).includes(raw)) throw new InvalidArgumentError(`'${raw}' is not one of ${choices.join(', ')}.`);
+    return raw as T;
+  };
+}
