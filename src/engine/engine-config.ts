@@ -19,7 +19,7 @@ export interface EngineOptions {
   readonly maxModelLen?: number;
   /** Token budget per step (default min(2048, model.maxTokensPerStep)). */
   readonly maxNumBatchedTokens?: number;
-  /** Most sequences per step (default 64). */
+  /** Most sequences per step (default min(64, model.maxLogitsPerStep)). */
   readonly maxNumSeqs?: number;
   readonly enableChunkedPrefill?: boolean;
   readonly enablePrefixCaching?: boolean;
@@ -76,7 +76,9 @@ export function resolveEngineConfig(o: EngineOptions): ResolvedEngineConfig {
   if (maxNumBatchedTokens > model.maxTokensPerStep) {
     bad(`maxNumBatchedTokens ${maxNumBatchedTokens} exceeds the model workspace (${model.maxTokensPerStep} tokens per step)`, 'maxNumBatchedTokens');
   }
-  const maxNumSeqs = positiveInt(o.maxNumSeqs ?? 64, 'maxNumSeqs');
+  const maxLogits = model.maxLogitsPerStep ?? model.maxTokensPerStep;
+  const maxNumSeqs = positiveInt(o.maxNumSeqs ?? Math.min(64, maxLogits), 'maxNumSeqs');
+  if (maxNumSeqs > maxLogits) bad(`maxNumSeqs ${maxNumSeqs} exceeds the model's logits rows per step (${maxLogits})`, 'maxNumSeqs');
   const enableChunkedPrefill = o.enableChunkedPrefill ?? true;
   if (!enableChunkedPrefill && maxNumBatchedTokens < maxModelLen) {
     bad(`without chunked prefill maxNumBatchedTokens (${maxNumBatchedTokens}) must be >= maxModelLen (${maxModelLen})`, 'maxNumBatchedTokens');
