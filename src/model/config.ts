@@ -122,7 +122,9 @@ function parseSlidingWindow(f: Fields, arch: Architecture, numLayers: number): n
   if (arch === 'LlamaForCausalLM') return 0;
   if (arch === 'MistralForCausalLM') return f.posInt('sliding_window', 0);
   if (!f.bool('use_sliding_window', false)) return 0;
-  const maxWindowLayers = f.has('max_window_layers') ? f.posInt('max_window_layers') : 0;
+  const mwl = f.raw.max_window_layers ?? 0;
+  if (typeof mwl !== 'number' || !Number.isSafeInteger(mwl) || mwl < 0) throw f.invalid('max_window_layers', 'must be a non-negative integer');
+  const maxWindowLayers = mwl;
   if (maxWindowLayers >= numLayers) return 0; // layers below max_window_layers use full attention
   if (maxWindowLayers > 0) throw f.invalid('max_window_layers', 'mixes full and sliding-window layers, which is not supported');
   return f.posInt('sliding_window');
