@@ -159,8 +159,9 @@ export async function runStream(ctx: RunContext, spec: RunSpec, reply: FastifyRe
   const ac = abortOnClose(reply);
   const tracker = new Tracker(ctx, spec);
   const sse = new SseStream(reply);
-  const it = ctx.engine.generate(spec.request, ac.signal)[Symbol.asyncIterator]();
+  let it: AsyncIterator<EngineOutput> | null = null;
   try {
+    it = ctx.engine.generate(spec.request, ac.signal)[Symbol.asyncIterator]();
     let next: Promise<Next> = it.next();
     for (;;) {
       const r = await raceTimeout(next, ctx.pingIntervalMs);
@@ -171,6 +172,7 @@ export async function runStream(ctx: RunContext, spec: RunSpec, reply: FastifyRe
       }
       if (r.done) break;
       next = it.next();
+      next.catch(() => undefined); // observed on the next loop turn; never an unhandled rejection
       const out = r.value;
       const { choice, logprobs, textOffset } = await tracker.add(out);
       if (ac.signal.aborted) break;
@@ -197,7 +199,7 @@ export async function runStream(ctx: RunContext, spec: RunSpec, reply: FastifyRe
     sse.data(envelope(te));
     sse.done();
   } finally {
-    if (ac.signal.aborted) void it.return?.(undefined)?.catch(() => undefined);
+    if (ac.signal.aborted) void it?.return?.(undefined)?.catch(() => undefined);
   }
 }
 

@@ -46,6 +46,8 @@ export interface FakeEngineOptions {
   observer?: EngineObserver;
   /** Emit EOS (finish 'stop') after this many tokens unless ignoreEos. */
   eosAfter?: number;
+  /** Die (fatal cuda_error) once this many tokens were generated over all requests. */
+  faultAfterTokens?: number;
 }
 
 function mulberry32(seed: number): () => number {
@@ -65,6 +67,7 @@ export class FakeEngine implements EngineClient {
   fatalError: Error | null = null;
   readonly requests: EngineRequest[] = [];
   numRunning = 0;
+  totalTokens = 0;
   numWaiting = 0;
   aborted: string[] = [];
   private draining = false;
@@ -156,6 +159,8 @@ export class FakeEngine implements EngineClient {
         const tokenId = eos ? EOS : ch.charCodeAt(0);
         counts[i] = k + 1;
         generated++;
+        this.totalTokens++;
+        if (this.o.faultAfterTokens !== undefined && this.totalTokens >= this.o.faultAfterTokens) this.die();
         let finishReason: 'stop' | 'length' | null = eos ? 'stop' : null;
         // texts[i] holds everything generated; emitted[i] how much was released (stop strings are
         // held back while they might still complete, like the real detokenizer).

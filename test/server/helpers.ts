@@ -1,6 +1,7 @@
 // Test helpers: a live TokenmillServer on 127.0.0.1:0 over the fakes, and an openai client for it.
 
 import OpenAI from 'openai';
+import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { createServer, type ServerOptions, type TokenmillServer } from '../../src/server/app.js';
 import { FakeEngine, FakeFrontend, type FakeEngineOptions } from './fakes.js';
 
@@ -13,8 +14,10 @@ export interface Live {
 }
 
 export async function startLive(opts: { engine?: FakeEngineOptions; server?: Partial<ServerOptions>; apiKey?: string } = {}): Promise<Live> {
-  const engine = new FakeEngine(opts.engine);
-  const server = await createServer({ engine, frontend: new FakeFrontend(), ...opts.server });
+  // The metrics exist first so the engine can report engine-side events into them (as serve.ts does).
+  const metrics = new ServerMetrics({ modelName: opts.engine?.modelId ?? 'fake-model', usdPerHour: opts.engine?.usdPerHour ?? 1 });
+  const engine = new FakeEngine({ observer: metrics, ...opts.engine });
+  const server = await createServer({ engine, frontend: new FakeFrontend(), metrics, ...opts.server });
   const { url } = await server.listen({ port: 0 });
   const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: opts.apiKey ?? 'sk-test-anything', maxRetries: 0, timeout: 10_000 });
   return { server, engine, url, client, close: () => server.close() };

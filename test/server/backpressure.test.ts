@@ -1,0 +1,70 @@
+// Backpressure: a full waiting queue answers 503 + Retry-After (server-side bound and the engine's
+// server_overloaded), and a per-key token bucket answers 429 + Retry-After; the openai client sees
+// its typed errors.
+
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, it } from 'node:test';
+import OpenAI from 'openai';
+import { startLive } from './helpers.js';
+
+const chat = { model: 'fake-model', messages: [{ role: 'user' as const, content: 'x' }], max_tokens: 2 };
+
+describe('backpressure', () => {
+  it('503 + Retry-After when the waiting queue is at --max-queue', async () => {
+    const live = await startLive({ engine: { maxRunning: 1, stepMs: 20 }, server: { maxQueue: 1 } });
+    try {
+      const long = { ...chat, max_tokens: 15 };
+      const first = live.client.chat.completions.create(long);
+      await sleep(30);
+      const second = live.client.chat.completions.create(long); // waits in the engine queue
+      for (let i = 0; i < 50 && live.engine.numWaiting < 1; i++) await sleep(5);
+      await assert.rejects(live.client.chat.completions.create(chat), (e: unknown) => {
+        assert.ok(e instanceof OpenAI.APIError);
+        assert.equal(e.status, 503);
+        assert.equal(e.code, 'server_overloaded');
+        assert.equal(e.headers?.get('retry-after'), '1');
+        return true;
+      });
+      await Promise.all([first, second]);
+      const ok = await live.client.chat.completions.create(chat);
+      assert.equal(ok.choices.length, 1);
+    } finally {
+      await live.close();
+    }
+  });
+
+  it('503 + Retry-After when the engine itself refuses (server_overloaded)', async () => {
+    const live = await startLive({ engine: { maxRunning: 1, maxWaiting: 0, stepMs: 20 } });
+    try {
+      const first = live.client.completions.create({ model: 'fake-model', prompt: 'a', max_tokens: 10 });
+      await sleep(30);
+      const res = await fetch(`${live.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'a', stream: true }) });
+      assert.equal(res.status, 503);
+      assert.equal(res.headers.get('retry-after'), '2');
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'server_overloaded');
+      await first;
+    } finally {
+      await live.close();
+    }
+  });
+
+  it('429 + Retry-After from the per-key token bucket', async () => {
+    const live = await startLive({ server: { rateLimit: { ratePerSecond: 0.01, burst: 2 } } });
+    try {
+      await live.client.chat.completions.create(chat);
+      await live.client.chat.completions.create(chat);
+      await assert.rejects(live.client.chat.completions.create(chat), (e: unknown) => {
+        assert.ok(e instanceof OpenAI.RateLimitError);
+        assert.equal(e.status, 429);
+        assert.equal(e.code, 'rate_limit_exceeded');
+        assert.ok(Number(e.headers?.get('retry-after')) >= 1);
+        return true;
+      });
+      // Probes are not rate limited.
+      assert.equal((await fetch(`${live.url}/health`)).status, 200);
+    } finally {
+      await live.close();
+    }
+  });
+});
