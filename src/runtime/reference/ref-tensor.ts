@@ -70,13 +70,26 @@ export class RefContext {
   }
 }
 
+let f16Table: Float32Array | null = null;
+/** All 65536 f16 values decoded once (f16ToF32 is exact; the table only saves time on big weights). */
+function f16Values(): Float32Array {
+  if (f16Table === null) {
+    f16Table = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) f16Table[h] = f16ToF32(h);
+  }
+  return f16Table;
+}
+
 /** Element i of a float tensor, widened to a JS number (f64). */
 export function floatGetter(t: RefTensor): (i: number) => number {
   const off = t.offset;
   const data = t.storage.data;
   if (t.dtype === 'f32') return (i) => data[off + i]!;
   if (t.dtype === 'bf16') return (i) => bf16ToF32(data[off + i]!);
-  if (t.dtype === 'f16') return (i) => f16ToF32(data[off + i]!);
+  if (t.dtype === 'f16') {
+    const table = f16Values();
+    return (i) => table[data[off + i]!]!;
+  }
   invariant(false, `not a float tensor: ${t.dtype}`);
 }
 

@@ -1,0 +1,24 @@
+// The backends the conformance suite checks against the reference, found through runtime/select.ts.
+// An unavailable backend is reported as a skipped test with its reason, never as passed.
+// TOKENMILL_CONFORMANCE_SELF=1 adds the reference itself as a target (to debug the harness).
+import type { Backend } from '../../src/runtime/backend.js';
+import { cpuAddonAvailable, createCpuBackend, createCudaBackend, createReferenceBackend, probeCuda } from '../../src/runtime/select.js';
+
+export interface ConformanceTarget {
+  readonly name: string;
+  /** Why the backend cannot run here (shown as the skip reason), or null when it can. */
+  readonly skipReason: string | null;
+  create(): Backend;
+}
+
+export function conformanceTargets(): ConformanceTarget[] {
+  const targets: ConformanceTarget[] = [];
+  const cpu = cpuAddonAvailable();
+  targets.push({ name: 'cpu', skipReason: cpu.available ? null : `cpu: ${cpu.reason}`, create: () => createCpuBackend() });
+  const cuda = probeCuda();
+  targets.push({ name: 'cuda', skipReason: cuda.available ? null : `cuda: ${cuda.reason}`, create: () => createCudaBackend() });
+  if (process.env.TOKENMILL_CONFORMANCE_SELF === '1') {
+    targets.push({ name: 'reference-self', skipReason: null, create: () => createReferenceBackend() });
+  }
+  return targets;
+}
