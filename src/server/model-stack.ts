@@ -1,0 +1,80 @@
+// Opens a model directory as a servable stack: backend (runtime/select.ts), weights (model/loader),
+// tokenizer + chat template (the ModelFrontend) and the AsyncEngine with the metrics observer.
+// The CLI (serve) and e2e tests call this; the server itself only sees EngineClient + ModelFrontend.
+
+import { AsyncEngine } from '../engine/async-engine.js';
+import type { EngineObserver } from '../metrics/engine-observer.js';
+import { loadModel } from '../model/loader.js';
+import { loadTokenizer } from '../model/tokenizer.js';
+import type { Backend } from '../runtime/backend.js';
+import { createReferenceBackend, selectBackend, type DeviceChoice } from '../runtime/select.js';
+import { isTokenmillError } from '../util/errors.js';
+import { log } from '../util/logger.js';
+import { TokenizerFrontend } from './model-frontend.js';
+
+export interface ModelStackOptions {
+  readonly dir: string;
+  /** What /v1/models lists. */
+  readonly modelId: string;
+  readonly device?: DeviceChoice;
+  readonly numThreads?: number;
+  /** KV cache budget in bytes (default 256 MiB). */
+  readonly kvCacheBytes?: number;
+  readonly maxNumSeqs?: number;
+  readonly maxModelLen?: number;
+  /** Engine waiting-queue bound (server_overloaded beyond it). */
+  readonly maxWaitingRequests?: number;
+  readonly usdPerHour?: number;
+  readonly observer?: EngineObserver;
+}
+
+export interface ModelStack {
+  readonly engine: AsyncEngine;
+  readonly frontend: TokenizerFrontend;
+  /** Which backend runs the model and why. */
+  readonly backendReason: string;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_KV_CACHE_BYTES = 256 * 1024 * 1024;
+
+function pickBackend(device: DeviceChoice, numThreads: number | undefined): { backend: Backend; reason: string } {
+  try {
+    return selectBackend({ device, ...(numThreads !== undefined ? { numThreads } : {}) });
+  } catch (e) {
+    // auto with neither the CPU addon nor CUDA: the reference backend still serves (slowly).
+    if (device === 'auto' && isTokenmillError(e) && e.code === 'backend_unavailable') {
+      log.warn(`${e.message}; falling back to the (slow) reference backend`);
+      return { backend: createReferenceBackend(), reason: `reference (fallback: ${e.message})` };
+    }
+    throw e;
+  }
+}
+
+export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> {
+  const { backend, reason } = pickBackend(o.device ?? 'auto', o.numThreads);
+  const tokenizer = loadTokenizer(o.dir);
+  const loaded = await loadModel(o.dir, backend);
+  const frontend = new TokenizerFrontend(tokenizer, { eosTokenIds: loaded.config.eosTokenIds, vocabSize: loaded.config.vocabSize });
+  const engine = new AsyncEngine({
+    modelId: o.modelId,
+    model: loaded.model,
+    kvCacheBytes: o.kvCacheBytes ?? DEFAULT_KV_CACHE_BYTES,
+    eosTokenIds: loaded.config.eosTokenIds,
+    detokenizer: frontend.detokenizerFactory(),
+    usdPerHour: o.usdPerHour ?? 0,
+    ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}),
+    ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
+    ...(o.maxWaitingRequests !== undefined ? { maxWaitingRequests: o.maxWaitingRequests } : {}),
+    ...(o.observer !== undefined ? { observer: o.observer } : {}),
+  });
+  return {
+    engine,
+    frontend,
+    backendReason: reason,
+    close: async () => {
+      await engine.shutdown();
+      await frontend.close();
+    },
+  };
+}
