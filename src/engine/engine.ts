@@ -15,6 +15,7 @@ import { SequenceOutput, type DetokenizerFactory } from './output-processor.js';
 import { Request, type Sequence } from './request.js';
 import { createSequenceSampler, type SequenceSampler } from './sampler.js';
 import type { FinishReason } from './sampling-params.js';
+import { validateSamplingParams } from './sampling-validate.js';
 import { Scheduler } from './scheduler.js';
 
 interface SeqState {
@@ -84,6 +85,7 @@ export class Engine {
     for (const t of prompt) {
       if (!Number.isInteger(t) || t < 0 || t >= vocab) throw new TokenmillError('invalid_argument', `prompt token id ${t} is outside the vocabulary [0, ${vocab})`, { param: 'prompt' });
     }
+    validateSamplingParams(p, { vocabSize: vocab }); // invalid_argument naming the OpenAI param
     if (!Number.isSafeInteger(p.n) || p.n < 1) throw new TokenmillError('invalid_argument', `n must be a positive integer, got ${p.n}`, { param: 'n' });
     if (!Number.isSafeInteger(p.maxTokens) || p.maxTokens < 1) throw new TokenmillError('invalid_argument', `max_tokens must be a positive integer, got ${p.maxTokens}`, { param: 'max_tokens' });
     const limit = this.config.maxModelLen;
@@ -95,7 +97,6 @@ export class Engine {
       );
     }
     const req = new Request({ ...er, arrivalOrder: this.arrivals++, arrivalTimeMs: this.now() });
-    // Samplers validate the params (invalid_argument with the OpenAI param name).
     const states = req.sequences.map((seq) => ({
       seq,
       state: {
