@@ -1,0 +1,100 @@
+// The C surface of the CUDA kernels: every launcher the N-API glue may call. Launchers only
+// enqueue on the given stream and return a cudaError_t (never exit/abort); shapes are checked by
+// the caller (src/runtime/cuda) and again here where a bad value would fault the device.
+#pragma once
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+// Element types (same order as the addon's dtype codes).
+enum TmDType { TM_F32 = 0, TM_F16 = 1, TM_BF16 = 2, TM_I32 = 3 };
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// gather.cu ------------------------------------------------------------------------------------
+// out[r, :] = src[idx[r], :] with dtype conversion; rows whose index is out of [0, numSrcRows) are zeroed.
+cudaError_t launch_gather_rows(void* out, int dtOut, const void* src, int dtSrc, const int32_t* idx,
+                               int numRows, int numSrcRows, int cols, cudaStream_t s);
+// out[i] = convert(src[i]) for n elements.
+cudaError_t launch_convert(void* out, int dtOut, const void* src, int dtSrc, size_t n, cudaStream_t s);
+
+// rmsnorm.cu -----------------------------------------------------------------------------------
+cudaError_t launch_rmsnorm(void* out, const void* x, const void* w, int dt, int dtW, int rows, int cols,
+                           float eps, cudaStream_t s);
+cudaError_t launch_add_rmsnorm(void* out, void* residual, const void* x, const void* w, int dt, int dtW,
+                               int rows, int cols, float eps, cudaStream_t s);
+
+// rope.cu --------------------------------------------------------------------------------------
+cudaError_t launch_rope(void* q, void* k, int dt, const int32_t* positions, const float* invFreq,
+                        int numTokens, int numHeads, int numKvHeads, int headDim, cudaStream_t s);
+
+// kv_write.cu ----------------------------------------------------------------------------------
+cudaError_t launch_kv_write(void* kCache, void* vCache, const void* k, const void* v, int dt,
+                            const int32_t* slotMapping, int numTokens, int rowElems, long long numSlots,
+                            cudaStream_t s);
+
+// attention.cu ---------------------------------------------------------------------------------
+struct TmAttnArgs {
+  void* out;                 // [T, H, Dh]
+  const void* q;             // [T, H, Dh]
+  const void* kCache;        // [numBlocks, blockSize, Hkv, Dh]
+  const void* vCache;
+  const int32_t* queryStartLoc;  // [S + 1]
+  const int32_t* seqLens;        // [S]
+  const int32_t* blockTables;    // [S, maxBlocksPerSeq]
+  int dt, numTokens, numSeqs, numHeads, numKvHeads, headDim, blockSize, maxBlocksPerSeq;
+  int maxQueryLen, maxSeqLen, slidingWindow;
+  long long numCacheBlocks;
+  float scale;
+  float* workspace;          // split-K partials (may be null when workspaceBytes == 0)
+  size_t workspaceBytes;
+  int numSms;
+};
+// Bytes of workspace the split path wants for these arguments (0: no split).
+size_t attention_workspace_bytes(const TmAttnArgs* a);
+cudaError_t launch_attention(const TmAttnArgs* a, cudaStream_t s);
+
+// elementwise.cu -------------------------------------------------------------------------------
+cudaError_t launch_silu_mul(void* out, const void* gateUp, int dt, int rows, int inter, cudaStream_t s);
+cudaError_t launch_add(void* out, const void* a, const void* b, int dt, size_t n, cudaStream_t s);
+// out[r, c] += bias[c] (out in dtOut, bias any float dtype).
+cudaError_t launch_add_bias(void* out, int dtOut, const void* bias, int dtBias, int rows, int cols, cudaStream_t s);
+
+// gemm.cu --------------------------------------------------------------------------------------
+// out[T, N] = x[T, K] . w[N, K]^T (+ bias[N]); f32 accumulation. GEMV path for T <= 8, tiled otherwise.
+cudaError_t launch_matmul_own(void* out, int dtOut, const void* x, int dtX, const void* w, int dtW,
+                              const void* bias, int dtBias, int T, int N, int K, cudaStream_t s);
+int gemv_max_tokens(void);
+
+// cublaslt.cpp ---------------------------------------------------------------------------------
+// Loads libcublasLt at run time; returns 1 when usable. Safe to call repeatedly.
+int tm_cublaslt_load(const char* explicitPath, char* whyNot, size_t whyNotLen);
+// Creates a handle (+ workspace owned by the caller). Returns 0 on success.
+int tm_cublaslt_create(void** handle);
+void tm_cublaslt_destroy(void* handle);
+// out[T,N] = x[T,K] . w[N,K]^T with x,w in dtIn and out in dtOut. Returns 0 on success, a cuBLAS
+// status otherwise (the caller falls back to launch_matmul_own).
+int tm_cublaslt_matmul(void* handle, void* out, int dtOut, const void* x, const void* w, int dtIn,
+                       int T, int N, int K, void* workspace, size_t workspaceBytes, cudaStream_t s);
+
+// sample.cu ------------------------------------------------------------------------------------
+cudaError_t launch_argmax(int32_t* out, const float* logits, int rows, int vocab, cudaStream_t s);
+struct TmSampleArgs {
+  int32_t* out;              // [S]
+  const float* logits;       // [S, V] (not modified)
+  float* scratch;            // [S, V] f32 working copy
+  int32_t* counts;           // [S, V] i32 token counts (zeroed by the kernel)
+  const float* params;       // [S, 8]: temperature, topK, topP, minP, repetition, presence, frequency, unused
+  const uint32_t* seeds;     // [S, 2]: seed lo/hi mixed with the step counter
+  const int32_t* history;    // [S, maxHistory] token ids seen (prompt + output), -1 padded
+  const int32_t* numGenerated;  // [S]: entries at the end of history that are generated (for presence/frequency)
+  const int32_t* historyLens;   // [S]
+  int rows, vocab, maxHistory;
+};
+cudaError_t launch_sample(const TmSampleArgs* a, cudaStream_t s);
+
+#ifdef __cplusplus
+}
+#endif
