@@ -2,7 +2,6 @@
 // <out-dir>`: import foreign checkpoints as HF model directories that `generate --model` loads.
 // The converters live in model/convert; this file only wires arguments and reports.
 import type { Command } from 'commander';
-import { TokenmillError } from '../util/errors.js';
 
 interface ConvertSummary {
   readonly numTensors: number;
@@ -20,20 +19,11 @@ async function convertLlama2cCmd(modelBin: string, tokenizerBin: string, outDir:
   report('llama2.c', modelBin, outDir, convertLlama2c(modelBin, tokenizerBin, outDir));
 }
 
-type GgufConverter = (file: string, outDir: string) => ConvertSummary | Promise<ConvertSummary>;
-
 async function convertGgufCmd(file: string, outDir: string): Promise<void> {
-  // Resolved at run time so the CLI builds before the GGUF importer exists.
-  const specifier = '../model/convert/gguf.js';
-  let mod: { convertGguf?: GgufConverter };
-  try {
-    mod = (await import(specifier)) as { convertGguf?: GgufConverter };
-  } catch (e) {
-    if ((e as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw e;
-    throw new TokenmillError('unsupported_feature', 'GGUF import is not available in this build', { cause: e });
-  }
-  if (typeof mod.convertGguf !== 'function') throw new TokenmillError('unsupported_feature', 'GGUF import is not available in this build');
-  report('GGUF', file, outDir, await mod.convertGguf(file, outDir));
+  const { convertGguf } = await import('../model/convert/gguf.js');
+  const r = convertGguf(file, outDir);
+  report('GGUF', file, outDir, r);
+  if (!r.hasTokenizer) process.stderr.write('[tokenmill] warning: the GGUF file has no tokenizer; add tokenizer.json to the directory before generating\n');
 }
 
 export function register(program: Command): void {
