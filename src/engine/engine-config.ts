@@ -7,6 +7,7 @@ import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import { numBlocksForMemory } from './kv/kv-sizing.js';
 import type { DetokenizerFactory } from './output-processor.js';
+import type { TokenBytesSource } from './detokenizer.js';
 
 export interface EngineOptions {
   readonly model: CausalLM;
@@ -26,8 +27,10 @@ export interface EngineOptions {
   readonly schedulingPolicy?: 'fcfs' | 'priority';
   /** End-of-sequence ids (default model.config.eosTokenIds; e.g. pass generation_config's). */
   readonly eosTokenIds?: readonly number[];
-  /** Per-choice incremental detokenizer; without it outputs carry token ids only. */
+  /** Per-choice incremental detokenizer (e.g. detokenizerFor(tokenizer)); default: from `tokenizer`. */
   readonly detokenizer?: DetokenizerFactory;
+  /** Tokenizer for text output (ModelTokenizer); without it and `detokenizer`, outputs carry ids only. */
+  readonly tokenizer?: TokenBytesSource;
   /** Machine price for cost accounting (default 0). */
   readonly usdPerHour?: number;
   readonly observer?: EngineObserver;

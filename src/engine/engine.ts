@@ -11,7 +11,7 @@ import { resolveEngineConfig, type EngineOptions, type ResolvedEngineConfig } fr
 import { BlockPool } from './kv/block-pool.js';
 import { KvCacheManager } from './kv/kv-cache-manager.js';
 import { ModelRunner } from './model-runner.js';
-import { SequenceOutput, type DetokenizerFactory } from './output-processor.js';
+import { detokenizerFor, SequenceOutput, type DetokenizerFactory } from './output-processor.js';
 import { Request, type Sequence } from './request.js';
 import { createSequenceSampler, type SequenceSampler } from './sampler.js';
 import type { FinishReason } from './sampling-params.js';
@@ -46,7 +46,7 @@ export class Engine {
     );
     this.runner = new ModelRunner(opts.model, { maxNumTokens: c.maxNumBatchedTokens, maxNumSeqs: c.maxNumSeqs, maxModelLen: c.maxModelLen, numBlocks: c.numBlocks, blockSize: c.blockSize });
     this.observer = opts.observer ?? {};
-    this.detokenizer = opts.detokenizer ?? null;
+    this.detokenizer = opts.detokenizer ?? (opts.tokenizer !== undefined ? detokenizerFor(opts.tokenizer) : null);
     this.now = opts.now ?? (() => performance.now());
   }
 

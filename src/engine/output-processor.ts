@@ -6,6 +6,7 @@ import type { Sequence } from './request.js';
 import type { SampledToken } from './sampler.js';
 import type { FinishReason, SamplingParams } from './sampling-params.js';
 import { StopChecker, stopCheckerOptions } from './stop-checker.js';
+import { IncrementalDetokenizer, type TokenBytesSource } from './detokenizer.js';
 
 /** An incremental detokenizer for one choice: text released by each new token (valid UTF-8 only). */
 export interface IncrementalDecoder {
@@ -16,6 +17,11 @@ export interface IncrementalDecoder {
 
 /** Builds a decoder per choice; without one the engine emits token ids only (newText = ''). */
 export type DetokenizerFactory = (promptTokenIds: readonly number[], params: SamplingParams) => IncrementalDecoder;
+
+/** The standard factory: detokenizer.ts over a tokenizer (ModelTokenizer), special tokens skipped. */
+export function detokenizerFor(tokenizer: TokenBytesSource, opts: { skipSpecialTokens?: boolean } = {}): DetokenizerFactory {
+  return (promptTokenIds) => new IncrementalDetokenizer(tokenizer, { skipSpecialTokens: opts.skipSpecialTokens ?? true, promptTokenIds });
+}
 
 export class SequenceOutput {
   readonly seq: Sequence;
@@ -44,15 +50,17 @@ export class SequenceOutput {
     const text = this.decoder === null ? '' : this.decoder.push(tok.tokenId);
     const r = this.stop.push(tok.tokenId, text);
     this.newText += r.text;
-    if (r.finished) return r.finishReason;
-    return null;
+    if (!r.finished) return null;
+    // A stop string discards the rest; otherwise release what the decoder still holds (as generate.ts).
+    if (typeof r.stopReason !== 'string') this.newText += this.decoder?.flush?.() ?? '';
+    return r.finishReason;
   }
 
   /** Generation ends without the stop checker deciding (abort, context full, error): release held text. */
   endEarly(): void {
     if (this.stop.finished) return;
     this.newText += this.stop.flush();
-    // Text the decoder still holds is an incomplete UTF-8 sequence: not valid text, so dropped.
+    this.newText += this.decoder?.flush?.() ?? '';
   }
 
   get hasPending(): boolean {

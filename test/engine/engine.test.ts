@@ -7,6 +7,7 @@ import { AsyncEngine, type AsyncEngineOptions } from '../../src/engine/async-eng
 import type { EngineOutput, EngineRequest } from '../../src/engine/engine-api.js';
 import { samplingParams, type SamplingParams } from '../../src/engine/sampling-params.js';
 import type { CausalLM } from '../../src/model/types.js';
+import { loadTokenizer } from '../../src/model/tokenizer.js';
 import { TokenmillError } from '../../src/util/errors.js';
 import { disposeTinyModel, tinyModel } from './tiny-model.js';
 
@@ -251,6 +252,21 @@ test('text and stop strings: a detokenizer plugs in; stop strings cut the text a
   assert.equal(cut.outputs.map((o) => o.newText).join(''), text.slice(0, text.indexOf(stop)));
   assert.equal(cut.last!.finishReason, 'stop');
   assert.equal(e.stats().numFreeBlocks, e.stats().numTotalBlocks);
+  await e.shutdown();
+});
+
+test('text from the model tokenizer equals decoding the generated ids; logprobs ride along', async () => {
+  const { dir } = await tinyModel();
+  const tokenizer = loadTokenizer(dir);
+  const e = await engine({ tokenizer });
+  const r = await collect(e.generate(req('t', prompt(2), greedy(20, { logprobs: 2 }))));
+  assert.equal(r.outputs.map((o) => o.newText).join(''), await tokenizer.decode(r.tokens[0]!));
+  const lps = r.outputs.flatMap((o) => o.logprobs ?? []);
+  assert.deepEqual(lps.map((l) => l.tokenId), r.tokens[0]);
+  for (const l of lps) {
+    assert.equal(l.top.length, 2);
+    assert.ok(l.logprob <= 0 && l.top[0]!.logprob >= l.logprob - 1e-6, 'greedy picks the top token');
+  }
   await e.shutdown();
 });
 

@@ -11,7 +11,7 @@ import type { CausalLM } from '../../src/model/types.js';
 import { cpuAddonAvailable, createCpuBackend, createReferenceBackend } from '../../src/runtime/select.js';
 import type { Backend } from '../../src/runtime/backend.js';
 
-let cached: Promise<{ model: CausalLM; backend: Backend }> | null = null;
+let cached: Promise<{ model: CausalLM; backend: Backend; dir: string }> | null = null;
 const cleanups: (() => void)[] = [];
 
 export async function disposeTinyModel(): Promise<void> {
@@ -20,11 +20,11 @@ export async function disposeTinyModel(): Promise<void> {
   cached = null;
 }
 
-export function tinyModel(): Promise<{ model: CausalLM; backend: Backend }> {
+export function tinyModel(): Promise<{ model: CausalLM; backend: Backend; dir: string }> {
   cached ??= (async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tm-engine-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    writeRandomModel(dir, MODEL_PRESETS['tiny-llama']!.config, { seed: 11, tokenizer: false });
+    writeRandomModel(dir, MODEL_PRESETS['tiny-llama']!.config, { seed: 11 });
     const useCpu = process.env.TOKENMILL_TEST_BACKEND !== 'reference' && cpuAddonAvailable().available;
     const backend = useCpu ? createCpuBackend({ numThreads: 2 }) : createReferenceBackend();
     const { model } = await loadModel(dir, backend, { maxTokensPerStep: 256, maxLogitsPerStep: 64 });
@@ -32,7 +32,7 @@ export function tinyModel(): Promise<{ model: CausalLM; backend: Backend }> {
       model.dispose();
       backend.dispose();
     });
-    return { model, backend };
+    return { model, backend, dir };
   })();
   return cached;
 }
