@@ -416,7 +416,10 @@ Napi::Value Ctx::Matmul(const Napi::CallbackInfo& i) {
   const void* w = P(i[4]);
   const void* bias = P(i[6]);
   const int T = I(i[8]), N = I(i[9]), K = I(i[10]), mode = I(i[11]);
-  const bool ltOk = lt && dtX == dtW && mode != 1 && (T > gemv_max_tokens() || mode == 2);
+  // cuBLASLt wants 16-byte aligned operands and leading dimensions.
+  const bool aligned = (((uintptr_t)out | (uintptr_t)x | (uintptr_t)w) % 16 == 0) && ((size_t)K * dtBytes(dtX)) % 16 == 0 &&
+                       ((size_t)N * dtBytes(dtOut)) % 16 == 0;
+  const bool ltOk = lt && dtX == dtW && aligned && mode != 1 && (T > gemv_max_tokens() || mode == 2);
   if (ltOk) {
     int st = tm_cublaslt_matmul(lt, out, dtOut, x, w, dtX, T, N, K, ltWs, ltWsBytes, stream);
     if (st == 0) {

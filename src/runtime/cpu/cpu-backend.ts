@@ -1,16 +1,266 @@
-// Backend over the native CPU kernels. (Stub: replaced by the CPU addon work.)
-import type { Backend } from '../backend.js';
+// Backend over the native CPU kernels (native/cpu via tokenmill_cpu.node). Ops are validated here,
+// recorded into a CommandRecorder (the op queue) and executed in order by the addon's thread pool at
+// the next synchronization point: read*(), synchronize(), upload(), free(), or dispose(). Execution
+// at that point is synchronous on the calling thread; read() still returns a Promise.
+import { cpus } from 'node:os';
+import { readFileSync } from 'node:fs';
+import type { AttentionMetadata, Backend, BackendMemoryStats, HostData, KvLayer, Tensor } from '../backend.js';
+import { numelOf } from '../backend.js';
+import { DTYPE_BYTES, halfToF32, type DType } from '../dtype.js';
+import { loadCpuAddon, type CpuAddon, type CpuEngineHandle } from '../native.js';
 import { TokenmillError } from '../../util/errors.js';
+import { invariant } from '../../util/invariant.js';
+import { CPU_BACKEND_NAME, CommandRecorder, CpuTensor, DTYPE_CODE, overlaps, sameRange, type CpuBuffer } from './cpu-tensor.js';
+import { recordOps } from './cpu-ops.js';
 
 export interface CpuBackendOptions {
-  /** Worker threads for kernels; default: the number of physical cores. */
+  /** Worker threads for kernels (the caller counts as one); default: the number of physical cores. */
   readonly numThreads?: number;
+  /** Force a kernel ISA ('avx512' | 'avx2' | 'generic') when the CPU supports it; default: best. */
+  readonly cpuIsa?: 'avx512' | 'avx2' | 'generic';
 }
 
 export function cpuAddonAvailable(): { available: boolean; reason: string } {
-  return { available: false, reason: 'the CPU addon is not built yet' };
+  const load = loadCpuAddon();
+  return { available: load.addon !== null, reason: load.reason };
 }
 
-export function createCpuBackend(_opts: CpuBackendOptions = {}): Backend {
-  throw new TokenmillError('backend_unavailable', 'CPU addon not built');
+/** Physical cores (distinct thread-sibling sets), falling back to logical CPUs. */
+export function physicalCoreCount(): number {
+  const logical = cpus().length || 1;
+  const seen = new Set<string>();
+  for (let i = 0; i < logical; i++) {
+    try {
+      seen.add(readFileSync(`/sys/devices/system/cpu/cpu${i}/topology/thread_siblings_list`, 'utf8').trim());
+    } catch {
+      return logical;
+    }
+  }
+  return seen.size > 0 ? seen.size : logical;
+}
+
+/** Turns an addon Error (code = native status name) into a TokenmillError. */
+export function nativeError(e: unknown): TokenmillError {
+  const code = (e as { code?: unknown } | null)?.code;
+  const msg = e instanceof Error ? e.message : String(e);
+  return new TokenmillError(code === 'out_of_memory' ? 'out_of_memory' : 'native_error', `cpu backend: ${msg}`, {
+    details: { nativeCode: typeof code === 'string' ? code : 'unknown' },
+    cause: e,
+  });
+}
+
+export class CpuBackend implements Backend {
+  readonly name = CPU_BACKEND_NAME;
+  readonly computeDType = 'f32' as const;
+  readonly isa: string;
+  readonly numThreads: number;
+  private engine: CpuEngineHandle | null;
+  private readonly rec = new CommandRecorder();
+  private readonly owned = new Set<CpuTensor>();
+  private allocatedBytes = 0;
+
+  constructor(
+    private readonly addon: CpuAddon,
+    opts: CpuBackendOptions,
+  ) {
+    const envThreads = Number(process.env.TOKENMILL_NUM_THREADS ?? '');
+    const threads = opts.numThreads ?? (envThreads > 0 ? envThreads : physicalCoreCount());
+    invariant(Number.isInteger(threads) && threads >= 1 && threads <= 1024, `cpu backend: bad numThreads ${threads}`);
+    const isa = opts.cpuIsa ?? process.env.TOKENMILL_CPU_ISA ?? '';
+    try {
+      this.engine = addon.createEngine(threads, isa);
+      const info = addon.engineInfo(this.engine);
+      this.isa = info.isa;
+      this.numThreads = info.numThreads;
+    } catch (e) {
+      throw nativeError(e);
+    }
+  }
+
+  // ------------------------------------------------------------------------------- internals
+  private live(): CpuEngineHandle {
+    invariant(this.engine !== null, 'cpu backend used after dispose()');
+    return this.engine;
+  }
+
+  /** Validates an op argument: ours, alive, one of dtypes, and (when given) of shape (-1 = any). */
+  arg(t: Tensor, name: string, dtypes: readonly DType[], shape?: readonly number[]): CpuTensor {
+    invariant(t instanceof CpuTensor && t.owner === this, () => `${name}: foreign tensor (backend '${(t as Tensor | null)?.backend}')`);
+    invariant(t.storage.live, () => `${name}: tensor used after free()`);
+    invariant(dtypes.includes(t.dtype), () => `${name}: dtype ${t.dtype}, expected ${dtypes.join(' | ')}`);
+    if (shape) {
+      const ok = shape.length === t.shape.length && shape.every((d, i) => d === -1 || d === t.shape[i]);
+      invariant(ok, () => `${name}: shape [${t.shape.join(', ')}], expected [${shape.map((d) => (d === -1 ? '*' : d)).join(', ')}]`);
+    }
+    return t;
+  }
+  noAlias(outName: string, out: CpuTensor, inputs: Record<string, CpuTensor>): void {
+    for (const [n, t] of Object.entries(inputs)) invariant(!overlaps(out, t), () => `${outName} overlaps ${n}`);
+  }
+  aliasExactOrNone(outName: string, out: CpuTensor, name: string, other: CpuTensor): void {
+    invariant(sameRange(out, other) || !overlaps(out, other), () => `${outName} partially overlaps ${name}`);
+  }
+  get recorder(): CommandRecorder {
+    this.live();
+    return this.rec;
+  }
+
+  /** Runs every recorded op now. */
+  flush(): void {
+    const engine = this.live();
+    if (this.rec.length === 0) return;
+    const n = this.rec.length;
+    this.rec.reset();
+    try {
+      this.addon.flush(engine, this.rec.commands, n);
+    } catch (e) {
+      throw nativeError(e);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------- memory
+  alloc(shape: readonly number[], dtype: DType): Tensor {
+    const engine = this.live();
+    for (const d of shape) invariant(Number.isInteger(d) && d >= 0, () => `alloc: bad shape [${shape.join(', ')}]`);
+    invariant(DTYPE_CODE[dtype] !== undefined, `alloc: bad dtype ${dtype}`);
+    const sizeBytes = numelOf(shape) * DTYPE_BYTES[dtype];
+    let id: number;
+    let buffer: ArrayBuffer;
+    try {
+      [id, buffer] = this.addon.alloc(engine, sizeBytes);
+    } catch (e) {
+      throw nativeError(e);
+    }
+    const storage: CpuBuffer = { id, buffer, sizeBytes, live: true };
+    const t = new CpuTensor(this, shape, dtype, storage, 0, false);
+    this.owned.add(t);
+    this.allocatedBytes += sizeBytes;
+    return t;
+  }
+
+  upload(dst: Tensor, src: HostData, dstOffset = 0): void {
+    const t = this.arg(dst, 'upload dst', ['f32', 'f16', 'bf16', 'i32']);
+    invariant(Number.isInteger(dstOffset) && dstOffset >= 0 && dstOffset + src.length <= t.numel,
+      () => `upload: ${src.length} elements at offset ${dstOffset} do not fit in ${t.numel}`);
+    this.flush(); // earlier ops may still read dst
+    const esz = DTYPE_BYTES[t.dtype];
+    const byteOffset = t.byteOffset + dstOffset * esz;
+    const buf = t.storage.buffer;
+    if (src instanceof Float32Array) {
+      invariant(t.dtype !== 'i32', 'upload: Float32Array into an i32 tensor');
+      if (t.dtype === 'f32') new Float32Array(buf, byteOffset, src.length).set(src);
+      else {
+        try {
+          this.addon.convertFromF32(this.live(), src, t.storage.id, byteOffset, DTYPE_CODE[t.dtype]);
+        } catch (e) {
+          throw nativeError(e);
+        }
+      }
+    } else if (src instanceof Uint16Array) {
+      invariant(t.dtype === 'f16' || t.dtype === 'bf16', () => `upload: Uint16Array into a ${t.dtype} tensor`);
+      new Uint16Array(buf, byteOffset, src.length).set(src);
+    } else {
+      invariant(src instanceof Int32Array && t.dtype === 'i32', () => `upload: ${src.constructor.name} into a ${t.dtype} tensor`);
+      new Int32Array(buf, byteOffset, src.length).set(src);
+    }
+  }
+
+  view(t: Tensor, shape: readonly number[], offset = 0): Tensor {
+    const base = this.arg(t, 'view', ['f32', 'f16', 'bf16', 'i32']);
+    for (const d of shape) invariant(Number.isInteger(d) && d >= 0, () => `view: bad shape [${shape.join(', ')}]`);
+    const n = numelOf(shape);
+    invariant(Number.isInteger(offset) && offset >= 0 && offset + n <= base.numel,
+      () => `view: [${shape.join(', ')}] at ${offset} exceeds ${base.numel} elements`);
+    return new CpuTensor(this, shape, base.dtype, base.storage, base.byteOffset + offset * DTYPE_BYTES[base.dtype], true);
+  }
+
+  read(t: Tensor): Promise<Float32Array> {
+    try {
+      const x = this.arg(t, 'read', ['f32', 'f16', 'bf16']);
+      this.flush();
+      if (x.dtype === 'f32') return Promise.resolve(new Float32Array(x.storage.buffer, x.byteOffset, x.numel).slice());
+      return Promise.resolve(halfToF32(new Uint16Array(x.storage.buffer, x.byteOffset, x.numel), x.dtype as 'f16' | 'bf16'));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  readInt32(t: Tensor): Promise<Int32Array> {
+    try {
+      const x = this.arg(t, 'readInt32', ['i32']);
+      this.flush();
+      return Promise.resolve(new Int32Array(x.storage.buffer, x.byteOffset, x.numel).slice());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  free(t: Tensor): void {
+    const x = this.arg(t, 'free', ['f32', 'f16', 'bf16', 'i32']);
+    invariant(!x.isView, 'free: views are not freed (free the tensor they view)');
+    this.flush();
+    x.storage.live = false;
+    this.owned.delete(x);
+    this.allocatedBytes -= x.storage.sizeBytes;
+    try {
+      this.addon.free(this.live(), x.storage.id, x.storage.buffer);
+    } catch (e) {
+      throw nativeError(e);
+    }
+  }
+
+  synchronize(): Promise<void> {
+    try {
+      this.flush();
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  memoryStats(): BackendMemoryStats {
+    return { allocatedBytes: this.allocatedBytes, numTensors: this.owned.size };
+  }
+
+  dispose(): void {
+    if (this.engine === null) return;
+    const engine = this.engine;
+    this.rec.reset();
+    for (const t of this.owned) {
+      t.storage.live = false;
+      try {
+        this.addon.free(engine, t.storage.id, t.storage.buffer);
+      } catch {
+        /* freed below with the engine anyway */
+      }
+    }
+    this.owned.clear();
+    this.allocatedBytes = 0;
+    this.engine = null;
+    this.addon.destroyEngine(engine);
+  }
+
+  // ------------------------------------------------------------------------------------- ops
+  embedding(out: Tensor, table: Tensor, ids: Tensor): void { recordOps.embedding(this, out, table, ids); }
+  rmsnorm(out: Tensor, x: Tensor, weight: Tensor, eps: number): void { recordOps.rmsnorm(this, out, x, weight, eps); }
+  addRmsnorm(out: Tensor, residual: Tensor, x: Tensor, weight: Tensor, eps: number): void {
+    recordOps.addRmsnorm(this, out, residual, x, weight, eps);
+  }
+  matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null): void { recordOps.matmul(this, out, x, w, bias); }
+  rope(q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor): void { recordOps.rope(this, q, k, positions, invFreq); }
+  kvWrite(cache: KvLayer, k: Tensor, v: Tensor, slotMapping: Tensor): void { recordOps.kvWrite(this, cache, k, v, slotMapping); }
+  attention(out: Tensor, q: Tensor, cache: KvLayer, meta: AttentionMetadata, scale: number, slidingWindow: number): void {
+    recordOps.attention(this, out, q, cache, meta, scale, slidingWindow);
+  }
+  siluMul(out: Tensor, gateUp: Tensor): void { recordOps.siluMul(this, out, gateUp); }
+  add(out: Tensor, a: Tensor, b: Tensor): void { recordOps.add(this, out, a, b); }
+  gatherRows(out: Tensor, x: Tensor, rows: Tensor): void { recordOps.gatherRows(this, out, x, rows); }
+  argmax(out: Tensor, logits: Tensor): void { recordOps.argmax(this, out, logits); }
+}
+
+
+export function createCpuBackend(opts: CpuBackendOptions = {}): Backend {
+  const load = loadCpuAddon();
+  if (load.addon === null) throw new TokenmillError('backend_unavailable', `cpu backend: ${load.reason}`);
+  return new CpuBackend(load.addon, opts);
 }

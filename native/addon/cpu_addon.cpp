@@ -1,0 +1,205 @@
+// N-API glue for the CPU addon (tokenmill_cpu.node): unpacks arguments, owns CpuEngine handles,
+// exposes tensor buffers as external ArrayBuffers, and turns a non-ok tmill::Status into a JS Error
+// whose `code` is the status name (the TS side maps it to TokenmillError). No kernels here.
+#include <node_api.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "../common/dtype.h"
+#include "../cpu/engine.h"
+
+using tmill::Status;
+using tmill::StatusCode;
+using tmill::cpu::CpuEngine;
+
+namespace {
+
+const char* code_name(StatusCode c) {
+  switch (c) {
+    case StatusCode::kInvalidArgument: return "invalid_argument";
+    case StatusCode::kOutOfRange: return "out_of_range";
+    case StatusCode::kOutOfMemory: return "out_of_memory";
+    default: return "internal";
+  }
+}
+
+napi_value throw_status(napi_env env, const Status& s) {
+  napi_throw_error(env, code_name(s.code), s.message);
+  return nullptr;
+}
+napi_value throw_msg(napi_env env, const char* msg) {
+  napi_throw_error(env, "invalid_argument", msg);
+  return nullptr;
+}
+
+#define NAPI_OK(call)                                                        \
+  do {                                                                       \
+    if ((call) != napi_ok) return throw_msg(env, "N-API call failed: " #call); \
+  } while (0)
+
+template <size_t N>
+bool get_args(napi_env env, napi_callback_info info, napi_value (&argv)[N], size_t need) {
+  size_t argc = N;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < need) {
+    napi_throw_error(env, "invalid_argument", "too few arguments");
+    return false;
+  }
+  return true;
+}
+
+CpuEngine* engine_of(napi_env env, napi_value v) {
+  void* p = nullptr;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr) {
+    napi_throw_error(env, "invalid_argument", "not a live CPU engine handle (disposed?)");
+    return nullptr;
+  }
+  return static_cast<CpuEngine*>(p);
+}
+
+// createEngine(numThreads: number, forceIsa: string): External
+napi_value create_engine(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, argv, 2)) return nullptr;
+  int32_t threads = 1;
+  NAPI_OK(napi_get_value_int32(env, argv[0], &threads));
+  char isa[32] = {0};
+  size_t len = 0;
+  NAPI_OK(napi_get_value_string_utf8(env, argv[1], isa, sizeof(isa), &len));
+  CpuEngine* e = new (std::nothrow) CpuEngine(threads, tmill::cpu::select_kernels(isa));
+  if (e == nullptr) { napi_throw_error(env, "out_of_memory", "cannot create CPU engine"); return nullptr; }
+  napi_value ext;
+  NAPI_OK(napi_create_external(env, e, nullptr, nullptr, &ext));
+  return ext;
+}
+
+// destroyEngine(engine): frees every buffer and joins the pool. The handle must not be used again.
+napi_value destroy_engine(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, argv, 1)) return nullptr;
+  CpuEngine* e = engine_of(env, argv[0]);
+  if (e == nullptr) return nullptr;
+  delete e;
+  return nullptr;
+}
+
+// engineInfo(engine): { isa, numThreads, allocatedBytes }
+napi_value engine_info(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, argv, 1)) return nullptr;
+  CpuEngine* e = engine_of(env, argv[0]);
+  if (e == nullptr) return nullptr;
+  napi_value obj, isa, nt, ab;
+  NAPI_OK(napi_create_object(env, &obj));
+  NAPI_OK(napi_create_string_utf8(env, e->kernels()->isa, NAPI_AUTO_LENGTH, &isa));
+  NAPI_OK(napi_create_int32(env, e->num_threads(), &nt));
+  NAPI_OK(napi_create_double(env, static_cast<double>(e->allocated_bytes()), &ab));
+  NAPI_OK(napi_set_named_property(env, obj, "isa", isa));
+  NAPI_OK(napi_set_named_property(env, obj, "numThreads", nt));
+  NAPI_OK(napi_set_named_property(env, obj, "allocatedBytes", ab));
+  return obj;
+}
+
+// alloc(engine, bytes): [id, ArrayBuffer] (64-byte aligned external memory owned by the engine)
+napi_value alloc(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, argv, 2)) return nullptr;
+  CpuEngine* e = engine_of(env, argv[0]);
+  if (e == nullptr) return nullptr;
+  double bytes = 0;
+  NAPI_OK(napi_get_value_double(env, argv[1], &bytes));
+  int32_t id = -1;
+  void* ptr = nullptr;
+  Status s = e->alloc(static_cast<int64_t>(bytes), &id, &ptr);
+  if (!s.ok()) return throw_status(env, s);
+  napi_value ab, idv, arr;
+  if (napi_create_external_arraybuffer(env, ptr, static_cast<size_t>(bytes), nullptr, nullptr, &ab) != napi_ok) {
+    e->release(id);
+    return throw_msg(env, "cannot create an external ArrayBuffer");
+  }
+  NAPI_OK(napi_create_int32(env, id, &idv));
+  NAPI_OK(napi_create_array_with_length(env, 2, &arr));
+  NAPI_OK(napi_set_element(env, arr, 0, idv));
+  NAPI_OK(napi_set_element(env, arr, 1, ab));
+  return arr;
+}
+
+// free(engine, id, arrayBuffer): detaches the ArrayBuffer (JS views read as empty) and frees memory.
+napi_value free_buffer(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, argv, 3)) return nullptr;
+  CpuEngine* e = engine_of(env, argv[0]);
+  if (e == nullptr) return nullptr;
+  int32_t id = -1;
+  NAPI_OK(napi_get_value_int32(env, argv[1], &id));
+  bool detachable = false;
+  if (napi_is_detached_arraybuffer(env, argv[2], &detachable) == napi_ok && !detachable)
+    NAPI_OK(napi_detach_arraybuffer(env, argv[2]));
+  Status s = e->release(id);
+  if (!s.ok()) return throw_status(env, s);
+  return nullptr;
+}
+
+// flush(engine, commands: Int32Array, numInts): runs the recorded ops in order.
+napi_value flush(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, argv, 3)) return nullptr;
+  CpuEngine* e = engine_of(env, argv[0]);
+  if (e == nullptr) return nullptr;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  NAPI_OK(napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr));
+  if (type != napi_int32_array) return throw_msg(env, "flush: commands must be an Int32Array");
+  int32_t n = 0;
+  NAPI_OK(napi_get_value_int32(env, argv[2], &n));
+  if (n < 0 || static_cast<size_t>(n) > length) return throw_msg(env, "flush: bad command count");
+  Status s = e->execute(static_cast<const int32_t*>(data), n);
+  if (!s.ok()) return throw_status(env, s);
+  return nullptr;
+}
+
+// convertFromF32(engine, src: Float32Array, id, byteOffset, dtypeCode): writes src into the
+// buffer as f16 or bf16 (round to nearest even).
+napi_value convert_from_f32(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!get_args(env, info, argv, 5)) return nullptr;
+  CpuEngine* e = engine_of(env, argv[0]);
+  if (e == nullptr) return nullptr;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  NAPI_OK(napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr));
+  if (type != napi_float32_array) return throw_msg(env, "convertFromF32: src must be a Float32Array");
+  int32_t id = -1, dt = 0;
+  double off = 0;
+  NAPI_OK(napi_get_value_int32(env, argv[2], &id));
+  NAPI_OK(napi_get_value_double(env, argv[3], &off));
+  NAPI_OK(napi_get_value_int32(env, argv[4], &dt));
+  uint16_t* dst = static_cast<uint16_t*>(e->buffer_ptr(id, static_cast<int64_t>(off), static_cast<int64_t>(length) * 2));
+  if (dst == nullptr || (dt != 1 && dt != 2)) return throw_msg(env, "convertFromF32: bad destination");
+  const float* src = static_cast<const float*>(data);
+  if (dt == 1) for (size_t i = 0; i < length; i++) dst[i] = tmill::f32_to_f16(src[i]);
+  else for (size_t i = 0; i < length; i++) dst[i] = tmill::f32_to_bf16(src[i]);
+  return nullptr;
+}
+
+napi_value init(napi_env env, napi_value exports) {
+  const napi_property_descriptor props[] = {
+      {"createEngine", nullptr, create_engine, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"destroyEngine", nullptr, destroy_engine, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"engineInfo", nullptr, engine_info, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"alloc", nullptr, alloc, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"free", nullptr, free_buffer, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"flush", nullptr, flush, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"convertFromF32", nullptr, convert_from_f32, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,40 @@
+// Elementwise ops. silu_mul: out[t, i] = silu(g) * u with g = gate_up[t, i], u = gate_up[t, I + i],
+// silu(g) = g / (1 + exp(-g)) (vector exp, ~2 ulp). add: out[i] = a[i] + b[i] (out may alias a/b).
+// Shapes: gate_up [T, 2I], out [T, I]; add over flat f32 arrays. Threads: the executor splits rows
+// (silu_mul) or element ranges (add) only when large. Memory-bound.
+#include "kernels.h"
+#include "simd.h"
+
+namespace tmill { namespace cpu { namespace TM_ISA {
+
+namespace {
+inline VF silu_times(VF g, VF u) {
+  VF e = vexp(vsub(vzero(), g));
+  return vmul(vdiv(g, vadd(vset1(1.f), e)), u);
+}
+}  // namespace
+
+void silu_mul(float* out, const float* gate_up, int64_t I, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; r++) {
+    const float* g = gate_up + r * 2 * I;
+    const float* u = g + I;
+    float* o = out + r * I;
+    int64_t i = 0;
+    for (; i + W <= I; i += W) vstore(o + i, silu_times(vload(g + i), vload(u + i)));
+    if (i < I) {
+      int n = static_cast<int>(I - i);
+      vstore_part(o + i, silu_times(vload_part(g + i, n), vload_part(u + i, n)), n);
+    }
+  }
+}
+
+void add(float* out, const float* a, const float* b, int64_t i0, int64_t i1) {
+  int64_t i = i0;
+  for (; i + W <= i1; i += W) vstore(out + i, vadd(vload(a + i), vload(b + i)));
+  if (i < i1) {
+    int n = static_cast<int>(i1 - i);
+    vstore_part(out + i, vadd(vload_part(a + i, n), vload_part(b + i, n)), n);
+  }
+}
+
+}}}  // namespace tmill::cpu::TM_ISA

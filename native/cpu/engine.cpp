@@ -1,0 +1,332 @@
+// CpuEngine: buffer registry + command-stream executor. Each op validates its references and the
+// indices it reads, then splits its range kernel over the pool. Work-size thresholds keep tiny ops
+// (decode of small models) on the calling thread so they never wake the pool.
+#include "engine.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+namespace tmill { namespace cpu {
+
+namespace {
+constexpr int kRefInts = 4;
+inline float as_f32(int32_t v) { float f; std::memcpy(&f, &v, 4); return f; }
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+// Below this many multiply-adds an op runs on the calling thread only.
+constexpr int64_t kParallelMinWork = 1 << 15;
+}  // namespace
+
+CpuEngine::CpuEngine(int num_threads, const KernelTable* kernels)
+    : kernels_(kernels), pool_(num_threads < 1 ? 1 : num_threads) {}
+
+CpuEngine::~CpuEngine() {
+  for (auto& b : buffers_) std::free(b.ptr);
+}
+
+Status CpuEngine::alloc(int64_t bytes, int32_t* id, void** ptr) {
+  TM_CHECK_ARG(bytes >= 0, "alloc: negative size %lld", static_cast<long long>(bytes));
+  const size_t rounded = static_cast<size_t>((bytes + 63) / 64 * 64 + 64);
+  void* p = nullptr;
+  TM_CHECK(posix_memalign(&p, 64, rounded) == 0 && p != nullptr, kOutOfMemory, "alloc: cannot allocate %lld bytes",
+           static_cast<long long>(bytes));
+  int32_t i;
+  if (!free_ids_.empty()) {
+    i = free_ids_.back();
+    free_ids_.pop_back();
+  } else {
+    i = static_cast<int32_t>(buffers_.size());
+    buffers_.push_back({});
+  }
+  buffers_[i] = {static_cast<char*>(p), bytes};
+  allocated_bytes_ += bytes;
+  *id = i;
+  *ptr = p;
+  return Status::Ok();
+}
+
+Status CpuEngine::release(int32_t id) {
+  TM_CHECK_ARG(id >= 0 && id < static_cast<int32_t>(buffers_.size()) && buffers_[id].ptr != nullptr,
+               "free: unknown buffer %d", id);
+  std::free(buffers_[id].ptr);
+  allocated_bytes_ -= buffers_[id].bytes;
+  buffers_[id] = {};
+  free_ids_.push_back(id);
+  return Status::Ok();
+}
+
+void* CpuEngine::buffer_ptr(int32_t id, int64_t off, int64_t bytes) const {
+  if (id < 0 || id >= static_cast<int32_t>(buffers_.size())) return nullptr;
+  const Buffer& b = buffers_[id];
+  if (b.ptr == nullptr || off < 0 || bytes < 0 || off + bytes > b.bytes) return nullptr;
+  return b.ptr + off;
+}
+
+Status CpuEngine::ref(const int32_t* c, int64_t numel, Ref* out, bool allow_null) const {
+  const int32_t id = c[0];
+  if (id < 0 && allow_null) { *out = {nullptr, DType::kF32}; return Status::Ok(); }
+  TM_CHECK_ARG(dtype_valid(c[1]), "bad dtype code %d", c[1]);
+  const DType d = static_cast<DType>(c[1]);
+  const int64_t off = static_cast<int64_t>(static_cast<uint32_t>(c[2])) | (static_cast<int64_t>(c[3]) << 32);
+  void* p = buffer_ptr(id, off, numel * dtype_bytes(d));
+  TM_CHECK_ARG(p != nullptr, "tensor reference out of bounds (buffer %d, offset %lld, %lld elements)", id,
+               static_cast<long long>(off), static_cast<long long>(numel));
+  *out = {static_cast<char*>(p), d};
+  return Status::Ok();
+}
+
+Status CpuEngine::execute(const int32_t* cmds, int64_t num_ints) {
+  int64_t i = 0;
+  while (i < num_ints) {
+    TM_CHECK_ARG(i + 2 <= num_ints, "truncated command stream");
+    const int32_t op = cmds[i], len = cmds[i + 1];
+    TM_CHECK_ARG(len >= 2 && i + len <= num_ints, "bad command length %d", len);
+    TM_RETURN_IF_ERROR(run_one(static_cast<Op>(op), cmds + i + 2, len - 2));
+    i += len;
+  }
+  return Status::Ok();
+}
+
+Status CpuEngine::run_one(Op op, const int32_t* a, int64_t n) {
+  static const int kLen[] = {0, 15, 15, 19, 19, 20, 24, 38, 10, 13, 15, 10};
+  const int o = static_cast<int>(op);
+  TM_CHECK_ARG(o >= 1 && o <= 11 && n == kLen[o], "bad op %d or payload length %lld", o, static_cast<long long>(n));
+  switch (op) {
+    case Op::kEmbedding: return op_embedding(a);
+    case Op::kRmsnorm: return op_rmsnorm(a, false);
+    case Op::kAddRmsnorm: return op_rmsnorm(a, true);
+    case Op::kMatmul: return op_matmul(a);
+    case Op::kRope: return op_rope(a);
+    case Op::kKvWrite: return op_kv_write(a);
+    case Op::kAttention: return op_attention(a);
+    case Op::kSiluMul: return op_silu_mul(a);
+    case Op::kAdd: return op_add(a);
+    case Op::kGatherRows: return op_gather_rows(a);
+    case Op::kArgmax: return op_argmax(a);
+  }
+  return make_status(StatusCode::kInternal, __FILE__, __LINE__, "unreachable");
+}
+
+Status CpuEngine::op_embedding(const int32_t* a) {
+  const int64_t T = a[12], D = a[13], V = a[14];
+  Ref out, table, ids;
+  TM_RETURN_IF_ERROR(ref(a, T * D, &out));
+  TM_RETURN_IF_ERROR(ref(a + 4, V * D, &table));
+  TM_RETURN_IF_ERROR(ref(a + 8, T, &ids));
+  const int32_t* id = reinterpret_cast<const int32_t*>(ids.ptr);
+  for (int64_t t = 0; t < T; t++)
+    TM_CHECK_RANGE(id[t] >= 0 && id[t] < V, "embedding: token id %d at row %lld is outside [0, %lld)", id[t],
+                   static_cast<long long>(t), static_cast<long long>(V));
+  float* o = reinterpret_cast<float*>(out.ptr);
+  const KernelTable* k = kernels_;
+  pool_.parallel_for(T, T * D < kParallelMinWork ? T : ceil_div(kParallelMinWork, D),
+                     [&](int64_t r0, int64_t r1) { k->gather_rows(o, table.ptr, table.dtype, id, D, r0, r1); });
+  return Status::Ok();
+}
+
+Status CpuEngine::op_gather_rows(const int32_t* a) {
+  const int64_t S = a[12], D = a[13], T = a[14];
+  Ref out, x, rows;
+  TM_RETURN_IF_ERROR(ref(a, S * D, &out));
+  TM_RETURN_IF_ERROR(ref(a + 4, T * D, &x));
+  TM_RETURN_IF_ERROR(ref(a + 8, S, &rows));
+  const int32_t* r = reinterpret_cast<const int32_t*>(rows.ptr);
+  for (int64_t s = 0; s < S; s++)
+    TM_CHECK_RANGE(r[s] >= 0 && r[s] < T, "gatherRows: row %d at %lld is outside [0, %lld)", r[s],
+                   static_cast<long long>(s), static_cast<long long>(T));
+  kernels_->gather_rows(reinterpret_cast<float*>(out.ptr), x.ptr, x.dtype, r, D, 0, S);
+  return Status::Ok();
+}
+
+Status CpuEngine::op_rmsnorm(const int32_t* a, bool with_residual) {
+  const int32_t* s = a + (with_residual ? 16 : 12);
+  const int64_t R = s[0], D = s[1];
+  const float eps = as_f32(s[2]);
+  Ref out, res{nullptr, DType::kF32}, x, w;
+  TM_RETURN_IF_ERROR(ref(a, R * D, &out));
+  const int32_t* p = a + 4;
+  if (with_residual) { TM_RETURN_IF_ERROR(ref(p, R * D, &res)); p += 4; }
+  TM_RETURN_IF_ERROR(ref(p, R * D, &x));
+  TM_RETURN_IF_ERROR(ref(p + 4, D, &w));
+  float* o = reinterpret_cast<float*>(out.ptr);
+  float* r = reinterpret_cast<float*>(res.ptr);
+  const float* xp = reinterpret_cast<const float*>(x.ptr);
+  const KernelTable* k = kernels_;
+  const int64_t grain = R * D < kParallelMinWork ? R : ceil_div(kParallelMinWork / 2, D);
+  if (with_residual)
+    pool_.parallel_for(R, grain, [&](int64_t r0, int64_t r1) { k->add_rmsnorm(o, r, xp, w.ptr, w.dtype, D, eps, r0, r1); });
+  else
+    pool_.parallel_for(R, grain, [&](int64_t r0, int64_t r1) { k->rmsnorm(o, xp, w.ptr, w.dtype, D, eps, r0, r1); });
+  return Status::Ok();
+}
+
+Status CpuEngine::op_matmul(const int32_t* a) {
+  const int64_t T = a[16], K = a[17], N = a[18];
+  Ref out, x, w, bias;
+  TM_RETURN_IF_ERROR(ref(a, T * N, &out));
+  TM_RETURN_IF_ERROR(ref(a + 4, T * K, &x));
+  TM_RETURN_IF_ERROR(ref(a + 8, N * K, &w));
+  TM_RETURN_IF_ERROR(ref(a + 12, N, &bias, true));
+  MatmulArgs m{reinterpret_cast<float*>(out.ptr), reinterpret_cast<const float*>(x.ptr), w.ptr, bias.ptr,
+               w.dtype, bias.dtype, T, K, N};
+  // Chunks of ~192 KiB of weights: stay in L2 while all T rows pass over them.
+  const int64_t row_bytes = K * dtype_bytes(w.dtype);
+  int64_t grain = (192 * 1024 / (row_bytes > 0 ? row_bytes : 1)) & ~int64_t{3};
+  if (grain < 4) grain = 4;
+  if (T * N * K < 4 * kParallelMinWork) grain = N;
+  const KernelTable* k = kernels_;
+  pool_.parallel_for(N, grain, [&](int64_t n0, int64_t n1) { k->matmul(m, n0, n1); });
+  return Status::Ok();
+}
+
+Status CpuEngine::op_rope(const int32_t* a) {
+  const int64_t T = a[16], H = a[17], Hkv = a[18], Dh = a[19], half = Dh / 2;
+  Ref q, kk, pos, inv;
+  TM_RETURN_IF_ERROR(ref(a, T * H * Dh, &q));
+  TM_RETURN_IF_ERROR(ref(a + 4, T * Hkv * Dh, &kk));
+  TM_RETURN_IF_ERROR(ref(a + 8, T, &pos));
+  TM_RETURN_IF_ERROR(ref(a + 12, half, &inv));
+  float* qp = reinterpret_cast<float*>(q.ptr);
+  float* kp = reinterpret_cast<float*>(kk.ptr);
+  const int32_t* pp = reinterpret_cast<const int32_t*>(pos.ptr);
+  const float* ip = reinterpret_cast<const float*>(inv.ptr);
+  auto rows = [&](int64_t t0, int64_t t1) {
+    float cs[1024];
+    for (int64_t t = t0; t < t1; t++) {
+      for (int64_t i = 0; i < half; i++) {
+        // The angle is rounded to f32 (as HF computes it); cos/sin are then evaluated in f64.
+        const double ang = static_cast<double>(static_cast<float>(pp[t]) * ip[i]);
+        cs[i] = static_cast<float>(std::cos(ang));
+        cs[half + i] = static_cast<float>(std::sin(ang));
+      }
+      auto rot = [&](float* x) {
+        for (int64_t i = 0; i < half; i++) {
+          const float x0 = x[i], x1 = x[i + half], c = cs[i], s = cs[half + i];
+          x[i] = x0 * c - x1 * s;
+          x[i + half] = x1 * c + x0 * s;
+        }
+      };
+      for (int64_t h = 0; h < H; h++) rot(qp + (t * H + h) * Dh);
+      for (int64_t h = 0; h < Hkv; h++) rot(kp + (t * Hkv + h) * Dh);
+    }
+  };
+  TM_CHECK_ARG(Dh % 2 == 0 && Dh <= 1024, "rope: head dim %lld must be even and <= 1024", static_cast<long long>(Dh));
+  pool_.parallel_for(T, T * (H + Hkv) * Dh < kParallelMinWork ? T : 8, rows);
+  return Status::Ok();
+}
+
+Status CpuEngine::op_kv_write(const int32_t* a) {
+  const int64_t T = a[20], Hkv = a[21], Dh = a[22], slots_total = a[23], row = Hkv * Dh;
+  Ref kc, vc, k, v, sl;
+  TM_RETURN_IF_ERROR(ref(a, slots_total * row, &kc));
+  TM_RETURN_IF_ERROR(ref(a + 4, slots_total * row, &vc));
+  TM_RETURN_IF_ERROR(ref(a + 8, T * row, &k));
+  TM_RETURN_IF_ERROR(ref(a + 12, T * row, &v));
+  TM_RETURN_IF_ERROR(ref(a + 16, T, &sl));
+  const int32_t* s = reinterpret_cast<const int32_t*>(sl.ptr);
+  for (int64_t t = 0; t < T; t++)
+    TM_CHECK_RANGE(s[t] < slots_total, "kvWrite: slot %d at row %lld is outside [0, %lld)", s[t],
+                   static_cast<long long>(t), static_cast<long long>(slots_total));
+  const size_t bytes = static_cast<size_t>(row) * 4;
+  for (int64_t t = 0; t < T; t++) {
+    if (s[t] < 0) continue;
+    std::memcpy(kc.ptr + s[t] * bytes, k.ptr + t * bytes, bytes);
+    std::memcpy(vc.ptr + s[t] * bytes, v.ptr + t * bytes, bytes);
+  }
+  return Status::Ok();
+}
+
+Status CpuEngine::op_attention(const int32_t* a) {
+  const int64_t T = a[28], S = a[29], MB = a[30], H = a[31], Hkv = a[32], Dh = a[33], bs = a[34], NB = a[35];
+  const float scale = as_f32(a[36]);
+  const int64_t window = a[37];
+  TM_CHECK_ARG(H > 0 && Hkv > 0 && H % Hkv == 0 && Dh > 0 && Dh <= 512 && bs > 0,
+               "attention: bad heads/dims (H %lld, Hkv %lld, Dh %lld, blockSize %lld)", static_cast<long long>(H),
+               static_cast<long long>(Hkv), static_cast<long long>(Dh), static_cast<long long>(bs));
+  Ref out, q, kc, vc, qsl, sl, bt;
+  TM_RETURN_IF_ERROR(ref(a, T * H * Dh, &out));
+  TM_RETURN_IF_ERROR(ref(a + 4, T * H * Dh, &q));
+  TM_RETURN_IF_ERROR(ref(a + 8, NB * bs * Hkv * Dh, &kc));
+  TM_RETURN_IF_ERROR(ref(a + 12, NB * bs * Hkv * Dh, &vc));
+  TM_RETURN_IF_ERROR(ref(a + 16, S + 1, &qsl));
+  TM_RETURN_IF_ERROR(ref(a + 20, S, &sl));
+  TM_RETURN_IF_ERROR(ref(a + 24, S * MB, &bt));
+  const int32_t* qs = reinterpret_cast<const int32_t*>(qsl.ptr);
+  const int32_t* lens = reinterpret_cast<const int32_t*>(sl.ptr);
+  const int32_t* tables = reinterpret_cast<const int32_t*>(bt.ptr);
+  TM_CHECK_ARG(qs[0] == 0 && qs[S] == T, "attention: queryStartLoc must run from 0 to numTokens %lld",
+               static_cast<long long>(T));
+  constexpr int64_t kQB = 16;
+  attn_tasks_.clear();
+  int64_t work = 0;
+  for (int64_t s = 0; s < S; s++) {
+    const int64_t qlen = qs[s + 1] - qs[s], ctx = lens[s];
+    TM_CHECK_ARG(qlen >= 0 && qlen <= ctx && ctx <= MB * bs,
+                 "attention: seq %lld has qLen %lld, seqLen %lld (capacity %lld)", static_cast<long long>(s),
+                 static_cast<long long>(qlen), static_cast<long long>(ctx), static_cast<long long>(MB * bs));
+    if (qlen == 0) continue;
+    int64_t first = 0;
+    if (window > 0 && ctx - qlen - window + 1 > 0) first = ctx - qlen - window + 1;
+    for (int64_t b = first / bs; b < ceil_div(ctx, bs); b++) {
+      const int32_t id = tables[s * MB + b];
+      TM_CHECK_RANGE(id >= 0 && id < NB, "attention: seq %lld block %lld has id %d outside [0, %lld)",
+                     static_cast<long long>(s), static_cast<long long>(b), id, static_cast<long long>(NB));
+    }
+    for (int64_t h = 0; h < H; h++)
+      for (int64_t q0 = 0; q0 < qlen; q0 += kQB)
+        attn_tasks_.push_back({static_cast<int32_t>(s), static_cast<int32_t>(h), static_cast<int32_t>(q0),
+                               static_cast<int32_t>(q0 + kQB < qlen ? q0 + kQB : qlen)});
+    work += qlen * (window > 0 && window < ctx ? window : ctx) * H * Dh;
+  }
+  AttentionArgs args{reinterpret_cast<float*>(out.ptr), reinterpret_cast<const float*>(q.ptr),
+                     reinterpret_cast<const float*>(kc.ptr), reinterpret_cast<const float*>(vc.ptr), qs, lens, tables,
+                     S, MB, H, Hkv, Dh, bs, NB, scale, window};
+  const int64_t n = static_cast<int64_t>(attn_tasks_.size());
+  const AttentionTask* tasks = attn_tasks_.data();
+  const KernelTable* k = kernels_;
+  pool_.parallel_for(n, work < kParallelMinWork ? n : 1, [&](int64_t t0, int64_t t1) { k->attention(args, tasks, t0, t1); });
+  return Status::Ok();
+}
+
+Status CpuEngine::op_silu_mul(const int32_t* a) {
+  const int64_t T = a[8], I = a[9];
+  Ref out, gu;
+  TM_RETURN_IF_ERROR(ref(a, T * I, &out));
+  TM_RETURN_IF_ERROR(ref(a + 4, T * 2 * I, &gu));
+  float* o = reinterpret_cast<float*>(out.ptr);
+  const float* g = reinterpret_cast<const float*>(gu.ptr);
+  const KernelTable* k = kernels_;
+  pool_.parallel_for(T, T * I < kParallelMinWork ? T : ceil_div(kParallelMinWork / 4, I),
+                     [&](int64_t r0, int64_t r1) { k->silu_mul(o, g, I, r0, r1); });
+  return Status::Ok();
+}
+
+Status CpuEngine::op_add(const int32_t* a) {
+  const int64_t n = a[12];
+  Ref out, x, y;
+  TM_RETURN_IF_ERROR(ref(a, n, &out));
+  TM_RETURN_IF_ERROR(ref(a + 4, n, &x));
+  TM_RETURN_IF_ERROR(ref(a + 8, n, &y));
+  float* o = reinterpret_cast<float*>(out.ptr);
+  const float* xp = reinterpret_cast<const float*>(x.ptr);
+  const float* yp = reinterpret_cast<const float*>(y.ptr);
+  const KernelTable* k = kernels_;
+  pool_.parallel_for(n, n < 4 * kParallelMinWork ? n : 2 * kParallelMinWork,
+                     [&](int64_t i0, int64_t i1) { k->add(o, xp, yp, i0, i1); });
+  return Status::Ok();
+}
+
+Status CpuEngine::op_argmax(const int32_t* a) {
+  const int64_t S = a[8], V = a[9];
+  Ref out, l;
+  TM_RETURN_IF_ERROR(ref(a, S, &out));
+  TM_RETURN_IF_ERROR(ref(a + 4, S * V, &l));
+  TM_CHECK_ARG(V > 0, "argmax: empty rows");
+  int32_t* o = reinterpret_cast<int32_t*>(out.ptr);
+  const float* lp = reinterpret_cast<const float*>(l.ptr);
+  const KernelTable* k = kernels_;
+  pool_.parallel_for(S, S * V < 4 * kParallelMinWork ? S : 1, [&](int64_t r0, int64_t r1) { k->argmax(o, lp, V, r0, r1); });
+  return Status::Ok();
+}
+
+}}  // namespace tmill::cpu

@@ -1,0 +1,63 @@
+// CpuEngine: owns the aligned buffers tensors live in, the thread pool and the chosen ISA kernel
+// table, and executes command streams (the op queue the TS backend records; format in
+// src/runtime/cpu/cpu-commands.ts). Validates every buffer reference and every index read from
+// tensors (token ids, slots, block ids) and reports a Status; never aborts.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "../common/status.h"
+#include "kernels.h"
+#include "thread_pool.h"
+
+namespace tmill { namespace cpu {
+
+enum class Op : int32_t {
+  kEmbedding = 1, kRmsnorm = 2, kAddRmsnorm = 3, kMatmul = 4, kRope = 5, kKvWrite = 6,
+  kAttention = 7, kSiluMul = 8, kAdd = 9, kGatherRows = 10, kArgmax = 11,
+};
+
+// Picks the best kernel table this CPU supports; `force` ("avx512" | "avx2" | "generic" | null)
+// overrides for tests when the CPU supports it.
+const KernelTable* select_kernels(const char* force);
+
+class CpuEngine {
+ public:
+  CpuEngine(int num_threads, const KernelTable* kernels);
+  ~CpuEngine();
+  // 64-byte aligned; returns the buffer id (>= 0) or a status on failure.
+  Status alloc(int64_t bytes, int32_t* id, void** ptr);
+  Status release(int32_t id);
+  Status execute(const int32_t* cmds, int64_t num_ints);
+  const KernelTable* kernels() const { return kernels_; }
+  int num_threads() const { return pool_.num_threads(); }
+  int64_t allocated_bytes() const { return allocated_bytes_; }
+  void* buffer_ptr(int32_t id, int64_t byte_offset, int64_t bytes) const;
+
+ private:
+  struct Buffer { char* ptr = nullptr; int64_t bytes = 0; };
+  struct Ref { char* ptr; DType dtype; };
+  Status ref(const int32_t* c, int64_t numel, Ref* out, bool allow_null = false) const;
+  Status run_one(Op op, const int32_t* a, int64_t n);
+  Status op_embedding(const int32_t* a);
+  Status op_rmsnorm(const int32_t* a, bool with_residual);
+  Status op_matmul(const int32_t* a);
+  Status op_rope(const int32_t* a);
+  Status op_kv_write(const int32_t* a);
+  Status op_attention(const int32_t* a);
+  Status op_silu_mul(const int32_t* a);
+  Status op_add(const int32_t* a);
+  Status op_gather_rows(const int32_t* a);
+  Status op_argmax(const int32_t* a);
+
+  const KernelTable* kernels_;
+  ThreadPool pool_;
+  std::vector<Buffer> buffers_;
+  std::vector<int32_t> free_ids_;
+  int64_t allocated_bytes_ = 0;
+  std::vector<AttentionTask> attn_tasks_;
+  std::vector<float> rope_cs_;
+};
+
+}}  // namespace tmill::cpu

@@ -1,0 +1,26 @@
+// The KernelTable of one ISA build (compiled once per ISA library with -DTM_ISA=<name>): collects
+// this ISA's range kernels from matmul.cpp, norm.cpp, elementwise.cpp, gather.cpp, attention.cpp.
+#include "kernels.h"
+#include "simd.h"
+
+namespace tmill { namespace cpu {
+namespace TM_ISA {
+void matmul(const MatmulArgs& a, int64_t n0, int64_t n1);
+void rmsnorm(float* out, const float* x, const void* w, DType wd, int64_t D, float eps, int64_t r0, int64_t r1);
+void add_rmsnorm(float* out, float* residual, const float* x, const void* w, DType wd, int64_t D, float eps,
+                 int64_t r0, int64_t r1);
+void silu_mul(float* out, const float* gate_up, int64_t I, int64_t r0, int64_t r1);
+void add(float* out, const float* a, const float* b, int64_t i0, int64_t i1);
+void gather_rows(float* out, const void* src, DType sd, const int32_t* idx, int64_t D, int64_t r0, int64_t r1);
+void argmax(int32_t* out, const float* logits, int64_t V, int64_t r0, int64_t r1);
+void attention(const AttentionArgs& a, const AttentionTask* tasks, int64_t t0, int64_t t1);
+
+static const KernelTable kTable = {TM_ISA_NAME, matmul, rmsnorm, add_rmsnorm, silu_mul, add,
+                                   gather_rows, argmax, attention};
+}  // namespace TM_ISA
+
+#define TM_CONCAT2(a, b) a##b
+#define TM_CONCAT(a, b) TM_CONCAT2(a, b)
+const KernelTable* TM_CONCAT(kernels_, TM_ISA)() { return &TM_ISA::kTable; }
+
+}}  // namespace tmill::cpu

@@ -1,0 +1,62 @@
+// The per-ISA kernel table: plain range functions (no threads, no N-API) that the executor splits
+// across the pool. Each ISA library (avx512 | avx2 | generic) fills one KernelTable from the same
+// sources; dispatch.cpp picks one at start-up with __builtin_cpu_supports.
+// Layout conventions: row-major, contiguous, activations f32; weights f32/f16/bf16 (DType).
+#pragma once
+#include <cstdint>
+
+#include "../common/dtype.h"
+#include "../common/status.h"
+
+namespace tmill { namespace cpu {
+
+struct MatmulArgs {
+  float* out;          // [T, N]
+  const float* x;      // [T, K]
+  const void* w;       // [N, K] of wdtype
+  const void* bias;    // [N] of bdtype, or null
+  DType wdtype, bdtype;
+  int64_t T, K, N;
+};
+
+struct AttentionArgs {
+  float* out;              // [T, H, Dh]
+  const float* q;          // [T, H, Dh]
+  const float* kcache;     // [numBlocks, blockSize, Hkv, Dh]
+  const float* vcache;
+  const int32_t* query_start_loc;  // [numSeqs + 1]
+  const int32_t* seq_lens;         // [numSeqs]
+  const int32_t* block_tables;     // [numSeqs, maxBlocksPerSeq]
+  int64_t num_seqs, max_blocks_per_seq, H, Hkv, Dh, block_size, num_blocks;
+  float scale;
+  int64_t sliding_window;  // 0 = none
+};
+
+// One attention task: queries [q0, q1) of sequence seq, query head h.
+struct AttentionTask { int32_t seq, h, q0, q1; };
+
+struct KernelTable {
+  const char* isa;
+  // out[t, n0:n1] for all t: x . w[n0:n1]^T (+ bias). Per-element K order is fixed (batch invariant).
+  void (*matmul)(const MatmulArgs& a, int64_t n0, int64_t n1);
+  // Rows [r0, r1): out = x / rms(x) * w.
+  void (*rmsnorm)(float* out, const float* x, const void* w, DType wd, int64_t D, float eps, int64_t r0, int64_t r1);
+  // Rows [r0, r1): residual += x; out = rmsnorm(residual) * w.
+  void (*add_rmsnorm)(float* out, float* residual, const float* x, const void* w, DType wd, int64_t D, float eps,
+                      int64_t r0, int64_t r1);
+  // Elements [i0, i1) of the flattened [T, I] output.
+  void (*silu_mul)(float* out, const float* gate_up, int64_t I, int64_t r0, int64_t r1);
+  void (*add)(float* out, const float* a, const float* b, int64_t i0, int64_t i1);
+  // Row copies with dtype conversion to f32: out[r, :] = src[idx[r], :] for r in [r0, r1).
+  void (*gather_rows)(float* out, const void* src, DType sd, const int32_t* idx, int64_t D, int64_t r0, int64_t r1);
+  // out[s] = argmax logits[s, :] (lowest index on ties), rows [r0, r1).
+  void (*argmax)(int32_t* out, const float* logits, int64_t V, int64_t r0, int64_t r1);
+  // Attention over a list of tasks [t0, t1).
+  void (*attention)(const AttentionArgs& a, const AttentionTask* tasks, int64_t t0, int64_t t1);
+};
+
+const KernelTable* kernels_avx512();
+const KernelTable* kernels_avx2();
+const KernelTable* kernels_generic();
+
+}}  // namespace tmill::cpu

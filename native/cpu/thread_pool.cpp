@@ -1,0 +1,108 @@
+// ThreadPool implementation: generation-tagged chunk claiming, spin-then-sleep workers.
+#include "thread_pool.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <type_traits>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define TM_PAUSE() _mm_pause()
+#else
+#define TM_PAUSE() ((void)0)
+#endif
+
+namespace tmill { namespace cpu {
+
+namespace {
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+ThreadPool::ThreadPool(int num_threads) {
+  if (const char* s = std::getenv("TOKENMILL_SPIN_US")) spin_ns_ = std::atoll(s) * 1000;
+  for (int i = 1; i < num_threads; i++) workers_.emplace_back([this] { worker_main(); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_.store(true);
+  }
+  cv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::work(uint32_t gen) {
+  const Job& job = jobs_[gen & 3];
+  int64_t processed = 0;
+  for (;;) {
+    uint64_t v = claim_.load(std::memory_order_acquire);
+    if (static_cast<uint32_t>(v >> 32) != gen) break;
+    const int64_t idx = static_cast<int64_t>(v & 0xffffffffu);
+    const int64_t n = job.num_tasks, grain = job.grain;
+    RangeFn fn = job.fn;
+    void* ctx = job.ctx;
+    if (idx >= n) break;
+    // Success means the job was still `gen` when claimed, so the fields read above are its own.
+    if (!claim_.compare_exchange_weak(v, v + static_cast<uint64_t>(grain), std::memory_order_acq_rel)) continue;
+    const int64_t end = idx + grain < n ? idx + grain : n;
+    fn(ctx, idx, end);
+    processed += end - idx;
+    done_.fetch_add(end - idx, std::memory_order_acq_rel);
+  }
+  (void)processed;
+}
+
+void ThreadPool::run(int64_t num_tasks, int64_t grain, RangeFn fn, void* ctx) {
+  if (num_tasks <= 0) return;
+  if (grain < 1) grain = 1;
+  const uint32_t gen = ++gen_;
+  Job& job = jobs_[gen & 3];
+  job.fn = fn;
+  job.ctx = ctx;
+  job.num_tasks = num_tasks;
+  job.grain = grain;
+  done_.store(0, std::memory_order_relaxed);
+  claim_.store(static_cast<uint64_t>(gen) << 32, std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+    { std::lock_guard<std::mutex> lk(mu_); }
+    cv_.notify_all();
+  }
+  work(gen);
+  while (done_.load(std::memory_order_acquire) < num_tasks) TM_PAUSE();
+}
+
+void ThreadPool::worker_main() {
+  uint32_t seen = 0;
+  for (;;) {
+    uint32_t g = static_cast<uint32_t>(claim_.load(std::memory_order_acquire) >> 32);
+    if (g == seen) {
+      const int64_t start = now_ns();
+      int spins = 0;
+      while ((g = static_cast<uint32_t>(claim_.load(std::memory_order_acquire) >> 32)) == seen) {
+        TM_PAUSE();
+        if (++spins == 64) {
+          spins = 0;
+          if (stop_.load(std::memory_order_relaxed) || now_ns() - start > spin_ns_) break;
+        }
+      }
+    }
+    if (g == seen) {
+      std::unique_lock<std::mutex> lk(mu_);
+      sleepers_.fetch_add(1, std::memory_order_seq_cst);
+      cv_.wait(lk, [&] {
+        return stop_.load() || static_cast<uint32_t>(claim_.load(std::memory_order_seq_cst) >> 32) != seen;
+      });
+      sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+      if (stop_.load()) return;
+      g = static_cast<uint32_t>(claim_.load(std::memory_order_acquire) >> 32);
+    }
+    if (stop_.load(std::memory_order_relaxed)) return;
+    seen = g;
+    work(g);
+  }
+}
+
+}}  // namespace tmill::cpu

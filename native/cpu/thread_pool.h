@@ -1,0 +1,61 @@
+// A small pool of persistent worker threads (not libuv). The calling thread always takes part;
+// workers spin briefly (TOKENMILL_SPIN_US, default 200 us) after each job, then sleep on a
+// condition variable. Tasks are claimed in chunks from one atomic counter tagged with the job's
+// generation, so a descheduled worker can never stall a job: whoever is running claims the rest,
+// and a late worker finds a newer generation and claims nothing.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace tmill { namespace cpu {
+
+class ThreadPool {
+ public:
+  using RangeFn = void (*)(void* ctx, int64_t begin, int64_t end);
+  explicit ThreadPool(int num_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int num_threads() const { return static_cast<int>(workers_.size()) + 1; }
+  // Runs fn over [0, num_tasks) in chunks of `grain` tasks; returns when every chunk is done.
+  void run(int64_t num_tasks, int64_t grain, RangeFn fn, void* ctx);
+
+  template <class F>
+  void parallel_for(int64_t num_tasks, int64_t grain, F&& f) {
+    if (num_threads() == 1 || num_tasks <= grain) {
+      if (num_tasks > 0) f(int64_t{0}, num_tasks);
+      return;
+    }
+    using Fn = typename std::remove_reference<F>::type;
+    run(num_tasks, grain, [](void* c, int64_t b, int64_t e) { (*static_cast<Fn*>(c))(b, e); }, &f);
+  }
+
+ private:
+  struct Job {
+    RangeFn fn = nullptr;
+    void* ctx = nullptr;
+    int64_t num_tasks = 0;
+    int64_t grain = 1;
+  };
+  void worker_main();
+  void work(uint32_t gen);
+
+  std::vector<std::thread> workers_;
+  Job jobs_[4];
+  // (generation << 32) | next task index.
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int64_t> done_{0};
+  uint32_t gen_ = 0;
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int64_t spin_ns_ = 200000;
+};
+
+}}  // namespace tmill::cpu

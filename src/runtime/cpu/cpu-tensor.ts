@@ -1,0 +1,125 @@
+// CPU backend tensors: a handle over an addon-owned, 64-byte aligned buffer (exposed to JS as an
+// external ArrayBuffer, so reads are plain copies). Views share the buffer at a byte offset.
+// Also the native op codes / dtype codes of the command stream (native/cpu/engine.h must match).
+import { numelOf, type Tensor } from '../backend.js';
+import type { DType } from '../dtype.js';
+
+export const CPU_BACKEND_NAME = 'cpu';
+
+export const DTYPE_CODE: Readonly<Record<DType, number>> = { f32: 0, f16: 1, bf16: 2, i32: 3 };
+
+export const OP = {
+  embedding: 1,
+  rmsnorm: 2,
+  addRmsnorm: 3,
+  matmul: 4,
+  rope: 5,
+  kvWrite: 6,
+  attention: 7,
+  siluMul: 8,
+  add: 9,
+  gatherRows: 10,
+  argmax: 11,
+} as const;
+
+/** One addon allocation. `live` turns false on free(); the ArrayBuffer is detached then. */
+export interface CpuBuffer {
+  readonly id: number;
+  readonly buffer: ArrayBuffer;
+  readonly sizeBytes: number;
+  live: boolean;
+}
+
+export class CpuTensor implements Tensor {
+  readonly backend = CPU_BACKEND_NAME;
+  readonly shape: readonly number[];
+  readonly numel: number;
+
+  constructor(
+    /** Identity of the backend instance that made it (two CPU backends never share tensors). */
+    readonly owner: object,
+    shape: readonly number[],
+    readonly dtype: DType,
+    readonly storage: CpuBuffer,
+    readonly byteOffset: number,
+    readonly isView: boolean,
+  ) {
+    this.shape = Object.freeze([...shape]);
+    this.numel = numelOf(shape);
+  }
+
+  get sizeBytes(): number {
+    return this.numel * (this.dtype === 'f16' || this.dtype === 'bf16' ? 2 : 4);
+  }
+}
+
+/** True when a and b share at least one byte. */
+export function overlaps(a: CpuTensor, b: CpuTensor): boolean {
+  if (a.storage !== b.storage || a.numel === 0 || b.numel === 0) return false;
+  return a.byteOffset < b.byteOffset + b.sizeBytes && b.byteOffset < a.byteOffset + a.sizeBytes;
+}
+
+export function sameRange(a: CpuTensor, b: CpuTensor): boolean {
+  return a.storage === b.storage && a.byteOffset === b.byteOffset && a.sizeBytes === b.sizeBytes;
+}
+
+/**
+ * The op queue: ops are appended as int32 words [op, numInts, payload...] (tensor refs are
+ * [bufferId, dtypeCode, byteOffset lo, byteOffset hi]; floats are stored as their f32 bits) and
+ * run in order by one native flush() call at the next synchronization point.
+ */
+export class CommandRecorder {
+  private ints = new Int32Array(16384);
+  private floats = new Float32Array(this.ints.buffer);
+  private pos = 0;
+  private start = 0;
+
+  get length(): number {
+    return this.pos;
+  }
+  get commands(): Int32Array {
+    return this.ints;
+  }
+  reset(): void {
+    this.pos = 0;
+  }
+
+  begin(op: number, payloadInts: number): void {
+    const need = this.pos + payloadInts + 2;
+    if (need > this.ints.length) {
+      const bigger = new Int32Array(Math.max(need, this.ints.length * 2));
+      bigger.set(this.ints.subarray(0, this.pos));
+      this.ints = bigger;
+      this.floats = new Float32Array(bigger.buffer);
+    }
+    this.start = this.pos;
+    this.ints[this.pos] = op;
+    this.ints[this.pos + 1] = payloadInts + 2;
+    this.pos += 2;
+  }
+  ref(t: CpuTensor | null): void {
+    const p = this.pos;
+    if (t === null) {
+      this.ints[p] = -1;
+      this.ints[p + 1] = 0;
+      this.ints[p + 2] = 0;
+      this.ints[p + 3] = 0;
+    } else {
+      this.ints[p] = t.storage.id;
+      this.ints[p + 1] = DTYPE_CODE[t.dtype];
+      this.ints[p + 2] = t.byteOffset | 0;
+      this.ints[p + 3] = Math.floor(t.byteOffset / 4294967296);
+    }
+    this.pos = p + 4;
+  }
+  int(v: number): void {
+    this.ints[this.pos++] = v;
+  }
+  float(v: number): void {
+    this.floats[this.pos++] = v;
+  }
+  /** Checks the payload written since begin() has the declared size (our own bug otherwise). */
+  end(): boolean {
+    return this.pos - this.start === this.ints[this.start + 1];
+  }
+}

@@ -1,0 +1,79 @@
+// The one file that loads .node binaries and types the whole native surface. The CPU addon
+// (build/Release/tokenmill_cpu.node, built by scripts/build-native.mjs) is loaded lazily; a missing
+// or broken binary is reported as a reason string, never thrown at import time.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Opaque native CpuEngine handle (an N-API external). */
+export interface CpuEngineHandle {
+  readonly __cpuEngine: unique symbol;
+}
+
+export interface CpuEngineInfo {
+  /** Kernel ISA chosen at run time: 'avx512' | 'avx2' | 'generic'. */
+  readonly isa: string;
+  readonly numThreads: number;
+  readonly allocatedBytes: number;
+}
+
+/** Status names the CPU addon puts in Error.code. */
+export type CpuNativeCode = 'invalid_argument' | 'out_of_range' | 'out_of_memory' | 'internal';
+
+/** tokenmill_cpu.node: every function throws an Error with code CpuNativeCode on failure. */
+export interface CpuAddon {
+  /** forceIsa: '' for the best supported, or 'avx512' | 'avx2' | 'generic'. */
+  createEngine(numThreads: number, forceIsa: string): CpuEngineHandle;
+  /** Frees every buffer and joins the workers; the handle is dead afterwards. */
+  destroyEngine(engine: CpuEngineHandle): void;
+  engineInfo(engine: CpuEngineHandle): CpuEngineInfo;
+  /** A 64-byte aligned buffer: [id, ArrayBuffer over it]. */
+  alloc(engine: CpuEngineHandle, sizeBytes: number): [number, ArrayBuffer];
+  /** Frees buffer id and detaches its ArrayBuffer. */
+  free(engine: CpuEngineHandle, id: number, buffer: ArrayBuffer): void;
+  /** Executes numInts ints of recorded commands (format: runtime/cpu/cpu-commands.ts). */
+  flush(engine: CpuEngineHandle, commands: Int32Array, numInts: number): void;
+  /** Writes src into buffer id at byteOffset as f16 (dtypeCode 1) or bf16 (2). */
+  convertFromF32(engine: CpuEngineHandle, src: Float32Array, id: number, byteOffset: number, dtypeCode: number): void;
+}
+
+export interface AddonLoad<T> {
+  readonly addon: T | null;
+  /** Why it is null, or where it was loaded from. */
+  readonly reason: string;
+}
+
+const require = createRequire(import.meta.url);
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** Looks for build/Release/<file> in the repo root above this file (src/runtime or dist/src/runtime). */
+function findBinary(file: string, envVar: string): string | null {
+  const override = process.env[envVar];
+  if (override) return existsSync(override) ? resolve(override) : null;
+  let dir = here;
+  for (let i = 0; i < 5; i++) {
+    const p = join(dir, 'build', 'Release', file);
+    if (existsSync(p)) return p;
+    dir = dirname(dir);
+  }
+  return null;
+}
+
+let cpuLoad: AddonLoad<CpuAddon> | null = null;
+
+/** The CPU addon, loaded once (TOKENMILL_CPU_ADDON overrides its path). */
+export function loadCpuAddon(): AddonLoad<CpuAddon> {
+  if (cpuLoad !== null) return cpuLoad;
+  const path = findBinary('tokenmill_cpu.node', 'TOKENMILL_CPU_ADDON');
+  if (path === null) {
+    cpuLoad = { addon: null, reason: 'build/Release/tokenmill_cpu.node not found (run `npm run install` to build it)' };
+    return cpuLoad;
+  }
+  try {
+    cpuLoad = { addon: require(path) as CpuAddon, reason: `loaded ${path}` };
+  } catch (e) {
+    cpuLoad = { addon: null, reason: `cannot load ${path}: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  return cpuLoad;
+}
