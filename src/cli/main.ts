@@ -1,5 +1,6 @@
 // Entry point of the `tokenmill` CLI (bin/tokenmill.js imports it): run the command line, then exit
-// with its code even if a worker thread or native pool still holds the event loop open.
+// with its code even if a worker thread or native pool still holds the event loop open. The
+// subcommand table is COMMANDS in program.ts (one line per subcommand).
 import { runCli } from './program.js';
 
 const code = await runCli(process.argv);
