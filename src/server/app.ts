@@ -34,6 +34,8 @@ export interface ServerOptions {
   /** SSE keep-alive comment interval while no token arrives (default 5 s). */
   readonly pingIntervalMs?: number;
   readonly version?: string;
+  /** Other names accepted for the served model (e.g. the demo's short id). */
+  readonly modelAliases?: readonly string[];
   readonly webDir?: string | null;
   /** How often the engine's fatalError is polled (default 200 ms). */
   readonly fatalPollMs?: number;
@@ -95,6 +97,7 @@ export class TokenmillServer {
       limits: { ...DEFAULT_LIMITS, ...opts.limits },
       rateLimiter: opts.rateLimit ? new KeyRateLimiter(opts.rateLimit) : null,
       maxQueue: opts.maxQueue,
+      modelAliases: opts.modelAliases ?? [],
       begin: () => this.begin(),
       isDead: () => this.stateValue === 'dead',
     });
@@ -103,6 +106,7 @@ export class TokenmillServer {
       version: opts.version ?? '0.0.0',
       modelCreated: Math.floor(Date.now() / 1000),
       webDir: opts.webDir ?? null,
+      modelAliases: opts.modelAliases ?? [],
       state: () => this.stateValue,
       fatal: () => this.fatal,
     });

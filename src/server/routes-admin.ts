@@ -20,6 +20,7 @@ export interface AdminRouteOptions {
   readonly version: string;
   readonly modelCreated: number;
   readonly webDir: string | null;
+  readonly modelAliases: readonly string[];
   state(): 'serving' | 'draining' | 'dead';
   fatal(): Error | null;
 }
@@ -30,13 +31,13 @@ export function registerAdminRoutes(app: FastifyInstance, o: AdminRouteOptions):
   app.get('/v1/models', async () => ({ object: 'list', data: [model()] }));
   app.get('/v1/models/*', async (req) => {
     const id = decodeURIComponent((req.params as { '*': string })['*']);
-    if (id !== o.engine.modelId) throw new TokenmillError('model_not_found', `The model '${id}' does not exist on this server; it serves '${o.engine.modelId}'.`, { param: 'model' });
+    if (id !== o.engine.modelId && !o.modelAliases.includes(id)) throw new TokenmillError('model_not_found', `The model '${id}' does not exist on this server; it serves '${o.engine.modelId}'.`, { param: 'model' });
     return model();
   });
 
   app.post('/tokenize', async (req) => {
     const body = parseBody(tokenizeSchema, req.body);
-    checkModel(body.model, o.engine.modelId);
+    checkModel(body.model, o.engine.modelId, o.modelAliases);
     let tokens: number[];
     if ('prompt' in body) {
       tokens = await o.frontend.encode(body.prompt, { addSpecialTokens: body.add_special_tokens ?? true });
@@ -49,7 +50,7 @@ export function registerAdminRoutes(app: FastifyInstance, o: AdminRouteOptions):
   });
   app.post('/detokenize', async (req) => {
     const body = parseBody(detokenizeSchema, req.body);
-    checkModel(body.model, o.engine.modelId);
+    checkModel(body.model, o.engine.modelId, o.modelAliases);
     if (body.tokens.length > 0) checkIds(body.tokens, o.frontend.vocabSize, 'tokens');
     return { prompt: await o.frontend.decode(body.tokens) };
   });

@@ -16,13 +16,15 @@ export interface OpenAiRouteOptions {
   readonly rateLimiter: KeyRateLimiter | null;
   /** Refuse new requests once the engine's waiting queue holds this many (undefined: engine decides). */
   readonly maxQueue: number | undefined;
+  /** Other names clients may use for the served model. */
+  readonly modelAliases: readonly string[];
   /** Track in-flight requests (for draining). */
   begin(): () => void;
   isDead(): boolean;
 }
 
-export function checkModel(requested: string | null | undefined, served: string): void {
-  if (requested === undefined || requested === null || requested === '' || requested === served) return;
+export function checkModel(requested: string | null | undefined, served: string, aliases: readonly string[] = []): void {
+  if (requested === undefined || requested === null || requested === '' || requested === served || aliases.includes(requested)) return;
   throw new TokenmillError('model_not_found', `The model '${requested}' does not exist on this server; it serves '${served}'.`, { param: 'model' });
 }
 
@@ -38,7 +40,7 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
   const { engine, frontend } = o.ctx;
   if (o.isDead()) throw new TokenmillError('engine_dead', `The engine is dead: ${engine.fatalError?.message ?? 'fatal fault'}`);
   rejectUnsupported(body, kind);
-  checkModel(body.model, engine.modelId);
+  checkModel(body.model, engine.modelId, o.modelAliases);
   o.rateLimiter?.take(req.account);
 
   const promptIds = kind === 'chat' ? await chatPromptIds(body as ChatBody, frontend) : await completionPromptIds(body as CompletionBody, frontend);

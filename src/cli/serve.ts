@@ -1,0 +1,147 @@
+// `tokenmill serve`: the composition root of the HTTP server. Resolves the model (a directory, a
+// hub id downloaded into the cache, or the generated demo model), opens the engine stack, loads API
+// keys (env or a 0600 file, never argv), starts the server and installs the drain/fault lifecycle.
+
+import { existsSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Option, type Command } from 'commander';
+import { ServerMetrics } from '../metrics/server-metrics.js';
+import type { DeviceChoice } from '../runtime/select.js';
+import { createServer } from '../server/app.js';
+import { loadApiKeys } from '../server/auth.js';
+import { installLifecycle } from '../server/lifecycle.js';
+import { openModelStack } from '../server/model-stack.js';
+import { TokenmillError } from '../util/errors.js';
+import { log } from '../util/logger.js';
+import { DEMO_MODEL_ALIASES, DEMO_MODEL_ID, ensureDemoModel } from './demo-model.js';
+import { defaultCacheDir, downloadHubModel, isHubRepoId } from './hub-download.js';
+import { choiceArg, collect, floatArg, positiveIntArg } from './options.js';
+import { packageVersion } from './version.js';
+
+export interface ServeOptions {
+  model?: string;
+  servedModelName?: string;
+  host: string;
+  port: number;
+  apiKeyFile?: string;
+  apiKey?: string;
+  usdPerHour: number;
+  device: DeviceChoice;
+  threads?: number;
+  kvCacheMemory?: number;
+  maxNumSeqs?: number;
+  maxModelLen?: number;
+  maxQueue?: number;
+  drainTimeout: number;
+  metricsPublic?: boolean;
+  corsOrigin?: string[];
+  rateLimit?: { ratePerSecond: number; burst: number };
+  maxBodyBytes?: number;
+}
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1e3, kib: 1024, m: 1024 ** 2, mb: 1e6, mib: 1024 ** 2, g: 1024 ** 3, gb: 1e9, gib: 1024 ** 3, t: 1024 ** 4, tb: 1e12, tib: 1024 ** 4 };
+
+/** '512MiB', '2GB', '1e9', '4096' -> bytes. */
+export function parseBytes(raw: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([a-z]*)\s*$/i.exec(raw);
+  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new TokenmillError('invalid_argument', `'${raw}' is not a size (e.g. 536870912, 512MiB, 2GB)`);
+  const n = Math.floor(Number(m[1]) * unit);
+  if (!(n > 0) || !Number.isSafeInteger(n)) throw new TokenmillError('invalid_argument', `'${raw}' is not a positive size`);
+  return n;
+}
+
+/** 'RPS' or 'RPS:BURST' -> a token-bucket config. */
+export function parseRateLimit(raw: string): { ratePerSecond: number; burst: number } {
+  const [r, b] = raw.split(':');
+  const ratePerSecond = Number(r);
+  const burst = b === undefined ? Math.max(1, Math.ceil(ratePerSecond)) : Number(b);
+  if (!(ratePerSecond > 0) || !(burst >= 1) || !Number.isInteger(burst)) throw new TokenmillError('invalid_argument', `--rate-limit '${raw}': expected RPS or RPS:BURST`);
+  return { ratePerSecond, burst };
+}
+
+function webDir(): string | null {
+  const dir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web');
+  return existsSync(join(dir, 'index.html')) ? dir : null;
+}
+
+/** Where the model lives locally, its served id and aliases. */
+async function resolveModel(o: ServeOptions): Promise<{ dir: string; id: string; aliases: string[] }> {
+  const cacheDir = defaultCacheDir();
+  if (o.model === undefined) {
+    return { dir: ensureDemoModel(cacheDir), id: o.servedModelName ?? DEMO_MODEL_ID, aliases: DEMO_MODEL_ALIASES };
+  }
+  if (existsSync(o.model)) return { dir: resolve(o.model), id: o.servedModelName ?? basename(resolve(o.model)), aliases: [] };
+  if (isHubRepoId(o.model)) {
+    const dir = await downloadHubModel({ repoId: o.model, cacheDir });
+    return { dir, id: o.servedModelName ?? o.model, aliases: [] };
+  }
+  throw new TokenmillError('model_not_found', `--model ${o.model}: no such directory, and not a hub id (org/name)`);
+}
+
+export async function serve(o: ServeOptions): Promise<void> {
+  if (o.apiKey !== undefined) {
+    throw new TokenmillError('invalid_argument', 'API keys are never taken from the command line (other users can read it): set TOKENMILL_API_KEYS or use --api-key-file with a chmod 600 file.');
+  }
+  const keys = loadApiKeys(o.apiKeyFile !== undefined ? { keyFile: o.apiKeyFile } : {});
+  const model = await resolveModel(o);
+  const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: o.usdPerHour });
+  const stack = await openModelStack({
+    dir: model.dir, modelId: model.id, device: o.device, usdPerHour: o.usdPerHour, observer: metrics,
+    ...(o.threads !== undefined ? { numThreads: o.threads } : {}),
+    ...(o.kvCacheMemory !== undefined ? { kvCacheBytes: o.kvCacheMemory } : {}),
+    ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}),
+    ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
+    ...(o.maxQueue !== undefined ? { maxWaitingRequests: o.maxQueue } : {}),
+  });
+  const server = await createServer({
+    engine: stack.engine, frontend: stack.frontend, metrics, apiKeys: keys,
+    metricsPublic: o.metricsPublic === true,
+    corsOrigins: (o.corsOrigin ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s.length > 0),
+    modelAliases: model.aliases,
+    version: packageVersion(),
+    webDir: webDir(),
+    ...(o.maxQueue !== undefined ? { maxQueue: o.maxQueue } : {}),
+    ...(o.rateLimit !== undefined ? { rateLimit: o.rateLimit } : {}),
+    ...(o.maxBodyBytes !== undefined ? { bodyLimitBytes: o.maxBodyBytes } : {}),
+  });
+  installLifecycle(server, { drainTimeoutMs: o.drainTimeout * 1000 });
+  const { url } = await server.listen({ host: o.host, port: o.port });
+  if (o.usdPerHour === 0) log.warn('--usd-per-hour is 0: every cost is reported as $0');
+  const auth = keys.enabled ? `on (${keys.size} key${keys.size === 1 ? '' : 's'})` : 'off (no TOKENMILL_API_KEYS / --api-key-file: any key is accepted)';
+  process.stdout.write(
+    `tokenmill ${packageVersion()} serving '${model.id}' (max ${stack.engine.maxModelLen} tokens) on ${stack.backendReason}\n` +
+      `  price: $${o.usdPerHour}/h; auth: ${auth}\n` +
+      `  listening on ${url} (OpenAI base URL ${url}/v1)\n`,
+  );
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('serve a model over an OpenAI-compatible HTTP API (no --model: the generated demo model)')
+    .option('--model <dir|org/name>', 'model directory, or a hub id downloaded into TOKENMILL_CACHE (~/.cache/tokenmill)')
+    .option('--served-model-name <name>', 'model id reported by /v1/models')
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--port <port>', 'port (0 picks a free one)', (v) => { const n = Number(v); if (!Number.isInteger(n) || n < 0 || n > 65535) throw new TokenmillError('invalid_argument', `--port ${v}`); return n; }, 8000)
+    .option('--api-key-file <path>', 'file with one API key per line (must be chmod 600); also TOKENMILL_API_KEYS=k1,k2')
+    .addOption(new Option('--api-key <key>', 'refused: keys never go on the command line').hideHelp())
+    .option('--usd-per-hour <usd>', 'machine price used for every cost figure', floatArg, 0)
+    .option('--device <device>', 'auto | cpu | cuda | reference', choiceArg(['auto', 'cpu', 'cuda', 'reference'] as const), 'auto')
+    .option('--threads <n>', 'CPU worker threads', positiveIntArg)
+    .option('--kv-cache-memory <size>', 'KV cache budget: bytes or e.g. 512MiB, 2GB (default 256MiB)', parseBytes)
+    .option('--max-num-seqs <n>', 'most sequences per engine step', positiveIntArg)
+    .option('--max-model-len <n>', 'longest prompt + completion', positiveIntArg)
+    .option('--max-queue <n>', 'waiting requests before 503 + Retry-After', positiveIntArg)
+    .option('--drain-timeout <seconds>', 'on SIGTERM, how long in-flight requests may finish', floatArg, 30)
+    .option('--metrics-public', 'serve /metrics without an API key')
+    .option('--cors-origin <origin>', 'allow this browser origin (repeatable or comma-separated); default: no CORS', collect)
+    .option('--rate-limit <rps[:burst]>', 'per-API-key token bucket (429 + Retry-After)', parseRateLimit)
+    .option('--max-body-bytes <size>', 'request body limit (default 2MiB)', parseBytes)
+    .action(async (opts: ServeOptions) => {
+      await serve(opts);
+      // Run until the lifecycle exits the process (signal drain or engine fault).
+      await new Promise<never>(() => {});
+    });
+}
