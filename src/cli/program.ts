@@ -15,6 +15,7 @@ export const COMMANDS: Readonly<Record<string, () => Promise<CliCommandModule>>>
   generate: () => import('./generate.js'),
   convert: () => import('./convert.js'),
   doctor: () => import('./doctor.js'),
+  serve: () => import('./serve.js'),
 };
 
 export async function buildProgram(argv: readonly string[]): Promise<Command> {
