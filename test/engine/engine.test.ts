@@ -41,7 +41,8 @@ const seeded = (maxTokens: number, seed: number): SamplingParams => samplingPara
 const req = (id: string, promptTokenIds: number[], params: SamplingParams): EngineRequest => ({ requestId: id, promptTokenIds, params });
 
 test('batch invariance: a request alone and among 31 concurrent ones gives identical tokens', async () => {
-  for (const params of [greedy(16), seeded(16, 42)]) {
+  // Device argmax path, host path with logprobs (compared bit for bit), seeded sampling.
+  for (const params of [greedy(16), greedy(16, { logprobs: 1 }), seeded(16, 42)]) {
     const solo = await engine();
     const alone = await collect(solo.generate(req('x', prompt(0, 20), params)));
     await solo.shutdown();
@@ -50,6 +51,7 @@ test('batch invariance: a request alone and among 31 concurrent ones gives ident
     for (let i = 1; i < 32; i++) runs.push(collect(busy.generate(req(`o${i}`, prompt(i, 5 + i), i % 2 === 0 ? greedy(8 + i) : seeded(8 + i, i)))));
     const all = await Promise.all(runs);
     assert.deepEqual(all[0]!.tokens, alone.tokens);
+    assert.deepEqual(all[0]!.outputs.map((o) => o.logprobs), alone.outputs.map((o) => o.logprobs));
     assert.equal(alone.tokens[0]!.length, 16);
     assert.equal(busy.stats().numFreeBlocks, busy.stats().numTotalBlocks);
     await busy.shutdown();
