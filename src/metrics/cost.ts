@@ -32,8 +32,9 @@ export function apportionStepCost(usdPerHour: number, stepWallSeconds: number, s
   const stepUsd = wallCostUsd(usdPerHour, stepWallSeconds);
   let total = 0;
   for (const s of shares) total += s.numGeneratedTokens;
-  const weight = (s: StepShare): number => (total > 0 ? s.numGeneratedTokens : (s.numScheduledTokens ?? 0));
-  if (total === 0) for (const s of shares) total += s.numScheduledTokens ?? 0;
+  const byGenerated = total > 0;
+  const weight = (s: StepShare): number => (byGenerated ? s.numGeneratedTokens : (s.numScheduledTokens ?? 0));
+  if (!byGenerated) for (const s of shares) total += s.numScheduledTokens ?? 0;
   if (total === 0) {
     // Nothing to weigh by: split evenly (should not happen for a real step).
     for (const s of shares) out.set(s.requestId, (out.get(s.requestId) ?? 0) + stepUsd / Math.max(1, shares.length));
