@@ -1,7 +1,9 @@
 // The backends the conformance suite checks against the reference, found through runtime/select.ts.
 // An unavailable backend is reported as a skipped test with its reason, never as passed.
-// TOKENMILL_CONFORMANCE_SELF=1 adds the reference itself as a target (to debug the harness).
+// TOKENMILL_CONFORMANCE_SELF=1 adds the reference itself and a simulated bf16 backend as targets
+// (to check the harness and its tolerances without a GPU).
 import type { Backend } from '../../src/runtime/backend.js';
+import { createBf16SimBackend } from './bf16-sim.js';
 import { cpuAddonAvailable, createCpuBackend, createCudaBackend, createReferenceBackend, probeCuda } from '../../src/runtime/select.js';
 
 export interface ConformanceTarget {
@@ -19,6 +21,7 @@ export function conformanceTargets(): ConformanceTarget[] {
   targets.push({ name: 'cuda', skipReason: cuda.available ? null : `cuda: ${cuda.reason}`, create: () => createCudaBackend() });
   if (process.env.TOKENMILL_CONFORMANCE_SELF === '1') {
     targets.push({ name: 'reference-self', skipReason: null, create: () => createReferenceBackend() });
+    targets.push({ name: 'reference-bf16-sim', skipReason: null, create: () => createBf16SimBackend() });
   }
   return targets;
 }

@@ -37,6 +37,13 @@ export class Rng {
     for (let i = 0; i < n; i++) out[i] = this.normal() * scale;
     return out;
   }
+  /** Uniform with variance scale^2: a quarter of the cost of normals(), for multi-million-element tables. */
+  uniforms(n: number, scale = 1): Float32Array {
+    const out = new Float32Array(n);
+    const a = 2 * Math.sqrt(3) * scale;
+    for (let i = 0; i < n; i++) out[i] = (this.next() - 0.5) * a;
+    return out;
+  }
   shuffle<T>(xs: T[]): T[] {
     for (let i = xs.length - 1; i > 0; i--) {
       const j = this.int(0, i + 1);
