@@ -48,7 +48,7 @@ export const MODEL_PRESETS: Readonly<Record<string, ModelPreset>> = {
     description: 'Llama 3.1 style: llama3 rope scaling (all three frequency bands), theta 5e5, untied',
     dtype: 'f32',
     config: {
-      architectures: ['LlamaForCausalLM'], model_type: 'llama', ...tinyBase, rope_theta: 500000, tie_word_embeddings: false,
+      architectures: ['LlamaForCausalLM'], model_type: 'llama', ...tinyBase, max_position_embeddings: 16384, rope_theta: 500000, tie_word_embeddings: false,
       rope_scaling: { rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
     },
   },

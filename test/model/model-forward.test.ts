@@ -66,19 +66,27 @@ for (const preset of TINY_PRESETS) {
     }
   });
 
+  cpuTest(preset, 'f32');
+}
+
+// The CPU backend keeps f16/bf16 weights and converts them in registers.
+cpuTest('tiny-llama', 'f16');
+cpuTest('tiny-qwen3', 'bf16');
+
+function cpuTest(preset: string, dtype: 'f32' | 'f16' | 'bf16'): void {
   const cpu = cpuAddonAvailable();
   const ci = process.env.CI === 'true';
-  test(`${preset}: reference vs CPU backend (prefill 32 + decode 32)`, { skip: cpu.available || ci ? false : `CPU addon unavailable: ${cpu.reason}` }, async () => {
+  test(`${preset} (${dtype} weights): reference vs CPU backend (prefill 32 + decode 32)`, { skip: cpu.available || ci ? false : `CPU addon unavailable: ${cpu.reason}` }, async () => {
     assert.ok(cpu.available, `CPU addon required in CI: ${cpu.reason}`);
-    const m = makeTinyModel(preset);
+    const m = makeTinyModel(preset, { dtype });
     try {
       const tokens = tokenSeq(N, m.config.vocabSize, 9);
       const want = await run(m.dir, createReferenceBackend(), tokens, N / 2);
       const backend = createCpuBackend({ numThreads: 2 });
       try {
         const got = await run(m.dir, backend, tokens, N / 2);
-        const cmp = compareLogits(got, want, 2e-3, 1e-3);
-        console.log(`# ${preset} cpu vs reference: ${describe(cmp)}`);
+        const cmp = compareLogits(got, want, 2e-4, 2e-4);
+        console.log(`${preset} ${dtype} cpu vs reference: ${describe(cmp)}`);
         assert.ok(cmp.worstRatio <= 1, describe(cmp));
         assert.equal(backend.memoryStats().numTensors, 0);
       } finally {
