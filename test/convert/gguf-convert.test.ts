@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { convertGguf } from '../../src/model/convert/gguf.js';
+import { convertGguf, inferLlama3RopeScaling } from '../../src/model/convert/gguf.js';
 import { ggufTokenizerFiles } from '../../src/model/convert/gguf-tokenizer.js';
 import { permuteRotaryRows, writeTokenizerFiles } from '../../src/model/convert/hf-llama-writer.js';
 import { readSafetensorsFile } from '../../src/model/safetensors.js';
@@ -126,3 +126,28 @@ for (const [dir, pre, vectors] of [['llama3-tokenizer', 'llama-bpe', 'ggml-vocab
     for (const { text, ids } of readVocabVectors(vectors)) assert.deepEqual(await tok.encode(text, { addSpecialTokens: false }), ids, JSON.stringify(text));
   });
 }
+
+/** HF's llama3 inv_freq scaling, as llama.cpp's per-frequency divisors. */
+function llama3Divisors(headDim: number, theta: number, factor: number): Float32Array {
+  return Float32Array.from({ length: headDim / 2 }, (_, i) => {
+    const freq = 1 / theta ** ((2 * i) / headDim);
+    const wavelen = (2 * Math.PI) / freq;
+    if (wavelen < 8192 / 4) return 1;
+    if (wavelen > 8192) return factor;
+    const smooth = (8192 / wavelen - 1) / 3;
+    return freq / ((1 - smooth) * (freq / factor) + smooth * freq);
+  });
+}
+
+test('rope_freqs.weight (Llama 3.1 scaling) becomes rope_scaling llama3; anything else is rejected', () => {
+  assert.deepEqual(inferLlama3RopeScaling(llama3Divisors(128, 500000, 8), 128, 500000),
+    { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 });
+  assert.equal(inferLlama3RopeScaling(Float32Array.from(llama3Divisors(128, 500000, 8), (x, i) => (i === 40 ? x * 1.1 : x)), 128, 500000), null);
+  const divisors = llama3Divisors(Dh, 500000, 32);
+  const withFreqs = tinyLlama({ extraTensor: { name: 'rope_freqs.weight', dims: [Dh / 2], type: 0, data: new Uint8Array(divisors.buffer) } });
+  const out = join(work, 'rope');
+  convertGguf(write('rope.gguf', withFreqs.bytes), out);
+  assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).rope_scaling.factor, 32);
+  const wrong = tinyLlama({ extraTensor: { name: 'rope_freqs.weight', dims: [Dh / 2], type: 0, data: new Uint8Array(Float32Array.of(1, 5).buffer) } });
+  assert.throws(() => convertGguf(write('rope-bad.gguf', wrong.bytes), join(work, 'never')), isGgufInvalid(/does not match llama3/));
+});

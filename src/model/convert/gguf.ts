@@ -53,6 +53,30 @@ function sameBytes(src: ByteSource, a: GgufTensorInfo, b: GgufTensorInfo): boole
   return Buffer.compare(x, src.read(b.fileOffset, b.sizeBytes)) === 0;
 }
 
+/**
+ * llama.cpp stores Llama 3.1-style rope scaling as per-frequency divisors (rope_freqs.weight, f32
+ * [Dh/2]). Recover HF's llama3 parameters by checking the standard ones (low 1, high 4, original
+ * 8192, factor = the largest divisor) against the stored divisors; anything else is rejected.
+ */
+export function inferLlama3RopeScaling(divisors: Float32Array, headDim: number, theta: number): Record<string, unknown> | null {
+  const [low, high, orig] = [1, 4, 8192];
+  // Per dim: its smoothing weight s (1 = unscaled, 0 = divided by factor): 1/divisor = (1-s)/factor + s.
+  const weights = Array.from(divisors, (_, i) => {
+    const wavelen = 2 * Math.PI * theta ** ((2 * i) / headDim);
+    return wavelen < orig / high ? 1 : wavelen > orig / low ? 0 : (orig / wavelen - low) / (high - low);
+  });
+  const k = weights.findIndex((w) => w < 1);
+  if (k < 0) return divisors.every((d) => Math.abs(d - 1) <= 1e-3) ? { rope_type: 'default' } : null;
+  const factor = (1 - weights[k]!) / (1 / divisors[k]! - weights[k]!);
+  if (!Number.isFinite(factor) || factor < 1) return null;
+  for (let i = 0; i < divisors.length; i++) {
+    const want = 1 / ((1 - weights[i]!) / factor + weights[i]!);
+    if (Math.abs(want - divisors[i]!) > 1e-3 * want) return null;
+  }
+  const rounded = Math.abs(factor - Math.round(factor)) < 1e-3 ? Math.round(factor) : factor;
+  return { rope_type: 'llama3', factor: rounded, low_freq_factor: low, high_freq_factor: high, original_max_position_embeddings: orig };
+}
+
 function llamaSpec(g: GgufFile, vocabSize: number, tied: boolean, torchDtype: HfLlamaSpec['torchDtype'], bos: number | null, eos: number | null): HfLlamaSpec {
   const hiddenSize = metaInt(g, 'llama.embedding_length');
   const numHeads = metaInt(g, 'llama.attention.head_count');
@@ -89,7 +113,14 @@ export function convertGguf(file: string, outDir: string): GgufConversion {
     if (tied) out = undefined;
     const dtypes = new Set([...g.tensors.values()].filter((t) => t.shape.length === 2).map((t) => t.typeName));
     const torchDtype = dtypes.has('F32') || dtypes.size === 0 ? 'float32' : dtypes.has('BF16') ? 'bfloat16' : 'float16';
-    const spec = llamaSpec(g, vocabSize, tied, torchDtype, tok?.bosTokenId ?? null, tok?.eosTokenId ?? null);
+    let spec = llamaSpec(g, vocabSize, tied, torchDtype, tok?.bosTokenId ?? null, tok?.eosTokenId ?? null);
+    const ropeFreqs = g.tensors.get('rope_freqs.weight');
+    if (ropeFreqs) {
+      if (ropeFreqs.typeName !== 'F32' || ropeFreqs.numel !== spec.headDim / 2) throw bad(file, 'rope_freqs.weight must be F32 [head_dim/2]');
+      const scaling = inferLlama3RopeScaling(readTensor(src, ropeFreqs) as Float32Array, spec.headDim, spec.ropeTheta);
+      if (!scaling) throw bad(file, 'rope_freqs.weight does not match llama3 rope scaling (low 1, high 4, original 8192)');
+      spec = { ...spec, ropeScaling: scaling };
+    }
     const { hiddenSize: D, intermediateSize: F, numHeads: H, numKvHeads: Hkv, headDim: Dh } = spec;
     const expected = new Map<string, { hf: string; shape: number[]; permuteHeads: number }>();
     expected.set('token_embd.weight', { hf: 'model.embed_tokens.weight', shape: [vocabSize, D], permuteHeads: 0 });
