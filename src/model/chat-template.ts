@@ -3,6 +3,7 @@
 // replaced) when the deadline passes. Errors: chat_template_missing / _error / _timeout.
 import { Worker } from 'node:worker_threads';
 import { TokenmillError } from '../util/errors.js';
+import type { ModelTokenizer } from './tokenizer.js';
 
 export interface ChatMessage {
   readonly role: string;
@@ -189,4 +190,32 @@ export function selectChatTemplate(templates: Readonly<Record<string, string>>, 
     return t;
   }
   return templates.default ?? null;
+}
+
+export interface RenderChatOptions {
+  readonly addGenerationPrompt?: boolean;
+  /** A named template from the tokenizer config (default: the unnamed one). */
+  readonly templateName?: string;
+  /** A template that replaces the model's own (e.g. --chat-template). */
+  readonly template?: string;
+  readonly extra?: Readonly<Record<string, unknown>>;
+  readonly timeoutMs?: number;
+  readonly renderer?: ChatTemplateRenderer;
+}
+
+/**
+ * Render messages with the model's template and its bos/eos strings. Encode the result with
+ * addSpecialTokens: false (as HF apply_chat_template and vLLM do): the template places BOS itself.
+ */
+export function renderChat(tok: Pick<ModelTokenizer, 'chatTemplates' | 'config'>, messages: readonly ChatMessage[], opts: RenderChatOptions = {}): Promise<string> {
+  let template: string | null;
+  try {
+    template = opts.template ?? selectChatTemplate(tok.chatTemplates, opts.templateName);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  const ctx: ChatTemplateContext = {
+    messages, addGenerationPrompt: opts.addGenerationPrompt ?? true, bosToken: tok.config.bosToken, eosToken: tok.config.eosToken, extra: opts.extra,
+  };
+  return opts.renderer ? opts.renderer.render(template, ctx, opts.timeoutMs) : renderChatTemplate(template, ctx, opts.timeoutMs);
 }

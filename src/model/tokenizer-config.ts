@@ -17,6 +17,8 @@ export interface TokenizerConfig {
   readonly chatTemplates: Readonly<Record<string, string>>;
   readonly modelMaxLength: number | null;
   readonly tokenizerClass: string | null;
+  /** False when the directory has no tokenizer_config.json (everything above is a default). */
+  readonly fromFile: boolean;
 }
 
 /** A token field is a string, an AddedToken dict {content: ...}, or null. */
@@ -82,13 +84,14 @@ export function parseTokenizerConfig(raw: Record<string, unknown>, file = 'token
     // HF writes a huge sentinel (1e30) when there is no limit.
     modelMaxLength: typeof maxLen === 'number' && Number.isFinite(maxLen) && maxLen < 1e15 ? maxLen : null,
     tokenizerClass: typeof raw.tokenizer_class === 'string' ? raw.tokenizer_class : null,
+    fromFile: true,
   };
 }
 
 /** Load dir/tokenizer_config.json (optional: an empty config when absent) plus separate template files. */
 export function loadTokenizerConfig(dir: string): TokenizerConfig {
   const path = join(dir, 'tokenizer_config.json');
-  const cfg = existsSync(path) ? parseTokenizerConfig(readJson(path), path) : parseTokenizerConfig({}, path);
+  const cfg = existsSync(path) ? parseTokenizerConfig(readJson(path), path) : { ...parseTokenizerConfig({}, path), fromFile: false };
   if (Object.keys(cfg.chatTemplates).length > 0) return cfg;
   // Newer HF checkpoints keep the template outside tokenizer_config.json.
   const jinjaPath = join(dir, 'chat_template.jinja');

@@ -161,8 +161,14 @@ export class ModelTokenizer {
   }
 }
 
+export interface LoadTokenizerOptions {
+  /** BOS/EOS ids from config.json, used only when the directory has no tokenizer_config.json. */
+  readonly fallbackBosTokenId?: number | null;
+  readonly fallbackEosTokenId?: number | null;
+}
+
 /** Load dir/tokenizer.json and dir/tokenizer_config.json. Throws tokenizer_invalid. */
-export function loadTokenizer(dir: string): ModelTokenizer {
+export function loadTokenizer(dir: string, opts: LoadTokenizerOptions = {}): ModelTokenizer {
   const path = join(dir, 'tokenizer.json');
   let text: string;
   try {
@@ -185,5 +191,10 @@ export function loadTokenizer(dir: string): ModelTokenizer {
   } catch (e) {
     throw new TokenmillError('tokenizer_invalid', `${path} cannot be loaded: ${(e as Error).message}`, { cause: e });
   }
-  return new ModelTokenizer(hf, json as Record<string, unknown>, loadTokenizerConfig(dir), path);
+  let config = loadTokenizerConfig(dir);
+  if (!config.fromFile) {
+    const name = (id: number | null | undefined) => (id === null || id === undefined ? null : hf.idToToken(id) ?? null);
+    config = { ...config, bosToken: name(opts.fallbackBosTokenId), eosToken: name(opts.fallbackEosTokenId) };
+  }
+  return new ModelTokenizer(hf, json as Record<string, unknown>, config, path);
 }

@@ -3,7 +3,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
-import { ChatTemplateRenderer, selectChatTemplate } from '../../src/model/chat-template.js';
+import { ChatTemplateRenderer, renderChat, selectChatTemplate } from '../../src/model/chat-template.js';
+import { loadTokenizer } from '../../src/model/tokenizer.js';
 import { loadTokenizerConfig, parseTokenizerConfig } from '../../src/model/tokenizer-config.js';
 import { TokenmillError } from '../../src/util/errors.js';
 import { sharedPath, skipUnlessShared } from './shared-models.js';
@@ -56,4 +57,18 @@ test('an endless template times out, and the renderer recovers', async () => {
   const endless = '{% for i in range(1000000000) %}{{ i }}{% endfor %}';
   await assert.rejects(renderer.render(endless, { messages: [] }, 200), isCode('chat_template_timeout'));
   assert.equal(await renderer.render('{{ messages[0].content }}', { messages: [{ role: 'user', content: 'still alive' }] }), 'still alive');
+});
+
+test('renderChat + encode: llama3 prompt has exactly one BOS either way', { skip: skipUnlessShared('llama3-tokenizer/tokenizer.json') }, async () => {
+  const tok = loadTokenizer(dirname(sharedPath('llama3-tokenizer/tokenizer.json')));
+  const prompt = await renderChat(tok, MESSAGES, { renderer });
+  assert.ok(prompt.startsWith('<|begin_of_text|><|start_header_id|>system'));
+  assert.ok(prompt.endsWith('<|start_header_id|>assistant<|end_header_id|>\n\n'));
+  for (const addSpecialTokens of [false, true]) {
+    const ids = await tok.encode(prompt, { addSpecialTokens });
+    assert.equal(ids[0], 128000);
+    assert.equal(ids.filter((id) => id === 128000).length, 1);
+  }
+  await assert.rejects(renderChat(tok, MESSAGES, { renderer, templateName: 'tool_use' }), isCode('chat_template_missing'));
+  assert.equal(await renderChat(tok, MESSAGES, { renderer, template: '{{ bos_token }}{{ messages|length }}' }), '<|begin_of_text|>2');
 });
