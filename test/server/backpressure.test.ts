@@ -16,7 +16,7 @@ describe('backpressure', () => {
     try {
       const long = { ...chat, max_tokens: 15 };
       const first = live.client.chat.completions.create(long);
-      await sleep(30);
+      for (let i = 0; i < 200 && live.engine.numRunning < 1; i++) await sleep(5);
       const second = live.client.chat.completions.create(long); // waits in the engine queue
       for (let i = 0; i < 50 && live.engine.numWaiting < 1; i++) await sleep(5);
       await assert.rejects(live.client.chat.completions.create(chat), (e: unknown) => {
@@ -38,7 +38,7 @@ describe('backpressure', () => {
     const live = await startLive({ engine: { maxRunning: 1, maxWaiting: 0, stepMs: 20 } });
     try {
       const first = live.client.completions.create({ model: 'fake-model', prompt: 'a', max_tokens: 10 });
-      await sleep(30);
+      for (let i = 0; i < 200 && live.engine.numRunning < 1; i++) await sleep(5);
       const res = await fetch(`${live.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'a', stream: true }) });
       assert.equal(res.status, 503);
       assert.equal(res.headers.get('retry-after'), '2');

@@ -11,7 +11,7 @@ describe('engine fault', () => {
   it('fails in-flight requests, turns /health 503 and exits non-zero', async () => {
     const live = await startLive({ engine: { stepMs: 5, faultAfterTokens: 12 }, server: { fatalPollMs: 10 } });
     const exits: number[] = [];
-    const remove = installLifecycle(live.server, { drainTimeoutMs: 1000, fatalGraceMs: 500, exit: (c) => exits.push(c), signals: [] });
+    let remove = (): void => {};
     try {
       assert.equal((await fetch(`${live.url}/health`)).status, 200);
       const nonStream = fetch(`${live.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'a', max_tokens: 100 }) });
@@ -37,6 +37,9 @@ describe('engine fault', () => {
       assert.equal(((await h.json()) as { error: { code: string } }).error.code, 'cuda_error');
       const again = await fetch(`${live.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'a' }) });
       assert.equal(again.status, 500);
+      // The lifecycle (installed late here so the probes above run before it closes the server)
+      // exits non-zero for a dead engine.
+      remove = installLifecycle(live.server, { drainTimeoutMs: 1000, fatalGraceMs: 100, exit: (c) => exits.push(c), signals: [] });
       for (let i = 0; i < 200 && exits.length === 0; i++) await sleep(10);
       assert.deepEqual(exits, [1]);
     } finally {

@@ -37,3 +37,30 @@ export async function rawSse(url: string, body: unknown, headers: Record<string,
   }
   return { status: res.status, headers: res.headers, events, comments };
 }
+
+/** A streaming POST read incrementally: wait for the first data event, then for the end. */
+export async function openSse(url: string, body: unknown): Promise<{ status: number; firstEvent: Promise<void>; done: Promise<string[]> }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const events: string[] = [];
+  let signalFirst: () => void = () => {};
+  const firstEvent = new Promise<void>((r) => (signalFirst = r));
+  const done = (async () => {
+    const dec = new TextDecoder();
+    let buf = '';
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buf += dec.decode(chunk, { stream: true });
+      let i: number;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        if (block.startsWith('data: ')) {
+          events.push(block.slice(6));
+          signalFirst();
+        }
+      }
+    }
+    signalFirst();
+    return events;
+  })();
+  return { status: res.status, firstEvent, done };
+}

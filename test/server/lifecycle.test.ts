@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { rawSse } from './helpers.js';
+import { openSse, rawSse } from './helpers.js';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'fake-serve.ts');
 
@@ -28,8 +28,8 @@ const streamBody = (maxTokens: number) => ({ prompt: 'a', max_tokens: maxTokens,
 describe('lifecycle (spawned server)', () => {
   it('SIGTERM: finishes in-flight streams, refuses new work, /ready 503, exits 0', async () => {
     const { child, url, exit } = await spawnServer({ FAKE_STEP_MS: '20', DRAIN_TIMEOUT_MS: '5000' });
-    const inflight = rawSse(`${url}/v1/completions`, streamBody(25));
-    await sleep(150);
+    const inflight = await openSse(`${url}/v1/completions`, streamBody(25));
+    await inflight.firstEvent;
     child.kill('SIGTERM');
     await sleep(50);
     const ready = await fetch(`${url}/ready`);
@@ -38,31 +38,32 @@ describe('lifecycle (spawned server)', () => {
     assert.equal(fresh.status, 503);
     assert.ok(fresh.headers.get('retry-after'));
     assert.equal(((await fresh.json()) as { error: { code: string } }).error.code, 'server_draining');
-    const r = await inflight;
-    assert.equal(r.events.at(-1), '[DONE]');
-    const text = r.events.slice(0, -1).map((e) => (JSON.parse(e) as { choices: { text: string }[] }).choices[0]!.text).join('');
+    const events = await inflight.done;
+    assert.equal(events.at(-1), '[DONE]');
+    const text = events.slice(0, -1).map((e) => (JSON.parse(e) as { choices: { text: string }[] }).choices[0]!.text).join('');
     assert.equal(text.length, 25);
     assert.equal(await exit, 0);
   });
 
   it('drain timeout: a straggler gets an error chunk then [DONE]; a second signal exits at once', async () => {
     const { child, url, exit } = await spawnServer({ FAKE_STEP_MS: '20', DRAIN_TIMEOUT_MS: '200' });
-    const r1 = rawSse(`${url}/v1/completions`, streamBody(200));
-    await sleep(100);
+    const r1 = await openSse(`${url}/v1/completions`, streamBody(200));
+    await r1.firstEvent;
     child.kill('SIGTERM');
-    const r = await r1;
-    assert.equal(r.events.at(-1), '[DONE]');
-    assert.equal((JSON.parse(r.events.at(-2)!) as { error: { code: string } }).error.code, 'server_draining');
+    const events = await r1.done;
+    assert.equal(events.at(-1), '[DONE]');
+    assert.equal((JSON.parse(events.at(-2)!) as { error: { code: string } }).error.code, 'server_draining');
     assert.equal(await exit, 0);
 
     const second = await spawnServer({ FAKE_STEP_MS: '20', DRAIN_TIMEOUT_MS: '60000' });
-    const pending = rawSse(`${second.url}/v1/completions`, streamBody(200)).catch(() => null);
-    await sleep(100);
+    const pending = await openSse(`${second.url}/v1/completions`, streamBody(200));
+    await pending.firstEvent;
+    const pendingDone = pending.done.catch(() => null); // the connection dies with the process
     second.child.kill('SIGTERM');
     await sleep(50);
     second.child.kill('SIGTERM');
     assert.equal(await second.exit, 143);
-    await pending;
+    await pendingDone;
   });
 
   it('engine fault: the process exits non-zero', async () => {
