@@ -38,6 +38,8 @@ export interface LoadWeightsOptions {
    * checkpoint's dtype (f32/f16/bf16). Norms and biases always use backend.computeDType.
    */
   readonly weightDType?: FloatDType | 'stored';
+  /** Called after each checkpoint tensor is uploaded (for progress bars). */
+  readonly onProgress?: (loadedBytes: number, totalBytes: number) => void;
 }
 
 const P = 'model.layers.';
@@ -119,11 +121,21 @@ export function uploadWeights(ckpt: Checkpoint, c: ModelConfig, backend: Backend
   const up = new Uploader(backend);
   const allocated: Tensor[] = [];
   const matDType = (name: string): FloatDType => (opts.weightDType === undefined || opts.weightDType === 'stored' ? ST_TO_DTYPE[ckpt.info(name)!.dtype]! : opts.weightDType);
-  const load = (name: string, dtype: FloatDType): Tensor => {
+  let totalBytes = 0;
+  for (const name of expectedWeights(c).keys()) totalBytes += ckpt.info(name)!.byteLength;
+  let loadedBytes = 0;
+  const read = (name: string): HostTensor => {
     const host = ckpt.read(name);
+    loadedBytes += ckpt.info(name)!.byteLength;
+    return host;
+  };
+  const progress = (): void => opts.onProgress?.(loadedBytes, totalBytes);
+  const load = (name: string, dtype: FloatDType): Tensor => {
+    const host = read(name);
     const t = backend.alloc(host.shape, dtype);
     allocated.push(t);
     up.upload(t, host);
+    progress();
     return t;
   };
   const mat = (name: string): Tensor => load(name, matDType(name));
@@ -140,8 +152,9 @@ export function uploadWeights(ckpt: Checkpoint, c: ModelConfig, backend: Backend
       const I = c.intermediateSize;
       const gateUp = backend.alloc([2 * I, c.hiddenSize], matDType(gateName));
       allocated.push(gateUp);
-      up.upload(gateUp, ckpt.read(gateName), 0);
-      up.upload(gateUp, ckpt.read(`${p}mlp.up_proj.weight`), I * c.hiddenSize);
+      up.upload(gateUp, read(gateName), 0);
+      up.upload(gateUp, read(`${p}mlp.up_proj.weight`), I * c.hiddenSize);
+      progress();
       layers.push({
         inputNorm: vec(`${p}input_layernorm.weight`),
         qProj: mat(`${p}self_attn.q_proj.weight`),

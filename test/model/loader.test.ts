@@ -99,7 +99,9 @@ test('sharded checkpoint loads and gives the same logits; eos ids merge with gen
     const logits: Float32Array[] = [];
     for (const dir of [single.dir, sharded.dir]) {
       const b = createReferenceBackend();
-      const loaded = await loadModel(dir, b, { maxTokensPerStep: 32 });
+      let last = [0, 0];
+      const loaded = await loadModel(dir, b, { maxTokensPerStep: 32, onProgress: (done, total) => (last = [done, total]) });
+      assert.ok(last[0] === last[1] && last[1]! > 0, `progress ends complete: ${last.join('/')}`);
       assert.deepEqual(loaded.config.eosTokenIds, [3, 1]); // config.json 3, generation_config [3, 1]
       assert.deepEqual(loaded.generationConfig.eosTokenIds, [3, 1]);
       assert.equal(loaded.config.bosTokenId, 0);
