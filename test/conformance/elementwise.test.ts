@@ -19,7 +19,7 @@ async function checkAdd(h: Harness, shape: number[], alias: AliasMode): Promise<
   const out: Pair = alias === 'a' || alias === 'both' ? a : alias === 'b' ? b : h.out(shape);
   h.be.add(out.be, a.be, b.be);
   h.ref.add(out.ref, a.ref, b.ref);
-  await h.expectClose(`add out [${shape.join('x')}] alias ${alias}`, out, { rtol: h.rtol, atol: 0 });
+  await h.expectClose(`add out [${shape.join('x')}] alias ${alias}`, out, h.roundingTol());
 }
 
 const cases: ConformanceCase[] = [];

@@ -18,7 +18,7 @@ async function check(h: Harness, s: Shape, dtype: FloatDType): Promise<void> {
   h.be.embedding(out.be, table.be, idsT.be);
   h.ref.embedding(out.ref, table.ref, idsT.ref);
   // A copy: exact, up to rounding into computeDType.
-  await h.expectClose(`out [${s.T}x${s.D}] table ${dtype}`, out, { rtol: h.rtol, atol: 0 });
+  await h.expectClose(`out [${s.T}x${s.D}] table ${dtype}`, out, h.roundingTol());
 }
 
 const SHAPES: readonly Shape[] = [

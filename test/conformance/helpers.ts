@@ -105,6 +105,11 @@ export class Harness {
     return { rtol: this.rtol, atol: this.rtol * scale };
   }
 
+  /** For results rounded once into computeDType (copies, adds): atol covers f16 subnormals' coarse steps. */
+  roundingTol(): Tolerance {
+    return { rtol: this.rtol, atol: this.rtol * 1e-3 };
+  }
+
   alloc(shape: number[], beDType: DType, refDType: DType = beDType): Pair {
     const p = { be: this.be.alloc(shape, beDType), ref: this.ref.alloc(shape, refDType) };
     this.owned.be.push(p.be);
