@@ -166,6 +166,7 @@ export function parseGguf(src: ByteSource, file = 'model.gguf'): GgufFile {
   const magic = c.bytes(4, 'magic');
   if (String.fromCharCode(...magic) !== 'GGUF') throw bad(file, 'bad magic (not a GGUF file)');
   const version = c.u32('version');
+  if (version === 0x02000000 || version === 0x03000000) throw bad(file, 'big-endian GGUF files are not supported');
   if (version !== 2 && version !== 3) throw bad(file, `GGUF version ${version} is not supported (2 or 3)`);
   // A tensor info takes at least 8+1+4+8+4+8 bytes, a key/value at least 8+1+4+1.
   const numTensors = c.count('tensor count', Math.min(MAX_TENSORS, Math.floor(src.sizeBytes / 33)));

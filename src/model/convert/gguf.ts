@@ -41,16 +41,22 @@ function metaFloat(g: GgufFile, key: string, dflt: number): number {
 }
 
 function readTensor(src: ByteSource, t: GgufTensorInfo): Float32Array | Uint16Array {
-  const bytes = src.read(t.fileOffset, t.sizeBytes);
-  const copy = new Uint8Array(t.sizeBytes); // aligned, owned copy (the source may reuse its chunk)
-  copy.set(bytes);
-  return t.typeName === 'F32' ? new Float32Array(copy.buffer) : new Uint16Array(copy.buffer);
+  let bytes = src.read(t.fileOffset, t.sizeBytes);
+  // Small reads are views into the source's chunk cache: copy them (also aligns the buffer).
+  if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength) bytes = bytes.slice();
+  return t.typeName === 'F32' ? new Float32Array(bytes.buffer, 0, t.numel) : new Uint16Array(bytes.buffer, 0, t.numel);
 }
 
+/** Byte-compare two tensors chunk by chunk (an untied classifier differs in its first chunk). */
 function sameBytes(src: ByteSource, a: GgufTensorInfo, b: GgufTensorInfo): boolean {
   if (a.type !== b.type || a.sizeBytes !== b.sizeBytes) return false;
-  const x = new Uint8Array(src.read(a.fileOffset, a.sizeBytes));
-  return Buffer.compare(x, src.read(b.fileOffset, b.sizeBytes)) === 0;
+  const CHUNK = 1 << 19;
+  for (let o = 0; o < a.sizeBytes; o += CHUNK) {
+    const n = Math.min(CHUNK, a.sizeBytes - o);
+    const x = src.read(a.fileOffset + o, n).slice(); // the source may reuse its buffer on the next read
+    if (Buffer.compare(x, src.read(b.fileOffset + o, n)) !== 0) return false;
+  }
+  return true;
 }
 
 /**
