@@ -1,0 +1,128 @@
+// CPU backend specifics the shared conformance suite does not cover: batch invariance (a row's
+// result is bit-identical whatever T, the other rows, the ISA tiling or the thread count), native
+// errors surfacing as TokenmillError('native_error') without killing the backend, and memory
+// accounting. Skips (with the reason) when the addon is not built; fails then under CI=true.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Backend, Tensor } from '../../src/runtime/backend.js';
+import { cpuAddonAvailable, createCpuBackend } from '../../src/runtime/select.js';
+import { TokenmillError } from '../../src/util/errors.js';
+
+const avail = cpuAddonAvailable();
+const skip = avail.available ? false : `cpu addon: ${avail.reason}`;
+if (skip && process.env.CI === 'true') throw new Error(`CI: ${skip}`);
+
+function rand(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (s / 4294967296 - 0.5) * 2;
+  }
+  return out;
+}
+
+function upload(b: Backend, shape: number[], data: Float32Array | Int32Array, dtype: 'f32' | 'bf16' | 'f16' | 'i32' = 'f32'): Tensor {
+  const t = b.alloc(shape, dtype);
+  b.upload(t, data);
+  return t;
+}
+
+describe('cpu backend', { skip }, () => {
+  it('matmul rows are bit-identical for any T, weight dtype and thread count', async () => {
+    const K = 300;
+    const N = 1000;
+    const maxT = 37;
+    const x = rand(maxT * K, 1);
+    const w = rand(N * K, 2);
+    let reference: Float32Array | null = null;
+    for (const threads of [1, 2]) {
+      const b = createCpuBackend({ numThreads: threads });
+      for (const dtype of ['f32', 'bf16', 'f16'] as const) {
+        const wt = upload(b, [N, K], w, dtype);
+        const rows: Float32Array[] = [];
+        for (const T of [1, 2, 5, 37]) {
+          const xt = upload(b, [T, K], x.subarray((maxT - T) * K)); // last T rows of x
+          const out = b.alloc([T, N], 'f32');
+          b.matmul(out, xt, wt, null);
+          rows.push((await b.read(out)).subarray((T - 1) * N)); // the last row of x each time
+        }
+        for (const r of rows) assert.deepEqual(r, rows[0]);
+        if (dtype === 'f32') {
+          if (reference === null) reference = rows[0]!;
+          else assert.deepEqual(rows[0], reference, 'thread count changed results');
+        }
+      }
+      b.dispose();
+    }
+  });
+
+  it('attention for one sequence is bit-identical alone and batched with others', async () => {
+    const b = createCpuBackend({ numThreads: 2 });
+    const [H, Hkv, Dh, BS, NB] = [4, 2, 64, 16, 64];
+    const k = upload(b, [NB, BS, Hkv, Dh], rand(NB * BS * Hkv * Dh, 3));
+    const v = upload(b, [NB, BS, Hkv, Dh], rand(NB * BS * Hkv * Dh, 4));
+    const cache = { k, v };
+    const run = async (lens: number[], qLens: number[]): Promise<Float32Array> => {
+      const T = qLens.reduce((a, c) => a + c, 0);
+      const qsl = [0];
+      for (const q of qLens) qsl.push(qsl[qsl.length - 1]! + q);
+      const maxBlocks = 16;
+      const tables = new Int32Array(lens.length * maxBlocks);
+      lens.forEach((_, s) => { for (let i = 0; i < maxBlocks; i++) tables[s * maxBlocks + i] = (s * 7 + i * 3) % NB; });
+      const q = upload(b, [T, H, Dh], rand(T * H * Dh, 5 + T));
+      const out = b.alloc([T, H, Dh], 'f32');
+      const meta = {
+        numSeqs: lens.length, maxQueryLen: Math.max(...qLens), maxSeqLen: Math.max(...lens),
+        queryStartLoc: upload(b, [lens.length + 1], Int32Array.from(qsl), 'i32'),
+        seqLens: upload(b, [lens.length], Int32Array.from(lens), 'i32'),
+        blockTables: upload(b, [lens.length, maxBlocks], tables, 'i32'),
+      };
+      // Seq 0 always gets the same q rows: overwrite them with a fixed pattern.
+      b.upload(q, rand(qLens[0]! * H * Dh, 99));
+      b.attention(out, q, cache, meta, 0.125, 0);
+      return (await b.read(out)).slice(0, qLens[0]! * H * Dh);
+    };
+    const alone = await run([100], [3]);
+    const batched = await run([100, 40, 200, 7], [3, 40, 1, 7]);
+    assert.deepEqual(batched, alone);
+    b.dispose();
+  });
+
+  it('a native index error rejects read() with native_error and the backend keeps working', async () => {
+    const b = createCpuBackend({ numThreads: 1 });
+    const table = upload(b, [10, 8], rand(80, 6));
+    const ids = upload(b, [2], Int32Array.of(3, 10), 'i32');
+    const out = b.alloc([2, 8], 'f32');
+    b.embedding(out, table, ids);
+    await assert.rejects(b.read(out), (e: unknown) => e instanceof TokenmillError && e.code === 'native_error' && /token id 10/.test(e.message));
+    b.upload(ids, Int32Array.of(3, 9));
+    b.embedding(out, table, ids);
+    const got = await b.read(out);
+    assert.deepEqual(got.subarray(0, 8), rand(80, 6).subarray(24, 32));
+    b.dispose();
+  });
+
+  it('accounts memory and frees it; views are not counted', () => {
+    const b = createCpuBackend({ numThreads: 1 });
+    const t = b.alloc([4, 4], 'bf16');
+    const v = b.view(t, [8], 8);
+    assert.equal(v.numel, 8);
+    assert.deepEqual(b.memoryStats(), { allocatedBytes: 32, numTensors: 1 });
+    b.free(t);
+    assert.deepEqual(b.memoryStats(), { allocatedBytes: 0, numTensors: 0 });
+    b.dispose();
+  });
+
+  it('forced ISAs agree with the default within f32 rounding', async () => {
+    const results: Float32Array[] = [];
+    for (const cpuIsa of ['generic', 'avx2', undefined] as const) {
+      const b = createCpuBackend({ numThreads: 1, cpuIsa });
+      const out = b.alloc([3, 50], 'f32');
+      b.matmul(out, upload(b, [3, 77], rand(231, 7)), upload(b, [50, 77], rand(3850, 8), 'bf16'), null);
+      results.push(await b.read(out));
+      b.dispose();
+    }
+    for (const r of results) for (let i = 0; i < r.length; i++) assert.ok(Math.abs(r[i]! - results[0]![i]!) < 1e-4);
+  });
+});
