@@ -1,6 +1,7 @@
 // GGUF reader validation: every malformed header is a typed gguf_invalid, never a crash or a hang.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { memorySource, parseGguf } from '../../src/model/convert/gguf.js';
 import { TokenmillError } from '../../src/util/errors.js';
 import { buildGguf, f32Bytes, type Kv, type TensorSpec } from './gguf-builder.js';
@@ -80,4 +81,20 @@ test('tensor data out of bounds, misaligned, overlapping', () => {
   rejects(buildGguf([], [{ ...TENSORS[0]!, offset: 16 }]), /not aligned/);
   rejects(buildGguf([], [TENSORS[0]!, { name: 'c', dims: [8], type: 0, data: f32Bytes([1, 2, 3, 4, 5, 6, 7, 8]), offset: 0 }]), /overlap/);
   rejects(buildGguf([{ key: 'general.alignment', type: 'u32', value: 24 }], []), /power of two/);
+});
+
+test('fuzz: mutated or truncated files parse or throw gguf_invalid, never anything else', () => {
+  const base = buildGguf(KVS, TENSORS);
+  fc.assert(fc.property(
+    fc.array(fc.tuple(fc.nat({ max: base.byteLength - 1 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+    fc.nat({ max: base.byteLength }),
+    (edits, cut) => {
+      const b = base.slice(0, Math.max(cut, 24));
+      for (const [at, v] of edits) if (at < b.byteLength) b[at] = v;
+      try {
+        parse(b);
+      } catch (e) {
+        assert.ok(e instanceof TokenmillError && e.code === 'gguf_invalid', `unexpected ${String(e)}`);
+      }
+    }), { numRuns: 2000 });
 });

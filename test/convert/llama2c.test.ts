@@ -2,10 +2,11 @@
 // tokenizers; the rotary permutation matches interleaved-pair RoPE; headers and sizes are validated.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { convertLlama2c, writeLlama2cTokenizer, LLAMA2C_V1_MAGIC } from '../../src/model/convert/llama2c.js';
+import { convertLlama2c, parseLlama2cHeader, writeLlama2cTokenizer, LLAMA2C_V1_MAGIC } from '../../src/model/convert/llama2c.js';
 import { permuteRotaryRows } from '../../src/model/convert/hf-llama-writer.js';
 import { parseLlama2cTokenizer } from '../../src/model/convert/llama2c-tokenizer.js';
 import { readSafetensorsFile } from '../../src/model/safetensors.js';
@@ -142,4 +143,20 @@ test('malformed checkpoints and tokenizers are llama2c_invalid', () => {
   assert.throws(() => parseLlama2cTokenizer(ok, 3), isCode('llama2c_invalid', /bytes after 3 tokens/));
   assert.throws(() => parseLlama2cTokenizer(tokBin(['<unk>', 'x', 'y', 'toolongtoken']), 4), isCode('llama2c_invalid', /length 12/));
   assert.throws(() => parseLlama2cTokenizer(tokBin(['<unk>', 'x', 'y', 'z'], 1), 4), isCode('llama2c_invalid'));
+});
+
+test('fuzz: random headers and mutated tokenizer.bin bytes are accepted or llama2c_invalid', () => {
+  const tokens = ['<unk>', '\n<s>\n', '\n</s>\n', ' a', 'bc'];
+  const parts = [Buffer.from(Int32Array.of(4).buffer)];
+  for (const t of tokens) parts.push(Buffer.from(Float32Array.of(-1).buffer), Buffer.from(Int32Array.of(Buffer.byteLength(t)).buffer), Buffer.from(t));
+  const tok = new Uint8Array(Buffer.concat(parts));
+  const ok = (e: unknown) => e instanceof TokenmillError && e.code === 'llama2c_invalid';
+  fc.assert(fc.property(fc.uint8Array({ minLength: 0, maxLength: 300 }), (head) => {
+    try { parseLlama2cHeader(head); } catch (e) { assert.ok(ok(e), String(e)); }
+  }), { numRuns: 500 });
+  fc.assert(fc.property(fc.nat({ max: tok.byteLength - 1 }), fc.integer({ min: 0, max: 255 }), fc.nat({ max: tok.byteLength }), (at, v, cut) => {
+    const b = tok.slice(0, cut);
+    if (at < b.byteLength) b[at] = v;
+    try { parseLlama2cTokenizer(b, 5); } catch (e) { assert.ok(ok(e), String(e)); }
+  }), { numRuns: 1000 });
 });
