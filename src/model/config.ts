@@ -81,14 +81,21 @@ function parseTorchDType(f: Fields): FloatDType {
   throw f.invalid(field, "must be 'float32', 'float16' or 'bfloat16'");
 }
 
-function parseRopeScaling(f: Fields, maxPositionEmbeddings: number): RopeScaling | null {
-  if (!f.has('rope_scaling')) return null;
-  const rs = f.raw.rope_scaling;
-  if (typeof rs !== 'object' || Array.isArray(rs) || rs === null) throw f.invalid('rope_scaling', 'must be an object or null');
-  const r = new Fields(rs as Json, `${f.file} rope_scaling`);
+/**
+ * Rope: legacy rope_theta + rope_scaling, or transformers 5's rope_parameters {rope_type,
+ * rope_theta, factor, ...}. 'dynamic' NTK is the identity within max_position_embeddings (the
+ * engine's context cap), so it parses as no scaling.
+ */
+function parseRope(f: Fields, defaultTheta: number, maxPositionEmbeddings: number): { theta: number; scaling: RopeScaling | null } {
+  const field = f.has('rope_parameters') ? 'rope_parameters' : 'rope_scaling';
+  if (!f.has(field)) return { theta: f.posNumber('rope_theta', defaultTheta), scaling: null };
+  const rs = f.raw[field];
+  if (typeof rs !== 'object' || Array.isArray(rs) || rs === null) throw f.invalid(field, 'must be an object or null');
+  const r = new Fields(rs as Json, `${f.file} ${field}`);
+  const theta = field === 'rope_parameters' ? r.posNumber('rope_theta', f.posNumber('rope_theta', defaultTheta)) : f.posNumber('rope_theta', defaultTheta);
   const type = r.raw.rope_type ?? r.raw.type;
-  if (type === 'default') return null;
-  if (type === 'linear') return { type: 'linear', factor: r.posNumber('factor') };
+  if (type === 'default' || type === 'dynamic' || (type === undefined && field === 'rope_parameters')) return { theta, scaling: null };
+  if (type === 'linear') return { theta, scaling: { type: 'linear', factor: r.posNumber('factor') } };
   if (type === 'llama3') {
     const scaling: RopeScaling = {
       type: 'llama3',
@@ -98,10 +105,10 @@ function parseRopeScaling(f: Fields, maxPositionEmbeddings: number): RopeScaling
       originalMaxPositionEmbeddings: r.posInt('original_max_position_embeddings', maxPositionEmbeddings),
     };
     if (scaling.highFreqFactor! <= scaling.lowFreqFactor!) throw r.invalid('high_freq_factor', 'must exceed low_freq_factor');
-    return scaling;
+    return { theta, scaling };
   }
   if (type === undefined) throw r.missing('rope_type');
-  throw f.invalid('rope_scaling', "has an unsupported rope_type (supported: 'llama3', 'linear', 'default')");
+  throw f.invalid(field, "has an unsupported rope_type (supported: 'default', 'linear', 'llama3', 'dynamic')");
 }
 
 function parseArchitecture(f: Fields): Architecture {
@@ -152,6 +159,7 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
   if (architecture !== 'Qwen2ForCausalLM' && f.bool('attention_bias', false)) throw f.invalid('attention_bias', 'true is not supported');
   const maxPositionEmbeddings = f.posInt('max_position_embeddings', d.maxPositionEmbeddings);
   const bos = f.tokenIds('bos_token_id');
+  const rope = parseRope(f, d.ropeTheta, maxPositionEmbeddings);
   return {
     architecture,
     vocabSize: f.posInt('vocab_size'),
@@ -162,8 +170,8 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
     numKvHeads,
     headDim,
     rmsNormEps: f.posNumber('rms_norm_eps', d.rmsNormEps),
-    ropeTheta: f.posNumber('rope_theta', d.ropeTheta),
-    ropeScaling: parseRopeScaling(f, maxPositionEmbeddings),
+    ropeTheta: rope.theta,
+    ropeScaling: rope.scaling,
     maxPositionEmbeddings,
     tieWordEmbeddings: f.bool('tie_word_embeddings', false),
     attentionBias: architecture === 'Qwen2ForCausalLM',

@@ -2,7 +2,7 @@
 // Backend tensors one tensor at a time (gate and up fused into one [2I, D] weight at load). Never
 // keeps a host copy: each tensor is read into the checkpoint's shared buffer and uploaded.
 import type { Backend, Tensor } from '../runtime/backend.js';
-import { halfToF32, isFloatDType, type FloatDType } from '../runtime/dtype.js';
+import { halfToF32, isFloatDType, type DType, type FloatDType } from '../runtime/dtype.js';
 import { TokenmillError } from '../util/errors.js';
 import { invariant } from '../util/invariant.js';
 import type { Checkpoint, HostTensor } from './safetensors.js';
@@ -34,10 +34,11 @@ export interface ModelWeights {
 
 export interface LoadWeightsOptions {
   /**
-   * dtype of the large matrices (embedding, projections, lm_head). Default 'stored': keep the
-   * checkpoint's dtype (f32/f16/bf16). Norms and biases always use backend.computeDType.
+   * dtype of the large matrices (embedding, projections, lm_head). 'stored' keeps the checkpoint's
+   * dtype; default 'auto' keeps it too, except that f32 weights become computeDType on a
+   * half-precision backend (CUDA bf16). Norms and biases always use backend.computeDType.
    */
-  readonly weightDType?: FloatDType | 'stored';
+  readonly weightDType?: FloatDType | 'stored' | 'auto';
   /** Called after each checkpoint tensor is uploaded (for progress bars). */
   readonly onProgress?: (loadedBytes: number, totalBytes: number) => void;
 }
@@ -98,6 +99,13 @@ export function checkCheckpoint(ckpt: Checkpoint, c: ModelConfig): void {
   }
 }
 
+/** The dtype a matrix stored as `stored` gets on a backend computing in `computeDType`. */
+export function resolveWeightDType(stored: FloatDType, computeDType: DType, option: LoadWeightsOptions['weightDType'] = 'auto'): FloatDType {
+  if (option === 'stored') return stored;
+  if (option !== 'auto') return option;
+  return stored === 'f32' && (computeDType === 'f16' || computeDType === 'bf16') ? computeDType : stored;
+}
+
 /** Uploads host tensors into backend tensors, converting dtypes through one reusable f32 scratch. */
 class Uploader {
   private scratch = new Float32Array(0);
@@ -120,7 +128,7 @@ class Uploader {
 export function uploadWeights(ckpt: Checkpoint, c: ModelConfig, backend: Backend, opts: LoadWeightsOptions = {}): ModelWeights {
   const up = new Uploader(backend);
   const allocated: Tensor[] = [];
-  const matDType = (name: string): FloatDType => (opts.weightDType === undefined || opts.weightDType === 'stored' ? ST_TO_DTYPE[ckpt.info(name)!.dtype]! : opts.weightDType);
+  const matDType = (name: string): FloatDType => resolveWeightDType(ST_TO_DTYPE[ckpt.info(name)!.dtype]!, backend.computeDType, opts.weightDType);
   let totalBytes = 0;
   for (const name of expectedWeights(c).keys()) totalBytes += ckpt.info(name)!.byteLength;
   let loadedBytes = 0;

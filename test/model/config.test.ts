@@ -65,6 +65,18 @@ test('Llama 3.2: llama3 rope scaling, explicit head_dim, GQA, tied', () => {
   assert.equal(old.ropeScaling?.type, 'llama3');
 });
 
+test('transformers 5 rope_parameters: theta and scaling live together', () => {
+  const { rope_scaling: rs, rope_theta: _t, ...rest } = LLAMA32_1B;
+  const c = parseModelConfig({ ...rest, rope_parameters: { ...rs, rope_theta: 500000 } });
+  assert.equal(c.ropeTheta, 500000);
+  assert.deepEqual(c.ropeScaling, parseModelConfig(LLAMA32_1B).ropeScaling);
+  const plain = parseModelConfig({ ...rest, rope_parameters: { rope_type: 'default', rope_theta: 1e6 } });
+  assert.equal(plain.ropeTheta, 1e6);
+  assert.equal(plain.ropeScaling, null);
+  assert.equal(parseModelConfig({ ...LLAMA2_7B, rope_scaling: { type: 'dynamic', factor: 2 } }).ropeScaling, null);
+  assert.equal(code(() => parseModelConfig({ ...rest, rope_parameters: { rope_type: 'yarn', rope_theta: 1e6, factor: 4 } })).code, 'config_invalid');
+});
+
 test('Llama 2: defaults (head_dim = hidden/heads, kv heads, no scaling, untied), eos list', () => {
   const c = parseModelConfig(LLAMA2_7B);
   assert.equal(c.headDim, 128);

@@ -165,3 +165,32 @@ test('kvBytesPerToken, allocKvCache shapes, forward argument checks', async () =
     m.cleanup();
   }
 });
+
+test('weight dtype: stored by default; f32 checkpoints become bf16 on a bf16 backend; explicit option wins', async () => {
+  const { resolveWeightDType } = await import('../../src/model/weights.js');
+  assert.equal(resolveWeightDType('f32', 'f32'), 'f32');
+  assert.equal(resolveWeightDType('bf16', 'f32'), 'bf16');
+  assert.equal(resolveWeightDType('f16', 'f32'), 'f16');
+  assert.equal(resolveWeightDType('f32', 'bf16'), 'bf16');
+  assert.equal(resolveWeightDType('f16', 'bf16'), 'f16');
+  assert.equal(resolveWeightDType('f32', 'bf16', 'stored'), 'f32');
+  assert.equal(resolveWeightDType('bf16', 'f32', 'f32'), 'f32');
+  // An explicit conversion on load (bf16 checkpoint -> f32 weights) gives the same logits.
+  const m = makeTinyModel('tiny-qwen2', { dtype: 'bf16' });
+  try {
+    const tokens = tokenSeq(12, 512, 4);
+    const out: Float32Array[] = [];
+    for (const weightDType of ['stored', 'f32'] as const) {
+      const b = createReferenceBackend();
+      const { model } = await loadModel(m.dir, b, { weightDType, maxTokensPerStep: 16 });
+      const drv = new SequenceDriver(model, { maxSeqLen: 16 });
+      out.push(await drv.prefill(tokens));
+      drv.dispose();
+      model.dispose();
+    }
+    const cmp = compareLogits(out[1]!, out[0]!, 1e-5, 1e-5);
+    assert.ok(cmp.worstRatio <= 1, describe(cmp));
+  } finally {
+    m.cleanup();
+  }
+});
