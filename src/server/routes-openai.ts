@@ -61,6 +61,8 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
     arrivalMs,
     account: req.account,
   };
+  // Every costed response echoes the price its cost was computed at.
+  reply.header('x-tokenmill-usd-per-hour', String(o.ctx.metrics.ledger.usdPerHour));
   const end = o.begin();
   try {
     if (body.stream) {

@@ -41,6 +41,7 @@ describe('openai client vs tokenmill server (fake engine)', () => {
     assert.ok(cost > 0);
     assert.equal(Number(raw.response.headers.get('x-tokenmill-cost-usd')), Number(cost.toFixed(9)));
     assert.ok(raw.response.headers.get('x-request-id'));
+    assert.equal(raw.response.headers.get('x-tokenmill-usd-per-hour'), '1');
   });
 
   it('completion, non-streaming, from a string and from token ids', async () => {
