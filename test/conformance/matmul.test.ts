@@ -32,6 +32,7 @@ const SHAPES: readonly Shape[] = [
   { T: 37, K: 96, N: 80 },
   { T: 9, K: 129, N: 31 },
   { T: 17, K: 64, N: 96, bias: true },
+  { T: 130, K: 200, N: 97 }, // prefill-sized T: GEMM tiles with remainders in T, N and K
   { T: 2, K: 288, N: 768 }, // stories15M w1/w3
   { T: 3, K: 768, N: 288 }, // stories15M w2
   { T: 1, K: 4096, N: 48 }, // 7B-like K, few rows of N
