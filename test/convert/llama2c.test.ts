@@ -160,3 +160,37 @@ test('fuzz: random headers and mutated tokenizer.bin bytes are accepted or llama
     try { parseLlama2cTokenizer(b, 5); } catch (e) { assert.ok(ok(e), String(e)); }
   }), { numRuns: 1000 });
 });
+
+/** llama2.c's own encoder (run.c): dummy prefix, code points with byte fallback, best-score merges. */
+function llama2cEncode(pieces: readonly { piece: string; score: number }[], text: string): number[] {
+  if (text === '') return [];
+  const ids = new Map(pieces.map((p, i) => [p.piece, i]));
+  const toks: number[] = [];
+  for (const ch of '▁' + text.replaceAll(' ', '▁')) {
+    const id = ids.get(ch);
+    if (id !== undefined) toks.push(id);
+    else for (const b of new TextEncoder().encode(ch)) toks.push(b + 3);
+  }
+  for (;;) {
+    let best = -Infinity, at = -1, merged = -1;
+    for (let i = 0; i + 1 < toks.length; i++) {
+      const id = ids.get(pieces[toks[i]!]!.piece + pieces[toks[i + 1]!]!.piece);
+      if (id !== undefined && pieces[id]!.score > best) { best = pieces[id]!.score; at = i; merged = id; }
+    }
+    if (at < 0) return toks;
+    toks.splice(at, 2, merged);
+  }
+}
+
+for (const [rel, vocabSize] of [['stories260K/tok512.bin', 512], ['llama2-tokenizer/tokenizer.bin', 32000]] as const) {
+  test(`property: converted ${rel} encodes like llama2.c's own encoder`, { skip: skipUnlessShared(rel) }, async () => {
+    const dir = join(work, `prop-${vocabSize}`);
+    writeLlama2cTokenizer(sharedPath(rel), vocabSize, 512, dir);
+    const tok = loadTokenizer(dir);
+    const pieces = parseLlama2cTokenizer(readFileSync(sharedPath(rel)), vocabSize);
+    const unit = fc.constantFrom(...'abc deLily once upon a time,.!?\n\t😀中文 éö  ü🦙');
+    await fc.assert(fc.asyncProperty(fc.string({ unit, maxLength: 40 }), async (s) => {
+      assert.deepEqual(await tok.encode(s, { addSpecialTokens: false }), llama2cEncode(pieces, s));
+    }), { numRuns: 300 });
+  });
+}
