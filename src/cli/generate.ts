@@ -88,27 +88,49 @@ async function runGenerate(o: GenerateCliOptions): Promise<void> {
   const params = samplingFromCli(o, generationConfig);
   const tokenizer = loadTokenizer(o.model);
   const promptTokenIds = await encodePrompt(o, tokenizer);
-  const { backend, reason } = selectBackend({ device: o.device, numThreads: o.threads });
+  const { backend, reason } = withHint(() => selectBackend({ device: o.device, numThreads: o.threads }));
   try {
     const loaded = await loadModel(o.model, backend, { maxTokensPerStep: o.maxTokensPerStep });
     const { model } = loaded;
     try {
       process.stderr.write(`[tokenmill] ${loaded.config.architecture} from ${o.model} on ${backend.name} (${reason})\n`);
-      const gen = generate(model, tokenizer, promptTokenIds, { params, eosTokenIds: loaded.config.eosTokenIds });
-      let finish = 'length';
-      for await (const ev of gen) {
-        if (ev.text.length > 0) process.stdout.write(ev.text);
-        if (ev.finishReason !== null && ev.stats !== undefined) {
-          finish = ev.finishReason;
-          if (process.stdout.isTTY === true) process.stdout.write('\n');
-          process.stderr.write(formatSummary(ev.stats, finish));
+      // Ctrl-C ends generation after the current step (summary still printed); a second one exits.
+      const ac = new AbortController();
+      const onSigint = (): void => {
+        if (ac.signal.aborted) process.exit(130);
+        ac.abort();
+      };
+      process.on('SIGINT', onSigint);
+      try {
+        const gen = generate(model, tokenizer, promptTokenIds, { params, eosTokenIds: loaded.config.eosTokenIds, signal: ac.signal });
+        for await (const ev of gen) {
+          if (ev.text.length > 0) process.stdout.write(ev.text);
+          if (ev.finishReason !== null && ev.stats !== undefined) {
+            if (process.stdout.isTTY === true) process.stdout.write('\n');
+            process.stderr.write(formatSummary(ev.stats, ev.finishReason));
+            if (ev.finishReason === 'abort') process.exitCode = 130;
+          }
         }
+      } finally {
+        process.off('SIGINT', onSigint);
       }
     } finally {
       model.dispose();
     }
   } finally {
     backend.dispose();
+  }
+}
+
+/** `--device auto` with nothing usable: point at the reference backend. */
+function withHint<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (isTokenmillError(e) && e.code === 'backend_unavailable') {
+      throw new TokenmillError(e.code, `${e.message} (--device reference runs the slow plain-TypeScript backend)`, { cause: e });
+    }
+    throw e;
   }
 }
 

@@ -47,6 +47,9 @@ export interface GenerateEvent {
   readonly stats?: GenerateStats;
 }
 
+/** Longest stretch of steps without giving the event loop a turn. */
+const YIELD_EVERY_MS = 20;
+
 function checkPrompt(promptTokenIds: readonly number[], vocabSize: number): void {
   if (promptTokenIds.length === 0) throw new TokenmillError('invalid_argument', 'the prompt has no tokens', { param: 'prompt' });
   for (const id of promptTokenIds) {
@@ -83,6 +86,7 @@ export async function* generate(
   const t0 = performance.now();
   let tFirst = t0;
   let numGenerated = 0;
+  let lastYield = t0;
   const stats = (): GenerateStats => {
     const now = performance.now();
     const prefillMs = (numGenerated > 0 ? tFirst : now) - t0;
@@ -118,6 +122,12 @@ export async function* generate(
         return s;
       }
       yield { text, tokenIds: [picked.tokenId], logprobs, finishReason: null };
+      // A synchronous backend resolves reads as microtasks, which would starve timers and signal
+      // handlers (Ctrl-C, aborts): let the event loop turn every YIELD_EVERY_MS.
+      if (performance.now() - lastYield > YIELD_EVERY_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        lastYield = performance.now();
+      }
       logits = await driver.decode(picked.tokenId);
     }
   } finally {

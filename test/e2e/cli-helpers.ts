@@ -14,7 +14,13 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-export function runCli(args: readonly string[], opts: { timeoutMs?: number } = {}): Promise<CliResult> {
+export interface RunOptions {
+  readonly timeoutMs?: number;
+  /** Called with all stdout so far on each chunk; may signal the child. */
+  readonly onStdout?: (stdoutSoFar: string, child: import('node:child_process').ChildProcess) => void;
+}
+
+export function runCli(args: readonly string[], opts: RunOptions = {}): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), ...args], {
       cwd: REPO_ROOT,
@@ -23,7 +29,10 @@ export function runCli(args: readonly string[], opts: { timeoutMs?: number } = {
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      opts.onStdout?.(stdout, child);
+    });
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
     child.on('error', reject);

@@ -12,12 +12,16 @@ import { runCli, SHARED_MODELS, skipUnlessShared, STACK_LINE, testDevice } from 
 
 let root = '';
 let model = '';
+/** The same tiny shape with a long context, so a run can outlast a signal on any backend. */
+let longModel = '';
 const device = testDevice();
 
 before(() => {
   root = mkdtempSync(join(tmpdir(), 'tokenmill-cli-'));
   model = join(root, 'tiny-llama');
   writeRandomModel(model, MODEL_PRESETS['tiny-llama']!.config, { seed: 7 });
+  longModel = join(root, 'tiny-llama-long');
+  writeRandomModel(longModel, { ...MODEL_PRESETS['tiny-llama']!.config, max_position_embeddings: 8192 }, { seed: 7 });
 });
 
 after(() => {
@@ -59,6 +63,24 @@ test('generate --stop cuts the text before the stop string', async () => {
   assert.equal(cut.code, 0, cut.stderr);
   assert.equal(cut.stdout, text.slice(0, text.indexOf(stop)));
   assert.match(cut.stderr, /finish: stop/);
+});
+
+test('Ctrl-C (SIGINT) stops generation after the current step: summary with finish abort, exit 130', async () => {
+  let sent = false;
+  const r = await runCli(['generate', '--model', longModel, '--prompt', 'Hi', '--max-tokens', '8000', '--ignore-eos', '--temperature', '0', '--device', device], {
+    onStdout: (out, child) => {
+      if (!sent && out.length > 0) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    },
+  });
+  assert.ok(sent, 'some text before the signal');
+  assert.equal(r.code, 130, r.stderr);
+  const m = SUMMARY.exec(r.stderr);
+  assert.ok(m, r.stderr);
+  assert.equal(m[3], 'abort');
+  assert.ok(Number(m[2]) < 8000);
 });
 
 test('convert llama2c and gguf, then greedy generate on stories260K: the reference text', { skip: skipUnlessShared('stories260K/stories260K.bin', 'stories260K/tok512.bin', 'stories260K/stories260K.gguf', 'stories260K/reference_greedy.json') }, async () => {
