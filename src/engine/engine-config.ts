@@ -80,8 +80,10 @@ export function resolveEngineConfig(o: EngineOptions): ResolvedEngineConfig {
     bad(`maxNumBatchedTokens ${maxNumBatchedTokens} exceeds the model workspace (${model.maxTokensPerStep} tokens per step)`, 'maxNumBatchedTokens');
   }
   const maxLogits = model.maxLogitsPerStep ?? model.maxTokensPerStep;
-  const maxNumSeqs = positiveInt(o.maxNumSeqs ?? Math.min(64, maxLogits), 'maxNumSeqs');
+  const maxNumSeqs = positiveInt(o.maxNumSeqs ?? Math.min(64, maxLogits, maxNumBatchedTokens), 'maxNumSeqs');
   if (maxNumSeqs > maxLogits) bad(`maxNumSeqs ${maxNumSeqs} exceeds the model's logits rows per step (${maxLogits})`, 'maxNumSeqs');
+  // Every running sequence must be able to decode each step, or the tail of the running queue starves.
+  if (maxNumBatchedTokens < maxNumSeqs) bad(`maxNumBatchedTokens (${maxNumBatchedTokens}) must be >= maxNumSeqs (${maxNumSeqs})`, 'maxNumBatchedTokens');
   const enableChunkedPrefill = o.enableChunkedPrefill ?? true;
   if (!enableChunkedPrefill && maxNumBatchedTokens < maxModelLen) {
     bad(`without chunked prefill maxNumBatchedTokens (${maxNumBatchedTokens}) must be >= maxModelLen (${maxModelLen})`, 'maxNumBatchedTokens');

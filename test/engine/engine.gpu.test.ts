@@ -19,7 +19,7 @@ const probe = probeCuda();
 const skip = probe.available ? false : `no CUDA: ${probe.reason}`;
 const dir = mkdtempSync(join(tmpdir(), 'tm-engine-gpu-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-writeRandomModel(dir, MODEL_PRESETS['tiny-llama']!.config, { seed: 11, tokenizer: false });
+if (skip === false) writeRandomModel(dir, MODEL_PRESETS['tiny-llama']!.config, { seed: 11, tokenizer: false });
 
 const prompt = (i: number, len: number): number[] => Array.from({ length: len }, (_, j) => (j * 37 + i * 101 + 5) % 500);
 

@@ -281,3 +281,17 @@ test('KV pool sized from a byte budget', async () => {
   await e.shutdown();
   assert.throws(() => new AsyncEngine({ model, modelId: 'tiny', kvCacheBytes: perBlock / 2 }), { code: 'invalid_argument' });
 });
+
+test('engine options are validated before anything is allocated', async () => {
+  const { model } = await tinyModel();
+  const bad = (o: Partial<AsyncEngineOptions>): void =>
+    assert.throws(() => new AsyncEngine({ model, modelId: 'tiny', numBlocks: 64, ...o }), { code: 'invalid_argument' });
+  bad({ numBlocks: undefined });
+  bad({ maxNumBatchedTokens: 100_000 });
+  bad({ maxNumSeqs: 32, maxNumBatchedTokens: 16 });
+  bad({ maxNumSeqs: 1000 });
+  bad({ enableChunkedPrefill: false, maxNumBatchedTokens: 64 });
+  bad({ maxModelLen: 100_000 });
+  bad({ usdPerHour: -1 });
+  bad({ blockSize: 0 });
+});
