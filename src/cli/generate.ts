@@ -3,6 +3,7 @@
 // anything heavy loads; the model stack is imported lazily so usage errors stay fast.
 import type { Command } from 'commander';
 import { DEFAULT_SAMPLING, type SamplingParams } from '../engine/sampling-params.js';
+import { randomSeed } from '../engine/rng.js';
 import { validateSamplingParams } from '../engine/sampling-validate.js';
 import type { GenerationConfig } from '../model/generation-config.js';
 import type { DeviceChoice } from '../runtime/select.js';
@@ -68,6 +69,24 @@ export function samplingFromCli(o: GenerateCliOptions, gen: Partial<GenerationCo
   }
 }
 
+/** The knobs in effect, defaults left out; the seed always (with --seed it reproduces the run). */
+export function describeSampling(p: SamplingParams): string {
+  if (p.temperature === 0) return 'greedy' + describePenalties(p);
+  const parts = [`temperature ${p.temperature}`];
+  if (p.topK > 0) parts.push(`top-k ${p.topK}`);
+  if (p.topP < 1) parts.push(`top-p ${p.topP}`);
+  if (p.minP > 0) parts.push(`min-p ${p.minP}`);
+  return parts.join(', ') + describePenalties(p) + `, seed ${p.seed ?? 'random'}`;
+}
+
+function describePenalties(p: SamplingParams): string {
+  const parts: string[] = [];
+  if (p.repetitionPenalty !== 1) parts.push(`repetition-penalty ${p.repetitionPenalty}`);
+  if (p.presencePenalty !== 0) parts.push(`presence-penalty ${p.presencePenalty}`);
+  if (p.frequencyPenalty !== 0) parts.push(`frequency-penalty ${p.frequencyPenalty}`);
+  return parts.length > 0 ? ', ' + parts.join(', ') : '';
+}
+
 export function formatSummary(s: import('../engine/generate.js').GenerateStats, finishReason: string): string {
   return (
     `[tokenmill] prompt tokens: ${s.numPromptTokens}, generated tokens: ${s.numGeneratedTokens} (finish: ${finishReason}), ` +
@@ -85,7 +104,9 @@ async function runGenerate(o: GenerateCliOptions): Promise<void> {
     import('../engine/generate.js'),
   ]);
   const { generationConfig } = loadModelConfigs(o.model); // model_not_found / config errors before the backend starts
-  const params = samplingFromCli(o, generationConfig);
+  // Pick the seed here (not in the sampler) so the summary can print it: any run can be replayed.
+  const fromCli = samplingFromCli(o, generationConfig);
+  const params: SamplingParams = fromCli.seed === null ? { ...fromCli, seed: randomSeed() } : fromCli;
   const tokenizer = loadTokenizer(o.model);
   const promptTokenIds = await encodePrompt(o, tokenizer);
   const { backend, reason } = withHint(() => selectBackend({ device: o.device, numThreads: o.threads }));
@@ -93,7 +114,8 @@ async function runGenerate(o: GenerateCliOptions): Promise<void> {
     const loaded = await loadModel(o.model, backend, { maxTokensPerStep: o.maxTokensPerStep });
     const { model } = loaded;
     try {
-      process.stderr.write(`[tokenmill] ${loaded.config.architecture} from ${o.model} on ${backend.name} (${reason})\n`);
+      process.stderr.write(`[tokenmill] ${loaded.config.architecture} from ${o.model}; backend: ${reason}\n`);
+      process.stderr.write(`[tokenmill] sampling: ${describeSampling(params)}\n`);
       // Ctrl-C ends generation after the current step (summary still printed); a second one exits.
       const ac = new AbortController();
       const onSigint = (): void => {
