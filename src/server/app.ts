@@ -11,7 +11,7 @@ import { log } from '../util/logger.js';
 import { ApiKeyStore } from './auth.js';
 import type { ModelFrontend } from './frontend.js';
 import { sendError, toHttpError } from './http-errors.js';
-import { installHooks } from './hooks.js';
+import { installHooks, pathOf } from './hooks.js';
 import { KeyRateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { registerAdminRoutes } from './routes-admin.js';
 import { registerOpenAiRoutes } from './routes-openai.js';
@@ -76,6 +76,9 @@ export class TokenmillServer {
       metricsPublic: opts.metricsPublic ?? false,
       corsOrigins: opts.corsOrigins ?? [],
       isDraining: () => this.stateValue === 'draining',
+    });
+    app.addHook('onResponse', async (req, reply) => {
+      log.debug(`${req.method} ${pathOf(req)} ${reply.statusCode} ${reply.elapsedTime.toFixed(0)}ms account=${req.account} id=${req.id}`);
     });
     app.setErrorHandler((err, req, reply) => {
       const te = toHttpError(err);

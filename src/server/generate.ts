@@ -97,14 +97,15 @@ class Tracker {
     }
   }
 
-  finish(): void {
+  /** Count the request as finished; a client that went away counts as finished_reason="abort". */
+  finish(clientGone = false): void {
     this.ctx.metrics.observeFinished({
       account: this.spec.account,
       e2eSeconds: (Date.now() - this.spec.arrivalMs) / 1000,
       promptTokens: this.usage.numPromptTokens,
       completionTokens: this.usage.numGeneratedTokens,
       costUsd: this.usage.costUsd,
-      finishReasons: this.choices.map((c) => c.finishReason ?? 'stop'),
+      finishReasons: this.choices.map((c) => (clientGone ? 'abort' : (c.finishReason ?? 'stop'))),
     });
   }
 }
@@ -121,7 +122,7 @@ function failure(ctx: RunContext, e: unknown): TokenmillError {
     te = engineDead(ctx.engine.fatalError ?? te);
     ctx.reportFatal(te);
   }
-  ctx.metrics.observeError(te.code);
+  if (te.code !== 'request_aborted') ctx.metrics.observeError(te.code);
   return te;
 }
 
@@ -139,7 +140,10 @@ export async function runNonStream(ctx: RunContext, spec: RunSpec, reply: Fastif
   const tracker = new Tracker(ctx, spec);
   try {
     for await (const out of ctx.engine.generate(spec.request, ac.signal)) await tracker.add(out);
-    if (ac.signal.aborted) throw new TokenmillError('request_aborted', 'The client disconnected.');
+    if (ac.signal.aborted) {
+      tracker.finish(true);
+      throw new TokenmillError('request_aborted', 'The client disconnected.');
+    }
     tracker.checkOutcome();
   } catch (e) {
     throw failure(ctx, e);
@@ -187,7 +191,10 @@ export async function runStream(ctx: RunContext, spec: RunSpec, reply: FastifyRe
         choice.started = true;
       }
     }
-    if (ac.signal.aborted) return;
+    if (ac.signal.aborted) {
+      tracker.finish(true);
+      return;
+    }
     tracker.checkOutcome();
     tracker.finish();
     sse.open();

@@ -8,6 +8,9 @@ import type { ChatBody, CompletionBody } from './schemas.js';
 
 export async function completionPromptIds(body: CompletionBody, fe: ModelFrontend): Promise<number[]> {
   const p = body.prompt;
+  if (typeof p !== 'string' && p.length > 1 && (typeof p[0] === 'string' || Array.isArray(p[0]))) {
+    throw new TokenmillError('unsupported_feature', `Batched prompts (a list of ${p.length} prompts) are not supported yet; send one request per prompt.`, { param: 'prompt' });
+  }
   let ids: number[];
   if (typeof p === 'string') ids = await fe.encode(p, { addSpecialTokens: true });
   else if (p.length > 0 && typeof p[0] === 'string') ids = await fe.encode(p[0] as string, { addSpecialTokens: true });

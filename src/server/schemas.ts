@@ -11,6 +11,7 @@ export interface ServerLimits {
   readonly maxStopLength: number;
   readonly maxN: number;
   readonly maxLogprobs: number;
+  /** Longest prompt list accepted by the schema (lists of more than one are then refused as unsupported). */
   readonly maxPromptArray: number;
 }
 
@@ -20,7 +21,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxStopLength: 256,
   maxN: 16,
   maxLogprobs: 20,
-  maxPromptArray: 1,
+  maxPromptArray: 64,
 };
 
 const int = () => z.number().int();

@@ -74,6 +74,26 @@ describe('server e2e on a tiny random model', () => {
     });
   });
 
+  it('a disconnecting client frees its KV blocks; the request counts as aborted', async () => {
+    const ac = new AbortController();
+    const res = await fetch(`${url}/v1/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, signal: ac.signal,
+      body: JSON.stringify({ prompt: 'Once', max_tokens: 200, ignore_eos: true, stream: true }),
+    });
+    const reader = res.body!.getReader();
+    await reader.read();
+    ac.abort();
+    let stats = stack.engine.stats();
+    for (let i = 0; i < 200 && (stats.numRunning > 0 || stats.numFreeBlocks < stats.numTotalBlocks); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      stats = stack.engine.stats();
+    }
+    assert.equal(stats.numRunning, 0);
+    assert.equal(stats.numWaiting, 0);
+    const text = await (await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer x' } })).text();
+    assert.match(text, /tokenmill_request_success_total\{model_name="tiny",finished_reason="(abort|length)"\} [1-9]/);
+  });
+
   it('metrics reflect the engine: queue time, prefix cache, tokens', async () => {
     const text = await (await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer x' } })).text();
     assert.match(text, /tokenmill_generation_tokens_total\{model_name="tiny"\} [1-9]/);

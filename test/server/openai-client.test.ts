@@ -179,3 +179,22 @@ describe('openai client vs tokenmill server (fake engine)', () => {
     );
   });
 });
+
+describe('completions prompt forms', () => {
+  let live: Live;
+  before(async () => {
+    live = await startLive();
+  });
+  after(() => live.close());
+
+  it('accepts one-element prompt lists and refuses batches clearly', async () => {
+    const a = await live.client.completions.create({ model: 'fake-model', prompt: ['ab'], max_tokens: 1 });
+    assert.equal(a.usage!.prompt_tokens, 3);
+    const b = await live.client.completions.create({ model: 'fake-model', prompt: [[97, 98]], max_tokens: 1 });
+    assert.equal(b.usage!.prompt_tokens, 2);
+    await assert.rejects(live.client.completions.create({ model: 'fake-model', prompt: ['a', 'b'], max_tokens: 1 }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === 'unsupported_feature' && e.param === 'prompt');
+    await assert.rejects(live.client.completions.create({ model: 'fake-model', prompt: [999], max_tokens: 1 }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && /outside the vocabulary/.test(e.message));
+  });
+});
