@@ -109,7 +109,8 @@ async function runGenerate(o: GenerateCliOptions): Promise<void> {
   const params: SamplingParams = fromCli.seed === null ? { ...fromCli, seed: randomSeed() } : fromCli;
   const tokenizer = loadTokenizer(o.model);
   const promptTokenIds = await encodePrompt(o, tokenizer);
-  const { backend, reason } = withHint(() => selectBackend({ device: o.device, numThreads: o.threads }));
+  const select = () => selectBackend({ device: o.device, numThreads: o.threads });
+  const { backend, reason } = o.device === 'auto' ? withHint(select) : select();
   try {
     const loaded = await loadModel(o.model, backend, { maxTokensPerStep: o.maxTokensPerStep });
     const { model } = loaded;
