@@ -10,6 +10,7 @@ import type { CausalLM } from '../../src/model/types.js';
 import { loadTokenizer } from '../../src/model/tokenizer.js';
 import { TokenmillError } from '../../src/util/errors.js';
 import { disposeTinyModel, tinyModel } from './tiny-model.js';
+import { checkKvInvariants } from './sim.js';
 
 after(disposeTinyModel);
 
@@ -68,8 +69,23 @@ test('preemption: sequences preempted and recomputed equal their unpreempted run
   }
   let preemptions = 0;
   // 24 blocks of 4 tokens; each request needs 8 blocks: at most 3 fit at once.
-  const e = await engine({ numBlocks: 24, blockSize: 4, maxNumBatchedTokens: 64, observer: { onPreemption: () => void preemptions++ } });
+  let checkedSteps = 0;
+  let violation: unknown = null;
+  const observer = {
+    onPreemption: () => void preemptions++,
+    onStep: () => {
+      checkedSteps++;
+      try {
+        checkKvInvariants(e.engine.kv.pool, e.engine.scheduler.sequences());
+      } catch (err) {
+        violation ??= err; // the engine swallows observer errors: keep it for the test
+      }
+    },
+  };
+  const e: AsyncEngine = await engine({ numBlocks: 24, blockSize: 4, maxNumBatchedTokens: 64, observer });
   const got = await Promise.all(reqs.map((r) => collect(e.generate(r))));
+  assert.ok(checkedSteps > 20);
+  assert.equal(violation, null);
   assert.ok(preemptions > 0, 'the workload must preempt');
   assert.deepEqual(got.map((g) => g.tokens[0]), solo);
   assert.equal(e.stats().numFreeBlocks, 24);
@@ -77,7 +93,17 @@ test('preemption: sequences preempted and recomputed equal their unpreempted run
 });
 
 test('abort: 50 streams, every 5th cancelled mid-stream; the rest complete exactly and the pool empties', async () => {
-  const e = await engine({ numBlocks: 200, maxNumSeqs: 16, maxNumBatchedTokens: 128 });
+  let checkedSteps = 0;
+  let violation: unknown = null;
+  const onStep = (): void => {
+    checkedSteps++;
+    try {
+      checkKvInvariants(e.engine.kv.pool, e.engine.scheduler.sequences());
+    } catch (err) {
+      violation ??= err; // the engine swallows observer errors: keep it for the test
+    }
+  };
+  const e: AsyncEngine = await engine({ numBlocks: 200, maxNumSeqs: 16, maxNumBatchedTokens: 128, observer: { onStep } });
   const runs = Array.from({ length: 50 }, async (_, i) => {
     const maxTokens = 10 + (i % 7);
     const ac = new AbortController();
@@ -106,6 +132,8 @@ test('abort: 50 streams, every 5th cancelled mid-stream; the rest complete exact
     }
   }
   await new Promise((r) => setImmediate(r));
+  assert.ok(checkedSteps > 10);
+  assert.equal(violation, null);
   assert.equal(e.engine.numUnfinishedRequests, 0);
   assert.deepEqual(e.stats(), { numRunning: 0, numWaiting: 0, kvCacheUsage: 0, numFreeBlocks: 200, numTotalBlocks: 200 });
   await e.shutdown();

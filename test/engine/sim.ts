@@ -115,20 +115,9 @@ export class Sim {
 
   /** free + used = total; ref counts equal owners; only running sequences hold blocks. */
   checkInvariants(): void {
-    const owners = new Map<number, number>();
-    for (const req of this.requests.values()) {
-      for (const seq of req.sequences) {
-        if (seq.status !== 'running') assert.equal(seq.blockIds.length, 0, `${seq.seqId} (${seq.status}) holds blocks`);
-        assert.equal(new Set(seq.blockIds).size, seq.blockIds.length, `${seq.seqId} holds a block twice`);
-        for (const b of seq.blockIds) owners.set(b, (owners.get(b) ?? 0) + 1);
-      }
-    }
-    let used = 0;
-    for (let b = 0; b < this.pool.numBlocks; b++) {
-      assert.equal(this.pool.refCount(b), owners.get(b) ?? 0, `block ${b}: ref count vs owners`);
-      if (this.pool.refCount(b) > 0) used++;
-    }
-    assert.equal(this.pool.numFreeBlocks + used, this.pool.numBlocks, 'free + used = total');
+    const seqs: Sequence[] = [];
+    for (const req of this.requests.values()) seqs.push(...req.sequences);
+    checkKvInvariants(this.pool, seqs);
   }
 
   /** Run a scenario to completion; returns outputs per `${id}#${index}`. */
@@ -145,4 +134,20 @@ export class Sim {
     for (const req of this.requests.values()) for (const s of req.sequences) res.set(s.seqId, s.outputTokenIds);
     return res;
   }
+}
+
+/** KV invariants over every sequence that may hold blocks: free + used = total, refs = owners. */
+export function checkKvInvariants(pool: BlockPool, seqs: readonly Sequence[]): void {
+  const owners = new Map<number, number>();
+  for (const seq of seqs) {
+    if (seq.status !== 'running') assert.equal(seq.blockIds.length, 0, `${seq.seqId} (${seq.status}) holds blocks`);
+    assert.equal(new Set(seq.blockIds).size, seq.blockIds.length, `${seq.seqId} holds a block twice`);
+    for (const b of seq.blockIds) owners.set(b, (owners.get(b) ?? 0) + 1);
+  }
+  let used = 0;
+  for (let b = 0; b < pool.numBlocks; b++) {
+    assert.equal(pool.refCount(b), owners.get(b) ?? 0, `block ${b}: ref count vs owners`);
+    if (pool.refCount(b) > 0) used++;
+  }
+  assert.equal(pool.numFreeBlocks + used, pool.numBlocks, 'free + used = total');
 }
