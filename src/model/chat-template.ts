@@ -121,7 +121,14 @@ export class ChatTemplateRenderer {
     this.current = p;
     this.worker.ref();
     this.timer = setTimeout(() => this.onTimeout(p), p.timeoutMs);
-    this.worker.postMessage({ id: p.id, template: p.template, context: p.context });
+    try {
+      this.worker.postMessage({ id: p.id, template: p.template, context: p.context });
+    } catch (e) {
+      // The context could not be cloned (functions, symbols): fail this render only.
+      this.finish();
+      p.reject(new TokenmillError('chat_template_error', `chat template context cannot be sent to the renderer: ${(e as Error).message}`));
+      this.pump();
+    }
   }
 
   private onMessage(w: Worker, m: WorkerReply): void {

@@ -72,3 +72,8 @@ test('renderChat + encode: llama3 prompt has exactly one BOS either way', { skip
   await assert.rejects(renderChat(tok, MESSAGES, { renderer, templateName: 'tool_use' }), isCode('chat_template_missing'));
   assert.equal(await renderChat(tok, MESSAGES, { renderer, template: '{{ bos_token }}{{ messages|length }}' }), '<|begin_of_text|>2');
 });
+
+test('an uncloneable context fails that render only', async () => {
+  await assert.rejects(renderer.render('{{ x }}', { messages: [], extra: { x: () => 1 } }), isCode('chat_template_error'));
+  assert.equal(await renderer.render('{{ messages|length }}', { messages: [{ role: 'user', content: 'a' }] }), '1');
+});
