@@ -104,7 +104,12 @@ export class ChatTemplateRenderer {
   }
 
   private spawn(): Worker {
-    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { jinjaUrl: import.meta.resolve('@huggingface/jinja') } });
+    const w = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { jinjaUrl: import.meta.resolve('@huggingface/jinja') },
+      // A hostile template that hoards memory kills the worker (-> chat_template_error), not the server.
+      resourceLimits: { maxOldGenerationSizeMb: 512 },
+    });
     w.unref();
     this.ready = false;
     w.on('message', (m: WorkerReply) => this.onMessage(w, m));

@@ -77,3 +77,9 @@ test('an uncloneable context fails that render only', async () => {
   await assert.rejects(renderer.render('{{ x }}', { messages: [], extra: { x: () => 1 } }), isCode('chat_template_error'));
   assert.equal(await renderer.render('{{ messages|length }}', { messages: [{ role: 'user', content: 'a' }] }), '1');
 });
+
+test('a template that builds an impossible string is chat_template_error', async () => {
+  const doubling = "{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s|length }}";
+  await assert.rejects(renderer.render(doubling, { messages: [] }), isCode('chat_template_error'));
+  assert.equal(await renderer.render('ok', { messages: [] }), 'ok');
+});
