@@ -55,13 +55,24 @@ export class BatchBuilder {
     this.hSeqLens = new Int32Array(S);
     this.hBlockTables = new Int32Array(S * opts.maxBlocksPerSeq);
     this.hLogitsRows = new Int32Array(S);
-    this.dTokens = backend.alloc([T], 'i32'); // [maxNumTokens]
-    this.dPositions = backend.alloc([T], 'i32');
-    this.dSlots = backend.alloc([T], 'i32');
-    this.dQsl = backend.alloc([S + 1], 'i32'); // [maxNumSeqs + 1]
-    this.dSeqLens = backend.alloc([S], 'i32'); // [maxNumSeqs]
-    this.dBlockTables = backend.alloc([S, opts.maxBlocksPerSeq], 'i32'); // [maxNumSeqs, maxBlocksPerSeq]
-    this.dLogitsRows = backend.alloc([S], 'i32');
+    const taken: Tensor[] = [];
+    const alloc = (shape: number[]): Tensor => {
+      try {
+        const t = backend.alloc(shape, 'i32');
+        taken.push(t);
+        return t;
+      } catch (e) {
+        for (const t of taken) backend.free(t); // nothing leaks when the device is full
+        throw e;
+      }
+    };
+    this.dTokens = alloc([T]); // [maxNumTokens]
+    this.dPositions = alloc([T]);
+    this.dSlots = alloc([T]);
+    this.dQsl = alloc([S + 1]); // [maxNumSeqs + 1]
+    this.dSeqLens = alloc([S]); // [maxNumSeqs]
+    this.dBlockTables = alloc([S, opts.maxBlocksPerSeq]); // [maxNumSeqs, maxBlocksPerSeq]
+    this.dLogitsRows = alloc([S]);
   }
 
   build(out: SchedulerOutput): BuiltBatch {

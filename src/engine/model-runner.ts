@@ -32,14 +32,27 @@ export class ModelRunner {
     invariant(opts.maxNumTokens <= model.maxTokensPerStep, () => `maxNumTokens ${opts.maxNumTokens} exceeds the model's maxTokensPerStep ${model.maxTokensPerStep}`);
     this.model = model;
     this.vocabSize = model.config.vocabSize;
+    const b = model.backend;
     this.kvCache = model.allocKvCache(opts.numBlocks, opts.blockSize);
-    this.batchBuilder = new BatchBuilder(model.backend, {
-      maxNumTokens: opts.maxNumTokens,
-      maxNumSeqs: opts.maxNumSeqs,
-      maxBlocksPerSeq: Math.ceil(opts.maxModelLen / opts.blockSize),
-      blockSize: opts.blockSize,
-    });
-    this.argmaxOut = model.backend.alloc([opts.maxNumSeqs], 'i32');
+    let builder: BatchBuilder | null = null;
+    try {
+      builder = new BatchBuilder(b, {
+        maxNumTokens: opts.maxNumTokens,
+        maxNumSeqs: opts.maxNumSeqs,
+        maxBlocksPerSeq: Math.ceil(opts.maxModelLen / opts.blockSize),
+        blockSize: opts.blockSize,
+      });
+      this.argmaxOut = b.alloc([opts.maxNumSeqs], 'i32');
+    } catch (e) {
+      // Out of memory half way: give back what was taken.
+      builder?.dispose();
+      for (const layer of this.kvCache) {
+        b.free(layer.k);
+        b.free(layer.v);
+      }
+      throw e;
+    }
+    this.batchBuilder = builder;
   }
 
   /**
