@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StopChecker, stopCheckerOptions, type StopCheckResult } from '../../src/engine/stop-checker.js';
 import { samplingParams } from '../../src/engine/sampling-params.js';
+import fc from 'fast-check';
 
 const EOS = 2;
 
@@ -114,4 +115,37 @@ test('flush releases held text on abort', () => {
   assert.equal(c.push(10, 'xE').text, 'x');
   assert.equal(c.flush(), 'E');
   assert.equal(c.pendingText, '');
+});
+
+test('property: any split of any text gives the text up to the first stop string; nothing leaks early', () => {
+  const alphabet = ['a', 'b', 'é', '😀', ' '];
+  const str = (min: number, max: number) => fc.array(fc.constantFrom(...alphabet), { minLength: min, maxLength: max }).map((cs) => cs.join(''));
+  fc.assert(
+    fc.property(str(0, 40), fc.array(str(1, 4), { minLength: 0, maxLength: 3 }), fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 40 }), (text, stops, sizes) => {
+      // Split into pieces of whole code points (the detokenizer never splits a character).
+      const chars = Array.from(text);
+      const pieces: string[] = [];
+      for (let i = 0, k = 0; i < chars.length; k++) {
+        const n = sizes[k % sizes.length]!;
+        pieces.push(chars.slice(i, i + n).join(''));
+        i += n;
+      }
+      const c = checker({ stop: stops, maxTokens: 1000 });
+      let out = '';
+      let reason: string | null = null;
+      for (const [i, piece] of pieces.entries()) {
+        const r = c.push(10 + i, piece);
+        out += r.text;
+        if (stops.some((s) => out.includes(s))) return false; // a stop string must never be emitted
+        if (r.finished) {
+          reason = r.finishReason;
+          break;
+        }
+      }
+      if (reason === null) out += c.flush();
+      const cut = Math.min(...stops.map((s) => text.indexOf(s)).filter((i) => i >= 0), text.length);
+      return out === text.slice(0, cut) && (reason === 'stop') === (cut < text.length);
+    }),
+    { seed: 4242, numRuns: 500 },
+  );
 });
