@@ -51,8 +51,8 @@ export function formatError(e: TokenmillError, debug: boolean): string {
 
 /** Print e (if it is a failure) and return the process exit code. */
 export function reportError(e: unknown, debug = debugRequested()): number {
-  // No subcommand given: commander already printed the help to stderr.
-  if (e instanceof CommanderError && e.code === 'commander.help') return EXIT_USER;
+  // Help printed: `help <cmd>` succeeds (exitCode 0); a missing subcommand is a usage error.
+  if (e instanceof CommanderError && e.code === 'commander.help') return e.exitCode === 0 ? EXIT_OK : EXIT_USER;
   const err = classify(e);
   if (err === null) return EXIT_OK;
   process.stderr.write(formatError(err, debug));
