@@ -118,8 +118,12 @@ test('convert errors: a missing file and a malformed checkpoint are typed', asyn
   assert.doesNotMatch(missing.stderr + malformed.stderr, STACK_LINE);
 });
 
-test('doctor --json and --version', async () => {
-  const [doc, ver] = await Promise.all([runCli(['doctor', '--json']), runCli(['--version'])]);
+test('doctor --json, --version, help', async () => {
+  const [doc, ver, help, bare] = await Promise.all([runCli(['doctor', '--json']), runCli(['--version']), runCli(['help', 'generate']), runCli([])]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /--repetition-penalty/);
+  assert.equal(bare.code, 2, 'no subcommand is a usage error');
+  assert.match(bare.stderr, /generate/);
   assert.equal(doc.code, 0, doc.stderr);
   const report = JSON.parse(doc.stdout) as Record<string, unknown> & { cpuAddon: { available: boolean }; cuda: { available: boolean }; auto: { reason: string } };
   for (const key of ['version', 'node', 'cpu', 'cpuAddon', 'cuda', 'auto']) assert.ok(key in report, key);
