@@ -59,6 +59,34 @@ function checkPrompt(promptTokenIds: readonly number[], vocabSize: number): void
   }
 }
 
+/** Prefill and decode timing: prefill ends when the first token is sampled. */
+class GenerateClock {
+  private readonly t0 = performance.now();
+  private tFirst = 0;
+  private numGenerated = 0;
+
+  constructor(private readonly numPromptTokens: number) {}
+
+  tokenGenerated(): void {
+    if (++this.numGenerated === 1) this.tFirst = performance.now();
+  }
+
+  stats(): GenerateStats {
+    const now = performance.now();
+    const n = this.numGenerated;
+    const prefillMs = (n > 0 ? this.tFirst : now) - this.t0;
+    const decodeMs = n > 0 ? now - this.tFirst : 0;
+    return {
+      numPromptTokens: this.numPromptTokens,
+      numGeneratedTokens: n,
+      prefillMs,
+      decodeMs,
+      prefillTokPerS: prefillMs > 0 ? (this.numPromptTokens / prefillMs) * 1000 : 0,
+      decodeTokPerS: decodeMs > 0 ? ((n - 1) / decodeMs) * 1000 : 0,
+    };
+  }
+}
+
 /** Run one request to completion, yielding an event per generated token. */
 export async function* generate(
   model: CausalLM,
@@ -83,29 +111,13 @@ export async function* generate(
   const driver = new SequenceDriver(model, { blockSize: opts.blockSize, maxSeqLen });
   const detok = new IncrementalDetokenizer(tokenizer, { skipSpecialTokens: opts.skipSpecialTokens ?? true, promptTokenIds });
   const stopper = new StopChecker(stopCheckerOptions(params, opts.eosTokenIds ?? model.config.eosTokenIds));
-  const t0 = performance.now();
-  let tFirst = t0;
-  let numGenerated = 0;
-  let lastYield = t0;
-  const stats = (): GenerateStats => {
-    const now = performance.now();
-    const prefillMs = (numGenerated > 0 ? tFirst : now) - t0;
-    const decodeMs = numGenerated > 0 ? now - tFirst : 0;
-    return {
-      numPromptTokens: promptTokenIds.length,
-      numGeneratedTokens: numGenerated,
-      prefillMs,
-      decodeMs,
-      prefillTokPerS: prefillMs > 0 ? (promptTokenIds.length / prefillMs) * 1000 : 0,
-      decodeTokPerS: decodeMs > 0 ? ((numGenerated - 1) / decodeMs) * 1000 : 0,
-    };
-  };
+  const clock = new GenerateClock(promptTokenIds.length);
+  let lastYield = performance.now();
   try {
     let logits = await driver.prefill(promptTokenIds);
     for (;;) {
       const picked = sampler.sample(logits);
-      numGenerated++;
-      if (numGenerated === 1) tFirst = performance.now();
+      clock.tokenGenerated();
       const logprobs: TokenLogprob[] | null =
         picked.logprob === undefined ? null : [{ tokenId: picked.tokenId, logprob: picked.logprob, top: picked.top ?? [] }];
       const r = stopper.push(picked.tokenId, detok.push(picked.tokenId));
@@ -117,7 +129,7 @@ export async function* generate(
         // A stop string discards the rest; otherwise release what the detokenizer and checker hold.
         if (!r.finished) text += stopper.flush();
         if (typeof r.stopReason !== 'string') text += detok.flush();
-        const s = stats();
+        const s = clock.stats();
         yield { text, tokenIds: [picked.tokenId], logprobs, finishReason, stats: s };
         return s;
       }
