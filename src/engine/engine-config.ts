@@ -31,6 +31,8 @@ export interface EngineOptions {
   readonly detokenizer?: DetokenizerFactory;
   /** Tokenizer for text output (ModelTokenizer); without it and `detokenizer`, outputs carry ids only. */
   readonly tokenizer?: TokenBytesSource;
+  /** Sample on the device when the backend offers it (CUDA) and no row needs logprobs/bias. Default true. */
+  readonly deviceSampling?: boolean;
   /** Machine price for cost accounting (default 0). */
   readonly usdPerHour?: number;
   readonly observer?: EngineObserver;
@@ -49,6 +51,7 @@ export interface ResolvedEngineConfig {
   readonly schedulingPolicy: 'fcfs' | 'priority';
   readonly eosTokenIds: readonly number[];
   readonly usdPerHour: number;
+  readonly deviceSampling: boolean;
 }
 
 function bad(msg: string, param?: string): never {
@@ -101,5 +104,6 @@ export function resolveEngineConfig(o: EngineOptions): ResolvedEngineConfig {
     schedulingPolicy: o.schedulingPolicy ?? 'fcfs',
     eosTokenIds: o.eosTokenIds ?? model.config.eosTokenIds,
     usdPerHour,
+    deviceSampling: o.deviceSampling ?? true,
   };
 }

@@ -1,11 +1,13 @@
 // ModelRunner: runs one step on the device. Builds the batch (BatchBuilder), calls CausalLM.forward
 // over the paged KV cache, and turns the logits rows into one sampled token per sampling sequence:
-// device argmax + a 4-byte-per-row read when every sampler is plain greedy, otherwise the f32
-// logits are read back and each sequence's sampler (sampler.ts) picks. Knows nothing of queues.
+// device argmax when every sampler is plain greedy, device sampling (device-sampling.ts) when the
+// backend offers it and no row needs logprobs or bias, otherwise the f32 logits are read back and
+// each sequence's sampler (sampler.ts) picks. Knows nothing of queues.
 import type { KvLayer, Tensor } from '../runtime/backend.js';
 import type { CausalLM } from '../model/types.js';
 import { invariant } from '../util/invariant.js';
 import { BatchBuilder } from './batch-builder.js';
+import { deviceEligible, deviceRow, deviceSamplerOf, type DeviceSamplingBackend } from './device-sampling.js';
 import type { Sequence } from './request.js';
 import type { SampledToken, SequenceSampler } from './sampler.js';
 import type { SchedulerOutput } from './scheduler.js';
@@ -16,6 +18,8 @@ export interface ModelRunnerOptions {
   readonly maxModelLen: number;
   readonly numBlocks: number;
   readonly blockSize: number;
+  /** Sample on the device when the backend can (default true). */
+  readonly deviceSampling?: boolean;
 }
 
 export class ModelRunner {
@@ -26,6 +30,7 @@ export class ModelRunner {
   /** i32 [maxNumSeqs]: device argmax output. */
   private readonly argmaxOut: Tensor;
   private readonly argmaxViews = new Map<number, Tensor>();
+  private readonly deviceSampler: DeviceSamplingBackend | null;
   private disposed = false;
 
   constructor(model: CausalLM, opts: ModelRunnerOptions) {
@@ -53,6 +58,7 @@ export class ModelRunner {
       throw e;
     }
     this.batchBuilder = builder;
+    this.deviceSampler = opts.deviceSampling === false ? null : deviceSamplerOf(b);
   }
 
   /**
@@ -78,6 +84,16 @@ export class ModelRunner {
         const tokenId = ids[r]!;
         samplers[r]!.recordToken(tokenId);
         result.set(logitsFor[r]!.seq, { tokenId });
+      }
+      return result;
+    }
+    if (this.deviceSampler !== null && samplers.every(deviceEligible)) {
+      const outView = this.argmaxView(logitsFor.length);
+      this.deviceSampler.sample(outView, logits, logitsFor.map((e, r) => deviceRow(e!.seq, samplers[r]!)));
+      const ids = await backend.readInt32(outView);
+      for (let r = 0; r < logitsFor.length; r++) {
+        samplers[r]!.recordToken(ids[r]!);
+        result.set(logitsFor[r]!.seq, { tokenId: ids[r]! });
       }
       return result;
     }

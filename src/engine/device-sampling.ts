@@ -1,0 +1,73 @@
+// Optional device-side sampling: when the backend offers sample() (the CUDA backend does) and every
+// row needs only ids (no logprobs, no logit bias), the runner samples on the device and reads back
+// 4 bytes per row instead of the f32 logits. The per-row stream id mixes the request's seed, the
+// choice index and the output position, so a sequence's draws do not depend on its batch or on
+// preemption. Host and device samplers use different PRNGs: a seed reproduces within one backend.
+import type { Backend, Tensor } from '../runtime/backend.js';
+import type { Sequence } from './request.js';
+import { GREEDY_TEMPERATURE_EPS, type SequenceSampler } from './sampler.js';
+
+/** One row's knobs, structurally the CUDA backend's DeviceSampleRow. */
+export interface DeviceSampleRow {
+  readonly temperature: number;
+  readonly topK: number;
+  readonly topP: number;
+  readonly minP: number;
+  readonly repetitionPenalty: number;
+  readonly presencePenalty: number;
+  readonly frequencyPenalty: number;
+  /** Stream id below 2^53. */
+  readonly seed: number;
+  /** Prompt + generated ids (only when a penalty applies; else empty). */
+  readonly history: Int32Array;
+  readonly numGenerated: number;
+}
+
+/** The optional backend extension: out i32 [S] <- one sampled id per row of logits f32 [S, V]. */
+export interface DeviceSamplingBackend {
+  sample(out: Tensor, logits: Tensor, rows: readonly DeviceSampleRow[]): void;
+}
+
+export function deviceSamplerOf(b: Backend): DeviceSamplingBackend | null {
+  const s = (b as Partial<DeviceSamplingBackend>).sample;
+  return typeof s === 'function' ? (b as unknown as DeviceSamplingBackend) : null;
+}
+
+/** Whether a row can be sampled on the device (it needs no logprobs and no logit bias). */
+export function deviceEligible(sampler: SequenceSampler): boolean {
+  return sampler.params.logprobs === null && sampler.params.logitBias.size === 0;
+}
+
+const EMPTY = new Int32Array(0);
+
+function mix32(h: number, x: number): number {
+  h = Math.imul(h ^ (x | 0), 0x5bd1e995);
+  h ^= h >>> 15;
+  return Math.imul(h, 0x27d4eb2d);
+}
+
+/** A 53-bit stream id from (seed, choice index, output position). */
+export function deviceStreamId(seed: number, index: number, position: number): number {
+  const lo = seed % 0x100000000;
+  const hi = Math.floor(seed / 0x100000000);
+  const a = mix32(mix32(mix32(0x9e3779b9, lo), hi), index) >>> 0;
+  const b = mix32(mix32(mix32(0x85ebca6b, position), lo), hi ^ index) & 0x1fffff;
+  return b * 0x100000000 + a;
+}
+
+export function deviceRow(seq: Sequence, sampler: SequenceSampler): DeviceSampleRow {
+  const p = sampler.params;
+  const penalties = p.repetitionPenalty !== 1 || p.presencePenalty !== 0 || p.frequencyPenalty !== 0;
+  return {
+    temperature: p.temperature < GREEDY_TEMPERATURE_EPS ? 0 : p.temperature,
+    topK: p.topK,
+    topP: p.topP,
+    minP: p.minP,
+    repetitionPenalty: p.repetitionPenalty,
+    presencePenalty: p.presencePenalty,
+    frequencyPenalty: p.frequencyPenalty,
+    seed: deviceStreamId(sampler.seed, seq.index, seq.numOutputTokens),
+    history: penalties ? Int32Array.from(seq.tokenIds) : EMPTY,
+    numGenerated: penalties ? seq.numOutputTokens : 0,
+  };
+}
