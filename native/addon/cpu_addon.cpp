@@ -3,10 +3,13 @@
 // whose `code` is the status name (the TS side maps it to TokenmillError). No kernels here.
 #include <node_api.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <vector>
 
 #include "../common/dtype.h"
 #include "../cpu/engine.h"
@@ -50,13 +53,51 @@ bool get_args(napi_env env, napi_callback_info info, napi_value (&argv)[N], size
   return true;
 }
 
-CpuEngine* engine_of(napi_env env, napi_value v) {
+// One queued flush running on a libuv worker thread (the pool's workers help it).
+struct FlushJob {
+  std::vector<int32_t> cmds;
+  Status status;
+  napi_deferred deferred = nullptr;
+  napi_async_work work = nullptr;
+  struct AddonEngine* owner = nullptr;
+};
+
+// The handle JS holds: the engine plus at most one in-flight async flush. Every other addon call
+// waits for that flush first (TS does so too), so the engine is never used from two threads.
+struct AddonEngine {
+  CpuEngine* engine = nullptr;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool busy = false;
+  Status last;  // status of the last async flush, reported once by wait_idle
+  void wait() {
+    std::unique_lock<std::mutex> lk(mu);
+    cv.wait(lk, [&] { return !busy; });
+  }
+};
+
+AddonEngine* handle_of(napi_env env, napi_value v) {
   void* p = nullptr;
-  if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr) {
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr ||
+      static_cast<AddonEngine*>(p)->engine == nullptr) {
     napi_throw_error(env, "invalid_argument", "not a live CPU engine handle (disposed?)");
     return nullptr;
   }
-  return static_cast<CpuEngine*>(p);
+  return static_cast<AddonEngine*>(p);
+}
+
+CpuEngine* engine_of(napi_env env, napi_value v) {
+  AddonEngine* h = handle_of(env, v);
+  if (h == nullptr) return nullptr;
+  h->wait();
+  return h->engine;
+}
+
+void finalize_handle(napi_env, void* data, void*) {
+  AddonEngine* h = static_cast<AddonEngine*>(data);
+  h->wait();
+  delete h->engine;
+  delete h;
 }
 
 // createEngine(numThreads: number, forceIsa: string): External
@@ -69,9 +110,11 @@ napi_value create_engine(napi_env env, napi_callback_info info) {
   size_t len = 0;
   NAPI_OK(napi_get_value_string_utf8(env, argv[1], isa, sizeof(isa), &len));
   CpuEngine* e = new (std::nothrow) CpuEngine(threads, tmill::cpu::select_kernels(isa));
-  if (e == nullptr) { napi_throw_error(env, "out_of_memory", "cannot create CPU engine"); return nullptr; }
+  AddonEngine* h = new (std::nothrow) AddonEngine();
+  if (e == nullptr || h == nullptr) { napi_throw_error(env, "out_of_memory", "cannot create CPU engine"); return nullptr; }
+  h->engine = e;
   napi_value ext;
-  NAPI_OK(napi_create_external(env, e, nullptr, nullptr, &ext));
+  NAPI_OK(napi_create_external(env, h, finalize_handle, nullptr, &ext));
   return ext;
 }
 
@@ -79,9 +122,11 @@ napi_value create_engine(napi_env env, napi_callback_info info) {
 napi_value destroy_engine(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, argv, 1)) return nullptr;
-  CpuEngine* e = engine_of(env, argv[0]);
-  if (e == nullptr) return nullptr;
-  delete e;
+  AddonEngine* h = handle_of(env, argv[0]);
+  if (h == nullptr) return nullptr;
+  h->wait();
+  delete h->engine;
+  h->engine = nullptr;  // the AddonEngine itself stays (a pending completion may still touch it)
   return nullptr;
 }
 
@@ -161,6 +206,76 @@ napi_value flush(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+void flush_execute(napi_env, void* data) {
+  FlushJob* job = static_cast<FlushJob*>(data);
+  job->status = job->owner->engine->execute(job->cmds.data(), static_cast<int64_t>(job->cmds.size()));
+  std::lock_guard<std::mutex> lk(job->owner->mu);
+  if (!job->status.ok()) job->owner->last = job->status;
+  job->owner->busy = false;
+  job->owner->cv.notify_all();
+}
+
+// Always resolves: the outcome is reported once, by the next waitIdle() (or any other call).
+void flush_complete(napi_env env, napi_status, void* data) {
+  FlushJob* job = static_cast<FlushJob*>(data);
+  napi_value undef;
+  napi_get_undefined(env, &undef);
+  napi_resolve_deferred(env, job->deferred, undef);
+  napi_delete_async_work(env, job->work);
+  delete job;
+}
+
+// flushAsync(engine, commands: Int32Array, numInts): Promise<void>. Copies the commands and runs
+// them on a libuv worker thread (with the engine's pool), leaving the JS thread free.
+napi_value flush_async(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, argv, 3)) return nullptr;
+  if (engine_of(env, argv[0]) == nullptr) return nullptr;  // waits for an earlier flush
+  AddonEngine* h = handle_of(env, argv[0]);
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  NAPI_OK(napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr));
+  if (type != napi_int32_array) return throw_msg(env, "flushAsync: commands must be an Int32Array");
+  int32_t n = 0;
+  NAPI_OK(napi_get_value_int32(env, argv[2], &n));
+  if (n < 0 || static_cast<size_t>(n) > length) return throw_msg(env, "flushAsync: bad command count");
+  FlushJob* job = new (std::nothrow) FlushJob();
+  if (job == nullptr) { napi_throw_error(env, "out_of_memory", "flushAsync: no memory"); return nullptr; }
+  const int32_t* c = static_cast<const int32_t*>(data);
+  job->cmds.assign(c, c + n);
+  job->owner = h;
+  napi_value promise, name;
+  NAPI_OK(napi_create_promise(env, &job->deferred, &promise));
+  NAPI_OK(napi_create_string_utf8(env, "tokenmill_cpu_flush", NAPI_AUTO_LENGTH, &name));
+  NAPI_OK(napi_create_async_work(env, nullptr, name, flush_execute, flush_complete, job, &job->work));
+  {
+    std::lock_guard<std::mutex> lk(h->mu);
+    h->busy = true;
+  }
+  if (napi_queue_async_work(env, job->work) != napi_ok) {
+    std::lock_guard<std::mutex> lk(h->mu);
+    h->busy = false;
+    return throw_msg(env, "flushAsync: cannot queue work");
+  }
+  return promise;
+}
+
+// waitIdle(engine): blocks until no async flush is running; throws (once) if the last one failed.
+napi_value wait_idle(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, argv, 1)) return nullptr;
+  AddonEngine* h = handle_of(env, argv[0]);
+  if (h == nullptr) return nullptr;
+  h->wait();
+  if (!h->last.ok()) {
+    Status s = h->last;
+    h->last = Status::Ok();
+    return throw_status(env, s);
+  }
+  return nullptr;
+}
+
 // convertFromF32(engine, src: Float32Array, id, byteOffset, dtypeCode): writes src into the
 // buffer as f16 or bf16 (round to nearest even).
 napi_value convert_from_f32(napi_env env, napi_callback_info info) {
@@ -194,6 +309,8 @@ napi_value init(napi_env env, napi_value exports) {
       {"alloc", nullptr, alloc, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"free", nullptr, free_buffer, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"flush", nullptr, flush, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"flushAsync", nullptr, flush_async, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"waitIdle", nullptr, wait_idle, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"convertFromF32", nullptr, convert_from_f32, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

@@ -7,7 +7,7 @@
 // (2) Tiled GEMM fallback (any shape, no tensor cores): 64x64 output tile per 256-thread block,
 //     BK = 16, 4x4 outputs per thread, inputs converted to f32 in shared memory. Used for T > 8 when
 //     cuBLASLt is absent or cannot do the dtype combination.
-// x in TX, w in TW (same dtype, or one of them f32); out and bias any float dtype.
+// x in TX, w in TW (any pair of f32/f16/bf16); out and bias any float dtype.
 #include "common.cuh"
 
 #define GEMV_WARPS 8
@@ -140,5 +140,7 @@ extern "C" cudaError_t launch_matmul_own(void* out, int dtOut, const void* x, in
     if (dtX == TM_BF16) return run_matmul<bf16, float>(out, dtOut, x, w, bias, dtBias, T, N, K, s);
     if (dtX == TM_F16) return run_matmul<f16, float>(out, dtOut, x, w, bias, dtBias, T, N, K, s);
   }
-  return cudaErrorInvalidValue;  // bf16 x with f16 w (or the reverse): not supported
+  if (dtX == TM_BF16 && dtW == TM_F16) return run_matmul<bf16, f16>(out, dtOut, x, w, bias, dtBias, T, N, K, s);
+  if (dtX == TM_F16 && dtW == TM_BF16) return run_matmul<f16, bf16>(out, dtOut, x, w, bias, dtBias, T, N, K, s);
+  return cudaErrorInvalidValue;
 }

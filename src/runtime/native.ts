@@ -32,8 +32,16 @@ export interface CpuAddon {
   alloc(engine: CpuEngineHandle, sizeBytes: number): [number, ArrayBuffer];
   /** Frees buffer id and detaches its ArrayBuffer. */
   free(engine: CpuEngineHandle, id: number, buffer: ArrayBuffer): void;
-  /** Executes numInts ints of recorded commands (format: runtime/cpu/cpu-commands.ts). */
+  /** Executes numInts ints of recorded commands now (format: runtime/cpu/cpu-tensor.ts). */
   flush(engine: CpuEngineHandle, commands: Int32Array, numInts: number): void;
+  /**
+   * Copies the commands and runs them on a libuv worker thread (with the engine's pool); the
+   * Promise always resolves: the outcome is reported by the next waitIdle(). Every other call
+   * blocks until it is done.
+   */
+  flushAsync(engine: CpuEngineHandle, commands: Int32Array, numInts: number): Promise<void>;
+  /** Blocks until no async flush runs; throws (once) if the last one failed. */
+  waitIdle(engine: CpuEngineHandle): void;
   /** Writes src into buffer id at byteOffset as f16 (dtypeCode 1) or bf16 (2). */
   convertFromF32(engine: CpuEngineHandle, src: Float32Array, id: number, byteOffset: number, dtypeCode: number): void;
 }

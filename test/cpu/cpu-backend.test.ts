@@ -126,3 +126,30 @@ describe('cpu backend', { skip }, () => {
     for (const r of results) for (let i = 0; i < r.length; i++) assert.ok(Math.abs(r[i]! - results[0]![i]!) < 1e-4);
   });
 });
+
+describe('cpu backend worker-thread flushes', { skip }, () => {
+  it('queued work runs off the JS thread, in order with uploads, and errors surface once', async () => {
+    const b = createCpuBackend({ numThreads: 2, asyncMinWork: 0 });
+    const x = upload(b, [4, 64], rand(256, 10));
+    const w = upload(b, [96, 64], rand(96 * 64, 11));
+    const out = b.alloc([4, 96], 'f32');
+    b.matmul(out, x, w, null);
+    const first = b.read(out); // starts a worker-thread flush
+    b.upload(x, rand(256, 12)); // must wait for it: the matmul saw the old x
+    const a = await first;
+    b.matmul(out, x, w, null);
+    const second = await b.read(out);
+    const sync = createCpuBackend({ numThreads: 1, asyncMinWork: Infinity });
+    const out2 = sync.alloc([4, 96], 'f32');
+    sync.matmul(out2, upload(sync, [4, 64], rand(256, 10)), upload(sync, [96, 64], rand(96 * 64, 11)), null);
+    assert.deepEqual(a, await sync.read(out2));
+    assert.notDeepEqual(a, second);
+    sync.dispose();
+    const ids = upload(b, [1], Int32Array.of(99), 'i32');
+    const emb = b.alloc([1, 64], 'f32');
+    b.embedding(emb, x, ids);
+    await assert.rejects(b.synchronize(), (e: unknown) => e instanceof TokenmillError && e.code === 'native_error');
+    await b.synchronize(); // reported once
+    b.dispose();
+  });
+});

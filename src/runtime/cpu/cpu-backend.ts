@@ -1,7 +1,9 @@
 // Backend over the native CPU kernels (native/cpu via tokenmill_cpu.node). Ops are validated here,
 // recorded into a CommandRecorder (the op queue) and executed in order by the addon's thread pool at
-// the next synchronization point: read*(), synchronize(), upload(), free(), or dispose(). Execution
-// at that point is synchronous on the calling thread; read() still returns a Promise.
+// the next synchronization point. read*() / synchronize() run a large queue (>= asyncMinWork
+// multiply-adds, e.g. a prefill) on a worker thread and resolve when done, keeping the event loop
+// free; small queues (decode of small models) run synchronously, which is faster. upload(), free()
+// and alloc() wait for queued work synchronously.
 import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
 import type { AttentionMetadata, Backend, BackendMemoryStats, HostData, KvLayer, Tensor } from '../backend.js';
@@ -18,6 +20,11 @@ export interface CpuBackendOptions {
   readonly numThreads?: number;
   /** Force a kernel ISA ('avx512' | 'avx2' | 'generic') when the CPU supports it; default: best. */
   readonly cpuIsa?: 'avx512' | 'avx2' | 'generic';
+  /**
+   * Queues of at least this many multiply-adds run off the JS thread at read()/synchronize()
+   * (default 2e7, env TOKENMILL_ASYNC_MIN_WORK; 0 = always, Infinity = never).
+   */
+  readonly asyncMinWork?: number;
 }
 
 export function cpuAddonAvailable(): { available: boolean; reason: string } {
@@ -58,6 +65,8 @@ export class CpuBackend implements Backend {
   private readonly rec = new CommandRecorder();
   private readonly owned = new Set<CpuTensor>();
   private allocatedBytes = 0;
+  private inflight: Promise<void> | null = null;
+  private readonly asyncMinWork: number;
 
   constructor(
     private readonly addon: CpuAddon,
@@ -67,6 +76,8 @@ export class CpuBackend implements Backend {
     const threads = opts.numThreads ?? (envThreads > 0 ? envThreads : physicalCoreCount());
     invariant(Number.isInteger(threads) && threads >= 1 && threads <= 1024, `cpu backend: bad numThreads ${threads}`);
     const isa = opts.cpuIsa ?? process.env.TOKENMILL_CPU_ISA ?? '';
+    const envWork = process.env.TOKENMILL_ASYNC_MIN_WORK;
+    this.asyncMinWork = opts.asyncMinWork ?? (envWork !== undefined && envWork !== '' ? Number(envWork) : 2e7);
     try {
       this.engine = addon.createEngine(threads, isa);
       const info = addon.engineInfo(this.engine);
@@ -105,22 +116,57 @@ export class CpuBackend implements Backend {
     return this.rec;
   }
 
-  /** Runs every recorded op now. */
+  /** Runs every recorded op now, on this thread (after any worker-thread flush finishes). */
   flush(): void {
     const engine = this.live();
-    if (this.rec.length === 0) return;
-    const n = this.rec.length;
-    this.rec.reset();
     try {
+      if (this.inflight !== null) {
+        this.inflight = null; // its Promise still resolves later, harmlessly
+        this.addon.waitIdle(engine);
+      }
+      if (this.rec.length === 0) return;
+      const n = this.rec.length;
+      this.rec.reset();
       this.addon.flush(engine, this.rec.commands, n);
     } catch (e) {
       throw nativeError(e);
     }
   }
 
+  /** Runs every recorded op; large queues on a worker thread while the event loop stays free. */
+  private async drain(): Promise<void> {
+    for (;;) {
+      const engine = this.live();
+      const p = this.inflight;
+      if (p !== null) {
+        await p;
+        if (this.inflight === p) this.inflight = null;
+        try {
+          this.addon.waitIdle(engine); // reports the finished flush's failure, if any
+        } catch (e) {
+          throw nativeError(e);
+        }
+        continue;
+      }
+      if (this.rec.length === 0) return;
+      if (this.rec.work < this.asyncMinWork) {
+        this.flush();
+        return;
+      }
+      const n = this.rec.length;
+      this.rec.reset();
+      try {
+        this.inflight = this.addon.flushAsync(engine, this.rec.commands, n); // copies the commands
+      } catch (e) {
+        throw nativeError(e);
+      }
+    }
+  }
+
   // ---------------------------------------------------------------------------------- memory
   alloc(shape: readonly number[], dtype: DType): Tensor {
     const engine = this.live();
+    if (this.inflight !== null) this.flush();
     for (const d of shape) invariant(Number.isInteger(d) && d >= 0, () => `alloc: bad shape [${shape.join(', ')}]`);
     invariant(DTYPE_CODE[dtype] !== undefined, `alloc: bad dtype ${dtype}`);
     const sizeBytes = numelOf(shape) * DTYPE_BYTES[dtype];
@@ -174,25 +220,19 @@ export class CpuBackend implements Backend {
     return new CpuTensor(this, shape, base.dtype, base.storage, base.byteOffset + offset * DTYPE_BYTES[base.dtype], true);
   }
 
-  read(t: Tensor): Promise<Float32Array> {
-    try {
-      const x = this.arg(t, 'read', ['f32', 'f16', 'bf16']);
-      this.flush();
-      if (x.dtype === 'f32') return Promise.resolve(new Float32Array(x.storage.buffer, x.byteOffset, x.numel).slice());
-      return Promise.resolve(halfToF32(new Uint16Array(x.storage.buffer, x.byteOffset, x.numel), x.dtype as 'f16' | 'bf16'));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  async read(t: Tensor): Promise<Float32Array> {
+    const x = this.arg(t, 'read', ['f32', 'f16', 'bf16']);
+    await this.drain();
+    invariant(x.storage.live, 'read: tensor freed while its read was pending');
+    if (x.dtype === 'f32') return new Float32Array(x.storage.buffer, x.byteOffset, x.numel).slice();
+    return halfToF32(new Uint16Array(x.storage.buffer, x.byteOffset, x.numel), x.dtype as 'f16' | 'bf16');
   }
 
-  readInt32(t: Tensor): Promise<Int32Array> {
-    try {
-      const x = this.arg(t, 'readInt32', ['i32']);
-      this.flush();
-      return Promise.resolve(new Int32Array(x.storage.buffer, x.byteOffset, x.numel).slice());
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  async readInt32(t: Tensor): Promise<Int32Array> {
+    const x = this.arg(t, 'readInt32', ['i32']);
+    await this.drain();
+    invariant(x.storage.live, 'readInt32: tensor freed while its read was pending');
+    return new Int32Array(x.storage.buffer, x.byteOffset, x.numel).slice();
   }
 
   free(t: Tensor): void {
@@ -210,12 +250,7 @@ export class CpuBackend implements Backend {
   }
 
   synchronize(): Promise<void> {
-    try {
-      this.flush();
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return this.drain();
   }
 
   memoryStats(): BackendMemoryStats {
@@ -226,6 +261,14 @@ export class CpuBackend implements Backend {
     if (this.engine === null) return;
     const engine = this.engine;
     this.rec.reset();
+    if (this.inflight !== null) {
+      this.inflight = null;
+      try {
+        this.addon.waitIdle(engine);
+      } catch {
+        /* disposing anyway */
+      }
+    }
     for (const t of this.owned) {
       t.storage.live = false;
       try {

@@ -68,6 +68,7 @@ export const recordOps = {
     const B = bias === null ? null : be.arg(bias, 'bias', ANY_FLOAT, [N]);
     be.noAlias('out', O, B ? { x: X, w: Wt, bias: B } : { x: X, w: Wt });
     const r = be.recorder;
+    r.work += T * N * K;
     r.begin(OP.matmul, 19);
     r.ref(O); r.ref(X); r.ref(Wt); r.ref(B);
     r.int(T); r.int(K); r.int(N);
@@ -124,6 +125,7 @@ export const recordOps = {
     const BT = be.arg(meta.blockTables, 'meta.blockTables', I32, [S, -1]);
     be.noAlias('out', O, { q: Q, 'cache.k': CK, 'cache.v': CV, qsl: Qsl, seqLens: Lens, blockTables: BT });
     const r = be.recorder;
+    r.work += T * meta.maxSeqLen * H * Dh * 2;
     r.begin(OP.attention, 38);
     r.ref(O); r.ref(Q); r.ref(CK); r.ref(CV); r.ref(Qsl); r.ref(Lens); r.ref(BT);
     r.int(T); r.int(S); r.int(BT.shape[1]!); r.int(H); r.int(Hkv); r.int(Dh); r.int(BS); r.int(NB);

@@ -73,6 +73,8 @@ export class CommandRecorder {
   private floats = new Float32Array(this.ints.buffer);
   private pos = 0;
   private start = 0;
+  /** Multiply-adds recorded since the last reset (decides synchronous vs worker-thread flush). */
+  work = 0;
 
   get length(): number {
     return this.pos;
@@ -82,6 +84,7 @@ export class CommandRecorder {
   }
   reset(): void {
     this.pos = 0;
+    this.work = 0;
   }
 
   begin(op: number, payloadInts: number): void {
