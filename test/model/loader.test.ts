@@ -151,6 +151,11 @@ test('kvBytesPerToken, allocKvCache shapes, forward argument checks', async () =
       b.free(l.v);
     }
     const drv = new SequenceDriver(model, { maxSeqLen: 32 });
+    await drv.prefill(tokenSeq(3, 512));
+    const held = b.memoryStats();
+    await drv.decode(5);
+    assert.deepEqual(b.memoryStats(), held, 'forward allocates nothing (workspace allocated once)');
+    drv.reset();
     const full = await drv.prefill(tokenSeq(20, 512), {}); // 20 tokens > 8 per step: chunked
     assert.equal(full.length, config.vocabSize);
     drv.reset();
