@@ -2,6 +2,7 @@
 // tokens, generated tokens, prefill and decode tok/s) on stderr. Arguments are validated before
 // anything heavy loads; the model stack is imported lazily so usage errors stay fast.
 import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
 import { DEFAULT_SAMPLING, type SamplingParams } from '../engine/sampling-params.js';
 import { randomSeed } from '../engine/rng.js';
 import { validateSamplingParams } from '../engine/sampling-validate.js';
@@ -14,7 +15,8 @@ export const DEVICES: readonly DeviceChoice[] = ['auto', 'cpu', 'cuda', 'referen
 
 export interface GenerateCliOptions {
   readonly model: string;
-  readonly prompt: string;
+  readonly prompt?: string;
+  readonly promptFile?: string;
   readonly chat?: boolean;
   readonly system?: string;
   readonly maxTokens?: number;
@@ -96,6 +98,9 @@ export function formatSummary(s: import('../engine/generate.js').GenerateStats, 
 
 async function runGenerate(o: GenerateCliOptions): Promise<void> {
   if (o.system !== undefined && o.chat !== true) throw new TokenmillError('invalid_argument', '--system needs --chat', { param: 'system' });
+  if ((o.prompt === undefined) === (o.promptFile === undefined)) {
+    throw new TokenmillError('invalid_argument', 'give exactly one of --prompt and --prompt-file', { param: 'prompt' });
+  }
   samplingFromCli(o); // usage errors before anything loads
   const [{ selectBackend }, { loadModel, loadModelConfigs }, { loadTokenizer }, { generate }] = await Promise.all([
     import('../runtime/select.js'),
@@ -108,7 +113,7 @@ async function runGenerate(o: GenerateCliOptions): Promise<void> {
   const fromCli = samplingFromCli(o, generationConfig);
   const params: SamplingParams = fromCli.seed === null ? { ...fromCli, seed: randomSeed() } : fromCli;
   const tokenizer = loadTokenizer(o.model);
-  const promptTokenIds = await encodePrompt(o, tokenizer);
+  const promptTokenIds = await encodePrompt(o, o.prompt ?? readPromptFile(o.promptFile!), tokenizer);
   const select = () => selectBackend({ device: o.device, numThreads: o.threads });
   const { backend, reason } = o.device === 'auto' ? withHint(select) : select();
   try {
@@ -157,12 +162,21 @@ function withHint<T>(f: () => T): T {
   }
 }
 
-async function encodePrompt(o: GenerateCliOptions, tokenizer: import('../model/tokenizer.js').ModelTokenizer): Promise<number[]> {
-  if (o.chat !== true) return tokenizer.encode(o.prompt);
+function readPromptFile(path: string): string {
+  try {
+    return readFileSync(path === '-' ? 0 : path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file_not_found' : 'io_error';
+    throw new TokenmillError(code, `cannot read the prompt file ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+async function encodePrompt(o: GenerateCliOptions, prompt: string, tokenizer: import('../model/tokenizer.js').ModelTokenizer): Promise<number[]> {
+  if (o.chat !== true) return tokenizer.encode(prompt);
   const { renderChatTemplate, selectChatTemplate } = await import('../model/chat-template.js');
   const template = selectChatTemplate(tokenizer.chatTemplates);
   if (template === null) throw new TokenmillError('chat_template_missing', `${o.model} has no chat template; drop --chat to send the prompt as plain text`);
-  const messages = [...(o.system !== undefined ? [{ role: 'system', content: o.system }] : []), { role: 'user', content: o.prompt }];
+  const messages = [...(o.system !== undefined ? [{ role: 'system', content: o.system }] : []), { role: 'user', content: prompt }];
   const text = await renderChatTemplate(template, {
     messages,
     addGenerationPrompt: true,
@@ -177,7 +191,8 @@ export function register(program: Command): void {
     .command('generate')
     .description('generate text from a prompt with a local model directory')
     .requiredOption('--model <dir>', 'model directory (config.json, *.safetensors, tokenizer.json)')
-    .requiredOption('--prompt <text>', 'the prompt')
+    .option('--prompt <text>', 'the prompt')
+    .option('--prompt-file <path>', 'read the prompt from a file (- for stdin)')
     .option('--chat', "wrap the prompt in the model's chat template")
     .option('--system <text>', 'system message (with --chat)')
     .option('--max-tokens <n>', `most tokens to generate (default ${DEFAULT_SAMPLING.maxTokens})`, positiveIntArg)

@@ -120,6 +120,7 @@ test('bad arguments are invalid_argument before anything loads', async () => {
     [['generate', '--model', model, '--prompt', 'x', '--device', 'tpu'], /--device/],
     [['generate', '--model', model, '--prompt', 'x', '--frobnicate'], /unknown option/],
     [['generate', '--prompt', 'x'], /--model/],
+    [['generate', '--model', model], /--prompt/],
     [['generate', '--model', model, '--prompt', 'x', '--system', 'be brief'], /--chat/],
     [['bogus-command'], /unknown command/],
   ];

@@ -3,7 +3,7 @@
 // byte), doctor --json, --version. Uses the CPU backend when its addon is built, else the reference.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeRandomModel } from '../../src/model/random-model.js';
@@ -33,15 +33,20 @@ const SUMMARY = /prompt tokens: (\d+), generated tokens: (\d+) \(finish: (\w+)\)
 test('generate on a seeded random model: same seed, same text; summary on stderr', async () => {
   const args = (seed: number, ...extra: string[]) =>
     ['generate', '--model', model, '--prompt', 'Hello there', '--max-tokens', '24', '--ignore-eos', '--temperature', '0.9', '--seed', String(seed), '--device', device, ...extra];
-  const [a, b, c, chat] = await Promise.all([
+  const promptFile = join(root, 'prompt.txt');
+  writeFileSync(promptFile, 'Hello there');
+  const fromFile = args(11).map((x) => (x === '--prompt' ? '--prompt-file' : x === 'Hello there' ? promptFile : x));
+  const [a, b, c, chat, file] = await Promise.all([
     runCli(args(11)),
     runCli(args(11)),
     runCli(args(12)),
     runCli(args(11, '--chat', '--system', 'Be brief.', '--top-k', '40', '--top-p', '0.9', '--min-p', '0.01', '--repetition-penalty', '1.1', '--presence-penalty', '0.5', '--frequency-penalty', '0.2')),
+    runCli(fromFile),
   ]);
-  for (const r of [a, b, c, chat]) assert.equal(r.code, 0, r.stderr);
+  for (const r of [a, b, c, chat, file]) assert.equal(r.code, 0, r.stderr);
   assert.ok(a.stdout.length > 0, 'some text');
   assert.equal(a.stdout, b.stdout, 'same seed, same text');
+  assert.equal(file.stdout, a.stdout, '--prompt-file reads the same prompt');
   assert.notEqual(a.stdout, c.stdout, 'another seed, other text');
   const m = SUMMARY.exec(a.stderr);
   assert.ok(m, `summary line in stderr:\n${a.stderr}`);
