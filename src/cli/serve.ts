@@ -33,6 +33,7 @@ export interface ServeOptions {
   maxNumSeqs?: number;
   maxModelLen?: number;
   maxQueue?: number;
+  schedulingPolicy?: 'fcfs' | 'priority';
   drainTimeout: number;
   metricsPublic?: boolean;
   corsOrigin?: string[];
@@ -94,6 +95,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}),
     ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
     ...(o.maxQueue !== undefined ? { maxWaitingRequests: o.maxQueue } : {}),
+    ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
   });
   const server = await createServer({
     engine: stack.engine, frontend: stack.frontend, metrics, apiKeys: keys,
@@ -134,6 +136,7 @@ export function register(program: Command): void {
     .option('--max-num-seqs <n>', 'most sequences per engine step', positiveIntArg)
     .option('--max-model-len <n>', 'longest prompt + completion', positiveIntArg)
     .option('--max-queue <n>', 'waiting requests before 503 + Retry-After', positiveIntArg)
+    .option('--scheduling-policy <policy>', 'fcfs | priority (requests may send "priority": lower runs first)', choiceArg(['fcfs', 'priority'] as const))
     .option('--drain-timeout <seconds>', 'on SIGTERM, how long in-flight requests may finish', floatArg, 30)
     .option('--metrics-public', 'serve /metrics without an API key')
     .option('--cors-origin <origin>', 'allow this browser origin (repeatable or comma-separated); default: no CORS', collect)

@@ -25,6 +25,8 @@ export interface ModelStackOptions {
   /** Engine waiting-queue bound (server_overloaded beyond it). */
   readonly maxWaitingRequests?: number;
   readonly usdPerHour?: number;
+  /** 'priority' honours each request's priority field (lower first); default FCFS. */
+  readonly schedulingPolicy?: 'fcfs' | 'priority';
   readonly observer?: EngineObserver;
 }
 
@@ -67,6 +69,7 @@ export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> 
     ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
     ...(o.maxWaitingRequests !== undefined ? { maxWaitingRequests: o.maxWaitingRequests } : {}),
     ...(o.observer !== undefined ? { observer: o.observer } : {}),
+    ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
   });
   return {
     engine,

@@ -55,7 +55,7 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
   const spec = {
     kind,
     head: { id, created: Math.floor(arrivalMs / 1000), model: engine.modelId },
-    request: { requestId: id, promptTokenIds: promptIds, params, accountKey: req.account },
+    request: { requestId: id, promptTokenIds: promptIds, params, accountKey: req.account, priority: body.priority ?? 0 },
     includeUsage: body.stream_options?.include_usage === true,
     wantLogprobs: params.logprobs !== null,
     arrivalMs,

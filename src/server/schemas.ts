@@ -48,6 +48,8 @@ function sampling(l: ServerLimits) {
     logit_bias: z.record(z.string(), num().min(-100).max(100)).nullish(),
     ignore_eos: z.boolean().nullish(),
     user: z.string().nullish(),
+    /** vLLM extension: lower runs first under --scheduling-policy priority (ignored by FCFS). */
+    priority: int().min(-1_000_000).max(1_000_000).nullish(),
     // Fields accepted only in their "off" form; anything else is unsupported_feature (sampling.ts).
     best_of: int().min(1).nullish(),
     response_format: z.object({ type: z.string() }).loose().nullish(),

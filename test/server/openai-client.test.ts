@@ -120,8 +120,9 @@ describe('openai client vs tokenmill server (fake engine)', () => {
       model: 'fake-model', messages: [{ role: 'user', content: 'hi' }], max_completion_tokens: 3, temperature: 0.5, top_p: 0.9,
       presence_penalty: 0.5, frequency_penalty: 0.25, logit_bias: { '97': 5 }, seed: 7,
       // @ts-expect-error: vLLM-style extensions
-      top_k: 40, min_p: 0.05, repetition_penalty: 1.1, store: true, metadata: { a: 'b' }, service_tier: 'auto', parallel_tool_calls: false, user: 'u',
+      top_k: 40, min_p: 0.05, repetition_penalty: 1.1, priority: -3, store: true, metadata: { a: 'b' }, service_tier: 'auto', parallel_tool_calls: false, user: 'u',
     });
+    assert.equal(live.engine.requests.at(-1)!.priority, -3);
     const p = live.engine.requests.at(-1)!.params;
     assert.equal(p.maxTokens, 3);
     assert.equal(p.temperature, 0.5);
