@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
+import OpenAI from 'openai';
 import { installLifecycle } from '../../src/server/lifecycle.js';
 import { rawSse, startLive } from './helpers.js';
 
@@ -45,6 +46,22 @@ describe('engine fault', () => {
     } finally {
       remove();
       await live.close().catch(() => undefined);
+    }
+  });
+});
+
+describe('errors mid-stream through the openai client', () => {
+  it('the client throws an APIError carrying the error chunk', async () => {
+    const live = await startLive({ engine: { stepMs: 2, faultAfterTokens: 4 } });
+    try {
+      const stream = await live.client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'x' }], max_tokens: 50, stream: true });
+      const seen: string[] = [];
+      await assert.rejects((async () => {
+        for await (const c of stream) seen.push(c.choices[0]?.delta.content ?? '');
+      })(), (e: unknown) => e instanceof OpenAI.APIError && /simulated CUDA fault/.test(e.message));
+      assert.ok(seen.length >= 1);
+    } finally {
+      await live.close();
     }
   });
 });
