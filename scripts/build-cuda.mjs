@@ -3,7 +3,7 @@
 // per file, in parallel), g++ compiles cublaslt.cpp and the N-API glue, cudart is linked statically
 // so the addon needs only the driver at run time. Never fails the install: on any problem it warns
 // and exits 0 (pass --strict to exit 1). Env: TOKENMILL_CUDA_ARCHS="80,86,89,90" (PTX for the
-// highest is embedded too), NVCC=/path/to/nvcc, TOKENMILL_CUDA_JOBS=n.
+// highest is embedded too), NVCC=/path/to/nvcc (or --nvcc=PATH), TOKENMILL_CUDA_JOBS=n.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -13,8 +13,9 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const strict = process.argv.includes('--strict');
-const OUT_DIR = join(ROOT, 'build', 'cuda');
-const ADDON = join(ROOT, 'build', 'Release', 'tokenmill_cuda.node');
+// TOKENMILL_CUDA_OUT_DIR: where objects and the addon go (default build/cuda + build/Release).
+const OUT_DIR = process.env.TOKENMILL_CUDA_OUT_DIR ? resolve(process.env.TOKENMILL_CUDA_OUT_DIR) : join(ROOT, 'build', 'cuda');
+const ADDON = process.env.TOKENMILL_CUDA_OUT_DIR ? join(OUT_DIR, 'tokenmill_cuda.node') : join(ROOT, 'build', 'Release', 'tokenmill_cuda.node');
 
 function which(cmd) {
   for (const dir of (process.env.PATH ?? '').split(':')) {
@@ -25,7 +26,8 @@ function which(cmd) {
 }
 
 export function findNvcc() {
-  const cands = [process.env.NVCC, which('nvcc'), process.env.CUDA_HOME && join(process.env.CUDA_HOME, 'bin', 'nvcc'),
+  const arg = process.argv.find((a) => a.startsWith('--nvcc='));
+  const cands = [arg?.slice('--nvcc='.length), process.env.NVCC, which('nvcc'), process.env.CUDA_HOME && join(process.env.CUDA_HOME, 'bin', 'nvcc'),
     '/usr/local/cuda-13.0/bin/nvcc', '/usr/local/cuda/bin/nvcc'];
   return cands.find((p) => p && existsSync(p)) ?? null;
 }
@@ -70,10 +72,10 @@ export async function buildCuda() {
   const cudaHome = [process.env.CUDA_HOME, resolve(dirname(realpathSync(nvcc)), '..'), '/usr/local/cuda-13.0', '/usr/local/cuda']
     .find((d) => d && existsSync(join(d, 'include', 'cuda_runtime.h')));
   if (!cudaHome) return { ok: false, reason: `CUDA headers not found next to ${nvcc} (set CUDA_HOME)` };
-  const nodeInc = nodeIncludeDir();
+  const nodeInc = process.env.TOKENMILL_NODE_INCLUDE ?? nodeIncludeDir();
   if (!nodeInc) return { ok: false, reason: 'Node headers (node_api.h) not found' };
-  let napiInc;
-  try {
+  let napiInc = process.env.TOKENMILL_NAPI_INCLUDE;
+  if (!napiInc) try {
     napiInc = createRequire(join(ROOT, 'package.json'))('node-addon-api').include_dir;
     if (!napiInc.startsWith('/')) napiInc = join(ROOT, napiInc);
   } catch {

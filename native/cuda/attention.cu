@@ -287,11 +287,11 @@ static void plan_splits(const TmAttnArgs* a, int* numSplits, int* chunk) {
   const int G = a->numHeads / a->numKvHeads;
   const long long base = (long long)a->numTokens * a->numKvHeads * ((G + GMAX - 1) / GMAX);
   int ns = 1;
-  if (base < a->numSms && a->maxSeqLen > 256) {
-    ns = (int)min((long long)(a->maxSeqLen + 255) / 256, (2LL * a->numSms + base - 1) / base);
+  if (base < a->numSms && a->maxSeqLen > 64) {  // too few blocks to fill the GPU: split the keys
+    ns = (int)min((long long)(a->maxSeqLen + 63) / 64, (2LL * a->numSms + base - 1) / base);
   }
-  int ch = ((a->maxSeqLen + ns - 1) / ns + 127) / 128 * 128;
-  if (ch < 128) ch = 128;
+  int ch = ((a->maxSeqLen + ns - 1) / ns + 63) / 64 * 64;
+  if (ch < 64) ch = 64;
   ns = (a->maxSeqLen + ch - 1) / ch;
   if (ns < 1) ns = 1;
   *numSplits = ns;

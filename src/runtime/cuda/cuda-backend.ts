@@ -50,6 +50,12 @@ export function probeCuda(): CudaProbe {
   }
 }
 
+/** TOKENMILL_CUDA_DTYPE=f16|f32 changes the default (bf16), e.g. to run the conformance suite per dtype. */
+function defaultDType(): 'bf16' | 'f16' | 'f32' {
+  const v = process.env.TOKENMILL_CUDA_DTYPE;
+  return v === 'f16' || v === 'f32' ? v : 'bf16';
+}
+
 export type MatmulMode = 'auto' | 'own' | 'cublaslt';
 const MATMUL_MODE_CODE: Record<MatmulMode, number> = { auto: 0, own: 1, cublaslt: 2 };
 
@@ -68,7 +74,7 @@ export class CudaBackend implements Backend {
   constructor(opts: CudaBackendOptions = {}) {
     const { addon, reason } = loadCudaAddon();
     if (addon === null) throw new TokenmillError('backend_unavailable', `cuda: ${reason}`);
-    this.computeDType = opts.dtype ?? 'bf16';
+    this.computeDType = opts.dtype ?? defaultDType();
     try {
       this.ctx = new addon.CudaContext(opts.deviceIndex ?? 0, 32 << 20);
     } catch (e) {

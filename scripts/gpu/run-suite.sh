@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Runs ON the GPU machine from the repo root, after scripts/gpu/prepare.sh here and the device tool's
+# carry: [".gpu/suite"]. Usage: bash scripts/gpu/run-suite.sh [stage...]; stages (default: all):
+#   probe        device facts + typed-error check             (test/gpu/cuda-probe)
+#   ops          CUDA-specific op paths, sampling, memory      (test/gpu/cuda-ops)
+#   conformance  shared conformance suite, bf16 / f16 / f32    (test/conformance, cuda target)
+#   stories      stories260K f32 golden on CUDA                (test/gpu/stories260k)
+#   qwen3        Qwen3-0.6B-shape seeded model vs transformers (gen + hf_reference + hf-compare)
+#   kernels      GEMV / cuBLASLt / decode-attention micro-benchmarks (bench/gpu/kernel-bench)
+#   llama7b      Llama-2-7B-shape seeded model vs transformers, then the decode benchmark vs HF eager
+# Writes $OUT/summary.txt, $OUT/bench.json and $OUT/suite.tgz (logs + JSON results).
+set -uo pipefail
+G=.gpu/suite
+OUT=${OUT:-/tmp/tm-out}
+W=/tmp/tm-suite
+mkdir -p "$OUT" "$W/logs" "$W/results"
+STAGES=("$@")
+[ ${#STAGES[@]} -eq 0 ] && STAGES=(probe ops conformance stories kernels qwen3 llama7b)
+SUMMARY="$OUT/summary.txt"
+: > "$SUMMARY"
+note() { echo "$*" | tee -a "$SUMMARY"; }
+T0=$(date +%s)
+
+# Node, CUDA libs, addon.
+mkdir -p /tmp/node
+if [ -f "$G/node.tar.xz" ]; then tar -xJf "$G/node.tar.xz" -C /tmp/node; else tar -xzf "$G/node.tgz" -C /tmp/node --strip-components=1 package/bin; fi
+export PATH=/tmp/node/bin:$PATH
+note "node $(node --version); $(nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | head -1)"
+nvidia-smi > "$W/logs/nvidia-smi.txt" 2>&1
+LT=$(python3 - <<'PY' 2>/dev/null
+import glob, os
+c = []
+try:
+    import nvidia.cublas as m
+    for p in m.__path__: c += glob.glob(os.path.join(p, "lib", "libcublasLt.so*"))
+except Exception: pass
+c += glob.glob("/usr/local/cuda*/lib64/libcublasLt.so*") + glob.glob("/usr/lib/x86_64-linux-gnu/libcublasLt.so*")
+c = [x for x in c if ".so.1" in x or x.endswith(".so.12") or x.endswith(".so.13")] or c
+print(sorted(c)[-1] if c else "")
+PY
+)
+[ -n "$LT" ] && export TOKENMILL_CUBLASLT="$LT"
+note "cuBLASLt: ${LT:-none found}"
+export TOKENMILL_CUDA_ADDON="$PWD/$G/build/tokenmill_cuda.node"
+if ! node -e "require(process.env.TOKENMILL_CUDA_ADDON).probe()" > "$W/logs/addon-load.log" 2>&1; then
+  note "prebuilt addon failed to load ($(tail -1 "$W/logs/addon-load.log")); rebuilding here"
+  mkdir -p /tmp/tm-build
+  TOKENMILL_CUDA_ARCHS=90 TOKENMILL_CUDA_OUT_DIR=/tmp/tm-build TOKENMILL_NODE_INCLUDE="$PWD/$G/include" \
+    TOKENMILL_NAPI_INCLUDE="$PWD/$G/include/napi" node scripts/build-cuda.mjs --strict > "$W/logs/addon-build.log" 2>&1
+  export TOKENMILL_CUDA_ADDON=/tmp/tm-build/tokenmill_cuda.node
+fi
+node -e "console.log(JSON.stringify(require(process.env.TOKENMILL_CUDA_ADDON).probe()))" | tee -a "$SUMMARY"
+export TOKENMILL_SHARED_MODELS="$PWD/$G/models" TOKENMILL_GPU_OUT="$W/results" CI=
+
+run_test() { # name, timeout seconds, files...
+  local name=$1 limit=$2; shift 2
+  local s=$(date +%s)
+  timeout "$limit" node --test --test-concurrency=1 --test-reporter=spec "$@" > "$W/logs/$name.log" 2>&1
+  local rc=$?
+  local pass=$(grep -E '^ℹ pass' "$W/logs/$name.log" | tail -1) fail=$(grep -E '^ℹ fail' "$W/logs/$name.log" | tail -1)
+  local skip=$(grep -E '^ℹ skipped' "$W/logs/$name.log" | tail -1)
+  note "[$name] rc=$rc $pass $fail $skip ($(( $(date +%s) - s )) s)"
+  grep -E '^\s*✖' "$W/logs/$name.log" | head -20 >> "$SUMMARY"
+}
+
+hf_model() { # name shape
+  local name=$1 shape=$2 dir=/tmp/models/$1
+  local s=$(date +%s)
+  PYTHONUNBUFFERED=1 timeout 300 python3 scripts/gpu/gen_hf_model.py --shape "$shape" --out "$dir" > "$W/logs/gen-$name.log" 2>&1 || { note "[gen $name] FAILED: $(tail -3 "$W/logs/gen-$name.log")"; return 1; }
+  note "[gen $name] $(tail -1 "$W/logs/gen-$name.log")"
+  PYTHONUNBUFFERED=1 timeout 300 python3 scripts/gpu/hf_reference.py --model "$dir" > "$W/logs/ref-$name.log" 2>&1 || { note "[ref $name] FAILED: $(tail -3 "$W/logs/ref-$name.log")"; return 1; }
+  note "[ref $name] $(tail -1 "$W/logs/ref-$name.log") ($(( $(date +%s) - s )) s)"
+  TOKENMILL_HF_MODELS="$dir" run_test "compare-$name" 300 "$G/bundle/hf-compare.gpu.test.mjs"
+  grep -h '"model"' "$W/logs/compare-$name.log" | head -1 >> "$SUMMARY"
+}
+
+for st in "${STAGES[@]}"; do
+  case $st in
+    probe) run_test probe 60 "$G/bundle/cuda-probe.gpu.test.mjs" ;;
+    ops) run_test ops 240 "$G/bundle/cuda-ops.gpu.test.mjs" ;;
+    conformance)
+      for dt in bf16 f16 f32; do TOKENMILL_CUDA_DTYPE=$dt run_test "conformance-$dt" 240 "$G"/bundle/conformance/*.mjs; done ;;
+    stories) run_test stories 120 "$G/bundle/stories260k.gpu.test.mjs" ;;
+    kernels)
+      timeout 120 node "$G/bundle/kernel-bench.mjs" > "$W/results/kernel-bench.json" 2> "$W/logs/kernel-bench.log"
+      note "[kernels] rc=$? $(cat "$W/results/kernel-bench.json")" ;;
+    qwen3) hf_model qwen3-0.6b qwen3-0.6b ;;
+    llama7b)
+      hf_model llama2-7b llama2-7b
+      s=$(date +%s)
+      timeout 200 node "$G/bundle/decode-bench.mjs" --model /tmp/models/llama2-7b > "$W/results/bench-tokenmill.json" 2> "$W/logs/bench-tokenmill.log"
+      note "[bench tokenmill] rc=$? $(cat "$W/results/bench-tokenmill.json") ($(( $(date +%s) - s )) s)"
+      s=$(date +%s)
+      timeout 200 python3 bench/peers/hf_decode_bench.py --model /tmp/models/llama2-7b > "$W/results/bench-hf.json" 2> "$W/logs/bench-hf.log"
+      note "[bench hf] rc=$? $(tail -1 "$W/results/bench-hf.json") ($(( $(date +%s) - s )) s)"
+      python3 - "$W/results" "$OUT/bench.json" "$(cat $G/commit.txt 2>/dev/null)" <<'PY'
+import json, sys, datetime
+d, out, commit = sys.argv[1], sys.argv[2], sys.argv[3]
+def rd(n):
+    try: return json.loads(open(f"{d}/{n}").read().strip().splitlines()[-1])
+    except Exception as e: return {"error": str(e)}
+tm, hf = rd("bench-tokenmill.json"), rd("bench-hf.json")
+rec = {"date": datetime.datetime.utcnow().isoformat() + "Z", "commit": commit, "device": tm.get("device") or hf.get("device"),
+       "command": "bash scripts/gpu/run-suite.sh llama7b (bench/gpu/decode-bench.ts vs bench/peers/hf_decode_bench.py)",
+       "model": "Llama-2-7B shape, seeded random bf16 weights (scripts/gpu/gen_hf_model.py)",
+       "tokenmill": tm, "peer": hf,
+       "speedup": (tm.get("tokPerS", 0) / hf["tokPerS"]) if hf.get("tokPerS") else None}
+json.dump(rec, open(out, "w"), indent=2)
+print(json.dumps(rec))
+PY
+      ;;
+    *) note "unknown stage $st" ;;
+  esac
+done
+note "total $(( $(date +%s) - T0 )) s"
+
+tar -czf "$OUT/suite.tgz" -C "$W" logs results
+ls "$OUT"
