@@ -16,6 +16,7 @@ export const COMMANDS: Readonly<Record<string, () => Promise<CliCommandModule>>>
   convert: () => import('./convert.js'),
   doctor: () => import('./doctor.js'),
   serve: () => import('./serve.js'),
+  plan: () => import('./plan.js'),
 };
 
 export async function buildProgram(argv: readonly string[]): Promise<Command> {
