@@ -1,14 +1,16 @@
-// `tokenmill doctor [--json]`: what this machine offers tokenmill: version, Node, CPU model and ISA
-// flags, CPU addon status, the CUDA probe, and which backend `--device auto` picks and why.
+// `tokenmill doctor [--json] [--model DIR]`: what this machine offers tokenmill: version, Node, CPU
+// model and ISA flags, CPU addon status, the CUDA probe, which backend `--device auto` picks and why,
+// and the environment fingerprint (metrics/fingerprint.ts) every bench record carries; with --model,
+// the fingerprint includes sha256 of the model's weights and tokenizer.
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { environmentFingerprint, ISA_FLAGS, parseCpuinfo, type EnvironmentFingerprint } from '../metrics/fingerprint.js';
 import { cpuAddonAvailable, probeCuda, selectBackend, type CudaProbe } from '../runtime/select.js';
 import { toTokenmillError } from '../util/errors.js';
 import { packageVersion } from './version.js';
 
-/** ISA flags that decide which CPU kernels can run. */
-export const ISA_FLAGS = ['sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx512_bf16', 'avx512_fp16', 'amx_bf16'] as const;
+export { ISA_FLAGS, parseCpuinfo };
 
 export interface DoctorReport {
   readonly version: string;
@@ -19,14 +21,8 @@ export interface DoctorReport {
   readonly cpuAddon: { available: boolean; reason: string };
   readonly cuda: CudaProbe;
   readonly auto: { backend: string | null; reason: string };
-}
-
-/** Parse /proc/cpuinfo text: the model name and which ISA_FLAGS are present. */
-export function parseCpuinfo(text: string): { model: string | null; flags: Record<string, boolean> } {
-  const model = /^model name\s*:\s*(.+)$/m.exec(text)?.[1]?.trim() ?? null;
-  const flagLine = /^(?:flags|Features)\s*:\s*(.*)$/m.exec(text)?.[1] ?? '';
-  const present = new Set(flagLine.trim().split(/\s+/));
-  return { model, flags: Object.fromEntries(ISA_FLAGS.map((f) => [f, present.has(f)])) };
+  /** Present in `doctor` output (--json and text); absent from doctorReport() alone. */
+  readonly fingerprint?: EnvironmentFingerprint;
 }
 
 function cpuInfo(): DoctorReport['cpu'] {
@@ -88,6 +84,16 @@ export function formatDoctor(r: DoctorReport): string {
     lines.push(`  versions  driver ${r.cuda.driverVersion ?? '?'}, runtime ${r.cuda.runtimeVersion ?? '?'}, cuBLASLt ${yes(r.cuda.cublasLt)}`);
   }
   lines.push(`auto        ${r.auto.backend ?? 'none'}: ${r.auto.reason}`);
+  const fp = r.fingerprint;
+  if (fp !== undefined) {
+    const dirty = fp.tokenmill.gitDirty === true ? ' (uncommitted changes)' : '';
+    lines.push(`commit      ${fp.tokenmill.gitCommit}${dirty}`);
+    lines.push(`kernels     cpu ${fp.cpuAddon.kernelIsa ?? 'unavailable'}${fp.cpuAddon.binarySha256 !== null ? ` (addon sha256 ${fp.cpuAddon.binarySha256.slice(0, 12)})` : ''}`);
+    if (fp.model !== null) {
+      for (const f of [...fp.model.weights, ...(fp.model.tokenizer !== null ? [fp.model.tokenizer] : [])]) lines.push(`  sha256    ${f.sha256}  ${f.file}`);
+    }
+    lines.push(`fingerprint ${fp.fingerprintId}`);
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -96,9 +102,11 @@ export function register(program: Command): void {
     .command('doctor')
     .description('report the version, CPU features, native addons and the backend --device auto picks')
     .option('--json', 'print the report as JSON')
+    .option('--model <dir>', 'add sha256 of this model directory\'s weights and tokenizer to the fingerprint')
     .option('--debug', 'print stack traces on errors')
-    .action((opts: { json?: boolean }) => {
-      const report = doctorReport();
+    .action(async (opts: { json?: boolean; model?: string }) => {
+      const base = doctorReport();
+      const report: DoctorReport = { ...base, fingerprint: await environmentFingerprint({ modelDir: opts.model, cudaProbe: base.cuda }) };
       process.stdout.write(opts.json === true ? JSON.stringify(report, null, 2) + '\n' : formatDoctor(report));
     });
 }

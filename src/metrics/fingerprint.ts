@@ -1,0 +1,209 @@
+// The environment fingerprint every bench record carries: tokenmill version + git commit, Node,
+// CPU model and ISA, the CPU addon's kernel ISA and binary hash, the GPU (name, driver, CUDA
+// runtime) and, given a model directory, sha256 of its weights and tokenizer (streamed, never read
+// whole). Only stable facts belong here (no free memory, no load, no paths), so fingerprintId, a
+// hash of all of them, is equal exactly when two runs had the same environment.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadCpuAddon } from '../runtime/native.js';
+import { probeCuda, type CudaProbe } from '../runtime/select.js';
+import { TokenmillError } from '../util/errors.js';
+
+/** ISA flags that decide which CPU kernels can run. */
+export const ISA_FLAGS = ['sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx512_bf16', 'avx512_fp16', 'amx_bf16'] as const;
+
+/** Parse /proc/cpuinfo text: the model name and which ISA_FLAGS are present. */
+export function parseCpuinfo(text: string): { model: string | null; flags: Record<string, boolean> } {
+  const model = /^model name\s*:\s*(.+)$/m.exec(text)?.[1]?.trim() ?? null;
+  const flagLine = /^(?:flags|Features)\s*:\s*(.*)$/m.exec(text)?.[1] ?? '';
+  const present = new Set(flagLine.trim().split(/\s+/));
+  return { model, flags: Object.fromEntries(ISA_FLAGS.map((f) => [f, present.has(f)])) };
+}
+
+export interface FileHash {
+  /** File name relative to the model directory. */
+  readonly file: string;
+  readonly sizeBytes: number;
+  readonly sha256: string;
+}
+
+export interface ModelFingerprint {
+  /** *.safetensors (and their index), sorted by name. */
+  readonly weights: readonly FileHash[];
+  readonly tokenizer: FileHash | null;
+  /** config.json, tokenizer_config.json, generation_config.json when present. */
+  readonly configs: readonly FileHash[];
+}
+
+export interface EnvironmentFingerprint {
+  /** sha256 (first 16 hex digits) of every other field, as canonical JSON. */
+  readonly fingerprintId: string;
+  readonly tokenmill: { readonly version: string; readonly gitCommit: string; readonly gitDirty: boolean | null };
+  readonly node: { readonly version: string; readonly platform: string; readonly arch: string };
+  readonly cpu: { readonly model: string; readonly numLogicalCores: number; readonly totalMemoryBytes: number; readonly isa: readonly string[] | null };
+  readonly cpuAddon: { readonly available: boolean; readonly kernelIsa: string | null; readonly binarySha256: string | null };
+  readonly gpu: {
+    readonly available: boolean;
+    readonly devices: readonly { readonly name: string; readonly computeCapability: string; readonly totalMemoryBytes: number }[];
+    readonly driverVersion: string | null;
+    readonly cudaRuntimeVersion: string | null;
+    readonly cublasLt: boolean;
+  };
+  readonly model: ModelFingerprint | null;
+}
+
+export interface FingerprintOptions {
+  /** Hash this model directory's weights, tokenizer and configs. */
+  readonly modelDir?: string;
+  /** A CUDA probe already taken (doctor probes once). */
+  readonly cudaProbe?: CudaProbe;
+}
+
+/** sha256 of a file, streamed in chunks (multi-GB weights never sit in memory). */
+export function sha256File(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(path, { highWaterMark: 1 << 22 })
+      .on('data', (chunk) => h.update(chunk))
+      .on('error', (e) => reject(new TokenmillError('io_error', `cannot read ${path}: ${e.message}`, { cause: e, details: { file: path } })))
+      .on('end', () => resolve(h.digest('hex')));
+  });
+}
+
+/** JSON with object keys sorted at every level: the same value always gives the same text. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+export function fingerprintIdOf(fields: Omit<EnvironmentFingerprint, 'fingerprintId'>): string {
+  return createHash('sha256').update(canonicalJson(fields)).digest('hex').slice(0, 16);
+}
+
+/** The folder holding tokenmill's package.json (src/metrics -> repo, or dist/src/metrics -> package). */
+function packageRoot(): string | null {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    dir = dirname(dir);
+  }
+  return null;
+}
+
+function git(root: string, args: string[]): string | null {
+  try {
+    return execFileSync('git', ['-C', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
+  } catch {
+    return null;
+  }
+}
+
+function tokenmillInfo(): EnvironmentFingerprint['tokenmill'] {
+  const root = packageRoot();
+  let version = '0.0.0';
+  try {
+    if (root !== null) version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version?: string }).version ?? version;
+  } catch {
+    // keep 0.0.0
+  }
+  // A container image has no .git: the build passes the commit in (Dockerfile ARG GIT_COMMIT).
+  const fromEnv = process.env.TOKENMILL_GIT_COMMIT;
+  if (fromEnv) return { version, gitCommit: fromEnv, gitDirty: null };
+  const commit = root === null ? null : git(root, ['rev-parse', 'HEAD']);
+  if (commit === null || !/^[0-9a-f]{40,64}$/.test(commit)) return { version, gitCommit: 'unknown', gitDirty: null };
+  const status = git(root!, ['status', '--porcelain', '--untracked-files=no']);
+  return { version, gitCommit: commit, gitDirty: status === null ? null : status.length > 0 };
+}
+
+function cpuFacts(): EnvironmentFingerprint['cpu'] {
+  let parsed: ReturnType<typeof parseCpuinfo> | null = null;
+  try {
+    parsed = parseCpuinfo(readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    // not Linux: ISA unknown
+  }
+  return {
+    model: parsed?.model ?? cpus()[0]?.model ?? 'unknown',
+    numLogicalCores: cpus().length,
+    totalMemoryBytes: totalmem(),
+    isa: parsed === null ? null : ISA_FLAGS.filter((f) => parsed!.flags[f]),
+  };
+}
+
+/** What the CPU addon reports: the kernel ISA it picks here (TOKENMILL_CPU_ISA honoured) and its binary's hash. */
+async function cpuAddonFacts(): Promise<EnvironmentFingerprint['cpuAddon']> {
+  const { addon, reason } = loadCpuAddon();
+  if (addon === null) return { available: false, kernelIsa: null, binarySha256: null };
+  let kernelIsa: string | null = null;
+  try {
+    const engine = addon.createEngine(1, process.env.TOKENMILL_CPU_ISA ?? '');
+    try {
+      kernelIsa = addon.engineInfo(engine).isa;
+    } finally {
+      addon.destroyEngine(engine);
+    }
+  } catch {
+    // leave null: the addon loads but cannot start an engine
+  }
+  const path = reason.startsWith('loaded ') ? reason.slice('loaded '.length) : null;
+  const binarySha256 = path !== null && existsSync(path) ? await sha256File(path) : null;
+  return { available: true, kernelIsa, binarySha256 };
+}
+
+function gpuFacts(p: CudaProbe): EnvironmentFingerprint['gpu'] {
+  return {
+    available: p.available,
+    devices: p.devices.map((d) => ({ name: d.name, computeCapability: d.computeCapability, totalMemoryBytes: d.totalMemoryBytes })),
+    driverVersion: p.driverVersion,
+    cudaRuntimeVersion: p.runtimeVersion,
+    cublasLt: p.cublasLt,
+  };
+}
+
+async function hashOne(dir: string, file: string): Promise<FileHash> {
+  const path = join(dir, file);
+  return { file, sizeBytes: statSync(path).size, sha256: await sha256File(path) };
+}
+
+/** sha256 of a model directory's weights (*.safetensors + index), tokenizer.json and config files. */
+export async function modelFingerprint(dir: string): Promise<ModelFingerprint> {
+  let names: string[];
+  try {
+    names = readdirSync(dir).sort();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file_not_found' : 'io_error';
+    throw new TokenmillError(code, `cannot read model directory ${dir}: ${(e as Error).message}`, { cause: e, details: { file: dir } });
+  }
+  const weightFiles = names.filter((n) => n.endsWith('.safetensors') || n === 'model.safetensors.index.json');
+  if (!weightFiles.some((n) => n.endsWith('.safetensors'))) {
+    throw new TokenmillError('file_not_found', `${dir}: no *.safetensors weights to fingerprint`, { details: { file: dir } });
+  }
+  const configs = ['config.json', 'tokenizer_config.json', 'generation_config.json'].filter((n) => names.includes(n));
+  const weights: FileHash[] = [];
+  for (const n of weightFiles) weights.push(await hashOne(dir, n)); // one at a time: bounded memory and disk queue
+  return {
+    weights,
+    tokenizer: names.includes('tokenizer.json') ? await hashOne(dir, 'tokenizer.json') : null,
+    configs: await Promise.all(configs.map((n) => hashOne(dir, n))),
+  };
+}
+
+export async function environmentFingerprint(opts: FingerprintOptions = {}): Promise<EnvironmentFingerprint> {
+  const fields: Omit<EnvironmentFingerprint, 'fingerprintId'> = {
+    tokenmill: tokenmillInfo(),
+    node: { version: process.version, platform: process.platform, arch: process.arch },
+    cpu: cpuFacts(),
+    cpuAddon: await cpuAddonFacts(),
+    gpu: gpuFacts(opts.cudaProbe ?? probeCuda()),
+    model: opts.modelDir === undefined ? null : await modelFingerprint(opts.modelDir),
+  };
+  return { fingerprintId: fingerprintIdOf(fields), ...fields };
+}
