@@ -90,6 +90,13 @@ for (let r = 0; r < reps + 1; r++) {
   if (!same) throw new Error('non-deterministic greedy output across reps');
 }
 const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+const info = (backend as unknown as { info?: () => { opTimeNs?: number[]; opCalls?: number[] } }).info?.();
+if (info?.opTimeNs) {
+  const names = ['', 'embedding', 'rmsnorm', 'addRmsnorm', 'matmul', 'rope', 'kvWrite', 'attention', 'siluMul', 'add', 'gatherRows', 'argmax'];
+  const total = info.opTimeNs.reduce((a, b) => a + b, 0);
+  const parts = names.map((n, i) => [n, info.opTimeNs![i]!, info.opCalls![i]!] as const).filter(([, t]) => t > 0).sort((a, b) => b[1] - a[1]);
+  console.error(parts.map(([n, t, c]) => `${n} ${((t / total) * 100).toFixed(1)}% (${c} calls, ${(t / c / 1000).toFixed(1)} us)`).join('; '));
+}
 const isa = (backend as unknown as { isa?: string }).isa ?? 'unknown';
 console.log(JSON.stringify({ modelDir, numThreads: backend.name === 'cpu' ? numThreads : 0, isa, promptLen, genLen, reps, prefillTokPerS, decodeTokPerS, weightBytes, baselineRssBytes, peakRssBytes, firstTokens: generated.slice(0, 8) }));
 backend.dispose();

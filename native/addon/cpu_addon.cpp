@@ -144,6 +144,20 @@ napi_value engine_info(napi_env env, napi_callback_info info) {
   NAPI_OK(napi_set_named_property(env, obj, "isa", isa));
   NAPI_OK(napi_set_named_property(env, obj, "numThreads", nt));
   NAPI_OK(napi_set_named_property(env, obj, "allocatedBytes", ab));
+  if (e->profiling()) {
+    napi_value ns, calls;
+    NAPI_OK(napi_create_array_with_length(env, CpuEngine::kNumOps, &ns));
+    NAPI_OK(napi_create_array_with_length(env, CpuEngine::kNumOps, &calls));
+    for (int i = 0; i < CpuEngine::kNumOps; i++) {
+      napi_value a, b;
+      NAPI_OK(napi_create_double(env, static_cast<double>(e->op_time_ns()[i]), &a));
+      NAPI_OK(napi_create_double(env, static_cast<double>(e->op_calls()[i]), &b));
+      NAPI_OK(napi_set_element(env, ns, static_cast<uint32_t>(i), a));
+      NAPI_OK(napi_set_element(env, calls, static_cast<uint32_t>(i), b));
+    }
+    NAPI_OK(napi_set_named_property(env, obj, "opTimeNs", ns));
+    NAPI_OK(napi_set_named_property(env, obj, "opCalls", calls));
+  }
   return obj;
 }
 

@@ -8,8 +8,7 @@
 // own position and context, never on the rest of the batch (batch invariant).
 // Threads: tasks = (seq, head, block of 16 queries), claimed dynamically. Assumes Dh <= 512 and
 // validated block tables (the executor checks ids and lengths first).
-
-
+// Not benchmarked separately: < 3% of decode time at context <= 256 in bench/cpu.
 #include "kernels.h"
 #include "simd.h"
 
@@ -47,7 +46,7 @@ inline void axpy(float* acc, float p, const float* v, int64_t n) {
   }
 }
 
-void one_query(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, int64_t pos) {
+void one_query_any(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, int64_t pos) {
   const int64_t Dh = a.Dh, bs = a.block_size, Hkv = a.Hkv;
   const int64_t kvh = h / (a.H / Hkv);
   const float* q = a.q + (t * a.H + h) * Dh;
@@ -56,15 +55,23 @@ void one_query(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, int64_
   if (a.sliding_window > 0 && pos - a.sliding_window + 1 > 0) lo = pos - a.sliding_window + 1;
   alignas(64) float acc[512];
   alignas(64) float sc[KB + 16];
+  const float* krow[KB];
+  const float* vrow[KB];
   for (int64_t d = 0; d < Dh; d++) acc[d] = 0.f;
   float m = -__builtin_inff(), l = 0.f;
+  // Walk the block table incrementally: (blk, off) of key p0, no division per key.
+  int64_t blk = lo / bs, off = lo % bs;
   for (int64_t p0 = lo; p0 <= pos; p0 += KB) {
     const int64_t n = pos + 1 - p0 < KB ? pos + 1 - p0 : KB;
+    for (int64_t i = 0; i < n; i++) {
+      const int64_t base = ((static_cast<int64_t>(bt[blk]) * bs + off) * Hkv + kvh) * Dh;
+      krow[i] = a.kcache + base;
+      vrow[i] = a.vcache + base;
+      if (++off == bs) { off = 0; blk++; }
+    }
     float bmax = -__builtin_inff();
     for (int64_t i = 0; i < n; i++) {
-      const int64_t p = p0 + i;
-      const int64_t slot = static_cast<int64_t>(bt[p / bs]) * bs + p % bs;
-      float s = dot(q, a.kcache + (slot * Hkv + kvh) * Dh, Dh) * a.scale;
+      const float s = dot(q, krow[i], Dh) * a.scale;
       sc[i] = s;
       bmax = s > bmax ? s : bmax;
     }
@@ -78,16 +85,88 @@ void one_query(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, int64_
     for (int64_t j = 0; j < n; j++) bsum += sc[j];
     l = l * corr + bsum;
     if (corr != 1.f) rescale(acc, corr, Dh);
-    for (int64_t j = 0; j < n; j++) {
-      const int64_t p = p0 + j;
-      const int64_t slot = static_cast<int64_t>(bt[p / bs]) * bs + p % bs;
-      axpy(acc, sc[j], a.vcache + (slot * Hkv + kvh) * Dh, Dh);
-    }
+    for (int64_t j = 0; j < n; j++) axpy(acc, sc[j], vrow[j], Dh);
     m = mnew;
   }
   float* o = a.out + (t * a.H + h) * Dh;
   const float inv = l > 0.f ? 1.f / l : 0.f;
   for (int64_t d = 0; d < Dh; d++) o[d] = acc[d] * inv;
+}
+
+// Register-resident variant for Dh <= NC * W: q and the output accumulator live in NC vectors.
+template <int NC>
+void one_query_reg(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, int64_t pos) {
+  const int64_t Dh = a.Dh, bs = a.block_size, Hkv = a.Hkv;
+  const int64_t kvh = h / (a.H / Hkv);
+  const int tail = static_cast<int>(Dh - (NC - 1) * W);  // lanes used in the last chunk (1..W)
+  const float* qp = a.q + (t * a.H + h) * Dh;
+  const int32_t* bt = a.block_tables + seq * a.max_blocks_per_seq;
+  int64_t lo = 0;
+  if (a.sliding_window > 0 && pos - a.sliding_window + 1 > 0) lo = pos - a.sliding_window + 1;
+  VF q[NC], acc[NC];
+  for (int c = 0; c < NC; c++) {
+    q[c] = c == NC - 1 ? vload_part(qp + c * W, tail) : vload(qp + c * W);
+    acc[c] = vzero();
+  }
+  alignas(64) float sc[KB + 16];
+  int64_t rows[KB];  // element offset of each key's row in the caches
+  float m = -__builtin_inff(), l = 0.f;
+  int64_t blk = lo / bs, off = lo % bs;
+  for (int64_t p0 = lo; p0 <= pos; p0 += KB) {
+    const int64_t n = pos + 1 - p0 < KB ? pos + 1 - p0 : KB;
+    for (int64_t i = 0; i < n; i++) {
+      rows[i] = ((static_cast<int64_t>(bt[blk]) * bs + off) * Hkv + kvh) * Dh;
+      if (++off == bs) { off = 0; blk++; }
+    }
+    float bmax = -__builtin_inff();
+    for (int64_t i = 0; i < n; i++) {
+      const float* k = a.kcache + rows[i];
+      VF d = vzero();
+      for (int c = 0; c < NC; c++) d = vfma(q[c], c == NC - 1 ? vload_part(k + c * W, tail) : vload(k + c * W), d);
+      const float s = vreduce_add(d) * a.scale;
+      sc[i] = s;
+      bmax = s > bmax ? s : bmax;
+    }
+    const float mnew = bmax > m ? bmax : m;
+    const float corr = m == -__builtin_inff() ? 0.f : __builtin_expf(m - mnew);
+    VF mv = vset1(mnew);
+    int64_t i = 0;
+    for (; i + W <= n; i += W) vstore(sc + i, vexp(vsub(vload(sc + i), mv)));
+    if (i < n) { int r = static_cast<int>(n - i); vstore_part(sc + i, vexp(vsub(vload_part(sc + i, r), mv)), r); }
+    float bsum = 0.f;
+    for (int64_t j = 0; j < n; j++) bsum += sc[j];
+    l = l * corr + bsum;
+    if (corr != 1.f) {
+      VF cv = vset1(corr);
+      for (int c = 0; c < NC; c++) acc[c] = vmul(acc[c], cv);
+    }
+    for (int64_t j = 0; j < n; j++) {
+      const float* v = a.vcache + rows[j];
+      VF pv = vset1(sc[j]);
+      for (int c = 0; c < NC; c++) acc[c] = vfma(pv, c == NC - 1 ? vload_part(v + c * W, tail) : vload(v + c * W), acc[c]);
+    }
+    m = mnew;
+  }
+  float* o = a.out + (t * a.H + h) * Dh;
+  VF inv = vset1(l > 0.f ? 1.f / l : 0.f);
+  for (int c = 0; c < NC; c++) {
+    if (c == NC - 1) vstore_part(o + c * W, vmul(acc[c], inv), tail);
+    else vstore(o + c * W, vmul(acc[c], inv));
+  }
+}
+
+void one_query(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, int64_t pos) {
+  switch ((a.Dh + W - 1) / W) {
+    case 1: one_query_reg<1>(a, seq, h, t, pos); return;
+    case 2: one_query_reg<2>(a, seq, h, t, pos); return;
+    case 3: one_query_reg<3>(a, seq, h, t, pos); return;
+    case 4: one_query_reg<4>(a, seq, h, t, pos); return;
+    case 5: one_query_reg<5>(a, seq, h, t, pos); return;
+    case 6: one_query_reg<6>(a, seq, h, t, pos); return;
+    case 7: one_query_reg<7>(a, seq, h, t, pos); return;
+    case 8: one_query_reg<8>(a, seq, h, t, pos); return;
+    default: one_query_any(a, seq, h, t, pos); return;
+  }
 }
 
 }  // namespace

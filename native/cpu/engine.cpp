@@ -3,6 +3,7 @@
 // (decode of small models) on the calling thread so they never wake the pool.
 #include "engine.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -18,7 +19,10 @@ constexpr int64_t kParallelMinWork = 1 << 15;
 }  // namespace
 
 CpuEngine::CpuEngine(int num_threads, const KernelTable* kernels)
-    : kernels_(kernels), pool_(num_threads < 1 ? 1 : num_threads) {}
+    : kernels_(kernels), pool_(num_threads < 1 ? 1 : num_threads) {
+  const char* p = std::getenv("TOKENMILL_CPU_PROFILE");
+  profile_ = p != nullptr && p[0] == '1';
+}
 
 CpuEngine::~CpuEngine() {
   for (auto& b : buffers_) std::free(b.ptr);
@@ -81,7 +85,14 @@ Status CpuEngine::execute(const int32_t* cmds, int64_t num_ints) {
     TM_CHECK_ARG(i + 2 <= num_ints, "truncated command stream");
     const int32_t op = cmds[i], len = cmds[i + 1];
     TM_CHECK_ARG(len >= 2 && i + len <= num_ints, "bad command length %d", len);
-    TM_RETURN_IF_ERROR(run_one(static_cast<Op>(op), cmds + i + 2, len - 2));
+    if (profile_ && op >= 1 && op < kNumOps) {
+      const auto t0 = std::chrono::steady_clock::now();
+      TM_RETURN_IF_ERROR(run_one(static_cast<Op>(op), cmds + i + 2, len - 2));
+      op_ns_[op] += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+      op_calls_[op]++;
+    } else {
+      TM_RETURN_IF_ERROR(run_one(static_cast<Op>(op), cmds + i + 2, len - 2));
+    }
     i += len;
   }
   return Status::Ok();
@@ -169,11 +180,15 @@ Status CpuEngine::op_matmul(const int32_t* a) {
   TM_RETURN_IF_ERROR(ref(a + 12, N, &bias, true));
   MatmulArgs m{reinterpret_cast<float*>(out.ptr), reinterpret_cast<const float*>(x.ptr), w.ptr, bias.ptr,
                w.dtype, bias.dtype, T, K, N};
-  // Chunks of ~192 KiB of weights: stay in L2 while all T rows pass over them.
+  // Chunks of at most ~192 KiB of weights (they stay in L2 while all T rows pass over them), and
+  // at least ~8 chunks per thread so that dynamic claiming balances the threads.
   const int64_t row_bytes = K * dtype_bytes(w.dtype);
   int64_t grain = (192 * 1024 / (row_bytes > 0 ? row_bytes : 1)) & ~int64_t{3};
+  const int64_t balanced = (ceil_div(N, 8 * static_cast<int64_t>(pool_.num_threads())) + 3) & ~int64_t{3};
+  if (balanced < grain) grain = balanced;
   if (grain < 4) grain = 4;
-  if (T * N * K < 4 * kParallelMinWork) grain = N;
+  // Below ~256K multiply-adds (~15 us on one core) a fork-join costs more than it saves.
+  if (T * N * K < 8 * kParallelMinWork) grain = N;
   const KernelTable* k = kernels_;
   pool_.parallel_for(N, grain, [&](int64_t n0, int64_t n1) { k->matmul(m, n0, n1); });
   return Status::Ok();

@@ -34,6 +34,11 @@ class CpuEngine {
   int num_threads() const { return pool_.num_threads(); }
   int64_t allocated_bytes() const { return allocated_bytes_; }
   void* buffer_ptr(int32_t id, int64_t byte_offset, int64_t bytes) const;
+  // Per-op wall time (ns) and call counts, accumulated only when TOKENMILL_CPU_PROFILE=1.
+  bool profiling() const { return profile_; }
+  const int64_t* op_time_ns() const { return op_ns_; }
+  const int64_t* op_calls() const { return op_calls_; }
+  static constexpr int kNumOps = 12;
 
  private:
   struct Buffer { char* ptr = nullptr; int64_t bytes = 0; };
@@ -58,6 +63,9 @@ class CpuEngine {
   int64_t allocated_bytes_ = 0;
   std::vector<AttentionTask> attn_tasks_;
   std::vector<float> rope_cs_;
+  bool profile_ = false;
+  int64_t op_ns_[kNumOps] = {0};
+  int64_t op_calls_[kNumOps] = {0};
 };
 
 }}  // namespace tmill::cpu

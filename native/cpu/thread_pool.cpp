@@ -1,6 +1,8 @@
 // ThreadPool implementation: generation-tagged chunk claiming, spin-then-sleep workers.
 #include "thread_pool.h"
 
+#include <sched.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <type_traits>
@@ -36,7 +38,6 @@ ThreadPool::~ThreadPool() {
 
 void ThreadPool::work(uint32_t gen) {
   const Job& job = jobs_[gen & 3];
-  int64_t processed = 0;
   for (;;) {
     uint64_t v = claim_.load(std::memory_order_acquire);
     if (static_cast<uint32_t>(v >> 32) != gen) break;
@@ -49,10 +50,8 @@ void ThreadPool::work(uint32_t gen) {
     if (!claim_.compare_exchange_weak(v, v + static_cast<uint64_t>(grain), std::memory_order_acq_rel)) continue;
     const int64_t end = idx + grain < n ? idx + grain : n;
     fn(ctx, idx, end);
-    processed += end - idx;
     done_.fetch_add(end - idx, std::memory_order_acq_rel);
   }
-  (void)processed;
 }
 
 void ThreadPool::run(int64_t num_tasks, int64_t grain, RangeFn fn, void* ctx) {
@@ -71,7 +70,13 @@ void ThreadPool::run(int64_t num_tasks, int64_t grain, RangeFn fn, void* ctx) {
     cv_.notify_all();
   }
   work(gen);
-  while (done_.load(std::memory_order_acquire) < num_tasks) TM_PAUSE();
+  // A worker still holds a chunk. Spin briefly; then yield, so that on an oversubscribed machine a
+  // preempted worker can run here instead of this thread burning the rest of its time slice.
+  int spins = 0;
+  while (done_.load(std::memory_order_acquire) < num_tasks) {
+    if (++spins < 256) TM_PAUSE();
+    else sched_yield();
+  }
 }
 
 void ThreadPool::worker_main() {

@@ -16,6 +16,9 @@ export interface CpuEngineInfo {
   readonly isa: string;
   readonly numThreads: number;
   readonly allocatedBytes: number;
+  /** With TOKENMILL_CPU_PROFILE=1: wall ns and calls per op code (index = OP code). */
+  readonly opTimeNs?: readonly number[];
+  readonly opCalls?: readonly number[];
 }
 
 /** Status names the CPU addon puts in Error.code. */

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { AttentionMetadata, Backend, BackendMemoryStats, HostData, KvLayer, Tensor } from '../backend.js';
 import { numelOf } from '../backend.js';
 import { DTYPE_BYTES, halfToF32, type DType } from '../dtype.js';
-import { loadCpuAddon, type CpuAddon, type CpuEngineHandle } from '../native.js';
+import { loadCpuAddon, type CpuAddon, type CpuEngineHandle, type CpuEngineInfo } from '../native.js';
 import { TokenmillError } from '../../util/errors.js';
 import { invariant } from '../../util/invariant.js';
 import { CPU_BACKEND_NAME, CommandRecorder, CpuTensor, DTYPE_CODE, overlaps, sameRange, type CpuBuffer } from './cpu-tensor.js';
@@ -86,6 +86,11 @@ export class CpuBackend implements Backend {
     } catch (e) {
       throw nativeError(e);
     }
+  }
+
+  /** Native engine info (ISA, threads, and per-op times with TOKENMILL_CPU_PROFILE=1). */
+  info(): CpuEngineInfo {
+    return this.addon.engineInfo(this.live());
   }
 
   // ------------------------------------------------------------------------------- internals
