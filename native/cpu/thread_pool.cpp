@@ -69,13 +69,24 @@ void ThreadPool::run(int64_t num_tasks, int64_t grain, RangeFn fn, void* ctx) {
     { std::lock_guard<std::mutex> lk(mu_); }
     cv_.notify_all();
   }
+  const int64_t t0 = now_ns();
   work(gen);
+  const int64_t t1 = now_ns();
   // A worker still holds a chunk. Spin briefly; then yield, so that on an oversubscribed machine a
   // preempted worker can run here instead of this thread burning the rest of its time slice.
   int spins = 0;
   while (done_.load(std::memory_order_acquire) < num_tasks) {
     if (++spins < 256) TM_PAUSE();
     else sched_yield();
+  }
+  // A stall: waiting took longer than both 30 us and the caller's own work. Four in the last 16
+  // parallel jobs -> run the next 256 jobs on the caller alone.
+  const int64_t waited = now_ns() - t1;
+  const bool stalled = waited > 30000 && waited > t1 - t0;
+  stall_history_ = (stall_history_ << 1) | (stalled ? 1u : 0u);
+  if (__builtin_popcount(stall_history_ & 0xffffu) >= 4) {
+    solo_jobs_left_ = 256;
+    stall_history_ = 0;
   }
 }
 

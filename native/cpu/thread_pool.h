@@ -1,8 +1,10 @@
 // A small pool of persistent worker threads (not libuv). The calling thread always takes part;
-// workers spin briefly (TOKENMILL_SPIN_US, default 200 us) after each job, then sleep on a
+// workers spin briefly (TOKENMILL_SPIN_US, default 50 us) after each job, then sleep on a
 // condition variable. Tasks are claimed in chunks from one atomic counter tagged with the job's
 // generation, so a descheduled worker can never stall a job: whoever is running claims the rest,
-// and a late worker finds a newer generation and claims nothing.
+// and a late worker finds a newer generation and claims nothing. If the caller keeps waiting long
+// for chunks a preempted worker holds (an oversubscribed machine), the pool runs the next jobs on
+// the caller alone for a while, then tries the workers again.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -27,7 +29,8 @@ class ThreadPool {
 
   template <class F>
   void parallel_for(int64_t num_tasks, int64_t grain, F&& f) {
-    if (num_threads() == 1 || num_tasks <= grain) {
+    if (num_threads() == 1 || num_tasks <= grain || solo_jobs_left_ > 0) {
+      if (solo_jobs_left_ > 0 && num_tasks > grain) solo_jobs_left_--;
       if (num_tasks > 0) f(int64_t{0}, num_tasks);
       return;
     }
@@ -55,7 +58,10 @@ class ThreadPool {
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::condition_variable cv_;
-  int64_t spin_ns_ = 200000;
+  int64_t spin_ns_ = 50000;
+  // Stall detector: recent jobs where the caller waited longer than its own share of the work.
+  uint32_t stall_history_ = 0;  // one bit per recent parallel job, 1 = stalled
+  int solo_jobs_left_ = 0;
 };
 
 }}  // namespace tmill::cpu
