@@ -1,7 +1,9 @@
 // `tokenmill convert llama2c <model.bin> <tokenizer.bin> <out-dir>` and `convert gguf <file.gguf>
-// <out-dir>`: import foreign checkpoints as HF model directories that `generate --model` loads.
+// <out-dir>`: import foreign checkpoints as HF model directories that `generate --model` loads;
+// `convert to-gguf <hf-dir> <out.gguf>` exports one for llama.cpp (a peer on the same weights).
 // The converters live in model/convert; this file only wires arguments and reports.
 import type { Command } from 'commander';
+import { choiceArg } from './options.js';
 
 interface ConvertSummary {
   readonly numTensors: number;
@@ -26,6 +28,13 @@ async function convertGgufCmd(file: string, outDir: string): Promise<void> {
   if (!r.hasTokenizer) process.stderr.write('[tokenmill] warning: the GGUF file has no tokenizer; add tokenizer.json to the directory before generating\n');
 }
 
+async function toGgufCmd(hfDir: string, outFile: string, opts: { dtype: 'auto' | 'f32' | 'f16' | 'bf16' }): Promise<void> {
+  const { convertToGguf } = await import('../model/convert/to-gguf.js');
+  const r = convertToGguf(hfDir, outFile, { dtype: opts.dtype });
+  report(`HF (${r.fileType}, tokenizer ${r.tokenizer ?? 'none'}) to GGUF`, hfDir, outFile, r);
+  for (const w of r.warnings) process.stderr.write(`[tokenmill] warning: ${w}\n`);
+}
+
 export function register(program: Command): void {
   const convert = program.command('convert').description('convert a foreign checkpoint into a model directory');
   convert
@@ -43,4 +52,12 @@ export function register(program: Command): void {
     .argument('<out-dir>', 'output directory')
     .option('--debug', 'print stack traces on errors')
     .action((file: string, outDir: string) => convertGgufCmd(file, outDir));
+  convert
+    .command('to-gguf')
+    .description('HF Llama model directory -> GGUF v3 (llama architecture, embedded tokenizer) for llama.cpp')
+    .argument('<hf-dir>', 'model directory (config.json, *.safetensors, tokenizer.json)')
+    .argument('<out.gguf>', 'output file')
+    .option('--dtype <dtype>', 'matrix dtype: auto (as stored), f32, f16 or bf16; norms stay f32', choiceArg(['auto', 'f32', 'f16', 'bf16'] as const), 'auto')
+    .option('--debug', 'print stack traces on errors')
+    .action((hfDir: string, outFile: string, opts: { dtype: 'auto' | 'f32' | 'f16' | 'bf16' }) => toGgufCmd(hfDir, outFile, opts));
 }
