@@ -3,11 +3,10 @@
 // resuming interrupted downloads with HTTP Range from a .part file, with a cli-progress bar on TTYs.
 // Owned by the server engineer (serve). Never logs the HF token.
 
-import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import cliProgress from 'cli-progress';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
@@ -129,19 +128,19 @@ class FileFetcher {
     bar?.start(total ?? 0, start);
     if (!bar) log.info(`downloading ${file}${total !== null ? ` (${total} bytes)` : ''}`);
     let done = start;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        done += chunk.length;
-        bar?.update(done);
-        cb(null, chunk);
-      },
-    });
+    // Each chunk is on disk before the next is read, so an interruption keeps everything received.
+    const fh = await open(part, 'a');
     try {
       if (!res.body) throw new Error('empty response body');
-      await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), counter, createWriteStream(part, { flags: 'a' }));
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        await fh.write(chunk);
+        done += chunk.length;
+        bar?.update(done);
+      }
     } catch (e) {
       throw new TokenmillError('hub_download_failed', `${file}: download interrupted at ${done} bytes (${(e as Error).message}); run again to resume`, { cause: e });
     } finally {
+      await fh.close();
       bar?.stop();
     }
   }

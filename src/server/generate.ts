@@ -1,4 +1,4 @@
-// Runs one engine request for a route: collects it into one response, or streams it as SSE
+// Runs a route's engine request(s): collects them into one response, or streams them as SSE
 // (role in the first delta, finish_reason on each choice's last chunk, the usage chunk, `: ping`
 // while waiting, an error chunk then [DONE] on failure). Aborts the engine request when the client
 // goes away, records server-side metrics (TTFT, ITL, e2e, tokens, cost) and reports fatal faults.
@@ -11,6 +11,7 @@ import type { ModelFrontend } from './frontend.js';
 import { deltaChunk, fullResponse, usageChunk, type ChoiceState, type ResolvedLogprob, type ResponseHead, type UsageTotals } from './format.js';
 import { envelope, toHttpError } from './http-errors.js';
 import type { RouteKind } from './sampling.js';
+import { startOutputs, type TaggedOutput } from './output-merge.js';
 import { SseStream } from './sse.js';
 
 export interface RunContext {
@@ -26,7 +27,8 @@ export interface RunContext {
 export interface RunSpec {
   readonly kind: RouteKind;
   readonly head: ResponseHead;
-  readonly request: EngineRequest;
+  /** One engine request per prompt (completions may send a list); choice i*n + j is prompt i's choice j. */
+  readonly requests: readonly EngineRequest[];
   readonly includeUsage: boolean;
   readonly wantLogprobs: boolean;
   readonly arrivalMs: number;
@@ -36,29 +38,46 @@ export interface RunSpec {
 /** Per-request bookkeeping shared by both modes. */
 class Tracker {
   readonly choices: ChoiceState[];
-  readonly usage: UsageTotals = { numPromptTokens: 0, numCachedPromptTokens: 0, numGeneratedTokens: 0, costUsd: 0 };
+  /** Totals per engine request (each output carries its request's running totals). */
+  private readonly subUsage: UsageTotals[];
+  private readonly n: number;
   private lastTokenMs: number | null = null;
   private readonly textCache = new Map<number, string>();
 
   constructor(private readonly ctx: RunContext, private readonly spec: RunSpec) {
-    this.choices = Array.from({ length: spec.request.params.n }, (_, index) => ({ index, text: '', numTokens: 0, logprobs: [], finishReason: null, started: false }));
+    this.n = spec.requests[0]!.params.n;
+    const numChoices = this.n * spec.requests.length;
+    this.choices = Array.from({ length: numChoices }, (_, index) => ({ index, text: '', numTokens: 0, logprobs: [], finishReason: null, started: false }));
+    this.subUsage = spec.requests.map(() => ({ numPromptTokens: 0, numCachedPromptTokens: 0, numGeneratedTokens: 0, costUsd: 0 }));
+  }
+
+  /** Usage summed over the engine requests. */
+  get usage(): UsageTotals {
+    const t: UsageTotals = { numPromptTokens: 0, numCachedPromptTokens: 0, numGeneratedTokens: 0, costUsd: 0 };
+    for (const u of this.subUsage) {
+      t.numPromptTokens += u.numPromptTokens;
+      t.numCachedPromptTokens += u.numCachedPromptTokens;
+      t.numGeneratedTokens += u.numGeneratedTokens;
+      t.costUsd += u.costUsd;
+    }
+    return t;
   }
 
   /** Fold one output in; returns its resolved logprobs (null when off) and the text offset before it. */
-  async add(out: EngineOutput): Promise<{ choice: ChoiceState; logprobs: ResolvedLogprob[] | null; textOffset: number }> {
+  async add({ sub, out }: TaggedOutput): Promise<{ choice: ChoiceState; logprobs: ResolvedLogprob[] | null; textOffset: number }> {
     const now = Date.now();
     if (out.newTokenIds.length > 0) {
       if (this.lastTokenMs === null) this.ctx.metrics.observeFirstToken((now - this.spec.arrivalMs) / 1000);
       else this.ctx.metrics.observeInterToken((now - this.lastTokenMs) / 1000, out.newTokenIds.length);
       this.lastTokenMs = now;
     }
-    const u = this.usage;
+    const u = this.subUsage[sub]!;
     u.numPromptTokens = out.numPromptTokens;
     u.numCachedPromptTokens = out.numCachedPromptTokens;
     u.numGeneratedTokens = Math.max(u.numGeneratedTokens, out.numGeneratedTokens);
     u.costUsd = Math.max(u.costUsd, out.costUsd);
-    const choice = this.choices[out.index];
-    if (!choice) throw new TokenmillError('internal_error', `engine returned choice index ${out.index} for n=${this.choices.length}`);
+    const choice = out.index < this.n ? this.choices[sub * this.n + out.index] : undefined;
+    if (!choice) throw new TokenmillError('internal_error', `engine returned choice index ${out.index} for n=${this.n}`);
     const textOffset = choice.text.length;
     choice.text += out.newText;
     choice.numTokens += out.newTokenIds.length;
@@ -99,12 +118,13 @@ class Tracker {
 
   /** Count the request as finished; a client that went away counts as finished_reason="abort". */
   finish(clientGone = false): void {
+    const u = this.usage;
     this.ctx.metrics.observeFinished({
       account: this.spec.account,
       e2eSeconds: (Date.now() - this.spec.arrivalMs) / 1000,
-      promptTokens: this.usage.numPromptTokens,
-      completionTokens: this.usage.numGeneratedTokens,
-      costUsd: this.usage.costUsd,
+      promptTokens: u.numPromptTokens,
+      completionTokens: u.numGeneratedTokens,
+      costUsd: u.costUsd,
       finishReasons: this.choices.map((c) => (clientGone ? 'abort' : (c.finishReason ?? 'stop'))),
     });
   }
@@ -126,46 +146,56 @@ function failure(ctx: RunContext, e: unknown): TokenmillError {
   return te;
 }
 
-/** Abort the engine request when the client disconnects before we finished answering. */
-function abortOnClose(reply: FastifyReply): AbortController {
+/**
+ * The engine-side abort signal: fired when the client disconnects before we finished answering
+ * (then clientGone is true), or by us to stop sibling requests after a failure.
+ */
+function abortOnClose(reply: FastifyReply): { ac: AbortController; clientGone: () => boolean } {
   const ac = new AbortController();
+  let gone = false;
   reply.raw.on('close', () => {
-    if (!reply.raw.writableFinished) ac.abort();
+    if (!reply.raw.writableFinished) {
+      gone = true;
+      ac.abort();
+    }
   });
-  return ac;
+  return { ac, clientGone: () => gone };
 }
 
 export async function runNonStream(ctx: RunContext, spec: RunSpec, reply: FastifyReply): Promise<unknown> {
-  const ac = abortOnClose(reply);
+  const { ac, clientGone } = abortOnClose(reply);
   const tracker = new Tracker(ctx, spec);
   try {
-    for await (const out of ctx.engine.generate(spec.request, ac.signal)) await tracker.add(out);
-    if (ac.signal.aborted) {
+    const it = startOutputs(ctx.engine, spec.requests, ac.signal);
+    for (let r = await it.next(); !r.done; r = await it.next()) await tracker.add(r.value);
+    if (clientGone()) {
       tracker.finish(true);
       throw new TokenmillError('request_aborted', 'The client disconnected.');
     }
     tracker.checkOutcome();
   } catch (e) {
+    ac.abort(); // stop sibling requests of a failed one
     throw failure(ctx, e);
   }
   tracker.finish();
-  reply.header('x-tokenmill-cost-usd', tracker.usage.costUsd.toFixed(9));
-  return fullResponse(spec.kind, spec.head, tracker.choices, tracker.usage, spec.wantLogprobs);
+  const usage = tracker.usage;
+  reply.header('x-tokenmill-cost-usd', usage.costUsd.toFixed(9));
+  return fullResponse(spec.kind, spec.head, tracker.choices, usage, spec.wantLogprobs);
 }
 
-type Next = IteratorResult<EngineOutput>;
+type Next = IteratorResult<TaggedOutput>;
 
 /**
  * Stream the request. Errors before anything was sent become ordinary HTTP errors (thrown); once
  * the SSE stream is open they become an error chunk followed by [DONE].
  */
 export async function runStream(ctx: RunContext, spec: RunSpec, reply: FastifyReply): Promise<void> {
-  const ac = abortOnClose(reply);
+  const { ac, clientGone } = abortOnClose(reply);
   const tracker = new Tracker(ctx, spec);
   const sse = new SseStream(reply);
-  let it: AsyncIterator<EngineOutput> | null = null;
+  let it: AsyncIterator<TaggedOutput> | null = null;
   try {
-    it = ctx.engine.generate(spec.request, ac.signal)[Symbol.asyncIterator]();
+    it = startOutputs(ctx.engine, spec.requests, ac.signal);
     let next: Promise<Next> = it.next();
     for (;;) {
       const r = await raceTimeout(next, ctx.pingIntervalMs);
@@ -177,21 +207,21 @@ export async function runStream(ctx: RunContext, spec: RunSpec, reply: FastifyRe
       if (r.done) break;
       next = it.next();
       next.catch(() => undefined); // observed on the next loop turn; never an unhandled rejection
-      const out = r.value;
-      const { choice, logprobs, textOffset } = await tracker.add(out);
-      if (ac.signal.aborted) break;
+      const out = r.value.out;
+      const { choice, logprobs, textOffset } = await tracker.add(r.value);
+      if (clientGone()) break;
       if (out.finishReason === 'abort' || out.finishReason === 'error') continue;
       const hasLogprobs = logprobs !== null && logprobs.length > 0;
       if (!choice.started || out.newText.length > 0 || out.finished || hasLogprobs) {
         sse.open();
         sse.data(deltaChunk(spec.kind, spec.head, {
-          index: out.index, first: !choice.started, text: out.newText, logprobs: spec.wantLogprobs ? logprobs : null,
+          index: choice.index, first: !choice.started, text: out.newText, logprobs: spec.wantLogprobs ? logprobs : null,
           textOffset, finish: out.finished ? choice.finishReason : null,
         }, spec.includeUsage));
         choice.started = true;
       }
     }
-    if (ac.signal.aborted) {
+    if (clientGone()) {
       tracker.finish(true);
       return;
     }
@@ -201,6 +231,7 @@ export async function runStream(ctx: RunContext, spec: RunSpec, reply: FastifyRe
     if (spec.includeUsage) sse.data(usageChunk(spec.kind, spec.head, tracker.usage));
     sse.done();
   } catch (e) {
+    ac.abort(); // stop sibling requests of a failed one
     const te = failure(ctx, e);
     if (!sse.isOpen) throw te;
     sse.data(envelope(te));

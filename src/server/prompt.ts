@@ -6,18 +6,16 @@ import { TokenmillError } from '../util/errors.js';
 import type { ChatMessage, ModelFrontend } from './frontend.js';
 import type { ChatBody, CompletionBody } from './schemas.js';
 
-export async function completionPromptIds(body: CompletionBody, fe: ModelFrontend): Promise<number[]> {
+/** Token ids of each prompt: one list for a string or token ids, several for a list of prompts. */
+export async function completionPromptIds(body: CompletionBody, fe: ModelFrontend): Promise<number[][]> {
   const p = body.prompt;
-  if (typeof p !== 'string' && p.length > 1 && (typeof p[0] === 'string' || Array.isArray(p[0]))) {
-    throw new TokenmillError('unsupported_feature', `Batched prompts (a list of ${p.length} prompts) are not supported yet; send one request per prompt.`, { param: 'prompt' });
-  }
-  let ids: number[];
-  if (typeof p === 'string') ids = await fe.encode(p, { addSpecialTokens: true });
-  else if (p.length > 0 && typeof p[0] === 'string') ids = await fe.encode(p[0] as string, { addSpecialTokens: true });
-  else if (p.length > 0 && Array.isArray(p[0])) ids = [...(p[0] as number[])];
-  else ids = [...(p as number[])];
-  checkIds(ids, fe.vocabSize, 'prompt');
-  return ids;
+  let all: number[][];
+  if (typeof p === 'string') all = [await fe.encode(p, { addSpecialTokens: true })];
+  else if (p.length > 0 && typeof p[0] === 'string') all = await Promise.all((p as string[]).map((s) => fe.encode(s, { addSpecialTokens: true })));
+  else if (p.length > 0 && Array.isArray(p[0])) all = (p as number[][]).map((ids) => [...ids]);
+  else all = [[...(p as number[])]];
+  all.forEach((ids, i) => checkIds(ids, fe.vocabSize, all.length > 1 ? `prompt.${i}` : 'prompt'));
+  return all;
 }
 
 export function checkIds(ids: readonly number[], vocabSize: number, param: string): void {

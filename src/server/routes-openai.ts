@@ -43,10 +43,15 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
   checkModel(body.model, engine.modelId, o.modelAliases);
   o.rateLimiter?.take(req.account);
 
-  const promptIds = kind === 'chat' ? await chatPromptIds(body as ChatBody, frontend) : await completionPromptIds(body as CompletionBody, frontend);
-  const params = buildSamplingParams(body, kind, {
-    numPromptTokens: promptIds.length, maxModelLen: engine.maxModelLen, vocabSize: frontend.vocabSize, eosTokenIds: frontend.eosTokenIds,
-  });
+  const prompts = kind === 'chat' ? [await chatPromptIds(body as ChatBody, frontend)] : await completionPromptIds(body as CompletionBody, frontend);
+  const n = body.n ?? 1;
+  if (prompts.length * n > o.limits.maxChoices) {
+    throw new TokenmillError('invalid_request', `${prompts.length} prompts x n=${n} gives ${prompts.length * n} choices; the limit is ${o.limits.maxChoices}.`, { param: 'n' });
+  }
+  // Per prompt: the default max_tokens and the context check depend on its length.
+  const paramsList = prompts.map((ids) => buildSamplingParams(body, kind, {
+    numPromptTokens: ids.length, maxModelLen: engine.maxModelLen, vocabSize: frontend.vocabSize, eosTokenIds: frontend.eosTokenIds,
+  }));
   if (o.maxQueue !== undefined && engine.stats().numWaiting >= o.maxQueue) {
     throw new TokenmillError('server_overloaded', `The server is overloaded (${o.maxQueue} requests waiting); retry shortly.`, { details: { retryAfterSeconds: 1 } });
   }
@@ -55,9 +60,11 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
   const spec = {
     kind,
     head: { id, created: Math.floor(arrivalMs / 1000), model: engine.modelId },
-    request: { requestId: id, promptTokenIds: promptIds, params, accountKey: req.account, priority: body.priority ?? 0 },
+    requests: prompts.map((promptTokenIds, i) => ({
+      requestId: prompts.length === 1 ? id : `${id}-${i}`, promptTokenIds, params: paramsList[i]!, accountKey: req.account, priority: body.priority ?? 0,
+    })),
     includeUsage: body.stream_options?.include_usage === true,
-    wantLogprobs: params.logprobs !== null,
+    wantLogprobs: paramsList[0]!.logprobs !== null,
     arrivalMs,
     account: req.account,
   };

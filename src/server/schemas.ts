@@ -11,8 +11,10 @@ export interface ServerLimits {
   readonly maxStopLength: number;
   readonly maxN: number;
   readonly maxLogprobs: number;
-  /** Longest prompt list accepted by the schema (lists of more than one are then refused as unsupported). */
+  /** Most prompts in one completions request (a list of prompts). */
   readonly maxPromptArray: number;
+  /** Most choices in one response (prompts x n). */
+  readonly maxChoices: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -21,7 +23,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxStopLength: 256,
   maxN: 16,
   maxLogprobs: 20,
-  maxPromptArray: 64,
+  maxPromptArray: 32,
+  maxChoices: 64,
 };
 
 const int = () => z.number().int();

@@ -46,7 +46,8 @@ async function startHub(): Promise<Hub> {
     const cut = hub.cuts.get(path);
     if (cut !== undefined) {
       hub.cuts.delete(path);
-      res.write(body.subarray(start, cut), () => setTimeout(() => res.socket?.destroy(), 20));
+      // Half the file, then a clean FIN (not a reset, which could discard bytes in flight).
+      res.write(body.subarray(start, cut), () => res.socket?.end());
       return;
     }
     res.end(body.subarray(start));
@@ -86,14 +87,15 @@ describe('hub download', () => {
       (e: unknown) => e instanceof TokenmillError && e.code === 'hub_download_failed' && /run again to resume/.test(e.message));
     const dir = hubModelDir(cache, 'acme/tiny');
     assert.equal(existsSync(join(dir, 'model.safetensors')), false);
-    assert.equal(statSync(join(dir, 'model.safetensors.part')).size, 100_000);
+    const partial = statSync(join(dir, 'model.safetensors.part')).size;
+    assert.ok(partial > 0 && partial <= 100_000, `partial ${partial}`);
     hub.requests.length = 0;
     const got = await downloadHubModel({ repoId: 'acme/tiny', cacheDir: cache, hubUrl: hub.url, progress: false });
     assert.equal(got, dir);
     assert.deepEqual(readFileSync(join(dir, 'model.safetensors')), weights);
     assert.equal(existsSync(join(dir, 'model.safetensors.part')), false);
     const w = hub.requests.find((r) => r.path.endsWith('/model.safetensors'));
-    assert.equal(w?.range, 'bytes=100000-');
+    assert.equal(w?.range, `bytes=${partial}-`);
     // Complete files are not fetched again.
     assert.equal(hub.requests.some((r) => r.path.endsWith('/config.json')), false);
     assert.equal(readFileSync(join(dir, 'config.json'), 'utf8'), '{"a":1}');

@@ -188,14 +188,46 @@ describe('completions prompt forms', () => {
   });
   after(() => live.close());
 
-  it('accepts one-element prompt lists and refuses batches clearly', async () => {
+  it('accepts one-element prompt lists and token ids; checks ids against the vocabulary', async () => {
     const a = await live.client.completions.create({ model: 'fake-model', prompt: ['ab'], max_tokens: 1 });
     assert.equal(a.usage!.prompt_tokens, 3);
     const b = await live.client.completions.create({ model: 'fake-model', prompt: [[97, 98]], max_tokens: 1 });
     assert.equal(b.usage!.prompt_tokens, 2);
-    await assert.rejects(live.client.completions.create({ model: 'fake-model', prompt: ['a', 'b'], max_tokens: 1 }),
-      (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === 'unsupported_feature' && e.param === 'prompt');
     await assert.rejects(live.client.completions.create({ model: 'fake-model', prompt: [999], max_tokens: 1 }),
       (e: unknown) => e instanceof OpenAI.BadRequestError && /outside the vocabulary/.test(e.message));
+  });
+
+  it('a list of prompts gives prompts x n choices, prompt-major, with summed usage', async () => {
+    const r = await live.client.completions.create({ model: 'fake-model', prompt: ['ab', 'cde'], n: 2, max_tokens: 3, temperature: 0 });
+    assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2, 3]);
+    assert.ok(r.choices.every((c) => c.text === 'the' && c.finish_reason === 'length'));
+    assert.equal(r.usage!.prompt_tokens, 3 + 4);
+    assert.equal(r.usage!.completion_tokens, 12);
+    const ids = live.engine.requests.slice(-2).map((q) => q.promptTokenIds.length);
+    assert.deepEqual(ids, [3, 4]);
+    const t = await live.client.completions.create({ model: 'fake-model', prompt: [[97], [98, 99]], max_tokens: 2, temperature: 0 });
+    assert.equal(t.choices.length, 2);
+    await assert.rejects(live.client.completions.create({ model: 'fake-model', prompt: ['a', 'x'.repeat(300)], max_tokens: 2 }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === 'context_length_exceeded');
+  });
+
+  it('streams a list of prompts: each choice starts once and finishes last', async () => {
+    const stream = await live.client.completions.create({ model: 'fake-model', prompt: ['a', 'b', 'c'], max_tokens: 4, temperature: 0, stream: true, stream_options: { include_usage: true } });
+    const text = new Map<number, string>();
+    const finish = new Map<number, string | null>();
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const c of stream) {
+      if (c.usage) usage = c.usage;
+      for (const ch of c.choices) {
+        assert.equal(finish.get(ch.index) ?? null, null, 'no chunk after finish_reason');
+        text.set(ch.index, (text.get(ch.index) ?? '') + ch.text);
+        finish.set(ch.index, ch.finish_reason);
+      }
+    }
+    assert.deepEqual([...text.keys()].sort(), [0, 1, 2]);
+    assert.ok([...text.values()].every((t) => t === 'the '));
+    assert.ok([...finish.values()].every((f) => f === 'length'));
+    assert.equal(usage!.completion_tokens, 12);
+    assert.equal(usage!.prompt_tokens, 6);
   });
 });
