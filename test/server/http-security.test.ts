@@ -61,7 +61,7 @@ describe('auth on', () => {
 describe('auth off, metrics public, CORS allowlist, limits', () => {
   let live: Live;
   before(async () => {
-    live = await startLive({ server: { metricsPublic: true, corsOrigins: ['https://ok.example'], bodyLimitBytes: 4096, limits: { maxN: 2, maxStop: 2, maxMessages: 3, maxLogprobs: 5 } } });
+    live = await startLive({ server: { metricsPublic: true, corsOrigins: ['https://ok.example'], bodyLimitBytes: 4096, limits: { maxN: 2, maxStop: 2, maxMessages: 3, maxLogprobs: 5 }, webDir: join(import.meta.dirname, '..', '..', 'web') } });
   });
   after(() => live.close());
 
@@ -71,6 +71,14 @@ describe('auth off, metrics public, CORS allowlist, limits', () => {
     const m = await fetch(`${live.url}/metrics`);
     assert.equal(m.status, 200);
     assert.match(m.headers.get('content-type') ?? '', /text\/plain/);
+  });
+
+  it('serves the dashboard page with a restrictive CSP', async () => {
+    const r = await fetch(`${live.url}/`);
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('content-type') ?? '', /text\/html/);
+    assert.match(r.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+    assert.match(await r.text(), /tokenmill_usd_per_1k_output_tokens/);
   });
 
   it('sends CORS headers only to allowlisted origins; answers preflights', async () => {
