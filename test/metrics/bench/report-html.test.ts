@@ -1,0 +1,55 @@
+// The HTML report: one page holding the five SVG charts and a table row per record, every label
+// escaped, and nothing that reaches the network (no URLs, scripts or external resources).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { BENCH_RECORD_SCHEMA, type BenchRecord } from '../../../src/metrics/bench/bench-record.js';
+import { distribution } from '../../../src/metrics/bench/percentiles.js';
+import { buildReportHtml, seriesKey } from '../../../src/metrics/report/report-html.js';
+import { barChart, escapeXml, fmtTick, lineChart } from '../../../src/metrics/report/svg-plot.js';
+
+export function fakeRecord(over: Partial<BenchRecord> = {}): BenchRecord {
+  return {
+    schema: BENCH_RECORD_SCHEMA, kind: 'engine', engine: 'tokenmill', engineVersion: null, date: '2026-11-25T00:00:00Z', commit: 'abc', dirty: false,
+    deviceKind: 'cpu', device: 'Test CPU (1 threads)', numThreads: 1, model: 'stories15M', dtype: 'f32', inLen: 128, outLen: 128, concurrency: 1,
+    requestRate: null, numRequests: 4, numOk: 4, wallS: 2, promptTokens: 512, generatedTokens: 512, tokPerS: 256,
+    tokPerSSpread: { median: 256, min: 250, max: 260, runs: [250, 256, 260] },
+    ttftMs: distribution([10, 12, 14]), itlMs: distribution([3, 4, 5]), e2eMs: distribution([500]), goodput: null, errors: { total: 0, byClass: {} },
+    bytesPerDecodeStep: 6e7, gbPerS: 15, peakGbPerS: 20, peakSource: 'measured', pctPeak: 75, usdPerHour: 1, usdPer1kTok: 0.00108, usdPer1MTok: 1.08,
+    avgPowerW: null, joulesPerTok: null, fingerprint: null, command: 'tokenmill bench engine', notes: [], ...over,
+  };
+}
+
+test('report: five inline SVG charts, a table row per record, no network references', () => {
+  const records = [
+    fakeRecord(), fakeRecord({ concurrency: 8, tokPerS: 900, usdPer1MTok: 0.31 }),
+    fakeRecord({ engine: 'llama.cpp', engineVersion: '3.22.1', tokPerS: 200 }), fakeRecord({ engine: 'llama.cpp', concurrency: 8, tokPerS: 700 }),
+    fakeRecord({ engine: '<b>evil</b> & co', kind: 'serve', requestRate: 2, errors: { total: 1, byClass: { http_503: 1 } } }),
+  ];
+  const html = buildReportHtml(records, { sources: ['bench/results/x.json'], title: 'T & <T>' });
+  assert.ok(html.startsWith('<!doctype html>'));
+  assert.equal((html.match(/<svg /g) ?? []).length, 5);
+  assert.equal((html.match(/<\/svg>/g) ?? []).length, 5);
+  for (const t of ['Throughput vs concurrency', 'Time to first token', 'Inter-token latency', 'Cost per 1M output tokens', 'Peers side by side']) assert.ok(html.includes(t), t);
+  assert.equal((html.match(/<tr>/g) ?? []).length, records.length + 1); // header + one per record
+  assert.ok(html.includes('256 [250..260]'), 'median [min..max] in the table');
+  assert.ok(html.includes('$1.0800'));
+  assert.ok(html.includes('http_503:1'));
+  assert.ok(!html.includes('<b>evil'), 'labels are escaped');
+  assert.ok(html.includes('&lt;b&gt;evil&lt;/b&gt; &amp; co'));
+  assert.ok(html.includes('<title>T &amp; &lt;T&gt;</title>'));
+  assert.ok(!/https?:\/\//i.test(html), 'no URLs');
+  assert.ok(!/<script|<link|<img|<iframe|@import|url\(/i.test(html), 'no scripts or external resources');
+  // The throughput chart has one polyline per series (tokenmill, llama.cpp, serve) with its points.
+  const throughput = html.slice(html.indexOf('<svg '), html.indexOf('</svg>'));
+  assert.equal((throughput.match(/class="series"/g) ?? []).length, 3);
+  assert.ok(throughput.includes(escapeXml(seriesKey(records[0]!))));
+});
+
+test('charts: empty data, log axes drop non-positive values, bars for missing series', () => {
+  assert.ok(lineChart([], { title: 'x', xLabel: 'a', yLabel: 'b' }).includes('no data'));
+  const svg = lineChart([{ name: 's', points: [{ x: 1, y: 0 }, { x: 2, y: 10 }, { x: 4, y: 100 }] }], { title: 't', xLabel: 'a', yLabel: 'b', logY: true });
+  assert.equal((svg.match(/<circle/g) ?? []).length, 2);
+  const bars = barChart([{ label: 'g1', values: { a: 1, b: 2 } }, { label: 'g2', values: { a: 3 } }], ['a', 'b'], { title: 't', xLabel: 'x', yLabel: 'y' });
+  assert.equal((bars.match(/class="bar"/g) ?? []).length, 3);
+  assert.deepEqual([fmtTick(0), fmtTick(1500), fmtTick(2.5e6), fmtTick(0.5), fmtTick(0.0001)], ['0', '1.5k', '2.5M', '0.5', '1.0e-4']);
+});
