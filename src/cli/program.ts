@@ -17,6 +17,7 @@ export const COMMANDS: Readonly<Record<string, () => Promise<CliCommandModule>>>
   doctor: () => import('./doctor.js'),
   serve: () => import('./serve.js'),
   plan: () => import('./plan.js'),
+  bench: () => import('./bench.js'),
 };
 
 export async function buildProgram(argv: readonly string[]): Promise<Command> {
