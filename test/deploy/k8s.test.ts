@@ -1,0 +1,135 @@
+// Structure lint of deploy/k8s (kubeconform is not available offline; run it where it is): every
+// manifest parses (strict YAML subset), has apiVersion/kind/metadata.name, and the required fields
+// per kind: GPU request, image, /ready and /health probes on the served port, API keys from a
+// Secret, the HPA scaling the Deployment on tokenmill_num_requests_waiting, the Service and
+// ServiceMonitor selecting the pods. Also the subset parser itself.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../e2e/cli-helpers.js';
+import { parseYamlDocuments, type YamlValue } from './mini-yaml.js';
+
+type Obj = { [k: string]: YamlValue };
+const DIR = join(REPO_ROOT, 'deploy', 'k8s');
+const API: Record<string, string> = {
+  Deployment: 'apps/v1', Service: 'v1', HorizontalPodAutoscaler: 'autoscaling/v2', Secret: 'v1', PersistentVolumeClaim: 'v1',
+  ServiceMonitor: 'monitoring.coreos.com/v1', Kustomization: 'kustomize.config.k8s.io/v1beta1',
+};
+
+const files = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
+const manifests: { file: string; doc: Obj }[] = files.flatMap((file) => parseYamlDocuments(readFileSync(join(DIR, file), 'utf8')).map((doc) => ({ file, doc: doc as Obj })));
+const byKind = (kind: string): Obj[] => manifests.filter((m) => m.doc.kind === kind).map((m) => m.doc);
+const obj = (v: YamlValue | undefined, what: string): Obj => {
+  assert.ok(v !== null && typeof v === 'object' && !Array.isArray(v), `${what} must be a mapping`);
+  return v as Obj;
+};
+const list = (v: YamlValue | undefined, what: string): YamlValue[] => {
+  assert.ok(Array.isArray(v), `${what} must be a list`);
+  return v;
+};
+
+describe('mini YAML subset parser', () => {
+  it('parses mappings, sequences of mappings, scalars, flow JSON, literal blocks and documents', () => {
+    const docs = parseYamlDocuments('a: 1\nb:\n  - x: "q # not a comment" # comment\n    y: [1, "2"]\n  - plain text\nc: |\n  line 1\n  line 2\nd: {}\ne: \'it\'\'s\'\n---\nf: true\n');
+    assert.deepEqual(docs, [{ a: 1, b: [{ x: 'q # not a comment', y: [1, '2'] }, 'plain text'], c: 'line 1\nline 2\n', d: {}, e: "it's" }, { f: true }]);
+    assert.deepEqual(parseYamlDocuments('k:\n- a\n- b\n'), [{ k: ['a', 'b'] }]);
+  });
+
+  it('rejects what it does not support instead of misreading it', () => {
+    assert.throws(() => parseYamlDocuments('a: 1\na: 2\n'), /duplicate key/);
+    assert.throws(() => parseYamlDocuments('a: &x 1\n'), /anchors/);
+    assert.throws(() => parseYamlDocuments('a:\n\tb: 1\n'), /tabs/);
+    assert.throws(() => parseYamlDocuments('a: yes\n'), /ambiguous/);
+    assert.throws(() => parseYamlDocuments('a: 1\n   b: 2\n'), /indentation/);
+  });
+});
+
+describe('deploy/k8s manifests', () => {
+  it('every document has apiVersion, kind and metadata.name (or is a Kustomization)', () => {
+    assert.ok(files.length >= 5, files.join(', '));
+    for (const { file, doc } of manifests) {
+      const kind = doc.kind as string;
+      assert.ok(typeof kind === 'string' && API[kind] !== undefined, `${file}: unknown kind ${String(kind)}`);
+      assert.equal(doc.apiVersion, API[kind], `${file}: apiVersion of ${kind}`);
+      if (kind !== 'Kustomization') assert.ok(typeof obj(doc.metadata, `${file} metadata`).name === 'string', `${file}: metadata.name`);
+    }
+    for (const kind of ['Deployment', 'Service', 'HorizontalPodAutoscaler', 'ServiceMonitor', 'Secret']) assert.equal(byKind(kind).length, 1, kind);
+  });
+
+  it('Deployment: replicas, selector = pod labels, image, one GPU, probes on /ready and /health, keys from a Secret', () => {
+    const d = byKind('Deployment')[0]!;
+    const spec = obj(d.spec, 'spec');
+    assert.ok(typeof spec.replicas === 'number' && spec.replicas >= 1);
+    const match = obj(obj(spec.selector, 'selector').matchLabels, 'matchLabels');
+    const tmpl = obj(spec.template, 'template');
+    const podLabels = obj(obj(tmpl.metadata, 'template.metadata').labels, 'pod labels');
+    for (const [k, v] of Object.entries(match)) assert.equal(podLabels[k], v, `selector ${k} matches the pod labels`);
+    const pod = obj(tmpl.spec, 'pod spec');
+    const containers = list(pod.containers, 'containers').map((c) => obj(c, 'container'));
+    assert.equal(containers.length, 1);
+    const c = containers[0]!;
+    assert.match(String(c.image), /^[\w./-]+:[\w.-]+$/, 'image with an explicit tag');
+    const ports = list(c.ports, 'ports').map((p) => obj(p, 'port'));
+    const http = ports.find((p) => p.containerPort === 8000);
+    assert.ok(http, 'containerPort 8000');
+    const res = obj(c.resources, 'resources');
+    assert.equal(obj(res.limits, 'limits')['nvidia.com/gpu'], 1);
+    const args = list(c.args, 'args').map(String);
+    assert.equal(args[args.indexOf('--host') + 1], '0.0.0.0');
+    assert.equal(args[args.indexOf('--port') + 1], '8000');
+    const probePath = (name: string): { path: string; port: YamlValue } => {
+      const g = obj(obj(c[name], name).httpGet, `${name}.httpGet`);
+      return { path: String(g.path), port: g.port! };
+    };
+    assert.equal(probePath('readinessProbe').path, '/ready');
+    assert.equal(probePath('livenessProbe').path, '/health');
+    for (const p of ['readinessProbe', 'livenessProbe']) {
+      const port = probePath(p).port;
+      assert.ok(port === 8000 || port === http.name, `${p} targets the served port`);
+    }
+    const env = list(c.env, 'env').map((e) => obj(e, 'env entry'));
+    const keys = env.find((e) => e.name === 'TOKENMILL_API_KEYS');
+    assert.ok(keys, 'TOKENMILL_API_KEYS in env');
+    const ref = obj(obj(keys.valueFrom, 'valueFrom').secretKeyRef, 'secretKeyRef');
+    const secret = byKind('Secret')[0]!;
+    assert.equal(ref.name, obj(secret.metadata, 'secret metadata').name);
+    assert.ok(ref.key as string in obj(secret.stringData, 'stringData'));
+    const sc = obj(pod.securityContext, 'pod securityContext');
+    assert.equal(sc.runAsNonRoot, true);
+    const ann = obj(obj(tmpl.metadata, 'template.metadata').annotations, 'annotations');
+    assert.equal(ann['prometheus.io/path'], '/metrics');
+    assert.ok(args.includes('--metrics-public'), 'unauthenticated scrapes need --metrics-public');
+  });
+
+  it('Service and ServiceMonitor select the pods; the HPA scales the Deployment on queue depth', () => {
+    const d = byKind('Deployment')[0]!;
+    const podLabels = obj(obj(obj(obj(d.spec, 'spec').template, 'template').metadata, 'm').labels, 'labels');
+    const svc = byKind('Service')[0]!;
+    const sel = obj(obj(svc.spec, 'service spec').selector, 'service selector');
+    for (const [k, v] of Object.entries(sel)) assert.equal(podLabels[k], v, `Service selector ${k}`);
+    const svcPort = obj(list(obj(svc.spec, 's').ports, 'service ports')[0], 'service port');
+    assert.equal(svcPort.targetPort, 'http');
+    const sm = byKind('ServiceMonitor')[0]!;
+    const smSel = obj(obj(obj(sm.spec, 'sm spec').selector, 'sm selector').matchLabels, 'sm matchLabels');
+    const svcLabels = obj(obj(svc.metadata, 'svc metadata').labels, 'svc labels');
+    for (const [k, v] of Object.entries(smSel)) assert.equal(svcLabels[k], v, `ServiceMonitor selects the Service (${k})`);
+    const ep = obj(list(obj(sm.spec, 'sm').endpoints, 'endpoints')[0], 'endpoint');
+    assert.equal(ep.path, '/metrics');
+    assert.equal(ep.port, svcPort.name);
+    const hpa = byKind('HorizontalPodAutoscaler')[0]!;
+    const hs = obj(hpa.spec, 'hpa spec');
+    const target = obj(hs.scaleTargetRef, 'scaleTargetRef');
+    assert.deepEqual([target.apiVersion, target.kind, target.name], [d.apiVersion, 'Deployment', obj(d.metadata, 'm').name]);
+    assert.ok((hs.minReplicas as number) >= 1 && (hs.maxReplicas as number) > (hs.minReplicas as number));
+    const metric = obj(list(hs.metrics, 'metrics')[0], 'metric');
+    assert.ok(metric.type === 'Pods' || metric.type === 'External');
+    const m = obj(metric[metric.type === 'Pods' ? 'pods' : 'external'], 'metric source');
+    assert.equal(obj(m.metric, 'metric id').name, 'tokenmill_num_requests_waiting');
+  });
+
+  it('kustomization lists existing files', () => {
+    const k = byKind('Kustomization')[0]!;
+    for (const r of list(k.resources, 'resources')) assert.ok(files.includes(String(r)), `resource ${String(r)}`);
+  });
+});
