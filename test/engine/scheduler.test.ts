@@ -200,3 +200,19 @@ test('property: random workloads keep every invariant and match solo outputs', (
   assert.ok(numHitTokens > 100, `only ${numHitTokens} prefix-hit tokens`);
   assert.ok(numAborted > 20, `only ${numAborted} aborts`);
 });
+
+test('abort of a preempted sequence: it leaves the waiting queue holding nothing', () => {
+  const sim = new Sim(6, 2, { maxNumBatchedTokens: 16, maxNumSeqs: 4, maxModelLen: 12 });
+  sim.add({ id: 'a', prompt: [1, 2, 3, 4], maxTokens: 6 });
+  const b = sim.add({ id: 'b', prompt: [5, 6, 7, 8], maxTokens: 6 }).sequences[0]!;
+  while (b.status !== 'preempted') sim.step();
+  assert.equal(b.blockIds.length, 0);
+  sim.abort('b');
+  sim.checkInvariants();
+  assert.equal(b.status, 'finished');
+  assert.equal(b.finishReason, 'abort');
+  assert.equal(sim.sched.numWaiting, 0);
+  const res = sim.run([]);
+  assert.deepEqual(res.get('a#0'), expectedOutput([1, 2, 3, 4], 6));
+  assert.equal(sim.pool.numFreeBlocks, 6);
+});
