@@ -88,6 +88,7 @@ export function formatDoctor(r: DoctorReport): string {
   if (fp !== undefined) {
     const dirty = fp.tokenmill.gitDirty === true ? ' (uncommitted changes)' : '';
     lines.push(`commit      ${fp.tokenmill.gitCommit}${dirty}`);
+    if (fp.gpu.driverRelease !== null) lines.push(`driver      NVIDIA ${fp.gpu.driverRelease}`);
     lines.push(`kernels     cpu ${fp.cpuAddon.kernelIsa ?? 'unavailable'}${fp.cpuAddon.binarySha256 !== null ? ` (addon sha256 ${fp.cpuAddon.binarySha256.slice(0, 12)})` : ''}`);
     if (fp.model !== null) {
       for (const f of [...fp.model.weights, ...(fp.model.tokenizer !== null ? [fp.model.tokenizer] : [])]) lines.push(`  sha256    ${f.sha256}  ${f.file}`);

@@ -40,7 +40,7 @@ export interface PlanReport {
 const NOTES = [
   'memory, bandwidth and TFLOP/s are vendor datasheet figures (dense); USD/hour is a typical market price unless --usd-per-hour is given',
   'reserve: a share of device memory held back for the CUDA context, cuBLASLt/attention workspaces, activations and fragmentation',
-  'decode roofline: every sequence holds --context tokens of KV; step time = max(bytes / bandwidth, flops / peak); real engines reach 50-85% of it',
+  'decode roofline: every sequence holds --context tokens of KV; step time = max(bytes / bandwidth, flops / peak): an upper bound, measured / estimate is the engine\'s efficiency',
 ];
 
 function fail(message: string): TokenmillError {
@@ -114,7 +114,7 @@ export function formatPlan(r: PlanReport): string {
   if (r.measured !== null) {
     lines.push('', 'measured vs estimate');
     for (const m of r.measured) {
-      lines.push(`  ${m.label}: batch ${m.batch}${m.contextLen !== null ? `, context ${m.contextLen}` : ''}: measured ${fmtTok(m.tokPerS)} tok/s, estimate ${fmtTok(m.estimatedTokPerS)} tok/s, ratio ${m.ratio.toFixed(2)}`);
+      lines.push(`  ${m.label}: batch ${m.batch}${m.contextLen !== null ? `, context ${m.contextLen}` : ''}: measured ${fmtTok(m.tokPerS)} tok/s, estimate ${fmtTok(m.estimatedTokPerS)} tok/s, ratio ${m.ratio >= 0.1 ? m.ratio.toFixed(2) : m.ratio.toPrecision(2)}`);
     }
   }
   lines.push('', ...r.notes.map((n) => `note: ${n}`));

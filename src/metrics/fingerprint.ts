@@ -49,7 +49,10 @@ export interface EnvironmentFingerprint {
   readonly gpu: {
     readonly available: boolean;
     readonly devices: readonly { readonly name: string; readonly computeCapability: string; readonly totalMemoryBytes: number }[];
+    /** CUDA driver API version (cudaDriverGetVersion, e.g. '13.0'). */
     readonly driverVersion: string | null;
+    /** NVIDIA kernel driver release (e.g. '580.159.04') from /proc/driver/nvidia/version; null elsewhere. */
+    readonly driverRelease: string | null;
     readonly cudaRuntimeVersion: string | null;
     readonly cublasLt: boolean;
   };
@@ -158,11 +161,25 @@ async function cpuAddonFacts(): Promise<EnvironmentFingerprint['cpuAddon']> {
   return { available: true, kernelIsa, binarySha256 };
 }
 
+/** The release in /proc/driver/nvidia/version's NVRM line ('... Kernel Module ...  580.159.04  Release Build ...'). */
+export function parseNvidiaDriverRelease(text: string): string | null {
+  return /^NVRM version:.*?\s(\d+\.\d+(?:\.\d+)?)\s/m.exec(text)?.[1] ?? null;
+}
+
+function driverRelease(): string | null {
+  try {
+    return parseNvidiaDriverRelease(readFileSync('/proc/driver/nvidia/version', 'utf8'));
+  } catch {
+    return null; // no NVIDIA kernel driver (or not Linux)
+  }
+}
+
 function gpuFacts(p: CudaProbe): EnvironmentFingerprint['gpu'] {
   return {
     available: p.available,
     devices: p.devices.map((d) => ({ name: d.name, computeCapability: d.computeCapability, totalMemoryBytes: d.totalMemoryBytes })),
     driverVersion: p.driverVersion,
+    driverRelease: driverRelease(),
     cudaRuntimeVersion: p.runtimeVersion,
     cublasLt: p.cublasLt,
   };
