@@ -30,7 +30,9 @@ export interface BackendMemoryStats {
  * sequences whose new tokens are laid out back to back: sequence s owns token rows
  * queryStartLoc[s] .. queryStartLoc[s+1]-1. Its context after this step's KV writes has seqLens[s]
  * tokens, so its j-th new token sits at position seqLens[s] - qLen_s + j and attends (causally)
- * to keys at positions 0..that position (and, with a sliding window W, only the last W of them).
+ * to keys at positions 0..that position (and, with a sliding window W, only the last W of them:
+ * positions pos-W+1..pos, its own included). Sequences with qLen 0 are skipped. Cache slots not
+ * named by the metadata may hold anything (even NaN) and must never reach an output.
  * Key position p of sequence s lives in slot blockTables[s, floor(p / blockSize)] * blockSize +
  * p % blockSize of every layer's cache.
  */
@@ -109,6 +111,7 @@ export interface Backend {
    * a = x[i], b = x[i + Dh/2], angle = positions[t] * invFreq[i]:
    * x[i] = a cos - b sin, x[i + Dh/2] = b cos + a sin. q [T, H, Dh], k [T, Hkv, Dh],
    * positions i32 [T], invFreq f32 [Dh/2] (model-specific scaling, e.g. llama3, is baked in).
+   * The angle positions[t] * invFreq[i] is rounded to f32 before cos/sin, as HF computes it.
    */
   rope(q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor): void;
 
