@@ -1,6 +1,6 @@
 // Our own matmul kernels: out[T, N] = x[T, K] . w[N, K]^T (+ bias[N]), f32 accumulation.
 // (1) GEMV for T <= 8 (decode): one warp per output row n; lanes stride over K in 8-element chunks
-//     (16-byte loads for half weights), 4 chunks loaded before first use so several loads are in
+//     (16-byte loads for half weights), 8 chunks loaded before first use so several loads are in
 //     flight; x chunks come through L1; NT partial sums reduced with shuffles. Needs K % 8 == 0 and
 //     16-byte aligned rows, else (2). This is the bandwidth-bound decode path: it reads each weight
 //     once per step. Measured GB/s: see docs/kernels.md (bench/gpu).
@@ -11,6 +11,22 @@
 #include "common.cuh"
 
 #define GEMV_WARPS 8
+#define GEMV_UNROLL 8  // 16-byte weight loads in flight per lane before the first use
+
+template <typename TX, typename TW, int NT>
+__device__ __forceinline__ void gemv_fma(const Chunk8<TW>& wc, const TX* x, int T, int K, int c, float* acc) {
+  float wv[8];
+  wc.unpack(wv);
+#pragma unroll
+  for (int t = 0; t < NT; t++) {
+    if (t < T) {
+      float xv[8];
+      Vec8<TX>::load(x + (size_t)t * K + (size_t)c * 8, xv);
+#pragma unroll
+      for (int e = 0; e < 8; e++) acc[t] = fmaf(wv[e], xv[e], acc[t]);
+    }
+  }
+}
 
 template <typename TX, typename TW, int NT>
 __global__ void __launch_bounds__(GEMV_WARPS * 32)
@@ -24,35 +40,21 @@ gemv_kernel(void* out, int dtOut, const TX* x, const TW* w, const void* bias, in
 #pragma unroll
   for (int t = 0; t < NT; t++) acc[t] = 0.f;
   int c = lane;
-  for (; c + 96 < chunks; c += 128) {
-    float wv[4][8];
+  for (; c + 32 * (GEMV_UNROLL - 1) < chunks; c += 32 * GEMV_UNROLL) {
+    Chunk8<TW> wc[GEMV_UNROLL];
 #pragma unroll
-    for (int u = 0; u < 4; u++) Vec8<TW>::load(wr + (size_t)(c + 32 * u) * 8, wv[u]);
+    for (int u = 0; u < GEMV_UNROLL; u++) wc[u].load(wr + (size_t)(c + 32 * u) * 8);
 #pragma unroll
-    for (int u = 0; u < 4; u++) {
-#pragma unroll
-      for (int t = 0; t < NT; t++) {
-        if (t < T) {
-          float xv[8];
-          Vec8<TX>::load(x + (size_t)t * K + (size_t)(c + 32 * u) * 8, xv);
-#pragma unroll
-          for (int e = 0; e < 8; e++) acc[t] = fmaf(wv[u][e], xv[e], acc[t]);
-        }
-      }
-    }
+    for (int u = 0; u < GEMV_UNROLL; u++) gemv_fma<TX, TW, NT>(wc[u], x, T, K, c + 32 * u, acc);
   }
-  for (; c < chunks; c += 32) {
-    float wv[8];
-    Vec8<TW>::load(wr + (size_t)c * 8, wv);
+  {  // remainder: fewer than GEMV_UNROLL chunks per lane left; issue them all before use
+    Chunk8<TW> wc[GEMV_UNROLL];
 #pragma unroll
-    for (int t = 0; t < NT; t++) {
-      if (t < T) {
-        float xv[8];
-        Vec8<TX>::load(x + (size_t)t * K + (size_t)c * 8, xv);
+    for (int u = 0; u < GEMV_UNROLL; u++)
+      if (c + 32 * u < chunks) wc[u].load(wr + (size_t)(c + 32 * u) * 8);
 #pragma unroll
-        for (int e = 0; e < 8; e++) acc[t] = fmaf(wv[e], xv[e], acc[t]);
-      }
-    }
+    for (int u = 0; u < GEMV_UNROLL; u++)
+      if (c + 32 * u < chunks) gemv_fma<TX, TW, NT>(wc[u], x, T, K, c + 32 * u, acc);
   }
   const float b = bias ? ld_any(bias, dtBias, n) : 0.f;
 #pragma unroll

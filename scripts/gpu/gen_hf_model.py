@@ -2,7 +2,10 @@
 """Seeded random-weight HF checkpoints for the GPU suite (runs on the GPU machine: a 7B model is
 13.5 GB, too big to carry). Shapes: llama2-7b (LlamaForCausalLM, MHA 32/32, vocab 32000) and
 qwen3-0.6b (Qwen3ForCausalLM, GQA 16/8, head_dim 128, q/k norm, tied, vocab 151936).
-Weights: N(0, 0.02) for matrices and embeddings, 1 + N(0, 0.1) for norm weights, drawn on the GPU
+Weights: N(0, 0.02) for matrices and embeddings, with the residual-writing o_proj and down_proj scaled
+by 1/sqrt(2 * layers) (GPT-2 style; plain N(0, 0.02) everywhere makes a 32-layer random net so
+chaotic that PyTorch's own bf16 and f32 runs agree on only ~84% of greedy tokens), 1 + N(0, 0.1)
+for norm weights, drawn on the GPU
 from torch.Generator(seed) in bf16; shards of <= 2 GB (Node reads each tensor with readSync).
 Usage: gen_hf_model.py --shape llama2-7b --out DIR [--seed 0]"""
 import argparse, json, os, time
@@ -42,7 +45,8 @@ def main():
             if "norm" in name:
                 p.copy_(1 + 0.1 * torch.randn(p.shape, generator=g, device="cuda", dtype=torch.float32))
             else:
-                p.copy_(0.02 * torch.randn(p.shape, generator=g, device="cuda", dtype=torch.float32))
+                std = 0.02 / (2 * cfg.num_hidden_layers) ** 0.5 if name.endswith(("o_proj.weight", "down_proj.weight")) else 0.02
+                p.copy_(std * torch.randn(p.shape, generator=g, device="cuda", dtype=torch.float32))
     os.makedirs(a.out, exist_ok=True)
     model.save_pretrained(a.out, max_shard_size="2GB", safe_serialization=True)
     with open(os.path.join(a.out, "config.json")) as f:

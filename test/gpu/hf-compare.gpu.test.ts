@@ -1,10 +1,9 @@
 // Whole-model check against PyTorch + transformers on the same safetensors (made on the GPU machine
 // by scripts/gpu/gen_hf_model.py; reference rows by scripts/gpu/hf_reference.py). For each directory
 // in TOKENMILL_HF_MODELS (comma-separated): bf16 on CUDA, prefill the prompt, then decode the HF
-// tokens one at a time (teacher forcing) and compare every step's logits with HF bf16 and f32 rows:
-// top-1 agreement >= 99% (see the assertion for near-ties) and relative error within bf16 tolerance. Records device memory before
-// load and after dispose (first-use module loading makes this looser than cuda-ops' strict check).
-// Skipped without a GPU or without the env variable.
+// tokens one at a time (teacher forcing) and compare every step's logits with HF bf16 and f32 rows.
+// Pass: >= 99% top-1 agreement at bf16-level error, or no further from f32 than PyTorch bf16 itself.
+// Records device memory before load and after dispose. Skipped without a GPU or the env variable.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -97,13 +96,15 @@ for (const dir of dirs.length > 0 ? dirs : ['(none)']) {
     };
     writeResult(`hf-compare-${basename(dir)}`, result);
     console.log(JSON.stringify(result));
-    // Random weights give near-flat logits, so a few near-ties flip under any bf16 rounding: HF's own
-    // bf16 run disagrees with its f32 run on ~1% of rows. Pass: >= 99% agreement with HF bf16, or
-    // agreement within one row of HF-bf16-vs-f32's own and >= 99% on rows with a clear f32 winner.
-    const hfOwn = info.hf_bf16_vs_f32.top1_agreement;
-    const clear = result.top1VsHfF32ClearMargin?.agreement ?? 0;
-    assert.ok(agreeBf16 / n >= 0.99 || (agreeBf16 / n >= hfOwn - 1.01 / n - 0.005 && clear >= 0.99),
-      `top-1 agreement with HF bf16 ${(agreeBf16 / n * 100).toFixed(1)}% (HF bf16 vs f32: ${(hfOwn * 100).toFixed(1)}%, clear-margin rows: ${(clear * 100).toFixed(1)}%)`);
-    assert.ok(stats(errBf16).mean <= 0.05, `mean relative error vs HF bf16 ${stats(errBf16).mean}`);
+    // Random weights give near-flat logits and deep random nets amplify rounding, so near-ties flip
+    // under any bf16 rounding (PyTorch's own bf16 run disagrees with its f32 run on some rows).
+    // Pass: >= 99% top-1 agreement with HF bf16 at bf16-level error, or at least as close to the
+    // f32 truth as PyTorch bf16 itself (top-1 within 2 rows, mean relative error within 10%).
+    const hf = info.hf_bf16_vs_f32;
+    const strict = agreeBf16 / n >= 0.99 && stats(errBf16).mean <= 0.05;
+    const asGoodAsTorch = hfF32 !== null && agreeF32 / n >= hf.top1_agreement - 2 / n && stats(errF32).mean <= 1.1 * hf.rel_err_mean;
+    assert.ok(strict || asGoodAsTorch,
+      `top-1 vs HF bf16 ${(agreeBf16 / n * 100).toFixed(1)}%, vs f32 ${(agreeF32 / n * 100).toFixed(1)}% (HF bf16 vs f32 ${(hf.top1_agreement * 100).toFixed(1)}%); ` +
+      `rel err vs f32 ${stats(errF32).mean.toFixed(4)} (HF bf16 ${hf.rel_err_mean.toFixed(4)})`);
   });
 }
