@@ -107,8 +107,10 @@ export async function benchEngine(o: EngineCliOptions): Promise<{ records: Bench
   }
 }
 
-async function benchReport(files: string[], o: { output: string; title?: string }): Promise<void> {
-  const [{ recordsOf }, { buildReportHtml }] = await Promise.all([import('../metrics/bench/bench-record.js'), import('../metrics/report/report-html.js')]);
+async function benchReport(files: string[], o: { output: string; title?: string; markdown?: string }): Promise<void> {
+  const [{ recordsOf }, { buildReportHtml }, { comparisonMarkdown }] = await Promise.all([
+    import('../metrics/bench/bench-record.js'), import('../metrics/report/report-html.js'), import('../metrics/report/markdown-table.js'),
+  ]);
   const records: BenchRecord[] = [];
   for (const f of files) {
     let json: unknown;
@@ -124,6 +126,10 @@ async function benchReport(files: string[], o: { output: string; title?: string 
   if (records.length === 0) throw new TokenmillError('invalid_argument', 'bench report: no records in the given files');
   writeFileSync(o.output, buildReportHtml(records, { sources: files, generatedAt: new Date().toISOString(), ...(o.title !== undefined ? { title: o.title } : {}) }));
   process.stderr.write(`[tokenmill] wrote ${o.output} (${records.length} records)\n`);
+  if (o.markdown !== undefined) {
+    writeFileSync(o.markdown, comparisonMarkdown(records));
+    process.stderr.write(`[tokenmill] wrote ${o.markdown}\n`);
+  }
 }
 
 export function register(program: Command): void {
@@ -189,5 +195,7 @@ export function register(program: Command): void {
     .argument('<files...>', 'bench result JSON files')
     .option('--out <file>', 'HTML file to write', 'bench-report.html')
     .option('--title <text>', 'page title')
-    .action((files: string[], o: { out: string; title?: string }) => benchReport(files, { output: o.out, ...(o.title !== undefined ? { title: o.title } : {}) }));
+    .option('--markdown <file>', 'also write the tokenmill-vs-peers comparison table (Markdown, as in BENCHMARKS.md)')
+    .action((files: string[], o: { out: string; title?: string; markdown?: string }) =>
+      benchReport(files, { output: o.out, ...(o.title !== undefined ? { title: o.title } : {}), ...(o.markdown !== undefined ? { markdown: o.markdown } : {}) }));
 }

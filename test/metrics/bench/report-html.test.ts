@@ -41,3 +41,16 @@ test('charts: empty data, log axes drop non-positive values, bars for missing se
   assert.equal((bars.match(/class="bar"/g) ?? []).length, 3);
   assert.deepEqual([fmtTick(0), fmtTick(1500), fmtTick(2.5e6), fmtTick(0.5), fmtTick(0.0001)], ['0', '1.5k', '2.5M', '0.5', '1.0e-4']);
 });
+
+test('markdown comparison: tokenmill next to each peer with the ratio and $/1M', async () => {
+  const { comparisonMarkdown } = await import('../../../src/metrics/report/markdown-table.js');
+  const md = comparisonMarkdown([
+    fakeRecord({ tokPerS: 300, usdPer1MTok: 0.2 }), fakeRecord({ engine: 'llama.cpp', tokPerS: 200, usdPer1MTok: 0.3, tokPerSSpread: null }),
+    fakeRecord({ concurrency: 8, tokPerS: 900 }),
+  ]);
+  const lines = md.split('\n').filter((l) => l.startsWith('| '));
+  assert.equal(lines.length, 3); // header + two tokenmill rows
+  assert.match(lines[0]!, /ratio vs llama\.cpp/);
+  assert.match(lines[1]!, /\| 300 \[250–260\] \|.*\| \$0\.200 \| 200 \| \$0\.300 \| 1\.50× \|$/);
+  assert.match(lines[2]!, /\| – \| – \| – \|$/, 'no peer at concurrency 8');
+});
