@@ -1,7 +1,11 @@
 // CPU matmul kernel bench: decode GEMV (T = 1) in GB/s of weights streamed and prefill GEMM
-// (T = 128) in GFLOP/s, f32/f16/bf16 weights, 1 and 2 threads. Median of --reps timed runs after
-// warm-up; working sets larger than L2 rotate over several weight copies to defeat caches.
-//   node --import tsx bench/kernels/cpu-matmul.ts [--reps 20] [--threads 1,2]
+// (T = 128) in GFLOP/s, f32/f16/bf16 weights, 1 and 2 threads. Median, p90 and best of --reps
+// timed runs after warm-up (best = what the kernel can do on a shared, noisy machine); weights
+// rotate over copies (>= 64 MiB) so decode streams from memory, not L2. Writes
+// bench/results/cpu-matmul-<date>.json.   node --import tsx bench/kernels/cpu-matmul.ts [--reps 20] [--threads 1,2]
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { selectBackend } from '../../src/runtime/select.js';
 import type { Backend, Tensor } from '../../src/runtime/backend.js';
 import type { FloatDType } from '../../src/runtime/dtype.js';
@@ -20,12 +24,13 @@ const SHAPES: readonly { K: number; N: number; what: string }[] = [
   { K: 768, N: 32000, what: '110M lm_head' },
 ];
 
-function median(xs: number[]): number {
+interface Timing { median: number; p90: number; best: number }
+function summarize(xs: number[]): Timing {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+  return { median: s[Math.floor(s.length / 2)]!, p90: s[Math.floor(s.length * 0.9)]!, best: s[0]! };
 }
 
-async function timeIt(b: Backend, run: () => void): Promise<number> {
+async function timeIt(b: Backend, run: () => void): Promise<Timing> {
   for (let i = 0; i < 3; i++) run();
   await b.synchronize();
   const times: number[] = [];
@@ -35,7 +40,7 @@ async function timeIt(b: Backend, run: () => void): Promise<number> {
     await b.synchronize();
     times.push(performance.now() - t0);
   }
-  return median(times);
+  return summarize(times);
 }
 
 const rows: Record<string, unknown>[] = [];
@@ -57,11 +62,13 @@ for (const threads of threadList) {
         b.upload(x, new Float32Array(T * s.K).fill(0.5));
         const out = b.alloc([T, s.N], 'f32');
         let i = 0;
-        const ms = await timeIt(b, () => b.matmul(out, x, ws[i++ % ws.length]!, null));
-        const gbPerS = wBytes / (ms / 1000) / 1e9;
-        const gflops = (2 * T * s.K * s.N) / (ms / 1000) / 1e9;
-        rows.push({ threads, dtype, T, K: s.K, N: s.N, what: s.what, ms: +ms.toFixed(4), gbPerS: +gbPerS.toFixed(2), gflops: +gflops.toFixed(1) });
-        console.log(`threads=${threads} ${dtype} T=${T} K=${s.K} N=${s.N} (${s.what}): ${ms.toFixed(3)} ms  ${gbPerS.toFixed(1)} GB/s  ${gflops.toFixed(1)} GFLOP/s`);
+        const tm = await timeIt(b, () => b.matmul(out, x, ws[i++ % ws.length]!, null));
+        const gb = (ms: number): number => +(wBytes / (ms / 1000) / 1e9).toFixed(2);
+        const gf = (ms: number): number => +((2 * T * s.K * s.N) / (ms / 1000) / 1e9).toFixed(1);
+        rows.push({ threads, dtype, T, K: s.K, N: s.N, what: s.what, medianMs: +tm.median.toFixed(4), p90Ms: +tm.p90.toFixed(4), bestMs: +tm.best.toFixed(4),
+          gbPerS: gb(tm.median), bestGbPerS: gb(tm.best), gflops: gf(tm.median), bestGflops: gf(tm.best) });
+        console.log(`threads=${threads} ${dtype} T=${T} K=${s.K} N=${s.N} (${s.what}): median ${tm.median.toFixed(3)} ms (${gb(tm.median)} GB/s, ` +
+          `${gf(tm.median)} GFLOP/s); best ${gb(tm.best)} GB/s, ${gf(tm.best)} GFLOP/s`);
         b.free(x);
         b.free(out);
       }
@@ -70,4 +77,10 @@ for (const threads of threadList) {
   }
   b.dispose();
 }
-if (process.argv.includes('--json')) console.log(JSON.stringify(rows));
+let commit = 'unknown';
+try { commit = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim(); } catch { /* not a checkout */ }
+const date = new Date().toISOString();
+mkdirSync('bench/results', { recursive: true });
+const file = `bench/results/cpu-matmul-${date.slice(0, 16).replace(/[:T]/g, '-')}.json`;
+writeFileSync(file, `${JSON.stringify({ bench: 'cpu-matmul', date, commit, cpuModel: cpus()[0]?.model, loadAvg: loadavg(), reps, rows }, null, 2)}\n`);
+console.log(`wrote ${file}`);
