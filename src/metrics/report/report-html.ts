@@ -25,7 +25,7 @@ function groupSeries(rs: readonly BenchRecord[], y: (r: BenchRecord) => number |
     const k = seriesKey(r) + suffix;
     (by.get(k) ?? by.set(k, []).get(k)!).push({ x: r.concurrency, y: v });
   }
-  return [...by].map(([name, points]) => ({ name, points, dashed }));
+  return [...by].map(([name, points]) => ({ name, points, dashed, colorKey: name.slice(0, name.length - suffix.length) }));
 }
 
 const num = (v: number | null | undefined, digits = 3): string => (v === null || v === undefined || !Number.isFinite(v) ? '–' : (+v.toPrecision(digits)).toLocaleString('en-US'));
@@ -56,7 +56,7 @@ function peersChart(rs: readonly BenchRecord[]): string {
   const engines = [...new Set(rs.map((r) => r.engine))];
   const groups = new Map<string, Record<string, number | null>>();
   for (const r of rs) {
-    const g = `${r.model} ${r.inLen}/${r.outLen} c=${r.concurrency}`;
+    const g = `${r.model}\n${r.inLen}/${r.outLen} c=${r.concurrency}`;
     (groups.get(g) ?? groups.set(g, {}).get(g)!)[r.engine] = r.tokPerS;
   }
   return barChart([...groups].map(([label, values]) => ({ label, values })), engines, { title: 'Peers side by side: output tok/s', xLabel: 'model in/out, concurrency', yLabel: 'tok/s', logY: true });

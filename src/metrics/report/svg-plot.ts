@@ -12,6 +12,8 @@ export interface Series {
   readonly points: readonly Point[];
   /** Dashed stroke (e.g. p99 next to a solid p50). */
   readonly dashed?: boolean;
+  /** Series with the same key share a colour (p50 and p99 of one engine); default: the name. */
+  readonly colorKey?: string;
 }
 
 export interface ChartOptions {
@@ -45,8 +47,14 @@ interface Axis {
   readonly ticks: number[];
 }
 
-function axis(lo: number, hi: number, log: boolean, pxLo: number, pxHi: number): Axis {
+function axis(lo: number, hi: number, log: boolean, pxLo: number, pxHi: number, dataTicks?: readonly number[]): Axis {
   if (log) {
+    // Ticks at the data values themselves (e.g. concurrency 1, 8, 32) when there are few of them.
+    if (dataTicks !== undefined && dataTicks.length >= 2 && dataTicks.length <= 10) {
+      const a = Math.log10(lo);
+      const b = Math.log10(hi);
+      return { map: (v) => pxLo + ((Math.log10(v) - a) / (b - a)) * (pxHi - pxLo), ticks: [...dataTicks] };
+    }
     const a = Math.floor(Math.log10(lo));
     const b = Math.max(a + 1, Math.ceil(Math.log10(hi)));
     const ticks: number[] = [];
@@ -63,13 +71,15 @@ function axis(lo: number, hi: number, log: boolean, pxLo: number, pxHi: number):
   return { map: (v) => pxLo + ((v - start) / (end - start || 1)) * (pxHi - pxLo), ticks };
 }
 
-const M = { left: 64, right: 170, top: 32, bottom: 46 };
+const M = { left: 64, right: 24, top: 32, bottom: 46 };
+const LEGEND_ROW = 16;
 
-function frame(w: number, h: number, o: ChartOptions, xa: Axis | null, ya: Axis, body: string, xTickLabels?: { x: number; label: string }[]): string {
+function frame(w: number, h: number, o: ChartOptions, xa: Axis | null, ya: Axis, body: string, xTickLabels: { x: number; label: string }[] = [], legendItems: LegendItem[] = []): string {
   const parts: string[] = [];
-  parts.push(`<svg width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${escapeXml(o.title)}" font-family="sans-serif" font-size="11">`);
-  parts.push(`<rect width="${w}" height="${h}" fill="#fff"/>`);
-  parts.push(`<text x="${w / 2 - M.right / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">${escapeXml(o.title)}</text>`);
+  const totalH = h + (legendItems.length > 0 ? 8 + legendItems.length * LEGEND_ROW : 0);
+  parts.push(`<svg width="${w}" height="${totalH}" viewBox="0 0 ${w} ${totalH}" role="img" aria-label="${escapeXml(o.title)}" font-family="sans-serif" font-size="11">`);
+  parts.push(`<rect width="${w}" height="${totalH}" fill="#fff"/>`);
+  parts.push(`<text x="${w / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">${escapeXml(o.title)}</text>`);
   for (const t of ya.ticks) {
     const y = ya.map(t);
     parts.push(`<line x1="${M.left}" x2="${w - M.right}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="#e5e5e5"/>`);
@@ -82,23 +92,46 @@ function frame(w: number, h: number, o: ChartOptions, xa: Axis | null, ya: Axis,
       parts.push(`<text x="${x.toFixed(1)}" y="${h - M.bottom + 15}" text-anchor="middle">${escapeXml(fmtTick(t))}</text>`);
     }
   }
-  for (const l of xTickLabels ?? []) parts.push(`<text x="${l.x.toFixed(1)}" y="${h - M.bottom + 15}" text-anchor="middle">${escapeXml(l.label)}</text>`);
+  for (const l of xTickLabels) {
+    // Multi-line labels: one <tspan> per line ('\n' separated).
+    const lines = l.label.split('\n').map((t, i) => `<tspan x="${l.x.toFixed(1)}" dy="${i === 0 ? 0 : 12}">${escapeXml(t)}</tspan>`).join('');
+    parts.push(`<text x="${l.x.toFixed(1)}" y="${h - M.bottom + 14}" text-anchor="middle">${lines}</text>`);
+  }
   parts.push(`<line x1="${M.left}" x2="${w - M.right}" y1="${h - M.bottom}" y2="${h - M.bottom}" stroke="#333"/>`);
   parts.push(`<line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${h - M.bottom}" stroke="#333"/>`);
   parts.push(`<text x="${(M.left + w - M.right) / 2}" y="${h - 8}" text-anchor="middle">${escapeXml(o.xLabel)}</text>`);
   parts.push(`<text transform="translate(14 ${(M.top + h - M.bottom) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(o.yLabel)}</text>`);
   parts.push(body);
+  parts.push(legend(h + 8, legendItems));
   parts.push('</svg>');
   return parts.join('');
 }
 
-function legend(w: number, items: { name: string; color: string; dashed?: boolean }[]): string {
+interface LegendItem {
+  readonly name: string;
+  readonly color: string;
+  readonly dashed?: boolean;
+}
+
+/** One row per item under the plot, full names. */
+function legend(top: number, items: readonly LegendItem[]): string {
   return items.map((it, i) => {
-    const y = M.top + 6 + i * 16;
-    const x = w - M.right + 12;
+    const y = top + 8 + i * LEGEND_ROW;
+    const x = M.left;
     return `<line x1="${x}" x2="${x + 18}" y1="${y}" y2="${y}" stroke="${it.color}" stroke-width="3"${it.dashed ? ' stroke-dasharray="5 3"' : ''}/>` +
-      `<text x="${x + 24}" y="${y + 4}">${escapeXml(it.name.length > 24 ? it.name.slice(0, 23) + '…' : it.name)}</text>`;
+      `<text x="${x + 24}" y="${y + 4}">${escapeXml(it.name)}</text>`;
   }).join('');
+}
+
+/** Colour per colorKey (or name), in first-seen order. */
+function colorsOf(series: readonly Series[]): string[] {
+  const keys: string[] = [];
+  return series.map((s) => {
+    const k = s.colorKey ?? s.name;
+    let i = keys.indexOf(k);
+    if (i < 0) i = keys.push(k) - 1;
+    return PALETTE[i % PALETTE.length]!;
+  });
 }
 
 /** A line chart; points with non-finite or (on log axes) non-positive values are dropped. */
@@ -111,15 +144,16 @@ export function lineChart(series: readonly Series[], o: ChartOptions): string {
   if (all.length === 0) return frame(w, h, o, null, axis(0, 1, false, h - M.bottom, M.top), `<text x="${w / 2}" y="${h / 2}" text-anchor="middle">no data</text>`);
   const xs = all.map((p) => p.x);
   const ys = all.map((p) => p.y);
-  const xa = axis(Math.min(...xs), Math.max(...xs), o.logX === true, M.left, w - M.right);
+  const xa = axis(Math.min(...xs), Math.max(...xs), o.logX === true, M.left, w - M.right, [...new Set(xs)].sort((a, b) => a - b));
   const ya = axis(o.logY ? Math.min(...ys) : Math.min(0, ...ys), Math.max(...ys), o.logY === true, h - M.bottom, M.top);
+  const colors = colorsOf(clean);
   const body = clean.map((s, i) => {
-    const c = PALETTE[i % PALETTE.length]!;
+    const c = colors[i]!;
     const pts = s.points.map((p) => `${xa.map(p.x).toFixed(1)},${ya.map(p.y).toFixed(1)}`);
     const dots = s.points.map((p) => `<circle cx="${xa.map(p.x).toFixed(1)}" cy="${ya.map(p.y).toFixed(1)}" r="3" fill="${c}"><title>${escapeXml(`${s.name}: x=${fmtTick(p.x)} y=${fmtTick(p.y)}`)}</title></circle>`).join('');
     return `<polyline class="series" fill="none" stroke="${c}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''} points="${pts.join(' ')}"/>${dots}`;
   }).join('');
-  return frame(w, h, o, xa, ya, body + legend(w, clean.map((s, i) => ({ name: s.name, color: PALETTE[i % PALETTE.length]!, dashed: s.dashed }))));
+  return frame(w, h, o, xa, ya, body, [], clean.map((s, i) => ({ name: s.name, color: colors[i]!, dashed: s.dashed === true })));
 }
 
 export interface BarGroup {
@@ -130,7 +164,9 @@ export interface BarGroup {
 
 /** Grouped bars: one group per label, one colour per series name. */
 export function barChart(groups: readonly BarGroup[], seriesNames: readonly string[], o: ChartOptions): string {
-  const w = o.width ?? Math.max(640, 120 + groups.length * (seriesNames.length * 18 + 24) + M.right);
+  const longest = Math.max(0, ...groups.flatMap((g) => g.label.split('\n').map((t) => t.length)));
+  const minGroupW = Math.max(seriesNames.length * 18 + 24, longest * 6.2 + 12);
+  const w = o.width ?? Math.max(640, M.left + M.right + groups.length * minGroupW);
   const h = o.height ?? 320;
   const vals = groups.flatMap((g) => seriesNames.map((s) => g.values[s] ?? null)).filter((v): v is number => v !== null && Number.isFinite(v) && (!o.logY || v > 0));
   const ya = axis(o.logY ? Math.min(...vals, 1) : 0, vals.length === 0 ? 1 : Math.max(...vals), o.logY === true, h - M.bottom, M.top);
@@ -150,5 +186,5 @@ export function barChart(groups: readonly BarGroup[], seriesNames: readonly stri
       bars.push(`<rect class="bar" x="${(gx + si * barW).toFixed(1)}" y="${Math.min(y, base).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${Math.abs(base - y).toFixed(1)}" fill="${PALETTE[si % PALETTE.length]}"><title>${escapeXml(`${g.label} ${s}: ${fmtTick(v)}`)}</title></rect>`);
     });
   });
-  return frame(w, h, o, null, ya, bars.join('') + legend(w, seriesNames.map((s, i) => ({ name: s, color: PALETTE[i % PALETTE.length]! }))), labels);
+  return frame(w, h, o, null, ya, bars.join(''), labels, seriesNames.map((s, i) => ({ name: s, color: PALETTE[i % PALETTE.length]! })));
 }
