@@ -36,7 +36,7 @@ async function toGgufCmd(hfDir: string, outFile: string, opts: { dtype: 'auto' |
 }
 
 export function register(program: Command): void {
-  const convert = program.command('convert').description('convert a foreign checkpoint into a model directory');
+  const convert = program.command('convert').description('import llama2.c / GGUF checkpoints as model directories, or export one to GGUF');
   convert
     .command('llama2c')
     .description('llama2.c model.bin (legacy or v1) + tokenizer.bin -> HF model directory')
