@@ -180,18 +180,22 @@ Status CpuEngine::op_matmul(const int32_t* a) {
   TM_RETURN_IF_ERROR(ref(a + 12, N, &bias, true));
   MatmulArgs m{reinterpret_cast<float*>(out.ptr), reinterpret_cast<const float*>(x.ptr), w.ptr, bias.ptr,
                w.dtype, bias.dtype, T, K, N};
-  // Chunks of at most ~192 KiB of weights (they stay in L2 while all T rows pass over them), and
-  // at least ~8 chunks per thread so that dynamic claiming balances the threads.
+  // Blocks of at most ~192 KiB of weights stay in L2 while all T rows pass over them (applied on
+  // every path, the single-threaded one included). Parallel chunks: at most one block, and at
+  // least ~8 chunks per thread so that dynamic claiming balances the threads.
   const int64_t row_bytes = K * dtype_bytes(w.dtype);
-  int64_t grain = (192 * 1024 / (row_bytes > 0 ? row_bytes : 1)) & ~int64_t{3};
-  const int64_t balanced = (ceil_div(N, 8 * static_cast<int64_t>(pool_.num_threads())) + 3) & ~int64_t{3};
-  if (balanced < grain) grain = balanced;
+  int64_t block = (192 * 1024 / (row_bytes > 0 ? row_bytes : 1)) & ~int64_t{3};
+  if (block < 4) block = 4;
+  int64_t grain = (ceil_div(N, 8 * static_cast<int64_t>(pool_.num_threads())) + 3) & ~int64_t{3};
+  if (grain > block) grain = block;
   if (grain < 4) grain = 4;
   // Below ~64K multiply-adds a fork-join (~1-2 us) costs more than it saves. Decode weights come
   // from L3/DRAM (~30 / 15 GB/s per core), so 64K f32 MACs already take ~9-17 us.
   if (T * N * K < 2 * kParallelMinWork) grain = N;
   const KernelTable* k = kernels_;
-  pool_.parallel_for(N, grain, [&](int64_t n0, int64_t n1) { k->matmul(m, n0, n1); });
+  pool_.parallel_for(N, grain, [&](int64_t n0, int64_t n1) {
+    for (int64_t c = n0; c < n1; c += block) k->matmul(m, c, c + block < n1 ? c + block : n1);
+  });
   return Status::Ok();
 }
 
