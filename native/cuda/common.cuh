@@ -82,37 +82,6 @@ template <> struct Vec8<float> {
   }
 };
 
-// 8 consecutive elements kept raw (one 16-byte load for half types, two for f32) until unpacked.
-template <typename T> struct Chunk8;
-template <> struct Chunk8<bf16> {
-  uint4 r;
-  __device__ __forceinline__ void load(const bf16* p) { r = __ldg(reinterpret_cast<const uint4*>(p)); }
-  __device__ __forceinline__ void unpack(float* o) const {
-    const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&r);
-#pragma unroll
-    for (int i = 0; i < 4; i++) { float2 f = __bfloat1622float2(h[i]); o[2 * i] = f.x; o[2 * i + 1] = f.y; }
-  }
-};
-template <> struct Chunk8<f16> {
-  uint4 r;
-  __device__ __forceinline__ void load(const f16* p) { r = __ldg(reinterpret_cast<const uint4*>(p)); }
-  __device__ __forceinline__ void unpack(float* o) const {
-    const __half2* h = reinterpret_cast<const __half2*>(&r);
-#pragma unroll
-    for (int i = 0; i < 4; i++) { float2 f = __half22float2(h[i]); o[2 * i] = f.x; o[2 * i + 1] = f.y; }
-  }
-};
-template <> struct Chunk8<float> {
-  float4 a, b;
-  __device__ __forceinline__ void load(const float* p) {
-    a = __ldg(reinterpret_cast<const float4*>(p));
-    b = __ldg(reinterpret_cast<const float4*>(p) + 1);
-  }
-  __device__ __forceinline__ void unpack(float* o) const {
-    o[0] = a.x; o[1] = a.y; o[2] = a.z; o[3] = a.w; o[4] = b.x; o[5] = b.y; o[6] = b.z; o[7] = b.w;
-  }
-};
-
 // Dispatch a template on the activation dtype code (f32 / f16 / bf16).
 #define TM_DISPATCH_FLOAT(dt, T, ...)                                   \
   do {                                                                  \

@@ -1,9 +1,12 @@
 // Our own matmul kernels: out[T, N] = x[T, K] . w[N, K]^T (+ bias[N]), f32 accumulation.
 // (1) GEMV for T <= 8 (decode): one warp per output row n; lanes stride over K in 8-element chunks
-//     (16-byte loads for half weights), 8 chunks loaded before first use so several loads are in
+//     (16-byte loads for half weights), 4 chunks loaded before first use so several loads are in
 //     flight; x chunks come through L1; NT partial sums reduced with shuffles. Needs K % 8 == 0 and
 //     16-byte aligned rows, else (2). This is the bandwidth-bound decode path: it reads each weight
-//     once per step. Measured GB/s: see docs/kernels.md (bench/gpu).
+//     once per step. Measured (H100 SXM, bf16, T=1, bench/gpu/kernel-bench.ts, commit a11997d):
+//     4096x4096 26 us = 1270 GB/s (launch/latency-bound; cuBLASLt 22 us), 22016x4096 67 us =
+//     2700 GB/s, 4096x11008 38 us = 2380 GB/s, 32000x4096 91 us = 2870 GB/s (cuBLASLt 101 us).
+//     An 8-deep variant (commit e138ef1) took 4096x4096 to 19 us but 22016x4096 to 149 us: reverted.
 // (2) Tiled GEMM fallback (any shape, no tensor cores): 64x64 output tile per 256-thread block,
 //     BK = 16, 4x4 outputs per thread, inputs converted to f32 in shared memory. Used for T > 8 when
 //     cuBLASLt is absent or cannot do the dtype combination.
@@ -11,22 +14,6 @@
 #include "common.cuh"
 
 #define GEMV_WARPS 8
-#define GEMV_UNROLL 8  // 16-byte weight loads in flight per lane before the first use
-
-template <typename TX, typename TW, int NT>
-__device__ __forceinline__ void gemv_fma(const Chunk8<TW>& wc, const TX* x, int T, int K, int c, float* acc) {
-  float wv[8];
-  wc.unpack(wv);
-#pragma unroll
-  for (int t = 0; t < NT; t++) {
-    if (t < T) {
-      float xv[8];
-      Vec8<TX>::load(x + (size_t)t * K + (size_t)c * 8, xv);
-#pragma unroll
-      for (int e = 0; e < 8; e++) acc[t] = fmaf(wv[e], xv[e], acc[t]);
-    }
-  }
-}
 
 template <typename TX, typename TW, int NT>
 __global__ void __launch_bounds__(GEMV_WARPS * 32)
@@ -40,21 +27,35 @@ gemv_kernel(void* out, int dtOut, const TX* x, const TW* w, const void* bias, in
 #pragma unroll
   for (int t = 0; t < NT; t++) acc[t] = 0.f;
   int c = lane;
-  for (; c + 32 * (GEMV_UNROLL - 1) < chunks; c += 32 * GEMV_UNROLL) {
-    Chunk8<TW> wc[GEMV_UNROLL];
+  for (; c + 96 < chunks; c += 128) {
+    float wv[4][8];
 #pragma unroll
-    for (int u = 0; u < GEMV_UNROLL; u++) wc[u].load(wr + (size_t)(c + 32 * u) * 8);
+    for (int u = 0; u < 4; u++) Vec8<TW>::load(wr + (size_t)(c + 32 * u) * 8, wv[u]);
 #pragma unroll
-    for (int u = 0; u < GEMV_UNROLL; u++) gemv_fma<TX, TW, NT>(wc[u], x, T, K, c + 32 * u, acc);
+    for (int u = 0; u < 4; u++) {
+#pragma unroll
+      for (int t = 0; t < NT; t++) {
+        if (t < T) {
+          float xv[8];
+          Vec8<TX>::load(x + (size_t)t * K + (size_t)(c + 32 * u) * 8, xv);
+#pragma unroll
+          for (int e = 0; e < 8; e++) acc[t] = fmaf(wv[u][e], xv[e], acc[t]);
+        }
+      }
+    }
   }
-  {  // remainder: fewer than GEMV_UNROLL chunks per lane left; issue them all before use
-    Chunk8<TW> wc[GEMV_UNROLL];
+  for (; c < chunks; c += 32) {
+    float wv[8];
+    Vec8<TW>::load(wr + (size_t)c * 8, wv);
 #pragma unroll
-    for (int u = 0; u < GEMV_UNROLL; u++)
-      if (c + 32 * u < chunks) wc[u].load(wr + (size_t)(c + 32 * u) * 8);
+    for (int t = 0; t < NT; t++) {
+      if (t < T) {
+        float xv[8];
+        Vec8<TX>::load(x + (size_t)t * K + (size_t)c * 8, xv);
 #pragma unroll
-    for (int u = 0; u < GEMV_UNROLL; u++)
-      if (c + 32 * u < chunks) gemv_fma<TX, TW, NT>(wc[u], x, T, K, c + 32 * u, acc);
+        for (int e = 0; e < 8; e++) acc[t] = fmaf(wv[e], xv[e], acc[t]);
+      }
+    }
   }
   const float b = bias ? ld_any(bias, dtBias, n) : 0.f;
 #pragma unroll

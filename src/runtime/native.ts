@@ -88,3 +88,24 @@ export function loadCpuAddon(): AddonLoad<CpuAddon> {
   }
   return cpuLoad;
 }
+
+let cudaLoad: AddonLoad<unknown> | null = null;
+
+/**
+ * The CUDA addon binary (built only where nvcc exists), loaded once; TOKENMILL_CUDA_ADDON overrides
+ * its path. Untyped here: runtime/cuda/cuda-native.ts types and version-checks it.
+ */
+export function loadCudaAddonBinary(): AddonLoad<unknown> {
+  if (cudaLoad !== null) return cudaLoad;
+  const path = findBinary('tokenmill_cuda.node', 'TOKENMILL_CUDA_ADDON');
+  if (path === null) {
+    cudaLoad = { addon: null, reason: 'the CUDA addon is not built (build/Release/tokenmill_cuda.node missing; it builds where nvcc exists)' };
+    return cudaLoad;
+  }
+  try {
+    cudaLoad = { addon: require(path) as unknown, reason: `loaded ${path}` };
+  } catch (e) {
+    cudaLoad = { addon: null, reason: `cannot load ${path}: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  return cudaLoad;
+}

@@ -1,10 +1,7 @@
-// Types and loader for the CUDA addon (build/Release/tokenmill_cuda.node, built by
-// scripts/build-cuda.mjs where nvcc exists). Loading never throws: a missing or broken binary is a
-// reason string. TOKENMILL_CUDA_ADDON overrides the path (used by the bundled GPU suite).
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// Types of the CUDA addon (build/Release/tokenmill_cuda.node, built by scripts/build-cuda.mjs where
+// nvcc exists) and its ABI check; runtime/native.ts loads the binary. Never throws: a missing or
+// broken binary is a reason string. TOKENMILL_CUDA_ADDON overrides the path (bundled GPU suite).
+import { loadCudaAddonBinary } from '../native.js';
 
 export interface CudaProbeRaw {
   ok: boolean;
@@ -53,35 +50,16 @@ export interface CudaAddon {
   CudaContext: new (deviceIndex: number, attentionWorkspaceBytes: number) => CudaContextNative;
 }
 
-const require = createRequire(import.meta.url);
-const here = dirname(fileURLToPath(import.meta.url));
-
-function findAddon(): string | null {
-  const override = process.env.TOKENMILL_CUDA_ADDON;
-  if (override) return existsSync(override) ? resolve(override) : null;
-  let dir = here;
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, 'build', 'Release', 'tokenmill_cuda.node');
-    if (existsSync(p)) return p;
-    dir = dirname(dir);
-  }
-  return null;
-}
-
 let loaded: { addon: CudaAddon | null; reason: string } | null = null;
 
 export function loadCudaAddon(): { addon: CudaAddon | null; reason: string } {
   if (loaded !== null) return loaded;
-  const path = findAddon();
-  if (path === null) {
-    loaded = { addon: null, reason: 'the CUDA addon is not built (build/Release/tokenmill_cuda.node missing; it builds where nvcc exists)' };
+  const bin = loadCudaAddonBinary();
+  if (bin.addon === null) {
+    loaded = { addon: null, reason: bin.reason };
     return loaded;
   }
-  try {
-    const addon = require(path) as CudaAddon;
-    loaded = addon.abiVersion === 1 ? { addon, reason: `loaded ${path}` } : { addon: null, reason: `${path}: ABI version ${addon.abiVersion}, expected 1 (rebuild it)` };
-  } catch (e) {
-    loaded = { addon: null, reason: `cannot load ${path}: ${e instanceof Error ? e.message : String(e)}` };
-  }
+  const addon = bin.addon as CudaAddon;
+  loaded = addon.abiVersion === 1 ? { addon, reason: bin.reason } : { addon: null, reason: `${bin.reason}: ABI version ${addon.abiVersion}, expected 1 (rebuild it)` };
   return loaded;
 }
