@@ -75,8 +75,14 @@ export class CudaBackend implements Backend {
     const { addon, reason } = loadCudaAddon();
     if (addon === null) throw new TokenmillError('backend_unavailable', `cuda: ${reason}`);
     this.computeDType = opts.dtype ?? defaultDType();
+    const probe = probeCuda();
+    if (!probe.available) throw new TokenmillError('backend_unavailable', `cuda: ${probe.reason}`);
+    const index = opts.deviceIndex ?? 0;
+    if (!Number.isInteger(index) || index < 0 || index >= probe.devices.length) {
+      throw new TokenmillError('invalid_argument', `cuda: device index ${index} outside 0..${probe.devices.length - 1}`);
+    }
     try {
-      this.ctx = new addon.CudaContext(opts.deviceIndex ?? 0, 32 << 20);
+      this.ctx = new addon.CudaContext(index, 32 << 20);
     } catch (e) {
       throw toCudaError(e);
     }
