@@ -24,6 +24,7 @@ int64_t now_ns() {
 
 ThreadPool::ThreadPool(int num_threads) {
   if (const char* s = std::getenv("TOKENMILL_SPIN_US")) spin_ns_ = std::atoll(s) * 1000;
+  if (const char* s = std::getenv("TOKENMILL_POOL_SOLO")) solo_enabled_ = s[0] != '0';
   for (int i = 1; i < num_threads; i++) workers_.emplace_back([this] { worker_main(); });
 }
 
@@ -84,7 +85,7 @@ void ThreadPool::run(int64_t num_tasks, int64_t grain, RangeFn fn, void* ctx) {
   const int64_t waited = now_ns() - t1;
   const bool stalled = waited > 30000 && waited > t1 - t0;
   stall_history_ = (stall_history_ << 1) | (stalled ? 1u : 0u);
-  if (__builtin_popcount(stall_history_ & 0xffffu) >= 4) {
+  if (solo_enabled_ && __builtin_popcount(stall_history_ & 0xffffu) >= 4) {
     solo_jobs_left_ = 256;
     stall_history_ = 0;
   }

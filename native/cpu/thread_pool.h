@@ -62,6 +62,7 @@ class ThreadPool {
   // Stall detector: recent jobs where the caller waited longer than its own share of the work.
   uint32_t stall_history_ = 0;  // one bit per recent parallel job, 1 = stalled
   int solo_jobs_left_ = 0;
+  bool solo_enabled_ = true;  // TOKENMILL_POOL_SOLO=0 disables the stall fallback
 };
 
 }}  // namespace tmill::cpu
