@@ -2,6 +2,7 @@
 //   node --import tsx bench/cpu/measure.ts --model DIR --threads N [--prompt 128] [--gen 64] [--reps 5]
 // Greedy decode on the device (argmax op + readInt32) after a --prompt-token prefill; prints one
 // JSON line: prefill and decode tok/s per rep, weight bytes, baseline and peak RSS.
+import { readFileSync } from 'node:fs';
 import { selectBackend } from '../../src/runtime/select.js';
 import type { AttentionMetadata, Backend, Tensor } from '../../src/runtime/backend.js';
 import { loadModel } from '../../src/model/loader.js';
@@ -89,7 +90,18 @@ for (let r = 0; r < reps + 1; r++) {
   const same = out.every((x, i) => x === generated[i]);
   if (!same) throw new Error('non-deterministic greedy output across reps');
 }
-const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+// VmHWM (this process's own high-water mark): getrusage's maxRSS is inherited from the parent
+// across fork/exec on Linux, so it would report the bench driver's peak instead.
+function vmHwmBytes(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    /* not Linux */
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
+const peakRssBytes = vmHwmBytes();
 const info = (backend as unknown as { info?: () => { opTimeNs?: number[]; opCalls?: number[] } }).info?.();
 if (info?.opTimeNs) {
   const names = ['', 'embedding', 'rmsnorm', 'addRmsnorm', 'matmul', 'rope', 'kvWrite', 'attention', 'siluMul', 'add', 'gatherRows', 'argmax'];

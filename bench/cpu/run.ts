@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { convertLlama2c } from '../../src/model/convert/llama2c.js';
 import { MODEL_PRESETS } from '../../src/model/model-presets.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
+import { selectBackend } from '../../src/runtime/select.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -60,9 +61,37 @@ function git(args: string[]): string {
   }
 }
 
+/**
+ * Streaming bandwidth available right now (the VM is shared): T=1 f32 matmul over 256 MiB of
+ * weights with 1 and 2 threads, best of 5. Decode of a DRAM-bound model cannot beat it.
+ */
+async function probeBandwidth(threads: number): Promise<number> {
+  const { backend: b } = selectBackend({ device: 'cpu', numThreads: threads });
+  const [K, N, M] = [1024, 1024, 64];
+  const ws = Array.from({ length: M }, () => {
+    const w = b.alloc([N, K], 'f32');
+    b.upload(w, new Float32Array(N * K).fill(0.001));
+    return w;
+  });
+  const x = b.alloc([1, K], 'f32');
+  b.upload(x, new Float32Array(K).fill(1));
+  const out = b.alloc([1, N], 'f32');
+  let bestMs = Infinity;
+  for (let r = 0; r < 6; r++) {
+    const t0 = performance.now();
+    for (const w of ws) b.matmul(out, x, w, null);
+    await b.synchronize();
+    if (r > 0) bestMs = Math.min(bestMs, performance.now() - t0);
+  }
+  b.dispose();
+  return Math.round((M * N * K * 4) / (bestMs / 1000) / 1e8) / 10;
+}
+
 const sha = git(['rev-parse', 'HEAD']);
 const dirty = git(['status', '--porcelain', '--', 'native', 'src/runtime', 'binding.gyp']) !== '';
 const loadAvgStart = loadavg();
+const bandwidthStartGbPerS = { 1: await probeBandwidth(1), 2: await probeBandwidth(2) };
+console.log(`bench: streaming bandwidth now: ${bandwidthStartGbPerS[1]} GB/s (1 thread), ${bandwidthStartGbPerS[2]} GB/s (2 threads); load ${loadAvgStart.map((x) => x.toFixed(1)).join(' ')}`);
 const records: Record<string, unknown>[] = [];
 for (const name of modelList) {
   const dir = prepare(name);
@@ -103,6 +132,7 @@ const result = {
   bench: 'cpu-e2e', date: new Date().toISOString(), commit: sha, dirty,
   cpuModel: cpus()[0]?.model ?? 'unknown', numCpus: cpus().length, totalMemBytes: totalmem(),
   node: process.version, loadAvgStart, loadAvgEnd: loadavg(),
+  bandwidthStartGbPerS, bandwidthEndGbPerS: { 1: await probeBandwidth(1), 2: await probeBandwidth(2) },
   command: `node --import tsx bench/cpu/run.ts ${process.argv.slice(2).join(' ')}`.trim(),
   records,
 };

@@ -1,6 +1,6 @@
 // CpuEngine: owns the aligned buffers tensors live in, the thread pool and the chosen ISA kernel
 // table, and executes command streams (the op queue the TS backend records; format in
-// src/runtime/cpu/cpu-commands.ts). Validates every buffer reference and every index read from
+// src/runtime/cpu/cpu-tensor.ts, CommandRecorder). Validates every buffer reference and every index read from
 // tensors (token ids, slots, block ids) and reports a Status; never aborts.
 #pragma once
 #include <cstdint>
