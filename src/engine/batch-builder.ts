@@ -1,7 +1,8 @@
 // BatchBuilder: flattens a SchedulerOutput into StepInputs (token ids, positions, slot mapping,
 // queryStartLoc, seqLens, block tables, logits rows). Host staging arrays and device tensors are
 // allocated once for the largest step; each step uploads into views of them (views are cached per
-// size), so building a batch never allocates device memory.
+// size), so building a batch never allocates device memory. buildDecodePadded() fills the same
+// views for a decode step padded to a graph bucket (graph-cache.ts).
 import type { AttentionMetadata, Backend, Tensor } from '../runtime/backend.js';
 import type { StepInputs } from '../model/types.js';
 import { invariant } from '../util/invariant.js';
@@ -134,6 +135,66 @@ export class BatchBuilder {
     b.upload(logitsRows, this.hLogitsRows.subarray(0, L));
     const attention: AttentionMetadata = { numSeqs: S, maxQueryLen: maxQ, maxSeqLen, queryStartLoc, seqLens, blockTables };
     return { inputs: { numTokens: T, tokenIds, positions, slotMapping, attention, logitsRows, numLogits: L }, logitsFor };
+  }
+
+  /**
+   * A pure-decode step (every entry 1 new token, sampled) padded to `bucket` rows for graph replay;
+   * `out` null gives an all-padding batch (used to capture). Real rows first; padding rows have
+   * token 0, position 0, slot -1 (no KV write), seqLen 1 over a block-table row of block 0, and their
+   * logits rows exist but are ignored (logitsFor lists the real rows only). maxSeqLen is the
+   * block-table capacity, so every host value is the same each step of this bucket and the device
+   * tensors (the same views as build() uses for `bucket` tokens) are the only inputs that change.
+   */
+  buildDecodePadded(out: SchedulerOutput | null, bucket: number): BuiltBatch {
+    const { blockSize, maxBlocksPerSeq } = this.opts;
+    const entries = out?.scheduled ?? [];
+    const S = entries.length;
+    invariant(bucket >= 1 && bucket <= this.opts.maxNumSeqs && bucket <= this.opts.maxNumTokens && S <= bucket, () => `decode bucket ${bucket} for ${S} sequences`);
+    const logitsFor: ScheduledSequence[] = [];
+    for (let s = 0; s < bucket; s++) {
+      const row = s * maxBlocksPerSeq;
+      this.hQsl[s] = s;
+      this.hLogitsRows[s] = s;
+      if (s >= S) {
+        this.hTokens[s] = 0;
+        this.hPositions[s] = 0;
+        this.hSlots[s] = -1;
+        this.hSeqLens[s] = 1;
+        this.hBlockTables.fill(0, row, row + maxBlocksPerSeq);
+        continue;
+      }
+      const e = entries[s]!;
+      const seq = e.seq;
+      const blocks = seq.blockIds;
+      const p = e.numComputedBefore;
+      invariant(e.numTokens === 1 && e.sample && p < seq.numTokens, () => `${seq.seqId}: not a decode entry`);
+      invariant(blocks.length * blockSize > p && blocks.length <= maxBlocksPerSeq, () => `${seq.seqId}: ${blocks.length} blocks for ${p + 1} tokens`);
+      this.hTokens[s] = seq.tokenIds[p]!;
+      this.hPositions[s] = p;
+      this.hSlots[s] = blocks[Math.floor(p / blockSize)]! * blockSize + (p % blockSize);
+      this.hSeqLens[s] = p + 1;
+      for (let b = 0; b < maxBlocksPerSeq; b++) this.hBlockTables[row + b] = b < blocks.length ? blocks[b]! : 0;
+      logitsFor.push(e);
+    }
+    this.hQsl[bucket] = bucket;
+    const B = bucket;
+    const b = this.backend;
+    const tokenIds = this.view('tok', this.dTokens, [B]);
+    const positions = this.view('pos', this.dPositions, [B]);
+    const slotMapping = this.view('slot', this.dSlots, [B]);
+    const queryStartLoc = this.view('qsl', this.dQsl, [B + 1]);
+    const seqLens = this.view('len', this.dSeqLens, [B]);
+    const blockTables = this.view('bt', this.dBlockTables, [B, maxBlocksPerSeq]);
+    const logitsRows = this.view('rows', this.dLogitsRows, [B]);
+    b.upload(tokenIds, this.hTokens.subarray(0, B));
+    b.upload(positions, this.hPositions.subarray(0, B));
+    b.upload(slotMapping, this.hSlots.subarray(0, B));
+    b.upload(queryStartLoc, this.hQsl.subarray(0, B + 1));
+    b.upload(seqLens, this.hSeqLens.subarray(0, B));
+    b.upload(blockTables, this.hBlockTables.subarray(0, B * maxBlocksPerSeq));
+    b.upload(logitsRows, this.hLogitsRows.subarray(0, B));
+    const attention: AttentionMetadata = { numSeqs: B, maxQueryLen: 1, maxSeqLen: maxBlocksPerSeq * blockSize, queryStartLoc, seqLens, blockTables };
+    return { inputs: { numTokens: B, tokenIds, positions, slotMapping, attention, logitsRows, numLogits: B }, logitsFor };
   }
 
   /** Release the device buffers (views die with them). */

@@ -33,6 +33,11 @@ export interface EngineOptions {
   readonly tokenizer?: TokenBytesSource;
   /** Sample on the device when the backend offers it (CUDA) and no row needs logprobs/bias. Default true. */
   readonly deviceSampling?: boolean;
+  /**
+   * Capture pure-decode steps as graphs per batch-size bucket and replay them (backends with
+   * `graphs`, i.e. CUDA; ignored elsewhere). Default false, or TOKENMILL_DECODE_GRAPHS=1.
+   */
+  readonly decodeGraphs?: boolean;
   /** Machine price for cost accounting (default 0). */
   readonly usdPerHour?: number;
   readonly observer?: EngineObserver;
@@ -52,6 +57,7 @@ export interface ResolvedEngineConfig {
   readonly eosTokenIds: readonly number[];
   readonly usdPerHour: number;
   readonly deviceSampling: boolean;
+  readonly decodeGraphs: boolean;
 }
 
 function bad(msg: string, param?: string): never {
@@ -105,5 +111,6 @@ export function resolveEngineConfig(o: EngineOptions): ResolvedEngineConfig {
     eosTokenIds: o.eosTokenIds ?? model.config.eosTokenIds,
     usdPerHour,
     deviceSampling: o.deviceSampling ?? true,
+    decodeGraphs: o.decodeGraphs ?? process.env.TOKENMILL_DECODE_GRAPHS === '1',
   };
 }

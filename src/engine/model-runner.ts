@@ -2,15 +2,18 @@
 // over the paged KV cache, and turns the logits rows into one sampled token per sampling sequence:
 // device argmax when every sampler is plain greedy, device sampling (device-sampling.ts) when the
 // backend offers it and no row needs logprobs or bias, otherwise the f32 logits are read back and
-// each sequence's sampler (sampler.ts) picks. Knows nothing of queues.
+// each sequence's sampler (sampler.ts) picks. With decodeGraphs and a graph-capable backend, pure
+// decode steps replay a per-bucket recording (graph-cache.ts); other steps run eagerly. Knows
+// nothing of queues.
 import type { KvLayer, Tensor } from '../runtime/backend.js';
 import type { CausalLM } from '../model/types.js';
 import { invariant } from '../util/invariant.js';
 import { BatchBuilder } from './batch-builder.js';
+import { GraphCache } from './graph-cache.js';
 import { deviceEligible, deviceRow, deviceSamplerOf, type DeviceSamplingBackend } from './device-sampling.js';
 import type { Sequence } from './request.js';
 import type { SampledToken, SequenceSampler } from './sampler.js';
-import type { SchedulerOutput } from './scheduler.js';
+import type { ScheduledSequence, SchedulerOutput } from './scheduler.js';
 
 export interface ModelRunnerOptions {
   readonly maxNumTokens: number;
@@ -20,6 +23,11 @@ export interface ModelRunnerOptions {
   readonly blockSize: number;
   /** Sample on the device when the backend can (default true). */
   readonly deviceSampling?: boolean;
+  /**
+   * Capture one forward pass per decode bucket at start-up and replay it for pure-decode steps,
+   * when the backend has `graphs` (CUDA). Default false. Ignored by backends without graphs.
+   */
+  readonly decodeGraphs?: boolean;
 }
 
 export class ModelRunner {
@@ -31,6 +39,8 @@ export class ModelRunner {
   private readonly argmaxOut: Tensor;
   private readonly argmaxViews = new Map<number, Tensor>();
   private readonly deviceSampler: DeviceSamplingBackend | null;
+  /** Decode-step recordings, when enabled and supported (null otherwise). */
+  readonly graphCache: GraphCache | null = null;
   private disposed = false;
 
   constructor(model: CausalLM, opts: ModelRunnerOptions) {
@@ -59,6 +69,16 @@ export class ModelRunner {
     }
     this.batchBuilder = builder;
     this.deviceSampler = opts.deviceSampling === false ? null : deviceSamplerOf(b);
+    if (opts.decodeGraphs === true && b.graphs !== undefined) {
+      const cache = new GraphCache(model, this.kvCache, builder);
+      try {
+        cache.captureAll();
+      } catch (e) {
+        this.dispose();
+        throw e;
+      }
+      this.graphCache = cache;
+    }
   }
 
   /**
@@ -68,8 +88,7 @@ export class ModelRunner {
   async execute(out: SchedulerOutput, samplerOf: (seq: Sequence) => SequenceSampler): Promise<Map<Sequence, SampledToken>> {
     invariant(!this.disposed, 'model runner used after dispose()');
     const backend = this.model.backend;
-    const { inputs, logitsFor } = this.batchBuilder.build(out);
-    const logits = this.model.forward(inputs, this.kvCache); // f32 [numLogits, vocab]
+    const { logits, logitsFor } = this.forward(out); // f32 [numLogits, vocab]
     const result = new Map<Sequence, SampledToken>();
     if (logitsFor[0] === null) {
       await backend.synchronize(); // placeholder row only: nothing to sample
@@ -107,12 +126,20 @@ export class ModelRunner {
     if (this.disposed) return;
     this.disposed = true;
     const b = this.model.backend;
+    this.graphCache?.dispose(); // recordings go before the tensors they touch
     this.batchBuilder.dispose();
     b.free(this.argmaxOut);
     for (const layer of this.kvCache) {
       b.free(layer.k);
       b.free(layer.v);
     }
+  }
+
+  /** Graph replay for a pure-decode step that fits a bucket, an eager forward otherwise. */
+  private forward(out: SchedulerOutput): { logits: Tensor; logitsFor: readonly (ScheduledSequence | null)[] } {
+    if (this.graphCache !== null && this.graphCache.canRun(out)) return this.graphCache.run(out);
+    const { inputs, logitsFor } = this.batchBuilder.build(out);
+    return { logits: this.model.forward(inputs, this.kvCache), logitsFor };
   }
 
   private argmaxView(n: number): Tensor {

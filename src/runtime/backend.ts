@@ -38,7 +38,11 @@ export interface BackendMemoryStats {
  */
 export interface AttentionMetadata {
   readonly numSeqs: number;
-  /** Host copies of the largest qLen / seqLen this step (kernels size their grids with these). */
+  /**
+   * Host copies of the largest qLen / seqLen this step (kernels size their grids with these). Upper
+   * bounds are allowed (>= the true maxima): a graph-captured decode step passes the block-table
+   * capacity (maxBlocksPerSeq * blockSize) so that its grid does not depend on the step.
+   */
   readonly maxQueryLen: number;
   readonly maxSeqLen: number;
   /** i32 [numSeqs + 1], queryStartLoc[0] = 0, queryStartLoc[numSeqs] = numTokens. */
@@ -55,10 +59,36 @@ export interface KvLayer {
   readonly v: Tensor;
 }
 
+/**
+ * Optional capability: record a sequence of ops once and replay it with one call (CUDA graphs via
+ * stream capture). Semantics every implementation must keep:
+ * - capture(key, fn) runs fn, during which op calls (embedding .. argmax and backend extras such as
+ *   sample) are RECORDED, not executed: no output is written by capture itself. Host arguments
+ *   (shapes, eps, scale, AttentionMetadata.maxQueryLen / maxSeqLen, path choices) are frozen at
+ *   capture time; tensor CONTENTS are read when replayed. alloc, free, upload, view of new storage,
+ *   read*, synchronize and dispose inside fn are errors (TokenmillError 'cuda_error' on CUDA; the
+ *   partial recording is discarded and the key stays absent). Capturing an existing key replaces it.
+ * - replay(key) enqueues the recorded ops in order, like calling them again with the same arguments,
+ *   in stream order with other ops (no implicit synchronisation). Unknown key: TokenmillError.
+ * - Every tensor a recording touches must stay alive (not freed) until clear(); callers refresh
+ *   inputs by upload() into the same tensors before replay.
+ * - clear() drops every recording (call it before freeing tensors they touch); has(key) tests one.
+ */
+export interface BackendGraphs {
+  capture(key: string, fn: () => void): void;
+  replay(key: string): void;
+  has(key: string): boolean;
+  clear(): void;
+  /** Number of recordings held. */
+  readonly size: number;
+}
+
 export interface Backend {
   readonly name: string;
   /** dtype of activations and the KV cache: f32 on reference/cpu, bf16 or f16 on cuda. */
   readonly computeDType: DType;
+  /** Present when the backend can record and replay op sequences (CUDA graphs). See BackendGraphs. */
+  readonly graphs?: BackendGraphs;
 
   // ---------------------------------------------------------------------------------- memory
   /** A new tensor; contents unspecified until written. */
