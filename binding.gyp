@@ -45,6 +45,7 @@
       'sources': [
         'native/addon/cpu_addon.cpp',
         'native/cpu/engine.cpp',
+        'native/cpu/engine_attention.cpp',
         'native/cpu/thread_pool.cpp',
         'native/cpu/dispatch.cpp',
       ],

@@ -2,7 +2,9 @@
 // CUDA errors into JS errors ("cuda_error: <op>: <CUDA error string>"). Pointers cross to JS as
 // numbers (device addresses fit in 53 bits; checked). Reads are async (AsyncWorker waits on an
 // event recorded after a D2H copy into pinned memory). Owns: device, one stream, cuBLASLt handle +
-// workspace, a size-bucketed cache of device blocks (so steady-state steps never call cudaMalloc).
+// workspace, a size-bucketed cache of device blocks (so steady-state steps never call cudaMalloc),
+// and CUDA graphs: graphBegin/graphEnd capture the stream (thread-local mode) into an instantiated
+// graph, graphLaunch replays it; memory calls made while capturing are refused ("graph_capture").
 #include <napi.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -97,11 +99,29 @@ class Ctx : public Napi::ObjectWrap<Ctx> {
     pinned.emplace(pinCap[p], p);
   }
   std::map<void*, size_t> pinCap;
+  bool capturing = false;
+  int nextGraphId = 1;
+  std::map<int, cudaGraphExec_t> graphs;  // id -> instantiated graph
+
+  void abortCapture() {
+    if (!capturing) return;
+    capturing = false;
+    cudaGraph_t g = nullptr;
+    cudaStreamEndCapture(stream, &g);  // fails when the capture was invalidated; either way it ends
+    if (g) cudaGraphDestroy(g);
+    cudaGetLastError();
+  }
+  void destroyGraphs() {
+    for (auto& kv : graphs) cudaGraphExecDestroy(kv.second);
+    graphs.clear();
+  }
 
   void release() {
     if (disposed) return;
     disposed = true;
     cudaSetDevice(device);
+    abortCapture();
+    destroyGraphs();
     if (stream) cudaStreamSynchronize(stream);
     for (auto& kv : live) cudaFree(kv.first);
     for (auto& kv : cache) cudaFree(kv.second);
@@ -118,6 +138,10 @@ class Ctx : public Napi::ObjectWrap<Ctx> {
   }
 
   void check(Napi::Env env) { if (disposed) throw Napi::Error::New(env, "cuda_error: backend disposed"); }
+  // Memory traffic and synchronisation would invalidate (or be silently left out of) a capture.
+  void noCapture(Napi::Env env, const char* op) {
+    if (capturing) throw Napi::Error::New(env, std::string("cuda_error: graph_capture: ") + op + " is not allowed while capturing a graph");
+  }
 
   Napi::Value Malloc(const Napi::CallbackInfo& info);
   Napi::Value Free(const Napi::CallbackInfo& info);
@@ -140,6 +164,11 @@ class Ctx : public Napi::ObjectWrap<Ctx> {
   Napi::Value Argmax(const Napi::CallbackInfo& info);
   Napi::Value Sample(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value GraphBegin(const Napi::CallbackInfo& info);
+  Napi::Value GraphEnd(const Napi::CallbackInfo& info);
+  Napi::Value GraphAbort(const Napi::CallbackInfo& info);
+  Napi::Value GraphLaunch(const Napi::CallbackInfo& info);
+  Napi::Value GraphDestroy(const Napi::CallbackInfo& info);
 };
 
 Ctx::Ctx(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ctx>(info) {
@@ -173,6 +202,7 @@ Napi::Value Ctx::Info(const Napi::CallbackInfo& info) {
 Napi::Value Ctx::Malloc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   check(env);
+  noCapture(env, "malloc");
   size_t bytes = (size_t)L(info[0]);
   bytes = ((bytes ? bytes : 1) + 511) & ~(size_t)511;
   void* p = nullptr;
@@ -201,6 +231,7 @@ Napi::Value Ctx::Malloc(const Napi::CallbackInfo& info) {
 Napi::Value Ctx::Free(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (disposed) return env.Undefined();
+  noCapture(env, "free");
   void* p = P(info[0]);
   auto it = live.find(p);
   if (it == live.end()) throw Napi::Error::New(env, "cuda_error: free of an unknown pointer");
@@ -217,6 +248,7 @@ Napi::Value Ctx::Free(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Ctx::Trim(const Napi::CallbackInfo& info) {
+  noCapture(info.Env(), "trim");
   if (!disposed) {
     cudaStreamSynchronize(stream);
     for (auto& kv : cache) cudaFree(kv.second);
@@ -240,6 +272,7 @@ Napi::Value Ctx::MemInfo(const Napi::CallbackInfo& info) {
 Napi::Value Ctx::Upload(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   check(env);
+  noCapture(env, "upload");
   char* dst = (char*)P(info[0]);
   const int dt = I(info[1]);
   Napi::TypedArray ta = info[2].As<Napi::TypedArray>();
@@ -310,6 +343,7 @@ class ReadWorker : public Napi::AsyncWorker {
 Napi::Value Ctx::Read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   check(env);
+  noCapture(env, "read");
   const void* src = P(info[0]);
   const int dt = I(info[1]);
   const size_t n = (size_t)L(info[2]);
@@ -331,6 +365,7 @@ Napi::Value Ctx::Read(const Napi::CallbackInfo& info) {
 
 Napi::Value Ctx::Synchronize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  noCapture(env, "synchronize");
   if (info.Length() > 0 && info[0].ToBoolean()) {  // blocking variant
     CK(env, "synchronize", cudaStreamSynchronize(stream));
     return env.Undefined();
@@ -452,6 +487,70 @@ Napi::Value Ctx::Sample(const Napi::CallbackInfo& i) {
   return i.Env().Undefined();
 }
 
+// ------------------------------------------------------------------------------------ CUDA graphs
+// graphBegin(): start capturing this context's stream. Launchers called until graphEnd are recorded,
+// not run. Thread-local mode: other threads (async reads) are unaffected; this thread may not call
+// unsafe APIs (cudaMalloc, synchronisation), which the glue also refuses up front (noCapture).
+Napi::Value Ctx::GraphBegin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check(env);
+  noCapture(env, "graphBegin");
+  cudaSetDevice(device);
+  CK(env, "cudaStreamBeginCapture", cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  capturing = true;
+  return env.Undefined();
+}
+// graphEnd() -> id: end the capture and instantiate the graph (ids are never reused).
+Napi::Value Ctx::GraphEnd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check(env);
+  if (!capturing) throw Napi::Error::New(env, "cuda_error: graph_capture: graphEnd without graphBegin");
+  capturing = false;
+  cudaGraph_t g = nullptr;
+  cudaError_t e = cudaStreamEndCapture(stream, &g);
+  if (e != cudaSuccess) {
+    if (g) cudaGraphDestroy(g);
+    cudaGetLastError();
+    throwCuda(env, "graph_capture: cudaStreamEndCapture", e);
+  }
+  cudaGraphExec_t exec = nullptr;
+  e = cudaGraphInstantiate(&exec, g, 0);
+  cudaGraphDestroy(g);
+  if (e != cudaSuccess) { cudaGetLastError(); throwCuda(env, "graph_capture: cudaGraphInstantiate", e); }
+  const int id = nextGraphId++;
+  graphs[id] = exec;
+  return Napi::Number::New(env, id);
+}
+// graphAbort(): end a capture that failed half way and drop it (no-op when not capturing).
+Napi::Value Ctx::GraphAbort(const Napi::CallbackInfo& info) {
+  if (!disposed) abortCapture();
+  return info.Env().Undefined();
+}
+// graphLaunch(id): enqueue the graph on the stream (stream order with every other op).
+Napi::Value Ctx::GraphLaunch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check(env);
+  noCapture(env, "graphLaunch");
+  auto it = graphs.find(I(info[0]));
+  if (it == graphs.end()) throw Napi::Error::New(env, "cuda_error: graph_launch: unknown graph id " + std::to_string(I(info[0])));
+  CK(env, "graph_launch: cudaGraphLaunch", cudaGraphLaunch(it->second, stream));
+  return env.Undefined();
+}
+// graphDestroy(id): drop one graph; id 0 drops all. Work already enqueued keeps running.
+Napi::Value Ctx::GraphDestroy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed) return env.Undefined();
+  noCapture(env, "graphDestroy");
+  const int id = I(info[0]);
+  if (id == 0) {
+    destroyGraphs();
+  } else {
+    auto it = graphs.find(id);
+    if (it != graphs.end()) { cudaGraphExecDestroy(it->second); graphs.erase(it); }
+  }
+  return env.Undefined();
+}
+
 Napi::Function Ctx::Init(Napi::Env env) {
   return DefineClass(env, "CudaContext",
                      {InstanceMethod("malloc", &Ctx::Malloc), InstanceMethod("free", &Ctx::Free),
@@ -464,7 +563,9 @@ Napi::Function Ctx::Init(Napi::Env env) {
                       InstanceMethod("attention", &Ctx::Attention), InstanceMethod("siluMul", &Ctx::SiluMul),
                       InstanceMethod("add", &Ctx::Add), InstanceMethod("matmul", &Ctx::Matmul),
                       InstanceMethod("argmax", &Ctx::Argmax), InstanceMethod("sample", &Ctx::Sample),
-                      InstanceMethod("info", &Ctx::Info)});
+                      InstanceMethod("info", &Ctx::Info), InstanceMethod("graphBegin", &Ctx::GraphBegin),
+                      InstanceMethod("graphEnd", &Ctx::GraphEnd), InstanceMethod("graphAbort", &Ctx::GraphAbort),
+                      InstanceMethod("graphLaunch", &Ctx::GraphLaunch), InstanceMethod("graphDestroy", &Ctx::GraphDestroy)});
 }
 
 // probe() -> { ok, reason, devices[], driverVersion, runtimeVersion, cublasLt, cublasLtReason }

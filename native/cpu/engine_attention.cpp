@@ -1,0 +1,126 @@
+// CpuEngine ops over positions and the paged KV cache: rope, kvWrite and attention. Each checks
+// the indices it reads from tensors (slots, block ids, lengths) before touching memory, then splits
+// the work over the pool (see engine.cpp for the buffer registry and the command loop).
+#include <cmath>
+#include <cstring>
+
+#include "engine.h"
+
+namespace tmill { namespace cpu {
+
+namespace {
+inline float as_f32(int32_t v) { float f; std::memcpy(&f, &v, 4); return f; }
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+constexpr int64_t kParallelMinWork = 1 << 15;
+}  // namespace
+
+Status CpuEngine::op_rope(const int32_t* a) {
+  const int64_t T = a[16], H = a[17], Hkv = a[18], Dh = a[19], half = Dh / 2;
+  Ref q, kk, pos, inv;
+  TM_RETURN_IF_ERROR(ref(a, T * H * Dh, &q));
+  TM_RETURN_IF_ERROR(ref(a + 4, T * Hkv * Dh, &kk));
+  TM_RETURN_IF_ERROR(ref(a + 8, T, &pos));
+  TM_RETURN_IF_ERROR(ref(a + 12, half, &inv));
+  float* qp = reinterpret_cast<float*>(q.ptr);
+  float* kp = reinterpret_cast<float*>(kk.ptr);
+  const int32_t* pp = reinterpret_cast<const int32_t*>(pos.ptr);
+  const float* ip = reinterpret_cast<const float*>(inv.ptr);
+  auto rows = [&](int64_t t0, int64_t t1) {
+    float cs[1024];
+    for (int64_t t = t0; t < t1; t++) {
+      for (int64_t i = 0; i < half; i++) {
+        // The angle is rounded to f32 (as HF computes it); cos/sin are then evaluated in f64.
+        const double ang = static_cast<double>(static_cast<float>(pp[t]) * ip[i]);
+        cs[i] = static_cast<float>(std::cos(ang));
+        cs[half + i] = static_cast<float>(std::sin(ang));
+      }
+      auto rot = [&](float* x) {
+        for (int64_t i = 0; i < half; i++) {
+          const float x0 = x[i], x1 = x[i + half], c = cs[i], s = cs[half + i];
+          x[i] = x0 * c - x1 * s;
+          x[i + half] = x1 * c + x0 * s;
+        }
+      };
+      for (int64_t h = 0; h < H; h++) rot(qp + (t * H + h) * Dh);
+      for (int64_t h = 0; h < Hkv; h++) rot(kp + (t * Hkv + h) * Dh);
+    }
+  };
+  TM_CHECK_ARG(Dh % 2 == 0 && Dh <= 1024, "rope: head dim %lld must be even and <= 1024", static_cast<long long>(Dh));
+  pool_.parallel_for(T, T * (H + Hkv) * Dh < kParallelMinWork ? T : 8, rows);
+  return Status::Ok();
+}
+
+Status CpuEngine::op_kv_write(const int32_t* a) {
+  const int64_t T = a[20], Hkv = a[21], Dh = a[22], slots_total = a[23], row = Hkv * Dh;
+  Ref kc, vc, k, v, sl;
+  TM_RETURN_IF_ERROR(ref(a, slots_total * row, &kc));
+  TM_RETURN_IF_ERROR(ref(a + 4, slots_total * row, &vc));
+  TM_RETURN_IF_ERROR(ref(a + 8, T * row, &k));
+  TM_RETURN_IF_ERROR(ref(a + 12, T * row, &v));
+  TM_RETURN_IF_ERROR(ref(a + 16, T, &sl));
+  const int32_t* s = reinterpret_cast<const int32_t*>(sl.ptr);
+  for (int64_t t = 0; t < T; t++)
+    TM_CHECK_RANGE(s[t] < slots_total, "kvWrite: slot %d at row %lld is outside [0, %lld)", s[t],
+                   static_cast<long long>(t), static_cast<long long>(slots_total));
+  const size_t bytes = static_cast<size_t>(row) * 4;
+  for (int64_t t = 0; t < T; t++) {
+    if (s[t] < 0) continue;
+    std::memcpy(kc.ptr + s[t] * bytes, k.ptr + t * bytes, bytes);
+    std::memcpy(vc.ptr + s[t] * bytes, v.ptr + t * bytes, bytes);
+  }
+  return Status::Ok();
+}
+
+Status CpuEngine::op_attention(const int32_t* a) {
+  const int64_t T = a[28], S = a[29], MB = a[30], H = a[31], Hkv = a[32], Dh = a[33], bs = a[34], NB = a[35];
+  const float scale = as_f32(a[36]);
+  const int64_t window = a[37];
+  TM_CHECK_ARG(H > 0 && Hkv > 0 && H % Hkv == 0 && Dh > 0 && Dh <= 512 && bs > 0,
+               "attention: bad heads/dims (H %lld, Hkv %lld, Dh %lld, blockSize %lld)", static_cast<long long>(H),
+               static_cast<long long>(Hkv), static_cast<long long>(Dh), static_cast<long long>(bs));
+  Ref out, q, kc, vc, qsl, sl, bt;
+  TM_RETURN_IF_ERROR(ref(a, T * H * Dh, &out));
+  TM_RETURN_IF_ERROR(ref(a + 4, T * H * Dh, &q));
+  TM_RETURN_IF_ERROR(ref(a + 8, NB * bs * Hkv * Dh, &kc));
+  TM_RETURN_IF_ERROR(ref(a + 12, NB * bs * Hkv * Dh, &vc));
+  TM_RETURN_IF_ERROR(ref(a + 16, S + 1, &qsl));
+  TM_RETURN_IF_ERROR(ref(a + 20, S, &sl));
+  TM_RETURN_IF_ERROR(ref(a + 24, S * MB, &bt));
+  const int32_t* qs = reinterpret_cast<const int32_t*>(qsl.ptr);
+  const int32_t* lens = reinterpret_cast<const int32_t*>(sl.ptr);
+  const int32_t* tables = reinterpret_cast<const int32_t*>(bt.ptr);
+  TM_CHECK_ARG(qs[0] == 0 && qs[S] == T, "attention: queryStartLoc must run from 0 to numTokens %lld",
+               static_cast<long long>(T));
+  constexpr int64_t kQB = 16;
+  attn_tasks_.clear();
+  int64_t work = 0;
+  for (int64_t s = 0; s < S; s++) {
+    const int64_t qlen = qs[s + 1] - qs[s], ctx = lens[s];
+    TM_CHECK_ARG(qlen >= 0 && qlen <= ctx && ctx <= MB * bs,
+                 "attention: seq %lld has qLen %lld, seqLen %lld (capacity %lld)", static_cast<long long>(s),
+                 static_cast<long long>(qlen), static_cast<long long>(ctx), static_cast<long long>(MB * bs));
+    if (qlen == 0) continue;
+    int64_t first = 0;
+    if (window > 0 && ctx - qlen - window + 1 > 0) first = ctx - qlen - window + 1;
+    for (int64_t b = first / bs; b < ceil_div(ctx, bs); b++) {
+      const int32_t id = tables[s * MB + b];
+      TM_CHECK_RANGE(id >= 0 && id < NB, "attention: seq %lld block %lld has id %d outside [0, %lld)",
+                     static_cast<long long>(s), static_cast<long long>(b), id, static_cast<long long>(NB));
+    }
+    for (int64_t h = 0; h < H; h++)
+      for (int64_t q0 = 0; q0 < qlen; q0 += kQB)
+        attn_tasks_.push_back({static_cast<int32_t>(s), static_cast<int32_t>(h), static_cast<int32_t>(q0),
+                               static_cast<int32_t>(q0 + kQB < qlen ? q0 + kQB : qlen)});
+    work += qlen * (window > 0 && window < ctx ? window : ctx) * H * Dh;
+  }
+  AttentionArgs args{reinterpret_cast<float*>(out.ptr), reinterpret_cast<const float*>(q.ptr),
+                     reinterpret_cast<const float*>(kc.ptr), reinterpret_cast<const float*>(vc.ptr), qs, lens, tables,
+                     S, MB, H, Hkv, Dh, bs, NB, scale, window};
+  const int64_t n = static_cast<int64_t>(attn_tasks_.size());
+  const AttentionTask* tasks = attn_tasks_.data();
+  const KernelTable* k = kernels_;
+  pool_.parallel_for(n, work < kParallelMinWork ? n : 1, [&](int64_t t0, int64_t t1) { k->attention(args, tasks, t0, t1); });
+  return Status::Ok();
+}
+
+}}  // namespace tmill::cpu
