@@ -10,12 +10,11 @@
 // (kept in L2 by the executor's chunking: ~64 rows of w per task); with T >= 8 and f16/bf16
 // weights the chunk is first converted to f32 in a per-thread scratch (bit-identical values).
 // Threads: the executor splits N into chunks (dynamic claiming); each chunk covers all T rows.
-// Measured on the 2-core Xeon dev VM (avx512, quiet moments; the VM is shared and noisy): decode
-// GEMV f32 streams 14-16 GB/s from DRAM on one core, equal to a plain AVX-512 read loop (15 GB/s;
-// 2 cores: 30 GB/s), ~29 GB/s from L3; prefill 4x4 tiles reach ~100 GFLOP/s per core (thread CPU
-// time, T=128 K=768 N=2048; 4x6/6x4/4x8/2x8 tiles measured 55-74). bench/kernels/cpu-matmul.ts.
-
-
+// Measured (bench/kernels/cpu-matmul.ts, 2-core Xeon dev VM, avx512, shared and noisy; results in
+// bench/results/cpu-matmul-2026-11-25-00-51.json), f32 weights: decode GEMV 15-16 GB/s on one
+// thread = a plain AVX-512 read loop (15-15.7 GB/s), 28-30 GB/s on two; prefill T=128 114-128
+// GFLOP/s on one thread, 217-256 on two (4x4 tiles; 4x6/6x4/4x8/2x8 measured 55-74 on one).
+// Not benchmarked separately from here: f16/bf16 weights (prefill converts chunks: ~f32 speed).
 #include <stdlib.h>
 
 #include "kernels.h"
