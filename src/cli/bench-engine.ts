@@ -11,6 +11,7 @@ import { PowerSampler } from '../metrics/bench/device-probes.js';
 import { distribution, spread } from '../metrics/bench/percentiles.js';
 import { syntheticTokenPrompts } from '../metrics/loadgen/prompt-source.js';
 import type { CausalLM } from '../model/types.js';
+import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 
 export interface BenchShape {
@@ -152,6 +153,7 @@ async function drainOne(engine: AsyncEngine, id: string, prompt: readonly number
 export async function runEngineBench(ctx: EngineBenchContext, o: EngineBenchOptions): Promise<BenchRecord[]> {
   const { run, skipped } = feasibleShapes(o.shapes, ctx.model.config.maxPositionEmbeddings);
   for (const s of skipped) log.warn(`bench engine: skipping ${s}`);
+  if (run.length === 0) throw new TokenmillError('invalid_argument', `bench engine: no shape fits the model's ${ctx.model.config.maxPositionEmbeddings}-token context (use --shapes or --in/--out)`, { param: '--shapes' });
   const records: BenchRecord[] = [];
   let first = true;
   for (const shape of run) {
