@@ -8,7 +8,18 @@
 #   qwen3        Qwen3-0.6B-shape seeded model vs transformers (gen + hf_reference + hf-compare)
 #   kernels      GEMV / cuBLASLt / decode-attention micro-benchmarks (bench/gpu/kernel-bench)
 #   llama7b      Llama-2-7B-shape seeded model vs transformers, then the decode benchmark vs HF eager
-# Writes $OUT/summary.txt, $OUT/bench.json and $OUT/suite.tgz (logs + JSON results).
+#   graphs       CUDA graphs: capture/replay + decode graphs on vs off through the Engine (test/gpu/cuda-graphs)
+#   gen7b        only generate the Llama-2-7B-shape model (kept in /tmp/models while the machine stays warm)
+#   perf7b       bench/gpu/engine-bench on it: batch-1 decode graphs off/on (128 in / 256 out), TTFT at 128
+#                and 2048 prompt tokens, throughput 128/128 at concurrency 1, 64, 256 graphs off/on; plus
+#                bench/gpu/decode-bench (the SequenceDriver figure measured before, for continuity)
+#   peers7b      bench/peers/hf_decode_bench.py batch 1: transformers eager SDPA, then static cache +
+#                torch.compile(mode="reduce-overhead")
+#   peersthru    bench/peers/transformers_peer.py 128/128 at concurrency 1 and 64, eager and compile
+# Each device call may run 10 minutes at most; the next session's plan (docs/kernels.md):
+#   run-suite.sh probe ops graphs conformance stories ; run-suite.sh gen7b perf7b ;
+#   run-suite.sh gen7b peers7b ; run-suite.sh gen7b peersthru
+# Writes $OUT/summary.txt, $OUT/bench.json, $OUT/perf.json (perf stages) and $OUT/suite.tgz (logs + JSON results).
 set -uo pipefail
 G=.gpu/suite
 OUT=${OUT:-/tmp/tm-out}
@@ -74,6 +85,25 @@ hf_model() { # name shape
   grep -h '"model"' "$W/logs/compare-$name.log" | head -1 >> "$SUMMARY"
 }
 
+gen7b() { # the 7B-shape model only, once per warm machine
+  [ -f /tmp/models/llama2-7b/config.json ] && [ -n "$(ls /tmp/models/llama2-7b/*.safetensors 2>/dev/null)" ] && return 0
+  local s=$(date +%s)
+  PYTHONUNBUFFERED=1 timeout 300 python3 scripts/gpu/gen_hf_model.py --shape llama2-7b --out /tmp/models/llama2-7b > "$W/logs/gen-llama2-7b.log" 2>&1 \
+    || { note "[gen llama2-7b] FAILED: $(tail -3 "$W/logs/gen-llama2-7b.log")"; return 1; }
+  note "[gen llama2-7b] $(tail -1 "$W/logs/gen-llama2-7b.log") ($(( $(date +%s) - s )) s)"
+}
+
+bench() { # name, timeout seconds, command... (stdout: JSON lines -> results/<name>.jsonl)
+  local name=$1 limit=$2; shift 2
+  local s=$(date +%s)
+  timeout "$limit" "$@" > "$W/results/$name.jsonl" 2> "$W/logs/$name.log"
+  local rc=$?
+  note "[$name] rc=$rc ($(( $(date +%s) - s )) s)"
+  cat "$W/results/$name.jsonl" >> "$SUMMARY"
+  [ $rc -ne 0 ] && tail -5 "$W/logs/$name.log" >> "$SUMMARY"
+  return 0
+}
+
 for st in "${STAGES[@]}"; do
   case $st in
     probe) run_test probe 60 "$G/bundle/cuda-probe.gpu.test.mjs" ;;
@@ -109,10 +139,39 @@ json.dump(rec, open(out, "w"), indent=2)
 print(json.dumps(rec))
 PY
       ;;
+    graphs) run_test graphs 300 "$G/bundle/cuda-graphs.gpu.test.mjs"
+      cat "$W"/results/cuda-graphs-agreement-*.json >> "$SUMMARY" 2>/dev/null ;;
+    gen7b) gen7b ;;
+    perf7b)
+      M=/tmp/models/llama2-7b
+      bench engine-b1 150 node "$G/bundle/engine-bench.mjs" --model $M --graphs both --shapes 128/256 --concurrency 1
+      bench engine-ttft 90 node "$G/bundle/engine-bench.mjs" --model $M --graphs off --shapes 128/16,2048/16 --concurrency 1
+      bench engine-thru 240 node "$G/bundle/engine-bench.mjs" --model $M --graphs both --shapes 128/128 --concurrency 1,64,256
+      bench decode-driver 90 node "$G/bundle/decode-bench.mjs" --model $M ;;
+    peers7b)
+      M=/tmp/models/llama2-7b
+      bench hf-eager-b1 150 env PYTHONUNBUFFERED=1 python3 bench/peers/hf_decode_bench.py --model $M --mode eager
+      bench hf-compile-b1 400 env PYTHONUNBUFFERED=1 python3 bench/peers/hf_decode_bench.py --model $M --mode compile ;;
+    peersthru)
+      bench hf-thru 560 env PYTHONUNBUFFERED=1 python3 bench/peers/transformers_peer.py --model /tmp/models/llama2-7b --model-name llama2-7b-shape \
+        --modes eager,compile --shapes 128/128 --concurrency 1,64 --reps 1 ;;
     *) note "unknown stage $st" ;;
   esac
 done
 note "total $(( $(date +%s) - T0 )) s"
+# Every JSON line the perf stages printed, in one file (tagged with the stage).
+python3 - "$W/results" "$OUT/perf.json" "$(cat $G/commit.txt 2>/dev/null)" <<'PY'
+import glob, json, os, sys
+d, out, commit = sys.argv[1], sys.argv[2], sys.argv[3]
+recs = []
+for f in sorted(glob.glob(f"{d}/*.jsonl")):
+    for line in open(f):
+        line = line.strip()
+        if line.startswith("{"):
+            try: recs.append({"stage": os.path.basename(f)[:-6], **json.loads(line)})
+            except ValueError: pass
+if recs: json.dump({"commit": commit, "records": recs}, open(out, "w"), indent=1)
+PY
 
 tar -czf "$OUT/suite.tgz" -C "$W" logs results
 ls "$OUT"

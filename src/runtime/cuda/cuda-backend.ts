@@ -2,14 +2,16 @@
 // backend. Ops validate shapes here, then enqueue one native call each; nothing synchronises except
 // read*() and synchronize(). CUDA failures surface as TokenmillError('cuda_error'), never an abort.
 // Extra, CUDA-only: sample() (device-side sampling, see cuda-sampler.ts), matmul path control and
-// device memory figures for tests.
-import type { AttentionMetadata, Backend, BackendMemoryStats, HostData, KvLayer, Tensor } from '../backend.js';
+// device memory figures for tests. `graphs` (CUDA graphs, cuda-graphs.ts) when the addon has them and
+// TOKENMILL_CUDA_GRAPHS is not '0'.
+import type { AttentionMetadata, Backend, BackendGraphs, BackendMemoryStats, HostData, KvLayer, Tensor } from '../backend.js';
 import { numelOf } from '../backend.js';
 import { DTYPE_BYTES, isFloatDType, type DType } from '../dtype.js';
 import { TokenmillError } from '../../util/errors.js';
 import { invariant } from '../../util/invariant.js';
 import { loadCudaAddon, type CudaContextNative } from './cuda-native.js';
 import { CudaTensor, DTYPE_CODE, toCudaError } from './cuda-tensor.js';
+import { CudaGraphs, hasGraphNative } from './cuda-graphs.js';
 import { sampleOnDevice, type DeviceSampleRow, type SamplerScratch } from './cuda-sampler.js';
 
 export interface CudaBackendOptions {
@@ -70,6 +72,7 @@ export class CudaBackend implements Backend {
   private numTensors = 0;
   private disposed = false;
   readonly samplerScratch: SamplerScratch = { tensors: new Map() };
+  readonly graphs?: BackendGraphs;
 
   constructor(opts: CudaBackendOptions = {}) {
     const { addon, reason } = loadCudaAddon();
@@ -86,6 +89,7 @@ export class CudaBackend implements Backend {
     } catch (e) {
       throw toCudaError(e);
     }
+    if (hasGraphNative(this.ctx) && process.env.TOKENMILL_CUDA_GRAPHS !== '0') this.graphs = new CudaGraphs(this.ctx, () => !this.disposed);
   }
 
   /** cuBLASLt loaded, multiprocessor count, bytes held in the block cache. */
@@ -188,6 +192,7 @@ export class CudaBackend implements Backend {
 
   dispose(): void {
     if (this.disposed) return;
+    this.graphs?.clear();
     this.disposed = true;
     try {
       this.ctx.dispose();
