@@ -157,6 +157,7 @@ class Ctx : public Napi::ObjectWrap<Ctx> {
   Napi::Value AddRmsnorm(const Napi::CallbackInfo& info);
   Napi::Value Rope(const Napi::CallbackInfo& info);
   Napi::Value KvWrite(const Napi::CallbackInfo& info);
+  Napi::Value RopeKvWriteQkv(const Napi::CallbackInfo& info);
   Napi::Value Attention(const Napi::CallbackInfo& info);
   Napi::Value SiluMul(const Napi::CallbackInfo& info);
   Napi::Value Add(const Napi::CallbackInfo& info);
@@ -414,6 +415,13 @@ Napi::Value Ctx::KvWrite(const Napi::CallbackInfo& i) {
   CK(i.Env(), "kvWrite", launch_kv_write(P(i[0]), P(i[1]), P(i[2]), P(i[3]), I(i[4]), (const int32_t*)P(i[5]), I(i[6]), I(i[7]), L(i[8]), stream));
   return i.Env().Undefined();
 }
+// ropeKvWriteQkv(qOut, qkv, kc, vc, dt, positions, invFreq, slots, T, H, Hkv, Dh, numSlots)
+Napi::Value Ctx::RopeKvWriteQkv(const Napi::CallbackInfo& i) {
+  check(i.Env());
+  CK(i.Env(), "ropeKvWriteQkv", launch_qkv_rope_kv(P(i[0]), P(i[1]), P(i[2]), P(i[3]), I(i[4]), (const int32_t*)P(i[5]), (const float*)P(i[6]),
+                                                   (const int32_t*)P(i[7]), I(i[8]), I(i[9]), I(i[10]), I(i[11]), L(i[12]), stream));
+  return i.Env().Undefined();
+}
 // attention(out, q, kc, vc, qsl, seqLens, blockTables, dt, T, S, H, Hkv, Dh, blockSize, maxBlocksPerSeq,
 //           maxQueryLen, maxSeqLen, slidingWindow, numCacheBlocks, scale)
 Napi::Value Ctx::Attention(const Napi::CallbackInfo& i) {
@@ -560,6 +568,7 @@ Napi::Function Ctx::Init(Napi::Env env) {
                       InstanceMethod("gather", &Ctx::Gather), InstanceMethod("convert", &Ctx::Convert),
                       InstanceMethod("rmsnorm", &Ctx::Rmsnorm), InstanceMethod("addRmsnorm", &Ctx::AddRmsnorm),
                       InstanceMethod("rope", &Ctx::Rope), InstanceMethod("kvWrite", &Ctx::KvWrite),
+                      InstanceMethod("ropeKvWriteQkv", &Ctx::RopeKvWriteQkv),
                       InstanceMethod("attention", &Ctx::Attention), InstanceMethod("siluMul", &Ctx::SiluMul),
                       InstanceMethod("add", &Ctx::Add), InstanceMethod("matmul", &Ctx::Matmul),
                       InstanceMethod("argmax", &Ctx::Argmax), InstanceMethod("sample", &Ctx::Sample),

@@ -80,14 +80,17 @@ void ThreadPool::run(int64_t num_tasks, int64_t grain, RangeFn fn, void* ctx) {
     if (++spins < 256) TM_PAUSE();
     else sched_yield();
   }
-  // A stall: waiting took longer than both 30 us and the caller's own work. Four in the last 16
-  // parallel jobs -> run the next 256 jobs on the caller alone.
-  const int64_t waited = now_ns() - t1;
-  const bool stalled = waited > 30000 && waited > t1 - t0;
-  stall_history_ = (stall_history_ << 1) | (stalled ? 1u : 0u);
-  if (solo_enabled_ && __builtin_popcount(stall_history_ & 0xffffu) >= 4) {
-    solo_jobs_left_ = 256;
-    stall_history_ = 0;
+  // Stall accounting over windows of ~20 ms of parallel jobs: a wait above 30 us that exceeds the
+  // caller's own work is a stall (a preempted worker holds a chunk). Stalls costing over 10% of a
+  // window -> the next 512 jobs run on the caller alone (workers sleep), then workers are retried.
+  const int64_t t2 = now_ns();
+  const int64_t waited = t2 - t1;
+  if (waited > 30000 && waited > t1 - t0) stall_ns_ += waited;
+  window_ns_ += t2 - t0;
+  if (window_ns_ > 20000000) {
+    if (solo_enabled_ && stall_ns_ * 10 > window_ns_) solo_jobs_left_ = 512;
+    stall_ns_ = 0;
+    window_ns_ = 0;
   }
 }
 

@@ -59,8 +59,9 @@ class ThreadPool {
   std::mutex mu_;
   std::condition_variable cv_;
   int64_t spin_ns_ = 50000;
-  // Stall detector: recent jobs where the caller waited longer than its own share of the work.
-  uint32_t stall_history_ = 0;  // one bit per recent parallel job, 1 = stalled
+  // Stall detector (see run()): stalled wait time and total time of recent parallel jobs.
+  int64_t stall_ns_ = 0;
+  int64_t window_ns_ = 0;
   int solo_jobs_left_ = 0;
   bool solo_enabled_ = true;  // TOKENMILL_POOL_SOLO=0 disables the stall fallback
 };

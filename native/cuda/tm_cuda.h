@@ -35,6 +35,12 @@ cudaError_t launch_kv_write(void* kCache, void* vCache, const void* k, const voi
                             const int32_t* slotMapping, int numTokens, int rowElems, long long numSlots,
                             cudaStream_t s);
 
+// qkv_rope_kv.cu -------------------------------------------------------------------------------
+// Split interleaved qkv [T, (H + 2 Hkv) * Dh], rope q and k, q -> qOut [T, H, Dh], k/v -> cache slots.
+cudaError_t launch_qkv_rope_kv(void* qOut, const void* qkv, void* kCache, void* vCache, int dt, const int32_t* positions,
+                               const float* invFreq, const int32_t* slotMapping, int numTokens, int numHeads,
+                               int numKvHeads, int headDim, long long numSlots, cudaStream_t s);
+
 // attention.cu ---------------------------------------------------------------------------------
 struct TmAttnArgs {
   void* out;                 // [T, H, Dh]
