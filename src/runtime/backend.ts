@@ -154,6 +154,17 @@ export interface Backend {
   kvWrite(cache: KvLayer, k: Tensor, v: Tensor, slotMapping: Tensor): void;
 
   /**
+   * Optional fused decode op (a backend may lack it; callers then compose it, see
+   * runtime/reference/ops-qkv.ts composeRopeKvWriteQkv): qkv [T, (H + 2 Hkv) * Dh] holds per token
+   * row H query heads, Hkv key heads, Hkv value heads (one matmul with concatenated q/k/v weights).
+   * Writes qOut [T, H, Dh] = the query heads rotated as rope() does, and for each token with
+   * slotMapping[t] >= 0 the rotated key heads into cache.k[slot] and the value heads into
+   * cache.v[slot], as kvWrite() does. Results equal rope + kvWrite on the split q, k, v exactly.
+   * qkv is not modified; qOut may not alias qkv or the cache.
+   */
+  ropeKvWriteQkv?(qOut: Tensor, qkv: Tensor, cache: KvLayer, positions: Tensor, invFreq: Tensor, slotMapping: Tensor): void;
+
+  /**
    * Causal grouped-query attention of this step's queries over the paged cache (which already holds
    * this step's keys): out[t, h] = softmax(scale * q[t, h] . K^T) V over the keys the metadata
    * allows, using kv head h / (H / Hkv). q, out [T, H, Dh]. slidingWindow 0 means none.

@@ -73,6 +73,8 @@ export class CudaBackend implements Backend {
   private disposed = false;
   readonly samplerScratch: SamplerScratch = { tensors: new Map() };
   readonly graphs?: BackendGraphs;
+  /** The optional fused op (Backend.ropeKvWriteQkv), when the addon has it. */
+  readonly ropeKvWriteQkv?: (qOut: Tensor, qkv: Tensor, cache: KvLayer, positions: Tensor, invFreq: Tensor, slotMapping: Tensor) => void;
 
   constructor(opts: CudaBackendOptions = {}) {
     const { addon, reason } = loadCudaAddon();
@@ -90,6 +92,7 @@ export class CudaBackend implements Backend {
       throw toCudaError(e);
     }
     if (hasGraphNative(this.ctx) && process.env.TOKENMILL_CUDA_GRAPHS !== '0') this.graphs = new CudaGraphs(this.ctx, () => !this.disposed);
+    if (typeof this.ctx.ropeKvWriteQkv === 'function') this.ropeKvWriteQkv = (...a) => this.fusedRopeKvWriteQkv(...a);
   }
 
   /** cuBLASLt loaded, multiprocessor count, bytes held in the block cache. */
@@ -253,6 +256,19 @@ export class CudaBackend implements Backend {
     const row = hkv * dh;
     invariant(kc.shape.length === 4 && vc.numel === kc.numel && kk.numel === s.numel * row && vv.numel === kk.numel, 'kvWrite: shapes');
     this.call(() => this.ctx.kvWrite(kc.ptr, vc.ptr, kk.ptr, vv.ptr, kc.code, s.ptr, s.numel, row, nb * bs));
+  }
+
+  private fusedRopeKvWriteQkv(qOut: Tensor, qkv: Tensor, cache: KvLayer, positions: Tensor, invFreq: Tensor, slotMapping: Tensor): void {
+    const o = this.float(qOut, 'ropeKvWriteQkv qOut'), x = this.float(qkv, 'ropeKvWriteQkv qkv');
+    const kc = this.float(cache.k, 'ropeKvWriteQkv cache.k'), vc = this.float(cache.v, 'ropeKvWriteQkv cache.v');
+    const p = this.float(positions, 'ropeKvWriteQkv positions', 'i32'), f = this.float(invFreq, 'ropeKvWriteQkv invFreq', 'f32');
+    const s = this.float(slotMapping, 'ropeKvWriteQkv slots', 'i32');
+    invariant(o.shape.length === 3 && kc.shape.length === 4 && vc.numel === kc.numel, 'ropeKvWriteQkv: qOut [T, H, Dh], caches [NB, BS, Hkv, Dh]');
+    const [T, H, Dh] = o.shape as [number, number, number];
+    const [nb, bs, hkv, dh] = kc.shape as [number, number, number, number];
+    invariant(dh === Dh && Dh % 2 === 0 && x.numel === T * (H + 2 * hkv) * Dh && p.numel === T && s.numel === T && f.numel === Dh / 2, 'ropeKvWriteQkv: shapes');
+    invariant(o.ptr !== x.ptr, 'ropeKvWriteQkv: qOut may not alias qkv');
+    this.call(() => this.ctx.ropeKvWriteQkv!(o.ptr, x.ptr, kc.ptr, vc.ptr, o.code, p.ptr, f.ptr, s.ptr, T, H, hkv, Dh, nb * bs));
   }
 
   attention(out: Tensor, q: Tensor, cache: KvLayer, meta: AttentionMetadata, scale: number, slidingWindow: number): void {

@@ -30,6 +30,9 @@ export interface CudaContextNative {
   addRmsnorm(out: number, residual: number, x: number, w: number, dt: number, dtW: number, rows: number, cols: number, eps: number): void;
   rope(q: number, k: number, dt: number, positions: number, invFreq: number, numTokens: number, numHeads: number, numKvHeads: number, headDim: number): void;
   kvWrite(kCache: number, vCache: number, k: number, v: number, dt: number, slots: number, numTokens: number, rowElems: number, numSlots: number): void;
+  /** Present in addons built from the fused-QKV commit on (optional so older binaries still load). */
+  ropeKvWriteQkv?(qOut: number, qkv: number, kCache: number, vCache: number, dt: number, positions: number, invFreq: number, slots: number,
+    numTokens: number, numHeads: number, numKvHeads: number, headDim: number, numSlots: number): void;
   attention(out: number, q: number, kCache: number, vCache: number, queryStartLoc: number, seqLens: number, blockTables: number, dt: number,
     numTokens: number, numSeqs: number, numHeads: number, numKvHeads: number, headDim: number, blockSize: number, maxBlocksPerSeq: number,
     maxQueryLen: number, maxSeqLen: number, slidingWindow: number, numCacheBlocks: number, scale: number): void;

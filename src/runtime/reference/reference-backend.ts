@@ -10,6 +10,7 @@ import { ANY_FLOAT, I32, REFERENCE_BACKEND_NAME, RefContext, RefTensor, checkSha
 import { addRmsnorm, rmsnorm } from './ops-norm.js';
 import { matmul } from './ops-matmul.js';
 import { rope } from './ops-rope.js';
+import { ropeKvWriteQkv } from './ops-qkv.js';
 import { attention, kvWrite } from './ops-attention.js';
 import { add, argmax, embedding, gatherRows, siluMul } from './ops-elementwise.js';
 
@@ -107,6 +108,8 @@ export function createReferenceBackend(): Backend {
     matmul: (out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null) => matmul(ctx, out, x, w, bias),
     rope: (q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor) => rope(ctx, q, k, positions, invFreq),
     kvWrite: (cache: KvLayer, k: Tensor, v: Tensor, slotMapping: Tensor) => kvWrite(ctx, cache, k, v, slotMapping),
+    ropeKvWriteQkv: (qOut: Tensor, qkv: Tensor, cache: KvLayer, positions: Tensor, invFreq: Tensor, slotMapping: Tensor) =>
+      ropeKvWriteQkv(ctx, qOut, qkv, cache, positions, invFreq, slotMapping),
     attention: (out: Tensor, q: Tensor, cache: KvLayer, meta: AttentionMetadata, scale: number, slidingWindow: number) =>
       attention(ctx, out, q, cache, meta, scale, slidingWindow),
     siluMul: (out: Tensor, gateUp: Tensor) => siluMul(ctx, out, gateUp),
