@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BENCH_RECORD_SCHEMA, bandwidthFields, costFields, type BenchRecord } from '../../src/metrics/bench/bench-record.js';
 import { distribution, spread } from '../../src/metrics/bench/percentiles.js';
 import { syntheticTokenPrompts } from '../../src/metrics/loadgen/prompt-source.js';
@@ -41,7 +41,9 @@ export interface LoadedNlc {
 
 /** node-llama-cpp, or null (with why) when it is not installed. */
 export async function loadNodeLlamaCpp(): Promise<{ nlc: LoadedNlc | null; reason: string }> {
-  const dir = process.env.TOKENMILL_NODE_LLAMA_CPP;
+  // The peer lives in its own package (bench/peers/package.json, `npm run peers:install`).
+  const local = fileURLToPath(new URL('./node_modules/node-llama-cpp', import.meta.url));
+  const dir = process.env.TOKENMILL_NODE_LLAMA_CPP || (existsSync(local) ? local : undefined);
   const pkgDir = dir !== undefined && dir.length > 0 ? resolve(dir) : resolve('node_modules', 'node-llama-cpp');
   const version = (() => {
     try {

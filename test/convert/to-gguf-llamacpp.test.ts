@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { generate } from '../../src/engine/generate.js';
 import { samplingParams } from '../../src/engine/sampling-params.js';
 import { convertLlama2c } from '../../src/model/convert/llama2c.js';
@@ -35,7 +35,8 @@ interface Nlc {
 }
 
 async function loadNlc(): Promise<Nlc | null> {
-  const dir = process.env.TOKENMILL_NODE_LLAMA_CPP;
+  const local = fileURLToPath(new URL('../../bench/peers/node_modules/node-llama-cpp', import.meta.url));
+  const dir = process.env.TOKENMILL_NODE_LLAMA_CPP || (existsSync(local) ? local : undefined);
   try {
     return (await import(dir ? pathToFileURL(join(resolve(dir), 'dist', 'index.js')).href : 'node-llama-cpp')) as Nlc;
   } catch {
