@@ -104,7 +104,7 @@ function vmHwmBytes(): number {
 const peakRssBytes = vmHwmBytes();
 const info = (backend as unknown as { info?: () => { opTimeNs?: number[]; opCalls?: number[] } }).info?.();
 if (info?.opTimeNs) {
-  const names = ['', 'embedding', 'rmsnorm', 'addRmsnorm', 'matmul', 'rope', 'kvWrite', 'attention', 'siluMul', 'add', 'gatherRows', 'argmax'];
+  const names = ['', 'embedding', 'rmsnorm', 'addRmsnorm', 'matmul', 'rope', 'kvWrite', 'attention', 'siluMul', 'add', 'gatherRows', 'argmax', 'ropeKvWriteQkv'];
   const total = info.opTimeNs.reduce((a, b) => a + b, 0);
   const parts = names.map((n, i) => [n, info.opTimeNs![i]!, info.opCalls![i]!] as const).filter(([, t]) => t > 0).sort((a, b) => b[1] - a[1]);
   console.error(parts.map(([n, t, c]) => `${n} ${((t / total) * 100).toFixed(1)}% (${c} calls, ${(t / c / 1000).toFixed(1)} us)`).join('; '));

@@ -15,7 +15,7 @@ namespace tmill { namespace cpu {
 
 enum class Op : int32_t {
   kEmbedding = 1, kRmsnorm = 2, kAddRmsnorm = 3, kMatmul = 4, kRope = 5, kKvWrite = 6,
-  kAttention = 7, kSiluMul = 8, kAdd = 9, kGatherRows = 10, kArgmax = 11,
+  kAttention = 7, kSiluMul = 8, kAdd = 9, kGatherRows = 10, kArgmax = 11, kRopeKvQkv = 12,
 };
 
 // Picks the best kernel table this CPU supports; `force` ("avx512" | "avx2" | "generic" | null)
@@ -38,7 +38,7 @@ class CpuEngine {
   bool profiling() const { return profile_; }
   const int64_t* op_time_ns() const { return op_ns_; }
   const int64_t* op_calls() const { return op_calls_; }
-  static constexpr int kNumOps = 12;
+  static constexpr int kNumOps = 13;
 
  private:
   struct Buffer { char* ptr = nullptr; int64_t bytes = 0; };
@@ -49,6 +49,7 @@ class CpuEngine {
   Status op_rmsnorm(const int32_t* a, bool with_residual);
   Status op_matmul(const int32_t* a);
   Status op_rope(const int32_t* a);
+  Status op_rope_kv_qkv(const int32_t* a);
   Status op_kv_write(const int32_t* a);
   Status op_attention(const int32_t* a);
   Status op_silu_mul(const int32_t* a);

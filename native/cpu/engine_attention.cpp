@@ -12,6 +12,23 @@ namespace {
 inline float as_f32(int32_t v) { float f; std::memcpy(&f, &v, 4); return f; }
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 constexpr int64_t kParallelMinWork = 1 << 15;
+
+// cs[0:half] = cos, cs[half:2 half] = sin of the angle rounded to f32 (as HF computes it), in f64.
+inline void rope_angles(int32_t pos, const float* inv, int64_t half, float* cs) {
+  for (int64_t i = 0; i < half; i++) {
+    const double ang = static_cast<double>(static_cast<float>(pos) * inv[i]);
+    cs[i] = static_cast<float>(std::cos(ang));
+    cs[half + i] = static_cast<float>(std::sin(ang));
+  }
+}
+// dst = src rotated (rotate_half layout); dst may equal src.
+inline void rotate_into(float* dst, const float* src, const float* cs, int64_t half) {
+  for (int64_t i = 0; i < half; i++) {
+    const float x0 = src[i], x1 = src[i + half], c = cs[i], s = cs[half + i];
+    dst[i] = x0 * c - x1 * s;
+    dst[i + half] = x1 * c + x0 * s;
+  }
+}
 }  // namespace
 
 Status CpuEngine::op_rope(const int32_t* a) {
@@ -28,24 +45,52 @@ Status CpuEngine::op_rope(const int32_t* a) {
   auto rows = [&](int64_t t0, int64_t t1) {
     float cs[1024];
     for (int64_t t = t0; t < t1; t++) {
-      for (int64_t i = 0; i < half; i++) {
-        // The angle is rounded to f32 (as HF computes it); cos/sin are then evaluated in f64.
-        const double ang = static_cast<double>(static_cast<float>(pp[t]) * ip[i]);
-        cs[i] = static_cast<float>(std::cos(ang));
-        cs[half + i] = static_cast<float>(std::sin(ang));
-      }
-      auto rot = [&](float* x) {
-        for (int64_t i = 0; i < half; i++) {
-          const float x0 = x[i], x1 = x[i + half], c = cs[i], s = cs[half + i];
-          x[i] = x0 * c - x1 * s;
-          x[i + half] = x1 * c + x0 * s;
-        }
-      };
-      for (int64_t h = 0; h < H; h++) rot(qp + (t * H + h) * Dh);
-      for (int64_t h = 0; h < Hkv; h++) rot(kp + (t * Hkv + h) * Dh);
+      rope_angles(pp[t], ip, half, cs);
+      for (int64_t h = 0; h < H; h++) rotate_into(qp + (t * H + h) * Dh, qp + (t * H + h) * Dh, cs, half);
+      for (int64_t h = 0; h < Hkv; h++) rotate_into(kp + (t * Hkv + h) * Dh, kp + (t * Hkv + h) * Dh, cs, half);
     }
   };
   TM_CHECK_ARG(Dh % 2 == 0 && Dh <= 1024, "rope: head dim %lld must be even and <= 1024", static_cast<long long>(Dh));
+  pool_.parallel_for(T, T * (H + Hkv) * Dh < kParallelMinWork ? T : 8, rows);
+  return Status::Ok();
+}
+
+// Fused rope + kvWrite from an interleaved qkv [T, (H + 2 Hkv) * Dh]: same arithmetic as op_rope
+// followed by op_kv_write on the split heads, so results are bit-identical to the unfused ops.
+Status CpuEngine::op_rope_kv_qkv(const int32_t* a) {
+  const int64_t T = a[28], H = a[29], Hkv = a[30], Dh = a[31], slots_total = a[32], half = Dh / 2;
+  const int64_t row_in = (H + 2 * Hkv) * Dh, row_kv = Hkv * Dh;
+  TM_CHECK_ARG(Dh % 2 == 0 && Dh <= 1024, "ropeKvWriteQkv: head dim %lld must be even and <= 1024", static_cast<long long>(Dh));
+  Ref qo, qkv, kc, vc, pos, inv, sl;
+  TM_RETURN_IF_ERROR(ref(a, T * H * Dh, &qo));
+  TM_RETURN_IF_ERROR(ref(a + 4, T * row_in, &qkv));
+  TM_RETURN_IF_ERROR(ref(a + 8, slots_total * row_kv, &kc));
+  TM_RETURN_IF_ERROR(ref(a + 12, slots_total * row_kv, &vc));
+  TM_RETURN_IF_ERROR(ref(a + 16, T, &pos));
+  TM_RETURN_IF_ERROR(ref(a + 20, half, &inv));
+  TM_RETURN_IF_ERROR(ref(a + 24, T, &sl));
+  const int32_t* s = reinterpret_cast<const int32_t*>(sl.ptr);
+  for (int64_t t = 0; t < T; t++)
+    TM_CHECK_RANGE(s[t] < slots_total, "ropeKvWriteQkv: slot %d at row %lld is outside [0, %lld)", s[t],
+                   static_cast<long long>(t), static_cast<long long>(slots_total));
+  float* qp = reinterpret_cast<float*>(qo.ptr);
+  const float* xp = reinterpret_cast<const float*>(qkv.ptr);
+  float* kp = reinterpret_cast<float*>(kc.ptr);
+  float* vp = reinterpret_cast<float*>(vc.ptr);
+  const int32_t* pp = reinterpret_cast<const int32_t*>(pos.ptr);
+  const float* ip = reinterpret_cast<const float*>(inv.ptr);
+  auto rows = [&](int64_t t0, int64_t t1) {
+    float cs[1024];
+    for (int64_t t = t0; t < t1; t++) {
+      rope_angles(pp[t], ip, half, cs);
+      const float* x = xp + t * row_in;
+      for (int64_t h = 0; h < H; h++) rotate_into(qp + (t * H + h) * Dh, x + h * Dh, cs, half);
+      if (s[t] < 0) continue;
+      float* kd = kp + s[t] * row_kv;
+      for (int64_t h = 0; h < Hkv; h++) rotate_into(kd + h * Dh, x + (H + h) * Dh, cs, half);
+      std::memcpy(vp + s[t] * row_kv, x + (H + Hkv) * Dh, static_cast<size_t>(row_kv) * 4);
+    }
+  };
   pool_.parallel_for(T, T * (H + Hkv) * Dh < kParallelMinWork ? T : 8, rows);
   return Status::Ok();
 }

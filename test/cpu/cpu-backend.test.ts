@@ -153,3 +153,34 @@ describe('cpu backend worker-thread flushes', { skip }, () => {
     b.dispose();
   });
 });
+
+describe('cpu fused ropeKvWriteQkv', { skip }, () => {
+  it('is bit-identical to rope + kvWrite on the split heads', async () => {
+    const b = createCpuBackend({ numThreads: 2 });
+    const [T, H, Hkv, Dh, NB, BS] = [5, 4, 2, 16, 4, 4];
+    const G = H + 2 * Hkv;
+    const qkvHost = rand(T * G * Dh, 21);
+    const split = (from: number, heads: number): Float32Array => {
+      const out = new Float32Array(T * heads * Dh);
+      for (let t = 0; t < T; t++) out.set(qkvHost.subarray((t * G + from) * Dh, (t * G + from + heads) * Dh), t * heads * Dh);
+      return out;
+    };
+    const pos = upload(b, [T], Int32Array.of(0, 7, 100, 2047, 3), 'i32');
+    const slots = upload(b, [T], Int32Array.of(3, -1, 0, 15, 9), 'i32');
+    const inv = upload(b, [Dh / 2], Float32Array.from({ length: Dh / 2 }, (_, i) => 10000 ** (-(2 * i) / Dh)));
+    const cacheOf = () => ({ k: upload(b, [NB, BS, Hkv, Dh], new Float32Array(NB * BS * Hkv * Dh)), v: upload(b, [NB, BS, Hkv, Dh], new Float32Array(NB * BS * Hkv * Dh)) });
+    const fusedCache = cacheOf();
+    const qOut = b.alloc([T, H, Dh], 'f32');
+    b.ropeKvWriteQkv!(qOut, upload(b, [T, G * Dh], qkvHost), fusedCache, pos, inv, slots);
+    const q = upload(b, [T, H, Dh], split(0, H));
+    const k = upload(b, [T, Hkv, Dh], split(H, Hkv));
+    const v = upload(b, [T, Hkv, Dh], split(H + Hkv, Hkv));
+    const cache = cacheOf();
+    b.rope(q, k, pos, inv);
+    b.kvWrite(cache, k, v, slots);
+    assert.deepEqual(await b.read(qOut), await b.read(q));
+    assert.deepEqual(await b.read(fusedCache.k), await b.read(cache.k));
+    assert.deepEqual(await b.read(fusedCache.v), await b.read(cache.v));
+    b.dispose();
+  });
+});

@@ -297,6 +297,10 @@ export class CpuBackend implements Backend {
   matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null): void { recordOps.matmul(this, out, x, w, bias); }
   rope(q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor): void { recordOps.rope(this, q, k, positions, invFreq); }
   kvWrite(cache: KvLayer, k: Tensor, v: Tensor, slotMapping: Tensor): void { recordOps.kvWrite(this, cache, k, v, slotMapping); }
+  /** The optional fused op: bit-identical to rope + kvWrite on the split q, k, v. */
+  ropeKvWriteQkv(qOut: Tensor, qkv: Tensor, cache: KvLayer, positions: Tensor, invFreq: Tensor, slotMapping: Tensor): void {
+    recordOps.ropeKvWriteQkv(this, qOut, qkv, cache, positions, invFreq, slotMapping);
+  }
   attention(out: Tensor, q: Tensor, cache: KvLayer, meta: AttentionMetadata, scale: number, slidingWindow: number): void {
     recordOps.attention(this, out, q, cache, meta, scale, slidingWindow);
   }

@@ -90,6 +90,27 @@ export const recordOps = {
     r.int(T); r.int(H); r.int(Hkv); r.int(Dh);
   },
 
+  ropeKvWriteQkv(be: CpuBackend, qOut: Tensor, qkv: Tensor, cache: KvLayer, positions: Tensor, invFreq: Tensor, slotMapping: Tensor): void {
+    const CK = be.arg(cache.k, 'cache.k', F32, [-1, -1, -1, -1]);
+    const CV = be.arg(cache.v, 'cache.v', F32, CK.shape);
+    const [NB, BS, Hkv, Dh] = CK.shape as [number, number, number, number];
+    const Q = be.arg(qOut, 'qOut', F32, [-1, -1, Dh]);
+    const [T, H] = Q.shape as [number, number];
+    invariant(Dh % 2 === 0, () => `ropeKvWriteQkv: head dim ${Dh} is odd`);
+    const X = be.arg(qkv, 'qkv', F32, [T, (H + 2 * Hkv) * Dh]);
+    const P = be.arg(positions, 'positions', I32, [T]);
+    const F = be.arg(invFreq, 'invFreq', F32, [Dh / 2]);
+    const S = be.arg(slotMapping, 'slotMapping', I32, [T]);
+    const inputs = { qkv: X, positions: P, invFreq: F, slotMapping: S };
+    be.noAlias('qOut', Q, { ...inputs, 'cache.k': CK, 'cache.v': CV });
+    be.noAlias('cache.k', CK, { ...inputs, 'cache.v': CV });
+    be.noAlias('cache.v', CV, inputs);
+    const r = be.recorder;
+    r.begin(OP.ropeKvWriteQkv, 33);
+    r.ref(Q); r.ref(X); r.ref(CK); r.ref(CV); r.ref(P); r.ref(F); r.ref(S);
+    r.int(T); r.int(H); r.int(Hkv); r.int(Dh); r.int(NB * BS);
+  },
+
   kvWrite(be: CpuBackend, cache: KvLayer, k: Tensor, v: Tensor, slotMapping: Tensor): void {
     const CK = be.arg(cache.k, 'cache.k', F32, [-1, -1, -1, -1]);
     const CV = be.arg(cache.v, 'cache.v', F32, CK.shape);

@@ -20,6 +20,7 @@ export const OP = {
   add: 9,
   gatherRows: 10,
   argmax: 11,
+  ropeKvWriteQkv: 12,
 } as const;
 
 /** One addon allocation. `live` turns false on free(); the ArrayBuffer is detached then. */
