@@ -184,3 +184,37 @@ describe('cpu fused ropeKvWriteQkv', { skip }, () => {
     b.dispose();
   });
 });
+
+describe('cpu graphs', { skip }, () => {
+  it('replays recorded ops on fresh inputs like eager calls; memory ops inside a capture fail', async () => {
+    const plain = createCpuBackend({ numThreads: 1 });
+    assert.equal(plain.graphs, undefined); // opt-in
+    plain.dispose();
+    const b = createCpuBackend({ numThreads: 2, graphs: true });
+    const graphs = b.graphs!;
+    const x = upload(b, [3, 40], rand(120, 31));
+    const w = upload(b, [50, 40], rand(2000, 32), 'bf16');
+    const out = b.alloc([3, 50], 'f32');
+    const sum = b.alloc([3, 50], 'f32');
+    graphs.capture('step', () => {
+      b.matmul(out, x, w, null);
+      b.add(sum, out, out);
+    });
+    assert.equal(graphs.size, 1);
+    assert.ok(graphs.has('step'));
+    for (const seed of [33, 34]) {
+      b.upload(x, rand(120, seed));
+      graphs.replay('step');
+      const got = await b.read(sum);
+      b.matmul(out, x, w, null);
+      b.add(sum, out, out);
+      assert.deepEqual(got, await b.read(sum));
+    }
+    assert.throws(() => graphs.capture('bad', () => { b.alloc([1], 'f32'); }), (e: unknown) => e instanceof TokenmillError);
+    assert.equal(graphs.has('bad'), false);
+    assert.throws(() => graphs.replay('missing'), (e: unknown) => e instanceof TokenmillError);
+    graphs.clear();
+    assert.equal(graphs.size, 0);
+    b.dispose();
+  });
+});

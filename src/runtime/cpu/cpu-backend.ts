@@ -6,7 +6,7 @@
 // and alloc() wait for queued work synchronously.
 import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
-import type { AttentionMetadata, Backend, BackendMemoryStats, HostData, KvLayer, Tensor } from '../backend.js';
+import type { AttentionMetadata, Backend, BackendGraphs, BackendMemoryStats, HostData, KvLayer, Tensor } from '../backend.js';
 import { numelOf } from '../backend.js';
 import { DTYPE_BYTES, halfToF32, type DType } from '../dtype.js';
 import { loadCpuAddon, type CpuAddon, type CpuEngineHandle, type CpuEngineInfo } from '../native.js';
@@ -14,6 +14,7 @@ import { TokenmillError } from '../../util/errors.js';
 import { invariant } from '../../util/invariant.js';
 import { CPU_BACKEND_NAME, CommandRecorder, CpuTensor, DTYPE_CODE, overlaps, sameRange, type CpuBuffer } from './cpu-tensor.js';
 import { recordOps } from './cpu-ops.js';
+import { CpuGraphs } from './cpu-graphs.js';
 
 export interface CpuBackendOptions {
   /** Worker threads for kernels (the caller counts as one); default: the number of physical cores. */
@@ -25,6 +26,8 @@ export interface CpuBackendOptions {
    * (default 2e7, env TOKENMILL_ASYNC_MIN_WORK; 0 = always, Infinity = never).
    */
   readonly asyncMinWork?: number;
+  /** Expose `graphs` (record/replay of op sequences); default false. */
+  readonly graphs?: boolean;
 }
 
 export function cpuAddonAvailable(): { available: boolean; reason: string } {
@@ -67,6 +70,13 @@ export class CpuBackend implements Backend {
   private allocatedBytes = 0;
   private inflight: Promise<void> | null = null;
   private readonly asyncMinWork: number;
+  /** Recorder of an ongoing graph capture (ops go there instead of the queue). */
+  private capturing: CommandRecorder | null = null;
+  /**
+   * Record once, replay many (BackendGraphs; replays skip all JS-side validation). Opt-in
+   * (CpuBackendOptions.graphs): the engine's decodeGraphs is documented as CUDA-only for now.
+   */
+  readonly graphs?: BackendGraphs;
 
   constructor(
     private readonly addon: CpuAddon,
@@ -75,6 +85,19 @@ export class CpuBackend implements Backend {
     const envThreads = Number(process.env.TOKENMILL_NUM_THREADS ?? '');
     const threads = opts.numThreads ?? (envThreads > 0 ? envThreads : physicalCoreCount());
     invariant(Number.isInteger(threads) && threads >= 1 && threads <= 1024, `cpu backend: bad numThreads ${threads}`);
+    if (opts.graphs === true) {
+      this.graphs = new CpuGraphs({
+        setCaptureRecorder: (rec) => {
+          invariant(rec === null || this.capturing === null, 'cpu graphs: nested capture');
+          this.capturing = rec;
+        },
+        appendCommands: (commands, work) => {
+          this.notCapturing('replay');
+          this.live();
+          this.rec.append(commands, work);
+        },
+      });
+    }
     const isa = opts.cpuIsa ?? process.env.TOKENMILL_CPU_ISA ?? '';
     const envWork = process.env.TOKENMILL_ASYNC_MIN_WORK;
     this.asyncMinWork = opts.asyncMinWork ?? (envWork !== undefined && envWork !== '' ? Number(envWork) : 2e7);
@@ -118,11 +141,15 @@ export class CpuBackend implements Backend {
   }
   get recorder(): CommandRecorder {
     this.live();
-    return this.rec;
+    return this.capturing ?? this.rec;
+  }
+  private notCapturing(what: string): void {
+    if (this.capturing !== null) throw new TokenmillError('invalid_argument', `cpu graphs: ${what} inside a graph capture`);
   }
 
   /** Runs every recorded op now, on this thread (after any worker-thread flush finishes). */
   flush(): void {
+    this.notCapturing('synchronization');
     const engine = this.live();
     try {
       if (this.inflight !== null) {
@@ -140,6 +167,7 @@ export class CpuBackend implements Backend {
 
   /** Runs every recorded op; large queues on a worker thread while the event loop stays free. */
   private async drain(): Promise<void> {
+    this.notCapturing('read/synchronize');
     for (;;) {
       const engine = this.live();
       const p = this.inflight;
@@ -170,6 +198,7 @@ export class CpuBackend implements Backend {
 
   // ---------------------------------------------------------------------------------- memory
   alloc(shape: readonly number[], dtype: DType): Tensor {
+    this.notCapturing('alloc');
     const engine = this.live();
     if (this.inflight !== null) this.flush();
     for (const d of shape) invariant(Number.isInteger(d) && d >= 0, () => `alloc: bad shape [${shape.join(', ')}]`);
@@ -263,6 +292,7 @@ export class CpuBackend implements Backend {
   }
 
   dispose(): void {
+    this.notCapturing('dispose');
     if (this.engine === null) return;
     const engine = this.engine;
     this.rec.reset();

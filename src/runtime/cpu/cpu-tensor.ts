@@ -88,14 +88,28 @@ export class CommandRecorder {
     this.work = 0;
   }
 
-  begin(op: number, payloadInts: number): void {
-    const need = this.pos + payloadInts + 2;
+  private reserve(need: number): void {
     if (need > this.ints.length) {
       const bigger = new Int32Array(Math.max(need, this.ints.length * 2));
       bigger.set(this.ints.subarray(0, this.pos));
       this.ints = bigger;
       this.floats = new Float32Array(bigger.buffer);
     }
+  }
+  /** A copy of everything recorded (a CPU "graph"). */
+  snapshot(): { readonly commands: Int32Array; readonly work: number } {
+    return { commands: this.ints.slice(0, this.pos), work: this.work };
+  }
+  /** Appends a snapshot's commands (replay). */
+  append(commands: Int32Array, work: number): void {
+    this.reserve(this.pos + commands.length);
+    this.ints.set(commands, this.pos);
+    this.pos += commands.length;
+    this.work += work;
+  }
+
+  begin(op: number, payloadInts: number): void {
+    this.reserve(this.pos + payloadInts + 2);
     this.start = this.pos;
     this.ints[this.pos] = op;
     this.ints[this.pos + 1] = payloadInts + 2;
