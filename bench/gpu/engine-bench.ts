@@ -4,6 +4,7 @@
 // pure-decode step time p50/p99 and its GB/s (weights + KV read per step), graph replays, capture time.
 // Usage: node --import tsx bench/gpu/engine-bench.ts --model DIR [--graphs on|off|both] [--shapes 128/128]
 //          [--concurrency 1] [--max-num-seqs N] [--warmup 1] [--device cuda|cpu (smoke test of this script)]
+//          [--fuse-qkv] (loadModel's fuseQkv, from scripts/gpu/fused-qkv-model.patch; `fusedQkv` says if it took)
 import { parseArgs } from 'node:util';
 import { Engine } from '../../src/engine/engine.js';
 import { isPureDecode } from '../../src/engine/graph-cache.js';
@@ -14,7 +15,7 @@ import { createCpuBackend, createCudaBackend, probeCuda } from '../../src/runtim
 const { values } = parseArgs({ options: {
   model: { type: 'string' }, graphs: { type: 'string', default: 'both' }, shapes: { type: 'string', default: '128/128' },
   concurrency: { type: 'string', default: '1' }, 'max-num-seqs': { type: 'string' }, warmup: { type: 'string', default: '1' },
-  device: { type: 'string', default: 'cuda' },
+  device: { type: 'string', default: 'cuda' }, 'fuse-qkv': { type: 'boolean', default: false },
 } });
 if (!values.model) throw new Error('--model DIR is required');
 const shapes = values.shapes!.split(',').map((s) => s.split('/').map(Number) as [number, number]);
@@ -27,7 +28,10 @@ const maxNumSeqs = Number(values['max-num-seqs'] ?? Math.max(...concs));
 const probe = values.device !== 'cpu' ? probeCuda() : null;
 const cuda = values.device !== 'cpu' ? createCudaBackend({ dtype: 'bf16' }) : null;
 const backend = cuda ?? createCpuBackend({ numThreads: 2 });
-const { model, config: c } = await loadModel(values.model, backend, { maxTokensPerStep: Math.max(2048, maxNumSeqs), maxLogitsPerStep: Math.max(256, maxNumSeqs) });
+// fuseQkv goes through a plain object: the option exists only once the model patch is applied.
+const loadOpts = { maxTokensPerStep: Math.max(2048, maxNumSeqs), maxLogitsPerStep: Math.max(256, maxNumSeqs), ...(values['fuse-qkv'] ? { fuseQkv: true } : {}) };
+const { model, config: c } = await loadModel(values.model, backend, loadOpts);
+const fusedQkv = ((model as unknown as { weights?: { layers?: { qkvProj?: unknown }[] } }).weights?.layers?.[0]?.qkvProj ?? null) !== null;
 const D = c.hiddenSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim;
 const weightBytes = 2 * (c.numLayers * (D * q + 2 * D * kv + q * D + 3 * D * c.intermediateSize + 2 * D) + c.vocabSize * D + D);
 const kvBytesPerToken = c.numLayers * 2 * kv * 2;
@@ -100,7 +104,7 @@ for (const graphs of modes) {
       const r = await point(engine, inLen, outLen, conc);
       const replays = [...(engine.runner.graphCache?.replays.values() ?? [])].reduce((a, b) => a + b, 0);
       console.log(JSON.stringify({ engine: 'tokenmill-cuda-engine', device: cuda ? (probe?.devices[0]?.name ?? 'unknown') : 'cpu', dtype: backend.computeDType, graphs,
-        graphBuckets: engine.runner.graphCache?.buckets ?? null, startupMs, graphReplaysSoFar: replays, inLen, outLen, concurrency: conc, maxNumSeqs,
+        fusedQkv, graphBuckets: engine.runner.graphCache?.buckets ?? null, startupMs, graphReplaysSoFar: replays, inLen, outLen, concurrency: conc, maxNumSeqs,
         cublasLt: cuda?.info().cublasLt ?? null, ...r }));
     }
   }
