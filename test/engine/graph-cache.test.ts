@@ -1,7 +1,7 @@
 // Decode graphs on CPU through a fake graph-capable backend (recording-graphs.ts): buckets, padded
 // decode steps give the same greedy / seeded tokens as eager steps (batch invariance included),
 // prefill and mixed steps never replay, every replay follows a fresh upload of its inputs, and the
-// captures happen once at start-up.
+// captures happen once at start-up. Also through the CPU backend's own (opt-in) graphs.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -132,4 +132,19 @@ test('batch invariance under graphs: a request alone (bucket 1) and among 11 oth
   assert.ok(busy.run.steps.some((s) => s.events.includes('replay:decode:12')));
   assert.ok(solo.run.steps.some((s) => s.events.includes('replay:decode:1')));
   busy.engine.runner.dispose();
+});
+
+test('the CPU backend\'s own graphs (opt-in): decode graphs on = off token for token', { skip: cpuAddonAvailable().available ? false : 'cpu addon not built' }, async () => {
+  const reqs: [string, number[], SamplingParams, number][] = [];
+  for (let i = 0; i < 6; i++) reqs.push([`c${i}`, prompt(i + 20, 4 + 3 * i), i % 2 === 0 ? greedy(9 + i) : seeded(9 + i, 7 + i), i < 2 ? 0 : i]);
+  const off = await run((await model(false)).model, false, reqs);
+  const backend = createCpuBackend({ numThreads: 2, graphs: true });
+  const { model: m } = await loadModel(dir, backend, { maxTokensPerStep: 128, maxLogitsPerStep: 32 });
+  owned.push({ model: m, backend });
+  assert.ok(backend.graphs !== undefined);
+  const on = await run(m, true, reqs);
+  assert.deepEqual([...on.run.tokens.entries()].sort(), [...off.run.tokens.entries()].sort());
+  const replays = [...on.engine.runner.graphCache!.replays.values()].reduce((a, b) => a + b, 0);
+  assert.ok(replays > 10, `only ${replays} replays`);
+  on.engine.runner.dispose();
 });
