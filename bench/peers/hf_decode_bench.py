@@ -10,8 +10,8 @@ timing, logits only for the last position, --reps timed runs (median reported). 
 whether a slow figure is the peer or the machine: GPU time per step (CUDA events) next to wall time
 (their gap is host overhead), other processes on the GPU, CPU model / load.
 Prints one JSON record. Usage: hf_decode_bench.py --model DIR [--mode eager|compile] [--prompt-len 128]
-  [--new 256] [--warmup 16] [--reps 3]"""
-import argparse, gc, inspect, json, os, statistics, subprocess, time
+  [--new 256] [--warmup 16] [--reps 3] [--profile] (torch.profiler table of 8 decode steps -> stderr)"""
+import argparse, gc, inspect, json, os, statistics, subprocess, sys, time
 import torch
 
 
@@ -56,6 +56,7 @@ def main():
     ap.add_argument("--new", type=int, default=256)
     ap.add_argument("--warmup", type=int, default=16)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--profile", action="store_true")
     a = ap.parse_args()
     import transformers
     from transformers import DynamicCache
@@ -134,6 +135,11 @@ def main():
                 reps.append(run(a.new))
             finally:
                 gc.enable()
+        if a.profile:  # where the host time goes, for the log (not part of the timing)
+            from torch.profiler import ProfilerActivity, profile
+            with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                run(8)
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25), file=sys.stderr)
     by_speed = sorted(reps, key=lambda r: sum(r[1]))
     ttft, itl, gpu_ms = by_speed[len(by_speed) // 2]
     n_params = sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n or c.tie_word_embeddings)

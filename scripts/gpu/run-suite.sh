@@ -154,7 +154,7 @@ PY
       bench engine-thru 300 node "$G/bundle/engine-bench.mjs" --model /tmp/models/llama2-7b --graphs both --shapes 128/128 --concurrency 1,64,256 ;;
     peers7b)
       M=/tmp/models/llama2-7b
-      bench hf-eager-b1 150 env PYTHONUNBUFFERED=1 python3 bench/peers/hf_decode_bench.py --model $M --mode eager
+      bench hf-eager-b1 150 env PYTHONUNBUFFERED=1 python3 bench/peers/hf_decode_bench.py --model $M --mode eager --profile
       bench hf-compile-b1 400 env PYTHONUNBUFFERED=1 python3 bench/peers/hf_decode_bench.py --model $M --mode compile ;;
     peersthru)
       bench hf-thru 560 env PYTHONUNBUFFERED=1 python3 bench/peers/transformers_peer.py --model /tmp/models/llama2-7b --model-name llama2-7b-shape \
