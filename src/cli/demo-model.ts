@@ -8,7 +8,8 @@ import { MODEL_PRESETS } from '../model/model-presets.js';
 import { writeRandomModel } from '../model/random-model.js';
 import { log } from '../util/logger.js';
 
-export const DEMO_MODEL_ID = 'tokenmill-demo-tiny (random weights)';
+// The id says it is a demo with random weights (its text is noise), without spaces that break clients.
+export const DEMO_MODEL_ID = 'tokenmill-demo-tiny-random';
 export const DEMO_MODEL_ALIASES = ['tokenmill-demo-tiny'];
 /** Bump when the demo's shape or generator changes so old caches are regenerated. */
 const DEMO_VERSION = 1;

@@ -39,11 +39,11 @@ describe('tokenmill serve (process)', () => {
   it('serves the generated demo model with keys from TOKENMILL_API_KEYS; SIGTERM exits 0', async () => {
     const s = await startServe(['--usd-per-hour', '3.6'], { TOKENMILL_CACHE: cache, TOKENMILL_API_KEYS: KEY });
     try {
-      assert.match(s.out, /tokenmill-demo-tiny \(random weights\)/);
+      assert.match(s.out, /tokenmill-demo-tiny-random/);
       assert.ok(existsSync(join(cache, 'demo', 'tokenmill-demo-tiny', 'model.safetensors')));
       const client = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: KEY, maxRetries: 0 });
       const models = await client.models.list();
-      assert.equal(models.data[0]!.id, 'tokenmill-demo-tiny (random weights)');
+      assert.equal(models.data[0]!.id, 'tokenmill-demo-tiny-random');
       const r = await client.chat.completions.create({ model: 'tokenmill-demo-tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, temperature: 0 });
       assert.equal(r.usage!.completion_tokens <= 4, true);
       assert.ok((r.usage as unknown as { cost_usd: number }).cost_usd > 0);
