@@ -34,7 +34,7 @@ inline double D(const Napi::Value& v) { return v.As<Napi::Number>().DoubleValue(
     if (e_ != cudaSuccess) throwCuda(env, op, e_); \
   } while (0)
 
-size_t dtBytes(int dt) { return dt == TM_F16 || dt == TM_BF16 ? 2 : 4; }
+size_t dtBytes(int dt) { return dt == TM_I8 ? 1 : dt == TM_F16 || dt == TM_BF16 ? 2 : 4; }
 
 uint16_t f32ToBf16(float f) {
   uint32_t u;

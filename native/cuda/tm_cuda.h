@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 // Element types (same order as the addon's dtype codes).
-enum TmDType { TM_F32 = 0, TM_F16 = 1, TM_BF16 = 2, TM_I32 = 3 };
+enum TmDType { TM_F32 = 0, TM_F16 = 1, TM_BF16 = 2, TM_I32 = 3, TM_I8 = 4 };
 
 #ifdef __cplusplus
 extern "C" {

@@ -25,5 +25,5 @@ test('dtype codes agree with native/cuda/tm_cuda.h', () => {
   const m = /enum TmDType \{([^}]*)\}/.exec(h);
   assert.ok(m !== null, 'TmDType enum not found');
   const codes = Object.fromEntries(m[1]!.split(',').map((x) => x.trim().split(/\s*=\s*/)).map(([k, v]) => [k!, Number(v)]));
-  assert.deepEqual(codes, { TM_F32: DTYPE_CODE.f32, TM_F16: DTYPE_CODE.f16, TM_BF16: DTYPE_CODE.bf16, TM_I32: DTYPE_CODE.i32 });
+  assert.deepEqual(codes, { TM_F32: DTYPE_CODE.f32, TM_F16: DTYPE_CODE.f16, TM_BF16: DTYPE_CODE.bf16, TM_I32: DTYPE_CODE.i32, TM_I8: DTYPE_CODE.i8 });
 });

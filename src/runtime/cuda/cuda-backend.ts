@@ -141,7 +141,8 @@ export class CudaBackend implements Backend {
     invariant(dstOffset >= 0 && dstOffset + src.length <= d.numel, () => `upload: ${src.length} elements at ${dstOffset} exceed ${d.numel}`);
     if (src instanceof Int32Array) invariant(d.dtype === 'i32', 'upload: Int32Array needs an i32 tensor');
     else if (src instanceof Uint16Array) invariant(d.dtype === 'f16' || d.dtype === 'bf16', 'upload: Uint16Array needs an f16/bf16 tensor');
-    else invariant(isFloatDType(d.dtype), 'upload: Float32Array needs a float tensor');
+    else if (src instanceof Float32Array) invariant(isFloatDType(d.dtype), 'upload: Float32Array needs a float tensor');
+    else invariant((d.dtype as string) === 'i8', 'upload: Int8Array needs an i8 tensor'); // raw bytes
     if (src.length === 0) return;
     this.call(() => this.ctx.upload(d.ptr, d.code, src, dstOffset));
   }

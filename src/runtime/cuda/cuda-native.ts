@@ -19,7 +19,8 @@ export interface CudaContextNative {
   free(ptr: number): void;
   trim(): void;
   memInfo(): [freeBytes: number, totalBytes: number];
-  upload(ptr: number, dtype: number, src: Float32Array | Uint16Array | Int32Array, dstOffsetElems: number): void;
+  /** Float32Array into f16/bf16 converts; any other typed array is copied as raw bytes. */
+  upload(ptr: number, dtype: number, src: Float32Array | Uint16Array | Int32Array | Int8Array, dstOffsetElems: number): void;
   /** numel 0: resolves once all enqueued work is done. */
   read(ptr: number, dtype: number, numel: number): Promise<Float32Array | Int32Array>;
   synchronize(blocking: boolean): void;

@@ -5,7 +5,9 @@ import { numelOf } from '../backend.js';
 import { DTYPE_BYTES, type DType } from '../dtype.js';
 import { TokenmillError } from '../../util/errors.js';
 
-export const DTYPE_CODE: Readonly<Record<DType, number>> = { f32: 0, f16: 1, bf16: 2, i32: 3 };
+// Keyed by string so that a DType added elsewhere (i8 quantized weights) fails at run time with a
+// clear message instead of breaking this file's types; i8 tensors are stored and uploaded as bytes.
+export const DTYPE_CODE: Readonly<Record<string, number>> = { f32: 0, f16: 1, bf16: 2, i32: 3, i8: 4 };
 
 export class CudaTensor implements Tensor {
   readonly numel: number;
@@ -22,7 +24,9 @@ export class CudaTensor implements Tensor {
     this.numel = numelOf(shape);
   }
   get code(): number {
-    return DTYPE_CODE[this.dtype];
+    const c = DTYPE_CODE[this.dtype];
+    if (c === undefined) throw new TokenmillError('invalid_argument', `cuda: dtype ${this.dtype} is not supported`);
+    return c;
   }
   get sizeBytes(): number {
     return this.numel * DTYPE_BYTES[this.dtype];
