@@ -423,7 +423,7 @@ Napi::Value Ctx::RopeKvWriteQkv(const Napi::CallbackInfo& i) {
   return i.Env().Undefined();
 }
 // attention(out, q, kc, vc, qsl, seqLens, blockTables, dt, T, S, H, Hkv, Dh, blockSize, maxBlocksPerSeq,
-//           maxQueryLen, maxSeqLen, slidingWindow, numCacheBlocks, scale)
+//           maxQueryLen, maxSeqLen, slidingWindow, numCacheBlocks, scale[, dynamicSplits])
 Napi::Value Ctx::Attention(const Napi::CallbackInfo& i) {
   check(i.Env());
   TmAttnArgs a;
@@ -433,6 +433,7 @@ Napi::Value Ctx::Attention(const Napi::CallbackInfo& i) {
   a.headDim = I(i[12]); a.blockSize = I(i[13]); a.maxBlocksPerSeq = I(i[14]); a.maxQueryLen = I(i[15]);
   a.maxSeqLen = I(i[16]); a.slidingWindow = I(i[17]); a.numCacheBlocks = L(i[18]); a.scale = (float)D(i[19]);
   a.workspace = (float*)attnWs; a.workspaceBytes = attnWsBytes; a.numSms = numSms;
+  a.dynamicSplits = i.Length() > 20 ? I(i[20]) : 0;
   CK(i.Env(), "attention", launch_attention(&a, stream));
   return i.Env().Undefined();
 }

@@ -9,7 +9,9 @@
 //      splits); 4 warps; a block serves one token and up to 8 query heads sharing a kv head, so each
 //      K/V row is read once for the group. Scores: one key per lane (K row read with 16-byte loads),
 //      PV: lanes own Dh/32 dims. With few blocks the key range is split across blocks and a combine
-//      kernel merges (m, l, acc) partials from the workspace.
+//      kernel merges (m, l, acc) partials from the workspace. Under graph capture (dynamicSplits) the
+//      split count is planned from maxSeqLen = the cache capacity and each block takes its share of
+//      its token's actual key range, so short sequences keep their parallelism in a fixed grid.
 //  (b) prefill tile (flash-attention style), used otherwise: grid (query tiles of 32, seqs, H); a
 //      K/V tile of 32 keys is staged in shared memory (f32) once for 32 queries (8 per warp).
 // Assumptions: Dh <= 256 (split) / <= 128 (tile); H % Hkv == 0; checked by the launcher.
@@ -55,8 +57,14 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attn_split_kernel(TmAttnArgs a
   const int pos = a.seqLens[s] - qLen + (t - a.queryStartLoc[s]);
   int lo = a.slidingWindow > 0 ? max(0, pos - a.slidingWindow + 1) : 0;
   int hi = pos + 1;
-  lo = max(lo, split * chunk);
-  hi = min(hi, (split + 1) * chunk);
+  if (chunk > 0) {
+    lo = max(lo, split * chunk);
+    hi = min(hi, (split + 1) * chunk);
+  } else {  // dynamic: this token's own key range in numSplits parts of whole warps (32 keys)
+    const int part = (((hi - lo) + numSplits - 1) / numSplits + 31) & ~31;
+    lo = lo + split * part;
+    hi = min(hi, lo + part);
+  }
   const T* q = (const T*)a.q;
   for (int i = threadIdx.x; i < GMAX * DMAX; i += blockDim.x) {
     const int g = i / DMAX, d = i % DMAX;
@@ -318,6 +326,7 @@ static cudaError_t run_split(const TmAttnArgs* a, cudaStream_t s) {
     ns = 1;
     ch = a->maxSeqLen > 0 ? a->maxSeqLen : 1;
   }
+  if (a->dynamicSplits) ch = 0;  // ranges from the device-side seqLens (see attn_split_kernel)
   const int G = a->numHeads / a->numKvHeads, hcs = (G + GMAX - 1) / GMAX;
   dim3 grid(a->numTokens, a->numKvHeads * hcs, ns);
   attn_split_kernel<T, DPL><<<grid, ATT_WARPS * 32, 0, s>>>(*a, ns, ch, hcs);

@@ -57,6 +57,10 @@ struct TmAttnArgs {
   float* workspace;          // split-K partials (may be null when workspaceBytes == 0)
   size_t workspaceBytes;
   int numSms;
+  // 1: split the keys of each sequence on the device into numSplits equal parts of its own length
+  // (graph capture: the split count comes from the host's maxSeqLen upper bound, the work from the
+  // actual seqLens). 0: fixed chunks of the host's maxSeqLen (eager default).
+  int dynamicSplits;
 };
 // Bytes of workspace the split path wants for these arguments (0: no split).
 size_t attention_workspace_bytes(const TmAttnArgs* a);

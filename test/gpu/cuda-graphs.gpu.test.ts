@@ -1,7 +1,9 @@
 // CUDA graphs (npm run test:gpu): the raw capability (a recording reads its inputs' current contents
 // at replay, memory calls inside a capture fail typed and leave the backend usable), then decode
 // graphs through the Engine: graphs on vs off token for token in f32 at batch <= 4 and context <= 64
-// (same kernel paths: GEMV, one attention split), and agreement reported for bf16 / batch 32.
+// (same kernel paths: GEMV, one attention split), and agreement reported for bf16 / batch 32. Decode
+// attention recorded in a graph (dynamic splits over the actual seqLens, maxSeqLen = capacity) vs
+// the reference at mixed contexts.
 import { after, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +14,9 @@ import { samplingParams } from '../../src/engine/sampling-params.js';
 import { loadModel } from '../../src/model/loader.js';
 import { MODEL_PRESETS } from '../../src/model/model-presets.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
-import { createCudaBackend } from '../../src/runtime/select.js';
+import { createCudaBackend, createReferenceBackend } from '../../src/runtime/select.js';
+import { Harness, Rng } from '../conformance/helpers.js';
+import { buildPaged, type SeqSpec } from '../conformance/paged-scenario.js';
 import { TokenmillError } from '../../src/util/errors.js';
 import { cudaSkip, writeResult } from './gpu-env.js';
 
@@ -53,6 +57,41 @@ describe('cuda graphs: capture and replay', { skip: cudaSkip }, () => {
       be.dispose();
     }
   });
+});
+
+describe('cuda graphs: decode attention captured with maxSeqLen = capacity (dynamic splits)', { skip: cudaSkip }, () => {
+  const CASES: { name: string; seqs: SeqSpec[]; H: number; Hkv: number; Dh: number; window?: number; capacity: number }[] = [
+    { name: 'batch 1, ctx 37, MHA', seqs: [{ ctx: 37, qLen: 1 }], H: 32, Hkv: 32, Dh: 128, capacity: 4096 },
+    { name: 'batch 1, ctx 1500, GQA', seqs: [{ ctx: 1500, qLen: 1 }], H: 32, Hkv: 8, Dh: 128, capacity: 4096 },
+    { name: 'batch 4, mixed ctx 1..3000', seqs: [1, 200, 3000, 64].map((ctx) => ({ ctx, qLen: 1 })), H: 16, Hkv: 4, Dh: 64, capacity: 4096 },
+    { name: 'batch 3, sliding window 100', seqs: [90, 700, 2500].map((ctx) => ({ ctx, qLen: 1 })), H: 8, Hkv: 8, Dh: 128, window: 100, capacity: 2560 },
+    { name: 'batch 32, ctx 5..400 (one split: many blocks)', seqs: Array.from({ length: 32 }, (_, i) => ({ ctx: 5 + 12 * i, qLen: 1 })), H: 32, Hkv: 8, Dh: 128, capacity: 512 },
+  ];
+  for (const a of CASES) {
+    it(a.name, async (t) => {
+      for (const dtype of ['bf16', 'f32'] as const) {
+        const be = createCudaBackend({ dtype });
+        const ref = createReferenceBackend();
+        const h = new Harness(be, ref, new Rng(a.Dh + a.seqs.length), t);
+        try {
+          const sc = buildPaged(h, { seqs: a.seqs, H: a.H, Hkv: a.Hkv, Dh: a.Dh, blockSize: 16, unused: 'nan', tableFill: 'huge' });
+          const q = h.act([sc.numTokens, a.H, a.Dh], h.rng.normals(sc.numTokens * a.H * a.Dh));
+          const out = h.out([sc.numTokens, a.H, a.Dh]);
+          const scale = 1 / Math.sqrt(a.Dh);
+          const meta = { ...sc.meta.be, maxSeqLen: a.capacity }; // what a captured decode step passes
+          be.graphs!.capture('attn', () => be.attention(out.be, q.be, { k: sc.k.be, v: sc.v.be }, meta, scale, a.window ?? 0));
+          be.graphs!.replay('attn');
+          ref.attention(out.ref, q.ref, { k: sc.k.ref, v: sc.v.ref }, sc.meta.ref, scale, a.window ?? 0);
+          await h.expectClose(`out ${dtype}`, out, h.tol(1));
+          be.graphs!.clear();
+        } finally {
+          h.freeAll();
+          be.dispose();
+          ref.dispose();
+        }
+      }
+    });
+  }
 });
 
 const dir = mkdtempSync(join(tmpdir(), 'tm-graphs-gpu-'));

@@ -72,6 +72,7 @@ export class CudaBackend implements Backend {
   private numTensors = 0;
   private disposed = false;
   readonly samplerScratch: SamplerScratch = { tensors: new Map() };
+  private cudaGraphs: CudaGraphs | null = null;
   readonly graphs?: BackendGraphs;
   /** The optional fused op (Backend.ropeKvWriteQkv), when the addon has it. */
   readonly ropeKvWriteQkv?: (qOut: Tensor, qkv: Tensor, cache: KvLayer, positions: Tensor, invFreq: Tensor, slotMapping: Tensor) => void;
@@ -91,7 +92,7 @@ export class CudaBackend implements Backend {
     } catch (e) {
       throw toCudaError(e);
     }
-    if (hasGraphNative(this.ctx) && process.env.TOKENMILL_CUDA_GRAPHS !== '0') this.graphs = new CudaGraphs(this.ctx, () => !this.disposed);
+    if (hasGraphNative(this.ctx) && process.env.TOKENMILL_CUDA_GRAPHS !== '0') this.graphs = this.cudaGraphs = new CudaGraphs(this.ctx, () => !this.disposed);
     if (typeof this.ctx.ropeKvWriteQkv === 'function') this.ropeKvWriteQkv = (...a) => this.fusedRopeKvWriteQkv(...a);
   }
 
@@ -283,7 +284,7 @@ export class CudaBackend implements Backend {
     invariant(dh === Dh && H % hkv === 0 && Dh <= 256, 'attention: head shapes');
     invariant(qsl.numel === meta.numSeqs + 1 && sl.numel === meta.numSeqs && bt.shape.length === 2 && bt.shape[0]! >= meta.numSeqs, 'attention: metadata shapes');
     this.call(() => this.ctx.attention(o.ptr, qq.ptr, kc.ptr, vc.ptr, qsl.ptr, sl.ptr, bt.ptr, o.code, T, meta.numSeqs, H, hkv, Dh, bs,
-      bt.shape[1]!, meta.maxQueryLen, meta.maxSeqLen, slidingWindow, nb, scale));
+      bt.shape[1]!, meta.maxQueryLen, meta.maxSeqLen, slidingWindow, nb, scale, this.cudaGraphs?.capturing === true ? 1 : 0));
   }
 
   siluMul(out: Tensor, gateUp: Tensor): void {

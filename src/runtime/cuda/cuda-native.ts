@@ -36,7 +36,7 @@ export interface CudaContextNative {
     numTokens: number, numHeads: number, numKvHeads: number, headDim: number, numSlots: number): void;
   attention(out: number, q: number, kCache: number, vCache: number, queryStartLoc: number, seqLens: number, blockTables: number, dt: number,
     numTokens: number, numSeqs: number, numHeads: number, numKvHeads: number, headDim: number, blockSize: number, maxBlocksPerSeq: number,
-    maxQueryLen: number, maxSeqLen: number, slidingWindow: number, numCacheBlocks: number, scale: number): void;
+    maxQueryLen: number, maxSeqLen: number, slidingWindow: number, numCacheBlocks: number, scale: number, dynamicSplits?: number): void;
   siluMul(out: number, gateUp: number, dt: number, rows: number, inter: number): void;
   add(out: number, a: number, b: number, dt: number, n: number): void;
   /** mode 0 auto, 1 own kernels only, 2 cuBLASLt only. Returns the path that ran. */
