@@ -7,10 +7,11 @@
 
 namespace tmill {
 
-enum class DType : int32_t { kF32 = 0, kF16 = 1, kBF16 = 2, kI32 = 3 };
+// kI8: quantized weights only (matmul_q8); float ops never accept it (checked on the TS side).
+enum class DType : int32_t { kF32 = 0, kF16 = 1, kBF16 = 2, kI32 = 3, kI8 = 4 };
 
-static inline int dtype_bytes(DType d) { return d == DType::kF16 || d == DType::kBF16 ? 2 : 4; }
-static inline bool dtype_valid(int32_t d) { return d >= 0 && d <= 3; }
+static inline int dtype_bytes(DType d) { return d == DType::kI8 ? 1 : d == DType::kF16 || d == DType::kBF16 ? 2 : 4; }
+static inline bool dtype_valid(int32_t d) { return d >= 0 && d <= 4; }
 
 static inline float bits_to_f32(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
 static inline uint32_t f32_to_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }

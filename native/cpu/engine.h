@@ -16,6 +16,7 @@ namespace tmill { namespace cpu {
 enum class Op : int32_t {
   kEmbedding = 1, kRmsnorm = 2, kAddRmsnorm = 3, kMatmul = 4, kRope = 5, kKvWrite = 6,
   kAttention = 7, kSiluMul = 8, kAdd = 9, kGatherRows = 10, kArgmax = 11, kRopeKvQkv = 12,
+  kMatmulQ8 = 13,
 };
 
 // Picks the best kernel table this CPU supports; `force` ("avx512" | "avx2" | "generic" | null)
@@ -38,7 +39,7 @@ class CpuEngine {
   bool profiling() const { return profile_; }
   const int64_t* op_time_ns() const { return op_ns_; }
   const int64_t* op_calls() const { return op_calls_; }
-  static constexpr int kNumOps = 13;
+  static constexpr int kNumOps = 14;
 
  private:
   struct Buffer { char* ptr = nullptr; int64_t bytes = 0; };
@@ -48,6 +49,7 @@ class CpuEngine {
   Status op_embedding(const int32_t* a);
   Status op_rmsnorm(const int32_t* a, bool with_residual);
   Status op_matmul(const int32_t* a);
+  Status op_matmul_q8(const int32_t* a);  // engine_quant.cpp
   Status op_rope(const int32_t* a);
   Status op_rope_kv_qkv(const int32_t* a);
   Status op_kv_write(const int32_t* a);

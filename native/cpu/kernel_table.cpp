@@ -1,5 +1,5 @@
 // The KernelTable of one ISA build (compiled once per ISA library with -DTM_ISA=<name>): collects
-// this ISA's range kernels from matmul.cpp, norm.cpp, elementwise.cpp, gather.cpp, attention.cpp.
+// this ISA's range kernels from matmul.cpp, matmul_q8.cpp, norm.cpp, elementwise.cpp, gather.cpp, attention.cpp.
 #include "kernels.h"
 #include "simd.h"
 
@@ -14,9 +14,10 @@ void add(float* out, const float* a, const float* b, int64_t i0, int64_t i1);
 void gather_rows(float* out, const void* src, DType sd, const int32_t* idx, int64_t D, int64_t r0, int64_t r1);
 void argmax(int32_t* out, const float* logits, int64_t V, int64_t r0, int64_t r1);
 void attention(const AttentionArgs& a, const AttentionTask* tasks, int64_t t0, int64_t t1);
+void matmul_q8(const MatmulQ8Args& a, int64_t n0, int64_t n1);
 
 static const KernelTable kTable = {TM_ISA_NAME, matmul, rmsnorm, add_rmsnorm, silu_mul, add,
-                                   gather_rows, argmax, attention};
+                                   gather_rows, argmax, attention, matmul_q8};
 }  // namespace TM_ISA
 
 #define TM_CONCAT2(a, b) a##b

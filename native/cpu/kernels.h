@@ -19,6 +19,16 @@ struct MatmulArgs {
   int64_t T, K, N;
 };
 
+struct MatmulQ8Args {
+  float* out;            // [T, N]
+  const float* x;        // [T, K]
+  const int8_t* wq;      // [N, K] symmetric int8
+  const float* scales;   // [N] per output channel
+  const void* bias;      // [N] of bdtype, or null
+  DType bdtype;
+  int64_t T, K, N;
+};
+
 struct AttentionArgs {
   float* out;              // [T, H, Dh]
   const float* q;          // [T, H, Dh]
@@ -53,6 +63,8 @@ struct KernelTable {
   void (*argmax)(int32_t* out, const float* logits, int64_t V, int64_t r0, int64_t r1);
   // Attention over a list of tasks [t0, t1).
   void (*attention)(const AttentionArgs& a, const AttentionTask* tasks, int64_t t0, int64_t t1);
+  // out[t, n0:n1] = scales[n] * (x . wq[n0:n1]^T) (+ bias); same batch-invariant order as matmul.
+  void (*matmul_q8)(const MatmulQ8Args& a, int64_t n0, int64_t n1);
 };
 
 const KernelTable* kernels_avx512();

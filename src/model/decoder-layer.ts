@@ -1,7 +1,9 @@
 // One pre-norm decoder layer of the Llama family (Llama, Mistral, Qwen2, Qwen3), written only
 // against the Backend interface: norm -> q/k/v (+bias) -> (q/k norm) -> rope -> kv write ->
-// paged attention -> o_proj -> residual add + norm -> gate_up -> silu*up -> down.
+// paged attention -> o_proj -> residual add + norm -> gate_up -> silu*up -> down. Linear layers go
+// through linear() (model/quantize.ts): matmul, or matmulQ8 for int8 weights.
 import type { AttentionMetadata, Backend, KvLayer, Tensor } from '../runtime/backend.js';
+import { linear } from './quantize.js';
 import type { ModelConfig } from './types.js';
 import type { LayerWeights } from './weights.js';
 import type { StepViews } from './workspace.js';
@@ -21,9 +23,9 @@ export interface LayerStep {
  */
 export function runDecoderLayer(b: Backend, c: ModelConfig, w: LayerWeights, ws: StepViews, cache: KvLayer, step: LayerStep): void {
   const eps = c.rmsNormEps;
-  b.matmul(ws.q, ws.normed, w.qProj, w.qBias);
-  b.matmul(ws.k, ws.normed, w.kProj, w.kBias);
-  b.matmul(ws.v, ws.normed, w.vProj, w.vBias);
+  linear(b, ws.q, ws.normed, w.qProj, w.qBias);
+  linear(b, ws.k, ws.normed, w.kProj, w.kBias);
+  linear(b, ws.v, ws.normed, w.vProj, w.vBias);
   if (w.qNorm !== null && w.kNorm !== null) {
     b.rmsnorm(ws.qHeads, ws.qHeads, w.qNorm, eps); // [T*H, Dh], per head
     b.rmsnorm(ws.kHeads, ws.kHeads, w.kNorm, eps);
@@ -31,9 +33,9 @@ export function runDecoderLayer(b: Backend, c: ModelConfig, w: LayerWeights, ws:
   b.rope(ws.q3, ws.k3, step.positions, step.invFreq);
   b.kvWrite(cache, ws.k3, ws.v3, step.slotMapping);
   b.attention(ws.attn3, ws.q3, cache, step.meta, 1 / Math.sqrt(c.headDim), c.slidingWindow);
-  b.matmul(ws.proj, ws.attn, w.oProj, null);
+  linear(b, ws.proj, ws.attn, w.oProj, null);
   b.addRmsnorm(ws.normed, ws.hidden, ws.proj, w.postAttnNorm, eps); // hidden += attn; normed = norm(hidden)
-  b.matmul(ws.gateUp, ws.normed, w.gateUp, null);
+  linear(b, ws.gateUp, ws.normed, w.gateUp, null);
   b.siluMul(ws.act, ws.gateUp);
-  b.matmul(ws.proj, ws.act, w.down, null);
+  linear(b, ws.proj, ws.act, w.down, null);
 }

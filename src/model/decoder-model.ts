@@ -4,6 +4,7 @@ import type { Backend, KvLayer, Tensor } from '../runtime/backend.js';
 import { DTYPE_BYTES } from '../runtime/dtype.js';
 import { TokenmillError } from '../util/errors.js';
 import { runDecoderLayer, type LayerStep } from './decoder-layer.js';
+import { linear } from './quantize.js';
 import { computeInvFreq } from './rope.js';
 import type { CausalLM, ModelConfig, StepInputs } from './types.js';
 import { weightTensors, type ModelWeights } from './weights.js';
@@ -72,7 +73,7 @@ export class DecoderModel implements CausalLM {
     b.gatherRows(lv.lastHidden, ws.hidden, step.logitsRows);
     b.gatherRows(lv.lastProj, ws.proj, step.logitsRows);
     b.addRmsnorm(lv.lastNormed, lv.lastHidden, lv.lastProj, w.finalNorm, eps);
-    b.matmul(lv.logits, lv.lastNormed, w.lmHead, null);
+    linear(b, lv.logits, lv.lastNormed, w.lmHead, null);
     return lv.logits;
   }
 

@@ -8,6 +8,7 @@ import { createCausalLM } from './architecture.js';
 import { loadModelConfig } from './config.js';
 import type { DecoderModelOptions } from './decoder-model.js';
 import { loadGenerationConfig, type GenerationConfig } from './generation-config.js';
+import { quantizeModelWeights, type QuantizeMode } from './quantize.js';
 import { openCheckpoint } from './safetensors.js';
 import type { CausalLM, ModelConfig } from './types.js';
 import { checkCheckpoint, uploadWeights, weightTensors, type LoadWeightsOptions } from './weights.js';
@@ -15,6 +16,10 @@ import { checkCheckpoint, uploadWeights, weightTensors, type LoadWeightsOptions 
 export interface LoadModelOptions extends DecoderModelOptions, LoadWeightsOptions {
   /** Cap on each safetensors JSON header (default 100 MiB). */
   readonly maxHeaderBytes?: number;
+  /** Weight-only quantization of the linear layers after upload (model/quantize.ts); default none. */
+  readonly quantize?: QuantizeMode;
+  /** With quantize: lm_head too (default true). */
+  readonly quantizeLmHead?: boolean;
 }
 
 export interface LoadedModel {
@@ -42,7 +47,8 @@ export async function loadModel(dir: string, backend: Backend, opts: LoadModelOp
   const ckpt = openCheckpoint(dir, { maxHeaderBytes: opts.maxHeaderBytes });
   try {
     checkCheckpoint(ckpt, config);
-    const weights = uploadWeights(ckpt, config, backend, opts);
+    let weights = uploadWeights(ckpt, config, backend, opts);
+    if (opts.quantize !== undefined) weights = await quantizeModelWeights(backend, weights, { mode: opts.quantize, lmHead: opts.quantizeLmHead });
     try {
       return { model: createCausalLM(config, backend, weights, opts), config, generationConfig };
     } catch (e) {

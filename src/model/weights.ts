@@ -5,31 +5,32 @@ import type { Backend, Tensor } from '../runtime/backend.js';
 import { halfToF32, isFloatDType, type DType, type FloatDType } from '../runtime/dtype.js';
 import { TokenmillError } from '../util/errors.js';
 import { invariant } from '../util/invariant.js';
+import { linearTensors, type LinearWeight } from './quantize.js';
 import type { Checkpoint, HostTensor } from './safetensors.js';
 import type { ModelConfig } from './types.js';
 
 export interface LayerWeights {
   readonly inputNorm: Tensor; // [D]
-  readonly qProj: Tensor; // [H*Dh, D]
-  readonly kProj: Tensor; // [Hkv*Dh, D]
-  readonly vProj: Tensor; // [Hkv*Dh, D]
+  readonly qProj: LinearWeight; // [H*Dh, D]
+  readonly kProj: LinearWeight; // [Hkv*Dh, D]
+  readonly vProj: LinearWeight; // [Hkv*Dh, D]
   readonly qBias: Tensor | null; // [H*Dh] (Qwen2)
   readonly kBias: Tensor | null; // [Hkv*Dh]
   readonly vBias: Tensor | null; // [Hkv*Dh]
   readonly qNorm: Tensor | null; // [Dh] (Qwen3)
   readonly kNorm: Tensor | null; // [Dh]
-  readonly oProj: Tensor; // [D, H*Dh]
+  readonly oProj: LinearWeight; // [D, H*Dh]
   readonly postAttnNorm: Tensor; // [D]
-  readonly gateUp: Tensor; // [2I, D]: gate rows then up rows
-  readonly down: Tensor; // [D, I]
+  readonly gateUp: LinearWeight; // [2I, D]: gate rows then up rows
+  readonly down: LinearWeight; // [D, I]
 }
 
 export interface ModelWeights {
   readonly embed: Tensor; // [V, D]
   readonly layers: readonly LayerWeights[];
   readonly finalNorm: Tensor; // [D]
-  /** [V, D]; the same tensor as embed when tied. */
-  readonly lmHead: Tensor;
+  /** [V, D]; the same tensor as embed when tied (until quantized: model/quantize.ts). */
+  readonly lmHead: LinearWeight;
 }
 
 export interface LoadWeightsOptions {
@@ -188,11 +189,11 @@ export function uploadWeights(ckpt: Checkpoint, c: ModelConfig, backend: Backend
   }
 }
 
-/** Every distinct tensor in a ModelWeights (lmHead counted once when tied). */
+/** Every distinct tensor in a ModelWeights (lmHead counted once when tied; int8 weights as wq + scales). */
 export function weightTensors(w: ModelWeights): Tensor[] {
-  const out = new Set<Tensor>([w.embed, w.finalNorm, w.lmHead]);
+  const out = new Set<Tensor>([w.embed, w.finalNorm, ...linearTensors(w.lmHead)]);
   for (const l of w.layers) {
-    for (const t of Object.values(l) as (Tensor | null)[]) if (t !== null) out.add(t);
+    for (const t of Object.values(l) as (LinearWeight | null)[]) if (t !== null) for (const x of linearTensors(t)) out.add(x);
   }
   return [...out];
 }

@@ -16,8 +16,8 @@ export interface Tensor {
   readonly backend: string;
 }
 
-/** Host data accepted by upload(): f32 values, raw f16/bf16 bits, or int32. */
-export type HostData = Float32Array | Uint16Array | Int32Array;
+/** Host data accepted by upload(): f32 values, raw f16/bf16 bits, int32, or int8 (i8 tensors). */
+export type HostData = Float32Array | Uint16Array | Int32Array | Int8Array;
 
 export interface BackendMemoryStats {
   /** Bytes currently held by live tensors (views excluded). */
@@ -96,7 +96,7 @@ export interface Backend {
   /**
    * Copy host data into dst (all of it, or starting at element dstOffset). Conversion: Float32Array
    * into f32/f16/bf16 tensors (rounded to nearest even); Uint16Array holds raw bits of dst's own
-   * dtype (f16 or bf16 only); Int32Array into i32 tensors.
+   * dtype (f16 or bf16 only); Int32Array into i32 tensors; Int8Array into i8 tensors.
    */
   upload(dst: Tensor, src: HostData, dstOffset?: number): void;
   /** A tensor over the same storage: numel(shape) elements starting at element offset. */
@@ -135,6 +135,17 @@ export interface Backend {
    * (logits are read in f32). Accumulates in f32 at least.
    */
   matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null): void;
+
+  /**
+   * Optional weight-only int8 matmul (a backend may lack it; model/quantize.ts then refuses to
+   * quantize): out[t, n] = scales[n] * sum_k x[t, k] * wq[n, k] (+ bias[n]), i.e. x . (wq * s)^T
+   * with the per-output-channel scale applied once after the dot product. x [T, K] computeDType;
+   * wq [N, K] i8 (symmetric, values in -127..127); scales [N] f32; bias [N] any float dtype or null;
+   * out [T, N] in computeDType or f32. Accumulates in f32 at least; the weights are never
+   * materialised in a float dtype for small T (decode reads 1 byte per weight). Results per
+   * element must not depend on T, N tiling or threads (batch invariance, as matmul).
+   */
+  matmulQ8?(out: Tensor, x: Tensor, wq: Tensor, scales: Tensor, bias: Tensor | null): void;
 
   /**
    * Rotary embedding in place, HF "rotate_half" layout: for each head and i < Dh/2, with

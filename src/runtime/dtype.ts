@@ -1,10 +1,11 @@
 // Element types a Backend stores, their sizes, and exact host-side conversions (f16/bf16 <-> f32).
 // bf16 conversion rounds to nearest even, as PyTorch does; NaN stays NaN.
+// 'i8' holds quantized weight values only (see Backend.matmulQ8); no op takes it as an activation.
 
-export type DType = 'f32' | 'f16' | 'bf16' | 'i32';
+export type DType = 'f32' | 'f16' | 'bf16' | 'i32' | 'i8';
 export type FloatDType = 'f32' | 'f16' | 'bf16';
 
-export const DTYPE_BYTES: Readonly<Record<DType, number>> = { f32: 4, f16: 2, bf16: 2, i32: 4 };
+export const DTYPE_BYTES: Readonly<Record<DType, number>> = { f32: 4, f16: 2, bf16: 2, i32: 4, i8: 1 };
 
 export function isFloatDType(d: DType): d is FloatDType {
   return d === 'f32' || d === 'f16' || d === 'bf16';

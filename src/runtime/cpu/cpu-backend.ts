@@ -219,7 +219,7 @@ export class CpuBackend implements Backend {
   }
 
   upload(dst: Tensor, src: HostData, dstOffset = 0): void {
-    const t = this.arg(dst, 'upload dst', ['f32', 'f16', 'bf16', 'i32']);
+    const t = this.arg(dst, 'upload dst', ['f32', 'f16', 'bf16', 'i32', 'i8']);
     invariant(Number.isInteger(dstOffset) && dstOffset >= 0 && dstOffset + src.length <= t.numel,
       () => `upload: ${src.length} elements at offset ${dstOffset} do not fit in ${t.numel}`);
     this.flush(); // earlier ops may still read dst
@@ -227,7 +227,7 @@ export class CpuBackend implements Backend {
     const byteOffset = t.byteOffset + dstOffset * esz;
     const buf = t.storage.buffer;
     if (src instanceof Float32Array) {
-      invariant(t.dtype !== 'i32', 'upload: Float32Array into an i32 tensor');
+      invariant(t.dtype !== 'i32' && t.dtype !== 'i8', () => `upload: Float32Array into an ${t.dtype} tensor`);
       if (t.dtype === 'f32') new Float32Array(buf, byteOffset, src.length).set(src);
       else {
         try {
@@ -239,6 +239,9 @@ export class CpuBackend implements Backend {
     } else if (src instanceof Uint16Array) {
       invariant(t.dtype === 'f16' || t.dtype === 'bf16', () => `upload: Uint16Array into a ${t.dtype} tensor`);
       new Uint16Array(buf, byteOffset, src.length).set(src);
+    } else if (src instanceof Int8Array) {
+      invariant(t.dtype === 'i8', () => `upload: Int8Array into a ${t.dtype} tensor`);
+      new Int8Array(buf, byteOffset, src.length).set(src);
     } else {
       invariant(src instanceof Int32Array && t.dtype === 'i32', () => `upload: ${src.constructor.name} into a ${t.dtype} tensor`);
       new Int32Array(buf, byteOffset, src.length).set(src);
@@ -246,7 +249,7 @@ export class CpuBackend implements Backend {
   }
 
   view(t: Tensor, shape: readonly number[], offset = 0): Tensor {
-    const base = this.arg(t, 'view', ['f32', 'f16', 'bf16', 'i32']);
+    const base = this.arg(t, 'view', ['f32', 'f16', 'bf16', 'i32', 'i8']);
     for (const d of shape) invariant(Number.isInteger(d) && d >= 0, () => `view: bad shape [${shape.join(', ')}]`);
     const n = numelOf(shape);
     invariant(Number.isInteger(offset) && offset >= 0 && offset + n <= base.numel,
@@ -270,7 +273,7 @@ export class CpuBackend implements Backend {
   }
 
   free(t: Tensor): void {
-    const x = this.arg(t, 'free', ['f32', 'f16', 'bf16', 'i32']);
+    const x = this.arg(t, 'free', ['f32', 'f16', 'bf16', 'i32', 'i8']);
     invariant(!x.isView, 'free: views are not freed (free the tensor they view)');
     this.flush();
     x.storage.live = false;
@@ -325,6 +328,10 @@ export class CpuBackend implements Backend {
     recordOps.addRmsnorm(this, out, residual, x, weight, eps);
   }
   matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null): void { recordOps.matmul(this, out, x, w, bias); }
+  /** Weight-only int8 matmul (native/cpu/matmul_q8.cpp). */
+  matmulQ8(out: Tensor, x: Tensor, wq: Tensor, scales: Tensor, bias: Tensor | null): void {
+    recordOps.matmulQ8(this, out, x, wq, scales, bias);
+  }
   rope(q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor): void { recordOps.rope(this, q, k, positions, invFreq); }
   kvWrite(cache: KvLayer, k: Tensor, v: Tensor, slotMapping: Tensor): void { recordOps.kvWrite(this, cache, k, v, slotMapping); }
   /** The optional fused op: bit-identical to rope + kvWrite on the split q, k, v. */

@@ -74,6 +74,22 @@ export const recordOps = {
     r.int(T); r.int(K); r.int(N);
   },
 
+  matmulQ8(be: CpuBackend, out: Tensor, x: Tensor, wq: Tensor, scales: Tensor, bias: Tensor | null): void {
+    const X = be.arg(x, 'x', F32, [-1, -1]);
+    const [T, K] = X.shape as [number, number];
+    const Wq = be.arg(wq, 'wq', ['i8'], [-1, K]);
+    const N = Wq.shape[0]!;
+    const S = be.arg(scales, 'scales', F32, [N]);
+    const O = be.arg(out, 'out', F32, [T, N]);
+    const B = bias === null ? null : be.arg(bias, 'bias', ANY_FLOAT, [N]);
+    be.noAlias('out', O, B ? { x: X, wq: Wq, scales: S, bias: B } : { x: X, wq: Wq, scales: S });
+    const r = be.recorder;
+    r.work += T * N * K;
+    r.begin(OP.matmulQ8, 23);
+    r.ref(O); r.ref(X); r.ref(Wq); r.ref(S); r.ref(B);
+    r.int(T); r.int(K); r.int(N);
+  },
+
   rope(be: CpuBackend, q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor): void {
     const Q = be.arg(q, 'q', F32, [-1, -1, -1]);
     const [T, H, Dh] = Q.shape as [number, number, number];

@@ -2,11 +2,11 @@
 // external ArrayBuffer, so reads are plain copies). Views share the buffer at a byte offset.
 // Also the native op codes / dtype codes of the command stream (native/cpu/engine.h must match).
 import { numelOf, type Tensor } from '../backend.js';
-import type { DType } from '../dtype.js';
+import { DTYPE_BYTES, type DType } from '../dtype.js';
 
 export const CPU_BACKEND_NAME = 'cpu';
 
-export const DTYPE_CODE: Readonly<Record<DType, number>> = { f32: 0, f16: 1, bf16: 2, i32: 3 };
+export const DTYPE_CODE: Readonly<Record<DType, number>> = { f32: 0, f16: 1, bf16: 2, i32: 3, i8: 4 };
 
 export const OP = {
   embedding: 1,
@@ -21,6 +21,7 @@ export const OP = {
   gatherRows: 10,
   argmax: 11,
   ropeKvWriteQkv: 12,
+  matmulQ8: 13,
 } as const;
 
 /** One addon allocation. `live` turns false on free(); the ArrayBuffer is detached then. */
@@ -50,7 +51,7 @@ export class CpuTensor implements Tensor {
   }
 
   get sizeBytes(): number {
-    return this.numel * (this.dtype === 'f16' || this.dtype === 'bf16' ? 2 : 4);
+    return this.numel * DTYPE_BYTES[this.dtype];
   }
 }
 

@@ -1,5 +1,5 @@
 // Reference backend tensors: host typed-array storage shared by views, plus checked element access.
-// Storage: f32 -> Float32Array, f16/bf16 -> Uint16Array of raw bits, i32 -> Int32Array.
+// Storage: f32 -> Float32Array, f16/bf16 -> Uint16Array of raw bits, i32 -> Int32Array, i8 -> Int8Array.
 // Every op argument goes through RefContext.arg(), which rejects foreign, freed or misshaped tensors.
 import { numelOf, type Tensor } from '../backend.js';
 import { bf16ToF32, f16ToF32, type DType } from '../dtype.js';
@@ -7,7 +7,7 @@ import { invariant } from '../../util/invariant.js';
 
 export const REFERENCE_BACKEND_NAME = 'reference';
 
-export type RefData = Float32Array | Uint16Array | Int32Array;
+export type RefData = Float32Array | Uint16Array | Int32Array | Int8Array;
 
 export interface RefStorage {
   readonly data: RefData;
@@ -47,7 +47,8 @@ export function checkShape(shape: readonly number[]): void {
 }
 
 export function newStorage(dtype: DType, numel: number): RefStorage {
-  const data = dtype === 'f32' ? new Float32Array(numel) : dtype === 'i32' ? new Int32Array(numel) : new Uint16Array(numel);
+  const data =
+    dtype === 'f32' ? new Float32Array(numel) : dtype === 'i32' ? new Int32Array(numel) : dtype === 'i8' ? new Int8Array(numel) : new Uint16Array(numel);
   return { data, live: true };
 }
 

@@ -9,12 +9,13 @@ import { invariant } from '../../util/invariant.js';
 import { ANY_FLOAT, I32, REFERENCE_BACKEND_NAME, RefContext, RefTensor, checkShape, newStorage, toF64, toInts } from './ref-tensor.js';
 import { addRmsnorm, rmsnorm } from './ops-norm.js';
 import { matmul } from './ops-matmul.js';
+import { matmulQ8 } from './ops-quant.js';
 import { rope } from './ops-rope.js';
 import { ropeKvWriteQkv } from './ops-qkv.js';
 import { attention, kvWrite } from './ops-attention.js';
 import { add, argmax, embedding, gatherRows, siluMul } from './ops-elementwise.js';
 
-const ALL: readonly DType[] = ['f32', 'f16', 'bf16', 'i32'];
+const ALL: readonly DType[] = ['f32', 'f16', 'bf16', 'i32', 'i8'];
 
 function upload(ctx: RefContext, dst: Tensor, src: HostData, dstOffset?: number): void {
   const D = ctx.arg(dst, 'dst', ALL);
@@ -28,11 +29,14 @@ function upload(ctx: RefContext, dst: Tensor, src: HostData, dstOffset?: number)
   const base = D.offset + off;
   const data = D.storage.data;
   if (src instanceof Float32Array) {
-    invariant(D.dtype !== 'i32', 'upload: Float32Array into an i32 tensor');
+    invariant(D.dtype !== 'i32' && D.dtype !== 'i8', () => `upload: Float32Array into an ${D.dtype} tensor`);
     const conv = D.dtype === 'f32' ? (x: number) => x : D.dtype === 'bf16' ? f32ToBf16 : f32ToF16;
     for (let i = 0; i < src.length; i++) data[base + i] = conv(src[i]!);
   } else if (src instanceof Uint16Array) {
     invariant(D.dtype === 'f16' || D.dtype === 'bf16', () => `upload: Uint16Array (raw half bits) into a ${D.dtype} tensor`);
+    data.set(src, base);
+  } else if (src instanceof Int8Array) {
+    invariant(D.dtype === 'i8', () => `upload: Int8Array into a ${D.dtype} tensor`);
     data.set(src, base);
   } else {
     invariant(src instanceof Int32Array && D.dtype === 'i32', () => `upload: ${src.constructor.name} into a ${D.dtype} tensor`);
@@ -106,6 +110,7 @@ export function createReferenceBackend(): Backend {
     rmsnorm: (out: Tensor, x: Tensor, weight: Tensor, eps: number) => rmsnorm(ctx, out, x, weight, eps),
     addRmsnorm: (out: Tensor, residual: Tensor, x: Tensor, weight: Tensor, eps: number) => addRmsnorm(ctx, out, residual, x, weight, eps),
     matmul: (out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null) => matmul(ctx, out, x, w, bias),
+    matmulQ8: (out: Tensor, x: Tensor, wq: Tensor, scales: Tensor, bias: Tensor | null) => matmulQ8(ctx, out, x, wq, scales, bias),
     rope: (q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor) => rope(ctx, q, k, positions, invFreq),
     kvWrite: (cache: KvLayer, k: Tensor, v: Tensor, slotMapping: Tensor) => kvWrite(ctx, cache, k, v, slotMapping),
     ropeKvWriteQkv: (qOut: Tensor, qkv: Tensor, cache: KvLayer, positions: Tensor, invFreq: Tensor, slotMapping: Tensor) =>

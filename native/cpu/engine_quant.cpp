@@ -1,0 +1,45 @@
+// CpuEngine op for weight-only int8 matmul (Backend.matmulQ8): validates the five tensor references
+// (dtypes included: the kernel reads wq as int8 and scales as f32), then splits N over the pool in
+// L2-sized blocks, like op_matmul. Kernels: matmul_q8.cpp (per ISA).
+#include "engine.h"
+
+namespace tmill { namespace cpu {
+
+namespace {
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+constexpr int64_t kParallelMinWork = 1 << 15;
+inline bool is_float(DType d) { return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16; }
+}  // namespace
+
+Status CpuEngine::op_matmul_q8(const int32_t* a) {
+  const int64_t T = a[20], K = a[21], N = a[22];
+  TM_CHECK_ARG(T >= 0 && K >= 0 && N >= 0, "matmulQ8: negative shape");
+  Ref out, x, w, s, bias;
+  TM_RETURN_IF_ERROR(ref(a, T * N, &out));
+  TM_RETURN_IF_ERROR(ref(a + 4, T * K, &x));
+  TM_RETURN_IF_ERROR(ref(a + 8, N * K, &w));
+  TM_RETURN_IF_ERROR(ref(a + 12, N, &s));
+  TM_RETURN_IF_ERROR(ref(a + 16, N, &bias, true));
+  TM_CHECK_ARG(out.dtype == DType::kF32 && x.dtype == DType::kF32 && w.dtype == DType::kI8 && s.dtype == DType::kF32,
+               "matmulQ8: expected out/x f32, wq i8, scales f32");
+  TM_CHECK_ARG(bias.ptr == nullptr || is_float(bias.dtype), "matmulQ8: bias must be a float tensor");
+  MatmulQ8Args m{reinterpret_cast<float*>(out.ptr), reinterpret_cast<const float*>(x.ptr),
+                 reinterpret_cast<const int8_t*>(w.ptr), reinterpret_cast<const float*>(s.ptr), bias.ptr, bias.dtype,
+                 T, K, N};
+  // Blocks of ~192 KiB of int8 weights stay in L2 while all T rows pass over them; parallel chunks
+  // of at most one block, ~8 per thread for dynamic balancing (same policy as op_matmul).
+  int64_t block = (192 * 1024 / (K > 0 ? K : 1)) & ~int64_t{3};
+  if (block < 4) block = 4;
+  int64_t grain = (ceil_div(N, 8 * static_cast<int64_t>(pool_.num_threads())) + 3) & ~int64_t{3};
+  if (grain > block) grain = block;
+  if (grain < 4) grain = 4;
+  // int8 rows stream 4x fewer bytes than f32, so the fork-join pays off only from ~4x more MACs.
+  if (T * N * K < 8 * kParallelMinWork) grain = N;
+  const KernelTable* k = kernels_;
+  pool_.parallel_for(N, grain, [&](int64_t n0, int64_t n1) {
+    for (int64_t c = n0; c < n1; c += block) k->matmul_q8(m, c, c + block < n1 ? c + block : n1);
+  });
+  return Status::Ok();
+}
+
+}}  // namespace tmill::cpu

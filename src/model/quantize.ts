@@ -1,0 +1,158 @@
+// Weight-only int8 quantization as a transform outside the model (gpt-fast style): after the float
+// weights are uploaded, each linear weight [N, K] is read back, quantized on the host per output
+// channel (s[n] = max|w[n, :]| / 127, q = clamp(rne(w / s), -127, 127)) and replaced by (wq i8, s f32);
+// the layers then call Backend.matmulQ8 through linear(). Embeddings, norms and biases stay float.
+import type { Backend, Tensor } from '../runtime/backend.js';
+import { TokenmillError } from '../util/errors.js';
+import type { LayerWeights, ModelWeights } from './weights.js';
+
+export type QuantizeMode = 'int8';
+export const QUANTIZE_MODES: readonly QuantizeMode[] = ['int8'];
+
+/** A linear weight stored as int8 values with one f32 scale per output row. */
+export interface QuantizedLinear {
+  readonly kind: 'q8';
+  readonly wq: Tensor; // i8 [N, K]
+  readonly scales: Tensor; // f32 [N]
+}
+
+/** What a model's linear layer holds: a float weight [N, K] or its int8 form. */
+export type LinearWeight = Tensor | QuantizedLinear;
+
+export function isQuantized(w: LinearWeight): w is QuantizedLinear {
+  return (w as Partial<QuantizedLinear>).kind === 'q8';
+}
+
+/** out = x . w^T (+ bias) for either form of weight. */
+export function linear(b: Backend, out: Tensor, x: Tensor, w: LinearWeight, bias: Tensor | null): void {
+  if (!isQuantized(w)) {
+    b.matmul(out, x, w, bias);
+    return;
+  }
+  if (b.matmulQ8 === undefined) throw new TokenmillError('invalid_argument', `backend '${b.name}' has no int8 matmul (matmulQ8)`);
+  b.matmulQ8(out, x, w.wq, w.scales, bias);
+}
+
+/** The backend tensors behind a linear weight. */
+export function linearTensors(w: LinearWeight): Tensor[] {
+  return isQuantized(w) ? [w.wq, w.scales] : [w];
+}
+
+/** Round half to even (the quantizer's rounding; Math.round rounds halves up). */
+export function roundHalfEven(v: number): number {
+  const f = Math.floor(v);
+  const d = v - f;
+  if (d < 0.5) return f;
+  if (d > 0.5) return f + 1;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/**
+ * Quantize rows of a [N, K] f32 matrix: scales[n] = fround(max|w[n, :]| / 127) and q = clamp(rne(w /
+ * scales[n]), -127, 127) (an all-zero row gets scale 0 and zeros). |w - q * s| <= s / 2 per element.
+ */
+export function quantizeRowsInt8(values: Float32Array, N: number, K: number): { q: Int8Array; scales: Float32Array } {
+  if (values.length !== N * K) throw new TokenmillError('invalid_argument', `quantize: ${values.length} values for [${N}, ${K}]`);
+  const q = new Int8Array(N * K);
+  const scales = new Float32Array(N);
+  for (let n = 0; n < N; n++) {
+    const row = n * K;
+    let maxAbs = 0;
+    for (let k = 0; k < K; k++) {
+      const a = Math.abs(values[row + k]!);
+      if (!(a <= 3.4e38)) throw new TokenmillError('invalid_argument', `quantize: non-finite weight at row ${n}, column ${k}`);
+      if (a > maxAbs) maxAbs = a;
+    }
+    const s = Math.fround(maxAbs / 127);
+    scales[n] = s;
+    if (s === 0) continue;
+    for (let k = 0; k < K; k++) {
+      const r = roundHalfEven(values[row + k]! / s);
+      q[row + k] = r > 127 ? 127 : r < -127 ? -127 : r;
+    }
+  }
+  return { q, scales };
+}
+
+/** Reads a float [N, K] weight, uploads its int8 form; the float tensor is left to the caller. */
+export async function quantizeTensorInt8(b: Backend, w: Tensor): Promise<QuantizedLinear> {
+  if (w.shape.length !== 2) throw new TokenmillError('invalid_argument', `quantize: weight of shape [${w.shape.join(', ')}] is not [N, K]`);
+  const [N, K] = w.shape as [number, number];
+  const { q, scales } = quantizeRowsInt8(await b.read(w), N, K);
+  const wq = b.alloc([N, K], 'i8');
+  let s: Tensor | null = null;
+  try {
+    s = b.alloc([N], 'f32');
+    b.upload(wq, q);
+    b.upload(s, scales);
+  } catch (e) {
+    b.free(wq);
+    if (s !== null) b.free(s);
+    throw e;
+  }
+  return { kind: 'q8', wq, scales: s };
+}
+
+export interface QuantizeOptions {
+  readonly mode: QuantizeMode;
+  /**
+   * Quantize lm_head too (default true: it is the largest matrix of small models, e.g. 60% of the
+   * stories15M bytes, and per-row scales keep greedy agreement high; see docs/kernels.md). A tied
+   * lm_head gets its own int8 copy; the embedding table stays float.
+   */
+  readonly lmHead?: boolean;
+}
+
+const LAYER_LINEARS = ['qProj', 'kProj', 'vProj', 'oProj', 'gateUp', 'down'] as const;
+
+/**
+ * Replace every linear weight of `w` by its int8 form, one tensor at a time (peak: the float model
+ * plus one quantized tensor). Takes ownership of `w`: replaced float tensors are freed, and on
+ * failure every tensor (float and quantized) is freed before the error is rethrown.
+ */
+export async function quantizeModelWeights(b: Backend, w: ModelWeights, opts: QuantizeOptions): Promise<ModelWeights> {
+  if (opts.mode !== 'int8') throw new TokenmillError('invalid_argument', `unknown quantization '${String(opts.mode)}' (expected ${QUANTIZE_MODES.join(' | ')})`);
+  if (b.matmulQ8 === undefined) throw new TokenmillError('invalid_argument', `--quantize int8: backend '${b.name}' has no int8 matmul`);
+  const layers: LayerWeights[] = w.layers.map((l) => ({ ...l }));
+  let lmHead: LinearWeight = w.lmHead;
+  const made: QuantizedLinear[] = [];
+  const freed = new Set<Tensor>();
+  const tied = w.lmHead === w.embed;
+  try {
+    for (const l of layers) {
+      const m = l as { -readonly [K in keyof LayerWeights]: LayerWeights[K] };
+      for (const name of LAYER_LINEARS) {
+        const f = m[name];
+        if (isQuantized(f)) continue;
+        const q = await quantizeTensorInt8(b, f);
+        made.push(q);
+        m[name] = q;
+        b.free(f);
+        freed.add(f);
+      }
+    }
+    if ((opts.lmHead ?? true) && !isQuantized(w.lmHead)) {
+      const q = await quantizeTensorInt8(b, w.lmHead);
+      made.push(q);
+      lmHead = q;
+      if (!tied) {
+        b.free(w.lmHead);
+        freed.add(w.lmHead);
+      }
+    }
+  } catch (e) {
+    for (const q of made) for (const t of linearTensors(q)) b.free(t);
+    for (const t of floatTensors(w)) if (!freed.has(t)) b.free(t);
+    throw e;
+  }
+  return { embed: w.embed, layers, finalNorm: w.finalNorm, lmHead };
+}
+
+/** Every distinct tensor of a ModelWeights (quantized weights as their two tensors). */
+function floatTensors(w: ModelWeights): Set<Tensor> {
+  const out = new Set<Tensor>([w.embed, w.finalNorm, ...linearTensors(w.lmHead)]);
+  for (const l of w.layers) {
+    for (const v of Object.values(l) as (LinearWeight | null)[]) if (v !== null) for (const t of linearTensors(v)) out.add(t);
+  }
+  return out;
+}
