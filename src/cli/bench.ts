@@ -20,6 +20,7 @@ interface EngineCliOptions {
   presetDtype: 'f32' | 'f16' | 'bf16';
   device: DeviceChoice;
   threads?: number;
+  quantize?: 'int8';
   cudaDtype: 'bf16' | 'f16' | 'f32';
   shapes?: string;
   in?: number;
@@ -66,11 +67,12 @@ export async function benchEngine(o: EngineCliOptions): Promise<{ records: Bench
   const { backend, reason } = selectBackend({ device: o.device, ...(o.threads !== undefined ? { numThreads: o.threads } : {}), dtype: o.cudaDtype });
   try {
     const maxConc = Math.max(...concurrency);
-    const loaded = await loadModel(dir, backend, { maxLogitsPerStep: Math.max(256, maxConc), maxTokensPerStep: Math.max(512, maxConc) });
+    const loaded = await loadModel(dir, backend, { maxLogitsPerStep: Math.max(256, maxConc), maxTokensPerStep: Math.max(512, maxConc),
+      ...(o.quantize !== undefined ? { quantize: o.quantize } : {}) });
     try {
       const c = loaded.config;
       const deviceKind = backend.name === 'cuda' ? 'cuda' : backend.name === 'cpu' ? 'cpu' : 'reference';
-      const dtype = resolveWeightDType(c.torchDType, backend.computeDType);
+      const dtype = o.quantize ?? resolveWeightDType(c.torchDType, backend.computeDType);
       const isa = (backend as unknown as { isa?: string }).isa;
       const threads = deviceKind === 'cpu' ? (o.threads ?? null) : null;
       let device: string;
@@ -142,6 +144,7 @@ export function register(program: Command): void {
     .option('--preset-dtype <dtype>', 'f32 | f16 | bf16 for --preset', choiceArg(['f32', 'f16', 'bf16'] as const), 'f32')
     .option('--device <device>', 'auto | cpu | cuda | reference', choiceArg(['auto', 'cpu', 'cuda', 'reference'] as const), 'auto')
     .option('--threads <n>', 'CPU worker threads', positiveIntArg)
+    .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel scales)', choiceArg(['int8'] as const))
     .option('--cuda-dtype <dtype>', 'CUDA activation/KV dtype', choiceArg(['bf16', 'f16', 'f32'] as const), 'bf16')
     .option('--shapes <list>', "IN/OUT token counts, comma-separated, or 'all' (128/128,512/256,1000/1000,2048/2048)")
     .option('--in <n>', 'prompt tokens (with --out: one shape)', positiveIntArg)

@@ -33,6 +33,8 @@ export interface GenerateCliOptions {
   readonly device: DeviceChoice;
   readonly threads?: number;
   readonly maxTokensPerStep?: number;
+  /** Weight-only quantization of the linear layers (model/quantize.ts). */
+  readonly quantize?: 'int8';
   readonly debug?: boolean;
 }
 
@@ -117,7 +119,7 @@ async function runGenerate(o: GenerateCliOptions): Promise<void> {
   const select = () => selectBackend({ device: o.device, numThreads: o.threads });
   const { backend, reason } = o.device === 'auto' ? withHint(select) : select();
   try {
-    const loaded = await loadModel(o.model, backend, { maxTokensPerStep: o.maxTokensPerStep });
+    const loaded = await loadModel(o.model, backend, { maxTokensPerStep: o.maxTokensPerStep, ...(o.quantize !== undefined ? { quantize: o.quantize } : {}) });
     const { model } = loaded;
     try {
       process.stderr.write(`[tokenmill] ${loaded.config.architecture} from ${o.model}; backend: ${reason}\n`);
@@ -209,6 +211,7 @@ export function register(program: Command): void {
     .option('--device <device>', `backend: ${DEVICES.join(' | ')}`, choiceArg(DEVICES), 'auto')
     .option('--threads <n>', 'CPU worker threads (default: physical cores)', positiveIntArg)
     .option('--max-tokens-per-step <n>', 'prefill chunk size (tokens per forward pass)', positiveIntArg)
+    .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel scales)', choiceArg(['int8'] as const))
     .option('--debug', 'print stack traces on errors')
     .action((opts: GenerateCliOptions) => runGenerate(opts));
 }

@@ -29,6 +29,7 @@ export interface ServeOptions {
   usdPerHour: number;
   device: DeviceChoice;
   threads?: number;
+  quantize?: 'int8';
   kvCacheMemory?: number;
   maxNumSeqs?: number;
   maxModelLen?: number;
@@ -91,6 +92,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   const stack = await openModelStack({
     dir: model.dir, modelId: model.id, device: o.device, usdPerHour: o.usdPerHour, observer: metrics,
     ...(o.threads !== undefined ? { numThreads: o.threads } : {}),
+    ...(o.quantize !== undefined ? { quantize: o.quantize } : {}),
     ...(o.kvCacheMemory !== undefined ? { kvCacheBytes: o.kvCacheMemory } : {}),
     ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}),
     ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
@@ -132,6 +134,7 @@ export function register(program: Command): void {
     .option('--usd-per-hour <usd>', 'machine price used for every cost figure', floatArg, 0)
     .option('--device <device>', 'auto | cpu | cuda | reference', choiceArg(['auto', 'cpu', 'cuda', 'reference'] as const), 'auto')
     .option('--threads <n>', 'CPU worker threads', positiveIntArg)
+    .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel scales)', choiceArg(['int8'] as const))
     .option('--kv-cache-memory <size>', 'KV cache budget: bytes or e.g. 512MiB, 2GB (default 256MiB)', parseBytes)
     .option('--max-num-seqs <n>', 'most sequences per engine step', positiveIntArg)
     .option('--max-model-len <n>', 'longest prompt + completion', positiveIntArg)

@@ -5,6 +5,7 @@
 import { AsyncEngine } from '../engine/async-engine.js';
 import type { EngineObserver } from '../metrics/engine-observer.js';
 import { loadModel } from '../model/loader.js';
+import type { QuantizeMode } from '../model/quantize.js';
 import { loadTokenizer } from '../model/tokenizer.js';
 import type { Backend } from '../runtime/backend.js';
 import { createReferenceBackend, selectBackend, type DeviceChoice } from '../runtime/select.js';
@@ -18,6 +19,8 @@ export interface ModelStackOptions {
   readonly modelId: string;
   readonly device?: DeviceChoice;
   readonly numThreads?: number;
+  /** Weight-only quantization of the linear layers (model/quantize.ts); default none. */
+  readonly quantize?: QuantizeMode;
   /** KV cache budget in bytes (default 256 MiB). */
   readonly kvCacheBytes?: number;
   readonly maxNumSeqs?: number;
@@ -56,7 +59,7 @@ function pickBackend(device: DeviceChoice, numThreads: number | undefined): { ba
 export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> {
   const { backend, reason } = pickBackend(o.device ?? 'auto', o.numThreads);
   const tokenizer = loadTokenizer(o.dir);
-  const loaded = await loadModel(o.dir, backend);
+  const loaded = await loadModel(o.dir, backend, o.quantize !== undefined ? { quantize: o.quantize } : {});
   const frontend = new TokenizerFrontend(tokenizer, { eosTokenIds: loaded.config.eosTokenIds, vocabSize: loaded.config.vocabSize });
   const engine = new AsyncEngine({
     modelId: o.modelId,
