@@ -1,6 +1,6 @@
 // loadModel(dir, backend): config.json + generation_config.json + safetensors -> a CausalLM on the
 // backend. Validates everything (config, headers, names, shapes, dtypes) before uploading, then
-// uploads one tensor at a time so peak host memory is the backend copy plus one tensor.
+// uploads one tensor at a time in bounded pieces, so peak host memory is the backend copy plus a few MiB.
 import { existsSync, statSync } from 'node:fs';
 import type { Backend } from '../runtime/backend.js';
 import { TokenmillError } from '../util/errors.js';

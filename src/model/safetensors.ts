@@ -1,10 +1,11 @@
 // Validated safetensors reader (single file or sharded via model.safetensors.index.json). Tensors
-// are read one at a time with fs.readSync into one reusable buffer, so loading never holds the
-// model twice: peak host memory is one tensor. Never trusts a length before checking it.
+// are read with fs.readSync into one reusable buffer: read() takes a whole tensor, readPieces()
+// walks it in bounded element-aligned pieces, so a loader holds at most READ_PIECE_BYTES of the
+// file at once, whatever the tensor size. Never trusts a length before checking it.
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { TokenmillError } from '../util/errors.js';
-import { MAX_HEADER_BYTES, parseHeader, parseHeaderLength, type StDType, type StTensorInfo } from './safetensors-format.js';
+import { MAX_HEADER_BYTES, parseHeader, parseHeaderLength, ST_DTYPE_BYTES, type StDType, type StTensorInfo } from './safetensors-format.js';
 
 export { writeSafetensors, encodeFloats, type TensorToWrite, type TensorBytes } from './safetensors-writer.js';
 export { MAX_HEADER_BYTES, ST_DTYPE_BYTES, type StDType, type StTensorInfo } from './safetensors-format.js';
@@ -23,6 +24,8 @@ export interface HostTensor {
 }
 
 const READ_CHUNK_BYTES = 1 << 30; // readSync takes at most 2 GiB per call
+/** Largest piece readPieces() reads at once (and the size of its reusable buffer). */
+export const READ_PIECE_BYTES = 4 << 20;
 
 function typedView(dtype: StDType, bytes: Uint8Array): HostTensorData {
   const { buffer, byteOffset, byteLength } = bytes;
@@ -82,6 +85,17 @@ export class SafetensorsFile {
     return out;
   }
 
+  /** Read bytes [byteStart, byteStart + into.length) of a tensor's data into `into`. */
+  readRange(name: string, byteStart: number, into: Uint8Array): void {
+    const info = this.tensors.get(name);
+    if (info === undefined) throw new TokenmillError('tensor_missing', `${this.path}: no tensor '${name}'`, { details: { file: this.path, tensor: name } });
+    if (this.fd === null) throw new TokenmillError('io_error', `${this.path}: file already closed`);
+    if (!Number.isInteger(byteStart) || byteStart < 0 || byteStart + into.length > info.byteLength) {
+      throw new TokenmillError('internal_error', `range [${byteStart}, ${byteStart + into.length}) outside '${name}' (${info.byteLength} bytes)`);
+    }
+    readFully(this.fd, into, info.fileOffset + byteStart, this.path);
+  }
+
   close(): void {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
@@ -103,6 +117,7 @@ export class Checkpoint {
   readonly files: readonly SafetensorsFile[];
   private readonly where = new Map<string, SafetensorsFile>();
   private buffer: Uint8Array | null = null;
+  private pieceBuffer: Uint8Array | null = null;
 
   constructor(dir: string, files: readonly SafetensorsFile[]) {
     this.dir = dir;
@@ -141,20 +156,48 @@ export class Checkpoint {
     if (file === undefined || info === undefined) {
       throw new TokenmillError('tensor_missing', `${this.dir}: checkpoint has no tensor '${name}'`, { details: { dir: this.dir, tensor: name } });
     }
-    if (this.buffer === null || this.buffer.length < info.byteLength) {
-      let max = 0;
-      for (const f of this.files) for (const t of f.tensors.values()) max = Math.max(max, t.byteLength);
-      this.buffer = new Uint8Array(new ArrayBuffer(Math.max(8, max)));
-    }
+    if (this.buffer === null || this.buffer.length < info.byteLength) this.buffer = new Uint8Array(new ArrayBuffer(Math.max(8, maxTensorBytes(this.files))));
     const bytes = file.readBytes(name, this.buffer);
     return { name, dtype: info.dtype, shape: info.shape, data: typedView(info.dtype, bytes) };
   }
 
-  /** Drop the shared read buffer (after loading) and close every file. */
+  /**
+   * Visit a tensor's data in order, in pieces of at most maxPieceBytes cut on element boundaries:
+   * fn(data, elemOffset) gets a typed view (stored encoding) valid only during the call. One
+   * reusable buffer of maxPieceBytes serves every call, so memory stays bounded for any tensor.
+   */
+  readPieces(name: string, fn: (data: HostTensorData, elemOffset: number) => void, maxPieceBytes = READ_PIECE_BYTES): void {
+    const file = this.where.get(name);
+    const info = file?.tensors.get(name);
+    if (file === undefined || info === undefined) {
+      throw new TokenmillError('tensor_missing', `${this.dir}: checkpoint has no tensor '${name}'`, { details: { dir: this.dir, tensor: name } });
+    }
+    const esz = ST_DTYPE_BYTES[info.dtype];
+    const pieceElems = Math.max(1, Math.floor(maxPieceBytes / esz));
+    const pieceBytes = pieceElems * esz;
+    const want = Math.max(8, Math.min(pieceBytes, info.byteLength));
+    if (this.pieceBuffer === null || this.pieceBuffer.length < want) {
+      this.pieceBuffer = new Uint8Array(new ArrayBuffer(Math.max(want, Math.min(pieceBytes, maxTensorBytes(this.files)))));
+    }
+    for (let start = 0; start < info.byteLength; start += pieceBytes) {
+      const bytes = this.pieceBuffer.subarray(0, Math.min(pieceBytes, info.byteLength - start));
+      file.readRange(name, start, bytes);
+      fn(typedView(info.dtype, bytes), start / esz);
+    }
+  }
+
+  /** Drop the shared read buffers (after loading) and close every file. */
   close(): void {
     this.buffer = null;
+    this.pieceBuffer = null;
     for (const f of this.files) f.close();
   }
+}
+
+function maxTensorBytes(files: readonly SafetensorsFile[]): number {
+  let max = 0;
+  for (const f of files) for (const t of f.tensors.values()) max = Math.max(max, t.byteLength);
+  return max;
 }
 
 /** Open model.safetensors, or the shards listed in model.safetensors.index.json, under dir. */

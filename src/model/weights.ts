@@ -1,12 +1,13 @@
 // HF weight names, their expected shapes from ModelConfig, and the upload of a checkpoint into
 // Backend tensors one tensor at a time (gate and up fused into one [2I, D] weight at load). Never
-// keeps a host copy: each tensor is read into the checkpoint's shared buffer and uploaded.
+// keeps a host copy: each tensor is read in bounded pieces (Checkpoint.readPieces) and each piece
+// uploaded at its offset, so peak host memory is the weights plus a few MiB, whatever the tensor.
 import type { Backend, Tensor } from '../runtime/backend.js';
 import { halfToF32, isFloatDType, type DType, type FloatDType } from '../runtime/dtype.js';
 import { TokenmillError } from '../util/errors.js';
 import { invariant } from '../util/invariant.js';
 import { linearTensors, type LinearWeight } from './quantize.js';
-import type { Checkpoint, HostTensor } from './safetensors.js';
+import type { Checkpoint } from './safetensors.js';
 import type { ModelConfig } from './types.js';
 
 export interface LayerWeights {
@@ -107,43 +108,46 @@ export function resolveWeightDType(stored: FloatDType, computeDType: DType, opti
   return stored === 'f32' && (computeDType === 'f16' || computeDType === 'bf16') ? computeDType : stored;
 }
 
-/** Uploads host tensors into backend tensors, converting dtypes through one reusable f32 scratch. */
+/**
+ * Uploads checkpoint tensors into backend tensors piece by piece (element-aligned pieces at their
+ * offsets), converting f16/bf16 pieces to f32 through one reusable scratch of one piece.
+ */
 class Uploader {
   private scratch = new Float32Array(0);
-  constructor(private readonly backend: Backend) {}
+  constructor(private readonly backend: Backend, private readonly ckpt: Checkpoint) {}
 
-  upload(dst: Tensor, host: HostTensor, dstOffset = 0): void {
-    const hostDType = ST_TO_DTYPE[host.dtype];
-    if (hostDType === 'f32' || hostDType === dst.dtype) {
-      this.backend.upload(dst, host.data as Float32Array | Uint16Array, dstOffset);
-      return;
-    }
-    const bits = host.data as Uint16Array;
-    if (this.scratch.length < bits.length) this.scratch = new Float32Array(bits.length);
-    const f32 = halfToF32(bits, hostDType as 'f16' | 'bf16', this.scratch.subarray(0, bits.length));
-    this.backend.upload(dst, f32, dstOffset);
+  upload(dst: Tensor, name: string, dstOffset = 0): void {
+    const hostDType = ST_TO_DTYPE[this.ckpt.info(name)!.dtype];
+    this.ckpt.readPieces(name, (data, elemOffset) => {
+      if (hostDType === 'f32' || hostDType === dst.dtype) {
+        this.backend.upload(dst, data as Float32Array | Uint16Array, dstOffset + elemOffset);
+        return;
+      }
+      const bits = data as Uint16Array;
+      if (this.scratch.length < bits.length) this.scratch = new Float32Array(bits.length);
+      const f32 = halfToF32(bits, hostDType as 'f16' | 'bf16', this.scratch.subarray(0, bits.length));
+      this.backend.upload(dst, f32, dstOffset + elemOffset);
+    });
   }
 }
 
 /** Upload all weights. Call checkCheckpoint first. On failure, frees what it allocated. */
 export function uploadWeights(ckpt: Checkpoint, c: ModelConfig, backend: Backend, opts: LoadWeightsOptions = {}): ModelWeights {
-  const up = new Uploader(backend);
+  const up = new Uploader(backend, ckpt);
   const allocated: Tensor[] = [];
   const matDType = (name: string): FloatDType => resolveWeightDType(ST_TO_DTYPE[ckpt.info(name)!.dtype]!, backend.computeDType, opts.weightDType);
   let totalBytes = 0;
   for (const name of expectedWeights(c).keys()) totalBytes += ckpt.info(name)!.byteLength;
   let loadedBytes = 0;
-  const read = (name: string): HostTensor => {
-    const host = ckpt.read(name);
+  const read = (dst: Tensor, name: string, dstOffset = 0): void => {
+    up.upload(dst, name, dstOffset);
     loadedBytes += ckpt.info(name)!.byteLength;
-    return host;
   };
   const progress = (): void => opts.onProgress?.(loadedBytes, totalBytes);
   const load = (name: string, dtype: FloatDType): Tensor => {
-    const host = read(name);
-    const t = backend.alloc(host.shape, dtype);
+    const t = backend.alloc(ckpt.info(name)!.shape, dtype);
     allocated.push(t);
-    up.upload(t, host);
+    read(t, name);
     progress();
     return t;
   };
@@ -161,8 +165,8 @@ export function uploadWeights(ckpt: Checkpoint, c: ModelConfig, backend: Backend
       const I = c.intermediateSize;
       const gateUp = backend.alloc([2 * I, c.hiddenSize], matDType(gateName));
       allocated.push(gateUp);
-      up.upload(gateUp, read(gateName), 0);
-      up.upload(gateUp, read(`${p}mlp.up_proj.weight`), I * c.hiddenSize);
+      read(gateUp, gateName, 0);
+      read(gateUp, `${p}mlp.up_proj.weight`, I * c.hiddenSize);
       progress();
       layers.push({
         inputNorm: vec(`${p}input_layernorm.weight`),

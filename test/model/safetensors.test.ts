@@ -145,3 +145,36 @@ test('bad files: each gives its own typed error code', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('readPieces: element-aligned pieces of at most maxPieceBytes reassemble each tensor exactly', () => {
+  const dir = tmp();
+  try {
+    const a = new Float32Array(1003).map((_, i) => i * 0.5 - 7);
+    const h = encodeFloats(new Float32Array(777).map((_, i) => (i % 13) - 6), 'BF16');
+    writeSafetensors(join(dir, 'model.safetensors'), [
+      { name: 'a', dtype: 'F32', shape: [17, 59], data: a },
+      { name: 'h', dtype: 'BF16', shape: [777], data: h },
+    ]);
+    const ckpt = openCheckpoint(dir);
+    try {
+      for (const maxPieceBytes of [1, 7, 64, 1000, 1 << 20]) {
+        for (const [name, want] of [['a', a], ['h', h]] as const) {
+          const got = new (want.constructor as Float32ArrayConstructor | Uint16ArrayConstructor)(want.length);
+          let next = 0;
+          ckpt.readPieces(name, (data, elemOffset) => {
+            assert.equal(elemOffset, next, 'pieces arrive in order, back to back');
+            assert.ok(data.length >= 1 && data.byteLength <= Math.max(maxPieceBytes, data.BYTES_PER_ELEMENT), `piece of ${data.byteLength} bytes`);
+            got.set(data as Float32Array & Uint16Array, elemOffset);
+            next += data.length;
+          }, maxPieceBytes);
+          assert.equal(next, want.length);
+          assert.deepEqual(got, want);
+        }
+      }
+    } finally {
+      ckpt.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
