@@ -6,7 +6,8 @@
 // Method: keys in blocks of 64 from lo: scores (W-lane dot over Dh, fixed reduction), block max,
 // vector exp, running (max, sum, acc[Dh]) rescaled per block. A query's result depends only on its
 // own position and context, never on the rest of the batch (batch invariant).
-// Threads: tasks = (seq, head, block of 16 queries), claimed dynamically. Assumes Dh <= 512 and
+// Threads: tasks = (seq, head, block of 16 queries), claimed dynamically; a decode query (qLen 1)
+// takes a group of heads per task (query_heads: each cache row read once, front to back). Assumes Dh <= 512 and
 // validated block tables (the executor checks ids and lengths first).
 // Not benchmarked separately: < 3% of decode time at context <= 256 in bench/cpu.
 #include "kernels.h"
@@ -155,6 +156,105 @@ void one_query_reg(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, in
   }
 }
 
+// Heads [h0, h1) of one query at once (decode): each key's cache row is read once for all heads,
+// front to back (prefetcher-friendly), instead of one head's Dh floats per row per pass. Per head
+// the operations and their order are exactly one_query_reg's, so results are bit-identical.
+constexpr int64_t kMaxGroupHeads = 16;
+template <int NC>
+void query_heads(const AttentionArgs& a, int64_t seq, int64_t h0, int64_t h1, int64_t t, int64_t pos) {
+  const int64_t Dh = a.Dh, bs = a.block_size, Hkv = a.Hkv, G = a.H / Hkv, nh = h1 - h0;
+  const int tail = static_cast<int>(Dh - (NC - 1) * W);
+  const int32_t* bt = a.block_tables + seq * a.max_blocks_per_seq;
+  int64_t lo = 0;
+  if (a.sliding_window > 0 && pos - a.sliding_window + 1 > 0) lo = pos - a.sliding_window + 1;
+  alignas(64) float acc[kMaxGroupHeads * NC * W];  // [nh, NC * W] output accumulators
+  alignas(64) float sc[kMaxGroupHeads][KB + 16];
+  float m[kMaxGroupHeads], l[kMaxGroupHeads];
+  int64_t koff[kMaxGroupHeads];  // kv head offset of each head within a cache row
+  const float* qh[kMaxGroupHeads];
+  for (int64_t hh = 0; hh < nh; hh++) {
+    for (int c = 0; c < NC; c++) vstore(acc + (hh * NC + c) * W, vzero());
+    m[hh] = -__builtin_inff();
+    l[hh] = 0.f;
+    koff[hh] = ((h0 + hh) / G) * Dh;
+    qh[hh] = a.q + (t * a.H + h0 + hh) * Dh;
+  }
+  int64_t rows[KB];
+  int64_t blk = lo / bs, off = lo % bs;
+  for (int64_t p0 = lo; p0 <= pos; p0 += KB) {
+    const int64_t n = pos + 1 - p0 < KB ? pos + 1 - p0 : KB;
+    for (int64_t i = 0; i < n; i++) {
+      rows[i] = (static_cast<int64_t>(bt[blk]) * bs + off) * Hkv * Dh;
+      if (++off == bs) { off = 0; blk++; }
+    }
+    for (int64_t i = 0; i < n; i++) {
+      const float* krow = a.kcache + rows[i];
+      for (int64_t hh = 0; hh < nh; hh++) {
+        const float* k = krow + koff[hh];
+        const float* q = qh[hh];
+        VF d = vzero();
+        for (int c = 0; c < NC; c++)
+          d = c == NC - 1 ? vfma(vload_part(q + c * W, tail), vload_part(k + c * W, tail), d) : vfma(vload(q + c * W), vload(k + c * W), d);
+        sc[hh][i] = vreduce_add(d) * a.scale;
+      }
+    }
+    for (int64_t hh = 0; hh < nh; hh++) {
+      float* s = sc[hh];
+      float bmax = -__builtin_inff();
+      for (int64_t i = 0; i < n; i++) bmax = s[i] > bmax ? s[i] : bmax;
+      const float mnew = bmax > m[hh] ? bmax : m[hh];
+      const float corr = m[hh] == -__builtin_inff() ? 0.f : __builtin_expf(m[hh] - mnew);
+      VF mv = vset1(mnew);
+      int64_t i = 0;
+      for (; i + W <= n; i += W) vstore(s + i, vexp(vsub(vload(s + i), mv)));
+      if (i < n) { int r = static_cast<int>(n - i); vstore_part(s + i, vexp(vsub(vload_part(s + i, r), mv)), r); }
+      float bsum = 0.f;
+      for (int64_t j = 0; j < n; j++) bsum += s[j];
+      l[hh] = l[hh] * corr + bsum;
+      if (corr != 1.f) {
+        VF cv = vset1(corr);
+        for (int c = 0; c < NC; c++) vstore(acc + (hh * NC + c) * W, vmul(vload(acc + (hh * NC + c) * W), cv));
+      }
+      m[hh] = mnew;
+    }
+    for (int64_t j = 0; j < n; j++) {
+      const float* vrow = a.vcache + rows[j];
+      for (int64_t hh = 0; hh < nh; hh++) {
+        const float* v = vrow + koff[hh];
+        VF pv = vset1(sc[hh][j]);
+        float* ac = acc + hh * NC * W;
+        for (int c = 0; c < NC; c++)
+          vstore(ac + c * W, vfma(pv, c == NC - 1 ? vload_part(v + c * W, tail) : vload(v + c * W), vload(ac + c * W)));
+      }
+    }
+  }
+  for (int64_t hh = 0; hh < nh; hh++) {
+    float* o = a.out + (t * a.H + h0 + hh) * Dh;
+    VF inv = vset1(l[hh] > 0.f ? 1.f / l[hh] : 0.f);
+    for (int c = 0; c < NC; c++) {
+      const VF r = vmul(vload(acc + (hh * NC + c) * W), inv);
+      if (c == NC - 1) vstore_part(o + c * W, r, tail);
+      else vstore(o + c * W, r);
+    }
+  }
+}
+
+// One query, heads [h0, h1): grouped when the head dim fits the register variants.
+bool query_heads_any(const AttentionArgs& a, int64_t seq, int64_t h0, int64_t h1, int64_t t, int64_t pos) {
+  if (h1 - h0 > kMaxGroupHeads) return false;
+  switch ((a.Dh + W - 1) / W) {
+    case 1: query_heads<1>(a, seq, h0, h1, t, pos); return true;
+    case 2: query_heads<2>(a, seq, h0, h1, t, pos); return true;
+    case 3: query_heads<3>(a, seq, h0, h1, t, pos); return true;
+    case 4: query_heads<4>(a, seq, h0, h1, t, pos); return true;
+    case 5: query_heads<5>(a, seq, h0, h1, t, pos); return true;
+    case 6: query_heads<6>(a, seq, h0, h1, t, pos); return true;
+    case 7: query_heads<7>(a, seq, h0, h1, t, pos); return true;
+    case 8: query_heads<8>(a, seq, h0, h1, t, pos); return true;
+    default: return false;
+  }
+}
+
 void one_query(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, int64_t pos) {
   switch ((a.Dh + W - 1) / W) {
     case 1: one_query_reg<1>(a, seq, h, t, pos); return;
@@ -177,7 +277,10 @@ void attention(const AttentionArgs& a, const AttentionTask* tasks, int64_t t0, i
     const int64_t qs = a.query_start_loc[tk.seq];
     const int64_t qlen = a.query_start_loc[tk.seq + 1] - qs;
     const int64_t ctx = a.seq_lens[tk.seq];
-    for (int64_t j = tk.q0; j < tk.q1; j++) one_query(a, tk.seq, tk.h, qs + j, ctx - qlen + j);
+    for (int64_t j = tk.q0; j < tk.q1; j++) {
+      if (tk.h1 - tk.h > 1 && query_heads_any(a, tk.seq, tk.h, tk.h1, qs + j, ctx - qlen + j)) continue;
+      for (int64_t h = tk.h; h < tk.h1; h++) one_query(a, tk.seq, h, qs + j, ctx - qlen + j);
+    }
   }
 }
 

@@ -137,6 +137,14 @@ Status CpuEngine::op_attention(const int32_t* a) {
   TM_CHECK_ARG(qs[0] == 0 && qs[S] == T, "attention: queryStartLoc must run from 0 to numTokens %lld",
                static_cast<long long>(T));
   constexpr int64_t kQB = 16;
+  // Heads per decode task: all of them (<= 16), halved while there would be fewer than ~4 tasks per
+  // thread to share (batch 1 on 2 threads keeps one head per task).
+  int64_t num_decode = 0;
+  for (int64_t s = 0; s < S; s++) num_decode += qs[s + 1] - qs[s] == 1;
+  const int64_t threads = pool_.num_threads();
+  int64_t decode_heads = H < 16 ? H : 16;
+  while (threads > 1 && decode_heads > 1 && num_decode * ceil_div(H, decode_heads) < 4 * threads)
+    decode_heads = ceil_div(decode_heads, 2);
   attn_tasks_.clear();
   int64_t work = 0;
   for (int64_t s = 0; s < S; s++) {
@@ -152,10 +160,16 @@ Status CpuEngine::op_attention(const int32_t* a) {
       TM_CHECK_RANGE(id >= 0 && id < NB, "attention: seq %lld block %lld has id %d outside [0, %lld)",
                      static_cast<long long>(s), static_cast<long long>(b), id, static_cast<long long>(NB));
     }
-    for (int64_t h = 0; h < H; h++)
-      for (int64_t q0 = 0; q0 < qlen; q0 += kQB)
-        attn_tasks_.push_back({static_cast<int32_t>(s), static_cast<int32_t>(h), static_cast<int32_t>(q0),
-                               static_cast<int32_t>(q0 + kQB < qlen ? q0 + kQB : qlen)});
+    if (qlen == 1) {  // decode: groups of heads share each pass over the key rows
+      for (int64_t h = 0; h < H; h += decode_heads)
+        attn_tasks_.push_back({static_cast<int32_t>(s), static_cast<int32_t>(h), 0, 1,
+                               static_cast<int32_t>(h + decode_heads < H ? h + decode_heads : H)});
+    } else {
+      for (int64_t h = 0; h < H; h++)
+        for (int64_t q0 = 0; q0 < qlen; q0 += kQB)
+          attn_tasks_.push_back({static_cast<int32_t>(s), static_cast<int32_t>(h), static_cast<int32_t>(q0),
+                                 static_cast<int32_t>(q0 + kQB < qlen ? q0 + kQB : qlen), static_cast<int32_t>(h + 1)});
+    }
     work += qlen * (window > 0 && window < ctx ? window : ctx) * H * Dh;
   }
   AttentionArgs args{reinterpret_cast<float*>(out.ptr), reinterpret_cast<const float*>(q.ptr),

@@ -43,7 +43,8 @@ struct AttentionArgs {
 };
 
 // One attention task: queries [q0, q1) of sequence seq, query head h.
-struct AttentionTask { int32_t seq, h, q0, q1; };
+// Heads [h, h1) of queries [q0, q1) of sequence seq (decode tasks take several heads at once).
+struct AttentionTask { int32_t seq, h, q0, q1, h1; };
 
 struct KernelTable {
   const char* isa;

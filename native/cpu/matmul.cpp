@@ -9,6 +9,9 @@
 // once (8 independent FMA chains on avx512, else 4); prefill keeps a 4-row x tile in L1 while it walks an N chunk
 // (kept in L2 by the executor's chunking: ~64 rows of w per task); with T >= 8 and f16/bf16
 // weights the chunk is first converted to f32 in a per-thread scratch (bit-identical values).
+// Batched decode (2 <= T <= 64): N is walked in ~24 KiB groups of weight rows (L1) with every x tile
+// passing over each group and the next group prefetched, so weights stream from L3 once; 4 x 4
+// tiles reduce their 16 sums together (reduce16, the same pairs as vreduce_add: bit-identical).
 // Threads: the executor splits N into chunks (dynamic claiming); each chunk covers all T rows.
 // Measured (bench/kernels/cpu-matmul.ts, 2-core Xeon dev VM, avx512, shared and noisy; results in
 // bench/results/cpu-matmul-2026-11-25-00-51.json), f32 weights: decode GEMV 15-16 GB/s on one
@@ -34,6 +37,24 @@ inline VF loadw_part(const void* w, int64_t i, int n) {
   if constexpr (WD == DType::kF32) return vload_part(static_cast<const float*>(w) + i, n);
   else return vload_part(static_cast<const uint16_t*>(w) + i, n, WD);
 }
+
+#if defined(__AVX512F__)
+// The 16 horizontal sums of a 4 x 4 tile at once: r[4 i + j] = vreduce_add(acc[i][j]) exactly (the
+// same pairs are added at each level of simd.h's tree: lanes i + 8, then i + 4, i + 2, i + 1), in
+// 15 vector adds instead of 16 separate reductions.
+inline void reduce16(const VF (&acc)[4][4], float* r) {
+  __m512 v[16], t[8], u[4];
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++) v[4 * j + i] = acc[i][j].v;
+  for (int p = 0; p < 8; p++)
+    t[p] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0x44), _mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0xEE));
+  for (int q = 0; q < 4; q++)
+    u[q] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * q], t[2 * q + 1], 0x88), _mm512_shuffle_f32x4(t[2 * q], t[2 * q + 1], 0xDD));
+  const __m512 w0 = _mm512_add_ps(_mm512_shuffle_ps(u[0], u[1], 0x44), _mm512_shuffle_ps(u[0], u[1], 0xEE));
+  const __m512 w1 = _mm512_add_ps(_mm512_shuffle_ps(u[2], u[3], 0x44), _mm512_shuffle_ps(u[2], u[3], 0xEE));
+  _mm512_store_ps(r, _mm512_add_ps(_mm512_shuffle_ps(w0, w1, 0x88), _mm512_shuffle_ps(w0, w1, 0xDD)));
+}
+#endif
 
 template <int MR, int NR, DType WD>
 void micro(const MatmulArgs& a, int64_t m0, int64_t n0) {
@@ -64,6 +85,21 @@ void micro(const MatmulArgs& a, int64_t m0, int64_t n0) {
       for (int j = 0; j < NR; j++) acc[i][j] = vfma(xv, wv[j], acc[i][j]);
     }
   }
+#if defined(__AVX512F__)
+  if constexpr (MR == 4 && NR == 4 && W == 16) {
+    alignas(64) float r[16];
+    reduce16(acc, r);
+    for (int i = 0; i < 4; i++) {
+      float* o = a.out + (m0 + i) * a.N + n0;
+      for (int j = 0; j < 4; j++) {
+        float s = r[4 * i + j];
+        if (a.bias != nullptr) s += load_scalar(a.bias, n0 + j, a.bdtype);
+        o[j] = s;
+      }
+    }
+    return;
+  }
+#endif
   for (int i = 0; i < MR; i++) {
     float* o = a.out + (m0 + i) * a.N + n0;
     for (int j = 0; j < NR; j++) {
@@ -91,7 +127,7 @@ void row_tile(const MatmulArgs& a, int64_t m0, int64_t n0, int64_t n1) {
 }
 
 template <DType WD>
-void matmul_range(const MatmulArgs& a, int64_t n0, int64_t n1) {
+void matmul_rows(const MatmulArgs& a, int64_t n0, int64_t n1) {
   int64_t m = 0;
   for (; m + 4 <= a.T; m += 4) row_tile<4, WD>(a, m, n0, n1);
   switch (a.T - m) {
@@ -99,6 +135,37 @@ void matmul_range(const MatmulArgs& a, int64_t n0, int64_t n1) {
     case 2: row_tile<2, WD>(a, m, n0, n1); break;
     case 1: row_tile<1, WD>(a, m, n0, n1); break;
     default: break;
+  }
+}
+
+// Batched decode (2 <= T <= 64): all T rows of x fit L1/L2, so walk N in groups of rows that stay
+// in L1 (~24 KiB) and pass every x tile over each group: the weights stream from L3 exactly once,
+// sequentially, instead of once per 4-row x tile from L2. Same micro tiles, so same results.
+template <DType WD>
+void matmul_range(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  if (a.T < 2 || a.T > 64) return matmul_rows<WD>(a, n0, n1);
+  const int64_t esz = WD == DType::kF32 ? 4 : 2;
+  int64_t group = (24 * 1024 / (a.K * esz)) & ~int64_t{3};
+  if (group < 4) group = 4;
+  const char* w = static_cast<const char*>(a.w);
+  const int64_t row_bytes = a.K * esz;
+  for (int64_t n = n0; n < n1; n += group) {
+    const int64_t e = n + group < n1 ? n + group : n1;
+    // Prefetch the next group into L2 while this one computes, a slice before each x tile.
+    const int64_t pf_end = (e + group < n1 ? e + group : n1) * row_bytes;
+    int64_t pf = e * row_bytes;
+    const int64_t slice = ((pf_end - pf) / ((a.T + 3) / 4) + 63) & ~int64_t{63};
+    int64_t m = 0;
+    for (; m + 4 <= a.T; m += 4) {
+      for (const int64_t stop = pf + slice < pf_end ? pf + slice : pf_end; pf < stop; pf += 64) __builtin_prefetch(w + pf, 0, 2);
+      row_tile<4, WD>(a, m, n, e);
+    }
+    switch (a.T - m) {
+      case 3: row_tile<3, WD>(a, m, n, e); break;
+      case 2: row_tile<2, WD>(a, m, n, e); break;
+      case 1: row_tile<1, WD>(a, m, n, e); break;
+      default: break;
+    }
   }
 }
 

@@ -57,6 +57,34 @@ describe('cpu backend', { skip }, () => {
     }
   });
 
+  it('every row of a batched matmul equals that row alone (all tile shapes and decode/prefill paths)', async () => {
+    const K = 300;
+    const N = 200;
+    const maxT = 70;
+    const x = rand(maxT * K, 3);
+    const w = rand(N * K, 4);
+    for (const threads of [1, 2]) {
+      const b = createCpuBackend({ numThreads: threads });
+      for (const dtype of ['f32', 'bf16'] as const) {
+        const wt = upload(b, [N, K], w, dtype);
+        const alone: Float32Array[] = [];
+        const o1 = b.alloc([1, N], 'f32');
+        for (let r = 0; r < maxT; r++) {
+          const xr = upload(b, [1, K], x.subarray(r * K, (r + 1) * K));
+          b.matmul(o1, xr, wt, null);
+          alone.push(await b.read(o1));
+        }
+        for (const T of [8, 32, 64, 70]) {
+          const out = b.alloc([T, N], 'f32');
+          b.matmul(out, upload(b, [T, K], x.subarray(0, T * K)), wt, null);
+          const got = await b.read(out);
+          for (let r = 0; r < T; r++) assert.deepEqual(got.subarray(r * N, (r + 1) * N), alone[r], `${dtype}, T ${T}, row ${r}, ${threads} threads`);
+        }
+      }
+      b.dispose();
+    }
+  });
+
   it('attention for one sequence is bit-identical alone and batched with others', async () => {
     const b = createCpuBackend({ numThreads: 2 });
     const [H, Hkv, Dh, BS, NB] = [4, 2, 64, 16, 64];
