@@ -162,6 +162,8 @@ class Ctx : public Napi::ObjectWrap<Ctx> {
   Napi::Value SiluMul(const Napi::CallbackInfo& info);
   Napi::Value Add(const Napi::CallbackInfo& info);
   Napi::Value Matmul(const Napi::CallbackInfo& info);
+  Napi::Value MatmulQ8(const Napi::CallbackInfo& info);
+  Napi::Value DequantQ8(const Napi::CallbackInfo& info);
   Napi::Value Argmax(const Napi::CallbackInfo& info);
   Napi::Value Sample(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
@@ -478,6 +480,23 @@ Napi::Value Ctx::Matmul(const Napi::CallbackInfo& i) {
                    ((size_t)K * dtBytes(dtW)) % 16 == 0;
   return Napi::String::New(env, T <= gemv_max_tokens() && vec ? "gemv" : "tiled");
 }
+// matmulQ8(out, dtOut, x, dtX, wq, scales, bias|0, dtBias, T, N, K) -> 'gemv_q8' | 'tiled_q8' (gemm_q8.cu).
+Napi::Value Ctx::MatmulQ8(const Napi::CallbackInfo& i) {
+  Napi::Env env = i.Env();
+  check(env);
+  const int dtX = I(i[3]), T = I(i[8]), N = I(i[9]), K = I(i[10]);
+  const void* x = P(i[2]);
+  const int8_t* wq = (const int8_t*)P(i[4]);
+  CK(env, "matmulQ8", launch_matmul_q8(P(i[0]), I(i[1]), x, dtX, wq, (const float*)P(i[5]), P(i[6]), I(i[7]), T, N, K, stream));
+  const bool vec = K % 16 == 0 && ((uintptr_t)x % 16 == 0) && ((uintptr_t)wq % 16 == 0) && ((size_t)K * dtBytes(dtX)) % 16 == 0;
+  return Napi::String::New(env, T <= gemv_q8_max_tokens() && vec ? "gemv_q8" : "tiled_q8");
+}
+// dequantQ8(out, dtOut, wq, scales, N, K): out[n, k] = wq[n, k] * scales[n] in dtOut.
+Napi::Value Ctx::DequantQ8(const Napi::CallbackInfo& i) {
+  check(i.Env());
+  CK(i.Env(), "dequantQ8", launch_dequant_q8(P(i[0]), I(i[1]), (const int8_t*)P(i[2]), (const float*)P(i[3]), I(i[4]), I(i[5]), stream));
+  return i.Env().Undefined();
+}
 // argmax(out, logits, rows, vocab)
 Napi::Value Ctx::Argmax(const Napi::CallbackInfo& i) {
   check(i.Env());
@@ -572,6 +591,7 @@ Napi::Function Ctx::Init(Napi::Env env) {
                       InstanceMethod("ropeKvWriteQkv", &Ctx::RopeKvWriteQkv),
                       InstanceMethod("attention", &Ctx::Attention), InstanceMethod("siluMul", &Ctx::SiluMul),
                       InstanceMethod("add", &Ctx::Add), InstanceMethod("matmul", &Ctx::Matmul),
+                      InstanceMethod("matmulQ8", &Ctx::MatmulQ8), InstanceMethod("dequantQ8", &Ctx::DequantQ8),
                       InstanceMethod("argmax", &Ctx::Argmax), InstanceMethod("sample", &Ctx::Sample),
                       InstanceMethod("info", &Ctx::Info), InstanceMethod("graphBegin", &Ctx::GraphBegin),
                       InstanceMethod("graphEnd", &Ctx::GraphEnd), InstanceMethod("graphAbort", &Ctx::GraphAbort),

@@ -78,6 +78,15 @@ cudaError_t launch_matmul_own(void* out, int dtOut, const void* x, int dtX, cons
                               const void* bias, int dtBias, int T, int N, int K, cudaStream_t s);
 int gemv_max_tokens(void);
 
+// gemm_q8.cu -----------------------------------------------------------------------------------
+// Weight-only int8: out[T, N] = scales[N] * (x[T, K] . wq[N, K]^T) (+ bias[N]); f32 accumulation.
+// GEMV (int8 dequantized in registers) for T <= gemv_q8_max_tokens(), tiled otherwise.
+cudaError_t launch_matmul_q8(void* out, int dtOut, const void* x, int dtX, const int8_t* wq, const float* scales,
+                             const void* bias, int dtBias, int T, int N, int K, cudaStream_t s);
+int gemv_q8_max_tokens(void);
+// out[n, k] = wq[n, k] * scales[n] in dtOut (for a cuBLASLt matmul over the dequantized weight).
+cudaError_t launch_dequant_q8(void* out, int dtOut, const int8_t* wq, const float* scales, int N, int K, cudaStream_t s);
+
 // cublaslt.cpp ---------------------------------------------------------------------------------
 // Loads libcublasLt at run time; returns 1 when usable. Safe to call repeatedly.
 int tm_cublaslt_load(const char* explicitPath, char* whyNot, size_t whyNotLen);

@@ -55,6 +55,8 @@ export function createBf16SimBackend(): Backend {
     rmsnorm: (out, x, w, eps) => run([out, x, w], none, (o, xx, ww) => ref.rmsnorm(o!, xx!, ww!, eps)),
     addRmsnorm: (out, res, x, w, eps) => run([out, res, x, w], none, (o, r, xx, ww) => ref.addRmsnorm(o!, r!, xx!, ww!, eps)),
     matmul: (out, x, w, bias) => run([out, x, w, bias], new Set([2]), (o, xx, ww, b) => ref.matmul(o!, xx!, ww!, b)),
+    matmulQ8: (out, x, wq, scales, bias) =>
+      run([out, x, wq, scales, bias], new Set([2, 3]), (o, xx, w, s, b) => ref.matmulQ8!(o!, xx!, w!, s!, b)),
     rope: (q, k, pos, inv) => run([q, k, pos, inv], none, (qq, kk, p, f) => ref.rope(qq!, kk!, p!, f!)),
     kvWrite: (cache: KvLayer, k, v, slots) =>
       run([cache.k, cache.v, k, v, slots], none, (ck, cv, kk, vv, s) => ref.kvWrite({ k: ck!, v: cv! }, kk!, vv!, s!)),

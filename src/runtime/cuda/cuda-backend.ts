@@ -76,6 +76,10 @@ export class CudaBackend implements Backend {
   readonly graphs?: BackendGraphs;
   /** The optional fused op (Backend.ropeKvWriteQkv), when the addon has it. */
   readonly ropeKvWriteQkv?: (qOut: Tensor, qkv: Tensor, cache: KvLayer, positions: Tensor, invFreq: Tensor, slotMapping: Tensor) => void;
+  /** Weight-only int8 matmul (Backend.matmulQ8), when the addon has it. NOT YET RUN ON A GPU. */
+  readonly matmulQ8?: (out: Tensor, x: Tensor, wq: Tensor, scales: Tensor, bias: Tensor | null) => void;
+  /** Scratch for dequantized weights (T > GEMV tokens), grown to the largest int8 weight seen. */
+  private q8Scratch: CudaTensor | null = null;
 
   constructor(opts: CudaBackendOptions = {}) {
     const { addon, reason } = loadCudaAddon();
@@ -94,6 +98,7 @@ export class CudaBackend implements Backend {
     }
     if (hasGraphNative(this.ctx) && process.env.TOKENMILL_CUDA_GRAPHS !== '0') this.graphs = this.cudaGraphs = new CudaGraphs(this.ctx, () => !this.disposed);
     if (typeof this.ctx.ropeKvWriteQkv === 'function') this.ropeKvWriteQkv = (...a) => this.fusedRopeKvWriteQkv(...a);
+    if (typeof this.ctx.matmulQ8 === 'function' && typeof this.ctx.dequantQ8 === 'function') this.matmulQ8 = (...a) => this.int8Matmul(...a);
   }
 
   /** cuBLASLt loaded, multiprocessor count, bytes held in the block cache. */
@@ -198,6 +203,7 @@ export class CudaBackend implements Backend {
   dispose(): void {
     if (this.disposed) return;
     this.graphs?.clear();
+    this.q8Scratch = null; // freed with the context
     this.disposed = true;
     try {
       this.ctx.dispose();
@@ -240,6 +246,37 @@ export class CudaBackend implements Backend {
     invariant(b === null || (b.numel === N && isFloatDType(b.dtype)), 'matmul: bias must be [N]');
     this.lastMatmulPath = this.call(() =>
       this.ctx.matmul(o.ptr, o.code, xx.ptr, xx.code, ww.ptr, ww.code, b?.ptr ?? 0, b?.code ?? 0, T, N, K, MATMUL_MODE_CODE[this.matmulMode]));
+  }
+
+  /**
+   * out = scales * (x . wq^T) (+ bias). T <= 8: the int8 GEMV (dequantized in registers). Larger T:
+   * dequantize wq into a computeDType scratch and run matmul() over it (cuBLASLt), or the int8 tiled
+   * kernel while a graph is being captured and the scratch is too small (no alloc under capture).
+   */
+  private int8Matmul(out: Tensor, x: Tensor, wq: Tensor, scales: Tensor, bias: Tensor | null): void {
+    const xx = this.float(x, 'matmulQ8 x'), w = this.float(wq, 'matmulQ8 wq', 'i8'), s = this.float(scales, 'matmulQ8 scales', 'f32');
+    const o = this.t(out, 'matmulQ8 out');
+    const K = xx.shape[xx.shape.length - 1]!, T = xx.numel / K, N = w.shape[0]!;
+    invariant(w.shape.length === 2 && w.shape[1] === K && s.numel === N, 'matmulQ8: wq must be [N, K] and scales [N]');
+    invariant(o.numel === T * N && (o.dtype === this.computeDType || o.dtype === 'f32'), 'matmulQ8: out must be [T, N] in computeDType or f32');
+    const b = bias === null ? null : this.t(bias, 'matmulQ8 bias');
+    invariant(b === null || (b.numel === N && isFloatDType(b.dtype)), 'matmulQ8: bias must be [N]');
+    const capturing = (this.graphs as CudaGraphs | undefined)?.capturing === true;
+    if (T > 8 && (this.q8Scratch === null || this.q8Scratch.numel < N * K) && !capturing) {
+      // Outside memoryStats (a backend-internal buffer, like the attention workspace).
+      if (this.q8Scratch !== null) this.call(() => this.ctx.free(this.q8Scratch!.ptr));
+      this.q8Scratch = null;
+      const ptr = this.call(() => this.ctx.malloc(N * K * DTYPE_BYTES[this.computeDType]));
+      this.q8Scratch = new CudaTensor(this, [N * K], this.computeDType, ptr, null);
+    }
+    const scratch = this.q8Scratch;
+    if (T <= 8 || scratch === null || scratch.numel < N * K) {
+      this.lastMatmulPath = this.call(() => this.ctx.matmulQ8!(o.ptr, o.code, xx.ptr, xx.code, w.ptr, s.ptr, b?.ptr ?? 0, b?.code ?? 0, T, N, K));
+      return;
+    }
+    const wd = this.view(scratch, [N, K]);
+    this.call(() => this.ctx.dequantQ8!(scratch.ptr, scratch.code, w.ptr, s.ptr, N, K));
+    this.matmul(out, x, wd, bias);
   }
 
   rope(q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor): void {

@@ -42,6 +42,11 @@ export interface CudaContextNative {
   /** mode 0 auto, 1 own kernels only, 2 cuBLASLt only. Returns the path that ran. */
   matmul(out: number, dtOut: number, x: number, dtX: number, w: number, dtW: number, bias: number, dtBias: number,
     numTokens: number, n: number, k: number, mode: number): 'gemv' | 'tiled' | 'cublaslt';
+  /** Weight-only int8 (gemm_q8.cu); optional so that older binaries still load. Returns the path that ran. */
+  matmulQ8?(out: number, dtOut: number, x: number, dtX: number, wq: number, scales: number, bias: number, dtBias: number,
+    numTokens: number, n: number, k: number): 'gemv_q8' | 'tiled_q8';
+  /** out[n, k] = wq[n, k] * scales[n] in dtOut. */
+  dequantQ8?(out: number, dtOut: number, wq: number, scales: number, n: number, k: number): void;
   argmax(out: number, logits: number, rows: number, vocab: number): void;
   sample(out: number, logits: number, scratch: number, counts: number, params: number, seeds: number, history: number,
     numGenerated: number, historyLens: number, rows: number, vocab: number, maxHistory: number): void;
