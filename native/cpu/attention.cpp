@@ -187,8 +187,17 @@ void query_heads(const AttentionArgs& a, int64_t seq, int64_t h0, int64_t h1, in
       rows[i] = (static_cast<int64_t>(bt[blk]) * bs + off) * Hkv * Dh;
       if (++off == bs) { off = 0; blk++; }
     }
+    // Software prefetch (the rows of a block are scattered over the cache, ~1 KiB each): K rows 4
+    // keys ahead of the scores, each V row as its key is scored (used after the block's softmax).
+    const int64_t row_lines = (Hkv * Dh * 4 + 63) / 64;
+    const char* kc = reinterpret_cast<const char*>(a.kcache);
+    const char* vc = reinterpret_cast<const char*>(a.vcache);
+    for (int64_t i = 0; i < 4 && i < n; i++)
+      for (int64_t c = 0; c < row_lines; c++) __builtin_prefetch(kc + rows[i] * 4 + c * 64, 0, 3);
     for (int64_t i = 0; i < n; i++) {
       const float* krow = a.kcache + rows[i];
+      if (i + 4 < n) for (int64_t c = 0; c < row_lines; c++) __builtin_prefetch(kc + rows[i + 4] * 4 + c * 64, 0, 3);
+      for (int64_t c = 0; c < row_lines; c++) __builtin_prefetch(vc + rows[i] * 4 + c * 64, 0, 2);
       for (int64_t hh = 0; hh < nh; hh++) {
         const float* k = krow + koff[hh];
         const float* q = qh[hh];
