@@ -154,11 +154,15 @@ void matmul_range(const MatmulArgs& a, int64_t n0, int64_t n1) {
     // Prefetch the next group into L2 while this one computes, a slice before each x tile.
     const int64_t pf_end = (e + group < n1 ? e + group : n1) * row_bytes;
     int64_t pf = e * row_bytes;
-    const int64_t slice = ((pf_end - pf) / ((a.T + 3) / 4) + 63) & ~int64_t{63};
+    const int64_t slice = ((pf_end - pf) / (((a.T + 3) / 4) * ((e - n + 3) / 4)) + 63) & ~int64_t{63};
     int64_t m = 0;
     for (; m + 4 <= a.T; m += 4) {
-      for (const int64_t stop = pf + slice < pf_end ? pf + slice : pf_end; pf < stop; pf += 64) __builtin_prefetch(w + pf, 0, 2);
-      row_tile<4, WD>(a, m, n, e);
+      int64_t q = n;
+      for (; q + 4 <= e; q += 4) {
+        for (const int64_t stop = pf + slice < pf_end ? pf + slice : pf_end; pf < stop; pf += 64) __builtin_prefetch(w + pf, 0, 2);
+        micro<4, 4, WD>(a, m, q);
+      }
+      if (q < e) row_tile<4, WD>(a, m, q, e);
     }
     switch (a.T - m) {
       case 3: row_tile<3, WD>(a, m, n, e); break;
