@@ -31,6 +31,7 @@ export interface ServeOptions {
   threads?: number;
   quantize?: 'int8';
   kvCacheMemory?: number;
+  kvCacheShare?: number;
   maxNumSeqs?: number;
   maxModelLen?: number;
   maxQueue?: number;
@@ -82,6 +83,12 @@ async function resolveModel(o: ServeOptions): Promise<{ dir: string; id: string;
   throw new TokenmillError('model_not_found', `--model ${o.model}: no such directory, and not a hub id (org/name)`);
 }
 
+function shareArg(v: string): number {
+  const x = Number(v);
+  if (!(x > 0 && x <= 1)) throw new TokenmillError('invalid_argument', `--kv-cache-share ${v}: expected a fraction in (0, 1]`, { param: 'kv-cache-share' });
+  return x;
+}
+
 export async function serve(o: ServeOptions): Promise<void> {
   if (o.apiKey !== undefined) {
     throw new TokenmillError('invalid_argument', 'API keys are never taken from the command line (other users can read it): set TOKENMILL_API_KEYS or use --api-key-file with a chmod 600 file.');
@@ -94,6 +101,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.threads !== undefined ? { numThreads: o.threads } : {}),
     ...(o.quantize !== undefined ? { quantize: o.quantize } : {}),
     ...(o.kvCacheMemory !== undefined ? { kvCacheBytes: o.kvCacheMemory } : {}),
+    ...(o.kvCacheShare !== undefined ? { kvCacheShare: o.kvCacheShare } : {}),
     ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}),
     ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
     ...(o.maxQueue !== undefined ? { maxWaitingRequests: o.maxQueue } : {}),
@@ -135,7 +143,8 @@ export function register(program: Command): void {
     .option('--device <device>', 'auto | cpu | cuda | reference', choiceArg(['auto', 'cpu', 'cuda', 'reference'] as const), 'auto')
     .option('--threads <n>', 'CPU worker threads', positiveIntArg)
     .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel scales)', choiceArg(['int8'] as const))
-    .option('--kv-cache-memory <size>', 'KV cache budget: bytes or e.g. 512MiB, 2GB (default 256MiB)', parseBytes)
+    .option('--kv-cache-memory <size>', 'KV cache budget: bytes or e.g. 512MiB, 2GB (default: --kv-cache-share of free memory)', parseBytes)
+    .option('--kv-cache-share <fraction>', 'share of the memory free after loading for the KV cache when --kv-cache-memory is unset (default 0.25 host, 0.9 GPU)', shareArg)
     .option('--max-num-seqs <n>', 'most sequences per engine step', positiveIntArg)
     .option('--max-model-len <n>', 'longest prompt + completion', positiveIntArg)
     .option('--max-queue <n>', 'waiting requests before 503 + Retry-After', positiveIntArg)

@@ -2,7 +2,9 @@
 // tokenizer + chat template (the ModelFrontend) and the AsyncEngine with the metrics observer.
 // The CLI (serve) and e2e tests call this; the server itself only sees EngineClient + ModelFrontend.
 
+import { freemem } from 'node:os';
 import { AsyncEngine } from '../engine/async-engine.js';
+import { defaultKvCacheBytes } from '../engine/kv/kv-sizing.js';
 import type { EngineObserver } from '../metrics/engine-observer.js';
 import { loadModel } from '../model/loader.js';
 import type { QuantizeMode } from '../model/quantize.js';
@@ -21,8 +23,10 @@ export interface ModelStackOptions {
   readonly numThreads?: number;
   /** Weight-only quantization of the linear layers (model/quantize.ts); default none. */
   readonly quantize?: QuantizeMode;
-  /** KV cache budget in bytes (default 256 MiB). */
+  /** KV cache budget in bytes; default: kvCacheShare of the memory free after loading. */
   readonly kvCacheBytes?: number;
+  /** Share of free memory (host, or device on CUDA) for the KV pool when kvCacheBytes is unset. */
+  readonly kvCacheShare?: number;
   readonly maxNumSeqs?: number;
   readonly maxModelLen?: number;
   /** Engine waiting-queue bound (server_overloaded beyond it). */
@@ -41,7 +45,18 @@ export interface ModelStack {
   close(): Promise<void>;
 }
 
-export const DEFAULT_KV_CACHE_BYTES = 256 * 1024 * 1024;
+/** Defaults for the share of free memory the KV pool takes: the host is shared with everything else. */
+export const DEFAULT_KV_SHARE_CPU = 0.25;
+export const DEFAULT_KV_SHARE_CUDA = 0.9;
+const DEFAULT_BLOCK_SIZE = 16;
+const DEFAULT_MAX_NUM_SEQS = 64;
+
+/** Free memory where the KV pool will live: the device's on CUDA, the host's otherwise. */
+function freeBytesFor(backend: Backend): { freeBytes: number; where: string } {
+  const dev = (backend as Partial<{ deviceMemory(): { freeBytes: number } }>).deviceMemory;
+  if (typeof dev === 'function') return { freeBytes: dev.call(backend).freeBytes, where: 'device' };
+  return { freeBytes: freemem(), where: 'host' };
+}
 
 function pickBackend(device: DeviceChoice, numThreads: number | undefined): { backend: Backend; reason: string } {
   try {
@@ -61,10 +76,21 @@ export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> 
   const tokenizer = loadTokenizer(o.dir);
   const loaded = await loadModel(o.dir, backend, o.quantize !== undefined ? { quantize: o.quantize } : {});
   const frontend = new TokenizerFrontend(tokenizer, { eosTokenIds: loaded.config.eosTokenIds, vocabSize: loaded.config.vocabSize });
+  let kvCacheBytes = o.kvCacheBytes;
+  if (kvCacheBytes === undefined) {
+    const { freeBytes, where } = freeBytesFor(backend);
+    const share = o.kvCacheShare ?? (where === 'device' ? DEFAULT_KV_SHARE_CUDA : DEFAULT_KV_SHARE_CPU);
+    const maxLen = o.maxModelLen ?? loaded.config.maxPositionEmbeddings;
+    kvCacheBytes = defaultKvCacheBytes({
+      freeBytes, share, kvBytesPerToken: loaded.model.kvBytesPerToken(), blockSize: DEFAULT_BLOCK_SIZE,
+      maxUsefulTokens: maxLen * (o.maxNumSeqs ?? DEFAULT_MAX_NUM_SEQS),
+    });
+    log.info(`KV cache: ${(kvCacheBytes / 2 ** 20).toFixed(1)} MiB (${share} of ${(freeBytes / 2 ** 30).toFixed(2)} GiB free ${where} memory, capped at what ${o.maxNumSeqs ?? DEFAULT_MAX_NUM_SEQS} full-length sequences need); set --kv-cache-memory to choose`);
+  }
   const engine = new AsyncEngine({
     modelId: o.modelId,
     model: loaded.model,
-    kvCacheBytes: o.kvCacheBytes ?? DEFAULT_KV_CACHE_BYTES,
+    kvCacheBytes,
     eosTokenIds: loaded.config.eosTokenIds,
     detokenizer: frontend.detokenizerFactory(),
     usdPerHour: o.usdPerHour ?? 0,
