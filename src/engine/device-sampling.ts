@@ -3,25 +3,12 @@
 // 4 bytes per row instead of the f32 logits. The per-row stream id mixes the request's seed, the
 // choice index and the output position, so a sequence's draws do not depend on its batch or on
 // preemption. Host and device samplers use different PRNGs: a seed reproduces within one backend.
-import type { Backend, Tensor } from '../runtime/backend.js';
+import type { Backend, DeviceSampleRow, Tensor } from '../runtime/backend.js';
+
+export type { DeviceSampleRow };
 import type { Sequence } from './request.js';
 import { GREEDY_TEMPERATURE_EPS, type SequenceSampler } from './sampler.js';
 
-/** One row's knobs, structurally the CUDA backend's DeviceSampleRow. */
-export interface DeviceSampleRow {
-  readonly temperature: number;
-  readonly topK: number;
-  readonly topP: number;
-  readonly minP: number;
-  readonly repetitionPenalty: number;
-  readonly presencePenalty: number;
-  readonly frequencyPenalty: number;
-  /** Stream id below 2^53. */
-  readonly seed: number;
-  /** Prompt + generated ids (only when a penalty applies; else empty). */
-  readonly history: Int32Array;
-  readonly numGenerated: number;
-}
 
 /** The optional backend extension: out i32 [S] <- one sampled id per row of logits f32 [S, V]. */
 export interface DeviceSamplingBackend {

@@ -193,6 +193,30 @@ export interface Backend {
 
   /** out[s] = argmax over v of logits[s, v] (lowest index on ties). logits [S, V] f32, out i32 [S]. */
   argmax(out: Tensor, logits: Tensor): void;
+
+  /**
+   * Optional device-side sampling (the CUDA backend has it): out[s] = one id drawn from row s of
+   * logits f32 [S, V] under rows[s]'s knobs (penalties over its history, temperature, top-k, min-p,
+   * top-p; SamplingParams semantics), from a PRNG stream keyed by rows[s].seed. Only ids come back.
+   */
+  sample?(out: Tensor, logits: Tensor, rows: readonly DeviceSampleRow[]): void;
+}
+
+/** One row's knobs for Backend.sample. */
+export interface DeviceSampleRow {
+  readonly temperature: number;
+  readonly topK: number;
+  readonly topP: number;
+  readonly minP: number;
+  readonly repetitionPenalty: number;
+  readonly presencePenalty: number;
+  readonly frequencyPenalty: number;
+  /** PRNG stream id (only bits below 2^53 count): the caller mixes seed, choice and position. */
+  readonly seed: number;
+  /** Prompt + generated token ids (for penalties; may be empty when none applies). */
+  readonly history: Int32Array;
+  /** How many entries at the end of history are generated tokens (presence/frequency use those). */
+  readonly numGenerated: number;
 }
 
 export function numelOf(shape: readonly number[]): number {

@@ -4,7 +4,7 @@
 // Extra, CUDA-only: sample() (device-side sampling, see cuda-sampler.ts), matmul path control and
 // device memory figures for tests. `graphs` (CUDA graphs, cuda-graphs.ts) when the addon has them and
 // TOKENMILL_CUDA_GRAPHS is not '0'.
-import type { AttentionMetadata, Backend, BackendGraphs, BackendMemoryStats, HostData, KvLayer, Tensor } from '../backend.js';
+import type { AttentionMetadata, Backend, BackendGraphs, BackendMemoryStats, DeviceSampleRow, HostData, KvLayer, Tensor } from '../backend.js';
 import { numelOf } from '../backend.js';
 import { DTYPE_BYTES, isFloatDType, type DType } from '../dtype.js';
 import { TokenmillError } from '../../util/errors.js';
@@ -12,7 +12,7 @@ import { invariant } from '../../util/invariant.js';
 import { loadCudaAddon, type CudaContextNative } from './cuda-native.js';
 import { CudaTensor, DTYPE_CODE, toCudaError } from './cuda-tensor.js';
 import { CudaGraphs, hasGraphNative } from './cuda-graphs.js';
-import { sampleOnDevice, type DeviceSampleRow, type SamplerScratch } from './cuda-sampler.js';
+import { sampleOnDevice, type SamplerScratch } from './cuda-sampler.js';
 
 export interface CudaBackendOptions {
   readonly deviceIndex?: number;
@@ -367,5 +367,5 @@ export function createCudaBackend(opts: CudaBackendOptions = {}): CudaBackend {
   return new CudaBackend(opts);
 }
 
-export type { DeviceSampleRow } from './cuda-sampler.js';
+export type { DeviceSampleRow } from '../backend.js';
 export { DTYPE_CODE };

@@ -1,25 +1,10 @@
 // Device-side sampling for the CUDA backend: packs each row's parameters and token history into
 // small device tensors (kept between calls, grown when needed) and launches the sample kernel, so
 // only token ids come back to the host. Semantics of each knob: src/engine/sampling-params.ts.
-import type { Backend, Tensor } from '../backend.js';
+import type { Backend, DeviceSampleRow, Tensor } from '../backend.js';
 import type { CudaContextNative } from './cuda-native.js';
 import type { CudaTensor } from './cuda-tensor.js';
 
-export interface DeviceSampleRow {
-  readonly temperature: number;
-  readonly topK: number;
-  readonly topP: number;
-  readonly minP: number;
-  readonly repetitionPenalty: number;
-  readonly presencePenalty: number;
-  readonly frequencyPenalty: number;
-  /** 64-bit stream id: mix the request seed and the step (e.g. seed * 1e6 + step); only bits < 2^53 count. */
-  readonly seed: number;
-  /** Prompt + generated token ids (for penalties); may be empty. */
-  readonly history: Int32Array;
-  /** How many entries at the end of history are generated tokens (presence/frequency use those). */
-  readonly numGenerated: number;
-}
 
 export interface SamplerScratch {
   tensors: Map<string, Tensor>;
