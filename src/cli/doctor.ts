@@ -3,9 +3,8 @@
 // and the environment fingerprint (metrics/fingerprint.ts) every bench record carries; with --model,
 // the fingerprint includes sha256 of the model's weights and tokenizer.
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { environmentFingerprint, ISA_FLAGS, parseCpuinfo, type EnvironmentFingerprint } from '../metrics/fingerprint.js';
+import { environmentFingerprint, ISA_FLAGS, parseCpuinfo, readCpuinfo, type EnvironmentFingerprint } from '../metrics/fingerprint.js';
 import { cpuAddonAvailable, probeCuda, selectBackend, type CudaProbe } from '../runtime/select.js';
 import { toTokenmillError } from '../util/errors.js';
 import { packageVersion } from './version.js';
@@ -26,12 +25,7 @@ export interface DoctorReport {
 }
 
 function cpuInfo(): DoctorReport['cpu'] {
-  let parsed: ReturnType<typeof parseCpuinfo> | null = null;
-  try {
-    parsed = parseCpuinfo(readFileSync('/proc/cpuinfo', 'utf8'));
-  } catch {
-    // not Linux: flags unknown
-  }
+  const parsed = readCpuinfo();
   return {
     model: parsed?.model ?? cpus()[0]?.model ?? 'unknown',
     numLogicalCores: cpus().length,

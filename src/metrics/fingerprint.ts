@@ -126,13 +126,17 @@ function tokenmillInfo(): EnvironmentFingerprint['tokenmill'] {
   return { version, gitCommit: commit, gitDirty: status === null ? null : status.length > 0 };
 }
 
-function cpuFacts(): EnvironmentFingerprint['cpu'] {
-  let parsed: ReturnType<typeof parseCpuinfo> | null = null;
+/** /proc/cpuinfo parsed, or null where there is none (not Linux). */
+export function readCpuinfo(): ReturnType<typeof parseCpuinfo> | null {
   try {
-    parsed = parseCpuinfo(readFileSync('/proc/cpuinfo', 'utf8'));
+    return parseCpuinfo(readFileSync('/proc/cpuinfo', 'utf8'));
   } catch {
-    // not Linux: ISA unknown
+    return null;
   }
+}
+
+function cpuFacts(): EnvironmentFingerprint['cpu'] {
+  const parsed = readCpuinfo();
   return {
     model: parsed?.model ?? cpus()[0]?.model ?? 'unknown',
     numLogicalCores: cpus().length,
