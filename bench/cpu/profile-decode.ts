@@ -1,6 +1,7 @@
 // Profile of steady batched decode on the CPU backend: N sequences (inLen prompt, greedy) stepped
 // through Engine directly; prints per-step wall time of pure-decode steps (median/min/max), the
-// share spent in native ops (TOKENMILL_CPU_PROFILE=1 per-op times) and the host remainder.
+// share spent in native ops (TOKENMILL_CPU_PROFILE=1 per-op times) and the host remainder; then
+// the same for the prefill steps (prompt tok/s).
 // node --import tsx bench/cpu/profile-decode.ts --model DIR [--threads 1] [--seqs 1,8,32] [--in 128] [--out 128]
 import { parseArgs } from 'node:util';
 import { Engine } from '../../src/engine/engine.js';
@@ -29,7 +30,8 @@ for (const n of seqList) {
   let nativeNs1: number[] = [];
   let calls0: number[] = [];
   let calls1: number[] = [];
-  let decodeMs = 0, decodeSteps = 0, decodeTokens = 0;
+  let decodeMs = 0, decodeSteps = 0, decodeTokens = 0, prefillMs = 0, prefillSteps = 0;
+  const prefillNs: number[] = [];
   while (engine.hasWork()) {
     const prefill = engine.scheduler.numWaiting > 0;
     const before = info();
@@ -37,6 +39,11 @@ for (const n of seqList) {
     const outs = await engine.step();
     const dt = performance.now() - t0;
     if (!prefill && decodeSteps === 0) { nativeNs0 = [...before.opTimeNs]; calls0 = [...before.opCalls]; }
+    if (prefill) {
+      const after = info();
+      prefillMs += dt; prefillSteps++;
+      for (let i = 0; i < after.opTimeNs.length; i++) prefillNs[i] = (prefillNs[i] ?? 0) + after.opTimeNs[i]! - (before.opTimeNs[i] ?? 0);
+    }
     if (!prefill) {
       stepMs.push(dt); decodeMs += dt; decodeSteps++;
       decodeTokens += outs.reduce((a, o) => a + o.newTokenIds.length, 0);
@@ -50,6 +57,9 @@ for (const n of seqList) {
     const d = (nativeNs1[i]! - (nativeNs0[i] ?? 0)) / 1e6;
     if (d > 0) console.log(`   ${(names[i] ?? `op${i}`).padEnd(16)} ${(d / decodeSteps).toFixed(3)} ms/step  ${((calls1[i]! - (calls0[i] ?? 0)) / decodeSteps).toFixed(1)} calls/step`);
   }
+  const pNative = prefillNs.reduce((a, v) => a + v, 0) / 1e6;
+  console.log(`   prefill: ${prefillSteps} steps, ${prefillMs.toFixed(1)} ms (${(n * inLen / prefillMs * 1000).toFixed(0)} prompt tok/s), native ${pNative.toFixed(1)} ms: ` +
+    prefillNs.map((v, i) => (v > 0.02 * pNative * 1e6 ? `${names[i] ?? i} ${(v / 1e6).toFixed(1)}` : '')).filter((x) => x !== '').join(', '));
   engine.dispose();
 }
 loaded.model.dispose();
