@@ -37,8 +37,13 @@ Status CpuEngine::alloc(int64_t bytes, int32_t* id, void** ptr) {
   // Buffers of >= 8 MiB (KV cache layers, embeddings, large weights) are 2 MiB aligned and asked
   // for transparent huge pages (best effort; THP is often 'madvise'-only): streaming them through
   // 4 KiB pages costs a TLB miss every 4 KiB (decode attention reads the whole KV every step).
+  // A first touch may then stall on the kernel's compaction: TOKENMILL_CPU_HUGEPAGES=0 turns it off.
+  static const bool hugepages = [] {
+    const char* e = std::getenv("TOKENMILL_CPU_HUGEPAGES");
+    return e == nullptr || e[0] != '0';
+  }();
   constexpr size_t kHugePage = size_t{2} << 20;
-  const bool huge = rounded >= 4 * kHugePage;
+  const bool huge = hugepages && rounded >= 4 * kHugePage;
   if (huge) rounded = (rounded + kHugePage - 1) / kHugePage * kHugePage;
   void* p = nullptr;
   TM_CHECK(posix_memalign(&p, huge ? kHugePage : 64, rounded) == 0 && p != nullptr, kOutOfMemory,
