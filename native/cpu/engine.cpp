@@ -33,7 +33,7 @@ CpuEngine::~CpuEngine() {
 
 Status CpuEngine::alloc(int64_t bytes, int32_t* id, void** ptr) {
   TM_CHECK_ARG(bytes >= 0, "alloc: negative size %lld", static_cast<long long>(bytes));
-  size_t rounded = static_cast<size_t>((bytes + 63) / 64 * 64 + 64);
+  const size_t rounded = static_cast<size_t>((bytes + 63) / 64 * 64 + 64);
   // Buffers of >= 8 MiB (KV cache layers, embeddings, large weights) are 2 MiB aligned and asked
   // for transparent huge pages (best effort; THP is often 'madvise'-only): streaming them through
   // 4 KiB pages costs a TLB miss every 4 KiB (decode attention reads the whole KV every step).
@@ -44,12 +44,11 @@ Status CpuEngine::alloc(int64_t bytes, int32_t* id, void** ptr) {
   }();
   constexpr size_t kHugePage = size_t{2} << 20;
   const bool huge = hugepages && rounded >= 4 * kHugePage;
-  if (huge) rounded = (rounded + kHugePage - 1) / kHugePage * kHugePage;
   void* p = nullptr;
   TM_CHECK(posix_memalign(&p, huge ? kHugePage : 64, rounded) == 0 && p != nullptr, kOutOfMemory,
            "alloc: cannot allocate %lld bytes", static_cast<long long>(bytes));
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  if (huge) (void)madvise(p, rounded, MADV_HUGEPAGE);
+  if (huge) (void)madvise(p, rounded / kHugePage * kHugePage, MADV_HUGEPAGE);  // the tail stays on small pages
 #endif
   int32_t i;
   if (!free_ids_.empty()) {
