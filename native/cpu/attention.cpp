@@ -7,9 +7,10 @@
 // vector exp, running (max, sum, acc[Dh]) rescaled per block. A query's result depends only on its
 // own position and context, never on the rest of the batch (batch invariant).
 // Threads: tasks = (seq, head, block of 16 queries), claimed dynamically; a decode query (qLen 1)
-// takes a group of heads per task (query_heads: each cache row read once, front to back). Assumes Dh <= 512 and
-// validated block tables (the executor checks ids and lengths first).
-// Not benchmarked separately: < 3% of decode time at context <= 256 in bench/cpu.
+// takes a group of heads per task (query_heads: each cache row read once, front to back).
+// Assumes Dh <= 512 and validated block tables (the executor checks ids and lengths first).
+// Not benchmarked separately: < 5% of batch-1 decode at context <= 256 (bench/cpu), but ~35% of a
+// 32-sequence decode step at ~192 keys (bench/cpu/profile-decode.ts): bound by reading the f32 KV.
 #include "kernels.h"
 #include "simd.h"
 
