@@ -7,7 +7,10 @@
 #   stories      stories260K f32 golden on CUDA                (test/gpu/stories260k)
 #   qwen3        Qwen3-0.6B-shape seeded model vs transformers (gen + hf_reference + hf-compare)
 #   kernels      GEMV / cuBLASLt / decode-attention micro-benchmarks (bench/gpu/kernel-bench)
-#   llama7b      Llama-2-7B-shape seeded model vs transformers, then the decode benchmark vs HF eager
+#   llama7b      Llama-2-7B-shape seeded model, init well-conditioned (gen_hf_model.py --init; the >= 99%
+#                top-1 criterion is asserted strictly), vs transformers; then the decode benchmark vs HF eager
+#   llama7bold   the same with the old (default) init: chaotic, PyTorch bf16 vs f32 itself ~84%; reported
+#                as information only (TOKENMILL_HF_INFO_ONLY=1), never fails the run
 #   graphs       CUDA graphs: capture/replay + decode graphs on vs off through the Engine (test/gpu/cuda-graphs)
 #   gen7b        only generate the Llama-2-7B-shape model (kept in /tmp/models while the machine stays warm)
 #   perf7b       bench/gpu/engine-bench on it: batch-1 decode graphs off/on (128 in / 256 out), the same
@@ -19,7 +22,7 @@
 #   peersthru    bench/peers/transformers_peer.py 128/128 at concurrency 1 and 64, eager and compile
 # Each device call may run 10 minutes at most; the next session's plan (docs/kernels.md):
 #   run-suite.sh probe ops graphs conformance stories kernels ; run-suite.sh gen7b perf7b thru7b ;
-#   run-suite.sh gen7b peers7b ; run-suite.sh gen7b peersthru
+#   run-suite.sh gen7b peers7b ; run-suite.sh gen7b peersthru ; run-suite.sh llama7b ; run-suite.sh llama7bold
 # Writes $OUT/summary.txt, $OUT/bench.json, $OUT/perf.json (perf stages) and $OUT/suite.tgz (logs + JSON results).
 set -uo pipefail
 G=.gpu/suite
@@ -75,10 +78,10 @@ run_test() { # name, timeout seconds, files...
   grep -E '^\s*✖' "$W/logs/$name.log" | head -20 >> "$SUMMARY"
 }
 
-hf_model() { # name shape
-  local name=$1 shape=$2 dir=/tmp/models/$1
+hf_model() { # name shape [init]
+  local name=$1 shape=$2 init=${3:-default} dir=/tmp/models/$1
   local s=$(date +%s)
-  PYTHONUNBUFFERED=1 timeout 300 python3 scripts/gpu/gen_hf_model.py --shape "$shape" --out "$dir" > "$W/logs/gen-$name.log" 2>&1 || { note "[gen $name] FAILED: $(tail -3 "$W/logs/gen-$name.log")"; return 1; }
+  PYTHONUNBUFFERED=1 timeout 300 python3 scripts/gpu/gen_hf_model.py --shape "$shape" --init "$init" --out "$dir" > "$W/logs/gen-$name.log" 2>&1 || { note "[gen $name] FAILED: $(tail -3 "$W/logs/gen-$name.log")"; return 1; }
   note "[gen $name] $(tail -1 "$W/logs/gen-$name.log")"
   PYTHONUNBUFFERED=1 timeout 300 python3 scripts/gpu/hf_reference.py --model "$dir" > "$W/logs/ref-$name.log" 2>&1 || { note "[ref $name] FAILED: $(tail -3 "$W/logs/ref-$name.log")"; return 1; }
   note "[ref $name] $(tail -1 "$W/logs/ref-$name.log") ($(( $(date +%s) - s )) s)"
@@ -116,13 +119,14 @@ for st in "${STAGES[@]}"; do
       timeout 120 node "$G/bundle/kernel-bench.mjs" > "$W/results/kernel-bench.json" 2> "$W/logs/kernel-bench.log"
       note "[kernels] rc=$? $(cat "$W/results/kernel-bench.json")" ;;
     qwen3) hf_model qwen3-0.6b qwen3-0.6b ;;
+    llama7bold) TOKENMILL_HF_INFO_ONLY=1 hf_model llama2-7b-default llama2-7b default; rm -rf /tmp/models/llama2-7b-default ;;
     llama7b)
-      hf_model llama2-7b llama2-7b
+      hf_model llama2-7b-wc llama2-7b well-conditioned
       s=$(date +%s)
-      timeout 200 node "$G/bundle/decode-bench.mjs" --model /tmp/models/llama2-7b > "$W/results/bench-tokenmill.json" 2> "$W/logs/bench-tokenmill.log"
+      timeout 200 node "$G/bundle/decode-bench.mjs" --model /tmp/models/llama2-7b-wc > "$W/results/bench-tokenmill.json" 2> "$W/logs/bench-tokenmill.log"
       note "[bench tokenmill] rc=$? $(cat "$W/results/bench-tokenmill.json") ($(( $(date +%s) - s )) s)"
       s=$(date +%s)
-      timeout 200 python3 bench/peers/hf_decode_bench.py --model /tmp/models/llama2-7b > "$W/results/bench-hf.json" 2> "$W/logs/bench-hf.log"
+      timeout 200 python3 bench/peers/hf_decode_bench.py --model /tmp/models/llama2-7b-wc > "$W/results/bench-hf.json" 2> "$W/logs/bench-hf.log"
       note "[bench hf] rc=$? $(tail -1 "$W/results/bench-hf.json") ($(( $(date +%s) - s )) s)"
       python3 - "$W/results" "$OUT/bench.json" "$(cat $G/commit.txt 2>/dev/null)" <<'PY'
 import json, sys, datetime
@@ -133,7 +137,7 @@ def rd(n):
 tm, hf = rd("bench-tokenmill.json"), rd("bench-hf.json")
 rec = {"date": datetime.datetime.utcnow().isoformat() + "Z", "commit": commit, "device": tm.get("device") or hf.get("device"),
        "command": "bash scripts/gpu/run-suite.sh llama7b (bench/gpu/decode-bench.ts vs bench/peers/hf_decode_bench.py)",
-       "model": "Llama-2-7B shape, seeded random bf16 weights (scripts/gpu/gen_hf_model.py)",
+       "model": "Llama-2-7B shape, seeded random bf16 weights (scripts/gpu/gen_hf_model.py --init well-conditioned)",
        "tokenmill": tm, "peer": hf,
        "speedup": (tm.get("tokPerS", 0) / hf["tokPerS"]) if hf.get("tokPerS") else None}
 json.dump(rec, open(out, "w"), indent=2)

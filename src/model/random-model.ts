@@ -14,6 +14,22 @@ import { expectedWeights } from './weights.js';
 
 export type RandomWeightDType = 'f32' | 'f16' | 'bf16';
 
+/**
+ * How the weights are drawn. 'default': the historical init (small embeddings, 1/sqrt(fan_in)
+ * projections everywhere): a deep model has near-tied logits (f32 and bf16 runs of a 32-layer
+ * model disagree on the top-1 of ~2-3% of rows at hidden 128-256, vocab 4096; ~16% for the 7B
+ * shape in PyTorch), fine for op-level checks. 'well-conditioned': deep
+ * models stay non-chaotic and peaked, so bf16-vs-f32 top-1 agreement is a meaningful check:
+ * embeddings N(0, 1) (they dominate the residual stream), q/k/v/gate/up 1/sqrt(fan_in), the
+ * residual-writing o_proj/down_proj also scaled by 1/sqrt(2 * layers), norms 1 + N(0, 0.1), biases
+ * N(0, 0.1); an untied lm_head is the embedding rolled by one row over sqrt(hidden) (row v = embed
+ * row v+1), so the model leans toward predicting token x-1 after token x (other logits ~N(0, 1),
+ * the favoured one ~ sqrt(hidden) * correlation, the rest of the residual stream still moving every
+ * logit). A tied model leans toward repeating its input. See docs/kernels.md, "Well-conditioned
+ * random models".
+ */
+export type RandomInit = 'default' | 'well-conditioned';
+
 export interface RandomModelOptions {
   readonly seed?: number;
   /** Stored dtype of every tensor (default f32). */
@@ -22,6 +38,8 @@ export interface RandomModelOptions {
   readonly tokenizer?: boolean;
   /** Split into model-0000i-of-0000N.safetensors + index.json above this many bytes per shard. */
   readonly maxShardBytes?: number;
+  /** Weight init (default 'default'); see RandomInit. */
+  readonly init?: RandomInit;
 }
 
 /** Synthetic tokenizer's ids (see convert/synthetic-tokenizer.ts): bos <s>=0, eos <|im_end|>=3 and </s>=1. */
@@ -30,7 +48,16 @@ const EOS = [3, 1];
 const CHUNK_ELEMS = 1 << 20;
 
 /** How a tensor is initialised: mean + std * N(0, 1). */
-export function initOf(name: string, shape: readonly number[], c: ModelConfig): { mean: number; std: number } {
+export function initOf(name: string, shape: readonly number[], c: ModelConfig, init: RandomInit = 'default'): { mean: number; std: number } {
+  if (init === 'well-conditioned') {
+    if (name.endsWith('norm.weight')) return { mean: 1, std: 0.1 };
+    if (name.endsWith('.bias')) return { mean: 0, std: 0.1 };
+    if (name === 'model.embed_tokens.weight') return { mean: 0, std: 1 };
+    if (name === 'lm_head.weight') return { mean: 0, std: 1 / Math.sqrt(c.hiddenSize) }; // written as the rolled embedding
+    const std = 1 / Math.sqrt(shape[1]!);
+    const residual = name.endsWith('o_proj.weight') || name.endsWith('down_proj.weight');
+    return { mean: 0, std: residual ? std / Math.sqrt(2 * c.numLayers) : std };
+  }
   if (name.endsWith('norm.weight')) return { mean: 1, std: 0.2 }; // norms around 1, not exactly 1
   if (name.endsWith('.bias')) return { mean: 0, std: 0.5 };
   // embed / lm_head: logits std about 2 (non-degenerate, yet a clear argmax)
@@ -52,13 +79,38 @@ function* tensorChunks(numel: number, mean: number, std: number, seed: number, d
   }
 }
 
+/**
+ * Well-conditioned lm_head [V, D]: the embedding's N(0, 1) stream (same seed) rolled by one row and
+ * scaled: row v = scale * embed row (v + 1) % V. Streams: row 0 is kept and written last.
+ */
+function* rolledEmbeddingChunks(V: number, D: number, scale: number, seed: number, dtype: RandomWeightDType): Generator<ArrayBufferView> {
+  const g = new GaussianStream(seed);
+  const first = new Float32Array(D);
+  for (let i = 0; i < D; i++) first[i] = g.next();
+  const rows = Math.max(1, Math.floor(CHUNK_ELEMS / D));
+  const f32 = new Float32Array(rows * D);
+  const half = new Uint16Array(dtype === 'f32' ? 0 : f32.length);
+  for (let r = 1; r <= V; r += rows) {
+    const n = Math.min(rows, V + 1 - r) * D;
+    const vals = f32.subarray(0, n);
+    for (let i = 0; i < n; i++) {
+      const row = r + Math.floor(i / D);
+      vals[i] = scale * (row < V ? g.next() : first[i % D]!);
+    }
+    yield dtype === 'f32' ? vals : f32ToHalf(vals, dtype, half.subarray(0, n));
+  }
+}
+
 /** The tensors of a random model, each a lazy producer (nothing is generated until written). */
-export function randomTensors(c: ModelConfig, seed: number, dtype: RandomWeightDType): TensorToWrite[] {
+export function randomTensors(c: ModelConfig, seed: number, dtype: RandomWeightDType, init: RandomInit = 'default'): TensorToWrite[] {
   const out: TensorToWrite[] = [];
   for (const [name, shape] of expectedWeights(c)) {
-    const { mean, std } = initOf(name, shape, c);
+    const { mean, std } = initOf(name, shape, c, init);
     const numel = shape.reduce((a, b) => a * b, 1);
-    out.push({ name, dtype: ST[dtype], shape, data: () => tensorChunks(numel, mean, std, hashSeed(seed, name), dtype) });
+    const data = init === 'well-conditioned' && name === 'lm_head.weight'
+      ? () => rolledEmbeddingChunks(shape[0]!, shape[1]!, std, hashSeed(seed, 'model.embed_tokens.weight'), dtype)
+      : () => tensorChunks(numel, mean, std, hashSeed(seed, name), dtype);
+    out.push({ name, dtype: ST[dtype], shape, data });
   }
   return out;
 }
@@ -81,8 +133,10 @@ export function writeRandomModel(dir: string, hfConfig: Record<string, unknown>,
   } catch (e) {
     throw new TokenmillError('io_error', `writing ${dir}: ${(e as Error).message}`, { cause: e });
   }
-  const metadata = { format: 'pt', generator: 'tokenmill writeRandomModel', seed: String(seed) };
-  const tensors = randomTensors(config, seed, dtype);
+  const init = opts.init ?? 'default';
+  const metadata: Record<string, string> = { format: 'pt', generator: 'tokenmill writeRandomModel', seed: String(seed) };
+  if (init !== 'default') metadata.init = init;
+  const tensors = randomTensors(config, seed, dtype, init);
   if (opts.maxShardBytes === undefined) {
     writeSafetensors(join(dir, 'model.safetensors'), tensors, metadata);
   } else {

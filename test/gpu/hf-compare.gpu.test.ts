@@ -2,7 +2,9 @@
 // by scripts/gpu/gen_hf_model.py; reference rows by scripts/gpu/hf_reference.py). For each directory
 // in TOKENMILL_HF_MODELS (comma-separated): bf16 on CUDA, prefill the prompt, then decode the HF
 // tokens one at a time (teacher forcing) and compare every step's logits with HF bf16 and f32 rows.
-// Pass: >= 99% top-1 agreement at bf16-level error, or no further from f32 than PyTorch bf16 itself.
+// Pass: >= 99% top-1 agreement at bf16-level error, or no further from f32 than PyTorch bf16 itself;
+// for a checkpoint made with --init well-conditioned (tm_gen.json) only the first (a non-chaotic
+// model: the >= 99% criterion is meaningful). TOKENMILL_HF_INFO_ONLY=1: report, assert nothing.
 // Records device memory before load and after dispose. Skipped without a GPU or the env variable.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,6 +40,9 @@ for (const dir of dirs.length > 0 ? dirs : ['(none)']) {
   const skip = cudaSkip || (dirs.length === 0 ? 'TOKENMILL_HF_MODELS not set (run scripts/gpu/run-suite.sh)' : false);
   test(`${basename(dir)}: bf16 CUDA vs transformers, teacher-forced`, { skip }, async () => {
     const info = JSON.parse(readFileSync(join(dir, 'tm_ref.json'), 'utf8')) as RefInfo;
+    const genPath = join(dir, 'tm_gen.json');
+    const init = existsSync(genPath) ? (JSON.parse(readFileSync(genPath, 'utf8')) as { init?: string }).init ?? 'default' : 'default';
+    const infoOnly = process.env.TOKENMILL_HF_INFO_ONLY === '1';
     const hfBf16 = readRows(join(dir, 'tm_ref_bf16.bin'))!;
     const hfF32 = readRows(join(dir, 'tm_ref_f32.bin'));
     const V = info.vocab;
@@ -87,7 +92,7 @@ for (const dir of dirs.length > 0 ? dirs : ['(none)']) {
     const free1 = deviceFreeBytes();
     const n = info.steps;
     const result = {
-      model: basename(dir), steps: n, vocab: V, loadMs,
+      model: basename(dir), init, infoOnly, steps: n, vocab: V, loadMs,
       top1VsHfBf16: agreeBf16 / n, relErrVsHfBf16: stats(errBf16),
       top1VsHfF32: hfF32 ? agreeF32 / n : null, relErrVsHfF32: hfF32 ? stats(errF32) : null,
       top1VsHfF32ClearMargin: numMargin ? { agreement: agreeMargin / numMargin, rows: numMargin } : null,
@@ -103,7 +108,8 @@ for (const dir of dirs.length > 0 ? dirs : ['(none)']) {
     const hf = info.hf_bf16_vs_f32;
     const strict = agreeBf16 / n >= 0.99 && stats(errBf16).mean <= 0.05;
     const asGoodAsTorch = hfF32 !== null && agreeF32 / n >= hf.top1_agreement - 2 / n && stats(errF32).mean <= 1.1 * hf.rel_err_mean;
-    assert.ok(strict || asGoodAsTorch,
+    if (infoOnly) return;
+    assert.ok(strict || (init !== 'well-conditioned' && asGoodAsTorch),
       `top-1 vs HF bf16 ${(agreeBf16 / n * 100).toFixed(1)}%, vs f32 ${(agreeF32 / n * 100).toFixed(1)}% (HF bf16 vs f32 ${(hf.top1_agreement * 100).toFixed(1)}%); ` +
       `rel err vs f32 ${stats(errF32).mean.toFixed(4)} (HF bf16 ${hf.rel_err_mean.toFixed(4)})`);
   });
