@@ -2,7 +2,7 @@
 // through Engine directly; prints per-step wall time of pure-decode steps (median/min/max), the
 // share spent in native ops (TOKENMILL_CPU_PROFILE=1 per-op times) and the host remainder; then
 // the same for the prefill steps (prompt tok/s).
-// node --import tsx bench/cpu/profile-decode.ts --model DIR [--threads 1] [--seqs 1,8,32] [--in 128] [--out 128]
+// node --import tsx bench/cpu/profile-decode.ts --model DIR [--threads 1] [--seqs 1,8,32] [--in 128] [--out 128] [--kv-cache-dtype f16]
 import { parseArgs } from 'node:util';
 import { Engine } from '../../src/engine/engine.js';
 import { samplingParams } from '../../src/engine/sampling-params.js';
@@ -11,12 +11,12 @@ import { selectBackend } from '../../src/runtime/select.js';
 import { OP } from '../../src/runtime/cpu/cpu-tensor.js';
 
 process.env.TOKENMILL_CPU_PROFILE = '1';
-const { values } = parseArgs({ options: { model: { type: 'string' }, threads: { type: 'string', default: '0' }, seqs: { type: 'string', default: '1,8,32' }, in: { type: 'string', default: '128' }, out: { type: 'string', default: '128' } } });
+const { values } = parseArgs({ options: { model: { type: 'string' }, threads: { type: 'string', default: '0' }, seqs: { type: 'string', default: '1,8,32' }, in: { type: 'string', default: '128' }, out: { type: 'string', default: '128' }, 'kv-cache-dtype': { type: 'string', default: 'auto' } } });
 const threads = Number(values.threads);
 const { backend } = selectBackend({ device: 'cpu', ...(threads > 0 ? { numThreads: threads } : {}) });
 const seqList = values.seqs!.split(',').map(Number);
 const inLen = Number(values.in), outLen = Number(values.out);
-const loaded = await loadModel(values.model!, backend, { maxLogitsPerStep: 256, maxTokensPerStep: 512 });
+const loaded = await loadModel(values.model!, backend, { maxLogitsPerStep: 256, maxTokensPerStep: 512, kvCacheDType: values['kv-cache-dtype'] as 'auto' | 'f32' | 'f16' | 'bf16' });
 const info = (): { opTimeNs: readonly number[]; opCalls: readonly number[] } => (backend as unknown as { info(): { opTimeNs: number[]; opCalls: number[] } }).info();
 const names = Object.fromEntries(Object.entries(OP).map(([k, v]) => [v, k]));
 const med = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;

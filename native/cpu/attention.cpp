@@ -2,7 +2,8 @@
 // For query j of sequence s (token row t = qsl[s] + j, position pos = seqLen[s] - qLen[s] + j) and
 // head h (kv head h / (H / Hkv)): out[t, h] = sum_p softmax_p(scale * q . k_p) v_p over key
 // positions p in [lo, pos], lo = 0 or pos - window + 1 with a sliding window. Key p lives in slot
-// blockTables[s, p / bs] * bs + p % bs of the [numBlocks * bs, Hkv, Dh] f32 caches.
+// blockTables[s, p / bs] * bs + p % bs of the [numBlocks * bs, Hkv, Dh] caches: f32, or f16/bf16
+// converted to f32 as loaded (everything else, sums included, is f32 exactly as with an f32 cache).
 // Method: keys in blocks of 64 from lo: scores (W-lane dot over Dh, fixed reduction), block max,
 // vector exp, running (max, sum, acc[Dh]) rescaled per block. A query's result depends only on its
 // own position and context, never on the rest of the batch (batch invariant).
@@ -10,7 +11,8 @@
 // takes a group of heads per task (query_heads: each cache row read once, front to back).
 // Assumes Dh <= 512 and validated block tables (the executor checks ids and lengths first).
 // Not benchmarked separately: < 5% of batch-1 decode at context <= 256 (bench/cpu), but ~35% of a
-// 32-sequence decode step at ~192 keys (bench/cpu/profile-decode.ts): bound by reading the f32 KV.
+// 32-sequence decode step at ~192 keys (bench/cpu/profile-decode.ts): bound by reading the KV cache
+// (an f16 cache halves those bytes: 32 streams, 1 thread, ~10 -> ~7 ms/step under load).
 #include "kernels.h"
 #include "simd.h"
 
@@ -20,13 +22,25 @@ namespace {
 
 constexpr int KB = 64;
 
-inline float dot(const float* a, const float* b, int64_t n) {
+// Cache element loads: KD is the cache dtype (f32, or f16/bf16 converted to f32 on load).
+template <DType KD> inline VF kload(const void* c, int64_t i) {
+  if constexpr (KD == DType::kF32) return vload(static_cast<const float*>(c) + i);
+  else return vload(static_cast<const uint16_t*>(c) + i, KD);
+}
+template <DType KD> inline VF kload_part(const void* c, int64_t i, int n) {
+  if constexpr (KD == DType::kF32) return vload_part(static_cast<const float*>(c) + i, n);
+  else return vload_part(static_cast<const uint16_t*>(c) + i, n, KD);
+}
+template <DType KD> constexpr int64_t kbytes() { return KD == DType::kF32 ? 4 : 2; }
+
+template <DType KD>
+inline float dot(const float* a, const void* b, int64_t b0, int64_t n) {
   VF acc = vzero();
   int64_t d = 0;
-  for (; d + W <= n; d += W) acc = vfma(vload(a + d), vload(b + d), acc);
+  for (; d + W <= n; d += W) acc = vfma(vload(a + d), kload<KD>(b, b0 + d), acc);
   if (d < n) {
     int r = static_cast<int>(n - d);
-    acc = vfma(vload_part(a + d, r), vload_part(b + d, r), acc);
+    acc = vfma(vload_part(a + d, r), kload_part<KD>(b, b0 + d, r), acc);
   }
   return vreduce_add(acc);
 }
@@ -38,16 +52,18 @@ inline void rescale(float* acc, float c, int64_t n) {
   for (; d + W <= n; d += W) vstore(acc + d, vmul(vload(acc + d), cv));
   if (d < n) { int r = static_cast<int>(n - d); vstore_part(acc + d, vmul(vload_part(acc + d, r), cv), r); }
 }
-inline void axpy(float* acc, float p, const float* v, int64_t n) {
+template <DType KD>
+inline void axpy(float* acc, float p, const void* v, int64_t v0, int64_t n) {
   VF pv = vset1(p);
   int64_t d = 0;
-  for (; d + W <= n; d += W) vstore(acc + d, vfma(pv, vload(v + d), vload(acc + d)));
+  for (; d + W <= n; d += W) vstore(acc + d, vfma(pv, kload<KD>(v, v0 + d), vload(acc + d)));
   if (d < n) {
     int r = static_cast<int>(n - d);
-    vstore_part(acc + d, vfma(pv, vload_part(v + d, r), vload_part(acc + d, r)), r);
+    vstore_part(acc + d, vfma(pv, kload_part<KD>(v, v0 + d, r), vload_part(acc + d, r)), r);
   }
 }
 
+template <DType KD>
 void one_query_any(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, int64_t pos) {
   const int64_t Dh = a.Dh, bs = a.block_size, Hkv = a.Hkv;
   const int64_t kvh = h / (a.H / Hkv);
@@ -57,8 +73,7 @@ void one_query_any(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, in
   if (a.sliding_window > 0 && pos - a.sliding_window + 1 > 0) lo = pos - a.sliding_window + 1;
   alignas(64) float acc[512];
   alignas(64) float sc[KB + 16];
-  const float* krow[KB];
-  const float* vrow[KB];
+  int64_t rows[KB];
   for (int64_t d = 0; d < Dh; d++) acc[d] = 0.f;
   float m = -__builtin_inff(), l = 0.f;
   // Walk the block table incrementally: (blk, off) of key p0, no division per key.
@@ -67,13 +82,12 @@ void one_query_any(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, in
     const int64_t n = pos + 1 - p0 < KB ? pos + 1 - p0 : KB;
     for (int64_t i = 0; i < n; i++) {
       const int64_t base = ((static_cast<int64_t>(bt[blk]) * bs + off) * Hkv + kvh) * Dh;
-      krow[i] = a.kcache + base;
-      vrow[i] = a.vcache + base;
+      rows[i] = base;
       if (++off == bs) { off = 0; blk++; }
     }
     float bmax = -__builtin_inff();
     for (int64_t i = 0; i < n; i++) {
-      const float s = dot(q, krow[i], Dh) * a.scale;
+      const float s = dot<KD>(q, a.kcache, rows[i], Dh) * a.scale;
       sc[i] = s;
       bmax = s > bmax ? s : bmax;
     }
@@ -87,7 +101,7 @@ void one_query_any(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, in
     for (int64_t j = 0; j < n; j++) bsum += sc[j];
     l = l * corr + bsum;
     if (corr != 1.f) rescale(acc, corr, Dh);
-    for (int64_t j = 0; j < n; j++) axpy(acc, sc[j], vrow[j], Dh);
+    for (int64_t j = 0; j < n; j++) axpy<KD>(acc, sc[j], a.vcache, rows[j], Dh);
     m = mnew;
   }
   float* o = a.out + (t * a.H + h) * Dh;
@@ -96,7 +110,7 @@ void one_query_any(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, in
 }
 
 // Register-resident variant for Dh <= NC * W: q and the output accumulator live in NC vectors.
-template <int NC>
+template <int NC, DType KD>
 void one_query_reg(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, int64_t pos) {
   const int64_t Dh = a.Dh, bs = a.block_size, Hkv = a.Hkv;
   const int64_t kvh = h / (a.H / Hkv);
@@ -122,9 +136,10 @@ void one_query_reg(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, in
     }
     float bmax = -__builtin_inff();
     for (int64_t i = 0; i < n; i++) {
-      const float* k = a.kcache + rows[i];
+      const int64_t k = rows[i];
       VF d = vzero();
-      for (int c = 0; c < NC; c++) d = vfma(q[c], c == NC - 1 ? vload_part(k + c * W, tail) : vload(k + c * W), d);
+      for (int c = 0; c < NC; c++)
+        d = vfma(q[c], c == NC - 1 ? kload_part<KD>(a.kcache, k + c * W, tail) : kload<KD>(a.kcache, k + c * W), d);
       const float s = vreduce_add(d) * a.scale;
       sc[i] = s;
       bmax = s > bmax ? s : bmax;
@@ -143,9 +158,10 @@ void one_query_reg(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, in
       for (int c = 0; c < NC; c++) acc[c] = vmul(acc[c], cv);
     }
     for (int64_t j = 0; j < n; j++) {
-      const float* v = a.vcache + rows[j];
+      const int64_t v = rows[j];
       VF pv = vset1(sc[j]);
-      for (int c = 0; c < NC; c++) acc[c] = vfma(pv, c == NC - 1 ? vload_part(v + c * W, tail) : vload(v + c * W), acc[c]);
+      for (int c = 0; c < NC; c++)
+        acc[c] = vfma(pv, c == NC - 1 ? kload_part<KD>(a.vcache, v + c * W, tail) : kload<KD>(a.vcache, v + c * W), acc[c]);
     }
     m = mnew;
   }
@@ -161,7 +177,7 @@ void one_query_reg(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, in
 // front to back (prefetcher-friendly), instead of one head's Dh floats per row per pass. Per head
 // the operations and their order are exactly one_query_reg's, so results are bit-identical.
 constexpr int64_t kMaxGroupHeads = 16;
-template <int NC>
+template <int NC, DType KD>
 void query_heads(const AttentionArgs& a, int64_t seq, int64_t h0, int64_t h1, int64_t t, int64_t pos) {
   const int64_t Dh = a.Dh, bs = a.block_size, Hkv = a.Hkv, G = a.H / Hkv, nh = h1 - h0;
   const int tail = static_cast<int>(Dh - (NC - 1) * W);
@@ -190,21 +206,22 @@ void query_heads(const AttentionArgs& a, int64_t seq, int64_t h0, int64_t h1, in
     }
     // Software prefetch (the rows of a block are scattered over the cache, ~1 KiB each): K rows 4
     // keys ahead of the scores, each V row as its key is scored (used after the block's softmax).
-    const int64_t row_lines = (Hkv * Dh * 4 + 63) / 64;
+    constexpr int64_t eb = kbytes<KD>();
+    const int64_t row_lines = (Hkv * Dh * eb + 63) / 64;
     const char* kc = reinterpret_cast<const char*>(a.kcache);
     const char* vc = reinterpret_cast<const char*>(a.vcache);
     for (int64_t i = 0; i < 4 && i < n; i++)
-      for (int64_t c = 0; c < row_lines; c++) __builtin_prefetch(kc + rows[i] * 4 + c * 64, 0, 3);
+      for (int64_t c = 0; c < row_lines; c++) __builtin_prefetch(kc + rows[i] * eb + c * 64, 0, 3);
     for (int64_t i = 0; i < n; i++) {
-      const float* krow = a.kcache + rows[i];
-      if (i + 4 < n) for (int64_t c = 0; c < row_lines; c++) __builtin_prefetch(kc + rows[i + 4] * 4 + c * 64, 0, 3);
-      for (int64_t c = 0; c < row_lines; c++) __builtin_prefetch(vc + rows[i] * 4 + c * 64, 0, 2);
+      if (i + 4 < n) for (int64_t c = 0; c < row_lines; c++) __builtin_prefetch(kc + rows[i + 4] * eb + c * 64, 0, 3);
+      for (int64_t c = 0; c < row_lines; c++) __builtin_prefetch(vc + rows[i] * eb + c * 64, 0, 2);
       for (int64_t hh = 0; hh < nh; hh++) {
-        const float* k = krow + koff[hh];
+        const int64_t k = rows[i] + koff[hh];
         const float* q = qh[hh];
         VF d = vzero();
         for (int c = 0; c < NC; c++)
-          d = c == NC - 1 ? vfma(vload_part(q + c * W, tail), vload_part(k + c * W, tail), d) : vfma(vload(q + c * W), vload(k + c * W), d);
+          d = c == NC - 1 ? vfma(vload_part(q + c * W, tail), kload_part<KD>(a.kcache, k + c * W, tail), d)
+                          : vfma(vload(q + c * W), kload<KD>(a.kcache, k + c * W), d);
         sc[hh][i] = vreduce_add(d) * a.scale;
       }
     }
@@ -228,13 +245,13 @@ void query_heads(const AttentionArgs& a, int64_t seq, int64_t h0, int64_t h1, in
       m[hh] = mnew;
     }
     for (int64_t j = 0; j < n; j++) {
-      const float* vrow = a.vcache + rows[j];
       for (int64_t hh = 0; hh < nh; hh++) {
-        const float* v = vrow + koff[hh];
+        const int64_t v = rows[j] + koff[hh];
         VF pv = vset1(sc[hh][j]);
         float* ac = acc + hh * NC * W;
         for (int c = 0; c < NC; c++)
-          vstore(ac + c * W, vfma(pv, c == NC - 1 ? vload_part(v + c * W, tail) : vload(v + c * W), vload(ac + c * W)));
+          vstore(ac + c * W, vfma(pv, c == NC - 1 ? kload_part<KD>(a.vcache, v + c * W, tail) : kload<KD>(a.vcache, v + c * W),
+                                  vload(ac + c * W)));
       }
     }
   }
@@ -250,47 +267,58 @@ void query_heads(const AttentionArgs& a, int64_t seq, int64_t h0, int64_t h1, in
 }
 
 // One query, heads [h0, h1): grouped when the head dim fits the register variants.
+template <DType KD>
 bool query_heads_any(const AttentionArgs& a, int64_t seq, int64_t h0, int64_t h1, int64_t t, int64_t pos) {
   if (h1 - h0 > kMaxGroupHeads) return false;
   switch ((a.Dh + W - 1) / W) {
-    case 1: query_heads<1>(a, seq, h0, h1, t, pos); return true;
-    case 2: query_heads<2>(a, seq, h0, h1, t, pos); return true;
-    case 3: query_heads<3>(a, seq, h0, h1, t, pos); return true;
-    case 4: query_heads<4>(a, seq, h0, h1, t, pos); return true;
-    case 5: query_heads<5>(a, seq, h0, h1, t, pos); return true;
-    case 6: query_heads<6>(a, seq, h0, h1, t, pos); return true;
-    case 7: query_heads<7>(a, seq, h0, h1, t, pos); return true;
-    case 8: query_heads<8>(a, seq, h0, h1, t, pos); return true;
+    case 1: query_heads<1, KD>(a, seq, h0, h1, t, pos); return true;
+    case 2: query_heads<2, KD>(a, seq, h0, h1, t, pos); return true;
+    case 3: query_heads<3, KD>(a, seq, h0, h1, t, pos); return true;
+    case 4: query_heads<4, KD>(a, seq, h0, h1, t, pos); return true;
+    case 5: query_heads<5, KD>(a, seq, h0, h1, t, pos); return true;
+    case 6: query_heads<6, KD>(a, seq, h0, h1, t, pos); return true;
+    case 7: query_heads<7, KD>(a, seq, h0, h1, t, pos); return true;
+    case 8: query_heads<8, KD>(a, seq, h0, h1, t, pos); return true;
     default: return false;
   }
 }
 
+template <DType KD>
 void one_query(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, int64_t pos) {
   switch ((a.Dh + W - 1) / W) {
-    case 1: one_query_reg<1>(a, seq, h, t, pos); return;
-    case 2: one_query_reg<2>(a, seq, h, t, pos); return;
-    case 3: one_query_reg<3>(a, seq, h, t, pos); return;
-    case 4: one_query_reg<4>(a, seq, h, t, pos); return;
-    case 5: one_query_reg<5>(a, seq, h, t, pos); return;
-    case 6: one_query_reg<6>(a, seq, h, t, pos); return;
-    case 7: one_query_reg<7>(a, seq, h, t, pos); return;
-    case 8: one_query_reg<8>(a, seq, h, t, pos); return;
-    default: one_query_any(a, seq, h, t, pos); return;
+    case 1: one_query_reg<1, KD>(a, seq, h, t, pos); return;
+    case 2: one_query_reg<2, KD>(a, seq, h, t, pos); return;
+    case 3: one_query_reg<3, KD>(a, seq, h, t, pos); return;
+    case 4: one_query_reg<4, KD>(a, seq, h, t, pos); return;
+    case 5: one_query_reg<5, KD>(a, seq, h, t, pos); return;
+    case 6: one_query_reg<6, KD>(a, seq, h, t, pos); return;
+    case 7: one_query_reg<7, KD>(a, seq, h, t, pos); return;
+    case 8: one_query_reg<8, KD>(a, seq, h, t, pos); return;
+    default: one_query_any<KD>(a, seq, h, t, pos); return;
   }
 }
 
-}  // namespace
-
-void attention(const AttentionArgs& a, const AttentionTask* tasks, int64_t t0, int64_t t1) {
+template <DType KD>
+void attention_kd(const AttentionArgs& a, const AttentionTask* tasks, int64_t t0, int64_t t1) {
   for (int64_t ti = t0; ti < t1; ti++) {
     const AttentionTask& tk = tasks[ti];
     const int64_t qs = a.query_start_loc[tk.seq];
     const int64_t qlen = a.query_start_loc[tk.seq + 1] - qs;
     const int64_t ctx = a.seq_lens[tk.seq];
     for (int64_t j = tk.q0; j < tk.q1; j++) {
-      if (tk.h1 - tk.h > 1 && query_heads_any(a, tk.seq, tk.h, tk.h1, qs + j, ctx - qlen + j)) continue;
-      for (int64_t h = tk.h; h < tk.h1; h++) one_query(a, tk.seq, h, qs + j, ctx - qlen + j);
+      if (tk.h1 - tk.h > 1 && query_heads_any<KD>(a, tk.seq, tk.h, tk.h1, qs + j, ctx - qlen + j)) continue;
+      for (int64_t h = tk.h; h < tk.h1; h++) one_query<KD>(a, tk.seq, h, qs + j, ctx - qlen + j);
     }
+  }
+}
+
+}  // namespace
+
+void attention(const AttentionArgs& a, const AttentionTask* tasks, int64_t t0, int64_t t1) {
+  switch (a.kv_dtype) {
+    case DType::kF16: attention_kd<DType::kF16>(a, tasks, t0, t1); return;
+    case DType::kBF16: attention_kd<DType::kBF16>(a, tasks, t0, t1); return;
+    default: attention_kd<DType::kF32>(a, tasks, t0, t1); return;
   }
 }
 

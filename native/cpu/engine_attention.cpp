@@ -3,6 +3,7 @@
 // the work over the pool (see engine.cpp for the buffer registry and the command loop).
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "engine.h"
 
@@ -28,6 +29,14 @@ inline void rotate_into(float* dst, const float* src, const float* cs, int64_t h
     dst[i] = x0 * c - x1 * s;
     dst[i + half] = x1 * c + x0 * s;
   }
+}
+inline bool kv_dtype_ok(DType d) { return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16; }
+// dst[i] = src[i] rounded to the cache dtype (round to nearest even for f16/bf16).
+inline void store_kv(char* dst, DType d, const float* src, int64_t n) {
+  if (d == DType::kF32) { std::memcpy(dst, src, static_cast<size_t>(n) * 4); return; }
+  uint16_t* h = reinterpret_cast<uint16_t*>(dst);
+  if (d == DType::kF16) for (int64_t i = 0; i < n; i++) h[i] = f32_to_f16(src[i]);
+  else for (int64_t i = 0; i < n; i++) h[i] = f32_to_bf16(src[i]);
 }
 }  // namespace
 
@@ -69,26 +78,33 @@ Status CpuEngine::op_rope_kv_qkv(const int32_t* a) {
   TM_RETURN_IF_ERROR(ref(a + 16, T, &pos));
   TM_RETURN_IF_ERROR(ref(a + 20, half, &inv));
   TM_RETURN_IF_ERROR(ref(a + 24, T, &sl));
+  const DType kd = kc.dtype;
+  TM_CHECK_ARG(kv_dtype_ok(kd) && vc.dtype == kd, "ropeKvWriteQkv: cache dtypes must match and be f32, f16 or bf16");
+  const int64_t eb = dtype_bytes(kd);
   const int32_t* s = reinterpret_cast<const int32_t*>(sl.ptr);
   for (int64_t t = 0; t < T; t++)
     TM_CHECK_RANGE(s[t] < slots_total, "ropeKvWriteQkv: slot %d at row %lld is outside [0, %lld)", s[t],
                    static_cast<long long>(t), static_cast<long long>(slots_total));
   float* qp = reinterpret_cast<float*>(qo.ptr);
   const float* xp = reinterpret_cast<const float*>(qkv.ptr);
-  float* kp = reinterpret_cast<float*>(kc.ptr);
-  float* vp = reinterpret_cast<float*>(vc.ptr);
+  char* kp = kc.ptr;
+  char* vp = vc.ptr;
   const int32_t* pp = reinterpret_cast<const int32_t*>(pos.ptr);
   const float* ip = reinterpret_cast<const float*>(inv.ptr);
   auto rows = [&](int64_t t0, int64_t t1) {
     float cs[1024];
+    std::vector<float> krot(kd == DType::kF32 ? 0 : static_cast<size_t>(row_kv));
     for (int64_t t = t0; t < t1; t++) {
       rope_angles(pp[t], ip, half, cs);
       const float* x = xp + t * row_in;
       for (int64_t h = 0; h < H; h++) rotate_into(qp + (t * H + h) * Dh, x + h * Dh, cs, half);
       if (s[t] < 0) continue;
-      float* kd = kp + s[t] * row_kv;
-      for (int64_t h = 0; h < Hkv; h++) rotate_into(kd + h * Dh, x + (H + h) * Dh, cs, half);
-      std::memcpy(vp + s[t] * row_kv, x + (H + Hkv) * Dh, static_cast<size_t>(row_kv) * 4);
+      char* kdst = kp + s[t] * row_kv * eb;
+      // f32 cache: rotate straight into it; f16/bf16: rotate to f32, then round (same values as kvWrite).
+      float* kr = kd == DType::kF32 ? reinterpret_cast<float*>(kdst) : krot.data();
+      for (int64_t h = 0; h < Hkv; h++) rotate_into(kr + h * Dh, x + (H + h) * Dh, cs, half);
+      if (kd != DType::kF32) store_kv(kdst, kd, kr, row_kv);
+      store_kv(vp + s[t] * row_kv * eb, kd, x + (H + Hkv) * Dh, row_kv);
     }
   };
   pool_.parallel_for(T, T * (H + Hkv) * Dh < kParallelMinWork ? T : 8, rows);
@@ -103,15 +119,19 @@ Status CpuEngine::op_kv_write(const int32_t* a) {
   TM_RETURN_IF_ERROR(ref(a + 8, T * row, &k));
   TM_RETURN_IF_ERROR(ref(a + 12, T * row, &v));
   TM_RETURN_IF_ERROR(ref(a + 16, T, &sl));
+  const DType kd = kc.dtype;
+  TM_CHECK_ARG(kv_dtype_ok(kd) && vc.dtype == kd, "kvWrite: cache dtypes must match and be f32, f16 or bf16");
   const int32_t* s = reinterpret_cast<const int32_t*>(sl.ptr);
   for (int64_t t = 0; t < T; t++)
     TM_CHECK_RANGE(s[t] < slots_total, "kvWrite: slot %d at row %lld is outside [0, %lld)", s[t],
                    static_cast<long long>(t), static_cast<long long>(slots_total));
-  const size_t bytes = static_cast<size_t>(row) * 4;
+  const int64_t cb = row * dtype_bytes(kd);
+  const float* kp = reinterpret_cast<const float*>(k.ptr);
+  const float* vp = reinterpret_cast<const float*>(v.ptr);
   for (int64_t t = 0; t < T; t++) {
     if (s[t] < 0) continue;
-    std::memcpy(kc.ptr + s[t] * bytes, k.ptr + t * bytes, bytes);
-    std::memcpy(vc.ptr + s[t] * bytes, v.ptr + t * bytes, bytes);
+    store_kv(kc.ptr + s[t] * cb, kd, kp + t * row, row);
+    store_kv(vc.ptr + s[t] * cb, kd, vp + t * row, row);
   }
   return Status::Ok();
 }
@@ -131,6 +151,7 @@ Status CpuEngine::op_attention(const int32_t* a) {
   TM_RETURN_IF_ERROR(ref(a + 16, S + 1, &qsl));
   TM_RETURN_IF_ERROR(ref(a + 20, S, &sl));
   TM_RETURN_IF_ERROR(ref(a + 24, S * MB, &bt));
+  TM_CHECK_ARG(kv_dtype_ok(kc.dtype) && vc.dtype == kc.dtype, "attention: cache dtypes must match and be f32, f16 or bf16");
   const int32_t* qs = reinterpret_cast<const int32_t*>(qsl.ptr);
   const int32_t* lens = reinterpret_cast<const int32_t*>(sl.ptr);
   const int32_t* tables = reinterpret_cast<const int32_t*>(bt.ptr);
@@ -173,8 +194,7 @@ Status CpuEngine::op_attention(const int32_t* a) {
     work += qlen * (window > 0 && window < ctx ? window : ctx) * H * Dh;
   }
   AttentionArgs args{reinterpret_cast<float*>(out.ptr), reinterpret_cast<const float*>(q.ptr),
-                     reinterpret_cast<const float*>(kc.ptr), reinterpret_cast<const float*>(vc.ptr), qs, lens, tables,
-                     S, MB, H, Hkv, Dh, bs, NB, scale, window};
+                     kc.ptr, vc.ptr, qs, lens, tables, S, MB, H, Hkv, Dh, bs, NB, scale, window, kc.dtype};
   const int64_t n = static_cast<int64_t>(attn_tasks_.size());
   const AttentionTask* tasks = attn_tasks_.data();
   const KernelTable* k = kernels_;

@@ -32,14 +32,15 @@ struct MatmulQ8Args {
 struct AttentionArgs {
   float* out;              // [T, H, Dh]
   const float* q;          // [T, H, Dh]
-  const float* kcache;     // [numBlocks, blockSize, Hkv, Dh]
-  const float* vcache;
+  const void* kcache;      // [numBlocks, blockSize, Hkv, Dh] of kv_dtype (f32, f16 or bf16)
+  const void* vcache;
   const int32_t* query_start_loc;  // [numSeqs + 1]
   const int32_t* seq_lens;         // [numSeqs]
   const int32_t* block_tables;     // [numSeqs, maxBlocksPerSeq]
   int64_t num_seqs, max_blocks_per_seq, H, Hkv, Dh, block_size, num_blocks;
   float scale;
   int64_t sliding_window;  // 0 = none
+  DType kv_dtype;
 };
 
 // One attention task: queries [q0, q1) of sequence seq, query head h.

@@ -21,6 +21,7 @@ interface EngineCliOptions {
   device: DeviceChoice;
   threads?: number;
   quantize?: 'int8';
+  kvCacheDtype?: 'auto' | 'f32' | 'f16' | 'bf16';
   cudaDtype: 'bf16' | 'f16' | 'f32';
   shapes?: string;
   in?: number;
@@ -68,7 +69,7 @@ export async function benchEngine(o: EngineCliOptions): Promise<{ records: Bench
   try {
     const maxConc = Math.max(...concurrency);
     const loaded = await loadModel(dir, backend, { maxLogitsPerStep: Math.max(256, maxConc), maxTokensPerStep: Math.max(512, maxConc),
-      ...(o.quantize !== undefined ? { quantize: o.quantize } : {}) });
+      ...(o.quantize !== undefined ? { quantize: o.quantize } : {}), ...(o.kvCacheDtype !== undefined ? { kvCacheDType: o.kvCacheDtype } : {}) });
     try {
       const c = loaded.config;
       const deviceKind = backend.name === 'cuda' ? 'cuda' : backend.name === 'cpu' ? 'cpu' : 'reference';
@@ -145,6 +146,7 @@ export function register(program: Command): void {
     .option('--device <device>', 'auto | cpu | cuda | reference', choiceArg(['auto', 'cpu', 'cuda', 'reference'] as const), 'auto')
     .option('--threads <n>', 'CPU worker threads', positiveIntArg)
     .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel scales)', choiceArg(['int8'] as const))
+    .option('--kv-cache-dtype <dtype>', 'KV cache dtype: auto (= compute dtype) | f32 | f16 | bf16 (f16/bf16: CPU only, halves the cache)', choiceArg(['auto', 'f32', 'f16', 'bf16'] as const), 'auto')
     .option('--cuda-dtype <dtype>', 'CUDA activation/KV dtype', choiceArg(['bf16', 'f16', 'f32'] as const), 'bf16')
     .option('--shapes <list>', "IN/OUT token counts, comma-separated, or 'all' (128/128,512/256,1000/1000,2048/2048)")
     .option('--in <n>', 'prompt tokens (with --out: one shape)', positiveIntArg)

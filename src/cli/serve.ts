@@ -30,6 +30,7 @@ export interface ServeOptions {
   device: DeviceChoice;
   threads?: number;
   quantize?: 'int8';
+  kvCacheDtype?: 'auto' | 'f32' | 'f16' | 'bf16';
   kvCacheMemory?: number;
   kvCacheShare?: number;
   maxNumSeqs?: number;
@@ -100,6 +101,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     dir: model.dir, modelId: model.id, device: o.device, usdPerHour: o.usdPerHour, observer: metrics,
     ...(o.threads !== undefined ? { numThreads: o.threads } : {}),
     ...(o.quantize !== undefined ? { quantize: o.quantize } : {}),
+    ...(o.kvCacheDtype !== undefined ? { kvCacheDType: o.kvCacheDtype } : {}),
     ...(o.kvCacheMemory !== undefined ? { kvCacheBytes: o.kvCacheMemory } : {}),
     ...(o.kvCacheShare !== undefined ? { kvCacheShare: o.kvCacheShare } : {}),
     ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}),
@@ -143,6 +145,7 @@ export function register(program: Command): void {
     .option('--device <device>', 'auto | cpu | cuda | reference', choiceArg(['auto', 'cpu', 'cuda', 'reference'] as const), 'auto')
     .option('--threads <n>', 'CPU worker threads', positiveIntArg)
     .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel scales)', choiceArg(['int8'] as const))
+    .option('--kv-cache-dtype <dtype>', 'KV cache dtype: auto (= compute dtype) | f32 | f16 | bf16 (f16/bf16: CPU only, halves the cache)', choiceArg(['auto', 'f32', 'f16', 'bf16'] as const), 'auto')
     .option('--kv-cache-memory <size>', 'KV cache budget: bytes or e.g. 512MiB, 2GB (default: --kv-cache-share of free memory)', parseBytes)
     .option('--kv-cache-share <fraction>', 'share of the memory free after loading for the KV cache when --kv-cache-memory is unset (default 0.25 host, 0.9 GPU)', shareArg)
     .option('--max-num-seqs <n>', 'most sequences per engine step', positiveIntArg)

@@ -1,7 +1,7 @@
 // DecoderModel: the CausalLM shared by every Llama-family architecture. Owns the uploaded weights,
 // the rope table and the workspace (allocated once); forward() enqueues ops only, allocating nothing.
 import type { Backend, KvLayer, Tensor } from '../runtime/backend.js';
-import { DTYPE_BYTES } from '../runtime/dtype.js';
+import { DTYPE_BYTES, type FloatDType } from '../runtime/dtype.js';
 import { TokenmillError } from '../util/errors.js';
 import { runDecoderLayer, type LayerStep } from './decoder-layer.js';
 import { linear } from './quantize.js';
@@ -15,6 +15,28 @@ export interface DecoderModelOptions {
   readonly maxTokensPerStep?: number;
   /** Largest numLogits per forward (default min(maxTokensPerStep, 256)); sizes the f32 logits buffer. */
   readonly maxLogitsPerStep?: number;
+  /**
+   * KV cache dtype: 'auto' (default) = the backend's computeDType; 'f16' / 'bf16' halve the cache
+   * with f32 compute on backends that support a narrower cache (CPU; see KvLayer in backend.ts).
+   */
+  readonly kvCacheDType?: KvCacheDTypeOption;
+}
+
+export type KvCacheDTypeOption = 'auto' | FloatDType;
+export const KV_CACHE_DTYPE_OPTIONS: readonly KvCacheDTypeOption[] = ['auto', 'f32', 'f16', 'bf16'];
+
+/** The cache dtype an option gives on a backend; throws where the backend cannot hold it. */
+export function resolveKvCacheDType(backend: Backend, opt: KvCacheDTypeOption = 'auto'): FloatDType {
+  const compute = backend.computeDType as FloatDType;
+  if (opt === 'auto' || opt === compute) return compute;
+  if (!(KV_CACHE_DTYPE_OPTIONS as readonly string[]).includes(opt)) {
+    throw new TokenmillError('invalid_argument', `kvCacheDType must be one of ${KV_CACHE_DTYPE_OPTIONS.join(', ')}, got ${String(opt)}`);
+  }
+  // A narrower cache needs f32 compute and a backend whose kvWrite/attention convert (cpu, reference).
+  if (compute !== 'f32' || (backend.name !== 'cpu' && backend.name !== 'reference')) {
+    throw new TokenmillError('invalid_argument', `kvCacheDType ${opt} is not supported on the ${backend.name} backend with ${compute} compute (its KV cache is ${compute}; use auto)`);
+  }
+  return opt;
 }
 
 export const DEFAULT_MAX_TOKENS_PER_STEP = 512;
@@ -23,6 +45,8 @@ export const DEFAULT_MAX_LOGITS_PER_STEP = 256;
 export class DecoderModel implements CausalLM {
   readonly maxTokensPerStep: number;
   readonly maxLogitsPerStep: number;
+  /** The KV cache dtype allocKvCache / kvBytesPerToken default to. */
+  readonly kvCacheDType: FloatDType;
   private readonly invFreq: Tensor; // f32 [Dh/2]
   private readonly ws: Workspace;
   private disposed = false;
@@ -35,6 +59,7 @@ export class DecoderModel implements CausalLM {
   ) {
     this.maxTokensPerStep = positive(opts.maxTokensPerStep ?? DEFAULT_MAX_TOKENS_PER_STEP, 'maxTokensPerStep');
     this.maxLogitsPerStep = positive(opts.maxLogitsPerStep ?? Math.min(this.maxTokensPerStep, DEFAULT_MAX_LOGITS_PER_STEP), 'maxLogitsPerStep');
+    this.kvCacheDType = resolveKvCacheDType(backend, opts.kvCacheDType);
     this.invFreq = backend.alloc([config.headDim / 2], 'f32');
     backend.upload(this.invFreq, computeInvFreq(config));
     try {
@@ -77,18 +102,19 @@ export class DecoderModel implements CausalLM {
     return lv.logits;
   }
 
-  allocKvCache(numBlocks: number, blockSize: number): KvLayer[] {
+  allocKvCache(numBlocks: number, blockSize: number, dtype: FloatDType = this.kvCacheDType): KvLayer[] {
     const c = this.config;
+    if (dtype !== this.kvCacheDType) resolveKvCacheDType(this.backend, dtype);
     positive(numBlocks, 'numBlocks');
     positive(blockSize, 'blockSize');
     const shape = [numBlocks, blockSize, c.numKvHeads, c.headDim];
     const layers: KvLayer[] = [];
     try {
       for (let l = 0; l < c.numLayers; l++) {
-        const k = this.backend.alloc(shape, this.backend.computeDType);
+        const k = this.backend.alloc(shape, dtype);
         let v: Tensor;
         try {
-          v = this.backend.alloc(shape, this.backend.computeDType);
+          v = this.backend.alloc(shape, dtype);
         } catch (e) {
           this.backend.free(k);
           throw e;
@@ -102,9 +128,9 @@ export class DecoderModel implements CausalLM {
     return layers;
   }
 
-  kvBytesPerToken(): number {
+  kvBytesPerToken(dtype: FloatDType = this.kvCacheDType): number {
     const c = this.config;
-    return 2 * c.numLayers * c.numKvHeads * c.headDim * DTYPE_BYTES[this.backend.computeDType];
+    return 2 * c.numLayers * c.numKvHeads * c.headDim * DTYPE_BYTES[dtype];
   }
 
   dispose(): void {

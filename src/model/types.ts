@@ -71,9 +71,14 @@ export interface CausalLM {
    * model's workspace: valid until the next forward call.
    */
   forward(step: StepInputs, kvCache: readonly KvLayer[]): Tensor;
-  /** Allocate a paged KV cache: one KvLayer per layer, each [numBlocks, blockSize, Hkv, Dh]. */
-  allocKvCache(numBlocks: number, blockSize: number): KvLayer[];
-  /** Bytes one token of KV cache takes across all layers. */
-  kvBytesPerToken(): number;
+  /**
+   * Allocate a paged KV cache: one KvLayer per layer, each [numBlocks, blockSize, Hkv, Dh] of dtype
+   * (default: the model's KV cache dtype, see DecoderModelOptions.kvCacheDType).
+   */
+  allocKvCache(numBlocks: number, blockSize: number, dtype?: FloatDType): KvLayer[];
+  /** The dtype allocKvCache and kvBytesPerToken default to (DecoderModel: from kvCacheDType, 'auto' = computeDType). */
+  readonly kvCacheDType?: FloatDType;
+  /** Bytes one token of KV cache takes across all layers (in dtype, default the model's KV cache dtype). */
+  kvBytesPerToken(dtype?: FloatDType): number;
   dispose(): void;
 }

@@ -53,7 +53,12 @@ export interface AttentionMetadata {
   readonly blockTables: Tensor;
 }
 
-/** One layer's paged KV cache: both tensors [numBlocks, blockSize, numKvHeads, headDim]. */
+/**
+ * One layer's paged KV cache: both tensors [numBlocks, blockSize, numKvHeads, headDim], of one dtype:
+ * the backend's computeDType, or, where the backend supports it, f16/bf16 with f32 compute (the CPU
+ * backend and the reference; CUDA caches are computeDType only). kvWrite rounds to the cache dtype
+ * (nearest even); attention converts cached values to f32 exactly and computes as with an f32 cache.
+ */
 export interface KvLayer {
   readonly k: Tensor;
   readonly v: Tensor;
@@ -160,7 +165,8 @@ export interface Backend {
    * Write this step's keys and values into the paged cache: for each token t with
    * slotMapping[t] >= 0, cache.k[slot] = k[t], cache.v[slot] = v[t] (slot indexes the flattened
    * [numBlocks * blockSize] axis). k, v [T, Hkv, Dh]; slotMapping i32 [T]; a negative slot skips
-   * the token (padding).
+   * the token (padding). Values are rounded to the cache dtype (nearest even) when it is narrower
+   * than k/v's (an f16/bf16 cache with f32 compute, see KvLayer).
    */
   kvWrite(cache: KvLayer, k: Tensor, v: Tensor, slotMapping: Tensor): void;
 

@@ -7,6 +7,7 @@ import { AsyncEngine } from '../engine/async-engine.js';
 import { defaultKvCacheBytes } from '../engine/kv/kv-sizing.js';
 import type { EngineObserver } from '../metrics/engine-observer.js';
 import { loadModel } from '../model/loader.js';
+import type { KvCacheDTypeOption } from '../model/decoder-model.js';
 import type { QuantizeMode } from '../model/quantize.js';
 import { loadTokenizer } from '../model/tokenizer.js';
 import type { Backend } from '../runtime/backend.js';
@@ -23,6 +24,8 @@ export interface ModelStackOptions {
   readonly numThreads?: number;
   /** Weight-only quantization of the linear layers (model/quantize.ts); default none. */
   readonly quantize?: QuantizeMode;
+  /** KV cache dtype (DecoderModelOptions.kvCacheDType); default auto = the compute dtype. */
+  readonly kvCacheDType?: KvCacheDTypeOption;
   /** KV cache budget in bytes; default: kvCacheShare of the memory free after loading. */
   readonly kvCacheBytes?: number;
   /** Share of free memory (host, or device on CUDA) for the KV pool when kvCacheBytes is unset. */
@@ -74,7 +77,9 @@ function pickBackend(device: DeviceChoice, numThreads: number | undefined): { ba
 export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> {
   const { backend, reason } = pickBackend(o.device ?? 'auto', o.numThreads);
   const tokenizer = loadTokenizer(o.dir);
-  const loaded = await loadModel(o.dir, backend, o.quantize !== undefined ? { quantize: o.quantize } : {});
+  const loaded = await loadModel(o.dir, backend, {
+    ...(o.quantize !== undefined ? { quantize: o.quantize } : {}), ...(o.kvCacheDType !== undefined ? { kvCacheDType: o.kvCacheDType } : {}),
+  });
   const frontend = new TokenizerFrontend(tokenizer, { eosTokenIds: loaded.config.eosTokenIds, vocabSize: loaded.config.vocabSize });
   let kvCacheBytes = o.kvCacheBytes;
   if (kvCacheBytes === undefined) {

@@ -2,7 +2,7 @@
 // (with earlier context in the cache), fresh prefills and decode tokens with long contexts (split
 // kernels), over shuffled block tables, block sizes 16 and odd, GQA 1/2/4/8, head dims 8..128,
 // sliding windows, NaN-poisoned unused cache slots, and a multi-layer KV pool addressed by views.
-import { RTOL, conformanceSuite, type ConformanceCase, type Harness, type Tolerance } from './helpers.js';
+import { RTOL, conformanceSuite, supportsNarrowKvCache, type ConformanceCase, type Harness, type Tolerance } from './helpers.js';
 import { buildPaged, type PagedSpec, type SeqSpec } from './paged-scenario.js';
 
 interface AttnSpec extends PagedSpec {
@@ -13,6 +13,10 @@ interface AttnSpec extends PagedSpec {
 }
 
 async function check(h: Harness, spec: AttnSpec): Promise<void> {
+  if (spec.cacheDType !== undefined && spec.cacheDType !== 'f32' && !supportsNarrowKvCache(h.be)) {
+    h.t.skip(`${h.be.name} (${h.be.computeDType} compute) holds no ${spec.cacheDType} KV cache`);
+    return;
+  }
   const sc = buildPaged(h, spec);
   const { H, Dh } = spec;
   const q = h.act([sc.numTokens, H, Dh], h.rng.normals(sc.numTokens * H * Dh, spec.qScale ?? 1));
@@ -65,6 +69,22 @@ const SPECS: readonly (AttnSpec & { label: string })[] = [
     seqs: seqs([32, 16], [48, 1]), H: 4, Hkv: 4, Dh: 128, blockSize: 16, unused: 'nan', tableFill: 'huge',
   },
   { label: 'NaN in unused slots, odd blocks, zeros in unused table entries', seqs: seqs([11, 11], [26, 1]), H: 2, Hkv: 1, Dh: 8, blockSize: 3, unused: 'nan', tableFill: 'zero' },
+  // f16/bf16 KV caches (f32 compute, converted on read): both sides hold the same bits.
+  { label: 'f16 cache: decode batch of 8', seqs: seqs([1, 1], [2, 1], [15, 1], [16, 1], [17, 1], [100, 1], [333, 1], [600, 1]), H: 4, Hkv: 1, Dh: 64, blockSize: 16, cacheDType: 'f16' },
+  { label: 'f16 cache: GQA 2, Dh 48 (stories15M-like), odd block size 7', seqs: seqs([50, 1], [23, 23], [12, 3], [190, 1]), H: 6, Hkv: 3, Dh: 48, blockSize: 7, cacheDType: 'f16' },
+  {
+    label: 'f16 cache: mixed step, GQA 4',
+    seqs: seqs([45, 8], [1100, 1], [3, 1], [9, 9], [33, 1]), H: 8, Hkv: 2, Dh: 64, blockSize: 16, cacheDType: 'f16',
+  },
+  { label: 'f16 cache: GQA 8, Dh 128, 1500-key decode', seqs: seqs([1500, 1], [70, 6]), H: 16, Hkv: 2, Dh: 128, blockSize: 16, cacheDType: 'f16' },
+  { label: 'f16 cache: Dh 8 (stories260K-like), block size 5', seqs: seqs([1, 1], [40, 2], [256, 1]), H: 8, Hkv: 4, Dh: 8, blockSize: 5, cacheDType: 'f16' },
+  { label: 'f16 cache: sliding window 16, odd blocks', seqs: seqs([40, 40], [60, 1]), H: 2, Hkv: 1, Dh: 64, blockSize: 9, window: 16, cacheDType: 'f16' },
+  {
+    label: 'f16 cache: NaN in unused slots, -1 in unused table entries',
+    seqs: seqs([17, 3], [30, 1], [5, 5], [1030, 1]), H: 4, Hkv: 2, Dh: 64, blockSize: 16, unused: 'nan', tableFill: 'negative', spareBlocks: 3, cacheDType: 'f16',
+  },
+  { label: 'bf16 cache: decode and prefill, GQA 2, Dh 48', seqs: seqs([50, 1], [23, 23], [300, 1]), H: 6, Hkv: 3, Dh: 48, blockSize: 16, cacheDType: 'bf16' },
+  { label: 'bf16 cache: Dh 128', seqs: seqs([20, 5], [300, 1]), H: 4, Hkv: 4, Dh: 128, blockSize: 16, cacheDType: 'bf16' },
 ];
 
 const cases: ConformanceCase[] = SPECS.map((s) => ({

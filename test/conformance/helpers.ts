@@ -191,6 +191,14 @@ export class Harness {
   }
 }
 
+/**
+ * Whether a backend holds f16/bf16 KV caches with f32 compute (KvLayer in backend.ts): the CPU
+ * backend and the reference; CUDA caches stay computeDType.
+ */
+export function supportsNarrowKvCache(be: Backend): boolean {
+  return be.computeDType === 'f32' && (be.name === 'cpu' || be.name === 'reference');
+}
+
 export interface ConformanceCase {
   readonly name: string;
   run(h: Harness): Promise<void>;

@@ -2,6 +2,7 @@
 // physical blocks handed out in shuffled order, a block table with garbage in unused entries, and a
 // cache whose slots outside every context can be poisoned (NaN) to catch kernels that read them.
 import type { AttentionMetadata } from '../../src/runtime/backend.js';
+import type { FloatDType } from '../../src/runtime/dtype.js';
 import type { Harness, Pair } from './helpers.js';
 
 export interface SeqSpec {
@@ -23,6 +24,8 @@ export interface PagedSpec {
   readonly unused?: 'random' | 'nan';
   /** What fills block-table entries past a sequence's last block ("may hold anything"). */
   readonly tableFill?: 'negative' | 'huge' | 'zero';
+  /** KV cache dtype on both sides (f16/bf16 caches: bits uploaded, identical values); default computeDType / f32. */
+  readonly cacheDType?: FloatDType;
 }
 
 export interface PagedScenario {
@@ -71,8 +74,8 @@ export function buildPaged(h: Harness, spec: PagedSpec): PagedScenario {
   return {
     numTokens: qsl[seqs.length]!,
     numBlocks,
-    k: h.act(shape, kv[0]!),
-    v: h.act(shape, kv[1]!),
+    k: spec.cacheDType !== undefined ? h.typed(shape, spec.cacheDType, kv[0]!) : h.act(shape, kv[0]!),
+    v: spec.cacheDType !== undefined ? h.typed(shape, spec.cacheDType, kv[1]!) : h.act(shape, kv[1]!),
     meta: {
       be: { ...common, queryStartLoc: q.be, seqLens: l.be, blockTables: bt.be },
       ref: { ...common, queryStartLoc: q.ref, seqLens: l.ref, blockTables: bt.ref },

@@ -4,7 +4,7 @@
 // fused == rope + kvWrite on separately produced q, k, v, exactly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { conformanceSuite, Rng, type ConformanceCase, type Harness } from './helpers.js';
+import { conformanceSuite, Rng, supportsNarrowKvCache, type ConformanceCase, type Harness } from './helpers.js';
 import { composeRopeKvWriteQkv, qkvSplitRows } from '../../src/runtime/reference/ops-qkv.js';
 import { createReferenceBackend } from '../../src/runtime/select.js';
 
@@ -17,6 +17,8 @@ interface Spec {
   readonly blockSize: number;
   readonly padShare: number;
   readonly maxPos: number;
+  /** f16/bf16: a narrower cache (keys rounded after rope, values on write); default computeDType. */
+  readonly cacheDType?: 'f16' | 'bf16';
 }
 
 function invFreqTable(dh: number, theta: number): Float32Array {
@@ -26,13 +28,18 @@ function invFreqTable(dh: number, theta: number): Float32Array {
 }
 
 async function check(h: Harness, s: Spec): Promise<void> {
+  if (s.cacheDType !== undefined && !supportsNarrowKvCache(h.be)) {
+    h.t.skip(`${h.be.name} (${h.be.computeDType} compute) holds no ${s.cacheDType} KV cache`);
+    return;
+  }
   const row = s.Hkv * s.Dh;
   const numSlots = s.numBlocks * s.blockSize;
   const free = h.rng.shuffle(Array.from({ length: numSlots }, (_, i) => i));
   const slots = Array.from({ length: s.T }, () => (h.rng.next() < s.padShare ? -1 : free.pop()!));
   const positions = Array.from({ length: s.T }, () => h.rng.int(0, s.maxPos + 1));
   const shape = [s.numBlocks, s.blockSize, s.Hkv, s.Dh];
-  const cache = { k: h.act(shape, h.rng.normals(numSlots * row)), v: h.act(shape, h.rng.normals(numSlots * row)) };
+  const cacheOf = (values: Float32Array) => (s.cacheDType !== undefined ? h.typed(shape, s.cacheDType, values) : h.act(shape, values));
+  const cache = { k: cacheOf(h.rng.normals(numSlots * row)), v: cacheOf(h.rng.normals(numSlots * row)) };
   const width = (s.H + 2 * s.Hkv) * s.Dh;
   const qkv = h.act([s.T, width], h.rng.normals(s.T * width));
   const qOut = h.out([s.T, s.H, s.Dh]);
@@ -49,7 +56,9 @@ async function check(h: Harness, s: Spec): Promise<void> {
   }
   h.ref.ropeKvWriteQkv!(qOut.ref, qkv.ref, { k: cache.k.ref, v: cache.v.ref }, pos.ref, inv.ref, slotMapping.ref);
   await h.expectClose('qOut', qOut, h.tol(1));
-  await h.expectClose('cache.k', cache.k, h.tol(1));
+  // A narrow cache: a last-bit difference in the rotated f32 key may round to the neighbouring half value.
+  const halfUlp = s.cacheDType === 'f16' ? 2 ** -10 : s.cacheDType === 'bf16' ? 2 ** -7 : 0;
+  await h.expectClose('cache.k', cache.k, halfUlp > 0 ? { rtol: halfUlp, atol: 2 ** -24 } : h.tol(1));
   await h.expectClose('cache.v', cache.v, { rtol: 0, atol: 0 });
   await h.expectClose('qkv untouched', qkv, { rtol: 0, atol: 0 });
 }
@@ -61,6 +70,9 @@ const SPECS: readonly (Spec & { label: string })[] = [
   { label: 'padding rows (slot -1)', T: 9, H: 6, Hkv: 2, Dh: 48, numBlocks: 4, blockSize: 7, padShare: 0.4, maxPos: 255 },
   { label: 'prefill-sized step, odd heads', T: 33, H: 7, Hkv: 1, Dh: 64, numBlocks: 5, blockSize: 16, padShare: 0.1, maxPos: 2047 },
   { label: 'stories260K shape', T: 3, H: 8, Hkv: 4, Dh: 8, numBlocks: 2, blockSize: 16, padShare: 0, maxPos: 255 },
+  { label: 'f16 cache, padding rows', T: 9, H: 6, Hkv: 2, Dh: 48, numBlocks: 4, blockSize: 7, padShare: 0.4, maxPos: 255, cacheDType: 'f16' },
+  { label: 'f16 cache, decode batch, GQA, llama shape', T: 4, H: 32, Hkv: 8, Dh: 128, numBlocks: 6, blockSize: 16, padShare: 0, maxPos: 4095, cacheDType: 'f16' },
+  { label: 'bf16 cache, prefill-sized step', T: 33, H: 7, Hkv: 1, Dh: 64, numBlocks: 5, blockSize: 16, padShare: 0.1, maxPos: 2047, cacheDType: 'bf16' },
 ];
 
 const cases: ConformanceCase[] = SPECS.map((s) => ({

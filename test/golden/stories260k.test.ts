@@ -31,6 +31,9 @@ interface Reference {
   logits_pos2: number[];
 }
 
+/** Logits tolerance at positions 0..2 with an f16 KV cache (measured worst 1.3e-3 at position 0). */
+const LOGITS_ATOL_F16_KV = 5e-3;
+
 let work = '';
 let ref: Reference;
 const dirs = { legacy: '', v1: '', gguf: '' };
@@ -65,15 +68,16 @@ function assertClose(got: Float32Array, want: readonly number[], atol: number, w
   assert.ok(worst <= atol, `${what}: worst |diff| ${worst} > ${atol}`);
 }
 
-async function greedyGolden(backend: Backend): Promise<void> {
-  const { model, config } = await loadModel(dirs.legacy, backend);
+async function greedyGolden(backend: Backend, kvCacheDType: 'auto' | 'f16' = 'auto', logitsAtol = 1e-4): Promise<void> {
+  const { model, config } = await loadModel(dirs.legacy, backend, { kvCacheDType });
+  assert.equal(model.kvCacheDType, kvCacheDType === 'auto' ? backend.computeDType : kvCacheDType);
   const driver = new SequenceDriver(model, { maxSeqLen: 256 });
   try {
     const tok = loadTokenizer(dirs.legacy);
     const ids: number[] = [];
     let logits = await driver.prefill([ref.bos_id]);
     for (let step = 0; step < ref.steps; step++) {
-      if (step <= 2) assertClose(logits, ref[`logits_pos${step}` as 'logits_pos0'], 1e-4, `logits at position ${step}`);
+      if (step <= 2) assertClose(logits, ref[`logits_pos${step}` as 'logits_pos0'], logitsAtol, `logits at position ${step}`);
       const next = argmax(logits);
       if (config.eosTokenIds.includes(next)) break;
       ids.push(next);
@@ -104,6 +108,16 @@ test('stories260K greedy golden on the CPU backend', { skip: skip || (cpu.availa
   const backend = createCpuBackend();
   try {
     await greedyGolden(backend);
+  } finally {
+    backend.dispose();
+  }
+});
+
+// An f16 KV cache (f32 compute): the same greedy ids and text; logits move by the f16 rounding of K/V.
+test('stories260K greedy golden on the CPU backend with an f16 KV cache', { skip: skip || (cpu.available ? false : `cpu addon unavailable: ${cpu.reason}`) }, async () => {
+  const backend = createCpuBackend();
+  try {
+    await greedyGolden(backend, 'f16', LOGITS_ATOL_F16_KV);
   } finally {
     backend.dispose();
   }

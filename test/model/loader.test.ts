@@ -146,6 +146,15 @@ test('kvBytesPerToken, allocKvCache shapes, forward argument checks', async () =
     const kv = model.allocKvCache(3, 4);
     assert.equal(kv.length, config.numLayers);
     assert.deepEqual(kv[0]!.k.shape, [3, 4, config.numKvHeads, config.headDim]);
+    assert.equal(kv[0]!.k.dtype, 'f32');
+    // A narrower KV cache (f32 compute on the reference / CPU): half the bytes per token.
+    assert.equal(model.kvBytesPerToken('f16'), 2 * config.numLayers * config.numKvHeads * config.headDim * 2);
+    const kv16 = model.allocKvCache(2, 4, 'f16');
+    assert.equal(kv16[0]!.v.dtype, 'f16');
+    for (const l of kv16) {
+      b.free(l.k);
+      b.free(l.v);
+    }
     for (const l of kv) {
       b.free(l.k);
       b.free(l.v);
@@ -195,6 +204,31 @@ test('weight dtype: stored by default; f32 checkpoints become bf16 on a bf16 bac
     }
     const cmp = compareLogits(out[1]!, out[0]!, 1e-5, 1e-5);
     assert.ok(cmp.worstRatio <= 1, describe(cmp));
+  } finally {
+    m.cleanup();
+  }
+});
+
+test('kvCacheDType: auto = computeDType, f16/bf16 with f32 compute, rejected where the backend cannot hold it', async () => {
+  const { resolveKvCacheDType } = await import('../../src/model/decoder-model.js');
+  const m = makeTinyModel('tiny-qwen3');
+  try {
+    const b = createReferenceBackend();
+    const { model } = await loadModel(m.dir, b, { maxTokensPerStep: 8, kvCacheDType: 'f16' });
+    assert.equal(model.kvCacheDType, 'f16');
+    assert.equal(model.kvBytesPerToken(), model.kvBytesPerToken('f32') / 2);
+    const drv = new SequenceDriver(model, { maxSeqLen: 32 });
+    const logits = await drv.prefill(tokenSeq(5, 512));
+    assert.ok(logits.every((x) => Number.isFinite(x)));
+    drv.dispose();
+    model.dispose();
+    assert.equal(b.memoryStats().numTensors, 0);
+    const fake = (name: string, computeDType: 'f32' | 'bf16') => ({ name, computeDType }) as unknown as Parameters<typeof resolveKvCacheDType>[0];
+    assert.equal(resolveKvCacheDType(fake('cuda', 'bf16'), 'auto'), 'bf16');
+    assert.equal(resolveKvCacheDType(fake('cuda', 'bf16'), 'bf16'), 'bf16');
+    assert.throws(() => resolveKvCacheDType(fake('cuda', 'bf16'), 'f16'), (e: unknown) => e instanceof TokenmillError && /not supported on the cuda backend/.test(e.message));
+    assert.throws(() => resolveKvCacheDType(fake('cuda', 'f32'), 'f16'), (e: unknown) => e instanceof TokenmillError && e.code === 'invalid_argument');
+    assert.equal(resolveKvCacheDType(fake('cpu', 'f32'), 'bf16'), 'bf16');
   } finally {
     m.cleanup();
   }

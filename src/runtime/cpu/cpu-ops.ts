@@ -8,6 +8,8 @@ import { OP } from './cpu-tensor.js';
 import type { CpuBackend } from './cpu-backend.js';
 
 const F32: readonly DType[] = ['f32'];
+/** KV cache dtypes: f32, or f16/bf16 (rounded to nearest even on write, converted to f32 on read). */
+const KV: readonly DType[] = ['f32', 'f16', 'bf16'];
 const I32: readonly DType[] = ['i32'];
 const ANY_FLOAT: readonly DType[] = ['f32', 'f16', 'bf16'];
 
@@ -107,8 +109,8 @@ export const recordOps = {
   },
 
   ropeKvWriteQkv(be: CpuBackend, qOut: Tensor, qkv: Tensor, cache: KvLayer, positions: Tensor, invFreq: Tensor, slotMapping: Tensor): void {
-    const CK = be.arg(cache.k, 'cache.k', F32, [-1, -1, -1, -1]);
-    const CV = be.arg(cache.v, 'cache.v', F32, CK.shape);
+    const CK = be.arg(cache.k, 'cache.k', KV, [-1, -1, -1, -1]);
+    const CV = be.arg(cache.v, 'cache.v', [CK.dtype], CK.shape);
     const [NB, BS, Hkv, Dh] = CK.shape as [number, number, number, number];
     const Q = be.arg(qOut, 'qOut', F32, [-1, -1, Dh]);
     const [T, H] = Q.shape as [number, number];
@@ -128,8 +130,8 @@ export const recordOps = {
   },
 
   kvWrite(be: CpuBackend, cache: KvLayer, k: Tensor, v: Tensor, slotMapping: Tensor): void {
-    const CK = be.arg(cache.k, 'cache.k', F32, [-1, -1, -1, -1]);
-    const CV = be.arg(cache.v, 'cache.v', F32, CK.shape);
+    const CK = be.arg(cache.k, 'cache.k', KV, [-1, -1, -1, -1]);
+    const CV = be.arg(cache.v, 'cache.v', [CK.dtype], CK.shape);
     const [NB, BS, Hkv, Dh] = CK.shape as [number, number, number, number];
     const Kin = be.arg(k, 'k', F32, [-1, Hkv, Dh]);
     const T = Kin.shape[0]!;
@@ -147,8 +149,8 @@ export const recordOps = {
     const Q = be.arg(q, 'q', F32, [-1, -1, -1]);
     const [T, H, Dh] = Q.shape as [number, number, number];
     const O = be.arg(out, 'out', F32, [T, H, Dh]);
-    const CK = be.arg(cache.k, 'cache.k', F32, [-1, -1, -1, -1]);
-    const CV = be.arg(cache.v, 'cache.v', F32, CK.shape);
+    const CK = be.arg(cache.k, 'cache.k', KV, [-1, -1, -1, -1]);
+    const CV = be.arg(cache.v, 'cache.v', [CK.dtype], CK.shape);
     const [NB, BS, Hkv] = CK.shape as [number, number, number, number];
     invariant(CK.shape[3] === Dh, () => `attention: cache head dim ${CK.shape[3]} != q head dim ${Dh}`);
     invariant(Hkv > 0 && H % Hkv === 0, () => `attention: ${H} query heads not a multiple of ${Hkv} kv heads`);

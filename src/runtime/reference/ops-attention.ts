@@ -1,15 +1,29 @@
 // Reference paged KV write and paged, varlen, causal grouped-query attention (sliding window
 // optional), straight from the AttentionMetadata doc in backend.ts. Softmax and sums in f64.
 // Cache tensors: [numBlocks, blockSize, Hkv, Dh]; a slot indexes the flattened [numBlocks * blockSize] axis.
+// A cache may be f32 or f16/bf16 (both tensors the same dtype): kvWrite rounds each value to the
+// cache dtype (nearest even) and stores its bits; attention reads them back converted exactly.
 import type { AttentionMetadata, KvLayer, Tensor } from '../backend.js';
+import { f32ToBf16, f32ToF16 } from '../dtype.js';
 import { invariant } from '../../util/invariant.js';
-import { F32, I32, f32Window, floatGetter, noAlias, toInts, type RefContext, type RefTensor } from './ref-tensor.js';
+import { ANY_FLOAT, F32, I32, f32Window, floatGetter, noAlias, toInts, type RefContext, type RefTensor } from './ref-tensor.js';
 
-function cacheArgs(ctx: RefContext, cache: KvLayer): { K: RefTensor; V: RefTensor } {
-  const K = ctx.arg(cache.k, 'cache.k', F32, [-1, -1, -1, -1]);
-  const V = ctx.arg(cache.v, 'cache.v', F32, K.shape);
+export function cacheArgs(ctx: RefContext, cache: KvLayer): { K: RefTensor; V: RefTensor } {
+  const K = ctx.arg(cache.k, 'cache.k', ANY_FLOAT, [-1, -1, -1, -1]);
+  const V = ctx.arg(cache.v, 'cache.v', [K.dtype], K.shape);
   noAlias('cache.k', K, { 'cache.v': V });
   return { K, V };
+}
+
+/** Store f32 values into a cache tensor, rounding to its dtype (f16/bf16: nearest even). */
+export function cacheSetter(t: RefTensor): (i: number, x: number) => void {
+  if (t.dtype === 'f32') {
+    const w = f32Window(t);
+    return (i, x) => { w[i] = x; };
+  }
+  const bits = (t.storage.data as Uint16Array).subarray(t.offset, t.offset + t.numel);
+  const conv = t.dtype === 'f16' ? f32ToF16 : f32ToBf16;
+  return (i, x) => { bits[i] = conv(x); };
 }
 
 /** cache.k[slot] = k[t], cache.v[slot] = v[t] for each token with slotMapping[t] >= 0. */
@@ -26,16 +40,16 @@ export function kvWrite(ctx: RefContext, cache: KvLayer, k: Tensor, v: Tensor, s
   const slots = toInts(S);
   const kg = floatGetter(Kin);
   const vg = floatGetter(Vin);
-  const ck = f32Window(CK);
-  const cv = f32Window(CV);
+  const ck = cacheSetter(CK);
+  const cv = cacheSetter(CV);
   const row = Hkv * Dh;
   for (let t = 0; t < T; t++) {
     const slot = slots[t]!;
     if (slot < 0) continue;
     invariant(slot < NB * BS, () => `kvWrite: slotMapping[${t}] = ${slot} outside the cache (${NB * BS} slots)`);
     for (let i = 0; i < row; i++) {
-      ck[slot * row + i] = kg(t * row + i);
-      cv[slot * row + i] = vg(t * row + i);
+      ck(slot * row + i, kg(t * row + i));
+      cv(slot * row + i, vg(t * row + i));
     }
   }
 }

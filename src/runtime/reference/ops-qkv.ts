@@ -4,11 +4,11 @@
 // Result = rope(q, k) then kvWrite(k, v): bit for bit what the unfused ops give on the same qkv values.
 import type { Backend, KvLayer, Tensor } from '../backend.js';
 import { invariant } from '../../util/invariant.js';
+import { cacheArgs, cacheSetter } from './ops-attention.js';
 import { F32, I32, f32Window, floatGetter, noAlias, toF64, toInts, type RefContext } from './ref-tensor.js';
 
 export function ropeKvWriteQkv(ctx: RefContext, qOut: Tensor, qkv: Tensor, cache: KvLayer, positions: Tensor, invFreq: Tensor, slotMapping: Tensor): void {
-  const CK = ctx.arg(cache.k, 'cache.k', F32, [-1, -1, -1, -1]);
-  const CV = ctx.arg(cache.v, 'cache.v', F32, CK.shape);
+  const { K: CK, V: CV } = cacheArgs(ctx, cache);
   const [NB, BS, Hkv, Dh] = CK.shape as [number, number, number, number];
   const Q = ctx.arg(qOut, 'qOut', F32, [-1, -1, Dh]);
   const [T, H] = Q.shape as [number, number];
@@ -26,11 +26,12 @@ export function ropeKvWriteQkv(ctx: RefContext, qOut: Tensor, qkv: Tensor, cache
   const freq = toF64(F);
   const slots = toInts(S);
   const q = f32Window(Q);
-  const ck = f32Window(CK);
-  const cv = f32Window(CV);
+  const ck = cacheSetter(CK);
+  const cv = cacheSetter(CV);
   const half = Dh / 2;
   const rowIn = (H + 2 * Hkv) * Dh;
   const rowKv = Hkv * Dh;
+  const krot = new Float32Array(Dh);
   for (let t = 0; t < T; t++) {
     const slot = slots[t]!;
     invariant(slot < NB * BS, () => `ropeKvWriteQkv: slotMapping[${t}] = ${slot} outside the cache (${NB * BS} slots)`);
@@ -49,8 +50,10 @@ export function ropeKvWriteQkv(ctx: RefContext, qOut: Tensor, qkv: Tensor, cache
     for (let h = 0; h < H; h++) rotateInto(q, (t * H + h) * Dh, t * rowIn + h * Dh);
     if (slot < 0) continue;
     for (let h = 0; h < Hkv; h++) {
-      rotateInto(ck, slot * rowKv + h * Dh, t * rowIn + (H + h) * Dh);
-      for (let d = 0; d < Dh; d++) cv[slot * rowKv + h * Dh + d] = x(t * rowIn + (H + Hkv + h) * Dh + d);
+      // The rotated key is rounded to f32 first, then to the cache dtype (as rope then kvWrite).
+      rotateInto(krot, 0, t * rowIn + (H + h) * Dh);
+      for (let d = 0; d < Dh; d++) ck(slot * rowKv + h * Dh + d, krot[d]!);
+      for (let d = 0; d < Dh; d++) cv(slot * rowKv + h * Dh + d, x(t * rowIn + (H + Hkv + h) * Dh + d));
     }
   }
 }
