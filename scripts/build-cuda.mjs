@@ -109,12 +109,17 @@ export async function buildCuda() {
       }
     }
   }
-  const glue = join(ROOT, 'native', 'addon', 'cuda_addon.cpp');
-  const glueObj = join(OUT_DIR, 'cuda_addon.o');
-  objs.push(glueObj);
-  if (newer(glue, glueObj) || statSync(glueObj).mtimeMs < headerTime) {
-    tasks.push(() => run('g++', ['-O2', '-std=c++17', '-fPIC', '-fexceptions', '-DNAPI_CPP_EXCEPTIONS', '-DNAPI_VERSION=8',
-      `-I${nodeInc}`, `-I${napiInc}`, `-I${cudaHome}/include`, '-c', glue, '-o', glueObj]).then((r) => ({ ...r, f: 'cuda_addon.cpp' })));
+  // N-API glue: cuda_addon*.cpp share native/addon/cuda_ctx.h (the addon context).
+  const addonDir = join(ROOT, 'native', 'addon');
+  const glueHeaderTime = Math.max(headerTime, statSync(join(addonDir, 'cuda_ctx.h')).mtimeMs);
+  for (const g of readdirSync(addonDir).filter((x) => /^cuda_addon.*\.cpp$/.test(x)).sort()) {
+    const glue = join(addonDir, g);
+    const glueObj = join(OUT_DIR, g.replace(/\.cpp$/, '.o'));
+    objs.push(glueObj);
+    if (newer(glue, glueObj) || statSync(glueObj).mtimeMs < glueHeaderTime) {
+      tasks.push(() => run('g++', ['-O2', '-std=c++17', '-fPIC', '-fexceptions', '-DNAPI_CPP_EXCEPTIONS', '-DNAPI_VERSION=8',
+        `-I${nodeInc}`, `-I${napiInc}`, `-I${cudaHome}/include`, '-c', glue, '-o', glueObj]).then((r) => ({ ...r, f: g })));
+    }
   }
   const jobs = Number(process.env.TOKENMILL_CUDA_JOBS ?? cpus().length);
   const t0 = Date.now();
