@@ -1,4 +1,4 @@
-// N-API glue for the CUDA backend (split by role: this file, cuda_addon_ops.cpp, cuda_addon_graphs.cpp;
+// N-API glue for the CUDA backend, split by role (this file; cuda_addon_ops.cpp; cuda_addon_graphs.cpp): turns
 // CUDA errors into JS errors ("cuda_error: <op>: <CUDA error string>"). Pointers cross to JS as
 // numbers (device addresses fit in 53 bits; checked). Reads are async (AsyncWorker waits on an
 // event recorded after a D2H copy into pinned memory). Owns: device, one stream, cuBLASLt handle +
