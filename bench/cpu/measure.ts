@@ -9,6 +9,7 @@ import { generate, type GenerateStats } from '../../src/engine/generate.js';
 import { ENGINE_DEFAULTS } from '../../src/engine/engine-defaults.js';
 import { samplingParams } from '../../src/engine/sampling-params.js';
 import { loadModel } from '../../src/model/loader.js';
+import { OP_NAMES } from '../../src/runtime/cpu/cpu-op-abi.js';
 import { resolveWeightDType } from '../../src/model/weights.js';
 import { weightBytes as planWeightBytes } from '../../src/metrics/planner.js';
 
@@ -75,7 +76,7 @@ function vmHwmBytes(): number {
 const peakRssBytes = vmHwmBytes();
 const info = (backend as unknown as { info?: () => { opTimeNs?: number[]; opCalls?: number[] } }).info?.();
 if (info?.opTimeNs) {
-  const names = ['', 'embedding', 'rmsnorm', 'addRmsnorm', 'matmul', 'rope', 'kvWrite', 'attention', 'siluMul', 'add', 'gatherRows', 'argmax', 'ropeKvWriteQkv'];
+  const names = OP_NAMES;
   const total = info.opTimeNs.reduce((a, b) => a + b, 0);
   const parts = names.map((n, i) => [n, info.opTimeNs![i]!, info.opCalls![i]!] as const).filter(([, t]) => t > 0).sort((a, b) => b[1] - a[1]);
   console.error(parts.map(([n, t, c]) => `${n} ${((t / total) * 100).toFixed(1)}% (${c} calls, ${(t / c / 1000).toFixed(1)} us)`).join('; '));
