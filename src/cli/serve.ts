@@ -12,6 +12,7 @@ import { createServer } from '../server/app.js';
 import { loadApiKeys } from '../server/auth.js';
 import { installLifecycle } from '../server/lifecycle.js';
 import { openModelStack } from '../server/model-stack.js';
+import { resolveChatTemplate } from '../model/builtin-chat-templates.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import { DEMO_MODEL_ALIASES, DEMO_MODEL_ID, ensureDemoModel } from './demo-model.js';
@@ -43,6 +44,7 @@ export interface ServeOptions {
   corsOrigin?: string[];
   rateLimit?: { ratePerSecond: number; burst: number };
   maxBodyBytes?: number;
+  chatTemplate?: string;
 }
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1e3, kib: 1024, m: 1024 ** 2, mb: 1e6, mib: 1024 ** 2, g: 1024 ** 3, gb: 1e9, gib: 1024 ** 3, t: 1024 ** 4, tb: 1e12, tib: 1024 ** 4 };
@@ -98,6 +100,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   const keys = loadApiKeys(o.apiKeyFile !== undefined ? { keyFile: o.apiKeyFile } : {});
   // Before the model loads (seconds to minutes): a taken port is the user's to fix, not a crash later.
   await assertPortFree(o.host, o.port);
+  const chatTemplate = o.chatTemplate === undefined ? undefined : resolveChatTemplate(o.chatTemplate);
   const model = await resolveModel(o);
   const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: o.usdPerHour });
   const stack = await openModelStack({
@@ -111,6 +114,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
     ...(o.maxQueue !== undefined ? { maxWaitingRequests: o.maxQueue } : {}),
     ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
+    ...(chatTemplate !== undefined ? { chatTemplate: chatTemplate.template } : {}),
   });
   const server = await createServer({
     engine: stack.engine, frontend: stack.frontend, metrics, apiKeys: keys,
@@ -133,6 +137,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   process.stdout.write(
     `tokenmill ${packageVersion()} serving '${model.id}' (max ${stack.engine.maxModelLen} tokens) on ${stack.backendReason}\n` +
       `  price: $${o.usdPerHour}/h; auth: ${auth}\n` +
+      `  chat template: ${chatTemplate !== undefined ? `${chatTemplate.source} (--chat-template)` : stack.frontend.hasChatTemplate ? "the model's own" : 'none (chat requests get a 400; pass --chat-template FILE|NAME)'}\n` +
       `  listening on ${url} (OpenAI base URL ${url}/v1)\n`,
   );
 }
@@ -163,6 +168,7 @@ export function register(program: Command): void {
     .option('--cors-origin <origin>', 'allow this browser origin (repeatable or comma-separated); default: no CORS', collect)
     .option('--rate-limit <rps[:burst]>', 'per-API-key token bucket (429 + Retry-After)', parseRateLimit)
     .option('--max-body-bytes <size>', 'request body limit (default 2MiB)', parseBytes)
+    .option('--chat-template <file|name>', "chat template replacing the model's: a Jinja file, an inline template, or chatml | llama2 | llama3 | plain")
     .action(async (opts: ServeOptions) => {
       await serve(opts);
       // Run until the lifecycle exits the process (signal drain or engine fault).
