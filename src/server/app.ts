@@ -16,6 +16,7 @@ import { installHooks, pathOf } from './hooks.js';
 import { KeyRateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { registerAdminRoutes } from './routes-admin.js';
 import { registerEmbeddingRoutes } from './routes-embeddings.js';
+import { registerResponsesRoutes } from './routes-responses.js';
 import { registerOpenAiRoutes, type OpenAiRouteOptions } from './routes-openai.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './schemas.js';
 
@@ -110,6 +111,7 @@ export class TokenmillServer {
     };
     registerOpenAiRoutes(app, routeOpts);
     registerEmbeddingRoutes(app, routeOpts, opts.embeddingPooling ?? 'last');
+    registerResponsesRoutes(app, routeOpts);
     registerAdminRoutes(app, {
       engine, frontend: opts.frontend, metrics: this.metrics,
       version: opts.version ?? '0.0.0',

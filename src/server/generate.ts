@@ -241,7 +241,7 @@ export async function runStream(ctx: RunContext, spec: RunSpec, reply: FastifyRe
   }
 }
 
-function raceTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+export function raceTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), ms);
