@@ -12,6 +12,7 @@ import { createServer } from '../server/app.js';
 import { loadApiKeys } from '../server/auth.js';
 import { installLifecycle } from '../server/lifecycle.js';
 import { openModelStack } from '../server/model-stack.js';
+import { resolveChatTemplate } from '../model/builtin-chat-templates.js';
 import { declaredPooling, type PoolingType } from '../model/pooling-config.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
@@ -44,6 +45,7 @@ export interface ServeOptions {
   corsOrigin?: string[];
   rateLimit?: { ratePerSecond: number; burst: number };
   maxBodyBytes?: number;
+  chatTemplate?: string;
   pooling: 'auto' | PoolingType;
 }
 
@@ -108,6 +110,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   const keys = loadApiKeys(o.apiKeyFile !== undefined ? { keyFile: o.apiKeyFile } : {});
   // Before the model loads (seconds to minutes): a taken port is the user's to fix, not a crash later.
   await assertPortFree(o.host, o.port);
+  const chatTemplate = o.chatTemplate === undefined ? undefined : resolveChatTemplate(o.chatTemplate);
   const model = await resolveModel(o);
   const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: o.usdPerHour });
   const stack = await openModelStack({
@@ -121,6 +124,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
     ...(o.maxQueue !== undefined ? { maxWaitingRequests: o.maxQueue } : {}),
     ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
+    ...(chatTemplate !== undefined ? { chatTemplate: chatTemplate.template } : {}),
   });
   const pooling = resolvePooling(o.pooling, model.dir);
   const server = await createServer({
@@ -144,6 +148,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   process.stdout.write(
     `tokenmill ${packageVersion()} serving '${model.id}' (max ${stack.engine.maxModelLen} tokens) on ${stack.backendReason}\n` +
       `  price: $${o.usdPerHour}/h; auth: ${auth}\n` +
+      `  chat template: ${chatTemplate !== undefined ? `${chatTemplate.source} (--chat-template)` : stack.frontend.hasChatTemplate ? "the model's own" : 'none (chat requests get a 400; pass --chat-template FILE|NAME)'}\n` +
       `  listening on ${url} (OpenAI base URL ${url}/v1)\n`,
   );
 }
@@ -175,6 +180,7 @@ export function register(program: Command): void {
     .option('--cors-origin <origin>', 'allow this browser origin (repeatable or comma-separated); default: no CORS', collect)
     .option('--rate-limit <rps[:burst]>', 'per-API-key token bucket (429 + Retry-After)', parseRateLimit)
     .option('--max-body-bytes <size>', 'request body limit (default 2MiB)', parseBytes)
+    .option('--chat-template <file|name>', "chat template replacing the model's: a Jinja file, an inline template, or chatml | llama2 | llama3 | plain")
     .action(async (opts: ServeOptions) => {
       await serve(opts);
       // Run until the lifecycle exits the process (signal drain or engine fault).
