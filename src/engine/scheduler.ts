@@ -26,7 +26,10 @@ export interface ScheduledSequence {
   /** Tokens computed this step: seq.tokenIds[numComputedBefore .. numComputedBefore + numTokens). */
   readonly numTokens: number;
   readonly numComputedBefore: number;
-  /** True when this step reaches the end of the sequence, so its last token's logits are sampled. */
+  /**
+   * True when this step reaches the end of the sequence, so its last token's logits are sampled
+   * (never for an embedding request: its rows are pooled instead, see pooling.ts).
+   */
   readonly sample: boolean;
 }
 
@@ -120,7 +123,7 @@ export class Scheduler {
       if (selfPreempted) break;
       i = this.running.indexOf(seq); // a priority victim may have sat before seq
       bySeq.set(seq, scheduled.length);
-      scheduled.push({ seq, numTokens: numNew, numComputedBefore: seq.numComputedTokens, sample: numNew === seq.numUncomputedTokens });
+      scheduled.push({ seq, numTokens: numNew, numComputedBefore: seq.numComputedTokens, sample: samples(seq, numNew) });
       budget -= numNew;
       i++;
     }
@@ -129,7 +132,8 @@ export class Scheduler {
     if (preempted.length === 0) {
       while (this.waiting.length > 0 && budget > 0 && this.running.length < this.config.maxNumSeqs) {
         const seq = this.waiting[0]!;
-        const computed = seq.blockIds.length === 0 ? this.kv.findComputedBlocks(seq) : [];
+        // Mean pooling needs every prompt row's hidden state, so it never starts from cached blocks.
+        const computed = seq.blockIds.length === 0 && seq.request.pooling !== 'mean' ? this.kv.findComputedBlocks(seq) : [];
         const numComputed = computed.length > 0 ? computed.length * this.kv.blockSize : seq.numComputedTokens;
         const numUncomputed = seq.numTokens - numComputed;
         if (!this.config.enableChunkedPrefill && numUncomputed > budget) break;
@@ -144,7 +148,7 @@ export class Scheduler {
         seq.status = 'running';
         this.running.push(seq);
         bySeq.set(seq, scheduled.length);
-        scheduled.push({ seq, numTokens: numNew, numComputedBefore: seq.numComputedTokens, sample: numNew === seq.numUncomputedTokens });
+        scheduled.push({ seq, numTokens: numNew, numComputedBefore: seq.numComputedTokens, sample: samples(seq, numNew) });
         budget -= numNew;
       }
     }
@@ -234,6 +238,11 @@ export class Scheduler {
     this.numPreemptionsTotal++;
     this.enqueue(seq);
   }
+}
+
+/** Whether a chunk of numNew tokens ends the sequence and is sampled (embedding requests never are). */
+function samples(seq: Sequence, numNew: number): boolean {
+  return numNew === seq.numUncomputedTokens && seq.request.pooling === null;
 }
 
 function compareKeys(a: readonly number[], b: readonly number[]): number {
