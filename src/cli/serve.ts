@@ -42,6 +42,8 @@ export interface ServeOptions {
   corsOrigin?: string[];
   rateLimit?: { ratePerSecond: number; burst: number };
   maxBodyBytes?: number;
+  toolCallParser?: string;
+  reasoningParser?: string;
 }
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1e3, kib: 1024, m: 1024 ** 2, mb: 1e6, mib: 1024 ** 2, g: 1024 ** 3, gb: 1e9, gib: 1024 ** 3, t: 1024 ** 4, tb: 1e12, tib: 1024 ** 4 };
@@ -119,6 +121,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.maxQueue !== undefined ? { maxQueue: o.maxQueue } : {}),
     ...(o.rateLimit !== undefined ? { rateLimit: o.rateLimit } : {}),
     ...(o.maxBodyBytes !== undefined ? { bodyLimitBytes: o.maxBodyBytes } : {}),
+    ...(o.toolCallParser !== undefined ? { toolCallParser: o.toolCallParser } : {}),
+    ...(o.reasoningParser !== undefined ? { reasoningParser: o.reasoningParser } : {}),
   });
   installLifecycle(server, { drainTimeoutMs: o.drainTimeout * 1000 });
   const { url } = await server.listen({ host: o.host, port: o.port });
@@ -157,6 +161,8 @@ export function register(program: Command): void {
     .option('--cors-origin <origin>', 'allow this browser origin (repeatable or comma-separated); default: no CORS', collect)
     .option('--rate-limit <rps[:burst]>', 'per-API-key token bucket (429 + Retry-After)', parseRateLimit)
     .option('--max-body-bytes <size>', 'request body limit (default 2MiB)', parseBytes)
+    .option('--tool-call-parser <name>', 'how tool calls are read from the output: auto (from the chat template) | none | hermes | llama3_json | mistral', choiceArg(['auto', 'none', 'hermes', 'llama3_json', 'mistral'] as const), 'auto')
+    .option('--reasoning-parser <name>', 'how reasoning is split from the answer: auto (from the chat template) | none | qwen3 (<think>...</think>)', choiceArg(['auto', 'none', 'qwen3'] as const), 'auto')
     .action(async (opts: ServeOptions) => {
       await serve(opts);
       // Run until the lifecycle exits the process (signal drain or engine fault).

@@ -16,6 +16,7 @@ import { KeyRateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { registerAdminRoutes } from './routes-admin.js';
 import { registerOpenAiRoutes } from './routes-openai.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './schemas.js';
+import { resolveOutputParsers } from './tools/chat-parsing.js';
 
 export interface ServerOptions {
   readonly engine: EngineClient;
@@ -39,6 +40,10 @@ export interface ServerOptions {
   readonly webDir?: string | null;
   /** How often the engine's fatalError is polled (default 200 ms). */
   readonly fatalPollMs?: number;
+  /** --tool-call-parser: auto (from the chat template, default), none, hermes, llama3_json, mistral. */
+  readonly toolCallParser?: string;
+  /** --reasoning-parser: auto (default), none, qwen3. */
+  readonly reasoningParser?: string;
 }
 
 export type ServerState = 'serving' | 'draining' | 'dead';
@@ -101,6 +106,10 @@ export class TokenmillServer {
       rateLimiter: opts.rateLimit ? new KeyRateLimiter(opts.rateLimit) : null,
       maxQueue: opts.maxQueue,
       modelAliases: opts.modelAliases ?? [],
+      parsers: resolveOutputParsers(
+        { ...(opts.toolCallParser !== undefined ? { toolCallParser: opts.toolCallParser } : {}), ...(opts.reasoningParser !== undefined ? { reasoningParser: opts.reasoningParser } : {}) },
+        opts.frontend.chatTemplate,
+      ),
       begin: () => this.begin(),
       isDead: () => this.stateValue === 'dead',
     });
