@@ -19,6 +19,8 @@ export interface ServerLimits {
   /** Most tools in one request, and most calls in one assistant message. */
   readonly maxTools: number;
   readonly maxToolCalls: number;
+  /** Most inputs in one /v1/embeddings request. */
+  readonly maxEmbeddingInputs: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -31,6 +33,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxChoices: 64,
   maxTools: 128,
   maxToolCalls: 128,
+  maxEmbeddingInputs: 256,
 };
 
 const int = () => z.number().int();
@@ -116,8 +119,26 @@ export function chatSchema(l: ServerLimits) {
   });
 }
 
+export function embeddingSchema(l: ServerLimits) {
+  const tokenIds = z.array(int().min(0)).min(1);
+  return z.object({
+    model: z.string().max(256).nullish(),
+    input: z.union([
+      z.string(),
+      z.array(z.string()).min(1).max(l.maxEmbeddingInputs),
+      tokenIds,
+      z.array(tokenIds).min(1).max(l.maxEmbeddingInputs),
+    ]),
+    dimensions: int().min(1).nullish(),
+    encoding_format: z.enum(['float', 'base64']).nullish(),
+    user: z.string().nullish(),
+    priority: int().min(-1_000_000).max(1_000_000).nullish(),
+  });
+}
+
 export type CompletionBody = z.infer<ReturnType<typeof completionSchema>>;
 export type ChatBody = z.infer<ReturnType<typeof chatSchema>>;
+export type EmbeddingBody = z.infer<ReturnType<typeof embeddingSchema>>;
 export type ChatMessageBody = ChatBody['messages'][number];
 
 export const tokenizeSchema = z.union([
