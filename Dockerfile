@@ -1,14 +1,15 @@
 # tokenmill serving image: a CUDA devel stage builds the CPU and CUDA addons (nvcc) and the
 # TypeScript (npm ci runs scripts/build-native.mjs, then tsc); the runtime stage is the CUDA runtime
-# image with Node 20, the built addons, dist/ and production dependencies only, run as a non-root
+# image with Node 22, the built addons, dist/ and production dependencies only, run as a non-root
 # user. Build: docker build --build-arg GIT_COMMIT=$(git rev-parse HEAD) -t tokenmill:0.1.0 .
 # Run:   docker run --gpus all -p 8000:8000 -v /models:/models:ro tokenmill:0.1.0 --model /models/NAME
 #        (arguments go to `tokenmill serve`; the entry point always binds TOKENMILL_HOST:TOKENMILL_PORT,
 #        default 0.0.0.0:8000, so -e TOKENMILL_PORT=9000 -p 9000:9000 moves it and the health check with it)
 # Lint:  hadolint Dockerfile (where available); CI checks its structure in test/deploy/.
 
-# Node 20 comes from the official image (binary, npm and headers); pinned tag.
-FROM node:20.18.1-bookworm-slim AS node
+# Node 22 (LTS) comes from the official image (binary, npm and headers); pinned to the 22.x version
+# CI smokes (scripts/smoke-node.mjs PINNED_NODE_VERSIONS).
+FROM node:22.23.5-bookworm-slim AS node
 
 FROM nvidia/cuda:13.0.0-devel-ubuntu24.04 AS build
 # node-gyp needs python3, make and a C++ compiler for the CPU addon.

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PINNED_NODE_VERSIONS } from '../../scripts/smoke-node.mjs';
 import { REPO_ROOT } from '../e2e/cli-helpers.js';
 
 const KNOWN = new Set(['FROM', 'RUN', 'CMD', 'LABEL', 'EXPOSE', 'ENV', 'ADD', 'COPY', 'ENTRYPOINT', 'VOLUME', 'USER', 'WORKDIR', 'ARG', 'ONBUILD', 'STOPSIGNAL', 'HEALTHCHECK', 'SHELL']);
@@ -85,12 +86,13 @@ describe('Dockerfile', () => {
     }
   });
 
-  it('builds the CUDA addon in a devel stage and runs on a CUDA runtime image with Node 20', () => {
+  it('builds the CUDA addon in a devel stage and runs on a CUDA runtime image with the Node 22 that CI smokes', () => {
     const build = st.find((s) => /^nvidia\/cuda:[\d.]+-devel-ubuntu/.test(s.image));
     assert.ok(build, 'a nvidia/cuda:*-devel-ubuntu* build stage (nvcc)');
     assert.ok(build.body.some((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args) && i.args.includes('tokenmill_cuda.node')), 'npm ci, then a check that the CUDA addon was built');
     assert.match(final.image, /^nvidia\/cuda:[\d.]+-runtime-ubuntu/);
-    assert.ok(st.some((s) => /^node:20\./.test(s.image)), 'Node 20 from a pinned node:20.x image');
+    const node22 = PINNED_NODE_VERSIONS.find((v) => v.startsWith('22.'));
+    assert.ok(st.some((s) => s.image === `node:${node22}-bookworm-slim`), `Node from the pinned node:${node22} image (the 22.x scripts/smoke-node.mjs tests)`);
     for (const i of ins.filter((x) => x.op === 'COPY' && x.args.startsWith('--from='))) {
       const from = /^--from=(\S+)/.exec(i.args)![1]!;
       assert.ok(st.some((s) => s.name === from), `line ${i.line}: COPY --from=${from} names no stage`);
