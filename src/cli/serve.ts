@@ -12,6 +12,8 @@ import { createServer } from '../server/app.js';
 import { loadApiKeys } from '../server/auth.js';
 import { installLifecycle } from '../server/lifecycle.js';
 import { openModelStack } from '../server/model-stack.js';
+import { resolveChatTemplate } from '../model/builtin-chat-templates.js';
+import { declaredPooling, type PoolingType } from '../model/pooling-config.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import { DEMO_MODEL_ALIASES, DEMO_MODEL_ID, ensureDemoModel } from './demo-model.js';
@@ -43,6 +45,8 @@ export interface ServeOptions {
   corsOrigin?: string[];
   rateLimit?: { ratePerSecond: number; burst: number };
   maxBodyBytes?: number;
+  chatTemplate?: string;
+  pooling: 'auto' | PoolingType;
 }
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1e3, kib: 1024, m: 1024 ** 2, mb: 1e6, mib: 1024 ** 2, g: 1024 ** 3, gb: 1e9, gib: 1024 ** 3, t: 1024 ** 4, tb: 1e12, tib: 1024 ** 4 };
@@ -91,6 +95,14 @@ function shareArg(v: string): number {
   return x;
 }
 
+/** --pooling auto: what the model directory declares (sentence-transformers), else last-token. */
+export function resolvePooling(opt: 'auto' | PoolingType, dir: string): PoolingType {
+  if (opt !== 'auto') return opt;
+  const declared = declaredPooling(dir);
+  if (declared !== null) log.info(`embeddings: ${declared} pooling, as the model's sentence-transformers config declares`);
+  return declared ?? 'last';
+}
+
 export async function serve(o: ServeOptions): Promise<void> {
   if (o.apiKey !== undefined) {
     throw new TokenmillError('invalid_argument', 'API keys are never taken from the command line (other users can read it): set TOKENMILL_API_KEYS or use --api-key-file with a chmod 600 file.');
@@ -98,6 +110,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   const keys = loadApiKeys(o.apiKeyFile !== undefined ? { keyFile: o.apiKeyFile } : {});
   // Before the model loads (seconds to minutes): a taken port is the user's to fix, not a crash later.
   await assertPortFree(o.host, o.port);
+  const chatTemplate = o.chatTemplate === undefined ? undefined : resolveChatTemplate(o.chatTemplate);
   const model = await resolveModel(o);
   const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: o.usdPerHour });
   const stack = await openModelStack({
@@ -111,9 +124,11 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
     ...(o.maxQueue !== undefined ? { maxWaitingRequests: o.maxQueue } : {}),
     ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
+    ...(chatTemplate !== undefined ? { chatTemplate: chatTemplate.template } : {}),
   });
+  const pooling = resolvePooling(o.pooling, model.dir);
   const server = await createServer({
-    engine: stack.engine, frontend: stack.frontend, metrics, apiKeys: keys,
+    engine: stack.engine, frontend: stack.frontend, metrics, apiKeys: keys, embeddingPooling: pooling,
     metricsPublic: o.metricsPublic === true,
     corsOrigins: (o.corsOrigin ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s.length > 0),
     modelAliases: model.aliases,
@@ -133,6 +148,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   process.stdout.write(
     `tokenmill ${packageVersion()} serving '${model.id}' (max ${stack.engine.maxModelLen} tokens) on ${stack.backendReason}\n` +
       `  price: $${o.usdPerHour}/h; auth: ${auth}\n` +
+      `  chat template: ${chatTemplate !== undefined ? `${chatTemplate.source} (--chat-template)` : stack.frontend.hasChatTemplate ? "the model's own" : 'none (chat requests get a 400; pass --chat-template FILE|NAME)'}\n` +
       `  listening on ${url} (OpenAI base URL ${url}/v1)\n`,
   );
 }
@@ -158,11 +174,13 @@ export function register(program: Command): void {
     .option('--max-model-len <n>', 'longest prompt + completion', positiveIntArg)
     .option('--max-queue <n>', 'waiting requests before 503 + Retry-After', positiveIntArg)
     .option('--scheduling-policy <policy>', 'fcfs | priority (requests may send "priority": lower runs first)', choiceArg(['fcfs', 'priority'] as const))
+    .option('--pooling <mode>', '/v1/embeddings pooling: auto (the model\'s sentence-transformers config, else last) | last | mean', choiceArg(['auto', 'last', 'mean'] as const), 'auto')
     .option('--drain-timeout <seconds>', 'on SIGTERM, how long in-flight requests may finish', floatArg, 30)
     .option('--metrics-public', 'serve /metrics without an API key')
     .option('--cors-origin <origin>', 'allow this browser origin (repeatable or comma-separated); default: no CORS', collect)
     .option('--rate-limit <rps[:burst]>', 'per-API-key token bucket (429 + Retry-After)', parseRateLimit)
     .option('--max-body-bytes <size>', 'request body limit (default 2MiB)', parseBytes)
+    .option('--chat-template <file|name>', "chat template replacing the model's: a Jinja file, an inline template, or chatml | llama2 | llama3 | plain")
     .action(async (opts: ServeOptions) => {
       await serve(opts);
       // Run until the lifecycle exits the process (signal drain or engine fault).

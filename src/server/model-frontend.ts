@@ -16,6 +16,8 @@ export interface TokenizerFrontendOptions {
   /** The model's vocabulary (embedding rows); may exceed the tokenizer's. */
   readonly vocabSize: number;
   readonly templateTimeoutMs?: number;
+  /** A chat template that replaces the tokenizer's (serve --chat-template); default the tokenizer's own. */
+  readonly chatTemplate?: string;
 }
 
 export class TokenizerFrontend implements ModelFrontend {
@@ -27,7 +29,7 @@ export class TokenizerFrontend implements ModelFrontend {
   constructor(readonly tokenizer: ModelTokenizer, opts: TokenizerFrontendOptions) {
     this.eosTokenIds = opts.eosTokenIds;
     this.vocabSize = opts.vocabSize;
-    this.template = selectChatTemplate(tokenizer.chatTemplates);
+    this.template = opts.chatTemplate ?? selectChatTemplate(tokenizer.chatTemplates);
     this.renderer = new ChatTemplateRenderer(opts.templateTimeoutMs ?? DEFAULT_CHAT_TEMPLATE_TIMEOUT_MS);
   }
 
