@@ -7,8 +7,10 @@ import type { RouteKind } from './sampling.js';
 
 export interface ResolvedLogprob {
   readonly token: string;
+  /** The token's real bytes (not the UTF-8 of `token`, which shows U+FFFD for a partial character). */
+  readonly bytes: readonly number[];
   readonly logprob: number;
-  readonly top: readonly { token: string; logprob: number }[];
+  readonly top: readonly { token: string; bytes: readonly number[]; logprob: number }[];
 }
 
 export interface ChoiceState {
@@ -49,17 +51,13 @@ export function openAiFinish(r: FinishReason | null): 'stop' | 'length' | null {
   return r === 'stop' || r === 'length' ? r : null;
 }
 
-function bytesOf(s: string): number[] {
-  return [...Buffer.from(s, 'utf8')];
-}
-
 export function chatLogprobs(lps: readonly ResolvedLogprob[]) {
   return {
     content: lps.map((lp) => ({
       token: lp.token,
       logprob: lp.logprob,
-      bytes: bytesOf(lp.token),
-      top_logprobs: lp.top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: bytesOf(t.token) })),
+      bytes: [...lp.bytes],
+      top_logprobs: lp.top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: [...t.bytes] })),
     })),
   };
 }
