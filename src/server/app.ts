@@ -19,6 +19,7 @@ import { registerEmbeddingRoutes } from './routes-embeddings.js';
 import { registerResponsesRoutes } from './routes-responses.js';
 import { registerOpenAiRoutes, type OpenAiRouteOptions } from './routes-openai.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './schemas.js';
+import { resolveOutputParsers } from './tools/chat-parsing.js';
 
 export interface ServerOptions {
   readonly engine: EngineClient;
@@ -42,6 +43,10 @@ export interface ServerOptions {
   readonly webDir?: string | null;
   /** How often the engine's fatalError is polled (default 200 ms). */
   readonly fatalPollMs?: number;
+  /** --tool-call-parser: auto (from the chat template, default), none, hermes, llama3_json, mistral. */
+  readonly toolCallParser?: string;
+  /** --reasoning-parser: auto (default), none, qwen3. */
+  readonly reasoningParser?: string;
   /** How /v1/embeddings pools the final hidden states (default 'last', right for decoder embedders). */
   readonly embeddingPooling?: PoolingType;
 }
@@ -109,6 +114,10 @@ export class TokenmillServer {
       rateLimiter: opts.rateLimit ? new KeyRateLimiter(opts.rateLimit) : null,
       maxQueue: opts.maxQueue,
       modelAliases: opts.modelAliases ?? [],
+      parsers: resolveOutputParsers(
+        { ...(opts.toolCallParser !== undefined ? { toolCallParser: opts.toolCallParser } : {}), ...(opts.reasoningParser !== undefined ? { reasoningParser: opts.reasoningParser } : {}) },
+        opts.frontend.chatTemplate,
+      ),
       begin: () => this.begin(),
       isDead: () => this.stateValue === 'dead',
     };
