@@ -11,7 +11,7 @@ import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import { ApiKeyStore } from './auth.js';
 import type { ModelFrontend } from './frontend.js';
-import { sendError, toHttpError } from './http-errors.js';
+import { clientErrorHandler, frameworkErrorHandler, sendError, toHttpError } from './http-errors.js';
 import { installHooks, pathOf } from './hooks.js';
 import { KeyRateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { registerAdminRoutes } from './routes-admin.js';
@@ -78,6 +78,9 @@ export class TokenmillServer {
         return typeof h === 'string' && REQUEST_ID_RE.test(h) ? h : randomUUID();
       },
       forceCloseConnections: 'idle',
+      // Every 4xx is the OpenAI envelope, also for malformed URLs and requests Node cannot parse.
+      frameworkErrors: frameworkErrorHandler,
+      clientErrorHandler,
     });
     this.app = app;
     app.removeContentTypeParser(['text/plain']);

@@ -9,8 +9,10 @@ import type { ParsedOutput } from './tools/output-parser.js';
 
 export interface ResolvedLogprob {
   readonly token: string;
+  /** The token's real bytes (not the UTF-8 of `token`, which shows U+FFFD for a partial character). */
+  readonly bytes: readonly number[];
   readonly logprob: number;
-  readonly top: readonly { token: string; logprob: number }[];
+  readonly top: readonly { token: string; bytes: readonly number[]; logprob: number }[];
 }
 
 export interface ChoiceState {
@@ -74,17 +76,13 @@ export function chatMessage(c: ChoiceState, reasoning: boolean): Record<string, 
   return msg;
 }
 
-function bytesOf(s: string): number[] {
-  return [...Buffer.from(s, 'utf8')];
-}
-
 export function chatLogprobs(lps: readonly ResolvedLogprob[]) {
   return {
     content: lps.map((lp) => ({
       token: lp.token,
       logprob: lp.logprob,
-      bytes: bytesOf(lp.token),
-      top_logprobs: lp.top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: bytesOf(t.token) })),
+      bytes: [...lp.bytes],
+      top_logprobs: lp.top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: [...t.bytes] })),
     })),
   };
 }

@@ -54,7 +54,7 @@ class Tracker {
   private readonly subUsage: UsageTotals[];
   private readonly n: number;
   private lastTokenMs: number | null = null;
-  private readonly textCache = new Map<number, string>();
+  private readonly textCache = new Map<number, { token: string; bytes: readonly number[] }>();
 
   constructor(private readonly ctx: RunContext, private readonly spec: RunSpec) {
     this.n = spec.requests[0]!.params.n;
@@ -109,19 +109,19 @@ class Tracker {
     if (this.spec.wantLogprobs) {
       logprobs = [];
       for (const lp of out.logprobs ?? []) {
-        const top: { token: string; logprob: number }[] = [];
-        for (const t of lp.top) top.push({ token: await this.text(t.tokenId), logprob: t.logprob });
-        logprobs.push({ token: await this.text(lp.tokenId), logprob: lp.logprob, top });
+        const top: { token: string; bytes: readonly number[]; logprob: number }[] = [];
+        for (const t of lp.top) top.push({ ...(await this.text(t.tokenId)), logprob: t.logprob });
+        logprobs.push({ ...(await this.text(lp.tokenId)), logprob: lp.logprob, top });
       }
       choice.logprobs.push(...logprobs);
     }
     return { choice, logprobs, textOffset, deltas };
   }
 
-  private async text(id: number): Promise<string> {
+  private async text(id: number): Promise<{ token: string; bytes: readonly number[] }> {
     let s = this.textCache.get(id);
     if (s === undefined) {
-      s = await this.ctx.frontend.tokenText(id);
+      s = { token: await this.ctx.frontend.tokenText(id), bytes: await this.ctx.frontend.tokenBytes(id) };
       this.textCache.set(id, s);
     }
     return s;
