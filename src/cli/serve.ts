@@ -20,6 +20,7 @@ import { DEMO_MODEL_ALIASES, DEMO_MODEL_ID, ensureDemoModel } from './demo-model
 import { defaultCacheDir, downloadHubModel, isHubRepoId } from './hub-download.js';
 import { choiceArg, collect, floatArg, portArg, positiveIntArg } from './options.js';
 import { assertPortFree } from './port-check.js';
+import { engineOptionsFromEnv } from './env.js';
 import { packageVersion } from './version.js';
 
 export interface ServeOptions {
@@ -116,7 +117,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   const model = await resolveModel(o);
   const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: o.usdPerHour });
   const stack = await openModelStack({
-    dir: model.dir, modelId: model.id, device: o.device, usdPerHour: o.usdPerHour, observer: metrics,
+    dir: model.dir, modelId: model.id, device: o.device, usdPerHour: o.usdPerHour, observer: metrics, ...engineOptionsFromEnv(),
     ...(o.threads !== undefined ? { numThreads: o.threads } : {}),
     ...(o.quantize !== undefined ? { quantize: o.quantize } : {}),
     ...(o.kvCacheDtype !== undefined ? { kvCacheDType: o.kvCacheDtype } : {}),
