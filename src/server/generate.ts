@@ -13,6 +13,7 @@ import { envelope, toHttpError } from './http-errors.js';
 import type { RouteKind } from './sampling.js';
 import { startOutputs, type TaggedOutput } from './output-merge.js';
 import { SseStream } from './sse.js';
+import { checkFinishedChoice } from './structured-output.js';
 
 export interface RunContext {
   readonly engine: EngineClient;
@@ -81,7 +82,11 @@ class Tracker {
     const textOffset = choice.text.length;
     choice.text += out.newText;
     choice.numTokens += out.newTokenIds.length;
-    if (out.finished) choice.finishReason = out.finishReason ?? 'stop';
+    if (out.finished) {
+      choice.finishReason = out.finishReason ?? 'stop';
+      // Validated before the choice's last chunk (or the response) is sent; throws structured_output_invalid.
+      checkFinishedChoice(this.spec.requests[sub]!.params.constraint, choice.text, choice.finishReason);
+    }
     let logprobs: ResolvedLogprob[] | null = null;
     if (this.spec.wantLogprobs) {
       logprobs = [];

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { EngineClient, EngineOutput, EngineRequest } from '../engine/engine-api.js';
 import type { FinishReason } from '../engine/sampling-params.js';
+import { checkFinishedChoice } from './structured-output.js';
 import { TokenmillError, toTokenmillError } from '../util/errors.js';
 import { abortOnClose, engineDead, failure, raceTimeout, type RunContext } from './generate.js';
 import { startOutputs, type TaggedOutput } from './output-merge.js';
@@ -97,6 +98,8 @@ class ResponseTracker {
   readonly usage: ResponseUsageTotals = { numPromptTokens: 0, numCachedPromptTokens: 0, numGeneratedTokens: 0, costUsd: 0, numReasoningTokens: 0 };
   finishReason: FinishReason | null = null;
   private lastTokenMs: number | null = null;
+  /** The output text so far (a structured output is validated when it finishes). */
+  private text = '';
 
   constructor(private readonly ctx: RunContext, private readonly p: Prepared) {}
 
@@ -113,7 +116,11 @@ class ResponseTracker {
     u.numCachedPromptTokens = out.numCachedPromptTokens;
     u.numGeneratedTokens = Math.max(u.numGeneratedTokens, out.numGeneratedTokens);
     u.costUsd = Math.max(u.costUsd, out.costUsd);
-    if (out.finished) this.finishReason = out.finishReason ?? 'stop';
+    this.text += out.newText;
+    if (out.finished) {
+      this.finishReason = out.finishReason ?? 'stop';
+      checkFinishedChoice(this.p.request.params.constraint, this.text, this.finishReason); // structured_output_invalid
+    }
     return out.newText.length > 0 ? [{ type: 'content', text: out.newText }] : [];
   }
 
