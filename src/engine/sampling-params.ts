@@ -37,6 +37,8 @@ export interface SamplingParams {
    * Each of the n choices gets its own matcher. The engine needs a tokenizer for it.
    */
   readonly constraint: Constraint | null;
+  /** Special tokens whose text the detokenizer keeps (tool-call markers such as [TOOL_CALLS]). */
+  readonly keepSpecialTokenIds: readonly number[];
 }
 
 export const DEFAULT_SAMPLING: SamplingParams = {
@@ -56,6 +58,7 @@ export const DEFAULT_SAMPLING: SamplingParams = {
   logprobs: null,
   n: 1,
   constraint: null,
+  keepSpecialTokenIds: [],
 };
 
 export function samplingParams(overrides: Partial<SamplingParams> = {}): SamplingParams {
