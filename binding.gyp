@@ -45,6 +45,7 @@
       'target_name': 'tokenmill_cpu',
       'sources': [
         'native/addon/cpu_addon.cpp',
+        'native/addon/nvml_sampler.cpp',
         'native/cpu/engine.cpp',
         'native/cpu/engine_attention.cpp',
         'native/cpu/engine_quant.cpp',
@@ -54,6 +55,7 @@
       'dependencies': ['tm_cpu_avx512', 'tm_cpu_avx2', 'tm_cpu_generic'],
       'cflags': ['<@(tm_common_cflags)', '-pthread'],
       'ldflags': ['-pthread'],
+      'libraries': ['-ldl'],
     },
   ],
 }

@@ -13,6 +13,7 @@
 
 #include "../common/dtype.h"
 #include "../cpu/engine.h"
+#include "nvml_sampler.h"
 
 using tmill::Status;
 using tmill::StatusCode;
@@ -326,6 +327,7 @@ napi_value init(napi_env env, napi_value exports) {
       {"flushAsync", nullptr, flush_async, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"waitIdle", nullptr, wait_idle, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"convertFromF32", nullptr, convert_from_f32, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"nvmlSample", nullptr, tm_nvml_sample, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

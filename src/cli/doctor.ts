@@ -47,7 +47,11 @@ function autoChoice(): DoctorReport['auto'] {
   }
 }
 
-export function doctorReport(): DoctorReport {
+/**
+ * The report. A running server passes what it already knows (the backend it chose; no CUDA probe
+ * when it serves on the CPU on purpose) so the dashboard's copy costs no second backend or context.
+ */
+export function doctorReport(known: { auto?: DoctorReport['auto']; cuda?: CudaProbe } = {}): DoctorReport {
   return {
     version: packageVersion(),
     node: process.version,
@@ -55,8 +59,8 @@ export function doctorReport(): DoctorReport {
     arch: process.arch,
     cpu: cpuInfo(),
     cpuAddon: cpuAddonAvailable(),
-    cuda: probeCuda(),
-    auto: autoChoice(),
+    cuda: known.cuda ?? probeCuda(),
+    auto: known.auto ?? autoChoice(),
   };
 }
 

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
+import { GpuMonitor } from '../metrics/gpu-monitor.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
 import type { DeviceChoice } from '../runtime/select.js';
 import { createServer } from '../server/app.js';
@@ -15,6 +16,7 @@ import { openModelStack } from '../server/model-stack.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import { DEMO_MODEL_ALIASES, DEMO_MODEL_ID, ensureDemoModel } from './demo-model.js';
+import { doctorReport } from './doctor.js';
 import { defaultCacheDir, downloadHubModel, isHubRepoId } from './hub-download.js';
 import { choiceArg, collect, floatArg, positiveIntArg } from './options.js';
 import { packageVersion } from './version.js';
@@ -70,6 +72,23 @@ function webDir(): string | null {
   return existsSync(join(dir, 'index.html')) ? dir : null;
 }
 
+/** The model and machine for the dashboard (/metrics/info): doctor's report, computed once, lazily. */
+function machineInfo(device: DeviceChoice, backendReason: string, modelDir: string): () => unknown {
+  let cached: unknown = null;
+  return () => {
+    cached ??= {
+      modelDir,
+      backend: backendReason,
+      // Serving on the CPU (or reference) by choice: no CUDA probe (it would create a GPU context).
+      doctor: doctorReport({
+        auto: { backend: backendReason.split(/[\s:(]/)[0] ?? null, reason: backendReason },
+        ...(device === 'cpu' || device === 'reference' ? { cuda: { available: false, reason: `not probed: serving with --device ${device}`, devices: [], driverVersion: null, runtimeVersion: null, cublasLt: false } } : {}),
+      }),
+    };
+    return cached;
+  };
+}
+
 /** Where the model lives locally, its served id and aliases. */
 async function resolveModel(o: ServeOptions): Promise<{ dir: string; id: string; aliases: string[] }> {
   const cacheDir = defaultCacheDir();
@@ -96,7 +115,8 @@ export async function serve(o: ServeOptions): Promise<void> {
   }
   const keys = loadApiKeys(o.apiKeyFile !== undefined ? { keyFile: o.apiKeyFile } : {});
   const model = await resolveModel(o);
-  const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: o.usdPerHour });
+  // NVML through the CPU addon (dlopen; absent library = no GPU gauges), read off the step loop.
+  const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: o.usdPerHour, gpu: new GpuMonitor() });
   const stack = await openModelStack({
     dir: model.dir, modelId: model.id, device: o.device, usdPerHour: o.usdPerHour, observer: metrics,
     ...(o.threads !== undefined ? { numThreads: o.threads } : {}),
@@ -116,6 +136,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     modelAliases: model.aliases,
     version: packageVersion(),
     webDir: webDir(),
+    info: machineInfo(o.device, stack.backendReason, model.dir),
     ...(o.maxQueue !== undefined ? { maxQueue: o.maxQueue } : {}),
     ...(o.rateLimit !== undefined ? { rateLimit: o.rateLimit } : {}),
     ...(o.maxBodyBytes !== undefined ? { bodyLimitBytes: o.maxBodyBytes } : {}),

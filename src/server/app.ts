@@ -15,6 +15,7 @@ import { installHooks, pathOf } from './hooks.js';
 import { KeyRateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { registerAdminRoutes } from './routes-admin.js';
 import { registerOpenAiRoutes } from './routes-openai.js';
+import { registerWebRoutes } from './routes-web.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './schemas.js';
 
 export interface ServerOptions {
@@ -37,6 +38,10 @@ export interface ServerOptions {
   /** Other names accepted for the served model (e.g. the demo's short id). */
   readonly modelAliases?: readonly string[];
   readonly webDir?: string | null;
+  /** The model and machine report /metrics/info serves (the CLI passes doctor's). */
+  readonly info?: () => unknown;
+  /** Dashboard series sampling period (default 1000 ms). */
+  readonly seriesIntervalMs?: number;
   /** How often the engine's fatalError is polled (default 200 ms). */
   readonly fatalPollMs?: number;
 }
@@ -108,11 +113,12 @@ export class TokenmillServer {
       engine, frontend: opts.frontend, metrics: this.metrics,
       version: opts.version ?? '0.0.0',
       modelCreated: Math.floor(Date.now() / 1000),
-      webDir: opts.webDir ?? null,
       modelAliases: opts.modelAliases ?? [],
       state: () => this.stateValue,
       fatal: () => this.fatal,
     });
+    registerWebRoutes(app, { engine, metrics: this.metrics, webDir: opts.webDir ?? null, ...(opts.info ? { info: opts.info } : {}) });
+    this.metrics.startSampling(opts.seriesIntervalMs ?? 1000);
     this.poll = setInterval(() => {
       const e = engine.fatalError;
       if (e && this.stateValue !== 'dead') this.markDead(e instanceof TokenmillError ? e : new TokenmillError('engine_dead', e.message, { cause: e }));
@@ -171,6 +177,7 @@ export class TokenmillServer {
   /** Close the HTTP server and shut the engine down. */
   async close(): Promise<void> {
     clearInterval(this.poll);
+    this.metrics.stopSampling();
     await this.app.close();
     await this.opts.engine.shutdown();
   }

@@ -33,9 +33,10 @@ describe('auth on', () => {
     assert.equal(body.error.param, null);
   });
 
-  it('leaves only /health and /ready public; /metrics, /version, tokenize and unknown routes need the key', async () => {
+  it('leaves only /health, /ready and the dashboard files public; /metrics (and its JSON), /version, tokenize and unknown routes need the key', async () => {
     for (const p of ['/health', '/ready']) assert.equal((await fetch(live.url + p)).status, 200, p);
-    for (const p of ['/metrics', '/version', '/v1/models/fake-model', '/nope', '/']) assert.equal((await fetch(live.url + p)).status, 401, p);
+    for (const p of ['/', '/web/app.js']) assert.notEqual((await fetch(live.url + p)).status, 401, p); // no data in them
+    for (const p of ['/metrics', '/metrics/series', '/metrics/info', '/version', '/v1/models/fake-model', '/nope']) assert.equal((await fetch(live.url + p)).status, 401, p);
     assert.equal((await fetch(`${live.url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"a"}' })).status, 401);
     const auth = { authorization: `Bearer ${KEY}` };
     const nf = await fetch(`${live.url}/nope`, { headers: auth });
