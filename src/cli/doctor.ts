@@ -64,6 +64,26 @@ export function doctorReport(known: { auto?: DoctorReport['auto']; cuda?: CudaPr
   };
 }
 
+/**
+ * The model and machine a running server shows on its dashboard (/metrics/info): doctor's report,
+ * built once on first use, with the backend the server chose; serving on the CPU (or reference) by
+ * choice skips the CUDA probe (it would create a GPU context).
+ */
+export function servingMachineInfo(device: string, backendReason: string, modelDir: string): () => unknown {
+  let cached: unknown = null;
+  return () => {
+    cached ??= {
+      modelDir,
+      backend: backendReason,
+      doctor: doctorReport({
+        auto: { backend: backendReason.split(/[\s:(]/)[0] ?? null, reason: backendReason },
+        ...(device === 'cpu' || device === 'reference' ? { cuda: { available: false, reason: `not probed: serving with --device ${device}`, devices: [], driverVersion: null, runtimeVersion: null, cublasLt: false } } : {}),
+      }),
+    };
+    return cached;
+  };
+}
+
 export function formatDoctor(r: DoctorReport): string {
   const yes = (b: boolean): string => (b ? 'yes' : 'no');
   const flags = r.cpu.flags === null ? 'unknown' : ISA_FLAGS.filter((f) => r.cpu.flags![f]).join(' ') || 'none of interest';

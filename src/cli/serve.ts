@@ -16,7 +16,7 @@ import { openModelStack } from '../server/model-stack.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import { DEMO_MODEL_ALIASES, DEMO_MODEL_ID, ensureDemoModel } from './demo-model.js';
-import { doctorReport } from './doctor.js';
+import { servingMachineInfo } from './doctor.js';
 import { defaultCacheDir, downloadHubModel, isHubRepoId } from './hub-download.js';
 import { choiceArg, collect, floatArg, positiveIntArg } from './options.js';
 import { packageVersion } from './version.js';
@@ -72,23 +72,6 @@ function webDir(): string | null {
   return existsSync(join(dir, 'index.html')) ? dir : null;
 }
 
-/** The model and machine for the dashboard (/metrics/info): doctor's report, computed once, lazily. */
-function machineInfo(device: DeviceChoice, backendReason: string, modelDir: string): () => unknown {
-  let cached: unknown = null;
-  return () => {
-    cached ??= {
-      modelDir,
-      backend: backendReason,
-      // Serving on the CPU (or reference) by choice: no CUDA probe (it would create a GPU context).
-      doctor: doctorReport({
-        auto: { backend: backendReason.split(/[\s:(]/)[0] ?? null, reason: backendReason },
-        ...(device === 'cpu' || device === 'reference' ? { cuda: { available: false, reason: `not probed: serving with --device ${device}`, devices: [], driverVersion: null, runtimeVersion: null, cublasLt: false } } : {}),
-      }),
-    };
-    return cached;
-  };
-}
-
 /** Where the model lives locally, its served id and aliases. */
 async function resolveModel(o: ServeOptions): Promise<{ dir: string; id: string; aliases: string[] }> {
   const cacheDir = defaultCacheDir();
@@ -136,7 +119,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     modelAliases: model.aliases,
     version: packageVersion(),
     webDir: webDir(),
-    info: machineInfo(o.device, stack.backendReason, model.dir),
+    info: servingMachineInfo(o.device, stack.backendReason, model.dir),
     ...(o.maxQueue !== undefined ? { maxQueue: o.maxQueue } : {}),
     ...(o.rateLimit !== undefined ? { rateLimit: o.rateLimit } : {}),
     ...(o.maxBodyBytes !== undefined ? { bodyLimitBytes: o.maxBodyBytes } : {}),
