@@ -26,8 +26,8 @@ export { convertLlama2c } from './model/convert/llama2c.js';
 export type { Llama2cConversion } from './model/convert/llama2c.js';
 export { convertGguf } from './model/convert/gguf.js';
 export type { GgufConversion } from './model/convert/gguf.js';
-export { writeRandomModel } from './model/random-model.js';
-export type { RandomModelOptions } from './model/random-model.js';
+export { makeTinyModel, writeRandomModel } from './model/random-model.js';
+export type { RandomModelOptions, TinyModel, TinyModelOptions } from './model/random-model.js';
 export { MODEL_PRESETS } from './model/model-presets.js';
 
 // --- engine: sampling, stopping, detokenizing, generation ---------------------------------------------

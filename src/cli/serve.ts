@@ -18,7 +18,8 @@ import { log } from '../util/logger.js';
 import { DEMO_MODEL_ALIASES, DEMO_MODEL_ID, ensureDemoModel } from './demo-model.js';
 import { servingMachineInfo } from './doctor.js';
 import { defaultCacheDir, downloadHubModel, isHubRepoId } from './hub-download.js';
-import { choiceArg, collect, floatArg, positiveIntArg } from './options.js';
+import { choiceArg, collect, floatArg, portArg, positiveIntArg } from './options.js';
+import { assertPortFree } from './port-check.js';
 import { packageVersion } from './version.js';
 
 export interface ServeOptions {
@@ -97,6 +98,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     throw new TokenmillError('invalid_argument', 'API keys are never taken from the command line (other users can read it): set TOKENMILL_API_KEYS or use --api-key-file with a chmod 600 file.');
   }
   const keys = loadApiKeys(o.apiKeyFile !== undefined ? { keyFile: o.apiKeyFile } : {});
+  // Before the model loads (seconds to minutes): a taken port is the user's to fix, not a crash later.
+  await assertPortFree(o.host, o.port);
   const model = await resolveModel(o);
   // NVML through the CPU addon (dlopen; absent library = no GPU gauges), read off the step loop.
   const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: o.usdPerHour, gpu: new GpuMonitor() });
@@ -125,7 +128,10 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.maxBodyBytes !== undefined ? { bodyLimitBytes: o.maxBodyBytes } : {}),
   });
   installLifecycle(server, { drainTimeoutMs: o.drainTimeout * 1000 });
-  const { url } = await server.listen({ host: o.host, port: o.port });
+  const { url } = await server.listen({ host: o.host, port: o.port }).catch((e: NodeJS.ErrnoException) => {
+    // Taken between the early check and now (a race with another process): the same clear error.
+    throw e?.code === 'EADDRINUSE' ? new TokenmillError('port_in_use', `port ${o.port} is in use on ${o.host}: stop the other process or pass another --port`, { param: '--port', cause: e }) : e;
+  });
   if (o.usdPerHour === 0) log.warn('--usd-per-hour is 0: every cost is reported as $0');
   const auth = keys.enabled ? `on (${keys.size} key${keys.size === 1 ? '' : 's'})` : 'off (no TOKENMILL_API_KEYS / --api-key-file: any key is accepted)';
   process.stdout.write(
@@ -142,7 +148,7 @@ export function register(program: Command): void {
     .option('--model <dir|org/name>', 'model directory, or a hub id downloaded into TOKENMILL_CACHE (~/.cache/tokenmill)')
     .option('--served-model-name <name>', 'model id reported by /v1/models')
     .option('--host <host>', 'address to bind', '127.0.0.1')
-    .option('--port <port>', 'port (0 picks a free one)', (v) => { const n = Number(v); if (!Number.isInteger(n) || n < 0 || n > 65535) throw new TokenmillError('invalid_argument', `--port ${v}`); return n; }, 8000)
+    .option('--port <port>', 'port, 0-65535 (0 picks a free one)', portArg, 8000)
     .option('--api-key-file <path>', 'file with one API key per line (must be chmod 600); also TOKENMILL_API_KEYS=k1,k2')
     .addOption(new Option('--api-key <key>', 'refused: keys never go on the command line').hideHelp())
     .option('--usd-per-hour <usd>', 'machine price used for every cost figure', floatArg, 0)

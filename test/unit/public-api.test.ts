@@ -6,7 +6,7 @@ import * as api from '../../src/index.js';
 const EXPECTED = [
   'AsyncEngine', 'DEFAULT_SAMPLING', 'ERROR_CODES', 'IncrementalDetokenizer', 'MODEL_PRESETS', 'ModelTokenizer', 'SequenceDriver',
   'StopChecker', 'TokenmillError', 'TokenmillServer', 'convertGguf', 'convertLlama2c', 'cpuAddonAvailable', 'createReferenceBackend',
-  'createRng', 'createSequenceSampler', 'createServer', 'generate', 'isTokenmillError', 'loadModel', 'loadModelConfigs', 'loadTokenizer',
+  'createRng', 'createSequenceSampler', 'createServer', 'generate', 'isTokenmillError', 'loadModel', 'loadModelConfigs', 'loadTokenizer', 'makeTinyModel',
   'openModelStack', 'probeCuda', 'renderChatTemplate', 'samplingParams', 'selectBackend', 'selectChatTemplate', 'stopCheckerOptions',
   'toTokenmillError', 'usdPer1kTokens', 'validateSamplingParams', 'writeRandomModel',
 ].sort();
