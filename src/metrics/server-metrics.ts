@@ -161,8 +161,12 @@ export class ServerMetrics implements EngineObserver {
     const model_name = this.modelName;
     this.e2e.observe({ model_name }, r.e2eSeconds);
     for (const reason of r.finishReasons) this.requestSuccess.inc({ model_name, finished_reason: reason });
-    this.costUsd.inc({ key: r.account, model: model_name }, r.costUsd);
-    this.ledger.recordRequest(r.account, r);
+    this.chargeKey(r.account, r);
+  }
+  /** Charge a request's cost to its key (finished ones through observeFinished; failed ones directly). */
+  chargeKey(account: string, r: { promptTokens: number; completionTokens: number; costUsd: number }): void {
+    this.costUsd.inc({ key: account, model: this.modelName }, r.costUsd);
+    this.ledger.recordRequest(account, r);
   }
   observeError(code: string): void {
     this.requestErrors.inc({ model_name: this.modelName, code });

@@ -87,4 +87,23 @@ describe('cost properties (random schedules on the real engine)', () => {
       }
     }), { numRuns: 12, seed: 20261201 });
   });
+
+  it('a request cut off by a drain timeout is still charged to its key (totals keep adding up)', async () => {
+    const t = await startTinyServer({ usdPerHour: PRICE, server: { apiKeys: new ApiKeyStore(KEYS), seriesIntervalMs: 60_000 } });
+    try {
+      const res = t.server.app.inject({
+        method: 'POST', url: '/v1/completions', headers: { authorization: `Bearer ${KEYS[1]}`, 'content-type': 'application/json' },
+        payload: { model: 'tiny', prompt: [4, 5, 6], max_tokens: 200, ignore_eos: true },
+      });
+      while (t.metrics.ledger.sinceStart().generatedTokens < 5) await new Promise((r) => setImmediate(r));
+      await t.server.drain(0);
+      assert.equal((await res).statusCode, 503);
+      const keys = t.metrics.ledger.totals();
+      const total = t.metrics.ledger.sinceStart();
+      assert.ok(total.busyUsd > 0);
+      assert.ok(close(keys.get('k2-bbbb')!.costUsd, total.busyUsd), `key ${keys.get('k2-bbbb')?.costUsd} vs busy ${total.busyUsd}`);
+    } finally {
+      await t.close();
+    }
+  });
 });
