@@ -13,6 +13,7 @@ import { createServer } from '../server/app.js';
 import { loadApiKeys } from '../server/auth.js';
 import { installLifecycle } from '../server/lifecycle.js';
 import { openModelStack } from '../server/model-stack.js';
+import { declaredPooling, type PoolingType } from '../model/pooling-config.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import { DEMO_MODEL_ALIASES, DEMO_MODEL_ID, ensureDemoModel } from './demo-model.js';
@@ -45,6 +46,7 @@ export interface ServeOptions {
   corsOrigin?: string[];
   rateLimit?: { ratePerSecond: number; burst: number };
   maxBodyBytes?: number;
+  pooling: 'auto' | PoolingType;
 }
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1e3, kib: 1024, m: 1024 ** 2, mb: 1e6, mib: 1024 ** 2, g: 1024 ** 3, gb: 1e9, gib: 1024 ** 3, t: 1024 ** 4, tb: 1e12, tib: 1024 ** 4 };
@@ -93,6 +95,14 @@ function shareArg(v: string): number {
   return x;
 }
 
+/** --pooling auto: what the model directory declares (sentence-transformers), else last-token. */
+export function resolvePooling(opt: 'auto' | PoolingType, dir: string): PoolingType {
+  if (opt !== 'auto') return opt;
+  const declared = declaredPooling(dir);
+  if (declared !== null) log.info(`embeddings: ${declared} pooling, as the model's sentence-transformers config declares`);
+  return declared ?? 'last';
+}
+
 export async function serve(o: ServeOptions): Promise<void> {
   if (o.apiKey !== undefined) {
     throw new TokenmillError('invalid_argument', 'API keys are never taken from the command line (other users can read it): set TOKENMILL_API_KEYS or use --api-key-file with a chmod 600 file.');
@@ -115,8 +125,9 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.maxQueue !== undefined ? { maxWaitingRequests: o.maxQueue } : {}),
     ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
   });
+  const pooling = resolvePooling(o.pooling, model.dir);
   const server = await createServer({
-    engine: stack.engine, frontend: stack.frontend, metrics, apiKeys: keys,
+    engine: stack.engine, frontend: stack.frontend, metrics, apiKeys: keys, embeddingPooling: pooling,
     metricsPublic: o.metricsPublic === true,
     corsOrigins: (o.corsOrigin ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s.length > 0),
     modelAliases: model.aliases,
@@ -162,6 +173,7 @@ export function register(program: Command): void {
     .option('--max-model-len <n>', 'longest prompt + completion', positiveIntArg)
     .option('--max-queue <n>', 'waiting requests before 503 + Retry-After', positiveIntArg)
     .option('--scheduling-policy <policy>', 'fcfs | priority (requests may send "priority": lower runs first)', choiceArg(['fcfs', 'priority'] as const))
+    .option('--pooling <mode>', '/v1/embeddings pooling: auto (the model\'s sentence-transformers config, else last) | last | mean', choiceArg(['auto', 'last', 'mean'] as const), 'auto')
     .option('--drain-timeout <seconds>', 'on SIGTERM, how long in-flight requests may finish', floatArg, 30)
     .option('--metrics-public', 'serve /metrics without an API key')
     .option('--cors-origin <origin>', 'allow this browser origin (repeatable or comma-separated); default: no CORS', collect)

@@ -112,6 +112,10 @@ export class AsyncEngine implements EngineClient {
     return this.engine.maxModelLen;
   }
 
+  get embeddingSize(): number | undefined {
+    return this.engine.runner.model.hiddenOutput !== undefined ? this.engine.runner.model.config.hiddenSize : undefined;
+  }
+
   get fatalError(): Error | null {
     return this.dead;
   }

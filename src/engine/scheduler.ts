@@ -25,7 +25,10 @@ export interface ScheduledSequence {
   /** Tokens computed this step: seq.tokenIds[numComputedBefore .. numComputedBefore + numTokens). */
   readonly numTokens: number;
   readonly numComputedBefore: number;
-  /** True when this step reaches the end of the sequence, so its last token's logits are sampled. */
+  /**
+   * True when this step reaches the end of the sequence, so its last token's logits are sampled
+   * (never for an embedding request: its rows are pooled instead, see pooling.ts).
+   */
   readonly sample: boolean;
 }
 
@@ -122,7 +125,7 @@ export class Scheduler {
       if (selfPreempted) break;
       i = this.running.indexOf(seq); // a priority victim may have sat before seq
       bySeq.set(seq, scheduled.length);
-      scheduled.push({ seq, numTokens: numNew, numComputedBefore: seq.numComputedTokens, sample: numNew === seq.numUncomputedTokens });
+      scheduled.push({ seq, numTokens: numNew, numComputedBefore: seq.numComputedTokens, sample: samples(seq, numNew) });
       budget -= numNew;
       i++;
     }
@@ -131,7 +134,8 @@ export class Scheduler {
     if (preempted.length === 0) {
       while (this.waiting.length > 0 && budget > 0 && this.running.length < this.config.maxNumSeqs) {
         const seq = this.waiting[0]!;
-        const computed = seq.blockIds.length === 0 ? this.kv.findComputedBlocks(seq) : [];
+        // Mean pooling needs every prompt row's hidden state, so it never starts from cached blocks.
+        const computed = seq.blockIds.length === 0 && seq.request.pooling !== 'mean' ? this.kv.findComputedBlocks(seq) : [];
         const numComputed = computed.length > 0 ? computed.length * this.kv.blockSize : seq.numComputedTokens;
         const numUncomputed = seq.numTokens - numComputed;
         if (!this.config.enableChunkedPrefill && numUncomputed > budget) break;
@@ -146,7 +150,7 @@ export class Scheduler {
         seq.status = 'running';
         this.running.push(seq);
         bySeq.set(seq, scheduled.length);
-        scheduled.push({ seq, numTokens: numNew, numComputedBefore: seq.numComputedTokens, sample: numNew === seq.numUncomputedTokens });
+        scheduled.push({ seq, numTokens: numNew, numComputedBefore: seq.numComputedTokens, sample: samples(seq, numNew) });
         budget -= numNew;
       }
     }
@@ -242,6 +246,11 @@ export class Scheduler {
     this.numPreemptionsTotal++;
     this.enqueue(seq);
   }
+}
+
+/** Whether a chunk of numNew tokens ends the sequence and is sampled (embedding requests never are). */
+function samples(seq: Sequence, numNew: number): boolean {
+  return numNew === seq.numUncomputedTokens && seq.request.pooling === null;
 }
 
 function compareKeys(a: readonly number[], b: readonly number[]): number {

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { EngineClient } from '../engine/engine-api.js';
+import type { PoolingType } from '../engine/pooling.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
@@ -14,7 +15,9 @@ import { sendError, toHttpError } from './http-errors.js';
 import { installHooks, pathOf } from './hooks.js';
 import { KeyRateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { registerAdminRoutes } from './routes-admin.js';
-import { registerOpenAiRoutes } from './routes-openai.js';
+import { registerEmbeddingRoutes } from './routes-embeddings.js';
+import { registerResponsesRoutes } from './routes-responses.js';
+import { registerOpenAiRoutes, type OpenAiRouteOptions } from './routes-openai.js';
 import { registerWebRoutes } from './routes-web.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './schemas.js';
 
@@ -44,6 +47,8 @@ export interface ServerOptions {
   readonly seriesIntervalMs?: number;
   /** How often the engine's fatalError is polled (default 200 ms). */
   readonly fatalPollMs?: number;
+  /** How /v1/embeddings pools the final hidden states (default 'last', right for decoder embedders). */
+  readonly embeddingPooling?: PoolingType;
 }
 
 export type ServerState = 'serving' | 'draining' | 'dead';
@@ -100,7 +105,7 @@ export class TokenmillServer {
       isDraining: () => this.stateValue === 'draining',
       reportFatal: (e: TokenmillError) => this.markDead(e),
     };
-    registerOpenAiRoutes(app, {
+    const routeOpts: OpenAiRouteOptions = {
       ctx,
       limits: { ...DEFAULT_LIMITS, ...opts.limits },
       rateLimiter: opts.rateLimit ? new KeyRateLimiter(opts.rateLimit) : null,
@@ -108,7 +113,10 @@ export class TokenmillServer {
       modelAliases: opts.modelAliases ?? [],
       begin: () => this.begin(),
       isDead: () => this.stateValue === 'dead',
-    });
+    };
+    registerOpenAiRoutes(app, routeOpts);
+    registerEmbeddingRoutes(app, routeOpts, opts.embeddingPooling ?? 'last');
+    registerResponsesRoutes(app, routeOpts);
     registerAdminRoutes(app, {
       engine, frontend: opts.frontend, metrics: this.metrics,
       version: opts.version ?? '0.0.0',

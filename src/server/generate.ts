@@ -139,13 +139,13 @@ class Tracker {
   }
 }
 
-function engineDead(e: Error): TokenmillError {
+export function engineDead(e: Error): TokenmillError {
   if (e instanceof TokenmillError && e.fatal) return e;
   return new TokenmillError('engine_dead', `The engine hit a fatal fault: ${e.message}`, { cause: e });
 }
 
 /** Classify a generate() failure; fatal ones are reported to the server. */
-function failure(ctx: RunContext, e: unknown): TokenmillError {
+export function failure(ctx: RunContext, e: unknown): TokenmillError {
   let te = toHttpError(e);
   if (te.fatal || ctx.engine.fatalError) {
     te = engineDead(ctx.engine.fatalError ?? te);
@@ -159,7 +159,7 @@ function failure(ctx: RunContext, e: unknown): TokenmillError {
  * The engine-side abort signal: fired when the client disconnects before we finished answering
  * (then clientGone is true), or by us to stop sibling requests after a failure.
  */
-function abortOnClose(reply: FastifyReply): { ac: AbortController; clientGone: () => boolean } {
+export function abortOnClose(reply: FastifyReply): { ac: AbortController; clientGone: () => boolean } {
   const ac = new AbortController();
   let gone = false;
   reply.raw.on('close', () => {
@@ -252,7 +252,7 @@ export async function runStream(ctx: RunContext, spec: RunSpec, reply: FastifyRe
   }
 }
 
-function raceTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+export function raceTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), ms);

@@ -15,6 +15,8 @@ export interface ServerLimits {
   readonly maxPromptArray: number;
   /** Most choices in one response (prompts x n). */
   readonly maxChoices: number;
+  /** Most inputs in one /v1/embeddings request. */
+  readonly maxEmbeddingInputs: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -25,6 +27,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxLogprobs: 20,
   maxPromptArray: 32,
   maxChoices: 64,
+  maxEmbeddingInputs: 256,
 };
 
 const int = () => z.number().int();
@@ -103,8 +106,26 @@ export function chatSchema(l: ServerLimits) {
   });
 }
 
+export function embeddingSchema(l: ServerLimits) {
+  const tokenIds = z.array(int().min(0)).min(1);
+  return z.object({
+    model: z.string().max(256).nullish(),
+    input: z.union([
+      z.string(),
+      z.array(z.string()).min(1).max(l.maxEmbeddingInputs),
+      tokenIds,
+      z.array(tokenIds).min(1).max(l.maxEmbeddingInputs),
+    ]),
+    dimensions: int().min(1).nullish(),
+    encoding_format: z.enum(['float', 'base64']).nullish(),
+    user: z.string().nullish(),
+    priority: int().min(-1_000_000).max(1_000_000).nullish(),
+  });
+}
+
 export type CompletionBody = z.infer<ReturnType<typeof completionSchema>>;
 export type ChatBody = z.infer<ReturnType<typeof chatSchema>>;
+export type EmbeddingBody = z.infer<ReturnType<typeof embeddingSchema>>;
 export type ChatMessageBody = ChatBody['messages'][number];
 
 export const tokenizeSchema = z.union([
