@@ -13,6 +13,7 @@ import { createServer } from '../server/app.js';
 import { loadApiKeys } from '../server/auth.js';
 import { installLifecycle } from '../server/lifecycle.js';
 import { openModelStack } from '../server/model-stack.js';
+import { resolveChatTemplate } from '../model/builtin-chat-templates.js';
 import { declaredPooling, type PoolingType } from '../model/pooling-config.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
@@ -46,6 +47,9 @@ export interface ServeOptions {
   corsOrigin?: string[];
   rateLimit?: { ratePerSecond: number; burst: number };
   maxBodyBytes?: number;
+  toolCallParser?: string;
+  reasoningParser?: string;
+  chatTemplate?: string;
   pooling: 'auto' | PoolingType;
 }
 
@@ -110,6 +114,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   const keys = loadApiKeys(o.apiKeyFile !== undefined ? { keyFile: o.apiKeyFile } : {});
   // Before the model loads (seconds to minutes): a taken port is the user's to fix, not a crash later.
   await assertPortFree(o.host, o.port);
+  const chatTemplate = o.chatTemplate === undefined ? undefined : resolveChatTemplate(o.chatTemplate);
   const model = await resolveModel(o);
   // NVML through the CPU addon (dlopen; absent library = no GPU gauges), read off the step loop.
   const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: o.usdPerHour, gpu: new GpuMonitor() });
@@ -124,6 +129,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
     ...(o.maxQueue !== undefined ? { maxWaitingRequests: o.maxQueue } : {}),
     ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
+    ...(chatTemplate !== undefined ? { chatTemplate: chatTemplate.template } : {}),
   });
   const pooling = resolvePooling(o.pooling, model.dir);
   const server = await createServer({
@@ -137,6 +143,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.maxQueue !== undefined ? { maxQueue: o.maxQueue } : {}),
     ...(o.rateLimit !== undefined ? { rateLimit: o.rateLimit } : {}),
     ...(o.maxBodyBytes !== undefined ? { bodyLimitBytes: o.maxBodyBytes } : {}),
+    ...(o.toolCallParser !== undefined ? { toolCallParser: o.toolCallParser } : {}),
+    ...(o.reasoningParser !== undefined ? { reasoningParser: o.reasoningParser } : {}),
   });
   installLifecycle(server, { drainTimeoutMs: o.drainTimeout * 1000 });
   const { url } = await server.listen({ host: o.host, port: o.port }).catch((e: NodeJS.ErrnoException) => {
@@ -148,6 +156,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   process.stdout.write(
     `tokenmill ${packageVersion()} serving '${model.id}' (max ${stack.engine.maxModelLen} tokens) on ${stack.backendReason}\n` +
       `  price: $${o.usdPerHour}/h; auth: ${auth}\n` +
+      `  chat template: ${chatTemplate !== undefined ? `${chatTemplate.source} (--chat-template)` : stack.frontend.hasChatTemplate ? "the model's own" : 'none (chat requests get a 400; pass --chat-template FILE|NAME)'}\n` +
       `  listening on ${url} (OpenAI base URL ${url}/v1)\n`,
   );
 }
@@ -179,6 +188,9 @@ export function register(program: Command): void {
     .option('--cors-origin <origin>', 'allow this browser origin (repeatable or comma-separated); default: no CORS', collect)
     .option('--rate-limit <rps[:burst]>', 'per-API-key token bucket (429 + Retry-After)', parseRateLimit)
     .option('--max-body-bytes <size>', 'request body limit (default 2MiB)', parseBytes)
+    .option('--tool-call-parser <name>', 'how tool calls are read from the output: auto (from the chat template) | none | hermes | llama3_json | mistral', choiceArg(['auto', 'none', 'hermes', 'llama3_json', 'mistral'] as const), 'auto')
+    .option('--reasoning-parser <name>', 'how reasoning is split from the answer: auto (from the chat template) | none | qwen3 (<think>...</think>)', choiceArg(['auto', 'none', 'qwen3'] as const), 'auto')
+    .option('--chat-template <file|name>', "chat template replacing the model's: a Jinja file, an inline template, or chatml | llama2 | llama3 | plain")
     .action(async (opts: ServeOptions) => {
       await serve(opts);
       // Run until the lifecycle exits the process (signal drain or engine fault).

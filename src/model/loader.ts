@@ -4,6 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import type { Backend } from '../runtime/backend.js';
 import { TokenmillError } from '../util/errors.js';
+import { log } from '../util/logger.js';
 import { createCausalLM } from './architecture.js';
 import { loadModelConfig } from './config.js';
 import type { DecoderModelOptions } from './decoder-model.js';
@@ -43,9 +44,16 @@ export function loadModelConfigs(dir: string): { config: ModelConfig; generation
 }
 
 export async function loadModel(dir: string, backend: Backend, opts: LoadModelOptions = {}): Promise<LoadedModel> {
-  const { config, generationConfig } = loadModelConfigs(dir);
+  const configs = loadModelConfigs(dir);
+  const generationConfig = configs.generationConfig;
+  let config = configs.config;
   const ckpt = openCheckpoint(dir, { maxHeaderBytes: opts.maxHeaderBytes });
   try {
+    if (ckpt.isBaseModelLayout && !config.tieWordEmbeddings && ckpt.info('lm_head.weight') === undefined) {
+      // A base-model checkpoint (an embedding model such as Qwen3-Embedding-8B) has no LM head.
+      log.warn(`${dir}: a base-model checkpoint without lm_head: the embeddings serve as lm_head, so generated text is meaningless (embeddings are unaffected)`);
+      config = { ...config, tieWordEmbeddings: true };
+    }
     checkCheckpoint(ckpt, config);
     let weights = uploadWeights(ckpt, config, backend, opts);
     if (opts.quantize !== undefined) weights = await quantizeModelWeights(backend, weights, { mode: opts.quantize, lmHead: opts.quantizeLmHead });

@@ -11,7 +11,7 @@ import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import { ApiKeyStore } from './auth.js';
 import type { ModelFrontend } from './frontend.js';
-import { sendError, toHttpError } from './http-errors.js';
+import { clientErrorHandler, frameworkErrorHandler, sendError, toHttpError } from './http-errors.js';
 import { installHooks, pathOf } from './hooks.js';
 import { KeyRateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { registerAdminRoutes } from './routes-admin.js';
@@ -20,6 +20,7 @@ import { registerResponsesRoutes } from './routes-responses.js';
 import { registerOpenAiRoutes, type OpenAiRouteOptions } from './routes-openai.js';
 import { registerWebRoutes } from './routes-web.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './schemas.js';
+import { resolveOutputParsers } from './tools/chat-parsing.js';
 
 export interface ServerOptions {
   readonly engine: EngineClient;
@@ -47,6 +48,10 @@ export interface ServerOptions {
   readonly seriesIntervalMs?: number;
   /** How often the engine's fatalError is polled (default 200 ms). */
   readonly fatalPollMs?: number;
+  /** --tool-call-parser: auto (from the chat template, default), none, hermes, llama3_json, mistral. */
+  readonly toolCallParser?: string;
+  /** --reasoning-parser: auto (default), none, qwen3. */
+  readonly reasoningParser?: string;
   /** How /v1/embeddings pools the final hidden states (default 'last', right for decoder embedders). */
   readonly embeddingPooling?: PoolingType;
 }
@@ -78,6 +83,9 @@ export class TokenmillServer {
         return typeof h === 'string' && REQUEST_ID_RE.test(h) ? h : randomUUID();
       },
       forceCloseConnections: 'idle',
+      // Every 4xx is the OpenAI envelope, also for malformed URLs and requests Node cannot parse.
+      frameworkErrors: frameworkErrorHandler,
+      clientErrorHandler,
     });
     this.app = app;
     app.removeContentTypeParser(['text/plain']);
@@ -111,6 +119,10 @@ export class TokenmillServer {
       rateLimiter: opts.rateLimit ? new KeyRateLimiter(opts.rateLimit) : null,
       maxQueue: opts.maxQueue,
       modelAliases: opts.modelAliases ?? [],
+      parsers: resolveOutputParsers(
+        { ...(opts.toolCallParser !== undefined ? { toolCallParser: opts.toolCallParser } : {}), ...(opts.reasoningParser !== undefined ? { reasoningParser: opts.reasoningParser } : {}) },
+        opts.frontend.chatTemplate,
+      ),
       begin: () => this.begin(),
       isDead: () => this.stateValue === 'dead',
     };

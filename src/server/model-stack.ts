@@ -38,6 +38,8 @@ export interface ModelStackOptions {
   /** 'priority' honours each request's priority field (lower first); default FCFS. */
   readonly schedulingPolicy?: 'fcfs' | 'priority';
   readonly observer?: EngineObserver;
+  /** Chat template source replacing the model's own (serve --chat-template, resolved by the CLI). */
+  readonly chatTemplate?: string;
 }
 
 export interface ModelStack {
@@ -80,7 +82,9 @@ export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> 
   const loaded = await loadModel(o.dir, backend, {
     ...(o.quantize !== undefined ? { quantize: o.quantize } : {}), ...(o.kvCacheDType !== undefined ? { kvCacheDType: o.kvCacheDType } : {}),
   });
-  const frontend = new TokenizerFrontend(tokenizer, { eosTokenIds: loaded.config.eosTokenIds, vocabSize: loaded.config.vocabSize });
+  const frontend = new TokenizerFrontend(tokenizer, {
+    eosTokenIds: loaded.config.eosTokenIds, vocabSize: loaded.config.vocabSize, ...(o.chatTemplate !== undefined ? { chatTemplate: o.chatTemplate } : {}),
+  });
   let kvCacheBytes = o.kvCacheBytes;
   if (kvCacheBytes === undefined) {
     const { freeBytes, where } = freeBytesFor(backend);

@@ -1,6 +1,7 @@
 // `tokenmill random-model` end to end: a Llama-2-shaped random model with the real Llama 2 vocabulary
 // (llama2.c tokenizer.bin, converted) and the built-in llama2 chat template generates as a chat; a
-// config.json with a larger vocab_size is kept (padded rows); a bad combination of flags is exit code 2.
+// config.json with a larger vocab_size is kept (padded rows); a bad combination of flags is exit code 2;
+// generate --chat-template NAME serves a model that has no template.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUILTIN_CHAT_TEMPLATES } from '../../src/model/builtin-chat-templates.js';
 import { MODEL_PRESETS } from '../../src/model/model-presets.js';
+import { writeRandomModel } from '../../src/model/random-model.js';
 import { runCli, SHARED_MODELS, skipUnlessShared, testDevice } from './cli-helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'tm-random-model-'));
@@ -44,4 +46,24 @@ test('random-model --config keeps a padded vocab_size; flag mistakes are exit co
   assert.match(both.stderr, /exactly one of --preset NAME or --config FILE/);
   assert.equal(small.code, 2);
   assert.match(small.stderr, /smaller than the tokenizer's 151669 ids/);
+});
+
+test('generate --chat-template on a model without a template; the errors say what to do', async () => {
+  const out = join(root, 'no-template');
+  writeRandomModel(out, MODEL_PRESETS['tiny-llama']!.config, { seed: 2 });
+  const cfg = json(join(out, 'tokenizer_config.json'));
+  delete cfg.chat_template;
+  writeFileSync(join(out, 'tokenizer_config.json'), JSON.stringify(cfg));
+  const base = ['generate', '--model', out, '--prompt', 'hi', '--max-tokens', '2', '--temperature', '0', '--device', testDevice()];
+  const [missing, plain, noChat] = await Promise.all([
+    runCli([...base, '--chat']),
+    runCli([...base, '--chat', '--chat-template', 'plain']),
+    runCli([...base, '--chat-template', 'plain']),
+  ]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /chat_template_missing.*pass --chat-template FILE\|NAME/);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.match(plain.stderr, /prompt tokens: \d+, generated tokens: 2/);
+  assert.equal(noChat.code, 2);
+  assert.match(noChat.stderr, /--chat-template needs --chat/);
 });
