@@ -2,6 +2,7 @@
 // one process never share counters). Names mirror vLLM's with a tokenmill_ prefix. Implements
 // EngineObserver for engine-side events; the server records TTFT, ITL, e2e, tokens and cost itself.
 
+import type { MachinePrice, PriceSource } from './machine-price.js';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { CostLedger } from './cost.js';
 import type { EngineObserver, EngineStepEvent } from './engine-observer.js';
@@ -35,8 +36,12 @@ export class ServerMetrics implements EngineObserver {
   readonly prefixQueries: Counter<'model_name'>;
   readonly costUsd: Counter<'key' | 'model'>;
 
-  constructor(opts: { modelName: string; usdPerHour: number; costWindowSeconds?: number }) {
+  /** The machine price in force and where it came from (machine-price.ts); source 'flag' unless told otherwise. */
+  readonly price: MachinePrice;
+
+  constructor(opts: { modelName: string; usdPerHour: number; costWindowSeconds?: number; priceSource?: PriceSource; priceBasis?: string }) {
     this.modelName = opts.modelName;
+    this.price = { usdPerHour: opts.usdPerHour, source: opts.priceSource ?? 'flag', basis: opts.priceBasis ?? 'configured' };
     this.ledger = new CostLedger({ usdPerHour: opts.usdPerHour, windowSeconds: opts.costWindowSeconds ?? 60 });
     const registers = [this.registry];
     const m = ['model_name'] as const;
@@ -76,8 +81,10 @@ export class ServerMetrics implements EngineObserver {
       labelNames: m, registers,
       collect() { this.set({ model_name: modelName }, ledger.windowUsdPer1kTokens()); },
     });
-    new Gauge({ name: 'tokenmill_usd_per_hour', help: 'The machine price the cost metrics use.', labelNames: m, registers })
-      .set({ model_name: modelName }, opts.usdPerHour);
+    new Gauge({
+      name: 'tokenmill_usd_per_hour', help: "The machine price the cost metrics use; source 'flag' (--usd-per-hour) or 'assumed' (the device's default price).",
+      labelNames: ['model_name', 'source'], registers,
+    }).set({ model_name: modelName, source: this.price.source }, opts.usdPerHour);
   }
 
   /** Where the running/waiting/KV gauges read from at scrape time (usually engine.stats()). */
