@@ -7,6 +7,7 @@ import { cpus } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
+import { GpuMonitor } from '../metrics/gpu-monitor.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
 import { machinePrice, type PricedDevice } from '../metrics/machine-price.js';
 import { probeCuda, type DeviceChoice } from '../runtime/select.js';
@@ -19,6 +20,7 @@ import { declaredPooling, type PoolingType } from '../model/pooling-config.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import { DEMO_MODEL_ALIASES, DEMO_MODEL_ID, ensureDemoModel } from './demo-model.js';
+import { servingMachineInfo } from './doctor.js';
 import { defaultCacheDir, downloadHubModel, isHubRepoId } from './hub-download.js';
 import { choiceArg, collect, floatArg, portArg, positiveIntArg } from './options.js';
 import { assertPortFree } from './port-check.js';
@@ -127,7 +129,8 @@ export async function serve(o: ServeOptions): Promise<void> {
   const chatTemplate = o.chatTemplate === undefined ? undefined : resolveChatTemplate(o.chatTemplate);
   const model = await resolveModel(o);
   const price = machinePrice(o.usdPerHour, o.usdPerHour === undefined ? pricedDevice(o.device) : { kind: 'cpu', numCores: cpus().length });
-  const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: price.usdPerHour, priceSource: price.source, priceBasis: price.basis });
+  // NVML through the CPU addon (dlopen; absent library = no GPU gauges), read off the step loop.
+  const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: price.usdPerHour, priceSource: price.source, priceBasis: price.basis, gpu: new GpuMonitor() });
   const stack = await openModelStack({
     dir: model.dir, modelId: model.id, device: o.device, usdPerHour: price.usdPerHour, observer: metrics,
     ...(o.threads !== undefined ? { numThreads: o.threads } : {}),
@@ -149,6 +152,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     modelAliases: model.aliases,
     version: packageVersion(),
     webDir: webDir(),
+    info: servingMachineInfo(o.device, stack.backendReason, model.dir),
     ...(o.maxQueue !== undefined ? { maxQueue: o.maxQueue } : {}),
     ...(o.rateLimit !== undefined ? { rateLimit: o.rateLimit } : {}),
     ...(o.maxBodyBytes !== undefined ? { bodyLimitBytes: o.maxBodyBytes } : {}),
