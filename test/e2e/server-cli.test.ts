@@ -37,11 +37,12 @@ describe('tokenmill serve (process)', () => {
   after(() => rmSync(cache, { recursive: true, force: true }));
 
   it('serves the generated demo model with keys from TOKENMILL_API_KEYS; SIGTERM exits 0', async () => {
-    const s = await startServe(['--usd-per-hour', '3.6'], { TOKENMILL_CACHE: cache, TOKENMILL_API_KEYS: KEY });
+    const s = await startServe(['--usd-per-hour', '3.6', '--chat-template', 'plain'], { TOKENMILL_CACHE: cache, TOKENMILL_API_KEYS: KEY });
     try {
       assert.match(s.out, /tokenmill-demo-tiny-random/);
       assert.match(s.out, /price: \$3\.6\/h, from --usd-per-hour/);
       assert.match(s.out, /system_fingerprint: fp_[0-9a-f]{12} /);
+      assert.match(s.out, /chat template: builtin:plain \(--chat-template\)/);
       assert.ok(existsSync(join(cache, 'demo', 'tokenmill-demo-tiny', 'model.safetensors')));
       const client = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: KEY, maxRetries: 0 });
       const models = await client.models.list();
