@@ -2,9 +2,9 @@
 // stream) from src/runtime/cpu/cpu-op-abi.ts, the one source of the ABI. Run it after changing an op:
 //   npm run gen:cpu-abi                                   (write)
 //   node --import tsx scripts/gen-cpu-op-abi.ts --check   (exit 1 when the header is stale)
-import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { writeOrCheck } from './generated-file.js';
 import { CPU_OP_ABI, OP_PAYLOAD_INTS, REF_INTS } from '../src/runtime/cpu/cpu-op-abi.js';
 
 export const CPU_OP_ABI_HEADER_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', 'native', 'cpu', 'op_abi.h');
@@ -49,23 +49,7 @@ export function renderCpuOpAbiHeader(): string {
 }
 
 function main(): void {
-  const expected = renderCpuOpAbiHeader();
-  if (process.argv.includes('--check')) {
-    let actual = '';
-    try {
-      actual = readFileSync(CPU_OP_ABI_HEADER_PATH, 'utf8');
-    } catch {
-      // missing: stale
-    }
-    if (actual !== expected) {
-      console.error('native/cpu/op_abi.h is out of date: run `npm run gen:cpu-abi`');
-      process.exit(1);
-    }
-    console.log('native/cpu/op_abi.h is up to date');
-    return;
-  }
-  writeFileSync(CPU_OP_ABI_HEADER_PATH, expected);
-  console.log(`wrote ${CPU_OP_ABI_HEADER_PATH}`);
+  writeOrCheck(CPU_OP_ABI_HEADER_PATH, renderCpuOpAbiHeader(), 'native/cpu/op_abi.h', 'npm run gen:cpu-abi');
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main();

@@ -2,9 +2,9 @@
 // type, fatal, doc line for every code). Run it after adding a code:
 //   node --import tsx scripts/gen-errors-doc.ts          (write)
 //   node --import tsx scripts/gen-errors-doc.ts --check  (exit 1 when docs/errors.md is stale)
-import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { writeOrCheck } from './generated-file.js';
 import { ERROR_CODES, type ErrorSpec } from '../src/util/errors.js';
 
 export const ERRORS_DOC_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'errors.md');
@@ -40,23 +40,7 @@ export function renderErrorsDoc(): string {
 }
 
 function main(): void {
-  const expected = renderErrorsDoc();
-  if (process.argv.includes('--check')) {
-    let actual = '';
-    try {
-      actual = readFileSync(ERRORS_DOC_PATH, 'utf8');
-    } catch {
-      // missing: stale
-    }
-    if (actual !== expected) {
-      console.error('docs/errors.md is out of date: run `node --import tsx scripts/gen-errors-doc.ts`');
-      process.exit(1);
-    }
-    console.log('docs/errors.md is up to date');
-    return;
-  }
-  writeFileSync(ERRORS_DOC_PATH, expected);
-  console.log(`wrote ${ERRORS_DOC_PATH}`);
+  writeOrCheck(ERRORS_DOC_PATH, renderErrorsDoc(), 'docs/errors.md', 'node --import tsx scripts/gen-errors-doc.ts');
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main();
