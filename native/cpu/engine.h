@@ -16,7 +16,7 @@ namespace tmill { namespace cpu {
 enum class Op : int32_t {
   kEmbedding = 1, kRmsnorm = 2, kAddRmsnorm = 3, kMatmul = 4, kRope = 5, kKvWrite = 6,
   kAttention = 7, kSiluMul = 8, kAdd = 9, kGatherRows = 10, kArgmax = 11, kRopeKvQkv = 12,
-  kMatmulQ8 = 13,
+  kMatmulQ8 = 13, kMatmulGgml = 14, kEmbeddingGgml = 15,
 };
 
 // Picks the best kernel table this CPU supports; `force` ("avx512" | "avx2" | "generic" | null)
@@ -39,7 +39,7 @@ class CpuEngine {
   bool profiling() const { return profile_; }
   const int64_t* op_time_ns() const { return op_ns_; }
   const int64_t* op_calls() const { return op_calls_; }
-  static constexpr int kNumOps = 14;
+  static constexpr int kNumOps = 16;
 
  private:
   struct Buffer { char* ptr = nullptr; int64_t bytes = 0; };
@@ -50,6 +50,8 @@ class CpuEngine {
   Status op_rmsnorm(const int32_t* a, bool with_residual);
   Status op_matmul(const int32_t* a);
   Status op_matmul_q8(const int32_t* a);  // engine_quant.cpp
+  Status op_matmul_ggml(const int32_t* a);  // engine_ggml.cpp
+  Status op_embedding_ggml(const int32_t* a);
   Status op_rope(const int32_t* a);
   Status op_rope_kv_qkv(const int32_t* a);
   Status op_kv_write(const int32_t* a);
@@ -66,6 +68,9 @@ class CpuEngine {
   int64_t allocated_bytes_ = 0;
   std::vector<AttentionTask> attn_tasks_;
   std::vector<float> rope_cs_;
+  std::vector<int8_t> act_q_;     // matmulGgml activation codes [T, K]
+  std::vector<float> act_d_;      // [T, K/32]
+  std::vector<int32_t> act_s_;    // [T, K/32]
   bool profile_ = false;
   int64_t op_ns_[kNumOps] = {0};
   int64_t op_calls_[kNumOps] = {0};

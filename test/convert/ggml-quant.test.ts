@@ -15,27 +15,13 @@ import { quantizeMatrix } from '../../src/model/convert/ggml-quantize.js';
 import { tensorType, useMoreBits } from '../../src/model/convert/ggml-mixture.js';
 import { GGML_QUANT_TYPES, ggmlRowBytes, type GgmlQuantType } from '../../src/runtime/ggml-format.js';
 import { dequantizeRow } from '../../src/runtime/reference/ggml-dequant.js';
-import { mulberry } from './ggml-fixtures.js';
+import { hostileMatrix } from './ggml-fixtures.js';
 
 const work = mkdtempSync(join(tmpdir(), 'tm-ggml-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
 /** Relative RMS error bound per format on N(0, 1)-like rows (measured ~0.6x of these). */
 const BOUND: Record<GgmlQuantType, number> = { Q8_0: 0.01, Q4_0: 0.15, Q4_1: 0.15, Q5_0: 0.07, Q5_1: 0.07, Q4_K: 0.12, Q5_K: 0.06, Q6_K: 0.03 };
-
-/** Seeded [N, K] rows: normal, zero, 1e-3-tiny, 1e3-huge, one spike, constant, all-negative. */
-export function hostileMatrix(N: number, K: number, seed: number): Float32Array {
-  const r = mulberry(seed);
-  const x = new Float32Array(N * K);
-  for (let n = 0; n < N; n++) {
-    const kind = n % 7;
-    for (let k = 0; k < K; k++) {
-      const g = r.normal();
-      x[n * K + k] = kind === 0 ? g : kind === 1 ? 0 : kind === 2 ? g * 1e-3 : kind === 3 ? g * 1e3 : kind === 4 ? (k === 5 ? 50 : g * 0.01) : kind === 5 ? 0.25 : -Math.abs(g) - 1;
-    }
-  }
-  return x;
-}
 
 function decodeAll(type: GgmlQuantType, bytes: Uint8Array, N: number, K: number): Float32Array {
   const y = new Float32Array(N * K);

@@ -22,6 +22,8 @@ export const OP = {
   argmax: 11,
   ropeKvWriteQkv: 12,
   matmulQ8: 13,
+  matmulGgml: 14,
+  embeddingGgml: 15,
 } as const;
 
 /** One addon allocation. `live` turns false on free(); the ArrayBuffer is detached then. */
