@@ -1,12 +1,15 @@
 # tokenmill serving image: a CUDA devel stage builds the CPU and CUDA addons (nvcc) and the
 # TypeScript (npm ci runs scripts/build-native.mjs, then tsc); the runtime stage is the CUDA runtime
-# image with Node 20, the built addons, dist/ and production dependencies only, run as a non-root
+# image with Node 22, the built addons, dist/ and production dependencies only, run as a non-root
 # user. Build: docker build --build-arg GIT_COMMIT=$(git rev-parse HEAD) -t tokenmill:0.1.0 .
 # Run:   docker run --gpus all -p 8000:8000 -v /models:/models:ro tokenmill:0.1.0 --model /models/NAME
+#        (arguments go to `tokenmill serve`; the entry point always binds TOKENMILL_HOST:TOKENMILL_PORT,
+#        default 0.0.0.0:8000, so -e TOKENMILL_PORT=9000 -p 9000:9000 moves it and the health check with it)
 # Lint:  hadolint Dockerfile (where available); CI checks its structure in test/deploy/.
 
-# Node 20 comes from the official image (binary, npm and headers); pinned tag.
-FROM node:20.18.1-bookworm-slim AS node
+# Node 22 (LTS) comes from the official image (binary, npm and headers); pinned to the 22.x version
+# CI smokes (scripts/smoke-node.mjs PINNED_NODE_VERSIONS).
+FROM node:22.23.5-bookworm-slim AS node
 
 FROM nvidia/cuda:13.0.0-devel-ubuntu24.04 AS build
 # node-gyp needs python3, make and a C++ compiler for the CPU addon.
@@ -47,15 +50,21 @@ COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
 COPY --from=build /app/build/Release/tokenmill_cpu.node /app/build/Release/tokenmill_cuda.node ./build/Release/
 COPY web ./web
+COPY deploy/docker/entrypoint.sh deploy/docker/healthcheck.mjs ./deploy/docker/
 RUN ln -s /app/bin/tokenmill.js /usr/local/bin/tokenmill
 # No .git in the image: the commit travels as a build argument into the environment fingerprint.
 ARG GIT_COMMIT=unknown
 ENV NODE_ENV=production \
+    TOKENMILL_HOST=0.0.0.0 \
+    TOKENMILL_PORT=8000 \
     TOKENMILL_CACHE=/var/cache/tokenmill \
     TOKENMILL_GIT_COMMIT=${GIT_COMMIT}
 USER tokenmill
 EXPOSE 8000
+# GET /health on the container's own network address at TOKENMILL_PORT (not loopback): unhealthy when
+# clients could not reach the API, e.g. a server bound to 127.0.0.1 inside the container.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:8000/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["tokenmill", "serve"]
-CMD ["--host", "0.0.0.0", "--port", "8000"]
+  CMD ["node", "/app/deploy/docker/healthcheck.mjs"]
+# The entry point runs `tokenmill serve --host $TOKENMILL_HOST --port $TOKENMILL_PORT "$@"` (other
+# subcommands such as `doctor` pass through), so user arguments never drop the bind address.
+ENTRYPOINT ["/bin/sh", "/app/deploy/docker/entrypoint.sh"]

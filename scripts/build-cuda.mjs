@@ -2,14 +2,17 @@
 // Builds the CUDA addon build/Release/tokenmill_cuda.node: nvcc compiles native/cuda/*.cu (one process
 // per file, in parallel), g++ compiles cublaslt.cpp and the N-API glue, cudart is linked statically
 // so the addon needs only the driver at run time. Never fails the install: on any problem it warns
-// and exits 0 (pass --strict to exit 1). Env: TOKENMILL_CUDA_ARCHS="80,86,89,90" (PTX for the
-// highest is embedded too), NVCC=/path/to/nvcc (or --nvcc=PATH), TOKENMILL_CUDA_JOBS=n.
-import { spawn } from 'node:child_process';
+// and exits 0 (pass --strict to exit 1). Architectures (scripts/cuda-archs.mjs): TOKENMILL_CUDA_ARCHS=
+// "80,86,89,90" if set (PTX for the highest embedded too), else the GPUs nvidia-smi reports, else one
+// (sm_80) to prove the sources compile. NVCC=/path/to/nvcc (or --nvcc=PATH); TOKENMILL_CUDA_JOBS=n
+// compiler processes at once (default: the cores; nvcc --threads uses cores left over).
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { compileParallelism, gencodeArgs, selectCudaArchs } from './cuda-archs.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const strict = process.argv.includes('--strict');
@@ -62,6 +65,13 @@ function nodeIncludeDir() {
   return cands.find((p) => p && existsSync(join(p, 'node_api.h'))) ?? null;
 }
 
+/** nvidia-smi's compute capabilities, or null when there is no nvidia-smi (no driver installed). */
+function queryNvidiaSmi() {
+  const r = spawnSync('nvidia-smi', ['--query-gpu=compute_cap', '--format=csv,noheader'], { encoding: 'utf8', timeout: 15_000 });
+  if (r.error && r.error.code === 'ENOENT') return null;
+  return { status: r.status, stdout: r.stdout ?? '', error: r.error ? String(r.error.message) : (r.stderr ?? '') };
+}
+
 function newer(src, out) {
   return !existsSync(out) || statSync(src).mtimeMs > statSync(out).mtimeMs;
 }
@@ -81,16 +91,22 @@ export async function buildCuda() {
   } catch {
     return { ok: false, reason: 'node-addon-api not installed' };
   }
-  const archs = (process.env.TOKENMILL_CUDA_ARCHS ?? '80,86,89,90').split(',').map((s) => s.trim()).filter(Boolean);
-  const gencode = archs.flatMap((a) => ['-gencode', `arch=compute_${a},code=sm_${a}`]);
-  const top = archs[archs.length - 1];
-  gencode.push('-gencode', `arch=compute_${top},code=compute_${top}`);
+  let sel;
+  try {
+    sel = selectCudaArchs({ env: process.env, nvidiaSmi: process.env.TOKENMILL_CUDA_ARCHS ? null : queryNvidiaSmi() });
+  } catch (e) {
+    return { ok: false, reason: e.message };
+  }
+  const archs = sel.archs;
+  console.log(`[build-cuda] architectures sm_${archs.join(', sm_')}${sel.ptx ? ` + PTX compute_${archs[archs.length - 1]}` : ''}: ${sel.reason}`);
+  const gencode = gencodeArgs(archs, sel.ptx);
+  const targets = archs.length + (sel.ptx ? 1 : 0);
   mkdirSync(OUT_DIR, { recursive: true });
   mkdirSync(dirname(ADDON), { recursive: true });
   const cudaDir = join(ROOT, 'native', 'cuda');
   const headers = readdirSync(cudaDir).filter((f) => f.endsWith('.h') || f.endsWith('.cuh')).map((f) => join(cudaDir, f));
   const headerTime = Math.max(...headers.map((h) => statSync(h).mtimeMs));
-  const archTag = archs.join('_');
+  const archTag = archs.join('_') + (sel.ptx ? '_ptx' : '');
   const tasks = [];
   const objs = [];
   for (const f of readdirSync(cudaDir).sort()) {
@@ -99,13 +115,13 @@ export async function buildCuda() {
       const obj = join(OUT_DIR, `${f.replace(/\.cu$/, '')}.${archTag}.o`);
       objs.push(obj);
       if (newer(src, obj) || statSync(obj).mtimeMs < headerTime) {
-        tasks.push(() => run(nvcc, ['-O3', '-std=c++17', '-Xcompiler', '-fPIC', ...gencode, '-c', src, '-o', obj]).then((r) => ({ ...r, f })));
+        tasks.push(Object.assign((threads) => run(nvcc, ['-O3', '-std=c++17', '-Xcompiler', '-fPIC', ...gencode, ...(threads > 1 ? ['--threads', String(threads)] : []), '-c', src, '-o', obj]).then((r) => ({ ...r, f })), { cost: 1e12 + statSync(src).size }));
       }
     } else if (f.endsWith('.cpp')) {
       const obj = join(OUT_DIR, `${f.replace(/\.cpp$/, '')}.o`);
       objs.push(obj);
       if (newer(src, obj) || statSync(obj).mtimeMs < headerTime) {
-        tasks.push(() => run('g++', ['-O2', '-std=c++17', '-fPIC', `-I${cudaHome}/include`, '-c', src, '-o', obj]).then((r) => ({ ...r, f })));
+        tasks.push(Object.assign(() => run('g++', ['-O2', '-std=c++17', '-fPIC', `-I${cudaHome}/include`, '-c', src, '-o', obj]).then((r) => ({ ...r, f })), { cost: statSync(src).size }));
       }
     }
   }
@@ -117,13 +133,17 @@ export async function buildCuda() {
     const glueObj = join(OUT_DIR, g.replace(/\.cpp$/, '.o'));
     objs.push(glueObj);
     if (newer(glue, glueObj) || statSync(glueObj).mtimeMs < glueHeaderTime) {
-      tasks.push(() => run('g++', ['-O2', '-std=c++17', '-fPIC', '-fexceptions', '-DNAPI_CPP_EXCEPTIONS', '-DNAPI_VERSION=8',
-        `-I${nodeInc}`, `-I${napiInc}`, `-I${cudaHome}/include`, '-c', glue, '-o', glueObj]).then((r) => ({ ...r, f: g })));
+      tasks.push(Object.assign(() => run('g++', ['-O2', '-std=c++17', '-fPIC', '-fexceptions', '-DNAPI_CPP_EXCEPTIONS', '-DNAPI_VERSION=8',
+        `-I${nodeInc}`, `-I${napiInc}`, `-I${cudaHome}/include`, '-c', glue, '-o', glueObj]).then((r) => ({ ...r, f: g })), { cost: statSync(glue).size }));
     }
   }
-  const jobs = Number(process.env.TOKENMILL_CUDA_JOBS ?? cpus().length);
+  // Longest first (nvcc, larger files), so the last jobs to finish are short ones.
+  tasks.sort((a, b) => b.cost - a.cost);
+  const cores = typeof availableParallelism === 'function' ? availableParallelism() : cpus().length;
+  const { jobs, nvccThreads } = compileParallelism({ cores, tasks: tasks.length, targets, jobsEnv: process.env.TOKENMILL_CUDA_JOBS });
+  if (tasks.length > 0) console.log(`[build-cuda] compiling ${tasks.length} files, ${Math.min(jobs, tasks.length)} at once${nvccThreads > 1 ? `, nvcc --threads ${nvccThreads}` : ''} (${cores} cores)`);
   const t0 = Date.now();
-  const results = await pool(tasks, jobs);
+  const results = await pool(tasks.map((t) => () => t(nvccThreads)), jobs);
   const failed = results.filter((r) => r.code !== 0);
   for (const r of results) if (r.out.trim()) console.log(`[build-cuda] ${r.f}:\n${r.out.trim()}`);
   if (failed.length > 0) return { ok: false, reason: `compile failed: ${failed.map((r) => r.f).join(', ')}` };

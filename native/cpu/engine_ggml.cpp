@@ -23,17 +23,18 @@ Status check_layout(const char* op, int32_t type, int64_t K, int64_t row_bytes) 
 }
 }  // namespace
 
-// Payload: refs out, x, w, bias (4 ints each); T, K, N, row_bytes, type.
+// Payload layout: op_abi.h op_matmulGgml (refs out, x, w, bias; T, K, N, rowBytes, type).
 Status CpuEngine::op_matmul_ggml(const int32_t* a) {
-  const int64_t T = a[16], K = a[17], N = a[18], row_bytes = a[19];
-  const int32_t type = a[20];
+  using namespace op_matmulGgml;
+  const int64_t T = a[kT], K = a[kK], N = a[kN], row_bytes = a[kRowBytes];
+  const int32_t type = a[kType];
   TM_CHECK_ARG(T >= 0 && N >= 0, "matmulGgml: negative shape");
   TM_RETURN_IF_ERROR(check_layout("matmulGgml", type, K, row_bytes));
   Ref out, x, w, bias;
-  TM_RETURN_IF_ERROR(ref(a, T * N, &out));
-  TM_RETURN_IF_ERROR(ref(a + 4, T * K, &x));
-  TM_RETURN_IF_ERROR(ref(a + 8, N * row_bytes, &w));
-  TM_RETURN_IF_ERROR(ref(a + 12, N, &bias, true));
+  TM_RETURN_IF_ERROR(ref(a + kOut, T * N, &out));
+  TM_RETURN_IF_ERROR(ref(a + kX, T * K, &x));
+  TM_RETURN_IF_ERROR(ref(a + kW, N * row_bytes, &w));
+  TM_RETURN_IF_ERROR(ref(a + kBias, N, &bias, true));
   TM_CHECK_ARG(out.dtype == DType::kF32 && x.dtype == DType::kF32 && w.dtype == DType::kI8,
                "matmulGgml: expected out/x f32, w i8 (raw blocks)");
   TM_CHECK_ARG(bias.ptr == nullptr || is_float(bias.dtype), "matmulGgml: bias must be a float tensor");
@@ -57,16 +58,17 @@ Status CpuEngine::op_matmul_ggml(const int32_t* a) {
   return Status::Ok();
 }
 
-// Payload: refs out, w, ids; T, K, V, row_bytes, type.
+// Payload layout: op_abi.h op_embeddingGgml (refs out, w, ids; T, K, V, rowBytes, type).
 Status CpuEngine::op_embedding_ggml(const int32_t* a) {
-  const int64_t T = a[12], K = a[13], V = a[14], row_bytes = a[15];
-  const int32_t type = a[16];
+  using namespace op_embeddingGgml;
+  const int64_t T = a[kT], K = a[kK], V = a[kV], row_bytes = a[kRowBytes];
+  const int32_t type = a[kType];
   TM_CHECK_ARG(T >= 0 && V >= 0, "embeddingGgml: negative shape");
   TM_RETURN_IF_ERROR(check_layout("embeddingGgml", type, K, row_bytes));
   Ref out, w, ids;
-  TM_RETURN_IF_ERROR(ref(a, T * K, &out));
-  TM_RETURN_IF_ERROR(ref(a + 4, V * row_bytes, &w));
-  TM_RETURN_IF_ERROR(ref(a + 8, T, &ids));
+  TM_RETURN_IF_ERROR(ref(a + kOut, T * K, &out));
+  TM_RETURN_IF_ERROR(ref(a + kW, V * row_bytes, &w));
+  TM_RETURN_IF_ERROR(ref(a + kIds, T, &ids));
   TM_CHECK_ARG(out.dtype == DType::kF32 && w.dtype == DType::kI8 && ids.dtype == DType::kI32,
                "embeddingGgml: expected out f32, w i8 (raw blocks), ids i32");
   const int32_t* id = reinterpret_cast<const int32_t*>(ids.ptr);

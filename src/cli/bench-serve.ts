@@ -41,13 +41,40 @@ function rootOf(url: string): string {
   return url.replace(/\/+$/, '').replace(/\/v1$/, '');
 }
 
-async function getJson(f: typeof fetch, url: string, headers: Record<string, string>): Promise<unknown> {
+/** A GET's outcome: the JSON body, an HTTP status the server answered with, or no answer at all (why). */
+type Probe = { kind: 'ok'; json: unknown } | { kind: 'status'; status: number } | { kind: 'unreachable'; detail: string };
+
+async function probe(f: typeof fetch, url: string, headers: Record<string, string>): Promise<Probe> {
+  let res: Response;
   try {
-    const res = await f(url, { headers, signal: AbortSignal.timeout(10_000) });
-    return res.ok ? await res.json() : null;
-  } catch {
-    return null;
+    res = await f(url, { headers, signal: AbortSignal.timeout(10_000) });
+  } catch (e) {
+    const err = e as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+    if (err?.name === 'TimeoutError') return { kind: 'unreachable', detail: 'no answer within 10 s' };
+    const code = err?.cause?.code;
+    return { kind: 'unreachable', detail: code === 'ECONNREFUSED' ? 'connection refused' : String(code ?? err?.cause?.message ?? err?.message ?? e) };
   }
+  if (!res.ok) {
+    await res.body?.cancel().catch(() => {});
+    return { kind: 'status', status: res.status };
+  }
+  try {
+    return { kind: 'ok', json: await res.json() };
+  } catch {
+    return { kind: 'status', status: res.status };
+  }
+}
+
+/** The error for a probe the bench cannot go on from: the server is down, or refused the key. Null otherwise. */
+function fatalProbe(p: Probe, url: string, apiKeyEnv: string | undefined): TokenmillError | null {
+  if (p.kind === 'unreachable') {
+    return new TokenmillError('server_unreachable', `bench serve: cannot reach ${url} (${p.detail}); is the server running at --url?`, { param: '--url' });
+  }
+  if (p.kind === 'status' && (p.status === 401 || p.status === 403)) {
+    const key = apiKeyEnv === undefined ? 'no API key was sent: pass --api-key-env VAR' : `the key in $${apiKeyEnv} was refused`;
+    return new TokenmillError('invalid_api_key', `bench serve: ${url} answered ${p.status}: ${key}`, { param: '--api-key-env' });
+  }
+  return null;
 }
 
 /** Server facts: the model to request, tokenmill's price and version when it is tokenmill. */
@@ -55,12 +82,20 @@ export async function probeServer(o: ServeBenchCliOptions, apiKey: string | unde
   const f = o.fetchImpl ?? fetch;
   const headers: Record<string, string> = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
   const root = rootOf(o.url);
-  const version = (await getJson(f, `${root}/version`, headers)) as { version?: string; usd_per_hour?: number; usdPerHour?: number } | null;
+  // /version is optional (other servers may lack it), but no answer or a refused key ends the bench here.
+  const versionProbe = await probe(f, `${root}/version`, headers);
+  const versionFatal = fatalProbe(versionProbe, `${root}/version`, o.apiKeyEnv);
+  if (versionFatal !== null) throw versionFatal;
+  const version = (versionProbe.kind === 'ok' ? versionProbe.json : null) as { version?: string; usd_per_hour?: number; usdPerHour?: number } | null;
   let model = o.model;
   if (model === undefined) {
-    const models = (await getJson(f, `${root}/v1/models`, headers)) as { data?: { id?: string }[] } | null;
-    model = models?.data?.[0]?.id;
-    if (model === undefined) throw new TokenmillError('invalid_argument', `bench serve: ${root}/v1/models listed no model; pass --model NAME`, { param: '--model' });
+    const modelsUrl = `${root}/v1/models`;
+    const p = await probe(f, modelsUrl, headers);
+    const fatal = fatalProbe(p, modelsUrl, o.apiKeyEnv);
+    if (fatal !== null) throw fatal;
+    if (p.kind === 'status') throw new TokenmillError('invalid_argument', `bench serve: ${modelsUrl} answered HTTP ${p.status}; pass --model NAME`, { param: '--model' });
+    model = (p.kind === 'ok' ? (p.json as { data?: { id?: string }[] } | null)?.data?.[0]?.id : undefined);
+    if (typeof model !== 'string') throw new TokenmillError('invalid_argument', `bench serve: ${modelsUrl} listed no model; pass --model NAME`, { param: '--model' });
   }
   const price = version?.usd_per_hour ?? version?.usdPerHour;
   return { model, tokenmillVersion: typeof version?.version === 'string' ? version.version : null, usdPerHour: typeof price === 'number' ? price : null };

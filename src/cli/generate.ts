@@ -18,6 +18,7 @@ export interface GenerateCliOptions {
   readonly prompt?: string;
   readonly promptFile?: string;
   readonly chat?: boolean;
+  readonly chatTemplate?: string;
   readonly system?: string;
   readonly maxTokens?: number;
   readonly temperature?: number;
@@ -100,6 +101,8 @@ export function formatSummary(s: import('../engine/generate.js').GenerateStats, 
 
 async function runGenerate(o: GenerateCliOptions): Promise<void> {
   if (o.system !== undefined && o.chat !== true) throw new TokenmillError('invalid_argument', '--system needs --chat', { param: 'system' });
+  if (o.chatTemplate !== undefined && o.chat !== true) throw new TokenmillError('invalid_argument', '--chat-template needs --chat', { param: 'chat-template' });
+  const chatTemplate = o.chatTemplate === undefined ? undefined : (await import('../model/builtin-chat-templates.js')).resolveChatTemplate(o.chatTemplate).template;
   if ((o.prompt === undefined) === (o.promptFile === undefined)) {
     throw new TokenmillError('invalid_argument', 'give exactly one of --prompt and --prompt-file', { param: 'prompt' });
   }
@@ -115,7 +118,7 @@ async function runGenerate(o: GenerateCliOptions): Promise<void> {
   const fromCli = samplingFromCli(o, generationConfig);
   const params: SamplingParams = fromCli.seed === null ? { ...fromCli, seed: randomSeed() } : fromCli;
   const tokenizer = loadTokenizer(o.model);
-  const promptTokenIds = await encodePrompt(o, o.prompt ?? readPromptFile(o.promptFile!), tokenizer);
+  const promptTokenIds = await encodePrompt(o, o.prompt ?? readPromptFile(o.promptFile!), tokenizer, chatTemplate);
   const select = () => selectBackend({ device: o.device, numThreads: o.threads });
   const { backend, reason } = o.device === 'auto' ? withHint(select) : select();
   try {
@@ -173,11 +176,13 @@ function readPromptFile(path: string): string {
   }
 }
 
-async function encodePrompt(o: GenerateCliOptions, prompt: string, tokenizer: import('../model/tokenizer.js').ModelTokenizer): Promise<number[]> {
+async function encodePrompt(o: GenerateCliOptions, prompt: string, tokenizer: import('../model/tokenizer.js').ModelTokenizer, chatTemplate: string | undefined): Promise<number[]> {
   if (o.chat !== true) return tokenizer.encode(prompt);
   const { renderChatTemplate, selectChatTemplate } = await import('../model/chat-template.js');
-  const template = selectChatTemplate(tokenizer.chatTemplates);
-  if (template === null) throw new TokenmillError('chat_template_missing', `${o.model} has no chat template; drop --chat to send the prompt as plain text`);
+  const template = chatTemplate ?? selectChatTemplate(tokenizer.chatTemplates);
+  if (template === null) {
+    throw new TokenmillError('chat_template_missing', `${o.model} has no chat template: pass --chat-template FILE|NAME (chatml, llama2, llama3, plain), or drop --chat to send the prompt as plain text`);
+  }
   const messages = [...(o.system !== undefined ? [{ role: 'system', content: o.system }] : []), { role: 'user', content: prompt }];
   const text = await renderChatTemplate(template, {
     messages,
@@ -197,6 +202,7 @@ export function register(program: Command): void {
     .option('--prompt-file <path>', 'read the prompt from a file (- for stdin)')
     .option('--chat', "wrap the prompt in the model's chat template")
     .option('--system <text>', 'system message (with --chat)')
+    .option('--chat-template <file|name>', "with --chat: a template replacing the model's (Jinja file, inline, or chatml | llama2 | llama3 | plain)")
     .option('--max-tokens <n>', `most tokens to generate (default ${DEFAULT_SAMPLING.maxTokens})`, positiveIntArg)
     .option('--temperature <t>', '0 for greedy (default: generation_config.json, else 1)', floatArg)
     .option('--top-k <k>', 'sample from the k most likely tokens (0 disables)', intArg)

@@ -26,6 +26,14 @@ export function positiveIntArg(raw: string): number {
   return n;
 }
 
+/** A TCP port: an integer in 0-65535 (0 lets the OS pick a free one). */
+export function portArg(raw: string): number {
+  const s = raw.trim();
+  const n = /^\d+$/.test(s) ? Number(s) : NaN;
+  if (!Number.isSafeInteger(n) || n > 65535) throw new InvalidArgumentError(`'${raw}' is not a port: expected an integer in 0-65535 (0 picks a free port).`);
+  return n;
+}
+
 /** For repeatable options: `--stop a --stop b` -> ['a', 'b']. */
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];

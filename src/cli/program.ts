@@ -14,6 +14,7 @@ export interface CliCommandModule {
 export const COMMANDS: Readonly<Record<string, () => Promise<CliCommandModule>>> = {
   generate: () => import('./generate.js'),
   convert: () => import('./convert.js'),
+  'random-model': () => import('./random-model.js'),
   doctor: () => import('./doctor.js'),
   serve: () => import('./serve.js'),
   plan: () => import('./plan.js'),

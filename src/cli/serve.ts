@@ -12,11 +12,14 @@ import { createServer } from '../server/app.js';
 import { loadApiKeys } from '../server/auth.js';
 import { installLifecycle } from '../server/lifecycle.js';
 import { openModelStack } from '../server/model-stack.js';
+import { resolveChatTemplate } from '../model/builtin-chat-templates.js';
+import { declaredPooling, type PoolingType } from '../model/pooling-config.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import { DEMO_MODEL_ALIASES, DEMO_MODEL_ID, ensureDemoModel } from './demo-model.js';
 import { defaultCacheDir, downloadHubModel, isHubRepoId } from './hub-download.js';
-import { choiceArg, collect, floatArg, positiveIntArg } from './options.js';
+import { choiceArg, collect, floatArg, portArg, positiveIntArg } from './options.js';
+import { assertPortFree } from './port-check.js';
 import { packageVersion } from './version.js';
 
 export interface ServeOptions {
@@ -42,6 +45,10 @@ export interface ServeOptions {
   corsOrigin?: string[];
   rateLimit?: { ratePerSecond: number; burst: number };
   maxBodyBytes?: number;
+  toolCallParser?: string;
+  reasoningParser?: string;
+  chatTemplate?: string;
+  pooling: 'auto' | PoolingType;
 }
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1e3, kib: 1024, m: 1024 ** 2, mb: 1e6, mib: 1024 ** 2, g: 1024 ** 3, gb: 1e9, gib: 1024 ** 3, t: 1024 ** 4, tb: 1e12, tib: 1024 ** 4 };
@@ -90,11 +97,22 @@ function shareArg(v: string): number {
   return x;
 }
 
+/** --pooling auto: what the model directory declares (sentence-transformers), else last-token. */
+export function resolvePooling(opt: 'auto' | PoolingType, dir: string): PoolingType {
+  if (opt !== 'auto') return opt;
+  const declared = declaredPooling(dir);
+  if (declared !== null) log.info(`embeddings: ${declared} pooling, as the model's sentence-transformers config declares`);
+  return declared ?? 'last';
+}
+
 export async function serve(o: ServeOptions): Promise<void> {
   if (o.apiKey !== undefined) {
     throw new TokenmillError('invalid_argument', 'API keys are never taken from the command line (other users can read it): set TOKENMILL_API_KEYS or use --api-key-file with a chmod 600 file.');
   }
   const keys = loadApiKeys(o.apiKeyFile !== undefined ? { keyFile: o.apiKeyFile } : {});
+  // Before the model loads (seconds to minutes): a taken port is the user's to fix, not a crash later.
+  await assertPortFree(o.host, o.port);
+  const chatTemplate = o.chatTemplate === undefined ? undefined : resolveChatTemplate(o.chatTemplate);
   const model = await resolveModel(o);
   const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: o.usdPerHour });
   const stack = await openModelStack({
@@ -108,9 +126,11 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
     ...(o.maxQueue !== undefined ? { maxWaitingRequests: o.maxQueue } : {}),
     ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
+    ...(chatTemplate !== undefined ? { chatTemplate: chatTemplate.template } : {}),
   });
+  const pooling = resolvePooling(o.pooling, model.dir);
   const server = await createServer({
-    engine: stack.engine, frontend: stack.frontend, metrics, apiKeys: keys,
+    engine: stack.engine, frontend: stack.frontend, metrics, apiKeys: keys, embeddingPooling: pooling,
     metricsPublic: o.metricsPublic === true,
     corsOrigins: (o.corsOrigin ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s.length > 0),
     modelAliases: model.aliases,
@@ -119,14 +139,20 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.maxQueue !== undefined ? { maxQueue: o.maxQueue } : {}),
     ...(o.rateLimit !== undefined ? { rateLimit: o.rateLimit } : {}),
     ...(o.maxBodyBytes !== undefined ? { bodyLimitBytes: o.maxBodyBytes } : {}),
+    ...(o.toolCallParser !== undefined ? { toolCallParser: o.toolCallParser } : {}),
+    ...(o.reasoningParser !== undefined ? { reasoningParser: o.reasoningParser } : {}),
   });
   installLifecycle(server, { drainTimeoutMs: o.drainTimeout * 1000 });
-  const { url } = await server.listen({ host: o.host, port: o.port });
+  const { url } = await server.listen({ host: o.host, port: o.port }).catch((e: NodeJS.ErrnoException) => {
+    // Taken between the early check and now (a race with another process): the same clear error.
+    throw e?.code === 'EADDRINUSE' ? new TokenmillError('port_in_use', `port ${o.port} is in use on ${o.host}: stop the other process or pass another --port`, { param: '--port', cause: e }) : e;
+  });
   if (o.usdPerHour === 0) log.warn('--usd-per-hour is 0: every cost is reported as $0');
   const auth = keys.enabled ? `on (${keys.size} key${keys.size === 1 ? '' : 's'})` : 'off (no TOKENMILL_API_KEYS / --api-key-file: any key is accepted)';
   process.stdout.write(
     `tokenmill ${packageVersion()} serving '${model.id}' (max ${stack.engine.maxModelLen} tokens) on ${stack.backendReason}\n` +
       `  price: $${o.usdPerHour}/h; auth: ${auth}\n` +
+      `  chat template: ${chatTemplate !== undefined ? `${chatTemplate.source} (--chat-template)` : stack.frontend.hasChatTemplate ? "the model's own" : 'none (chat requests get a 400; pass --chat-template FILE|NAME)'}\n` +
       `  listening on ${url} (OpenAI base URL ${url}/v1)\n`,
   );
 }
@@ -138,7 +164,7 @@ export function register(program: Command): void {
     .option('--model <dir|org/name>', 'model directory, or a hub id downloaded into TOKENMILL_CACHE (~/.cache/tokenmill)')
     .option('--served-model-name <name>', 'model id reported by /v1/models')
     .option('--host <host>', 'address to bind', '127.0.0.1')
-    .option('--port <port>', 'port (0 picks a free one)', (v) => { const n = Number(v); if (!Number.isInteger(n) || n < 0 || n > 65535) throw new TokenmillError('invalid_argument', `--port ${v}`); return n; }, 8000)
+    .option('--port <port>', 'port, 0-65535 (0 picks a free one)', portArg, 8000)
     .option('--api-key-file <path>', 'file with one API key per line (must be chmod 600); also TOKENMILL_API_KEYS=k1,k2')
     .addOption(new Option('--api-key <key>', 'refused: keys never go on the command line').hideHelp())
     .option('--usd-per-hour <usd>', 'machine price used for every cost figure', floatArg, 0)
@@ -152,11 +178,15 @@ export function register(program: Command): void {
     .option('--max-model-len <n>', 'longest prompt + completion', positiveIntArg)
     .option('--max-queue <n>', 'waiting requests before 503 + Retry-After', positiveIntArg)
     .option('--scheduling-policy <policy>', 'fcfs | priority (requests may send "priority": lower runs first)', choiceArg(['fcfs', 'priority'] as const))
+    .option('--pooling <mode>', '/v1/embeddings pooling: auto (the model\'s sentence-transformers config, else last) | last | mean', choiceArg(['auto', 'last', 'mean'] as const), 'auto')
     .option('--drain-timeout <seconds>', 'on SIGTERM, how long in-flight requests may finish', floatArg, 30)
     .option('--metrics-public', 'serve /metrics without an API key')
     .option('--cors-origin <origin>', 'allow this browser origin (repeatable or comma-separated); default: no CORS', collect)
     .option('--rate-limit <rps[:burst]>', 'per-API-key token bucket (429 + Retry-After)', parseRateLimit)
     .option('--max-body-bytes <size>', 'request body limit (default 2MiB)', parseBytes)
+    .option('--tool-call-parser <name>', 'how tool calls are read from the output: auto (from the chat template) | none | hermes | llama3_json | mistral', choiceArg(['auto', 'none', 'hermes', 'llama3_json', 'mistral'] as const), 'auto')
+    .option('--reasoning-parser <name>', 'how reasoning is split from the answer: auto (from the chat template) | none | qwen3 (<think>...</think>)', choiceArg(['auto', 'none', 'qwen3'] as const), 'auto')
+    .option('--chat-template <file|name>', "chat template replacing the model's: a Jinja file, an inline template, or chatml | llama2 | llama3 | plain")
     .action(async (opts: ServeOptions) => {
       await serve(opts);
       // Run until the lifecycle exits the process (signal drain or engine fault).

@@ -1,11 +1,13 @@
 // BatchBuilder: flattens a SchedulerOutput into StepInputs (token ids, positions, slot mapping,
 // queryStartLoc, seqLens, block tables, logits rows). Host staging arrays and device tensors are
 // allocated once for the largest step; each step uploads into views of them (views are cached per
-// size), so building a batch never allocates device memory. buildDecodePadded() fills the same
+// size), so building a batch never allocates device memory. Embedding entries add hidden rows
+// (pooling.ts) instead of logits rows. buildDecodePadded() fills the same
 // views for a decode step padded to a graph bucket (graph-cache.ts).
 import type { AttentionMetadata, Backend, Tensor } from '../runtime/backend.js';
 import type { StepInputs } from '../model/types.js';
 import { invariant } from '../util/invariant.js';
+import { pooledRowsOf } from './pooling.js';
 import type { SchedulerOutput, ScheduledSequence } from './scheduler.js';
 
 export interface BatchBuilderOptions {
@@ -20,6 +22,15 @@ export interface BuiltBatch {
   readonly inputs: StepInputs;
   /** For each logits row: the scheduled entry it samples for (null for a placeholder row). */
   readonly logitsFor: readonly (ScheduledSequence | null)[];
+  /** Embedding entries: which rows of the model's hidden output (inputs.hiddenRows order) are theirs. */
+  readonly hiddenFor: readonly HiddenRowsFor[];
+}
+
+export interface HiddenRowsFor {
+  readonly entry: ScheduledSequence;
+  /** First row in the hidden output, and how many consecutive rows belong to this entry. */
+  readonly firstRow: number;
+  readonly numRows: number;
 }
 
 export class BatchBuilder {
@@ -33,6 +44,7 @@ export class BatchBuilder {
   private readonly hSeqLens: Int32Array;
   private readonly hBlockTables: Int32Array;
   private readonly hLogitsRows: Int32Array;
+  private readonly hHiddenRows: Int32Array;
   // Device buffers (allocated once).
   private readonly dTokens: Tensor;
   private readonly dPositions: Tensor;
@@ -41,6 +53,7 @@ export class BatchBuilder {
   private readonly dSeqLens: Tensor;
   private readonly dBlockTables: Tensor;
   private readonly dLogitsRows: Tensor;
+  private readonly dHiddenRows: Tensor;
   private readonly views = new Map<string, Tensor>();
 
   constructor(backend: Backend, opts: BatchBuilderOptions) {
@@ -56,6 +69,7 @@ export class BatchBuilder {
     this.hSeqLens = new Int32Array(S);
     this.hBlockTables = new Int32Array(S * opts.maxBlocksPerSeq);
     this.hLogitsRows = new Int32Array(S);
+    this.hHiddenRows = new Int32Array(T);
     const taken: Tensor[] = [];
     const alloc = (shape: number[]): Tensor => {
       try {
@@ -74,6 +88,7 @@ export class BatchBuilder {
     this.dSeqLens = alloc([S]); // [maxNumSeqs]
     this.dBlockTables = alloc([S, opts.maxBlocksPerSeq]); // [maxNumSeqs, maxBlocksPerSeq]
     this.dLogitsRows = alloc([S]);
+    this.dHiddenRows = alloc([T]); // [maxNumTokens]: embedding rows (mean pooling may want all)
   }
 
   build(out: SchedulerOutput): BuiltBatch {
@@ -84,6 +99,8 @@ export class BatchBuilder {
     invariant(S > 0 && S <= this.opts.maxNumSeqs, () => `step with ${S} sequences (max ${this.opts.maxNumSeqs})`);
     invariant(T > 0 && T <= this.opts.maxNumTokens, () => `step with ${T} tokens (max ${this.opts.maxNumTokens})`);
     const logitsFor: (ScheduledSequence | null)[] = [];
+    const hiddenFor: HiddenRowsFor[] = [];
+    let numHidden = 0;
     let t = 0;
     let maxQ = 0;
     let maxSeqLen = 0;
@@ -109,6 +126,12 @@ export class BatchBuilder {
         this.hLogitsRows[logitsFor.length] = t - 1;
         logitsFor.push(e);
       }
+      const pooling = seq.request.pooling;
+      const numRows = pooling === null ? 0 : pooledRowsOf(pooling, end, seq.numPromptTokens, e.numTokens);
+      if (numRows > 0) {
+        hiddenFor.push({ entry: e, firstRow: numHidden, numRows });
+        for (let r = t - numRows; r < t; r++) this.hHiddenRows[numHidden++] = r;
+      }
       maxQ = Math.max(maxQ, e.numTokens);
       maxSeqLen = Math.max(maxSeqLen, end);
     }
@@ -133,8 +156,17 @@ export class BatchBuilder {
     b.upload(seqLens, this.hSeqLens.subarray(0, S));
     b.upload(blockTables, this.hBlockTables.subarray(0, S * maxBlocksPerSeq));
     b.upload(logitsRows, this.hLogitsRows.subarray(0, L));
+    let hiddenRows: Tensor | null = null;
+    if (numHidden > 0) {
+      hiddenRows = this.view('hid', this.dHiddenRows, [numHidden]);
+      b.upload(hiddenRows, this.hHiddenRows.subarray(0, numHidden));
+    }
     const attention: AttentionMetadata = { numSeqs: S, maxQueryLen: maxQ, maxSeqLen, queryStartLoc, seqLens, blockTables };
-    return { inputs: { numTokens: T, tokenIds, positions, slotMapping, attention, logitsRows, numLogits: L }, logitsFor };
+    return {
+      inputs: { numTokens: T, tokenIds, positions, slotMapping, attention, logitsRows, numLogits: L, hiddenRows, numHiddenRows: numHidden },
+      logitsFor,
+      hiddenFor,
+    };
   }
 
   /**
@@ -194,13 +226,13 @@ export class BatchBuilder {
     b.upload(blockTables, this.hBlockTables.subarray(0, B * maxBlocksPerSeq));
     b.upload(logitsRows, this.hLogitsRows.subarray(0, B));
     const attention: AttentionMetadata = { numSeqs: B, maxQueryLen: 1, maxSeqLen: maxBlocksPerSeq * blockSize, queryStartLoc, seqLens, blockTables };
-    return { inputs: { numTokens: B, tokenIds, positions, slotMapping, attention, logitsRows, numLogits: B }, logitsFor };
+    return { inputs: { numTokens: B, tokenIds, positions, slotMapping, attention, logitsRows, numLogits: B }, logitsFor, hiddenFor: [] };
   }
 
   /** Release the device buffers (views die with them). */
   dispose(): void {
     this.views.clear();
-    for (const t of [this.dTokens, this.dPositions, this.dSlots, this.dQsl, this.dSeqLens, this.dBlockTables, this.dLogitsRows]) this.backend.free(t);
+    for (const t of [this.dTokens, this.dPositions, this.dSlots, this.dQsl, this.dSeqLens, this.dBlockTables, this.dLogitsRows, this.dHiddenRows]) this.backend.free(t);
   }
 
   private view(name: string, base: Tensor, shape: readonly number[]): Tensor {

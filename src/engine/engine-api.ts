@@ -1,6 +1,7 @@
 // The engine's face to the server and CLI: submit a request, iterate its outputs, abort it.
 // The server depends only on these types, so it can be tested against a fake engine.
 
+import type { PoolingType } from './pooling.js';
 import type { FinishReason, SamplingParams } from './sampling-params.js';
 
 export interface EngineRequest {
@@ -11,6 +12,12 @@ export interface EngineRequest {
   readonly priority?: number;
   /** Who pays (API key id or 'anonymous'): cost is totalled per key. */
   readonly accountKey?: string;
+  /**
+   * Set for an embedding request: the prompt is prefilled and nothing is generated; the one output
+   * (finished, 'stop') carries `embedding`, the final hidden states pooled this way. n must be 1;
+   * params.maxTokens is ignored.
+   */
+  readonly pooling?: PoolingType;
 }
 
 export interface TokenLogprob {
@@ -37,6 +44,8 @@ export interface EngineOutput {
   readonly numGeneratedTokens: number;
   /** Cost of this request so far, from metrics/cost.ts (its share of each step's wall time). */
   readonly costUsd: number;
+  /** Embedding requests only, on the final output: the pooled hidden state [hiddenSize], not normalised. */
+  readonly embedding?: Float32Array;
 }
 
 export interface EngineStats {
@@ -51,6 +60,8 @@ export interface EngineClient {
   /** Model id served (what /v1/models lists). */
   readonly modelId: string;
   readonly maxModelLen: number;
+  /** Length of the pooled vectors embedding requests return (the hidden size); absent: no embeddings. */
+  readonly embeddingSize?: number;
   /**
    * Start a request; outputs arrive in order and the iterator ends after the output with
    * finished = true for every choice. Aborting (signal or abort()) ends it with finishReason 'abort'

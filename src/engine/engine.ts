@@ -1,16 +1,18 @@
 // Engine: the synchronous core of serving. addRequest() admits (or throws), step() runs one
 // iteration: schedule -> ModelRunner.execute -> scheduler.update -> output processing (stop checks,
-// text) -> cost apportioning -> EngineOutputs. abortRequest() frees a request's blocks at once.
+// text; embedding requests finish with their pooled vector once their prompt is computed) -> cost
+// apportioning -> EngineOutputs. abortRequest() frees a request's blocks at once.
 // One caller at a time (AsyncEngine serializes); it owns no event loop and no streams.
 import { apportionStepCost } from '../metrics/cost.js';
 import type { EngineObserver } from '../metrics/engine-observer.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import type { EngineOutput, EngineRequest, EngineStats } from './engine-api.js';
-import { resolveEngineConfig, type EngineOptions, type ResolvedEngineConfig } from './engine-config.js';
+import { resolveEngineConfig, type EngineOptions, type ResolvedEngineConfig, type SamplerFactory } from './engine-config.js';
 import { BlockPool } from './kv/block-pool.js';
 import { KvCacheManager } from './kv/kv-cache-manager.js';
 import { ModelRunner } from './model-runner.js';
+import { EmbeddingPooler } from './pooling.js';
 import { detokenizerFor, SequenceOutput, type DetokenizerFactory } from './output-processor.js';
 import { Request, type Sequence } from './request.js';
 import { createSequenceSampler, type SequenceSampler } from './sampler.js';
@@ -21,6 +23,8 @@ import { Scheduler } from './scheduler.js';
 interface SeqState {
   readonly sampler: SequenceSampler;
   readonly output: SequenceOutput;
+  /** Embedding requests only. */
+  readonly pooler: EmbeddingPooler | null;
 }
 
 export class Engine {
@@ -33,6 +37,7 @@ export class Engine {
   private readonly observer: EngineObserver;
   private readonly detokenizer: DetokenizerFactory | null;
   private readonly now: () => number;
+  private readonly samplerFactory: SamplerFactory;
   private arrivals = 0;
   private numQueued = 0;
 
@@ -48,6 +53,7 @@ export class Engine {
     this.observer = opts.observer ?? {};
     this.detokenizer = opts.detokenizer ?? (opts.tokenizer !== undefined ? detokenizerFor(opts.tokenizer) : null);
     this.now = opts.now ?? (() => performance.now());
+    this.samplerFactory = opts.samplerFactory ?? createSequenceSampler;
   }
 
   get maxModelLen(): number {
@@ -87,9 +93,11 @@ export class Engine {
     }
     validateSamplingParams(p, { vocabSize: vocab }); // invalid_argument naming the OpenAI param
     if (!Number.isSafeInteger(p.n) || p.n < 1) throw new TokenmillError('invalid_argument', `n must be a positive integer, got ${p.n}`, { param: 'n' });
-    if (!Number.isSafeInteger(p.maxTokens) || p.maxTokens < 1) throw new TokenmillError('invalid_argument', `max_tokens must be a positive integer, got ${p.maxTokens}`, { param: 'max_tokens' });
     const limit = this.config.maxModelLen;
-    if (prompt.length + p.maxTokens > limit) {
+    const pooling = er.pooling ?? null;
+    if (pooling !== null) this.checkEmbeddingRequest(er, limit);
+    else if (!Number.isSafeInteger(p.maxTokens) || p.maxTokens < 1) throw new TokenmillError('invalid_argument', `max_tokens must be a positive integer, got ${p.maxTokens}`, { param: 'max_tokens' });
+    if (pooling === null && prompt.length + p.maxTokens > limit) {
       throw new TokenmillError(
         'context_length_exceeded',
         `This model's maximum context length is ${limit} tokens. However, you requested ${prompt.length + p.maxTokens} tokens (${prompt.length} in the prompt, ${p.maxTokens} for the completion). Please reduce the prompt or max_tokens.`,
@@ -100,8 +108,9 @@ export class Engine {
     const states = req.sequences.map((seq) => ({
       seq,
       state: {
-        sampler: createSequenceSampler(p, prompt, { vocabSize: vocab, stream: seq.index }),
+        sampler: this.samplerFactory(p, prompt, { vocabSize: vocab, stream: seq.index }),
         output: new SequenceOutput(seq, this.config.eosTokenIds, this.detokenizer),
+        pooler: pooling === null ? null : new EmbeddingPooler(pooling, this.runner.model.config.hiddenSize),
       },
     }));
     for (const { seq, state } of states) this.states.set(seq, state);
@@ -149,13 +158,23 @@ export class Engine {
     }
     if (out.scheduled.length === 0) return [];
 
-    const sampled = await this.runner.execute(out, (seq) => this.states.get(seq)!.sampler);
+    const sampled = await this.runner.execute(out, (seq) => this.states.get(seq)!.sampler, (seq) => this.states.get(seq)!.pooler!);
     const tokens = new Map<Sequence, number>();
     for (const [seq, tok] of sampled) tokens.set(seq, tok.tokenId);
     this.scheduler.update(out, tokens);
 
     const touched = new Set<Sequence>();
     const tNow = this.now();
+    // Embedding requests end as soon as their whole prompt is computed (their pooler holds the result).
+    const pooled = new Set<Sequence>();
+    for (const s of out.scheduled) {
+      const seq = s.seq;
+      if (seq.request.pooling === null || seq.isFinished || seq.numComputedTokens < seq.numPromptTokens) continue;
+      pooled.add(seq);
+      touched.add(seq);
+      seq.firstTokenTimeMs = seq.lastTokenTimeMs = tNow;
+      this.scheduler.finish(seq, 'stop');
+    }
     for (const [seq, tok] of sampled) {
       if (seq.isFinished) continue;
       const st = this.states.get(seq)!;
@@ -172,7 +191,8 @@ export class Engine {
 
     const wallSeconds = (this.now() - t0) / 1000;
     if (this.config.usdPerHour > 0) {
-      const shares = out.scheduled.map((s) => ({ requestId: s.seq.seqId, numGeneratedTokens: sampled.has(s.seq) ? 1 : 0, numScheduledTokens: s.numTokens }));
+      // A finished embedding weighs as one produced result, like a prefill's first sampled token.
+      const shares = out.scheduled.map((s) => ({ requestId: s.seq.seqId, numGeneratedTokens: sampled.has(s.seq) || pooled.has(s.seq) ? 1 : 0, numScheduledTokens: s.numTokens }));
       const usd = apportionStepCost(this.config.usdPerHour, wallSeconds, shares);
       for (const s of out.scheduled) s.seq.costUsd += usd.get(s.seq.seqId) ?? 0;
     }
@@ -180,11 +200,24 @@ export class Engine {
     for (const seq of touched) {
       const st = this.states.get(seq)!;
       if (st.output.done) continue;
-      outputs.push(st.output.take(seq.isFinished, seq.finishReason));
+      const o = st.output.take(seq.isFinished, seq.finishReason);
+      outputs.push(pooled.has(seq) ? { ...o, embedding: st.pooler!.result() } : o);
       if (seq.request.isFinished) this.forget(seq.request);
     }
     this.notify((o) => o.onStep?.({ wallSeconds, numGeneratedTokens: sampled.size, numPrefillTokens: numPrefill }));
     return outputs;
+  }
+
+  private checkEmbeddingRequest(er: EngineRequest, limit: number): void {
+    if (er.params.n !== 1) throw new TokenmillError('invalid_argument', `an embedding request has n = 1, got ${er.params.n}`, { param: 'n' });
+    if (this.runner.model.hiddenOutput === undefined) throw new TokenmillError('unsupported_feature', 'this model cannot return hidden states, so it serves no embeddings');
+    if (er.promptTokenIds.length > limit) {
+      throw new TokenmillError(
+        'context_length_exceeded',
+        `This model's maximum context length is ${limit} tokens. However, the input has ${er.promptTokenIds.length} tokens. Please shorten the input.`,
+        { param: 'input', details: { promptTokens: er.promptTokenIds.length, maxTokens: 0, maxModelLen: limit } },
+      );
+    }
   }
 
   stats(): EngineStats {

@@ -3,14 +3,16 @@
 // device argmax when every sampler is plain greedy, device sampling (device-sampling.ts) when the
 // backend offers it and no row needs logprobs or bias, otherwise the f32 logits are read back and
 // each sequence's sampler (sampler.ts) picks. With decodeGraphs and a graph-capable backend, pure
-// decode steps replay a per-bucket recording (graph-cache.ts); other steps run eagerly. Knows
-// nothing of queues.
+// decode steps replay a per-bucket recording (graph-cache.ts); other steps run eagerly. Embedding
+// entries get their final hidden rows read back and folded into their pooler (pooling.ts) instead
+// of being sampled. Knows nothing of queues.
 import type { KvLayer, Tensor } from '../runtime/backend.js';
 import type { CausalLM } from '../model/types.js';
 import { invariant } from '../util/invariant.js';
-import { BatchBuilder } from './batch-builder.js';
+import { BatchBuilder, type HiddenRowsFor } from './batch-builder.js';
 import { GraphCache } from './graph-cache.js';
 import { deviceEligible, deviceRow, deviceSamplerOf, type DeviceSamplingBackend } from './device-sampling.js';
+import type { EmbeddingPooler } from './pooling.js';
 import type { Sequence } from './request.js';
 import type { SampledToken, SequenceSampler } from './sampler.js';
 import type { ScheduledSequence, SchedulerOutput } from './scheduler.js';
@@ -82,13 +84,19 @@ export class ModelRunner {
   }
 
   /**
-   * Run one step and sample. samplerOf gives each sampling sequence's sampler. Returns the
-   * sampled token per sequence (only for scheduled entries with sample = true).
+   * Run one step and sample. samplerOf gives each sampling sequence's sampler; poolerOf each
+   * embedding sequence's pooler (required when the step has one). Returns the sampled token per
+   * sequence (only for scheduled entries with sample = true).
    */
-  async execute(out: SchedulerOutput, samplerOf: (seq: Sequence) => SequenceSampler): Promise<Map<Sequence, SampledToken>> {
+  async execute(
+    out: SchedulerOutput,
+    samplerOf: (seq: Sequence) => SequenceSampler,
+    poolerOf?: (seq: Sequence) => EmbeddingPooler,
+  ): Promise<Map<Sequence, SampledToken>> {
     invariant(!this.disposed, 'model runner used after dispose()');
     const backend = this.model.backend;
-    const { logits, logitsFor } = this.forward(out); // f32 [numLogits, vocab]
+    const { logits, logitsFor, hiddenFor } = this.forward(out); // f32 [numLogits, vocab]
+    if (hiddenFor.length > 0) await this.pool(hiddenFor, poolerOf);
     const result = new Map<Sequence, SampledToken>();
     if (logitsFor[0] === null) {
       await backend.synchronize(); // placeholder row only: nothing to sample
@@ -136,10 +144,18 @@ export class ModelRunner {
   }
 
   /** Graph replay for a pure-decode step that fits a bucket, an eager forward otherwise. */
-  private forward(out: SchedulerOutput): { logits: Tensor; logitsFor: readonly (ScheduledSequence | null)[] } {
-    if (this.graphCache !== null && this.graphCache.canRun(out)) return this.graphCache.run(out);
-    const { inputs, logitsFor } = this.batchBuilder.build(out);
-    return { logits: this.model.forward(inputs, this.kvCache), logitsFor };
+  private forward(out: SchedulerOutput): { logits: Tensor; logitsFor: readonly (ScheduledSequence | null)[]; hiddenFor: readonly HiddenRowsFor[] } {
+    if (this.graphCache !== null && this.graphCache.canRun(out)) return { ...this.graphCache.run(out), hiddenFor: [] };
+    const { inputs, logitsFor, hiddenFor } = this.batchBuilder.build(out);
+    return { logits: this.model.forward(inputs, this.kvCache), logitsFor, hiddenFor };
+  }
+
+  /** Read the step's final hidden rows [numHiddenRows, D] and fold each entry's rows into its pooler. */
+  private async pool(hiddenFor: readonly HiddenRowsFor[], poolerOf: ((seq: Sequence) => EmbeddingPooler) | undefined): Promise<void> {
+    invariant(poolerOf !== undefined && this.model.hiddenOutput !== undefined, 'an embedding step needs poolers and a model with hiddenOutput');
+    const last = hiddenFor[hiddenFor.length - 1]!;
+    const host = await this.model.backend.read(this.model.hiddenOutput(last.firstRow + last.numRows));
+    for (const h of hiddenFor) poolerOf(h.entry.seq).add(host, h.firstRow, h.numRows, h.entry.numComputedBefore === 0);
   }
 
   private argmaxView(n: number): Tensor {

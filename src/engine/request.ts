@@ -2,6 +2,7 @@
 // A Sequence is the unit the scheduler and KV cache manager work on; its state machine is
 // waiting -> running -> (preempted -> waiting ... ->) finished. Children (index > 0) of an n > 1
 // request are released once child 0 has computed the prompt, and then share its full prompt blocks.
+import type { PoolingType } from './pooling.js';
 import type { FinishReason, SamplingParams } from './sampling-params.js';
 
 export type SequenceStatus = 'waiting' | 'running' | 'preempted' | 'finished';
@@ -75,6 +76,8 @@ export interface RequestInit {
   readonly params: SamplingParams;
   readonly priority?: number;
   readonly accountKey?: string;
+  /** Embedding request: prefill only, final hidden states pooled (see EngineRequest.pooling). */
+  readonly pooling?: PoolingType;
   /** Monotonic arrival counter (FCFS tie-break). */
   readonly arrivalOrder: number;
   readonly arrivalTimeMs: number;
@@ -86,6 +89,8 @@ export class Request {
   readonly params: SamplingParams;
   readonly priority: number;
   readonly accountKey: string;
+  /** Non-null for an embedding request (prefill only, never sampled). */
+  readonly pooling: PoolingType | null;
   readonly arrivalOrder: number;
   readonly arrivalTimeMs: number;
   /** All n choices; sequences[i].index === i. */
@@ -99,6 +104,7 @@ export class Request {
     this.params = init.params;
     this.priority = init.priority ?? 0;
     this.accountKey = init.accountKey ?? 'anonymous';
+    this.pooling = init.pooling ?? null;
     this.arrivalOrder = init.arrivalOrder;
     this.arrivalTimeMs = init.arrivalTimeMs;
     const n = Math.max(1, init.params.n);

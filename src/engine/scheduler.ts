@@ -1,7 +1,8 @@
 // Scheduler: continuous batching. Each step it hands out a token budget (maxNumBatchedTokens) to
 // running sequences first (decode or the next prefill chunk), then admits waiting ones in
 // (priority,) arrival order; when KV blocks run out it preempts from the tail and recomputes later.
-// Output: {seqId -> numTokens} + block tables + preempted/finished ids. It never touches a device.
+// Output: the scheduled sequences in batch order (numTokens each; block tables are their blockIds)
+// + preempted/finished ids. It never touches a device.
 import { invariant } from '../util/invariant.js';
 import type { FinishReason } from './sampling-params.js';
 import type { KvCacheManager } from './kv/kv-cache-manager.js';
@@ -25,18 +26,18 @@ export interface ScheduledSequence {
   /** Tokens computed this step: seq.tokenIds[numComputedBefore .. numComputedBefore + numTokens). */
   readonly numTokens: number;
   readonly numComputedBefore: number;
-  /** True when this step reaches the end of the sequence, so its last token's logits are sampled. */
+  /**
+   * True when this step reaches the end of the sequence, so its last token's logits are sampled
+   * (never for an embedding request: its rows are pooled instead, see pooling.ts).
+   */
   readonly sample: boolean;
 }
 
 export interface SchedulerOutput {
   /** In batch order. */
   readonly scheduled: readonly ScheduledSequence[];
-  /** seqId -> tokens this step (the vLLM-style view of `scheduled`). */
-  readonly numScheduledTokens: ReadonlyMap<string, number>;
+  /** Sum of scheduled[i].numTokens (each entry's block table is its seq.blockIds). */
   readonly totalNumScheduledTokens: number;
-  /** seqId -> physical block ids (live arrays; copy if kept past the step). */
-  readonly blockTables: ReadonlyMap<string, readonly number[]>;
   readonly preemptedSeqIds: readonly string[];
   /** Sequences finished (any reason) since the previous schedule(). */
   readonly finishedSeqIds: readonly string[];
@@ -122,7 +123,7 @@ export class Scheduler {
       if (selfPreempted) break;
       i = this.running.indexOf(seq); // a priority victim may have sat before seq
       bySeq.set(seq, scheduled.length);
-      scheduled.push({ seq, numTokens: numNew, numComputedBefore: seq.numComputedTokens, sample: numNew === seq.numUncomputedTokens });
+      scheduled.push({ seq, numTokens: numNew, numComputedBefore: seq.numComputedTokens, sample: samples(seq, numNew) });
       budget -= numNew;
       i++;
     }
@@ -131,7 +132,8 @@ export class Scheduler {
     if (preempted.length === 0) {
       while (this.waiting.length > 0 && budget > 0 && this.running.length < this.config.maxNumSeqs) {
         const seq = this.waiting[0]!;
-        const computed = seq.blockIds.length === 0 ? this.kv.findComputedBlocks(seq) : [];
+        // Mean pooling needs every prompt row's hidden state, so it never starts from cached blocks.
+        const computed = seq.blockIds.length === 0 && seq.request.pooling !== 'mean' ? this.kv.findComputedBlocks(seq) : [];
         const numComputed = computed.length > 0 ? computed.length * this.kv.blockSize : seq.numComputedTokens;
         const numUncomputed = seq.numTokens - numComputed;
         if (!this.config.enableChunkedPrefill && numUncomputed > budget) break;
@@ -146,22 +148,16 @@ export class Scheduler {
         seq.status = 'running';
         this.running.push(seq);
         bySeq.set(seq, scheduled.length);
-        scheduled.push({ seq, numTokens: numNew, numComputedBefore: seq.numComputedTokens, sample: numNew === seq.numUncomputedTokens });
+        scheduled.push({ seq, numTokens: numNew, numComputedBefore: seq.numComputedTokens, sample: samples(seq, numNew) });
         budget -= numNew;
       }
     }
 
-    const numScheduledTokens = new Map<string, number>();
-    const blockTables = new Map<string, readonly number[]>();
     let total = 0;
-    for (const s of scheduled) {
-      numScheduledTokens.set(s.seq.seqId, s.numTokens);
-      blockTables.set(s.seq.seqId, s.seq.blockIds);
-      total += s.numTokens;
-    }
+    for (const s of scheduled) total += s.numTokens;
     const finishedSeqIds = this.finishedSinceSchedule;
     this.finishedSinceSchedule = [];
-    return { scheduled, numScheduledTokens, totalNumScheduledTokens: total, blockTables, preemptedSeqIds: preempted, finishedSeqIds };
+    return { scheduled, totalNumScheduledTokens: total, preemptedSeqIds: preempted, finishedSeqIds };
   }
 
   /**
@@ -242,6 +238,11 @@ export class Scheduler {
     this.numPreemptionsTotal++;
     this.enqueue(seq);
   }
+}
+
+/** Whether a chunk of numNew tokens ends the sequence and is sampled (embedding requests never are). */
+function samples(seq: Sequence, numNew: number): boolean {
+  return numNew === seq.numUncomputedTokens && seq.request.pooling === null;
 }
 
 function compareKeys(a: readonly number[], b: readonly number[]): number {

@@ -3,6 +3,7 @@
 // replaced) when the deadline passes. Errors: chat_template_missing / _error / _timeout.
 import { Worker } from 'node:worker_threads';
 import { TokenmillError } from '../util/errors.js';
+import { BUILTIN_CHAT_TEMPLATES } from './builtin-chat-templates.js';
 import type { ModelTokenizer } from './tokenizer.js';
 
 export interface ChatMessage {
@@ -22,6 +23,11 @@ export interface ChatTemplateContext {
 }
 
 export const DEFAULT_CHAT_TEMPLATE_TIMEOUT_MS = 2000;
+
+/** What a chat request to a model without a template is told (serve and generate have --chat-template). */
+export const NO_TEMPLATE_MESSAGE =
+  'this model has no chat template: use the completions endpoint, or start the server with --chat-template FILE|NAME ' +
+  `(a Jinja file, or one of the built-in ${Object.keys(BUILTIN_CHAT_TEMPLATES).join(', ')})`;
 
 // Plain JS so it runs the same from src (tsx) and dist; imports jinja by the URL the parent resolved.
 const WORKER_SOURCE = `
@@ -74,7 +80,7 @@ export class ChatTemplateRenderer {
   /** Render template with the HF variables (messages, add_generation_prompt, bos_token, eos_token). */
   render(template: string | null | undefined, ctx: ChatTemplateContext, timeoutMs = this.defaultTimeoutMs): Promise<string> {
     if (template === null || template === undefined || template === '') {
-      return Promise.reject(new TokenmillError('chat_template_missing', 'this model has no chat template; use the completions endpoint or pass --chat-template'));
+      return Promise.reject(new TokenmillError('chat_template_missing', NO_TEMPLATE_MESSAGE));
     }
     if (this.closed) return Promise.reject(new TokenmillError('chat_template_error', 'chat template renderer is closed'));
     const context: Record<string, unknown> = {

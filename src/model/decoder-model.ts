@@ -99,7 +99,23 @@ export class DecoderModel implements CausalLM {
     b.gatherRows(lv.lastProj, ws.proj, step.logitsRows);
     b.addRmsnorm(lv.lastNormed, lv.lastHidden, lv.lastProj, w.finalNorm, eps);
     linear(b, lv.logits, lv.lastNormed, w.lmHead, null);
+    const numHidden = step.numHiddenRows ?? 0;
+    if (numHidden > 0) {
+      if (numHidden > T || step.hiddenRows == null) throw new TokenmillError('invalid_argument', `forward: numHiddenRows ${numHidden} needs hiddenRows and at most numTokens (${T}) rows`);
+      // The residual stream and the last MLP output are free once the logits rows are gathered:
+      // finish the residual add and the final norm over every row in place, then gather the
+      // requested rows into the (now unused) residual buffer.
+      b.addRmsnorm(ws.normed, ws.hidden, ws.proj, w.finalNorm, eps);
+      b.gatherRows(this.ws.hiddenOut(numHidden), ws.normed, step.hiddenRows);
+    }
     return lv.logits;
+  }
+
+  hiddenOutput(numHiddenRows: number): Tensor {
+    if (!Number.isInteger(numHiddenRows) || numHiddenRows < 1 || numHiddenRows > this.maxTokensPerStep) {
+      throw new TokenmillError('invalid_argument', `hiddenOutput: ${numHiddenRows} rows outside 1..${this.maxTokensPerStep}`);
+    }
+    return this.ws.hiddenOut(numHiddenRows);
   }
 
   allocKvCache(numBlocks: number, blockSize: number, dtype: FloatDType = this.kvCacheDType): KvLayer[] {

@@ -4,9 +4,9 @@
 import { existsSync, statSync } from 'node:fs';
 import type { Backend } from '../runtime/backend.js';
 import { TokenmillError } from '../util/errors.js';
-import { createCausalLM } from './architecture.js';
+import { log } from '../util/logger.js';
 import { loadModelConfig } from './config.js';
-import type { DecoderModelOptions } from './decoder-model.js';
+import { DecoderModel, type DecoderModelOptions } from './decoder-model.js';
 import { loadGenerationConfig, type GenerationConfig } from './generation-config.js';
 import { quantizeModelWeights, type QuantizeMode } from './quantize.js';
 import { openCheckpoint } from './safetensors.js';
@@ -52,14 +52,21 @@ export function loadModelConfigs(dir: string): { config: ModelConfig; generation
 export async function loadModel(dir: string, backend: Backend, opts: LoadModelOptions = {}): Promise<LoadedModel> {
   const gguf = resolveGgufPath(dir);
   if (gguf !== null) return loadGgufModel(gguf, backend, opts);
-  const { config, generationConfig } = loadModelConfigs(dir);
+  const configs = loadModelConfigs(dir);
+  const generationConfig = configs.generationConfig;
+  let config = configs.config;
   const ckpt = openCheckpoint(dir, { maxHeaderBytes: opts.maxHeaderBytes });
   try {
+    if (ckpt.isBaseModelLayout && !config.tieWordEmbeddings && ckpt.info('lm_head.weight') === undefined) {
+      // A base-model checkpoint (an embedding model such as Qwen3-Embedding-8B) has no LM head.
+      log.warn(`${dir}: a base-model checkpoint without lm_head: the embeddings serve as lm_head, so generated text is meaningless (embeddings are unaffected)`);
+      config = { ...config, tieWordEmbeddings: true };
+    }
     checkCheckpoint(ckpt, config);
     let weights = uploadWeights(ckpt, config, backend, opts);
     if (opts.quantize !== undefined) weights = await quantizeModelWeights(backend, weights, { mode: opts.quantize, lmHead: opts.quantizeLmHead });
     try {
-      return { model: createCausalLM(config, backend, weights, opts), config, generationConfig };
+      return { model: new DecoderModel(config, backend, weights, opts), config, generationConfig };
     } catch (e) {
       for (const t of weightTensors(weights)) backend.free(t);
       throw e;
@@ -78,7 +85,7 @@ async function loadGgufModel(file: string, backend: Backend, opts: LoadModelOpti
   let weights = uploadGgufWeights(s, backend);
   if (opts.quantize !== undefined) weights = await quantizeModelWeights(backend, weights, { mode: opts.quantize, lmHead: opts.quantizeLmHead });
   try {
-    return { model: createCausalLM(s.config, backend, weights, opts), config: s.config, generationConfig: s.generationConfig };
+    return { model: new DecoderModel(s.config, backend, weights, opts), config: s.config, generationConfig: s.generationConfig };
   } catch (e) {
     for (const t of weightTensors(weights)) backend.free(t);
     throw e;

@@ -1,11 +1,14 @@
 // writeRandomModel: a deterministic, seeded random-weight checkpoint (config.json, model.safetensors
 // or shards, generation_config.json, synthetic tokenizer) for any supported config. Each tensor is
 // generated from its own seed (seed + name) in chunks while it is written: never the whole model.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TokenmillError } from '../util/errors.js';
 import { writeSyntheticTokenizer } from './convert/synthetic-tokenizer.js';
+import { importTokenizerDir, type ImportedTokenizer } from './convert/tokenizer-import.js';
 import { parseModelConfig } from './config.js';
+import { MODEL_PRESETS } from './model-presets.js';
 import { GaussianStream, hashSeed } from './prng.js';
 import { writeSafetensors, type TensorToWrite } from './safetensors.js';
 import { f32ToHalf } from '../runtime/dtype.js';
@@ -34,8 +37,18 @@ export interface RandomModelOptions {
   readonly seed?: number;
   /** Stored dtype of every tensor (default f32). */
   readonly dtype?: RandomWeightDType;
-  /** Write tokenizer.json + tokenizer_config.json (default true). */
+  /** Write tokenizer.json + tokenizer_config.json (default true): the synthetic tokenizer, or tokenizerDir's. */
   readonly tokenizer?: boolean;
+  /**
+   * A real tokenizer to use instead of the synthetic one (an HF directory with tokenizer.json, or a
+   * llama2.c tokenizer.bin directory; see convert/tokenizer-import.ts). vocab_size becomes at least
+   * the tokenizer's; bos/eos ids come from its config.
+   */
+  readonly tokenizerDir?: string;
+  /** With tokenizerDir: a chat template (Jinja source) that replaces the tokenizer's own. */
+  readonly chatTemplate?: string;
+  /** With tokenizerDir: an exact vocab_size (>= the tokenizer's), e.g. to pad like real checkpoints. */
+  readonly vocabSize?: number;
   /** Split into model-0000i-of-0000N.safetensors + index.json above this many bytes per shard. */
   readonly maxShardBytes?: number;
   /** Weight init (default 'default'); see RandomInit. */
@@ -115,20 +128,43 @@ export function randomTensors(c: ModelConfig, seed: number, dtype: RandomWeightD
   return out;
 }
 
+/** bos/eos for config.json and generation_config.json: the real tokenizer's, or the synthetic one's. */
+function specialIds(hfConfig: Record<string, unknown>, tok: ImportedTokenizer | null, dir: string, vocabSize?: number): {
+  full: Record<string, unknown>; genEos: (c: ModelConfig) => number[];
+} {
+  if (tok === null) {
+    const full = { bos_token_id: BOS, eos_token_id: EOS[0], ...hfConfig };
+    return { full, genEos: (c) => (c.eosTokenIds.length > 0 ? [...new Set([...c.eosTokenIds, ...EOS])] : EOS) };
+  }
+  const fromConfig = typeof hfConfig.vocab_size === 'number' ? hfConfig.vocab_size : 0;
+  const vocab = vocabSize ?? Math.max(fromConfig, tok.vocabSize);
+  if (vocab < tok.vocabSize) {
+    throw new TokenmillError('invalid_argument', `vocab size ${vocab} is smaller than the tokenizer's ${tok.vocabSize} ids (${dir})`, { param: 'vocab_size' });
+  }
+  const eos = tok.eosTokenIds.length === 1 ? tok.eosTokenIds[0] : [...tok.eosTokenIds];
+  const full = { ...hfConfig, vocab_size: vocab, bos_token_id: tok.bosTokenId, eos_token_id: tok.eosTokenIds.length === 0 ? null : eos };
+  return { full, genEos: () => [...tok.eosTokenIds] };
+}
+
 /**
  * Write a random model for an HF-style config object into dir. bos/eos ids default to the
- * synthetic tokenizer's. Returns the parsed ModelConfig.
+ * synthetic tokenizer's; with opts.tokenizerDir they (and the vocab size) come from that tokenizer.
+ * Returns the parsed ModelConfig.
  */
 export function writeRandomModel(dir: string, hfConfig: Record<string, unknown>, opts: RandomModelOptions = {}): ModelConfig {
   const seed = opts.seed ?? 0;
   const dtype = opts.dtype ?? 'f32';
   const torchDType = { f32: 'float32', f16: 'float16', bf16: 'bfloat16' }[dtype];
-  const full = { bos_token_id: BOS, eos_token_id: EOS[0], ...hfConfig, torch_dtype: torchDType };
+  const realTok = opts.tokenizerDir !== undefined && (opts.tokenizer ?? true)
+    ? importTokenizerDir(opts.tokenizerDir, dir, { chatTemplate: opts.chatTemplate })
+    : null;
+  const ids = specialIds(hfConfig, realTok, opts.tokenizerDir ?? dir, opts.vocabSize);
+  const full = { ...ids.full, torch_dtype: torchDType };
   const config = parseModelConfig(full, `${dir}/config.json`);
   try {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'config.json'), JSON.stringify(full, null, 2) + '\n');
-    const gen = { bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenIds.length > 0 ? [...new Set([...config.eosTokenIds, ...EOS])] : EOS, do_sample: true, temperature: 0.7, top_p: 0.9 };
+    const gen = { bos_token_id: config.bosTokenId, eos_token_id: ids.genEos(config), do_sample: true, temperature: 0.7, top_p: 0.9 };
     writeFileSync(join(dir, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
   } catch (e) {
     throw new TokenmillError('io_error', `writing ${dir}: ${(e as Error).message}`, { cause: e });
@@ -142,7 +178,7 @@ export function writeRandomModel(dir: string, hfConfig: Record<string, unknown>,
   } else {
     writeShards(dir, tensors, opts.maxShardBytes, metadata);
   }
-  if (opts.tokenizer ?? true) writeSyntheticTokenizer(dir, config.vocabSize);
+  if ((opts.tokenizer ?? true) && realTok === null) writeSyntheticTokenizer(dir, config.vocabSize);
   return config;
 }
 
@@ -175,4 +211,35 @@ function writeShards(dir: string, tensors: TensorToWrite[], maxShardBytes: numbe
     }
   });
   writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
+}
+
+export interface TinyModelOptions extends Omit<RandomModelOptions, 'tokenizerDir'> {
+  /** A MODEL_PRESETS name (default 'tiny-llama'; 'tiny-llama3' and 'tiny-qwen3' match those tokenizers). */
+  readonly preset?: string;
+  /** config.json fields over the preset's (e.g. { num_hidden_layers: 1 }). */
+  readonly patch?: Readonly<Record<string, unknown>>;
+  /** Where to write (default: a new directory under the OS temp dir). */
+  readonly dir?: string;
+}
+
+export interface TinyModel {
+  readonly dir: string;
+  readonly config: ModelConfig;
+  /** Delete the directory. */
+  remove(): void;
+}
+
+/**
+ * A tiny random-weight model (a tiny preset's shape) with a real tokenizer and its chat template:
+ * vocab_size is the tokenizer's, bos/eos come from its config. For tests: a Qwen3 or Llama 3 vocab
+ * model at D=64, 2 layers writes in about a second.
+ */
+export function makeTinyModel(tokenizerDir: string, opts: TinyModelOptions = {}): TinyModel {
+  const name = opts.preset ?? 'tiny-llama';
+  const preset = MODEL_PRESETS[name];
+  if (preset === undefined) throw new TokenmillError('invalid_argument', `preset ${name}: one of ${Object.keys(MODEL_PRESETS).join(', ')}`, { param: 'preset' });
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'tm-tiny-'));
+  const { vocab_size: _drop, ...shape } = preset.config;
+  const config = writeRandomModel(dir, { ...shape, ...opts.patch }, { seed: 1, ...opts, tokenizerDir });
+  return { dir, config, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -111,11 +111,19 @@ function readFully(fd: number, out: Uint8Array, position: number, path: string):
   }
 }
 
-/** All tensors of a checkpoint directory (one file or shards), read one at a time. */
+/**
+ * All tensors of a checkpoint directory (one file or shards), read one at a time. Names are the
+ * CausalLM ones: a base-model checkpoint (HF `*Model` layout, e.g. Qwen3-Embedding: `embed_tokens`,
+ * `layers.N...`, `norm` without the `model.` prefix) is seen with the prefix added.
+ */
 export class Checkpoint {
   readonly dir: string;
   readonly files: readonly SafetensorsFile[];
+  /** True when the stored names lacked the `model.` prefix (a base-model checkpoint). */
+  readonly isBaseModelLayout: boolean;
   private readonly where = new Map<string, SafetensorsFile>();
+  /** Name seen -> name stored, where they differ. */
+  private readonly stored = new Map<string, string>();
   private buffer: Uint8Array | null = null;
   private pieceBuffer: Uint8Array | null = null;
 
@@ -131,6 +139,20 @@ export class Checkpoint {
         this.where.set(name, f);
       }
     }
+    this.isBaseModelLayout = !this.where.has('model.embed_tokens.weight') && this.where.has('embed_tokens.weight');
+    if (this.isBaseModelLayout) {
+      for (const [name, f] of [...this.where]) {
+        if (name.startsWith('model.') || name.startsWith('lm_head.')) continue;
+        this.where.delete(name);
+        this.where.set(`model.${name}`, f);
+        this.stored.set(`model.${name}`, name);
+      }
+    }
+  }
+
+  /** The name a stored tensor name is seen under. */
+  canonicalName(storedName: string): string {
+    return this.isBaseModelLayout && !storedName.startsWith('model.') && !storedName.startsWith('lm_head.') ? `model.${storedName}` : storedName;
   }
 
   tensorNames(): string[] {
@@ -138,7 +160,7 @@ export class Checkpoint {
   }
 
   info(name: string): StTensorInfo | undefined {
-    return this.where.get(name)?.tensors.get(name);
+    return this.where.get(name)?.tensors.get(this.stored.get(name) ?? name);
   }
 
   /** Which file holds a tensor (for error messages). */
@@ -152,12 +174,12 @@ export class Checkpoint {
    */
   read(name: string): HostTensor {
     const file = this.where.get(name);
-    const info = file?.tensors.get(name);
+    const info = this.info(name);
     if (file === undefined || info === undefined) {
       throw new TokenmillError('tensor_missing', `${this.dir}: checkpoint has no tensor '${name}'`, { details: { dir: this.dir, tensor: name } });
     }
     if (this.buffer === null || this.buffer.length < info.byteLength) this.buffer = new Uint8Array(new ArrayBuffer(Math.max(8, maxTensorBytes(this.files))));
-    const bytes = file.readBytes(name, this.buffer);
+    const bytes = file.readBytes(info.name, this.buffer);
     return { name, dtype: info.dtype, shape: info.shape, data: typedView(info.dtype, bytes) };
   }
 
@@ -168,7 +190,7 @@ export class Checkpoint {
    */
   readPieces(name: string, fn: (data: HostTensorData, elemOffset: number) => void, maxPieceBytes = READ_PIECE_BYTES): void {
     const file = this.where.get(name);
-    const info = file?.tensors.get(name);
+    const info = this.info(name);
     if (file === undefined || info === undefined) {
       throw new TokenmillError('tensor_missing', `${this.dir}: checkpoint has no tensor '${name}'`, { details: { dir: this.dir, tensor: name } });
     }
@@ -181,7 +203,7 @@ export class Checkpoint {
     }
     for (let start = 0; start < info.byteLength; start += pieceBytes) {
       const bytes = this.pieceBuffer.subarray(0, Math.min(pieceBytes, info.byteLength - start));
-      file.readRange(name, start, bytes);
+      file.readRange(info.name, start, bytes);
       fn(typedView(info.dtype, bytes), start / esz);
     }
   }
@@ -211,7 +233,7 @@ export function openCheckpoint(dir: string, opts: { maxHeaderBytes?: number } = 
       for (const s of new Set(weightMap.values())) files.push(SafetensorsFile.open(join(dir, s), opts));
       const ckpt = new Checkpoint(dir, files);
       for (const [tensor, shard] of weightMap) {
-        if (ckpt.fileOf(tensor) !== join(dir, shard)) {
+        if (ckpt.fileOf(ckpt.canonicalName(tensor)) !== join(dir, shard)) {
           throw new TokenmillError('tensor_missing', `${indexPath}: weight_map puts '${tensor}' in ${shard}, which does not hold it`, { details: { file: indexPath, tensor } });
         }
       }

@@ -57,6 +57,13 @@ export interface StepInputs {
   /** Which token rows need logits: i32 [numLogits] (usually the last token of each sequence). */
   readonly logitsRows: Tensor;
   readonly numLogits: number;
+  /**
+   * Rows whose final hidden state (after the final norm, before lm_head) the caller wants too:
+   * i32 [numHiddenRows] (embeddings: the last token, or every token for mean pooling). Absent or
+   * 0: none. Read them with CausalLM.hiddenOutput after forward.
+   */
+  readonly hiddenRows?: Tensor | null;
+  readonly numHiddenRows?: number;
 }
 
 export interface CausalLM {
@@ -71,6 +78,12 @@ export interface CausalLM {
    * model's workspace: valid until the next forward call.
    */
   forward(step: StepInputs, kvCache: readonly KvLayer[]): Tensor;
+  /**
+   * The final-normed hidden states of the rows the last forward's step.hiddenRows named:
+   * [numHiddenRows, hiddenSize] in computeDType, a workspace view valid until the next forward.
+   * Optional: a model without it serves no embeddings.
+   */
+  hiddenOutput?(numHiddenRows: number): Tensor;
   /**
    * Allocate a paged KV cache: one KvLayer per layer, each [numBlocks, blockSize, Hkv, Dh] of dtype
    * (default: the model's KV cache dtype, see DecoderModelOptions.kvCacheDType).

@@ -33,6 +33,7 @@ export class Workspace {
   private readonly buffers: Tensor[] = [];
   private readonly stepViews = new Map<number, StepViews>();
   private readonly logitsViews = new Map<number, LogitsViews>();
+  private readonly hiddenViews = new Map<number, Tensor>();
   private readonly big: Record<'hidden' | 'normed' | 'q' | 'k' | 'v' | 'attn' | 'proj' | 'gateUp' | 'act', Tensor>;
   private readonly small: Record<'lastHidden' | 'lastProj' | 'lastNormed' | 'logits', Tensor>;
 
@@ -102,6 +103,19 @@ export class Workspace {
     return views;
   }
 
+  /**
+   * [R, D] view over the residual buffer: where forward gathers the final-normed hidden rows the
+   * step asked for (the residual is dead by then; the next forward overwrites it first thing).
+   */
+  hiddenOut(numRows: number): Tensor {
+    let v = this.hiddenViews.get(numRows);
+    if (v === undefined) {
+      v = this.backend.view(this.big.hidden, [numRows, this.c.hiddenSize]);
+      this.hiddenViews.set(numRows, v);
+    }
+    return v;
+  }
+
   /** Views for `numLogits` gathered rows. */
   logits(numLogits: number): LogitsViews {
     const hit = this.logitsViews.get(numLogits);
@@ -123,5 +137,6 @@ export class Workspace {
     this.buffers.length = 0;
     this.stepViews.clear();
     this.logitsViews.clear();
+    this.hiddenViews.clear();
   }
 }

@@ -1,6 +1,7 @@
 // Server-sent events over a hijacked fastify reply: headers written on open() (with whatever the
 // hooks already set, e.g. x-request-id and CORS), `data: <json>\n\n` events, `: comment` lines,
-// and `data: [DONE]`. Writes after the client went away are dropped.
+// and `data: [DONE]`; or named events (`event: <type>` + data, the Responses API) closed without
+// [DONE]. Writes after the client went away are dropped.
 
 import type { FastifyReply } from 'fastify';
 
@@ -34,12 +35,22 @@ export class SseStream {
     this.write(`data: ${JSON.stringify(obj)}\n\n`);
   }
 
+  /** A named event (`event: type` then its data line), as the Responses API streams. */
+  event(type: string, obj: unknown): void {
+    this.write(`event: ${type}\ndata: ${JSON.stringify(obj)}\n\n`);
+  }
+
   comment(text: string): void {
     this.write(`: ${text}\n\n`);
   }
 
   done(): void {
     this.write('data: [DONE]\n\n');
+    this.end();
+  }
+
+  /** End the stream without [DONE] (the Responses API ends with its response.* event). */
+  end(): void {
     if (!this.ended) {
       this.ended = true;
       this.reply.raw.end();

@@ -59,6 +59,10 @@ export const ERROR_CODES = {
   cuda_error: server('A CUDA call failed; the message carries the CUDA error string.', true),
   out_of_memory: server('A device or host allocation failed.', true),
 
+  // --- network set-up (CLI) ------------------------------------------------------------------
+  port_in_use: server('The address and port serve was told to bind are taken by another process (pick another --port).'),
+  server_unreachable: { httpStatus: 502 as number, type: 'server_error', doc: 'A client command (bench serve) got no answer from the server URL it was given (connection refused, timeout).' },
+
   // --- requests ------------------------------------------------------------------------------
   context_length_exceeded: bad('Prompt tokens plus requested tokens exceed the model context length.'),
   unsupported_feature: bad('The request asks for a feature not supported yet (tools, response_format).'),

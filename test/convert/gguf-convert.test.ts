@@ -119,10 +119,14 @@ function gpt2Meta(dir: string, pre: string): Map<string, unknown> {
 
 for (const [dir, pre, vectors] of [['llama3-tokenizer', 'llama-bpe', 'ggml-vocab-llama-bpe.gguf'], ['qwen3-tokenizer', 'qwen2', 'ggml-vocab-qwen2.gguf']] as const) {
   test(`gguf gpt2 tokenizer (pre=${pre}) reproduces ${vectors}`, { skip: skipUnlessShared(`${dir}/tokenizer.json`, `tokenizer-test-vectors/${vectors}.out`) }, async () => {
-    const files = ggufTokenizerFiles(gpt2Meta(dir, pre) as never, 4096, 'meta')!;
+    const meta = gpt2Meta(dir, pre);
+    // tokenizer.chat_template travels into tokenizer_config.json (the source tokenizer's own template).
+    const template = JSON.parse(readFileSync(sharedPath(`${dir}/tokenizer_config.json`), 'utf8')).chat_template as string;
+    const files = ggufTokenizerFiles(new Map([...meta, ['tokenizer.chat_template', template]]) as never, 4096, 'meta')!;
     const out = join(work, `gguf-${pre}`);
     writeTokenizerFiles(out, files.tokenizerJson, files.tokenizerConfig);
     const tok = loadTokenizer(out);
+    assert.equal(tok.chatTemplates.default, template);
     for (const { text, ids } of readVocabVectors(vectors)) assert.deepEqual(await tok.encode(text, { addSpecialTokens: false }), ids, JSON.stringify(text));
   });
 }

@@ -1,11 +1,12 @@
 // Structure lint of the Dockerfile and .dockerignore (hadolint is not available offline; run it
 // where it is): known instructions, pinned FROM tags, a CUDA devel build stage and a CUDA runtime
-// final stage, HEALTHCHECK on /health, `tokenmill serve` as the entry point, no ADD of URLs, a
+// final stage, HEALTHCHECK script, the entry point script (deploy/docker, tested in entrypoint.test.ts), no ADD of URLs, a
 // non-root USER, EXPOSE 8000, COPY sources present and not excluded by .dockerignore.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PINNED_NODE_VERSIONS } from '../../scripts/smoke-node.mjs';
 import { REPO_ROOT } from '../e2e/cli-helpers.js';
 
 const KNOWN = new Set(['FROM', 'RUN', 'CMD', 'LABEL', 'EXPOSE', 'ENV', 'ADD', 'COPY', 'ENTRYPOINT', 'VOLUME', 'USER', 'WORKDIR', 'ARG', 'ONBUILD', 'STOPSIGNAL', 'HEALTHCHECK', 'SHELL']);
@@ -85,12 +86,13 @@ describe('Dockerfile', () => {
     }
   });
 
-  it('builds the CUDA addon in a devel stage and runs on a CUDA runtime image with Node 20', () => {
+  it('builds the CUDA addon in a devel stage and runs on a CUDA runtime image with the Node 22 that CI smokes', () => {
     const build = st.find((s) => /^nvidia\/cuda:[\d.]+-devel-ubuntu/.test(s.image));
     assert.ok(build, 'a nvidia/cuda:*-devel-ubuntu* build stage (nvcc)');
     assert.ok(build.body.some((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args) && i.args.includes('tokenmill_cuda.node')), 'npm ci, then a check that the CUDA addon was built');
     assert.match(final.image, /^nvidia\/cuda:[\d.]+-runtime-ubuntu/);
-    assert.ok(st.some((s) => /^node:20\./.test(s.image)), 'Node 20 from a pinned node:20.x image');
+    const node22 = PINNED_NODE_VERSIONS.find((v) => v.startsWith('22.'));
+    assert.ok(st.some((s) => s.image === `node:${node22}-bookworm-slim`), `Node from the pinned node:${node22} image (the 22.x scripts/smoke-node.mjs tests)`);
     for (const i of ins.filter((x) => x.op === 'COPY' && x.args.startsWith('--from='))) {
       const from = /^--from=(\S+)/.exec(i.args)![1]!;
       assert.ok(st.some((s) => s.name === from), `line ${i.line}: COPY --from=${from} names no stage`);
@@ -98,20 +100,28 @@ describe('Dockerfile', () => {
     assert.ok(final.body.some((i) => i.op === 'COPY' && i.args.includes('tokenmill_cuda.node')), 'the built addon is copied into the runtime image');
   });
 
-  it('final stage: non-root USER, EXPOSE 8000, HEALTHCHECK on /health, `tokenmill serve` entry point', () => {
+  it('final stage: non-root USER, EXPOSE 8000, HEALTHCHECK script, entry point that always binds TOKENMILL_HOST:TOKENMILL_PORT', () => {
     const users = final.body.filter((i) => i.op === 'USER');
     assert.ok(users.length > 0, 'USER set in the final stage');
     assert.doesNotMatch(users[users.length - 1]!.args, /^(root|0)(:|$)/);
     assert.ok(final.body.some((i) => i.op === 'EXPOSE' && words(i.args).includes('8000')));
+    const env = final.body.filter((i) => i.op === 'ENV').map((i) => i.args).join(' ');
+    assert.match(env, /\bTOKENMILL_HOST=0\.0\.0\.0\b/, 'binds all interfaces inside the container');
+    assert.match(env, /\bTOKENMILL_PORT=8000\b/, 'the port EXPOSE names');
+    assert.match(env, /TOKENMILL_GIT_COMMIT/, 'the commit reaches the environment fingerprint');
     const hc = final.body.filter((i) => i.op === 'HEALTHCHECK');
     assert.equal(hc.length, 1);
-    assert.match(hc[0]!.args, /\/health/);
+    const hcArgv = JSON.parse(hc[0]!.args.slice(hc[0]!.args.indexOf('CMD ') + 4)) as string[];
+    assert.deepEqual(hcArgv, ['node', '/app/deploy/docker/healthcheck.mjs'], 'the health check script (tested in entrypoint.test.ts)');
     const entry = final.body.filter((i) => i.op === 'ENTRYPOINT').at(-1);
+    assert.ok(entry, 'an ENTRYPOINT');
+    assert.deepEqual(words(entry.args), ['/bin/sh', '/app/deploy/docker/entrypoint.sh']);
+    // No CMD with --host/--port: user arguments replace CMD, which is how the bind address got lost.
     const cmd = final.body.filter((i) => i.op === 'CMD').at(-1);
-    const argv = [...(entry ? words(entry.args) : []), ...(cmd ? words(cmd.args) : [])];
-    assert.ok(argv.join(' ').match(/\btokenmill(\.js)?\s+serve\b/), `entry point runs tokenmill serve: ${argv.join(' ')}`);
-    assert.ok(argv.includes('0.0.0.0'), 'binds all interfaces inside the container');
-    assert.ok(final.body.some((i) => i.op === 'ENV' && /TOKENMILL_GIT_COMMIT/.test(i.args)), 'the commit reaches the environment fingerprint');
+    assert.ok(cmd === undefined || !/--host|--port/.test(cmd.args), 'host and port do not live in CMD');
+    const copied = final.body.filter((i) => i.op === 'COPY' && !i.args.startsWith('--from=')).map((i) => i.args).join(' ');
+    for (const f of ['deploy/docker/entrypoint.sh', 'deploy/docker/healthcheck.mjs']) assert.ok(copied.includes(f), `${f} is copied into the image`);
+    assert.match(readFileSync(join(REPO_ROOT, 'deploy', 'docker', 'entrypoint.sh'), 'utf8'), /exec "\$bin" serve --host "\$host" --port "\$port" "\$@"/);
   });
 
   it('COPY sources exist in the repository and .dockerignore does not exclude them', () => {
@@ -121,7 +131,8 @@ describe('Dockerfile', () => {
       const parts = words(i.args).filter((w) => !w.startsWith('--'));
       for (const src of parts.slice(0, -1)) {
         assert.ok(existsSync(join(REPO_ROOT, src)), `line ${i.line}: COPY source ${src} does not exist`);
-        assert.ok(!ignored.includes(src.replace(/\/$/, '')), `line ${i.line}: COPY source ${src} is excluded by .dockerignore`);
+        const path = src.replace(/\/$/, '');
+        assert.ok(!ignored.some((p) => path === p || path.startsWith(`${p}/`)), `line ${i.line}: COPY source ${src} is excluded by .dockerignore`);
       }
     }
   });

@@ -2,7 +2,8 @@
 // manifest parses (strict YAML subset), has apiVersion/kind/metadata.name, and the required fields
 // per kind: GPU request, image, /ready and /health probes on the served port, API keys from a
 // Secret, the HPA scaling the Deployment on tokenmill_num_requests_waiting, the Service and
-// ServiceMonitor selecting the pods. Also the subset parser itself.
+// ServiceMonitor selecting the pods, the KV cache sized from the GPU (args parsed by the real CLI),
+// the preStop drain within the grace period and the PodDisruptionBudget. Also the subset parser itself.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { parseYamlDocuments, type YamlValue } from './mini-yaml.js';
 type Obj = { [k: string]: YamlValue };
 const DIR = join(REPO_ROOT, 'deploy', 'k8s');
 const API: Record<string, string> = {
-  Deployment: 'apps/v1', Service: 'v1', HorizontalPodAutoscaler: 'autoscaling/v2', Secret: 'v1', PersistentVolumeClaim: 'v1',
+  Deployment: 'apps/v1', PodDisruptionBudget: 'policy/v1', Service: 'v1', HorizontalPodAutoscaler: 'autoscaling/v2', Secret: 'v1', PersistentVolumeClaim: 'v1',
   ServiceMonitor: 'monitoring.coreos.com/v1', Kustomization: 'kustomize.config.k8s.io/v1beta1',
 };
 
@@ -54,7 +55,7 @@ describe('deploy/k8s manifests', () => {
       assert.equal(doc.apiVersion, API[kind], `${file}: apiVersion of ${kind}`);
       if (kind !== 'Kustomization') assert.ok(typeof obj(doc.metadata, `${file} metadata`).name === 'string', `${file}: metadata.name`);
     }
-    for (const kind of ['Deployment', 'Service', 'HorizontalPodAutoscaler', 'ServiceMonitor', 'Secret']) assert.equal(byKind(kind).length, 1, kind);
+    for (const kind of ['Deployment', 'Service', 'HorizontalPodAutoscaler', 'ServiceMonitor', 'Secret', 'PodDisruptionBudget']) assert.equal(byKind(kind).length, 1, kind);
   });
 
   it('Deployment: replicas, selector = pod labels, image, one GPU, probes on /ready and /health, keys from a Secret', () => {
@@ -76,8 +77,8 @@ describe('deploy/k8s manifests', () => {
     const res = obj(c.resources, 'resources');
     assert.equal(obj(res.limits, 'limits')['nvidia.com/gpu'], 1);
     const args = list(c.args, 'args').map(String);
-    assert.equal(args[args.indexOf('--host') + 1], '0.0.0.0');
-    assert.equal(args[args.indexOf('--port') + 1], '8000');
+    // Host and port are the image entry point's env (deploy/docker/entrypoint.sh), not args.
+    assert.ok(!args.includes('--host') && !args.includes('--port'), 'bind address via TOKENMILL_HOST / TOKENMILL_PORT');
     const probePath = (name: string): { path: string; port: YamlValue } => {
       const g = obj(obj(c[name], name).httpGet, `${name}.httpGet`);
       return { path: String(g.path), port: g.port! };
@@ -89,6 +90,8 @@ describe('deploy/k8s manifests', () => {
       assert.ok(port === 8000 || port === http.name, `${p} targets the served port`);
     }
     const env = list(c.env, 'env').map((e) => obj(e, 'env entry'));
+    assert.equal(env.find((e) => e.name === 'TOKENMILL_HOST')?.value, '0.0.0.0');
+    assert.equal(env.find((e) => e.name === 'TOKENMILL_PORT')?.value, String(http.containerPort));
     const keys = env.find((e) => e.name === 'TOKENMILL_API_KEYS');
     assert.ok(keys, 'TOKENMILL_API_KEYS in env');
     const ref = obj(obj(keys.valueFrom, 'valueFrom').secretKeyRef, 'secretKeyRef');
@@ -100,6 +103,46 @@ describe('deploy/k8s manifests', () => {
     const ann = obj(obj(tmpl.metadata, 'template.metadata').annotations, 'annotations');
     assert.equal(ann['prometheus.io/path'], '/metrics');
     assert.ok(args.includes('--metrics-public'), 'unauthenticated scrapes need --metrics-public');
+  });
+
+  it('Deployment: KV cache sized from the GPU (--kv-cache-share), preStop drain inside the grace period, args valid for `tokenmill serve`', async () => {
+    const d = byKind('Deployment')[0]!;
+    const pod = obj(obj(obj(d.spec, 'spec').template, 'template').spec, 'pod spec');
+    const c = obj(list(pod.containers, 'containers')[0], 'container');
+    const args = list(c.args, 'args').map(String);
+    assert.ok(!args.includes('--kv-cache-memory'), 'no fixed KV budget: it must follow the GPU size');
+    const share = Number(args[args.indexOf('--kv-cache-share') + 1]);
+    assert.ok(args.includes('--kv-cache-share') && share > 0 && share <= 1, `--kv-cache-share ${share}`);
+    const preStop = obj(obj(c.lifecycle, 'lifecycle').preStop, 'preStop');
+    const cmd = list(obj(preStop.exec, 'preStop.exec').command, 'preStop command').map(String);
+    assert.equal(cmd[0], 'sleep', 'preStop waits (a second signal would end the drain at once)');
+    const preStopS = Number(cmd[1]);
+    assert.ok(preStopS >= 5, 'long enough for endpoints to drop the pod');
+    const drainS = Number(args[args.indexOf('--drain-timeout') + 1]);
+    assert.ok(args.includes('--drain-timeout') && drainS > 0);
+    const grace = pod.terminationGracePeriodSeconds as number;
+    assert.ok(grace >= preStopS + drainS + 5, `terminationGracePeriodSeconds ${grace} >= preStop ${preStopS} + drain ${drainS} + 5 s close`);
+    // Every arg is a real `serve` flag with a valid value: parse them with the CLI's own program.
+    const { buildProgram } = await import('../../src/cli/program.js');
+    const program = await buildProgram(['node', 'tokenmill', 'serve']);
+    let parsed: Record<string, unknown> | null = null;
+    program.commands.find((x) => x.name() === 'serve')!.action((o: Record<string, unknown>) => { parsed = o; });
+    await program.parseAsync(['node', 'tokenmill', 'serve', ...args]);
+    assert.ok(parsed !== null);
+    assert.equal((parsed as Record<string, unknown>).kvCacheShare, share);
+  });
+
+  it('PodDisruptionBudget: selects the pods and leaves at least one serving', () => {
+    const d = byKind('Deployment')[0]!;
+    const podLabels = obj(obj(obj(obj(d.spec, 'spec').template, 'template').metadata, 'm').labels, 'labels');
+    const pdb = obj(byKind('PodDisruptionBudget')[0]!.spec, 'pdb spec');
+    const sel = obj(obj(pdb.selector, 'pdb selector').matchLabels, 'pdb matchLabels');
+    for (const [k, v] of Object.entries(sel)) assert.equal(podLabels[k], v, `PDB selector ${k}`);
+    const minReplicas = obj(byKind('HorizontalPodAutoscaler')[0]!.spec, 'hpa').minReplicas as number;
+    if (pdb.maxUnavailable !== undefined) assert.ok((pdb.maxUnavailable as number) >= 1 && (pdb.maxUnavailable as number) < minReplicas, 'maxUnavailable below minReplicas');
+    else assert.ok((pdb.minAvailable as number) >= 1 && (pdb.minAvailable as number) < minReplicas, 'minAvailable leaves room to evict');
+    const k = byKind('Kustomization')[0]!;
+    assert.ok(list(k.resources, 'resources').includes('pdb.yaml'), 'kustomization applies the PDB');
   });
 
   it('Service and ServiceMonitor select the pods; the HPA scales the Deployment on queue depth', () => {

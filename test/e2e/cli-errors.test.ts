@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { writeRandomModel } from '../../src/model/random-model.js';
 import { MODEL_PRESETS } from '../../src/model/model-presets.js';
@@ -123,6 +124,9 @@ test('bad arguments are invalid_argument before anything loads', async () => {
     [['generate', '--model', model], /--prompt/],
     [['generate', '--model', model, '--prompt', 'x', '--system', 'be brief'], /--chat/],
     [['bogus-command'], /unknown command/],
+    [['serve', '--port', '99999'], /'99999' is not a port: expected an integer in 0-65535/],
+    [['serve', '--port', '-1'], /is not a port: expected an integer in 0-65535/],
+    [['serve', '--port', '80.5'], /is not a port/],
   ];
   const results = await Promise.all(bad.map(([args]) => runCli(args)));
   results.forEach((r, i) => {
@@ -130,4 +134,21 @@ test('bad arguments are invalid_argument before anything loads', async () => {
     assertTypedError(r, 'invalid_argument', false, args.join(' '));
     assert.match(r.stderr, re, args.join(' '));
   });
+});
+
+test('serve on a busy port: port_in_use ("port N is in use") before the model loads', async () => {
+  const taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+  const port = (taken.address() as { port: number }).port;
+  try {
+    // The model path does not exist: an error about the port (not model_not_found) proves the check runs first.
+    const r = await runCli(['serve', '--host', '127.0.0.1', '--port', String(port), '--model', join(root, 'no-such-model')]);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('error ['));
+    assert.deepEqual(lines.length, 1, r.stderr);
+    assert.match(lines[0]!, new RegExp(`^error \\[port_in_use\\]: port ${port} is in use on 127\\.0\\.0\\.1`));
+    assert.equal(r.code, 1, 'an environment failure, exit 1');
+    assert.doesNotMatch(r.stderr, STACK_LINE);
+  } finally {
+    await new Promise<void>((r) => taken.close(() => r()));
+  }
 });

@@ -44,13 +44,23 @@ function rope(x: Float64Array, heads: number, dh: number, pos: number, invFreq: 
 
 /** Logits [T][V] for a whole token sequence, computed causally from scratch. */
 export function denseForward(modelFile: string, c: ModelConfig, tokens: readonly number[]): Float64Array[] {
+  const W = weightReader(modelFile);
+  const lmHead = c.tieWordEmbeddings ? W('model.embed_tokens.weight') : W('lm_head.weight');
+  return denseFinalHidden(modelFile, c, tokens, W).map((h) => matvec(lmHead, h, c.vocabSize, c.hiddenSize));
+}
+
+function weightReader(modelFile: string): (name: string) => Float64Array {
   const { tensors } = readSafetensorsFile(modelFile);
   const cache = new Map<string, Float64Array>();
-  const W = (name: string): Float64Array => {
+  return (name: string): Float64Array => {
     let w = cache.get(name);
     if (w === undefined) cache.set(name, (w = toF64(tensors.get(name)!)));
     return w;
   };
+}
+
+/** Final hidden states [T][D] (after the final norm, before lm_head): what embeddings pool. */
+export function denseFinalHidden(modelFile: string, c: ModelConfig, tokens: readonly number[], W = weightReader(modelFile)): Float64Array[] {
   const D = c.hiddenSize, H = c.numHeads, Hkv = c.numKvHeads, Dh = c.headDim, I = c.intermediateSize;
   const invFreq = computeInvFreq(c);
   const T = tokens.length;
@@ -110,11 +120,10 @@ export function denseForward(modelFile: string, c: ModelConfig, tokens: readonly
       for (let i = 0; i < D; i++) x[i] = x[i]! + down[i]!;
     }
   }
-  const lmHead = c.tieWordEmbeddings ? embed : W('lm_head.weight');
   const norm = W('model.norm.weight');
   return xs.map((x) => {
     const h = x.slice();
     rmsnorm(h, norm, c.rmsNormEps);
-    return matvec(lmHead, h, c.vocabSize, D);
+    return h;
   });
 }

@@ -13,7 +13,7 @@ import { convertToGguf } from '../../src/model/convert/to-gguf.js';
 import { readGgufFile } from '../../src/model/convert/gguf-reader.js';
 import { loadModel, type LoadedModel } from '../../src/model/loader.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
-import { SequenceDriver } from '../../src/model/sequence-driver.js';
+import { ForwardDriver } from './forward-driver.js';
 import { loadTokenizer } from '../../src/model/tokenizer.js';
 import { cpuAddonAvailable, createCpuBackend, createReferenceBackend } from '../../src/runtime/select.js';
 import type { Backend } from '../../src/runtime/backend.js';
@@ -36,7 +36,7 @@ after(() => {
 });
 
 async function allLogits(m: LoadedModel, tokens: readonly number[]): Promise<Float32Array> {
-  const d = new SequenceDriver(m.model, { maxSeqLen: Math.min(512, m.config.maxPositionEmbeddings) });
+  const d = new ForwardDriver(m.model, { maxSeqLen: Math.min(512, m.config.maxPositionEmbeddings) });
   try {
     return await d.prefill(tokens, { allLogits: true });
   } finally {

@@ -28,6 +28,9 @@ export class FakeFrontend implements ModelFrontend {
   async tokenText(id: number): Promise<string> {
     return id === BOS ? '<s>' : id === EOS ? '</s>' : String.fromCharCode(id);
   }
+  async tokenBytes(id: number): Promise<readonly number[]> {
+    return [...Buffer.from(await this.tokenText(id), 'utf8')];
+  }
 }
 
 export const GREEDY_TEXT = 'the mill grinds tokens. ';

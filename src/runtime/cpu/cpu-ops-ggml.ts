@@ -1,5 +1,5 @@
 // Op recording for the CPU backend's ggml-weight ops (matmulGgml, embeddingGgml): shape / dtype /
-// aliasing checks, then one command each (payload layouts: native/cpu/engine_ggml.cpp).
+// aliasing checks, then one command each (payload layouts: cpu-op-abi.ts).
 import type { Tensor } from '../backend.js';
 import type { DType } from '../dtype.js';
 import { GGML_BLOCK, ggmlRowElems, type GgmlQuantType } from '../ggml-format.js';
@@ -29,9 +29,7 @@ export const recordGgmlOps = {
     be.noAlias('out', O, B ? { x: X, w: W, bias: B } : { x: X, w: W });
     const r = be.recorder;
     r.work += T * N * K;
-    r.begin(OP.matmulGgml, 21);
-    r.ref(O); r.ref(X); r.ref(W); r.ref(B);
-    r.int(T); r.int(K); r.int(N); r.int(rowBytes); r.int(code);
+    r.record(OP.matmulGgml, [O, X, W, B], [T, K, N, rowBytes, code]);
   },
 
   embeddingGgml(be: CpuBackend, out: Tensor, w: Tensor, type: GgmlQuantType, ids: Tensor): void {
@@ -44,8 +42,6 @@ export const recordGgmlOps = {
     const O = be.arg(out, 'out', F32, [T, K]);
     be.noAlias('out', O, { w: W, ids: Ids });
     const r = be.recorder;
-    r.begin(OP.embeddingGgml, 17);
-    r.ref(O); r.ref(W); r.ref(Ids);
-    r.int(T); r.int(K); r.int(V); r.int(rowBytes); r.int(code);
+    r.record(OP.embeddingGgml, [O, W, Ids], [T, K, V, rowBytes, code]);
   },
 };

@@ -9,10 +9,11 @@ import { numelOf } from '../backend.js';
 import { DTYPE_BYTES, isFloatDType, type DType } from '../dtype.js';
 import { TokenmillError } from '../../util/errors.js';
 import { invariant } from '../../util/invariant.js';
-import { loadCudaAddon, type CudaContextNative } from './cuda-native.js';
+import { loadCudaAddon, type CudaContextNative } from '../native.js';
 import { CudaTensor, DTYPE_CODE, toCudaError } from './cuda-tensor.js';
 import { CudaGraphs, hasGraphNative } from './cuda-graphs.js';
 import { sampleOnDevice, type SamplerScratch } from './cuda-sampler.js';
+import { cudaProbeReason, cudaVersionString } from './cuda-probe-reason.js';
 
 export interface CudaBackendOptions {
   readonly deviceIndex?: number;
@@ -30,10 +31,6 @@ export interface CudaProbe {
   readonly cublasLt: boolean;
 }
 
-function cudaVersion(v: number): string | null {
-  return v > 0 ? `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}` : null;
-}
-
 export function probeCuda(): CudaProbe {
   const { addon, reason } = loadCudaAddon();
   if (addon === null) return { available: false, reason, devices: [], driverVersion: null, runtimeVersion: null, cublasLt: false };
@@ -41,10 +38,10 @@ export function probeCuda(): CudaProbe {
     const p = addon.probe();
     return {
       available: p.ok,
-      reason: p.ok ? `${p.devices.length} device(s)${p.cublasLt ? '' : `; cuBLASLt unavailable (${p.cublasLtReason}), own GEMM used`}` : p.reason,
+      reason: p.ok ? `${p.devices.length} device(s)${p.cublasLt ? '' : `; cuBLASLt unavailable (${p.cublasLtReason}), own GEMM used`}` : cudaProbeReason(p.reason, p.driverVersion, p.runtimeVersion),
       devices: p.devices.map((d) => ({ name: d.name, computeCapability: d.computeCapability, totalMemoryBytes: d.totalMemoryBytes, freeMemoryBytes: d.freeMemoryBytes, bf16: d.bf16 })),
-      driverVersion: cudaVersion(p.driverVersion),
-      runtimeVersion: cudaVersion(p.runtimeVersion),
+      driverVersion: cudaVersionString(p.driverVersion),
+      runtimeVersion: cudaVersionString(p.runtimeVersion),
       cublasLt: p.cublasLt,
     };
   } catch (e) {
