@@ -93,7 +93,9 @@ export function uploadGgufWeights(s: GgufModelSource, backend: Backend): ModelWe
   const allocated: Tensor[] = [];
   const bytesOf = (name: string): Uint8Array => {
     const { info, e } = checked.get(name)!;
-    const b = src.read(info.fileOffset, info.sizeBytes).slice();
+    // Reads of up to 1 MiB are views into the source's chunk cache (copy them); larger ones are fresh.
+    const raw = src.read(info.fileOffset, info.sizeBytes);
+    const b = raw.byteLength === raw.buffer.byteLength ? raw : raw.slice();
     return e.rotaryHeads > 0 ? permuteRows(b, e.rotaryHeads, c.headDim, info.sizeBytes / e.shape[0]!) : b;
   };
   const floatValues = (name: string, b: Uint8Array): Float32Array | Uint16Array => {

@@ -81,36 +81,41 @@ export function llama3RopeFactors(c: Pick<ModelConfig, 'headDim' | 'ropeTheta' |
   });
 }
 
+/** The GGUF architecture name: qwen2 / qwen3 keep HF's rotate_half rows (llama.cpp's NEOX rope). */
+function ggufArch(c: ModelConfig): 'llama' | 'qwen2' | 'qwen3' {
+  return c.architecture === 'Qwen2ForCausalLM' ? 'qwen2' : c.architecture === 'Qwen3ForCausalLM' ? 'qwen3' : 'llama';
+}
+
 function checkSupported(c: ModelConfig, dir: string): void {
-  const why = c.architecture !== 'LlamaForCausalLM' && c.architecture !== 'MistralForCausalLM' ? `architecture ${c.architecture}`
-    : c.slidingWindow > 0 ? 'sliding-window attention' : c.attentionBias ? 'attention biases' : c.qkNorm ? 'q/k norms' : null;
+  const why = c.slidingWindow > 0 ? 'sliding-window attention' : null;
   if (why !== null) {
-    throw new TokenmillError('unsupported_architecture', `${dir}: ${why} cannot be written as a llama GGUF (Llama-architecture models only)`, { details: { dir } });
+    throw new TokenmillError('unsupported_architecture', `${dir}: ${why} cannot be written as a GGUF file here (llama, qwen2, qwen3 without a sliding window)`, { details: { dir } });
   }
 }
 
 function hyperparameters(c: ModelConfig, name: string, fileType: number): GgufKv[] {
+  const arch = ggufArch(c);
   const kvs: GgufKv[] = [
-    { key: 'general.architecture', type: 'str', value: 'llama' },
+    { key: 'general.architecture', type: 'str', value: arch },
     { key: 'general.name', type: 'str', value: name },
     { key: 'general.file_type', type: 'u32', value: fileType },
     { key: 'general.quantization_version', type: 'u32', value: 2 },
-    { key: 'llama.vocab_size', type: 'u32', value: c.vocabSize },
-    { key: 'llama.context_length', type: 'u32', value: c.maxPositionEmbeddings },
-    { key: 'llama.embedding_length', type: 'u32', value: c.hiddenSize },
-    { key: 'llama.block_count', type: 'u32', value: c.numLayers },
-    { key: 'llama.feed_forward_length', type: 'u32', value: c.intermediateSize },
-    { key: 'llama.rope.dimension_count', type: 'u32', value: c.headDim },
-    { key: 'llama.attention.head_count', type: 'u32', value: c.numHeads },
-    { key: 'llama.attention.head_count_kv', type: 'u32', value: c.numKvHeads },
-    { key: 'llama.attention.layer_norm_rms_epsilon', type: 'f32', value: c.rmsNormEps },
-    { key: 'llama.rope.freq_base', type: 'f32', value: c.ropeTheta },
+    { key: `${arch}.vocab_size`, type: 'u32', value: c.vocabSize },
+    { key: `${arch}.context_length`, type: 'u32', value: c.maxPositionEmbeddings },
+    { key: `${arch}.embedding_length`, type: 'u32', value: c.hiddenSize },
+    { key: `${arch}.block_count`, type: 'u32', value: c.numLayers },
+    { key: `${arch}.feed_forward_length`, type: 'u32', value: c.intermediateSize },
+    { key: `${arch}.rope.dimension_count`, type: 'u32', value: c.headDim },
+    { key: `${arch}.attention.head_count`, type: 'u32', value: c.numHeads },
+    { key: `${arch}.attention.head_count_kv`, type: 'u32', value: c.numKvHeads },
+    { key: `${arch}.attention.layer_norm_rms_epsilon`, type: 'f32', value: c.rmsNormEps },
+    { key: `${arch}.rope.freq_base`, type: 'f32', value: c.ropeTheta },
   ];
   if (c.headDim * c.numHeads !== c.hiddenSize) {
-    kvs.push({ key: 'llama.attention.key_length', type: 'u32', value: c.headDim }, { key: 'llama.attention.value_length', type: 'u32', value: c.headDim });
+    kvs.push({ key: `${arch}.attention.key_length`, type: 'u32', value: c.headDim }, { key: `${arch}.attention.value_length`, type: 'u32', value: c.headDim });
   }
   if (c.ropeScaling?.type === 'linear') {
-    kvs.push({ key: 'llama.rope.scaling.type', type: 'str', value: 'linear' }, { key: 'llama.rope.scaling.factor', type: 'f32', value: c.ropeScaling.factor });
+    kvs.push({ key: `${arch}.rope.scaling.type`, type: 'str', value: 'linear' }, { key: `${arch}.rope.scaling.factor`, type: 'f32', value: c.ropeScaling.factor });
   }
   return kvs;
 }
@@ -159,8 +164,12 @@ export function convertToGguf(hfDir: string, outFile: string, opts: ToGgufOption
     }
     for (let l = 0; l < c.numLayers; l++) {
       for (const key of Object.keys(GGUF_LAYER) as (keyof typeof GGUF_LAYER)[]) {
-        add(`blk.${l}.${GGUF_LAYER[key]}.weight`, layerName(l, key), key === 'wq' ? c.numHeads : key === 'wk' ? c.numKvHeads : 0);
+        const permute = ggufArch(c) === 'llama';
+        add(`blk.${l}.${GGUF_LAYER[key]}.weight`, layerName(l, key), !permute ? 0 : key === 'wq' ? c.numHeads : key === 'wk' ? c.numKvHeads : 0);
       }
+      const p = `model.layers.${l}.self_attn.`;
+      if (c.attentionBias) for (const x of ['q', 'k', 'v']) add(`blk.${l}.attn_${x}.bias`, `${p}${x}_proj.bias`);
+      if (c.qkNorm) for (const x of ['q', 'k']) add(`blk.${l}.attn_${x}_norm.weight`, `${p}${x}_norm.weight`);
     }
     const tok = exportTokenizer(hfDir, { vocabSize: c.vocabSize, bosTokenId: c.bosTokenId, eosTokenIds: c.eosTokenIds });
     const warnings = [...(tok?.warnings ?? [])];
