@@ -9,6 +9,7 @@ import { ENGINE_DEFAULTS } from './engine-defaults.js';
 import { numBlocksForMemory } from './kv/kv-sizing.js';
 import type { DetokenizerFactory } from './output-processor.js';
 import type { TokenBytesSource } from './detokenizer.js';
+import type { GrammarVocabSource } from './grammar/grammar-vocab.js';
 import type { SamplingParams } from './sampling-params.js';
 import type { SequenceSampler, SequenceSamplerOptions } from './sampler.js';
 
@@ -37,6 +38,11 @@ export interface EngineOptions {
   readonly detokenizer?: DetokenizerFactory;
   /** Tokenizer for text output (ModelTokenizer); without it and `detokenizer`, outputs carry ids only. */
   readonly tokenizer?: TokenBytesSource;
+  /**
+   * Vocabulary for constrained decoding (SamplingParams.constraint). Default: `tokenizer` when it is
+   * a ModelTokenizer. Without one, constrained requests are refused (unsupported_feature).
+   */
+  readonly grammarVocab?: GrammarVocabSource;
   /** Sample on the device when the backend offers it (CUDA) and no row needs logprobs/bias. Default true. */
   readonly deviceSampling?: boolean;
   /**

@@ -1,5 +1,8 @@
 // SamplingParams: how one request picks its tokens and when it stops. Shared by the sampler, the
 // generate loop, the scheduler and the server schemas. Pure data; validation lives with the sampler.
+import type { Constraint } from './constraint.js';
+
+export type { Constraint, JsonSchema, StructuralTag, StructuralTagFormat } from './constraint.js';
 
 export interface SamplingParams {
   /** 0 means greedy (argmax). */
@@ -20,8 +23,10 @@ export interface SamplingParams {
   /** Same seed, same tokens. null: a fresh random seed per request. */
   readonly seed: number | null;
   readonly maxTokens: number;
-  /** Stop strings: generation ends before the first occurrence; it is not included in the text. */
+  /** Stop strings: generation ends at the first occurrence; the string itself is cut off unless includeStopStrInOutput. */
   readonly stop: readonly string[];
+  /** Keep the matched stop string at the end of the text (vLLM include_stop_str_in_output). */
+  readonly includeStopStrInOutput: boolean;
   /** Extra stop token ids (besides EOS unless ignoreEos). */
   readonly stopTokenIds: readonly number[];
   readonly ignoreEos: boolean;
@@ -29,6 +34,11 @@ export interface SamplingParams {
   readonly logprobs: number | null;
   /** Number of completions sharing this prompt. */
   readonly n: number;
+  /**
+   * Grammar the output must match, enforced token by token (engine/grammar/); null: free text.
+   * Each of the n choices gets its own matcher. The engine needs a tokenizer for it.
+   */
+  readonly constraint: Constraint | null;
   /** Special tokens whose text the detokenizer keeps (tool-call markers such as [TOOL_CALLS]). */
   readonly keepSpecialTokenIds: readonly number[];
 }
@@ -45,10 +55,12 @@ export const DEFAULT_SAMPLING: SamplingParams = {
   seed: null,
   maxTokens: 256,
   stop: [],
+  includeStopStrInOutput: false,
   stopTokenIds: [],
   ignoreEos: false,
   logprobs: null,
   n: 1,
+  constraint: null,
   keepSpecialTokenIds: [],
 };
 

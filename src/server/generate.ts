@@ -14,6 +14,7 @@ import { envelope, toHttpError } from './http-errors.js';
 import type { RouteKind } from './sampling.js';
 import { startOutputs, type TaggedOutput } from './output-merge.js';
 import { SseStream } from './sse.js';
+import { checkFinishedChoice } from './structured-output.js';
 import { emptyParsedOutput, foldDeltas, type OutputDelta } from './tools/output-parser.js';
 import type { ChatOutputParser } from './tools/parser-select.js';
 
@@ -29,6 +30,8 @@ export interface RunContext {
   readonly frontend: ModelFrontend;
   readonly metrics: ServerMetrics;
   readonly pingIntervalMs: number;
+  /** system_fingerprint of every completion body and chunk (ServerOptions.systemFingerprint). */
+  readonly systemFingerprint: string | null;
   isDraining(): boolean;
   /** Called with a fatal error (engine dead): the server turns unhealthy and exits. */
   reportFatal(e: TokenmillError): void;
@@ -105,6 +108,8 @@ class Tracker {
       if (out.finished) deltas.push(...choice.parser.finish());
       foldDeltas(choice.parsed!, deltas);
     }
+    // Validated before the choice's last chunk (or the response) is sent; throws structured_output_invalid.
+    if (out.finished) checkFinishedChoice(this.spec.requests[sub]!.params.constraint, choice.parsed?.content ?? choice.text, choice.finishReason);
     let logprobs: ResolvedLogprob[] | null = null;
     if (this.spec.wantLogprobs) {
       logprobs = [];
@@ -137,6 +142,15 @@ class Tracker {
       }
       if (c.finishReason === 'error') throw this.ctx.engine.fatalError ? engineDead(this.ctx.engine.fatalError) : new TokenmillError('internal_error', 'The engine failed this request.');
     }
+  }
+
+  /**
+   * A request that failed after it ran (drain timeout, engine fault) still used engine steps: charge
+   * them to its key, so the per-key totals keep adding up to the busy total.
+   */
+  chargeFailed(): void {
+    const u = this.usage;
+    if (u.costUsd > 0) this.ctx.metrics.chargeKey(this.spec.account, { promptTokens: u.numPromptTokens, completionTokens: u.numGeneratedTokens, costUsd: u.costUsd });
   }
 
   /** Count the request as finished; a client that went away counts as finished_reason="abort". */
@@ -198,6 +212,7 @@ export async function runNonStream(ctx: RunContext, spec: RunSpec, reply: Fastif
     tracker.checkOutcome();
   } catch (e) {
     ac.abort(); // stop sibling requests of a failed one
+    if (!clientGone()) tracker.chargeFailed();
     throw failure(ctx, e);
   }
   tracker.finish();
@@ -262,6 +277,7 @@ export async function runStream(ctx: RunContext, spec: RunSpec, reply: FastifyRe
     sse.done();
   } catch (e) {
     ac.abort(); // stop sibling requests of a failed one
+    if (!clientGone()) tracker.chargeFailed();
     const te = failure(ctx, e);
     if (!sse.isOpen) throw te;
     sse.data(envelope(te));

@@ -34,6 +34,15 @@ export function responsesSchema(l: ServerLimits) {
     min_p: z.number().finite().min(0).max(1).nullish(),
     stop: z.union([z.string(), z.array(z.string())]).nullish(),
     priority: z.number().int().nullish(),
+    ignore_eos: z.boolean().nullish(),
+    chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
+    // Accepted without effect (named in x-tokenmill-ignored-fields; see responsesIgnoredFields).
+    include: z.array(z.string()).nullish(),
+    service_tier: z.string().nullish(),
+    prompt_cache_key: z.string().nullish(),
+    prompt_cache_retention: z.string().nullish(),
+    safety_identifier: z.string().nullish(),
+    stream_options: z.record(z.string(), z.unknown()).nullish(),
     // Stored state, hosted features and options only in their "off" form (checked below).
     previous_response_id: z.string().nullish(),
     conversation: z.unknown().optional(),
@@ -66,6 +75,27 @@ export function rejectUnsupportedResponses(b: ResponsesBody): void {
   if (b.prompt !== undefined && b.prompt !== null) throw stateful('prompt', 'A stored prompt template');
   if (b.top_logprobs !== undefined && b.top_logprobs !== null && b.top_logprobs > 0) throw unsupported('top_logprobs', 'top_logprobs');
   if (b.truncation !== undefined && b.truncation !== null && b.truncation !== 'disabled') throw unsupported('truncation', `truncation '${b.truncation}'`);
+}
+
+/**
+ * Fields accepted without effect, for x-tokenmill-ignored-fields: store (nothing is stored),
+ * reasoning summaries and effort levels (the template decides how much to think; only "none" acts),
+ * text.verbosity, include (no encrypted reasoning or extra outputs; logprobs are refused), service
+ * tiers, prompt-cache keys, safety identifiers, stream options.
+ */
+export function responsesIgnoredFields(b: ResponsesBody): string[] {
+  const out: string[] = [];
+  if (b.store === true) out.push('store');
+  if (b.reasoning?.effort !== undefined && b.reasoning.effort !== null && b.reasoning.effort !== 'none') out.push('reasoning.effort');
+  if (b.reasoning?.summary !== undefined && b.reasoning.summary !== null) out.push('reasoning.summary');
+  if (b.text?.verbosity !== undefined && b.text.verbosity !== null) out.push('text.verbosity');
+  if (b.include && b.include.length > 0) {
+    if (b.include.includes('message.output_text.logprobs')) throw unsupported('include', "include 'message.output_text.logprobs' (logprobs)");
+    out.push('include');
+  }
+  if (typeof b.service_tier === 'string' && b.service_tier !== 'auto' && b.service_tier !== 'default') out.push('service_tier');
+  for (const k of ['prompt_cache_key', 'prompt_cache_retention', 'safety_identifier', 'stream_options'] as const) if (b[k] !== undefined && b[k] !== null) out.push(k);
+  return out;
 }
 
 interface ChatMessageOut {
@@ -173,7 +203,7 @@ export function toChatRequest(b: ResponsesBody): { chat: Record<string, unknown>
   const copy: [keyof ResponsesBody, string][] = [
     ['model', 'model'], ['max_output_tokens', 'max_completion_tokens'], ['temperature', 'temperature'], ['top_p', 'top_p'],
     ['parallel_tool_calls', 'parallel_tool_calls'], ['user', 'user'], ['seed', 'seed'], ['top_k', 'top_k'], ['min_p', 'min_p'],
-    ['stop', 'stop'], ['priority', 'priority'],
+    ['stop', 'stop'], ['priority', 'priority'], ['ignore_eos', 'ignore_eos'],
   ];
   for (const [from, to] of copy) if (b[from] !== undefined && b[from] !== null) chat[to] = b[from];
   const tools = chatTools(b.tools);
@@ -182,6 +212,9 @@ export function toChatRequest(b: ResponsesBody): { chat: Record<string, unknown>
   if (choice !== undefined) chat.tool_choice = choice;
   const rf = chatResponseFormat(b.text?.format);
   if (rf !== undefined) chat.response_format = rf;
+  // reasoning.effort "none" turns a thinking template's reasoning off (Qwen3: enable_thinking).
+  const kwargs = { ...(b.reasoning?.effort === 'none' ? { enable_thinking: false } : {}), ...b.chat_template_kwargs };
+  if (Object.keys(kwargs).length > 0) chat.chat_template_kwargs = kwargs;
   return { chat, messageInput };
 }
 
@@ -195,6 +228,6 @@ export function responsesParam(param: string | null | undefined, messageInput: r
     return `input.${from}`;
   }
   if (param === 'max_completion_tokens' || param === 'max_tokens') return 'max_output_tokens';
-  if (param.startsWith('response_format')) return 'text.format';
-  return param;
+  if (param.startsWith('response_format')) return `text.format${param.replace(/^response_format(\.json_schema)?/, '')}`;
+  return param.replace(/^tools\.(\d+)\.function\./, 'tools.$1.').replace(/^tool_choice\.function\./, 'tool_choice.');
 }

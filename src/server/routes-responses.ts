@@ -8,13 +8,15 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { EngineClient, EngineOutput, EngineRequest } from '../engine/engine-api.js';
 import type { FinishReason } from '../engine/sampling-params.js';
+import { checkFinishedChoice } from './structured-output.js';
 import { TokenmillError, toTokenmillError } from '../util/errors.js';
 import { abortOnClose, engineDead, failure, raceTimeout, type RunContext } from './generate.js';
 import { startOutputs, type TaggedOutput } from './output-merge.js';
 import { chatPromptIds } from './prompt.js';
 import { OutputAssembler, responseObject, type ResponseDelta, type ResponseEvent, type ResponseHeadInfo, type ResponseUsageTotals } from './responses-output.js';
-import { rejectUnsupportedResponses, responsesParam, responsesSchema, toChatRequest, type ResponsesBody } from './responses-request.js';
-import { checkModel, type OpenAiRouteOptions } from './routes-openai.js';
+import { rejectUnsupportedResponses, responsesIgnoredFields, responsesParam, responsesSchema, toChatRequest, type ResponsesBody } from './responses-request.js';
+import { unknownFields } from './request-fields.js';
+import { checkModel, traceUnknownFields, type OpenAiRouteOptions } from './routes-openai.js';
 import { buildSamplingParams, rejectUnsupported } from './sampling.js';
 import { chatSchema, parseBody, type ChatBody } from './schemas.js';
 import { SseStream } from './sse.js';
@@ -25,7 +27,7 @@ import { parseToolRequest } from './tools/tool-request.js';
 export function registerResponsesRoutes(app: FastifyInstance, o: OpenAiRouteOptions): void {
   const schema = responsesSchema(o.limits);
   const chat = chatSchema(o.limits);
-  app.post('/v1/responses', (req, reply) => handleResponses(o, chat, parseBody(schema, req.body), req, reply));
+  app.post('/v1/responses', (req, reply) => handleResponses(o, chat, parseBody(schema, req.body), req, reply, unknownFields(schema, req.body)));
   const stateless = async (): Promise<never> => {
     throw new TokenmillError('unsupported_feature', "tokenmill's Responses API is stateless: no response is stored, so none can be retrieved, listed, cancelled or deleted.", { param: 'response_id' });
   };
@@ -56,11 +58,14 @@ interface Prepared {
   readonly parser: ChatOutputParser | null;
 }
 
-async function handleResponses(o: OpenAiRouteOptions, chatSchemaOf: ReturnType<typeof chatSchema>, body: ResponsesBody, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+async function handleResponses(
+  o: OpenAiRouteOptions, chatSchemaOf: ReturnType<typeof chatSchema>, body: ResponsesBody, req: FastifyRequest, reply: FastifyReply, unknown: readonly string[],
+): Promise<unknown> {
   const arrivalMs = Date.now();
   const { engine, frontend } = o.ctx;
   if (o.isDead()) throw new TokenmillError('engine_dead', `The engine is dead: ${engine.fatalError?.message ?? 'fatal fault'}`);
   rejectUnsupportedResponses(body);
+  traceUnknownFields(reply, [...responsesIgnoredFields(body), ...unknown]);
   const { chat, messageInput } = toChatRequest(body);
   const chatBody: ChatBody = await asResponses(messageInput, () => {
     const b = parseBody(chatSchemaOf, chat);
@@ -107,6 +112,8 @@ class ResponseTracker {
   readonly usage: ResponseUsageTotals = { numPromptTokens: 0, numCachedPromptTokens: 0, numGeneratedTokens: 0, costUsd: 0, numReasoningTokens: 0 };
   finishReason: FinishReason | null = null;
   private lastTokenMs: number | null = null;
+  /** The output text so far (a structured output is validated when it finishes). */
+  private text = '';
 
   constructor(private readonly ctx: RunContext, private readonly p: Prepared) {}
 
@@ -125,10 +132,16 @@ class ResponseTracker {
     u.costUsd = Math.max(u.costUsd, out.costUsd);
     if (out.finished) this.finishReason = out.finishReason ?? 'stop';
     const parser = this.p.parser;
-    if (parser === null) return out.newText.length > 0 ? [{ type: 'content', text: out.newText }] : [];
-    const deltas = parser.push(out.newText, out.newTokenIds);
-    if (out.finished) deltas.push(...parser.finish());
-    u.numReasoningTokens = parser.numReasoningTokens;
+    let deltas: ResponseDelta[];
+    if (parser === null) deltas = out.newText.length > 0 ? [{ type: 'content', text: out.newText }] : [];
+    else {
+      deltas = parser.push(out.newText, out.newTokenIds);
+      if (out.finished) deltas.push(...parser.finish());
+      u.numReasoningTokens = parser.numReasoningTokens;
+    }
+    for (const d of deltas) if (d.type === 'content') this.text += d.text;
+    // A structured output is validated before it is returned (structured_output_invalid).
+    if (out.finished) checkFinishedChoice(this.p.request.params.constraint, this.text, this.finishReason);
     return deltas;
   }
 

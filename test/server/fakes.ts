@@ -51,6 +51,8 @@ export interface FakeEngineOptions {
   eosAfter?: number;
   /** Die (fatal cuda_error) once this many tokens were generated over all requests. */
   faultAfterTokens?: number;
+  /** Greedy output cycles through this text (default GREEDY_TEXT), e.g. a recorded tool call. */
+  greedyText?: string;
 }
 
 function mulberry32(seed: number): () => number {
@@ -151,14 +153,15 @@ export class FakeEngine implements EngineClient {
       }
       const stepTokens = n - done.filter(Boolean).length;
       const wall = Math.max(0.001, (Date.now() - t0) / 1000);
-      const shares = apportionStepCost(this.o.usdPerHour ?? 1, wall, [{ requestId: req.requestId, numGeneratedTokens: stepTokens }]);
+      const shares = apportionStepCost(this.o.usdPerHour ?? 1, wall, [{ requestId: req.requestId, numTokens: stepTokens }]);
       cost += shares.get(req.requestId) ?? 0;
-      this.o.observer?.onStep?.({ wallSeconds: wall, numGeneratedTokens: stepTokens });
+      this.o.observer?.onStep?.({ wallSeconds: wall, numGeneratedTokens: stepTokens, numNewPromptTokens: generated === 0 ? req.promptTokenIds.length : 0 });
       for (let i = 0; i < n; i++) {
         if (done[i]) continue;
         const k = counts[i]!;
         const eos = !p.ignoreEos && this.o.eosAfter !== undefined && k >= this.o.eosAfter;
-        const ch = p.temperature === 0 ? GREEDY_TEXT[k % GREEDY_TEXT.length]! : 'abcdefghij klmnop'[Math.floor(rngs[i]!() * 17)]!;
+        const greedy = this.o.greedyText ?? GREEDY_TEXT;
+        const ch = p.temperature === 0 ? greedy[k % greedy.length]! : 'abcdefghij klmnop'[Math.floor(rngs[i]!() * 17)]!;
         const tokenId = eos ? EOS : ch.charCodeAt(0);
         counts[i] = k + 1;
         generated++;
