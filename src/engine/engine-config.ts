@@ -8,6 +8,7 @@ import { log } from '../util/logger.js';
 import { numBlocksForMemory } from './kv/kv-sizing.js';
 import type { DetokenizerFactory } from './output-processor.js';
 import type { TokenBytesSource } from './detokenizer.js';
+import type { GrammarVocabSource } from './grammar/grammar-vocab.js';
 
 export interface EngineOptions {
   readonly model: CausalLM;
@@ -31,6 +32,11 @@ export interface EngineOptions {
   readonly detokenizer?: DetokenizerFactory;
   /** Tokenizer for text output (ModelTokenizer); without it and `detokenizer`, outputs carry ids only. */
   readonly tokenizer?: TokenBytesSource;
+  /**
+   * Vocabulary for constrained decoding (SamplingParams.constraint). Default: `tokenizer` when it is
+   * a ModelTokenizer. Without one, constrained requests are refused (unsupported_feature).
+   */
+  readonly grammarVocab?: GrammarVocabSource;
   /** Sample on the device when the backend offers it (CUDA) and no row needs logprobs/bias. Default true. */
   readonly deviceSampling?: boolean;
   /**

@@ -19,6 +19,11 @@ import { createSequenceSampler, type SequenceSampler } from './sampler.js';
 import type { FinishReason } from './sampling-params.js';
 import { validateSamplingParams } from './sampling-validate.js';
 import { Scheduler } from './scheduler.js';
+import { checkConstraint } from './grammar/constraint-check.js';
+import { grammarCompilerFor, type GrammarCompilerCache } from './grammar/grammar-compiler.js';
+import { isGrammarVocabSource, type GrammarVocabSource } from './grammar/grammar-vocab.js';
+import { SequenceGrammar } from './grammar/sequence-grammar.js';
+import type { SamplingParams } from './sampling-params.js';
 
 interface SeqState {
   readonly sampler: SequenceSampler;
@@ -37,6 +42,9 @@ export class Engine {
   private readonly observer: EngineObserver;
   private readonly detokenizer: DetokenizerFactory | null;
   private readonly now: () => number;
+  private readonly grammarVocab: GrammarVocabSource | null;
+  /** Loaded on the first constrained request (prepare()). */
+  private grammarCache: GrammarCompilerCache | null = null;
   private arrivals = 0;
   private numQueued = 0;
 
@@ -52,6 +60,7 @@ export class Engine {
     this.observer = opts.observer ?? {};
     this.detokenizer = opts.detokenizer ?? (opts.tokenizer !== undefined ? detokenizerFor(opts.tokenizer) : null);
     this.now = opts.now ?? (() => performance.now());
+    this.grammarVocab = opts.grammarVocab ?? (isGrammarVocabSource(opts.tokenizer) ? opts.tokenizer : null);
   }
 
   get maxModelLen(): number {
@@ -79,8 +88,27 @@ export class Engine {
     return this.scheduler.hasWork();
   }
 
-  /** Validate and queue a request. Throws invalid_argument or context_length_exceeded. */
-  addRequest(er: EngineRequest): Request {
+  /**
+   * Make a request's constraint ready (load the grammar engine and the vocabulary once, compile the
+   * grammar or find it cached); addRequest() of a constrained request needs it done. Throws the
+   * 400s of validateRequest() and invalid_schema when the grammar compiler rejects it.
+   */
+  async prepare(params: SamplingParams): Promise<void> {
+    const c = params.constraint;
+    if (c === null) return;
+    checkConstraint(c);
+    const vocab = this.requireGrammarVocab();
+    this.grammarCache ??= await grammarCompilerFor(vocab, this.runner.vocabSize, this.config.eosTokenIds);
+    await this.grammarCache.compile(c);
+  }
+
+  /** Whether addRequest() can take these params now (no constraint, or its grammar compiled). */
+  isPrepared(params: SamplingParams): boolean {
+    return params.constraint === null || (this.grammarCache?.lookup(params.constraint) !== undefined);
+  }
+
+  /** The checks addRequest() makes, without queueing (invalid_argument, context_length_exceeded, schema 400s). */
+  validateRequest(er: EngineRequest): void {
     const vocab = this.runner.vocabSize;
     const prompt = er.promptTokenIds;
     const p = er.params;
@@ -102,11 +130,36 @@ export class Engine {
         { param: prompt.length >= limit ? 'messages' : 'max_tokens', details: { promptTokens: prompt.length, maxTokens: p.maxTokens, maxModelLen: limit } },
       );
     }
+    if (p.constraint !== null) {
+      if (pooling !== null) throw new TokenmillError('invalid_argument', 'an embedding request cannot carry a constraint', { param: 'response_format' });
+      checkConstraint(p.constraint);
+      this.requireGrammarVocab();
+    }
+  }
+
+  /**
+   * Validate and queue a request. Throws invalid_argument or context_length_exceeded (and the
+   * schema 400s); a constrained request must be prepare()d first (internal_error otherwise).
+   */
+  addRequest(er: EngineRequest): Request {
+    this.validateRequest(er);
+    const vocab = this.runner.vocabSize;
+    const prompt = er.promptTokenIds;
+    const p = er.params;
+    const pooling = er.pooling ?? null;
+    const compiled = p.constraint === null ? null : (this.grammarCache?.lookup(p.constraint) ?? null);
+    if (p.constraint !== null && compiled === null) {
+      throw new TokenmillError('internal_error', `request ${er.requestId}: its ${p.constraint.type} constraint is not compiled; await engine.prepare(params) before addRequest()`);
+    }
     const req = new Request({ ...er, arrivalOrder: this.arrivals++, arrivalTimeMs: this.now() });
     const states = req.sequences.map((seq) => ({
       seq,
       state: {
-        sampler: createSequenceSampler(p, prompt, { vocabSize: vocab, stream: seq.index }),
+        sampler: createSequenceSampler(p, prompt, {
+          vocabSize: vocab,
+          stream: seq.index,
+          grammar: compiled === null ? null : new SequenceGrammar(this.grammarCache!, compiled, this.config.eosTokenIds),
+        }),
         output: new SequenceOutput(seq, this.config.eosTokenIds, this.detokenizer),
         pooler: pooling === null ? null : new EmbeddingPooler(pooling, this.runner.model.config.hiddenSize),
       },
@@ -180,6 +233,10 @@ export class Engine {
       seq.lastTokenTimeMs = tNow;
       touched.add(seq);
       let reason = st.output.push(tok);
+      if (reason === null && st.sampler.grammar?.isTerminated === true) {
+        st.output.endEarly(); // the grammar accepted a stop token the stop checker ignores (ignore_eos)
+        reason = 'stop';
+      }
       if (reason === null && seq.numTokens >= this.config.maxModelLen) {
         st.output.endEarly();
         reason = 'length';
@@ -236,8 +293,18 @@ export class Engine {
   private forget(req: Request): void {
     if (!req.isFinished) return;
     if (!req.sequences.every((s) => this.states.get(s)?.output.done ?? true)) return;
-    for (const s of req.sequences) this.states.delete(s);
+    for (const s of req.sequences) {
+      this.states.get(s)?.sampler.dispose();
+      this.states.delete(s);
+    }
     this.requests.delete(req.requestId);
+  }
+
+  private requireGrammarVocab(): GrammarVocabSource {
+    if (this.grammarVocab === null) {
+      throw new TokenmillError('unsupported_feature', 'constrained decoding (response_format, tool grammars) needs the model\'s tokenizer, and this engine has none', { param: 'response_format' });
+    }
+    return this.grammarVocab;
   }
 
   private notify(fn: (o: EngineObserver) => void): void {

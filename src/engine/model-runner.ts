@@ -1,11 +1,13 @@
 // ModelRunner: runs one step on the device. Builds the batch (BatchBuilder), calls CausalLM.forward
 // over the paged KV cache, and turns the logits rows into one sampled token per sampling sequence:
 // device argmax when every sampler is plain greedy, device sampling (device-sampling.ts) when the
-// backend offers it and no row needs logprobs or bias, otherwise the f32 logits are read back and
-// each sequence's sampler (sampler.ts) picks. With decodeGraphs and a graph-capable backend, pure
-// decode steps replay a per-bucket recording (graph-cache.ts); other steps run eagerly. Embedding
-// entries get their final hidden rows read back and folded into their pooler (pooling.ts) instead
-// of being sampled. Knows nothing of queues.
+// backend offers it and no row needs logprobs, bias or a grammar, otherwise the f32 logits are read
+// back and each sequence's sampler (sampler.ts) picks. Grammar masks of constrained rows are
+// computed on the JS thread after the read is started, i.e. while the CPU backend's forward pass
+// runs on its worker (flushAsync), so they cost no step time when they take less than the pass.
+// With decodeGraphs and a graph-capable backend, pure decode steps replay a per-bucket recording
+// (graph-cache.ts); other steps run eagerly. Embedding entries get their final hidden rows read
+// back and folded into their pooler (pooling.ts) instead of being sampled. Knows nothing of queues.
 import type { KvLayer, Tensor } from '../runtime/backend.js';
 import type { CausalLM } from '../model/types.js';
 import { invariant } from '../util/invariant.js';
@@ -124,10 +126,27 @@ export class ModelRunner {
       }
       return result;
     }
-    const host = await backend.read(logits);
+    const hostRead = backend.read(logits); // starts the forward pass (async on the CPU backend)
+    await this.prepareMasks(logitsFor, samplers, hostRead);
+    const host = await hostRead;
     invariant(host.length === logitsFor.length * this.vocabSize, () => `logits of ${host.length} values for ${logitsFor.length} rows of ${this.vocabSize}`);
     for (let r = 0; r < logitsFor.length; r++) result.set(logitsFor[r]!.seq, samplers[r]!.sample(host, r));
     return result;
+  }
+
+  /** Grammar masks for this step's constrained rows (overlapping the forward pass). */
+  private async prepareMasks(logitsFor: readonly (ScheduledSequence | null)[], samplers: readonly SequenceSampler[], pending: Promise<unknown>): Promise<void> {
+    let any = false;
+    for (let r = 0; r < samplers.length; r++) {
+      const g = samplers[r]!.grammar;
+      if (g === null) continue;
+      if (!any) {
+        any = true;
+        pending.catch(() => undefined); // a failed read is reported by its own await
+      }
+      const seq = logitsFor[r]!.seq;
+      await g.prepareMask(seq.tokenIds.slice(seq.numPromptTokens));
+    }
   }
 
   dispose(): void {
