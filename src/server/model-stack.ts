@@ -102,6 +102,7 @@ export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> 
     kvCacheBytes,
     eosTokenIds: loaded.config.eosTokenIds,
     detokenizer: frontend.detokenizerFactory(),
+    grammarVocab: tokenizer,
     usdPerHour: o.usdPerHour ?? 0,
     ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}),
     ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
