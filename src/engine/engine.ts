@@ -8,7 +8,7 @@ import type { EngineObserver } from '../metrics/engine-observer.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import type { EngineOutput, EngineRequest, EngineStats } from './engine-api.js';
-import { resolveEngineConfig, type EngineOptions, type ResolvedEngineConfig } from './engine-config.js';
+import { resolveEngineConfig, type EngineOptions, type ResolvedEngineConfig, type SamplerFactory } from './engine-config.js';
 import { BlockPool } from './kv/block-pool.js';
 import { KvCacheManager } from './kv/kv-cache-manager.js';
 import { ModelRunner } from './model-runner.js';
@@ -45,6 +45,7 @@ export class Engine {
   private readonly grammarVocab: GrammarVocabSource | null;
   /** Loaded on the first constrained request (prepare()). */
   private grammarCache: GrammarCompilerCache | null = null;
+  private readonly samplerFactory: SamplerFactory;
   private arrivals = 0;
   private numQueued = 0;
 
@@ -61,6 +62,7 @@ export class Engine {
     this.detokenizer = opts.detokenizer ?? (opts.tokenizer !== undefined ? detokenizerFor(opts.tokenizer) : null);
     this.now = opts.now ?? (() => performance.now());
     this.grammarVocab = opts.grammarVocab ?? (isGrammarVocabSource(opts.tokenizer) ? opts.tokenizer : null);
+    this.samplerFactory = opts.samplerFactory ?? createSequenceSampler;
   }
 
   get maxModelLen(): number {
@@ -155,7 +157,7 @@ export class Engine {
     const states = req.sequences.map((seq) => ({
       seq,
       state: {
-        sampler: createSequenceSampler(p, prompt, {
+        sampler: this.samplerFactory(p, prompt, {
           vocabSize: vocab,
           stream: seq.index,
           grammar: compiled === null ? null : new SequenceGrammar(this.grammarCache!, compiled, this.config.eosTokenIds),

@@ -43,6 +43,12 @@ export class ModelRunner {
   private readonly argmaxOut: Tensor;
   private readonly argmaxViews = new Map<number, Tensor>();
   private readonly deviceSampler: DeviceSamplingBackend | null;
+  /**
+   * Steps with constrained rows: masks computed, JS-thread time computing them (while the forward
+   * pass runs on the CPU backend's worker), and time then still waiting for the logits. A wait near
+   * zero means the masks took longer than the pass and added to the step.
+   */
+  readonly grammarStats = { numSteps: 0, numMasks: 0, maskMs: 0, readWaitMs: 0 };
   /** Decode-step recordings, when enabled and supported (null otherwise). */
   readonly graphCache: GraphCache | null = null;
   private disposed = false;
@@ -127,26 +133,33 @@ export class ModelRunner {
       return result;
     }
     const hostRead = backend.read(logits); // starts the forward pass (async on the CPU backend)
-    await this.prepareMasks(logitsFor, samplers, hostRead);
+    const t0 = performance.now();
+    const masked = await this.prepareMasks(logitsFor, samplers, hostRead);
+    const t1 = performance.now();
     const host = await hostRead;
+    if (masked > 0) {
+      const g = this.grammarStats;
+      g.numSteps++;
+      g.numMasks += masked;
+      g.maskMs += t1 - t0;
+      g.readWaitMs += performance.now() - t1;
+    }
     invariant(host.length === logitsFor.length * this.vocabSize, () => `logits of ${host.length} values for ${logitsFor.length} rows of ${this.vocabSize}`);
     for (let r = 0; r < logitsFor.length; r++) result.set(logitsFor[r]!.seq, samplers[r]!.sample(host, r));
     return result;
   }
 
-  /** Grammar masks for this step's constrained rows (overlapping the forward pass). */
-  private async prepareMasks(logitsFor: readonly (ScheduledSequence | null)[], samplers: readonly SequenceSampler[], pending: Promise<unknown>): Promise<void> {
-    let any = false;
+  /** Grammar masks for this step's constrained rows (overlapping the forward pass); how many. */
+  private async prepareMasks(logitsFor: readonly (ScheduledSequence | null)[], samplers: readonly SequenceSampler[], pending: Promise<unknown>): Promise<number> {
+    let n = 0;
     for (let r = 0; r < samplers.length; r++) {
       const g = samplers[r]!.grammar;
       if (g === null) continue;
-      if (!any) {
-        any = true;
-        pending.catch(() => undefined); // a failed read is reported by its own await
-      }
+      if (n++ === 0) pending.catch(() => undefined); // a failed read is reported by its own await
       const seq = logitsFor[r]!.seq;
       await g.prepareMask(seq.tokenIds.slice(seq.numPromptTokens));
     }
+    return n;
   }
 
   dispose(): void {

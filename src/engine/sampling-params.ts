@@ -32,13 +32,13 @@ export interface SamplingParams {
   readonly logprobs: number | null;
   /** Number of completions sharing this prompt. */
   readonly n: number;
-  /** Special tokens whose text the detokenizer keeps (tool-call markers such as [TOOL_CALLS]). */
-  readonly keepSpecialTokenIds: readonly number[];
   /**
    * Grammar the output must match, enforced token by token (engine/grammar/); null: free text.
    * Each of the n choices gets its own matcher. The engine needs a tokenizer for it.
    */
   readonly constraint: Constraint | null;
+  /** Special tokens whose text the detokenizer keeps (tool-call markers such as [TOOL_CALLS]). */
+  readonly keepSpecialTokenIds: readonly number[];
 }
 
 export const DEFAULT_SAMPLING: SamplingParams = {
@@ -57,8 +57,8 @@ export const DEFAULT_SAMPLING: SamplingParams = {
   ignoreEos: false,
   logprobs: null,
   n: 1,
-  keepSpecialTokenIds: [],
   constraint: null,
+  keepSpecialTokenIds: [],
 };
 
 export function samplingParams(overrides: Partial<SamplingParams> = {}): SamplingParams {

@@ -11,7 +11,7 @@ import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import { ApiKeyStore } from './auth.js';
 import type { ModelFrontend } from './frontend.js';
-import { sendError, toHttpError } from './http-errors.js';
+import { clientErrorHandler, frameworkErrorHandler, sendError, toHttpError } from './http-errors.js';
 import { installHooks, pathOf } from './hooks.js';
 import { KeyRateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { registerAdminRoutes } from './routes-admin.js';
@@ -47,6 +47,11 @@ export interface ServerOptions {
   readonly toolCallParser?: string;
   /** --reasoning-parser: auto (default), none, qwen3. */
   readonly reasoningParser?: string;
+  /**
+   * system_fingerprint on every chat/completions response and chunk: fp_ + a short hash of the
+   * environment fingerprint (ModelStack.systemFingerprint). Without it the field is null.
+   */
+  readonly systemFingerprint?: string | null;
   /** How /v1/embeddings pools the final hidden states (default 'last', right for decoder embedders). */
   readonly embeddingPooling?: PoolingType;
 }
@@ -78,6 +83,9 @@ export class TokenmillServer {
         return typeof h === 'string' && REQUEST_ID_RE.test(h) ? h : randomUUID();
       },
       forceCloseConnections: 'idle',
+      // Every 4xx is the OpenAI envelope, also for malformed URLs and requests Node cannot parse.
+      frameworkErrors: frameworkErrorHandler,
+      clientErrorHandler,
     });
     this.app = app;
     app.removeContentTypeParser(['text/plain']);
@@ -102,6 +110,7 @@ export class TokenmillServer {
     const ctx = {
       engine, frontend: opts.frontend, metrics: this.metrics,
       pingIntervalMs: opts.pingIntervalMs ?? 5000,
+      systemFingerprint: opts.systemFingerprint ?? null,
       isDraining: () => this.stateValue === 'draining',
       reportFatal: (e: TokenmillError) => this.markDead(e),
     };
@@ -127,6 +136,7 @@ export class TokenmillServer {
       modelCreated: Math.floor(Date.now() / 1000),
       webDir: opts.webDir ?? null,
       modelAliases: opts.modelAliases ?? [],
+      systemFingerprint: opts.systemFingerprint ?? null,
       state: () => this.stateValue,
       fatal: () => this.fatal,
     });

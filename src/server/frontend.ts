@@ -37,6 +37,11 @@ export interface ModelFrontend {
   singleTokenId?(text: string): number | null;
   /** Text of one token for logprobs (raw piece, special tokens included). */
   tokenText(id: number): Promise<string>;
+  /**
+   * The token's own bytes for logprobs `bytes` (a byte-level or <0xNN> token may be part of a UTF-8
+   * character: its text then shows U+FFFD, its bytes must not).
+   */
+  tokenBytes(id: number): Promise<readonly number[]>;
   readonly eosTokenIds: readonly number[];
   readonly vocabSize: number;
 }

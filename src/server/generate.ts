@@ -14,6 +14,7 @@ import { envelope, toHttpError } from './http-errors.js';
 import type { RouteKind } from './sampling.js';
 import { startOutputs, type TaggedOutput } from './output-merge.js';
 import { SseStream } from './sse.js';
+import { checkFinishedChoice } from './structured-output.js';
 import { emptyParsedOutput, foldDeltas, type OutputDelta } from './tools/output-parser.js';
 import type { ChatOutputParser } from './tools/parser-select.js';
 
@@ -29,6 +30,8 @@ export interface RunContext {
   readonly frontend: ModelFrontend;
   readonly metrics: ServerMetrics;
   readonly pingIntervalMs: number;
+  /** system_fingerprint of every completion body and chunk (ServerOptions.systemFingerprint). */
+  readonly systemFingerprint: string | null;
   isDraining(): boolean;
   /** Called with a fatal error (engine dead): the server turns unhealthy and exits. */
   reportFatal(e: TokenmillError): void;
@@ -54,7 +57,7 @@ class Tracker {
   private readonly subUsage: UsageTotals[];
   private readonly n: number;
   private lastTokenMs: number | null = null;
-  private readonly textCache = new Map<number, string>();
+  private readonly textCache = new Map<number, { token: string; bytes: readonly number[] }>();
 
   constructor(private readonly ctx: RunContext, private readonly spec: RunSpec) {
     this.n = spec.requests[0]!.params.n;
@@ -105,23 +108,25 @@ class Tracker {
       if (out.finished) deltas.push(...choice.parser.finish());
       foldDeltas(choice.parsed!, deltas);
     }
+    // Validated before the choice's last chunk (or the response) is sent; throws structured_output_invalid.
+    if (out.finished) checkFinishedChoice(this.spec.requests[sub]!.params.constraint, choice.parsed?.content ?? choice.text, choice.finishReason);
     let logprobs: ResolvedLogprob[] | null = null;
     if (this.spec.wantLogprobs) {
       logprobs = [];
       for (const lp of out.logprobs ?? []) {
-        const top: { token: string; logprob: number }[] = [];
-        for (const t of lp.top) top.push({ token: await this.text(t.tokenId), logprob: t.logprob });
-        logprobs.push({ token: await this.text(lp.tokenId), logprob: lp.logprob, top });
+        const top: { token: string; bytes: readonly number[]; logprob: number }[] = [];
+        for (const t of lp.top) top.push({ ...(await this.text(t.tokenId)), logprob: t.logprob });
+        logprobs.push({ ...(await this.text(lp.tokenId)), logprob: lp.logprob, top });
       }
       choice.logprobs.push(...logprobs);
     }
     return { choice, logprobs, textOffset, deltas };
   }
 
-  private async text(id: number): Promise<string> {
+  private async text(id: number): Promise<{ token: string; bytes: readonly number[] }> {
     let s = this.textCache.get(id);
     if (s === undefined) {
-      s = await this.ctx.frontend.tokenText(id);
+      s = { token: await this.ctx.frontend.tokenText(id), bytes: await this.ctx.frontend.tokenBytes(id) };
       this.textCache.set(id, s);
     }
     return s;

@@ -69,6 +69,11 @@ export class TokenizerFrontend implements ModelFrontend {
     return utf8.decode(this.tokenizer.tokenBytes(id));
   }
 
+  async tokenBytes(id: number): Promise<readonly number[]> {
+    if (this.tokenizer.isSpecial(id)) return [...new TextEncoder().encode(this.tokenizer.tokenString(id) ?? '')];
+    return [...this.tokenizer.tokenBytes(id)];
+  }
+
   /**
    * Per-choice incremental detokenizer for the engine: skips special tokens, like OpenAI, except
    * those a request's output parser must see (params.keepSpecialTokenIds, e.g. [TOOL_CALLS]).

@@ -73,7 +73,7 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
   const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
   const spec = {
     kind,
-    head: { id, created: Math.floor(arrivalMs / 1000), model: engine.modelId },
+    head: { id, created: Math.floor(arrivalMs / 1000), model: engine.modelId, systemFingerprint: o.ctx.systemFingerprint },
     requests: prompts.map((promptTokenIds, i) => ({
       requestId: prompts.length === 1 ? id : `${id}-${i}`, promptTokenIds, params: paramsList[i]!, accountKey: req.account, priority: body.priority ?? 0,
     })),

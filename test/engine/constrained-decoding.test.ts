@@ -31,7 +31,7 @@ export const SCHEMAS: readonly Record<string, unknown>[] = [
   obj({ a: { type: 'boolean' }, b: { enum: [1, 2, 3] } }, ['a']),
   obj({ v: { anyOf: [{ type: 'integer', minimum: 0, maximum: 9 }, { enum: ['x', 'y'] }, { type: 'null' }] } }),
   { $defs: { p: obj({ k: { enum: ['u', 'v'] } }) }, type: 'array', items: { $ref: '#/$defs/p' }, minItems: 1, maxItems: 2 },
-  obj({ d: { type: 'string', format: 'date' } }),
+  obj({ d: { type: 'string', format: 'date' }, id: { type: 'string', format: 'ipv4' } }),
   obj({ code: { type: 'string', pattern: '^[A-Z]{2}[0-9]{2}$' }, flag: { const: true } }),
   obj({ list: { type: 'array', items: obj({ id: { type: 'integer', minimum: 1, maximum: 3 } }), maxItems: 2 }, tag: { type: ['string', 'null'], maxLength: 2 } }),
 ];
@@ -124,6 +124,11 @@ test('1,000 seeded constrained requests (Qwen3 600 + Llama 3 400 vocabularies): 
   assert.ok(q.finished > 300 && l.finished > 200, `finished: qwen3 ${q.finished}/600, llama3 ${l.finished}/400`);
 });
 
+test('a SentencePiece vocabulary (Llama 2, byte fallback): 100 seeded requests, 0 invalid outputs', { skip: skipUnlessShared('llama2-tokenizer/tokenizer.bin') }, async () => {
+  const r = await bulk('llama2', 100, 50_001);
+  assert.ok(r.finished > 50, `finished: ${r.finished}/100`);
+});
+
 test('n > 1: every choice has its own matcher; choices differ and all validate', { skip }, async () => {
   const m = await realVocabModel('qwen3');
   const eng = engineFor(m);
@@ -193,5 +198,38 @@ test('compile failures and refused schemas are typed 400s (before and through th
   const obj = await run(eng.generate({ requestId: 'j', promptTokenIds: prompt, params: params({ type: 'json_object' }, 3, { maxTokens: 24 }) }), 1);
   if (obj[0]!.finishReason === 'stop') assert.ok(checkOutput({ type: 'json_object' }, obj[0]!.text).ok);
   else assert.ok(obj[0]!.text.trimStart().startsWith('{'));
+  await eng.shutdown();
+});
+
+test('structural tag (tool calling shape): a required <tool_call> with schema-checked arguments; the marker token is allowed', { skip }, async () => {
+  const m = await realVocabModel('qwen3');
+  const eng = engineFor(m);
+  const args = obj({ city: { enum: ['Paris', 'Oslo'] }, days: { type: 'integer', minimum: 1, maximum: 7 } });
+  const c: Constraint = {
+    type: 'structural_tag',
+    // A required call: the output is the tag itself (triggered_tags would allow free text before it).
+    format: { type: 'tag', begin: '<tool_call>\n{"name": "get_weather", "arguments": ', content: { type: 'json_schema', json_schema: args }, end: '}\n</tool_call>' },
+  };
+  const toolCallId = m.tokenizer.tokenId('<tool_call>')!;
+  const prompt = await m.tokenizer.encode('Call the tool.');
+  const logitBias = noWhitespace(m);
+  let complete = 0;
+  for (let seed = 0; seed < 6; seed++) {
+    const [r] = await run(eng.generate({ requestId: `t${seed}`, promptTokenIds: prompt, params: params(c, seed, { maxTokens: 96, logitBias }) }), 1);
+    assert.ok(await acceptsAll(m, c, r!.ids));
+    if (r!.finishReason !== 'stop') continue;
+    complete++;
+    const body = /<tool_call>\n(\{"name": "get_weather", "arguments": [\s\S]*\})\n<\/tool_call>$/.exec(r!.text);
+    assert.ok(body, r!.text);
+    const call = JSON.parse(body[1]!) as { arguments: unknown };
+    assert.ok(checkOutput({ type: 'json_schema', schema: args }, JSON.stringify(call.arguments)).ok, body[1]);
+  }
+  assert.ok(complete >= 3, `${complete}/6 calls completed`);
+  // The marker is an added (non-special) token: the grammar lets it be emitted as that one token.
+  const cache = await grammarCompilerFor(m.tokenizer, m.model.config.vocabSize, m.eosTokenIds);
+  const g = new SequenceGrammar(cache, await cache.compile(c), m.eosTokenIds);
+  await g.prepareMask([]);
+  assert.ok(g.allows(toolCallId));
+  g.dispose();
   await eng.shutdown();
 });

@@ -1,10 +1,11 @@
 // Test helper: a seeded random-weight model whose vocabulary is a real tokenizer from ../shared/models
 // (Qwen3: byte-level, 151669 tokens padded to 151936 rows like the real checkpoints; Llama 3:
-// byte-level, 128256), small everywhere else so a step costs little beyond the logits row. Loaded on
+// byte-level, 128256; Llama 2: SentencePiece with byte fallback, 32000), small everywhere else so
+// a step costs little beyond the logits row. Loaded on
 // the CPU backend when built. One per (kind) per test file, cached; call disposeRealVocabModels().
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { loadModel } from '../../src/model/loader.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
 import { loadTokenizer, type ModelTokenizer } from '../../src/model/tokenizer.js';
@@ -13,7 +14,7 @@ import type { Backend } from '../../src/runtime/backend.js';
 import { cpuAddonAvailable, createCpuBackend, createReferenceBackend } from '../../src/runtime/select.js';
 import { sharedPath } from '../tokenizer/shared-models.js';
 
-export type RealVocabKind = 'qwen3' | 'llama3';
+export type RealVocabKind = 'qwen3' | 'llama3' | 'llama2';
 
 export interface RealVocabModel {
   readonly model: CausalLM;
@@ -35,6 +36,12 @@ const CONFIGS: Record<RealVocabKind, { tokenizerDir: string; config: Record<stri
     tokenizerDir: 'llama3-tokenizer',
     config: { architectures: ['LlamaForCausalLM'], model_type: 'llama', ...small, rope_theta: 500000, tie_word_embeddings: true, vocab_size: 128256, bos_token_id: 128000, eos_token_id: [128001, 128009] },
     eos: [128001, 128009],
+  },
+  // SentencePiece (byte fallback): tokenizer.bin converted by writeRandomModel's tokenizerDir.
+  llama2: {
+    tokenizerDir: 'llama2-tokenizer',
+    config: { architectures: ['LlamaForCausalLM'], model_type: 'llama', ...small, tie_word_embeddings: true },
+    eos: [2],
   },
 };
 
@@ -60,8 +67,11 @@ async function build(kind: RealVocabKind): Promise<RealVocabModel> {
   const spec = CONFIGS[kind];
   const dir = mkdtempSync(join(tmpdir(), `tm-${kind}-vocab-`));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  writeRandomModel(dir, spec.config, { seed: 7, tokenizer: false });
-  for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(sharedPath(`${spec.tokenizerDir}/${f}`), join(dir, f));
+  if (kind === 'llama2') writeRandomModel(dir, spec.config, { seed: 7, tokenizerDir: dirname(sharedPath(`${spec.tokenizerDir}/tokenizer.bin`)) });
+  else {
+    writeRandomModel(dir, spec.config, { seed: 7, tokenizer: false });
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(sharedPath(`${spec.tokenizerDir}/${f}`), join(dir, f));
+  }
   const useCpu = process.env.TOKENMILL_TEST_BACKEND !== 'reference' && cpuAddonAvailable().available;
   const backend = useCpu ? createCpuBackend({ numThreads: 2 }) : createReferenceBackend();
   const { model } = await loadModel(dir, backend, { maxTokensPerStep: 512, maxLogitsPerStep: 64 });

@@ -46,7 +46,7 @@ test('invalid schemas and oversized schemas are 400s', () => {
 test('supported schemas pass; annotations are allowed; the cache key ignores key order and name', () => {
   const s = {
     $schema: 'https://json-schema.org/draft/2020-12/schema', title: 'Person', type: 'object', description: 'd',
-    properties: { name: { type: 'string', minLength: 1, maxLength: 20, pattern: '^[A-Z]' }, email: { type: 'string', format: 'email' }, age: { type: 'integer', minimum: 0 }, nick: { type: ['string', 'null'] }, kind: { enum: ['a', 'b'] }, tags: { type: 'array', items: { $ref: '#/$defs/tag' }, maxItems: 3 } },
+    properties: { name: { type: 'string', minLength: 1, maxLength: 20 }, code: { type: 'string', pattern: '^[A-Z]' }, when: { type: 'string', format: 'date-time' }, age: { type: 'integer', minimum: 0 }, nick: { type: ['string', 'null'] }, kind: { enum: ['a', 'b'] }, tags: { type: 'array', items: { $ref: '#/$defs/tag' }, maxItems: 3 } },
     required: ['name'], additionalProperties: false, $defs: { tag: { anyOf: [{ const: 'x' }, { type: 'integer', minimum: -3, exclusiveMaximum: 5 }] } },
   };
   checkConstraint({ type: 'json_schema', schema: s, strict: true });
@@ -83,4 +83,14 @@ test('numeric bounds: exact integer ranges become enums; what xgrammar would get
   const s = { type: 'object', properties: { age: { type: 'integer', minimum: 0, maximum: 3 }, n: { type: 'integer', exclusiveMinimum: 0 }, k: { type: 'integer', minimum: -1.5, exclusiveMaximum: 1 } } };
   checkConstraint({ type: 'json_schema', schema: s });
   assert.deepEqual(grammarSchema(s), { type: 'object', properties: { age: { type: 'integer', enum: [0, 1, 2, 3] }, n: { type: 'integer', minimum: 1 }, k: { type: 'integer', enum: [-1, 0] } } });
+});
+
+test('patterns that could put a quote, a backslash or a control character into the string are refused; lengths become safe patterns', () => {
+  rejects({ type: 'string', pattern: '^.*$' }, 'unsupported_schema_keyword', "'pattern'");
+  rejects({ type: 'string', pattern: '[^a]+' }, 'unsupported_schema_keyword', 'negated');
+  rejects({ type: 'string', pattern: '^[ -~]+$' }, 'unsupported_schema_keyword', 'range');
+  rejects({ type: 'string', pattern: '^a+$', maxLength: 3 }, 'unsupported_schema_keyword', 'minLength/maxLength');
+  checkConstraint({ type: 'json_schema', schema: { type: 'string', pattern: '^[a-z_][a-z0-9_]*(-\\d+)?$' } });
+  assert.deepEqual(grammarSchema({ type: 'string', minLength: 1, maxLength: 3 }), { type: 'string', pattern: '^[^"\\\\\\u0000-\\u001f]{1,3}$' });
+  assert.deepEqual(grammarSchema({ type: 'string', format: 'uuid' }), { type: 'string', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' });
 });

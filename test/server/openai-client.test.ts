@@ -171,8 +171,8 @@ describe('openai client vs tokenmill server (fake engine)', () => {
       (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === 'unsupported_feature' && e.param === 'tools',
     );
     await assert.rejects(
-      live.client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_object' } }),
-      (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === 'unsupported_feature' && e.param === 'response_format',
+      live.client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'xml' } as never }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === 'invalid_request' && e.param === 'response_format.type',
     );
     await assert.rejects(
       live.client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'x' }], temperature: 5 }),

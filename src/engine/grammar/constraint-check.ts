@@ -37,7 +37,9 @@ export function schemaValidator(schema: JsonSchema, param = 'response_format'): 
     return v;
   }
   try {
-    v = ajv.compile(schema);
+    // Schemas are read as the 2020-12 subset schema-support.ts allows, whatever $schema they name
+    // (zod-to-json-schema writes draft-07's URL, which Ajv2020 does not carry).
+    v = ajv.compile(typeof schema === 'object' && '$schema' in schema ? { ...schema, $schema: undefined } : schema);
   } catch (e) {
     throw invalid(param, `the JSON schema is not valid: ${(e as Error).message}`, e);
   }

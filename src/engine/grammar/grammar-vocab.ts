@@ -1,7 +1,9 @@
 // The vocabulary as xgrammar needs it: one encoded string per token id of the model's logits row,
 // in the tokenizer's own spelling (GPT-2 byte-level, SentencePiece with <0xNN> byte fallback, or
 // plain), so xgrammar can recover each token's exact bytes. Special tokens and padded rows become
-// "" (xgrammar never allows those, except the stop tokens at the end). Pure.
+// "" (xgrammar never allows those, except the stop tokens at the end), but for the tool-call and
+// reasoning markers some tokenizers mark special (GRAMMAR_VISIBLE_SPECIALS): a structural tag can
+// then begin with Llama 3.1's <|python_tag|> or Mistral's [TOOL_CALLS]. Pure.
 import type { ModelTokenizer } from '../../model/tokenizer.js';
 import { bytesToByteLevel, SPM_SPACE } from '../../model/tokenizer-bytes.js';
 
@@ -13,6 +15,11 @@ export function isGrammarVocabSource(t: unknown): t is GrammarVocabSource {
   return o !== null && typeof o === 'object' && typeof o.vocabSize === 'number' && typeof o.spelling === 'string' &&
     typeof o.tokenString === 'function' && typeof o.tokenBytes === 'function' && typeof o.isSpecial === 'function';
 }
+
+/** Special tokens a grammar may emit, spelled as their text (markers, never chat-control tokens). */
+export const GRAMMAR_VISIBLE_SPECIALS: ReadonlySet<string> = new Set([
+  '<|python_tag|>', '[TOOL_CALLS]', '[ARGS]', '[CALL_ID]', '<tool_call>', '</tool_call>', '<think>', '</think>', '[THINK]', '[/THINK]',
+]);
 
 export interface EncodedVocab {
   /** encoded[id] for id < logits row length. */
@@ -29,7 +36,7 @@ export function encodeVocab(tok: GrammarVocabSource, rowSize: number): EncodedVo
   const encoded = new Array<string>(rowSize).fill('');
   const n = Math.min(rowSize, tok.vocabSize);
   for (let id = 0; id < n; id++) {
-    if (tok.isSpecial(id)) continue;
+    if (tok.isSpecial(id) && !GRAMMAR_VISIBLE_SPECIALS.has(tok.tokenString(id) ?? '')) continue;
     if (tok.spelling === 'byte_level') {
       // Bytes, not the vocab string: added tokens ("<tool_call>") are stored as plain text in
       // tokenizer.json, so re-spell everything in the byte-level alphabet.

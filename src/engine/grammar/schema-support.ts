@@ -43,8 +43,23 @@ const REFUSED_WHY: Readonly<Record<string, string>> = {
 export const MAX_INTEGER_RANGE = 1024;
 const NUMERIC_BOUNDS = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'] as const;
 
-/** string formats xgrammar turns into a grammar and ajv-formats checks the same way. */
-export const SUPPORTED_FORMATS: ReadonlySet<string> = new Set(['email', 'date', 'time', 'date-time', 'uuid', 'ipv4', 'ipv6', 'hostname', 'uri']);
+const DATE = '[0-9]{4}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))';
+const TIME = '([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])';
+const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+
+/**
+ * String formats, enforced as these patterns (xgrammar's own format grammars are looser than the
+ * formats: its date allows 06-31). Each accepts a subset of what ajv-formats accepts: dates stop at
+ * the 28th of February, times need a UTC offset (RFC 3339), uuids are lower case.
+ */
+export const FORMAT_PATTERNS: Readonly<Record<string, string>> = {
+  date: `^${DATE}$`,
+  time: `^${TIME}$`,
+  'date-time': `^${DATE}T${TIME}$`,
+  ipv4: `^(${OCTET}\\.){3}${OCTET}$`,
+  uuid: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+};
+export const SUPPORTED_FORMATS: ReadonlySet<string> = new Set(Object.keys(FORMAT_PATTERNS));
 
 const SCHEMA_MAPS = new Set(['properties', 'patternProperties', '$defs', 'definitions']);
 const SCHEMA_VALUES = new Set(['additionalProperties', 'items', 'propertyNames', 'unevaluatedProperties', 'unevaluatedItems']);
@@ -94,9 +109,15 @@ export function checkSchemaSupport(schema: JsonSchema, opts: SchemaCheckOptions)
       const at = `${path}/${escapePointer(k)}`;
       if (ANNOTATIONS.has(k)) continue;
       if (!ENFORCED.has(k)) throw unsupported(param, k, path, REFUSED_WHY[k] ?? 'not a keyword the grammar engine knows');
-      if (k === 'format') {
+      if (k === 'pattern') {
+        if (typeof v !== 'string') throw invalid(param, `'pattern' at ${path} must be a string`);
+        const why = unsafePattern(v);
+        if (why !== null) throw unsupported(param, 'pattern', path, why);
+        if (o.minLength !== undefined || o.maxLength !== undefined) throw unsupported(param, 'pattern', path, 'pattern together with minLength/maxLength cannot both be enforced');
+      } else if (k === 'format') {
         if (typeof v !== 'string') throw invalid(param, `'format' at ${path} must be a string`);
         if (!SUPPORTED_FORMATS.has(v)) throw unsupported(param, `format: ${v}`, path, `supported formats: ${[...SUPPORTED_FORMATS].join(', ')}`);
+        if (o.pattern !== undefined || o.minLength !== undefined || o.maxLength !== undefined) throw unsupported(param, 'format', path, 'format together with pattern/minLength/maxLength cannot both be enforced');
       } else if (k === 'allOf') {
         if (!Array.isArray(v) || v.length !== 1) throw unsupported(param, 'allOf', path, 'only a single-entry allOf is enforced');
       } else if (k === '$ref') {
@@ -167,6 +188,19 @@ export function grammarSchema(schema: JsonSchema): JsonSchema {
       else if (SCHEMA_VALUES.has(k) || SCHEMA_LISTS.has(k)) out[k] = rewrite(v);
       else out[k] = v;
     }
+    if ((o.minLength !== undefined || o.maxLength !== undefined) && o.pattern === undefined && o.format === undefined) {
+      // xgrammar's length-bounded strings are [^"\\\r\n]{m,n}: they let raw control characters
+      // through (invalid JSON). The same bound as a pattern over JSON-safe characters (no escapes).
+      delete out.minLength;
+      delete out.maxLength;
+      const lo = typeof o.minLength === 'number' ? o.minLength : 0;
+      const hi = typeof o.maxLength === 'number' ? String(o.maxLength) : '';
+      out.pattern = `^${JSON_SAFE_CHAR}{${lo},${hi}}$`;
+    }
+    if (typeof o.format === 'string' && FORMAT_PATTERNS[o.format] !== undefined) {
+      delete out.format;
+      out.pattern = FORMAT_PATTERNS[o.format];
+    }
     if (o.type === 'integer' && NUMERIC_BOUNDS.some((k) => o[k] !== undefined)) {
       for (const k of NUMERIC_BOUNDS) delete out[k];
       const { lo, hi } = integerRange(o);
@@ -178,6 +212,78 @@ export function grammarSchema(schema: JsonSchema): JsonSchema {
     return out;
   };
   return rewrite(schema) as JsonSchema;
+}
+
+/** One character a JSON string may hold unescaped (what length-bounded strings are built from). */
+const JSON_SAFE_CHAR = '[^"\\\\\\u0000-\\u001f]';
+
+/**
+ * Why a pattern cannot be enforced as given, or null. xgrammar compiles the pattern into the
+ * characters between the quotes as they are, so a pattern that can match '"', '\\' or a control
+ * character would produce invalid JSON: '.', negated classes, \\s \\S \\D \\W, lookarounds and
+ * such characters (or ranges over them) are refused. Conservative: a refused pattern may be fine.
+ */
+export function unsafePattern(p: string): string | null {
+  const UNSAFE = "it could match '\"', '\\\\' or a control character, which a JSON string cannot hold unescaped";
+  const badCode = (c: number): boolean => c < 0x20 || c === 0x22 || c === 0x5c;
+  let i = p.startsWith('^') ? 1 : 0;
+  const end = p.endsWith('$') && !p.endsWith('\\$') ? p.length - 1 : p.length;
+  /** Reads one (possibly escaped) character at i; returns its code, or -1 for \\d/\\w, or null when unsafe. */
+  const readChar = (inClass: boolean): number | null => {
+    const ch = p[i]!;
+    if (ch !== '\\') {
+      i++;
+      return ch.codePointAt(0)!;
+    }
+    const e = p[i + 1];
+    i += 2;
+    if (e === undefined) return null;
+    if (e === 'd' || e === 'w') return -1;
+    if (e === 'u' || e === 'x') {
+      const len = e === 'u' ? 4 : 2;
+      const hex = p.slice(i, i + len);
+      if (!/^[0-9a-fA-F]+$/.test(hex) || hex.length !== len) return null;
+      i += len;
+      return parseInt(hex, 16);
+    }
+    if (/[A-Za-z0-9]/.test(e)) return null; // \s \S \D \W \b \n \t \0 ... (classes, anchors, controls)
+    if (!inClass && e === '-') return 0x2d;
+    return e.codePointAt(0)!;
+  };
+  while (i < end) {
+    const ch = p[i]!;
+    if (ch === '.') return `'.' in it: ${UNSAFE}`;
+    if ((ch === '^' || ch === '$')) return `an anchor inside it: ${UNSAFE}`;
+    if (ch === '(' && p[i + 1] === '?') return 'lookarounds and group modifiers are not enforced';
+    if ('()|?*+'.includes(ch)) { i++; continue; }
+    if (ch === '{') {
+      const m = /^\{\d+(,\d*)?\}/.exec(p.slice(i));
+      if (m === null) return 'a malformed {m,n} quantifier';
+      i += m[0].length;
+      continue;
+    }
+    if (ch === '[') {
+      i++;
+      if (p[i] === '^') return `a negated class in it: ${UNSAFE}`;
+      while (i < end && p[i] !== ']') {
+        const a = readChar(true);
+        if (a === null) return UNSAFE;
+        if (p[i] === '-' && p[i + 1] !== ']' && a >= 0) {
+          i++;
+          const b = readChar(true);
+          if (b === null || b < 0) return UNSAFE;
+          for (const bad of [0x22, 0x5c]) if (a <= bad && bad <= b) return `a range in it: ${UNSAFE}`;
+          if (a < 0x20) return UNSAFE;
+        } else if (a >= 0 && badCode(a)) return UNSAFE;
+      }
+      if (p[i] !== ']') return 'an unterminated character class';
+      i++;
+      continue;
+    }
+    const c = readChar(false);
+    if (c === null || (c >= 0 && badCode(c))) return UNSAFE;
+  }
+  return null;
 }
 
 function escapePointer(s: string): string {
