@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { loadModel } from '../src/model/loader.js';
 import { MODEL_PRESETS, TINY_PRESETS } from '../src/model/model-presets.js';
 import { writeRandomModel, type RandomWeightDType } from '../src/model/random-model.js';
-import { SequenceDriver } from '../src/model/sequence-driver.js';
+import { ForwardDriver } from '../test/model/forward-driver.js';
 import { createReferenceBackend } from '../src/runtime/select.js';
 
 const outIdx = process.argv.indexOf('--out');
@@ -24,7 +24,7 @@ for (const c of cases) {
   const cfg = writeRandomModel(dir, MODEL_PRESETS[c.preset]!.config, { seed: 5, dtype: c.dtype, maxShardBytes: c.maxShardBytes });
   const backend = createReferenceBackend();
   const { model } = await loadModel(dir, backend, { maxTokensPerStep: 64, maxLogitsPerStep: 64 });
-  const drv = new SequenceDriver(model, { maxSeqLen: 64 });
+  const drv = new ForwardDriver(model, { maxSeqLen: 64 });
   const tokens = Array.from({ length: 64 }, (_, i) => (i * 131 + 7) % cfg.vocabSize);
   const logits = await drv.prefill(tokens, { allLogits: true }); // f32 [64, V]
   writeFileSync(join(dir, 'ours.f32'), Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength));

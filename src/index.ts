@@ -16,8 +16,6 @@ export { loadModel, loadModelConfigs } from './model/loader.js';
 export type { LoadModelOptions, LoadedModel } from './model/loader.js';
 export type { Architecture, CausalLM, ModelConfig, RopeScaling, StepInputs } from './model/types.js';
 export type { GenerationConfig } from './model/generation-config.js';
-export { SequenceDriver } from './model/sequence-driver.js';
-export type { SequenceDriverOptions } from './model/sequence-driver.js';
 export { ModelTokenizer, loadTokenizer } from './model/tokenizer.js';
 export type { EncodeOptions } from './model/tokenizer.js';
 export { renderChatTemplate, selectChatTemplate } from './model/chat-template.js';
@@ -44,9 +42,11 @@ export { IncrementalDetokenizer } from './engine/detokenizer.js';
 export type { DetokenizerOptions, TokenBytesSource } from './engine/detokenizer.js';
 export { generate } from './engine/generate.js';
 export type { GenerateEvent, GenerateOptions, GenerateStats } from './engine/generate.js';
+export { Engine } from './engine/engine.js';
+export { ENGINE_DEFAULTS } from './engine/engine-defaults.js';
 export { AsyncEngine } from './engine/async-engine.js';
 export type { AsyncEngineOptions } from './engine/async-engine.js';
-export type { EngineOptions } from './engine/engine-config.js';
+export type { EngineOptions, SamplerFactory } from './engine/engine-config.js';
 export type { EngineClient, EngineOutput, EngineRequest, EngineStats, TokenLogprob } from './engine/engine-api.js';
 
 // --- metrics -------------------------------------------------------------------------------------------

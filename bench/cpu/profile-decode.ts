@@ -1,9 +1,10 @@
 // Profile of steady batched decode on the CPU backend: N sequences (inLen prompt, greedy) stepped
-// through Engine directly; prints per-step wall time of pure-decode steps (median/min/max), the
+// through Engine directly (bench engine's options: ENGINE_DEFAULTS + a KV pool for all N); prints per-step wall time of pure-decode steps (median/min/max), the
 // share spent in native ops (TOKENMILL_CPU_PROFILE=1 per-op times) and the host remainder; then
 // the same for the prefill steps (prompt tok/s).
 // node --import tsx bench/cpu/profile-decode.ts --model DIR [--threads 1] [--seqs 1,8,32] [--in 128] [--out 128] [--kv-cache-dtype f16]
 import { parseArgs } from 'node:util';
+import { benchEngineOptions } from '../../src/cli/bench-engine.js';
 import { Engine } from '../../src/engine/engine.js';
 import { samplingParams } from '../../src/engine/sampling-params.js';
 import { loadModel } from '../../src/model/loader.js';
@@ -21,7 +22,7 @@ const info = (): { opTimeNs: readonly number[]; opCalls: readonly number[] } => 
 const names = Object.fromEntries(Object.entries(OP).map(([k, v]) => [v, k]));
 const med = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 for (const n of seqList) {
-  const engine = new Engine({ model: loaded.model, numBlocks: n * (Math.ceil((inLen + outLen) / 16) + 1) + 4, blockSize: 16, maxNumSeqs: n, maxModelLen: inLen + outLen, enablePrefixCaching: false });
+  const engine = new Engine(benchEngineOptions(loaded.model, { inLen, outLen }, n));
   let seed = 12345;
   const rnd = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) % loaded.config.vocabSize;
   for (let i = 0; i < n; i++) engine.addRequest({ requestId: `r${i}`, promptTokenIds: Array.from({ length: inLen }, rnd), params: samplingParams({ temperature: 0, maxTokens: outLen, ignoreEos: true }) });

@@ -6,10 +6,11 @@
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generate } from '../../src/engine/generate.js';
+import { samplingParams } from '../../src/engine/sampling-params.js';
 import { loadModel, type LoadedModel } from '../../src/model/loader.js';
 import { MODEL_PRESETS } from '../../src/model/model-presets.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
-import { SequenceDriver } from '../../src/model/sequence-driver.js';
 import { createCpuBackend } from '../../src/runtime/select.js';
 
 function arg(name: string, def: string): string {
@@ -22,20 +23,12 @@ const reps = Number(arg('reps', '5'));
 const steps = Number(arg('steps', '64'));
 const PROMPT = [1, 100, 200, 300, 400, 500, 600, 700];
 
+/** Decode tok/s of one greedy request through generate() (the serving Engine, ENGINE_DEFAULTS). */
 async function decodeTokPerS(m: LoadedModel): Promise<number> {
-  const d = new SequenceDriver(m.model, { maxSeqLen: PROMPT.length + steps + 1 });
-  try {
-    let logits = await d.prefill(PROMPT);
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < steps; i++) {
-      let best = 0;
-      for (let v = 1; v < logits.length; v++) if (logits[v]! > logits[best]!) best = v;
-      logits = await d.decode(best);
-    }
-    return steps / (Number(process.hrtime.bigint() - t0) / 1e9);
-  } finally {
-    d.dispose();
-  }
+  let tokPerS = 0;
+  const params = samplingParams({ temperature: 0, maxTokens: steps + 1, ignoreEos: true });
+  for await (const ev of generate(m.model, null, PROMPT, { params })) if (ev.stats !== undefined) tokPerS = ev.stats.decodeTokPerS;
+  return tokPerS;
 }
 
 const stat = (xs: number[]) => {

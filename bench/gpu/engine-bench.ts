@@ -4,9 +4,12 @@
 // pure-decode step time p50/p99 and its GB/s (weights + KV read per step), graph replays, capture time.
 // Usage: node --import tsx bench/gpu/engine-bench.ts --model DIR [--graphs on|off|both] [--shapes 128/128]
 //          [--concurrency 1] [--max-num-seqs N] [--warmup 1] [--device cuda|cpu (smoke test of this script)]
-//          [--fuse-qkv] (loadModel's fuseQkv, from scripts/gpu/fused-qkv-model.patch; `fusedQkv` says if it took)
+// Engine options: ENGINE_DEFAULTS except a KV pool for every request, maxModelLen = the longest shape,
+// and no prefix caching (one engine serves every point with repeated seeded prompts); each line
+// carries them as `engineConfig`.
 import { parseArgs } from 'node:util';
 import { Engine } from '../../src/engine/engine.js';
+import { ENGINE_DEFAULTS, numBlocksFor } from '../../src/engine/engine-defaults.js';
 import { isPureDecode } from '../../src/engine/graph-cache.js';
 import { samplingParams } from '../../src/engine/sampling-params.js';
 import { loadModel } from '../../src/model/loader.js';
@@ -15,7 +18,7 @@ import { createCpuBackend, createCudaBackend, probeCuda } from '../../src/runtim
 const { values } = parseArgs({ options: {
   model: { type: 'string' }, graphs: { type: 'string', default: 'both' }, shapes: { type: 'string', default: '128/128' },
   concurrency: { type: 'string', default: '1' }, 'max-num-seqs': { type: 'string' }, warmup: { type: 'string', default: '1' },
-  device: { type: 'string', default: 'cuda' }, 'fuse-qkv': { type: 'boolean', default: false },
+  device: { type: 'string', default: 'cuda' }
 } });
 if (!values.model) throw new Error('--model DIR is required');
 const shapes = values.shapes!.split(',').map((s) => s.split('/').map(Number) as [number, number]);
@@ -28,15 +31,13 @@ const maxNumSeqs = Number(values['max-num-seqs'] ?? Math.max(...concs));
 const probe = values.device !== 'cpu' ? probeCuda() : null;
 const cuda = values.device !== 'cpu' ? createCudaBackend({ dtype: 'bf16' }) : null;
 const backend = cuda ?? createCpuBackend({ numThreads: 2 });
-// fuseQkv goes through a plain object: the option exists only once the model patch is applied.
-const loadOpts = { maxTokensPerStep: Math.max(2048, maxNumSeqs), maxLogitsPerStep: Math.max(256, maxNumSeqs), ...(values['fuse-qkv'] ? { fuseQkv: true } : {}) };
+const loadOpts = { maxTokensPerStep: Math.max(2048, maxNumSeqs), maxLogitsPerStep: Math.max(256, maxNumSeqs) };
 const { model, config: c } = await loadModel(values.model, backend, loadOpts);
-const fusedQkv = ((model as unknown as { weights?: { layers?: { qkvProj?: unknown }[] } }).weights?.layers?.[0]?.qkvProj ?? null) !== null;
 const D = c.hiddenSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim;
 const weightBytes = 2 * (c.numLayers * (D * q + 2 * D * kv + q * D + 3 * D * c.intermediateSize + 2 * D) + c.vocabSize * D + D);
 const kvBytesPerToken = c.numLayers * 2 * kv * 2;
-const blockSize = 16;
-const numBlocks = Math.ceil(maxLen / blockSize) * maxNumSeqs + 64;
+const blockSize = ENGINE_DEFAULTS.blockSize;
+const numBlocks = numBlocksFor(maxNumSeqs, maxLen, blockSize) + 64;
 
 let seed = 1;
 const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648);
@@ -93,8 +94,9 @@ async function point(engine: Engine, inLen: number, outLen: number, conc: number
 
 for (const graphs of modes) {
   const tc = performance.now();
-  const engine = new Engine({ model, numBlocks, blockSize, maxModelLen: maxLen, maxNumBatchedTokens: Math.max(2048, maxIn, maxNumSeqs), maxNumSeqs,
-    decodeGraphs: graphs, enablePrefixCaching: false });
+  const engine = new Engine({ model, numBlocks, maxModelLen: maxLen, maxNumSeqs, decodeGraphs: graphs, enablePrefixCaching: false,
+    ...(Math.max(maxIn, maxNumSeqs) > ENGINE_DEFAULTS.maxNumBatchedTokens ? { maxNumBatchedTokens: Math.max(maxIn, maxNumSeqs) } : {}) });
+  const engineConfig = { ...engine.config, kvCacheDType: model.kvCacheDType };
   await backend.synchronize();
   const startupMs = performance.now() - tc;
   watch(engine);
@@ -104,8 +106,8 @@ for (const graphs of modes) {
       const r = await point(engine, inLen, outLen, conc);
       const replays = [...(engine.runner.graphCache?.replays.values() ?? [])].reduce((a, b) => a + b, 0);
       console.log(JSON.stringify({ engine: 'tokenmill-cuda-engine', device: cuda ? (probe?.devices[0]?.name ?? 'unknown') : 'cpu', dtype: backend.computeDType, graphs,
-        fusedQkv, graphBuckets: engine.runner.graphCache?.buckets ?? null, startupMs, graphReplaysSoFar: replays, inLen, outLen, concurrency: conc, maxNumSeqs,
-        cublasLt: cuda?.info().cublasLt ?? null, ...r }));
+        graphBuckets: engine.runner.graphCache?.buckets ?? null, startupMs, graphReplaysSoFar: replays, inLen, outLen, concurrency: conc, maxNumSeqs,
+        cublasLt: cuda?.info().cublasLt ?? null, engineConfig, ...r }));
     }
   }
   engine.dispose();

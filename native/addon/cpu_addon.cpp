@@ -146,9 +146,9 @@ napi_value engine_info(napi_env env, napi_callback_info info) {
   NAPI_OK(napi_set_named_property(env, obj, "allocatedBytes", ab));
   if (e->profiling()) {
     napi_value ns, calls;
-    NAPI_OK(napi_create_array_with_length(env, CpuEngine::kNumOps, &ns));
-    NAPI_OK(napi_create_array_with_length(env, CpuEngine::kNumOps, &calls));
-    for (int i = 0; i < CpuEngine::kNumOps; i++) {
+    NAPI_OK(napi_create_array_with_length(env, tmill::cpu::kNumOps, &ns));
+    NAPI_OK(napi_create_array_with_length(env, tmill::cpu::kNumOps, &calls));
+    for (int i = 0; i < tmill::cpu::kNumOps; i++) {
       napi_value a, b;
       NAPI_OK(napi_create_double(env, static_cast<double>(e->op_time_ns()[i]), &a));
       NAPI_OK(napi_create_double(env, static_cast<double>(e->op_calls()[i]), &b));
@@ -328,6 +328,15 @@ napi_value init(napi_env env, napi_value exports) {
       {"convertFromF32", nullptr, convert_from_f32, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  // The op ABI this binary was built with (op_abi.h), so the TS side can check a stale build.
+  napi_value abi;
+  NAPI_OK(napi_create_array_with_length(env, tmill::cpu::kNumOps, &abi));
+  for (int i = 0; i < tmill::cpu::kNumOps; i++) {
+    napi_value v;
+    NAPI_OK(napi_create_int32(env, tmill::cpu::kOpPayloadInts[i], &v));
+    NAPI_OK(napi_set_element(env, abi, static_cast<uint32_t>(i), v));
+  }
+  NAPI_OK(napi_set_named_property(env, exports, "opPayloadInts", abi));
   return exports;
 }
 

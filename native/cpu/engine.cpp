@@ -14,7 +14,6 @@
 namespace tmill { namespace cpu {
 
 namespace {
-constexpr int kRefInts = 4;
 inline float as_f32(int32_t v) { float f; std::memcpy(&f, &v, 4); return f; }
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Below this many multiply-adds an op runs on the calling thread only.
@@ -115,9 +114,8 @@ Status CpuEngine::execute(const int32_t* cmds, int64_t num_ints) {
 }
 
 Status CpuEngine::run_one(Op op, const int32_t* a, int64_t n) {
-  static const int kLen[] = {0, 15, 15, 19, 19, 20, 24, 38, 10, 13, 15, 10, 33, 23};
   const int o = static_cast<int>(op);
-  TM_CHECK_ARG(o >= 1 && o <= 13 && n == kLen[o], "bad op %d or payload length %lld", o, static_cast<long long>(n));
+  TM_CHECK_ARG(o >= 1 && o < kNumOps && n == kOpPayloadInts[o], "bad op %d or payload length %lld", o, static_cast<long long>(n));
   switch (op) {
     case Op::kEmbedding: return op_embedding(a);
     case Op::kRmsnorm: return op_rmsnorm(a, false);
@@ -130,7 +128,7 @@ Status CpuEngine::run_one(Op op, const int32_t* a, int64_t n) {
     case Op::kAdd: return op_add(a);
     case Op::kGatherRows: return op_gather_rows(a);
     case Op::kArgmax: return op_argmax(a);
-    case Op::kRopeKvQkv: return op_rope_kv_qkv(a);
+    case Op::kRopeKvWriteQkv: return op_rope_kv_qkv(a);
     case Op::kMatmulQ8: return op_matmul_q8(a);
   }
   return make_status(StatusCode::kInternal, __FILE__, __LINE__, "unreachable");

@@ -1,7 +1,7 @@
 // CpuEngine: owns the aligned buffers tensors live in, the thread pool and the chosen ISA kernel
-// table, and executes command streams (the op queue the TS backend records; format in
-// src/runtime/cpu/cpu-tensor.ts, CommandRecorder). Validates every buffer reference and every index read from
-// tensors (token ids, slots, block ids) and reports a Status; never aborts.
+// table, and executes command streams (the op queue the TS backend records; format in op_abi.h,
+// generated from src/runtime/cpu/cpu-op-abi.ts). Validates every buffer reference and every index
+// read from tensors (token ids, slots, block ids) and reports a Status; never aborts.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -9,15 +9,10 @@
 
 #include "../common/status.h"
 #include "kernels.h"
+#include "op_abi.h"
 #include "thread_pool.h"
 
 namespace tmill { namespace cpu {
-
-enum class Op : int32_t {
-  kEmbedding = 1, kRmsnorm = 2, kAddRmsnorm = 3, kMatmul = 4, kRope = 5, kKvWrite = 6,
-  kAttention = 7, kSiluMul = 8, kAdd = 9, kGatherRows = 10, kArgmax = 11, kRopeKvQkv = 12,
-  kMatmulQ8 = 13,
-};
 
 // Picks the best kernel table this CPU supports; `force` ("avx512" | "avx2" | "generic" | null)
 // overrides for tests when the CPU supports it.
@@ -39,7 +34,6 @@ class CpuEngine {
   bool profiling() const { return profile_; }
   const int64_t* op_time_ns() const { return op_ns_; }
   const int64_t* op_calls() const { return op_calls_; }
-  static constexpr int kNumOps = 14;
 
  private:
   struct Buffer { char* ptr = nullptr; int64_t bytes = 0; };

@@ -13,9 +13,9 @@
 #                as information only (TOKENMILL_HF_INFO_ONLY=1), never fails the run
 #   graphs       CUDA graphs: capture/replay + decode graphs on vs off through the Engine (test/gpu/cuda-graphs)
 #   gen7b        only generate the Llama-2-7B-shape model (kept in /tmp/models while the machine stays warm)
-#   perf7b       bench/gpu/engine-bench on it: batch-1 decode graphs off/on (128 in / 256 out), the same
-#                with --fuse-qkv (effective once scripts/gpu/fused-qkv-model.patch is applied), TTFT at 128
-#                and 2048 prompt tokens; plus bench/gpu/decode-bench (the SequenceDriver figure, continuity)
+#   perf7b       bench/gpu/engine-bench on it: batch-1 decode graphs off/on (128 in / 256 out), TTFT at 128
+#                and 2048 prompt tokens; plus bench/gpu/decode-bench (one request through generate(): the
+#                Engine with ENGINE_DEFAULTS, as serve)
 #   thru7b       engine-bench throughput 128/128 at concurrency 1, 64, 256, graphs off/on
 #   peers7b      bench/peers/hf_decode_bench.py batch 1: transformers eager SDPA, then static cache +
 #                torch.compile(mode="reduce-overhead")
@@ -150,10 +150,8 @@ PY
     perf7b)
       M=/tmp/models/llama2-7b
       bench engine-b1 150 node "$G/bundle/engine-bench.mjs" --model $M --graphs both --shapes 128/256 --concurrency 1
-      # fused q/k/v: only takes effect once scripts/gpu/fused-qkv-model.patch is in src/model ("fusedQkv": true)
-      bench engine-b1-fused 120 node "$G/bundle/engine-bench.mjs" --model $M --graphs on --fuse-qkv --shapes 128/256 --concurrency 1
       bench engine-ttft 90 node "$G/bundle/engine-bench.mjs" --model $M --graphs off --shapes 128/16,2048/16 --concurrency 1
-      bench decode-driver 90 node "$G/bundle/decode-bench.mjs" --model $M ;;
+      bench decode-generate 90 node "$G/bundle/decode-bench.mjs" --model $M ;;
     thru7b)
       bench engine-thru 300 node "$G/bundle/engine-bench.mjs" --model /tmp/models/llama2-7b --graphs both --shapes 128/128 --concurrency 1,64,256 ;;
     peers7b)

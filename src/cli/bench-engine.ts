@@ -4,6 +4,8 @@
 // BenchRecord per (shape, concurrency); cost, GB/s and power go through metrics/bench.
 import { cpus } from 'node:os';
 import { AsyncEngine } from '../engine/async-engine.js';
+import type { EngineOptions } from '../engine/engine-config.js';
+import { ENGINE_DEFAULTS, numBlocksFor } from '../engine/engine-defaults.js';
 import { samplingParams } from '../engine/sampling-params.js';
 import type { EngineStepEvent } from '../metrics/engine-observer.js';
 import { BENCH_RECORD_SCHEMA, bandwidthFields, bytesPerDecodeStep, costFields, joulesPerToken, type BenchRecord } from '../metrics/bench/bench-record.js';
@@ -59,6 +61,23 @@ interface RepResult {
   decodeTokens: number;
   numDecodeSteps: number;
   powerW: number | null;
+  /** The engine's resolved options (ResolvedEngineConfig + KV dtype). */
+  engineConfig: Record<string, unknown>;
+}
+
+/**
+ * serve's engine (ENGINE_DEFAULTS) with three overrides a closed-loop benchmark needs: a KV pool that
+ * holds every in-flight request (so no point measures preemption), maxModelLen = the shape, and
+ * maxNumSeqs raised to the concurrency when it exceeds the default. Each record carries the result.
+ */
+export function benchEngineOptions(model: CausalLM, shape: BenchShape, conc: number): EngineOptions {
+  const numTokens = shape.inLen + shape.outLen;
+  return {
+    model,
+    numBlocks: numBlocksFor(conc, numTokens + ENGINE_DEFAULTS.blockSize) + 4,
+    maxModelLen: numTokens,
+    ...(conc > ENGINE_DEFAULTS.maxNumSeqs ? { maxNumSeqs: conc } : {}),
+  };
 }
 
 export function defaultNumRequests(concurrency: number): number {
@@ -78,13 +97,11 @@ export function feasibleShapes(shapes: readonly BenchShape[], maxLen: number): {
 
 async function oneRep(ctx: EngineBenchContext, shape: BenchShape, conc: number, numRequests: number, seed: number, o: EngineBenchOptions, warmup: boolean): Promise<RepResult> {
   const steps: EngineStepEvent[] = [];
-  const blockSize = 16;
-  const blocksPerSeq = Math.ceil((shape.inLen + shape.outLen) / blockSize) + 1;
   const engine = new AsyncEngine({
-    modelId: ctx.modelName, model: ctx.model, numBlocks: blocksPerSeq * conc + 4, blockSize, maxNumSeqs: conc,
-    maxModelLen: shape.inLen + shape.outLen, enablePrefixCaching: false, usdPerHour: o.usdPerHour,
+    modelId: ctx.modelName, ...benchEngineOptions(ctx.model, shape, conc), usdPerHour: o.usdPerHour,
     maxWaitingRequests: numRequests + 1, observer: { onStep: (e) => steps.push(e) },
   });
+  const engineConfig = { ...engine.engine.config, kvCacheDType: ctx.model.kvCacheDType };
   try {
     const vocab = ctx.model.config.vocabSize;
     if (warmup) await drainOne(engine, 'warmup', syntheticTokenPrompts(1, Math.min(16, shape.inLen), vocab, seed ^ 0x5bd1)[0]!, Math.min(4, shape.outLen));
@@ -122,7 +139,7 @@ async function oneRep(ctx: EngineBenchContext, shape: BenchShape, conc: number, 
         numDecodeSteps++;
       }
     }
-    return { wallS, generated, prompt: numRequests * shape.inLen, ttft, itl, e2e, decodeWallS, decodeTokens, numDecodeSteps, powerW };
+    return { wallS, generated, prompt: numRequests * shape.inLen, ttft, itl, e2e, decodeWallS, decodeTokens, numDecodeSteps, powerW, engineConfig };
   } finally {
     await engine.shutdown();
   }
@@ -199,6 +216,6 @@ function recordOf(ctx: EngineBenchContext, shape: BenchShape, conc: number, n: n
     bytesPerDecodeStep: bytes, gbPerS: bw.gbPerS, peakGbPerS: ctx.peakGbPerS, peakSource: ctx.peakSource, pctPeak: bw.pctPeak,
     usdPerHour: o.usdPerHour, ...costFields(o.usdPerHour, mid.wallS, mid.generated),
     avgPowerW: mid.powerW, joulesPerTok: joulesPerToken(mid.powerW, mid.wallS, mid.generated),
-    fingerprint: ctx.fingerprint, command: ctx.command, notes,
+    engineConfig: mid.engineConfig, fingerprint: ctx.fingerprint, command: ctx.command, notes,
   };
 }

@@ -45,6 +45,8 @@ export interface ServeOptions {
   corsOrigin?: string[];
   rateLimit?: { ratePerSecond: number; burst: number };
   maxBodyBytes?: number;
+  toolCallParser?: string;
+  reasoningParser?: string;
   chatTemplate?: string;
   pooling: 'auto' | PoolingType;
 }
@@ -137,6 +139,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.maxQueue !== undefined ? { maxQueue: o.maxQueue } : {}),
     ...(o.rateLimit !== undefined ? { rateLimit: o.rateLimit } : {}),
     ...(o.maxBodyBytes !== undefined ? { bodyLimitBytes: o.maxBodyBytes } : {}),
+    ...(o.toolCallParser !== undefined ? { toolCallParser: o.toolCallParser } : {}),
+    ...(o.reasoningParser !== undefined ? { reasoningParser: o.reasoningParser } : {}),
   });
   installLifecycle(server, { drainTimeoutMs: o.drainTimeout * 1000 });
   const { url } = await server.listen({ host: o.host, port: o.port }).catch((e: NodeJS.ErrnoException) => {
@@ -180,6 +184,8 @@ export function register(program: Command): void {
     .option('--cors-origin <origin>', 'allow this browser origin (repeatable or comma-separated); default: no CORS', collect)
     .option('--rate-limit <rps[:burst]>', 'per-API-key token bucket (429 + Retry-After)', parseRateLimit)
     .option('--max-body-bytes <size>', 'request body limit (default 2MiB)', parseBytes)
+    .option('--tool-call-parser <name>', 'how tool calls are read from the output: auto (from the chat template) | none | hermes | llama3_json | mistral', choiceArg(['auto', 'none', 'hermes', 'llama3_json', 'mistral'] as const), 'auto')
+    .option('--reasoning-parser <name>', 'how reasoning is split from the answer: auto (from the chat template) | none | qwen3 (<think>...</think>)', choiceArg(['auto', 'none', 'qwen3'] as const), 'auto')
     .option('--chat-template <file|name>', "chat template replacing the model's: a Jinja file, an inline template, or chatml | llama2 | llama3 | plain")
     .action(async (opts: ServeOptions) => {
       await serve(opts);

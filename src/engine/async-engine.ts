@@ -6,12 +6,13 @@ import { TokenmillError, toTokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import type { EngineClient, EngineOutput, EngineRequest, EngineStats } from './engine-api.js';
 import type { EngineOptions } from './engine-config.js';
+import { ENGINE_DEFAULTS } from './engine-defaults.js';
 import { Engine } from './engine.js';
 
 export interface AsyncEngineOptions extends EngineOptions {
   /** Model id reported to clients (/v1/models). */
   readonly modelId: string;
-  /** Most requests admitted but not yet scheduled; beyond it generate() throws server_overloaded. Default 1024. */
+  /** Most requests admitted but not yet scheduled; beyond it generate() throws server_overloaded. Default ENGINE_DEFAULTS.maxWaitingRequests. */
   readonly maxWaitingRequests?: number;
 }
 
@@ -104,7 +105,7 @@ export class AsyncEngine implements EngineClient {
 
   constructor(opts: AsyncEngineOptions) {
     this.modelId = opts.modelId;
-    this.maxWaiting = opts.maxWaitingRequests ?? 1024;
+    this.maxWaiting = opts.maxWaitingRequests ?? ENGINE_DEFAULTS.maxWaitingRequests;
     this.engine = new Engine(opts);
   }
 

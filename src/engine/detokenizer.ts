@@ -9,6 +9,8 @@ export type TokenBytesSource = Pick<ModelTokenizer, 'tokenBytes' | 'isSpecial' |
 export interface DetokenizerOptions {
   /** Drop special tokens from the text (OpenAI/vLLM default true). */
   readonly skipSpecialTokens?: boolean;
+  /** Special tokens whose text is kept even when skipping (markers an output parser reads). */
+  readonly keepSpecialTokenIds?: readonly number[];
   /**
    * Prompt token ids. They produce no output; they only decide leading-space handling: a
    * SentencePiece decoder strips the first space of the whole text, so the first generated token
@@ -47,10 +49,12 @@ export class IncrementalDetokenizer {
   /** True once any non-skipped token contributed text (prompt included). */
   private producedAny = false;
   private readonly skipSpecial: boolean;
+  private readonly keep: ReadonlySet<number>;
   private textSoFar = '';
 
   constructor(private readonly tok: TokenBytesSource, opts: DetokenizerOptions = {}) {
     this.skipSpecial = opts.skipSpecialTokens ?? true;
+    this.keep = new Set(opts.keepSpecialTokenIds ?? []);
     for (const id of opts.promptTokenIds ?? []) {
       if (this.skipSpecial && tok.isSpecial(id)) continue;
       if (tok.tokenBytes(id).length > 0) { this.producedAny = true; break; }
@@ -64,7 +68,7 @@ export class IncrementalDetokenizer {
 
   /** Feed one token; returns the text it releases (possibly '' while a character is incomplete). */
   push(id: number): string {
-    if (this.skipSpecial && this.tok.isSpecial(id)) return '';
+    if (this.skipSpecial && this.tok.isSpecial(id) && !this.keep.has(id)) return '';
     let bytes = this.tok.tokenBytes(id);
     if (bytes.length === 0) return '';
     if (!this.producedAny) {

@@ -5,22 +5,28 @@ import type { CausalLM } from '../model/types.js';
 import type { EngineObserver } from '../metrics/engine-observer.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
+import { ENGINE_DEFAULTS } from './engine-defaults.js';
 import { numBlocksForMemory } from './kv/kv-sizing.js';
 import type { DetokenizerFactory } from './output-processor.js';
 import type { TokenBytesSource } from './detokenizer.js';
+import type { SamplingParams } from './sampling-params.js';
+import type { SequenceSampler, SequenceSamplerOptions } from './sampler.js';
+
+/** Builds each choice's sampler; createSequenceSampler unless a caller wraps it (e.g. to see the logits rows). */
+export type SamplerFactory = (params: SamplingParams, promptTokenIds: readonly number[], opts: SequenceSamplerOptions) => SequenceSampler;
 
 export interface EngineOptions {
   readonly model: CausalLM;
   /** KV pool: an explicit block count, or a byte budget (numBlocks wins when both are given). */
   readonly numBlocks?: number;
   readonly kvCacheBytes?: number;
-  /** Tokens per KV block (default 16). */
+  /** Tokens per KV block (default ENGINE_DEFAULTS.blockSize). */
   readonly blockSize?: number;
   /** Longest prompt + output (default: the model's maxPositionEmbeddings; clamped to the pool). */
   readonly maxModelLen?: number;
-  /** Token budget per step (default min(2048, model.maxTokensPerStep)). */
+  /** Token budget per step (default min(ENGINE_DEFAULTS.maxNumBatchedTokens, model.maxTokensPerStep)). */
   readonly maxNumBatchedTokens?: number;
-  /** Most sequences per step (default min(64, model.maxLogitsPerStep)). */
+  /** Most sequences per step (default min(ENGINE_DEFAULTS.maxNumSeqs, model.maxLogitsPerStep)). */
   readonly maxNumSeqs?: number;
   readonly enableChunkedPrefill?: boolean;
   readonly enablePrefixCaching?: boolean;
@@ -43,6 +49,8 @@ export interface EngineOptions {
   readonly observer?: EngineObserver;
   /** Clock in ms (tests inject one). Default performance.now. */
   readonly now?: () => number;
+  /** Per-choice sampler (default createSequenceSampler). A sampler that is not argmaxOnly gets the host logits rows. */
+  readonly samplerFactory?: SamplerFactory;
 }
 
 export interface ResolvedEngineConfig {
@@ -71,7 +79,7 @@ function positiveInt(v: number, name: string): number {
 
 export function resolveEngineConfig(o: EngineOptions): ResolvedEngineConfig {
   const model = o.model;
-  const blockSize = positiveInt(o.blockSize ?? 16, 'blockSize');
+  const blockSize = positiveInt(o.blockSize ?? ENGINE_DEFAULTS.blockSize, 'blockSize');
   let numBlocks: number;
   if (o.numBlocks !== undefined) numBlocks = positiveInt(o.numBlocks, 'numBlocks');
   else if (o.kvCacheBytes !== undefined) numBlocks = numBlocksForMemory(o.kvCacheBytes, model.kvBytesPerToken(), blockSize);
@@ -84,16 +92,16 @@ export function resolveEngineConfig(o: EngineOptions): ResolvedEngineConfig {
     log.warn(`maxModelLen lowered from ${maxModelLen} to ${poolTokens}: the KV cache holds ${numBlocks} blocks of ${blockSize} tokens`);
     maxModelLen = poolTokens;
   }
-  const maxNumBatchedTokens = positiveInt(o.maxNumBatchedTokens ?? Math.min(2048, model.maxTokensPerStep), 'maxNumBatchedTokens');
+  const maxNumBatchedTokens = positiveInt(o.maxNumBatchedTokens ?? Math.min(ENGINE_DEFAULTS.maxNumBatchedTokens, model.maxTokensPerStep), 'maxNumBatchedTokens');
   if (maxNumBatchedTokens > model.maxTokensPerStep) {
     bad(`maxNumBatchedTokens ${maxNumBatchedTokens} exceeds the model workspace (${model.maxTokensPerStep} tokens per step)`, 'maxNumBatchedTokens');
   }
   const maxLogits = model.maxLogitsPerStep ?? model.maxTokensPerStep;
-  const maxNumSeqs = positiveInt(o.maxNumSeqs ?? Math.min(64, maxLogits, maxNumBatchedTokens), 'maxNumSeqs');
+  const maxNumSeqs = positiveInt(o.maxNumSeqs ?? Math.min(ENGINE_DEFAULTS.maxNumSeqs, maxLogits, maxNumBatchedTokens), 'maxNumSeqs');
   if (maxNumSeqs > maxLogits) bad(`maxNumSeqs ${maxNumSeqs} exceeds the model's logits rows per step (${maxLogits})`, 'maxNumSeqs');
   // Every running sequence must be able to decode each step, or the tail of the running queue starves.
   if (maxNumBatchedTokens < maxNumSeqs) bad(`maxNumBatchedTokens (${maxNumBatchedTokens}) must be >= maxNumSeqs (${maxNumSeqs})`, 'maxNumBatchedTokens');
-  const enableChunkedPrefill = o.enableChunkedPrefill ?? true;
+  const enableChunkedPrefill = o.enableChunkedPrefill ?? ENGINE_DEFAULTS.enableChunkedPrefill;
   if (!enableChunkedPrefill && maxNumBatchedTokens < maxModelLen) {
     bad(`without chunked prefill maxNumBatchedTokens (${maxNumBatchedTokens}) must be >= maxModelLen (${maxModelLen})`, 'maxNumBatchedTokens');
   }
@@ -106,11 +114,11 @@ export function resolveEngineConfig(o: EngineOptions): ResolvedEngineConfig {
     maxNumBatchedTokens,
     maxNumSeqs,
     enableChunkedPrefill,
-    enablePrefixCaching: o.enablePrefixCaching ?? true,
-    schedulingPolicy: o.schedulingPolicy ?? 'fcfs',
+    enablePrefixCaching: o.enablePrefixCaching ?? ENGINE_DEFAULTS.enablePrefixCaching,
+    schedulingPolicy: o.schedulingPolicy ?? ENGINE_DEFAULTS.schedulingPolicy,
     eosTokenIds: o.eosTokenIds ?? model.config.eosTokenIds,
     usdPerHour,
-    deviceSampling: o.deviceSampling ?? true,
-    decodeGraphs: o.decodeGraphs ?? process.env.TOKENMILL_DECODE_GRAPHS === '1',
+    deviceSampling: o.deviceSampling ?? ENGINE_DEFAULTS.deviceSampling,
+    decodeGraphs: o.decodeGraphs ?? (process.env.TOKENMILL_DECODE_GRAPHS === '1' || ENGINE_DEFAULTS.decodeGraphs),
   };
 }

@@ -8,7 +8,7 @@ import type { EngineObserver } from '../metrics/engine-observer.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import type { EngineOutput, EngineRequest, EngineStats } from './engine-api.js';
-import { resolveEngineConfig, type EngineOptions, type ResolvedEngineConfig } from './engine-config.js';
+import { resolveEngineConfig, type EngineOptions, type ResolvedEngineConfig, type SamplerFactory } from './engine-config.js';
 import { BlockPool } from './kv/block-pool.js';
 import { KvCacheManager } from './kv/kv-cache-manager.js';
 import { ModelRunner } from './model-runner.js';
@@ -37,6 +37,7 @@ export class Engine {
   private readonly observer: EngineObserver;
   private readonly detokenizer: DetokenizerFactory | null;
   private readonly now: () => number;
+  private readonly samplerFactory: SamplerFactory;
   private arrivals = 0;
   private numQueued = 0;
 
@@ -52,6 +53,7 @@ export class Engine {
     this.observer = opts.observer ?? {};
     this.detokenizer = opts.detokenizer ?? (opts.tokenizer !== undefined ? detokenizerFor(opts.tokenizer) : null);
     this.now = opts.now ?? (() => performance.now());
+    this.samplerFactory = opts.samplerFactory ?? createSequenceSampler;
   }
 
   get maxModelLen(): number {
@@ -106,7 +108,7 @@ export class Engine {
     const states = req.sequences.map((seq) => ({
       seq,
       state: {
-        sampler: createSequenceSampler(p, prompt, { vocabSize: vocab, stream: seq.index }),
+        sampler: this.samplerFactory(p, prompt, { vocabSize: vocab, stream: seq.index }),
         output: new SequenceOutput(seq, this.config.eosTokenIds, this.detokenizer),
         pooler: pooling === null ? null : new EmbeddingPooler(pooling, this.runner.model.config.hiddenSize),
       },

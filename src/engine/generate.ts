@@ -1,27 +1,29 @@
-// generate(): the single-request loop over a CausalLM (CLI `generate`, golden tests, debugging).
-// Contiguous paged KV (block table 0..n-1) through model/sequence-driver, prefill chunked by
-// maxTokensPerStep, then one decode step per token; text leaves through the incremental detokenizer
-// and the stop checker. Not the serving path: continuous batching lives in engine.ts/model-runner.ts.
+// generate(): one request to completion through the serving Engine (scheduler, KV manager, model
+// runner, sampler, output processing) with ENGINE_DEFAULTS, as `serve` runs it. The CLI `generate`,
+// the golden tests and the CPU/GPU decode benches use it. The KV pool holds exactly this request;
+// max_tokens is clamped to the model's context (the request ends with 'length' when it fills).
 
 import type { CausalLM } from '../model/types.js';
-import { SequenceDriver } from '../model/sequence-driver.js';
 import { TokenmillError } from '../util/errors.js';
-import { IncrementalDetokenizer, type TokenBytesSource } from './detokenizer.js';
-import type { TokenLogprob } from './engine-api.js';
-import { createSequenceSampler } from './sampler.js';
+import { invariant } from '../util/invariant.js';
+import type { TokenBytesSource } from './detokenizer.js';
+import type { EngineOutput, TokenLogprob } from './engine-api.js';
+import type { EngineOptions, SamplerFactory } from './engine-config.js';
+import { ENGINE_DEFAULTS, numBlocksFor } from './engine-defaults.js';
+import { Engine } from './engine.js';
+import { detokenizerFor } from './output-processor.js';
 import type { FinishReason, SamplingParams } from './sampling-params.js';
-import { StopChecker, stopCheckerOptions } from './stop-checker.js';
 
 export interface GenerateOptions {
   readonly params: SamplingParams;
   /** End-of-sequence ids; default model.config.eosTokenIds (config.json + generation_config.json). */
   readonly eosTokenIds?: readonly number[];
-  /** KV block size in tokens (default 16). */
-  readonly blockSize?: number;
   /** Drop special tokens from the text (default true). */
   readonly skipSpecialTokens?: boolean;
   /** Abort: the loop ends after the current step with finishReason 'abort'. */
   readonly signal?: AbortSignal;
+  /** Per-choice sampler (EngineOptions.samplerFactory): tests wrap it to see the logits rows. */
+  readonly samplerFactory?: SamplerFactory;
 }
 
 export interface GenerateStats {
@@ -49,15 +51,7 @@ export interface GenerateEvent {
 
 /** Longest stretch of steps without giving the event loop a turn. */
 const YIELD_EVERY_MS = 20;
-
-function checkPrompt(promptTokenIds: readonly number[], vocabSize: number): void {
-  if (promptTokenIds.length === 0) throw new TokenmillError('invalid_argument', 'the prompt has no tokens', { param: 'prompt' });
-  for (const id of promptTokenIds) {
-    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-      throw new TokenmillError('invalid_argument', `prompt token id ${id} is outside the vocabulary (size ${vocabSize})`, { param: 'prompt' });
-    }
-  }
-}
+const REQUEST_ID = 'generate';
 
 /** Prefill and decode timing: prefill ends when the first token is sampled. */
 class GenerateClock {
@@ -67,8 +61,9 @@ class GenerateClock {
 
   constructor(private readonly numPromptTokens: number) {}
 
-  tokenGenerated(): void {
-    if (++this.numGenerated === 1) this.tFirst = performance.now();
+  tokensGenerated(n: number): void {
+    if (n > 0 && this.numGenerated === 0) this.tFirst = performance.now();
+    this.numGenerated += n;
   }
 
   stats(): GenerateStats {
@@ -87,62 +82,69 @@ class GenerateClock {
   }
 }
 
-/** Run one request to completion, yielding an event per generated token. */
+/**
+ * The Engine for one request of promptLen + maxTokens tokens: ENGINE_DEFAULTS throughout, a KV pool
+ * that holds exactly that request, and maxModelLen = the model's context.
+ */
+export function singleRequestEngineOptions(model: CausalLM, numTokens: number): EngineOptions {
+  const maxContext = model.config.maxPositionEmbeddings;
+  const blockSize = ENGINE_DEFAULTS.blockSize;
+  const numBlocks = numBlocksFor(1, Math.max(1, Math.min(numTokens, maxContext + 1)), blockSize);
+  return { model, numBlocks, blockSize, maxModelLen: Math.min(maxContext, numBlocks * blockSize) };
+}
+
+function eventOf(o: EngineOutput): { text: string; tokenIds: readonly number[]; logprobs: readonly TokenLogprob[] | null } {
+  return { text: o.newText, tokenIds: o.newTokenIds, logprobs: o.logprobs };
+}
+
+/** Run one request to completion, yielding an event per step that produced a token. */
 export async function* generate(
   model: CausalLM,
-  tokenizer: TokenBytesSource,
+  tokenizer: TokenBytesSource | null,
   promptTokenIds: readonly number[],
   opts: GenerateOptions,
 ): AsyncGenerator<GenerateEvent, GenerateStats> {
   const { params } = opts;
-  const vocab = model.config.vocabSize;
   if (params.n !== 1) throw new TokenmillError('invalid_argument', `generate produces one sequence; n must be 1, got ${params.n}`, { param: 'n' });
-  const sampler = createSequenceSampler(params, promptTokenIds, { vocabSize: vocab });
-  checkPrompt(promptTokenIds, vocab);
+  // Room for the prompt and the output within the context; a prompt that fills it is refused by the engine.
   const maxContext = model.config.maxPositionEmbeddings;
-  if (promptTokenIds.length >= maxContext) {
-    throw new TokenmillError('context_length_exceeded', `the prompt has ${promptTokenIds.length} tokens; the model's context is ${maxContext}`, {
-      param: 'prompt',
-      details: { numPromptTokens: promptTokenIds.length, maxContext },
-    });
-  }
-  // Room for the prompt and every token but the last (which is sampled, never fed back).
-  const maxSeqLen = Math.min(maxContext, promptTokenIds.length + params.maxTokens);
-  const driver = new SequenceDriver(model, { blockSize: opts.blockSize, maxSeqLen });
-  const detok = new IncrementalDetokenizer(tokenizer, { skipSpecialTokens: opts.skipSpecialTokens ?? true, promptTokenIds });
-  const stopper = new StopChecker(stopCheckerOptions(params, opts.eosTokenIds ?? model.config.eosTokenIds));
-  const clock = new GenerateClock(promptTokenIds.length);
-  let lastYield = performance.now();
+  const maxTokens = Math.max(1, Math.min(params.maxTokens, maxContext - promptTokenIds.length));
+  const engine = new Engine({
+    ...singleRequestEngineOptions(model, promptTokenIds.length + maxTokens),
+    eosTokenIds: opts.eosTokenIds ?? model.config.eosTokenIds,
+    ...(tokenizer !== null ? { detokenizer: detokenizerFor(tokenizer, { skipSpecialTokens: opts.skipSpecialTokens ?? true }) } : {}),
+    ...(opts.samplerFactory !== undefined ? { samplerFactory: opts.samplerFactory } : {}),
+  });
   try {
-    let logits = await driver.prefill(promptTokenIds);
+    engine.addRequest({ requestId: REQUEST_ID, promptTokenIds, params: { ...params, maxTokens } });
+    const clock = new GenerateClock(promptTokenIds.length);
+    let lastYield = performance.now();
     for (;;) {
-      const picked = sampler.sample(logits);
-      clock.tokenGenerated();
-      const logprobs: TokenLogprob[] | null =
-        picked.logprob === undefined ? null : [{ tokenId: picked.tokenId, logprob: picked.logprob, top: picked.top ?? [] }];
-      const r = stopper.push(picked.tokenId, detok.push(picked.tokenId));
-      let finishReason: FinishReason | null = r.finishReason;
-      let text = r.text;
-      if (finishReason === null && driver.position >= maxContext) finishReason = 'length'; // context full
-      if (finishReason === null && opts.signal?.aborted === true) finishReason = 'abort';
-      if (finishReason !== null) {
-        // A stop string discards the rest; otherwise release what the detokenizer and checker hold.
-        if (!r.finished) text += stopper.flush();
-        if (typeof r.stopReason !== 'string') text += detok.flush();
+      if (opts.signal?.aborted === true) {
+        const last = engine.abortRequest(REQUEST_ID, 'abort')[0];
         const s = clock.stats();
-        yield { text, tokenIds: [picked.tokenId], logprobs, finishReason, stats: s };
+        yield { ...(last !== undefined ? eventOf(last) : { text: '', tokenIds: [], logprobs: null }), finishReason: 'abort', stats: s };
         return s;
       }
-      yield { text, tokenIds: [picked.tokenId], logprobs, finishReason: null };
+      const outputs = await engine.step();
+      invariant(outputs.length > 0 || engine.hasWork(), 'generate: the engine stopped before the request finished');
+      for (const o of outputs) {
+        clock.tokensGenerated(o.newTokenIds.length);
+        if (o.finished) {
+          const s = clock.stats();
+          yield { ...eventOf(o), finishReason: o.finishReason ?? 'stop', stats: s };
+          return s;
+        }
+        yield { ...eventOf(o), finishReason: null };
+      }
       // A synchronous backend resolves reads as microtasks, which would starve timers and signal
       // handlers (Ctrl-C, aborts): let the event loop turn every YIELD_EVERY_MS.
       if (performance.now() - lastYield > YIELD_EVERY_MS) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         lastYield = performance.now();
       }
-      logits = await driver.decode(picked.tokenId);
     }
   } finally {
-    driver.dispose();
+    engine.dispose();
   }
 }

@@ -29,6 +29,8 @@ export interface SamplingParams {
   readonly logprobs: number | null;
   /** Number of completions sharing this prompt. */
   readonly n: number;
+  /** Special tokens whose text the detokenizer keeps (tool-call markers such as [TOOL_CALLS]). */
+  readonly keepSpecialTokenIds: readonly number[];
 }
 
 export const DEFAULT_SAMPLING: SamplingParams = {
@@ -47,6 +49,7 @@ export const DEFAULT_SAMPLING: SamplingParams = {
   ignoreEos: false,
   logprobs: null,
   n: 1,
+  keepSpecialTokenIds: [],
 };
 
 export function samplingParams(overrides: Partial<SamplingParams> = {}): SamplingParams {

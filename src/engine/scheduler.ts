@@ -1,7 +1,8 @@
 // Scheduler: continuous batching. Each step it hands out a token budget (maxNumBatchedTokens) to
 // running sequences first (decode or the next prefill chunk), then admits waiting ones in
 // (priority,) arrival order; when KV blocks run out it preempts from the tail and recomputes later.
-// Output: {seqId -> numTokens} + block tables + preempted/finished ids. It never touches a device.
+// Output: the scheduled sequences in batch order (numTokens each; block tables are their blockIds)
+// + preempted/finished ids. It never touches a device.
 import { invariant } from '../util/invariant.js';
 import type { FinishReason } from './sampling-params.js';
 import type { KvCacheManager } from './kv/kv-cache-manager.js';
@@ -35,11 +36,8 @@ export interface ScheduledSequence {
 export interface SchedulerOutput {
   /** In batch order. */
   readonly scheduled: readonly ScheduledSequence[];
-  /** seqId -> tokens this step (the vLLM-style view of `scheduled`). */
-  readonly numScheduledTokens: ReadonlyMap<string, number>;
+  /** Sum of scheduled[i].numTokens (each entry's block table is its seq.blockIds). */
   readonly totalNumScheduledTokens: number;
-  /** seqId -> physical block ids (live arrays; copy if kept past the step). */
-  readonly blockTables: ReadonlyMap<string, readonly number[]>;
   readonly preemptedSeqIds: readonly string[];
   /** Sequences finished (any reason) since the previous schedule(). */
   readonly finishedSeqIds: readonly string[];
@@ -155,17 +153,11 @@ export class Scheduler {
       }
     }
 
-    const numScheduledTokens = new Map<string, number>();
-    const blockTables = new Map<string, readonly number[]>();
     let total = 0;
-    for (const s of scheduled) {
-      numScheduledTokens.set(s.seq.seqId, s.numTokens);
-      blockTables.set(s.seq.seqId, s.seq.blockIds);
-      total += s.numTokens;
-    }
+    for (const s of scheduled) total += s.numTokens;
     const finishedSeqIds = this.finishedSinceSchedule;
     this.finishedSinceSchedule = [];
-    return { scheduled, numScheduledTokens, totalNumScheduledTokens: total, blockTables, preemptedSeqIds: preempted, finishedSeqIds };
+    return { scheduled, totalNumScheduledTokens: total, preemptedSeqIds: preempted, finishedSeqIds };
   }
 
   /**

@@ -1,6 +1,7 @@
 // config.json -> ModelConfig. The only file that knows Hugging Face config names. Strict: missing
 // shape fields, bad values and unknown architectures throw typed errors naming the file and field;
-// optional fields take the transformers defaults of the named architecture.
+// optional fields take the transformers defaults of the named architecture. Architectures differ only
+// here (Qwen2: q/k/v bias; Qwen3: q/k norm; Mistral: sliding window); one DecoderModel runs them all.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FloatDType } from '../runtime/dtype.js';

@@ -5,9 +5,8 @@ import { existsSync, statSync } from 'node:fs';
 import type { Backend } from '../runtime/backend.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
-import { createCausalLM } from './architecture.js';
 import { loadModelConfig } from './config.js';
-import type { DecoderModelOptions } from './decoder-model.js';
+import { DecoderModel, type DecoderModelOptions } from './decoder-model.js';
 import { loadGenerationConfig, type GenerationConfig } from './generation-config.js';
 import { quantizeModelWeights, type QuantizeMode } from './quantize.js';
 import { openCheckpoint } from './safetensors.js';
@@ -58,7 +57,7 @@ export async function loadModel(dir: string, backend: Backend, opts: LoadModelOp
     let weights = uploadWeights(ckpt, config, backend, opts);
     if (opts.quantize !== undefined) weights = await quantizeModelWeights(backend, weights, { mode: opts.quantize, lmHead: opts.quantizeLmHead });
     try {
-      return { model: createCausalLM(config, backend, weights, opts), config, generationConfig };
+      return { model: new DecoderModel(config, backend, weights, opts), config, generationConfig };
     } catch (e) {
       for (const t of weightTensors(weights)) backend.free(t);
       throw e;

@@ -131,6 +131,12 @@ export class ModelTokenizer {
     return this.hf.tokenToId(token) ?? null;
   }
 
+  /** Id of the added token whose content is exactly text (markers such as <tool_call>), else null. */
+  addedTokenId(content: string): number | null {
+    for (const [id, c] of this.addedContent) if (c === content) return id;
+    return null;
+  }
+
   isSpecial(id: number): boolean {
     return this.specialTokenIds.has(id);
   }

@@ -1,6 +1,8 @@
-// The one file that loads .node binaries and types the whole native surface. The CPU addon
-// (build/Release/tokenmill_cpu.node, built by scripts/build-native.mjs) is loaded lazily; a missing
-// or broken binary is reported as a reason string, never thrown at import time.
+// The one file that loads .node binaries and types the whole native surface: the CPU addon
+// (build/Release/tokenmill_cpu.node, scripts/build-native.mjs) and the CUDA addon
+// (build/Release/tokenmill_cuda.node, scripts/build-cuda.mjs where nvcc exists). Both load lazily;
+// a missing, broken or stale binary is a reason string, never thrown at import time.
+// TOKENMILL_CPU_ADDON / TOKENMILL_CUDA_ADDON override the paths (bundled GPU suite).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -47,6 +49,8 @@ export interface CpuAddon {
   waitIdle(engine: CpuEngineHandle): void;
   /** Writes src into buffer id at byteOffset as f16 (dtypeCode 1) or bf16 (2). */
   convertFromF32(engine: CpuEngineHandle, src: Float32Array, id: number, byteOffset: number, dtypeCode: number): void;
+  /** Payload ints per op code of the op ABI the binary was built with (native/cpu/op_abi.h). */
+  readonly opPayloadInts: readonly number[];
 }
 
 export interface AddonLoad<T> {
@@ -89,13 +93,80 @@ export function loadCpuAddon(): AddonLoad<CpuAddon> {
   return cpuLoad;
 }
 
+// --- CUDA addon --------------------------------------------------------------------------------
+
+export interface CudaProbeRaw {
+  ok: boolean;
+  reason: string;
+  driverVersion: number;
+  runtimeVersion: number;
+  cublasLt: boolean;
+  cublasLtReason: string;
+  devices: { name: string; computeCapability: string; totalMemoryBytes: number; freeMemoryBytes: number; bf16: boolean; numSms: number; l2Bytes: number }[];
+}
+
+/** One device context: a stream, cuBLASLt handle, block cache. Pointers are plain numbers. Every method throws Error('cuda_error: ...' | 'out_of_memory: ...'). */
+export interface CudaContextNative {
+  malloc(sizeBytes: number): number;
+  free(ptr: number): void;
+  trim(): void;
+  memInfo(): [freeBytes: number, totalBytes: number];
+  /** Float32Array into f16/bf16 converts; any other typed array is copied as raw bytes. */
+  upload(ptr: number, dtype: number, src: Float32Array | Uint16Array | Int32Array | Int8Array, dstOffsetElems: number): void;
+  /** numel 0: resolves once all enqueued work is done. */
+  read(ptr: number, dtype: number, numel: number): Promise<Float32Array | Int32Array>;
+  synchronize(blocking: boolean): void;
+  dispose(): void;
+  gather(out: number, dtOut: number, src: number, dtSrc: number, idx: number, numRows: number, numSrcRows: number, cols: number): void;
+  convert(out: number, dtOut: number, src: number, dtSrc: number, n: number): void;
+  rmsnorm(out: number, x: number, w: number, dt: number, dtW: number, rows: number, cols: number, eps: number): void;
+  addRmsnorm(out: number, residual: number, x: number, w: number, dt: number, dtW: number, rows: number, cols: number, eps: number): void;
+  rope(q: number, k: number, dt: number, positions: number, invFreq: number, numTokens: number, numHeads: number, numKvHeads: number, headDim: number): void;
+  kvWrite(kCache: number, vCache: number, k: number, v: number, dt: number, slots: number, numTokens: number, rowElems: number, numSlots: number): void;
+  /** Present in addons built from the fused-QKV commit on (optional so older binaries still load). */
+  ropeKvWriteQkv?(qOut: number, qkv: number, kCache: number, vCache: number, dt: number, positions: number, invFreq: number, slots: number,
+    numTokens: number, numHeads: number, numKvHeads: number, headDim: number, numSlots: number): void;
+  attention(out: number, q: number, kCache: number, vCache: number, queryStartLoc: number, seqLens: number, blockTables: number, dt: number,
+    numTokens: number, numSeqs: number, numHeads: number, numKvHeads: number, headDim: number, blockSize: number, maxBlocksPerSeq: number,
+    maxQueryLen: number, maxSeqLen: number, slidingWindow: number, numCacheBlocks: number, scale: number, dynamicSplits?: number): void;
+  siluMul(out: number, gateUp: number, dt: number, rows: number, inter: number): void;
+  add(out: number, a: number, b: number, dt: number, n: number): void;
+  /** mode 0 auto, 1 own kernels only, 2 cuBLASLt only. Returns the path that ran. */
+  matmul(out: number, dtOut: number, x: number, dtX: number, w: number, dtW: number, bias: number, dtBias: number,
+    numTokens: number, n: number, k: number, mode: number): 'gemv' | 'tiled' | 'cublaslt';
+  /** Weight-only int8 (gemm_q8.cu); optional so that older binaries still load. Returns the path that ran. */
+  matmulQ8?(out: number, dtOut: number, x: number, dtX: number, wq: number, scales: number, bias: number, dtBias: number,
+    numTokens: number, n: number, k: number): 'gemv_q8' | 'tiled_q8';
+  /** out[n, k] = wq[n, k] * scales[n] in dtOut. */
+  dequantQ8?(out: number, dtOut: number, wq: number, scales: number, n: number, k: number): void;
+  argmax(out: number, logits: number, rows: number, vocab: number): void;
+  sample(out: number, logits: number, scratch: number, counts: number, params: number, seeds: number, history: number,
+    numGenerated: number, historyLens: number, rows: number, vocab: number, maxHistory: number): void;
+  info(): { cublasLt: boolean; numSms: number; device: number; cachedBytes: number };
+}
+
+export interface CudaAddon {
+  readonly abiVersion: number;
+  probe(): CudaProbeRaw;
+  CudaContext: new (deviceIndex: number, attentionWorkspaceBytes: number) => CudaContextNative;
+}
+
+/** The addon's graph surface (present in addons built from this commit on; ABI 1 stays compatible). */
+export interface CudaGraphNative {
+  graphBegin(): void;
+  /** Ends the capture, instantiates, returns a graph id (never reused). */
+  graphEnd(): number;
+  /** Ends a failed capture and drops it; no-op when not capturing. */
+  graphAbort(): void;
+  graphLaunch(id: number): void;
+  /** id 0: all graphs. */
+  graphDestroy(id: number): void;
+}
+
 let cudaLoad: AddonLoad<unknown> | null = null;
 
-/**
- * The CUDA addon binary (built only where nvcc exists), loaded once; TOKENMILL_CUDA_ADDON overrides
- * its path. Untyped here: runtime/cuda/cuda-native.ts types and version-checks it.
- */
-export function loadCudaAddonBinary(): AddonLoad<unknown> {
+/** The CUDA addon binary, loaded once, unchecked (loadCudaAddon checks its ABI version). */
+function loadCudaAddonBinary(): AddonLoad<unknown> {
   if (cudaLoad !== null) return cudaLoad;
   const path = findBinary('tokenmill_cuda.node', 'TOKENMILL_CUDA_ADDON');
   if (path === null) {
@@ -108,4 +179,19 @@ export function loadCudaAddonBinary(): AddonLoad<unknown> {
     cudaLoad = { addon: null, reason: `cannot load ${path}: ${e instanceof Error ? e.message : String(e)}` };
   }
   return cudaLoad;
+}
+
+let cudaChecked: AddonLoad<CudaAddon> | null = null;
+
+/** The CUDA addon when built with ABI version 1. */
+export function loadCudaAddon(): AddonLoad<CudaAddon> {
+  if (cudaChecked !== null) return cudaChecked;
+  const bin = loadCudaAddonBinary();
+  if (bin.addon === null) {
+    cudaChecked = { addon: null, reason: bin.reason };
+    return cudaChecked;
+  }
+  const addon = bin.addon as CudaAddon;
+  cudaChecked = addon.abiVersion === 1 ? { addon, reason: bin.reason } : { addon: null, reason: `${bin.reason}: ABI version ${addon.abiVersion}, expected 1 (rebuild it)` };
+  return cudaChecked;
 }

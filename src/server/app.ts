@@ -11,7 +11,7 @@ import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import { ApiKeyStore } from './auth.js';
 import type { ModelFrontend } from './frontend.js';
-import { sendError, toHttpError } from './http-errors.js';
+import { clientErrorHandler, frameworkErrorHandler, sendError, toHttpError } from './http-errors.js';
 import { installHooks, pathOf } from './hooks.js';
 import { KeyRateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { registerAdminRoutes } from './routes-admin.js';
@@ -19,6 +19,7 @@ import { registerEmbeddingRoutes } from './routes-embeddings.js';
 import { registerResponsesRoutes } from './routes-responses.js';
 import { registerOpenAiRoutes, type OpenAiRouteOptions } from './routes-openai.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './schemas.js';
+import { resolveOutputParsers } from './tools/chat-parsing.js';
 
 export interface ServerOptions {
   readonly engine: EngineClient;
@@ -42,6 +43,10 @@ export interface ServerOptions {
   readonly webDir?: string | null;
   /** How often the engine's fatalError is polled (default 200 ms). */
   readonly fatalPollMs?: number;
+  /** --tool-call-parser: auto (from the chat template, default), none, hermes, llama3_json, mistral. */
+  readonly toolCallParser?: string;
+  /** --reasoning-parser: auto (default), none, qwen3. */
+  readonly reasoningParser?: string;
   /** How /v1/embeddings pools the final hidden states (default 'last', right for decoder embedders). */
   readonly embeddingPooling?: PoolingType;
 }
@@ -73,6 +78,9 @@ export class TokenmillServer {
         return typeof h === 'string' && REQUEST_ID_RE.test(h) ? h : randomUUID();
       },
       forceCloseConnections: 'idle',
+      // Every 4xx is the OpenAI envelope, also for malformed URLs and requests Node cannot parse.
+      frameworkErrors: frameworkErrorHandler,
+      clientErrorHandler,
     });
     this.app = app;
     app.removeContentTypeParser(['text/plain']);
@@ -106,6 +114,10 @@ export class TokenmillServer {
       rateLimiter: opts.rateLimit ? new KeyRateLimiter(opts.rateLimit) : null,
       maxQueue: opts.maxQueue,
       modelAliases: opts.modelAliases ?? [],
+      parsers: resolveOutputParsers(
+        { ...(opts.toolCallParser !== undefined ? { toolCallParser: opts.toolCallParser } : {}), ...(opts.reasoningParser !== undefined ? { reasoningParser: opts.reasoningParser } : {}) },
+        opts.frontend.chatTemplate,
+      ),
       begin: () => this.begin(),
       isDead: () => this.stateValue === 'dead',
     };

@@ -4,11 +4,15 @@
 import type { TokenLogprob } from '../engine/engine-api.js';
 import type { FinishReason } from '../engine/sampling-params.js';
 import type { RouteKind } from './sampling.js';
+import type { ChatOutputParser } from './tools/parser-select.js';
+import type { ParsedOutput } from './tools/output-parser.js';
 
 export interface ResolvedLogprob {
   readonly token: string;
+  /** The token's real bytes (not the UTF-8 of `token`, which shows U+FFFD for a partial character). */
+  readonly bytes: readonly number[];
   readonly logprob: number;
-  readonly top: readonly { token: string; logprob: number }[];
+  readonly top: readonly { token: string; bytes: readonly number[]; logprob: number }[];
 }
 
 export interface ChoiceState {
@@ -19,6 +23,9 @@ export interface ChoiceState {
   finishReason: FinishReason | null;
   /** Has the first chunk (with role) of this choice been streamed? */
   started: boolean;
+  /** Chat with tools or reasoning: this choice's output parser and what it parsed so far. */
+  parser?: ChatOutputParser | null;
+  parsed?: ParsedOutput;
 }
 
 export interface UsageTotals {
@@ -26,6 +33,8 @@ export interface UsageTotals {
   numCachedPromptTokens: number;
   numGeneratedTokens: number;
   costUsd: number;
+  /** Tokens inside reasoning (think) blocks; reported only when a reasoning parser runs. */
+  numReasoningTokens?: number;
 }
 
 export interface ResponseHead {
@@ -40,6 +49,7 @@ export function usageBody(u: UsageTotals) {
     completion_tokens: u.numGeneratedTokens,
     total_tokens: u.numPromptTokens + u.numGeneratedTokens,
     prompt_tokens_details: { cached_tokens: u.numCachedPromptTokens },
+    ...(u.numReasoningTokens !== undefined ? { completion_tokens_details: { reasoning_tokens: u.numReasoningTokens } } : {}),
     cost_usd: u.costUsd,
   };
 }
@@ -49,8 +59,21 @@ export function openAiFinish(r: FinishReason | null): 'stop' | 'length' | null {
   return r === 'stop' || r === 'length' ? r : null;
 }
 
-function bytesOf(s: string): number[] {
-  return [...Buffer.from(s, 'utf8')];
+/** A chat choice's finish_reason: a stop after tool calls is 'tool_calls' (OpenAI's value). */
+export function chatFinish(c: ChoiceState): 'stop' | 'length' | 'tool_calls' | null {
+  const r = openAiFinish(c.finishReason);
+  return r === 'stop' && c.parsed !== undefined && c.parsed.toolCalls.length > 0 ? 'tool_calls' : r;
+}
+
+/** The assistant message of a chat choice (parsed content, reasoning and tool calls when a parser ran). */
+export function chatMessage(c: ChoiceState, reasoning: boolean): Record<string, unknown> {
+  const p = c.parsed;
+  if (p === undefined) return { role: 'assistant', content: c.text };
+  const calls = p.toolCalls.filter((t) => t !== undefined);
+  const msg: Record<string, unknown> = { role: 'assistant', content: calls.length > 0 && p.content === '' ? null : p.content };
+  if (reasoning) msg.reasoning_content = p.reasoning === '' ? null : p.reasoning;
+  if (calls.length > 0) msg.tool_calls = calls.map((t) => ({ id: t.id, type: 'function', function: { name: t.name, arguments: t.arguments } }));
+  return msg;
 }
 
 export function chatLogprobs(lps: readonly ResolvedLogprob[]) {
@@ -58,8 +81,8 @@ export function chatLogprobs(lps: readonly ResolvedLogprob[]) {
     content: lps.map((lp) => ({
       token: lp.token,
       logprob: lp.logprob,
-      bytes: bytesOf(lp.token),
-      top_logprobs: lp.top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: bytesOf(t.token) })),
+      bytes: [...lp.bytes],
+      top_logprobs: lp.top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: [...t.bytes] })),
     })),
   };
 }
@@ -80,15 +103,15 @@ export function completionLogprobs(lps: readonly ResolvedLogprob[], textOffset: 
   };
 }
 
-export function fullResponse(kind: RouteKind, head: ResponseHead, choices: readonly ChoiceState[], usage: UsageTotals, wantLogprobs: boolean) {
+export function fullResponse(kind: RouteKind, head: ResponseHead, choices: readonly ChoiceState[], usage: UsageTotals, wantLogprobs: boolean, reasoning = false) {
   if (kind === 'chat') {
     return {
       id: head.id, object: 'chat.completion', created: head.created, model: head.model,
       choices: choices.map((c) => ({
         index: c.index,
-        message: { role: 'assistant', content: c.text },
+        message: chatMessage(c, reasoning),
         logprobs: wantLogprobs ? chatLogprobs(c.logprobs) : null,
-        finish_reason: openAiFinish(c.finishReason),
+        finish_reason: chatFinish(c),
       })),
       usage: usageBody(usage),
     };

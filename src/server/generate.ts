@@ -8,11 +8,21 @@ import type { EngineClient, EngineOutput, EngineRequest } from '../engine/engine
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import { TokenmillError } from '../util/errors.js';
 import type { ModelFrontend } from './frontend.js';
+import { parsedChatChunks } from './chat-stream.js';
 import { deltaChunk, fullResponse, usageChunk, type ChoiceState, type ResolvedLogprob, type ResponseHead, type UsageTotals } from './format.js';
 import { envelope, toHttpError } from './http-errors.js';
 import type { RouteKind } from './sampling.js';
 import { startOutputs, type TaggedOutput } from './output-merge.js';
 import { SseStream } from './sse.js';
+import { emptyParsedOutput, foldDeltas, type OutputDelta } from './tools/output-parser.js';
+import type { ChatOutputParser } from './tools/parser-select.js';
+
+/** Chat output parsing (tool calls, reasoning): one parser per choice. */
+export interface ParsersSpec {
+  create(): ChatOutputParser;
+  /** A reasoning parser runs: report reasoning_content and reasoning_tokens. */
+  readonly reasoning: boolean;
+}
 
 export interface RunContext {
   readonly engine: EngineClient;
@@ -33,6 +43,8 @@ export interface RunSpec {
   readonly wantLogprobs: boolean;
   readonly arrivalMs: number;
   readonly account: string;
+  /** Chat only: parse each choice's output (null: the text is the content). */
+  readonly parsers?: ParsersSpec | null;
 }
 
 /** Per-request bookkeeping shared by both modes. */
@@ -42,12 +54,16 @@ class Tracker {
   private readonly subUsage: UsageTotals[];
   private readonly n: number;
   private lastTokenMs: number | null = null;
-  private readonly textCache = new Map<number, string>();
+  private readonly textCache = new Map<number, { token: string; bytes: readonly number[] }>();
 
   constructor(private readonly ctx: RunContext, private readonly spec: RunSpec) {
     this.n = spec.requests[0]!.params.n;
     const numChoices = this.n * spec.requests.length;
-    this.choices = Array.from({ length: numChoices }, (_, index) => ({ index, text: '', numTokens: 0, logprobs: [], finishReason: null, started: false }));
+    const parsers = spec.parsers ?? null;
+    this.choices = Array.from({ length: numChoices }, (_, index): ChoiceState => ({
+      index, text: '', numTokens: 0, logprobs: [], finishReason: null, started: false,
+      ...(parsers !== null ? { parser: parsers.create(), parsed: emptyParsedOutput() } : {}),
+    }));
     this.subUsage = spec.requests.map(() => ({ numPromptTokens: 0, numCachedPromptTokens: 0, numGeneratedTokens: 0, costUsd: 0 }));
   }
 
@@ -60,11 +76,12 @@ class Tracker {
       t.numGeneratedTokens += u.numGeneratedTokens;
       t.costUsd += u.costUsd;
     }
+    if (this.spec.parsers?.reasoning) t.numReasoningTokens = this.choices.reduce((a, c) => a + (c.parser?.numReasoningTokens ?? 0), 0);
     return t;
   }
 
   /** Fold one output in; returns its resolved logprobs (null when off) and the text offset before it. */
-  async add({ sub, out }: TaggedOutput): Promise<{ choice: ChoiceState; logprobs: ResolvedLogprob[] | null; textOffset: number }> {
+  async add({ sub, out }: TaggedOutput): Promise<{ choice: ChoiceState; logprobs: ResolvedLogprob[] | null; textOffset: number; deltas: OutputDelta[] }> {
     const now = Date.now();
     if (out.newTokenIds.length > 0) {
       if (this.lastTokenMs === null) this.ctx.metrics.observeFirstToken((now - this.spec.arrivalMs) / 1000);
@@ -82,23 +99,29 @@ class Tracker {
     choice.text += out.newText;
     choice.numTokens += out.newTokenIds.length;
     if (out.finished) choice.finishReason = out.finishReason ?? 'stop';
+    const deltas: OutputDelta[] = [];
+    if (choice.parser) {
+      deltas.push(...choice.parser.push(out.newText, out.newTokenIds));
+      if (out.finished) deltas.push(...choice.parser.finish());
+      foldDeltas(choice.parsed!, deltas);
+    }
     let logprobs: ResolvedLogprob[] | null = null;
     if (this.spec.wantLogprobs) {
       logprobs = [];
       for (const lp of out.logprobs ?? []) {
-        const top: { token: string; logprob: number }[] = [];
-        for (const t of lp.top) top.push({ token: await this.text(t.tokenId), logprob: t.logprob });
-        logprobs.push({ token: await this.text(lp.tokenId), logprob: lp.logprob, top });
+        const top: { token: string; bytes: readonly number[]; logprob: number }[] = [];
+        for (const t of lp.top) top.push({ ...(await this.text(t.tokenId)), logprob: t.logprob });
+        logprobs.push({ ...(await this.text(lp.tokenId)), logprob: lp.logprob, top });
       }
       choice.logprobs.push(...logprobs);
     }
-    return { choice, logprobs, textOffset };
+    return { choice, logprobs, textOffset, deltas };
   }
 
-  private async text(id: number): Promise<string> {
+  private async text(id: number): Promise<{ token: string; bytes: readonly number[] }> {
     let s = this.textCache.get(id);
     if (s === undefined) {
-      s = await this.ctx.frontend.tokenText(id);
+      s = { token: await this.ctx.frontend.tokenText(id), bytes: await this.ctx.frontend.tokenBytes(id) };
       this.textCache.set(id, s);
     }
     return s;
@@ -180,7 +203,7 @@ export async function runNonStream(ctx: RunContext, spec: RunSpec, reply: Fastif
   tracker.finish();
   const usage = tracker.usage;
   reply.header('x-tokenmill-cost-usd', usage.costUsd.toFixed(9));
-  return fullResponse(spec.kind, spec.head, tracker.choices, usage, spec.wantLogprobs);
+  return fullResponse(spec.kind, spec.head, tracker.choices, usage, spec.wantLogprobs, spec.parsers?.reasoning ?? false);
 }
 
 type Next = IteratorResult<TaggedOutput>;
@@ -208,9 +231,16 @@ export async function runStream(ctx: RunContext, spec: RunSpec, reply: FastifyRe
       next = it.next();
       next.catch(() => undefined); // observed on the next loop turn; never an unhandled rejection
       const out = r.value.out;
-      const { choice, logprobs, textOffset } = await tracker.add(r.value);
+      const { choice, logprobs, textOffset, deltas } = await tracker.add(r.value);
       if (clientGone()) break;
       if (out.finishReason === 'abort' || out.finishReason === 'error') continue;
+      if (choice.parser) {
+        const chunks = parsedChatChunks(spec.head, choice, deltas, { logprobs: spec.wantLogprobs ? logprobs : null, finished: out.finished, includeUsage: spec.includeUsage });
+        if (chunks.length > 0) sse.open();
+        for (const c of chunks) sse.data(c);
+        if (chunks.length > 0) choice.started = true;
+        continue;
+      }
       const hasLogprobs = logprobs !== null && logprobs.length > 0;
       if (!choice.started || out.newText.length > 0 || out.finished || hasLogprobs) {
         sse.open();

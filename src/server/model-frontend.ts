@@ -6,7 +6,7 @@ import { IncrementalDetokenizer } from '../engine/detokenizer.js';
 import type { DetokenizerFactory } from '../engine/output-processor.js';
 import { ChatTemplateRenderer, DEFAULT_CHAT_TEMPLATE_TIMEOUT_MS, selectChatTemplate } from '../model/chat-template.js';
 import type { ModelTokenizer } from '../model/tokenizer.js';
-import type { ChatMessage, ModelFrontend } from './frontend.js';
+import type { ChatMessage, ModelFrontend, RenderChatOptions } from './frontend.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 
@@ -23,18 +23,18 @@ export interface TokenizerFrontendOptions {
 export class TokenizerFrontend implements ModelFrontend {
   readonly eosTokenIds: readonly number[];
   readonly vocabSize: number;
-  private readonly template: string | null;
+  readonly chatTemplate: string | null;
   private readonly renderer: ChatTemplateRenderer;
 
   constructor(readonly tokenizer: ModelTokenizer, opts: TokenizerFrontendOptions) {
     this.eosTokenIds = opts.eosTokenIds;
     this.vocabSize = opts.vocabSize;
-    this.template = opts.chatTemplate ?? selectChatTemplate(tokenizer.chatTemplates);
+    this.chatTemplate = opts.chatTemplate ?? selectChatTemplate(tokenizer.chatTemplates);
     this.renderer = new ChatTemplateRenderer(opts.templateTimeoutMs ?? DEFAULT_CHAT_TEMPLATE_TIMEOUT_MS);
   }
 
   get hasChatTemplate(): boolean {
-    return this.template !== null;
+    return this.chatTemplate !== null;
   }
 
   encode(text: string, opts?: { addSpecialTokens?: boolean }): Promise<number[]> {
@@ -45,14 +45,23 @@ export class TokenizerFrontend implements ModelFrontend {
     return this.tokenizer.decode(ids, { skipSpecialTokens: opts?.skipSpecialTokens ?? true });
   }
 
-  renderChat(messages: readonly ChatMessage[], opts: { addGenerationPrompt: boolean }): Promise<string> {
+  renderChat(messages: readonly ChatMessage[], opts: RenderChatOptions): Promise<string> {
     const cfg = this.tokenizer.config;
-    return this.renderer.render(this.template, {
+    // Request variables first: the template's own (messages, tools, bos/eos) always win.
+    const extra: Record<string, unknown> = { ...(opts.extra ?? {}) };
+    if (opts.tools && opts.tools.length > 0) extra.tools = opts.tools;
+    else delete extra.tools;
+    return this.renderer.render(this.chatTemplate, {
       messages: messages.map((m) => ({ ...m })),
       addGenerationPrompt: opts.addGenerationPrompt,
       bosToken: cfg.bosToken,
       eosToken: cfg.eosToken,
+      extra,
     });
+  }
+
+  singleTokenId(text: string): number | null {
+    return this.tokenizer.addedTokenId(text);
   }
 
   async tokenText(id: number): Promise<string> {
@@ -60,9 +69,17 @@ export class TokenizerFrontend implements ModelFrontend {
     return utf8.decode(this.tokenizer.tokenBytes(id));
   }
 
-  /** Per-choice incremental detokenizer for the engine (skips special tokens, like OpenAI). */
+  async tokenBytes(id: number): Promise<readonly number[]> {
+    if (this.tokenizer.isSpecial(id)) return [...new TextEncoder().encode(this.tokenizer.tokenString(id) ?? '')];
+    return [...this.tokenizer.tokenBytes(id)];
+  }
+
+  /**
+   * Per-choice incremental detokenizer for the engine: skips special tokens, like OpenAI, except
+   * those a request's output parser must see (params.keepSpecialTokenIds, e.g. [TOOL_CALLS]).
+   */
   detokenizerFactory(): DetokenizerFactory {
-    return (promptTokenIds) => new IncrementalDetokenizer(this.tokenizer, { promptTokenIds });
+    return (promptTokenIds, params) => new IncrementalDetokenizer(this.tokenizer, { promptTokenIds, keepSpecialTokenIds: params.keepSpecialTokenIds });
   }
 
   close(): Promise<void> {

@@ -2,9 +2,8 @@
 // tokenizer + chat template (the ModelFrontend) and the AsyncEngine with the metrics observer.
 // The CLI (serve) and e2e tests call this; the server itself only sees EngineClient + ModelFrontend.
 
-import { freemem } from 'node:os';
 import { AsyncEngine } from '../engine/async-engine.js';
-import { defaultKvCacheBytes } from '../engine/kv/kv-sizing.js';
+import { defaultKvBudget, ENGINE_DEFAULTS } from '../engine/engine-defaults.js';
 import type { EngineObserver } from '../metrics/engine-observer.js';
 import { loadModel } from '../model/loader.js';
 import type { KvCacheDTypeOption } from '../model/decoder-model.js';
@@ -50,19 +49,6 @@ export interface ModelStack {
   close(): Promise<void>;
 }
 
-/** Defaults for the share of free memory the KV pool takes: the host is shared with everything else. */
-export const DEFAULT_KV_SHARE_CPU = 0.25;
-export const DEFAULT_KV_SHARE_CUDA = 0.9;
-const DEFAULT_BLOCK_SIZE = 16;
-const DEFAULT_MAX_NUM_SEQS = 64;
-
-/** Free memory where the KV pool will live: the device's on CUDA, the host's otherwise. */
-function freeBytesFor(backend: Backend): { freeBytes: number; where: string } {
-  const dev = (backend as Partial<{ deviceMemory(): { freeBytes: number } }>).deviceMemory;
-  if (typeof dev === 'function') return { freeBytes: dev.call(backend).freeBytes, where: 'device' };
-  return { freeBytes: freemem(), where: 'host' };
-}
-
 function pickBackend(device: DeviceChoice, numThreads: number | undefined): { backend: Backend; reason: string } {
   try {
     return selectBackend({ device, ...(numThreads !== undefined ? { numThreads } : {}) });
@@ -87,14 +73,10 @@ export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> 
   });
   let kvCacheBytes = o.kvCacheBytes;
   if (kvCacheBytes === undefined) {
-    const { freeBytes, where } = freeBytesFor(backend);
-    const share = o.kvCacheShare ?? (where === 'device' ? DEFAULT_KV_SHARE_CUDA : DEFAULT_KV_SHARE_CPU);
-    const maxLen = o.maxModelLen ?? loaded.config.maxPositionEmbeddings;
-    kvCacheBytes = defaultKvCacheBytes({
-      freeBytes, share, kvBytesPerToken: loaded.model.kvBytesPerToken(), blockSize: DEFAULT_BLOCK_SIZE,
-      maxUsefulTokens: maxLen * (o.maxNumSeqs ?? DEFAULT_MAX_NUM_SEQS),
-    });
-    log.info(`KV cache: ${(kvCacheBytes / 2 ** 20).toFixed(1)} MiB (${share} of ${(freeBytes / 2 ** 30).toFixed(2)} GiB free ${where} memory, capped at what ${o.maxNumSeqs ?? DEFAULT_MAX_NUM_SEQS} full-length sequences need); set --kv-cache-memory to choose`);
+    const budget = defaultKvBudget(loaded.model, { ...(o.kvCacheShare !== undefined ? { share: o.kvCacheShare } : {}), ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}), ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}) });
+    kvCacheBytes = budget.kvCacheBytes;
+    const seqs = o.maxNumSeqs ?? ENGINE_DEFAULTS.maxNumSeqs;
+    log.info(`KV cache: ${(kvCacheBytes / 2 ** 20).toFixed(1)} MiB (${budget.share} of ${(budget.freeBytes / 2 ** 30).toFixed(2)} GiB free ${budget.where} memory, capped at what ${seqs} full-length sequences need); set --kv-cache-memory to choose`);
   }
   const engine = new AsyncEngine({
     modelId: o.modelId,

@@ -1,10 +1,12 @@
 // Prompt -> token ids. Completions: a string (encoded with the model's special tokens) or token
-// ids. Chat: messages flattened to text, rendered with the model's own chat template (through the
+// ids. Chat: messages flattened to text (tool calls and results kept for the template), rendered
+// with the model's own chat template and the request's tools and chat_template_kwargs (through the
 // ModelFrontend, which enforces the template time limit) and encoded without extra specials.
 
 import { TokenmillError } from '../util/errors.js';
 import type { ChatMessage, ModelFrontend } from './frontend.js';
 import type { ChatBody, CompletionBody } from './schemas.js';
+import { checkToolMessages, type ToolRequest } from './tools/tool-request.js';
 
 /** Token ids of each prompt: one list for a string or token ids, several for a list of prompts. */
 export async function completionPromptIds(body: CompletionBody, fe: ModelFrontend): Promise<number[][]> {
@@ -25,15 +27,10 @@ export function checkIds(ids: readonly number[], vocabSize: number, param: strin
   }
 }
 
-/** OpenAI message bodies -> plain-text ChatMessages for the template. */
+/** OpenAI message bodies -> ChatMessages for the template (text content, calls with parsed arguments). */
 export function flattenMessages(messages: ChatBody['messages']): ChatMessage[] {
+  const callArgs = checkToolMessages(messages);
   return messages.map((m, i) => {
-    if (m.tool_calls && m.tool_calls.length > 0) {
-      throw new TokenmillError('unsupported_feature', 'Tool calls in messages are not supported by tokenmill yet.', { param: `messages.${i}.tool_calls` });
-    }
-    if (m.role === 'tool') {
-      throw new TokenmillError('unsupported_feature', 'Tool messages are not supported by tokenmill yet.', { param: `messages.${i}.role` });
-    }
     let content = '';
     if (typeof m.content === 'string') content = m.content;
     else if (Array.isArray(m.content)) {
@@ -47,13 +44,31 @@ export function flattenMessages(messages: ChatBody['messages']): ChatMessage[] {
       content = texts.join('\n');
     }
     const role = m.role === 'developer' ? 'system' : m.role;
-    return m.name ? { role, content, name: m.name } : { role, content };
+    const out: { -readonly [K in keyof ChatMessage]: ChatMessage[K] } = { role, content };
+    if (m.name) out.name = m.name;
+    if (m.tool_calls && m.tool_calls.length > 0) {
+      out.tool_calls = m.tool_calls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.function.name, arguments: callArgs.get(c.id) } }));
+    }
+    if (m.role === 'tool' && m.tool_call_id) out.tool_call_id = m.tool_call_id;
+    if (m.role === 'assistant' && typeof m.reasoning_content === 'string') out.reasoning_content = m.reasoning_content;
+    return out;
   });
 }
 
-export async function chatPromptIds(body: ChatBody, fe: ModelFrontend): Promise<number[]> {
-  const text = await fe.renderChat(flattenMessages(body.messages), { addGenerationPrompt: body.add_generation_prompt ?? true });
+export interface ChatPrompt {
+  readonly ids: number[];
+  /** The rendered prompt (the reasoning parser checks whether it opens a think block). */
+  readonly text: string;
+}
+
+/** Render and encode a chat request; tools are shown to the model unless tool_choice is none. */
+export async function chatPromptIds(body: ChatBody, fe: ModelFrontend, tools: ToolRequest | null): Promise<ChatPrompt> {
+  const text = await fe.renderChat(flattenMessages(body.messages), {
+    addGenerationPrompt: body.add_generation_prompt ?? true,
+    ...(tools !== null && tools.choice.kind !== 'none' ? { tools: tools.templateTools } : {}),
+    ...(body.chat_template_kwargs ? { extra: body.chat_template_kwargs } : {}),
+  });
   const ids = await fe.encode(text, { addSpecialTokens: false });
   checkIds(ids, fe.vocabSize, 'messages');
-  return ids;
+  return { ids, text };
 }

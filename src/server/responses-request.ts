@@ -34,6 +34,8 @@ export function responsesSchema(l: ServerLimits) {
     min_p: z.number().finite().min(0).max(1).nullish(),
     stop: z.union([z.string(), z.array(z.string())]).nullish(),
     priority: z.number().int().nullish(),
+    ignore_eos: z.boolean().nullish(),
+    chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
     // Stored state, hosted features and options only in their "off" form (checked below).
     previous_response_id: z.string().nullish(),
     conversation: z.unknown().optional(),
@@ -173,7 +175,7 @@ export function toChatRequest(b: ResponsesBody): { chat: Record<string, unknown>
   const copy: [keyof ResponsesBody, string][] = [
     ['model', 'model'], ['max_output_tokens', 'max_completion_tokens'], ['temperature', 'temperature'], ['top_p', 'top_p'],
     ['parallel_tool_calls', 'parallel_tool_calls'], ['user', 'user'], ['seed', 'seed'], ['top_k', 'top_k'], ['min_p', 'min_p'],
-    ['stop', 'stop'], ['priority', 'priority'],
+    ['stop', 'stop'], ['priority', 'priority'], ['ignore_eos', 'ignore_eos'],
   ];
   for (const [from, to] of copy) if (b[from] !== undefined && b[from] !== null) chat[to] = b[from];
   const tools = chatTools(b.tools);
@@ -182,6 +184,9 @@ export function toChatRequest(b: ResponsesBody): { chat: Record<string, unknown>
   if (choice !== undefined) chat.tool_choice = choice;
   const rf = chatResponseFormat(b.text?.format);
   if (rf !== undefined) chat.response_format = rf;
+  // reasoning.effort "none" turns a thinking template's reasoning off (Qwen3: enable_thinking).
+  const kwargs = { ...(b.reasoning?.effort === 'none' ? { enable_thinking: false } : {}), ...b.chat_template_kwargs };
+  if (Object.keys(kwargs).length > 0) chat.chat_template_kwargs = kwargs;
   return { chat, messageInput };
 }
 
@@ -195,6 +200,6 @@ export function responsesParam(param: string | null | undefined, messageInput: r
     return `input.${from}`;
   }
   if (param === 'max_completion_tokens' || param === 'max_tokens') return 'max_output_tokens';
-  if (param.startsWith('response_format')) return 'text.format';
-  return param;
+  if (param.startsWith('response_format')) return `text.format${param.replace(/^response_format(\.json_schema)?/, '')}`;
+  return param.replace(/^tools\.(\d+)\.function\./, 'tools.$1.').replace(/^tool_choice\.function\./, 'tool_choice.');
 }

@@ -1,5 +1,6 @@
 // POST /v1/completions and /v1/chat/completions: admission (state, rate limit, queue bound),
-// validation, prompt -> tokens, SamplingParams, then generate.ts runs it (JSON or SSE).
+// validation, prompt -> tokens (chat: tools and tool messages into the template), SamplingParams,
+// the output parsers (tool calls, reasoning), then generate.ts runs it (JSON or SSE).
 
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -9,6 +10,8 @@ import { chatPromptIds, completionPromptIds } from './prompt.js';
 import type { KeyRateLimiter } from './rate-limit.js';
 import { buildSamplingParams, rejectUnsupported, type RouteKind } from './sampling.js';
 import { chatSchema, completionSchema, parseBody, type ChatBody, type CompletionBody, type ServerLimits } from './schemas.js';
+import { chatParsing, type ChatParsing, type OutputParserConfig } from './tools/chat-parsing.js';
+import { parseToolRequest } from './tools/tool-request.js';
 
 export interface OpenAiRouteOptions {
   readonly ctx: RunContext;
@@ -18,6 +21,8 @@ export interface OpenAiRouteOptions {
   readonly maxQueue: number | undefined;
   /** Other names clients may use for the served model. */
   readonly modelAliases: readonly string[];
+  /** Tool-call and reasoning parsers of the served model. */
+  readonly parsers: OutputParserConfig;
   /** Track in-flight requests (for draining). */
   begin(): () => void;
   isDead(): boolean;
@@ -43,15 +48,24 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
   checkModel(body.model, engine.modelId, o.modelAliases);
   o.rateLimiter?.take(req.account);
 
-  const prompts = kind === 'chat' ? [await chatPromptIds(body as ChatBody, frontend)] : await completionPromptIds(body as CompletionBody, frontend);
+  let prompts: number[][];
+  let parsing: ChatParsing | null = null;
+  if (kind === 'chat') {
+    const chat = body as ChatBody;
+    const tools = parseToolRequest(chat);
+    const prompt = await chatPromptIds(chat, frontend, tools);
+    parsing = chatParsing(o.parsers, tools, frontend, prompt.text);
+    prompts = [prompt.ids];
+  } else prompts = await completionPromptIds(body as CompletionBody, frontend);
   const n = body.n ?? 1;
   if (prompts.length * n > o.limits.maxChoices) {
     throw new TokenmillError('invalid_request', `${prompts.length} prompts x n=${n} gives ${prompts.length * n} choices; the limit is ${o.limits.maxChoices}.`, { param: 'n' });
   }
   // Per prompt: the default max_tokens and the context check depend on its length.
-  const paramsList = prompts.map((ids) => buildSamplingParams(body, kind, {
-    numPromptTokens: ids.length, maxModelLen: engine.maxModelLen, vocabSize: frontend.vocabSize, eosTokenIds: frontend.eosTokenIds,
-  }));
+  const paramsList = prompts.map((ids) => {
+    const p = buildSamplingParams(body, kind, { numPromptTokens: ids.length, maxModelLen: engine.maxModelLen, vocabSize: frontend.vocabSize, eosTokenIds: frontend.eosTokenIds });
+    return parsing !== null && parsing.keepSpecialTokenIds.length > 0 ? { ...p, keepSpecialTokenIds: parsing.keepSpecialTokenIds } : p;
+  });
   if (o.maxQueue !== undefined && engine.stats().numWaiting >= o.maxQueue) {
     throw new TokenmillError('server_overloaded', `The server is overloaded (${o.maxQueue} requests waiting); retry shortly.`, { details: { retryAfterSeconds: 1 } });
   }
@@ -67,6 +81,7 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
     wantLogprobs: paramsList[0]!.logprobs !== null,
     arrivalMs,
     account: req.account,
+    parsers: parsing?.create ? { create: parsing.create, reasoning: parsing.reasoning } : null,
   };
   // Every costed response echoes the price its cost was computed at.
   reply.header('x-tokenmill-usd-per-hour', String(o.ctx.metrics.ledger.usdPerHour));

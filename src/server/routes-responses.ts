@@ -18,6 +18,9 @@ import { checkModel, type OpenAiRouteOptions } from './routes-openai.js';
 import { buildSamplingParams, rejectUnsupported } from './sampling.js';
 import { chatSchema, parseBody, type ChatBody } from './schemas.js';
 import { SseStream } from './sse.js';
+import { chatParsing } from './tools/chat-parsing.js';
+import type { ChatOutputParser } from './tools/parser-select.js';
+import { parseToolRequest } from './tools/tool-request.js';
 
 export function registerResponsesRoutes(app: FastifyInstance, o: OpenAiRouteOptions): void {
   const schema = responsesSchema(o.limits);
@@ -49,6 +52,8 @@ interface Prepared {
   readonly request: EngineRequest;
   readonly arrivalMs: number;
   readonly account: string;
+  /** Output parser (tool calls, reasoning) of the chat pipeline; null: the text is the message. */
+  readonly parser: ChatOutputParser | null;
 }
 
 async function handleResponses(o: OpenAiRouteOptions, chatSchemaOf: ReturnType<typeof chatSchema>, body: ResponsesBody, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
@@ -64,10 +69,14 @@ async function handleResponses(o: OpenAiRouteOptions, chatSchemaOf: ReturnType<t
   });
   checkModel(chatBody.model, engine.modelId, o.modelAliases);
   o.rateLimiter?.take(req.account);
-  const promptTokenIds = await asResponses(messageInput, () => chatPromptIds(chatBody, frontend));
-  const params = await asResponses(messageInput, () => buildSamplingParams(chatBody, 'chat', {
+  const tools = await asResponses(messageInput, () => parseToolRequest(chatBody));
+  const prompt = await asResponses(messageInput, () => chatPromptIds(chatBody, frontend, tools));
+  const promptTokenIds = prompt.ids;
+  const parsing = await asResponses(messageInput, () => chatParsing(o.parsers, tools, frontend, prompt.text));
+  const baseParams = await asResponses(messageInput, () => buildSamplingParams(chatBody, 'chat', {
     numPromptTokens: promptTokenIds.length, maxModelLen: engine.maxModelLen, vocabSize: frontend.vocabSize, eosTokenIds: frontend.eosTokenIds,
   }));
+  const params = parsing.keepSpecialTokenIds.length > 0 ? { ...baseParams, keepSpecialTokenIds: parsing.keepSpecialTokenIds } : baseParams;
   if (o.maxQueue !== undefined && engine.stats().numWaiting >= o.maxQueue) {
     throw new TokenmillError('server_overloaded', `The server is overloaded (${o.maxQueue} requests waiting); retry shortly.`, { details: { retryAfterSeconds: 1 } });
   }
@@ -77,6 +86,7 @@ async function handleResponses(o: OpenAiRouteOptions, chatSchemaOf: ReturnType<t
     request: { requestId: id, promptTokenIds, params, accountKey: req.account, priority: body.priority ?? 0 },
     arrivalMs,
     account: req.account,
+    parser: parsing.create ? parsing.create() : null,
   };
   reply.header('x-tokenmill-usd-per-hour', String(o.ctx.metrics.ledger.usdPerHour));
   const end = o.begin();
@@ -114,7 +124,12 @@ class ResponseTracker {
     u.numGeneratedTokens = Math.max(u.numGeneratedTokens, out.numGeneratedTokens);
     u.costUsd = Math.max(u.costUsd, out.costUsd);
     if (out.finished) this.finishReason = out.finishReason ?? 'stop';
-    return out.newText.length > 0 ? [{ type: 'content', text: out.newText }] : [];
+    const parser = this.p.parser;
+    if (parser === null) return out.newText.length > 0 ? [{ type: 'content', text: out.newText }] : [];
+    const deltas = parser.push(out.newText, out.newTokenIds);
+    if (out.finished) deltas.push(...parser.finish());
+    u.numReasoningTokens = parser.numReasoningTokens;
+    return deltas;
   }
 
   get status(): 'completed' | 'incomplete' {

@@ -1,6 +1,6 @@
 // Request body -> SamplingParams: defaults, synonyms (max_completion_tokens), the context-length
 // check (prompt + requested tokens vs the model limit, all three numbers in the message) and the
-// clear 400 for features not supported yet (tools, response_format, in-request chat templates).
+// clear 400 for features not supported yet (legacy functions, response_format, in-request chat templates).
 
 import { samplingParams, type SamplingParams } from '../engine/sampling-params.js';
 import { TokenmillError } from '../util/errors.js';
@@ -17,10 +17,7 @@ function unsupported(param: string, what: string): TokenmillError {
 
 /** Throw unsupported_feature for anything the engine cannot honour yet. */
 export function rejectUnsupported(body: CompletionBody | ChatBody, kind: RouteKind): void {
-  if (body.tools && body.tools.length > 0) throw unsupported('tools', 'Tool calling');
   if (body.functions && body.functions.length > 0) throw unsupported('functions', 'Function calling');
-  const tc = body.tool_choice;
-  if (tc !== undefined && tc !== null && tc !== 'none' && tc !== 'auto') throw unsupported('tool_choice', 'Tool calling');
   if (body.function_call !== undefined && body.function_call !== null && body.function_call !== 'none' && body.function_call !== 'auto') {
     throw unsupported('function_call', 'Function calling');
   }
@@ -35,6 +32,9 @@ export function rejectUnsupported(body: CompletionBody | ChatBody, kind: RouteKi
   if (body.best_of !== undefined && body.best_of !== null && body.best_of !== n && body.best_of !== 1) throw unsupported('best_of', 'best_of different from n');
   if (kind === 'completion') {
     const c = body as CompletionBody;
+    if (c.tools && c.tools.length > 0) throw unsupported('tools', 'Tool calling on /v1/completions (use /v1/chat/completions)');
+    const tc = c.tool_choice;
+    if (tc !== undefined && tc !== null && tc !== 'none' && tc !== 'auto') throw unsupported('tool_choice', 'Tool calling on /v1/completions');
     if (c.echo) throw unsupported('echo', 'echo');
     if (c.suffix) throw unsupported('suffix', 'suffix (fill-in-the-middle)');
   }

@@ -4,6 +4,7 @@
 
 import { z } from 'zod';
 import { TokenmillError } from '../util/errors.js';
+import { functionToolSchema, toolCallSchema, toolChoiceSchema } from './tools/tool-request.js';
 
 export interface ServerLimits {
   readonly maxMessages: number;
@@ -15,6 +16,9 @@ export interface ServerLimits {
   readonly maxPromptArray: number;
   /** Most choices in one response (prompts x n). */
   readonly maxChoices: number;
+  /** Most tools in one request, and most calls in one assistant message. */
+  readonly maxTools: number;
+  readonly maxToolCalls: number;
   /** Most inputs in one /v1/embeddings request. */
   readonly maxEmbeddingInputs: number;
 }
@@ -27,6 +31,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxLogprobs: 20,
   maxPromptArray: 32,
   maxChoices: 64,
+  maxTools: 128,
+  maxToolCalls: 128,
   maxEmbeddingInputs: 256,
 };
 
@@ -59,8 +65,6 @@ function sampling(l: ServerLimits) {
     // Fields accepted only in their "off" form; anything else is unsupported_feature (sampling.ts).
     best_of: int().min(1).nullish(),
     response_format: z.object({ type: z.string() }).loose().nullish(),
-    tools: z.array(z.unknown()).nullish(),
-    tool_choice: z.unknown().optional(),
     functions: z.array(z.unknown()).nullish(),
     function_call: z.unknown().optional(),
     chat_template: z.unknown().optional(),
@@ -78,6 +82,9 @@ export function completionSchema(l: ServerLimits) {
       tokenIds,
       z.array(tokenIds).min(1).max(l.maxPromptArray),
     ]),
+    // Tools belong to chat; here they are accepted only to be refused clearly (sampling.ts).
+    tools: z.array(z.unknown()).nullish(),
+    tool_choice: z.unknown().optional(),
     logprobs: int().min(0).max(l.maxLogprobs).nullish(),
     echo: z.boolean().nullish(),
     suffix: z.string().nullish(),
@@ -92,8 +99,10 @@ export function chatSchema(l: ServerLimits) {
     role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
     content: z.union([z.string(), z.array(z.union([textPart, otherPart])), z.null()]).optional(),
     name: z.string().max(256).nullish(),
-    tool_calls: z.array(z.unknown()).nullish(),
-    tool_call_id: z.string().nullish(),
+    tool_calls: z.array(toolCallSchema).max(l.maxToolCalls).nullish(),
+    tool_call_id: z.string().max(256).nullish(),
+    /** An earlier answer's reasoning, for templates that render it (Qwen3). */
+    reasoning_content: z.string().nullish(),
   }).loose();
   return z.object({
     ...sampling(l),
@@ -102,7 +111,11 @@ export function chatSchema(l: ServerLimits) {
     logprobs: z.boolean().nullish(),
     top_logprobs: int().min(0).max(l.maxLogprobs).nullish(),
     add_generation_prompt: z.boolean().nullish(),
-    chat_template_kwargs: z.unknown().optional(),
+    tools: z.array(functionToolSchema).max(l.maxTools).nullish(),
+    tool_choice: toolChoiceSchema.nullish(),
+    parallel_tool_calls: z.boolean().nullish(),
+    /** Extra chat-template variables (enable_thinking, ...). */
+    chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
   });
 }
 

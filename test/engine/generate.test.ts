@@ -1,4 +1,5 @@
-// generate(): the single-request loop on a seeded tiny Llama: tokens equal a hand-driven greedy loop,
+// generate() (one request through the serving Engine) on a seeded tiny Llama: tokens equal a
+// hand-driven greedy loop over the model's forward (test/model/forward-driver),
 // text equals the tokenizer's decode, finish reasons (length, stop string, EOS, context, abort),
 // stats, logprobs, and typed errors for bad prompts.
 import { after, before, test } from 'node:test';
@@ -11,7 +12,7 @@ import { samplingParams, type SamplingParams } from '../../src/engine/sampling-p
 import { loadModel } from '../../src/model/loader.js';
 import { MODEL_PRESETS } from '../../src/model/model-presets.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
-import { SequenceDriver } from '../../src/model/sequence-driver.js';
+import { ForwardDriver } from '../model/forward-driver.js';
 import { loadTokenizer, type ModelTokenizer } from '../../src/model/tokenizer.js';
 import type { CausalLM } from '../../src/model/types.js';
 import type { Backend } from '../../src/runtime/backend.js';
@@ -49,7 +50,7 @@ async function collect(params: Partial<SamplingParams>, ids = prompt, signal?: A
 test('greedy: the same tokens as a hand-driven argmax loop; text equals decode(ids); stats', async () => {
   assert.ok(prompt.length > 8, 'the prompt spans several prefill chunks');
   const r = await collect({ temperature: 0, maxTokens: 12, ignoreEos: true });
-  const driver = new SequenceDriver(model, { maxSeqLen: 64 });
+  const driver = new ForwardDriver(model, { maxSeqLen: 64 });
   const want: number[] = [];
   let logits = await driver.prefill(prompt);
   for (let i = 0; i < 12; i++) {
@@ -107,7 +108,7 @@ test('the context limit ends generation with length; a prompt that fills it is c
   const ctx = model.config.maxPositionEmbeddings;
   const long = Array.from({ length: ctx - 3 }, (_, i) => 10 + (i % 200));
   const r = await collect({ temperature: 0, maxTokens: 100, ignoreEos: true }, long);
-  assert.equal(r.ids.length, 4); // positions ctx-3 .. ctx-1 are fed back; the 4th token is never fed
+  assert.equal(r.ids.length, 3); // prompt + output fill the context exactly, as serve's max_model_len
   assert.equal(r.last.finishReason, 'length');
   await assert.rejects(collect({ maxTokens: 1 }, new Array<number>(ctx).fill(10)), (e: unknown) => e instanceof TokenmillError && e.code === 'context_length_exceeded');
 });

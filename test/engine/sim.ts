@@ -29,6 +29,11 @@ export function expectedOutput(prompt: readonly number[], maxTokens: number): nu
   return out;
 }
 
+/** [seqId, numTokens] per scheduled entry, in batch order (vLLM's {requestId -> numTokens} view). */
+export function numScheduledTokens(out: SchedulerOutput): [string, number][] {
+  return out.scheduled.map((s) => [s.seq.seqId, s.numTokens]);
+}
+
 export interface SimRequest {
   readonly id: string;
   readonly prompt: readonly number[];

@@ -1,6 +1,7 @@
 // Golden: the real stories260K (llama2.c legacy .bin + tok512.bin, converted to an HF directory)
-// reproduces reference_greedy.json from a lone BOS: ids and text byte for byte, logits at positions
-// 0..2 within 1e-4, on the reference backend and on the CPU backend when its addon is built.
+// reproduces reference_greedy.json from a lone BOS through serving's path (generate() over the
+// Engine with ENGINE_DEFAULTS): ids and streamed text byte for byte, logits at positions 0..2 within
+// 1e-4, on the reference backend and on the CPU backend when its addon is built.
 // The v1 .bin and the GGUF copy must convert to bit-identical weights and the same tokenizer.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { convertLlama2c } from '../../src/model/convert/llama2c.js';
 import { convertGguf } from '../../src/model/convert/gguf.js';
 import { readSafetensorsFile } from '../../src/model/safetensors.js';
 import { loadModel } from '../../src/model/loader.js';
-import { SequenceDriver } from '../../src/model/sequence-driver.js';
+import { goldenRun } from './golden-run.js';
 import { loadTokenizer } from '../../src/model/tokenizer.js';
 import { IncrementalDetokenizer } from '../../src/engine/detokenizer.js';
 import { cpuAddonAvailable, createCpuBackend, createReferenceBackend } from '../../src/runtime/select.js';
@@ -55,12 +56,6 @@ after(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-function argmax(x: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
-  return best;
-}
-
 function assertClose(got: Float32Array, want: readonly number[], atol: number, what: string): void {
   assert.equal(got.length, want.length, `${what}: length`);
   let worst = 0;
@@ -71,25 +66,19 @@ function assertClose(got: Float32Array, want: readonly number[], atol: number, w
 async function greedyGolden(backend: Backend, kvCacheDType: 'auto' | 'f16' = 'auto', logitsAtol = 1e-4): Promise<void> {
   const { model, config } = await loadModel(dirs.legacy, backend, { kvCacheDType });
   assert.equal(model.kvCacheDType, kvCacheDType === 'auto' ? backend.computeDType : kvCacheDType);
-  const driver = new SequenceDriver(model, { maxSeqLen: 256 });
   try {
     const tok = loadTokenizer(dirs.legacy);
-    const ids: number[] = [];
-    let logits = await driver.prefill([ref.bos_id]);
-    for (let step = 0; step < ref.steps; step++) {
-      if (step <= 2) assertClose(logits, ref[`logits_pos${step}` as 'logits_pos0'], logitsAtol, `logits at position ${step}`);
-      const next = argmax(logits);
-      if (config.eosTokenIds.includes(next)) break;
-      ids.push(next);
-      if (step + 1 < ref.steps) logits = await driver.decode(next);
-    }
+    const run = await goldenRun(model, tok, [ref.bos_id], ref.steps, 3);
+    for (let pos = 0; pos <= 2; pos++) assertClose(run.logits[pos]!, ref[`logits_pos${pos}` as 'logits_pos0'], logitsAtol, `logits at position ${pos}`);
+    // The reference stops before an EOS; the engine reports the EOS token it stopped on.
+    const ids = run.finishReason === 'stop' && config.eosTokenIds.includes(run.ids.at(-1)!) ? run.ids.slice(0, -1) : run.ids;
     assert.deepEqual(ids, ref.generated_ids);
+    assert.equal(run.text, ref.text, 'streamed text (the engine\'s detokenizer)');
     assert.equal(await tok.decode(ids), ref.text);
     const detok = new IncrementalDetokenizer(tok, { promptTokenIds: [ref.bos_id] });
     const streamed = ids.map((id) => detok.push(id)).join('') + detok.flush();
     assert.equal(streamed, ref.text);
   } finally {
-    driver.dispose();
     model.dispose();
   }
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createCudaBackend, probeCuda } from '../../src/runtime/select.js';
 import { DTYPE_CODE } from '../../src/runtime/cuda/cuda-tensor.js';
-import { loadCudaAddon } from '../../src/runtime/cuda/cuda-native.js';
+import { loadCudaAddon } from '../../src/runtime/native.js';
 import { cudaProbeReason } from '../../src/runtime/cuda/cuda-probe-reason.js';
 import { isTokenmillError } from '../../src/util/errors.js';
 

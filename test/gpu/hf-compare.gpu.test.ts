@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadModel } from '../../src/model/loader.js';
-import { SequenceDriver } from '../../src/model/sequence-driver.js';
+import { ForwardDriver } from '../model/forward-driver.js';
 import { createCudaBackend } from '../../src/runtime/select.js';
 import { argmaxOf, cudaSkip, deviceFreeBytes, relErr, writeResult } from './gpu-env.js';
 
@@ -51,7 +51,7 @@ for (const dir of dirs.length > 0 ? dirs : ['(none)']) {
     const t0 = Date.now();
     const { model } = await loadModel(dir, backend);
     const loadMs = Date.now() - t0;
-    const driver = new SequenceDriver(model, { maxSeqLen: info.prompt.length + info.steps + 16 });
+    const driver = new ForwardDriver(model, { maxSeqLen: info.prompt.length + info.steps + 16 });
     const errBf16: number[] = [];
     const errF32: number[] = [];
     let agreeBf16 = 0;

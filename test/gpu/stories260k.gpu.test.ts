@@ -1,4 +1,5 @@
-// Golden on CUDA: stories260K (llama2.c .bin converted to HF) in f32 reproduces reference_greedy.json
+// Golden on CUDA through serving's path (generate() over the Engine, device sampling and argmax as
+// `serve`): stories260K (llama2.c .bin converted to HF) in f32 reproduces reference_greedy.json
 // id for id (same ids through the same tokenizer = the same text, byte for byte) with logits at
 // positions 0..2 within 1e-4; bf16 is run too and its agreement recorded (not asserted).
 import { test, before, after } from 'node:test';
@@ -8,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { convertLlama2c } from '../../src/model/convert/llama2c.js';
 import { loadModel } from '../../src/model/loader.js';
-import { SequenceDriver } from '../../src/model/sequence-driver.js';
+import { goldenRun } from '../golden/golden-run.js';
 import { createCudaBackend } from '../../src/runtime/select.js';
 import { sharedPath, skipUnlessShared } from '../tokenizer/shared-models.js';
-import { argmaxOf, cudaSkip, writeResult } from './gpu-env.js';
+import { cudaSkip, writeResult } from './gpu-env.js';
 
 const skip = cudaSkip || skipUnlessShared('stories260K/stories260K.bin', 'stories260K/tok512.bin', 'stories260K/reference_greedy.json');
 
@@ -41,24 +42,17 @@ after(() => {
 async function greedy(dtype: 'f32' | 'bf16'): Promise<{ ids: number[]; worstLogitDiff: number }> {
   const backend = createCudaBackend({ dtype });
   const { model, config } = await loadModel(dir, backend);
-  const driver = new SequenceDriver(model, { maxSeqLen: 256 });
   try {
-    const ids: number[] = [];
+    const run = await goldenRun(model, null, [ref.bos_id], ref.steps, 3);
     let worst = 0;
-    let logits = await driver.prefill([ref.bos_id]);
-    for (let step = 0; step < ref.steps; step++) {
-      if (step <= 2) {
-        const want = ref[`logits_pos${step}` as 'logits_pos0'];
-        for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(logits[i]! - want[i]!));
-      }
-      const next = argmaxOf(logits);
-      if (config.eosTokenIds.includes(next)) break;
-      ids.push(next);
-      if (step + 1 < ref.steps) logits = await driver.decode(next);
+    for (let pos = 0; pos <= 2; pos++) {
+      const want = ref[`logits_pos${pos}` as 'logits_pos0'];
+      const got = run.logits[pos]!;
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
     }
+    const ids = run.finishReason === 'stop' && config.eosTokenIds.includes(run.ids.at(-1)!) ? run.ids.slice(0, -1) : run.ids;
     return { ids, worstLogitDiff: worst };
   } finally {
-    driver.dispose();
     model.dispose();
     backend.dispose();
   }

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModel } from '../../src/model/loader.js';
-import { SequenceDriver } from '../../src/model/sequence-driver.js';
+import { ForwardDriver } from './forward-driver.js';
 import type { StepInputs } from '../../src/model/types.js';
 import type { Backend, Tensor } from '../../src/runtime/backend.js';
 import { createReferenceBackend } from '../../src/runtime/select.js';
@@ -63,7 +63,7 @@ for (const preset of ['tiny-mistral', 'tiny-qwen3']) {
       // Alone: one driver per sequence.
       const alone: Float32Array[][] = [];
       for (let s = 0; s < 2; s++) {
-        const drv = new SequenceDriver(model, { blockSize: BS, maxSeqLen: 16 });
+        const drv = new ForwardDriver(model, { blockSize: BS, maxSeqLen: 16 });
         alone.push([await drv.prefill(prompts[s]!), await drv.decode(next[s]![0]!)]);
         drv.dispose();
       }

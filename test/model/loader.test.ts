@@ -7,7 +7,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel } from '../../src/model/loader.js';
 import { readSafetensorsFile, writeSafetensors, type TensorToWrite } from '../../src/model/safetensors.js';
-import { SequenceDriver } from '../../src/model/sequence-driver.js';
+import { ForwardDriver } from './forward-driver.js';
 import { createReferenceBackend } from '../../src/runtime/select.js';
 import { TokenmillError } from '../../src/util/errors.js';
 import { compareLogits, describe, makeTinyModel, tokenSeq } from './tiny-models.js';
@@ -105,7 +105,7 @@ test('sharded checkpoint loads and gives the same logits; eos ids merge with gen
       assert.deepEqual(loaded.config.eosTokenIds, [3, 1]); // config.json 3, generation_config [3, 1]
       assert.deepEqual(loaded.generationConfig.eosTokenIds, [3, 1]);
       assert.equal(loaded.config.bosTokenId, 0);
-      const drv = new SequenceDriver(loaded.model, { maxSeqLen: 32 });
+      const drv = new ForwardDriver(loaded.model, { maxSeqLen: 32 });
       logits.push(await drv.prefill(tokens, { allLogits: true }));
       drv.dispose();
       loaded.model.dispose();
@@ -159,7 +159,7 @@ test('kvBytesPerToken, allocKvCache shapes, forward argument checks', async () =
       b.free(l.k);
       b.free(l.v);
     }
-    const drv = new SequenceDriver(model, { maxSeqLen: 32 });
+    const drv = new ForwardDriver(model, { maxSeqLen: 32 });
     await drv.prefill(tokenSeq(3, 512));
     const held = b.memoryStats();
     await drv.decode(5);
@@ -197,7 +197,7 @@ test('weight dtype: stored by default; f32 checkpoints become bf16 on a bf16 bac
     for (const weightDType of ['stored', 'f32'] as const) {
       const b = createReferenceBackend();
       const { model } = await loadModel(m.dir, b, { weightDType, maxTokensPerStep: 16 });
-      const drv = new SequenceDriver(model, { maxSeqLen: 16 });
+      const drv = new ForwardDriver(model, { maxSeqLen: 16 });
       out.push(await drv.prefill(tokens));
       drv.dispose();
       model.dispose();
@@ -217,7 +217,7 @@ test('kvCacheDType: auto = computeDType, f16/bf16 with f32 compute, rejected whe
     const { model } = await loadModel(m.dir, b, { maxTokensPerStep: 8, kvCacheDType: 'f16' });
     assert.equal(model.kvCacheDType, 'f16');
     assert.equal(model.kvBytesPerToken(), model.kvBytesPerToken('f32') / 2);
-    const drv = new SequenceDriver(model, { maxSeqLen: 32 });
+    const drv = new ForwardDriver(model, { maxSeqLen: 32 });
     const logits = await drv.prefill(tokenSeq(5, 512));
     assert.ok(logits.every((x) => Number.isFinite(x)));
     drv.dispose();

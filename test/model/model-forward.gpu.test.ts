@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModel } from '../../src/model/loader.js';
 import { TINY_PRESETS } from '../../src/model/model-presets.js';
-import { SequenceDriver } from '../../src/model/sequence-driver.js';
+import { ForwardDriver } from './forward-driver.js';
 import type { Backend } from '../../src/runtime/backend.js';
 import { createCudaBackend, createReferenceBackend, probeCuda } from '../../src/runtime/select.js';
 import { compareLogits, describe, makeTinyModel, tokenSeq } from './tiny-models.js';
@@ -16,7 +16,7 @@ const skip = probe.available ? false : `CUDA unavailable: ${probe.reason}`;
 
 async function run(dir: string, backend: Backend, tokens: number[]): Promise<Float32Array> {
   const { model, config } = await loadModel(dir, backend, { maxTokensPerStep: 64, maxLogitsPerStep: 64 });
-  const drv = new SequenceDriver(model, { blockSize: 16, maxSeqLen: 128 });
+  const drv = new ForwardDriver(model, { blockSize: 16, maxSeqLen: 128 });
   try {
     const V = config.vocabSize;
     const out = new Float32Array(tokens.length * V);

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModel } from '../../src/model/loader.js';
 import { TINY_PRESETS } from '../../src/model/model-presets.js';
-import { SequenceDriver } from '../../src/model/sequence-driver.js';
+import { ForwardDriver } from './forward-driver.js';
 import type { Backend } from '../../src/runtime/backend.js';
 import { cpuAddonAvailable, createCpuBackend, createReferenceBackend } from '../../src/runtime/select.js';
 import { denseForward } from './dense-forward.js';
@@ -16,7 +16,7 @@ const N = 64;
 /** Logits [N * V] of a 64-token run: prefill `split` tokens, then decode the rest one by one. */
 async function run(dir: string, backend: Backend, tokens: number[], split: number, maxTokensPerStep = 64): Promise<Float32Array> {
   const { model, config } = await loadModel(dir, backend, { maxTokensPerStep, maxLogitsPerStep: maxTokensPerStep });
-  const drv = new SequenceDriver(model, { blockSize: 8, maxSeqLen: 128 });
+  const drv = new ForwardDriver(model, { blockSize: 8, maxSeqLen: 128 });
   try {
     const V = config.vocabSize;
     const out = new Float32Array(tokens.length * V);
@@ -106,7 +106,7 @@ for (const dtype of ['f16', 'bf16'] as const) {
       const { model, config } = await loadModel(m.dir, b, { maxTokensPerStep: 16, maxLogitsPerStep: 16 });
       assert.equal(config.torchDType, dtype);
       const big = b.memoryStats().allocatedBytes;
-      const drv = new SequenceDriver(model, { maxSeqLen: 16 });
+      const drv = new ForwardDriver(model, { maxSeqLen: 16 });
       const tokens = tokenSeq(16, config.vocabSize, 11);
       const got = await drv.prefill(tokens, { allLogits: true });
       drv.dispose();

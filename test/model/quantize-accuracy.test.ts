@@ -11,7 +11,7 @@ import { convertLlama2c } from '../../src/model/convert/llama2c.js';
 import { loadModel, type LoadedModel } from '../../src/model/loader.js';
 import { MODEL_PRESETS } from '../../src/model/model-presets.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
-import { SequenceDriver } from '../../src/model/sequence-driver.js';
+import { ForwardDriver } from './forward-driver.js';
 import { loadTokenizer } from '../../src/model/tokenizer.js';
 import { cpuAddonAvailable, createCpuBackend } from '../../src/runtime/select.js';
 import type { Backend } from '../../src/runtime/backend.js';
@@ -52,7 +52,7 @@ function nll(x: Float32Array, row: number, V: number, target: number): number {
 
 /** Teacher-forced logits [tokens.length, V] for one whole sequence. */
 async function allLogits(m: LoadedModel, tokens: readonly number[]): Promise<Float32Array> {
-  const d = new SequenceDriver(m.model, { maxSeqLen: Math.min(512, m.config.maxPositionEmbeddings) });
+  const d = new ForwardDriver(m.model, { maxSeqLen: Math.min(512, m.config.maxPositionEmbeddings) });
   try {
     return await d.prefill(tokens, { allLogits: true });
   } finally {
@@ -63,7 +63,7 @@ async function allLogits(m: LoadedModel, tokens: readonly number[]): Promise<Flo
 /** Greedy continuation of `prompt` by decoding one token at a time (the f32 reference sequence). */
 async function greedy(m: LoadedModel, prompt: readonly number[], steps: number): Promise<number[]> {
   const V = m.config.vocabSize;
-  const d = new SequenceDriver(m.model, { maxSeqLen: Math.min(512, m.config.maxPositionEmbeddings) });
+  const d = new ForwardDriver(m.model, { maxSeqLen: Math.min(512, m.config.maxPositionEmbeddings) });
   try {
     const ids = [...prompt];
     let logits = await d.prefill(prompt);

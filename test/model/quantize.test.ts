@@ -10,7 +10,7 @@ import { isQuantized, quantizeRowsInt8, roundHalfEven } from '../../src/model/qu
 import { loadModel } from '../../src/model/loader.js';
 import { MODEL_PRESETS } from '../../src/model/model-presets.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
-import { SequenceDriver } from '../../src/model/sequence-driver.js';
+import { ForwardDriver } from './forward-driver.js';
 import { TokenmillError } from '../../src/util/errors.js';
 import { cpuAddonAvailable, createCpuBackend, createReferenceBackend } from '../../src/runtime/select.js';
 import { Rng } from '../conformance/helpers.js';
@@ -60,7 +60,7 @@ test('quantized tiny model: reference and CPU logits agree; dispose frees every 
         const m = await loadModel(work, be, { quantize: 'int8' });
         const w = (m.model as unknown as { weights: { layers: { qProj: unknown }[]; lmHead: unknown } }).weights;
         assert.ok(isQuantized(w.layers[0]!.qProj as never) && isQuantized(w.lmHead as never), 'linears quantized');
-        const d = new SequenceDriver(m.model, { maxSeqLen: 64 });
+        const d = new ForwardDriver(m.model, { maxSeqLen: 64 });
         logits.push(await d.prefill([1, 5, 9, 200, 17, 33], { allLogits: true }));
         d.dispose();
         m.model.dispose();

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { loadModel } from '../../src/model/loader.js';
 import { openCheckpoint } from '../../src/model/safetensors.js';
 import { writeRandomModel, type RandomInit } from '../../src/model/random-model.js';
-import { SequenceDriver } from '../../src/model/sequence-driver.js';
+import { ForwardDriver } from './forward-driver.js';
 import { Xoshiro128 } from '../../src/model/prng.js';
 import { cpuAddonAvailable, createCpuBackend } from '../../src/runtime/select.js';
 import { createReferenceBackend } from '../../src/runtime/reference/reference-backend.js';
@@ -58,7 +58,7 @@ async function measure(init: RandomInit): Promise<Measure> {
   let rows32: Float32Array;
   {
     const { model } = await loadModel(dir, b32);
-    const d = new SequenceDriver(model, { maxSeqLen: PROMPT + STEPS + 8 });
+    const d = new ForwardDriver(model, { maxSeqLen: PROMPT + STEPS + 8 });
     try {
       ids = [...prompt];
       let logits = await d.prefill(prompt);
@@ -67,14 +67,14 @@ async function measure(init: RandomInit): Promise<Measure> {
         if (i + 1 < STEPS) logits = await d.decode(ids[ids.length - 1]!);
       }
     } finally { d.dispose(); }
-    const d2 = new SequenceDriver(model, { maxSeqLen: PROMPT + STEPS + 8 });
+    const d2 = new ForwardDriver(model, { maxSeqLen: PROMPT + STEPS + 8 });
     try { rows32 = await d2.prefill(ids.slice(0, PROMPT + STEPS - 1), { allLogits: true }); } finally { d2.dispose(); model.dispose(); b32.dispose(); }
   }
   const b16 = createBf16SimBackend();
   let rows16: Float32Array;
   {
     const { model } = await loadModel(dir, b16);
-    const d = new SequenceDriver(model, { maxSeqLen: PROMPT + STEPS + 8 });
+    const d = new ForwardDriver(model, { maxSeqLen: PROMPT + STEPS + 8 });
     try { rows16 = await d.prefill(ids.slice(0, PROMPT + STEPS - 1), { allLogits: true }); } finally { d.dispose(); model.dispose(); b16.dispose(); }
   }
   let agree = 0;

@@ -28,6 +28,9 @@ export class FakeFrontend implements ModelFrontend {
   async tokenText(id: number): Promise<string> {
     return id === BOS ? '<s>' : id === EOS ? '</s>' : String.fromCharCode(id);
   }
+  async tokenBytes(id: number): Promise<readonly number[]> {
+    return [...Buffer.from(await this.tokenText(id), 'utf8')];
+  }
 }
 
 export const GREEDY_TEXT = 'the mill grinds tokens. ';
@@ -48,6 +51,8 @@ export interface FakeEngineOptions {
   eosAfter?: number;
   /** Die (fatal cuda_error) once this many tokens were generated over all requests. */
   faultAfterTokens?: number;
+  /** Greedy output cycles through this text (default GREEDY_TEXT), e.g. a recorded tool call. */
+  greedyText?: string;
 }
 
 function mulberry32(seed: number): () => number {
@@ -155,7 +160,8 @@ export class FakeEngine implements EngineClient {
         if (done[i]) continue;
         const k = counts[i]!;
         const eos = !p.ignoreEos && this.o.eosAfter !== undefined && k >= this.o.eosAfter;
-        const ch = p.temperature === 0 ? GREEDY_TEXT[k % GREEDY_TEXT.length]! : 'abcdefghij klmnop'[Math.floor(rngs[i]!() * 17)]!;
+        const greedy = this.o.greedyText ?? GREEDY_TEXT;
+        const ch = p.temperature === 0 ? greedy[k % greedy.length]! : 'abcdefghij klmnop'[Math.floor(rngs[i]!() * 17)]!;
         const tokenId = eos ? EOS : ch.charCodeAt(0);
         counts[i] = k + 1;
         generated++;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as api from '../../src/index.js';
 
 const EXPECTED = [
-  'AsyncEngine', 'DEFAULT_SAMPLING', 'ERROR_CODES', 'IncrementalDetokenizer', 'MODEL_PRESETS', 'ModelTokenizer', 'SequenceDriver',
+  'AsyncEngine', 'DEFAULT_SAMPLING', 'ENGINE_DEFAULTS', 'ERROR_CODES', 'Engine', 'IncrementalDetokenizer', 'MODEL_PRESETS', 'ModelTokenizer',
   'StopChecker', 'TokenmillError', 'TokenmillServer', 'convertGguf', 'convertLlama2c', 'cpuAddonAvailable', 'createReferenceBackend',
   'createRng', 'createSequenceSampler', 'createServer', 'generate', 'isTokenmillError', 'loadModel', 'loadModelConfigs', 'loadTokenizer', 'makeTinyModel',
   'openModelStack', 'probeCuda', 'renderChatTemplate', 'samplingParams', 'selectBackend', 'selectChatTemplate', 'stopCheckerOptions',

@@ -69,6 +69,8 @@ export interface BenchRecord {
   readonly usdPer1MTok: number | null;
   readonly avgPowerW: number | null;
   readonly joulesPerTok: number | null;
+  /** The engine's resolved options for this point (bench engine; null where the engine is remote or a peer). */
+  readonly engineConfig?: Readonly<Record<string, unknown>> | null;
   readonly fingerprint: unknown;
   readonly command: string;
   readonly notes: readonly string[];

@@ -14,6 +14,7 @@ import { TokenmillError } from '../../util/errors.js';
 import { invariant } from '../../util/invariant.js';
 import { CPU_BACKEND_NAME, CommandRecorder, CpuTensor, DTYPE_CODE, overlaps, sameRange, type CpuBuffer } from './cpu-tensor.js';
 import { recordOps } from './cpu-ops.js';
+import { OP_PAYLOAD_INTS } from './cpu-op-abi.js';
 import { CpuGraphs } from './cpu-graphs.js';
 
 export interface CpuBackendOptions {
@@ -30,8 +31,19 @@ export interface CpuBackendOptions {
   readonly graphs?: boolean;
 }
 
-export function cpuAddonAvailable(): { available: boolean; reason: string } {
+/** The addon, or why it cannot be used: missing, unloadable, or built from another op ABI (cpu-op-abi.ts). */
+function usableCpuAddon(): { addon: CpuAddon | null; reason: string } {
   const load = loadCpuAddon();
+  if (load.addon === null) return load;
+  const built = load.addon.opPayloadInts;
+  if (!Array.isArray(built) || built.length !== OP_PAYLOAD_INTS.length || built.some((n, i) => n !== OP_PAYLOAD_INTS[i])) {
+    return { addon: null, reason: `${load.reason}, but it was built from another op ABI than src/runtime/cpu/cpu-op-abi.ts (rebuild it: npm run install)` };
+  }
+  return load;
+}
+
+export function cpuAddonAvailable(): { available: boolean; reason: string } {
+  const load = usableCpuAddon();
   return { available: load.addon !== null, reason: load.reason };
 }
 
@@ -349,7 +361,7 @@ export class CpuBackend implements Backend {
 
 
 export function createCpuBackend(opts: CpuBackendOptions = {}): Backend {
-  const load = loadCpuAddon();
+  const load = usableCpuAddon();
   if (load.addon === null) throw new TokenmillError('backend_unavailable', `cpu backend: ${load.reason}`);
   return new CpuBackend(load.addon, opts);
 }

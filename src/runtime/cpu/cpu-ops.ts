@@ -1,6 +1,6 @@
 // Op recording for the CPU backend: validates shapes, dtypes and aliasing (our callers' bugs ->
-// invariant), then appends one command per op (layouts: native/cpu/engine.cpp, payload order
-// must match). Index checks that need tensor contents (ids, slots, block ids) run natively.
+// invariant), then appends one command per op, refs and scalars in the order of its row in
+// cpu-op-abi.ts (the recorder checks the counts). Index checks that need tensor contents (ids, slots, block ids) run natively.
 import type { AttentionMetadata, KvLayer, Tensor } from '../backend.js';
 import type { DType } from '../dtype.js';
 import { invariant } from '../../util/invariant.js';
@@ -26,9 +26,7 @@ export const recordOps = {
     const O = be.arg(out, 'out', F32, [T, D]);
     be.noAlias('out', O, { table: Tab, ids: Ids });
     const r = be.recorder;
-    r.begin(OP.embedding, 15);
-    r.ref(O); r.ref(Tab); r.ref(Ids);
-    r.int(T); r.int(D); r.int(V);
+    r.record(OP.embedding, [O, Tab, Ids], [T, D, V]);
   },
 
   rmsnorm(be: CpuBackend, out: Tensor, x: Tensor, weight: Tensor, eps: number): void {
@@ -40,9 +38,7 @@ export const recordOps = {
     be.aliasExactOrNone('out', O, 'x', X);
     be.noAlias('out', O, { weight: W });
     const r = be.recorder;
-    r.begin(OP.rmsnorm, 15);
-    r.ref(O); r.ref(X); r.ref(W);
-    r.int(R); r.int(D); r.float(eps);
+    r.record(OP.rmsnorm, [O, X, W], [R, D, eps]);
   },
 
   addRmsnorm(be: CpuBackend, out: Tensor, residual: Tensor, x: Tensor, weight: Tensor, eps: number): void {
@@ -56,9 +52,7 @@ export const recordOps = {
     be.noAlias('out', O, { residual: Res, weight: W });
     be.noAlias('residual', Res, { x: X, weight: W });
     const r = be.recorder;
-    r.begin(OP.addRmsnorm, 19);
-    r.ref(O); r.ref(Res); r.ref(X); r.ref(W);
-    r.int(R); r.int(D); r.float(eps);
+    r.record(OP.addRmsnorm, [O, Res, X, W], [R, D, eps]);
   },
 
   matmul(be: CpuBackend, out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null): void {
@@ -71,9 +65,7 @@ export const recordOps = {
     be.noAlias('out', O, B ? { x: X, w: Wt, bias: B } : { x: X, w: Wt });
     const r = be.recorder;
     r.work += T * N * K;
-    r.begin(OP.matmul, 19);
-    r.ref(O); r.ref(X); r.ref(Wt); r.ref(B);
-    r.int(T); r.int(K); r.int(N);
+    r.record(OP.matmul, [O, X, Wt, B], [T, K, N]);
   },
 
   matmulQ8(be: CpuBackend, out: Tensor, x: Tensor, wq: Tensor, scales: Tensor, bias: Tensor | null): void {
@@ -87,9 +79,7 @@ export const recordOps = {
     be.noAlias('out', O, B ? { x: X, wq: Wq, scales: S, bias: B } : { x: X, wq: Wq, scales: S });
     const r = be.recorder;
     r.work += T * N * K;
-    r.begin(OP.matmulQ8, 23);
-    r.ref(O); r.ref(X); r.ref(Wq); r.ref(S); r.ref(B);
-    r.int(T); r.int(K); r.int(N);
+    r.record(OP.matmulQ8, [O, X, Wq, S, B], [T, K, N]);
   },
 
   rope(be: CpuBackend, q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor): void {
@@ -103,9 +93,7 @@ export const recordOps = {
     be.noAlias('q', Q, { k: Kt, positions: P, invFreq: F });
     be.noAlias('k', Kt, { positions: P, invFreq: F });
     const r = be.recorder;
-    r.begin(OP.rope, 20);
-    r.ref(Q); r.ref(Kt); r.ref(P); r.ref(F);
-    r.int(T); r.int(H); r.int(Hkv); r.int(Dh);
+    r.record(OP.rope, [Q, Kt, P, F], [T, H, Hkv, Dh]);
   },
 
   ropeKvWriteQkv(be: CpuBackend, qOut: Tensor, qkv: Tensor, cache: KvLayer, positions: Tensor, invFreq: Tensor, slotMapping: Tensor): void {
@@ -124,9 +112,7 @@ export const recordOps = {
     be.noAlias('cache.k', CK, { ...inputs, 'cache.v': CV });
     be.noAlias('cache.v', CV, inputs);
     const r = be.recorder;
-    r.begin(OP.ropeKvWriteQkv, 33);
-    r.ref(Q); r.ref(X); r.ref(CK); r.ref(CV); r.ref(P); r.ref(F); r.ref(S);
-    r.int(T); r.int(H); r.int(Hkv); r.int(Dh); r.int(NB * BS);
+    r.record(OP.ropeKvWriteQkv, [Q, X, CK, CV, P, F, S], [T, H, Hkv, Dh, NB * BS]);
   },
 
   kvWrite(be: CpuBackend, cache: KvLayer, k: Tensor, v: Tensor, slotMapping: Tensor): void {
@@ -140,9 +126,7 @@ export const recordOps = {
     be.noAlias('cache.k', CK, { 'cache.v': CV, k: Kin, v: Vin, slotMapping: S });
     be.noAlias('cache.v', CV, { k: Kin, v: Vin, slotMapping: S });
     const r = be.recorder;
-    r.begin(OP.kvWrite, 24);
-    r.ref(CK); r.ref(CV); r.ref(Kin); r.ref(Vin); r.ref(S);
-    r.int(T); r.int(Hkv); r.int(Dh); r.int(NB * BS);
+    r.record(OP.kvWrite, [CK, CV, Kin, Vin, S], [T, Hkv, Dh, NB * BS]);
   },
 
   attention(be: CpuBackend, out: Tensor, q: Tensor, cache: KvLayer, meta: AttentionMetadata, scale: number, slidingWindow: number): void {
@@ -165,10 +149,7 @@ export const recordOps = {
     be.noAlias('out', O, { q: Q, 'cache.k': CK, 'cache.v': CV, qsl: Qsl, seqLens: Lens, blockTables: BT });
     const r = be.recorder;
     r.work += T * meta.maxSeqLen * H * Dh * 2;
-    r.begin(OP.attention, 38);
-    r.ref(O); r.ref(Q); r.ref(CK); r.ref(CV); r.ref(Qsl); r.ref(Lens); r.ref(BT);
-    r.int(T); r.int(S); r.int(BT.shape[1]!); r.int(H); r.int(Hkv); r.int(Dh); r.int(BS); r.int(NB);
-    r.float(scale); r.int(slidingWindow);
+    r.record(OP.attention, [O, Q, CK, CV, Qsl, Lens, BT], [T, S, BT.shape[1]!, H, Hkv, Dh, BS, NB, scale, slidingWindow]);
   },
 
   siluMul(be: CpuBackend, out: Tensor, gateUp: Tensor): void {
@@ -178,9 +159,7 @@ export const recordOps = {
     const O = be.arg(out, 'out', F32, [T, I2 / 2]);
     be.noAlias('out', O, { gateUp: GU });
     const r = be.recorder;
-    r.begin(OP.siluMul, 10);
-    r.ref(O); r.ref(GU);
-    r.int(T); r.int(I2 / 2);
+    r.record(OP.siluMul, [O, GU], [T, I2 / 2]);
   },
 
   add(be: CpuBackend, out: Tensor, a: Tensor, b: Tensor): void {
@@ -190,9 +169,7 @@ export const recordOps = {
     be.aliasExactOrNone('out', O, 'a', A);
     be.aliasExactOrNone('out', O, 'b', B);
     const r = be.recorder;
-    r.begin(OP.add, 13);
-    r.ref(O); r.ref(A); r.ref(B);
-    r.int(A.numel);
+    r.record(OP.add, [O, A, B], [A.numel]);
   },
 
   gatherRows(be: CpuBackend, out: Tensor, x: Tensor, rows: Tensor): void {
@@ -203,9 +180,7 @@ export const recordOps = {
     const O = be.arg(out, 'out', F32, [S, D]);
     be.noAlias('out', O, { x: X, rows: Rows });
     const r = be.recorder;
-    r.begin(OP.gatherRows, 15);
-    r.ref(O); r.ref(X); r.ref(Rows);
-    r.int(S); r.int(D); r.int(T);
+    r.record(OP.gatherRows, [O, X, Rows], [S, D, T]);
   },
 
   argmax(be: CpuBackend, out: Tensor, logits: Tensor): void {
@@ -215,8 +190,6 @@ export const recordOps = {
     const O = be.arg(out, 'out', I32, [S]);
     be.noAlias('out', O, { logits: L });
     const r = be.recorder;
-    r.begin(OP.argmax, 10);
-    r.ref(O); r.ref(L);
-    r.int(S); r.int(V);
+    r.record(OP.argmax, [O, L], [S, V]);
   },
 };

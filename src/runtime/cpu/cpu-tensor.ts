@@ -1,28 +1,17 @@
 // CPU backend tensors: a handle over an addon-owned, 64-byte aligned buffer (exposed to JS as an
 // external ArrayBuffer, so reads are plain copies). Views share the buffer at a byte offset.
-// Also the native op codes / dtype codes of the command stream (native/cpu/engine.h must match).
+// Also the command recorder and the dtype codes of the command stream (op codes and payload layouts:
+// cpu-op-abi.ts, from which native/cpu/op_abi.h is generated).
 import { numelOf, type Tensor } from '../backend.js';
 import { DTYPE_BYTES, type DType } from '../dtype.js';
+import { invariant } from '../../util/invariant.js';
+import { OP_FLOAT_SCALARS, OP_NAMES, OP_PAYLOAD_INTS, REF_INTS } from './cpu-op-abi.js';
 
 export const CPU_BACKEND_NAME = 'cpu';
 
 export const DTYPE_CODE: Readonly<Record<DType, number>> = { f32: 0, f16: 1, bf16: 2, i32: 3, i8: 4 };
 
-export const OP = {
-  embedding: 1,
-  rmsnorm: 2,
-  addRmsnorm: 3,
-  matmul: 4,
-  rope: 5,
-  kvWrite: 6,
-  attention: 7,
-  siluMul: 8,
-  add: 9,
-  gatherRows: 10,
-  argmax: 11,
-  ropeKvWriteQkv: 12,
-  matmulQ8: 13,
-} as const;
+export { OP } from './cpu-op-abi.js';
 
 /** One addon allocation. `live` turns false on free(); the ArrayBuffer is detached then. */
 export interface CpuBuffer {
@@ -66,15 +55,14 @@ export function sameRange(a: CpuTensor, b: CpuTensor): boolean {
 }
 
 /**
- * The op queue: ops are appended as int32 words [op, numInts, payload...] (tensor refs are
- * [bufferId, dtypeCode, byteOffset lo, byteOffset hi]; floats are stored as their f32 bits) and
- * run in order by one native flush() call at the next synchronization point.
+ * The op queue: ops are appended as int32 words [op, numInts, payload...] (layouts: cpu-op-abi.ts;
+ * tensor refs are [bufferId, dtypeCode, byteOffset lo, byteOffset hi]; floats are stored as their
+ * f32 bits) and run in order by one native flush() call at the next synchronization point.
  */
 export class CommandRecorder {
   private ints = new Int32Array(16384);
   private floats = new Float32Array(this.ints.buffer);
   private pos = 0;
-  private start = 0;
   /** Multiply-adds recorded since the last reset (decides synchronous vs worker-thread flush). */
   work = 0;
 
@@ -109,14 +97,27 @@ export class CommandRecorder {
     this.work += work;
   }
 
-  begin(op: number, payloadInts: number): void {
-    this.reserve(this.pos + payloadInts + 2);
-    this.start = this.pos;
+  /**
+   * One op: its refs then its scalars, in the order of its CPU_OP_ABI row; counts are checked against
+   * the row (a mismatch is our bug), f32 scalars are written as their bits.
+   */
+  record(op: number, refs: readonly (CpuTensor | null)[], scalars: readonly number[]): void {
+    const payload = OP_PAYLOAD_INTS[op];
+    const floats = OP_FLOAT_SCALARS[op];
+    invariant(payload !== undefined && floats !== undefined && op > 0, () => `cpu recorder: unknown op ${op}`);
+    invariant(refs.length * REF_INTS + scalars.length === payload && scalars.length === floats.length,
+      () => `cpu recorder: ${OP_NAMES[op]} takes ${payload} payload ints, got ${refs.length} refs + ${scalars.length} scalars`);
+    this.reserve(this.pos + payload + 2);
     this.ints[this.pos] = op;
-    this.ints[this.pos + 1] = payloadInts + 2;
+    this.ints[this.pos + 1] = payload + 2;
     this.pos += 2;
+    for (const t of refs) this.ref(t);
+    for (let i = 0; i < scalars.length; i++) {
+      if (floats[i] === true) this.floats[this.pos++] = scalars[i]!;
+      else this.ints[this.pos++] = scalars[i]!;
+    }
   }
-  ref(t: CpuTensor | null): void {
+  private ref(t: CpuTensor | null): void {
     const p = this.pos;
     if (t === null) {
       this.ints[p] = -1;
@@ -130,15 +131,5 @@ export class CommandRecorder {
       this.ints[p + 3] = Math.floor(t.byteOffset / 4294967296);
     }
     this.pos = p + 4;
-  }
-  int(v: number): void {
-    this.ints[this.pos++] = v;
-  }
-  float(v: number): void {
-    this.floats[this.pos++] = v;
-  }
-  /** Checks the payload written since begin() has the declared size (our own bug otherwise). */
-  end(): boolean {
-    return this.pos - this.start === this.ints[this.start + 1];
   }
 }

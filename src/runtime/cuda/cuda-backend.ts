@@ -9,7 +9,7 @@ import { numelOf } from '../backend.js';
 import { DTYPE_BYTES, isFloatDType, type DType } from '../dtype.js';
 import { TokenmillError } from '../../util/errors.js';
 import { invariant } from '../../util/invariant.js';
-import { loadCudaAddon, type CudaContextNative } from './cuda-native.js';
+import { loadCudaAddon, type CudaContextNative } from '../native.js';
 import { CudaTensor, DTYPE_CODE, toCudaError } from './cuda-tensor.js';
 import { CudaGraphs, hasGraphNative } from './cuda-graphs.js';
 import { sampleOnDevice, type SamplerScratch } from './cuda-sampler.js';

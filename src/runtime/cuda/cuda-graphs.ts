@@ -4,19 +4,8 @@
 // TokenmillError('cuda_error') with details.op 'graph_capture' | 'graph_launch'.
 import type { BackendGraphs } from '../backend.js';
 import { TokenmillError } from '../../util/errors.js';
+import type { CudaGraphNative } from '../native.js';
 import { toCudaError } from './cuda-tensor.js';
-
-/** The addon's graph surface (present in addons built from this commit on; ABI 1 stays compatible). */
-export interface CudaGraphNative {
-  graphBegin(): void;
-  /** Ends the capture, instantiates, returns a graph id (never reused). */
-  graphEnd(): number;
-  /** Ends a failed capture and drops it; no-op when not capturing. */
-  graphAbort(): void;
-  graphLaunch(id: number): void;
-  /** id 0: all graphs. */
-  graphDestroy(id: number): void;
-}
 
 export function hasGraphNative(ctx: object): ctx is CudaGraphNative {
   const c = ctx as Partial<CudaGraphNative>;

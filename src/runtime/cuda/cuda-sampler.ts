@@ -2,7 +2,7 @@
 // small device tensors (kept between calls, grown when needed) and launches the sample kernel, so
 // only token ids come back to the host. Semantics of each knob: src/engine/sampling-params.ts.
 import type { Backend, DeviceSampleRow, Tensor } from '../backend.js';
-import type { CudaContextNative } from './cuda-native.js';
+import type { CudaContextNative } from '../native.js';
 import type { CudaTensor } from './cuda-tensor.js';
 
 

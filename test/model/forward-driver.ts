@@ -1,19 +1,21 @@
-// SequenceDriver: runs ONE sequence through a CausalLM without the engine (golden tests, benches,
-// debugging). Contiguous block table (blocks 0..n-1, so slot == position); prefill is chunked by
-// maxTokensPerStep. Input tensors are allocated once; each step only uploads into them.
-import type { AttentionMetadata, Backend, KvLayer, Tensor } from '../runtime/backend.js';
-import { TokenmillError } from '../util/errors.js';
-import { freeKvCache } from './decoder-model.js';
-import type { CausalLM, StepInputs } from './types.js';
+// ForwardDriver (test harness): feeds ONE sequence's tokens, chosen by the test, through
+// CausalLM.forward and returns the logits, for model-layer checks (teacher forcing, every prompt
+// row's logits, parity with a dense forward or another framework). Not a generation path: generation,
+// the golden tests and the benches go through the Engine (src/engine/generate.ts).
+// Contiguous block table (blocks 0..n-1, so slot == position); prefill is chunked by maxTokensPerStep.
+import type { AttentionMetadata, Backend, KvLayer, Tensor } from '../../src/runtime/backend.js';
+import { TokenmillError } from '../../src/util/errors.js';
+import { freeKvCache } from '../../src/model/decoder-model.js';
+import type { CausalLM, StepInputs } from '../../src/model/types.js';
 
-export interface SequenceDriverOptions {
+export interface ForwardDriverOptions {
   /** KV block size in tokens (default 16). */
   readonly blockSize?: number;
   /** Longest context this driver supports (default min(maxPositionEmbeddings, 2048)). */
   readonly maxSeqLen?: number;
 }
 
-export class SequenceDriver {
+export class ForwardDriver {
   readonly kvCache: KvLayer[];
   readonly maxSeqLen: number;
   readonly blockSize: number;
@@ -28,7 +30,7 @@ export class SequenceDriver {
   private readonly chunk: number;
   private readonly logitsChunk: number;
 
-  constructor(readonly model: CausalLM, opts: SequenceDriverOptions = {}) {
+  constructor(readonly model: CausalLM, opts: ForwardDriverOptions = {}) {
     this.b = model.backend;
     this.blockSize = opts.blockSize ?? 16;
     this.maxSeqLen = opts.maxSeqLen ?? Math.min(model.config.maxPositionEmbeddings, 2048);

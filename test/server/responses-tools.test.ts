@@ -1,0 +1,172 @@
+// /v1/responses with function tools and reasoning, through the openai client. A scripted engine
+// (the fake engine's greedy text set to a recorded Qwen3-style output) runs the real hermes and
+// qwen3 output parsers: reasoning, message and function_call items, the same output streamed and
+// not, the function_call_arguments events, parallel_tool_calls: false. On the real Engine with a
+// tiny random Qwen3 (real tokenizer and template): function_call / function_call_output items and
+// reasoning.effort "none" render the same prompt as their chat equivalents; bad tool input is a 400;
+// a template that opens <think> gives a reasoning item with reasoning_tokens, streamed the same.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import OpenAI from 'openai';
+import { startLive, type Live } from './helpers.js';
+import { skipUnlessShared } from '../tokenizer/shared-models.js';
+import { closeServed, serveTinyQwen3, WEATHER_TOOL, type Served } from '../e2e/tiny-qwen3-server.js';
+
+const TOOL: OpenAI.Responses.FunctionTool = { type: 'function', name: 'get_weather', description: WEATHER_TOOL.function.description, parameters: WEATHER_TOOL.function.parameters, strict: false };
+const CALL_TEXT = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>';
+// Reasoning, a short message, then two parallel calls; the scripted engine stops (EOS) after it.
+const SCRIPT = `<think>The user wants the weather.</think>Let me check.${CALL_TEXT}${CALL_TEXT}`;
+
+type Item = OpenAI.Responses.ResponseOutputItem;
+
+/** The output without its random ids, for comparing two runs. */
+function shape(items: readonly Item[]): unknown[] {
+  return items.map((it) => {
+    if (it.type === 'message') return { type: it.type, status: it.status, text: it.content.map((c) => (c.type === 'output_text' ? c.text : '')).join('') };
+    if (it.type === 'reasoning') return { type: it.type, status: it.status, text: (it.content ?? []).map((c) => c.text).join('') };
+    if (it.type === 'function_call') return { type: it.type, status: it.status, name: it.name, arguments: JSON.parse(it.arguments) as unknown };
+    return { type: it.type };
+  });
+}
+
+describe('/v1/responses output parsing (scripted engine, real parsers)', () => {
+  let live: Live;
+  before(async () => {
+    live = await startLive({ engine: { greedyText: SCRIPT, eosAfter: SCRIPT.length, maxModelLen: 1024 }, server: { toolCallParser: 'hermes', reasoningParser: 'qwen3' } });
+  });
+  after(() => live.close());
+  const req: OpenAI.Responses.ResponseCreateParamsNonStreaming = { model: 'fake-model', input: 'Weather in Paris?', tools: [TOOL], temperature: 0, max_output_tokens: 400 };
+
+  it('reasoning, message and function_call items; usage counts reasoning tokens', async () => {
+    const r = await live.client.responses.create(req);
+    assert.equal(r.status, 'completed');
+    assert.deepEqual(shape(r.output), [
+      { type: 'reasoning', status: 'completed', text: 'The user wants the weather.' },
+      { type: 'message', status: 'completed', text: 'Let me check.' },
+      { type: 'function_call', status: 'completed', name: 'get_weather', arguments: { city: 'Paris' } },
+      { type: 'function_call', status: 'completed', name: 'get_weather', arguments: { city: 'Paris' } },
+    ]);
+    assert.notEqual((r.output[2] as OpenAI.Responses.ResponseFunctionToolCall).call_id, (r.output[3] as OpenAI.Responses.ResponseFunctionToolCall).call_id);
+    const call = r.output[2] as OpenAI.Responses.ResponseFunctionToolCall;
+    assert.match(call.call_id, /^call_/);
+    assert.match(call.id!, /^fc_/);
+    assert.match(r.output[0]!.id!, /^rs_/);
+    assert.equal(r.output_text, 'Let me check.');
+    // The byte-level fake has no single-token <think> marker, so no reasoning tokens are counted
+    // (the real Qwen3 case below counts them).
+    assert.equal(r.usage!.output_tokens_details.reasoning_tokens, 0);
+  });
+
+  it('streamed: the same items, reasoning_text and function_call_arguments events in order', async () => {
+    const whole = await live.client.responses.create(req);
+    const stream = live.client.responses.stream(req as Parameters<OpenAI["responses"]["stream"]>[0]);
+    const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+    for await (const e of stream) events.push(e);
+    const final = await stream.finalResponse();
+    assert.deepEqual(shape(final.output), shape(whole.output));
+    const types: string[] = events.map((e) => e.type);
+    assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i));
+    const firstOf = (t: string): number => types.indexOf(t);
+    assert.ok(firstOf('response.reasoning_text.delta') < firstOf('response.output_text.delta'));
+    assert.ok(firstOf('response.output_text.delta') < firstOf('response.function_call_arguments.delta'));
+    const added = events.filter((e): e is OpenAI.Responses.ResponseOutputItemAddedEvent => e.type === 'response.output_item.added');
+    assert.deepEqual(added.map((e) => [e.output_index, e.item.type]), [[0, 'reasoning'], [1, 'message'], [2, 'function_call'], [3, 'function_call']]);
+    const callAdded = added[2]!.item as OpenAI.Responses.ResponseFunctionToolCall;
+    assert.equal(callAdded.name, 'get_weather');
+    assert.equal(callAdded.arguments, '');
+    const args = events.filter((e) => e.type === 'response.function_call_arguments.delta' && e.output_index === 2).map((e) => (e as OpenAI.Responses.ResponseFunctionCallArgumentsDeltaEvent).delta).join('');
+    const argsDone = events.find((e) => e.type === 'response.function_call_arguments.done') as OpenAI.Responses.ResponseFunctionCallArgumentsDoneEvent;
+    assert.equal(argsDone.arguments, args);
+    assert.equal(argsDone.name, 'get_weather');
+    assert.equal(argsDone.item_id, callAdded.id);
+    assert.deepEqual(JSON.parse(args), { city: 'Paris' });
+    assert.equal(types.at(-1), 'response.completed');
+  });
+
+  it('parallel_tool_calls: false keeps the first call only', async () => {
+    const r = await live.client.responses.create({ ...req, parallel_tool_calls: false });
+    assert.deepEqual(r.output.map((i) => i.type), ['reasoning', 'message', 'function_call']);
+    assert.equal(r.parallel_tool_calls, false);
+  });
+});
+
+describe('/v1/responses tools on a tiny random Qwen3 (real engine, tokenizer and template)', { skip: skipUnlessShared('qwen3-tokenizer/tokenizer.json') }, () => {
+  let s: Served;
+  before(async () => {
+    s = await serveTinyQwen3();
+  });
+  after(() => closeServed(s));
+
+  it('function_call and function_call_output items render the same prompt as chat tool_calls and tool messages', async () => {
+    const r = await s.client.responses.create({
+      model: 'tiny', tools: [TOOL], max_output_tokens: 3, temperature: 0,
+      input: [
+        { role: 'user', content: 'Weather in Paris?' },
+        { type: 'function_call', call_id: 'call_1', name: 'get_weather', arguments: '{"city": "Paris"}' },
+        { type: 'function_call_output', call_id: 'call_1', output: '18C and sunny' },
+      ],
+    });
+    const chat = await s.client.chat.completions.create({
+      model: 'tiny', tools: [WEATHER_TOOL], max_tokens: 3, temperature: 0,
+      messages: [
+        { role: 'user', content: 'Weather in Paris?' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city": "Paris"}' } }] },
+        { role: 'tool', tool_call_id: 'call_1', content: '18C and sunny' },
+      ],
+    });
+    assert.equal(r.usage!.input_tokens, chat.usage!.prompt_tokens);
+    assert.ok(r.status === 'completed' || r.status === 'incomplete');
+  });
+
+  it('reasoning.effort "none" turns thinking off like chat_template_kwargs enable_thinking: false', async () => {
+    const base = { model: 'tiny', input: 'Hi', max_output_tokens: 2, temperature: 0 };
+    const off = await s.client.responses.create({ ...base, reasoning: { effort: 'none' } } as OpenAI.Responses.ResponseCreateParamsNonStreaming);
+    const chatOff = await s.client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 2, chat_template_kwargs: { enable_thinking: false } } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    const on = await s.client.responses.create(base);
+    assert.equal(off.usage!.input_tokens, chatOff.usage!.prompt_tokens);
+    assert.ok(off.usage!.input_tokens > on.usage!.input_tokens, 'an empty think block was added');
+  });
+
+  it('bad tool input is a 400 naming the Responses param', async () => {
+    const bad = async (body: Record<string, unknown>, param: string): Promise<void> => {
+      await assert.rejects(s.client.responses.create({ model: 'tiny', input: 'x', max_output_tokens: 2, ...body } as unknown as OpenAI.Responses.ResponseCreateParamsNonStreaming), (e: unknown) => {
+        assert.ok(e instanceof OpenAI.BadRequestError, String(e));
+        assert.equal((e.error as { param: string }).param, param, (e.error as { message: string }).message);
+        return true;
+      });
+    };
+    await bad({ tools: [TOOL], tool_choice: { type: 'function', name: 'nope' } }, 'tool_choice.name');
+    await bad({ tools: [{ ...TOOL, name: 'bad name!' }] }, 'tools.0.name');
+    await bad({ tool_choice: 'required' }, 'tool_choice');
+    await bad({ tools: [TOOL], input: [{ role: 'user', content: 'x' }, { type: 'function_call_output', call_id: 'call_9', output: '1' }] }, 'input.1');
+    await bad({ tools: [TOOL], input: [{ role: 'user', content: 'x' }, { type: 'function_call', call_id: 'c1', name: 'get_weather', arguments: '{oops' }] }, 'input.1');
+    const ok = await s.client.responses.create({ model: 'tiny', input: 'still here', max_output_tokens: 2 });
+    assert.equal(ok.object, 'response');
+  });
+});
+
+describe('/v1/responses reasoning on a template that opens <think> (real engine, Qwen3 tokenizer)', { skip: skipUnlessShared('qwen3-tokenizer/tokenizer.json') }, () => {
+  let s: Served;
+  before(async () => {
+    s = await serveTinyQwen3({ template: (t) => t.replace("{{- '<|im_start|>assistant\\n' }}", "{{- '<|im_start|>assistant\\n<think>\\n' }}") });
+  });
+  after(() => closeServed(s));
+
+  it('everything is reasoning (no </think> from random weights): one reasoning item, reasoning_tokens = output_tokens', async () => {
+    const req = { model: 'tiny', input: 'Think about it', max_output_tokens: 10, temperature: 1, seed: 42, ignore_eos: true } as OpenAI.Responses.ResponseCreateParamsNonStreaming;
+    const r = await s.client.responses.create(req);
+    assert.equal(r.status, 'incomplete');
+    assert.equal(r.output[0]!.type, 'reasoning');
+    const text = (r.output[0] as OpenAI.Responses.ResponseReasoningItem).content![0]!.text;
+    assert.ok(text.length > 0 && !text.includes('<think>'));
+    assert.equal(r.output_text, '');
+    assert.equal(r.usage!.output_tokens_details.reasoning_tokens, r.usage!.output_tokens);
+    const stream = s.client.responses.stream(req as Parameters<OpenAI["responses"]["stream"]>[0]);
+    let reasoning = '';
+    stream.on('response.reasoning_text.delta', (e) => (reasoning += e.delta));
+    const final = await stream.finalResponse();
+    assert.equal(reasoning, text);
+    assert.deepEqual(shape(final.output), shape(r.output));
+    assert.equal(final.usage!.output_tokens_details.reasoning_tokens, r.usage!.output_tokens_details.reasoning_tokens);
+  });
+});
