@@ -52,7 +52,11 @@
         'native/cpu/dispatch.cpp',
       ],
       'dependencies': ['tm_cpu_avx512', 'tm_cpu_avx2', 'tm_cpu_generic'],
+      # node-addon-api (as the CUDA addon): C++ exceptions carry JS errors out of the glue.
+      'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      'defines': ['NAPI_CPP_EXCEPTIONS', 'NAPI_VERSION=8'],
       'cflags': ['<@(tm_common_cflags)', '-pthread'],
+      'cflags_cc': ['-fexceptions'],
       'ldflags': ['-pthread'],
     },
   ],

@@ -1,14 +1,14 @@
-// N-API glue for the CPU addon (tokenmill_cpu.node): unpacks arguments, owns CpuEngine handles,
-// exposes tensor buffers as external ArrayBuffers, and turns a non-ok tmill::Status into a JS Error
-// whose `code` is the status name (the TS side maps it to TokenmillError). No kernels here.
-#include <node_api.h>
+// node-addon-api glue for the CPU addon (tokenmill_cpu.node): unpacks arguments, owns CpuEngine
+// handles, exposes tensor buffers as external ArrayBuffers, and turns a non-ok tmill::Status into a
+// JS Error whose `code` is the status name (the TS side maps it to TokenmillError). No kernels here;
+// the surface is typed in src/runtime/native.ts (CpuAddon).
+#include <napi.h>
 
 #include <condition_variable>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <mutex>
 #include <new>
+#include <string>
 #include <vector>
 
 #include "../common/dtype.h"
@@ -29,38 +29,18 @@ const char* code_name(StatusCode c) {
   }
 }
 
-napi_value throw_status(napi_env env, const Status& s) {
-  napi_throw_error(env, code_name(s.code), s.message);
-  return nullptr;
+[[noreturn]] void throw_code(Napi::Env env, const char* code, const std::string& msg) {
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, code));
+  throw e;
 }
-napi_value throw_msg(napi_env env, const char* msg) {
-  napi_throw_error(env, "invalid_argument", msg);
-  return nullptr;
+[[noreturn]] void throw_status(Napi::Env env, const Status& s) { throw_code(env, code_name(s.code), s.message); }
+void check(Napi::Env env, const Status& s) {
+  if (!s.ok()) throw_status(env, s);
 }
-
-#define NAPI_OK(call)                                                        \
-  do {                                                                       \
-    if ((call) != napi_ok) return throw_msg(env, "N-API call failed: " #call); \
-  } while (0)
-
-template <size_t N>
-bool get_args(napi_env env, napi_callback_info info, napi_value (&argv)[N], size_t need) {
-  size_t argc = N;
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < need) {
-    napi_throw_error(env, "invalid_argument", "too few arguments");
-    return false;
-  }
-  return true;
+void need_args(const Napi::CallbackInfo& info, size_t n) {
+  if (info.Length() < n) throw_code(info.Env(), "invalid_argument", "too few arguments");
 }
-
-// One queued flush running on a libuv worker thread (the pool's workers help it).
-struct FlushJob {
-  std::vector<int32_t> cmds;
-  Status status;
-  napi_deferred deferred = nullptr;
-  napi_async_work work = nullptr;
-  struct AddonEngine* owner = nullptr;
-};
 
 // The handle JS holds: the engine plus at most one in-flight async flush. Every other addon call
 // waits for that flush first (TS does so too), so the engine is never used from two threads.
@@ -69,277 +49,221 @@ struct AddonEngine {
   std::mutex mu;
   std::condition_variable cv;
   bool busy = false;
-  Status last;  // status of the last async flush, reported once by wait_idle
+  Status last;  // status of the last async flush, reported once by waitIdle
   void wait() {
     std::unique_lock<std::mutex> lk(mu);
     cv.wait(lk, [&] { return !busy; });
   }
 };
 
-AddonEngine* handle_of(napi_env env, napi_value v) {
-  void* p = nullptr;
-  if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr ||
-      static_cast<AddonEngine*>(p)->engine == nullptr) {
-    napi_throw_error(env, "invalid_argument", "not a live CPU engine handle (disposed?)");
-    return nullptr;
-  }
-  return static_cast<AddonEngine*>(p);
+AddonEngine* handle_of(const Napi::Value& v) {
+  AddonEngine* h = v.IsExternal() ? v.As<Napi::External<AddonEngine>>().Data() : nullptr;
+  if (h == nullptr || h->engine == nullptr) throw_code(v.Env(), "invalid_argument", "not a live CPU engine handle (disposed?)");
+  return h;
 }
 
-CpuEngine* engine_of(napi_env env, napi_value v) {
-  AddonEngine* h = handle_of(env, v);
-  if (h == nullptr) return nullptr;
+CpuEngine* engine_of(const Napi::Value& v) {
+  AddonEngine* h = handle_of(v);
   h->wait();
   return h->engine;
 }
 
-void finalize_handle(napi_env, void* data, void*) {
-  AddonEngine* h = static_cast<AddonEngine*>(data);
-  h->wait();
-  delete h->engine;
-  delete h;
+const int32_t* commands_of(const Napi::Value& arr, const Napi::Value& count, int32_t* n, const char* what) {
+  if (!arr.IsTypedArray() || arr.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw_code(arr.Env(), "invalid_argument", std::string(what) + ": commands must be an Int32Array");
+  Napi::Int32Array a = arr.As<Napi::Int32Array>();
+  *n = count.As<Napi::Number>().Int32Value();
+  if (*n < 0 || static_cast<size_t>(*n) > a.ElementLength()) throw_code(arr.Env(), "invalid_argument", std::string(what) + ": bad command count");
+  return a.Data();
 }
 
 // createEngine(numThreads: number, forceIsa: string): External
-napi_value create_engine(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!get_args(env, info, argv, 2)) return nullptr;
-  int32_t threads = 1;
-  NAPI_OK(napi_get_value_int32(env, argv[0], &threads));
-  char isa[32] = {0};
-  size_t len = 0;
-  NAPI_OK(napi_get_value_string_utf8(env, argv[1], isa, sizeof(isa), &len));
-  CpuEngine* e = new (std::nothrow) CpuEngine(threads, tmill::cpu::select_kernels(isa));
+Napi::Value create_engine(const Napi::CallbackInfo& info) {
+  need_args(info, 2);
+  const int32_t threads = info[0].As<Napi::Number>().Int32Value();
+  const std::string isa = info[1].As<Napi::String>().Utf8Value();
   AddonEngine* h = new (std::nothrow) AddonEngine();
-  if (e == nullptr || h == nullptr) { napi_throw_error(env, "out_of_memory", "cannot create CPU engine"); return nullptr; }
+  CpuEngine* e = h == nullptr ? nullptr : new (std::nothrow) CpuEngine(threads, tmill::cpu::select_kernels(isa.c_str()));
+  if (e == nullptr) {
+    delete h;
+    throw_code(info.Env(), "out_of_memory", "cannot create CPU engine");
+  }
   h->engine = e;
-  napi_value ext;
-  NAPI_OK(napi_create_external(env, h, finalize_handle, nullptr, &ext));
-  return ext;
+  return Napi::External<AddonEngine>::New(info.Env(), h, [](Napi::Env, AddonEngine* d) {
+    d->wait();
+    delete d->engine;
+    delete d;
+  });
 }
 
 // destroyEngine(engine): frees every buffer and joins the pool. The handle must not be used again.
-napi_value destroy_engine(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, argv, 1)) return nullptr;
-  AddonEngine* h = handle_of(env, argv[0]);
-  if (h == nullptr) return nullptr;
+Napi::Value destroy_engine(const Napi::CallbackInfo& info) {
+  need_args(info, 1);
+  AddonEngine* h = handle_of(info[0]);
   h->wait();
   delete h->engine;
   h->engine = nullptr;  // the AddonEngine itself stays (a pending completion may still touch it)
-  return nullptr;
+  return info.Env().Undefined();
 }
 
-// engineInfo(engine): { isa, numThreads, allocatedBytes }
-napi_value engine_info(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, argv, 1)) return nullptr;
-  CpuEngine* e = engine_of(env, argv[0]);
-  if (e == nullptr) return nullptr;
-  napi_value obj, isa, nt, ab;
-  NAPI_OK(napi_create_object(env, &obj));
-  NAPI_OK(napi_create_string_utf8(env, e->kernels()->isa, NAPI_AUTO_LENGTH, &isa));
-  NAPI_OK(napi_create_int32(env, e->num_threads(), &nt));
-  NAPI_OK(napi_create_double(env, static_cast<double>(e->allocated_bytes()), &ab));
-  NAPI_OK(napi_set_named_property(env, obj, "isa", isa));
-  NAPI_OK(napi_set_named_property(env, obj, "numThreads", nt));
-  NAPI_OK(napi_set_named_property(env, obj, "allocatedBytes", ab));
+// engineInfo(engine): { isa, numThreads, allocatedBytes, opTimeNs?, opCalls? }
+Napi::Value engine_info(const Napi::CallbackInfo& info) {
+  need_args(info, 1);
+  Napi::Env env = info.Env();
+  CpuEngine* e = engine_of(info[0]);
+  Napi::Object obj = Napi::Object::New(env);
+  obj.Set("isa", Napi::String::New(env, e->kernels()->isa));
+  obj.Set("numThreads", Napi::Number::New(env, e->num_threads()));
+  obj.Set("allocatedBytes", Napi::Number::New(env, static_cast<double>(e->allocated_bytes())));
   if (e->profiling()) {
-    napi_value ns, calls;
-    NAPI_OK(napi_create_array_with_length(env, tmill::cpu::kNumOps, &ns));
-    NAPI_OK(napi_create_array_with_length(env, tmill::cpu::kNumOps, &calls));
-    for (int i = 0; i < tmill::cpu::kNumOps; i++) {
-      napi_value a, b;
-      NAPI_OK(napi_create_double(env, static_cast<double>(e->op_time_ns()[i]), &a));
-      NAPI_OK(napi_create_double(env, static_cast<double>(e->op_calls()[i]), &b));
-      NAPI_OK(napi_set_element(env, ns, static_cast<uint32_t>(i), a));
-      NAPI_OK(napi_set_element(env, calls, static_cast<uint32_t>(i), b));
+    Napi::Array ns = Napi::Array::New(env, tmill::cpu::kNumOps), calls = Napi::Array::New(env, tmill::cpu::kNumOps);
+    for (uint32_t i = 0; i < static_cast<uint32_t>(tmill::cpu::kNumOps); i++) {
+      ns.Set(i, Napi::Number::New(env, static_cast<double>(e->op_time_ns()[i])));
+      calls.Set(i, Napi::Number::New(env, static_cast<double>(e->op_calls()[i])));
     }
-    NAPI_OK(napi_set_named_property(env, obj, "opTimeNs", ns));
-    NAPI_OK(napi_set_named_property(env, obj, "opCalls", calls));
+    obj.Set("opTimeNs", ns);
+    obj.Set("opCalls", calls);
   }
   return obj;
 }
 
 // alloc(engine, bytes): [id, ArrayBuffer] (64-byte aligned external memory owned by the engine)
-napi_value alloc(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!get_args(env, info, argv, 2)) return nullptr;
-  CpuEngine* e = engine_of(env, argv[0]);
-  if (e == nullptr) return nullptr;
-  double bytes = 0;
-  NAPI_OK(napi_get_value_double(env, argv[1], &bytes));
+Napi::Value alloc(const Napi::CallbackInfo& info) {
+  need_args(info, 2);
+  Napi::Env env = info.Env();
+  CpuEngine* e = engine_of(info[0]);
+  const double bytes = info[1].As<Napi::Number>().DoubleValue();
   int32_t id = -1;
   void* ptr = nullptr;
-  Status s = e->alloc(static_cast<int64_t>(bytes), &id, &ptr);
-  if (!s.ok()) return throw_status(env, s);
-  napi_value ab, idv, arr;
-  if (napi_create_external_arraybuffer(env, ptr, static_cast<size_t>(bytes), nullptr, nullptr, &ab) != napi_ok) {
-    e->release(id);
-    return throw_msg(env, "cannot create an external ArrayBuffer");
+  check(env, e->alloc(static_cast<int64_t>(bytes), &id, &ptr));
+  Napi::ArrayBuffer ab;
+  try {
+    ab = Napi::ArrayBuffer::New(env, ptr, static_cast<size_t>(bytes));
+  } catch (const Napi::Error&) {
+    (void)e->release(id);
+    throw_code(env, "invalid_argument", "cannot create an external ArrayBuffer");
   }
-  NAPI_OK(napi_create_int32(env, id, &idv));
-  NAPI_OK(napi_create_array_with_length(env, 2, &arr));
-  NAPI_OK(napi_set_element(env, arr, 0, idv));
-  NAPI_OK(napi_set_element(env, arr, 1, ab));
+  Napi::Array arr = Napi::Array::New(env, 2);
+  arr.Set(0u, Napi::Number::New(env, id));
+  arr.Set(1u, ab);
   return arr;
 }
 
 // free(engine, id, arrayBuffer): detaches the ArrayBuffer (JS views read as empty) and frees memory.
-napi_value free_buffer(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!get_args(env, info, argv, 3)) return nullptr;
-  CpuEngine* e = engine_of(env, argv[0]);
-  if (e == nullptr) return nullptr;
-  int32_t id = -1;
-  NAPI_OK(napi_get_value_int32(env, argv[1], &id));
-  bool detachable = false;
-  if (napi_is_detached_arraybuffer(env, argv[2], &detachable) == napi_ok && !detachable)
-    NAPI_OK(napi_detach_arraybuffer(env, argv[2]));
-  Status s = e->release(id);
-  if (!s.ok()) return throw_status(env, s);
-  return nullptr;
+Napi::Value free_buffer(const Napi::CallbackInfo& info) {
+  need_args(info, 3);
+  CpuEngine* e = engine_of(info[0]);
+  const int32_t id = info[1].As<Napi::Number>().Int32Value();
+  if (info[2].IsArrayBuffer()) {
+    Napi::ArrayBuffer ab = info[2].As<Napi::ArrayBuffer>();
+    if (!ab.IsDetached()) ab.Detach();
+  }
+  check(info.Env(), e->release(id));
+  return info.Env().Undefined();
 }
 
 // flush(engine, commands: Int32Array, numInts): runs the recorded ops in order.
-napi_value flush(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!get_args(env, info, argv, 3)) return nullptr;
-  CpuEngine* e = engine_of(env, argv[0]);
-  if (e == nullptr) return nullptr;
-  napi_typedarray_type type;
-  size_t length = 0;
-  void* data = nullptr;
-  NAPI_OK(napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr));
-  if (type != napi_int32_array) return throw_msg(env, "flush: commands must be an Int32Array");
+Napi::Value flush(const Napi::CallbackInfo& info) {
+  need_args(info, 3);
+  CpuEngine* e = engine_of(info[0]);
   int32_t n = 0;
-  NAPI_OK(napi_get_value_int32(env, argv[2], &n));
-  if (n < 0 || static_cast<size_t>(n) > length) return throw_msg(env, "flush: bad command count");
-  Status s = e->execute(static_cast<const int32_t*>(data), n);
-  if (!s.ok()) return throw_status(env, s);
-  return nullptr;
+  const int32_t* cmds = commands_of(info[1], info[2], &n, "flush");
+  check(info.Env(), e->execute(cmds, n));
+  return info.Env().Undefined();
 }
 
-void flush_execute(napi_env, void* data) {
-  FlushJob* job = static_cast<FlushJob*>(data);
-  job->status = job->owner->engine->execute(job->cmds.data(), static_cast<int64_t>(job->cmds.size()));
-  std::lock_guard<std::mutex> lk(job->owner->mu);
-  if (!job->status.ok()) job->owner->last = job->status;
-  job->owner->busy = false;
-  job->owner->cv.notify_all();
-}
+// One queued flush on a libuv worker thread (the pool's workers help it). Always resolves: the
+// outcome is reported once, by the next waitIdle() (or any other call).
+class FlushWorker : public Napi::AsyncWorker {
+ public:
+  FlushWorker(Napi::Env env, AddonEngine* owner, const int32_t* cmds, int32_t n)
+      : Napi::AsyncWorker(env, "tokenmill_cpu_flush"), deferred_(Napi::Promise::Deferred::New(env)), owner_(owner), cmds_(cmds, cmds + n) {}
+  Napi::Promise promise() const { return deferred_.Promise(); }
+  void Execute() override {
+    const Status s = owner_->engine->execute(cmds_.data(), static_cast<int64_t>(cmds_.size()));
+    std::lock_guard<std::mutex> lk(owner_->mu);
+    if (!s.ok()) owner_->last = s;
+    owner_->busy = false;
+    owner_->cv.notify_all();
+  }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnError(const Napi::Error&) override { deferred_.Resolve(Env().Undefined()); }
 
-// Always resolves: the outcome is reported once, by the next waitIdle() (or any other call).
-void flush_complete(napi_env env, napi_status, void* data) {
-  FlushJob* job = static_cast<FlushJob*>(data);
-  napi_value undef;
-  napi_get_undefined(env, &undef);
-  napi_resolve_deferred(env, job->deferred, undef);
-  napi_delete_async_work(env, job->work);
-  delete job;
-}
+ private:
+  Napi::Promise::Deferred deferred_;
+  AddonEngine* owner_;
+  std::vector<int32_t> cmds_;
+};
 
 // flushAsync(engine, commands: Int32Array, numInts): Promise<void>. Copies the commands and runs
 // them on a libuv worker thread (with the engine's pool), leaving the JS thread free.
-napi_value flush_async(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!get_args(env, info, argv, 3)) return nullptr;
-  if (engine_of(env, argv[0]) == nullptr) return nullptr;  // waits for an earlier flush
-  AddonEngine* h = handle_of(env, argv[0]);
-  napi_typedarray_type type;
-  size_t length = 0;
-  void* data = nullptr;
-  NAPI_OK(napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr));
-  if (type != napi_int32_array) return throw_msg(env, "flushAsync: commands must be an Int32Array");
+Napi::Value flush_async(const Napi::CallbackInfo& info) {
+  need_args(info, 3);
+  engine_of(info[0]);  // waits for an earlier flush
+  AddonEngine* h = handle_of(info[0]);
   int32_t n = 0;
-  NAPI_OK(napi_get_value_int32(env, argv[2], &n));
-  if (n < 0 || static_cast<size_t>(n) > length) return throw_msg(env, "flushAsync: bad command count");
-  FlushJob* job = new (std::nothrow) FlushJob();
-  if (job == nullptr) { napi_throw_error(env, "out_of_memory", "flushAsync: no memory"); return nullptr; }
-  const int32_t* c = static_cast<const int32_t*>(data);
-  job->cmds.assign(c, c + n);
-  job->owner = h;
-  napi_value promise, name;
-  NAPI_OK(napi_create_promise(env, &job->deferred, &promise));
-  NAPI_OK(napi_create_string_utf8(env, "tokenmill_cpu_flush", NAPI_AUTO_LENGTH, &name));
-  NAPI_OK(napi_create_async_work(env, nullptr, name, flush_execute, flush_complete, job, &job->work));
+  const int32_t* cmds = commands_of(info[1], info[2], &n, "flushAsync");
+  FlushWorker* w = new FlushWorker(info.Env(), h, cmds, n);
+  Napi::Promise p = w->promise();
   {
     std::lock_guard<std::mutex> lk(h->mu);
     h->busy = true;
   }
-  if (napi_queue_async_work(env, job->work) != napi_ok) {
-    std::lock_guard<std::mutex> lk(h->mu);
-    h->busy = false;
-    return throw_msg(env, "flushAsync: cannot queue work");
-  }
-  return promise;
+  w->Queue();
+  return p;
 }
 
 // waitIdle(engine): blocks until no async flush is running; throws (once) if the last one failed.
-napi_value wait_idle(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, argv, 1)) return nullptr;
-  AddonEngine* h = handle_of(env, argv[0]);
-  if (h == nullptr) return nullptr;
+Napi::Value wait_idle(const Napi::CallbackInfo& info) {
+  need_args(info, 1);
+  AddonEngine* h = handle_of(info[0]);
   h->wait();
   if (!h->last.ok()) {
-    Status s = h->last;
+    const Status s = h->last;
     h->last = Status::Ok();
-    return throw_status(env, s);
+    throw_status(info.Env(), s);
   }
-  return nullptr;
+  return info.Env().Undefined();
 }
 
 // convertFromF32(engine, src: Float32Array, id, byteOffset, dtypeCode): writes src into the
 // buffer as f16 or bf16 (round to nearest even).
-napi_value convert_from_f32(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  if (!get_args(env, info, argv, 5)) return nullptr;
-  CpuEngine* e = engine_of(env, argv[0]);
-  if (e == nullptr) return nullptr;
-  napi_typedarray_type type;
-  size_t length = 0;
-  void* data = nullptr;
-  NAPI_OK(napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr));
-  if (type != napi_float32_array) return throw_msg(env, "convertFromF32: src must be a Float32Array");
-  int32_t id = -1, dt = 0;
-  double off = 0;
-  NAPI_OK(napi_get_value_int32(env, argv[2], &id));
-  NAPI_OK(napi_get_value_double(env, argv[3], &off));
-  NAPI_OK(napi_get_value_int32(env, argv[4], &dt));
+Napi::Value convert_from_f32(const Napi::CallbackInfo& info) {
+  need_args(info, 5);
+  Napi::Env env = info.Env();
+  CpuEngine* e = engine_of(info[0]);
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw_code(env, "invalid_argument", "convertFromF32: src must be a Float32Array");
+  Napi::Float32Array src = info[1].As<Napi::Float32Array>();
+  const size_t length = src.ElementLength();
+  const int32_t id = info[2].As<Napi::Number>().Int32Value();
+  const double off = info[3].As<Napi::Number>().DoubleValue();
+  const int32_t dt = info[4].As<Napi::Number>().Int32Value();
   uint16_t* dst = static_cast<uint16_t*>(e->buffer_ptr(id, static_cast<int64_t>(off), static_cast<int64_t>(length) * 2));
-  if (dst == nullptr || (dt != 1 && dt != 2)) return throw_msg(env, "convertFromF32: bad destination");
-  const float* src = static_cast<const float*>(data);
-  if (dt == 1) for (size_t i = 0; i < length; i++) dst[i] = tmill::f32_to_f16(src[i]);
-  else for (size_t i = 0; i < length; i++) dst[i] = tmill::f32_to_bf16(src[i]);
-  return nullptr;
+  if (dst == nullptr || (dt != 1 && dt != 2)) throw_code(env, "invalid_argument", "convertFromF32: bad destination");
+  const float* s = src.Data();
+  if (dt == 1) for (size_t i = 0; i < length; i++) dst[i] = tmill::f32_to_f16(s[i]);
+  else for (size_t i = 0; i < length; i++) dst[i] = tmill::f32_to_bf16(s[i]);
+  return env.Undefined();
 }
 
-napi_value init(napi_env env, napi_value exports) {
-  const napi_property_descriptor props[] = {
-      {"createEngine", nullptr, create_engine, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"destroyEngine", nullptr, destroy_engine, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"engineInfo", nullptr, engine_info, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"alloc", nullptr, alloc, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"free", nullptr, free_buffer, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"flush", nullptr, flush, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"flushAsync", nullptr, flush_async, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"waitIdle", nullptr, wait_idle, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"convertFromF32", nullptr, convert_from_f32, nullptr, nullptr, nullptr, napi_default, nullptr},
-  };
-  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
-  // The op ABI this binary was built with (op_abi.h), so the TS side can check a stale build.
-  napi_value abi;
-  NAPI_OK(napi_create_array_with_length(env, tmill::cpu::kNumOps, &abi));
-  for (int i = 0; i < tmill::cpu::kNumOps; i++) {
-    napi_value v;
-    NAPI_OK(napi_create_int32(env, tmill::cpu::kOpPayloadInts[i], &v));
-    NAPI_OK(napi_set_element(env, abi, static_cast<uint32_t>(i), v));
-  }
-  NAPI_OK(napi_set_named_property(env, exports, "opPayloadInts", abi));
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  exports.Set("createEngine", Napi::Function::New(env, create_engine, "createEngine"));
+  exports.Set("destroyEngine", Napi::Function::New(env, destroy_engine, "destroyEngine"));
+  exports.Set("engineInfo", Napi::Function::New(env, engine_info, "engineInfo"));
+  exports.Set("alloc", Napi::Function::New(env, alloc, "alloc"));
+  exports.Set("free", Napi::Function::New(env, free_buffer, "free"));
+  exports.Set("flush", Napi::Function::New(env, flush, "flush"));
+  exports.Set("flushAsync", Napi::Function::New(env, flush_async, "flushAsync"));
+  exports.Set("waitIdle", Napi::Function::New(env, wait_idle, "waitIdle"));
+  exports.Set("convertFromF32", Napi::Function::New(env, convert_from_f32, "convertFromF32"));
+  // The op ABI this binary was built with (op_abi.h), so the TS side can refuse a stale build.
+  Napi::Array abi = Napi::Array::New(env, tmill::cpu::kNumOps);
+  for (uint32_t i = 0; i < static_cast<uint32_t>(tmill::cpu::kNumOps); i++) abi.Set(i, Napi::Number::New(env, tmill::cpu::kOpPayloadInts[i]));
+  exports.Set("opPayloadInts", abi);
   return exports;
 }
 
 }  // namespace
 
-NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
+NODE_API_MODULE(tokenmill_cpu, init)

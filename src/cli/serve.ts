@@ -130,7 +130,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   });
   const pooling = resolvePooling(o.pooling, model.dir);
   const server = await createServer({
-    engine: stack.engine, frontend: stack.frontend, metrics, apiKeys: keys, embeddingPooling: pooling,
+    engine: stack.engine, frontend: stack.frontend, metrics, apiKeys: keys, systemFingerprint: stack.systemFingerprint, embeddingPooling: pooling,
     metricsPublic: o.metricsPublic === true,
     corsOrigins: (o.corsOrigin ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s.length > 0),
     modelAliases: model.aliases,
@@ -153,6 +153,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     `tokenmill ${packageVersion()} serving '${model.id}' (max ${stack.engine.maxModelLen} tokens) on ${stack.backendReason}\n` +
       `  price: $${o.usdPerHour}/h; auth: ${auth}\n` +
       `  chat template: ${chatTemplate !== undefined ? `${chatTemplate.source} (--chat-template)` : stack.frontend.hasChatTemplate ? "the model's own" : 'none (chat requests get a 400; pass --chat-template FILE|NAME)'}\n` +
+      `  system_fingerprint: ${stack.systemFingerprint} (environment fingerprint ${stack.fingerprintId}, as doctor --model prints; backend, quantization, KV dtype)\n` +
       `  listening on ${url} (OpenAI base URL ${url}/v1)\n`,
   );
 }

@@ -20,8 +20,10 @@ export interface SamplingParams {
   /** Same seed, same tokens. null: a fresh random seed per request. */
   readonly seed: number | null;
   readonly maxTokens: number;
-  /** Stop strings: generation ends before the first occurrence; it is not included in the text. */
+  /** Stop strings: generation ends at the first occurrence; the string itself is cut off unless includeStopStrInOutput. */
   readonly stop: readonly string[];
+  /** Keep the matched stop string at the end of the text (vLLM include_stop_str_in_output). */
+  readonly includeStopStrInOutput: boolean;
   /** Extra stop token ids (besides EOS unless ignoreEos). */
   readonly stopTokenIds: readonly number[];
   readonly ignoreEos: boolean;
@@ -45,6 +47,7 @@ export const DEFAULT_SAMPLING: SamplingParams = {
   seed: null,
   maxTokens: 256,
   stop: [],
+  includeStopStrInOutput: false,
   stopTokenIds: [],
   ignoreEos: false,
   logprobs: null,

@@ -23,10 +23,15 @@ export interface StopCheckerOptions {
   readonly eosTokenIds: readonly number[];
   readonly ignoreEos: boolean;
   readonly maxTokens: number;
+  /** Keep the matched stop string in the released text (default false: it is cut off). */
+  readonly includeStopStr?: boolean;
 }
 
 export function stopCheckerOptions(params: SamplingParams, eosTokenIds: readonly number[]): StopCheckerOptions {
-  return { stop: params.stop, stopTokenIds: params.stopTokenIds, eosTokenIds, ignoreEos: params.ignoreEos, maxTokens: params.maxTokens };
+  return {
+    stop: params.stop, stopTokenIds: params.stopTokenIds, eosTokenIds, ignoreEos: params.ignoreEos, maxTokens: params.maxTokens,
+    includeStopStr: params.includeStopStrInOutput,
+  };
 }
 
 export class StopChecker {
@@ -34,6 +39,7 @@ export class StopChecker {
   private readonly stopIds: ReadonlySet<number>;
   private readonly eosIds: ReadonlySet<number>;
   private readonly maxTokens: number;
+  private readonly includeStopStr: boolean;
   /** Decoded text not yet released: always a (possibly empty) prefix of some stop string. */
   private held = '';
   private numTokens = 0;
@@ -44,6 +50,7 @@ export class StopChecker {
     this.stopIds = new Set(opts.stopTokenIds);
     this.eosIds = new Set(opts.ignoreEos ? [] : opts.eosTokenIds);
     this.maxTokens = opts.maxTokens;
+    this.includeStopStr = opts.includeStopStr ?? false;
   }
 
   get finished(): boolean {
@@ -74,7 +81,7 @@ export class StopChecker {
     const match = this.findStop(pending);
     if (match) {
       this.held = '';
-      return this.finish(pending.slice(0, match.index), 'stop', match.stop);
+      return this.finish(pending.slice(0, match.index + (this.includeStopStr ? match.stop.length : 0)), 'stop', match.stop);
     }
     const keep = this.heldSuffixLength(pending);
     this.held = pending.slice(pending.length - keep);

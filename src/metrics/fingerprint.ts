@@ -228,3 +228,19 @@ export async function environmentFingerprint(opts: FingerprintOptions = {}): Pro
   };
   return { fingerprintId: fingerprintIdOf(fields), ...fields };
 }
+
+/** How the server runs the model: part of system_fingerprint (the same machine can serve on CPU or GPU). */
+export interface ServingSetup {
+  readonly backend: string;
+  readonly quantize: string | null;
+  readonly kvCacheDType: string;
+}
+
+/**
+ * system_fingerprint (OpenAI's field): fp_ + 12 hex digits of sha256 over the environment
+ * fingerprint's id (build, Node, CPU/addon, GPU/driver, model weights/tokenizer/configs) and the
+ * serving setup. It changes exactly when results may differ for the same request and seed.
+ */
+export function systemFingerprintOf(fingerprintId: string, setup: ServingSetup): string {
+  return 'fp_' + createHash('sha256').update(canonicalJson({ fingerprintId, ...setup })).digest('hex').slice(0, 12);
+}

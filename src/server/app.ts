@@ -47,6 +47,11 @@ export interface ServerOptions {
   readonly toolCallParser?: string;
   /** --reasoning-parser: auto (default), none, qwen3. */
   readonly reasoningParser?: string;
+  /**
+   * system_fingerprint on every chat/completions response and chunk: fp_ + a short hash of the
+   * environment fingerprint (ModelStack.systemFingerprint). Without it the field is null.
+   */
+  readonly systemFingerprint?: string | null;
   /** How /v1/embeddings pools the final hidden states (default 'last', right for decoder embedders). */
   readonly embeddingPooling?: PoolingType;
 }
@@ -105,6 +110,7 @@ export class TokenmillServer {
     const ctx = {
       engine, frontend: opts.frontend, metrics: this.metrics,
       pingIntervalMs: opts.pingIntervalMs ?? 5000,
+      systemFingerprint: opts.systemFingerprint ?? null,
       isDraining: () => this.stateValue === 'draining',
       reportFatal: (e: TokenmillError) => this.markDead(e),
     };
@@ -130,6 +136,7 @@ export class TokenmillServer {
       modelCreated: Math.floor(Date.now() / 1000),
       webDir: opts.webDir ?? null,
       modelAliases: opts.modelAliases ?? [],
+      systemFingerprint: opts.systemFingerprint ?? null,
       state: () => this.stateValue,
       fatal: () => this.fatal,
     });

@@ -33,7 +33,7 @@ export function parsedChatChunks(
   return objs.map((delta, i) => {
     const last = i === objs.length - 1;
     const chunk: Record<string, unknown> = {
-      id: head.id, object: 'chat.completion.chunk', created: head.created, model: head.model,
+      id: head.id, object: 'chat.completion.chunk', created: head.created, model: head.model, system_fingerprint: head.systemFingerprint,
       choices: [{
         index: choice.index,
         delta,

@@ -41,6 +41,8 @@ export interface ResponseHead {
   readonly id: string;
   readonly created: number;
   readonly model: string;
+  /** fp_ + a short hash of the environment fingerprint (metrics/fingerprint.ts); null when none was computed. */
+  readonly systemFingerprint: string | null;
 }
 
 export function usageBody(u: UsageTotals) {
@@ -106,7 +108,7 @@ export function completionLogprobs(lps: readonly ResolvedLogprob[], textOffset: 
 export function fullResponse(kind: RouteKind, head: ResponseHead, choices: readonly ChoiceState[], usage: UsageTotals, wantLogprobs: boolean, reasoning = false) {
   if (kind === 'chat') {
     return {
-      id: head.id, object: 'chat.completion', created: head.created, model: head.model,
+      id: head.id, object: 'chat.completion', created: head.created, model: head.model, system_fingerprint: head.systemFingerprint,
       choices: choices.map((c) => ({
         index: c.index,
         message: chatMessage(c, reasoning),
@@ -117,7 +119,7 @@ export function fullResponse(kind: RouteKind, head: ResponseHead, choices: reado
     };
   }
   return {
-    id: head.id, object: 'text_completion', created: head.created, model: head.model,
+    id: head.id, object: 'text_completion', created: head.created, model: head.model, system_fingerprint: head.systemFingerprint,
     choices: choices.map((c) => ({
       index: c.index,
       text: c.text,
@@ -143,7 +145,7 @@ export function deltaChunk(
     choice = { index: d.index, text: d.text, logprobs: d.logprobs ? completionLogprobs(d.logprobs, d.textOffset) : null, finish_reason };
   }
   const chunk: Record<string, unknown> = {
-    id: head.id, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: head.created, model: head.model, choices: [choice],
+    id: head.id, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: head.created, model: head.model, system_fingerprint: head.systemFingerprint, choices: [choice],
   };
   if (includeUsage) chunk.usage = null;
   return chunk;
@@ -151,7 +153,7 @@ export function deltaChunk(
 
 export function usageChunk(kind: RouteKind, head: ResponseHead, usage: UsageTotals) {
   return {
-    id: head.id, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: head.created, model: head.model,
+    id: head.id, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: head.created, model: head.model, system_fingerprint: head.systemFingerprint,
     choices: [], usage: usageBody(usage),
   };
 }

@@ -29,6 +29,8 @@ export interface RunContext {
   readonly frontend: ModelFrontend;
   readonly metrics: ServerMetrics;
   readonly pingIntervalMs: number;
+  /** system_fingerprint of every completion body and chunk (ServerOptions.systemFingerprint). */
+  readonly systemFingerprint: string | null;
   isDraining(): boolean;
   /** Called with a fatal error (engine dead): the server turns unhealthy and exits. */
   reportFatal(e: TokenmillError): void;

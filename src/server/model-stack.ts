@@ -5,6 +5,7 @@
 import { AsyncEngine } from '../engine/async-engine.js';
 import { defaultKvBudget, ENGINE_DEFAULTS } from '../engine/engine-defaults.js';
 import type { EngineObserver } from '../metrics/engine-observer.js';
+import { environmentFingerprint, systemFingerprintOf } from '../metrics/fingerprint.js';
 import { loadModel } from '../model/loader.js';
 import type { KvCacheDTypeOption } from '../model/decoder-model.js';
 import type { QuantizeMode } from '../model/quantize.js';
@@ -46,6 +47,9 @@ export interface ModelStack {
   readonly frontend: TokenizerFrontend;
   /** Which backend runs the model and why. */
   readonly backendReason: string;
+  /** The environment fingerprint's id (doctor --model DIR prints the same) and the system_fingerprint derived from it. */
+  readonly fingerprintId: string;
+  readonly systemFingerprint: string;
   close(): Promise<void>;
 }
 
@@ -64,6 +68,9 @@ function pickBackend(device: DeviceChoice, numThreads: number | undefined): { ba
 
 export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> {
   const { backend, reason } = pickBackend(o.device ?? 'auto', o.numThreads);
+  // Hashed while the weights load (it streams the same files; the page cache serves the second read).
+  const fingerprint = environmentFingerprint({ modelDir: o.dir });
+  fingerprint.catch(() => undefined); // awaited below; a load failure first must not leave it unhandled
   const tokenizer = loadTokenizer(o.dir);
   const loaded = await loadModel(o.dir, backend, {
     ...(o.quantize !== undefined ? { quantize: o.quantize } : {}), ...(o.kvCacheDType !== undefined ? { kvCacheDType: o.kvCacheDType } : {}),
@@ -91,10 +98,16 @@ export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> 
     ...(o.observer !== undefined ? { observer: o.observer } : {}),
     ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
   });
+  const fingerprintId = (await fingerprint).fingerprintId;
+  const systemFingerprint = systemFingerprintOf(fingerprintId, {
+    backend: backend.name, quantize: o.quantize ?? null, kvCacheDType: o.kvCacheDType ?? 'auto',
+  });
   return {
     engine,
     frontend,
     backendReason: reason,
+    fingerprintId,
+    systemFingerprint,
     close: async () => {
       await engine.shutdown();
       await frontend.close();

@@ -21,6 +21,7 @@ export interface AdminRouteOptions {
   readonly modelCreated: number;
   readonly webDir: string | null;
   readonly modelAliases: readonly string[];
+  readonly systemFingerprint: string | null;
   state(): 'serving' | 'draining' | 'dead';
   fatal(): Error | null;
 }
@@ -65,7 +66,7 @@ export function registerAdminRoutes(app: FastifyInstance, o: AdminRouteOptions):
     if (s !== 'serving') return reply.code(503).send({ status: s });
     return { status: 'ready' };
   });
-  app.get('/version', async () => ({ name: 'tokenmill', version: o.version, model: o.engine.modelId, usd_per_hour: o.metrics.ledger.usdPerHour, node: process.version }));
+  app.get('/version', async () => ({ name: 'tokenmill', version: o.version, model: o.engine.modelId, usd_per_hour: o.metrics.ledger.usdPerHour, node: process.version, system_fingerprint: o.systemFingerprint }));
   app.get('/metrics', async (_req, reply) => {
     const m = await o.metrics.render();
     return reply.type(m.contentType).send(m.body);

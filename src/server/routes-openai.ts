@@ -5,9 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TokenmillError } from '../util/errors.js';
+import { log } from '../util/logger.js';
 import { runNonStream, runStream, type RunContext } from './generate.js';
 import { chatPromptIds, completionPromptIds } from './prompt.js';
 import type { KeyRateLimiter } from './rate-limit.js';
+import { rejectIgnoredFields, unknownFields } from './request-fields.js';
 import { buildSamplingParams, rejectUnsupported, type RouteKind } from './sampling.js';
 import { chatSchema, completionSchema, parseBody, type ChatBody, type CompletionBody, type ServerLimits } from './schemas.js';
 import { chatParsing, type ChatParsing, type OutputParserConfig } from './tools/chat-parsing.js';
@@ -36,15 +38,16 @@ export function checkModel(requested: string | null | undefined, served: string,
 export function registerOpenAiRoutes(app: FastifyInstance, o: OpenAiRouteOptions): void {
   const completion = completionSchema(o.limits);
   const chat = chatSchema(o.limits);
-  app.post('/v1/completions', (req, reply) => handle(o, 'completion', parseBody(completion, req.body), req, reply));
-  app.post('/v1/chat/completions', (req, reply) => handle(o, 'chat', parseBody(chat, req.body), req, reply));
+  app.post('/v1/completions', (req, reply) => handle(o, 'completion', parseBody(completion, req.body), req, reply, unknownFields(completion, req.body)));
+  app.post('/v1/chat/completions', (req, reply) => handle(o, 'chat', parseBody(chat, req.body), req, reply, unknownFields(chat, req.body)));
 }
 
-async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBody | ChatBody, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBody | ChatBody, req: FastifyRequest, reply: FastifyReply, unknown: readonly string[]): Promise<unknown> {
   const arrivalMs = Date.now();
   const { engine, frontend } = o.ctx;
   if (o.isDead()) throw new TokenmillError('engine_dead', `The engine is dead: ${engine.fatalError?.message ?? 'fatal fault'}`);
   rejectUnsupported(body, kind);
+  traceUnknownFields(reply, [...rejectIgnoredFields(body, kind), ...unknown]);
   checkModel(body.model, engine.modelId, o.modelAliases);
   o.rateLimiter?.take(req.account);
 
@@ -71,9 +74,11 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
   }
 
   const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
+  // OpenAI's end-user tag: kept with the request in the log (tokenmill has no abuse monitoring to feed).
+  if (typeof body.user === 'string' && body.user !== '') log.debug(`${id}: user ${JSON.stringify(body.user.slice(0, 256))}, account ${req.account}`);
   const spec = {
     kind,
-    head: { id, created: Math.floor(arrivalMs / 1000), model: engine.modelId },
+    head: { id, created: Math.floor(arrivalMs / 1000), model: engine.modelId, systemFingerprint: o.ctx.systemFingerprint },
     requests: prompts.map((promptTokenIds, i) => ({
       requestId: prompts.length === 1 ? id : `${id}-${i}`, promptTokenIds, params: paramsList[i]!, accountKey: req.account, priority: body.priority ?? 0,
     })),
@@ -96,4 +101,15 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
   } finally {
     end();
   }
+}
+
+const warnedFields = new Set<string>();
+
+/** Fields without effect and fields no schema knows are accepted (newer SDKs send newer fields) but never without a trace. */
+function traceUnknownFields(reply: FastifyReply, fields: readonly string[]): void {
+  if (fields.length === 0) return;
+  reply.header('x-tokenmill-ignored-fields', fields.join(','));
+  const fresh = fields.filter((f) => !warnedFields.has(f));
+  for (const f of fresh) if (warnedFields.size < 256) warnedFields.add(f); // bounded: a client may invent names
+  if (fresh.length > 0) log.warn(`request fields ignored (unknown to tokenmill; named in x-tokenmill-ignored-fields): ${fresh.join(', ')}`);
 }

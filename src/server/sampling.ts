@@ -107,6 +107,7 @@ export function buildSamplingParams(body: CompletionBody | ChatBody, kind: Route
     seed: body.seed ?? null,
     maxTokens: resolveMaxTokens(body, kind, ctx),
     stop,
+    includeStopStrInOutput: body.include_stop_str_in_output ?? false,
     stopTokenIds: body.stop_token_ids ?? [],
     ignoreEos: body.ignore_eos ?? false,
     logprobs: resolveLogprobs(body, kind),

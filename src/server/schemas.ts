@@ -1,9 +1,10 @@
-// Request schemas (zod) for the OpenAI routes and /tokenize, /detokenize. Unknown and newer fields
-// are accepted and ignored (z.object strips them); limits (messages, stop, n, logprobs) come from
+// Request schemas (zod) for the OpenAI routes and /tokenize, /detokenize. Unknown fields are
+// accepted, then named in a response header (request-fields.ts; z.object strips them here); limits (messages, stop, n, logprobs) come from
 // ServerLimits so one place sets them. Unsupported features are rejected later, in sampling.ts.
 
 import { z } from 'zod';
 import { TokenmillError } from '../util/errors.js';
+import { extensionFields } from './request-fields.js';
 import { functionToolSchema, toolCallSchema, toolChoiceSchema } from './tools/tool-request.js';
 
 export interface ServerLimits {
@@ -69,6 +70,8 @@ function sampling(l: ServerLimits) {
     function_call: z.unknown().optional(),
     chat_template: z.unknown().optional(),
     guided_json: z.unknown().optional(),
+    // vLLM / newer OpenAI fields: honoured or refused in request-fields.ts, never silently dropped.
+    ...extensionFields,
   };
 }
 

@@ -21,3 +21,30 @@ const addon = loadCpuAddon().addon;
 test('the built CPU addon speaks the same op ABI', { skip: addon === null ? 'cpu addon not built' : false }, () => {
   assert.deepEqual([...addon!.opPayloadInts], OP_PAYLOAD_INTS);
 });
+
+test('addon errors carry the status name as code; async failures surface once in waitIdle', { skip: addon === null ? 'cpu addon not built' : false }, async () => {
+  const a = addon!;
+  const e = a.createEngine(1, '');
+  const code = (f: () => unknown): string => {
+    try {
+      f();
+    } catch (err) {
+      return (err as { code: string }).code;
+    }
+    return 'none';
+  };
+  try {
+    assert.equal(code(() => a.engineInfo({} as never)), 'invalid_argument');
+    assert.equal(code(() => a.flush(e, Int32Array.of(99, 2), 2)), 'invalid_argument');
+    const [id, ab] = a.alloc(e, 64);
+    assert.equal(ab.byteLength, 64);
+    a.free(e, id, ab);
+    assert.equal(ab.byteLength, 0, 'free detaches the ArrayBuffer');
+    await a.flushAsync(e, Int32Array.of(99, 2), 2); // resolves; the failure is reported by waitIdle
+    assert.equal(code(() => a.waitIdle(e)), 'invalid_argument');
+    assert.equal(code(() => a.waitIdle(e)), 'none', 'reported once');
+  } finally {
+    a.destroyEngine(e);
+  }
+  assert.equal(code(() => a.engineInfo(e)), 'invalid_argument');
+});

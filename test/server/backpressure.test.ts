@@ -1,12 +1,13 @@
-// Backpressure: a full waiting queue answers 503 + Retry-After (server-side bound and the engine's
-// server_overloaded), and a per-key token bucket answers 429 + Retry-After; the openai client sees
-// its typed errors.
+// Backpressure: a full waiting queue answers 503 + Retry-After (server-side bound over the fake
+// engine, whose pace the test sets; the real engine's own server_overloaded), and a per-key token
+// bucket answers 429 + Retry-After; the openai client sees its typed errors.
 
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { startLive } from './helpers.js';
+import { openSse, startLive, startRealLive } from './helpers.js';
+import { TINY_MODEL_ID } from './real-engine.js';
 
 const chat = { model: 'fake-model', messages: [{ role: 'user' as const, content: 'x' }], max_tokens: 2 };
 
@@ -34,16 +35,21 @@ describe('backpressure', () => {
     }
   });
 
-  it('503 + Retry-After when the engine itself refuses (server_overloaded)', async () => {
-    const live = await startLive({ engine: { maxRunning: 1, maxWaiting: 0, stepMs: 20 } });
+  it('503 + Retry-After when the real engine refuses (its waiting queue is full)', async () => {
+    // One sequence per step and one waiting slot: a running request plus a queued one fill the engine.
+    const live = await startRealLive({ engine: { maxNumSeqs: 1, maxWaitingRequests: 1 } });
     try {
-      const first = live.client.completions.create({ model: 'fake-model', prompt: 'a', max_tokens: 10 });
-      for (let i = 0; i < 200 && live.engine.numRunning < 1; i++) await sleep(5);
-      const res = await fetch(`${live.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'a', stream: true }) });
+      const long = { model: TINY_MODEL_ID, prompt: 'a', max_tokens: 200, ignore_eos: true, stream: true };
+      const first = await openSse(`${live.url}/v1/completions`, long);
+      await first.firstEvent; // running
+      const second = openSse(`${live.url}/v1/completions`, long);
+      await live.engine.admittedCount(2); // queued behind it
+      const res = await fetch(`${live.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: TINY_MODEL_ID, prompt: 'a', stream: true }) });
       assert.equal(res.status, 503);
-      assert.equal(res.headers.get('retry-after'), '2');
+      assert.equal(res.headers.get('retry-after'), '1');
       assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'server_overloaded');
-      await first;
+      assert.equal((await first.done).at(-1), '[DONE]');
+      assert.equal((await (await second).done).at(-1), '[DONE]');
     } finally {
       await live.close();
     }

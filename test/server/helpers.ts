@@ -1,9 +1,13 @@
-// Test helpers: a live TokenmillServer on 127.0.0.1:0 over the fakes, and an openai client for it.
+// Test helpers: a live TokenmillServer on 127.0.0.1:0, over the real engine on a tiny model
+// (startRealLive) or over the fake engine where a test injects a fault or a delay (startLive), and an
+// openai client for it.
 
 import OpenAI from 'openai';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { createServer, type ServerOptions, type TokenmillServer } from '../../src/server/app.js';
+import type { AsyncEngineOptions } from '../../src/engine/async-engine.js';
 import { FakeEngine, FakeFrontend, type FakeEngineOptions } from './fakes.js';
+import { tinyRealEngine, TINY_MODEL_ID, type RecordingEngine } from './real-engine.js';
 
 export interface Live {
   server: TokenmillServer;
@@ -17,6 +21,25 @@ export async function startLive(opts: { engine?: FakeEngineOptions; server?: Par
   // The metrics exist first so the engine can report engine-side events into them (as serve.ts does).
   const metrics = new ServerMetrics({ modelName: opts.engine?.modelId ?? 'fake-model', usdPerHour: opts.engine?.usdPerHour ?? 1 });
   const engine = new FakeEngine({ observer: metrics, ...opts.engine });
+  const server = await createServer({ engine, frontend: new FakeFrontend(), metrics, ...opts.server });
+  const { url } = await server.listen({ port: 0 });
+  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: opts.apiKey ?? 'sk-test-anything', maxRetries: 0, timeout: 10_000 });
+  return { server, engine, url, client, close: () => server.close() };
+}
+
+export interface RealLive {
+  server: TokenmillServer;
+  /** A spy over the real AsyncEngine (records requests and aborts). */
+  engine: RecordingEngine;
+  url: string;
+  client: OpenAI;
+  close(): Promise<void>;
+}
+
+/** The real AsyncEngine on the tiny byte model behind the server (model id TINY_MODEL_ID). */
+export async function startRealLive(opts: { engine?: Partial<AsyncEngineOptions>; server?: Partial<ServerOptions>; apiKey?: string } = {}): Promise<RealLive> {
+  const metrics = new ServerMetrics({ modelName: TINY_MODEL_ID, usdPerHour: 1 });
+  const engine = await tinyRealEngine({ observer: metrics, ...opts.engine });
   const server = await createServer({ engine, frontend: new FakeFrontend(), metrics, ...opts.server });
   const { url } = await server.listen({ port: 0 });
   const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: opts.apiKey ?? 'sk-test-anything', maxRetries: 0, timeout: 10_000 });

@@ -9,19 +9,19 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { ApiKeyStore, loadApiKeys, readApiKeyFile } from '../../src/server/auth.js';
 import { TokenmillError } from '../../src/util/errors.js';
-import { startLive, type Live } from './helpers.js';
+import { startRealLive, type RealLive } from './helpers.js';
 
 const KEY = 'sk-tokenmill-secret-1234';
 
 describe('auth on', () => {
-  let live: Live;
+  let live: RealLive;
   before(async () => {
-    live = await startLive({ apiKey: KEY, server: { apiKeys: new ApiKeyStore([KEY, 'another-key-5678']) } });
+    live = await startRealLive({ apiKey: KEY, server: { apiKeys: new ApiKeyStore([KEY, 'another-key-5678']) } });
   });
   after(() => live.close());
 
   it('accepts the right key and rejects a wrong or missing one with 401 envelopes', async () => {
-    const ok = await live.client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'x' }], max_tokens: 2 });
+    const ok = await live.client.chat.completions.create({ model: 'tiny-model', messages: [{ role: 'user', content: 'x' }], max_tokens: 2 });
     assert.equal(ok.choices.length, 1);
     const bad = new OpenAI({ baseURL: `${live.url}/v1`, apiKey: 'sk-wrong-key-0000', maxRetries: 0 });
     await assert.rejects(bad.models.list(), (e: unknown) => e instanceof OpenAI.AuthenticationError && e.status === 401 && e.code === 'invalid_api_key');
@@ -35,7 +35,7 @@ describe('auth on', () => {
 
   it('leaves only /health and /ready public; /metrics, /version, tokenize and unknown routes need the key', async () => {
     for (const p of ['/health', '/ready']) assert.equal((await fetch(live.url + p)).status, 200, p);
-    for (const p of ['/metrics', '/version', '/v1/models/fake-model', '/nope', '/']) assert.equal((await fetch(live.url + p)).status, 401, p);
+    for (const p of ['/metrics', '/version', '/v1/models/tiny-model', '/nope', '/']) assert.equal((await fetch(live.url + p)).status, 401, p);
     assert.equal((await fetch(`${live.url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"a"}' })).status, 401);
     const auth = { authorization: `Bearer ${KEY}` };
     const nf = await fetch(`${live.url}/nope`, { headers: auth });
@@ -45,23 +45,23 @@ describe('auth on', () => {
   });
 
   it('charges cost to the key id (last 4 chars only) in /metrics', async () => {
-    await live.client.completions.create({ model: 'fake-model', prompt: 'x', max_tokens: 3 });
+    await live.client.completions.create({ model: 'tiny-model', prompt: 'x', max_tokens: 3 });
     const text = await (await fetch(`${live.url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })).text();
-    assert.match(text, /tokenmill_cost_usd_total\{key="k1-1234",model="fake-model"\} [0-9.e-]+/);
+    assert.match(text, /tokenmill_cost_usd_total\{key="k1-1234",model="tiny-model"\} [0-9.e-]+/);
     assert.ok(!text.includes(KEY));
     for (const name of ['tokenmill_time_to_first_token_seconds_bucket', 'tokenmill_inter_token_latency_seconds_bucket', 'tokenmill_e2e_request_latency_seconds_count',
       'tokenmill_request_queue_time_seconds_count', 'tokenmill_num_requests_running', 'tokenmill_num_requests_waiting', 'tokenmill_kv_cache_usage_perc',
       'tokenmill_prompt_tokens_total', 'tokenmill_generation_tokens_total', 'tokenmill_request_success_total', 'tokenmill_usd_per_1k_output_tokens']) {
       assert.ok(text.includes(name), name);
     }
-    assert.match(text, /tokenmill_request_success_total\{model_name="fake-model",finished_reason="length"\} \d/);
+    assert.match(text, /tokenmill_request_success_total\{model_name="tiny-model",finished_reason="length"\} \d/);
   });
 });
 
 describe('auth off, metrics public, CORS allowlist, limits', () => {
-  let live: Live;
+  let live: RealLive;
   before(async () => {
-    live = await startLive({ server: { metricsPublic: true, corsOrigins: ['https://ok.example'], bodyLimitBytes: 4096, limits: { maxN: 2, maxStop: 2, maxMessages: 3, maxLogprobs: 5 }, webDir: join(import.meta.dirname, '..', '..', 'web') } });
+    live = await startRealLive({ server: { metricsPublic: true, corsOrigins: ['https://ok.example'], bodyLimitBytes: 4096, limits: { maxN: 2, maxStop: 2, maxMessages: 3, maxLogprobs: 5 }, webDir: join(import.meta.dirname, '..', '..', 'web') } });
   });
   after(() => live.close());
 

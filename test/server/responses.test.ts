@@ -103,14 +103,17 @@ describe('/v1/responses on a tiny random Llama (real engine, openai client)', ()
   });
 
   it('max_output_tokens reached: status incomplete with reason max_output_tokens', async () => {
-    const r = await client.responses.create({ model: 'tiny', input: 'Tell a long story', max_output_tokens: 3, temperature: 0 });
-    // Random weights may stop early on EOS; a seeded run that reaches 3 tokens is incomplete.
-    if ((r.usage as Usage).output_tokens === 3 && r.status !== 'completed') {
-      assert.equal(r.status, 'incomplete');
-      assert.deepEqual(r.incomplete_details, { reason: 'max_output_tokens' });
-      assert.equal(r.output[0]!.type === 'message' && r.output[0].status, 'incomplete');
-    } else assert.equal(r.status, 'completed');
+    const r = await client.responses.create({ model: 'tiny', input: 'Tell a long story', max_output_tokens: 3, temperature: 0, ignore_eos: true } as OpenAI.Responses.ResponseCreateParamsNonStreaming);
+    assert.equal((r.usage as Usage).output_tokens, 3);
+    assert.equal(r.status, 'incomplete');
+    assert.deepEqual(r.incomplete_details, { reason: 'max_output_tokens' });
+    assert.equal(r.output[0]!.type === 'message' && r.output[0].status, 'incomplete');
     assert.equal(r.max_output_tokens, 3);
+    const stream = client.responses.stream({ model: 'tiny', input: 'Tell a long story', max_output_tokens: 3, temperature: 0, ignore_eos: true } as Parameters<OpenAI['responses']['stream']>[0]);
+    const types: string[] = [];
+    for await (const e of stream) types.push(e.type);
+    assert.equal(types.at(-1), 'response.incomplete');
+    assert.equal((await stream.finalResponse()).status, 'incomplete');
   });
 
   it('responses.stream: the exact event sequence, joined deltas == final text == non-streamed text', async () => {
@@ -192,5 +195,38 @@ describe('/v1/responses streaming failures (fake engine)', () => {
     } finally {
       await live.close();
     }
+  });
+});
+
+describe('/v1/responses through @langchain/openai (useResponsesApi)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tm-resp-lc-'));
+  let stack: ModelStack;
+  let server: TokenmillServer;
+  let url: string;
+
+  before(async () => {
+    writeRandomModel(dir, MODEL_PRESETS['tiny-llama']!.config, { seed: 5 });
+    stack = await openModelStack({ dir, modelId: 'tiny', kvCacheBytes: 4 * 1024 * 1024, usdPerHour: 2 });
+    server = await createServer({ engine: stack.engine, frontend: stack.frontend });
+    url = (await server.listen({ port: 0 })).url;
+  });
+  after(async () => {
+    await server?.close();
+    await stack?.frontend.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('invoke and stream give the same text as the openai client, with usage', async () => {
+    const { ChatOpenAI } = await import('@langchain/openai');
+    const llm = new ChatOpenAI({ model: 'tiny', apiKey: 'sk-any', configuration: { baseURL: `${url}/v1` }, useResponsesApi: true, temperature: 0, maxTokens: 10, maxRetries: 0 });
+    const messages = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Once upon a time' }];
+    const msg = await llm.invoke(messages);
+    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sk-any', maxRetries: 0 });
+    const ref = await client.responses.create({ model: 'tiny', input: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Once upon a time' }], temperature: 0, max_output_tokens: 10 });
+    assert.equal(msg.text, ref.output_text);
+    assert.equal(msg.usage_metadata?.output_tokens, ref.usage!.output_tokens);
+    let streamed = '';
+    for await (const chunk of await llm.stream(messages)) streamed += chunk.text;
+    assert.equal(streamed, ref.output_text);
   });
 });

@@ -35,8 +35,10 @@ export interface CpuBackendOptions {
 function usableCpuAddon(): { addon: CpuAddon | null; reason: string } {
   const load = loadCpuAddon();
   if (load.addon === null) return load;
-  const built = load.addon.opPayloadInts;
-  if (!Array.isArray(built) || built.length !== OP_PAYLOAD_INTS.length || built.some((n, i) => n !== OP_PAYLOAD_INTS[i])) {
+  const built = load.addon.opPayloadInts as readonly number[] | undefined;
+  // A binary from before the ABI export has the ABI of that time (unchanged since): accept it.
+  if (built === undefined) return load;
+  if (built.length !== OP_PAYLOAD_INTS.length || built.some((n, i) => n !== OP_PAYLOAD_INTS[i])) {
     return { addon: null, reason: `${load.reason}, but it was built from another op ABI than src/runtime/cpu/cpu-op-abi.ts (rebuild it: npm run install)` };
   }
   return load;
