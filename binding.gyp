@@ -45,6 +45,7 @@
       'target_name': 'tokenmill_cpu',
       'sources': [
         'native/addon/cpu_addon.cpp',
+        'native/addon/nvml_sampler.cpp',
         'native/cpu/engine.cpp',
         'native/cpu/engine_attention.cpp',
         'native/cpu/engine_quant.cpp',
@@ -58,6 +59,7 @@
       'cflags': ['<@(tm_common_cflags)', '-pthread'],
       'cflags_cc': ['-fexceptions'],
       'ldflags': ['-pthread'],
+      'libraries': ['-ldl'],
     },
   ],
 }

@@ -13,6 +13,7 @@
 
 #include "../common/dtype.h"
 #include "../cpu/engine.h"
+#include "nvml_sampler.h"
 
 using tmill::Status;
 using tmill::StatusCode;
@@ -261,6 +262,10 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   Napi::Array abi = Napi::Array::New(env, tmill::cpu::kNumOps);
   for (uint32_t i = 0; i < static_cast<uint32_t>(tmill::cpu::kNumOps); i++) abi.Set(i, Napi::Number::New(env, tmill::cpu::kOpPayloadInts[i]));
   exports.Set("opPayloadInts", abi);
+  // NVML sampling (nvml_sampler.cpp) is plain N-API: wrap its callback as a function.
+  napi_value nvml;
+  NAPI_THROW_IF_FAILED(env, napi_create_function(env, "nvmlSample", NAPI_AUTO_LENGTH, tm_nvml_sample, nullptr, &nvml), exports);
+  exports.Set("nvmlSample", Napi::Value(env, nvml));
   return exports;
 }
 

@@ -47,7 +47,11 @@ function autoChoice(): DoctorReport['auto'] {
   }
 }
 
-export function doctorReport(): DoctorReport {
+/**
+ * The report. A running server passes what it already knows (the backend it chose; no CUDA probe
+ * when it serves on the CPU on purpose) so the dashboard's copy costs no second backend or context.
+ */
+export function doctorReport(known: { auto?: DoctorReport['auto']; cuda?: CudaProbe } = {}): DoctorReport {
   return {
     version: packageVersion(),
     node: process.version,
@@ -55,8 +59,28 @@ export function doctorReport(): DoctorReport {
     arch: process.arch,
     cpu: cpuInfo(),
     cpuAddon: cpuAddonAvailable(),
-    cuda: probeCuda(),
-    auto: autoChoice(),
+    cuda: known.cuda ?? probeCuda(),
+    auto: known.auto ?? autoChoice(),
+  };
+}
+
+/**
+ * The model and machine a running server shows on its dashboard (/metrics/info): doctor's report,
+ * built once on first use, with the backend the server chose; serving on the CPU (or reference) by
+ * choice skips the CUDA probe (it would create a GPU context).
+ */
+export function servingMachineInfo(device: string, backendReason: string, modelDir: string): () => unknown {
+  let cached: unknown = null;
+  return () => {
+    cached ??= {
+      modelDir,
+      backend: backendReason,
+      doctor: doctorReport({
+        auto: { backend: backendReason.split(/[\s:(]/)[0] ?? null, reason: backendReason },
+        ...(device === 'cpu' || device === 'reference' ? { cuda: { available: false, reason: `not probed: serving with --device ${device}`, devices: [], driverVersion: null, runtimeVersion: null, cublasLt: false } } : {}),
+      }),
+    };
+    return cached;
   };
 }
 

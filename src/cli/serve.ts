@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
+import { GpuMonitor } from '../metrics/gpu-monitor.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
 import type { DeviceChoice } from '../runtime/select.js';
 import { createServer } from '../server/app.js';
@@ -17,6 +18,7 @@ import { declaredPooling, type PoolingType } from '../model/pooling-config.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import { DEMO_MODEL_ALIASES, DEMO_MODEL_ID, ensureDemoModel } from './demo-model.js';
+import { servingMachineInfo } from './doctor.js';
 import { defaultCacheDir, downloadHubModel, isHubRepoId } from './hub-download.js';
 import { choiceArg, collect, floatArg, portArg, positiveIntArg } from './options.js';
 import { assertPortFree } from './port-check.js';
@@ -114,7 +116,8 @@ export async function serve(o: ServeOptions): Promise<void> {
   await assertPortFree(o.host, o.port);
   const chatTemplate = o.chatTemplate === undefined ? undefined : resolveChatTemplate(o.chatTemplate);
   const model = await resolveModel(o);
-  const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: o.usdPerHour });
+  // NVML through the CPU addon (dlopen; absent library = no GPU gauges), read off the step loop.
+  const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: o.usdPerHour, gpu: new GpuMonitor() });
   const stack = await openModelStack({
     dir: model.dir, modelId: model.id, device: o.device, usdPerHour: o.usdPerHour, observer: metrics,
     ...(o.threads !== undefined ? { numThreads: o.threads } : {}),
@@ -136,6 +139,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     modelAliases: model.aliases,
     version: packageVersion(),
     webDir: webDir(),
+    info: servingMachineInfo(o.device, stack.backendReason, model.dir),
     ...(o.maxQueue !== undefined ? { maxQueue: o.maxQueue } : {}),
     ...(o.rateLimit !== undefined ? { rateLimit: o.rateLimit } : {}),
     ...(o.maxBodyBytes !== undefined ? { bodyLimitBytes: o.maxBodyBytes } : {}),

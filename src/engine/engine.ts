@@ -144,6 +144,7 @@ export class Engine {
     const out = this.scheduler.schedule();
     for (const id of out.preemptedSeqIds) this.notify((o) => o.onPreemption?.(id.slice(0, id.lastIndexOf('#'))));
     let numPrefill = 0;
+    let numNewPrompt = 0;
     for (const s of out.scheduled) {
       const seq = s.seq;
       numPrefill += Math.max(0, Math.min(s.numComputedBefore + s.numTokens, seq.numPromptTokens) - s.numComputedBefore);
@@ -152,6 +153,7 @@ export class Engine {
         this.notify((o) => o.onPrefixCacheQuery?.(seq.numTokens, seq.numCachedPromptTokens));
         if (seq.index === 0) {
           this.numQueued--;
+          numNewPrompt += seq.numPromptTokens;
           this.notify((o) => o.onRequestScheduled?.(seq.request.requestId, (t0 - seq.request.arrivalTimeMs) / 1000));
         }
       }
@@ -191,8 +193,8 @@ export class Engine {
 
     const wallSeconds = (this.now() - t0) / 1000;
     if (this.config.usdPerHour > 0) {
-      // A finished embedding weighs as one produced result, like a prefill's first sampled token.
-      const shares = out.scheduled.map((s) => ({ requestId: s.seq.seqId, numGeneratedTokens: sampled.has(s.seq) || pooled.has(s.seq) ? 1 : 0, numScheduledTokens: s.numTokens }));
+      // Weighted by tokens processed: a prefill chunk (or an embedding's prompt) is paid for by its own request.
+      const shares = out.scheduled.map((s) => ({ requestId: s.seq.seqId, numTokens: s.numTokens }));
       const usd = apportionStepCost(this.config.usdPerHour, wallSeconds, shares);
       for (const s of out.scheduled) s.seq.costUsd += usd.get(s.seq.seqId) ?? 0;
     }
@@ -204,7 +206,7 @@ export class Engine {
       outputs.push(pooled.has(seq) ? { ...o, embedding: st.pooler!.result() } : o);
       if (seq.request.isFinished) this.forget(seq.request);
     }
-    this.notify((o) => o.onStep?.({ wallSeconds, numGeneratedTokens: sampled.size, numPrefillTokens: numPrefill }));
+    this.notify((o) => o.onStep?.({ wallSeconds, numGeneratedTokens: sampled.size, numPrefillTokens: numPrefill, numNewPromptTokens: numNewPrompt }));
     return outputs;
   }
 

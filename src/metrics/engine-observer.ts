@@ -9,6 +9,8 @@ export interface EngineStepEvent {
   readonly numGeneratedTokens: number;
   /** Prompt tokens processed (prefilled) in this step. */
   readonly numPrefillTokens?: number;
+  /** Prompt tokens of the requests scheduled for the first time in this step (cached included). */
+  readonly numNewPromptTokens?: number;
 }
 
 export interface EngineObserver {

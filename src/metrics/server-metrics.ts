@@ -1,10 +1,13 @@
 // Prometheus metrics for one server instance (a private prom-client Registry, so several servers in
-// one process never share counters). Names mirror vLLM's with a tokenmill_ prefix. Implements
-// EngineObserver for engine-side events; the server records TTFT, ITL, e2e, tokens and cost itself.
+// one process never share counters). Names mirror vLLM's with a tokenmill_ prefix, plus prom-client's
+// process collectors and the NVML GPU gauges. Implements EngineObserver: token counters move every
+// engine step; the server records TTFT, ITL, e2e and per-key cost. Also feeds the dashboard's series.
 
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { CostLedger } from './cost.js';
 import type { EngineObserver, EngineStepEvent } from './engine-observer.js';
+import { registerGpuGauges, type GpuMonitor } from './gpu-monitor.js';
+import { LiveSeries } from './live-series.js';
 
 export interface EngineGauges {
   readonly numRunning: number;
@@ -21,6 +24,16 @@ export class ServerMetrics implements EngineObserver {
   readonly ledger: CostLedger;
   readonly modelName: string;
   private gaugesSource: (() => EngineGauges) | null = null;
+  readonly series = new LiveSeries();
+  readonly gpu: GpuMonitor | null;
+  private gpuGauges = false;
+  private sampler: NodeJS.Timeout | null = null;
+  /** Cumulative counts and latency observations for the series (drained every tick). */
+  private numGenerated = 0;
+  private numPrefixHits = 0;
+  private numPrefixQueries = 0;
+  private pendingTtft: number[] = [];
+  private pendingItl: number[] = [];
 
   readonly ttft: Histogram<'model_name'>;
   readonly itl: Histogram<'model_name'>;
@@ -35,10 +48,12 @@ export class ServerMetrics implements EngineObserver {
   readonly prefixQueries: Counter<'model_name'>;
   readonly costUsd: Counter<'key' | 'model'>;
 
-  constructor(opts: { modelName: string; usdPerHour: number; costWindowSeconds?: number }) {
+  constructor(opts: { modelName: string; usdPerHour: number; costWindowSeconds?: number; gpu?: GpuMonitor; now?: () => number }) {
     this.modelName = opts.modelName;
-    this.ledger = new CostLedger({ usdPerHour: opts.usdPerHour, windowSeconds: opts.costWindowSeconds ?? 60 });
+    this.ledger = new CostLedger({ usdPerHour: opts.usdPerHour, windowSeconds: opts.costWindowSeconds ?? 60, ...(opts.now ? { now: opts.now } : {}) });
+    this.gpu = opts.gpu ?? null;
     const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
     const m = ['model_name'] as const;
     const hist = (name: string, help: string, buckets: number[]) => new Histogram({ name, help, labelNames: m, buckets, registers });
     const counter = (name: string, help: string) => new Counter({ name, help, labelNames: m, registers });
@@ -46,8 +61,8 @@ export class ServerMetrics implements EngineObserver {
     this.itl = hist('tokenmill_inter_token_latency_seconds', 'Time between consecutive output tokens.', ITL_BUCKETS);
     this.e2e = hist('tokenmill_e2e_request_latency_seconds', 'End-to-end request latency.', LATENCY_BUCKETS);
     this.queueTime = hist('tokenmill_request_queue_time_seconds', 'Time a request waited before its first schedule.', LATENCY_BUCKETS);
-    this.promptTokens = counter('tokenmill_prompt_tokens_total', 'Prompt tokens processed.');
-    this.generationTokens = counter('tokenmill_generation_tokens_total', 'Tokens generated.');
+    this.promptTokens = counter('tokenmill_prompt_tokens_total', 'Prompt tokens of requests scheduled (counted at their first step, cached included).');
+    this.generationTokens = counter('tokenmill_generation_tokens_total', 'Tokens generated (counted every engine step).');
     this.preemptions = counter('tokenmill_num_preemptions_total', 'Preemptions (KV freed, request recomputed).');
     this.prefixHits = counter('tokenmill_prefix_cache_hits_total', 'Prompt tokens found in the prefix cache.');
     this.prefixQueries = counter('tokenmill_prefix_cache_queries_total', 'Prompt tokens looked up in the prefix cache.');
@@ -72,9 +87,33 @@ export class ServerMetrics implements EngineObserver {
     const modelName = this.modelName;
     new Gauge({
       name: 'tokenmill_usd_per_1k_output_tokens',
-      help: `USD per 1k generated tokens over the last ${ledger.windowMs / 1000}s (usdPerHour / 3600 * wallSeconds / (tokens / 1000)).`,
-      labelNames: m, registers,
-      collect() { this.set({ model_name: modelName }, ledger.windowUsdPer1kTokens()); },
+      help: `USD per 1k generated tokens over the last ${ledger.windowMs / 1000}s: basis="busy" charges engine step time, basis="all_in" the wall clock (idle included).`,
+      labelNames: ['model_name', 'basis'], registers,
+      collect() {
+        // No tokens in the window: cost per token is undefined, so the sample is left out (not NaN).
+        const w = ledger.window();
+        this.reset();
+        if (Number.isFinite(w.busyUsdPer1k)) this.set({ model_name: modelName, basis: 'busy' }, w.busyUsdPer1k);
+        if (Number.isFinite(w.allInUsdPer1k)) this.set({ model_name: modelName, basis: 'all_in' }, w.allInUsdPer1k);
+      },
+    });
+    new Gauge({
+      name: 'tokenmill_machine_cost_usd',
+      help: 'USD since start: basis="busy" = price x engine step time (the sum of every request\'s cost), basis="all_in" = price x uptime.',
+      labelNames: ['model_name', 'basis'], registers,
+      collect() {
+        const t = ledger.sinceStart();
+        this.set({ model_name: modelName, basis: 'busy' }, t.busyUsd);
+        this.set({ model_name: modelName, basis: 'all_in' }, t.allInUsd);
+      },
+    });
+    new Gauge({
+      name: 'tokenmill_busy_seconds', help: 'Engine step wall time since start.', labelNames: m, registers,
+      collect() { this.set({ model_name: modelName }, ledger.sinceStart().busySeconds); },
+    });
+    new Gauge({
+      name: 'tokenmill_uptime_seconds', help: 'Seconds since the server started (the all-in cost basis).', labelNames: m, registers,
+      collect() { this.set({ model_name: modelName }, ledger.uptimeSeconds()); },
     });
     new Gauge({ name: 'tokenmill_usd_per_hour', help: 'The machine price the cost metrics use.', labelNames: m, registers })
       .set({ model_name: modelName }, opts.usdPerHour);
@@ -95,27 +134,39 @@ export class ServerMetrics implements EngineObserver {
   onPrefixCacheQuery(numQueriedTokens: number, numHitTokens: number): void {
     this.prefixQueries.inc({ model_name: this.modelName }, numQueriedTokens);
     this.prefixHits.inc({ model_name: this.modelName }, numHitTokens);
+    this.numPrefixQueries += numQueriedTokens;
+    this.numPrefixHits += numHitTokens;
   }
   onStep(e: EngineStepEvent): void {
     this.ledger.recordStep(e.wallSeconds, e.numGeneratedTokens);
+    const model_name = this.modelName;
+    if (e.numGeneratedTokens > 0) this.generationTokens.inc({ model_name }, e.numGeneratedTokens);
+    if ((e.numNewPromptTokens ?? 0) > 0) this.promptTokens.inc({ model_name }, e.numNewPromptTokens);
+    this.numGenerated += e.numGeneratedTokens;
   }
 
   // --- server-side --------------------------------------------------------------------------
   observeFirstToken(seconds: number): void {
     this.ttft.observe({ model_name: this.modelName }, seconds);
+    keepSample(this.pendingTtft, seconds);
   }
   /** An output brought numTokens tokens after gapSeconds: each token gets an equal share. */
   observeInterToken(gapSeconds: number, numTokens: number): void {
-    for (let i = 0; i < numTokens; i++) this.itl.observe({ model_name: this.modelName }, gapSeconds / numTokens);
+    for (let i = 0; i < numTokens; i++) {
+      this.itl.observe({ model_name: this.modelName }, gapSeconds / numTokens);
+      keepSample(this.pendingItl, gapSeconds / numTokens);
+    }
   }
   observeFinished(r: { account: string; e2eSeconds: number; promptTokens: number; completionTokens: number; costUsd: number; finishReasons: readonly string[] }): void {
     const model_name = this.modelName;
     this.e2e.observe({ model_name }, r.e2eSeconds);
-    this.promptTokens.inc({ model_name }, r.promptTokens);
-    this.generationTokens.inc({ model_name }, r.completionTokens);
     for (const reason of r.finishReasons) this.requestSuccess.inc({ model_name, finished_reason: reason });
-    this.costUsd.inc({ key: r.account, model: model_name }, r.costUsd);
-    this.ledger.recordRequest(r.account, r);
+    this.chargeKey(r.account, r);
+  }
+  /** Charge a request's cost to its key (finished ones through observeFinished; failed ones directly). */
+  chargeKey(account: string, r: { promptTokens: number; completionTokens: number; costUsd: number }): void {
+    this.costUsd.inc({ key: account, model: this.modelName }, r.costUsd);
+    this.ledger.recordRequest(account, r);
   }
   observeError(code: string): void {
     this.requestErrors.inc({ model_name: this.modelName, code });
@@ -124,4 +175,41 @@ export class ServerMetrics implements EngineObserver {
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
+
+  // --- dashboard series ---------------------------------------------------------------------
+  /** Sample the series (and read the GPUs, off the event loop) every intervalMs until stopSampling. */
+  startSampling(intervalMs = 1000): void {
+    if (this.sampler !== null) return;
+    void this.gpu?.sample();
+    this.sampler = setInterval(() => this.tick(), intervalMs);
+    this.sampler.unref();
+  }
+
+  stopSampling(): void {
+    if (this.sampler !== null) clearInterval(this.sampler);
+    this.sampler = null;
+  }
+
+  /** One series row now (the timer calls it; tests may too). Uses the GPU reading of the last tick. */
+  tick(atMs = Date.now()): void {
+    if (this.gpu !== null) {
+      if (!this.gpuGauges) this.gpuGauges = registerGpuGauges(this.registry, this.gpu);
+      void this.gpu.sample();
+    }
+    const g = this.gaugesSource?.() ?? null;
+    this.series.record(atMs, {
+      generatedTokens: this.numGenerated, prefixHitTokens: this.numPrefixHits, prefixQueryTokens: this.numPrefixQueries,
+      engine: g, ttftSeconds: this.pendingTtft, itlSeconds: this.pendingItl, cost: this.ledger.window(), gpu: this.gpu?.latest ?? null,
+    });
+    this.pendingTtft = [];
+    this.pendingItl = [];
+  }
+}
+
+/** Latency observations kept per tick: a uniform reservoir beyond this many. */
+const MAX_SAMPLES_PER_TICK = 4096;
+
+function keepSample(list: number[], v: number): void {
+  if (list.length < MAX_SAMPLES_PER_TICK) list.push(v);
+  else list[Math.floor(Math.random() * MAX_SAMPLES_PER_TICK)] = v;
 }

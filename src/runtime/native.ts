@@ -49,8 +49,33 @@ export interface CpuAddon {
   waitIdle(engine: CpuEngineHandle): void;
   /** Writes src into buffer id at byteOffset as f16 (dtypeCode 1) or bf16 (2). */
   convertFromF32(engine: CpuEngineHandle, src: Float32Array, id: number, byteOffset: number, dtypeCode: number): void;
+  /**
+   * Reads every GPU through NVML (libraryName opened with dlopen, e.g. 'libnvidia-ml.so.1') on a
+   * libuv worker thread. Never rejects: a missing library or failed init gives available = false.
+   * Absent from CPU addons built before NVML sampling existed.
+   */
+  nvmlSample?(libraryName: string): Promise<NvmlSample>;
   /** Payload ints per op code of the op ABI the binary was built with (native/cpu/op_abi.h). */
   readonly opPayloadInts: readonly number[];
+}
+
+/** One NVML reading; a field is null when the device does not report it. */
+export interface NvmlDeviceSample {
+  readonly index: number;
+  readonly name: string;
+  readonly utilizationPct: number | null;
+  readonly memoryUsedBytes: number | null;
+  readonly memoryTotalBytes: number | null;
+  readonly powerWatts: number | null;
+  readonly temperatureC: number | null;
+  readonly smClockMHz: number | null;
+}
+
+export interface NvmlSample {
+  readonly available: boolean;
+  /** Why NVML is unavailable ('' when available). */
+  readonly reason: string;
+  readonly devices: readonly NvmlDeviceSample[];
 }
 
 export interface AddonLoad<T> {

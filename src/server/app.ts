@@ -18,6 +18,7 @@ import { registerAdminRoutes } from './routes-admin.js';
 import { registerEmbeddingRoutes } from './routes-embeddings.js';
 import { registerResponsesRoutes } from './routes-responses.js';
 import { registerOpenAiRoutes, type OpenAiRouteOptions } from './routes-openai.js';
+import { registerWebRoutes } from './routes-web.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './schemas.js';
 import { resolveOutputParsers } from './tools/chat-parsing.js';
 
@@ -41,6 +42,10 @@ export interface ServerOptions {
   /** Other names accepted for the served model (e.g. the demo's short id). */
   readonly modelAliases?: readonly string[];
   readonly webDir?: string | null;
+  /** The model and machine report /metrics/info serves (the CLI passes doctor's). */
+  readonly info?: () => unknown;
+  /** Dashboard series sampling period (default 1000 ms). */
+  readonly seriesIntervalMs?: number;
   /** How often the engine's fatalError is polled (default 200 ms). */
   readonly fatalPollMs?: number;
   /** --tool-call-parser: auto (from the chat template, default), none, hermes, llama3_json, mistral. */
@@ -134,12 +139,13 @@ export class TokenmillServer {
       engine, frontend: opts.frontend, metrics: this.metrics,
       version: opts.version ?? '0.0.0',
       modelCreated: Math.floor(Date.now() / 1000),
-      webDir: opts.webDir ?? null,
       modelAliases: opts.modelAliases ?? [],
       systemFingerprint: opts.systemFingerprint ?? null,
       state: () => this.stateValue,
       fatal: () => this.fatal,
     });
+    registerWebRoutes(app, { engine, metrics: this.metrics, webDir: opts.webDir ?? null, ...(opts.info ? { info: opts.info } : {}) });
+    this.metrics.startSampling(opts.seriesIntervalMs ?? 1000);
     this.poll = setInterval(() => {
       const e = engine.fatalError;
       if (e && this.stateValue !== 'dead') this.markDead(e instanceof TokenmillError ? e : new TokenmillError('engine_dead', e.message, { cause: e }));
@@ -198,6 +204,7 @@ export class TokenmillServer {
   /** Close the HTTP server and shut the engine down. */
   async close(): Promise<void> {
     clearInterval(this.poll);
+    this.metrics.stopSampling();
     await this.app.close();
     await this.opts.engine.shutdown();
   }

@@ -141,6 +141,15 @@ class Tracker {
     }
   }
 
+  /**
+   * A request that failed after it ran (drain timeout, engine fault) still used engine steps: charge
+   * them to its key, so the per-key totals keep adding up to the busy total.
+   */
+  chargeFailed(): void {
+    const u = this.usage;
+    if (u.costUsd > 0) this.ctx.metrics.chargeKey(this.spec.account, { promptTokens: u.numPromptTokens, completionTokens: u.numGeneratedTokens, costUsd: u.costUsd });
+  }
+
   /** Count the request as finished; a client that went away counts as finished_reason="abort". */
   finish(clientGone = false): void {
     const u = this.usage;
@@ -200,6 +209,7 @@ export async function runNonStream(ctx: RunContext, spec: RunSpec, reply: Fastif
     tracker.checkOutcome();
   } catch (e) {
     ac.abort(); // stop sibling requests of a failed one
+    if (!clientGone()) tracker.chargeFailed();
     throw failure(ctx, e);
   }
   tracker.finish();
@@ -264,6 +274,7 @@ export async function runStream(ctx: RunContext, spec: RunSpec, reply: FastifyRe
     sse.done();
   } catch (e) {
     ac.abort(); // stop sibling requests of a failed one
+    if (!clientGone()) tracker.chargeFailed();
     const te = failure(ctx, e);
     if (!sse.isOpen) throw te;
     sse.data(envelope(te));

@@ -1,5 +1,6 @@
 // Request hooks, in order: request id echo, CORS (only with an allowlist; preflights answered here),
-// API-key auth (every route but /health and /ready; /metrics only when public), drain refusal,
+// API-key auth (every route but /health, /ready and the dashboard's static files, which hold no data;
+// /metrics and its JSON only when public), drain refusal,
 // and the JSON content-type check (415) before any body is parsed.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -14,9 +15,12 @@ export interface HookOptions {
   isDraining(): boolean;
 }
 
-const ALWAYS_PUBLIC = new Set(['/health', '/ready']);
+const ALWAYS_PUBLIC = new Set(['/health', '/ready', '/']);
+const METRICS_PATHS = new Set(['/metrics', '/metrics/series', '/metrics/info']);
 /** Routes still answered while draining (probes and observability). */
-const DRAIN_ALLOWED = new Set(['/health', '/ready', '/metrics', '/version']);
+const DRAIN_ALLOWED = new Set(['/health', '/ready', '/version', '/', ...METRICS_PATHS]);
+/** The dashboard's scripts and styles (routes-web.ts WEB_PREFIX): public, no data in them. */
+const isWebFile = (path: string): boolean => path.startsWith('/web/');
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -55,7 +59,7 @@ export function installHooks(app: FastifyInstance, opts: HookOptions): void {
       return reply.code(204).send();
     }
     const path = pathOf(req);
-    const isPublic = ALWAYS_PUBLIC.has(path) || (path === '/metrics' && opts.metricsPublic);
+    const isPublic = ALWAYS_PUBLIC.has(path) || isWebFile(path) || (METRICS_PATHS.has(path) && opts.metricsPublic);
     const presented = bearerToken(req.headers.authorization);
     const account = opts.keys.verify(presented);
     if (account === null && !isPublic) {
@@ -64,7 +68,7 @@ export function installHooks(app: FastifyInstance, opts: HookOptions): void {
       return sendError(reply, new TokenmillError('invalid_api_key', msg));
     }
     req.account = account ?? 'anonymous';
-    if (opts.isDraining() && !DRAIN_ALLOWED.has(path)) {
+    if (opts.isDraining() && !DRAIN_ALLOWED.has(path) && !isWebFile(path)) {
       return sendError(reply, new TokenmillError('server_draining', 'The server is shutting down and accepts no new requests.', { details: { retryAfterSeconds: 5 } }));
     }
     if (req.method === 'POST') {

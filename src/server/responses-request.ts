@@ -36,6 +36,13 @@ export function responsesSchema(l: ServerLimits) {
     priority: z.number().int().nullish(),
     ignore_eos: z.boolean().nullish(),
     chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
+    // Accepted without effect (named in x-tokenmill-ignored-fields; see responsesIgnoredFields).
+    include: z.array(z.string()).nullish(),
+    service_tier: z.string().nullish(),
+    prompt_cache_key: z.string().nullish(),
+    prompt_cache_retention: z.string().nullish(),
+    safety_identifier: z.string().nullish(),
+    stream_options: z.record(z.string(), z.unknown()).nullish(),
     // Stored state, hosted features and options only in their "off" form (checked below).
     previous_response_id: z.string().nullish(),
     conversation: z.unknown().optional(),
@@ -68,6 +75,27 @@ export function rejectUnsupportedResponses(b: ResponsesBody): void {
   if (b.prompt !== undefined && b.prompt !== null) throw stateful('prompt', 'A stored prompt template');
   if (b.top_logprobs !== undefined && b.top_logprobs !== null && b.top_logprobs > 0) throw unsupported('top_logprobs', 'top_logprobs');
   if (b.truncation !== undefined && b.truncation !== null && b.truncation !== 'disabled') throw unsupported('truncation', `truncation '${b.truncation}'`);
+}
+
+/**
+ * Fields accepted without effect, for x-tokenmill-ignored-fields: store (nothing is stored),
+ * reasoning summaries and effort levels (the template decides how much to think; only "none" acts),
+ * text.verbosity, include (no encrypted reasoning or extra outputs; logprobs are refused), service
+ * tiers, prompt-cache keys, safety identifiers, stream options.
+ */
+export function responsesIgnoredFields(b: ResponsesBody): string[] {
+  const out: string[] = [];
+  if (b.store === true) out.push('store');
+  if (b.reasoning?.effort !== undefined && b.reasoning.effort !== null && b.reasoning.effort !== 'none') out.push('reasoning.effort');
+  if (b.reasoning?.summary !== undefined && b.reasoning.summary !== null) out.push('reasoning.summary');
+  if (b.text?.verbosity !== undefined && b.text.verbosity !== null) out.push('text.verbosity');
+  if (b.include && b.include.length > 0) {
+    if (b.include.includes('message.output_text.logprobs')) throw unsupported('include', "include 'message.output_text.logprobs' (logprobs)");
+    out.push('include');
+  }
+  if (typeof b.service_tier === 'string' && b.service_tier !== 'auto' && b.service_tier !== 'default') out.push('service_tier');
+  for (const k of ['prompt_cache_key', 'prompt_cache_retention', 'safety_identifier', 'stream_options'] as const) if (b[k] !== undefined && b[k] !== null) out.push(k);
+  return out;
 }
 
 interface ChatMessageOut {

@@ -1,8 +1,6 @@
 // The non-generation routes: /v1/models, /v1/models/:id, /tokenize, /detokenize, /health, /ready,
-// /version, /metrics and the static dashboard at /.
+// /version and /metrics (the dashboard and its JSON live in routes-web.ts).
 
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { EngineClient } from '../engine/engine-api.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
@@ -19,7 +17,6 @@ export interface AdminRouteOptions {
   readonly metrics: ServerMetrics;
   readonly version: string;
   readonly modelCreated: number;
-  readonly webDir: string | null;
   readonly modelAliases: readonly string[];
   readonly systemFingerprint: string | null;
   state(): 'serving' | 'draining' | 'dead';
@@ -71,19 +68,6 @@ export function registerAdminRoutes(app: FastifyInstance, o: AdminRouteOptions):
     const m = await o.metrics.render();
     return reply.type(m.contentType).send(m.body);
   });
-
-  if (o.webDir) {
-    const dir = o.webDir;
-    app.get('/', async (_req, reply) => {
-      let html: string;
-      try {
-        html = await readFile(join(dir, 'index.html'), 'utf8');
-      } catch {
-        throw new TokenmillError('not_found', 'The dashboard is not installed.');
-      }
-      return reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'").send(html);
-    });
-  }
 }
 
 function asDead(e: Error): TokenmillError {

@@ -11,7 +11,8 @@ import { TokenmillError } from '../util/errors.js';
 import { embeddingInputIds, embeddingResponse, finishEmbedding } from './embeddings.js';
 import { abortOnClose, engineDead, failure } from './generate.js';
 import { startOutputs } from './output-merge.js';
-import { checkModel, type OpenAiRouteOptions } from './routes-openai.js';
+import { unknownFields } from './request-fields.js';
+import { checkModel, traceUnknownFields, type OpenAiRouteOptions } from './routes-openai.js';
 import { embeddingSchema, parseBody, type EmbeddingBody } from './schemas.js';
 
 /** Embeddings generate nothing; the engine ignores maxTokens for them. */
@@ -19,7 +20,11 @@ const EMBED_PARAMS = samplingParams({ temperature: 0, maxTokens: 1 });
 
 export function registerEmbeddingRoutes(app: FastifyInstance, o: OpenAiRouteOptions, pooling: PoolingType): void {
   const schema = embeddingSchema(o.limits);
-  app.post('/v1/embeddings', (req, reply) => handleEmbeddings(o, pooling, parseBody(schema, req.body), req, reply));
+  app.post('/v1/embeddings', (req, reply) => {
+    const body = parseBody(schema, req.body);
+    traceUnknownFields(reply, unknownFields(schema, req.body)); // accepted, never silently
+    return handleEmbeddings(o, pooling, body, req, reply);
+  });
 }
 
 async function handleEmbeddings(o: OpenAiRouteOptions, pooling: PoolingType, body: EmbeddingBody, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {

@@ -106,7 +106,7 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
 const warnedFields = new Set<string>();
 
 /** Fields without effect and fields no schema knows are accepted (newer SDKs send newer fields) but never without a trace. */
-function traceUnknownFields(reply: FastifyReply, fields: readonly string[]): void {
+export function traceUnknownFields(reply: FastifyReply, fields: readonly string[]): void {
   if (fields.length === 0) return;
   reply.header('x-tokenmill-ignored-fields', fields.join(','));
   const fresh = fields.filter((f) => !warnedFields.has(f));

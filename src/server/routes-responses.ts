@@ -13,8 +13,9 @@ import { abortOnClose, engineDead, failure, raceTimeout, type RunContext } from 
 import { startOutputs, type TaggedOutput } from './output-merge.js';
 import { chatPromptIds } from './prompt.js';
 import { OutputAssembler, responseObject, type ResponseDelta, type ResponseEvent, type ResponseHeadInfo, type ResponseUsageTotals } from './responses-output.js';
-import { rejectUnsupportedResponses, responsesParam, responsesSchema, toChatRequest, type ResponsesBody } from './responses-request.js';
-import { checkModel, type OpenAiRouteOptions } from './routes-openai.js';
+import { rejectUnsupportedResponses, responsesIgnoredFields, responsesParam, responsesSchema, toChatRequest, type ResponsesBody } from './responses-request.js';
+import { unknownFields } from './request-fields.js';
+import { checkModel, traceUnknownFields, type OpenAiRouteOptions } from './routes-openai.js';
 import { buildSamplingParams, rejectUnsupported } from './sampling.js';
 import { chatSchema, parseBody, type ChatBody } from './schemas.js';
 import { SseStream } from './sse.js';
@@ -25,7 +26,7 @@ import { parseToolRequest } from './tools/tool-request.js';
 export function registerResponsesRoutes(app: FastifyInstance, o: OpenAiRouteOptions): void {
   const schema = responsesSchema(o.limits);
   const chat = chatSchema(o.limits);
-  app.post('/v1/responses', (req, reply) => handleResponses(o, chat, parseBody(schema, req.body), req, reply));
+  app.post('/v1/responses', (req, reply) => handleResponses(o, chat, parseBody(schema, req.body), req, reply, unknownFields(schema, req.body)));
   const stateless = async (): Promise<never> => {
     throw new TokenmillError('unsupported_feature', "tokenmill's Responses API is stateless: no response is stored, so none can be retrieved, listed, cancelled or deleted.", { param: 'response_id' });
   };
@@ -56,11 +57,14 @@ interface Prepared {
   readonly parser: ChatOutputParser | null;
 }
 
-async function handleResponses(o: OpenAiRouteOptions, chatSchemaOf: ReturnType<typeof chatSchema>, body: ResponsesBody, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+async function handleResponses(
+  o: OpenAiRouteOptions, chatSchemaOf: ReturnType<typeof chatSchema>, body: ResponsesBody, req: FastifyRequest, reply: FastifyReply, unknown: readonly string[],
+): Promise<unknown> {
   const arrivalMs = Date.now();
   const { engine, frontend } = o.ctx;
   if (o.isDead()) throw new TokenmillError('engine_dead', `The engine is dead: ${engine.fatalError?.message ?? 'fatal fault'}`);
   rejectUnsupportedResponses(body);
+  traceUnknownFields(reply, [...responsesIgnoredFields(body), ...unknown]);
   const { chat, messageInput } = toChatRequest(body);
   const chatBody: ChatBody = await asResponses(messageInput, () => {
     const b = parseBody(chatSchemaOf, chat);

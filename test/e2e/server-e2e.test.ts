@@ -99,6 +99,6 @@ describe('server e2e on a tiny random model', () => {
     assert.match(text, /tokenmill_generation_tokens_total\{model_name="tiny"\} [1-9]/);
     assert.match(text, /tokenmill_request_queue_time_seconds_count\{model_name="tiny"\} [1-9]/);
     assert.match(text, /tokenmill_prefix_cache_queries_total\{model_name="tiny"\} [1-9]/);
-    assert.match(text, /tokenmill_usd_per_1k_output_tokens\{model_name="tiny"\} [0-9.e-]+/);
+    assert.match(text, /tokenmill_usd_per_1k_output_tokens\{model_name="tiny",basis="busy"\} [0-9.e-]+/);
   });
 });

@@ -14,15 +14,31 @@ describe('cost formula', () => {
     assert.equal(wallCostUsd(3600, 2), 2);
   });
 
-  it('apportions a step by generated tokens, falling back to scheduled tokens', () => {
-    const a = apportionStepCost(3600, 1, [{ requestId: 'a', numGeneratedTokens: 3 }, { requestId: 'b', numGeneratedTokens: 1 }]);
-    assert.equal(a.get('a'), 0.75);
-    assert.equal(a.get('b'), 0.25);
-    const p = apportionStepCost(3600, 1, [{ requestId: 'a', numGeneratedTokens: 0, numScheduledTokens: 30 }, { requestId: 'b', numGeneratedTokens: 0, numScheduledTokens: 10 }]);
-    assert.equal(p.get('a'), 0.75);
-    assert.equal(p.get('b'), 0.25);
+  it('apportions a step by the tokens each request processed: a prefill chunk pays for itself', () => {
+    // One 30-token prefill chunk shares a step with 2 decodes: the chunk's request pays 30/32 of it.
+    const a = apportionStepCost(3600, 1, [{ requestId: 'p', numTokens: 30 }, { requestId: 'd1', numTokens: 1 }, { requestId: 'd2', numTokens: 1 }]);
+    assert.equal(a.get('p'), 30 / 32);
+    assert.equal(a.get('d1'), 1 / 32);
+    const decodeOnly = apportionStepCost(3600, 1, [{ requestId: 'd1', numTokens: 1 }, { requestId: 'd2', numTokens: 1 }]);
+    assert.equal(decodeOnly.get('d1'), 0.5);
     const total = [...a.values()].reduce((x, y) => x + y, 0);
-    assert.equal(total, 1); // no wall time lost
+    assert.ok(Math.abs(total - 1) < 1e-15); // no wall time lost
+    assert.equal(apportionStepCost(3600, 2, [{ requestId: 'x', numTokens: 0 }]).get('x'), 2); // degenerate: split evenly
+  });
+
+  it('ledger: busy and all-in since start; all-in is price x uptime, idle included', () => {
+    let now = 1000;
+    const l = new CostLedger({ usdPerHour: 3.6, windowSeconds: 10, now: () => now });
+    now += 100_000; // 100 s, of which 10 s busy producing 1000 tokens
+    l.recordStep(10, 1000);
+    const t = l.sinceStart();
+    assert.equal(t.wallSeconds, 100);
+    assert.ok(Math.abs(t.allInUsd - 0.1) < 1e-12);
+    assert.ok(Math.abs(t.busyUsd - 0.01) < 1e-12);
+    assert.ok(Math.abs(t.busyUsdPer1k - 0.01) < 1e-12);
+    assert.ok(Math.abs(t.allInUsdPer1k - 0.1) < 1e-12);
+    const w = l.window(); // the window is 10 s of wall time, all busy
+    assert.ok(Math.abs(w.allInUsdPer1k - 0.01) < 1e-12);
   });
 
   it('ledger: totals per account and a sliding window over steps', () => {
@@ -51,7 +67,7 @@ describe('ServerMetrics', () => {
     a.onRequestScheduled('r', 0.1);
     a.onPreemption('r');
     a.onPrefixCacheQuery(10, 4);
-    a.onStep({ wallSeconds: 10, numGeneratedTokens: 1000 });
+    a.onStep({ wallSeconds: 10, numGeneratedTokens: 1000, numNewPromptTokens: 10 });
     a.observeFirstToken(0.2);
     a.observeInterToken(0.1, 2);
     a.observeFinished({ account: 'k1-abcd', e2eSeconds: 1, promptTokens: 10, completionTokens: 5, costUsd: 0.001, finishReasons: ['stop', 'length'] });
@@ -64,10 +80,15 @@ describe('ServerMetrics', () => {
       'tokenmill_prefix_cache_hits_total{model_name="m"} 4',
       'tokenmill_prefix_cache_queries_total{model_name="m"} 10',
       'tokenmill_prompt_tokens_total{model_name="m"} 10',
-      'tokenmill_generation_tokens_total{model_name="m"} 5',
+      'tokenmill_generation_tokens_total{model_name="m"} 1000',
       'tokenmill_request_success_total{model_name="m",finished_reason="stop"} 1',
       'tokenmill_cost_usd_total{key="k1-abcd",model="m"} 0.001',
-      'tokenmill_usd_per_1k_output_tokens{model_name="m"} 0.01',
+      'tokenmill_usd_per_1k_output_tokens{model_name="m",basis="busy"} 0.01',
+      'tokenmill_machine_cost_usd{model_name="m",basis="busy"} 0.01',
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_seconds',
       'tokenmill_request_queue_time_seconds_count{model_name="m"} 1',
       'tokenmill_time_to_first_token_seconds_count{model_name="m"} 1',
       'tokenmill_inter_token_latency_seconds_count{model_name="m"} 2',

@@ -153,9 +153,9 @@ export class FakeEngine implements EngineClient {
       }
       const stepTokens = n - done.filter(Boolean).length;
       const wall = Math.max(0.001, (Date.now() - t0) / 1000);
-      const shares = apportionStepCost(this.o.usdPerHour ?? 1, wall, [{ requestId: req.requestId, numGeneratedTokens: stepTokens }]);
+      const shares = apportionStepCost(this.o.usdPerHour ?? 1, wall, [{ requestId: req.requestId, numTokens: stepTokens }]);
       cost += shares.get(req.requestId) ?? 0;
-      this.o.observer?.onStep?.({ wallSeconds: wall, numGeneratedTokens: stepTokens });
+      this.o.observer?.onStep?.({ wallSeconds: wall, numGeneratedTokens: stepTokens, numNewPromptTokens: generated === 0 ? req.promptTokenIds.length : 0 });
       for (let i = 0; i < n; i++) {
         if (done[i]) continue;
         const k = counts[i]!;

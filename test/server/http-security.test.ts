@@ -33,9 +33,10 @@ describe('auth on', () => {
     assert.equal(body.error.param, null);
   });
 
-  it('leaves only /health and /ready public; /metrics, /version, tokenize and unknown routes need the key', async () => {
+  it('leaves only /health, /ready and the dashboard files public; /metrics (and its JSON), /version, tokenize and unknown routes need the key', async () => {
     for (const p of ['/health', '/ready']) assert.equal((await fetch(live.url + p)).status, 200, p);
-    for (const p of ['/metrics', '/version', '/v1/models/tiny-model', '/nope', '/']) assert.equal((await fetch(live.url + p)).status, 401, p);
+    for (const p of ['/', '/web/app.js']) assert.notEqual((await fetch(live.url + p)).status, 401, p); // no data in them
+    for (const p of ['/metrics', '/metrics/series', '/metrics/info', '/version', '/v1/models/tiny-model', '/nope']) assert.equal((await fetch(live.url + p)).status, 401, p);
     assert.equal((await fetch(`${live.url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"a"}' })).status, 401);
     const auth = { authorization: `Bearer ${KEY}` };
     const nf = await fetch(`${live.url}/nope`, { headers: auth });
@@ -73,12 +74,23 @@ describe('auth off, metrics public, CORS allowlist, limits', () => {
     assert.match(m.headers.get('content-type') ?? '', /text\/plain/);
   });
 
-  it('serves the dashboard page with a restrictive CSP', async () => {
+  it('serves the dashboard page with a restrictive CSP (no inline script), its scripts and uPlot from the package', async () => {
     const r = await fetch(`${live.url}/`);
     assert.equal(r.status, 200);
     assert.match(r.headers.get('content-type') ?? '', /text\/html/);
-    assert.match(r.headers.get('content-security-policy') ?? '', /default-src 'self'/);
-    assert.match(await r.text(), /tokenmill_usd_per_1k_output_tokens/);
+    const csp = r.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /default-src 'self'/);
+    assert.ok(!/script-src[^;]*unsafe-inline/.test(csp), csp);
+    const html = await r.text();
+    assert.ok(!/<script>/.test(html), 'no inline script');
+    assert.ok(!/https?:\/\//.test(html.replace(/<!--[\s\S]*?-->/g, '')), 'no external URL');
+    for (const [path, type] of [['/web/app.js', /javascript/], ['/web/charts.js', /javascript/], ['/web/playground.js', /javascript/], ['/web/dashboard.css', /css/], ['/web/vendor/uplot.js', /javascript/], ['/web/vendor/uplot.css', /css/]] as const) {
+      assert.ok(html.includes(path) || path.endsWith('charts.js') || path.endsWith('playground.js'), `${path} referenced`);
+      const f = await fetch(live.url + path);
+      assert.equal(f.status, 200, path);
+      assert.match(f.headers.get('content-type') ?? '', type, path);
+    }
+    for (const bad of ['/web/..%2Fpackage.json', '/web/vendor/uPlot.d.ts', '/web/nope.js', '/web/index.html']) assert.equal((await fetch(live.url + bad)).status, 404, bad);
   });
 
   it('sends CORS headers only to allowlisted origins; answers preflights', async () => {

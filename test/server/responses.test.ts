@@ -154,6 +154,17 @@ describe('/v1/responses on a tiny random Llama (real engine, openai client)', ()
     assert.ok(!wire.events.includes('[DONE]'));
   });
 
+  it('fields without effect and unknown fields are answered and named in x-tokenmill-ignored-fields', async () => {
+    const quiet = await client.responses.create({ model: 'tiny', input: 'x', max_output_tokens: 2, store: false }).withResponse();
+    assert.equal(quiet.response.headers.get('x-tokenmill-ignored-fields'), null);
+    const r = await client.responses.create({
+      model: 'tiny', input: 'x', max_output_tokens: 2, store: true, include: ['reasoning.encrypted_content'], reasoning: { effort: 'high', summary: 'auto' },
+      text: { verbosity: 'low' }, prompt_cache_key: 'k', zz_new_field: 1,
+    } as OpenAI.Responses.ResponseCreateParamsNonStreaming).withResponse();
+    assert.equal(r.response.headers.get('x-tokenmill-ignored-fields'), 'store,reasoning.effort,reasoning.summary,text.verbosity,include,prompt_cache_key,zz_new_field');
+    assert.equal(r.data.object, 'response');
+  });
+
   it('stored-state features, unsupported items and tools are 400 envelopes; the server keeps serving', async () => {
     const base = { model: 'tiny', input: 'x', max_output_tokens: 2 };
     await expectBadRequest(client.responses.create({ ...base, previous_response_id: 'resp_123' }), 'previous_response_id', 'unsupported_feature');
@@ -169,6 +180,7 @@ describe('/v1/responses on a tiny random Llama (real engine, openai client)', ()
     await expectBadRequest(client.responses.create({ ...base, temperature: 3 }), 'temperature');
     await expectBadRequest(client.responses.retrieve('resp_123'), 'response_id', 'unsupported_feature');
     await expectBadRequest(client.responses.delete('resp_123'), 'response_id');
+    await expectBadRequest(client.responses.create({ ...base, include: ['message.output_text.logprobs'] }), 'include', 'unsupported_feature');
     await assert.rejects(client.responses.create({ ...base, model: 'nope' }), (e: unknown) => e instanceof OpenAI.NotFoundError);
     const ok = await client.responses.create(base);
     assert.equal(ok.object, 'response');

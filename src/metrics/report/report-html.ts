@@ -1,7 +1,9 @@
 // The bench HTML report (`tokenmill bench report FILES... --out report.html`): one self-contained
 // page (inline CSS and SVG, no scripts, no external URLs) with throughput, latency percentiles and
-// cost per 1M tokens vs concurrency, peers side by side, and a table of every record.
+// cost per 1M tokens vs concurrency, latency vs throughput with the Pareto frontier (what a capacity
+// planner reads: the most tok/s that still meets a latency target), peers side by side, and a table.
 import type { BenchRecord } from '../bench/bench-record.js';
+import { paretoFrontier } from './pareto.js';
 import { barChart, escapeXml, lineChart, type Series } from './svg-plot.js';
 
 export interface ReportOptions {
@@ -26,6 +28,32 @@ function groupSeries(rs: readonly BenchRecord[], y: (r: BenchRecord) => number |
     (by.get(k) ?? by.set(k, []).get(k)!).push({ x: r.concurrency, y: v });
   }
   return [...by].map(([name, points]) => ({ name, points, dashed, colorKey: name.slice(0, name.length - suffix.length) }));
+}
+
+/**
+ * Latency against throughput: one curve per series walked by concurrency (points labelled c=N), and
+ * the Pareto frontier over every record as a dashed black line.
+ */
+function tradeoffChart(rs: readonly BenchRecord[], latency: (r: BenchRecord) => number | null, title: string): string {
+  // Walking a curve by concurrency needs one device per curve: add it to the key when records differ.
+  const manyDevices = new Set(rs.map((r) => r.device)).size > 1;
+  const keyOf = (r: BenchRecord): string => (manyDevices ? `${seriesKey(r)} · ${r.device}` : seriesKey(r));
+  const by = new Map<string, BenchRecord[]>();
+  for (const r of rs) (by.get(keyOf(r)) ?? by.set(keyOf(r), []).get(keyOf(r))!).push(r);
+  const series: Series[] = [...by].map(([name, list]) => ({
+    name,
+    points: [...list].sort((a, b) => a.concurrency - b.concurrency).flatMap((r) => {
+      const y = latency(r);
+      return r.tokPerS !== null && y !== null ? [{ x: r.tokPerS, y, label: `c=${r.concurrency}` }] : [];
+    }),
+  }));
+  const candidates = rs.flatMap((r) => {
+    const y = latency(r);
+    return r.tokPerS !== null && y !== null ? [{ throughput: r.tokPerS, latency: y }] : [];
+  });
+  const front = paretoFrontier(candidates);
+  if (front.length > 1) series.push({ name: 'Pareto frontier (every record)', points: front.map((p) => ({ x: p.throughput, y: p.latency })), dashed: true, color: '#111' });
+  return lineChart(series, { title, xLabel: 'output tok/s', yLabel: 'ms', logX: true, logY: true, keepOrder: true, decadeTicksX: true });
 }
 
 const num = (v: number | null | undefined, digits = 3): string => (v === null || v === undefined || !Number.isFinite(v) ? '–' : (+v.toPrecision(digits)).toLocaleString('en-US'));
@@ -74,6 +102,8 @@ export function buildReportHtml(records: readonly BenchRecord[], o: ReportOption
     lineChart([...groupSeries(records, (r) => r.itlMs.p50, ' p50'), ...groupSeries(records, (r) => r.itlMs.p99, ' p99', true)],
       { title: 'Inter-token latency (p50 solid, p99 dashed)', xLabel: 'concurrency', yLabel: 'ms', logX: true, logY: true }),
     lineChart(groupSeries(records, (r) => r.usdPer1MTok), { title: 'Cost per 1M output tokens vs concurrency', xLabel: 'concurrency', yLabel: 'USD per 1M tokens', logX: true, logY: costLog }),
+    tradeoffChart(records, (r) => r.itlMs.p50, 'Latency vs throughput: inter-token p50 (Pareto frontier dashed)'),
+    tradeoffChart(records, (r) => r.ttftMs.p99, 'Latency vs throughput: time to first token p99 (Pareto frontier dashed)'),
     peersChart(records),
   ];
   const css = 'body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}' +

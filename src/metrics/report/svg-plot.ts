@@ -5,6 +5,8 @@
 export interface Point {
   readonly x: number;
   readonly y: number;
+  /** Drawn next to the dot (e.g. 'c=32'). */
+  readonly label?: string;
 }
 
 export interface Series {
@@ -14,6 +16,8 @@ export interface Series {
   readonly dashed?: boolean;
   /** Series with the same key share a colour (p50 and p99 of one engine); default: the name. */
   readonly colorKey?: string;
+  /** A fixed colour outside the palette (e.g. a reference line). */
+  readonly color?: string;
 }
 
 export interface ChartOptions {
@@ -24,6 +28,10 @@ export interface ChartOptions {
   readonly logY?: boolean;
   readonly width?: number;
   readonly height?: number;
+  /** Join points in the given order instead of by x (a curve walked by concurrency). */
+  readonly keepOrder?: boolean;
+  /** On a log x axis, tick at decades even when there are few distinct x values (default: at the values). */
+  readonly decadeTicksX?: boolean;
 }
 
 export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
@@ -127,6 +135,7 @@ function legend(top: number, items: readonly LegendItem[]): string {
 function colorsOf(series: readonly Series[]): string[] {
   const keys: string[] = [];
   return series.map((s) => {
+    if (s.color !== undefined) return s.color;
     const k = s.colorKey ?? s.name;
     let i = keys.indexOf(k);
     if (i < 0) i = keys.push(k) - 1;
@@ -139,18 +148,24 @@ export function lineChart(series: readonly Series[], o: ChartOptions): string {
   const w = o.width ?? 640;
   const h = o.height ?? 320;
   const okv = (v: number, log?: boolean): boolean => Number.isFinite(v) && (!log || v > 0);
-  const clean = series.map((s) => ({ ...s, points: s.points.filter((p) => okv(p.x, o.logX) && okv(p.y, o.logY)).sort((a, b) => a.x - b.x) }));
+  const byX = (a: Point, b: Point): number => (o.keepOrder ? 0 : a.x - b.x);
+  const clean = series.map((s) => ({ ...s, points: s.points.filter((p) => okv(p.x, o.logX) && okv(p.y, o.logY)).sort(byX) }));
   const all = clean.flatMap((s) => s.points);
   if (all.length === 0) return frame(w, h, o, null, axis(0, 1, false, h - M.bottom, M.top), `<text x="${w / 2}" y="${h / 2}" text-anchor="middle">no data</text>`);
   const xs = all.map((p) => p.x);
   const ys = all.map((p) => p.y);
-  const xa = axis(Math.min(...xs), Math.max(...xs), o.logX === true, M.left, w - M.right, [...new Set(xs)].sort((a, b) => a - b));
+  const xa = axis(Math.min(...xs), Math.max(...xs), o.logX === true, M.left, w - M.right, o.decadeTicksX ? undefined : [...new Set(xs)].sort((a, b) => a - b));
   const ya = axis(o.logY ? Math.min(...ys) : Math.min(0, ...ys), Math.max(...ys), o.logY === true, h - M.bottom, M.top);
   const colors = colorsOf(clean);
   const body = clean.map((s, i) => {
     const c = colors[i]!;
     const pts = s.points.map((p) => `${xa.map(p.x).toFixed(1)},${ya.map(p.y).toFixed(1)}`);
-    const dots = s.points.map((p) => `<circle cx="${xa.map(p.x).toFixed(1)}" cy="${ya.map(p.y).toFixed(1)}" r="3" fill="${c}"><title>${escapeXml(`${s.name}: x=${fmtTick(p.x)} y=${fmtTick(p.y)}`)}</title></circle>`).join('');
+    const dots = s.points.map((p) => {
+      const cx = xa.map(p.x).toFixed(1);
+      const cy = ya.map(p.y).toFixed(1);
+      const label = p.label === undefined ? '' : `<text x="${cx}" y="${(Number(cy) - 6).toFixed(1)}" text-anchor="middle" font-size="9" fill="${c}">${escapeXml(p.label)}</text>`;
+      return `<circle cx="${cx}" cy="${cy}" r="3" fill="${c}"><title>${escapeXml(`${s.name}: x=${fmtTick(p.x)} y=${fmtTick(p.y)}${p.label ? ` (${p.label})` : ''}`)}</title></circle>${label}`;
+    }).join('');
     return `<polyline class="series" fill="none" stroke="${c}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''} points="${pts.join(' ')}"/>${dots}`;
   }).join('');
   return frame(w, h, o, xa, ya, body, [], clean.map((s, i) => ({ name: s.name, color: colors[i]!, dashed: s.dashed === true })));
