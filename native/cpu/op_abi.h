@@ -12,9 +12,7 @@ enum class Op : int32_t {
   kEmbedding = 1, kRmsnorm = 2, kAddRmsnorm = 3, kMatmul = 4,
   kRope = 5, kKvWrite = 6, kAttention = 7, kSiluMul = 8,
   kAdd = 9, kGatherRows = 10, kArgmax = 11, kRopeKvWriteQkv = 12,
-  kMatmulQ8 = 13,
-  kMatmulGgml = 14,
-  kEmbeddingGgml = 15,
+  kMatmulQ8 = 13, kMatmulGgml = 14, kEmbeddingGgml = 15,
 };
 
 constexpr int kNumOps = 16;  // codes 1..15; 0 is never an op
