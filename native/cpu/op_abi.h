@@ -9,18 +9,9 @@ namespace tmill { namespace cpu {
 constexpr int kRefInts = 4;
 
 enum class Op : int32_t {
-  kEmbedding = 1,
-  kRmsnorm = 2,
-  kAddRmsnorm = 3,
-  kMatmul = 4,
-  kRope = 5,
-  kKvWrite = 6,
-  kAttention = 7,
-  kSiluMul = 8,
-  kAdd = 9,
-  kGatherRows = 10,
-  kArgmax = 11,
-  kRopeKvWriteQkv = 12,
+  kEmbedding = 1, kRmsnorm = 2, kAddRmsnorm = 3, kMatmul = 4,
+  kRope = 5, kKvWrite = 6, kAttention = 7, kSiluMul = 8,
+  kAdd = 9, kGatherRows = 10, kArgmax = 11, kRopeKvWriteQkv = 12,
   kMatmulQ8 = 13,
 };
 

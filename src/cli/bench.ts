@@ -12,6 +12,7 @@ import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import { commandLine, fingerprintOrMinimal, formatRecordLine, gitCommitOf, gitDirtyOf, parseIntList, progressBar, resolveShapes, writeRun } from './bench-common.js';
 import { defaultNumRequests } from './bench-engine.js';
+import { engineOptionsFromEnv } from './env.js';
 import { choiceArg, floatArg, positiveIntArg } from './options.js';
 
 interface EngineCliOptions {
@@ -94,7 +95,7 @@ export async function benchEngine(o: EngineCliOptions): Promise<{ records: Bench
         records = await runEngineBench(
           { model: loaded.model, modelName: name, dtype, deviceKind, device, numThreads: threads, weightBytes: weightBytes(c, dtype),
             peakGbPerS: peak.gbPerS, peakSource: peak.source, commit: gitCommitOf(fingerprint), dirty: gitDirtyOf(fingerprint), fingerprint, command: commandLine() },
-          { shapes, concurrency, reps: o.reps, seed: o.seed, usdPerHour: o.usdPerHour, measurePower: deviceKind === 'cuda', onRequestDone: () => bar.tick(),
+          { shapes, concurrency, reps: o.reps, seed: o.seed, usdPerHour: o.usdPerHour, measurePower: deviceKind === 'cuda', onRequestDone: () => bar.tick(), engine: engineOptionsFromEnv(),
             ...(o.numRequests !== undefined ? { numRequests: o.numRequests } : {}) },
         );
       } finally {

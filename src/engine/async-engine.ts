@@ -2,6 +2,8 @@
 // loop between steps), per-request output streams, aborts (applied between steps, so a request's
 // blocks are freed within one step), admission limits, drain and shutdown, and the dead state: a
 // step that throws fails every in-flight request with the fatal error and refuses new ones.
+// A constrained request whose grammar is not compiled yet waits outside the engine until it is
+// (engine.prepare()); a compile failure fails its stream with the typed 400 before any output.
 import { TokenmillError, toTokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import type { EngineClient, EngineOutput, EngineRequest, EngineStats } from './engine-api.js';
@@ -96,6 +98,8 @@ export class AsyncEngine implements EngineClient {
   private readonly maxWaiting: number;
   private readonly streams = new Map<string, RequestStream>();
   private readonly pendingAborts = new Set<string>();
+  /** Requests waiting for their grammar to compile (not in the engine yet); true once aborted. */
+  private readonly preparing = new Map<string, boolean>();
   private loopRunning = false;
   private loopDone: Promise<void> = Promise.resolve();
   private draining = false;
@@ -127,11 +131,14 @@ export class AsyncEngine implements EngineClient {
     if (this.engine.numQueuedRequests >= this.maxWaiting) {
       throw new TokenmillError('server_overloaded', `the waiting queue is full (${this.maxWaiting} requests); retry later`, { details: { retryAfterSeconds: 1 } });
     }
-    if (this.streams.has(req.requestId)) throw new TokenmillError('invalid_argument', `duplicate request id ${req.requestId}`);
-    this.engine.addRequest(req); // throws context_length_exceeded / invalid_argument
+    if (this.streams.has(req.requestId) || this.preparing.has(req.requestId)) throw new TokenmillError('invalid_argument', `duplicate request id ${req.requestId}`);
     const id = req.requestId;
+    const ready = this.engine.isPrepared(req.params);
+    if (ready) this.engine.addRequest(req); // throws context_length_exceeded / invalid_argument
+    else this.engine.validateRequest(req); // the same 400s, before the grammar compiles
     const stream = new RequestStream(id, req.params.n, () => this.abort(id));
     this.streams.set(id, stream);
+    if (!ready) this.prepareThenAdd(req, stream);
     if (signal !== undefined) {
       const onAbort = (): void => this.abort(id);
       if (signal.aborted) this.abort(id);
@@ -152,6 +159,10 @@ export class AsyncEngine implements EngineClient {
   }
 
   abort(requestId: string): void {
+    if (this.preparing.has(requestId)) {
+      this.preparing.set(requestId, true);
+      return;
+    }
     if (!this.engine.hasRequest(requestId)) return;
     this.pendingAborts.add(requestId);
     if (!this.loopRunning) this.applyAborts();
@@ -180,6 +191,32 @@ export class AsyncEngine implements EngineClient {
     await this.drain(0);
     this.closed = true;
     this.engine.dispose();
+  }
+
+  /** Compile the request's grammar, then queue it (or fail its stream with the compile error). */
+  private prepareThenAdd(req: EngineRequest, stream: RequestStream): void {
+    const id = req.requestId;
+    this.preparing.set(id, false);
+    const fail = (e: unknown): void => {
+      this.streams.delete(id);
+      stream.fail(toTokenmillError(e));
+    };
+    this.engine.prepare(req.params).then(() => {
+      const aborted = this.preparing.get(id) === true;
+      this.preparing.delete(id);
+      if (this.dead !== null) return fail(new TokenmillError('engine_dead', `the engine is dead: ${this.dead.message}`, { cause: this.dead }));
+      if (this.closed || this.draining) return fail(new TokenmillError('server_draining', 'the engine is draining; this request had not started'));
+      try {
+        this.engine.addRequest(req);
+      } catch (e) {
+        return fail(e);
+      }
+      if (aborted) this.abort(id);
+      this.kick();
+    }, (e: unknown) => {
+      this.preparing.delete(id);
+      fail(e);
+    });
   }
 
   private kick(): void {

@@ -20,9 +20,12 @@ export function deviceSamplerOf(b: Backend): DeviceSamplingBackend | null {
   return typeof s === 'function' ? (b as unknown as DeviceSamplingBackend) : null;
 }
 
-/** Whether a row can be sampled on the device (it needs no logprobs and no logit bias). */
+/**
+ * Whether a row can be sampled on the device: it needs no logprobs, no logit bias and no grammar
+ * mask (constrained rows are routed to the host sampler, as logit_bias rows are).
+ */
 export function deviceEligible(sampler: SequenceSampler): boolean {
-  return sampler.params.logprobs === null && sampler.params.logitBias.size === 0;
+  return sampler.params.logprobs === null && sampler.params.logitBias.size === 0 && sampler.grammar === null;
 }
 
 const EMPTY = new Int32Array(0);

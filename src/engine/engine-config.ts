@@ -9,6 +9,7 @@ import { ENGINE_DEFAULTS } from './engine-defaults.js';
 import { numBlocksForMemory } from './kv/kv-sizing.js';
 import type { DetokenizerFactory } from './output-processor.js';
 import type { TokenBytesSource } from './detokenizer.js';
+import type { GrammarVocabSource } from './grammar/grammar-vocab.js';
 import type { SamplingParams } from './sampling-params.js';
 import type { SequenceSampler, SequenceSamplerOptions } from './sampler.js';
 
@@ -37,11 +38,17 @@ export interface EngineOptions {
   readonly detokenizer?: DetokenizerFactory;
   /** Tokenizer for text output (ModelTokenizer); without it and `detokenizer`, outputs carry ids only. */
   readonly tokenizer?: TokenBytesSource;
+  /**
+   * Vocabulary for constrained decoding (SamplingParams.constraint). Default: `tokenizer` when it is
+   * a ModelTokenizer. Without one, constrained requests are refused (unsupported_feature).
+   */
+  readonly grammarVocab?: GrammarVocabSource;
   /** Sample on the device when the backend offers it (CUDA) and no row needs logprobs/bias. Default true. */
   readonly deviceSampling?: boolean;
   /**
    * Capture pure-decode steps as graphs per batch-size bucket and replay them (backends with
-   * `graphs`, i.e. CUDA; ignored elsewhere). Default false, or TOKENMILL_DECODE_GRAPHS=1.
+   * `graphs`, i.e. CUDA; ignored elsewhere). Default ENGINE_DEFAULTS.decodeGraphs (false); the CLI maps
+   * TOKENMILL_DECODE_GRAPHS=1 to true.
    */
   readonly decodeGraphs?: boolean;
   /** Machine price for cost accounting (default 0). */
@@ -119,6 +126,6 @@ export function resolveEngineConfig(o: EngineOptions): ResolvedEngineConfig {
     eosTokenIds: o.eosTokenIds ?? model.config.eosTokenIds,
     usdPerHour,
     deviceSampling: o.deviceSampling ?? ENGINE_DEFAULTS.deviceSampling,
-    decodeGraphs: o.decodeGraphs ?? (process.env.TOKENMILL_DECODE_GRAPHS === '1' || ENGINE_DEFAULTS.decodeGraphs),
+    decodeGraphs: o.decodeGraphs ?? ENGINE_DEFAULTS.decodeGraphs,
   };
 }

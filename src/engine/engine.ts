@@ -19,6 +19,9 @@ import { createSequenceSampler, type SequenceSampler } from './sampler.js';
 import type { FinishReason } from './sampling-params.js';
 import { validateSamplingParams } from './sampling-validate.js';
 import { Scheduler } from './scheduler.js';
+import { EngineGrammar } from './grammar/engine-grammar.js';
+import { isGrammarVocabSource } from './grammar/grammar-vocab.js';
+import type { SamplingParams } from './sampling-params.js';
 
 interface SeqState {
   readonly sampler: SequenceSampler;
@@ -37,6 +40,7 @@ export class Engine {
   private readonly observer: EngineObserver;
   private readonly detokenizer: DetokenizerFactory | null;
   private readonly now: () => number;
+  private readonly grammar: EngineGrammar;
   private readonly samplerFactory: SamplerFactory;
   private arrivals = 0;
   private numQueued = 0;
@@ -53,6 +57,8 @@ export class Engine {
     this.observer = opts.observer ?? {};
     this.detokenizer = opts.detokenizer ?? (opts.tokenizer !== undefined ? detokenizerFor(opts.tokenizer) : null);
     this.now = opts.now ?? (() => performance.now());
+    const vocab = opts.grammarVocab ?? (isGrammarVocabSource(opts.tokenizer) ? opts.tokenizer : null);
+    this.grammar = new EngineGrammar(vocab, this.runner.vocabSize, this.config.eosTokenIds);
     this.samplerFactory = opts.samplerFactory ?? createSequenceSampler;
   }
 
@@ -81,8 +87,22 @@ export class Engine {
     return this.scheduler.hasWork();
   }
 
-  /** Validate and queue a request. Throws invalid_argument or context_length_exceeded. */
-  addRequest(er: EngineRequest): Request {
+  /**
+   * Make a request's constraint ready (load the grammar engine and the vocabulary once, compile the
+   * grammar or find it cached); addRequest() of a constrained request needs it done. Throws the
+   * 400s of validateRequest() and invalid_schema when the grammar compiler rejects it.
+   */
+  async prepare(params: SamplingParams): Promise<void> {
+    if (params.constraint !== null) await this.grammar.prepare(params.constraint);
+  }
+
+  /** Whether addRequest() can take these params now (no constraint, or its grammar compiled). */
+  isPrepared(params: SamplingParams): boolean {
+    return params.constraint === null || this.grammar.compiled(params.constraint) !== null;
+  }
+
+  /** The checks addRequest() makes, without queueing (invalid_argument, context_length_exceeded, schema 400s). */
+  validateRequest(er: EngineRequest): void {
     const vocab = this.runner.vocabSize;
     const prompt = er.promptTokenIds;
     const p = er.params;
@@ -104,11 +124,35 @@ export class Engine {
         { param: prompt.length >= limit ? 'messages' : 'max_tokens', details: { promptTokens: prompt.length, maxTokens: p.maxTokens, maxModelLen: limit } },
       );
     }
+    if (p.constraint !== null) {
+      if (pooling !== null) throw new TokenmillError('invalid_argument', 'an embedding request cannot carry a constraint', { param: 'response_format' });
+      this.grammar.check(p.constraint);
+    }
+  }
+
+  /**
+   * Validate and queue a request. Throws invalid_argument or context_length_exceeded (and the
+   * schema 400s); a constrained request must be prepare()d first (internal_error otherwise).
+   */
+  addRequest(er: EngineRequest): Request {
+    this.validateRequest(er);
+    const vocab = this.runner.vocabSize;
+    const prompt = er.promptTokenIds;
+    const p = er.params;
+    const pooling = er.pooling ?? null;
+    const compiled = p.constraint === null ? null : this.grammar.compiled(p.constraint);
+    if (p.constraint !== null && compiled === null) {
+      throw new TokenmillError('internal_error', `request ${er.requestId}: its ${p.constraint.type} constraint is not compiled; await engine.prepare(params) before addRequest()`);
+    }
     const req = new Request({ ...er, arrivalOrder: this.arrivals++, arrivalTimeMs: this.now() });
     const states = req.sequences.map((seq) => ({
       seq,
       state: {
-        sampler: this.samplerFactory(p, prompt, { vocabSize: vocab, stream: seq.index }),
+        sampler: this.samplerFactory(p, prompt, {
+          vocabSize: vocab,
+          stream: seq.index,
+          grammar: compiled === null ? null : this.grammar.sequenceGrammar(compiled),
+        }),
         output: new SequenceOutput(seq, this.config.eosTokenIds, this.detokenizer),
         pooler: pooling === null ? null : new EmbeddingPooler(pooling, this.runner.model.config.hiddenSize),
       },
@@ -184,6 +228,10 @@ export class Engine {
       seq.lastTokenTimeMs = tNow;
       touched.add(seq);
       let reason = st.output.push(tok);
+      if (reason === null && st.sampler.grammar?.isTerminated === true) {
+        st.output.endEarly(); // the grammar accepted a stop token the stop checker ignores (ignore_eos)
+        reason = 'stop';
+      }
       if (reason === null && seq.numTokens >= this.config.maxModelLen) {
         st.output.endEarly();
         reason = 'length';
@@ -240,7 +288,10 @@ export class Engine {
   private forget(req: Request): void {
     if (!req.isFinished) return;
     if (!req.sequences.every((s) => this.states.get(s)?.output.done ?? true)) return;
-    for (const s of req.sequences) this.states.delete(s);
+    for (const s of req.sequences) {
+      this.states.get(s)?.sampler.dispose();
+      this.states.delete(s);
+    }
     this.requests.delete(req.requestId);
   }
 

@@ -1,11 +1,13 @@
 // ModelRunner: runs one step on the device. Builds the batch (BatchBuilder), calls CausalLM.forward
 // over the paged KV cache, and turns the logits rows into one sampled token per sampling sequence:
 // device argmax when every sampler is plain greedy, device sampling (device-sampling.ts) when the
-// backend offers it and no row needs logprobs or bias, otherwise the f32 logits are read back and
-// each sequence's sampler (sampler.ts) picks. With decodeGraphs and a graph-capable backend, pure
-// decode steps replay a per-bucket recording (graph-cache.ts); other steps run eagerly. Embedding
-// entries get their final hidden rows read back and folded into their pooler (pooling.ts) instead
-// of being sampled. Knows nothing of queues.
+// backend offers it and no row needs logprobs, bias or a grammar, otherwise the f32 logits are read
+// back and each sequence's sampler (sampler.ts) picks. Grammar masks of constrained rows are
+// computed on the JS thread after the read is started, i.e. while the CPU backend's forward pass
+// runs on its worker (flushAsync), so they cost no step time when they take less than the pass.
+// With decodeGraphs and a graph-capable backend, pure decode steps replay a per-bucket recording
+// (graph-cache.ts); other steps run eagerly. Embedding entries get their final hidden rows read
+// back and folded into their pooler (pooling.ts) instead of being sampled. Knows nothing of queues.
 import type { KvLayer, Tensor } from '../runtime/backend.js';
 import type { CausalLM } from '../model/types.js';
 import { invariant } from '../util/invariant.js';
@@ -41,6 +43,12 @@ export class ModelRunner {
   private readonly argmaxOut: Tensor;
   private readonly argmaxViews = new Map<number, Tensor>();
   private readonly deviceSampler: DeviceSamplingBackend | null;
+  /**
+   * Steps with constrained rows: masks computed, JS-thread time computing them (while the forward
+   * pass runs on the CPU backend's worker), and time then still waiting for the logits. A wait near
+   * zero means the masks took longer than the pass and added to the step.
+   */
+  readonly grammarStats = { numSteps: 0, numMasks: 0, maskMs: 0, readWaitMs: 0 };
   /** Decode-step recordings, when enabled and supported (null otherwise). */
   readonly graphCache: GraphCache | null = null;
   private disposed = false;
@@ -124,10 +132,34 @@ export class ModelRunner {
       }
       return result;
     }
-    const host = await backend.read(logits);
+    const hostRead = backend.read(logits); // starts the forward pass (async on the CPU backend)
+    const t0 = performance.now();
+    const masked = await this.prepareMasks(logitsFor, samplers, hostRead);
+    const t1 = performance.now();
+    const host = await hostRead;
+    if (masked > 0) {
+      const g = this.grammarStats;
+      g.numSteps++;
+      g.numMasks += masked;
+      g.maskMs += t1 - t0;
+      g.readWaitMs += performance.now() - t1;
+    }
     invariant(host.length === logitsFor.length * this.vocabSize, () => `logits of ${host.length} values for ${logitsFor.length} rows of ${this.vocabSize}`);
     for (let r = 0; r < logitsFor.length; r++) result.set(logitsFor[r]!.seq, samplers[r]!.sample(host, r));
     return result;
+  }
+
+  /** Grammar masks for this step's constrained rows (overlapping the forward pass); how many. */
+  private async prepareMasks(logitsFor: readonly (ScheduledSequence | null)[], samplers: readonly SequenceSampler[], pending: Promise<unknown>): Promise<number> {
+    let n = 0;
+    for (let r = 0; r < samplers.length; r++) {
+      const g = samplers[r]!.grammar;
+      if (g === null) continue;
+      if (n++ === 0) pending.catch(() => undefined); // a failed read is reported by its own await
+      const seq = logitsFor[r]!.seq;
+      await g.prepareMask(seq.tokenIds.slice(seq.numPromptTokens));
+    }
+    return n;
   }
 
   dispose(): void {

@@ -15,6 +15,9 @@ export class Scratch {
   /** Survivors of the top-p cut. */
   outIdx = new Int32Array(0);
   outW = new Float64Array(0);
+  /** A grammar's allowed token ids (ascending) and their logits, compacted. */
+  allowedIds = new Int32Array(0);
+  allowedX = new Float32Array(0);
 
   ensure(n: number): this {
     if (this.x.length < n) {
@@ -25,9 +28,37 @@ export class Scratch {
       this.candW = new Float64Array(n);
       this.outIdx = new Int32Array(n);
       this.outW = new Float64Array(n);
+      this.allowedIds = new Int32Array(n);
+      this.allowedX = new Float32Array(n);
     }
     return this;
   }
+}
+
+/**
+ * Gather the tokens a bitmask allows (bit id % 32 of word id >> 5, ids < x.length) into ids/vals in
+ * ascending id order; returns their count. Sampling over the compacted row equals sampling over the
+ * row with every other token at -inf (same candidates, same order), at a cost proportional to the
+ * mask words plus the allowed tokens.
+ */
+export function gatherAllowed(x: Float32Array, mask: Int32Array, ids: Int32Array, vals: Float32Array): number {
+  const vocab = x.length;
+  const words = Math.min(mask.length, (vocab + 31) >>> 5);
+  let n = 0;
+  for (let w = 0; w < words; w++) {
+    let bits = mask[w]!;
+    const base = w << 5;
+    while (bits !== 0) {
+      const b = 31 - Math.clz32(bits & -bits); // lowest set bit
+      bits &= bits - 1;
+      const id = base + b;
+      if (id >= vocab) break;
+      ids[n] = id;
+      vals[n] = x[id]!;
+      n++;
+    }
+  }
+  return n;
 }
 
 /** Index of the largest value (lowest index on ties; NaN never wins); -1 when all are -inf/NaN. */

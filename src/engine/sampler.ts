@@ -3,12 +3,15 @@
 // presence/frequency penalties (OpenAI, output) -> greedy argmax, or temperature -> top-k and min-p
 // -> top-p (renormalized over the survivors) -> a draw from the request's seeded PRNG.
 // Logprobs are of the raw model distribution (log-softmax of the unprocessed logits), as vLLM's default.
+// A constrained sequence (params.constraint) first drops every token its grammar's mask forbids
+// (the mask is prepared by the model runner before sample()), and its matcher accepts the pick.
 
 import { TokenmillError } from '../util/errors.js';
 import { invariant } from '../util/invariant.js';
 import { createRng, randomSeed, type Rng } from './rng.js';
-import { Scratch, argmax, kthLargest, topN, topPCut } from './sampler-select.js';
+import { Scratch, argmax, gatherAllowed, kthLargest, topN, topPCut } from './sampler-select.js';
 import type { SamplingParams } from './sampling-params.js';
+import type { SequenceGrammar } from './grammar/sequence-grammar.js';
 import { validateSamplingParams } from './sampling-validate.js';
 
 /** Temperatures below this count as greedy (as vLLM). */
@@ -32,6 +35,8 @@ export interface SequenceSamplerOptions {
   readonly vocabSize?: number;
   /** Separates the PRNG streams of choices sharing one seed (the choice index for n > 1). */
   readonly stream?: number;
+  /** The sequence's grammar state (required when params.constraint is set; engine.ts makes it). */
+  readonly grammar?: SequenceGrammar | null;
 }
 
 export interface SequenceSampler {
@@ -48,6 +53,10 @@ export interface SequenceSampler {
   /** Record a token chosen elsewhere (device argmax) so that penalties see it. */
   recordToken(tokenId: number): void;
   readonly numGeneratedTokens: number;
+  /** Grammar state of a constrained sequence (its mask must be prepared before sample()); else null. */
+  readonly grammar: SequenceGrammar | null;
+  /** Free what the sampler holds outside the JS heap (the grammar matcher). */
+  dispose(): void;
 }
 
 const scratch = new Scratch();
@@ -55,12 +64,14 @@ const scratch = new Scratch();
 /** Validate params and build the per-sequence sampler state (penalty counters, PRNG). */
 export function createSequenceSampler(params: SamplingParams, promptTokenIds: readonly number[], opts: SequenceSamplerOptions = {}): SequenceSampler {
   validateSamplingParams(params, { vocabSize: opts.vocabSize });
+  invariant((params.constraint === null) === ((opts.grammar ?? null) === null), 'sampler: a constrained request needs its SequenceGrammar (and only then)');
   return new SequenceSamplerImpl(params, promptTokenIds, opts);
 }
 
 class SequenceSamplerImpl implements SequenceSampler {
   readonly seed: number;
   readonly argmaxOnly: boolean;
+  readonly grammar: SequenceGrammar | null;
   numGeneratedTokens = 0;
   private readonly rng: Rng;
   private readonly greedy: boolean;
@@ -80,11 +91,13 @@ class SequenceSamplerImpl implements SequenceSampler {
     this.greedy = params.temperature < GREEDY_TEMPERATURE_EPS;
     this.trackSeen = params.repetitionPenalty !== 1;
     this.trackCounts = params.presencePenalty !== 0 || params.frequencyPenalty !== 0;
-    this.argmaxOnly = this.greedy && !this.trackSeen && !this.trackCounts && params.logitBias.size === 0 && params.logprobs === null;
+    this.grammar = opts.grammar ?? null;
+    this.argmaxOnly = this.greedy && !this.trackSeen && !this.trackCounts && params.logitBias.size === 0 && params.logprobs === null && this.grammar === null;
     if (this.trackSeen) for (const t of promptTokenIds) this.see(t);
   }
 
   recordToken(tokenId: number): void {
+    this.grammar?.accept(tokenId);
     this.numGeneratedTokens++;
     if (this.trackSeen) this.see(tokenId);
     if (this.trackCounts) this.outCounts.set(tokenId, (this.outCounts.get(tokenId) ?? 0) + 1);
@@ -95,11 +108,28 @@ class SequenceSamplerImpl implements SequenceSampler {
     invariant(Number.isInteger(row) && row >= 0 && (row + 1) * vocab <= logits.length, () => `sampler: row ${row} outside logits of length ${logits.length} (vocab ${vocab})`);
     const raw = logits.subarray(row * vocab, (row + 1) * vocab);
     const x = this.process(raw);
-    const tokenId = this.greedy ? argmax(x) : this.draw(x);
+    const g = this.grammar;
+    let tokenId: number;
+    if (g !== null && !g.maskIsFull) {
+      // Only the grammar's allowed tokens compete: compact them, pick, map back.
+      invariant(g.mask !== null, 'sampler: the grammar mask was not prepared for this step');
+      scratch.ensure(vocab);
+      const n = gatherAllowed(x, g.mask, scratch.allowedIds, scratch.allowedX);
+      if (n === 0) throw new TokenmillError('internal_error', 'sampler: the grammar allows no token here');
+      const xs = scratch.allowedX.subarray(0, n);
+      const k = this.greedy ? argmax(xs) : this.draw(xs);
+      tokenId = k < 0 ? -1 : scratch.allowedIds[k]!;
+    } else {
+      tokenId = this.greedy ? argmax(x) : this.draw(x);
+    }
     if (tokenId < 0) throw new TokenmillError('internal_error', 'sampler: the logits row holds no finite value');
     this.recordToken(tokenId);
     if (this.params.logprobs === null) return { tokenId };
     return { tokenId, ...rawLogprobs(raw, tokenId, this.params.logprobs) };
+  }
+
+  dispose(): void {
+    this.grammar?.dispose();
   }
 
   private see(t: number): void {

@@ -1,5 +1,8 @@
 // SamplingParams: how one request picks its tokens and when it stops. Shared by the sampler, the
 // generate loop, the scheduler and the server schemas. Pure data; validation lives with the sampler.
+import type { Constraint } from './constraint.js';
+
+export type { Constraint, JsonSchema, StructuralTag, StructuralTagFormat } from './constraint.js';
 
 export interface SamplingParams {
   /** 0 means greedy (argmax). */
@@ -31,6 +34,11 @@ export interface SamplingParams {
   readonly logprobs: number | null;
   /** Number of completions sharing this prompt. */
   readonly n: number;
+  /**
+   * Grammar the output must match, enforced token by token (engine/grammar/); null: free text.
+   * Each of the n choices gets its own matcher. The engine needs a tokenizer for it.
+   */
+  readonly constraint: Constraint | null;
   /** Special tokens whose text the detokenizer keeps (tool-call markers such as [TOOL_CALLS]). */
   readonly keepSpecialTokenIds: readonly number[];
 }
@@ -52,6 +60,7 @@ export const DEFAULT_SAMPLING: SamplingParams = {
   ignoreEos: false,
   logprobs: null,
   n: 1,
+  constraint: null,
   keepSpecialTokenIds: [],
 };
 

@@ -14,6 +14,7 @@ import { envelope, toHttpError } from './http-errors.js';
 import type { RouteKind } from './sampling.js';
 import { startOutputs, type TaggedOutput } from './output-merge.js';
 import { SseStream } from './sse.js';
+import { checkFinishedChoice } from './structured-output.js';
 import { emptyParsedOutput, foldDeltas, type OutputDelta } from './tools/output-parser.js';
 import type { ChatOutputParser } from './tools/parser-select.js';
 
@@ -107,6 +108,8 @@ class Tracker {
       if (out.finished) deltas.push(...choice.parser.finish());
       foldDeltas(choice.parsed!, deltas);
     }
+    // Validated before the choice's last chunk (or the response) is sent; throws structured_output_invalid.
+    if (out.finished) checkFinishedChoice(this.spec.requests[sub]!.params.constraint, choice.parsed?.content ?? choice.text, choice.finishReason);
     let logprobs: ResolvedLogprob[] | null = null;
     if (this.spec.wantLogprobs) {
       logprobs = [];

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { EngineClient, EngineOutput, EngineRequest } from '../engine/engine-api.js';
 import type { FinishReason } from '../engine/sampling-params.js';
+import { checkFinishedChoice } from './structured-output.js';
 import { TokenmillError, toTokenmillError } from '../util/errors.js';
 import { abortOnClose, engineDead, failure, raceTimeout, type RunContext } from './generate.js';
 import { startOutputs, type TaggedOutput } from './output-merge.js';
@@ -111,6 +112,8 @@ class ResponseTracker {
   readonly usage: ResponseUsageTotals = { numPromptTokens: 0, numCachedPromptTokens: 0, numGeneratedTokens: 0, costUsd: 0, numReasoningTokens: 0 };
   finishReason: FinishReason | null = null;
   private lastTokenMs: number | null = null;
+  /** The output text so far (a structured output is validated when it finishes). */
+  private text = '';
 
   constructor(private readonly ctx: RunContext, private readonly p: Prepared) {}
 
@@ -129,10 +132,16 @@ class ResponseTracker {
     u.costUsd = Math.max(u.costUsd, out.costUsd);
     if (out.finished) this.finishReason = out.finishReason ?? 'stop';
     const parser = this.p.parser;
-    if (parser === null) return out.newText.length > 0 ? [{ type: 'content', text: out.newText }] : [];
-    const deltas = parser.push(out.newText, out.newTokenIds);
-    if (out.finished) deltas.push(...parser.finish());
-    u.numReasoningTokens = parser.numReasoningTokens;
+    let deltas: ResponseDelta[];
+    if (parser === null) deltas = out.newText.length > 0 ? [{ type: 'content', text: out.newText }] : [];
+    else {
+      deltas = parser.push(out.newText, out.newTokenIds);
+      if (out.finished) deltas.push(...parser.finish());
+      u.numReasoningTokens = parser.numReasoningTokens;
+    }
+    for (const d of deltas) if (d.type === 'content') this.text += d.text;
+    // A structured output is validated before it is returned (structured_output_invalid).
+    if (out.finished) checkFinishedChoice(this.p.request.params.constraint, this.text, this.finishReason);
     return deltas;
   }
 

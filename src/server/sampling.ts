@@ -1,10 +1,12 @@
 // Request body -> SamplingParams: defaults, synonyms (max_completion_tokens), the context-length
 // check (prompt + requested tokens vs the model limit, all three numbers in the message) and the
-// clear 400 for features not supported yet (legacy functions, response_format, in-request chat templates).
+// clear 400 for features not supported yet (legacy functions, in-request chat templates); response_format
+// becomes the engine's constraint (structured-output.ts).
 
 import { samplingParams, type SamplingParams } from '../engine/sampling-params.js';
 import { TokenmillError } from '../util/errors.js';
 import type { ChatBody, CompletionBody } from './schemas.js';
+import { constraintOfResponseFormat } from './structured-output.js';
 
 export type RouteKind = 'chat' | 'completion';
 
@@ -20,9 +22,6 @@ export function rejectUnsupported(body: CompletionBody | ChatBody, kind: RouteKi
   if (body.functions && body.functions.length > 0) throw unsupported('functions', 'Function calling');
   if (body.function_call !== undefined && body.function_call !== null && body.function_call !== 'none' && body.function_call !== 'auto') {
     throw unsupported('function_call', 'Function calling');
-  }
-  if (body.response_format && body.response_format.type !== 'text') {
-    throw unsupported('response_format', `response_format {type: "${body.response_format.type}"} (structured output)`);
   }
   if (body.chat_template !== undefined && body.chat_template !== null) {
     throw new TokenmillError('unsupported_feature', 'Chat templates inside requests are refused; the model\'s own template is used. Remove \'chat_template\'.', { param: 'chat_template' });
@@ -95,6 +94,10 @@ export function buildSamplingParams(body: CompletionBody | ChatBody, kind: Route
     if (id >= ctx.vocabSize) throw new TokenmillError('invalid_request', `stop_token_ids: ${id} is not a token id in [0, ${ctx.vocabSize}).`, { param: 'stop_token_ids' });
   }
   const topK = body.top_k ?? 0;
+  const constraint = constraintOfResponseFormat(body.response_format);
+  if (constraint !== null && stop.length > 0) {
+    throw new TokenmillError('invalid_request', 'stop strings would cut a structured output short; remove \'stop\' when response_format asks for JSON.', { param: 'stop' });
+  }
   return samplingParams({
     temperature: body.temperature ?? 1,
     topK: topK < 0 ? 0 : topK,
@@ -112,5 +115,6 @@ export function buildSamplingParams(body: CompletionBody | ChatBody, kind: Route
     ignoreEos: body.ignore_eos ?? false,
     logprobs: resolveLogprobs(body, kind),
     n: body.n ?? 1,
+    constraint,
   });
 }

@@ -76,6 +76,12 @@ export const ERROR_CODES = {
   engine_dead: server('The engine hit a fatal fault; the process is exiting.', true),
   request_aborted: { httpStatus: 499 as number, type: 'invalid_request_error', doc: 'The request was cancelled by the client.' },
   internal_error: server('An unexpected internal fault (a bug: please report it).'),
+
+  // --- constrained decoding (structured outputs, tool-call grammars) ---------------------------
+  unsupported_schema_keyword: bad('A JSON schema uses a keyword (or string format) the grammar engine cannot enforce; the message names it and its path. Remove or rewrite it.'),
+  invalid_schema: bad('A JSON schema (or grammar) is not valid: malformed, an unresolvable $ref, or rejected by the grammar compiler.'),
+  schema_too_large: bad('A JSON schema exceeds the compile-time bound (32 KiB of JSON, 24 levels of nesting, 1000 subschemas).'),
+  structured_output_invalid: server('A finished constrained output failed validation against its schema (a bug: please report it).'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

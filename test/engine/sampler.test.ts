@@ -215,3 +215,31 @@ function referenceProbs(l: Float32Array, p: { temperature: number; topK: number;
   for (const i of kept) probs[i] = w[i]! / cum;
   return probs;
 }
+
+test('a grammar mask: sampling the compacted allowed set equals sampling the row with the rest at -inf', () => {
+  // The grammar stub carries only what the sampler reads (mask, maskIsFull) and records accepts.
+  fc.assert(fc.property(
+    fc.integer({ min: 1, max: 200 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+    fc.record({ temperature: fc.constantFrom(0, 0.7, 1.3), topK: fc.constantFrom(0, 1, 5), topP: fc.constantFrom(1, 0.8), minP: fc.constantFrom(0, 0.05) }),
+    (vocab, seed, knobs) => {
+      let s = seed;
+      const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+      const logits = Float32Array.from({ length: vocab }, () => rnd() * 8 - 4);
+      const mask = new Int32Array(Math.ceil(vocab / 32));
+      for (let id = 0; id < vocab; id++) if (rnd() < 0.3) mask[id >>> 5]! |= 1 << (id & 31);
+      mask[0]! |= 1; // at least one allowed
+      const accepted: number[] = [];
+      const grammar = { mask, maskIsFull: false, accept: (t: number) => accepted.push(t), dispose: () => undefined };
+      const params = samplingParams({ seed: 9, ...knobs, constraint: { type: 'json_object' } });
+      const masked = createSequenceSampler(params, [], { grammar: grammar as never });
+      const dense = createSequenceSampler({ ...params, constraint: null }, []);
+      const row = logits.map((v, id) => (((mask[id >>> 5]! >>> (id & 31)) & 1) === 1 ? v : -Infinity));
+      for (let i = 0; i < 5; i++) {
+        const a = masked.sample(logits).tokenId;
+        assert.equal(a, dense.sample(row).tokenId);
+        assert.equal((mask[a >>> 5]! >>> (a & 31)) & 1, 1);
+      }
+      assert.equal(accepted.length, 5);
+    },
+  ), { numRuns: 200 });
+});

@@ -38,6 +38,8 @@ export function recordingSamplers(numRows: number, rows: Float32Array[]): Sample
         return inner.sample(logits, row);
       },
       recordToken: (id) => inner.recordToken(id),
+      grammar: inner.grammar,
+      dispose: () => inner.dispose(),
     };
     return s;
   };

@@ -187,6 +187,10 @@ describe('openai client vs tokenmill server (real engine, tiny model)', () => {
       (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === 'unsupported_feature' && e.param === 'response_format',
     );
     await assert.rejects(
+      live.client.chat.completions.create({ model: 'tiny-model', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'xml' } as never }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === 'invalid_request' && e.param === 'response_format.type',
+    );
+    await assert.rejects(
       live.client.chat.completions.create({ model: 'tiny-model', messages: [{ role: 'user', content: 'x' }], temperature: 5 }),
       (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === 'invalid_request' && e.param === 'temperature',
     );
