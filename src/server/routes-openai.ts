@@ -90,6 +90,7 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
   };
   // Every costed response echoes the price its cost was computed at.
   reply.header('x-tokenmill-usd-per-hour', String(o.ctx.metrics.ledger.usdPerHour));
+  reply.header('x-tokenmill-usd-per-hour-source', o.ctx.metrics.price.source); // 'assumed': no --usd-per-hour
   const end = o.begin();
   try {
     if (body.stream) {
