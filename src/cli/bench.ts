@@ -40,7 +40,8 @@ interface EngineCliOptions {
 async function modelDirFor(o: EngineCliOptions): Promise<{ dir: string; name: string }> {
   if ((o.model === undefined) === (o.preset === undefined)) throw new TokenmillError('invalid_argument', 'give exactly one of --model DIR and --preset NAME', { param: '--model' });
   if (o.model !== undefined) {
-    if (!existsSync(join(o.model, 'config.json'))) throw new TokenmillError('model_not_found', `--model ${o.model}: no config.json there`);
+    const { resolveGgufPath } = await import('../model/gguf-model.js');
+    if (!existsSync(join(o.model, 'config.json')) && resolveGgufPath(o.model) === null) throw new TokenmillError('model_not_found', `--model ${o.model}: no config.json (or .gguf file) there`);
     return { dir: resolve(o.model), name: basename(resolve(o.model)) };
   }
   const [{ MODEL_PRESETS }, { writeRandomModel }, { defaultCacheDir }] = await Promise.all([
