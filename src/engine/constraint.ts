@@ -11,7 +11,10 @@ export type JsonSchema = boolean | { readonly [keyword: string]: unknown };
  * xgrammar's structural-tag formats (the JSON it accepts; see @mlc-ai/web-xgrammar
  * lib/structural_tag.d.ts). json_schema contents go through the same keyword check as json_schema
  * constraints. For tool calling: `triggered_tags` lets free text run until a trigger (e.g.
- * "<tool_call>") and then forces one of the tags; `at_least_one` makes a call required.
+ * "<tool_call>") and then forces one of the tags (tool_choice auto); a `tag` (or an `or` of tags, or
+ * `tags_with_separator` with at_least_one) is the whole output, so a call is required (required /
+ * named). A tag's begin may start with a marker token even where the tokenizer marks it special
+ * (grammar-vocab.ts GRAMMAR_VISIBLE_SPECIALS); other special tokens are never allowed.
  */
 export type StructuralTagFormat =
   | { readonly type: 'any_text' }

@@ -19,10 +19,8 @@ import { createSequenceSampler, type SequenceSampler } from './sampler.js';
 import type { FinishReason } from './sampling-params.js';
 import { validateSamplingParams } from './sampling-validate.js';
 import { Scheduler } from './scheduler.js';
-import { checkConstraint } from './grammar/constraint-check.js';
-import { grammarCompilerFor, type GrammarCompilerCache } from './grammar/grammar-compiler.js';
-import { isGrammarVocabSource, type GrammarVocabSource } from './grammar/grammar-vocab.js';
-import { SequenceGrammar } from './grammar/sequence-grammar.js';
+import { EngineGrammar } from './grammar/engine-grammar.js';
+import { isGrammarVocabSource } from './grammar/grammar-vocab.js';
 import type { SamplingParams } from './sampling-params.js';
 
 interface SeqState {
@@ -42,9 +40,7 @@ export class Engine {
   private readonly observer: EngineObserver;
   private readonly detokenizer: DetokenizerFactory | null;
   private readonly now: () => number;
-  private readonly grammarVocab: GrammarVocabSource | null;
-  /** Loaded on the first constrained request (prepare()). */
-  private grammarCache: GrammarCompilerCache | null = null;
+  private readonly grammar: EngineGrammar;
   private readonly samplerFactory: SamplerFactory;
   private arrivals = 0;
   private numQueued = 0;
@@ -61,7 +57,8 @@ export class Engine {
     this.observer = opts.observer ?? {};
     this.detokenizer = opts.detokenizer ?? (opts.tokenizer !== undefined ? detokenizerFor(opts.tokenizer) : null);
     this.now = opts.now ?? (() => performance.now());
-    this.grammarVocab = opts.grammarVocab ?? (isGrammarVocabSource(opts.tokenizer) ? opts.tokenizer : null);
+    const vocab = opts.grammarVocab ?? (isGrammarVocabSource(opts.tokenizer) ? opts.tokenizer : null);
+    this.grammar = new EngineGrammar(vocab, this.runner.vocabSize, this.config.eosTokenIds);
     this.samplerFactory = opts.samplerFactory ?? createSequenceSampler;
   }
 
@@ -96,17 +93,12 @@ export class Engine {
    * 400s of validateRequest() and invalid_schema when the grammar compiler rejects it.
    */
   async prepare(params: SamplingParams): Promise<void> {
-    const c = params.constraint;
-    if (c === null) return;
-    checkConstraint(c);
-    const vocab = this.requireGrammarVocab();
-    this.grammarCache ??= await grammarCompilerFor(vocab, this.runner.vocabSize, this.config.eosTokenIds);
-    await this.grammarCache.compile(c);
+    if (params.constraint !== null) await this.grammar.prepare(params.constraint);
   }
 
   /** Whether addRequest() can take these params now (no constraint, or its grammar compiled). */
   isPrepared(params: SamplingParams): boolean {
-    return params.constraint === null || (this.grammarCache?.lookup(params.constraint) !== undefined);
+    return params.constraint === null || this.grammar.compiled(params.constraint) !== null;
   }
 
   /** The checks addRequest() makes, without queueing (invalid_argument, context_length_exceeded, schema 400s). */
@@ -134,8 +126,7 @@ export class Engine {
     }
     if (p.constraint !== null) {
       if (pooling !== null) throw new TokenmillError('invalid_argument', 'an embedding request cannot carry a constraint', { param: 'response_format' });
-      checkConstraint(p.constraint);
-      this.requireGrammarVocab();
+      this.grammar.check(p.constraint);
     }
   }
 
@@ -149,7 +140,7 @@ export class Engine {
     const prompt = er.promptTokenIds;
     const p = er.params;
     const pooling = er.pooling ?? null;
-    const compiled = p.constraint === null ? null : (this.grammarCache?.lookup(p.constraint) ?? null);
+    const compiled = p.constraint === null ? null : this.grammar.compiled(p.constraint);
     if (p.constraint !== null && compiled === null) {
       throw new TokenmillError('internal_error', `request ${er.requestId}: its ${p.constraint.type} constraint is not compiled; await engine.prepare(params) before addRequest()`);
     }
@@ -160,7 +151,7 @@ export class Engine {
         sampler: this.samplerFactory(p, prompt, {
           vocabSize: vocab,
           stream: seq.index,
-          grammar: compiled === null ? null : new SequenceGrammar(this.grammarCache!, compiled, this.config.eosTokenIds),
+          grammar: compiled === null ? null : this.grammar.sequenceGrammar(compiled),
         }),
         output: new SequenceOutput(seq, this.config.eosTokenIds, this.detokenizer),
         pooler: pooling === null ? null : new EmbeddingPooler(pooling, this.runner.model.config.hiddenSize),
@@ -302,13 +293,6 @@ export class Engine {
       this.states.delete(s);
     }
     this.requests.delete(req.requestId);
-  }
-
-  private requireGrammarVocab(): GrammarVocabSource {
-    if (this.grammarVocab === null) {
-      throw new TokenmillError('unsupported_feature', 'constrained decoding (response_format, tool grammars) needs the model\'s tokenizer, and this engine has none', { param: 'response_format' });
-    }
-    return this.grammarVocab;
   }
 
   private notify(fn: (o: EngineObserver) => void): void {

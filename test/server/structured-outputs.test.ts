@@ -1,14 +1,15 @@
 // Structured outputs through a live server on the real Engine (a random-weight model with the real
 // Qwen3 vocabulary and chat template) and the official openai client: chat.completions.parse with
 // a zod schema (zodResponseFormat), the same through .stream() / finalChatCompletion(), streamed and
-// non-streamed text equal for a seed, json_object on chat and completions, finish_reason "length"
+// non-streamed text equal for a seed, json_object on chat and completions, responses.parse with
+// zodTextFormat (text.format takes the chat path), finish_reason "length"
 // for a cut document, and the 400s (unsupported keyword, invalid and oversized schemas, bad shapes)
 // with the OpenAI envelope while the server keeps serving.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { LengthFinishReasonError } from 'openai/error';
-import { zodResponseFormat } from 'openai/helpers/zod';
+import { zodResponseFormat, zodTextFormat } from 'openai/helpers/zod';
 import { z } from 'zod';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { makeTinyModel, type TinyModel } from '../../src/model/random-model.js';
@@ -120,6 +121,15 @@ describe('structured outputs (openai client, live server, real engine, Qwen3 voc
     const body = await res.json() as { choices: { text: string; finish_reason: string }[] };
     assert.equal(body.choices[0]!.finish_reason, 'stop');
     assert.match(body.choices[0]!.text, /^\{\s*"ok"\s*:\s*(true|false)\s*\}$/);
+  });
+
+  it('responses.parse with zodTextFormat: text.format json_schema takes the same path', async () => {
+    const Flag = z.object({ ok: z.boolean() });
+    for (const seed of [1, 2]) {
+      const r = await client.responses.parse({ model: 'tiny-qwen3', input: 'Is it ok? Answer in JSON.', text: { format: zodTextFormat(Flag, 'flag') }, max_output_tokens: 64, seed, store: false });
+      assert.equal(r.status, 'completed');
+      assert.deepEqual(r.output_parsed, Flag.parse(JSON.parse(r.output_text)));
+    }
   });
 
   it('max_tokens that cuts the document: finish_reason "length" and the valid prefix', async () => {
