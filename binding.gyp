@@ -1,5 +1,5 @@
 # Native addons built by scripts/build-native.mjs (node-gyp, offline, Node headers from nodedir).
-# The op kernels (native/cpu/{matmul,matmul_q8,norm,elementwise,gather,attention,kernel_table}.cpp) are
+# The op kernels (native/cpu/{matmul,matmul_q8,matmul_ggml,norm,elementwise,gather,attention,kernel_table}.cpp) are
 # compiled three times, once per ISA static library with its own -m flags and -DTM_ISA=<name>;
 # the addon links all three and picks one at run time (native/cpu/dispatch.cpp).
 {
@@ -7,6 +7,7 @@
     'tm_kernel_sources': [
       'native/cpu/matmul.cpp',
       'native/cpu/matmul_q8.cpp',
+      'native/cpu/matmul_ggml.cpp',
       'native/cpu/norm.cpp',
       'native/cpu/elementwise.cpp',
       'native/cpu/gather.cpp',
@@ -49,6 +50,7 @@
         'native/cpu/engine.cpp',
         'native/cpu/engine_attention.cpp',
         'native/cpu/engine_quant.cpp',
+        'native/cpu/engine_ggml.cpp',
         'native/cpu/thread_pool.cpp',
         'native/cpu/dispatch.cpp',
       ],

@@ -11,6 +11,9 @@ export const CPU_OP_ABI_HEADER_PATH = join(dirname(fileURLToPath(import.meta.url
 
 const pascal = (s: string): string => s[0]!.toUpperCase() + s.slice(1);
 const field = (s: string): string => `k${pascal(s.replace(/:f32$/, ''))}`;
+/** Items joined `perLine` to a line, indented. */
+const rows = (items: readonly string[], perLine: number): string[] =>
+  Array.from({ length: Math.ceil(items.length / perLine) }, (_, i) => `  ${items.slice(i * perLine, (i + 1) * perLine).join(' ')}`);
 
 /** The full text of native/cpu/op_abi.h for the current table. */
 export function renderCpuOpAbiHeader(): string {
@@ -26,7 +29,7 @@ export function renderCpuOpAbiHeader(): string {
     `constexpr int kRefInts = ${REF_INTS};`,
     '',
     'enum class Op : int32_t {',
-    ...CPU_OP_ABI.map((o, i) => `  k${pascal(o.name)} = ${i + 1},`),
+    ...rows(CPU_OP_ABI.map((o, i) => `k${pascal(o.name)} = ${i + 1},`), 4),
     '};',
     '',
     `constexpr int kNumOps = ${CPU_OP_ABI.length + 1};  // codes 1..${CPU_OP_ABI.length}; 0 is never an op`,

@@ -9,6 +9,8 @@ import { generate, type GenerateStats } from '../../src/engine/generate.js';
 import { ENGINE_DEFAULTS } from '../../src/engine/engine-defaults.js';
 import { samplingParams } from '../../src/engine/sampling-params.js';
 import { loadModel } from '../../src/model/loader.js';
+import { resolveGgufPath } from '../../src/model/gguf-model.js';
+import { readGgufFile } from '../../src/model/convert/gguf-reader.js';
 import { OP_NAMES } from '../../src/runtime/cpu/cpu-op-abi.js';
 import { resolveWeightDType } from '../../src/model/weights.js';
 import { weightBytes as planWeightBytes } from '../../src/metrics/planner.js';
@@ -30,8 +32,17 @@ const baselineRssBytes = process.memoryUsage().rss;
 const { backend } = selectBackend({ device: 'cpu', numThreads });
 // Loader defaults, as `serve` loads a model (workspace of DEFAULT_MAX_TOKENS_PER_STEP tokens).
 const { model, config } = await loadModel(modelDir, backend);
-// From the shapes (the backend's allocation also holds the step workspace).
-const weightBytes = planWeightBytes(config, resolveWeightDType(config.torchDType, backend.computeDType));
+// Bytes read per decoded token: from the shapes, or for a GGUF file its matrices as stored (the
+// embedding table counts only when it doubles as lm_head). The backend allocation also holds the workspace.
+const gguf = resolveGgufPath(modelDir);
+const weightBytes = gguf !== null ? ggufBytesPerToken(gguf) : planWeightBytes(config, resolveWeightDType(config.torchDType, backend.computeDType));
+
+function ggufBytesPerToken(file: string): number {
+  const t = readGgufFile(file).tensors;
+  let n = 0;
+  for (const x of t.values()) if (x.shape.length === 2 && (x.name !== 'token_embd.weight' || !t.has('output.weight'))) n += x.sizeBytes;
+  return n;
+}
 
 let seed = 12345;
 const prompt = Array.from({ length: promptLen }, () => {

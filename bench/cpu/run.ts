@@ -3,6 +3,8 @@
 // (seeded random f32 weights), 128-token prompt, median of 5 with min/max, peak RSS vs weight
 // bytes. Each (model, threads) runs in its own process (bench/cpu/measure.ts). Writes
 // bench/results/cpu-<date>-<sha>.json. Options: --models a,b --threads 1,2 --reps 5 --quick
+// Quantized section (bench/cpu/quant.ts, tokenmill vs llama.cpp on the same GGUF files): --quant-models
+// stories110M,llama-3.2-1B --quant-types q8_0,q4_k_m, or --no-quant.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -11,6 +13,8 @@ import { convertLlama2c } from '../../src/model/convert/llama2c.js';
 import { MODEL_PRESETS } from '../../src/model/model-presets.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
 import { selectBackend } from '../../src/runtime/select.js';
+import type { GgufQuantOption } from '../../src/model/convert/ggml-mixture.js';
+import { runQuantSection } from './quant.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -128,6 +132,12 @@ for (const name of modelList) {
   }
 }
 
+const quant = process.argv.includes('--no-quant') ? [] : runQuantSection({
+  models: arg('quant-models', 'stories110M,llama-3.2-1B').split(','),
+  types: arg('quant-types', 'q8_0,q4_k_m').split(',') as GgufQuantOption[],
+  threads: threadList, reps, gen: quick ? 16 : 64, bandwidthGbPerS: bandwidthStartGbPerS,
+});
+
 const result = {
   bench: 'cpu-e2e', date: new Date().toISOString(), commit: sha, dirty,
   cpuModel: cpus()[0]?.model ?? 'unknown', numCpus: cpus().length, totalMemBytes: totalmem(),
@@ -135,6 +145,7 @@ const result = {
   bandwidthStartGbPerS, bandwidthEndGbPerS: { 1: await probeBandwidth(1), 2: await probeBandwidth(2) },
   command: `node --import tsx bench/cpu/run.ts ${process.argv.slice(2).join(' ')}`.trim(),
   records,
+  quant,
 };
 mkdirSync('bench/results', { recursive: true });
 const file = join('bench/results', `cpu-${result.date.slice(0, 16).replace(/[:T]/g, '-')}-${sha.slice(0, 8)}.json`);

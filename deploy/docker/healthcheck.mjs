@@ -4,7 +4,8 @@
 // 8000), so a server bound to 127.0.0.1 inside the container counts as unhealthy (clients cannot
 // reach it), as does no answer within the timeout or any status but 200. Loopback is used only
 // when the container has no other interface (--network none). TOKENMILL_HEALTH_HOST overrides the
-// address. Exit 0 healthy, 1 not, with one line saying why.
+// address; TOKENMILL_HEALTH_TIMEOUT_MS the wait (default 4000, inside HEALTHCHECK --timeout=5s).
+// Exit 0 healthy, 1 not, with one line saying why.
 import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
@@ -33,7 +34,8 @@ export async function checkHealth({ host, port, timeoutMs = 4000, fetchImpl = fe
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const host = process.env.TOKENMILL_HEALTH_HOST || reachableAddress(networkInterfaces());
   const port = Number(process.env.TOKENMILL_PORT || 8000);
-  const r = await checkHealth({ host, port });
+  const timeoutMs = Number(process.env.TOKENMILL_HEALTH_TIMEOUT_MS) > 0 ? Number(process.env.TOKENMILL_HEALTH_TIMEOUT_MS) : 4000;
+  const r = await checkHealth({ host, port, timeoutMs });
   (r.ok ? process.stdout : process.stderr).write(`${r.message}\n`);
   process.exit(r.ok ? 0 : 1);
 }

@@ -130,6 +130,8 @@ Status CpuEngine::run_one(Op op, const int32_t* a, int64_t n) {
     case Op::kArgmax: return op_argmax(a);
     case Op::kRopeKvWriteQkv: return op_rope_kv_qkv(a);
     case Op::kMatmulQ8: return op_matmul_q8(a);
+    case Op::kMatmulGgml: return op_matmul_ggml(a);
+    case Op::kEmbeddingGgml: return op_embedding_ggml(a);
   }
   return make_status(StatusCode::kInternal, __FILE__, __LINE__, "unreachable");
 }

@@ -44,6 +44,8 @@ class CpuEngine {
   Status op_rmsnorm(const int32_t* a, bool with_residual);
   Status op_matmul(const int32_t* a);
   Status op_matmul_q8(const int32_t* a);  // engine_quant.cpp
+  Status op_matmul_ggml(const int32_t* a);  // engine_ggml.cpp
+  Status op_embedding_ggml(const int32_t* a);
   Status op_rope(const int32_t* a);
   Status op_rope_kv_qkv(const int32_t* a);
   Status op_kv_write(const int32_t* a);
@@ -60,6 +62,9 @@ class CpuEngine {
   int64_t allocated_bytes_ = 0;
   std::vector<AttentionTask> attn_tasks_;
   std::vector<float> rope_cs_;
+  std::vector<int8_t> act_q_;     // matmulGgml activation codes [T, K]
+  std::vector<float> act_d_;      // [T, K/32]
+  std::vector<int32_t> act_s_;    // [T, K/32]
   bool profile_ = false;
   int64_t op_ns_[kNumOps] = {0};
   int64_t op_calls_[kNumOps] = {0};

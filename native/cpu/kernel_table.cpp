@@ -1,5 +1,5 @@
 // The KernelTable of one ISA build (compiled once per ISA library with -DTM_ISA=<name>): collects
-// this ISA's range kernels from matmul.cpp, matmul_q8.cpp, norm.cpp, elementwise.cpp, gather.cpp, attention.cpp.
+// this ISA's range kernels from matmul.cpp, matmul_q8.cpp, matmul_ggml.cpp, norm.cpp, elementwise.cpp, gather.cpp, attention.cpp.
 #include "kernels.h"
 #include "simd.h"
 
@@ -15,9 +15,14 @@ void gather_rows(float* out, const void* src, DType sd, const int32_t* idx, int6
 void argmax(int32_t* out, const float* logits, int64_t V, int64_t r0, int64_t r1);
 void attention(const AttentionArgs& a, const AttentionTask* tasks, int64_t t0, int64_t t1);
 void matmul_q8(const MatmulQ8Args& a, int64_t n0, int64_t n1);
+void quantize_act(const float* x, int8_t* q, float* d, int32_t* s, int64_t K, int64_t r0, int64_t r1);
+void matmul_ggml(const MatmulGgmlArgs& a, int64_t n0, int64_t n1);
+void dequant_rows(float* out, const uint8_t* w, int32_t type, int64_t row_bytes, int64_t K, const int32_t* ids, int64_t r0,
+                  int64_t r1);
 
 static const KernelTable kTable = {TM_ISA_NAME, matmul, rmsnorm, add_rmsnorm, silu_mul, add,
-                                   gather_rows, argmax, attention, matmul_q8};
+                                   gather_rows, argmax, attention, matmul_q8, quantize_act, matmul_ggml,
+                                   dequant_rows};
 }  // namespace TM_ISA
 
 #define TM_CONCAT2(a, b) a##b

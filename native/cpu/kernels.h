@@ -29,6 +29,18 @@ struct MatmulQ8Args {
   int64_t T, K, N;
 };
 
+struct MatmulGgmlArgs {
+  float* out;            // [T, N]
+  const int8_t* xq;      // [T, K] activation codes (quantize_act)
+  const float* xd;       // [T, K/32] activation group scales
+  const int32_t* xs;     // [T, K/32] activation group code sums
+  const uint8_t* w;      // [N, row_bytes] ggml blocks of `type` (ggml_blocks.h)
+  const void* bias;      // [N] of bdtype, or null
+  DType bdtype;
+  int64_t T, K, N, row_bytes;
+  int32_t type;
+};
+
 struct AttentionArgs {
   float* out;              // [T, H, Dh]
   const float* q;          // [T, H, Dh]
@@ -67,6 +79,13 @@ struct KernelTable {
   void (*attention)(const AttentionArgs& a, const AttentionTask* tasks, int64_t t0, int64_t t1);
   // out[t, n0:n1] = scales[n] * (x . wq[n0:n1]^T) (+ bias); same batch-invariant order as matmul.
   void (*matmul_q8)(const MatmulQ8Args& a, int64_t n0, int64_t n1);
+  // Rows [r0, r1) of x [*, K] -> per-32 int8 codes, f32 scales and code sums (ops-ggml.ts spec).
+  void (*quantize_act)(const float* x, int8_t* q, float* d, int32_t* s, int64_t K, int64_t r0, int64_t r1);
+  // out[t, n0:n1] for all t on ggml blocks (matmul_ggml.cpp); batch-invariant per element.
+  void (*matmul_ggml)(const MatmulGgmlArgs& a, int64_t n0, int64_t n1);
+  // out[r, :] = decoded row ids[r] of w, rows [r0, r1), bit-exact to the spec.
+  void (*dequant_rows)(float* out, const uint8_t* w, int32_t type, int64_t row_bytes, int64_t K, const int32_t* ids,
+                       int64_t r0, int64_t r1);
 };
 
 const KernelTable* kernels_avx512();

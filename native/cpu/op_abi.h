@@ -9,23 +9,14 @@ namespace tmill { namespace cpu {
 constexpr int kRefInts = 4;
 
 enum class Op : int32_t {
-  kEmbedding = 1,
-  kRmsnorm = 2,
-  kAddRmsnorm = 3,
-  kMatmul = 4,
-  kRope = 5,
-  kKvWrite = 6,
-  kAttention = 7,
-  kSiluMul = 8,
-  kAdd = 9,
-  kGatherRows = 10,
-  kArgmax = 11,
-  kRopeKvWriteQkv = 12,
-  kMatmulQ8 = 13,
+  kEmbedding = 1, kRmsnorm = 2, kAddRmsnorm = 3, kMatmul = 4,
+  kRope = 5, kKvWrite = 6, kAttention = 7, kSiluMul = 8,
+  kAdd = 9, kGatherRows = 10, kArgmax = 11, kRopeKvWriteQkv = 12,
+  kMatmulQ8 = 13, kMatmulGgml = 14, kEmbeddingGgml = 15,
 };
 
-constexpr int kNumOps = 14;  // codes 1..13; 0 is never an op
-constexpr int kOpPayloadInts[kNumOps] = {0, 15, 15, 19, 19, 20, 24, 38, 10, 13, 15, 10, 33, 23};
+constexpr int kNumOps = 16;  // codes 1..15; 0 is never an op
+constexpr int kOpPayloadInts[kNumOps] = {0, 15, 15, 19, 19, 20, 24, 38, 10, 13, 15, 10, 33, 23, 21, 17};
 
 // Int offset of each field within its op payload.
 namespace op_embedding { enum : int { kOut = 0, kTable = 4, kIds = 8, kT = 12, kD = 13, kV = 14 }; }
@@ -41,5 +32,7 @@ namespace op_gatherRows { enum : int { kOut = 0, kX = 4, kRows = 8, kS = 12, kD 
 namespace op_argmax { enum : int { kOut = 0, kLogits = 4, kS = 8, kV = 9 }; }
 namespace op_ropeKvWriteQkv { enum : int { kQOut = 0, kQkv = 4, kCacheK = 8, kCacheV = 12, kPositions = 16, kInvFreq = 20, kSlotMapping = 24, kT = 28, kH = 29, kHkv = 30, kDh = 31, kNumSlots = 32 }; }
 namespace op_matmulQ8 { enum : int { kOut = 0, kX = 4, kWq = 8, kScales = 12, kBias = 16, kT = 20, kK = 21, kN = 22 }; }
+namespace op_matmulGgml { enum : int { kOut = 0, kX = 4, kW = 8, kBias = 12, kT = 16, kK = 17, kN = 18, kRowBytes = 19, kType = 20 }; }
+namespace op_embeddingGgml { enum : int { kOut = 0, kW = 4, kIds = 8, kT = 12, kK = 13, kV = 14, kRowBytes = 15, kType = 16 }; }
 
 }}  // namespace tmill::cpu

@@ -56,13 +56,23 @@ export function writeRun(records: readonly BenchRecord[], o: { out?: string; kin
   return file;
 }
 
-/** The environment fingerprint, or a minimal one (and why) when collecting it fails. */
+/** TOKENMILL_* variables set for this run (secrets left out), recorded next to the fingerprint. */
+export function tokenmillEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (k.startsWith('TOKENMILL_') && !/KEY|SECRET|TOKEN$/.test(k) && v !== undefined) out[k] = v;
+  return out;
+}
+
+/**
+ * The environment fingerprint, or a minimal one (and why) when collecting it fails; with the
+ * TOKENMILL_* variables in effect (`tokenmillEnv`, outside fingerprintId).
+ */
 export async function fingerprintOrMinimal(modelDir: string | undefined): Promise<unknown> {
   try {
     const { environmentFingerprint } = await import('../metrics/fingerprint.js');
-    return await environmentFingerprint(modelDir !== undefined ? { modelDir } : {});
+    return { ...(await environmentFingerprint(modelDir !== undefined ? { modelDir } : {})), tokenmillEnv: tokenmillEnv() };
   } catch (e) {
-    return { minimal: true, reason: (e as Error).message, node: process.version, platform: process.platform, arch: process.arch };
+    return { minimal: true, reason: (e as Error).message, node: process.version, platform: process.platform, arch: process.arch, tokenmillEnv: tokenmillEnv() };
   }
 }
 

@@ -46,6 +46,8 @@ export interface EngineBenchOptions {
   readonly seed: number;
   readonly usdPerHour: number;
   readonly measurePower: boolean;
+  /** Engine options from the environment (cli/env.ts), applied over benchEngineOptions and recorded. */
+  readonly engine?: Pick<EngineOptions, 'decodeGraphs'>;
   /** Called after every finished request (progress bars). */
   readonly onRequestDone?: () => void;
 }
@@ -98,7 +100,7 @@ export function feasibleShapes(shapes: readonly BenchShape[], maxLen: number): {
 async function oneRep(ctx: EngineBenchContext, shape: BenchShape, conc: number, numRequests: number, seed: number, o: EngineBenchOptions, warmup: boolean): Promise<RepResult> {
   const steps: EngineStepEvent[] = [];
   const engine = new AsyncEngine({
-    modelId: ctx.modelName, ...benchEngineOptions(ctx.model, shape, conc), usdPerHour: o.usdPerHour,
+    modelId: ctx.modelName, ...benchEngineOptions(ctx.model, shape, conc), ...o.engine, usdPerHour: o.usdPerHour,
     maxWaitingRequests: numRequests + 1, observer: { onStep: (e) => steps.push(e) },
   });
   const engineConfig = { ...engine.engine.config, kvCacheDType: ctx.model.kvCacheDType };

@@ -12,6 +12,7 @@ import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import { commandLine, fingerprintOrMinimal, formatRecordLine, gitCommitOf, gitDirtyOf, parseIntList, progressBar, resolveShapes, writeRun } from './bench-common.js';
 import { defaultNumRequests } from './bench-engine.js';
+import { engineOptionsFromEnv } from './env.js';
 import { choiceArg, floatArg, positiveIntArg } from './options.js';
 
 interface EngineCliOptions {
@@ -39,7 +40,8 @@ interface EngineCliOptions {
 async function modelDirFor(o: EngineCliOptions): Promise<{ dir: string; name: string }> {
   if ((o.model === undefined) === (o.preset === undefined)) throw new TokenmillError('invalid_argument', 'give exactly one of --model DIR and --preset NAME', { param: '--model' });
   if (o.model !== undefined) {
-    if (!existsSync(join(o.model, 'config.json'))) throw new TokenmillError('model_not_found', `--model ${o.model}: no config.json there`);
+    const { resolveGgufPath } = await import('../model/gguf-model.js');
+    if (!existsSync(join(o.model, 'config.json')) && resolveGgufPath(o.model) === null) throw new TokenmillError('model_not_found', `--model ${o.model}: no config.json (or .gguf file) there`);
     return { dir: resolve(o.model), name: basename(resolve(o.model)) };
   }
   const [{ MODEL_PRESETS }, { writeRandomModel }, { defaultCacheDir }] = await Promise.all([
@@ -94,7 +96,7 @@ export async function benchEngine(o: EngineCliOptions): Promise<{ records: Bench
         records = await runEngineBench(
           { model: loaded.model, modelName: name, dtype, deviceKind, device, numThreads: threads, weightBytes: weightBytes(c, dtype),
             peakGbPerS: peak.gbPerS, peakSource: peak.source, commit: gitCommitOf(fingerprint), dirty: gitDirtyOf(fingerprint), fingerprint, command: commandLine() },
-          { shapes, concurrency, reps: o.reps, seed: o.seed, usdPerHour: o.usdPerHour, measurePower: deviceKind === 'cuda', onRequestDone: () => bar.tick(),
+          { shapes, concurrency, reps: o.reps, seed: o.seed, usdPerHour: o.usdPerHour, measurePower: deviceKind === 'cuda', onRequestDone: () => bar.tick(), engine: engineOptionsFromEnv(),
             ...(o.numRequests !== undefined ? { numRequests: o.numRequests } : {}) },
         );
       } finally {

@@ -10,6 +10,7 @@ import type { GenerationConfig } from '../model/generation-config.js';
 import type { DeviceChoice } from '../runtime/select.js';
 import { TokenmillError, isTokenmillError } from '../util/errors.js';
 import { choiceArg, collect, floatArg, intArg, positiveIntArg } from './options.js';
+import { engineOptionsFromEnv } from './env.js';
 
 export const DEVICES: readonly DeviceChoice[] = ['auto', 'cpu', 'cuda', 'reference'];
 
@@ -135,7 +136,7 @@ async function runGenerate(o: GenerateCliOptions): Promise<void> {
       };
       process.on('SIGINT', onSigint);
       try {
-        const gen = generate(model, tokenizer, promptTokenIds, { params, eosTokenIds: loaded.config.eosTokenIds, signal: ac.signal });
+        const gen = generate(model, tokenizer, promptTokenIds, { params, eosTokenIds: loaded.config.eosTokenIds, signal: ac.signal, ...engineOptionsFromEnv() });
         for await (const ev of gen) {
           if (ev.text.length > 0) process.stdout.write(ev.text);
           if (ev.finishReason !== null && ev.stats !== undefined) {

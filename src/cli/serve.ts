@@ -3,12 +3,14 @@
 // keys (env or a 0600 file, never argv), starts the server and installs the drain/fault lifecycle.
 
 import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { GpuMonitor } from '../metrics/gpu-monitor.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
-import type { DeviceChoice } from '../runtime/select.js';
+import { machinePrice, type PricedDevice } from '../metrics/machine-price.js';
+import { probeCuda, type DeviceChoice } from '../runtime/select.js';
 import { createServer } from '../server/app.js';
 import { loadApiKeys } from '../server/auth.js';
 import { installLifecycle } from '../server/lifecycle.js';
@@ -22,6 +24,7 @@ import { servingMachineInfo } from './doctor.js';
 import { defaultCacheDir, downloadHubModel, isHubRepoId } from './hub-download.js';
 import { choiceArg, collect, floatArg, portArg, positiveIntArg } from './options.js';
 import { assertPortFree } from './port-check.js';
+import { engineOptionsFromEnv } from './env.js';
 import { packageVersion } from './version.js';
 
 export interface ServeOptions {
@@ -31,7 +34,7 @@ export interface ServeOptions {
   port: number;
   apiKeyFile?: string;
   apiKey?: string;
-  usdPerHour: number;
+  usdPerHour?: number;
   device: DeviceChoice;
   threads?: number;
   quantize?: 'int8';
@@ -93,6 +96,16 @@ async function resolveModel(o: ServeOptions): Promise<{ dir: string; id: string;
   throw new TokenmillError('model_not_found', `--model ${o.model}: no such directory, and not a hub id (org/name)`);
 }
 
+/** The device serve will run on, for its assumed price: selectBackend's rule (auto = the GPU when CUDA works). */
+function pricedDevice(device: DeviceChoice): PricedDevice {
+  if (device === 'cuda' || device === 'auto') {
+    const p = probeCuda();
+    const d = p.devices[0];
+    if (p.available && d !== undefined) return { kind: 'gpu', name: d.name, totalMemoryBytes: d.totalMemoryBytes };
+  }
+  return { kind: 'cpu', numCores: cpus().length };
+}
+
 function shareArg(v: string): number {
   const x = Number(v);
   if (!(x > 0 && x <= 1)) throw new TokenmillError('invalid_argument', `--kv-cache-share ${v}: expected a fraction in (0, 1]`, { param: 'kv-cache-share' });
@@ -116,10 +129,11 @@ export async function serve(o: ServeOptions): Promise<void> {
   await assertPortFree(o.host, o.port);
   const chatTemplate = o.chatTemplate === undefined ? undefined : resolveChatTemplate(o.chatTemplate);
   const model = await resolveModel(o);
+  const price = machinePrice(o.usdPerHour, o.usdPerHour === undefined ? pricedDevice(o.device) : { kind: 'cpu', numCores: cpus().length });
   // NVML through the CPU addon (dlopen; absent library = no GPU gauges), read off the step loop.
-  const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: o.usdPerHour, gpu: new GpuMonitor() });
+  const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: price.usdPerHour, priceSource: price.source, priceBasis: price.basis, gpu: new GpuMonitor() });
   const stack = await openModelStack({
-    dir: model.dir, modelId: model.id, device: o.device, usdPerHour: o.usdPerHour, observer: metrics,
+    dir: model.dir, modelId: model.id, device: o.device, usdPerHour: price.usdPerHour, observer: metrics, ...engineOptionsFromEnv(),
     ...(o.threads !== undefined ? { numThreads: o.threads } : {}),
     ...(o.quantize !== undefined ? { quantize: o.quantize } : {}),
     ...(o.kvCacheDtype !== undefined ? { kvCacheDType: o.kvCacheDtype } : {}),
@@ -151,11 +165,12 @@ export async function serve(o: ServeOptions): Promise<void> {
     // Taken between the early check and now (a race with another process): the same clear error.
     throw e?.code === 'EADDRINUSE' ? new TokenmillError('port_in_use', `port ${o.port} is in use on ${o.host}: stop the other process or pass another --port`, { param: '--port', cause: e }) : e;
   });
-  if (o.usdPerHour === 0) log.warn('--usd-per-hour is 0: every cost is reported as $0');
+  if (price.usdPerHour === 0) log.warn('--usd-per-hour is 0: every cost is reported as $0');
   const auth = keys.enabled ? `on (${keys.size} key${keys.size === 1 ? '' : 's'})` : 'off (no TOKENMILL_API_KEYS / --api-key-file: any key is accepted)';
   process.stdout.write(
     `tokenmill ${packageVersion()} serving '${model.id}' (max ${stack.engine.maxModelLen} tokens) on ${stack.backendReason}\n` +
-      `  price: $${o.usdPerHour}/h; auth: ${auth}\n` +
+      `  price: $${price.usdPerHour}/h, ${price.source === 'flag' ? 'from --usd-per-hour' : `ASSUMED (${price.basis}); pass --usd-per-hour for your machine's price`}\n` +
+      `  auth: ${auth}\n` +
       `  chat template: ${chatTemplate !== undefined ? `${chatTemplate.source} (--chat-template)` : stack.frontend.hasChatTemplate ? "the model's own" : 'none (chat requests get a 400; pass --chat-template FILE|NAME)'}\n` +
       `  system_fingerprint: ${stack.systemFingerprint} (environment fingerprint ${stack.fingerprintId}, as doctor --model prints; backend, quantization, KV dtype)\n` +
       `  listening on ${url} (OpenAI base URL ${url}/v1)\n`,
@@ -172,7 +187,7 @@ export function register(program: Command): void {
     .option('--port <port>', 'port, 0-65535 (0 picks a free one)', portArg, 8000)
     .option('--api-key-file <path>', 'file with one API key per line (must be chmod 600); also TOKENMILL_API_KEYS=k1,k2')
     .addOption(new Option('--api-key <key>', 'refused: keys never go on the command line').hideHelp())
-    .option('--usd-per-hour <usd>', 'machine price used for every cost figure', floatArg, 0)
+    .option('--usd-per-hour <usd>', "machine price for every cost figure (default: the device's assumed price: GPU table by name, or per CPU core)", floatArg)
     .option('--device <device>', 'auto | cpu | cuda | reference', choiceArg(['auto', 'cpu', 'cuda', 'reference'] as const), 'auto')
     .option('--threads <n>', 'CPU worker threads', positiveIntArg)
     .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel scales)', choiceArg(['int8'] as const))

@@ -47,7 +47,8 @@ export interface EngineOptions {
   readonly deviceSampling?: boolean;
   /**
    * Capture pure-decode steps as graphs per batch-size bucket and replay them (backends with
-   * `graphs`, i.e. CUDA; ignored elsewhere). Default false, or TOKENMILL_DECODE_GRAPHS=1.
+   * `graphs`, i.e. CUDA; ignored elsewhere). Default ENGINE_DEFAULTS.decodeGraphs (false); the CLI maps
+   * TOKENMILL_DECODE_GRAPHS=1 to true.
    */
   readonly decodeGraphs?: boolean;
   /** Machine price for cost accounting (default 0). */
@@ -125,6 +126,6 @@ export function resolveEngineConfig(o: EngineOptions): ResolvedEngineConfig {
     eosTokenIds: o.eosTokenIds ?? model.config.eosTokenIds,
     usdPerHour,
     deviceSampling: o.deviceSampling ?? ENGINE_DEFAULTS.deviceSampling,
-    decodeGraphs: o.decodeGraphs ?? (process.env.TOKENMILL_DECODE_GRAPHS === '1' || ENGINE_DEFAULTS.decodeGraphs),
+    decodeGraphs: o.decodeGraphs ?? ENGINE_DEFAULTS.decodeGraphs,
   };
 }

@@ -24,6 +24,8 @@ export interface GenerateOptions {
   readonly signal?: AbortSignal;
   /** Per-choice sampler (EngineOptions.samplerFactory): tests wrap it to see the logits rows. */
   readonly samplerFactory?: SamplerFactory;
+  /** Decode-step graphs (EngineOptions.decodeGraphs; CUDA only). */
+  readonly decodeGraphs?: boolean;
 }
 
 export interface GenerateStats {
@@ -114,6 +116,7 @@ export async function* generate(
     eosTokenIds: opts.eosTokenIds ?? model.config.eosTokenIds,
     ...(tokenizer !== null ? { detokenizer: detokenizerFor(tokenizer, { skipSpecialTokens: opts.skipSpecialTokens ?? true }) } : {}),
     ...(opts.samplerFactory !== undefined ? { samplerFactory: opts.samplerFactory } : {}),
+    ...(opts.decodeGraphs !== undefined ? { decodeGraphs: opts.decodeGraphs } : {}),
   });
   try {
     engine.addRequest({ requestId: REQUEST_ID, promptTokenIds, params: { ...params, maxTokens } });

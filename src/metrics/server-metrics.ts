@@ -4,6 +4,7 @@
 // engine step; the server records TTFT, ITL, e2e and per-key cost. Also feeds the dashboard's series.
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { MachinePrice, PriceSource } from './machine-price.js';
 import { CostLedger } from './cost.js';
 import type { EngineObserver, EngineStepEvent } from './engine-observer.js';
 import { registerGpuGauges, type GpuMonitor } from './gpu-monitor.js';
@@ -48,8 +49,14 @@ export class ServerMetrics implements EngineObserver {
   readonly prefixQueries: Counter<'model_name'>;
   readonly costUsd: Counter<'key' | 'model'>;
 
-  constructor(opts: { modelName: string; usdPerHour: number; costWindowSeconds?: number; gpu?: GpuMonitor; now?: () => number }) {
+  /** The machine price in force and where it came from (machine-price.ts); source 'flag' unless told otherwise. */
+  readonly price: MachinePrice;
+
+  constructor(opts: {
+    modelName: string; usdPerHour: number; costWindowSeconds?: number; gpu?: GpuMonitor; now?: () => number; priceSource?: PriceSource; priceBasis?: string;
+  }) {
     this.modelName = opts.modelName;
+    this.price = { usdPerHour: opts.usdPerHour, source: opts.priceSource ?? 'flag', basis: opts.priceBasis ?? 'configured' };
     this.ledger = new CostLedger({ usdPerHour: opts.usdPerHour, windowSeconds: opts.costWindowSeconds ?? 60, ...(opts.now ? { now: opts.now } : {}) });
     this.gpu = opts.gpu ?? null;
     const registers = [this.registry];
@@ -115,8 +122,10 @@ export class ServerMetrics implements EngineObserver {
       name: 'tokenmill_uptime_seconds', help: 'Seconds since the server started (the all-in cost basis).', labelNames: m, registers,
       collect() { this.set({ model_name: modelName }, ledger.uptimeSeconds()); },
     });
-    new Gauge({ name: 'tokenmill_usd_per_hour', help: 'The machine price the cost metrics use.', labelNames: m, registers })
-      .set({ model_name: modelName }, opts.usdPerHour);
+    new Gauge({
+      name: 'tokenmill_usd_per_hour', help: "The machine price the cost metrics use; source 'flag' (--usd-per-hour) or 'assumed' (the device's default price).",
+      labelNames: ['model_name', 'source'], registers,
+    }).set({ model_name: modelName, source: this.price.source }, opts.usdPerHour);
   }
 
   /** Where the running/waiting/KV gauges read from at scrape time (usually engine.stats()). */

@@ -4,7 +4,7 @@ import type { Backend, KvLayer, Tensor } from '../runtime/backend.js';
 import { DTYPE_BYTES, type FloatDType } from '../runtime/dtype.js';
 import { TokenmillError } from '../util/errors.js';
 import { runDecoderLayer, type LayerStep } from './decoder-layer.js';
-import { linear } from './quantize.js';
+import { embed, linear } from './quantize.js';
 import { computeInvFreq } from './rope.js';
 import type { CausalLM, ModelConfig, StepInputs } from './types.js';
 import { weightTensors, type ModelWeights } from './weights.js';
@@ -85,7 +85,7 @@ export class DecoderModel implements CausalLM {
     const ws = this.ws.step(T);
     const layerStep: LayerStep = { positions: step.positions, slotMapping: step.slotMapping, meta: step.attention, invFreq: this.invFreq };
     const eps = c.rmsNormEps;
-    b.embedding(ws.hidden, w.embed, step.tokenIds);
+    embed(b, ws.hidden, w.embed, step.tokenIds);
     for (let l = 0; l < c.numLayers; l++) {
       const lw = w.layers[l]!;
       if (l === 0) b.rmsnorm(ws.normed, ws.hidden, lw.inputNorm, eps);

@@ -10,6 +10,8 @@ import { DecoderModel, type DecoderModelOptions } from './decoder-model.js';
 import { loadGenerationConfig, type GenerationConfig } from './generation-config.js';
 import { quantizeModelWeights, type QuantizeMode } from './quantize.js';
 import { openCheckpoint } from './safetensors.js';
+import { openGgufModel, resolveGgufPath } from './gguf-model.js';
+import { uploadGgufWeights } from './gguf-weights.js';
 import type { CausalLM, ModelConfig } from './types.js';
 import { checkCheckpoint, uploadWeights, weightTensors, type LoadWeightsOptions } from './weights.js';
 
@@ -31,6 +33,11 @@ export interface LoadedModel {
 
 /** Read only the configs of a model directory (no weights): for plan/doctor and tokenizer setup. */
 export function loadModelConfigs(dir: string): { config: ModelConfig; generationConfig: GenerationConfig } {
+  const gguf = resolveGgufPath(dir);
+  if (gguf !== null) {
+    const s = openGgufModel(gguf);
+    return { config: s.config, generationConfig: s.generationConfig };
+  }
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new TokenmillError('model_not_found', `model directory ${dir} does not exist`, { details: { dir } });
   }
@@ -43,6 +50,8 @@ export function loadModelConfigs(dir: string): { config: ModelConfig; generation
 }
 
 export async function loadModel(dir: string, backend: Backend, opts: LoadModelOptions = {}): Promise<LoadedModel> {
+  const gguf = resolveGgufPath(dir);
+  if (gguf !== null) return loadGgufModel(gguf, backend, opts);
   const configs = loadModelConfigs(dir);
   const generationConfig = configs.generationConfig;
   let config = configs.config;
@@ -64,5 +73,21 @@ export async function loadModel(dir: string, backend: Backend, opts: LoadModelOp
     }
   } finally {
     ckpt.close();
+  }
+}
+
+/**
+ * A GGUF file run as stored (model/gguf-weights.ts): quantized matrices stay ggml blocks; --quantize
+ * int8 then applies to the float matrices only.
+ */
+async function loadGgufModel(file: string, backend: Backend, opts: LoadModelOptions): Promise<LoadedModel> {
+  const s = openGgufModel(file);
+  let weights = uploadGgufWeights(s, backend);
+  if (opts.quantize !== undefined) weights = await quantizeModelWeights(backend, weights, { mode: opts.quantize, lmHead: opts.quantizeLmHead });
+  try {
+    return { model: new DecoderModel(s.config, backend, weights, opts), config: s.config, generationConfig: s.generationConfig };
+  } catch (e) {
+    for (const t of weightTensors(weights)) backend.free(t);
+    throw e;
   }
 }

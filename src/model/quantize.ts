@@ -5,6 +5,7 @@
 import type { Backend, Tensor } from '../runtime/backend.js';
 import { TokenmillError } from '../util/errors.js';
 import type { LayerWeights, ModelWeights } from './weights.js';
+import type { GgmlQuantType } from '../runtime/ggml-format.js';
 
 export type QuantizeMode = 'int8';
 export const QUANTIZE_MODES: readonly QuantizeMode[] = ['int8'];
@@ -16,15 +17,35 @@ export interface QuantizedLinear {
   readonly scales: Tensor; // f32 [N]
 }
 
-/** What a model's linear layer holds: a float weight [N, K] or its int8 form. */
-export type LinearWeight = Tensor | QuantizedLinear;
+/** A weight kept in its GGUF block type: raw blocks, i8 [N, rowBytes] (runtime/ggml-format.ts). */
+export interface GgmlLinear {
+  readonly kind: 'ggml';
+  readonly type: GgmlQuantType;
+  readonly blocks: Tensor;
+  /** Logical shape [N, K]. */
+  readonly shape: readonly [number, number];
+}
+
+/** What a model's linear layer holds: a float weight [N, K], its int8 form, or ggml blocks. */
+export type LinearWeight = Tensor | QuantizedLinear | GgmlLinear;
+/** The token embedding: a float table [V, D] or ggml blocks. */
+export type EmbedWeight = Tensor | GgmlLinear;
 
 export function isQuantized(w: LinearWeight): w is QuantizedLinear {
   return (w as Partial<QuantizedLinear>).kind === 'q8';
 }
 
-/** out = x . w^T (+ bias) for either form of weight. */
+export function isGgml(w: LinearWeight): w is GgmlLinear {
+  return (w as Partial<GgmlLinear>).kind === 'ggml';
+}
+
+/** out = x . w^T (+ bias) for any form of weight. */
 export function linear(b: Backend, out: Tensor, x: Tensor, w: LinearWeight, bias: Tensor | null): void {
+  if (isGgml(w)) {
+    if (b.matmulGgml === undefined) throw new TokenmillError('invalid_argument', `backend '${b.name}' cannot compute on ${w.type} weights (no matmulGgml)`);
+    b.matmulGgml(out, x, w.blocks, w.type, bias);
+    return;
+  }
   if (!isQuantized(w)) {
     b.matmul(out, x, w, bias);
     return;
@@ -33,9 +54,19 @@ export function linear(b: Backend, out: Tensor, x: Tensor, w: LinearWeight, bias
   b.matmulQ8(out, x, w.wq, w.scales, bias);
 }
 
+/** out[t, :] = row ids[t] of the embedding, for either form. */
+export function embed(b: Backend, out: Tensor, table: EmbedWeight, ids: Tensor): void {
+  if (!isGgml(table)) {
+    b.embedding(out, table, ids);
+    return;
+  }
+  if (b.embeddingGgml === undefined) throw new TokenmillError('invalid_argument', `backend '${b.name}' cannot read ${table.type} embeddings (no embeddingGgml)`);
+  b.embeddingGgml(out, table.blocks, table.type, ids);
+}
+
 /** The backend tensors behind a linear weight. */
 export function linearTensors(w: LinearWeight): Tensor[] {
-  return isQuantized(w) ? [w.wq, w.scales] : [w];
+  return isGgml(w) ? [w.blocks] : isQuantized(w) ? [w.wq, w.scales] : [w];
 }
 
 /** Round half to even (the quantizer's rounding; Math.round rounds halves up). */
@@ -123,7 +154,7 @@ export async function quantizeModelWeights(b: Backend, w: ModelWeights, opts: Qu
       const m = l as { -readonly [K in keyof LayerWeights]: LayerWeights[K] };
       for (const name of LAYER_LINEARS) {
         const f = m[name];
-        if (isQuantized(f)) continue;
+        if (isQuantized(f) || isGgml(f)) continue;
         const q = await quantizeTensorInt8(b, f);
         made.push(q);
         m[name] = q;
@@ -131,7 +162,7 @@ export async function quantizeModelWeights(b: Backend, w: ModelWeights, opts: Qu
         freed.add(f);
       }
     }
-    if ((opts.lmHead ?? true) && !isQuantized(w.lmHead)) {
+    if ((opts.lmHead ?? true) && !isQuantized(w.lmHead) && !isGgml(w.lmHead)) {
       const q = await quantizeTensorInt8(b, w.lmHead);
       made.push(q);
       lmHead = q;
@@ -150,7 +181,7 @@ export async function quantizeModelWeights(b: Backend, w: ModelWeights, opts: Qu
 
 /** Every distinct tensor of a ModelWeights (quantized weights as their two tensors). */
 function floatTensors(w: ModelWeights): Set<Tensor> {
-  const out = new Set<Tensor>([w.embed, w.finalNorm, ...linearTensors(w.lmHead)]);
+  const out = new Set<Tensor>([...linearTensors(w.embed), w.finalNorm, ...linearTensors(w.lmHead)]);
   for (const l of w.layers) {
     for (const v of Object.values(l) as (LinearWeight | null)[]) if (v !== null) for (const t of linearTensors(v)) out.add(t);
   }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from 'tokenizers';
 import { TokenmillError } from '../util/errors.js';
 import { loadTokenizerConfig, type TokenizerConfig } from './tokenizer-config.js';
+import { loadGgufTokenizer, resolveGgufPath } from './gguf-model.js';
 import { byteLevelToBytes, parseByteToken, SPM_SPACE } from './tokenizer-bytes.js';
 
 /** How token strings map to bytes: GPT-2 byte-level, SentencePiece (▁ + <0xNN>), or plain text. */
@@ -175,6 +176,8 @@ export interface LoadTokenizerOptions {
 
 /** Load dir/tokenizer.json and dir/tokenizer_config.json. Throws tokenizer_invalid. */
 export function loadTokenizer(dir: string, opts: LoadTokenizerOptions = {}): ModelTokenizer {
+  const gguf = resolveGgufPath(dir);
+  if (gguf !== null) return loadGgufTokenizer(gguf);
   const path = join(dir, 'tokenizer.json');
   let text: string;
   try {
@@ -182,6 +185,14 @@ export function loadTokenizer(dir: string, opts: LoadTokenizerOptions = {}): Mod
   } catch (e) {
     throw new TokenmillError('tokenizer_invalid', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
+  return tokenizerFromText(text, path, loadTokenizerConfig(dir), opts);
+}
+
+/**
+ * A tokenizer from tokenizer.json text and a parsed config (a directory's files, or the ones a GGUF
+ * file's metadata describes: model/gguf-model.ts). `path` labels errors.
+ */
+export function tokenizerFromText(text: string, path: string, cfg: TokenizerConfig, opts: LoadTokenizerOptions = {}): ModelTokenizer {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -197,7 +208,7 @@ export function loadTokenizer(dir: string, opts: LoadTokenizerOptions = {}): Mod
   } catch (e) {
     throw new TokenmillError('tokenizer_invalid', `${path} cannot be loaded: ${(e as Error).message}`, { cause: e });
   }
-  let config = loadTokenizerConfig(dir);
+  let config = cfg;
   if (!config.fromFile) {
     const name = (id: number | null | undefined) => (id === null || id === undefined ? null : hf.idToToken(id) ?? null);
     config = { ...config, bosToken: name(opts.fallbackBosTokenId), eosToken: name(opts.fallbackEosTokenId) };

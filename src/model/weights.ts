@@ -6,7 +6,7 @@ import type { Backend, Tensor } from '../runtime/backend.js';
 import { halfToF32, isFloatDType, type DType, type FloatDType } from '../runtime/dtype.js';
 import { TokenmillError } from '../util/errors.js';
 import { invariant } from '../util/invariant.js';
-import { linearTensors, type LinearWeight } from './quantize.js';
+import { linearTensors, type EmbedWeight, type LinearWeight } from './quantize.js';
 import type { Checkpoint } from './safetensors.js';
 import type { ModelConfig } from './types.js';
 
@@ -27,7 +27,7 @@ export interface LayerWeights {
 }
 
 export interface ModelWeights {
-  readonly embed: Tensor; // [V, D]
+  readonly embed: EmbedWeight; // [V, D]
   readonly layers: readonly LayerWeights[];
   readonly finalNorm: Tensor; // [D]
   /** [V, D]; the same tensor as embed when tied (until quantized: model/quantize.ts). */
@@ -195,7 +195,7 @@ export function uploadWeights(ckpt: Checkpoint, c: ModelConfig, backend: Backend
 
 /** Every distinct tensor in a ModelWeights (lmHead counted once when tied; int8 weights as wq + scales). */
 export function weightTensors(w: ModelWeights): Tensor[] {
-  const out = new Set<Tensor>([w.embed, w.finalNorm, ...linearTensors(w.lmHead)]);
+  const out = new Set<Tensor>([...linearTensors(w.embed), w.finalNorm, ...linearTensors(w.lmHead)]);
   for (const l of w.layers) {
     for (const t of Object.values(l) as (LinearWeight | null)[]) if (t !== null) for (const x of linearTensors(t)) out.add(x);
   }

@@ -5,6 +5,7 @@
 // Implementations: runtime/reference (the spec, plain TS), runtime/cpu (C++ addon), runtime/cuda.
 
 import type { DType } from './dtype.js';
+import type { GgmlQuantType } from './ggml-format.js';
 
 /** An opaque tensor handle. Row-major, contiguous. Never index it from TypeScript. */
 export interface Tensor {
@@ -151,6 +152,19 @@ export interface Backend {
    * element must not depend on T, N tiling or threads (batch invariance, as matmul).
    */
   matmulQ8?(out: Tensor, x: Tensor, wq: Tensor, scales: Tensor, bias: Tensor | null): void;
+
+  /**
+   * Optional weight-only matmul on ggml blocks (the quantized types of GGUF files, kept as stored):
+   * out = x . dequant(w)^T (+ bias) with the activations quantized per group of 32 as the spec says
+   * (runtime/reference/ops-ggml.ts: int8 codes, one f32 scale per group, exact integer block sums).
+   * w is an i8 tensor of raw block bytes [N, rowBytes] (runtime/ggml-format.ts), K = x's row length =
+   * ggmlRowElems(type, rowBytes); x [T, K] computeDType; bias [N] float or null; out [T, N] f32 or
+   * computeDType. Results per element must not depend on T, tiling or threads (batch invariance).
+   */
+  matmulGgml?(out: Tensor, x: Tensor, w: Tensor, type: GgmlQuantType, bias: Tensor | null): void;
+
+  /** Optional: out[t, :] = the exactly decoded row ids[t] of a ggml weight w [V, rowBytes] i8. out [T, K]. */
+  embeddingGgml?(out: Tensor, w: Tensor, type: GgmlQuantType, ids: Tensor): void;
 
   /**
    * Rotary embedding in place, HF "rotate_half" layout: for each head and i < Dh/2, with

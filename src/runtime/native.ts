@@ -100,21 +100,22 @@ function findBinary(file: string, envVar: string): string | null {
   return null;
 }
 
+/** require() a binary once; a missing or unloadable file is a reason, never a throw. */
+function loadBinary(file: string, envVar: string, missing: string): AddonLoad<unknown> {
+  const path = findBinary(file, envVar);
+  if (path === null) return { addon: null, reason: missing };
+  try {
+    return { addon: require(path) as unknown, reason: `loaded ${path}` };
+  } catch (e) {
+    return { addon: null, reason: `cannot load ${path}: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
 let cpuLoad: AddonLoad<CpuAddon> | null = null;
 
 /** The CPU addon, loaded once (TOKENMILL_CPU_ADDON overrides its path). */
 export function loadCpuAddon(): AddonLoad<CpuAddon> {
-  if (cpuLoad !== null) return cpuLoad;
-  const path = findBinary('tokenmill_cpu.node', 'TOKENMILL_CPU_ADDON');
-  if (path === null) {
-    cpuLoad = { addon: null, reason: 'build/Release/tokenmill_cpu.node not found (run `npm run install` to build it)' };
-    return cpuLoad;
-  }
-  try {
-    cpuLoad = { addon: require(path) as CpuAddon, reason: `loaded ${path}` };
-  } catch (e) {
-    cpuLoad = { addon: null, reason: `cannot load ${path}: ${e instanceof Error ? e.message : String(e)}` };
-  }
+  cpuLoad ??= loadBinary('tokenmill_cpu.node', 'TOKENMILL_CPU_ADDON', 'build/Release/tokenmill_cpu.node not found (run `npm run install` to build it)') as AddonLoad<CpuAddon>;
   return cpuLoad;
 }
 
@@ -188,30 +189,12 @@ export interface CudaGraphNative {
   graphDestroy(id: number): void;
 }
 
-let cudaLoad: AddonLoad<unknown> | null = null;
-
-/** The CUDA addon binary, loaded once, unchecked (loadCudaAddon checks its ABI version). */
-function loadCudaAddonBinary(): AddonLoad<unknown> {
-  if (cudaLoad !== null) return cudaLoad;
-  const path = findBinary('tokenmill_cuda.node', 'TOKENMILL_CUDA_ADDON');
-  if (path === null) {
-    cudaLoad = { addon: null, reason: 'the CUDA addon is not built (build/Release/tokenmill_cuda.node missing; it builds where nvcc exists)' };
-    return cudaLoad;
-  }
-  try {
-    cudaLoad = { addon: require(path) as unknown, reason: `loaded ${path}` };
-  } catch (e) {
-    cudaLoad = { addon: null, reason: `cannot load ${path}: ${e instanceof Error ? e.message : String(e)}` };
-  }
-  return cudaLoad;
-}
-
 let cudaChecked: AddonLoad<CudaAddon> | null = null;
 
 /** The CUDA addon when built with ABI version 1. */
 export function loadCudaAddon(): AddonLoad<CudaAddon> {
   if (cudaChecked !== null) return cudaChecked;
-  const bin = loadCudaAddonBinary();
+  const bin = loadBinary('tokenmill_cuda.node', 'TOKENMILL_CUDA_ADDON', 'the CUDA addon is not built (build/Release/tokenmill_cuda.node missing; it builds where nvcc exists)');
   if (bin.addon === null) {
     cudaChecked = { addon: null, reason: bin.reason };
     return cudaChecked;

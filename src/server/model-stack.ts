@@ -40,6 +40,8 @@ export interface ModelStackOptions {
   readonly observer?: EngineObserver;
   /** Chat template source replacing the model's own (serve --chat-template, resolved by the CLI). */
   readonly chatTemplate?: string;
+  /** Decode-step graphs (EngineOptions.decodeGraphs; CUDA only). */
+  readonly decodeGraphs?: boolean;
 }
 
 export interface ModelStack {
@@ -97,6 +99,7 @@ export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> 
     ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
     ...(o.maxWaitingRequests !== undefined ? { maxWaitingRequests: o.maxWaitingRequests } : {}),
     ...(o.observer !== undefined ? { observer: o.observer } : {}),
+    ...(o.decodeGraphs !== undefined ? { decodeGraphs: o.decodeGraphs } : {}),
     ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
   });
   const fingerprintId = (await fingerprint).fingerprintId;

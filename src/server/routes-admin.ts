@@ -63,7 +63,8 @@ export function registerAdminRoutes(app: FastifyInstance, o: AdminRouteOptions):
     if (s !== 'serving') return reply.code(503).send({ status: s });
     return { status: 'ready' };
   });
-  app.get('/version', async () => ({ name: 'tokenmill', version: o.version, model: o.engine.modelId, usd_per_hour: o.metrics.ledger.usdPerHour, node: process.version, system_fingerprint: o.systemFingerprint }));
+  app.get('/version', async () => ({ name: 'tokenmill', version: o.version, model: o.engine.modelId, usd_per_hour: o.metrics.ledger.usdPerHour,
+    usd_per_hour_source: o.metrics.price.source, usd_per_hour_basis: o.metrics.price.basis, node: process.version, system_fingerprint: o.systemFingerprint }));
   app.get('/metrics', async (_req, reply) => {
     const m = await o.metrics.render();
     return reply.type(m.contentType).send(m.body);

@@ -12,7 +12,7 @@ import type { KeyRateLimiter } from './rate-limit.js';
 import { rejectIgnoredFields, unknownFields } from './request-fields.js';
 import { buildSamplingParams, rejectUnsupported, type RouteKind } from './sampling.js';
 import { chatSchema, completionSchema, parseBody, type ChatBody, type CompletionBody, type ServerLimits } from './schemas.js';
-import { chatParsing, type ChatParsing, type OutputParserConfig } from './tools/chat-parsing.js';
+import { chatParsing, withParsing, type ChatParsing, type OutputParserConfig } from './tools/chat-parsing.js';
 import { parseToolRequest } from './tools/tool-request.js';
 
 export interface OpenAiRouteOptions {
@@ -67,7 +67,7 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
   // Per prompt: the default max_tokens and the context check depend on its length.
   const paramsList = prompts.map((ids) => {
     const p = buildSamplingParams(body, kind, { numPromptTokens: ids.length, maxModelLen: engine.maxModelLen, vocabSize: frontend.vocabSize, eosTokenIds: frontend.eosTokenIds });
-    return parsing !== null && parsing.keepSpecialTokenIds.length > 0 ? { ...p, keepSpecialTokenIds: parsing.keepSpecialTokenIds } : p;
+    return parsing === null ? p : withParsing(p, parsing);
   });
   if (o.maxQueue !== undefined && engine.stats().numWaiting >= o.maxQueue) {
     throw new TokenmillError('server_overloaded', `The server is overloaded (${o.maxQueue} requests waiting); retry shortly.`, { details: { retryAfterSeconds: 1 } });
@@ -90,6 +90,7 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
   };
   // Every costed response echoes the price its cost was computed at.
   reply.header('x-tokenmill-usd-per-hour', String(o.ctx.metrics.ledger.usdPerHour));
+  reply.header('x-tokenmill-usd-per-hour-source', o.ctx.metrics.price.source); // 'assumed': no --usd-per-hour
   const end = o.begin();
   try {
     if (body.stream) {

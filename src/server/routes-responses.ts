@@ -20,7 +20,7 @@ import { checkModel, traceUnknownFields, type OpenAiRouteOptions } from './route
 import { buildSamplingParams, rejectUnsupported } from './sampling.js';
 import { chatSchema, parseBody, type ChatBody } from './schemas.js';
 import { SseStream } from './sse.js';
-import { chatParsing } from './tools/chat-parsing.js';
+import { chatParsing, withParsing } from './tools/chat-parsing.js';
 import type { ChatOutputParser } from './tools/parser-select.js';
 import { parseToolRequest } from './tools/tool-request.js';
 
@@ -81,7 +81,7 @@ async function handleResponses(
   const baseParams = await asResponses(messageInput, () => buildSamplingParams(chatBody, 'chat', {
     numPromptTokens: promptTokenIds.length, maxModelLen: engine.maxModelLen, vocabSize: frontend.vocabSize, eosTokenIds: frontend.eosTokenIds,
   }));
-  const params = parsing.keepSpecialTokenIds.length > 0 ? { ...baseParams, keepSpecialTokenIds: parsing.keepSpecialTokenIds } : baseParams;
+  const params = withParsing(baseParams, parsing);
   if (o.maxQueue !== undefined && engine.stats().numWaiting >= o.maxQueue) {
     throw new TokenmillError('server_overloaded', `The server is overloaded (${o.maxQueue} requests waiting); retry shortly.`, { details: { retryAfterSeconds: 1 } });
   }

@@ -43,6 +43,7 @@ export const ERROR_CODES = {
   unsupported_architecture: bad('config.json names an architecture tokenmill does not implement.'),
   model_not_found: { httpStatus: 404, type: 'not_found_error', doc: 'The requested model is not served here, or the model directory does not exist.' },
   gguf_invalid: bad('A GGUF file is malformed or uses an unsupported tensor type or architecture.'),
+  gguf_unsupported_type: bad('A GGUF tensor has a ggml type tokenmill cannot compute on (IQ*, Q2_K, Q3_K, ...); the message names the tensor and the type.'),
   llama2c_invalid: bad('A llama2.c checkpoint or tokenizer.bin is malformed (size or header mismatch).'),
   hub_download_failed: server('Downloading a model from the hub failed.'),
 

@@ -43,7 +43,8 @@ async function freePort(): Promise<number> {
 
 function health(port: number, host?: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolveP) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, TOKENMILL_PORT: String(port) };
+    // A generous wait: on a loaded test machine a live server may take seconds to answer.
+    const env: NodeJS.ProcessEnv = { ...process.env, TOKENMILL_PORT: String(port), TOKENMILL_HEALTH_TIMEOUT_MS: '60000' };
     delete env.TOKENMILL_HEALTH_HOST;
     if (host !== undefined) env.TOKENMILL_HEALTH_HOST = host;
     const child = spawn(process.execPath, [HEALTHCHECK], { env, stdio: ['ignore', 'pipe', 'pipe'] });

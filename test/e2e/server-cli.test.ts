@@ -37,9 +37,12 @@ describe('tokenmill serve (process)', () => {
   after(() => rmSync(cache, { recursive: true, force: true }));
 
   it('serves the generated demo model with keys from TOKENMILL_API_KEYS; SIGTERM exits 0', async () => {
-    const s = await startServe(['--usd-per-hour', '3.6'], { TOKENMILL_CACHE: cache, TOKENMILL_API_KEYS: KEY });
+    const s = await startServe(['--usd-per-hour', '3.6', '--chat-template', 'plain'], { TOKENMILL_CACHE: cache, TOKENMILL_API_KEYS: KEY });
     try {
       assert.match(s.out, /tokenmill-demo-tiny-random/);
+      assert.match(s.out, /price: \$3\.6\/h, from --usd-per-hour/);
+      assert.match(s.out, /system_fingerprint: fp_[0-9a-f]{12} /);
+      assert.match(s.out, /chat template: builtin:plain \(--chat-template\)/);
       assert.ok(existsSync(join(cache, 'demo', 'tokenmill-demo-tiny', 'model.safetensors')));
       const client = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: KEY, maxRetries: 0 });
       const models = await client.models.list();
@@ -76,6 +79,12 @@ describe('tokenmill serve (process)', () => {
         const r = await client.completions.create({ model: 'acme/tiny-qwen', prompt: 'Once upon', max_tokens: 3, temperature: 0 });
         assert.equal(r.model, 'acme/tiny-qwen');
         assert.ok(r.usage!.completion_tokens >= 1);
+        // No --usd-per-hour: the device's assumed price, said at start-up and in /version; cost is not $0.
+        assert.match(s.out, /price: \$[\d.]+\/h, ASSUMED \(.+\); pass --usd-per-hour/);
+        assert.ok((r.usage as unknown as { cost_usd: number }).cost_usd > 0);
+        const v = await (await fetch(`${s.url}/version`)).json() as { usd_per_hour: number; usd_per_hour_source: string };
+        assert.equal(v.usd_per_hour_source, 'assumed');
+        assert.ok(v.usd_per_hour > 0);
       } finally {
         s.child.kill('SIGTERM');
       }

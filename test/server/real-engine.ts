@@ -93,11 +93,19 @@ export class RecordingEngine implements EngineClient {
     const stream = this.inner.generate(req, signal);
     this.requests.push(req);
     for (const w of this.requestWaiters.splice(0)) w();
+    let finished = false;
+    // Aborted: the engine ended it with 'abort', or the caller's signal fired before it finished.
+    signal?.addEventListener('abort', () => {
+      if (!finished) this.recordAbort(req.requestId);
+    }, { once: true });
     const self = this;
     return {
       async *[Symbol.asyncIterator]() {
         for await (const o of stream) {
-          if (o.finished && o.finishReason === 'abort' && !self.aborted.includes(req.requestId)) self.recordAbort(req.requestId);
+          if (o.finished) {
+            if (o.finishReason === 'abort') self.recordAbort(req.requestId);
+            finished = true;
+          }
           yield o;
         }
       },
@@ -125,6 +133,7 @@ export class RecordingEngine implements EngineClient {
     while (this.aborted.length < n) await new Promise<void>((r) => this.abortWaiters.push(r));
   }
   private recordAbort(id: string): void {
+    if (this.aborted.includes(id)) return;
     this.aborted.push(id);
     for (const w of this.abortWaiters.splice(0)) w();
   }

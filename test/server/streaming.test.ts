@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { rawSse, startLive } from './helpers.js';
+import { rawSse, startLive, startRealLive } from './helpers.js';
 
 describe('SSE streaming', () => {
   it('sends `: ping` while the first token is pending, then chunks and [DONE]', async () => {
@@ -52,30 +52,31 @@ describe('SSE streaming', () => {
   });
 
   it('a client that disconnects aborts its engine request (stream and non-stream)', async () => {
-    const live = await startLive({ engine: { stepMs: 10 } });
+    const live = await startRealLive();
     try {
       for (const stream of [true, false]) {
         const ac = new AbortController();
         const res = fetch(`${live.url}/v1/completions`, {
           method: 'POST', headers: { 'content-type': 'application/json' }, signal: ac.signal,
-          body: JSON.stringify({ prompt: 'a', max_tokens: 200, stream }),
+          body: JSON.stringify({ prompt: 'a', max_tokens: 250, ignore_eos: true, stream }),
         });
+        const admitted = live.engine.requests.length + 1;
         if (stream) {
           const r = await res;
           const reader = r.body!.getReader();
           await reader.read();
         } else {
           res.catch(() => undefined);
-          await sleep(50);
+          await live.engine.admittedCount(admitted);
         }
         const before = live.engine.aborted.length;
         ac.abort();
-        for (let i = 0; i < 100 && live.engine.aborted.length === before; i++) await sleep(10);
-        assert.equal(live.engine.aborted.length, before + 1, `stream=${stream}`);
-        assert.equal(live.engine.aborted.at(-1), live.engine.requests.at(-1)!.requestId);
+        await live.engine.abortedCount(before + 1);
+        assert.equal(live.engine.aborted.at(-1), live.engine.requests.at(-1)!.requestId, `stream=${stream}`);
       }
-      for (let i = 0; i < 100 && live.server.inFlight > 0; i++) await sleep(10);
+      for (let i = 0; i < 100 && (live.server.inFlight > 0 || live.engine.stats().numRunning > 0); i++) await sleep(10);
       assert.equal(live.server.inFlight, 0);
+      assert.equal(live.engine.stats().numRunning, 0, 'the aborted requests left the engine');
     } finally {
       await live.close();
     }

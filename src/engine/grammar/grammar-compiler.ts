@@ -97,7 +97,7 @@ export class GrammarCompilerCache {
         // strictMode: undeclared properties/items are refused unless the schema allows them.
         return this.compiler.compileJSONSchema(JSON.stringify(grammarSchema(c.schema)), true, undefined, undefined, true, MAX_JSON_WHITESPACE);
       case 'structural_tag':
-        return this.compiler.compileStructuralTag(JSON.stringify({ type: 'structural_tag', format: rewriteFormat(c.format) }));
+        return rewriteFormat(this.xg, c.format).then((format) => this.compiler.compileStructuralTag(JSON.stringify({ type: 'structural_tag', format })));
       case 'ebnf':
         return this.compiler.compileGrammar(c.grammar, c.rootRule ?? 'root');
       case 'regex':
@@ -106,20 +106,28 @@ export class GrammarCompilerCache {
   }
 }
 
-/** A structural tag with grammarSchema() applied to every JSON schema inside it. */
-function rewriteFormat(f: StructuralTagFormat): StructuralTagFormat {
+/**
+ * A structural tag with grammarSchema() applied to every JSON schema inside it. JSON schema contents
+ * (tool-call arguments) become EBNF grammars of one-line JSON with `, ` and `: ` separators, the
+ * layout chat templates and models use for calls: xgrammar's own json_schema tag content allows
+ * unlimited whitespace, which a random or weak model fills until max_tokens.
+ */
+async function rewriteFormat(xg: XGrammar, f: StructuralTagFormat): Promise<StructuralTagFormat> {
   switch (f.type) {
-    case 'json_schema':
+    case 'json_schema': {
+      const grammar = await xg.Testings._jsonSchemaToEBNF(JSON.stringify(grammarSchema(f.json_schema)), false, -1, [', ', ': '], true);
+      return { type: 'grammar', grammar };
+    }
     case 'qwen_xml_parameter':
       return { ...f, json_schema: grammarSchema(f.json_schema) };
     case 'sequence':
     case 'or':
-      return { ...f, elements: f.elements.map(rewriteFormat) };
+      return { ...f, elements: await Promise.all(f.elements.map((e) => rewriteFormat(xg, e))) };
     case 'tag':
-      return { ...f, content: rewriteFormat(f.content) };
+      return { ...f, content: await rewriteFormat(xg, f.content) };
     case 'triggered_tags':
     case 'tags_with_separator':
-      return { ...f, tags: f.tags.map((t) => ({ ...t, content: rewriteFormat(t.content) })) };
+      return { ...f, tags: await Promise.all(f.tags.map(async (t) => ({ ...t, content: await rewriteFormat(xg, t.content) }))) };
     default:
       return f;
   }

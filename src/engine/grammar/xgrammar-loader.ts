@@ -40,6 +40,8 @@ export interface XGrammar {
     createTokenizerInfo(encodedVocab: string[], vocabType?: string, prependSpaceInTokenization?: boolean, vocabSize?: number, stopTokenIds?: number[] | number): Promise<XgTokenizerInfo>;
   };
   GrammarCompiler: { createGrammarCompiler(info: XgTokenizerInfo, cacheEnabled?: boolean): Promise<XgGrammarCompiler> };
+  /** JSON schema -> EBNF (root rule `root`), with the options of compileJSONSchema (xgrammar exports it under Testings). */
+  Testings: { _jsonSchemaToEBNF(schema: string, anyWhitespace?: boolean, indent?: number, separators?: [string, string], strictMode?: boolean, maxWhitespaceCnt?: number): Promise<string> };
   GrammarMatcher: {
     createGrammarMatcher(compiled: XgCompiledGrammar, overrideStopTokens?: number[] | number, terminateWithoutStopToken?: boolean, maxRollbackTokens?: number): Promise<XgGrammarMatcher>;
   };

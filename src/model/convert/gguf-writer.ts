@@ -4,6 +4,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { TokenmillError } from '../../util/errors.js';
 import { invariant, InvariantError } from '../../util/invariant.js';
+import { GGML_BLOCK, ggmlRowBytes, type GgmlQuantType } from '../../runtime/ggml-format.js';
 
 export type GgufKvValue =
   | { readonly type: 'u32' | 'i32' | 'f32' | 'u64'; readonly value: number }
@@ -14,17 +15,28 @@ export type GgufKvValue =
 
 export type GgufKv = GgufKvValue & { readonly key: string };
 
-export type GgufTensorType = 'F32' | 'F16' | 'BF16';
-const TYPE_ID: Record<GgufTensorType, number> = { F32: 0, F16: 1, BF16: 30 };
-const TYPE_BYTES: Record<GgufTensorType, number> = { F32: 4, F16: 2, BF16: 2 };
+export type GgufFloatType = 'F32' | 'F16' | 'BF16';
+export type GgufTensorType = GgufFloatType | GgmlQuantType;
+const FLOAT_ID: Record<GgufFloatType, number> = { F32: 0, F16: 1, BF16: 30 };
+const FLOAT_BYTES: Record<GgufFloatType, number> = { F32: 4, F16: 2, BF16: 2 };
+const isFloat = (t: GgufTensorType): t is GgufFloatType => t === 'F32' || t === 'F16' || t === 'BF16';
+const typeId = (t: GgufTensorType): number => (isFloat(t) ? FLOAT_ID[t] : GGML_BLOCK[t].id);
+
+/** Bytes of a tensor of this type and row-major shape (rows of shape[-1] elements). */
+export function ggufTensorBytes(type: GgufTensorType, shape: readonly number[]): number {
+  const numel = shape.reduce((a, b) => a * b, 1);
+  if (isFloat(type)) return numel * FLOAT_BYTES[type];
+  const K = shape[shape.length - 1]!;
+  return (numel / K) * ggmlRowBytes(type, K);
+}
 
 export interface GgufTensorToWrite {
   readonly name: string;
   /** Row-major shape, outermost first (as safetensors); written reversed (ggml order). */
   readonly shape: readonly number[];
   readonly type: GgufTensorType;
-  /** Called once, in file order: F32 as Float32Array, F16/BF16 as raw Uint16Array bits. */
-  readonly data: () => Float32Array | Uint16Array;
+  /** Called once, in file order: F32 as Float32Array, F16/BF16 as raw Uint16Array bits, quantized types as block bytes. */
+  readonly data: () => Float32Array | Uint16Array | Uint8Array;
 }
 
 // GGUF value type ids.
@@ -99,13 +111,13 @@ export function writeGguf(path: string, kvs: readonly GgufKv[], tensors: readonl
   w.u64(kvs.length + (alignment !== 32 ? 1 : 0));
   for (const kv of kvs) writeKv(w, kv);
   if (alignment !== 32) writeKv(w, { key: 'general.alignment', type: 'u32', value: alignment });
-  const sizes = tensors.map((t) => t.shape.reduce((a, b) => a * b, 1) * TYPE_BYTES[t.type]);
+  const sizes = tensors.map((t) => ggufTensorBytes(t.type, t.shape));
   let offset = 0;
   tensors.forEach((t, i) => {
     w.str(t.name);
     w.u32(t.shape.length);
     for (const d of [...t.shape].reverse()) w.u64(d);
-    w.u32(TYPE_ID[t.type]);
+    w.u32(typeId(t.type));
     w.u64(offset);
     offset = alignUp(offset + sizes[i]!, alignment);
   });
@@ -123,7 +135,7 @@ export function writeGguf(path: string, kvs: readonly GgufKv[], tensors: readonl
     let end = header.byteLength;
     tensors.forEach((t, i) => {
       const data = t.data();
-      const expected = t.type === 'F32' ? Float32Array : Uint16Array;
+      const expected = t.type === 'F32' ? Float32Array : isFloat(t.type) ? Uint16Array : Uint8Array;
       invariant(data instanceof expected && data.byteLength === sizes[i], `gguf tensor ${t.name}: data does not match ${t.type} [${t.shape.join(', ')}]`);
       writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 0, data.byteLength, pos);
       end = pos + data.byteLength;

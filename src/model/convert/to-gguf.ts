@@ -11,7 +11,9 @@ import { openCheckpoint, type HostTensor } from '../safetensors.js';
 import type { ModelConfig } from '../types.js';
 import { expectedWeights } from '../weights.js';
 import { exportTokenizer } from './gguf-tokenizer-export.js';
-import { writeGguf, type GgufKv, type GgufTensorToWrite, type GgufTensorType } from './gguf-writer.js';
+import { writeGguf, type GgufFloatType, type GgufKv, type GgufTensorToWrite, type GgufTensorType } from './gguf-writer.js';
+import { QUANT_FILE_TYPE, tensorType, type GgufQuantOption } from './ggml-mixture.js';
+import { quantizeMatrix } from './ggml-quantize.js';
 import { HF_LAYER_NAMES, layerName } from './hf-llama-writer.js';
 
 export type ToGgufDType = 'auto' | 'f32' | 'f16' | 'bf16';
@@ -21,13 +23,17 @@ export interface ToGgufOptions {
   readonly dtype?: ToGgufDType;
   /** general.name (default: 'tokenmill-export'). */
   readonly name?: string;
+  /** Quantize the matrices as llama.cpp's file type of this name does (ggml-mixture.ts); overrides dtype. */
+  readonly type?: GgufQuantOption;
 }
 
 export interface ToGgufResult {
   readonly numTensors: number;
   readonly spec: { readonly numLayers: number; readonly hiddenSize: number; readonly vocabSize: number };
   readonly tokenizer: 'llama' | 'gpt2' | null;
-  readonly fileType: GgufTensorType;
+  readonly fileType: string;
+  /** How many tensors got each type. */
+  readonly typeCounts: Readonly<Record<string, number>>;
   readonly warnings: readonly string[];
 }
 
@@ -36,7 +42,7 @@ const GGUF_LAYER: Record<keyof typeof HF_LAYER_NAMES, string> = {
   attnNorm: 'attn_norm', wq: 'attn_q', wk: 'attn_k', wv: 'attn_v', wo: 'attn_output',
   ffnNorm: 'ffn_norm', w1: 'ffn_gate', w2: 'ffn_down', w3: 'ffn_up',
 };
-const FILE_TYPE: Record<GgufTensorType, number> = { F32: 0, F16: 1, BF16: 32 }; // llama_ftype ALL_F32, MOSTLY_F16, MOSTLY_BF16
+const FILE_TYPE: Record<GgufFloatType, number> = { F32: 0, F16: 1, BF16: 32 }; // llama_ftype ALL_F32, MOSTLY_F16, MOSTLY_BF16
 
 /**
  * Inverse of permuteRotaryRows: rows of each head go from halves (x0, x2, ...; x1, x3, ...) back to
@@ -58,7 +64,7 @@ export function unpermuteRotaryRows<T extends Float32Array | Uint16Array>(w: T, 
 }
 
 /** The stored tensor in the requested GGUF type (a copy: the checkpoint reuses its read buffer). */
-function convertData(t: HostTensor, to: GgufTensorType): Float32Array | Uint16Array {
+function convertData(t: HostTensor, to: GgufFloatType): Float32Array | Uint16Array {
   const from = t.dtype;
   if (from !== 'F32' && from !== 'F16' && from !== 'BF16') throw new TokenmillError('invalid_argument', `tensor '${t.name}' has dtype ${from}; only F32, F16 and BF16 can be written to GGUF`);
   if (from === to) return t.data.slice() as Float32Array | Uint16Array;
@@ -75,35 +81,41 @@ export function llama3RopeFactors(c: Pick<ModelConfig, 'headDim' | 'ropeTheta' |
   });
 }
 
+/** The GGUF architecture name: qwen2 / qwen3 keep HF's rotate_half rows (llama.cpp's NEOX rope). */
+function ggufArch(c: ModelConfig): 'llama' | 'qwen2' | 'qwen3' {
+  return c.architecture === 'Qwen2ForCausalLM' ? 'qwen2' : c.architecture === 'Qwen3ForCausalLM' ? 'qwen3' : 'llama';
+}
+
 function checkSupported(c: ModelConfig, dir: string): void {
-  const why = c.architecture !== 'LlamaForCausalLM' && c.architecture !== 'MistralForCausalLM' ? `architecture ${c.architecture}`
-    : c.slidingWindow > 0 ? 'sliding-window attention' : c.attentionBias ? 'attention biases' : c.qkNorm ? 'q/k norms' : null;
+  const why = c.slidingWindow > 0 ? 'sliding-window attention' : null;
   if (why !== null) {
-    throw new TokenmillError('unsupported_architecture', `${dir}: ${why} cannot be written as a llama GGUF (Llama-architecture models only)`, { details: { dir } });
+    throw new TokenmillError('unsupported_architecture', `${dir}: ${why} cannot be written as a GGUF file here (llama, qwen2, qwen3 without a sliding window)`, { details: { dir } });
   }
 }
 
-function hyperparameters(c: ModelConfig, name: string, fileType: GgufTensorType): GgufKv[] {
+function hyperparameters(c: ModelConfig, name: string, fileType: number): GgufKv[] {
+  const arch = ggufArch(c);
   const kvs: GgufKv[] = [
-    { key: 'general.architecture', type: 'str', value: 'llama' },
+    { key: 'general.architecture', type: 'str', value: arch },
     { key: 'general.name', type: 'str', value: name },
-    { key: 'general.file_type', type: 'u32', value: FILE_TYPE[fileType] },
-    { key: 'llama.vocab_size', type: 'u32', value: c.vocabSize },
-    { key: 'llama.context_length', type: 'u32', value: c.maxPositionEmbeddings },
-    { key: 'llama.embedding_length', type: 'u32', value: c.hiddenSize },
-    { key: 'llama.block_count', type: 'u32', value: c.numLayers },
-    { key: 'llama.feed_forward_length', type: 'u32', value: c.intermediateSize },
-    { key: 'llama.rope.dimension_count', type: 'u32', value: c.headDim },
-    { key: 'llama.attention.head_count', type: 'u32', value: c.numHeads },
-    { key: 'llama.attention.head_count_kv', type: 'u32', value: c.numKvHeads },
-    { key: 'llama.attention.layer_norm_rms_epsilon', type: 'f32', value: c.rmsNormEps },
-    { key: 'llama.rope.freq_base', type: 'f32', value: c.ropeTheta },
+    { key: 'general.file_type', type: 'u32', value: fileType },
+    { key: 'general.quantization_version', type: 'u32', value: 2 },
+    { key: `${arch}.vocab_size`, type: 'u32', value: c.vocabSize },
+    { key: `${arch}.context_length`, type: 'u32', value: c.maxPositionEmbeddings },
+    { key: `${arch}.embedding_length`, type: 'u32', value: c.hiddenSize },
+    { key: `${arch}.block_count`, type: 'u32', value: c.numLayers },
+    { key: `${arch}.feed_forward_length`, type: 'u32', value: c.intermediateSize },
+    { key: `${arch}.rope.dimension_count`, type: 'u32', value: c.headDim },
+    { key: `${arch}.attention.head_count`, type: 'u32', value: c.numHeads },
+    { key: `${arch}.attention.head_count_kv`, type: 'u32', value: c.numKvHeads },
+    { key: `${arch}.attention.layer_norm_rms_epsilon`, type: 'f32', value: c.rmsNormEps },
+    { key: `${arch}.rope.freq_base`, type: 'f32', value: c.ropeTheta },
   ];
   if (c.headDim * c.numHeads !== c.hiddenSize) {
-    kvs.push({ key: 'llama.attention.key_length', type: 'u32', value: c.headDim }, { key: 'llama.attention.value_length', type: 'u32', value: c.headDim });
+    kvs.push({ key: `${arch}.attention.key_length`, type: 'u32', value: c.headDim }, { key: `${arch}.attention.value_length`, type: 'u32', value: c.headDim });
   }
   if (c.ropeScaling?.type === 'linear') {
-    kvs.push({ key: 'llama.rope.scaling.type', type: 'str', value: 'linear' }, { key: 'llama.rope.scaling.factor', type: 'f32', value: c.ropeScaling.factor });
+    kvs.push({ key: `${arch}.rope.scaling.type`, type: 'str', value: 'linear' }, { key: `${arch}.rope.scaling.factor`, type: 'f32', value: c.ropeScaling.factor });
   }
   return kvs;
 }
@@ -127,14 +139,20 @@ export function convertToGguf(hfDir: string, outFile: string, opts: ToGgufOption
     }
     const stored = ckpt.info('model.embed_tokens.weight')!.dtype;
     const dtype = opts.dtype ?? 'auto';
-    const matrixType: GgufTensorType = dtype === 'auto' ? (stored === 'F16' ? 'F16' : stored === 'BF16' ? 'BF16' : 'F32') : (dtype.toUpperCase() as GgufTensorType);
+    const matrixType: GgufFloatType = dtype === 'auto' ? (stored === 'F16' ? 'F16' : stored === 'BF16' ? 'BF16' : 'F32') : (dtype.toUpperCase() as GgufFloatType);
     const tensors: GgufTensorToWrite[] = [];
+    const typeCounts: Record<string, number> = {};
+    const q = opts.type;
     const add = (gguf: string, hf: string, permuteHeads = 0): void => {
       const shape = expected.get(hf)!;
-      const type = shape.length === 1 ? 'F32' : matrixType;
+      const type: GgufTensorType = shape.length === 1 ? 'F32' : q === undefined ? matrixType
+        : tensorType(q, { name: gguf, shape, numLayers: c.numLayers, tied: c.tieWordEmbeddings });
+      typeCounts[type] = (typeCounts[type] ?? 0) + 1;
       tensors.push({ name: gguf, shape, type, data: () => {
-        const w = convertData(ckpt.read(hf), type);
-        return permuteHeads > 0 ? unpermuteRotaryRows(w, permuteHeads, c.headDim, shape[1]!) : w;
+        const floatType = type === 'F32' || type === 'F16' || type === 'BF16' ? type : 'F32';
+        let w = convertData(ckpt.read(hf), floatType);
+        if (permuteHeads > 0) w = unpermuteRotaryRows(w, permuteHeads, c.headDim, shape[1]!);
+        return floatType === type ? w : quantizeMatrix(type as Exclude<GgufTensorType, GgufFloatType>, w as Float32Array, shape[0]!, shape[1]!);
       } });
     };
     add('token_embd.weight', 'model.embed_tokens.weight');
@@ -146,14 +164,19 @@ export function convertToGguf(hfDir: string, outFile: string, opts: ToGgufOption
     }
     for (let l = 0; l < c.numLayers; l++) {
       for (const key of Object.keys(GGUF_LAYER) as (keyof typeof GGUF_LAYER)[]) {
-        add(`blk.${l}.${GGUF_LAYER[key]}.weight`, layerName(l, key), key === 'wq' ? c.numHeads : key === 'wk' ? c.numKvHeads : 0);
+        const permute = ggufArch(c) === 'llama';
+        add(`blk.${l}.${GGUF_LAYER[key]}.weight`, layerName(l, key), !permute ? 0 : key === 'wq' ? c.numHeads : key === 'wk' ? c.numKvHeads : 0);
       }
+      const p = `model.layers.${l}.self_attn.`;
+      if (c.attentionBias) for (const x of ['q', 'k', 'v']) add(`blk.${l}.attn_${x}.bias`, `${p}${x}_proj.bias`);
+      if (c.qkNorm) for (const x of ['q', 'k']) add(`blk.${l}.attn_${x}_norm.weight`, `${p}${x}_norm.weight`);
     }
     const tok = exportTokenizer(hfDir, { vocabSize: c.vocabSize, bosTokenId: c.bosTokenId, eosTokenIds: c.eosTokenIds });
     const warnings = [...(tok?.warnings ?? [])];
     if (tok === null) warnings.push('no tokenizer.json: the GGUF carries no tokenizer (llama.cpp cannot run it without one)');
-    writeGguf(outFile, [...hyperparameters(c, opts.name ?? 'tokenmill-export', matrixType), ...(tok?.kvs ?? [])], tensors);
-    return { numTensors: tensors.length, spec: { numLayers: c.numLayers, hiddenSize: c.hiddenSize, vocabSize: c.vocabSize }, tokenizer: tok?.model ?? null, fileType: matrixType, warnings };
+    const fileType = q === undefined ? FILE_TYPE[matrixType] : QUANT_FILE_TYPE[q];
+    writeGguf(outFile, [...hyperparameters(c, opts.name ?? 'tokenmill-export', fileType), ...(tok?.kvs ?? [])], tensors);
+    return { numTensors: tensors.length, spec: { numLayers: c.numLayers, hiddenSize: c.hiddenSize, vocabSize: c.vocabSize }, tokenizer: tok?.model ?? null, fileType: q?.toUpperCase() ?? matrixType, typeCounts, warnings };
   } finally {
     ckpt.close();
   }

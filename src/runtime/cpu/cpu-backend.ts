@@ -14,6 +14,7 @@ import { TokenmillError } from '../../util/errors.js';
 import { invariant } from '../../util/invariant.js';
 import { CPU_BACKEND_NAME, CommandRecorder, CpuTensor, DTYPE_CODE, overlaps, sameRange, type CpuBuffer } from './cpu-tensor.js';
 import { recordOps } from './cpu-ops.js';
+import type { GgmlQuantType } from '../ggml-format.js';
 import { OP_PAYLOAD_INTS } from './cpu-op-abi.js';
 import { CpuGraphs } from './cpu-graphs.js';
 
@@ -346,6 +347,11 @@ export class CpuBackend implements Backend {
   matmulQ8(out: Tensor, x: Tensor, wq: Tensor, scales: Tensor, bias: Tensor | null): void {
     recordOps.matmulQ8(this, out, x, wq, scales, bias);
   }
+  /** Weight-only matmul on ggml blocks (native/cpu/matmul_ggml.cpp). */
+  matmulGgml(out: Tensor, x: Tensor, w: Tensor, type: GgmlQuantType, bias: Tensor | null): void {
+    recordOps.matmulGgml(this, out, x, w, type, bias);
+  }
+  embeddingGgml(out: Tensor, w: Tensor, type: GgmlQuantType, ids: Tensor): void { recordOps.embeddingGgml(this, out, w, type, ids); }
   rope(q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor): void { recordOps.rope(this, q, k, positions, invFreq); }
   kvWrite(cache: KvLayer, k: Tensor, v: Tensor, slotMapping: Tensor): void { recordOps.kvWrite(this, cache, k, v, slotMapping); }
   /** The optional fused op: bit-identical to rope + kvWrite on the split q, k, v. */

@@ -31,6 +31,8 @@ export const CPU_OP_ABI = [
   { name: 'argmax', refs: ['out', 'logits'], scalars: ['S', 'V'] },
   { name: 'ropeKvWriteQkv', refs: ['qOut', 'qkv', 'cacheK', 'cacheV', 'positions', 'invFreq', 'slotMapping'], scalars: ['T', 'H', 'Hkv', 'Dh', 'numSlots'] },
   { name: 'matmulQ8', refs: ['out', 'x', 'wq', 'scales', 'bias'], scalars: ['T', 'K', 'N'] },
+  { name: 'matmulGgml', refs: ['out', 'x', 'w', 'bias'], scalars: ['T', 'K', 'N', 'rowBytes', 'type'] },
+  { name: 'embeddingGgml', refs: ['out', 'w', 'ids'], scalars: ['T', 'K', 'V', 'rowBytes', 'type'] },
 ] as const satisfies readonly CpuOpLayout[];
 
 export type CpuOpName = (typeof CPU_OP_ABI)[number]['name'];

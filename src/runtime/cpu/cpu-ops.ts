@@ -6,6 +6,7 @@ import type { DType } from '../dtype.js';
 import { invariant } from '../../util/invariant.js';
 import { OP } from './cpu-tensor.js';
 import type { CpuBackend } from './cpu-backend.js';
+import { recordGgmlOps } from './cpu-ops-ggml.js';
 
 const F32: readonly DType[] = ['f32'];
 /** KV cache dtypes: f32, or f16/bf16 (rounded to nearest even on write, converted to f32 on read). */
@@ -18,6 +19,8 @@ function checkEps(eps: number): void {
 }
 
 export const recordOps = {
+  ...recordGgmlOps, // matmulGgml, embeddingGgml (cpu-ops-ggml.ts)
+
   embedding(be: CpuBackend, out: Tensor, table: Tensor, ids: Tensor): void {
     const Tab = be.arg(table, 'table', ANY_FLOAT, [-1, -1]);
     const [V, D] = Tab.shape as [number, number];

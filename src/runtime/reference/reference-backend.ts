@@ -10,6 +10,8 @@ import { ANY_FLOAT, I32, REFERENCE_BACKEND_NAME, RefContext, RefTensor, checkSha
 import { addRmsnorm, rmsnorm } from './ops-norm.js';
 import { matmul } from './ops-matmul.js';
 import { matmulQ8 } from './ops-quant.js';
+import { embeddingGgml, matmulGgml } from './ops-ggml.js';
+import type { GgmlQuantType } from '../ggml-format.js';
 import { rope } from './ops-rope.js';
 import { ropeKvWriteQkv } from './ops-qkv.js';
 import { attention, kvWrite } from './ops-attention.js';
@@ -111,6 +113,8 @@ export function createReferenceBackend(): Backend {
     addRmsnorm: (out: Tensor, residual: Tensor, x: Tensor, weight: Tensor, eps: number) => addRmsnorm(ctx, out, residual, x, weight, eps),
     matmul: (out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null) => matmul(ctx, out, x, w, bias),
     matmulQ8: (out: Tensor, x: Tensor, wq: Tensor, scales: Tensor, bias: Tensor | null) => matmulQ8(ctx, out, x, wq, scales, bias),
+    matmulGgml: (out: Tensor, x: Tensor, w: Tensor, type: GgmlQuantType, bias: Tensor | null) => matmulGgml(ctx, out, x, w, type, bias),
+    embeddingGgml: (out: Tensor, w: Tensor, type: GgmlQuantType, ids: Tensor) => embeddingGgml(ctx, out, w, type, ids),
     rope: (q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor) => rope(ctx, q, k, positions, invFreq),
     kvWrite: (cache: KvLayer, k: Tensor, v: Tensor, slotMapping: Tensor) => kvWrite(ctx, cache, k, v, slotMapping),
     ropeKvWriteQkv: (qOut: Tensor, qkv: Tensor, cache: KvLayer, positions: Tensor, invFreq: Tensor, slotMapping: Tensor) =>

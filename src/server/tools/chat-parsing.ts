@@ -1,6 +1,7 @@
 // Per-request output parsing for chat-style routes: which parsers run (the server's resolved
 // tool-call and reasoning parsers, the request's tools and tool_choice), the special marker
-// tokens the detokenizer must keep for them, and the factory of per-choice ChatOutputParsers.
+// tokens the detokenizer must keep for them, the grammar that enforces tool_choice, and the
+// factory of per-choice ChatOutputParsers.
 // Shared by /v1/chat/completions and /v1/responses.
 
 import { TokenmillError } from '../../util/errors.js';
@@ -9,7 +10,9 @@ import {
   ChatOutputParser, PARSER_MARKERS, resolveReasoningParser, resolveToolCallParser,
   type ReasoningParserName, type ToolCallParserName,
 } from './parser-select.js';
+import { toolConstraint } from './tool-constraint.js';
 import type { ToolRequest } from './tool-request.js';
+import type { Constraint, SamplingParams } from '../../engine/sampling-params.js';
 
 /** The server's parsers, resolved once from the flags and the model's chat template. */
 export interface OutputParserConfig {
@@ -32,6 +35,8 @@ export interface ChatParsing {
   readonly keepSpecialTokenIds: readonly number[];
   /** The tool-call parser in use for this request (null: tools are not parsed). */
   readonly toolParser: ToolCallParserName | null;
+  /** The grammar enforcing tool_choice (structural tags in the parser's format); null: none. */
+  readonly constraint: Constraint | null;
 }
 
 /** Decide the parsing of one request; throws unsupported_feature for tools on a model without a tool format. */
@@ -55,12 +60,24 @@ export function chatParsing(cfg: OutputParserConfig, tools: ToolRequest | null, 
       if (id !== null) keep.push(id);
     }
   }
-  if (toolParser === null && reasoningParser === null) return { create: null, reasoning: false, keepSpecialTokenIds: [], toolParser: null };
+  if (toolParser === null && reasoningParser === null) return { create: null, reasoning: false, keepSpecialTokenIds: [], toolParser: null, constraint: null };
   const maxCalls = tools !== null && !tools.parallel ? 1 : Number.POSITIVE_INFINITY;
+  const constraint = toolParser !== null && tools !== null ? toolConstraint(tools, toolParser) : null;
   return {
-    create: () => new ChatOutputParser({ toolParser, reasoningParser, prompt: promptText, singleTokenId: lookup, maxCalls }),
+    create: () => new ChatOutputParser({ toolParser, reasoningParser, prompt: promptText, singleTokenId: lookup, maxCalls, toolMarkersById: constraint === null }),
     reasoning: reasoningParser !== null,
     keepSpecialTokenIds: keep,
     toolParser,
+    constraint,
+  };
+}
+
+/** Sampling params with the parsing's marker tokens and tool grammar (the tool grammar wins). */
+export function withParsing(p: SamplingParams, parsing: ChatParsing): SamplingParams {
+  if (parsing.keepSpecialTokenIds.length === 0 && parsing.constraint === null) return p;
+  return {
+    ...p,
+    ...(parsing.keepSpecialTokenIds.length > 0 ? { keepSpecialTokenIds: parsing.keepSpecialTokenIds } : {}),
+    ...(parsing.constraint !== null ? { constraint: parsing.constraint } : {}),
   };
 }

@@ -66,6 +66,11 @@ export interface ChatOutputOptions extends ToolParserOptions {
   /** The rendered prompt (decides whether the output starts inside a think block). */
   readonly prompt?: string;
   readonly singleTokenId?: SingleTokenLookup | null;
+  /**
+   * Match tool-call markers on token ids (default true). Off when a grammar enforces the calls: the
+   * grammar admits any tokenization of the marker text, and it guarantees the structure anyway.
+   */
+  readonly toolMarkersById?: boolean;
 }
 
 /** One choice's output: reasoning split, then tool calls in what remains. */
@@ -75,7 +80,7 @@ export class ChatOutputParser implements StreamParser {
 
   constructor(opts: ChatOutputOptions) {
     this.think = opts.reasoningParser === null ? null : new ThinkParser({ singleTokenId: opts.singleTokenId ?? null, promptOpened: promptOpensThink(opts.prompt ?? '') });
-    this.tools = opts.toolParser === null ? null : createToolParser(opts.toolParser, opts);
+    this.tools = opts.toolParser === null ? null : createToolParser(opts.toolParser, opts.toolMarkersById === false ? { ...opts, singleTokenId: null } : opts);
   }
 
   get numReasoningTokens(): number {

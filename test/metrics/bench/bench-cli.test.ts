@@ -10,6 +10,7 @@ import { parseFloatList, parseIntList, parseShapes, resolveShapes, SHAPE_PRESETS
 import { feasibleShapes } from '../../../src/cli/bench-engine.js';
 import { benchServe, type ServeBenchCliOptions } from '../../../src/cli/bench-serve.js';
 import { recordsOf } from '../../../src/metrics/bench/bench-record.js';
+import { ENGINE_DEFAULTS } from '../../../src/engine/engine-defaults.js';
 import { cpuAddonAvailable } from '../../../src/runtime/select.js';
 import { startFakeServer } from './fake-openai-server.js';
 
@@ -58,16 +59,31 @@ test('bench serve against a fake server: discovered model and price, exact token
   }
 });
 
-test('bench engine on a seeded tiny model: exact prompt and output lengths', async () => {
+test('bench engine on a seeded tiny model: exact prompt and output lengths; the engine options are recorded', async () => {
+  const prevCache = process.env.TOKENMILL_CACHE;
   process.env.TOKENMILL_CACHE = join(tmp, 'cache');
-  const { benchEngine } = await import('../../../src/cli/bench.js');
-  const device = cpuAddonAvailable().available ? 'cpu' : 'reference';
-  const { records, file } = await benchEngine({
-    preset: 'tiny-llama', presetDtype: 'f32', device, threads: 1, cudaDtype: 'bf16', in: 8, out: 4, concurrency: '1,2', numRequests: 3,
-    reps: 2, seed: 1, usdPerHour: 1, peakGbS: 10, output: join(tmp, 'engine.json'),
-  });
+  let run: Awaited<ReturnType<typeof import('../../../src/cli/bench.js').benchEngine>>;
+  try {
+    const { benchEngine } = await import('../../../src/cli/bench.js');
+    const device = cpuAddonAvailable().available ? 'cpu' : 'reference';
+    run = await benchEngine({
+      preset: 'tiny-llama', presetDtype: 'f32', device, threads: 1, cudaDtype: 'bf16', in: 8, out: 4, concurrency: '1,2', numRequests: 3,
+      reps: 2, seed: 1, usdPerHour: 1, peakGbS: 10, output: join(tmp, 'engine.json'),
+    });
+  } finally {
+    if (prevCache === undefined) delete process.env.TOKENMILL_CACHE;
+    else process.env.TOKENMILL_CACHE = prevCache;
+  }
+  const { records, file } = run;
   assert.equal(records.length, 2);
   for (const r of records) {
+    // serve's defaults (ENGINE_DEFAULTS) with the bench's stated overrides.
+    const ec = r.engineConfig as Record<string, unknown>;
+    assert.equal(ec.blockSize, ENGINE_DEFAULTS.blockSize);
+    assert.equal(ec.enablePrefixCaching, ENGINE_DEFAULTS.enablePrefixCaching);
+    assert.equal(ec.maxNumSeqs, Math.min(ENGINE_DEFAULTS.maxNumSeqs, 256));
+    assert.equal(ec.maxModelLen, 12);
+    assert.equal(ec.kvCacheDType, 'f32');
     assert.equal(r.kind, 'engine');
     assert.equal(r.numRequests, 3);
     assert.equal(r.generatedTokens, 12);

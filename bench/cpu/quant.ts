@@ -1,0 +1,111 @@
+// The quantized section of `npm run bench:cpu` (also runnable alone): tokenmill vs llama.cpp on the
+// same GGUF files written by `convert to-gguf --type`, decode tok/s at batch 1 after a 128-token
+// prompt and prefill tok/s, per (shape, type, threads); runs alternate tokenmill / llama.cpp one rep
+// at a time (each in its own process: bench/cpu/measure.ts, bench/cpu/quant-peer.ts), median of
+// --reps with min/max; decode GB/s = bytes of the matrices read per token x tok/s, against this
+// machine's streaming bandwidth measured in the same run. Shapes: stories110M, and Llama-3.2-1B
+// (dim 2048, 16 layers, GQA 32/8, vocab 128256, tied), seeded random bf16 weights; files are cached
+// in bench/out. Options: --models stories110M,llama-3.2-1B --types q8_0,q4_k_m --threads 1,2
+// --reps 5 --gen 64. A tiny smoke: --models tiny --types q8_0 --threads 1 --reps 1 --gen 8.
+// NOT a test; 32-stream throughput is not measured here yet.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { convertToGguf } from '../../src/model/convert/to-gguf.js';
+import type { GgufQuantOption } from '../../src/model/convert/ggml-mixture.js';
+import { MODEL_PRESETS } from '../../src/model/model-presets.js';
+import { writeRandomModel } from '../../src/model/random-model.js';
+
+const SHAPES: Record<string, Record<string, unknown>> = {
+  tiny: { ...MODEL_PRESETS['tiny-llama']!.config, hidden_size: 256, intermediate_size: 512, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 2 },
+  'stories110M': MODEL_PRESETS['stories110M']!.config as Record<string, unknown>,
+  'llama-3.2-1B': {
+    architectures: ['LlamaForCausalLM'], hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 16, num_attention_heads: 32,
+    num_key_value_heads: 8, vocab_size: 128256, max_position_embeddings: 4096, rope_theta: 500000, tie_word_embeddings: true, rms_norm_eps: 1e-5,
+  },
+};
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : def;
+}
+
+export interface QuantRow {
+  readonly model: string; readonly type: string; readonly threads: number;
+  readonly tokenmill: { decode: Stat; prefill: Stat } | { error: string };
+  readonly llamaCpp: { decode: Stat; prefill: Stat } | { error: string };
+  readonly weightBytesPerToken: number | null;
+  readonly decodeGbPerS: { tokenmill: number | null; llamaCpp: number | null };
+  readonly speedup: number | null;
+}
+interface Stat { readonly median: number; readonly min: number; readonly max: number }
+
+function stat(xs: number[]): Stat {
+  const s = [...xs].sort((a, b) => a - b);
+  const r = (x: number): number => Math.round(x * 10) / 10;
+  return { median: r(s[Math.floor(s.length / 2)]!), min: r(s[0]!), max: r(s[s.length - 1]!) };
+}
+
+function prepare(out: string, model: string, type: GgufQuantOption): { file: string; vocab: number } {
+  const cfg = SHAPES[model];
+  if (!cfg) throw new Error(`unknown shape ${model} (${Object.keys(SHAPES).join(', ')})`);
+  const dir = join(out, `quant-${model}`);
+  if (!existsSync(join(dir, 'config.json'))) writeRandomModel(dir, cfg, { seed: 0, dtype: 'bf16', init: 'well-conditioned' });
+  const file = join(out, `quant-${model}-${type}.gguf`);
+  if (!existsSync(file)) convertToGguf(dir, file, { type });
+  return { file, vocab: cfg.vocab_size as number };
+}
+
+function runJson(args: string[]): { ok: true; v: { decodeTokPerS: number[]; prefillTokPerS: number[]; weightBytes?: number } } | { ok: false; error: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) return { ok: false, error: (r.stderr || r.error?.message || 'failed').trim().split('\n').slice(-3).join(' | ') };
+  return { ok: true, v: JSON.parse(r.stdout.trim().split('\n').pop()!) };
+}
+
+/** Measure every (model, type, threads), alternating the engines rep by rep. */
+export function runQuantSection(o: { models: string[]; types: GgufQuantOption[]; threads: number[]; reps: number; gen: number; bandwidthGbPerS: Record<number, number> }): QuantRow[] {
+  const out = resolve('bench/out');
+  mkdirSync(out, { recursive: true });
+  const rows: QuantRow[] = [];
+  for (const model of o.models) {
+    for (const type of o.types) {
+      const { file, vocab } = prepare(out, model, type);
+      for (const threads of o.threads) {
+        const ours = { d: [] as number[], p: [] as number[], err: '' as string, bytes: null as number | null };
+        const peer = { d: [] as number[], p: [] as number[], err: '' as string };
+        for (let r = 0; r < o.reps; r++) {
+          const a = runJson(['bench/cpu/measure.ts', '--model', file, '--threads', String(threads), '--prompt', '128', '--gen', String(o.gen), '--reps', '1']);
+          if (a.ok) { ours.d.push(...a.v.decodeTokPerS); ours.p.push(...a.v.prefillTokPerS); ours.bytes = a.v.weightBytes ?? null; } else ours.err = a.error;
+          const b = runJson(['bench/cpu/quant-peer.ts', '--gguf', file, '--threads', String(threads), '--prompt', '128', '--gen', String(o.gen), '--reps', '1', '--vocab', String(vocab)]);
+          if (b.ok) { peer.d.push(...b.v.decodeTokPerS); peer.p.push(...b.v.prefillTokPerS); } else peer.err = b.error;
+        }
+        type Res = { decode: Stat; prefill: Stat } | { error: string };
+        const tm: Res = ours.d.length ? { decode: stat(ours.d), prefill: stat(ours.p) } : { error: ours.err };
+        const lc: Res = peer.d.length ? { decode: stat(peer.d), prefill: stat(peer.p) } : { error: peer.err };
+        const gbps = (x: Res): number | null => ('decode' in x && ours.bytes !== null ? Math.round((x.decode.median * ours.bytes) / 1e8) / 10 : null);
+        const row: QuantRow = {
+          model, type, threads, tokenmill: tm, llamaCpp: lc, weightBytesPerToken: ours.bytes,
+          decodeGbPerS: { tokenmill: gbps(tm), llamaCpp: gbps(lc) },
+          speedup: 'decode' in tm && 'decode' in lc ? Math.round((tm.decode.median / lc.decode.median) * 100) / 100 : null,
+        };
+        rows.push(row);
+        const fmt = (x: Res): string => ('decode' in x ? `decode ${x.decode.median} [${x.decode.min}..${x.decode.max}] prefill ${x.prefill.median}` : `error: ${x.error}`);
+        console.log(`quant ${model} ${type} threads=${threads}: tokenmill ${fmt(tm)} | llama.cpp ${fmt(lc)} | x${row.speedup ?? '?'}; ` +
+          `GB/s ${row.decodeGbPerS.tokenmill ?? '?'} vs llama.cpp ${row.decodeGbPerS.llamaCpp ?? '?'} (streaming ${o.bandwidthGbPerS[threads] ?? '?'})`);
+      }
+    }
+  }
+  return rows;
+}
+
+if (process.argv[1]?.endsWith('quant.ts')) {
+  const rows = runQuantSection({
+    models: arg('models', 'stories110M,llama-3.2-1B').split(','),
+    types: arg('types', 'q8_0,q4_k_m').split(',') as GgufQuantOption[],
+    threads: arg('threads', '1,2').split(',').map(Number),
+    reps: Number(arg('reps', '5')),
+    gen: Number(arg('gen', '64')),
+    bandwidthGbPerS: {},
+  });
+  console.log(JSON.stringify({ bench: 'cpu-quant', date: new Date().toISOString(), rows }));
+}

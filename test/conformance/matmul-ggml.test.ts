@@ -1,0 +1,107 @@
+// Conformance: matmulGgml and embeddingGgml on every ggml block format against the reference spec
+// (runtime/reference/ops-ggml.ts): seeded blocks with extreme scales (1e-3 and 1e3 rows), zero rows,
+// spikes, constant and all-negative rows; rows of one block, of several, and legacy rows that are not
+// a multiple of 256 (the Q4_K -> Q5_0 fallback shape); decode T, the prefill tile boundary (8) and
+// beyond; bias; embedding rows decoded bit for bit; CPU batch invariance.
+import assert from 'node:assert/strict';
+import type { Tensor } from '../../src/runtime/backend.js';
+import type { FloatDType } from '../../src/runtime/dtype.js';
+import { quantizeMatrix } from '../../src/model/convert/ggml-quantize.js';
+import { GGML_BLOCK, GGML_QUANT_TYPES, ggmlRowBytes, type GgmlQuantType } from '../../src/runtime/ggml-format.js';
+import { dequantizeRow } from '../../src/runtime/reference/ggml-dequant.js';
+import { hostileMatrix } from '../convert/ggml-fixtures.js';
+import { conformanceSuite, type ConformanceCase, type Harness, type Pair } from './helpers.js';
+
+/** A quantized weight on both sides (i8 [N, rowBytes]) and its decoded values (for the tolerance). */
+function gweight(h: Harness, type: GgmlQuantType, N: number, K: number, seed: number): { w: Pair; values: Float32Array } {
+  const bytes = quantizeMatrix(type, hostileMatrix(N, K, seed), N, K);
+  const rowBytes = ggmlRowBytes(type, K);
+  const w = h.alloc([N, rowBytes], 'i8');
+  const i8 = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  h.be.upload(w.be, i8);
+  h.ref.upload(w.ref, i8);
+  const values = new Float32Array(N * K);
+  for (let n = 0; n < N; n++) dequantizeRow(type, bytes, n * rowBytes, K, values, n * K);
+  return { w, values };
+}
+
+function mm(b: Harness['be'], out: Tensor, x: Tensor, w: Tensor, type: GgmlQuantType, bias: Tensor | null): void {
+  assert.ok(b.matmulGgml, `${b.name} has no matmulGgml`);
+  b.matmulGgml(out, x, w, type, bias);
+}
+
+/** f32 accumulation of K/32 group terms vs the reference's f64: atol from the largest sum of |x w|. */
+function tolFor(x: Float32Array, w: Float32Array, T: number, N: number, K: number): { rtol: number; atol: number } {
+  let worst = 0;
+  for (let t = 0; t < T; t++) {
+    for (let n = 0; n < N; n++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += Math.abs(x[t * K + k]! * w[n * K + k]!);
+      worst = Math.max(worst, s);
+    }
+  }
+  return { rtol: 1e-5, atol: 2e-6 * worst + 1e-30 };
+}
+
+interface Shape { readonly T: number; readonly K: number; readonly N: number; readonly bias?: FloatDType }
+
+async function check(h: Harness, type: GgmlQuantType, s: Shape): Promise<void> {
+  const xs = h.rng.normals(s.T * s.K);
+  const x = h.act([s.T, s.K], xs);
+  const { w, values } = gweight(h, type, s.N, s.K, s.T * 1000 + s.N);
+  const bias = s.bias ? h.typed([s.N], s.bias, h.rng.normals(s.N)) : null;
+  const out = h.out([s.T, s.N], 'f32');
+  mm(h.be, out.be, x.be, w.be, type, bias?.be ?? null);
+  mm(h.ref, out.ref, x.ref, w.ref, type, bias?.ref ?? null);
+  const tol = tolFor(xs, values, s.T, s.N, s.K);
+  await h.expectClose(`${type} out [${s.T}x${s.N}] K=${s.K}`, out, { rtol: tol.rtol, atol: tol.atol + (s.bias ? 1e-5 : 0) });
+}
+
+const cases: ConformanceCase[] = [];
+for (const type of GGML_QUANT_TYPES) {
+  const be = GGML_BLOCK[type].blockElems;
+  const shapes: Shape[] = [
+    { T: 1, K: be, N: 7 },
+    { T: 1, K: 3 * be, N: 14 },
+    { T: 3, K: 2 * be, N: 15, bias: 'f32' },
+    { T: 9, K: be === 32 ? 288 : 512, N: 22, bias: 'bf16' }, // T past the tile of 8; 288 = the fallback row
+    { T: 2, K: be === 32 ? 64 : 256, N: 512 }, // stories260K-like lm_head
+  ];
+  for (const s of shapes) cases.push({ name: `${type} T=${s.T} K=${s.K} N=${s.N}${s.bias ? ` bias ${s.bias}` : ''}`, run: (h) => check(h, type, s) });
+  cases.push({
+    name: `${type} embeddingGgml: decoded rows bit-exact (incl. zero and extreme rows)`,
+    run: async (h) => {
+      const [V, K] = [21, 2 * be];
+      const { w } = gweight(h, type, V, K, 77);
+      const ids = h.ints([9], [0, 1, 2, 3, 20, 5, 6, 3, 14]);
+      const out = h.out([9, K], 'f32');
+      assert.ok(h.be.embeddingGgml && h.ref.embeddingGgml);
+      h.be.embeddingGgml(out.be, w.be, type, ids.be);
+      h.ref.embeddingGgml(out.ref, w.ref, type, ids.ref);
+      await h.expectClose(`${type} embedding`, out, { rtol: 0, atol: 0 });
+    },
+  });
+}
+
+cases.push({
+  name: 'batch invariance: each row alone equals the batched result exactly (Q4_K, Q6_K, Q4_0)',
+  run: async (h) => {
+    if (h.be.name !== 'cpu') return h.t.skip('batch invariance is a CPU backend property');
+    for (const type of ['Q4_K', 'Q6_K', 'Q4_0'] as const) {
+      const [T, K, N] = [11, 512, 19];
+      const x = h.act([T, K], h.rng.normals(T * K));
+      const { w } = gweight(h, type, N, K, 5);
+      const all = h.out([T, N], 'f32');
+      mm(h.be, all.be, x.be, w.be, type, null);
+      const batched = await h.be.read(all.be);
+      for (let t = 0; t < T; t++) {
+        const one = h.out([1, N], 'f32');
+        mm(h.be, one.be, h.be.view(x.be, [1, K], t * K), w.be, type, null);
+        const got = await h.be.read(one.be);
+        for (let n = 0; n < N; n++) assert.equal(got[n], batched[t * N + n], `${type} row ${t} col ${n}`);
+      }
+    }
+  },
+});
+
+conformanceSuite('matmulGgml', cases);
