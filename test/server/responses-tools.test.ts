@@ -141,6 +141,30 @@ describe('/v1/responses tools on a tiny random Qwen3 (real engine, tokenizer and
     assert.ok(off.usage!.input_tokens > on.usage!.input_tokens, 'an empty think block was added');
   });
 
+  it('tool_choice required / named: the grammar makes every call well formed, streamed and not', async () => {
+    const TIME: OpenAI.Responses.FunctionTool = { type: 'function', name: 'get_time', parameters: { type: 'object', properties: { tz: { type: 'string', enum: ['UTC', 'CET'] } }, required: ['tz'], additionalProperties: false }, strict: true };
+    const city = { ...TOOL, parameters: { type: 'object', properties: { city: { type: 'string', enum: ['Paris', 'Oslo'] } }, required: ['city'], additionalProperties: false } };
+    const base = { model: 'tiny', input: 'Weather or time?', tools: [city, TIME], max_output_tokens: 200, temperature: 1, reasoning: { effort: 'none' } } as OpenAI.Responses.ResponseCreateParamsNonStreaming;
+    for (const [choice, seed] of [['required', 1], [{ type: 'function', name: 'get_time' }, 2]] as const) {
+      const req = { ...base, tool_choice: choice, seed, parallel_tool_calls: false } as OpenAI.Responses.ResponseCreateParamsNonStreaming;
+      const r = await s.client.responses.create(req);
+      const calls = r.output.filter((i): i is OpenAI.Responses.ResponseFunctionToolCall => i.type === 'function_call');
+      assert.equal(calls.length, 1, JSON.stringify(r.output));
+      const c = calls[0]!;
+      const args = JSON.parse(c.arguments) as Record<string, unknown>;
+      if (c.name === 'get_time') assert.ok(['UTC', 'CET'].includes(args.tz as string), c.arguments);
+      else assert.ok(c.name === 'get_weather' && ['Paris', 'Oslo'].includes(args.city as string), c.arguments);
+      if (typeof choice === 'object') assert.equal(c.name, 'get_time');
+      const stream = s.client.responses.stream(req as Parameters<OpenAI['responses']['stream']>[0]);
+      let argDeltas = '';
+      stream.on('response.function_call_arguments.delta', (e) => (argDeltas += e.delta));
+      const final = await stream.finalResponse();
+      const sc = (final.output as OpenAI.Responses.ResponseOutputItem[]).filter((i): i is OpenAI.Responses.ResponseFunctionToolCall => i.type === 'function_call');
+      assert.deepEqual(sc.map((x) => [x.name, x.arguments]), [[c.name, c.arguments]], 'seeded: streamed == not');
+      assert.equal(argDeltas, c.arguments);
+    }
+  });
+
   it('bad tool input is a 400 naming the Responses param', async () => {
     const bad = async (body: Record<string, unknown>, param: string): Promise<void> => {
       await assert.rejects(s.client.responses.create({ model: 'tiny', input: 'x', max_output_tokens: 2, ...body } as unknown as OpenAI.Responses.ResponseCreateParamsNonStreaming), (e: unknown) => {
@@ -152,6 +176,7 @@ describe('/v1/responses tools on a tiny random Qwen3 (real engine, tokenizer and
     await bad({ tools: [TOOL], tool_choice: { type: 'function', name: 'nope' } }, 'tool_choice.name');
     await bad({ tools: [{ ...TOOL, name: 'bad name!' }] }, 'tools.0.name');
     await bad({ tool_choice: 'required' }, 'tool_choice');
+    await bad({ tools: [TOOL], tool_choice: { type: 'allowed_tools', mode: 'auto', tools: [] } }, 'tool_choice');
     await bad({ tools: [TOOL], input: [{ role: 'user', content: 'x' }, { type: 'function_call_output', call_id: 'call_9', output: '1' }] }, 'input.1');
     await bad({ tools: [TOOL], input: [{ role: 'user', content: 'x' }, { type: 'function_call', call_id: 'c1', name: 'get_weather', arguments: '{oops' }] }, 'input.1');
     const ok = await s.client.responses.create({ model: 'tiny', input: 'still here', max_output_tokens: 2 });
