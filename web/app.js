@@ -80,7 +80,7 @@ function renderCards(totals) {
     ['spent, all-in = price × uptime', fmtUsd(totals.all_in_usd)],
     ['tokens generated', fmtNum(totals.generated_tokens)],
     ['uptime (busy share)', `${fmtDuration(totals.uptime_s)} (${totals.uptime_s > 0 ? fmtNum((100 * totals.busy_s) / totals.uptime_s, 1) : '–'} %)`],
-    ['price', `$${fmtNum(totals.usd_per_hour, 2)} / h`],
+    [totals.usd_per_hour_source === 'assumed' ? `price (assumed: ${totals.usd_per_hour_basis}; set --usd-per-hour)` : 'price', `$${fmtNum(totals.usd_per_hour, 3)} / h`],
   ];
   const box = $('cards');
   box.replaceChildren(...cards.map(([label, value]) => {

@@ -3,6 +3,7 @@
 // Prometheus text. Rates and percentiles are computed here from what ServerMetrics counted
 // between ticks; nothing here runs inside an engine step.
 
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { CostSummary } from './cost.js';
 import type { NvmlSample } from '../runtime/native.js';
@@ -35,6 +36,7 @@ const round = (x: number | null, digits: number): number | null => (x === null ?
 
 /** CPU use between calls: this process (share of all cores) and the whole machine. */
 class CpuMeter {
+  private readonly numCores = Math.max(1, cpus().length);
   private lastAtMs = performance.now();
   private lastProcess = process.cpuUsage();
   private lastMachine = machineTimes();
@@ -44,7 +46,6 @@ class CpuMeter {
     const proc = process.cpuUsage();
     const mach = machineTimes();
     const wallUs = (at - this.lastAtMs) * 1000;
-    const numCores = Math.max(1, cpus().length);
     const usedUs = proc.user - this.lastProcess.user + proc.system - this.lastProcess.system;
     const busy = mach.busy - this.lastMachine.busy;
     const total = mach.total - this.lastMachine.total;
@@ -52,13 +53,26 @@ class CpuMeter {
     this.lastProcess = proc;
     this.lastMachine = mach;
     return {
-      processPct: wallUs > 0 ? Math.min(100, (100 * usedUs) / (wallUs * numCores)) : null,
+      processPct: wallUs > 0 ? Math.min(100, (100 * usedUs) / (wallUs * this.numCores)) : null,
       machinePct: total > 0 ? (100 * busy) / total : null,
     };
   }
 }
 
+/** Busy and total CPU time of the machine: /proc/stat's first line on Linux (cheap), os.cpus() elsewhere. */
 function machineTimes(): { busy: number; total: number } {
+  if (process.platform === 'linux') {
+    try {
+      // cpu  user nice system idle iowait irq softirq steal ...
+      const f = readFileSync('/proc/stat', 'latin1');
+      const v = f.slice(0, f.indexOf('\n')).trim().split(/\s+/).slice(1, 9).map(Number);
+      const idle = (v[3] ?? 0) + (v[4] ?? 0);
+      const total = v.reduce((a, b) => a + b, 0);
+      return { busy: total - idle, total };
+    } catch {
+      // fall through to os.cpus()
+    }
+  }
   let busy = 0;
   let total = 0;
   for (const c of cpus()) {

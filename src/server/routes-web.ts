@@ -86,7 +86,7 @@ export function seriesBody(m: ServerMetrics, sinceMs: number): unknown {
     capacity: m.series.capacity,
     series: m.series.since(sinceMs),
     totals: {
-      usd_per_hour: m.ledger.usdPerHour, uptime_s: t.wallSeconds, busy_s: t.busySeconds, generated_tokens: t.generatedTokens,
+      usd_per_hour: m.ledger.usdPerHour, usd_per_hour_source: m.price.source, usd_per_hour_basis: m.price.basis, uptime_s: t.wallSeconds, busy_s: t.busySeconds, generated_tokens: t.generatedTokens,
       busy_usd: t.busyUsd, all_in_usd: t.allInUsd, busy_usd_per_1k: num(t.busyUsdPer1k), all_in_usd_per_1k: num(t.allInUsdPer1k),
     },
     keys: [...m.ledger.totals()].map(([key, a]) => ({ key, requests: a.numRequests, prompt_tokens: a.promptTokens, completion_tokens: a.completionTokens, cost_usd: a.costUsd })),

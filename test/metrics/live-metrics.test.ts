@@ -102,6 +102,7 @@ describe('live metrics on the real engine', () => {
     assert.ok(body.series.ttft_p50_ms!.at(-1)! > 0 && body.series.itl_p99_ms!.at(-1)! >= body.series.itl_p50_ms!.at(-1)!);
     assert.ok(body.series.usd_per_1k_all_in!.at(-1)! >= body.series.usd_per_1k_busy!.at(-1)!);
     assert.ok(body.totals.all_in_usd! >= body.totals.busy_usd!);
+    assert.equal(body.totals.usd_per_hour_source as unknown, 'flag');
     assert.equal(body.keys[0]!.key, 'anonymous');
     assert.deepEqual(body.gpus, []);
     assert.match(body.gpu_reason, /cannot load/);
