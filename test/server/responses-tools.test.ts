@@ -5,9 +5,16 @@
 // tiny random Qwen3 (real tokenizer and template): function_call / function_call_output items and
 // reasoning.effort "none" render the same prompt as their chat equivalents; bad tool input is a 400;
 // a template that opens <think> gives a reasoning item with reasoning_tokens, streamed the same.
+// Structured outputs through the client libraries on the same model: random weights never write
+// valid JSON on their own, so every object exists because the grammar enforced it: openai
+// Responses text.format json_schema (create, stream) and responses.parse with a zod format;
+// @langchain/openai withStructuredOutput over chat completions and over the Responses API; ai +
+// @ai-sdk/openai-compatible generateObject. Every result is checked against its schema.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
+import { zodTextFormat } from 'openai/helpers/zod';
+import { z } from 'zod';
 import { startLive, type Live } from './helpers.js';
 import { skipUnlessShared } from '../tokenizer/shared-models.js';
 import { closeServed, serveTinyQwen3, WEATHER_TOOL, type Served } from '../e2e/tiny-qwen3-server.js';
@@ -90,12 +97,19 @@ describe('/v1/responses output parsing (scripted engine, real parsers)', () => {
   });
 });
 
-describe('/v1/responses tools on a tiny random Qwen3 (real engine, tokenizer and template)', { skip: skipUnlessShared('qwen3-tokenizer/tokenizer.json') }, () => {
+// One tiny Qwen3 server (default template) for the tools and the structured-output clients.
+const noQwen3 = skipUnlessShared('qwen3-tokenizer/tokenizer.json');
+let shared: Promise<Served> | null = null;
+const qwen3 = (): Promise<Served> => (shared ??= serveTinyQwen3({ seed: 9 }));
+after(async () => {
+  if (shared !== null) await closeServed(await shared);
+});
+
+describe('/v1/responses tools on a tiny random Qwen3 (real engine, tokenizer and template)', { skip: noQwen3 }, () => {
   let s: Served;
   before(async () => {
-    s = await serveTinyQwen3();
+    s = await qwen3();
   });
-  after(() => closeServed(s));
 
   it('function_call and function_call_output items render the same prompt as chat tool_calls and tool messages', async () => {
     const r = await s.client.responses.create({
@@ -127,6 +141,30 @@ describe('/v1/responses tools on a tiny random Qwen3 (real engine, tokenizer and
     assert.ok(off.usage!.input_tokens > on.usage!.input_tokens, 'an empty think block was added');
   });
 
+  it('tool_choice required / named: the grammar makes every call well formed, streamed and not', async () => {
+    const TIME: OpenAI.Responses.FunctionTool = { type: 'function', name: 'get_time', parameters: { type: 'object', properties: { tz: { type: 'string', enum: ['UTC', 'CET'] } }, required: ['tz'], additionalProperties: false }, strict: true };
+    const city = { ...TOOL, parameters: { type: 'object', properties: { city: { type: 'string', enum: ['Paris', 'Oslo'] } }, required: ['city'], additionalProperties: false } };
+    const base = { model: 'tiny', input: 'Weather or time?', tools: [city, TIME], max_output_tokens: 200, temperature: 1, reasoning: { effort: 'none' } } as OpenAI.Responses.ResponseCreateParamsNonStreaming;
+    for (const [choice, seed] of [['required', 1], [{ type: 'function', name: 'get_time' }, 2]] as const) {
+      const req = { ...base, tool_choice: choice, seed, parallel_tool_calls: false } as OpenAI.Responses.ResponseCreateParamsNonStreaming;
+      const r = await s.client.responses.create(req);
+      const calls = r.output.filter((i): i is OpenAI.Responses.ResponseFunctionToolCall => i.type === 'function_call');
+      assert.equal(calls.length, 1, JSON.stringify(r.output));
+      const c = calls[0]!;
+      const args = JSON.parse(c.arguments) as Record<string, unknown>;
+      if (c.name === 'get_time') assert.ok(['UTC', 'CET'].includes(args.tz as string), c.arguments);
+      else assert.ok(c.name === 'get_weather' && ['Paris', 'Oslo'].includes(args.city as string), c.arguments);
+      if (typeof choice === 'object') assert.equal(c.name, 'get_time');
+      const stream = s.client.responses.stream(req as Parameters<OpenAI['responses']['stream']>[0]);
+      let argDeltas = '';
+      stream.on('response.function_call_arguments.delta', (e) => (argDeltas += e.delta));
+      const final = await stream.finalResponse();
+      const sc = (final.output as OpenAI.Responses.ResponseOutputItem[]).filter((i): i is OpenAI.Responses.ResponseFunctionToolCall => i.type === 'function_call');
+      assert.deepEqual(sc.map((x) => [x.name, x.arguments]), [[c.name, c.arguments]], 'seeded: streamed == not');
+      assert.equal(argDeltas, c.arguments);
+    }
+  });
+
   it('bad tool input is a 400 naming the Responses param', async () => {
     const bad = async (body: Record<string, unknown>, param: string): Promise<void> => {
       await assert.rejects(s.client.responses.create({ model: 'tiny', input: 'x', max_output_tokens: 2, ...body } as unknown as OpenAI.Responses.ResponseCreateParamsNonStreaming), (e: unknown) => {
@@ -138,6 +176,7 @@ describe('/v1/responses tools on a tiny random Qwen3 (real engine, tokenizer and
     await bad({ tools: [TOOL], tool_choice: { type: 'function', name: 'nope' } }, 'tool_choice.name');
     await bad({ tools: [{ ...TOOL, name: 'bad name!' }] }, 'tools.0.name');
     await bad({ tool_choice: 'required' }, 'tool_choice');
+    await bad({ tools: [TOOL], tool_choice: { type: 'allowed_tools', mode: 'auto', tools: [] } }, 'tool_choice');
     await bad({ tools: [TOOL], input: [{ role: 'user', content: 'x' }, { type: 'function_call_output', call_id: 'call_9', output: '1' }] }, 'input.1');
     await bad({ tools: [TOOL], input: [{ role: 'user', content: 'x' }, { type: 'function_call', call_id: 'c1', name: 'get_weather', arguments: '{oops' }] }, 'input.1');
     const ok = await s.client.responses.create({ model: 'tiny', input: 'still here', max_output_tokens: 2 });
@@ -168,5 +207,75 @@ describe('/v1/responses reasoning on a template that opens <think> (real engine,
     assert.equal(reasoning, text);
     assert.deepEqual(shape(final.output), shape(r.output));
     assert.equal(final.usage!.output_tokens_details.reasoning_tokens, r.usage!.output_tokens_details.reasoning_tokens);
+  });
+});
+
+// Short by construction (enums, booleans, a small integer range), so random weights finish well
+// inside the token budget.
+const Verdict = z.object({
+  color: z.enum(['red', 'green', 'blue']),
+  ok: z.boolean(),
+  level: z.number().int().min(0).max(3),
+}).strict();
+const JSON_SCHEMA = z.toJSONSchema(Verdict, { target: 'draft-7' }) as Record<string, unknown>;
+delete JSON_SCHEMA.$schema;
+const MAX_TOKENS = 120;
+
+function assertVerdict(v: unknown, what: string): void {
+  const r = Verdict.safeParse(v);
+  assert.ok(r.success, `${what}: ${JSON.stringify(v)} ${r.success ? '' : r.error.message}`);
+}
+
+describe('structured outputs through openai, @langchain/openai and ai (tiny random Qwen3, real engine)', { skip: noQwen3 }, () => {
+  let s: Served;
+  before(async () => {
+    s = await qwen3();
+  });
+  const format = { type: 'json_schema' as const, name: 'verdict', schema: JSON_SCHEMA, strict: true };
+
+  it('openai responses.create / responses.stream with text.format json_schema', async () => {
+    for (const seed of [1]) {
+      const req = { model: 'tiny', input: 'Judge it.', text: { format }, max_output_tokens: MAX_TOKENS, temperature: 1, seed, reasoning: { effort: 'none' } } as OpenAI.Responses.ResponseCreateParamsNonStreaming;
+      const r = await s.client.responses.create(req);
+      assert.equal(r.status, 'completed', JSON.stringify(r.output));
+      assertVerdict(JSON.parse(r.output_text), `create seed ${seed}`);
+      assert.deepEqual(r.text?.format, format);
+      const stream = s.client.responses.stream(req as Parameters<OpenAI['responses']['stream']>[0]);
+      const final = await stream.finalResponse();
+      assert.equal(final.output_text, r.output_text, 'seeded: streamed == not');
+    }
+  });
+
+  it('openai responses.parse with zodTextFormat', async () => {
+    const r = await s.client.responses.parse({
+      model: 'tiny', input: 'Judge it.', text: { format: zodTextFormat(Verdict, 'verdict') }, max_output_tokens: MAX_TOKENS, temperature: 1, seed: 4,
+      reasoning: { effort: 'none' },
+    } as Parameters<OpenAI['responses']['parse']>[0]);
+    assertVerdict(r.output_parsed, 'responses.parse');
+  });
+
+  it('@langchain/openai withStructuredOutput, over chat completions and over the Responses API', async () => {
+    const { ChatOpenAI } = await import('@langchain/openai');
+    for (const useResponsesApi of [false, true]) {
+      const llm = new ChatOpenAI({
+        model: 'tiny', apiKey: 'sk-any', configuration: { baseURL: `${s.url}/v1` }, useResponsesApi, temperature: 1, maxTokens: MAX_TOKENS, maxRetries: 0,
+        modelKwargs: useResponsesApi ? { reasoning: { effort: 'none' }, seed: 5 } : { chat_template_kwargs: { enable_thinking: false }, seed: 5 },
+      });
+      const structured = llm.withStructuredOutput(Verdict, { name: 'verdict', method: 'jsonSchema', strict: true });
+      const v = await structured.invoke('Judge it.');
+      assertVerdict(v, `langchain useResponsesApi=${useResponsesApi}`);
+    }
+  });
+
+  it('ai generateObject through @ai-sdk/openai-compatible', async () => {
+    const { generateObject } = await import('ai');
+    const { createOpenAICompatible } = await import('@ai-sdk/openai-compatible');
+    const provider = createOpenAICompatible({ name: 'tokenmill', baseURL: `${s.url}/v1`, apiKey: 'sk-any', supportsStructuredOutputs: true });
+    const { object, finishReason } = await generateObject({
+      model: provider('tiny'), schema: Verdict, schemaName: 'verdict', prompt: 'Judge it.', maxOutputTokens: MAX_TOKENS, temperature: 1, seed: 6, maxRetries: 0,
+      providerOptions: { tokenmill: { chat_template_kwargs: { enable_thinking: false } } },
+    });
+    assertVerdict(object, 'generateObject');
+    assert.equal(finishReason, 'stop');
   });
 });
