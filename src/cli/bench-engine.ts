@@ -45,6 +45,8 @@ export interface EngineBenchOptions {
   readonly reps: number;
   readonly seed: number;
   readonly usdPerHour: number;
+  /** Where usdPerHour came from: the --usd-per-hour flag, or the device's assumed price (with its basis, noted in the record). */
+  readonly usdPerHourSource?: { readonly source: 'flag' | 'assumed'; readonly basis: string };
   readonly measurePower: boolean;
   /** Engine options from the environment (cli/env.ts), applied over benchEngineOptions and recorded. */
   readonly engine?: Pick<EngineOptions, 'decodeGraphs'>;
@@ -207,6 +209,7 @@ function recordOf(ctx: EngineBenchContext, shape: BenchShape, conc: number, n: n
     `${o.reps} rep(s) of ${n} requests; tok/s is the median rep, latency percentiles pool all reps`,
     `gbPerS: (weights + avg batch ${avgBatch.toFixed(2)} x (inLen + outLen/2) x KV bytes/token) per decode step x decode steps/s (pure-decode steps only, their own wall time)`,
   ];
+  if (o.usdPerHourSource?.source === 'assumed') notes.push(`usdPerHour is ASSUMED, not a quote: ${o.usdPerHourSource.basis}; pass --usd-per-hour for yours`);
   if (ctx.deviceKind === 'cpu') notes.push(`CPU with ${cpus().length} logical cores; load average is in the run file`);
   return {
     schema: BENCH_RECORD_SCHEMA, kind: 'engine', engine: 'tokenmill', engineVersion: null, date: new Date().toISOString(), commit: ctx.commit, dirty: ctx.dirty,
@@ -216,7 +219,7 @@ function recordOf(ctx: EngineBenchContext, shape: BenchShape, conc: number, n: n
     ttftMs: distribution(reps.flatMap((r) => r.ttft)), itlMs: distribution(reps.flatMap((r) => r.itl)), e2eMs: distribution(reps.flatMap((r) => r.e2e)),
     goodput: null, errors: { total: 0, byClass: {} },
     bytesPerDecodeStep: bytes, gbPerS: bw.gbPerS, peakGbPerS: ctx.peakGbPerS, peakSource: ctx.peakSource, pctPeak: bw.pctPeak,
-    usdPerHour: o.usdPerHour, ...costFields(o.usdPerHour, mid.wallS, mid.generated),
+    usdPerHour: o.usdPerHour, usdPerHourSource: o.usdPerHourSource?.source ?? null, ...costFields(o.usdPerHour, mid.wallS, mid.generated),
     avgPowerW: mid.powerW, joulesPerTok: joulesPerToken(mid.powerW, mid.wallS, mid.generated),
     engineConfig: mid.engineConfig, fingerprint: ctx.fingerprint, command: ctx.command, notes,
   };

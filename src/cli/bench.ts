@@ -9,6 +9,7 @@ import { basename, join, resolve } from 'node:path';
 import type { BenchRecord } from '../metrics/bench/bench-record.js';
 import type { DeviceChoice } from '../runtime/select.js';
 import { TokenmillError } from '../util/errors.js';
+import { machinePrice } from '../metrics/machine-price.js';
 import { log } from '../util/logger.js';
 import { commandLine, fingerprintOrMinimal, formatRecordLine, gitCommitOf, gitDirtyOf, parseIntList, progressBar, resolveShapes, writeRun } from './bench-common.js';
 import { defaultNumRequests } from './bench-engine.js';
@@ -31,7 +32,8 @@ interface EngineCliOptions {
   numRequests?: number;
   reps: number;
   seed: number;
-  usdPerHour: number;
+  /** Undefined: the device's assumed price (metrics/machine-price.ts), as serve does. */
+  usdPerHour?: number;
   peakGbS?: number;
   output?: string;
 }
@@ -88,6 +90,8 @@ export async function benchEngine(o: EngineCliOptions): Promise<{ records: Bench
         device = `${cpus()[0]?.model ?? 'CPU'} (${threads ?? 'default'} threads${isa ? `, ${isa}` : ''})`;
         if (peak.gbPerS === null) peak = { gbPerS: probes.measureHostCopyGbPerS(), source: 'measured single-thread host copy, read+write bytes' };
       }
+      const price = machinePrice(o.usdPerHour, deviceKind === 'cuda' ? { kind: 'gpu', name: device } : { kind: 'cpu', numCores: cpus().length });
+      process.stderr.write(`[tokenmill] bench engine: price $${price.usdPerHour}/h (${price.source === 'flag' ? '--usd-per-hour' : `ASSUMED: ${price.basis}`})\n`);
       process.stderr.write(`[tokenmill] bench engine: ${name} on ${reason}; ${dtype} weights; peak ${peak.gbPerS?.toFixed(1) ?? '?'} GB/s (${peak.source ?? 'unknown'})\n`);
       const total = shapes.length * concurrency.reduce((a, k) => a + (o.numRequests ?? defaultNumRequests(k)), 0) * o.reps;
       const bar = progressBar('bench engine', total);
@@ -96,7 +100,8 @@ export async function benchEngine(o: EngineCliOptions): Promise<{ records: Bench
         records = await runEngineBench(
           { model: loaded.model, modelName: name, dtype, deviceKind, device, numThreads: threads, weightBytes: weightBytes(c, dtype),
             peakGbPerS: peak.gbPerS, peakSource: peak.source, commit: gitCommitOf(fingerprint), dirty: gitDirtyOf(fingerprint), fingerprint, command: commandLine() },
-          { shapes, concurrency, reps: o.reps, seed: o.seed, usdPerHour: o.usdPerHour, measurePower: deviceKind === 'cuda', onRequestDone: () => bar.tick(), engine: engineOptionsFromEnv(),
+          { shapes, concurrency, reps: o.reps, seed: o.seed, usdPerHour: price.usdPerHour,
+            usdPerHourSource: { source: price.source, basis: price.basis }, measurePower: deviceKind === 'cuda', onRequestDone: () => bar.tick(), engine: engineOptionsFromEnv(),
             ...(o.numRequests !== undefined ? { numRequests: o.numRequests } : {}) },
         );
       } finally {
@@ -157,7 +162,7 @@ export function register(program: Command): void {
     .option('--num-requests <n>', 'requests per point (default max(4, 2 x concurrency))', positiveIntArg)
     .option('--reps <n>', 'repeat each point; tok/s reports the median [min..max]', positiveIntArg, 1)
     .option('--seed <n>', 'prompt PRNG seed', positiveIntArg, 1)
-    .option('--usd-per-hour <usd>', 'machine price for cost figures', floatArg, 0)
+    .option('--usd-per-hour <usd>', 'machine price for cost figures (default: the device\'s assumed price, as serve uses)', floatArg)
     .option('--peak-gb-s <n>', 'peak memory bandwidth for % of peak (default: GPU table, or measured host copy on CPU)', floatArg)
     .option('--output <path>', 'results file (.json) or directory (default bench/results)')
     .action(async (o: EngineCliOptions) => {

@@ -65,6 +65,8 @@ export interface BenchRecord {
   readonly peakSource: string | null;
   readonly pctPeak: number | null;
   readonly usdPerHour: number;
+  /** 'flag' when the user gave the price, 'assumed' when it is the device's documented default (metrics/machine-price.ts). */
+  readonly usdPerHourSource?: 'flag' | 'assumed' | null;
   readonly usdPer1kTok: number | null;
   readonly usdPer1MTok: number | null;
   readonly avgPowerW: number | null;

@@ -3,7 +3,7 @@
 // file), and `bench engine` on a seeded tiny model (exact lengths through the real engine).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parseFloatList, parseIntList, parseShapes, resolveShapes, SHAPE_PRESETS } from '../../../src/cli/bench-common.js';
@@ -94,6 +94,32 @@ test('bench engine on a seeded tiny model: exact prompt and output lengths; the 
     assert.equal(r.peakGbPerS, 10);
     assert.ok(r.gbPerS !== null && r.gbPerS > 0);
     assert.ok(r.usdPer1MTok !== null && r.usdPer1MTok > 0);
+    assert.equal(r.usdPerHourSource, 'flag');
   }
   assert.equal(recordsOf(JSON.parse(readFileSync(file, 'utf8'))).length, 2);
+});
+
+test('bench engine without --usd-per-hour prices the run at the device\'s assumed price, marked as assumed (never $0)', async () => {
+  const { benchEngine } = await import('../../../src/cli/bench.js');
+  const { assumedMachinePrice } = await import('../../../src/metrics/machine-price.js');
+  const device = cpuAddonAvailable().available ? 'cpu' : 'reference';
+  const prevCache = process.env.TOKENMILL_CACHE;
+  process.env.TOKENMILL_CACHE = join(tmp, 'cache');
+  let records: Awaited<ReturnType<typeof benchEngine>>['records'];
+  try {
+    ({ records } = await benchEngine({
+      preset: 'tiny-llama', presetDtype: 'f32', device, threads: 1, cudaDtype: 'bf16', in: 8, out: 2, concurrency: '1', numRequests: 1,
+      reps: 1, seed: 1, peakGbS: 10, output: join(tmp, 'engine-assumed.json'),
+    }));
+  } finally {
+    if (prevCache === undefined) delete process.env.TOKENMILL_CACHE;
+    else process.env.TOKENMILL_CACHE = prevCache;
+  }
+  const expected = assumedMachinePrice({ kind: 'cpu', numCores: cpus().length }).usdPerHour;
+  for (const r of records) {
+    assert.equal(r.usdPerHourSource, 'assumed');
+    assert.equal(r.usdPerHour, expected);
+    assert.ok(expected > 0 && r.usdPer1MTok !== null && r.usdPer1MTok > 0);
+    assert.ok(r.notes.some((n) => n.includes('ASSUMED')), r.notes.join(' | '));
+  }
 });
