@@ -18,7 +18,9 @@ import { writeRandomModel } from '../../src/model/random-model.js';
 import { createServer } from '../../src/server/app.js';
 import { openModelStack } from '../../src/server/model-stack.js';
 
-const { values: a } = parseArgs({ options: { running: { type: 'string', default: '256' }, scrapes: { type: 'string', default: '2000' }, output: { type: 'string' } } });
+const { values: a } = parseArgs({
+  options: { running: { type: 'string', default: '256' }, scrapes: { type: 'string', default: '2000' }, output: { type: 'string' } },
+});
 const numRunning = Number(a.running);
 const numScrapes = Number(a.scrapes);
 if (!(numRunning >= 1 && numScrapes >= 10)) throw new Error('--running >= 1 and --scrapes >= 10');
@@ -27,7 +29,15 @@ const dir = mkdtempSync(join(tmpdir(), 'tm-scrape-'));
 const config = { ...MODEL_PRESETS['tiny-llama']!.config, num_hidden_layers: 1, max_position_embeddings: 4096 };
 writeRandomModel(dir, config, { seed: 3 });
 const metrics = new ServerMetrics({ modelName: 'tiny', usdPerHour: 1, compat: 'vllm' });
-const stack = await openModelStack({ dir, modelId: 'tiny', device: 'auto', kvCacheBytes: 64 << 20, maxNumSeqs: numRunning, maxModelLen: 2048, observer: metrics });
+const stack = await openModelStack({
+  dir,
+  modelId: 'tiny',
+  device: 'auto',
+  kvCacheBytes: 64 << 20,
+  maxNumSeqs: numRunning,
+  maxModelLen: 2048,
+  observer: metrics,
+});
 const server = await createServer({ engine: stack.engine, frontend: stack.frontend, metrics, metricsPort: 0, seriesIntervalMs: 3_600_000 });
 const { url, metricsUrl } = await server.listen({ port: 0 });
 
@@ -35,9 +45,18 @@ const { url, metricsUrl } = await server.listen({ port: 0 });
 const ac = new AbortController();
 const streams = Array.from({ length: numRunning }, (_, i) =>
   fetch(`${url}/v1/completions`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, signal: ac.signal,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    signal: ac.signal,
     body: JSON.stringify({ model: 'tiny', prompt: `request ${i}: the quick brown fox`, max_tokens: 1900, ignore_eos: true, stream: true }),
-  }).then(async (r) => { for await (const _ of r.body!) { /* drain */ } }).catch(() => undefined));
+  })
+    .then(async (r) => {
+      for await (const _ of r.body!) {
+        /* drain */
+      }
+    })
+    .catch(() => undefined),
+);
 const deadline = Date.now() + 120_000;
 while (stack.engine.stats().numRunning < numRunning) {
   if (Date.now() > deadline) throw new Error(`only ${stack.engine.stats().numRunning} of ${numRunning} requests running after 120 s`);
@@ -72,12 +91,23 @@ await stack.close();
 rmSync(dir, { recursive: true, force: true });
 
 const record = {
-  bench: 'scrape-cost', date: new Date().toISOString(), backend: stack.backendReason, numRunningTarget: numRunning, minRunningDuringScrapes: minRunning,
-  numScrapes, exposedBytes: bytes, render: quantiles(renderMs), httpGet: quantiles(httpMs), targetRenderMedianMs: 1,
+  bench: 'scrape-cost',
+  date: new Date().toISOString(),
+  backend: stack.backendReason,
+  numRunningTarget: numRunning,
+  minRunningDuringScrapes: minRunning,
+  numScrapes,
+  exposedBytes: bytes,
+  render: quantiles(renderMs),
+  httpGet: quantiles(httpMs),
+  targetRenderMedianMs: 1,
 };
 const r = record.render;
-process.stdout.write(`scrape with ${minRunning}+ running: render median ${r.medianMs.toFixed(3)} ms, p90 ${r.p90Ms.toFixed(3)}, p99 ${r.p99Ms.toFixed(3)} ` +
-  `(${bytes} bytes); GET median ${record.httpGet.medianMs.toFixed(3)} ms; target render median < 1 ms: ${r.medianMs < 1 ? 'PASS' : 'FAIL'}\n`);
+process.stdout.write(
+  `scrape with ${minRunning}+ running: render median ${r.medianMs.toFixed(3)} ms, p90 ${r.p90Ms.toFixed(3)}, p99 ${r.p99Ms.toFixed(3)} ` +
+    `(${bytes} bytes); GET median ${record.httpGet.medianMs.toFixed(3)} ms; ` +
+    `target render median < 1 ms: ${r.medianMs < 1 ? 'PASS' : 'FAIL'}\n`,
+);
 if (a.output !== undefined) {
   const out = resolve(a.output);
   mkdirSync(dirname(out), { recursive: true });

@@ -131,15 +131,19 @@ export async function serve(o: ServeOptions): Promise<void> {
   // Before the model loads (seconds to minutes): a taken port is the user's to fix, not a crash later.
   await assertPortFree(o.host, o.port);
   if (o.metricsPort !== undefined) {
-    if (o.metricsPort === o.port && o.port !== 0) throw new TokenmillError('invalid_argument', `--metrics-port ${o.metricsPort} is the API port: pick another one`, { param: '--metrics-port' });
+    if (o.metricsPort === o.port && o.port !== 0) {
+      throw new TokenmillError('invalid_argument', `--metrics-port ${o.metricsPort} is the API port: pick another one`, { param: '--metrics-port' });
+    }
     await assertPortFree(o.host, o.metricsPort);
   }
   const chatTemplate = o.chatTemplate === undefined ? undefined : resolveChatTemplate(o.chatTemplate);
   const model = await resolveModel(o);
   const price = machinePrice(o.usdPerHour, o.usdPerHour === undefined ? pricedDevice(o.device) : { kind: 'cpu', numCores: cpus().length });
   // NVML through the CPU addon (dlopen; absent library = no GPU gauges), read off the step loop.
-  const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: price.usdPerHour, priceSource: price.source, priceBasis: price.basis, gpu: new GpuMonitor(),
-    compat: o.metricsCompat ?? null });
+  const metrics = new ServerMetrics({
+    modelName: model.id, usdPerHour: price.usdPerHour, priceSource: price.source, priceBasis: price.basis, gpu: new GpuMonitor(),
+    compat: o.metricsCompat ?? null,
+  });
   const stack = await openModelStack({
     dir: model.dir, modelId: model.id, device: o.device, usdPerHour: price.usdPerHour, observer: metrics, ...engineOptionsFromEnv(),
     ...(o.threads !== undefined ? { numThreads: o.threads } : {}),
@@ -170,6 +174,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.reasoningParser !== undefined ? { reasoningParser: o.reasoningParser } : {}),
   });
   installLifecycle(server, { drainTimeoutMs: o.drainTimeout * 1000 });
+  const compatNote = o.metricsCompat ? `, ${o.metricsCompat} names too` : '';
   const { url, metricsUrl } = await server.listen({ host: o.host, port: o.port }).catch((e: NodeJS.ErrnoException) => {
     // Taken between the early check and now (a race with another process): the same clear error.
     throw e?.code === 'EADDRINUSE' ? new TokenmillError('port_in_use', `port ${o.port} is in use on ${o.host}: stop the other process or pass another --port`, { param: '--port', cause: e }) : e;
@@ -183,7 +188,7 @@ export async function serve(o: ServeOptions): Promise<void> {
       `  chat template: ${chatTemplate !== undefined ? `${chatTemplate.source} (--chat-template)` : stack.frontend.hasChatTemplate ? "the model's own" : 'none (chat requests get a 400; pass --chat-template FILE|NAME)'}\n` +
       `  system_fingerprint: ${stack.systemFingerprint} (environment fingerprint ${stack.fingerprintId}, as doctor --model prints; backend, quantization, KV dtype)\n` +
       `  listening on ${url} (OpenAI base URL ${url}/v1)\n` +
-      (metricsUrl !== null ? `  metrics: ${metricsUrl} (no auth${o.metricsCompat ? `, ${o.metricsCompat} names too` : ''}; restrict it with a NetworkPolicy)\n` : ''),
+      (metricsUrl !== null ? `  metrics: ${metricsUrl} (no auth${compatNote}; restrict it with a NetworkPolicy)\n` : ''),
   );
 }
 
@@ -211,8 +216,12 @@ export function register(program: Command): void {
     .option('--pooling <mode>', '/v1/embeddings pooling: auto (the model\'s sentence-transformers config, else last) | last | mean', choiceArg(['auto', 'last', 'mean'] as const), 'auto')
     .option('--drain-timeout <seconds>', 'on SIGTERM, how long in-flight requests may finish', floatArg, 30)
     .option('--metrics-public', 'serve /metrics without an API key')
-    .option('--metrics-port <port>', 'also serve GET /metrics (only that, no API key) on this port, for endpoint pickers and Prometheus', portArg)
-    .option('--metrics-compat <engine>', 'also export the metrics under vLLM\'s names (vllm:num_requests_waiting, ...), for the inference gateway\'s default engine config, OpenCost and Grafana boards', choiceArg(METRICS_COMPAT_CHOICES))
+    .option('--metrics-port <port>', 'also serve GET /metrics (only that, no API key) on this port, for routers and Prometheus', portArg)
+    .option(
+      '--metrics-compat <engine>',
+      "also export the metrics under vLLM's names (vllm:num_requests_waiting, ...): routers' default engine config, OpenCost, Grafana",
+      choiceArg(METRICS_COMPAT_CHOICES),
+    )
     .option('--cors-origin <origin>', 'allow this browser origin (repeatable or comma-separated); default: no CORS', collect)
     .option('--rate-limit <rps[:burst]>', 'per-API-key token bucket (429 + Retry-After)', parseRateLimit)
     .option('--max-body-bytes <size>', 'request body limit (default 2MiB)', parseBytes)

@@ -95,8 +95,10 @@ export class ServerMetrics implements EngineObserver {
     this.itl = hist('tokenmill_inter_token_latency_seconds', 'Time between consecutive output tokens.', ITL_BUCKETS);
     this.e2e = hist('tokenmill_e2e_request_latency_seconds', 'End-to-end request latency.', LATENCY_BUCKETS);
     this.queueTime = hist('tokenmill_request_queue_time_seconds', 'Time a request waited before its first schedule.', LATENCY_BUCKETS);
-    this.prefillTime = hist('tokenmill_request_prefill_time_seconds', 'Time from a request\'s first schedule to its first token.', PREFILL_BUCKETS);
-    this.timePerOutputToken = hist('tokenmill_request_time_per_output_token_seconds', 'Mean time per output token after the first, per request and choice.', TPOT_BUCKETS);
+    const prefillHelp = "Time from a request's first schedule to its first token.";
+    this.prefillTime = hist('tokenmill_request_prefill_time_seconds', prefillHelp, PREFILL_BUCKETS);
+    const tpotHelp = 'Mean time per output token after the first, per request and choice.';
+    this.timePerOutputToken = hist('tokenmill_request_time_per_output_token_seconds', tpotHelp, TPOT_BUCKETS);
     this.promptTokens = counter('tokenmill_prompt_tokens_total', 'Prompt tokens of requests scheduled (counted at their first step, cached included).');
     this.generationTokens = counter('tokenmill_generation_tokens_total', 'Tokens generated (counted every engine step).');
     this.preemptions = counter('tokenmill_num_preemptions_total', 'Preemptions (KV freed, request recomputed).');

@@ -33,7 +33,8 @@ export function registerCacheConfigInfo(registry: Registry, name: string, modelN
     collect() {
       const g = read();
       this.reset();
-      if (g?.blockSize !== undefined) this.set({ model_name: modelName, block_size: String(g.blockSize), num_gpu_blocks: String(g.numTotalBlocks) }, 1);
+      if (g?.blockSize !== undefined)
+        this.set({ model_name: modelName, block_size: String(g.blockSize), num_gpu_blocks: String(g.numTotalBlocks) }, 1);
     },
   });
 }
@@ -56,7 +57,10 @@ export class VllmCompatMetrics {
     const gauge = (name: string, help: string, pick: (g: RoutingGauges) => number) => {
       const labels = this.labels;
       new Gauge({
-        name, help, labelNames, registers,
+        name,
+        help,
+        labelNames,
+        registers,
         collect() {
           const g = read();
           if (g) this.set(labels, pick(g));
@@ -69,15 +73,27 @@ export class VllmCompatMetrics {
     registerCacheConfigInfo(registry, 'vllm:cache_config_info', modelName, read);
     this.promptTokens = counter('vllm:prompt_tokens_total', 'Prompt tokens (tokenmill_prompt_tokens_total).');
     this.generationTokens = counter('vllm:generation_tokens_total', 'Generated tokens (tokenmill_generation_tokens_total).');
-    this.prefixHits = counter('vllm:prefix_cache_hits_total', 'Prompt tokens found in the prefix cache (tokenmill_prefix_cache_hits_total).');
-    this.prefixQueries = counter('vllm:prefix_cache_queries_total', 'Prompt tokens looked up in the prefix cache (tokenmill_prefix_cache_queries_total).');
+    this.prefixHits = counter(
+      'vllm:prefix_cache_hits_total',
+      'Prompt tokens found in the prefix cache (tokenmill_prefix_cache_hits_total).',
+    );
+    this.prefixQueries = counter(
+      'vllm:prefix_cache_queries_total',
+      'Prompt tokens looked up in the prefix cache (tokenmill_prefix_cache_queries_total).',
+    );
     this.prefillTime = new Histogram({
-      name: 'vllm:request_prefill_time_seconds', help: 'Time from first schedule to first token (tokenmill_request_prefill_time_seconds).',
-      labelNames, registers, buckets: PREFILL_BUCKETS,
+      name: 'vllm:request_prefill_time_seconds',
+      help: 'Time from first schedule to first token (tokenmill_request_prefill_time_seconds).',
+      labelNames,
+      registers,
+      buckets: PREFILL_BUCKETS,
     });
     this.tpot = new Histogram({
-      name: 'vllm:request_time_per_output_token_seconds', help: 'Mean time per output token after the first, per request (tokenmill_request_time_per_output_token_seconds).',
-      labelNames, registers, buckets: TPOT_BUCKETS,
+      name: 'vllm:request_time_per_output_token_seconds',
+      help: 'Mean time per output token after the first, per request (tokenmill_request_time_per_output_token_seconds).',
+      labelNames,
+      registers,
+      buckets: TPOT_BUCKETS,
     });
     // Present from the first scrape (at 0), as vLLM's are: boards and recording rules need the series.
     for (const c of [this.promptTokens, this.generationTokens, this.prefixHits, this.prefixQueries]) c.inc(this.labels, 0);

@@ -21,7 +21,8 @@ function sendJsonError(res: import('node:http').ServerResponse, status: number, 
 export async function startMetricsListener(metrics: ServerMetrics, opts: { host: string; port: number }): Promise<MetricsListener> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/metrics') return sendJsonError(res, 404, `Unknown route: ${req.method} ${path} (this port serves only GET /metrics)`, 'not_found');
+    if (path !== '/metrics')
+      return sendJsonError(res, 404, `Unknown route: ${req.method} ${path} (this port serves only GET /metrics)`, 'not_found');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       return sendJsonError(res, 405, `${req.method} is not allowed on /metrics`, 'method_not_allowed');
@@ -37,9 +38,15 @@ export async function startMetricsListener(metrics: ServerMetrics, opts: { host:
   server.keepAliveTimeout = 65_000; // scrapers reuse one connection at 20 Hz
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
-      reject(e.code === 'EADDRINUSE'
-        ? new TokenmillError('port_in_use', `--metrics-port ${opts.port} is in use on ${opts.host}: stop the other process or pass another port`, { param: '--metrics-port', cause: e })
-        : e);
+      reject(
+        e.code === 'EADDRINUSE'
+          ? new TokenmillError(
+              'port_in_use',
+              `--metrics-port ${opts.port} is in use on ${opts.host}: stop the other process or pass another port`,
+              { param: '--metrics-port', cause: e },
+            )
+          : e,
+      );
     });
     server.listen(opts.port, opts.host, () => resolve());
   });
@@ -49,9 +56,10 @@ export async function startMetricsListener(metrics: ServerMetrics, opts: { host:
   return {
     url: `http://${shownHost}:${port}/metrics`,
     port,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

@@ -9,7 +9,11 @@ export class PhaseTimer {
   private readonly lastMs: (number | null)[];
   private readonly numTokens: number[];
 
-  constructor(private readonly metrics: ServerMetrics, private readonly requestIds: readonly string[], private readonly n: number) {
+  constructor(
+    private readonly metrics: ServerMetrics,
+    private readonly requestIds: readonly string[],
+    private readonly n: number,
+  ) {
     this.firstMs = requestIds.map(() => null);
     this.lastMs = requestIds.map(() => null);
     this.numTokens = requestIds.map(() => 0);

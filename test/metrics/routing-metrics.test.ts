@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { ApiKeyStore } from '../../src/server/auth.js';
 import { disposeTinyModel } from '../engine/tiny-model.js';
-import { parsePrometheusText, valueOf, type Family } from './prom-text.js';
+import { parsePrometheusText, valueOf as sampleValue, type Family } from './prom-text.js';
 import { startTinyServer, type TinyServer } from './tiny-server.js';
 
 after(disposeTinyModel);
@@ -31,7 +31,8 @@ const TWINS: [string, string][] = [
 
 async function complete(url: string, prompt: number[], maxTokens: number): Promise<void> {
   const r = await fetch(`${url}/v1/completions`, {
-    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
     body: JSON.stringify({ model: 'tiny', prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true }),
   });
   assert.equal(r.status, 200, await r.text());
@@ -53,7 +54,8 @@ describe('routing metrics', () => {
   it('--metrics-port serves /metrics without a key, only /metrics; compat names mirror tokenmill_* with model_name', async () => {
     t = await startTinyServer({ compat: 'vllm', server: { apiKeys: new ApiKeyStore([KEY]), metricsPort: 0, seriesIntervalMs: 3_600_000 } });
     const { url, metricsUrl } = await t.server.listen({ port: 0 });
-    assert.ok(metricsUrl !== null && metricsUrl.endsWith('/metrics'));
+    assert.ok(metricsUrl !== null);
+    assert.ok(metricsUrl.endsWith('/metrics'));
     const prompt = Array.from({ length: 40 }, (_, i) => 5 + i);
     await complete(url, prompt, 6);
     await complete(url, prompt, 6); // a prefix-cache hit on the second
@@ -68,16 +70,20 @@ describe('routing metrics', () => {
       const f = fams.get(name);
       assert.ok(f, `${name} exported`);
       assert.equal(f.type, 'gauge');
-      assert.deepEqual(f.samples.map((s) => s.labels.model_name), ['tiny'], `${name} has model_name`);
+      assert.deepEqual(
+        f.samples.map((s) => s.labels.model_name),
+        ['tiny'],
+        `${name} has model_name`,
+      );
     }
     for (const [vllm, own] of TWINS) {
-      const v = valueOf(fams, vllm, { model_name: 'tiny' });
+      const v = sampleValue(fams, vllm, { model_name: 'tiny' });
       assert.ok(v !== undefined, `${vllm} present`);
-      assert.equal(v, valueOf(fams, own, { model_name: 'tiny' }), `${vllm} = ${own}`);
+      assert.equal(v, sampleValue(fams, own, { model_name: 'tiny' }), `${vllm} = ${own}`);
     }
-    assert.ok(valueOf(fams, 'vllm:prefix_cache_hits_total')! >= 32, 'the repeated prompt hit the prefix cache');
-    assert.ok(valueOf(fams, 'vllm:request_prefill_time_seconds_count')! === 2);
-    assert.ok(valueOf(fams, 'vllm:request_time_per_output_token_seconds_count')! === 2);
+    assert.ok(sampleValue(fams, 'vllm:prefix_cache_hits_total')! >= 32, 'the repeated prompt hit the prefix cache');
+    assert.ok(sampleValue(fams, 'vllm:request_prefill_time_seconds_count')! === 2);
+    assert.ok(sampleValue(fams, 'vllm:request_time_per_output_token_seconds_count')! === 2);
     const want = { model_name: 'tiny', block_size: '16', num_gpu_blocks: '256' };
     assert.deepEqual(cacheInfo(fams, 'vllm:cache_config_info'), want);
     assert.deepEqual(cacheInfo(fams, 'tokenmill_cache_config_info'), want);
@@ -109,9 +115,13 @@ describe('routing metrics', () => {
     const { url, metricsUrl } = await t.server.listen({ port: 0 });
     await complete(url, [5, 6, 7], 3);
     const fams = parsePrometheusText(await (await fetch(metricsUrl!)).text());
-    assert.deepEqual([...fams.keys()].filter((n) => n.startsWith('vllm:')), []);
+    assert.deepEqual(
+      [...fams.keys()].filter((n) => n.startsWith('vllm:')),
+      [],
+    );
     assert.equal(cacheInfo(fams, 'tokenmill_cache_config_info').block_size, '16');
-    for (const n of ['tokenmill_num_requests_waiting', 'tokenmill_num_requests_running', 'tokenmill_kv_cache_usage_perc']) assert.ok(fams.has(n), n);
-    assert.equal(valueOf(fams, 'tokenmill_request_prefill_time_seconds_count'), 1);
+    for (const n of ['tokenmill_num_requests_waiting', 'tokenmill_num_requests_running', 'tokenmill_kv_cache_usage_perc'])
+      assert.ok(fams.has(n), n);
+    assert.equal(sampleValue(fams, 'tokenmill_request_prefill_time_seconds_count'), 1);
   });
 });
