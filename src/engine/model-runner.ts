@@ -220,7 +220,7 @@ export class ModelRunner {
 
   /** Graph replay for a pure-decode step that fits a bucket, an eager forward otherwise. */
   private forward(out: SchedulerOutput): { logits: Tensor; logitsFor: readonly (ScheduledSequence | null)[]; hiddenFor: readonly HiddenRowsFor[] } {
-    if (this.graphCache !== null && this.graphCache.canRun(out)) return { ...this.graphCache.run(out), hiddenFor: [] };
+    if (this.graphCache?.canRun(out)) return { ...this.graphCache.run(out), hiddenFor: [] };
     const { inputs, logitsFor, hiddenFor } = this.batchBuilder.build(out);
     return { logits: this.model.forward(inputs, this.kvCache), logitsFor, hiddenFor };
   }

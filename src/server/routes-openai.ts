@@ -1,12 +1,12 @@
 // POST /v1/completions and /v1/chat/completions: admission (state, rate limit, queue bound),
 // validation, prompt -> tokens (chat: tools and tool messages into the template), SamplingParams,
-// the output parsers (tool calls, reasoning), then generate.ts runs it (JSON or SSE).
+// the output parsers (tool calls, reasoning), then respond.ts runs it (JSON or SSE).
 
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
-import { runNonStream, runStream, type RunContext } from './generate.js';
+import { runNonStream, runStream, type RunContext } from './respond.js';
 import { chatPromptIds, completionPromptIds } from './prompt.js';
 import type { KeyRateLimiter } from './rate-limit.js';
 import { rejectIgnoredFields, unknownFields } from './request-fields.js';

@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { chatPromptIds } from '../../src/server/prompt.js';
 import { chatSchema, DEFAULT_LIMITS, parseBody } from '../../src/server/schemas.js';
 import { parseToolRequest } from '../../src/server/tools/tool-request.js';

@@ -4,7 +4,7 @@
 // goes away, records server-side metrics (TTFT, ITL, e2e, tokens, cost) and reports fatal faults.
 
 import type { FastifyReply } from 'fastify';
-import type { EngineClient, EngineOutput, EngineRequest } from '../engine/engine-api.js';
+import type { EngineClient, EngineRequest } from '../engine/engine-api.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import { TokenmillError } from '../util/errors.js';
 import type { ModelFrontend } from './frontend.js';
