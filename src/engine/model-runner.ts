@@ -16,7 +16,9 @@ import { invariant } from '../util/invariant.js';
 import { BatchBuilder, type HiddenRowsFor } from './batch-builder.js';
 import { GraphCache } from './graph-cache.js';
 import { bitmaskWords, packTokenBitmasks } from '../runtime/token-bitmask.js';
-import { deviceEligible, deviceMaskRows, deviceMaskerOf, deviceRow, deviceSamplerOf, type DeviceMaskingBackend, type DeviceSamplingBackend } from './device-sampling.js';
+import {
+  deviceEligible, deviceMaskRows, deviceMaskerOf, deviceRow, deviceSamplerOf, type DeviceMaskingBackend, type DeviceSamplingBackend,
+} from './device-sampling.js';
 import type { EmbeddingPooler } from './pooling.js';
 import type { Sequence } from './request.js';
 import type { SampledToken, SequenceSampler } from './sampler.js';
@@ -172,7 +174,9 @@ export class ModelRunner {
    * then applied there for only the rows whose mask forbids something: one packed host array, one
    * upload (the backend's one pinned buffer and async copy). Returns how many rows are constrained.
    */
-  private async maskOnDevice(logits: Tensor, logitsFor: readonly (ScheduledSequence | null)[], samplers: readonly SequenceSampler[]): Promise<number> {
+  private async maskOnDevice(
+    logits: Tensor, logitsFor: readonly (ScheduledSequence | null)[], samplers: readonly SequenceSampler[],
+  ): Promise<number> {
     const t0 = performance.now();
     const masked = await this.prepareMasks(logitsFor, samplers, null);
     if (masked === 0) return 0;
@@ -193,7 +197,9 @@ export class ModelRunner {
   }
 
   /** Grammar masks for this step's constrained rows (overlapping the forward pass); how many. */
-  private async prepareMasks(logitsFor: readonly (ScheduledSequence | null)[], samplers: readonly SequenceSampler[], pending: Promise<unknown> | null): Promise<number> {
+  private async prepareMasks(
+    logitsFor: readonly (ScheduledSequence | null)[], samplers: readonly SequenceSampler[], pending: Promise<unknown> | null,
+  ): Promise<number> {
     let n = 0;
     for (let r = 0; r < samplers.length; r++) {
       const g = samplers[r]!.grammar;

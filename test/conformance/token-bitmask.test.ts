@@ -13,10 +13,15 @@ type Density = 'none' | 'one' | 'random' | 'sparse' | 'allButOne' | 'all';
 
 function maskOf(h: Harness, vocabCovered: number, words: number, density: Density): Int32Array {
   const m = new Int32Array(words);
-  const set = (v: number): void => { m[v >>> 5]! |= 1 << (v & 31); };
+  const set = (v: number): void => {
+    m[v >>> 5]! |= 1 << (v & 31);
+  };
   if (density === 'one') set(h.rng.int(0, vocabCovered));
   else if (density === 'all' || density === 'allButOne') for (let v = 0; v < vocabCovered; v++) set(v);
-  else if (density === 'random') for (let v = 0; v < vocabCovered; v++) { if (h.rng.next() < 0.5) set(v); }
+  else if (density === 'random')
+    for (let v = 0; v < vocabCovered; v++) {
+      if (h.rng.next() < 0.5) set(v);
+    }
   else if (density === 'sparse') for (let k = 0; k < 40; k++) set(h.rng.int(0, vocabCovered));
   if (density === 'allButOne') {
     const v = h.rng.int(0, vocabCovered);
@@ -36,7 +41,10 @@ async function check(h: Harness, S: number, V: number, rows: number[], densities
   const l = h.typed([S, V], 'f32', x);
   const words = bitmaskWords(maskVocab);
   const masks = rows.map((_, i) => maskOf(h, maskVocab, words, densities[i % densities.length]!));
-  const packed = packTokenBitmasks(rows.map((row, i) => ({ row, mask: masks[i]! })), bitmaskWords(V));
+  const packed = packTokenBitmasks(
+    rows.map((row, i) => ({ row, mask: masks[i]! })),
+    bitmaskWords(V),
+  );
   h.be.applyTokenBitmask(l.be, packed, rows.length, bitmaskWords(V));
   h.ref.applyTokenBitmask!(l.ref, packed, rows.length, bitmaskWords(V));
   packed.fill(0); // the call may not keep reading the host array

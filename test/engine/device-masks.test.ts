@@ -20,7 +20,13 @@ after(disposeRealVocabModels);
 const skip = skipUnlessShared('llama2-tokenizer/tokenizer.bin');
 
 test('packTokenBitmasks: row ids first, then one padded or cut mask per row; the buffer is reused', () => {
-  const p = packTokenBitmasks([{ row: 3, mask: Int32Array.of(-1, 5) }, { row: 0, mask: Int32Array.of(7, 8, 9, 10) }], 3);
+  const p = packTokenBitmasks(
+    [
+      { row: 3, mask: Int32Array.of(-1, 5) },
+      { row: 0, mask: Int32Array.of(7, 8, 9, 10) },
+    ],
+    3,
+  );
   assert.deepEqual([...p], [3, 0, -1, 5, 0, 7, 8, 9]);
   const buf = new Int32Array(16).fill(99);
   const q = packTokenBitmasks([{ row: 1, mask: Int32Array.of(1) }], 2, buf);
@@ -43,7 +49,10 @@ test('deviceMaskRows: only constrained rows whose mask forbids something; eligib
     fakeSampler({ mask: Int32Array.of(-1), maskIsFull: true }),
     fakeSampler({ mask, maskIsFull: false }),
   ];
-  assert.deepEqual(deviceMaskRows(samplers).map((r) => r.row), [1, 3]);
+  assert.deepEqual(
+    deviceMaskRows(samplers).map((r) => r.row),
+    [1, 3],
+  );
   assert.equal(deviceMaskRows(samplers)[0]!.mask, mask);
   assert.equal(deviceEligible(samplers[1]!), false, 'constrained rows stay on the host without device masks');
   assert.equal(deviceEligible(samplers[1]!, true), true);
@@ -51,15 +60,23 @@ test('deviceMaskRows: only constrained rows whose mask forbids something; eligib
   assert.throws(() => deviceMaskRows([fakeSampler({ mask: null, maskIsFull: false })]), /not prepared/);
 });
 
-interface Spy { sampleRows: number[]; maskCalls: { rows: number[]; words: number }[]; restore(): void }
+interface Spy {
+  sampleRows: number[];
+  maskCalls: { rows: number[]; words: number }[];
+  restore(): void;
+}
 
 /** Give the model's backend a greedy sample() and watch its applyTokenBitmask calls (own properties). */
 function spyOn(m: RealVocabModel, opts: { hideMaskOp?: boolean } = {}): Spy {
   const b = m.backend;
-  const spy: Spy = { sampleRows: [], maskCalls: [], restore: () => {
-    delete (b as unknown as Record<string, unknown>).sample;
-    delete (b as unknown as Record<string, unknown>).applyTokenBitmask;
-  } };
+  const spy: Spy = {
+    sampleRows: [],
+    maskCalls: [],
+    restore: () => {
+      delete (b as unknown as Record<string, unknown>).sample;
+      delete (b as unknown as Record<string, unknown>).applyTokenBitmask;
+    },
+  };
   const sample = (out: Tensor, logits: Tensor, rows: readonly DeviceSampleRow[]): void => {
     spy.sampleRows.push(rows.length);
     b.argmax(out, logits);
@@ -74,11 +91,28 @@ function spyOn(m: RealVocabModel, opts: { hideMaskOp?: boolean } = {}): Spy {
   return spy;
 }
 
-const SCHEMA = { type: 'object', additionalProperties: false, required: ['a', 'b'], properties: { a: { enum: ['x', 'yy', 'zzz'] }, b: { type: 'integer', minimum: 0, maximum: 99 } } };
+const SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['a', 'b'],
+  properties: { a: { enum: ['x', 'yy', 'zzz'] }, b: { type: 'integer', minimum: 0, maximum: 99 } },
+};
 const C: Constraint = { type: 'json_schema', schema: SCHEMA, strict: true };
 
-async function runAll(m: RealVocabModel, deviceGrammarMasks: boolean): Promise<{ outs: number[][]; stats: AsyncEngine['engine']['runner']['grammarStats'] }> {
-  const eng = new AsyncEngine({ model: m.model, modelId: 't', tokenizer: m.tokenizer, eosTokenIds: m.eosTokenIds, numBlocks: 128, blockSize: 16, maxNumSeqs: 8, deviceGrammarMasks });
+async function runAll(
+  m: RealVocabModel,
+  deviceGrammarMasks: boolean,
+): Promise<{ outs: number[][]; stats: AsyncEngine['engine']['runner']['grammarStats'] }> {
+  const eng = new AsyncEngine({
+    model: m.model,
+    modelId: 't',
+    tokenizer: m.tokenizer,
+    eosTokenIds: m.eosTokenIds,
+    numBlocks: 128,
+    blockSize: 16,
+    maxNumSeqs: 8,
+    deviceGrammarMasks,
+  });
   const prompt = await m.tokenizer.encode('JSON:');
   const reqs: [string, SamplingParams][] = [
     ['c0', samplingParams({ temperature: 0, maxTokens: 24, constraint: C, n: 2 })],
@@ -86,11 +120,14 @@ async function runAll(m: RealVocabModel, deviceGrammarMasks: boolean): Promise<{
     ['c1', samplingParams({ temperature: 0, maxTokens: 30, constraint: C })],
   ];
   for (const [, p] of reqs) if (p.constraint !== null) await eng.engine.prepare(p);
-  const outs = await Promise.all(reqs.map(async ([id, params], k) => {
-    const byIndex: number[][] = Array.from({ length: params.n }, () => []);
-    for await (const o of eng.generate({ requestId: id, promptTokenIds: [...prompt, k], params }) as AsyncIterable<EngineOutput>) byIndex[o.index]!.push(...o.newTokenIds);
-    return byIndex;
-  }));
+  const outs = await Promise.all(
+    reqs.map(async ([id, params], k) => {
+      const byIndex: number[][] = Array.from({ length: params.n }, () => []);
+      for await (const o of eng.generate({ requestId: id, promptTokenIds: [...prompt, k], params }) as AsyncIterable<EngineOutput>)
+        byIndex[o.index]!.push(...o.newTokenIds);
+      return byIndex;
+    }),
+  );
   const stats = { ...eng.engine.runner.grammarStats };
   await eng.shutdown();
   return { outs: outs.flat(), stats };

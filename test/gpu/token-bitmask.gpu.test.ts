@@ -35,9 +35,27 @@ describe('grammar bitmask + device sampling (CUDA)', { skip }, () => {
 
   it('masked tokens are never drawn: every knob, masks from one token to all but one', async () => {
     const rng = new Rng(9);
-    const base = { temperature: 1, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1, presencePenalty: 0, frequencyPenalty: 0, history: new Int32Array(0), numGenerated: 0, seed: 0 };
-    const knobs: Partial<typeof base>[] = [{}, { temperature: 0 }, { topK: 50 }, { topP: 0.9 }, { minP: 0.05 }, { temperature: 2, topK: 3, topP: 0.5 },
-      { repetitionPenalty: 1.5, history: Int32Array.of(1, 2, 3), numGenerated: 1 }];
+    const base = {
+      temperature: 1,
+      topK: 0,
+      topP: 1,
+      minP: 0,
+      repetitionPenalty: 1,
+      presencePenalty: 0,
+      frequencyPenalty: 0,
+      history: new Int32Array(0),
+      numGenerated: 0,
+      seed: 0,
+    };
+    const knobs: Partial<typeof base>[] = [
+      {},
+      { temperature: 0 },
+      { topK: 50 },
+      { topP: 0.9 },
+      { minP: 0.05 },
+      { temperature: 2, topK: 3, topP: 0.5 },
+      { repetitionPenalty: 1.5, history: Int32Array.of(1, 2, 3), numGenerated: 1 },
+    ];
     let draws = 0;
     for (const V of [512, 32000, 151936]) {
       const S = 48;
@@ -49,7 +67,10 @@ describe('grammar bitmask + device sampling (CUDA)', { skip }, () => {
         if (density >= V / 2) {
           for (let v = 0; v < V; v++) if (density === V - 1 ? v !== s : rng.next() < 0.5) m[v >>> 5]! |= 1 << (v & 31);
         } else {
-          for (let k = 0; k < density; k++) { const v = rng.int(0, V); m[v >>> 5]! |= 1 << (v & 31); }
+          for (let k = 0; k < density; k++) {
+            const v = rng.int(0, V);
+            m[v >>> 5]! |= 1 << (v & 31);
+          }
         }
         return m;
       });
@@ -58,13 +79,28 @@ describe('grammar bitmask + device sampling (CUDA)', { skip }, () => {
       try {
         for (const k of knobs) {
           be.upload(logits, x);
-          be.applyTokenBitmask!(logits, packTokenBitmasks(masks.map((mask, row) => ({ row, mask })), words), S, words);
-          be.sample(out, logits, Array.from({ length: S }, (_, s) => ({ ...base, ...k, seed: 1 + s + draws })));
+          be.applyTokenBitmask!(
+            logits,
+            packTokenBitmasks(
+              masks.map((mask, row) => ({ row, mask })),
+              words,
+            ),
+            S,
+            words,
+          );
+          be.sample(
+            out,
+            logits,
+            Array.from({ length: S }, (_, s) => ({ ...base, ...k, seed: 1 + s + draws })),
+          );
           const ids = await be.readInt32(out);
           draws += S;
           ids.forEach((id, s) => {
             const m = masks[s]!;
-            assert.ok(((m[id >>> 5]! >>> (id & 31)) & 1) === 1, `V=${V} row ${s} ${JSON.stringify({ ...k, history: undefined })}: drew masked token ${id}`);
+            assert.ok(
+              ((m[id >>> 5]! >>> (id & 31)) & 1) === 1,
+              `V=${V} row ${s} ${JSON.stringify({ ...k, history: undefined })}: drew masked token ${id}`,
+            );
             if (k.temperature === 0) {
               const allowedIds = new Int32Array(V);
               const allowedX = new Float32Array(V);
@@ -88,23 +124,46 @@ describe('grammar bitmask + device sampling (CUDA)', { skip }, () => {
       const { model, generationConfig } = await loadModel(dir, be, { maxTokensPerStep: 512, maxLogitsPerStep: 64 });
       const tokenizer = loadTokenizer(dir);
       const eos = generationConfig.eosTokenIds.length > 0 ? generationConfig.eosTokenIds : model.config.eosTokenIds;
-      const eng = new AsyncEngine({ model, modelId: 'tiny', tokenizer, eosTokenIds: eos, numBlocks: 256, blockSize: 16, maxNumSeqs: 32, deviceGrammarMasks: true });
-      const schema = { type: 'object', additionalProperties: false, required: ['a', 'n'], properties: { a: { enum: ['x', 'yy'] }, n: { type: 'integer', minimum: 0, maximum: 9 }, ok: { type: 'boolean' } } };
+      const eng = new AsyncEngine({
+        model,
+        modelId: 'tiny',
+        tokenizer,
+        eosTokenIds: eos,
+        numBlocks: 256,
+        blockSize: 16,
+        maxNumSeqs: 32,
+        deviceGrammarMasks: true,
+      });
+      const schema = {
+        type: 'object',
+        additionalProperties: false,
+        required: ['a', 'n'],
+        properties: { a: { enum: ['x', 'yy'] }, n: { type: 'integer', minimum: 0, maximum: 9 }, ok: { type: 'boolean' } },
+      };
       const c: Constraint = { type: 'json_schema', schema, strict: true };
       const prompt = await tokenizer.encode('JSON:');
       await eng.engine.prepare(samplingParams({ constraint: c }));
-      const results = await Promise.all(Array.from({ length: 32 }, async (_, i) => {
-        const params = samplingParams({ temperature: i % 4 === 0 ? 0 : 1, topP: i % 3 === 0 ? 0.9 : 1, seed: i, maxTokens: 40, constraint: c, n: i % 8 === 1 ? 2 : 1 });
-        const ids: number[][] = Array.from({ length: params.n }, () => []);
-        const text: string[] = Array.from({ length: params.n }, () => '');
-        const fin: (string | null)[] = Array.from({ length: params.n }, () => null);
-        for await (const o of eng.generate({ requestId: `r${i}`, promptTokenIds: [...prompt, i], params })) {
-          ids[o.index]!.push(...o.newTokenIds);
-          text[o.index] += o.newText;
-          if (o.finished) fin[o.index] = o.finishReason;
-        }
-        return ids.map((t, k) => ({ ids: t, text: text[k]!, finish: fin[k] }));
-      }));
+      const results = await Promise.all(
+        Array.from({ length: 32 }, async (_, i) => {
+          const params = samplingParams({
+            temperature: i % 4 === 0 ? 0 : 1,
+            topP: i % 3 === 0 ? 0.9 : 1,
+            seed: i,
+            maxTokens: 40,
+            constraint: c,
+            n: i % 8 === 1 ? 2 : 1,
+          });
+          const ids: number[][] = Array.from({ length: params.n }, () => []);
+          const text: string[] = Array.from({ length: params.n }, () => '');
+          const fin: (string | null)[] = Array.from({ length: params.n }, () => null);
+          for await (const o of eng.generate({ requestId: `r${i}`, promptTokenIds: [...prompt, i], params })) {
+            ids[o.index]!.push(...o.newTokenIds);
+            text[o.index] += o.newText;
+            if (o.finished) fin[o.index] = o.finishReason;
+          }
+          return ids.map((t, k) => ({ ids: t, text: text[k]!, finish: fin[k] }));
+        }),
+      );
       const stats = { ...eng.engine.runner.grammarStats };
       await eng.shutdown();
       const cache = await grammarCompilerFor(tokenizer, model.config.vocabSize, eos);
@@ -113,7 +172,10 @@ describe('grammar bitmask + device sampling (CUDA)', { skip }, () => {
       for (const r of results.flat()) {
         const matcher = await cache.xg.GrammarMatcher.createGrammarMatcher(compiled.compiled, [...eos]);
         try {
-          assert.ok(r.ids.every((t) => matcher.acceptToken(t)), `a token outside the grammar in ${JSON.stringify(r.text)}`);
+          assert.ok(
+            r.ids.every((t) => matcher.acceptToken(t)),
+            `a token outside the grammar in ${JSON.stringify(r.text)}`,
+          );
         } finally {
           matcher.dispose();
         }
@@ -122,7 +184,10 @@ describe('grammar bitmask + device sampling (CUDA)', { skip }, () => {
           assert.ok(checkOutput(c, r.text).ok, r.text);
         }
       }
-      assert.ok(stats.numDeviceSteps > 0 && stats.numDeviceSteps === stats.numSteps, `every constrained step on the device: ${JSON.stringify(stats)}`);
+      assert.ok(
+        stats.numDeviceSteps > 0 && stats.numDeviceSteps === stats.numSteps,
+        `every constrained step on the device: ${JSON.stringify(stats)}`,
+      );
       writeResult('token-bitmask-engine', { outputs: results.flat().length, finished, stats });
       model.dispose();
     } finally {

@@ -367,10 +367,14 @@ export class CudaBackend implements Backend {
 
   private tokenBitmask(logits: Tensor, packed: Int32Array, numMasked: number, words: number): void {
     const l = this.float(logits, 'applyTokenBitmask logits', 'f32');
-    invariant(l.shape.length === 2 && Number.isInteger(numMasked) && numMasked >= 0 && Number.isInteger(words) && words >= 1, 'applyTokenBitmask: shapes');
-    invariant(packed.length === numMasked * (words + 1), () => `applyTokenBitmask: ${packed.length} words for ${numMasked} x (${words} + 1)`);
+    const counts = Number.isInteger(numMasked) && numMasked >= 0 && Number.isInteger(words) && words >= 1;
+    invariant(l.shape.length === 2 && counts, 'applyTokenBitmask: shapes');
+    const n = packed.length;
+    invariant(n === numMasked * (words + 1), () => `applyTokenBitmask: ${n} words for ${numMasked} x (${words} + 1)`);
     const [S, V] = l.shape as [number, number];
-    for (let m = 0; m < numMasked; m++) invariant(packed[m]! >= 0 && packed[m]! < S, () => `applyTokenBitmask: row ${packed[m]} outside [0, ${S})`);
+    for (let m = 0; m < numMasked; m++) {
+      invariant(packed[m]! >= 0 && packed[m]! < S, () => `applyTokenBitmask: row ${packed[m]} outside [0, ${S})`);
+    }
     if (numMasked === 0) return;
     this.call(() => this.ctx.applyTokenBitmask!(l.ptr, packed, numMasked, V, words));
   }

@@ -126,6 +126,7 @@ export function createReferenceBackend(): Backend {
     add: (out: Tensor, a: Tensor, b: Tensor) => add(ctx, out, a, b),
     gatherRows: (out: Tensor, x: Tensor, rows: Tensor) => gatherRows(ctx, out, x, rows),
     argmax: (out: Tensor, logits: Tensor) => argmax(ctx, out, logits),
-    applyTokenBitmask: (logits: Tensor, packed: Int32Array, numMasked: number, words: number) => applyTokenBitmask(ctx, logits, packed, numMasked, words),
+    applyTokenBitmask: (logits: Tensor, packed: Int32Array, numMasked: number, words: number) =>
+      applyTokenBitmask(ctx, logits, packed, numMasked, words),
   };
 }
