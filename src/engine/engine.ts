@@ -277,6 +277,7 @@ export class Engine {
       kvCacheUsage: this.kv.usage,
       numFreeBlocks: this.kv.numFreeBlocks,
       numTotalBlocks: this.kv.numTotalBlocks,
+      blockSize: this.kv.blockSize,
     };
   }
 
