@@ -10,6 +10,7 @@ import { Option, type Command } from 'commander';
 import { GpuMonitor } from '../metrics/gpu-monitor.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
 import { machinePrice, type PricedDevice } from '../metrics/machine-price.js';
+import { METRICS_COMPAT_CHOICES, type MetricsCompat } from '../metrics/vllm-compat.js';
 import { probeCuda, type DeviceChoice } from '../runtime/select.js';
 import { createServer } from '../server/app.js';
 import { loadApiKeys } from '../server/auth.js';
@@ -47,6 +48,8 @@ export interface ServeOptions {
   schedulingPolicy?: 'fcfs' | 'priority';
   drainTimeout: number;
   metricsPublic?: boolean;
+  metricsPort?: number;
+  metricsCompat?: MetricsCompat;
   corsOrigin?: string[];
   rateLimit?: { ratePerSecond: number; burst: number };
   maxBodyBytes?: number;
@@ -127,11 +130,20 @@ export async function serve(o: ServeOptions): Promise<void> {
   const keys = loadApiKeys(o.apiKeyFile !== undefined ? { keyFile: o.apiKeyFile } : {});
   // Before the model loads (seconds to minutes): a taken port is the user's to fix, not a crash later.
   await assertPortFree(o.host, o.port);
+  if (o.metricsPort !== undefined) {
+    if (o.metricsPort === o.port && o.port !== 0) {
+      throw new TokenmillError('invalid_argument', `--metrics-port ${o.metricsPort} is the API port: pick another one`, { param: '--metrics-port' });
+    }
+    await assertPortFree(o.host, o.metricsPort);
+  }
   const chatTemplate = o.chatTemplate === undefined ? undefined : resolveChatTemplate(o.chatTemplate);
   const model = await resolveModel(o);
   const price = machinePrice(o.usdPerHour, o.usdPerHour === undefined ? pricedDevice(o.device) : { kind: 'cpu', numCores: cpus().length });
   // NVML through the CPU addon (dlopen; absent library = no GPU gauges), read off the step loop.
-  const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: price.usdPerHour, priceSource: price.source, priceBasis: price.basis, gpu: new GpuMonitor() });
+  const metrics = new ServerMetrics({
+    modelName: model.id, usdPerHour: price.usdPerHour, priceSource: price.source, priceBasis: price.basis, gpu: new GpuMonitor(),
+    compat: o.metricsCompat ?? null,
+  });
   const stack = await openModelStack({
     dir: model.dir, modelId: model.id, device: o.device, usdPerHour: price.usdPerHour, observer: metrics, ...engineOptionsFromEnv(),
     ...(o.threads !== undefined ? { numThreads: o.threads } : {}),
@@ -149,6 +161,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   const server = await createServer({
     engine: stack.engine, frontend: stack.frontend, metrics, apiKeys: keys, systemFingerprint: stack.systemFingerprint, embeddingPooling: pooling,
     metricsPublic: o.metricsPublic === true,
+    ...(o.metricsPort !== undefined ? { metricsPort: o.metricsPort } : {}),
     corsOrigins: (o.corsOrigin ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s.length > 0),
     modelAliases: model.aliases,
     version: packageVersion(),
@@ -161,7 +174,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.reasoningParser !== undefined ? { reasoningParser: o.reasoningParser } : {}),
   });
   installLifecycle(server, { drainTimeoutMs: o.drainTimeout * 1000 });
-  const { url } = await server.listen({ host: o.host, port: o.port }).catch((e: NodeJS.ErrnoException) => {
+  const compatNote = o.metricsCompat ? `, ${o.metricsCompat} names too` : '';
+  const { url, metricsUrl } = await server.listen({ host: o.host, port: o.port }).catch((e: NodeJS.ErrnoException) => {
     // Taken between the early check and now (a race with another process): the same clear error.
     throw e?.code === 'EADDRINUSE' ? new TokenmillError('port_in_use', `port ${o.port} is in use on ${o.host}: stop the other process or pass another --port`, { param: '--port', cause: e }) : e;
   });
@@ -173,7 +187,8 @@ export async function serve(o: ServeOptions): Promise<void> {
       `  auth: ${auth}\n` +
       `  chat template: ${chatTemplate !== undefined ? `${chatTemplate.source} (--chat-template)` : stack.frontend.hasChatTemplate ? "the model's own" : 'none (chat requests get a 400; pass --chat-template FILE|NAME)'}\n` +
       `  system_fingerprint: ${stack.systemFingerprint} (environment fingerprint ${stack.fingerprintId}, as doctor --model prints; backend, quantization, KV dtype)\n` +
-      `  listening on ${url} (OpenAI base URL ${url}/v1)\n`,
+      `  listening on ${url} (OpenAI base URL ${url}/v1)\n` +
+      (metricsUrl !== null ? `  metrics: ${metricsUrl} (no auth${compatNote}; restrict it with a NetworkPolicy)\n` : ''),
   );
 }
 
@@ -201,6 +216,12 @@ export function register(program: Command): void {
     .option('--pooling <mode>', '/v1/embeddings pooling: auto (the model\'s sentence-transformers config, else last) | last | mean', choiceArg(['auto', 'last', 'mean'] as const), 'auto')
     .option('--drain-timeout <seconds>', 'on SIGTERM, how long in-flight requests may finish', floatArg, 30)
     .option('--metrics-public', 'serve /metrics without an API key')
+    .option('--metrics-port <port>', 'also serve GET /metrics (only that, no API key) on this port, for routers and Prometheus', portArg)
+    .option(
+      '--metrics-compat <engine>',
+      "also export the metrics under vLLM's names (vllm:num_requests_waiting, ...): routers' default engine config, OpenCost, Grafana",
+      choiceArg(METRICS_COMPAT_CHOICES),
+    )
     .option('--cors-origin <origin>', 'allow this browser origin (repeatable or comma-separated); default: no CORS', collect)
     .option('--rate-limit <rps[:burst]>', 'per-API-key token bucket (429 + Retry-After)', parseRateLimit)
     .option('--max-body-bytes <size>', 'request body limit (default 2MiB)', parseBytes)

@@ -54,6 +54,8 @@ export interface EngineStats {
   readonly kvCacheUsage: number;
   readonly numFreeBlocks: number;
   readonly numTotalBlocks: number;
+  /** Tokens per KV block (the cache-config info gauge's block_size). */
+  readonly blockSize?: number;
 }
 
 export interface EngineClient {

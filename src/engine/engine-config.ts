@@ -51,6 +51,13 @@ export interface EngineOptions {
    * TOKENMILL_DECODE_GRAPHS=1 to true.
    */
   readonly decodeGraphs?: boolean;
+  /**
+   * Apply grammar masks on the device so that constrained rows sample there too (backends with
+   * sample() and applyTokenBitmask, i.e. CUDA). Default ENGINE_DEFAULTS.deviceGrammarMasks (false:
+   * the host sampler masks them until the kernel has run on a GPU); the CLI maps
+   * TOKENMILL_DEVICE_GRAMMAR_MASKS=1 to true.
+   */
+  readonly deviceGrammarMasks?: boolean;
   /** Machine price for cost accounting (default 0). */
   readonly usdPerHour?: number;
   readonly observer?: EngineObserver;
@@ -73,6 +80,7 @@ export interface ResolvedEngineConfig {
   readonly usdPerHour: number;
   readonly deviceSampling: boolean;
   readonly decodeGraphs: boolean;
+  readonly deviceGrammarMasks: boolean;
 }
 
 function bad(msg: string, param?: string): never {
@@ -127,5 +135,6 @@ export function resolveEngineConfig(o: EngineOptions): ResolvedEngineConfig {
     usdPerHour,
     deviceSampling: o.deviceSampling ?? ENGINE_DEFAULTS.deviceSampling,
     decodeGraphs: o.decodeGraphs ?? ENGINE_DEFAULTS.decodeGraphs,
+    deviceGrammarMasks: o.deviceGrammarMasks ?? ENGINE_DEFAULTS.deviceGrammarMasks,
   };
 }

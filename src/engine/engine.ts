@@ -53,7 +53,7 @@ export class Engine {
       { maxNumBatchedTokens: c.maxNumBatchedTokens, maxNumSeqs: c.maxNumSeqs, maxModelLen: c.maxModelLen, enableChunkedPrefill: c.enableChunkedPrefill, policy: c.schedulingPolicy },
       this.kv,
     );
-    this.runner = new ModelRunner(opts.model, { maxNumTokens: c.maxNumBatchedTokens, maxNumSeqs: c.maxNumSeqs, maxModelLen: c.maxModelLen, numBlocks: c.numBlocks, blockSize: c.blockSize, deviceSampling: c.deviceSampling, decodeGraphs: c.decodeGraphs });
+    this.runner = new ModelRunner(opts.model, { maxNumTokens: c.maxNumBatchedTokens, maxNumSeqs: c.maxNumSeqs, maxModelLen: c.maxModelLen, numBlocks: c.numBlocks, blockSize: c.blockSize, deviceSampling: c.deviceSampling, decodeGraphs: c.decodeGraphs, deviceGrammarMasks: c.deviceGrammarMasks });
     this.observer = opts.observer ?? {};
     this.detokenizer = opts.detokenizer ?? (opts.tokenizer !== undefined ? detokenizerFor(opts.tokenizer) : null);
     this.now = opts.now ?? (() => performance.now());
@@ -277,6 +277,7 @@ export class Engine {
       kvCacheUsage: this.kv.usage,
       numFreeBlocks: this.kv.numFreeBlocks,
       numTotalBlocks: this.kv.numTotalBlocks,
+      blockSize: this.kv.blockSize,
     };
   }
 

@@ -42,6 +42,8 @@ export interface ModelStackOptions {
   readonly chatTemplate?: string;
   /** Decode-step graphs (EngineOptions.decodeGraphs; CUDA only). */
   readonly decodeGraphs?: boolean;
+  /** Grammar masks on the device (EngineOptions.deviceGrammarMasks; CUDA only). */
+  readonly deviceGrammarMasks?: boolean;
 }
 
 export interface ModelStack {
@@ -100,6 +102,7 @@ export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> 
     ...(o.maxWaitingRequests !== undefined ? { maxWaitingRequests: o.maxWaitingRequests } : {}),
     ...(o.observer !== undefined ? { observer: o.observer } : {}),
     ...(o.decodeGraphs !== undefined ? { decodeGraphs: o.decodeGraphs } : {}),
+    ...(o.deviceGrammarMasks !== undefined ? { deviceGrammarMasks: o.deviceGrammarMasks } : {}),
     ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
   });
   const fingerprintId = (await fingerprint).fingerprintId;
