@@ -26,7 +26,7 @@ import { servingMachineInfo } from './doctor.js';
 import { defaultCacheDir, downloadHubModel, isHubRepoId } from './hub-download.js';
 import { choiceArg, collect, floatArg, portArg, positiveIntArg } from './options.js';
 import { assertPortFree } from './port-check.js';
-import { engineOptionsFromEnv } from './env.js';
+import { apiKeyListFromEnv, backendOptionsFromEnv, engineOptionsFromEnv, tokenmillEnv } from './env.js';
 import { packageVersion } from './version.js';
 
 export interface ServeOptions {
@@ -147,7 +147,8 @@ export async function serve(o: ServeOptions): Promise<void> {
   if (o.apiKey !== undefined) {
     throw new TokenmillError('invalid_argument', 'API keys are never taken from the command line (other users can read it): set TOKENMILL_API_KEYS or use --api-key-file with a chmod 600 file.');
   }
-  const keys = loadApiKeys(o.apiKeyFile !== undefined ? { keyFile: o.apiKeyFile } : {});
+  const keyList = apiKeyListFromEnv();
+  const keys = loadApiKeys({ ...(keyList !== undefined ? { keyList } : {}), ...(o.apiKeyFile !== undefined ? { keyFile: o.apiKeyFile } : {}) });
   // Before the model loads (seconds to minutes): a taken port is the user's to fix, not a crash later.
   await assertPortFree(o.host, o.port);
   if (o.metricsPort !== undefined) {
@@ -169,6 +170,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   });
   const stack = await openModelStack({
     dir: model.dir, modelId: model.id, device: o.device, usdPerHour: price.usdPerHour, observer: metrics, ...engineOptionsFromEnv(),
+    backendOptions: backendOptionsFromEnv(), env: tokenmillEnv(),
     ...(o.threads !== undefined ? { numThreads: o.threads } : {}),
     ...(o.quantize !== undefined ? { quantize: o.quantize } : {}),
     ...(o.kvCacheDtype !== undefined ? { kvCacheDType: o.kvCacheDtype } : {}),

@@ -12,7 +12,7 @@ import type { KvCacheDTypeOption } from '../model/decoder-model.js';
 import type { QuantizeMode } from '../model/quantize.js';
 import { loadTokenizer } from '../model/tokenizer.js';
 import type { Backend } from '../runtime/backend.js';
-import { createReferenceBackend, selectBackend, type DeviceChoice } from '../runtime/select.js';
+import { createReferenceBackend, selectBackend, type DeviceChoice, type SelectOptions } from '../runtime/select.js';
 import { isTokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import { TokenizerFrontend } from './model-frontend.js';
@@ -23,6 +23,10 @@ export interface ModelStackOptions {
   readonly modelId: string;
   readonly device?: DeviceChoice;
   readonly numThreads?: number;
+  /** Further backend options (ISA, async threshold, CUDA dtype and graphs) the CLI read from the environment. */
+  readonly backendOptions?: Omit<SelectOptions, 'device'>;
+  /** The TOKENMILL_* variables in effect, recorded in the environment fingerprint (FingerprintOptions.env). */
+  readonly env?: Readonly<Record<string, string>>;
   /** Weight-only quantization of the linear layers (model/quantize.ts); default none. */
   readonly quantize?: QuantizeMode;
   /** KV cache dtype (DecoderModelOptions.kvCacheDType); default auto = the compute dtype. */
@@ -60,9 +64,9 @@ export interface ModelStack {
   close(): Promise<void>;
 }
 
-function pickBackend(device: DeviceChoice, numThreads: number | undefined): { backend: Backend; reason: string } {
+function pickBackend(device: DeviceChoice, opts: Omit<SelectOptions, 'device'>): { backend: Backend; reason: string } {
   try {
-    return selectBackend({ device, ...(numThreads !== undefined ? { numThreads } : {}) });
+    return selectBackend({ ...opts, device });
   } catch (e) {
     // auto with neither the CPU addon nor CUDA: the reference backend still serves (slowly).
     if (device === 'auto' && isTokenmillError(e) && e.code === 'backend_unavailable') {
@@ -74,9 +78,10 @@ function pickBackend(device: DeviceChoice, numThreads: number | undefined): { ba
 }
 
 export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> {
-  const { backend, reason } = pickBackend(o.device ?? 'auto', o.numThreads);
+  const threads = o.numThreads !== undefined ? { numThreads: o.numThreads } : {};
+  const { backend, reason } = pickBackend(o.device ?? 'auto', { ...o.backendOptions, ...threads });
   // Hashed while the weights load (it streams the same files; the page cache serves the second read).
-  const fingerprint = environmentFingerprint({ modelDir: o.dir });
+  const fingerprint = environmentFingerprint({ modelDir: o.dir, ...(o.env !== undefined ? { env: o.env } : {}) });
   fingerprint.catch(() => undefined); // awaited below; a load failure first must not leave it unhandled
   const tokenizer = loadTokenizer(o.dir);
   const loaded = await loadModel(o.dir, backend, {

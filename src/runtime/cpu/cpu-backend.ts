@@ -19,14 +19,17 @@ import type { GgmlQuantType } from '../ggml-format.js';
 import { OP_PAYLOAD_INTS } from './cpu-op-abi.js';
 import { CpuGraphs } from './cpu-graphs.js';
 
+/** Multiply-adds from which a queue runs off the JS thread: below it, the worker hand-off costs more than it frees. */
+export const ASYNC_MIN_WORK_DEFAULT = 2e7;
+
 export interface CpuBackendOptions {
-  /** Worker threads for kernels (the caller counts as one); default: the number of physical cores. */
+  /** Worker threads for kernels (the caller counts as one); default: the number of physical cores (CLI: TOKENMILL_NUM_THREADS). */
   readonly numThreads?: number;
-  /** Force a kernel ISA ('avx512' | 'avx2' | 'generic') when the CPU supports it; default: best. */
+  /** Force a kernel ISA ('avx512' | 'avx2' | 'generic') when the CPU supports it; default: best (CLI: TOKENMILL_CPU_ISA). */
   readonly cpuIsa?: 'avx512' | 'avx2' | 'generic';
   /**
    * Queues of at least this many multiply-adds run off the JS thread at read()/synchronize()
-   * (default 2e7, env TOKENMILL_ASYNC_MIN_WORK; 0 = always, Infinity = never).
+   * (default ASYNC_MIN_WORK_DEFAULT; CLI: TOKENMILL_ASYNC_MIN_WORK; 0 = always, Infinity = never).
    */
   readonly asyncMinWork?: number;
   /** Expose `graphs` (record/replay of op sequences); default false. */
@@ -98,8 +101,7 @@ export class CpuBackend implements Backend {
     private readonly addon: CpuAddon,
     opts: CpuBackendOptions,
   ) {
-    const envThreads = Number(process.env.TOKENMILL_NUM_THREADS ?? '');
-    const threads = opts.numThreads ?? (envThreads > 0 ? envThreads : physicalCoreCount());
+    const threads = opts.numThreads ?? physicalCoreCount();
     invariant(Number.isInteger(threads) && threads >= 1 && threads <= 1024, `cpu backend: bad numThreads ${threads}`);
     if (opts.graphs === true) {
       this.graphs = new CpuGraphs({
@@ -114,9 +116,8 @@ export class CpuBackend implements Backend {
         },
       });
     }
-    const isa = opts.cpuIsa ?? process.env.TOKENMILL_CPU_ISA ?? '';
-    const envWork = process.env.TOKENMILL_ASYNC_MIN_WORK;
-    this.asyncMinWork = opts.asyncMinWork ?? (envWork !== undefined && envWork !== '' ? Number(envWork) : 2e7);
+    const isa = opts.cpuIsa ?? '';
+    this.asyncMinWork = opts.asyncMinWork ?? ASYNC_MIN_WORK_DEFAULT;
     try {
       this.engine = addon.createEngine(threads, isa);
       const info = addon.engineInfo(this.engine);
