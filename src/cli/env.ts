@@ -3,7 +3,7 @@
 // docs/cli.md ("Environment"); the bench records and the environment fingerprint carry the ones in
 // effect (tokenmillEnv, secrets left out).
 import type { EngineOptions } from '../engine/engine-config.js';
-import type { SelectOptions } from '../runtime/select.js';
+import { CPU_ISAS, type SelectOptions } from '../runtime/select.js';
 import type { LogLevel } from '../util/logger.js';
 
 /**
@@ -16,8 +16,6 @@ export function engineOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Pick
     ...(env.TOKENMILL_DEVICE_GRAMMAR_MASKS === '1' ? { deviceGrammarMasks: true } : {}),
   };
 }
-
-const CPU_ISAS = ['avx512', 'avx2', 'generic'] as const;
 
 /**
  * Backend options from the environment: TOKENMILL_NUM_THREADS (CPU worker threads, when --threads is

@@ -22,11 +22,18 @@ import { CpuGraphs } from './cpu-graphs.js';
 /** Multiply-adds from which a queue runs off the JS thread: below it, the worker hand-off costs more than it frees. */
 export const ASYNC_MIN_WORK_DEFAULT = 2e7;
 
+export type CpuIsa = 'avx512vnni' | 'avx512' | 'avx2vnni' | 'avx2' | 'generic';
+/** Every CpuIsa, best first (the CLI checks TOKENMILL_CPU_ISA against it). */
+export const CPU_ISAS: readonly CpuIsa[] = ['avx512vnni', 'avx512', 'avx2vnni', 'avx2', 'generic'];
+
 export interface CpuBackendOptions {
   /** Worker threads for kernels (the caller counts as one); default: the number of physical cores (CLI: TOKENMILL_NUM_THREADS). */
   readonly numThreads?: number;
-  /** Force a kernel ISA ('avx512' | 'avx2' | 'generic') when the CPU supports it; default: best (CLI: TOKENMILL_CPU_ISA). */
-  readonly cpuIsa?: 'avx512' | 'avx2' | 'generic';
+  /**
+   * Force a kernel ISA when the CPU supports it; default: best (CLI: TOKENMILL_CPU_ISA). The *vnni tables
+   * differ from their base only in matmulGgml (VNNI dot products: AVX512-VNNI on avx512, AVX-VNNI on avx2).
+   */
+  readonly cpuIsa?: CpuIsa;
   /**
    * Queues of at least this many multiply-adds run off the JS thread at read()/synchronize()
    * (default ASYNC_MIN_WORK_DEFAULT; CLI: TOKENMILL_ASYNC_MIN_WORK; 0 = always, Infinity = never).
