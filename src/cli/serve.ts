@@ -28,6 +28,7 @@ import { choiceArg, collect, floatArg, portArg, positiveIntArg } from './options
 import { assertPortFree } from './port-check.js';
 import { apiKeyListFromEnv, backendOptionsFromEnv, engineOptionsFromEnv, tokenmillEnv } from './env.js';
 import { packageVersion } from './version.js';
+import { withoutUndefined } from '../util/defined.js';
 
 export interface ServeOptions {
   model?: string;
@@ -171,17 +172,11 @@ export async function serve(o: ServeOptions): Promise<void> {
   const stack = await openModelStack({
     dir: model.dir, modelId: model.id, device: o.device, usdPerHour: price.usdPerHour, observer: metrics, ...engineOptionsFromEnv(),
     backendOptions: backendOptionsFromEnv(), env: tokenmillEnv(),
-    ...(o.threads !== undefined ? { numThreads: o.threads } : {}),
-    ...(o.quantize !== undefined ? { quantize: o.quantize } : {}),
-    ...(o.kvCacheDtype !== undefined ? { kvCacheDType: o.kvCacheDtype } : {}),
-    ...(o.kvCacheMemory !== undefined ? { kvCacheBytes: o.kvCacheMemory } : {}),
-    ...(o.kvCacheShare !== undefined ? { kvCacheShare: o.kvCacheShare } : {}),
-    ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}),
-    ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
-    ...(o.maxQueue !== undefined ? { maxWaitingRequests: o.maxQueue } : {}),
-    ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
-    ...(chatTemplate !== undefined ? { chatTemplate: chatTemplate.template } : {}),
-    ...(kvEvents !== null ? { kvEvents } : {}),
+    ...withoutUndefined({
+      numThreads: o.threads, quantize: o.quantize, kvCacheDType: o.kvCacheDtype, kvCacheBytes: o.kvCacheMemory,
+      kvCacheShare: o.kvCacheShare, maxNumSeqs: o.maxNumSeqs, maxModelLen: o.maxModelLen, maxWaitingRequests: o.maxQueue,
+      schedulingPolicy: o.schedulingPolicy, chatTemplate: chatTemplate?.template, kvEvents: kvEvents ?? undefined,
+    }),
   });
   const pooling = resolvePooling(o.pooling, model.dir);
   const server = await createServer({

@@ -14,6 +14,7 @@ import { loadTokenizer } from '../model/tokenizer.js';
 import type { Backend } from '../runtime/backend.js';
 import { createReferenceBackend, selectBackend, type DeviceChoice, type SelectOptions } from '../runtime/select.js';
 import { isTokenmillError } from '../util/errors.js';
+import { withoutUndefined } from '../util/defined.js';
 import { log } from '../util/logger.js';
 import { TokenizerFrontend } from './model-frontend.js';
 
@@ -105,14 +106,10 @@ export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> 
     detokenizer: frontend.detokenizerFactory(),
     grammarVocab: tokenizer,
     usdPerHour: o.usdPerHour ?? 0,
-    ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}),
-    ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
-    ...(o.maxWaitingRequests !== undefined ? { maxWaitingRequests: o.maxWaitingRequests } : {}),
-    ...(o.observer !== undefined ? { observer: o.observer } : {}),
-    ...(o.decodeGraphs !== undefined ? { decodeGraphs: o.decodeGraphs } : {}),
-    ...(o.kvEvents !== undefined ? { kvEvents: o.kvEvents } : {}),
-    ...(o.deviceGrammarMasks !== undefined ? { deviceGrammarMasks: o.deviceGrammarMasks } : {}),
-    ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
+    ...withoutUndefined({
+      maxNumSeqs: o.maxNumSeqs, maxModelLen: o.maxModelLen, maxWaitingRequests: o.maxWaitingRequests, observer: o.observer,
+      decodeGraphs: o.decodeGraphs, kvEvents: o.kvEvents, deviceGrammarMasks: o.deviceGrammarMasks, schedulingPolicy: o.schedulingPolicy,
+    }),
   });
   const fingerprintId = (await fingerprint).fingerprintId;
   const systemFingerprint = systemFingerprintOf(fingerprintId, {
