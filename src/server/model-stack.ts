@@ -102,6 +102,7 @@ export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> 
     ...(o.decodeGraphs !== undefined ? { decodeGraphs: o.decodeGraphs } : {}),
     ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
   });
+  frontend.limitTextTokens(engine.maxModelLen);
   const fingerprintId = (await fingerprint).fingerprintId;
   const systemFingerprint = systemFingerprintOf(fingerprintId, {
     backend: backend.name, quantize: o.quantize ?? null, kvCacheDType: o.kvCacheDType ?? 'auto',
