@@ -12,7 +12,7 @@ import { embeddingInputIds, embeddingResponse, finishEmbedding } from './embeddi
 import { abortOnClose, engineDead, failure } from './generate.js';
 import { startOutputs } from './output-merge.js';
 import { unknownFields } from './request-fields.js';
-import { checkModel, traceUnknownFields, type OpenAiRouteOptions } from './routes-openai.js';
+import { admitRequest, checkModel, traceUnknownFields, type OpenAiRouteOptions } from './routes-openai.js';
 import { embeddingSchema, parseBody, type EmbeddingBody } from './schemas.js';
 
 /** Embeddings generate nothing; the engine ignores maxTokens for them. */
@@ -37,6 +37,7 @@ async function handleEmbeddings(o: OpenAiRouteOptions, pooling: PoolingType, bod
   const dims = body.dimensions ?? null;
   if (dims !== null && dims > size) throw new TokenmillError('invalid_request', `dimensions ${dims} exceeds the model's embedding size ${size}.`, { param: 'dimensions' });
   o.rateLimiter?.take(req.account);
+  const admitted = admitRequest(engine, reply); // shed before the tokenizer runs
 
   const inputs = await embeddingInputIds(body, frontend);
   inputs.forEach((ids, i) => {
@@ -46,12 +47,9 @@ async function handleEmbeddings(o: OpenAiRouteOptions, pooling: PoolingType, bod
       });
     }
   });
-  if (o.maxQueue !== undefined && engine.stats().numWaiting >= o.maxQueue) {
-    throw new TokenmillError('server_overloaded', `The server is overloaded (${o.maxQueue} requests waiting); retry shortly.`, { details: { retryAfterSeconds: 1 } });
-  }
   const id = `embd-${randomUUID().replaceAll('-', '')}`;
   const requests: EngineRequest[] = inputs.map((promptTokenIds, i) => ({
-    requestId: `${id}-${i}`, promptTokenIds, params: EMBED_PARAMS, pooling, accountKey: req.account, priority: body.priority ?? 0,
+    requestId: `${id}-${i}`, promptTokenIds, params: EMBED_PARAMS, pooling, accountKey: req.account, priority: body.priority ?? 0, admitted,
   }));
   reply.header('x-tokenmill-usd-per-hour', String(metrics.ledger.usdPerHour));
   const end = o.begin();

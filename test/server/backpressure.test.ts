@@ -1,9 +1,8 @@
-// Backpressure: a full waiting queue answers 503 + Retry-After (server-side bound over the fake
-// engine, whose pace the test sets; the real engine's own server_overloaded), and a per-key token
-// bucket answers 429 + Retry-After; the openai client sees its typed errors.
+// Backpressure: a full waiting queue (an explicit --max-queue on the real engine) answers 503 +
+// Retry-After, and a per-key token bucket answers 429 + Retry-After; the openai client sees its typed
+// errors. The default admission bounds are in admission.test.ts.
 
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { openSse, startLive, startRealLive } from './helpers.js';
@@ -12,29 +11,6 @@ import { TINY_MODEL_ID } from './real-engine.js';
 const chat = { model: 'fake-model', messages: [{ role: 'user' as const, content: 'x' }], max_tokens: 2 };
 
 describe('backpressure', () => {
-  it('503 + Retry-After when the waiting queue is at --max-queue', async () => {
-    const live = await startLive({ engine: { maxRunning: 1, stepMs: 20 }, server: { maxQueue: 1 } });
-    try {
-      const long = { ...chat, max_tokens: 15 };
-      const first = live.client.chat.completions.create(long);
-      for (let i = 0; i < 200 && live.engine.numRunning < 1; i++) await sleep(5);
-      const second = live.client.chat.completions.create(long); // waits in the engine queue
-      for (let i = 0; i < 50 && live.engine.numWaiting < 1; i++) await sleep(5);
-      await assert.rejects(live.client.chat.completions.create(chat), (e: unknown) => {
-        assert.ok(e instanceof OpenAI.APIError);
-        assert.equal(e.status, 503);
-        assert.equal(e.code, 'server_overloaded');
-        assert.equal(e.headers?.get('retry-after'), '1');
-        return true;
-      });
-      await Promise.all([first, second]);
-      const ok = await live.client.chat.completions.create(chat);
-      assert.equal(ok.choices.length, 1);
-    } finally {
-      await live.close();
-    }
-  });
-
   it('503 + Retry-After when the real engine refuses (its waiting queue is full)', async () => {
     // One sequence per step and one waiting slot: a running request plus a queued one fill the engine.
     const live = await startRealLive({ engine: { maxNumSeqs: 1, maxWaitingRequests: 1 } });

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AsyncEngine, type AsyncEngineOptions } from '../../src/engine/async-engine.js';
-import type { EngineClient, EngineOutput, EngineRequest, EngineStats } from '../../src/engine/engine-api.js';
+import type { AdmissionTicket, EngineClient, EngineOutput, EngineRequest, EngineStats } from '../../src/engine/engine-api.js';
 import { generate } from '../../src/engine/generate.js';
 import { detokenizerFor } from '../../src/engine/output-processor.js';
 import { samplingParams } from '../../src/engine/sampling-params.js';
@@ -113,6 +113,9 @@ export class RecordingEngine implements EngineClient {
   }
   abort(requestId: string): void {
     this.inner.abort(requestId);
+  }
+  admit(): AdmissionTicket {
+    return this.inner.admit();
   }
   stats(): EngineStats {
     return this.inner.stats();
