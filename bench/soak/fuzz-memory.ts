@@ -20,16 +20,32 @@ import { fuzzRequest, type FuzzRequest } from './fuzz-requests.js';
 
 const { values: a } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '60' }, 'idle-seconds': { type: 'string', default: '30' }, concurrency: { type: 'string', default: '16' },
-    seed: { type: 'string', default: '20261202' }, 'kv-cache-memory': { type: 'string', default: '40MiB' }, 'body-limit': { type: 'string', default: '2MiB' },
-    'server-node-options': { type: 'string', default: '' }, out: { type: 'string' }, 'max-growth-mb': { type: 'string', default: '150' },
-    'settle-mb': { type: 'string', default: '50' }, 'big-share': { type: 'string', default: '0.08' }, 'no-big-chat': { type: 'boolean', default: false },
+    seconds: { type: 'string', default: '60' },
+    'idle-seconds': { type: 'string', default: '30' },
+    concurrency: { type: 'string', default: '16' },
+    seed: { type: 'string', default: '20261202' },
+    'kv-cache-memory': { type: 'string', default: '40MiB' },
+    'body-limit': { type: 'string', default: '2MiB' },
+    'server-node-options': { type: 'string', default: '' },
+    out: { type: 'string' },
+    'max-growth-mb': { type: 'string', default: '150' },
+    'settle-mb': { type: 'string', default: '50' },
+    'big-share': { type: 'string', default: '0.08' },
+    'no-big-chat': { type: 'boolean', default: false },
   },
 });
 const MB = 1024 * 1024;
 const BODY_LIMIT = 2 * MB;
 
-interface Sample { tS: number; phase: 'warm' | 'load' | 'idle'; rssMb: number; heapUsedMb: number; heapTotalMb: number; externalMb: number; arrayBuffersMb: number }
+interface Sample {
+  tS: number;
+  phase: 'warm' | 'load' | 'idle';
+  rssMb: number;
+  heapUsedMb: number;
+  heapTotalMb: number;
+  externalMb: number;
+  arrayBuffersMb: number;
+}
 
 function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -47,7 +63,11 @@ function send(port: number, f: FuzzRequest): Promise<number> {
       res.on('error', () => resolve(-1));
     });
     req.on('error', () => resolve(-1));
-    if (f.abortAfterMs !== null) setTimeout(() => { req.destroy(); resolve(-2); }, f.abortAfterMs);
+    if (f.abortAfterMs !== null)
+      setTimeout(() => {
+        req.destroy();
+        resolve(-2);
+      }, f.abortAfterMs);
     req.end(payload ?? undefined);
   });
 }
@@ -57,7 +77,9 @@ function get(port: number, path: string): Promise<string> {
     const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
       let s = '';
       res.setEncoding('utf8');
-      res.on('data', (c: string) => { s += c; });
+      res.on('data', (c: string) => {
+        s += c;
+      });
       res.on('end', () => resolve(s));
     });
     req.on('error', reject);
@@ -71,8 +93,25 @@ function metric(text: string, name: string): number {
 }
 
 async function startServer(dir: string): Promise<{ child: ChildProcess; port: number }> {
-  const args = ['bin/tokenmill.js', 'serve', '--model', dir, '--served-model-name', 'tiny', '--port', '0', '--device', 'cpu', '--threads', '1', '--kv-cache-memory', a['kv-cache-memory']!,
-    '--metrics-public', '--max-body-bytes', a['body-limit']!];
+  const args = [
+    'bin/tokenmill.js',
+    'serve',
+    '--model',
+    dir,
+    '--served-model-name',
+    'tiny',
+    '--port',
+    '0',
+    '--device',
+    'cpu',
+    '--threads',
+    '1',
+    '--kv-cache-memory',
+    a['kv-cache-memory']!,
+    '--metrics-public',
+    '--max-body-bytes',
+    a['body-limit']!,
+  ];
   const env = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${a['server-node-options']}`.trim() };
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
@@ -99,9 +138,13 @@ async function main(): Promise<void> {
     const rssMb = rssOf(pid);
     const text = await get(port, '/metrics').catch(() => '');
     samples.push({
-      tS: (Date.now() - t0) / 1000, phase, rssMb,
-      heapUsedMb: metric(text, 'nodejs_heap_size_used_bytes'), heapTotalMb: metric(text, 'nodejs_heap_size_total_bytes'),
-      externalMb: metric(text, 'nodejs_external_memory_bytes'), arrayBuffersMb: metric(text, 'tokenmill_process_array_buffers_bytes'),
+      tS: (Date.now() - t0) / 1000,
+      phase,
+      rssMb,
+      heapUsedMb: metric(text, 'nodejs_heap_size_used_bytes'),
+      heapTotalMb: metric(text, 'nodejs_heap_size_total_bytes'),
+      externalMb: metric(text, 'nodejs_external_memory_bytes'),
+      arrayBuffersMb: metric(text, 'tokenmill_process_array_buffers_bytes'),
     });
   };
   const statuses = new Map<number, number>();
@@ -109,11 +152,23 @@ async function main(): Promise<void> {
     // Warm-up: the paths a well-behaved client takes (JIT, template worker, pools), then settle.
     for (let i = 0; i < 40; i++) {
       const chat = i % 2 === 0;
-      const body = JSON.stringify(chat ? { model: 'tiny', messages: [{ role: 'user', content: `hello ${i}` }], max_tokens: 4, stream: i % 4 === 0 }
-        : { model: 'tiny', prompt: `hello ${i}`, max_tokens: 4, logprobs: 2 });
-      await send(port, { method: 'POST', path: chat ? '/v1/chat/completions' : '/v1/completions', headers: { 'content-type': 'application/json' }, body, abortAfterMs: null });
+      const body = JSON.stringify(
+        chat
+          ? { model: 'tiny', messages: [{ role: 'user', content: `hello ${i}` }], max_tokens: 4, stream: i % 4 === 0 }
+          : { model: 'tiny', prompt: `hello ${i}`, max_tokens: 4, logprobs: 2 },
+      );
+      await send(port, {
+        method: 'POST',
+        path: chat ? '/v1/chat/completions' : '/v1/completions',
+        headers: { 'content-type': 'application/json' },
+        body,
+        abortAfterMs: null,
+      });
     }
-    for (let i = 0; i < 5; i++) { await sample(); await new Promise((r) => setTimeout(r, 1000)); }
+    for (let i = 0; i < 5; i++) {
+      await sample();
+      await new Promise((r) => setTimeout(r, 1000));
+    }
     const warm = samples.at(-1)!;
     phase = 'load';
     const r = new Xoshiro128(Number(a.seed));
@@ -140,12 +195,29 @@ async function main(): Promise<void> {
     const num5xx = [...statuses].filter(([s]) => s >= 500).reduce((n, [, c]) => n + c, 0);
     const pass = growthMb < Number(a['max-growth-mb']) && settleMb < Number(a['settle-mb']) && num5xx === 0;
     const summary = {
-      bench: 'fuzz-memory', seed: Number(a.seed), seconds: Number(a.seconds), concurrency: Number(a.concurrency), numSent, statuses: Object.fromEntries(statuses),
-      warmRssMb: warm.rssMb, peakRssMb: peak.rssMb, endOfLoadRssMb: load.at(-1)?.rssMb, afterIdleRssMb: last.rssMb, growthMb, settleMb, num5xx, pass,
-      peak, last,
+      bench: 'fuzz-memory',
+      seed: Number(a.seed),
+      seconds: Number(a.seconds),
+      concurrency: Number(a.concurrency),
+      numSent,
+      statuses: Object.fromEntries(statuses),
+      warmRssMb: warm.rssMb,
+      peakRssMb: peak.rssMb,
+      endOfLoadRssMb: load.at(-1)?.rssMb,
+      afterIdleRssMb: last.rssMb,
+      growthMb,
+      settleMb,
+      num5xx,
+      pass,
+      peak,
+      last,
     };
     process.stdout.write(`${JSON.stringify({ ...summary, samples: undefined })}\n`);
-    for (const s of samples) process.stdout.write(`${s.tS.toFixed(0)}s ${s.phase} rss ${s.rssMb.toFixed(0)} heap ${s.heapUsedMb.toFixed(0)}/${s.heapTotalMb.toFixed(0)} ext ${s.externalMb.toFixed(0)} ab ${s.arrayBuffersMb.toFixed(0)}\n`);
+    for (const s of samples)
+      process.stdout.write(
+        `${s.tS.toFixed(0)}s ${s.phase} rss ${s.rssMb.toFixed(0)} heap ${s.heapUsedMb.toFixed(0)}/${s.heapTotalMb.toFixed(0)} ` +
+          `ext ${s.externalMb.toFixed(0)} ab ${s.arrayBuffersMb.toFixed(0)}\n`,
+      );
     if (a.out !== undefined) writeFileSync(a.out, JSON.stringify({ ...summary, samples }, null, 1));
     process.exitCode = pass ? 0 : 1;
   } finally {

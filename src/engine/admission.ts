@@ -44,10 +44,14 @@ export class AdmissionControl {
     this.maxWaiting = o.maxWaitingRequests ?? Math.max(d.minMaxWaitingRequests, d.waitingRequestsPerSeq * o.maxNumSeqs);
     this.maxWaitSeconds = o.maxQueueWaitSeconds ?? (o.maxWaitingRequests !== undefined ? 0 : d.maxQueueWaitSeconds);
     if (!(Number.isSafeInteger(this.maxWaiting) && this.maxWaiting >= 1)) {
-      throw new TokenmillError('invalid_argument', `max waiting requests must be a positive integer, got ${this.maxWaiting}`, { param: 'max-queue' });
+      throw new TokenmillError('invalid_argument', `max waiting requests must be a positive integer, got ${this.maxWaiting}`, {
+        param: 'max-queue',
+      });
     }
     if (!(this.maxWaitSeconds >= 0 && Number.isFinite(this.maxWaitSeconds))) {
-      throw new TokenmillError('invalid_argument', `max queue wait must be a non-negative number of seconds, got ${this.maxWaitSeconds}`, { param: 'max-queue-wait' });
+      throw new TokenmillError('invalid_argument', `max queue wait must be a non-negative number of seconds, got ${this.maxWaitSeconds}`, {
+        param: 'max-queue-wait',
+      });
     }
   }
 
@@ -79,17 +83,23 @@ export class AdmissionControl {
       Math.min(ESTIMATOR.maxRetryAfterSeconds, Math.max(1, rate !== null && rate > 0 ? Math.ceil(excess / rate) : 1));
     if (numWaiting >= this.maxWaiting) {
       const s = retryAfter(numWaiting + 1 - this.maxWaiting);
-      throw new TokenmillError('server_overloaded', `The server is overloaded: ${numWaiting} requests are waiting (the bound is ${this.maxWaiting}); retry in ${s} s.`, {
-        details: { retryAfterSeconds: s, numWaiting, maxWaiting: this.maxWaiting },
-      });
+      throw new TokenmillError(
+        'server_overloaded',
+        `The server is overloaded: ${numWaiting} requests are waiting (the bound is ${this.maxWaiting}); retry in ${s} s.`,
+        {
+          details: { retryAfterSeconds: s, numWaiting, maxWaiting: this.maxWaiting },
+        },
+      );
     }
     const ahead = numWaiting - Math.max(0, this.maxNumSeqs - numRunning);
     if (this.maxWaitSeconds > 0 && rate !== null && ahead > 0) {
       const waitS = rate > 0 ? (ahead + 1) / rate : Infinity;
       if (waitS > this.maxWaitSeconds) {
         const s = retryAfter(ahead + 1 - this.maxWaitSeconds * rate);
-        throw new TokenmillError('server_overloaded',
-          `The server is overloaded: ${numWaiting} requests are waiting, about ${Number.isFinite(waitS) ? waitS.toFixed(0) : 'unbounded'} s at ` +
+        throw new TokenmillError(
+          'server_overloaded',
+          `The server is overloaded: ${numWaiting} requests are waiting, ` +
+            `about ${Number.isFinite(waitS) ? waitS.toFixed(0) : 'unbounded'} s at ` +
             `${rate.toFixed(2)} requests/s (the bound is ${this.maxWaitSeconds} s); retry in ${s} s.`,
           { details: { retryAfterSeconds: s, numWaiting, estimatedWaitSeconds: waitS, maxQueueWaitSeconds: this.maxWaitSeconds } },
         );

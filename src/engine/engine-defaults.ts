@@ -28,6 +28,8 @@ export const ENGINE_DEFAULTS = Object.freeze({
   waitingRequestsPerSeq: 2,
   minMaxWaitingRequests: 64,
   maxQueueWaitSeconds: 20,
+  /** Grammar masks applied on the device (CUDA); off until the kernel has run on a GPU. */
+  deviceGrammarMasks: false,
   /** Share of free memory the KV pool takes when no budget is given: the host is shared with everything else. */
   kvCacheShareHost: 0.25,
   kvCacheShareDevice: 0.9,

@@ -86,7 +86,8 @@ export class ChatTemplateRenderer {
     }
     if (this.closed) return Promise.reject(new TokenmillError('chat_template_error', 'chat template renderer is closed'));
     if (this.queue.length >= MAX_QUEUED_RENDERS) {
-      return Promise.reject(new TokenmillError('server_overloaded', `The server is overloaded: ${this.queue.length} chat templates are waiting to be rendered; retry in 1 s.`, {
+      const why = `The server is overloaded: ${this.queue.length} chat templates are waiting to be rendered; retry in 1 s.`;
+      return Promise.reject(new TokenmillError('server_overloaded', why, {
         details: { retryAfterSeconds: 1 },
       }));
     }

@@ -17,25 +17,38 @@ function normalizerShrink(normalizer: Node): number | null {
   let factor = 1;
   for (const n of parts(normalizer, 'normalizers')) {
     switch (n.type) {
-      case 'Prepend': case 'NFD': case 'NFKD': break;
+      case 'Prepend':
+      case 'NFD':
+      case 'NFKD':
+        break;
       // Composition (Hangul jamo, 9 bytes -> 3) and case mapping (the Kelvin sign, 3 bytes -> 1).
-      case 'NFC': case 'NFKC': case 'Lowercase': factor *= 3; break;
+      case 'NFC':
+      case 'NFKC':
+      case 'Lowercase':
+        factor *= 3;
+        break;
       case 'Replace': {
         const p = n.pattern as { String?: unknown } | undefined;
         if (typeof p?.String !== 'string' || typeof n.content !== 'string' || p.String.length === 0) return null;
         factor *= Math.max(1, Buffer.byteLength(p.String) / Math.max(1, Buffer.byteLength(n.content)));
         break;
       }
-      default: return null; // StripAccents, Strip, BertNormalizer, Precompiled, ...: may drop text
+      default:
+        return null; // StripAccents, Strip, BertNormalizer, Precompiled, ...: may drop text
     }
   }
   return factor;
 }
 
 function preTokenizerKeepsText(pre: Node): boolean {
-  return parts(pre, 'pretokenizers').every((p) =>
-    p.type === 'ByteLevel' || p.type === 'Metaspace' || p.type === 'Digits' || p.type === 'Punctuation' ||
-    (p.type === 'Split' && p.behavior !== 'Removed'));
+  return parts(pre, 'pretokenizers').every(
+    (p) =>
+      p.type === 'ByteLevel' ||
+      p.type === 'Metaspace' ||
+      p.type === 'Digits' ||
+      p.type === 'Punctuation' ||
+      (p.type === 'Split' && p.behavior !== 'Removed'),
+  );
 }
 
 function modelKeepsText(model: Node): boolean {
@@ -52,6 +65,7 @@ function modelKeepsText(model: Node): boolean {
  */
 export function textShrinkBound(tokenizerJson: Record<string, unknown>): number | null {
   const shrink = normalizerShrink(tokenizerJson.normalizer as Node);
-  if (shrink === null || !preTokenizerKeepsText(tokenizerJson.pre_tokenizer as Node) || !modelKeepsText(tokenizerJson.model as Node)) return null;
+  if (shrink === null || !preTokenizerKeepsText(tokenizerJson.pre_tokenizer as Node) || !modelKeepsText(tokenizerJson.model as Node))
+    return null;
   return shrink;
 }

@@ -13,11 +13,13 @@ import { ApiKeyStore } from './auth.js';
 import type { ModelFrontend } from './frontend.js';
 import { clientErrorHandler, frameworkErrorHandler, sendError, toHttpError } from './http-errors.js';
 import { installHooks, pathOf } from './hooks.js';
+import { startMetricsListener, type MetricsListener } from './metrics-listener.js';
 import { KeyRateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { registerAdminRoutes } from './routes-admin.js';
 import { registerEmbeddingRoutes } from './routes-embeddings.js';
 import { registerResponsesRoutes } from './routes-responses.js';
 import { registerOpenAiRoutes, type OpenAiRouteOptions } from './routes-openai.js';
+import { registerRenderRoutes } from './routes-render.js';
 import { registerWebRoutes } from './routes-web.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './schemas.js';
 import { resolveOutputParsers } from './tools/chat-parsing.js';
@@ -31,6 +33,8 @@ export interface ServerOptions {
   readonly usdPerHour?: number;
   readonly apiKeys?: ApiKeyStore;
   readonly metricsPublic?: boolean;
+  /** Also serve GET /metrics, without auth, on this port of the listen host (0 picks one; absent: no such listener). */
+  readonly metricsPort?: number;
   readonly corsOrigins?: readonly string[];
   readonly bodyLimitBytes?: number;
   readonly rateLimit?: RateLimitOptions;
@@ -74,6 +78,7 @@ export class TokenmillServer {
   private idleWaiters: (() => void)[] = [];
   private fatalListeners: ((e: TokenmillError) => void)[] = [];
   private readonly poll: NodeJS.Timeout;
+  private metricsListener: MetricsListener | null = null;
 
   constructor(private readonly opts: ServerOptions) {
     const engine = opts.engine;
@@ -131,6 +136,7 @@ export class TokenmillServer {
       isDead: () => this.stateValue === 'dead',
     };
     registerOpenAiRoutes(app, routeOpts);
+    registerRenderRoutes(app, routeOpts);
     registerEmbeddingRoutes(app, routeOpts, opts.embeddingPooling ?? 'last');
     registerResponsesRoutes(app, routeOpts);
     registerAdminRoutes(app, {
@@ -164,13 +170,22 @@ export class TokenmillServer {
   }
 
   /** Listen; port 0 picks a free port. Resolves to the base URL (http://host:port). */
-  async listen(opts: { host?: string; port?: number } = {}): Promise<{ url: string; port: number }> {
+  async listen(opts: { host?: string; port?: number } = {}): Promise<{ url: string; port: number; metricsUrl: string | null }> {
     const host = opts.host ?? '127.0.0.1';
-    await this.app.listen({ host, port: opts.port ?? 0 });
+    if (this.opts.metricsPort !== undefined && this.metricsListener === null) {
+      this.metricsListener = await startMetricsListener(this.metrics, { host, port: this.opts.metricsPort });
+    }
+    try {
+      await this.app.listen({ host, port: opts.port ?? 0 });
+    } catch (e) {
+      await this.metricsListener?.close();
+      this.metricsListener = null;
+      throw e;
+    }
     const addr = this.app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : (opts.port ?? 0);
     const shownHost = host.includes(':') ? `[${host}]` : host;
-    return { url: `http://${shownHost}:${port}`, port };
+    return { url: `http://${shownHost}:${port}`, port, metricsUrl: this.metricsListener?.url ?? null };
   }
 
   onFatal(cb: (e: TokenmillError) => void): void {
@@ -203,6 +218,8 @@ export class TokenmillServer {
   async close(): Promise<void> {
     clearInterval(this.poll);
     this.metrics.stopSampling();
+    await this.metricsListener?.close();
+    this.metricsListener = null;
     await this.app.close();
     await this.opts.engine.shutdown();
   }

@@ -54,7 +54,8 @@ export class TokenizerFrontend implements ModelFrontend {
       const least = per === null ? 0 : Math.ceil(text.length / per);
       if (least > max) {
         throw new TokenmillError('context_length_exceeded',
-          `This model's maximum context length is ${max} tokens. However, the text is ${text.length} characters, so at least ${least} tokens ` +
+          `This model's maximum context length is ${max} tokens. ` +
+            `However, the text is ${text.length} characters, so at least ${least} tokens ` +
             `(a token of this tokenizer covers at most ${per}). Please shorten it.`);
       }
     }

@@ -9,7 +9,7 @@ import type { PoolingType } from '../engine/pooling.js';
 import { samplingParams } from '../engine/sampling-params.js';
 import { TokenmillError } from '../util/errors.js';
 import { embeddingInputIds, embeddingResponse, finishEmbedding } from './embeddings.js';
-import { abortOnClose, engineDead, failure } from './generate.js';
+import { abortOnClose, engineDead, failure } from './respond.js';
 import { startOutputs } from './output-merge.js';
 import { unknownFields } from './request-fields.js';
 import { admitRequest, checkModel, traceUnknownFields, type OpenAiRouteOptions } from './routes-openai.js';

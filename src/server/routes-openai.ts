@@ -1,13 +1,13 @@
 // POST /v1/completions and /v1/chat/completions: admission (state, rate limit, queue bound),
 // validation, prompt -> tokens (chat: tools and tool messages into the template), SamplingParams,
-// the output parsers (tool calls, reasoning), then generate.ts runs it (JSON or SSE).
+// the output parsers (tool calls, reasoning), then respond.ts runs it (JSON or SSE).
 
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AdmissionTicket, EngineClient } from '../engine/engine-api.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
-import { runNonStream, runStream, type RunContext } from './generate.js';
+import { runNonStream, runStream, type RunContext } from './respond.js';
 import { chatPromptIds, completionPromptIds } from './prompt.js';
 import type { KeyRateLimiter } from './rate-limit.js';
 import { rejectIgnoredFields, unknownFields } from './request-fields.js';
@@ -126,7 +126,9 @@ export function traceUnknownFields(reply: FastifyReply, fields: readonly string[
   const fresh = [...new Set(fields.filter((f) => !warnedFields.has(f)))].slice(0, MAX_WARNED_FIELDS - warnedFields.size);
   for (const f of fresh) warnedFields.add(f);
   if (fresh.length > 0) log.warn(`request fields ignored (unknown to tokenmill; named in x-tokenmill-ignored-fields): ${fresh.map(safeName).join(', ')}`);
-  if (warnedFields.size >= MAX_WARNED_FIELDS) log.warn(`${MAX_WARNED_FIELDS} distinct ignored field names logged; further ones are only named in x-tokenmill-ignored-fields`);
+  if (warnedFields.size >= MAX_WARNED_FIELDS) {
+    log.warn(`${MAX_WARNED_FIELDS} distinct ignored field names logged; further ones are only named in x-tokenmill-ignored-fields`);
+  }
 }
 
 function safeName(f: string): string {

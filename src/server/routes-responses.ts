@@ -10,7 +10,7 @@ import type { EngineClient, EngineOutput, EngineRequest } from '../engine/engine
 import type { FinishReason } from '../engine/sampling-params.js';
 import { checkFinishedChoice } from './structured-output.js';
 import { TokenmillError, toTokenmillError } from '../util/errors.js';
-import { abortOnClose, engineDead, failure, raceTimeout, type RunContext } from './generate.js';
+import { abortOnClose, engineDead, failure, raceTimeout, type RunContext } from './respond.js';
 import { startOutputs, type TaggedOutput } from './output-merge.js';
 import { chatPromptIds } from './prompt.js';
 import { OutputAssembler, responseObject, type ResponseDelta, type ResponseEvent, type ResponseHeadInfo, type ResponseUsageTotals } from './responses-output.js';

@@ -20,7 +20,7 @@ function overloaded(f: () => void): TokenmillError {
 
 /** `seconds` of busy steps of 10 ms, finishing `perSecond` requests a second. */
 function busy(a: AdmissionControl, seconds: number, perSecond: number): void {
-  for (let i = 0; i < seconds * 100; i++) a.recordStep(0.01, (i % Math.round(100 / perSecond)) === 0 ? 1 : 0);
+  for (let i = 0; i < seconds * 100; i++) a.recordStep(0.01, i % Math.round(100 / perSecond) === 0 ? 1 : 0);
 }
 
 test('default bounds: max(64, 2 x maxNumSeqs) waiting and a 20 s wait; an explicit --max-queue alone drops the wait bound', () => {

@@ -14,11 +14,16 @@ before(async () => {
 });
 after(async () => live?.close());
 
-interface Answer { status: number; retryAfter: string | null; body: { error?: { code: string; type: string; message: string }; choices?: { finish_reason: string }[] } }
+interface Answer {
+  status: number;
+  retryAfter: string | null;
+  body: { error?: { code: string; type: string; message: string }; choices?: { finish_reason: string }[] };
+}
 
 async function post(maxTokens: number): Promise<Answer> {
   const res = await fetch(`${live.url}/v1/completions`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ model: TINY_MODEL_ID, prompt: 'a', max_tokens: maxTokens, ignore_eos: true }),
   });
   return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Answer['body'] };
@@ -38,7 +43,8 @@ function checkShed(answers: Answer[]): { ok: Answer[]; shed: Answer[] } {
 }
 
 async function assertIdle(): Promise<void> {
-  for (let i = 0; i < 200 && live.engine.stats().numRunning + live.engine.stats().numWaiting > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 200 && live.engine.stats().numRunning + live.engine.stats().numWaiting > 0; i++)
+    await new Promise((r) => setTimeout(r, 10));
   const s = live.engine.stats();
   assert.equal(s.numRunning, 0);
   assert.equal(s.numWaiting, 0);
@@ -69,7 +75,10 @@ test('with the finish rate measured, the wait bound sheds a burst the count boun
   const { ok, shed } = checkShed(answers);
   // 50 < 64 waiting places: every refusal here comes from the estimated wait (1 s at the measured rate).
   assert.ok(shed.length > 0, `none shed at ${rate.toFixed(2)} requests/s`);
-  assert.ok(shed.every((a) => /requests\/s \(the bound is 1 s\)/.test(a.body.error!.message)), shed[0]?.body.error?.message);
+  assert.ok(
+    shed.every((a) => /requests\/s \(the bound is 1 s\)/.test(a.body.error!.message)),
+    shed[0]?.body.error?.message,
+  );
   assert.ok(ok.length >= 2);
   await assertIdle();
 });

@@ -22,8 +22,18 @@ let server: TokenmillServer;
 let url = '';
 
 before(async () => {
-  writeRandomModel(dir, { ...MODEL_PRESETS['tiny-llama']!.config, num_hidden_layers: 1, max_position_embeddings: MAX_MODEL_LEN }, { seed: 11 });
-  stack = await openModelStack({ dir, modelId: 'tiny', device: cpuAddonAvailable().available ? 'cpu' : 'reference', kvCacheBytes: 16 << 20, numThreads: 1 });
+  writeRandomModel(
+    dir,
+    { ...MODEL_PRESETS['tiny-llama']!.config, num_hidden_layers: 1, max_position_embeddings: MAX_MODEL_LEN },
+    { seed: 11 },
+  );
+  stack = await openModelStack({
+    dir,
+    modelId: 'tiny',
+    device: cpuAddonAvailable().available ? 'cpu' : 'reference',
+    kvCacheBytes: 16 << 20,
+    numThreads: 1,
+  });
   server = await createServer({ engine: stack.engine, frontend: stack.frontend, toolCallParser: 'hermes' });
   url = (await server.listen({ port: 0 })).url;
 });
@@ -33,10 +43,18 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Answer { status: number; headers: Headers; body: { error?: { code: string; param: string | null; message: string }; choices?: unknown[]; data?: unknown[] } }
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: { error?: { code: string; param: string | null; message: string }; choices?: unknown[]; data?: unknown[] };
+}
 
 async function post(base: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-  const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
   return { status: res.status, headers: res.headers, body: (await res.json()) as Answer['body'] };
 }
 
@@ -74,34 +92,160 @@ interface Row {
 }
 
 const ROWS: Row[] = [
-  { limit: `body ${BODY_LIMIT} bytes`, path: '/v1/completions', ok: bodyOfBytes(BODY_LIMIT), over: bodyOfBytes(BODY_LIMIT + 1), status: 413, code: 'request_too_large' },
-  { limit: `${L.maxMessages} messages`, path: '/v1/chat/completions', ok: chat({ messages: strs(L.maxMessages).map((c) => user(c)) }),
-    over: chat({ messages: strs(L.maxMessages + 1).map((c) => user(c)) }), status: 400, code: 'invalid_request', param: 'messages' },
-  { limit: `${L.maxStop} stop strings`, path: '/v1/completions', ok: comp({ stop: strs(L.maxStop) }), over: comp({ stop: strs(L.maxStop + 1) }), status: 400, code: 'invalid_request', param: 'stop' },
-  { limit: `stop string of ${L.maxStopLength} characters`, path: '/v1/completions', ok: comp({ stop: ['z'.repeat(L.maxStopLength)] }),
-    over: comp({ stop: ['z'.repeat(L.maxStopLength + 1)] }), status: 400, code: 'invalid_request', param: 'stop.0' },
-  { limit: `n ${L.maxN}`, path: '/v1/completions', ok: comp({ n: L.maxN }), over: comp({ n: L.maxN + 1 }), status: 400, code: 'invalid_request', param: 'n' },
-  { limit: `${L.maxChoices} choices (prompts x n)`, path: '/v1/completions', ok: comp({ prompt: strs(4), n: L.maxChoices / 4 }),
-    over: comp({ prompt: strs(5), n: 13 }), status: 400, code: 'invalid_request', param: 'n' },
-  { limit: `${L.maxPromptArray} prompts`, path: '/v1/completions', ok: comp({ prompt: strs(L.maxPromptArray) }), over: comp({ prompt: strs(L.maxPromptArray + 1) }),
-    status: 400, code: 'invalid_request', param: 'prompt' },
-  { limit: `logprobs ${L.maxLogprobs}`, path: '/v1/completions', ok: comp({ logprobs: L.maxLogprobs }), over: comp({ logprobs: L.maxLogprobs + 1 }), status: 400, code: 'invalid_request', param: 'logprobs' },
-  { limit: `top_logprobs ${L.maxLogprobs}`, path: '/v1/chat/completions', ok: chat({ logprobs: true, top_logprobs: L.maxLogprobs }),
-    over: chat({ logprobs: true, top_logprobs: L.maxLogprobs + 1 }), status: 400, code: 'invalid_request', param: 'top_logprobs' },
-  { limit: `${L.maxTools} tools`, path: '/v1/chat/completions', ok: chat({ tools: Array.from({ length: L.maxTools }, (_, i) => tool(i)), tool_choice: 'none' }),
-    over: chat({ tools: Array.from({ length: L.maxTools + 1 }, (_, i) => tool(i)), tool_choice: 'none' }), status: 400, code: 'invalid_request', param: 'tools' },
-  { limit: `${L.maxToolCalls} tool calls in a message`, path: '/v1/chat/completions',
-    ok: chat({ messages: [user(), { role: 'assistant', content: null, tool_calls: Array.from({ length: L.maxToolCalls }, (_, i) => call(i)) }, user()] }),
-    over: chat({ messages: [user(), { role: 'assistant', content: null, tool_calls: Array.from({ length: L.maxToolCalls + 1 }, (_, i) => call(i)) }, user()] }),
-    status: 400, code: 'invalid_request', param: 'messages.1.tool_calls' },
-  { limit: `${L.maxEmbeddingInputs} embedding inputs`, path: '/v1/embeddings', ok: { model: 'tiny', input: strs(L.maxEmbeddingInputs) },
-    over: { model: 'tiny', input: strs(L.maxEmbeddingInputs + 1) }, status: 400, code: 'invalid_request', param: 'input' },
-  { limit: `prompt + max_tokens = ${MAX_MODEL_LEN} (the context)`, path: '/v1/completions', ok: comp({ prompt: new Array(MAX_MODEL_LEN - 1).fill(5) }),
-    over: comp({ prompt: new Array(MAX_MODEL_LEN).fill(5) }), status: 400, code: 'context_length_exceeded' },
-  { limit: 'JSON schema of 32768 characters', path: '/v1/chat/completions', ok: chat(schema(schemaOfLength(32 * 1024))), over: chat(schema(schemaOfLength(32 * 1024 + 1))),
-    status: 400, code: 'schema_too_large', param: 'response_format' },
-  { limit: 'JSON schema nested 24 levels', path: '/v1/chat/completions', ok: chat(schema(nested(24))), over: chat(schema(nested(25))), status: 400, code: 'schema_too_large', param: 'response_format' },
-  { limit: 'model name of 256 characters', path: '/v1/completions', ok: comp({ model: 'm'.repeat(256) }), over: comp({ model: 'm'.repeat(257) }), status: 400, code: 'invalid_request', param: 'model' },
+  {
+    limit: `body ${BODY_LIMIT} bytes`,
+    path: '/v1/completions',
+    ok: bodyOfBytes(BODY_LIMIT),
+    over: bodyOfBytes(BODY_LIMIT + 1),
+    status: 413,
+    code: 'request_too_large',
+  },
+  {
+    limit: `${L.maxMessages} messages`,
+    path: '/v1/chat/completions',
+    ok: chat({ messages: strs(L.maxMessages).map((c) => user(c)) }),
+    over: chat({ messages: strs(L.maxMessages + 1).map((c) => user(c)) }),
+    status: 400,
+    code: 'invalid_request',
+    param: 'messages',
+  },
+  {
+    limit: `${L.maxStop} stop strings`,
+    path: '/v1/completions',
+    ok: comp({ stop: strs(L.maxStop) }),
+    over: comp({ stop: strs(L.maxStop + 1) }),
+    status: 400,
+    code: 'invalid_request',
+    param: 'stop',
+  },
+  {
+    limit: `stop string of ${L.maxStopLength} characters`,
+    path: '/v1/completions',
+    ok: comp({ stop: ['z'.repeat(L.maxStopLength)] }),
+    over: comp({ stop: ['z'.repeat(L.maxStopLength + 1)] }),
+    status: 400,
+    code: 'invalid_request',
+    param: 'stop.0',
+  },
+  {
+    limit: `n ${L.maxN}`,
+    path: '/v1/completions',
+    ok: comp({ n: L.maxN }),
+    over: comp({ n: L.maxN + 1 }),
+    status: 400,
+    code: 'invalid_request',
+    param: 'n',
+  },
+  {
+    limit: `${L.maxChoices} choices (prompts x n)`,
+    path: '/v1/completions',
+    ok: comp({ prompt: strs(4), n: L.maxChoices / 4 }),
+    over: comp({ prompt: strs(5), n: 13 }),
+    status: 400,
+    code: 'invalid_request',
+    param: 'n',
+  },
+  {
+    limit: `${L.maxPromptArray} prompts`,
+    path: '/v1/completions',
+    ok: comp({ prompt: strs(L.maxPromptArray) }),
+    over: comp({ prompt: strs(L.maxPromptArray + 1) }),
+    status: 400,
+    code: 'invalid_request',
+    param: 'prompt',
+  },
+  {
+    limit: `logprobs ${L.maxLogprobs}`,
+    path: '/v1/completions',
+    ok: comp({ logprobs: L.maxLogprobs }),
+    over: comp({ logprobs: L.maxLogprobs + 1 }),
+    status: 400,
+    code: 'invalid_request',
+    param: 'logprobs',
+  },
+  {
+    limit: `top_logprobs ${L.maxLogprobs}`,
+    path: '/v1/chat/completions',
+    ok: chat({ logprobs: true, top_logprobs: L.maxLogprobs }),
+    over: chat({ logprobs: true, top_logprobs: L.maxLogprobs + 1 }),
+    status: 400,
+    code: 'invalid_request',
+    param: 'top_logprobs',
+  },
+  {
+    limit: `${L.maxTools} tools`,
+    path: '/v1/chat/completions',
+    ok: chat({ tools: Array.from({ length: L.maxTools }, (_, i) => tool(i)), tool_choice: 'none' }),
+    over: chat({ tools: Array.from({ length: L.maxTools + 1 }, (_, i) => tool(i)), tool_choice: 'none' }),
+    status: 400,
+    code: 'invalid_request',
+    param: 'tools',
+  },
+  {
+    limit: `${L.maxToolCalls} tool calls in a message`,
+    path: '/v1/chat/completions',
+    ok: chat({
+      messages: [
+        user(),
+        { role: 'assistant', content: null, tool_calls: Array.from({ length: L.maxToolCalls }, (_, i) => call(i)) },
+        user(),
+      ],
+    }),
+    over: chat({
+      messages: [
+        user(),
+        { role: 'assistant', content: null, tool_calls: Array.from({ length: L.maxToolCalls + 1 }, (_, i) => call(i)) },
+        user(),
+      ],
+    }),
+    status: 400,
+    code: 'invalid_request',
+    param: 'messages.1.tool_calls',
+  },
+  {
+    limit: `${L.maxEmbeddingInputs} embedding inputs`,
+    path: '/v1/embeddings',
+    ok: { model: 'tiny', input: strs(L.maxEmbeddingInputs) },
+    over: { model: 'tiny', input: strs(L.maxEmbeddingInputs + 1) },
+    status: 400,
+    code: 'invalid_request',
+    param: 'input',
+  },
+  {
+    limit: `prompt + max_tokens = ${MAX_MODEL_LEN} (the context)`,
+    path: '/v1/completions',
+    ok: comp({ prompt: new Array(MAX_MODEL_LEN - 1).fill(5) }),
+    over: comp({ prompt: new Array(MAX_MODEL_LEN).fill(5) }),
+    status: 400,
+    code: 'context_length_exceeded',
+  },
+  {
+    limit: 'JSON schema of 32768 characters',
+    path: '/v1/chat/completions',
+    ok: chat(schema(schemaOfLength(32 * 1024))),
+    over: chat(schema(schemaOfLength(32 * 1024 + 1))),
+    status: 400,
+    code: 'schema_too_large',
+    param: 'response_format',
+  },
+  {
+    limit: 'JSON schema nested 24 levels',
+    path: '/v1/chat/completions',
+    ok: chat(schema(nested(24))),
+    over: chat(schema(nested(25))),
+    status: 400,
+    code: 'schema_too_large',
+    param: 'response_format',
+  },
+  {
+    limit: 'model name of 256 characters',
+    path: '/v1/completions',
+    ok: comp({ model: 'm'.repeat(256) }),
+    over: comp({ model: 'm'.repeat(257) }),
+    status: 400,
+    code: 'invalid_request',
+    param: 'model',
+  },
 ];
 
 for (const row of ROWS) {
@@ -128,7 +272,10 @@ test('limit: a text longer than the context x the most characters one token cove
   const over = await post(url, '/v1/completions', comp({ prompt: `${atBound}a` }));
   assert.equal(over.status, 400);
   assert.equal(over.body.error?.code, 'context_length_exceeded');
-  assert.match(over.body.error!.message, new RegExp(`the text is ${atBound.length + 1} characters, so at least ${MAX_MODEL_LEN + 1} tokens`));
+  assert.match(
+    over.body.error!.message,
+    new RegExp(`the text is ${atBound.length + 1} characters, so at least ${MAX_MODEL_LEN + 1} tokens`),
+  );
 });
 
 test('limit: --rate-limit burst 3 per key: 3 accepted, the 4th is 429 + Retry-After', async () => {
@@ -146,7 +293,15 @@ test('limit: --rate-limit burst 3 per key: 3 accepted, the 4th is 429 + Retry-Af
 });
 
 test('limit: --max-queue 2: one running and 2 waiting are admitted, the next is 503 + Retry-After', async () => {
-  const q = await openModelStack({ dir, modelId: 'tiny', device: cpuAddonAvailable().available ? 'cpu' : 'reference', kvCacheBytes: 8 << 20, numThreads: 1, maxNumSeqs: 1, maxWaitingRequests: 2 });
+  const q = await openModelStack({
+    dir,
+    modelId: 'tiny',
+    device: cpuAddonAvailable().available ? 'cpu' : 'reference',
+    kvCacheBytes: 8 << 20,
+    numThreads: 1,
+    maxNumSeqs: 1,
+    maxWaitingRequests: 2,
+  });
   const qs = await createServer({ engine: q.engine, frontend: q.frontend });
   const base = (await qs.listen({ port: 0 })).url;
   try {

@@ -86,7 +86,8 @@ test('a template that builds an impossible string is chat_template_error', async
 
 test(`renders waiting for the worker are bounded (${MAX_QUEUED_RENDERS}): the excess is server_overloaded, the rest render`, async () => {
   const burst = MAX_QUEUED_RENDERS + 40;
-  const results = await Promise.allSettled(Array.from({ length: burst }, (_, i) => renderer.render('{{ messages|length }}', { messages: [{ role: 'user', content: String(i) }] })));
+  const render = (i: number) => renderer.render('{{ messages|length }}', { messages: [{ role: 'user', content: String(i) }] });
+  const results = await Promise.allSettled(Array.from({ length: burst }, (_, i) => render(i)));
   const refused = results.filter((r) => r.status === 'rejected');
   assert.ok(refused.every((r) => isCode('server_overloaded')(r.reason)), String(refused[0]?.reason));
   // One render may already be in the worker, outside the queue.

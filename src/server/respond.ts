@@ -4,7 +4,7 @@
 // goes away, records server-side metrics (TTFT, ITL, e2e, tokens, cost) and reports fatal faults.
 
 import type { FastifyReply } from 'fastify';
-import type { EngineClient, EngineOutput, EngineRequest } from '../engine/engine-api.js';
+import type { EngineClient, EngineRequest } from '../engine/engine-api.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import { TokenmillError } from '../util/errors.js';
 import type { ModelFrontend } from './frontend.js';
@@ -17,6 +17,7 @@ import { SseStream } from './sse.js';
 import { checkFinishedChoice } from './structured-output.js';
 import { emptyParsedOutput, foldDeltas, type OutputDelta } from './tools/output-parser.js';
 import type { ChatOutputParser } from './tools/parser-select.js';
+import { PhaseTimer } from './phase-timer.js';
 
 /** Chat output parsing (tool calls, reasoning): one parser per choice. */
 export interface ParsersSpec {
@@ -57,6 +58,7 @@ class Tracker {
   private readonly subUsage: UsageTotals[];
   private readonly n: number;
   private lastTokenMs: number | null = null;
+  private readonly phases: PhaseTimer;
   private readonly textCache = new Map<number, { token: string; bytes: readonly number[] }>();
 
   constructor(private readonly ctx: RunContext, private readonly spec: RunSpec) {
@@ -68,6 +70,7 @@ class Tracker {
       ...(parsers !== null ? { parser: parsers.create(), parsed: emptyParsedOutput() } : {}),
     }));
     this.subUsage = spec.requests.map(() => ({ numPromptTokens: 0, numCachedPromptTokens: 0, numGeneratedTokens: 0, costUsd: 0 }));
+    this.phases = new PhaseTimer(ctx.metrics, spec.requests.map((r) => r.requestId), this.n);
   }
 
   /** Usage summed over the engine requests. */
@@ -90,6 +93,7 @@ class Tracker {
       if (this.lastTokenMs === null) this.ctx.metrics.observeFirstToken((now - this.spec.arrivalMs) / 1000);
       else this.ctx.metrics.observeInterToken((now - this.lastTokenMs) / 1000, out.newTokenIds.length);
       this.lastTokenMs = now;
+      this.phases.onTokens(sub, out.newTokenIds.length, now);
     }
     const u = this.subUsage[sub]!;
     u.numPromptTokens = out.numPromptTokens;
@@ -149,12 +153,14 @@ class Tracker {
    * them to its key, so the per-key totals keep adding up to the busy total.
    */
   chargeFailed(): void {
+    this.phases.forget();
     const u = this.usage;
     if (u.costUsd > 0) this.ctx.metrics.chargeKey(this.spec.account, { promptTokens: u.numPromptTokens, completionTokens: u.numGeneratedTokens, costUsd: u.costUsd });
   }
 
   /** Count the request as finished; a client that went away counts as finished_reason="abort". */
   finish(clientGone = false): void {
+    this.phases.finish();
     const u = this.usage;
     this.ctx.metrics.observeFinished({
       account: this.spec.account,
