@@ -24,7 +24,7 @@ import { servingMachineInfo } from './doctor.js';
 import { defaultCacheDir, downloadHubModel, isHubRepoId } from './hub-download.js';
 import { choiceArg, collect, floatArg, portArg, positiveIntArg } from './options.js';
 import { assertPortFree } from './port-check.js';
-import { engineOptionsFromEnv } from './env.js';
+import { cpuPoolOptionsFromEnv, engineOptionsFromEnv } from './env.js';
 import { packageVersion } from './version.js';
 
 export interface ServeOptions {
@@ -133,7 +133,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   // NVML through the CPU addon (dlopen; absent library = no GPU gauges), read off the step loop.
   const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: price.usdPerHour, priceSource: price.source, priceBasis: price.basis, gpu: new GpuMonitor() });
   const stack = await openModelStack({
-    dir: model.dir, modelId: model.id, device: o.device, usdPerHour: price.usdPerHour, observer: metrics, ...engineOptionsFromEnv(),
+    dir: model.dir, modelId: model.id, device: o.device, usdPerHour: price.usdPerHour, observer: metrics, ...engineOptionsFromEnv(), ...cpuPoolOptionsFromEnv(),
     ...(o.threads !== undefined ? { numThreads: o.threads } : {}),
     ...(o.quantize !== undefined ? { quantize: o.quantize } : {}),
     ...(o.kvCacheDtype !== undefined ? { kvCacheDType: o.kvCacheDtype } : {}),
