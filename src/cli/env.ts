@@ -26,7 +26,8 @@ export function cpuPoolOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): { c
   if (spin !== undefined && spin !== '') {
     const us = Number(spin);
     if (!Number.isInteger(us) || us < 0 || us > 1e7) {
-      throw new TokenmillError('invalid_argument', `TOKENMILL_SPIN_US must be an integer number of microseconds in [0, 1e7], got '${spin}'`);
+      const why = `TOKENMILL_SPIN_US must be an integer number of microseconds in [0, 1e7], got '${spin}'`;
+      throw new TokenmillError('invalid_argument', why);
     }
     pool.spinUs = us;
   }

@@ -63,7 +63,7 @@ export interface ModelStack {
   close(): Promise<void>;
 }
 
-function pickBackend(device: DeviceChoice, numThreads: number | undefined, cpuPool: CpuPoolOptions | undefined): { backend: Backend; reason: string } {
+function pickBackend(device: DeviceChoice, numThreads?: number, cpuPool?: CpuPoolOptions): { backend: Backend; reason: string } {
   try {
     return selectBackend({ device, ...(numThreads !== undefined ? { numThreads } : {}), ...(cpuPool !== undefined ? { cpuPool } : {}) });
   } catch (e) {

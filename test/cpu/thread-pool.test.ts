@@ -12,10 +12,12 @@ import type { CpuPoolOptions } from '../../src/runtime/native.js';
 test('TOKENMILL_SPIN_US / TOKENMILL_POOL_SOLO become pool options in the CLI; bad values are typed errors', () => {
   assert.deepEqual(cpuPoolOptionsFromEnv({}), {});
   assert.deepEqual(cpuPoolOptionsFromEnv({ TOKENMILL_SPIN_US: '0' }), { cpuPool: { spinUs: 0 } });
-  assert.deepEqual(cpuPoolOptionsFromEnv({ TOKENMILL_SPIN_US: '200', TOKENMILL_POOL_SOLO: '0' }), { cpuPool: { spinUs: 200, poolSolo: false } });
+  const both = cpuPoolOptionsFromEnv({ TOKENMILL_SPIN_US: '200', TOKENMILL_POOL_SOLO: '0' });
+  assert.deepEqual(both, { cpuPool: { spinUs: 200, poolSolo: false } });
   assert.deepEqual(cpuPoolOptionsFromEnv({ TOKENMILL_POOL_SOLO: '1' }), { cpuPool: { poolSolo: true } });
   for (const bad of ['-1', '1.5', 'fast', '1e9']) {
-    assert.throws(() => cpuPoolOptionsFromEnv({ TOKENMILL_SPIN_US: bad }), (e) => isTokenmillError(e) && e.code === 'invalid_argument', bad);
+    const typed = (e: unknown): boolean => isTokenmillError(e) && e.code === 'invalid_argument';
+    assert.throws(() => cpuPoolOptionsFromEnv({ TOKENMILL_SPIN_US: bad }), typed, bad);
   }
 });
 
