@@ -26,7 +26,7 @@ import { servingMachineInfo } from './doctor.js';
 import { defaultCacheDir, downloadHubModel, isHubRepoId } from './hub-download.js';
 import { choiceArg, collect, floatArg, nonNegativeArg, portArg, positiveIntArg } from './options.js';
 import { assertPortFree } from './port-check.js';
-import { engineOptionsFromEnv } from './env.js';
+import { cpuPoolOptionsFromEnv, engineOptionsFromEnv } from './env.js';
 import { packageVersion } from './version.js';
 
 export interface ServeOptions {
@@ -169,7 +169,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     compat: o.metricsCompat ?? null,
   });
   const stack = await openModelStack({
-    dir: model.dir, modelId: model.id, device: o.device, usdPerHour: price.usdPerHour, observer: metrics, ...engineOptionsFromEnv(),
+    dir: model.dir, modelId: model.id, device: o.device, usdPerHour: price.usdPerHour, observer: metrics, ...engineOptionsFromEnv(), ...cpuPoolOptionsFromEnv(),
     ...(o.threads !== undefined ? { numThreads: o.threads } : {}),
     ...(o.quantize !== undefined ? { quantize: o.quantize } : {}),
     ...(o.kvCacheDtype !== undefined ? { kvCacheDType: o.kvCacheDtype } : {}),

@@ -12,6 +12,7 @@ import type { KvCacheDTypeOption } from '../model/decoder-model.js';
 import type { QuantizeMode } from '../model/quantize.js';
 import { loadTokenizer } from '../model/tokenizer.js';
 import type { Backend } from '../runtime/backend.js';
+import type { CpuPoolOptions } from '../runtime/native.js';
 import { createReferenceBackend, selectBackend, type DeviceChoice } from '../runtime/select.js';
 import { isTokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
@@ -23,6 +24,8 @@ export interface ModelStackOptions {
   readonly modelId: string;
   readonly device?: DeviceChoice;
   readonly numThreads?: number;
+  /** CPU worker pool tuning (the CLI reads TOKENMILL_SPIN_US / TOKENMILL_POOL_SOLO). */
+  readonly cpuPool?: CpuPoolOptions;
   /** Weight-only quantization of the linear layers (model/quantize.ts); default none. */
   readonly quantize?: QuantizeMode;
   /** KV cache dtype (DecoderModelOptions.kvCacheDType); default auto = the compute dtype. */
@@ -61,9 +64,9 @@ export interface ModelStack {
   close(): Promise<void>;
 }
 
-function pickBackend(device: DeviceChoice, numThreads: number | undefined): { backend: Backend; reason: string } {
+function pickBackend(device: DeviceChoice, numThreads?: number, cpuPool?: CpuPoolOptions): { backend: Backend; reason: string } {
   try {
-    return selectBackend({ device, ...(numThreads !== undefined ? { numThreads } : {}) });
+    return selectBackend({ device, ...(numThreads !== undefined ? { numThreads } : {}), ...(cpuPool !== undefined ? { cpuPool } : {}) });
   } catch (e) {
     // auto with neither the CPU addon nor CUDA: the reference backend still serves (slowly).
     if (device === 'auto' && isTokenmillError(e) && e.code === 'backend_unavailable') {
@@ -75,7 +78,7 @@ function pickBackend(device: DeviceChoice, numThreads: number | undefined): { ba
 }
 
 export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> {
-  const { backend, reason } = pickBackend(o.device ?? 'auto', o.numThreads);
+  const { backend, reason } = pickBackend(o.device ?? 'auto', o.numThreads, o.cpuPool);
   // Hashed while the weights load (it streams the same files; the page cache serves the second read).
   const fingerprint = environmentFingerprint({ modelDir: o.dir });
   fingerprint.catch(() => undefined); // awaited below; a load failure first must not leave it unhandled
