@@ -3,8 +3,10 @@
 // docs/cli.md ("Environment"); the bench records and the environment fingerprint carry the ones in
 // effect (tokenmillEnv, secrets left out).
 import type { EngineOptions } from '../engine/engine-config.js';
+import type { CpuPoolOptions } from '../runtime/native.js';
 import { CPU_ISAS, type SelectOptions } from '../runtime/select.js';
 import type { LogLevel } from '../util/logger.js';
+import { TokenmillError } from '../util/errors.js';
 
 /**
  * Engine options from the environment: TOKENMILL_DECODE_GRAPHS=1 turns decode-step graphs on;
@@ -21,11 +23,12 @@ export function engineOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Pick
  * Backend options from the environment: TOKENMILL_NUM_THREADS (CPU worker threads, when --threads is
  * not given), TOKENMILL_CPU_ISA (force a lower kernel ISA), TOKENMILL_ASYNC_MIN_WORK (multiply-adds
  * from which a CPU queue runs off the JS thread), TOKENMILL_CUDA_DTYPE=f16|f32 (CUDA compute dtype
- * instead of bf16), TOKENMILL_CUDA_GRAPHS=0 (no CUDA graphs). Unset or unrecognised: the default.
+ * instead of bf16), TOKENMILL_CUDA_GRAPHS=0 (no CUDA graphs), and the CPU pool's (cpuPoolOptionsFromEnv).
+ * Unset or unrecognised: the default.
  */
 export function backendOptionsFromEnv(
   env: NodeJS.ProcessEnv = process.env,
-): Pick<SelectOptions, 'numThreads' | 'cpuIsa' | 'asyncMinWork' | 'dtype' | 'cudaGraphs'> {
+): Pick<SelectOptions, 'numThreads' | 'cpuIsa' | 'asyncMinWork' | 'dtype' | 'cudaGraphs' | 'cpuPool'> {
   const threads = Number(env.TOKENMILL_NUM_THREADS ?? '');
   const isa = CPU_ISAS.find((i) => i === env.TOKENMILL_CPU_ISA);
   const work = env.TOKENMILL_ASYNC_MIN_WORK;
@@ -36,6 +39,7 @@ export function backendOptionsFromEnv(
     ...(work !== undefined && work !== '' && !Number.isNaN(Number(work)) ? { asyncMinWork: Number(work) } : {}),
     ...(dtype === 'f16' || dtype === 'f32' ? { dtype } : {}),
     ...(env.TOKENMILL_CUDA_GRAPHS === '0' ? { cudaGraphs: false } : {}),
+    ...cpuPoolOptionsFromEnv(env),
   };
 }
 
@@ -56,4 +60,24 @@ export function tokenmillEnv(env: NodeJS.ProcessEnv = process.env): Record<strin
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (k.startsWith('TOKENMILL_') && !/KEY|SECRET|TOKEN$/.test(k) && v !== undefined) out[k] = v;
   return out;
+}
+
+/**
+ * CPU worker pool options from the environment: TOKENMILL_SPIN_US (microseconds an idle worker spins
+ * before sleeping, an integer >= 0) and TOKENMILL_POOL_SOLO=0 (no caller-only fallback under stalls).
+ */
+export function cpuPoolOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): { cpuPool?: CpuPoolOptions } {
+  const pool: { spinUs?: number; poolSolo?: boolean } = {};
+  const spin = env.TOKENMILL_SPIN_US;
+  if (spin !== undefined && spin !== '') {
+    const us = Number(spin);
+    if (!Number.isInteger(us) || us < 0 || us > 1e7) {
+      const why = `TOKENMILL_SPIN_US must be an integer number of microseconds in [0, 1e7], got '${spin}'`;
+      throw new TokenmillError('invalid_argument', why);
+    }
+    pool.spinUs = us;
+  }
+  const solo = env.TOKENMILL_POOL_SOLO;
+  if (solo !== undefined && solo !== '') pool.poolSolo = solo !== '0';
+  return Object.keys(pool).length > 0 ? { cpuPool: pool } : {};
 }

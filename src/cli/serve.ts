@@ -24,7 +24,7 @@ import { log } from '../util/logger.js';
 import { DEMO_MODEL_ALIASES, DEMO_MODEL_ID, ensureDemoModel } from './demo-model.js';
 import { servingMachineInfo } from './doctor.js';
 import { defaultCacheDir, downloadHubModel, isHubRepoId } from './hub-download.js';
-import { choiceArg, collect, floatArg, portArg, positiveIntArg } from './options.js';
+import { choiceArg, collect, floatArg, nonNegativeArg, portArg, positiveIntArg } from './options.js';
 import { assertPortFree } from './port-check.js';
 import { apiKeyListFromEnv, backendOptionsFromEnv, engineOptionsFromEnv, tokenmillEnv } from './env.js';
 import { packageVersion } from './version.js';
@@ -47,6 +47,7 @@ export interface ServeOptions {
   maxNumSeqs?: number;
   maxModelLen?: number;
   maxQueue?: number;
+  maxQueueWait?: number;
   schedulingPolicy?: 'fcfs' | 'priority';
   drainTimeout: number;
   metricsPublic?: boolean;
@@ -149,7 +150,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     throw new TokenmillError('invalid_argument', 'API keys are never taken from the command line (other users can read it): set TOKENMILL_API_KEYS or use --api-key-file with a chmod 600 file.');
   }
   const keyList = apiKeyListFromEnv();
-  const keys = loadApiKeys({ ...(keyList !== undefined ? { keyList } : {}), ...(o.apiKeyFile !== undefined ? { keyFile: o.apiKeyFile } : {}) });
+  const keys = loadApiKeys(withoutUndefined({ keyList, keyFile: o.apiKeyFile }));
   // Before the model loads (seconds to minutes): a taken port is the user's to fix, not a crash later.
   await assertPortFree(o.host, o.port);
   if (o.metricsPort !== undefined) {
@@ -175,7 +176,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...withoutUndefined({
       numThreads: o.threads, quantize: o.quantize, kvCacheDType: o.kvCacheDtype, kvCacheBytes: o.kvCacheMemory,
       kvCacheShare: o.kvCacheShare, maxNumSeqs: o.maxNumSeqs, maxModelLen: o.maxModelLen, maxWaitingRequests: o.maxQueue,
-      schedulingPolicy: o.schedulingPolicy, chatTemplate: chatTemplate?.template, kvEvents: kvEvents ?? undefined,
+      maxQueueWaitSeconds: o.maxQueueWait, schedulingPolicy: o.schedulingPolicy, chatTemplate: chatTemplate?.template,
+      kvEvents: kvEvents ?? undefined,
     }),
   });
   const pooling = resolvePooling(o.pooling, model.dir);
@@ -188,7 +190,6 @@ export async function serve(o: ServeOptions): Promise<void> {
     version: packageVersion(),
     webDir: webDir(),
     info: servingMachineInfo(o.device, stack.backendReason, model.dir),
-    ...(o.maxQueue !== undefined ? { maxQueue: o.maxQueue } : {}),
     ...(o.rateLimit !== undefined ? { rateLimit: o.rateLimit } : {}),
     ...(o.maxBodyBytes !== undefined ? { bodyLimitBytes: o.maxBodyBytes } : {}),
     ...(o.toolCallParser !== undefined ? { toolCallParser: o.toolCallParser } : {}),
@@ -237,7 +238,8 @@ export function register(program: Command): void {
     .option('--kv-cache-share <fraction>', 'share of the memory free after loading for the KV cache when --kv-cache-memory is unset (default 0.25 host, 0.9 GPU)', shareArg)
     .option('--max-num-seqs <n>', 'most sequences per engine step', positiveIntArg)
     .option('--max-model-len <n>', 'longest prompt + completion', positiveIntArg)
-    .option('--max-queue <n>', 'waiting requests before 503 + Retry-After', positiveIntArg)
+    .option('--max-queue <n>', 'waiting requests before 503 + Retry-After (default max(64, 2 x --max-num-seqs))', positiveIntArg)
+    .option('--max-queue-wait <seconds>', 'estimated queue wait before 503 + Retry-After; 0 = none (default 20, none when only --max-queue is given)', nonNegativeArg)
     .option('--scheduling-policy <policy>', 'fcfs | priority (requests may send "priority": lower runs first)', choiceArg(['fcfs', 'priority'] as const))
     .option('--pooling <mode>', '/v1/embeddings pooling: auto (the model\'s sentence-transformers config, else last) | last | mean', choiceArg(['auto', 'last', 'mean'] as const), 'auto')
     .option('--drain-timeout <seconds>', 'on SIGTERM, how long in-flight requests may finish', floatArg, 30)

@@ -24,7 +24,7 @@ export interface ModelStackOptions {
   readonly modelId: string;
   readonly device?: DeviceChoice;
   readonly numThreads?: number;
-  /** Further backend options (ISA, async threshold, CUDA dtype and graphs) the CLI read from the environment. */
+  /** Further backend options (ISA, async threshold, CPU pool, CUDA dtype and graphs) the CLI read from the environment. */
   readonly backendOptions?: Omit<SelectOptions, 'device'>;
   /** The TOKENMILL_* variables in effect, recorded in the environment fingerprint (FingerprintOptions.env). */
   readonly env?: Readonly<Record<string, string>>;
@@ -38,8 +38,9 @@ export interface ModelStackOptions {
   readonly kvCacheShare?: number;
   readonly maxNumSeqs?: number;
   readonly maxModelLen?: number;
-  /** Engine waiting-queue bound (server_overloaded beyond it). */
+  /** Admission bounds (engine/admission.ts): waiting requests, and estimated queue wait in seconds. */
   readonly maxWaitingRequests?: number;
+  readonly maxQueueWaitSeconds?: number;
   readonly usdPerHour?: number;
   /** 'priority' honours each request's priority field (lower first); default FCFS. */
   readonly schedulingPolicy?: 'fcfs' | 'priority';
@@ -107,10 +108,12 @@ export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> 
     grammarVocab: tokenizer,
     usdPerHour: o.usdPerHour ?? 0,
     ...withoutUndefined({
-      maxNumSeqs: o.maxNumSeqs, maxModelLen: o.maxModelLen, maxWaitingRequests: o.maxWaitingRequests, observer: o.observer,
+      maxNumSeqs: o.maxNumSeqs, maxModelLen: o.maxModelLen, maxWaitingRequests: o.maxWaitingRequests,
+      maxQueueWaitSeconds: o.maxQueueWaitSeconds, observer: o.observer,
       decodeGraphs: o.decodeGraphs, kvEvents: o.kvEvents, deviceGrammarMasks: o.deviceGrammarMasks, schedulingPolicy: o.schedulingPolicy,
     }),
   });
+  frontend.limitTextTokens(engine.maxModelLen);
   const fingerprintId = (await fingerprint).fingerprintId;
   const systemFingerprint = systemFingerprintOf(fingerprintId, {
     backend: backend.name, quantize: o.quantize ?? null, kvCacheDType: o.kvCacheDType ?? 'auto',
