@@ -8,7 +8,7 @@ import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
 import type { AttentionMetadata, Backend, BackendGraphs, BackendMemoryStats, HostData, KvLayer, ReadOptions, Tensor } from '../backend.js';
 import { applyTokenBitmaskInPlace } from '../token-bitmask.js';
-import { numelOf } from '../backend.js';
+import { checkArgLayout, numelOf } from '../backend.js';
 import { DTYPE_BYTES, halfToF32, type DType } from '../dtype.js';
 import { loadCpuAddon, type CpuAddon, type CpuEngineHandle, type CpuEngineInfo, type CpuPoolOptions } from '../native.js';
 import { TokenmillError } from '../../util/errors.js';
@@ -152,11 +152,7 @@ export class CpuBackend implements Backend {
   arg(t: Tensor, name: string, dtypes: readonly DType[], shape?: readonly number[]): CpuTensor {
     invariant(t instanceof CpuTensor && t.owner === this, () => `${name}: foreign tensor (backend '${(t as Tensor | null)?.backend}')`);
     invariant(t.storage.live, () => `${name}: tensor used after free()`);
-    invariant(dtypes.includes(t.dtype), () => `${name}: dtype ${t.dtype}, expected ${dtypes.join(' | ')}`);
-    if (shape) {
-      const ok = shape.length === t.shape.length && shape.every((d, i) => d === -1 || d === t.shape[i]);
-      invariant(ok, () => `${name}: shape [${t.shape.join(', ')}], expected [${shape.map((d) => (d === -1 ? '*' : d)).join(', ')}]`);
-    }
+    checkArgLayout(t, name, dtypes, shape);
     return t;
   }
   noAlias(outName: string, out: CpuTensor, inputs: Record<string, CpuTensor>): void {
