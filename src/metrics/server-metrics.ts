@@ -15,6 +15,9 @@ export interface EngineGauges {
   readonly numWaiting: number;
   /** 0..1 share of KV blocks in use. */
   readonly kvCacheUsage: number;
+  /** KV pool free and total block counts: free returns to total when no request holds blocks (leak check). */
+  readonly numFreeBlocks?: number;
+  readonly numTotalBlocks?: number;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
@@ -90,6 +93,8 @@ export class ServerMetrics implements EngineObserver {
     gauge('tokenmill_num_requests_running', 'Requests in the running batch.', (g) => g.numRunning);
     gauge('tokenmill_num_requests_waiting', 'Requests waiting to be scheduled.', (g) => g.numWaiting);
     gauge('tokenmill_kv_cache_usage_perc', 'KV-cache usage (1 = full).', (g) => g.kvCacheUsage);
+    gauge('tokenmill_kv_cache_free_blocks', 'KV-cache blocks free (evictable prefix-cache blocks count as free).', (g) => g.numFreeBlocks ?? Number.NaN);
+    gauge('tokenmill_kv_cache_total_blocks', 'KV-cache blocks in the pool.', (g) => g.numTotalBlocks ?? Number.NaN);
     const ledger = this.ledger;
     const modelName = this.modelName;
     new Gauge({
