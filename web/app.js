@@ -62,7 +62,7 @@ function merge(series) {
 }
 
 const last = (col) => {
-  const a = state.store && state.store[col];
+  const a = state.store?.[col];
   if (!a) return null;
   for (let i = a.length - 1; i >= 0; i--) if (a[i] != null) return a[i];
   return null;
@@ -116,18 +116,18 @@ function renderKeys(keys, totals) {
 }
 
 function renderMachine(info) {
-  const d = (info.machine && info.machine.doctor) || {};
+  const d = info.machine?.doctor || {};
   const cpu = d.cpu || {};
   const rows = [
     ['model', info.model.id], ['max length', `${fmtNum(info.model.max_model_len)} tokens`],
-    ['backend', (info.machine && info.machine.backend) || '–'],
+    ['backend', info.machine?.backend || '–'],
     ['tokenmill', d.version || '–'], ['node', d.node ? `${d.node} (${d.platform}/${d.arch})` : '–'],
     ['CPU', cpu.model ? `${cpu.model}, ${cpu.numLogicalCores} logical cores, ${(cpu.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB RAM` : '–'],
     ['ISA', cpu.flags ? Object.keys(cpu.flags).filter((f) => cpu.flags[f]).join(' ') || 'none of interest' : '–'],
     ['CPU addon', d.cpuAddon ? (d.cpuAddon.available ? 'yes' : `no (${d.cpuAddon.reason})`) : '–'],
     ['CUDA', d.cuda ? (d.cuda.available ? d.cuda.reason : `no (${d.cuda.reason})`) : '–'],
   ];
-  for (const [i, g] of ((d.cuda && d.cuda.devices) || []).entries()) rows.push([`GPU ${i}`, `${g.name}, sm ${g.computeCapability}, ${(g.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB`]);
+  for (const [i, g] of (d.cuda?.devices || []).entries()) rows.push([`GPU ${i}`, `${g.name}, sm ${g.computeCapability}, ${(g.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB`]);
   for (const g of state.gpus) rows.push([`NVML ${g.index}`, g.name]);
   $('machine').replaceChildren(...rows.flatMap(([k, v]) => {
     const dt = document.createElement('dt');

@@ -7,7 +7,7 @@ const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2'
 
 const fixed = (d) => (v) => (v == null ? '–' : v.toFixed(d));
 const isDecade = (v) => v > 0 && Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9;
-const decadesOnly = (u, splits) => splits.map((v) => (isDecade(v) ? v : null));
+const decadesOnly = (_u, splits) => splits.map((v) => (isDecade(v) ? v : null));
 const usd = (v) => (v == null ? '–' : v === 0 ? '0' : v < 0.001 ? v.toExponential(1) : v.toPrecision(3));
 
 /** The figures: [{ id, title, unit, series: [{ col, label }] }]; GPU ones for each reported GPU. */
@@ -65,15 +65,15 @@ export class ChartGrid {
         axes: [
           { stroke: '#6b7280', grid: { stroke: '#eef0f4' } },
           {
-            stroke: '#6b7280', size: 56, grid: { stroke: '#eef0f4' }, values: (u, vals) => vals.map((v) => (v == null ? '' : spec.fmt(v))),
+            stroke: '#6b7280', size: 56, grid: { stroke: '#eef0f4' }, values: (_u, vals) => vals.map((v) => (v == null ? '' : spec.fmt(v))),
             // On the log axis only decades get a label, a tick and a grid line.
             ...(spec.log ? {
               filter: decadesOnly, ticks: { filter: decadesOnly }, grid: { stroke: '#eef0f4', filter: decadesOnly },
-              values: (u, vals) => vals.map((v) => (v == null ? '' : v >= 0.01 ? String(+v.toPrecision(1)) : v.toExponential(0))),
+              values: (_u, vals) => vals.map((v) => (v == null ? '' : v >= 0.01 ? String(+v.toPrecision(1)) : v.toExponential(0))),
             } : {}),
           },
         ],
-        series: [{}, ...spec.series.map((s, i) => ({ label: s.label, stroke: COLORS[i % COLORS.length], width: 1.6, spanGaps: false, points: { show: false }, value: (u, v) => spec.fmt(v) }))],
+        series: [{}, ...spec.series.map((s, i) => ({ label: s.label, stroke: COLORS[i % COLORS.length], width: 1.6, spanGaps: false, points: { show: false }, value: (_u, v) => spec.fmt(v) }))],
         legend: { live: true },
         cursor: { drag: { x: false, y: false } },
       };

@@ -54,7 +54,7 @@ export function startPlayground({ api, currentModel }) {
     $('pg-stop').disabled = !busy;
   };
 
-  $('pg-stop').addEventListener('click', () => ac && ac.abort());
+  $('pg-stop').addEventListener('click', () => ac?.abort());
   $('pg-clear').addEventListener('click', () => {
     history.length = 0;
     $('pg-log').replaceChildren();
@@ -90,8 +90,8 @@ export function startPlayground({ api, currentModel }) {
         const chunk = JSON.parse(data);
         if (chunk.error) throw new Error(chunk.error.message);
         if (chunk.usage) usage = chunk.usage;
-        const delta = chunk.choices && chunk.choices[0] && chunk.choices[0].delta;
-        if (delta && delta.content) {
+        const delta = chunk.choices?.[0]?.delta;
+        if (delta?.content) {
           if (tFirst === null) tFirst = performance.now();
           answer += delta.content;
           out.body.textContent = answer;

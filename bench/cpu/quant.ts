@@ -18,7 +18,7 @@ import { writeRandomModel } from '../../src/model/random-model.js';
 
 const SHAPES: Record<string, Record<string, unknown>> = {
   tiny: { ...MODEL_PRESETS['tiny-llama']!.config, hidden_size: 256, intermediate_size: 512, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 2 },
-  'stories110M': MODEL_PRESETS['stories110M']!.config as Record<string, unknown>,
+  'stories110M': MODEL_PRESETS.stories110M!.config as Record<string, unknown>,
   'llama-3.2-1B': {
     architectures: ['LlamaForCausalLM'], hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 16, num_attention_heads: 32,
     num_key_value_heads: 8, vocab_size: 128256, max_position_embeddings: 4096, rope_theta: 500000, tie_word_embeddings: true, rms_norm_eps: 1e-5,

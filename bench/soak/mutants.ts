@@ -16,7 +16,12 @@ import { FORMATS, writeBases, type Format } from '../../test/reliability/mutatio
 import { BUG_VERDICTS, runMutants, tally, type MutantResult } from '../../test/reliability/mutation/run-mutants.js';
 
 const { values: a } = parseArgs({
-  options: { count: { type: 'string', default: '500' }, seed: { type: 'string', default: '1' }, formats: { type: 'string' }, output: { type: 'string' } },
+  options: {
+    count: { type: 'string', default: '500' },
+    seed: { type: 'string', default: '1' },
+    formats: { type: 'string' },
+    output: { type: 'string' },
+  },
 });
 const count = Number(a.count);
 const seed = Number(a.seed);
@@ -26,29 +31,57 @@ for (const f of formats) if (!FORMATS.includes(f)) throw new Error(`--formats: $
 
 const work = mkdtempSync(join(tmpdir(), 'tm-mutants-'));
 const t0 = Date.now();
-const perFormat: Record<string, { tried: number; tally: ReturnType<typeof tally>; outcomes: Record<string, number>; bugs: MutantResult[]; maxMs: number }> = {};
+const perFormat: Record<
+  string,
+  { tried: number; tally: ReturnType<typeof tally>; outcomes: Record<string, number>; bugs: MutantResult[]; maxMs: number }
+> = {};
 try {
   const bases = writeBases(join(work, 'bases'));
   for (const format of formats) {
     let done = 0;
     const results = await runMutants({
-      bases, format, count, seed, workDir: work,
-      onResult: () => { if (++done % 50 === 0) process.stderr.write(`[mutants] ${format}: ${done}/${count}\n`); },
+      bases,
+      format,
+      count,
+      seed,
+      workDir: work,
+      onResult: () => {
+        if (++done % 50 === 0) process.stderr.write(`[mutants] ${format}: ${done}/${count}\n`);
+      },
     });
     const bugs = results.filter((r) => BUG_VERDICTS.includes(r.verdict));
     // Which stage each mutant stopped at and why: shows how deep the mutator reaches.
     const outcomes: Record<string, number> = {};
-    for (const r of results) { const k = `${r.verdict}@${r.stage ?? '-'}:${r.code ?? ''}`; outcomes[k] = (outcomes[k] ?? 0) + 1; }
+    for (const r of results) {
+      const k = `${r.verdict}@${r.stage ?? '-'}:${r.code ?? ''}`;
+      outcomes[k] = (outcomes[k] ?? 0) + 1;
+    }
     perFormat[format] = { tried: results.length, tally: tally(results), outcomes, bugs, maxMs: Math.max(...results.map((r) => r.ms)) };
     console.log(`${format}: ${JSON.stringify(tally(results))}, slowest ${perFormat[format]!.maxMs} ms`);
-    for (const b of bugs) console.log(`  BUG #${b.index} ${b.verdict} (${b.what}) at ${b.stage ?? '?'}: ${b.code ?? ''} ${(b.message ?? '').slice(0, 300)}`);
+    for (const b of bugs)
+      console.log(`  BUG #${b.index} ${b.verdict} (${b.what}) at ${b.stage ?? '?'}: ${b.code ?? ''} ${(b.message ?? '').slice(0, 300)}`);
   }
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
-const commit = (() => { try { return execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim(); } catch { return 'unknown'; } })();
+const commit = (() => {
+  try {
+    return execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+})();
 const fingerprint = await environmentFingerprint({});
-const record = { kind: 'mutants', commit, seed, countPerFormat: count, wallS: (Date.now() - t0) / 1000, fingerprintId: fingerprint.fingerprintId, device: fingerprint, formats: perFormat };
+const record = {
+  kind: 'mutants',
+  commit,
+  seed,
+  countPerFormat: count,
+  wallS: (Date.now() - t0) / 1000,
+  fingerprintId: fingerprint.fingerprintId,
+  device: fingerprint,
+  formats: perFormat,
+};
 const out = resolve(a.output ?? `bench/results/mutants-${new Date().toISOString().replace(/[:.]/g, '-')}-${commit}.json`);
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, `${JSON.stringify(record, null, 2)}\n`);

@@ -18,27 +18,47 @@ export interface ServeProcess {
 }
 
 /** Start `tokenmill serve --port 0 ...args` and wait for its "listening on URL" line (bounded). */
-export async function startServe(args: readonly string[], opts: { env?: Record<string, string>; startTimeoutMs?: number } = {}): Promise<ServeProcess> {
+export async function startServe(
+  args: readonly string[],
+  opts: { env?: Record<string, string>; startTimeoutMs?: number } = {},
+): Promise<ServeProcess> {
   const child = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', ...args], {
-    env: { ...process.env, TOKENMILL_LOG_LEVEL: 'info', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, TOKENMILL_LOG_LEVEL: 'info', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  const append = (d: Buffer): void => { out = (out + d.toString()).slice(-200_000); };
+  const append = (d: Buffer): void => {
+    out = (out + d.toString()).slice(-200_000);
+  };
   child.stdout!.on('data', append);
   child.stderr!.on('data', append);
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.once('exit', (code, signal) => res({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.once('exit', (code, signal) => res({ code, signal })),
+  );
   const url = await new Promise<string>((res, rej) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); rej(new Error(`serve did not start in time:\n${out}`)); }, opts.startTimeoutMs ?? 120_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      rej(new Error(`serve did not start in time:\n${out}`));
+    }, opts.startTimeoutMs ?? 120_000);
     const check = (): void => {
       const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) { clearTimeout(timer); res(m[1]!); }
+      if (m) {
+        clearTimeout(timer);
+        res(m[1]!);
+      }
     };
     child.stdout!.on('data', check);
     child.stderr!.on('data', check);
-    void exit.then((e) => { clearTimeout(timer); rej(new Error(`serve exited (${e.code ?? e.signal}) before listening:\n${out}`)); });
+    void exit.then((e) => {
+      clearTimeout(timer);
+      rej(new Error(`serve exited (${e.code ?? e.signal}) before listening:\n${out}`));
+    });
   });
   return {
-    child, url, exit, log: () => out,
+    child,
+    url,
+    exit,
+    log: () => out,
     stop: (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exit;
@@ -69,7 +89,8 @@ export async function waitIdle(url: string, headers: Record<string, string> = {}
   for (;;) {
     const m = await readMetrics(url, headers);
     if ((m.get('tokenmill_num_requests_running') ?? 0) === 0 && (m.get('tokenmill_num_requests_waiting') ?? 0) === 0) return m;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`engine not idle after ${timeoutMs} ms: ${m.get('tokenmill_num_requests_running')} running`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`engine not idle after ${timeoutMs} ms: ${m.get('tokenmill_num_requests_running')} running`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }

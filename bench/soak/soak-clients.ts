@@ -23,7 +23,14 @@ export interface RequestOutcome {
   readonly error?: string;
 }
 
-const KINDS: readonly [Kind, number][] = [['stream-chat', 45], ['chat', 15], ['completion-n', 10], ['stream-chat-n', 5], ['logprobs', 10], ['stop', 15]];
+const KINDS: readonly [Kind, number][] = [
+  ['stream-chat', 45],
+  ['chat', 15],
+  ['completion-n', 10],
+  ['stream-chat-n', 5],
+  ['logprobs', 10],
+  ['stop', 15],
+];
 
 function pickKind(rng: Rng): Kind {
   let r = rng.int(100);
@@ -31,21 +38,47 @@ function pickKind(rng: Rng): Kind {
   return 'stream-chat';
 }
 
-const WORDS = ['once', 'upon', 'a', 'time', 'there', 'was', 'little', 'girl', 'named', 'lily', 'she', 'liked', 'to', 'play', 'in', 'the', 'park'];
+const WORDS = [
+  'once',
+  'upon',
+  'a',
+  'time',
+  'there',
+  'was',
+  'little',
+  'girl',
+  'named',
+  'lily',
+  'she',
+  'liked',
+  'to',
+  'play',
+  'in',
+  'the',
+  'park',
+];
 
 function body(kind: Kind, rng: Rng, model: string, maxTokens: number): { path: string; json: Record<string, unknown>; stream: boolean } {
   const words = Array.from({ length: 3 + rng.int(24) }, () => rng.pick(WORDS)).join(' ');
   const common = { model, max_tokens: 1 + rng.int(maxTokens), temperature: 0.8, seed: rng.int(1 << 30) };
   const chat = (extra: Record<string, unknown>, stream: boolean) => ({
-    path: '/v1/chat/completions', stream, json: { ...common, messages: [{ role: 'user', content: words }], stream, ...extra },
+    path: '/v1/chat/completions',
+    stream,
+    json: { ...common, messages: [{ role: 'user', content: words }], stream, ...extra },
   });
   switch (kind) {
-    case 'stream-chat': return chat({}, true);
-    case 'chat': return chat({}, false);
-    case 'stream-chat-n': return chat({ n: 2 }, true);
-    case 'logprobs': return chat({ logprobs: true, top_logprobs: 3 }, true);
-    case 'completion-n': return { path: '/v1/completions', stream: false, json: { ...common, prompt: words, n: 2 } };
-    case 'stop': return { path: '/v1/completions', stream: true, json: { ...common, prompt: words, stream: true, stop: ['e', '\n\n', ' the'] } };
+    case 'stream-chat':
+      return chat({}, true);
+    case 'chat':
+      return chat({}, false);
+    case 'stream-chat-n':
+      return chat({ n: 2 }, true);
+    case 'logprobs':
+      return chat({ logprobs: true, top_logprobs: 3 }, true);
+    case 'completion-n':
+      return { path: '/v1/completions', stream: false, json: { ...common, prompt: words, n: 2 } };
+    case 'stop':
+      return { path: '/v1/completions', stream: true, json: { ...common, prompt: words, stream: true, stop: ['e', '\n\n', ' the'] } };
   }
 }
 
@@ -66,12 +99,16 @@ export async function soakRequest(spec: RequestSpec, rng: Rng): Promise<RequestO
   const kind = spec.kind ?? pickKind(rng);
   const b = body(kind, rng, spec.model, spec.maxTokens);
   let disconnect: Disconnect | null = null;
-  if (rng.chance(spec.disconnectShare)) disconnect = b.stream ? rng.pick(['before-headers', 'after-first-chunk', 'mid-stream'] as const) : 'before-headers';
+  if (rng.chance(spec.disconnectShare))
+    disconnect = b.stream ? rng.pick(['before-headers', 'after-first-chunk', 'mid-stream'] as const) : 'before-headers';
   const midAfter = 2 + rng.int(12);
   const ac = new AbortController();
   const start = performance.now();
   let timedOut = false;
-  const timer = setTimeout(() => { timedOut = true; ac.abort(); }, spec.timeoutMs);
+  const timer = setTimeout(() => {
+    timedOut = true;
+    ac.abort();
+  }, spec.timeoutMs);
   let ttftMs: number | null = null;
   const base = { kind, disconnect, startMs: start - spec.t0, retryAfter: false, truncated: false, finishReasons: [] as string[] };
   const done = (o: Partial<RequestOutcome> & { status: number }): RequestOutcome => {
@@ -81,7 +118,12 @@ export async function soakRequest(spec: RequestSpec, rng: Rng): Promise<RequestO
   if (disconnect === 'before-headers') setTimeout(() => ac.abort(), rng.int(3));
   let res: Response;
   try {
-    res = await fetch(spec.url + b.path, { method: 'POST', headers: { 'content-type': 'application/json', ...spec.headers }, body: JSON.stringify(b.json), signal: ac.signal });
+    res = await fetch(spec.url + b.path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...spec.headers },
+      body: JSON.stringify(b.json),
+      signal: ac.signal,
+    });
   } catch (e) {
     return done({ status: 0, error: (e as Error).name });
   }

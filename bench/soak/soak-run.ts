@@ -25,7 +25,12 @@ export interface SoakOptions {
   readonly onWave?: (w: WaveReport) => void;
 }
 
-export interface LatencyWindow { readonly startS: number; readonly requests: number; readonly p50Ms: number; readonly p99Ms: number }
+export interface LatencyWindow {
+  readonly startS: number;
+  readonly requests: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
 
 export interface WaveReport {
   readonly wave: number;
@@ -83,31 +88,56 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const headers = o.headers ?? {};
   const t0 = performance.now();
   const spec: RequestSpec = {
-    url: o.url, model: o.model, headers, maxTokens: o.maxTokens ?? 64, disconnectShare: o.disconnectShare ?? 0.1, timeoutMs: o.timeoutMs ?? 60_000, t0,
+    url: o.url,
+    model: o.model,
+    headers,
+    maxTokens: o.maxTokens ?? 64,
+    disconnectShare: o.disconnectShare ?? 0.1,
+    timeoutMs: o.timeoutMs ?? 60_000,
+    t0,
   };
   const all: RequestOutcome[] = [];
   const waves: WaveReport[] = [];
   for (let w = 0; w < o.waves; w++) {
     const outcomes: RequestOutcome[] = [];
     const until = performance.now() + o.waveMs;
-    await Promise.all(Array.from({ length: o.clients }, async (_, c) => {
-      const rng = new Rng((o.seed * 7919 + w * 104_729 + c) >>> 0);
-      while (performance.now() < until) outcomes.push(await soakRequest(spec, rng));
-    }));
+    await Promise.all(
+      Array.from({ length: o.clients }, async (_, c) => {
+        const rng = new Rng((o.seed * 7919 + w * 104_729 + c) >>> 0);
+        while (performance.now() < until) outcomes.push(await soakRequest(spec, rng));
+      }),
+    );
     const m = await waitIdle(o.url, headers);
     all.push(...outcomes);
     const done = outcomes.filter((x) => x.status === 200 && x.disconnect === null && !x.timedOut);
     const free = m.get('tokenmill_kv_cache_free_blocks') ?? Number.NaN;
     const total = m.get('tokenmill_kv_cache_total_blocks') ?? Number.NaN;
     const report: WaveReport = {
-      wave: w, requests: outcomes.length, byStatus: count(outcomes.map((x) => String(x.status))),
-      shed: outcomes.filter(isShed).length, errors5xx: outcomes.filter((x) => x.status >= 500 && !isShed(x)).length,
-      timeouts: outcomes.filter((x) => x.timedOut).length, truncated: outcomes.filter((x) => x.truncated).length,
+      wave: w,
+      requests: outcomes.length,
+      byStatus: count(outcomes.map((x) => String(x.status))),
+      shed: outcomes.filter(isShed).length,
+      errors5xx: outcomes.filter((x) => x.status >= 500 && !isShed(x)).length,
+      timeouts: outcomes.filter((x) => x.timedOut).length,
+      truncated: outcomes.filter((x) => x.truncated).length,
       disconnects: count(outcomes.flatMap((x) => (x.disconnect === null ? [] : [x.disconnect]))),
-      p50Ms: percentile(done.map((x) => x.latencyMs), 50), p99Ms: percentile(done.map((x) => x.latencyMs), 99),
-      ttftP99Ms: percentile(done.flatMap((x) => (x.ttftMs === null ? [] : [x.ttftMs])), 99),
-      freeBlocks: free, totalBlocks: total, leakedBlocks: total - free,
-      rssBytes: m.get('process_resident_memory_bytes') ?? Number.NaN, heapUsedBytes: m.get('nodejs_heap_size_used_bytes') ?? Number.NaN,
+      p50Ms: percentile(
+        done.map((x) => x.latencyMs),
+        50,
+      ),
+      p99Ms: percentile(
+        done.map((x) => x.latencyMs),
+        99,
+      ),
+      ttftP99Ms: percentile(
+        done.flatMap((x) => (x.ttftMs === null ? [] : [x.ttftMs])),
+        99,
+      ),
+      freeBlocks: free,
+      totalBlocks: total,
+      leakedBlocks: total - free,
+      rssBytes: m.get('process_resident_memory_bytes') ?? Number.NaN,
+      heapUsedBytes: m.get('nodejs_heap_size_used_bytes') ?? Number.NaN,
     };
     waves.push(report);
     o.onWave?.(report);
@@ -118,16 +148,23 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const end = Math.max(0, ...ok.map((x) => x.startMs));
   for (let s = 0; s <= end; s += windowMs) {
     const lat = ok.filter((x) => x.startMs >= s && x.startMs < s + windowMs).map((x) => x.latencyMs);
-    if (lat.length > 0) latencyOverTime.push({ startS: s / 1000, requests: lat.length, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99) });
+    if (lat.length > 0)
+      latencyOverTime.push({ startS: s / 1000, requests: lat.length, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99) });
   }
   const rssWarm = waves[0]?.rssBytes ?? Number.NaN;
   const rssLast = waves.at(-1)?.rssBytes ?? Number.NaN;
   return {
-    waves, latencyOverTime, requests: all.length,
-    shed: waves.reduce((s, w) => s + w.shed, 0), errors5xx: waves.reduce((s, w) => s + w.errors5xx, 0),
-    timeouts: waves.reduce((s, w) => s + w.timeouts, 0), truncated: waves.reduce((s, w) => s + w.truncated, 0),
+    waves,
+    latencyOverTime,
+    requests: all.length,
+    shed: waves.reduce((s, w) => s + w.shed, 0),
+    errors5xx: waves.reduce((s, w) => s + w.errors5xx, 0),
+    timeouts: waves.reduce((s, w) => s + w.timeouts, 0),
+    truncated: waves.reduce((s, w) => s + w.truncated, 0),
     maxLeakedBlocks: Math.max(...waves.map((w) => w.leakedBlocks)),
-    rssWarmBytes: rssWarm, rssLastBytes: rssLast, rssGrowthPct: ((rssLast - rssWarm) / rssWarm) * 100,
+    rssWarmBytes: rssWarm,
+    rssLastBytes: rssLast,
+    rssGrowthPct: ((rssLast - rssWarm) / rssWarm) * 100,
     finishReasons: count(ok.flatMap((x) => x.finishReasons)),
   };
 }
@@ -166,13 +203,24 @@ export interface OverloadReport {
 export async function runOverload(o: OverloadOptions): Promise<OverloadReport> {
   const headers = o.headers ?? {};
   const t0 = performance.now();
-  const spec: RequestSpec = { url: o.url, model: o.model, headers, maxTokens: o.maxTokens ?? 64, disconnectShare: 0, timeoutMs: o.timeoutMs ?? 60_000, t0, kind: 'stream-chat' };
+  const spec: RequestSpec = {
+    url: o.url,
+    model: o.model,
+    headers,
+    maxTokens: o.maxTokens ?? 64,
+    disconnectShare: 0,
+    timeoutMs: o.timeoutMs ?? 60_000,
+    t0,
+    kind: 'stream-chat',
+  };
   let completed = 0;
   const until = performance.now() + o.calibrateMs;
-  await Promise.all(Array.from({ length: o.calibrateClients }, async (_, c) => {
-    const rng = new Rng((o.seed * 31 + c) >>> 0);
-    while (performance.now() < until) if ((await soakRequest(spec, rng)).status === 200) completed++;
-  }));
+  await Promise.all(
+    Array.from({ length: o.calibrateClients }, async (_, c) => {
+      const rng = new Rng((o.seed * 31 + c) >>> 0);
+      while (performance.now() < until) if ((await soakRequest(spec, rng)).status === 200) completed++;
+    }),
+  );
   const capacityRps = completed / (o.calibrateMs / 1000);
   await waitIdle(o.url, headers);
   const offeredRps = Math.max(0.5, capacityRps * (o.multiple ?? 2));
@@ -180,21 +228,34 @@ export async function runOverload(o: OverloadOptions): Promise<OverloadReport> {
   const starts = poissonSchedule(n, offeredRps, o.seed);
   const rng = new Rng(o.seed ^ 0x5eed);
   const begin = performance.now();
-  const outcomes = await Promise.all(starts.map(async (atMs, i) => {
-    const wait = begin + atMs - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    return soakRequest(spec, new Rng((o.seed * 131 + i) >>> 0 ^ rng.int(1 << 30)));
-  }));
+  const outcomes = await Promise.all(
+    starts.map(async (atMs, i) => {
+      const wait = begin + atMs - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      return soakRequest(spec, new Rng(((o.seed * 131 + i) >>> 0) ^ rng.int(1 << 30)));
+    }),
+  );
   await waitIdle(o.url, headers);
   await readMetrics(o.url, headers);
   const ok = outcomes.filter((x) => x.status === 200 && !x.timedOut);
   const shed = outcomes.filter(isShed);
   return {
-    capacityRps, offeredRps, requests: outcomes.length, ok: ok.length, shed: shed.length,
+    capacityRps,
+    offeredRps,
+    requests: outcomes.length,
+    ok: ok.length,
+    shed: shed.length,
     shedWithoutRetryAfter: outcomes.filter((x) => (x.status === 503 || x.status === 429) && !x.retryAfter).length,
     timeouts: outcomes.filter((x) => x.timedOut).length,
     otherErrors: outcomes.filter((x) => !x.timedOut && x.status !== 200 && !isShed(x)).length,
-    okP99Ms: percentile(ok.map((x) => x.latencyMs), 99), shedP99Ms: percentile(shed.map((x) => x.latencyMs), 99),
+    okP99Ms: percentile(
+      ok.map((x) => x.latencyMs),
+      99,
+    ),
+    shedP99Ms: percentile(
+      shed.map((x) => x.latencyMs),
+      99,
+    ),
     byStatus: count(outcomes.map((x) => (x.timedOut ? 'timeout' : String(x.status)))),
   };
 }

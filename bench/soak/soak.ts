@@ -21,10 +21,19 @@ import { runOverload, runSoak, type OverloadReport } from './soak-run.js';
 
 const { values: a } = parseArgs({
   options: {
-    url: { type: 'string' }, model: { type: 'string' }, preset: { type: 'string', default: 'stories15M' },
-    clients: { type: 'string', default: '200' }, waves: { type: 'string', default: '6' }, 'wave-s': { type: 'string', default: '60' },
-    'max-tokens': { type: 'string', default: '64' }, seed: { type: 'string', default: '1' }, overload: { type: 'boolean', default: false },
-    'overload-s': { type: 'string', default: '90' }, 'calibrate-s': { type: 'string', default: '30' }, threads: { type: 'string' }, 'serve-arg': { type: 'string', multiple: true, default: [] },
+    url: { type: 'string' },
+    model: { type: 'string' },
+    preset: { type: 'string', default: 'stories15M' },
+    clients: { type: 'string', default: '200' },
+    waves: { type: 'string', default: '6' },
+    'wave-s': { type: 'string', default: '60' },
+    'max-tokens': { type: 'string', default: '64' },
+    seed: { type: 'string', default: '1' },
+    overload: { type: 'boolean', default: false },
+    'overload-s': { type: 'string', default: '90' },
+    'calibrate-s': { type: 'string', default: '30' },
+    threads: { type: 'string' },
+    'serve-arg': { type: 'string', multiple: true, default: [] },
     output: { type: 'string' },
   },
 });
@@ -52,7 +61,16 @@ try {
       dir = join(tmp, a.preset!);
       writeRandomModel(dir, preset.config, { seed, dtype: preset.dtype });
     }
-    server = await startServe(['--model', dir, '--served-model-name', modelName, '--usd-per-hour', '1', ...(a.threads ? ['--threads', a.threads] : []), ...a['serve-arg']!]);
+    server = await startServe([
+      '--model',
+      dir,
+      '--served-model-name',
+      modelName,
+      '--usd-per-hour',
+      '1',
+      ...(a.threads ? ['--threads', a.threads] : []),
+      ...a['serve-arg']!,
+    ]);
     url = server.url;
   } else {
     const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
@@ -61,29 +79,73 @@ try {
   console.log(`[soak] ${clients} clients x ${waves} waves of ${waveMs / 1000} s against ${url}`);
   const t0 = Date.now();
   const soak = await runSoak({
-    url, model: modelName, clients, waves, waveMs, seed, maxTokens: int(a['max-tokens'], 'max-tokens'),
-    onWave: (w) => console.log(`[soak] wave ${w.wave}: ${w.requests} req ${JSON.stringify(w.byStatus)} shed ${w.shed} 5xx ${w.errors5xx} timeouts ${w.timeouts} ` +
-      `p99 ${w.p99Ms.toFixed(0)} ms, KV ${w.freeBlocks}/${w.totalBlocks} free, RSS ${(w.rssBytes / 2 ** 20).toFixed(0)} MiB`),
+    url,
+    model: modelName,
+    clients,
+    waves,
+    waveMs,
+    seed,
+    maxTokens: int(a['max-tokens'], 'max-tokens'),
+    onWave: (w) =>
+      console.log(
+        `[soak] wave ${w.wave}: ${w.requests} req ${JSON.stringify(w.byStatus)} shed ${w.shed} 5xx ${w.errors5xx} timeouts ${w.timeouts} ` +
+          `p99 ${w.p99Ms.toFixed(0)} ms, KV ${w.freeBlocks}/${w.totalBlocks} free, RSS ${(w.rssBytes / 2 ** 20).toFixed(0)} MiB`,
+      ),
   });
   let overload: OverloadReport | null = null;
   if (a.overload) {
-    overload = await runOverload({ url, model: modelName, calibrateClients: clients, calibrateMs: int(a['calibrate-s'], 'calibrate-s') * 1000, durationMs: int(a['overload-s'], 'overload-s') * 1000, seed, maxTokens: int(a['max-tokens'], 'max-tokens') });
-    console.log(`[soak] overload: capacity ${overload.capacityRps.toFixed(2)} req/s, offered ${overload.offeredRps.toFixed(2)}: ${JSON.stringify(overload.byStatus)}, ok p99 ${overload.okP99Ms.toFixed(0)} ms`);
+    overload = await runOverload({
+      url,
+      model: modelName,
+      calibrateClients: clients,
+      calibrateMs: int(a['calibrate-s'], 'calibrate-s') * 1000,
+      durationMs: int(a['overload-s'], 'overload-s') * 1000,
+      seed,
+      maxTokens: int(a['max-tokens'], 'max-tokens'),
+    });
+    console.log(
+      `[soak] overload: capacity ${overload.capacityRps.toFixed(2)} req/s, offered ${overload.offeredRps.toFixed(2)}: ` +
+        `${JSON.stringify(overload.byStatus)}, ok p99 ${overload.okP99Ms.toFixed(0)} ms`,
+    );
   }
   const targets = {
-    no5xx: soak.errors5xx === 0, noLeakedBlocks: soak.maxLeakedBlocks === 0, rssGrowthUnder10Pct: soak.rssGrowthPct < 10,
+    no5xx: soak.errors5xx === 0,
+    noLeakedBlocks: soak.maxLeakedBlocks === 0,
+    rssGrowthUnder10Pct: soak.rssGrowthPct < 10,
     ...(overload ? { overloadShedsNotTimesOut: overload.timeouts === 0 && overload.shed > 0 && overload.shedWithoutRetryAfter === 0 } : {}),
   };
-  const commit = (() => { try { return execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim(); } catch { return 'unknown'; } })();
+  const commit = (() => {
+    try {
+      return execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
+    } catch {
+      return 'unknown';
+    }
+  })();
   const fingerprint = await environmentFingerprint({});
   const record = {
-    kind: 'soak', commit, preset: a.model ?? a.preset, clients, waves, waveS: waveMs / 1000, seed, wallS: (Date.now() - t0) / 1000,
-    fingerprintId: fingerprint.fingerprintId, device: fingerprint, targets, soak, overload,
+    kind: 'soak',
+    commit,
+    preset: a.model ?? a.preset,
+    clients,
+    waves,
+    waveS: waveMs / 1000,
+    seed,
+    wallS: (Date.now() - t0) / 1000,
+    fingerprintId: fingerprint.fingerprintId,
+    device: fingerprint,
+    targets,
+    soak,
+    overload,
   };
-  const out = resolve(a.output ?? `bench/results/soak-${a.preset}-${clients}c-${new Date().toISOString().replace(/[:.]/g, '-')}-${commit}.json`);
+  const out = resolve(
+    a.output ?? `bench/results/soak-${a.preset}-${clients}c-${new Date().toISOString().replace(/[:.]/g, '-')}-${commit}.json`,
+  );
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(record, null, 2)}\n`);
-  console.log(`[soak] targets ${JSON.stringify(targets)}; RSS ${(soak.rssWarmBytes / 2 ** 20).toFixed(0)} -> ${(soak.rssLastBytes / 2 ** 20).toFixed(0)} MiB (${soak.rssGrowthPct.toFixed(1)}%); wrote ${out}`);
+  console.log(
+    `[soak] targets ${JSON.stringify(targets)}; RSS ${(soak.rssWarmBytes / 2 ** 20).toFixed(0)} -> ` +
+      `${(soak.rssLastBytes / 2 ** 20).toFixed(0)} MiB (${soak.rssGrowthPct.toFixed(1)}%); wrote ${out}`,
+  );
   process.exitCode = Object.values(targets).every(Boolean) ? 0 : 1;
 } finally {
   if (server) {

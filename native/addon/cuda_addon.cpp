@@ -232,6 +232,7 @@ Napi::Function Ctx::Init(Napi::Env env) {
                       InstanceMethod("add", &Ctx::Add), InstanceMethod("matmul", &Ctx::Matmul),
                       InstanceMethod("matmulQ8", &Ctx::MatmulQ8), InstanceMethod("dequantQ8", &Ctx::DequantQ8),
                       InstanceMethod("argmax", &Ctx::Argmax), InstanceMethod("sample", &Ctx::Sample),
+                      InstanceMethod("applyTokenBitmask", &Ctx::ApplyTokenBitmask),
                       InstanceMethod("info", &Ctx::Info), InstanceMethod("graphBegin", &Ctx::GraphBegin),
                       InstanceMethod("graphEnd", &Ctx::GraphEnd), InstanceMethod("graphAbort", &Ctx::GraphAbort),
                       InstanceMethod("graphLaunch", &Ctx::GraphLaunch), InstanceMethod("graphDestroy", &Ctx::GraphDestroy)});

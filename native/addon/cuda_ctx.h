@@ -1,7 +1,8 @@
 // The CUDA addon context shared by its glue files: argument helpers, host-side dtype conversion,
 // CUDA-error -> JS-error mapping, and the Ctx object (device, stream, block cache, pinned buffers,
 // graphs). Members are defined in cuda_addon.cpp (memory, reads, module init), cuda_addon_ops.cpp
-// (kernel launches) and cuda_addon_graphs.cpp (graph capture and replay).
+// (kernel launches), cuda_addon_graphs.cpp (graph capture and replay) and cuda_addon_mask.cpp
+// (grammar bitmask upload + apply).
 #pragma once
 #include <napi.h>
 #include <cuda_fp16.h>
@@ -97,6 +98,14 @@ class Ctx : public Napi::ObjectWrap<Ctx> {
     pinned.emplace(pinCap[p], p);
   }
   std::map<void*, size_t> pinCap;
+  // Grammar bitmasks (cuda_addon_mask.cpp): one pinned staging buffer and one device buffer, both
+  // grown on demand; maskEv marks the end of the last H2D copy out of maskPin.
+  void* maskPin = nullptr;
+  size_t maskPinBytes = 0;
+  void* maskDev = nullptr;
+  size_t maskDevBytes = 0;
+  cudaEvent_t maskEv = nullptr;
+  bool maskEvPending = false;
   bool capturing = false;
   int nextGraphId = 1;
   std::map<int, cudaGraphExec_t> graphs;  // id -> instantiated graph
@@ -129,6 +138,10 @@ class Ctx : public Napi::ObjectWrap<Ctx> {
     if (ltWs) cudaFree(ltWs);
     if (attnWs) cudaFree(attnWs);
     ltWs = attnWs = nullptr;
+    if (maskEv) cudaEventDestroy(maskEv);
+    if (maskPin) cudaFreeHost(maskPin);
+    if (maskDev) cudaFree(maskDev);
+    maskEv = nullptr; maskPin = maskDev = nullptr; maskPinBytes = maskDevBytes = 0; maskEvPending = false;
     for (auto& kv : pinCap) cudaFreeHost(kv.first);
     pinCap.clear(); pinned.clear();
     if (stream) cudaStreamDestroy(stream);
@@ -164,6 +177,7 @@ class Ctx : public Napi::ObjectWrap<Ctx> {
   Napi::Value DequantQ8(const Napi::CallbackInfo& info);
   Napi::Value Argmax(const Napi::CallbackInfo& info);
   Napi::Value Sample(const Napi::CallbackInfo& info);
+  Napi::Value ApplyTokenBitmask(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value GraphBegin(const Napi::CallbackInfo& info);
   Napi::Value GraphEnd(const Napi::CallbackInfo& info);

@@ -9,7 +9,12 @@
 // reaches p; kept = logits >= the largest threshold (ties at a threshold are all kept);
 // (4) inverse-CDF draw in vocab order with u = splitmix64(seed) in [0, 1).
 // Determinism: the top-p mass uses float atomics, so a draw right at a boundary may differ between
-// runs. GB/s: not measured (one row is at most ~1 MB).
+// runs. Tokens at -inf (grammar-masked) have zero mass and are never drawn, not even when rounding
+// leaves the inverse-CDF walk short of its target.
+// apply_token_bitmask: logits[rowIds[m], v] = -inf unless bit v % 32 of word v / 32 of mask m is set
+// (xgrammar's packed int32 layout; tokens past the mask's words are disallowed). One thread per
+// token, grid (ceil(V / 256), numMasked). NOT YET RUN ON A GPU.
+// GB/s: not measured (one row is at most ~1 MB).
 #include "common.cuh"
 #include <math.h>
 
@@ -169,7 +174,7 @@ __global__ void __launch_bounds__(1024) sample_kernel(TmSampleArgs a) {
   if (target >= c && target < c + mine) {
     int last = -1;
     for (int i = b0; i < b1; i++) {
-      if (fkey(row[i]) < floorKey) continue;
+      if (fkey(row[i]) < floorKey || !(row[i] > -INFINITY)) continue;
       last = i;
       c += __expf(row[i] - mx);
       if (c > target) break;
@@ -183,5 +188,23 @@ __global__ void __launch_bounds__(1024) sample_kernel(TmSampleArgs a) {
 extern "C" cudaError_t launch_sample(const TmSampleArgs* a, cudaStream_t s) {
   if (a->rows <= 0) return cudaSuccess;
   sample_kernel<<<a->rows, 1024, 0, s>>>(*a);
+  return cudaGetLastError();
+}
+
+__global__ void apply_token_bitmask_kernel(float* logits, const int32_t* packed, int numMasked, int V, int words) {
+  const int m = blockIdx.y;
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= V) return;
+  const int row = packed[m];
+  const int w = i >> 5;
+  const uint32_t bits = w < words ? (uint32_t)packed[numMasked + (size_t)m * words + w] : 0u;
+  if (((bits >> (i & 31)) & 1u) == 0u) logits[(size_t)row * V + i] = -INFINITY;
+}
+
+extern "C" cudaError_t launch_apply_token_bitmask(float* logits, const int32_t* packed, int numMasked, int vocab, int words, cudaStream_t s) {
+  if (numMasked <= 0 || vocab <= 0) return cudaSuccess;
+  if (numMasked > 65535 || words <= 0) return cudaErrorInvalidValue;
+  const dim3 grid((unsigned)((vocab + 255) / 256), (unsigned)numMasked);
+  apply_token_bitmask_kernel<<<grid, 256, 0, s>>>(logits, packed, numMasked, vocab, words);
   return cudaGetLastError();
 }

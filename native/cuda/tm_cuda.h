@@ -113,6 +113,9 @@ struct TmSampleArgs {
   int rows, vocab, maxHistory;
 };
 cudaError_t launch_sample(const TmSampleArgs* a, cudaStream_t s);
+// packed i32: [numMasked] row ids into logits [*, vocab], then [numMasked, words] xgrammar bitmasks.
+// Clears (to -inf) every logit of those rows whose bit is not set.
+cudaError_t launch_apply_token_bitmask(float* logits, const int32_t* packed, int numMasked, int vocab, int words, cudaStream_t s);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
 #   .gpu/suite/include/        N-API + node-addon-api headers, for that fallback build
 #   .gpu/suite/bundle/         test/gpu, test/conformance and bench/gpu bundled by esbuild (externals: *.node)
 #   .gpu/suite/models/         stories260K files (the device run does not see ../shared)
+#   .gpu/suite/node_modules/   @mlc-ai/web-xgrammar (read from its file at run time, so not bundled)
 # Total must stay well under the tool's 64 MiB (repo included).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -38,6 +39,13 @@ for f in test/gpu/*.gpu.test.ts; do "$ES" "$f" "${COMMON[@]}" --outfile="$G/bund
 mkdir -p "$G/bundle/conformance"
 for f in test/conformance/*.test.ts; do "$ES" "$f" "${COMMON[@]}" --outfile="$G/bundle/conformance/$(basename "${f%.ts}").mjs"; done
 for f in bench/gpu/*.ts; do "$ES" "$f" "${COMMON[@]}" --outfile="$G/bundle/$(basename "${f%.ts}").mjs"; done
+
+# The grammar engine is loaded from its package file at run time (engine/grammar/xgrammar-loader.ts), not
+# bundled: the bundles resolve it from $G/node_modules.
+rm -rf "$G/node_modules"
+mkdir -p "$G/node_modules/@mlc-ai/web-xgrammar/lib"
+cp node_modules/@mlc-ai/web-xgrammar/package.json "$G/node_modules/@mlc-ai/web-xgrammar/"
+cp node_modules/@mlc-ai/web-xgrammar/lib/index.js "$G/node_modules/@mlc-ai/web-xgrammar/lib/"
 
 # 4. Models.
 S=${TOKENMILL_SHARED_MODELS:-../shared/models}

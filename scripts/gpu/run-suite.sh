@@ -3,6 +3,8 @@
 # carry: [".gpu/suite"]. Usage: bash scripts/gpu/run-suite.sh [stage...]; stages (default: all):
 #   probe        device facts + typed-error check             (test/gpu/cuda-probe)
 #   ops          CUDA-specific op paths, sampling, memory      (test/gpu/cuda-ops)
+#   masks        grammar bitmask + device sampling, and constrained requests through the Engine with
+#                deviceGrammarMasks (test/gpu/token-bitmask; needs the suite's node_modules/@mlc-ai/web-xgrammar)
 #   conformance  shared conformance suite, bf16 / f16 / f32    (test/conformance, cuda target)
 #   stories      stories260K f32 golden on CUDA                (test/gpu/stories260k)
 #   qwen3        Qwen3-0.6B-shape seeded model vs transformers (gen + hf_reference + hf-compare)
@@ -21,7 +23,7 @@
 #                torch.compile(mode="reduce-overhead")
 #   peersthru    bench/peers/transformers_peer.py 128/128 at concurrency 1 and 64, eager and compile
 # Each device call may run 10 minutes at most; the next session's plan (docs/kernels.md):
-#   run-suite.sh probe ops graphs conformance stories kernels ; run-suite.sh gen7b perf7b thru7b ;
+#   run-suite.sh probe ops masks graphs conformance stories kernels ; run-suite.sh gen7b perf7b thru7b ;
 #   run-suite.sh gen7b peers7b ; run-suite.sh gen7b peersthru ; run-suite.sh llama7b ; run-suite.sh llama7bold
 # Writes $OUT/summary.txt, $OUT/bench.json, $OUT/perf.json (perf stages) and $OUT/suite.tgz (logs + JSON results).
 set -uo pipefail
@@ -30,7 +32,7 @@ OUT=${OUT:-/tmp/tm-out}
 W=/tmp/tm-suite
 mkdir -p "$OUT" "$W/logs" "$W/results"
 STAGES=("$@")
-[ ${#STAGES[@]} -eq 0 ] && STAGES=(probe ops conformance stories kernels qwen3 llama7b)
+[ ${#STAGES[@]} -eq 0 ] && STAGES=(probe ops masks conformance stories kernels qwen3 llama7b)
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
 note() { echo "$*" | tee -a "$SUMMARY"; }
@@ -112,6 +114,7 @@ for st in "${STAGES[@]}"; do
   case $st in
     probe) run_test probe 60 "$G/bundle/cuda-probe.gpu.test.mjs" ;;
     ops) run_test ops 240 "$G/bundle/cuda-ops.gpu.test.mjs" ;;
+    masks) run_test masks 180 "$G/bundle/token-bitmask.gpu.test.mjs" ;;
     conformance)
       for dt in bf16 f16 f32; do TOKENMILL_CUDA_DTYPE=$dt run_test "conformance-$dt" 240 "$G"/bundle/conformance/*.mjs; done ;;
     stories) run_test stories 120 "$G/bundle/stories260k.gpu.test.mjs" ;;

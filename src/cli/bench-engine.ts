@@ -49,7 +49,7 @@ export interface EngineBenchOptions {
   readonly usdPerHourSource?: { readonly source: 'flag' | 'assumed'; readonly basis: string };
   readonly measurePower: boolean;
   /** Engine options from the environment (cli/env.ts), applied over benchEngineOptions and recorded. */
-  readonly engine?: Pick<EngineOptions, 'decodeGraphs'>;
+  readonly engine?: Pick<EngineOptions, 'decodeGraphs' | 'deviceGrammarMasks'>;
   /** Called after every finished request (progress bars). */
   readonly onRequestDone?: () => void;
 }

@@ -3,7 +3,13 @@
 // listed in docs/cli.md ("Environment").
 import type { EngineOptions } from '../engine/engine-config.js';
 
-/** Engine options from the environment: TOKENMILL_DECODE_GRAPHS=1 turns decode-step graphs on. */
-export function engineOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Pick<EngineOptions, 'decodeGraphs'> {
-  return env.TOKENMILL_DECODE_GRAPHS === '1' ? { decodeGraphs: true } : {};
+/**
+ * Engine options from the environment: TOKENMILL_DECODE_GRAPHS=1 turns decode-step graphs on;
+ * TOKENMILL_DEVICE_GRAMMAR_MASKS=1 applies grammar masks on the device (CUDA).
+ */
+export function engineOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Pick<EngineOptions, 'decodeGraphs' | 'deviceGrammarMasks'> {
+  return {
+    ...(env.TOKENMILL_DECODE_GRAPHS === '1' ? { decodeGraphs: true } : {}),
+    ...(env.TOKENMILL_DEVICE_GRAMMAR_MASKS === '1' ? { deviceGrammarMasks: true } : {}),
+  };
 }

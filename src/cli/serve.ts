@@ -3,15 +3,17 @@
 // keys (env or a 0600 file, never argv), starts the server and installs the drain/fault lifecycle.
 
 import { existsSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, networkInterfaces } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { GpuMonitor } from '../metrics/gpu-monitor.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
 import { machinePrice, type PricedDevice } from '../metrics/machine-price.js';
+import { METRICS_COMPAT_CHOICES, type MetricsCompat } from '../metrics/vllm-compat.js';
 import { probeCuda, type DeviceChoice } from '../runtime/select.js';
 import { createServer } from '../server/app.js';
+import { ZmqKvEventPublisher } from '../server/kv-events-publisher.js';
 import { loadApiKeys } from '../server/auth.js';
 import { installLifecycle } from '../server/lifecycle.js';
 import { openModelStack } from '../server/model-stack.js';
@@ -47,6 +49,9 @@ export interface ServeOptions {
   schedulingPolicy?: 'fcfs' | 'priority';
   drainTimeout: number;
   metricsPublic?: boolean;
+  metricsPort?: number;
+  metricsCompat?: MetricsCompat;
+  kvEventsEndpoint?: string;
   corsOrigin?: string[];
   rateLimit?: { ratePerSecond: number; burst: number };
   maxBodyBytes?: number;
@@ -75,6 +80,24 @@ export function parseRateLimit(raw: string): { ratePerSecond: number; burst: num
   const burst = b === undefined ? Math.max(1, Math.ceil(ratePerSecond)) : Number(b);
   if (!(ratePerSecond > 0) || !(burst >= 1) || !Number.isInteger(burst)) throw new TokenmillError('invalid_argument', `--rate-limit '${raw}': expected RPS or RPS:BURST`);
   return { ratePerSecond, burst };
+}
+
+/**
+ * The KV events topic kv@<pod-ip>:<port>@<model>: routers key replicas by it. The address is POD_IP
+ * (Kubernetes' downward API) when set, else --host unless it is a wildcard, else this machine's
+ * first non-internal IPv4.
+ */
+export function kvEventsTopic(host: string, port: number, modelId: string, env: NodeJS.ProcessEnv = process.env): string {
+  const wildcard = host === '0.0.0.0' || host === '::' || host === '';
+  const ip = env.POD_IP || (wildcard ? firstIpv4() : host);
+  return `kv@${ip}:${port}@${modelId}`;
+}
+
+function firstIpv4(): string {
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
 }
 
 function webDir(): string | null {
@@ -127,11 +150,23 @@ export async function serve(o: ServeOptions): Promise<void> {
   const keys = loadApiKeys(o.apiKeyFile !== undefined ? { keyFile: o.apiKeyFile } : {});
   // Before the model loads (seconds to minutes): a taken port is the user's to fix, not a crash later.
   await assertPortFree(o.host, o.port);
+  if (o.metricsPort !== undefined) {
+    if (o.metricsPort === o.port && o.port !== 0) {
+      throw new TokenmillError('invalid_argument', `--metrics-port ${o.metricsPort} is the API port`, { param: '--metrics-port' });
+    }
+    await assertPortFree(o.host, o.metricsPort);
+  }
   const chatTemplate = o.chatTemplate === undefined ? undefined : resolveChatTemplate(o.chatTemplate);
   const model = await resolveModel(o);
+  // Before the weights load: a missing zeromq or a taken events port is the user's to fix at once.
+  let topic = kvEventsTopic(o.host, o.port, model.id);
+  const kvEvents = o.kvEventsEndpoint === undefined ? null : await ZmqKvEventPublisher.open({ endpoint: o.kvEventsEndpoint, topic });
   const price = machinePrice(o.usdPerHour, o.usdPerHour === undefined ? pricedDevice(o.device) : { kind: 'cpu', numCores: cpus().length });
   // NVML through the CPU addon (dlopen; absent library = no GPU gauges), read off the step loop.
-  const metrics = new ServerMetrics({ modelName: model.id, usdPerHour: price.usdPerHour, priceSource: price.source, priceBasis: price.basis, gpu: new GpuMonitor() });
+  const metrics = new ServerMetrics({
+    modelName: model.id, usdPerHour: price.usdPerHour, priceSource: price.source, priceBasis: price.basis, gpu: new GpuMonitor(),
+    compat: o.metricsCompat ?? null,
+  });
   const stack = await openModelStack({
     dir: model.dir, modelId: model.id, device: o.device, usdPerHour: price.usdPerHour, observer: metrics, ...engineOptionsFromEnv(),
     ...(o.threads !== undefined ? { numThreads: o.threads } : {}),
@@ -144,11 +179,13 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.maxQueue !== undefined ? { maxWaitingRequests: o.maxQueue } : {}),
     ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
     ...(chatTemplate !== undefined ? { chatTemplate: chatTemplate.template } : {}),
+    ...(kvEvents !== null ? { kvEvents } : {}),
   });
   const pooling = resolvePooling(o.pooling, model.dir);
   const server = await createServer({
     engine: stack.engine, frontend: stack.frontend, metrics, apiKeys: keys, systemFingerprint: stack.systemFingerprint, embeddingPooling: pooling,
     metricsPublic: o.metricsPublic === true,
+    ...(o.metricsPort !== undefined ? { metricsPort: o.metricsPort } : {}),
     corsOrigins: (o.corsOrigin ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s.length > 0),
     modelAliases: model.aliases,
     version: packageVersion(),
@@ -161,10 +198,15 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.reasoningParser !== undefined ? { reasoningParser: o.reasoningParser } : {}),
   });
   installLifecycle(server, { drainTimeoutMs: o.drainTimeout * 1000 });
-  const { url } = await server.listen({ host: o.host, port: o.port }).catch((e: NodeJS.ErrnoException) => {
+  const compatNote = o.metricsCompat ? `, ${o.metricsCompat} names too` : '';
+  const { url, port, metricsUrl } = await server.listen({ host: o.host, port: o.port }).catch((e: NodeJS.ErrnoException) => {
     // Taken between the early check and now (a race with another process): the same clear error.
     throw e?.code === 'EADDRINUSE' ? new TokenmillError('port_in_use', `port ${o.port} is in use on ${o.host}: stop the other process or pass another --port`, { param: '--port', cause: e }) : e;
   });
+  if (kvEvents !== null && o.port === 0) {
+    topic = kvEventsTopic(o.host, port, model.id);
+    kvEvents.setTopic(topic);
+  }
   if (price.usdPerHour === 0) log.warn('--usd-per-hour is 0: every cost is reported as $0');
   const auth = keys.enabled ? `on (${keys.size} key${keys.size === 1 ? '' : 's'})` : 'off (no TOKENMILL_API_KEYS / --api-key-file: any key is accepted)';
   process.stdout.write(
@@ -173,7 +215,9 @@ export async function serve(o: ServeOptions): Promise<void> {
       `  auth: ${auth}\n` +
       `  chat template: ${chatTemplate !== undefined ? `${chatTemplate.source} (--chat-template)` : stack.frontend.hasChatTemplate ? "the model's own" : 'none (chat requests get a 400; pass --chat-template FILE|NAME)'}\n` +
       `  system_fingerprint: ${stack.systemFingerprint} (environment fingerprint ${stack.fingerprintId}, as doctor --model prints; backend, quantization, KV dtype)\n` +
-      `  listening on ${url} (OpenAI base URL ${url}/v1)\n`,
+      `  listening on ${url} (OpenAI base URL ${url}/v1)\n` +
+      (metricsUrl !== null ? `  metrics: ${metricsUrl} (no auth${compatNote}; restrict it with a NetworkPolicy)\n` : '') +
+      (kvEvents !== null ? `  KV events: ZeroMQ PUB on ${kvEvents.endpoint}, topic ${topic}\n` : ''),
   );
 }
 
@@ -201,6 +245,13 @@ export function register(program: Command): void {
     .option('--pooling <mode>', '/v1/embeddings pooling: auto (the model\'s sentence-transformers config, else last) | last | mean', choiceArg(['auto', 'last', 'mean'] as const), 'auto')
     .option('--drain-timeout <seconds>', 'on SIGTERM, how long in-flight requests may finish', floatArg, 30)
     .option('--metrics-public', 'serve /metrics without an API key')
+    .option('--metrics-port <port>', 'also serve GET /metrics (only that, no API key) on this port, for routers and Prometheus', portArg)
+    .option('--kv-events-endpoint <endpoint>', 'publish KV cache events (vLLM format) on ZeroMQ: tcp://*:5557 binds, tcp://host:N connects')
+    .option(
+      '--metrics-compat <engine>',
+      "also export the metrics under vLLM's names (vllm:num_requests_waiting, ...): routers' default engine config, OpenCost, Grafana",
+      choiceArg(METRICS_COMPAT_CHOICES),
+    )
     .option('--cors-origin <origin>', 'allow this browser origin (repeatable or comma-separated); default: no CORS', collect)
     .option('--rate-limit <rps[:burst]>', 'per-API-key token bucket (429 + Retry-After)', parseRateLimit)
     .option('--max-body-bytes <size>', 'request body limit (default 2MiB)', parseBytes)

@@ -3,7 +3,11 @@
 // 4 bytes per row instead of the f32 logits. The per-row stream id mixes the request's seed, the
 // choice index and the output position, so a sequence's draws do not depend on its batch or on
 // preemption. Host and device samplers use different PRNGs: a seed reproduces within one backend.
+// Constrained rows (a grammar) join when the backend also masks on the device (applyTokenBitmask)
+// and the engine enables it: their masks are uploaded for only those rows, then sample() runs.
 import type { Backend, DeviceSampleRow, Tensor } from '../runtime/backend.js';
+import type { MaskedRow } from '../runtime/token-bitmask.js';
+import { invariant } from '../util/invariant.js';
 
 export type { DeviceSampleRow };
 import type { Sequence } from './request.js';
@@ -20,12 +24,38 @@ export function deviceSamplerOf(b: Backend): DeviceSamplingBackend | null {
   return typeof s === 'function' ? (b as unknown as DeviceSamplingBackend) : null;
 }
 
+/** The optional backend extension that masks constrained rows on the device (Backend.applyTokenBitmask). */
+export interface DeviceMaskingBackend {
+  applyTokenBitmask(logits: Tensor, packed: Int32Array, numMasked: number, words: number): void;
+}
+
+export function deviceMaskerOf(b: Backend): DeviceMaskingBackend | null {
+  const f = (b as Partial<DeviceMaskingBackend>).applyTokenBitmask;
+  return typeof f === 'function' ? (b as unknown as DeviceMaskingBackend) : null;
+}
+
 /**
- * Whether a row can be sampled on the device: it needs no logprobs, no logit bias and no grammar
- * mask (constrained rows are routed to the host sampler, as logit_bias rows are).
+ * Whether a row can be sampled on the device: it needs no logprobs and no logit bias, and a grammar
+ * only when masks are applied on the device too (masksOnDevice); otherwise constrained rows are
+ * routed to the host sampler, as logit_bias rows are.
  */
-export function deviceEligible(sampler: SequenceSampler): boolean {
-  return sampler.params.logprobs === null && sampler.params.logitBias.size === 0 && sampler.grammar === null;
+export function deviceEligible(sampler: SequenceSampler, masksOnDevice = false): boolean {
+  return sampler.params.logprobs === null && sampler.params.logitBias.size === 0 && (sampler.grammar === null || masksOnDevice);
+}
+
+/**
+ * The rows whose prepared grammar mask must be applied on the device: constrained rows whose mask
+ * forbids something (a full mask, free text before a tool-call trigger, needs no upload).
+ */
+export function deviceMaskRows(samplers: readonly SequenceSampler[]): MaskedRow[] {
+  const rows: MaskedRow[] = [];
+  samplers.forEach((s, row) => {
+    const g = s.grammar;
+    if (g === null || g.maskIsFull) return;
+    invariant(g.mask !== null, 'device masks: the grammar mask was not prepared for this step');
+    rows.push({ row, mask: g.mask });
+  });
+  return rows;
 }
 
 const EMPTY = new Int32Array(0);

@@ -1,6 +1,7 @@
 // EngineOptions (what the CLI/server pass in) and their resolution against the model: KV pool size
 // from a byte budget, maxModelLen clamped to what the pool and the model can hold, step budgets.
 // Bad combinations throw TokenmillError('invalid_argument') here, before anything is allocated.
+import type { KvEventSink } from './kv/kv-events.js';
 import type { CausalLM } from '../model/types.js';
 import type { EngineObserver } from '../metrics/engine-observer.js';
 import { TokenmillError } from '../util/errors.js';
@@ -51,8 +52,17 @@ export interface EngineOptions {
    * TOKENMILL_DECODE_GRAPHS=1 to true.
    */
   readonly decodeGraphs?: boolean;
+  /**
+   * Apply grammar masks on the device so that constrained rows sample there too (backends with
+   * sample() and applyTokenBitmask, i.e. CUDA). Default ENGINE_DEFAULTS.deviceGrammarMasks (false:
+   * the host sampler masks them until the kernel has run on a GPU); the CLI maps
+   * TOKENMILL_DEVICE_GRAMMAR_MASKS=1 to true.
+   */
+  readonly deviceGrammarMasks?: boolean;
   /** Machine price for cost accounting (default 0). */
   readonly usdPerHour?: number;
+  /** Where each step's prefix-cache events go (serve --kv-events-endpoint); absent: none are kept. */
+  readonly kvEvents?: KvEventSink;
   readonly observer?: EngineObserver;
   /** Clock in ms (tests inject one). Default performance.now. */
   readonly now?: () => number;
@@ -73,6 +83,7 @@ export interface ResolvedEngineConfig {
   readonly usdPerHour: number;
   readonly deviceSampling: boolean;
   readonly decodeGraphs: boolean;
+  readonly deviceGrammarMasks: boolean;
 }
 
 function bad(msg: string, param?: string): never {
@@ -127,5 +138,6 @@ export function resolveEngineConfig(o: EngineOptions): ResolvedEngineConfig {
     usdPerHour,
     deviceSampling: o.deviceSampling ?? ENGINE_DEFAULTS.deviceSampling,
     decodeGraphs: o.decodeGraphs ?? ENGINE_DEFAULTS.decodeGraphs,
+    deviceGrammarMasks: o.deviceGrammarMasks ?? ENGINE_DEFAULTS.deviceGrammarMasks,
   };
 }

@@ -20,6 +20,8 @@ export const ENGINE_DEFAULTS = Object.freeze({
   deviceSampling: true,
   /** Decode-step graph capture (CUDA); off unless asked for. */
   decodeGraphs: false,
+  /** Grammar masks applied on the device (CUDA); off until the kernel has run on a GPU. */
+  deviceGrammarMasks: false,
   /** AsyncEngine: requests admitted but not yet scheduled before server_overloaded. */
   maxWaitingRequests: 1024,
   /** Share of free memory the KV pool takes when no budget is given: the host is shared with everything else. */

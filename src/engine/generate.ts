@@ -26,6 +26,8 @@ export interface GenerateOptions {
   readonly samplerFactory?: SamplerFactory;
   /** Decode-step graphs (EngineOptions.decodeGraphs; CUDA only). */
   readonly decodeGraphs?: boolean;
+  /** Grammar masks on the device (EngineOptions.deviceGrammarMasks; CUDA only). */
+  readonly deviceGrammarMasks?: boolean;
 }
 
 export interface GenerateStats {
@@ -117,6 +119,7 @@ export async function* generate(
     ...(tokenizer !== null ? { detokenizer: detokenizerFor(tokenizer, { skipSpecialTokens: opts.skipSpecialTokens ?? true }) } : {}),
     ...(opts.samplerFactory !== undefined ? { samplerFactory: opts.samplerFactory } : {}),
     ...(opts.decodeGraphs !== undefined ? { decodeGraphs: opts.decodeGraphs } : {}),
+    ...(opts.deviceGrammarMasks !== undefined ? { deviceGrammarMasks: opts.deviceGrammarMasks } : {}),
   });
   try {
     engine.addRequest({ requestId: REQUEST_ID, promptTokenIds, params: { ...params, maxTokens } });

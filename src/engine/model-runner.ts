@@ -1,10 +1,12 @@
 // ModelRunner: runs one step on the device. Builds the batch (BatchBuilder), calls CausalLM.forward
 // over the paged KV cache, and turns the logits rows into one sampled token per sampling sequence:
 // device argmax when every sampler is plain greedy, device sampling (device-sampling.ts) when the
-// backend offers it and no row needs logprobs, bias or a grammar, otherwise the f32 logits are read
-// back and each sequence's sampler (sampler.ts) picks. Grammar masks of constrained rows are
-// computed on the JS thread after the read is started, i.e. while the CPU backend's forward pass
-// runs on its worker (flushAsync), so they cost no step time when they take less than the pass.
+// backend offers it and no row needs logprobs or bias (nor a grammar, unless deviceGrammarMasks and
+// the backend masks on the device), otherwise the f32 logits are read back and each sequence's
+// sampler (sampler.ts) picks. Grammar masks of constrained rows are computed on the JS thread while
+// the forward pass runs elsewhere: on the device (CUDA enqueues), or on the CPU backend's worker,
+// which such a read asks for even when the step is small (one stream), so masks cost no step time
+// when they take less than the pass.
 // With decodeGraphs and a graph-capable backend, pure decode steps replay a per-bucket recording
 // (graph-cache.ts); other steps run eagerly. Embedding entries get their final hidden rows read
 // back and folded into their pooler (pooling.ts) instead of being sampled. Knows nothing of queues.
@@ -13,7 +15,10 @@ import type { CausalLM } from '../model/types.js';
 import { invariant } from '../util/invariant.js';
 import { BatchBuilder, type HiddenRowsFor } from './batch-builder.js';
 import { GraphCache } from './graph-cache.js';
-import { deviceEligible, deviceRow, deviceSamplerOf, type DeviceSamplingBackend } from './device-sampling.js';
+import { bitmaskWords, packTokenBitmasks } from '../runtime/token-bitmask.js';
+import {
+  deviceEligible, deviceMaskRows, deviceMaskerOf, deviceRow, deviceSamplerOf, type DeviceMaskingBackend, type DeviceSamplingBackend,
+} from './device-sampling.js';
 import type { EmbeddingPooler } from './pooling.js';
 import type { Sequence } from './request.js';
 import type { SampledToken, SequenceSampler } from './sampler.js';
@@ -32,6 +37,12 @@ export interface ModelRunnerOptions {
    * when the backend has `graphs` (CUDA). Default false. Ignored by backends without graphs.
    */
   readonly decodeGraphs?: boolean;
+  /**
+   * Apply grammar masks on the device (Backend.applyTokenBitmask) so that constrained rows sample
+   * there too, when the backend has both sample() and the mask op. Default false: the host sampler
+   * masks them (the device path has not yet run on a GPU).
+   */
+  readonly deviceGrammarMasks?: boolean;
 }
 
 export class ModelRunner {
@@ -43,12 +54,15 @@ export class ModelRunner {
   private readonly argmaxOut: Tensor;
   private readonly argmaxViews = new Map<number, Tensor>();
   private readonly deviceSampler: DeviceSamplingBackend | null;
+  private readonly deviceMasker: DeviceMaskingBackend | null;
+  /** Grow-only host buffer the step's packed masks are written into (token-bitmask.ts layout). */
+  private maskBuf = new Int32Array(0);
   /**
    * Steps with constrained rows: masks computed, JS-thread time computing them (while the forward
    * pass runs on the CPU backend's worker), and time then still waiting for the logits. A wait near
    * zero means the masks took longer than the pass and added to the step.
    */
-  readonly grammarStats = { numSteps: 0, numMasks: 0, maskMs: 0, readWaitMs: 0 };
+  readonly grammarStats = { numSteps: 0, numMasks: 0, maskMs: 0, readWaitMs: 0, numDeviceSteps: 0, numDeviceMaskedRows: 0 };
   /** Decode-step recordings, when enabled and supported (null otherwise). */
   readonly graphCache: GraphCache | null = null;
   private disposed = false;
@@ -79,6 +93,7 @@ export class ModelRunner {
     }
     this.batchBuilder = builder;
     this.deviceSampler = opts.deviceSampling === false ? null : deviceSamplerOf(b);
+    this.deviceMasker = this.deviceSampler !== null && opts.deviceGrammarMasks === true ? deviceMaskerOf(b) : null;
     if (opts.decodeGraphs === true && b.graphs !== undefined) {
       const cache = new GraphCache(model, this.kvCache, builder);
       try {
@@ -122,17 +137,22 @@ export class ModelRunner {
       }
       return result;
     }
-    if (this.deviceSampler !== null && samplers.every(deviceEligible)) {
+    const masksOnDevice = this.deviceMasker !== null;
+    if (this.deviceSampler !== null && samplers.every((s) => deviceEligible(s, masksOnDevice))) {
       const outView = this.argmaxView(logitsFor.length);
+      const masked = masksOnDevice ? await this.maskOnDevice(logits, logitsFor, samplers) : 0;
       this.deviceSampler.sample(outView, logits, logitsFor.map((e, r) => deviceRow(e!.seq, samplers[r]!)));
+      const t1 = performance.now();
       const ids = await backend.readInt32(outView);
+      if (masked > 0) this.grammarStats.readWaitMs += performance.now() - t1;
       for (let r = 0; r < logitsFor.length; r++) {
         samplers[r]!.recordToken(ids[r]!);
         result.set(logitsFor[r]!.seq, { tokenId: ids[r]! });
       }
       return result;
     }
-    const hostRead = backend.read(logits); // starts the forward pass (async on the CPU backend)
+    // Starts the forward pass; with constrained rows, off the JS thread (CPU) so masks overlap it.
+    const hostRead = backend.read(logits, { overlapHostWork: samplers.some((s) => s.grammar !== null) });
     const t0 = performance.now();
     const masked = await this.prepareMasks(logitsFor, samplers, hostRead);
     const t1 = performance.now();
@@ -149,13 +169,42 @@ export class ModelRunner {
     return result;
   }
 
+  /**
+   * Masks of this step's constrained rows, computed while the device runs the enqueued forward pass,
+   * then applied there for only the rows whose mask forbids something: one packed host array, one
+   * upload (the backend's one pinned buffer and async copy). Returns how many rows are constrained.
+   */
+  private async maskOnDevice(
+    logits: Tensor, logitsFor: readonly (ScheduledSequence | null)[], samplers: readonly SequenceSampler[],
+  ): Promise<number> {
+    const t0 = performance.now();
+    const masked = await this.prepareMasks(logitsFor, samplers, null);
+    if (masked === 0) return 0;
+    const rows = deviceMaskRows(samplers);
+    const g = this.grammarStats;
+    if (rows.length > 0) {
+      const words = bitmaskWords(this.vocabSize);
+      const need = rows.length * (words + 1);
+      if (this.maskBuf.length < need) this.maskBuf = new Int32Array(need);
+      this.deviceMasker!.applyTokenBitmask(logits, packTokenBitmasks(rows, words, this.maskBuf), rows.length, words);
+    }
+    g.numSteps++;
+    g.numDeviceSteps++;
+    g.numMasks += masked;
+    g.numDeviceMaskedRows += rows.length;
+    g.maskMs += performance.now() - t0;
+    return masked;
+  }
+
   /** Grammar masks for this step's constrained rows (overlapping the forward pass); how many. */
-  private async prepareMasks(logitsFor: readonly (ScheduledSequence | null)[], samplers: readonly SequenceSampler[], pending: Promise<unknown>): Promise<number> {
+  private async prepareMasks(
+    logitsFor: readonly (ScheduledSequence | null)[], samplers: readonly SequenceSampler[], pending: Promise<unknown> | null,
+  ): Promise<number> {
     let n = 0;
     for (let r = 0; r < samplers.length; r++) {
       const g = samplers[r]!.grammar;
       if (g === null) continue;
-      if (n++ === 0) pending.catch(() => undefined); // a failed read is reported by its own await
+      if (n++ === 0) pending?.catch(() => undefined); // a failed read is reported by its own await
       const seq = logitsFor[r]!.seq;
       await g.prepareMask(seq.tokenIds.slice(seq.numPromptTokens));
     }
@@ -177,7 +226,7 @@ export class ModelRunner {
 
   /** Graph replay for a pure-decode step that fits a bucket, an eager forward otherwise. */
   private forward(out: SchedulerOutput): { logits: Tensor; logitsFor: readonly (ScheduledSequence | null)[]; hiddenFor: readonly HiddenRowsFor[] } {
-    if (this.graphCache !== null && this.graphCache.canRun(out)) return { ...this.graphCache.run(out), hiddenFor: [] };
+    if (this.graphCache?.canRun(out)) return { ...this.graphCache.run(out), hiddenFor: [] };
     const { inputs, logitsFor, hiddenFor } = this.batchBuilder.build(out);
     return { logits: this.model.forward(inputs, this.kvCache), logitsFor, hiddenFor };
   }

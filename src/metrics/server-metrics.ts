@@ -9,22 +9,38 @@ import { CostLedger } from './cost.js';
 import type { EngineObserver, EngineStepEvent } from './engine-observer.js';
 import { registerGpuGauges, type GpuMonitor } from './gpu-monitor.js';
 import { LiveSeries } from './live-series.js';
+import { PREFILL_BUCKETS, registerCacheConfigInfo, TPOT_BUCKETS, VllmCompatMetrics, type MetricsCompat } from './vllm-compat.js';
 
 export interface EngineGauges {
   readonly numRunning: number;
   readonly numWaiting: number;
   /** 0..1 share of KV blocks in use. */
   readonly kvCacheUsage: number;
-  /** KV pool free and total block counts: free returns to total when no request holds blocks (leak check). */
-  readonly numFreeBlocks?: number;
+  /** KV pool size and block size, for the cache-config info gauge (absent: no info gauge). */
   readonly numTotalBlocks?: number;
+  readonly blockSize?: number;
+  /** KV blocks free: back to numTotalBlocks when no request holds any (the soak's leak check). */
+  readonly numFreeBlocks?: number;
 }
+
+/** Requests whose first schedule time is kept for the prefill-time histogram (the oldest go first). */
+const MAX_TRACKED_SCHEDULES = 8192;
 
 const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
 const ITL_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5];
 
+/** How long the process collectors' text (/proc reads: fds, memory, CPU) is reused across scrapes. */
+const PROCESS_METRICS_TTL_MS = 1000;
+
 export class ServerMetrics implements EngineObserver {
   readonly registry = new Registry();
+  /**
+   * prom-client's process and Node collectors, kept apart: they cost most of a scrape (file reads)
+   * and change slowly, so their text is rendered at most once per PROCESS_METRICS_TTL_MS while an
+   * endpoint picker scrapes every 50 ms. Engine and request series are always fresh.
+   */
+  private readonly processRegistry = new Registry();
+  private processText: { atMs: number; body: string } | null = null;
   readonly ledger: CostLedger;
   readonly modelName: string;
   private gaugesSource: (() => EngineGauges) | null = null;
@@ -43,6 +59,8 @@ export class ServerMetrics implements EngineObserver {
   readonly itl: Histogram<'model_name'>;
   readonly e2e: Histogram<'model_name'>;
   readonly queueTime: Histogram<'model_name'>;
+  readonly prefillTime: Histogram<'model_name'>;
+  readonly timePerOutputToken: Histogram<'model_name'>;
   readonly promptTokens: Counter<'model_name'>;
   readonly generationTokens: Counter<'model_name'>;
   readonly requestSuccess: Counter<'model_name' | 'finished_reason'>;
@@ -54,16 +72,24 @@ export class ServerMetrics implements EngineObserver {
 
   /** The machine price in force and where it came from (machine-price.ts); source 'flag' unless told otherwise. */
   readonly price: MachinePrice;
+  /** The vLLM-named mirrors (--metrics-compat vllm), or null. */
+  readonly compat: VllmCompatMetrics | null;
+  /** Engine request id -> when it was first scheduled (ms), until its first token. */
+  private readonly scheduledAtMs = new Map<string, number>();
+  private readonly nowMs: () => number;
 
   constructor(opts: {
     modelName: string; usdPerHour: number; costWindowSeconds?: number; gpu?: GpuMonitor; now?: () => number; priceSource?: PriceSource; priceBasis?: string;
+    /** Also export the metrics under these engines' names (the tokenmill_* names stay). */
+    compat?: MetricsCompat | null;
   }) {
+    this.nowMs = opts.now ?? Date.now;
     this.modelName = opts.modelName;
     this.price = { usdPerHour: opts.usdPerHour, source: opts.priceSource ?? 'flag', basis: opts.priceBasis ?? 'configured' };
     this.ledger = new CostLedger({ usdPerHour: opts.usdPerHour, windowSeconds: opts.costWindowSeconds ?? 60, ...(opts.now ? { now: opts.now } : {}) });
     this.gpu = opts.gpu ?? null;
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry });
+    collectDefaultMetrics({ register: this.processRegistry });
     const m = ['model_name'] as const;
     const hist = (name: string, help: string, buckets: number[]) => new Histogram({ name, help, labelNames: m, buckets, registers });
     const counter = (name: string, help: string) => new Counter({ name, help, labelNames: m, registers });
@@ -71,6 +97,10 @@ export class ServerMetrics implements EngineObserver {
     this.itl = hist('tokenmill_inter_token_latency_seconds', 'Time between consecutive output tokens.', ITL_BUCKETS);
     this.e2e = hist('tokenmill_e2e_request_latency_seconds', 'End-to-end request latency.', LATENCY_BUCKETS);
     this.queueTime = hist('tokenmill_request_queue_time_seconds', 'Time a request waited before its first schedule.', LATENCY_BUCKETS);
+    const prefillHelp = "Time from a request's first schedule to its first token.";
+    this.prefillTime = hist('tokenmill_request_prefill_time_seconds', prefillHelp, PREFILL_BUCKETS);
+    const tpotHelp = 'Mean time per output token after the first, per request and choice.';
+    this.timePerOutputToken = hist('tokenmill_request_time_per_output_token_seconds', tpotHelp, TPOT_BUCKETS);
     this.promptTokens = counter('tokenmill_prompt_tokens_total', 'Prompt tokens of requests scheduled (counted at their first step, cached included).');
     this.generationTokens = counter('tokenmill_generation_tokens_total', 'Tokens generated (counted every engine step).');
     this.preemptions = counter('tokenmill_num_preemptions_total', 'Preemptions (KV freed, request recomputed).');
@@ -93,8 +123,15 @@ export class ServerMetrics implements EngineObserver {
     gauge('tokenmill_num_requests_running', 'Requests in the running batch.', (g) => g.numRunning);
     gauge('tokenmill_num_requests_waiting', 'Requests waiting to be scheduled.', (g) => g.numWaiting);
     gauge('tokenmill_kv_cache_usage_perc', 'KV-cache usage (1 = full).', (g) => g.kvCacheUsage);
-    gauge('tokenmill_kv_cache_free_blocks', 'KV-cache blocks free (evictable prefix-cache blocks count as free).', (g) => g.numFreeBlocks ?? Number.NaN);
+    const freeHelp = 'KV-cache blocks free (evictable prefix-cache blocks count as free).';
+    gauge('tokenmill_kv_cache_free_blocks', freeHelp, (g) => g.numFreeBlocks ?? Number.NaN);
     gauge('tokenmill_kv_cache_total_blocks', 'KV-cache blocks in the pool.', (g) => g.numTotalBlocks ?? Number.NaN);
+    const routing = () => {
+      const g = this.gaugesSource?.();
+      return g ? { ...g, numTotalBlocks: g.numTotalBlocks ?? 0 } : null;
+    };
+    registerCacheConfigInfo(this.registry, 'tokenmill_cache_config_info', this.modelName, routing);
+    this.compat = opts.compat === 'vllm' ? new VllmCompatMetrics(this.registry, this.modelName, routing) : null;
     const ledger = this.ledger;
     const modelName = this.modelName;
     new Gauge({
@@ -139,8 +176,10 @@ export class ServerMetrics implements EngineObserver {
   }
 
   // --- EngineObserver -----------------------------------------------------------------------
-  onRequestScheduled(_requestId: string, queueSeconds: number): void {
+  onRequestScheduled(requestId: string, queueSeconds: number): void {
     this.queueTime.observe({ model_name: this.modelName }, queueSeconds);
+    if (this.scheduledAtMs.size >= MAX_TRACKED_SCHEDULES) this.scheduledAtMs.delete(this.scheduledAtMs.keys().next().value!);
+    this.scheduledAtMs.set(requestId, this.nowMs());
   }
   onPreemption(_requestId: string): void {
     this.preemptions.inc({ model_name: this.modelName });
@@ -148,14 +187,21 @@ export class ServerMetrics implements EngineObserver {
   onPrefixCacheQuery(numQueriedTokens: number, numHitTokens: number): void {
     this.prefixQueries.inc({ model_name: this.modelName }, numQueriedTokens);
     this.prefixHits.inc({ model_name: this.modelName }, numHitTokens);
+    this.compat?.addPrefixQuery(numQueriedTokens, numHitTokens);
     this.numPrefixQueries += numQueriedTokens;
     this.numPrefixHits += numHitTokens;
   }
   onStep(e: EngineStepEvent): void {
     this.ledger.recordStep(e.wallSeconds, e.numGeneratedTokens);
     const model_name = this.modelName;
-    if (e.numGeneratedTokens > 0) this.generationTokens.inc({ model_name }, e.numGeneratedTokens);
-    if ((e.numNewPromptTokens ?? 0) > 0) this.promptTokens.inc({ model_name }, e.numNewPromptTokens);
+    if (e.numGeneratedTokens > 0) {
+      this.generationTokens.inc({ model_name }, e.numGeneratedTokens);
+      this.compat?.addGenerationTokens(e.numGeneratedTokens);
+    }
+    if ((e.numNewPromptTokens ?? 0) > 0) {
+      this.promptTokens.inc({ model_name }, e.numNewPromptTokens);
+      this.compat?.addPromptTokens(e.numNewPromptTokens!);
+    }
     this.numGenerated += e.numGeneratedTokens;
   }
 
@@ -163,6 +209,24 @@ export class ServerMetrics implements EngineObserver {
   observeFirstToken(seconds: number): void {
     this.ttft.observe({ model_name: this.modelName }, seconds);
     keepSample(this.pendingTtft, seconds);
+  }
+  /** A request's first token arrived (engine request id): its prefill time is since its first schedule. */
+  observePrefillDone(requestId: string, atMs = this.nowMs()): void {
+    const t0 = this.scheduledAtMs.get(requestId);
+    if (t0 === undefined) return;
+    this.scheduledAtMs.delete(requestId);
+    const s = Math.max(0, atMs - t0) / 1000;
+    this.prefillTime.observe({ model_name: this.modelName }, s);
+    this.compat?.observePrefill(s);
+  }
+  /** Forget a request that ended before its first token (abort, error). */
+  forgetRequest(requestId: string): void {
+    this.scheduledAtMs.delete(requestId);
+  }
+  /** Mean seconds per output token after the first, of one finished request (or choice). */
+  observeTimePerOutputToken(seconds: number): void {
+    this.timePerOutputToken.observe({ model_name: this.modelName }, seconds);
+    this.compat?.observeTimePerOutputToken(seconds);
   }
   /** An output brought numTokens tokens after gapSeconds: each token gets an equal share. */
   observeInterToken(gapSeconds: number, numTokens: number): void {
@@ -187,7 +251,11 @@ export class ServerMetrics implements EngineObserver {
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    const now = Date.now();
+    if (this.processText === null || now - this.processText.atMs >= PROCESS_METRICS_TTL_MS) {
+      this.processText = { atMs: now, body: await this.processRegistry.metrics() };
+    }
+    return { contentType: this.registry.contentType, body: (await this.registry.metrics()) + this.processText.body };
   }
 
   // --- dashboard series ---------------------------------------------------------------------

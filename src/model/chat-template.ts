@@ -134,7 +134,9 @@ export class ChatTemplateRenderer {
     this.ready = false; // stays referenced until the first render finishes: it is spawned for one
     w.on('message', (m: WorkerReply) => this.onMessage(w, m));
     w.on('error', (e) => this.onWorkerDeath(w, `chat template renderer failed: ${e.message}`));
-    w.on('exit', (code, signal) => this.onWorkerDeath(w, `chat template renderer exited (${signal ?? `code ${code}`}; out of memory or killed)`));
+    w.on('exit', (code, signal) => {
+      this.onWorkerDeath(w, `chat template renderer exited (${signal ?? `code ${code}`}; out of memory or killed)`);
+    });
     return w;
   }
 

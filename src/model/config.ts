@@ -26,7 +26,8 @@ type Json = Record<string, unknown>;
  */
 const SHAPE_FIELD_MAX: Readonly<Record<string, number>> = {
   hidden_size: 1 << 17, intermediate_size: 1 << 20, num_hidden_layers: 1024, num_attention_heads: 1024, num_key_value_heads: 1024,
-  head_dim: 1 << 12, vocab_size: 1 << 22, max_position_embeddings: 1 << 24, original_max_position_embeddings: 1 << 24, sliding_window: 1 << 24,
+  head_dim: 1 << 12, vocab_size: 1 << 22,
+  max_position_embeddings: 1 << 24, original_max_position_embeddings: 1 << 24, sliding_window: 1 << 24,
 };
 
 class Fields {

@@ -65,7 +65,7 @@ function readF32(src: ByteSource, t: GgufTensorInfo): Float32Array {
 function configOf(g: GgufFile, src: ByteSource, arch: string): ModelConfig {
   const p = (k: string): number | undefined => num(g, `${arch}.${k}`);
   const emb = g.tensors.get('token_embd.weight');
-  if (!emb || emb.shape.length !== 2) throw bad(g.path, 'missing 2-D token_embd.weight', 'token_embd.weight');
+  if (emb?.shape.length !== 2) throw bad(g.path, 'missing 2-D token_embd.weight', 'token_embd.weight');
   const raw: Record<string, unknown> = {
     architectures: [HF_ARCH[arch]],
     hidden_size: p('embedding_length'),

@@ -31,7 +31,7 @@ export interface StHeader {
 }
 
 function isStDType(s: unknown): s is StDType {
-  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(ST_DTYPE_BYTES, s);
+  return typeof s === 'string' && Object.hasOwn(ST_DTYPE_BYTES, s);
 }
 
 function isCount(x: unknown): x is number {

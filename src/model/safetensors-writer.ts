@@ -44,7 +44,7 @@ export function buildHeader(tensors: readonly TensorToWrite[], metadata: Readonl
   const sizes: number[] = [];
   let offset = 0;
   for (const t of tensors) {
-    if (t.name === '__metadata__' || Object.prototype.hasOwnProperty.call(obj, t.name)) {
+    if (t.name === '__metadata__' || Object.hasOwn(obj, t.name)) {
       throw new TokenmillError('invalid_argument', `writeSafetensors: duplicate or reserved tensor name '${t.name}'`);
     }
     const size = byteSizeOf(t);

@@ -20,6 +20,15 @@ export interface Tensor {
 /** Host data accepted by upload(): f32 values, raw f16/bf16 bits, int32, or int8 (i8 tensors). */
 export type HostData = Float32Array | Uint16Array | Int32Array | Int8Array;
 
+export interface ReadOptions {
+  /**
+   * The caller has host work to do while the read is pending (grammar masks): a backend that runs
+   * small queues synchronously on the JS thread (the CPU backend) runs this one off it instead, so
+   * the work overlaps the queued ops. Backends whose ops already run elsewhere ignore it.
+   */
+  readonly overlapHostWork?: boolean;
+}
+
 export interface BackendMemoryStats {
   /** Bytes currently held by live tensors (views excluded). */
   readonly allocatedBytes: number;
@@ -108,7 +117,7 @@ export interface Backend {
   /** A tensor over the same storage: numel(shape) elements starting at element offset. */
   view(t: Tensor, shape: readonly number[], offset?: number): Tensor;
   /** Copy to the host as f32 (float tensors) after all enqueued work. */
-  read(t: Tensor): Promise<Float32Array>;
+  read(t: Tensor, opts?: ReadOptions): Promise<Float32Array>;
   readInt32(t: Tensor): Promise<Int32Array>;
   /** Release a tensor (not a view). Using it afterwards is a bug. */
   free(t: Tensor): void;
@@ -220,6 +229,15 @@ export interface Backend {
    * top-p; SamplingParams semantics), from a PRNG stream keyed by rows[s].seed. Only ids come back.
    */
   sample?(out: Tensor, logits: Tensor, rows: readonly DeviceSampleRow[]): void;
+
+  /**
+   * Optional grammar masking in place (the reference and CUDA have it): packed holds [numMasked] row
+   * ids of logits f32 [S, V], then [numMasked, words] allowed-token bitmasks in xgrammar's layout
+   * (runtime/token-bitmask.ts); every logit of those rows whose bit is clear (or past 32 * words)
+   * becomes -inf, the others stay bit for bit. Enqueued like any op (the host array may be reused
+   * as soon as the call returns); used before sample() so that constrained rows sample on the device.
+   */
+  applyTokenBitmask?(logits: Tensor, packed: Int32Array, numMasked: number, words: number): void;
 }
 
 /** One row's knobs for Backend.sample. */

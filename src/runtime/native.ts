@@ -168,6 +168,8 @@ export interface CudaContextNative {
   argmax(out: number, logits: number, rows: number, vocab: number): void;
   sample(out: number, logits: number, scratch: number, counts: number, params: number, seeds: number, history: number,
     numGenerated: number, historyLens: number, rows: number, vocab: number, maxHistory: number): void;
+  /** Grammar masks (runtime/token-bitmask.ts layout); optional so that older binaries still load. */
+  applyTokenBitmask?(logits: number, packed: Int32Array, numMasked: number, vocab: number, words: number): void;
   info(): { cublasLt: boolean; numSms: number; device: number; cachedBytes: number };
 }
 

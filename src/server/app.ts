@@ -13,11 +13,13 @@ import { ApiKeyStore } from './auth.js';
 import type { ModelFrontend } from './frontend.js';
 import { clientErrorHandler, frameworkErrorHandler, sendError, toHttpError } from './http-errors.js';
 import { installHooks, pathOf } from './hooks.js';
+import { startMetricsListener, type MetricsListener } from './metrics-listener.js';
 import { KeyRateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { registerAdminRoutes } from './routes-admin.js';
 import { registerEmbeddingRoutes } from './routes-embeddings.js';
 import { registerResponsesRoutes } from './routes-responses.js';
 import { registerOpenAiRoutes, type OpenAiRouteOptions } from './routes-openai.js';
+import { registerRenderRoutes } from './routes-render.js';
 import { registerWebRoutes } from './routes-web.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './schemas.js';
 import { resolveOutputParsers } from './tools/chat-parsing.js';
@@ -31,6 +33,8 @@ export interface ServerOptions {
   readonly usdPerHour?: number;
   readonly apiKeys?: ApiKeyStore;
   readonly metricsPublic?: boolean;
+  /** Also serve GET /metrics, without auth, on this port of the listen host (0 picks one; absent: no such listener). */
+  readonly metricsPort?: number;
   readonly corsOrigins?: readonly string[];
   readonly bodyLimitBytes?: number;
   readonly maxQueue?: number;
@@ -46,8 +50,6 @@ export interface ServerOptions {
   readonly info?: () => unknown;
   /** Dashboard series sampling period (default 1000 ms). */
   readonly seriesIntervalMs?: number;
-  /** How often the engine's fatalError is polled (default 200 ms). */
-  readonly fatalPollMs?: number;
   /** --tool-call-parser: auto (from the chat template, default), none, hermes, llama3_json, mistral. */
   readonly toolCallParser?: string;
   /** --reasoning-parser: auto (default), none, qwen3. */
@@ -74,7 +76,7 @@ export class TokenmillServer {
   private numInFlight = 0;
   private idleWaiters: (() => void)[] = [];
   private fatalListeners: ((e: TokenmillError) => void)[] = [];
-  private readonly poll: NodeJS.Timeout;
+  private metricsListener: MetricsListener | null = null;
 
   constructor(private readonly opts: ServerOptions) {
     const engine = opts.engine;
@@ -117,7 +119,7 @@ export class TokenmillServer {
       pingIntervalMs: opts.pingIntervalMs ?? 5000,
       systemFingerprint: opts.systemFingerprint ?? null,
       isDraining: () => this.stateValue === 'draining',
-      reportFatal: (e: TokenmillError) => this.markDead(e),
+      fatal: () => this.fatal,
     };
     const routeOpts: OpenAiRouteOptions = {
       ctx,
@@ -130,9 +132,9 @@ export class TokenmillServer {
         opts.frontend.chatTemplate,
       ),
       begin: () => this.begin(),
-      isDead: () => this.stateValue === 'dead',
     };
     registerOpenAiRoutes(app, routeOpts);
+    registerRenderRoutes(app, routeOpts);
     registerEmbeddingRoutes(app, routeOpts, opts.embeddingPooling ?? 'last');
     registerResponsesRoutes(app, routeOpts);
     registerAdminRoutes(app, {
@@ -146,11 +148,7 @@ export class TokenmillServer {
     });
     registerWebRoutes(app, { engine, metrics: this.metrics, webDir: opts.webDir ?? null, ...(opts.info ? { info: opts.info } : {}) });
     this.metrics.startSampling(opts.seriesIntervalMs ?? 1000);
-    this.poll = setInterval(() => {
-      const e = engine.fatalError;
-      if (e && this.stateValue !== 'dead') this.markDead(e instanceof TokenmillError ? e : new TokenmillError('engine_dead', e.message, { cause: e }));
-    }, opts.fatalPollMs ?? 200);
-    this.poll.unref();
+    engine.onFatal((e) => this.markDead(e)); // the one dead-engine signal: no polling
   }
 
   get state(): ServerState {
@@ -166,13 +164,22 @@ export class TokenmillServer {
   }
 
   /** Listen; port 0 picks a free port. Resolves to the base URL (http://host:port). */
-  async listen(opts: { host?: string; port?: number } = {}): Promise<{ url: string; port: number }> {
+  async listen(opts: { host?: string; port?: number } = {}): Promise<{ url: string; port: number; metricsUrl: string | null }> {
     const host = opts.host ?? '127.0.0.1';
-    await this.app.listen({ host, port: opts.port ?? 0 });
+    if (this.opts.metricsPort !== undefined && this.metricsListener === null) {
+      this.metricsListener = await startMetricsListener(this.metrics, { host, port: this.opts.metricsPort });
+    }
+    try {
+      await this.app.listen({ host, port: opts.port ?? 0 });
+    } catch (e) {
+      await this.metricsListener?.close();
+      this.metricsListener = null;
+      throw e;
+    }
     const addr = this.app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : (opts.port ?? 0);
     const shownHost = host.includes(':') ? `[${host}]` : host;
-    return { url: `http://${shownHost}:${port}`, port };
+    return { url: `http://${shownHost}:${port}`, port, metricsUrl: this.metricsListener?.url ?? null };
   }
 
   onFatal(cb: (e: TokenmillError) => void): void {
@@ -180,8 +187,8 @@ export class TokenmillServer {
     if (this.fatal) cb(this.fatal);
   }
 
-  /** Engine fault: /health turns 503, new requests fail, listeners (the CLI: exit non-zero) run. */
-  markDead(e: TokenmillError): void {
+  /** Engine fault (EngineClient.onFatal): /health turns 503, new requests fail, listeners (the CLI: exit non-zero) run. */
+  private markDead(e: TokenmillError): void {
     if (this.stateValue === 'dead') return;
     this.stateValue = 'dead';
     this.fatal = e.fatal ? e : new TokenmillError('engine_dead', e.message, { cause: e });
@@ -203,8 +210,9 @@ export class TokenmillServer {
 
   /** Close the HTTP server and shut the engine down. */
   async close(): Promise<void> {
-    clearInterval(this.poll);
     this.metrics.stopSampling();
+    await this.metricsListener?.close();
+    this.metricsListener = null;
     await this.app.close();
     await this.opts.engine.shutdown();
   }
@@ -220,7 +228,8 @@ export class TokenmillServer {
     };
   }
 
-  private whenIdle(): Promise<void> {
+  /** Resolves once no request is in flight. */
+  whenIdle(): Promise<void> {
     if (this.numInFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }

@@ -24,7 +24,10 @@ const server = (doc: string, fatal = false): ErrorSpec => ({ httpStatus: 500, ty
 
 export const ERROR_CODES = {
   // --- arguments and files -----------------------------------------------------------------
-  invalid_argument: bad('A CLI argument or API parameter is out of range or malformed.'),
+  invalid_argument: bad(
+    'A CLI argument or API parameter is out of range or malformed (a token id outside the vocabulary, an empty prompt, a sampling knob ' +
+      'out of range); `param` names it.',
+  ),
   file_not_found: { httpStatus: 404, type: 'not_found_error', doc: 'A file or directory named by the user does not exist.' },
   io_error: server('Reading or writing a file failed (permissions, disk full).'),
 
@@ -61,6 +64,7 @@ export const ERROR_CODES = {
 
   // --- network set-up (CLI) ------------------------------------------------------------------
   port_in_use: server('The address and port serve was told to bind are taken by another process (pick another --port).'),
+  dependency_missing: server('An optional package a flag needs did not load (serve --kv-events-endpoint needs zeromq).'),
   server_unreachable: { httpStatus: 502 as number, type: 'server_error', doc: 'A client command (bench serve) got no answer from the server URL it was given (connection refused, timeout).' },
 
   // --- requests ------------------------------------------------------------------------------

@@ -182,6 +182,25 @@ describe('cpu backend worker-thread flushes', { skip }, () => {
   });
 });
 
+describe('cpu backend reads that overlap host work', { skip }, () => {
+  it('overlapHostWork runs even a small queue off the JS thread (grammar masks at one stream), same result', async () => {
+    const b = createCpuBackend({ numThreads: 1, asyncMinWork: Infinity });
+    const inflight = (): unknown => (b as unknown as { inflight: unknown }).inflight;
+    const x = upload(b, [1, 64], rand(64, 30));
+    const w = upload(b, [96, 64], rand(96 * 64, 31));
+    const out = b.alloc([1, 96], 'f32');
+    b.matmul(out, x, w, null);
+    const plain = b.read(out);
+    assert.equal(inflight(), null, 'a small queue runs synchronously inside read()');
+    const want = await plain;
+    b.matmul(out, x, w, null);
+    const overlapped = b.read(out, { overlapHostWork: true });
+    assert.notEqual(inflight(), null, 'with overlapHostWork the queue is on a worker when read() returns');
+    assert.deepEqual(await overlapped, want);
+    b.dispose();
+  });
+});
+
 describe('cpu fused ropeKvWriteQkv', { skip }, () => {
   it('is bit-identical to rope + kvWrite on the split heads', async () => {
     const b = createCpuBackend({ numThreads: 2 });

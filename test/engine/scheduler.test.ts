@@ -117,7 +117,7 @@ test('n > 1: children wait for the prompt, then share its full blocks', () => {
 test('abort in every state frees blocks at once', () => {
   const sim = new Sim(8, 4, { maxNumBatchedTokens: 4, maxNumSeqs: 2, maxModelLen: 32 });
   const a = sim.add({ id: 'a', prompt: range(10), maxTokens: 8 }); // prefilling in chunks
-  const b = sim.add({ id: 'b', prompt: range(3), maxTokens: 8 });
+  sim.add({ id: 'b', prompt: range(3), maxTokens: 8 });
   const c = sim.add({ id: 'c', prompt: range(3), maxTokens: 8 }); // queued (maxNumSeqs 2)
   sim.step();
   assert.equal(a.sequences[0]!.status, 'running');

@@ -5,6 +5,7 @@
 import { AsyncEngine, type AsyncEngineOptions } from '../../src/engine/async-engine.js';
 import type { GpuMonitor } from '../../src/metrics/gpu-monitor.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
+import type { MetricsCompat } from '../../src/metrics/vllm-compat.js';
 import { loadTokenizer } from '../../src/model/tokenizer.js';
 import { createServer, type ServerOptions, type TokenmillServer } from '../../src/server/app.js';
 import { TokenizerFrontend } from '../../src/server/model-frontend.js';
@@ -25,12 +26,14 @@ export interface TinyServerOptions {
   gpu?: GpuMonitor;
   /** Clock of the cost ledger (ms); default Date.now. */
   ledgerNow?: () => number;
+  /** --metrics-compat. */
+  compat?: MetricsCompat;
 }
 
 export async function startTinyServer(o: TinyServerOptions = {}): Promise<TinyServer> {
   const { model, dir } = await tinyModel();
   const usdPerHour = o.usdPerHour ?? 3.6;
-  const metrics = new ServerMetrics({ modelName: 'tiny', usdPerHour, ...(o.gpu ? { gpu: o.gpu } : {}), ...(o.ledgerNow ? { now: o.ledgerNow } : {}) });
+  const metrics = new ServerMetrics({ modelName: 'tiny', usdPerHour, ...(o.gpu ? { gpu: o.gpu } : {}), ...(o.ledgerNow ? { now: o.ledgerNow } : {}), compat: o.compat ?? null });
   const tokenizer = loadTokenizer(dir);
   const frontend = new TokenizerFrontend(tokenizer, { eosTokenIds: model.config.eosTokenIds, vocabSize: model.config.vocabSize });
   const engine = new AsyncEngine({

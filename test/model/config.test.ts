@@ -159,7 +159,8 @@ test('shape fields are bounded: the limit loads, limit + 1 is config_invalid nam
   const limits: [string, number, Record<string, unknown>][] = [
     ['num_hidden_layers', 1024, {}], ['vocab_size', 1 << 22, {}], ['intermediate_size', 1 << 20, {}],
     ['max_position_embeddings', 1 << 24, {}], ['hidden_size', 1 << 17, { head_dim: 128 }], ['head_dim', 1 << 12, {}],
-    ['num_attention_heads', 1024, { head_dim: 128, num_key_value_heads: 1 }], ['num_key_value_heads', 1024, { num_attention_heads: 1024, head_dim: 128 }],
+    ['num_attention_heads', 1024, { head_dim: 128, num_key_value_heads: 1 }],
+    ['num_key_value_heads', 1024, { num_attention_heads: 1024, head_dim: 128 }],
   ];
   for (const [field, max, extra] of limits) {
     const ok = parseModelConfig({ ...LLAMA2_7B, ...extra, [field]: max });

@@ -129,7 +129,7 @@ test('stories260K int8: greedy top-1 agreement over 200 steps and fixture perple
 });
 
 test('seeded random stories15M shape int8: teacher-forced top-1 agreement vs f32', { skip: noCpu }, async (t) => {
-  const preset = MODEL_PRESETS['stories15M'];
+  const preset = MODEL_PRESETS.stories15M;
   assert.ok(preset, 'stories15M preset');
   const dir = join(work, 'stories15M');
   writeRandomModel(dir, preset.config, { seed: 1234, tokenizer: false });

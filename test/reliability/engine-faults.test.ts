@@ -1,6 +1,5 @@
-// Faults injected under the real engine through thin wrappers (not a fake engine): a model step that
-// throws, and a backend whose allocations fail. The server turns the engine fault into a clear
-// error for every request in flight, /health 503 naming it, and the lifecycle's non-zero exit.
+// A backend whose allocations fail, injected under the real engine through a thin wrapper (not a
+// fake engine). (A model step that throws: test/server/engine-fault.test.ts, through ModelFault.)
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,80 +10,38 @@ import { detokenizerFor } from '../../src/engine/output-processor.js';
 import { loadModel } from '../../src/model/loader.js';
 import { MODEL_PRESETS } from '../../src/model/model-presets.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
-import type { CausalLM } from '../../src/model/types.js';
 import type { Backend } from '../../src/runtime/backend.js';
 import { cpuAddonAvailable, createCpuBackend, createReferenceBackend } from '../../src/runtime/select.js';
-import { installLifecycle } from '../../src/server/lifecycle.js';
 import { TokenmillError } from '../../src/util/errors.js';
-import { BOS, EOS } from '../server/fakes.js';
-import { rawSse, startRealLive } from '../server/helpers.js';
+import { BOS, EOS } from '../server/byte-frontend.js';
+import { startRealLive } from '../server/helpers.js';
 import { BYTE_TOKENS } from '../server/real-engine.js';
 
 const work = mkdtempSync(join(tmpdir(), 'tm-engine-faults-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 const dir = join(work, 'model');
-writeRandomModel(dir, { ...MODEL_PRESETS['tiny-llama']!.config, vocab_size: 258, bos_token_id: BOS, eos_token_id: EOS, max_position_embeddings: 256 }, { seed: 8, tokenizer: false });
+writeRandomModel(
+  dir,
+  { ...MODEL_PRESETS['tiny-llama']!.config, vocab_size: 258, bos_token_id: BOS, eos_token_id: EOS, max_position_embeddings: 256 },
+  { seed: 8, tokenizer: false },
+);
 const realBackend = (): Backend => (cpuAddonAvailable().available ? createCpuBackend({ numThreads: 1 }) : createReferenceBackend());
-
-/** The model, with forward() throwing once `armed()` says so (every later call too). */
-function faultyForward(m: CausalLM, armed: () => boolean): CausalLM {
-  return new Proxy(m, {
-    get(t, p) {
-      if (p === 'forward') return (...args: Parameters<CausalLM['forward']>) => {
-        if (armed()) throw new Error('injected step fault: forward failed');
-        return t.forward(...args);
-      };
-      const v = Reflect.get(t, p, t) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
-    },
-  });
-}
 
 /** The backend, with alloc() failing as the native addon does when memory runs out, while `fail()` holds. */
 function failingAlloc(b: Backend, fail: () => boolean, counter: { allocs: number }): Backend {
   return new Proxy(b, {
     get(t, p) {
-      if (p === 'alloc') return (...args: Parameters<Backend['alloc']>) => {
-        counter.allocs++;
-        if (fail()) throw new TokenmillError('out_of_memory', `injected: cannot allocate [${args[0].join(', ')}] ${args[1]}`);
-        return t.alloc(...args);
-      };
+      if (p === 'alloc')
+        return (...args: Parameters<Backend['alloc']>) => {
+          counter.allocs++;
+          if (fail()) throw new TokenmillError('out_of_memory', `injected: cannot allocate [${args[0].join(', ')}] ${args[1]}`);
+          return t.alloc(...args);
+        };
       const v = Reflect.get(t, p, t) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
     },
   });
 }
-
-test('a model step that throws: in-flight requests get the error, /health turns 503, the lifecycle exits 1', { timeout: 120_000 }, async () => {
-  const { model } = await loadModel(dir, realBackend());
-  let steps = 0;
-  const live = await startRealLive({ engine: { model: faultyForward(model, () => ++steps > 6) }, server: { fatalPollMs: 10 } });
-  const exits: number[] = [];
-  let remove = (): void => {};
-  try {
-    assert.equal((await fetch(`${live.url}/health`)).status, 200);
-    const body = (stream: boolean) => ({ model: 'tiny-model', prompt: 'abc', max_tokens: 200, ignore_eos: true, stream });
-    const nonStream = fetch(`${live.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body(false)) });
-    const s = await rawSse(`${live.url}/v1/completions`, body(true));
-    assert.equal(s.status, 200);
-    assert.equal(s.events.at(-1), '[DONE]');
-    const chunk = JSON.parse(s.events.at(-2)!) as { error: { code: string; message: string } };
-    assert.equal(chunk.error.code, 'engine_dead');
-    assert.match(chunk.error.message, /injected step fault/);
-    const r = await nonStream;
-    assert.equal(r.status, 500);
-    assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'engine_dead');
-    const h = await fetch(`${live.url}/health`);
-    assert.equal(h.status, 503);
-    assert.equal(((await h.json()) as { error: { code: string } }).error.code, 'engine_dead');
-    remove = installLifecycle(live.server, { drainTimeoutMs: 1000, fatalGraceMs: 50, exit: (c) => exits.push(c), signals: [] });
-    for (let i = 0; i < 500 && exits.length === 0; i++) await new Promise((res) => setTimeout(res, 10));
-    assert.deepEqual(exits, [1]);
-  } finally {
-    remove();
-    await live.close().catch(() => undefined);
-  }
-});
 
 test('a backend that fails to allocate the KV pool: a typed out_of_memory at start-up, nothing left allocated', async () => {
   const b = realBackend();
@@ -94,8 +51,10 @@ test('a backend that fails to allocate the KV pool: a typed out_of_memory at sta
   const { model } = await loadModel(dir, backend);
   const weightsBytes = b.memoryStats().allocatedBytes;
   failing = true;
-  assert.throws(() => new AsyncEngine({ modelId: 'm', model, numBlocks: 64, detokenizer: detokenizerFor(BYTE_TOKENS), usdPerHour: 1 }),
-    (e: unknown) => e instanceof TokenmillError && e.code === 'out_of_memory' && e.fatal);
+  assert.throws(
+    () => new AsyncEngine({ modelId: 'm', model, numBlocks: 64, detokenizer: detokenizerFor(BYTE_TOKENS), usdPerHour: 1 }),
+    (e: unknown) => e instanceof TokenmillError && e.code === 'out_of_memory' && e.fatal,
+  );
   assert.equal(b.memoryStats().allocatedBytes, weightsBytes, 'a half-built KV pool is freed');
   failing = false;
   model.dispose();
@@ -105,12 +64,20 @@ test('serving allocates nothing after start-up: an allocation failure can only h
   // Buffers (KV pool, workspace, batch inputs) are sized once, so the start-up check above is the
   // whole story: once serving, no request can meet a failing allocation.
   const counter = { allocs: 0 };
-  const { model } = await loadModel(dir, failingAlloc(realBackend(), () => false, counter));
+  const { model } = await loadModel(
+    dir,
+    failingAlloc(realBackend(), () => false, counter),
+  );
   const live = await startRealLive({ engine: { model } });
   try {
     const atStart = counter.allocs;
-    const post = (body: unknown) => fetch(`${live.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const rs = await Promise.all([post({ prompt: 'a', max_tokens: 2 }), post({ prompt: 'abcdefgh'.repeat(20), max_tokens: 8, n: 4 }), post({ prompt: 'xyz', max_tokens: 30, logprobs: 3 })]);
+    const post = (body: unknown) =>
+      fetch(`${live.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const rs = await Promise.all([
+      post({ prompt: 'a', max_tokens: 2 }),
+      post({ prompt: 'abcdefgh'.repeat(20), max_tokens: 8, n: 4 }),
+      post({ prompt: 'xyz', max_tokens: 30, logprobs: 3 }),
+    ]);
     for (const r of rs) assert.equal(r.status, 200, await r.text());
     assert.equal(counter.allocs, atStart);
   } finally {

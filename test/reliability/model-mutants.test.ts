@@ -23,7 +23,11 @@ for (const format of FORMATS) {
     const bugs = results.filter((r) => BUG_VERDICTS.includes(r.verdict));
     const t = tally(results);
     assert.equal(results.length, COUNT);
-    assert.deepEqual(bugs.map((b) => `#${b.index} ${b.verdict} (${b.what}) at ${b.stage ?? '?'}: ${b.code ?? ''} ${(b.message ?? '').slice(0, 400)}`), [], JSON.stringify(t));
+    assert.deepEqual(
+      bugs.map((b) => `#${b.index} ${b.verdict} (${b.what}) at ${b.stage ?? '?'}: ${b.code ?? ''} ${(b.message ?? '').slice(0, 400)}`),
+      [],
+      JSON.stringify(t),
+    );
     // The mutator must reach past the first check: some mutants are benign and load.
     assert.ok((t.typed ?? 0) > 0, JSON.stringify(t));
   });

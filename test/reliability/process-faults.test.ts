@@ -29,19 +29,28 @@ writeRandomModel(modelDir, { ...MODEL_PRESETS['tiny-llama']!.config, max_positio
 const BASE = ['--model', modelDir, '--served-model-name', 'm', '--threads', '1', '--usd-per-hour', '1'];
 
 /** A streaming completion that never stops early (ignore_eos) and reports how it ended. */
-async function stream(url: string, maxTokens: number, onFirst?: () => void): Promise<{ status: number; finish: string | null; errorCode: string | null; done: boolean }> {
+async function stream(
+  url: string,
+  maxTokens: number,
+  onFirst?: () => void,
+): Promise<{ status: number; finish: string | null; errorCode: string | null; done: boolean }> {
   const r = await fetch(`${url}/v1/completions`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ model: 'm', prompt: 'once upon a time', max_tokens: maxTokens, stream: true, ignore_eos: true, temperature: 0 }),
   });
-  if (!r.ok) return { status: r.status, finish: null, errorCode: ((await r.json()) as { error: { code: string } }).error.code, done: false };
+  if (!r.ok)
+    return { status: r.status, finish: null, errorCode: ((await r.json()) as { error: { code: string } }).error.code, done: false };
   let finish: string | null = null;
   let errorCode: string | null = null;
   let done = false;
   let buf = '';
   let first = true;
   for await (const chunk of r.body!) {
-    if (first) { first = false; onFirst?.(); }
+    if (first) {
+      first = false;
+      onFirst?.();
+    }
     buf += Buffer.from(chunk).toString();
     let i: number;
     while ((i = buf.indexOf('\n\n')) >= 0) {
@@ -49,7 +58,10 @@ async function stream(url: string, maxTokens: number, onFirst?: () => void): Pro
       buf = buf.slice(i + 2);
       if (!raw.startsWith('data: ')) continue; // ': ping' keep-alives
       const ev = raw.slice(6);
-      if (ev === '[DONE]') { done = true; continue; }
+      if (ev === '[DONE]') {
+        done = true;
+        continue;
+      }
       const j = JSON.parse(ev) as { choices?: { finish_reason: string | null }[]; error?: { code: string } };
       if (j.error) errorCode = j.error.code;
       for (const c of j.choices ?? []) if (c.finish_reason) finish = c.finish_reason;
@@ -58,19 +70,31 @@ async function stream(url: string, maxTokens: number, onFirst?: () => void): Pro
   return { status: r.status, finish, errorCode, done };
 }
 
-test('SIGTERM with 100 streams in flight: new requests 503, every stream ends clearly, exit 0 within the drain bound', { timeout: 240_000 }, async () => {
+test('SIGTERM with 100 streams in flight: new requests 503, every stream ends clearly, exit 0 within the drain bound', {
+  timeout: 240_000,
+}, async () => {
   const s = await serve([...BASE, '--drain-timeout', '60', '--max-num-seqs', '128']);
   let started = 0;
   let signalled: () => void = () => {};
-  const allStarted = new Promise<void>((r) => { signalled = r; });
-  const streams = Array.from({ length: 100 }, () => stream(s.url, 40, () => { if (++started === 100) signalled(); }));
+  const allStarted = new Promise<void>((r) => {
+    signalled = r;
+  });
+  const streams = Array.from({ length: 100 }, () =>
+    stream(s.url, 40, () => {
+      if (++started === 100) signalled();
+    }),
+  );
   await allStarted;
   const t0 = Date.now();
   s.child.kill('SIGTERM');
   // Poll (bounded) until the drain is visible, then a new request must be refused with Retry-After.
   let fresh: Response | null = null;
   for (let i = 0; i < 100; i++) {
-    fresh = await fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', prompt: 'a', max_tokens: 1 }) }).catch(() => null);
+    fresh = await fetch(`${s.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm', prompt: 'a', max_tokens: 1 }),
+    }).catch(() => null);
     if (fresh === null || fresh.status === 503) break;
     await fresh.text();
   }
@@ -105,10 +129,15 @@ test('SIGKILL mid-load and restart: keys file and model files untouched, the res
   const auth = { authorization: 'Bearer sk-reliability-key-2' };
   for (let round = 0; round < 2; round++) {
     const s = await serve([...BASE, '--api-key-file', keys]);
-    const load = Array.from({ length: 8 }, () => fetch(`${s.url}/v1/completions`, {
-      method: 'POST', headers: { 'content-type': 'application/json', ...auth },
-      body: JSON.stringify({ model: 'm', prompt: 'a b c', max_tokens: 64, stream: true, ignore_eos: true }),
-    }).then((r) => r.text()).catch(() => 'cut'));
+    const load = Array.from({ length: 8 }, () =>
+      fetch(`${s.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...auth },
+        body: JSON.stringify({ model: 'm', prompt: 'a b c', max_tokens: 64, stream: true, ignore_eos: true }),
+      })
+        .then((r) => r.text())
+        .catch(() => 'cut'),
+    );
     await readMetrics(s.url, auth);
     s.child.kill('SIGKILL');
     assert.equal((await s.exit).signal, 'SIGKILL');
@@ -120,32 +149,49 @@ test('SIGKILL mid-load and restart: keys file and model files untouched, the res
   const s = await serve([...BASE, '--api-key-file', keys]);
   try {
     assert.equal((await fetch(`${s.url}/health`)).status, 200);
-    const r = await fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ model: 'm', prompt: 'a', max_tokens: 4 }) });
+    const r = await fetch(`${s.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth },
+      body: JSON.stringify({ model: 'm', prompt: 'a', max_tokens: 4 }),
+    });
     assert.equal(r.status, 200);
   } finally {
     assert.equal((await s.stop()).code, 0);
   }
 });
 
-test('SIGKILL while generating the demo model: the restart regenerates it and leaves no temporary directory', { timeout: 240_000 }, async () => {
+test('SIGKILL while generating the demo model: the restart regenerates it and leaves no temporary directory', {
+  timeout: 240_000,
+}, async () => {
   const cache = join(work, 'cache');
   const s1 = await serve([], { env: { TOKENMILL_CACHE: cache } }).catch(() => null);
   // Killed after it is up: the demo directory is complete. Kill a second start while it writes.
-  if (s1) { s1.child.kill('SIGKILL'); await s1.exit; }
+  if (s1) {
+    s1.child.kill('SIGKILL');
+    await s1.exit;
+  }
   rmSync(join(cache, 'demo'), { recursive: true, force: true });
   const { spawn } = await import('node:child_process');
   const bin = join(import.meta.dirname, '..', '..', 'bin', 'tokenmill.js');
-  const child = spawn(process.execPath, [bin, 'serve', '--port', '0'], { env: { ...process.env, TOKENMILL_CACHE: cache }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, 'serve', '--port', '0'], {
+    env: { ...process.env, TOKENMILL_CACHE: cache },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const exited = new Promise((r) => child.once('exit', r));
   // Bounded poll for the temporary directory to appear, then kill mid-write.
   const demo = join(cache, 'demo');
-  for (let i = 0; i < 600 && !(existsSync(demo) && readdirSync(demo).some((f) => f.includes('.tmp-'))); i++) await new Promise((r) => setTimeout(r, 25));
+  for (let i = 0; i < 600 && !(existsSync(demo) && readdirSync(demo).some((f) => f.includes('.tmp-'))); i++)
+    await new Promise((r) => setTimeout(r, 25));
   child.kill('SIGKILL');
   await exited;
   const s = await serve([], { env: { TOKENMILL_CACHE: cache } });
   try {
     assert.equal((await fetch(`${s.url}/health`)).status, 200);
-    assert.deepEqual(readdirSync(demo).filter((f) => f.includes('.tmp-')), [], 'stale temporary directories are removed');
+    assert.deepEqual(
+      readdirSync(demo).filter((f) => f.includes('.tmp-')),
+      [],
+      'stale temporary directories are removed',
+    );
   } finally {
     assert.equal((await s.stop()).code, 0);
   }
@@ -160,7 +206,10 @@ test('clients that never read: others keep being served, KV blocks come back whe
     for (let i = 0; i < 16; i++) {
       const sock = connect({ host: '127.0.0.1', port: Number(port) });
       sock.pause(); // never read: the server's writes back up into its buffers
-      sock.write(`POST /v1/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      sock.write(
+        'POST /v1/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n' +
+          `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
       sockets.push(sock);
     }
     const m0 = await readMetrics(s.url);
@@ -170,7 +219,10 @@ test('clients that never read: others keep being served, KV blocks come back whe
       assert.equal(r.finish, 'length');
     }
     const m1 = await readMetrics(s.url);
-    assert.ok((m1.get('process_resident_memory_bytes') ?? 0) < (m0.get('process_resident_memory_bytes') ?? 0) + 256 * 2 ** 20, 'memory stays bounded');
+    assert.ok(
+      (m1.get('process_resident_memory_bytes') ?? 0) < (m0.get('process_resident_memory_bytes') ?? 0) + 256 * 2 ** 20,
+      'memory stays bounded',
+    );
   } finally {
     for (const sock of sockets) sock.destroy();
   }

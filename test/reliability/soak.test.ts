@@ -22,7 +22,20 @@ before(async () => {
   const dir = join(work, 'model');
   writeRandomModel(dir, { ...MODEL_PRESETS['tiny-llama']!.config, max_position_embeddings: 256 }, { seed: 5 });
   // A small pool (64 blocks of 16) so the soak also runs the KV cache full and preempts.
-  server = await startServe(['--model', dir, '--served-model-name', MODEL, '--threads', '1', '--usd-per-hour', '1', '--kv-cache-memory', '256KiB', '--max-num-seqs', '8']);
+  server = await startServe([
+    '--model',
+    dir,
+    '--served-model-name',
+    MODEL,
+    '--threads',
+    '1',
+    '--usd-per-hour',
+    '1',
+    '--kv-cache-memory',
+    '256KiB',
+    '--max-num-seqs',
+    '8',
+  ]);
 });
 after(async () => {
   if (server) {
@@ -33,8 +46,21 @@ after(async () => {
 });
 
 test('soak: 3 waves x 16 clients, mixed requests, 10% disconnects: no 5xx, no leaked KV blocks', { timeout: 180_000 }, async () => {
-  const r = await runSoak({ url: server.url, model: MODEL, clients: 16, waves: 3, waveMs: 10_000, seed: 3, maxTokens: 48, disconnectShare: 0.1, timeoutMs: 60_000, windowMs: 10_000 });
-  const summary = JSON.stringify(r.waves.map((w) => ({ n: w.requests, s: w.byStatus, d: w.disconnects, kv: `${w.freeBlocks}/${w.totalBlocks}` })));
+  const r = await runSoak({
+    url: server.url,
+    model: MODEL,
+    clients: 16,
+    waves: 3,
+    waveMs: 10_000,
+    seed: 3,
+    maxTokens: 48,
+    disconnectShare: 0.1,
+    timeoutMs: 60_000,
+    windowMs: 10_000,
+  });
+  const summary = JSON.stringify(
+    r.waves.map((w) => ({ n: w.requests, s: w.byStatus, d: w.disconnects, kv: `${w.freeBlocks}/${w.totalBlocks}` })),
+  );
   assert.equal(r.errors5xx, 0, summary);
   assert.equal(r.timeouts, 0, summary);
   assert.equal(r.truncated, 0, summary);
@@ -43,11 +69,15 @@ test('soak: 3 waves x 16 clients, mixed requests, 10% disconnects: no 5xx, no le
     assert.equal(w.leakedBlocks, 0, `wave ${w.wave}: ${w.freeBlocks}/${w.totalBlocks} blocks free with nothing running`);
     assert.ok(w.requests > 16, `wave ${w.wave} served only ${w.requests}`);
   }
-  const disconnects = r.waves.reduce((acc, w) => {
-    for (const [k, v] of Object.entries(w.disconnects)) acc[k] = (acc[k] ?? 0) + v;
-    return acc;
-  }, {} as Record<string, number>);
-  for (const mode of ['before-headers', 'after-first-chunk', 'mid-stream']) assert.ok((disconnects[mode] ?? 0) > 0, `no ${mode} disconnects: ${JSON.stringify(disconnects)}`);
+  const disconnects = r.waves.reduce(
+    (acc, w) => {
+      for (const [k, v] of Object.entries(w.disconnects)) acc[k] = (acc[k] ?? 0) + v;
+      return acc;
+    },
+    {} as Record<string, number>,
+  );
+  for (const mode of ['before-headers', 'after-first-chunk', 'mid-stream'])
+    assert.ok((disconnects[mode] ?? 0) > 0, `no ${mode} disconnects: ${JSON.stringify(disconnects)}`);
   assert.ok((r.finishReasons.stop ?? 0) > 0, JSON.stringify(r.finishReasons));
   // A leak check, not a figure: RSS after the last wave stays within 2x the warm-up wave's.
   assert.ok(r.rssLastBytes < 2 * r.rssWarmBytes, `RSS ${r.rssWarmBytes} -> ${r.rssLastBytes}`);
@@ -55,7 +85,17 @@ test('soak: 3 waves x 16 clients, mixed requests, 10% disconnects: no 5xx, no le
 });
 
 test('overload: twice the measured capacity is shed (503 + Retry-After), not timed out', { timeout: 180_000 }, async () => {
-  const r = await runOverload({ url: server.url, model: MODEL, calibrateClients: 8, calibrateMs: 5_000, multiple: 2, durationMs: 10_000, seed: 4, maxTokens: 48, timeoutMs: 30_000 });
+  const r = await runOverload({
+    url: server.url,
+    model: MODEL,
+    calibrateClients: 8,
+    calibrateMs: 5_000,
+    multiple: 2,
+    durationMs: 10_000,
+    seed: 4,
+    maxTokens: 48,
+    timeoutMs: 30_000,
+  });
   const summary = JSON.stringify(r);
   assert.equal(r.timeouts, 0, summary);
   assert.equal(r.otherErrors, 0, summary);

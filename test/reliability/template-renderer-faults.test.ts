@@ -18,10 +18,17 @@ test('a template that allocates without bound ends that render (chat_template_er
   // range(1e9) pushes into one array until the renderer's heap cap; under a worker thread's
   // resourceLimits this aborted the whole process.
   await assert.rejects(renderer.render('{% for i in range(1000000000) %}x{% endfor %}', { messages: [] }), isCode('chat_template_error'));
-  await assert.rejects(renderer.render('{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l | length }}', { messages: [] }),
-    (e: unknown) => isCode('chat_template_error')(e) || isCode('chat_template_timeout')(e));
+  await assert.rejects(
+    renderer.render('{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l | length }}', {
+      messages: [],
+    }),
+    (e: unknown) => isCode('chat_template_error')(e) || isCode('chat_template_timeout')(e),
+  );
   // The memory was the renderer's, not ours (generous: this process may grow for other reasons).
-  assert.ok(process.memoryUsage().rss - rssBefore < 256 * 2 ** 20, `RSS grew by ${((process.memoryUsage().rss - rssBefore) / 2 ** 20).toFixed(0)} MiB`);
+  assert.ok(
+    process.memoryUsage().rss - rssBefore < 256 * 2 ** 20,
+    `RSS grew by ${((process.memoryUsage().rss - rssBefore) / 2 ** 20).toFixed(0)} MiB`,
+  );
   await alive();
 });
 

@@ -34,9 +34,12 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function post(path: string, body: Record<string, unknown>): Promise<{ status: number; headers: Headers; json: Record<string, any> }> {
+// biome-ignore lint/suspicious/noExplicitAny: the cases read response fields of every shape
+type Json = Record<string, any>;
+
+async function post(path: string, body: Record<string, unknown>): Promise<{ status: number; headers: Headers; json: Json }> {
   const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.status, headers: res.headers, json: await res.json() as Record<string, any> };
+  return { status: res.status, headers: res.headers, json: await res.json() as Json };
 }
 
 test('StopChecker: includeStopStr keeps the matched string, across token boundaries', () => {

@@ -10,12 +10,14 @@ import type { CausalLM } from '../../src/model/types.js';
 test('TOKENMILL_DECODE_GRAPHS reaches the engine only through the CLI', () => {
   assert.deepEqual(engineOptionsFromEnv({ TOKENMILL_DECODE_GRAPHS: '1' }), { decodeGraphs: true });
   assert.deepEqual(engineOptionsFromEnv({}), {});
+  assert.deepEqual(engineOptionsFromEnv({ TOKENMILL_DEVICE_GRAMMAR_MASKS: '1' }), { deviceGrammarMasks: true });
   const model = { config: { maxPositionEmbeddings: 64, eosTokenIds: [2] }, maxTokensPerStep: 64, maxLogitsPerStep: 8, kvBytesPerToken: () => 64 } as unknown as CausalLM;
   const env = { ...process.env };
   process.env.TOKENMILL_DECODE_GRAPHS = '1';
   try {
     assert.equal(resolveEngineConfig({ model, numBlocks: 8 }).decodeGraphs, false);
     assert.equal(resolveEngineConfig({ model, numBlocks: 8, ...engineOptionsFromEnv() }).decodeGraphs, true);
+    assert.equal(resolveEngineConfig({ model, numBlocks: 8 }).deviceGrammarMasks, false, 'device masks stay off by default');
   } finally {
     if (env.TOKENMILL_DECODE_GRAPHS === undefined) delete process.env.TOKENMILL_DECODE_GRAPHS;
     else process.env.TOKENMILL_DECODE_GRAPHS = env.TOKENMILL_DECODE_GRAPHS;

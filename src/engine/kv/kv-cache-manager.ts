@@ -3,7 +3,7 @@
 // the pool's free queue. Running out of blocks returns false (never throws): the scheduler preempts.
 import { invariant } from '../../util/invariant.js';
 import type { Sequence } from '../request.js';
-import { BlockPool } from './block-pool.js';
+import type { BlockPool } from './block-pool.js';
 import { extendBlockHashes, ROOT_HASH } from './prefix-hash.js';
 
 export interface PrefixCacheStats {

@@ -3,7 +3,7 @@
 // permuted to HF's rotate_half layout. Quantized tensor types are rejected (gguf_invalid).
 import { TokenmillError } from '../../util/errors.js';
 import type { StDType, TensorToWrite } from '../safetensors.js';
-import { fileSource, parseGguf, type ByteSource, type GgufFile, type GgufTensorInfo, type GgufValue } from './gguf-reader.js';
+import { fileSource, parseGguf, type ByteSource, type GgufFile, type GgufTensorInfo } from './gguf-reader.js';
 import { ggufTokenizerFiles } from './gguf-tokenizer.js';
 import { layerName, permuteRotaryRows, writeHfLlamaDir, writeTokenizerFiles, type HfLlamaSpec } from './hf-llama-writer.js';
 
@@ -110,7 +110,7 @@ export function convertGguf(file: string, outDir: string): GgufConversion {
     const arch = g.metadata.get('general.architecture');
     if (arch !== 'llama') throw bad(file, `architecture '${String(arch)}' is not supported (llama only)`);
     const emb = g.tensors.get('token_embd.weight');
-    if (!emb || emb.shape.length !== 2) throw bad(file, 'missing 2-D token_embd.weight');
+    if (emb?.shape.length !== 2) throw bad(file, 'missing 2-D token_embd.weight');
     const vocabSize = emb.shape[0]!;
     const tok = ggufTokenizerFiles(g.metadata, metaInt(g, 'llama.context_length', 2048), file);
     let out = g.tensors.get('output.weight');

@@ -14,7 +14,7 @@ import { exportTokenizer } from './gguf-tokenizer-export.js';
 import { writeGguf, type GgufFloatType, type GgufKv, type GgufTensorToWrite, type GgufTensorType } from './gguf-writer.js';
 import { QUANT_FILE_TYPE, tensorType, type GgufQuantOption } from './ggml-mixture.js';
 import { quantizeMatrix } from './ggml-quantize.js';
-import { HF_LAYER_NAMES, layerName } from './hf-llama-writer.js';
+import { type HF_LAYER_NAMES, layerName } from './hf-llama-writer.js';
 
 export type ToGgufDType = 'auto' | 'f32' | 'f16' | 'bf16';
 
@@ -76,7 +76,7 @@ function convertData(t: HostTensor, to: GgufFloatType): Float32Array | Uint16Arr
 export function llama3RopeFactors(c: Pick<ModelConfig, 'headDim' | 'ropeTheta' | 'ropeScaling'>): Float32Array {
   const s = c.ropeScaling!;
   return Float32Array.from({ length: c.headDim / 2 }, (_, i) => {
-    const freq = 1 / Math.pow(c.ropeTheta, (2 * i) / c.headDim);
+    const freq = 1 / c.ropeTheta ** ((2 * i) / c.headDim);
     return freq / llama3Scale(freq, s.factor, s.lowFreqFactor ?? 1, s.highFreqFactor ?? 4, s.originalMaxPositionEmbeddings ?? 8192);
   });
 }

@@ -6,7 +6,8 @@
 // and alloc() wait for queued work synchronously.
 import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
-import type { AttentionMetadata, Backend, BackendGraphs, BackendMemoryStats, HostData, KvLayer, Tensor } from '../backend.js';
+import type { AttentionMetadata, Backend, BackendGraphs, BackendMemoryStats, HostData, KvLayer, ReadOptions, Tensor } from '../backend.js';
+import { applyTokenBitmaskInPlace } from '../token-bitmask.js';
 import { numelOf } from '../backend.js';
 import { DTYPE_BYTES, halfToF32, type DType } from '../dtype.js';
 import { loadCpuAddon, type CpuAddon, type CpuEngineHandle, type CpuEngineInfo } from '../native.js';
@@ -181,7 +182,7 @@ export class CpuBackend implements Backend {
   }
 
   /** Runs every recorded op; large queues on a worker thread while the event loop stays free. */
-  private async drain(): Promise<void> {
+  private async drain(offThread = false): Promise<void> {
     this.notCapturing('read/synchronize');
     for (;;) {
       const engine = this.live();
@@ -197,7 +198,7 @@ export class CpuBackend implements Backend {
         continue;
       }
       if (this.rec.length === 0) return;
-      if (this.rec.work < this.asyncMinWork) {
+      if (this.rec.work < this.asyncMinWork && !offThread) {
         this.flush();
         return;
       }
@@ -272,9 +273,9 @@ export class CpuBackend implements Backend {
     return new CpuTensor(this, shape, base.dtype, base.storage, base.byteOffset + offset * DTYPE_BYTES[base.dtype], true);
   }
 
-  async read(t: Tensor): Promise<Float32Array> {
+  async read(t: Tensor, opts?: ReadOptions): Promise<Float32Array> {
     const x = this.arg(t, 'read', ['f32', 'f16', 'bf16']);
-    await this.drain();
+    await this.drain(opts?.overlapHostWork === true);
     invariant(x.storage.live, 'read: tensor freed while its read was pending');
     if (x.dtype === 'f32') return new Float32Array(x.storage.buffer, x.byteOffset, x.numel).slice();
     return halfToF32(new Uint16Array(x.storage.buffer, x.byteOffset, x.numel), x.dtype as 'f16' | 'bf16');
@@ -365,6 +366,14 @@ export class CpuBackend implements Backend {
   add(out: Tensor, a: Tensor, b: Tensor): void { recordOps.add(this, out, a, b); }
   gatherRows(out: Tensor, x: Tensor, rows: Tensor): void { recordOps.gatherRows(this, out, x, rows); }
   argmax(out: Tensor, logits: Tensor): void { recordOps.argmax(this, out, logits); }
+
+  /** Backend.applyTokenBitmask: runs the queue (the logits must exist), then masks on this thread. */
+  applyTokenBitmask(logits: Tensor, packed: Int32Array, numMasked: number, words: number): void {
+    const l = this.arg(logits, 'applyTokenBitmask logits', ['f32']);
+    invariant(l.shape.length === 2, 'applyTokenBitmask: logits must be [S, V]');
+    this.flush();
+    applyTokenBitmaskInPlace(new Float32Array(l.storage.buffer, l.byteOffset, l.numel), l.shape[1]!, packed, numMasked, words);
+  }
 }
 
 

@@ -75,6 +75,11 @@ export class CudaBackend implements Backend {
   readonly ropeKvWriteQkv?: (qOut: Tensor, qkv: Tensor, cache: KvLayer, positions: Tensor, invFreq: Tensor, slotMapping: Tensor) => void;
   /** Weight-only int8 matmul (Backend.matmulQ8), when the addon has it. NOT YET RUN ON A GPU. */
   readonly matmulQ8?: (out: Tensor, x: Tensor, wq: Tensor, scales: Tensor, bias: Tensor | null) => void;
+  /**
+   * Grammar masking on the device (Backend.applyTokenBitmask), when the addon has it: one pinned
+   * staging buffer and one async copy per call. NOT YET RUN ON A GPU.
+   */
+  readonly applyTokenBitmask?: (logits: Tensor, packed: Int32Array, numMasked: number, words: number) => void;
   /** Scratch for dequantized weights (T > GEMV tokens), grown to the largest int8 weight seen. */
   private q8Scratch: CudaTensor | null = null;
 
@@ -95,6 +100,7 @@ export class CudaBackend implements Backend {
     }
     if (hasGraphNative(this.ctx) && process.env.TOKENMILL_CUDA_GRAPHS !== '0') this.graphs = this.cudaGraphs = new CudaGraphs(this.ctx, () => !this.disposed);
     if (typeof this.ctx.ropeKvWriteQkv === 'function') this.ropeKvWriteQkv = (...a) => this.fusedRopeKvWriteQkv(...a);
+    if (typeof this.ctx.applyTokenBitmask === 'function') this.applyTokenBitmask = (...a) => this.tokenBitmask(...a);
     if (typeof this.ctx.matmulQ8 === 'function' && typeof this.ctx.dequantQ8 === 'function') this.matmulQ8 = (...a) => this.int8Matmul(...a);
   }
 
@@ -357,6 +363,20 @@ export class CudaBackend implements Backend {
     const V = l.shape[l.shape.length - 1]!;
     invariant(o.numel === rows.length && l.numel === rows.length * V, 'sample: shapes');
     this.call(() => sampleOnDevice(this, this.ctx, o, l, V, rows));
+  }
+
+  private tokenBitmask(logits: Tensor, packed: Int32Array, numMasked: number, words: number): void {
+    const l = this.float(logits, 'applyTokenBitmask logits', 'f32');
+    const counts = Number.isInteger(numMasked) && numMasked >= 0 && Number.isInteger(words) && words >= 1;
+    invariant(l.shape.length === 2 && counts, 'applyTokenBitmask: shapes');
+    const n = packed.length;
+    invariant(n === numMasked * (words + 1), () => `applyTokenBitmask: ${n} words for ${numMasked} x (${words} + 1)`);
+    const [S, V] = l.shape as [number, number];
+    for (let m = 0; m < numMasked; m++) {
+      invariant(packed[m]! >= 0 && packed[m]! < S, () => `applyTokenBitmask: row ${packed[m]} outside [0, ${S})`);
+    }
+    if (numMasked === 0) return;
+    this.call(() => this.ctx.applyTokenBitmask!(l.ptr, packed, numMasked, V, words));
   }
 }
 

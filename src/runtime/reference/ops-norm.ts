@@ -2,7 +2,7 @@
 // Each row is read whole before anything is written, so the allowed aliasing (out = x) is safe.
 import type { Tensor } from '../backend.js';
 import { invariant } from '../../util/invariant.js';
-import { F32, aliasExactOrNone, f32Window, floatGetter, noAlias, type RefContext, type RefTensor } from './ref-tensor.js';
+import { F32, aliasExactOrNone, f32Window, floatGetter, noAlias, type RefContext } from './ref-tensor.js';
 
 function normRow(row: Float64Array, w: (i: number) => number, eps: number, out: Float32Array, outBase: number): void {
   const D = row.length;

@@ -16,6 +16,7 @@ import { rope } from './ops-rope.js';
 import { ropeKvWriteQkv } from './ops-qkv.js';
 import { attention, kvWrite } from './ops-attention.js';
 import { add, argmax, embedding, gatherRows, siluMul } from './ops-elementwise.js';
+import { applyTokenBitmask } from './ops-sampling.js';
 
 const ALL: readonly DType[] = ['f32', 'f16', 'bf16', 'i32', 'i8'];
 
@@ -125,5 +126,7 @@ export function createReferenceBackend(): Backend {
     add: (out: Tensor, a: Tensor, b: Tensor) => add(ctx, out, a, b),
     gatherRows: (out: Tensor, x: Tensor, rows: Tensor) => gatherRows(ctx, out, x, rows),
     argmax: (out: Tensor, logits: Tensor) => argmax(ctx, out, logits),
+    applyTokenBitmask: (logits: Tensor, packed: Int32Array, numMasked: number, words: number) =>
+      applyTokenBitmask(ctx, logits, packed, numMasked, words),
   };
 }

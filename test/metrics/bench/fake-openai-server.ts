@@ -20,7 +20,7 @@ async function writeSplit(res: ServerResponse, event: string): Promise<void> {
   await tick();
 }
 
-async function stream(req: IncomingMessage, res: ServerResponse, body: { model: string; max_tokens: number; prompt: unknown }): Promise<void> {
+async function stream(_req: IncomingMessage, res: ServerResponse, body: { model: string; max_tokens: number; prompt: unknown }): Promise<void> {
   res.writeHead(200, { 'content-type': 'text/event-stream' });
   const n = body.model === 'midstream' || body.model === 'nodone' ? Math.min(2, body.max_tokens) : body.max_tokens;
   for (let i = 0; i < n; i++) {

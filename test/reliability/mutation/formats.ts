@@ -50,17 +50,62 @@ function writeLlama2c(modelBin: string, tokenizerBin: string, seed: number): voi
   const g = new GaussianStream(seed);
   const body = Float32Array.from({ length: numFloats }, () => g.next() * 0.2 + 0.05);
   writeFileSync(modelBin, Buffer.concat([Buffer.from(header.buffer), Buffer.from(body.buffer)]));
-  const pieces = ['<unk>', '\n<s>\n', '\n</s>\n', ...Array.from({ length: V - 3 }, (_, i) => (i < 26 ? String.fromCharCode(97 + i) : ` ${String.fromCharCode(97 + i - 26)}`))];
+  const pieces = [
+    '<unk>',
+    '\n<s>\n',
+    '\n</s>\n',
+    ...Array.from({ length: V - 3 }, (_, i) => (i < 26 ? String.fromCharCode(97 + i) : ` ${String.fromCharCode(97 + i - 26)}`)),
+  ];
   const parts = [Buffer.from(Int32Array.of(8).buffer)];
-  for (const p of pieces) parts.push(Buffer.from(Float32Array.of(-1).buffer), Buffer.from(Int32Array.of(Buffer.byteLength(p)).buffer), Buffer.from(p));
+  for (const p of pieces)
+    parts.push(Buffer.from(Float32Array.of(-1).buffer), Buffer.from(Int32Array.of(Buffer.byteLength(p)).buffer), Buffer.from(p));
   writeFileSync(tokenizerBin, Buffer.concat(parts));
 }
 
-const CONFIG_HOT = ['hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'vocab_size',
-  'max_position_embeddings', 'head_dim', 'rope_theta', 'rope_scaling', 'rms_norm_eps', 'tie_word_embeddings', 'architectures', 'model_type',
-  'torch_dtype', 'eos_token_id', 'bos_token_id', 'sliding_window', '0'];
-const TOKENIZER_HOT = ['type', 'vocab', 'merges', 'added_tokens', 'id', 'content', 'decoder', 'pre_tokenizer', 'normalizer', 'post_processor', 'special'];
-const TOKCFG_HOT = ['chat_template', 'bos_token', 'eos_token', 'add_bos_token', 'model_max_length', 'pad_token', 'unk_token', 'added_tokens_decoder'];
+const CONFIG_HOT = [
+  'hidden_size',
+  'intermediate_size',
+  'num_hidden_layers',
+  'num_attention_heads',
+  'num_key_value_heads',
+  'vocab_size',
+  'max_position_embeddings',
+  'head_dim',
+  'rope_theta',
+  'rope_scaling',
+  'rms_norm_eps',
+  'tie_word_embeddings',
+  'architectures',
+  'model_type',
+  'torch_dtype',
+  'eos_token_id',
+  'bos_token_id',
+  'sliding_window',
+  '0',
+];
+const TOKENIZER_HOT = [
+  'type',
+  'vocab',
+  'merges',
+  'added_tokens',
+  'id',
+  'content',
+  'decoder',
+  'pre_tokenizer',
+  'normalizer',
+  'post_processor',
+  'special',
+];
+const TOKCFG_HOT = [
+  'chat_template',
+  'bos_token',
+  'eos_token',
+  'add_bos_token',
+  'model_max_length',
+  'pad_token',
+  'unk_token',
+  'added_tokens_decoder',
+];
 const ST_HOT = ['dtype', 'shape', 'data_offsets', '0', '1', '__metadata__'];
 
 function jsonMutant(bytes: Uint8Array, rng: Rng, hot: readonly string[]): Mutant {
@@ -126,10 +171,14 @@ export function prepareMutant(bases: Bases, format: Format, seed: number, index:
     return { job: { kind: 'dir', dir }, file, what: m.what };
   };
   switch (format) {
-    case 'safetensors': return hf('model.safetensors', (b) => safetensorsMutant(b, rng));
-    case 'config': return hf('config.json', (b) => jsonMutant(b, rng, CONFIG_HOT));
-    case 'tokenizer': return hf('tokenizer.json', (b) => jsonMutant(b, rng, TOKENIZER_HOT));
-    case 'tokenizer-config': return hf('tokenizer_config.json', (b) => templateMutant(b, rng));
+    case 'safetensors':
+      return hf('model.safetensors', (b) => safetensorsMutant(b, rng));
+    case 'config':
+      return hf('config.json', (b) => jsonMutant(b, rng, CONFIG_HOT));
+    case 'tokenizer':
+      return hf('tokenizer.json', (b) => jsonMutant(b, rng, TOKENIZER_HOT));
+    case 'tokenizer-config':
+      return hf('tokenizer_config.json', (b) => templateMutant(b, rng));
     case 'gguf': {
       const bytes = readFileSync(bases.ggufFile);
       const m = mutateBinary(bytes, rng, ggufHeaderEnd(bytes));
@@ -143,7 +192,12 @@ export function prepareMutant(bases: Bases, format: Format, seed: number, index:
       const bytes = readFileSync(join(bases.l2cDir, which));
       const m = mutateBinary(bytes, rng, which === 'model.bin' ? 28 : bytes.length);
       writeFileSync(join(dir, which), m.bytes);
-      const job: LoadJob = { kind: 'llama2c', modelBin: join(dir, 'model.bin'), tokenizerBin: join(dir, 'tokenizer.bin'), outDir: join(dir, 'hf') };
+      const job: LoadJob = {
+        kind: 'llama2c',
+        modelBin: join(dir, 'model.bin'),
+        tokenizerBin: join(dir, 'tokenizer.bin'),
+        outDir: join(dir, 'hf'),
+      };
       return { job, file: which, what: m.what };
     }
   }

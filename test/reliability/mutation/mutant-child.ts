@@ -41,7 +41,11 @@ async function open(job: LoadJob, stage: { name: string }): Promise<number> {
   const loaded = await loadModel(dir, backend);
   try {
     stage.name = 'frontend';
-    const frontend = new TokenizerFrontend(tokenizer, { eosTokenIds: loaded.config.eosTokenIds, vocabSize: loaded.config.vocabSize, templateTimeoutMs: TEMPLATE_TIMEOUT_MS });
+    const frontend = new TokenizerFrontend(tokenizer, {
+      eosTokenIds: loaded.config.eosTokenIds,
+      vocabSize: loaded.config.vocabSize,
+      templateTimeoutMs: TEMPLATE_TIMEOUT_MS,
+    });
     try {
       let prompt = 'Once upon a time';
       if (frontend.hasChatTemplate) {
@@ -52,7 +56,10 @@ async function open(job: LoadJob, stage: { name: string }): Promise<number> {
       const ids = await frontend.encode(prompt, { addSpecialTokens: !frontend.hasChatTemplate });
       stage.name = 'generate';
       let n = 0;
-      for await (const ev of generate(loaded.model, tokenizer, ids.length > 0 ? ids : [0], { params: samplingParams({ temperature: 0, maxTokens: 1 }) })) n += ev.tokenIds.length;
+      for await (const ev of generate(loaded.model, tokenizer, ids.length > 0 ? ids : [0], {
+        params: samplingParams({ temperature: 0, maxTokens: 1 }),
+      }))
+        n += ev.tokenIds.length;
       return n;
     } finally {
       await frontend.close();
@@ -70,7 +77,16 @@ process.on('message', (m: { id: number; job: LoadJob }) => {
       const typed = e instanceof TokenmillError;
       const err = e instanceof Error ? e : new Error(String(e));
       const file = typed ? (e.details.file as string | undefined) : undefined;
-      process.send!({ id: m.id, ok: false, stage: stage.name, typed, code: typed ? e.code : err.name, message: err.message.slice(0, 2000), file, stack: err.stack?.slice(0, 3000) } satisfies ChildReply);
+      process.send!({
+        id: m.id,
+        ok: false,
+        stage: stage.name,
+        typed,
+        code: typed ? e.code : err.name,
+        message: err.message.slice(0, 2000),
+        file,
+        stack: err.stack?.slice(0, 3000),
+      } satisfies ChildReply);
     },
   );
 });

@@ -27,7 +27,19 @@ export class Rng {
 }
 
 /** Integers a lying length/count/offset field likes to hold. */
-const INTERESTING_U64 = [0n, 1n, 2n ** 31n - 1n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n, 2n ** 63n - 1n, 2n ** 64n - 1n, 255n, 65535n];
+const INTERESTING_U64 = [
+  0n,
+  1n,
+  2n ** 31n - 1n,
+  2n ** 31n,
+  2n ** 32n - 1n,
+  2n ** 32n,
+  2n ** 53n,
+  2n ** 63n - 1n,
+  2n ** 64n - 1n,
+  255n,
+  65535n,
+];
 const INTERESTING_I32 = [0, 1, -1, 2 ** 31 - 1, -(2 ** 31), 65536, 1 << 24, 7, 3];
 
 /** Cut the file at a random point (often inside the header, sometimes one byte short). */
@@ -96,10 +108,14 @@ export function shiftBytes(bytes: Uint8Array, rng: Rng, lo = 0, hi = bytes.lengt
 export function mutateBinary(bytes: Uint8Array, rng: Rng, headerEnd: number): Mutant {
   const hi = rng.chance(0.85) ? Math.min(headerEnd, bytes.length) : bytes.length;
   switch (rng.int(4)) {
-    case 0: return truncate(bytes, rng);
-    case 1: return flipBytes(bytes, rng, 0, hi);
-    case 2: return lyingInt(bytes, rng, 0, hi);
-    default: return shiftBytes(bytes, rng, 0, hi);
+    case 0:
+      return truncate(bytes, rng);
+    case 1:
+      return flipBytes(bytes, rng, 0, hi);
+    case 2:
+      return lyingInt(bytes, rng, 0, hi);
+    default:
+      return shiftBytes(bytes, rng, 0, hi);
   }
 }
 
@@ -127,10 +143,24 @@ function slots(root: Json, limit: number, rng: Rng): Slot[] {
 }
 
 const HOSTILE_VALUES: readonly [string, () => Json][] = [
-  ['null', () => null], ['true', () => true], ['0', () => 0], ['-1', () => -1], ['1.5', () => 1.5],
-  ['2^31', () => 2 ** 31], ['2^53', () => 2 ** 53], ['1e308', () => 1e308], ['-1e308', () => -1e308],
-  ['""', () => ''], ['"x"', () => 'x'], ['long string', () => 'a'.repeat(1 << 16)], ['[]', () => []], ['{}', () => ({})],
-  ['[1e9]', () => [1e9]], ['[-1, -1]', () => [-1, -1]], ['deep nest', () => deepNest(2000)], ['"\\ud800"', () => '\ud800'],
+  ['null', () => null],
+  ['true', () => true],
+  ['0', () => 0],
+  ['-1', () => -1],
+  ['1.5', () => 1.5],
+  ['2^31', () => 2 ** 31],
+  ['2^53', () => 2 ** 53],
+  ['1e308', () => 1e308],
+  ['-1e308', () => -1e308],
+  ['""', () => ''],
+  ['"x"', () => 'x'],
+  ['long string', () => 'a'.repeat(1 << 16)],
+  ['[]', () => []],
+  ['{}', () => ({})],
+  ['[1e9]', () => [1e9]],
+  ['[-1, -1]', () => [-1, -1]],
+  ['deep nest', () => deepNest(2000)],
+  ['"\\ud800"', () => '\ud800'],
 ];
 
 function deepNest(depth: number): Json {

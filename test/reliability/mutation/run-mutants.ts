@@ -50,13 +50,26 @@ class Child {
   readonly ready: Promise<void>;
 
   constructor() {
-    this.proc = spawn(process.execPath, ['--import', 'tsx', '--max-old-space-size=768', CHILD], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, TOKENMILL_LOG_LEVEL: 'error' } });
-    this.proc.stderr!.on('data', (d: Buffer) => { this.stderrTail = (this.stderrTail + d.toString()).slice(-4000); });
+    this.proc = spawn(process.execPath, ['--import', 'tsx', '--max-old-space-size=768', CHILD], {
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      env: { ...process.env, TOKENMILL_LOG_LEVEL: 'error' },
+    });
+    this.proc.stderr!.on('data', (d: Buffer) => {
+      this.stderrTail = (this.stderrTail + d.toString()).slice(-4000);
+    });
     this.ready = new Promise((resolve, reject) => {
       this.waiter = (r) => ('exit' in r ? reject(new Error(`mutant child failed to start: ${r.exit}\n${this.stderrTail}`)) : resolve());
     });
-    this.proc.on('message', (m: ChildReply) => { const w = this.waiter; this.waiter = null; w?.(m); });
-    this.proc.on('exit', (code, sig) => { const w = this.waiter; this.waiter = null; w?.({ exit: `exit ${code ?? ''}${sig ?? ''}` }); });
+    this.proc.on('message', (m: ChildReply) => {
+      const w = this.waiter;
+      this.waiter = null;
+      w?.(m);
+    });
+    this.proc.on('exit', (code, sig) => {
+      const w = this.waiter;
+      this.waiter = null;
+      w?.({ exit: `exit ${code ?? ''}${sig ?? ''}` });
+    });
   }
 
   rssBytes(): number {
@@ -67,10 +80,18 @@ class Child {
     }
   }
 
-  run(id: number, job: unknown, timeoutMs: number, maxRss: number): Promise<ChildReply | { exit: string } | { hang: true } | { oom: number }> {
+  run(
+    id: number,
+    job: unknown,
+    timeoutMs: number,
+    maxRss: number,
+  ): Promise<ChildReply | { exit: string } | { hang: true } | { oom: number }> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => done({ hang: true }), timeoutMs);
-      const poll = setInterval(() => { const rss = this.rssBytes(); if (rss > maxRss) done({ oom: rss }); }, 100);
+      const poll = setInterval(() => {
+        const rss = this.rssBytes();
+        if (rss > maxRss) done({ oom: rss });
+      }, 100);
       const done = (r: ChildReply | { exit: string } | { hang: true } | { oom: number }): void => {
         clearTimeout(timer);
         clearInterval(poll);
@@ -117,7 +138,12 @@ export async function runMutants(o: RunMutantsOptions): Promise<MutantResult[]> 
       if ('id' in r) out = { format: o.format, index: i, file: m.file, what: m.what, ms, ...classify(r, m.file) };
       else {
         const verdict: Verdict = 'hang' in r ? 'hang' : 'oom' in r ? 'oom' : 'crash';
-        const message = 'oom' in r ? `resident set ${(r.oom / 2 ** 20).toFixed(0)} MiB` : 'exit' in r ? `${r.exit}\n${child.stderrTail}` : `no answer in ${timeoutMs} ms`;
+        const message =
+          'oom' in r
+            ? `resident set ${(r.oom / 2 ** 20).toFixed(0)} MiB`
+            : 'exit' in r
+              ? `${r.exit}\n${child.stderrTail}`
+              : `no answer in ${timeoutMs} ms`;
         out = { format: o.format, index: i, file: m.file, what: m.what, ms, verdict, message };
         child.kill();
         child = null;

@@ -4,7 +4,7 @@
 // goes away, records server-side metrics (TTFT, ITL, e2e, tokens, cost) and reports fatal faults.
 
 import type { FastifyReply } from 'fastify';
-import type { EngineClient, EngineOutput, EngineRequest } from '../engine/engine-api.js';
+import type { EngineClient, EngineRequest } from '../engine/engine-api.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import { TokenmillError } from '../util/errors.js';
 import type { ModelFrontend } from './frontend.js';
@@ -17,6 +17,7 @@ import { SseStream } from './sse.js';
 import { checkFinishedChoice } from './structured-output.js';
 import { emptyParsedOutput, foldDeltas, type OutputDelta } from './tools/output-parser.js';
 import type { ChatOutputParser } from './tools/parser-select.js';
+import { PhaseTimer } from './phase-timer.js';
 
 /** Chat output parsing (tool calls, reasoning): one parser per choice. */
 export interface ParsersSpec {
@@ -33,8 +34,8 @@ export interface RunContext {
   /** system_fingerprint of every completion body and chunk (ServerOptions.systemFingerprint). */
   readonly systemFingerprint: string | null;
   isDraining(): boolean;
-  /** Called with a fatal error (engine dead): the server turns unhealthy and exits. */
-  reportFatal(e: TokenmillError): void;
+  /** The engine's fatal error once it died (the server learns it from EngineClient.onFatal), else null. */
+  fatal(): TokenmillError | null;
 }
 
 export interface RunSpec {
@@ -57,6 +58,7 @@ class Tracker {
   private readonly subUsage: UsageTotals[];
   private readonly n: number;
   private lastTokenMs: number | null = null;
+  private readonly phases: PhaseTimer;
   private readonly textCache = new Map<number, { token: string; bytes: readonly number[] }>();
 
   constructor(private readonly ctx: RunContext, private readonly spec: RunSpec) {
@@ -68,6 +70,7 @@ class Tracker {
       ...(parsers !== null ? { parser: parsers.create(), parsed: emptyParsedOutput() } : {}),
     }));
     this.subUsage = spec.requests.map(() => ({ numPromptTokens: 0, numCachedPromptTokens: 0, numGeneratedTokens: 0, costUsd: 0 }));
+    this.phases = new PhaseTimer(ctx.metrics, spec.requests.map((r) => r.requestId), this.n);
   }
 
   /** Usage summed over the engine requests. */
@@ -90,6 +93,7 @@ class Tracker {
       if (this.lastTokenMs === null) this.ctx.metrics.observeFirstToken((now - this.spec.arrivalMs) / 1000);
       else this.ctx.metrics.observeInterToken((now - this.lastTokenMs) / 1000, out.newTokenIds.length);
       this.lastTokenMs = now;
+      this.phases.onTokens(sub, out.newTokenIds.length, now);
     }
     const u = this.subUsage[sub]!;
     u.numPromptTokens = out.numPromptTokens;
@@ -140,7 +144,7 @@ class Tracker {
           ? new TokenmillError('server_draining', 'The server shut down before this request finished.', { details: { retryAfterSeconds: 5 } })
           : new TokenmillError('request_aborted', 'The request was aborted.');
       }
-      if (c.finishReason === 'error') throw this.ctx.engine.fatalError ? engineDead(this.ctx.engine.fatalError) : new TokenmillError('internal_error', 'The engine failed this request.');
+      if (c.finishReason === 'error') throw this.ctx.fatal() ?? new TokenmillError('internal_error', 'The engine failed this request.');
     }
   }
 
@@ -149,12 +153,14 @@ class Tracker {
    * them to its key, so the per-key totals keep adding up to the busy total.
    */
   chargeFailed(): void {
+    this.phases.forget();
     const u = this.usage;
     if (u.costUsd > 0) this.ctx.metrics.chargeKey(this.spec.account, { promptTokens: u.numPromptTokens, completionTokens: u.numGeneratedTokens, costUsd: u.costUsd });
   }
 
   /** Count the request as finished; a client that went away counts as finished_reason="abort". */
   finish(clientGone = false): void {
+    this.phases.finish();
     const u = this.usage;
     this.ctx.metrics.observeFinished({
       account: this.spec.account,
@@ -172,13 +178,17 @@ export function engineDead(e: Error): TokenmillError {
   return new TokenmillError('engine_dead', `The engine hit a fatal fault: ${e.message}`, { cause: e });
 }
 
-/** Classify a generate() failure; fatal ones are reported to the server. */
+/** A new request on a dead engine: 500 engine_dead naming the fault (in-flight ones got the fault itself). */
+export function refuseIfDead(ctx: RunContext): void {
+  const dead = ctx.fatal();
+  if (dead !== null) throw new TokenmillError('engine_dead', `The engine is dead: ${dead.message}`, { cause: dead });
+}
+
+/** Classify a generate() failure: once the engine is dead, its fault. */
 export function failure(ctx: RunContext, e: unknown): TokenmillError {
   let te = toHttpError(e);
-  if (te.fatal || ctx.engine.fatalError) {
-    te = engineDead(ctx.engine.fatalError ?? te);
-    ctx.reportFatal(te);
-  }
+  const dead = ctx.fatal();
+  if (te.fatal || dead !== null) te = dead ?? engineDead(te);
   if (te.code !== 'request_aborted') ctx.metrics.observeError(te.code);
   return te;
 }
