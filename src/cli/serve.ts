@@ -242,7 +242,7 @@ export function register(program: Command): void {
     .option('--max-num-seqs <n>', 'most sequences per engine step', positiveIntArg)
     .option('--max-model-len <n>', 'longest prompt + completion', positiveIntArg)
     .option('--max-queue <n>', 'waiting requests before 503 + Retry-After (default max(64, 2 x --max-num-seqs))', positiveIntArg)
-    .option('--max-queue-wait <seconds>', 'estimated queue wait before 503 + Retry-After; 0 = none (default 20, none when only --max-queue is given)', nonNegativeArg)
+    .option('--max-queue-wait <seconds>', 'estimated queue wait before 503 (default 20; 0 or --max-queue alone: none)', nonNegativeArg)
     .option('--scheduling-policy <policy>', 'fcfs | priority (requests may send "priority": lower runs first)', choiceArg(['fcfs', 'priority'] as const))
     .option('--pooling <mode>', '/v1/embeddings pooling: auto (the model\'s sentence-transformers config, else last) | last | mean', choiceArg(['auto', 'last', 'mean'] as const), 'auto')
     .option('--drain-timeout <seconds>', 'on SIGTERM, how long in-flight requests may finish', floatArg, 30)
