@@ -26,7 +26,7 @@ export interface ChildReply {
 
 const backend = cpuAddonAvailable().available ? createCpuBackend({ numThreads: 1 }) : createReferenceBackend();
 /** Render bound for hostile templates: short, the suite has many of them. */
-const TEMPLATE_TIMEOUT_MS = 1500;
+const TEMPLATE_TIMEOUT_MS = 600;
 
 async function open(job: LoadJob, stage: { name: string }): Promise<number> {
   let dir: string;
