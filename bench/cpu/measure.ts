@@ -33,7 +33,8 @@ const cpuIsa = arg('isa', '');
 const quantize = arg('quantize', '') === 'int8' ? ('int8' as const) : undefined;
 
 const baselineRssBytes = process.memoryUsage().rss;
-const { backend } = selectBackend({ device: 'cpu', numThreads, ...cpuPoolOptionsFromEnv(), ...(cpuIsa !== '' ? { cpuIsa: cpuIsa as CpuIsa } : {}) });
+const isaOption = cpuIsa !== '' ? { cpuIsa: cpuIsa as CpuIsa } : {};
+const { backend } = selectBackend({ device: 'cpu', numThreads, ...cpuPoolOptionsFromEnv(), ...isaOption });
 // Loader defaults, as `serve` loads a model (workspace of DEFAULT_MAX_TOKENS_PER_STEP tokens).
 const { model, config } = await loadModel(modelDir, backend, quantize !== undefined ? { quantize } : {});
 // Bytes read per decoded token: from the shapes, or for a GGUF file its matrices as stored (the
