@@ -78,13 +78,24 @@ const int32_t* commands_of(const Napi::Value& arr, const Napi::Value& count, int
   return a.Data();
 }
 
-// createEngine(numThreads: number, forceIsa: string): External
+// The optional options object of createEngine: {spinUs?: number, poolSolo?: boolean}.
+tmill::cpu::PoolOptions pool_options_of(const Napi::Value& v) {
+  tmill::cpu::PoolOptions o;
+  if (!v.IsObject()) return o;
+  Napi::Object obj = v.As<Napi::Object>();
+  if (obj.Has("spinUs") && obj.Get("spinUs").IsNumber()) o.spin_us = obj.Get("spinUs").As<Napi::Number>().Int64Value();
+  if (obj.Has("poolSolo") && obj.Get("poolSolo").IsBoolean()) o.solo_enabled = obj.Get("poolSolo").As<Napi::Boolean>().Value();
+  return o;
+}
+
+// createEngine(numThreads: number, forceIsa: string, options?: {spinUs?, poolSolo?}): External
 Napi::Value create_engine(const Napi::CallbackInfo& info) {
   need_args(info, 2);
   const int32_t threads = info[0].As<Napi::Number>().Int32Value();
   const std::string isa = info[1].As<Napi::String>().Utf8Value();
+  const tmill::cpu::PoolOptions pool = pool_options_of(info[2]);
   AddonEngine* h = new (std::nothrow) AddonEngine();
-  CpuEngine* e = h == nullptr ? nullptr : new (std::nothrow) CpuEngine(threads, tmill::cpu::select_kernels(isa.c_str()));
+  CpuEngine* e = h == nullptr ? nullptr : new (std::nothrow) CpuEngine(threads, tmill::cpu::select_kernels(isa.c_str()), pool);
   if (e == nullptr) {
     delete h;
     throw_code(info.Env(), "out_of_memory", "cannot create CPU engine");

@@ -20,8 +20,8 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 constexpr int64_t kParallelMinWork = 1 << 15;
 }  // namespace
 
-CpuEngine::CpuEngine(int num_threads, const KernelTable* kernels)
-    : kernels_(kernels), pool_(num_threads < 1 ? 1 : num_threads) {
+CpuEngine::CpuEngine(int num_threads, const KernelTable* kernels, const PoolOptions& pool)
+    : kernels_(kernels), pool_(num_threads < 1 ? 1 : num_threads, pool) {
   const char* p = std::getenv("TOKENMILL_CPU_PROFILE");
   profile_ = p != nullptr && p[0] == '1';
 }
