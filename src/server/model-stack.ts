@@ -36,8 +36,9 @@ export interface ModelStackOptions {
   readonly kvCacheShare?: number;
   readonly maxNumSeqs?: number;
   readonly maxModelLen?: number;
-  /** Engine waiting-queue bound (server_overloaded beyond it). */
+  /** Admission bounds (engine/admission.ts): waiting requests, and estimated queue wait in seconds. */
   readonly maxWaitingRequests?: number;
+  readonly maxQueueWaitSeconds?: number;
   readonly usdPerHour?: number;
   /** 'priority' honours each request's priority field (lower first); default FCFS. */
   readonly schedulingPolicy?: 'fcfs' | 'priority';
@@ -106,12 +107,14 @@ export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> 
     ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}),
     ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
     ...(o.maxWaitingRequests !== undefined ? { maxWaitingRequests: o.maxWaitingRequests } : {}),
+    ...(o.maxQueueWaitSeconds !== undefined ? { maxQueueWaitSeconds: o.maxQueueWaitSeconds } : {}),
     ...(o.observer !== undefined ? { observer: o.observer } : {}),
     ...(o.decodeGraphs !== undefined ? { decodeGraphs: o.decodeGraphs } : {}),
     ...(o.kvEvents !== undefined ? { kvEvents: o.kvEvents } : {}),
     ...(o.deviceGrammarMasks !== undefined ? { deviceGrammarMasks: o.deviceGrammarMasks } : {}),
     ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
   });
+  frontend.limitTextTokens(engine.maxModelLen);
   const fingerprintId = (await fingerprint).fingerprintId;
   const systemFingerprint = systemFingerprintOf(fingerprintId, {
     backend: backend.name, quantize: o.quantize ?? null, kvCacheDType: o.kvCacheDType ?? 'auto',
