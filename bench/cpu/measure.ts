@@ -98,6 +98,6 @@ if (info?.opTimeNs) {
   console.error(parts.map(([n, t, c]) => `${n} ${((t / total) * 100).toFixed(1)}% (${c} calls, ${(t / c / 1000).toFixed(1)} us)`).join('; '));
 }
 const isa = (backend as unknown as { isa?: string }).isa ?? 'unknown';
-console.log(JSON.stringify({ modelDir, numThreads: backend.name === 'cpu' ? numThreads : 0, isa, promptLen, genLen, reps, prefillTokPerS, decodeTokPerS, weightBytes, baselineRssBytes, peakRssBytes, firstTokens: generated.slice(0, 8), engine: { ...ENGINE_DEFAULTS, maxTokensPerStep: model.maxTokensPerStep, maxLogitsPerStep: model.maxLogitsPerStep, kvCacheDType: model.kvCacheDType } }));
+console.log(JSON.stringify({ modelDir, numThreads: backend.name === 'cpu' ? numThreads : 0, isa, promptLen, genLen, reps, prefillTokPerS, decodeTokPerS, weightBytes, baselineRssBytes, peakRssBytes, firstTokens: generated.slice(0, 8), greedyIds: generated.slice(0, 64), engine: { ...ENGINE_DEFAULTS, maxTokensPerStep: model.maxTokensPerStep, maxLogitsPerStep: model.maxLogitsPerStep, kvCacheDType: model.kvCacheDType } }));
 model.dispose();
 backend.dispose();

@@ -8,6 +8,7 @@
 // --isas avx512,avx2 runs the f32 rows once per forced kernel ISA (default: the best this CPU runs).
 // Every row names its ISA and puts its decode GB/s (weight bytes x tok/s) next to the machine's read
 // bandwidth at that thread count, from the addon's own probe (a 1 GiB sum, median of 5), before and after.
+// Then f32 vs int8 greedy agreement over 64 steps per model (bench/cpu/int8-agreement.ts; --no-agreement skips).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -17,6 +18,7 @@ import { MODEL_PRESETS } from '../../src/model/model-presets.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
 import { fingerprintOrMinimal } from '../../src/cli/bench-common.js';
 import { measureReadBandwidth, pctOf } from './read-bandwidth.js';
+import { measureInt8Agreement, type Int8Agreement } from './int8-agreement.js';
 import type { GgufQuantOption } from '../../src/model/convert/ggml-mixture.js';
 import { runQuantSection } from './quant.js';
 
@@ -126,6 +128,16 @@ const quant = process.argv.includes('--no-quant') ? [] : runQuantSection({
   threads: threadList, reps, gen: quick ? 16 : 64, bandwidthGbPerS: bandwidthStartGbPerS, streams: Number(arg('quant-streams', '32')),
 });
 
+// f32 vs int8 greedy agreement over 64 steps per f32 model (--no-agreement skips it).
+const int8Agreement: Int8Agreement[] = [];
+if (!process.argv.includes('--no-agreement')) {
+  for (const name of modelList) {
+    const a = measureInt8Agreement(name, prepare(name));
+    int8Agreement.push(a);
+    console.log(`agreement ${name}: f32 vs int8 greedy ${a.matches}/${a.steps} positions equal, first flip after ${a.commonPrefix} tokens`);
+  }
+}
+
 const result = {
   bench: 'cpu-e2e', date: new Date().toISOString(), commit: sha, dirty,
   cpuModel: cpus()[0]?.model ?? 'unknown', numCpus: cpus().length, totalMemBytes: totalmem(),
@@ -135,6 +147,7 @@ const result = {
   fingerprint: await fingerprintOrMinimal(undefined),
   command: `node --import tsx bench/cpu/run.ts ${process.argv.slice(2).join(' ')}`.trim(),
   records,
+  int8Agreement,
   quant,
 };
 mkdirSync('bench/results', { recursive: true });
