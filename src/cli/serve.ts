@@ -3,7 +3,7 @@
 // keys (env or a 0600 file, never argv), starts the server and installs the drain/fault lifecycle.
 
 import { existsSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, networkInterfaces } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
@@ -13,6 +13,7 @@ import { machinePrice, type PricedDevice } from '../metrics/machine-price.js';
 import { METRICS_COMPAT_CHOICES, type MetricsCompat } from '../metrics/vllm-compat.js';
 import { probeCuda, type DeviceChoice } from '../runtime/select.js';
 import { createServer } from '../server/app.js';
+import { ZmqKvEventPublisher } from '../server/kv-events-publisher.js';
 import { loadApiKeys } from '../server/auth.js';
 import { installLifecycle } from '../server/lifecycle.js';
 import { openModelStack } from '../server/model-stack.js';
@@ -50,6 +51,7 @@ export interface ServeOptions {
   metricsPublic?: boolean;
   metricsPort?: number;
   metricsCompat?: MetricsCompat;
+  kvEventsEndpoint?: string;
   corsOrigin?: string[];
   rateLimit?: { ratePerSecond: number; burst: number };
   maxBodyBytes?: number;
@@ -78,6 +80,24 @@ export function parseRateLimit(raw: string): { ratePerSecond: number; burst: num
   const burst = b === undefined ? Math.max(1, Math.ceil(ratePerSecond)) : Number(b);
   if (!(ratePerSecond > 0) || !(burst >= 1) || !Number.isInteger(burst)) throw new TokenmillError('invalid_argument', `--rate-limit '${raw}': expected RPS or RPS:BURST`);
   return { ratePerSecond, burst };
+}
+
+/**
+ * The KV events topic kv@<pod-ip>:<port>@<model>: routers key replicas by it. The address is POD_IP
+ * (Kubernetes' downward API) when set, else --host unless it is a wildcard, else this machine's
+ * first non-internal IPv4.
+ */
+export function kvEventsTopic(host: string, port: number, modelId: string, env: NodeJS.ProcessEnv = process.env): string {
+  const wildcard = host === '0.0.0.0' || host === '::' || host === '';
+  const ip = env.POD_IP || (wildcard ? firstIpv4() : host);
+  return `kv@${ip}:${port}@${modelId}`;
+}
+
+function firstIpv4(): string {
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
 }
 
 function webDir(): string | null {
@@ -132,12 +152,15 @@ export async function serve(o: ServeOptions): Promise<void> {
   await assertPortFree(o.host, o.port);
   if (o.metricsPort !== undefined) {
     if (o.metricsPort === o.port && o.port !== 0) {
-      throw new TokenmillError('invalid_argument', `--metrics-port ${o.metricsPort} is the API port: pick another one`, { param: '--metrics-port' });
+      throw new TokenmillError('invalid_argument', `--metrics-port ${o.metricsPort} is the API port`, { param: '--metrics-port' });
     }
     await assertPortFree(o.host, o.metricsPort);
   }
   const chatTemplate = o.chatTemplate === undefined ? undefined : resolveChatTemplate(o.chatTemplate);
   const model = await resolveModel(o);
+  // Before the weights load: a missing zeromq or a taken events port is the user's to fix at once.
+  const topic = kvEventsTopic(o.host, o.port, model.id);
+  const kvEvents = o.kvEventsEndpoint === undefined ? null : await ZmqKvEventPublisher.open({ endpoint: o.kvEventsEndpoint, topic });
   const price = machinePrice(o.usdPerHour, o.usdPerHour === undefined ? pricedDevice(o.device) : { kind: 'cpu', numCores: cpus().length });
   // NVML through the CPU addon (dlopen; absent library = no GPU gauges), read off the step loop.
   const metrics = new ServerMetrics({
@@ -156,6 +179,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.maxQueue !== undefined ? { maxWaitingRequests: o.maxQueue } : {}),
     ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
     ...(chatTemplate !== undefined ? { chatTemplate: chatTemplate.template } : {}),
+    ...(kvEvents !== null ? { kvEvents } : {}),
   });
   const pooling = resolvePooling(o.pooling, model.dir);
   const server = await createServer({
@@ -188,7 +212,8 @@ export async function serve(o: ServeOptions): Promise<void> {
       `  chat template: ${chatTemplate !== undefined ? `${chatTemplate.source} (--chat-template)` : stack.frontend.hasChatTemplate ? "the model's own" : 'none (chat requests get a 400; pass --chat-template FILE|NAME)'}\n` +
       `  system_fingerprint: ${stack.systemFingerprint} (environment fingerprint ${stack.fingerprintId}, as doctor --model prints; backend, quantization, KV dtype)\n` +
       `  listening on ${url} (OpenAI base URL ${url}/v1)\n` +
-      (metricsUrl !== null ? `  metrics: ${metricsUrl} (no auth${compatNote}; restrict it with a NetworkPolicy)\n` : ''),
+      (metricsUrl !== null ? `  metrics: ${metricsUrl} (no auth${compatNote}; restrict it with a NetworkPolicy)\n` : '') +
+      (kvEvents !== null ? `  KV events: ZeroMQ PUB on ${kvEvents.endpoint}, topic ${topic}\n` : ''),
   );
 }
 
@@ -217,6 +242,7 @@ export function register(program: Command): void {
     .option('--drain-timeout <seconds>', 'on SIGTERM, how long in-flight requests may finish', floatArg, 30)
     .option('--metrics-public', 'serve /metrics without an API key')
     .option('--metrics-port <port>', 'also serve GET /metrics (only that, no API key) on this port, for routers and Prometheus', portArg)
+    .option('--kv-events-endpoint <endpoint>', 'publish KV cache events (vLLM format) on ZeroMQ: tcp://*:5557 binds, tcp://host:N connects')
     .option(
       '--metrics-compat <engine>',
       "also export the metrics under vLLM's names (vllm:num_requests_waiting, ...): routers' default engine config, OpenCost, Grafana",

@@ -1,5 +1,5 @@
 // The engine's face to the server and CLI: submit a request, iterate its outputs, abort it.
-// The server depends only on these types, so it can be tested against a fake engine.
+// The server depends only on these types (tests put a fault-injecting model under the real engine).
 
 import type { PoolingType } from './pooling.js';
 import type { FinishReason, SamplingParams } from './sampling-params.js';

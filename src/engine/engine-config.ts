@@ -1,6 +1,7 @@
 // EngineOptions (what the CLI/server pass in) and their resolution against the model: KV pool size
 // from a byte budget, maxModelLen clamped to what the pool and the model can hold, step budgets.
 // Bad combinations throw TokenmillError('invalid_argument') here, before anything is allocated.
+import type { KvEventSink } from './kv/kv-events.js';
 import type { CausalLM } from '../model/types.js';
 import type { EngineObserver } from '../metrics/engine-observer.js';
 import { TokenmillError } from '../util/errors.js';
@@ -60,6 +61,8 @@ export interface EngineOptions {
   readonly deviceGrammarMasks?: boolean;
   /** Machine price for cost accounting (default 0). */
   readonly usdPerHour?: number;
+  /** Where each step's prefix-cache events go (serve --kv-events-endpoint); absent: none are kept. */
+  readonly kvEvents?: KvEventSink;
   readonly observer?: EngineObserver;
   /** Clock in ms (tests inject one). Default performance.now. */
   readonly now?: () => number;

@@ -10,6 +10,7 @@ import { log } from '../util/logger.js';
 import type { EngineOutput, EngineRequest, EngineStats } from './engine-api.js';
 import { resolveEngineConfig, type EngineOptions, type ResolvedEngineConfig, type SamplerFactory } from './engine-config.js';
 import { BlockPool } from './kv/block-pool.js';
+import { KvEventBuffer, type KvEventSink } from './kv/kv-events.js';
 import { KvCacheManager } from './kv/kv-cache-manager.js';
 import { ModelRunner } from './model-runner.js';
 import { EmbeddingPooler } from './pooling.js';
@@ -38,6 +39,8 @@ export class Engine {
   private readonly requests = new Map<string, Request>();
   private readonly states = new Map<Sequence, SeqState>();
   private readonly observer: EngineObserver;
+  /** This step's prefix-cache events and where they go (null: not asked for). */
+  private readonly kvEvents: { buffer: KvEventBuffer; sink: KvEventSink } | null;
   private readonly detokenizer: DetokenizerFactory | null;
   private readonly now: () => number;
   private readonly grammar: EngineGrammar;
@@ -48,7 +51,8 @@ export class Engine {
   constructor(opts: EngineOptions) {
     this.config = resolveEngineConfig(opts);
     const c = this.config;
-    this.kv = new KvCacheManager(new BlockPool(c.numBlocks, c.blockSize, c.enablePrefixCaching));
+    this.kvEvents = opts.kvEvents !== undefined ? { buffer: new KvEventBuffer(), sink: opts.kvEvents } : null;
+    this.kv = new KvCacheManager(new BlockPool(c.numBlocks, c.blockSize, c.enablePrefixCaching, this.kvEvents?.buffer ?? null));
     this.scheduler = new Scheduler(
       { maxNumBatchedTokens: c.maxNumBatchedTokens, maxNumSeqs: c.maxNumSeqs, maxModelLen: c.maxModelLen, enableChunkedPrefill: c.enableChunkedPrefill, policy: c.schedulingPolicy },
       this.kv,
@@ -255,6 +259,7 @@ export class Engine {
       if (seq.request.isFinished) this.forget(seq.request);
     }
     this.notify((o) => o.onStep?.({ wallSeconds, numGeneratedTokens: sampled.size, numPrefillTokens: numPrefill, numNewPromptTokens: numNewPrompt }));
+    this.publishKvEvents();
     return outputs;
   }
 
@@ -294,6 +299,17 @@ export class Engine {
       this.states.delete(s);
     }
     this.requests.delete(req.requestId);
+  }
+
+  /** Hand this step's prefix-cache events to the sink (one batch per step, as vLLM publishes them). */
+  private publishKvEvents(): void {
+    const k = this.kvEvents;
+    if (k === null || k.buffer.size === 0) return;
+    try {
+      k.sink.publish(k.buffer.drain());
+    } catch (e) {
+      log.warn(`KV event sink threw: ${(e as Error).message}`);
+    }
   }
 
   private notify(fn: (o: EngineObserver) => void): void {

@@ -19,6 +19,7 @@ import { registerAdminRoutes } from './routes-admin.js';
 import { registerEmbeddingRoutes } from './routes-embeddings.js';
 import { registerResponsesRoutes } from './routes-responses.js';
 import { registerOpenAiRoutes, type OpenAiRouteOptions } from './routes-openai.js';
+import { registerRenderRoutes } from './routes-render.js';
 import { registerWebRoutes } from './routes-web.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './schemas.js';
 import { resolveOutputParsers } from './tools/chat-parsing.js';
@@ -137,6 +138,7 @@ export class TokenmillServer {
       isDead: () => this.stateValue === 'dead',
     };
     registerOpenAiRoutes(app, routeOpts);
+    registerRenderRoutes(app, routeOpts);
     registerEmbeddingRoutes(app, routeOpts, opts.embeddingPooling ?? 'last');
     registerResponsesRoutes(app, routeOpts);
     registerAdminRoutes(app, {

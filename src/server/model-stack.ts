@@ -4,6 +4,7 @@
 
 import { AsyncEngine } from '../engine/async-engine.js';
 import { defaultKvBudget, ENGINE_DEFAULTS } from '../engine/engine-defaults.js';
+import type { KvEventSink } from '../engine/kv/kv-events.js';
 import type { EngineObserver } from '../metrics/engine-observer.js';
 import { environmentFingerprint, systemFingerprintOf } from '../metrics/fingerprint.js';
 import { loadModel } from '../model/loader.js';
@@ -44,6 +45,8 @@ export interface ModelStackOptions {
   readonly decodeGraphs?: boolean;
   /** Grammar masks on the device (EngineOptions.deviceGrammarMasks; CUDA only). */
   readonly deviceGrammarMasks?: boolean;
+  /** Where the engine's prefix-cache events go (serve --kv-events-endpoint). */
+  readonly kvEvents?: KvEventSink;
 }
 
 export interface ModelStack {
@@ -102,6 +105,7 @@ export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> 
     ...(o.maxWaitingRequests !== undefined ? { maxWaitingRequests: o.maxWaitingRequests } : {}),
     ...(o.observer !== undefined ? { observer: o.observer } : {}),
     ...(o.decodeGraphs !== undefined ? { decodeGraphs: o.decodeGraphs } : {}),
+    ...(o.kvEvents !== undefined ? { kvEvents: o.kvEvents } : {}),
     ...(o.deviceGrammarMasks !== undefined ? { deviceGrammarMasks: o.deviceGrammarMasks } : {}),
     ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
   });

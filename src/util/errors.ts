@@ -61,6 +61,7 @@ export const ERROR_CODES = {
 
   // --- network set-up (CLI) ------------------------------------------------------------------
   port_in_use: server('The address and port serve was told to bind are taken by another process (pick another --port).'),
+  dependency_missing: server('An optional package a flag needs did not load (serve --kv-events-endpoint needs zeromq).'),
   server_unreachable: { httpStatus: 502 as number, type: 'server_error', doc: 'A client command (bench serve) got no answer from the server URL it was given (connection refused, timeout).' },
 
   // --- requests ------------------------------------------------------------------------------

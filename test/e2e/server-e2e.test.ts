@@ -12,6 +12,7 @@ import { MODEL_PRESETS } from '../../src/model/model-presets.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
 import { createServer, type TokenmillServer } from '../../src/server/app.js';
 import { openModelStack, type ModelStack } from '../../src/server/model-stack.js';
+import { until } from '../server/helpers.js';
 
 describe('server e2e on a tiny random model', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tm-e2e-'));
@@ -83,11 +84,12 @@ describe('server e2e on a tiny random model', () => {
     const reader = res.body!.getReader();
     await reader.read();
     ac.abort();
-    let stats = stack.engine.stats();
-    for (let i = 0; i < 200 && (stats.numRunning > 0 || stats.numFreeBlocks < stats.numTotalBlocks); i++) {
-      await new Promise((r) => setTimeout(r, 10));
-      stats = stack.engine.stats();
-    }
+    const freed = (): boolean => {
+      const s = stack.engine.stats();
+      return s.numRunning === 0 && s.numFreeBlocks === s.numTotalBlocks;
+    };
+    await until(freed, 'the aborted request to free its KV blocks');
+    const stats = stack.engine.stats();
     assert.equal(stats.numRunning, 0);
     assert.equal(stats.numWaiting, 0);
     const text = await (await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer x' } })).text();

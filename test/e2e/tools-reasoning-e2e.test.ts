@@ -10,7 +10,8 @@ import type OpenAI from 'openai';
 import { chatPromptIds } from '../../src/server/prompt.js';
 import { chatSchema, DEFAULT_LIMITS, parseBody } from '../../src/server/schemas.js';
 import { parseToolRequest } from '../../src/server/tools/tool-request.js';
-import { startLive } from '../server/helpers.js';
+import { startRealLive } from '../server/helpers.js';
+import { TINY_MODEL_ID } from '../server/real-engine.js';
 import { skipUnlessShared } from '../tokenizer/shared-models.js';
 import { closeServed, serveTinyQwen3, TIME_TOOL, WEATHER_TOOL, type Served } from './tiny-qwen3-server.js';
 
@@ -83,12 +84,12 @@ describe('tools and reasoning on a tiny random Qwen3 model (real tokenizer and t
   });
 
   it('a model without a tool-call format answers tools with unsupported_feature (tool_choice none is fine)', async () => {
-    const live = await startLive();
+    const live = await startRealLive(); // the tiny byte model: no tool-call format
     try {
       const res = await fetch(`${live.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [USER], tools: [WEATHER_TOOL] }) });
       assert.equal(res.status, 400);
       assert.equal(((await res.json()) as { error: { code: string; param: string } }).error.code, 'unsupported_feature');
-      const ok = await live.client.chat.completions.create({ model: 'fake-model', messages: [USER], tools: [WEATHER_TOOL], tool_choice: 'none', max_tokens: 3 });
+      const ok = await live.client.chat.completions.create({ model: TINY_MODEL_ID, messages: [USER], tools: [WEATHER_TOOL], tool_choice: 'none', max_tokens: 3, temperature: 0 });
       assert.equal(ok.choices[0]!.finish_reason, 'length');
     } finally {
       await live.close();

@@ -135,7 +135,7 @@ test('abort: 50 streams, every 5th cancelled mid-stream; the rest complete exact
   assert.ok(checkedSteps > 10);
   assert.equal(violation, null);
   assert.equal(e.engine.numUnfinishedRequests, 0);
-  assert.deepEqual(e.stats(), { numRunning: 0, numWaiting: 0, kvCacheUsage: 0, numFreeBlocks: 200, numTotalBlocks: 200 });
+  assert.deepEqual(e.stats(), { numRunning: 0, numWaiting: 0, kvCacheUsage: 0, numFreeBlocks: 200, numTotalBlocks: 200, blockSize: 16 });
   await e.shutdown();
 });
 

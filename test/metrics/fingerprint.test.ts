@@ -99,13 +99,15 @@ describe('environment fingerprint', () => {
   });
 
   it('TOKENMILL_GIT_COMMIT (a container build) overrides git', async () => {
+    const prev = process.env.TOKENMILL_GIT_COMMIT;
     process.env.TOKENMILL_GIT_COMMIT = 'abc123';
     try {
       const f = await environmentFingerprint();
       assert.equal(f.tokenmill.gitCommit, 'abc123');
       assert.equal(f.tokenmill.gitDirty, null);
     } finally {
-      delete process.env.TOKENMILL_GIT_COMMIT;
+      if (prev === undefined) delete process.env.TOKENMILL_GIT_COMMIT;
+      else process.env.TOKENMILL_GIT_COMMIT = prev;
     }
   });
 

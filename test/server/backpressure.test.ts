@@ -1,25 +1,27 @@
-// Backpressure: a full waiting queue answers 503 + Retry-After (server-side bound over the fake
-// engine, whose pace the test sets; the real engine's own server_overloaded), and a per-key token
-// bucket answers 429 + Retry-After; the openai client sees its typed errors.
+// Backpressure on the real engine (tiny model): a full waiting queue answers 503 + Retry-After (the
+// server's --max-queue bound, and the engine's own server_overloaded), and a per-key token bucket
+// answers 429 + Retry-After; the openai client sees its typed errors.
 
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { openSse, startLive, startRealLive } from './helpers.js';
+import { openSse, startRealLive, until } from './helpers.js';
 import { TINY_MODEL_ID } from './real-engine.js';
 
-const chat = { model: 'fake-model', messages: [{ role: 'user' as const, content: 'x' }], max_tokens: 2 };
+const chat = { model: TINY_MODEL_ID, messages: [{ role: 'user' as const, content: 'x' }], max_tokens: 2 };
 
 describe('backpressure', () => {
   it('503 + Retry-After when the waiting queue is at --max-queue', async () => {
-    const live = await startLive({ engine: { maxRunning: 1, stepMs: 20 }, server: { maxQueue: 1 } });
+    // One sequence per step: a long request runs, a second waits, and the queue is at --max-queue 1.
+    const live = await startRealLive({ engine: { contextLen: 4096, maxNumSeqs: 1 }, server: { maxQueue: 1 } });
+    const ac = new AbortController();
     try {
-      const long = { ...chat, max_tokens: 15 };
-      const first = live.client.chat.completions.create(long);
-      for (let i = 0; i < 200 && live.engine.numRunning < 1; i++) await sleep(5);
-      const second = live.client.chat.completions.create(long); // waits in the engine queue
-      for (let i = 0; i < 50 && live.engine.numWaiting < 1; i++) await sleep(5);
+      const long = { model: TINY_MODEL_ID, prompt: 'a', max_tokens: 4000, ignore_eos: true, stream: true };
+      const first = await openSse(`${live.url}/v1/completions`, long, ac.signal);
+      await first.firstEvent; // running
+      // Its response headers come with its first event, so it is not awaited here.
+      const second = openSse(`${live.url}/v1/completions`, long, ac.signal);
+      await until(() => live.engine.stats().numWaiting >= 1, 'the second request to wait in the engine queue');
       await assert.rejects(live.client.chat.completions.create(chat), (e: unknown) => {
         assert.ok(e instanceof OpenAI.APIError);
         assert.equal(e.status, 503);
@@ -27,10 +29,13 @@ describe('backpressure', () => {
         assert.equal(e.headers?.get('retry-after'), '1');
         return true;
       });
-      await Promise.all([first, second]);
+      ac.abort(); // both long requests' clients go away
+      await Promise.all([first.done.catch(() => null), second.then((s) => s.done).catch(() => null)]);
+      await until(() => live.engine.stats().numWaiting === 0 && live.engine.stats().numRunning === 0, 'the aborted requests to leave');
       const ok = await live.client.chat.completions.create(chat);
       assert.equal(ok.choices.length, 1);
     } finally {
+      ac.abort();
       await live.close();
     }
   });
@@ -56,7 +61,7 @@ describe('backpressure', () => {
   });
 
   it('429 + Retry-After from the per-key token bucket', async () => {
-    const live = await startLive({ server: { rateLimit: { ratePerSecond: 0.01, burst: 2 } } });
+    const live = await startRealLive({ server: { rateLimit: { ratePerSecond: 0.01, burst: 2 } } });
     try {
       await live.client.chat.completions.create(chat);
       await live.client.chat.completions.create(chat);

@@ -1,30 +1,20 @@
-// Test helpers: a live TokenmillServer on 127.0.0.1:0, over the real engine on a tiny model
-// (startRealLive) or over the fake engine where a test injects a fault or a delay (startLive), and an
-// openai client for it.
+// Test helpers: a live TokenmillServer on 127.0.0.1:0 over the real engine on a tiny model
+// (startRealLive; faults are injected below it, see ModelFault), an openai client for it, SSE readers
+// and until(): polling for a condition with a generous bound, never a sleep as synchronisation.
 
 import OpenAI from 'openai';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { createServer, type ServerOptions, type TokenmillServer } from '../../src/server/app.js';
-import type { AsyncEngineOptions } from '../../src/engine/async-engine.js';
-import { FakeEngine, FakeFrontend, type FakeEngineOptions } from './fakes.js';
-import { tinyRealEngine, TINY_MODEL_ID, type RecordingEngine } from './real-engine.js';
+import { FakeFrontend } from './byte-frontend.js';
+import { tinyRealEngine, TINY_MODEL_ID, type RecordingEngine, type TinyEngineOptions } from './real-engine.js';
 
-export interface Live {
-  server: TokenmillServer;
-  engine: FakeEngine;
-  url: string;
-  client: OpenAI;
-  close(): Promise<void>;
-}
-
-export async function startLive(opts: { engine?: FakeEngineOptions; server?: Partial<ServerOptions>; apiKey?: string } = {}): Promise<Live> {
-  // The metrics exist first so the engine can report engine-side events into them (as serve.ts does).
-  const metrics = new ServerMetrics({ modelName: opts.engine?.modelId ?? 'fake-model', usdPerHour: opts.engine?.usdPerHour ?? 1 });
-  const engine = new FakeEngine({ observer: metrics, ...opts.engine });
-  const server = await createServer({ engine, frontend: new FakeFrontend(), metrics, ...opts.server });
-  const { url } = await server.listen({ port: 0 });
-  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: opts.apiKey ?? 'sk-test-anything', maxRetries: 0, timeout: 10_000 });
-  return { server, engine, url, client, close: () => server.close() };
+/** Resolves once cond() holds, polling every 10 ms; fails after timeoutMs (generous: a loaded 2-core machine). */
+export async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 export interface RealLive {
@@ -37,7 +27,9 @@ export interface RealLive {
 }
 
 /** The real AsyncEngine on the tiny byte model behind the server (model id TINY_MODEL_ID). */
-export async function startRealLive(opts: { engine?: Partial<AsyncEngineOptions>; server?: Partial<ServerOptions>; apiKey?: string } = {}): Promise<RealLive> {
+export async function startRealLive(
+  opts: { engine?: TinyEngineOptions; server?: Partial<ServerOptions>; apiKey?: string } = {},
+): Promise<RealLive> {
   const metrics = new ServerMetrics({ modelName: TINY_MODEL_ID, usdPerHour: 1 });
   const engine = await tinyRealEngine({ observer: metrics, ...opts.engine });
   const server = await createServer({ engine, frontend: new FakeFrontend(), metrics, ...opts.server });
@@ -62,8 +54,13 @@ export async function rawSse(url: string, body: unknown, headers: Record<string,
 }
 
 /** A streaming POST read incrementally: wait for the first data event, then for the end. */
-export async function openSse(url: string, body: unknown): Promise<{ status: number; firstEvent: Promise<void>; done: Promise<string[]> }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+export async function openSse(
+  url: string,
+  body: unknown,
+  signal?: AbortSignal,
+): Promise<{ status: number; firstEvent: Promise<void>; done: Promise<string[]> }> {
+  const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+  const res = await fetch(url, signal ? { ...init, signal } : init);
   const events: string[] = [];
   let signalFirst: () => void = () => {};
   const firstEvent = new Promise<void>((r) => (signalFirst = r));

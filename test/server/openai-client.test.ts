@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { BOS, FakeFrontend } from './fakes.js';
+import { BOS, FakeFrontend } from './byte-frontend.js';
 import { startRealLive, type RealLive } from './helpers.js';
 import { bytesOf, greedy, greedyText } from './real-engine.js';
 

@@ -1,6 +1,6 @@
-// /v1/responses with function tools and reasoning, through the openai client. A scripted engine
-// (the fake engine's greedy text set to a recorded Qwen3-style output) runs the real hermes and
-// qwen3 output parsers: reasoning, message and function_call items, the same output streamed and
+// /v1/responses with function tools and reasoning, through the openai client. The real engine on the
+// tiny byte model, scripted (each request constrained to a recorded Qwen3-style output), runs the
+// real hermes and qwen3 output parsers: reasoning, message and function_call items, the same output streamed and
 // not, the function_call_arguments events, parallel_tool_calls: false. On the real Engine with a
 // tiny random Qwen3 (real tokenizer and template): function_call / function_call_output items and
 // reasoning.effort "none" render the same prompt as their chat equivalents; bad tool input is a 400;
@@ -15,7 +15,8 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { zodTextFormat } from 'openai/helpers/zod';
 import { z } from 'zod';
-import { startLive, type Live } from './helpers.js';
+import { startRealLive, type RealLive } from './helpers.js';
+import { TINY_MODEL_ID } from './real-engine.js';
 import { skipUnlessShared } from '../tokenizer/shared-models.js';
 import { closeServed, serveTinyQwen3, WEATHER_TOOL, type Served } from '../e2e/tiny-qwen3-server.js';
 
@@ -36,13 +37,13 @@ function shape(items: readonly Item[]): unknown[] {
   });
 }
 
-describe('/v1/responses output parsing (scripted engine, real parsers)', () => {
-  let live: Live;
+describe('/v1/responses output parsing (real engine scripted to a recorded output, real parsers)', () => {
+  let live: RealLive;
   before(async () => {
-    live = await startLive({ engine: { greedyText: SCRIPT, eosAfter: SCRIPT.length, maxModelLen: 1024 }, server: { toolCallParser: 'hermes', reasoningParser: 'qwen3' } });
+    live = await startRealLive({ engine: { script: SCRIPT, contextLen: 1024 }, server: { toolCallParser: 'hermes', reasoningParser: 'qwen3' } });
   });
   after(() => live.close());
-  const req: OpenAI.Responses.ResponseCreateParamsNonStreaming = { model: 'fake-model', input: 'Weather in Paris?', tools: [TOOL], temperature: 0, max_output_tokens: 400 };
+  const req: OpenAI.Responses.ResponseCreateParamsNonStreaming = { model: TINY_MODEL_ID, input: 'Weather in Paris?', tools: [TOOL], temperature: 0, max_output_tokens: 400 };
 
   it('reasoning, message and function_call items; usage counts reasoning tokens', async () => {
     const r = await live.client.responses.create(req);
@@ -59,7 +60,7 @@ describe('/v1/responses output parsing (scripted engine, real parsers)', () => {
     assert.match(call.id!, /^fc_/);
     assert.match(r.output[0]!.id!, /^rs_/);
     assert.equal(r.output_text, 'Let me check.');
-    // The byte-level fake has no single-token <think> marker, so no reasoning tokens are counted
+    // The byte-level FakeFrontend has no single-token <think> marker, so no reasoning tokens are counted
     // (the real Qwen3 case below counts them).
     assert.equal(r.usage!.output_tokens_details.reasoning_tokens, 0);
   });

@@ -15,7 +15,8 @@ import { MODEL_PRESETS } from '../../src/model/model-presets.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
 import { createServer, type TokenmillServer } from '../../src/server/app.js';
 import { openModelStack, type ModelStack } from '../../src/server/model-stack.js';
-import { rawSse, startLive } from './helpers.js';
+import { rawSse, startRealLive } from './helpers.js';
+import { ModelFault, TINY_MODEL_ID } from './real-engine.js';
 
 type Usage = OpenAI.Responses.ResponseUsage & { cost_usd: number };
 
@@ -188,11 +189,13 @@ describe('/v1/responses on a tiny random Llama (real engine, openai client)', ()
   });
 });
 
-describe('/v1/responses streaming failures (fake engine)', () => {
+describe('/v1/responses streaming failures (real engine, fault injected in the model)', () => {
   it('an engine fault after the stream opened is an `error` event; before it, an HTTP error', async () => {
-    const live = await startLive({ engine: { faultAfterTokens: 3 } });
+    // One request: its prefill and two decode steps run, the 4th forward pass fails.
+    const live = await startRealLive({ engine: { fault: new ModelFault(4) } });
     try {
-      const wire = await rawSse(`${live.url}/v1/responses`, { model: 'fake-model', input: 'hi', max_output_tokens: 10, stream: true });
+      const body = { model: TINY_MODEL_ID, input: 'hi', max_output_tokens: 10, temperature: 0, stream: true };
+      const wire = await rawSse(`${live.url}/v1/responses`, body);
       assert.equal(wire.status, 200);
       const evs = wire.events.map((d) => JSON.parse(d) as { type: string; code?: string; message?: string; sequence_number: number });
       assert.equal(evs[0]!.type, 'response.created');
@@ -203,7 +206,7 @@ describe('/v1/responses streaming failures (fake engine)', () => {
       assert.equal(last.sequence_number, evs.length - 1);
       assert.ok(!evs.some((e) => e.type === 'response.completed'));
       // The engine is dead now: a new request is refused before any event.
-      await assert.rejects(live.client.responses.create({ model: 'fake-model', input: 'hi', stream: true }), (e: unknown) => e instanceof OpenAI.InternalServerError && /engine is dead/.test(e.message));
+      await assert.rejects(live.client.responses.create({ model: TINY_MODEL_ID, input: 'hi', stream: true }), (e: unknown) => e instanceof OpenAI.InternalServerError && /engine is dead/.test(e.message));
     } finally {
       await live.close();
     }

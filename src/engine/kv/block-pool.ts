@@ -1,8 +1,11 @@
 // BlockPool: the fixed set of KV pages (blocks of blockSize slots). Owns ref counts, the free queue
 // in eviction order (head = evicted first; a doubly linked list so a cached free block can be taken
 // back out of the middle on a prefix hit) and the hash -> block map of the prefix cache.
-// It never decides who gets blocks (KvCacheManager does) and never touches a device.
+// It never decides who gets blocks (KvCacheManager does) and never touches a device. Cache changes
+// (a hash registered, a cached block evicted, a reset) go to an optional KvEventListener.
 import { invariant } from '../../util/invariant.js';
+import type { KvEventListener } from './kv-events.js';
+import { ROOT_HASH } from './prefix-hash.js';
 
 const NONE = -1;
 
@@ -31,8 +34,10 @@ export class BlockPool {
   private readonly blockTokens: (Int32Array | null)[];
   private readonly cache = new Map<number, number>();
   private evictions = 0;
+  private readonly events: KvEventListener | null;
 
-  constructor(numBlocks: number, blockSize = 16, enableCaching = true) {
+  constructor(numBlocks: number, blockSize = 16, enableCaching = true, events: KvEventListener | null = null) {
+    this.events = events;
     invariant(Number.isInteger(numBlocks) && numBlocks > 0, `numBlocks must be a positive integer, got ${numBlocks}`);
     invariant(Number.isInteger(blockSize) && blockSize > 0, `blockSize must be a positive integer, got ${blockSize}`);
     this.numBlocks = numBlocks;
@@ -130,13 +135,20 @@ export class BlockPool {
     for (let i = 0; i < this.blockSize; i++) toks[i] = tokenIds[start + i]!;
     this.blockTokens[blockId] = toks;
     this.cache.set(hash, blockId);
+    this.events?.blockStored(hash, parentHash === ROOT_HASH ? null : parentHash, toks, this.blockSize);
   }
 
   /** Drop every cached (free) block's hash. Returns false if some block is still in use. */
   resetPrefixCache(): boolean {
     for (let b = 0; b < this.numBlocks; b++) if (this.refCounts[b] !== 0) return false;
-    for (let b = 0; b < this.numBlocks; b++) this.evict(b);
+    for (let b = 0; b < this.numBlocks; b++) this.evict(b, false);
+    this.events?.allCleared();
     return true;
+  }
+
+  /** Hashes of the blocks in the prefix cache (what an event consumer should hold). For tests: O(cached). */
+  cachedHashes(): number[] {
+    return [...this.cache.keys()];
   }
 
   /** Free block ids in eviction order (head first). For tests and debugging: O(numBlocks). */
@@ -150,10 +162,13 @@ export class BlockPool {
     return { numTotalBlocks: this.numBlocks, numFreeBlocks: this.numFree, numCachedBlocks: this.cache.size, numEvictions: this.evictions };
   }
 
-  private evict(b: number): void {
+  private evict(b: number, announce = true): void {
     const h = this.hashes[b]!;
     if (h === 0) return;
-    if (this.cache.get(h) === b) this.cache.delete(h);
+    if (this.cache.get(h) === b) {
+      this.cache.delete(h);
+      if (announce) this.events?.blockRemoved(h);
+    }
     this.hashes[b] = 0;
     this.parentHashes[b] = 0;
     this.blockTokens[b] = null;

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { benchServe, type ServeBenchCliOptions } from '../../../src/cli/bench-serve.js';
 import { ApiKeyStore } from '../../../src/server/auth.js';
 import { TokenmillError } from '../../../src/util/errors.js';
-import { startLive } from '../../server/helpers.js';
+import { startRealLive } from '../../server/helpers.js';
 import { startFakeServer } from './fake-openai-server.js';
 
 const base = (url: string): ServeBenchCliOptions => ({
@@ -40,7 +40,7 @@ test('bench serve: no server at --url is server_unreachable (connection refused)
 });
 
 test('bench serve: a wrong key against a tokenmill server with keys is invalid_api_key (401)', async () => {
-  const live = await startLive({ server: { apiKeys: new ApiKeyStore(['right-key-1234']) } });
+  const live = await startRealLive({ server: { apiKeys: new ApiKeyStore(['right-key-1234']) } });
   try {
     process.env.TM_BENCH_WRONG_KEY = 'wrong-key-9999';
     await assert.rejects(benchServe({ ...base(`${live.url}/v1`), apiKeyEnv: 'TM_BENCH_WRONG_KEY' }), rejectsWith('invalid_api_key', /answered 401: the key in \$TM_BENCH_WRONG_KEY was refused/));

@@ -1,0 +1,49 @@
+// POST /v1/completions/render and /v1/chat/completions/render: the prompt token ids a completion or
+// chat request would run on, without running it (what a router's precise prefix scorer hashes into
+// blocks). The body is the same request the generating route takes, checked the same way (model,
+// unsupported fields, tools, context length), so a render fails exactly when the request would.
+// Shapes follow vLLM's render routes, as llm-d-router's tokenizer reads them: completions answers a
+// list with one {token_ids} per prompt, chat a single {token_ids}. Nothing reaches the engine.
+
+import type { FastifyInstance } from 'fastify';
+import { chatPromptIds, completionPromptIds } from './prompt.js';
+import type { OpenAiRouteOptions } from './routes-openai.js';
+import { checkModel } from './routes-openai.js';
+import { buildSamplingParams, rejectUnsupported, type RouteKind } from './sampling.js';
+import { chatSchema, completionSchema, parseBody, type ChatBody, type CompletionBody } from './schemas.js';
+import { parseToolRequest } from './tools/tool-request.js';
+
+export interface RenderedPrompt {
+  readonly token_ids: number[];
+  readonly model: string;
+}
+
+export function registerRenderRoutes(app: FastifyInstance, o: OpenAiRouteOptions): void {
+  const completion = completionSchema(o.limits);
+  const chat = chatSchema(o.limits);
+  const { engine, frontend } = o.ctx;
+  const check = (body: CompletionBody | ChatBody, kind: RouteKind, prompts: number[][]): RenderedPrompt[] => {
+    for (const ids of prompts) {
+      buildSamplingParams(body, kind, {
+        numPromptTokens: ids.length,
+        maxModelLen: engine.maxModelLen,
+        vocabSize: frontend.vocabSize,
+        eosTokenIds: frontend.eosTokenIds,
+      });
+    }
+    return prompts.map((ids) => ({ token_ids: ids, model: engine.modelId }));
+  };
+  app.post('/v1/completions/render', async (req) => {
+    const body = parseBody(completion, req.body);
+    rejectUnsupported(body, 'completion');
+    checkModel(body.model, engine.modelId, o.modelAliases);
+    return check(body, 'completion', await completionPromptIds(body, frontend));
+  });
+  app.post('/v1/chat/completions/render', async (req) => {
+    const body = parseBody(chat, req.body);
+    rejectUnsupported(body, 'chat');
+    checkModel(body.model, engine.modelId, o.modelAliases);
+    const prompt = await chatPromptIds(body, frontend, parseToolRequest(body));
+    return check(body, 'chat', [prompt.ids])[0]!;
+  });
+}
