@@ -4,7 +4,7 @@
 // bytes. Each (model, threads) runs in its own process (bench/cpu/measure.ts). Writes
 // bench/results/cpu-<date>-<sha>.json. Options: --models a,b --threads 1,2 --reps 5 --quick
 // Quantized section (bench/cpu/quant.ts, tokenmill vs llama.cpp on the same GGUF files): --quant-models
-// stories110M,llama-3.2-1B --quant-types q8_0,q4_k_m, or --no-quant.
+// stories110M,llama-3.2-1B --quant-types q8_0,q4_k_m --quant-streams 32 (0: no multi-stream row), or --no-quant.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -135,7 +135,7 @@ for (const name of modelList) {
 const quant = process.argv.includes('--no-quant') ? [] : runQuantSection({
   models: arg('quant-models', 'stories110M,llama-3.2-1B').split(','),
   types: arg('quant-types', 'q8_0,q4_k_m').split(',') as GgufQuantOption[],
-  threads: threadList, reps, gen: quick ? 16 : 64, bandwidthGbPerS: bandwidthStartGbPerS,
+  threads: threadList, reps, gen: quick ? 16 : 64, bandwidthGbPerS: bandwidthStartGbPerS, streams: Number(arg('quant-streams', '32')),
 });
 
 const result = {

@@ -159,7 +159,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   const chatTemplate = o.chatTemplate === undefined ? undefined : resolveChatTemplate(o.chatTemplate);
   const model = await resolveModel(o);
   // Before the weights load: a missing zeromq or a taken events port is the user's to fix at once.
-  const topic = kvEventsTopic(o.host, o.port, model.id);
+  let topic = kvEventsTopic(o.host, o.port, model.id);
   const kvEvents = o.kvEventsEndpoint === undefined ? null : await ZmqKvEventPublisher.open({ endpoint: o.kvEventsEndpoint, topic });
   const price = machinePrice(o.usdPerHour, o.usdPerHour === undefined ? pricedDevice(o.device) : { kind: 'cpu', numCores: cpus().length });
   // NVML through the CPU addon (dlopen; absent library = no GPU gauges), read off the step loop.
@@ -199,10 +199,14 @@ export async function serve(o: ServeOptions): Promise<void> {
   });
   installLifecycle(server, { drainTimeoutMs: o.drainTimeout * 1000 });
   const compatNote = o.metricsCompat ? `, ${o.metricsCompat} names too` : '';
-  const { url, metricsUrl } = await server.listen({ host: o.host, port: o.port }).catch((e: NodeJS.ErrnoException) => {
+  const { url, port, metricsUrl } = await server.listen({ host: o.host, port: o.port }).catch((e: NodeJS.ErrnoException) => {
     // Taken between the early check and now (a race with another process): the same clear error.
     throw e?.code === 'EADDRINUSE' ? new TokenmillError('port_in_use', `port ${o.port} is in use on ${o.host}: stop the other process or pass another --port`, { param: '--port', cause: e }) : e;
   });
+  if (kvEvents !== null && o.port === 0) {
+    topic = kvEventsTopic(o.host, port, model.id);
+    kvEvents.setTopic(topic);
+  }
   if (price.usdPerHour === 0) log.warn('--usd-per-hour is 0: every cost is reported as $0');
   const auth = keys.enabled ? `on (${keys.size} key${keys.size === 1 ? '' : 's'})` : 'off (no TOKENMILL_API_KEYS / --api-key-file: any key is accepted)';
   process.stdout.write(

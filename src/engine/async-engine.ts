@@ -106,6 +106,7 @@ export class AsyncEngine implements EngineClient {
   private closed = false;
   private dead: TokenmillError | null = null;
   private idleWaiters: (() => void)[] = [];
+  private fatalListeners: ((e: TokenmillError) => void)[] = [];
 
   constructor(opts: AsyncEngineOptions) {
     this.modelId = opts.modelId;
@@ -131,11 +132,10 @@ export class AsyncEngine implements EngineClient {
     if (this.engine.numQueuedRequests >= this.maxWaiting) {
       throw new TokenmillError('server_overloaded', `the waiting queue is full (${this.maxWaiting} requests); retry later`, { details: { retryAfterSeconds: 1 } });
     }
-    if (this.streams.has(req.requestId) || this.preparing.has(req.requestId)) throw new TokenmillError('invalid_argument', `duplicate request id ${req.requestId}`);
+    this.validate(req);
     const id = req.requestId;
     const ready = this.engine.isPrepared(req.params);
-    if (ready) this.engine.addRequest(req); // throws context_length_exceeded / invalid_argument
-    else this.engine.validateRequest(req); // the same 400s, before the grammar compiles
+    if (ready) this.engine.admit(req);
     const stream = new RequestStream(id, req.params.n, () => this.abort(id));
     this.streams.set(id, stream);
     if (!ready) this.prepareThenAdd(req, stream);
@@ -156,6 +156,17 @@ export class AsyncEngine implements EngineClient {
         return stream;
       },
     };
+  }
+
+  /** The one validation of a request (Engine.validateRequest), before the grammar compiles or anything queues. */
+  validate(req: EngineRequest): void {
+    if (this.streams.has(req.requestId)) throw new TokenmillError('invalid_argument', `duplicate request id ${req.requestId}`);
+    this.engine.validateRequest(req);
+  }
+
+  onFatal(listener: (e: TokenmillError) => void): void {
+    if (this.dead !== null) listener(this.dead);
+    else this.fatalListeners.push(listener);
   }
 
   abort(requestId: string): void {
@@ -206,11 +217,7 @@ export class AsyncEngine implements EngineClient {
       this.preparing.delete(id);
       if (this.dead !== null) return fail(new TokenmillError('engine_dead', `the engine is dead: ${this.dead.message}`, { cause: this.dead }));
       if (this.closed || this.draining) return fail(new TokenmillError('server_draining', 'the engine is draining; this request had not started'));
-      try {
-        this.engine.addRequest(req);
-      } catch (e) {
-        return fail(e);
-      }
+      this.engine.admit(req); // validated in generate()
       if (aborted) this.abort(id);
       this.kick();
     }, (e: unknown) => {
@@ -270,6 +277,14 @@ export class AsyncEngine implements EngineClient {
     const err = toTokenmillError(e);
     this.dead = err.fatal ? err : new TokenmillError('engine_dead', `engine step failed: ${err.message}`, { cause: e });
     log.error(`engine dead: ${this.dead.message}`);
+    // Listeners (the server) learn of the death before any in-flight request sees its error.
+    for (const l of this.fatalListeners.splice(0)) {
+      try {
+        l(this.dead);
+      } catch (le) {
+        log.warn(`a fatal-error listener threw: ${(le as Error).message}`);
+      }
+    }
     for (const s of this.streams.values()) s.fail(this.dead);
     this.streams.clear();
   }

@@ -1,6 +1,7 @@
 // The engine's face to the server and CLI: submit a request, iterate its outputs, abort it.
 // The server depends only on these types (tests put a fault-injecting model under the real engine).
 
+import type { TokenmillError } from '../util/errors.js';
 import type { PoolingType } from './pooling.js';
 import type { FinishReason, SamplingParams } from './sampling-params.js';
 
@@ -18,6 +19,8 @@ export interface EngineRequest {
    * params.maxTokens is ignored.
    */
   readonly pooling?: PoolingType;
+  /** The request field the prompt came from ('messages', 'prompt.1', 'input'), named by its 400s. Default 'prompt'. */
+  readonly promptParam?: string;
 }
 
 export interface TokenLogprob {
@@ -71,11 +74,15 @@ export interface EngineClient {
    * waiting queue is full, context_length_exceeded, engine_dead).
    */
   generate(req: EngineRequest, signal?: AbortSignal): AsyncIterable<EngineOutput>;
+  /** The checks generate() makes, without running anything (the render routes' "would it run"). */
+  validate(req: EngineRequest): void;
   abort(requestId: string): void;
   stats(): EngineStats;
   /** Stop accepting; resolve once in-flight work is done or timeoutMs passes (then abort the rest). */
   drain(timeoutMs: number): Promise<void>;
   /** A fatal error, once the engine is dead (then every generate() throws it). */
   readonly fatalError: Error | null;
+  /** Call `listener` once when the engine dies (at once if it is dead): the one dead-engine event. */
+  onFatal(listener: (e: TokenmillError) => void): void;
   shutdown(): Promise<void>;
 }

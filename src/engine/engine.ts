@@ -5,7 +5,7 @@
 // One caller at a time (AsyncEngine serializes); it owns no event loop and no streams.
 import { apportionStepCost } from '../metrics/cost.js';
 import type { EngineObserver } from '../metrics/engine-observer.js';
-import { TokenmillError } from '../util/errors.js';
+import { invariant } from '../util/invariant.js';
 import { log } from '../util/logger.js';
 import type { EngineOutput, EngineRequest, EngineStats } from './engine-api.js';
 import { resolveEngineConfig, type EngineOptions, type ResolvedEngineConfig, type SamplerFactory } from './engine-config.js';
@@ -18,7 +18,7 @@ import { detokenizerFor, SequenceOutput, type DetokenizerFactory } from './outpu
 import { Request, type Sequence } from './request.js';
 import { createSequenceSampler, type SequenceSampler } from './sampler.js';
 import type { FinishReason } from './sampling-params.js';
-import { validateSamplingParams } from './sampling-validate.js';
+import { validateEngineRequest } from './request-validate.js';
 import { Scheduler } from './scheduler.js';
 import { EngineGrammar } from './grammar/engine-grammar.js';
 import { isGrammarVocabSource } from './grammar/grammar-vocab.js';
@@ -105,49 +105,35 @@ export class Engine {
     return params.constraint === null || this.grammar.compiled(params.constraint) !== null;
   }
 
-  /** The checks addRequest() makes, without queueing (invalid_argument, context_length_exceeded, schema 400s). */
+  /** The one validation boundary (request-validate.ts) plus the constraint's schema 400s; queues nothing. */
   validateRequest(er: EngineRequest): void {
-    const vocab = this.runner.vocabSize;
-    const prompt = er.promptTokenIds;
-    const p = er.params;
-    if (this.requests.has(er.requestId)) throw new TokenmillError('invalid_argument', `duplicate request id ${er.requestId}`);
-    if (prompt.length === 0) throw new TokenmillError('invalid_argument', 'the prompt has no tokens', { param: 'prompt' });
-    for (const t of prompt) {
-      if (!Number.isInteger(t) || t < 0 || t >= vocab) throw new TokenmillError('invalid_argument', `prompt token id ${t} is outside the vocabulary [0, ${vocab})`, { param: 'prompt' });
-    }
-    validateSamplingParams(p, { vocabSize: vocab }); // invalid_argument naming the OpenAI param
-    if (!Number.isSafeInteger(p.n) || p.n < 1) throw new TokenmillError('invalid_argument', `n must be a positive integer, got ${p.n}`, { param: 'n' });
-    const limit = this.config.maxModelLen;
-    const pooling = er.pooling ?? null;
-    if (pooling !== null) this.checkEmbeddingRequest(er, limit);
-    else if (!Number.isSafeInteger(p.maxTokens) || p.maxTokens < 1) throw new TokenmillError('invalid_argument', `max_tokens must be a positive integer, got ${p.maxTokens}`, { param: 'max_tokens' });
-    if (pooling === null && prompt.length + p.maxTokens > limit) {
-      throw new TokenmillError(
-        'context_length_exceeded',
-        `This model's maximum context length is ${limit} tokens. However, you requested ${prompt.length + p.maxTokens} tokens (${prompt.length} in the prompt, ${p.maxTokens} for the completion). Please reduce the prompt or max_tokens.`,
-        { param: prompt.length >= limit ? 'messages' : 'max_tokens', details: { promptTokens: prompt.length, maxTokens: p.maxTokens, maxModelLen: limit } },
-      );
-    }
-    if (p.constraint !== null) {
-      if (pooling !== null) throw new TokenmillError('invalid_argument', 'an embedding request cannot carry a constraint', { param: 'response_format' });
-      this.grammar.check(p.constraint);
-    }
+    const limits = { vocabSize: this.runner.vocabSize, maxModelLen: this.config.maxModelLen, canEmbed: this.runner.model.hiddenOutput !== undefined };
+    validateEngineRequest(er, limits);
+    if (er.params.constraint !== null) this.grammar.check(er.params.constraint);
   }
 
   /**
    * Validate and queue a request. Throws invalid_argument or context_length_exceeded (and the
-   * schema 400s); a constrained request must be prepare()d first (internal_error otherwise).
+   * schema 400s); a constrained request must be prepare()d first.
    */
   addRequest(er: EngineRequest): Request {
     this.validateRequest(er);
+    return this.admit(er);
+  }
+
+  /**
+   * Queue a request validateRequest() accepted (AsyncEngine validates once, at submission). The
+   * asserts guard state only: a duplicate id would orphan the first request's KV blocks, and a
+   * constraint without its compiled grammar would leave a sequence with no mask.
+   */
+  admit(er: EngineRequest): Request {
     const vocab = this.runner.vocabSize;
     const prompt = er.promptTokenIds;
     const p = er.params;
     const pooling = er.pooling ?? null;
+    invariant(!this.requests.has(er.requestId), () => `duplicate request id ${er.requestId}`);
     const compiled = p.constraint === null ? null : this.grammar.compiled(p.constraint);
-    if (p.constraint !== null && compiled === null) {
-      throw new TokenmillError('internal_error', `request ${er.requestId}: its ${p.constraint.type} constraint is not compiled; await engine.prepare(params) before addRequest()`);
-    }
+    invariant(p.constraint === null || compiled !== null, () => `request ${er.requestId}: its constraint is not compiled; await engine.prepare(params) first`);
     const req = new Request({ ...er, arrivalOrder: this.arrivals++, arrivalTimeMs: this.now() });
     const states = req.sequences.map((seq) => ({
       seq,
@@ -261,18 +247,6 @@ export class Engine {
     this.notify((o) => o.onStep?.({ wallSeconds, numGeneratedTokens: sampled.size, numPrefillTokens: numPrefill, numNewPromptTokens: numNewPrompt }));
     this.publishKvEvents();
     return outputs;
-  }
-
-  private checkEmbeddingRequest(er: EngineRequest, limit: number): void {
-    if (er.params.n !== 1) throw new TokenmillError('invalid_argument', `an embedding request has n = 1, got ${er.params.n}`, { param: 'n' });
-    if (this.runner.model.hiddenOutput === undefined) throw new TokenmillError('unsupported_feature', 'this model cannot return hidden states, so it serves no embeddings');
-    if (er.promptTokenIds.length > limit) {
-      throw new TokenmillError(
-        'context_length_exceeded',
-        `This model's maximum context length is ${limit} tokens. However, the input has ${er.promptTokenIds.length} tokens. Please shorten the input.`,
-        { param: 'input', details: { promptTokens: er.promptTokenIds.length, maxTokens: 0, maxModelLen: limit } },
-      );
-    }
   }
 
   stats(): EngineStats {

@@ -12,7 +12,6 @@ import { createRng, randomSeed, type Rng } from './rng.js';
 import { Scratch, argmax, gatherAllowed, kthLargest, topN, topPCut } from './sampler-select.js';
 import type { SamplingParams } from './sampling-params.js';
 import type { SequenceGrammar } from './grammar/sequence-grammar.js';
-import { validateSamplingParams } from './sampling-validate.js';
 
 /** Temperatures below this count as greedy (as vLLM). */
 export const GREEDY_TEMPERATURE_EPS = 1e-5;
@@ -61,9 +60,8 @@ export interface SequenceSampler {
 
 const scratch = new Scratch();
 
-/** Validate params and build the per-sequence sampler state (penalty counters, PRNG). */
+/** Build the per-sequence sampler state (penalty counters, PRNG); params were validated at the engine boundary (request-validate.ts). */
 export function createSequenceSampler(params: SamplingParams, promptTokenIds: readonly number[], opts: SequenceSamplerOptions = {}): SequenceSampler {
-  validateSamplingParams(params, { vocabSize: opts.vocabSize });
   invariant((params.constraint === null) === ((opts.grammar ?? null) === null), 'sampler: a constrained request needs its SequenceGrammar (and only then)');
   return new SequenceSamplerImpl(params, promptTokenIds, opts);
 }

@@ -75,5 +75,15 @@ export function validateSamplingParams(p: SamplingParams, opts: ValidateOptions 
 function checkTokenId(param: string, id: unknown, vocabSize: number | undefined): void {
   const n = checkInt(param, id);
   if (n < 0) fail(param, `${param}: token id ${n} is negative`);
-  if (vocabSize !== undefined && n >= vocabSize) fail(param, `${param}: token id ${n} is outside the vocabulary (size ${vocabSize})`);
+  if (vocabSize !== undefined && n >= vocabSize) throw tokenIdError(param, n, vocabSize);
+}
+
+/** invalid_argument for a token id outside [0, vocabSize), named by the request field it came from. */
+export function tokenIdError(param: string, id: number, vocabSize: number): TokenmillError {
+  return new TokenmillError('invalid_argument', `${param}: token id ${id} is outside the vocabulary [0, ${vocabSize}).`, { param });
+}
+
+/** Throw tokenIdError for the first id that is not an integer in [0, vocabSize). */
+export function checkTokenIds(ids: readonly number[], vocabSize: number, param: string): void {
+  for (const t of ids) if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw tokenIdError(param, t, vocabSize);
 }

@@ -14,7 +14,7 @@ export interface CpuEngineHandle {
 }
 
 export interface CpuEngineInfo {
-  /** Kernel ISA chosen at run time: 'avx512' | 'avx2' | 'generic'. */
+  /** Kernel ISA chosen at run time: 'avx512vnni' | 'avx512' | 'avx2vnni' | 'avx2' | 'generic'. */
   readonly isa: string;
   readonly numThreads: number;
   readonly allocatedBytes: number;
@@ -28,7 +28,7 @@ export type CpuNativeCode = 'invalid_argument' | 'out_of_range' | 'out_of_memory
 
 /** tokenmill_cpu.node: every function throws an Error with code CpuNativeCode on failure. */
 export interface CpuAddon {
-  /** forceIsa: '' for the best supported, or 'avx512' | 'avx2' | 'generic'. */
+  /** forceIsa: '' for the best supported, or 'avx512vnni' | 'avx512' | 'avx2vnni' | 'avx2' | 'generic'. */
   createEngine(numThreads: number, forceIsa: string): CpuEngineHandle;
   /** Frees every buffer and joins the workers; the handle is dead afterwards. */
   destroyEngine(engine: CpuEngineHandle): void;

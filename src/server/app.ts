@@ -50,8 +50,6 @@ export interface ServerOptions {
   readonly info?: () => unknown;
   /** Dashboard series sampling period (default 1000 ms). */
   readonly seriesIntervalMs?: number;
-  /** How often the engine's fatalError is polled (default 200 ms). */
-  readonly fatalPollMs?: number;
   /** --tool-call-parser: auto (from the chat template, default), none, hermes, llama3_json, mistral. */
   readonly toolCallParser?: string;
   /** --reasoning-parser: auto (default), none, qwen3. */
@@ -78,7 +76,6 @@ export class TokenmillServer {
   private numInFlight = 0;
   private idleWaiters: (() => void)[] = [];
   private fatalListeners: ((e: TokenmillError) => void)[] = [];
-  private readonly poll: NodeJS.Timeout;
   private metricsListener: MetricsListener | null = null;
 
   constructor(private readonly opts: ServerOptions) {
@@ -122,7 +119,7 @@ export class TokenmillServer {
       pingIntervalMs: opts.pingIntervalMs ?? 5000,
       systemFingerprint: opts.systemFingerprint ?? null,
       isDraining: () => this.stateValue === 'draining',
-      reportFatal: (e: TokenmillError) => this.markDead(e),
+      fatal: () => this.fatal,
     };
     const routeOpts: OpenAiRouteOptions = {
       ctx,
@@ -135,7 +132,6 @@ export class TokenmillServer {
         opts.frontend.chatTemplate,
       ),
       begin: () => this.begin(),
-      isDead: () => this.stateValue === 'dead',
     };
     registerOpenAiRoutes(app, routeOpts);
     registerRenderRoutes(app, routeOpts);
@@ -152,11 +148,7 @@ export class TokenmillServer {
     });
     registerWebRoutes(app, { engine, metrics: this.metrics, webDir: opts.webDir ?? null, ...(opts.info ? { info: opts.info } : {}) });
     this.metrics.startSampling(opts.seriesIntervalMs ?? 1000);
-    this.poll = setInterval(() => {
-      const e = engine.fatalError;
-      if (e && this.stateValue !== 'dead') this.markDead(e instanceof TokenmillError ? e : new TokenmillError('engine_dead', e.message, { cause: e }));
-    }, opts.fatalPollMs ?? 200);
-    this.poll.unref();
+    engine.onFatal((e) => this.markDead(e)); // the one dead-engine signal: no polling
   }
 
   get state(): ServerState {
@@ -195,8 +187,8 @@ export class TokenmillServer {
     if (this.fatal) cb(this.fatal);
   }
 
-  /** Engine fault: /health turns 503, new requests fail, listeners (the CLI: exit non-zero) run. */
-  markDead(e: TokenmillError): void {
+  /** Engine fault (EngineClient.onFatal): /health turns 503, new requests fail, listeners (the CLI: exit non-zero) run. */
+  private markDead(e: TokenmillError): void {
     if (this.stateValue === 'dead') return;
     this.stateValue = 'dead';
     this.fatal = e.fatal ? e : new TokenmillError('engine_dead', e.message, { cause: e });
@@ -218,7 +210,6 @@ export class TokenmillServer {
 
   /** Close the HTTP server and shut the engine down. */
   async close(): Promise<void> {
-    clearInterval(this.poll);
     this.metrics.stopSampling();
     await this.metricsListener?.close();
     this.metricsListener = null;
@@ -237,7 +228,8 @@ export class TokenmillServer {
     };
   }
 
-  private whenIdle(): Promise<void> {
+  /** Resolves once no request is in flight. */
+  whenIdle(): Promise<void> {
     if (this.numInFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }

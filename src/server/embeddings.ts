@@ -4,7 +4,6 @@
 
 import { TokenmillError } from '../util/errors.js';
 import type { ModelFrontend } from './frontend.js';
-import { checkIds } from './prompt.js';
 import type { EmbeddingBody } from './schemas.js';
 
 /** Token ids of each input: a string, a list of strings, token ids, or a list of token-id lists. */
@@ -16,16 +15,12 @@ export async function embeddingInputIds(body: EmbeddingBody, fe: ModelFrontend):
   else if (typeof inp[0] === 'string') all = await Promise.all((inp as string[]).map((s) => fe.encode(s, { addSpecialTokens: true })));
   else if (Array.isArray(inp[0])) all = (inp as number[][]).map((ids) => [...ids]);
   else all = [[...(inp as number[])]];
-  all.forEach((ids, i) => checkIds(ids, fe.vocabSize, all.length > 1 ? `input.${i}` : 'input'));
   return all;
 }
 
-/** The first `dimensions` components (all when null), scaled to unit L2 norm. */
+/** The first `dimensions` components (all when null; the route checked it against the size), scaled to unit L2 norm. */
 export function finishEmbedding(pooled: Float32Array, dimensions: number | null): Float32Array {
-  const d = dimensions ?? pooled.length;
-  if (d > pooled.length) {
-    throw new TokenmillError('invalid_request', `dimensions ${d} exceeds the model's embedding size ${pooled.length}.`, { param: 'dimensions' });
-  }
+  const d = Math.min(dimensions ?? pooled.length, pooled.length);
   const out = pooled.slice(0, d);
   let ss = 0;
   for (const x of out) ss += x * x;

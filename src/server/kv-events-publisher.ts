@@ -95,7 +95,7 @@ export class ZmqKvEventPublisher implements KvEventSink {
 
   private constructor(
     private readonly socket: ZmqPublisher,
-    private readonly topic: Buffer,
+    private topic: Buffer,
     private readonly o: KvEventsPublisherOptions,
     /** The address bound or connected to (the port resolved when tcp://*:0 was asked). */
     readonly endpoint: string,
@@ -119,6 +119,11 @@ export class ZmqKvEventPublisher implements KvEventSink {
       });
     }
     return new ZmqKvEventPublisher(socket, Buffer.from(o.topic, 'utf8'), o, socket.lastEndpoint ?? o.endpoint);
+  }
+
+  /** Rename the topic (serve --port 0 learns its port only after listening, before any request). */
+  setTopic(topic: string): void {
+    this.topic = Buffer.from(topic, 'utf8');
   }
 
   /** Batches published so far (the next sequence number). */

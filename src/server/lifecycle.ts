@@ -45,7 +45,7 @@ export function installLifecycle(server: TokenmillServer, opts: LifecycleOptions
     if (stopping) return;
     stopping = true;
     void (async () => {
-      await withTimeout(waitIdle(server), opts.fatalGraceMs ?? 1000);
+      await withTimeout(server.whenIdle(), opts.fatalGraceMs ?? 1000);
       await withTimeout(server.close(), 2000).catch(() => undefined);
       log.error('exiting after engine fault');
       exit(1);
@@ -54,10 +54,6 @@ export function installLifecycle(server: TokenmillServer, opts: LifecycleOptions
   return () => {
     for (const s of signals) process.off(s, onSignal);
   };
-}
-
-async function waitIdle(server: TokenmillServer): Promise<void> {
-  while (server.inFlight > 0) await new Promise((r) => setTimeout(r, 20));
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {

@@ -16,15 +16,12 @@ export async function completionPromptIds(body: CompletionBody, fe: ModelFronten
   else if (p.length > 0 && typeof p[0] === 'string') all = await Promise.all((p as string[]).map((s) => fe.encode(s, { addSpecialTokens: true })));
   else if (p.length > 0 && Array.isArray(p[0])) all = (p as number[][]).map((ids) => [...ids]);
   else all = [[...(p as number[])]];
-  all.forEach((ids, i) => checkIds(ids, fe.vocabSize, all.length > 1 ? `prompt.${i}` : 'prompt'));
   return all;
 }
 
-export function checkIds(ids: readonly number[], vocabSize: number, param: string): void {
-  if (ids.length === 0) throw new TokenmillError('invalid_request', 'The prompt is empty (0 tokens).', { param });
-  for (const id of ids) {
-    if (id >= vocabSize) throw new TokenmillError('invalid_request', `Token id ${id} is outside the vocabulary [0, ${vocabSize}).`, { param });
-  }
+/** The request field prompt `i` of `numPrompts` came from, as the engine's 400s name it. */
+export function promptParam(field: string, i: number, numPrompts: number): string {
+  return numPrompts > 1 ? `${field}.${i}` : field;
 }
 
 /** OpenAI message bodies -> ChatMessages for the template (text content, calls with parsed arguments). */
@@ -69,6 +66,5 @@ export async function chatPromptIds(body: ChatBody, fe: ModelFrontend, tools: To
     ...(body.chat_template_kwargs ? { extra: body.chat_template_kwargs } : {}),
   });
   const ids = await fe.encode(text, { addSpecialTokens: false });
-  checkIds(ids, fe.vocabSize, 'messages');
   return { ids, text };
 }

@@ -34,8 +34,8 @@ export interface RunContext {
   /** system_fingerprint of every completion body and chunk (ServerOptions.systemFingerprint). */
   readonly systemFingerprint: string | null;
   isDraining(): boolean;
-  /** Called with a fatal error (engine dead): the server turns unhealthy and exits. */
-  reportFatal(e: TokenmillError): void;
+  /** The engine's fatal error once it died (the server learns it from EngineClient.onFatal), else null. */
+  fatal(): TokenmillError | null;
 }
 
 export interface RunSpec {
@@ -144,7 +144,7 @@ class Tracker {
           ? new TokenmillError('server_draining', 'The server shut down before this request finished.', { details: { retryAfterSeconds: 5 } })
           : new TokenmillError('request_aborted', 'The request was aborted.');
       }
-      if (c.finishReason === 'error') throw this.ctx.engine.fatalError ? engineDead(this.ctx.engine.fatalError) : new TokenmillError('internal_error', 'The engine failed this request.');
+      if (c.finishReason === 'error') throw this.ctx.fatal() ?? new TokenmillError('internal_error', 'The engine failed this request.');
     }
   }
 
@@ -178,13 +178,17 @@ export function engineDead(e: Error): TokenmillError {
   return new TokenmillError('engine_dead', `The engine hit a fatal fault: ${e.message}`, { cause: e });
 }
 
-/** Classify a generate() failure; fatal ones are reported to the server. */
+/** A new request on a dead engine: 500 engine_dead naming the fault (in-flight ones got the fault itself). */
+export function refuseIfDead(ctx: RunContext): void {
+  const dead = ctx.fatal();
+  if (dead !== null) throw new TokenmillError('engine_dead', `The engine is dead: ${dead.message}`, { cause: dead });
+}
+
+/** Classify a generate() failure: once the engine is dead, its fault. */
 export function failure(ctx: RunContext, e: unknown): TokenmillError {
   let te = toHttpError(e);
-  if (te.fatal || ctx.engine.fatalError) {
-    te = engineDead(ctx.engine.fatalError ?? te);
-    ctx.reportFatal(te);
-  }
+  const dead = ctx.fatal();
+  if (te.fatal || dead !== null) te = dead ?? engineDead(te);
   if (te.code !== 'request_aborted') ctx.metrics.observeError(te.code);
   return te;
 }

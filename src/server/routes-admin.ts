@@ -7,7 +7,8 @@ import type { ServerMetrics } from '../metrics/server-metrics.js';
 import { TokenmillError } from '../util/errors.js';
 import type { ModelFrontend } from './frontend.js';
 import { envelope } from './http-errors.js';
-import { checkIds, flattenMessages } from './prompt.js';
+import { checkTokenIds } from '../engine/sampling-validate.js';
+import { flattenMessages } from './prompt.js';
 import { checkModel } from './routes-openai.js';
 import { chatSchema, DEFAULT_LIMITS, detokenizeSchema, parseBody, tokenizeSchema } from './schemas.js';
 
@@ -49,7 +50,7 @@ export function registerAdminRoutes(app: FastifyInstance, o: AdminRouteOptions):
   app.post('/detokenize', async (req) => {
     const body = parseBody(detokenizeSchema, req.body);
     checkModel(body.model, o.engine.modelId, o.modelAliases);
-    if (body.tokens.length > 0) checkIds(body.tokens, o.frontend.vocabSize, 'tokens');
+    checkTokenIds(body.tokens, o.frontend.vocabSize, 'tokens');
     return { prompt: await o.frontend.decode(body.tokens) };
   });
 

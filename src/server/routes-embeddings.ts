@@ -9,8 +9,9 @@ import type { PoolingType } from '../engine/pooling.js';
 import { samplingParams } from '../engine/sampling-params.js';
 import { TokenmillError } from '../util/errors.js';
 import { embeddingInputIds, embeddingResponse, finishEmbedding } from './embeddings.js';
-import { abortOnClose, engineDead, failure } from './respond.js';
+import { abortOnClose, failure, refuseIfDead } from './respond.js';
 import { startOutputs } from './output-merge.js';
+import { promptParam } from './prompt.js';
 import { unknownFields } from './request-fields.js';
 import { checkModel, traceUnknownFields, type OpenAiRouteOptions } from './routes-openai.js';
 import { embeddingSchema, parseBody, type EmbeddingBody } from './schemas.js';
@@ -30,7 +31,7 @@ export function registerEmbeddingRoutes(app: FastifyInstance, o: OpenAiRouteOpti
 async function handleEmbeddings(o: OpenAiRouteOptions, pooling: PoolingType, body: EmbeddingBody, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const arrivalMs = Date.now();
   const { engine, frontend, metrics } = o.ctx;
-  if (o.isDead()) throw new TokenmillError('engine_dead', `The engine is dead: ${engine.fatalError?.message ?? 'fatal fault'}`);
+  refuseIfDead(o.ctx);
   checkModel(body.model, engine.modelId, o.modelAliases);
   const size = engine.embeddingSize;
   if (size === undefined) throw new TokenmillError('unsupported_feature', `The model '${engine.modelId}' serves no embeddings.`, { param: 'model' });
@@ -39,19 +40,12 @@ async function handleEmbeddings(o: OpenAiRouteOptions, pooling: PoolingType, bod
   o.rateLimiter?.take(req.account);
 
   const inputs = await embeddingInputIds(body, frontend);
-  inputs.forEach((ids, i) => {
-    if (ids.length > engine.maxModelLen) {
-      throw new TokenmillError('context_length_exceeded', `This model's maximum context length is ${engine.maxModelLen} tokens. However, input ${i} has ${ids.length} tokens. Please shorten it.`, {
-        param: inputs.length > 1 ? `input.${i}` : 'input', details: { promptTokens: ids.length, maxTokens: 0, maxModelLen: engine.maxModelLen },
-      });
-    }
-  });
   if (o.maxQueue !== undefined && engine.stats().numWaiting >= o.maxQueue) {
     throw new TokenmillError('server_overloaded', `The server is overloaded (${o.maxQueue} requests waiting); retry shortly.`, { details: { retryAfterSeconds: 1 } });
   }
   const id = `embd-${randomUUID().replaceAll('-', '')}`;
   const requests: EngineRequest[] = inputs.map((promptTokenIds, i) => ({
-    requestId: `${id}-${i}`, promptTokenIds, params: EMBED_PARAMS, pooling, accountKey: req.account, priority: body.priority ?? 0,
+    requestId: `${id}-${i}`, promptTokenIds, promptParam: promptParam('input', i, inputs.length), params: EMBED_PARAMS, pooling, accountKey: req.account, priority: body.priority ?? 0,
   }));
   reply.header('x-tokenmill-usd-per-hour', String(metrics.ledger.usdPerHour));
   const end = o.begin();
@@ -69,7 +63,7 @@ async function handleEmbeddings(o: OpenAiRouteOptions, pooling: PoolingType, bod
           ? new TokenmillError('server_draining', 'The server shut down before this request finished.', { details: { retryAfterSeconds: 5 } })
           : new TokenmillError('request_aborted', clientGone() ? 'The client disconnected.' : 'The request was aborted.');
       }
-      if (out.embedding === undefined) throw engine.fatalError ? engineDead(engine.fatalError) : new TokenmillError('internal_error', 'The engine failed this embedding request.');
+      if (out.embedding === undefined) throw o.ctx.fatal() ?? new TokenmillError('internal_error', 'The engine failed this embedding request.');
       vectors[sub] = finishEmbedding(out.embedding, dims);
       promptTokens += out.numPromptTokens;
       costUsd += out.costUsd;

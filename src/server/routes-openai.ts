@@ -6,8 +6,8 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
-import { runNonStream, runStream, type RunContext } from './respond.js';
-import { chatPromptIds, completionPromptIds } from './prompt.js';
+import { refuseIfDead, runNonStream, runStream, type RunContext } from './respond.js';
+import { chatPromptIds, completionPromptIds, promptParam } from './prompt.js';
 import type { KeyRateLimiter } from './rate-limit.js';
 import { rejectIgnoredFields, unknownFields } from './request-fields.js';
 import { buildSamplingParams, rejectUnsupported, type RouteKind } from './sampling.js';
@@ -27,7 +27,6 @@ export interface OpenAiRouteOptions {
   readonly parsers: OutputParserConfig;
   /** Track in-flight requests (for draining). */
   begin(): () => void;
-  isDead(): boolean;
 }
 
 export function checkModel(requested: string | null | undefined, served: string, aliases: readonly string[] = []): void {
@@ -45,7 +44,7 @@ export function registerOpenAiRoutes(app: FastifyInstance, o: OpenAiRouteOptions
 async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBody | ChatBody, req: FastifyRequest, reply: FastifyReply, unknown: readonly string[]): Promise<unknown> {
   const arrivalMs = Date.now();
   const { engine, frontend } = o.ctx;
-  if (o.isDead()) throw new TokenmillError('engine_dead', `The engine is dead: ${engine.fatalError?.message ?? 'fatal fault'}`);
+  refuseIfDead(o.ctx);
   rejectUnsupported(body, kind);
   traceUnknownFields(reply, [...rejectIgnoredFields(body, kind), ...unknown]);
   checkModel(body.model, engine.modelId, o.modelAliases);
@@ -66,7 +65,7 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
   }
   // Per prompt: the default max_tokens and the context check depend on its length.
   const paramsList = prompts.map((ids) => {
-    const p = buildSamplingParams(body, kind, { numPromptTokens: ids.length, maxModelLen: engine.maxModelLen, vocabSize: frontend.vocabSize, eosTokenIds: frontend.eosTokenIds });
+    const p = buildSamplingParams(body, kind, { numPromptTokens: ids.length, maxModelLen: engine.maxModelLen });
     return parsing === null ? p : withParsing(p, parsing);
   });
   if (o.maxQueue !== undefined && engine.stats().numWaiting >= o.maxQueue) {
@@ -80,7 +79,7 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
     kind,
     head: { id, created: Math.floor(arrivalMs / 1000), model: engine.modelId, systemFingerprint: o.ctx.systemFingerprint },
     requests: prompts.map((promptTokenIds, i) => ({
-      requestId: prompts.length === 1 ? id : `${id}-${i}`, promptTokenIds, params: paramsList[i]!, accountKey: req.account, priority: body.priority ?? 0,
+      requestId: prompts.length === 1 ? id : `${id}-${i}`, promptTokenIds, promptParam: promptParam(kind === 'chat' ? 'messages' : 'prompt', i, prompts.length), params: paramsList[i]!, accountKey: req.account, priority: body.priority ?? 0,
     })),
     includeUsage: body.stream_options?.include_usage === true,
     wantLogprobs: paramsList[0]!.logprobs !== null,

@@ -6,7 +6,7 @@
 // list with one {token_ids} per prompt, chat a single {token_ids}. Nothing reaches the engine.
 
 import type { FastifyInstance } from 'fastify';
-import { chatPromptIds, completionPromptIds } from './prompt.js';
+import { chatPromptIds, completionPromptIds, promptParam } from './prompt.js';
 import type { OpenAiRouteOptions } from './routes-openai.js';
 import { checkModel } from './routes-openai.js';
 import { buildSamplingParams, rejectUnsupported, type RouteKind } from './sampling.js';
@@ -22,15 +22,13 @@ export function registerRenderRoutes(app: FastifyInstance, o: OpenAiRouteOptions
   const completion = completionSchema(o.limits);
   const chat = chatSchema(o.limits);
   const { engine, frontend } = o.ctx;
+  // The engine's own validation (the one the generating route's requests pass), with nothing queued.
   const check = (body: CompletionBody | ChatBody, kind: RouteKind, prompts: number[][]): RenderedPrompt[] => {
-    for (const ids of prompts) {
-      buildSamplingParams(body, kind, {
-        numPromptTokens: ids.length,
-        maxModelLen: engine.maxModelLen,
-        vocabSize: frontend.vocabSize,
-        eosTokenIds: frontend.eosTokenIds,
-      });
-    }
+    prompts.forEach((promptTokenIds, i) => {
+      const params = buildSamplingParams(body, kind, { numPromptTokens: promptTokenIds.length, maxModelLen: engine.maxModelLen });
+      const field = kind === 'chat' ? 'messages' : 'prompt';
+      engine.validate({ requestId: `render-${i}`, promptTokenIds, promptParam: promptParam(field, i, prompts.length), params });
+    });
     return prompts.map((ids) => ({ token_ids: ids, model: engine.modelId }));
   };
   app.post('/v1/completions/render', async (req) => {

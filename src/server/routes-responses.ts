@@ -6,11 +6,11 @@
 
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { EngineClient, EngineOutput, EngineRequest } from '../engine/engine-api.js';
+import type { EngineOutput, EngineRequest } from '../engine/engine-api.js';
 import type { FinishReason } from '../engine/sampling-params.js';
 import { checkFinishedChoice } from './structured-output.js';
 import { TokenmillError, toTokenmillError } from '../util/errors.js';
-import { abortOnClose, engineDead, failure, raceTimeout, type RunContext } from './respond.js';
+import { abortOnClose, failure, raceTimeout, refuseIfDead, type RunContext } from './respond.js';
 import { startOutputs, type TaggedOutput } from './output-merge.js';
 import { chatPromptIds } from './prompt.js';
 import { OutputAssembler, responseObject, type ResponseDelta, type ResponseEvent, type ResponseHeadInfo, type ResponseUsageTotals } from './responses-output.js';
@@ -63,7 +63,7 @@ async function handleResponses(
 ): Promise<unknown> {
   const arrivalMs = Date.now();
   const { engine, frontend } = o.ctx;
-  if (o.isDead()) throw new TokenmillError('engine_dead', `The engine is dead: ${engine.fatalError?.message ?? 'fatal fault'}`);
+  refuseIfDead(o.ctx);
   rejectUnsupportedResponses(body);
   traceUnknownFields(reply, [...responsesIgnoredFields(body), ...unknown]);
   const { chat, messageInput } = toChatRequest(body);
@@ -79,7 +79,7 @@ async function handleResponses(
   const promptTokenIds = prompt.ids;
   const parsing = await asResponses(messageInput, () => chatParsing(o.parsers, tools, frontend, prompt.text));
   const baseParams = await asResponses(messageInput, () => buildSamplingParams(chatBody, 'chat', {
-    numPromptTokens: promptTokenIds.length, maxModelLen: engine.maxModelLen, vocabSize: frontend.vocabSize, eosTokenIds: frontend.eosTokenIds,
+    numPromptTokens: promptTokenIds.length, maxModelLen: engine.maxModelLen,
   }));
   const params = withParsing(baseParams, parsing);
   if (o.maxQueue !== undefined && engine.stats().numWaiting >= o.maxQueue) {
@@ -88,7 +88,7 @@ async function handleResponses(
   const id = `resp_${randomUUID().replaceAll('-', '')}`;
   const prepared: Prepared = {
     head: { id, createdAt: Math.floor(arrivalMs / 1000), model: engine.modelId },
-    request: { requestId: id, promptTokenIds, params, accountKey: req.account, priority: body.priority ?? 0 },
+    request: { requestId: id, promptTokenIds, promptParam: 'input', params, accountKey: req.account, priority: body.priority ?? 0 },
     arrivalMs,
     account: req.account,
     parser: parsing.create ? parsing.create() : null,
@@ -150,13 +150,13 @@ class ResponseTracker {
   }
 
   /** Throw if the request ended by abort (drain, disconnect) or an engine fault. */
-  checkOutcome(engine: EngineClient): void {
+  checkOutcome(): void {
     if (this.finishReason === 'abort') {
       throw this.ctx.isDraining()
         ? new TokenmillError('server_draining', 'The server shut down before this request finished.', { details: { retryAfterSeconds: 5 } })
         : new TokenmillError('request_aborted', 'The request was aborted.');
     }
-    if (this.finishReason === 'error') throw engine.fatalError ? engineDead(engine.fatalError) : new TokenmillError('internal_error', 'The engine failed this request.');
+    if (this.finishReason === 'error') throw this.ctx.fatal() ?? new TokenmillError('internal_error', 'The engine failed this request.');
   }
 
   finish(clientGone = false): void {
@@ -179,7 +179,7 @@ async function collectResponse(ctx: RunContext, p: Prepared, body: ResponsesBody
       tracker.finish(true);
       throw new TokenmillError('request_aborted', 'The client disconnected.');
     }
-    tracker.checkOutcome(ctx.engine);
+    tracker.checkOutcome();
   } catch (e) {
     ac.abort();
     throw failure(ctx, e);
@@ -224,7 +224,7 @@ async function streamResponse(ctx: RunContext, p: Prepared, body: ResponsesBody,
       tracker.finish(true);
       return;
     }
-    tracker.checkOutcome(ctx.engine);
+    tracker.checkOutcome();
     tracker.finish();
     asm.finish(tracker.status);
     const status = tracker.status;

@@ -1,7 +1,7 @@
-// Request body -> SamplingParams: defaults, synonyms (max_completion_tokens), the context-length
-// check (prompt + requested tokens vs the model limit, all three numbers in the message) and the
-// clear 400 for features not supported yet (legacy functions, in-request chat templates); response_format
-// becomes the engine's constraint (structured-output.ts).
+// Request body -> SamplingParams: defaults and synonyms (max_completion_tokens; the default
+// max_tokens is the context left) and the clear 400 for features not supported yet (legacy
+// functions, in-request chat templates); response_format becomes the engine's constraint
+// (structured-output.ts). Ranges and the context length are the engine's to check.
 
 import { samplingParams, type SamplingParams } from '../engine/sampling-params.js';
 import { TokenmillError } from '../util/errors.js';
@@ -42,35 +42,26 @@ export function rejectUnsupported(body: CompletionBody | ChatBody, kind: RouteKi
 export interface ContextInfo {
   readonly numPromptTokens: number;
   readonly maxModelLen: number;
-  readonly vocabSize: number;
-  readonly eosTokenIds: readonly number[];
 }
 
-/** The max tokens a request asks for, resolving synonyms and defaults; checks the context limit. */
+/**
+ * The max tokens a request asks for, resolving synonyms and defaults (the context left, at least 1).
+ * Whether it fits the context is the engine's check (engine/request-validate.ts), like every range.
+ */
 export function resolveMaxTokens(body: CompletionBody | ChatBody, kind: RouteKind, ctx: ContextInfo): number {
   const explicit = kind === 'chat' ? ((body as ChatBody).max_completion_tokens ?? body.max_tokens) : body.max_tokens;
-  const room = ctx.maxModelLen - ctx.numPromptTokens;
-  const requested = explicit ?? (kind === 'completion' ? Math.min(COMPLETIONS_DEFAULT_MAX_TOKENS, Math.max(room, 1)) : Math.max(room, 1));
-  if (ctx.numPromptTokens + requested > ctx.maxModelLen || room < 1) {
-    const what = kind === 'chat' ? 'messages' : 'prompt';
-    throw new TokenmillError(
-      'context_length_exceeded',
-      `This model's maximum context length is ${ctx.maxModelLen} tokens. However, you requested ` +
-        `${ctx.numPromptTokens + requested} tokens (${ctx.numPromptTokens} in the ${what}, ${requested} for the completion). ` +
-        `Please reduce the length of the ${what} or of max_tokens.`,
-      { param: what, details: { promptTokens: ctx.numPromptTokens, requestedTokens: requested, maxModelLen: ctx.maxModelLen } },
-    );
-  }
-  return requested;
+  const room = Math.max(ctx.maxModelLen - ctx.numPromptTokens, 1);
+  return explicit ?? (kind === 'completion' ? Math.min(COMPLETIONS_DEFAULT_MAX_TOKENS, room) : room);
 }
 
-function logitBias(raw: Record<string, number> | null | undefined, vocabSize: number): Map<number, number> {
+/** logit_bias's JSON keys -> token ids; their range is checked with the other params by the engine. */
+function logitBias(raw: Record<string, number> | null | undefined): Map<number, number> {
   const out = new Map<number, number>();
   if (!raw) return out;
   for (const [k, v] of Object.entries(raw)) {
     const id = Number(k);
-    if (!/^\d+$/.test(k) || !Number.isSafeInteger(id) || id >= vocabSize) {
-      throw new TokenmillError('invalid_request', `logit_bias key '${k}' is not a token id in [0, ${vocabSize}).`, { param: 'logit_bias' });
+    if (!/^\d+$/.test(k) || !Number.isSafeInteger(id)) {
+      throw new TokenmillError('invalid_request', `logit_bias key '${k}' is not a token id.`, { param: 'logit_bias' });
     }
     out.set(id, v);
   }
@@ -90,9 +81,6 @@ export function resolveLogprobs(body: CompletionBody | ChatBody, kind: RouteKind
 export function buildSamplingParams(body: CompletionBody | ChatBody, kind: RouteKind, ctx: ContextInfo): SamplingParams {
   const stopRaw = body.stop ?? [];
   const stop = (typeof stopRaw === 'string' ? [stopRaw] : stopRaw).filter((s) => s.length > 0);
-  for (const id of body.stop_token_ids ?? []) {
-    if (id >= ctx.vocabSize) throw new TokenmillError('invalid_request', `stop_token_ids: ${id} is not a token id in [0, ${ctx.vocabSize}).`, { param: 'stop_token_ids' });
-  }
   const topK = body.top_k ?? 0;
   const constraint = constraintOfResponseFormat(body.response_format);
   if (constraint !== null && stop.length > 0) {
@@ -106,7 +94,7 @@ export function buildSamplingParams(body: CompletionBody | ChatBody, kind: Route
     repetitionPenalty: body.repetition_penalty ?? 1,
     presencePenalty: body.presence_penalty ?? 0,
     frequencyPenalty: body.frequency_penalty ?? 0,
-    logitBias: logitBias(body.logit_bias, ctx.vocabSize),
+    logitBias: logitBias(body.logit_bias),
     seed: body.seed ?? null,
     maxTokens: resolveMaxTokens(body, kind, ctx),
     stop,

@@ -24,7 +24,10 @@ const server = (doc: string, fatal = false): ErrorSpec => ({ httpStatus: 500, ty
 
 export const ERROR_CODES = {
   // --- arguments and files -----------------------------------------------------------------
-  invalid_argument: bad('A CLI argument or API parameter is out of range or malformed.'),
+  invalid_argument: bad(
+    'A CLI argument or API parameter is out of range or malformed (a token id outside the vocabulary, an empty prompt, a sampling knob ' +
+      'out of range); `param` names it.',
+  ),
   file_not_found: { httpStatus: 404, type: 'not_found_error', doc: 'A file or directory named by the user does not exist.' },
   io_error: server('Reading or writing a file failed (permissions, disk full).'),
 

@@ -16,6 +16,7 @@ const DIR = join(REPO_ROOT, 'deploy', 'k8s');
 const API: Record<string, string> = {
   Deployment: 'apps/v1', PodDisruptionBudget: 'policy/v1', Service: 'v1', HorizontalPodAutoscaler: 'autoscaling/v2', Secret: 'v1', PersistentVolumeClaim: 'v1',
   ServiceMonitor: 'monitoring.coreos.com/v1', Kustomization: 'kustomize.config.k8s.io/v1beta1',
+  InferencePool: 'inference.networking.k8s.io/v1', NetworkPolicy: 'networking.k8s.io/v1', ConfigMap: 'v1',
 };
 
 const files = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
@@ -102,7 +103,11 @@ describe('deploy/k8s manifests', () => {
     assert.equal(sc.runAsNonRoot, true);
     const ann = obj(obj(tmpl.metadata, 'template.metadata').annotations, 'annotations');
     assert.equal(ann['prometheus.io/path'], '/metrics');
-    assert.ok(args.includes('--metrics-public'), 'unauthenticated scrapes need --metrics-public');
+    // Scrapes without a key go to the metrics-only port; the API port's /metrics keeps its key.
+    assert.ok(!args.includes('--metrics-public'));
+    const metricsPort = Number(args[args.indexOf('--metrics-port') + 1]);
+    assert.equal(String(metricsPort), ann['prometheus.io/port'], 'Prometheus scrapes the metrics port');
+    assert.equal(ports.find((p) => p.name === 'metrics')?.containerPort, metricsPort);
   });
 
   it('Deployment: KV cache sized from the GPU (--kv-cache-share), preStop drain inside the grace period, args valid for `tokenmill serve`', async () => {
@@ -159,7 +164,8 @@ describe('deploy/k8s manifests', () => {
     for (const [k, v] of Object.entries(smSel)) assert.equal(svcLabels[k], v, `ServiceMonitor selects the Service (${k})`);
     const ep = obj(list(obj(sm.spec, 'sm').endpoints, 'endpoints')[0], 'endpoint');
     assert.equal(ep.path, '/metrics');
-    assert.equal(ep.port, svcPort.name);
+    const scraped = list(obj(svc.spec, 's').ports, 'service ports').map((p) => obj(p, 'port')).find((p) => p.name === ep.port);
+    assert.equal(scraped?.targetPort, 'metrics', 'the ServiceMonitor scrapes the metrics port (no API key there)');
     const hpa = byKind('HorizontalPodAutoscaler')[0]!;
     const hs = obj(hpa.spec, 'hpa spec');
     const target = obj(hs.scaleTargetRef, 'scaleTargetRef');

@@ -242,9 +242,15 @@ test('a throwing kernel kills the engine: in-flight requests get the error, late
     } },
   });
   const e = new AsyncEngine({ model: failing, modelId: 'tiny', numBlocks: 64 });
+  // The one dead-engine event: it fires once, before any in-flight stream sees the error.
+  const fired: string[] = [];
+  e.onFatal((err) => fired.push(`${err.code}, ${e.engine.numUnfinishedRequests} unfinished`));
   const runs = [0, 1].map((i) => collect(e.generate(req(`k${i}`, prompt(i), greedy(20)))));
   for (const r of runs) await assert.rejects(r, { code: 'native_error', message: 'kernel exploded' });
   assert.equal((e.fatalError as TokenmillError).code, 'native_error');
+  assert.deepEqual(fired, ['native_error, 2 unfinished']);
+  e.onFatal((err) => fired.push(`late ${err.code}`)); // a listener added after the death runs at once
+  assert.deepEqual(fired, ['native_error, 2 unfinished', 'late native_error']);
   assert.throws(() => e.generate(req('after', prompt(3), greedy(2))), { code: 'engine_dead' });
   await e.shutdown();
 });

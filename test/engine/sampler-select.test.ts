@@ -4,9 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { argmax, kthLargest, topN, topPCut } from '../../src/engine/sampler-select.js';
 import { createRng } from '../../src/engine/rng.js';
+import { validateEngineRequest } from '../../src/engine/request-validate.js';
 import { validateSamplingParams } from '../../src/engine/sampling-validate.js';
 import { samplingParams, type SamplingParams } from '../../src/engine/sampling-params.js';
-import { createSequenceSampler } from '../../src/engine/sampler.js';
 import { TokenmillError } from '../../src/util/errors.js';
 
 function randomRow(n: number, seed: number, levels = 0): Float32Array {
@@ -90,5 +90,7 @@ test('validation: each bad field is invalid_argument with its param', () => {
     );
   }
   assert.doesNotThrow(() => validateSamplingParams(samplingParams({ topK: -1, seed: -5, logprobs: 20, temperature: 0 })));
-  assert.throws(() => createSequenceSampler(samplingParams({ topP: 2 }), []), /top_p/);
+  // The sampler trusts its params: the engine boundary (request-validate.ts) rejects them first.
+  const limits = { vocabSize: 512, maxModelLen: 64, canEmbed: false };
+  assert.throws(() => validateEngineRequest({ requestId: 'r', promptTokenIds: [1], params: samplingParams({ topP: 2 }) }, limits), /top_p/);
 });

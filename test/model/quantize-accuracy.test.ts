@@ -1,7 +1,8 @@
 // Accuracy of weight-only int8 (--quantize int8) against the unquantized model on the CPU backend:
 // the real stories260K (greedy top-1 agreement over 200 teacher-forced steps, perplexity on
 // test/fixtures/tinystories-ppl.txt with its real tokenizer) and a seeded random stories15M-shape
-// model (top-1 agreement). Thresholds come from measurements (docs/kernels.md, "CPU int8 weights").
+// model (top-1 agreement), and free-running greedy f32 vs int8 over 64 steps (reported, with a floor).
+// Thresholds come from measurements (docs/kernels.md, "CPU int8 weights").
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -141,6 +142,28 @@ test('seeded random stories15M shape int8: teacher-forced top-1 agreement vs f32
     const a = await agreement(f, q, seq);
     t.diagnostic(`random stories15M: agreement ${(a.agree * 100).toFixed(1)}% over ${seq.length} positions, max |dlogit| ${a.maxDiff.toFixed(3)}`);
     assert.ok(a.agree >= 0.9, `int8 top-1 agreement ${a.agree} < 0.9`);
+  } finally {
+    q.model.dispose();
+    f.model.dispose();
+  }
+});
+
+test('stories260K int8 vs f32: free-running greedy agreement over 64 steps (reported)', { skip: noCpu || shared }, async (t) => {
+  const dir = join(work, 'stories260K-greedy');
+  convertLlama2c(sharedPath('stories260K/stories260K.bin'), sharedPath('stories260K/tok512.bin'), dir);
+  const be = backend!;
+  const f = await loadModel(dir, be);
+  const q = await loadModel(dir, be, { quantize: 'int8' });
+  try {
+    const bos = f.config.bosTokenId ?? 1;
+    const [a, b] = [await greedy(f, [bos], 64), await greedy(q, [bos], 64)];
+    let prefix = 0;
+    while (prefix < a.length && a[prefix] === b[prefix]) prefix++;
+    const same = a.filter((x, i) => x === b[i]).length;
+    t.diagnostic(`greedy f32 vs int8 over 64 steps: first ${prefix - 1} generated tokens identical, ${same - 1}/64 positions equal`);
+    // Measured (avx512 VM): the first 61 of 64 generated tokens identical. Free-running sequences diverge for good at the first flip, so
+    // only a floor is asserted: a broken int8 path loses the text within a few tokens.
+    assert.ok(prefix - 1 >= 8, `int8 greedy diverged from f32 after ${prefix - 1} tokens`);
   } finally {
     q.model.dispose();
     f.model.dispose();

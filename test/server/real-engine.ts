@@ -168,6 +168,12 @@ export class RecordingEngine implements EngineClient {
   get fatalError(): Error | null {
     return this.inner.fatalError;
   }
+  onFatal(listener: (e: TokenmillError) => void): void {
+    this.inner.onFatal(listener);
+  }
+  validate(req: EngineRequest): void {
+    this.inner.validate(req);
+  }
   generate(req: EngineRequest, signal?: AbortSignal): AsyncIterable<EngineOutput> {
     if (this.script !== undefined) {
       const constraint = { type: 'structural_tag' as const, format: { type: 'const_string' as const, value: this.script } };

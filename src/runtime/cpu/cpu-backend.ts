@@ -19,11 +19,16 @@ import type { GgmlQuantType } from '../ggml-format.js';
 import { OP_PAYLOAD_INTS } from './cpu-op-abi.js';
 import { CpuGraphs } from './cpu-graphs.js';
 
+export type CpuIsa = 'avx512vnni' | 'avx512' | 'avx2vnni' | 'avx2' | 'generic';
+
 export interface CpuBackendOptions {
   /** Worker threads for kernels (the caller counts as one); default: the number of physical cores. */
   readonly numThreads?: number;
-  /** Force a kernel ISA ('avx512' | 'avx2' | 'generic') when the CPU supports it; default: best. */
-  readonly cpuIsa?: 'avx512' | 'avx2' | 'generic';
+  /**
+   * Force a kernel ISA when the CPU supports it; default: best. The *vnni tables differ from their base
+   * only in matmulGgml (VNNI dot products: AVX512-VNNI on avx512, AVX-VNNI on avx2).
+   */
+  readonly cpuIsa?: CpuIsa;
   /**
    * Queues of at least this many multiply-adds run off the JS thread at read()/synchronize()
    * (default 2e7, env TOKENMILL_ASYNC_MIN_WORK; 0 = always, Infinity = never).
