@@ -159,6 +159,13 @@ export class ServerMetrics implements EngineObserver {
       name: 'tokenmill_uptime_seconds', help: 'Seconds since the server started (the all-in cost basis).', labelNames: m, registers,
       collect() { this.set({ model_name: modelName }, ledger.uptimeSeconds()); },
     });
+    // prom-client's collectors give RSS, heap used/total, external; array buffers (request bodies,
+    // socket buffers) are part of external but are the share a flood of requests moves.
+    new Gauge({
+      name: 'tokenmill_process_array_buffers_bytes',
+      help: 'Bytes held by ArrayBuffers and Buffers (process.memoryUsage().arrayBuffers; part of nodejs_external_memory_bytes).',
+      registers, collect() { this.set(process.memoryUsage().arrayBuffers); },
+    });
     new Gauge({
       name: 'tokenmill_usd_per_hour', help: "The machine price the cost metrics use; source 'flag' (--usd-per-hour) or 'assumed' (the device's default price).",
       labelNames: ['model_name', 'source'], registers,

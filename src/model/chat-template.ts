@@ -23,6 +23,8 @@ export interface ChatTemplateContext {
 }
 
 export const DEFAULT_CHAT_TEMPLATE_TIMEOUT_MS = 2000;
+/** Renders waiting for the worker (each holds its request's messages): beyond it, server_overloaded. */
+export const MAX_QUEUED_RENDERS = 256;
 
 /** What a chat request to a model without a template is told (serve and generate have --chat-template). */
 export const NO_TEMPLATE_MESSAGE =
@@ -83,6 +85,12 @@ export class ChatTemplateRenderer {
       return Promise.reject(new TokenmillError('chat_template_missing', NO_TEMPLATE_MESSAGE));
     }
     if (this.closed) return Promise.reject(new TokenmillError('chat_template_error', 'chat template renderer is closed'));
+    if (this.queue.length >= MAX_QUEUED_RENDERS) {
+      const why = `The server is overloaded: ${this.queue.length} chat templates are waiting to be rendered; retry in 1 s.`;
+      return Promise.reject(new TokenmillError('server_overloaded', why, {
+        details: { retryAfterSeconds: 1 },
+      }));
+    }
     const context: Record<string, unknown> = {
       ...(ctx.extra ?? {}),
       messages: ctx.messages,
