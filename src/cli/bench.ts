@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { BenchRecord } from '../metrics/bench/bench-record.js';
-import type { DeviceChoice } from '../runtime/select.js';
+import type { CpuIsa, DeviceChoice } from '../runtime/select.js';
 import { TokenmillError } from '../util/errors.js';
 import { machinePrice } from '../metrics/machine-price.js';
 import { log } from '../util/logger.js';
@@ -22,6 +22,8 @@ interface EngineCliOptions {
   presetDtype: 'f32' | 'f16' | 'bf16';
   device: DeviceChoice;
   threads?: number;
+  /** Force a CPU kernel ISA (bench/engine/compare-cpu.ts runs avx2 next to the best); default: the best. */
+  cpuIsa?: CpuIsa;
   quantize?: 'int8' | 'q8_0';
   kvCacheDtype?: 'auto' | 'f32' | 'f16' | 'bf16';
   cudaDtype: 'bf16' | 'f16' | 'f32';
@@ -69,7 +71,8 @@ export async function benchEngine(o: EngineCliOptions): Promise<{ records: Bench
     import('../metrics/bench/device-probes.js'), import('./bench-engine.js'),
   ]);
   const fingerprint = await fingerprintOrMinimal(dir);
-  const { backend, reason } = selectBackend({ device: o.device, ...(o.threads !== undefined ? { numThreads: o.threads } : {}), dtype: o.cudaDtype, ...cpuPoolOptionsFromEnv() });
+  const { backend, reason } = selectBackend({ device: o.device, ...(o.threads !== undefined ? { numThreads: o.threads } : {}), dtype: o.cudaDtype, ...cpuPoolOptionsFromEnv(),
+    ...(o.cpuIsa !== undefined ? { cpuIsa: o.cpuIsa } : {}) });
   try {
     const maxConc = Math.max(...concurrency);
     const loaded = await loadModel(dir, backend, { maxLogitsPerStep: Math.max(256, maxConc), maxTokensPerStep: Math.max(512, maxConc),
