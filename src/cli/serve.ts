@@ -39,7 +39,7 @@ export interface ServeOptions {
   usdPerHour?: number;
   device: DeviceChoice;
   threads?: number;
-  quantize?: 'int8';
+  quantize?: 'int8' | 'q8_0';
   kvCacheDtype?: 'auto' | 'f32' | 'f16' | 'bf16';
   kvCacheMemory?: number;
   kvCacheShare?: number;
@@ -235,7 +235,8 @@ export function register(program: Command): void {
     .option('--usd-per-hour <usd>', "machine price for every cost figure (default: the device's assumed price: GPU table by name, or per CPU core)", floatArg)
     .option('--device <device>', 'auto | cpu | cuda | reference', choiceArg(['auto', 'cpu', 'cuda', 'reference'] as const), 'auto')
     .option('--threads <n>', 'CPU worker threads', positiveIntArg)
-    .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel scales)', choiceArg(['int8'] as const))
+    .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel) | q8_0 (Q8_0 blocks)',
+      choiceArg(['int8', 'q8_0'] as const))
     .option('--kv-cache-dtype <dtype>', 'KV cache dtype: auto (= compute dtype) | f32 | f16 | bf16 (f16/bf16: CPU only, halves the cache)', choiceArg(['auto', 'f32', 'f16', 'bf16'] as const), 'auto')
     .option('--kv-cache-memory <size>', 'KV cache budget: bytes or e.g. 512MiB, 2GB (default: --kv-cache-share of free memory)', parseBytes)
     .option('--kv-cache-share <fraction>', 'share of the memory free after loading for the KV cache when --kv-cache-memory is unset (default 0.25 host, 0.9 GPU)', shareArg)
