@@ -10,7 +10,7 @@ import type { AttentionMetadata, Backend, BackendGraphs, BackendMemoryStats, Hos
 import { applyTokenBitmaskInPlace } from '../token-bitmask.js';
 import { numelOf } from '../backend.js';
 import { DTYPE_BYTES, halfToF32, type DType } from '../dtype.js';
-import { loadCpuAddon, type CpuAddon, type CpuEngineHandle, type CpuEngineInfo } from '../native.js';
+import { loadCpuAddon, type CpuAddon, type CpuEngineHandle, type CpuEngineInfo, type CpuPoolOptions } from '../native.js';
 import { TokenmillError } from '../../util/errors.js';
 import { invariant } from '../../util/invariant.js';
 import { CPU_BACKEND_NAME, CommandRecorder, CpuTensor, DTYPE_CODE, overlaps, sameRange, type CpuBuffer } from './cpu-tensor.js';
@@ -36,6 +36,8 @@ export interface CpuBackendOptions {
   readonly asyncMinWork?: number;
   /** Expose `graphs` (record/replay of op sequences); default false. */
   readonly graphs?: boolean;
+  /** Worker pool tuning (spin time before sleeping, stall fallback); default: the native defaults. */
+  readonly cpuPool?: CpuPoolOptions;
 }
 
 /** The addon, or why it cannot be used: missing, unloadable, or built from another op ABI (cpu-op-abi.ts). */
@@ -123,7 +125,7 @@ export class CpuBackend implements Backend {
     const envWork = process.env.TOKENMILL_ASYNC_MIN_WORK;
     this.asyncMinWork = opts.asyncMinWork ?? (envWork !== undefined && envWork !== '' ? Number(envWork) : 2e7);
     try {
-      this.engine = addon.createEngine(threads, isa);
+      this.engine = addon.createEngine(threads, isa, opts.cpuPool ?? {});
       const info = addon.engineInfo(this.engine);
       this.isa = info.isa;
       this.numThreads = info.numThreads;
