@@ -1,5 +1,6 @@
 // Run-time ISA dispatch: the best kernel table this CPU supports (avx512 needs f/bw/vl; avx2 needs
-// avx2/fma/f16c), optionally forced lower for tests via TOKENMILL_CPU_ISA or the backend option.
+// avx2/fma/f16c), each with its VNNI variant where the CPU has AVX512-VNNI (+VL) / AVX-VNNI, optionally
+// forced lower for tests via the backend option ("avx512vnni", "avx512", "avx2vnni", "avx2", "generic").
 #include <cstring>
 
 #include "engine.h"
@@ -12,12 +13,18 @@ const KernelTable* select_kernels(const char* force) {
                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
                       __builtin_cpu_supports("fma");
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  const bool vnni512 = avx512 && __builtin_cpu_supports("avx512vnni");
+  const bool vnni256 = avx2 && __builtin_cpu_supports("avxvnni");
   if (force != nullptr && force[0] != '\0') {
     if (std::strcmp(force, "generic") == 0) return kernels_generic();
     if (std::strcmp(force, "avx2") == 0 && avx2) return kernels_avx2();
+    if (std::strcmp(force, "avx2vnni") == 0 && vnni256) return kernels_avx2_vnni();
     if (std::strcmp(force, "avx512") == 0 && avx512) return kernels_avx512();
+    if (std::strcmp(force, "avx512vnni") == 0 && vnni512) return kernels_avx512_vnni();
   }
+  if (vnni512) return kernels_avx512_vnni();
   if (avx512) return kernels_avx512();
+  if (vnni256) return kernels_avx2_vnni();
   if (avx2) return kernels_avx2();
   return kernels_generic();
 }

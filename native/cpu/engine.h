@@ -20,7 +20,7 @@ const KernelTable* select_kernels(const char* force);
 
 class CpuEngine {
  public:
-  CpuEngine(int num_threads, const KernelTable* kernels);
+  CpuEngine(int num_threads, const KernelTable* kernels, const PoolOptions& pool = PoolOptions());
   ~CpuEngine();
   // 64-byte aligned; returns the buffer id (>= 0) or a status on failure.
   Status alloc(int64_t bytes, int32_t* id, void** ptr);

@@ -2,7 +2,9 @@
 // (offsets folded in) and, per 32-weight group, the f32 scales of its two 16-weight halves and its
 // min, exactly as src/runtime/reference/ops-ggml.ts ggmlGroup defines them (the spec). Weight value
 // = code * s (+ m for Q4_1, Q5_1, Q4_K, Q5_K), each step rounded to f32 (-ffp-contract=off).
-// Layouts: src/runtime/reference/ggml-dequant.ts. Plain loops; the compiler vectorizes them per ISA.
+// Layouts: src/runtime/reference/ggml-dequant.ts. Plain loops; the compiler vectorizes them per ISA, so
+// every function is static (one copy per ISA library: an inline one would let the linker keep the
+// avx512 copy for the avx2 and generic tables too).
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -13,19 +15,19 @@ namespace tmill { namespace cpu {
 
 enum GgmlType : int32_t { kQ4_0 = 2, kQ4_1 = 3, kQ5_0 = 6, kQ5_1 = 7, kQ8_0 = 8, kQ4_K = 12, kQ5_K = 13, kQ6_K = 14 };
 
-inline bool ggml_type_valid(int32_t t) {
+static inline bool ggml_type_valid(int32_t t) {
   return t == kQ4_0 || t == kQ4_1 || t == kQ5_0 || t == kQ5_1 || t == kQ8_0 || t == kQ4_K || t == kQ5_K || t == kQ6_K;
 }
-inline int ggml_block_elems(int32_t t) { return t >= kQ4_K ? 256 : 32; }
-inline int ggml_block_bytes(int32_t t) {
+static inline int ggml_block_elems(int32_t t) { return t >= kQ4_K ? 256 : 32; }
+static inline int ggml_block_bytes(int32_t t) {
   switch (t) {
     case kQ4_0: return 18; case kQ4_1: return 20; case kQ5_0: return 22; case kQ5_1: return 24; case kQ8_0: return 34;
     case kQ4_K: return 144; case kQ5_K: return 176; case kQ6_K: return 210; default: return 0;
   }
 }
-inline bool ggml_has_min(int32_t t) { return t == kQ4_1 || t == kQ5_1 || t == kQ4_K || t == kQ5_K; }
+static inline bool ggml_has_min(int32_t t) { return t == kQ4_1 || t == kQ5_1 || t == kQ4_K || t == kQ5_K; }
 
-inline float ggml_f16(const uint8_t* p) { return f16_to_f32(static_cast<uint16_t>(p[0] | (p[1] << 8))); }
+static inline float ggml_f16(const uint8_t* p) { return f16_to_f32(static_cast<uint16_t>(p[0] | (p[1] << 8))); }
 
 // One decoded block: up to 256 codes, 8 groups of scales.
 struct GgmlBlock {
@@ -33,19 +35,19 @@ struct GgmlBlock {
   float s_lo[8], s_hi[8], m[8];
 };
 
-inline void k_scale_min(const uint8_t* q, int j, int* sc, int* mn) {
+static inline void k_scale_min(const uint8_t* q, int j, int* sc, int* mn) {
   if (j < 4) { *sc = q[j] & 63; *mn = q[j + 4] & 63; }
   else { *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4); *mn = (q[j + 4] >> 4) | ((q[j] >> 6) << 4); }
 }
 
-inline void decode_nibbles(const uint8_t* qs, int off, int8_t* c) {
+static inline void decode_nibbles(const uint8_t* qs, int off, int8_t* c) {
   for (int i = 0; i < 16; i++) {
     c[i] = static_cast<int8_t>((qs[i] & 0xF) - off);
     c[i + 16] = static_cast<int8_t>((qs[i] >> 4) - off);
   }
 }
 
-inline void decode_block(int32_t type, const uint8_t* b, GgmlBlock* o) {
+static inline void decode_block(int32_t type, const uint8_t* b, GgmlBlock* o) {
   switch (type) {
     case kQ8_0:
       std::memcpy(o->c, b + 2, 32);

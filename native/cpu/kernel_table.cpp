@@ -17,16 +17,26 @@ void attention(const AttentionArgs& a, const AttentionTask* tasks, int64_t t0, i
 void matmul_q8(const MatmulQ8Args& a, int64_t n0, int64_t n1);
 void quantize_act(const float* x, int8_t* q, float* d, int32_t* s, int64_t K, int64_t r0, int64_t r1);
 void matmul_ggml(const MatmulGgmlArgs& a, int64_t n0, int64_t n1);
+void matmul_ggml_vnni(const MatmulGgmlArgs& a, int64_t n0, int64_t n1);
 void dequant_rows(float* out, const uint8_t* w, int32_t type, int64_t row_bytes, int64_t K, const int32_t* ids, int64_t r0,
                   int64_t r1);
 
 static const KernelTable kTable = {TM_ISA_NAME, matmul, rmsnorm, add_rmsnorm, silu_mul, add,
                                    gather_rows, argmax, attention, matmul_q8, quantize_act, matmul_ggml,
                                    dequant_rows};
+#if defined(__AVX2__)
+// The same table with the VNNI variant of matmul_ggml (dispatch.cpp checks the CPU flag first).
+static const KernelTable kTableVnni = {TM_ISA_NAME "vnni", matmul, rmsnorm, add_rmsnorm, silu_mul, add,
+                                       gather_rows, argmax, attention, matmul_q8, quantize_act, matmul_ggml_vnni,
+                                       dequant_rows};
+#endif
 }  // namespace TM_ISA
 
 #define TM_CONCAT2(a, b) a##b
 #define TM_CONCAT(a, b) TM_CONCAT2(a, b)
 const KernelTable* TM_CONCAT(kernels_, TM_ISA)() { return &TM_ISA::kTable; }
+#if defined(__AVX2__)
+const KernelTable* TM_CONCAT(TM_CONCAT(kernels_, TM_ISA), _vnni)() { return &TM_ISA::kTableVnni; }
+#endif
 
 }}  // namespace tmill::cpu

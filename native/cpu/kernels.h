@@ -90,6 +90,9 @@ struct KernelTable {
 
 const KernelTable* kernels_avx512();
 const KernelTable* kernels_avx2();
+// As above with matmul_ggml on VNNI dot products (AVX512-VNNI / AVX-VNNI); isa "avx512vnni" / "avx2vnni".
+const KernelTable* kernels_avx512_vnni();
+const KernelTable* kernels_avx2_vnni();
 const KernelTable* kernels_generic();
 
 }}  // namespace tmill::cpu

@@ -4,7 +4,6 @@
 #include <sched.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <type_traits>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -22,9 +21,8 @@ int64_t now_ns() {
 }
 }  // namespace
 
-ThreadPool::ThreadPool(int num_threads) {
-  if (const char* s = std::getenv("TOKENMILL_SPIN_US")) spin_ns_ = std::atoll(s) * 1000;
-  if (const char* s = std::getenv("TOKENMILL_POOL_SOLO")) solo_enabled_ = s[0] != '0';
+ThreadPool::ThreadPool(int num_threads, const PoolOptions& opts)
+    : spin_ns_(opts.spin_us < 0 ? 0 : opts.spin_us * 1000), solo_enabled_(opts.solo_enabled) {
   for (int i = 1; i < num_threads; i++) workers_.emplace_back([this] { worker_main(); });
 }
 

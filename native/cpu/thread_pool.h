@@ -1,5 +1,5 @@
 // A small pool of persistent worker threads (not libuv). The calling thread always takes part;
-// workers spin briefly (TOKENMILL_SPIN_US, default 50 us) after each job, then sleep on a
+// workers spin briefly (PoolOptions::spin_us, default 50 us) after each job, then sleep on a
 // condition variable. Tasks are claimed in chunks from one atomic counter tagged with the job's
 // generation, so a descheduled worker can never stall a job: whoever is running claims the rest,
 // and a late worker finds a newer generation and claims nothing. If the caller keeps waiting long
@@ -15,10 +15,20 @@
 
 namespace tmill { namespace cpu {
 
+// Set by the caller (the CLI reads TOKENMILL_SPIN_US / TOKENMILL_POOL_SOLO); native code reads no env.
+struct PoolOptions {
+  int64_t spin_us = 50;       // how long an idle worker spins before it sleeps (0 = sleep at once)
+  bool solo_enabled = true;   // the stall fallback to caller-only jobs (see run())
+};
+
+// One cache line each for the words that different threads write, so that a worker polling the
+// claim word does not keep losing the line to the caller's bookkeeping and vice versa.
+constexpr int kCacheLine = 64;
+
 class ThreadPool {
  public:
   using RangeFn = void (*)(void* ctx, int64_t begin, int64_t end);
-  explicit ThreadPool(int num_threads);
+  explicit ThreadPool(int num_threads, const PoolOptions& opts = PoolOptions());
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -48,14 +58,16 @@ class ThreadPool {
   void worker_main();
   void work(uint32_t gen);
 
-  std::vector<std::thread> workers_;
-  Job jobs_[4];
-  // (generation << 32) | next task index.
-  std::atomic<uint64_t> claim_{0};
-  std::atomic<int64_t> done_{0};
-  uint32_t gen_ = 0;
-  std::atomic<int> sleepers_{0};
+  // Written by the caller only, read by workers after they see a new generation.
+  alignas(kCacheLine) Job jobs_[4];
+  // (generation << 32) | next task index: the word every thread polls and claims from.
+  alignas(kCacheLine) std::atomic<uint64_t> claim_{0};
+  alignas(kCacheLine) std::atomic<int64_t> done_{0};
+  alignas(kCacheLine) std::atomic<int> sleepers_{0};
   std::atomic<bool> stop_{false};
+  // The caller's own state (never touched by workers).
+  alignas(kCacheLine) uint32_t gen_ = 0;
+  std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_;
   int64_t spin_ns_ = 50000;
@@ -63,7 +75,7 @@ class ThreadPool {
   int64_t stall_ns_ = 0;
   int64_t window_ns_ = 0;
   int solo_jobs_left_ = 0;
-  bool solo_enabled_ = true;  // TOKENMILL_POOL_SOLO=0 disables the stall fallback
+  bool solo_enabled_ = true;
 };
 
 }}  // namespace tmill::cpu

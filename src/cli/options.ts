@@ -14,6 +14,12 @@ export function floatArg(raw: string): number {
   return n;
 }
 
+export function nonNegativeArg(raw: string): number {
+  const n = floatArg(raw);
+  if (n < 0) throw new InvalidArgumentError(`'${raw}' must be >= 0.`);
+  return n;
+}
+
 export function intArg(raw: string): number {
   const n = parseNumber(raw);
   if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`'${raw}' is not an integer.`);

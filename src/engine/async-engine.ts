@@ -1,21 +1,24 @@
 // AsyncEngine: the EngineClient the server and CLI use. Owns the step loop (yielding to the event
 // loop between steps), per-request output streams, aborts (applied between steps, so a request's
-// blocks are freed within one step), admission limits, drain and shutdown, and the dead state: a
+// blocks are freed within one step), admission (admission.ts: the one place that bounds waiting
+// work, fed with each step's time and finishes), drain and shutdown, and the dead state: a
 // step that throws fails every in-flight request with the fatal error and refuses new ones.
 // A constrained request whose grammar is not compiled yet waits outside the engine until it is
 // (engine.prepare()); a compile failure fails its stream with the typed 400 before any output.
 import { TokenmillError, toTokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
-import type { EngineClient, EngineOutput, EngineRequest, EngineStats } from './engine-api.js';
+import type { AdmissionTicket, EngineClient, EngineOutput, EngineRequest, EngineStats } from './engine-api.js';
+import { AdmissionControl } from './admission.js';
 import type { EngineOptions } from './engine-config.js';
-import { ENGINE_DEFAULTS } from './engine-defaults.js';
 import { Engine } from './engine.js';
 
 export interface AsyncEngineOptions extends EngineOptions {
   /** Model id reported to clients (/v1/models). */
   readonly modelId: string;
-  /** Most requests admitted but not yet scheduled; beyond it generate() throws server_overloaded. Default ENGINE_DEFAULTS.maxWaitingRequests. */
+  /** Most requests admitted but not yet scheduled; beyond it generate() throws server_overloaded (admission.ts default). */
   readonly maxWaitingRequests?: number;
+  /** Most seconds a new request is expected to wait before its first step (admission.ts; 0 = none). */
+  readonly maxQueueWaitSeconds?: number;
 }
 
 class RequestStream implements AsyncIterator<EngineOutput> {
@@ -95,7 +98,7 @@ class RequestStream implements AsyncIterator<EngineOutput> {
 export class AsyncEngine implements EngineClient {
   readonly modelId: string;
   readonly engine: Engine;
-  private readonly maxWaiting: number;
+  readonly admission: AdmissionControl;
   private readonly streams = new Map<string, RequestStream>();
   private readonly pendingAborts = new Set<string>();
   /** Requests waiting for their grammar to compile (not in the engine yet); true once aborted. */
@@ -107,11 +110,18 @@ export class AsyncEngine implements EngineClient {
   private dead: TokenmillError | null = null;
   private idleWaiters: (() => void)[] = [];
   private fatalListeners: ((e: TokenmillError) => void)[] = [];
+  /** Places reserved by admit() and not yet taken by generate() or released. */
+  private numReserved = 0;
+  private readonly tickets = new WeakSet<AdmissionTicket>();
 
   constructor(opts: AsyncEngineOptions) {
     this.modelId = opts.modelId;
-    this.maxWaiting = opts.maxWaitingRequests ?? ENGINE_DEFAULTS.maxWaitingRequests;
     this.engine = new Engine(opts);
+    this.admission = new AdmissionControl({
+      maxNumSeqs: this.engine.config.maxNumSeqs,
+      ...(opts.maxWaitingRequests !== undefined ? { maxWaitingRequests: opts.maxWaitingRequests } : {}),
+      ...(opts.maxQueueWaitSeconds !== undefined ? { maxQueueWaitSeconds: opts.maxQueueWaitSeconds } : {}),
+    });
   }
 
   get maxModelLen(): number {
@@ -126,16 +136,41 @@ export class AsyncEngine implements EngineClient {
     return this.dead;
   }
 
-  generate(req: EngineRequest, signal?: AbortSignal): AsyncIterable<EngineOutput> {
+  /** Reserve a waiting place (EngineClient.admit): the server asks before the template and the tokenizer run. */
+  admit(): AdmissionTicket {
+    this.checkAdmission();
+    this.numReserved++;
+    let held = true;
+    const ticket: AdmissionTicket = {
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.numReserved--;
+      },
+    };
+    this.tickets.add(ticket);
+    return ticket;
+  }
+
+  private checkAdmission(): void {
+    this.checkAccepting();
+    // Requests whose grammar compiles and places reserved by admit() are waiting too, outside the engine.
+    this.admission.check(this.engine.numQueuedRequests + this.preparing.size + this.numReserved, this.engine.stats().numRunning);
+  }
+
+  private checkAccepting(): void {
     if (this.dead !== null) throw new TokenmillError('engine_dead', `the engine is dead: ${this.dead.message}`, { cause: this.dead });
     if (this.draining || this.closed) throw new TokenmillError('server_draining', 'the engine is draining and accepts no new requests');
-    if (this.engine.numQueuedRequests >= this.maxWaiting) {
-      throw new TokenmillError('server_overloaded', `the waiting queue is full (${this.maxWaiting} requests); retry later`, { details: { retryAfterSeconds: 1 } });
-    }
+  }
+
+  generate(req: EngineRequest, signal?: AbortSignal): AsyncIterable<EngineOutput> {
+    if (req.admitted !== undefined && this.tickets.has(req.admitted)) this.checkAccepting();
+    else this.checkAdmission();
     this.validate(req);
     const id = req.requestId;
     const ready = this.engine.isPrepared(req.params);
     if (ready) this.engine.admit(req);
+    req.admitted?.release(); // the reserved place is now this request's own (or a part's of the same request)
     const stream = new RequestStream(id, req.params.n, () => this.abort(id));
     this.streams.set(id, stream);
     if (!ready) this.prepareThenAdd(req, stream);
@@ -237,8 +272,10 @@ export class AsyncEngine implements EngineClient {
       for (;;) {
         this.applyAborts();
         if (!this.engine.hasWork()) break;
+        const t0 = performance.now();
         const outs = await this.engine.step();
-        this.deliver(outs);
+        const numFinished = this.deliver(outs);
+        this.admission.recordStep((performance.now() - t0) / 1000, numFinished);
         await new Promise<void>((r) => setImmediate(r));
       }
     } catch (e) {
@@ -257,14 +294,20 @@ export class AsyncEngine implements EngineClient {
     for (const id of ids) this.deliver(this.engine.abortRequest(id));
   }
 
-  private deliver(outs: readonly EngineOutput[]): void {
+  /** Hand outputs to their streams; returns how many requests they finished. */
+  private deliver(outs: readonly EngineOutput[]): number {
+    let numFinished = 0;
     for (const o of outs) {
       const s = this.streams.get(o.requestId);
       if (s === undefined) continue;
       s.push(o);
-      if (s.complete) this.streams.delete(o.requestId);
+      if (s.complete) {
+        this.streams.delete(o.requestId);
+        numFinished++;
+      }
     }
     if (this.engine.numUnfinishedRequests === 0) this.wakeIdle();
+    return numFinished;
   }
 
   private wakeIdle(): void {

@@ -21,6 +21,16 @@ export interface EngineRequest {
   readonly pooling?: PoolingType;
   /** The request field the prompt came from ('messages', 'prompt.1', 'input'), named by its 400s. Default 'prompt'. */
   readonly promptParam?: string;
+  /**
+   * The ticket EngineClient.admit() gave for this request (several engine requests of one HTTP
+   * request may share it): generate() then takes the reserved place instead of deciding again.
+   */
+  readonly admitted?: AdmissionTicket;
+}
+
+/** A reserved place among the waiting requests; release() (idempotent) gives it back unused. */
+export interface AdmissionTicket {
+  release(): void;
 }
 
 export interface TokenLogprob {
@@ -77,6 +87,13 @@ export interface EngineClient {
   /** The checks generate() makes, without running anything (the render routes' "would it run"). */
   validate(req: EngineRequest): void;
   abort(requestId: string): void;
+  /**
+   * Reserve a place for a request before preparing it (template, tokens), or throw what generate()
+   * would throw for lack of room (server_overloaded with details.retryAfterSeconds, server_draining,
+   * engine_dead). Reserved places count as waiting until generate() takes them or they are
+   * released. Absent: generate() alone decides.
+   */
+  admit?(): AdmissionTicket;
   stats(): EngineStats;
   /** Stop accepting; resolve once in-flight work is done or timeoutMs passes (then abort the rest). */
   drain(timeoutMs: number): Promise<void>;

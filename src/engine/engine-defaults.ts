@@ -20,10 +20,16 @@ export const ENGINE_DEFAULTS = Object.freeze({
   deviceSampling: true,
   /** Decode-step graph capture (CUDA); off unless asked for. */
   decodeGraphs: false,
+  /**
+   * Admission (admission.ts): requests waiting to be scheduled before server_overloaded, per sequence
+   * slot and at least; and the estimated queue wait beyond which a new request is shed (seconds;
+   * leaves most of a typical 60 s client timeout for the generation itself).
+   */
+  waitingRequestsPerSeq: 2,
+  minMaxWaitingRequests: 64,
+  maxQueueWaitSeconds: 20,
   /** Grammar masks applied on the device (CUDA); off until the kernel has run on a GPU. */
   deviceGrammarMasks: false,
-  /** AsyncEngine: requests admitted but not yet scheduled before server_overloaded. */
-  maxWaitingRequests: 1024,
   /** Share of free memory the KV pool takes when no budget is given: the host is shared with everything else. */
   kvCacheShareHost: 0.25,
   kvCacheShareDevice: 0.9,

@@ -14,7 +14,7 @@ import { probeCuda, type CudaProbe } from '../runtime/select.js';
 import { TokenmillError } from '../util/errors.js';
 
 /** ISA flags that decide which CPU kernels can run. */
-export const ISA_FLAGS = ['sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx512_bf16', 'avx512_fp16', 'amx_bf16'] as const;
+export const ISA_FLAGS = ['sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'avx512_fp16', 'amx_bf16'] as const;
 
 /** Parse /proc/cpuinfo text: the model name and which ISA_FLAGS are present. */
 export function parseCpuinfo(text: string): { model: string | null; flags: Record<string, boolean> } {

@@ -19,6 +19,8 @@ export interface EngineGauges {
   /** KV pool size and block size, for the cache-config info gauge (absent: no info gauge). */
   readonly numTotalBlocks?: number;
   readonly blockSize?: number;
+  /** KV blocks free: back to numTotalBlocks when no request holds any (the soak's leak check). */
+  readonly numFreeBlocks?: number;
 }
 
 /** Requests whose first schedule time is kept for the prefill-time histogram (the oldest go first). */
@@ -121,6 +123,9 @@ export class ServerMetrics implements EngineObserver {
     gauge('tokenmill_num_requests_running', 'Requests in the running batch.', (g) => g.numRunning);
     gauge('tokenmill_num_requests_waiting', 'Requests waiting to be scheduled.', (g) => g.numWaiting);
     gauge('tokenmill_kv_cache_usage_perc', 'KV-cache usage (1 = full).', (g) => g.kvCacheUsage);
+    const freeHelp = 'KV-cache blocks free (evictable prefix-cache blocks count as free).';
+    gauge('tokenmill_kv_cache_free_blocks', freeHelp, (g) => g.numFreeBlocks ?? Number.NaN);
+    gauge('tokenmill_kv_cache_total_blocks', 'KV-cache blocks in the pool.', (g) => g.numTotalBlocks ?? Number.NaN);
     const routing = () => {
       const g = this.gaugesSource?.();
       return g ? { ...g, numTotalBlocks: g.numTotalBlocks ?? 0 } : null;
@@ -158,6 +163,13 @@ export class ServerMetrics implements EngineObserver {
     new Gauge({
       name: 'tokenmill_uptime_seconds', help: 'Seconds since the server started (the all-in cost basis).', labelNames: m, registers,
       collect() { this.set({ model_name: modelName }, ledger.uptimeSeconds()); },
+    });
+    // prom-client's collectors give RSS, heap used/total, external; array buffers (request bodies,
+    // socket buffers) are part of external but are the share a flood of requests moves.
+    new Gauge({
+      name: 'tokenmill_process_array_buffers_bytes',
+      help: 'Bytes held by ArrayBuffers and Buffers (process.memoryUsage().arrayBuffers; part of nodejs_external_memory_bytes).',
+      registers, collect() { this.set(process.memoryUsage().arrayBuffers); },
     });
     new Gauge({
       name: 'tokenmill_usd_per_hour', help: "The machine price the cost metrics use; source 'flag' (--usd-per-hour) or 'assumed' (the device's default price).",

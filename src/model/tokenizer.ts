@@ -7,6 +7,7 @@ import { Tokenizer as HfTokenizer } from 'tokenizers';
 import { TokenmillError } from '../util/errors.js';
 import { loadTokenizerConfig, type TokenizerConfig } from './tokenizer-config.js';
 import { loadGgufTokenizer, resolveGgufPath } from './gguf-model.js';
+import { textShrinkBound } from './token-bound.js';
 import { byteLevelToBytes, parseByteToken, SPM_SPACE } from './tokenizer-bytes.js';
 
 /** How token strings map to bytes: GPT-2 byte-level, SentencePiece (▁ + <0xNN>), or plain text. */
@@ -57,6 +58,9 @@ export class ModelTokenizer {
   readonly specialTokenIds: ReadonlySet<number>;
   private readonly addedContent = new Map<number, string>();
   private readonly bytesCache: (Uint8Array | undefined)[] = [];
+  /** token-bound.ts: how much tokenization can shrink a text (null: without bound). */
+  private readonly textShrink: number | null;
+  private unitsPerToken: number | null | undefined;
 
   constructor(
     private readonly hf: HfTokenizer,
@@ -85,13 +89,35 @@ export class ModelTokenizer {
     const d = analyzeDecoder(tokenizerJson.decoder);
     this.spelling = d.spelling;
     this.stripsLeadingSpace = d.stripsLeadingSpace;
+    this.textShrink = textShrinkBound(tokenizerJson);
+  }
+
+  /**
+   * The most UTF-16 units of text one token stands for (null: no bound holds for this tokenizer), so
+   * a text longer than maxTokens x this cannot have maxTokens tokens. Computed on first use (a pass
+   * over the vocabulary).
+   */
+  maxUnitsPerToken(): number | null {
+    if (this.unitsPerToken !== undefined) return this.unitsPerToken;
+    let maxBytes = 1;
+    if (this.textShrink !== null) {
+      for (let id = 0; id < this.vocabSize; id++) {
+        const t = this.tokenString(id);
+        if (t !== null) maxBytes = Math.max(maxBytes, Buffer.byteLength(t, 'utf8'));
+      }
+    }
+    this.unitsPerToken = this.textShrink === null ? null : Math.ceil(maxBytes * this.textShrink);
+    return this.unitsPerToken;
   }
 
   private idOf(token: string | null, field: string): number | null {
     if (token === null) return null;
     const id = this.hf.tokenToId(token);
     if (id === null || id === undefined) {
-      throw new TokenmillError('tokenizer_invalid', `${this.source}: ${field} "${token}" is not in the vocabulary`);
+      const cfgFile = this.config.sourceFile;
+      const from = this.config.fromFile && cfgFile !== undefined && cfgFile !== this.source ? ` (set in ${cfgFile})` : '';
+      const shown = JSON.stringify(token.length > 64 ? `${token.slice(0, 64)}...` : token);
+      throw new TokenmillError('tokenizer_invalid', `${this.source}: ${field} ${shown}${from} is not in the vocabulary`);
     }
     return id;
   }

@@ -14,7 +14,7 @@ export interface CpuEngineHandle {
 }
 
 export interface CpuEngineInfo {
-  /** Kernel ISA chosen at run time: 'avx512' | 'avx2' | 'generic'. */
+  /** Kernel ISA chosen at run time: 'avx512vnni' | 'avx512' | 'avx2vnni' | 'avx2' | 'generic'. */
   readonly isa: string;
   readonly numThreads: number;
   readonly allocatedBytes: number;
@@ -23,13 +23,21 @@ export interface CpuEngineInfo {
   readonly opCalls?: readonly number[];
 }
 
+/** The CPU engine's worker pool (native/cpu/thread_pool.h); the CLI reads TOKENMILL_SPIN_US / TOKENMILL_POOL_SOLO. */
+export interface CpuPoolOptions {
+  /** Microseconds an idle worker spins before it sleeps (default 50; 0 = sleep at once). */
+  readonly spinUs?: number;
+  /** Fall back to caller-only jobs while workers are preempted (default true). */
+  readonly poolSolo?: boolean;
+}
+
 /** Status names the CPU addon puts in Error.code. */
 export type CpuNativeCode = 'invalid_argument' | 'out_of_range' | 'out_of_memory' | 'internal';
 
 /** tokenmill_cpu.node: every function throws an Error with code CpuNativeCode on failure. */
 export interface CpuAddon {
-  /** forceIsa: '' for the best supported, or 'avx512' | 'avx2' | 'generic'. */
-  createEngine(numThreads: number, forceIsa: string): CpuEngineHandle;
+  /** forceIsa: '' for the best supported, or 'avx512vnni' | 'avx512' | 'avx2vnni' | 'avx2' | 'generic'. Options absent = defaults. */
+  createEngine(numThreads: number, forceIsa: string, options?: CpuPoolOptions): CpuEngineHandle;
   /** Frees every buffer and joins the workers; the handle is dead afterwards. */
   destroyEngine(engine: CpuEngineHandle): void;
   engineInfo(engine: CpuEngineHandle): CpuEngineInfo;
@@ -55,6 +63,11 @@ export interface CpuAddon {
    * Absent from CPU addons built before NVML sampling existed.
    */
   nvmlSample?(libraryName: string): Promise<NvmlSample>;
+  /**
+   * Read bandwidth in GB/s per rep: a pre-touched buffer of sizeBytes summed by numThreads threads
+   * (bench only; blocks ~0.1 s per GiB per rep). Absent from addons built before the probe.
+   */
+  probeReadBandwidth?(numThreads: number, sizeBytes: number, reps: number): number[];
   /** Payload ints per op code of the op ABI the binary was built with (native/cpu/op_abi.h). */
   readonly opPayloadInts: readonly number[];
 }

@@ -38,3 +38,4 @@ export function selectBackend(opts: SelectOptions = {}): Selection {
 
 export { cpuAddonAvailable, probeCuda, createReferenceBackend, createCpuBackend, createCudaBackend };
 export type { CudaProbe };
+export type { CpuIsa } from './cpu/cpu-backend.js';

@@ -37,7 +37,6 @@ export interface ServerOptions {
   readonly metricsPort?: number;
   readonly corsOrigins?: readonly string[];
   readonly bodyLimitBytes?: number;
-  readonly maxQueue?: number;
   readonly rateLimit?: RateLimitOptions;
   readonly limits?: Partial<ServerLimits>;
   /** SSE keep-alive comment interval while no token arrives (default 5 s). */
@@ -125,7 +124,6 @@ export class TokenmillServer {
       ctx,
       limits: { ...DEFAULT_LIMITS, ...opts.limits },
       rateLimiter: opts.rateLimit ? new KeyRateLimiter(opts.rateLimit) : null,
-      maxQueue: opts.maxQueue,
       modelAliases: opts.modelAliases ?? [],
       parsers: resolveOutputParsers(
         { ...(opts.toolCallParser !== undefined ? { toolCallParser: opts.toolCallParser } : {}), ...(opts.reasoningParser !== undefined ? { reasoningParser: opts.reasoningParser } : {}) },

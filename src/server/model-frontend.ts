@@ -6,6 +6,7 @@ import { IncrementalDetokenizer } from '../engine/detokenizer.js';
 import type { DetokenizerFactory } from '../engine/output-processor.js';
 import { ChatTemplateRenderer, DEFAULT_CHAT_TEMPLATE_TIMEOUT_MS, selectChatTemplate } from '../model/chat-template.js';
 import type { ModelTokenizer } from '../model/tokenizer.js';
+import { TokenmillError } from '../util/errors.js';
 import type { ChatMessage, ModelFrontend, RenderChatOptions } from './frontend.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
@@ -25,6 +26,7 @@ export class TokenizerFrontend implements ModelFrontend {
   readonly vocabSize: number;
   readonly chatTemplate: string | null;
   private readonly renderer: ChatTemplateRenderer;
+  private maxTextTokens: number | null = null;
 
   constructor(readonly tokenizer: ModelTokenizer, opts: TokenizerFrontendOptions) {
     this.eosTokenIds = opts.eosTokenIds;
@@ -37,7 +39,26 @@ export class TokenizerFrontend implements ModelFrontend {
     return this.chatTemplate !== null;
   }
 
-  encode(text: string, opts?: { addSpecialTokens?: boolean }): Promise<number[]> {
+  /**
+   * Refuse, before tokenizing, any text that cannot fit maxTokens (the engine's context): tokenizing
+   * a body-sized text only to reject it holds hundreds of MB of tokenizer memory (token-bound.ts).
+   */
+  limitTextTokens(maxTokens: number): void {
+    this.maxTextTokens = maxTokens;
+  }
+
+  async encode(text: string, opts?: { addSpecialTokens?: boolean }): Promise<number[]> {
+    const max = this.maxTextTokens;
+    if (max !== null && text.length > max) {
+      const per = this.tokenizer.maxUnitsPerToken();
+      const least = per === null ? 0 : Math.ceil(text.length / per);
+      if (least > max) {
+        throw new TokenmillError('context_length_exceeded',
+          `This model's maximum context length is ${max} tokens. ` +
+            `However, the text is ${text.length} characters, so at least ${least} tokens ` +
+            `(a token of this tokenizer covers at most ${per}). Please shorten it.`);
+      }
+    }
     return this.tokenizer.encode(text, { addSpecialTokens: opts?.addSpecialTokens ?? true });
   }
 

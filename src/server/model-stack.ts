@@ -12,6 +12,7 @@ import type { KvCacheDTypeOption } from '../model/decoder-model.js';
 import type { QuantizeMode } from '../model/quantize.js';
 import { loadTokenizer } from '../model/tokenizer.js';
 import type { Backend } from '../runtime/backend.js';
+import type { CpuPoolOptions } from '../runtime/native.js';
 import { createReferenceBackend, selectBackend, type DeviceChoice } from '../runtime/select.js';
 import { isTokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
@@ -23,6 +24,8 @@ export interface ModelStackOptions {
   readonly modelId: string;
   readonly device?: DeviceChoice;
   readonly numThreads?: number;
+  /** CPU worker pool tuning (the CLI reads TOKENMILL_SPIN_US / TOKENMILL_POOL_SOLO). */
+  readonly cpuPool?: CpuPoolOptions;
   /** Weight-only quantization of the linear layers (model/quantize.ts); default none. */
   readonly quantize?: QuantizeMode;
   /** KV cache dtype (DecoderModelOptions.kvCacheDType); default auto = the compute dtype. */
@@ -33,8 +36,9 @@ export interface ModelStackOptions {
   readonly kvCacheShare?: number;
   readonly maxNumSeqs?: number;
   readonly maxModelLen?: number;
-  /** Engine waiting-queue bound (server_overloaded beyond it). */
+  /** Admission bounds (engine/admission.ts): waiting requests, and estimated queue wait in seconds. */
   readonly maxWaitingRequests?: number;
+  readonly maxQueueWaitSeconds?: number;
   readonly usdPerHour?: number;
   /** 'priority' honours each request's priority field (lower first); default FCFS. */
   readonly schedulingPolicy?: 'fcfs' | 'priority';
@@ -60,9 +64,9 @@ export interface ModelStack {
   close(): Promise<void>;
 }
 
-function pickBackend(device: DeviceChoice, numThreads: number | undefined): { backend: Backend; reason: string } {
+function pickBackend(device: DeviceChoice, numThreads?: number, cpuPool?: CpuPoolOptions): { backend: Backend; reason: string } {
   try {
-    return selectBackend({ device, ...(numThreads !== undefined ? { numThreads } : {}) });
+    return selectBackend({ device, ...(numThreads !== undefined ? { numThreads } : {}), ...(cpuPool !== undefined ? { cpuPool } : {}) });
   } catch (e) {
     // auto with neither the CPU addon nor CUDA: the reference backend still serves (slowly).
     if (device === 'auto' && isTokenmillError(e) && e.code === 'backend_unavailable') {
@@ -74,7 +78,7 @@ function pickBackend(device: DeviceChoice, numThreads: number | undefined): { ba
 }
 
 export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> {
-  const { backend, reason } = pickBackend(o.device ?? 'auto', o.numThreads);
+  const { backend, reason } = pickBackend(o.device ?? 'auto', o.numThreads, o.cpuPool);
   // Hashed while the weights load (it streams the same files; the page cache serves the second read).
   const fingerprint = environmentFingerprint({ modelDir: o.dir });
   fingerprint.catch(() => undefined); // awaited below; a load failure first must not leave it unhandled
@@ -103,12 +107,14 @@ export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> 
     ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}),
     ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
     ...(o.maxWaitingRequests !== undefined ? { maxWaitingRequests: o.maxWaitingRequests } : {}),
+    ...(o.maxQueueWaitSeconds !== undefined ? { maxQueueWaitSeconds: o.maxQueueWaitSeconds } : {}),
     ...(o.observer !== undefined ? { observer: o.observer } : {}),
     ...(o.decodeGraphs !== undefined ? { decodeGraphs: o.decodeGraphs } : {}),
     ...(o.kvEvents !== undefined ? { kvEvents: o.kvEvents } : {}),
     ...(o.deviceGrammarMasks !== undefined ? { deviceGrammarMasks: o.deviceGrammarMasks } : {}),
     ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
   });
+  frontend.limitTextTokens(engine.maxModelLen);
   const fingerprintId = (await fingerprint).fingerprintId;
   const systemFingerprint = systemFingerprintOf(fingerprintId, {
     backend: backend.name, quantize: o.quantize ?? null, kvCacheDType: o.kvCacheDType ?? 'auto',

@@ -13,7 +13,7 @@ import { abortOnClose, failure, refuseIfDead } from './respond.js';
 import { startOutputs } from './output-merge.js';
 import { promptParam } from './prompt.js';
 import { unknownFields } from './request-fields.js';
-import { checkModel, traceUnknownFields, type OpenAiRouteOptions } from './routes-openai.js';
+import { admitRequest, checkModel, traceUnknownFields, type OpenAiRouteOptions } from './routes-openai.js';
 import { embeddingSchema, parseBody, type EmbeddingBody } from './schemas.js';
 
 /** Embeddings generate nothing; the engine ignores maxTokens for them. */
@@ -38,14 +38,13 @@ async function handleEmbeddings(o: OpenAiRouteOptions, pooling: PoolingType, bod
   const dims = body.dimensions ?? null;
   if (dims !== null && dims > size) throw new TokenmillError('invalid_request', `dimensions ${dims} exceeds the model's embedding size ${size}.`, { param: 'dimensions' });
   o.rateLimiter?.take(req.account);
+  const admitted = admitRequest(engine, reply); // shed before the tokenizer runs
 
   const inputs = await embeddingInputIds(body, frontend);
-  if (o.maxQueue !== undefined && engine.stats().numWaiting >= o.maxQueue) {
-    throw new TokenmillError('server_overloaded', `The server is overloaded (${o.maxQueue} requests waiting); retry shortly.`, { details: { retryAfterSeconds: 1 } });
-  }
   const id = `embd-${randomUUID().replaceAll('-', '')}`;
   const requests: EngineRequest[] = inputs.map((promptTokenIds, i) => ({
-    requestId: `${id}-${i}`, promptTokenIds, promptParam: promptParam('input', i, inputs.length), params: EMBED_PARAMS, pooling, accountKey: req.account, priority: body.priority ?? 0,
+    requestId: `${id}-${i}`, promptTokenIds, promptParam: promptParam('input', i, inputs.length), params: EMBED_PARAMS, pooling, accountKey: req.account,
+    priority: body.priority ?? 0, admitted,
   }));
   reply.header('x-tokenmill-usd-per-hour', String(metrics.ledger.usdPerHour));
   const end = o.begin();

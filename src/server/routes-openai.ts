@@ -4,6 +4,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AdmissionTicket, EngineClient } from '../engine/engine-api.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
 import { refuseIfDead, runNonStream, runStream, type RunContext } from './respond.js';
@@ -20,7 +21,6 @@ export interface OpenAiRouteOptions {
   readonly limits: ServerLimits;
   readonly rateLimiter: KeyRateLimiter | null;
   /** Refuse new requests once the engine's waiting queue holds this many (undefined: engine decides). */
-  readonly maxQueue: number | undefined;
   /** Other names clients may use for the served model. */
   readonly modelAliases: readonly string[];
   /** Tool-call and reasoning parsers of the served model. */
@@ -49,6 +49,7 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
   traceUnknownFields(reply, [...rejectIgnoredFields(body, kind), ...unknown]);
   checkModel(body.model, engine.modelId, o.modelAliases);
   o.rateLimiter?.take(req.account);
+  const admitted = admitRequest(engine, reply); // shed before the template and the tokenizer run
 
   let prompts: number[][];
   let parsing: ChatParsing | null = null;
@@ -68,9 +69,6 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
     const p = buildSamplingParams(body, kind, { numPromptTokens: ids.length, maxModelLen: engine.maxModelLen });
     return parsing === null ? p : withParsing(p, parsing);
   });
-  if (o.maxQueue !== undefined && engine.stats().numWaiting >= o.maxQueue) {
-    throw new TokenmillError('server_overloaded', `The server is overloaded (${o.maxQueue} requests waiting); retry shortly.`, { details: { retryAfterSeconds: 1 } });
-  }
 
   const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
   // OpenAI's end-user tag: kept with the request in the log (tokenmill has no abuse monitoring to feed).
@@ -79,7 +77,8 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
     kind,
     head: { id, created: Math.floor(arrivalMs / 1000), model: engine.modelId, systemFingerprint: o.ctx.systemFingerprint },
     requests: prompts.map((promptTokenIds, i) => ({
-      requestId: prompts.length === 1 ? id : `${id}-${i}`, promptTokenIds, promptParam: promptParam(kind === 'chat' ? 'messages' : 'prompt', i, prompts.length), params: paramsList[i]!, accountKey: req.account, priority: body.priority ?? 0,
+      requestId: prompts.length === 1 ? id : `${id}-${i}`, promptTokenIds, promptParam: promptParam(kind === 'chat' ? 'messages' : 'prompt', i, prompts.length),
+      params: paramsList[i]!, accountKey: req.account, priority: body.priority ?? 0, admitted,
     })),
     includeUsage: body.stream_options?.include_usage === true,
     wantLogprobs: paramsList[0]!.logprobs !== null,
@@ -103,13 +102,41 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
   }
 }
 
+/**
+ * Reserve this request's place among the waiting ones (engine/admission.ts decides) before it is
+ * prepared; the engine takes the place when the request is queued, and an answer sent before that
+ * (a 400, a disconnect) gives it back.
+ */
+export function admitRequest(engine: EngineClient, reply: FastifyReply): AdmissionTicket | undefined {
+  const ticket = engine.admit?.();
+  if (ticket !== undefined) reply.raw.once('close', () => ticket.release());
+  return ticket;
+}
+
 const warnedFields = new Set<string>();
+const MAX_WARNED_FIELDS = 256;
 
 /** Fields without effect and fields no schema knows are accepted (newer SDKs send newer fields) but never without a trace. */
 export function traceUnknownFields(reply: FastifyReply, fields: readonly string[]): void {
   if (fields.length === 0) return;
-  reply.header('x-tokenmill-ignored-fields', fields.join(','));
-  const fresh = fields.filter((f) => !warnedFields.has(f));
-  for (const f of fresh) if (warnedFields.size < 256) warnedFields.add(f); // bounded: a client may invent names
-  if (fresh.length > 0) log.warn(`request fields ignored (unknown to tokenmill; named in x-tokenmill-ignored-fields): ${fresh.join(', ')}`);
+  reply.header('x-tokenmill-ignored-fields', ignoredFieldsHeader(fields));
+  // Bounded: a client may invent names. Past the bound nothing more is logged (one line says so),
+  // so invented names cannot flood the log either.
+  if (warnedFields.size >= MAX_WARNED_FIELDS) return;
+  const fresh = [...new Set(fields.filter((f) => !warnedFields.has(f)))].slice(0, MAX_WARNED_FIELDS - warnedFields.size);
+  for (const f of fresh) warnedFields.add(f);
+  if (fresh.length > 0) log.warn(`request fields ignored (unknown to tokenmill; named in x-tokenmill-ignored-fields): ${fresh.map(safeName).join(', ')}`);
+  if (warnedFields.size >= MAX_WARNED_FIELDS) {
+    log.warn(`${MAX_WARNED_FIELDS} distinct ignored field names logged; further ones are only named in x-tokenmill-ignored-fields`);
+  }
+}
+
+function safeName(f: string): string {
+  return f.slice(0, 64).replace(/[^\x21-\x7e]/g, '?').replaceAll(',', '?');
+}
+
+/** The header value: at most 32 names of at most 64 header-safe characters (names come from the client). */
+function ignoredFieldsHeader(fields: readonly string[]): string {
+  const shown = fields.slice(0, 32).map(safeName);
+  return fields.length > shown.length ? `${shown.join(',')},(${fields.length - shown.length} more)` : shown.join(',');
 }

@@ -16,7 +16,7 @@ import { chatPromptIds } from './prompt.js';
 import { OutputAssembler, responseObject, type ResponseDelta, type ResponseEvent, type ResponseHeadInfo, type ResponseUsageTotals } from './responses-output.js';
 import { rejectUnsupportedResponses, responsesIgnoredFields, responsesParam, responsesSchema, toChatRequest, type ResponsesBody } from './responses-request.js';
 import { unknownFields } from './request-fields.js';
-import { checkModel, traceUnknownFields, type OpenAiRouteOptions } from './routes-openai.js';
+import { admitRequest, checkModel, traceUnknownFields, type OpenAiRouteOptions } from './routes-openai.js';
 import { buildSamplingParams, rejectUnsupported } from './sampling.js';
 import { chatSchema, parseBody, type ChatBody } from './schemas.js';
 import { SseStream } from './sse.js';
@@ -74,6 +74,7 @@ async function handleResponses(
   });
   checkModel(chatBody.model, engine.modelId, o.modelAliases);
   o.rateLimiter?.take(req.account);
+  const admitted = admitRequest(engine, reply); // shed before the template and the tokenizer run
   const tools = await asResponses(messageInput, () => parseToolRequest(chatBody));
   const prompt = await asResponses(messageInput, () => chatPromptIds(chatBody, frontend, tools));
   const promptTokenIds = prompt.ids;
@@ -82,13 +83,10 @@ async function handleResponses(
     numPromptTokens: promptTokenIds.length, maxModelLen: engine.maxModelLen,
   }));
   const params = withParsing(baseParams, parsing);
-  if (o.maxQueue !== undefined && engine.stats().numWaiting >= o.maxQueue) {
-    throw new TokenmillError('server_overloaded', `The server is overloaded (${o.maxQueue} requests waiting); retry shortly.`, { details: { retryAfterSeconds: 1 } });
-  }
   const id = `resp_${randomUUID().replaceAll('-', '')}`;
   const prepared: Prepared = {
     head: { id, createdAt: Math.floor(arrivalMs / 1000), model: engine.modelId },
-    request: { requestId: id, promptTokenIds, promptParam: 'input', params, accountKey: req.account, priority: body.priority ?? 0 },
+    request: { requestId: id, promptTokenIds, promptParam: 'input', params, accountKey: req.account, priority: body.priority ?? 0, admitted },
     arrivalMs,
     account: req.account,
     parser: parsing.create ? parsing.create() : null,

@@ -76,7 +76,11 @@ export const ERROR_CODES = {
   request_too_large: { httpStatus: 413, type: 'invalid_request_error', doc: 'Request body exceeds the size limit.' },
   unsupported_media_type: { httpStatus: 415, type: 'invalid_request_error', doc: 'Content-Type must be application/json.' },
   rate_limit_exceeded: { httpStatus: 429, type: 'rate_limit_error', doc: 'The API key exceeded its token bucket; retry after the given delay.' },
-  server_overloaded: { httpStatus: 503, type: 'server_error', doc: 'The waiting queue is full; retry after the given delay.' },
+  server_overloaded: {
+    httpStatus: 503, type: 'server_error',
+    doc: 'Admission refused: the waiting queue is at its bound (--max-queue) or its estimated wait exceeds --max-queue-wait; ' +
+      'retry after the Retry-After delay.',
+  },
   server_draining: { httpStatus: 503, type: 'server_error', doc: 'The server is shutting down and accepts no new requests.' },
   engine_dead: server('The engine hit a fatal fault; the process is exiting.', true),
   request_aborted: { httpStatus: 499 as number, type: 'invalid_request_error', doc: 'The request was cancelled by the client.' },

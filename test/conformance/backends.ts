@@ -3,6 +3,7 @@
 // TOKENMILL_CONFORMANCE_SELF=1 adds the reference itself and a simulated bf16 backend as targets
 // (to check the harness and its tolerances without a GPU).
 import type { Backend } from '../../src/runtime/backend.js';
+import type { CpuIsa } from '../../src/runtime/select.js';
 import { createBf16SimBackend } from './bf16-sim.js';
 import { readCpuinfo } from '../../src/metrics/fingerprint.js';
 import { cpuAddonAvailable, createCpuBackend, createCudaBackend, createReferenceBackend, probeCuda } from '../../src/runtime/select.js';
@@ -14,15 +15,25 @@ export interface ConformanceTarget {
   create(): Backend;
 }
 
-export function conformanceTargets(): ConformanceTarget[] {
+/** The cpuinfo flags each forced ISA needs (the *vnni tables differ from their base only in matmulGgml). */
+const ISA_FLAGS: Readonly<Record<CpuIsa, readonly string[]>> = {
+  avx512vnni: ['avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx2', 'fma', 'f16c'],
+  avx512: ['avx512f', 'avx512bw', 'avx512vl', 'avx2', 'fma', 'f16c'],
+  avx2vnni: ['avx_vnni', 'avx2', 'fma', 'f16c'],
+  avx2: ['avx2', 'fma', 'f16c'],
+  generic: [],
+};
+
+/** Every suite runs on the best ISA, forced avx2 and generic; `extraIsas` adds forced ones (matmulGgml: all five). */
+export function conformanceTargets(extraIsas: readonly CpuIsa[] = []): ConformanceTarget[] {
   const targets: ConformanceTarget[] = [];
   const cpu = cpuAddonAvailable();
   targets.push({ name: 'cpu', skipReason: cpu.available ? null : `cpu: ${cpu.reason}`, create: () => createCpuBackend() });
-  // The CPU kernels exist three times (avx512, avx2+fma+f16c, portable); the default picks the best
-  // this CPU runs, so the others are checked here by forcing them.
-  for (const cpuIsa of ['avx2', 'generic'] as const) {
-    const flags = readCpuinfo()?.flags;
-    const runs = cpuIsa === 'generic' || (flags !== undefined && ['avx2', 'fma', 'f16c'].every((f) => flags[f] === true));
+  // The CPU kernels exist per ISA (avx512, avx2+fma+f16c, portable, and VNNI variants); the default
+  // picks the best this CPU runs, so the others are checked here by forcing them.
+  const flags = readCpuinfo()?.flags;
+  for (const cpuIsa of [...extraIsas, 'avx2', 'generic'] as const) {
+    const runs = ISA_FLAGS[cpuIsa].every((f) => flags?.[f] === true);
     const skipReason = !cpu.available ? `cpu: ${cpu.reason}` : runs ? null : `cpu-${cpuIsa}: this CPU lacks ${cpuIsa}`;
     targets.push({ name: `cpu-${cpuIsa}`, skipReason, create: () => createCpuBackend({ cpuIsa }) });
   }

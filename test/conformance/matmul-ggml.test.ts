@@ -1,7 +1,7 @@
 // Conformance: matmulGgml and embeddingGgml on every ggml block format against the reference spec
 // (runtime/reference/ops-ggml.ts): seeded blocks with extreme scales (1e-3 and 1e3 rows), zero rows,
 // spikes, constant and all-negative rows; rows of one block, of several, and legacy rows that are not
-// a multiple of 256 (the Q4_K -> Q5_0 fallback shape); decode T, the prefill tile boundary (8) and
+// a multiple of 256 (the Q4_K -> Q5_0 fallback shape); decode T, the prefill tile boundary (16) and
 // beyond; bias; embedding rows decoded bit for bit; CPU batch invariance.
 import assert from 'node:assert/strict';
 import type { Tensor } from '../../src/runtime/backend.js';
@@ -64,7 +64,8 @@ for (const type of GGML_QUANT_TYPES) {
     { T: 1, K: be, N: 7 },
     { T: 1, K: 3 * be, N: 14 },
     { T: 3, K: 2 * be, N: 15, bias: 'f32' },
-    { T: 9, K: be === 32 ? 288 : 512, N: 22, bias: 'bf16' }, // T past the tile of 8; 288 = the fallback row
+    { T: 9, K: be === 32 ? 288 : 512, N: 22, bias: 'bf16' }, // 288 = the fallback row (9 blocks: an odd tail)
+    { T: 17, K: be === 32 ? 96 : 256, N: 5 }, // T past the tile of 16
     { T: 2, K: be === 32 ? 64 : 256, N: 512 }, // stories260K-like lm_head
   ];
   for (const s of shapes) cases.push({ name: `${type} T=${s.T} K=${s.K} N=${s.N}${s.bias ? ` bias ${s.bias}` : ''}`, run: (h) => check(h, type, s) });
@@ -84,11 +85,11 @@ for (const type of GGML_QUANT_TYPES) {
 }
 
 cases.push({
-  name: 'batch invariance: each row alone equals the batched result exactly (Q4_K, Q6_K, Q4_0)',
+  name: 'batch invariance: each row alone equals the batched result exactly (Q4_K, Q6_K, Q4_0, Q5_K, Q8_0)',
   run: async (h) => {
     if (h.be.name !== 'cpu') return h.t.skip('batch invariance is a CPU backend property');
-    for (const type of ['Q4_K', 'Q6_K', 'Q4_0'] as const) {
-      const [T, K, N] = [11, 512, 19];
+    for (const type of ['Q4_K', 'Q6_K', 'Q4_0', 'Q5_K', 'Q8_0'] as const) {
+      const [T, K, N] = [19, 512, 19]; // crosses the tile of 16
       const x = h.act([T, K], h.rng.normals(T * K));
       const { w } = gweight(h, type, N, K, 5);
       const all = h.out([T, N], 'f32');
@@ -104,4 +105,5 @@ cases.push({
   },
 });
 
-conformanceSuite('matmulGgml', cases);
+// Every ISA variant of the ggml kernels (zmm / ymm, VNNI or not) against the spec where the CPU has it.
+conformanceSuite('matmulGgml', cases, ['avx512vnni', 'avx512', 'avx2vnni']);

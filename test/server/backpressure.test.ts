@@ -1,6 +1,6 @@
-// Backpressure on the real engine (tiny model): a full waiting queue answers 503 + Retry-After (the
-// server's --max-queue bound, and the engine's own server_overloaded), and a per-key token bucket
-// answers 429 + Retry-After; the openai client sees its typed errors.
+// Backpressure on the real engine (tiny model): a full waiting queue (an explicit --max-queue)
+// answers 503 + Retry-After, and a per-key token bucket answers 429 + Retry-After; the openai client
+// sees its typed errors. The default admission bounds are in admission.test.ts.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -13,7 +13,7 @@ const chat = { model: TINY_MODEL_ID, messages: [{ role: 'user' as const, content
 describe('backpressure', () => {
   it('503 + Retry-After when the waiting queue is at --max-queue', async () => {
     // One sequence per step: a long request runs, a second waits, and the queue is at --max-queue 1.
-    const live = await startRealLive({ engine: { contextLen: 4096, maxNumSeqs: 1 }, server: { maxQueue: 1 } });
+    const live = await startRealLive({ engine: { contextLen: 4096, maxNumSeqs: 1, maxWaitingRequests: 1 } });
     const ac = new AbortController();
     try {
       const long = { model: TINY_MODEL_ID, prompt: 'a', max_tokens: 4000, ignore_eos: true, stream: true };

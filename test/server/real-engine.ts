@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AsyncEngine, type AsyncEngineOptions } from '../../src/engine/async-engine.js';
-import type { EngineClient, EngineOutput, EngineRequest, EngineStats } from '../../src/engine/engine-api.js';
+import type { AdmissionTicket, EngineClient, EngineOutput, EngineRequest, EngineStats } from '../../src/engine/engine-api.js';
 import { ENGINE_DEFAULTS } from '../../src/engine/engine-defaults.js';
 import { generate } from '../../src/engine/generate.js';
 import type { GrammarVocabSource } from '../../src/engine/grammar/grammar-vocab.js';
@@ -202,6 +202,9 @@ export class RecordingEngine implements EngineClient {
   }
   abort(requestId: string): void {
     this.inner.abort(requestId);
+  }
+  admit(): AdmissionTicket {
+    return this.inner.admit();
   }
   stats(): EngineStats {
     return this.inner.stats();

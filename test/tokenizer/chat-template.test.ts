@@ -3,7 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
-import { ChatTemplateRenderer, renderChat, selectChatTemplate } from '../../src/model/chat-template.js';
+import { ChatTemplateRenderer, MAX_QUEUED_RENDERS, renderChat, selectChatTemplate } from '../../src/model/chat-template.js';
 import { loadTokenizer } from '../../src/model/tokenizer.js';
 import { loadTokenizerConfig, parseTokenizerConfig } from '../../src/model/tokenizer-config.js';
 import { TokenmillError } from '../../src/util/errors.js';
@@ -81,5 +81,17 @@ test('an uncloneable context fails that render only', async () => {
 test('a template that builds an impossible string is chat_template_error', async () => {
   const doubling = "{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s|length }}";
   await assert.rejects(renderer.render(doubling, { messages: [] }), isCode('chat_template_error'));
+  assert.equal(await renderer.render('ok', { messages: [] }), 'ok');
+});
+
+test(`renders waiting for the worker are bounded (${MAX_QUEUED_RENDERS}): the excess is server_overloaded, the rest render`, async () => {
+  const burst = MAX_QUEUED_RENDERS + 40;
+  const render = (i: number) => renderer.render('{{ messages|length }}', { messages: [{ role: 'user', content: String(i) }] });
+  const results = await Promise.allSettled(Array.from({ length: burst }, (_, i) => render(i)));
+  const refused = results.filter((r) => r.status === 'rejected');
+  assert.ok(refused.every((r) => isCode('server_overloaded')(r.reason)), String(refused[0]?.reason));
+  // One render may already be in the worker, outside the queue.
+  assert.ok(refused.length === 40 || refused.length === 39, `${refused.length} refused`);
+  assert.ok(results.every((r) => r.status === 'rejected' || r.value === '1'));
   assert.equal(await renderer.render('ok', { messages: [] }), 'ok');
 });

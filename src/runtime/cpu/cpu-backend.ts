@@ -10,7 +10,7 @@ import type { AttentionMetadata, Backend, BackendGraphs, BackendMemoryStats, Hos
 import { applyTokenBitmaskInPlace } from '../token-bitmask.js';
 import { numelOf } from '../backend.js';
 import { DTYPE_BYTES, halfToF32, type DType } from '../dtype.js';
-import { loadCpuAddon, type CpuAddon, type CpuEngineHandle, type CpuEngineInfo } from '../native.js';
+import { loadCpuAddon, type CpuAddon, type CpuEngineHandle, type CpuEngineInfo, type CpuPoolOptions } from '../native.js';
 import { TokenmillError } from '../../util/errors.js';
 import { invariant } from '../../util/invariant.js';
 import { CPU_BACKEND_NAME, CommandRecorder, CpuTensor, DTYPE_CODE, overlaps, sameRange, type CpuBuffer } from './cpu-tensor.js';
@@ -19,11 +19,16 @@ import type { GgmlQuantType } from '../ggml-format.js';
 import { OP_PAYLOAD_INTS } from './cpu-op-abi.js';
 import { CpuGraphs } from './cpu-graphs.js';
 
+export type CpuIsa = 'avx512vnni' | 'avx512' | 'avx2vnni' | 'avx2' | 'generic';
+
 export interface CpuBackendOptions {
   /** Worker threads for kernels (the caller counts as one); default: the number of physical cores. */
   readonly numThreads?: number;
-  /** Force a kernel ISA ('avx512' | 'avx2' | 'generic') when the CPU supports it; default: best. */
-  readonly cpuIsa?: 'avx512' | 'avx2' | 'generic';
+  /**
+   * Force a kernel ISA when the CPU supports it; default: best. The *vnni tables differ from their base
+   * only in matmulGgml (VNNI dot products: AVX512-VNNI on avx512, AVX-VNNI on avx2).
+   */
+  readonly cpuIsa?: CpuIsa;
   /**
    * Queues of at least this many multiply-adds run off the JS thread at read()/synchronize()
    * (default 2e7, env TOKENMILL_ASYNC_MIN_WORK; 0 = always, Infinity = never).
@@ -31,6 +36,8 @@ export interface CpuBackendOptions {
   readonly asyncMinWork?: number;
   /** Expose `graphs` (record/replay of op sequences); default false. */
   readonly graphs?: boolean;
+  /** Worker pool tuning (spin time before sleeping, stall fallback); default: the native defaults. */
+  readonly cpuPool?: CpuPoolOptions;
 }
 
 /** The addon, or why it cannot be used: missing, unloadable, or built from another op ABI (cpu-op-abi.ts). */
@@ -118,7 +125,7 @@ export class CpuBackend implements Backend {
     const envWork = process.env.TOKENMILL_ASYNC_MIN_WORK;
     this.asyncMinWork = opts.asyncMinWork ?? (envWork !== undefined && envWork !== '' ? Number(envWork) : 2e7);
     try {
-      this.engine = addon.createEngine(threads, isa);
+      this.engine = addon.createEngine(threads, isa, opts.cpuPool ?? {});
       const info = addon.engineInfo(this.engine);
       this.isa = info.isa;
       this.numThreads = info.numThreads;
