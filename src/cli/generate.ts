@@ -36,7 +36,7 @@ export interface GenerateCliOptions {
   readonly threads?: number;
   readonly maxTokensPerStep?: number;
   /** Weight-only quantization of the linear layers (model/quantize.ts). */
-  readonly quantize?: 'int8';
+  readonly quantize?: 'int8' | 'q8_0';
   readonly debug?: boolean;
 }
 
@@ -219,7 +219,8 @@ export function register(program: Command): void {
     .option('--device <device>', `backend: ${DEVICES.join(' | ')}`, choiceArg(DEVICES), 'auto')
     .option('--threads <n>', 'CPU worker threads (default: physical cores)', positiveIntArg)
     .option('--max-tokens-per-step <n>', 'prefill chunk size (tokens per forward pass)', positiveIntArg)
-    .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel scales)', choiceArg(['int8'] as const))
+    .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel) | q8_0 (Q8_0 blocks)',
+      choiceArg(['int8', 'q8_0'] as const))
     .option('--debug', 'print stack traces on errors')
     .action((opts: GenerateCliOptions) => runGenerate(opts));
 }

@@ -40,7 +40,7 @@ export interface ServeOptions {
   usdPerHour?: number;
   device: DeviceChoice;
   threads?: number;
-  quantize?: 'int8';
+  quantize?: 'int8' | 'q8_0';
   kvCacheDtype?: 'auto' | 'f32' | 'f16' | 'bf16';
   kvCacheMemory?: number;
   kvCacheShare?: number;
@@ -232,14 +232,15 @@ export function register(program: Command): void {
     .option('--usd-per-hour <usd>', "machine price for every cost figure (default: the device's assumed price: GPU table by name, or per CPU core)", floatArg)
     .option('--device <device>', 'auto | cpu | cuda | reference', choiceArg(['auto', 'cpu', 'cuda', 'reference'] as const), 'auto')
     .option('--threads <n>', 'CPU worker threads', positiveIntArg)
-    .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel scales)', choiceArg(['int8'] as const))
+    .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel) | q8_0 (Q8_0 blocks)',
+      choiceArg(['int8', 'q8_0'] as const))
     .option('--kv-cache-dtype <dtype>', 'KV cache dtype: auto (= compute dtype) | f32 | f16 | bf16 (f16/bf16: CPU only, halves the cache)', choiceArg(['auto', 'f32', 'f16', 'bf16'] as const), 'auto')
     .option('--kv-cache-memory <size>', 'KV cache budget: bytes or e.g. 512MiB, 2GB (default: --kv-cache-share of free memory)', parseBytes)
     .option('--kv-cache-share <fraction>', 'share of the memory free after loading for the KV cache when --kv-cache-memory is unset (default 0.25 host, 0.9 GPU)', shareArg)
     .option('--max-num-seqs <n>', 'most sequences per engine step', positiveIntArg)
     .option('--max-model-len <n>', 'longest prompt + completion', positiveIntArg)
     .option('--max-queue <n>', 'waiting requests before 503 + Retry-After (default max(64, 2 x --max-num-seqs))', positiveIntArg)
-    .option('--max-queue-wait <seconds>', 'estimated queue wait before 503 + Retry-After; 0 = none (default 20, none when only --max-queue is given)', nonNegativeArg)
+    .option('--max-queue-wait <seconds>', 'estimated queue wait before 503 (default 20; 0 or --max-queue alone: none)', nonNegativeArg)
     .option('--scheduling-policy <policy>', 'fcfs | priority (requests may send "priority": lower runs first)', choiceArg(['fcfs', 'priority'] as const))
     .option('--pooling <mode>', '/v1/embeddings pooling: auto (the model\'s sentence-transformers config, else last) | last | mean', choiceArg(['auto', 'last', 'mean'] as const), 'auto')
     .option('--drain-timeout <seconds>', 'on SIGTERM, how long in-flight requests may finish', floatArg, 30)
