@@ -18,7 +18,9 @@ const skip =
 
 test('fuzz: RSS growth < 150 MB under load, back within 100 MB of the warm-up level after it, no 5xx', { skip }, async (t) => {
   const r = await runFuzzMemory({ seconds: 15, idleSeconds: 8, concurrency: 8, seed: 20261203, bigShare: 0.15 });
-  const figures = `warm ${r.warmRssMb.toFixed(0)} MB, peak ${r.peakRssMb.toFixed(0)} MB, after idle ${r.afterIdleRssMb.toFixed(0)} MB; ${r.numSent} requests ${JSON.stringify(r.statuses)}`;
+  const figures =
+    `warm ${r.warmRssMb.toFixed(0)} MB, peak ${r.peakRssMb.toFixed(0)} MB, after idle ${r.afterIdleRssMb.toFixed(0)} MB; ` +
+    `${r.numSent} requests ${JSON.stringify(r.statuses)}`;
   t.diagnostic(figures);
   assert.equal(r.num5xx, 0, figures);
   assert.ok((r.statuses[200] ?? 0) > 10 && (r.statuses[400] ?? 0) > 10 && (r.statuses[413] ?? 0) > 0, figures);
