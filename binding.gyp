@@ -52,6 +52,7 @@
         'native/cpu/engine_quant.cpp',
         'native/cpu/engine_ggml.cpp',
         'native/cpu/thread_pool.cpp',
+        'native/cpu/read_probe.cpp',
         'native/cpu/dispatch.cpp',
       ],
       'dependencies': ['tm_cpu_avx512', 'tm_cpu_avx2', 'tm_cpu_generic'],

@@ -1,11 +1,11 @@
 // One CPU bench measurement in its own process (so peak RSS belongs to one model and thread count):
-//   node --import tsx bench/cpu/measure.ts --model DIR --threads N [--prompt 128] [--gen 64] [--reps 5] [--quantize int8]
+//   node --import tsx bench/cpu/measure.ts --model DIR --threads N [--prompt 128] [--gen 64] [--reps 5] [--isa avx2] [--quantize int8]
 // One greedy request per rep through generate(), i.e. the serving Engine with ENGINE_DEFAULTS (device
 // argmax op + readInt32 per step); prefill = time to the first token. Prints one JSON line: prefill
 // and decode tok/s per rep, weight bytes, baseline and peak RSS, and the engine defaults it ran with.
 import { readFileSync } from 'node:fs';
 import { cpuPoolOptionsFromEnv } from '../../src/cli/env.js';
-import { selectBackend } from '../../src/runtime/select.js';
+import { selectBackend, type CpuIsa } from '../../src/runtime/select.js';
 import { generate, type GenerateStats } from '../../src/engine/generate.js';
 import { ENGINE_DEFAULTS } from '../../src/engine/engine-defaults.js';
 import { samplingParams } from '../../src/engine/sampling-params.js';
@@ -28,10 +28,13 @@ const numThreads = Number(arg('threads', '1'));
 const promptLen = Number(arg('prompt', '128'));
 const genLen = Number(arg('gen', '64'));
 const reps = Number(arg('reps', '5'));
+// '' = the best ISA this CPU runs; avx2 / avx512 / generic force that kernel table.
+const cpuIsa = arg('isa', '');
 const quantize = arg('quantize', '') === 'int8' ? ('int8' as const) : undefined;
 
 const baselineRssBytes = process.memoryUsage().rss;
-const { backend } = selectBackend({ device: 'cpu', numThreads, ...cpuPoolOptionsFromEnv() });
+const isaOption = cpuIsa !== '' ? { cpuIsa: cpuIsa as CpuIsa } : {};
+const { backend } = selectBackend({ device: 'cpu', numThreads, ...cpuPoolOptionsFromEnv(), ...isaOption });
 // Loader defaults, as `serve` loads a model (workspace of DEFAULT_MAX_TOKENS_PER_STEP tokens).
 const { model, config } = await loadModel(modelDir, backend, quantize !== undefined ? { quantize } : {});
 // Bytes read per decoded token: from the shapes, or for a GGUF file its matrices as stored (the
@@ -95,6 +98,6 @@ if (info?.opTimeNs) {
   console.error(parts.map(([n, t, c]) => `${n} ${((t / total) * 100).toFixed(1)}% (${c} calls, ${(t / c / 1000).toFixed(1)} us)`).join('; '));
 }
 const isa = (backend as unknown as { isa?: string }).isa ?? 'unknown';
-console.log(JSON.stringify({ modelDir, numThreads: backend.name === 'cpu' ? numThreads : 0, isa, promptLen, genLen, reps, prefillTokPerS, decodeTokPerS, weightBytes, baselineRssBytes, peakRssBytes, firstTokens: generated.slice(0, 8), engine: { ...ENGINE_DEFAULTS, maxTokensPerStep: model.maxTokensPerStep, maxLogitsPerStep: model.maxLogitsPerStep, kvCacheDType: model.kvCacheDType } }));
+console.log(JSON.stringify({ modelDir, numThreads: backend.name === 'cpu' ? numThreads : 0, isa, promptLen, genLen, reps, prefillTokPerS, decodeTokPerS, weightBytes, baselineRssBytes, peakRssBytes, firstTokens: generated.slice(0, 8), greedyIds: generated.slice(0, 64), engine: { ...ENGINE_DEFAULTS, maxTokensPerStep: model.maxTokensPerStep, maxLogitsPerStep: model.maxLogitsPerStep, kvCacheDType: model.kvCacheDType } }));
 model.dispose();
 backend.dispose();

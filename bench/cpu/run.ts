@@ -5,6 +5,10 @@
 // bench/results/cpu-<date>-<sha>.json. Options: --models a,b --threads 1,2 --reps 5 --quick
 // Quantized section (bench/cpu/quant.ts, tokenmill vs llama.cpp on the same GGUF files): --quant-models
 // stories110M,llama-3.2-1B --quant-types q8_0,q4_k_m --quant-streams 32 (0: no multi-stream row), or --no-quant.
+// --isas avx512,avx2 runs the f32 rows once per forced kernel ISA (default: the best this CPU runs).
+// Every row names its ISA and puts its decode GB/s (weight bytes x tok/s) next to the machine's read
+// bandwidth at that thread count, from the addon's own probe (a 1 GiB sum, median of 5), before and after.
+// Then f32 vs int8 greedy agreement over 64 steps per model (bench/cpu/int8-agreement.ts; --no-agreement skips).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -12,7 +16,9 @@ import { join, resolve } from 'node:path';
 import { convertLlama2c } from '../../src/model/convert/llama2c.js';
 import { MODEL_PRESETS } from '../../src/model/model-presets.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
-import { selectBackend } from '../../src/runtime/select.js';
+import { fingerprintOrMinimal } from '../../src/cli/bench-common.js';
+import { measureReadBandwidth, pctOf } from './read-bandwidth.js';
+import { measureInt8Agreement, type Int8Agreement } from './int8-agreement.js';
 import type { GgufQuantOption } from '../../src/model/convert/ggml-mixture.js';
 import { runQuantSection } from './quant.js';
 
@@ -24,6 +30,7 @@ const quick = process.argv.includes('--quick');
 const reps = Number(arg('reps', quick ? '2' : '5'));
 const threadList = arg('threads', '1,2').split(',').map(Number);
 const modelList = arg('models', 'stories260K,stories15M,stories110M').split(',');
+const isaList = arg('isas', '').split(',');
 const promptLen = 128;
 const OUT = resolve('bench/out');
 const SHARED = resolve(process.env.TOKENMILL_SHARED ?? '../shared', 'models', 'stories260K');
@@ -65,44 +72,24 @@ function git(args: string[]): string {
   }
 }
 
-/**
- * Streaming bandwidth available right now (the VM is shared): T=1 f32 matmul over 256 MiB of
- * weights with 1 and 2 threads, best of 5. Decode of a DRAM-bound model cannot beat it.
- */
-async function probeBandwidth(threads: number): Promise<number> {
-  const { backend: b } = selectBackend({ device: 'cpu', numThreads: threads });
-  const [K, N, M] = [1024, 1024, 64];
-  const ws = Array.from({ length: M }, () => {
-    const w = b.alloc([N, K], 'f32');
-    b.upload(w, new Float32Array(N * K).fill(0.001));
-    return w;
-  });
-  const x = b.alloc([1, K], 'f32');
-  b.upload(x, new Float32Array(K).fill(1));
-  const out = b.alloc([1, N], 'f32');
-  let bestMs = Infinity;
-  for (let r = 0; r < 6; r++) {
-    const t0 = performance.now();
-    for (const w of ws) b.matmul(out, x, w, null);
-    await b.synchronize();
-    if (r > 0) bestMs = Math.min(bestMs, performance.now() - t0);
-  }
-  b.dispose();
-  return Math.round((M * N * K * 4) / (bestMs / 1000) / 1e8) / 10;
+/** Read bandwidth now (GB/s; the VM is shared): the addon's 1 GiB sum, median of 5 (bench/cpu/read-bandwidth.ts). */
+function probeBandwidth(threads: number): number {
+  return measureReadBandwidth(threads, { sizeBytes: quick ? 256 * 2 ** 20 : 2 ** 30, reps: 5 }).median;
 }
 
 const sha = git(['rev-parse', 'HEAD']);
 const dirty = git(['status', '--porcelain', '--', 'native', 'src/runtime', 'binding.gyp']) !== '';
 const loadAvgStart = loadavg();
-const bandwidthStartGbPerS = { 1: await probeBandwidth(1), 2: await probeBandwidth(2) };
-console.log(`bench: streaming bandwidth now: ${bandwidthStartGbPerS[1]} GB/s (1 thread), ${bandwidthStartGbPerS[2]} GB/s (2 threads); load ${loadAvgStart.map((x) => x.toFixed(1)).join(' ')}`);
+const bandwidthStartGbPerS: Record<number, number> = { 1: probeBandwidth(1), 2: probeBandwidth(2) };
+console.log(`bench: read bandwidth now (1 GiB sum, median of 5): ${bandwidthStartGbPerS[1]} GB/s (1 thread), ${bandwidthStartGbPerS[2]} GB/s (2 threads); load ${loadAvgStart.map((x) => x.toFixed(1)).join(' ')}`);
 const records: Record<string, unknown>[] = [];
 for (const name of modelList) {
   const dir = prepare(name);
-  for (const threads of threadList) {
+  for (const isaForced of isaList) for (const threads of threadList) {
     const gen = quick ? Math.min(32, GEN[name] ?? 64) : GEN[name] ?? 64;
     const args = ['--import', 'tsx', 'bench/cpu/measure.ts', '--model', dir, '--threads', String(threads),
-      '--prompt', String(promptLen), '--gen', String(gen), '--reps', String(reps)];
+      '--prompt', String(promptLen), '--gen', String(gen), '--reps', String(reps),
+      ...(isaForced !== '' ? ['--isa', isaForced] : [])];
     const res = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
     if (res.status !== 0) {
       console.error(`bench: ${name} threads=${threads} failed:\n${res.stderr}`);
@@ -120,6 +107,8 @@ for (const name of modelList) {
       model: name, threads, isa: m.isa, promptLen, genLen: gen, reps,
       decodeTokPerS: decode, prefillTokPerS: prefill, decodeTarget: target,
       decodeGbPerS: Math.round((decode.median * m.weightBytes) / 1e8) / 10,
+      readGbPerS: bandwidthStartGbPerS[threads] ?? null,
+      pctOfReadBandwidth: pctOf(decode.median * m.weightBytes / 1e9, bandwidthStartGbPerS[threads]),
       weightBytes: m.weightBytes, baselineRssBytes: m.baselineRssBytes, peakRssBytes: m.peakRssBytes,
       rssAboveBaselineOverWeights: Math.round(rssOverWeights * 100) / 100,
       command: `node ${args.join(' ')}`,
@@ -127,6 +116,7 @@ for (const name of modelList) {
     records.push(rec);
     const mark = target === null ? '' : decode.median >= target ? `  (target ${target}: met)` : `  (target ${target}: MISSED)`;
     console.log(`${name.padEnd(12)} threads=${threads} ${m.isa}: decode ${decode.median} tok/s [${decode.min}..${decode.max}]${mark}; ` +
+      `${rec.decodeGbPerS} GB/s = ${rec.pctOfReadBandwidth ?? '?'}% of read ${rec.readGbPerS ?? '?'} GB/s; ` +
       `prefill ${prefill.median} tok/s [${prefill.min}..${prefill.max}]; RSS ${(m.peakRssBytes / 2 ** 20).toFixed(0)} MiB ` +
       `(baseline ${(m.baselineRssBytes / 2 ** 20).toFixed(0)}, weights ${(m.weightBytes / 2 ** 20).toFixed(0)}, x${rec.rssAboveBaselineOverWeights})`);
   }
@@ -138,13 +128,26 @@ const quant = process.argv.includes('--no-quant') ? [] : runQuantSection({
   threads: threadList, reps, gen: quick ? 16 : 64, bandwidthGbPerS: bandwidthStartGbPerS, streams: Number(arg('quant-streams', '32')),
 });
 
+// f32 vs int8 greedy agreement over 64 steps per f32 model (--no-agreement skips it).
+const int8Agreement: Int8Agreement[] = [];
+if (!process.argv.includes('--no-agreement')) {
+  for (const name of modelList) {
+    const a = measureInt8Agreement(name, prepare(name));
+    int8Agreement.push(a);
+    console.log(`agreement ${name}: f32 vs int8 greedy ${a.matches}/${a.steps} positions equal, first flip after ${a.commonPrefix} tokens`);
+  }
+}
+
 const result = {
   bench: 'cpu-e2e', date: new Date().toISOString(), commit: sha, dirty,
   cpuModel: cpus()[0]?.model ?? 'unknown', numCpus: cpus().length, totalMemBytes: totalmem(),
   node: process.version, loadAvgStart, loadAvgEnd: loadavg(),
-  bandwidthStartGbPerS, bandwidthEndGbPerS: { 1: await probeBandwidth(1), 2: await probeBandwidth(2) },
+  bandwidthProbe: 'addon probeReadBandwidth: sum of a pre-touched buffer with 16-byte loads, median of 5 reps',
+  bandwidthStartGbPerS, bandwidthEndGbPerS: { 1: probeBandwidth(1), 2: probeBandwidth(2) },
+  fingerprint: await fingerprintOrMinimal(undefined),
   command: `node --import tsx bench/cpu/run.ts ${process.argv.slice(2).join(' ')}`.trim(),
   records,
+  int8Agreement,
   quant,
 };
 mkdirSync('bench/results', { recursive: true });

@@ -202,11 +202,14 @@ Status CpuEngine::op_matmul(const int32_t* a) {
   // every path, the single-threaded one included). Parallel chunks: at most one block, and at
   // least ~8 chunks per thread so that dynamic claiming balances the threads.
   const int64_t row_bytes = K * dtype_bytes(w.dtype);
-  int64_t block = (192 * 1024 / (row_bytes > 0 ? row_bytes : 1)) & ~int64_t{3};
-  if (block < 4) block = 4;
-  int64_t grain = (ceil_div(N, 8 * static_cast<int64_t>(pool_.num_threads())) + 3) & ~int64_t{3};
+  // Decode (T <= 8) keeps chunks and blocks whole multiples of 8 rows: the AVX2/AVX-512 GEMV
+  // streams 8 weight rows at once, and a 4-row remainder per chunk would stream at half the rate.
+  const int64_t align = T <= 8 ? 8 : 4;
+  int64_t block = (192 * 1024 / (row_bytes > 0 ? row_bytes : 1)) & ~(align - 1);
+  if (block < align) block = align;
+  int64_t grain = (ceil_div(N, 8 * static_cast<int64_t>(pool_.num_threads())) + align - 1) & ~(align - 1);
   if (grain > block) grain = block;
-  if (grain < 4) grain = 4;
+  if (grain < align) grain = align;
   // Below ~64K multiply-adds a fork-join (~1-2 us) costs more than it saves. Decode weights come
   // from L3/DRAM (~30 / 15 GB/s per core), so 64K f32 MACs already take ~9-17 us.
   if (T * N * K < 2 * kParallelMinWork) grain = N;

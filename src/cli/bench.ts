@@ -7,13 +7,13 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { BenchRecord } from '../metrics/bench/bench-record.js';
-import type { DeviceChoice } from '../runtime/select.js';
+import type { CpuIsa, DeviceChoice } from '../runtime/select.js';
 import { TokenmillError } from '../util/errors.js';
 import { machinePrice } from '../metrics/machine-price.js';
 import { log } from '../util/logger.js';
 import { commandLine, fingerprintOrMinimal, formatRecordLine, gitCommitOf, gitDirtyOf, parseIntList, progressBar, resolveShapes, writeRun } from './bench-common.js';
 import { defaultNumRequests } from './bench-engine.js';
-import { cpuPoolOptionsFromEnv, engineOptionsFromEnv } from './env.js';
+import { backendOptionsFromEnv, engineOptionsFromEnv } from './env.js';
 import { choiceArg, floatArg, positiveIntArg } from './options.js';
 
 interface EngineCliOptions {
@@ -22,7 +22,9 @@ interface EngineCliOptions {
   presetDtype: 'f32' | 'f16' | 'bf16';
   device: DeviceChoice;
   threads?: number;
-  quantize?: 'int8';
+  /** Force a CPU kernel ISA (bench/engine/compare-cpu.ts runs avx2 next to the best); default: the best. */
+  cpuIsa?: CpuIsa;
+  quantize?: 'int8' | 'q8_0';
   kvCacheDtype?: 'auto' | 'f32' | 'f16' | 'bf16';
   cudaDtype: 'bf16' | 'f16' | 'f32';
   shapes?: string;
@@ -69,7 +71,10 @@ export async function benchEngine(o: EngineCliOptions): Promise<{ records: Bench
     import('../metrics/bench/device-probes.js'), import('./bench-engine.js'),
   ]);
   const fingerprint = await fingerprintOrMinimal(dir);
-  const { backend, reason } = selectBackend({ device: o.device, ...(o.threads !== undefined ? { numThreads: o.threads } : {}), dtype: o.cudaDtype, ...cpuPoolOptionsFromEnv() });
+  const { backend, reason } = selectBackend({
+    ...backendOptionsFromEnv(), device: o.device, ...(o.threads !== undefined ? { numThreads: o.threads } : {}), dtype: o.cudaDtype,
+    ...(o.cpuIsa !== undefined ? { cpuIsa: o.cpuIsa } : {}),
+  });
   try {
     const maxConc = Math.max(...concurrency);
     const loaded = await loadModel(dir, backend, { maxLogitsPerStep: Math.max(256, maxConc), maxTokensPerStep: Math.max(512, maxConc),
@@ -78,6 +83,7 @@ export async function benchEngine(o: EngineCliOptions): Promise<{ records: Bench
       const c = loaded.config;
       const deviceKind = backend.name === 'cuda' ? 'cuda' : backend.name === 'cpu' ? 'cpu' : 'reference';
       const dtype = o.quantize ?? resolveWeightDType(c.torchDType, backend.computeDType);
+      const planDType = dtype === 'q8_0' ? 'int8' : dtype; // Q8_0's f16 scale per 32 (+6%) is not in the planner
       const isa = (backend as unknown as { isa?: string }).isa;
       const threads = deviceKind === 'cpu' ? (o.threads ?? null) : null;
       let device: string;
@@ -98,7 +104,7 @@ export async function benchEngine(o: EngineCliOptions): Promise<{ records: Bench
       let records: BenchRecord[];
       try {
         records = await runEngineBench(
-          { model: loaded.model, modelName: name, dtype, deviceKind, device, numThreads: threads, weightBytes: weightBytes(c, dtype),
+          { model: loaded.model, modelName: name, dtype, deviceKind, device, numThreads: threads, weightBytes: weightBytes(c, planDType),
             peakGbPerS: peak.gbPerS, peakSource: peak.source, commit: gitCommitOf(fingerprint), dirty: gitDirtyOf(fingerprint), fingerprint, command: commandLine() },
           { shapes, concurrency, reps: o.reps, seed: o.seed, usdPerHour: price.usdPerHour,
             usdPerHourSource: { source: price.source, basis: price.basis }, measurePower: deviceKind === 'cuda', onRequestDone: () => bar.tick(), engine: engineOptionsFromEnv(),
@@ -152,7 +158,8 @@ export function register(program: Command): void {
     .option('--preset-dtype <dtype>', 'f32 | f16 | bf16 for --preset', choiceArg(['f32', 'f16', 'bf16'] as const), 'f32')
     .option('--device <device>', 'auto | cpu | cuda | reference', choiceArg(['auto', 'cpu', 'cuda', 'reference'] as const), 'auto')
     .option('--threads <n>', 'CPU worker threads', positiveIntArg)
-    .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel scales)', choiceArg(['int8'] as const))
+    .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel) | q8_0 (Q8_0 blocks)',
+      choiceArg(['int8', 'q8_0'] as const))
     .option('--kv-cache-dtype <dtype>', 'KV cache dtype: auto (= compute dtype) | f32 | f16 | bf16 (f16/bf16: CPU only, halves the cache)', choiceArg(['auto', 'f32', 'f16', 'bf16'] as const), 'auto')
     .option('--cuda-dtype <dtype>', 'CUDA activation/KV dtype', choiceArg(['bf16', 'f16', 'f32'] as const), 'bf16')
     .option('--shapes <list>', "IN/OUT token counts, comma-separated, or 'all' (128/128,512/256,1000/1000,2048/2048)")

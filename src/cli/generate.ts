@@ -10,7 +10,7 @@ import type { GenerationConfig } from '../model/generation-config.js';
 import type { DeviceChoice } from '../runtime/select.js';
 import { TokenmillError, isTokenmillError } from '../util/errors.js';
 import { choiceArg, collect, floatArg, intArg, positiveIntArg } from './options.js';
-import { cpuPoolOptionsFromEnv, engineOptionsFromEnv } from './env.js';
+import { backendOptionsFromEnv, engineOptionsFromEnv } from './env.js';
 
 export const DEVICES: readonly DeviceChoice[] = ['auto', 'cpu', 'cuda', 'reference'];
 
@@ -36,7 +36,7 @@ export interface GenerateCliOptions {
   readonly threads?: number;
   readonly maxTokensPerStep?: number;
   /** Weight-only quantization of the linear layers (model/quantize.ts). */
-  readonly quantize?: 'int8';
+  readonly quantize?: 'int8' | 'q8_0';
   readonly debug?: boolean;
 }
 
@@ -120,7 +120,8 @@ async function runGenerate(o: GenerateCliOptions): Promise<void> {
   const params: SamplingParams = fromCli.seed === null ? { ...fromCli, seed: randomSeed() } : fromCli;
   const tokenizer = loadTokenizer(o.model);
   const promptTokenIds = await encodePrompt(o, o.prompt ?? readPromptFile(o.promptFile!), tokenizer, chatTemplate);
-  const select = () => selectBackend({ device: o.device, numThreads: o.threads, ...cpuPoolOptionsFromEnv() });
+  const threads = o.threads !== undefined ? { numThreads: o.threads } : {};
+  const select = () => selectBackend({ ...backendOptionsFromEnv(), device: o.device, ...threads });
   const { backend, reason } = o.device === 'auto' ? withHint(select) : select();
   try {
     const loaded = await loadModel(o.model, backend, { maxTokensPerStep: o.maxTokensPerStep, ...(o.quantize !== undefined ? { quantize: o.quantize } : {}) });
@@ -218,7 +219,8 @@ export function register(program: Command): void {
     .option('--device <device>', `backend: ${DEVICES.join(' | ')}`, choiceArg(DEVICES), 'auto')
     .option('--threads <n>', 'CPU worker threads (default: physical cores)', positiveIntArg)
     .option('--max-tokens-per-step <n>', 'prefill chunk size (tokens per forward pass)', positiveIntArg)
-    .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel scales)', choiceArg(['int8'] as const))
+    .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel) | q8_0 (Q8_0 blocks)',
+      choiceArg(['int8', 'q8_0'] as const))
     .option('--debug', 'print stack traces on errors')
     .action((opts: GenerateCliOptions) => runGenerate(opts));
 }

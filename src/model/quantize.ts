@@ -2,13 +2,17 @@
 // weights are uploaded, each linear weight [N, K] is read back, quantized on the host per output
 // channel (s[n] = max|w[n, :]| / 127, q = clamp(rne(w / s), -127, 127)) and replaced by (wq i8, s f32);
 // the layers then call Backend.matmulQ8 through linear(). Embeddings, norms and biases stay float.
+// Mode q8_0 instead stores each linear weight whose K is a multiple of 32 as GGUF Q8_0 blocks (one f16
+// scale per 32 weights) run by Backend.matmulGgml: activations quantized per 32 too, integer dots
+// (VNNI where present), the llama.cpp Q8_0 arithmetic; a weight with another K stays float.
 import type { Backend, Tensor } from '../runtime/backend.js';
 import { TokenmillError } from '../util/errors.js';
 import type { LayerWeights, ModelWeights } from './weights.js';
-import type { GgmlQuantType } from '../runtime/ggml-format.js';
+import { ggmlRowBytes, type GgmlQuantType } from '../runtime/ggml-format.js';
+import { quantizeMatrix } from './convert/ggml-quantize.js';
 
-export type QuantizeMode = 'int8';
-export const QUANTIZE_MODES: readonly QuantizeMode[] = ['int8'];
+export type QuantizeMode = 'int8' | 'q8_0';
+export const QUANTIZE_MODES: readonly QuantizeMode[] = ['int8', 'q8_0'];
 
 /** A linear weight stored as int8 values with one f32 scale per output row. */
 export interface QuantizedLinear {
@@ -124,6 +128,27 @@ export async function quantizeTensorInt8(b: Backend, w: Tensor): Promise<Quantiz
   return { kind: 'q8', wq, scales: s };
 }
 
+/** Reads a float [N, K] weight (K % 32 == 0), uploads it as Q8_0 blocks; the float tensor is left to the caller. */
+export async function quantizeTensorQ8_0(b: Backend, w: Tensor): Promise<GgmlLinear> {
+  const [N, K] = w.shape as [number, number];
+  const bytes = quantizeMatrix('Q8_0', await b.read(w), N, K);
+  const blocks = b.alloc([N, ggmlRowBytes('Q8_0', K)], 'i8');
+  try {
+    b.upload(blocks, new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  } catch (e) {
+    b.free(blocks);
+    throw e;
+  }
+  return { kind: 'ggml', type: 'Q8_0', blocks, shape: [N, K] };
+}
+
+/** One weight in `mode`, or null when q8_0 cannot hold it (K not a multiple of 32: it stays float). */
+async function quantizeOne(b: Backend, w: Tensor, mode: QuantizeMode): Promise<QuantizedLinear | GgmlLinear | null> {
+  if (w.shape.length !== 2) throw new TokenmillError('invalid_argument', `quantize: weight of shape [${w.shape.join(', ')}] is not [N, K]`);
+  if (mode === 'int8') return quantizeTensorInt8(b, w);
+  return w.shape[1]! % 32 === 0 ? quantizeTensorQ8_0(b, w) : null;
+}
+
 export interface QuantizeOptions {
   readonly mode: QuantizeMode;
   /**
@@ -142,11 +167,14 @@ const LAYER_LINEARS = ['qProj', 'kProj', 'vProj', 'oProj', 'gateUp', 'down'] as 
  * failure every tensor (float and quantized) is freed before the error is rethrown.
  */
 export async function quantizeModelWeights(b: Backend, w: ModelWeights, opts: QuantizeOptions): Promise<ModelWeights> {
-  if (opts.mode !== 'int8') throw new TokenmillError('invalid_argument', `unknown quantization '${String(opts.mode)}' (expected ${QUANTIZE_MODES.join(' | ')})`);
-  if (b.matmulQ8 === undefined) throw new TokenmillError('invalid_argument', `--quantize int8: backend '${b.name}' has no int8 matmul`);
+  if (!QUANTIZE_MODES.includes(opts.mode)) {
+    throw new TokenmillError('invalid_argument', `unknown quantization '${String(opts.mode)}' (expected ${QUANTIZE_MODES.join(' | ')})`);
+  }
+  const missing = opts.mode === 'int8' ? (b.matmulQ8 === undefined ? 'int8 matmul' : null) : b.matmulGgml === undefined ? 'ggml matmul' : null;
+  if (missing !== null) throw new TokenmillError('invalid_argument', `--quantize ${opts.mode}: backend '${b.name}' has no ${missing}`);
   const layers: LayerWeights[] = w.layers.map((l) => ({ ...l }));
   let lmHead: LinearWeight = w.lmHead;
-  const made: QuantizedLinear[] = [];
+  const made: (QuantizedLinear | GgmlLinear)[] = [];
   const freed = new Set<Tensor>();
   const tied = w.lmHead === w.embed;
   try {
@@ -155,20 +183,22 @@ export async function quantizeModelWeights(b: Backend, w: ModelWeights, opts: Qu
       for (const name of LAYER_LINEARS) {
         const f = m[name];
         if (isQuantized(f) || isGgml(f)) continue;
-        const q = await quantizeTensorInt8(b, f);
+        const q = await quantizeOne(b, f, opts.mode);
+        if (q === null) continue;
         made.push(q);
         m[name] = q;
         b.free(f);
         freed.add(f);
       }
     }
-    if ((opts.lmHead ?? true) && !isQuantized(w.lmHead) && !isGgml(w.lmHead)) {
-      const q = await quantizeTensorInt8(b, w.lmHead);
+    const f = w.lmHead;
+    const q = (opts.lmHead ?? true) && !isQuantized(f) && !isGgml(f) ? await quantizeOne(b, f, opts.mode) : null;
+    if (q !== null) {
       made.push(q);
       lmHead = q;
       if (!tied) {
-        b.free(w.lmHead);
-        freed.add(w.lmHead);
+        b.free(f as Tensor);
+        freed.add(f as Tensor);
       }
     }
   } catch (e) {

@@ -63,6 +63,11 @@ export interface CpuAddon {
    * Absent from CPU addons built before NVML sampling existed.
    */
   nvmlSample?(libraryName: string): Promise<NvmlSample>;
+  /**
+   * Read bandwidth in GB/s per rep: a pre-touched buffer of sizeBytes summed by numThreads threads
+   * (bench only; blocks ~0.1 s per GiB per rep). Absent from addons built before the probe.
+   */
+  probeReadBandwidth?(numThreads: number, sizeBytes: number, reps: number): number[];
   /** Payload ints per op code of the op ABI the binary was built with (native/cpu/op_abi.h). */
   readonly opPayloadInts: readonly number[];
 }

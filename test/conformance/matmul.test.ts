@@ -36,6 +36,8 @@ const SHAPES: readonly Shape[] = [
   { T: 2, K: 288, N: 768 }, // stories15M w1/w3
   { T: 3, K: 768, N: 288 }, // stories15M w2
   { T: 1, K: 4096, N: 48 }, // 7B-like K, few rows of N
+  { T: 1, K: 288, N: 771 }, // decode GEMV: 8-row streams with a 3-row remainder, K a multiple of 16 + 2 vectors
+  { T: 1, K: 771, N: 45, bias: true }, // decode GEMV: K tail after the unrolled pairs
   { T: 2, K: 11008, N: 8 }, // 7B-like down_proj K
 ];
 

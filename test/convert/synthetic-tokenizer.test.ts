@@ -53,3 +53,25 @@ test('synthetic tokenizer: addBosToken prepends <s> through the post-processor',
 test('synthetic tokenizer: too small a vocab is invalid_argument', () => {
   assert.throws(() => writeSyntheticTokenizer(join(tmpdir(), 'never'), 100), (e: unknown) => e instanceof TokenmillError && e.code === 'invalid_argument');
 });
+
+test('synthetic tokenizer: extra special tokens take the last ids and encode as one token each; eosToken', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tm-syn-'));
+  try {
+    const extra = ['[INST]', '[/INST]', '[TOOL_CALLS]'];
+    const info = writeSyntheticTokenizer(dir, 600, { extraSpecialTokens: extra, eosToken: '</s>' });
+    assert.deepEqual(info.eosTokenIds, [1]);
+    const tok = Tokenizer.fromFile(join(dir, 'tokenizer.json'));
+    assert.equal(tok.getVocabSize(true), 600);
+    const ids = (await tok.encode('[INST]hi[/INST][TOOL_CALLS][{"a": 1}]', null, { addSpecialTokens: false })).getIds();
+    assert.equal(ids[0], 597);
+    assert.ok(ids.includes(598) && ids.includes(599));
+    assert.equal(await tok.decode(ids, false), '[INST]hi[/INST][TOOL_CALLS][{"a": 1}]');
+    const cfg = JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8'));
+    assert.equal(cfg.eos_token, '</s>');
+    assert.equal(cfg.added_tokens_decoder['599'].content, '[TOOL_CALLS]');
+    const bad = (e: unknown) => e instanceof TokenmillError && e.code === 'invalid_argument';
+    assert.throws(() => writeSyntheticTokenizer(dir, 600, { eosToken: '[nope]' }), bad);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -11,11 +11,11 @@ import { after, before, describe, it } from 'node:test';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { ChatOpenAI } from '@langchain/openai';
 import { generateText, jsonSchema, tool } from 'ai';
-import { Ajv } from 'ajv';
 import type OpenAI from 'openai';
 import { rawSse } from '../server/helpers.js';
 import { skipUnlessShared } from '../tokenizer/shared-models.js';
 import { closeServed, serveTinyQwen3, type Served } from './tiny-qwen3-server.js';
+import { callsFromStream, invalidCalls, validatorsFor, type Call } from './tool-call-checks.js';
 
 // Schemas a random model can finish in a bounded number of tokens (bounded strings, enums, ranges).
 const TOOLS = [
@@ -51,56 +51,8 @@ const TOOLS = [
 const ENUM_TOOL = { type: 'function' as const, function: { name: 'pick', parameters: { type: 'object', properties: { c: { type: 'string', enum: ['a', 'b'] } }, required: ['c'], additionalProperties: false } } };
 const TOOL_CALL_ID = 151657; // <tool_call> in the Qwen3 vocabulary
 
-const ajv = new Ajv({ strict: false });
-const validators = new Map([...TOOLS, ENUM_TOOL].map((t) => [t.function.name, ajv.compile(t.function.parameters)]));
-
-interface Call { id: string; name: string; arguments: string }
-
-/** Problems with a choice's calls (empty: all valid). */
-function invalid(calls: readonly Call[], opts: { required: boolean; name?: string }): string[] {
-  const bad: string[] = [];
-  if (opts.required && calls.length === 0) bad.push('no call');
-  for (const c of calls) {
-    const v = validators.get(c.name);
-    if (!v) { bad.push(`unknown tool ${c.name}`); continue; }
-    if (opts.name !== undefined && c.name !== opts.name) bad.push(`called ${c.name}, not ${opts.name}`);
-    if (!/^call_[0-9a-f]{24}$/.test(c.id)) bad.push(`id ${c.id}`);
-    let args: unknown;
-    try { args = JSON.parse(c.arguments); } catch { bad.push(`arguments not JSON: ${c.arguments}`); continue; }
-    if (!v(args)) bad.push(`arguments ${c.arguments} fail the schema: ${ajv.errorsText(v.errors)}`);
-  }
-  return bad;
-}
-
-/** Calls from raw SSE chunks, checking OpenAI's exact fragment shape on the way. */
-function callsFromStream(events: readonly string[]): { calls: Call[]; finish: string | null; content: string } {
-  const calls: Call[] = [];
-  let finish: string | null = null;
-  let content = '';
-  for (const e of events) {
-    if (e === '[DONE]') continue;
-    const chunk = JSON.parse(e) as { choices: { delta: { content?: string | null; tool_calls?: Record<string, unknown>[] }; finish_reason: string | null }[] };
-    for (const ch of chunk.choices) {
-      if (ch.finish_reason) finish = ch.finish_reason;
-      content += ch.delta.content ?? '';
-      for (const f of ch.delta.tool_calls ?? []) {
-        const index = f.index as number;
-        assert.equal(typeof index, 'number', 'index on every fragment');
-        const fn = f.function as { name?: string; arguments?: string };
-        assert.equal(typeof fn.arguments, 'string', 'arguments as string fragments');
-        if (calls[index] === undefined) {
-          assert.equal(index, calls.length, 'calls numbered in order');
-          assert.ok(typeof f.id === 'string' && f.type === 'function' && typeof fn.name === 'string', `first fragment has id, type and name: ${e}`);
-          calls[index] = { id: f.id as string, name: fn.name!, arguments: fn.arguments! };
-        } else {
-          assert.ok(f.id === undefined && fn.name === undefined, 'later fragments carry arguments only');
-          calls[index]!.arguments += fn.arguments!;
-        }
-      }
-    }
-  }
-  return { calls, finish, content };
-}
+const validators = validatorsFor([...TOOLS, ENUM_TOOL]);
+const invalid = (calls: readonly Call[], opts: { required: boolean; name?: string }): string[] => invalidCalls(calls, validators, opts);
 
 describe('tool calls enforced by the grammar engine (tiny random Qwen3)', { skip: skipUnlessShared('qwen3-tokenizer/tokenizer.json') }, () => {
   let s: Served;

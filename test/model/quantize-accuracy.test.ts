@@ -169,3 +169,34 @@ test('stories260K int8 vs f32: free-running greedy agreement over 64 steps (repo
     f.model.dispose();
   }
 });
+
+const Q8_0_TITLE = 'stories260K --quantize q8_0 (Q8_0 blocks, int8 activations): top-1 agreement and perplexity vs f32';
+test(Q8_0_TITLE, { skip: noCpu || shared }, async (t) => {
+  const dir = join(work, 'stories260K-q8_0');
+  convertLlama2c(sharedPath('stories260K/stories260K.bin'), sharedPath('stories260K/tok512.bin'), dir);
+  const be = backend!;
+  const f = await loadModel(dir, be);
+  const before = be.memoryStats();
+  const q = await loadModel(dir, be, { quantize: 'q8_0' });
+  try {
+    const bos = f.config.bosTokenId ?? 1;
+    const seq = (await greedy(f, [bos], STEPS)).slice(0, STEPS);
+    const a = await agreement(f, q, seq);
+    const [ga, gb] = [await greedy(f, [bos], 64), await greedy(q, [bos], 64)];
+    let prefix = 0;
+    while (prefix < ga.length && ga[prefix] === gb[prefix]) prefix++;
+    const tok = loadTokenizer(dir);
+    const ids = [bos, ...(await tok.encode(readFileSync(FIXTURE, 'utf8').trim(), { addSpecialTokens: false }))];
+    const [pf, pq] = [await perplexity(f, ids), await perplexity(q, ids)];
+    t.diagnostic(`q8_0: teacher-forced agreement ${(a.agree * 100).toFixed(1)}% (max |dlogit| ${a.maxDiff.toFixed(3)}); ` +
+      `free-running greedy: first ${prefix - 1} of 64 identical; ` +
+      `ppl f32 ${pf.toFixed(4)}, q8_0 ${pq.toFixed(4)} (${((pq / pf - 1) * 100).toFixed(2)}%)`);
+    // Same bounds as int8: Q8_0 also quantizes the activations (per 32), a little more error per dot.
+    assert.ok(a.agree >= 0.95, `q8_0 top-1 agreement ${a.agree} < 0.95`);
+    assert.ok(Math.abs(pq / pf - 1) <= 0.02, `perplexity q8_0 ${pq} vs f32 ${pf}: more than 2% apart`);
+  } finally {
+    q.model.dispose();
+    assert.deepEqual(be.memoryStats(), before, 'the q8_0 model freed every tensor');
+    f.model.dispose();
+  }
+});

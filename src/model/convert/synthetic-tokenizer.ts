@@ -13,6 +13,13 @@ export interface SyntheticTokenizerOptions {
   readonly chatTemplate?: string;
   /** model_max_length in tokenizer_config.json (default 2048). */
   readonly modelMaxLength?: number;
+  /**
+   * More special tokens (e.g. Mistral's [INST], [TOOL_CALLS]), given the last ids of the vocab in
+   * order; the base specials keep their ids.
+   */
+  readonly extraSpecialTokens?: readonly string[];
+  /** eos_token in tokenizer_config.json (default <|im_end|>): one of the specials. */
+  readonly eosToken?: string;
 }
 
 export interface SyntheticTokenizerInfo {
@@ -104,22 +111,28 @@ function addedToken(id: number, content: string) {
 
 /** Build the tokenizer.json object (exported for tests). */
 export function buildSyntheticTokenizerJson(vocabSize: number, opts: SyntheticTokenizerOptions = {}): { json: object; numMerges: number } {
-  if (!Number.isInteger(vocabSize) || vocabSize < SYNTHETIC_MIN_VOCAB) {
-    throw new TokenmillError('invalid_argument', `synthetic tokenizer: vocabSize must be an integer >= ${SYNTHETIC_MIN_VOCAB}, got ${vocabSize}`);
+  const extra = opts.extraSpecialTokens ?? [];
+  const minVocab = SYNTHETIC_MIN_VOCAB + extra.length;
+  if (!Number.isInteger(vocabSize) || vocabSize < minVocab) {
+    throw new TokenmillError('invalid_argument', `synthetic tokenizer: vocabSize must be an integer >= ${minVocab}, got ${vocabSize}`);
   }
+  const specials = [...SYNTHETIC_SPECIAL_TOKENS, ...extra];
+  if (new Set(specials).size !== specials.length) throw new TokenmillError('invalid_argument', 'synthetic tokenizer: special tokens repeat');
+  const firstExtra = vocabSize - extra.length;
   const vocab: Record<string, number> = Object.create(null) as Record<string, number>;
   SYNTHETIC_SPECIAL_TOKENS.forEach((t, i) => { vocab[t] = i; });
   const alpha = byteLevelAlphabet();
   for (let b = 0; b < 256; b++) vocab[alpha[b]!] = NUM_SPECIAL + b;
   let next = SYNTHETIC_MIN_VOCAB;
-  const merges = learnMerges(PARAGRAPH, vocabSize - SYNTHETIC_MIN_VOCAB);
+  const merges = learnMerges(PARAGRAPH, firstExtra - SYNTHETIC_MIN_VOCAB);
   for (const [a, b] of merges) {
     if (vocab[a + b] === undefined) vocab[a + b] = next++;
   }
-  for (let n = 0; next < vocabSize; n++) {
+  for (let n = 0; next < firstExtra; n++) {
     const w = fillerWord(n);
     if (vocab[w] === undefined) vocab[w] = next++;
   }
+  extra.forEach((t, i) => { vocab[t] = firstExtra + i; });
   const addBos = opts.addBosToken ?? false;
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: true };
   const postProcessor = addBos
@@ -131,7 +144,7 @@ export function buildSyntheticTokenizerJson(vocabSize: number, opts: SyntheticTo
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: SYNTHETIC_SPECIAL_TOKENS.map((t, i) => addedToken(i, t)),
+    added_tokens: [...SYNTHETIC_SPECIAL_TOKENS.map((t, i) => addedToken(i, t)), ...extra.map((t, i) => addedToken(firstExtra + i, t))],
     normalizer: null,
     pre_tokenizer: byteLevel,
     post_processor: postProcessor,
@@ -148,16 +161,21 @@ export function buildSyntheticTokenizerJson(vocabSize: number, opts: SyntheticTo
 export function writeSyntheticTokenizer(dir: string, vocabSize: number, opts: SyntheticTokenizerOptions = {}): SyntheticTokenizerInfo {
   const { json, numMerges } = buildSyntheticTokenizerJson(vocabSize, opts);
   const addedTokensDecoder: Record<string, object> = {};
-  SYNTHETIC_SPECIAL_TOKENS.forEach((t, i) => {
-    const { id: _id, ...rest } = addedToken(i, t);
-    addedTokensDecoder[String(i)] = rest;
+  const extra = opts.extraSpecialTokens ?? [];
+  const ids = [...SYNTHETIC_SPECIAL_TOKENS.map((_, i) => i), ...extra.map((_, i) => vocabSize - extra.length + i)];
+  [...SYNTHETIC_SPECIAL_TOKENS, ...extra].forEach((t, k) => {
+    const { id: _id, ...rest } = addedToken(ids[k]!, t);
+    addedTokensDecoder[String(ids[k])] = rest;
   });
+  const eos = opts.eosToken ?? '<|im_end|>';
+  const eosAt = [...SYNTHETIC_SPECIAL_TOKENS, ...extra].indexOf(eos);
+  if (eosAt < 0) throw new TokenmillError('invalid_argument', `synthetic tokenizer: eosToken ${eos} is not a special token`);
   const config = {
     add_bos_token: opts.addBosToken ?? false,
     add_eos_token: false,
     added_tokens_decoder: addedTokensDecoder,
     bos_token: '<s>',
-    eos_token: '<|im_end|>',
+    eos_token: eos,
     pad_token: '</s>',
     unk_token: null,
     chat_template: opts.chatTemplate ?? CHATML_TEMPLATE,
@@ -172,5 +190,6 @@ export function writeSyntheticTokenizer(dir: string, vocabSize: number, opts: Sy
   } catch (e) {
     throw new TokenmillError('io_error', `writing synthetic tokenizer to ${dir}: ${(e as Error).message}`, { cause: e });
   }
-  return { vocabSize, bosTokenId: 0, eosTokenIds: [3, 1], imStartTokenId: 2, imEndTokenId: 3, numMerges };
+  const eosTokenIds = opts.eosToken === undefined ? [3, 1] : [ids[eosAt]!];
+  return { vocabSize, bosTokenId: 0, eosTokenIds, imStartTokenId: 2, imEndTokenId: 3, numMerges };
 }
