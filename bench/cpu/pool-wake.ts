@@ -36,5 +36,6 @@ async function perOpUs(numThreads: number, cpuPool: CpuPoolOptions): Promise<num
 const one = await perOpUs(1, {});
 const spin = await perOpUs(2, { spinUs: 50 });
 const sleep = await perOpUs(2, { spinUs: 0 });
-console.log(JSON.stringify({ bench: 'cpu-pool-wake', ops, reps, perOpUs: { oneThread: one, twoThreadsSpinning: spin, twoThreadsSleeping: sleep },
+const perOp = { oneThread: one, twoThreadsSpinning: spin, twoThreadsSleeping: sleep };
+console.log(JSON.stringify({ bench: 'cpu-pool-wake', ops, reps, perOpUs: perOp,
   wakeUpUs: Math.round((sleep - spin) * 100) / 100, forkJoinOverheadUs: Math.round((spin - one / 2) * 100) / 100 }));
