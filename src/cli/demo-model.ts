@@ -2,8 +2,8 @@
 // weights and the synthetic tokenizer, generated on first start into the cache (no network) and
 // reused afterwards. Its name says what it is: its output is gibberish by construction.
 
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { MODEL_PRESETS } from '../model/model-presets.js';
 import { writeRandomModel } from '../model/random-model.js';
 import { log } from '../util/logger.js';
@@ -32,6 +32,7 @@ export function ensureDemoModel(cacheDir: string): string {
   }
   log.info(`generating the demo model (${DEMO_MODEL_ID}) into ${dir}`);
   const tmp = `${dir}.tmp-${process.pid}`;
+  removeStaleTemporaries(dir);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   writeRandomModel(tmp, demoConfig(), { seed: DEMO_SEED });
@@ -40,4 +41,31 @@ export function ensureDemoModel(cacheDir: string): string {
   mkdirSync(join(dir, '..'), { recursive: true });
   renameSync(tmp, dir);
   return dir;
+}
+
+/** A start killed mid-write leaves `<dir>.tmp-<pid>`: remove those whose process is gone. */
+function removeStaleTemporaries(dir: string): void {
+  const parent = dirname(dir);
+  const prefix = `${basename(dir)}.tmp-`;
+  let entries: string[];
+  try {
+    entries = readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (!e.startsWith(prefix)) continue;
+    const pid = Number(e.slice(prefix.length));
+    if (Number.isInteger(pid) && pid !== process.pid && processAlive(pid)) continue;
+    rmSync(join(parent, e), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

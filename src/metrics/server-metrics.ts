@@ -19,6 +19,8 @@ export interface EngineGauges {
   /** KV pool size and block size, for the cache-config info gauge (absent: no info gauge). */
   readonly numTotalBlocks?: number;
   readonly blockSize?: number;
+  /** KV blocks free: back to numTotalBlocks when no request holds any (the soak's leak check). */
+  readonly numFreeBlocks?: number;
 }
 
 /** Requests whose first schedule time is kept for the prefill-time histogram (the oldest go first). */
@@ -121,6 +123,9 @@ export class ServerMetrics implements EngineObserver {
     gauge('tokenmill_num_requests_running', 'Requests in the running batch.', (g) => g.numRunning);
     gauge('tokenmill_num_requests_waiting', 'Requests waiting to be scheduled.', (g) => g.numWaiting);
     gauge('tokenmill_kv_cache_usage_perc', 'KV-cache usage (1 = full).', (g) => g.kvCacheUsage);
+    const freeHelp = 'KV-cache blocks free (evictable prefix-cache blocks count as free).';
+    gauge('tokenmill_kv_cache_free_blocks', freeHelp, (g) => g.numFreeBlocks ?? Number.NaN);
+    gauge('tokenmill_kv_cache_total_blocks', 'KV-cache blocks in the pool.', (g) => g.numTotalBlocks ?? Number.NaN);
     const routing = () => {
       const g = this.gaugesSource?.();
       return g ? { ...g, numTotalBlocks: g.numTotalBlocks ?? 0 } : null;

@@ -1,7 +1,9 @@
 // Chat template rendering with @huggingface/jinja under a deadline. Rendering is synchronous and a
-// hostile template can loop for ever, so it runs in a worker thread that is terminated (and
-// replaced) when the deadline passes. Errors: chat_template_missing / _error / _timeout.
-import { Worker } from 'node:worker_threads';
+// hostile template can loop for ever or allocate without bound, so it runs in a child process that is
+// killed (and replaced) when the deadline passes, and whose own heap cap ends it on a runaway
+// allocation. (A worker thread is not enough: one huge allocation past a worker's resourceLimits
+// aborts the whole server process.) Errors: chat_template_missing / _error / _timeout.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { TokenmillError } from '../util/errors.js';
 import { BUILTIN_CHAT_TEMPLATES } from './builtin-chat-templates.js';
 import type { ModelTokenizer } from './tokenizer.js';
@@ -33,10 +35,10 @@ export const NO_TEMPLATE_MESSAGE =
 
 // Plain JS so it runs the same from src (tsx) and dist; imports jinja by the URL the parent resolved.
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
 const cache = new Map();
-import(workerData.jinjaUrl).then(({ Template }) => {
-  parentPort.on('message', (req) => {
+process.on('disconnect', () => process.exit(0));
+import(process.env.TOKENMILL_JINJA_URL).then(({ Template }) => {
+  process.on('message', (req) => {
     try {
       let t = cache.get(req.template);
       if (!t) {
@@ -47,14 +49,22 @@ import(workerData.jinjaUrl).then(({ Template }) => {
       const ctx = req.context;
       // jinja declares these itself (raise_exception throws); a context copy would clash.
       delete ctx.raise_exception; delete ctx.strftime_now;
-      parentPort.postMessage({ id: req.id, ok: true, text: t.render(ctx) });
+      process.send({ id: req.id, ok: true, text: t.render(ctx) });
     } catch (e) {
-      parentPort.postMessage({ id: req.id, ok: false, message: e && e.message ? e.message : String(e) });
+      process.send({ id: req.id, ok: false, message: e && e.message ? e.message : String(e) });
     }
   });
-  parentPort.postMessage({ ready: true });
-}, (e) => parentPort.postMessage({ fatal: String(e && e.message ? e.message : e) }));
+  process.send({ ready: true });
+}, (e) => process.send({ fatal: String(e && e.message ? e.message : e) }));
 `;
+
+/**
+ * The renderer's heap cap: holds any real template's output many times over, and ends a hostile
+ * one (range(1e9), list doubling) long before it costs the host real memory.
+ */
+const RENDERER_HEAP_MB = 128;
+
+type Renderer = ChildProcess;
 
 interface Pending {
   readonly id: number;
@@ -67,9 +77,9 @@ interface Pending {
 
 type WorkerReply = { id?: number; ok?: boolean; text?: string; message?: string; ready?: boolean; fatal?: string };
 
-/** One worker thread rendering requests one at a time; restarted after a timeout. */
+/** One child process rendering requests one at a time; restarted after a timeout or a crash. */
 export class ChatTemplateRenderer {
-  private worker: Worker | null = null;
+  private worker: Renderer | null = null;
   private ready = false;
   private readonly queue: Pending[] = [];
   private current: Pending | null = null;
@@ -114,21 +124,27 @@ export class ChatTemplateRenderer {
     this.clearTimer();
     const w = this.worker;
     this.worker = null;
-    if (w) await w.terminate();
+    if (w) await kill(w);
   }
 
-  private spawn(): Worker {
-    const w = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { jinjaUrl: import.meta.resolve('@huggingface/jinja') },
-      // A hostile template that hoards memory kills the worker (-> chat_template_error), not the server.
-      resourceLimits: { maxOldGenerationSizeMb: 512 },
+  /** The renderer process's pid while one runs (tests kill it mid-render). */
+  get pid(): number | null {
+    return this.worker?.pid ?? null;
+  }
+
+  private spawn(): Renderer {
+    // spawn, not fork: the parent's execArgv (--import tsx, inspector flags) must not carry over.
+    const w = spawn(process.execPath, [`--max-old-space-size=${RENDERER_HEAP_MB}`, '-e', WORKER_SOURCE], {
+      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+      serialization: 'advanced', // structured clone, as postMessage to a worker would
+      env: { ...process.env, NODE_OPTIONS: '', TOKENMILL_JINJA_URL: import.meta.resolve('@huggingface/jinja') },
     });
-    w.unref();
-    this.ready = false;
+    this.ready = false; // stays referenced until the first render finishes: it is spawned for one
     w.on('message', (m: WorkerReply) => this.onMessage(w, m));
-    w.on('error', (e) => this.onWorkerDeath(w, `chat template worker failed: ${e.message}`));
-    w.on('exit', () => this.onWorkerDeath(w, 'chat template worker exited'));
+    w.on('error', (e) => this.onWorkerDeath(w, `chat template renderer failed: ${e.message}`));
+    w.on('exit', (code, signal) => {
+      this.onWorkerDeath(w, `chat template renderer exited (${signal ?? `code ${code}`}; out of memory or killed)`);
+    });
     return w;
   }
 
@@ -138,10 +154,10 @@ export class ChatTemplateRenderer {
     if (!this.ready) return; // resumes on the ready message
     const p = this.queue.shift()!;
     this.current = p;
-    this.worker.ref();
+    setRef(this.worker, true);
     this.timer = setTimeout(() => this.onTimeout(p), p.timeoutMs);
     try {
-      this.worker.postMessage({ id: p.id, template: p.template, context: p.context });
+      this.worker.send({ id: p.id, template: p.template, context: p.context });
     } catch (e) {
       // The context could not be cloned (functions, symbols): fail this render only.
       this.finish();
@@ -150,7 +166,7 @@ export class ChatTemplateRenderer {
     }
   }
 
-  private onMessage(w: Worker, m: WorkerReply): void {
+  private onMessage(w: Renderer, m: WorkerReply): void {
     if (w !== this.worker) return;
     if (m.ready) { this.ready = true; this.pump(); return; }
     if (m.fatal !== undefined) { this.failAll(`chat template worker cannot load jinja: ${m.fatal}`); return; }
@@ -166,13 +182,13 @@ export class ChatTemplateRenderer {
     if (this.current !== p) return;
     this.finish();
     const w = this.worker;
-    this.worker = null; // the next render spawns a fresh worker
-    void w?.terminate();
+    this.worker = null; // the next render spawns a fresh renderer
+    if (w) void kill(w);
     p.reject(new TokenmillError('chat_template_timeout', `chat template rendering exceeded ${p.timeoutMs} ms`, { details: { timeoutMs: p.timeoutMs } }));
     this.pump();
   }
 
-  private onWorkerDeath(w: Worker, why: string): void {
+  private onWorkerDeath(w: Renderer, why: string): void {
     if (w !== this.worker) return;
     this.worker = null;
     const p = this.current;
@@ -191,7 +207,7 @@ export class ChatTemplateRenderer {
   private finish(): void {
     this.current = null;
     this.clearTimer();
-    this.worker?.unref();
+    if (this.worker) setRef(this.worker, false);
   }
 
   private clearTimer(): void {
@@ -200,9 +216,30 @@ export class ChatTemplateRenderer {
   }
 }
 
+/** An idle renderer must not keep the server's event loop alive: neither its process nor its IPC channel. */
+function setRef(w: Renderer, on: boolean): void {
+  const ch = w.channel as { ref(): void; unref(): void } | null | undefined;
+  if (on) {
+    w.ref();
+    ch?.ref();
+  } else {
+    w.unref();
+    ch?.unref();
+  }
+}
+
+function kill(w: Renderer): Promise<void> {
+  if (w.exitCode !== null || w.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    w.once('exit', () => resolve());
+    w.ref(); // an idle renderer is unreferenced: whoever awaits its exit must keep the loop alive
+    w.kill('SIGKILL');
+  });
+}
+
 let shared: ChatTemplateRenderer | null = null;
 
-/** Render with a process-wide renderer (one worker thread, created on first use). */
+/** Render with a process-wide renderer (one child process, started on first use). */
 export function renderChatTemplate(template: string | null | undefined, ctx: ChatTemplateContext, timeoutMs?: number): Promise<string> {
   shared ??= new ChatTemplateRenderer();
   return shared.render(template, ctx, timeoutMs);

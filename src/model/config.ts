@@ -20,6 +20,16 @@ const DEFAULTS: Record<Architecture, { rmsNormEps: number; ropeTheta: number; ma
 
 type Json = Record<string, unknown>;
 
+/**
+ * Upper bounds on shape fields, far above any published model (hidden 16384, 126 layers, vocab
+ * 262144, 10M context) yet small enough that tables sized by them stay bounded.
+ */
+const SHAPE_FIELD_MAX: Readonly<Record<string, number>> = {
+  hidden_size: 1 << 17, intermediate_size: 1 << 20, num_hidden_layers: 1024, num_attention_heads: 1024, num_key_value_heads: 1024,
+  head_dim: 1 << 12, vocab_size: 1 << 22,
+  max_position_embeddings: 1 << 24, original_max_position_embeddings: 1 << 24, sliding_window: 1 << 24,
+};
+
 class Fields {
   constructor(readonly raw: Json, readonly file: string) {}
 
@@ -42,6 +52,9 @@ class Fields {
     }
     const v = this.raw[field];
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw this.invalid(field, 'must be a positive integer');
+    // A lying size must fail here, not as an allocation of 2^31 layers' weight tables.
+    const max = SHAPE_FIELD_MAX[field];
+    if (max !== undefined && v > max) throw this.invalid(field, `exceeds ${max}, the most tokenmill accepts`);
     return v;
   }
 

@@ -17,6 +17,8 @@ export interface TokenizerConfig {
   readonly chatTemplates: Readonly<Record<string, string>>;
   readonly modelMaxLength: number | null;
   readonly tokenizerClass: string | null;
+  /** The file the fields came from (for error messages); absent for defaults. */
+  readonly sourceFile?: string;
   /** False when the directory has no tokenizer_config.json (everything above is a default). */
   readonly fromFile: boolean;
 }
@@ -84,6 +86,7 @@ export function parseTokenizerConfig(raw: Record<string, unknown>, file = 'token
     // HF writes a huge sentinel (1e30) when there is no limit.
     modelMaxLength: typeof maxLen === 'number' && Number.isFinite(maxLen) && maxLen < 1e15 ? maxLen : null,
     tokenizerClass: typeof raw.tokenizer_class === 'string' ? raw.tokenizer_class : null,
+    sourceFile: file,
     fromFile: true,
   };
 }

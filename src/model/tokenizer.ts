@@ -114,7 +114,10 @@ export class ModelTokenizer {
     if (token === null) return null;
     const id = this.hf.tokenToId(token);
     if (id === null || id === undefined) {
-      throw new TokenmillError('tokenizer_invalid', `${this.source}: ${field} "${token}" is not in the vocabulary`);
+      const cfgFile = this.config.sourceFile;
+      const from = this.config.fromFile && cfgFile !== undefined && cfgFile !== this.source ? ` (set in ${cfgFile})` : '';
+      const shown = JSON.stringify(token.length > 64 ? `${token.slice(0, 64)}...` : token);
+      throw new TokenmillError('tokenizer_invalid', `${this.source}: ${field} ${shown}${from} is not in the vocabulary`);
     }
     return id;
   }

@@ -2,6 +2,7 @@
 // Backend tensors one tensor at a time (gate and up fused into one [2I, D] weight at load). Never
 // keeps a host copy: each tensor is read in bounded pieces (Checkpoint.readPieces) and each piece
 // uploaded at its offset, so peak host memory is the weights plus a few MiB, whatever the tensor.
+import { basename } from 'node:path';
 import type { Backend, Tensor } from '../runtime/backend.js';
 import { halfToF32, isFloatDType, type DType, type FloatDType } from '../runtime/dtype.js';
 import { TokenmillError } from '../util/errors.js';
@@ -87,7 +88,12 @@ export function checkCheckpoint(ckpt: Checkpoint, c: ModelConfig): void {
   for (const [name, shape] of expectedWeights(c)) {
     const info = ckpt.info(name);
     if (info === undefined) {
-      throw new TokenmillError('tensor_missing', `${ckpt.dir}: checkpoint lacks '${name}' (needed by ${c.architecture})`, { details: { dir: ckpt.dir, tensor: name } });
+      // Name the files searched: a renamed tensor is damage in one of them, a wrong config.json asks for the wrong names.
+      const files = ckpt.files.map((f) => basename(f.path));
+      const shown = files.length <= 3 ? files.join(', ') : `${files.slice(0, 3).join(', ')} and ${files.length - 3} more`;
+      throw new TokenmillError('tensor_missing', `${ckpt.dir}: checkpoint (${shown}) lacks '${name}' (needed by ${c.architecture} as config.json describes it)`, {
+        details: { dir: ckpt.dir, tensor: name, files },
+      });
     }
     const file = ckpt.fileOf(name);
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {

@@ -154,6 +154,25 @@ test('bad values and bad JSON: config_invalid', () => {
   }
 });
 
+test('shape fields are bounded: the limit loads, limit + 1 is config_invalid naming the field', () => {
+  // num_hidden_layers 2^31 once sent the loader into building a 2^31-layer weight table (heap OOM).
+  const limits: [string, number, Record<string, unknown>][] = [
+    ['num_hidden_layers', 1024, {}], ['vocab_size', 1 << 22, {}], ['intermediate_size', 1 << 20, {}],
+    ['max_position_embeddings', 1 << 24, {}], ['hidden_size', 1 << 17, { head_dim: 128 }], ['head_dim', 1 << 12, {}],
+    ['num_attention_heads', 1024, { head_dim: 128, num_key_value_heads: 1 }],
+    ['num_key_value_heads', 1024, { num_attention_heads: 1024, head_dim: 128 }],
+  ];
+  for (const [field, max, extra] of limits) {
+    const ok = parseModelConfig({ ...LLAMA2_7B, ...extra, [field]: max });
+    assert.ok(ok.numLayers > 0, field);
+    const e = code(() => parseModelConfig({ ...LLAMA2_7B, ...extra, [field]: max + (field === 'head_dim' ? 2 : 1) }));
+    assert.equal(e.code, 'config_invalid', field);
+    assert.match(e.message, new RegExp(`config\\.json: field '${field}' exceeds ${max}`));
+  }
+  const mistral = code(() => parseModelConfig({ ...MISTRAL_V01, sliding_window: (1 << 24) + 1 }));
+  assert.match(mistral.message, /sliding_window/);
+});
+
 test('unknown architecture: unsupported_architecture listing the supported ones', () => {
   const e = code(() => parseModelConfig({ ...LLAMA2_7B, architectures: ['GPT2LMHeadModel'] }));
   assert.equal(e.code, 'unsupported_architecture');

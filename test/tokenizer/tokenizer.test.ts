@@ -24,7 +24,7 @@ test('load errors are tokenizer_invalid', () => {
   const e = join(work, 'badbos');
   writeSyntheticTokenizer(e, 300);
   writeFileSync(join(e, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<nope>' }));
-  assert.throws(() => loadTokenizer(e), invalid(/bos_token "<nope>" is not in the vocabulary/));
+  assert.throws(() => loadTokenizer(e), invalid(/bos_token "<nope>" \(set in \S*tokenizer_config\.json\) is not in the vocabulary/));
   writeFileSync(join(e, 'tokenizer_config.json'), JSON.stringify({ add_bos_token: 'yes' }));
   assert.throws(() => loadTokenizer(e), invalid(/add_bos_token must be a boolean/));
 });

@@ -1,0 +1,173 @@
+// One soak request: a seeded mix of streaming and non-streaming chat and completions, n > 1,
+// logprobs and stop strings, some of them abandoned by the client at a chosen point (before the
+// headers, after the first chunk, mid-stream). Returns what happened; never throws.
+import type { Rng } from '../../test/reliability/mutation/mutator.js';
+
+export type Kind = 'stream-chat' | 'chat' | 'completion-n' | 'stream-chat-n' | 'logprobs' | 'stop';
+export type Disconnect = 'before-headers' | 'after-first-chunk' | 'mid-stream';
+
+export interface RequestOutcome {
+  readonly kind: Kind;
+  /** HTTP status, or 0 when no response arrived (abandoned before headers, connection error, timeout). */
+  readonly status: number;
+  readonly disconnect: Disconnect | null;
+  readonly timedOut: boolean;
+  /** A 503/429 that said when to come back. */
+  readonly retryAfter: boolean;
+  /** The stream ended without [DONE] or a finish_reason although the client kept reading. */
+  readonly truncated: boolean;
+  readonly finishReasons: readonly string[];
+  readonly startMs: number;
+  readonly latencyMs: number;
+  readonly ttftMs: number | null;
+  readonly error?: string;
+}
+
+const KINDS: readonly [Kind, number][] = [
+  ['stream-chat', 45],
+  ['chat', 15],
+  ['completion-n', 10],
+  ['stream-chat-n', 5],
+  ['logprobs', 10],
+  ['stop', 15],
+];
+
+function pickKind(rng: Rng): Kind {
+  let r = rng.int(100);
+  for (const [k, w] of KINDS) if ((r -= w) < 0) return k;
+  return 'stream-chat';
+}
+
+const WORDS = [
+  'once',
+  'upon',
+  'a',
+  'time',
+  'there',
+  'was',
+  'little',
+  'girl',
+  'named',
+  'lily',
+  'she',
+  'liked',
+  'to',
+  'play',
+  'in',
+  'the',
+  'park',
+];
+
+function body(kind: Kind, rng: Rng, model: string, maxTokens: number): { path: string; json: Record<string, unknown>; stream: boolean } {
+  const words = Array.from({ length: 3 + rng.int(24) }, () => rng.pick(WORDS)).join(' ');
+  const common = { model, max_tokens: 1 + rng.int(maxTokens), temperature: 0.8, seed: rng.int(1 << 30) };
+  const chat = (extra: Record<string, unknown>, stream: boolean) => ({
+    path: '/v1/chat/completions',
+    stream,
+    json: { ...common, messages: [{ role: 'user', content: words }], stream, ...extra },
+  });
+  switch (kind) {
+    case 'stream-chat':
+      return chat({}, true);
+    case 'chat':
+      return chat({}, false);
+    case 'stream-chat-n':
+      return chat({ n: 2 }, true);
+    case 'logprobs':
+      return chat({ logprobs: true, top_logprobs: 3 }, true);
+    case 'completion-n':
+      return { path: '/v1/completions', stream: false, json: { ...common, prompt: words, n: 2 } };
+    case 'stop':
+      return { path: '/v1/completions', stream: true, json: { ...common, prompt: words, stream: true, stop: ['e', '\n\n', ' the'] } };
+  }
+}
+
+export interface RequestSpec {
+  readonly url: string;
+  readonly model: string;
+  readonly headers: Record<string, string>;
+  readonly maxTokens: number;
+  readonly disconnectShare: number;
+  readonly timeoutMs: number;
+  readonly t0: number;
+  /** Force one kind (the overload mode sends streaming chat only). */
+  readonly kind?: Kind;
+}
+
+/** Issue one seeded request and report its outcome. */
+export async function soakRequest(spec: RequestSpec, rng: Rng): Promise<RequestOutcome> {
+  const kind = spec.kind ?? pickKind(rng);
+  const b = body(kind, rng, spec.model, spec.maxTokens);
+  let disconnect: Disconnect | null = null;
+  if (rng.chance(spec.disconnectShare))
+    disconnect = b.stream ? rng.pick(['before-headers', 'after-first-chunk', 'mid-stream'] as const) : 'before-headers';
+  const midAfter = 2 + rng.int(12);
+  const ac = new AbortController();
+  const start = performance.now();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    ac.abort();
+  }, spec.timeoutMs);
+  let ttftMs: number | null = null;
+  const base = { kind, disconnect, startMs: start - spec.t0, retryAfter: false, truncated: false, finishReasons: [] as string[] };
+  const done = (o: Partial<RequestOutcome> & { status: number }): RequestOutcome => {
+    clearTimeout(timer);
+    return { ...base, timedOut, latencyMs: performance.now() - start, ttftMs, ...o };
+  };
+  if (disconnect === 'before-headers') setTimeout(() => ac.abort(), rng.int(3));
+  let res: Response;
+  try {
+    res = await fetch(spec.url + b.path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...spec.headers },
+      body: JSON.stringify(b.json),
+      signal: ac.signal,
+    });
+  } catch (e) {
+    return done({ status: 0, error: (e as Error).name });
+  }
+  if (disconnect === 'before-headers') disconnect = null; // the headers won the race: an ordinary request
+  base.disconnect = disconnect;
+  base.retryAfter = res.headers.get('retry-after') !== null;
+  try {
+    if (!res.ok || !b.stream) {
+      const text = await res.text();
+      if (res.ok) {
+        const j = JSON.parse(text) as { choices: { finish_reason: string }[] };
+        base.finishReasons = j.choices.map((c) => c.finish_reason);
+      }
+      return done({ status: res.status, ...(res.ok ? {} : { error: text.slice(0, 200) }) });
+    }
+    const reader = res.body!.getReader();
+    const dec = new TextDecoder();
+    let buf = '';
+    let chunks = 0;
+    let sawDone = false;
+    for (;;) {
+      const { value, done: end } = await reader.read();
+      if (end) break;
+      chunks++;
+      ttftMs ??= performance.now() - start;
+      buf += dec.decode(value, { stream: true });
+      let i: number;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const ev = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        if (ev === 'data: [DONE]') sawDone = true;
+        else if (ev.startsWith('data: ')) {
+          const j = JSON.parse(ev.slice(6)) as { choices?: { finish_reason?: string | null }[] };
+          for (const c of j.choices ?? []) if (c.finish_reason) base.finishReasons.push(c.finish_reason);
+        }
+      }
+      if ((disconnect === 'after-first-chunk' && chunks >= 1) || (disconnect === 'mid-stream' && chunks >= midAfter)) {
+        await reader.cancel();
+        return done({ status: res.status });
+      }
+    }
+    if (disconnect !== null) base.disconnect = null; // the stream ended before the client could leave
+    return done({ status: res.status, truncated: !sawDone });
+  } catch (e) {
+    return done({ status: res.status, truncated: !timedOut, error: (e as Error).message.slice(0, 200) });
+  }
+}
