@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { BENCH_RECORD_SCHEMA, recordFileName, type BenchRecord, type BenchRun } from '../metrics/bench/bench-record.js';
 import { TokenmillError } from '../util/errors.js';
 import type { BenchShape } from './bench-engine.js';
+import { tokenmillEnv } from './env.js';
 
 /** The shapes the issue names: 128/128, 512/256, 1000/1000, 2048/2048. */
 export const SHAPE_PRESETS: readonly BenchShape[] = [
@@ -57,12 +58,6 @@ export function writeRun(records: readonly BenchRecord[], o: { out?: string; kin
 }
 
 /** TOKENMILL_* variables set for this run (secrets left out), recorded next to the fingerprint. */
-export function tokenmillEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (k.startsWith('TOKENMILL_') && !/KEY|SECRET|TOKEN$/.test(k) && v !== undefined) out[k] = v;
-  return out;
-}
-
 /**
  * The environment fingerprint, or a minimal one (and why) when collecting it fails; with the
  * TOKENMILL_* variables in effect (`tokenmillEnv`, outside fingerprintId).
@@ -70,7 +65,7 @@ export function tokenmillEnv(env: NodeJS.ProcessEnv = process.env): Record<strin
 export async function fingerprintOrMinimal(modelDir: string | undefined): Promise<unknown> {
   try {
     const { environmentFingerprint } = await import('../metrics/fingerprint.js');
-    return { ...(await environmentFingerprint(modelDir !== undefined ? { modelDir } : {})), tokenmillEnv: tokenmillEnv() };
+    return await environmentFingerprint({ ...(modelDir !== undefined ? { modelDir } : {}), env: tokenmillEnv() });
   } catch (e) {
     return { minimal: true, reason: (e as Error).message, node: process.version, platform: process.platform, arch: process.arch, tokenmillEnv: tokenmillEnv() };
   }

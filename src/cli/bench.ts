@@ -13,7 +13,7 @@ import { machinePrice } from '../metrics/machine-price.js';
 import { log } from '../util/logger.js';
 import { commandLine, fingerprintOrMinimal, formatRecordLine, gitCommitOf, gitDirtyOf, parseIntList, progressBar, resolveShapes, writeRun } from './bench-common.js';
 import { defaultNumRequests } from './bench-engine.js';
-import { cpuPoolOptionsFromEnv, engineOptionsFromEnv } from './env.js';
+import { backendOptionsFromEnv, engineOptionsFromEnv } from './env.js';
 import { choiceArg, floatArg, positiveIntArg } from './options.js';
 
 interface EngineCliOptions {
@@ -71,8 +71,10 @@ export async function benchEngine(o: EngineCliOptions): Promise<{ records: Bench
     import('../metrics/bench/device-probes.js'), import('./bench-engine.js'),
   ]);
   const fingerprint = await fingerprintOrMinimal(dir);
-  const { backend, reason } = selectBackend({ device: o.device, ...(o.threads !== undefined ? { numThreads: o.threads } : {}), dtype: o.cudaDtype, ...cpuPoolOptionsFromEnv(),
-    ...(o.cpuIsa !== undefined ? { cpuIsa: o.cpuIsa } : {}) });
+  const { backend, reason } = selectBackend({
+    ...backendOptionsFromEnv(), device: o.device, ...(o.threads !== undefined ? { numThreads: o.threads } : {}), dtype: o.cudaDtype,
+    ...(o.cpuIsa !== undefined ? { cpuIsa: o.cpuIsa } : {}),
+  });
   try {
     const maxConc = Math.max(...concurrency);
     const loaded = await loadModel(dir, backend, { maxLogitsPerStep: Math.max(256, maxConc), maxTokensPerStep: Math.max(512, maxConc),

@@ -7,6 +7,7 @@ import { cpus, totalmem } from 'node:os';
 import { environmentFingerprint, ISA_FLAGS, parseCpuinfo, readCpuinfo, type EnvironmentFingerprint } from '../metrics/fingerprint.js';
 import { cpuAddonAvailable, probeCuda, selectBackend, type CudaProbe } from '../runtime/select.js';
 import { toTokenmillError } from '../util/errors.js';
+import { backendOptionsFromEnv, tokenmillEnv } from './env.js';
 import { packageVersion } from './version.js';
 
 export { ISA_FLAGS, parseCpuinfo };
@@ -37,7 +38,7 @@ function cpuInfo(): DoctorReport['cpu'] {
 /** What `--device auto` does here: really select (and release) a backend, so the answer is honest. */
 function autoChoice(): DoctorReport['auto'] {
   try {
-    const sel = selectBackend({ device: 'auto' });
+    const sel = selectBackend({ ...backendOptionsFromEnv(), device: 'auto' });
     const name = sel.backend.name;
     sel.backend.dispose();
     return { backend: name, reason: sel.reason };
@@ -125,7 +126,8 @@ export function register(program: Command): void {
     .option('--debug', 'print stack traces on errors')
     .action(async (opts: { json?: boolean; model?: string }) => {
       const base = doctorReport();
-      const report: DoctorReport = { ...base, fingerprint: await environmentFingerprint({ modelDir: opts.model, cudaProbe: base.cuda }) };
+      const fingerprint = await environmentFingerprint({ modelDir: opts.model, cudaProbe: base.cuda, env: tokenmillEnv() });
+      const report: DoctorReport = { ...base, fingerprint };
       process.stdout.write(opts.json === true ? JSON.stringify(report, null, 2) + '\n' : formatDoctor(report));
     });
 }

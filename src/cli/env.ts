@@ -1,8 +1,11 @@
-// TOKENMILL_* variables that change engine behaviour, read here at the composition root and handed
-// down as options (library code reads no environment for them). Every variable tokenmill reads is
-// listed in docs/cli.md ("Environment").
+// TOKENMILL_* variables that change behaviour, read here at the composition root and handed down as
+// options (library code reads no environment). Every variable tokenmill reads is listed in
+// docs/cli.md ("Environment"); the bench records and the environment fingerprint carry the ones in
+// effect (tokenmillEnv, secrets left out).
 import type { EngineOptions } from '../engine/engine-config.js';
 import type { CpuPoolOptions } from '../runtime/native.js';
+import { CPU_ISAS, type SelectOptions } from '../runtime/select.js';
+import type { LogLevel } from '../util/logger.js';
 import { TokenmillError } from '../util/errors.js';
 
 /**
@@ -14,6 +17,49 @@ export function engineOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Pick
     ...(env.TOKENMILL_DECODE_GRAPHS === '1' ? { decodeGraphs: true } : {}),
     ...(env.TOKENMILL_DEVICE_GRAMMAR_MASKS === '1' ? { deviceGrammarMasks: true } : {}),
   };
+}
+
+/**
+ * Backend options from the environment: TOKENMILL_NUM_THREADS (CPU worker threads, when --threads is
+ * not given), TOKENMILL_CPU_ISA (force a lower kernel ISA), TOKENMILL_ASYNC_MIN_WORK (multiply-adds
+ * from which a CPU queue runs off the JS thread), TOKENMILL_CUDA_DTYPE=f16|f32 (CUDA compute dtype
+ * instead of bf16), TOKENMILL_CUDA_GRAPHS=0 (no CUDA graphs), and the CPU pool's (cpuPoolOptionsFromEnv).
+ * Unset or unrecognised: the default.
+ */
+export function backendOptionsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+): Pick<SelectOptions, 'numThreads' | 'cpuIsa' | 'asyncMinWork' | 'dtype' | 'cudaGraphs' | 'cpuPool'> {
+  const threads = Number(env.TOKENMILL_NUM_THREADS ?? '');
+  const isa = CPU_ISAS.find((i) => i === env.TOKENMILL_CPU_ISA);
+  const work = env.TOKENMILL_ASYNC_MIN_WORK;
+  const dtype = env.TOKENMILL_CUDA_DTYPE;
+  return {
+    ...(Number.isInteger(threads) && threads > 0 ? { numThreads: threads } : {}),
+    ...(isa !== undefined ? { cpuIsa: isa } : {}),
+    ...(work !== undefined && work !== '' && !Number.isNaN(Number(work)) ? { asyncMinWork: Number(work) } : {}),
+    ...(dtype === 'f16' || dtype === 'f32' ? { dtype } : {}),
+    ...(env.TOKENMILL_CUDA_GRAPHS === '0' ? { cudaGraphs: false } : {}),
+    ...cpuPoolOptionsFromEnv(env),
+  };
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+
+/** TOKENMILL_LOG_LEVEL (debug | info | warn | error | silent), or undefined for the logger's default (info). */
+export function logLevelFromEnv(env: NodeJS.ProcessEnv = process.env): LogLevel | undefined {
+  return LOG_LEVELS.find((l) => l === env.TOKENMILL_LOG_LEVEL);
+}
+
+/** TOKENMILL_API_KEYS: the comma-separated API keys (a secret: never in tokenmillEnv()). */
+export function apiKeyListFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.TOKENMILL_API_KEYS;
+}
+
+/** The TOKENMILL_* variables in effect, secrets (names with KEY, SECRET, or ending in TOKEN) left out. */
+export function tokenmillEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (k.startsWith('TOKENMILL_') && !/KEY|SECRET|TOKEN$/.test(k) && v !== undefined) out[k] = v;
+  return out;
 }
 
 /**

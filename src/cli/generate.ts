@@ -10,7 +10,7 @@ import type { GenerationConfig } from '../model/generation-config.js';
 import type { DeviceChoice } from '../runtime/select.js';
 import { TokenmillError, isTokenmillError } from '../util/errors.js';
 import { choiceArg, collect, floatArg, intArg, positiveIntArg } from './options.js';
-import { cpuPoolOptionsFromEnv, engineOptionsFromEnv } from './env.js';
+import { backendOptionsFromEnv, engineOptionsFromEnv } from './env.js';
 
 export const DEVICES: readonly DeviceChoice[] = ['auto', 'cpu', 'cuda', 'reference'];
 
@@ -120,7 +120,8 @@ async function runGenerate(o: GenerateCliOptions): Promise<void> {
   const params: SamplingParams = fromCli.seed === null ? { ...fromCli, seed: randomSeed() } : fromCli;
   const tokenizer = loadTokenizer(o.model);
   const promptTokenIds = await encodePrompt(o, o.prompt ?? readPromptFile(o.promptFile!), tokenizer, chatTemplate);
-  const select = () => selectBackend({ device: o.device, numThreads: o.threads, ...cpuPoolOptionsFromEnv() });
+  const threads = o.threads !== undefined ? { numThreads: o.threads } : {};
+  const select = () => selectBackend({ ...backendOptionsFromEnv(), device: o.device, ...threads });
   const { backend, reason } = o.device === 'auto' ? withHint(select) : select();
   try {
     const loaded = await loadModel(o.model, backend, { maxTokensPerStep: o.maxTokensPerStep, ...(o.quantize !== undefined ? { quantize: o.quantize } : {}) });

@@ -2,6 +2,8 @@
 // parse. Subcommand modules load lazily (only the one invoked, or all for help), so `--version`,
 // `doctor` and bad-argument errors never pay for the model stack, the server or native addons.
 import { Command } from 'commander';
+import { setLogLevel } from '../util/logger.js';
+import { logLevelFromEnv } from './env.js';
 import { reportError } from './errors.js';
 import { packageVersion } from './version.js';
 
@@ -37,6 +39,8 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
 
 /** Parse and run argv; returns the exit code (errors already printed). */
 export async function runCli(argv: readonly string[] = process.argv): Promise<number> {
+  const level = logLevelFromEnv();
+  if (level !== undefined) setLogLevel(level);
   try {
     const program = await buildProgram(argv);
     await program.parseAsync([...argv]);

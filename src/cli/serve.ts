@@ -26,8 +26,9 @@ import { servingMachineInfo } from './doctor.js';
 import { defaultCacheDir, downloadHubModel, isHubRepoId } from './hub-download.js';
 import { choiceArg, collect, floatArg, nonNegativeArg, portArg, positiveIntArg } from './options.js';
 import { assertPortFree } from './port-check.js';
-import { cpuPoolOptionsFromEnv, engineOptionsFromEnv } from './env.js';
+import { apiKeyListFromEnv, backendOptionsFromEnv, engineOptionsFromEnv, tokenmillEnv } from './env.js';
 import { packageVersion } from './version.js';
+import { withoutUndefined } from '../util/defined.js';
 
 export interface ServeOptions {
   model?: string;
@@ -148,7 +149,8 @@ export async function serve(o: ServeOptions): Promise<void> {
   if (o.apiKey !== undefined) {
     throw new TokenmillError('invalid_argument', 'API keys are never taken from the command line (other users can read it): set TOKENMILL_API_KEYS or use --api-key-file with a chmod 600 file.');
   }
-  const keys = loadApiKeys(o.apiKeyFile !== undefined ? { keyFile: o.apiKeyFile } : {});
+  const keyList = apiKeyListFromEnv();
+  const keys = loadApiKeys(withoutUndefined({ keyList, keyFile: o.apiKeyFile }));
   // Before the model loads (seconds to minutes): a taken port is the user's to fix, not a crash later.
   await assertPortFree(o.host, o.port);
   if (o.metricsPort !== undefined) {
@@ -169,19 +171,14 @@ export async function serve(o: ServeOptions): Promise<void> {
     compat: o.metricsCompat ?? null,
   });
   const stack = await openModelStack({
-    dir: model.dir, modelId: model.id, device: o.device, usdPerHour: price.usdPerHour, observer: metrics, ...engineOptionsFromEnv(), ...cpuPoolOptionsFromEnv(),
-    ...(o.threads !== undefined ? { numThreads: o.threads } : {}),
-    ...(o.quantize !== undefined ? { quantize: o.quantize } : {}),
-    ...(o.kvCacheDtype !== undefined ? { kvCacheDType: o.kvCacheDtype } : {}),
-    ...(o.kvCacheMemory !== undefined ? { kvCacheBytes: o.kvCacheMemory } : {}),
-    ...(o.kvCacheShare !== undefined ? { kvCacheShare: o.kvCacheShare } : {}),
-    ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}),
-    ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
-    ...(o.maxQueue !== undefined ? { maxWaitingRequests: o.maxQueue } : {}),
-    ...(o.maxQueueWait !== undefined ? { maxQueueWaitSeconds: o.maxQueueWait } : {}),
-    ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
-    ...(chatTemplate !== undefined ? { chatTemplate: chatTemplate.template } : {}),
-    ...(kvEvents !== null ? { kvEvents } : {}),
+    dir: model.dir, modelId: model.id, device: o.device, usdPerHour: price.usdPerHour, observer: metrics, ...engineOptionsFromEnv(),
+    backendOptions: backendOptionsFromEnv(), env: tokenmillEnv(),
+    ...withoutUndefined({
+      numThreads: o.threads, quantize: o.quantize, kvCacheDType: o.kvCacheDtype, kvCacheBytes: o.kvCacheMemory,
+      kvCacheShare: o.kvCacheShare, maxNumSeqs: o.maxNumSeqs, maxModelLen: o.maxModelLen, maxWaitingRequests: o.maxQueue,
+      maxQueueWaitSeconds: o.maxQueueWait, schedulingPolicy: o.schedulingPolicy, chatTemplate: chatTemplate?.template,
+      kvEvents: kvEvents ?? undefined,
+    }),
   });
   const pooling = resolvePooling(o.pooling, model.dir);
   const server = await createServer({

@@ -57,6 +57,8 @@ export interface EnvironmentFingerprint {
     readonly cublasLt: boolean;
   };
   readonly model: ModelFingerprint | null;
+  /** The TOKENMILL_* variables in effect (FingerprintOptions.env; secrets left out by the caller); outside fingerprintId. */
+  readonly tokenmillEnv: Readonly<Record<string, string>>;
 }
 
 export interface FingerprintOptions {
@@ -64,6 +66,12 @@ export interface FingerprintOptions {
   readonly modelDir?: string;
   /** A CUDA probe already taken (doctor probes once). */
   readonly cudaProbe?: CudaProbe;
+  /**
+   * The TOKENMILL_* variables in effect, read by the composition root (src/cli/env.ts tokenmillEnv):
+   * recorded as they are; TOKENMILL_GIT_COMMIT names the build where there is no .git (a container
+   * image), TOKENMILL_CPU_ISA is the ISA the CPU addon is asked for.
+   */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** sha256 of a file, streamed in chunks (multi-GB weights never sit in memory). */
@@ -87,7 +95,7 @@ export function canonicalJson(v: unknown): string {
   return JSON.stringify(v) ?? 'null';
 }
 
-export function fingerprintIdOf(fields: Omit<EnvironmentFingerprint, 'fingerprintId'>): string {
+export function fingerprintIdOf(fields: Omit<EnvironmentFingerprint, 'fingerprintId' | 'tokenmillEnv'>): string {
   return createHash('sha256').update(canonicalJson(fields)).digest('hex').slice(0, 16);
 }
 
@@ -109,7 +117,7 @@ function git(root: string, args: string[]): string | null {
   }
 }
 
-function tokenmillInfo(): EnvironmentFingerprint['tokenmill'] {
+function tokenmillInfo(gitCommit: string | undefined): EnvironmentFingerprint['tokenmill'] {
   const root = packageRoot();
   let version = '0.0.0';
   try {
@@ -118,8 +126,7 @@ function tokenmillInfo(): EnvironmentFingerprint['tokenmill'] {
     // keep 0.0.0
   }
   // A container image has no .git: the build passes the commit in (Dockerfile ARG GIT_COMMIT).
-  const fromEnv = process.env.TOKENMILL_GIT_COMMIT;
-  if (fromEnv) return { version, gitCommit: fromEnv, gitDirty: null };
+  if (gitCommit) return { version, gitCommit, gitDirty: null };
   const commit = root === null ? null : git(root, ['rev-parse', 'HEAD']);
   if (commit === null || !/^[0-9a-f]{40,64}$/.test(commit)) return { version, gitCommit: 'unknown', gitDirty: null };
   const status = git(root!, ['status', '--porcelain', '--untracked-files=no']);
@@ -145,13 +152,13 @@ function cpuFacts(): EnvironmentFingerprint['cpu'] {
   };
 }
 
-/** What the CPU addon reports: the kernel ISA it picks here (TOKENMILL_CPU_ISA honoured) and its binary's hash. */
-async function cpuAddonFacts(): Promise<EnvironmentFingerprint['cpuAddon']> {
+/** What the CPU addon reports: the kernel ISA it picks here (asked for `isa`, '' = best) and its binary's hash. */
+async function cpuAddonFacts(isa: string): Promise<EnvironmentFingerprint['cpuAddon']> {
   const { addon, reason } = loadCpuAddon();
   if (addon === null) return { available: false, kernelIsa: null, binarySha256: null };
   let kernelIsa: string | null = null;
   try {
-    const engine = addon.createEngine(1, process.env.TOKENMILL_CPU_ISA ?? '');
+    const engine = addon.createEngine(1, isa);
     try {
       kernelIsa = addon.engineInfo(engine).isa;
     } finally {
@@ -218,15 +225,16 @@ export async function modelFingerprint(dir: string): Promise<ModelFingerprint> {
 }
 
 export async function environmentFingerprint(opts: FingerprintOptions = {}): Promise<EnvironmentFingerprint> {
-  const fields: Omit<EnvironmentFingerprint, 'fingerprintId'> = {
-    tokenmill: tokenmillInfo(),
+  const env = opts.env ?? {};
+  const fields: Omit<EnvironmentFingerprint, 'fingerprintId' | 'tokenmillEnv'> = {
+    tokenmill: tokenmillInfo(env.TOKENMILL_GIT_COMMIT),
     node: { version: process.version, platform: process.platform, arch: process.arch },
     cpu: cpuFacts(),
-    cpuAddon: await cpuAddonFacts(),
+    cpuAddon: await cpuAddonFacts(env.TOKENMILL_CPU_ISA ?? ''),
     gpu: gpuFacts(opts.cudaProbe ?? probeCuda()),
     model: opts.modelDir === undefined ? null : await modelFingerprint(opts.modelDir),
   };
-  return { fingerprintId: fingerprintIdOf(fields), ...fields };
+  return { fingerprintId: fingerprintIdOf(fields), ...fields, tokenmillEnv: { ...env } };
 }
 
 /** How the server runs the model: part of system_fingerprint (the same machine can serve on CPU or GPU). */

@@ -4,6 +4,7 @@
 // host. Ops write into caller-provided outputs so that a forward pass allocates nothing per op.
 // Implementations: runtime/reference (the spec, plain TS), runtime/cpu (C++ addon), runtime/cuda.
 
+import { invariant } from '../util/invariant.js';
 import type { DType } from './dtype.js';
 import type { GgmlQuantType } from './ggml-format.js';
 
@@ -261,4 +262,13 @@ export function numelOf(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
+}
+
+/** The backends' op-argument invariant past ownership: dtype one of `dtypes`, shape `shape` when given (-1 = any extent). */
+export function checkArgLayout(t: Tensor, name: string, dtypes: readonly DType[], shape?: readonly number[]): void {
+  invariant(dtypes.includes(t.dtype), () => `${name}: dtype ${t.dtype}, expected ${dtypes.join(' | ')}`);
+  if (shape) {
+    const ok = shape.length === t.shape.length && shape.every((d, i) => d === -1 || d === t.shape[i]);
+    invariant(ok, () => `${name}: shape [${t.shape.join(', ')}], expected [${shape.map((d) => (d === -1 ? '*' : d)).join(', ')}]`);
+  }
 }

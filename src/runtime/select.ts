@@ -2,7 +2,7 @@
 // and says why. Nothing else imports runtime/cpu or runtime/cuda.
 import type { Backend } from './backend.js';
 import { createReferenceBackend } from './reference/reference-backend.js';
-import { cpuAddonAvailable, createCpuBackend, type CpuBackendOptions } from './cpu/cpu-backend.js';
+import { CPU_ISAS, cpuAddonAvailable, createCpuBackend, type CpuBackendOptions } from './cpu/cpu-backend.js';
 import { createCudaBackend, probeCuda, type CudaBackendOptions, type CudaProbe } from './cuda/cuda-backend.js';
 import { TokenmillError } from '../util/errors.js';
 
@@ -36,6 +36,6 @@ export function selectBackend(opts: SelectOptions = {}): Selection {
   return { backend: createCpuBackend(opts), reason: 'cpu requested' };
 }
 
-export { cpuAddonAvailable, probeCuda, createReferenceBackend, createCpuBackend, createCudaBackend };
+export { CPU_ISAS, cpuAddonAvailable, probeCuda, createReferenceBackend, createCpuBackend, createCudaBackend };
 export type { CudaProbe };
 export type { CpuIsa } from './cpu/cpu-backend.js';

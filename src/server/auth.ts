@@ -1,4 +1,4 @@
-// API keys: loaded from TOKENMILL_API_KEYS (comma-separated) or a key file that only its owner can
+// API keys: loaded from a comma-separated list (serve reads TOKENMILL_API_KEYS) or a key file that only its owner can
 // read (never argv), stored as sha256 digests and compared with timingSafeEqual against every key.
 // Logs and metrics name a key only by a short id ending in its last 4 characters.
 
@@ -78,10 +78,9 @@ export function readApiKeyFile(path: string): string[] {
   return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0 && !l.startsWith('#'));
 }
 
-/** Keys from the environment (TOKENMILL_API_KEYS, comma-separated) plus an optional key file. */
-export function loadApiKeys(opts: { env?: NodeJS.ProcessEnv; keyFile?: string }): ApiKeyStore {
-  const env = opts.env ?? process.env;
-  const fromEnv = (env.TOKENMILL_API_KEYS ?? '').split(',');
+/** Keys from the comma-separated list the CLI read from TOKENMILL_API_KEYS, plus an optional key file. */
+export function loadApiKeys(opts: { keyList?: string; keyFile?: string }): ApiKeyStore {
+  const fromEnv = (opts.keyList ?? '').split(',');
   const fromFile = opts.keyFile ? readApiKeyFile(opts.keyFile) : [];
   return new ApiKeyStore([...fromEnv, ...fromFile]);
 }

@@ -12,9 +12,9 @@ import type { KvCacheDTypeOption } from '../model/decoder-model.js';
 import type { QuantizeMode } from '../model/quantize.js';
 import { loadTokenizer } from '../model/tokenizer.js';
 import type { Backend } from '../runtime/backend.js';
-import type { CpuPoolOptions } from '../runtime/native.js';
-import { createReferenceBackend, selectBackend, type DeviceChoice } from '../runtime/select.js';
+import { createReferenceBackend, selectBackend, type DeviceChoice, type SelectOptions } from '../runtime/select.js';
 import { isTokenmillError } from '../util/errors.js';
+import { withoutUndefined } from '../util/defined.js';
 import { log } from '../util/logger.js';
 import { TokenizerFrontend } from './model-frontend.js';
 
@@ -24,8 +24,10 @@ export interface ModelStackOptions {
   readonly modelId: string;
   readonly device?: DeviceChoice;
   readonly numThreads?: number;
-  /** CPU worker pool tuning (the CLI reads TOKENMILL_SPIN_US / TOKENMILL_POOL_SOLO). */
-  readonly cpuPool?: CpuPoolOptions;
+  /** Further backend options (ISA, async threshold, CPU pool, CUDA dtype and graphs) the CLI read from the environment. */
+  readonly backendOptions?: Omit<SelectOptions, 'device'>;
+  /** The TOKENMILL_* variables in effect, recorded in the environment fingerprint (FingerprintOptions.env). */
+  readonly env?: Readonly<Record<string, string>>;
   /** Weight-only quantization of the linear layers (model/quantize.ts); default none. */
   readonly quantize?: QuantizeMode;
   /** KV cache dtype (DecoderModelOptions.kvCacheDType); default auto = the compute dtype. */
@@ -64,9 +66,9 @@ export interface ModelStack {
   close(): Promise<void>;
 }
 
-function pickBackend(device: DeviceChoice, numThreads?: number, cpuPool?: CpuPoolOptions): { backend: Backend; reason: string } {
+function pickBackend(device: DeviceChoice, opts: Omit<SelectOptions, 'device'>): { backend: Backend; reason: string } {
   try {
-    return selectBackend({ device, ...(numThreads !== undefined ? { numThreads } : {}), ...(cpuPool !== undefined ? { cpuPool } : {}) });
+    return selectBackend({ ...opts, device });
   } catch (e) {
     // auto with neither the CPU addon nor CUDA: the reference backend still serves (slowly).
     if (device === 'auto' && isTokenmillError(e) && e.code === 'backend_unavailable') {
@@ -78,9 +80,10 @@ function pickBackend(device: DeviceChoice, numThreads?: number, cpuPool?: CpuPoo
 }
 
 export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> {
-  const { backend, reason } = pickBackend(o.device ?? 'auto', o.numThreads, o.cpuPool);
+  const threads = o.numThreads !== undefined ? { numThreads: o.numThreads } : {};
+  const { backend, reason } = pickBackend(o.device ?? 'auto', { ...o.backendOptions, ...threads });
   // Hashed while the weights load (it streams the same files; the page cache serves the second read).
-  const fingerprint = environmentFingerprint({ modelDir: o.dir });
+  const fingerprint = environmentFingerprint({ modelDir: o.dir, ...(o.env !== undefined ? { env: o.env } : {}) });
   fingerprint.catch(() => undefined); // awaited below; a load failure first must not leave it unhandled
   const tokenizer = loadTokenizer(o.dir);
   const loaded = await loadModel(o.dir, backend, {
@@ -104,15 +107,11 @@ export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> 
     detokenizer: frontend.detokenizerFactory(),
     grammarVocab: tokenizer,
     usdPerHour: o.usdPerHour ?? 0,
-    ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}),
-    ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
-    ...(o.maxWaitingRequests !== undefined ? { maxWaitingRequests: o.maxWaitingRequests } : {}),
-    ...(o.maxQueueWaitSeconds !== undefined ? { maxQueueWaitSeconds: o.maxQueueWaitSeconds } : {}),
-    ...(o.observer !== undefined ? { observer: o.observer } : {}),
-    ...(o.decodeGraphs !== undefined ? { decodeGraphs: o.decodeGraphs } : {}),
-    ...(o.kvEvents !== undefined ? { kvEvents: o.kvEvents } : {}),
-    ...(o.deviceGrammarMasks !== undefined ? { deviceGrammarMasks: o.deviceGrammarMasks } : {}),
-    ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
+    ...withoutUndefined({
+      maxNumSeqs: o.maxNumSeqs, maxModelLen: o.maxModelLen, maxWaitingRequests: o.maxWaitingRequests,
+      maxQueueWaitSeconds: o.maxQueueWaitSeconds, observer: o.observer,
+      decodeGraphs: o.decodeGraphs, kvEvents: o.kvEvents, deviceGrammarMasks: o.deviceGrammarMasks, schedulingPolicy: o.schedulingPolicy,
+    }),
   });
   frontend.limitTextTokens(engine.maxModelLen);
   const fingerprintId = (await fingerprint).fingerprintId;

@@ -3,7 +3,8 @@
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
-let current: LogLevel = (process.env.TOKENMILL_LOG_LEVEL as LogLevel | undefined) ?? 'info';
+/** The composition root (src/cli: TOKENMILL_LOG_LEVEL) sets it; library code never reads the environment. */
+let current: LogLevel = 'info';
 
 export function setLogLevel(level: LogLevel): void {
   current = level;

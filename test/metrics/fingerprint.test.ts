@@ -84,7 +84,7 @@ describe('environment fingerprint', () => {
     const [a, b] = [await environmentFingerprint({ modelDir }), await environmentFingerprint({ modelDir })];
     assert.deepEqual(a, b);
     assert.match(a.fingerprintId, /^[0-9a-f]{16}$/);
-    const { fingerprintId, ...fields } = a;
+    const { fingerprintId, tokenmillEnv: _env, ...fields } = a;
     assert.equal(fingerprintIdOf(fields), fingerprintId);
     assert.equal(a.node.version, process.version);
     assert.equal(a.tokenmill.version, (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version);
@@ -98,13 +98,17 @@ describe('environment fingerprint', () => {
     assert.notEqual((await environmentFingerprint()).fingerprintId, a.fingerprintId, 'the model is part of the id');
   });
 
-  it('TOKENMILL_GIT_COMMIT (a container build) overrides git', async () => {
+  it('TOKENMILL_GIT_COMMIT (a container build, passed in by the CLI) overrides git; the variables given are recorded', async () => {
+    const f = await environmentFingerprint({ env: { TOKENMILL_GIT_COMMIT: 'abc123', TOKENMILL_CPU_ISA: 'generic' } });
+    assert.equal(f.tokenmill.gitCommit, 'abc123');
+    assert.equal(f.tokenmill.gitDirty, null);
+    assert.deepEqual(f.tokenmillEnv, { TOKENMILL_GIT_COMMIT: 'abc123', TOKENMILL_CPU_ISA: 'generic' });
+    if (f.cpuAddon.available) assert.equal(f.cpuAddon.kernelIsa, 'generic', 'the ISA asked for is the one recorded');
+    // The library reads no environment: the variable set there changes nothing.
     const prev = process.env.TOKENMILL_GIT_COMMIT;
-    process.env.TOKENMILL_GIT_COMMIT = 'abc123';
+    process.env.TOKENMILL_GIT_COMMIT = 'def456';
     try {
-      const f = await environmentFingerprint();
-      assert.equal(f.tokenmill.gitCommit, 'abc123');
-      assert.equal(f.tokenmill.gitDirty, null);
+      assert.notEqual((await environmentFingerprint()).tokenmill.gitCommit, 'def456');
     } finally {
       if (prev === undefined) delete process.env.TOKENMILL_GIT_COMMIT;
       else process.env.TOKENMILL_GIT_COMMIT = prev;

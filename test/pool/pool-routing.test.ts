@@ -7,121 +7,24 @@
 // Throughput is a bench matter (bench/serve/scrape-cost.ts covers the scrape), not asserted here.
 
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MODEL_PRESETS } from '../../src/model/model-presets.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
-import { REPO_ROOT, testDevice } from '../e2e/cli-helpers.js';
-import { MiniPicker, type Replica } from './mini-picker.js';
+import { MiniPicker } from './mini-picker.js';
+import { prefixCounters, type Proc, runThrough as runAll, startReplica, workload } from './replicas.js';
 
-/** The sources through tsx (bin/tokenmill.js would run a stale dist/ when one is built). */
-const MAIN = join(REPO_ROOT, 'src', 'cli', 'main.ts');
 type Zmq = typeof import('zeromq');
 const zmq: Zmq | null = await import('zeromq').catch(() => null);
 const skip = zmq === null ? (process.env.CI === 'true' ? false : 'the optional zeromq package is not installed') : false;
 
-interface Proc extends Replica {
-  readonly child: ChildProcess;
-  readonly exit: Promise<number | null>;
-}
-
-async function startReplica(modelDir: string, kvEndpoint: string): Promise<Proc> {
-  const args = [
-    '--import',
-    'tsx',
-    MAIN,
-    'serve',
-    '--model',
-    modelDir,
-    '--served-model-name',
-    'tiny',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--metrics-port',
-    '0',
-    '--kv-events-endpoint',
-    kvEndpoint,
-    '--device',
-    testDevice(),
-    '--threads',
-    '1',
-    '--kv-cache-memory',
-    '8MiB',
-    '--max-num-seqs',
-    '8',
-    '--usd-per-hour',
-    '1',
-    '--drain-timeout',
-    '20',
-  ];
-  const child = spawn(process.execPath, args, {
-    env: { ...process.env, TOKENMILL_LOG_LEVEL: 'warn', TOKENMILL_API_KEYS: '', POD_IP: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exit = once(child, 'exit').then(([code]) => code as number | null);
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (d) => (err += String(d)));
-  for await (const chunk of child.stdout!) {
-    out += String(chunk);
-    if (/KV events: .*\n/.test(out)) break;
-  }
-  child.stdout!.resume();
-  const url = /listening on (\S+) /.exec(out)?.[1];
-  const metricsUrl = /metrics: (\S+) /.exec(out)?.[1];
-  const topic = /topic (\S+)/.exec(out)?.[1];
-  if (!url || !metricsUrl || !topic) throw new Error(`serve did not start: ${out}\n${err}`);
-  return { child, exit, url, metricsUrl, podId: topic.split('@')[1]! };
-}
-
-async function prefixCounters(replicas: readonly Replica[]): Promise<{ hits: number; queries: number }> {
-  let hits = 0;
-  let queries = 0;
-  for (const r of replicas) {
-    const m = await (await fetch(r.metricsUrl)).text().catch(() => '');
-    hits += Number(/^tokenmill_prefix_cache_hits_total\{[^}]*\} (\S+)$/m.exec(m)?.[1] ?? 0);
-    queries += Number(/^tokenmill_prefix_cache_queries_total\{[^}]*\} (\S+)$/m.exec(m)?.[1] ?? 0);
-  }
-  return { hits, queries };
-}
-
-/** Groups of requests sharing a 64-token prefix (4 blocks of 16), each with its own 8-token tail, interleaved. */
-function workload(seed: number, numGroups: number, perGroup: number): number[][] {
-  const out: number[][] = [];
-  for (let j = 0; j < perGroup; j++) {
-    for (let g = 0; g < numGroups; g++) {
-      const prefix = Array.from({ length: 64 }, (_, i) => 3 + ((seed * 7919 + g * 131 + i * 17) % 240));
-      out.push([...prefix, ...Array.from({ length: 8 }, (_, i) => 3 + ((seed + g * 31 + j * 13 + i) % 240))]);
-    }
-  }
-  return out;
-}
-
-/** Send prompts through the picker, `concurrency` at a time; returns the statuses in order. */
+/** Every request through the picker must succeed (a failure names its status, replica and body). */
 async function runThrough(picker: MiniPicker, prompts: number[][], concurrency: number, onDone?: (n: number) => void): Promise<number[]> {
-  const statuses: number[] = new Array(prompts.length);
-  const failures: string[] = [];
-  let next = 0;
-  let done = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < prompts.length) {
-        const i = next++;
-        const r = await picker.complete({ model: 'tiny', prompt: prompts[i], max_tokens: 4, temperature: 0, ignore_eos: true });
-        statuses[i] = r.status;
-        if (r.status !== 200) failures.push(`${r.status} from ${r.podId}: ${JSON.stringify(r.json)}`);
-        onDone?.(++done);
-      }
-    }),
-  );
-  assert.deepEqual(failures, [], 'every request succeeds');
-  return statuses;
+  const r = await runAll(picker, prompts, { concurrency, ...(onDone ? { onDone } : {}) });
+  assert.deepEqual(r.failures, [], 'every request succeeds');
+  return r.statuses;
 }
 
 describe('a pool of tokenmill replicas behind a KV-event-aware picker', { skip }, () => {

@@ -162,7 +162,7 @@ describe('api key loading', () => {
     writeFileSync(f, '# team keys\nsk-file-key-aaaa\n\nsk-file-key-bbbb\n');
     chmodSync(f, 0o600);
     assert.deepEqual(readApiKeyFile(f), ['sk-file-key-aaaa', 'sk-file-key-bbbb']);
-    const store = loadApiKeys({ env: { TOKENMILL_API_KEYS: 'sk-env-key-cccc, ' }, keyFile: f });
+    const store = loadApiKeys({ keyList: 'sk-env-key-cccc, ', keyFile: f });
     assert.equal(store.size, 3);
     assert.equal(store.verify('sk-file-key-bbbb'), 'k3-bbbb');
     assert.equal(store.verify('sk-env-key-cccc'), 'k1-cccc');
@@ -178,7 +178,7 @@ describe('api key loading', () => {
   });
 
   it('no keys means auth off (any key accepted)', () => {
-    const s = loadApiKeys({ env: {} });
+    const s = loadApiKeys({});
     assert.equal(s.enabled, false);
     assert.equal(s.verify(null), 'anonymous');
   });

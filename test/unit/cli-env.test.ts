@@ -2,8 +2,7 @@
 // engine itself ignores TOKENMILL_DECODE_GRAPHS; bench records carry the TOKENMILL_* in effect, minus secrets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { engineOptionsFromEnv } from '../../src/cli/env.js';
-import { tokenmillEnv } from '../../src/cli/bench-common.js';
+import { backendOptionsFromEnv, engineOptionsFromEnv, logLevelFromEnv, tokenmillEnv } from '../../src/cli/env.js';
 import { resolveEngineConfig } from '../../src/engine/engine-config.js';
 import type { CausalLM } from '../../src/model/types.js';
 
@@ -24,6 +23,22 @@ test('TOKENMILL_DECODE_GRAPHS reaches the engine only through the CLI', () => {
   }
 });
 
+test('backend options and the log level come from the environment only through the CLI; bad values keep the default', () => {
+  assert.deepEqual(
+    backendOptionsFromEnv({
+      TOKENMILL_NUM_THREADS: '3', TOKENMILL_CPU_ISA: 'generic', TOKENMILL_ASYNC_MIN_WORK: '0',
+      TOKENMILL_CUDA_DTYPE: 'f16', TOKENMILL_CUDA_GRAPHS: '0',
+    }),
+    { numThreads: 3, cpuIsa: 'generic', asyncMinWork: 0, dtype: 'f16', cudaGraphs: false },
+  );
+  const bad = { TOKENMILL_NUM_THREADS: '0', TOKENMILL_CPU_ISA: 'sse', TOKENMILL_ASYNC_MIN_WORK: 'x', TOKENMILL_CUDA_DTYPE: 'bf8' };
+  assert.deepEqual(backendOptionsFromEnv(bad), {});
+  assert.equal(backendOptionsFromEnv({ TOKENMILL_ASYNC_MIN_WORK: 'Infinity' }).asyncMinWork, Infinity);
+  assert.equal(logLevelFromEnv({ TOKENMILL_LOG_LEVEL: 'silent' }), 'silent');
+  assert.equal(logLevelFromEnv({ TOKENMILL_LOG_LEVEL: 'loud' }), undefined);
+});
+
 test('bench records name the TOKENMILL_* variables in effect, never API keys', () => {
-  assert.deepEqual(tokenmillEnv({ TOKENMILL_CPU_ISA: 'avx2', TOKENMILL_API_KEYS: 'sk-secret', PATH: '/bin' }), { TOKENMILL_CPU_ISA: 'avx2' });
+  const env = { TOKENMILL_CPU_ISA: 'avx2', TOKENMILL_API_KEYS: 'sk-secret', PATH: '/bin' };
+  assert.deepEqual(tokenmillEnv(env), { TOKENMILL_CPU_ISA: 'avx2' });
 });

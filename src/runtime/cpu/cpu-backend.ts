@@ -8,7 +8,7 @@ import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
 import type { AttentionMetadata, Backend, BackendGraphs, BackendMemoryStats, HostData, KvLayer, ReadOptions, Tensor } from '../backend.js';
 import { applyTokenBitmaskInPlace } from '../token-bitmask.js';
-import { numelOf } from '../backend.js';
+import { checkArgLayout, numelOf } from '../backend.js';
 import { DTYPE_BYTES, halfToF32, type DType } from '../dtype.js';
 import { loadCpuAddon, type CpuAddon, type CpuEngineHandle, type CpuEngineInfo, type CpuPoolOptions } from '../native.js';
 import { TokenmillError } from '../../util/errors.js';
@@ -19,19 +19,24 @@ import type { GgmlQuantType } from '../ggml-format.js';
 import { OP_PAYLOAD_INTS } from './cpu-op-abi.js';
 import { CpuGraphs } from './cpu-graphs.js';
 
+/** Multiply-adds from which a queue runs off the JS thread: below it, the worker hand-off costs more than it frees. */
+export const ASYNC_MIN_WORK_DEFAULT = 2e7;
+
 export type CpuIsa = 'avx512vnni' | 'avx512' | 'avx2vnni' | 'avx2' | 'generic';
+/** Every CpuIsa, best first (the CLI checks TOKENMILL_CPU_ISA against it). */
+export const CPU_ISAS: readonly CpuIsa[] = ['avx512vnni', 'avx512', 'avx2vnni', 'avx2', 'generic'];
 
 export interface CpuBackendOptions {
-  /** Worker threads for kernels (the caller counts as one); default: the number of physical cores. */
+  /** Worker threads for kernels (the caller counts as one); default: the number of physical cores (CLI: TOKENMILL_NUM_THREADS). */
   readonly numThreads?: number;
   /**
-   * Force a kernel ISA when the CPU supports it; default: best. The *vnni tables differ from their base
-   * only in matmulGgml (VNNI dot products: AVX512-VNNI on avx512, AVX-VNNI on avx2).
+   * Force a kernel ISA when the CPU supports it; default: best (CLI: TOKENMILL_CPU_ISA). The *vnni tables
+   * differ from their base only in matmulGgml (VNNI dot products: AVX512-VNNI on avx512, AVX-VNNI on avx2).
    */
   readonly cpuIsa?: CpuIsa;
   /**
    * Queues of at least this many multiply-adds run off the JS thread at read()/synchronize()
-   * (default 2e7, env TOKENMILL_ASYNC_MIN_WORK; 0 = always, Infinity = never).
+   * (default ASYNC_MIN_WORK_DEFAULT; CLI: TOKENMILL_ASYNC_MIN_WORK; 0 = always, Infinity = never).
    */
   readonly asyncMinWork?: number;
   /** Expose `graphs` (record/replay of op sequences); default false. */
@@ -105,8 +110,7 @@ export class CpuBackend implements Backend {
     private readonly addon: CpuAddon,
     opts: CpuBackendOptions,
   ) {
-    const envThreads = Number(process.env.TOKENMILL_NUM_THREADS ?? '');
-    const threads = opts.numThreads ?? (envThreads > 0 ? envThreads : physicalCoreCount());
+    const threads = opts.numThreads ?? physicalCoreCount();
     invariant(Number.isInteger(threads) && threads >= 1 && threads <= 1024, `cpu backend: bad numThreads ${threads}`);
     if (opts.graphs === true) {
       this.graphs = new CpuGraphs({
@@ -121,9 +125,8 @@ export class CpuBackend implements Backend {
         },
       });
     }
-    const isa = opts.cpuIsa ?? process.env.TOKENMILL_CPU_ISA ?? '';
-    const envWork = process.env.TOKENMILL_ASYNC_MIN_WORK;
-    this.asyncMinWork = opts.asyncMinWork ?? (envWork !== undefined && envWork !== '' ? Number(envWork) : 2e7);
+    const isa = opts.cpuIsa ?? '';
+    this.asyncMinWork = opts.asyncMinWork ?? ASYNC_MIN_WORK_DEFAULT;
     try {
       this.engine = addon.createEngine(threads, isa, opts.cpuPool ?? {});
       const info = addon.engineInfo(this.engine);
@@ -149,11 +152,7 @@ export class CpuBackend implements Backend {
   arg(t: Tensor, name: string, dtypes: readonly DType[], shape?: readonly number[]): CpuTensor {
     invariant(t instanceof CpuTensor && t.owner === this, () => `${name}: foreign tensor (backend '${(t as Tensor | null)?.backend}')`);
     invariant(t.storage.live, () => `${name}: tensor used after free()`);
-    invariant(dtypes.includes(t.dtype), () => `${name}: dtype ${t.dtype}, expected ${dtypes.join(' | ')}`);
-    if (shape) {
-      const ok = shape.length === t.shape.length && shape.every((d, i) => d === -1 || d === t.shape[i]);
-      invariant(ok, () => `${name}: shape [${t.shape.join(', ')}], expected [${shape.map((d) => (d === -1 ? '*' : d)).join(', ')}]`);
-    }
+    checkArgLayout(t, name, dtypes, shape);
     return t;
   }
   noAlias(outName: string, out: CpuTensor, inputs: Record<string, CpuTensor>): void {

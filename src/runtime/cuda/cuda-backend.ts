@@ -3,7 +3,7 @@
 // read*() and synchronize(). CUDA failures surface as TokenmillError('cuda_error'), never an abort.
 // Extra, CUDA-only: sample() (device-side sampling, see cuda-sampler.ts), matmul path control and
 // device memory figures for tests. `graphs` (CUDA graphs, cuda-graphs.ts) when the addon has them and
-// TOKENMILL_CUDA_GRAPHS is not '0'.
+// the cudaGraphs option is not false.
 import type { AttentionMetadata, Backend, BackendGraphs, BackendMemoryStats, DeviceSampleRow, HostData, KvLayer, Tensor } from '../backend.js';
 import { numelOf } from '../backend.js';
 import { DTYPE_BYTES, isFloatDType, type DType } from '../dtype.js';
@@ -17,8 +17,10 @@ import { cudaProbeReason, cudaVersionString } from './cuda-probe-reason.js';
 
 export interface CudaBackendOptions {
   readonly deviceIndex?: number;
-  /** Activation / KV dtype on the device. */
+  /** Activation / KV dtype on the device (default bf16; the CLI maps TOKENMILL_CUDA_DTYPE here). */
   readonly dtype?: 'bf16' | 'f16' | 'f32';
+  /** Expose `graphs` (CUDA graphs) when the addon has them (default true; the CLI maps TOKENMILL_CUDA_GRAPHS=0 to false). */
+  readonly cudaGraphs?: boolean;
 }
 
 export interface CudaProbe {
@@ -47,12 +49,6 @@ export function probeCuda(): CudaProbe {
   } catch (e) {
     return { available: false, reason: `CUDA probe failed: ${e instanceof Error ? e.message : String(e)}`, devices: [], driverVersion: null, runtimeVersion: null, cublasLt: false };
   }
-}
-
-/** TOKENMILL_CUDA_DTYPE=f16|f32 changes the default (bf16), e.g. to run the conformance suite per dtype. */
-function defaultDType(): 'bf16' | 'f16' | 'f32' {
-  const v = process.env.TOKENMILL_CUDA_DTYPE;
-  return v === 'f16' || v === 'f32' ? v : 'bf16';
 }
 
 export type MatmulMode = 'auto' | 'own' | 'cublaslt';
@@ -86,7 +82,7 @@ export class CudaBackend implements Backend {
   constructor(opts: CudaBackendOptions = {}) {
     const { addon, reason } = loadCudaAddon();
     if (addon === null) throw new TokenmillError('backend_unavailable', `cuda: ${reason}`);
-    this.computeDType = opts.dtype ?? defaultDType();
+    this.computeDType = opts.dtype ?? 'bf16';
     const probe = probeCuda();
     if (!probe.available) throw new TokenmillError('backend_unavailable', `cuda: ${probe.reason}`);
     const index = opts.deviceIndex ?? 0;
@@ -98,7 +94,7 @@ export class CudaBackend implements Backend {
     } catch (e) {
       throw toCudaError(e);
     }
-    if (hasGraphNative(this.ctx) && process.env.TOKENMILL_CUDA_GRAPHS !== '0') this.graphs = this.cudaGraphs = new CudaGraphs(this.ctx, () => !this.disposed);
+    if (hasGraphNative(this.ctx) && opts.cudaGraphs !== false) this.graphs = this.cudaGraphs = new CudaGraphs(this.ctx, () => !this.disposed);
     if (typeof this.ctx.ropeKvWriteQkv === 'function') this.ropeKvWriteQkv = (...a) => this.fusedRopeKvWriteQkv(...a);
     if (typeof this.ctx.applyTokenBitmask === 'function') this.applyTokenBitmask = (...a) => this.tokenBitmask(...a);
     if (typeof this.ctx.matmulQ8 === 'function' && typeof this.ctx.dequantQ8 === 'function') this.matmulQ8 = (...a) => this.int8Matmul(...a);

@@ -1,24 +1,32 @@
 // Reference row and elementwise ops: embedding, siluMul, add, gatherRows, argmax.
 // Values are computed in f64 and rounded once to f32 on store.
 import type { Tensor } from '../backend.js';
+import type { DType } from '../dtype.js';
 import { invariant } from '../../util/invariant.js';
 import { ANY_FLOAT, F32, I32, aliasExactOrNone, f32Window, floatGetter, i32Window, noAlias, toInts, type RefContext } from './ref-tensor.js';
 
 /** out[t, :] = table[ids[t], :]. out [T, D] f32, table [V, D] any float dtype, ids i32 [T]. */
 export function embedding(ctx: RefContext, out: Tensor, table: Tensor, ids: Tensor): void {
-  const Tab = ctx.arg(table, 'table', ANY_FLOAT, [-1, -1]);
-  const [V, D] = Tab.shape as [number, number];
-  const Ids = ctx.arg(ids, 'ids', I32, [-1]);
-  const T = Ids.shape[0]!;
-  const O = ctx.arg(out, 'out', F32, [T, D]);
-  noAlias('out', O, { table: Tab, ids: Ids });
-  const idv = toInts(Ids);
-  const get = floatGetter(Tab);
+  copyRows(ctx, 'embedding', out, { name: 'table', t: table, dtypes: ANY_FLOAT }, { name: 'ids', t: ids });
+}
+
+/** out[s, :] = src[idx[s], :], src [N, D], idx i32 [S], out f32 [S, D]: embedding and gatherRows. */
+function copyRows(
+  ctx: RefContext, op: string, out: Tensor, src: { name: string; t: Tensor; dtypes: readonly DType[] }, idx: { name: string; t: Tensor },
+): void {
+  const X = ctx.arg(src.t, src.name, src.dtypes, [-1, -1]);
+  const [N, D] = X.shape as [number, number];
+  const Idx = ctx.arg(idx.t, idx.name, I32, [-1]);
+  const S = Idx.shape[0]!;
+  const O = ctx.arg(out, 'out', F32, [S, D]);
+  noAlias('out', O, { [src.name]: X, [idx.name]: Idx });
+  const rv = toInts(Idx);
+  const get = floatGetter(X);
   const o = f32Window(O);
-  for (let t = 0; t < T; t++) {
-    const id = idv[t]!;
-    invariant(id >= 0 && id < V, () => `embedding: ids[${t}] = ${id} outside [0, ${V})`);
-    for (let i = 0; i < D; i++) o[t * D + i] = get(id * D + i);
+  for (let s = 0; s < S; s++) {
+    const r = rv[s]!;
+    invariant(r >= 0 && r < N, () => `${op}: ${idx.name}[${s}] = ${r} outside [0, ${N})`);
+    for (let i = 0; i < D; i++) o[s * D + i] = get(r * D + i);
   }
 }
 
@@ -56,20 +64,7 @@ export function add(ctx: RefContext, out: Tensor, a: Tensor, b: Tensor): void {
 
 /** out[s, :] = x[rows[s], :]. x [T, D], rows i32 [S], out [S, D]. */
 export function gatherRows(ctx: RefContext, out: Tensor, x: Tensor, rows: Tensor): void {
-  const X = ctx.arg(x, 'x', F32, [-1, -1]);
-  const [T, D] = X.shape as [number, number];
-  const Rows = ctx.arg(rows, 'rows', I32, [-1]);
-  const S = Rows.shape[0]!;
-  const O = ctx.arg(out, 'out', F32, [S, D]);
-  noAlias('out', O, { x: X, rows: Rows });
-  const rv = toInts(Rows);
-  const get = floatGetter(X);
-  const o = f32Window(O);
-  for (let s = 0; s < S; s++) {
-    const r = rv[s]!;
-    invariant(r >= 0 && r < T, () => `gatherRows: rows[${s}] = ${r} outside [0, ${T})`);
-    for (let i = 0; i < D; i++) o[s * D + i] = get(r * D + i);
-  }
+  copyRows(ctx, 'gatherRows', out, { name: 'x', t: x, dtypes: F32 }, { name: 'rows', t: rows });
 }
 
 /** out[s] = argmax over v of logits[s, v], lowest index on ties; NaN never wins. logits [S, V] f32, V >= 1. */

@@ -1,7 +1,7 @@
 // Reference backend tensors: host typed-array storage shared by views, plus checked element access.
 // Storage: f32 -> Float32Array, f16/bf16 -> Uint16Array of raw bits, i32 -> Int32Array, i8 -> Int8Array.
 // Every op argument goes through RefContext.arg(), which rejects foreign, freed or misshaped tensors.
-import { numelOf, type Tensor } from '../backend.js';
+import { checkArgLayout, numelOf, type Tensor } from '../backend.js';
 import { bf16ToF32, f16ToF32, type DType } from '../dtype.js';
 import { invariant } from '../../util/invariant.js';
 
@@ -62,11 +62,7 @@ export class RefContext {
     invariant(!this.disposed, 'reference backend used after dispose()');
     invariant(t instanceof RefTensor && t.owner === this, () => `${name}: foreign tensor (backend '${(t as Tensor | null)?.backend}')`);
     invariant(t.storage.live, () => `${name}: tensor used after free()`);
-    invariant(dtypes.includes(t.dtype), () => `${name}: dtype ${t.dtype}, expected ${dtypes.join(' | ')}`);
-    if (shape) {
-      const ok = shape.length === t.shape.length && shape.every((d, i) => d === -1 || d === t.shape[i]);
-      invariant(ok, () => `${name}: shape [${t.shape.join(', ')}], expected [${shape.map((d) => (d === -1 ? '*' : d)).join(', ')}]`);
-    }
+    checkArgLayout(t, name, dtypes, shape);
     return t;
   }
 }

@@ -5,7 +5,7 @@
 // enable_thinking: false) leaves the output plain content. Also counts reasoning tokens.
 
 import { MarkerSet, type SingleTokenLookup } from '../tools/markers.js';
-import { pushContent, type OutputDelta, type StreamParser } from '../tools/output-parser.js';
+import { BufferedStreamParser, pushContent, type OutputDelta } from '../tools/output-parser.js';
 
 const OPEN = '<think>';
 const CLOSE = '</think>';
@@ -24,10 +24,9 @@ export function promptOpensThink(prompt: string): boolean {
   return open >= 0 && prompt.indexOf(CLOSE, open) < 0 && prompt.slice(open + OPEN.length).trim().length === 0;
 }
 
-export class ThinkParser implements StreamParser {
-  private readonly markers: MarkerSet;
+export class ThinkParser extends BufferedStreamParser {
+  protected readonly markers: MarkerSet;
   private mode: Mode;
-  private buf = '';
   /** Reasoning: leading whitespace not yet dropped, trailing whitespace held until more text. */
   private reasoningStarted = false;
   private held = '';
@@ -40,6 +39,7 @@ export class ThinkParser implements StreamParser {
   private numReasoning = 0;
 
   constructor(opts: ThinkParserOptions = {}) {
+    super();
     const lookup = opts.singleTokenId ?? null;
     this.markers = new MarkerSet([OPEN, CLOSE], lookup);
     this.mode = opts.promptOpened ? 'reasoning' : 'start';
@@ -53,26 +53,13 @@ export class ThinkParser implements StreamParser {
     return this.numReasoning;
   }
 
-  push(text: string, tokenIds: readonly number[]): OutputDelta[] {
-    this.markers.noteIds(tokenIds);
-    this.countTokens(tokenIds);
-    this.buf += text;
-    const out: OutputDelta[] = [];
-    this.run(out, false);
-    return out;
-  }
-
-  finish(): OutputDelta[] {
-    const out: OutputDelta[] = [];
-    this.run(out, true);
+  protected flushRest(out: OutputDelta[]): void {
     if (this.mode === 'start') pushContent(out, this.buf); // whitespace only
     if (this.mode === 'reasoning') pushContent(out, this.held, 'reasoning'); // never closed
-    this.buf = '';
     this.held = '';
-    return out;
   }
 
-  private countTokens(ids: readonly number[]): void {
+  protected override noteTokens(ids: readonly number[]): void {
     for (const id of ids) {
       if (this.tokensIn === 'unknown') this.tokensIn = this.openId !== null && id === this.openId ? 'reasoning' : 'none';
       if (this.tokensIn !== 'reasoning') continue;
@@ -81,7 +68,7 @@ export class ThinkParser implements StreamParser {
     }
   }
 
-  private run(out: OutputDelta[], atEnd: boolean): void {
+  protected run(out: OutputDelta[], atEnd: boolean): void {
     for (;;) {
       if (this.mode === 'start') {
         const s = this.buf.trimStart();

@@ -6,43 +6,31 @@
 
 import { CallScanner } from './call-scanner.js';
 import { MarkerSet } from './markers.js';
-import { CallTracker, pushContent, type OutputDelta, type StreamParser, type ToolParserOptions } from './output-parser.js';
+import { BufferedStreamParser, CallTracker, pushContent, type OutputDelta, type ToolParserOptions } from './output-parser.js';
 
 const TAG = '<|python_tag|>';
 
 type Mode = 'start' | 'content' | 'calls' | 'between' | 'drop';
 
-export class Llama3JsonToolParser implements StreamParser {
-  private readonly markers: MarkerSet;
+export class Llama3JsonToolParser extends BufferedStreamParser {
+  protected readonly markers: MarkerSet;
   private readonly calls: CallTracker;
   private mode: Mode = 'start';
-  private buf = '';
   private scanner: CallScanner | null = null;
   /** Text of the output so far while the first call has not started (the content fallback). */
   private raw = '';
 
   constructor(opts: ToolParserOptions = {}) {
+    super();
     this.markers = new MarkerSet([TAG], opts.singleTokenId ?? null);
     this.calls = new CallTracker(opts);
   }
 
-  push(text: string, tokenIds: readonly number[]): OutputDelta[] {
-    this.markers.noteIds(tokenIds);
-    this.buf += text;
-    const out: OutputDelta[] = [];
-    this.run(out, false);
-    return out;
-  }
-
-  finish(): OutputDelta[] {
-    const out: OutputDelta[] = [];
-    this.run(out, true);
+  protected flushRest(out: OutputDelta[]): void {
     if (this.mode === 'start' || (this.mode === 'calls' && this.calls.count === 0)) pushContent(out, this.raw + this.buf);
-    this.buf = '';
-    return out;
   }
 
-  private run(out: OutputDelta[], atEnd: boolean): void {
+  protected run(out: OutputDelta[], atEnd: boolean): void {
     for (;;) {
       if (this.mode === 'start') {
         const s = this.buf.trimStart();

@@ -5,19 +5,18 @@
 
 import { CallScanner } from './call-scanner.js';
 import { MarkerSet } from './markers.js';
-import { CallTracker, ContentEmitter, type OutputDelta, type StreamParser, type ToolParserOptions } from './output-parser.js';
+import { BufferedStreamParser, CallTracker, ContentEmitter, type OutputDelta, type ToolParserOptions } from './output-parser.js';
 
 const CALLS = '[TOOL_CALLS]';
 const ARGS = '[ARGS]';
 
 type Mode = 'text' | 'after_marker' | 'array' | 'object' | 'name' | 'args' | 'drop';
 
-export class MistralToolParser implements StreamParser {
-  private readonly markers: MarkerSet;
+export class MistralToolParser extends BufferedStreamParser {
+  protected readonly markers: MarkerSet;
   private readonly calls: CallTracker;
   private readonly content = new ContentEmitter();
   private mode: Mode = 'text';
-  private buf = '';
   private scanner: CallScanner | null = null;
   private name = '';
   /** Raw JSON value scanning for [ARGS]: nesting depth and string state. */
@@ -27,28 +26,17 @@ export class MistralToolParser implements StreamParser {
   private argsStarted = false;
 
   constructor(opts: ToolParserOptions = {}) {
+    super();
     this.markers = new MarkerSet([CALLS, ARGS], opts.singleTokenId ?? null);
     this.calls = new CallTracker(opts);
   }
 
-  push(text: string, tokenIds: readonly number[]): OutputDelta[] {
-    this.markers.noteIds(tokenIds);
-    this.buf += text;
-    const out: OutputDelta[] = [];
-    this.run(out, false);
-    return out;
-  }
-
-  finish(): OutputDelta[] {
-    const out: OutputDelta[] = [];
-    this.run(out, true);
+  protected flushRest(out: OutputDelta[]): void {
     if (this.mode === 'text') this.content.emit(this.buf, out);
-    this.buf = '';
     this.content.finish(this.calls.count, out);
-    return out;
   }
 
-  private run(out: OutputDelta[], atEnd: boolean): void {
+  protected run(out: OutputDelta[], atEnd: boolean): void {
     while (this.buf.length > 0) {
       switch (this.mode) {
         case 'text': {

@@ -19,6 +19,37 @@ export interface StreamParser {
   finish(): OutputDelta[];
 }
 
+/**
+ * The push/finish skeleton the marker-driven parsers share: text accumulates in `buf`, run() consumes
+ * what it can (everything when atEnd), flushRest() releases what the parser still holds at the end.
+ */
+export abstract class BufferedStreamParser implements StreamParser {
+  protected buf = '';
+  protected abstract readonly markers: { noteIds(ids: readonly number[]): void };
+
+  push(text: string, tokenIds: readonly number[]): OutputDelta[] {
+    this.markers.noteIds(tokenIds);
+    this.noteTokens(tokenIds);
+    this.buf += text;
+    const out: OutputDelta[] = [];
+    this.run(out, false);
+    return out;
+  }
+
+  finish(): OutputDelta[] {
+    const out: OutputDelta[] = [];
+    this.run(out, true);
+    this.flushRest(out);
+    this.buf = '';
+    return out;
+  }
+
+  /** Token-level accounting before the text is parsed (none by default). */
+  protected noteTokens(_tokenIds: readonly number[]): void {}
+  protected abstract run(out: OutputDelta[], atEnd: boolean): void;
+  protected abstract flushRest(out: OutputDelta[]): void;
+}
+
 export interface ToolParserOptions {
   /** Token id of a text when it is exactly one token (markers are then matched on ids). */
   readonly singleTokenId?: ((text: string) => number | null) | null;
