@@ -8,6 +8,7 @@ import { log } from '../../util/logger.js';
 import { constraintKey, type Constraint, type StructuralTagFormat } from '../constraint.js';
 import { encodeVocab, type GrammarVocabSource } from './grammar-vocab.js';
 import { grammarSchema } from './schema-support.js';
+import { Utf8Masks } from './utf8-mask.js';
 import { captureNativeErrors, loadXGrammar, type XGrammar, type XgCompiledGrammar, type XgGrammarCompiler, type XgTokenizerInfo } from './xgrammar-loader.js';
 
 /**
@@ -38,6 +39,8 @@ export class GrammarCompilerCache {
     private readonly compiler: XgGrammarCompiler,
     readonly vocabSize: number,
     readonly stopTokenIds: readonly number[],
+    /** Per UTF-8 decoder state, the tokens that keep the bytes valid (every mask is ANDed with one). */
+    readonly utf8: Utf8Masks,
   ) {}
 
   static async create(tok: GrammarVocabSource, rowSize: number, stopTokenIds: readonly number[]): Promise<GrammarCompilerCache> {
@@ -46,8 +49,9 @@ export class GrammarCompilerCache {
     const v = encodeVocab(tok, rowSize);
     const info = await xg.TokenizerInfo.createTokenizerInfo(v.encoded, v.vocabType, v.prependSpace, rowSize, [...stopTokenIds]);
     const compiler = await xg.GrammarCompiler.createGrammarCompiler(info, false);
+    const utf8 = new Utf8Masks(v.bytes, rowSize);
     log.debug(`grammar: tokenizer info for ${rowSize} tokens (${v.vocabType}) in ${(performance.now() - t0).toFixed(0)} ms`);
-    return new GrammarCompilerCache(xg, info, compiler, rowSize, stopTokenIds);
+    return new GrammarCompilerCache(xg, info, compiler, rowSize, stopTokenIds, utf8);
   }
 
   /** The compiled grammar when it is cached (no compile). */

@@ -27,16 +27,21 @@ export interface EncodedVocab {
   /** xgrammar's vocab_type. */
   readonly vocabType: 'byte_level' | 'byte_fallback' | 'raw';
   readonly prependSpace: boolean;
+  /** The bytes each encoded token stands for (empty where encoded is ""): utf8-mask.ts runs them. */
+  readonly bytes: Uint8Array[];
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
+const NO_BYTES = new Uint8Array(0);
 
 /** Encode the vocabulary for a logits row of rowSize entries (>= tokenizer vocab when padded). */
 export function encodeVocab(tok: GrammarVocabSource, rowSize: number): EncodedVocab {
   const encoded = new Array<string>(rowSize).fill('');
+  const bytesOf = new Array<Uint8Array>(rowSize).fill(NO_BYTES);
   const n = Math.min(rowSize, tok.vocabSize);
   for (let id = 0; id < n; id++) {
     if (tok.isSpecial(id) && !GRAMMAR_VISIBLE_SPECIALS.has(tok.tokenString(id) ?? '')) continue;
+    bytesOf[id] = tok.tokenBytes(id);
     if (tok.spelling === 'byte_level') {
       // Bytes, not the vocab string: added tokens ("<tool_call>") are stored as plain text in
       // tokenizer.json, so re-spell everything in the byte-level alphabet.
@@ -51,5 +56,5 @@ export function encodeVocab(tok: GrammarVocabSource, rowSize: number): EncodedVo
     }
   }
   const vocabType = tok.spelling === 'byte_level' ? 'byte_level' : tok.spelling === 'sentencepiece' ? 'byte_fallback' : 'raw';
-  return { encoded, vocabType, prependSpace: tok.spelling === 'sentencepiece' && tok.stripsLeadingSpace };
+  return { encoded, vocabType, prependSpace: tok.spelling === 'sentencepiece' && tok.stripsLeadingSpace, bytes: bytesOf };
 }

@@ -3,16 +3,22 @@
 // prepareMask() while the forward pass runs (model-runner.ts) and applied by the sampler. The
 // matcher always matches the output tokens the sequence holds: prepareMask() first rolls back or
 // replays to the sequence's output (preemption keeps tokens today, so this is a check that costs a
-// compare; it makes any future discard of tokens safe). Owns WASM memory: dispose() it.
+// compare; it makes any future discard of tokens safe). The mask is also ANDed with the mask of the
+// UTF-8 decoder state over the bytes generated so far (utf8-mask.ts), so the grammar never counts a
+// byte run the detokenizer would turn into U+FFFD; a full grammar mask (free text the grammar does
+// not constrain) stays full and unapplied. Owns WASM memory: dispose() it.
 import { TokenmillError } from '../../util/errors.js';
 import { invariant } from '../../util/invariant.js';
 import type { CompiledConstraint, GrammarCompilerCache } from './grammar-compiler.js';
+import { UTF8_BOUNDARY } from './utf8-mask.js';
 import type { XgGrammarMatcher } from './xgrammar-loader.js';
 
 export class SequenceGrammar {
   private matcher: XgGrammarMatcher | null = null;
   /** Tokens the matcher has accepted, in order. */
   private readonly accepted: number[] = [];
+  /** utf8States[i]: the UTF-8 decoder state after the first i accepted tokens. */
+  private readonly utf8States: number[] = [UTF8_BOUNDARY];
   /** Allowed-token bitmask for the next token (ceil(vocab / 32) words); null until prepared. */
   mask: Int32Array | null = null;
   /** The mask allows every token (free text before a structural tag's trigger): skip applying it. */
@@ -43,6 +49,12 @@ export class SequenceGrammar {
     let full = true;
     for (let i = 0; i < mask.length - 1 && full; i++) if (mask[i] !== -1) full = false;
     this.maskIsFull = full && this.lastWordFull(mask);
+    if (!this.maskIsFull) this.cache.utf8.and(mask, this.utf8State);
+  }
+
+  /** The UTF-8 decoder state after the accepted tokens (utf8-mask.ts; 0 at a character boundary). */
+  get utf8State(): number {
+    return this.utf8States[this.utf8States.length - 1]!;
   }
 
   /** Advance with the sampled token; a token outside the mask is our bug (the sampler masked it). */
@@ -51,7 +63,7 @@ export class SequenceGrammar {
     if (!this.matcher.acceptToken(tokenId)) {
       throw new TokenmillError('internal_error', `grammar: token ${tokenId} was sampled outside the allowed set`);
     }
-    this.accepted.push(tokenId);
+    this.push(tokenId);
     this.mask = null;
   }
 
@@ -80,11 +92,17 @@ export class SequenceGrammar {
     if (common < acc.length) {
       m.rollBack(acc.length - common);
       acc.length = common;
+      this.utf8States.length = common + 1;
     }
     for (let i = common; i < output.length; i++) {
       if (!m.acceptToken(output[i]!)) throw new TokenmillError('internal_error', `grammar: replaying token ${output[i]} at output position ${i} failed`);
-      acc.push(output[i]!);
+      this.push(output[i]!);
     }
+  }
+
+  private push(tokenId: number): void {
+    this.accepted.push(tokenId);
+    this.utf8States.push(this.cache.utf8.advance(this.utf8State, tokenId));
   }
 
   private lastWordFull(mask: Int32Array): boolean {
