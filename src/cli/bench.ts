@@ -15,6 +15,7 @@ import { commandLine, fingerprintOrMinimal, formatRecordLine, gitCommitOf, gitDi
 import { defaultNumRequests } from './bench-engine.js';
 import { backendOptionsFromEnv, engineOptionsFromEnv } from './env.js';
 import { choiceArg, floatArg, positiveIntArg } from './options.js';
+import { addBackendFlags, addKvCacheDtypeFlag } from './backend-flags.js';
 
 interface EngineCliOptions {
   model?: string;
@@ -150,17 +151,12 @@ async function benchReport(files: string[], o: { output: string; title?: string;
 
 export function register(program: Command): void {
   const bench = program.command('bench').description('measure throughput, latency and cost (engine offline, any OpenAI server, HTML report)');
-  bench
+  addKvCacheDtypeFlag(addBackendFlags(bench
     .command('engine')
     .description('offline throughput and latency through the engine on a backend (synthetic seeded prompts, exact lengths)')
     .option('--model <dir>', 'model directory')
     .option('--preset <name>', 'seeded random model of this shape instead (e.g. stories15M), generated once into the cache')
-    .option('--preset-dtype <dtype>', 'f32 | f16 | bf16 for --preset', choiceArg(['f32', 'f16', 'bf16'] as const), 'f32')
-    .option('--device <device>', 'auto | cpu | cuda | reference', choiceArg(['auto', 'cpu', 'cuda', 'reference'] as const), 'auto')
-    .option('--threads <n>', 'CPU worker threads', positiveIntArg)
-    .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel) | q8_0 (Q8_0 blocks)',
-      choiceArg(['int8', 'q8_0'] as const))
-    .option('--kv-cache-dtype <dtype>', 'KV cache dtype: auto (= compute dtype) | f32 | f16 | bf16 (f16/bf16: CPU only, halves the cache)', choiceArg(['auto', 'f32', 'f16', 'bf16'] as const), 'auto')
+    .option('--preset-dtype <dtype>', 'f32 | f16 | bf16 for --preset', choiceArg(['f32', 'f16', 'bf16'] as const), 'f32')))
     .option('--cuda-dtype <dtype>', 'CUDA activation/KV dtype', choiceArg(['bf16', 'f16', 'f32'] as const), 'bf16')
     .option('--shapes <list>', "IN/OUT token counts, comma-separated, or 'all' (128/128,512/256,1000/1000,2048/2048)")
     .option('--in <n>', 'prompt tokens (with --out: one shape)', positiveIntArg)

@@ -9,10 +9,9 @@ import { validateSamplingParams } from '../engine/sampling-validate.js';
 import type { GenerationConfig } from '../model/generation-config.js';
 import type { DeviceChoice } from '../runtime/select.js';
 import { TokenmillError, isTokenmillError } from '../util/errors.js';
-import { choiceArg, collect, floatArg, intArg, positiveIntArg } from './options.js';
+import { collect, floatArg, intArg, positiveIntArg } from './options.js';
 import { backendOptionsFromEnv, engineOptionsFromEnv } from './env.js';
-
-export const DEVICES: readonly DeviceChoice[] = ['auto', 'cpu', 'cuda', 'reference'];
+import { addBackendFlags } from './backend-flags.js';
 
 export interface GenerateCliOptions {
   readonly model: string;
@@ -196,7 +195,7 @@ async function encodePrompt(o: GenerateCliOptions, prompt: string, tokenizer: im
 }
 
 export function register(program: Command): void {
-  program
+  addBackendFlags(program
     .command('generate')
     .description('generate text from a prompt with a local model directory')
     .requiredOption('--model <dir>', 'model directory (config.json, *.safetensors, tokenizer.json)')
@@ -216,11 +215,7 @@ export function register(program: Command): void {
     .option('--seed <s>', 'random seed: same seed, same text', intArg)
     .option('--stop <text>', 'stop string (repeatable)', collect)
     .option('--ignore-eos', 'keep generating past end-of-sequence tokens')
-    .option('--device <device>', `backend: ${DEVICES.join(' | ')}`, choiceArg(DEVICES), 'auto')
-    .option('--threads <n>', 'CPU worker threads (default: physical cores)', positiveIntArg)
-    .option('--max-tokens-per-step <n>', 'prefill chunk size (tokens per forward pass)', positiveIntArg)
-    .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel) | q8_0 (Q8_0 blocks)',
-      choiceArg(['int8', 'q8_0'] as const))
+    .option('--max-tokens-per-step <n>', 'prefill chunk size (tokens per forward pass)', positiveIntArg))
     .option('--debug', 'print stack traces on errors')
     .action((opts: GenerateCliOptions) => runGenerate(opts));
 }

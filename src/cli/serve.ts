@@ -21,6 +21,7 @@ import { resolveChatTemplate } from '../model/builtin-chat-templates.js';
 import { declaredPooling, type PoolingType } from '../model/pooling-config.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
+import { addBackendFlags, addKvCacheDtypeFlag } from './backend-flags.js';
 import { DEMO_MODEL_ALIASES, DEMO_MODEL_ID, ensureDemoModel } from './demo-model.js';
 import { servingMachineInfo } from './doctor.js';
 import { defaultCacheDir, downloadHubModel, isHubRepoId } from './hub-download.js';
@@ -220,7 +221,7 @@ export async function serve(o: ServeOptions): Promise<void> {
 }
 
 export function register(program: Command): void {
-  program
+  addKvCacheDtypeFlag(addBackendFlags(program
     .command('serve')
     .description('serve a model over an OpenAI-compatible HTTP API (no --model: the generated demo model)')
     .option('--model <dir|org/name>', 'model directory, or a hub id downloaded into TOKENMILL_CACHE (~/.cache/tokenmill)')
@@ -229,12 +230,7 @@ export function register(program: Command): void {
     .option('--port <port>', 'port, 0-65535 (0 picks a free one)', portArg, 8000)
     .option('--api-key-file <path>', 'file with one API key per line (must be chmod 600); also TOKENMILL_API_KEYS=k1,k2')
     .addOption(new Option('--api-key <key>', 'refused: keys never go on the command line').hideHelp())
-    .option('--usd-per-hour <usd>', "machine price for every cost figure (default: the device's assumed price: GPU table by name, or per CPU core)", floatArg)
-    .option('--device <device>', 'auto | cpu | cuda | reference', choiceArg(['auto', 'cpu', 'cuda', 'reference'] as const), 'auto')
-    .option('--threads <n>', 'CPU worker threads', positiveIntArg)
-    .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel) | q8_0 (Q8_0 blocks)',
-      choiceArg(['int8', 'q8_0'] as const))
-    .option('--kv-cache-dtype <dtype>', 'KV cache dtype: auto (= compute dtype) | f32 | f16 | bf16 (f16/bf16: CPU only, halves the cache)', choiceArg(['auto', 'f32', 'f16', 'bf16'] as const), 'auto')
+    .option('--usd-per-hour <usd>', "machine price for every cost figure (default: the device's assumed price: GPU table by name, or per CPU core)", floatArg)))
     .option('--kv-cache-memory <size>', 'KV cache budget: bytes or e.g. 512MiB, 2GB (default: --kv-cache-share of free memory)', parseBytes)
     .option('--kv-cache-share <fraction>', 'share of the memory free after loading for the KV cache when --kv-cache-memory is unset (default 0.25 host, 0.9 GPU)', shareArg)
     .option('--max-num-seqs <n>', 'most sequences per engine step', positiveIntArg)

@@ -142,20 +142,8 @@ export class BatchBuilder {
     }
     const L = logitsFor.length;
     const b = this.backend;
-    const tokenIds = this.view('tok', this.dTokens, [T]);
-    const positions = this.view('pos', this.dPositions, [T]);
-    const slotMapping = this.view('slot', this.dSlots, [T]);
-    const queryStartLoc = this.view('qsl', this.dQsl, [S + 1]);
-    const seqLens = this.view('len', this.dSeqLens, [S]);
-    const blockTables = this.view('bt', this.dBlockTables, [S, maxBlocksPerSeq]);
-    const logitsRows = this.view('rows', this.dLogitsRows, [L]);
-    b.upload(tokenIds, this.hTokens.subarray(0, T));
-    b.upload(positions, this.hPositions.subarray(0, T));
-    b.upload(slotMapping, this.hSlots.subarray(0, T));
-    b.upload(queryStartLoc, this.hQsl.subarray(0, S + 1));
-    b.upload(seqLens, this.hSeqLens.subarray(0, S));
-    b.upload(blockTables, this.hBlockTables.subarray(0, S * maxBlocksPerSeq));
-    b.upload(logitsRows, this.hLogitsRows.subarray(0, L));
+    const { tokenIds, positions, slotMapping, queryStartLoc, seqLens, blockTables, logitsRows } =
+      this.uploadInputs(T, S, L, maxBlocksPerSeq);
     let hiddenRows: Tensor | null = null;
     if (numHidden > 0) {
       hiddenRows = this.view('hid', this.dHiddenRows, [numHidden]);
@@ -210,21 +198,8 @@ export class BatchBuilder {
     }
     this.hQsl[bucket] = bucket;
     const B = bucket;
-    const b = this.backend;
-    const tokenIds = this.view('tok', this.dTokens, [B]);
-    const positions = this.view('pos', this.dPositions, [B]);
-    const slotMapping = this.view('slot', this.dSlots, [B]);
-    const queryStartLoc = this.view('qsl', this.dQsl, [B + 1]);
-    const seqLens = this.view('len', this.dSeqLens, [B]);
-    const blockTables = this.view('bt', this.dBlockTables, [B, maxBlocksPerSeq]);
-    const logitsRows = this.view('rows', this.dLogitsRows, [B]);
-    b.upload(tokenIds, this.hTokens.subarray(0, B));
-    b.upload(positions, this.hPositions.subarray(0, B));
-    b.upload(slotMapping, this.hSlots.subarray(0, B));
-    b.upload(queryStartLoc, this.hQsl.subarray(0, B + 1));
-    b.upload(seqLens, this.hSeqLens.subarray(0, B));
-    b.upload(blockTables, this.hBlockTables.subarray(0, B * maxBlocksPerSeq));
-    b.upload(logitsRows, this.hLogitsRows.subarray(0, B));
+    const { tokenIds, positions, slotMapping, queryStartLoc, seqLens, blockTables, logitsRows } =
+      this.uploadInputs(B, B, B, maxBlocksPerSeq);
     const attention: AttentionMetadata = { numSeqs: B, maxQueryLen: 1, maxSeqLen: maxBlocksPerSeq * blockSize, queryStartLoc, seqLens, blockTables };
     return { inputs: { numTokens: B, tokenIds, positions, slotMapping, attention, logitsRows, numLogits: B }, logitsFor, hiddenFor: [] };
   }
@@ -233,6 +208,26 @@ export class BatchBuilder {
   dispose(): void {
     this.views.clear();
     for (const t of [this.dTokens, this.dPositions, this.dSlots, this.dQsl, this.dSeqLens, this.dBlockTables, this.dLogitsRows, this.dHiddenRows]) this.backend.free(t);
+  }
+
+  /** Views of the device input buffers for this step, filled from the host staging arrays. */
+  private uploadInputs(numTokens: number, numSeqs: number, numLogits: number, maxBlocksPerSeq: number) {
+    const b = this.backend;
+    const tokenIds = this.view('tok', this.dTokens, [numTokens]);
+    const positions = this.view('pos', this.dPositions, [numTokens]);
+    const slotMapping = this.view('slot', this.dSlots, [numTokens]);
+    const queryStartLoc = this.view('qsl', this.dQsl, [numSeqs + 1]);
+    const seqLens = this.view('len', this.dSeqLens, [numSeqs]);
+    const blockTables = this.view('bt', this.dBlockTables, [numSeqs, maxBlocksPerSeq]);
+    const logitsRows = this.view('rows', this.dLogitsRows, [numLogits]);
+    b.upload(tokenIds, this.hTokens.subarray(0, numTokens));
+    b.upload(positions, this.hPositions.subarray(0, numTokens));
+    b.upload(slotMapping, this.hSlots.subarray(0, numTokens));
+    b.upload(queryStartLoc, this.hQsl.subarray(0, numSeqs + 1));
+    b.upload(seqLens, this.hSeqLens.subarray(0, numSeqs));
+    b.upload(blockTables, this.hBlockTables.subarray(0, numSeqs * maxBlocksPerSeq));
+    b.upload(logitsRows, this.hLogitsRows.subarray(0, numLogits));
+    return { tokenIds, positions, slotMapping, queryStartLoc, seqLens, blockTables, logitsRows };
   }
 
   private view(name: string, base: Tensor, shape: readonly number[]): Tensor {

@@ -2,6 +2,7 @@
 // A Sequence is the unit the scheduler and KV cache manager work on; its state machine is
 // waiting -> running -> (preempted -> waiting ... ->) finished. Children (index > 0) of an n > 1
 // request are released once child 0 has computed the prompt, and then share its full prompt blocks.
+import type { EngineRequest } from './engine-api.js';
 import type { PoolingType } from './pooling.js';
 import type { FinishReason, SamplingParams } from './sampling-params.js';
 
@@ -70,14 +71,9 @@ export class Sequence {
   }
 }
 
-export interface RequestInit {
-  readonly requestId: string;
-  readonly promptTokenIds: readonly number[];
-  readonly params: SamplingParams;
-  readonly priority?: number;
-  readonly accountKey?: string;
-  /** Embedding request: prefill only, final hidden states pooled (see EngineRequest.pooling). */
-  readonly pooling?: PoolingType;
+/** What the engine keeps of a submitted EngineRequest (field meanings there), plus its arrival. */
+export interface RequestInit
+  extends Pick<EngineRequest, 'requestId' | 'promptTokenIds' | 'params' | 'priority' | 'accountKey' | 'pooling'> {
   /** Monotonic arrival counter (FCFS tie-break). */
   readonly arrivalOrder: number;
   readonly arrivalTimeMs: number;

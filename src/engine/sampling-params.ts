@@ -1,23 +1,11 @@
 // SamplingParams: how one request picks its tokens and when it stops. Shared by the sampler, the
 // generate loop, the scheduler and the server schemas. Pure data; validation lives with the sampler.
+import type { SamplingKnobs } from '../runtime/backend.js';
 import type { Constraint } from './constraint.js';
 
 export type { Constraint, JsonSchema, StructuralTag, StructuralTagFormat } from './constraint.js';
 
-export interface SamplingParams {
-  /** 0 means greedy (argmax). */
-  readonly temperature: number;
-  /** 0 or >= vocab disables. */
-  readonly topK: number;
-  /** 1 disables. */
-  readonly topP: number;
-  /** 0 disables. */
-  readonly minP: number;
-  /** 1 disables; > 1 discourages tokens already in prompt or output (HF/vLLM semantics). */
-  readonly repetitionPenalty: number;
-  /** OpenAI semantics over generated tokens: logit -= presence * (count > 0) + frequency * count. */
-  readonly presencePenalty: number;
-  readonly frequencyPenalty: number;
+export interface SamplingParams extends SamplingKnobs {
   /** token id -> bias added to its logit (OpenAI clamps to [-100, 100]). */
   readonly logitBias: ReadonlyMap<number, number>;
   /** Same seed, same tokens. null: a fresh random seed per request. */

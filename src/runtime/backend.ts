@@ -238,15 +238,25 @@ export interface Backend {
   applyTokenBitmask?(logits: Tensor, packed: Int32Array, numMasked: number, words: number): void;
 }
 
-/** One row's knobs for Backend.sample. */
-export interface DeviceSampleRow {
+/** The per-token sampling knobs: a request sets them (engine SamplingParams), the samplers apply them. */
+export interface SamplingKnobs {
+  /** 0 means greedy (argmax). */
   readonly temperature: number;
+  /** 0 or >= vocab disables. */
   readonly topK: number;
+  /** 1 disables. */
   readonly topP: number;
+  /** 0 disables. */
   readonly minP: number;
+  /** 1 disables; > 1 discourages tokens already in prompt or output (HF/vLLM semantics). */
   readonly repetitionPenalty: number;
+  /** OpenAI semantics over generated tokens: logit -= presence * (count > 0) + frequency * count. */
   readonly presencePenalty: number;
   readonly frequencyPenalty: number;
+}
+
+/** One row's knobs for Backend.sample. */
+export interface DeviceSampleRow extends SamplingKnobs {
   /** PRNG stream id (only bits below 2^53 count): the caller mixes seed, choice and position. */
   readonly seed: number;
   /** Prompt + generated token ids (for penalties; may be empty when none applies). */

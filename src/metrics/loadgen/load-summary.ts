@@ -1,7 +1,7 @@
 // Summary of one load run: latency percentiles over the successful requests, output tok/s, errors
 // by class, and goodput under a stated SLO (DistServe-style: a request counts when it succeeded,
 // its TTFT <= sloTtftMs and its mean inter-token latency (TPOT) <= sloItlMs; unset SLOs always pass).
-import type { ErrorCounts, Goodput } from '../bench/bench-record.js';
+import type { BenchRecord, ErrorCounts, Goodput } from '../bench/bench-record.js';
 import { distribution, type Distribution } from '../bench/percentiles.js';
 import type { LoadRun, RequestResult } from './load-generator.js';
 
@@ -10,20 +10,11 @@ export interface Slo {
   readonly itlMs?: number | null;
 }
 
-export interface LoadSummary {
-  readonly numRequests: number;
-  readonly numOk: number;
-  readonly wallS: number;
-  readonly promptTokens: number;
-  readonly generatedTokens: number;
-  readonly tokPerS: number;
+/** The BenchRecord fields one load run fills (meanings there), plus request rate and TPOT. */
+export interface LoadSummary extends Pick<BenchRecord, 'numRequests' | 'numOk' | 'wallS' | 'promptTokens' | 'generatedTokens' | 'tokPerS'
+  | 'ttftMs' | 'itlMs' | 'e2eMs' | 'errors' | 'goodput'> {
   readonly requestsPerS: number;
-  readonly ttftMs: Distribution;
-  readonly itlMs: Distribution;
   readonly tpotMs: Distribution;
-  readonly e2eMs: Distribution;
-  readonly errors: ErrorCounts;
-  readonly goodput: Goodput | null;
 }
 
 /** Mean inter-token latency of one request: (e2e - ttft) / (tokens - 1); null with < 2 tokens. */

@@ -6,22 +6,13 @@ import { join } from 'node:path';
 import { TokenmillError } from '../../util/errors.js';
 import { invariant } from '../../util/invariant.js';
 import { writeSafetensors, type TensorToWrite } from '../safetensors.js';
+import type { ModelConfig } from '../types.js';
 
-export interface HfLlamaSpec {
-  readonly hiddenSize: number;
-  readonly intermediateSize: number;
-  readonly numLayers: number;
-  readonly numHeads: number;
-  readonly numKvHeads: number;
-  readonly headDim: number;
-  readonly vocabSize: number;
-  readonly maxPositionEmbeddings: number;
-  readonly rmsNormEps: number;
-  readonly ropeTheta: number;
+/** The ModelConfig fields a converted Llama carries, with rope scaling and dtype as HF spells them. */
+export interface HfLlamaSpec extends Pick<ModelConfig, 'hiddenSize' | 'intermediateSize' | 'numLayers' | 'numHeads' | 'numKvHeads'
+  | 'headDim' | 'vocabSize' | 'maxPositionEmbeddings' | 'rmsNormEps' | 'ropeTheta' | 'tieWordEmbeddings' | 'bosTokenId'> {
   readonly ropeScaling: Readonly<Record<string, unknown>> | null;
-  readonly tieWordEmbeddings: boolean;
   readonly torchDtype: 'float32' | 'float16' | 'bfloat16';
-  readonly bosTokenId: number | null;
   /** config.json's eos_token_id (the first) and generation_config.json's list (all). */
   readonly eosTokenIds: readonly number[];
 }

@@ -88,16 +88,6 @@ export function parseToolRequest(body: { tools?: readonly FunctionToolBody[] | n
   return { tools, choice, parallel: body.parallel_tool_calls ?? true, templateTools };
 }
 
-/** A message as the chat template sees it (content always a string; calls with parsed arguments). */
-export interface TemplateMessage {
-  readonly role: string;
-  readonly content: string;
-  readonly name?: string;
-  readonly tool_calls?: readonly { id: string; type: 'function'; function: { name: string; arguments: unknown } }[];
-  readonly tool_call_id?: string;
-  readonly reasoning_content?: string;
-}
-
 export interface ToolMessageFields {
   readonly role: string;
   readonly tool_calls?: readonly ToolCallBody[] | null;
