@@ -1,6 +1,6 @@
 // Profile of steady batched decode on the CPU backend: N sequences (inLen prompt, greedy) stepped
 // through Engine directly (bench engine's options: ENGINE_DEFAULTS + a KV pool for all N); prints per-step wall time of pure-decode steps (median/min/max), the
-// share spent in native ops (TOKENMILL_CPU_PROFILE=1 per-op times) and the host remainder; then
+// share spent in native ops (the CPU engine's per-op profile, switched on here) and the host remainder; then
 // the same for the prefill steps (prompt tok/s).
 // node --import tsx bench/cpu/profile-decode.ts --model DIR [--threads 1] [--seqs 1,8,32] [--in 128] [--out 128] [--kv-cache-dtype f16]
 import { parseArgs } from 'node:util';
@@ -11,10 +11,9 @@ import { loadModel } from '../../src/model/loader.js';
 import { selectBackend } from '../../src/runtime/select.js';
 import { OP } from '../../src/runtime/cpu/cpu-tensor.js';
 
-process.env.TOKENMILL_CPU_PROFILE = '1';
 const { values } = parseArgs({ options: { model: { type: 'string' }, threads: { type: 'string', default: '0' }, seqs: { type: 'string', default: '1,8,32' }, in: { type: 'string', default: '128' }, out: { type: 'string', default: '128' }, 'kv-cache-dtype': { type: 'string', default: 'auto' } } });
 const threads = Number(values.threads);
-const { backend } = selectBackend({ device: 'cpu', ...(threads > 0 ? { numThreads: threads } : {}) });
+const { backend } = selectBackend({ device: 'cpu', cpuEngine: { profile: true }, ...(threads > 0 ? { numThreads: threads } : {}) });
 const seqList = values.seqs!.split(',').map(Number);
 const inLen = Number(values.in), outLen = Number(values.out);
 const loaded = await loadModel(values.model!, backend, { maxLogitsPerStep: 256, maxTokensPerStep: 512, kvCacheDType: values['kv-cache-dtype'] as 'auto' | 'f32' | 'f16' | 'bf16' });

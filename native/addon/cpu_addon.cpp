@@ -79,7 +79,8 @@ const int32_t* commands_of(const Napi::Value& arr, const Napi::Value& count, int
   return a.Data();
 }
 
-// The optional options object of createEngine: {spinUs?: number, poolSolo?: boolean}.
+// The optional options object of createEngine: {spinUs?: number, poolSolo?: boolean, profile?: boolean,
+// hugepages?: boolean}; the first two tune the pool, the others the engine.
 tmill::cpu::PoolOptions pool_options_of(const Napi::Value& v) {
   tmill::cpu::PoolOptions o;
   if (!v.IsObject()) return o;
@@ -89,14 +90,24 @@ tmill::cpu::PoolOptions pool_options_of(const Napi::Value& v) {
   return o;
 }
 
-// createEngine(numThreads: number, forceIsa: string, options?: {spinUs?, poolSolo?}): External
+tmill::cpu::EngineOptions engine_options_of(const Napi::Value& v) {
+  tmill::cpu::EngineOptions o;
+  if (!v.IsObject()) return o;
+  Napi::Object obj = v.As<Napi::Object>();
+  if (obj.Has("profile") && obj.Get("profile").IsBoolean()) o.profile = obj.Get("profile").As<Napi::Boolean>().Value();
+  if (obj.Has("hugepages") && obj.Get("hugepages").IsBoolean()) o.hugepages = obj.Get("hugepages").As<Napi::Boolean>().Value();
+  return o;
+}
+
+// createEngine(numThreads: number, forceIsa: string, options?: {spinUs?, poolSolo?, profile?, hugepages?}): External
 Napi::Value create_engine(const Napi::CallbackInfo& info) {
   need_args(info, 2);
   const int32_t threads = info[0].As<Napi::Number>().Int32Value();
   const std::string isa = info[1].As<Napi::String>().Utf8Value();
   const tmill::cpu::PoolOptions pool = pool_options_of(info[2]);
+  const tmill::cpu::EngineOptions opts = engine_options_of(info[2]);
   AddonEngine* h = new (std::nothrow) AddonEngine();
-  CpuEngine* e = h == nullptr ? nullptr : new (std::nothrow) CpuEngine(threads, tmill::cpu::select_kernels(isa.c_str()), pool);
+  CpuEngine* e = h == nullptr ? nullptr : new (std::nothrow) CpuEngine(threads, tmill::cpu::select_kernels(isa.c_str()), pool, opts);
   if (e == nullptr) {
     delete h;
     throw_code(info.Env(), "out_of_memory", "cannot create CPU engine");

@@ -229,7 +229,7 @@ Napi::Function Ctx::Init(Napi::Env env) {
                       InstanceMethod("rope", &Ctx::Rope), InstanceMethod("kvWrite", &Ctx::KvWrite),
                       InstanceMethod("ropeKvWriteQkv", &Ctx::RopeKvWriteQkv),
                       InstanceMethod("attention", &Ctx::Attention), InstanceMethod("siluMul", &Ctx::SiluMul),
-                      InstanceMethod("add", &Ctx::Add), InstanceMethod("matmul", &Ctx::Matmul),
+                      InstanceMethod("matmul", &Ctx::Matmul),
                       InstanceMethod("matmulQ8", &Ctx::MatmulQ8), InstanceMethod("dequantQ8", &Ctx::DequantQ8),
                       InstanceMethod("argmax", &Ctx::Argmax), InstanceMethod("sample", &Ctx::Sample),
                       InstanceMethod("applyTokenBitmask", &Ctx::ApplyTokenBitmask),

@@ -69,12 +69,6 @@ Napi::Value Ctx::SiluMul(const Napi::CallbackInfo& i) {
   CK(i.Env(), "siluMul", launch_silu_mul(P(i[0]), P(i[1]), I(i[2]), I(i[3]), I(i[4]), stream));
   return i.Env().Undefined();
 }
-// add(out, a, b, dt, n)
-Napi::Value Ctx::Add(const Napi::CallbackInfo& i) {
-  check(i.Env());
-  CK(i.Env(), "add", launch_add(P(i[0]), P(i[1]), P(i[2]), I(i[3]), (size_t)L(i[4]), stream));
-  return i.Env().Undefined();
-}
 // matmul(out, dtOut, x, dtX, w, dtW, bias|0, dtBias, T, N, K, mode) mode: 0 auto, 1 own only, 2 cuBLASLt only.
 // Returns which path ran: 'gemv' | 'tiled' | 'cublaslt'.
 Napi::Value Ctx::Matmul(const Napi::CallbackInfo& i) {

@@ -171,7 +171,6 @@ class Ctx : public Napi::ObjectWrap<Ctx> {
   Napi::Value RopeKvWriteQkv(const Napi::CallbackInfo& info);
   Napi::Value Attention(const Napi::CallbackInfo& info);
   Napi::Value SiluMul(const Napi::CallbackInfo& info);
-  Napi::Value Add(const Napi::CallbackInfo& info);
   Napi::Value Matmul(const Napi::CallbackInfo& info);
   Napi::Value MatmulQ8(const Napi::CallbackInfo& info);
   Napi::Value DequantQ8(const Napi::CallbackInfo& info);

@@ -1,7 +1,6 @@
 // Elementwise ops. silu_mul: out[t, i] = silu(g) * u with g = gate_up[t, i], u = gate_up[t, I + i],
-// silu(g) = g / (1 + exp(-g)) (vector exp, ~2 ulp). add: out[i] = a[i] + b[i] (out may alias a/b).
-// Shapes: gate_up [T, 2I], out [T, I]; add over flat f32 arrays. Threads: the executor splits rows
-// (silu_mul) or element ranges (add) only when large. Memory-bound.
+// silu(g) = g / (1 + exp(-g)) (vector exp, ~2 ulp). Shapes: gate_up [T, 2I], out [T, I].
+// Threads: the executor splits rows only when large. Memory-bound.
 // Not benchmarked separately: < 1% of decode time in bench/cpu.
 #include "kernels.h"
 #include "simd.h"
@@ -26,15 +25,6 @@ void silu_mul(float* out, const float* gate_up, int64_t I, int64_t r0, int64_t r
       int n = static_cast<int>(I - i);
       vstore_part(o + i, silu_times(vload_part(g + i, n), vload_part(u + i, n)), n);
     }
-  }
-}
-
-void add(float* out, const float* a, const float* b, int64_t i0, int64_t i1) {
-  int64_t i = i0;
-  for (; i + W <= i1; i += W) vstore(out + i, vadd(vload(a + i), vload(b + i)));
-  if (i < i1) {
-    int n = static_cast<int>(i1 - i);
-    vstore_part(out + i, vadd(vload_part(a + i, n), vload_part(b + i, n)), n);
   }
 }
 

@@ -20,11 +20,8 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 constexpr int64_t kParallelMinWork = 1 << 15;
 }  // namespace
 
-CpuEngine::CpuEngine(int num_threads, const KernelTable* kernels, const PoolOptions& pool)
-    : kernels_(kernels), pool_(num_threads < 1 ? 1 : num_threads, pool) {
-  const char* p = std::getenv("TOKENMILL_CPU_PROFILE");
-  profile_ = p != nullptr && p[0] == '1';
-}
+CpuEngine::CpuEngine(int num_threads, const KernelTable* kernels, const PoolOptions& pool, const EngineOptions& opts)
+    : kernels_(kernels), pool_(num_threads < 1 ? 1 : num_threads, pool), profile_(opts.profile), hugepages_(opts.hugepages) {}
 
 CpuEngine::~CpuEngine() {
   for (auto& b : buffers_) std::free(b.ptr);
@@ -36,13 +33,9 @@ Status CpuEngine::alloc(int64_t bytes, int32_t* id, void** ptr) {
   // Buffers of >= 8 MiB (KV cache layers, embeddings, large weights) are 2 MiB aligned and asked
   // for transparent huge pages (best effort; THP is often 'madvise'-only): streaming them through
   // 4 KiB pages costs a TLB miss every 4 KiB (decode attention reads the whole KV every step).
-  // A first touch may then stall on the kernel's compaction: TOKENMILL_CPU_HUGEPAGES=0 turns it off.
-  static const bool hugepages = [] {
-    const char* e = std::getenv("TOKENMILL_CPU_HUGEPAGES");
-    return e == nullptr || e[0] != '0';
-  }();
+  // A first touch may then stall on the kernel's compaction: EngineOptions::hugepages = false turns it off.
   constexpr size_t kHugePage = size_t{2} << 20;
-  const bool huge = hugepages && rounded >= 4 * kHugePage;
+  const bool huge = hugepages_ && rounded >= 4 * kHugePage;
   void* p = nullptr;
   TM_CHECK(posix_memalign(&p, huge ? kHugePage : 64, rounded) == 0 && p != nullptr, kOutOfMemory,
            "alloc: cannot allocate %lld bytes", static_cast<long long>(bytes));
@@ -125,7 +118,6 @@ Status CpuEngine::run_one(Op op, const int32_t* a, int64_t n) {
     case Op::kKvWrite: return op_kv_write(a);
     case Op::kAttention: return op_attention(a);
     case Op::kSiluMul: return op_silu_mul(a);
-    case Op::kAdd: return op_add(a);
     case Op::kGatherRows: return op_gather_rows(a);
     case Op::kArgmax: return op_argmax(a);
     case Op::kRopeKvWriteQkv: return op_rope_kv_qkv(a);
@@ -230,21 +222,6 @@ Status CpuEngine::op_silu_mul(const int32_t* a) {
   const KernelTable* k = kernels_;
   pool_.parallel_for(T, T * I < kParallelMinWork ? T : ceil_div(kParallelMinWork / 4, I),
                      [&](int64_t r0, int64_t r1) { k->silu_mul(o, g, I, r0, r1); });
-  return Status::Ok();
-}
-
-Status CpuEngine::op_add(const int32_t* a) {
-  const int64_t n = a[12];
-  Ref out, x, y;
-  TM_RETURN_IF_ERROR(ref(a, n, &out));
-  TM_RETURN_IF_ERROR(ref(a + 4, n, &x));
-  TM_RETURN_IF_ERROR(ref(a + 8, n, &y));
-  float* o = reinterpret_cast<float*>(out.ptr);
-  const float* xp = reinterpret_cast<const float*>(x.ptr);
-  const float* yp = reinterpret_cast<const float*>(y.ptr);
-  const KernelTable* k = kernels_;
-  pool_.parallel_for(n, n < 4 * kParallelMinWork ? n : 2 * kParallelMinWork,
-                     [&](int64_t i0, int64_t i1) { k->add(o, xp, yp, i0, i1); });
   return Status::Ok();
 }
 

@@ -18,9 +18,16 @@ namespace tmill { namespace cpu {
 // overrides for tests when the CPU supports it.
 const KernelTable* select_kernels(const char* force);
 
+// Engine switches, set by the caller (the CLI reads TOKENMILL_CPU_PROFILE / TOKENMILL_CPU_HUGEPAGES).
+struct EngineOptions {
+  bool profile = false;   // accumulate per-op wall time and call counts
+  bool hugepages = true;  // ask for transparent huge pages on buffers >= 8 MiB
+};
+
 class CpuEngine {
  public:
-  CpuEngine(int num_threads, const KernelTable* kernels, const PoolOptions& pool = PoolOptions());
+  CpuEngine(int num_threads, const KernelTable* kernels, const PoolOptions& pool = PoolOptions(),
+            const EngineOptions& opts = EngineOptions());
   ~CpuEngine();
   // 64-byte aligned; returns the buffer id (>= 0) or a status on failure.
   Status alloc(int64_t bytes, int32_t* id, void** ptr);
@@ -30,7 +37,7 @@ class CpuEngine {
   int num_threads() const { return pool_.num_threads(); }
   int64_t allocated_bytes() const { return allocated_bytes_; }
   void* buffer_ptr(int32_t id, int64_t byte_offset, int64_t bytes) const;
-  // Per-op wall time (ns) and call counts, accumulated only when TOKENMILL_CPU_PROFILE=1.
+  // Per-op wall time (ns) and call counts, accumulated only with EngineOptions::profile.
   bool profiling() const { return profile_; }
   const int64_t* op_time_ns() const { return op_ns_; }
   const int64_t* op_calls() const { return op_calls_; }
@@ -51,7 +58,6 @@ class CpuEngine {
   Status op_kv_write(const int32_t* a);
   Status op_attention(const int32_t* a);
   Status op_silu_mul(const int32_t* a);
-  Status op_add(const int32_t* a);
   Status op_gather_rows(const int32_t* a);
   Status op_argmax(const int32_t* a);
 
@@ -66,6 +72,7 @@ class CpuEngine {
   std::vector<float> act_d_;      // [T, K/32]
   std::vector<int32_t> act_s_;    // [T, K/32]
   bool profile_ = false;
+  bool hugepages_ = true;
   int64_t op_ns_[kNumOps] = {0};
   int64_t op_calls_[kNumOps] = {0};
 };

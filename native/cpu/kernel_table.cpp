@@ -10,7 +10,6 @@ void rmsnorm(float* out, const float* x, const void* w, DType wd, int64_t D, flo
 void add_rmsnorm(float* out, float* residual, const float* x, const void* w, DType wd, int64_t D, float eps,
                  int64_t r0, int64_t r1);
 void silu_mul(float* out, const float* gate_up, int64_t I, int64_t r0, int64_t r1);
-void add(float* out, const float* a, const float* b, int64_t i0, int64_t i1);
 void gather_rows(float* out, const void* src, DType sd, const int32_t* idx, int64_t D, int64_t r0, int64_t r1);
 void argmax(int32_t* out, const float* logits, int64_t V, int64_t r0, int64_t r1);
 void attention(const AttentionArgs& a, const AttentionTask* tasks, int64_t t0, int64_t t1);
@@ -21,12 +20,12 @@ void matmul_ggml_vnni(const MatmulGgmlArgs& a, int64_t n0, int64_t n1);
 void dequant_rows(float* out, const uint8_t* w, int32_t type, int64_t row_bytes, int64_t K, const int32_t* ids, int64_t r0,
                   int64_t r1);
 
-static const KernelTable kTable = {TM_ISA_NAME, matmul, rmsnorm, add_rmsnorm, silu_mul, add,
+static const KernelTable kTable = {TM_ISA_NAME, matmul, rmsnorm, add_rmsnorm, silu_mul,
                                    gather_rows, argmax, attention, matmul_q8, quantize_act, matmul_ggml,
                                    dequant_rows};
 #if defined(__AVX2__)
 // The same table with the VNNI variant of matmul_ggml (dispatch.cpp checks the CPU flag first).
-static const KernelTable kTableVnni = {TM_ISA_NAME "vnni", matmul, rmsnorm, add_rmsnorm, silu_mul, add,
+static const KernelTable kTableVnni = {TM_ISA_NAME "vnni", matmul, rmsnorm, add_rmsnorm, silu_mul,
                                        gather_rows, argmax, attention, matmul_q8, quantize_act, matmul_ggml_vnni,
                                        dequant_rows};
 #endif

@@ -70,7 +70,6 @@ struct KernelTable {
                       int64_t r0, int64_t r1);
   // Elements [i0, i1) of the flattened [T, I] output.
   void (*silu_mul)(float* out, const float* gate_up, int64_t I, int64_t r0, int64_t r1);
-  void (*add)(float* out, const float* a, const float* b, int64_t i0, int64_t i1);
   // Row copies with dtype conversion to f32: out[r, :] = src[idx[r], :] for r in [r0, r1).
   void (*gather_rows)(float* out, const void* src, DType sd, const int32_t* idx, int64_t D, int64_t r0, int64_t r1);
   // out[s] = argmax logits[s, :] (lowest index on ties), rows [r0, r1).

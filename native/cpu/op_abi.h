@@ -11,12 +11,12 @@ constexpr int kRefInts = 4;
 enum class Op : int32_t {
   kEmbedding = 1, kRmsnorm = 2, kAddRmsnorm = 3, kMatmul = 4,
   kRope = 5, kKvWrite = 6, kAttention = 7, kSiluMul = 8,
-  kAdd = 9, kGatherRows = 10, kArgmax = 11, kRopeKvWriteQkv = 12,
-  kMatmulQ8 = 13, kMatmulGgml = 14, kEmbeddingGgml = 15,
+  kGatherRows = 9, kArgmax = 10, kRopeKvWriteQkv = 11, kMatmulQ8 = 12,
+  kMatmulGgml = 13, kEmbeddingGgml = 14,
 };
 
-constexpr int kNumOps = 16;  // codes 1..15; 0 is never an op
-constexpr int kOpPayloadInts[kNumOps] = {0, 15, 15, 19, 19, 20, 24, 38, 10, 13, 15, 10, 33, 23, 21, 17};
+constexpr int kNumOps = 15;  // codes 1..14; 0 is never an op
+constexpr int kOpPayloadInts[kNumOps] = {0, 15, 15, 19, 19, 20, 24, 38, 10, 15, 10, 33, 23, 21, 17};
 
 // Int offset of each field within its op payload.
 namespace op_embedding { enum : int { kOut = 0, kTable = 4, kIds = 8, kT = 12, kD = 13, kV = 14 }; }
@@ -27,7 +27,6 @@ namespace op_rope { enum : int { kQ = 0, kK = 4, kPositions = 8, kInvFreq = 12, 
 namespace op_kvWrite { enum : int { kCacheK = 0, kCacheV = 4, kK = 8, kV = 12, kSlotMapping = 16, kT = 20, kHkv = 21, kDh = 22, kNumSlots = 23 }; }
 namespace op_attention { enum : int { kOut = 0, kQ = 4, kCacheK = 8, kCacheV = 12, kQueryStartLoc = 16, kSeqLens = 20, kBlockTables = 24, kT = 28, kS = 29, kMaxBlocksPerSeq = 30, kH = 31, kHkv = 32, kDh = 33, kBlockSize = 34, kNumBlocks = 35, kScale = 36 /* f32 */, kSlidingWindow = 37 }; }
 namespace op_siluMul { enum : int { kOut = 0, kGateUp = 4, kT = 8, kI = 9 }; }
-namespace op_add { enum : int { kOut = 0, kA = 4, kB = 8, kN = 12 }; }
 namespace op_gatherRows { enum : int { kOut = 0, kX = 4, kRows = 8, kS = 12, kD = 13, kT = 14 }; }
 namespace op_argmax { enum : int { kOut = 0, kLogits = 4, kS = 8, kV = 9 }; }
 namespace op_ropeKvWriteQkv { enum : int { kQOut = 0, kQkv = 4, kCacheK = 8, kCacheV = 12, kPositions = 16, kInvFreq = 20, kSlotMapping = 24, kT = 28, kH = 29, kHkv = 30, kDh = 31, kNumSlots = 32 }; }

@@ -1,8 +1,8 @@
-// Elementwise ops: silu-mul (SwiGLU), add, bias add.
+// Elementwise ops: silu-mul (SwiGLU), bias add.
 // Math: siluMul out[t,i] = round_T(round_T(silu(g)) * u) with g = gateUp[t,i], u = gateUp[t,I+i]
-// (silu in f32, as HF computes act_fn(gate) * up in the model dtype); add out = round_T(a + b).
-// Shapes: gateUp [T, 2I], out [T, I]; add: any shape, n elements. Threads: grid-stride, one
-// element per thread step. Assumptions: out may alias a or b in add. GB/s: not measured yet.
+// (silu in f32, as HF computes act_fn(gate) * up in the model dtype); bias add out[r,c] += bias[c].
+// Shapes: gateUp [T, 2I], out [T, I]. Threads: grid-stride, one element per thread step.
+// GB/s: not measured yet.
 #include "common.cuh"
 
 template <typename T>
@@ -13,13 +13,6 @@ __global__ void silu_mul_kernel(T* out, const T* gu, int rows, int inter) {
     const float g = to_f(gu[r * 2 * inter + c]), u = to_f(gu[r * 2 * inter + inter + c]);
     const float sg = round_t<T>(g / (1.f + expf(-g)));
     out[i] = from_f<T>(sg * u);
-  }
-}
-
-template <typename T>
-__global__ void add_kernel(T* out, const T* a, const T* b, size_t n) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    out[i] = from_f<T>(to_f(a[i]) + to_f(b[i]));
   }
 }
 
@@ -39,12 +32,6 @@ extern "C" cudaError_t launch_silu_mul(void* out, const void* gateUp, int dt, in
   const size_t n = (size_t)rows * inter;
   if (n == 0) return cudaSuccess;
   TM_DISPATCH_FLOAT(dt, T, silu_mul_kernel<T><<<grid_for(n), 256, 0, s>>>((T*)out, (const T*)gateUp, rows, inter));
-  return cudaGetLastError();
-}
-
-extern "C" cudaError_t launch_add(void* out, const void* a, const void* b, int dt, size_t n, cudaStream_t s) {
-  if (n == 0) return cudaSuccess;
-  TM_DISPATCH_FLOAT(dt, T, add_kernel<T><<<grid_for(n), 256, 0, s>>>((T*)out, (const T*)a, (const T*)b, n));
   return cudaGetLastError();
 }
 

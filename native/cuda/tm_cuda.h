@@ -68,7 +68,6 @@ cudaError_t launch_attention(const TmAttnArgs* a, cudaStream_t s);
 
 // elementwise.cu -------------------------------------------------------------------------------
 cudaError_t launch_silu_mul(void* out, const void* gateUp, int dt, int rows, int inter, cudaStream_t s);
-cudaError_t launch_add(void* out, const void* a, const void* b, int dt, size_t n, cudaStream_t s);
 // out[r, c] += bias[c] (out in dtOut, bias any float dtype).
 cudaError_t launch_add_bias(void* out, int dtOut, const void* bias, int dtBias, int rows, int cols, cudaStream_t s);
 

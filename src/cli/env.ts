@@ -3,7 +3,7 @@
 // docs/cli.md ("Environment"); the bench records and the environment fingerprint carry the ones in
 // effect (tokenmillEnv, secrets left out).
 import type { EngineOptions } from '../engine/engine-config.js';
-import type { CpuPoolOptions } from '../runtime/native.js';
+import type { CpuEngineSwitches, CpuPoolOptions } from '../runtime/native.js';
 import { CPU_ISAS, type SelectOptions } from '../runtime/select.js';
 import type { LogLevel } from '../util/logger.js';
 import { TokenmillError } from '../util/errors.js';
@@ -23,12 +23,12 @@ export function engineOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Pick
  * Backend options from the environment: TOKENMILL_NUM_THREADS (CPU worker threads, when --threads is
  * not given), TOKENMILL_CPU_ISA (force a lower kernel ISA), TOKENMILL_ASYNC_MIN_WORK (multiply-adds
  * from which a CPU queue runs off the JS thread), TOKENMILL_CUDA_DTYPE=f16|f32 (CUDA compute dtype
- * instead of bf16), TOKENMILL_CUDA_GRAPHS=0 (no CUDA graphs), and the CPU pool's (cpuPoolOptionsFromEnv).
- * Unset or unrecognised: the default.
+ * instead of bf16), TOKENMILL_CUDA_GRAPHS=0 (no CUDA graphs), the CPU pool's (cpuPoolOptionsFromEnv) and
+ * the CPU engine's switches (cpuEngineOptionsFromEnv). Unset or unrecognised: the default.
  */
 export function backendOptionsFromEnv(
   env: NodeJS.ProcessEnv = process.env,
-): Pick<SelectOptions, 'numThreads' | 'cpuIsa' | 'asyncMinWork' | 'dtype' | 'cudaGraphs' | 'cpuPool'> {
+): Pick<SelectOptions, 'numThreads' | 'cpuIsa' | 'asyncMinWork' | 'dtype' | 'cudaGraphs' | 'cpuPool' | 'cpuEngine'> {
   const threads = Number(env.TOKENMILL_NUM_THREADS ?? '');
   const isa = CPU_ISAS.find((i) => i === env.TOKENMILL_CPU_ISA);
   const work = env.TOKENMILL_ASYNC_MIN_WORK;
@@ -40,7 +40,19 @@ export function backendOptionsFromEnv(
     ...(dtype === 'f16' || dtype === 'f32' ? { dtype } : {}),
     ...(env.TOKENMILL_CUDA_GRAPHS === '0' ? { cudaGraphs: false } : {}),
     ...cpuPoolOptionsFromEnv(env),
+    ...cpuEngineOptionsFromEnv(env),
   };
+}
+
+/**
+ * CPU engine switches from the environment: TOKENMILL_CPU_PROFILE=1 (per-op wall times in the
+ * backend's info()) and TOKENMILL_CPU_HUGEPAGES=0 (no transparent huge pages for large buffers).
+ */
+export function cpuEngineOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): { cpuEngine?: CpuEngineSwitches } {
+  const sw: { profile?: boolean; hugepages?: boolean } = {};
+  if (env.TOKENMILL_CPU_PROFILE === '1') sw.profile = true;
+  if (env.TOKENMILL_CPU_HUGEPAGES === '0') sw.hugepages = false;
+  return Object.keys(sw).length > 0 ? { cpuEngine: sw } : {};
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];

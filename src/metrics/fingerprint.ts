@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadCpuAddon } from '../runtime/native.js';
 import { probeCuda, type CudaProbe } from '../runtime/select.js';
-import { TokenmillError } from '../util/errors.js';
+import { TokenmillError, fileError } from '../util/errors.js';
 
 /** ISA flags that decide which CPU kernels can run. */
 export const ISA_FLAGS = ['sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'avx512_fp16', 'amx_bf16'] as const;
@@ -207,8 +207,7 @@ export async function modelFingerprint(dir: string): Promise<ModelFingerprint> {
   try {
     names = readdirSync(dir).sort();
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file_not_found' : 'io_error';
-    throw new TokenmillError(code, `cannot read model directory ${dir}: ${(e as Error).message}`, { cause: e, details: { file: dir } });
+    throw fileError(e, `cannot read model directory ${dir}`, dir);
   }
   const weightFiles = names.filter((n) => n.endsWith('.safetensors') || n === 'model.safetensors.index.json');
   if (!weightFiles.some((n) => n.endsWith('.safetensors'))) {

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FloatDType } from '../runtime/dtype.js';
-import { TokenmillError } from '../util/errors.js';
+import { TokenmillError, fileError } from '../util/errors.js';
 import type { Architecture, ModelConfig, RopeScaling } from './types.js';
 
 export const SUPPORTED_ARCHITECTURES: readonly Architecture[] = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM'];
@@ -209,8 +209,7 @@ export function readJsonFile(path: string, badCode: 'config_invalid'): unknown {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file_not_found' : 'io_error';
-    throw new TokenmillError(code, `cannot read ${path}: ${(e as Error).message}`, { cause: e, details: { file: path } });
+    throw fileError(e, `cannot read ${path}`, path);
   }
   try {
     return JSON.parse(text);

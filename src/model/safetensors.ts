@@ -4,7 +4,7 @@
 // file at once, whatever the tensor size. Never trusts a length before checking it.
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { TokenmillError } from '../util/errors.js';
+import { TokenmillError, fileError } from '../util/errors.js';
 import { MAX_HEADER_BYTES, parseHeader, parseHeaderLength, ST_DTYPE_BYTES, type StDType, type StTensorInfo } from './safetensors-format.js';
 
 export { writeSafetensors, encodeFloats, type TensorToWrite, type TensorBytes } from './safetensors-writer.js';
@@ -56,8 +56,7 @@ export class SafetensorsFile {
     try {
       fd = openSync(path, 'r');
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file_not_found' : 'io_error';
-      throw new TokenmillError(code, `cannot open ${path}: ${(e as Error).message}`, { cause: e, details: { file: path } });
+      throw fileError(e, `cannot open ${path}`, path);
     }
     try {
       const size = fstatSync(fd).size;

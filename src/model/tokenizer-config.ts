@@ -56,6 +56,11 @@ function readJson(path: string): Record<string, unknown> {
   } catch (e) {
     throw new TokenmillError('tokenizer_invalid', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
+  return parseTokenizerJsonObject(text, path);
+}
+
+/** Parse a tokenizer file's text that must hold a JSON object; `path` labels the tokenizer_invalid errors. */
+export function parseTokenizerJsonObject(text: string, path: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

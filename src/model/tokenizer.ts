@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from 'tokenizers';
 import { TokenmillError } from '../util/errors.js';
-import { loadTokenizerConfig, type TokenizerConfig } from './tokenizer-config.js';
+import { loadTokenizerConfig, parseTokenizerJsonObject, type TokenizerConfig } from './tokenizer-config.js';
 import { loadGgufTokenizer, resolveGgufPath } from './gguf-model.js';
 import { textShrinkBound } from './token-bound.js';
 import { byteLevelToBytes, parseByteToken, SPM_SPACE } from './tokenizer-bytes.js';
@@ -219,15 +219,7 @@ export function loadTokenizer(dir: string, opts: LoadTokenizerOptions = {}): Mod
  * file's metadata describes: model/gguf-model.ts). `path` labels errors.
  */
 export function tokenizerFromText(text: string, path: string, cfg: TokenizerConfig, opts: LoadTokenizerOptions = {}): ModelTokenizer {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new TokenmillError('tokenizer_invalid', `${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new TokenmillError('tokenizer_invalid', `${path} must hold a JSON object`);
-  }
+  const json = parseTokenizerJsonObject(text, path);
   let hf: HfTokenizer;
   try {
     hf = HfTokenizer.fromString(text);
@@ -239,5 +231,5 @@ export function tokenizerFromText(text: string, path: string, cfg: TokenizerConf
     const name = (id: number | null | undefined) => (id === null || id === undefined ? null : hf.idToToken(id) ?? null);
     config = { ...config, bosToken: name(opts.fallbackBosTokenId), eosToken: name(opts.fallbackEosTokenId) };
   }
-  return new ModelTokenizer(hf, json as Record<string, unknown>, config, path);
+  return new ModelTokenizer(hf, json, config, path);
 }

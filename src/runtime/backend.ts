@@ -215,9 +215,6 @@ export interface Backend {
   /** out[t, i] = silu(gateUp[t, i]) * gateUp[t, I + i]. gateUp [T, 2I] (gate then up), out [T, I]. */
   siluMul(out: Tensor, gateUp: Tensor): void;
 
-  /** out = a + b elementwise, same shape. out may alias a or b. */
-  add(out: Tensor, a: Tensor, b: Tensor): void;
-
   /** out[s, :] = x[rows[s], :]. x [T, D], rows i32 [S], out [S, D]. Picks the rows whose logits we need. */
   gatherRows(out: Tensor, x: Tensor, rows: Tensor): void;
 

@@ -18,7 +18,7 @@ export interface CpuEngineInfo {
   readonly isa: string;
   readonly numThreads: number;
   readonly allocatedBytes: number;
-  /** With TOKENMILL_CPU_PROFILE=1: wall ns and calls per op code (index = OP code). */
+  /** With the engine's `profile` option: wall ns and calls per op code (index = OP code). */
   readonly opTimeNs?: readonly number[];
   readonly opCalls?: readonly number[];
 }
@@ -31,13 +31,21 @@ export interface CpuPoolOptions {
   readonly poolSolo?: boolean;
 }
 
+/** Engine switches (native/cpu/engine.h EngineOptions); the CLI reads TOKENMILL_CPU_PROFILE / TOKENMILL_CPU_HUGEPAGES. */
+export interface CpuEngineSwitches {
+  /** Accumulate per-op wall time and call counts (engineInfo opTimeNs / opCalls); default false. */
+  readonly profile?: boolean;
+  /** Ask for transparent huge pages on buffers >= 8 MiB; default true. */
+  readonly hugepages?: boolean;
+}
+
 /** Status names the CPU addon puts in Error.code. */
 export type CpuNativeCode = 'invalid_argument' | 'out_of_range' | 'out_of_memory' | 'internal';
 
 /** tokenmill_cpu.node: every function throws an Error with code CpuNativeCode on failure. */
 export interface CpuAddon {
   /** forceIsa: '' for the best supported, or 'avx512vnni' | 'avx512' | 'avx2vnni' | 'avx2' | 'generic'. Options absent = defaults. */
-  createEngine(numThreads: number, forceIsa: string, options?: CpuPoolOptions): CpuEngineHandle;
+  createEngine(numThreads: number, forceIsa: string, options?: CpuPoolOptions & CpuEngineSwitches): CpuEngineHandle;
   /** Frees every buffer and joins the workers; the handle is dead afterwards. */
   destroyEngine(engine: CpuEngineHandle): void;
   engineInfo(engine: CpuEngineHandle): CpuEngineInfo;
@@ -169,7 +177,6 @@ export interface CudaContextNative {
     numTokens: number, numSeqs: number, numHeads: number, numKvHeads: number, headDim: number, blockSize: number, maxBlocksPerSeq: number,
     maxQueryLen: number, maxSeqLen: number, slidingWindow: number, numCacheBlocks: number, scale: number, dynamicSplits?: number): void;
   siluMul(out: number, gateUp: number, dt: number, rows: number, inter: number): void;
-  add(out: number, a: number, b: number, dt: number, n: number): void;
   /** mode 0 auto, 1 own kernels only, 2 cuBLASLt only. Returns the path that ran. */
   matmul(out: number, dtOut: number, x: number, dtX: number, w: number, dtW: number, bias: number, dtBias: number,
     numTokens: number, n: number, k: number, mode: number): 'gemv' | 'tiled' | 'cublaslt';

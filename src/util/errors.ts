@@ -129,3 +129,9 @@ export function toTokenmillError(e: unknown): TokenmillError {
   const msg = e instanceof Error ? e.message : String(e);
   return new TokenmillError('internal_error', msg, { cause: e });
 }
+
+/** A failed filesystem call on `path`: file_not_found when it does not exist, else io_error. `what` leads the message. */
+export function fileError(e: unknown, what: string, path: string): TokenmillError {
+  const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file_not_found' : 'io_error';
+  return new TokenmillError(code, `${what}: ${(e as Error).message}`, { cause: e, details: { file: path } });
+}

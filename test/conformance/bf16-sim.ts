@@ -63,7 +63,6 @@ export function createBf16SimBackend(): Backend {
     attention: (out, q, cache: KvLayer, meta: AttentionMetadata, scale, window) =>
       run([out, q, cache.k, cache.v], none, (o, qq, ck, cv) => ref.attention(o!, qq!, { k: ck!, v: cv! }, meta, scale, window)),
     siluMul: (out, gu) => run([out, gu], none, (o, g) => ref.siluMul(o!, g!)),
-    add: (out, a, b) => run([out, a, b], none, (o, aa, bb) => ref.add(o!, aa!, bb!)),
     gatherRows: (out, x, rows) => run([out, x, rows], none, (o, xx, r) => ref.gatherRows(o!, xx!, r!)),
     argmax: (out, logits) => ref.argmax(out, logits),
   };

@@ -1,12 +1,12 @@
-// The CPU worker pool takes its tuning as createEngine options from the CLI (src/cli/env.ts reads
-// TOKENMILL_SPIN_US / TOKENMILL_POOL_SOLO); native code reads no environment. Workers that sleep at
-// once (spinUs 0) must still be woken for every job: many small parallel matmuls give the same bits
-// as one thread.
+// The CPU worker pool and engine take their tuning as createEngine options from the CLI (src/cli/env.ts
+// reads TOKENMILL_SPIN_US / TOKENMILL_POOL_SOLO / TOKENMILL_CPU_PROFILE / TOKENMILL_CPU_HUGEPAGES); native
+// code reads no environment. Workers that sleep at once (spinUs 0) must still be woken for every job:
+// many small parallel matmuls give the same bits as one thread.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpuPoolOptionsFromEnv } from '../../src/cli/env.js';
 import { isTokenmillError } from '../../src/util/errors.js';
-import { cpuAddonAvailable, createCpuBackend } from '../../src/runtime/cpu/cpu-backend.js';
+import { CpuBackend, cpuAddonAvailable, createCpuBackend } from '../../src/runtime/cpu/cpu-backend.js';
 import type { CpuPoolOptions } from '../../src/runtime/native.js';
 
 test('TOKENMILL_SPIN_US / TOKENMILL_POOL_SOLO become pool options in the CLI; bad values are typed errors', () => {
@@ -49,5 +49,26 @@ test('pool options reach the native pool; sleeping workers wake for every job (2
   const one = await run(1, {});
   for (const pool of [{ spinUs: 0 }, { spinUs: 0, poolSolo: false }, { spinUs: 1000, poolSolo: true }]) {
     assert.deepEqual(await run(2, pool), one, JSON.stringify(pool));
+  }
+});
+
+test('engine switches reach the native engine: per-op times only with profile; no huge pages still allocates', { skip }, async () => {
+  for (const cpuEngine of [{}, { profile: true }, { profile: true, hugepages: false }]) {
+    const b = createCpuBackend({ numThreads: 1, cpuEngine });
+    try {
+      const big = b.alloc([3 << 20], 'f32'); // 12 MiB: over the huge-page threshold
+      const x = b.alloc([1, 8], 'f32');
+      const out = b.alloc([1, 8], 'f32');
+      b.upload(big, new Float32Array(3 << 20).fill(1));
+      b.upload(x, Float32Array.from({ length: 8 }, (_, i) => i - 4));
+      b.matmul(out, x, b.view(big, [8, 8], 0), null);
+      assert.deepEqual([...(await b.read(out))], new Array(8).fill(-4), JSON.stringify(cpuEngine));
+      assert.ok(b instanceof CpuBackend);
+      const info = b.info();
+      if ('profile' in cpuEngine) assert.ok((info.opCalls ?? []).reduce((a, c) => a + c, 0) >= 1, 'the matmul counted');
+      else assert.equal(info.opTimeNs, undefined);
+    } finally {
+      b.dispose();
+    }
   }
 });

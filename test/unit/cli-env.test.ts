@@ -2,7 +2,7 @@
 // engine itself ignores TOKENMILL_DECODE_GRAPHS; bench records carry the TOKENMILL_* in effect, minus secrets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backendOptionsFromEnv, engineOptionsFromEnv, logLevelFromEnv, tokenmillEnv } from '../../src/cli/env.js';
+import { backendOptionsFromEnv, cpuEngineOptionsFromEnv, engineOptionsFromEnv, logLevelFromEnv, tokenmillEnv } from '../../src/cli/env.js';
 import { resolveEngineConfig } from '../../src/engine/engine-config.js';
 import type { CausalLM } from '../../src/model/types.js';
 
@@ -36,6 +36,15 @@ test('backend options and the log level come from the environment only through t
   assert.equal(backendOptionsFromEnv({ TOKENMILL_ASYNC_MIN_WORK: 'Infinity' }).asyncMinWork, Infinity);
   assert.equal(logLevelFromEnv({ TOKENMILL_LOG_LEVEL: 'silent' }), 'silent');
   assert.equal(logLevelFromEnv({ TOKENMILL_LOG_LEVEL: 'loud' }), undefined);
+});
+
+test('TOKENMILL_CPU_PROFILE / TOKENMILL_CPU_HUGEPAGES become CPU engine switches in the CLI; other values keep the default', () => {
+  assert.deepEqual(cpuEngineOptionsFromEnv({}), {});
+  assert.deepEqual(cpuEngineOptionsFromEnv({ TOKENMILL_CPU_PROFILE: '1' }), { cpuEngine: { profile: true } });
+  assert.deepEqual(cpuEngineOptionsFromEnv({ TOKENMILL_CPU_HUGEPAGES: '0' }), { cpuEngine: { hugepages: false } });
+  assert.deepEqual(cpuEngineOptionsFromEnv({ TOKENMILL_CPU_PROFILE: 'yes', TOKENMILL_CPU_HUGEPAGES: '1' }), {});
+  const both = backendOptionsFromEnv({ TOKENMILL_CPU_PROFILE: '1', TOKENMILL_CPU_HUGEPAGES: '0' });
+  assert.deepEqual(both, { cpuEngine: { profile: true, hugepages: false } });
 });
 
 test('bench records name the TOKENMILL_* variables in effect, never API keys', () => {

@@ -165,15 +165,13 @@ test('half uploads round to nearest even and raw bits pass through', async () =>
   close(await be.read(out), [-1, 0, 1, 2], 0);
 });
 
-test('siluMul, add (aliasing), gatherRows, argmax (lowest index on ties)', async () => {
+test('siluMul, gatherRows, argmax (lowest index on ties)', async () => {
   const be = createReferenceBackend();
   const gu = f32(be, [1, 4], [0, 1, 5, 2]);
   const o = be.alloc([1, 2], 'f32');
   be.siluMul(o, gu);
   close(await be.read(o), [0, 2 / (1 + Math.exp(-1))]);
-  const a = f32(be, [2, 2], [1, 2, 3, 4]);
-  be.add(a, a, a);
-  close(await be.read(a), [2, 4, 6, 8]);
+  const a = f32(be, [2, 2], [2, 4, 6, 8]);
   const g = be.alloc([3, 2], 'f32');
   be.gatherRows(g, a, i32(be, [3], [1, 1, 0]));
   close(await be.read(g), [6, 8, 6, 8, 2, 4]);

@@ -10,7 +10,9 @@ import type { AttentionMetadata, Backend, BackendGraphs, BackendMemoryStats, Hos
 import { applyTokenBitmaskInPlace } from '../token-bitmask.js';
 import { checkArgLayout, numelOf } from '../backend.js';
 import { DTYPE_BYTES, halfToF32, type DType } from '../dtype.js';
-import { loadCpuAddon, type CpuAddon, type CpuEngineHandle, type CpuEngineInfo, type CpuPoolOptions } from '../native.js';
+import {
+  loadCpuAddon, type CpuAddon, type CpuEngineHandle, type CpuEngineInfo, type CpuEngineSwitches, type CpuPoolOptions,
+} from '../native.js';
 import { TokenmillError } from '../../util/errors.js';
 import { invariant } from '../../util/invariant.js';
 import { CPU_BACKEND_NAME, CommandRecorder, CpuTensor, DTYPE_CODE, overlaps, sameRange, type CpuBuffer } from './cpu-tensor.js';
@@ -43,6 +45,8 @@ export interface CpuBackendOptions {
   readonly graphs?: boolean;
   /** Worker pool tuning (spin time before sleeping, stall fallback); default: the native defaults. */
   readonly cpuPool?: CpuPoolOptions;
+  /** Native engine switches (per-op profiling, huge pages); default: the native defaults. */
+  readonly cpuEngine?: CpuEngineSwitches;
 }
 
 /** The addon, or why it cannot be used: missing, unloadable, or built from another op ABI (cpu-op-abi.ts). */
@@ -50,9 +54,8 @@ function usableCpuAddon(): { addon: CpuAddon | null; reason: string } {
   const load = loadCpuAddon();
   if (load.addon === null) return load;
   const built = load.addon.opPayloadInts as readonly number[] | undefined;
-  // A binary from before the ABI export has the ABI of that time (unchanged since): accept it.
-  if (built === undefined) return load;
-  if (built.length !== OP_PAYLOAD_INTS.length || built.some((n, i) => n !== OP_PAYLOAD_INTS[i])) {
+  // A binary without the ABI export predates it and speaks an older op ABI (other op codes).
+  if (built === undefined || built.length !== OP_PAYLOAD_INTS.length || built.some((n, i) => n !== OP_PAYLOAD_INTS[i])) {
     return { addon: null, reason: `${load.reason}, but it was built from another op ABI than src/runtime/cpu/cpu-op-abi.ts (rebuild it: npm run install)` };
   }
   return load;
@@ -128,7 +131,7 @@ export class CpuBackend implements Backend {
     const isa = opts.cpuIsa ?? '';
     this.asyncMinWork = opts.asyncMinWork ?? ASYNC_MIN_WORK_DEFAULT;
     try {
-      this.engine = addon.createEngine(threads, isa, opts.cpuPool ?? {});
+      this.engine = addon.createEngine(threads, isa, { ...opts.cpuPool, ...opts.cpuEngine });
       const info = addon.engineInfo(this.engine);
       this.isa = info.isa;
       this.numThreads = info.numThreads;
@@ -137,7 +140,7 @@ export class CpuBackend implements Backend {
     }
   }
 
-  /** Native engine info (ISA, threads, and per-op times with TOKENMILL_CPU_PROFILE=1). */
+  /** Native engine info (ISA, threads, and per-op times with the cpuEngine `profile` switch). */
   info(): CpuEngineInfo {
     return this.addon.engineInfo(this.live());
   }
@@ -369,7 +372,6 @@ export class CpuBackend implements Backend {
     recordOps.attention(this, out, q, cache, meta, scale, slidingWindow);
   }
   siluMul(out: Tensor, gateUp: Tensor): void { recordOps.siluMul(this, out, gateUp); }
-  add(out: Tensor, a: Tensor, b: Tensor): void { recordOps.add(this, out, a, b); }
   gatherRows(out: Tensor, x: Tensor, rows: Tensor): void { recordOps.gatherRows(this, out, x, rows); }
   argmax(out: Tensor, logits: Tensor): void { recordOps.argmax(this, out, logits); }
 

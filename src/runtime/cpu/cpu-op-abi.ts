@@ -26,7 +26,6 @@ export const CPU_OP_ABI = [
     scalars: ['T', 'S', 'maxBlocksPerSeq', 'H', 'Hkv', 'Dh', 'blockSize', 'numBlocks', 'scale:f32', 'slidingWindow'],
   },
   { name: 'siluMul', refs: ['out', 'gateUp'], scalars: ['T', 'I'] },
-  { name: 'add', refs: ['out', 'a', 'b'], scalars: ['n'] },
   { name: 'gatherRows', refs: ['out', 'x', 'rows'], scalars: ['S', 'D', 'T'] },
   { name: 'argmax', refs: ['out', 'logits'], scalars: ['S', 'V'] },
   { name: 'ropeKvWriteQkv', refs: ['qOut', 'qkv', 'cacheK', 'cacheV', 'positions', 'invFreq', 'slotMapping'], scalars: ['T', 'H', 'Hkv', 'Dh', 'numSlots'] },

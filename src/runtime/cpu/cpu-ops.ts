@@ -165,16 +165,6 @@ export const recordOps = {
     r.record(OP.siluMul, [O, GU], [T, I2 / 2]);
   },
 
-  add(be: CpuBackend, out: Tensor, a: Tensor, b: Tensor): void {
-    const A = be.arg(a, 'a', F32);
-    const B = be.arg(b, 'b', F32, A.shape);
-    const O = be.arg(out, 'out', F32, A.shape);
-    be.aliasExactOrNone('out', O, 'a', A);
-    be.aliasExactOrNone('out', O, 'b', B);
-    const r = be.recorder;
-    r.record(OP.add, [O, A, B], [A.numel]);
-  },
-
   gatherRows(be: CpuBackend, out: Tensor, x: Tensor, rows: Tensor): void {
     const X = be.arg(x, 'x', F32, [-1, -1]);
     const [T, D] = X.shape as [number, number];

@@ -330,12 +330,6 @@ export class CudaBackend implements Backend {
     this.call(() => this.ctx.siluMul(o.ptr, g.ptr, o.code, o.numel / I, I));
   }
 
-  add(out: Tensor, a: Tensor, b: Tensor): void {
-    const o = this.t(out, 'add out'), aa = this.t(a, 'add a'), bb = this.t(b, 'add b');
-    invariant(isFloatDType(o.dtype) && aa.dtype === o.dtype && bb.dtype === o.dtype && aa.numel === o.numel && bb.numel === o.numel, 'add: shapes/dtypes');
-    this.call(() => this.ctx.add(o.ptr, aa.ptr, bb.ptr, o.code, o.numel));
-  }
-
   gatherRows(out: Tensor, x: Tensor, rows: Tensor): void {
     const o = this.t(out, 'gatherRows out'), xx = this.t(x, 'gatherRows x'), r = this.float(rows, 'gatherRows rows', 'i32');
     const D = xx.shape[xx.shape.length - 1]!;

@@ -1,9 +1,9 @@
-// Reference row and elementwise ops: embedding, siluMul, add, gatherRows, argmax.
+// Reference row and elementwise ops: embedding, siluMul, gatherRows, argmax.
 // Values are computed in f64 and rounded once to f32 on store.
 import type { Tensor } from '../backend.js';
 import type { DType } from '../dtype.js';
 import { invariant } from '../../util/invariant.js';
-import { ANY_FLOAT, F32, I32, aliasExactOrNone, f32Window, floatGetter, i32Window, noAlias, toInts, type RefContext } from './ref-tensor.js';
+import { ANY_FLOAT, F32, I32, f32Window, floatGetter, i32Window, noAlias, toInts, type RefContext } from './ref-tensor.js';
 
 /** out[t, :] = table[ids[t], :]. out [T, D] f32, table [V, D] any float dtype, ids i32 [T]. */
 export function embedding(ctx: RefContext, out: Tensor, table: Tensor, ids: Tensor): void {
@@ -47,19 +47,6 @@ export function siluMul(ctx: RefContext, out: Tensor, gateUp: Tensor): void {
       o[t * I + i] = (gate / (1 + Math.exp(-gate))) * up;
     }
   }
-}
-
-/** out = a + b elementwise, same shape. out may alias a or b. */
-export function add(ctx: RefContext, out: Tensor, a: Tensor, b: Tensor): void {
-  const A = ctx.arg(a, 'a', F32);
-  const B = ctx.arg(b, 'b', F32, A.shape);
-  const O = ctx.arg(out, 'out', F32, A.shape);
-  aliasExactOrNone('out', O, 'a', A);
-  aliasExactOrNone('out', O, 'b', B);
-  const ga = floatGetter(A);
-  const gb = floatGetter(B);
-  const o = f32Window(O);
-  for (let i = 0; i < O.numel; i++) o[i] = ga(i) + gb(i);
 }
 
 /** out[s, :] = x[rows[s], :]. x [T, D], rows i32 [S], out [S, D]. */

@@ -15,7 +15,7 @@ import type { GgmlQuantType } from '../ggml-format.js';
 import { rope } from './ops-rope.js';
 import { ropeKvWriteQkv } from './ops-qkv.js';
 import { attention, kvWrite } from './ops-attention.js';
-import { add, argmax, embedding, gatherRows, siluMul } from './ops-elementwise.js';
+import { argmax, embedding, gatherRows, siluMul } from './ops-elementwise.js';
 import { applyTokenBitmask } from './ops-sampling.js';
 
 const ALL: readonly DType[] = ['f32', 'f16', 'bf16', 'i32', 'i8'];
@@ -123,7 +123,6 @@ export function createReferenceBackend(): Backend {
     attention: (out: Tensor, q: Tensor, cache: KvLayer, meta: AttentionMetadata, scale: number, slidingWindow: number) =>
       attention(ctx, out, q, cache, meta, scale, slidingWindow),
     siluMul: (out: Tensor, gateUp: Tensor) => siluMul(ctx, out, gateUp),
-    add: (out: Tensor, a: Tensor, b: Tensor) => add(ctx, out, a, b),
     gatherRows: (out: Tensor, x: Tensor, rows: Tensor) => gatherRows(ctx, out, x, rows),
     argmax: (out: Tensor, logits: Tensor) => argmax(ctx, out, logits),
     applyTokenBitmask: (logits: Tensor, packed: Int32Array, numMasked: number, words: number) =>
