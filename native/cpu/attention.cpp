@@ -63,6 +63,33 @@ inline void axpy(float* acc, float p, const void* v, int64_t v0, int64_t n) {
   }
 }
 
+// Element offsets of the next n keys' rows in the caches, walking the block table incrementally:
+// (blk, off) is the key after the last one, so there is no division per key.
+inline void next_key_rows(int64_t* rows, int64_t n, const int32_t* bt, int64_t& blk, int64_t& off, int64_t bs, int64_t Hkv,
+                          int64_t kvh, int64_t Dh) {
+  for (int64_t i = 0; i < n; i++) {
+    rows[i] = ((static_cast<int64_t>(bt[blk]) * bs + off) * Hkv + kvh) * Dh;
+    if (++off == bs) { off = 0; blk++; }
+  }
+}
+
+// One online-softmax step over a key block whose scores sc[0..n) peak at bmax: sc becomes the
+// block's exp(score - new max), its sum is folded into l, m becomes the new max, and the return
+// value is the factor the output accumulator must be rescaled by.
+inline float softmax_block(float* sc, int64_t n, float bmax, float& m, float& l) {
+  const float mnew = bmax > m ? bmax : m;
+  const float corr = m == -__builtin_inff() ? 0.f : __builtin_expf(m - mnew);
+  VF mv = vset1(mnew);
+  int64_t i = 0;
+  for (; i + W <= n; i += W) vstore(sc + i, vexp(vsub(vload(sc + i), mv)));
+  if (i < n) { int r = static_cast<int>(n - i); vstore_part(sc + i, vexp(vsub(vload_part(sc + i, r), mv)), r); }
+  float bsum = 0.f;
+  for (int64_t j = 0; j < n; j++) bsum += sc[j];
+  l = l * corr + bsum;
+  m = mnew;
+  return corr;
+}
+
 template <DType KD>
 void one_query_any(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, int64_t pos) {
   const int64_t Dh = a.Dh, bs = a.block_size, Hkv = a.Hkv;
@@ -80,29 +107,16 @@ void one_query_any(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, in
   int64_t blk = lo / bs, off = lo % bs;
   for (int64_t p0 = lo; p0 <= pos; p0 += KB) {
     const int64_t n = pos + 1 - p0 < KB ? pos + 1 - p0 : KB;
-    for (int64_t i = 0; i < n; i++) {
-      const int64_t base = ((static_cast<int64_t>(bt[blk]) * bs + off) * Hkv + kvh) * Dh;
-      rows[i] = base;
-      if (++off == bs) { off = 0; blk++; }
-    }
+    next_key_rows(rows, n, bt, blk, off, bs, Hkv, kvh, Dh);
     float bmax = -__builtin_inff();
     for (int64_t i = 0; i < n; i++) {
       const float s = dot<KD>(q, a.kcache, rows[i], Dh) * a.scale;
       sc[i] = s;
       bmax = s > bmax ? s : bmax;
     }
-    const float mnew = bmax > m ? bmax : m;
-    const float corr = m == -__builtin_inff() ? 0.f : __builtin_expf(m - mnew);
-    VF mv = vset1(mnew);
-    int64_t i = 0;
-    for (; i + W <= n; i += W) vstore(sc + i, vexp(vsub(vload(sc + i), mv)));
-    if (i < n) { int r = static_cast<int>(n - i); vstore_part(sc + i, vexp(vsub(vload_part(sc + i, r), mv)), r); }
-    float bsum = 0.f;
-    for (int64_t j = 0; j < n; j++) bsum += sc[j];
-    l = l * corr + bsum;
+    const float corr = softmax_block(sc, n, bmax, m, l);
     if (corr != 1.f) rescale(acc, corr, Dh);
     for (int64_t j = 0; j < n; j++) axpy<KD>(acc, sc[j], a.vcache, rows[j], Dh);
-    m = mnew;
   }
   float* o = a.out + (t * a.H + h) * Dh;
   const float inv = l > 0.f ? 1.f / l : 0.f;
@@ -130,10 +144,7 @@ void one_query_reg(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, in
   int64_t blk = lo / bs, off = lo % bs;
   for (int64_t p0 = lo; p0 <= pos; p0 += KB) {
     const int64_t n = pos + 1 - p0 < KB ? pos + 1 - p0 : KB;
-    for (int64_t i = 0; i < n; i++) {
-      rows[i] = ((static_cast<int64_t>(bt[blk]) * bs + off) * Hkv + kvh) * Dh;
-      if (++off == bs) { off = 0; blk++; }
-    }
+    next_key_rows(rows, n, bt, blk, off, bs, Hkv, kvh, Dh);
     float bmax = -__builtin_inff();
     for (int64_t i = 0; i < n; i++) {
       const int64_t k = rows[i];
@@ -144,15 +155,7 @@ void one_query_reg(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, in
       sc[i] = s;
       bmax = s > bmax ? s : bmax;
     }
-    const float mnew = bmax > m ? bmax : m;
-    const float corr = m == -__builtin_inff() ? 0.f : __builtin_expf(m - mnew);
-    VF mv = vset1(mnew);
-    int64_t i = 0;
-    for (; i + W <= n; i += W) vstore(sc + i, vexp(vsub(vload(sc + i), mv)));
-    if (i < n) { int r = static_cast<int>(n - i); vstore_part(sc + i, vexp(vsub(vload_part(sc + i, r), mv)), r); }
-    float bsum = 0.f;
-    for (int64_t j = 0; j < n; j++) bsum += sc[j];
-    l = l * corr + bsum;
+    const float corr = softmax_block(sc, n, bmax, m, l);
     if (corr != 1.f) {
       VF cv = vset1(corr);
       for (int c = 0; c < NC; c++) acc[c] = vmul(acc[c], cv);
@@ -163,7 +166,6 @@ void one_query_reg(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, in
       for (int c = 0; c < NC; c++)
         acc[c] = vfma(pv, c == NC - 1 ? kload_part<KD>(a.vcache, v + c * W, tail) : kload<KD>(a.vcache, v + c * W), acc[c]);
     }
-    m = mnew;
   }
   float* o = a.out + (t * a.H + h) * Dh;
   VF inv = vset1(l > 0.f ? 1.f / l : 0.f);
@@ -200,10 +202,7 @@ void query_heads(const AttentionArgs& a, int64_t seq, int64_t h0, int64_t h1, in
   int64_t blk = lo / bs, off = lo % bs;
   for (int64_t p0 = lo; p0 <= pos; p0 += KB) {
     const int64_t n = pos + 1 - p0 < KB ? pos + 1 - p0 : KB;
-    for (int64_t i = 0; i < n; i++) {
-      rows[i] = (static_cast<int64_t>(bt[blk]) * bs + off) * Hkv * Dh;
-      if (++off == bs) { off = 0; blk++; }
-    }
+    next_key_rows(rows, n, bt, blk, off, bs, Hkv, 0, Dh);  // kv head 0: each head adds its koff
     // Software prefetch (the rows of a block are scattered over the cache, ~1 KiB each): K rows 4
     // keys ahead of the scores, each V row as its key is scored (used after the block's softmax).
     constexpr int64_t eb = kbytes<KD>();
@@ -229,20 +228,11 @@ void query_heads(const AttentionArgs& a, int64_t seq, int64_t h0, int64_t h1, in
       float* s = sc[hh];
       float bmax = -__builtin_inff();
       for (int64_t i = 0; i < n; i++) bmax = s[i] > bmax ? s[i] : bmax;
-      const float mnew = bmax > m[hh] ? bmax : m[hh];
-      const float corr = m[hh] == -__builtin_inff() ? 0.f : __builtin_expf(m[hh] - mnew);
-      VF mv = vset1(mnew);
-      int64_t i = 0;
-      for (; i + W <= n; i += W) vstore(s + i, vexp(vsub(vload(s + i), mv)));
-      if (i < n) { int r = static_cast<int>(n - i); vstore_part(s + i, vexp(vsub(vload_part(s + i, r), mv)), r); }
-      float bsum = 0.f;
-      for (int64_t j = 0; j < n; j++) bsum += s[j];
-      l[hh] = l[hh] * corr + bsum;
+      const float corr = softmax_block(s, n, bmax, m[hh], l[hh]);
       if (corr != 1.f) {
         VF cv = vset1(corr);
         for (int c = 0; c < NC; c++) vstore(acc + (hh * NC + c) * W, vmul(vload(acc + (hh * NC + c) * W), cv));
       }
-      m[hh] = mnew;
     }
     for (int64_t j = 0; j < n; j++) {
       for (int64_t hh = 0; hh < nh; hh++) {
