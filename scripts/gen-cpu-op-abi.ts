@@ -11,6 +11,8 @@ export const CPU_OP_ABI_HEADER_PATH = join(dirname(fileURLToPath(import.meta.url
 
 const pascal = (s: string): string => s[0]!.toUpperCase() + s.slice(1);
 const field = (s: string): string => `k${pascal(s.replace(/:f32$/, ''))}`;
+/** The CpuEngine method that runs an op: addRmsnorm -> op_add_rmsnorm. */
+const method = (name: string): string => `op_${name.replace(/[A-Z0-9]+/g, (m) => `_${m.toLowerCase()}`)}`;
 /** Items joined `perLine` to a line, indented. */
 const rows = (items: readonly string[], perLine: number): string[] =>
   Array.from({ length: Math.ceil(items.length / perLine) }, (_, i) => `  ${items.slice(i * perLine, (i + 1) * perLine).join(' ')}`);
@@ -34,6 +36,11 @@ export function renderCpuOpAbiHeader(): string {
     '',
     `constexpr int kNumOps = ${CPU_OP_ABI.length + 1};  // codes 1..${CPU_OP_ABI.length}; 0 is never an op`,
     `constexpr int kOpPayloadInts[kNumOps] = {${OP_PAYLOAD_INTS.join(', ')}};`,
+    '',
+    '// Every op as X(code, CpuEngine method): engine.h declares each method and run_one dispatches to it,',
+    '// so a new row fails to compile until its method exists.',
+    '#define TM_CPU_OPS(X) \\',
+    ...CPU_OP_ABI.map((o, i) => `  X(k${pascal(o.name)}, ${method(o.name)})${i + 1 < CPU_OP_ABI.length ? ' \\' : ''}`),
     '',
     '// Int offset of each field within its op payload.',
   ];

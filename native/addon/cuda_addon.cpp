@@ -21,8 +21,8 @@ Ctx::Ctx(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ctx>(info) {
   if (attnBytes) CK(env, "cudaMalloc(attention workspace)", cudaMalloc(&attnWs, attnBytes));
   attnWsBytes = attnBytes;
   char why[256];
-  const char* path = getenv("TOKENMILL_CUBLASLT");
-  if (tm_cublaslt_load(path, why, sizeof why) && tm_cublaslt_create(&lt) == 0) {
+  const std::string path = info.Length() > 2 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : std::string();
+  if (tm_cublaslt_load(path.c_str(), why, sizeof why) && tm_cublaslt_create(&lt) == 0) {
     ltWsBytes = (size_t)32 << 20;
     if (cudaMalloc(&ltWs, ltWsBytes) != cudaSuccess) { ltWs = nullptr; ltWsBytes = 0; }
   } else {
@@ -238,7 +238,8 @@ Napi::Function Ctx::Init(Napi::Env env) {
                       InstanceMethod("graphLaunch", &Ctx::GraphLaunch), InstanceMethod("graphDestroy", &Ctx::GraphDestroy)});
 }
 
-// probe() -> { ok, reason, devices[], driverVersion, runtimeVersion, cublasLt, cublasLtReason }
+// probe(cublasLtPath?) -> { ok, reason, devices[], driverVersion, runtimeVersion, cublasLt, cublasLtReason }.
+// cublasLtPath ('' = the default search) is tried first; the library loads once per process.
 Napi::Value Probe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -248,7 +249,8 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   o.Set("driverVersion", drv);
   o.Set("runtimeVersion", rt);
   char why[256] = "";
-  const int lt = tm_cublaslt_load(getenv("TOKENMILL_CUBLASLT"), why, sizeof why);
+  const std::string ltPath = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string();
+  const int lt = tm_cublaslt_load(ltPath.c_str(), why, sizeof why);
   o.Set("cublasLt", lt != 0);
   o.Set("cublasLtReason", std::string(why));
   Napi::Array devs = Napi::Array::New(env);

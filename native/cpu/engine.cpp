@@ -110,20 +110,9 @@ Status CpuEngine::run_one(Op op, const int32_t* a, int64_t n) {
   const int o = static_cast<int>(op);
   TM_CHECK_ARG(o >= 1 && o < kNumOps && n == kOpPayloadInts[o], "bad op %d or payload length %lld", o, static_cast<long long>(n));
   switch (op) {
-    case Op::kEmbedding: return op_embedding(a);
-    case Op::kRmsnorm: return op_rmsnorm(a, false);
-    case Op::kAddRmsnorm: return op_rmsnorm(a, true);
-    case Op::kMatmul: return op_matmul(a);
-    case Op::kRope: return op_rope(a);
-    case Op::kKvWrite: return op_kv_write(a);
-    case Op::kAttention: return op_attention(a);
-    case Op::kSiluMul: return op_silu_mul(a);
-    case Op::kGatherRows: return op_gather_rows(a);
-    case Op::kArgmax: return op_argmax(a);
-    case Op::kRopeKvWriteQkv: return op_rope_kv_qkv(a);
-    case Op::kMatmulQ8: return op_matmul_q8(a);
-    case Op::kMatmulGgml: return op_matmul_ggml(a);
-    case Op::kEmbeddingGgml: return op_embedding_ggml(a);
+#define TM_OP_CASE(code, method) case Op::code: return method(a);
+    TM_CPU_OPS(TM_OP_CASE)
+#undef TM_OP_CASE
   }
   return make_status(StatusCode::kInternal, __FILE__, __LINE__, "unreachable");
 }
@@ -159,7 +148,10 @@ Status CpuEngine::op_gather_rows(const int32_t* a) {
   return Status::Ok();
 }
 
-Status CpuEngine::op_rmsnorm(const int32_t* a, bool with_residual) {
+Status CpuEngine::op_rmsnorm(const int32_t* a) { return rmsnorm(a, false); }
+Status CpuEngine::op_add_rmsnorm(const int32_t* a) { return rmsnorm(a, true); }
+
+Status CpuEngine::rmsnorm(const int32_t* a, bool with_residual) {
   const int32_t* s = a + (with_residual ? 16 : 12);
   const int64_t R = s[0], D = s[1];
   const float eps = as_f32(s[2]);

@@ -47,19 +47,12 @@ class CpuEngine {
   struct Ref { char* ptr; DType dtype; };
   Status ref(const int32_t* c, int64_t numel, Ref* out, bool allow_null = false) const;
   Status run_one(Op op, const int32_t* a, int64_t n);
-  Status op_embedding(const int32_t* a);
-  Status op_rmsnorm(const int32_t* a, bool with_residual);
-  Status op_matmul(const int32_t* a);
-  Status op_matmul_q8(const int32_t* a);  // engine_quant.cpp
-  Status op_matmul_ggml(const int32_t* a);  // engine_ggml.cpp
-  Status op_embedding_ggml(const int32_t* a);
-  Status op_rope(const int32_t* a);
-  Status op_rope_kv_qkv(const int32_t* a);
-  Status op_kv_write(const int32_t* a);
-  Status op_attention(const int32_t* a);
-  Status op_silu_mul(const int32_t* a);
-  Status op_gather_rows(const int32_t* a);
-  Status op_argmax(const int32_t* a);
+  // One method per op of the table (op_abi.h); op_matmul_q8 is in engine_quant.cpp, the ggml ops in
+  // engine_ggml.cpp, the rope/KV/attention ops in engine_attention.cpp.
+#define TM_DECLARE_OP(code, method) Status method(const int32_t* a);
+  TM_CPU_OPS(TM_DECLARE_OP)
+#undef TM_DECLARE_OP
+  Status rmsnorm(const int32_t* a, bool with_residual);
 
   const KernelTable* kernels_;
   ThreadPool pool_;

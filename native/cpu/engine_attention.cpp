@@ -66,7 +66,7 @@ Status CpuEngine::op_rope(const int32_t* a) {
 
 // Fused rope + kvWrite from an interleaved qkv [T, (H + 2 Hkv) * Dh]: same arithmetic as op_rope
 // followed by op_kv_write on the split heads, so results are bit-identical to the unfused ops.
-Status CpuEngine::op_rope_kv_qkv(const int32_t* a) {
+Status CpuEngine::op_rope_kv_write_qkv(const int32_t* a) {
   const int64_t T = a[28], H = a[29], Hkv = a[30], Dh = a[31], slots_total = a[32], half = Dh / 2;
   const int64_t row_in = (H + 2 * Hkv) * Dh, row_kv = Hkv * Dh;
   TM_CHECK_ARG(Dh % 2 == 0 && Dh <= 1024, "ropeKvWriteQkv: head dim %lld must be even and <= 1024", static_cast<long long>(Dh));

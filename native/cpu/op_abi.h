@@ -18,6 +18,24 @@ enum class Op : int32_t {
 constexpr int kNumOps = 15;  // codes 1..14; 0 is never an op
 constexpr int kOpPayloadInts[kNumOps] = {0, 15, 15, 19, 19, 20, 24, 38, 10, 15, 10, 33, 23, 21, 17};
 
+// Every op as X(code, CpuEngine method): engine.h declares each method and run_one dispatches to it,
+// so a new row fails to compile until its method exists.
+#define TM_CPU_OPS(X) \
+  X(kEmbedding, op_embedding) \
+  X(kRmsnorm, op_rmsnorm) \
+  X(kAddRmsnorm, op_add_rmsnorm) \
+  X(kMatmul, op_matmul) \
+  X(kRope, op_rope) \
+  X(kKvWrite, op_kv_write) \
+  X(kAttention, op_attention) \
+  X(kSiluMul, op_silu_mul) \
+  X(kGatherRows, op_gather_rows) \
+  X(kArgmax, op_argmax) \
+  X(kRopeKvWriteQkv, op_rope_kv_write_qkv) \
+  X(kMatmulQ8, op_matmul_q8) \
+  X(kMatmulGgml, op_matmul_ggml) \
+  X(kEmbeddingGgml, op_embedding_ggml)
+
 // Int offset of each field within its op payload.
 namespace op_embedding { enum : int { kOut = 0, kTable = 4, kIds = 8, kT = 12, kD = 13, kV = 14 }; }
 namespace op_rmsnorm { enum : int { kOut = 0, kX = 4, kWeight = 8, kR = 12, kD = 13, kEps = 14 /* f32 */ }; }

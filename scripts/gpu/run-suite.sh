@@ -56,7 +56,8 @@ c = [x for x in c if ".so.1" in x or x.endswith(".so.12") or x.endswith(".so.13"
 print(sorted(c)[-1] if c else "")
 PY
 )
-[ -n "$LT" ] && export TOKENMILL_CUBLASLT="$LT"
+# The CLI maps TOKENMILL_CUBLASLT; tests and benches that build backends directly find it on the loader path.
+[ -n "$LT" ] && export TOKENMILL_CUBLASLT="$LT" LD_LIBRARY_PATH="$(dirname "$LT")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 note "cuBLASLt: ${LT:-none found}"
 export TOKENMILL_CUDA_ADDON="$PWD/$G/build/tokenmill_cuda.node"
 if ! node -e "require(process.env.TOKENMILL_CUDA_ADDON).probe()" > "$W/logs/addon-load.log" 2>&1; then

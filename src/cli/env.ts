@@ -55,6 +55,12 @@ export function cpuEngineOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): {
   return Object.keys(sw).length > 0 ? { cpuEngine: sw } : {};
 }
 
+/** TOKENMILL_CUBLASLT: the libcublasLt the CUDA addon loads first (runtime/cuda/cuda-config.ts). */
+export function cudaConfigFromEnv(env: NodeJS.ProcessEnv = process.env): { cublasLtPath?: string } {
+  const path = env.TOKENMILL_CUBLASLT;
+  return path !== undefined && path !== '' ? { cublasLtPath: path } : {};
+}
+
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 
 /** TOKENMILL_LOG_LEVEL (debug | info | warn | error | silent), or undefined for the logger's default (info). */

@@ -3,7 +3,7 @@
 // `doctor` and bad-argument errors never pay for the model stack, the server or native addons.
 import { Command } from 'commander';
 import { setLogLevel } from '../util/logger.js';
-import { logLevelFromEnv } from './env.js';
+import { cudaConfigFromEnv, logLevelFromEnv } from './env.js';
 import { reportError } from './errors.js';
 import { packageVersion } from './version.js';
 
@@ -42,6 +42,8 @@ export async function runCli(argv: readonly string[] = process.argv): Promise<nu
   const level = logLevelFromEnv();
   if (level !== undefined) setLogLevel(level);
   try {
+    const { configureCuda } = await import('../runtime/select.js'); // before any subcommand probes CUDA
+    configureCuda(cudaConfigFromEnv());
     const program = await buildProgram(argv);
     await program.parseAsync([...argv]);
     return process.exitCode === undefined ? 0 : Number(process.exitCode);

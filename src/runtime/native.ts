@@ -195,8 +195,9 @@ export interface CudaContextNative {
 
 export interface CudaAddon {
   readonly abiVersion: number;
-  probe(): CudaProbeRaw;
-  CudaContext: new (deviceIndex: number, attentionWorkspaceBytes: number) => CudaContextNative;
+  /** cublasLtPath: libcublasLt to try first ('' = the default search); the first probe or context of a process loads it. */
+  probe(cublasLtPath?: string): CudaProbeRaw;
+  CudaContext: new (deviceIndex: number, attentionWorkspaceBytes: number, cublasLtPath?: string) => CudaContextNative;
 }
 
 /** The addon's graph surface (present in addons built from this commit on; ABI 1 stays compatible). */

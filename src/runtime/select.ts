@@ -4,6 +4,7 @@ import type { Backend } from './backend.js';
 import { createReferenceBackend } from './reference/reference-backend.js';
 import { CPU_ISAS, cpuAddonAvailable, createCpuBackend, type CpuBackendOptions } from './cpu/cpu-backend.js';
 import { createCudaBackend, probeCuda, type CudaBackendOptions, type CudaProbe } from './cuda/cuda-backend.js';
+import { configureCuda } from './cuda/cuda-config.js';
 import { TokenmillError } from '../util/errors.js';
 
 export type DeviceChoice = 'auto' | 'cpu' | 'cuda' | 'reference';
@@ -36,6 +37,6 @@ export function selectBackend(opts: SelectOptions = {}): Selection {
   return { backend: createCpuBackend(opts), reason: 'cpu requested' };
 }
 
-export { CPU_ISAS, cpuAddonAvailable, probeCuda, createReferenceBackend, createCpuBackend, createCudaBackend };
+export { CPU_ISAS, configureCuda, cpuAddonAvailable, probeCuda, createReferenceBackend, createCpuBackend, createCudaBackend };
 export type { CudaProbe };
 export type { CpuIsa } from './cpu/cpu-backend.js';

@@ -1,9 +1,12 @@
 // Shared helpers for *.gpu.test.ts: the CUDA skip reason, where the suite writes JSON results
-// (TOKENMILL_GPU_OUT, default .gpu-out), and relative-error metrics.
+// (TOKENMILL_GPU_OUT, default .gpu-out), and relative-error metrics. Like the CLI, it maps
+// TOKENMILL_CUBLASLT to the CUDA configuration before the first probe.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { probeCuda } from '../../src/runtime/select.js';
+import { cudaConfigFromEnv } from '../../src/cli/env.js';
+import { configureCuda, probeCuda } from '../../src/runtime/select.js';
 
+configureCuda(cudaConfigFromEnv());
 const probe = probeCuda();
 /** node:test skip value: a reason when no usable CUDA device, else false. Never "passed" without a GPU. */
 export const cudaSkip: string | false = probe.available ? false : `cuda unavailable: ${probe.reason}`;

@@ -2,8 +2,10 @@
 // engine itself ignores TOKENMILL_DECODE_GRAPHS; bench records carry the TOKENMILL_* in effect, minus secrets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backendOptionsFromEnv, cpuEngineOptionsFromEnv, engineOptionsFromEnv, logLevelFromEnv, tokenmillEnv } from '../../src/cli/env.js';
+import { backendOptionsFromEnv, cpuEngineOptionsFromEnv, cudaConfigFromEnv, engineOptionsFromEnv, logLevelFromEnv, tokenmillEnv } from '../../src/cli/env.js';
 import { resolveEngineConfig } from '../../src/engine/engine-config.js';
+import { configuredCublasLtPath } from '../../src/runtime/cuda/cuda-config.js';
+import { configureCuda } from '../../src/runtime/select.js';
 import type { CausalLM } from '../../src/model/types.js';
 
 test('TOKENMILL_DECODE_GRAPHS reaches the engine only through the CLI', () => {
@@ -45,6 +47,16 @@ test('TOKENMILL_CPU_PROFILE / TOKENMILL_CPU_HUGEPAGES become CPU engine switches
   assert.deepEqual(cpuEngineOptionsFromEnv({ TOKENMILL_CPU_PROFILE: 'yes', TOKENMILL_CPU_HUGEPAGES: '1' }), {});
   const both = backendOptionsFromEnv({ TOKENMILL_CPU_PROFILE: '1', TOKENMILL_CPU_HUGEPAGES: '0' });
   assert.deepEqual(both, { cpuEngine: { profile: true, hugepages: false } });
+});
+
+test('TOKENMILL_CUBLASLT becomes the CUDA configuration in the CLI; empty means the default search', () => {
+  assert.deepEqual(cudaConfigFromEnv({ TOKENMILL_CUBLASLT: '/opt/lib/libcublasLt.so.13' }), { cublasLtPath: '/opt/lib/libcublasLt.so.13' });
+  assert.deepEqual(cudaConfigFromEnv({ TOKENMILL_CUBLASLT: '' }), {});
+  assert.deepEqual(cudaConfigFromEnv({}), {});
+  configureCuda({ cublasLtPath: '/x/libcublasLt.so' });
+  assert.equal(configuredCublasLtPath(), '/x/libcublasLt.so');
+  configureCuda({});
+  assert.equal(configuredCublasLtPath(), '');
 });
 
 test('bench records name the TOKENMILL_* variables in effect, never API keys', () => {

@@ -3,7 +3,8 @@
 // recorder (cpu-tensor.ts, used by cpu-ops.ts) writes payloads from it, and native/cpu/op_abi.h is
 // generated from it by `npm run gen:cpu-abi` (test/cpu/cpu-op-abi.test.ts fails when the checked-in
 // header is stale). Adding an op: a row here (codes are the row order, so append), the generator,
-// its recorder in cpu-ops.ts, its case in CpuEngine::run_one and the kernel.
+// its recorder in cpu-ops.ts, its CpuEngine method (op_<snake_name>: declared and dispatched from the
+// generated TM_CPU_OPS list) and the kernel.
 
 export interface CpuOpLayout {
   readonly name: string;

@@ -14,6 +14,7 @@ import { CudaTensor, DTYPE_CODE, toCudaError } from './cuda-tensor.js';
 import { CudaGraphs, hasGraphNative } from './cuda-graphs.js';
 import { sampleOnDevice, type SamplerScratch } from './cuda-sampler.js';
 import { cudaProbeReason, cudaVersionString } from './cuda-probe-reason.js';
+import { configuredCublasLtPath } from './cuda-config.js';
 
 export interface CudaBackendOptions {
   readonly deviceIndex?: number;
@@ -37,7 +38,7 @@ export function probeCuda(): CudaProbe {
   const { addon, reason } = loadCudaAddon();
   if (addon === null) return { available: false, reason, devices: [], driverVersion: null, runtimeVersion: null, cublasLt: false };
   try {
-    const p = addon.probe();
+    const p = addon.probe(configuredCublasLtPath());
     return {
       available: p.ok,
       reason: p.ok ? `${p.devices.length} device(s)${p.cublasLt ? '' : `; cuBLASLt unavailable (${p.cublasLtReason}), own GEMM used`}` : cudaProbeReason(p.reason, p.driverVersion, p.runtimeVersion),
@@ -90,7 +91,7 @@ export class CudaBackend implements Backend {
       throw new TokenmillError('invalid_argument', `cuda: device index ${index} outside 0..${probe.devices.length - 1}`);
     }
     try {
-      this.ctx = new addon.CudaContext(index, 32 << 20);
+      this.ctx = new addon.CudaContext(index, 32 << 20, configuredCublasLtPath());
     } catch (e) {
       throw toCudaError(e);
     }
