@@ -58,8 +58,15 @@ function findNvcc() {
     if (dir && existsSync(join(dir, 'nvcc'))) return join(dir, 'nvcc');
   }
   let entries = [];
-  try { entries = readdirSync('/usr/local'); } catch { /* none */ }
-  for (const e of entries.filter((x) => x.startsWith('cuda')).sort().reverse()) {
+  try {
+    entries = readdirSync('/usr/local');
+  } catch {
+    /* none */
+  }
+  for (const e of entries
+    .filter((x) => x.startsWith('cuda'))
+    .sort()
+    .reverse()) {
     const p = join('/usr/local', e, 'bin', 'nvcc');
     if (existsSync(p)) return p;
   }

@@ -35,9 +35,11 @@ function longLines(): Map<string, [number, number][]> {
   for (const root of ROOTS) {
     for (const f of files(resolve(root))) {
       const long: [number, number][] = [];
-      readFileSync(f, 'utf8').split('\n').forEach((line, i) => {
-        if (line.length > MAX_COLUMNS) long.push([i + 1, line.length]);
-      });
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (line.length > MAX_COLUMNS) long.push([i + 1, line.length]);
+        });
       if (long.length > 0) byFile.set(relative(process.cwd(), f), long);
     }
   }

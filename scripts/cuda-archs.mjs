@@ -15,7 +15,10 @@ export const FALLBACK_ARCH = '80';
 
 /** "8.6" | "86" | "sm_86" | "compute_86" -> "86"; null for anything else ("[N/A]", ""). */
 export function normalizeArch(raw) {
-  const s = String(raw).trim().toLowerCase().replace(/^(sm_|compute_)/, '');
+  const s = String(raw)
+    .trim()
+    .toLowerCase()
+    .replace(/^(sm_|compute_)/, '');
   const dotted = /^(\d{1,2})\.(\d)$/.exec(s);
   if (dotted) return `${Number(dotted[1])}${dotted[2]}`;
   if (/^\d{2,3}[af]?$/.test(s)) return s;
@@ -27,7 +30,12 @@ const uniqueSorted = (xs) => [...new Set(xs)].sort((a, b) => archNum(a) - archNu
 
 /** Compute capabilities from nvidia-smi's csv,noheader output (one line per GPU), deduplicated and sorted. */
 export function archsFromNvidiaSmi(stdout) {
-  return uniqueSorted(String(stdout ?? '').split(/\r?\n/).map(normalizeArch).filter((a) => a !== null));
+  return uniqueSorted(
+    String(stdout ?? '')
+      .split(/\r?\n/)
+      .map(normalizeArch)
+      .filter((a) => a !== null),
+  );
 }
 
 /**
@@ -40,18 +48,32 @@ export function selectCudaArchs({ env = {}, nvidiaSmi = null } = {}) {
   if (requested) {
     const parts = requested.split(/[\s,;]+/).filter(Boolean);
     const bad = parts.filter((p) => normalizeArch(p) === null);
-    if (bad.length > 0) throw new Error(`TOKENMILL_CUDA_ARCHS=${requested}: not an architecture: ${bad.join(', ')} (expected e.g. 80,86,89,90)`);
+    if (bad.length > 0)
+      throw new Error(`TOKENMILL_CUDA_ARCHS=${requested}: not an architecture: ${bad.join(', ')} (expected e.g. 80,86,89,90)`);
     const archs = uniqueSorted(parts.map(normalizeArch));
     return { archs, ptx: true, source: 'env', reason: `TOKENMILL_CUDA_ARCHS=${requested}` };
   }
   if (nvidiaSmi && nvidiaSmi.status === 0) {
     const archs = archsFromNvidiaSmi(nvidiaSmi.stdout);
-    if (archs.length > 0) return { archs, ptx: false, source: 'gpu', reason: `the GPUs present (nvidia-smi compute_cap: ${archs.map((a) => `sm_${a}`).join(', ')})` };
+    if (archs.length > 0)
+      return {
+        archs,
+        ptx: false,
+        source: 'gpu',
+        reason: `the GPUs present (nvidia-smi compute_cap: ${archs.map((a) => `sm_${a}`).join(', ')})`,
+      };
   }
-  const why = !nvidiaSmi ? 'nvidia-smi not found'
-    : nvidiaSmi.status !== 0 ? `nvidia-smi failed${nvidiaSmi.error ? ` (${nvidiaSmi.error.trim().split('\n')[0]})` : ''}`
+  const why = !nvidiaSmi
+    ? 'nvidia-smi not found'
+    : nvidiaSmi.status !== 0
+      ? `nvidia-smi failed${nvidiaSmi.error ? ` (${nvidiaSmi.error.trim().split('\n')[0]})` : ''}`
       : 'nvidia-smi listed no GPU';
-  return { archs: [FALLBACK_ARCH], ptx: false, source: 'fallback', reason: `${why}: one architecture (sm_${FALLBACK_ARCH}) to prove the sources compile; set TOKENMILL_CUDA_ARCHS for others` };
+  return {
+    archs: [FALLBACK_ARCH],
+    ptx: false,
+    source: 'fallback',
+    reason: `${why}: one architecture (sm_${FALLBACK_ARCH}) to prove the sources compile; set TOKENMILL_CUDA_ARCHS for others`,
+  };
 }
 
 /** nvcc -gencode arguments: SASS per arch, plus PTX for the highest when asked. */

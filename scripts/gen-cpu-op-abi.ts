@@ -31,7 +31,10 @@ export function renderCpuOpAbiHeader(): string {
     `constexpr int kRefInts = ${REF_INTS};`,
     '',
     'enum class Op : int32_t {',
-    ...rows(CPU_OP_ABI.map((o, i) => `k${pascal(o.name)} = ${i + 1},`), 4),
+    ...rows(
+      CPU_OP_ABI.map((o, i) => `k${pascal(o.name)} = ${i + 1},`),
+      4,
+    ),
     '};',
     '',
     `constexpr int kNumOps = ${CPU_OP_ABI.length + 1};  // codes 1..${CPU_OP_ABI.length}; 0 is never an op`,

@@ -10,7 +10,7 @@ const program = new Command()
   .name('gen-model')
   .requiredOption('--preset <name>', `one of: ${Object.keys(MODEL_PRESETS).join(', ')}`)
   .requiredOption('--out <dir>', 'output directory')
-  .option('--dtype <dtype>', 'f32 | f16 | bf16 (default: the preset\'s)')
+  .option('--dtype <dtype>', "f32 | f16 | bf16 (default: the preset's)")
   .option('--seed <n>', 'PRNG seed', '0')
   .option('--max-shard-bytes <n>', 'split into shards of at most this many bytes')
   .option('--no-tokenizer', 'skip tokenizer.json / tokenizer_config.json');
@@ -40,4 +40,6 @@ const config = writeRandomModel(o.out, preset.config, {
   maxShardBytes: o.maxShardBytes === undefined ? undefined : Number(o.maxShardBytes),
 });
 const seconds = ((Date.now() - t0) / 1000).toFixed(1);
-console.log(`gen-model: wrote ${o.preset} (${config.architecture}, ${config.numLayers} layers, D=${config.hiddenSize}, V=${config.vocabSize}, ${dtype}, seed ${seed}) to ${o.out} in ${seconds}s`);
+console.log(
+  `gen-model: wrote ${o.preset} (${config.architecture}, ${config.numLayers} layers, D=${config.hiddenSize}, V=${config.vocabSize}, ${dtype}, seed ${seed}) to ${o.out} in ${seconds}s`,
+);

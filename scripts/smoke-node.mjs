@@ -56,7 +56,10 @@ const tail = (s, n = 600) => (s.length > n ? `...${s.slice(-n)}` : s).trim();
 // --here: the checks, under the Node running this script.
 
 function tokenmill(args, opts = {}) {
-  return runChild(process.execPath, [join(ROOT, 'bin', 'tokenmill.js'), ...args], { ...opts, env: { ...process.env, TOKENMILL_LOG_LEVEL: 'warn', ...opts.env } });
+  return runChild(process.execPath, [join(ROOT, 'bin', 'tokenmill.js'), ...args], {
+    ...opts,
+    env: { ...process.env, TOKENMILL_LOG_LEVEL: 'warn', ...opts.env },
+  });
 }
 
 function loadAddons() {
@@ -82,9 +85,28 @@ function loadAddons() {
 }
 
 async function serveOne(modelDir) {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'tokenmill.js'), 'serve', '--host', '127.0.0.1', '--port', '0', '--model', modelDir, '--device', 'cpu', '--threads', '1'], {
-    cwd: ROOT, env: { ...process.env, TOKENMILL_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'bin', 'tokenmill.js'),
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--model',
+      modelDir,
+      '--device',
+      'cpu',
+      '--threads',
+      '1',
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, TOKENMILL_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let err = '';
   child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
@@ -106,7 +128,8 @@ async function serveOne(modelDir) {
     const id = models?.data?.[0]?.id;
     check(typeof id === 'string', `GET /v1/models listed no model: ${JSON.stringify(models)}`);
     const res = await fetch(`${url}/v1/completions`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model: id, prompt: 'Once upon a time', max_tokens: 8, temperature: 0 }),
     });
     const body = await res.json();
@@ -132,7 +155,8 @@ async function here() {
   check(d.node === v, `doctor reports Node ${d.node}, expected ${v}`);
   check(d.cpuAddon?.available === true, `doctor: CPU addon unavailable: ${d.cpuAddon?.reason}`);
   const src = join(MODELS, 'stories260K');
-  for (const f of ['stories260K.bin', 'tok512.bin', 'reference_greedy.json']) check(existsSync(join(src, f)), `${join(src, f)} is missing (set TOKENMILL_SHARED_MODELS)`);
+  for (const f of ['stories260K.bin', 'tok512.bin', 'reference_greedy.json'])
+    check(existsSync(join(src, f)), `${join(src, f)} is missing (set TOKENMILL_SHARED_MODELS)`);
   const work = mkdtempSync(join(tmpdir(), 'tm-smoke-node-'));
   try {
     const modelDir = join(work, 'stories260K');
@@ -140,12 +164,31 @@ async function here() {
     check(conv.code === 0, `convert llama2c failed (${conv.code}): ${tail(conv.stderr)}`);
     // From a lone BOS (empty prompt), greedy: a prefix of the independent reference's text.
     const ref = JSON.parse(readFileSync(join(src, 'reference_greedy.json'), 'utf8')).text;
-    const gen = await tokenmill(['generate', '--model', modelDir, '--prompt', '', '--max-tokens', '24', '--temperature', '0', '--device', 'cpu', '--threads', '1']);
+    const gen = await tokenmill([
+      'generate',
+      '--model',
+      modelDir,
+      '--prompt',
+      '',
+      '--max-tokens',
+      '24',
+      '--temperature',
+      '0',
+      '--device',
+      'cpu',
+      '--threads',
+      '1',
+    ]);
     check(gen.code === 0, `generate failed (${gen.code}): ${tail(gen.stderr)}`);
-    check(gen.stdout.length >= 40 && ref.startsWith(gen.stdout), `generate: ${JSON.stringify(gen.stdout)} is not the reference's start ${JSON.stringify(ref.slice(0, 80))}`);
+    check(
+      gen.stdout.length >= 40 && ref.startsWith(gen.stdout),
+      `generate: ${JSON.stringify(gen.stdout)} is not the reference's start ${JSON.stringify(ref.slice(0, 80))}`,
+    );
     const served = await serveOne(modelDir);
-    process.stdout.write(`smoke-node: ${v} ok in ${((Date.now() - t0) / 1000).toFixed(1)} s: cpu addon ${addons.cpu}; cuda addon ${addons.cuda}; doctor: cuda ${d.cuda?.reason}; ` +
-      `generate ${JSON.stringify(gen.stdout.slice(0, 40))}... = reference; serve 1 completion ${served}; drained on SIGTERM\n`);
+    process.stdout.write(
+      `smoke-node: ${v} ok in ${((Date.now() - t0) / 1000).toFixed(1)} s: cpu addon ${addons.cpu}; cuda addon ${addons.cuda}; doctor: cuda ${d.cuda?.reason}; ` +
+        `generate ${JSON.stringify(gen.stdout.slice(0, 40))}... = reference; serve 1 completion ${served}; drained on SIGTERM\n`,
+    );
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -178,10 +221,28 @@ async function fetchNode(version, cacheDir) {
   if (existsSync(bin) && spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout?.trim() === `v${version}`) return bin;
   mkdirSync(prefix, { recursive: true });
   say(`fetching ${pkg}@${version} from the npm registry into ${prefix}`);
-  const r = await runChild('npm', ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', `${pkg}@${version}`], { cwd: prefix, timeoutMs: 600_000 });
+  const r = await runChild(
+    'npm',
+    [
+      'install',
+      '--prefix',
+      prefix,
+      '--no-save',
+      '--no-package-lock',
+      '--ignore-scripts',
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+      '--loglevel=error',
+      `${pkg}@${version}`,
+    ],
+    { cwd: prefix, timeoutMs: 600_000 },
+  );
   if (r.code !== 0 || !existsSync(bin)) {
     const registry = spawnSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).stdout?.trim() || 'the npm registry';
-    throw new SmokeError(`could not fetch ${pkg}@${version} from ${registry} (npm exit ${r.code}); is the registry reachable? ${tail(r.stderr, 400)}`);
+    throw new SmokeError(
+      `could not fetch ${pkg}@${version} from ${registry} (npm exit ${r.code}); is the registry reachable? ${tail(r.stderr, 400)}`,
+    );
   }
   return bin;
 }
@@ -196,10 +257,18 @@ async function engineWarnings(nodeBin, cli) {
 }
 
 async function hostMode(versions) {
-  const cacheDir = process.env.TOKENMILL_NODE_CACHE ?? join(process.env.TOKENMILL_CACHE ?? join(homedir(), '.cache', 'tokenmill'), 'node-bin');
+  const cacheDir =
+    process.env.TOKENMILL_NODE_CACHE ?? join(process.env.TOKENMILL_CACHE ?? join(homedir(), '.cache', 'tokenmill'), 'node-bin');
   const cli = npmCli();
   // Fetch in parallel (network bound), then run the smokes one at a time (CPU bound).
-  const bins = await Promise.all(versions.map((v) => fetchNode(v, cacheDir).then((bin) => ({ v, bin }), (e) => ({ v, error: e }))));
+  const bins = await Promise.all(
+    versions.map((v) =>
+      fetchNode(v, cacheDir).then(
+        (bin) => ({ v, bin }),
+        (e) => ({ v, error: e }),
+      ),
+    ),
+  );
   let failed = 0;
   for (const { v, bin, error } of bins) {
     try {
@@ -212,7 +281,7 @@ async function hostMode(versions) {
       if (cli !== null) process.stdout.write(`smoke-node: v${v}: npm ci prints no engine warning\n`);
     } catch (e) {
       failed++;
-      say(`FAIL under Node ${v}: ${e instanceof SmokeError ? e.message : e?.stack ?? e}`);
+      say(`FAIL under Node ${v}: ${e instanceof SmokeError ? e.message : (e?.stack ?? e)}`);
     }
   }
   return failed === 0;
@@ -228,7 +297,7 @@ if (process.argv[1] && resolve(process.argv[1]) === SELF) {
       if (!(await hostMode(versions))) process.exit(1);
     }
   } catch (e) {
-    say(`FAIL under Node ${process.version}: ${e instanceof SmokeError ? e.message : e?.stack ?? e}`);
+    say(`FAIL under Node ${process.version}: ${e instanceof SmokeError ? e.message : (e?.stack ?? e)}`);
     process.exit(1);
   }
 }

@@ -8,7 +8,15 @@ const $ = (id) => document.getElementById(id);
 const WINDOW_MS = 15 * 60 * 1000;
 const REFRESH_MS = 1000;
 
-const state = { key: sessionStorage.getItem('tokenmill-key') || '', connected: false, store: null, lastT: null, gpus: [], info: null, inFlight: false };
+const state = {
+  key: sessionStorage.getItem('tokenmill-key') || '',
+  connected: false,
+  store: null,
+  lastT: null,
+  gpus: [],
+  info: null,
+  inFlight: false,
+};
 
 /** fetch with the user's key; throws an Error carrying the server's OpenAI-style message. */
 export async function api(path, init = {}) {
@@ -17,7 +25,11 @@ export async function api(path, init = {}) {
   const res = await fetch(path, { ...init, headers });
   if (!res.ok) {
     let msg = `HTTP ${res.status}`;
-    try { msg = (await res.json()).error.message || msg; } catch { /* not JSON */ }
+    try {
+      msg = (await res.json()).error.message || msg;
+    } catch {
+      /* not JSON */
+    }
     const e = new Error(msg);
     e.status = res.status;
     throw e;
@@ -37,10 +49,13 @@ function fmtUsd(v, digits = 6) {
   if (v == null || !Number.isFinite(v)) return '–';
   return '$' + (v !== 0 && Math.abs(v) < 1e-4 ? v.toExponential(2) : v.toFixed(digits));
 }
-const fmtNum = (v, d = 0) => (v == null || !Number.isFinite(v) ? '–' : v.toLocaleString(undefined, { maximumFractionDigits: d, minimumFractionDigits: d }));
+const fmtNum = (v, d = 0) =>
+  v == null || !Number.isFinite(v) ? '–' : v.toLocaleString(undefined, { maximumFractionDigits: d, minimumFractionDigits: d });
 function fmtDuration(s) {
   if (!Number.isFinite(s)) return '–';
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.floor(s % 60);
+  const h = Math.floor(s / 3600),
+    m = Math.floor((s % 3600) / 60),
+    sec = Math.floor(s % 60);
   return h > 0 ? `${h}h ${m}m` : m > 0 ? `${m}m ${sec}s` : `${sec}s`;
 }
 
@@ -79,63 +94,95 @@ function renderCards(totals) {
     ['spent, busy (since start)', fmtUsd(totals.busy_usd)],
     ['spent, all-in = price × uptime', fmtUsd(totals.all_in_usd)],
     ['tokens generated', fmtNum(totals.generated_tokens)],
-    ['uptime (busy share)', `${fmtDuration(totals.uptime_s)} (${totals.uptime_s > 0 ? fmtNum((100 * totals.busy_s) / totals.uptime_s, 1) : '–'} %)`],
-    [totals.usd_per_hour_source === 'assumed' ? `price (assumed: ${totals.usd_per_hour_basis}; set --usd-per-hour)` : 'price', `$${fmtNum(totals.usd_per_hour, 3)} / h`],
+    [
+      'uptime (busy share)',
+      `${fmtDuration(totals.uptime_s)} (${totals.uptime_s > 0 ? fmtNum((100 * totals.busy_s) / totals.uptime_s, 1) : '–'} %)`,
+    ],
+    [
+      totals.usd_per_hour_source === 'assumed' ? `price (assumed: ${totals.usd_per_hour_basis}; set --usd-per-hour)` : 'price',
+      `$${fmtNum(totals.usd_per_hour, 3)} / h`,
+    ],
   ];
   const box = $('cards');
-  box.replaceChildren(...cards.map(([label, value]) => {
-    const c = document.createElement('div');
-    c.className = 'card';
-    const b = document.createElement('b');
-    b.textContent = value;
-    b.title = value;
-    const s = document.createElement('span');
-    s.textContent = label;
-    c.append(b, s);
-    return c;
-  }));
+  box.replaceChildren(
+    ...cards.map(([label, value]) => {
+      const c = document.createElement('div');
+      c.className = 'card';
+      const b = document.createElement('b');
+      b.textContent = value;
+      b.title = value;
+      const s = document.createElement('span');
+      s.textContent = label;
+      c.append(b, s);
+      return c;
+    }),
+  );
 }
 
 function renderKeys(keys, totals) {
   const body = $('keys');
   if (keys.length === 0) return;
   const busy = totals.busy_usd || 0;
-  body.replaceChildren(...keys.sort((a, b) => b.cost_usd - a.cost_usd).map((k) => {
-    const tr = document.createElement('tr');
-    const cells = [k.key, fmtNum(k.requests), fmtNum(k.prompt_tokens), fmtNum(k.completion_tokens), fmtUsd(k.cost_usd, 8), busy > 0 ? `${fmtNum((100 * k.cost_usd) / busy, 1)} %` : '–'];
-    cells.forEach((v, i) => {
-      const td = document.createElement('td');
-      td.textContent = v;
-      if (i > 0) td.className = 'n';
-      tr.append(td);
-    });
-    return tr;
-  }));
+  body.replaceChildren(
+    ...keys
+      .sort((a, b) => b.cost_usd - a.cost_usd)
+      .map((k) => {
+        const tr = document.createElement('tr');
+        const cells = [
+          k.key,
+          fmtNum(k.requests),
+          fmtNum(k.prompt_tokens),
+          fmtNum(k.completion_tokens),
+          fmtUsd(k.cost_usd, 8),
+          busy > 0 ? `${fmtNum((100 * k.cost_usd) / busy, 1)} %` : '–',
+        ];
+        cells.forEach((v, i) => {
+          const td = document.createElement('td');
+          td.textContent = v;
+          if (i > 0) td.className = 'n';
+          tr.append(td);
+        });
+        return tr;
+      }),
+  );
   const sum = keys.reduce((s, k) => s + k.cost_usd, 0);
-  $('cost-note').textContent = `Keys total ${fmtUsd(sum, 8)} of ${fmtUsd(busy, 8)} busy (in-flight requests are added when they finish); all-in ${fmtUsd(totals.all_in_usd, 6)} includes idle time.`;
+  $('cost-note').textContent =
+    `Keys total ${fmtUsd(sum, 8)} of ${fmtUsd(busy, 8)} busy (in-flight requests are added when they finish); all-in ${fmtUsd(totals.all_in_usd, 6)} includes idle time.`;
 }
 
 function renderMachine(info) {
   const d = info.machine?.doctor || {};
   const cpu = d.cpu || {};
   const rows = [
-    ['model', info.model.id], ['max length', `${fmtNum(info.model.max_model_len)} tokens`],
+    ['model', info.model.id],
+    ['max length', `${fmtNum(info.model.max_model_len)} tokens`],
     ['backend', info.machine?.backend || '–'],
-    ['tokenmill', d.version || '–'], ['node', d.node ? `${d.node} (${d.platform}/${d.arch})` : '–'],
+    ['tokenmill', d.version || '–'],
+    ['node', d.node ? `${d.node} (${d.platform}/${d.arch})` : '–'],
     ['CPU', cpu.model ? `${cpu.model}, ${cpu.numLogicalCores} logical cores, ${(cpu.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB RAM` : '–'],
-    ['ISA', cpu.flags ? Object.keys(cpu.flags).filter((f) => cpu.flags[f]).join(' ') || 'none of interest' : '–'],
+    [
+      'ISA',
+      cpu.flags
+        ? Object.keys(cpu.flags)
+            .filter((f) => cpu.flags[f])
+            .join(' ') || 'none of interest'
+        : '–',
+    ],
     ['CPU addon', d.cpuAddon ? (d.cpuAddon.available ? 'yes' : `no (${d.cpuAddon.reason})`) : '–'],
     ['CUDA', d.cuda ? (d.cuda.available ? d.cuda.reason : `no (${d.cuda.reason})`) : '–'],
   ];
-  for (const [i, g] of (d.cuda?.devices || []).entries()) rows.push([`GPU ${i}`, `${g.name}, sm ${g.computeCapability}, ${(g.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB`]);
+  for (const [i, g] of (d.cuda?.devices || []).entries())
+    rows.push([`GPU ${i}`, `${g.name}, sm ${g.computeCapability}, ${(g.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB`]);
   for (const g of state.gpus) rows.push([`NVML ${g.index}`, g.name]);
-  $('machine').replaceChildren(...rows.flatMap(([k, v]) => {
-    const dt = document.createElement('dt');
-    dt.textContent = k;
-    const dd = document.createElement('dd');
-    dd.textContent = v;
-    return [dt, dd];
-  }));
+  $('machine').replaceChildren(
+    ...rows.flatMap(([k, v]) => {
+      const dt = document.createElement('dt');
+      dt.textContent = k;
+      const dd = document.createElement('dd');
+      dd.textContent = v;
+      return [dt, dd];
+    }),
+  );
   $('model-id').textContent = info.model.id;
 }
 

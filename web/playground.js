@@ -73,8 +73,11 @@ export function startPlayground({ api, currentModel }) {
     const body = {
       model: currentModel() || undefined,
       messages: [...(system ? [{ role: 'system', content: system }] : []), ...history],
-      stream: true, stream_options: { include_usage: true },
-      temperature: numberOr('pg-temperature', 0.7), top_p: numberOr('pg-top-p', 1), max_tokens: numberOr('pg-max-tokens', 64),
+      stream: true,
+      stream_options: { include_usage: true },
+      temperature: numberOr('pg-temperature', 0.7),
+      top_p: numberOr('pg-top-p', 1),
+      max_tokens: numberOr('pg-max-tokens', 64),
       ...(seed === null ? {} : { seed }),
     };
     ac = new AbortController();
@@ -84,7 +87,12 @@ export function startPlayground({ api, currentModel }) {
     let answer = '';
     let usage = null;
     try {
-      const res = await api('/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: ac.signal });
+      const res = await api('/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: ac.signal,
+      });
       for await (const data of sseData(res)) {
         if (data === '[DONE]') break;
         const chunk = JSON.parse(data);

@@ -30,7 +30,10 @@ async function best(run: () => void): Promise<number> {
 
 const N = 1024;
 let s = 1;
-const proto = Float32Array.from({ length: N * K }, () => { s = (s * 1103515245 + 12345) >>> 0; return (s / 4294967296 - 0.5) * 0.1; });
+const proto = Float32Array.from({ length: N * K }, () => {
+  s = (s * 1103515245 + 12345) >>> 0;
+  return (s / 4294967296 - 0.5) * 0.1;
+});
 {
   const wf = b.alloc([N, K], 'f32');
   b.upload(wf, proto);
@@ -38,8 +41,12 @@ const proto = Float32Array.from({ length: N * K }, () => { s = (s * 1103515245 +
   b.upload(x, new Float32Array(K).fill(0.5));
   const out = b.alloc([1, N], 'f32');
   const M = Math.max(1, Math.round((mib * 2 ** 20) / (N * K * 4)));
-  const ms = await best(() => { for (let i = 0; i < M; i++) b.matmul(out, x, wf, null); });
-  console.log(`f32 T=1 threads=${threads}: ${ms.toFixed(2)} ms for ${M} x [${N}, ${K}] -> ${((M * N * K * 4) / (ms / 1000) / 1e9).toFixed(2)} GB/s (one matrix reused: L2/L3-resident when small)`);
+  const ms = await best(() => {
+    for (let i = 0; i < M; i++) b.matmul(out, x, wf, null);
+  });
+  console.log(
+    `f32 T=1 threads=${threads}: ${ms.toFixed(2)} ms for ${M} x [${N}, ${K}] -> ${((M * N * K * 4) / (ms / 1000) / 1e9).toFixed(2)} GB/s (one matrix reused: L2/L3-resident when small)`,
+  );
   for (const t of [wf, x, out]) b.free(t);
 }
 for (const type of types) {
@@ -55,10 +62,14 @@ for (const type of types) {
     const x = b.alloc([T, K], 'f32');
     b.upload(x, new Float32Array(T * K).fill(0.5));
     const out = b.alloc([T, N], 'f32');
-    const ms = await best(() => { for (const w of ws) b.matmulGgml!(out, x, w, type, null); });
+    const ms = await best(() => {
+      for (const w of ws) b.matmulGgml!(out, x, w, type, null);
+    });
     const gb = (M * N * rowBytes) / (ms / 1000) / 1e9;
     const gflop = (2 * T * M * N * K) / (ms / 1000) / 1e9;
-    console.log(`${type} T=${T} threads=${threads}: ${ms.toFixed(2)} ms for ${M} x [${N}, ${K}] -> ${gb.toFixed(2)} GB/s of blocks, ${gflop.toFixed(1)} GFLOP/s`);
+    console.log(
+      `${type} T=${T} threads=${threads}: ${ms.toFixed(2)} ms for ${M} x [${N}, ${K}] -> ${gb.toFixed(2)} GB/s of blocks, ${gflop.toFixed(1)} GFLOP/s`,
+    );
     b.free(x);
     b.free(out);
   }

@@ -11,6 +11,13 @@ const { backend } = selectBackend({ device: 'cpu', numThreads: 1 });
 const { model } = await loadModel(process.argv[2]!, backend, { maxTokensPerStep: 128, maxLogitsPerStep: 1 });
 const allocatedBytes = backend.memoryStats().allocatedBytes;
 const mib = (b: number): number => Math.round(b / 2 ** 17) / 8;
-console.log(JSON.stringify({ baselineMiB: mib(baseBytes), peakMiB: mib(hwmBytes()), allocatedMiB: mib(allocatedBytes), peakAboveBaselineOverAllocated: Math.round((hwmBytes() - baseBytes) / allocatedBytes * 1000) / 1000 }));
+console.log(
+  JSON.stringify({
+    baselineMiB: mib(baseBytes),
+    peakMiB: mib(hwmBytes()),
+    allocatedMiB: mib(allocatedBytes),
+    peakAboveBaselineOverAllocated: Math.round(((hwmBytes() - baseBytes) / allocatedBytes) * 1000) / 1000,
+  }),
+);
 model.dispose();
 backend.dispose();

@@ -40,7 +40,10 @@ const { model, config } = await loadModel(modelDir, backend, quantize !== undefi
 // Bytes read per decoded token: from the shapes, or for a GGUF file its matrices as stored (the
 // embedding table counts only when it doubles as lm_head). The backend allocation also holds the workspace.
 const gguf = resolveGgufPath(modelDir);
-const weightBytes = gguf !== null ? ggufBytesPerToken(gguf) : planWeightBytes(config, quantize ?? resolveWeightDType(config.torchDType, backend.computeDType));
+const weightBytes =
+  gguf !== null
+    ? ggufBytesPerToken(gguf)
+    : planWeightBytes(config, quantize ?? resolveWeightDType(config.torchDType, backend.computeDType));
 
 function ggufBytesPerToken(file: string): number {
   const t = readGgufFile(file).tensors;
@@ -72,7 +75,10 @@ const decodeTokPerS: number[] = [];
 let generated: number[] = [];
 for (let r = 0; r < reps + 1; r++) {
   const { ids: out, stats } = await once();
-  if (r === 0) { generated = out; continue; } // warm-up
+  if (r === 0) {
+    generated = out;
+    continue;
+  } // warm-up
   prefillTokPerS.push(stats.prefillTokPerS);
   decodeTokPerS.push(stats.decodeTokPerS);
   const same = out.every((x, i) => x === generated[i]);
@@ -94,10 +100,37 @@ const info = (backend as unknown as { info?: () => { opTimeNs?: number[]; opCall
 if (info?.opTimeNs) {
   const names = OP_NAMES;
   const total = info.opTimeNs.reduce((a, b) => a + b, 0);
-  const parts = names.map((n, i) => [n, info.opTimeNs![i]!, info.opCalls![i]!] as const).filter(([, t]) => t > 0).sort((a, b) => b[1] - a[1]);
-  console.error(parts.map(([n, t, c]) => `${n} ${((t / total) * 100).toFixed(1)}% (${c} calls, ${(t / c / 1000).toFixed(1)} us)`).join('; '));
+  const parts = names
+    .map((n, i) => [n, info.opTimeNs![i]!, info.opCalls![i]!] as const)
+    .filter(([, t]) => t > 0)
+    .sort((a, b) => b[1] - a[1]);
+  console.error(
+    parts.map(([n, t, c]) => `${n} ${((t / total) * 100).toFixed(1)}% (${c} calls, ${(t / c / 1000).toFixed(1)} us)`).join('; '),
+  );
 }
 const isa = (backend as unknown as { isa?: string }).isa ?? 'unknown';
-console.log(JSON.stringify({ modelDir, numThreads: backend.name === 'cpu' ? numThreads : 0, isa, promptLen, genLen, reps, prefillTokPerS, decodeTokPerS, weightBytes, baselineRssBytes, peakRssBytes, firstTokens: generated.slice(0, 8), greedyIds: generated.slice(0, 64), engine: { ...ENGINE_DEFAULTS, maxTokensPerStep: model.maxTokensPerStep, maxLogitsPerStep: model.maxLogitsPerStep, kvCacheDType: model.kvCacheDType } }));
+console.log(
+  JSON.stringify({
+    modelDir,
+    numThreads: backend.name === 'cpu' ? numThreads : 0,
+    isa,
+    promptLen,
+    genLen,
+    reps,
+    prefillTokPerS,
+    decodeTokPerS,
+    weightBytes,
+    baselineRssBytes,
+    peakRssBytes,
+    firstTokens: generated.slice(0, 8),
+    greedyIds: generated.slice(0, 64),
+    engine: {
+      ...ENGINE_DEFAULTS,
+      maxTokensPerStep: model.maxTokensPerStep,
+      maxLogitsPerStep: model.maxLogitsPerStep,
+      kvCacheDType: model.kvCacheDType,
+    },
+  }),
+);
 model.dispose();
 backend.dispose();

@@ -17,7 +17,10 @@ async function perOpUs(numThreads: number, cpuPool: CpuPoolOptions): Promise<num
   const { backend: b } = selectBackend({ device: 'cpu', numThreads, cpuPool });
   const [K, N] = [288, 288];
   const w = b.alloc([N, K], 'f32');
-  b.upload(w, Float32Array.from({ length: N * K }, (_, i) => Math.sin(i)));
+  b.upload(
+    w,
+    Float32Array.from({ length: N * K }, (_, i) => Math.sin(i)),
+  );
   const x = b.alloc([1, K], 'f32');
   b.upload(x, new Float32Array(K).fill(0.5));
   const out = b.alloc([1, N], 'f32');
@@ -37,5 +40,13 @@ const one = await perOpUs(1, {});
 const spin = await perOpUs(2, { spinUs: 50 });
 const sleep = await perOpUs(2, { spinUs: 0 });
 const perOp = { oneThread: one, twoThreadsSpinning: spin, twoThreadsSleeping: sleep };
-console.log(JSON.stringify({ bench: 'cpu-pool-wake', ops, reps, perOpUs: perOp,
-  wakeUpUs: Math.round((sleep - spin) * 100) / 100, forkJoinOverheadUs: Math.round((spin - one / 2) * 100) / 100 }));
+console.log(
+  JSON.stringify({
+    bench: 'cpu-pool-wake',
+    ops,
+    reps,
+    perOpUs: perOp,
+    wakeUpUs: Math.round((sleep - spin) * 100) / 100,
+    forkJoinOverheadUs: Math.round((spin - one / 2) * 100) / 100,
+  }),
+);

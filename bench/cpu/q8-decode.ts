@@ -52,8 +52,20 @@ for (const name of models) {
       r.f32.push(await decodeTokPerS(f32));
       r.int8.push(await decodeTokPerS(int8));
     }
-    const f = stat(r.f32), q = stat(r.int8);
-    console.log(JSON.stringify({ model: name, threads, isa: (be as unknown as { isa: string }).isa, steps, reps, f32TokPerS: f, int8TokPerS: q, speedup: +(q.median / f.median).toFixed(2) }));
+    const f = stat(r.f32),
+      q = stat(r.int8);
+    console.log(
+      JSON.stringify({
+        model: name,
+        threads,
+        isa: (be as unknown as { isa: string }).isa,
+        steps,
+        reps,
+        f32TokPerS: f,
+        int8TokPerS: q,
+        speedup: +(q.median / f.median).toFixed(2),
+      }),
+    );
     f32.model.dispose();
     int8.model.dispose();
     be.dispose();

@@ -12,10 +12,22 @@ function arg(name: string, def?: string): string {
   return def;
 }
 
-interface Seq { evaluate(tokens: number[], o?: { temperature?: number }): AsyncGenerator<number, void, unknown>; clearHistory(): Promise<void> }
-interface Ctx { getSequence(): Seq; dispose(): Promise<void> }
-interface Model { createContext(o: Record<string, unknown>): Promise<Ctx>; dispose(): Promise<void> }
-interface Llama { loadModel(o: { modelPath: string }): Promise<Model>; dispose(): Promise<void> }
+interface Seq {
+  evaluate(tokens: number[], o?: { temperature?: number }): AsyncGenerator<number, void, unknown>;
+  clearHistory(): Promise<void>;
+}
+interface Ctx {
+  getSequence(): Seq;
+  dispose(): Promise<void>;
+}
+interface Model {
+  createContext(o: Record<string, unknown>): Promise<Ctx>;
+  dispose(): Promise<void>;
+}
+interface Llama {
+  loadModel(o: { modelPath: string }): Promise<Model>;
+  dispose(): Promise<void>;
+}
 
 const gguf = arg('gguf');
 const threads = Number(arg('threads', '1'));
@@ -26,7 +38,14 @@ const vocab = Number(arg('vocab'));
 
 const { nlc, reason } = await loadNodeLlamaCpp();
 if (nlc === null) throw new Error(reason);
-const llama = (await nlc.mod.getLlama({ gpu: false, build: 'never', skipDownload: true, progressLogs: false, logLevel: 'error', maxThreads: threads })) as unknown as Llama;
+const llama = (await nlc.mod.getLlama({
+  gpu: false,
+  build: 'never',
+  skipDownload: true,
+  progressLogs: false,
+  logLevel: 'error',
+  maxThreads: threads,
+})) as unknown as Llama;
 const model = await llama.loadModel({ modelPath: gguf });
 const ctx = await model.createContext({ contextSize: promptLen + genLen + 16, batchSize: Math.max(512, promptLen), threads, sequences: 1 });
 const seq = ctx.getSequence();
@@ -60,4 +79,15 @@ for (let r = 0; r < reps; r++) {
 await ctx.dispose();
 await model.dispose();
 await llama.dispose();
-console.log(JSON.stringify({ gguf, threads, promptLen, genLen, reps, prefillTokPerS, decodeTokPerS, peer: `llama.cpp via node-llama-cpp ${nlc.version ?? '?'}` }));
+console.log(
+  JSON.stringify({
+    gguf,
+    threads,
+    promptLen,
+    genLen,
+    reps,
+    prefillTokPerS,
+    decodeTokPerS,
+    peer: `llama.cpp via node-llama-cpp ${nlc.version ?? '?'}`,
+  }),
+);

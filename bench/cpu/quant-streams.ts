@@ -32,8 +32,20 @@ let llamaCppTokPerS: number | null = null;
 const errors: string[] = [];
 try {
   const { records } = await benchEngine({
-    model: gguf, presetDtype: 'f32', device: 'cpu', threads, cudaDtype: 'bf16', in: inLen, out: outLen, concurrency: String(streams),
-    numRequests, reps: 1, seed, usdPerHour: 0.1, peakGbS: 1, output: join(tmpdir(), `tokenmill-quant-streams-${process.pid}.json`),
+    model: gguf,
+    presetDtype: 'f32',
+    device: 'cpu',
+    threads,
+    cudaDtype: 'bf16',
+    in: inLen,
+    out: outLen,
+    concurrency: String(streams),
+    numRequests,
+    reps: 1,
+    seed,
+    usdPerHour: 0.1,
+    peakGbS: 1,
+    output: join(tmpdir(), `tokenmill-quant-streams-${process.pid}.json`),
   });
   tokenmillTokPerS = records[0]?.tokPerS ?? null;
 } catch (e) {
@@ -45,9 +57,23 @@ else {
   try {
     const fp = await fingerprintOrMinimal(gguf);
     const peer = await runLlamaCppPeer(nlc, {
-      ggufPath: gguf, modelName: gguf, dtype: 'gguf', vocabSize, threads, shapes: [{ inLen, outLen }], concurrency: [streams],
-      numRequests: () => numRequests, reps: 1, seed, usdPerHour: 0.1, peakGbPerS: null, peakSource: null,
-      commit: gitCommitOf(fp), dirty: gitDirtyOf(fp), fingerprint: fp, command: 'bench/cpu/quant-streams.ts',
+      ggufPath: gguf,
+      modelName: gguf,
+      dtype: 'gguf',
+      vocabSize,
+      threads,
+      shapes: [{ inLen, outLen }],
+      concurrency: [streams],
+      numRequests: () => numRequests,
+      reps: 1,
+      seed,
+      usdPerHour: 0.1,
+      peakGbPerS: null,
+      peakSource: null,
+      commit: gitCommitOf(fp),
+      dirty: gitDirtyOf(fp),
+      fingerprint: fp,
+      command: 'bench/cpu/quant-streams.ts',
     });
     llamaCppTokPerS = peer[0]?.tokPerS ?? null;
   } catch (e) {

@@ -21,11 +21,27 @@ import { MODEL_PRESETS } from '../../src/model/model-presets.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
 
 const SHAPES: Record<string, Record<string, unknown>> = {
-  tiny: { ...MODEL_PRESETS['tiny-llama']!.config, hidden_size: 256, intermediate_size: 512, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 2 },
+  tiny: {
+    ...MODEL_PRESETS['tiny-llama']!.config,
+    hidden_size: 256,
+    intermediate_size: 512,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    num_hidden_layers: 2,
+  },
   'stories110M': MODEL_PRESETS.stories110M!.config as Record<string, unknown>,
   'llama-3.2-1B': {
-    architectures: ['LlamaForCausalLM'], hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 16, num_attention_heads: 32,
-    num_key_value_heads: 8, vocab_size: 128256, max_position_embeddings: 4096, rope_theta: 500000, tie_word_embeddings: true, rms_norm_eps: 1e-5,
+    architectures: ['LlamaForCausalLM'],
+    hidden_size: 2048,
+    intermediate_size: 8192,
+    num_hidden_layers: 16,
+    num_attention_heads: 32,
+    num_key_value_heads: 8,
+    vocab_size: 128256,
+    max_position_embeddings: 4096,
+    rope_theta: 500000,
+    tie_word_embeddings: true,
+    rms_norm_eps: 1e-5,
   },
 };
 
@@ -35,7 +51,9 @@ function arg(name: string, def: string): string {
 }
 
 export interface QuantRow {
-  readonly model: string; readonly type: string; readonly threads: number;
+  readonly model: string;
+  readonly type: string;
+  readonly threads: number;
   readonly tokenmill: { decode: Stat; prefill: Stat } | { error: string };
   readonly llamaCpp: { decode: Stat; prefill: Stat } | { error: string };
   readonly weightBytesPerToken: number | null;
@@ -46,10 +64,17 @@ export interface QuantRow {
   /** q8_0 rows: tokenmill --quantize int8 on the source weights (prefill / decode tok/s), else null. */
   readonly int8: { decode: Stat; prefill: Stat; prefillVsLlamaCpp: number | null } | { error: string } | null;
 }
-interface Stat { readonly median: number; readonly min: number; readonly max: number }
+interface Stat {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+}
 interface StreamsRow {
-  readonly n: number; readonly tokenmill: Stat | null; readonly llamaCpp: Stat | null;
-  readonly speedup: number | null; readonly errors: string[];
+  readonly n: number;
+  readonly tokenmill: Stat | null;
+  readonly llamaCpp: Stat | null;
+  readonly speedup: number | null;
+  readonly errors: string[];
 }
 type PointJson = { decodeTokPerS: number[]; prefillTokPerS: number[]; weightBytes?: number };
 
@@ -77,23 +102,47 @@ function runJson<V = PointJson>(args: string[]): { ok: true; v: V } | { ok: fals
 
 /** Total output tok/s with n streams, both engines, `reps` times (bench/cpu/quant-streams.ts per rep). */
 function measureStreams(file: string, threads: number, n: number, reps: number, gen: number): StreamsRow {
-  const tm: number[] = [], lc: number[] = [], errors = new Set<string>();
+  const tm: number[] = [],
+    lc: number[] = [],
+    errors = new Set<string>();
   for (let r = 0; r < reps; r++) {
-    const a = runJson<{ tokenmillTokPerS: number | null; llamaCppTokPerS: number | null; errors: string[] }>(
-      ['bench/cpu/quant-streams.ts', '--gguf', file, '--threads', String(threads), '--streams', String(n), '--prompt', '128',
-        '--gen', String(gen), '--seed', String(1 + r)]);
-    if (!a.ok) { errors.add(a.error); continue; }
+    const a = runJson<{ tokenmillTokPerS: number | null; llamaCppTokPerS: number | null; errors: string[] }>([
+      'bench/cpu/quant-streams.ts',
+      '--gguf',
+      file,
+      '--threads',
+      String(threads),
+      '--streams',
+      String(n),
+      '--prompt',
+      '128',
+      '--gen',
+      String(gen),
+      '--seed',
+      String(1 + r),
+    ]);
+    if (!a.ok) {
+      errors.add(a.error);
+      continue;
+    }
     if (a.v.tokenmillTokPerS !== null) tm.push(a.v.tokenmillTokPerS);
     if (a.v.llamaCppTokPerS !== null) lc.push(a.v.llamaCppTokPerS);
     for (const e of a.v.errors) errors.add(e);
   }
-  const t = tm.length ? stat(tm) : null, l = lc.length ? stat(lc) : null;
+  const t = tm.length ? stat(tm) : null,
+    l = lc.length ? stat(lc) : null;
   return { n, tokenmill: t, llamaCpp: l, speedup: t && l ? Math.round((t.median / l.median) * 100) / 100 : null, errors: [...errors] };
 }
 
 /** Measure every (model, type, threads), alternating the engines rep by rep. */
 export function runQuantSection(o: {
-  models: string[]; types: GgufQuantOption[]; threads: number[]; reps: number; gen: number; bandwidthGbPerS: Record<number, number>; streams?: number;
+  models: string[];
+  types: GgufQuantOption[];
+  threads: number[];
+  reps: number;
+  gen: number;
+  bandwidthGbPerS: Record<number, number>;
+  streams?: number;
 }): QuantRow[] {
   const out = resolve('bench/out');
   mkdirSync(out, { recursive: true });
@@ -106,45 +155,115 @@ export function runQuantSection(o: {
         const int8 = type === 'q8_0' ? { d: [] as number[], p: [] as number[], err: '' as string } : null;
         const peer = { d: [] as number[], p: [] as number[], err: '' as string };
         for (let r = 0; r < o.reps; r++) {
-          const a = runJson(['bench/cpu/measure.ts', '--model', file, '--threads', String(threads), '--prompt', '128', '--gen', String(o.gen), '--reps', '1']);
-          if (a.ok) { ours.d.push(...a.v.decodeTokPerS); ours.p.push(...a.v.prefillTokPerS); ours.bytes = a.v.weightBytes ?? null; } else ours.err = a.error;
-          const b = runJson(['bench/cpu/quant-peer.ts', '--gguf', file, '--threads', String(threads), '--prompt', '128', '--gen', String(o.gen), '--reps', '1', '--vocab', String(vocab)]);
-          if (b.ok) { peer.d.push(...b.v.decodeTokPerS); peer.p.push(...b.v.prefillTokPerS); } else peer.err = b.error;
+          const a = runJson([
+            'bench/cpu/measure.ts',
+            '--model',
+            file,
+            '--threads',
+            String(threads),
+            '--prompt',
+            '128',
+            '--gen',
+            String(o.gen),
+            '--reps',
+            '1',
+          ]);
+          if (a.ok) {
+            ours.d.push(...a.v.decodeTokPerS);
+            ours.p.push(...a.v.prefillTokPerS);
+            ours.bytes = a.v.weightBytes ?? null;
+          } else ours.err = a.error;
+          const b = runJson([
+            'bench/cpu/quant-peer.ts',
+            '--gguf',
+            file,
+            '--threads',
+            String(threads),
+            '--prompt',
+            '128',
+            '--gen',
+            String(o.gen),
+            '--reps',
+            '1',
+            '--vocab',
+            String(vocab),
+          ]);
+          if (b.ok) {
+            peer.d.push(...b.v.decodeTokPerS);
+            peer.p.push(...b.v.prefillTokPerS);
+          } else peer.err = b.error;
           if (int8 !== null) {
-            const c = runJson(['bench/cpu/measure.ts', '--model', dir, '--quantize', 'int8', '--threads', String(threads),
-              '--prompt', '128', '--gen', String(o.gen), '--reps', '1']);
-            if (c.ok) { int8.d.push(...c.v.decodeTokPerS); int8.p.push(...c.v.prefillTokPerS); } else int8.err = c.error;
+            const c = runJson([
+              'bench/cpu/measure.ts',
+              '--model',
+              dir,
+              '--quantize',
+              'int8',
+              '--threads',
+              String(threads),
+              '--prompt',
+              '128',
+              '--gen',
+              String(o.gen),
+              '--reps',
+              '1',
+            ]);
+            if (c.ok) {
+              int8.d.push(...c.v.decodeTokPerS);
+              int8.p.push(...c.v.prefillTokPerS);
+            } else int8.err = c.error;
           }
         }
         const streams = (o.streams ?? 0) > 0 ? measureStreams(file, threads, o.streams!, o.reps, o.gen) : null;
         type Res = { decode: Stat; prefill: Stat } | { error: string };
         const tm: Res = ours.d.length ? { decode: stat(ours.d), prefill: stat(ours.p) } : { error: ours.err };
         const lc: Res = peer.d.length ? { decode: stat(peer.d), prefill: stat(peer.p) } : { error: peer.err };
-        const gbps = (x: Res): number | null => ('decode' in x && ours.bytes !== null ? Math.round((x.decode.median * ours.bytes) / 1e8) / 10 : null);
+        const gbps = (x: Res): number | null =>
+          'decode' in x && ours.bytes !== null ? Math.round((x.decode.median * ours.bytes) / 1e8) / 10 : null;
         const row: QuantRow = {
-          model, type, threads, tokenmill: tm, llamaCpp: lc, weightBytesPerToken: ours.bytes,
+          model,
+          type,
+          threads,
+          tokenmill: tm,
+          llamaCpp: lc,
+          weightBytesPerToken: ours.bytes,
           decodeGbPerS: { tokenmill: gbps(tm), llamaCpp: gbps(lc) },
           speedup: 'decode' in tm && 'decode' in lc ? Math.round((tm.decode.median / lc.decode.median) * 100) / 100 : null,
           streams,
-          int8: int8 === null ? null : int8.d.length ? {
-            decode: stat(int8.d), prefill: stat(int8.p),
-            prefillVsLlamaCpp: 'prefill' in lc ? Math.round((stat(int8.p).median / lc.prefill.median) * 100) / 100 : null,
-          } : { error: int8.err },
+          int8:
+            int8 === null
+              ? null
+              : int8.d.length
+                ? {
+                    decode: stat(int8.d),
+                    prefill: stat(int8.p),
+                    prefillVsLlamaCpp: 'prefill' in lc ? Math.round((stat(int8.p).median / lc.prefill.median) * 100) / 100 : null,
+                  }
+                : { error: int8.err },
         };
         rows.push(row);
-        const fmt = (x: Res): string => ('decode' in x ? `decode ${x.decode.median} [${x.decode.min}..${x.decode.max}] prefill ${x.prefill.median}` : `error: ${x.error}`);
-        console.log(`quant ${model} ${type} threads=${threads}: tokenmill ${fmt(tm)} | llama.cpp ${fmt(lc)} | x${row.speedup ?? '?'}; ` +
-          `GB/s ${row.decodeGbPerS.tokenmill ?? '?'} vs llama.cpp ${row.decodeGbPerS.llamaCpp ?? '?'} (streaming ${o.bandwidthGbPerS[threads] ?? '?'})`);
+        const fmt = (x: Res): string =>
+          'decode' in x ? `decode ${x.decode.median} [${x.decode.min}..${x.decode.max}] prefill ${x.prefill.median}` : `error: ${x.error}`;
+        console.log(
+          `quant ${model} ${type} threads=${threads}: tokenmill ${fmt(tm)} | llama.cpp ${fmt(lc)} | x${row.speedup ?? '?'}; ` +
+            `GB/s ${row.decodeGbPerS.tokenmill ?? '?'} vs llama.cpp ${row.decodeGbPerS.llamaCpp ?? '?'} (streaming ${o.bandwidthGbPerS[threads] ?? '?'})`,
+        );
         if (row.int8 !== null) {
           const i = row.int8;
-          console.log(`quant ${model} int8 (--quantize int8) threads=${threads}: ` +
-            ('decode' in i ? `decode ${i.decode.median} prefill ${i.prefill.median} [${i.prefill.min}..${i.prefill.max}] | ` +
-              `prefill x${i.prefillVsLlamaCpp ?? '?'} llama.cpp Q8_0` : `error: ${i.error}`));
+          console.log(
+            `quant ${model} int8 (--quantize int8) threads=${threads}: ` +
+              ('decode' in i
+                ? `decode ${i.decode.median} prefill ${i.prefill.median} [${i.prefill.min}..${i.prefill.max}] | ` +
+                  `prefill x${i.prefillVsLlamaCpp ?? '?'} llama.cpp Q8_0`
+                : `error: ${i.error}`),
+          );
         }
         if (streams !== null) {
           const errs = streams.errors.length ? ` (${streams.errors.join('; ')})` : '';
-          console.log(`quant ${model} ${type} threads=${threads} ${streams.n} streams: tokenmill ${streams.tokenmill?.median ?? '?'} tok/s | ` +
-            `llama.cpp ${streams.llamaCpp?.median ?? '?'} tok/s | x${streams.speedup ?? '?'}${errs}`);
+          console.log(
+            `quant ${model} ${type} threads=${threads} ${streams.n} streams: tokenmill ${streams.tokenmill?.median ?? '?'} tok/s | ` +
+              `llama.cpp ${streams.llamaCpp?.median ?? '?'} tok/s | x${streams.speedup ?? '?'}${errs}`,
+          );
         }
       }
     }

@@ -81,52 +81,90 @@ const sha = git(['rev-parse', 'HEAD']);
 const dirty = git(['status', '--porcelain', '--', 'native', 'src/runtime', 'binding.gyp']) !== '';
 const loadAvgStart = loadavg();
 const bandwidthStartGbPerS: Record<number, number> = { 1: probeBandwidth(1), 2: probeBandwidth(2) };
-console.log(`bench: read bandwidth now (1 GiB sum, median of 5): ${bandwidthStartGbPerS[1]} GB/s (1 thread), ${bandwidthStartGbPerS[2]} GB/s (2 threads); load ${loadAvgStart.map((x) => x.toFixed(1)).join(' ')}`);
+console.log(
+  `bench: read bandwidth now (1 GiB sum, median of 5): ${bandwidthStartGbPerS[1]} GB/s (1 thread), ${bandwidthStartGbPerS[2]} GB/s (2 threads); load ${loadAvgStart.map((x) => x.toFixed(1)).join(' ')}`,
+);
 const records: Record<string, unknown>[] = [];
 for (const name of modelList) {
   const dir = prepare(name);
-  for (const isaForced of isaList) for (const threads of threadList) {
-    const gen = quick ? Math.min(32, GEN[name] ?? 64) : GEN[name] ?? 64;
-    const args = ['--import', 'tsx', 'bench/cpu/measure.ts', '--model', dir, '--threads', String(threads),
-      '--prompt', String(promptLen), '--gen', String(gen), '--reps', String(reps),
-      ...(isaForced !== '' ? ['--isa', isaForced] : [])];
-    const res = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
-    if (res.status !== 0) {
-      console.error(`bench: ${name} threads=${threads} failed:\n${res.stderr}`);
-      process.exitCode = 1;
-      continue;
+  for (const isaForced of isaList)
+    for (const threads of threadList) {
+      const gen = quick ? Math.min(32, GEN[name] ?? 64) : (GEN[name] ?? 64);
+      const args = [
+        '--import',
+        'tsx',
+        'bench/cpu/measure.ts',
+        '--model',
+        dir,
+        '--threads',
+        String(threads),
+        '--prompt',
+        String(promptLen),
+        '--gen',
+        String(gen),
+        '--reps',
+        String(reps),
+        ...(isaForced !== '' ? ['--isa', isaForced] : []),
+      ];
+      const res = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+      if (res.status !== 0) {
+        console.error(`bench: ${name} threads=${threads} failed:\n${res.stderr}`);
+        process.exitCode = 1;
+        continue;
+      }
+      const m = JSON.parse(res.stdout.trim().split('\n').pop()!) as {
+        isa: string;
+        decodeTokPerS: number[];
+        prefillTokPerS: number[];
+        weightBytes: number;
+        baselineRssBytes: number;
+        peakRssBytes: number;
+      };
+      const decode = stats(m.decodeTokPerS);
+      const prefill = stats(m.prefillTokPerS);
+      const target = TARGETS[name]?.[threads] ?? null;
+      const rssOverWeights = (m.peakRssBytes - m.baselineRssBytes) / m.weightBytes;
+      const rec = {
+        model: name,
+        threads,
+        isa: m.isa,
+        promptLen,
+        genLen: gen,
+        reps,
+        decodeTokPerS: decode,
+        prefillTokPerS: prefill,
+        decodeTarget: target,
+        decodeGbPerS: Math.round((decode.median * m.weightBytes) / 1e8) / 10,
+        readGbPerS: bandwidthStartGbPerS[threads] ?? null,
+        pctOfReadBandwidth: pctOf((decode.median * m.weightBytes) / 1e9, bandwidthStartGbPerS[threads]),
+        weightBytes: m.weightBytes,
+        baselineRssBytes: m.baselineRssBytes,
+        peakRssBytes: m.peakRssBytes,
+        rssAboveBaselineOverWeights: Math.round(rssOverWeights * 100) / 100,
+        command: `node ${args.join(' ')}`,
+      };
+      records.push(rec);
+      const mark = target === null ? '' : decode.median >= target ? `  (target ${target}: met)` : `  (target ${target}: MISSED)`;
+      console.log(
+        `${name.padEnd(12)} threads=${threads} ${m.isa}: decode ${decode.median} tok/s [${decode.min}..${decode.max}]${mark}; ` +
+          `${rec.decodeGbPerS} GB/s = ${rec.pctOfReadBandwidth ?? '?'}% of read ${rec.readGbPerS ?? '?'} GB/s; ` +
+          `prefill ${prefill.median} tok/s [${prefill.min}..${prefill.max}]; RSS ${(m.peakRssBytes / 2 ** 20).toFixed(0)} MiB ` +
+          `(baseline ${(m.baselineRssBytes / 2 ** 20).toFixed(0)}, weights ${(m.weightBytes / 2 ** 20).toFixed(0)}, x${rec.rssAboveBaselineOverWeights})`,
+      );
     }
-    const m = JSON.parse(res.stdout.trim().split('\n').pop()!) as {
-      isa: string; decodeTokPerS: number[]; prefillTokPerS: number[]; weightBytes: number; baselineRssBytes: number; peakRssBytes: number;
-    };
-    const decode = stats(m.decodeTokPerS);
-    const prefill = stats(m.prefillTokPerS);
-    const target = TARGETS[name]?.[threads] ?? null;
-    const rssOverWeights = (m.peakRssBytes - m.baselineRssBytes) / m.weightBytes;
-    const rec = {
-      model: name, threads, isa: m.isa, promptLen, genLen: gen, reps,
-      decodeTokPerS: decode, prefillTokPerS: prefill, decodeTarget: target,
-      decodeGbPerS: Math.round((decode.median * m.weightBytes) / 1e8) / 10,
-      readGbPerS: bandwidthStartGbPerS[threads] ?? null,
-      pctOfReadBandwidth: pctOf(decode.median * m.weightBytes / 1e9, bandwidthStartGbPerS[threads]),
-      weightBytes: m.weightBytes, baselineRssBytes: m.baselineRssBytes, peakRssBytes: m.peakRssBytes,
-      rssAboveBaselineOverWeights: Math.round(rssOverWeights * 100) / 100,
-      command: `node ${args.join(' ')}`,
-    };
-    records.push(rec);
-    const mark = target === null ? '' : decode.median >= target ? `  (target ${target}: met)` : `  (target ${target}: MISSED)`;
-    console.log(`${name.padEnd(12)} threads=${threads} ${m.isa}: decode ${decode.median} tok/s [${decode.min}..${decode.max}]${mark}; ` +
-      `${rec.decodeGbPerS} GB/s = ${rec.pctOfReadBandwidth ?? '?'}% of read ${rec.readGbPerS ?? '?'} GB/s; ` +
-      `prefill ${prefill.median} tok/s [${prefill.min}..${prefill.max}]; RSS ${(m.peakRssBytes / 2 ** 20).toFixed(0)} MiB ` +
-      `(baseline ${(m.baselineRssBytes / 2 ** 20).toFixed(0)}, weights ${(m.weightBytes / 2 ** 20).toFixed(0)}, x${rec.rssAboveBaselineOverWeights})`);
-  }
 }
 
-const quant = process.argv.includes('--no-quant') ? [] : runQuantSection({
-  models: arg('quant-models', 'stories110M,llama-3.2-1B').split(','),
-  types: arg('quant-types', 'q8_0,q4_k_m').split(',') as GgufQuantOption[],
-  threads: threadList, reps, gen: quick ? 16 : 64, bandwidthGbPerS: bandwidthStartGbPerS, streams: Number(arg('quant-streams', '32')),
-});
+const quant = process.argv.includes('--no-quant')
+  ? []
+  : runQuantSection({
+      models: arg('quant-models', 'stories110M,llama-3.2-1B').split(','),
+      types: arg('quant-types', 'q8_0,q4_k_m').split(',') as GgufQuantOption[],
+      threads: threadList,
+      reps,
+      gen: quick ? 16 : 64,
+      bandwidthGbPerS: bandwidthStartGbPerS,
+      streams: Number(arg('quant-streams', '32')),
+    });
 
 // f32 vs int8 greedy agreement over 64 steps per f32 model (--no-agreement skips it).
 const int8Agreement: Int8Agreement[] = [];
@@ -139,11 +177,19 @@ if (!process.argv.includes('--no-agreement')) {
 }
 
 const result = {
-  bench: 'cpu-e2e', date: new Date().toISOString(), commit: sha, dirty,
-  cpuModel: cpus()[0]?.model ?? 'unknown', numCpus: cpus().length, totalMemBytes: totalmem(),
-  node: process.version, loadAvgStart, loadAvgEnd: loadavg(),
+  bench: 'cpu-e2e',
+  date: new Date().toISOString(),
+  commit: sha,
+  dirty,
+  cpuModel: cpus()[0]?.model ?? 'unknown',
+  numCpus: cpus().length,
+  totalMemBytes: totalmem(),
+  node: process.version,
+  loadAvgStart,
+  loadAvgEnd: loadavg(),
   bandwidthProbe: 'addon probeReadBandwidth: sum of a pre-touched buffer with 16-byte loads, median of 5 reps',
-  bandwidthStartGbPerS, bandwidthEndGbPerS: { 1: probeBandwidth(1), 2: probeBandwidth(2) },
+  bandwidthStartGbPerS,
+  bandwidthEndGbPerS: { 1: probeBandwidth(1), 2: probeBandwidth(2) },
   fingerprint: await fingerprintOrMinimal(undefined),
   command: `node --import tsx bench/cpu/run.ts ${process.argv.slice(2).join(' ')}`.trim(),
   records,
@@ -153,4 +199,6 @@ const result = {
 mkdirSync('bench/results', { recursive: true });
 const file = join('bench/results', `cpu-${result.date.slice(0, 16).replace(/[:T]/g, '-')}-${sha.slice(0, 8)}.json`);
 writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-console.log(`bench: wrote ${file} (load average ${loadAvgStart.map((x) => x.toFixed(1)).join(' ')} -> ${result.loadAvgEnd.map((x) => x.toFixed(1)).join(' ')})`);
+console.log(
+  `bench: wrote ${file} (load average ${loadAvgStart.map((x) => x.toFixed(1)).join(' ')} -> ${result.loadAvgEnd.map((x) => x.toFixed(1)).join(' ')})`,
+);

@@ -11,7 +11,14 @@ import { ENGINE_DEFAULTS } from '../../src/engine/engine-defaults.js';
 import { samplingParams } from '../../src/engine/sampling-params.js';
 import { createCudaBackend, probeCuda } from '../../src/runtime/select.js';
 
-const { values } = parseArgs({ options: { model: { type: 'string' }, 'prompt-len': { type: 'string', default: '128' }, new: { type: 'string', default: '256' }, warmup: { type: 'string', default: '16' } } });
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    'prompt-len': { type: 'string', default: '128' },
+    new: { type: 'string', default: '256' },
+    warmup: { type: 'string', default: '16' },
+  },
+});
 if (!values.model) throw new Error('--model DIR is required');
 const promptLen = Number(values['prompt-len']);
 const numNew = Number(values.new);
@@ -54,9 +61,20 @@ const perLayer = D * q + 2 * D * kv + q * D + 3 * D * c.intermediateSize + 2 * D
 const weightBytes = 2 * (c.numLayers * perLayer + c.vocabSize * D + D);
 const kvBytes = (promptLen + numNew / 2) * c.numLayers * 2 * kv * 2;
 const rec = {
-  engine: 'tokenmill-cuda', device: probe.devices[0]?.name ?? 'unknown', dtype: 'bf16', batch: 1, inLen: promptLen, outLen: numNew,
-  ttftMs, tokPerS: 1000 / stepMs, itlP50Ms: sorted[Math.floor(sorted.length / 2)], itlP99Ms: sorted[Math.floor(sorted.length * 0.99)],
-  bytesPerStep: weightBytes + kvBytes, gbPerS: (weightBytes + kvBytes) / (stepMs / 1000) / 1e9, cublasLt: backend.info().cublasLt, engineConfig: ENGINE_DEFAULTS,
+  engine: 'tokenmill-cuda',
+  device: probe.devices[0]?.name ?? 'unknown',
+  dtype: 'bf16',
+  batch: 1,
+  inLen: promptLen,
+  outLen: numNew,
+  ttftMs,
+  tokPerS: 1000 / stepMs,
+  itlP50Ms: sorted[Math.floor(sorted.length / 2)],
+  itlP99Ms: sorted[Math.floor(sorted.length * 0.99)],
+  bytesPerStep: weightBytes + kvBytes,
+  gbPerS: (weightBytes + kvBytes) / (stepMs / 1000) / 1e9,
+  cublasLt: backend.info().cublasLt,
+  engineConfig: ENGINE_DEFAULTS,
 };
 console.log(JSON.stringify(rec));
 model.dispose();

@@ -15,11 +15,17 @@ import { samplingParams } from '../../src/engine/sampling-params.js';
 import { loadModel } from '../../src/model/loader.js';
 import { createCpuBackend, createCudaBackend, probeCuda } from '../../src/runtime/select.js';
 
-const { values } = parseArgs({ options: {
-  model: { type: 'string' }, graphs: { type: 'string', default: 'both' }, shapes: { type: 'string', default: '128/128' },
-  concurrency: { type: 'string', default: '1' }, 'max-num-seqs': { type: 'string' }, warmup: { type: 'string', default: '1' },
-  device: { type: 'string', default: 'cuda' }
-} });
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    graphs: { type: 'string', default: 'both' },
+    shapes: { type: 'string', default: '128/128' },
+    concurrency: { type: 'string', default: '1' },
+    'max-num-seqs': { type: 'string' },
+    warmup: { type: 'string', default: '1' },
+    device: { type: 'string', default: 'cuda' },
+  },
+});
 if (!values.model) throw new Error('--model DIR is required');
 const shapes = values.shapes!.split(',').map((s) => s.split('/').map(Number) as [number, number]);
 const concs = values.concurrency!.split(',').map(Number);
@@ -33,7 +39,9 @@ const cuda = values.device !== 'cpu' ? createCudaBackend({ dtype: 'bf16' }) : nu
 const backend = cuda ?? createCpuBackend({ numThreads: 2 });
 const loadOpts = { maxTokensPerStep: Math.max(2048, maxNumSeqs), maxLogitsPerStep: Math.max(256, maxNumSeqs) };
 const { model, config: c } = await loadModel(values.model, backend, loadOpts);
-const D = c.hiddenSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim;
+const D = c.hiddenSize,
+  q = c.numHeads * c.headDim,
+  kv = c.numKvHeads * c.headDim;
 const weightBytes = 2 * (c.numLayers * (D * q + 2 * D * kv + q * D + 3 * D * c.intermediateSize + 2 * D) + c.vocabSize * D + D);
 const kvBytesPerToken = c.numLayers * 2 * kv * 2;
 const blockSize = ENGINE_DEFAULTS.blockSize;
@@ -87,15 +95,33 @@ async function point(engine: Engine, inLen: number, outLen: number, conc: number
   const stepMs = decodeMs.length ? decodeMs.reduce((a, b) => a + b, 0) / decodeMs.length : null;
   const avgCtx = decodeMs.length ? decodeCtx / decodeMs.length : inLen + outLen / 2;
   const bytes = weightBytes + conc * avgCtx * kvBytesPerToken;
-  return { wallS, generated, tokPerS: generated / wallS, ttftMsP50: pct([...first.values()], 50), ttftMsMax: pct([...first.values()], 100),
-    decodeStepMsP50: pct(decodeMs, 50), decodeStepMsP99: pct(decodeMs, 99), decodeStepMsMean: stepMs, numDecodeSteps: decodeMs.length,
-    decodeTokPerSPerSeq: stepMs ? 1000 / stepMs : null, bytesPerDecodeStep: bytes, gbPerS: stepMs ? bytes / (stepMs / 1000) / 1e9 : null };
+  return {
+    wallS,
+    generated,
+    tokPerS: generated / wallS,
+    ttftMsP50: pct([...first.values()], 50),
+    ttftMsMax: pct([...first.values()], 100),
+    decodeStepMsP50: pct(decodeMs, 50),
+    decodeStepMsP99: pct(decodeMs, 99),
+    decodeStepMsMean: stepMs,
+    numDecodeSteps: decodeMs.length,
+    decodeTokPerSPerSeq: stepMs ? 1000 / stepMs : null,
+    bytesPerDecodeStep: bytes,
+    gbPerS: stepMs ? bytes / (stepMs / 1000) / 1e9 : null,
+  };
 }
 
 for (const graphs of modes) {
   const tc = performance.now();
-  const engine = new Engine({ model, numBlocks, maxModelLen: maxLen, maxNumSeqs, decodeGraphs: graphs, enablePrefixCaching: false,
-    ...(Math.max(maxIn, maxNumSeqs) > ENGINE_DEFAULTS.maxNumBatchedTokens ? { maxNumBatchedTokens: Math.max(maxIn, maxNumSeqs) } : {}) });
+  const engine = new Engine({
+    model,
+    numBlocks,
+    maxModelLen: maxLen,
+    maxNumSeqs,
+    decodeGraphs: graphs,
+    enablePrefixCaching: false,
+    ...(Math.max(maxIn, maxNumSeqs) > ENGINE_DEFAULTS.maxNumBatchedTokens ? { maxNumBatchedTokens: Math.max(maxIn, maxNumSeqs) } : {}),
+  });
   const engineConfig = { ...engine.config, kvCacheDType: model.kvCacheDType };
   await backend.synchronize();
   const startupMs = performance.now() - tc;
@@ -105,9 +131,24 @@ for (const graphs of modes) {
       for (let w = 0; w < Number(values.warmup); w++) await point(engine, Math.min(inLen, 64), 8, conc);
       const r = await point(engine, inLen, outLen, conc);
       const replays = [...(engine.runner.graphCache?.replays.values() ?? [])].reduce((a, b) => a + b, 0);
-      console.log(JSON.stringify({ engine: 'tokenmill-cuda-engine', device: cuda ? (probe?.devices[0]?.name ?? 'unknown') : 'cpu', dtype: backend.computeDType, graphs,
-        graphBuckets: engine.runner.graphCache?.buckets ?? null, startupMs, graphReplaysSoFar: replays, inLen, outLen, concurrency: conc, maxNumSeqs,
-        cublasLt: cuda?.info().cublasLt ?? null, engineConfig, ...r }));
+      console.log(
+        JSON.stringify({
+          engine: 'tokenmill-cuda-engine',
+          device: cuda ? (probe?.devices[0]?.name ?? 'unknown') : 'cpu',
+          dtype: backend.computeDType,
+          graphs,
+          graphBuckets: engine.runner.graphCache?.buckets ?? null,
+          startupMs,
+          graphReplaysSoFar: replays,
+          inLen,
+          outLen,
+          concurrency: conc,
+          maxNumSeqs,
+          cublasLt: cuda?.info().cublasLt ?? null,
+          engineConfig,
+          ...r,
+        }),
+      );
     }
   }
   engine.dispose();

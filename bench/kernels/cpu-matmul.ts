@@ -24,7 +24,11 @@ const SHAPES: readonly { K: number; N: number; what: string }[] = [
   { K: 768, N: 32000, what: '110M lm_head' },
 ];
 
-interface Timing { median: number; p90: number; best: number }
+interface Timing {
+  median: number;
+  p90: number;
+  best: number;
+}
 function summarize(xs: number[]): Timing {
   const s = [...xs].sort((a, b) => a - b);
   return { median: s[Math.floor(s.length / 2)]!, p90: s[Math.floor(s.length * 0.9)]!, best: s[0]! };
@@ -65,10 +69,25 @@ for (const threads of threadList) {
         const tm = await timeIt(b, () => b.matmul(out, x, ws[i++ % ws.length]!, null));
         const gb = (ms: number): number => +(wBytes / (ms / 1000) / 1e9).toFixed(2);
         const gf = (ms: number): number => +((2 * T * s.K * s.N) / (ms / 1000) / 1e9).toFixed(1);
-        rows.push({ threads, dtype, T, K: s.K, N: s.N, what: s.what, medianMs: +tm.median.toFixed(4), p90Ms: +tm.p90.toFixed(4), bestMs: +tm.best.toFixed(4),
-          gbPerS: gb(tm.median), bestGbPerS: gb(tm.best), gflops: gf(tm.median), bestGflops: gf(tm.best) });
-        console.log(`threads=${threads} ${dtype} T=${T} K=${s.K} N=${s.N} (${s.what}): median ${tm.median.toFixed(3)} ms (${gb(tm.median)} GB/s, ` +
-          `${gf(tm.median)} GFLOP/s); best ${gb(tm.best)} GB/s, ${gf(tm.best)} GFLOP/s`);
+        rows.push({
+          threads,
+          dtype,
+          T,
+          K: s.K,
+          N: s.N,
+          what: s.what,
+          medianMs: +tm.median.toFixed(4),
+          p90Ms: +tm.p90.toFixed(4),
+          bestMs: +tm.best.toFixed(4),
+          gbPerS: gb(tm.median),
+          bestGbPerS: gb(tm.best),
+          gflops: gf(tm.median),
+          bestGflops: gf(tm.best),
+        });
+        console.log(
+          `threads=${threads} ${dtype} T=${T} K=${s.K} N=${s.N} (${s.what}): median ${tm.median.toFixed(3)} ms (${gb(tm.median)} GB/s, ` +
+            `${gf(tm.median)} GFLOP/s); best ${gb(tm.best)} GB/s, ${gf(tm.best)} GFLOP/s`,
+        );
         b.free(x);
         b.free(out);
       }
@@ -78,9 +97,16 @@ for (const threads of threadList) {
   b.dispose();
 }
 let commit = 'unknown';
-try { commit = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim(); } catch { /* not a checkout */ }
+try {
+  commit = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+} catch {
+  /* not a checkout */
+}
 const date = new Date().toISOString();
 mkdirSync('bench/results', { recursive: true });
 const file = `bench/results/cpu-matmul-${date.slice(0, 16).replace(/[:T]/g, '-')}.json`;
-writeFileSync(file, `${JSON.stringify({ bench: 'cpu-matmul', date, commit, cpuModel: cpus()[0]?.model, loadAvg: loadavg(), reps, rows }, null, 2)}\n`);
+writeFileSync(
+  file,
+  `${JSON.stringify({ bench: 'cpu-matmul', date, commit, cpuModel: cpus()[0]?.model, loadAvg: loadavg(), reps, rows }, null, 2)}\n`,
+);
 console.log(`wrote ${file}`);

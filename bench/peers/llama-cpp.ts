@@ -84,9 +84,19 @@ export interface LlamaCppPeerOptions {
   readonly onRequestDone?: () => void;
 }
 
-interface Rep { wallS: number; generated: number; ttft: number[]; itl: number[]; e2e: number[] }
+interface Rep {
+  wallS: number;
+  generated: number;
+  ttft: number[];
+  itl: number[];
+  e2e: number[];
+}
 
-async function oneRequest(seq: NlcSequence, prompt: number[], outLen: number): Promise<{ ttft: number; itl: number[]; e2e: number; n: number }> {
+async function oneRequest(
+  seq: NlcSequence,
+  prompt: number[],
+  outLen: number,
+): Promise<{ ttft: number; itl: number[]; e2e: number; n: number }> {
   await seq.clearHistory();
   const t0 = performance.now();
   let last = t0;
@@ -105,14 +115,26 @@ async function oneRequest(seq: NlcSequence, prompt: number[], outLen: number): P
 }
 
 export async function runLlamaCppPeer(nlc: LoadedNlc, o: LlamaCppPeerOptions): Promise<BenchRecord[]> {
-  const llama = await nlc.mod.getLlama({ gpu: false, build: 'never', skipDownload: true, progressLogs: false, logLevel: 'error', maxThreads: o.threads });
+  const llama = await nlc.mod.getLlama({
+    gpu: false,
+    build: 'never',
+    skipDownload: true,
+    progressLogs: false,
+    logLevel: 'error',
+    maxThreads: o.threads,
+  });
   const model = await llama.loadModel({ modelPath: o.ggufPath });
   const records: BenchRecord[] = [];
   try {
     for (const shape of o.shapes) {
       for (const conc of o.concurrency) {
         const n = o.numRequests(conc);
-        const ctx = await model.createContext({ contextSize: shape.inLen + shape.outLen + 16, batchSize: Math.max(512, shape.inLen), threads: o.threads, sequences: conc });
+        const ctx = await model.createContext({
+          contextSize: shape.inLen + shape.outLen + 16,
+          batchSize: Math.max(512, shape.inLen),
+          threads: o.threads,
+          sequences: conc,
+        });
         const seqs = Array.from({ length: conc }, () => ctx.getSequence());
         const reps: Rep[] = [];
         try {
@@ -123,18 +145,20 @@ export async function runLlamaCppPeer(nlc: LoadedNlc, o: LlamaCppPeerOptions): P
             const rep: Rep = { wallS: 0, generated: 0, ttft: [], itl: [], e2e: [] };
             let next = 0;
             const t0 = performance.now();
-            await Promise.all(seqs.map(async (seq) => {
-              for (;;) {
-                const i = next++;
-                if (i >= n) return;
-                const q = await oneRequest(seq, prompts[i]!, shape.outLen);
-                rep.ttft.push(q.ttft);
-                rep.itl.push(...q.itl);
-                rep.e2e.push(q.e2e);
-                rep.generated += q.n;
-                o.onRequestDone?.();
-              }
-            }));
+            await Promise.all(
+              seqs.map(async (seq) => {
+                for (;;) {
+                  const i = next++;
+                  if (i >= n) return;
+                  const q = await oneRequest(seq, prompts[i]!, shape.outLen);
+                  rep.ttft.push(q.ttft);
+                  rep.itl.push(...q.itl);
+                  rep.e2e.push(q.e2e);
+                  rep.generated += q.n;
+                  o.onRequestDone?.();
+                }
+              }),
+            );
             rep.wallS = (performance.now() - t0) / 1000;
             reps.push(rep);
           }
@@ -152,7 +176,14 @@ export async function runLlamaCppPeer(nlc: LoadedNlc, o: LlamaCppPeerOptions): P
   return records;
 }
 
-function recordOf(nlc: LoadedNlc, o: LlamaCppPeerOptions, shape: { inLen: number; outLen: number }, conc: number, n: number, reps: Rep[]): BenchRecord {
+function recordOf(
+  nlc: LoadedNlc,
+  o: LlamaCppPeerOptions,
+  shape: { inLen: number; outLen: number },
+  conc: number,
+  n: number,
+  reps: Rep[],
+): BenchRecord {
   const runs = reps.map((r) => r.generated / r.wallS);
   const sorted = [...runs].sort((a, b) => a - b);
   const mid = reps[runs.indexOf(sorted[Math.floor((sorted.length - 1) / 2)]!)]!;
@@ -161,13 +192,48 @@ function recordOf(nlc: LoadedNlc, o: LlamaCppPeerOptions, shape: { inLen: number
   const bytes = o.bytesPerStep?.(conc, shape.inLen + shape.outLen / 2) ?? null;
   const bw = bandwidthFields(bytes, itl.p50 !== null && itl.p50 > 0 ? 1000 / itl.p50 : null, o.peakGbPerS);
   return {
-    schema: BENCH_RECORD_SCHEMA, kind: 'peer', engine: 'llama.cpp', engineVersion: nlc.version !== null ? `node-llama-cpp ${nlc.version}` : null,
-    date: new Date().toISOString(), commit: o.commit, dirty: o.dirty, deviceKind: 'cpu', device: `${cpus()[0]?.model ?? 'CPU'} (${o.threads} threads, prebuilt llama.cpp CPU binary)`,
-    numThreads: o.threads, model: o.modelName, dtype: o.dtype, inLen: shape.inLen, outLen: shape.outLen, concurrency: conc, requestRate: null,
-    numRequests: n, numOk: n, wallS: mid.wallS, promptTokens: n * shape.inLen, generatedTokens: mid.generated, tokPerS: mid.generated / mid.wallS,
-    tokPerSSpread: spread(runs), ttftMs: distribution(reps.flatMap((r) => r.ttft)), itlMs: itl, e2eMs: distribution(reps.flatMap((r) => r.e2e)),
-    goodput: null, errors: { total: 0, byClass: {} }, bytesPerDecodeStep: bytes, gbPerS: bw.gbPerS, peakGbPerS: o.peakGbPerS, peakSource: o.peakSource, pctPeak: bw.pctPeak,
-    usdPerHour: o.usdPerHour, ...costFields(o.usdPerHour, mid.wallS, mid.generated), avgPowerW: null, joulesPerTok: null, fingerprint: o.fingerprint, command: o.command,
-    notes: [`GGUF ${o.ggufPath}; node-llama-cpp from ${nlc.from}; getLlama({gpu: false, build: 'never'})`, 'gbPerS from the median inter-token latency (one decode step per token per sequence)'],
+    schema: BENCH_RECORD_SCHEMA,
+    kind: 'peer',
+    engine: 'llama.cpp',
+    engineVersion: nlc.version !== null ? `node-llama-cpp ${nlc.version}` : null,
+    date: new Date().toISOString(),
+    commit: o.commit,
+    dirty: o.dirty,
+    deviceKind: 'cpu',
+    device: `${cpus()[0]?.model ?? 'CPU'} (${o.threads} threads, prebuilt llama.cpp CPU binary)`,
+    numThreads: o.threads,
+    model: o.modelName,
+    dtype: o.dtype,
+    inLen: shape.inLen,
+    outLen: shape.outLen,
+    concurrency: conc,
+    requestRate: null,
+    numRequests: n,
+    numOk: n,
+    wallS: mid.wallS,
+    promptTokens: n * shape.inLen,
+    generatedTokens: mid.generated,
+    tokPerS: mid.generated / mid.wallS,
+    tokPerSSpread: spread(runs),
+    ttftMs: distribution(reps.flatMap((r) => r.ttft)),
+    itlMs: itl,
+    e2eMs: distribution(reps.flatMap((r) => r.e2e)),
+    goodput: null,
+    errors: { total: 0, byClass: {} },
+    bytesPerDecodeStep: bytes,
+    gbPerS: bw.gbPerS,
+    peakGbPerS: o.peakGbPerS,
+    peakSource: o.peakSource,
+    pctPeak: bw.pctPeak,
+    usdPerHour: o.usdPerHour,
+    ...costFields(o.usdPerHour, mid.wallS, mid.generated),
+    avgPowerW: null,
+    joulesPerTok: null,
+    fingerprint: o.fingerprint,
+    command: o.command,
+    notes: [
+      `GGUF ${o.ggufPath}; node-llama-cpp from ${nlc.from}; getLlama({gpu: false, build: 'never'})`,
+      'gbPerS from the median inter-token latency (one decode step per token per sequence)',
+    ],
   };
 }

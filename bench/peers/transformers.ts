@@ -16,33 +16,67 @@ import { loadModelConfig } from '../../src/model/config.js';
 type PeerLine = BenchRecord & { decodeStepsPerS?: number | null };
 
 /** Fill cost, bandwidth and energy into a peer record (the Python side leaves them null). */
-export function completePeerRecord(r: PeerLine, o: { usdPerHour: number; weightBytes: number; kvBytesPerToken: number; commit: string; dirty: boolean | null; fingerprint: unknown }): BenchRecord {
+export function completePeerRecord(
+  r: PeerLine,
+  o: { usdPerHour: number; weightBytes: number; kvBytesPerToken: number; commit: string; dirty: boolean | null; fingerprint: unknown },
+): BenchRecord {
   const spec = acceleratorForDeviceName(r.device);
-  const bytes = bytesPerDecodeStep({ weightBytes: o.weightBytes, kvBytesPerToken: o.kvBytesPerToken, batch: r.concurrency, avgContextLen: r.inLen + r.outLen / 2 });
+  const bytes = bytesPerDecodeStep({
+    weightBytes: o.weightBytes,
+    kvBytesPerToken: o.kvBytesPerToken,
+    batch: r.concurrency,
+    avgContextLen: r.inLen + r.outLen / 2,
+  });
   const bw = bandwidthFields(bytes, r.decodeStepsPerS ?? null, spec?.bandwidthGbPerS ?? null);
   const { decodeStepsPerS: _drop, ...rest } = r;
   return {
-    ...rest, commit: o.commit, dirty: o.dirty, fingerprint: o.fingerprint, usdPerHour: o.usdPerHour, ...costFields(o.usdPerHour, r.wallS, r.generatedTokens),
-    bytesPerDecodeStep: bytes, gbPerS: bw.gbPerS, pctPeak: bw.pctPeak, peakGbPerS: spec?.bandwidthGbPerS ?? null, peakSource: spec?.source ?? null,
+    ...rest,
+    commit: o.commit,
+    dirty: o.dirty,
+    fingerprint: o.fingerprint,
+    usdPerHour: o.usdPerHour,
+    ...costFields(o.usdPerHour, r.wallS, r.generatedTokens),
+    bytesPerDecodeStep: bytes,
+    gbPerS: bw.gbPerS,
+    pctPeak: bw.pctPeak,
+    peakGbPerS: spec?.bandwidthGbPerS ?? null,
+    peakSource: spec?.source ?? null,
     joulesPerTok: joulesPerToken(r.avgPowerW, r.wallS, r.generatedTokens),
   };
 }
 
 export function parsePeerLines(text: string): PeerLine[] {
-  return text.split('\n').filter((l) => l.trim().startsWith('{')).map((l) => JSON.parse(l) as PeerLine).filter((r) => r.schema === 'tokenmill.bench/1');
+  return text
+    .split('\n')
+    .filter((l) => l.trim().startsWith('{'))
+    .map((l) => JSON.parse(l) as PeerLine)
+    .filter((r) => r.schema === 'tokenmill.bench/1');
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: {
-    model: { type: 'string' }, 'model-name': { type: 'string' }, 'usd-per-hour': { type: 'string', default: '0' }, python: { type: 'string', default: 'python3' },
-    'peer-args': { type: 'string', default: '' }, 'from-jsonl': { type: 'string' }, output: { type: 'string', default: 'bench/results' },
-  } });
+  const { values } = parseArgs({
+    options: {
+      model: { type: 'string' },
+      'model-name': { type: 'string' },
+      'usd-per-hour': { type: 'string', default: '0' },
+      python: { type: 'string', default: 'python3' },
+      'peer-args': { type: 'string', default: '' },
+      'from-jsonl': { type: 'string' },
+      output: { type: 'string', default: 'bench/results' },
+    },
+  });
   if (!values.model) throw new Error('--model DIR is required (the same safetensors tokenmill loads)');
   const loadStart = loadavg();
   let text: string;
   if (values['from-jsonl']) text = readFileSync(values['from-jsonl'], 'utf8');
   else {
-    const args = ['bench/peers/transformers_peer.py', '--model', values.model, ...(values['model-name'] ? ['--model-name', values['model-name']] : []), ...values['peer-args']!.split(/\s+/).filter((s) => s.length > 0)];
+    const args = [
+      'bench/peers/transformers_peer.py',
+      '--model',
+      values.model,
+      ...(values['model-name'] ? ['--model-name', values['model-name']] : []),
+      ...values['peer-args']!.split(/\s+/).filter((s) => s.length > 0),
+    ];
     const res = spawnSync(values.python!, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28 });
     if (res.status !== 0) throw new Error(`transformers_peer.py exited with ${res.status}`);
     text = res.stdout;
@@ -50,9 +84,16 @@ async function main(): Promise<void> {
   const c = loadModelConfig(values.model);
   const fp = await fingerprintOrMinimal(values.model);
   const usdPerHour = Number(values['usd-per-hour']);
-  const records = parsePeerLines(text).map((r) => completePeerRecord(r, {
-    usdPerHour, weightBytes: weightBytes(c, 'bf16'), kvBytesPerToken: kvBytesPerToken(c, 'bf16'), commit: gitCommitOf(fp), dirty: gitDirtyOf(fp), fingerprint: fp,
-  }));
+  const records = parsePeerLines(text).map((r) =>
+    completePeerRecord(r, {
+      usdPerHour,
+      weightBytes: weightBytes(c, 'bf16'),
+      kvBytesPerToken: kvBytesPerToken(c, 'bf16'),
+      commit: gitCommitOf(fp),
+      dirty: gitDirtyOf(fp),
+      fingerprint: fp,
+    }),
+  );
   for (const r of records) console.log(formatRecordLine(r));
   const file = writeRun(records, { out: values.output!, kind: 'peer', label: 'transformers', command: commandLine(), loadStart });
   console.log(`transformers peer: wrote ${file}`);

@@ -18,10 +18,18 @@ import { syntheticLoadPrompts } from '../../src/metrics/loadgen/prompt-source.js
 
 const { values: a } = parseArgs({
   options: {
-    url: { type: 'string' }, 'api-key-env': { type: 'string' }, model: { type: 'string' },
-    concurrency: { type: 'string', default: '32' }, dashboards: { type: 'string', default: '5' }, 'refresh-ms': { type: 'string', default: '1000' },
-    rounds: { type: 'string', default: '6' }, 'num-requests': { type: 'string', default: '256' }, in: { type: 'string', default: '128' }, out: { type: 'string', default: '128' },
-    'vocab-size': { type: 'string', default: '256' }, output: { type: 'string' },
+    url: { type: 'string' },
+    'api-key-env': { type: 'string' },
+    model: { type: 'string' },
+    concurrency: { type: 'string', default: '32' },
+    dashboards: { type: 'string', default: '5' },
+    'refresh-ms': { type: 'string', default: '1000' },
+    rounds: { type: 'string', default: '6' },
+    'num-requests': { type: 'string', default: '256' },
+    in: { type: 'string', default: '128' },
+    out: { type: 'string', default: '128' },
+    'vocab-size': { type: 'string', default: '256' },
+    output: { type: 'string' },
   },
 });
 if (a.url === undefined) throw new Error('--url http://host:port is required');
@@ -64,7 +72,13 @@ function dashboard(): { stop(): Promise<{ polls: number; meanMs: number }> } {
       await new Promise((r) => setTimeout(r, Math.max(0, refreshMs - (performance.now() - t0))));
     }
   })();
-  return { stop: async () => { running = false; await done; return { polls, meanMs: polls > 0 ? totalMs / polls : 0 }; } };
+  return {
+    stop: async () => {
+      running = false;
+      await done;
+      return { polls, meanMs: polls > 0 ? totalMs / polls : 0 };
+    },
+  };
 }
 
 const model = a.model ?? ((await json('/v1/models')) as { data: { id: string }[] }).data[0]!.id;
@@ -81,7 +95,9 @@ for (let round = 0; round < rounds; round++) {
     const polls = stats.reduce((n, x) => n + x.polls, 0);
     const pollMeanMs = polls > 0 ? stats.reduce((n, x) => n + x.meanMs * x.polls, 0) / polls : 0;
     phases.push({ arm, round, tokPerS: s.tokPerS, numOk: s.numOk, polls, pollMeanMs });
-    process.stderr.write(`round ${round} ${arm.padEnd(10)} ${s.tokPerS.toFixed(1)} tok/s (${s.numOk}/${numRequests} ok${arm === 'dashboards' ? `, ${polls} polls, ${pollMeanMs.toFixed(1)} ms each` : ''})\n`);
+    process.stderr.write(
+      `round ${round} ${arm.padEnd(10)} ${s.tokPerS.toFixed(1)} tok/s (${s.numOk}/${numRequests} ok${arm === 'dashboards' ? `, ${polls} polls, ${pollMeanMs.toFixed(1)} ms each` : ''})\n`,
+    );
   }
 }
 
@@ -94,10 +110,25 @@ const none = median(phases.filter((p) => p.arm === 'none').map((p) => p.tokPerS)
 const watched = median(phases.filter((p) => p.arm === 'dashboards').map((p) => p.tokPerS));
 const deltaPct = (100 * (watched - none)) / none;
 const record = {
-  kind: 'dashboard-overhead', date: new Date().toISOString(), url: base, model, concurrency, numDashboards, refreshMs, rounds, numRequests, inLen, outLen,
-  medianTokPerS: { none, dashboards: watched }, deltaPct, withinTwoPct: Math.abs(deltaPct) <= 2, phases,
+  kind: 'dashboard-overhead',
+  date: new Date().toISOString(),
+  url: base,
+  model,
+  concurrency,
+  numDashboards,
+  refreshMs,
+  rounds,
+  numRequests,
+  inLen,
+  outLen,
+  medianTokPerS: { none, dashboards: watched },
+  deltaPct,
+  withinTwoPct: Math.abs(deltaPct) <= 2,
+  phases,
 };
 const file = resolve(a.output ?? `bench/results/dashboard-overhead-${record.date.replace(/[:.]/g, '-')}.json`);
 mkdirSync(dirname(file), { recursive: true });
 writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
-process.stdout.write(`median tok/s: none ${none.toFixed(1)}, ${numDashboards} dashboards ${watched.toFixed(1)} (${deltaPct >= 0 ? '+' : ''}${deltaPct.toFixed(2)} %; target within 2 %)\nwrote ${file}\n`);
+process.stdout.write(
+  `median tok/s: none ${none.toFixed(1)}, ${numDashboards} dashboards ${watched.toFixed(1)} (${deltaPct >= 0 ? '+' : ''}${deltaPct.toFixed(2)} %; target within 2 %)\nwrote ${file}\n`,
+);

@@ -24,7 +24,9 @@ export async function checkHealth({ host, port, timeoutMs = 4000, fetchImpl = fe
   try {
     const res = await fetchImpl(url, { signal: AbortSignal.timeout(timeoutMs) });
     await res.body?.cancel().catch(() => {});
-    return res.status === 200 ? { ok: true, message: `healthy: ${url} answered 200` } : { ok: false, message: `unhealthy: ${url} answered ${res.status}` };
+    return res.status === 200
+      ? { ok: true, message: `healthy: ${url} answered 200` }
+      : { ok: false, message: `unhealthy: ${url} answered ${res.status}` };
   } catch (e) {
     const why = e?.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e?.cause?.code ?? e?.message ?? String(e));
     return { ok: false, message: `unhealthy: ${url} unreachable (${why})` };

@@ -11,8 +11,11 @@ export function addBackendFlags(cmd: Command): Command {
   return cmd
     .option('--device <device>', `backend: ${DEVICES.join(' | ')}`, choiceArg(DEVICES), 'auto')
     .option('--threads <n>', 'CPU worker threads (default: physical cores)', positiveIntArg)
-    .option('--quantize <mode>', 'weight-only quantization of the linear layers: int8 (per-channel) | q8_0 (Q8_0 blocks)',
-      choiceArg(['int8', 'q8_0'] as const));
+    .option(
+      '--quantize <mode>',
+      'weight-only quantization of the linear layers: int8 (per-channel) | q8_0 (Q8_0 blocks)',
+      choiceArg(['int8', 'q8_0'] as const),
+    );
 }
 
 /** --kv-cache-dtype, for the subcommands that size a KV cache (serve, bench engine). */

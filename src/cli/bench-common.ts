@@ -12,31 +12,49 @@ import { tokenmillEnv } from './env.js';
 
 /** The shapes the issue names: 128/128, 512/256, 1000/1000, 2048/2048. */
 export const SHAPE_PRESETS: readonly BenchShape[] = [
-  { inLen: 128, outLen: 128 }, { inLen: 512, outLen: 256 }, { inLen: 1000, outLen: 1000 }, { inLen: 2048, outLen: 2048 },
+  { inLen: 128, outLen: 128 },
+  { inLen: 512, outLen: 256 },
+  { inLen: 1000, outLen: 1000 },
+  { inLen: 2048, outLen: 2048 },
 ];
 
 export function parseIntList(raw: string, flag: string): number[] {
-  const xs = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
-  if (xs.length === 0 || xs.some((x) => !Number.isSafeInteger(x) || x < 1)) throw new TokenmillError('invalid_argument', `${flag} '${raw}': expected positive integers, e.g. 1,8,32`, { param: flag });
+  const xs = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map(Number);
+  if (xs.length === 0 || xs.some((x) => !Number.isSafeInteger(x) || x < 1))
+    throw new TokenmillError('invalid_argument', `${flag} '${raw}': expected positive integers, e.g. 1,8,32`, { param: flag });
   return xs;
 }
 
 export function parseFloatList(raw: string, flag: string): number[] {
-  const xs = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map((s) => (s === 'inf' ? Infinity : Number(s)));
-  if (xs.length === 0 || xs.some((x) => !(x > 0))) throw new TokenmillError('invalid_argument', `${flag} '${raw}': expected positive numbers (or inf), e.g. 1,2,4`, { param: flag });
+  const xs = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map((s) => (s === 'inf' ? Infinity : Number(s)));
+  if (xs.length === 0 || xs.some((x) => !(x > 0)))
+    throw new TokenmillError('invalid_argument', `${flag} '${raw}': expected positive numbers (or inf), e.g. 1,2,4`, { param: flag });
   return xs;
 }
 
 /** '128/128,512/256' or 'all' (the four presets). */
 export function parseShapes(raw: string): BenchShape[] {
   if (raw.trim() === 'all') return [...SHAPE_PRESETS];
-  return raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map((s) => {
-    const m = /^(\d+)\/(\d+)$/.exec(s);
-    const inLen = m ? Number(m[1]) : 0;
-    const outLen = m ? Number(m[2]) : 0;
-    if (!(inLen > 0 && outLen > 0)) throw new TokenmillError('invalid_argument', `--shapes '${s}': expected IN/OUT token counts, e.g. 128/128`, { param: '--shapes' });
-    return { inLen, outLen };
-  });
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map((s) => {
+      const m = /^(\d+)\/(\d+)$/.exec(s);
+      const inLen = m ? Number(m[1]) : 0;
+      const outLen = m ? Number(m[2]) : 0;
+      if (!(inLen > 0 && outLen > 0))
+        throw new TokenmillError('invalid_argument', `--shapes '${s}': expected IN/OUT token counts, e.g. 128/128`, { param: '--shapes' });
+      return { inLen, outLen };
+    });
 }
 
 /** --shapes unless --in/--out are given (then that single shape). */
@@ -46,10 +64,19 @@ export function resolveShapes(o: { shapes?: string; in?: number; out?: number })
 }
 
 /** Write a run file; `out` is a .json file or a directory (default bench/results). Returns the path. */
-export function writeRun(records: readonly BenchRecord[], o: { out?: string; kind: string; label: string; command: string; loadStart: number[] }): string {
+export function writeRun(
+  records: readonly BenchRecord[],
+  o: { out?: string; kind: string; label: string; command: string; loadStart: number[] },
+): string {
   const date = new Date();
   const commit = records[0]?.commit ?? 'unknown';
-  const run: BenchRun = { schema: BENCH_RECORD_SCHEMA, date: date.toISOString(), command: o.command, loadAvg: { start: o.loadStart, end: loadavg() }, records };
+  const run: BenchRun = {
+    schema: BENCH_RECORD_SCHEMA,
+    date: date.toISOString(),
+    command: o.command,
+    loadAvg: { start: o.loadStart, end: loadavg() },
+    records,
+  };
   const target = o.out ?? 'bench/results';
   const file = target.endsWith('.json') ? resolve(target) : join(resolve(target), recordFileName(o.kind, o.label, date, commit));
   mkdirSync(dirname(file), { recursive: true });
@@ -67,7 +94,14 @@ export async function fingerprintOrMinimal(modelDir: string | undefined): Promis
     const { environmentFingerprint } = await import('../metrics/fingerprint.js');
     return await environmentFingerprint({ ...(modelDir !== undefined ? { modelDir } : {}), env: tokenmillEnv() });
   } catch (e) {
-    return { minimal: true, reason: (e as Error).message, node: process.version, platform: process.platform, arch: process.arch, tokenmillEnv: tokenmillEnv() };
+    return {
+      minimal: true,
+      reason: (e as Error).message,
+      node: process.version,
+      platform: process.platform,
+      arch: process.arch,
+      tokenmillEnv: tokenmillEnv(),
+    };
   }
 }
 
@@ -83,7 +117,15 @@ export interface Progress {
 /** A progress bar on stderr (only on a TTY; silent otherwise). */
 export function progressBar(label: string, total: number): Progress {
   if (process.stderr.isTTY !== true) return { tick: () => {}, stop: () => {} };
-  const bar = new cliProgress.SingleBar({ format: `${label} [{bar}] {value}/{total} requests | {duration_formatted}`, stream: process.stderr, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${label} [{bar}] {value}/{total} requests | {duration_formatted}`,
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: false,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   bar.start(total, 0);
   return { tick: () => bar.increment(), stop: () => bar.stop() };
 }
@@ -97,8 +139,10 @@ export function formatRecordLine(r: BenchRecord): string {
   const bw = r.gbPerS === null ? '' : `, ${f(r.gbPerS, 2)} GB/s${r.pctPeak === null ? '' : ` (${f(r.pctPeak)}% of peak)`}`;
   const errs = r.errors.total > 0 ? `, errors ${JSON.stringify(r.errors.byClass)}` : '';
   const rate = r.requestRate === null ? '' : ` rate=${r.requestRate}/s`;
-  return `${r.engine} ${r.model} ${r.inLen}/${r.outLen} c=${r.concurrency}${rate}: ${f(r.tokPerS)} tok/s${spreadTxt}, TTFT p50 ${f(r.ttftMs.p50)} p99 ${f(r.ttftMs.p99)} ms, ` +
-    `ITL p50 ${f(r.itlMs.p50, 2)} p99 ${f(r.itlMs.p99, 2)} ms${bw}${cost}${errs}`;
+  return (
+    `${r.engine} ${r.model} ${r.inLen}/${r.outLen} c=${r.concurrency}${rate}: ${f(r.tokPerS)} tok/s${spreadTxt}, TTFT p50 ${f(r.ttftMs.p50)} p99 ${f(r.ttftMs.p99)} ms, ` +
+    `ITL p50 ${f(r.itlMs.p50, 2)} p99 ${f(r.itlMs.p99, 2)} ms${bw}${cost}${errs}`
+  );
 }
 
 /** Commit and dirty flag from an environment fingerprint (or 'unknown' / null). */

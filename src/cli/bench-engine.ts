@@ -8,7 +8,14 @@ import type { EngineOptions } from '../engine/engine-config.js';
 import { ENGINE_DEFAULTS, numBlocksFor } from '../engine/engine-defaults.js';
 import { samplingParams } from '../engine/sampling-params.js';
 import type { EngineStepEvent } from '../metrics/engine-observer.js';
-import { BENCH_RECORD_SCHEMA, bandwidthFields, bytesPerDecodeStep, costFields, joulesPerToken, type BenchRecord } from '../metrics/bench/bench-record.js';
+import {
+  BENCH_RECORD_SCHEMA,
+  bandwidthFields,
+  bytesPerDecodeStep,
+  costFields,
+  joulesPerToken,
+  type BenchRecord,
+} from '../metrics/bench/bench-record.js';
 import { PowerSampler } from '../metrics/bench/device-probes.js';
 import { distribution, spread } from '../metrics/bench/percentiles.js';
 import { syntheticTokenPrompts } from '../metrics/loadgen/prompt-source.js';
@@ -99,16 +106,34 @@ export function feasibleShapes(shapes: readonly BenchShape[], maxLen: number): {
   return { run, skipped };
 }
 
-async function oneRep(ctx: EngineBenchContext, shape: BenchShape, conc: number, numRequests: number, seed: number, o: EngineBenchOptions, warmup: boolean): Promise<RepResult> {
+async function oneRep(
+  ctx: EngineBenchContext,
+  shape: BenchShape,
+  conc: number,
+  numRequests: number,
+  seed: number,
+  o: EngineBenchOptions,
+  warmup: boolean,
+): Promise<RepResult> {
   const steps: EngineStepEvent[] = [];
   const engine = new AsyncEngine({
-    modelId: ctx.modelName, ...benchEngineOptions(ctx.model, shape, conc), ...o.engine, usdPerHour: o.usdPerHour,
-    maxWaitingRequests: numRequests + 1, observer: { onStep: (e) => steps.push(e) },
+    modelId: ctx.modelName,
+    ...benchEngineOptions(ctx.model, shape, conc),
+    ...o.engine,
+    usdPerHour: o.usdPerHour,
+    maxWaitingRequests: numRequests + 1,
+    observer: { onStep: (e) => steps.push(e) },
   });
   const engineConfig = { ...engine.engine.config, kvCacheDType: ctx.model.kvCacheDType };
   try {
     const vocab = ctx.model.config.vocabSize;
-    if (warmup) await drainOne(engine, 'warmup', syntheticTokenPrompts(1, Math.min(16, shape.inLen), vocab, seed ^ 0x5bd1)[0]!, Math.min(4, shape.outLen));
+    if (warmup)
+      await drainOne(
+        engine,
+        'warmup',
+        syntheticTokenPrompts(1, Math.min(16, shape.inLen), vocab, seed ^ 0x5bd1)[0]!,
+        Math.min(4, shape.outLen),
+      );
     steps.length = 0;
     const prompts = syntheticTokenPrompts(numRequests, shape.inLen, vocab, seed);
     const ttft: number[] = [];
@@ -143,14 +168,31 @@ async function oneRep(ctx: EngineBenchContext, shape: BenchShape, conc: number, 
         numDecodeSteps++;
       }
     }
-    return { wallS, generated, prompt: numRequests * shape.inLen, ttft, itl, e2e, decodeWallS, decodeTokens, numDecodeSteps, powerW, engineConfig };
+    return {
+      wallS,
+      generated,
+      prompt: numRequests * shape.inLen,
+      ttft,
+      itl,
+      e2e,
+      decodeWallS,
+      decodeTokens,
+      numDecodeSteps,
+      powerW,
+      engineConfig,
+    };
   } finally {
     await engine.shutdown();
   }
 }
 
 /** One request to completion: TTFT, per-token gaps (a step's gap split over its tokens), e2e. */
-async function drainOne(engine: AsyncEngine, id: string, prompt: readonly number[], outLen: number): Promise<{ ttftMs: number | null; itlMs: number[]; e2eMs: number; numTokens: number }> {
+async function drainOne(
+  engine: AsyncEngine,
+  id: string,
+  prompt: readonly number[],
+  outLen: number,
+): Promise<{ ttftMs: number | null; itlMs: number[]; e2eMs: number; numTokens: number }> {
   const params = samplingParams({ temperature: 0, maxTokens: outLen, ignoreEos: true });
   const t0 = performance.now();
   let last: number | null = null;
@@ -174,7 +216,12 @@ async function drainOne(engine: AsyncEngine, id: string, prompt: readonly number
 export async function runEngineBench(ctx: EngineBenchContext, o: EngineBenchOptions): Promise<BenchRecord[]> {
   const { run, skipped } = feasibleShapes(o.shapes, ctx.model.config.maxPositionEmbeddings);
   for (const s of skipped) log.warn(`bench engine: skipping ${s}`);
-  if (run.length === 0) throw new TokenmillError('invalid_argument', `bench engine: no shape fits the model's ${ctx.model.config.maxPositionEmbeddings}-token context (use --shapes or --in/--out)`, { param: '--shapes' });
+  if (run.length === 0)
+    throw new TokenmillError(
+      'invalid_argument',
+      `bench engine: no shape fits the model's ${ctx.model.config.maxPositionEmbeddings}-token context (use --shapes or --in/--out)`,
+      { param: '--shapes' },
+    );
   const records: BenchRecord[] = [];
   let first = true;
   for (const shape of run) {
@@ -196,31 +243,76 @@ function median(xs: number[]): number {
   return s.length === 0 ? 0 : s[Math.floor((s.length - 1) / 2)]!;
 }
 
-function recordOf(ctx: EngineBenchContext, shape: BenchShape, conc: number, n: number, reps: RepResult[], o: EngineBenchOptions): BenchRecord {
+function recordOf(
+  ctx: EngineBenchContext,
+  shape: BenchShape,
+  conc: number,
+  n: number,
+  reps: RepResult[],
+  o: EngineBenchOptions,
+): BenchRecord {
   const tokPerSRuns = reps.map((r) => r.generated / r.wallS);
   // The median rep stands for the point (wall, tokens, cost); latency percentiles pool every rep.
   const mid = reps[tokPerSRuns.indexOf(median(tokPerSRuns))] ?? reps[0]!;
   // Sequences per decode step, averaged over the run's pure-decode steps (the tail runs below `conc`).
   const avgBatch = mid.numDecodeSteps > 0 ? mid.decodeTokens / mid.numDecodeSteps : conc;
-  const bytes = bytesPerDecodeStep({ weightBytes: ctx.weightBytes, kvBytesPerToken: ctx.model.kvBytesPerToken(), batch: avgBatch, avgContextLen: shape.inLen + shape.outLen / 2 });
+  const bytes = bytesPerDecodeStep({
+    weightBytes: ctx.weightBytes,
+    kvBytesPerToken: ctx.model.kvBytesPerToken(),
+    batch: avgBatch,
+    avgContextLen: shape.inLen + shape.outLen / 2,
+  });
   const decodeStepsPerS = mid.decodeWallS > 0 ? mid.numDecodeSteps / mid.decodeWallS : null;
   const bw = bandwidthFields(bytes, decodeStepsPerS, ctx.peakGbPerS);
   const notes = [
     `${o.reps} rep(s) of ${n} requests; tok/s is the median rep, latency percentiles pool all reps`,
     `gbPerS: (weights + avg batch ${avgBatch.toFixed(2)} x (inLen + outLen/2) x KV bytes/token) per decode step x decode steps/s (pure-decode steps only, their own wall time)`,
   ];
-  if (o.usdPerHourSource?.source === 'assumed') notes.push(`usdPerHour is ASSUMED, not a quote: ${o.usdPerHourSource.basis}; pass --usd-per-hour for yours`);
+  if (o.usdPerHourSource?.source === 'assumed')
+    notes.push(`usdPerHour is ASSUMED, not a quote: ${o.usdPerHourSource.basis}; pass --usd-per-hour for yours`);
   if (ctx.deviceKind === 'cpu') notes.push(`CPU with ${cpus().length} logical cores; load average is in the run file`);
   return {
-    schema: BENCH_RECORD_SCHEMA, kind: 'engine', engine: 'tokenmill', engineVersion: null, date: new Date().toISOString(), commit: ctx.commit, dirty: ctx.dirty,
-    deviceKind: ctx.deviceKind, device: ctx.device, numThreads: ctx.numThreads, model: ctx.modelName, dtype: ctx.dtype, inLen: shape.inLen, outLen: shape.outLen,
-    concurrency: conc, requestRate: null, numRequests: n, numOk: n, wallS: mid.wallS, promptTokens: mid.prompt, generatedTokens: mid.generated,
-    tokPerS: mid.generated / mid.wallS, tokPerSSpread: spread(tokPerSRuns),
-    ttftMs: distribution(reps.flatMap((r) => r.ttft)), itlMs: distribution(reps.flatMap((r) => r.itl)), e2eMs: distribution(reps.flatMap((r) => r.e2e)),
-    goodput: null, errors: { total: 0, byClass: {} },
-    bytesPerDecodeStep: bytes, gbPerS: bw.gbPerS, peakGbPerS: ctx.peakGbPerS, peakSource: ctx.peakSource, pctPeak: bw.pctPeak,
-    usdPerHour: o.usdPerHour, usdPerHourSource: o.usdPerHourSource?.source ?? null, ...costFields(o.usdPerHour, mid.wallS, mid.generated),
-    avgPowerW: mid.powerW, joulesPerTok: joulesPerToken(mid.powerW, mid.wallS, mid.generated),
-    engineConfig: mid.engineConfig, fingerprint: ctx.fingerprint, command: ctx.command, notes,
+    schema: BENCH_RECORD_SCHEMA,
+    kind: 'engine',
+    engine: 'tokenmill',
+    engineVersion: null,
+    date: new Date().toISOString(),
+    commit: ctx.commit,
+    dirty: ctx.dirty,
+    deviceKind: ctx.deviceKind,
+    device: ctx.device,
+    numThreads: ctx.numThreads,
+    model: ctx.modelName,
+    dtype: ctx.dtype,
+    inLen: shape.inLen,
+    outLen: shape.outLen,
+    concurrency: conc,
+    requestRate: null,
+    numRequests: n,
+    numOk: n,
+    wallS: mid.wallS,
+    promptTokens: mid.prompt,
+    generatedTokens: mid.generated,
+    tokPerS: mid.generated / mid.wallS,
+    tokPerSSpread: spread(tokPerSRuns),
+    ttftMs: distribution(reps.flatMap((r) => r.ttft)),
+    itlMs: distribution(reps.flatMap((r) => r.itl)),
+    e2eMs: distribution(reps.flatMap((r) => r.e2e)),
+    goodput: null,
+    errors: { total: 0, byClass: {} },
+    bytesPerDecodeStep: bytes,
+    gbPerS: bw.gbPerS,
+    peakGbPerS: ctx.peakGbPerS,
+    peakSource: ctx.peakSource,
+    pctPeak: bw.pctPeak,
+    usdPerHour: o.usdPerHour,
+    usdPerHourSource: o.usdPerHourSource?.source ?? null,
+    ...costFields(o.usdPerHour, mid.wallS, mid.generated),
+    avgPowerW: mid.powerW,
+    joulesPerTok: joulesPerToken(mid.powerW, mid.wallS, mid.generated),
+    engineConfig: mid.engineConfig,
+    fingerprint: ctx.fingerprint,
+    command: ctx.command,
+    notes,
   };
 }

@@ -11,7 +11,17 @@ import type { CpuIsa, DeviceChoice } from '../runtime/select.js';
 import { TokenmillError } from '../util/errors.js';
 import { machinePrice } from '../metrics/machine-price.js';
 import { log } from '../util/logger.js';
-import { commandLine, fingerprintOrMinimal, formatRecordLine, gitCommitOf, gitDirtyOf, parseIntList, progressBar, resolveShapes, writeRun } from './bench-common.js';
+import {
+  commandLine,
+  fingerprintOrMinimal,
+  formatRecordLine,
+  gitCommitOf,
+  gitDirtyOf,
+  parseIntList,
+  progressBar,
+  resolveShapes,
+  writeRun,
+} from './bench-common.js';
 import { defaultNumRequests } from './bench-engine.js';
 import { backendOptionsFromEnv, engineOptionsFromEnv } from './env.js';
 import { choiceArg, floatArg, positiveIntArg } from './options.js';
@@ -43,17 +53,24 @@ interface EngineCliOptions {
 
 /** A model directory: --model DIR, or a seeded random model for --preset generated once into the cache. */
 async function modelDirFor(o: EngineCliOptions): Promise<{ dir: string; name: string }> {
-  if ((o.model === undefined) === (o.preset === undefined)) throw new TokenmillError('invalid_argument', 'give exactly one of --model DIR and --preset NAME', { param: '--model' });
+  if ((o.model === undefined) === (o.preset === undefined))
+    throw new TokenmillError('invalid_argument', 'give exactly one of --model DIR and --preset NAME', { param: '--model' });
   if (o.model !== undefined) {
     const { resolveGgufPath } = await import('../model/gguf-model.js');
-    if (!existsSync(join(o.model, 'config.json')) && resolveGgufPath(o.model) === null) throw new TokenmillError('model_not_found', `--model ${o.model}: no config.json (or .gguf file) there`);
+    if (!existsSync(join(o.model, 'config.json')) && resolveGgufPath(o.model) === null)
+      throw new TokenmillError('model_not_found', `--model ${o.model}: no config.json (or .gguf file) there`);
     return { dir: resolve(o.model), name: basename(resolve(o.model)) };
   }
   const [{ MODEL_PRESETS }, { writeRandomModel }, { defaultCacheDir }] = await Promise.all([
-    import('../model/model-presets.js'), import('../model/random-model.js'), import('./hub-download.js'),
+    import('../model/model-presets.js'),
+    import('../model/random-model.js'),
+    import('./hub-download.js'),
   ]);
   const preset = MODEL_PRESETS[o.preset!];
-  if (preset === undefined) throw new TokenmillError('invalid_argument', `--preset ${o.preset}: one of ${Object.keys(MODEL_PRESETS).join(', ')}`, { param: '--preset' });
+  if (preset === undefined)
+    throw new TokenmillError('invalid_argument', `--preset ${o.preset}: one of ${Object.keys(MODEL_PRESETS).join(', ')}`, {
+      param: '--preset',
+    });
   const dir = join(defaultCacheDir(), 'bench-models', `${o.preset}-${o.presetDtype}-seed0`);
   if (!existsSync(join(dir, 'config.json'))) {
     log.info(`bench: generating ${o.preset} (${o.presetDtype}, seed 0) into ${dir}`);
@@ -67,19 +84,31 @@ export async function benchEngine(o: EngineCliOptions): Promise<{ records: Bench
   const concurrency = parseIntList(o.concurrency, '--concurrency');
   const loadStart = loadavg();
   const { dir, name } = await modelDirFor(o);
-  const [{ selectBackend, probeCuda }, { loadModel }, { resolveWeightDType }, { weightBytes }, probes, { runEngineBench }] = await Promise.all([
-    import('../runtime/select.js'), import('../model/loader.js'), import('../model/weights.js'), import('../metrics/planner.js'),
-    import('../metrics/bench/device-probes.js'), import('./bench-engine.js'),
-  ]);
+  const [{ selectBackend, probeCuda }, { loadModel }, { resolveWeightDType }, { weightBytes }, probes, { runEngineBench }] =
+    await Promise.all([
+      import('../runtime/select.js'),
+      import('../model/loader.js'),
+      import('../model/weights.js'),
+      import('../metrics/planner.js'),
+      import('../metrics/bench/device-probes.js'),
+      import('./bench-engine.js'),
+    ]);
   const fingerprint = await fingerprintOrMinimal(dir);
   const { backend, reason } = selectBackend({
-    ...backendOptionsFromEnv(), device: o.device, ...(o.threads !== undefined ? { numThreads: o.threads } : {}), dtype: o.cudaDtype,
+    ...backendOptionsFromEnv(),
+    device: o.device,
+    ...(o.threads !== undefined ? { numThreads: o.threads } : {}),
+    dtype: o.cudaDtype,
     ...(o.cpuIsa !== undefined ? { cpuIsa: o.cpuIsa } : {}),
   });
   try {
     const maxConc = Math.max(...concurrency);
-    const loaded = await loadModel(dir, backend, { maxLogitsPerStep: Math.max(256, maxConc), maxTokensPerStep: Math.max(512, maxConc),
-      ...(o.quantize !== undefined ? { quantize: o.quantize } : {}), ...(o.kvCacheDtype !== undefined ? { kvCacheDType: o.kvCacheDtype } : {}) });
+    const loaded = await loadModel(dir, backend, {
+      maxLogitsPerStep: Math.max(256, maxConc),
+      maxTokensPerStep: Math.max(512, maxConc),
+      ...(o.quantize !== undefined ? { quantize: o.quantize } : {}),
+      ...(o.kvCacheDtype !== undefined ? { kvCacheDType: o.kvCacheDtype } : {}),
+    });
     try {
       const c = loaded.config;
       const deviceKind = backend.name === 'cuda' ? 'cuda' : backend.name === 'cpu' ? 'cpu' : 'reference';
@@ -88,33 +117,72 @@ export async function benchEngine(o: EngineCliOptions): Promise<{ records: Bench
       const isa = (backend as unknown as { isa?: string }).isa;
       const threads = deviceKind === 'cpu' ? (o.threads ?? null) : null;
       let device: string;
-      let peak: { gbPerS: number | null; source: string | null } = { gbPerS: o.peakGbS ?? null, source: o.peakGbS !== undefined ? '--peak-gb-s' : null };
+      let peak: { gbPerS: number | null; source: string | null } = {
+        gbPerS: o.peakGbS ?? null,
+        source: o.peakGbS !== undefined ? '--peak-gb-s' : null,
+      };
       if (deviceKind === 'cuda') {
         device = probeCuda().devices[0]?.name ?? 'CUDA GPU';
         const spec = probes.acceleratorForDeviceName(device);
         if (peak.gbPerS === null && spec !== null) peak = { gbPerS: spec.bandwidthGbPerS, source: spec.source };
       } else {
         device = `${cpus()[0]?.model ?? 'CPU'} (${threads ?? 'default'} threads${isa ? `, ${isa}` : ''})`;
-        if (peak.gbPerS === null) peak = { gbPerS: probes.measureHostCopyGbPerS(), source: 'measured single-thread host copy, read+write bytes' };
+        if (peak.gbPerS === null)
+          peak = { gbPerS: probes.measureHostCopyGbPerS(), source: 'measured single-thread host copy, read+write bytes' };
       }
-      const price = machinePrice(o.usdPerHour, deviceKind === 'cuda' ? { kind: 'gpu', name: device } : { kind: 'cpu', numCores: cpus().length });
-      process.stderr.write(`[tokenmill] bench engine: price $${price.usdPerHour}/h (${price.source === 'flag' ? '--usd-per-hour' : `ASSUMED: ${price.basis}`})\n`);
-      process.stderr.write(`[tokenmill] bench engine: ${name} on ${reason}; ${dtype} weights; peak ${peak.gbPerS?.toFixed(1) ?? '?'} GB/s (${peak.source ?? 'unknown'})\n`);
+      const price = machinePrice(
+        o.usdPerHour,
+        deviceKind === 'cuda' ? { kind: 'gpu', name: device } : { kind: 'cpu', numCores: cpus().length },
+      );
+      process.stderr.write(
+        `[tokenmill] bench engine: price $${price.usdPerHour}/h (${price.source === 'flag' ? '--usd-per-hour' : `ASSUMED: ${price.basis}`})\n`,
+      );
+      process.stderr.write(
+        `[tokenmill] bench engine: ${name} on ${reason}; ${dtype} weights; peak ${peak.gbPerS?.toFixed(1) ?? '?'} GB/s (${peak.source ?? 'unknown'})\n`,
+      );
       const total = shapes.length * concurrency.reduce((a, k) => a + (o.numRequests ?? defaultNumRequests(k)), 0) * o.reps;
       const bar = progressBar('bench engine', total);
       let records: BenchRecord[];
       try {
         records = await runEngineBench(
-          { model: loaded.model, modelName: name, dtype, deviceKind, device, numThreads: threads, weightBytes: weightBytes(c, planDType),
-            peakGbPerS: peak.gbPerS, peakSource: peak.source, commit: gitCommitOf(fingerprint), dirty: gitDirtyOf(fingerprint), fingerprint, command: commandLine() },
-          { shapes, concurrency, reps: o.reps, seed: o.seed, usdPerHour: price.usdPerHour,
-            usdPerHourSource: { source: price.source, basis: price.basis }, measurePower: deviceKind === 'cuda', onRequestDone: () => bar.tick(), engine: engineOptionsFromEnv(),
-            ...(o.numRequests !== undefined ? { numRequests: o.numRequests } : {}) },
+          {
+            model: loaded.model,
+            modelName: name,
+            dtype,
+            deviceKind,
+            device,
+            numThreads: threads,
+            weightBytes: weightBytes(c, planDType),
+            peakGbPerS: peak.gbPerS,
+            peakSource: peak.source,
+            commit: gitCommitOf(fingerprint),
+            dirty: gitDirtyOf(fingerprint),
+            fingerprint,
+            command: commandLine(),
+          },
+          {
+            shapes,
+            concurrency,
+            reps: o.reps,
+            seed: o.seed,
+            usdPerHour: price.usdPerHour,
+            usdPerHourSource: { source: price.source, basis: price.basis },
+            measurePower: deviceKind === 'cuda',
+            onRequestDone: () => bar.tick(),
+            engine: engineOptionsFromEnv(),
+            ...(o.numRequests !== undefined ? { numRequests: o.numRequests } : {}),
+          },
         );
       } finally {
         bar.stop();
       }
-      const file = writeRun(records, { ...(o.output !== undefined ? { out: o.output } : {}), kind: 'engine', label: `tokenmill-${deviceKind}`, command: commandLine(), loadStart });
+      const file = writeRun(records, {
+        ...(o.output !== undefined ? { out: o.output } : {}),
+        kind: 'engine',
+        label: `tokenmill-${deviceKind}`,
+        command: commandLine(),
+        loadStart,
+      });
       return { records, file };
     } finally {
       loaded.model.dispose();
@@ -126,7 +194,9 @@ export async function benchEngine(o: EngineCliOptions): Promise<{ records: Bench
 
 async function benchReport(files: string[], o: { output: string; title?: string; markdown?: string }): Promise<void> {
   const [{ recordsOf }, { buildReportHtml }, { comparisonMarkdown }] = await Promise.all([
-    import('../metrics/bench/bench-record.js'), import('../metrics/report/report-html.js'), import('../metrics/report/markdown-table.js'),
+    import('../metrics/bench/bench-record.js'),
+    import('../metrics/report/report-html.js'),
+    import('../metrics/report/markdown-table.js'),
   ]);
   const records: BenchRecord[] = [];
   for (const f of files) {
@@ -141,7 +211,14 @@ async function benchReport(files: string[], o: { output: string; title?: string;
     records.push(...rs);
   }
   if (records.length === 0) throw new TokenmillError('invalid_argument', 'bench report: no records in the given files');
-  writeFileSync(o.output, buildReportHtml(records, { sources: files, generatedAt: new Date().toISOString(), ...(o.title !== undefined ? { title: o.title } : {}) }));
+  writeFileSync(
+    o.output,
+    buildReportHtml(records, {
+      sources: files,
+      generatedAt: new Date().toISOString(),
+      ...(o.title !== undefined ? { title: o.title } : {}),
+    }),
+  );
   process.stderr.write(`[tokenmill] wrote ${o.output} (${records.length} records)\n`);
   if (o.markdown !== undefined) {
     writeFileSync(o.markdown, comparisonMarkdown(records));
@@ -150,13 +227,19 @@ async function benchReport(files: string[], o: { output: string; title?: string;
 }
 
 export function register(program: Command): void {
-  const bench = program.command('bench').description('measure throughput, latency and cost (engine offline, any OpenAI server, HTML report)');
-  addKvCacheDtypeFlag(addBackendFlags(bench
-    .command('engine')
-    .description('offline throughput and latency through the engine on a backend (synthetic seeded prompts, exact lengths)')
-    .option('--model <dir>', 'model directory')
-    .option('--preset <name>', 'seeded random model of this shape instead (e.g. stories15M), generated once into the cache')
-    .option('--preset-dtype <dtype>', 'f32 | f16 | bf16 for --preset', choiceArg(['f32', 'f16', 'bf16'] as const), 'f32')))
+  const bench = program
+    .command('bench')
+    .description('measure throughput, latency and cost (engine offline, any OpenAI server, HTML report)');
+  addKvCacheDtypeFlag(
+    addBackendFlags(
+      bench
+        .command('engine')
+        .description('offline throughput and latency through the engine on a backend (synthetic seeded prompts, exact lengths)')
+        .option('--model <dir>', 'model directory')
+        .option('--preset <name>', 'seeded random model of this shape instead (e.g. stories15M), generated once into the cache')
+        .option('--preset-dtype <dtype>', 'f32 | f16 | bf16 for --preset', choiceArg(['f32', 'f16', 'bf16'] as const), 'f32'),
+    ),
+  )
     .option('--cuda-dtype <dtype>', 'CUDA activation/KV dtype', choiceArg(['bf16', 'f16', 'f32'] as const), 'bf16')
     .option('--shapes <list>', "IN/OUT token counts, comma-separated, or 'all' (128/128,512/256,1000/1000,2048/2048)")
     .option('--in <n>', 'prompt tokens (with --out: one shape)', positiveIntArg)
@@ -165,7 +248,7 @@ export function register(program: Command): void {
     .option('--num-requests <n>', 'requests per point (default max(4, 2 x concurrency))', positiveIntArg)
     .option('--reps <n>', 'repeat each point; tok/s reports the median [min..max]', positiveIntArg, 1)
     .option('--seed <n>', 'prompt PRNG seed', positiveIntArg, 1)
-    .option('--usd-per-hour <usd>', 'machine price for cost figures (default: the device\'s assumed price, as serve uses)', floatArg)
+    .option('--usd-per-hour <usd>', "machine price for cost figures (default: the device's assumed price, as serve uses)", floatArg)
     .option('--peak-gb-s <n>', 'peak memory bandwidth for % of peak (default: GPU table, or measured host copy on CPU)', floatArg)
     .option('--output <path>', 'results file (.json) or directory (default bench/results)')
     .action(async (o: EngineCliOptions) => {
@@ -190,7 +273,7 @@ export function register(program: Command): void {
     .option('--vocab-size <n>', 'synthetic prompt ids are drawn from [3, N)', positiveIntArg, 256)
     .option('--no-ignore-eos', 'do not send ignore_eos (output lengths then vary)')
     .option('--slo-ttft-ms <ms>', 'goodput SLO on time to first token', floatArg)
-    .option('--slo-itl-ms <ms>', 'goodput SLO on each request\'s mean inter-token latency', floatArg)
+    .option('--slo-itl-ms <ms>', "goodput SLO on each request's mean inter-token latency", floatArg)
     .option('--timeout-s <s>', 'per-request timeout', floatArg, 600)
     .option('--seed <n>', 'PRNG seed (prompts and arrivals)', positiveIntArg, 1)
     .option('--usd-per-hour <usd>', 'price of the server machine (default: what a tokenmill server reports at /version, else 0)', floatArg)
@@ -212,5 +295,10 @@ export function register(program: Command): void {
     .option('--title <text>', 'page title')
     .option('--markdown <file>', 'also write the tokenmill-vs-peers comparison table (Markdown, as in BENCHMARKS.md)')
     .action((files: string[], o: { out: string; title?: string; markdown?: string }) =>
-      benchReport(files, { output: o.out, ...(o.title !== undefined ? { title: o.title } : {}), ...(o.markdown !== undefined ? { markdown: o.markdown } : {}) }));
+      benchReport(files, {
+        output: o.out,
+        ...(o.title !== undefined ? { title: o.title } : {}),
+        ...(o.markdown !== undefined ? { markdown: o.markdown } : {}),
+      }),
+    );
 }

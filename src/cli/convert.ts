@@ -26,13 +26,23 @@ async function convertGgufCmd(file: string, outDir: string): Promise<void> {
   const { convertGguf } = await import('../model/convert/gguf.js');
   const r = convertGguf(file, outDir);
   report('GGUF', file, outDir, r);
-  if (!r.hasTokenizer) process.stderr.write('[tokenmill] warning: the GGUF file has no tokenizer; add tokenizer.json to the directory before generating\n');
+  if (!r.hasTokenizer)
+    process.stderr.write('[tokenmill] warning: the GGUF file has no tokenizer; add tokenizer.json to the directory before generating\n');
 }
 
-async function toGgufCmd(hfDir: string, outFile: string, opts: { dtype: 'auto' | 'f32' | 'f16' | 'bf16'; type?: GgufQuantOption }): Promise<void> {
+async function toGgufCmd(
+  hfDir: string,
+  outFile: string,
+  opts: { dtype: 'auto' | 'f32' | 'f16' | 'bf16'; type?: GgufQuantOption },
+): Promise<void> {
   const { convertToGguf } = await import('../model/convert/to-gguf.js');
   const r = convertToGguf(hfDir, outFile, { dtype: opts.dtype, type: opts.type });
-  if (opts.type !== undefined) process.stderr.write(`[tokenmill] tensor types: ${Object.entries(r.typeCounts).map(([t, n]) => `${t} x${n}`).join(', ')}\n`);
+  if (opts.type !== undefined)
+    process.stderr.write(
+      `[tokenmill] tensor types: ${Object.entries(r.typeCounts)
+        .map(([t, n]) => `${t} x${n}`)
+        .join(', ')}\n`,
+    );
   report(`HF (${r.fileType}, tokenizer ${r.tokenizer ?? 'none'}) to GGUF`, hfDir, outFile, r);
   for (const w of r.warnings) process.stderr.write(`[tokenmill] warning: ${w}\n`);
 }
@@ -59,8 +69,19 @@ export function register(program: Command): void {
     .description('HF Llama model directory -> GGUF v3 (llama architecture, embedded tokenizer) for llama.cpp')
     .argument('<hf-dir>', 'model directory (config.json, *.safetensors, tokenizer.json)')
     .argument('<out.gguf>', 'output file')
-    .option('--dtype <dtype>', 'matrix dtype: auto (as stored), f32, f16 or bf16; norms stay f32', choiceArg(['auto', 'f32', 'f16', 'bf16'] as const), 'auto')
-    .option('--type <type>', `quantize the matrices as llama.cpp's file type: ${GGUF_QUANT_OPTIONS.join(', ')} (overrides --dtype)`, choiceArg(GGUF_QUANT_OPTIONS))
+    .option(
+      '--dtype <dtype>',
+      'matrix dtype: auto (as stored), f32, f16 or bf16; norms stay f32',
+      choiceArg(['auto', 'f32', 'f16', 'bf16'] as const),
+      'auto',
+    )
+    .option(
+      '--type <type>',
+      `quantize the matrices as llama.cpp's file type: ${GGUF_QUANT_OPTIONS.join(', ')} (overrides --dtype)`,
+      choiceArg(GGUF_QUANT_OPTIONS),
+    )
     .option('--debug', 'print stack traces on errors')
-    .action((hfDir: string, outFile: string, opts: { dtype: 'auto' | 'f32' | 'f16' | 'bf16'; type?: GgufQuantOption }) => toGgufCmd(hfDir, outFile, opts));
+    .action((hfDir: string, outFile: string, opts: { dtype: 'auto' | 'f32' | 'f16' | 'bf16'; type?: GgufQuantOption }) =>
+      toGgufCmd(hfDir, outFile, opts),
+    );
 }

@@ -78,7 +78,18 @@ export function servingMachineInfo(device: string, backendReason: string, modelD
       backend: backendReason,
       doctor: doctorReport({
         auto: { backend: backendReason.split(/[\s:(]/)[0] ?? null, reason: backendReason },
-        ...(device === 'cpu' || device === 'reference' ? { cuda: { available: false, reason: `not probed: serving with --device ${device}`, devices: [], driverVersion: null, runtimeVersion: null, cublasLt: false } } : {}),
+        ...(device === 'cpu' || device === 'reference'
+          ? {
+              cuda: {
+                available: false,
+                reason: `not probed: serving with --device ${device}`,
+                devices: [],
+                driverVersion: null,
+                runtimeVersion: null,
+                cublasLt: false,
+              },
+            }
+          : {}),
       }),
     };
     return cached;
@@ -97,10 +108,14 @@ export function formatDoctor(r: DoctorReport): string {
     `cuda        ${yes(r.cuda.available)}${r.cuda.available ? '' : ` (${r.cuda.reason})`}`,
   ];
   for (const [i, d] of r.cuda.devices.entries()) {
-    lines.push(`  gpu ${i}     ${d.name}, sm ${d.computeCapability}, ${(d.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB (${(d.freeMemoryBytes / 2 ** 30).toFixed(1)} free), bf16 ${yes(d.bf16)}`);
+    lines.push(
+      `  gpu ${i}     ${d.name}, sm ${d.computeCapability}, ${(d.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB (${(d.freeMemoryBytes / 2 ** 30).toFixed(1)} free), bf16 ${yes(d.bf16)}`,
+    );
   }
   if (r.cuda.driverVersion !== null || r.cuda.runtimeVersion !== null) {
-    lines.push(`  versions  driver ${r.cuda.driverVersion ?? '?'}, runtime ${r.cuda.runtimeVersion ?? '?'}, cuBLASLt ${yes(r.cuda.cublasLt)}`);
+    lines.push(
+      `  versions  driver ${r.cuda.driverVersion ?? '?'}, runtime ${r.cuda.runtimeVersion ?? '?'}, cuBLASLt ${yes(r.cuda.cublasLt)}`,
+    );
   }
   lines.push(`auto        ${r.auto.backend ?? 'none'}: ${r.auto.reason}`);
   const fp = r.fingerprint;
@@ -108,9 +123,12 @@ export function formatDoctor(r: DoctorReport): string {
     const dirty = fp.tokenmill.gitDirty === true ? ' (uncommitted changes)' : '';
     lines.push(`commit      ${fp.tokenmill.gitCommit}${dirty}`);
     if (fp.gpu.driverRelease !== null) lines.push(`driver      NVIDIA ${fp.gpu.driverRelease}`);
-    lines.push(`kernels     cpu ${fp.cpuAddon.kernelIsa ?? 'unavailable'}${fp.cpuAddon.binarySha256 !== null ? ` (addon sha256 ${fp.cpuAddon.binarySha256.slice(0, 12)})` : ''}`);
+    lines.push(
+      `kernels     cpu ${fp.cpuAddon.kernelIsa ?? 'unavailable'}${fp.cpuAddon.binarySha256 !== null ? ` (addon sha256 ${fp.cpuAddon.binarySha256.slice(0, 12)})` : ''}`,
+    );
     if (fp.model !== null) {
-      for (const f of [...fp.model.weights, ...(fp.model.tokenizer !== null ? [fp.model.tokenizer] : [])]) lines.push(`  sha256    ${f.sha256}  ${f.file}`);
+      for (const f of [...fp.model.weights, ...(fp.model.tokenizer !== null ? [fp.model.tokenizer] : [])])
+        lines.push(`  sha256    ${f.sha256}  ${f.file}`);
     }
     lines.push(`fingerprint ${fp.fingerprintId}`);
   }
@@ -122,7 +140,7 @@ export function register(program: Command): void {
     .command('doctor')
     .description('report the version, CPU features, native addons and the backend --device auto picks')
     .option('--json', 'print the report as JSON')
-    .option('--model <dir>', 'add sha256 of this model directory\'s weights and tokenizer to the fingerprint')
+    .option('--model <dir>', "add sha256 of this model directory's weights and tokenizer to the fingerprint")
     .option('--debug', 'print stack traces on errors')
     .action(async (opts: { json?: boolean; model?: string }) => {
       const base = doctorReport();

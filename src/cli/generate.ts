@@ -41,8 +41,16 @@ export interface GenerateCliOptions {
 
 /** CLI flag for each SamplingParams validation `param`, so errors name what the user typed. */
 const FLAG_OF: Readonly<Record<string, string>> = {
-  temperature: '--temperature', top_k: '--top-k', top_p: '--top-p', min_p: '--min-p', repetition_penalty: '--repetition-penalty',
-  presence_penalty: '--presence-penalty', frequency_penalty: '--frequency-penalty', seed: '--seed', max_tokens: '--max-tokens', stop: '--stop',
+  temperature: '--temperature',
+  top_k: '--top-k',
+  top_p: '--top-p',
+  min_p: '--min-p',
+  repetition_penalty: '--repetition-penalty',
+  presence_penalty: '--presence-penalty',
+  frequency_penalty: '--frequency-penalty',
+  seed: '--seed',
+  max_tokens: '--max-tokens',
+  stop: '--stop',
 };
 
 /**
@@ -52,7 +60,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
 export function samplingFromCli(o: GenerateCliOptions, gen: Partial<GenerationConfig> = {}): SamplingParams {
   const params: SamplingParams = {
     ...DEFAULT_SAMPLING,
-    temperature: o.temperature ?? (gen.doSample === false ? 0 : gen.temperature ?? DEFAULT_SAMPLING.temperature),
+    temperature: o.temperature ?? (gen.doSample === false ? 0 : (gen.temperature ?? DEFAULT_SAMPLING.temperature)),
     topK: o.topK ?? gen.topK ?? DEFAULT_SAMPLING.topK,
     topP: o.topP ?? gen.topP ?? DEFAULT_SAMPLING.topP,
     minP: o.minP ?? DEFAULT_SAMPLING.minP,
@@ -101,8 +109,12 @@ export function formatSummary(s: import('../engine/generate.js').GenerateStats, 
 
 async function runGenerate(o: GenerateCliOptions): Promise<void> {
   if (o.system !== undefined && o.chat !== true) throw new TokenmillError('invalid_argument', '--system needs --chat', { param: 'system' });
-  if (o.chatTemplate !== undefined && o.chat !== true) throw new TokenmillError('invalid_argument', '--chat-template needs --chat', { param: 'chat-template' });
-  const chatTemplate = o.chatTemplate === undefined ? undefined : (await import('../model/builtin-chat-templates.js')).resolveChatTemplate(o.chatTemplate).template;
+  if (o.chatTemplate !== undefined && o.chat !== true)
+    throw new TokenmillError('invalid_argument', '--chat-template needs --chat', { param: 'chat-template' });
+  const chatTemplate =
+    o.chatTemplate === undefined
+      ? undefined
+      : (await import('../model/builtin-chat-templates.js')).resolveChatTemplate(o.chatTemplate).template;
   if ((o.prompt === undefined) === (o.promptFile === undefined)) {
     throw new TokenmillError('invalid_argument', 'give exactly one of --prompt and --prompt-file', { param: 'prompt' });
   }
@@ -123,7 +135,10 @@ async function runGenerate(o: GenerateCliOptions): Promise<void> {
   const select = () => selectBackend({ ...backendOptionsFromEnv(), device: o.device, ...threads });
   const { backend, reason } = o.device === 'auto' ? withHint(select) : select();
   try {
-    const loaded = await loadModel(o.model, backend, { maxTokensPerStep: o.maxTokensPerStep, ...(o.quantize !== undefined ? { quantize: o.quantize } : {}) });
+    const loaded = await loadModel(o.model, backend, {
+      maxTokensPerStep: o.maxTokensPerStep,
+      ...(o.quantize !== undefined ? { quantize: o.quantize } : {}),
+    });
     const { model } = loaded;
     try {
       process.stderr.write(`[tokenmill] ${loaded.config.architecture} from ${o.model}; backend: ${reason}\n`);
@@ -136,7 +151,12 @@ async function runGenerate(o: GenerateCliOptions): Promise<void> {
       };
       process.on('SIGINT', onSigint);
       try {
-        const gen = generate(model, tokenizer, promptTokenIds, { params, eosTokenIds: loaded.config.eosTokenIds, signal: ac.signal, ...engineOptionsFromEnv() });
+        const gen = generate(model, tokenizer, promptTokenIds, {
+          params,
+          eosTokenIds: loaded.config.eosTokenIds,
+          signal: ac.signal,
+          ...engineOptionsFromEnv(),
+        });
         for await (const ev of gen) {
           if (ev.text.length > 0) process.stdout.write(ev.text);
           if (ev.finishReason !== null && ev.stats !== undefined) {
@@ -177,12 +197,20 @@ function readPromptFile(path: string): string {
   }
 }
 
-async function encodePrompt(o: GenerateCliOptions, prompt: string, tokenizer: import('../model/tokenizer.js').ModelTokenizer, chatTemplate: string | undefined): Promise<number[]> {
+async function encodePrompt(
+  o: GenerateCliOptions,
+  prompt: string,
+  tokenizer: import('../model/tokenizer.js').ModelTokenizer,
+  chatTemplate: string | undefined,
+): Promise<number[]> {
   if (o.chat !== true) return tokenizer.encode(prompt);
   const { renderChatTemplate, selectChatTemplate } = await import('../model/chat-template.js');
   const template = chatTemplate ?? selectChatTemplate(tokenizer.chatTemplates);
   if (template === null) {
-    throw new TokenmillError('chat_template_missing', `${o.model} has no chat template: pass --chat-template FILE|NAME (chatml, llama2, llama3, plain), or drop --chat to send the prompt as plain text`);
+    throw new TokenmillError(
+      'chat_template_missing',
+      `${o.model} has no chat template: pass --chat-template FILE|NAME (chatml, llama2, llama3, plain), or drop --chat to send the prompt as plain text`,
+    );
   }
   const messages = [...(o.system !== undefined ? [{ role: 'system', content: o.system }] : []), { role: 'user', content: prompt }];
   const text = await renderChatTemplate(template, {
@@ -195,27 +223,32 @@ async function encodePrompt(o: GenerateCliOptions, prompt: string, tokenizer: im
 }
 
 export function register(program: Command): void {
-  addBackendFlags(program
-    .command('generate')
-    .description('generate text from a prompt with a local model directory')
-    .requiredOption('--model <dir>', 'model directory (config.json, *.safetensors, tokenizer.json)')
-    .option('--prompt <text>', 'the prompt')
-    .option('--prompt-file <path>', 'read the prompt from a file (- for stdin)')
-    .option('--chat', "wrap the prompt in the model's chat template")
-    .option('--system <text>', 'system message (with --chat)')
-    .option('--chat-template <file|name>', "with --chat: a template replacing the model's (Jinja file, inline, or chatml | llama2 | llama3 | plain)")
-    .option('--max-tokens <n>', `most tokens to generate (default ${DEFAULT_SAMPLING.maxTokens})`, positiveIntArg)
-    .option('--temperature <t>', '0 for greedy (default: generation_config.json, else 1)', floatArg)
-    .option('--top-k <k>', 'sample from the k most likely tokens (0 disables)', intArg)
-    .option('--top-p <p>', 'nucleus sampling mass (1 disables)', floatArg)
-    .option('--min-p <p>', 'drop tokens below p * the top probability (0 disables)', floatArg)
-    .option('--repetition-penalty <r>', 'penalize prompt and output tokens (1 disables)', floatArg)
-    .option('--presence-penalty <p>', 'OpenAI presence penalty over output tokens', floatArg)
-    .option('--frequency-penalty <f>', 'OpenAI frequency penalty over output tokens', floatArg)
-    .option('--seed <s>', 'random seed: same seed, same text', intArg)
-    .option('--stop <text>', 'stop string (repeatable)', collect)
-    .option('--ignore-eos', 'keep generating past end-of-sequence tokens')
-    .option('--max-tokens-per-step <n>', 'prefill chunk size (tokens per forward pass)', positiveIntArg))
+  addBackendFlags(
+    program
+      .command('generate')
+      .description('generate text from a prompt with a local model directory')
+      .requiredOption('--model <dir>', 'model directory (config.json, *.safetensors, tokenizer.json)')
+      .option('--prompt <text>', 'the prompt')
+      .option('--prompt-file <path>', 'read the prompt from a file (- for stdin)')
+      .option('--chat', "wrap the prompt in the model's chat template")
+      .option('--system <text>', 'system message (with --chat)')
+      .option(
+        '--chat-template <file|name>',
+        "with --chat: a template replacing the model's (Jinja file, inline, or chatml | llama2 | llama3 | plain)",
+      )
+      .option('--max-tokens <n>', `most tokens to generate (default ${DEFAULT_SAMPLING.maxTokens})`, positiveIntArg)
+      .option('--temperature <t>', '0 for greedy (default: generation_config.json, else 1)', floatArg)
+      .option('--top-k <k>', 'sample from the k most likely tokens (0 disables)', intArg)
+      .option('--top-p <p>', 'nucleus sampling mass (1 disables)', floatArg)
+      .option('--min-p <p>', 'drop tokens below p * the top probability (0 disables)', floatArg)
+      .option('--repetition-penalty <r>', 'penalize prompt and output tokens (1 disables)', floatArg)
+      .option('--presence-penalty <p>', 'OpenAI presence penalty over output tokens', floatArg)
+      .option('--frequency-penalty <f>', 'OpenAI frequency penalty over output tokens', floatArg)
+      .option('--seed <s>', 'random seed: same seed, same text', intArg)
+      .option('--stop <text>', 'stop string (repeatable)', collect)
+      .option('--ignore-eos', 'keep generating past end-of-sequence tokens')
+      .option('--max-tokens-per-step <n>', 'prefill chunk size (tokens per forward pass)', positiveIntArg),
+  )
     .option('--debug', 'print stack traces on errors')
     .action((opts: GenerateCliOptions) => runGenerate(opts));
 }

@@ -75,7 +75,12 @@ function shardNames(indexPath: string): string[] {
 }
 
 class FileFetcher {
-  constructor(private readonly base: string, private readonly dir: string, private readonly token: string | undefined, private readonly progress: boolean) {}
+  constructor(
+    private readonly base: string,
+    private readonly dir: string,
+    private readonly token: string | undefined,
+    private readonly progress: boolean,
+  ) {}
 
   /** Fetch one file unless already complete. Returns false for an optional file the hub lacks. */
   async get(file: string, required: boolean): Promise<boolean> {
@@ -124,7 +129,13 @@ class FileFetcher {
 
   private async write(res: Response, part: string, start: number, total: number | null, file: string): Promise<void> {
     if (start === 0) rmSync(part, { force: true });
-    const bar = this.progress && total !== null ? new cliProgress.SingleBar({ format: `${file} [{bar}] {percentage}% {value}/{total} bytes`, stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
+    const bar =
+      this.progress && total !== null
+        ? new cliProgress.SingleBar(
+            { format: `${file} [{bar}] {percentage}% {value}/{total} bytes`, stream: process.stderr },
+            cliProgress.Presets.shades_classic,
+          )
+        : null;
     bar?.start(total ?? 0, start);
     if (!bar) log.info(`downloading ${file}${total !== null ? ` (${total} bytes)` : ''}`);
     let done = start;
@@ -138,7 +149,11 @@ class FileFetcher {
         bar?.update(done);
       }
     } catch (e) {
-      throw new TokenmillError('hub_download_failed', `${file}: download interrupted at ${done} bytes (${(e as Error).message}); run again to resume`, { cause: e });
+      throw new TokenmillError(
+        'hub_download_failed',
+        `${file}: download interrupted at ${done} bytes (${(e as Error).message}); run again to resume`,
+        { cause: e },
+      );
     } finally {
       await fh.close();
       bar?.stop();

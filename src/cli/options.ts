@@ -36,7 +36,8 @@ export function positiveIntArg(raw: string): number {
 export function portArg(raw: string): number {
   const s = raw.trim();
   const n = /^\d+$/.test(s) ? Number(s) : NaN;
-  if (!Number.isSafeInteger(n) || n > 65535) throw new InvalidArgumentError(`'${raw}' is not a port: expected an integer in 0-65535 (0 picks a free port).`);
+  if (!Number.isSafeInteger(n) || n > 65535)
+    throw new InvalidArgumentError(`'${raw}' is not a port: expected an integer in 0-65535 (0 picks a free port).`);
   return n;
 }
 

@@ -7,8 +7,16 @@ import { readFileSync } from 'node:fs';
 import { loadModelConfig } from '../model/config.js';
 import { ACCELERATOR_KEYS, acceleratorSpec, type AcceleratorSpec } from '../metrics/gpu-specs.js';
 import {
-  compareMeasured, measuredPoints, planCapacity, PLAN_DTYPES, DEFAULT_RESERVE_FRACTION,
-  type CapacityPlan, type MeasuredComparison, type PlanDType, type PlanOptions, type PlannerModelShape,
+  compareMeasured,
+  measuredPoints,
+  planCapacity,
+  PLAN_DTYPES,
+  DEFAULT_RESERVE_FRACTION,
+  type CapacityPlan,
+  type MeasuredComparison,
+  type PlanDType,
+  type PlanOptions,
+  type PlannerModelShape,
 } from '../metrics/planner.js';
 import { TokenmillError } from '../util/errors.js';
 import { choiceArg, floatArg, positiveIntArg } from './options.js';
@@ -40,7 +48,7 @@ export interface PlanReport {
 const NOTES = [
   'memory, bandwidth and TFLOP/s are vendor datasheet figures (dense); USD/hour is a typical market price unless --usd-per-hour is given',
   'reserve: a share of device memory held back for the CUDA context, cuBLASLt/attention workspaces, activations and fragmentation',
-  'decode roofline: every sequence holds --context tokens of KV; step time = max(bytes / bandwidth, flops / peak): an upper bound, measured / estimate is the engine\'s efficiency',
+  "decode roofline: every sequence holds --context tokens of KV; step time = max(bytes / bandwidth, flops / peak): an upper bound, measured / estimate is the engine's efficiency",
 ];
 
 function fail(message: string): TokenmillError {
@@ -61,16 +69,32 @@ export function buildPlan(o: PlanCliOptions): PlanReport {
   if (!(o.reserve >= 0 && o.reserve < 1)) throw fail('--reserve must be a fraction in [0, 1)');
   const c = loadModelConfig(o.model);
   const model: PlannerModelShape = {
-    numLayers: c.numLayers, hiddenSize: c.hiddenSize, intermediateSize: c.intermediateSize, numHeads: c.numHeads,
-    numKvHeads: c.numKvHeads, headDim: c.headDim, vocabSize: c.vocabSize, tieWordEmbeddings: c.tieWordEmbeddings,
-    attentionBias: c.attentionBias, qkNorm: c.qkNorm,
+    numLayers: c.numLayers,
+    hiddenSize: c.hiddenSize,
+    intermediateSize: c.intermediateSize,
+    numHeads: c.numHeads,
+    numKvHeads: c.numKvHeads,
+    headDim: c.headDim,
+    vocabSize: c.vocabSize,
+    tieWordEmbeddings: c.tieWordEmbeddings,
+    attentionBias: c.attentionBias,
+    qkNorm: c.qkNorm,
   };
   const contextLen = o.context ?? Math.min(c.maxPositionEmbeddings, 4096);
   const notes = [...NOTES];
-  if (contextLen > c.maxPositionEmbeddings) notes.push(`--context ${contextLen} exceeds the model's max_position_embeddings (${c.maxPositionEmbeddings})`);
+  if (contextLen > c.maxPositionEmbeddings)
+    notes.push(`--context ${contextLen} exceeds the model's max_position_embeddings (${c.maxPositionEmbeddings})`);
   if (o.dtype === 'int8') notes.push('int8: weight-only (W8A16), per-channel scales not counted; the compute roof stays the bf16 one');
   const kvDType = o.kvDtype ?? (o.dtype === 'int8' ? 'bf16' : o.dtype);
-  const opts: PlanOptions = { model, accelerator, usdPerHour: accelerator.usdPerHour, contextLen, weightDType: o.dtype, kvDType, reserveFraction: o.reserve };
+  const opts: PlanOptions = {
+    model,
+    accelerator,
+    usdPerHour: accelerator.usdPerHour,
+    contextLen,
+    weightDType: o.dtype,
+    kvDType,
+    reserveFraction: o.reserve,
+  };
   let measured: MeasuredComparison[] | null = null;
   if (o.measured !== undefined) {
     let json: unknown;
@@ -109,12 +133,16 @@ export function formatPlan(r: PlanReport): string {
     '  batch   tok/s      step ms   bound     $/1M out tok   fits',
   ];
   for (const d of p.decode) {
-    lines.push(`  ${String(d.batch).padStart(5)}   ${fmtTok(d.tokPerS).padStart(9)}  ${(d.stepSeconds * 1000).toFixed(3).padStart(8)}   ${d.bound.padEnd(8)}  ${fmtUsd(d.usdPer1MTokens).padStart(13)}   ${d.fits ? 'yes' : 'no'}`);
+    lines.push(
+      `  ${String(d.batch).padStart(5)}   ${fmtTok(d.tokPerS).padStart(9)}  ${(d.stepSeconds * 1000).toFixed(3).padStart(8)}   ${d.bound.padEnd(8)}  ${fmtUsd(d.usdPer1MTokens).padStart(13)}   ${d.fits ? 'yes' : 'no'}`,
+    );
   }
   if (r.measured !== null) {
     lines.push('', 'measured vs estimate');
     for (const m of r.measured) {
-      lines.push(`  ${m.label}: batch ${m.batch}${m.contextLen !== null ? `, context ${m.contextLen}` : ''}: measured ${fmtTok(m.tokPerS)} tok/s, estimate ${fmtTok(m.estimatedTokPerS)} tok/s, ratio ${m.ratio >= 0.1 ? m.ratio.toFixed(2) : m.ratio.toPrecision(2)}`);
+      lines.push(
+        `  ${m.label}: batch ${m.batch}${m.contextLen !== null ? `, context ${m.contextLen}` : ''}: measured ${fmtTok(m.tokPerS)} tok/s, estimate ${fmtTok(m.estimatedTokPerS)} tok/s, ratio ${m.ratio >= 0.1 ? m.ratio.toFixed(2) : m.ratio.toPrecision(2)}`,
+      );
     }
   }
   lines.push('', ...r.notes.map((n) => `note: ${n}`));
@@ -127,7 +155,7 @@ export function register(program: Command): void {
     .description('capacity planner: weights, KV per token, sequences that fit, decode roofline and $/1M output tokens')
     .requiredOption('--model <dir|config.json>', 'model directory or its config.json')
     .requiredOption('--gpu <name>', `accelerator: ${ACCELERATOR_KEYS.join(', ')}`)
-    .option('--usd-per-hour <usd>', 'machine price (default: the table\'s typical price)', floatArg)
+    .option('--usd-per-hour <usd>', "machine price (default: the table's typical price)", floatArg)
     .option('--context <n>', 'KV tokens per sequence (default: min(max_position_embeddings, 4096))', positiveIntArg)
     .option('--dtype <dtype>', `weight dtype: ${PLAN_DTYPES.join(', ')}`, choiceArg(PLAN_DTYPES), 'bf16')
     .option('--kv-dtype <dtype>', 'KV cache dtype (default: the weight dtype; bf16 for int8)', choiceArg(PLAN_DTYPES))

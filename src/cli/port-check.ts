@@ -10,9 +10,29 @@ export async function assertPortFree(host: string, port: number): Promise<void> 
   const srv = createServer();
   await new Promise<void>((resolvePromise, reject) => {
     srv.once('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EADDRINUSE') reject(new TokenmillError('port_in_use', `port ${port} is in use on ${host} (another process listens there): stop it or pass another --port`, { param: '--port', cause: e }));
-      else if (e.code === 'EACCES') reject(new TokenmillError('invalid_argument', `port ${port} on ${host}: permission denied (ports below 1024 need privileges): pass another --port`, { param: '--port', cause: e }));
-      else if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') reject(new TokenmillError('invalid_argument', `--host ${host}: not an address of this machine (${e.code})`, { param: '--host', cause: e }));
+      if (e.code === 'EADDRINUSE')
+        reject(
+          new TokenmillError(
+            'port_in_use',
+            `port ${port} is in use on ${host} (another process listens there): stop it or pass another --port`,
+            { param: '--port', cause: e },
+          ),
+        );
+      else if (e.code === 'EACCES')
+        reject(
+          new TokenmillError(
+            'invalid_argument',
+            `port ${port} on ${host}: permission denied (ports below 1024 need privileges): pass another --port`,
+            { param: '--port', cause: e },
+          ),
+        );
+      else if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN')
+        reject(
+          new TokenmillError('invalid_argument', `--host ${host}: not an address of this machine (${e.code})`, {
+            param: '--host',
+            cause: e,
+          }),
+        );
       else reject(e);
     });
     srv.listen({ host, port, exclusive: true }, () => resolvePromise());

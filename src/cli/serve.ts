@@ -64,7 +64,22 @@ export interface ServeOptions {
   pooling: 'auto' | PoolingType;
 }
 
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1e3, kib: 1024, m: 1024 ** 2, mb: 1e6, mib: 1024 ** 2, g: 1024 ** 3, gb: 1e9, gib: 1024 ** 3, t: 1024 ** 4, tb: 1e12, tib: 1024 ** 4 };
+const UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1e3,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1e6,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1e9,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1e12,
+  tib: 1024 ** 4,
+};
 
 /** '512MiB', '2GB', '1e9', '4096' -> bytes. */
 export function parseBytes(raw: string): number {
@@ -81,7 +96,8 @@ export function parseRateLimit(raw: string): { ratePerSecond: number; burst: num
   const [r, b] = raw.split(':');
   const ratePerSecond = Number(r);
   const burst = b === undefined ? Math.max(1, Math.ceil(ratePerSecond)) : Number(b);
-  if (!(ratePerSecond > 0) || !(burst >= 1) || !Number.isInteger(burst)) throw new TokenmillError('invalid_argument', `--rate-limit '${raw}': expected RPS or RPS:BURST`);
+  if (!(ratePerSecond > 0) || !(burst >= 1) || !Number.isInteger(burst))
+    throw new TokenmillError('invalid_argument', `--rate-limit '${raw}': expected RPS or RPS:BURST`);
   return { ratePerSecond, burst };
 }
 
@@ -134,7 +150,8 @@ function pricedDevice(device: DeviceChoice): PricedDevice {
 
 function shareArg(v: string): number {
   const x = Number(v);
-  if (!(x > 0 && x <= 1)) throw new TokenmillError('invalid_argument', `--kv-cache-share ${v}: expected a fraction in (0, 1]`, { param: 'kv-cache-share' });
+  if (!(x > 0 && x <= 1))
+    throw new TokenmillError('invalid_argument', `--kv-cache-share ${v}: expected a fraction in (0, 1]`, { param: 'kv-cache-share' });
   return x;
 }
 
@@ -148,7 +165,10 @@ export function resolvePooling(opt: 'auto' | PoolingType, dir: string): PoolingT
 
 export async function serve(o: ServeOptions): Promise<void> {
   if (o.apiKey !== undefined) {
-    throw new TokenmillError('invalid_argument', 'API keys are never taken from the command line (other users can read it): set TOKENMILL_API_KEYS or use --api-key-file with a chmod 600 file.');
+    throw new TokenmillError(
+      'invalid_argument',
+      'API keys are never taken from the command line (other users can read it): set TOKENMILL_API_KEYS or use --api-key-file with a chmod 600 file.',
+    );
   }
   const keyList = apiKeyListFromEnv();
   const keys = loadApiKeys(withoutUndefined({ keyList, keyFile: o.apiKeyFile }));
@@ -168,25 +188,51 @@ export async function serve(o: ServeOptions): Promise<void> {
   const price = machinePrice(o.usdPerHour, o.usdPerHour === undefined ? pricedDevice(o.device) : { kind: 'cpu', numCores: cpus().length });
   // NVML through the CPU addon (dlopen; absent library = no GPU gauges), read off the step loop.
   const metrics = new ServerMetrics({
-    modelName: model.id, usdPerHour: price.usdPerHour, priceSource: price.source, priceBasis: price.basis, gpu: new GpuMonitor(),
+    modelName: model.id,
+    usdPerHour: price.usdPerHour,
+    priceSource: price.source,
+    priceBasis: price.basis,
+    gpu: new GpuMonitor(),
     compat: o.metricsCompat ?? null,
   });
   const stack = await openModelStack({
-    dir: model.dir, modelId: model.id, device: o.device, usdPerHour: price.usdPerHour, observer: metrics, ...engineOptionsFromEnv(),
-    backendOptions: backendOptionsFromEnv(), env: tokenmillEnv(),
+    dir: model.dir,
+    modelId: model.id,
+    device: o.device,
+    usdPerHour: price.usdPerHour,
+    observer: metrics,
+    ...engineOptionsFromEnv(),
+    backendOptions: backendOptionsFromEnv(),
+    env: tokenmillEnv(),
     ...withoutUndefined({
-      numThreads: o.threads, quantize: o.quantize, kvCacheDType: o.kvCacheDtype, kvCacheBytes: o.kvCacheMemory,
-      kvCacheShare: o.kvCacheShare, maxNumSeqs: o.maxNumSeqs, maxModelLen: o.maxModelLen, maxWaitingRequests: o.maxQueue,
-      maxQueueWaitSeconds: o.maxQueueWait, schedulingPolicy: o.schedulingPolicy, chatTemplate: chatTemplate?.template,
+      numThreads: o.threads,
+      quantize: o.quantize,
+      kvCacheDType: o.kvCacheDtype,
+      kvCacheBytes: o.kvCacheMemory,
+      kvCacheShare: o.kvCacheShare,
+      maxNumSeqs: o.maxNumSeqs,
+      maxModelLen: o.maxModelLen,
+      maxWaitingRequests: o.maxQueue,
+      maxQueueWaitSeconds: o.maxQueueWait,
+      schedulingPolicy: o.schedulingPolicy,
+      chatTemplate: chatTemplate?.template,
       kvEvents: kvEvents ?? undefined,
     }),
   });
   const pooling = resolvePooling(o.pooling, model.dir);
   const server = await createServer({
-    engine: stack.engine, frontend: stack.frontend, metrics, apiKeys: keys, systemFingerprint: stack.systemFingerprint, embeddingPooling: pooling,
+    engine: stack.engine,
+    frontend: stack.frontend,
+    metrics,
+    apiKeys: keys,
+    systemFingerprint: stack.systemFingerprint,
+    embeddingPooling: pooling,
     metricsPublic: o.metricsPublic === true,
     ...(o.metricsPort !== undefined ? { metricsPort: o.metricsPort } : {}),
-    corsOrigins: (o.corsOrigin ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s.length > 0),
+    corsOrigins: (o.corsOrigin ?? [])
+      .flatMap((s) => s.split(','))
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
     modelAliases: model.aliases,
     version: packageVersion(),
     webDir: webDir(),
@@ -200,14 +246,21 @@ export async function serve(o: ServeOptions): Promise<void> {
   const compatNote = o.metricsCompat ? `, ${o.metricsCompat} names too` : '';
   const { url, port, metricsUrl } = await server.listen({ host: o.host, port: o.port }).catch((e: NodeJS.ErrnoException) => {
     // Taken between the early check and now (a race with another process): the same clear error.
-    throw e?.code === 'EADDRINUSE' ? new TokenmillError('port_in_use', `port ${o.port} is in use on ${o.host}: stop the other process or pass another --port`, { param: '--port', cause: e }) : e;
+    throw e?.code === 'EADDRINUSE'
+      ? new TokenmillError('port_in_use', `port ${o.port} is in use on ${o.host}: stop the other process or pass another --port`, {
+          param: '--port',
+          cause: e,
+        })
+      : e;
   });
   if (kvEvents !== null && o.port === 0) {
     topic = kvEventsTopic(o.host, port, model.id);
     kvEvents.setTopic(topic);
   }
   if (price.usdPerHour === 0) log.warn('--usd-per-hour is 0: every cost is reported as $0');
-  const auth = keys.enabled ? `on (${keys.size} key${keys.size === 1 ? '' : 's'})` : 'off (no TOKENMILL_API_KEYS / --api-key-file: any key is accepted)';
+  const auth = keys.enabled
+    ? `on (${keys.size} key${keys.size === 1 ? '' : 's'})`
+    : 'off (no TOKENMILL_API_KEYS / --api-key-file: any key is accepted)';
   process.stdout.write(
     `tokenmill ${packageVersion()} serving '${model.id}' (max ${stack.engine.maxModelLen} tokens) on ${stack.backendReason}\n` +
       `  price: $${price.usdPerHour}/h, ${price.source === 'flag' ? 'from --usd-per-hour' : `ASSUMED (${price.basis}); pass --usd-per-hour for your machine's price`}\n` +
@@ -221,24 +274,45 @@ export async function serve(o: ServeOptions): Promise<void> {
 }
 
 export function register(program: Command): void {
-  addKvCacheDtypeFlag(addBackendFlags(program
-    .command('serve')
-    .description('serve a model over an OpenAI-compatible HTTP API (no --model: the generated demo model)')
-    .option('--model <dir|org/name>', 'model directory, or a hub id downloaded into TOKENMILL_CACHE (~/.cache/tokenmill)')
-    .option('--served-model-name <name>', 'model id reported by /v1/models')
-    .option('--host <host>', 'address to bind', '127.0.0.1')
-    .option('--port <port>', 'port, 0-65535 (0 picks a free one)', portArg, 8000)
-    .option('--api-key-file <path>', 'file with one API key per line (must be chmod 600); also TOKENMILL_API_KEYS=k1,k2')
-    .addOption(new Option('--api-key <key>', 'refused: keys never go on the command line').hideHelp())
-    .option('--usd-per-hour <usd>', "machine price for every cost figure (default: the device's assumed price: GPU table by name, or per CPU core)", floatArg)))
+  addKvCacheDtypeFlag(
+    addBackendFlags(
+      program
+        .command('serve')
+        .description('serve a model over an OpenAI-compatible HTTP API (no --model: the generated demo model)')
+        .option('--model <dir|org/name>', 'model directory, or a hub id downloaded into TOKENMILL_CACHE (~/.cache/tokenmill)')
+        .option('--served-model-name <name>', 'model id reported by /v1/models')
+        .option('--host <host>', 'address to bind', '127.0.0.1')
+        .option('--port <port>', 'port, 0-65535 (0 picks a free one)', portArg, 8000)
+        .option('--api-key-file <path>', 'file with one API key per line (must be chmod 600); also TOKENMILL_API_KEYS=k1,k2')
+        .addOption(new Option('--api-key <key>', 'refused: keys never go on the command line').hideHelp())
+        .option(
+          '--usd-per-hour <usd>',
+          "machine price for every cost figure (default: the device's assumed price: GPU table by name, or per CPU core)",
+          floatArg,
+        ),
+    ),
+  )
     .option('--kv-cache-memory <size>', 'KV cache budget: bytes or e.g. 512MiB, 2GB (default: --kv-cache-share of free memory)', parseBytes)
-    .option('--kv-cache-share <fraction>', 'share of the memory free after loading for the KV cache when --kv-cache-memory is unset (default 0.25 host, 0.9 GPU)', shareArg)
+    .option(
+      '--kv-cache-share <fraction>',
+      'share of the memory free after loading for the KV cache when --kv-cache-memory is unset (default 0.25 host, 0.9 GPU)',
+      shareArg,
+    )
     .option('--max-num-seqs <n>', 'most sequences per engine step', positiveIntArg)
     .option('--max-model-len <n>', 'longest prompt + completion', positiveIntArg)
     .option('--max-queue <n>', 'waiting requests before 503 + Retry-After (default max(64, 2 x --max-num-seqs))', positiveIntArg)
     .option('--max-queue-wait <seconds>', 'estimated queue wait before 503 (default 20; 0 or --max-queue alone: none)', nonNegativeArg)
-    .option('--scheduling-policy <policy>', 'fcfs | priority (requests may send "priority": lower runs first)', choiceArg(['fcfs', 'priority'] as const))
-    .option('--pooling <mode>', '/v1/embeddings pooling: auto (the model\'s sentence-transformers config, else last) | last | mean', choiceArg(['auto', 'last', 'mean'] as const), 'auto')
+    .option(
+      '--scheduling-policy <policy>',
+      'fcfs | priority (requests may send "priority": lower runs first)',
+      choiceArg(['fcfs', 'priority'] as const),
+    )
+    .option(
+      '--pooling <mode>',
+      "/v1/embeddings pooling: auto (the model's sentence-transformers config, else last) | last | mean",
+      choiceArg(['auto', 'last', 'mean'] as const),
+      'auto',
+    )
     .option('--drain-timeout <seconds>', 'on SIGTERM, how long in-flight requests may finish', floatArg, 30)
     .option('--metrics-public', 'serve /metrics without an API key')
     .option('--metrics-port <port>', 'also serve GET /metrics (only that, no API key) on this port, for routers and Prometheus', portArg)
@@ -251,9 +325,22 @@ export function register(program: Command): void {
     .option('--cors-origin <origin>', 'allow this browser origin (repeatable or comma-separated); default: no CORS', collect)
     .option('--rate-limit <rps[:burst]>', 'per-API-key token bucket (429 + Retry-After)', parseRateLimit)
     .option('--max-body-bytes <size>', 'request body limit (default 2MiB)', parseBytes)
-    .option('--tool-call-parser <name>', 'how tool calls are read from the output: auto (from the chat template) | none | hermes | llama3_json | mistral', choiceArg(['auto', 'none', 'hermes', 'llama3_json', 'mistral'] as const), 'auto')
-    .option('--reasoning-parser <name>', 'how reasoning is split from the answer: auto (from the chat template) | none | qwen3 (<think>...</think>)', choiceArg(['auto', 'none', 'qwen3'] as const), 'auto')
-    .option('--chat-template <file|name>', "chat template replacing the model's: a Jinja file, an inline template, or chatml | llama2 | llama3 | plain")
+    .option(
+      '--tool-call-parser <name>',
+      'how tool calls are read from the output: auto (from the chat template) | none | hermes | llama3_json | mistral',
+      choiceArg(['auto', 'none', 'hermes', 'llama3_json', 'mistral'] as const),
+      'auto',
+    )
+    .option(
+      '--reasoning-parser <name>',
+      'how reasoning is split from the answer: auto (from the chat template) | none | qwen3 (<think>...</think>)',
+      choiceArg(['auto', 'none', 'qwen3'] as const),
+      'auto',
+    )
+    .option(
+      '--chat-template <file|name>',
+      "chat template replacing the model's: a Jinja file, an inline template, or chatml | llama2 | llama3 | plain",
+    )
     .action(async (opts: ServeOptions) => {
       await serve(opts);
       // Run until the lifecycle exits the process (signal drain or engine fault).

@@ -31,7 +31,11 @@ class RequestStream implements AsyncIterator<EngineOutput> {
   onEnd: (() => void) | null = null;
   ended = false;
 
-  constructor(readonly requestId: string, private readonly numChoices: number, private readonly onCancel: () => void) {}
+  constructor(
+    readonly requestId: string,
+    private readonly numChoices: number,
+    private readonly onCancel: () => void,
+  ) {}
 
   get complete(): boolean {
     return this.numFinished >= this.numChoices;
@@ -224,7 +228,9 @@ export class AsyncEngine implements EngineClient {
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
         this.whenIdle().then(() => false),
-        new Promise<boolean>((r) => { timer = setTimeout(() => r(true), Math.max(0, timeoutMs)); }),
+        new Promise<boolean>((r) => {
+          timer = setTimeout(() => r(true), Math.max(0, timeoutMs));
+        }),
       ]);
       clearTimeout(timer);
       if (timedOut) for (const id of this.engine.requestIds()) this.abort(id);
@@ -247,18 +253,23 @@ export class AsyncEngine implements EngineClient {
       this.streams.delete(id);
       stream.fail(toTokenmillError(e));
     };
-    this.engine.prepare(req.params).then(() => {
-      const aborted = this.preparing.get(id) === true;
-      this.preparing.delete(id);
-      if (this.dead !== null) return fail(new TokenmillError('engine_dead', `the engine is dead: ${this.dead.message}`, { cause: this.dead }));
-      if (this.closed || this.draining) return fail(new TokenmillError('server_draining', 'the engine is draining; this request had not started'));
-      this.engine.admit(req); // validated in generate()
-      if (aborted) this.abort(id);
-      this.kick();
-    }, (e: unknown) => {
-      this.preparing.delete(id);
-      fail(e);
-    });
+    this.engine.prepare(req.params).then(
+      () => {
+        const aborted = this.preparing.get(id) === true;
+        this.preparing.delete(id);
+        if (this.dead !== null)
+          return fail(new TokenmillError('engine_dead', `the engine is dead: ${this.dead.message}`, { cause: this.dead }));
+        if (this.closed || this.draining)
+          return fail(new TokenmillError('server_draining', 'the engine is draining; this request had not started'));
+        this.engine.admit(req); // validated in generate()
+        if (aborted) this.abort(id);
+        this.kick();
+      },
+      (e: unknown) => {
+        this.preparing.delete(id);
+        fail(e);
+      },
+    );
   }
 
   private kick(): void {

@@ -112,7 +112,10 @@ export class BatchBuilder {
       const start = e.numComputedBefore;
       const end = start + e.numTokens;
       invariant(end <= seq.numTokens, () => `${seq.seqId}: scheduled past its tokens`);
-      invariant(blocks.length * blockSize >= end && blocks.length <= maxBlocksPerSeq, () => `${seq.seqId}: ${blocks.length} blocks for ${end} tokens`);
+      invariant(
+        blocks.length * blockSize >= end && blocks.length <= maxBlocksPerSeq,
+        () => `${seq.seqId}: ${blocks.length} blocks for ${end} tokens`,
+      );
       for (let p = start; p < end; p++, t++) {
         this.hTokens[t] = seq.tokenIds[p]!;
         this.hPositions[t] = p;
@@ -142,8 +145,12 @@ export class BatchBuilder {
     }
     const L = logitsFor.length;
     const b = this.backend;
-    const { tokenIds, positions, slotMapping, queryStartLoc, seqLens, blockTables, logitsRows } =
-      this.uploadInputs(T, S, L, maxBlocksPerSeq);
+    const { tokenIds, positions, slotMapping, queryStartLoc, seqLens, blockTables, logitsRows } = this.uploadInputs(
+      T,
+      S,
+      L,
+      maxBlocksPerSeq,
+    );
     let hiddenRows: Tensor | null = null;
     if (numHidden > 0) {
       hiddenRows = this.view('hid', this.dHiddenRows, [numHidden]);
@@ -169,7 +176,10 @@ export class BatchBuilder {
     const { blockSize, maxBlocksPerSeq } = this.opts;
     const entries = out?.scheduled ?? [];
     const S = entries.length;
-    invariant(bucket >= 1 && bucket <= this.opts.maxNumSeqs && bucket <= this.opts.maxNumTokens && S <= bucket, () => `decode bucket ${bucket} for ${S} sequences`);
+    invariant(
+      bucket >= 1 && bucket <= this.opts.maxNumSeqs && bucket <= this.opts.maxNumTokens && S <= bucket,
+      () => `decode bucket ${bucket} for ${S} sequences`,
+    );
     const logitsFor: ScheduledSequence[] = [];
     for (let s = 0; s < bucket; s++) {
       const row = s * maxBlocksPerSeq;
@@ -188,7 +198,10 @@ export class BatchBuilder {
       const blocks = seq.blockIds;
       const p = e.numComputedBefore;
       invariant(e.numTokens === 1 && e.sample && p < seq.numTokens, () => `${seq.seqId}: not a decode entry`);
-      invariant(blocks.length * blockSize > p && blocks.length <= maxBlocksPerSeq, () => `${seq.seqId}: ${blocks.length} blocks for ${p + 1} tokens`);
+      invariant(
+        blocks.length * blockSize > p && blocks.length <= maxBlocksPerSeq,
+        () => `${seq.seqId}: ${blocks.length} blocks for ${p + 1} tokens`,
+      );
       this.hTokens[s] = seq.tokenIds[p]!;
       this.hPositions[s] = p;
       this.hSlots[s] = blocks[Math.floor(p / blockSize)]! * blockSize + (p % blockSize);
@@ -198,16 +211,37 @@ export class BatchBuilder {
     }
     this.hQsl[bucket] = bucket;
     const B = bucket;
-    const { tokenIds, positions, slotMapping, queryStartLoc, seqLens, blockTables, logitsRows } =
-      this.uploadInputs(B, B, B, maxBlocksPerSeq);
-    const attention: AttentionMetadata = { numSeqs: B, maxQueryLen: 1, maxSeqLen: maxBlocksPerSeq * blockSize, queryStartLoc, seqLens, blockTables };
+    const { tokenIds, positions, slotMapping, queryStartLoc, seqLens, blockTables, logitsRows } = this.uploadInputs(
+      B,
+      B,
+      B,
+      maxBlocksPerSeq,
+    );
+    const attention: AttentionMetadata = {
+      numSeqs: B,
+      maxQueryLen: 1,
+      maxSeqLen: maxBlocksPerSeq * blockSize,
+      queryStartLoc,
+      seqLens,
+      blockTables,
+    };
     return { inputs: { numTokens: B, tokenIds, positions, slotMapping, attention, logitsRows, numLogits: B }, logitsFor, hiddenFor: [] };
   }
 
   /** Release the device buffers (views die with them). */
   dispose(): void {
     this.views.clear();
-    for (const t of [this.dTokens, this.dPositions, this.dSlots, this.dQsl, this.dSeqLens, this.dBlockTables, this.dLogitsRows, this.dHiddenRows]) this.backend.free(t);
+    for (const t of [
+      this.dTokens,
+      this.dPositions,
+      this.dSlots,
+      this.dQsl,
+      this.dSeqLens,
+      this.dBlockTables,
+      this.dLogitsRows,
+      this.dHiddenRows,
+    ])
+      this.backend.free(t);
   }
 
   /** Views of the device input buffers for this step, filled from the host staging arrays. */

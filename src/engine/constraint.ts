@@ -27,19 +27,19 @@ export type StructuralTagFormat =
   | { readonly type: 'or'; readonly elements: readonly StructuralTagFormat[] }
   | StructuralTag
   | {
-    readonly type: 'triggered_tags';
-    readonly triggers: readonly string[];
-    readonly tags: readonly StructuralTag[];
-    readonly at_least_one?: boolean;
-    readonly stop_after_first?: boolean;
-  }
+      readonly type: 'triggered_tags';
+      readonly triggers: readonly string[];
+      readonly tags: readonly StructuralTag[];
+      readonly at_least_one?: boolean;
+      readonly stop_after_first?: boolean;
+    }
   | {
-    readonly type: 'tags_with_separator';
-    readonly tags: readonly StructuralTag[];
-    readonly separator: string;
-    readonly at_least_one?: boolean;
-    readonly stop_after_first?: boolean;
-  };
+      readonly type: 'tags_with_separator';
+      readonly tags: readonly StructuralTag[];
+      readonly separator: string;
+      readonly at_least_one?: boolean;
+      readonly stop_after_first?: boolean;
+    };
 
 export interface StructuralTag {
   readonly type: 'tag';
@@ -71,7 +71,9 @@ export function canonicalJson(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   const o = v as Record<string, unknown>;
-  const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+  const keys = Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
 }
 

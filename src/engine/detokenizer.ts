@@ -52,12 +52,18 @@ export class IncrementalDetokenizer {
   private readonly keep: ReadonlySet<number>;
   private textSoFar = '';
 
-  constructor(private readonly tok: TokenBytesSource, opts: DetokenizerOptions = {}) {
+  constructor(
+    private readonly tok: TokenBytesSource,
+    opts: DetokenizerOptions = {},
+  ) {
     this.skipSpecial = opts.skipSpecialTokens ?? true;
     this.keep = new Set(opts.keepSpecialTokenIds ?? []);
     for (const id of opts.promptTokenIds ?? []) {
       if (this.skipSpecial && tok.isSpecial(id)) continue;
-      if (tok.tokenBytes(id).length > 0) { this.producedAny = true; break; }
+      if (tok.tokenBytes(id).length > 0) {
+        this.producedAny = true;
+        break;
+      }
     }
   }
 

@@ -13,7 +13,6 @@ export type { DeviceSampleRow };
 import type { Sequence } from './request.js';
 import { GREEDY_TEMPERATURE_EPS, type SequenceSampler } from './sampler.js';
 
-
 /** The optional backend extension: out i32 [S] <- one sampled id per row of logits f32 [S, V]. */
 export interface DeviceSamplingBackend {
   sample(out: Tensor, logits: Tensor, rows: readonly DeviceSampleRow[]): void;

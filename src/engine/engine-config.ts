@@ -110,18 +110,28 @@ export function resolveEngineConfig(o: EngineOptions): ResolvedEngineConfig {
     log.warn(`maxModelLen lowered from ${maxModelLen} to ${poolTokens}: the KV cache holds ${numBlocks} blocks of ${blockSize} tokens`);
     maxModelLen = poolTokens;
   }
-  const maxNumBatchedTokens = positiveInt(o.maxNumBatchedTokens ?? Math.min(ENGINE_DEFAULTS.maxNumBatchedTokens, model.maxTokensPerStep), 'maxNumBatchedTokens');
+  const maxNumBatchedTokens = positiveInt(
+    o.maxNumBatchedTokens ?? Math.min(ENGINE_DEFAULTS.maxNumBatchedTokens, model.maxTokensPerStep),
+    'maxNumBatchedTokens',
+  );
   if (maxNumBatchedTokens > model.maxTokensPerStep) {
-    bad(`maxNumBatchedTokens ${maxNumBatchedTokens} exceeds the model workspace (${model.maxTokensPerStep} tokens per step)`, 'maxNumBatchedTokens');
+    bad(
+      `maxNumBatchedTokens ${maxNumBatchedTokens} exceeds the model workspace (${model.maxTokensPerStep} tokens per step)`,
+      'maxNumBatchedTokens',
+    );
   }
   const maxLogits = model.maxLogitsPerStep ?? model.maxTokensPerStep;
   const maxNumSeqs = positiveInt(o.maxNumSeqs ?? Math.min(ENGINE_DEFAULTS.maxNumSeqs, maxLogits, maxNumBatchedTokens), 'maxNumSeqs');
   if (maxNumSeqs > maxLogits) bad(`maxNumSeqs ${maxNumSeqs} exceeds the model's logits rows per step (${maxLogits})`, 'maxNumSeqs');
   // Every running sequence must be able to decode each step, or the tail of the running queue starves.
-  if (maxNumBatchedTokens < maxNumSeqs) bad(`maxNumBatchedTokens (${maxNumBatchedTokens}) must be >= maxNumSeqs (${maxNumSeqs})`, 'maxNumBatchedTokens');
+  if (maxNumBatchedTokens < maxNumSeqs)
+    bad(`maxNumBatchedTokens (${maxNumBatchedTokens}) must be >= maxNumSeqs (${maxNumSeqs})`, 'maxNumBatchedTokens');
   const enableChunkedPrefill = o.enableChunkedPrefill ?? ENGINE_DEFAULTS.enableChunkedPrefill;
   if (!enableChunkedPrefill && maxNumBatchedTokens < maxModelLen) {
-    bad(`without chunked prefill maxNumBatchedTokens (${maxNumBatchedTokens}) must be >= maxModelLen (${maxModelLen})`, 'maxNumBatchedTokens');
+    bad(
+      `without chunked prefill maxNumBatchedTokens (${maxNumBatchedTokens}) must be >= maxModelLen (${maxModelLen})`,
+      'maxNumBatchedTokens',
+    );
   }
   const usdPerHour = o.usdPerHour ?? 0;
   if (!(usdPerHour >= 0) || !Number.isFinite(usdPerHour)) bad(`usdPerHour must be >= 0, got ${usdPerHour}`, 'usdPerHour');

@@ -58,7 +58,10 @@ export function defaultKvBudget(model: CausalLM, o: { share?: number; maxModelLe
   const share = o.share ?? (where === 'device' ? ENGINE_DEFAULTS.kvCacheShareDevice : ENGINE_DEFAULTS.kvCacheShareHost);
   const maxLen = o.maxModelLen ?? model.config.maxPositionEmbeddings;
   const kvCacheBytes = defaultKvCacheBytes({
-    freeBytes, share, kvBytesPerToken: model.kvBytesPerToken(), blockSize: ENGINE_DEFAULTS.blockSize,
+    freeBytes,
+    share,
+    kvBytesPerToken: model.kvBytesPerToken(),
+    blockSize: ENGINE_DEFAULTS.blockSize,
     maxUsefulTokens: maxLen * (o.maxNumSeqs ?? ENGINE_DEFAULTS.maxNumSeqs),
   });
   return { kvCacheBytes, share, freeBytes, where };

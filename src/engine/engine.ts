@@ -54,10 +54,25 @@ export class Engine {
     this.kvEvents = opts.kvEvents !== undefined ? { buffer: new KvEventBuffer(), sink: opts.kvEvents } : null;
     this.kv = new KvCacheManager(new BlockPool(c.numBlocks, c.blockSize, c.enablePrefixCaching, this.kvEvents?.buffer ?? null));
     this.scheduler = new Scheduler(
-      { maxNumBatchedTokens: c.maxNumBatchedTokens, maxNumSeqs: c.maxNumSeqs, maxModelLen: c.maxModelLen, enableChunkedPrefill: c.enableChunkedPrefill, policy: c.schedulingPolicy },
+      {
+        maxNumBatchedTokens: c.maxNumBatchedTokens,
+        maxNumSeqs: c.maxNumSeqs,
+        maxModelLen: c.maxModelLen,
+        enableChunkedPrefill: c.enableChunkedPrefill,
+        policy: c.schedulingPolicy,
+      },
       this.kv,
     );
-    this.runner = new ModelRunner(opts.model, { maxNumTokens: c.maxNumBatchedTokens, maxNumSeqs: c.maxNumSeqs, maxModelLen: c.maxModelLen, numBlocks: c.numBlocks, blockSize: c.blockSize, deviceSampling: c.deviceSampling, decodeGraphs: c.decodeGraphs, deviceGrammarMasks: c.deviceGrammarMasks });
+    this.runner = new ModelRunner(opts.model, {
+      maxNumTokens: c.maxNumBatchedTokens,
+      maxNumSeqs: c.maxNumSeqs,
+      maxModelLen: c.maxModelLen,
+      numBlocks: c.numBlocks,
+      blockSize: c.blockSize,
+      deviceSampling: c.deviceSampling,
+      decodeGraphs: c.decodeGraphs,
+      deviceGrammarMasks: c.deviceGrammarMasks,
+    });
     this.observer = opts.observer ?? {};
     this.detokenizer = opts.detokenizer ?? (opts.tokenizer !== undefined ? detokenizerFor(opts.tokenizer) : null);
     this.now = opts.now ?? (() => performance.now());
@@ -107,7 +122,11 @@ export class Engine {
 
   /** The one validation boundary (request-validate.ts) plus the constraint's schema 400s; queues nothing. */
   validateRequest(er: EngineRequest): void {
-    const limits = { vocabSize: this.runner.vocabSize, maxModelLen: this.config.maxModelLen, canEmbed: this.runner.model.hiddenOutput !== undefined };
+    const limits = {
+      vocabSize: this.runner.vocabSize,
+      maxModelLen: this.config.maxModelLen,
+      canEmbed: this.runner.model.hiddenOutput !== undefined,
+    };
     validateEngineRequest(er, limits);
     if (er.params.constraint !== null) this.grammar.check(er.params.constraint);
   }
@@ -133,7 +152,10 @@ export class Engine {
     const pooling = er.pooling ?? null;
     invariant(!this.requests.has(er.requestId), () => `duplicate request id ${er.requestId}`);
     const compiled = p.constraint === null ? null : this.grammar.compiled(p.constraint);
-    invariant(p.constraint === null || compiled !== null, () => `request ${er.requestId}: its constraint is not compiled; await engine.prepare(params) first`);
+    invariant(
+      p.constraint === null || compiled !== null,
+      () => `request ${er.requestId}: its constraint is not compiled; await engine.prepare(params) first`,
+    );
     const req = new Request({ ...er, arrivalOrder: this.arrivals++, arrivalTimeMs: this.now() });
     const states = req.sequences.map((seq) => ({
       seq,
@@ -194,7 +216,11 @@ export class Engine {
     }
     if (out.scheduled.length === 0) return [];
 
-    const sampled = await this.runner.execute(out, (seq) => this.states.get(seq)!.sampler, (seq) => this.states.get(seq)!.pooler!);
+    const sampled = await this.runner.execute(
+      out,
+      (seq) => this.states.get(seq)!.sampler,
+      (seq) => this.states.get(seq)!.pooler!,
+    );
     const tokens = new Map<Sequence, number>();
     for (const [seq, tok] of sampled) tokens.set(seq, tok.tokenId);
     this.scheduler.update(out, tokens);
@@ -244,7 +270,9 @@ export class Engine {
       outputs.push(pooled.has(seq) ? { ...o, embedding: st.pooler!.result() } : o);
       if (seq.request.isFinished) this.forget(seq.request);
     }
-    this.notify((o) => o.onStep?.({ wallSeconds, numGeneratedTokens: sampled.size, numPrefillTokens: numPrefill, numNewPromptTokens: numNewPrompt }));
+    this.notify((o) =>
+      o.onStep?.({ wallSeconds, numGeneratedTokens: sampled.size, numPrefillTokens: numPrefill, numNewPromptTokens: numNewPrompt }),
+    );
     this.publishKvEvents();
     return outputs;
   }

@@ -109,7 +109,8 @@ export async function* generate(
   opts: GenerateOptions,
 ): AsyncGenerator<GenerateEvent, GenerateStats> {
   const { params } = opts;
-  if (params.n !== 1) throw new TokenmillError('invalid_argument', `generate produces one sequence; n must be 1, got ${params.n}`, { param: 'n' });
+  if (params.n !== 1)
+    throw new TokenmillError('invalid_argument', `generate produces one sequence; n must be 1, got ${params.n}`, { param: 'n' });
   // Room for the prompt and the output within the context; a prompt that fills it is refused by the engine.
   const maxContext = model.config.maxPositionEmbeddings;
   const maxTokens = Math.max(1, Math.min(params.maxTokens, maxContext - promptTokenIds.length));

@@ -17,7 +17,13 @@ import { BatchBuilder, type HiddenRowsFor } from './batch-builder.js';
 import { GraphCache } from './graph-cache.js';
 import { bitmaskWords, packTokenBitmasks } from '../runtime/token-bitmask.js';
 import {
-  deviceEligible, deviceMaskRows, deviceMaskerOf, deviceRow, deviceSamplerOf, type DeviceMaskingBackend, type DeviceSamplingBackend,
+  deviceEligible,
+  deviceMaskRows,
+  deviceMaskerOf,
+  deviceRow,
+  deviceSamplerOf,
+  type DeviceMaskingBackend,
+  type DeviceSamplingBackend,
 } from './device-sampling.js';
 import type { EmbeddingPooler } from './pooling.js';
 import type { Sequence } from './request.js';
@@ -68,7 +74,10 @@ export class ModelRunner {
   private disposed = false;
 
   constructor(model: CausalLM, opts: ModelRunnerOptions) {
-    invariant(opts.maxNumTokens <= model.maxTokensPerStep, () => `maxNumTokens ${opts.maxNumTokens} exceeds the model's maxTokensPerStep ${model.maxTokensPerStep}`);
+    invariant(
+      opts.maxNumTokens <= model.maxTokensPerStep,
+      () => `maxNumTokens ${opts.maxNumTokens} exceeds the model's maxTokensPerStep ${model.maxTokensPerStep}`,
+    );
     this.model = model;
     this.vocabSize = model.config.vocabSize;
     const b = model.backend;
@@ -141,7 +150,11 @@ export class ModelRunner {
     if (this.deviceSampler !== null && samplers.every((s) => deviceEligible(s, masksOnDevice))) {
       const outView = this.argmaxView(logitsFor.length);
       const masked = masksOnDevice ? await this.maskOnDevice(logits, logitsFor, samplers) : 0;
-      this.deviceSampler.sample(outView, logits, logitsFor.map((e, r) => deviceRow(e!.seq, samplers[r]!)));
+      this.deviceSampler.sample(
+        outView,
+        logits,
+        logitsFor.map((e, r) => deviceRow(e!.seq, samplers[r]!)),
+      );
       const t1 = performance.now();
       const ids = await backend.readInt32(outView);
       if (masked > 0) this.grammarStats.readWaitMs += performance.now() - t1;
@@ -164,7 +177,10 @@ export class ModelRunner {
       g.maskMs += t1 - t0;
       g.readWaitMs += performance.now() - t1;
     }
-    invariant(host.length === logitsFor.length * this.vocabSize, () => `logits of ${host.length} values for ${logitsFor.length} rows of ${this.vocabSize}`);
+    invariant(
+      host.length === logitsFor.length * this.vocabSize,
+      () => `logits of ${host.length} values for ${logitsFor.length} rows of ${this.vocabSize}`,
+    );
     for (let r = 0; r < logitsFor.length; r++) result.set(logitsFor[r]!.seq, samplers[r]!.sample(host, r));
     return result;
   }
@@ -175,7 +191,9 @@ export class ModelRunner {
    * upload (the backend's one pinned buffer and async copy). Returns how many rows are constrained.
    */
   private async maskOnDevice(
-    logits: Tensor, logitsFor: readonly (ScheduledSequence | null)[], samplers: readonly SequenceSampler[],
+    logits: Tensor,
+    logitsFor: readonly (ScheduledSequence | null)[],
+    samplers: readonly SequenceSampler[],
   ): Promise<number> {
     const t0 = performance.now();
     const masked = await this.prepareMasks(logitsFor, samplers, null);
@@ -198,7 +216,9 @@ export class ModelRunner {
 
   /** Grammar masks for this step's constrained rows (overlapping the forward pass); how many. */
   private async prepareMasks(
-    logitsFor: readonly (ScheduledSequence | null)[], samplers: readonly SequenceSampler[], pending: Promise<unknown> | null,
+    logitsFor: readonly (ScheduledSequence | null)[],
+    samplers: readonly SequenceSampler[],
+    pending: Promise<unknown> | null,
   ): Promise<number> {
     let n = 0;
     for (let r = 0; r < samplers.length; r++) {
@@ -225,7 +245,11 @@ export class ModelRunner {
   }
 
   /** Graph replay for a pure-decode step that fits a bucket, an eager forward otherwise. */
-  private forward(out: SchedulerOutput): { logits: Tensor; logitsFor: readonly (ScheduledSequence | null)[]; hiddenFor: readonly HiddenRowsFor[] } {
+  private forward(out: SchedulerOutput): {
+    logits: Tensor;
+    logitsFor: readonly (ScheduledSequence | null)[];
+    hiddenFor: readonly HiddenRowsFor[];
+  } {
     if (this.graphCache?.canRun(out)) return { ...this.graphCache.run(out), hiddenFor: [] };
     const { inputs, logitsFor, hiddenFor } = this.batchBuilder.build(out);
     return { logits: this.model.forward(inputs, this.kvCache), logitsFor, hiddenFor };
@@ -233,7 +257,10 @@ export class ModelRunner {
 
   /** Read the step's final hidden rows [numHiddenRows, D] and fold each entry's rows into its pooler. */
   private async pool(hiddenFor: readonly HiddenRowsFor[], poolerOf: ((seq: Sequence) => EmbeddingPooler) | undefined): Promise<void> {
-    invariant(poolerOf !== undefined && this.model.hiddenOutput !== undefined, 'an embedding step needs poolers and a model with hiddenOutput');
+    invariant(
+      poolerOf !== undefined && this.model.hiddenOutput !== undefined,
+      'an embedding step needs poolers and a model with hiddenOutput',
+    );
     const last = hiddenFor[hiddenFor.length - 1]!;
     const host = await this.model.backend.read(this.model.hiddenOutput(last.firstRow + last.numRows));
     for (const h of hiddenFor) poolerOf(h.entry.seq).add(host, h.firstRow, h.numRows, h.entry.numComputedBefore === 0);

@@ -12,7 +12,10 @@ export class EmbeddingPooler {
   private readonly sum: Float64Array;
   private numRows = 0;
 
-  constructor(readonly type: PoolingType, readonly hiddenSize: number) {
+  constructor(
+    readonly type: PoolingType,
+    readonly hiddenSize: number,
+  ) {
     this.sum = new Float64Array(hiddenSize);
   }
 

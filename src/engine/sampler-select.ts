@@ -163,8 +163,15 @@ const binCount = new Int32Array(NUM_BINS);
  * A histogram over log-probability finds the boundary bin; only that bin gets sorted.
  */
 export function topPCut(
-  idx: Int32Array, s: Float32Array, w: Float64Array, n: number, maxS: number, total: number, topP: number,
-  outIdx: Int32Array, outW: Float64Array,
+  idx: Int32Array,
+  s: Float32Array,
+  w: Float64Array,
+  n: number,
+  maxS: number,
+  total: number,
+  topP: number,
+  outIdx: Int32Array,
+  outW: Float64Array,
 ): number {
   binMass.fill(0);
   binCount.fill(0);

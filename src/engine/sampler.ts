@@ -61,8 +61,15 @@ export interface SequenceSampler {
 const scratch = new Scratch();
 
 /** Build the per-sequence sampler state (penalty counters, PRNG); params were validated at the engine boundary (request-validate.ts). */
-export function createSequenceSampler(params: SamplingParams, promptTokenIds: readonly number[], opts: SequenceSamplerOptions = {}): SequenceSampler {
-  invariant((params.constraint === null) === ((opts.grammar ?? null) === null), 'sampler: a constrained request needs its SequenceGrammar (and only then)');
+export function createSequenceSampler(
+  params: SamplingParams,
+  promptTokenIds: readonly number[],
+  opts: SequenceSamplerOptions = {},
+): SequenceSampler {
+  invariant(
+    (params.constraint === null) === ((opts.grammar ?? null) === null),
+    'sampler: a constrained request needs its SequenceGrammar (and only then)',
+  );
   return new SequenceSamplerImpl(params, promptTokenIds, opts);
 }
 
@@ -82,7 +89,11 @@ class SequenceSamplerImpl implements SequenceSampler {
   private readonly trackSeen: boolean;
   private readonly trackCounts: boolean;
 
-  constructor(readonly params: SamplingParams, promptTokenIds: readonly number[], opts: SequenceSamplerOptions) {
+  constructor(
+    readonly params: SamplingParams,
+    promptTokenIds: readonly number[],
+    opts: SequenceSamplerOptions,
+  ) {
     this.seed = params.seed ?? randomSeed();
     this.rng = createRng(this.seed, opts.stream ?? 0);
     this.vocabSize = opts.vocabSize;
@@ -90,7 +101,13 @@ class SequenceSamplerImpl implements SequenceSampler {
     this.trackSeen = params.repetitionPenalty !== 1;
     this.trackCounts = params.presencePenalty !== 0 || params.frequencyPenalty !== 0;
     this.grammar = opts.grammar ?? null;
-    this.argmaxOnly = this.greedy && !this.trackSeen && !this.trackCounts && params.logitBias.size === 0 && params.logprobs === null && this.grammar === null;
+    this.argmaxOnly =
+      this.greedy &&
+      !this.trackSeen &&
+      !this.trackCounts &&
+      params.logitBias.size === 0 &&
+      params.logprobs === null &&
+      this.grammar === null;
     if (this.trackSeen) for (const t of promptTokenIds) this.see(t);
   }
 
@@ -103,7 +120,10 @@ class SequenceSamplerImpl implements SequenceSampler {
 
   sample(logits: Float32Array, row = 0): SampledToken {
     const vocab = this.vocabSize ?? logits.length;
-    invariant(Number.isInteger(row) && row >= 0 && (row + 1) * vocab <= logits.length, () => `sampler: row ${row} outside logits of length ${logits.length} (vocab ${vocab})`);
+    invariant(
+      Number.isInteger(row) && row >= 0 && (row + 1) * vocab <= logits.length,
+      () => `sampler: row ${row} outside logits of length ${logits.length} (vocab ${vocab})`,
+    );
     const raw = logits.subarray(row * vocab, (row + 1) * vocab);
     const x = this.process(raw);
     const g = this.grammar;

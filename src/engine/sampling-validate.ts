@@ -51,7 +51,13 @@ export function validateSamplingParams(p: SamplingParams, opts: ValidateOptions 
   if (!(p.logitBias instanceof Map)) fail('logit_bias', 'logit_bias must map token ids to numbers');
   for (const [tokenId, bias] of p.logitBias) {
     checkTokenId('logit_bias', tokenId, opts.vocabSize);
-    checkRange('logit_bias', bias, -MAX_ABS_LOGIT_BIAS, MAX_ABS_LOGIT_BIAS, `in [-${MAX_ABS_LOGIT_BIAS}, ${MAX_ABS_LOGIT_BIAS}] (token ${tokenId})`);
+    checkRange(
+      'logit_bias',
+      bias,
+      -MAX_ABS_LOGIT_BIAS,
+      MAX_ABS_LOGIT_BIAS,
+      `in [-${MAX_ABS_LOGIT_BIAS}, ${MAX_ABS_LOGIT_BIAS}] (token ${tokenId})`,
+    );
   }
   if (p.seed !== null) checkInt('seed', p.seed);
   const maxTokens = checkInt('max_tokens', p.maxTokens);

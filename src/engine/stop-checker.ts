@@ -29,7 +29,11 @@ export interface StopCheckerOptions {
 
 export function stopCheckerOptions(params: SamplingParams, eosTokenIds: readonly number[]): StopCheckerOptions {
   return {
-    stop: params.stop, stopTokenIds: params.stopTokenIds, eosTokenIds, ignoreEos: params.ignoreEos, maxTokens: params.maxTokens,
+    stop: params.stop,
+    stopTokenIds: params.stopTokenIds,
+    eosTokenIds,
+    ignoreEos: params.ignoreEos,
+    maxTokens: params.maxTokens,
     includeStopStr: params.includeStopStrInOutput,
   };
 }

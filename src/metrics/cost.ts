@@ -7,7 +7,7 @@
 /** USD per 1,000 generated tokens. NaN when no tokens were generated (cost per token undefined). */
 export function usdPer1kTokens(usdPerHour: number, wallSeconds: number, generatedTokens: number): number {
   if (!(generatedTokens > 0)) return Number.NaN;
-  return (usdPerHour / 3600) * wallSeconds / (generatedTokens / 1000);
+  return ((usdPerHour / 3600) * wallSeconds) / (generatedTokens / 1000);
 }
 
 /** USD that wallSeconds of the machine cost at usdPerHour. */
@@ -34,7 +34,7 @@ export function apportionStepCost(usdPerHour: number, stepWallSeconds: number, s
   for (const s of shares) total += Math.max(0, s.numTokens);
   for (const s of shares) {
     // Nothing to weigh by (should not happen for a real step): split evenly.
-    const part = total > 0 ? stepUsd * Math.max(0, s.numTokens) / total : stepUsd / shares.length;
+    const part = total > 0 ? (stepUsd * Math.max(0, s.numTokens)) / total : stepUsd / shares.length;
     out.set(s.requestId, (out.get(s.requestId) ?? 0) + part);
   }
   return out;
@@ -147,9 +147,13 @@ export class CostLedger {
   private summary(wallSeconds: number, busySeconds: number, generatedTokens: number): CostSummary {
     const p = this.usdPerHour;
     return {
-      busyUsd: wallCostUsd(p, busySeconds), allInUsd: wallCostUsd(p, wallSeconds),
-      busyUsdPer1k: usdPer1kTokens(p, busySeconds, generatedTokens), allInUsdPer1k: usdPer1kTokens(p, wallSeconds, generatedTokens),
-      generatedTokens, wallSeconds, busySeconds,
+      busyUsd: wallCostUsd(p, busySeconds),
+      allInUsd: wallCostUsd(p, wallSeconds),
+      busyUsdPer1k: usdPer1kTokens(p, busySeconds, generatedTokens),
+      allInUsdPer1k: usdPer1kTokens(p, wallSeconds, generatedTokens),
+      generatedTokens,
+      wallSeconds,
+      busySeconds,
     };
   }
 

@@ -14,7 +14,21 @@ import { probeCuda, type CudaProbe } from '../runtime/select.js';
 import { TokenmillError, fileError } from '../util/errors.js';
 
 /** ISA flags that decide which CPU kernels can run. */
-export const ISA_FLAGS = ['sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'avx512_fp16', 'amx_bf16'] as const;
+export const ISA_FLAGS = [
+  'sse4_2',
+  'avx',
+  'avx2',
+  'fma',
+  'f16c',
+  'avx512f',
+  'avx512bw',
+  'avx512vl',
+  'avx512_vnni',
+  'avx_vnni',
+  'avx512_bf16',
+  'avx512_fp16',
+  'amx_bf16',
+] as const;
 
 /** Parse /proc/cpuinfo text: the model name and which ISA_FLAGS are present. */
 export function parseCpuinfo(text: string): { model: string | null; flags: Record<string, boolean> } {
@@ -44,7 +58,12 @@ export interface EnvironmentFingerprint {
   readonly fingerprintId: string;
   readonly tokenmill: { readonly version: string; readonly gitCommit: string; readonly gitDirty: boolean | null };
   readonly node: { readonly version: string; readonly platform: string; readonly arch: string };
-  readonly cpu: { readonly model: string; readonly numLogicalCores: number; readonly totalMemoryBytes: number; readonly isa: readonly string[] | null };
+  readonly cpu: {
+    readonly model: string;
+    readonly numLogicalCores: number;
+    readonly totalMemoryBytes: number;
+    readonly isa: readonly string[] | null;
+  };
   readonly cpuAddon: { readonly available: boolean; readonly kernelIsa: string | null; readonly binarySha256: string | null };
   readonly gpu: {
     readonly available: boolean;
@@ -80,7 +99,9 @@ export function sha256File(path: string): Promise<string> {
     const h = createHash('sha256');
     createReadStream(path, { highWaterMark: 1 << 22 })
       .on('data', (chunk) => h.update(chunk))
-      .on('error', (e) => reject(new TokenmillError('io_error', `cannot read ${path}: ${e.message}`, { cause: e, details: { file: path } })))
+      .on('error', (e) =>
+        reject(new TokenmillError('io_error', `cannot read ${path}: ${e.message}`, { cause: e, details: { file: path } })),
+      )
       .on('end', () => resolve(h.digest('hex')));
   });
 }
@@ -90,7 +111,11 @@ export function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   if (v !== null && typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v) ?? 'null';
 }
@@ -249,5 +274,11 @@ export interface ServingSetup {
  * serving setup. It changes exactly when results may differ for the same request and seed.
  */
 export function systemFingerprintOf(fingerprintId: string, setup: ServingSetup): string {
-  return 'fp_' + createHash('sha256').update(canonicalJson({ fingerprintId, ...setup })).digest('hex').slice(0, 12);
+  return (
+    'fp_' +
+    createHash('sha256')
+      .update(canonicalJson({ fingerprintId, ...setup }))
+      .digest('hex')
+      .slice(0, 12)
+  );
 }

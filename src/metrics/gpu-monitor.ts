@@ -40,7 +40,13 @@ export class GpuMonitor {
   /** Take a reading; a call while one is running shares it (samples never pile up). */
   sample(): Promise<NvmlSample> {
     this.inFlight ??= this.read(this.library)
-      .catch((e: unknown): NvmlSample => ({ available: false, reason: `NVML read failed: ${e instanceof Error ? e.message : String(e)}`, devices: [] }))
+      .catch(
+        (e: unknown): NvmlSample => ({
+          available: false,
+          reason: `NVML read failed: ${e instanceof Error ? e.message : String(e)}`,
+          devices: [],
+        }),
+      )
       .then((s) => {
         this.last = s;
         this.inFlight = null;
@@ -53,7 +59,12 @@ export class GpuMonitor {
 type DeviceField = 'utilizationPct' | 'memoryUsedBytes' | 'memoryTotalBytes' | 'powerWatts' | 'temperatureC' | 'smClockMHz';
 
 const GAUGES: readonly { name: string; help: string; field: DeviceField; scale: number }[] = [
-  { name: 'tokenmill_gpu_utilization_ratio', help: 'GPU busy share over NVML\'s last sample period (0..1).', field: 'utilizationPct', scale: 0.01 },
+  {
+    name: 'tokenmill_gpu_utilization_ratio',
+    help: "GPU busy share over NVML's last sample period (0..1).",
+    field: 'utilizationPct',
+    scale: 0.01,
+  },
   { name: 'tokenmill_gpu_memory_used_bytes', help: 'GPU memory in use (all processes).', field: 'memoryUsedBytes', scale: 1 },
   { name: 'tokenmill_gpu_memory_total_bytes', help: 'GPU memory installed.', field: 'memoryTotalBytes', scale: 1 },
   { name: 'tokenmill_gpu_power_watts', help: 'GPU board power draw.', field: 'powerWatts', scale: 1 },
@@ -70,7 +81,10 @@ export function registerGpuGauges(registry: Registry, monitor: GpuMonitor): bool
   if (s === null || !s.available || s.devices.length === 0) return false;
   for (const g of GAUGES) {
     new Gauge({
-      name: g.name, help: g.help, labelNames: ['gpu', 'name'], registers: [registry],
+      name: g.name,
+      help: g.help,
+      labelNames: ['gpu', 'name'],
+      registers: [registry],
       collect() {
         this.reset();
         for (const d of monitor.latest?.devices ?? []) {

@@ -118,13 +118,18 @@ export class LiveSeries {
     const row: SeriesRow = {
       t: atMs,
       out_tok_s: dtS > 0 ? round((snap.generatedTokens - prev!.snap.generatedTokens) / dtS, 3) : null,
-      ttft_p50_ms: ms(percentile(ttft, 50)), ttft_p99_ms: ms(percentile(ttft, 99)),
-      itl_p50_ms: ms(percentile(itl, 50)), itl_p99_ms: ms(percentile(itl, 99)),
-      running: snap.engine?.numRunning ?? null, waiting: snap.engine?.numWaiting ?? null,
+      ttft_p50_ms: ms(percentile(ttft, 50)),
+      ttft_p99_ms: ms(percentile(ttft, 99)),
+      itl_p50_ms: ms(percentile(itl, 50)),
+      itl_p99_ms: ms(percentile(itl, 99)),
+      running: snap.engine?.numRunning ?? null,
+      waiting: snap.engine?.numWaiting ?? null,
       kv_pct: snap.engine ? round(100 * snap.engine.kvCacheUsage, 2) : null,
       prefix_hit_pct: dq > 0 ? round((100 * dh) / dq, 2) : null,
-      usd_per_1k_busy: finite(snap.cost.busyUsdPer1k), usd_per_1k_all_in: finite(snap.cost.allInUsdPer1k),
-      cpu_process_pct: round(cpu.processPct, 2), cpu_machine_pct: round(cpu.machinePct, 2),
+      usd_per_1k_busy: finite(snap.cost.busyUsdPer1k),
+      usd_per_1k_all_in: finite(snap.cost.allInUsdPer1k),
+      cpu_process_pct: round(cpu.processPct, 2),
+      cpu_machine_pct: round(cpu.machinePct, 2),
     };
     for (const d of snap.gpu?.devices ?? []) {
       const g = `gpu${d.index}_`;

@@ -43,12 +43,25 @@ export type PricedDevice =
 export function assumedMachinePrice(d: PricedDevice): MachinePrice {
   if (d.kind === 'cpu') {
     const usd = Math.round(d.numCores * CPU_USD_PER_CORE_HOUR * 1e4) / 1e4;
-    return { usdPerHour: usd, source: 'assumed', basis: `${d.numCores} CPU cores x $${CPU_USD_PER_CORE_HOUR}/core-hour (AWS c7i on-demand per vCPU)` };
+    return {
+      usdPerHour: usd,
+      source: 'assumed',
+      basis: `${d.numCores} CPU cores x $${CPU_USD_PER_CORE_HOUR}/core-hour (AWS c7i on-demand per vCPU)`,
+    };
   }
   const key = acceleratorKeyForGpuName(d.name, d.totalMemoryBytes);
-  if (key === null) return { usdPerHour: UNKNOWN_GPU_USD_PER_HOUR, source: 'assumed', basis: `${d.name}: not in the GPU price table, a generic $${UNKNOWN_GPU_USD_PER_HOUR}/h` };
+  if (key === null)
+    return {
+      usdPerHour: UNKNOWN_GPU_USD_PER_HOUR,
+      source: 'assumed',
+      basis: `${d.name}: not in the GPU price table, a generic $${UNKNOWN_GPU_USD_PER_HOUR}/h`,
+    };
   const spec = ACCELERATORS[key]!;
-  return { usdPerHour: spec.usdPerHour, source: 'assumed', basis: `${d.name}: typical on-demand price of an ${spec.name} (src/metrics/gpu-specs.ts)` };
+  return {
+    usdPerHour: spec.usdPerHour,
+    source: 'assumed',
+    basis: `${d.name}: typical on-demand price of an ${spec.name} (src/metrics/gpu-specs.ts)`,
+  };
 }
 
 /** --usd-per-hour when given, else the device's assumed price. */

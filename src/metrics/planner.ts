@@ -56,7 +56,14 @@ export function countParams(m: PlannerModelShape): ParamCount {
   const lmHead = m.tieWordEmbeddings ? 0 : m.vocabSize * D;
   const layerMatrices = m.numLayers * perLayerMatrices;
   const small = m.numLayers * perLayerSmall + D;
-  return { total: embedding + lmHead + layerMatrices + small, embedding, lmHead, layerMatrices, small, matmul: layerMatrices + m.vocabSize * D };
+  return {
+    total: embedding + lmHead + layerMatrices + small,
+    embedding,
+    lmHead,
+    layerMatrices,
+    small,
+    matmul: layerMatrices + m.vocabSize * D,
+  };
 }
 
 /** Bytes the weights occupy: matrices in weightDType; norms and biases in the compute dtype (bf16, f32 for f32). */
@@ -144,7 +151,12 @@ export function decodeEstimate(o: PlanOptions, batch: number, contextLen = o.con
   const stepSeconds = Math.max(memorySeconds, computeSeconds);
   const tokPerS = batch / stepSeconds;
   return {
-    batch, bytesPerStep, flopsPerStep, memorySeconds, computeSeconds, stepSeconds,
+    batch,
+    bytesPerStep,
+    flopsPerStep,
+    memorySeconds,
+    computeSeconds,
+    stepSeconds,
     bound: computeSeconds > memorySeconds ? 'compute' : 'memory',
     tokPerS,
     // The one cost formula: one second of wall time produces tokPerS tokens.
@@ -201,7 +213,11 @@ const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFi
 function tokPerSOf(r: Record<string, unknown>): number | null {
   for (const key of ['tokPerS', 'outputTokPerS', 'decodeTokPerS']) {
     const v = r[key];
-    const n = num(v) ?? (v !== null && typeof v === 'object' ? num((v as Record<string, unknown>).median) ?? num((v as Record<string, unknown>).mean) : null);
+    const n =
+      num(v) ??
+      (v !== null && typeof v === 'object'
+        ? (num((v as Record<string, unknown>).median) ?? num((v as Record<string, unknown>).mean))
+        : null);
     if (n !== null) return n;
   }
   return null;
@@ -225,7 +241,12 @@ export function measuredPoints(json: unknown): MeasuredPoint[] {
     const inLen = num(r.inLen) ?? num(r.promptLen);
     const outLen = num(r.outLen) ?? num(r.genLen);
     const label = [r.engine, r.model, r.device].filter((x) => typeof x === 'string').join(' ') || `record ${i}`;
-    out.push({ label, tokPerS, batch: Math.max(1, Math.round(batch)), contextLen: inLen !== null && outLen !== null ? Math.max(1, Math.round(inLen + outLen / 2)) : null });
+    out.push({
+      label,
+      tokPerS,
+      batch: Math.max(1, Math.round(batch)),
+      contextLen: inLen !== null && outLen !== null ? Math.max(1, Math.round(inLen + outLen / 2)) : null,
+    });
   });
   return out;
 }

@@ -79,14 +79,24 @@ export class ServerMetrics implements EngineObserver {
   private readonly nowMs: () => number;
 
   constructor(opts: {
-    modelName: string; usdPerHour: number; costWindowSeconds?: number; gpu?: GpuMonitor; now?: () => number; priceSource?: PriceSource; priceBasis?: string;
+    modelName: string;
+    usdPerHour: number;
+    costWindowSeconds?: number;
+    gpu?: GpuMonitor;
+    now?: () => number;
+    priceSource?: PriceSource;
+    priceBasis?: string;
     /** Also export the metrics under these engines' names (the tokenmill_* names stay). */
     compat?: MetricsCompat | null;
   }) {
     this.nowMs = opts.now ?? Date.now;
     this.modelName = opts.modelName;
     this.price = { usdPerHour: opts.usdPerHour, source: opts.priceSource ?? 'flag', basis: opts.priceBasis ?? 'configured' };
-    this.ledger = new CostLedger({ usdPerHour: opts.usdPerHour, windowSeconds: opts.costWindowSeconds ?? 60, ...(opts.now ? { now: opts.now } : {}) });
+    this.ledger = new CostLedger({
+      usdPerHour: opts.usdPerHour,
+      windowSeconds: opts.costWindowSeconds ?? 60,
+      ...(opts.now ? { now: opts.now } : {}),
+    });
     this.gpu = opts.gpu ?? null;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.processRegistry });
@@ -101,19 +111,40 @@ export class ServerMetrics implements EngineObserver {
     this.prefillTime = hist('tokenmill_request_prefill_time_seconds', prefillHelp, PREFILL_BUCKETS);
     const tpotHelp = 'Mean time per output token after the first, per request and choice.';
     this.timePerOutputToken = hist('tokenmill_request_time_per_output_token_seconds', tpotHelp, TPOT_BUCKETS);
-    this.promptTokens = counter('tokenmill_prompt_tokens_total', 'Prompt tokens of requests scheduled (counted at their first step, cached included).');
+    this.promptTokens = counter(
+      'tokenmill_prompt_tokens_total',
+      'Prompt tokens of requests scheduled (counted at their first step, cached included).',
+    );
     this.generationTokens = counter('tokenmill_generation_tokens_total', 'Tokens generated (counted every engine step).');
     this.preemptions = counter('tokenmill_num_preemptions_total', 'Preemptions (KV freed, request recomputed).');
     this.prefixHits = counter('tokenmill_prefix_cache_hits_total', 'Prompt tokens found in the prefix cache.');
     this.prefixQueries = counter('tokenmill_prefix_cache_queries_total', 'Prompt tokens looked up in the prefix cache.');
-    this.requestSuccess = new Counter({ name: 'tokenmill_request_success_total', help: 'Finished requests by finish reason.', labelNames: ['model_name', 'finished_reason'], registers });
-    this.requestErrors = new Counter({ name: 'tokenmill_request_errors_total', help: 'Failed requests by error code.', labelNames: ['model_name', 'code'], registers });
-    this.costUsd = new Counter({ name: 'tokenmill_cost_usd_total', help: 'USD charged (metrics/cost.ts), per API key id and model.', labelNames: ['key', 'model'], registers });
+    this.requestSuccess = new Counter({
+      name: 'tokenmill_request_success_total',
+      help: 'Finished requests by finish reason.',
+      labelNames: ['model_name', 'finished_reason'],
+      registers,
+    });
+    this.requestErrors = new Counter({
+      name: 'tokenmill_request_errors_total',
+      help: 'Failed requests by error code.',
+      labelNames: ['model_name', 'code'],
+      registers,
+    });
+    this.costUsd = new Counter({
+      name: 'tokenmill_cost_usd_total',
+      help: 'USD charged (metrics/cost.ts), per API key id and model.',
+      labelNames: ['key', 'model'],
+      registers,
+    });
 
     const gauge = (name: string, help: string, read: (g: EngineGauges) => number) => {
       const self = this;
       new Gauge({
-        name, help, labelNames: m, registers,
+        name,
+        help,
+        labelNames: m,
+        registers,
         collect() {
           const g = self.gaugesSource?.();
           if (g) this.set({ model_name: self.modelName }, read(g));
@@ -137,7 +168,8 @@ export class ServerMetrics implements EngineObserver {
     new Gauge({
       name: 'tokenmill_usd_per_1k_output_tokens',
       help: `USD per 1k generated tokens over the last ${ledger.windowMs / 1000}s: basis="busy" charges engine step time, basis="all_in" the wall clock (idle included).`,
-      labelNames: ['model_name', 'basis'], registers,
+      labelNames: ['model_name', 'basis'],
+      registers,
       collect() {
         // No tokens in the window: cost per token is undefined, so the sample is left out (not NaN).
         const w = ledger.window();
@@ -149,7 +181,8 @@ export class ServerMetrics implements EngineObserver {
     new Gauge({
       name: 'tokenmill_machine_cost_usd',
       help: 'USD since start: basis="busy" = price x engine step time (the sum of every request\'s cost), basis="all_in" = price x uptime.',
-      labelNames: ['model_name', 'basis'], registers,
+      labelNames: ['model_name', 'basis'],
+      registers,
       collect() {
         const t = ledger.sinceStart();
         this.set({ model_name: modelName, basis: 'busy' }, t.busyUsd);
@@ -157,23 +190,38 @@ export class ServerMetrics implements EngineObserver {
       },
     });
     new Gauge({
-      name: 'tokenmill_busy_seconds', help: 'Engine step wall time since start.', labelNames: m, registers,
-      collect() { this.set({ model_name: modelName }, ledger.sinceStart().busySeconds); },
+      name: 'tokenmill_busy_seconds',
+      help: 'Engine step wall time since start.',
+      labelNames: m,
+      registers,
+      collect() {
+        this.set({ model_name: modelName }, ledger.sinceStart().busySeconds);
+      },
     });
     new Gauge({
-      name: 'tokenmill_uptime_seconds', help: 'Seconds since the server started (the all-in cost basis).', labelNames: m, registers,
-      collect() { this.set({ model_name: modelName }, ledger.uptimeSeconds()); },
+      name: 'tokenmill_uptime_seconds',
+      help: 'Seconds since the server started (the all-in cost basis).',
+      labelNames: m,
+      registers,
+      collect() {
+        this.set({ model_name: modelName }, ledger.uptimeSeconds());
+      },
     });
     // prom-client's collectors give RSS, heap used/total, external; array buffers (request bodies,
     // socket buffers) are part of external but are the share a flood of requests moves.
     new Gauge({
       name: 'tokenmill_process_array_buffers_bytes',
       help: 'Bytes held by ArrayBuffers and Buffers (process.memoryUsage().arrayBuffers; part of nodejs_external_memory_bytes).',
-      registers, collect() { this.set(process.memoryUsage().arrayBuffers); },
+      registers,
+      collect() {
+        this.set(process.memoryUsage().arrayBuffers);
+      },
     });
     new Gauge({
-      name: 'tokenmill_usd_per_hour', help: "The machine price the cost metrics use; source 'flag' (--usd-per-hour) or 'assumed' (the device's default price).",
-      labelNames: ['model_name', 'source'], registers,
+      name: 'tokenmill_usd_per_hour',
+      help: "The machine price the cost metrics use; source 'flag' (--usd-per-hour) or 'assumed' (the device's default price).",
+      labelNames: ['model_name', 'source'],
+      registers,
     }).set({ model_name: modelName, source: this.price.source }, opts.usdPerHour);
   }
 
@@ -242,7 +290,14 @@ export class ServerMetrics implements EngineObserver {
       keepSample(this.pendingItl, gapSeconds / numTokens);
     }
   }
-  observeFinished(r: { account: string; e2eSeconds: number; promptTokens: number; completionTokens: number; costUsd: number; finishReasons: readonly string[] }): void {
+  observeFinished(r: {
+    account: string;
+    e2eSeconds: number;
+    promptTokens: number;
+    completionTokens: number;
+    costUsd: number;
+    finishReasons: readonly string[];
+  }): void {
     const model_name = this.modelName;
     this.e2e.observe({ model_name }, r.e2eSeconds);
     for (const reason of r.finishReasons) this.requestSuccess.inc({ model_name, finished_reason: reason });
@@ -287,8 +342,14 @@ export class ServerMetrics implements EngineObserver {
     }
     const g = this.gaugesSource?.() ?? null;
     this.series.record(atMs, {
-      generatedTokens: this.numGenerated, prefixHitTokens: this.numPrefixHits, prefixQueryTokens: this.numPrefixQueries,
-      engine: g, ttftSeconds: this.pendingTtft, itlSeconds: this.pendingItl, cost: this.ledger.window(), gpu: this.gpu?.latest ?? null,
+      generatedTokens: this.numGenerated,
+      prefixHitTokens: this.numPrefixHits,
+      prefixQueryTokens: this.numPrefixQueries,
+      engine: g,
+      ttftSeconds: this.pendingTtft,
+      itlSeconds: this.pendingItl,
+      cost: this.ledger.window(),
+      gpu: this.gpu?.latest ?? null,
     });
     this.pendingTtft = [];
     this.pendingItl = [];

@@ -50,10 +50,14 @@ export function resolveChatTemplate(value: string): ResolvedChatTemplate {
     } catch (e) {
       throw new TokenmillError('io_error', `--chat-template ${value}: ${(e as Error).message}`, { cause: e, param: '--chat-template' });
     }
-    if (text.trim() === '') throw new TokenmillError('invalid_argument', `--chat-template ${value}: the file is empty`, { param: '--chat-template' });
+    if (text.trim() === '')
+      throw new TokenmillError('invalid_argument', `--chat-template ${value}: the file is empty`, { param: '--chat-template' });
     return { template: text, source: `file:${value}` };
   }
   if (value.includes('{{') || value.includes('{%')) return { template: value, source: 'inline' };
-  throw new TokenmillError('invalid_argument',
-    `--chat-template ${value}: not a file, and not a built-in name (${Object.keys(BUILTIN_CHAT_TEMPLATES).join(', ')})`, { param: '--chat-template' });
+  throw new TokenmillError(
+    'invalid_argument',
+    `--chat-template ${value}: not a file, and not a built-in name (${Object.keys(BUILTIN_CHAT_TEMPLATES).join(', ')})`,
+    { param: '--chat-template' },
+  );
 }

@@ -97,9 +97,11 @@ export class ChatTemplateRenderer {
     if (this.closed) return Promise.reject(new TokenmillError('chat_template_error', 'chat template renderer is closed'));
     if (this.queue.length >= MAX_QUEUED_RENDERS) {
       const why = `The server is overloaded: ${this.queue.length} chat templates are waiting to be rendered; retry in 1 s.`;
-      return Promise.reject(new TokenmillError('server_overloaded', why, {
-        details: { retryAfterSeconds: 1 },
-      }));
+      return Promise.reject(
+        new TokenmillError('server_overloaded', why, {
+          details: { retryAfterSeconds: 1 },
+        }),
+      );
     }
     const context: Record<string, unknown> = {
       ...(ctx.extra ?? {}),
@@ -168,8 +170,15 @@ export class ChatTemplateRenderer {
 
   private onMessage(w: Renderer, m: WorkerReply): void {
     if (w !== this.worker) return;
-    if (m.ready) { this.ready = true; this.pump(); return; }
-    if (m.fatal !== undefined) { this.failAll(`chat template worker cannot load jinja: ${m.fatal}`); return; }
+    if (m.ready) {
+      this.ready = true;
+      this.pump();
+      return;
+    }
+    if (m.fatal !== undefined) {
+      this.failAll(`chat template worker cannot load jinja: ${m.fatal}`);
+      return;
+    }
     const p = this.current;
     if (!p || m.id !== p.id) return;
     this.finish();
@@ -184,7 +193,11 @@ export class ChatTemplateRenderer {
     const w = this.worker;
     this.worker = null; // the next render spawns a fresh renderer
     if (w) void kill(w);
-    p.reject(new TokenmillError('chat_template_timeout', `chat template rendering exceeded ${p.timeoutMs} ms`, { details: { timeoutMs: p.timeoutMs } }));
+    p.reject(
+      new TokenmillError('chat_template_timeout', `chat template rendering exceeded ${p.timeoutMs} ms`, {
+        details: { timeoutMs: p.timeoutMs },
+      }),
+    );
     this.pump();
   }
 
@@ -249,7 +262,11 @@ export function renderChatTemplate(template: string | null | undefined, ctx: Cha
 export function selectChatTemplate(templates: Readonly<Record<string, string>>, name?: string): string | null {
   if (name !== undefined) {
     const t = templates[name];
-    if (t === undefined) throw new TokenmillError('chat_template_missing', `no chat template named "${name}" (have: ${Object.keys(templates).join(', ') || 'none'})`);
+    if (t === undefined)
+      throw new TokenmillError(
+        'chat_template_missing',
+        `no chat template named "${name}" (have: ${Object.keys(templates).join(', ') || 'none'})`,
+      );
     return t;
   }
   return templates.default ?? null;
@@ -270,7 +287,11 @@ export interface RenderChatOptions {
  * Render messages with the model's template and its bos/eos strings. Encode the result with
  * addSpecialTokens: false (as HF apply_chat_template and vLLM do): the template places BOS itself.
  */
-export function renderChat(tok: Pick<ModelTokenizer, 'chatTemplates' | 'config'>, messages: readonly ChatMessage[], opts: RenderChatOptions = {}): Promise<string> {
+export function renderChat(
+  tok: Pick<ModelTokenizer, 'chatTemplates' | 'config'>,
+  messages: readonly ChatMessage[],
+  opts: RenderChatOptions = {},
+): Promise<string> {
   let template: string | null;
   try {
     template = opts.template ?? selectChatTemplate(tok.chatTemplates, opts.templateName);
@@ -278,7 +299,11 @@ export function renderChat(tok: Pick<ModelTokenizer, 'chatTemplates' | 'config'>
     return Promise.reject(e);
   }
   const ctx: ChatTemplateContext = {
-    messages, addGenerationPrompt: opts.addGenerationPrompt ?? true, bosToken: tok.config.bosToken, eosToken: tok.config.eosToken, extra: opts.extra,
+    messages,
+    addGenerationPrompt: opts.addGenerationPrompt ?? true,
+    bosToken: tok.config.bosToken,
+    eosToken: tok.config.eosToken,
+    extra: opts.extra,
   };
   return opts.renderer ? opts.renderer.render(template, ctx, opts.timeoutMs) : renderChatTemplate(template, ctx, opts.timeoutMs);
 }

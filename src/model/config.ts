@@ -8,7 +8,12 @@ import type { FloatDType } from '../runtime/dtype.js';
 import { TokenmillError, fileError } from '../util/errors.js';
 import type { Architecture, ModelConfig, RopeScaling } from './types.js';
 
-export const SUPPORTED_ARCHITECTURES: readonly Architecture[] = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM'];
+export const SUPPORTED_ARCHITECTURES: readonly Architecture[] = [
+  'LlamaForCausalLM',
+  'MistralForCausalLM',
+  'Qwen2ForCausalLM',
+  'Qwen3ForCausalLM',
+];
 
 /** transformers defaults per architecture for fields a config.json may omit. */
 const DEFAULTS: Record<Architecture, { rmsNormEps: number; ropeTheta: number; maxPositionEmbeddings: number }> = {
@@ -25,20 +30,36 @@ type Json = Record<string, unknown>;
  * 262144, 10M context) yet small enough that tables sized by them stay bounded.
  */
 const SHAPE_FIELD_MAX: Readonly<Record<string, number>> = {
-  hidden_size: 1 << 17, intermediate_size: 1 << 20, num_hidden_layers: 1024, num_attention_heads: 1024, num_key_value_heads: 1024,
-  head_dim: 1 << 12, vocab_size: 1 << 22,
-  max_position_embeddings: 1 << 24, original_max_position_embeddings: 1 << 24, sliding_window: 1 << 24,
+  hidden_size: 1 << 17,
+  intermediate_size: 1 << 20,
+  num_hidden_layers: 1024,
+  num_attention_heads: 1024,
+  num_key_value_heads: 1024,
+  head_dim: 1 << 12,
+  vocab_size: 1 << 22,
+  max_position_embeddings: 1 << 24,
+  original_max_position_embeddings: 1 << 24,
+  sliding_window: 1 << 24,
 };
 
 class Fields {
-  constructor(readonly raw: Json, readonly file: string) {}
+  constructor(
+    readonly raw: Json,
+    readonly file: string,
+  ) {}
 
   missing(field: string): TokenmillError {
-    return new TokenmillError('config_missing_field', `${this.file}: missing required field '${field}'`, { details: { file: this.file, field } });
+    return new TokenmillError('config_missing_field', `${this.file}: missing required field '${field}'`, {
+      details: { file: this.file, field },
+    });
   }
 
   invalid(field: string, why: string): TokenmillError {
-    return new TokenmillError('config_invalid', `${this.file}: field '${field}' ${why} (got ${JSON.stringify(this.raw[field]) ?? 'undefined'})`, { details: { file: this.file, field } });
+    return new TokenmillError(
+      'config_invalid',
+      `${this.file}: field '${field}' ${why} (got ${JSON.stringify(this.raw[field]) ?? 'undefined'})`,
+      { details: { file: this.file, field } },
+    );
   }
 
   has(field: string): boolean {
@@ -80,7 +101,8 @@ class Fields {
     if (!this.has(field)) return [];
     const v = this.raw[field];
     const list = Array.isArray(v) ? v : [v];
-    if (!list.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)) throw this.invalid(field, 'must be a token id or a list of token ids');
+    if (!list.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0))
+      throw this.invalid(field, 'must be a token id or a list of token ids');
     return list as number[];
   }
 }
@@ -106,7 +128,10 @@ function parseRope(f: Fields, defaultTheta: number, maxPositionEmbeddings: numbe
   const rs = f.raw[field];
   if (typeof rs !== 'object' || Array.isArray(rs) || rs === null) throw f.invalid(field, 'must be an object or null');
   const r = new Fields(rs as Json, `${f.file} ${field}`);
-  const theta = field === 'rope_parameters' ? r.posNumber('rope_theta', f.posNumber('rope_theta', defaultTheta)) : f.posNumber('rope_theta', defaultTheta);
+  const theta =
+    field === 'rope_parameters'
+      ? r.posNumber('rope_theta', f.posNumber('rope_theta', defaultTheta))
+      : f.posNumber('rope_theta', defaultTheta);
   const type = r.raw.rope_type ?? r.raw.type;
   if (type === 'default' || type === 'dynamic' || (type === undefined && field === 'rope_parameters')) return { theta, scaling: null };
   if (type === 'linear') return { theta, scaling: { type: 'linear', factor: r.posNumber('factor') } };
@@ -128,12 +153,17 @@ function parseRope(f: Fields, defaultTheta: number, maxPositionEmbeddings: numbe
 function parseArchitecture(f: Fields): Architecture {
   if (!f.has('architectures')) throw f.missing('architectures');
   const list = f.raw.architectures;
-  if (!Array.isArray(list) || list.length === 0 || typeof list[0] !== 'string') throw f.invalid('architectures', 'must be a non-empty list of names');
+  if (!Array.isArray(list) || list.length === 0 || typeof list[0] !== 'string')
+    throw f.invalid('architectures', 'must be a non-empty list of names');
   const name = list[0];
   if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(name)) {
-    throw new TokenmillError('unsupported_architecture', `${f.file}: architecture '${name}' is not supported; supported: ${SUPPORTED_ARCHITECTURES.join(', ')}`, {
-      details: { file: f.file, architecture: name, supported: SUPPORTED_ARCHITECTURES },
-    });
+    throw new TokenmillError(
+      'unsupported_architecture',
+      `${f.file}: architecture '${name}' is not supported; supported: ${SUPPORTED_ARCHITECTURES.join(', ')}`,
+      {
+        details: { file: f.file, architecture: name, supported: SUPPORTED_ARCHITECTURES },
+      },
+    );
   }
   return name as Architecture;
 }
@@ -144,7 +174,8 @@ function parseSlidingWindow(f: Fields, arch: Architecture, numLayers: number): n
   if (arch === 'MistralForCausalLM') return f.posInt('sliding_window', 0);
   if (!f.bool('use_sliding_window', false)) return 0;
   const mwl = f.raw.max_window_layers ?? 0;
-  if (typeof mwl !== 'number' || !Number.isSafeInteger(mwl) || mwl < 0) throw f.invalid('max_window_layers', 'must be a non-negative integer');
+  if (typeof mwl !== 'number' || !Number.isSafeInteger(mwl) || mwl < 0)
+    throw f.invalid('max_window_layers', 'must be a non-negative integer');
   const maxWindowLayers = mwl;
   if (maxWindowLayers >= numLayers) return 0; // layers below max_window_layers use full attention
   if (maxWindowLayers > 0) throw f.invalid('max_window_layers', 'mixes full and sliding-window layers, which is not supported');
@@ -164,7 +195,8 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
   const numLayers = f.posInt('num_hidden_layers');
   const numKvHeads = f.posInt('num_key_value_heads', numHeads);
   if (numHeads % numKvHeads !== 0) throw f.invalid('num_key_value_heads', `must divide num_attention_heads (${numHeads})`);
-  if (!f.has('head_dim') && hiddenSize % numHeads !== 0) throw f.invalid('hidden_size', `must be a multiple of num_attention_heads (${numHeads}) when head_dim is absent`);
+  if (!f.has('head_dim') && hiddenSize % numHeads !== 0)
+    throw f.invalid('hidden_size', `must be a multiple of num_attention_heads (${numHeads}) when head_dim is absent`);
   const headDim = f.posInt('head_dim', hiddenSize / numHeads);
   if (headDim % 2 !== 0) throw f.invalid('head_dim', 'must be even (rotary embedding pairs)');
   if (f.has('hidden_act') && f.raw.hidden_act !== 'silu') throw f.invalid('hidden_act', "must be 'silu'");

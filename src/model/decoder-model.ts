@@ -34,7 +34,10 @@ export function resolveKvCacheDType(backend: Backend, opt: KvCacheDTypeOption = 
   }
   // A narrower cache needs f32 compute and a backend whose kvWrite/attention convert (cpu, reference).
   if (compute !== 'f32' || (backend.name !== 'cpu' && backend.name !== 'reference')) {
-    throw new TokenmillError('invalid_argument', `kvCacheDType ${opt} is not supported on the ${backend.name} backend with ${compute} compute (its KV cache is ${compute}; use auto)`);
+    throw new TokenmillError(
+      'invalid_argument',
+      `kvCacheDType ${opt} is not supported on the ${backend.name} backend with ${compute} compute (its KV cache is ${compute}; use auto)`,
+    );
   }
   return opt;
 }
@@ -58,7 +61,10 @@ export class DecoderModel implements CausalLM {
     opts: DecoderModelOptions = {},
   ) {
     this.maxTokensPerStep = positive(opts.maxTokensPerStep ?? DEFAULT_MAX_TOKENS_PER_STEP, 'maxTokensPerStep');
-    this.maxLogitsPerStep = positive(opts.maxLogitsPerStep ?? Math.min(this.maxTokensPerStep, DEFAULT_MAX_LOGITS_PER_STEP), 'maxLogitsPerStep');
+    this.maxLogitsPerStep = positive(
+      opts.maxLogitsPerStep ?? Math.min(this.maxTokensPerStep, DEFAULT_MAX_LOGITS_PER_STEP),
+      'maxLogitsPerStep',
+    );
     this.kvCacheDType = resolveKvCacheDType(backend, opts.kvCacheDType);
     this.invFreq = backend.alloc([config.headDim / 2], 'f32');
     backend.upload(this.invFreq, computeInvFreq(config));
@@ -81,7 +87,8 @@ export class DecoderModel implements CausalLM {
     if (!Number.isInteger(S) || S < 1 || S > this.maxLogitsPerStep) {
       throw new TokenmillError('invalid_argument', `forward: numLogits ${S} outside 1..${this.maxLogitsPerStep} (maxLogitsPerStep)`);
     }
-    if (kvCache.length !== c.numLayers) throw new TokenmillError('invalid_argument', `forward: kvCache has ${kvCache.length} layers, model has ${c.numLayers}`);
+    if (kvCache.length !== c.numLayers)
+      throw new TokenmillError('invalid_argument', `forward: kvCache has ${kvCache.length} layers, model has ${c.numLayers}`);
     const ws = this.ws.step(T);
     const layerStep: LayerStep = { positions: step.positions, slotMapping: step.slotMapping, meta: step.attention, invFreq: this.invFreq };
     const eps = c.rmsNormEps;
@@ -101,7 +108,11 @@ export class DecoderModel implements CausalLM {
     linear(b, lv.logits, lv.lastNormed, w.lmHead, null);
     const numHidden = step.numHiddenRows ?? 0;
     if (numHidden > 0) {
-      if (numHidden > T || step.hiddenRows == null) throw new TokenmillError('invalid_argument', `forward: numHiddenRows ${numHidden} needs hiddenRows and at most numTokens (${T}) rows`);
+      if (numHidden > T || step.hiddenRows == null)
+        throw new TokenmillError(
+          'invalid_argument',
+          `forward: numHiddenRows ${numHidden} needs hiddenRows and at most numTokens (${T}) rows`,
+        );
       // The residual stream and the last MLP output are free once the logits rows are gathered:
       // finish the residual add and the final norm over every row in place, then gather the
       // requested rows into the (now unused) residual buffer.

@@ -29,7 +29,8 @@ function tokenIds(raw: Record<string, unknown>, field: string, file: string): nu
   const v = raw[field];
   if (v === undefined || v === null) return [];
   const list = Array.isArray(v) ? v : [v];
-  if (!list.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)) throw invalid(file, field, 'must be a token id or a list of token ids');
+  if (!list.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0))
+    throw invalid(file, field, 'must be a token id or a list of token ids');
   return list as number[];
 }
 
@@ -41,7 +42,8 @@ function num(raw: Record<string, unknown>, field: string, file: string, check: (
 }
 
 export function parseGenerationConfig(raw: unknown, file = 'generation_config.json'): GenerationConfig {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new TokenmillError('config_invalid', `${file}: must be a JSON object`, { details: { file } });
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new TokenmillError('config_invalid', `${file}: must be a JSON object`, { details: { file } });
   const r = raw as Record<string, unknown>;
   if (r.do_sample !== undefined && typeof r.do_sample !== 'boolean') throw invalid(file, 'do_sample', 'must be true or false');
   const out: GenerationConfig = {

@@ -14,7 +14,12 @@ import { parseTokenizerConfig } from './tokenizer-config.js';
 import { tokenizerFromText, type ModelTokenizer } from './tokenizer.js';
 import type { ModelConfig } from './types.js';
 
-const HF_ARCH: Record<string, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' };
+const HF_ARCH: Record<string, string> = {
+  llama: 'LlamaForCausalLM',
+  mistral: 'MistralForCausalLM',
+  qwen2: 'Qwen2ForCausalLM',
+  qwen3: 'Qwen3ForCausalLM',
+};
 
 /** GGUF llama/mistral store Q/K rows interleaved per head (llama.cpp's rope); qwen2/qwen3 do not. */
 export function ggufPermutesRotary(arch: string): boolean {
@@ -28,7 +33,10 @@ export function resolveGgufPath(path: string): string | null {
   if (st.isFile()) return path.toLowerCase().endsWith('.gguf') ? path : null;
   if (!st.isDirectory() || existsSync(join(path, 'config.json'))) return null;
   const ggufs = readdirSync(path).filter((f) => f.toLowerCase().endsWith('.gguf'));
-  if (ggufs.length > 1) throw new TokenmillError('invalid_argument', `${path} holds ${ggufs.length} .gguf files (${ggufs.join(', ')}); name one with --model`, { details: { dir: path } });
+  if (ggufs.length > 1)
+    throw new TokenmillError('invalid_argument', `${path} holds ${ggufs.length} .gguf files (${ggufs.join(', ')}); name one with --model`, {
+      details: { dir: path },
+    });
   return ggufs.length === 1 ? join(path, ggufs[0]!) : null;
 }
 
@@ -83,8 +91,9 @@ function configOf(g: GgufFile, src: ByteSource, arch: string): ModelConfig {
   const keyLen = p('attention.key_length');
   if (keyLen !== undefined) raw.head_dim = keyLen;
   const ropeDims = p('rope.dimension_count');
-  const headDim = keyLen ?? ((raw.hidden_size as number) / (raw.num_attention_heads as number));
-  if (ropeDims !== undefined && ropeDims !== headDim) throw bad(g.path, `partial rotary (${arch}.rope.dimension_count ${ropeDims} < head size ${headDim}) is not supported`);
+  const headDim = keyLen ?? (raw.hidden_size as number) / (raw.num_attention_heads as number);
+  if (ropeDims !== undefined && ropeDims !== headDim)
+    throw bad(g.path, `partial rotary (${arch}.rope.dimension_count ${ropeDims} < head size ${headDim}) is not supported`);
   const window = p('attention.sliding_window');
   if (window !== undefined && window > 0 && arch === 'mistral') raw.sliding_window = window;
   const scaling = g.metadata.get(`${arch}.rope.scaling.type`);
@@ -93,7 +102,8 @@ function configOf(g: GgufFile, src: ByteSource, arch: string): ModelConfig {
   else if (scaling !== undefined && scaling !== 'none') throw bad(g.path, `rope scaling '${String(scaling)}' is not supported`);
   const freqs = g.tensors.get('rope_freqs.weight');
   if (freqs) {
-    if (freqs.typeName !== 'F32' || freqs.numel !== headDim / 2) throw bad(g.path, 'rope_freqs.weight must be F32 [head_dim/2]', 'rope_freqs.weight');
+    if (freqs.typeName !== 'F32' || freqs.numel !== headDim / 2)
+      throw bad(g.path, 'rope_freqs.weight must be F32 [head_dim/2]', 'rope_freqs.weight');
     const s = inferLlama3RopeScaling(readF32(src, freqs), headDim, (raw.rope_theta as number | undefined) ?? 10000);
     if (!s) throw bad(g.path, 'rope_freqs.weight does not match llama3 rope scaling (low 1, high 4, original 8192)', 'rope_freqs.weight');
     raw.rope_scaling = s;
@@ -113,10 +123,18 @@ export function openGgufModel(file: string): GgufModelSource {
     const gguf = parseGguf(src, file);
     const arch = gguf.metadata.get('general.architecture');
     if (typeof arch !== 'string' || HF_ARCH[arch] === undefined) {
-      throw new TokenmillError('unsupported_architecture', `${file}: GGUF architecture '${String(arch)}' is not supported (${Object.keys(HF_ARCH).join(', ')})`, { details: { file } });
+      throw new TokenmillError(
+        'unsupported_architecture',
+        `${file}: GGUF architecture '${String(arch)}' is not supported (${Object.keys(HF_ARCH).join(', ')})`,
+        { details: { file } },
+      );
     }
     const config = configOf(gguf, src, arch);
-    const generationConfig: GenerationConfig = { ...EMPTY_GENERATION_CONFIG, bosTokenId: config.bosTokenId, eosTokenIds: config.eosTokenIds };
+    const generationConfig: GenerationConfig = {
+      ...EMPTY_GENERATION_CONFIG,
+      bosTokenId: config.bosTokenId,
+      eosTokenIds: config.eosTokenIds,
+    };
     return { file, gguf, arch, config, generationConfig };
   } finally {
     src.close();
@@ -127,7 +145,12 @@ export function openGgufModel(file: string): GgufModelSource {
 export function loadGgufTokenizer(file: string, meta?: ReadonlyMap<string, GgufValue>, maxLen = 2048): ModelTokenizer {
   const m = meta ?? openGgufModel(file).gguf.metadata;
   const files = ggufTokenizerFiles(m, maxLen, file);
-  if (files === null) throw new TokenmillError('tokenizer_invalid', `${file}: the GGUF file has no tokenizer (tokenizer.ggml.model is absent)`);
+  if (files === null)
+    throw new TokenmillError('tokenizer_invalid', `${file}: the GGUF file has no tokenizer (tokenizer.ggml.model is absent)`);
   const label = `${file} (tokenizer.ggml.*)`;
-  return tokenizerFromText(JSON.stringify(files.tokenizerJson), label, parseTokenizerConfig(files.tokenizerConfig as Record<string, unknown>, label));
+  return tokenizerFromText(
+    JSON.stringify(files.tokenizerJson),
+    label,
+    parseTokenizerConfig(files.tokenizerConfig as Record<string, unknown>, label),
+  );
 }

@@ -13,14 +13,25 @@ import type { EmbedWeight, LinearWeight } from './quantize.js';
 import type { ModelConfig } from './types.js';
 import { resolveWeightDType, type LayerWeights, type ModelWeights } from './weights.js';
 
-interface Expected { readonly shape: readonly number[]; readonly matrix: boolean; readonly rotaryHeads: number }
+interface Expected {
+  readonly shape: readonly number[];
+  readonly matrix: boolean;
+  readonly rotaryHeads: number;
+}
 
 /** Every tensor this config needs in a GGUF file (ggml names), shapes row-major [out, in]. */
 export function expectedGgufTensors(c: ModelConfig, permutes: boolean): Map<string, Expected> {
-  const D = c.hiddenSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim, I = c.intermediateSize;
+  const D = c.hiddenSize,
+    q = c.numHeads * c.headDim,
+    kv = c.numKvHeads * c.headDim,
+    I = c.intermediateSize;
   const m = new Map<string, Expected>();
-  const mat = (n: string, shape: number[], rotaryHeads = 0): void => { m.set(n, { shape, matrix: true, rotaryHeads: permutes ? rotaryHeads : 0 }); };
-  const vec = (n: string, len: number): void => { m.set(n, { shape: [len], matrix: false, rotaryHeads: 0 }); };
+  const mat = (n: string, shape: number[], rotaryHeads = 0): void => {
+    m.set(n, { shape, matrix: true, rotaryHeads: permutes ? rotaryHeads : 0 });
+  };
+  const vec = (n: string, len: number): void => {
+    m.set(n, { shape: [len], matrix: false, rotaryHeads: 0 });
+  };
   mat('token_embd.weight', [c.vocabSize, D]);
   vec('output_norm.weight', D);
   if (!c.tieWordEmbeddings) mat('output.weight', [c.vocabSize, D]);
@@ -30,8 +41,15 @@ export function expectedGgufTensors(c: ModelConfig, permutes: boolean): Map<stri
     mat(`${p}attn_q.weight`, [q, D], c.numHeads);
     mat(`${p}attn_k.weight`, [kv, D], c.numKvHeads);
     mat(`${p}attn_v.weight`, [kv, D]);
-    if (c.attentionBias) { vec(`${p}attn_q.bias`, q); vec(`${p}attn_k.bias`, kv); vec(`${p}attn_v.bias`, kv); }
-    if (c.qkNorm) { vec(`${p}attn_q_norm.weight`, c.headDim); vec(`${p}attn_k_norm.weight`, c.headDim); }
+    if (c.attentionBias) {
+      vec(`${p}attn_q.bias`, q);
+      vec(`${p}attn_k.bias`, kv);
+      vec(`${p}attn_v.bias`, kv);
+    }
+    if (c.qkNorm) {
+      vec(`${p}attn_q_norm.weight`, c.headDim);
+      vec(`${p}attn_k_norm.weight`, c.headDim);
+    }
     mat(`${p}attn_output.weight`, [D, q]);
     vec(`${p}ffn_norm.weight`, D);
     mat(`${p}ffn_gate.weight`, [I, D]);
@@ -43,29 +61,49 @@ export function expectedGgufTensors(c: ModelConfig, permutes: boolean): Map<stri
 
 /** Validate names, shapes and types; returns each needed tensor's info and type. */
 export function checkGgufTensors(s: GgufModelSource): Map<string, { info: GgufTensorInfo; type: GgmlWeightType; e: Expected }> {
-  const g = s.gguf, file = s.file;
+  const g = s.gguf,
+    file = s.file;
   const expected = expectedGgufTensors(s.config, ggufPermutesRotary(s.arch));
   for (const name of g.tensors.keys()) {
-    if (!expected.has(name) && name !== 'rope_freqs.weight') throw new TokenmillError('gguf_invalid', `${file}: unexpected tensor '${name}' for a ${s.arch} model with this config`, { details: { file, tensor: name } });
+    if (!expected.has(name) && name !== 'rope_freqs.weight')
+      throw new TokenmillError('gguf_invalid', `${file}: unexpected tensor '${name}' for a ${s.arch} model with this config`, {
+        details: { file, tensor: name },
+      });
   }
   const out = new Map<string, { info: GgufTensorInfo; type: GgmlWeightType; e: Expected }>();
   for (const [name, e] of expected) {
     const info = g.tensors.get(name);
-    if (!info) throw new TokenmillError('tensor_missing', `${file}: GGUF file lacks '${name}' (needed by ${s.config.architecture})`, { details: { file, tensor: name } });
-    if (info.shape.join(',') !== e.shape.join(',')) {
-      throw new TokenmillError('tensor_shape_mismatch', `${file}: tensor '${name}' has shape [${info.shape.join(', ')}], the metadata implies [${e.shape.join(', ')}]`, {
-        details: { file, tensor: name, shape: info.shape, expected: e.shape },
+    if (!info)
+      throw new TokenmillError('tensor_missing', `${file}: GGUF file lacks '${name}' (needed by ${s.config.architecture})`, {
+        details: { file, tensor: name },
       });
+    if (info.shape.join(',') !== e.shape.join(',')) {
+      throw new TokenmillError(
+        'tensor_shape_mismatch',
+        `${file}: tensor '${name}' has shape [${info.shape.join(', ')}], the metadata implies [${e.shape.join(', ')}]`,
+        {
+          details: { file, tensor: name, shape: info.shape, expected: e.shape },
+        },
+      );
     }
     const type = checkSupportedGgmlType(info.typeName, name, file);
     if (!e.matrix && type !== 'F32' && type !== 'F16' && type !== 'BF16') {
-      throw new TokenmillError('gguf_unsupported_type', `${file}: 1-D tensor '${name}' has type ${type}; norms and biases must be F32, F16 or BF16`, { details: { file, tensor: name, type } });
+      throw new TokenmillError(
+        'gguf_unsupported_type',
+        `${file}: 1-D tensor '${name}' has type ${type}; norms and biases must be F32, F16 or BF16`,
+        { details: { file, tensor: name, type } },
+      );
     }
     out.set(name, { info, type, e });
   }
   for (let l = 0; l < s.config.numLayers; l++) {
     const [gt, ut] = [out.get(`blk.${l}.ffn_gate.weight`)!.type, out.get(`blk.${l}.ffn_up.weight`)!.type];
-    if (gt !== ut) throw new TokenmillError('gguf_unsupported_type', `${file}: blk.${l}.ffn_gate.weight (${gt}) and ffn_up.weight (${ut}) differ in type; tokenmill fuses them into one matrix`, { details: { file, tensor: `blk.${l}.ffn_gate.weight` } });
+    if (gt !== ut)
+      throw new TokenmillError(
+        'gguf_unsupported_type',
+        `${file}: blk.${l}.ffn_gate.weight (${gt}) and ffn_up.weight (${ut}) differ in type; tokenmill fuses them into one matrix`,
+        { details: { file, tensor: `blk.${l}.ffn_gate.weight` } },
+      );
   }
   return out;
 }
@@ -100,7 +138,9 @@ export function uploadGgufWeights(s: GgufModelSource, backend: Backend): ModelWe
   };
   const floatValues = (name: string, b: Uint8Array): Float32Array | Uint16Array => {
     const t = checked.get(name)!.type;
-    return t === 'F32' ? new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4) : new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
+    return t === 'F32'
+      ? new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4)
+      : new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
   };
   const alloc = (shape: readonly number[], dtype: Parameters<Backend['alloc']>[1]): Tensor => {
     const t = backend.alloc(shape, dtype);
@@ -132,11 +172,18 @@ export function uploadGgufWeights(s: GgufModelSource, backend: Backend): ModelWe
     if (type === 'F32' || type === 'F16' || type === 'BF16') {
       const t = alloc([N, K], matDType(names[0]!));
       let off = 0;
-      for (const n of names) { putFloat(t, n, bytesOf(n), off); off += checked.get(n)!.e.shape[0]! * K; }
+      for (const n of names) {
+        putFloat(t, n, bytesOf(n), off);
+        off += checked.get(n)!.e.shape[0]! * K;
+      }
       return t;
     }
     if (backend.matmulGgml === undefined || backend.embeddingGgml === undefined) {
-      throw new TokenmillError('backend_unavailable', `${s.file}: backend '${backend.name}' cannot compute on ${type} weights (use --device cpu)`, { details: { file: s.file, tensor: names[0] } });
+      throw new TokenmillError(
+        'backend_unavailable',
+        `${s.file}: backend '${backend.name}' cannot compute on ${type} weights (use --device cpu)`,
+        { details: { file: s.file, tensor: names[0] } },
+      );
     }
     const rowBytes = checked.get(names[0]!)!.info.sizeBytes / checked.get(names[0]!)!.e.shape[0]!;
     const blocks = alloc([N, rowBytes], 'i8');
@@ -155,9 +202,14 @@ export function uploadGgufWeights(s: GgufModelSource, backend: Backend): ModelWe
       const p = `blk.${l}.`;
       layers.push({
         inputNorm: vec(`${p}attn_norm.weight`),
-        qProj: mat(`${p}attn_q.weight`), kProj: mat(`${p}attn_k.weight`), vProj: mat(`${p}attn_v.weight`),
-        qBias: opt(`${p}attn_q.bias`, c.attentionBias), kBias: opt(`${p}attn_k.bias`, c.attentionBias), vBias: opt(`${p}attn_v.bias`, c.attentionBias),
-        qNorm: opt(`${p}attn_q_norm.weight`, c.qkNorm), kNorm: opt(`${p}attn_k_norm.weight`, c.qkNorm),
+        qProj: mat(`${p}attn_q.weight`),
+        kProj: mat(`${p}attn_k.weight`),
+        vProj: mat(`${p}attn_v.weight`),
+        qBias: opt(`${p}attn_q.bias`, c.attentionBias),
+        kBias: opt(`${p}attn_k.bias`, c.attentionBias),
+        vBias: opt(`${p}attn_v.bias`, c.attentionBias),
+        qNorm: opt(`${p}attn_q_norm.weight`, c.qkNorm),
+        kNorm: opt(`${p}attn_k_norm.weight`, c.qkNorm),
         oProj: mat(`${p}attn_output.weight`),
         postAttnNorm: vec(`${p}ffn_norm.weight`),
         gateUp: mat(`${p}ffn_gate.weight`, `${p}ffn_up.weight`),

@@ -59,12 +59,15 @@ export async function loadModel(dir: string, backend: Backend, opts: LoadModelOp
   try {
     if (ckpt.isBaseModelLayout && !config.tieWordEmbeddings && ckpt.info('lm_head.weight') === undefined) {
       // A base-model checkpoint (an embedding model such as Qwen3-Embedding-8B) has no LM head.
-      log.warn(`${dir}: a base-model checkpoint without lm_head: the embeddings serve as lm_head, so generated text is meaningless (embeddings are unaffected)`);
+      log.warn(
+        `${dir}: a base-model checkpoint without lm_head: the embeddings serve as lm_head, so generated text is meaningless (embeddings are unaffected)`,
+      );
       config = { ...config, tieWordEmbeddings: true };
     }
     checkCheckpoint(ckpt, config);
     let weights = uploadWeights(ckpt, config, backend, opts);
-    if (opts.quantize !== undefined) weights = await quantizeModelWeights(backend, weights, { mode: opts.quantize, lmHead: opts.quantizeLmHead });
+    if (opts.quantize !== undefined)
+      weights = await quantizeModelWeights(backend, weights, { mode: opts.quantize, lmHead: opts.quantizeLmHead });
     try {
       return { model: new DecoderModel(config, backend, weights, opts), config, generationConfig };
     } catch (e) {
@@ -83,7 +86,8 @@ export async function loadModel(dir: string, backend: Backend, opts: LoadModelOp
 async function loadGgufModel(file: string, backend: Backend, opts: LoadModelOptions): Promise<LoadedModel> {
   const s = openGgufModel(file);
   let weights = uploadGgufWeights(s, backend);
-  if (opts.quantize !== undefined) weights = await quantizeModelWeights(backend, weights, { mode: opts.quantize, lmHead: opts.quantizeLmHead });
+  if (opts.quantize !== undefined)
+    weights = await quantizeModelWeights(backend, weights, { mode: opts.quantize, lmHead: opts.quantizeLmHead });
   try {
     return { model: new DecoderModel(s.config, backend, weights, opts), config: s.config, generationConfig: s.generationConfig };
   } catch (e) {

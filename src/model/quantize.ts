@@ -46,7 +46,8 @@ export function isGgml(w: LinearWeight): w is GgmlLinear {
 /** out = x . w^T (+ bias) for any form of weight. */
 export function linear(b: Backend, out: Tensor, x: Tensor, w: LinearWeight, bias: Tensor | null): void {
   if (isGgml(w)) {
-    if (b.matmulGgml === undefined) throw new TokenmillError('invalid_argument', `backend '${b.name}' cannot compute on ${w.type} weights (no matmulGgml)`);
+    if (b.matmulGgml === undefined)
+      throw new TokenmillError('invalid_argument', `backend '${b.name}' cannot compute on ${w.type} weights (no matmulGgml)`);
     b.matmulGgml(out, x, w.blocks, w.type, bias);
     return;
   }
@@ -64,7 +65,8 @@ export function embed(b: Backend, out: Tensor, table: EmbedWeight, ids: Tensor):
     b.embedding(out, table, ids);
     return;
   }
-  if (b.embeddingGgml === undefined) throw new TokenmillError('invalid_argument', `backend '${b.name}' cannot read ${table.type} embeddings (no embeddingGgml)`);
+  if (b.embeddingGgml === undefined)
+    throw new TokenmillError('invalid_argument', `backend '${b.name}' cannot read ${table.type} embeddings (no embeddingGgml)`);
   b.embeddingGgml(out, table.blocks, table.type, ids);
 }
 
@@ -170,7 +172,8 @@ export async function quantizeModelWeights(b: Backend, w: ModelWeights, opts: Qu
   if (!QUANTIZE_MODES.includes(opts.mode)) {
     throw new TokenmillError('invalid_argument', `unknown quantization '${String(opts.mode)}' (expected ${QUANTIZE_MODES.join(' | ')})`);
   }
-  const missing = opts.mode === 'int8' ? (b.matmulQ8 === undefined ? 'int8 matmul' : null) : b.matmulGgml === undefined ? 'ggml matmul' : null;
+  const missing =
+    opts.mode === 'int8' ? (b.matmulQ8 === undefined ? 'int8 matmul' : null) : b.matmulGgml === undefined ? 'ggml matmul' : null;
   if (missing !== null) throw new TokenmillError('invalid_argument', `--quantize ${opts.mode}: backend '${b.name}' has no ${missing}`);
   const layers: LayerWeights[] = w.layers.map((l) => ({ ...l }));
   let lmHead: LinearWeight = w.lmHead;

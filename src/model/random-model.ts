@@ -61,7 +61,12 @@ const EOS = [3, 1];
 const CHUNK_ELEMS = 1 << 20;
 
 /** How a tensor is initialised: mean + std * N(0, 1). */
-export function initOf(name: string, shape: readonly number[], c: ModelConfig, init: RandomInit = 'default'): { mean: number; std: number } {
+export function initOf(
+  name: string,
+  shape: readonly number[],
+  c: ModelConfig,
+  init: RandomInit = 'default',
+): { mean: number; std: number } {
   if (init === 'well-conditioned') {
     if (name.endsWith('norm.weight')) return { mean: 1, std: 0.1 };
     if (name.endsWith('.bias')) return { mean: 0, std: 0.1 };
@@ -120,17 +125,24 @@ export function randomTensors(c: ModelConfig, seed: number, dtype: RandomWeightD
   for (const [name, shape] of expectedWeights(c)) {
     const { mean, std } = initOf(name, shape, c, init);
     const numel = shape.reduce((a, b) => a * b, 1);
-    const data = init === 'well-conditioned' && name === 'lm_head.weight'
-      ? () => rolledEmbeddingChunks(shape[0]!, shape[1]!, std, hashSeed(seed, 'model.embed_tokens.weight'), dtype)
-      : () => tensorChunks(numel, mean, std, hashSeed(seed, name), dtype);
+    const data =
+      init === 'well-conditioned' && name === 'lm_head.weight'
+        ? () => rolledEmbeddingChunks(shape[0]!, shape[1]!, std, hashSeed(seed, 'model.embed_tokens.weight'), dtype)
+        : () => tensorChunks(numel, mean, std, hashSeed(seed, name), dtype);
     out.push({ name, dtype: ST[dtype], shape, data });
   }
   return out;
 }
 
 /** bos/eos for config.json and generation_config.json: the real tokenizer's, or the synthetic one's. */
-function specialIds(hfConfig: Record<string, unknown>, tok: ImportedTokenizer | null, dir: string, vocabSize?: number): {
-  full: Record<string, unknown>; genEos: (c: ModelConfig) => number[];
+function specialIds(
+  hfConfig: Record<string, unknown>,
+  tok: ImportedTokenizer | null,
+  dir: string,
+  vocabSize?: number,
+): {
+  full: Record<string, unknown>;
+  genEos: (c: ModelConfig) => number[];
 } {
   if (tok === null) {
     const full = { bos_token_id: BOS, eos_token_id: EOS[0], ...hfConfig };
@@ -139,7 +151,9 @@ function specialIds(hfConfig: Record<string, unknown>, tok: ImportedTokenizer | 
   const fromConfig = typeof hfConfig.vocab_size === 'number' ? hfConfig.vocab_size : 0;
   const vocab = vocabSize ?? Math.max(fromConfig, tok.vocabSize);
   if (vocab < tok.vocabSize) {
-    throw new TokenmillError('invalid_argument', `vocab size ${vocab} is smaller than the tokenizer's ${tok.vocabSize} ids (${dir})`, { param: 'vocab_size' });
+    throw new TokenmillError('invalid_argument', `vocab size ${vocab} is smaller than the tokenizer's ${tok.vocabSize} ids (${dir})`, {
+      param: 'vocab_size',
+    });
   }
   const eos = tok.eosTokenIds.length === 1 ? tok.eosTokenIds[0] : [...tok.eosTokenIds];
   const full = { ...hfConfig, vocab_size: vocab, bos_token_id: tok.bosTokenId, eos_token_id: tok.eosTokenIds.length === 0 ? null : eos };
@@ -155,9 +169,10 @@ export function writeRandomModel(dir: string, hfConfig: Record<string, unknown>,
   const seed = opts.seed ?? 0;
   const dtype = opts.dtype ?? 'f32';
   const torchDType = { f32: 'float32', f16: 'float16', bf16: 'bfloat16' }[dtype];
-  const realTok = opts.tokenizerDir !== undefined && (opts.tokenizer ?? true)
-    ? importTokenizerDir(opts.tokenizerDir, dir, { chatTemplate: opts.chatTemplate })
-    : null;
+  const realTok =
+    opts.tokenizerDir !== undefined && (opts.tokenizer ?? true)
+      ? importTokenizerDir(opts.tokenizerDir, dir, { chatTemplate: opts.chatTemplate })
+      : null;
   const ids = specialIds(hfConfig, realTok, opts.tokenizerDir ?? dir, opts.vocabSize);
   const full = { ...ids.full, torch_dtype: torchDType };
   const config = parseModelConfig(full, `${dir}/config.json`);
@@ -210,7 +225,10 @@ function writeShards(dir: string, tensors: TensorToWrite[], maxShardBytes: numbe
       total += bytesOf(t);
     }
   });
-  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
+  writeFileSync(
+    join(dir, 'model.safetensors.index.json'),
+    JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n',
+  );
 }
 
 export interface TinyModelOptions extends Omit<RandomModelOptions, 'tokenizerDir'> {
@@ -237,7 +255,8 @@ export interface TinyModel {
 export function makeTinyModel(tokenizerDir: string, opts: TinyModelOptions = {}): TinyModel {
   const name = opts.preset ?? 'tiny-llama';
   const preset = MODEL_PRESETS[name];
-  if (preset === undefined) throw new TokenmillError('invalid_argument', `preset ${name}: one of ${Object.keys(MODEL_PRESETS).join(', ')}`, { param: 'preset' });
+  if (preset === undefined)
+    throw new TokenmillError('invalid_argument', `preset ${name}: one of ${Object.keys(MODEL_PRESETS).join(', ')}`, { param: 'preset' });
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'tm-tiny-'));
   const { vocab_size: _drop, ...shape } = preset.config;
   const config = writeRandomModel(dir, { ...shape, ...opts.patch }, { seed: 1, ...opts, tokenizerDir });

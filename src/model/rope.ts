@@ -9,7 +9,12 @@ export function computeInvFreq(config: Pick<ModelConfig, 'headDim' | 'ropeTheta'
   const s = config.ropeScaling;
   for (let i = 0; i < half; i++) {
     const freq = 1 / config.ropeTheta ** ((2 * i) / config.headDim);
-    out[i] = s === null ? freq : s.type === 'linear' ? freq / s.factor : llama3Scale(freq, s.factor, s.lowFreqFactor ?? 1, s.highFreqFactor ?? 4, s.originalMaxPositionEmbeddings ?? 8192);
+    out[i] =
+      s === null
+        ? freq
+        : s.type === 'linear'
+          ? freq / s.factor
+          : llama3Scale(freq, s.factor, s.lowFreqFactor ?? 1, s.highFreqFactor ?? 4, s.originalMaxPositionEmbeddings ?? 8192);
   }
   return out;
 }

@@ -7,7 +7,15 @@ import { TokenmillError } from '../util/errors.js';
 export type StDType = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
 export const ST_DTYPE_BYTES: Readonly<Record<StDType, number>> = {
-  F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8, I16: 2, I8: 1, U8: 1, BOOL: 1,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  I64: 8,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
 };
 
 /** Default cap on the JSON header length (a real 405B index header is a few MiB). */
@@ -41,15 +49,23 @@ function isCount(x: unknown): x is number {
 /** Read the 8-byte little-endian header length, rejecting anything over the cap or the file. */
 export function parseHeaderLength(prefix: Uint8Array, fileSizeBytes: number, file: string, maxHeaderBytes = MAX_HEADER_BYTES): number {
   if (fileSizeBytes < 8 || prefix.length < 8) {
-    throw new TokenmillError('safetensors_truncated', `${file}: file is ${fileSizeBytes} bytes, shorter than the 8-byte header length`, { details: { file } });
+    throw new TokenmillError('safetensors_truncated', `${file}: file is ${fileSizeBytes} bytes, shorter than the 8-byte header length`, {
+      details: { file },
+    });
   }
   const len = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (len > BigInt(maxHeaderBytes)) {
-    throw new TokenmillError('safetensors_header_too_large', `${file}: header length ${len} exceeds the cap of ${maxHeaderBytes} bytes`, { details: { file, headerBytes: len.toString() } });
+    throw new TokenmillError('safetensors_header_too_large', `${file}: header length ${len} exceeds the cap of ${maxHeaderBytes} bytes`, {
+      details: { file, headerBytes: len.toString() },
+    });
   }
   const n = Number(len);
   if (8 + n > fileSizeBytes) {
-    throw new TokenmillError('safetensors_truncated', `${file}: header says ${n} bytes but the file has only ${fileSizeBytes - 8} after the length`, { details: { file } });
+    throw new TokenmillError(
+      'safetensors_truncated',
+      `${file}: header says ${n} bytes but the file has only ${fileSizeBytes - 8} after the length`,
+      { details: { file } },
+    );
   }
   return n;
 }
@@ -68,7 +84,10 @@ export function parseHeader(json: Uint8Array, fileSizeBytes: number, file: strin
   try {
     raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(json));
   } catch (e) {
-    throw new TokenmillError('safetensors_bad_header', `${file}: header is not valid UTF-8 JSON: ${(e as Error).message}`, { details: { file }, cause: e });
+    throw new TokenmillError('safetensors_bad_header', `${file}: header is not valid UTF-8 JSON: ${(e as Error).message}`, {
+      details: { file },
+      cause: e,
+    });
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw badHeader(file, 'header is not a JSON object');
   const dataStart = 8 + json.length;
@@ -85,22 +104,38 @@ export function parseHeader(json: Uint8Array, fileSizeBytes: number, file: strin
     const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
     if (typeof dtype !== 'string') throw badHeader(file, 'missing dtype', name);
     if (!isStDType(dtype)) {
-      throw new TokenmillError('safetensors_bad_dtype', `${file}: tensor '${name}' has dtype ${dtype}; allowed: ${Object.keys(ST_DTYPE_BYTES).join(', ')}`, { details: { file, tensor: name, dtype } });
+      throw new TokenmillError(
+        'safetensors_bad_dtype',
+        `${file}: tensor '${name}' has dtype ${dtype}; allowed: ${Object.keys(ST_DTYPE_BYTES).join(', ')}`,
+        { details: { file, tensor: name, dtype } },
+      );
     }
     if (!Array.isArray(shape) || !shape.every(isCount)) throw badHeader(file, 'shape is not an array of non-negative integers', name);
     if (!Array.isArray(offsets) || offsets.length !== 2) throw badHeader(file, 'data_offsets is not a [begin, end] pair', name);
     const [begin, end] = offsets as unknown[];
     if (!isCount(begin) || !isCount(end) || begin > end) {
-      throw new TokenmillError('safetensors_bad_offsets', `${file}: tensor '${name}' has data_offsets [${String(begin)}, ${String(end)}]; need integers 0 <= begin <= end`, { details: { file, tensor: name } });
+      throw new TokenmillError(
+        'safetensors_bad_offsets',
+        `${file}: tensor '${name}' has data_offsets [${String(begin)}, ${String(end)}]; need integers 0 <= begin <= end`,
+        { details: { file, tensor: name } },
+      );
     }
     if (end > dataSize) {
-      throw new TokenmillError('safetensors_truncated', `${file}: tensor '${name}' ends at data byte ${end} but the data section holds only ${dataSize} bytes (incomplete file?)`, { details: { file, tensor: name } });
+      throw new TokenmillError(
+        'safetensors_truncated',
+        `${file}: tensor '${name}' ends at data byte ${end} but the data section holds only ${dataSize} bytes (incomplete file?)`,
+        { details: { file, tensor: name } },
+      );
     }
     let numel = 1;
     for (const d of shape as number[]) numel *= d;
     const expected = numel * ST_DTYPE_BYTES[dtype];
     if (!Number.isSafeInteger(expected) || expected !== end - begin) {
-      throw new TokenmillError('safetensors_size_mismatch', `${file}: tensor '${name}' [${(shape as number[]).join(', ')}] ${dtype} needs ${expected} bytes but data_offsets span ${end - begin}`, { details: { file, tensor: name } });
+      throw new TokenmillError(
+        'safetensors_size_mismatch',
+        `${file}: tensor '${name}' [${(shape as number[]).join(', ')}] ${dtype} needs ${expected} bytes but data_offsets span ${end - begin}`,
+        { details: { file, tensor: name } },
+      );
     }
     tensors.set(name, { name, dtype, shape: shape as number[], numel, fileOffset: dataStart + begin, byteLength: end - begin });
     ranges.push({ name, begin, end });
@@ -110,7 +145,11 @@ export function parseHeader(json: Uint8Array, fileSizeBytes: number, file: strin
   for (const cur of ranges) {
     if (cur.end === cur.begin) continue; // zero-length tensors occupy no bytes
     if (reach !== null && cur.begin < reach.end) {
-      throw new TokenmillError('safetensors_overlap', `${file}: tensor '${cur.name}' [${cur.begin}, ${cur.end}) overlaps '${reach.name}' [${reach.begin}, ${reach.end})`, { details: { file, tensor: cur.name, other: reach.name } });
+      throw new TokenmillError(
+        'safetensors_overlap',
+        `${file}: tensor '${cur.name}' [${cur.begin}, ${cur.end}) overlaps '${reach.name}' [${reach.begin}, ${reach.end})`,
+        { details: { file, tensor: cur.name, other: reach.name } },
+      );
     }
     if (reach === null || cur.end > reach.end) reach = cur;
   }

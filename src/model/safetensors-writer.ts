@@ -31,14 +31,18 @@ export function encodeFloats(values: Float32Array, dtype: 'F32' | 'F16' | 'BF16'
 function byteSizeOf(t: TensorToWrite): number {
   let n = ST_DTYPE_BYTES[t.dtype];
   for (const d of t.shape) {
-    if (!Number.isSafeInteger(d) || d < 0) throw new TokenmillError('invalid_argument', `writeSafetensors: tensor '${t.name}' has bad shape [${t.shape.join(', ')}]`);
+    if (!Number.isSafeInteger(d) || d < 0)
+      throw new TokenmillError('invalid_argument', `writeSafetensors: tensor '${t.name}' has bad shape [${t.shape.join(', ')}]`);
     n *= d;
   }
   return n;
 }
 
 /** Build the padded header bytes (length prefix included) for these tensors. */
-export function buildHeader(tensors: readonly TensorToWrite[], metadata: Readonly<Record<string, string>> = {}): { header: Uint8Array; sizes: number[] } {
+export function buildHeader(
+  tensors: readonly TensorToWrite[],
+  metadata: Readonly<Record<string, string>> = {},
+): { header: Uint8Array; sizes: number[] } {
   const obj: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) obj.__metadata__ = metadata;
   const sizes: number[] = [];
@@ -97,7 +101,10 @@ export function writeSafetensors(path: string, tensors: readonly TensorToWrite[]
         writeAll(fd, b);
       }
       if (written !== sizes[i]) {
-        throw new TokenmillError('invalid_argument', `writeSafetensors: tensor '${t.name}' [${t.shape.join(', ')}] ${t.dtype} needs ${sizes[i]} bytes, got ${written}`);
+        throw new TokenmillError(
+          'invalid_argument',
+          `writeSafetensors: tensor '${t.name}' [${t.shape.join(', ')}] ${t.dtype} needs ${sizes[i]} bytes, got ${written}`,
+        );
       }
     });
     ok = true;

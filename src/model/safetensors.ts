@@ -43,7 +43,13 @@ export class SafetensorsFile {
   readonly fileSizeBytes: number;
   private fd: number | null;
 
-  private constructor(path: string, fd: number, fileSizeBytes: number, tensors: ReadonlyMap<string, StTensorInfo>, metadata: Record<string, string>) {
+  private constructor(
+    path: string,
+    fd: number,
+    fileSizeBytes: number,
+    tensors: ReadonlyMap<string, StTensorInfo>,
+    metadata: Record<string, string>,
+  ) {
     this.path = path;
     this.fd = fd;
     this.fileSizeBytes = fileSizeBytes;
@@ -76,7 +82,8 @@ export class SafetensorsFile {
   /** Read a tensor's bytes into `into` (which must be large enough); returns the filled prefix. */
   readBytes(name: string, into?: Uint8Array): Uint8Array {
     const info = this.tensors.get(name);
-    if (info === undefined) throw new TokenmillError('tensor_missing', `${this.path}: no tensor '${name}'`, { details: { file: this.path, tensor: name } });
+    if (info === undefined)
+      throw new TokenmillError('tensor_missing', `${this.path}: no tensor '${name}'`, { details: { file: this.path, tensor: name } });
     if (this.fd === null) throw new TokenmillError('io_error', `${this.path}: file already closed`);
     const out = into === undefined ? new Uint8Array(info.byteLength) : into.subarray(0, info.byteLength);
     if (out.length < info.byteLength) throw new TokenmillError('internal_error', `read buffer too small for '${name}'`);
@@ -87,10 +94,14 @@ export class SafetensorsFile {
   /** Read bytes [byteStart, byteStart + into.length) of a tensor's data into `into`. */
   readRange(name: string, byteStart: number, into: Uint8Array): void {
     const info = this.tensors.get(name);
-    if (info === undefined) throw new TokenmillError('tensor_missing', `${this.path}: no tensor '${name}'`, { details: { file: this.path, tensor: name } });
+    if (info === undefined)
+      throw new TokenmillError('tensor_missing', `${this.path}: no tensor '${name}'`, { details: { file: this.path, tensor: name } });
     if (this.fd === null) throw new TokenmillError('io_error', `${this.path}: file already closed`);
     if (!Number.isInteger(byteStart) || byteStart < 0 || byteStart + into.length > info.byteLength) {
-      throw new TokenmillError('internal_error', `range [${byteStart}, ${byteStart + into.length}) outside '${name}' (${info.byteLength} bytes)`);
+      throw new TokenmillError(
+        'internal_error',
+        `range [${byteStart}, ${byteStart + into.length}) outside '${name}' (${info.byteLength} bytes)`,
+      );
     }
     readFully(this.fd, into, info.fileOffset + byteStart, this.path);
   }
@@ -105,7 +116,10 @@ function readFully(fd: number, out: Uint8Array, position: number, path: string):
   let done = 0;
   while (done < out.length) {
     const n = readSync(fd, out, done, Math.min(out.length - done, READ_CHUNK_BYTES), position + done);
-    if (n === 0) throw new TokenmillError('safetensors_truncated', `${path}: unexpected end of file at byte ${position + done}`, { details: { file: path } });
+    if (n === 0)
+      throw new TokenmillError('safetensors_truncated', `${path}: unexpected end of file at byte ${position + done}`, {
+        details: { file: path },
+      });
     done += n;
   }
 }
@@ -133,7 +147,9 @@ export class Checkpoint {
       for (const name of f.tensors.keys()) {
         const prev = this.where.get(name);
         if (prev !== undefined) {
-          throw new TokenmillError('safetensors_bad_header', `tensor '${name}' appears in both ${prev.path} and ${f.path}`, { details: { tensor: name } });
+          throw new TokenmillError('safetensors_bad_header', `tensor '${name}' appears in both ${prev.path} and ${f.path}`, {
+            details: { tensor: name },
+          });
         }
         this.where.set(name, f);
       }
@@ -151,7 +167,9 @@ export class Checkpoint {
 
   /** The name a stored tensor name is seen under. */
   canonicalName(storedName: string): string {
-    return this.isBaseModelLayout && !storedName.startsWith('model.') && !storedName.startsWith('lm_head.') ? `model.${storedName}` : storedName;
+    return this.isBaseModelLayout && !storedName.startsWith('model.') && !storedName.startsWith('lm_head.')
+      ? `model.${storedName}`
+      : storedName;
   }
 
   tensorNames(): string[] {
@@ -175,9 +193,12 @@ export class Checkpoint {
     const file = this.where.get(name);
     const info = this.info(name);
     if (file === undefined || info === undefined) {
-      throw new TokenmillError('tensor_missing', `${this.dir}: checkpoint has no tensor '${name}'`, { details: { dir: this.dir, tensor: name } });
+      throw new TokenmillError('tensor_missing', `${this.dir}: checkpoint has no tensor '${name}'`, {
+        details: { dir: this.dir, tensor: name },
+      });
     }
-    if (this.buffer === null || this.buffer.length < info.byteLength) this.buffer = new Uint8Array(new ArrayBuffer(Math.max(8, maxTensorBytes(this.files))));
+    if (this.buffer === null || this.buffer.length < info.byteLength)
+      this.buffer = new Uint8Array(new ArrayBuffer(Math.max(8, maxTensorBytes(this.files))));
     const bytes = file.readBytes(info.name, this.buffer);
     return { name, dtype: info.dtype, shape: info.shape, data: typedView(info.dtype, bytes) };
   }
@@ -191,7 +212,9 @@ export class Checkpoint {
     const file = this.where.get(name);
     const info = this.info(name);
     if (file === undefined || info === undefined) {
-      throw new TokenmillError('tensor_missing', `${this.dir}: checkpoint has no tensor '${name}'`, { details: { dir: this.dir, tensor: name } });
+      throw new TokenmillError('tensor_missing', `${this.dir}: checkpoint has no tensor '${name}'`, {
+        details: { dir: this.dir, tensor: name },
+      });
     }
     const esz = ST_DTYPE_BYTES[info.dtype];
     const pieceElems = Math.max(1, Math.floor(maxPieceBytes / esz));
@@ -233,7 +256,9 @@ export function openCheckpoint(dir: string, opts: { maxHeaderBytes?: number } = 
       const ckpt = new Checkpoint(dir, files);
       for (const [tensor, shard] of weightMap) {
         if (ckpt.fileOf(ckpt.canonicalName(tensor)) !== join(dir, shard)) {
-          throw new TokenmillError('tensor_missing', `${indexPath}: weight_map puts '${tensor}' in ${shard}, which does not hold it`, { details: { file: indexPath, tensor } });
+          throw new TokenmillError('tensor_missing', `${indexPath}: weight_map puts '${tensor}' in ${shard}, which does not hold it`, {
+            details: { file: indexPath, tensor },
+          });
         }
       }
       return ckpt;
@@ -252,7 +277,10 @@ function readIndex(path: string): Map<string, string> {
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new TokenmillError('safetensors_bad_header', `${path}: not valid JSON: ${(e as Error).message}`, { cause: e, details: { file: path } });
+    throw new TokenmillError('safetensors_bad_header', `${path}: not valid JSON: ${(e as Error).message}`, {
+      cause: e,
+      details: { file: path },
+    });
   }
   const map = (raw as { weight_map?: unknown } | null)?.weight_map;
   if (map === null || typeof map !== 'object' || Array.isArray(map)) {
@@ -262,7 +290,9 @@ function readIndex(path: string): Map<string, string> {
   for (const [tensor, file] of Object.entries(map as Record<string, unknown>)) {
     // Shard names must be plain file names in the same directory (no path traversal).
     if (typeof file !== 'string' || file.length === 0 || basename(file) !== file || file === '..' || file === '.') {
-      throw new TokenmillError('safetensors_bad_header', `${path}: weight_map['${tensor}'] is not a file name in the model directory`, { details: { file: path, tensor } });
+      throw new TokenmillError('safetensors_bad_header', `${path}: weight_map['${tensor}'] is not a file name in the model directory`, {
+        details: { file: path, tensor },
+      });
     }
     shards.set(tensor, file);
   }
@@ -275,7 +305,12 @@ export function readSafetensorsFile(path: string): { tensors: Map<string, HostTe
   try {
     const tensors = new Map<string, HostTensor>();
     for (const info of f.tensors.values()) {
-      tensors.set(info.name, { name: info.name, dtype: info.dtype, shape: info.shape, data: typedView(info.dtype, f.readBytes(info.name)) });
+      tensors.set(info.name, {
+        name: info.name,
+        dtype: info.dtype,
+        shape: info.shape,
+        data: typedView(info.dtype, f.readBytes(info.name)),
+      });
     }
     return { tensors, metadata: { ...f.metadata } };
   } finally {

@@ -18,7 +18,11 @@ export interface EncodeOptions {
   readonly addSpecialTokens?: boolean;
 }
 
-interface AddedTokenJson { id: number; content: string; special?: boolean }
+interface AddedTokenJson {
+  id: number;
+  content: string;
+  special?: boolean;
+}
 
 const utf8 = new TextEncoder();
 const EMPTY = new Uint8Array(0);
@@ -37,11 +41,15 @@ export function analyzeDecoder(decoder: unknown): { spelling: TokenSpelling; str
   const parts = decoderTypes(decoder);
   const types = new Set(parts.map((p) => p.type as string));
   if (types.has('ByteLevel')) return { spelling: 'byte_level', stripsLeadingSpace: false };
-  const spm = types.has('ByteFallback') || types.has('Metaspace') ||
+  const spm =
+    types.has('ByteFallback') ||
+    types.has('Metaspace') ||
     parts.some((p) => p.type === 'Replace' && JSON.stringify(p.pattern ?? '').includes(SPM_SPACE));
-  const strips = parts.some((p) =>
-    (p.type === 'Strip' && p.content === ' ' && Number(p.start ?? 0) >= 1) ||
-    (p.type === 'Metaspace' && (p.prepend_scheme === 'always' || p.prepend_scheme === 'first' || p.add_prefix_space === true)));
+  const strips = parts.some(
+    (p) =>
+      (p.type === 'Strip' && p.content === ' ' && Number(p.start ?? 0) >= 1) ||
+      (p.type === 'Metaspace' && (p.prepend_scheme === 'always' || p.prepend_scheme === 'first' || p.add_prefix_space === true)),
+  );
   return { spelling: spm ? 'sentencepiece' : 'plain', stripsLeadingSpace: strips };
 }
 
@@ -142,7 +150,10 @@ export class ModelTokenizer {
   /** Text of ids as HF decode() gives it (skipSpecialTokens default true). */
   async decode(ids: readonly number[], opts: { skipSpecialTokens?: boolean } = {}): Promise<string> {
     try {
-      return await this.hf.decode(ids.filter((id) => id >= 0 && id < this.vocabSize), opts.skipSpecialTokens ?? true);
+      return await this.hf.decode(
+        ids.filter((id) => id >= 0 && id < this.vocabSize),
+        opts.skipSpecialTokens ?? true,
+      );
     } catch (e) {
       throw new TokenmillError('tokenizer_invalid', `decoding failed: ${(e as Error).message}`, { cause: e });
     }
@@ -228,7 +239,7 @@ export function tokenizerFromText(text: string, path: string, cfg: TokenizerConf
   }
   let config = cfg;
   if (!config.fromFile) {
-    const name = (id: number | null | undefined) => (id === null || id === undefined ? null : hf.idToToken(id) ?? null);
+    const name = (id: number | null | undefined) => (id === null || id === undefined ? null : (hf.idToToken(id) ?? null));
     config = { ...config, bosToken: name(opts.fallbackBosTokenId), eosToken: name(opts.fallbackEosTokenId) };
   }
   return new ModelTokenizer(hf, json, config, path);

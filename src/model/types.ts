@@ -5,11 +5,7 @@
 import type { AttentionMetadata, Backend, KvLayer, Tensor } from '../runtime/backend.js';
 import type { FloatDType } from '../runtime/dtype.js';
 
-export type Architecture =
-  | 'LlamaForCausalLM'
-  | 'MistralForCausalLM'
-  | 'Qwen2ForCausalLM'
-  | 'Qwen3ForCausalLM';
+export type Architecture = 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM';
 
 export interface RopeScaling {
   /** 'llama3' (Llama 3.1/3.2 frequency-dependent scaling) or 'linear'; null for none. */

@@ -91,24 +91,40 @@ export function checkCheckpoint(ckpt: Checkpoint, c: ModelConfig): void {
       // Name the files searched: a renamed tensor is damage in one of them, a wrong config.json asks for the wrong names.
       const files = ckpt.files.map((f) => basename(f.path));
       const shown = files.length <= 3 ? files.join(', ') : `${files.slice(0, 3).join(', ')} and ${files.length - 3} more`;
-      throw new TokenmillError('tensor_missing', `${ckpt.dir}: checkpoint (${shown}) lacks '${name}' (needed by ${c.architecture} as config.json describes it)`, {
-        details: { dir: ckpt.dir, tensor: name, files },
-      });
+      throw new TokenmillError(
+        'tensor_missing',
+        `${ckpt.dir}: checkpoint (${shown}) lacks '${name}' (needed by ${c.architecture} as config.json describes it)`,
+        {
+          details: { dir: ckpt.dir, tensor: name, files },
+        },
+      );
     }
     const file = ckpt.fileOf(name);
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-      throw new TokenmillError('tensor_shape_mismatch', `${file}: tensor '${name}' has shape [${info.shape.join(', ')}], config.json implies [${shape.join(', ')}]`, {
-        details: { file, tensor: name, shape: info.shape, expected: shape },
-      });
+      throw new TokenmillError(
+        'tensor_shape_mismatch',
+        `${file}: tensor '${name}' has shape [${info.shape.join(', ')}], config.json implies [${shape.join(', ')}]`,
+        {
+          details: { file, tensor: name, shape: info.shape, expected: shape },
+        },
+      );
     }
     if (ST_TO_DTYPE[info.dtype] === undefined) {
-      throw new TokenmillError('safetensors_bad_dtype', `${file}: weight '${name}' has dtype ${info.dtype}; weights must be F32, F16 or BF16`, { details: { file, tensor: name } });
+      throw new TokenmillError(
+        'safetensors_bad_dtype',
+        `${file}: weight '${name}' has dtype ${info.dtype}; weights must be F32, F16 or BF16`,
+        { details: { file, tensor: name } },
+      );
     }
   }
 }
 
 /** The dtype a matrix stored as `stored` gets on a backend computing in `computeDType`. */
-export function resolveWeightDType(stored: FloatDType, computeDType: DType, option: LoadWeightsOptions['weightDType'] = 'auto'): FloatDType {
+export function resolveWeightDType(
+  stored: FloatDType,
+  computeDType: DType,
+  option: LoadWeightsOptions['weightDType'] = 'auto',
+): FloatDType {
   if (option === 'stored') return stored;
   if (option !== 'auto') return option;
   return stored === 'f32' && (computeDType === 'f16' || computeDType === 'bf16') ? computeDType : stored;
@@ -120,7 +136,10 @@ export function resolveWeightDType(stored: FloatDType, computeDType: DType, opti
  */
 class Uploader {
   private scratch = new Float32Array(0);
-  constructor(private readonly backend: Backend, private readonly ckpt: Checkpoint) {}
+  constructor(
+    private readonly backend: Backend,
+    private readonly ckpt: Checkpoint,
+  ) {}
 
   upload(dst: Tensor, name: string, dstOffset = 0): void {
     const hostDType = ST_TO_DTYPE[this.ckpt.info(name)!.dtype];
@@ -141,7 +160,8 @@ class Uploader {
 export function uploadWeights(ckpt: Checkpoint, c: ModelConfig, backend: Backend, opts: LoadWeightsOptions = {}): ModelWeights {
   const up = new Uploader(backend, ckpt);
   const allocated: Tensor[] = [];
-  const matDType = (name: string): FloatDType => resolveWeightDType(ST_TO_DTYPE[ckpt.info(name)!.dtype]!, backend.computeDType, opts.weightDType);
+  const matDType = (name: string): FloatDType =>
+    resolveWeightDType(ST_TO_DTYPE[ckpt.info(name)!.dtype]!, backend.computeDType, opts.weightDType);
   let totalBytes = 0;
   for (const name of expectedWeights(c).keys()) totalBytes += ckpt.info(name)!.byteLength;
   let loadedBytes = 0;

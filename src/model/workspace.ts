@@ -87,7 +87,9 @@ export class Workspace {
     const views: StepViews = {
       hidden: b.view(big.hidden, [T, c.hiddenSize]),
       normed: b.view(big.normed, [T, c.hiddenSize]),
-      q, k, v,
+      q,
+      k,
+      v,
       q3: b.view(big.q, [T, H, Dh]),
       k3: b.view(big.k, [T, Hkv, Dh]),
       v3: b.view(big.v, [T, Hkv, Dh]),

@@ -6,12 +6,37 @@ import { TokenmillError } from '../util/errors.js';
 
 /** Every ggml type id a GGUF file may name: [name, elements per block, bytes per block]. */
 export const GGML_TYPES: Readonly<Record<number, readonly [string, number, number]>> = {
-  0: ['F32', 1, 4], 1: ['F16', 1, 2], 2: ['Q4_0', 32, 18], 3: ['Q4_1', 32, 20], 6: ['Q5_0', 32, 22], 7: ['Q5_1', 32, 24],
-  8: ['Q8_0', 32, 34], 9: ['Q8_1', 32, 36], 10: ['Q2_K', 256, 84], 11: ['Q3_K', 256, 110], 12: ['Q4_K', 256, 144],
-  13: ['Q5_K', 256, 176], 14: ['Q6_K', 256, 210], 15: ['Q8_K', 256, 292], 16: ['IQ2_XXS', 256, 66], 17: ['IQ2_XS', 256, 74],
-  18: ['IQ3_XXS', 256, 98], 19: ['IQ1_S', 256, 50], 20: ['IQ4_NL', 32, 18], 21: ['IQ3_S', 256, 110], 22: ['IQ2_S', 256, 82],
-  23: ['IQ4_XS', 256, 136], 24: ['I8', 1, 1], 25: ['I16', 1, 2], 26: ['I32', 1, 4], 27: ['I64', 1, 8], 28: ['F64', 1, 8],
-  29: ['IQ1_M', 256, 56], 30: ['BF16', 1, 2], 34: ['TQ1_0', 256, 54], 35: ['TQ2_0', 256, 66],
+  0: ['F32', 1, 4],
+  1: ['F16', 1, 2],
+  2: ['Q4_0', 32, 18],
+  3: ['Q4_1', 32, 20],
+  6: ['Q5_0', 32, 22],
+  7: ['Q5_1', 32, 24],
+  8: ['Q8_0', 32, 34],
+  9: ['Q8_1', 32, 36],
+  10: ['Q2_K', 256, 84],
+  11: ['Q3_K', 256, 110],
+  12: ['Q4_K', 256, 144],
+  13: ['Q5_K', 256, 176],
+  14: ['Q6_K', 256, 210],
+  15: ['Q8_K', 256, 292],
+  16: ['IQ2_XXS', 256, 66],
+  17: ['IQ2_XS', 256, 74],
+  18: ['IQ3_XXS', 256, 98],
+  19: ['IQ1_S', 256, 50],
+  20: ['IQ4_NL', 32, 18],
+  21: ['IQ3_S', 256, 110],
+  22: ['IQ2_S', 256, 82],
+  23: ['IQ4_XS', 256, 136],
+  24: ['I8', 1, 1],
+  25: ['I16', 1, 2],
+  26: ['I32', 1, 4],
+  27: ['I64', 1, 8],
+  28: ['F64', 1, 8],
+  29: ['IQ1_M', 256, 56],
+  30: ['BF16', 1, 2],
+  34: ['TQ1_0', 256, 54],
+  35: ['TQ2_0', 256, 66],
 };
 
 /** The block-quantized types tokenmill computes on directly (Backend.matmulGgml). */
@@ -54,7 +79,8 @@ export function ggmlRowBytes(type: GgmlQuantType, K: number): number {
 /** Row length K of a [N, rowBytes] byte tensor of this type. */
 export function ggmlRowElems(type: GgmlQuantType, rowBytes: number): number {
   const f = GGML_BLOCK[type];
-  if (rowBytes % f.blockBytes !== 0) throw new TokenmillError('invalid_argument', `${type}: row of ${rowBytes} bytes is not a whole number of ${f.blockBytes}-byte blocks`);
+  if (rowBytes % f.blockBytes !== 0)
+    throw new TokenmillError('invalid_argument', `${type}: row of ${rowBytes} bytes is not a whole number of ${f.blockBytes}-byte blocks`);
   return (rowBytes / f.blockBytes) * f.blockElems;
 }
 
@@ -64,7 +90,11 @@ export function ggmlRowElems(type: GgmlQuantType, rowBytes: number): number {
  */
 export function checkSupportedGgmlType(typeName: string, tensor: string, file: string): GgmlWeightType {
   if (typeName === 'F32' || typeName === 'F16' || typeName === 'BF16' || isGgmlQuantType(typeName)) return typeName;
-  throw new TokenmillError('gguf_unsupported_type', `${file}: tensor '${tensor}' has ggml type ${typeName}, which tokenmill does not support (supported: F32, F16, BF16, ${GGML_QUANT_TYPES.join(', ')})`, {
-    details: { file, tensor, type: typeName },
-  });
+  throw new TokenmillError(
+    'gguf_unsupported_type',
+    `${file}: tensor '${tensor}' has ggml type ${typeName}, which tokenmill does not support (supported: F32, F16, BF16, ${GGML_QUANT_TYPES.join(', ')})`,
+    {
+      details: { file, tensor, type: typeName },
+    },
+  );
 }

@@ -136,7 +136,11 @@ let cpuLoad: AddonLoad<CpuAddon> | null = null;
 
 /** The CPU addon, loaded once (TOKENMILL_CPU_ADDON overrides its path). */
 export function loadCpuAddon(): AddonLoad<CpuAddon> {
-  cpuLoad ??= loadBinary('tokenmill_cpu.node', 'TOKENMILL_CPU_ADDON', 'build/Release/tokenmill_cpu.node not found (run `npm run install` to build it)') as AddonLoad<CpuAddon>;
+  cpuLoad ??= loadBinary(
+    'tokenmill_cpu.node',
+    'TOKENMILL_CPU_ADDON',
+    'build/Release/tokenmill_cpu.node not found (run `npm run install` to build it)',
+  ) as AddonLoad<CpuAddon>;
   return cpuLoad;
 }
 
@@ -149,7 +153,15 @@ export interface CudaProbeRaw {
   runtimeVersion: number;
   cublasLt: boolean;
   cublasLtReason: string;
-  devices: { name: string; computeCapability: string; totalMemoryBytes: number; freeMemoryBytes: number; bf16: boolean; numSms: number; l2Bytes: number }[];
+  devices: {
+    name: string;
+    computeCapability: string;
+    totalMemoryBytes: number;
+    freeMemoryBytes: number;
+    bf16: boolean;
+    numSms: number;
+    l2Bytes: number;
+  }[];
 }
 
 /** One device context: a stream, cuBLASLt handle, block cache. Pointers are plain numbers. Every method throws Error('cuda_error: ...' | 'out_of_memory: ...'). */
@@ -168,26 +180,114 @@ export interface CudaContextNative {
   convert(out: number, dtOut: number, src: number, dtSrc: number, n: number): void;
   rmsnorm(out: number, x: number, w: number, dt: number, dtW: number, rows: number, cols: number, eps: number): void;
   addRmsnorm(out: number, residual: number, x: number, w: number, dt: number, dtW: number, rows: number, cols: number, eps: number): void;
-  rope(q: number, k: number, dt: number, positions: number, invFreq: number, numTokens: number, numHeads: number, numKvHeads: number, headDim: number): void;
-  kvWrite(kCache: number, vCache: number, k: number, v: number, dt: number, slots: number, numTokens: number, rowElems: number, numSlots: number): void;
+  rope(
+    q: number,
+    k: number,
+    dt: number,
+    positions: number,
+    invFreq: number,
+    numTokens: number,
+    numHeads: number,
+    numKvHeads: number,
+    headDim: number,
+  ): void;
+  kvWrite(
+    kCache: number,
+    vCache: number,
+    k: number,
+    v: number,
+    dt: number,
+    slots: number,
+    numTokens: number,
+    rowElems: number,
+    numSlots: number,
+  ): void;
   /** Present in addons built from the fused-QKV commit on (optional so older binaries still load). */
-  ropeKvWriteQkv?(qOut: number, qkv: number, kCache: number, vCache: number, dt: number, positions: number, invFreq: number, slots: number,
-    numTokens: number, numHeads: number, numKvHeads: number, headDim: number, numSlots: number): void;
-  attention(out: number, q: number, kCache: number, vCache: number, queryStartLoc: number, seqLens: number, blockTables: number, dt: number,
-    numTokens: number, numSeqs: number, numHeads: number, numKvHeads: number, headDim: number, blockSize: number, maxBlocksPerSeq: number,
-    maxQueryLen: number, maxSeqLen: number, slidingWindow: number, numCacheBlocks: number, scale: number, dynamicSplits?: number): void;
+  ropeKvWriteQkv?(
+    qOut: number,
+    qkv: number,
+    kCache: number,
+    vCache: number,
+    dt: number,
+    positions: number,
+    invFreq: number,
+    slots: number,
+    numTokens: number,
+    numHeads: number,
+    numKvHeads: number,
+    headDim: number,
+    numSlots: number,
+  ): void;
+  attention(
+    out: number,
+    q: number,
+    kCache: number,
+    vCache: number,
+    queryStartLoc: number,
+    seqLens: number,
+    blockTables: number,
+    dt: number,
+    numTokens: number,
+    numSeqs: number,
+    numHeads: number,
+    numKvHeads: number,
+    headDim: number,
+    blockSize: number,
+    maxBlocksPerSeq: number,
+    maxQueryLen: number,
+    maxSeqLen: number,
+    slidingWindow: number,
+    numCacheBlocks: number,
+    scale: number,
+    dynamicSplits?: number,
+  ): void;
   siluMul(out: number, gateUp: number, dt: number, rows: number, inter: number): void;
   /** mode 0 auto, 1 own kernels only, 2 cuBLASLt only. Returns the path that ran. */
-  matmul(out: number, dtOut: number, x: number, dtX: number, w: number, dtW: number, bias: number, dtBias: number,
-    numTokens: number, n: number, k: number, mode: number): 'gemv' | 'tiled' | 'cublaslt';
+  matmul(
+    out: number,
+    dtOut: number,
+    x: number,
+    dtX: number,
+    w: number,
+    dtW: number,
+    bias: number,
+    dtBias: number,
+    numTokens: number,
+    n: number,
+    k: number,
+    mode: number,
+  ): 'gemv' | 'tiled' | 'cublaslt';
   /** Weight-only int8 (gemm_q8.cu); optional so that older binaries still load. Returns the path that ran. */
-  matmulQ8?(out: number, dtOut: number, x: number, dtX: number, wq: number, scales: number, bias: number, dtBias: number,
-    numTokens: number, n: number, k: number): 'gemv_q8' | 'tiled_q8';
+  matmulQ8?(
+    out: number,
+    dtOut: number,
+    x: number,
+    dtX: number,
+    wq: number,
+    scales: number,
+    bias: number,
+    dtBias: number,
+    numTokens: number,
+    n: number,
+    k: number,
+  ): 'gemv_q8' | 'tiled_q8';
   /** out[n, k] = wq[n, k] * scales[n] in dtOut. */
   dequantQ8?(out: number, dtOut: number, wq: number, scales: number, n: number, k: number): void;
   argmax(out: number, logits: number, rows: number, vocab: number): void;
-  sample(out: number, logits: number, scratch: number, counts: number, params: number, seeds: number, history: number,
-    numGenerated: number, historyLens: number, rows: number, vocab: number, maxHistory: number): void;
+  sample(
+    out: number,
+    logits: number,
+    scratch: number,
+    counts: number,
+    params: number,
+    seeds: number,
+    history: number,
+    numGenerated: number,
+    historyLens: number,
+    rows: number,
+    vocab: number,
+    maxHistory: number,
+  ): void;
   /** Grammar masks (runtime/token-bitmask.ts layout); optional so that older binaries still load. */
   applyTokenBitmask?(logits: number, packed: Int32Array, numMasked: number, vocab: number, words: number): void;
   info(): { cublasLt: boolean; numSms: number; device: number; cachedBytes: number };
@@ -217,12 +317,19 @@ let cudaChecked: AddonLoad<CudaAddon> | null = null;
 /** The CUDA addon when built with ABI version 1. */
 export function loadCudaAddon(): AddonLoad<CudaAddon> {
   if (cudaChecked !== null) return cudaChecked;
-  const bin = loadBinary('tokenmill_cuda.node', 'TOKENMILL_CUDA_ADDON', 'the CUDA addon is not built (build/Release/tokenmill_cuda.node missing; it builds where nvcc exists)');
+  const bin = loadBinary(
+    'tokenmill_cuda.node',
+    'TOKENMILL_CUDA_ADDON',
+    'the CUDA addon is not built (build/Release/tokenmill_cuda.node missing; it builds where nvcc exists)',
+  );
   if (bin.addon === null) {
     cudaChecked = { addon: null, reason: bin.reason };
     return cudaChecked;
   }
   const addon = bin.addon as CudaAddon;
-  cudaChecked = addon.abiVersion === 1 ? { addon, reason: bin.reason } : { addon: null, reason: `${bin.reason}: ABI version ${addon.abiVersion}, expected 1 (rebuild it)` };
+  cudaChecked =
+    addon.abiVersion === 1
+      ? { addon, reason: bin.reason }
+      : { addon: null, reason: `${bin.reason}: ABI version ${addon.abiVersion}, expected 1 (rebuild it)` };
   return cudaChecked;
 }

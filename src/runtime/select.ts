@@ -21,7 +21,8 @@ export interface Selection {
 
 export function selectBackend(opts: SelectOptions = {}): Selection {
   const device = opts.device ?? 'auto';
-  if (device === 'reference') return { backend: createReferenceBackend(), reason: 'reference backend requested (slow; the executable spec)' };
+  if (device === 'reference')
+    return { backend: createReferenceBackend(), reason: 'reference backend requested (slow; the executable spec)' };
   if (device === 'cuda' || device === 'auto') {
     const probe = probeCuda();
     if (probe.available) {

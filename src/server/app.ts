@@ -111,10 +111,14 @@ export class TokenmillServer {
       }
       return sendError(reply, te);
     });
-    app.setNotFoundHandler((req, reply) => sendError(reply, new TokenmillError('not_found', `Unknown route: ${req.method} ${req.url.split('?')[0]}`)));
+    app.setNotFoundHandler((req, reply) =>
+      sendError(reply, new TokenmillError('not_found', `Unknown route: ${req.method} ${req.url.split('?')[0]}`)),
+    );
 
     const ctx = {
-      engine, frontend: opts.frontend, metrics: this.metrics,
+      engine,
+      frontend: opts.frontend,
+      metrics: this.metrics,
       pingIntervalMs: opts.pingIntervalMs ?? 5000,
       systemFingerprint: opts.systemFingerprint ?? null,
       isDraining: () => this.stateValue === 'draining',
@@ -126,7 +130,10 @@ export class TokenmillServer {
       rateLimiter: opts.rateLimit ? new KeyRateLimiter(opts.rateLimit) : null,
       modelAliases: opts.modelAliases ?? [],
       parsers: resolveOutputParsers(
-        { ...(opts.toolCallParser !== undefined ? { toolCallParser: opts.toolCallParser } : {}), ...(opts.reasoningParser !== undefined ? { reasoningParser: opts.reasoningParser } : {}) },
+        {
+          ...(opts.toolCallParser !== undefined ? { toolCallParser: opts.toolCallParser } : {}),
+          ...(opts.reasoningParser !== undefined ? { reasoningParser: opts.reasoningParser } : {}),
+        },
         opts.frontend.chatTemplate,
       ),
       begin: () => this.begin(),
@@ -136,7 +143,9 @@ export class TokenmillServer {
     registerEmbeddingRoutes(app, routeOpts, opts.embeddingPooling ?? 'last');
     registerResponsesRoutes(app, routeOpts);
     registerAdminRoutes(app, {
-      engine, frontend: opts.frontend, metrics: this.metrics,
+      engine,
+      frontend: opts.frontend,
+      metrics: this.metrics,
       version: opts.version ?? '0.0.0',
       modelCreated: Math.floor(Date.now() / 1000),
       modelAliases: opts.modelAliases ?? [],

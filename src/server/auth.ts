@@ -20,7 +20,8 @@ export class ApiKeyStore {
   constructor(rawKeys: readonly string[]) {
     const cleaned = [...new Set(rawKeys.map((k) => k.trim()).filter((k) => k.length > 0))];
     for (const k of cleaned) {
-      if (k.length < 8) throw new TokenmillError('invalid_argument', `An API key is too short (${k.length} characters; at least 8 needed).`);
+      if (k.length < 8)
+        throw new TokenmillError('invalid_argument', `An API key is too short (${k.length} characters; at least 8 needed).`);
     }
     this.keys = cleaned.map((k, i) => ({ digest: sha256(k), id: `k${i + 1}-${k.slice(-4)}` }));
   }
@@ -72,10 +73,16 @@ export function readApiKeyFile(path: string): string[] {
     throw new TokenmillError('file_not_found', `API key file not found: ${path}`, { cause: e });
   }
   if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-    throw new TokenmillError('invalid_argument', `API key file ${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${path}`);
+    throw new TokenmillError(
+      'invalid_argument',
+      `API key file ${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${path}`,
+    );
   }
   const text = readFileSync(path, 'utf8');
-  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0 && !l.startsWith('#'));
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0 && !l.startsWith('#'));
 }
 
 /** Keys from the comma-separated list the CLI read from TOKENMILL_API_KEYS, plus an optional key file. */

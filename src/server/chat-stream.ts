@@ -15,7 +15,8 @@ function deltaObjects(deltas: readonly OutputDelta[]): Delta[] {
   for (const d of deltas) {
     if (d.type === 'content') out.push({ content: d.text });
     else if (d.type === 'reasoning') out.push({ reasoning_content: d.text });
-    else if (d.type === 'tool_call') out.push({ tool_calls: [{ index: d.index, id: d.id, type: 'function', function: { name: d.name, arguments: '' } }] });
+    else if (d.type === 'tool_call')
+      out.push({ tool_calls: [{ index: d.index, id: d.id, type: 'function', function: { name: d.name, arguments: '' } }] });
     else out.push({ tool_calls: [{ index: d.index, function: { arguments: d.text } }] });
   }
   return out;
@@ -23,7 +24,9 @@ function deltaObjects(deltas: readonly OutputDelta[]): Delta[] {
 
 /** The chunks for one engine increment of one choice (possibly none). */
 export function parsedChatChunks(
-  head: ResponseHead, choice: ChoiceState, deltas: readonly OutputDelta[],
+  head: ResponseHead,
+  choice: ChoiceState,
+  deltas: readonly OutputDelta[],
   opts: { logprobs: ResolvedLogprob[] | null; finished: boolean; includeUsage: boolean },
 ): Record<string, unknown>[] {
   const objs = deltaObjects(deltas);
@@ -33,13 +36,19 @@ export function parsedChatChunks(
   return objs.map((delta, i) => {
     const last = i === objs.length - 1;
     const chunk: Record<string, unknown> = {
-      id: head.id, object: 'chat.completion.chunk', created: head.created, model: head.model, system_fingerprint: head.systemFingerprint,
-      choices: [{
-        index: choice.index,
-        delta,
-        logprobs: i === 0 && opts.logprobs !== null ? chatLogprobs(opts.logprobs) : null,
-        finish_reason: last && opts.finished ? chatFinish(choice) : null,
-      }],
+      id: head.id,
+      object: 'chat.completion.chunk',
+      created: head.created,
+      model: head.model,
+      system_fingerprint: head.systemFingerprint,
+      choices: [
+        {
+          index: choice.index,
+          delta,
+          logprobs: i === 0 && opts.logprobs !== null ? chatLogprobs(opts.logprobs) : null,
+          finish_reason: last && opts.finished ? chatFinish(choice) : null,
+        },
+      ],
     };
     if (opts.includeUsage) chunk.usage = null;
     return chunk;

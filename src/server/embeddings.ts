@@ -38,7 +38,13 @@ export function embeddingBase64(v: Float32Array): string {
   return bytes.toString('base64');
 }
 
-export function embeddingResponse(model: string, vectors: readonly Float32Array[], format: EncodingFormat, promptTokens: number, costUsd: number) {
+export function embeddingResponse(
+  model: string,
+  vectors: readonly Float32Array[],
+  format: EncodingFormat,
+  promptTokens: number,
+  costUsd: number,
+) {
   return {
     object: 'list',
     data: vectors.map((v, index) => ({ object: 'embedding', index, embedding: format === 'base64' ? embeddingBase64(v) : Array.from(v) })),

@@ -74,7 +74,8 @@ export function chatMessage(c: ChoiceState, reasoning: boolean): Record<string, 
   const calls = p.toolCalls.filter((t) => t !== undefined);
   const msg: Record<string, unknown> = { role: 'assistant', content: calls.length > 0 && p.content === '' ? null : p.content };
   if (reasoning) msg.reasoning_content = p.reasoning === '' ? null : p.reasoning;
-  if (calls.length > 0) msg.tool_calls = calls.map((t) => ({ id: t.id, type: 'function', function: { name: t.name, arguments: t.arguments } }));
+  if (calls.length > 0)
+    msg.tool_calls = calls.map((t) => ({ id: t.id, type: 'function', function: { name: t.name, arguments: t.arguments } }));
   return msg;
 }
 
@@ -105,10 +106,21 @@ export function completionLogprobs(lps: readonly ResolvedLogprob[], textOffset: 
   };
 }
 
-export function fullResponse(kind: RouteKind, head: ResponseHead, choices: readonly ChoiceState[], usage: UsageTotals, wantLogprobs: boolean, reasoning = false) {
+export function fullResponse(
+  kind: RouteKind,
+  head: ResponseHead,
+  choices: readonly ChoiceState[],
+  usage: UsageTotals,
+  wantLogprobs: boolean,
+  reasoning = false,
+) {
   if (kind === 'chat') {
     return {
-      id: head.id, object: 'chat.completion', created: head.created, model: head.model, system_fingerprint: head.systemFingerprint,
+      id: head.id,
+      object: 'chat.completion',
+      created: head.created,
+      model: head.model,
+      system_fingerprint: head.systemFingerprint,
       choices: choices.map((c) => ({
         index: c.index,
         message: chatMessage(c, reasoning),
@@ -119,7 +131,11 @@ export function fullResponse(kind: RouteKind, head: ResponseHead, choices: reado
     };
   }
   return {
-    id: head.id, object: 'text_completion', created: head.created, model: head.model, system_fingerprint: head.systemFingerprint,
+    id: head.id,
+    object: 'text_completion',
+    created: head.created,
+    model: head.model,
+    system_fingerprint: head.systemFingerprint,
     choices: choices.map((c) => ({
       index: c.index,
       text: c.text,
@@ -132,20 +148,30 @@ export function fullResponse(kind: RouteKind, head: ResponseHead, choices: reado
 
 /** One stream chunk for one choice's increment. */
 export function deltaChunk(
-  kind: RouteKind, head: ResponseHead,
+  kind: RouteKind,
+  head: ResponseHead,
   d: { index: number; first: boolean; text: string; logprobs: ResolvedLogprob[] | null; textOffset: number; finish: FinishReason | null },
   includeUsage: boolean,
 ) {
   const finish_reason = openAiFinish(d.finish);
   let choice: Record<string, unknown>;
   if (kind === 'chat') {
-    const delta: Record<string, unknown> = d.first ? { role: 'assistant', content: d.text } : d.text.length > 0 || finish_reason === null ? { content: d.text } : {};
+    const delta: Record<string, unknown> = d.first
+      ? { role: 'assistant', content: d.text }
+      : d.text.length > 0 || finish_reason === null
+        ? { content: d.text }
+        : {};
     choice = { index: d.index, delta, logprobs: d.logprobs ? chatLogprobs(d.logprobs) : null, finish_reason };
   } else {
     choice = { index: d.index, text: d.text, logprobs: d.logprobs ? completionLogprobs(d.logprobs, d.textOffset) : null, finish_reason };
   }
   const chunk: Record<string, unknown> = {
-    id: head.id, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: head.created, model: head.model, system_fingerprint: head.systemFingerprint, choices: [choice],
+    id: head.id,
+    object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion',
+    created: head.created,
+    model: head.model,
+    system_fingerprint: head.systemFingerprint,
+    choices: [choice],
   };
   if (includeUsage) chunk.usage = null;
   return chunk;
@@ -153,8 +179,13 @@ export function deltaChunk(
 
 export function usageChunk(kind: RouteKind, head: ResponseHead, usage: UsageTotals) {
   return {
-    id: head.id, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: head.created, model: head.model, system_fingerprint: head.systemFingerprint,
-    choices: [], usage: usageBody(usage),
+    id: head.id,
+    object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion',
+    created: head.created,
+    model: head.model,
+    system_fingerprint: head.systemFingerprint,
+    choices: [],
+    usage: usageBody(usage),
   };
 }
 

@@ -69,12 +69,23 @@ export function installHooks(app: FastifyInstance, opts: HookOptions): void {
     }
     req.account = account ?? 'anonymous';
     if (opts.isDraining() && !DRAIN_ALLOWED.has(path) && !isWebFile(path)) {
-      return sendError(reply, new TokenmillError('server_draining', 'The server is shutting down and accepts no new requests.', { details: { retryAfterSeconds: 5 } }));
+      return sendError(
+        reply,
+        new TokenmillError('server_draining', 'The server is shutting down and accepts no new requests.', {
+          details: { retryAfterSeconds: 5 },
+        }),
+      );
     }
     if (req.method === 'POST') {
-      const ct = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      const ct = String(req.headers['content-type'] ?? '')
+        .split(';')[0]!
+        .trim()
+        .toLowerCase();
       if (ct !== 'application/json') {
-        return sendError(reply, new TokenmillError('unsupported_media_type', `Content-Type must be application/json (got '${ct || 'none'}').`));
+        return sendError(
+          reply,
+          new TokenmillError('unsupported_media_type', `Content-Type must be application/json (got '${ct || 'none'}').`),
+        );
       }
     }
     return undefined;

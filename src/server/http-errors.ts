@@ -45,9 +45,10 @@ export function toHttpError(e: unknown): TokenmillError {
   const err = e as { code?: string; statusCode?: number; message?: string };
   const mapped = err?.code ? FASTIFY_CODES[err.code] : undefined;
   if (mapped) {
-    const msg = mapped === 'invalid_request' && err.code !== 'FST_ERR_CTP_EMPTY_JSON_BODY'
-      ? `The request body is not valid JSON: ${err.message ?? ''}`.trim()
-      : (err.message ?? mapped);
+    const msg =
+      mapped === 'invalid_request' && err.code !== 'FST_ERR_CTP_EMPTY_JSON_BODY'
+        ? `The request body is not valid JSON: ${err.message ?? ''}`.trim()
+        : (err.message ?? mapped);
     return new TokenmillError(mapped, msg);
   }
   // JSON.parse SyntaxError from the body parser surfaces with statusCode 400.
@@ -70,9 +71,12 @@ export function sendError(reply: FastifyReply, e: unknown): FastifyReply {
 export function frameworkErrorHandler(err: { code?: string; message?: string }, req: FastifyRequest, reply: FastifyReply): void {
   reply.header('x-request-id', req.id);
   const path = JSON.stringify(req.raw.url?.slice(0, 200) ?? '');
-  const message = err.code === 'FST_ERR_BAD_URL'
-    ? `Malformed URL ${path}: the path is not valid percent-encoded UTF-8.`
-    : err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? `URL ${path} has a path segment longer than the limit.` : `Bad request for ${path}: ${err.message ?? err.code ?? 'routing failed'}`;
+  const message =
+    err.code === 'FST_ERR_BAD_URL'
+      ? `Malformed URL ${path}: the path is not valid percent-encoded UTF-8.`
+      : err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? `URL ${path} has a path segment longer than the limit.`
+        : `Bad request for ${path}: ${err.message ?? err.code ?? 'routing failed'}`;
   void sendError(reply, new TokenmillError('invalid_request', message));
 }
 
@@ -82,16 +86,26 @@ export function frameworkErrorHandler(err: { code?: string; message?: string }, 
  */
 export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const [status, label, te] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-    ? [408, 'Request Timeout', new TokenmillError('invalid_request', 'The request was not received in time.')]
-    : err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'Request Header Fields Too Large', new TokenmillError('request_too_large', 'The request headers are too large.')]
-      : [400, 'Bad Request', new TokenmillError('invalid_request', `Malformed HTTP request (${err.code ?? 'parse error'}): check the request line and headers.`)];
+  const [status, label, te] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', new TokenmillError('invalid_request', 'The request was not received in time.')]
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', new TokenmillError('request_too_large', 'The request headers are too large.')]
+        : [
+            400,
+            'Bad Request',
+            new TokenmillError(
+              'invalid_request',
+              `Malformed HTTP request (${err.code ?? 'parse error'}): check the request line and headers.`,
+            ),
+          ];
   // A HEAD answer has no body (the client would read one as garbage after the headers).
   const raw = (err as { rawPacket?: Buffer }).rawPacket;
   const body = raw !== undefined && raw.subarray(0, 5).toString('latin1') === 'HEAD ' ? '' : JSON.stringify(envelope(te));
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${label}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+    socket.write(
+      `HTTP/1.1 ${status} ${label}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+    );
   }
   socket.destroy(err);
 }

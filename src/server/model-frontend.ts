@@ -28,7 +28,10 @@ export class TokenizerFrontend implements ModelFrontend {
   private readonly renderer: ChatTemplateRenderer;
   private maxTextTokens: number | null = null;
 
-  constructor(readonly tokenizer: ModelTokenizer, opts: TokenizerFrontendOptions) {
+  constructor(
+    readonly tokenizer: ModelTokenizer,
+    opts: TokenizerFrontendOptions,
+  ) {
     this.eosTokenIds = opts.eosTokenIds;
     this.vocabSize = opts.vocabSize;
     this.chatTemplate = opts.chatTemplate ?? selectChatTemplate(tokenizer.chatTemplates);
@@ -53,10 +56,12 @@ export class TokenizerFrontend implements ModelFrontend {
       const per = this.tokenizer.maxUnitsPerToken();
       const least = per === null ? 0 : Math.ceil(text.length / per);
       if (least > max) {
-        throw new TokenmillError('context_length_exceeded',
+        throw new TokenmillError(
+          'context_length_exceeded',
           `This model's maximum context length is ${max} tokens. ` +
             `However, the text is ${text.length} characters, so at least ${least} tokens ` +
-            `(a token of this tokenizer covers at most ${per}). Please shorten it.`);
+            `(a token of this tokenizer covers at most ${per}). Please shorten it.`,
+        );
       }
     }
     return this.tokenizer.encode(text, { addSpecialTokens: opts?.addSpecialTokens ?? true });
@@ -100,7 +105,8 @@ export class TokenizerFrontend implements ModelFrontend {
    * those a request's output parser must see (params.keepSpecialTokenIds, e.g. [TOOL_CALLS]).
    */
   detokenizerFactory(): DetokenizerFactory {
-    return (promptTokenIds, params) => new IncrementalDetokenizer(this.tokenizer, { promptTokenIds, keepSpecialTokenIds: params.keepSpecialTokenIds });
+    return (promptTokenIds, params) =>
+      new IncrementalDetokenizer(this.tokenizer, { promptTokenIds, keepSpecialTokenIds: params.keepSpecialTokenIds });
   }
 
   close(): Promise<void> {

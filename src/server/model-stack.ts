@@ -87,17 +87,26 @@ export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> 
   fingerprint.catch(() => undefined); // awaited below; a load failure first must not leave it unhandled
   const tokenizer = loadTokenizer(o.dir);
   const loaded = await loadModel(o.dir, backend, {
-    ...(o.quantize !== undefined ? { quantize: o.quantize } : {}), ...(o.kvCacheDType !== undefined ? { kvCacheDType: o.kvCacheDType } : {}),
+    ...(o.quantize !== undefined ? { quantize: o.quantize } : {}),
+    ...(o.kvCacheDType !== undefined ? { kvCacheDType: o.kvCacheDType } : {}),
   });
   const frontend = new TokenizerFrontend(tokenizer, {
-    eosTokenIds: loaded.config.eosTokenIds, vocabSize: loaded.config.vocabSize, ...(o.chatTemplate !== undefined ? { chatTemplate: o.chatTemplate } : {}),
+    eosTokenIds: loaded.config.eosTokenIds,
+    vocabSize: loaded.config.vocabSize,
+    ...(o.chatTemplate !== undefined ? { chatTemplate: o.chatTemplate } : {}),
   });
   let kvCacheBytes = o.kvCacheBytes;
   if (kvCacheBytes === undefined) {
-    const budget = defaultKvBudget(loaded.model, { ...(o.kvCacheShare !== undefined ? { share: o.kvCacheShare } : {}), ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}), ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}) });
+    const budget = defaultKvBudget(loaded.model, {
+      ...(o.kvCacheShare !== undefined ? { share: o.kvCacheShare } : {}),
+      ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
+      ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}),
+    });
     kvCacheBytes = budget.kvCacheBytes;
     const seqs = o.maxNumSeqs ?? ENGINE_DEFAULTS.maxNumSeqs;
-    log.info(`KV cache: ${(kvCacheBytes / 2 ** 20).toFixed(1)} MiB (${budget.share} of ${(budget.freeBytes / 2 ** 30).toFixed(2)} GiB free ${budget.where} memory, capped at what ${seqs} full-length sequences need); set --kv-cache-memory to choose`);
+    log.info(
+      `KV cache: ${(kvCacheBytes / 2 ** 20).toFixed(1)} MiB (${budget.share} of ${(budget.freeBytes / 2 ** 30).toFixed(2)} GiB free ${budget.where} memory, capped at what ${seqs} full-length sequences need); set --kv-cache-memory to choose`,
+    );
   }
   const engine = new AsyncEngine({
     modelId: o.modelId,
@@ -108,15 +117,23 @@ export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> 
     grammarVocab: tokenizer,
     usdPerHour: o.usdPerHour ?? 0,
     ...withoutUndefined({
-      maxNumSeqs: o.maxNumSeqs, maxModelLen: o.maxModelLen, maxWaitingRequests: o.maxWaitingRequests,
-      maxQueueWaitSeconds: o.maxQueueWaitSeconds, observer: o.observer,
-      decodeGraphs: o.decodeGraphs, kvEvents: o.kvEvents, deviceGrammarMasks: o.deviceGrammarMasks, schedulingPolicy: o.schedulingPolicy,
+      maxNumSeqs: o.maxNumSeqs,
+      maxModelLen: o.maxModelLen,
+      maxWaitingRequests: o.maxWaitingRequests,
+      maxQueueWaitSeconds: o.maxQueueWaitSeconds,
+      observer: o.observer,
+      decodeGraphs: o.decodeGraphs,
+      kvEvents: o.kvEvents,
+      deviceGrammarMasks: o.deviceGrammarMasks,
+      schedulingPolicy: o.schedulingPolicy,
     }),
   });
   frontend.limitTextTokens(engine.maxModelLen);
   const fingerprintId = (await fingerprint).fingerprintId;
   const systemFingerprint = systemFingerprintOf(fingerprintId, {
-    backend: backend.name, quantize: o.quantize ?? null, kvCacheDType: o.kvCacheDType ?? 'auto',
+    backend: backend.name,
+    quantize: o.quantize ?? null,
+    kvCacheDType: o.kvCacheDType ?? 'auto',
   });
   return {
     engine,

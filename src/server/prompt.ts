@@ -13,7 +13,8 @@ export async function completionPromptIds(body: CompletionBody, fe: ModelFronten
   const p = body.prompt;
   let all: number[][];
   if (typeof p === 'string') all = [await fe.encode(p, { addSpecialTokens: true })];
-  else if (p.length > 0 && typeof p[0] === 'string') all = await Promise.all((p as string[]).map((s) => fe.encode(s, { addSpecialTokens: true })));
+  else if (p.length > 0 && typeof p[0] === 'string')
+    all = await Promise.all((p as string[]).map((s) => fe.encode(s, { addSpecialTokens: true })));
   else if (p.length > 0 && Array.isArray(p[0])) all = (p as number[][]).map((ids) => [...ids]);
   else all = [[...(p as number[])]];
   return all;
@@ -34,7 +35,9 @@ export function flattenMessages(messages: ChatBody['messages']): ChatMessage[] {
       const texts: string[] = [];
       for (const part of m.content) {
         if (part.type !== 'text' || typeof part.text !== 'string') {
-          throw new TokenmillError('unsupported_feature', `Content parts of type '${part.type}' are not supported (text only).`, { param: `messages.${i}.content` });
+          throw new TokenmillError('unsupported_feature', `Content parts of type '${part.type}' are not supported (text only).`, {
+            param: `messages.${i}.content`,
+          });
         }
         texts.push(part.text);
       }
@@ -44,7 +47,11 @@ export function flattenMessages(messages: ChatBody['messages']): ChatMessage[] {
     const out: { -readonly [K in keyof ChatMessage]: ChatMessage[K] } = { role, content };
     if (m.name) out.name = m.name;
     if (m.tool_calls && m.tool_calls.length > 0) {
-      out.tool_calls = m.tool_calls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.function.name, arguments: callArgs.get(c.id) } }));
+      out.tool_calls = m.tool_calls.map((c) => ({
+        id: c.id,
+        type: 'function' as const,
+        function: { name: c.function.name, arguments: callArgs.get(c.id) },
+      }));
     }
     if (m.role === 'tool' && m.tool_call_id) out.tool_call_id = m.tool_call_id;
     if (m.role === 'assistant' && typeof m.reasoning_content === 'string') out.reasoning_content = m.reasoning_content;

@@ -11,9 +11,15 @@ export interface RateLimitOptions {
 export class KeyRateLimiter {
   private readonly buckets = new Map<string, { tokens: number; atMs: number }>();
 
-  constructor(private readonly opts: RateLimitOptions, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly opts: RateLimitOptions,
+    private readonly now: () => number = Date.now,
+  ) {
     if (!(opts.ratePerSecond > 0) || !(opts.burst >= 1)) {
-      throw new TokenmillError('invalid_argument', `rate limit needs ratePerSecond > 0 and burst >= 1 (got ${opts.ratePerSecond}, ${opts.burst})`);
+      throw new TokenmillError(
+        'invalid_argument',
+        `rate limit needs ratePerSecond > 0 and burst >= 1 (got ${opts.ratePerSecond}, ${opts.burst})`,
+      );
     }
   }
 
@@ -29,6 +35,10 @@ export class KeyRateLimiter {
       return;
     }
     const retryAfterSeconds = (1 - b.tokens) / this.opts.ratePerSecond;
-    throw new TokenmillError('rate_limit_exceeded', `Rate limit exceeded for this API key (${this.opts.ratePerSecond} requests/s, burst ${this.opts.burst}); retry in ${Math.ceil(retryAfterSeconds)} s.`, { details: { retryAfterSeconds } });
+    throw new TokenmillError(
+      'rate_limit_exceeded',
+      `Rate limit exceeded for this API key (${this.opts.ratePerSecond} requests/s, burst ${this.opts.burst}); retry in ${Math.ceil(retryAfterSeconds)} s.`,
+      { details: { retryAfterSeconds } },
+    );
   }
 }

@@ -9,7 +9,15 @@ import type { ServerMetrics } from '../metrics/server-metrics.js';
 import { TokenmillError } from '../util/errors.js';
 import type { ModelFrontend } from './frontend.js';
 import { parsedChatChunks } from './chat-stream.js';
-import { deltaChunk, fullResponse, usageChunk, type ChoiceState, type ResolvedLogprob, type ResponseHead, type UsageTotals } from './format.js';
+import {
+  deltaChunk,
+  fullResponse,
+  usageChunk,
+  type ChoiceState,
+  type ResolvedLogprob,
+  type ResponseHead,
+  type UsageTotals,
+} from './format.js';
 import { envelope, toHttpError } from './http-errors.js';
 import type { RouteKind } from './sampling.js';
 import { startOutputs, type TaggedOutput } from './output-merge.js';
@@ -61,16 +69,31 @@ class Tracker {
   private readonly phases: PhaseTimer;
   private readonly textCache = new Map<number, { token: string; bytes: readonly number[] }>();
 
-  constructor(private readonly ctx: RunContext, private readonly spec: RunSpec) {
+  constructor(
+    private readonly ctx: RunContext,
+    private readonly spec: RunSpec,
+  ) {
     this.n = spec.requests[0]!.params.n;
     const numChoices = this.n * spec.requests.length;
     const parsers = spec.parsers ?? null;
-    this.choices = Array.from({ length: numChoices }, (_, index): ChoiceState => ({
-      index, text: '', numTokens: 0, logprobs: [], finishReason: null, started: false,
-      ...(parsers !== null ? { parser: parsers.create(), parsed: emptyParsedOutput() } : {}),
-    }));
+    this.choices = Array.from(
+      { length: numChoices },
+      (_, index): ChoiceState => ({
+        index,
+        text: '',
+        numTokens: 0,
+        logprobs: [],
+        finishReason: null,
+        started: false,
+        ...(parsers !== null ? { parser: parsers.create(), parsed: emptyParsedOutput() } : {}),
+      }),
+    );
     this.subUsage = spec.requests.map(() => ({ numPromptTokens: 0, numCachedPromptTokens: 0, numGeneratedTokens: 0, costUsd: 0 }));
-    this.phases = new PhaseTimer(ctx.metrics, spec.requests.map((r) => r.requestId), this.n);
+    this.phases = new PhaseTimer(
+      ctx.metrics,
+      spec.requests.map((r) => r.requestId),
+      this.n,
+    );
   }
 
   /** Usage summed over the engine requests. */
@@ -87,7 +110,10 @@ class Tracker {
   }
 
   /** Fold one output in; returns its resolved logprobs (null when off) and the text offset before it. */
-  async add({ sub, out }: TaggedOutput): Promise<{ choice: ChoiceState; logprobs: ResolvedLogprob[] | null; textOffset: number; deltas: OutputDelta[] }> {
+  async add({
+    sub,
+    out,
+  }: TaggedOutput): Promise<{ choice: ChoiceState; logprobs: ResolvedLogprob[] | null; textOffset: number; deltas: OutputDelta[] }> {
     const now = Date.now();
     if (out.newTokenIds.length > 0) {
       if (this.lastTokenMs === null) this.ctx.metrics.observeFirstToken((now - this.spec.arrivalMs) / 1000);
@@ -113,7 +139,8 @@ class Tracker {
       foldDeltas(choice.parsed!, deltas);
     }
     // Validated before the choice's last chunk (or the response) is sent; throws structured_output_invalid.
-    if (out.finished) checkFinishedChoice(this.spec.requests[sub]!.params.constraint, choice.parsed?.content ?? choice.text, choice.finishReason);
+    if (out.finished)
+      checkFinishedChoice(this.spec.requests[sub]!.params.constraint, choice.parsed?.content ?? choice.text, choice.finishReason);
     let logprobs: ResolvedLogprob[] | null = null;
     if (this.spec.wantLogprobs) {
       logprobs = [];
@@ -141,7 +168,9 @@ class Tracker {
     for (const c of this.choices) {
       if (c.finishReason === 'abort') {
         throw this.ctx.isDraining()
-          ? new TokenmillError('server_draining', 'The server shut down before this request finished.', { details: { retryAfterSeconds: 5 } })
+          ? new TokenmillError('server_draining', 'The server shut down before this request finished.', {
+              details: { retryAfterSeconds: 5 },
+            })
           : new TokenmillError('request_aborted', 'The request was aborted.');
       }
       if (c.finishReason === 'error') throw this.ctx.fatal() ?? new TokenmillError('internal_error', 'The engine failed this request.');
@@ -155,7 +184,12 @@ class Tracker {
   chargeFailed(): void {
     this.phases.forget();
     const u = this.usage;
-    if (u.costUsd > 0) this.ctx.metrics.chargeKey(this.spec.account, { promptTokens: u.numPromptTokens, completionTokens: u.numGeneratedTokens, costUsd: u.costUsd });
+    if (u.costUsd > 0)
+      this.ctx.metrics.chargeKey(this.spec.account, {
+        promptTokens: u.numPromptTokens,
+        completionTokens: u.numGeneratedTokens,
+        costUsd: u.costUsd,
+      });
   }
 
   /** Count the request as finished; a client that went away counts as finished_reason="abort". */
@@ -260,7 +294,11 @@ export async function runStream(ctx: RunContext, spec: RunSpec, reply: FastifyRe
       if (clientGone()) break;
       if (out.finishReason === 'abort' || out.finishReason === 'error') continue;
       if (choice.parser) {
-        const chunks = parsedChatChunks(spec.head, choice, deltas, { logprobs: spec.wantLogprobs ? logprobs : null, finished: out.finished, includeUsage: spec.includeUsage });
+        const chunks = parsedChatChunks(spec.head, choice, deltas, {
+          logprobs: spec.wantLogprobs ? logprobs : null,
+          finished: out.finished,
+          includeUsage: spec.includeUsage,
+        });
         if (chunks.length > 0) sse.open();
         for (const c of chunks) sse.data(c);
         if (chunks.length > 0) choice.started = true;
@@ -269,10 +307,21 @@ export async function runStream(ctx: RunContext, spec: RunSpec, reply: FastifyRe
       const hasLogprobs = logprobs !== null && logprobs.length > 0;
       if (!choice.started || out.newText.length > 0 || out.finished || hasLogprobs) {
         sse.open();
-        sse.data(deltaChunk(spec.kind, spec.head, {
-          index: choice.index, first: !choice.started, text: out.newText, logprobs: spec.wantLogprobs ? logprobs : null,
-          textOffset, finish: out.finished ? choice.finishReason : null,
-        }, spec.includeUsage));
+        sse.data(
+          deltaChunk(
+            spec.kind,
+            spec.head,
+            {
+              index: choice.index,
+              first: !choice.started,
+              text: out.newText,
+              logprobs: spec.wantLogprobs ? logprobs : null,
+              textOffset,
+              finish: out.finished ? choice.finishReason : null,
+            },
+            spec.includeUsage,
+          ),
+        );
         choice.started = true;
       }
     }
@@ -304,5 +353,3 @@ export function raceTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
-
-

@@ -17,9 +17,28 @@ export type ResponseDelta =
 
 export type ItemStatus = 'in_progress' | 'completed' | 'incomplete';
 
-interface MessageItem { id: string; type: 'message'; role: 'assistant'; status: ItemStatus; content: { type: 'output_text'; text: string; annotations: never[]; logprobs: never[] }[] }
-interface ReasoningItem { id: string; type: 'reasoning'; status: ItemStatus; summary: never[]; content: { type: 'reasoning_text'; text: string }[] }
-interface CallItem { id: string; type: 'function_call'; status: ItemStatus; call_id: string; name: string; arguments: string }
+interface MessageItem {
+  id: string;
+  type: 'message';
+  role: 'assistant';
+  status: ItemStatus;
+  content: { type: 'output_text'; text: string; annotations: never[]; logprobs: never[] }[];
+}
+interface ReasoningItem {
+  id: string;
+  type: 'reasoning';
+  status: ItemStatus;
+  summary: never[];
+  content: { type: 'reasoning_text'; text: string }[];
+}
+interface CallItem {
+  id: string;
+  type: 'function_call';
+  status: ItemStatus;
+  call_id: string;
+  name: string;
+  arguments: string;
+}
 export type OutputItem = MessageItem | ReasoningItem | CallItem;
 
 export type ResponseEvent = Record<string, unknown> & { type: string };
@@ -48,10 +67,23 @@ export class OutputAssembler {
         const item = this.ensureOpen(d.type === 'content' ? 'message' : 'reasoning');
         const part = item.type === 'message' ? item.content[0]! : (item as ReasoningItem).content[0]!;
         part.text += d.text;
-        this.emit({ type: d.type === 'content' ? 'response.output_text.delta' : 'response.reasoning_text.delta', ...this.where(item), content_index: 0, delta: d.text, ...(d.type === 'content' ? { logprobs: [] } : {}) });
+        this.emit({
+          type: d.type === 'content' ? 'response.output_text.delta' : 'response.reasoning_text.delta',
+          ...this.where(item),
+          content_index: 0,
+          delta: d.text,
+          ...(d.type === 'content' ? { logprobs: [] } : {}),
+        });
       } else if (d.type === 'tool_call') {
         this.close('completed');
-        const item: CallItem = { id: itemId('fc'), type: 'function_call', status: 'in_progress', call_id: d.id, name: d.name, arguments: '' };
+        const item: CallItem = {
+          id: itemId('fc'),
+          type: 'function_call',
+          status: 'in_progress',
+          call_id: d.id,
+          name: d.name,
+          arguments: '',
+        };
         this.calls.set(d.index, this.items.length);
         this.add(item);
       } else {
@@ -87,7 +119,12 @@ export class OutputAssembler {
       const item: MessageItem = { id: itemId('msg'), type: 'message', role: 'assistant', status: 'in_progress', content: [] };
       this.add(item);
       item.content.push({ type: 'output_text', text: '', annotations: [], logprobs: [] });
-      this.emit({ type: 'response.content_part.added', ...this.where(item), content_index: 0, part: { type: 'output_text', text: '', annotations: [], logprobs: [] } });
+      this.emit({
+        type: 'response.content_part.added',
+        ...this.where(item),
+        content_index: 0,
+        part: { type: 'output_text', text: '', annotations: [], logprobs: [] },
+      });
       return item;
     }
     const item: ReasoningItem = { id: itemId('rs'), type: 'reasoning', status: 'in_progress', summary: [], content: [] };
@@ -141,8 +178,14 @@ export interface ResponseHeadInfo {
 
 /** The Response object in any state; echoes the request's settings as OpenAI does. */
 export function responseObject(
-  head: ResponseHeadInfo, b: ResponsesBody,
-  s: { status: 'in_progress' | 'completed' | 'incomplete' | 'failed'; output: readonly OutputItem[]; usage: ResponseUsageTotals | null; error?: { code: string; message: string } | null },
+  head: ResponseHeadInfo,
+  b: ResponsesBody,
+  s: {
+    status: 'in_progress' | 'completed' | 'incomplete' | 'failed';
+    output: readonly OutputItem[];
+    usage: ResponseUsageTotals | null;
+    error?: { code: string; message: string } | null;
+  },
 ) {
   return {
     id: head.id,

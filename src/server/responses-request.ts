@@ -56,7 +56,11 @@ export function responsesSchema(l: ServerLimits) {
 export type ResponsesBody = z.infer<ReturnType<typeof responsesSchema>>;
 
 function stateful(param: string, what: string): TokenmillError {
-  return new TokenmillError('unsupported_feature', `${what} needs stored responses; tokenmill's Responses API is stateless (nothing is stored). Send the whole conversation in 'input' instead.`, { param });
+  return new TokenmillError(
+    'unsupported_feature',
+    `${what} needs stored responses; tokenmill's Responses API is stateless (nothing is stored). Send the whole conversation in 'input' instead.`,
+    { param },
+  );
 }
 
 function unsupported(param: string, what: string): TokenmillError {
@@ -74,7 +78,8 @@ export function rejectUnsupportedResponses(b: ResponsesBody): void {
   if (b.background === true) throw stateful('background', 'background: true');
   if (b.prompt !== undefined && b.prompt !== null) throw stateful('prompt', 'A stored prompt template');
   if (b.top_logprobs !== undefined && b.top_logprobs !== null && b.top_logprobs > 0) throw unsupported('top_logprobs', 'top_logprobs');
-  if (b.truncation !== undefined && b.truncation !== null && b.truncation !== 'disabled') throw unsupported('truncation', `truncation '${b.truncation}'`);
+  if (b.truncation !== undefined && b.truncation !== null && b.truncation !== 'disabled')
+    throw unsupported('truncation', `truncation '${b.truncation}'`);
 }
 
 /**
@@ -90,11 +95,13 @@ export function responsesIgnoredFields(b: ResponsesBody): string[] {
   if (b.reasoning?.summary !== undefined && b.reasoning.summary !== null) out.push('reasoning.summary');
   if (b.text?.verbosity !== undefined && b.text.verbosity !== null) out.push('text.verbosity');
   if (b.include && b.include.length > 0) {
-    if (b.include.includes('message.output_text.logprobs')) throw unsupported('include', "include 'message.output_text.logprobs' (logprobs)");
+    if (b.include.includes('message.output_text.logprobs'))
+      throw unsupported('include', "include 'message.output_text.logprobs' (logprobs)");
     out.push('include');
   }
   if (typeof b.service_tier === 'string' && b.service_tier !== 'auto' && b.service_tier !== 'default') out.push('service_tier');
-  for (const k of ['prompt_cache_key', 'prompt_cache_retention', 'safety_identifier', 'stream_options'] as const) if (b[k] !== undefined && b[k] !== null) out.push(k);
+  for (const k of ['prompt_cache_key', 'prompt_cache_retention', 'safety_identifier', 'stream_options'] as const)
+    if (b[k] !== undefined && b[k] !== null) out.push(k);
   return out;
 }
 
@@ -142,11 +149,13 @@ export function inputMessages(b: ResponsesBody): { messages: ChatMessageOut[]; m
     const type = item.type ?? 'message';
     if (type === 'message') {
       const role = item.role;
-      if (role !== 'user' && role !== 'assistant' && role !== 'system' && role !== 'developer') throw bad(`${p}.role`, `Input item ${i}: role must be user, assistant, system or developer.`);
+      if (role !== 'user' && role !== 'assistant' && role !== 'system' && role !== 'developer')
+        throw bad(`${p}.role`, `Input item ${i}: role must be user, assistant, system or developer.`);
       const textTypes = role === 'assistant' ? ['output_text', 'input_text', 'text', 'refusal'] : ['input_text', 'text'];
       push({ role: role === 'developer' ? 'system' : role, content: textOf(item.content, `${p}.content`, textTypes) }, i);
     } else if (type === 'function_call') {
-      if (!str(item.call_id) || !str(item.name) || typeof item.arguments !== 'string') throw bad(p, `Input item ${i} (function_call) needs call_id, name and arguments (a string).`);
+      if (!str(item.call_id) || !str(item.name) || typeof item.arguments !== 'string')
+        throw bad(p, `Input item ${i} (function_call) needs call_id, name and arguments (a string).`);
       const call = { id: item.call_id, type: 'function' as const, function: { name: item.name, arguments: item.arguments } };
       const prev = messages[messages.length - 1];
       // Calls right after an assistant message (or after other calls) belong to that assistant turn.
@@ -154,7 +163,10 @@ export function inputMessages(b: ResponsesBody): { messages: ChatMessageOut[]; m
       else push({ role: 'assistant', content: null, tool_calls: [call] }, i);
     } else if (type === 'function_call_output') {
       if (!str(item.call_id)) throw bad(`${p}.call_id`, `Input item ${i} (function_call_output) needs a call_id.`);
-      push({ role: 'tool', tool_call_id: item.call_id, content: textOf(item.output, `${p}.output`, ['input_text', 'output_text', 'text']) }, i);
+      push(
+        { role: 'tool', tool_call_id: item.call_id, content: textOf(item.output, `${p}.output`, ['input_text', 'output_text', 'text']) },
+        i,
+      );
     } else if (type === 'reasoning') {
       // A previous turn's reasoning: chat templates drop past reasoning, and so does tokenmill.
     } else if (type === 'item_reference') {
@@ -201,9 +213,18 @@ export function toChatRequest(b: ResponsesBody): { chat: Record<string, unknown>
   const { messages, messageInput } = inputMessages(b);
   const chat: Record<string, unknown> = { messages };
   const copy: [keyof ResponsesBody, string][] = [
-    ['model', 'model'], ['max_output_tokens', 'max_completion_tokens'], ['temperature', 'temperature'], ['top_p', 'top_p'],
-    ['parallel_tool_calls', 'parallel_tool_calls'], ['user', 'user'], ['seed', 'seed'], ['top_k', 'top_k'], ['min_p', 'min_p'],
-    ['stop', 'stop'], ['priority', 'priority'], ['ignore_eos', 'ignore_eos'],
+    ['model', 'model'],
+    ['max_output_tokens', 'max_completion_tokens'],
+    ['temperature', 'temperature'],
+    ['top_p', 'top_p'],
+    ['parallel_tool_calls', 'parallel_tool_calls'],
+    ['user', 'user'],
+    ['seed', 'seed'],
+    ['top_k', 'top_k'],
+    ['min_p', 'min_p'],
+    ['stop', 'stop'],
+    ['priority', 'priority'],
+    ['ignore_eos', 'ignore_eos'],
   ];
   for (const [from, to] of copy) if (b[from] !== undefined && b[from] !== null) chat[to] = b[from];
   const tools = chatTools(b.tools);

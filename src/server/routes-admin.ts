@@ -25,12 +25,21 @@ export interface AdminRouteOptions {
 }
 
 export function registerAdminRoutes(app: FastifyInstance, o: AdminRouteOptions): void {
-  const model = () => ({ id: o.engine.modelId, object: 'model', created: o.modelCreated, owned_by: 'tokenmill', max_model_len: o.engine.maxModelLen });
+  const model = () => ({
+    id: o.engine.modelId,
+    object: 'model',
+    created: o.modelCreated,
+    owned_by: 'tokenmill',
+    max_model_len: o.engine.maxModelLen,
+  });
 
   app.get('/v1/models', async () => ({ object: 'list', data: [model()] }));
   app.get('/v1/models/*', async (req) => {
     const id = decodeURIComponent((req.params as { '*': string })['*']);
-    if (id !== o.engine.modelId && !o.modelAliases.includes(id)) throw new TokenmillError('model_not_found', `The model '${id}' does not exist on this server; it serves '${o.engine.modelId}'.`, { param: 'model' });
+    if (id !== o.engine.modelId && !o.modelAliases.includes(id))
+      throw new TokenmillError('model_not_found', `The model '${id}' does not exist on this server; it serves '${o.engine.modelId}'.`, {
+        param: 'model',
+      });
     return model();
   });
 
@@ -64,8 +73,16 @@ export function registerAdminRoutes(app: FastifyInstance, o: AdminRouteOptions):
     if (s !== 'serving') return reply.code(503).send({ status: s });
     return { status: 'ready' };
   });
-  app.get('/version', async () => ({ name: 'tokenmill', version: o.version, model: o.engine.modelId, usd_per_hour: o.metrics.ledger.usdPerHour,
-    usd_per_hour_source: o.metrics.price.source, usd_per_hour_basis: o.metrics.price.basis, node: process.version, system_fingerprint: o.systemFingerprint }));
+  app.get('/version', async () => ({
+    name: 'tokenmill',
+    version: o.version,
+    model: o.engine.modelId,
+    usd_per_hour: o.metrics.ledger.usdPerHour,
+    usd_per_hour_source: o.metrics.price.source,
+    usd_per_hour_basis: o.metrics.price.basis,
+    node: process.version,
+    system_fingerprint: o.systemFingerprint,
+  }));
   app.get('/metrics', async (_req, reply) => {
     const m = await o.metrics.render();
     return reply.type(m.contentType).send(m.body);

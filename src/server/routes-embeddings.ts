@@ -28,23 +28,37 @@ export function registerEmbeddingRoutes(app: FastifyInstance, o: OpenAiRouteOpti
   });
 }
 
-async function handleEmbeddings(o: OpenAiRouteOptions, pooling: PoolingType, body: EmbeddingBody, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+async function handleEmbeddings(
+  o: OpenAiRouteOptions,
+  pooling: PoolingType,
+  body: EmbeddingBody,
+  req: FastifyRequest,
+  reply: FastifyReply,
+): Promise<unknown> {
   const arrivalMs = Date.now();
   const { engine, frontend, metrics } = o.ctx;
   refuseIfDead(o.ctx);
   checkModel(body.model, engine.modelId, o.modelAliases);
   const size = engine.embeddingSize;
-  if (size === undefined) throw new TokenmillError('unsupported_feature', `The model '${engine.modelId}' serves no embeddings.`, { param: 'model' });
+  if (size === undefined)
+    throw new TokenmillError('unsupported_feature', `The model '${engine.modelId}' serves no embeddings.`, { param: 'model' });
   const dims = body.dimensions ?? null;
-  if (dims !== null && dims > size) throw new TokenmillError('invalid_request', `dimensions ${dims} exceeds the model's embedding size ${size}.`, { param: 'dimensions' });
+  if (dims !== null && dims > size)
+    throw new TokenmillError('invalid_request', `dimensions ${dims} exceeds the model's embedding size ${size}.`, { param: 'dimensions' });
   o.rateLimiter?.take(req.account);
   const admitted = admitRequest(engine, reply); // shed before the tokenizer runs
 
   const inputs = await embeddingInputIds(body, frontend);
   const id = `embd-${randomUUID().replaceAll('-', '')}`;
   const requests: EngineRequest[] = inputs.map((promptTokenIds, i) => ({
-    requestId: `${id}-${i}`, promptTokenIds, promptParam: promptParam('input', i, inputs.length), params: EMBED_PARAMS, pooling, accountKey: req.account,
-    priority: body.priority ?? 0, admitted,
+    requestId: `${id}-${i}`,
+    promptTokenIds,
+    promptParam: promptParam('input', i, inputs.length),
+    params: EMBED_PARAMS,
+    pooling,
+    accountKey: req.account,
+    priority: body.priority ?? 0,
+    admitted,
   }));
   reply.header('x-tokenmill-usd-per-hour', String(metrics.ledger.usdPerHour));
   const end = o.begin();
@@ -59,10 +73,13 @@ async function handleEmbeddings(o: OpenAiRouteOptions, pooling: PoolingType, bod
       if (!out.finished) continue;
       if (out.finishReason === 'abort') {
         throw o.ctx.isDraining()
-          ? new TokenmillError('server_draining', 'The server shut down before this request finished.', { details: { retryAfterSeconds: 5 } })
+          ? new TokenmillError('server_draining', 'The server shut down before this request finished.', {
+              details: { retryAfterSeconds: 5 },
+            })
           : new TokenmillError('request_aborted', clientGone() ? 'The client disconnected.' : 'The request was aborted.');
       }
-      if (out.embedding === undefined) throw o.ctx.fatal() ?? new TokenmillError('internal_error', 'The engine failed this embedding request.');
+      if (out.embedding === undefined)
+        throw o.ctx.fatal() ?? new TokenmillError('internal_error', 'The engine failed this embedding request.');
       vectors[sub] = finishEmbedding(out.embedding, dims);
       promptTokens += out.numPromptTokens;
       costUsd += out.costUsd;
@@ -73,7 +90,14 @@ async function handleEmbeddings(o: OpenAiRouteOptions, pooling: PoolingType, bod
   } finally {
     end();
   }
-  metrics.observeFinished({ account: req.account, e2eSeconds: (Date.now() - arrivalMs) / 1000, promptTokens, completionTokens: 0, costUsd, finishReasons: vectors.map(() => 'stop') });
+  metrics.observeFinished({
+    account: req.account,
+    e2eSeconds: (Date.now() - arrivalMs) / 1000,
+    promptTokens,
+    completionTokens: 0,
+    costUsd,
+    finishReasons: vectors.map(() => 'stop'),
+  });
   reply.header('x-tokenmill-cost-usd', costUsd.toFixed(9));
   return embeddingResponse(engine.modelId, vectors, body.encoding_format ?? 'float', promptTokens, costUsd);
 }

@@ -31,17 +31,28 @@ export interface OpenAiRouteOptions {
 
 export function checkModel(requested: string | null | undefined, served: string, aliases: readonly string[] = []): void {
   if (requested === undefined || requested === null || requested === '' || requested === served || aliases.includes(requested)) return;
-  throw new TokenmillError('model_not_found', `The model '${requested}' does not exist on this server; it serves '${served}'.`, { param: 'model' });
+  throw new TokenmillError('model_not_found', `The model '${requested}' does not exist on this server; it serves '${served}'.`, {
+    param: 'model',
+  });
 }
 
 export function registerOpenAiRoutes(app: FastifyInstance, o: OpenAiRouteOptions): void {
   const completion = completionSchema(o.limits);
   const chat = chatSchema(o.limits);
-  app.post('/v1/completions', (req, reply) => handle(o, 'completion', parseBody(completion, req.body), req, reply, unknownFields(completion, req.body)));
+  app.post('/v1/completions', (req, reply) =>
+    handle(o, 'completion', parseBody(completion, req.body), req, reply, unknownFields(completion, req.body)),
+  );
   app.post('/v1/chat/completions', (req, reply) => handle(o, 'chat', parseBody(chat, req.body), req, reply, unknownFields(chat, req.body)));
 }
 
-async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBody | ChatBody, req: FastifyRequest, reply: FastifyReply, unknown: readonly string[]): Promise<unknown> {
+async function handle(
+  o: OpenAiRouteOptions,
+  kind: RouteKind,
+  body: CompletionBody | ChatBody,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  unknown: readonly string[],
+): Promise<unknown> {
   const arrivalMs = Date.now();
   const { engine, frontend } = o.ctx;
   refuseIfDead(o.ctx);
@@ -62,7 +73,11 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
   } else prompts = await completionPromptIds(body as CompletionBody, frontend);
   const n = body.n ?? 1;
   if (prompts.length * n > o.limits.maxChoices) {
-    throw new TokenmillError('invalid_request', `${prompts.length} prompts x n=${n} gives ${prompts.length * n} choices; the limit is ${o.limits.maxChoices}.`, { param: 'n' });
+    throw new TokenmillError(
+      'invalid_request',
+      `${prompts.length} prompts x n=${n} gives ${prompts.length * n} choices; the limit is ${o.limits.maxChoices}.`,
+      { param: 'n' },
+    );
   }
   // Per prompt: the default max_tokens and the context check depend on its length.
   const paramsList = prompts.map((ids) => {
@@ -72,13 +87,19 @@ async function handle(o: OpenAiRouteOptions, kind: RouteKind, body: CompletionBo
 
   const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
   // OpenAI's end-user tag: kept with the request in the log (tokenmill has no abuse monitoring to feed).
-  if (typeof body.user === 'string' && body.user !== '') log.debug(`${id}: user ${JSON.stringify(body.user.slice(0, 256))}, account ${req.account}`);
+  if (typeof body.user === 'string' && body.user !== '')
+    log.debug(`${id}: user ${JSON.stringify(body.user.slice(0, 256))}, account ${req.account}`);
   const spec = {
     kind,
     head: { id, created: Math.floor(arrivalMs / 1000), model: engine.modelId, systemFingerprint: o.ctx.systemFingerprint },
     requests: prompts.map((promptTokenIds, i) => ({
-      requestId: prompts.length === 1 ? id : `${id}-${i}`, promptTokenIds, promptParam: promptParam(kind === 'chat' ? 'messages' : 'prompt', i, prompts.length),
-      params: paramsList[i]!, accountKey: req.account, priority: body.priority ?? 0, admitted,
+      requestId: prompts.length === 1 ? id : `${id}-${i}`,
+      promptTokenIds,
+      promptParam: promptParam(kind === 'chat' ? 'messages' : 'prompt', i, prompts.length),
+      params: paramsList[i]!,
+      accountKey: req.account,
+      priority: body.priority ?? 0,
+      admitted,
     })),
     includeUsage: body.stream_options?.include_usage === true,
     wantLogprobs: paramsList[0]!.logprobs !== null,
@@ -125,14 +146,18 @@ export function traceUnknownFields(reply: FastifyReply, fields: readonly string[
   if (warnedFields.size >= MAX_WARNED_FIELDS) return;
   const fresh = [...new Set(fields.filter((f) => !warnedFields.has(f)))].slice(0, MAX_WARNED_FIELDS - warnedFields.size);
   for (const f of fresh) warnedFields.add(f);
-  if (fresh.length > 0) log.warn(`request fields ignored (unknown to tokenmill; named in x-tokenmill-ignored-fields): ${fresh.map(safeName).join(', ')}`);
+  if (fresh.length > 0)
+    log.warn(`request fields ignored (unknown to tokenmill; named in x-tokenmill-ignored-fields): ${fresh.map(safeName).join(', ')}`);
   if (warnedFields.size >= MAX_WARNED_FIELDS) {
     log.warn(`${MAX_WARNED_FIELDS} distinct ignored field names logged; further ones are only named in x-tokenmill-ignored-fields`);
   }
 }
 
 function safeName(f: string): string {
-  return f.slice(0, 64).replace(/[^\x21-\x7e]/g, '?').replaceAll(',', '?');
+  return f
+    .slice(0, 64)
+    .replace(/[^\x21-\x7e]/g, '?')
+    .replaceAll(',', '?');
 }
 
 /** The header value: at most 32 names of at most 64 header-safe characters (names come from the client). */

@@ -13,8 +13,22 @@ import { TokenmillError, toTokenmillError } from '../util/errors.js';
 import { abortOnClose, failure, raceTimeout, refuseIfDead, type RunContext } from './respond.js';
 import { startOutputs, type TaggedOutput } from './output-merge.js';
 import { chatPromptIds } from './prompt.js';
-import { OutputAssembler, responseObject, type ResponseDelta, type ResponseEvent, type ResponseHeadInfo, type ResponseUsageTotals } from './responses-output.js';
-import { rejectUnsupportedResponses, responsesIgnoredFields, responsesParam, responsesSchema, toChatRequest, type ResponsesBody } from './responses-request.js';
+import {
+  OutputAssembler,
+  responseObject,
+  type ResponseDelta,
+  type ResponseEvent,
+  type ResponseHeadInfo,
+  type ResponseUsageTotals,
+} from './responses-output.js';
+import {
+  rejectUnsupportedResponses,
+  responsesIgnoredFields,
+  responsesParam,
+  responsesSchema,
+  toChatRequest,
+  type ResponsesBody,
+} from './responses-request.js';
 import { unknownFields } from './request-fields.js';
 import { admitRequest, checkModel, traceUnknownFields, type OpenAiRouteOptions } from './routes-openai.js';
 import { buildSamplingParams, rejectUnsupported } from './sampling.js';
@@ -27,9 +41,15 @@ import { parseToolRequest } from './tools/tool-request.js';
 export function registerResponsesRoutes(app: FastifyInstance, o: OpenAiRouteOptions): void {
   const schema = responsesSchema(o.limits);
   const chat = chatSchema(o.limits);
-  app.post('/v1/responses', (req, reply) => handleResponses(o, chat, parseBody(schema, req.body), req, reply, unknownFields(schema, req.body)));
+  app.post('/v1/responses', (req, reply) =>
+    handleResponses(o, chat, parseBody(schema, req.body), req, reply, unknownFields(schema, req.body)),
+  );
   const stateless = async (): Promise<never> => {
-    throw new TokenmillError('unsupported_feature', "tokenmill's Responses API is stateless: no response is stored, so none can be retrieved, listed, cancelled or deleted.", { param: 'response_id' });
+    throw new TokenmillError(
+      'unsupported_feature',
+      "tokenmill's Responses API is stateless: no response is stored, so none can be retrieved, listed, cancelled or deleted.",
+      { param: 'response_id' },
+    );
   };
   app.get('/v1/responses/:id', stateless);
   app.get('/v1/responses/:id/input_items', stateless);
@@ -59,7 +79,12 @@ interface Prepared {
 }
 
 async function handleResponses(
-  o: OpenAiRouteOptions, chatSchemaOf: ReturnType<typeof chatSchema>, body: ResponsesBody, req: FastifyRequest, reply: FastifyReply, unknown: readonly string[],
+  o: OpenAiRouteOptions,
+  chatSchemaOf: ReturnType<typeof chatSchema>,
+  body: ResponsesBody,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  unknown: readonly string[],
 ): Promise<unknown> {
   const arrivalMs = Date.now();
   const { engine, frontend } = o.ctx;
@@ -79,14 +104,25 @@ async function handleResponses(
   const prompt = await asResponses(messageInput, () => chatPromptIds(chatBody, frontend, tools));
   const promptTokenIds = prompt.ids;
   const parsing = await asResponses(messageInput, () => chatParsing(o.parsers, tools, frontend, prompt.text));
-  const baseParams = await asResponses(messageInput, () => buildSamplingParams(chatBody, 'chat', {
-    numPromptTokens: promptTokenIds.length, maxModelLen: engine.maxModelLen,
-  }));
+  const baseParams = await asResponses(messageInput, () =>
+    buildSamplingParams(chatBody, 'chat', {
+      numPromptTokens: promptTokenIds.length,
+      maxModelLen: engine.maxModelLen,
+    }),
+  );
   const params = withParsing(baseParams, parsing);
   const id = `resp_${randomUUID().replaceAll('-', '')}`;
   const prepared: Prepared = {
     head: { id, createdAt: Math.floor(arrivalMs / 1000), model: engine.modelId },
-    request: { requestId: id, promptTokenIds, promptParam: 'input', params, accountKey: req.account, priority: body.priority ?? 0, admitted },
+    request: {
+      requestId: id,
+      promptTokenIds,
+      promptParam: 'input',
+      params,
+      accountKey: req.account,
+      priority: body.priority ?? 0,
+      admitted,
+    },
     arrivalMs,
     account: req.account,
     parser: parsing.create ? parsing.create() : null,
@@ -107,13 +143,22 @@ async function handleResponses(
 
 /** Usage, timing metrics and the finish reason of the one engine request. */
 class ResponseTracker {
-  readonly usage: ResponseUsageTotals = { numPromptTokens: 0, numCachedPromptTokens: 0, numGeneratedTokens: 0, costUsd: 0, numReasoningTokens: 0 };
+  readonly usage: ResponseUsageTotals = {
+    numPromptTokens: 0,
+    numCachedPromptTokens: 0,
+    numGeneratedTokens: 0,
+    costUsd: 0,
+    numReasoningTokens: 0,
+  };
   finishReason: FinishReason | null = null;
   private lastTokenMs: number | null = null;
   /** The output text so far (a structured output is validated when it finishes). */
   private text = '';
 
-  constructor(private readonly ctx: RunContext, private readonly p: Prepared) {}
+  constructor(
+    private readonly ctx: RunContext,
+    private readonly p: Prepared,
+  ) {}
 
   /** Fold one output in; returns its deltas for the assembler. */
   add(out: EngineOutput): ResponseDelta[] {
@@ -160,8 +205,12 @@ class ResponseTracker {
   finish(clientGone = false): void {
     const u = this.usage;
     this.ctx.metrics.observeFinished({
-      account: this.p.account, e2eSeconds: (Date.now() - this.p.arrivalMs) / 1000, promptTokens: u.numPromptTokens,
-      completionTokens: u.numGeneratedTokens, costUsd: u.costUsd, finishReasons: [clientGone ? 'abort' : (this.finishReason ?? 'stop')],
+      account: this.p.account,
+      e2eSeconds: (Date.now() - this.p.arrivalMs) / 1000,
+      promptTokens: u.numPromptTokens,
+      completionTokens: u.numGeneratedTokens,
+      costUsd: u.costUsd,
+      finishReasons: [clientGone ? 'abort' : (this.finishReason ?? 'stop')],
     });
   }
 }
@@ -226,7 +275,10 @@ async function streamResponse(ctx: RunContext, p: Prepared, body: ResponsesBody,
     tracker.finish();
     asm.finish(tracker.status);
     const status = tracker.status;
-    send({ type: status === 'completed' ? 'response.completed' : 'response.incomplete', response: responseObject(p.head, body, { status, output: asm.items, usage: tracker.usage }) });
+    send({
+      type: status === 'completed' ? 'response.completed' : 'response.incomplete',
+      response: responseObject(p.head, body, { status, output: asm.items, usage: tracker.usage }),
+    });
     sse.end();
   } catch (e) {
     ac.abort();

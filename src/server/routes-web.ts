@@ -22,8 +22,14 @@ export interface WebRouteOptions {
 
 /** Path prefix of every public dashboard file. */
 export const WEB_PREFIX = '/web/';
-const CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
-const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml' };
+const CSP =
+  "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
 const FILE_RE = /^[a-z0-9][a-z0-9._-]*\.(?:js|css|svg)$/;
 
 function uplotDist(): string | null {
@@ -43,7 +49,12 @@ async function sendFile(reply: FastifyReply, path: string, type: string): Promis
   } catch {
     throw new TokenmillError('not_found', 'The dashboard file is not installed.');
   }
-  return reply.type(type).header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('cache-control', 'no-cache').send(body);
+  return reply
+    .type(type)
+    .header('content-security-policy', CSP)
+    .header('x-content-type-options', 'nosniff')
+    .header('cache-control', 'no-cache')
+    .send(body);
 }
 
 function typeOf(file: string): string {
@@ -54,10 +65,14 @@ export function registerWebRoutes(app: FastifyInstance, o: WebRouteOptions): voi
   app.get('/metrics/series', async (req) => {
     const raw = (req.query as Record<string, unknown>).since;
     const since = raw === undefined ? -Infinity : Number(raw);
-    if (Number.isNaN(since)) throw new TokenmillError('invalid_argument', `since must be a time in ms since the epoch, got '${String(raw)}'`, { param: 'since' });
+    if (Number.isNaN(since))
+      throw new TokenmillError('invalid_argument', `since must be a time in ms since the epoch, got '${String(raw)}'`, { param: 'since' });
     return seriesBody(o.metrics, since);
   });
-  app.get('/metrics/info', async () => ({ model: { id: o.engine.modelId, max_model_len: o.engine.maxModelLen }, ...(o.info ? { machine: o.info() } : {}) }));
+  app.get('/metrics/info', async () => ({
+    model: { id: o.engine.modelId, max_model_len: o.engine.maxModelLen },
+    ...(o.info ? { machine: o.info() } : {}),
+  }));
 
   const dir = o.webDir;
   if (dir === null) return;
@@ -86,10 +101,24 @@ export function seriesBody(m: ServerMetrics, sinceMs: number): unknown {
     capacity: m.series.capacity,
     series: m.series.since(sinceMs),
     totals: {
-      usd_per_hour: m.ledger.usdPerHour, usd_per_hour_source: m.price.source, usd_per_hour_basis: m.price.basis, uptime_s: t.wallSeconds, busy_s: t.busySeconds, generated_tokens: t.generatedTokens,
-      busy_usd: t.busyUsd, all_in_usd: t.allInUsd, busy_usd_per_1k: num(t.busyUsdPer1k), all_in_usd_per_1k: num(t.allInUsdPer1k),
+      usd_per_hour: m.ledger.usdPerHour,
+      usd_per_hour_source: m.price.source,
+      usd_per_hour_basis: m.price.basis,
+      uptime_s: t.wallSeconds,
+      busy_s: t.busySeconds,
+      generated_tokens: t.generatedTokens,
+      busy_usd: t.busyUsd,
+      all_in_usd: t.allInUsd,
+      busy_usd_per_1k: num(t.busyUsdPer1k),
+      all_in_usd_per_1k: num(t.allInUsdPer1k),
     },
-    keys: [...m.ledger.totals()].map(([key, a]) => ({ key, requests: a.numRequests, prompt_tokens: a.promptTokens, completion_tokens: a.completionTokens, cost_usd: a.costUsd })),
+    keys: [...m.ledger.totals()].map(([key, a]) => ({
+      key,
+      requests: a.numRequests,
+      prompt_tokens: a.promptTokens,
+      completion_tokens: a.completionTokens,
+      cost_usd: a.costUsd,
+    })),
     gpus: gpu?.devices.map((d) => ({ index: d.index, name: d.name })) ?? [],
     gpu_reason: gpu === null ? (m.gpu === null ? 'no GPU monitor' : 'no reading yet') : gpu.reason,
   };

@@ -14,7 +14,9 @@ export type RouteKind = 'chat' | 'completion';
 export const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
 
 function unsupported(param: string, what: string): TokenmillError {
-  return new TokenmillError('unsupported_feature', `${what} is not supported by tokenmill yet; remove '${param}' from the request.`, { param });
+  return new TokenmillError('unsupported_feature', `${what} is not supported by tokenmill yet; remove '${param}' from the request.`, {
+    param,
+  });
 }
 
 /** Throw unsupported_feature for anything the engine cannot honour yet. */
@@ -24,16 +26,22 @@ export function rejectUnsupported(body: CompletionBody | ChatBody, kind: RouteKi
     throw unsupported('function_call', 'Function calling');
   }
   if (body.chat_template !== undefined && body.chat_template !== null) {
-    throw new TokenmillError('unsupported_feature', 'Chat templates inside requests are refused; the model\'s own template is used. Remove \'chat_template\'.', { param: 'chat_template' });
+    throw new TokenmillError(
+      'unsupported_feature',
+      "Chat templates inside requests are refused; the model's own template is used. Remove 'chat_template'.",
+      { param: 'chat_template' },
+    );
   }
   if (body.guided_json !== undefined && body.guided_json !== null) throw unsupported('guided_json', 'Guided decoding');
   const n = body.n ?? 1;
-  if (body.best_of !== undefined && body.best_of !== null && body.best_of !== n && body.best_of !== 1) throw unsupported('best_of', 'best_of different from n');
+  if (body.best_of !== undefined && body.best_of !== null && body.best_of !== n && body.best_of !== 1)
+    throw unsupported('best_of', 'best_of different from n');
   if (kind === 'completion') {
     const c = body as CompletionBody;
     if (c.tools && c.tools.length > 0) throw unsupported('tools', 'Tool calling on /v1/completions (use /v1/chat/completions)');
     const tc = c.tool_choice;
-    if (tc !== undefined && tc !== null && tc !== 'none' && tc !== 'auto') throw unsupported('tool_choice', 'Tool calling on /v1/completions');
+    if (tc !== undefined && tc !== null && tc !== 'none' && tc !== 'auto')
+      throw unsupported('tool_choice', 'Tool calling on /v1/completions');
     if (c.echo) throw unsupported('echo', 'echo');
     if (c.suffix) throw unsupported('suffix', 'suffix (fill-in-the-middle)');
   }
@@ -84,7 +92,11 @@ export function buildSamplingParams(body: CompletionBody | ChatBody, kind: Route
   const topK = body.top_k ?? 0;
   const constraint = constraintOfResponseFormat(body.response_format);
   if (constraint !== null && stop.length > 0) {
-    throw new TokenmillError('invalid_request', 'stop strings would cut a structured output short; remove \'stop\' when response_format asks for JSON.', { param: 'stop' });
+    throw new TokenmillError(
+      'invalid_request',
+      "stop strings would cut a structured output short; remove 'stop' when response_format asks for JSON.",
+      { param: 'stop' },
+    );
   }
   return samplingParams({
     temperature: body.temperature ?? 1,

@@ -54,7 +54,10 @@ function sampling(l: ServerLimits) {
     stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
     stop: z.union([stopItem, z.array(stopItem).max(l.maxStop)]).nullish(),
     stop_token_ids: z.array(int().min(0)).max(l.maxStop).nullish(),
-    seed: int().min(-(2 ** 53) + 1).max(2 ** 53 - 1).nullish(),
+    seed: int()
+      .min(-(2 ** 53) + 1)
+      .max(2 ** 53 - 1)
+      .nullish(),
     presence_penalty: num().min(-2).max(2).nullish(),
     frequency_penalty: num().min(-2).max(2).nullish(),
     repetition_penalty: num().gt(0).max(10).nullish(),
@@ -98,15 +101,17 @@ const textPart = z.object({ type: z.literal('text'), text: z.string() }).loose()
 const otherPart = z.object({ type: z.string() }).loose();
 
 export function chatSchema(l: ServerLimits) {
-  const message = z.object({
-    role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
-    content: z.union([z.string(), z.array(z.union([textPart, otherPart])), z.null()]).optional(),
-    name: z.string().max(256).nullish(),
-    tool_calls: z.array(toolCallSchema).max(l.maxToolCalls).nullish(),
-    tool_call_id: z.string().max(256).nullish(),
-    /** An earlier answer's reasoning, for templates that render it (Qwen3). */
-    reasoning_content: z.string().nullish(),
-  }).loose();
+  const message = z
+    .object({
+      role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
+      content: z.union([z.string(), z.array(z.union([textPart, otherPart])), z.null()]).optional(),
+      name: z.string().max(256).nullish(),
+      tool_calls: z.array(toolCallSchema).max(l.maxToolCalls).nullish(),
+      tool_call_id: z.string().max(256).nullish(),
+      /** An earlier answer's reasoning, for templates that render it (Qwen3). */
+      reasoning_content: z.string().nullish(),
+    })
+    .loose();
   return z.object({
     ...sampling(l),
     messages: z.array(message).min(1).max(l.maxMessages),
@@ -146,7 +151,11 @@ export type ChatMessageBody = ChatBody['messages'][number];
 
 export const tokenizeSchema = z.union([
   z.object({ model: z.string().nullish(), prompt: z.string(), add_special_tokens: z.boolean().nullish() }),
-  z.object({ model: z.string().nullish(), messages: z.array(z.object({ role: z.string(), content: z.unknown() }).loose()).min(1), add_generation_prompt: z.boolean().nullish() }),
+  z.object({
+    model: z.string().nullish(),
+    messages: z.array(z.object({ role: z.string(), content: z.unknown() }).loose()).min(1),
+    add_generation_prompt: z.boolean().nullish(),
+  }),
 ]);
 export const detokenizeSchema = z.object({ model: z.string().nullish(), tokens: z.array(int().min(0)) });
 

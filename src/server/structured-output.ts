@@ -26,14 +26,25 @@ export function constraintOfResponseFormat(rf: unknown): Constraint | null {
       return { type: 'json_object' };
     case 'json_schema': {
       const js = o.json_schema;
-      if (js === null || typeof js !== 'object' || Array.isArray(js)) throw bad('response_format.json_schema', "response_format {type: 'json_schema'} needs a json_schema object: {name, schema, strict}.");
+      if (js === null || typeof js !== 'object' || Array.isArray(js))
+        throw bad(
+          'response_format.json_schema',
+          "response_format {type: 'json_schema'} needs a json_schema object: {name, schema, strict}.",
+        );
       const j = js as Record<string, unknown>;
-      if (typeof j.name !== 'string' || !NAME_RE.test(j.name)) throw bad('response_format.json_schema.name', 'json_schema.name must be 1-64 characters of a-z, A-Z, 0-9, _ or -.');
-      if (j.strict !== undefined && j.strict !== null && typeof j.strict !== 'boolean') throw bad('response_format.json_schema.strict', 'json_schema.strict must be a boolean.');
+      if (typeof j.name !== 'string' || !NAME_RE.test(j.name))
+        throw bad('response_format.json_schema.name', 'json_schema.name must be 1-64 characters of a-z, A-Z, 0-9, _ or -.');
+      if (j.strict !== undefined && j.strict !== null && typeof j.strict !== 'boolean')
+        throw bad('response_format.json_schema.strict', 'json_schema.strict must be a boolean.');
       const schema = j.schema;
-      if (schema === undefined || schema === null) throw new TokenmillError('invalid_schema', 'json_schema.schema is required: tokenmill enforces the schema, so it needs one.', { param: 'response_format.json_schema.schema' });
+      if (schema === undefined || schema === null)
+        throw new TokenmillError('invalid_schema', 'json_schema.schema is required: tokenmill enforces the schema, so it needs one.', {
+          param: 'response_format.json_schema.schema',
+        });
       if (typeof schema !== 'boolean' && (typeof schema !== 'object' || Array.isArray(schema))) {
-        throw new TokenmillError('invalid_schema', 'json_schema.schema must be a JSON Schema object.', { param: 'response_format.json_schema.schema' });
+        throw new TokenmillError('invalid_schema', 'json_schema.schema must be a JSON Schema object.', {
+          param: 'response_format.json_schema.schema',
+        });
       }
       return { type: 'json_schema', name: j.name, schema: schema as Record<string, unknown>, strict: j.strict === true };
     }
@@ -51,6 +62,10 @@ export function checkFinishedChoice(constraint: Constraint | null, text: string,
   if (constraint === null || finishReason !== 'stop') return;
   const r = checkOutput(constraint, text);
   if (!r.ok) {
-    throw new TokenmillError('structured_output_invalid', `The finished output failed validation against the requested ${constraint.type}: ${r.reason}. This is a bug; please report it.`, { param: 'response_format' });
+    throw new TokenmillError(
+      'structured_output_invalid',
+      `The finished output failed validation against the requested ${constraint.type}: ${r.reason}. This is a bug; please report it.`,
+      { param: 'response_format' },
+    );
   }
 }

@@ -36,17 +36,23 @@ export const ERROR_CODES = {
   safetensors_header_too_large: bad('A safetensors header length exceeds the cap (corrupt or hostile file).'),
   safetensors_bad_header: bad('A safetensors header is not valid JSON or has the wrong structure.'),
   safetensors_bad_dtype: bad('A tensor uses a dtype outside the allowlist (F32, F16, BF16, and integer metadata types).'),
-  safetensors_bad_offsets: bad('A tensor\'s data offsets fall outside the file\'s data section or are reversed.'),
-  safetensors_overlap: bad('Two tensors\' byte ranges overlap in a safetensors file.'),
-  safetensors_size_mismatch: bad('A tensor\'s byte size differs from shape x dtype size.'),
+  safetensors_bad_offsets: bad("A tensor's data offsets fall outside the file's data section or are reversed."),
+  safetensors_overlap: bad("Two tensors' byte ranges overlap in a safetensors file."),
+  safetensors_size_mismatch: bad("A tensor's byte size differs from shape x dtype size."),
   tensor_missing: bad('A weight the architecture needs is absent from the checkpoint.'),
-  tensor_shape_mismatch: bad('A weight\'s shape disagrees with config.json.'),
+  tensor_shape_mismatch: bad("A weight's shape disagrees with config.json."),
   config_missing_field: bad('config.json lacks a field the architecture needs.'),
   config_invalid: bad('config.json has a field with an invalid value or is not valid JSON.'),
   unsupported_architecture: bad('config.json names an architecture tokenmill does not implement.'),
-  model_not_found: { httpStatus: 404, type: 'not_found_error', doc: 'The requested model is not served here, or the model directory does not exist.' },
+  model_not_found: {
+    httpStatus: 404,
+    type: 'not_found_error',
+    doc: 'The requested model is not served here, or the model directory does not exist.',
+  },
   gguf_invalid: bad('A GGUF file is malformed or uses an unsupported tensor type or architecture.'),
-  gguf_unsupported_type: bad('A GGUF tensor has a ggml type tokenmill cannot compute on (IQ*, Q2_K, Q3_K, ...); the message names the tensor and the type.'),
+  gguf_unsupported_type: bad(
+    'A GGUF tensor has a ggml type tokenmill cannot compute on (IQ*, Q2_K, Q3_K, ...); the message names the tensor and the type.',
+  ),
   llama2c_invalid: bad('A llama2.c checkpoint or tokenizer.bin is malformed (size or header mismatch).'),
   hub_download_failed: server('Downloading a model from the hub failed.'),
 
@@ -65,7 +71,11 @@ export const ERROR_CODES = {
   // --- network set-up (CLI) ------------------------------------------------------------------
   port_in_use: server('The address and port serve was told to bind are taken by another process (pick another --port).'),
   dependency_missing: server('An optional package a flag needs did not load (serve --kv-events-endpoint needs zeromq).'),
-  server_unreachable: { httpStatus: 502 as number, type: 'server_error', doc: 'A client command (bench serve) got no answer from the server URL it was given (connection refused, timeout).' },
+  server_unreachable: {
+    httpStatus: 502 as number,
+    type: 'server_error',
+    doc: 'A client command (bench serve) got no answer from the server URL it was given (connection refused, timeout).',
+  },
 
   // --- requests ------------------------------------------------------------------------------
   context_length_exceeded: bad('Prompt tokens plus requested tokens exceed the model context length.'),
@@ -75,10 +85,16 @@ export const ERROR_CODES = {
   not_found: { httpStatus: 404, type: 'not_found_error', doc: 'Unknown route.' },
   request_too_large: { httpStatus: 413, type: 'invalid_request_error', doc: 'Request body exceeds the size limit.' },
   unsupported_media_type: { httpStatus: 415, type: 'invalid_request_error', doc: 'Content-Type must be application/json.' },
-  rate_limit_exceeded: { httpStatus: 429, type: 'rate_limit_error', doc: 'The API key exceeded its token bucket; retry after the given delay.' },
+  rate_limit_exceeded: {
+    httpStatus: 429,
+    type: 'rate_limit_error',
+    doc: 'The API key exceeded its token bucket; retry after the given delay.',
+  },
   server_overloaded: {
-    httpStatus: 503, type: 'server_error',
-    doc: 'Admission refused: the waiting queue is at its bound (--max-queue) or its estimated wait exceeds --max-queue-wait; ' +
+    httpStatus: 503,
+    type: 'server_error',
+    doc:
+      'Admission refused: the waiting queue is at its bound (--max-queue) or its estimated wait exceeds --max-queue-wait; ' +
       'retry after the Retry-After delay.',
   },
   server_draining: { httpStatus: 503, type: 'server_error', doc: 'The server is shutting down and accepts no new requests.' },
@@ -87,7 +103,9 @@ export const ERROR_CODES = {
   internal_error: server('An unexpected internal fault (a bug: please report it).'),
 
   // --- constrained decoding (structured outputs, tool-call grammars) ---------------------------
-  unsupported_schema_keyword: bad('A JSON schema uses a keyword (or string format) the grammar engine cannot enforce; the message names it and its path. Remove or rewrite it.'),
+  unsupported_schema_keyword: bad(
+    'A JSON schema uses a keyword (or string format) the grammar engine cannot enforce; the message names it and its path. Remove or rewrite it.',
+  ),
   invalid_schema: bad('A JSON schema (or grammar) is not valid: malformed, an unresolvable $ref, or rejected by the grammar compiler.'),
   schema_too_large: bad('A JSON schema exceeds the compile-time bound (32 KiB of JSON, 24 levels of nesting, 1000 subschemas).'),
   structured_output_invalid: server('A finished constrained output failed validation against its schema (a bug: please report it).'),

@@ -11,7 +11,14 @@ async function checkSiluMul(h: Harness, T: number, I: number, scale: number): Pr
 }
 
 const cases: ConformanceCase[] = [];
-for (const [T, I, scale] of [[1, 1, 1], [3, 17, 1], [5, 768, 1], [2, 11008, 1], [4, 100, 12], [1, 172, 1]] as const) {
+for (const [T, I, scale] of [
+  [1, 1, 1],
+  [3, 17, 1],
+  [5, 768, 1],
+  [2, 11008, 1],
+  [4, 100, 12],
+  [1, 172, 1],
+] as const) {
   cases.push({ name: `siluMul T=${T} I=${I} scale=${scale}`, run: (h) => checkSiluMul(h, T, I, scale) });
 }
 cases.push({
@@ -24,7 +31,10 @@ cases.push({
     h.be.siluMul(out.be, gu.be);
     h.ref.siluMul(out.ref, gu.ref);
     const res = h.view(buf, [T, I], 1); // overlaps gateUp, already consumed
-    const w = h.act([I], h.rng.normals(I, 0.5).map((v) => 1 + v));
+    const w = h.act(
+      [I],
+      h.rng.normals(I, 0.5).map((v) => 1 + v),
+    );
     h.be.addRmsnorm(out.be, res.be, out.be, w.be, 1e-5);
     h.ref.addRmsnorm(out.ref, res.ref, out.ref, w.ref, 1e-5);
     await h.expectClose('buffer', buf, h.tol(1));

@@ -46,8 +46,19 @@ const cases: ConformanceCase[] = [
   { name: 'gatherRows T=5 D=33 all rows reversed', run: (h) => checkGather(h, 5, 33, [4, 3, 2, 1, 0]) },
 ];
 const ARGMAX: readonly [number, number, Pattern][] = [
-  [1, 1, 'random'], [1, 2, 'ties'], [3, 7, 'random'], [4, 7, 'levels'], [2, 100, 'ties'], [3, 1000, 'last'], [3, 1000, 'first'],
-  [2, 513, 'negative'], [5, 32000, 'random'], [4, 32000, 'ties'], [3, 32000, 'levels'], [2, 128256, 'ties'], [1, 128256, 'last'],
+  [1, 1, 'random'],
+  [1, 2, 'ties'],
+  [3, 7, 'random'],
+  [4, 7, 'levels'],
+  [2, 100, 'ties'],
+  [3, 1000, 'last'],
+  [3, 1000, 'first'],
+  [2, 513, 'negative'],
+  [5, 32000, 'random'],
+  [4, 32000, 'ties'],
+  [3, 32000, 'levels'],
+  [2, 128256, 'ties'],
+  [1, 128256, 'last'],
 ];
 for (const [S, V, p] of ARGMAX) cases.push({ name: `argmax S=${S} V=${V} ${p}`, run: (h) => checkArgmax(h, S, V, p) });
 

@@ -64,7 +64,10 @@ let f16Table: Float32Array | null = null;
 /** Decode half bits to f32 (f16 through a 64K-entry table: dtype.ts's exact decoder is slow on 9M values). */
 function decodeHalf(bits: Uint16Array, dtype: 'f16' | 'bf16'): Float32Array {
   if (dtype === 'bf16') return halfToF32(bits, dtype);
-  f16Table ??= halfToF32(Uint16Array.from({ length: 65536 }, (_, i) => i), 'f16');
+  f16Table ??= halfToF32(
+    Uint16Array.from({ length: 65536 }, (_, i) => i),
+    'f16',
+  );
   const out = new Float32Array(bits.length);
   for (let i = 0; i < bits.length; i++) out[i] = f16Table[bits[i]!]!;
   return out;
@@ -96,7 +99,12 @@ export interface Tolerance {
 
 export class Harness {
   private readonly owned: { be: Tensor[]; ref: Tensor[] } = { be: [], ref: [] };
-  constructor(readonly be: Backend, readonly ref: Backend, readonly rng: Rng, readonly t: TestContext) {}
+  constructor(
+    readonly be: Backend,
+    readonly ref: Backend,
+    readonly rng: Rng,
+    readonly t: TestContext,
+  ) {}
 
   get rtol(): number {
     return RTOL[this.be.computeDType as FloatDType];
@@ -175,8 +183,13 @@ export class Harness {
       }
     }
     const at = worstAt < 0 ? '' : ` at [${worstAt}]: got ${got[worstAt]}, ref ${want[worstAt]}`;
-    this.t.diagnostic(`${label}: worst error ${(worst * 100).toFixed(1)}% of tolerance (rtol ${tol.rtol}, atol ${tol.atol.toExponential(2)})${at}`);
-    assert.ok(worst <= 1, `${label}: ${Number.isNaN(got[worstAt]!) ? 'output not written (NaN)' : 'out of tolerance'}${at}, ${(worst * 100).toFixed(1)}% of tolerance`);
+    this.t.diagnostic(
+      `${label}: worst error ${(worst * 100).toFixed(1)}% of tolerance (rtol ${tol.rtol}, atol ${tol.atol.toExponential(2)})${at}`,
+    );
+    assert.ok(
+      worst <= 1,
+      `${label}: ${Number.isNaN(got[worstAt]!) ? 'output not written (NaN)' : 'out of tolerance'}${at}, ${(worst * 100).toFixed(1)}% of tolerance`,
+    );
   }
 
   async expectEqualInts(label: string, p: Pair): Promise<void> {

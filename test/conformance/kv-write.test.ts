@@ -31,7 +31,8 @@ async function check(h: Harness, s: Spec): Promise<void> {
   // With a narrow cache, inputs span f16's range edges too: tiny (subnormal / flush to zero), huge (overflow to inf), ties.
   const inputs = (): Float32Array => {
     const x = h.rng.normals((s.T + 1) * row);
-    if (s.cacheDType !== undefined) for (let i = 0; i < x.length; i += 7) x[i] = x[i]! * [1e-6, 7e4, 1e-9, 3.0e-8, 65520, 1 + 2 ** -11][(i / 7) % 6]!;
+    if (s.cacheDType !== undefined)
+      for (let i = 0; i < x.length; i += 7) x[i] = x[i]! * [1e-6, 7e4, 1e-9, 3.0e-8, 65520, 1 + 2 ** -11][(i / 7) % 6]!;
     return x;
   };
   const kBuf = h.act([s.T + 1, s.Hkv, s.Dh], inputs());
@@ -54,7 +55,17 @@ const SPECS: readonly (Spec & { label: string })[] = [
   { label: 'every token padding', T: 4, Hkv: 2, Dh: 8, numBlocks: 2, blockSize: 4, padShare: 1 },
   { label: 'k and v are views at an offset', T: 9, Hkv: 2, Dh: 32, numBlocks: 3, blockSize: 5, padShare: 0.1, viewInputs: true },
   { label: 'f16 cache (rounds to nearest even)', T: 40, Hkv: 4, Dh: 64, numBlocks: 8, blockSize: 16, padShare: 0.2, cacheDType: 'f16' },
-  { label: 'f16 cache, odd block size, Dh 48, views', T: 13, Hkv: 3, Dh: 48, numBlocks: 5, blockSize: 7, padShare: 0.2, viewInputs: true, cacheDType: 'f16' },
+  {
+    label: 'f16 cache, odd block size, Dh 48, views',
+    T: 13,
+    Hkv: 3,
+    Dh: 48,
+    numBlocks: 5,
+    blockSize: 7,
+    padShare: 0.2,
+    viewInputs: true,
+    cacheDType: 'f16',
+  },
   { label: 'bf16 cache (rounds to nearest even)', T: 23, Hkv: 8, Dh: 128, numBlocks: 6, blockSize: 16, padShare: 0.3, cacheDType: 'bf16' },
 ];
 

@@ -43,7 +43,12 @@ function tolFor(x: Float32Array, w: Float32Array, T: number, N: number, K: numbe
   return { rtol: 1e-5, atol: 2e-6 * worst + 1e-30 };
 }
 
-interface Shape { readonly T: number; readonly K: number; readonly N: number; readonly bias?: FloatDType }
+interface Shape {
+  readonly T: number;
+  readonly K: number;
+  readonly N: number;
+  readonly bias?: FloatDType;
+}
 
 async function check(h: Harness, type: GgmlQuantType, s: Shape): Promise<void> {
   const xs = h.rng.normals(s.T * s.K);
@@ -68,7 +73,8 @@ for (const type of GGML_QUANT_TYPES) {
     { T: 17, K: be === 32 ? 96 : 256, N: 5 }, // T past the tile of 16
     { T: 2, K: be === 32 ? 64 : 256, N: 512 }, // stories260K-like lm_head
   ];
-  for (const s of shapes) cases.push({ name: `${type} T=${s.T} K=${s.K} N=${s.N}${s.bias ? ` bias ${s.bias}` : ''}`, run: (h) => check(h, type, s) });
+  for (const s of shapes)
+    cases.push({ name: `${type} T=${s.T} K=${s.K} N=${s.N}${s.bias ? ` bias ${s.bias}` : ''}`, run: (h) => check(h, type, s) });
   cases.push({
     name: `${type} embeddingGgml: decoded rows bit-exact (incl. zero and extreme rows)`,
     run: async (h) => {

@@ -41,7 +41,11 @@ async function check(h: Harness, s: Shape, outF32: boolean): Promise<void> {
   const bias = s.bias ? h.typed([s.N], s.bias, h.rng.normals(s.N)) : null;
   const out = outF32 ? h.out([s.T, s.N], 'f32') : h.out([s.T, s.N]);
   run(h, out, x, wq, scales, bias);
-  await h.expectClose(`out [${s.T}x${s.N}] K=${s.K}${s.bias ? ` +bias ${s.bias}` : ''}`, out, h.tol(2 * Math.sqrt(s.K) * W_SCALE + (s.bias ? 1 : 0)));
+  await h.expectClose(
+    `out [${s.T}x${s.N}] K=${s.K}${s.bias ? ` +bias ${s.bias}` : ''}`,
+    out,
+    h.tol(2 * Math.sqrt(s.K) * W_SCALE + (s.bias ? 1 : 0)),
+  );
 }
 
 const SHAPES: readonly Shape[] = [
@@ -62,7 +66,8 @@ const SHAPES: readonly Shape[] = [
 ];
 
 const cases: ConformanceCase[] = [];
-for (const s of SHAPES) cases.push({ name: `T=${s.T} K=${s.K} N=${s.N}${s.bias ? ` bias ${s.bias}` : ''}`, run: (h) => check(h, s, false) });
+for (const s of SHAPES)
+  cases.push({ name: `T=${s.T} K=${s.K} N=${s.N}${s.bias ? ` bias ${s.bias}` : ''}`, run: (h) => check(h, s, false) });
 cases.push({ name: 'logits T=1 K=288 N=32000 out f32', run: (h) => check(h, { T: 1, K: 288, N: 32000 }, true) });
 cases.push({ name: 'logits T=3 K=64 N=512 out f32 (stories260K lm_head)', run: (h) => check(h, { T: 3, K: 64, N: 512 }, true) });
 

@@ -21,7 +21,11 @@ async function check(h: Harness, s: Shape, wDType: FloatDType, outF32: boolean):
   h.be.matmul(out.be, x.be, w.be, bias?.be ?? null);
   h.ref.matmul(out.ref, x.ref, w.ref, bias?.ref ?? null);
   // Typical |out| ~ sqrt(K) * rms(x) * rms(w); rounding in a K-term reduction scales with it.
-  await h.expectClose(`out [${s.T}x${s.N}] K=${s.K} w=${wDType}${s.bias ? ' +bias' : ''}`, out, h.tol(2 * Math.sqrt(s.K) * W_SCALE + (s.bias ? 1 : 0)));
+  await h.expectClose(
+    `out [${s.T}x${s.N}] K=${s.K} w=${wDType}${s.bias ? ' +bias' : ''}`,
+    out,
+    h.tol(2 * Math.sqrt(s.K) * W_SCALE + (s.bias ? 1 : 0)),
+  );
 }
 
 const SHAPES: readonly Shape[] = [

@@ -7,8 +7,32 @@ import { WEIGHT_DTYPES, conformanceSuite, type ConformanceCase, type Harness } f
 
 /** Values that stress conversion: ties at half precision, f16 subnormals / overflow, signed zero. */
 function special(h: Harness): Float32Array {
-  const v = [0, -0, 1, -1, 1.00390625, 1.01171875, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 65504, 65520, 70000, -1e6, 2 ** -24, 2 ** -25, 3 * 2 ** -26,
-    6.1e-5, 1e-8, 3.4e38, -1.5e-40, 0.1, 1 / 3, Math.PI, Infinity, -Infinity];
+  const v = [
+    0,
+    -0,
+    1,
+    -1,
+    1.00390625,
+    1.01171875,
+    1 + 2 ** -11,
+    1 + 3 * 2 ** -11,
+    65504,
+    65520,
+    70000,
+    -1e6,
+    2 ** -24,
+    2 ** -25,
+    3 * 2 ** -26,
+    6.1e-5,
+    1e-8,
+    3.4e38,
+    -1.5e-40,
+    0.1,
+    1 / 3,
+    Math.PI,
+    Infinity,
+    -Infinity,
+  ];
   return Float32Array.from([...v, ...h.rng.normals(37, 100)]);
 }
 
@@ -31,8 +55,12 @@ async function checkRawBits(h: Harness, dtype: 'f16' | 'bf16'): Promise<void> {
 async function checkOffsetsAndViews(h: Harness, dtype: DType): Promise<void> {
   const n = 40;
   const base = h.alloc([4, 10], dtype);
-  const fill = dtype === 'i32' ? Int32Array.from({ length: n }, (_, i) => i * 3 - 50) : Float32Array.from({ length: n }, (_, i) => i * 0.5 - 7);
-  for (const [be, t] of [[h.be, base.be], [h.ref, base.ref]] as const) {
+  const fill =
+    dtype === 'i32' ? Int32Array.from({ length: n }, (_, i) => i * 3 - 50) : Float32Array.from({ length: n }, (_, i) => i * 0.5 - 7);
+  for (const [be, t] of [
+    [h.be, base.be],
+    [h.ref, base.ref],
+  ] as const) {
     be.upload(t, fill);
     const row = be.view(t, [2, 10], 10); // rows 1..2
     const inner = be.view(row, [5], 12); // elements 22..26 of the base
@@ -48,9 +76,11 @@ async function checkOffsetsAndViews(h: Harness, dtype: DType): Promise<void> {
 }
 
 const cases: ConformanceCase[] = [];
-for (const dt of WEIGHT_DTYPES) cases.push({ name: `Float32Array upload into ${dt} rounds like the reference`, run: (h) => checkUpload(h, dt) });
+for (const dt of WEIGHT_DTYPES)
+  cases.push({ name: `Float32Array upload into ${dt} rounds like the reference`, run: (h) => checkUpload(h, dt) });
 for (const dt of ['f16', 'bf16'] as const) cases.push({ name: `raw ${dt} bits pass through`, run: (h) => checkRawBits(h, dt) });
-for (const dt of ['f32', 'bf16', 'f16', 'i32'] as const) cases.push({ name: `offset uploads and views of views (${dt})`, run: (h) => checkOffsetsAndViews(h, dt) });
+for (const dt of ['f32', 'bf16', 'f16', 'i32'] as const)
+  cases.push({ name: `offset uploads and views of views (${dt})`, run: (h) => checkOffsetsAndViews(h, dt) });
 cases.push({
   name: 'readInt32 round-trips extremes',
   run: async (h) => {
@@ -66,7 +96,10 @@ cases.push({
     const b = h.be.alloc([77], 'bf16');
     const mid = h.be.memoryStats();
     assert.equal(mid.numTensors, before.numTensors + 2);
-    assert.ok(mid.allocatedBytes >= before.allocatedBytes + 12000 + 154, `allocatedBytes ${mid.allocatedBytes} < ${before.allocatedBytes} + 12154`);
+    assert.ok(
+      mid.allocatedBytes >= before.allocatedBytes + 12000 + 154,
+      `allocatedBytes ${mid.allocatedBytes} < ${before.allocatedBytes} + 12154`,
+    );
     h.be.view(a, [10, 3], 30);
     assert.deepEqual(h.be.memoryStats(), mid, 'a view changed memoryStats');
     h.be.free(b);

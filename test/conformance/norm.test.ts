@@ -19,7 +19,10 @@ function inputs(h: Harness, s: Shape): Float32Array {
 
 async function checkRmsnorm(h: Harness, s: Shape, alias: boolean): Promise<void> {
   const x = h.act([s.R, s.D], inputs(h, s));
-  const w = h.act([s.D], h.rng.normals(s.D, 0.5).map((v) => 1 + v));
+  const w = h.act(
+    [s.D],
+    h.rng.normals(s.D, 0.5).map((v) => 1 + v),
+  );
   const out = alias ? x : h.out([s.R, s.D]);
   h.be.rmsnorm(out.be, x.be, w.be, s.eps);
   h.ref.rmsnorm(out.ref, x.ref, w.ref, s.eps);
@@ -29,7 +32,10 @@ async function checkRmsnorm(h: Harness, s: Shape, alias: boolean): Promise<void>
 async function checkAddRmsnorm(h: Harness, s: Shape, alias: boolean): Promise<void> {
   const res = h.act([s.R, s.D], inputs(h, s));
   const x = h.act([s.R, s.D], h.rng.normals(s.R * s.D, s.xScale ?? 1));
-  const w = h.act([s.D], h.rng.normals(s.D, 0.5).map((v) => 1 + v));
+  const w = h.act(
+    [s.D],
+    h.rng.normals(s.D, 0.5).map((v) => 1 + v),
+  );
   const out = alias ? x : h.out([s.R, s.D]);
   h.be.addRmsnorm(out.be, res.be, x.be, w.be, s.eps);
   h.ref.addRmsnorm(out.ref, res.ref, x.ref, w.ref, s.eps);
@@ -61,7 +67,10 @@ cases.push({
     const xBuf = h.act([R + 2, D], h.rng.normals((R + 2) * D));
     const resBuf = h.act([R + 2, D], h.rng.normals((R + 2) * D));
     const outBuf = h.act([R + 2, D], h.rng.normals((R + 2) * D));
-    const w = h.act([D], h.rng.normals(D, 0.5).map((v) => 1 + v));
+    const w = h.act(
+      [D],
+      h.rng.normals(D, 0.5).map((v) => 1 + v),
+    );
     const v = (p: Pair, row: number): Pair => h.view(p, [R, D], row * D);
     h.be.rmsnorm(v(outBuf, 2).be, v(xBuf, 1).be, w.be, 1e-5);
     h.ref.rmsnorm(v(outBuf, 2).ref, v(xBuf, 1).ref, w.ref, 1e-5);

@@ -21,7 +21,11 @@ function accumulate(h: Harness, out: Pair, residual: Pair, x: Pair, w: Pair): vo
   h.ref.addRmsnorm(out.ref, residual.ref, x.ref, w.ref, EPS);
 }
 
-interface Busy { acc: Pair; w: Pair; scratch: Pair }
+interface Busy {
+  acc: Pair;
+  w: Pair;
+  scratch: Pair;
+}
 
 /** Puts QUEUE dependent residual adds in flight on a scratch buffer so later work really waits behind them. */
 function busy(h: Harness): Busy {
@@ -55,7 +59,8 @@ const cases: ConformanceCase[] = [
       const { w, scratch } = busy(h);
       const a = h.act([R, D], ints(h, N, -2, 3));
       const b = h.act([R, D], ints(h, N, -2, 3));
-      for (let i = 0; i < 4; i++) { // |values| stay <= 110: exact in bf16
+      for (let i = 0; i < 4; i++) {
+        // |values| stay <= 110: exact in bf16
         accumulate(h, scratch, a, b, w); // a += b
         accumulate(h, scratch, b, a, w); // b += a
       }

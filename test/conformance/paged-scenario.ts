@@ -68,9 +68,16 @@ export function buildPaged(h: Harness, spec: PagedSpec): PagedScenario {
   const qsl = [0];
   for (const s of seqs) qsl.push(qsl[qsl.length - 1]! + s.qLen);
   const q = h.ints([seqs.length + 1], qsl);
-  const l = h.ints([seqs.length], seqs.map((s) => s.ctx));
+  const l = h.ints(
+    [seqs.length],
+    seqs.map((s) => s.ctx),
+  );
   const bt = h.ints([seqs.length, width], table);
-  const common = { numSeqs: seqs.length, maxQueryLen: Math.max(0, ...seqs.map((s) => s.qLen)), maxSeqLen: Math.max(0, ...seqs.map((s) => s.ctx)) };
+  const common = {
+    numSeqs: seqs.length,
+    maxQueryLen: Math.max(0, ...seqs.map((s) => s.qLen)),
+    maxSeqLen: Math.max(0, ...seqs.map((s) => s.ctx)),
+  };
   return {
     numTokens: qsl[seqs.length]!,
     numBlocks,

@@ -50,8 +50,13 @@ async function check(h: Harness, s: Spec): Promise<void> {
     h.be.ropeKvWriteQkv(qOut.be, qkv.be, { k: cache.k.be, v: cache.v.be }, pos.be, inv.be, slotMapping.be);
   } else {
     const r = qkvSplitRows(s.T, s.H, s.Hkv);
-    const scratch = { qRows: h.ints([r.q.length], r.q).be, kRows: h.ints([r.k.length], r.k).be, vRows: h.ints([r.v.length], r.v).be,
-      k: h.alloc([s.T, s.Hkv, s.Dh], h.be.computeDType, 'f32').be, v: h.alloc([s.T, s.Hkv, s.Dh], h.be.computeDType, 'f32').be };
+    const scratch = {
+      qRows: h.ints([r.q.length], r.q).be,
+      kRows: h.ints([r.k.length], r.k).be,
+      vRows: h.ints([r.v.length], r.v).be,
+      k: h.alloc([s.T, s.Hkv, s.Dh], h.be.computeDType, 'f32').be,
+      v: h.alloc([s.T, s.Hkv, s.Dh], h.be.computeDType, 'f32').be,
+    };
     composeRopeKvWriteQkv(h.be, qOut.be, qkv.be, { k: cache.k.be, v: cache.v.be }, pos.be, inv.be, slotMapping.be, scratch);
   }
   h.ref.ropeKvWriteQkv!(qOut.ref, qkv.ref, { k: cache.k.ref, v: cache.v.ref }, pos.ref, inv.ref, slotMapping.ref);
@@ -70,9 +75,42 @@ const SPECS: readonly (Spec & { label: string })[] = [
   { label: 'padding rows (slot -1)', T: 9, H: 6, Hkv: 2, Dh: 48, numBlocks: 4, blockSize: 7, padShare: 0.4, maxPos: 255 },
   { label: 'prefill-sized step, odd heads', T: 33, H: 7, Hkv: 1, Dh: 64, numBlocks: 5, blockSize: 16, padShare: 0.1, maxPos: 2047 },
   { label: 'stories260K shape', T: 3, H: 8, Hkv: 4, Dh: 8, numBlocks: 2, blockSize: 16, padShare: 0, maxPos: 255 },
-  { label: 'f16 cache, padding rows', T: 9, H: 6, Hkv: 2, Dh: 48, numBlocks: 4, blockSize: 7, padShare: 0.4, maxPos: 255, cacheDType: 'f16' },
-  { label: 'f16 cache, decode batch, GQA, llama shape', T: 4, H: 32, Hkv: 8, Dh: 128, numBlocks: 6, blockSize: 16, padShare: 0, maxPos: 4095, cacheDType: 'f16' },
-  { label: 'bf16 cache, prefill-sized step', T: 33, H: 7, Hkv: 1, Dh: 64, numBlocks: 5, blockSize: 16, padShare: 0.1, maxPos: 2047, cacheDType: 'bf16' },
+  {
+    label: 'f16 cache, padding rows',
+    T: 9,
+    H: 6,
+    Hkv: 2,
+    Dh: 48,
+    numBlocks: 4,
+    blockSize: 7,
+    padShare: 0.4,
+    maxPos: 255,
+    cacheDType: 'f16',
+  },
+  {
+    label: 'f16 cache, decode batch, GQA, llama shape',
+    T: 4,
+    H: 32,
+    Hkv: 8,
+    Dh: 128,
+    numBlocks: 6,
+    blockSize: 16,
+    padShare: 0,
+    maxPos: 4095,
+    cacheDType: 'f16',
+  },
+  {
+    label: 'bf16 cache, prefill-sized step',
+    T: 33,
+    H: 7,
+    Hkv: 1,
+    Dh: 64,
+    numBlocks: 5,
+    blockSize: 16,
+    padShare: 0.1,
+    maxPos: 2047,
+    cacheDType: 'bf16',
+  },
 ];
 
 const cases: ConformanceCase[] = SPECS.map((s) => ({
@@ -102,13 +140,17 @@ test('reference: fused ropeKvWriteQkv equals split q/k/v + rope + kvWrite exactl
   const fused = { q: mk([T, H, Dh]), cache: { k: mk([NB, BS, Hkv, Dh]), v: mk([NB, BS, Hkv, Dh]) } };
   b.ropeKvWriteQkv!(fused.q, qkv, fused.cache, pos, inv, slots);
   // Unfused: copy q, k, v out of each row on the host, then the core ops.
-  const q = new Float32Array(T * H * Dh), k = new Float32Array(T * Hkv * Dh), v = new Float32Array(T * Hkv * Dh);
+  const q = new Float32Array(T * H * Dh),
+    k = new Float32Array(T * Hkv * Dh),
+    v = new Float32Array(T * Hkv * Dh);
   for (let t = 0; t < T; t++) {
     q.set(vals.subarray(t * width, t * width + H * Dh), t * H * Dh);
     k.set(vals.subarray(t * width + H * Dh, t * width + (H + Hkv) * Dh), t * Hkv * Dh);
     v.set(vals.subarray(t * width + (H + Hkv) * Dh, (t + 1) * width), t * Hkv * Dh);
   }
-  const uq = mk([T, H, Dh], q), uk = mk([T, Hkv, Dh], k), uv = mk([T, Hkv, Dh], v);
+  const uq = mk([T, H, Dh], q),
+    uk = mk([T, Hkv, Dh], k),
+    uv = mk([T, Hkv, Dh], v);
   const ucache = { k: mk([NB, BS, Hkv, Dh]), v: mk([NB, BS, Hkv, Dh]) };
   b.rope(uq, uk, pos, inv);
   b.kvWrite(ucache, uk, uv, slots);

@@ -52,6 +52,9 @@ const cases: ConformanceCase[] = SHAPES.map((s) => ({
   name: `T=${s.T} H=${s.H} Hkv=${s.Hkv} Dh=${s.Dh} maxPos=${s.maxPos} theta=${s.theta}`,
   run: (h: Harness) => check(h, s, false),
 }));
-cases.push({ name: 'q and k are views at odd offsets of one buffer', run: (h) => check(h, { T: 3, H: 4, Hkv: 2, Dh: 16, maxPos: 50, theta: 10000 }, true) });
+cases.push({
+  name: 'q and k are views at odd offsets of one buffer',
+  run: (h) => check(h, { T: 3, H: 4, Hkv: 2, Dh: 16, maxPos: 50, theta: 10000 }, true),
+});
 
 conformanceSuite('rope', cases);

@@ -25,9 +25,23 @@ export function hostileMatrix(N: number, K: number, seed: number): Float32Array 
     const kind = n % 7;
     for (let k = 0; k < K; k++) {
       const g = r.normal();
-      x[n * K + k] = kind === 0 ? g : kind === 1 ? 0 : kind === 2 ? g * 1e-3 : kind === 3 ? g * 1e3 : kind === 4 ? (k === 5 ? 50 : g * 0.01) : kind === 5 ? 0.25 : -Math.abs(g) - 1;
+      x[n * K + k] =
+        kind === 0
+          ? g
+          : kind === 1
+            ? 0
+            : kind === 2
+              ? g * 1e-3
+              : kind === 3
+                ? g * 1e3
+                : kind === 4
+                  ? k === 5
+                    ? 50
+                    : g * 0.01
+                  : kind === 5
+                    ? 0.25
+                    : -Math.abs(g) - 1;
     }
   }
   return x;
 }
-

@@ -21,7 +21,16 @@ const work = mkdtempSync(join(tmpdir(), 'tm-ggml-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
 /** Relative RMS error bound per format on N(0, 1)-like rows (measured ~0.6x of these). */
-const BOUND: Record<GgmlQuantType, number> = { Q8_0: 0.01, Q4_0: 0.15, Q4_1: 0.15, Q5_0: 0.07, Q5_1: 0.07, Q4_K: 0.12, Q5_K: 0.06, Q6_K: 0.03 };
+const BOUND: Record<GgmlQuantType, number> = {
+  Q8_0: 0.01,
+  Q4_0: 0.15,
+  Q4_1: 0.15,
+  Q5_0: 0.07,
+  Q5_1: 0.07,
+  Q4_K: 0.12,
+  Q5_K: 0.06,
+  Q6_K: 0.03,
+};
 
 function decodeAll(type: GgmlQuantType, bytes: Uint8Array, N: number, K: number): Float32Array {
   const y = new Float32Array(N * K);
@@ -32,13 +41,21 @@ function decodeAll(type: GgmlQuantType, bytes: Uint8Array, N: number, K: number)
 describe('ggml block formats', () => {
   for (const type of GGML_QUANT_TYPES) {
     it(`${type}: quantize -> decode within the format's error bound; zero rows exact`, () => {
-      const K = 512, N = 14;
+      const K = 512,
+        N = 14;
       const x = hostileMatrix(N, K, 7);
       const y = decodeAll(type, quantizeMatrix(type, x, N, K), N, K);
       for (let n = 0; n < N; n++) {
-        let e = 0, m = 0;
-        for (let k = 0; k < K; k++) { e += (x[n * K + k]! - y[n * K + k]!) ** 2; m += x[n * K + k]! ** 2; }
-        if (m === 0) { assert.equal(e, 0, `${type} row ${n}: zero row decodes to zeros`); continue; }
+        let e = 0,
+          m = 0;
+        for (let k = 0; k < K; k++) {
+          e += (x[n * K + k]! - y[n * K + k]!) ** 2;
+          m += x[n * K + k]! ** 2;
+        }
+        if (m === 0) {
+          assert.equal(e, 0, `${type} row ${n}: zero row decodes to zeros`);
+          continue;
+        }
         // tiny (1e-3) rows: the f16 scales are subnormal, a few bits coarser
         const bound = BOUND[type] * (n % 7 === 2 ? 2 : 1);
         assert.ok(Math.sqrt(e / m) <= bound, `${type} row ${n} (kind ${n % 7}): rel rms ${Math.sqrt(e / m)} > ${bound}`);
@@ -48,7 +65,10 @@ describe('ggml block formats', () => {
 
   it('mixtures: Q4_K_M gives attn_v / ffn_down Q6_K on use_more_bits layers, output Q6_K, fallbacks', () => {
     const role = (name: string, K = 512, tied = false) => ({ name, shape: [64, K], numLayers: 16, tied });
-    assert.deepEqual([...Array(16).keys()].filter((l) => useMoreBits(l, 16)), [0, 1, 4, 7, 10, 13, 14, 15]);
+    assert.deepEqual(
+      [...Array(16).keys()].filter((l) => useMoreBits(l, 16)),
+      [0, 1, 4, 7, 10, 13, 14, 15],
+    );
     assert.equal(tensorType('q4_k_m', role('blk.0.attn_v.weight')), 'Q6_K');
     assert.equal(tensorType('q4_k_m', role('blk.2.attn_v.weight')), 'Q4_K');
     assert.equal(tensorType('q4_k_m', role('blk.4.ffn_down.weight')), 'Q6_K');
@@ -67,9 +87,13 @@ describe('ggml block formats', () => {
   });
 
   const numpy = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' });
-  const noNumpy = numpy.status === 0 ? false : `python3 with numpy unavailable (${(numpy.stderr || numpy.error?.message || '').trim().split('\n').pop()})`;
+  const noNumpy =
+    numpy.status === 0
+      ? false
+      : `python3 with numpy unavailable (${(numpy.stderr || numpy.error?.message || '').trim().split('\n').pop()})`;
   it('our decode equals an independent numpy decoder bit for bit (every type, hostile rows, from one GGUF file)', { skip: noNumpy }, () => {
-    const N = 14, K = 768; // 768 = 3 K-blocks, 24 legacy blocks
+    const N = 14,
+      K = 768; // 768 = 3 K-blocks, 24 legacy blocks
     const file = join(work, 'all-types.gguf');
     const mats = new Map<string, { type: GgmlQuantType; bytes: Uint8Array }>();
     GGML_QUANT_TYPES.forEach((type, i) => mats.set(`t.${type}`, { type, bytes: quantizeMatrix(type, hostileMatrix(N, K, 100 + i), N, K) }));
@@ -90,7 +114,8 @@ describe('ggml block formats', () => {
         const ours = decodeAll(type, src.read(info.fileOffset, info.sizeBytes).slice(), N, K);
         const theirs = new Float32Array(readFileSync(join(out, e.file)).buffer.slice(0));
         assert.equal(theirs.length, ours.length, e.name);
-        const u1 = new Uint32Array(ours.buffer), u2 = new Uint32Array(theirs.buffer);
+        const u1 = new Uint32Array(ours.buffer),
+          u2 = new Uint32Array(theirs.buffer);
         const bad = u1.findIndex((v, i) => v !== u2[i]);
         assert.equal(bad, -1, `${type}: element ${bad} ours ${ours[bad]} numpy ${theirs[bad]}`);
       }

@@ -48,10 +48,18 @@ function tinyLlama(overrides: { arch?: string; extraTensor?: TensorSpec; qType?:
     { key: 'tokenizer.chat_template', type: 'str', value: '{{ messages[0].content }}' },
   ];
   const tensors = [
-    f16Tensor('token_embd.weight', [V, D], 1), f16Tensor('output_norm.weight', [D], 2), f16Tensor('output.weight', [V, D], 3),
-    f16Tensor('blk.0.attn_norm.weight', [D], 4), f16Tensor('blk.0.attn_q.weight', [H * Dh, D], 5), f16Tensor('blk.0.attn_k.weight', [Hkv * Dh, D], 6),
-    f16Tensor('blk.0.attn_v.weight', [Hkv * Dh, D], 7), f16Tensor('blk.0.attn_output.weight', [D, D], 8), f16Tensor('blk.0.ffn_norm.weight', [D], 9),
-    f16Tensor('blk.0.ffn_gate.weight', [F, D], 10), f16Tensor('blk.0.ffn_down.weight', [D, F], 11), f16Tensor('blk.0.ffn_up.weight', [F, D], 12),
+    f16Tensor('token_embd.weight', [V, D], 1),
+    f16Tensor('output_norm.weight', [D], 2),
+    f16Tensor('output.weight', [V, D], 3),
+    f16Tensor('blk.0.attn_norm.weight', [D], 4),
+    f16Tensor('blk.0.attn_q.weight', [H * Dh, D], 5),
+    f16Tensor('blk.0.attn_k.weight', [Hkv * Dh, D], 6),
+    f16Tensor('blk.0.attn_v.weight', [Hkv * Dh, D], 7),
+    f16Tensor('blk.0.attn_output.weight', [D, D], 8),
+    f16Tensor('blk.0.ffn_norm.weight', [D], 9),
+    f16Tensor('blk.0.ffn_gate.weight', [F, D], 10),
+    f16Tensor('blk.0.ffn_down.weight', [D, F], 11),
+    f16Tensor('blk.0.ffn_up.weight', [F, D], 12),
   ].filter((t) => t.name !== overrides.dropTensor);
   if (overrides.qType !== undefined) tensors[4] = { ...tensors[4]!, type: overrides.qType, data: new Uint8Array(H * Dh * D * 4) };
   const all: TensorSpec[] = overrides.extraTensor ? [...tensors, overrides.extraTensor] : tensors;
@@ -73,8 +81,14 @@ test('F16 llama GGUF: untied lm_head, permuted q/k, config and tokenizer', async
   const st = readSafetensorsFile(join(out, 'model.safetensors')).tensors;
   assert.equal(st.size, 12);
   const src = (n: string) => tensors.find((t) => t.name === n)!.values;
-  assert.deepEqual([...(st.get('model.layers.0.self_attn.q_proj.weight')!.data as Uint16Array)], [...permuteRotaryRows(src('blk.0.attn_q.weight'), H, Dh, D)]);
-  assert.deepEqual([...(st.get('model.layers.0.self_attn.k_proj.weight')!.data as Uint16Array)], [...permuteRotaryRows(src('blk.0.attn_k.weight'), Hkv, Dh, D)]);
+  assert.deepEqual(
+    [...(st.get('model.layers.0.self_attn.q_proj.weight')!.data as Uint16Array)],
+    [...permuteRotaryRows(src('blk.0.attn_q.weight'), H, Dh, D)],
+  );
+  assert.deepEqual(
+    [...(st.get('model.layers.0.self_attn.k_proj.weight')!.data as Uint16Array)],
+    [...permuteRotaryRows(src('blk.0.attn_k.weight'), Hkv, Dh, D)],
+  );
   assert.deepEqual([...(st.get('model.layers.0.self_attn.v_proj.weight')!.data as Uint16Array)], [...src('blk.0.attn_v.weight')]);
   assert.deepEqual([...(st.get('lm_head.weight')!.data as Uint16Array)], [...src('output.weight')]);
   assert.equal(st.get('model.layers.0.mlp.down_proj.weight')!.dtype, 'F16');
@@ -108,17 +122,31 @@ function gpt2Meta(dir: string, pre: string): Map<string, unknown> {
   const j = JSON.parse(readFileSync(sharedPath(`${dir}/tokenizer.json`), 'utf8'));
   const tokens: string[] = [];
   const types: number[] = [];
-  for (const [t, id] of Object.entries(j.model.vocab as Record<string, number>)) { tokens[id] = t; types[id] = 1; }
-  for (const a of j.added_tokens as { id: number; content: string; special: boolean }[]) { tokens[a.id] = a.content; types[a.id] = a.special ? 3 : 4; }
+  for (const [t, id] of Object.entries(j.model.vocab as Record<string, number>)) {
+    tokens[id] = t;
+    types[id] = 1;
+  }
+  for (const a of j.added_tokens as { id: number; content: string; special: boolean }[]) {
+    tokens[a.id] = a.content;
+    types[a.id] = a.special ? 3 : 4;
+  }
   const merges = (j.model.merges as (string | string[])[]).map((m) => (Array.isArray(m) ? m.join(' ') : m));
   return new Map<string, unknown>([
-    ['tokenizer.ggml.model', 'gpt2'], ['tokenizer.ggml.pre', pre], ['tokenizer.ggml.tokens', tokens],
-    ['tokenizer.ggml.token_type', types], ['tokenizer.ggml.merges', merges],
+    ['tokenizer.ggml.model', 'gpt2'],
+    ['tokenizer.ggml.pre', pre],
+    ['tokenizer.ggml.tokens', tokens],
+    ['tokenizer.ggml.token_type', types],
+    ['tokenizer.ggml.merges', merges],
   ]);
 }
 
-for (const [dir, pre, vectors] of [['llama3-tokenizer', 'llama-bpe', 'ggml-vocab-llama-bpe.gguf'], ['qwen3-tokenizer', 'qwen2', 'ggml-vocab-qwen2.gguf']] as const) {
-  test(`gguf gpt2 tokenizer (pre=${pre}) reproduces ${vectors}`, { skip: skipUnlessShared(`${dir}/tokenizer.json`, `tokenizer-test-vectors/${vectors}.out`) }, async () => {
+for (const [dir, pre, vectors] of [
+  ['llama3-tokenizer', 'llama-bpe', 'ggml-vocab-llama-bpe.gguf'],
+  ['qwen3-tokenizer', 'qwen2', 'ggml-vocab-qwen2.gguf'],
+] as const) {
+  test(`gguf gpt2 tokenizer (pre=${pre}) reproduces ${vectors}`, {
+    skip: skipUnlessShared(`${dir}/tokenizer.json`, `tokenizer-test-vectors/${vectors}.out`),
+  }, async () => {
     const meta = gpt2Meta(dir, pre);
     // tokenizer.chat_template travels into tokenizer_config.json (the source tokenizer's own template).
     const template = JSON.parse(readFileSync(sharedPath(`${dir}/tokenizer_config.json`), 'utf8')).chat_template as string;
@@ -127,7 +155,8 @@ for (const [dir, pre, vectors] of [['llama3-tokenizer', 'llama-bpe', 'ggml-vocab
     writeTokenizerFiles(out, files.tokenizerJson, files.tokenizerConfig);
     const tok = loadTokenizer(out);
     assert.equal(tok.chatTemplates.default, template);
-    for (const { text, ids } of readVocabVectors(vectors)) assert.deepEqual(await tok.encode(text, { addSpecialTokens: false }), ids, JSON.stringify(text));
+    for (const { text, ids } of readVocabVectors(vectors))
+      assert.deepEqual(await tok.encode(text, { addSpecialTokens: false }), ids, JSON.stringify(text));
   });
 }
 
@@ -144,14 +173,30 @@ function llama3Divisors(headDim: number, theta: number, factor: number): Float32
 }
 
 test('rope_freqs.weight (Llama 3.1 scaling) becomes rope_scaling llama3; anything else is rejected', () => {
-  assert.deepEqual(inferLlama3RopeScaling(llama3Divisors(128, 500000, 8), 128, 500000),
-    { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 });
-  assert.equal(inferLlama3RopeScaling(Float32Array.from(llama3Divisors(128, 500000, 8), (x, i) => (i === 40 ? x * 1.1 : x)), 128, 500000), null);
+  assert.deepEqual(inferLlama3RopeScaling(llama3Divisors(128, 500000, 8), 128, 500000), {
+    rope_type: 'llama3',
+    factor: 8,
+    low_freq_factor: 1,
+    high_freq_factor: 4,
+    original_max_position_embeddings: 8192,
+  });
+  assert.equal(
+    inferLlama3RopeScaling(
+      Float32Array.from(llama3Divisors(128, 500000, 8), (x, i) => (i === 40 ? x * 1.1 : x)),
+      128,
+      500000,
+    ),
+    null,
+  );
   const divisors = llama3Divisors(Dh, 500000, 32);
-  const withFreqs = tinyLlama({ extraTensor: { name: 'rope_freqs.weight', dims: [Dh / 2], type: 0, data: new Uint8Array(divisors.buffer) } });
+  const withFreqs = tinyLlama({
+    extraTensor: { name: 'rope_freqs.weight', dims: [Dh / 2], type: 0, data: new Uint8Array(divisors.buffer) },
+  });
   const out = join(work, 'rope');
   convertGguf(write('rope.gguf', withFreqs.bytes), out);
   assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).rope_scaling.factor, 32);
-  const wrong = tinyLlama({ extraTensor: { name: 'rope_freqs.weight', dims: [Dh / 2], type: 0, data: new Uint8Array(Float32Array.of(1, 5).buffer) } });
+  const wrong = tinyLlama({
+    extraTensor: { name: 'rope_freqs.weight', dims: [Dh / 2], type: 0, data: new Uint8Array(Float32Array.of(1, 5).buffer) },
+  });
   assert.throws(() => convertGguf(write('rope-bad.gguf', wrong.bytes), join(work, 'never')), isGgufInvalid(/does not match llama3/));
 });

@@ -49,7 +49,12 @@ async function loadNlc(): Promise<Nlc | null> {
 
 const nlc = await loadNlc();
 const cpu = cpuAddonAvailable();
-const skip = nlc === null ? 'node-llama-cpp is not installed (optional peer: npm run peers:install)' : !cpu.available ? `cpu addon unavailable: ${cpu.reason}` : false;
+const skip =
+  nlc === null
+    ? 'node-llama-cpp is not installed (optional peer: npm run peers:install)'
+    : !cpu.available
+      ? `cpu addon unavailable: ${cpu.reason}`
+      : false;
 const work = mkdtempSync(join(tmpdir(), 'tm-llamacpp-q-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 const STEPS = 64;
@@ -78,7 +83,8 @@ async function oursGreedy(gguf: string, prompt: number[]): Promise<number[]> {
   const tok = loadTokenizer(gguf);
   const ids: number[] = [];
   try {
-    for await (const ev of generate(model, tok, prompt, { params: samplingParams({ temperature: 0, maxTokens: STEPS, ignoreEos: true }) })) ids.push(...ev.tokenIds);
+    for await (const ev of generate(model, tok, prompt, { params: samplingParams({ temperature: 0, maxTokens: STEPS, ignoreEos: true }) }))
+      ids.push(...ev.tokenIds);
   } finally {
     model.dispose();
     backend.dispose();
@@ -106,20 +112,36 @@ describe('llama.cpp runs our quantized GGUF files; greedy tokens agree with toke
       t.diagnostic(`${type}: identical leading tokens ${a.prefix}/${STEPS}, equal positions ${a.same}/${STEPS}`);
       assert.equal(peer.length, STEPS);
       // Measured: exact (64/64) for all three; a near-tie flip after step 32 would still pass.
-      assert.ok(a.prefix >= 32, `${type}: llama.cpp and tokenmill diverge at step ${a.prefix}\n peer ${peer.join(' ')}\n ours ${ours.join(' ')}`);
+      assert.ok(
+        a.prefix >= 32,
+        `${type}: llama.cpp and tokenmill diverge at step ${a.prefix}\n peer ${peer.join(' ')}\n ours ${ours.join(' ')}`,
+      );
     });
   }
 
   it(`seeded 256-wide Llama as Q4_K_M (Q4_K + Q6_K blocks): ${STEPS} greedy tokens`, async (t) => {
     const dir = join(work, 'wide');
-    writeRandomModel(dir, { ...MODEL_PRESETS['tiny-llama']!.config, hidden_size: 256, intermediate_size: 512, num_attention_heads: 8, num_key_value_heads: 4, num_hidden_layers: 2 }, { seed: 3, init: 'well-conditioned' });
+    writeRandomModel(
+      dir,
+      {
+        ...MODEL_PRESETS['tiny-llama']!.config,
+        hidden_size: 256,
+        intermediate_size: 512,
+        num_attention_heads: 8,
+        num_key_value_heads: 4,
+        num_hidden_layers: 2,
+      },
+      { seed: 3, init: 'well-conditioned' },
+    );
     const file = join(work, 'wide-q4_k_m.gguf');
     const r = convertToGguf(dir, file, { type: 'q4_k_m' });
     assert.ok((r.typeCounts.Q4_K ?? 0) > 0 && (r.typeCounts.Q6_K ?? 0) > 0, JSON.stringify(r.typeCounts));
     const prompt = [1, 50, 60, 70, 80];
     const [peer, ours] = [await peerGreedy(file, prompt), await oursGreedy(file, prompt)];
     const a = agreement(peer, ours);
-    t.diagnostic(`wide q4_k_m (${JSON.stringify(r.typeCounts)}): identical leading tokens ${a.prefix}/${STEPS}, equal positions ${a.same}/${STEPS}`);
+    t.diagnostic(
+      `wide q4_k_m (${JSON.stringify(r.typeCounts)}): identical leading tokens ${a.prefix}/${STEPS}, equal positions ${a.same}/${STEPS}`,
+    );
     // Measured: 64/64.
     assert.ok(a.prefix >= 16, `wide q4_k_m: diverge at step ${a.prefix}\n peer ${peer.join(' ')}\n ours ${ours.join(' ')}`);
   });

@@ -20,7 +20,11 @@ const TENSORS: TensorSpec[] = [
 
 const parse = (bytes: Uint8Array) => parseGguf(memorySource(bytes), 'test.gguf');
 function rejects(bytes: Uint8Array, re: RegExp): void {
-  assert.throws(() => parse(bytes), (e: unknown) => e instanceof TokenmillError && e.code === 'gguf_invalid' && re.test(e.message), re.source);
+  assert.throws(
+    () => parse(bytes),
+    (e: unknown) => e instanceof TokenmillError && e.code === 'gguf_invalid' && re.test(e.message),
+    re.source,
+  );
 }
 
 test('a well-formed file parses: metadata, shapes, offsets', () => {
@@ -53,7 +57,11 @@ test('counts too large', () => {
 
 test('strings past EOF, truncated files', () => {
   const ok = buildGguf(KVS, TENSORS);
-  for (const cut of [30, 60, 100, 150]) assert.throws(() => parse(ok.subarray(0, cut)), (e: unknown) => e instanceof TokenmillError && e.code === 'gguf_invalid');
+  for (const cut of [30, 60, 100, 150])
+    assert.throws(
+      () => parse(ok.subarray(0, cut)),
+      (e: unknown) => e instanceof TokenmillError && e.code === 'gguf_invalid',
+    );
   const longKey = buildGguf([{ key: 'k', type: 'str', value: 'v' }], []);
   // Patch the key length (right after the 24-byte header) to something past the end.
   new DataView(longKey.buffer).setBigUint64(24, 1000n, true);
@@ -68,7 +76,16 @@ test('unknown value types, unknown tensor types, bad dims', () => {
   rejects(buildGguf([], [{ name: 't', dims: [4, 1, 1, 1, 1], type: 0, data: f32Bytes([1, 2, 3, 4]) }]), /5 dims/);
   rejects(buildGguf([], [{ name: 't', dims: [0], type: 0, data: new Uint8Array(0) }]), /empty dimension/);
   rejects(buildGguf([], [{ name: 't', dims: [33], type: 2, data: new Uint8Array(40) }]), /not a multiple of the Q4_0 block/);
-  rejects(buildGguf([{ key: 'b', type: 'u8', value: 0 }, { key: 'b', type: 'u8', value: 1 }], []), /duplicate key/);
+  rejects(
+    buildGguf(
+      [
+        { key: 'b', type: 'u8', value: 0 },
+        { key: 'b', type: 'u8', value: 1 },
+      ],
+      [],
+    ),
+    /duplicate key/,
+  );
   rejects(buildGguf([], [TENSORS[1]!, { ...TENSORS[1]!, offset: 32 }]), /duplicate tensor/);
   const badBool = buildGguf([{ key: 'k', type: 'bool', value: true }], []);
   badBool[24 + 9 + 4] = 7; // header, key 'k', value type
@@ -85,16 +102,20 @@ test('tensor data out of bounds, misaligned, overlapping', () => {
 
 test('fuzz: mutated or truncated files parse or throw gguf_invalid, never anything else', () => {
   const base = buildGguf(KVS, TENSORS);
-  fc.assert(fc.property(
-    fc.array(fc.tuple(fc.nat({ max: base.byteLength - 1 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
-    fc.nat({ max: base.byteLength }),
-    (edits, cut) => {
-      const b = base.slice(0, Math.max(cut, 24));
-      for (const [at, v] of edits) if (at < b.byteLength) b[at] = v;
-      try {
-        parse(b);
-      } catch (e) {
-        assert.ok(e instanceof TokenmillError && e.code === 'gguf_invalid', `unexpected ${String(e)}`);
-      }
-    }), { numRuns: 2000 });
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.nat({ max: base.byteLength - 1 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+      fc.nat({ max: base.byteLength }),
+      (edits, cut) => {
+        const b = base.slice(0, Math.max(cut, 24));
+        for (const [at, v] of edits) if (at < b.byteLength) b[at] = v;
+        try {
+          parse(b);
+        } catch (e) {
+          assert.ok(e instanceof TokenmillError && e.code === 'gguf_invalid', `unexpected ${String(e)}`);
+        }
+      },
+    ),
+    { numRuns: 2000 },
+  );
 });

@@ -29,7 +29,9 @@ function llama2Tokenizer(): ModelTokenizer {
   return llama2;
 }
 
-test('llama2 tokenizer.bin -> tokenizer.json reproduces all 46 llama-spm vectors', { skip: skipUnlessShared('llama2-tokenizer/tokenizer.bin', 'tokenizer-test-vectors/ggml-vocab-llama-spm.gguf.out') }, async () => {
+test('llama2 tokenizer.bin -> tokenizer.json reproduces all 46 llama-spm vectors', {
+  skip: skipUnlessShared('llama2-tokenizer/tokenizer.bin', 'tokenizer-test-vectors/ggml-vocab-llama-spm.gguf.out'),
+}, async () => {
   const tok = llama2Tokenizer();
   const cases = readVocabVectors('ggml-vocab-llama-spm.gguf');
   assert.equal(cases.length, 46);
@@ -39,7 +41,9 @@ test('llama2 tokenizer.bin -> tokenizer.json reproduces all 46 llama-spm vectors
   assert.equal(tok.stripsLeadingSpace, true);
 });
 
-test('llama2 SPM byte fallback: streamed text equals HF decode (emoji, CJK, mixed)', { skip: skipUnlessShared('llama2-tokenizer/tokenizer.bin') }, async () => {
+test('llama2 SPM byte fallback: streamed text equals HF decode (emoji, CJK, mixed)', {
+  skip: skipUnlessShared('llama2-tokenizer/tokenizer.bin'),
+}, async () => {
   const tok = llama2Tokenizer();
   for (const s of ['Hello 😀 world', '我喜欢吃苹果。', 'mixed: café 🇺🇳 한국어 👨‍👩‍👧\n end', ' leading space']) {
     const ids = await tok.encode(s);
@@ -55,7 +59,9 @@ test('llama2 SPM byte fallback: streamed text equals HF decode (emoji, CJK, mixe
 
 test('permuteRotaryRows: interleaved-pair RoPE equals rotate_half RoPE on permuted rows', () => {
   assert.deepEqual([...permuteRotaryRows(Float32Array.from([0, 1, 2, 3, 4, 5, 6, 7]), 2, 4, 1)], [0, 2, 1, 3, 4, 6, 5, 7]);
-  const H = 3, Dh = 8, K = 5;
+  const H = 3,
+    Dh = 8,
+    K = 5;
   const w = Float32Array.from({ length: H * Dh * K }, (_, i) => Math.sin(i * 1.7));
   const x = Float32Array.from({ length: K }, (_, i) => Math.cos(i * 0.3));
   const proj = (m: Float32Array) => Array.from({ length: H * Dh }, (_, r) => x.reduce((s, xi, c) => s + m[r * K + c]! * xi, 0));
@@ -66,10 +72,12 @@ test('permuteRotaryRows: interleaved-pair RoPE equals rotate_half RoPE on permut
   for (let h = 0; h < H; h++) {
     for (let i = 0; i < Dh / 2; i++) {
       const [c, s] = [Math.cos(angle(i)), Math.sin(angle(i))];
-      const a = q[h * Dh + 2 * i]!, b = q[h * Dh + 2 * i + 1]!;
-      const a2 = q2[h * Dh + i]!, b2 = q2[h * Dh + i + Dh / 2]!;
-      assert.ok(Math.abs((a * c - b * s) - (a2 * c - b2 * s)) < 1e-5);
-      assert.ok(Math.abs((b * c + a * s) - (b2 * c + a2 * s)) < 1e-5);
+      const a = q[h * Dh + 2 * i]!,
+        b = q[h * Dh + 2 * i + 1]!;
+      const a2 = q2[h * Dh + i]!,
+        b2 = q2[h * Dh + i + Dh / 2]!;
+      assert.ok(Math.abs(a * c - b * s - (a2 * c - b2 * s)) < 1e-5);
+      assert.ok(Math.abs(b * c + a * s - (b2 * c + a2 * s)) < 1e-5);
     }
   }
 });
@@ -94,7 +102,12 @@ function writeTinyCheckpoint(path: string, format: 'legacy' | 'v1', shared: bool
 }
 
 test('untied legacy (negative vocab) and v1 (shared flag 0) write lm_head; tied ones do not', () => {
-  for (const [format, shared] of [['legacy', false], ['v1', false], ['legacy', true], ['v1', true]] as const) {
+  for (const [format, shared] of [
+    ['legacy', false],
+    ['v1', false],
+    ['legacy', true],
+    ['v1', true],
+  ] as const) {
     const bin = join(work, `tiny-${format}-${shared}.bin`);
     writeTinyCheckpoint(bin, format, shared);
     const out = join(work, `out-${format}-${shared}`);
@@ -138,7 +151,10 @@ test('malformed checkpoints and tokenizers are llama2c_invalid', () => {
     return new Uint8Array(Buffer.concat(parts));
   };
   const ok = tokBin(['<unk>', '\n<s>\n', '\n</s>\n', ' a']);
-  assert.deepEqual(parseLlama2cTokenizer(ok, 4).map((p) => p.piece), ['<unk>', '<s>', '</s>', '▁a']);
+  assert.deepEqual(
+    parseLlama2cTokenizer(ok, 4).map((p) => p.piece),
+    ['<unk>', '<s>', '</s>', '▁a'],
+  );
   assert.throws(() => parseLlama2cTokenizer(ok, 5), isCode('llama2c_invalid', /ends at token 4/));
   assert.throws(() => parseLlama2cTokenizer(ok, 3), isCode('llama2c_invalid', /bytes after 3 tokens/));
   assert.throws(() => parseLlama2cTokenizer(tokBin(['<unk>', 'x', 'y', 'toolongtoken']), 4), isCode('llama2c_invalid', /length 12/));
@@ -148,17 +164,32 @@ test('malformed checkpoints and tokenizers are llama2c_invalid', () => {
 test('fuzz: random headers and mutated tokenizer.bin bytes are accepted or llama2c_invalid', () => {
   const tokens = ['<unk>', '\n<s>\n', '\n</s>\n', ' a', 'bc'];
   const parts = [Buffer.from(Int32Array.of(4).buffer)];
-  for (const t of tokens) parts.push(Buffer.from(Float32Array.of(-1).buffer), Buffer.from(Int32Array.of(Buffer.byteLength(t)).buffer), Buffer.from(t));
+  for (const t of tokens)
+    parts.push(Buffer.from(Float32Array.of(-1).buffer), Buffer.from(Int32Array.of(Buffer.byteLength(t)).buffer), Buffer.from(t));
   const tok = new Uint8Array(Buffer.concat(parts));
   const ok = (e: unknown) => e instanceof TokenmillError && e.code === 'llama2c_invalid';
-  fc.assert(fc.property(fc.uint8Array({ minLength: 0, maxLength: 300 }), (head) => {
-    try { parseLlama2cHeader(head); } catch (e) { assert.ok(ok(e), String(e)); }
-  }), { numRuns: 500 });
-  fc.assert(fc.property(fc.nat({ max: tok.byteLength - 1 }), fc.integer({ min: 0, max: 255 }), fc.nat({ max: tok.byteLength }), (at, v, cut) => {
-    const b = tok.slice(0, cut);
-    if (at < b.byteLength) b[at] = v;
-    try { parseLlama2cTokenizer(b, 5); } catch (e) { assert.ok(ok(e), String(e)); }
-  }), { numRuns: 1000 });
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 0, maxLength: 300 }), (head) => {
+      try {
+        parseLlama2cHeader(head);
+      } catch (e) {
+        assert.ok(ok(e), String(e));
+      }
+    }),
+    { numRuns: 500 },
+  );
+  fc.assert(
+    fc.property(fc.nat({ max: tok.byteLength - 1 }), fc.integer({ min: 0, max: 255 }), fc.nat({ max: tok.byteLength }), (at, v, cut) => {
+      const b = tok.slice(0, cut);
+      if (at < b.byteLength) b[at] = v;
+      try {
+        parseLlama2cTokenizer(b, 5);
+      } catch (e) {
+        assert.ok(ok(e), String(e));
+      }
+    }),
+    { numRuns: 1000 },
+  );
 });
 
 /** llama2.c's own encoder (run.c): dummy prefix, code points with byte fallback, best-score merges. */
@@ -172,25 +203,37 @@ function llama2cEncode(pieces: readonly { piece: string; score: number }[], text
     else for (const b of new TextEncoder().encode(ch)) toks.push(b + 3);
   }
   for (;;) {
-    let best = -Infinity, at = -1, merged = -1;
+    let best = -Infinity,
+      at = -1,
+      merged = -1;
     for (let i = 0; i + 1 < toks.length; i++) {
       const id = ids.get(pieces[toks[i]!]!.piece + pieces[toks[i + 1]!]!.piece);
-      if (id !== undefined && pieces[id]!.score > best) { best = pieces[id]!.score; at = i; merged = id; }
+      if (id !== undefined && pieces[id]!.score > best) {
+        best = pieces[id]!.score;
+        at = i;
+        merged = id;
+      }
     }
     if (at < 0) return toks;
     toks.splice(at, 2, merged);
   }
 }
 
-for (const [rel, vocabSize] of [['stories260K/tok512.bin', 512], ['llama2-tokenizer/tokenizer.bin', 32000]] as const) {
+for (const [rel, vocabSize] of [
+  ['stories260K/tok512.bin', 512],
+  ['llama2-tokenizer/tokenizer.bin', 32000],
+] as const) {
   test(`property: converted ${rel} encodes like llama2.c's own encoder`, { skip: skipUnlessShared(rel) }, async () => {
     const dir = join(work, `prop-${vocabSize}`);
     writeLlama2cTokenizer(sharedPath(rel), vocabSize, 512, dir);
     const tok = loadTokenizer(dir);
     const pieces = parseLlama2cTokenizer(readFileSync(sharedPath(rel)), vocabSize);
     const unit = fc.constantFrom(...'abc deLily once upon a time,.!?\n\t😀中文 éö  ü🦙');
-    await fc.assert(fc.asyncProperty(fc.string({ unit, maxLength: 40 }), async (s) => {
-      assert.deepEqual(await tok.encode(s, { addSpecialTokens: false }), llama2cEncode(pieces, s));
-    }), { numRuns: 300 });
+    await fc.assert(
+      fc.asyncProperty(fc.string({ unit, maxLength: 40 }), async (s) => {
+        assert.deepEqual(await tok.encode(s, { addSpecialTokens: false }), llama2cEncode(pieces, s));
+      }),
+      { numRuns: 300 },
+    );
   });
 }

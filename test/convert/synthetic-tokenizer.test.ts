@@ -51,7 +51,10 @@ test('synthetic tokenizer: addBosToken prepends <s> through the post-processor',
 });
 
 test('synthetic tokenizer: too small a vocab is invalid_argument', () => {
-  assert.throws(() => writeSyntheticTokenizer(join(tmpdir(), 'never'), 100), (e: unknown) => e instanceof TokenmillError && e.code === 'invalid_argument');
+  assert.throws(
+    () => writeSyntheticTokenizer(join(tmpdir(), 'never'), 100),
+    (e: unknown) => e instanceof TokenmillError && e.code === 'invalid_argument',
+  );
 });
 
 test('synthetic tokenizer: extra special tokens take the last ids and encode as one token each; eosToken', async () => {

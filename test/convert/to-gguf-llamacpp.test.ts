@@ -71,11 +71,17 @@ async function llamaCppGreedy(gguf: string, prompt: number[] | string, numTokens
 describe('llama.cpp runs to-gguf output', { skip: skipNoPeer }, () => {
   before(() => assert.ok(nlc));
 
-  it('stories260K: the 200-token reference greedy continuation', { skip: skipUnlessShared('stories260K/stories260K.bin', 'stories260K/reference_greedy.json') }, async () => {
+  it('stories260K: the 200-token reference greedy continuation', {
+    skip: skipUnlessShared('stories260K/stories260K.bin', 'stories260K/reference_greedy.json'),
+  }, async () => {
     const hf = join(work, 'stories260K');
     convertLlama2c(sharedPath('stories260K/stories260K.bin'), sharedPath('stories260K/tok512.bin'), hf);
     convertToGguf(hf, join(work, 's.gguf'));
-    const ref = JSON.parse(readFileSync(sharedPath('stories260K/reference_greedy.json'), 'utf8')) as { bos_id: number; steps: number; generated_ids: number[] };
+    const ref = JSON.parse(readFileSync(sharedPath('stories260K/reference_greedy.json'), 'utf8')) as {
+      bos_id: number;
+      steps: number;
+      generated_ids: number[];
+    };
     const { ids } = await llamaCppGreedy(join(work, 's.gguf'), [ref.bos_id], ref.steps);
     assert.deepEqual(ids, ref.generated_ids.slice(0, ref.steps));
   });
@@ -92,7 +98,8 @@ describe('llama.cpp runs to-gguf output', { skip: skipNoPeer }, () => {
     const { model } = await loadModel(dir, backend);
     const ours: number[] = [];
     try {
-      for await (const ev of generate(model, tok, prompt, { params: samplingParams({ temperature: 0, maxTokens: 24, ignoreEos: true }) })) ours.push(...ev.tokenIds);
+      for await (const ev of generate(model, tok, prompt, { params: samplingParams({ temperature: 0, maxTokens: 24, ignoreEos: true }) }))
+        ours.push(...ev.tokenIds);
     } finally {
       model.dispose();
       backend.dispose();

@@ -28,7 +28,12 @@ import { readVocabVectors, sharedPath, skipUnlessShared } from '../tokenizer/sha
 const work = mkdtempSync(join(tmpdir(), 'tm-to-gguf-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
-const TEXTS = ['Once upon a time, there was a little girl named Lily.', 'Hello  world!\n\tTabs, "quotes" and 123456 digits.', 'héllo wörld ✓ 你好', ''];
+const TEXTS = [
+  'Once upon a time, there was a little girl named Lily.',
+  'Hello  world!\n\tTabs, "quotes" and 123456 digits.',
+  'héllo wörld ✓ 你好',
+  '',
+];
 
 /** Float values of a tensor (F16/BF16 widened exactly), for comparisons across storage dtypes. */
 function values(t: HostTensor): Float32Array {
@@ -49,11 +54,25 @@ async function roundTrip(dir: string, name: string, sameDtypes: boolean, dtype?:
     assert.deepEqual(tb.shape, ta.shape, k);
     if (sameDtypes && ta.shape.length === 2) assert.equal(tb.dtype, ta.dtype, k);
     const [va, vb] = [values(ta), values(tb)];
-    assert.ok(Buffer.from(va.buffer, va.byteOffset, va.byteLength).equals(Buffer.from(vb.buffer, vb.byteOffset, vb.byteLength)), `${k}: values differ`);
+    assert.ok(
+      Buffer.from(va.buffer, va.byteOffset, va.byteLength).equals(Buffer.from(vb.buffer, vb.byteOffset, vb.byteLength)),
+      `${k}: values differ`,
+    );
   }
   const ca = parseModelConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
   const cb = parseModelConfig(JSON.parse(readFileSync(join(back, 'config.json'), 'utf8')));
-  for (const f of ['numLayers', 'hiddenSize', 'intermediateSize', 'numHeads', 'numKvHeads', 'headDim', 'vocabSize', 'maxPositionEmbeddings', 'tieWordEmbeddings', 'bosTokenId'] as const) {
+  for (const f of [
+    'numLayers',
+    'hiddenSize',
+    'intermediateSize',
+    'numHeads',
+    'numKvHeads',
+    'headDim',
+    'vocabSize',
+    'maxPositionEmbeddings',
+    'tieWordEmbeddings',
+    'bosTokenId',
+  ] as const) {
     assert.deepEqual(cb[f], ca[f], f);
   }
   assert.equal(Math.fround(cb.rmsNormEps), Math.fround(ca.rmsNormEps));
@@ -78,10 +97,18 @@ describe('convert to-gguf', () => {
   it('llama3 rope factors are what gguf.ts infers back', () => {
     const c = parseModelConfig(MODEL_PRESETS['tiny-llama3']!.config);
     const inferred = inferLlama3RopeScaling(llama3RopeFactors(c), c.headDim, c.ropeTheta);
-    assert.deepEqual(inferred, { rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 });
+    assert.deepEqual(inferred, {
+      rope_type: 'llama3',
+      factor: 32,
+      low_freq_factor: 1,
+      high_freq_factor: 4,
+      original_max_position_embeddings: 8192,
+    });
   });
 
-  it('stories260K: HF -> GGUF -> HF is bit-identical; tensors equal llama.cpp\'s stories260K.gguf', { skip: skipUnlessShared('stories260K/stories260K.bin', 'stories260K/tok512.bin', 'stories260K/stories260K.gguf') }, async () => {
+  it("stories260K: HF -> GGUF -> HF is bit-identical; tensors equal llama.cpp's stories260K.gguf", {
+    skip: skipUnlessShared('stories260K/stories260K.bin', 'stories260K/tok512.bin', 'stories260K/stories260K.gguf'),
+  }, async () => {
     const hf = join(work, 'stories260K');
     convertLlama2c(sharedPath('stories260K/stories260K.bin'), sharedPath('stories260K/tok512.bin'), hf);
     const gguf = await roundTrip(hf, 'stories260K', true);
@@ -93,7 +120,19 @@ describe('convert to-gguf', () => {
     assert.equal(ours.metadata.get('tokenizer.ggml.model'), 'llama');
     // llama.cpp's llama2c converter writes context_length 2048 whatever the model; ours writes max_position_embeddings.
     assert.equal(ours.metadata.get('llama.context_length'), 512);
-    for (const k of ['llama.embedding_length', 'llama.feed_forward_length', 'llama.block_count', 'llama.attention.head_count', 'llama.attention.head_count_kv', 'llama.rope.dimension_count', 'tokenizer.ggml.tokens', 'tokenizer.ggml.token_type', 'tokenizer.ggml.bos_token_id', 'tokenizer.ggml.eos_token_id', 'tokenizer.ggml.unknown_token_id']) {
+    for (const k of [
+      'llama.embedding_length',
+      'llama.feed_forward_length',
+      'llama.block_count',
+      'llama.attention.head_count',
+      'llama.attention.head_count_kv',
+      'llama.rope.dimension_count',
+      'tokenizer.ggml.tokens',
+      'tokenizer.ggml.token_type',
+      'tokenizer.ggml.bos_token_id',
+      'tokenizer.ggml.eos_token_id',
+      'tokenizer.ggml.unknown_token_id',
+    ]) {
       assert.deepEqual(ours.metadata.get(k), ref.metadata.get(k), k);
     }
     const [so, sr] = [fileSource(gguf), fileSource(sharedPath('stories260K/stories260K.gguf'))];
@@ -101,7 +140,10 @@ describe('convert to-gguf', () => {
       for (const t of ours.tensors.values()) {
         const u = ref.tensors.get(t.name)!;
         assert.deepEqual(t.shape, u.shape, t.name);
-        assert.ok(Buffer.from(so.read(t.fileOffset, t.sizeBytes)).equals(Buffer.from(sr.read(u.fileOffset, u.sizeBytes))), `${t.name} differs from llama.cpp's`);
+        assert.ok(
+          Buffer.from(so.read(t.fileOffset, t.sizeBytes)).equals(Buffer.from(sr.read(u.fileOffset, u.sizeBytes))),
+          `${t.name} differs from llama.cpp's`,
+        );
       }
     } finally {
       so.close();
@@ -142,14 +184,24 @@ describe('convert to-gguf', () => {
   it('rejects what it cannot write (sliding-window attention)', () => {
     const dir = join(work, 'tiny-mistral');
     writeRandomModel(dir, MODEL_PRESETS['tiny-mistral']!.config, { seed: 1 });
-    assert.throws(() => convertToGguf(dir, join(work, 'm.gguf')), (e) => e instanceof TokenmillError && e.code === 'unsupported_architecture' && /sliding-window/.test(e.message));
+    assert.throws(
+      () => convertToGguf(dir, join(work, 'm.gguf')),
+      (e) => e instanceof TokenmillError && e.code === 'unsupported_architecture' && /sliding-window/.test(e.message),
+    );
   });
 
-  for (const [name, vectors, pre, vocabSize] of [['llama3', 'ggml-vocab-llama-bpe.gguf', 'llama-bpe', 128256], ['qwen3', 'ggml-vocab-qwen2.gguf', 'qwen2', 151936]] as const) {
-    it(`${name} tokenizer: exported as gpt2/${pre}, rebuilt by gguf-tokenizer.ts, encodes llama.cpp's vectors alike`, { skip: skipUnlessShared(`${name}-tokenizer/tokenizer.json`, `tokenizer-test-vectors/${vectors}.inp`) }, async () => {
+  for (const [name, vectors, pre, vocabSize] of [
+    ['llama3', 'ggml-vocab-llama-bpe.gguf', 'llama-bpe', 128256],
+    ['qwen3', 'ggml-vocab-qwen2.gguf', 'qwen2', 151936],
+  ] as const) {
+    it(`${name} tokenizer: exported as gpt2/${pre}, rebuilt by gguf-tokenizer.ts, encodes llama.cpp's vectors alike`, {
+      skip: skipUnlessShared(`${name}-tokenizer/tokenizer.json`, `tokenizer-test-vectors/${vectors}.inp`),
+    }, async () => {
       const src = join(sharedPath(`${name}-tokenizer/tokenizer.json`), '..');
       const ex = exportTokenizer(src, { vocabSize, bosTokenId: null, eosTokenIds: [] })!;
-      const meta = new Map<string, GgufValue>(ex.kvs.map((kv) => [kv.key, (ArrayBuffer.isView(kv.value) ? Array.from(kv.value as Int32Array) : kv.value) as GgufValue]));
+      const meta = new Map<string, GgufValue>(
+        ex.kvs.map((kv) => [kv.key, (ArrayBuffer.isView(kv.value) ? Array.from(kv.value as Int32Array) : kv.value) as GgufValue]),
+      );
       assert.equal(meta.get('tokenizer.ggml.model'), 'gpt2');
       assert.equal(meta.get('tokenizer.ggml.pre'), pre);
       const files = ggufTokenizerFiles(meta, 4096, 'test')!;
@@ -157,7 +209,11 @@ describe('convert to-gguf', () => {
       writeTokenizerFiles(out, files.tokenizerJson, files.tokenizerConfig);
       const [a, b] = [loadTokenizer(src), loadTokenizer(out)];
       for (const v of readVocabVectors(vectors)) {
-        assert.deepEqual(await b.encode(v.text, { addSpecialTokens: false }), await a.encode(v.text, { addSpecialTokens: false }), JSON.stringify(v.text));
+        assert.deepEqual(
+          await b.encode(v.text, { addSpecialTokens: false }),
+          await a.encode(v.text, { addSpecialTokens: false }),
+          JSON.stringify(v.text),
+        );
       }
     });
   }

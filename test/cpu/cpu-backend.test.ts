@@ -37,26 +37,26 @@ describe('cpu backend', { skip }, () => {
     const x = rand(maxT * K, 1);
     const w = rand(N * K, 2);
     for (const cpuIsa of [undefined, 'avx2'] as const) {
-    let reference: Float32Array | null = null;
-    for (const threads of [1, 2]) {
-      const b = createCpuBackend({ numThreads: threads, ...(cpuIsa !== undefined ? { cpuIsa } : {}) });
-      for (const dtype of ['f32', 'bf16', 'f16'] as const) {
-        const wt = upload(b, [N, K], w, dtype);
-        const rows: Float32Array[] = [];
-        for (const T of [1, 2, 5, 37]) {
-          const xt = upload(b, [T, K], x.subarray((maxT - T) * K)); // last T rows of x
-          const out = b.alloc([T, N], 'f32');
-          b.matmul(out, xt, wt, null);
-          rows.push((await b.read(out)).subarray((T - 1) * N)); // the last row of x each time
+      let reference: Float32Array | null = null;
+      for (const threads of [1, 2]) {
+        const b = createCpuBackend({ numThreads: threads, ...(cpuIsa !== undefined ? { cpuIsa } : {}) });
+        for (const dtype of ['f32', 'bf16', 'f16'] as const) {
+          const wt = upload(b, [N, K], w, dtype);
+          const rows: Float32Array[] = [];
+          for (const T of [1, 2, 5, 37]) {
+            const xt = upload(b, [T, K], x.subarray((maxT - T) * K)); // last T rows of x
+            const out = b.alloc([T, N], 'f32');
+            b.matmul(out, xt, wt, null);
+            rows.push((await b.read(out)).subarray((T - 1) * N)); // the last row of x each time
+          }
+          for (const r of rows) assert.deepEqual(r, rows[0]);
+          if (dtype === 'f32') {
+            if (reference === null) reference = rows[0]!;
+            else assert.deepEqual(rows[0], reference, 'thread count changed results');
+          }
         }
-        for (const r of rows) assert.deepEqual(r, rows[0]);
-        if (dtype === 'f32') {
-          if (reference === null) reference = rows[0]!;
-          else assert.deepEqual(rows[0], reference, 'thread count changed results');
-        }
+        b.dispose();
       }
-      b.dispose();
-    }
     }
   });
 
@@ -81,7 +81,8 @@ describe('cpu backend', { skip }, () => {
           const out = b.alloc([T, N], 'f32');
           b.matmul(out, upload(b, [T, K], x.subarray(0, T * K)), wt, null);
           const got = await b.read(out);
-          for (let r = 0; r < T; r++) assert.deepEqual(got.subarray(r * N, (r + 1) * N), alone[r], `${dtype}, T ${T}, row ${r}, ${threads} threads`);
+          for (let r = 0; r < T; r++)
+            assert.deepEqual(got.subarray(r * N, (r + 1) * N), alone[r], `${dtype}, T ${T}, row ${r}, ${threads} threads`);
         }
       }
       b.dispose();
@@ -100,11 +101,15 @@ describe('cpu backend', { skip }, () => {
       for (const q of qLens) qsl.push(qsl[qsl.length - 1]! + q);
       const maxBlocks = 16;
       const tables = new Int32Array(lens.length * maxBlocks);
-      lens.forEach((_, s) => { for (let i = 0; i < maxBlocks; i++) tables[s * maxBlocks + i] = (s * 7 + i * 3) % NB; });
+      lens.forEach((_, s) => {
+        for (let i = 0; i < maxBlocks; i++) tables[s * maxBlocks + i] = (s * 7 + i * 3) % NB;
+      });
       const q = upload(b, [T, H, Dh], rand(T * H * Dh, 5 + T));
       const out = b.alloc([T, H, Dh], 'f32');
       const meta = {
-        numSeqs: lens.length, maxQueryLen: Math.max(...qLens), maxSeqLen: Math.max(...lens),
+        numSeqs: lens.length,
+        maxQueryLen: Math.max(...qLens),
+        maxSeqLen: Math.max(...lens),
         queryStartLoc: upload(b, [lens.length + 1], Int32Array.from(qsl), 'i32'),
         seqLens: upload(b, [lens.length], Int32Array.from(lens), 'i32'),
         blockTables: upload(b, [lens.length, maxBlocks], tables, 'i32'),
@@ -126,7 +131,10 @@ describe('cpu backend', { skip }, () => {
     const ids = upload(b, [2], Int32Array.of(3, 10), 'i32');
     const out = b.alloc([2, 8], 'f32');
     b.embedding(out, table, ids);
-    await assert.rejects(b.read(out), (e: unknown) => e instanceof TokenmillError && e.code === 'native_error' && /token id 10/.test(e.message));
+    await assert.rejects(
+      b.read(out),
+      (e: unknown) => e instanceof TokenmillError && e.code === 'native_error' && /token id 10/.test(e.message),
+    );
     b.upload(ids, Int32Array.of(3, 9));
     b.embedding(out, table, ids);
     const got = await b.read(out);
@@ -217,8 +225,15 @@ describe('cpu fused ropeKvWriteQkv', { skip }, () => {
     };
     const pos = upload(b, [T], Int32Array.of(0, 7, 100, 2047, 3), 'i32');
     const slots = upload(b, [T], Int32Array.of(3, -1, 0, 15, 9), 'i32');
-    const inv = upload(b, [Dh / 2], Float32Array.from({ length: Dh / 2 }, (_, i) => 10000 ** (-(2 * i) / Dh)));
-    const cacheOf = () => ({ k: upload(b, [NB, BS, Hkv, Dh], new Float32Array(NB * BS * Hkv * Dh)), v: upload(b, [NB, BS, Hkv, Dh], new Float32Array(NB * BS * Hkv * Dh)) });
+    const inv = upload(
+      b,
+      [Dh / 2],
+      Float32Array.from({ length: Dh / 2 }, (_, i) => 10000 ** (-(2 * i) / Dh)),
+    );
+    const cacheOf = () => ({
+      k: upload(b, [NB, BS, Hkv, Dh], new Float32Array(NB * BS * Hkv * Dh)),
+      v: upload(b, [NB, BS, Hkv, Dh], new Float32Array(NB * BS * Hkv * Dh)),
+    });
     const fusedCache = cacheOf();
     const qOut = b.alloc([T, H, Dh], 'f32');
     b.ropeKvWriteQkv!(qOut, upload(b, [T, G * Dh], qkvHost), fusedCache, pos, inv, slots);
@@ -260,9 +275,18 @@ describe('cpu graphs', { skip }, () => {
       b.siluMul(act, out);
       assert.deepEqual(got, await b.read(act));
     }
-    assert.throws(() => graphs.capture('bad', () => { b.alloc([1], 'f32'); }), (e: unknown) => e instanceof TokenmillError);
+    assert.throws(
+      () =>
+        graphs.capture('bad', () => {
+          b.alloc([1], 'f32');
+        }),
+      (e: unknown) => e instanceof TokenmillError,
+    );
     assert.equal(graphs.has('bad'), false);
-    assert.throws(() => graphs.replay('missing'), (e: unknown) => e instanceof TokenmillError);
+    assert.throws(
+      () => graphs.replay('missing'),
+      (e: unknown) => e instanceof TokenmillError,
+    );
     graphs.clear();
     assert.equal(graphs.size, 0);
     b.dispose();

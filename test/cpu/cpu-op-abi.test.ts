@@ -9,7 +9,11 @@ import { loadCpuAddon } from '../../src/runtime/native.js';
 import { recordOps } from '../../src/runtime/cpu/cpu-ops.js';
 
 test('native/cpu/op_abi.h is generated from cpu-op-abi.ts (npm run gen:cpu-abi)', () => {
-  assert.equal(readFileSync(CPU_OP_ABI_HEADER_PATH, 'utf8'), renderCpuOpAbiHeader(), 'native/cpu/op_abi.h is stale: run `npm run gen:cpu-abi`');
+  assert.equal(
+    readFileSync(CPU_OP_ABI_HEADER_PATH, 'utf8'),
+    renderCpuOpAbiHeader(),
+    'native/cpu/op_abi.h is stale: run `npm run gen:cpu-abi`',
+  );
 });
 
 test('op codes are the table rows; every op has a recorder', () => {
@@ -22,7 +26,9 @@ test('the built CPU addon speaks the same op ABI', { skip: addon === null ? 'cpu
   assert.deepEqual([...addon!.opPayloadInts], OP_PAYLOAD_INTS);
 });
 
-test('addon errors carry the status name as code; async failures surface once in waitIdle', { skip: addon === null ? 'cpu addon not built' : false }, async () => {
+test('addon errors carry the status name as code; async failures surface once in waitIdle', {
+  skip: addon === null ? 'cpu addon not built' : false,
+}, async () => {
   const a = addon!;
   const e = a.createEngine(1, '');
   const code = (f: () => unknown): string => {
@@ -34,17 +40,33 @@ test('addon errors carry the status name as code; async failures surface once in
     return 'none';
   };
   try {
-    assert.equal(code(() => a.engineInfo({} as never)), 'invalid_argument');
-    assert.equal(code(() => a.flush(e, Int32Array.of(99, 2), 2)), 'invalid_argument');
+    assert.equal(
+      code(() => a.engineInfo({} as never)),
+      'invalid_argument',
+    );
+    assert.equal(
+      code(() => a.flush(e, Int32Array.of(99, 2), 2)),
+      'invalid_argument',
+    );
     const [id, ab] = a.alloc(e, 64);
     assert.equal(ab.byteLength, 64);
     a.free(e, id, ab);
     assert.equal(ab.byteLength, 0, 'free detaches the ArrayBuffer');
     await a.flushAsync(e, Int32Array.of(99, 2), 2); // resolves; the failure is reported by waitIdle
-    assert.equal(code(() => a.waitIdle(e)), 'invalid_argument');
-    assert.equal(code(() => a.waitIdle(e)), 'none', 'reported once');
+    assert.equal(
+      code(() => a.waitIdle(e)),
+      'invalid_argument',
+    );
+    assert.equal(
+      code(() => a.waitIdle(e)),
+      'none',
+      'reported once',
+    );
   } finally {
     a.destroyEngine(e);
   }
-  assert.equal(code(() => a.engineInfo(e)), 'invalid_argument');
+  assert.equal(
+    code(() => a.engineInfo(e)),
+    'invalid_argument',
+  );
 });

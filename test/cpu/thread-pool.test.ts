@@ -31,10 +31,16 @@ async function run(numThreads: number, cpuPool: CpuPoolOptions): Promise<Float32
     const w = b.alloc([N, K], 'f32');
     const x = b.alloc([1, K], 'f32');
     const out = b.alloc([1, N], 'f32');
-    b.upload(w, Float32Array.from({ length: N * K }, (_, i) => Math.sin(i * 0.37)));
+    b.upload(
+      w,
+      Float32Array.from({ length: N * K }, (_, i) => Math.sin(i * 0.37)),
+    );
     const acc = new Float32Array(N);
     for (let r = 0; r < 200; r++) {
-      b.upload(x, Float32Array.from({ length: K }, (_, i) => Math.cos((i + r) * 0.11)));
+      b.upload(
+        x,
+        Float32Array.from({ length: K }, (_, i) => Math.cos((i + r) * 0.11)),
+      );
       b.matmul(out, x, w, null);
       const got = await b.read(out);
       for (let i = 0; i < N; i++) acc[i] = acc[i]! + got[i]!;
@@ -60,7 +66,10 @@ test('engine switches reach the native engine: per-op times only with profile; n
       const x = b.alloc([1, 8], 'f32');
       const out = b.alloc([1, 8], 'f32');
       b.upload(big, new Float32Array(3 << 20).fill(1));
-      b.upload(x, Float32Array.from({ length: 8 }, (_, i) => i - 4));
+      b.upload(
+        x,
+        Float32Array.from({ length: 8 }, (_, i) => i - 4),
+      );
       b.matmul(out, x, b.view(big, [8, 8], 0), null);
       assert.deepEqual([...(await b.read(out))], new Array(8).fill(-4), JSON.stringify(cpuEngine));
       assert.ok(b instanceof CpuBackend);

@@ -29,7 +29,10 @@ before(() => {
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 function entry(args: string[], env: Record<string, string> = {}): { code: number | null; argv: string[] | null; stderr: string } {
-  const r = spawnSync('sh', [ENTRYPOINT, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', TOKENMILL_BIN: stub, ...env } });
+  const r = spawnSync('sh', [ENTRYPOINT, ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', TOKENMILL_BIN: stub, ...env },
+  });
   return { code: r.status, argv: r.status === 0 ? (JSON.parse(r.stdout) as string[]) : null, stderr: r.stderr };
 }
 
@@ -60,8 +63,21 @@ describe('deploy/docker/entrypoint.sh', () => {
     assert.deepEqual(entry(['--model', '/models/x']).argv, ['serve', '--host', '0.0.0.0', '--port', '8000', '--model', '/models/x']);
     assert.deepEqual(entry([]).argv, ['serve', '--host', '0.0.0.0', '--port', '8000']);
     assert.deepEqual(entry(['serve', '--model', '/m']).argv, ['serve', '--host', '0.0.0.0', '--port', '8000', '--model', '/m']);
-    assert.deepEqual(entry(['--model', '/m'], { TOKENMILL_PORT: '9000' }).argv, ['serve', '--host', '0.0.0.0', '--port', '9000', '--model', '/m']);
-    assert.deepEqual(entry(['--served-model-name', 'my model', '--usd-per-hour', '2.99']).argv?.slice(5), ['--served-model-name', 'my model', '--usd-per-hour', '2.99']);
+    assert.deepEqual(entry(['--model', '/m'], { TOKENMILL_PORT: '9000' }).argv, [
+      'serve',
+      '--host',
+      '0.0.0.0',
+      '--port',
+      '9000',
+      '--model',
+      '/m',
+    ]);
+    assert.deepEqual(entry(['--served-model-name', 'my model', '--usd-per-hour', '2.99']).argv?.slice(5), [
+      '--served-model-name',
+      'my model',
+      '--usd-per-hour',
+      '2.99',
+    ]);
   });
 
   it('a --host/--port that agrees with the environment is accepted; one that disagrees is refused, naming the env var', () => {
@@ -89,7 +105,10 @@ describe('deploy/docker/healthcheck.mjs', () => {
   it('asks the first non-internal IPv4 address (what -p forwards to), loopback only without one', () => {
     const ifaces = {
       lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }],
-      eth0: [{ address: 'fe80::1', family: 'IPv6', internal: false }, { address: '172.17.0.2', family: 'IPv4', internal: false }],
+      eth0: [
+        { address: 'fe80::1', family: 'IPv6', internal: false },
+        { address: '172.17.0.2', family: 'IPv4', internal: false },
+      ],
     };
     assert.equal(reachableAddress(ifaces), '172.17.0.2');
     assert.equal(reachableAddress({ lo: ifaces.lo }), '127.0.0.1');
@@ -142,7 +161,10 @@ describe('deploy/docker/healthcheck.mjs', () => {
 
   it('a non-200 /health is unhealthy', async () => {
     const { createServer: createHttp } = await import('node:http');
-    const srv = createHttp((_req, res) => { res.statusCode = 503; res.end('{"status":"dead"}'); });
+    const srv = createHttp((_req, res) => {
+      res.statusCode = 503;
+      res.end('{"status":"dead"}');
+    });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     try {
       const r = await health((srv.address() as { port: number }).port, '127.0.0.1');

@@ -14,13 +14,25 @@ import { parseYamlDocuments, type YamlValue } from './mini-yaml.js';
 type Obj = { [k: string]: YamlValue };
 const DIR = join(REPO_ROOT, 'deploy', 'k8s');
 const API: Record<string, string> = {
-  Deployment: 'apps/v1', PodDisruptionBudget: 'policy/v1', Service: 'v1', HorizontalPodAutoscaler: 'autoscaling/v2', Secret: 'v1', PersistentVolumeClaim: 'v1',
-  ServiceMonitor: 'monitoring.coreos.com/v1', Kustomization: 'kustomize.config.k8s.io/v1beta1',
-  InferencePool: 'inference.networking.k8s.io/v1', NetworkPolicy: 'networking.k8s.io/v1', ConfigMap: 'v1',
+  Deployment: 'apps/v1',
+  PodDisruptionBudget: 'policy/v1',
+  Service: 'v1',
+  HorizontalPodAutoscaler: 'autoscaling/v2',
+  Secret: 'v1',
+  PersistentVolumeClaim: 'v1',
+  ServiceMonitor: 'monitoring.coreos.com/v1',
+  Kustomization: 'kustomize.config.k8s.io/v1beta1',
+  InferencePool: 'inference.networking.k8s.io/v1',
+  NetworkPolicy: 'networking.k8s.io/v1',
+  ConfigMap: 'v1',
 };
 
-const files = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
-const manifests: { file: string; doc: Obj }[] = files.flatMap((file) => parseYamlDocuments(readFileSync(join(DIR, file), 'utf8')).map((doc) => ({ file, doc: doc as Obj })));
+const files = readdirSync(DIR)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
+const manifests: { file: string; doc: Obj }[] = files.flatMap((file) =>
+  parseYamlDocuments(readFileSync(join(DIR, file), 'utf8')).map((doc) => ({ file, doc: doc as Obj })),
+);
 const byKind = (kind: string): Obj[] => manifests.filter((m) => m.doc.kind === kind).map((m) => m.doc);
 const obj = (v: YamlValue | undefined, what: string): Obj => {
   assert.ok(v !== null && typeof v === 'object' && !Array.isArray(v), `${what} must be a mapping`);
@@ -33,8 +45,13 @@ const list = (v: YamlValue | undefined, what: string): YamlValue[] => {
 
 describe('mini YAML subset parser', () => {
   it('parses mappings, sequences of mappings, scalars, flow JSON, literal blocks and documents', () => {
-    const docs = parseYamlDocuments('a: 1\nb:\n  - x: "q # not a comment" # comment\n    y: [1, "2"]\n  - plain text\nc: |\n  line 1\n  line 2\nd: {}\ne: \'it\'\'s\'\n---\nf: true\n');
-    assert.deepEqual(docs, [{ a: 1, b: [{ x: 'q # not a comment', y: [1, '2'] }, 'plain text'], c: 'line 1\nline 2\n', d: {}, e: "it's" }, { f: true }]);
+    const docs = parseYamlDocuments(
+      'a: 1\nb:\n  - x: "q # not a comment" # comment\n    y: [1, "2"]\n  - plain text\nc: |\n  line 1\n  line 2\nd: {}\ne: \'it\'\'s\'\n---\nf: true\n',
+    );
+    assert.deepEqual(docs, [
+      { a: 1, b: [{ x: 'q # not a comment', y: [1, '2'] }, 'plain text'], c: 'line 1\nline 2\n', d: {}, e: "it's" },
+      { f: true },
+    ]);
     assert.deepEqual(parseYamlDocuments('k:\n- a\n- b\n'), [{ k: ['a', 'b'] }]);
   });
 
@@ -56,7 +73,8 @@ describe('deploy/k8s manifests', () => {
       assert.equal(doc.apiVersion, API[kind], `${file}: apiVersion of ${kind}`);
       if (kind !== 'Kustomization') assert.ok(typeof obj(doc.metadata, `${file} metadata`).name === 'string', `${file}: metadata.name`);
     }
-    for (const kind of ['Deployment', 'Service', 'HorizontalPodAutoscaler', 'ServiceMonitor', 'Secret', 'PodDisruptionBudget']) assert.equal(byKind(kind).length, 1, kind);
+    for (const kind of ['Deployment', 'Service', 'HorizontalPodAutoscaler', 'ServiceMonitor', 'Secret', 'PodDisruptionBudget'])
+      assert.equal(byKind(kind).length, 1, kind);
   });
 
   it('Deployment: replicas, selector = pod labels, image, one GPU, probes on /ready and /health, keys from a Secret', () => {
@@ -98,7 +116,7 @@ describe('deploy/k8s manifests', () => {
     const ref = obj(obj(keys.valueFrom, 'valueFrom').secretKeyRef, 'secretKeyRef');
     const secret = byKind('Secret')[0]!;
     assert.equal(ref.name, obj(secret.metadata, 'secret metadata').name);
-    assert.ok(ref.key as string in obj(secret.stringData, 'stringData'));
+    assert.ok((ref.key as string) in obj(secret.stringData, 'stringData'));
     const sc = obj(pod.securityContext, 'pod securityContext');
     assert.equal(sc.runAsNonRoot, true);
     const ann = obj(obj(tmpl.metadata, 'template.metadata').annotations, 'annotations');
@@ -126,12 +144,19 @@ describe('deploy/k8s manifests', () => {
     const drainS = Number(args[args.indexOf('--drain-timeout') + 1]);
     assert.ok(args.includes('--drain-timeout') && drainS > 0);
     const grace = pod.terminationGracePeriodSeconds as number;
-    assert.ok(grace >= preStopS + drainS + 5, `terminationGracePeriodSeconds ${grace} >= preStop ${preStopS} + drain ${drainS} + 5 s close`);
+    assert.ok(
+      grace >= preStopS + drainS + 5,
+      `terminationGracePeriodSeconds ${grace} >= preStop ${preStopS} + drain ${drainS} + 5 s close`,
+    );
     // Every arg is a real `serve` flag with a valid value: parse them with the CLI's own program.
     const { buildProgram } = await import('../../src/cli/program.js');
     const program = await buildProgram(['node', 'tokenmill', 'serve']);
     let parsed: Record<string, unknown> | null = null;
-    program.commands.find((x) => x.name() === 'serve')!.action((o: Record<string, unknown>) => { parsed = o; });
+    program.commands
+      .find((x) => x.name() === 'serve')!
+      .action((o: Record<string, unknown>) => {
+        parsed = o;
+      });
     await program.parseAsync(['node', 'tokenmill', 'serve', ...args]);
     assert.ok(parsed !== null);
     assert.equal((parsed as Record<string, unknown>).kvCacheShare, share);
@@ -144,7 +169,8 @@ describe('deploy/k8s manifests', () => {
     const sel = obj(obj(pdb.selector, 'pdb selector').matchLabels, 'pdb matchLabels');
     for (const [k, v] of Object.entries(sel)) assert.equal(podLabels[k], v, `PDB selector ${k}`);
     const minReplicas = obj(byKind('HorizontalPodAutoscaler')[0]!.spec, 'hpa').minReplicas as number;
-    if (pdb.maxUnavailable !== undefined) assert.ok((pdb.maxUnavailable as number) >= 1 && (pdb.maxUnavailable as number) < minReplicas, 'maxUnavailable below minReplicas');
+    if (pdb.maxUnavailable !== undefined)
+      assert.ok((pdb.maxUnavailable as number) >= 1 && (pdb.maxUnavailable as number) < minReplicas, 'maxUnavailable below minReplicas');
     else assert.ok((pdb.minAvailable as number) >= 1 && (pdb.minAvailable as number) < minReplicas, 'minAvailable leaves room to evict');
     const k = byKind('Kustomization')[0]!;
     assert.ok(list(k.resources, 'resources').includes('pdb.yaml'), 'kustomization applies the PDB');
@@ -164,7 +190,9 @@ describe('deploy/k8s manifests', () => {
     for (const [k, v] of Object.entries(smSel)) assert.equal(svcLabels[k], v, `ServiceMonitor selects the Service (${k})`);
     const ep = obj(list(obj(sm.spec, 'sm').endpoints, 'endpoints')[0], 'endpoint');
     assert.equal(ep.path, '/metrics');
-    const scraped = list(obj(svc.spec, 's').ports, 'service ports').map((p) => obj(p, 'port')).find((p) => p.name === ep.port);
+    const scraped = list(obj(svc.spec, 's').ports, 'service ports')
+      .map((p) => obj(p, 'port'))
+      .find((p) => p.name === ep.port);
     assert.equal(scraped?.targetPort, 'metrics', 'the ServiceMonitor scrapes the metrics port (no API key there)');
     const hpa = byKind('HorizontalPodAutoscaler')[0]!;
     const hs = obj(hpa.spec, 'hpa spec');

@@ -4,7 +4,12 @@
 // (anchors, tags, tabs, duplicate keys, multi-line plain scalars) throws, so a manifest cannot drift
 // into syntax this checker would misread.
 
-interface Line { readonly indent: number; readonly text: string; readonly no: number; readonly raw: string }
+interface Line {
+  readonly indent: number;
+  readonly text: string;
+  readonly no: number;
+  readonly raw: string;
+}
 
 export type YamlValue = string | number | boolean | null | YamlValue[] | { [k: string]: YamlValue };
 
@@ -31,14 +36,22 @@ function stripComment(s: string): string {
 function scalar(text: string, line: Line): YamlValue {
   const t = text.trim();
   if (t.startsWith('"')) {
-    try { return JSON.parse(t) as string; } catch { fail(line, 'bad double-quoted string'); }
+    try {
+      return JSON.parse(t) as string;
+    } catch {
+      fail(line, 'bad double-quoted string');
+    }
   }
   if (t.startsWith("'")) {
     if (!t.endsWith("'") || t.length < 2) fail(line, 'bad single-quoted string');
     return t.slice(1, -1).replace(/''/g, "'");
   }
   if (t.startsWith('[') || t.startsWith('{')) {
-    try { return JSON.parse(t) as YamlValue; } catch { fail(line, 'flow collections must be JSON-compatible here'); }
+    try {
+      return JSON.parse(t) as YamlValue;
+    } catch {
+      fail(line, 'flow collections must be JSON-compatible here');
+    }
   }
   if (/^[&*!|>%@`]/.test(t)) fail(line, 'anchors, aliases, tags and folded scalars are outside the supported subset');
   if (t === 'true' || t === 'false') return t === 'true';
@@ -54,7 +67,10 @@ function keyColon(s: string): number {
   let q: string | null = null;
   for (let i = 0; i < s.length; i++) {
     const c = s[i]!;
-    if (q !== null) { if (c === q) q = null; continue; }
+    if (q !== null) {
+      if (c === q) q = null;
+      continue;
+    }
     if (c === '"' || c === "'") q = c;
     else if (c === '[' || c === '{') return -1;
     else if (c === ':' && (i + 1 === s.length || s[i + 1] === ' ')) return i;
@@ -79,7 +95,8 @@ class Parser {
     const next = this.lines[this.i];
     if (next === undefined) return null;
     if (next.indent > parentIndent) return this.block(next.indent);
-    if (next.indent === parentIndent && (next.text === '-' || next.text.startsWith('- ')) && !l.text.startsWith('-')) return this.seq(parentIndent);
+    if (next.indent === parentIndent && (next.text === '-' || next.text.startsWith('- ')) && !l.text.startsWith('-'))
+      return this.seq(parentIndent);
     return null;
   }
 
@@ -138,7 +155,10 @@ class Parser {
 export function parseYamlDocuments(text: string): YamlValue[] {
   const docs: Line[][] = [[]];
   text.split('\n').forEach((raw, k) => {
-    if (/^---\s*$/.test(raw)) { docs.push([]); return; }
+    if (/^---\s*$/.test(raw)) {
+      docs.push([]);
+      return;
+    }
     if (raw.includes('\t') && raw.trim() !== '') fail({ indent: 0, text: raw, no: k + 1, raw }, 'tabs are not allowed');
     const text = stripComment(raw);
     if (text.trim() === '') {
@@ -148,10 +168,12 @@ export function parseYamlDocuments(text: string): YamlValue[] {
     const indent = text.length - text.trimStart().length;
     docs[docs.length - 1]!.push({ indent, text: text.trim(), no: k + 1, raw });
   });
-  return docs.filter((d) => d.length > 0).map((lines) => {
-    const p = new Parser(lines);
-    const v = p.block(0);
-    if (p.i < lines.length) fail(lines[p.i], 'unexpected content');
-    return v;
-  });
+  return docs
+    .filter((d) => d.length > 0)
+    .map((lines) => {
+      const p = new Parser(lines);
+      const v = p.block(0);
+      if (p.i < lines.length) fail(lines[p.i], 'unexpected content');
+      return v;
+    });
 }

@@ -13,7 +13,9 @@ import { runCli, STACK_LINE } from './cli-helpers.js';
 
 let root = '';
 
-interface Header { [name: string]: { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string> }
+interface Header {
+  [name: string]: { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>;
+}
 
 function readSt(file: string): { header: Header; data: Buffer } {
   const buf = readFileSync(file);

@@ -31,8 +31,23 @@ after(() => {
 const SUMMARY = /prompt tokens: (\d+), generated tokens: (\d+) \(finish: (\w+)\), prefill: [\d.]+ tok\/s, decode: [\d.]+ tok\/s/;
 
 test('generate on a seeded random model: same seed, same text; summary on stderr', async () => {
-  const args = (seed: number, ...extra: string[]) =>
-    ['generate', '--model', model, '--prompt', 'Hello there', '--max-tokens', '24', '--ignore-eos', '--temperature', '0.9', '--seed', String(seed), '--device', device, ...extra];
+  const args = (seed: number, ...extra: string[]) => [
+    'generate',
+    '--model',
+    model,
+    '--prompt',
+    'Hello there',
+    '--max-tokens',
+    '24',
+    '--ignore-eos',
+    '--temperature',
+    '0.9',
+    '--seed',
+    String(seed),
+    '--device',
+    device,
+    ...extra,
+  ];
   const promptFile = join(root, 'prompt.txt');
   writeFileSync(promptFile, 'Hello there');
   const fromFile = args(11).map((x) => (x === '--prompt' ? '--prompt-file' : x === 'Hello there' ? promptFile : x));
@@ -40,7 +55,26 @@ test('generate on a seeded random model: same seed, same text; summary on stderr
     runCli(args(11)),
     runCli(args(11)),
     runCli(args(12)),
-    runCli(args(11, '--chat', '--system', 'Be brief.', '--top-k', '40', '--top-p', '0.9', '--min-p', '0.01', '--repetition-penalty', '1.1', '--presence-penalty', '0.5', '--frequency-penalty', '0.2')),
+    runCli(
+      args(
+        11,
+        '--chat',
+        '--system',
+        'Be brief.',
+        '--top-k',
+        '40',
+        '--top-p',
+        '0.9',
+        '--min-p',
+        '0.01',
+        '--repetition-penalty',
+        '1.1',
+        '--presence-penalty',
+        '0.5',
+        '--frequency-penalty',
+        '0.2',
+      ),
+    ),
     runCli(fromFile),
   ]);
   for (const r of [a, b, c, chat, file]) assert.equal(r.code, 0, r.stderr);
@@ -57,7 +91,20 @@ test('generate on a seeded random model: same seed, same text; summary on stderr
 });
 
 test('generate --stop cuts the text before the stop string', async () => {
-  const base = ['generate', '--model', model, '--prompt', 'abc', '--max-tokens', '40', '--ignore-eos', '--temperature', '0', '--device', device];
+  const base = [
+    'generate',
+    '--model',
+    model,
+    '--prompt',
+    'abc',
+    '--max-tokens',
+    '40',
+    '--ignore-eos',
+    '--temperature',
+    '0',
+    '--device',
+    device,
+  ];
   const full = await runCli(base);
   assert.equal(full.code, 0, full.stderr);
   // Pick a stop string from the middle of the greedy text; the stopped run must be its prefix.
@@ -72,14 +119,17 @@ test('generate --stop cuts the text before the stop string', async () => {
 
 test('Ctrl-C (SIGINT) stops generation after the current step: summary with finish abort, exit 130', async () => {
   let sent = false;
-  const r = await runCli(['generate', '--model', longModel, '--prompt', 'Hi', '--max-tokens', '8000', '--ignore-eos', '--temperature', '0', '--device', device], {
-    onStdout: (out, child) => {
-      if (!sent && out.length > 0) {
-        sent = true;
-        child.kill('SIGINT');
-      }
+  const r = await runCli(
+    ['generate', '--model', longModel, '--prompt', 'Hi', '--max-tokens', '8000', '--ignore-eos', '--temperature', '0', '--device', device],
+    {
+      onStdout: (out, child) => {
+        if (!sent && out.length > 0) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      },
     },
-  });
+  );
   assert.ok(sent, 'some text before the signal');
   assert.equal(r.code, 130, r.stderr);
   const m = SUMMARY.exec(r.stderr);
@@ -88,7 +138,14 @@ test('Ctrl-C (SIGINT) stops generation after the current step: summary with fini
   assert.ok(Number(m[2]) < 8000);
 });
 
-test('convert llama2c and gguf, then greedy generate on stories260K: the reference text', { skip: skipUnlessShared('stories260K/stories260K.bin', 'stories260K/tok512.bin', 'stories260K/stories260K.gguf', 'stories260K/reference_greedy.json') }, async () => {
+test('convert llama2c and gguf, then greedy generate on stories260K: the reference text', {
+  skip: skipUnlessShared(
+    'stories260K/stories260K.bin',
+    'stories260K/tok512.bin',
+    'stories260K/stories260K.gguf',
+    'stories260K/reference_greedy.json',
+  ),
+}, async () => {
   const src = join(SHARED_MODELS, 'stories260K');
   const fromBin = join(root, 'stories260K-llama2c');
   const fromGguf = join(root, 'stories260K-gguf');
@@ -99,7 +156,8 @@ test('convert llama2c and gguf, then greedy generate on stories260K: the referen
   for (const r of conv) assert.equal(r.code, 0, r.stderr);
   for (const dir of [fromBin, fromGguf]) assert.ok(existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'tokenizer.json')), dir);
   const ref = JSON.parse(readFileSync(join(src, 'reference_greedy.json'), 'utf8')) as { text: string };
-  const gen = (dir: string, n: number) => runCli(['generate', '--model', dir, '--prompt', '', '--temperature', '0', '--max-tokens', String(n), '--device', device]);
+  const gen = (dir: string, n: number) =>
+    runCli(['generate', '--model', dir, '--prompt', '', '--temperature', '0', '--max-tokens', String(n), '--device', device]);
   const [bin, gguf] = await Promise.all([gen(fromBin, 200), gen(fromGguf, 40)]);
   for (const r of [bin, gguf]) {
     assert.equal(r.code, 0, r.stderr);
@@ -124,13 +182,22 @@ test('convert errors: a missing file and a malformed checkpoint are typed', asyn
 });
 
 test('doctor --json, --version, help', async () => {
-  const [doc, ver, help, bare] = await Promise.all([runCli(['doctor', '--json']), runCli(['--version']), runCli(['help', 'generate']), runCli([])]);
+  const [doc, ver, help, bare] = await Promise.all([
+    runCli(['doctor', '--json']),
+    runCli(['--version']),
+    runCli(['help', 'generate']),
+    runCli([]),
+  ]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /--repetition-penalty/);
   assert.equal(bare.code, 2, 'no subcommand is a usage error');
   assert.match(bare.stderr, /generate/);
   assert.equal(doc.code, 0, doc.stderr);
-  const report = JSON.parse(doc.stdout) as Record<string, unknown> & { cpuAddon: { available: boolean }; cuda: { available: boolean }; auto: { reason: string } };
+  const report = JSON.parse(doc.stdout) as Record<string, unknown> & {
+    cpuAddon: { available: boolean };
+    cuda: { available: boolean };
+    auto: { reason: string };
+  };
   for (const key of ['version', 'node', 'cpu', 'cpuAddon', 'cuda', 'auto']) assert.ok(key in report, key);
   assert.equal(typeof report.cpuAddon.available, 'boolean');
   assert.ok(report.auto.reason.length > 0);

@@ -24,7 +24,16 @@ after(disposeTinyModel);
 const CHROMIUM = process.env.TOKENMILL_CHROMIUM ?? '/usr/bin/chromium';
 const KEY = 'sk-dashboard-test-9876';
 const ARTIFACTS = resolve('test-artifacts', 'dashboard');
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 const missing = existsSync(CHROMIUM) ? null : `chromium not found at ${CHROMIUM} (apt-get install -y chromium; .ci/run installs it)`;
 if (missing !== null && process.env.CI === 'true') {
@@ -38,18 +47,31 @@ if (missing !== null && process.env.CI === 'true') {
       mkdirSync(ARTIFACTS, { recursive: true });
       const fake = buildFakeNvml();
       const t = await startTinyServer({
-        usdPerHour: 2.5, gpu: new GpuMonitor(typeof fake === 'string' ? {} : { library: fake.library }),
-        server: { apiKeys: new ApiKeyStore([KEY]), webDir: resolve('web'), seriesIntervalMs: 200, info: servingMachineInfo('cpu', 'cpu requested', '(tiny test model)') },
+        usdPerHour: 2.5,
+        gpu: new GpuMonitor(typeof fake === 'string' ? {} : { library: fake.library }),
+        server: {
+          apiKeys: new ApiKeyStore([KEY]),
+          webDir: resolve('web'),
+          seriesIntervalMs: 200,
+          info: servingMachineInfo('cpu', 'cpu requested', '(tiny test model)'),
+        },
       });
       const { url } = await t.server.listen({ port: 0 });
       const profile = mkdtempSync(join(tmpdir(), 'tm-chromium-'));
       // A fresh profile: playwright passes it as --user-data-dir.
-      const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1400, height: 1000 } });
+      const ctx = await chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ARGS,
+        viewport: { width: 1400, height: 1000 },
+      });
       const problems: string[] = [];
       const outside: string[] = [];
       try {
         const page = ctx.pages()[0] ?? (await ctx.newPage());
-        page.on('console', (m) => { if (m.type() === 'error' && !/401/.test(m.text())) problems.push(m.text()); });
+        page.on('console', (m) => {
+          if (m.type() === 'error' && !/401/.test(m.text())) problems.push(m.text());
+        });
         page.on('pageerror', (e) => problems.push(String(e)));
         await page.route('**/*', (route) => {
           const u = new URL(route.request().url());
@@ -75,28 +97,47 @@ if (missing !== null && process.env.CI === 'true') {
         // Load: 6 concurrent streams with the key, two rounds, while the page polls.
         const load = async (): Promise<void> => {
           for (let round = 0; round < 2; round++) {
-            await Promise.all(Array.from({ length: 6 }, (_, i) => fetch(`${url}/v1/completions`, {
-              method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
-              body: JSON.stringify({ model: 'tiny', prompt: `Load ${round} ${i} once upon a time`, max_tokens: 60 + 10 * i, ignore_eos: true, stream: true }),
-            }).then((r) => r.text())));
+            await Promise.all(
+              Array.from({ length: 6 }, (_, i) =>
+                fetch(`${url}/v1/completions`, {
+                  method: 'POST',
+                  headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+                  body: JSON.stringify({
+                    model: 'tiny',
+                    prompt: `Load ${round} ${i} once upon a time`,
+                    max_tokens: 60 + 10 * i,
+                    ignore_eos: true,
+                    stream: true,
+                  }),
+                }).then((r) => r.text()),
+              ),
+            );
           }
         };
         await load();
         // Page-side checks run as strings: this file is typed without the DOM library.
-        await page.waitForFunction(`(() => {
+        await page.waitForFunction(
+          `(() => {
           const d = window.tokenmillDashboard;
           const c = d.grid.pointCounts();
           const tok = d.state.store.out_tok_s || [];
           return c.tok > 2 && c.ttft > 0 && c.itl > 0 && c.req > 2 && c.cost > 0 && c.util > 0 && tok.some((v) => v !== null && v > 0);
-        })()`, undefined, { timeout: 20_000 });
+        })()`,
+          undefined,
+          { timeout: 20_000 },
+        );
         const counts = (await page.evaluate('window.tokenmillDashboard.grid.pointCounts()')) as Record<string, number>;
         for (const id of ['tok', 'ttft', 'itl', 'req', 'kv', 'cost', 'util']) assert.ok(counts[id]! > 0, `chart ${id} drew no points`);
-        assert.equal(await page.locator('.chart canvas').count() >= 7, true);
+        assert.equal((await page.locator('.chart canvas').count()) >= 7, true);
         await page.locator('#keys td', { hasText: 'k1-9876' }).waitFor();
         if (typeof fake === 'string') {
           assert.match(await page.locator('#gpu-note').innerText(), /No GPU figures/);
         } else {
-          await page.waitForFunction(`(() => { const c = window.tokenmillDashboard.grid.pointCounts(); return c.gmem > 0 && c.gpow > 0 && c.gtemp > 0; })()`, undefined, { timeout: 10_000 });
+          await page.waitForFunction(
+            `(() => { const c = window.tokenmillDashboard.grid.pointCounts(); return c.gmem > 0 && c.gpow > 0 && c.gtemp > 0; })()`,
+            undefined,
+            { timeout: 10_000 },
+          );
           assert.equal(await page.locator('#gpu-note').innerText(), '');
         }
 

@@ -15,17 +15,41 @@ after(() => rmSync(work, { recursive: true, force: true }));
 const dir = join(work, 'tiny');
 writeRandomModel(dir, MODEL_PRESETS['tiny-llama']!.config, { seed: 3 });
 
-interface Doctor { fingerprint: { fingerprintId: string; model: { weights: { file: string; sha256: string }[]; tokenizer: { sha256: string } } } }
+interface Doctor {
+  fingerprint: { fingerprintId: string; model: { weights: { file: string; sha256: string }[]; tokenizer: { sha256: string } } };
+}
 
 test('doctor --json --model: fingerprint with weight and tokenizer hashes; seeded CLI runs repeat exactly', async () => {
-  const gen = ['generate', '--model', dir, '--prompt', 'Once upon a time', '--max-tokens', '20', '--temperature', '0.8', '--seed', '42', '--ignore-eos', '--device', testDevice()];
+  const gen = [
+    'generate',
+    '--model',
+    dir,
+    '--prompt',
+    'Once upon a time',
+    '--max-tokens',
+    '20',
+    '--temperature',
+    '0.8',
+    '--seed',
+    '42',
+    '--ignore-eos',
+    '--device',
+    testDevice(),
+  ];
   const [d1, g1, d2, g2, text] = await Promise.all([
-    runCli(['doctor', '--json', '--model', dir]), runCli(gen), runCli(['doctor', '--json', '--model', dir]), runCli(gen), runCli(['doctor', '--model', dir]),
+    runCli(['doctor', '--json', '--model', dir]),
+    runCli(gen),
+    runCli(['doctor', '--json', '--model', dir]),
+    runCli(gen),
+    runCli(['doctor', '--model', dir]),
   ]);
   for (const r of [d1, g1, d2, g2, text]) assert.equal(r.code, 0, r.stderr);
   const [a, b] = [JSON.parse(d1.stdout) as Doctor, JSON.parse(d2.stdout) as Doctor];
   assert.equal(a.fingerprint.fingerprintId, b.fingerprint.fingerprintId);
-  const sha = (f: string): string => createHash('sha256').update(readFileSync(join(dir, f))).digest('hex');
+  const sha = (f: string): string =>
+    createHash('sha256')
+      .update(readFileSync(join(dir, f)))
+      .digest('hex');
   assert.equal(a.fingerprint.model.weights[0]!.sha256, sha('model.safetensors'));
   assert.equal(a.fingerprint.model.tokenizer.sha256, sha('tokenizer.json'));
   assert.ok(g1.stdout.length > 0);

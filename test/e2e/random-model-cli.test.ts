@@ -17,27 +17,64 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 const json = (path: string): Record<string, unknown> => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
 
-test('random-model --preset with the Llama 2 tokenizer and --chat-template llama2, then generate --chat', { skip: skipUnlessShared('llama2-tokenizer/tokenizer.bin') }, async () => {
+test('random-model --preset with the Llama 2 tokenizer and --chat-template llama2, then generate --chat', {
+  skip: skipUnlessShared('llama2-tokenizer/tokenizer.bin'),
+}, async () => {
   const out = join(root, 'l2');
-  const r = await runCli(['random-model', out, '--preset', 'tiny-llama', '--tokenizer', join(SHARED_MODELS, 'llama2-tokenizer'), '--chat-template', 'llama2', '--seed', '5']);
+  const r = await runCli([
+    'random-model',
+    out,
+    '--preset',
+    'tiny-llama',
+    '--tokenizer',
+    join(SHARED_MODELS, 'llama2-tokenizer'),
+    '--chat-template',
+    'llama2',
+    '--seed',
+    '5',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /V=32000/);
   assert.equal(json(join(out, 'config.json')).vocab_size, 32000);
   assert.deepEqual(json(join(out, 'generation_config.json')).eos_token_id, [2]);
   assert.equal(json(join(out, 'generation_config.json')).bos_token_id, 1);
   assert.equal(json(join(out, 'tokenizer_config.json')).chat_template, BUILTIN_CHAT_TEMPLATES.llama2);
-  const g = await runCli(['generate', '--model', out, '--chat', '--prompt', 'Hello', '--max-tokens', '3', '--temperature', '0', '--device', testDevice()]);
+  const g = await runCli([
+    'generate',
+    '--model',
+    out,
+    '--chat',
+    '--prompt',
+    'Hello',
+    '--max-tokens',
+    '3',
+    '--temperature',
+    '0',
+    '--device',
+    testDevice(),
+  ]);
   assert.equal(g.code, 0, g.stderr);
 });
 
-test('random-model --config keeps a padded vocab_size; flag mistakes are exit code 2', { skip: skipUnlessShared('qwen3-tokenizer/tokenizer.json') }, async () => {
+test('random-model --config keeps a padded vocab_size; flag mistakes are exit code 2', {
+  skip: skipUnlessShared('qwen3-tokenizer/tokenizer.json'),
+}, async () => {
   const cfgPath = join(root, 'config.json');
   writeFileSync(cfgPath, JSON.stringify({ ...MODEL_PRESETS['tiny-qwen3']!.config, vocab_size: 151936, num_hidden_layers: 1 }));
   const out = join(root, 'q');
   const [ok, both, small] = await Promise.all([
     runCli(['random-model', out, '--config', cfgPath, '--tokenizer', join(SHARED_MODELS, 'qwen3-tokenizer'), '--dtype', 'bf16']),
     runCli(['random-model', join(root, 'x'), '--preset', 'tiny-llama', '--config', cfgPath]),
-    runCli(['random-model', join(root, 'y'), '--preset', 'tiny-qwen3', '--tokenizer', join(SHARED_MODELS, 'qwen3-tokenizer'), '--vocab-size', '1000']),
+    runCli([
+      'random-model',
+      join(root, 'y'),
+      '--preset',
+      'tiny-qwen3',
+      '--tokenizer',
+      join(SHARED_MODELS, 'qwen3-tokenizer'),
+      '--vocab-size',
+      '1000',
+    ]),
   ]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal(json(join(out, 'config.json')).vocab_size, 151936);

@@ -17,8 +17,14 @@ import { writeRandomModel } from '../../src/model/random-model.js';
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'tokenmill.js');
 const KEY = 'sk-e2e-cli-key-9876';
 
-async function startServe(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; url: string; out: string; exit: Promise<number | null> }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], { env: { ...process.env, TOKENMILL_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function startServe(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; url: string; out: string; exit: Promise<number | null> }> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], {
+    env: { ...process.env, TOKENMILL_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const exit = once(child, 'exit').then(([code]) => code as number | null);
   let out = '';
   let err = '';
@@ -47,7 +53,12 @@ describe('tokenmill serve (process)', () => {
       const client = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: KEY, maxRetries: 0 });
       const models = await client.models.list();
       assert.equal(models.data[0]!.id, 'tokenmill-demo-tiny-random');
-      const r = await client.chat.completions.create({ model: 'tokenmill-demo-tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, temperature: 0 });
+      const r = await client.chat.completions.create({
+        model: 'tokenmill-demo-tiny',
+        messages: [{ role: 'user', content: 'hi' }],
+        max_tokens: 4,
+        temperature: 0,
+      });
       assert.equal(r.usage!.completion_tokens <= 4, true);
       assert.ok((r.usage as unknown as { cost_usd: number }).cost_usd > 0);
       assert.equal((await fetch(`${s.url}/v1/models`)).status, 401);
@@ -71,10 +82,17 @@ describe('tokenmill serve (process)', () => {
     await new Promise<void>((r) => hub.listen(0, '127.0.0.1', r));
     const hubUrl = `http://127.0.0.1:${(hub.address() as { port: number }).port}`;
     try {
-      const s = await startServe(['--model', 'acme/tiny-qwen', '--kv-cache-memory', '8MiB'], { TOKENMILL_CACHE: cache, TOKENMILL_HUB_URL: hubUrl, TOKENMILL_API_KEYS: '' });
+      const s = await startServe(['--model', 'acme/tiny-qwen', '--kv-cache-memory', '8MiB'], {
+        TOKENMILL_CACHE: cache,
+        TOKENMILL_HUB_URL: hubUrl,
+        TOKENMILL_API_KEYS: '',
+      });
       try {
         const dir = join(cache, 'hub', 'acme', 'tiny-qwen');
-        assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.part')), []);
+        assert.deepEqual(
+          readdirSync(dir).filter((f) => f.endsWith('.part')),
+          [],
+        );
         const client = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'anything', maxRetries: 0 });
         const r = await client.completions.create({ model: 'acme/tiny-qwen', prompt: 'Once upon', max_tokens: 3, temperature: 0 });
         assert.equal(r.model, 'acme/tiny-qwen');
@@ -82,7 +100,7 @@ describe('tokenmill serve (process)', () => {
         // No --usd-per-hour: the device's assumed price, said at start-up and in /version; cost is not $0.
         assert.match(s.out, /price: \$[\d.]+\/h, ASSUMED \(.+\); pass --usd-per-hour/);
         assert.ok((r.usage as unknown as { cost_usd: number }).cost_usd > 0);
-        const v = await (await fetch(`${s.url}/version`)).json() as { usd_per_hour: number; usd_per_hour_source: string };
+        const v = (await (await fetch(`${s.url}/version`)).json()) as { usd_per_hour: number; usd_per_hour_source: string };
         assert.equal(v.usd_per_hour_source, 'assumed');
         assert.ok(v.usd_per_hour > 0);
       } finally {
@@ -96,7 +114,10 @@ describe('tokenmill serve (process)', () => {
   });
 
   it('refuses an API key on the command line', () => {
-    const r = spawnSync(process.execPath, [BIN, 'serve', '--api-key', 'sk-secret-on-argv'], { env: { ...process.env, TOKENMILL_CACHE: cache }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [BIN, 'serve', '--api-key', 'sk-secret-on-argv'], {
+      env: { ...process.env, TOKENMILL_CACHE: cache },
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /never taken from the command line/);
   });

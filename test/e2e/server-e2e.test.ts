@@ -24,7 +24,14 @@ describe('server e2e on a tiny random model', () => {
   before(async () => {
     writeRandomModel(dir, MODEL_PRESETS['tiny-llama']!.config, { seed: 7 });
     const metrics = new ServerMetrics({ modelName: 'tiny', usdPerHour: 2 });
-    stack = await openModelStack({ dir, modelId: 'tiny', device: 'reference', kvCacheBytes: 4 * 1024 * 1024, usdPerHour: 2, observer: metrics });
+    stack = await openModelStack({
+      dir,
+      modelId: 'tiny',
+      device: 'reference',
+      kvCacheBytes: 4 * 1024 * 1024,
+      usdPerHour: 2,
+      observer: metrics,
+    });
     server = await createServer({ engine: stack.engine, frontend: stack.frontend, metrics });
     url = (await server.listen({ port: 0 })).url;
     client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sk-any', maxRetries: 0 });
@@ -59,7 +66,10 @@ describe('server e2e on a tiny random model', () => {
     const req = { model: 'tiny', prompt: 'The engine reads', max_tokens: 8, temperature: 1, seed: 1234, n: 2, logprobs: 2 };
     const a = await client.completions.create(req);
     const b = await client.completions.create(req);
-    assert.deepEqual(a.choices.map((c) => c.text), b.choices.map((c) => c.text));
+    assert.deepEqual(
+      a.choices.map((c) => c.text),
+      b.choices.map((c) => c.text),
+    );
     assert.equal(a.choices.length, 2);
     const lp = a.choices[0]!.logprobs!;
     assert.equal(lp.tokens!.length, lp.token_logprobs!.length);
@@ -78,7 +88,9 @@ describe('server e2e on a tiny random model', () => {
   it('a disconnecting client frees its KV blocks; the request counts as aborted', async () => {
     const ac = new AbortController();
     const res = await fetch(`${url}/v1/completions`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, signal: ac.signal,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      signal: ac.signal,
       body: JSON.stringify({ prompt: 'Once', max_tokens: 200, ignore_eos: true, stream: true }),
     });
     const reader = res.body!.getReader();

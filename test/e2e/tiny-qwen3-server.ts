@@ -18,15 +18,33 @@ export const WEATHER_TOOL = {
   function: {
     name: 'get_weather',
     description: 'Current weather in a city',
-    parameters: { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } }, required: ['city'], additionalProperties: false },
+    parameters: {
+      type: 'object',
+      properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } },
+      required: ['city'],
+      additionalProperties: false,
+    },
   },
 };
-export const TIME_TOOL = { type: 'function' as const, function: { name: 'get_time', parameters: { type: 'object', properties: { tz: { type: 'string' } }, required: ['tz'] } } };
+export const TIME_TOOL = {
+  type: 'function' as const,
+  function: { name: 'get_time', parameters: { type: 'object', properties: { tz: { type: 'string' } }, required: ['tz'] } },
+};
 
-export interface Served { model: TinyModel; stack: ModelStack; server: TokenmillServer; url: string; client: OpenAI }
+export interface Served {
+  model: TinyModel;
+  stack: ModelStack;
+  server: TokenmillServer;
+  url: string;
+  client: OpenAI;
+}
 
 export async function serveTinyQwen3(opts: { template?: (t: string) => string; seed?: number } = {}): Promise<Served> {
-  const model = makeTinyModel(sharedPath('qwen3-tokenizer'), { preset: 'tiny-qwen3', seed: opts.seed ?? 5, patch: { num_hidden_layers: 1, max_position_embeddings: 2048 } });
+  const model = makeTinyModel(sharedPath('qwen3-tokenizer'), {
+    preset: 'tiny-qwen3',
+    seed: opts.seed ?? 5,
+    patch: { num_hidden_layers: 1, max_position_embeddings: 2048 },
+  });
   if (opts.template) {
     const p = join(model.dir, 'tokenizer_config.json');
     const cfg = JSON.parse(readFileSync(p, 'utf8')) as { chat_template: string };
@@ -34,7 +52,15 @@ export async function serveTinyQwen3(opts: { template?: (t: string) => string; s
     writeFileSync(p, JSON.stringify(cfg));
   }
   const metrics = new ServerMetrics({ modelName: 'tiny', usdPerHour: 1 });
-  const stack = await openModelStack({ dir: model.dir, modelId: 'tiny', device, kvCacheBytes: 16 << 20, usdPerHour: 1, observer: metrics, maxModelLen: 2048 });
+  const stack = await openModelStack({
+    dir: model.dir,
+    modelId: 'tiny',
+    device,
+    kvCacheBytes: 16 << 20,
+    usdPerHour: 1,
+    observer: metrics,
+    maxModelLen: 2048,
+  });
   const server = await createServer({ engine: stack.engine, frontend: stack.frontend, metrics });
   const url = (await server.listen({ port: 0 })).url;
   const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sk-any', maxRetries: 0 });

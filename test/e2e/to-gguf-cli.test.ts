@@ -32,7 +32,19 @@ test('convert to-gguf --dtype f16, and its usage errors', async () => {
   assert.equal(gq.metadata.get('general.file_type'), 2);
   assert.equal(gq.tensors.get('blk.1.ffn_down.weight')!.typeName, 'Q4_0');
   // generate runs the quantized file as it is (tokenizer from its metadata).
-  const gen = await runCli(['generate', '--model', join(work, 'q4.gguf'), '--prompt', 'Hello', '--max-tokens', '4', '--temperature', '0', '--device', 'cpu']);
+  const gen = await runCli([
+    'generate',
+    '--model',
+    join(work, 'q4.gguf'),
+    '--prompt',
+    'Hello',
+    '--max-tokens',
+    '4',
+    '--temperature',
+    '0',
+    '--device',
+    'cpu',
+  ]);
   assert.equal(gen.code, 0, gen.stderr);
   assert.match(gen.stderr, /LlamaForCausalLM from .*q4\.gguf/);
   assert.match(gen.stderr, /generated tokens: 4/);

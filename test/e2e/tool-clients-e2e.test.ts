@@ -27,7 +27,8 @@ const TOOLS = [
       parameters: {
         type: 'object',
         properties: { city: { type: 'string', maxLength: 12 }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } },
-        required: ['city', 'unit'], additionalProperties: false,
+        required: ['city', 'unit'],
+        additionalProperties: false,
       },
     },
   },
@@ -41,20 +42,34 @@ const TOOLS = [
           hour: { type: 'integer', minimum: 0, maximum: 23 },
           days: { type: 'array', items: { type: 'string', enum: ['mon', 'tue', 'wed'] }, maxItems: 3 },
           loud: { type: 'boolean' },
-          label: { type: 'object', properties: { text: { type: 'string', maxLength: 8 } }, required: ['text'], additionalProperties: false },
+          label: {
+            type: 'object',
+            properties: { text: { type: 'string', maxLength: 8 } },
+            required: ['text'],
+            additionalProperties: false,
+          },
         },
-        required: ['hour', 'days', 'loud', 'label'], additionalProperties: false,
+        required: ['hour', 'days', 'loud', 'label'],
+        additionalProperties: false,
       },
     },
   },
 ];
-const ENUM_TOOL = { type: 'function' as const, function: { name: 'pick', parameters: { type: 'object', properties: { c: { type: 'string', enum: ['a', 'b'] } }, required: ['c'], additionalProperties: false } } };
+const ENUM_TOOL = {
+  type: 'function' as const,
+  function: {
+    name: 'pick',
+    parameters: { type: 'object', properties: { c: { type: 'string', enum: ['a', 'b'] } }, required: ['c'], additionalProperties: false },
+  },
+};
 const TOOL_CALL_ID = 151657; // <tool_call> in the Qwen3 vocabulary
 
 const validators = validatorsFor([...TOOLS, ENUM_TOOL]);
 const invalid = (calls: readonly Call[], opts: { required: boolean; name?: string }): string[] => invalidCalls(calls, validators, opts);
 
-describe('tool calls enforced by the grammar engine (tiny random Qwen3)', { skip: skipUnlessShared('qwen3-tokenizer/tokenizer.json') }, () => {
+describe('tool calls enforced by the grammar engine (tiny random Qwen3)', {
+  skip: skipUnlessShared('qwen3-tokenizer/tokenizer.json'),
+}, () => {
   let s: Served;
   before(async () => {
     s = await serveTinyQwen3({ seed: 11 });
@@ -75,15 +90,29 @@ describe('tool calls enforced by the grammar engine (tiny random Qwen3)', { skip
     for (const [i, c] of cases.entries()) {
       const name = typeof c.choice === 'object' && 'function' in c.choice ? c.choice.function.name : undefined;
       for (let seed = 0; seed < 2; seed++) {
-        const body = { model: 'tiny', messages, tools: TOOLS, tool_choice: c.choice, parallel_tool_calls: c.parallel, max_tokens: 160, temperature: 1, seed: 100 * i + seed };
+        const body = {
+          model: 'tiny',
+          messages,
+          tools: TOOLS,
+          tool_choice: c.choice,
+          parallel_tool_calls: c.parallel,
+          max_tokens: 160,
+          temperature: 1,
+          seed: 100 * i + seed,
+        };
         const r = await s.client.chat.completions.create(body);
         const ch = r.choices[0]!;
-        const calls = (ch.message.tool_calls ?? []).map((t) => (t.type === 'function' ? { id: t.id, name: t.function.name, arguments: t.function.arguments } : { id: t.id, name: '?', arguments: '' }));
+        const calls = (ch.message.tool_calls ?? []).map((t) =>
+          t.type === 'function'
+            ? { id: t.id, name: t.function.name, arguments: t.function.arguments }
+            : { id: t.id, name: '?', arguments: '' },
+        );
         // With parallel calls a random model may go on calling until max_tokens: then only the last
         // call may be cut short (finish_reason length); every call before it must be complete.
         if (c.parallel && ch.finish_reason === 'length' && calls.length > 1) calls.pop();
         else if (ch.finish_reason !== 'tool_calls') problems.push(`case ${i} seed ${seed}: finish_reason ${ch.finish_reason}`);
-        if (!c.parallel && calls.length !== 1) problems.push(`case ${i} seed ${seed}: ${calls.length} calls with parallel_tool_calls false`);
+        if (!c.parallel && calls.length !== 1)
+          problems.push(`case ${i} seed ${seed}: ${calls.length} calls with parallel_tool_calls false`);
         problems.push(...invalid(calls, { required: true, ...(name ? { name } : {}) }).map((p) => `case ${i} seed ${seed}: ${p}`));
         assert.ok(!(ch.message.content ?? '').includes('<tool_call>'), 'no marker text in content');
         numCalls += calls.length;
@@ -93,9 +122,14 @@ describe('tool calls enforced by the grammar engine (tiny random Qwen3)', { skip
         if (c.parallel && streamed.finish === 'length' && streamed.calls.length > 1) streamed.calls.pop();
         else if (streamed.finish !== 'tool_calls') problems.push(`stream case ${i} seed ${seed}: finish_reason ${streamed.finish}`);
         assert.ok(!streamed.content.includes('<tool_call>'));
-        problems.push(...invalid(streamed.calls, { required: true, ...(name ? { name } : {}) }).map((p) => `stream case ${i} seed ${seed}: ${p}`));
+        problems.push(
+          ...invalid(streamed.calls, { required: true, ...(name ? { name } : {}) }).map((p) => `stream case ${i} seed ${seed}: ${p}`),
+        );
         // Same seed, same tokens: the streamed calls equal the non-streamed ones (ids aside).
-        assert.deepEqual(streamed.calls.map((x) => [x.name, x.arguments]), calls.map((x) => [x.name, x.arguments]));
+        assert.deepEqual(
+          streamed.calls.map((x) => [x.name, x.arguments]),
+          calls.map((x) => [x.name, x.arguments]),
+        );
       }
     }
     assert.deepEqual(problems, []);
@@ -104,32 +138,60 @@ describe('tool calls enforced by the grammar engine (tiny random Qwen3)', { skip
 
   it('auto: once the trigger appears the call is forced to completion; no marker text in content', async () => {
     const body = {
-      model: 'tiny', messages, tools: [ENUM_TOOL], tool_choice: 'auto' as const, parallel_tool_calls: false, max_tokens: 64, temperature: 1, seed: 7,
+      model: 'tiny',
+      messages,
+      tools: [ENUM_TOOL],
+      tool_choice: 'auto' as const,
+      parallel_tool_calls: false,
+      max_tokens: 64,
+      temperature: 1,
+      seed: 7,
       logit_bias: { [TOOL_CALL_ID]: 100 }, // random weights would rarely start a call by themselves
     };
     const r = await s.client.chat.completions.create(body);
     const ch = r.choices[0]!;
     assert.equal(ch.finish_reason, 'tool_calls', JSON.stringify(ch));
-    const calls = ch.message.tool_calls!.map((t) => (t.type === 'function' ? { id: t.id, name: t.function.name, arguments: t.function.arguments } : { id: '', name: '', arguments: '' }));
+    const calls = ch.message.tool_calls!.map((t) =>
+      t.type === 'function' ? { id: t.id, name: t.function.name, arguments: t.function.arguments } : { id: '', name: '', arguments: '' },
+    );
     assert.deepEqual(invalid(calls, { required: true }), []);
     assert.ok(!(ch.message.content ?? '').includes('<tool_call>'));
   });
 
   it('openai: chat.completions.stream() with tools and finalChatCompletion()', async () => {
     const names: string[] = [];
-    const stream = s.client.chat.completions.stream({ model: 'tiny', messages, tools: TOOLS, tool_choice: 'required', max_tokens: 256, seed: 3 });
+    const stream = s.client.chat.completions.stream({
+      model: 'tiny',
+      messages,
+      tools: TOOLS,
+      tool_choice: 'required',
+      max_tokens: 256,
+      seed: 3,
+    });
     stream.on('tool_calls.function.arguments.done', (e) => names.push(e.name));
     const final = await stream.finalChatCompletion();
     const ch = final.choices[0]!;
     assert.equal(ch.finish_reason, 'tool_calls');
-    const calls = ch.message.tool_calls!.map((t) => (t.type === 'function' ? { id: t.id, name: t.function.name, arguments: t.function.arguments } : { id: '', name: '', arguments: '' }));
+    const calls = ch.message.tool_calls!.map((t) =>
+      t.type === 'function' ? { id: t.id, name: t.function.name, arguments: t.function.arguments } : { id: '', name: '', arguments: '' },
+    );
     assert.deepEqual(invalid(calls, { required: true }), []);
-    assert.deepEqual(names, calls.map((c) => c.name));
+    assert.deepEqual(
+      names,
+      calls.map((c) => c.name),
+    );
     assert.equal(ch.message.content, null);
   });
 
   it('@langchain/openai: bindTools with tool_choice', async () => {
-    const model = new ChatOpenAI({ model: 'tiny', apiKey: 'sk-any', configuration: { baseURL: `${s.url}/v1` }, maxTokens: 160, temperature: 1, maxRetries: 0 });
+    const model = new ChatOpenAI({
+      model: 'tiny',
+      apiKey: 'sk-any',
+      configuration: { baseURL: `${s.url}/v1` },
+      maxTokens: 160,
+      temperature: 1,
+      maxRetries: 0,
+    });
     const bound = model.bindTools([TOOLS[0]!], { tool_choice: 'get_weather', seed: 5 });
     const msg = await bound.invoke('What is the weather in Paris?');
     assert.ok(msg.tool_calls && msg.tool_calls.length >= 1, JSON.stringify(msg));
@@ -144,7 +206,12 @@ describe('tool calls enforced by the grammar engine (tiny random Qwen3)', { skip
     const result = await generateText({
       model: provider.chatModel('tiny'),
       prompt: 'What is the weather in Paris?',
-      tools: { get_weather: tool({ description: weather.description, inputSchema: jsonSchema<{ city: string; unit: string }>(weather.parameters as never) }) },
+      tools: {
+        get_weather: tool({
+          description: weather.description,
+          inputSchema: jsonSchema<{ city: string; unit: string }>(weather.parameters as never),
+        }),
+      },
       toolChoice: 'required',
       maxOutputTokens: 160,
       seed: 5,

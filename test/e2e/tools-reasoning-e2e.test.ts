@@ -16,7 +16,11 @@ import { skipUnlessShared } from '../tokenizer/shared-models.js';
 import { closeServed, serveTinyQwen3, TIME_TOOL, WEATHER_TOOL, type Served } from './tiny-qwen3-server.js';
 
 async function expect400(url: string, body: Record<string, unknown>, param: RegExp | string, code = 'invalid_request'): Promise<void> {
-  const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tiny', max_tokens: 2, ...body }) });
+  const res = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'tiny', max_tokens: 2, ...body }),
+  });
   const j = (await res.json()) as { error?: { message: string; type: string; param: string | null; code: string | null } };
   assert.equal(res.status, 400, JSON.stringify(j));
   assert.ok(j.error, 'OpenAI envelope');
@@ -30,7 +34,9 @@ async function expect400(url: string, body: Record<string, unknown>, param: RegE
 const USER = { role: 'user' as const, content: 'What is the weather in Paris?' };
 const CALL = { id: 'call_1', type: 'function' as const, function: { name: 'get_weather', arguments: '{"city": "Paris"}' } };
 
-describe('tools and reasoning on a tiny random Qwen3 model (real tokenizer and template)', { skip: skipUnlessShared('qwen3-tokenizer/tokenizer.json') }, () => {
+describe('tools and reasoning on a tiny random Qwen3 model (real tokenizer and template)', {
+  skip: skipUnlessShared('qwen3-tokenizer/tokenizer.json'),
+}, () => {
   let s: Served;
   before(async () => {
     s = await serveTinyQwen3();
@@ -39,17 +45,46 @@ describe('tools and reasoning on a tiny random Qwen3 model (real tokenizer and t
 
   it('bad tool input is a 400 with the envelope naming the param; the server keeps serving', async () => {
     const tools = [WEATHER_TOOL];
-    await expect400(s.url, { messages: [USER], tools, tool_choice: { type: 'function', function: { name: 'nope' } } }, 'tool_choice.function.name');
+    await expect400(
+      s.url,
+      { messages: [USER], tools, tool_choice: { type: 'function', function: { name: 'nope' } } },
+      'tool_choice.function.name',
+    );
     await expect400(s.url, { messages: [USER], tool_choice: 'required' }, 'tool_choice');
-    await expect400(s.url, { messages: [USER, { role: 'assistant', content: null, tool_calls: [CALL] }, { role: 'tool', tool_call_id: 'call_2', content: '18C' }], tools }, 'messages.2.tool_call_id');
+    await expect400(
+      s.url,
+      {
+        messages: [
+          USER,
+          { role: 'assistant', content: null, tool_calls: [CALL] },
+          { role: 'tool', tool_call_id: 'call_2', content: '18C' },
+        ],
+        tools,
+      },
+      'messages.2.tool_call_id',
+    );
     await expect400(s.url, { messages: [USER, { role: 'tool', content: '18C' }], tools }, 'messages.1.tool_call_id');
-    await expect400(s.url, { messages: [USER, { role: 'assistant', content: null, tool_calls: [{ ...CALL, function: { name: 'get_weather', arguments: '{oops' } }] }], tools }, 'messages.1.tool_calls.0.function.arguments');
+    await expect400(
+      s.url,
+      {
+        messages: [
+          USER,
+          { role: 'assistant', content: null, tool_calls: [{ ...CALL, function: { name: 'get_weather', arguments: '{oops' } }] },
+        ],
+        tools,
+      },
+      'messages.1.tool_calls.0.function.arguments',
+    );
     await expect400(s.url, { messages: [USER], tools: [{ type: 'function', function: { name: 'bad name!' } }] }, 'tools.0.function.name');
     await expect400(s.url, { messages: [USER], tools: [WEATHER_TOOL, WEATHER_TOOL] }, 'tools.1.function.name');
     await expect400(s.url, { messages: [USER], tools: [{ type: 'retrieval' }] }, /^tools\.0/);
     await expect400(s.url, { messages: [USER], tools, tool_choice: 'sometimes' }, /^tool_choice/);
     await expect400(s.url, { messages: [USER], chat_template_kwargs: 'enable_thinking' }, 'chat_template_kwargs');
-    const res = await fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'hi', tools }) });
+    const res = await fetch(`${s.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'hi', tools }),
+    });
     assert.equal(res.status, 400);
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'unsupported_feature');
     const ok = await s.client.chat.completions.create({ model: 'tiny', messages: [USER], max_tokens: 3, temperature: 0 });
@@ -58,7 +93,11 @@ describe('tools and reasoning on a tiny random Qwen3 model (real tokenizer and t
 
   it('tools, earlier calls and tool results reach the chat template; tool_choice none leaves tools out', async () => {
     const body = parseBody(chatSchema(DEFAULT_LIMITS), {
-      messages: [USER, { role: 'assistant', content: null, tool_calls: [CALL] }, { role: 'tool', tool_call_id: 'call_1', content: '18C and sunny' }],
+      messages: [
+        USER,
+        { role: 'assistant', content: null, tool_calls: [CALL] },
+        { role: 'tool', tool_call_id: 'call_1', content: '18C and sunny' },
+      ],
       tools: [WEATHER_TOOL, TIME_TOOL],
     });
     const p = await chatPromptIds(body, s.stack.frontend, parseToolRequest(body));
@@ -69,14 +108,23 @@ describe('tools and reasoning on a tiny random Qwen3 model (real tokenizer and t
     const none = await chatPromptIds(body, s.stack.frontend, parseToolRequest({ ...body, tool_choice: 'none' }));
     assert.ok(!none.text.includes('# Tools'));
     // And through HTTP: the conversation is accepted and answered.
-    const r = await s.client.chat.completions.create({ model: 'tiny', messages: body.messages as OpenAI.ChatCompletionMessageParam[], tools: [WEATHER_TOOL, TIME_TOOL], max_tokens: 4, temperature: 0 });
+    const r = await s.client.chat.completions.create({
+      model: 'tiny',
+      messages: body.messages as OpenAI.ChatCompletionMessageParam[],
+      tools: [WEATHER_TOOL, TIME_TOOL],
+      max_tokens: 4,
+      temperature: 0,
+    });
     assert.ok(r.usage!.prompt_tokens === p.ids.length);
   });
 
   it('chat_template_kwargs enable_thinking: false reaches the template (an empty think block in the prompt)', async () => {
     const base = { model: 'tiny', messages: [USER], max_tokens: 2, temperature: 0 };
     const on = await s.client.chat.completions.create(base);
-    const off = await s.client.chat.completions.create({ ...base, chat_template_kwargs: { enable_thinking: false } } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    const off = await s.client.chat.completions.create({
+      ...base,
+      chat_template_kwargs: { enable_thinking: false },
+    } as OpenAI.ChatCompletionCreateParamsNonStreaming);
     const thinkBlock = await s.stack.frontend.encode('<think>\n\n</think>\n\n', { addSpecialTokens: false });
     assert.equal(off.usage!.prompt_tokens - on.usage!.prompt_tokens, thinkBlock.length);
     const usage = off.usage as OpenAI.CompletionUsage;
@@ -86,10 +134,21 @@ describe('tools and reasoning on a tiny random Qwen3 model (real tokenizer and t
   it('a model without a tool-call format answers tools with unsupported_feature (tool_choice none is fine)', async () => {
     const live = await startRealLive(); // the tiny byte model: no tool-call format
     try {
-      const res = await fetch(`${live.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [USER], tools: [WEATHER_TOOL] }) });
+      const res = await fetch(`${live.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ messages: [USER], tools: [WEATHER_TOOL] }),
+      });
       assert.equal(res.status, 400);
       assert.equal(((await res.json()) as { error: { code: string; param: string } }).error.code, 'unsupported_feature');
-      const ok = await live.client.chat.completions.create({ model: TINY_MODEL_ID, messages: [USER], tools: [WEATHER_TOOL], tool_choice: 'none', max_tokens: 3, temperature: 0 });
+      const ok = await live.client.chat.completions.create({
+        model: TINY_MODEL_ID,
+        messages: [USER],
+        tools: [WEATHER_TOOL],
+        tool_choice: 'none',
+        max_tokens: 3,
+        temperature: 0,
+      });
       assert.equal(ok.choices[0]!.finish_reason, 'length');
     } finally {
       await live.close();
@@ -101,12 +160,21 @@ describe('reasoning on a template that opens <think> in the prompt', { skip: ski
   let s: Served;
   before(async () => {
     // Qwen3-Thinking-2507 style: the generation prompt ends with "<think>\n".
-    s = await serveTinyQwen3({ template: (t) => t.replace("{{- '<|im_start|>assistant\\n' }}", "{{- '<|im_start|>assistant\\n<think>\\n' }}") });
+    s = await serveTinyQwen3({
+      template: (t) => t.replace("{{- '<|im_start|>assistant\\n' }}", "{{- '<|im_start|>assistant\\n<think>\\n' }}"),
+    });
   });
   after(() => closeServed(s));
 
   it('everything before </think> is reasoning_content, counted in reasoning_tokens, streamed the same', async () => {
-    const req = { model: 'tiny', messages: [USER], max_tokens: 12, temperature: 1, seed: 42, ignore_eos: true } as OpenAI.ChatCompletionCreateParamsNonStreaming;
+    const req = {
+      model: 'tiny',
+      messages: [USER],
+      max_tokens: 12,
+      temperature: 1,
+      seed: 42,
+      ignore_eos: true,
+    } as OpenAI.ChatCompletionCreateParamsNonStreaming;
     const r = await s.client.chat.completions.create(req);
     const msg = r.choices[0]!.message as OpenAI.ChatCompletionMessage & { reasoning_content?: string | null };
     assert.ok(typeof msg.reasoning_content === 'string' && msg.reasoning_content.length > 0, JSON.stringify(msg));

@@ -16,7 +16,10 @@ test('a mixed step flattens exactly, and building allocates nothing on the devic
   const out = sim.sched.schedule(); // a decodes 1 token, b prefills an 11-token chunk
   const a = sim.requests.get('a')!.sequences[0]!;
   const bs = sim.requests.get('b')!.sequences[0]!;
-  assert.deepEqual(numScheduledTokens(out), [['a#0', 1], ['b#0', 11]]);
+  assert.deepEqual(numScheduledTokens(out), [
+    ['a#0', 1],
+    ['b#0', 11],
+  ]);
   const builder = new BatchBuilder(b, { maxNumTokens: 12, maxNumSeqs: 4, maxBlocksPerSeq: 8, blockSize: 4 });
   const before = b.memoryStats();
   const { inputs, logitsFor } = builder.build(out);
@@ -36,7 +39,10 @@ test('a mixed step flattens exactly, and building allocates nothing on the devic
   assert.equal(inputs.attention.maxQueryLen, 11);
   assert.equal(inputs.attention.maxSeqLen, 11);
   assert.deepEqual(await ints(inputs.logitsRows), [0, 11]);
-  assert.deepEqual(logitsFor.map((e) => e!.seq.seqId), ['a#0', 'b#0']);
+  assert.deepEqual(
+    logitsFor.map((e) => e!.seq.seqId),
+    ['a#0', 'b#0'],
+  );
   builder.dispose();
   assert.equal(b.memoryStats().numTensors, 0);
   b.dispose();

@@ -90,36 +90,40 @@ test('the hash chain covers full blocks only and depends on every earlier token'
 
 test('property: random allocate/touch/free keep free + used = total and refs consistent', () => {
   fc.assert(
-    fc.property(fc.integer({ min: 1, max: 24 }), fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 1000 })), { maxLength: 200 }), (n, ops) => {
-      const p = new BlockPool(n, 2);
-      const owners: number[][] = []; // each owner holds a list of block ids
-      for (const [op, r] of ops) {
-        if (op === 0 && p.numFreeBlocks > 0) {
-          owners.push(p.allocate(1 + (r % p.numFreeBlocks)));
-        } else if (op === 1 && owners.length > 0) {
-          const o = owners.splice(r % owners.length, 1)[0]!;
-          p.free(o.slice().reverse());
-        } else if (op === 2 && owners.length > 0) {
-          const src = owners[r % owners.length]!;
-          const shared = src.slice(0, 1 + (r % src.length));
-          p.touch(shared);
-          owners.push(shared);
-        } else if (op === 3 && owners.length > 0) {
-          const o = owners[r % owners.length]!;
-          const b = o[0]!;
-          if (p.blockHash(b) === 0) p.cacheBlock(b, 1 + (r % 5), ROOT_HASH, [r, r], 0);
+    fc.property(
+      fc.integer({ min: 1, max: 24 }),
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 1000 })), { maxLength: 200 }),
+      (n, ops) => {
+        const p = new BlockPool(n, 2);
+        const owners: number[][] = []; // each owner holds a list of block ids
+        for (const [op, r] of ops) {
+          if (op === 0 && p.numFreeBlocks > 0) {
+            owners.push(p.allocate(1 + (r % p.numFreeBlocks)));
+          } else if (op === 1 && owners.length > 0) {
+            const o = owners.splice(r % owners.length, 1)[0]!;
+            p.free(o.slice().reverse());
+          } else if (op === 2 && owners.length > 0) {
+            const src = owners[r % owners.length]!;
+            const shared = src.slice(0, 1 + (r % src.length));
+            p.touch(shared);
+            owners.push(shared);
+          } else if (op === 3 && owners.length > 0) {
+            const o = owners[r % owners.length]!;
+            const b = o[0]!;
+            if (p.blockHash(b) === 0) p.cacheBlock(b, 1 + (r % 5), ROOT_HASH, [r, r], 0);
+          }
+          const refs = new Map<number, number>();
+          for (const o of owners) for (const b of o) refs.set(b, (refs.get(b) ?? 0) + 1);
+          let used = 0;
+          for (let b = 0; b < n; b++) {
+            assert.equal(p.refCount(b), refs.get(b) ?? 0);
+            if (p.refCount(b) > 0) used++;
+          }
+          assert.equal(p.numFreeBlocks + used, n);
+          assert.equal(p.freeQueue().length, p.numFreeBlocks);
         }
-        const refs = new Map<number, number>();
-        for (const o of owners) for (const b of o) refs.set(b, (refs.get(b) ?? 0) + 1);
-        let used = 0;
-        for (let b = 0; b < n; b++) {
-          assert.equal(p.refCount(b), refs.get(b) ?? 0);
-          if (p.refCount(b) > 0) used++;
-        }
-        assert.equal(p.numFreeBlocks + used, n);
-        assert.equal(p.freeQueue().length, p.numFreeBlocks);
-      }
-    }),
+      },
+    ),
     { numRuns: 200 },
   );
 });

@@ -20,12 +20,25 @@ import { disposeRealVocabModels, realVocabModel, type RealVocabKind, type RealVo
 after(disposeRealVocabModels);
 const skip = skipUnlessShared('qwen3-tokenizer/tokenizer.json', 'llama3-tokenizer/tokenizer.json');
 
-const obj = (properties: Record<string, unknown>, required = Object.keys(properties), extra: Record<string, unknown> = {}) => ({ type: 'object', properties, required, additionalProperties: false, ...extra });
+const obj = (properties: Record<string, unknown>, required = Object.keys(properties), extra: Record<string, unknown> = {}) => ({
+  type: 'object',
+  properties,
+  required,
+  additionalProperties: false,
+  ...extra,
+});
 
 /** Schemas whose outputs are short enough to finish within max_tokens most of the time. */
 export const SCHEMAS: readonly Record<string, unknown>[] = [
-  obj({ name: { type: 'string', maxLength: 3 }, age: { type: 'integer', minimum: 0, maximum: 120 }, color: { enum: ['red', 'green', 'blue'] } }),
-  obj({ point: obj({ x: { type: 'integer', minimum: -9, maximum: 9 }, y: { type: 'integer', minimum: -9, maximum: 9 } }), ok: { type: 'boolean' } }),
+  obj({
+    name: { type: 'string', maxLength: 3 },
+    age: { type: 'integer', minimum: 0, maximum: 120 },
+    color: { enum: ['red', 'green', 'blue'] },
+  }),
+  obj({
+    point: obj({ x: { type: 'integer', minimum: -9, maximum: 9 }, y: { type: 'integer', minimum: -9, maximum: 9 } }),
+    ok: { type: 'boolean' },
+  }),
   obj({ items: { type: 'array', items: { enum: ['a', 'b', 'c'] }, minItems: 1, maxItems: 3 } }),
   obj({ t: { type: 'number' }, n: { type: 'integer', minimum: -5, maximum: 5 }, m: { type: 'integer', minimum: 0 } }),
   obj({ a: { type: 'boolean' }, b: { enum: [1, 2, 3] } }, ['a']),
@@ -33,17 +46,31 @@ export const SCHEMAS: readonly Record<string, unknown>[] = [
   { $defs: { p: obj({ k: { enum: ['u', 'v'] } }) }, type: 'array', items: { $ref: '#/$defs/p' }, minItems: 1, maxItems: 2 },
   obj({ d: { type: 'string', format: 'date' }, id: { type: 'string', format: 'ipv4' } }),
   obj({ code: { type: 'string', pattern: '^[A-Z]{2}[0-9]{2}$' }, flag: { const: true } }),
-  obj({ list: { type: 'array', items: obj({ id: { type: 'integer', minimum: 1, maximum: 3 } }), maxItems: 2 }, tag: { type: ['string', 'null'], maxLength: 2 } }),
+  obj({
+    list: { type: 'array', items: obj({ id: { type: 'integer', minimum: 1, maximum: 3 } }), maxItems: 2 },
+    tag: { type: ['string', 'null'], maxLength: 2 },
+  }),
 ];
 
 function engineFor(m: RealVocabModel, opts: { numBlocks?: number; maxNumSeqs?: number } = {}): AsyncEngine {
   return new AsyncEngine({
-    model: m.model, modelId: 'tiny-real-vocab', tokenizer: m.tokenizer, eosTokenIds: m.eosTokenIds,
-    numBlocks: opts.numBlocks ?? 512, blockSize: 16, maxNumSeqs: opts.maxNumSeqs ?? 64, maxNumBatchedTokens: 512, maxWaitingRequests: 4096,
+    model: m.model,
+    modelId: 'tiny-real-vocab',
+    tokenizer: m.tokenizer,
+    eosTokenIds: m.eosTokenIds,
+    numBlocks: opts.numBlocks ?? 512,
+    blockSize: 16,
+    maxNumSeqs: opts.maxNumSeqs ?? 64,
+    maxNumBatchedTokens: 512,
+    maxWaitingRequests: 4096,
   });
 }
 
-interface Choice { ids: number[]; text: string; finishReason: string | null }
+interface Choice {
+  ids: number[];
+  text: string;
+  finishReason: string | null;
+}
 
 async function run(it: AsyncIterable<EngineOutput>, n: number): Promise<Choice[]> {
   const out: Choice[] = Array.from({ length: n }, () => ({ ids: [], text: '', finishReason: null }));
@@ -94,14 +121,28 @@ async function bulk(kind: RealVocabKind, count: number, firstSeed: number): Prom
   const logitBias = noWhitespace(m);
   const jobs = Array.from({ length: count }, (_, i) => {
     const c: Constraint = { type: 'json_schema', schema: SCHEMAS[i % SCHEMAS.length]!, strict: true };
-    const p = params(c, firstSeed + i, { maxTokens: BULK_MAX_TOKENS, ...(i % 5 !== 0 ? { logitBias } : {}), ...(i % 3 === 0 ? { temperature: 0.7, topP: 0.9 } : {}) });
-    return run(eng.generate({ requestId: `${kind}-${i}`, promptTokenIds: [...prompt, i % 97], params: p }), 1).then((r) => ({ c, choice: r[0]! }));
+    const p = params(c, firstSeed + i, {
+      maxTokens: BULK_MAX_TOKENS,
+      ...(i % 5 !== 0 ? { logitBias } : {}),
+      ...(i % 3 === 0 ? { temperature: 0.7, topP: 0.9 } : {}),
+    });
+    return run(eng.generate({ requestId: `${kind}-${i}`, promptTokenIds: [...prompt, i % 97], params: p }), 1).then((r) => ({
+      c,
+      choice: r[0]!,
+    }));
   });
   const results = await Promise.all(jobs);
   let finished = 0;
   let cut = 0;
   for (const { c, choice } of results) {
-    assert.ok(await acceptsAll(m, c, choice.ids.filter((t) => !m.eosTokenIds.includes(t)).concat(choice.finishReason === 'stop' ? [choice.ids.at(-1)!] : [])), `${kind}: a token outside the grammar in ${JSON.stringify(choice.text)}`);
+    assert.ok(
+      await acceptsAll(
+        m,
+        c,
+        choice.ids.filter((t) => !m.eosTokenIds.includes(t)).concat(choice.finishReason === 'stop' ? [choice.ids.at(-1)!] : []),
+      ),
+      `${kind}: a token outside the grammar in ${JSON.stringify(choice.text)}`,
+    );
     if (choice.finishReason === 'stop') {
       finished++;
       const v = checkOutput(c, choice.text);
@@ -124,7 +165,9 @@ test('1,000 seeded constrained requests (Qwen3 600 + Llama 3 400 vocabularies): 
   assert.ok(q.finished > 300 && l.finished > 200, `finished: qwen3 ${q.finished}/600, llama3 ${l.finished}/400`);
 });
 
-test('a SentencePiece vocabulary (Llama 2, byte fallback): 100 seeded requests, 0 invalid outputs', { skip: skipUnlessShared('llama2-tokenizer/tokenizer.bin') }, async () => {
+test('a SentencePiece vocabulary (Llama 2, byte fallback): 100 seeded requests, 0 invalid outputs', {
+  skip: skipUnlessShared('llama2-tokenizer/tokenizer.bin'),
+}, async () => {
   const r = await bulk('llama2', 100, 50_001);
   assert.ok(r.finished > 50, `finished: ${r.finished}/100`);
 });
@@ -149,13 +192,20 @@ test('preemption by recompute: constrained requests keep valid outputs, identica
   const c: Constraint = { type: 'json_schema', schema: SCHEMAS[2]! };
   const p = (i: number) => params(c, 100 + i, { maxTokens: 48, ignoreEos: false });
   const solo = engineFor(m);
-  const alone = await Promise.all([0, 1, 2, 3].map((i) => run(solo.generate({ requestId: `s${i}`, promptTokenIds: prompt, params: p(i) }), 1)));
+  const alone = await Promise.all(
+    [0, 1, 2, 3].map((i) => run(solo.generate({ requestId: `s${i}`, promptTokenIds: prompt, params: p(i) }), 1)),
+  );
   await solo.shutdown();
   // 8 blocks of 16 slots: four sequences of ~30 tokens each cannot all keep their blocks.
   const tight = engineFor(m, { numBlocks: 8, maxNumSeqs: 4 });
-  const busy = await Promise.all([0, 1, 2, 3].map((i) => run(tight.generate({ requestId: `b${i}`, promptTokenIds: prompt, params: p(i) }), 1)));
+  const busy = await Promise.all(
+    [0, 1, 2, 3].map((i) => run(tight.generate({ requestId: `b${i}`, promptTokenIds: prompt, params: p(i) }), 1)),
+  );
   assert.ok(tight.engine.scheduler.numPreemptions > 0, 'the tight pool should preempt');
-  assert.deepEqual(busy.map((r) => r[0]!.ids), alone.map((r) => r[0]!.ids));
+  assert.deepEqual(
+    busy.map((r) => r[0]!.ids),
+    alone.map((r) => r[0]!.ids),
+  );
   for (const r of busy) if (r[0]!.finishReason === 'stop') assert.ok(checkOutput(c, r[0]!.text).ok);
   await tight.shutdown();
 });
@@ -187,35 +237,65 @@ test('compile failures and refused schemas are typed 400s (before and through th
   const m = await realVocabModel('qwen3');
   const eng = engineFor(m);
   const prompt = [1, 2, 3];
-  assert.throws(() => eng.generate({ requestId: 'x', promptTokenIds: prompt, params: params({ type: 'json_schema', schema: { type: 'object', properties: { a: { oneOf: [{}] } } } }, 1) }),
-    (e: unknown) => e instanceof TokenmillError && e.code === 'unsupported_schema_keyword');
-  const it = eng.generate({ requestId: 'y', promptTokenIds: prompt, params: params({ type: 'ebnf', grammar: 'root ::= undefined_rule' }, 1) });
-  await assert.rejects(run(it, 1), (e: unknown) => e instanceof TokenmillError && e.code === 'invalid_schema' && /not defined/.test(e.message));
+  assert.throws(
+    () =>
+      eng.generate({
+        requestId: 'x',
+        promptTokenIds: prompt,
+        params: params({ type: 'json_schema', schema: { type: 'object', properties: { a: { oneOf: [{}] } } } }, 1),
+      }),
+    (e: unknown) => e instanceof TokenmillError && e.code === 'unsupported_schema_keyword',
+  );
+  const it = eng.generate({
+    requestId: 'y',
+    promptTokenIds: prompt,
+    params: params({ type: 'ebnf', grammar: 'root ::= undefined_rule' }, 1),
+  });
+  await assert.rejects(
+    run(it, 1),
+    (e: unknown) => e instanceof TokenmillError && e.code === 'invalid_schema' && /not defined/.test(e.message),
+  );
   // The engine still serves (the WASM module survives the compiler's abort).
-  const ok = await run(eng.generate({ requestId: 'z', promptTokenIds: prompt, params: params({ type: 'regex', pattern: '(yes|no)' }, 2, { maxTokens: 8 }) }), 1);
+  const ok = await run(
+    eng.generate({ requestId: 'z', promptTokenIds: prompt, params: params({ type: 'regex', pattern: '(yes|no)' }, 2, { maxTokens: 8 }) }),
+    1,
+  );
   assert.equal(ok[0]!.finishReason, 'stop');
   assert.match(ok[0]!.text, /^(yes|no)$/);
-  const obj = await run(eng.generate({ requestId: 'j', promptTokenIds: prompt, params: params({ type: 'json_object' }, 3, { maxTokens: 24 }) }), 1);
+  const obj = await run(
+    eng.generate({ requestId: 'j', promptTokenIds: prompt, params: params({ type: 'json_object' }, 3, { maxTokens: 24 }) }),
+    1,
+  );
   if (obj[0]!.finishReason === 'stop') assert.ok(checkOutput({ type: 'json_object' }, obj[0]!.text).ok);
   else assert.ok(obj[0]!.text.trimStart().startsWith('{'));
   await eng.shutdown();
 });
 
-test('structural tag (tool calling shape): a required <tool_call> with schema-checked arguments; the marker token is allowed', { skip }, async () => {
+test('structural tag (tool calling shape): a required <tool_call> with schema-checked arguments; the marker token is allowed', {
+  skip,
+}, async () => {
   const m = await realVocabModel('qwen3');
   const eng = engineFor(m);
   const args = obj({ city: { enum: ['Paris', 'Oslo'] }, days: { type: 'integer', minimum: 1, maximum: 7 } });
   const c: Constraint = {
     type: 'structural_tag',
     // A required call: the output is the tag itself (triggered_tags would allow free text before it).
-    format: { type: 'tag', begin: '<tool_call>\n{"name": "get_weather", "arguments": ', content: { type: 'json_schema', json_schema: args }, end: '}\n</tool_call>' },
+    format: {
+      type: 'tag',
+      begin: '<tool_call>\n{"name": "get_weather", "arguments": ',
+      content: { type: 'json_schema', json_schema: args },
+      end: '}\n</tool_call>',
+    },
   };
   const toolCallId = m.tokenizer.tokenId('<tool_call>')!;
   const prompt = await m.tokenizer.encode('Call the tool.');
   const logitBias = noWhitespace(m);
   let complete = 0;
   for (let seed = 0; seed < 6; seed++) {
-    const [r] = await run(eng.generate({ requestId: `t${seed}`, promptTokenIds: prompt, params: params(c, seed, { maxTokens: 96, logitBias }) }), 1);
+    const [r] = await run(
+      eng.generate({ requestId: `t${seed}`, promptTokenIds: prompt, params: params(c, seed, { maxTokens: 96, logitBias }) }),
+      1,
+    );
     assert.ok(await acceptsAll(m, c, r!.ids));
     if (r!.finishReason !== 'stop') continue;
     complete++;

@@ -41,7 +41,11 @@ async function run(e: AsyncEngine, id: string, params: SamplingParams): Promise<
 test('eligible rows are sampled on the device with per-position stream ids', async () => {
   const { model, rows } = await withDeviceSampler();
   const e = new AsyncEngine({ model, modelId: 'tiny', numBlocks: 32 });
-  const outs = await run(e, 'a', samplingParams({ temperature: 0.7, topK: 5, seed: 77, maxTokens: 4, ignoreEos: true, repetitionPenalty: 1.1 }));
+  const outs = await run(
+    e,
+    'a',
+    samplingParams({ temperature: 0.7, topK: 5, seed: 77, maxTokens: 4, ignoreEos: true, repetitionPenalty: 1.1 }),
+  );
   assert.equal(rows.length, 4);
   const ids = outs.flatMap((o) => o.newTokenIds);
   rows.forEach((step, k) => {

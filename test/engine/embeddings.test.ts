@@ -27,7 +27,12 @@ function densePooled(m: TinyModelDir, tokens: readonly number[], pooling: Poolin
   return out;
 }
 
-async function withEngine<T>(m: TinyModelDir, backend: Backend, opts: Partial<AsyncEngineOptions>, fn: (e: AsyncEngine) => Promise<T>): Promise<T> {
+async function withEngine<T>(
+  m: TinyModelDir,
+  backend: Backend,
+  opts: Partial<AsyncEngineOptions>,
+  fn: (e: AsyncEngine) => Promise<T>,
+): Promise<T> {
   const { model } = await loadModel(m.dir, backend, { maxTokensPerStep: 64, maxLogitsPerStep: 16 });
   const engine = new AsyncEngine({ model, modelId: 'tiny', numBlocks: 64, blockSize: 8, maxNumBatchedTokens: 64, maxNumSeqs: 16, ...opts });
   try {
@@ -67,7 +72,12 @@ test('last and mean pooling match the dense forward: one step, chunked prefill, 
         await withEngine(m, createReferenceBackend(), { maxNumBatchedTokens: budget }, async (e) => {
           const gen = (async () => {
             let n = 0;
-            for await (const o of e.generate({ requestId: 'gen', promptTokenIds: tokenSeq(10, m.config.vocabSize, 2), params: samplingParams({ temperature: 0, maxTokens: 6, ignoreEos: true }) })) n += o.newTokenIds.length;
+            for await (const o of e.generate({
+              requestId: 'gen',
+              promptTokenIds: tokenSeq(10, m.config.vocabSize, 2),
+              params: samplingParams({ temperature: 0, maxTokens: 6, ignoreEos: true }),
+            }))
+              n += o.newTokenIds.length;
             return n;
           })();
           const [last, mean] = await Promise.all([embed(e, 'a', tokens, 'last'), embed(e, 'b', tokens, 'mean')]);
@@ -115,7 +125,12 @@ test('many embeddings in a small KV pool (preemption and recompute) all match th
     // 12 blocks of 8 = 96 slots for 12 prompts of 20-31 tokens beside 4 growing generate requests.
     await withEngine(m, createReferenceBackend(), { numBlocks: 12, maxNumBatchedTokens: 32, enablePrefixCaching: false }, async (e) => {
       const gens = Array.from({ length: 4 }, async (_, i) => {
-        for await (const o of e.generate({ requestId: `g${i}`, promptTokenIds: tokenSeq(6, m.config.vocabSize, i), params: samplingParams({ temperature: 0, maxTokens: 20, ignoreEos: true }) })) void o;
+        for await (const o of e.generate({
+          requestId: `g${i}`,
+          promptTokenIds: tokenSeq(6, m.config.vocabSize, i),
+          params: samplingParams({ temperature: 0, maxTokens: 20, ignoreEos: true }),
+        }))
+          void o;
       });
       const got = await Promise.all(prompts.map((p, i) => embed(e, `e${i}`, p, i % 2 === 0 ? 'mean' : 'last')));
       await Promise.all(gens);
@@ -137,10 +152,14 @@ test('embedding admission: n must be 1, the input may use the whole context, one
     await withEngine(m, createReferenceBackend(), { maxModelLen: 48 }, async (e) => {
       const full = await embed(e, 'full', tokenSeq(48, m.config.vocabSize, 1), 'last');
       assert.equal(full.numPromptTokens, 48);
-      assert.throws(() => e.generate({ requestId: 'long', promptTokenIds: tokenSeq(49, m.config.vocabSize, 1), params: EMBED_PARAMS, pooling: 'last' }),
-        (err: unknown) => err instanceof TokenmillError && err.code === 'context_length_exceeded');
-      assert.throws(() => e.generate({ requestId: 'n2', promptTokenIds: [1, 2], params: samplingParams({ n: 2 }), pooling: 'mean' }),
-        (err: unknown) => err instanceof TokenmillError && err.code === 'invalid_argument');
+      assert.throws(
+        () => e.generate({ requestId: 'long', promptTokenIds: tokenSeq(49, m.config.vocabSize, 1), params: EMBED_PARAMS, pooling: 'last' }),
+        (err: unknown) => err instanceof TokenmillError && err.code === 'context_length_exceeded',
+      );
+      assert.throws(
+        () => e.generate({ requestId: 'n2', promptTokenIds: [1, 2], params: samplingParams({ n: 2 }), pooling: 'mean' }),
+        (err: unknown) => err instanceof TokenmillError && err.code === 'invalid_argument',
+      );
     });
   } finally {
     m.cleanup();
@@ -153,7 +172,9 @@ test('a base-model checkpoint (no model. prefix, no lm_head, as Qwen3-Embedding 
   try {
     const file = `${m.dir}/model.safetensors`;
     const { tensors } = readSafetensorsFile(file);
-    const stripped = [...tensors.values()].filter((t) => t.name !== 'lm_head.weight').map((t) => ({ name: t.name.replace(/^model\./, ''), dtype: t.dtype, shape: t.shape, data: t.data.slice() }));
+    const stripped = [...tensors.values()]
+      .filter((t) => t.name !== 'lm_head.weight')
+      .map((t) => ({ name: t.name.replace(/^model\./, ''), dtype: t.dtype, shape: t.shape, data: t.data.slice() }));
     assert.ok(stripped.some((t) => t.name === 'embed_tokens.weight') && !stripped.some((t) => t.name.startsWith('model.')));
     writeSafetensors(`${base.dir}/model.safetensors`, stripped);
     const tokens = tokenSeq(21, m.config.vocabSize, 8);
@@ -167,7 +188,9 @@ test('a base-model checkpoint (no model. prefix, no lm_head, as Qwen3-Embedding 
 });
 
 const cpu = cpuAddonAvailable();
-test('CPU backend embeddings match the reference backend', { skip: skipOrFailInCi(cpu.available, `CPU addon unavailable: ${cpu.reason ?? ''}`) }, async () => {
+test('CPU backend embeddings match the reference backend', {
+  skip: skipOrFailInCi(cpu.available, `CPU addon unavailable: ${cpu.reason ?? ''}`),
+}, async () => {
   const m = makeTinyModel('tiny-qwen2');
   const backend = createCpuBackend({ numThreads: 2 });
   try {

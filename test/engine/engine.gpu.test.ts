@@ -37,8 +37,10 @@ for (const dtype of ['f32', 'bf16'] as const) {
     const backend = createCudaBackend({ dtype });
     const { model } = await loadModel(dir, backend, { maxTokensPerStep: 256, maxLogitsPerStep: 64 });
     // Even requests greedy, odd ones seeded sampling (on the device: the CUDA backend offers sample()).
-    const params = (maxTokens: number, i: number) => samplingParams({ temperature: i % 2 === 0 ? 0 : 0.9, topP: 0.95, seed: 1000 + (i % 8), maxTokens, ignoreEos: true });
-    const mk = (numBlocks: number, blockSize = 16) => new AsyncEngine({ model, modelId: 'tiny', numBlocks, blockSize, maxNumBatchedTokens: 256, maxNumSeqs: 32 });
+    const params = (maxTokens: number, i: number) =>
+      samplingParams({ temperature: i % 2 === 0 ? 0 : 0.9, topP: 0.95, seed: 1000 + (i % 8), maxTokens, ignoreEos: true });
+    const mk = (numBlocks: number, blockSize = 16) =>
+      new AsyncEngine({ model, modelId: 'tiny', numBlocks, blockSize, maxNumBatchedTokens: 256, maxNumSeqs: 32 });
     // Solo references.
     const solo: number[][] = [];
     for (let i = 0; i < 8; i++) {
@@ -49,7 +51,11 @@ for (const dtype of ['f32', 'bf16'] as const) {
     // 50 streams, every 5th cancelled; the first 8 are the solo requests.
     const e = mk(256);
     const runs = Array.from({ length: 50 }, (_, i) =>
-      tokensOf(e.generate({ requestId: `r${i}`, promptTokenIds: prompt(i, 20 + (i < 8 ? i : i % 30)), params: params(12, i) }), i % 5 === 4 ? 3 : Infinity));
+      tokensOf(
+        e.generate({ requestId: `r${i}`, promptTokenIds: prompt(i, 20 + (i < 8 ? i : i % 30)), params: params(12, i) }),
+        i % 5 === 4 ? 3 : Infinity,
+      ),
+    );
     const got = await Promise.all(runs);
     got.forEach((t, i) => assert.equal(t.length, i % 5 === 4 ? 3 : 12, `stream ${i}`));
     await new Promise((r) => setImmediate(r));
@@ -57,16 +63,38 @@ for (const dtype of ['f32', 'bf16'] as const) {
     await e.shutdown();
     // Preemption: 24 blocks of 4 tokens hold 3 of these requests at once.
     let preemptions = 0;
-    const p = new AsyncEngine({ model, modelId: 'tiny', numBlocks: 24, blockSize: 4, maxNumBatchedTokens: 64, maxNumSeqs: 32, observer: { onPreemption: () => void preemptions++ } });
-    const pre = await Promise.all(Array.from({ length: 8 }, (_, i) => tokensOf(p.generate({ requestId: `p${i}`, promptTokenIds: prompt(i, 20 + i), params: params(12, i) }))));
+    const p = new AsyncEngine({
+      model,
+      modelId: 'tiny',
+      numBlocks: 24,
+      blockSize: 4,
+      maxNumBatchedTokens: 64,
+      maxNumSeqs: 32,
+      observer: { onPreemption: () => void preemptions++ },
+    });
+    const pre = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        tokensOf(p.generate({ requestId: `p${i}`, promptTokenIds: prompt(i, 20 + i), params: params(12, i) })),
+      ),
+    );
     assert.equal(p.stats().numFreeBlocks, 24);
     await p.shutdown();
     // n > 1 shares the prompt.
     const n3 = new AsyncEngine({ model, modelId: 'tiny', numBlocks: 64, maxNumBatchedTokens: 256, maxNumSeqs: 32 });
     const outs: number[][] = [[], [], []];
-    for await (const o of n3.generate({ requestId: 'n', promptTokenIds: prompt(0, 20), params: samplingParams({ temperature: 0, maxTokens: 12, ignoreEos: true, n: 3 }) })) outs[o.index]!.push(...o.newTokenIds);
+    for await (const o of n3.generate({
+      requestId: 'n',
+      promptTokenIds: prompt(0, 20),
+      params: samplingParams({ temperature: 0, maxTokens: 12, ignoreEos: true, n: 3 }),
+    }))
+      outs[o.index]!.push(...o.newTokenIds);
     const seededN: number[][] = [[], [], []];
-    for await (const o of n3.generate({ requestId: 'm', promptTokenIds: prompt(0, 20), params: samplingParams({ temperature: 1, seed: 5, maxTokens: 12, ignoreEos: true, n: 3 }) })) seededN[o.index]!.push(...o.newTokenIds);
+    for await (const o of n3.generate({
+      requestId: 'm',
+      promptTokenIds: prompt(0, 20),
+      params: samplingParams({ temperature: 1, seed: 5, maxTokens: 12, ignoreEos: true, n: 3 }),
+    }))
+      seededN[o.index]!.push(...o.newTokenIds);
     assert.ok(new Set(seededN.map((t) => t.join())).size > 1, 'seeded choices are separate streams');
     assert.equal(n3.stats().numFreeBlocks, 64);
     await n3.shutdown();

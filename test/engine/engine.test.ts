@@ -37,7 +37,8 @@ async function collect(it: AsyncIterable<EngineOutput>, n = 1): Promise<Collecte
   return { tokens, outputs, last: outputs.at(-1) };
 }
 
-const greedy = (maxTokens: number, extra: Partial<SamplingParams> = {}): SamplingParams => samplingParams({ temperature: 0, maxTokens, ignoreEos: true, ...extra });
+const greedy = (maxTokens: number, extra: Partial<SamplingParams> = {}): SamplingParams =>
+  samplingParams({ temperature: 0, maxTokens, ignoreEos: true, ...extra });
 const seeded = (maxTokens: number, seed: number): SamplingParams => samplingParams({ temperature: 1, seed, maxTokens, ignoreEos: true });
 const req = (id: string, promptTokenIds: number[], params: SamplingParams): EngineRequest => ({ requestId: id, promptTokenIds, params });
 
@@ -49,10 +50,14 @@ test('batch invariance: a request alone and among 31 concurrent ones gives ident
     await solo.shutdown();
     const busy = await engine();
     const runs = [collect(busy.generate(req('x', prompt(0, 20), params)))];
-    for (let i = 1; i < 32; i++) runs.push(collect(busy.generate(req(`o${i}`, prompt(i, 5 + i), i % 2 === 0 ? greedy(8 + i) : seeded(8 + i, i)))));
+    for (let i = 1; i < 32; i++)
+      runs.push(collect(busy.generate(req(`o${i}`, prompt(i, 5 + i), i % 2 === 0 ? greedy(8 + i) : seeded(8 + i, i)))));
     const all = await Promise.all(runs);
     assert.deepEqual(all[0]!.tokens, alone.tokens);
-    assert.deepEqual(all[0]!.outputs.map((o) => o.logprobs), alone.outputs.map((o) => o.logprobs));
+    assert.deepEqual(
+      all[0]!.outputs.map((o) => o.logprobs),
+      alone.outputs.map((o) => o.logprobs),
+    );
     assert.equal(alone.tokens[0]!.length, 16);
     assert.equal(busy.stats().numFreeBlocks, busy.stats().numTotalBlocks);
     await busy.shutdown();
@@ -87,7 +92,10 @@ test('preemption: sequences preempted and recomputed equal their unpreempted run
   assert.ok(checkedSteps > 20);
   assert.equal(violation, null);
   assert.ok(preemptions > 0, 'the workload must preempt');
-  assert.deepEqual(got.map((g) => g.tokens[0]), solo);
+  assert.deepEqual(
+    got.map((g) => g.tokens[0]),
+    solo,
+  );
   assert.equal(e.stats().numFreeBlocks, 24);
   await e.shutdown();
 });
@@ -114,7 +122,8 @@ test('abort: 50 streams, every 5th cancelled mid-stream; the rest complete exact
       n += o.newTokenIds.length;
       last = o;
       if (i % 5 === 4 && n >= 3) {
-        if (i % 10 === 4) ac.abort(); // via the signal: the stream ends with finishReason 'abort'
+        if (i % 10 === 4)
+          ac.abort(); // via the signal: the stream ends with finishReason 'abort'
         else break; // the consumer walks away: the engine aborts the request
       }
     }
@@ -139,7 +148,7 @@ test('abort: 50 streams, every 5th cancelled mid-stream; the rest complete exact
   await e.shutdown();
 });
 
-test('abort frees the request\'s blocks within one step, in every state', async () => {
+test("abort frees the request's blocks within one step, in every state", async () => {
   let steps = 0;
   const e = await engine({ maxNumSeqs: 2, maxNumBatchedTokens: 16, observer: { onStep: () => void steps++ } });
   const outs = ['q0', 'q1', 'q2'].map((id, i) => collect(e.generate(req(id, prompt(i, 40), greedy(50)))));
@@ -169,7 +178,10 @@ test('n > 1: choices share the prompt; greedy choices agree, seeded ones are sep
   for (const t of three.tokens) assert.deepEqual(t, one.tokens[0]);
   assert.equal(three.last!.numGeneratedTokens, 24);
   assert.equal(three.outputs.filter((o) => o.finished).length, 3);
-  const s = await collect(e.generate(req('s', prompt(4, 30), samplingParams({ temperature: 1, seed: 9, n: 3, maxTokens: 12, ignoreEos: true }))), 3);
+  const s = await collect(
+    e.generate(req('s', prompt(4, 30), samplingParams({ temperature: 1, seed: 9, n: 3, maxTokens: 12, ignoreEos: true }))),
+    3,
+  );
   assert.ok(new Set(s.tokens.map((t) => t.join(','))).size > 1, 'seeded choices differ');
   assert.equal(e.stats().numFreeBlocks, e.stats().numTotalBlocks);
   await e.shutdown();
@@ -178,28 +190,36 @@ test('n > 1: choices share the prompt; greedy choices agree, seeded ones are sep
 test('prefix cache: a repeated prompt reports cached tokens and the observer sees the lookups', async () => {
   const lookups: [number, number][] = [];
   const scheduled: string[] = [];
-  const e = await engine({ observer: { onPrefixCacheQuery: (q, h) => void lookups.push([q, h]), onRequestScheduled: (id) => void scheduled.push(id) } });
+  const e = await engine({
+    observer: { onPrefixCacheQuery: (q, h) => void lookups.push([q, h]), onRequestScheduled: (id) => void scheduled.push(id) },
+  });
   const a = await collect(e.generate(req('a', prompt(5, 40), greedy(4))));
   const b = await collect(e.generate(req('b', prompt(5, 40), greedy(4))));
   assert.equal(a.last!.numCachedPromptTokens, 0);
   assert.equal(b.last!.numCachedPromptTokens, 32);
   assert.deepEqual(b.tokens, a.tokens);
-  assert.deepEqual(lookups, [[40, 0], [40, 32]]);
+  assert.deepEqual(lookups, [
+    [40, 0],
+    [40, 32],
+  ]);
   assert.deepEqual(scheduled, ['a', 'b']);
   await e.shutdown();
 });
 
 test('admission: context_length_exceeded names the numbers; server_overloaded past the queue bound', async () => {
   const e = await engine({ maxWaitingRequests: 2 });
-  assert.throws(() => e.generate(req('big', prompt(0, 250), greedy(10))), (err: unknown) => {
-    assert.ok(err instanceof TokenmillError);
-    assert.equal(err.code, 'context_length_exceeded');
-    assert.match(err.message, /256/);
-    assert.match(err.message, /260/);
-    assert.match(err.message, /250 in the prompt, 10 for the completion/);
-    assert.deepEqual(err.details, { promptTokens: 250, maxTokens: 10, maxModelLen: 256 });
-    return true;
-  });
+  assert.throws(
+    () => e.generate(req('big', prompt(0, 250), greedy(10))),
+    (err: unknown) => {
+      assert.ok(err instanceof TokenmillError);
+      assert.equal(err.code, 'context_length_exceeded');
+      assert.match(err.message, /256/);
+      assert.match(err.message, /260/);
+      assert.match(err.message, /250 in the prompt, 10 for the completion/);
+      assert.deepEqual(err.details, { promptTokens: 250, maxTokens: 10, maxModelLen: 256 });
+      return true;
+    },
+  );
   assert.throws(() => e.generate(req('bad', [0, 99999], greedy(1))), { code: 'invalid_argument' });
   assert.throws(() => e.generate(req('t', [1], samplingParams({ topP: 0 }))), { code: 'invalid_argument' });
   const started: Promise<Collected>[] = [];
@@ -236,10 +256,12 @@ test('a throwing kernel kills the engine: in-flight requests get the error, late
   const { model } = await tinyModel();
   let calls = 0;
   const failing: CausalLM = Object.create(model, {
-    forward: { value: (s: Parameters<CausalLM['forward']>[0], kv: Parameters<CausalLM['forward']>[1]) => {
-      if (++calls === 4) throw new TokenmillError('native_error', 'kernel exploded');
-      return model.forward(s, kv);
-    } },
+    forward: {
+      value: (s: Parameters<CausalLM['forward']>[0], kv: Parameters<CausalLM['forward']>[1]) => {
+        if (++calls === 4) throw new TokenmillError('native_error', 'kernel exploded');
+        return model.forward(s, kv);
+      },
+    },
   });
   const e = new AsyncEngine({ model: failing, modelId: 'tiny', numBlocks: 64 });
   // The one dead-engine event: it fires once, before any in-flight stream sees the error.
@@ -255,16 +277,18 @@ test('a throwing kernel kills the engine: in-flight requests get the error, late
   await e.shutdown();
 });
 
-test('cost: each step\'s wall time is apportioned over its tokens; request costs sum to the machine cost', async () => {
+test("cost: each step's wall time is apportioned over its tokens; request costs sum to the machine cost", async () => {
   const { model } = await tinyModel();
   let clockMs = 0;
   let steps = 0;
   const timed: CausalLM = Object.create(model, {
-    forward: { value: (s: Parameters<CausalLM['forward']>[0], kv: Parameters<CausalLM['forward']>[1]) => {
-      clockMs += 100; // every step takes exactly 100 ms
-      steps++;
-      return model.forward(s, kv);
-    } },
+    forward: {
+      value: (s: Parameters<CausalLM['forward']>[0], kv: Parameters<CausalLM['forward']>[1]) => {
+        clockMs += 100; // every step takes exactly 100 ms
+        steps++;
+        return model.forward(s, kv);
+      },
+    },
   });
   const e = new AsyncEngine({ model: timed, modelId: 'tiny', numBlocks: 64, maxNumBatchedTokens: 16, usdPerHour: 36, now: () => clockMs });
   const res = await Promise.all([0, 1, 2].map((i) => collect(e.generate(req(`c${i}`, prompt(i, 10 + 10 * i), greedy(5))))));
@@ -272,7 +296,10 @@ test('cost: each step\'s wall time is apportioned over its tokens; request costs
   assert.ok(Math.abs(total - steps * 0.001) < 1e-12, `${total} vs ${steps * 0.001}`); // 36 $/h = 0.001 $ per 100 ms
   for (const r of res) {
     const costs = r.outputs.map((o) => o.costUsd);
-    assert.ok(costs.every((c, k) => k === 0 || c >= costs[k - 1]!), 'cost only grows');
+    assert.ok(
+      costs.every((c, k) => k === 0 || c >= costs[k - 1]!),
+      'cost only grows',
+    );
   }
   await e.shutdown();
 });
@@ -298,7 +325,10 @@ test('text from the model tokenizer equals decoding the generated ids; logprobs 
   const r = await collect(e.generate(req('t', prompt(2), greedy(20, { logprobs: 2 }))));
   assert.equal(r.outputs.map((o) => o.newText).join(''), await tokenizer.decode(r.tokens[0]!));
   const lps = r.outputs.flatMap((o) => o.logprobs ?? []);
-  assert.deepEqual(lps.map((l) => l.tokenId), r.tokens[0]);
+  assert.deepEqual(
+    lps.map((l) => l.tokenId),
+    r.tokens[0],
+  );
   for (const l of lps) {
     assert.equal(l.top.length, 2);
     assert.ok(l.logprob <= 0 && l.top[0]!.logprob >= l.logprob - 1e-6, 'greedy picks the top token');

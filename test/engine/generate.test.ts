@@ -41,7 +41,11 @@ after(() => {
   if (dir !== '') rmSync(dir, { recursive: true, force: true });
 });
 
-async function collect(params: Partial<SamplingParams>, ids = prompt, signal?: AbortSignal): Promise<{ events: GenerateEvent[]; ids: number[]; text: string; last: GenerateEvent }> {
+async function collect(
+  params: Partial<SamplingParams>,
+  ids = prompt,
+  signal?: AbortSignal,
+): Promise<{ events: GenerateEvent[]; ids: number[]; text: string; last: GenerateEvent }> {
   const events: GenerateEvent[] = [];
   for await (const ev of generate(model, tok, ids, { params: samplingParams(params), signal })) events.push(ev);
   return { events, ids: events.flatMap((e) => e.tokenIds), text: events.map((e) => e.text).join(''), last: events[events.length - 1]! };
@@ -110,13 +114,19 @@ test('the context limit ends generation with length; a prompt that fills it is c
   const r = await collect({ temperature: 0, maxTokens: 100, ignoreEos: true }, long);
   assert.equal(r.ids.length, 3); // prompt + output fill the context exactly, as serve's max_model_len
   assert.equal(r.last.finishReason, 'length');
-  await assert.rejects(collect({ maxTokens: 1 }, new Array<number>(ctx).fill(10)), (e: unknown) => e instanceof TokenmillError && e.code === 'context_length_exceeded');
+  await assert.rejects(
+    collect({ maxTokens: 1 }, new Array<number>(ctx).fill(10)),
+    (e: unknown) => e instanceof TokenmillError && e.code === 'context_length_exceeded',
+  );
 });
 
 test('abort ends with finishReason abort', async () => {
   const ac = new AbortController();
   const events: GenerateEvent[] = [];
-  for await (const ev of generate(model, tok, prompt, { params: samplingParams({ temperature: 0, maxTokens: 50, ignoreEos: true }), signal: ac.signal })) {
+  for await (const ev of generate(model, tok, prompt, {
+    params: samplingParams({ temperature: 0, maxTokens: 50, ignoreEos: true }),
+    signal: ac.signal,
+  })) {
     events.push(ev);
     if (events.length === 3) ac.abort();
   }

@@ -41,7 +41,8 @@ async function model(graphs: boolean): Promise<{ model: CausalLM; backend: Backe
 
 const prompt = (i: number, len: number): number[] => Array.from({ length: len }, (_, j) => (j * 37 + i * 101 + 5) % 500);
 const greedy = (maxTokens: number): SamplingParams => samplingParams({ temperature: 0, maxTokens, ignoreEos: true });
-const seeded = (maxTokens: number, seed: number): SamplingParams => samplingParams({ temperature: 0.9, topP: 0.95, seed, maxTokens, ignoreEos: true });
+const seeded = (maxTokens: number, seed: number): SamplingParams =>
+  samplingParams({ temperature: 0.9, topP: 0.95, seed, maxTokens, ignoreEos: true });
 
 interface Run {
   tokens: Map<string, number[]>;
@@ -49,7 +50,12 @@ interface Run {
 }
 
 /** Runs requests (id, prompt, params, arrival step) on a fresh Engine to completion. */
-async function run(m: CausalLM, decodeGraphs: boolean, reqs: [string, number[], SamplingParams, number][], maxNumSeqs = 12): Promise<{ run: Run; engine: Engine }> {
+async function run(
+  m: CausalLM,
+  decodeGraphs: boolean,
+  reqs: [string, number[], SamplingParams, number][],
+  maxNumSeqs = 12,
+): Promise<{ run: Run; engine: Engine }> {
   const engine = new Engine({ model: m, numBlocks: 64, blockSize: 8, maxModelLen: 96, maxNumBatchedTokens: 64, maxNumSeqs, decodeGraphs });
   const rb = m.backend as Partial<RecordingBackend>;
   const tokens = new Map<string, number[]>();
@@ -78,7 +84,8 @@ test('decode buckets: 1, 2, 4, 8, 16, 32, then every 16, capped by maxNumSeqs', 
 
 test('graphs on = graphs off token for token (greedy and seeded, staggered arrivals, padding rows)', async () => {
   const reqs: [string, number[], SamplingParams, number][] = [];
-  for (let i = 0; i < 7; i++) reqs.push([`r${i}`, prompt(i, 3 + 4 * i), i % 2 === 0 ? greedy(10 + i) : seeded(10 + i, 100 + i), i < 3 ? 0 : i]);
+  for (let i = 0; i < 7; i++)
+    reqs.push([`r${i}`, prompt(i, 3 + 4 * i), i % 2 === 0 ? greedy(10 + i) : seeded(10 + i, 100 + i), i < 3 ? 0 : i]);
   const off = await run((await model(false)).model, false, reqs);
   const { model: gm, backend } = await model(true);
   const rb = backend as RecordingBackend;
@@ -114,7 +121,10 @@ test('graphs on = graphs off token for token (greedy and seeded, staggered arriv
   }
   assert.ok(replayed > 10, `only ${replayed} graph steps`);
   assert.ok(padded.size > 0, 'no step exercised padding rows');
-  assert.ok(on.steps.some((s) => !isPureDecode(s.out)), 'no mixed step');
+  assert.ok(
+    on.steps.some((s) => !isPureDecode(s.out)),
+    'no mixed step',
+  );
   const stats = engine.stats();
   assert.equal(stats.numFreeBlocks, stats.numTotalBlocks);
   engine.runner.dispose();
@@ -134,9 +144,12 @@ test('batch invariance under graphs: a request alone (bucket 1) and among 11 oth
   busy.engine.runner.dispose();
 });
 
-test('the CPU backend\'s own graphs (opt-in): decode graphs on = off token for token', { skip: cpuAddonAvailable().available ? false : 'cpu addon not built' }, async () => {
+test("the CPU backend's own graphs (opt-in): decode graphs on = off token for token", {
+  skip: cpuAddonAvailable().available ? false : 'cpu addon not built',
+}, async () => {
   const reqs: [string, number[], SamplingParams, number][] = [];
-  for (let i = 0; i < 6; i++) reqs.push([`c${i}`, prompt(i + 20, 4 + 3 * i), i % 2 === 0 ? greedy(9 + i) : seeded(9 + i, 7 + i), i < 2 ? 0 : i]);
+  for (let i = 0; i < 6; i++)
+    reqs.push([`c${i}`, prompt(i + 20, 4 + 3 * i), i % 2 === 0 ? greedy(9 + i) : seeded(9 + i, 7 + i), i < 2 ? 0 : i]);
   const off = await run((await model(false)).model, false, reqs);
   const backend = createCpuBackend({ numThreads: 2, graphs: true });
   const { model: m } = await loadModel(dir, backend, { maxTokensPerStep: 128, maxLogitsPerStep: 32 });

@@ -24,17 +24,44 @@ export interface RealVocabModel {
   readonly dir: string;
 }
 
-const small = { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 2048, rms_norm_eps: 1e-6 };
+const small = {
+  hidden_size: 32,
+  intermediate_size: 64,
+  num_hidden_layers: 1,
+  num_attention_heads: 2,
+  num_key_value_heads: 1,
+  max_position_embeddings: 2048,
+  rms_norm_eps: 1e-6,
+};
 
 const CONFIGS: Record<RealVocabKind, { tokenizerDir: string; config: Record<string, unknown>; eos: number[] }> = {
   qwen3: {
     tokenizerDir: 'qwen3-tokenizer',
-    config: { architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', ...small, head_dim: 16, rope_theta: 1000000, tie_word_embeddings: true, vocab_size: 151936, bos_token_id: 151643, eos_token_id: 151645 },
+    config: {
+      architectures: ['Qwen3ForCausalLM'],
+      model_type: 'qwen3',
+      ...small,
+      head_dim: 16,
+      rope_theta: 1000000,
+      tie_word_embeddings: true,
+      vocab_size: 151936,
+      bos_token_id: 151643,
+      eos_token_id: 151645,
+    },
     eos: [151645, 151643],
   },
   llama3: {
     tokenizerDir: 'llama3-tokenizer',
-    config: { architectures: ['LlamaForCausalLM'], model_type: 'llama', ...small, rope_theta: 500000, tie_word_embeddings: true, vocab_size: 128256, bos_token_id: 128000, eos_token_id: [128001, 128009] },
+    config: {
+      architectures: ['LlamaForCausalLM'],
+      model_type: 'llama',
+      ...small,
+      rope_theta: 500000,
+      tie_word_embeddings: true,
+      vocab_size: 128256,
+      bos_token_id: 128000,
+      eos_token_id: [128001, 128009],
+    },
     eos: [128001, 128009],
   },
   // SentencePiece (byte fallback): tokenizer.bin converted by writeRandomModel's tokenizerDir.
@@ -67,7 +94,8 @@ async function build(kind: RealVocabKind): Promise<RealVocabModel> {
   const spec = CONFIGS[kind];
   const dir = mkdtempSync(join(tmpdir(), `tm-${kind}-vocab-`));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  if (kind === 'llama2') writeRandomModel(dir, spec.config, { seed: 7, tokenizerDir: dirname(sharedPath(`${spec.tokenizerDir}/tokenizer.bin`)) });
+  if (kind === 'llama2')
+    writeRandomModel(dir, spec.config, { seed: 7, tokenizerDir: dirname(sharedPath(`${spec.tokenizerDir}/tokenizer.bin`)) });
   else {
     writeRandomModel(dir, spec.config, { seed: 7, tokenizer: false });
     for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(sharedPath(`${spec.tokenizerDir}/${f}`), join(dir, f));

@@ -19,7 +19,13 @@ function randomRow(n: number, seed: number, levels = 0): Float32Array {
 }
 
 test('kthLargest equals the sorted k-th value, with and without ties', () => {
-  for (const [n, levels] of [[1, 0], [7, 0], [1000, 0], [1000, 1], [5000, 0.1]] as const) {
+  for (const [n, levels] of [
+    [1, 0],
+    [7, 0],
+    [1000, 0],
+    [1000, 1],
+    [5000, 0.1],
+  ] as const) {
     const row = randomRow(n, n + levels);
     const sorted = Array.from(row).sort((a, b) => b - a);
     for (const k of new Set([1, Math.min(2, n), Math.ceil(n / 3), n])) {
@@ -30,7 +36,11 @@ test('kthLargest equals the sorted k-th value, with and without ties', () => {
 
 test('topN returns the best N, lowest index first on ties; argmax agrees', () => {
   const row = Float32Array.from([1, 5, 3, 5, NaN, 4, -Infinity]);
-  assert.deepEqual(topN(row, 3), [{ index: 1, value: 5 }, { index: 3, value: 5 }, { index: 5, value: 4 }]);
+  assert.deepEqual(topN(row, 3), [
+    { index: 1, value: 5 },
+    { index: 3, value: 5 },
+    { index: 5, value: 4 },
+  ]);
   assert.deepEqual(topN(row, 0), []);
   assert.equal(topN(row, 10).length, 6);
   assert.equal(argmax(row), 1);
@@ -38,7 +48,13 @@ test('topN returns the best N, lowest index first on ties; argmax agrees', () =>
 });
 
 test('topPCut keeps exactly the full-sort nucleus on random rows', () => {
-  for (const [seed, n, topP] of [[1, 10, 0.5], [2, 2000, 0.9], [3, 50000, 0.3], [4, 3000, 0.999], [5, 100, 0.01]] as const) {
+  for (const [seed, n, topP] of [
+    [1, 10, 0.5],
+    [2, 2000, 0.9],
+    [3, 50000, 0.3],
+    [4, 3000, 0.999],
+    [5, 100, 0.01],
+  ] as const) {
     const row = randomRow(n, seed);
     const max = Math.max(...row);
     const idx = Int32Array.from(row.keys());
@@ -56,7 +72,11 @@ test('topPCut keeps exactly the full-sort nucleus on random rows', () => {
       expected.push(i);
       cum += w[i]!;
     }
-    assert.deepEqual(Array.from(outIdx.subarray(0, kept)).sort((a, b) => a - b), expected.sort((a, b) => a - b), `seed ${seed}`);
+    assert.deepEqual(
+      Array.from(outIdx.subarray(0, kept)).sort((a, b) => a - b),
+      expected.sort((a, b) => a - b),
+      `seed ${seed}`,
+    );
   }
 });
 

@@ -38,11 +38,23 @@ test('greedy picks the argmax, lowest index on ties, and consumes no randomness'
 test('row selects a row of a [numRows, vocab] block', () => {
   const s = createSequenceSampler(samplingParams({ temperature: 0 }), [], { vocabSize: 3 });
   const block = f32([9, 0, 0, 0, 0, 9, 0, 9, 0]);
-  assert.deepEqual([0, 1, 2].map((r) => s.sample(block, r).tokenId), [0, 2, 1]);
+  assert.deepEqual(
+    [0, 1, 2].map((r) => s.sample(block, r).tokenId),
+    [0, 2, 1],
+  );
 });
 
 test('logit bias shifts the choice', () => {
-  const s = createSequenceSampler(samplingParams({ temperature: 0, logitBias: new Map([[2, 2], [1, -100]]) }), []);
+  const s = createSequenceSampler(
+    samplingParams({
+      temperature: 0,
+      logitBias: new Map([
+        [2, 2],
+        [1, -100],
+      ]),
+    }),
+    [],
+  );
   assert.equal(s.argmaxOnly, false);
   assert.equal(s.sample(f32([1, 3, 2, 0])).tokenId, 2);
 });
@@ -135,7 +147,10 @@ test('logprobs: raw log-softmax of the chosen token and the top-N alternatives',
   const out = s.sample(logs([0.5, 0.3, 0.15, 0.05]));
   assert.equal(out.tokenId, 1); // the penalty moved the choice, not the reported distribution
   assert.ok(Math.abs(out.logprob! - Math.log(0.3)) < 1e-6);
-  assert.deepEqual(out.top!.map((t) => t.tokenId), [0, 1]);
+  assert.deepEqual(
+    out.top!.map((t) => t.tokenId),
+    [0, 1],
+  );
   assert.ok(Math.abs(out.top![0]!.logprob - Math.log(0.5)) < 1e-6);
   const zero = createSequenceSampler(samplingParams({ temperature: 0, logprobs: 0 }), []).sample(f32([0, 1]));
   assert.deepEqual(zero.top, []);
@@ -165,7 +180,10 @@ test('a 152k vocabulary with top-p only (histogram path) matches the reference s
 
 test('a row with no finite logit is an internal error', () => {
   const s = createSequenceSampler(samplingParams({ seed: 1 }), []);
-  assert.throws(() => s.sample(f32([-Infinity, NaN])), (e: unknown) => e instanceof TokenmillError && e.code === 'internal_error');
+  assert.throws(
+    () => s.sample(f32([-Infinity, NaN])),
+    (e: unknown) => e instanceof TokenmillError && e.code === 'internal_error',
+  );
 });
 
 test('property: every draw lies in the full-sort reference support (ties included); seeds replay', () => {
@@ -218,28 +236,37 @@ function referenceProbs(l: Float32Array, p: { temperature: number; topK: number;
 
 test('a grammar mask: sampling the compacted allowed set equals sampling the row with the rest at -inf', () => {
   // The grammar stub carries only what the sampler reads (mask, maskIsFull) and records accepts.
-  fc.assert(fc.property(
-    fc.integer({ min: 1, max: 200 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-    fc.record({ temperature: fc.constantFrom(0, 0.7, 1.3), topK: fc.constantFrom(0, 1, 5), topP: fc.constantFrom(1, 0.8), minP: fc.constantFrom(0, 0.05) }),
-    (vocab, seed, knobs) => {
-      let s = seed;
-      const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
-      const logits = Float32Array.from({ length: vocab }, () => rnd() * 8 - 4);
-      const mask = new Int32Array(Math.ceil(vocab / 32));
-      for (let id = 0; id < vocab; id++) if (rnd() < 0.3) mask[id >>> 5]! |= 1 << (id & 31);
-      mask[0]! |= 1; // at least one allowed
-      const accepted: number[] = [];
-      const grammar = { mask, maskIsFull: false, accept: (t: number) => accepted.push(t), dispose: () => undefined };
-      const params = samplingParams({ seed: 9, ...knobs, constraint: { type: 'json_object' } });
-      const masked = createSequenceSampler(params, [], { grammar: grammar as never });
-      const dense = createSequenceSampler({ ...params, constraint: null }, []);
-      const row = logits.map((v, id) => (((mask[id >>> 5]! >>> (id & 31)) & 1) === 1 ? v : -Infinity));
-      for (let i = 0; i < 5; i++) {
-        const a = masked.sample(logits).tokenId;
-        assert.equal(a, dense.sample(row).tokenId);
-        assert.equal((mask[a >>> 5]! >>> (a & 31)) & 1, 1);
-      }
-      assert.equal(accepted.length, 5);
-    },
-  ), { numRuns: 200 });
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 200 }),
+      fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      fc.record({
+        temperature: fc.constantFrom(0, 0.7, 1.3),
+        topK: fc.constantFrom(0, 1, 5),
+        topP: fc.constantFrom(1, 0.8),
+        minP: fc.constantFrom(0, 0.05),
+      }),
+      (vocab, seed, knobs) => {
+        let s = seed;
+        const rnd = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
+        const logits = Float32Array.from({ length: vocab }, () => rnd() * 8 - 4);
+        const mask = new Int32Array(Math.ceil(vocab / 32));
+        for (let id = 0; id < vocab; id++) if (rnd() < 0.3) mask[id >>> 5]! |= 1 << (id & 31);
+        mask[0]! |= 1; // at least one allowed
+        const accepted: number[] = [];
+        const grammar = { mask, maskIsFull: false, accept: (t: number) => accepted.push(t), dispose: () => undefined };
+        const params = samplingParams({ seed: 9, ...knobs, constraint: { type: 'json_object' } });
+        const masked = createSequenceSampler(params, [], { grammar: grammar as never });
+        const dense = createSequenceSampler({ ...params, constraint: null }, []);
+        const row = logits.map((v, id) => (((mask[id >>> 5]! >>> (id & 31)) & 1) === 1 ? v : -Infinity));
+        for (let i = 0; i < 5; i++) {
+          const a = masked.sample(logits).tokenId;
+          assert.equal(a, dense.sample(row).tokenId);
+          assert.equal((mask[a >>> 5]! >>> (a & 31)) & 1, 1);
+        }
+        assert.equal(accepted.length, 5);
+      },
+    ),
+    { numRuns: 200 },
+  );
 });

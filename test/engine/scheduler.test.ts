@@ -15,8 +15,14 @@ test('chunked prefill splits a long prompt over the token budget, then decodes',
   while (sim.sched.hasWork()) sizes.push(sim.step().totalNumScheduledTokens);
   assert.deepEqual(sizes, [8, 8, 4, 1, 1, 0]); // the last, empty step reports the finished id
   assert.deepEqual(sim.requests.get('a')!.sequences[0]!.outputTokenIds, expectedOutput(range(20), 3));
-  assert.deepEqual(sim.outputs[0]!.scheduled.map((s) => s.sample), [false]);
-  assert.deepEqual(sim.outputs[2]!.scheduled.map((s) => s.sample), [true]);
+  assert.deepEqual(
+    sim.outputs[0]!.scheduled.map((s) => s.sample),
+    [false],
+  );
+  assert.deepEqual(
+    sim.outputs[2]!.scheduled.map((s) => s.sample),
+    [true],
+  );
 });
 
 test('running sequences are served first; waiting ones take the rest of the budget', () => {
@@ -24,14 +30,23 @@ test('running sequences are served first; waiting ones take the rest of the budg
   sim.add({ id: 'a', prompt: range(6), maxTokens: 4 });
   sim.add({ id: 'b', prompt: range(9, (i) => 30 + i), maxTokens: 2 });
   const o1 = sim.step();
-  assert.deepEqual(numScheduledTokens(o1), [['a#0', 6], ['b#0', 4]]);
+  assert.deepEqual(numScheduledTokens(o1), [
+    ['a#0', 6],
+    ['b#0', 4],
+  ]);
   const o2 = sim.step();
-  assert.deepEqual(numScheduledTokens(o2), [['a#0', 1], ['b#0', 5]]);
+  assert.deepEqual(numScheduledTokens(o2), [
+    ['a#0', 1],
+    ['b#0', 5],
+  ]);
   const o3 = sim.step();
-  assert.deepEqual(numScheduledTokens(o3), [['a#0', 1], ['b#0', 1]]);
+  assert.deepEqual(numScheduledTokens(o3), [
+    ['a#0', 1],
+    ['b#0', 1],
+  ]);
 });
 
-test('prefix cache: a second request reuses the first one\'s full blocks (exact ids), never the last token', () => {
+test("prefix cache: a second request reuses the first one's full blocks (exact ids), never the last token", () => {
   const sim = new Sim(10, 4, { maxNumBatchedTokens: 64, maxNumSeqs: 4, maxModelLen: 40 });
   const prompt = range(10); // blocks: [0..3] [4..7] [8,9]
   sim.add({ id: 'a', prompt, maxTokens: 1 });
@@ -101,11 +116,18 @@ test('n > 1: children wait for the prompt, then share its full blocks', () => {
   const sim = new Sim(20, 4, { maxNumBatchedTokens: 64, maxNumSeqs: 8, maxModelLen: 40 }, false);
   const req = sim.add({ id: 'r', prompt: range(10), maxTokens: 3, n: 3 });
   const o1 = sim.step();
-  assert.deepEqual(numScheduledTokens(o1).map(([id]) => id), ['r#0']);
+  assert.deepEqual(
+    numScheduledTokens(o1).map(([id]) => id),
+    ['r#0'],
+  );
   const o2 = sim.step();
   // Children recompute only the partial last block (tokens 8, 9) and share blocks 0 and 1.
-  assert.deepEqual(numScheduledTokens(o2), [['r#0', 1], ['r#1', 2], ['r#2', 2]]);
-  const [s0, s1, s2] = req.sequences as [typeof req.sequences[0], typeof req.sequences[0], typeof req.sequences[0]];
+  assert.deepEqual(numScheduledTokens(o2), [
+    ['r#0', 1],
+    ['r#1', 2],
+    ['r#2', 2],
+  ]);
+  const [s0, s1, s2] = req.sequences as [(typeof req.sequences)[0], (typeof req.sequences)[0], (typeof req.sequences)[0]];
   assert.deepEqual(s1.blockIds.slice(0, 2), s0.blockIds.slice(0, 2));
   assert.deepEqual(s2.blockIds.slice(0, 2), s0.blockIds.slice(0, 2));
   assert.equal(sim.pool.refCount(s0.blockIds[0]!), 3);
@@ -163,7 +185,12 @@ test('property: random workloads keep every invariant and match solo outputs', (
       fc.constantFrom('fcfs' as const, 'priority' as const),
       (specs, bs, extra, budget, maxSeqs, caching, policy) => {
         const maxModelLen = 34;
-        const sim = new Sim(Math.ceil(maxModelLen / bs) + extra, bs, { maxNumBatchedTokens: budget, maxNumSeqs: maxSeqs, maxModelLen, policy }, caching);
+        const sim = new Sim(
+          Math.ceil(maxModelLen / bs) + extra,
+          bs,
+          { maxNumBatchedTokens: budget, maxNumSeqs: maxSeqs, maxModelLen, policy },
+          caching,
+        );
         const prefixes = [range(12, (i) => (i * 7) % 40), range(12, (i) => (i * 3 + 1) % 40), range(12, () => 5)];
         const reqs: SimRequest[] = specs.map((s, i) => ({
           id: `r${i}`,

@@ -119,45 +119,51 @@ test('flush releases held text on abort', () => {
 
 test('property: any split of any text stops at the first piece completing a stop string, cut at its earliest start; nothing leaks', () => {
   const alphabet = ['a', 'b', 'é', '😀', ' '];
-  const str = (min: number, max: number) => fc.array(fc.constantFrom(...alphabet), { minLength: min, maxLength: max }).map((cs) => cs.join(''));
+  const str = (min: number, max: number) =>
+    fc.array(fc.constantFrom(...alphabet), { minLength: min, maxLength: max }).map((cs) => cs.join(''));
   fc.assert(
-    fc.property(str(0, 40), fc.array(str(1, 4), { minLength: 0, maxLength: 3 }), fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 40 }), (text, stops, sizes) => {
-      // Split into pieces of whole code points (the detokenizer never splits a character).
-      const chars = Array.from(text);
-      const pieces: string[] = [];
-      for (let i = 0, k = 0; i < chars.length; k++) {
-        const n = sizes[k % sizes.length]!;
-        pieces.push(chars.slice(i, i + n).join(''));
-        i += n;
-      }
-      const c = checker({ stop: stops, maxTokens: 1000 });
-      let out = '';
-      let reason: string | null = null;
-      for (const [i, piece] of pieces.entries()) {
-        const r = c.push(10 + i, piece);
-        out += r.text;
-        if (stops.some((s) => out.includes(s))) return false; // a stop string must never be emitted
-        if (r.finished) {
-          reason = r.finishReason;
-          break;
+    fc.property(
+      str(0, 40),
+      fc.array(str(1, 4), { minLength: 0, maxLength: 3 }),
+      fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 40 }),
+      (text, stops, sizes) => {
+        // Split into pieces of whole code points (the detokenizer never splits a character).
+        const chars = Array.from(text);
+        const pieces: string[] = [];
+        for (let i = 0, k = 0; i < chars.length; k++) {
+          const n = sizes[k % sizes.length]!;
+          pieces.push(chars.slice(i, i + n).join(''));
+          i += n;
         }
-      }
-      if (reason === null) out += c.flush();
-      // Reference (vLLM's rule): after the first piece whose arrival completes any stop string,
-      // cut at the earliest occurrence in the text so far; without one, everything.
-      let want = text;
-      let soFar = '';
-      for (const piece of pieces) {
-        soFar += piece;
-        const hits = stops.map((s) => soFar.indexOf(s)).filter((i) => i >= 0);
-        if (hits.length > 0) {
-          want = soFar.slice(0, Math.min(...hits));
-          break;
+        const c = checker({ stop: stops, maxTokens: 1000 });
+        let out = '';
+        let reason: string | null = null;
+        for (const [i, piece] of pieces.entries()) {
+          const r = c.push(10 + i, piece);
+          out += r.text;
+          if (stops.some((s) => out.includes(s))) return false; // a stop string must never be emitted
+          if (r.finished) {
+            reason = r.finishReason;
+            break;
+          }
         }
-      }
-      const stopped = stops.some((s) => text.includes(s));
-      return out === want && (reason === 'stop') === stopped;
-    }),
+        if (reason === null) out += c.flush();
+        // Reference (vLLM's rule): after the first piece whose arrival completes any stop string,
+        // cut at the earliest occurrence in the text so far; without one, everything.
+        let want = text;
+        let soFar = '';
+        for (const piece of pieces) {
+          soFar += piece;
+          const hits = stops.map((s) => soFar.indexOf(s)).filter((i) => i >= 0);
+          if (hits.length > 0) {
+            want = soFar.slice(0, Math.min(...hits));
+            break;
+          }
+        }
+        const stopped = stops.some((s) => text.includes(s));
+        return out === want && (reason === 'stop') === stopped;
+      },
+    ),
     { seed: 4242, numRuns: 500 },
   );
 });

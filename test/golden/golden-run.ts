@@ -45,7 +45,13 @@ export function recordingSamplers(numRows: number, rows: Float32Array[]): Sample
   };
 }
 
-export async function goldenRun(model: CausalLM, tokenizer: TokenBytesSource | null, prompt: readonly number[], maxTokens: number, numLogitsRows: number): Promise<GoldenRun> {
+export async function goldenRun(
+  model: CausalLM,
+  tokenizer: TokenBytesSource | null,
+  prompt: readonly number[],
+  maxTokens: number,
+  numLogitsRows: number,
+): Promise<GoldenRun> {
   const logits: Float32Array[] = [];
   const ids: number[] = [];
   let text = '';

@@ -19,7 +19,13 @@ import { cpuAddonAvailable, createCpuBackend, createReferenceBackend } from '../
 import type { Backend } from '../../src/runtime/backend.js';
 import { sharedPath, skipUnlessShared } from '../tokenizer/shared-models.js';
 
-const FILES = ['stories260K/stories260K.bin', 'stories260K/stories260K_v1.bin', 'stories260K/stories260K.gguf', 'stories260K/tok512.bin', 'stories260K/reference_greedy.json'];
+const FILES = [
+  'stories260K/stories260K.bin',
+  'stories260K/stories260K_v1.bin',
+  'stories260K/stories260K.gguf',
+  'stories260K/tok512.bin',
+  'stories260K/reference_greedy.json',
+];
 const skip = skipUnlessShared(...FILES);
 
 interface Reference {
@@ -69,11 +75,12 @@ async function greedyGolden(backend: Backend, kvCacheDType: 'auto' | 'f16' = 'au
   try {
     const tok = loadTokenizer(dirs.legacy);
     const run = await goldenRun(model, tok, [ref.bos_id], ref.steps, 3);
-    for (let pos = 0; pos <= 2; pos++) assertClose(run.logits[pos]!, ref[`logits_pos${pos}` as 'logits_pos0'], logitsAtol, `logits at position ${pos}`);
+    for (let pos = 0; pos <= 2; pos++)
+      assertClose(run.logits[pos]!, ref[`logits_pos${pos}` as 'logits_pos0'], logitsAtol, `logits at position ${pos}`);
     // The reference stops before an EOS; the engine reports the EOS token it stopped on.
     const ids = run.finishReason === 'stop' && config.eosTokenIds.includes(run.ids.at(-1)!) ? run.ids.slice(0, -1) : run.ids;
     assert.deepEqual(ids, ref.generated_ids);
-    assert.equal(run.text, ref.text, 'streamed text (the engine\'s detokenizer)');
+    assert.equal(run.text, ref.text, "streamed text (the engine's detokenizer)");
     assert.equal(await tok.decode(ids), ref.text);
     const detok = new IncrementalDetokenizer(tok, { promptTokenIds: [ref.bos_id] });
     const streamed = ids.map((id) => detok.push(id)).join('') + detok.flush();
@@ -93,7 +100,9 @@ test('stories260K greedy golden on the reference backend', { skip }, async () =>
 });
 
 const cpu = cpuAddonAvailable();
-test('stories260K greedy golden on the CPU backend', { skip: skip || (cpu.available ? false : `cpu addon unavailable: ${cpu.reason}`) }, async () => {
+test('stories260K greedy golden on the CPU backend', {
+  skip: skip || (cpu.available ? false : `cpu addon unavailable: ${cpu.reason}`),
+}, async () => {
   const backend = createCpuBackend();
   try {
     await greedyGolden(backend);
@@ -103,7 +112,9 @@ test('stories260K greedy golden on the CPU backend', { skip: skip || (cpu.availa
 });
 
 // An f16 KV cache (f32 compute): the same greedy ids and text; logits move by the f16 rounding of K/V.
-test('stories260K greedy golden on the CPU backend with an f16 KV cache', { skip: skip || (cpu.available ? false : `cpu addon unavailable: ${cpu.reason}`) }, async () => {
+test('stories260K greedy golden on the CPU backend with an f16 KV cache', {
+  skip: skip || (cpu.available ? false : `cpu addon unavailable: ${cpu.reason}`),
+}, async () => {
   const backend = createCpuBackend();
   try {
     await greedyGolden(backend, 'f16', LOGITS_ATOL_F16_KV);

@@ -26,9 +26,15 @@ describe('cuda graphs: capture and replay', { skip: cudaSkip }, () => {
     try {
       const g = be.graphs;
       assert.ok(g !== undefined, 'addon without graph support (rebuild it)');
-      const a = be.alloc([4, 8], 'f32'), w = be.alloc([3, 8], 'f32'), out = be.alloc([4, 3], 'f32'), rows = be.alloc([4], 'i32');
+      const a = be.alloc([4, 8], 'f32'),
+        w = be.alloc([3, 8], 'f32'),
+        out = be.alloc([4, 3], 'f32'),
+        rows = be.alloc([4], 'i32');
       const picked = be.alloc([4, 8], 'f32');
-      be.upload(w, Float32Array.from({ length: 24 }, (_, i) => (i % 5) - 2));
+      be.upload(
+        w,
+        Float32Array.from({ length: 24 }, (_, i) => (i % 5) - 2),
+      );
       be.upload(rows, Int32Array.from([3, 2, 1, 0])); // picked row r = a row 3 - r
       g.capture('t', () => {
         be.gatherRows(picked, a, rows);
@@ -40,13 +46,17 @@ describe('cuda graphs: capture and replay', { skip: cudaSkip }, () => {
         be.upload(a, av);
         g.replay('t');
         const got = await be.read(out);
-        for (let r = 0; r < 4; r++) for (let n = 0; n < 3; n++) {
-          let e = 0;
-          for (let c = 0; c < 8; c++) e += av[(3 - r) * 8 + c]! * ((((n * 8 + c) % 5) - 2));
-          assert.equal(got[r * 3 + n], e);
-        }
+        for (let r = 0; r < 4; r++)
+          for (let n = 0; n < 3; n++) {
+            let e = 0;
+            for (let c = 0; c < 8; c++) e += av[(3 - r) * 8 + c]! * (((n * 8 + c) % 5) - 2);
+            assert.equal(got[r * 3 + n], e);
+          }
       }
-      assert.throws(() => g.capture('bad', () => be.upload(a, new Float32Array(32))), (e: unknown) => e instanceof TokenmillError && e.code === 'cuda_error' && (e.details as { op?: string }).op === 'graph_capture');
+      assert.throws(
+        () => g.capture('bad', () => be.upload(a, new Float32Array(32))),
+        (e: unknown) => e instanceof TokenmillError && e.code === 'cuda_error' && (e.details as { op?: string }).op === 'graph_capture',
+      );
       assert.equal(g.has('bad'), false);
       be.upload(a, new Float32Array(32)); // eager calls still work after the failed capture
       be.gatherRows(picked, a, rows);
@@ -65,9 +75,31 @@ describe('cuda graphs: decode attention captured with maxSeqLen = capacity (dyna
   const CASES: { name: string; seqs: SeqSpec[]; H: number; Hkv: number; Dh: number; window?: number; capacity: number }[] = [
     { name: 'batch 1, ctx 37, MHA', seqs: [{ ctx: 37, qLen: 1 }], H: 32, Hkv: 32, Dh: 128, capacity: 4096 },
     { name: 'batch 1, ctx 1500, GQA', seqs: [{ ctx: 1500, qLen: 1 }], H: 32, Hkv: 8, Dh: 128, capacity: 4096 },
-    { name: 'batch 4, mixed ctx 1..3000', seqs: [1, 200, 3000, 64].map((ctx) => ({ ctx, qLen: 1 })), H: 16, Hkv: 4, Dh: 64, capacity: 4096 },
-    { name: 'batch 3, sliding window 100', seqs: [90, 700, 2500].map((ctx) => ({ ctx, qLen: 1 })), H: 8, Hkv: 8, Dh: 128, window: 100, capacity: 2560 },
-    { name: 'batch 32, ctx 5..400 (one split: many blocks)', seqs: Array.from({ length: 32 }, (_, i) => ({ ctx: 5 + 12 * i, qLen: 1 })), H: 32, Hkv: 8, Dh: 128, capacity: 512 },
+    {
+      name: 'batch 4, mixed ctx 1..3000',
+      seqs: [1, 200, 3000, 64].map((ctx) => ({ ctx, qLen: 1 })),
+      H: 16,
+      Hkv: 4,
+      Dh: 64,
+      capacity: 4096,
+    },
+    {
+      name: 'batch 3, sliding window 100',
+      seqs: [90, 700, 2500].map((ctx) => ({ ctx, qLen: 1 })),
+      H: 8,
+      Hkv: 8,
+      Dh: 128,
+      window: 100,
+      capacity: 2560,
+    },
+    {
+      name: 'batch 32, ctx 5..400 (one split: many blocks)',
+      seqs: Array.from({ length: 32 }, (_, i) => ({ ctx: 5 + 12 * i, qLen: 1 })),
+      H: 32,
+      Hkv: 8,
+      Dh: 128,
+      capacity: 512,
+    },
   ];
   for (const a of CASES) {
     it(a.name, async (t) => {
@@ -101,7 +133,13 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 if (cudaSkip === false) writeRandomModel(dir, MODEL_PRESETS['tiny-llama']!.config, { seed: 11, tokenizer: false });
 const prompt = (i: number, len: number): number[] => Array.from({ length: len }, (_, j) => (j * 37 + i * 101 + 5) % 500);
 
-async function serve(dtype: 'f32' | 'bf16', decodeGraphs: boolean, numReqs: number, maxNumSeqs: number, maxModelLen: number): Promise<{ tokens: number[][]; replays: number }> {
+async function serve(
+  dtype: 'f32' | 'bf16',
+  decodeGraphs: boolean,
+  numReqs: number,
+  maxNumSeqs: number,
+  maxModelLen: number,
+): Promise<{ tokens: number[][]; replays: number }> {
   const backend = createCudaBackend({ dtype });
   const { model } = await loadModel(dir, backend, { maxTokensPerStep: 256, maxLogitsPerStep: 64 });
   try {
@@ -109,7 +147,13 @@ async function serve(dtype: 'f32' | 'bf16', decodeGraphs: boolean, numReqs: numb
     const tokens: number[][] = Array.from({ length: numReqs }, () => []);
     for (let step = 0; engine.numUnfinishedRequests > 0 || step < numReqs; step++) {
       if (step < numReqs) {
-        const params = samplingParams({ temperature: step % 2 === 0 ? 0 : 0.9, topP: 0.95, seed: 100 + step, maxTokens: Math.min(24, maxModelLen - 20), ignoreEos: true });
+        const params = samplingParams({
+          temperature: step % 2 === 0 ? 0 : 0.9,
+          topP: 0.95,
+          seed: 100 + step,
+          maxTokens: Math.min(24, maxModelLen - 20),
+          ignoreEos: true,
+        });
         engine.addRequest({ requestId: `r${step}`, promptTokenIds: prompt(step, 5 + (step % 11)), params });
       }
       for (const o of await engine.step()) tokens[Number(o.requestId.slice(1))]!.push(...o.newTokenIds);
@@ -135,10 +179,14 @@ for (const dtype of ['f32', 'bf16'] as const) {
   test(`decode graphs ${dtype}, 32 sequences, context 256: completes; agreement with eager reported`, { skip: cudaSkip }, async () => {
     const off = await serve(dtype, false, 32, 32, 256);
     const on = await serve(dtype, true, 32, 32, 256);
-    let same = 0, total = 0;
+    let same = 0,
+      total = 0;
     on.tokens.forEach((t, i) => {
       assert.equal(t.length, off.tokens[i]!.length);
-      t.forEach((x, j) => { total++; if (x === off.tokens[i]![j]) same++; });
+      t.forEach((x, j) => {
+        total++;
+        if (x === off.tokens[i]![j]) same++;
+      });
     });
     writeResult(`cuda-graphs-agreement-${dtype}`, { dtype, same, total, replays: on.replays });
     assert.ok(on.replays > 0);

@@ -17,7 +17,10 @@ test('probeCuda returns a reasoned answer and never throws', () => {
   assert.equal(typeof p.reason, 'string');
   if (!p.available) {
     assert.ok(p.reason.length > 0);
-    assert.throws(() => createCudaBackend(), (e: unknown) => isTokenmillError(e) && e.code === 'backend_unavailable');
+    assert.throws(
+      () => createCudaBackend(),
+      (e: unknown) => isTokenmillError(e) && e.code === 'backend_unavailable',
+    );
   } else {
     assert.ok(p.devices.length > 0);
   }
@@ -27,8 +30,19 @@ test('dtype codes agree with native/cuda/tm_cuda.h', () => {
   const h = readFileSync(new URL('../../native/cuda/tm_cuda.h', import.meta.url), 'utf8');
   const m = /enum TmDType \{([^}]*)\}/.exec(h);
   assert.ok(m !== null, 'TmDType enum not found');
-  const codes = Object.fromEntries(m[1]!.split(',').map((x) => x.trim().split(/\s*=\s*/)).map(([k, v]) => [k!, Number(v)]));
-  assert.deepEqual(codes, { TM_F32: DTYPE_CODE.f32, TM_F16: DTYPE_CODE.f16, TM_BF16: DTYPE_CODE.bf16, TM_I32: DTYPE_CODE.i32, TM_I8: DTYPE_CODE.i8 });
+  const codes = Object.fromEntries(
+    m[1]!
+      .split(',')
+      .map((x) => x.trim().split(/\s*=\s*/))
+      .map(([k, v]) => [k!, Number(v)]),
+  );
+  assert.deepEqual(codes, {
+    TM_F32: DTYPE_CODE.f32,
+    TM_F16: DTYPE_CODE.f16,
+    TM_BF16: DTYPE_CODE.bf16,
+    TM_I32: DTYPE_CODE.i32,
+    TM_I8: DTYPE_CODE.i8,
+  });
 });
 
 const INSUFFICIENT = 'cudaGetDeviceCount: cudaErrorInsufficientDriver: CUDA driver version is insufficient for CUDA runtime version';
@@ -37,7 +51,10 @@ test('cudaProbeReason: no driver at all (driver version 0) says "no NVIDIA drive
   const r = cudaProbeReason(INSUFFICIENT, 0, 13000);
   assert.match(r, /^no NVIDIA driver found/);
   assert.doesNotMatch(r, /insufficient/);
-  assert.match(cudaProbeReason('cudaGetDeviceCount: cudaErrorNoDevice: no CUDA-capable device is detected', 0, 13000), /^no NVIDIA driver found/);
+  assert.match(
+    cudaProbeReason('cudaGetDeviceCount: cudaErrorNoDevice: no CUDA-capable device is detected', 0, 13000),
+    /^no NVIDIA driver found/,
+  );
 });
 
 test('cudaProbeReason: a real but old driver names both versions; other reasons pass through', () => {

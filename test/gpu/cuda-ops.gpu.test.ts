@@ -24,7 +24,14 @@ describe('cuda ops beyond conformance', { skip: cudaSkip }, () => {
     ref?.dispose();
   });
 
-  const MM: [number, number, number][] = [[1, 4096, 1000], [3, 4096, 257], [8, 1024, 512], [9, 512, 384], [64, 4096, 512], [130, 1000, 200]];
+  const MM: [number, number, number][] = [
+    [1, 4096, 1000],
+    [3, 4096, 257],
+    [8, 1024, 512],
+    [9, 512, 384],
+    [64, 4096, 512],
+    [130, 1000, 200],
+  ];
   for (const mode of ['own', 'cublaslt', 'auto'] as const) {
     for (const [T, K, N] of MM) {
       it(`matmul ${mode} T=${T} K=${K} N=${N}`, async (t) => {
@@ -52,13 +59,53 @@ describe('cuda ops beyond conformance', { skip: cudaSkip }, () => {
   }
 
   const ATT: { name: string; seqs: SeqSpec[]; H: number; Hkv: number; Dh: number; bs: number; window?: number }[] = [
-    { name: 'long decode split-K, GQA 32/8, Dh 128', seqs: [{ ctx: 3000, qLen: 1 }, { ctx: 1700, qLen: 1 }], H: 32, Hkv: 8, Dh: 128, bs: 16 },
+    {
+      name: 'long decode split-K, GQA 32/8, Dh 128',
+      seqs: [
+        { ctx: 3000, qLen: 1 },
+        { ctx: 1700, qLen: 1 },
+      ],
+      H: 32,
+      Hkv: 8,
+      Dh: 128,
+      bs: 16,
+    },
     { name: 'decode MHA 32/32 Dh 128 ctx 700', seqs: [{ ctx: 700, qLen: 1 }], H: 32, Hkv: 32, Dh: 128, bs: 16 },
-    { name: 'decode GQA 16/1 (two head chunks)', seqs: [{ ctx: 300, qLen: 1 }, { ctx: 5, qLen: 1 }], H: 16, Hkv: 1, Dh: 64, bs: 8 },
-    { name: 'prefill tile Dh 128, chunked (ctx 300, 100 new)', seqs: [{ ctx: 300, qLen: 100 }, { ctx: 40, qLen: 40 }], H: 8, Hkv: 2, Dh: 128, bs: 16 },
+    {
+      name: 'decode GQA 16/1 (two head chunks)',
+      seqs: [
+        { ctx: 300, qLen: 1 },
+        { ctx: 5, qLen: 1 },
+      ],
+      H: 16,
+      Hkv: 1,
+      Dh: 64,
+      bs: 8,
+    },
+    {
+      name: 'prefill tile Dh 128, chunked (ctx 300, 100 new)',
+      seqs: [
+        { ctx: 300, qLen: 100 },
+        { ctx: 40, qLen: 40 },
+      ],
+      H: 8,
+      Hkv: 2,
+      Dh: 128,
+      bs: 16,
+    },
     { name: 'prefill tile Dh 64 sliding window 50', seqs: [{ ctx: 200, qLen: 77 }], H: 4, Hkv: 4, Dh: 64, bs: 16, window: 50 },
     { name: 'prefill Dh 256 (split kernel)', seqs: [{ ctx: 90, qLen: 90 }], H: 4, Hkv: 2, Dh: 256, bs: 16 },
-    { name: 'decode Dh 80 (scalar K loads)', seqs: [{ ctx: 600, qLen: 1 }, { ctx: 33, qLen: 3 }], H: 6, Hkv: 3, Dh: 80, bs: 32 },
+    {
+      name: 'decode Dh 80 (scalar K loads)',
+      seqs: [
+        { ctx: 600, qLen: 1 },
+        { ctx: 33, qLen: 3 },
+      ],
+      H: 6,
+      Hkv: 3,
+      Dh: 80,
+      bs: 32,
+    },
   ];
   for (const a of ATT) {
     it(`attention ${a.name}`, async (t) => {
@@ -89,16 +136,33 @@ describe('cuda ops beyond conformance', { skip: cudaSkip }, () => {
       for (let s = 0; s < S; s++) all.set(row, s * V);
       be.upload(logits, all);
       const order = [...row.keys()].sort((a, b) => row[b]! - row[a]!);
-      const base = { temperature: 1, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1, presencePenalty: 0, frequencyPenalty: 0, history: new Int32Array(0), numGenerated: 0 };
+      const base = {
+        temperature: 1,
+        topK: 0,
+        topP: 1,
+        minP: 0,
+        repetitionPenalty: 1,
+        presencePenalty: 0,
+        frequencyPenalty: 0,
+        history: new Int32Array(0),
+        numGenerated: 0,
+      };
       const draw = async (over: Partial<typeof base>, seedOf: (s: number) => number = (s) => s + 1): Promise<Int32Array> => {
-        be.sample(out, logits, Array.from({ length: S }, (_, s) => ({ ...base, ...over, seed: seedOf(s) })));
+        be.sample(
+          out,
+          logits,
+          Array.from({ length: S }, (_, s) => ({ ...base, ...over, seed: seedOf(s) })),
+        );
         return be.readInt32(out);
       };
       assert.ok((await draw({ temperature: 0 })).every((x) => x === order[0]));
       assert.ok((await draw({ topK: 1 })).every((x) => x === order[0]));
       const top5 = new Set(order.slice(0, 5));
       const k5 = await draw({ topK: 5 });
-      assert.ok(k5.every((x) => top5.has(x)), 'top-k 5 drew outside the top 5');
+      assert.ok(
+        k5.every((x) => top5.has(x)),
+        'top-k 5 drew outside the top 5',
+      );
       assert.ok(new Set(k5).size > 1, 'top-k 5 with 64 seeds drew a single token');
       // top-p: the nucleus is the shortest prefix of `order` with mass >= p.
       const mx = row[order[0]!]!;
@@ -109,17 +173,29 @@ describe('cuda ops beyond conformance', { skip: cudaSkip }, () => {
       while (acc < 0.5 * z) acc += probs[n++]!;
       const nucleus = new Set(order.slice(0, n));
       const p5 = await draw({ topP: 0.5 });
-      assert.ok(p5.every((x) => nucleus.has(x)), `top-p 0.5 drew outside the ${n}-token nucleus`);
+      assert.ok(
+        p5.every((x) => nucleus.has(x)),
+        `top-p 0.5 drew outside the ${n}-token nucleus`,
+      );
       const again = await draw({ topP: 0.5 });
       assert.deepEqual([...again], [...p5], 'same seeds, same tokens');
       // Repetition penalty on the argmax token (in history) with greedy picks the runner-up if it wins.
       const hist = Int32Array.of(order[0]!);
       const pen = await draw({ temperature: 0, repetitionPenalty: 1e6, history: hist, numGenerated: 0 });
-      assert.ok(pen.every((x) => x === order[1]), 'repetition penalty did not demote the top token');
+      assert.ok(
+        pen.every((x) => x === order[1]),
+        'repetition penalty did not demote the top token',
+      );
       const freq = await draw({ temperature: 0, frequencyPenalty: 1e4, history: hist, numGenerated: 1 });
-      assert.ok(freq.every((x) => x === order[1]), 'frequency penalty did not demote the top token');
+      assert.ok(
+        freq.every((x) => x === order[1]),
+        'frequency penalty did not demote the top token',
+      );
       const freqPrompt = await draw({ temperature: 0, frequencyPenalty: 1e4, history: hist, numGenerated: 0 });
-      assert.ok(freqPrompt.every((x) => x === order[0]), 'frequency penalty must ignore prompt tokens');
+      assert.ok(
+        freqPrompt.every((x) => x === order[0]),
+        'frequency penalty must ignore prompt tokens',
+      );
       // Distribution: V=4 tokens, 4096 draws, frequencies within 4 sigma of softmax.
       const small = Float32Array.of(0, 1, 2, -1);
       const R = 4096;
@@ -129,7 +205,11 @@ describe('cuda ops beyond conformance', { skip: cudaSkip }, () => {
         const buf = new Float32Array(R * 4);
         for (let r = 0; r < R; r++) buf.set(small, r * 4);
         be.upload(lg, buf);
-        be.sample(o2, lg, Array.from({ length: R }, (_, r) => ({ ...base, seed: 1000 + r * 7 })));
+        be.sample(
+          o2,
+          lg,
+          Array.from({ length: R }, (_, r) => ({ ...base, seed: 1000 + r * 7 })),
+        );
         const got = await be.readInt32(o2);
         const zz = [...small].reduce((a, b) => a + Math.exp(b), 0);
         const counts = [0, 0, 0, 0];
@@ -137,7 +217,10 @@ describe('cuda ops beyond conformance', { skip: cudaSkip }, () => {
         for (let i = 0; i < 4; i++) {
           const p = Math.exp(small[i]!) / zz;
           const sd = Math.sqrt(R * p * (1 - p));
-          assert.ok(Math.abs(counts[i]! - R * p) < 4 * sd, `token ${i}: ${counts[i]} draws, expected ${(R * p).toFixed(0)} +- ${sd.toFixed(0)}`);
+          assert.ok(
+            Math.abs(counts[i]! - R * p) < 4 * sd,
+            `token ${i}: ${counts[i]} draws, expected ${(R * p).toFixed(0)} +- ${sd.toFixed(0)}`,
+          );
         }
       } finally {
         be.free(lg);

@@ -15,13 +15,18 @@ test('probeCuda reports the device', { skip: cudaSkip }, () => {
   assert.ok(d.totalMemoryBytes > 1e9 && d.freeMemoryBytes > 0 && d.freeMemoryBytes <= d.totalMemoryBytes);
   assert.equal(d.bf16, Number(d.computeCapability.split('.')[0]) >= 8);
   assert.ok(p.driverVersion !== null && p.runtimeVersion !== null);
-  console.log(`cuda: ${d.name} cc ${d.computeCapability}, ${(d.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB, driver ${p.driverVersion}, runtime ${p.runtimeVersion}, cuBLASLt ${p.cublasLt}`);
+  console.log(
+    `cuda: ${d.name} cc ${d.computeCapability}, ${(d.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB, driver ${p.driverVersion}, runtime ${p.runtimeVersion}, cuBLASLt ${p.cublasLt}`,
+  );
 });
 
 test('an impossible allocation is a typed out_of_memory error and the backend stays usable', { skip: cudaSkip }, async () => {
   const b = createCudaBackend();
   try {
-    assert.throws(() => b.alloc([1 << 30, 1 << 12], 'f32'), (e: unknown) => isTokenmillError(e) && e.code === 'out_of_memory');
+    assert.throws(
+      () => b.alloc([1 << 30, 1 << 12], 'f32'),
+      (e: unknown) => isTokenmillError(e) && e.code === 'out_of_memory',
+    );
     const t = b.alloc([4], 'f32');
     b.upload(t, Float32Array.of(1, 2, 3, 4));
     assert.deepEqual([...(await b.read(t))], [1, 2, 3, 4]);

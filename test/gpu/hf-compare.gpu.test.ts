@@ -41,7 +41,7 @@ for (const dir of dirs.length > 0 ? dirs : ['(none)']) {
   test(`${basename(dir)}: bf16 CUDA vs transformers, teacher-forced`, { skip }, async () => {
     const info = JSON.parse(readFileSync(join(dir, 'tm_ref.json'), 'utf8')) as RefInfo;
     const genPath = join(dir, 'tm_gen.json');
-    const init = existsSync(genPath) ? (JSON.parse(readFileSync(genPath, 'utf8')) as { init?: string }).init ?? 'default' : 'default';
+    const init = existsSync(genPath) ? ((JSON.parse(readFileSync(genPath, 'utf8')) as { init?: string }).init ?? 'default') : 'default';
     const infoOnly = process.env.TOKENMILL_HF_INFO_ONLY === '1';
     const hfBf16 = readRows(join(dir, 'tm_ref_bf16.bin'))!;
     const hfF32 = readRows(join(dir, 'tm_ref_f32.bin'));
@@ -92,9 +92,16 @@ for (const dir of dirs.length > 0 ? dirs : ['(none)']) {
     const free1 = deviceFreeBytes();
     const n = info.steps;
     const result = {
-      model: basename(dir), init, infoOnly, steps: n, vocab: V, loadMs,
-      top1VsHfBf16: agreeBf16 / n, relErrVsHfBf16: stats(errBf16),
-      top1VsHfF32: hfF32 ? agreeF32 / n : null, relErrVsHfF32: hfF32 ? stats(errF32) : null,
+      model: basename(dir),
+      init,
+      infoOnly,
+      steps: n,
+      vocab: V,
+      loadMs,
+      top1VsHfBf16: agreeBf16 / n,
+      relErrVsHfBf16: stats(errBf16),
+      top1VsHfF32: hfF32 ? agreeF32 / n : null,
+      relErrVsHfF32: hfF32 ? stats(errF32) : null,
       top1VsHfF32ClearMargin: numMargin ? { agreement: agreeMargin / numMargin, rows: numMargin } : null,
       hfBf16VsHfF32: info.hf_bf16_vs_f32,
       deviceMemory: { freeBeforeLoadBytes: free0, freeAfterDisposeBytes: free1, diffBytes: free0 - free1 },
@@ -109,8 +116,10 @@ for (const dir of dirs.length > 0 ? dirs : ['(none)']) {
     const strict = agreeBf16 / n >= 0.99 && stats(errBf16).mean <= 0.05;
     const asGoodAsTorch = hfF32 !== null && agreeF32 / n >= hf.top1_agreement - 2 / n && stats(errF32).mean <= 1.1 * hf.rel_err_mean;
     if (infoOnly) return;
-    assert.ok(strict || (init !== 'well-conditioned' && asGoodAsTorch),
-      `top-1 vs HF bf16 ${(agreeBf16 / n * 100).toFixed(1)}%, vs f32 ${(agreeF32 / n * 100).toFixed(1)}% (HF bf16 vs f32 ${(hf.top1_agreement * 100).toFixed(1)}%); ` +
-      `rel err vs f32 ${stats(errF32).mean.toFixed(4)} (HF bf16 ${hf.rel_err_mean.toFixed(4)})`);
+    assert.ok(
+      strict || (init !== 'well-conditioned' && asGoodAsTorch),
+      `top-1 vs HF bf16 ${((agreeBf16 / n) * 100).toFixed(1)}%, vs f32 ${((agreeF32 / n) * 100).toFixed(1)}% (HF bf16 vs f32 ${(hf.top1_agreement * 100).toFixed(1)}%); ` +
+        `rel err vs f32 ${stats(errF32).mean.toFixed(4)} (HF bf16 ${hf.rel_err_mean.toFixed(4)})`,
+    );
   });
 }

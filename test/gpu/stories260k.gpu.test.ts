@@ -64,7 +64,11 @@ test('stories260K f32 on CUDA reproduces the reference greedy ids (so the text) 
   let same = 0;
   while (same < Math.min(bf.ids.length, ref.generated_ids.length) && bf.ids[same] === ref.generated_ids[same]) same++;
   writeResult('stories260k', {
-    f32: { idsMatch: JSON.stringify(r.ids) === JSON.stringify(ref.generated_ids), worstLogitDiffPos0to2: r.worstLogitDiff, numIds: r.ids.length },
+    f32: {
+      idsMatch: JSON.stringify(r.ids) === JSON.stringify(ref.generated_ids),
+      worstLogitDiffPos0to2: r.worstLogitDiff,
+      numIds: r.ids.length,
+    },
     bf16: { matchingPrefixTokens: same, of: ref.generated_ids.length, worstLogitDiffPos0to2: bf.worstLogitDiff },
   });
   assert.deepEqual(r.ids, ref.generated_ids);

@@ -16,10 +16,17 @@ describe('cost formula', () => {
 
   it('apportions a step by the tokens each request processed: a prefill chunk pays for itself', () => {
     // One 30-token prefill chunk shares a step with 2 decodes: the chunk's request pays 30/32 of it.
-    const a = apportionStepCost(3600, 1, [{ requestId: 'p', numTokens: 30 }, { requestId: 'd1', numTokens: 1 }, { requestId: 'd2', numTokens: 1 }]);
+    const a = apportionStepCost(3600, 1, [
+      { requestId: 'p', numTokens: 30 },
+      { requestId: 'd1', numTokens: 1 },
+      { requestId: 'd2', numTokens: 1 },
+    ]);
     assert.equal(a.get('p'), 30 / 32);
     assert.equal(a.get('d1'), 1 / 32);
-    const decodeOnly = apportionStepCost(3600, 1, [{ requestId: 'd1', numTokens: 1 }, { requestId: 'd2', numTokens: 1 }]);
+    const decodeOnly = apportionStepCost(3600, 1, [
+      { requestId: 'd1', numTokens: 1 },
+      { requestId: 'd2', numTokens: 1 },
+    ]);
     assert.equal(decodeOnly.get('d1'), 0.5);
     const total = [...a.values()].reduce((x, y) => x + y, 0);
     assert.ok(Math.abs(total - 1) < 1e-15); // no wall time lost
@@ -70,7 +77,14 @@ describe('ServerMetrics', () => {
     a.onStep({ wallSeconds: 10, numGeneratedTokens: 1000, numNewPromptTokens: 10 });
     a.observeFirstToken(0.2);
     a.observeInterToken(0.1, 2);
-    a.observeFinished({ account: 'k1-abcd', e2eSeconds: 1, promptTokens: 10, completionTokens: 5, costUsd: 0.001, finishReasons: ['stop', 'length'] });
+    a.observeFinished({
+      account: 'k1-abcd',
+      e2eSeconds: 1,
+      promptTokens: 10,
+      completionTokens: 5,
+      costUsd: 0.001,
+      finishReasons: ['stop', 'length'],
+    });
     const text = (await a.render()).body;
     const expect = [
       'tokenmill_num_requests_running{model_name="m"} 2',

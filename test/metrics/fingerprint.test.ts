@@ -9,7 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generate } from '../../src/engine/generate.js';
 import { samplingParams } from '../../src/engine/sampling-params.js';
-import { canonicalJson, environmentFingerprint, fingerprintIdOf, modelFingerprint, parseCpuinfo, parseNvidiaDriverRelease, sha256File } from '../../src/metrics/fingerprint.js';
+import {
+  canonicalJson,
+  environmentFingerprint,
+  fingerprintIdOf,
+  modelFingerprint,
+  parseCpuinfo,
+  parseNvidiaDriverRelease,
+  sha256File,
+} from '../../src/metrics/fingerprint.js';
 import { loadModel } from '../../src/model/loader.js';
 import { MODEL_PRESETS } from '../../src/model/model-presets.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
@@ -61,7 +69,8 @@ describe('fingerprint helpers', () => {
   });
 
   it('parseNvidiaDriverRelease: the release from /proc/driver/nvidia/version', () => {
-    const proprietary = 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024\nGCC version:  gcc version 12.2.0\n';
+    const proprietary =
+      'NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024\nGCC version:  gcc version 12.2.0\n';
     const open = 'NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build  (dvs-builder@U16)  Thu Oct 30 2025\n';
     assert.equal(parseNvidiaDriverRelease(proprietary), '550.54.15');
     assert.equal(parseNvidiaDriverRelease(open), '580.159.04');
@@ -70,8 +79,16 @@ describe('fingerprint helpers', () => {
 
   it('modelFingerprint: weights, tokenizer and configs hashed; a missing directory is file_not_found', async () => {
     const m = await modelFingerprint(modelDir);
-    assert.deepEqual(m.weights.map((w) => w.file), ['model.safetensors']);
-    assert.equal(m.weights[0]!.sha256, createHash('sha256').update(readFileSync(join(modelDir, 'model.safetensors'))).digest('hex'));
+    assert.deepEqual(
+      m.weights.map((w) => w.file),
+      ['model.safetensors'],
+    );
+    assert.equal(
+      m.weights[0]!.sha256,
+      createHash('sha256')
+        .update(readFileSync(join(modelDir, 'model.safetensors')))
+        .digest('hex'),
+    );
     assert.equal(m.tokenizer?.file, 'tokenizer.json');
     assert.ok(m.configs.some((c) => c.file === 'config.json'));
     await assert.rejects(modelFingerprint(join(work, 'nope')), (e) => e instanceof TokenmillError && e.code === 'file_not_found');

@@ -16,7 +16,14 @@ import { startTinyServer, type TinyServer } from './tiny-server.js';
 
 after(disposeTinyModel);
 
-const GPU_FAMILIES = ['tokenmill_gpu_utilization_ratio', 'tokenmill_gpu_memory_used_bytes', 'tokenmill_gpu_memory_total_bytes', 'tokenmill_gpu_power_watts', 'tokenmill_gpu_temperature_celsius', 'tokenmill_gpu_sm_clock_hertz'];
+const GPU_FAMILIES = [
+  'tokenmill_gpu_utilization_ratio',
+  'tokenmill_gpu_memory_used_bytes',
+  'tokenmill_gpu_memory_total_bytes',
+  'tokenmill_gpu_power_watts',
+  'tokenmill_gpu_temperature_celsius',
+  'tokenmill_gpu_sm_clock_hertz',
+];
 
 async function scrape(url: string): Promise<ReturnType<typeof parsePrometheusText>> {
   const r = await fetch(`${url}/metrics`);
@@ -28,7 +35,10 @@ describe('live metrics on the real engine', () => {
   let t: TinyServer;
   let url: string;
   before(async () => {
-    t = await startTinyServer({ server: { seriesIntervalMs: 3_600_000 }, gpu: new GpuMonitor({ library: '/nonexistent/libnvidia-ml.so.1' }) });
+    t = await startTinyServer({
+      server: { seriesIntervalMs: 3_600_000 },
+      gpu: new GpuMonitor({ library: '/nonexistent/libnvidia-ml.so.1' }),
+    });
     url = (await t.server.listen({ port: 0 })).url;
   });
   after(() => t?.close());
@@ -36,7 +46,9 @@ describe('live metrics on the real engine', () => {
   it('token counters move during a long stream, before it finishes', async () => {
     const ac = new AbortController();
     const res = await fetch(`${url}/v1/completions`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, signal: ac.signal,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      signal: ac.signal,
       body: JSON.stringify({ model: 'tiny', prompt: [5, 6, 7, 8], max_tokens: 240, temperature: 0, ignore_eos: true, stream: true }),
     });
     const reader = res.body!.getReader();
@@ -70,16 +82,29 @@ describe('live metrics on the real engine', () => {
     assert.ok(g1 >= 10, `generation tokens ${g1} after 10 streamed chunks`);
     assert.ok(g2 >= 40 && g2 > g1, `generation tokens ${g1} -> ${g2}`);
     assert.equal(valueOf(first, 'tokenmill_prompt_tokens_total'), 4);
-    assert.ok(valueOf(second, 'tokenmill_machine_cost_usd', { basis: 'busy' })! > valueOf(first, 'tokenmill_machine_cost_usd', { basis: 'busy' })!);
-    assert.ok(valueOf(second, 'tokenmill_inter_token_latency_seconds_count')! > valueOf(first, 'tokenmill_inter_token_latency_seconds_count')!);
+    assert.ok(
+      valueOf(second, 'tokenmill_machine_cost_usd', { basis: 'busy' })! > valueOf(first, 'tokenmill_machine_cost_usd', { basis: 'busy' })!,
+    );
+    assert.ok(
+      valueOf(second, 'tokenmill_inter_token_latency_seconds_count')! > valueOf(first, 'tokenmill_inter_token_latency_seconds_count')!,
+    );
   });
 
   it('the exposition parses strictly and carries process, cost and engine metrics; no GPU gauges without NVML', async () => {
     await t.metrics.gpu!.sample();
     t.metrics.tick();
     const m = await scrape(url);
-    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds',
-      'tokenmill_time_to_first_token_seconds', 'tokenmill_usd_per_1k_output_tokens', 'tokenmill_machine_cost_usd', 'tokenmill_uptime_seconds', 'tokenmill_kv_cache_usage_perc']) {
+    for (const name of [
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_seconds',
+      'tokenmill_time_to_first_token_seconds',
+      'tokenmill_usd_per_1k_output_tokens',
+      'tokenmill_machine_cost_usd',
+      'tokenmill_uptime_seconds',
+      'tokenmill_kv_cache_usage_perc',
+    ]) {
       assert.ok(m.has(name), name);
     }
     assert.equal(m.get('tokenmill_time_to_first_token_seconds')!.type, 'histogram');
@@ -92,11 +117,22 @@ describe('live metrics on the real engine', () => {
   it('/metrics/series: columns over time with tokens/s, latency percentiles and both cost bases', async () => {
     const before = t.metrics.series.numRows;
     t.metrics.tick();
-    await t.server.app.inject({ method: 'POST', url: '/v1/completions', headers: { 'content-type': 'application/json' }, payload: { model: 'tiny', prompt: [9, 9, 9], max_tokens: 12, ignore_eos: true } });
+    await t.server.app.inject({
+      method: 'POST',
+      url: '/v1/completions',
+      headers: { 'content-type': 'application/json' },
+      payload: { model: 'tiny', prompt: [9, 9, 9], max_tokens: 12, ignore_eos: true },
+    });
     t.metrics.tick();
     const r = await fetch(`${url}/metrics/series`);
     assert.equal(r.status, 200);
-    const body = (await r.json()) as { series: Record<string, (number | null)[]>; totals: Record<string, number>; keys: { key: string; cost_usd: number }[]; gpus: unknown[]; gpu_reason: string };
+    const body = (await r.json()) as {
+      series: Record<string, (number | null)[]>;
+      totals: Record<string, number>;
+      keys: { key: string; cost_usd: number }[];
+      gpus: unknown[];
+      gpu_reason: string;
+    };
     assert.equal(body.series.t!.length, before + 2);
     assert.ok(body.series.out_tok_s!.at(-1)! > 0);
     assert.ok(body.series.ttft_p50_ms!.at(-1)! > 0 && body.series.itl_p99_ms!.at(-1)! >= body.series.itl_p50_ms!.at(-1)!);
@@ -116,16 +152,22 @@ describe('live metrics on the real engine', () => {
 describe('GPU gauges from NVML (native dlopen path)', () => {
   const addon = cpuAddonAvailable();
   const fake = addon.available ? buildFakeNvml() : `CPU addon unavailable: ${addon.reason}`;
-  after(() => { if (typeof fake !== 'string') fake.dispose(); });
+  after(() => {
+    if (typeof fake !== 'string') fake.dispose();
+  });
 
-  it('absent library: an explained unavailable reading, never an error', { skip: !addon.available && `CPU addon unavailable: ${addon.reason}` }, async () => {
+  it('absent library: an explained unavailable reading, never an error', {
+    skip: !addon.available && `CPU addon unavailable: ${addon.reason}`,
+  }, async () => {
     const s = await new GpuMonitor({ library: join(tmpdir(), 'no-such-dir', 'libnvidia-ml.so.1') }).sample();
     assert.equal(s.available, false);
     assert.deepEqual(s.devices, []);
     assert.match(s.reason, /cannot load/);
   });
 
-  it('a stand-in libnvidia-ml: gauges per GPU in base units; unsupported readings left out', { skip: typeof fake === 'string' && fake }, async () => {
+  it('a stand-in libnvidia-ml: gauges per GPU in base units; unsupported readings left out', {
+    skip: typeof fake === 'string' && fake,
+  }, async () => {
     const lib = (fake as FakeNvml).library;
     const t = await startTinyServer({ server: { seriesIntervalMs: 3_600_000 }, gpu: new GpuMonitor({ library: lib }) });
     try {

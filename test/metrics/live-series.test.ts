@@ -4,9 +4,25 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LiveSeries, percentile, type LiveSnapshot } from '../../src/metrics/live-series.js';
 
-const COST = { busyUsd: 0, allInUsd: 0, busyUsdPer1k: Number.NaN, allInUsdPer1k: Number.NaN, generatedTokens: 0, wallSeconds: 0, busySeconds: 0 };
+const COST = {
+  busyUsd: 0,
+  allInUsd: 0,
+  busyUsdPer1k: Number.NaN,
+  allInUsdPer1k: Number.NaN,
+  generatedTokens: 0,
+  wallSeconds: 0,
+  busySeconds: 0,
+};
 const snap = (over: Partial<LiveSnapshot> = {}): LiveSnapshot => ({
-  generatedTokens: 0, prefixHitTokens: 0, prefixQueryTokens: 0, engine: null, ttftSeconds: [], itlSeconds: [], cost: COST, gpu: null, ...over,
+  generatedTokens: 0,
+  prefixHitTokens: 0,
+  prefixQueryTokens: 0,
+  engine: null,
+  ttftSeconds: [],
+  itlSeconds: [],
+  cost: COST,
+  gpu: null,
+  ...over,
 });
 
 describe('LiveSeries', () => {
@@ -20,7 +36,10 @@ describe('LiveSeries', () => {
   it('rates, hit rate and latency percentiles over the last ticks; NaN cost becomes null', () => {
     const s = new LiveSeries({ latencyTicks: 2 });
     s.record(1000, snap());
-    const r1 = s.record(3000, snap({ generatedTokens: 100, prefixQueryTokens: 40, prefixHitTokens: 10, ttftSeconds: [0.1, 0.3], itlSeconds: [0.01] }));
+    const r1 = s.record(
+      3000,
+      snap({ generatedTokens: 100, prefixQueryTokens: 40, prefixHitTokens: 10, ttftSeconds: [0.1, 0.3], itlSeconds: [0.01] }),
+    );
     assert.equal(r1.out_tok_s, 50);
     assert.equal(r1.prefix_hit_pct, 25);
     assert.equal(r1.ttft_p50_ms, 100);
@@ -37,7 +56,22 @@ describe('LiveSeries', () => {
   it('keeps the last `capacity` rows; since() reads only newer rows, late columns are null before', () => {
     const s = new LiveSeries({ capacity: 3 });
     for (let i = 1; i <= 4; i++) s.record(i * 1000, snap({ generatedTokens: i * 10 }));
-    const gpu = { available: true, reason: '', devices: [{ index: 0, name: 'G', utilizationPct: 50, memoryUsedBytes: 2 ** 30, memoryTotalBytes: 2 ** 31, powerWatts: 100, temperatureC: 50, smClockMHz: 1500 }] };
+    const gpu = {
+      available: true,
+      reason: '',
+      devices: [
+        {
+          index: 0,
+          name: 'G',
+          utilizationPct: 50,
+          memoryUsedBytes: 2 ** 30,
+          memoryTotalBytes: 2 ** 31,
+          powerWatts: 100,
+          temperatureC: 50,
+          smClockMHz: 1500,
+        },
+      ],
+    };
     s.record(5000, snap({ generatedTokens: 50, gpu }));
     assert.equal(s.numRows, 3);
     const all = s.since();

@@ -5,15 +5,26 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ACCELERATORS } from '../../src/metrics/gpu-specs.js';
 import {
-  acceleratorKeyForGpuName, assumedMachinePrice, CPU_USD_PER_CORE_HOUR, machinePrice, UNKNOWN_GPU_USD_PER_HOUR,
+  acceleratorKeyForGpuName,
+  assumedMachinePrice,
+  CPU_USD_PER_CORE_HOUR,
+  machinePrice,
+  UNKNOWN_GPU_USD_PER_HOUR,
 } from '../../src/metrics/machine-price.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 
 test('GPU names CUDA reports map onto the price table', () => {
   const cases: [string, number | undefined, string | null][] = [
-    ['NVIDIA H200', 143e9, 'h200'], ['NVIDIA H100 80GB HBM3', 85e9, 'h100'], ['NVIDIA A100-SXM4-80GB', 85e9, 'a100'],
-    ['NVIDIA A100-SXM4-40GB', 42e9, 'a100-40g'], ['NVIDIA A100-PCIE-40GB', undefined, 'a100-40g'], ['NVIDIA L40S', 48e9, 'l40s'],
-    ['NVIDIA L4', 24e9, 'l4'], ['NVIDIA A10G', 24e9, 'a10g'], ['NVIDIA GeForce RTX 4090', 24e9, 'rtx4090'], ['Tesla T4', 16e9, null],
+    ['NVIDIA H200', 143e9, 'h200'],
+    ['NVIDIA H100 80GB HBM3', 85e9, 'h100'],
+    ['NVIDIA A100-SXM4-80GB', 85e9, 'a100'],
+    ['NVIDIA A100-SXM4-40GB', 42e9, 'a100-40g'],
+    ['NVIDIA A100-PCIE-40GB', undefined, 'a100-40g'],
+    ['NVIDIA L40S', 48e9, 'l40s'],
+    ['NVIDIA L4', 24e9, 'l4'],
+    ['NVIDIA A10G', 24e9, 'a10g'],
+    ['NVIDIA GeForce RTX 4090', 24e9, 'rtx4090'],
+    ['Tesla T4', 16e9, null],
   ];
   for (const [name, mem, key] of cases) assert.equal(acceleratorKeyForGpuName(name, mem), key, name);
   const h200 = assumedMachinePrice({ kind: 'gpu', name: 'NVIDIA H200' });

@@ -6,8 +6,15 @@ import { describe, it } from 'node:test';
 import { usdPer1kTokens } from '../../src/metrics/cost.js';
 import { ACCELERATORS, ACCELERATOR_KEYS, acceleratorSpec } from '../../src/metrics/gpu-specs.js';
 import {
-  compareMeasured, countParams, decodeEstimate, kvBytesPerToken, measuredPoints, planCapacity, weightBytes,
-  type PlanOptions, type PlannerModelShape,
+  compareMeasured,
+  countParams,
+  decodeEstimate,
+  kvBytesPerToken,
+  measuredPoints,
+  planCapacity,
+  weightBytes,
+  type PlanOptions,
+  type PlannerModelShape,
 } from '../../src/metrics/planner.js';
 import { parseModelConfig } from '../../src/model/config.js';
 import { MODEL_PRESETS } from '../../src/model/model-presets.js';
@@ -15,15 +22,37 @@ import { expectedWeights } from '../../src/model/weights.js';
 
 const base = { attentionBias: false, qkNorm: false };
 const LLAMA2_7B: PlannerModelShape = {
-  numLayers: 32, hiddenSize: 4096, intermediateSize: 11008, numHeads: 32, numKvHeads: 32, headDim: 128, vocabSize: 32000, tieWordEmbeddings: false, ...base,
+  numLayers: 32,
+  hiddenSize: 4096,
+  intermediateSize: 11008,
+  numHeads: 32,
+  numKvHeads: 32,
+  headDim: 128,
+  vocabSize: 32000,
+  tieWordEmbeddings: false,
+  ...base,
 };
 const LLAMA3_8B: PlannerModelShape = {
-  numLayers: 32, hiddenSize: 4096, intermediateSize: 14336, numHeads: 32, numKvHeads: 8, headDim: 128, vocabSize: 128256, tieWordEmbeddings: false, ...base,
+  numLayers: 32,
+  hiddenSize: 4096,
+  intermediateSize: 14336,
+  numHeads: 32,
+  numKvHeads: 8,
+  headDim: 128,
+  vocabSize: 128256,
+  tieWordEmbeddings: false,
+  ...base,
 };
 
 const h100 = ACCELERATORS.h100!;
 const opts = (over: Partial<PlanOptions> = {}): PlanOptions => ({
-  model: LLAMA2_7B, accelerator: h100, usdPerHour: 3, contextLen: 4096, weightDType: 'bf16', kvDType: 'bf16', ...over,
+  model: LLAMA2_7B,
+  accelerator: h100,
+  usdPerHour: 3,
+  contextLen: 4096,
+  weightDType: 'bf16',
+  kvDType: 'bf16',
+  ...over,
 });
 
 describe('planner: parameters and memory', () => {
@@ -37,7 +66,7 @@ describe('planner: parameters and memory', () => {
     assert.equal(kvBytesPerToken(LLAMA2_7B, 'f32'), 1_048_576);
     assert.equal(weightBytes(LLAMA2_7B, 'bf16'), 6_738_415_616 * 2);
     // int8 matrices, bf16 norms
-    assert.equal(weightBytes(LLAMA2_7B, 'int8'), (6_738_415_616 - 266_240) + 266_240 * 2);
+    assert.equal(weightBytes(LLAMA2_7B, 'int8'), 6_738_415_616 - 266_240 + 266_240 * 2);
   });
 
   it('Llama-3-8B (GQA 32/8): 8,030,261,248 parameters; KV per token bf16 = 2x32x8x128x2 = 131,072', () => {
@@ -104,7 +133,10 @@ describe('planner: decode roofline and cost', () => {
 
   it('throughput grows with batch, per-token cost falls, and a large short-context batch turns compute bound', () => {
     const p = planCapacity(opts());
-    assert.deepEqual(p.decode.map((d) => d.batch), [1, 2, 4, 8, 16, 32, 64, 128, 256]);
+    assert.deepEqual(
+      p.decode.map((d) => d.batch),
+      [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    );
     for (let i = 1; i < p.decode.length; i++) {
       assert.ok(p.decode[i]!.tokPerS > p.decode[i - 1]!.tokPerS);
       assert.ok(p.decode[i]!.usdPer1MTokens < p.decode[i - 1]!.usdPer1MTokens);
@@ -125,10 +157,19 @@ describe('planner: decode roofline and cost', () => {
 
 describe('planner: measured records', () => {
   it('reads tokPerS / decodeTokPerS.median, batch / concurrency, inLen + outLen', () => {
-    assert.deepEqual(measuredPoints({ engine: 'tokenmill-cuda', device: 'H100', batch: 1, inLen: 100, outLen: 200, tokPerS: 150 }),
-      [{ label: 'tokenmill-cuda H100', tokPerS: 150, batch: 1, contextLen: 200 }]);
-    const pts = measuredPoints({ records: [{ model: 'm', decodeTokPerS: { median: 42 } }, { concurrency: 8, tokPerS: 900 }, { nothing: 1 }] });
-    assert.deepEqual(pts.map((p) => [p.tokPerS, p.batch, p.contextLen]), [[42, 1, null], [900, 8, null]]);
+    assert.deepEqual(measuredPoints({ engine: 'tokenmill-cuda', device: 'H100', batch: 1, inLen: 100, outLen: 200, tokPerS: 150 }), [
+      { label: 'tokenmill-cuda H100', tokPerS: 150, batch: 1, contextLen: 200 },
+    ]);
+    const pts = measuredPoints({
+      records: [{ model: 'm', decodeTokPerS: { median: 42 } }, { concurrency: 8, tokPerS: 900 }, { nothing: 1 }],
+    });
+    assert.deepEqual(
+      pts.map((p) => [p.tokPerS, p.batch, p.contextLen]),
+      [
+        [42, 1, null],
+        [900, 8, null],
+      ],
+    );
     assert.deepEqual(measuredPoints([{ tokPerS: 0 }, 'x', null]), []);
   });
 

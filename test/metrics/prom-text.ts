@@ -116,7 +116,8 @@ function checkHistogram(f: Family): void {
   }
   for (const [key, e] of series) {
     e.buckets.sort((a, b) => a[0] - b[0]);
-    for (let i = 1; i < e.buckets.length; i++) if (e.buckets[i]![1] < e.buckets[i - 1]![1]) throw new Error(`${f.name}${key}: buckets not cumulative`);
+    for (let i = 1; i < e.buckets.length; i++)
+      if (e.buckets[i]![1] < e.buckets[i - 1]![1]) throw new Error(`${f.name}${key}: buckets not cumulative`);
     const inf = e.buckets.at(-1);
     if (!inf || inf[0] !== Infinity || inf[1] !== e.count) throw new Error(`${f.name}${key}: +Inf bucket must equal _count`);
   }

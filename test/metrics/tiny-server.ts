@@ -33,16 +33,32 @@ export interface TinyServerOptions {
 export async function startTinyServer(o: TinyServerOptions = {}): Promise<TinyServer> {
   const { model, dir } = await tinyModel();
   const usdPerHour = o.usdPerHour ?? 3.6;
-  const metrics = new ServerMetrics({ modelName: 'tiny', usdPerHour, ...(o.gpu ? { gpu: o.gpu } : {}), ...(o.ledgerNow ? { now: o.ledgerNow } : {}), compat: o.compat ?? null });
+  const metrics = new ServerMetrics({
+    modelName: 'tiny',
+    usdPerHour,
+    ...(o.gpu ? { gpu: o.gpu } : {}),
+    ...(o.ledgerNow ? { now: o.ledgerNow } : {}),
+    compat: o.compat ?? null,
+  });
   const tokenizer = loadTokenizer(dir);
   const frontend = new TokenizerFrontend(tokenizer, { eosTokenIds: model.config.eosTokenIds, vocabSize: model.config.vocabSize });
   const engine = new AsyncEngine({
-    modelId: 'tiny', model, numBlocks: 256, blockSize: 16, usdPerHour, observer: metrics,
-    eosTokenIds: model.config.eosTokenIds, detokenizer: frontend.detokenizerFactory(), ...o.engine,
+    modelId: 'tiny',
+    model,
+    numBlocks: 256,
+    blockSize: 16,
+    usdPerHour,
+    observer: metrics,
+    eosTokenIds: model.config.eosTokenIds,
+    detokenizer: frontend.detokenizerFactory(),
+    ...o.engine,
   });
   const server = await createServer({ engine, frontend, metrics, ...o.server });
   return {
-    server, engine, metrics, frontend,
+    server,
+    engine,
+    metrics,
+    frontend,
     close: async () => {
       await server.close();
       await frontend.close();

@@ -10,7 +10,10 @@ import { createReferenceBackend } from '../../src/runtime/select.js';
 import { compareLogits, describe, makeTinyModel, tokenSeq } from './tiny-models.js';
 
 const BS = 4; // block size
-const TABLES = [[7, 2, 5, 0], [1, 6, 3, 4]]; // physical blocks per sequence (scattered on purpose)
+const TABLES = [
+  [7, 2, 5, 0],
+  [1, 6, 3, 4],
+]; // physical blocks per sequence (scattered on purpose)
 
 function i32(b: Backend, owned: Tensor[], data: number[], shape = [data.length]): Tensor {
   const t = b.alloc(shape, 'i32');
@@ -21,7 +24,12 @@ function i32(b: Backend, owned: Tensor[], data: number[], shape = [data.length])
 
 /** One step: seq s appends newTokens[s] after ctx[s] tokens already cached. */
 function stepInputs(b: Backend, owned: Tensor[], newTokens: number[][], ctx: number[]): StepInputs {
-  const ids: number[] = [], pos: number[] = [], slots: number[] = [], qsl = [0], seqLens: number[] = [], rows: number[] = [];
+  const ids: number[] = [],
+    pos: number[] = [],
+    slots: number[] = [],
+    qsl = [0],
+    seqLens: number[] = [],
+    rows: number[] = [];
   newTokens.forEach((toks, s) => {
     toks.forEach((tok, j) => {
       const p = ctx[s]! + j;

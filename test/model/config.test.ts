@@ -11,32 +11,98 @@ import { TokenmillError } from '../../src/util/errors.js';
 
 /** Llama-3.2-1B's config.json (abridged to the fields that matter). */
 const LLAMA32_1B = {
-  architectures: ['LlamaForCausalLM'], attention_bias: false, bos_token_id: 128000, eos_token_id: 128001, head_dim: 64,
-  hidden_act: 'silu', hidden_size: 2048, intermediate_size: 8192, max_position_embeddings: 131072, mlp_bias: false,
-  model_type: 'llama', num_attention_heads: 32, num_hidden_layers: 16, num_key_value_heads: 8, pretraining_tp: 1,
-  rms_norm_eps: 1e-5, rope_scaling: { factor: 32.0, high_freq_factor: 4.0, low_freq_factor: 1.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
-  rope_theta: 500000.0, tie_word_embeddings: true, torch_dtype: 'bfloat16', vocab_size: 128256,
+  architectures: ['LlamaForCausalLM'],
+  attention_bias: false,
+  bos_token_id: 128000,
+  eos_token_id: 128001,
+  head_dim: 64,
+  hidden_act: 'silu',
+  hidden_size: 2048,
+  intermediate_size: 8192,
+  max_position_embeddings: 131072,
+  mlp_bias: false,
+  model_type: 'llama',
+  num_attention_heads: 32,
+  num_hidden_layers: 16,
+  num_key_value_heads: 8,
+  pretraining_tp: 1,
+  rms_norm_eps: 1e-5,
+  rope_scaling: { factor: 32.0, high_freq_factor: 4.0, low_freq_factor: 1.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+  rope_theta: 500000.0,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  vocab_size: 128256,
 };
 const LLAMA2_7B = {
-  architectures: ['LlamaForCausalLM'], bos_token_id: 1, eos_token_id: 2, hidden_act: 'silu', hidden_size: 4096, intermediate_size: 11008,
-  max_position_embeddings: 4096, num_attention_heads: 32, num_hidden_layers: 32, num_key_value_heads: 32, rms_norm_eps: 1e-5,
-  rope_scaling: null, tie_word_embeddings: false, torch_dtype: 'float16', vocab_size: 32000,
+  architectures: ['LlamaForCausalLM'],
+  bos_token_id: 1,
+  eos_token_id: 2,
+  hidden_act: 'silu',
+  hidden_size: 4096,
+  intermediate_size: 11008,
+  max_position_embeddings: 4096,
+  num_attention_heads: 32,
+  num_hidden_layers: 32,
+  num_key_value_heads: 32,
+  rms_norm_eps: 1e-5,
+  rope_scaling: null,
+  tie_word_embeddings: false,
+  torch_dtype: 'float16',
+  vocab_size: 32000,
 };
 const MISTRAL_V01 = {
-  architectures: ['MistralForCausalLM'], hidden_size: 4096, intermediate_size: 14336, num_attention_heads: 32, num_hidden_layers: 32,
-  num_key_value_heads: 8, rms_norm_eps: 1e-5, rope_theta: 10000.0, sliding_window: 4096, vocab_size: 32000, torch_dtype: 'bfloat16',
+  architectures: ['MistralForCausalLM'],
+  hidden_size: 4096,
+  intermediate_size: 14336,
+  num_attention_heads: 32,
+  num_hidden_layers: 32,
+  num_key_value_heads: 8,
+  rms_norm_eps: 1e-5,
+  rope_theta: 10000.0,
+  sliding_window: 4096,
+  vocab_size: 32000,
+  torch_dtype: 'bfloat16',
 };
 const QWEN25_05B = {
-  architectures: ['Qwen2ForCausalLM'], bos_token_id: 151643, eos_token_id: 151643, hidden_size: 896, intermediate_size: 4864,
-  max_position_embeddings: 32768, max_window_layers: 21, num_attention_heads: 14, num_hidden_layers: 24, num_key_value_heads: 2,
-  rms_norm_eps: 1e-6, rope_theta: 1000000.0, sliding_window: 131072, tie_word_embeddings: true, torch_dtype: 'bfloat16',
-  use_sliding_window: false, vocab_size: 151936,
+  architectures: ['Qwen2ForCausalLM'],
+  bos_token_id: 151643,
+  eos_token_id: 151643,
+  hidden_size: 896,
+  intermediate_size: 4864,
+  max_position_embeddings: 32768,
+  max_window_layers: 21,
+  num_attention_heads: 14,
+  num_hidden_layers: 24,
+  num_key_value_heads: 2,
+  rms_norm_eps: 1e-6,
+  rope_theta: 1000000.0,
+  sliding_window: 131072,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  use_sliding_window: false,
+  vocab_size: 151936,
 };
 const QWEN3_06B = {
-  architectures: ['Qwen3ForCausalLM'], attention_bias: false, bos_token_id: 151643, eos_token_id: 151645, head_dim: 128,
-  hidden_size: 1024, intermediate_size: 3072, max_position_embeddings: 40960, max_window_layers: 28, num_attention_heads: 16,
-  num_hidden_layers: 28, num_key_value_heads: 8, rms_norm_eps: 1e-6, rope_scaling: null, rope_theta: 1000000, sliding_window: null,
-  tie_word_embeddings: true, torch_dtype: 'bfloat16', use_sliding_window: false, vocab_size: 151936,
+  architectures: ['Qwen3ForCausalLM'],
+  attention_bias: false,
+  bos_token_id: 151643,
+  eos_token_id: 151645,
+  head_dim: 128,
+  hidden_size: 1024,
+  intermediate_size: 3072,
+  max_position_embeddings: 40960,
+  max_window_layers: 28,
+  num_attention_heads: 16,
+  num_hidden_layers: 28,
+  num_key_value_heads: 8,
+  rms_norm_eps: 1e-6,
+  rope_scaling: null,
+  rope_theta: 1000000,
+  sliding_window: null,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  use_sliding_window: false,
+  vocab_size: 151936,
 };
 
 function code(fn: () => unknown): { code: string; message: string } {
@@ -74,7 +140,10 @@ test('transformers 5 rope_parameters: theta and scaling live together', () => {
   assert.equal(plain.ropeTheta, 1e6);
   assert.equal(plain.ropeScaling, null);
   assert.equal(parseModelConfig({ ...LLAMA2_7B, rope_scaling: { type: 'dynamic', factor: 2 } }).ropeScaling, null);
-  assert.equal(code(() => parseModelConfig({ ...rest, rope_parameters: { rope_type: 'yarn', rope_theta: 1e6, factor: 4 } })).code, 'config_invalid');
+  assert.equal(
+    code(() => parseModelConfig({ ...rest, rope_parameters: { rope_type: 'yarn', rope_theta: 1e6, factor: 4 } })).code,
+    'config_invalid',
+  );
 });
 
 test('Llama 2: defaults (head_dim = hidden/heads, kv heads, no scaling, untied), eos list', () => {
@@ -107,7 +176,10 @@ test('Qwen2: q/k/v bias; sliding window only when enabled for all layers', () =>
   assert.equal(c.slidingWindow, 0);
   assert.equal(c.headDim, 64);
   assert.equal(parseModelConfig({ ...QWEN25_05B, use_sliding_window: true, max_window_layers: 24 }).slidingWindow, 0);
-  assert.equal(parseModelConfig({ ...QWEN25_05B, use_sliding_window: true, max_window_layers: 0, sliding_window: 4096 }).slidingWindow, 4096);
+  assert.equal(
+    parseModelConfig({ ...QWEN25_05B, use_sliding_window: true, max_window_layers: 0, sliding_window: 4096 }).slidingWindow,
+    4096,
+  );
   assert.equal(code(() => parseModelConfig({ ...QWEN25_05B, use_sliding_window: true })).code, 'config_invalid');
 });
 
@@ -137,12 +209,24 @@ test('missing required fields: config_missing_field naming the file and field', 
 
 test('bad values and bad JSON: config_invalid', () => {
   const bad: Record<string, unknown>[] = [
-    { hidden_size: 0 }, { hidden_size: 'big' }, { num_hidden_layers: 1.5 }, { num_key_value_heads: 5 },
-    { hidden_size: 4000, num_attention_heads: 32 }, { head_dim: 7 }, { rms_norm_eps: -1 }, { tie_word_embeddings: 'yes' },
-    { rope_scaling: { rope_type: 'yarn', factor: 4 } }, { rope_scaling: 3 }, { hidden_act: 'gelu' }, { torch_dtype: 'int8' },
-    { eos_token_id: 'x' }, { attention_bias: true }, { architectures: [] },
+    { hidden_size: 0 },
+    { hidden_size: 'big' },
+    { num_hidden_layers: 1.5 },
+    { num_key_value_heads: 5 },
+    { hidden_size: 4000, num_attention_heads: 32 },
+    { head_dim: 7 },
+    { rms_norm_eps: -1 },
+    { tie_word_embeddings: 'yes' },
+    { rope_scaling: { rope_type: 'yarn', factor: 4 } },
+    { rope_scaling: 3 },
+    { hidden_act: 'gelu' },
+    { torch_dtype: 'int8' },
+    { eos_token_id: 'x' },
+    { attention_bias: true },
+    { architectures: [] },
   ];
-  for (const patch of bad) assert.equal(code(() => parseModelConfig({ ...LLAMA2_7B, ...patch })).code, 'config_invalid', JSON.stringify(patch));
+  for (const patch of bad)
+    assert.equal(code(() => parseModelConfig({ ...LLAMA2_7B, ...patch })).code, 'config_invalid', JSON.stringify(patch));
   assert.equal(code(() => parseModelConfig([1])).code, 'config_invalid');
   const dir = mkdtempSync(join(tmpdir(), 'tm-cfg-'));
   try {
@@ -157,8 +241,12 @@ test('bad values and bad JSON: config_invalid', () => {
 test('shape fields are bounded: the limit loads, limit + 1 is config_invalid naming the field', () => {
   // num_hidden_layers 2^31 once sent the loader into building a 2^31-layer weight table (heap OOM).
   const limits: [string, number, Record<string, unknown>][] = [
-    ['num_hidden_layers', 1024, {}], ['vocab_size', 1 << 22, {}], ['intermediate_size', 1 << 20, {}],
-    ['max_position_embeddings', 1 << 24, {}], ['hidden_size', 1 << 17, { head_dim: 128 }], ['head_dim', 1 << 12, {}],
+    ['num_hidden_layers', 1024, {}],
+    ['vocab_size', 1 << 22, {}],
+    ['intermediate_size', 1 << 20, {}],
+    ['max_position_embeddings', 1 << 24, {}],
+    ['hidden_size', 1 << 17, { head_dim: 128 }],
+    ['head_dim', 1 << 12, {}],
     ['num_attention_heads', 1024, { head_dim: 128, num_key_value_heads: 1 }],
     ['num_key_value_heads', 1024, { num_attention_heads: 1024, head_dim: 128 }],
   ];

@@ -60,8 +60,17 @@ function weightReader(modelFile: string): (name: string) => Float64Array {
 }
 
 /** Final hidden states [T][D] (after the final norm, before lm_head): what embeddings pool. */
-export function denseFinalHidden(modelFile: string, c: ModelConfig, tokens: readonly number[], W = weightReader(modelFile)): Float64Array[] {
-  const D = c.hiddenSize, H = c.numHeads, Hkv = c.numKvHeads, Dh = c.headDim, I = c.intermediateSize;
+export function denseFinalHidden(
+  modelFile: string,
+  c: ModelConfig,
+  tokens: readonly number[],
+  W = weightReader(modelFile),
+): Float64Array[] {
+  const D = c.hiddenSize,
+    H = c.numHeads,
+    Hkv = c.numKvHeads,
+    Dh = c.headDim,
+    I = c.intermediateSize;
   const invFreq = computeInvFreq(c);
   const T = tokens.length;
   const embed = W('model.embed_tokens.weight');

@@ -30,7 +30,10 @@ export class ForwardDriver {
   private readonly chunk: number;
   private readonly logitsChunk: number;
 
-  constructor(readonly model: CausalLM, opts: ForwardDriverOptions = {}) {
+  constructor(
+    readonly model: CausalLM,
+    opts: ForwardDriverOptions = {},
+  ) {
     this.b = model.backend;
     this.blockSize = opts.blockSize ?? 16;
     this.maxSeqLen = opts.maxSeqLen ?? Math.min(model.config.maxPositionEmbeddings, 2048);
@@ -42,11 +45,19 @@ export class ForwardDriver {
       this.owned.push(t);
       return t;
     };
-    this.inputs = { tokenIds: i32([this.chunk]), positions: i32([this.chunk]), slotMapping: i32([this.chunk]), logitsRows: i32([this.chunk]) };
+    this.inputs = {
+      tokenIds: i32([this.chunk]),
+      positions: i32([this.chunk]),
+      slotMapping: i32([this.chunk]),
+      logitsRows: i32([this.chunk]),
+    };
     this.queryStartLoc = i32([2]);
     this.seqLens = i32([1]);
     this.blockTables = i32([1, numBlocks]);
-    this.b.upload(this.blockTables, Int32Array.from({ length: numBlocks }, (_, i) => i));
+    this.b.upload(
+      this.blockTables,
+      Int32Array.from({ length: numBlocks }, (_, i) => i),
+    );
     this.kvCache = model.allocKvCache(numBlocks, this.blockSize);
   }
 
@@ -62,7 +73,10 @@ export class ForwardDriver {
   async prefill(tokens: readonly number[], opts: { allLogits?: boolean } = {}): Promise<Float32Array> {
     if (tokens.length === 0) throw new TokenmillError('invalid_argument', 'prefill: no tokens');
     if (this.position + tokens.length > this.maxSeqLen) {
-      throw new TokenmillError('context_length_exceeded', `sequence of ${this.position + tokens.length} tokens exceeds the driver's maxSeqLen ${this.maxSeqLen}`);
+      throw new TokenmillError(
+        'context_length_exceeded',
+        `sequence of ${this.position + tokens.length} tokens exceeds the driver's maxSeqLen ${this.maxSeqLen}`,
+      );
     }
     const all = opts.allLogits === true;
     const V = this.model.config.vocabSize;

@@ -53,9 +53,13 @@ for (const preset of ['tiny-llama', 'tiny-qwen2', 'tiny-qwen3'] as const) {
       assert.equal(g.config.attentionBias, hf.config.attentionBias);
       assert.equal(g.config.qkNorm, hf.config.qkNorm);
       const [a, b, c] = [await logits(hf, ids), await logits(g, ids), await logits(q, ids)];
-      assert.deepEqual(b, a, 'F32 GGUF logits equal the HF directory\'s');
-      let worst = 0, scale = 0;
-      for (let i = 0; i < a.length; i++) { worst = Math.max(worst, Math.abs(c[i]! - a[i]!)); scale = Math.max(scale, Math.abs(a[i]!)); }
+      assert.deepEqual(b, a, "F32 GGUF logits equal the HF directory's");
+      let worst = 0,
+        scale = 0;
+      for (let i = 0; i < a.length; i++) {
+        worst = Math.max(worst, Math.abs(c[i]! - a[i]!));
+        scale = Math.max(scale, Math.abs(a[i]!));
+      }
       assert.ok(worst <= 0.05 * Math.max(1, scale), `Q8_0 logits off by ${worst} (max |logit| ${scale})`);
     } finally {
       for (const m of [hf, g, q]) m.model.dispose();

@@ -19,14 +19,26 @@ let good = '';
 before(() => {
   work = mkdtempSync(join(tmpdir(), 'tm-gguf-bad-'));
   const dir = join(work, 'hf');
-  writeRandomModel(dir, {
-    architectures: ['LlamaForCausalLM'], hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2,
-    num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 300, max_position_embeddings: 64,
-  }, { seed: 5, tokenizer: true });
+  writeRandomModel(
+    dir,
+    {
+      architectures: ['LlamaForCausalLM'],
+      hidden_size: 64,
+      intermediate_size: 128,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      vocab_size: 300,
+      max_position_embeddings: 64,
+    },
+    { seed: 5, tokenizer: true },
+  );
   good = join(work, 'good.gguf');
   convertToGguf(dir, good, { type: 'q4_0' });
 });
-after(() => { if (work) rmSync(work, { recursive: true, force: true }); });
+after(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
 
 /** Byte position of a tensor info's fields in the header: [type field, offset field, first dim]. */
 function infoAt(buf: Buffer, name: string): { dims: number; nDims: number; type: number; offset: number } {
@@ -85,27 +97,44 @@ test('truncated blocks (file cut inside the last tensor): gguf_invalid naming th
 });
 
 test('an unknown type code: gguf_invalid naming the tensor and the code', async () => {
-  const f = variant('badtype', (b) => { b.writeUInt32LE(99, infoAt(b, 'blk.0.attn_q.weight').type); return b; });
+  const f = variant('badtype', (b) => {
+    b.writeUInt32LE(99, infoAt(b, 'blk.0.attn_q.weight').type);
+    return b;
+  });
   await expectLoadError(f, 'gguf_invalid', /'blk\.0\.attn_q\.weight' has unknown ggml type 99/);
 });
 
 test('a supported-by-ggml but unsupported-here type (IQ4_NL, same block size as Q4_0): gguf_unsupported_type', async () => {
-  const f = variant('iq4nl', (b) => { b.writeUInt32LE(20, infoAt(b, 'blk.1.ffn_up.weight').type); return b; });
+  const f = variant('iq4nl', (b) => {
+    b.writeUInt32LE(20, infoAt(b, 'blk.1.ffn_up.weight').type);
+    return b;
+  });
   await expectLoadError(f, 'gguf_unsupported_type', /'blk\.1\.ffn_up\.weight' has ggml type IQ4_NL/);
 });
 
 test('an offset past the end of the file: gguf_invalid naming the tensor', async () => {
-  const f = variant('offset', (b) => { b.writeBigUInt64LE(BigInt(1 << 30), infoAt(b, 'blk.0.attn_v.weight').offset); return b; });
+  const f = variant('offset', (b) => {
+    b.writeBigUInt64LE(BigInt(1 << 30), infoAt(b, 'blk.0.attn_v.weight').offset);
+    return b;
+  });
   await expectLoadError(f, 'gguf_invalid', /'blk\.0\.attn_v\.weight' data .* lies outside/);
 });
 
 test('a shape that disagrees with the metadata: tensor_shape_mismatch naming the tensor', async () => {
   // attn_k [32, 64] (kv heads 2 x head 16) rewritten as [16, 64]: smaller, so no overlap, wrong shape.
-  const f = variant('shape', (b) => { const i = infoAt(b, 'blk.1.attn_k.weight'); b.writeBigUInt64LE(16n, i.dims + 8); return b; });
+  const f = variant('shape', (b) => {
+    const i = infoAt(b, 'blk.1.attn_k.weight');
+    b.writeBigUInt64LE(16n, i.dims + 8);
+    return b;
+  });
   await expectLoadError(f, 'tensor_shape_mismatch', /'blk\.1\.attn_k\.weight' has shape \[16, 64\]/);
 });
 
 test('a missing tensor (renamed): gguf_invalid for the stray name before anything uploads', async () => {
-  const f = variant('renamed', (b) => { const at = b.indexOf(Buffer.from('blk.1.ffn_down.weight')); b.write('blk.1.ffn_dowX.weight', at); return b; });
+  const f = variant('renamed', (b) => {
+    const at = b.indexOf(Buffer.from('blk.1.ffn_down.weight'));
+    b.write('blk.1.ffn_dowX.weight', at);
+    return b;
+  });
   await expectLoadError(f, 'gguf_invalid', /unexpected tensor 'blk\.1\.ffn_dowX\.weight'/);
 });

@@ -70,7 +70,10 @@ test('stories260K as Q8_0 / Q4_0 GGUF: perplexity within 2% / 10% of f32 on the 
     const tok = loadTokenizer(dir);
     const ids = [bos, ...(await tok.encode(readFileSync(FIXTURE, 'utf8').trim(), { addSpecialTokens: false }))];
     const pf = await perplexity(f, ids);
-    for (const [type, limit] of [['q8_0', 0.02], ['q4_0', 0.1]] as const) {
+    for (const [type, limit] of [
+      ['q8_0', 0.02],
+      ['q4_0', 0.1],
+    ] as const) {
       const file = join(work, `s260k-${type}.gguf`);
       const r = convertToGguf(dir, file, { type });
       const before = be.memoryStats();
@@ -83,9 +86,18 @@ test('stories260K as Q8_0 / Q4_0 GGUF: perplexity within 2% / 10% of f32 on the 
         const saved = mats.reduce((a, x) => a + 4 * x.numel - x.sizeBytes, 0);
         assert.ok(f32Bytes - qBytes >= 0.95 * saved, `${type}: backend holds ${qBytes} bytes vs f32 ${f32Bytes}; the file saves ${saved}`);
         const gTok = loadTokenizer(file);
-        assert.deepEqual(await gTok.encode('Once upon a time', { addSpecialTokens: false }), await tok.encode('Once upon a time', { addSpecialTokens: false }));
+        assert.deepEqual(
+          await gTok.encode('Once upon a time', { addSpecialTokens: false }),
+          await tok.encode('Once upon a time', { addSpecialTokens: false }),
+        );
         const pq = await perplexity(q, ids);
-        t.diagnostic(`${type} (${Object.entries(r.typeCounts).map(([k, n]) => `${k} x${n}`).join(', ')}): perplexity on ${ids.length} tokens ${pq.toFixed(4)} vs f32 ${pf.toFixed(4)} (${((pq / pf - 1) * 100).toFixed(2)}%)`);
+        t.diagnostic(
+          `${type} (${Object.entries(r.typeCounts)
+            .map(([k, n]) => `${k} x${n}`)
+            .join(
+              ', ',
+            )}): perplexity on ${ids.length} tokens ${pq.toFixed(4)} vs f32 ${pf.toFixed(4)} (${((pq / pf - 1) * 100).toFixed(2)}%)`,
+        );
         assert.ok(Math.abs(pq / pf - 1) <= limit, `${type}: perplexity ${pq} vs f32 ${pf}: more than ${limit * 100}% apart`);
       } finally {
         q.model.dispose();
@@ -99,10 +111,21 @@ test('stories260K as Q8_0 / Q4_0 GGUF: perplexity within 2% / 10% of f32 on the 
 
 test('seeded Q4_K_M GGUF (K formats, GQA): CPU logits match the reference backend; same argmax', { skip: noCpu }, async (t) => {
   const dir = join(work, 'tiny-k');
-  writeRandomModel(dir, {
-    architectures: ['LlamaForCausalLM'], hidden_size: 256, intermediate_size: 512, num_hidden_layers: 3,
-    num_attention_heads: 8, num_key_value_heads: 2, vocab_size: 320, max_position_embeddings: 128, tie_word_embeddings: false,
-  }, { seed: 99, tokenizer: true, init: 'well-conditioned' });
+  writeRandomModel(
+    dir,
+    {
+      architectures: ['LlamaForCausalLM'],
+      hidden_size: 256,
+      intermediate_size: 512,
+      num_hidden_layers: 3,
+      num_attention_heads: 8,
+      num_key_value_heads: 2,
+      vocab_size: 320,
+      max_position_embeddings: 128,
+      tie_word_embeddings: false,
+    },
+    { seed: 99, tokenizer: true, init: 'well-conditioned' },
+  );
   const file = join(work, 'tiny-k.gguf');
   const r = convertToGguf(dir, file, { type: 'q4_k_m' });
   assert.deepEqual(r.typeCounts, { Q4_K: 20, Q6_K: 3, F32: 7 }); // use_more_bits(l, 3) picks layer 2 only
@@ -111,15 +134,25 @@ test('seeded Q4_K_M GGUF (K formats, GQA): CPU logits match the reference backen
   try {
     const seq = [1, 17, 99, 250, 3, 44, 45, 200];
     const [lc, lr] = [await allLogits(mc, seq), await allLogits(mr, seq)];
-    let maxDiff = 0, scale = 0;
-    for (let i = 0; i < lr.length; i++) { maxDiff = Math.max(maxDiff, Math.abs(lc[i]! - lr[i]!)); scale = Math.max(scale, Math.abs(lr[i]!)); }
+    let maxDiff = 0,
+      scale = 0;
+    for (let i = 0; i < lr.length; i++) {
+      maxDiff = Math.max(maxDiff, Math.abs(lc[i]! - lr[i]!));
+      scale = Math.max(scale, Math.abs(lr[i]!));
+    }
     const V = mc.config.vocabSize;
     let same = 0;
     for (let p = 0; p < seq.length; p++) {
-      const am = (l: Float32Array) => { let b = 0; for (let i = 1; i < V; i++) if (l[p * V + i]! > l[p * V + b]!) b = i; return b; };
+      const am = (l: Float32Array) => {
+        let b = 0;
+        for (let i = 1; i < V; i++) if (l[p * V + i]! > l[p * V + b]!) b = i;
+        return b;
+      };
       if (am(lc) === am(lr)) same++;
     }
-    t.diagnostic(`max |logit cpu - ref| ${maxDiff.toExponential(2)} (max |logit| ${scale.toFixed(3)}), argmax agreement ${same}/${seq.length}`);
+    t.diagnostic(
+      `max |logit cpu - ref| ${maxDiff.toExponential(2)} (max |logit| ${scale.toFixed(3)}), argmax agreement ${same}/${seq.length}`,
+    );
     assert.ok(maxDiff <= 1e-3 * Math.max(1, scale), `logits differ by ${maxDiff}`);
     assert.equal(same, seq.length);
   } finally {

@@ -42,7 +42,9 @@ test('missing tensor -> tensor_missing; wrong shape -> tensor_shape_mismatch; in
 
     const m2 = makeTinyModel('tiny-qwen2');
     try {
-      rewrite(m2.dir, (ts) => ts.map((t) => (t.name === 'model.layers.0.mlp.down_proj.weight' ? { ...t, shape: [t.shape[1]!, t.shape[0]!] } : t)));
+      rewrite(m2.dir, (ts) =>
+        ts.map((t) => (t.name === 'model.layers.0.mlp.down_proj.weight' ? { ...t, shape: [t.shape[1]!, t.shape[0]!] } : t)),
+      );
       e = await codeOf(loadModel(m2.dir, b));
       assert.equal(e.code, 'tensor_shape_mismatch');
       assert.match(e.message, /down_proj/);
@@ -94,7 +96,9 @@ test('sharded checkpoint loads and gives the same logits; eos ids merge with gen
   const single = makeTinyModel('tiny-mistral');
   const sharded = makeTinyModel('tiny-mistral', { maxShardBytes: 100_000 });
   try {
-    assert.ok(JSON.parse(readFileSync(join(sharded.dir, 'model.safetensors.index.json'), 'utf8')).weight_map['lm_head.weight'].startsWith('model-'));
+    assert.ok(
+      JSON.parse(readFileSync(join(sharded.dir, 'model.safetensors.index.json'), 'utf8')).weight_map['lm_head.weight'].startsWith('model-'),
+    );
     const tokens = tokenSeq(20, 512, 2);
     const logits: Float32Array[] = [];
     for (const dir of [single.dir, sharded.dir]) {
@@ -170,7 +174,10 @@ test('kvBytesPerToken, allocKvCache shapes, forward argument checks', async () =
     drv.reset();
     const all = await drv.prefill(tokenSeq(20, 512), { allLogits: true }); // rows chunked by maxLogitsPerStep
     assert.deepEqual(all.subarray(19 * config.vocabSize), full);
-    await assert.rejects(drv.prefill(tokenSeq(13, 512)), (e: unknown) => e instanceof TokenmillError && e.code === 'context_length_exceeded');
+    await assert.rejects(
+      drv.prefill(tokenSeq(13, 512)),
+      (e: unknown) => e instanceof TokenmillError && e.code === 'context_length_exceeded',
+    );
     drv.dispose();
     model.dispose();
     model.dispose(); // idempotent
@@ -223,11 +230,18 @@ test('kvCacheDType: auto = computeDType, f16/bf16 with f32 compute, rejected whe
     drv.dispose();
     model.dispose();
     assert.equal(b.memoryStats().numTensors, 0);
-    const fake = (name: string, computeDType: 'f32' | 'bf16') => ({ name, computeDType }) as unknown as Parameters<typeof resolveKvCacheDType>[0];
+    const fake = (name: string, computeDType: 'f32' | 'bf16') =>
+      ({ name, computeDType }) as unknown as Parameters<typeof resolveKvCacheDType>[0];
     assert.equal(resolveKvCacheDType(fake('cuda', 'bf16'), 'auto'), 'bf16');
     assert.equal(resolveKvCacheDType(fake('cuda', 'bf16'), 'bf16'), 'bf16');
-    assert.throws(() => resolveKvCacheDType(fake('cuda', 'bf16'), 'f16'), (e: unknown) => e instanceof TokenmillError && /not supported on the cuda backend/.test(e.message));
-    assert.throws(() => resolveKvCacheDType(fake('cuda', 'f32'), 'f16'), (e: unknown) => e instanceof TokenmillError && e.code === 'invalid_argument');
+    assert.throws(
+      () => resolveKvCacheDType(fake('cuda', 'bf16'), 'f16'),
+      (e: unknown) => e instanceof TokenmillError && /not supported on the cuda backend/.test(e.message),
+    );
+    assert.throws(
+      () => resolveKvCacheDType(fake('cuda', 'f32'), 'f16'),
+      (e: unknown) => e instanceof TokenmillError && e.code === 'invalid_argument',
+    );
     assert.equal(resolveKvCacheDType(fake('cpu', 'f32'), 'bf16'), 'bf16');
   } finally {
     m.cleanup();

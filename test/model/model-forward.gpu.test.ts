@@ -33,7 +33,8 @@ function argmaxAgreement(a: Float32Array, b: Float32Array, V: number): number {
   let same = 0;
   const rows = a.length / V;
   for (let r = 0; r < rows; r++) {
-    let ia = 0, ib = 0;
+    let ia = 0,
+      ib = 0;
     for (let v = 1; v < V; v++) {
       if (a[r * V + v]! > a[r * V + ia]!) ia = v;
       if (b[r * V + v]! > b[r * V + ib]!) ib = v;

@@ -76,7 +76,9 @@ cpuTest('tiny-qwen3', 'bf16');
 function cpuTest(preset: string, dtype: 'f32' | 'f16' | 'bf16'): void {
   const cpu = cpuAddonAvailable();
   const ci = process.env.CI === 'true';
-  test(`${preset} (${dtype} weights): reference vs CPU backend (prefill 32 + decode 32)`, { skip: cpu.available || ci ? false : `CPU addon unavailable: ${cpu.reason}` }, async () => {
+  test(`${preset} (${dtype} weights): reference vs CPU backend (prefill 32 + decode 32)`, {
+    skip: cpu.available || ci ? false : `CPU addon unavailable: ${cpu.reason}`,
+  }, async () => {
     assert.ok(cpu.available, `CPU addon required in CI: ${cpu.reason}`);
     const m = makeTinyModel(preset, { dtype });
     try {

@@ -17,7 +17,10 @@ function numParams(name: string): number {
 test('every preset parses; tiny presets cover every architecture and feature', () => {
   for (const [name, p] of Object.entries(MODEL_PRESETS)) parseModelConfig(p.config, name);
   const tiny = TINY_PRESETS.map((n) => parseModelConfig(MODEL_PRESETS[n]!.config, n));
-  assert.deepEqual(new Set(tiny.map((c) => c.architecture)), new Set(['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM']));
+  assert.deepEqual(
+    new Set(tiny.map((c) => c.architecture)),
+    new Set(['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM']),
+  );
   assert.ok(tiny.some((c) => c.ropeScaling?.type === 'llama3' && !c.tieWordEmbeddings));
   assert.ok(tiny.some((c) => c.slidingWindow > 0));
   assert.ok(tiny.some((c) => c.attentionBias));
@@ -25,7 +28,7 @@ test('every preset parses; tiny presets cover every architecture and feature', (
   assert.ok(tiny.some((c) => c.tieWordEmbeddings));
 });
 
-test('big presets have the real models\' shapes and parameter counts', () => {
+test("big presets have the real models' shapes and parameter counts", () => {
   const s15 = parseModelConfig(MODEL_PRESETS.stories15M!.config);
   assert.deepEqual([s15.hiddenSize, s15.intermediateSize, s15.numLayers, s15.numHeads, s15.vocabSize], [288, 768, 6, 6, 32000]);
   const s110 = parseModelConfig(MODEL_PRESETS.stories110M!.config);

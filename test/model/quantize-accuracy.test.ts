@@ -113,7 +113,9 @@ test('stories260K int8: greedy top-1 agreement over 200 steps and fixture perple
     const tok = loadTokenizer(dir);
     const ids = [bos, ...(await tok.encode(readFileSync(FIXTURE, 'utf8').trim(), { addSpecialTokens: false }))];
     const [pf, pq] = [await perplexity(f, ids), await perplexity(q, ids)];
-    t.diagnostic(`agreement int8 ${(a.agree * 100).toFixed(1)}% (max |dlogit| ${a.maxDiff.toFixed(3)}), int8 with f32 lm_head ${(aNoHead.agree * 100).toFixed(1)}%`);
+    t.diagnostic(
+      `agreement int8 ${(a.agree * 100).toFixed(1)}% (max |dlogit| ${a.maxDiff.toFixed(3)}), int8 with f32 lm_head ${(aNoHead.agree * 100).toFixed(1)}%`,
+    );
     t.diagnostic(`perplexity on ${ids.length} tokens: f32 ${pf.toFixed(4)}, int8 ${pq.toFixed(4)} (${((pq / pf - 1) * 100).toFixed(2)}%)`);
     // Measured: 99.0% (198/200; 100% with an f32 lm_head), ppl 2.4793 vs 2.4764 (-0.12%). A flip
     // needs a top-2 gap below the int8 logit error (max ~0.3 here): allow 3x the measured flips; a
@@ -140,7 +142,9 @@ test('seeded random stories15M shape int8: teacher-forced top-1 agreement vs f32
   try {
     const seq = await greedy(f, [1, 400, 500, 600], 60);
     const a = await agreement(f, q, seq);
-    t.diagnostic(`random stories15M: agreement ${(a.agree * 100).toFixed(1)}% over ${seq.length} positions, max |dlogit| ${a.maxDiff.toFixed(3)}`);
+    t.diagnostic(
+      `random stories15M: agreement ${(a.agree * 100).toFixed(1)}% over ${seq.length} positions, max |dlogit| ${a.maxDiff.toFixed(3)}`,
+    );
     assert.ok(a.agree >= 0.9, `int8 top-1 agreement ${a.agree} < 0.9`);
   } finally {
     q.model.dispose();
@@ -188,9 +192,11 @@ test(Q8_0_TITLE, { skip: noCpu || shared }, async (t) => {
     const tok = loadTokenizer(dir);
     const ids = [bos, ...(await tok.encode(readFileSync(FIXTURE, 'utf8').trim(), { addSpecialTokens: false }))];
     const [pf, pq] = [await perplexity(f, ids), await perplexity(q, ids)];
-    t.diagnostic(`q8_0: teacher-forced agreement ${(a.agree * 100).toFixed(1)}% (max |dlogit| ${a.maxDiff.toFixed(3)}); ` +
-      `free-running greedy: first ${prefix - 1} of 64 identical; ` +
-      `ppl f32 ${pf.toFixed(4)}, q8_0 ${pq.toFixed(4)} (${((pq / pf - 1) * 100).toFixed(2)}%)`);
+    t.diagnostic(
+      `q8_0: teacher-forced agreement ${(a.agree * 100).toFixed(1)}% (max |dlogit| ${a.maxDiff.toFixed(3)}); ` +
+        `free-running greedy: first ${prefix - 1} of 64 identical; ` +
+        `ppl f32 ${pf.toFixed(4)}, q8_0 ${pq.toFixed(4)} (${((pq / pf - 1) * 100).toFixed(2)}%)`,
+    );
     // Same bounds as int8: Q8_0 also quantizes the activations (per 32), a little more error per dot.
     assert.ok(a.agree >= 0.95, `q8_0 top-1 agreement ${a.agree} < 0.95`);
     assert.ok(Math.abs(pq / pf - 1) <= 0.02, `perplexity q8_0 ${pq} vs f32 ${pf}: more than 2% apart`);

@@ -16,7 +16,10 @@ import { cpuAddonAvailable, createCpuBackend, createReferenceBackend } from '../
 import { Rng } from '../conformance/helpers.js';
 
 test('roundHalfEven rounds ties to even', () => {
-  assert.deepEqual([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4999, 2.5001, 126.5, -126.5].map(roundHalfEven), [0, 2, 2, 0, -2, -2, 2, 3, 126, -126]);
+  assert.deepEqual(
+    [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4999, 2.5001, 126.5, -126.5].map(roundHalfEven),
+    [0, 2, 2, 0, -2, -2, 2, 3, 126, -126],
+  );
 });
 
 test('quantizeRowsInt8: scales = max|row| / 127, codes within +-127, error <= s/2 per element', () => {
@@ -50,7 +53,9 @@ test('quantizeRowsInt8: exact ties round to even; non-finite weights are refused
 });
 
 const cpu = cpuAddonAvailable();
-test('quantized tiny model: reference and CPU logits agree; dispose frees every tensor', { skip: cpu.available ? false : cpu.reason }, async () => {
+test('quantized tiny model: reference and CPU logits agree; dispose frees every tensor', {
+  skip: cpu.available ? false : cpu.reason,
+}, async () => {
   const work = mkdtempSync(join(tmpdir(), 'tm-q8u-'));
   try {
     writeRandomModel(work, MODEL_PRESETS['tiny-qwen2']!.config, { seed: 3, tokenizer: false }); // q/k/v bias

@@ -16,14 +16,32 @@ import { openModelStack } from '../../src/server/model-stack.js';
 import { sharedPath, skipUnlessShared } from '../tokenizer/shared-models.js';
 
 const CASES = [
-  { family: 'qwen3', preset: 'tiny-qwen3', vocab: 151669, bos: null, eos: [151645, 151643], turnEnd: 151645, turn: '<|im_start|>user\nSay "hi"<|im_end|>\n<|im_start|>assistant\n' },
-  { family: 'llama3', preset: 'tiny-llama3', vocab: 128256, bos: 128000, eos: [128001, 128009], turnEnd: 128009, turn: '<|start_header_id|>user<|end_header_id|>\n\nSay "hi"<|eot_id|>' },
+  {
+    family: 'qwen3',
+    preset: 'tiny-qwen3',
+    vocab: 151669,
+    bos: null,
+    eos: [151645, 151643],
+    turnEnd: 151645,
+    turn: '<|im_start|>user\nSay "hi"<|im_end|>\n<|im_start|>assistant\n',
+  },
+  {
+    family: 'llama3',
+    preset: 'tiny-llama3',
+    vocab: 128256,
+    bos: 128000,
+    eos: [128001, 128009],
+    turnEnd: 128009,
+    turn: '<|start_header_id|>user<|end_header_id|>\n\nSay "hi"<|eot_id|>',
+  },
 ] as const;
 
 const device = cpuAddonAvailable().available ? 'cpu' : 'reference';
 
 for (const c of CASES) {
-  describe(`random ${c.family}-shaped model with the real ${c.family} tokenizer`, { skip: skipUnlessShared(`${c.family}-tokenizer/tokenizer.json`) }, () => {
+  describe(`random ${c.family}-shaped model with the real ${c.family} tokenizer`, {
+    skip: skipUnlessShared(`${c.family}-tokenizer/tokenizer.json`),
+  }, () => {
     let m: TinyModel | undefined;
     let t: ModelTokenizer | undefined;
     const model = (): TinyModel => (m ??= makeTinyModel(sharedPath(`${c.family}-tokenizer`), { preset: c.preset, dtype: 'bf16', seed: 3 }));
@@ -57,14 +75,22 @@ for (const c of CASES) {
         const { url } = await server.listen({ port: 0 });
         const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sk-any', maxRetries: 0 });
         const r = await client.chat.completions.create({
-          model: 'tiny', messages: [{ role: 'user', content: 'Say "hi"' }], max_tokens: 6, temperature: 0, logit_bias: { [String(quote)]: 100 },
+          model: 'tiny',
+          messages: [{ role: 'user', content: 'Say "hi"' }],
+          max_tokens: 6,
+          temperature: 0,
+          logit_bias: { [String(quote)]: 100 },
         });
         assert.equal(r.choices[0]!.finish_reason, 'length');
         assert.equal(r.usage!.completion_tokens, 6);
         assert.equal(r.choices[0]!.message.content, '""""""');
         // Forcing the end-of-turn token ends the answer with finish_reason stop.
         const end = await client.chat.completions.create({
-          model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 6, temperature: 0, logit_bias: { [String(c.turnEnd)]: 100 },
+          model: 'tiny',
+          messages: [{ role: 'user', content: 'hi' }],
+          max_tokens: 6,
+          temperature: 0,
+          logit_bias: { [String(c.turnEnd)]: 100 },
         });
         assert.equal(end.choices[0]!.finish_reason, 'stop');
         assert.equal(end.usage!.completion_tokens, 1);

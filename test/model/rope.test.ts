@@ -20,15 +20,23 @@ test('linear scaling divides every frequency by factor', () => {
 
 test('llama3 scaling (Llama 3.1: theta 5e5, factor 8, low 1, high 4, original 8192)', () => {
   const f = computeInvFreq({
-    headDim: 128, ropeTheta: 500000,
+    headDim: 128,
+    ropeTheta: 500000,
     ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 },
   });
   assert.equal(f.length, 64);
   // Values computed by hand (Python, f64): high band kept, low band / 8, medium band interpolated.
   const want: [number, number][] = [
-    [0, 1.0], [1, 0.8146172338565447], [20, 0.016560440080994446], [28, 0.0032114459947525913],
-    [29, 0.002166570763503359], [30, 0.0013718935677611381], [32, 0.0005248461609929547],
-    [34, 0.00017850781276799638], [35, 9.556212353964683e-05], [63, 3.068925988914511e-07],
+    [0, 1.0],
+    [1, 0.8146172338565447],
+    [20, 0.016560440080994446],
+    [28, 0.0032114459947525913],
+    [29, 0.002166570763503359],
+    [30, 0.0013718935677611381],
+    [32, 0.0005248461609929547],
+    [34, 0.00017850781276799638],
+    [35, 9.556212353964683e-5],
+    [63, 3.068925988914511e-7],
   ];
   for (const [i, w] of want) close(f[i]!, w, `i=${i}`);
   // Monotone decreasing across the bands.

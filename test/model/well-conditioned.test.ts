@@ -23,17 +23,31 @@ import { createBf16SimBackend } from '../conformance/bf16-sim.js';
 const LAYERS = Number(process.env.TM_WC_LAYERS ?? 32);
 const HIDDEN = Number(process.env.TM_WC_HIDDEN ?? 128);
 const CONFIG = {
-  architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: HIDDEN, intermediate_size: Math.round(HIDDEN * 2.6875),
-  num_hidden_layers: LAYERS, num_attention_heads: 8, num_key_value_heads: 8, vocab_size: 4096, max_position_embeddings: 512,
-  rms_norm_eps: 1e-5, rope_theta: 10000, hidden_act: 'silu', tie_word_embeddings: false,
+  architectures: ['LlamaForCausalLM'],
+  model_type: 'llama',
+  hidden_size: HIDDEN,
+  intermediate_size: Math.round(HIDDEN * 2.6875),
+  num_hidden_layers: LAYERS,
+  num_attention_heads: 8,
+  num_key_value_heads: 8,
+  vocab_size: 4096,
+  max_position_embeddings: 512,
+  rms_norm_eps: 1e-5,
+  rope_theta: 10000,
+  hidden_act: 'silu',
+  tie_word_embeddings: false,
 };
 const PROMPT = 32;
 const STEPS = Number(process.env.TM_WC_STEPS ?? 256);
 const V = CONFIG.vocab_size;
 
 let work = '';
-before(() => { work = mkdtempSync(join(tmpdir(), 'tm-wc-')); });
-after(() => { if (work) rmSync(work, { recursive: true, force: true }); });
+before(() => {
+  work = mkdtempSync(join(tmpdir(), 'tm-wc-'));
+});
+after(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
 
 function f32Backend(): Backend {
   return cpuAddonAvailable().available ? createCpuBackend({ numThreads: 2 }) : createReferenceBackend();
@@ -45,7 +59,12 @@ function argmaxRow(x: Float32Array, row: number): number {
   return best;
 }
 
-interface Measure { agreement: number; relErrMean: number; favoured: number; marginUlps: number }
+interface Measure {
+  agreement: number;
+  relErrMean: number;
+  favoured: number;
+  marginUlps: number;
+}
 
 async function measure(init: RandomInit): Promise<Measure> {
   const dir = join(work, init);
@@ -66,16 +85,30 @@ async function measure(init: RandomInit): Promise<Measure> {
         ids.push(argmaxRow(logits, 0));
         if (i + 1 < STEPS) logits = await d.decode(ids[ids.length - 1]!);
       }
-    } finally { d.dispose(); }
+    } finally {
+      d.dispose();
+    }
     const d2 = new ForwardDriver(model, { maxSeqLen: PROMPT + STEPS + 8 });
-    try { rows32 = await d2.prefill(ids.slice(0, PROMPT + STEPS - 1), { allLogits: true }); } finally { d2.dispose(); model.dispose(); b32.dispose(); }
+    try {
+      rows32 = await d2.prefill(ids.slice(0, PROMPT + STEPS - 1), { allLogits: true });
+    } finally {
+      d2.dispose();
+      model.dispose();
+      b32.dispose();
+    }
   }
   const b16 = createBf16SimBackend();
   let rows16: Float32Array;
   {
     const { model } = await loadModel(dir, b16);
     const d = new ForwardDriver(model, { maxSeqLen: PROMPT + STEPS + 8 });
-    try { rows16 = await d.prefill(ids.slice(0, PROMPT + STEPS - 1), { allLogits: true }); } finally { d.dispose(); model.dispose(); b16.dispose(); }
+    try {
+      rows16 = await d.prefill(ids.slice(0, PROMPT + STEPS - 1), { allLogits: true });
+    } finally {
+      d.dispose();
+      model.dispose();
+      b16.dispose();
+    }
   }
   let agree = 0;
   let favoured = 0;
@@ -86,10 +119,14 @@ async function measure(init: RandomInit): Promise<Measure> {
     const a = argmaxRow(rows32, row);
     if (a === argmaxRow(rows16, row)) agree++;
     if (a === (ids[row]! + V - 1) % V) favoured++;
-    let num = 0; let den = 0; let second = -Infinity;
+    let num = 0;
+    let den = 0;
+    let second = -Infinity;
     for (let v = 0; v < V; v++) {
-      const x = rows32[row * V + v]!; const y = rows16[row * V + v]!;
-      num += (x - y) ** 2; den += x * x;
+      const x = rows32[row * V + v]!;
+      const y = rows16[row * V + v]!;
+      num += (x - y) ** 2;
+      den += x * x;
       if (v !== a && x > second) second = x;
     }
     err += Math.sqrt(num / den);
@@ -102,7 +139,15 @@ async function measure(init: RandomInit): Promise<Measure> {
 }
 
 test('well-conditioned lm_head is the embedding rolled by one row over sqrt(hidden); default init unchanged', async () => {
-  const cfg = { ...CONFIG, num_hidden_layers: 1, hidden_size: 16, intermediate_size: 32, num_attention_heads: 2, num_key_value_heads: 2, vocab_size: 64 };
+  const cfg = {
+    ...CONFIG,
+    num_hidden_layers: 1,
+    hidden_size: 16,
+    intermediate_size: 32,
+    num_attention_heads: 2,
+    num_key_value_heads: 2,
+    vocab_size: 64,
+  };
   const c = writeRandomModel(join(work, 'small-wc'), cfg, { seed: 3, init: 'well-conditioned', tokenizer: false });
   const st = openCheckpoint(join(work, 'small-wc'));
   const emb = (st.read('model.embed_tokens.weight').data as Float32Array).slice(); // read() may reuse its buffer

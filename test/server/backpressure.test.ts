@@ -49,7 +49,11 @@ describe('backpressure', () => {
       await first.firstEvent; // running
       const second = openSse(`${live.url}/v1/completions`, long);
       await live.engine.admittedCount(2); // queued behind it
-      const res = await fetch(`${live.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: TINY_MODEL_ID, prompt: 'a', stream: true }) });
+      const res = await fetch(`${live.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: TINY_MODEL_ID, prompt: 'a', stream: true }),
+      });
       assert.equal(res.status, 503);
       assert.equal(res.headers.get('retry-after'), '1');
       assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'server_overloaded');

@@ -19,7 +19,13 @@ const device = cpuAddonAvailable().available ? 'cpu' : 'reference';
 const live: { stack: ModelStack; server: TokenmillServer; client: OpenAI }[] = [];
 
 async function start(chatTemplate?: string): Promise<{ stack: ModelStack; client: OpenAI }> {
-  const stack = await openModelStack({ dir, modelId: 'tiny', device, kvCacheBytes: 2 << 20, ...(chatTemplate !== undefined ? { chatTemplate } : {}) });
+  const stack = await openModelStack({
+    dir,
+    modelId: 'tiny',
+    device,
+    kvCacheBytes: 2 << 20,
+    ...(chatTemplate !== undefined ? { chatTemplate } : {}),
+  });
   const server = await createServer({ engine: stack.engine, frontend: stack.frontend });
   const { url } = await server.listen({ port: 0 });
   const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sk-any', maxRetries: 0 });
@@ -44,19 +50,27 @@ after(async () => {
 
 test('no template: chat is a 400 naming --chat-template; completions still work', async () => {
   const { client } = await start();
-  await assert.rejects(client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 }), (e: unknown) => {
-    assert.ok(e instanceof OpenAI.BadRequestError);
-    assert.equal(e.code, 'chat_template_missing');
-    assert.match(e.message, /--chat-template FILE\|NAME/);
-    return true;
-  });
+  await assert.rejects(
+    client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 }),
+    (e: unknown) => {
+      assert.ok(e instanceof OpenAI.BadRequestError);
+      assert.equal(e.code, 'chat_template_missing');
+      assert.match(e.message, /--chat-template FILE\|NAME/);
+      return true;
+    },
+  );
   const c = await client.completions.create({ model: 'tiny', prompt: 'hi', max_tokens: 2, temperature: 0 });
   assert.equal(c.choices.length, 1);
 });
 
 test("--chat-template plain: chat renders 'user: ...\\nassistant:'", async () => {
   const { stack, client } = await start(resolveChatTemplate('plain').template);
-  const r = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi there' }], max_tokens: 2, temperature: 0 });
+  const r = await client.chat.completions.create({
+    model: 'tiny',
+    messages: [{ role: 'user', content: 'hi there' }],
+    max_tokens: 2,
+    temperature: 0,
+  });
   const expected = await stack.frontend.encode('user: hi there\nassistant:', { addSpecialTokens: false });
   assert.equal(r.usage!.prompt_tokens, expected.length);
   assert.ok(r.choices[0]!.message.content !== undefined);

@@ -29,7 +29,14 @@ async function serveWith(template: string | undefined, timeoutMs: number) {
   const frontend = new TokenizerFrontend(loadTokenizer(dir), { eosTokenIds: [EOS], vocabSize: 512, templateTimeoutMs: timeoutMs });
   const backend = cpuAddonAvailable().available ? createCpuBackend({ numThreads: 1 }) : createReferenceBackend();
   const { model } = await loadModel(dir, backend);
-  const inner = new AsyncEngine({ modelId: 'tiny', model, numBlocks: 64, eosTokenIds: [EOS], detokenizer: frontend.detokenizerFactory(), usdPerHour: 1 });
+  const inner = new AsyncEngine({
+    modelId: 'tiny',
+    model,
+    numBlocks: 64,
+    eosTokenIds: [EOS],
+    detokenizer: frontend.detokenizerFactory(),
+    usdPerHour: 1,
+  });
   const engine = new RecordingEngine(inner, () => {
     model.dispose();
     backend.dispose();
@@ -47,12 +54,21 @@ async function serveWith(template: string | undefined, timeoutMs: number) {
 
 describe('chat template through the server', () => {
   const closers: (() => Promise<void>)[] = [];
-  after(async () => { for (const c of closers) await c(); });
+  after(async () => {
+    for (const c of closers) await c();
+  });
 
   it('renders the model template (ChatML) and tokenizes without doubling specials', async () => {
     const s = await serveWith(undefined, 2000);
     closers.push(s.close);
-    await s.client.chat.completions.create({ model: 'tiny', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello' }], max_tokens: 1 });
+    await s.client.chat.completions.create({
+      model: 'tiny',
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Hello' },
+      ],
+      max_tokens: 1,
+    });
     const ids = s.engine.requests.at(-1)!.promptTokenIds;
     const text = await s.frontend.decode(ids, { skipSpecialTokens: false });
     assert.equal(text, '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n');
@@ -63,8 +79,10 @@ describe('chat template through the server', () => {
     const evil = '{% for i in range(100000000) %}{{ i }}{% endfor %}';
     const s = await serveWith(evil, 200);
     closers.push(s.close);
-    await assert.rejects(s.client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'x' }] }),
-      (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === 'chat_template_timeout');
+    await assert.rejects(
+      s.client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'x' }] }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === 'chat_template_timeout',
+    );
     const r = await s.client.completions.create({ model: 'tiny', prompt: 'still alive', max_tokens: 2 });
     assert.equal(r.choices.length, 1);
   });

@@ -55,14 +55,26 @@ describe('/v1/embeddings on a tiny random Qwen3 (real engine, openai client)', (
     return Array.from({ length: config.hiddenSize }, (_, i) => rows.reduce((a, r) => a + r[i]!, 0) / rows.length);
   };
   const tokenize = async (text: string): Promise<number[]> => {
-    const res = await fetch(`${url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: text }) });
+    const res = await fetch(`${url}/tokenize`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: text }),
+    });
     return ((await res.json()) as { tokens: number[] }).tokens;
   };
 
   before(async () => {
     config = writeRandomModel(dir, MODEL_PRESETS['tiny-qwen3']!.config, { seed: 21 });
     const metrics = new ServerMetrics({ modelName: 'tiny-embed', usdPerHour: 3 });
-    stack = await openModelStack({ dir, modelId: 'tiny-embed', device: 'reference', kvCacheBytes: 4 * 1024 * 1024, maxModelLen: 64, usdPerHour: 3, observer: metrics });
+    stack = await openModelStack({
+      dir,
+      modelId: 'tiny-embed',
+      device: 'reference',
+      kvCacheBytes: 4 * 1024 * 1024,
+      maxModelLen: 64,
+      usdPerHour: 3,
+      observer: metrics,
+    });
     server = await createServer({ engine: stack.engine, frontend: stack.frontend, metrics });
     url = (await server.listen({ port: 0 })).url;
     client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sk-any', maxRetries: 0 });
@@ -107,9 +119,15 @@ describe('/v1/embeddings on a tiny random Qwen3 (real engine, openai client)', (
     const texts = ['alpha', 'a much longer second input about engines', 'c'];
     const ids = await Promise.all(texts.map(tokenize));
     const r = await client.embeddings.create({ model: 'tiny-embed', input: texts, encoding_format: 'float' });
-    assert.deepEqual(r.data.map((d) => d.index), [0, 1, 2]);
+    assert.deepEqual(
+      r.data.map((d) => d.index),
+      [0, 1, 2],
+    );
     r.data.forEach((d, i) => assertVecClose(d.embedding, normalised(dense(ids[i]!)), `input ${i}`));
-    assert.equal(r.usage.prompt_tokens, ids.reduce((a, x) => a + x.length, 0));
+    assert.equal(
+      r.usage.prompt_tokens,
+      ids.reduce((a, x) => a + x.length, 0),
+    );
     const byIds = await client.embeddings.create({ model: 'tiny-embed', input: ids, encoding_format: 'float' });
     byIds.data.forEach((d, i) => assertVecClose(d.embedding, r.data[i]!.embedding, `token ids ${i}`, 1e-6));
     const single = await client.embeddings.create({ model: 'tiny-embed', input: [5, 6, 7, 8], encoding_format: 'float' });
@@ -121,7 +139,12 @@ describe('/v1/embeddings on a tiny random Qwen3 (real engine, openai client)', (
     const r = await client.embeddings.create({ model: 'tiny-embed', input: ids, dimensions: 16, encoding_format: 'float' });
     assert.equal(r.data[0]!.embedding.length, 16);
     assertVecClose(r.data[0]!.embedding, normalised(dense(ids), 16), 'dimensions 16');
-    const full = await client.embeddings.create({ model: 'tiny-embed', input: ids, dimensions: config.hiddenSize, encoding_format: 'float' });
+    const full = await client.embeddings.create({
+      model: 'tiny-embed',
+      input: ids,
+      dimensions: config.hiddenSize,
+      encoding_format: 'float',
+    });
     assert.equal(full.data[0]!.embedding.length, config.hiddenSize);
   });
 
@@ -130,8 +153,15 @@ describe('/v1/embeddings on a tiny random Qwen3 (real engine, openai client)', (
     await expectBadRequest(client.embeddings.create({ model: 'tiny-embed', input: [] }), 'input');
     await expectBadRequest(client.embeddings.create({ model: 'tiny-embed', input: [[1, 2], [config.vocabSize]] }), 'input.1');
     await expectBadRequest(client.embeddings.create({ model: 'tiny-embed', input: Array.from({ length: 257 }, () => 'x') }), 'input');
-    await expectBadRequest(client.embeddings.create({ model: 'tiny-embed', input: Array.from({ length: 65 }, (_, i) => i + 1) }), 'input', 'context_length_exceeded');
-    await expectBadRequest(client.embeddings.create({ model: 'tiny-embed', input: 'x', encoding_format: 'int8' as 'float' }), 'encoding_format');
+    await expectBadRequest(
+      client.embeddings.create({ model: 'tiny-embed', input: Array.from({ length: 65 }, (_, i) => i + 1) }),
+      'input',
+      'context_length_exceeded',
+    );
+    await expectBadRequest(
+      client.embeddings.create({ model: 'tiny-embed', input: 'x', encoding_format: 'int8' as 'float' }),
+      'encoding_format',
+    );
     await assert.rejects(client.embeddings.create({ model: 'other-model', input: 'x' }), (e: unknown) => e instanceof OpenAI.NotFoundError);
     const ok = await client.embeddings.create({ model: 'tiny-embed', input: 'still serving', encoding_format: 'float' });
     assert.equal(ok.data.length, 1);
@@ -159,8 +189,17 @@ describe('pooling declared by a sentence-transformers layout', () => {
       assert.equal(declaredPooling(dir), null);
       assert.equal(resolvePooling('auto', dir), 'last');
       mkdirSync(join(dir, 'pool'));
-      writeFileSync(join(dir, 'modules.json'), JSON.stringify([{ idx: 0, path: '', type: 'sentence_transformers.models.Transformer' }, { idx: 1, path: 'pool', type: 'sentence_transformers.models.Pooling' }]));
-      writeFileSync(join(dir, 'pool', 'config.json'), JSON.stringify({ word_embedding_dimension: 64, pooling_mode_mean_tokens: true, pooling_mode_lasttoken: false }));
+      writeFileSync(
+        join(dir, 'modules.json'),
+        JSON.stringify([
+          { idx: 0, path: '', type: 'sentence_transformers.models.Transformer' },
+          { idx: 1, path: 'pool', type: 'sentence_transformers.models.Pooling' },
+        ]),
+      );
+      writeFileSync(
+        join(dir, 'pool', 'config.json'),
+        JSON.stringify({ word_embedding_dimension: 64, pooling_mode_mean_tokens: true, pooling_mode_lasttoken: false }),
+      );
       assert.equal(resolvePooling('auto', dir), 'mean');
       writeFileSync(join(dir, 'pool', 'config.json'), JSON.stringify({ pooling_mode_mean_tokens: false, pooling_mode_lasttoken: true }));
       assert.equal(declaredPooling(dir), 'last');

@@ -22,7 +22,12 @@ describe('engine fault', () => {
       assert.equal((await fetch(`${live.url}/health`)).status, 200);
       // Both requests are long enough to be running when the fault is armed.
       const nonStream = post(`${live.url}/v1/completions`, { prompt: 'a', max_tokens: 200, ignore_eos: true });
-      const stream = await openSse(`${live.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'x' }], max_tokens: 200, ignore_eos: true, stream: true });
+      const stream = await openSse(`${live.url}/v1/chat/completions`, {
+        messages: [{ role: 'user', content: 'x' }],
+        max_tokens: 200,
+        ignore_eos: true,
+        stream: true,
+      });
       await stream.firstEvent;
       await live.engine.admittedCount(2);
       fault.arm();
@@ -65,12 +70,19 @@ describe('errors mid-stream through the openai client', () => {
     const live = await startRealLive({ engine: { fault: new ModelFault(5) } });
     try {
       const stream = await live.client.chat.completions.create({
-        model: TINY_MODEL_ID, messages: [{ role: 'user', content: 'x' }], max_tokens: 50, stream: true, ignore_eos: true,
+        model: TINY_MODEL_ID,
+        messages: [{ role: 'user', content: 'x' }],
+        max_tokens: 50,
+        stream: true,
+        ignore_eos: true,
       } as OpenAI.ChatCompletionCreateParamsStreaming);
       const seen: string[] = [];
-      await assert.rejects((async () => {
-        for await (const c of stream) seen.push(c.choices[0]?.delta.content ?? '');
-      })(), (e: unknown) => e instanceof OpenAI.APIError && /simulated CUDA fault/.test(e.message));
+      await assert.rejects(
+        (async () => {
+          for await (const c of stream) seen.push(c.choices[0]?.delta.content ?? '');
+        })(),
+        (e: unknown) => e instanceof OpenAI.APIError && /simulated CUDA fault/.test(e.message),
+      );
       assert.ok(seen.length >= 1);
     } finally {
       await live.close();

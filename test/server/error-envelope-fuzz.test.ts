@@ -25,7 +25,12 @@ let port = 0;
 
 before(async () => {
   writeRandomModel(dir, { ...MODEL_PRESETS['tiny-llama']!.config, num_hidden_layers: 1 }, { seed: 9 });
-  stack = await openModelStack({ dir, modelId: 'tiny', device: cpuAddonAvailable().available ? 'cpu' : 'reference', kvCacheBytes: 2 << 20 });
+  stack = await openModelStack({
+    dir,
+    modelId: 'tiny',
+    device: cpuAddonAvailable().available ? 'cpu' : 'reference',
+    kvCacheBytes: 2 << 20,
+  });
   server = await createServer({ engine: stack.engine, frontend: stack.frontend, bodyLimitBytes: 64 * 1024 });
   port = (await server.listen({ port: 0 })).port;
 });
@@ -35,36 +40,162 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Fuzzed { method: string; path: string; headers: Record<string, string>; body: string | null }
+interface Fuzzed {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string | null;
+}
 
-const ROUTES = ['/v1/completions', '/v1/chat/completions', '/v1/models', '/v1/models/tiny', '/v1/embeddings', '/v1/responses', '/v1/responses/resp_1',
-  '/tokenize', '/detokenize', '/health', '/ready', '/version', '/metrics', '/'];
-const ODD_PATHS = ['/%ff', '/%', '/%zz', '/v1/%', '/v1/chat/completions%', '/v1/models/%ff%fe', '/%2e%2e/%2e%2e/etc/passwd', '//', '/v1//completions', '/v1/./models',
-  '/v1/../v1/models', '/..', '/v1/models/' + 'x'.repeat(3000), '/v1/completions?x=%ff', '/v1/models?%', '/\u00e9t\u00e9', '/v1/chat/completions/', '/V1/MODELS',
-  '/v1/completions#frag', '/%00', '/v1/models/%00', '/*', '/v1/models/%2F..%2F', '/favicon.ico', '/v2/completions'];
+const ROUTES = [
+  '/v1/completions',
+  '/v1/chat/completions',
+  '/v1/models',
+  '/v1/models/tiny',
+  '/v1/embeddings',
+  '/v1/responses',
+  '/v1/responses/resp_1',
+  '/tokenize',
+  '/detokenize',
+  '/health',
+  '/ready',
+  '/version',
+  '/metrics',
+  '/',
+];
+const ODD_PATHS = [
+  '/%ff',
+  '/%',
+  '/%zz',
+  '/v1/%',
+  '/v1/chat/completions%',
+  '/v1/models/%ff%fe',
+  '/%2e%2e/%2e%2e/etc/passwd',
+  '//',
+  '/v1//completions',
+  '/v1/./models',
+  '/v1/../v1/models',
+  '/..',
+  '/v1/models/' + 'x'.repeat(3000),
+  '/v1/completions?x=%ff',
+  '/v1/models?%',
+  '/\u00e9t\u00e9',
+  '/v1/chat/completions/',
+  '/V1/MODELS',
+  '/v1/completions#frag',
+  '/%00',
+  '/v1/models/%00',
+  '/*',
+  '/v1/models/%2F..%2F',
+  '/favicon.ico',
+  '/v2/completions',
+];
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'TRACE', 'PROPFIND', 'SEARCH'];
-const CONTENT_TYPES = ['application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x',
-  '', 'application/JSON', 'application/json; charset=latin1', 'application/jsonx', '*/*', 'application/json;', ';;;'];
+const CONTENT_TYPES = [
+  'application/json',
+  'application/json; charset=utf-8',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  '',
+  'application/JSON',
+  'application/json; charset=latin1',
+  'application/jsonx',
+  '*/*',
+  'application/json;',
+  ';;;',
+];
 
 function pick<T>(r: Xoshiro128, xs: readonly T[]): T {
   return xs[Math.floor(r.next() * xs.length)]!;
 }
 
 function oddValue(r: Xoshiro128): unknown {
-  return pick(r, [null, true, -1, 0, 1e308, -1e308, 1.5, 2 ** 53 + 1, '', 'x', '\u0000', '\ud800', [], [1, 'a'], {}, { a: { b: [] } }, 'tiny', 3, 100000, [[1, 2]], ['a', 'b']]);
+  return pick(r, [
+    null,
+    true,
+    -1,
+    0,
+    1e308,
+    -1e308,
+    1.5,
+    2 ** 53 + 1,
+    '',
+    'x',
+    '\u0000',
+    '\ud800',
+    [],
+    [1, 'a'],
+    {},
+    { a: { b: [] } },
+    'tiny',
+    3,
+    100000,
+    [[1, 2]],
+    ['a', 'b'],
+  ]);
 }
 
 function body(r: Xoshiro128, path: string): string {
   const kind = r.next();
-  if (kind < 0.1) return pick(r, ['', '{', '[', 'null', '"x"', '1', '{"a":', '\u0000', '{"model":"tiny",}', 'x'.repeat(70 * 1024), '{"prompt":"\ud800"}', '[]']);
-  const base: Record<string, unknown> = path.includes('chat') || path.includes('responses')
-    ? { model: 'tiny', messages: [{ role: 'user', content: 'hi' }], input: 'hi' }
-    : path.includes('tokenize') ? { model: 'tiny', prompt: 'hi', tokens: [1, 2] } : { model: 'tiny', prompt: 'hi', input: 'hi' };
+  if (kind < 0.1)
+    return pick(r, [
+      '',
+      '{',
+      '[',
+      'null',
+      '"x"',
+      '1',
+      '{"a":',
+      '\u0000',
+      '{"model":"tiny",}',
+      'x'.repeat(70 * 1024),
+      '{"prompt":"\ud800"}',
+      '[]',
+    ]);
+  const base: Record<string, unknown> =
+    path.includes('chat') || path.includes('responses')
+      ? { model: 'tiny', messages: [{ role: 'user', content: 'hi' }], input: 'hi' }
+      : path.includes('tokenize')
+        ? { model: 'tiny', prompt: 'hi', tokens: [1, 2] }
+        : { model: 'tiny', prompt: 'hi', input: 'hi' };
   base.max_tokens = 1 + Math.floor(r.next() * 2);
   base.max_output_tokens = 16;
-  const fields = ['model', 'prompt', 'messages', 'max_tokens', 'temperature', 'top_p', 'n', 'stream', 'stop', 'seed', 'logprobs', 'top_logprobs', 'logit_bias', 'user',
-    'stream_options', 'echo', 'suffix', 'best_of', 'presence_penalty', 'frequency_penalty', 'input', 'tokens', 'response_format', 'tools', 'priority', 'min_p',
-    'top_k', 'repetition_penalty', 'ignore_eos', 'include_stop_str_in_output', 'unknown_field_' + Math.floor(r.next() * 5), 'chat_template', 'add_special_tokens'];
+  const fields = [
+    'model',
+    'prompt',
+    'messages',
+    'max_tokens',
+    'temperature',
+    'top_p',
+    'n',
+    'stream',
+    'stop',
+    'seed',
+    'logprobs',
+    'top_logprobs',
+    'logit_bias',
+    'user',
+    'stream_options',
+    'echo',
+    'suffix',
+    'best_of',
+    'presence_penalty',
+    'frequency_penalty',
+    'input',
+    'tokens',
+    'response_format',
+    'tools',
+    'priority',
+    'min_p',
+    'top_k',
+    'repetition_penalty',
+    'ignore_eos',
+    'include_stop_str_in_output',
+    'unknown_field_' + Math.floor(r.next() * 5),
+    'chat_template',
+    'add_special_tokens',
+  ];
   const edits = Math.floor(r.next() * 4);
   for (let i = 0; i < edits; i++) base[pick(r, fields)] = oddValue(r);
   if (base.n !== undefined && typeof base.n === 'number' && base.n > 4) base.n = 2; // keep generation short
@@ -74,7 +205,12 @@ function body(r: Xoshiro128, path: string): string {
 
 function fuzzed(r: Xoshiro128): Fuzzed {
   const path = r.next() < 0.4 ? pick(r, ODD_PATHS) : pick(r, ROUTES);
-  const method = r.next() < 0.6 ? (path === '/' || path.includes('models') || ['/health', '/ready', '/version', '/metrics'].includes(path) ? 'GET' : 'POST') : pick(r, METHODS);
+  const method =
+    r.next() < 0.6
+      ? path === '/' || path.includes('models') || ['/health', '/ready', '/version', '/metrics'].includes(path)
+        ? 'GET'
+        : 'POST'
+      : pick(r, METHODS);
   const headers: Record<string, string> = {};
   const ct = r.next() < 0.7 ? 'application/json' : pick(r, CONTENT_TYPES);
   if (ct !== '') headers['content-type'] = ct;
@@ -95,7 +231,13 @@ function send(f: Fuzzed): Promise<{ status: number; contentType: string; text: s
     const req = request({ host: '127.0.0.1', port, method: f.method, path: f.path, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          contentType: String(res.headers['content-type'] ?? ''),
+          text: Buffer.concat(chunks).toString('utf8'),
+        }),
+      );
       res.on('error', reject);
     });
     req.on('error', (e: NodeJS.ErrnoException) => resolve({ status: -1, contentType: '', text: `${e.code ?? ''} ${e.message}` }));
@@ -117,7 +259,8 @@ export function violation(f: Fuzzed, status: number, contentType: string, text: 
   }
   const e = (j as { error?: Record<string, unknown> }).error;
   if (e === undefined || typeof e !== 'object' || e === null) return `${status} without an error object: ${text.slice(0, 120)}`;
-  if (typeof e.message !== 'string' || e.message === '' || typeof e.type !== 'string') return `${status} error lacks message/type: ${text.slice(0, 120)}`;
+  if (typeof e.message !== 'string' || e.message === '' || typeof e.type !== 'string')
+    return `${status} error lacks message/type: ${text.slice(0, 120)}`;
   if (!('param' in e) || !(e.param === null || typeof e.param === 'string')) return `${status} error.param missing: ${text.slice(0, 120)}`;
   if (!('code' in e) || !(e.code === null || typeof e.code === 'string')) return `${status} error.code missing: ${text.slice(0, 120)}`;
   return null;
@@ -135,13 +278,19 @@ test(`fuzz: ${COUNT} seeded requests (seed ${SEED}); every 4xx is the OpenAI env
     answers.forEach((a, k) => {
       statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
       const why = violation(batch[k]!, a.status, a.contentType, a.text);
-      if (why !== null) problems.push(`${batch[k]!.method} ${batch[k]!.path.slice(0, 60)} [${batch[k]!.headers["content-type"] ?? "-"}] body ${batch[k]!.body?.length ?? "none"} ${JSON.stringify(batch[k]!.headers)}: ${why}`);
+      if (why !== null)
+        problems.push(
+          `${batch[k]!.method} ${batch[k]!.path.slice(0, 60)} [${batch[k]!.headers['content-type'] ?? '-'}] body ${batch[k]!.body?.length ?? 'none'} ${JSON.stringify(batch[k]!.headers)}: ${why}`,
+        );
     });
   }
   assert.deepEqual(problems, [], `statuses ${JSON.stringify([...statuses])}`);
   // The mix reaches the routes: successes and several kinds of 4xx.
   assert.ok((statuses.get(200) ?? 0) > 20, JSON.stringify([...statuses]));
-  assert.ok([400, 404, 415].every((s) => (statuses.get(s) ?? 0) > 0), JSON.stringify([...statuses]));
+  assert.ok(
+    [400, 404, 415].every((s) => (statuses.get(s) ?? 0) > 0),
+    JSON.stringify([...statuses]),
+  );
   assert.equal(server.state, 'serving');
 });
 

@@ -39,8 +39,16 @@ export async function startRealLive(
 }
 
 /** Raw SSE events (data payloads and comments) from a streaming POST. */
-export async function rawSse(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; events: string[]; comments: string[] }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-test-anything', ...headers }, body: JSON.stringify(body) });
+export async function rawSse(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; events: string[]; comments: string[] }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer sk-test-anything', ...headers },
+    body: JSON.stringify(body),
+  });
   const text = await res.text();
   const events: string[] = [];
   const comments: string[] = [];

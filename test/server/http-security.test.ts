@@ -21,10 +21,17 @@ describe('auth on', () => {
   after(() => live.close());
 
   it('accepts the right key and rejects a wrong or missing one with 401 envelopes', async () => {
-    const ok = await live.client.chat.completions.create({ model: 'tiny-model', messages: [{ role: 'user', content: 'x' }], max_tokens: 2 });
+    const ok = await live.client.chat.completions.create({
+      model: 'tiny-model',
+      messages: [{ role: 'user', content: 'x' }],
+      max_tokens: 2,
+    });
     assert.equal(ok.choices.length, 1);
     const bad = new OpenAI({ baseURL: `${live.url}/v1`, apiKey: 'sk-wrong-key-0000', maxRetries: 0 });
-    await assert.rejects(bad.models.list(), (e: unknown) => e instanceof OpenAI.AuthenticationError && e.status === 401 && e.code === 'invalid_api_key');
+    await assert.rejects(
+      bad.models.list(),
+      (e: unknown) => e instanceof OpenAI.AuthenticationError && e.status === 401 && e.code === 'invalid_api_key',
+    );
     const res = await fetch(`${live.url}/v1/models`);
     assert.equal(res.status, 401);
     const body = (await res.json()) as { error: { type: string; code: string; param: unknown } };
@@ -36,8 +43,13 @@ describe('auth on', () => {
   it('leaves only /health, /ready and the dashboard files public; /metrics (and its JSON), /version, tokenize and unknown routes need the key', async () => {
     for (const p of ['/health', '/ready']) assert.equal((await fetch(live.url + p)).status, 200, p);
     for (const p of ['/', '/web/app.js']) assert.notEqual((await fetch(live.url + p)).status, 401, p); // no data in them
-    for (const p of ['/metrics', '/metrics/series', '/metrics/info', '/version', '/v1/models/tiny-model', '/nope']) assert.equal((await fetch(live.url + p)).status, 401, p);
-    assert.equal((await fetch(`${live.url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"a"}' })).status, 401);
+    for (const p of ['/metrics', '/metrics/series', '/metrics/info', '/version', '/v1/models/tiny-model', '/nope'])
+      assert.equal((await fetch(live.url + p)).status, 401, p);
+    assert.equal(
+      (await fetch(`${live.url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"a"}' }))
+        .status,
+      401,
+    );
     const auth = { authorization: `Bearer ${KEY}` };
     const nf = await fetch(`${live.url}/nope`, { headers: auth });
     assert.equal(nf.status, 404);
@@ -50,9 +62,19 @@ describe('auth on', () => {
     const text = await (await fetch(`${live.url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })).text();
     assert.match(text, /tokenmill_cost_usd_total\{key="k1-1234",model="tiny-model"\} [0-9.e-]+/);
     assert.ok(!text.includes(KEY));
-    for (const name of ['tokenmill_time_to_first_token_seconds_bucket', 'tokenmill_inter_token_latency_seconds_bucket', 'tokenmill_e2e_request_latency_seconds_count',
-      'tokenmill_request_queue_time_seconds_count', 'tokenmill_num_requests_running', 'tokenmill_num_requests_waiting', 'tokenmill_kv_cache_usage_perc',
-      'tokenmill_prompt_tokens_total', 'tokenmill_generation_tokens_total', 'tokenmill_request_success_total', 'tokenmill_usd_per_1k_output_tokens']) {
+    for (const name of [
+      'tokenmill_time_to_first_token_seconds_bucket',
+      'tokenmill_inter_token_latency_seconds_bucket',
+      'tokenmill_e2e_request_latency_seconds_count',
+      'tokenmill_request_queue_time_seconds_count',
+      'tokenmill_num_requests_running',
+      'tokenmill_num_requests_waiting',
+      'tokenmill_kv_cache_usage_perc',
+      'tokenmill_prompt_tokens_total',
+      'tokenmill_generation_tokens_total',
+      'tokenmill_request_success_total',
+      'tokenmill_usd_per_1k_output_tokens',
+    ]) {
       assert.ok(text.includes(name), name);
     }
     assert.match(text, /tokenmill_request_success_total\{model_name="tiny-model",finished_reason="length"\} \d/);
@@ -62,7 +84,15 @@ describe('auth on', () => {
 describe('auth off, metrics public, CORS allowlist, limits', () => {
   let live: RealLive;
   before(async () => {
-    live = await startRealLive({ server: { metricsPublic: true, corsOrigins: ['https://ok.example'], bodyLimitBytes: 4096, limits: { maxN: 2, maxStop: 2, maxMessages: 3, maxLogprobs: 5 }, webDir: join(import.meta.dirname, '..', '..', 'web') } });
+    live = await startRealLive({
+      server: {
+        metricsPublic: true,
+        corsOrigins: ['https://ok.example'],
+        bodyLimitBytes: 4096,
+        limits: { maxN: 2, maxStop: 2, maxMessages: 3, maxLogprobs: 5 },
+        webDir: join(import.meta.dirname, '..', '..', 'web'),
+      },
+    });
   });
   after(() => live.close());
 
@@ -84,13 +114,21 @@ describe('auth off, metrics public, CORS allowlist, limits', () => {
     const html = await r.text();
     assert.ok(!/<script>/.test(html), 'no inline script');
     assert.ok(!/https?:\/\//.test(html.replace(/<!--[\s\S]*?-->/g, '')), 'no external URL');
-    for (const [path, type] of [['/web/app.js', /javascript/], ['/web/charts.js', /javascript/], ['/web/playground.js', /javascript/], ['/web/dashboard.css', /css/], ['/web/vendor/uplot.js', /javascript/], ['/web/vendor/uplot.css', /css/]] as const) {
+    for (const [path, type] of [
+      ['/web/app.js', /javascript/],
+      ['/web/charts.js', /javascript/],
+      ['/web/playground.js', /javascript/],
+      ['/web/dashboard.css', /css/],
+      ['/web/vendor/uplot.js', /javascript/],
+      ['/web/vendor/uplot.css', /css/],
+    ] as const) {
       assert.ok(html.includes(path) || path.endsWith('charts.js') || path.endsWith('playground.js'), `${path} referenced`);
       const f = await fetch(live.url + path);
       assert.equal(f.status, 200, path);
       assert.match(f.headers.get('content-type') ?? '', type, path);
     }
-    for (const bad of ['/web/..%2Fpackage.json', '/web/vendor/uPlot.d.ts', '/web/nope.js', '/web/index.html']) assert.equal((await fetch(live.url + bad)).status, 404, bad);
+    for (const bad of ['/web/..%2Fpackage.json', '/web/vendor/uPlot.d.ts', '/web/nope.js', '/web/index.html'])
+      assert.equal((await fetch(live.url + bad)).status, 404, bad);
   });
 
   it('sends CORS headers only to allowlisted origins; answers preflights', async () => {
@@ -99,13 +137,17 @@ describe('auth off, metrics public, CORS allowlist, limits', () => {
     const ok = await fetch(`${live.url}/v1/models`, { headers: { origin: 'https://ok.example' } });
     assert.equal(ok.headers.get('access-control-allow-origin'), 'https://ok.example');
     assert.equal(ok.headers.get('access-control-allow-credentials'), null);
-    const pre = await fetch(`${live.url}/v1/chat/completions`, { method: 'OPTIONS', headers: { origin: 'https://ok.example', 'access-control-request-method': 'POST' } });
+    const pre = await fetch(`${live.url}/v1/chat/completions`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://ok.example', 'access-control-request-method': 'POST' },
+    });
     assert.equal(pre.status, 204);
     assert.match(pre.headers.get('access-control-allow-headers') ?? '', /authorization/);
   });
 
   it('413 for a body over the limit, 415 for a non-JSON content type, 400 for bad JSON', async () => {
-    const post = (body: string, ct = 'application/json') => fetch(`${live.url}/v1/completions`, { method: 'POST', headers: { 'content-type': ct }, body });
+    const post = (body: string, ct = 'application/json') =>
+      fetch(`${live.url}/v1/completions`, { method: 'POST', headers: { 'content-type': ct }, body });
     const big = await post(JSON.stringify({ prompt: 'x'.repeat(10_000) }));
     assert.equal(big.status, 413);
     assert.equal(((await big.json()) as { error: { code: string } }).error.code, 'request_too_large');
@@ -128,7 +170,11 @@ describe('auth off, metrics public, CORS allowlist, limits', () => {
       [{ messages: [{ role: 'user', content: 'x' }], chat_template: '{{ evil }}' }, 'chat_template'],
     ];
     for (const [body, param] of cases) {
-      const r = await fetch(`${live.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const r = await fetch(`${live.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       assert.equal(r.status, 400, param);
       assert.equal(((await r.json()) as { error: { param: string } }).error.param, param);
     }
@@ -142,13 +188,25 @@ describe('auth off, metrics public, CORS allowlist, limits', () => {
   });
 
   it('tokenize / detokenize round-trip', async () => {
-    const t = await fetch(`${live.url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'hi', add_special_tokens: false }) });
+    const t = await fetch(`${live.url}/tokenize`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'hi', add_special_tokens: false }),
+    });
     const tj = (await t.json()) as { tokens: number[]; count: number };
     assert.deepEqual(tj.tokens, [104, 105]);
     assert.equal(tj.count, 2);
-    const d = await fetch(`${live.url}/detokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tokens: tj.tokens }) });
+    const d = await fetch(`${live.url}/detokenize`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ tokens: tj.tokens }),
+    });
     assert.equal(((await d.json()) as { prompt: string }).prompt, 'hi');
-    const c = await fetch(`${live.url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }) });
+    const c = await fetch(`${live.url}/tokenize`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }),
+    });
     assert.equal(((await c.json()) as { count: number }).count, 20);
   });
 });
@@ -174,7 +232,10 @@ describe('api key loading', () => {
     const f = join(dir, 'open');
     writeFileSync(f, 'sk-file-key-aaaa\n');
     chmodSync(f, 0o644);
-    assert.throws(() => readApiKeyFile(f), (e: unknown) => e instanceof TokenmillError && e.code === 'invalid_argument' && /chmod 600/.test(e.message));
+    assert.throws(
+      () => readApiKeyFile(f),
+      (e: unknown) => e instanceof TokenmillError && e.code === 'invalid_argument' && /chmod 600/.test(e.message),
+    );
   });
 
   it('no keys means auth off (any key accepted)', () => {

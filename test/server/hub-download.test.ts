@@ -72,7 +72,13 @@ describe('hub download', () => {
     put('acme/sharded', 'config.json', '{}');
     put('acme/sharded', 'tokenizer.json', '{}');
     put('acme/sharded', 'generation_config.json', '{}');
-    put('acme/sharded', 'model.safetensors.index.json', JSON.stringify({ weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors', c: 'model-00001-of-00002.safetensors' } }));
+    put(
+      'acme/sharded',
+      'model.safetensors.index.json',
+      JSON.stringify({
+        weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors', c: 'model-00001-of-00002.safetensors' },
+      }),
+    );
     put('acme/sharded', 'model-00001-of-00002.safetensors', 'shard-one');
     put('acme/sharded', 'model-00002-of-00002.safetensors', 'shard-two');
   });
@@ -83,8 +89,10 @@ describe('hub download', () => {
 
   it('resumes an interrupted download with a Range request', async () => {
     hub.cuts.set('/acme/tiny/resolve/main/model.safetensors', 100_000);
-    await assert.rejects(downloadHubModel({ repoId: 'acme/tiny', cacheDir: cache, hubUrl: hub.url, progress: false }),
-      (e: unknown) => e instanceof TokenmillError && e.code === 'hub_download_failed' && /run again to resume/.test(e.message));
+    await assert.rejects(
+      downloadHubModel({ repoId: 'acme/tiny', cacheDir: cache, hubUrl: hub.url, progress: false }),
+      (e: unknown) => e instanceof TokenmillError && e.code === 'hub_download_failed' && /run again to resume/.test(e.message),
+    );
     const dir = hubModelDir(cache, 'acme/tiny');
     assert.equal(existsSync(join(dir, 'model.safetensors')), false);
     const partial = statSync(join(dir, 'model.safetensors.part')).size;
@@ -97,7 +105,10 @@ describe('hub download', () => {
     const w = hub.requests.find((r) => r.path.endsWith('/model.safetensors'));
     assert.equal(w?.range, `bytes=${partial}-`);
     // Complete files are not fetched again.
-    assert.equal(hub.requests.some((r) => r.path.endsWith('/config.json')), false);
+    assert.equal(
+      hub.requests.some((r) => r.path.endsWith('/config.json')),
+      false,
+    );
     assert.equal(readFileSync(join(dir, 'config.json'), 'utf8'), '{"a":1}');
   });
 
@@ -109,8 +120,13 @@ describe('hub download', () => {
   });
 
   it('a missing required file or a bad id is a clear error', async () => {
-    await assert.rejects(downloadHubModel({ repoId: 'acme/nothing', cacheDir: cache, hubUrl: hub.url, progress: false }),
-      (e: unknown) => e instanceof TokenmillError && e.code === 'hub_download_failed' && /404/.test(e.message));
-    await assert.rejects(downloadHubModel({ repoId: '../etc', cacheDir: cache, hubUrl: hub.url }), (e: unknown) => e instanceof TokenmillError && e.code === 'invalid_argument');
+    await assert.rejects(
+      downloadHubModel({ repoId: 'acme/nothing', cacheDir: cache, hubUrl: hub.url, progress: false }),
+      (e: unknown) => e instanceof TokenmillError && e.code === 'hub_download_failed' && /404/.test(e.message),
+    );
+    await assert.rejects(
+      downloadHubModel({ repoId: '../etc', cacheDir: cache, hubUrl: hub.url }),
+      (e: unknown) => e instanceof TokenmillError && e.code === 'invalid_argument',
+    );
   });
 });

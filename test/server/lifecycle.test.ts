@@ -13,7 +13,10 @@ import { openSse, rawSse, until } from './helpers.js';
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'tiny-serve.ts');
 
 async function spawnServer(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; exit: Promise<number | null> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], { env: { ...process.env, TOKENMILL_LOG_LEVEL: 'error', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
+    env: { ...process.env, TOKENMILL_LOG_LEVEL: 'error', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const exit = once(child, 'exit').then(([code]) => code as number | null);
   let buf = '';
   for await (const chunk of child.stdout!) {
@@ -25,11 +28,20 @@ async function spawnServer(env: Record<string, string>): Promise<{ child: ChildP
 
 // Long requests (4000 tokens: seconds on the tiny model) outlast the probes a test makes meanwhile.
 const streamBody = (maxTokens: number) => ({
-  prompt: 'a', max_tokens: maxTokens, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true },
+  prompt: 'a',
+  max_tokens: maxTokens,
+  temperature: 0,
+  ignore_eos: true,
+  stream: true,
+  stream_options: { include_usage: true },
 });
 
 /** The server has taken the signal: /ready answers 503 (or the process is already gone). */
-const draining = (url: string) => async (): Promise<boolean> => (await fetch(`${url}/ready`).then((r) => r.status, () => 503)) === 503;
+const draining = (url: string) => async (): Promise<boolean> =>
+  (await fetch(`${url}/ready`).then(
+    (r) => r.status,
+    () => 503,
+  )) === 503;
 
 describe('lifecycle (spawned server, real engine)', () => {
   it('SIGTERM: finishes in-flight streams, refuses new work, /ready 503, exits 0', async () => {
@@ -38,7 +50,11 @@ describe('lifecycle (spawned server, real engine)', () => {
     await inflight.firstEvent;
     child.kill('SIGTERM');
     await until(draining(url), '/ready to answer 503');
-    const fresh = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'a' }) });
+    const fresh = await fetch(`${url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'a' }),
+    });
     assert.equal(fresh.status, 503);
     assert.ok(fresh.headers.get('retry-after'));
     assert.equal(((await fresh.json()) as { error: { code: string } }).error.code, 'server_draining');

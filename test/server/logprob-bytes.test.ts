@@ -24,7 +24,12 @@ let client: OpenAI;
 
 before(async () => {
   writeRandomModel(join(dir, 'm'), MODEL_PRESETS['tiny-llama']!.config, { seed: 6 });
-  stack = await openModelStack({ dir: join(dir, 'm'), modelId: 'tiny', device: cpuAddonAvailable().available ? 'cpu' : 'reference', kvCacheBytes: 2 << 20 });
+  stack = await openModelStack({
+    dir: join(dir, 'm'),
+    modelId: 'tiny',
+    device: cpuAddonAvailable().available ? 'cpu' : 'reference',
+    kvCacheBytes: 2 << 20,
+  });
   server = await createServer({ engine: stack.engine, frontend: stack.frontend });
   client = new OpenAI({ baseURL: `${(await server.listen({ port: 0 })).url}/v1`, apiKey: 'sk-any', maxRetries: 0 });
 });
@@ -38,12 +43,20 @@ test('chat logprobs: a lone UTF-8 lead byte token has bytes [0xE2], not those of
   const lead = 4 + 0xe2; // first byte of "€" (E2 82 AC)
   const cont = 4 + 0x82;
   const r = await client.chat.completions.create({
-    model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, temperature: 0, logprobs: true, top_logprobs: 2,
+    model: 'tiny',
+    messages: [{ role: 'user', content: 'hi' }],
+    max_tokens: 2,
+    temperature: 0,
+    logprobs: true,
+    top_logprobs: 2,
     logit_bias: { [String(lead)]: 100, [String(cont)]: 50 },
   });
   const content = r.choices[0]!.logprobs!.content!;
   assert.equal(content.length, 2);
-  assert.deepEqual(content.map((c) => c.bytes), [[0xe2], [0xe2]]);
+  assert.deepEqual(
+    content.map((c) => c.bytes),
+    [[0xe2], [0xe2]],
+  );
   assert.equal(content[0]!.token, '\ufffd', 'the text of a partial character is U+FFFD; its bytes are not');
   // The top alternatives (of the unbiased distribution) carry their own bytes too.
   const tops = content[0]!.top_logprobs;
@@ -51,7 +64,12 @@ test('chat logprobs: a lone UTF-8 lead byte token has bytes [0xE2], not those of
   for (const t of tops) if (!t.token.includes('\ufffd')) assert.deepEqual(t.bytes, [...Buffer.from(t.token)]);
   // Streaming reports the same bytes.
   const stream = await client.chat.completions.create({
-    model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, temperature: 0, logprobs: true, stream: true,
+    model: 'tiny',
+    messages: [{ role: 'user', content: 'hi' }],
+    max_tokens: 2,
+    temperature: 0,
+    logprobs: true,
+    stream: true,
     logit_bias: { [String(lead)]: 100, [String(cont)]: 50 },
   });
   const streamed: number[][] = [];
@@ -59,7 +77,9 @@ test('chat logprobs: a lone UTF-8 lead byte token has bytes [0xE2], not those of
   assert.deepEqual(streamed, [[0xe2], [0xe2]]);
 });
 
-test('SentencePiece byte-fallback tokens (<0xE2> in the Llama 2 vocabulary) report their byte', { skip: skipUnlessShared('llama2-tokenizer/tokenizer.bin') }, async () => {
+test('SentencePiece byte-fallback tokens (<0xE2> in the Llama 2 vocabulary) report their byte', {
+  skip: skipUnlessShared('llama2-tokenizer/tokenizer.bin'),
+}, async () => {
   const out = join(dir, 'l2tok');
   importTokenizerDir(sharedPath('llama2-tokenizer'), out);
   const tok = loadTokenizer(out);

@@ -21,7 +21,10 @@ describe('openai client vs tokenmill server (real engine, tiny model)', () => {
 
   it('lists and retrieves models', async () => {
     const list = await live.client.models.list();
-    assert.deepEqual(list.data.map((m) => m.id), ['tiny-model']);
+    assert.deepEqual(
+      list.data.map((m) => m.id),
+      ['tiny-model'],
+    );
     assert.equal(list.data[0]!.object, 'model');
     const m = await live.client.models.retrieve('tiny-model');
     assert.equal(m.id, 'tiny-model');
@@ -29,7 +32,9 @@ describe('openai client vs tokenmill server (real engine, tiny model)', () => {
   });
 
   it('chat completion, non-streaming, with usage and cost', async () => {
-    const raw = await live.client.chat.completions.create({ model: 'tiny-model', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5, temperature: 0 }).withResponse();
+    const raw = await live.client.chat.completions
+      .create({ model: 'tiny-model', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5, temperature: 0 })
+      .withResponse();
     const r = raw.data;
     assert.equal(r.object, 'chat.completion');
     assert.match(r.id, /^chatcmpl-/);
@@ -66,7 +71,12 @@ describe('openai client vs tokenmill server (real engine, tiny model)', () => {
 
   it('chat streaming: role first, finish_reason last, usage chunk with cost', async () => {
     const stream = await live.client.chat.completions.create({
-      model: 'tiny-model', messages: [{ role: 'user', content: 'hi' }], max_tokens: 6, temperature: 0, stream: true, stream_options: { include_usage: true },
+      model: 'tiny-model',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 6,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
     });
     const chunks = [];
     for await (const c of stream) chunks.push(c);
@@ -85,7 +95,12 @@ describe('openai client vs tokenmill server (real engine, tiny model)', () => {
   });
 
   it('chat stream helper (runner) accepts our chunks', async () => {
-    const runner = live.client.chat.completions.stream({ model: 'tiny-model', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3, temperature: 0 });
+    const runner = live.client.chat.completions.stream({
+      model: 'tiny-model',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 3,
+      temperature: 0,
+    });
     const final = await runner.finalChatCompletion();
     assert.equal(final.choices[0]!.message.content, await greedyText(CHAT_HI, 3));
     assert.equal(final.choices[0]!.finish_reason, 'length');
@@ -107,29 +122,64 @@ describe('openai client vs tokenmill server (real engine, tiny model)', () => {
   it('stop strings cut the text and finish with stop', async () => {
     const full = await greedyText(CHAT_HI, 30);
     const stop = full.slice(10, 12);
-    const r = await live.client.chat.completions.create({ model: 'tiny-model', messages: [{ role: 'user', content: 'hi' }], max_tokens: 30, temperature: 0, stop: [stop] });
+    const r = await live.client.chat.completions.create({
+      model: 'tiny-model',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 30,
+      temperature: 0,
+      stop: [stop],
+    });
     assert.equal(r.choices[0]!.message.content, full.slice(0, full.indexOf(stop)));
     assert.equal(r.choices[0]!.finish_reason, 'stop');
   });
 
   it('seeded sampling is deterministic; n gives n choices', async () => {
     // ignore_eos (vLLM extension): exactly 12 tokens per choice.
-    const body = { model: 'tiny-model', messages: [{ role: 'user' as const, content: 'hi' }], max_tokens: 12, temperature: 0.9, seed: 42, n: 3, ignore_eos: true };
+    const body = {
+      model: 'tiny-model',
+      messages: [{ role: 'user' as const, content: 'hi' }],
+      max_tokens: 12,
+      temperature: 0.9,
+      seed: 42,
+      n: 3,
+      ignore_eos: true,
+    };
     const ask = () => live.client.chat.completions.create(body as OpenAI.ChatCompletionCreateParamsNonStreaming);
     const [a, b] = await Promise.all([ask(), ask()]);
     assert.equal(a.choices.length, 3);
-    assert.deepEqual(a.choices.map((c) => c.index), [0, 1, 2]);
-    assert.deepEqual(a.choices.map((c) => c.message.content), b.choices.map((c) => c.message.content));
+    assert.deepEqual(
+      a.choices.map((c) => c.index),
+      [0, 1, 2],
+    );
+    assert.deepEqual(
+      a.choices.map((c) => c.message.content),
+      b.choices.map((c) => c.message.content),
+    );
     assert.notEqual(a.choices[0]!.message.content, a.choices[1]!.message.content);
     assert.equal(a.usage!.completion_tokens, 36);
   });
 
   it('passes sampling params through to the engine', async () => {
     await live.client.chat.completions.create({
-      model: 'tiny-model', messages: [{ role: 'user', content: 'hi' }], max_completion_tokens: 3, temperature: 0.5, top_p: 0.9,
-      presence_penalty: 0.5, frequency_penalty: 0.25, logit_bias: { '97': 5 }, seed: 7,
+      model: 'tiny-model',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_completion_tokens: 3,
+      temperature: 0.5,
+      top_p: 0.9,
+      presence_penalty: 0.5,
+      frequency_penalty: 0.25,
+      logit_bias: { '97': 5 },
+      seed: 7,
       // @ts-expect-error: vLLM-style extensions
-      top_k: 40, min_p: 0.05, repetition_penalty: 1.1, priority: -3, store: true, metadata: { a: 'b' }, service_tier: 'auto', parallel_tool_calls: false, user: 'u',
+      top_k: 40,
+      min_p: 0.05,
+      repetition_penalty: 1.1,
+      priority: -3,
+      store: true,
+      metadata: { a: 'b' },
+      service_tier: 'auto',
+      parallel_tool_calls: false,
+      user: 'u',
     });
     assert.equal(live.engine.requests.at(-1)!.priority, -3);
     const p = live.engine.requests.at(-1)!.params;
@@ -146,7 +196,14 @@ describe('openai client vs tokenmill server (real engine, tiny model)', () => {
   });
 
   it('chat logprobs and completions logprobs have the OpenAI layouts', async () => {
-    const r = await live.client.chat.completions.create({ model: 'tiny-model', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, temperature: 0, logprobs: true, top_logprobs: 2 });
+    const r = await live.client.chat.completions.create({
+      model: 'tiny-model',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 2,
+      temperature: 0,
+      logprobs: true,
+      top_logprobs: 2,
+    });
     const content = r.choices[0]!.logprobs!.content!;
     assert.equal(content.length, 2);
     const frontend = new FakeFrontend();
@@ -179,15 +236,27 @@ describe('openai client vs tokenmill server (real engine, tiny model)', () => {
       },
     );
     await assert.rejects(
-      live.client.chat.completions.create({ model: 'tiny-model', messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function', function: { name: 'f' } }] }),
+      live.client.chat.completions.create({
+        model: 'tiny-model',
+        messages: [{ role: 'user', content: 'x' }],
+        tools: [{ type: 'function', function: { name: 'f' } }],
+      }),
       (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === 'unsupported_feature' && e.param === 'tools',
     );
     await assert.rejects(
-      live.client.chat.completions.create({ model: 'tiny-model', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_object' } }),
+      live.client.chat.completions.create({
+        model: 'tiny-model',
+        messages: [{ role: 'user', content: 'x' }],
+        response_format: { type: 'json_object' },
+      }),
       (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === 'unsupported_feature' && e.param === 'response_format',
     );
     await assert.rejects(
-      live.client.chat.completions.create({ model: 'tiny-model', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'xml' } as never }),
+      live.client.chat.completions.create({
+        model: 'tiny-model',
+        messages: [{ role: 'user', content: 'x' }],
+        response_format: { type: 'xml' } as never,
+      }),
       (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === 'invalid_request' && e.param === 'response_format.type',
     );
     await assert.rejects(
@@ -209,15 +278,23 @@ describe('completions prompt forms', () => {
     assert.equal(a.usage!.prompt_tokens, 3);
     const b = await live.client.completions.create({ model: 'tiny-model', prompt: [[97, 98]], max_tokens: 1 });
     assert.equal(b.usage!.prompt_tokens, 2);
-    await assert.rejects(live.client.completions.create({ model: 'tiny-model', prompt: [999], max_tokens: 1 }),
-      (e: unknown) => e instanceof OpenAI.BadRequestError && /outside the vocabulary/.test(e.message));
+    await assert.rejects(
+      live.client.completions.create({ model: 'tiny-model', prompt: [999], max_tokens: 1 }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && /outside the vocabulary/.test(e.message),
+    );
   });
 
   it('a list of prompts gives prompts x n choices, prompt-major, with summed usage', async () => {
     const r = await live.client.completions.create({ model: 'tiny-model', prompt: ['ab', 'cde'], n: 2, max_tokens: 3, temperature: 0 });
-    assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2, 3]);
+    assert.deepEqual(
+      r.choices.map((c) => c.index),
+      [0, 1, 2, 3],
+    );
     const [ab, cde] = [await greedyText([BOS, ...bytesOf('ab')], 3), await greedyText([BOS, ...bytesOf('cde')], 3)];
-    assert.deepEqual(r.choices.map((c) => c.text), [ab, ab, cde, cde]);
+    assert.deepEqual(
+      r.choices.map((c) => c.text),
+      [ab, ab, cde, cde],
+    );
     assert.ok(r.choices.every((c) => c.finish_reason === 'length'));
     assert.equal(r.usage!.prompt_tokens, 3 + 4);
     assert.equal(r.usage!.completion_tokens, 12);
@@ -225,12 +302,21 @@ describe('completions prompt forms', () => {
     assert.deepEqual(ids, [3, 4]);
     const t = await live.client.completions.create({ model: 'tiny-model', prompt: [[97], [98, 99]], max_tokens: 2, temperature: 0 });
     assert.equal(t.choices.length, 2);
-    await assert.rejects(live.client.completions.create({ model: 'tiny-model', prompt: ['a', 'x'.repeat(300)], max_tokens: 2 }),
-      (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === 'context_length_exceeded');
+    await assert.rejects(
+      live.client.completions.create({ model: 'tiny-model', prompt: ['a', 'x'.repeat(300)], max_tokens: 2 }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === 'context_length_exceeded',
+    );
   });
 
   it('streams a list of prompts: each choice starts once and finishes last', async () => {
-    const stream = await live.client.completions.create({ model: 'tiny-model', prompt: ['a', 'b', 'c'], max_tokens: 4, temperature: 0, stream: true, stream_options: { include_usage: true } });
+    const stream = await live.client.completions.create({
+      model: 'tiny-model',
+      prompt: ['a', 'b', 'c'],
+      max_tokens: 4,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     const text = new Map<number, string>();
     const finish = new Map<number, string | null>();
     let usage: OpenAI.CompletionUsage | undefined;

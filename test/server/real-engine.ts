@@ -94,7 +94,11 @@ export interface TinyEngineOptions extends Partial<AsyncEngineOptions> {
   script?: string;
 }
 
-interface TinyWeights { dir: string; backend: Backend; reference: CausalLM }
+interface TinyWeights {
+  dir: string;
+  backend: Backend;
+  reference: CausalLM;
+}
 const weights = new Map<number, Promise<TinyWeights>>();
 
 /** The tiny model's weights on disk (one seeded copy per context length and process) and a loaded reference copy. */
@@ -104,7 +108,13 @@ function tinyWeights(contextLen = TINY_MAX_MODEL_LEN): Promise<TinyWeights> {
     w = (async () => {
       const dir = mkdtempSync(join(tmpdir(), 'tm-server-tiny-'));
       process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-      const config = { ...MODEL_PRESETS['tiny-llama']!.config, vocab_size: 258, bos_token_id: BOS, eos_token_id: EOS, max_position_embeddings: contextLen };
+      const config = {
+        ...MODEL_PRESETS['tiny-llama']!.config,
+        vocab_size: 258,
+        bos_token_id: BOS,
+        eos_token_id: EOS,
+        max_position_embeddings: contextLen,
+      };
       writeRandomModel(dir, config, { seed: 8, tokenizer: false });
       const backend = cpuAddonAvailable().available ? createCpuBackend({ numThreads: 1 }) : createReferenceBackend();
       const reference = (await loadModel(dir, backend)).model;
@@ -123,8 +133,13 @@ export async function tinyRealEngine(o: TinyEngineOptions = {}): Promise<Recordi
   // The KV pool holds two full-length sequences (at least 256 blocks).
   const numBlocks = Math.max(256, Math.ceil((2 * (contextLen ?? TINY_MAX_MODEL_LEN)) / ENGINE_DEFAULTS.blockSize));
   const engine = new AsyncEngine({
-    modelId: TINY_MODEL_ID, model: fault ? fault.wrap(model) : model, numBlocks, detokenizer: detokenizerFor(BYTE_TOKENS), usdPerHour: 1,
-    ...(script !== undefined ? { grammarVocab: BYTE_GRAMMAR_VOCAB } : {}), ...engineOpts,
+    modelId: TINY_MODEL_ID,
+    model: fault ? fault.wrap(model) : model,
+    numBlocks,
+    detokenizer: detokenizerFor(BYTE_TOKENS),
+    usdPerHour: 1,
+    ...(script !== undefined ? { grammarVocab: BYTE_GRAMMAR_VOCAB } : {}),
+    ...engineOpts,
   });
   return new RecordingEngine(engine, () => model.dispose(), script);
 }
@@ -157,7 +172,11 @@ export class RecordingEngine implements EngineClient {
   private readonly abortWaiters: (() => void)[] = [];
   private readonly requestWaiters: (() => void)[] = [];
 
-  constructor(readonly inner: AsyncEngine, private readonly onShutdown: () => void, private readonly script?: string) {}
+  constructor(
+    readonly inner: AsyncEngine,
+    private readonly onShutdown: () => void,
+    private readonly script?: string,
+  ) {}
 
   get modelId(): string {
     return this.inner.modelId;
@@ -184,9 +203,13 @@ export class RecordingEngine implements EngineClient {
     for (const w of this.requestWaiters.splice(0)) w();
     let finished = false;
     // Aborted: the engine ended it with 'abort', or the caller's signal fired before it finished.
-    signal?.addEventListener('abort', () => {
-      if (!finished) this.recordAbort(req.requestId);
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        if (!finished) this.recordAbort(req.requestId);
+      },
+      { once: true },
+    );
     const self = this;
     return {
       async *[Symbol.asyncIterator]() {

@@ -23,7 +23,12 @@ let url = '';
 
 before(async () => {
   writeRandomModel(dir, { ...MODEL_PRESETS['tiny-llama']!.config, num_hidden_layers: 1 }, { seed: 12 });
-  stack = await openModelStack({ dir, modelId: 'tiny', device: cpuAddonAvailable().available ? 'cpu' : 'reference', kvCacheBytes: 2 << 20 });
+  stack = await openModelStack({
+    dir,
+    modelId: 'tiny',
+    device: cpuAddonAvailable().available ? 'cpu' : 'reference',
+    kvCacheBytes: 2 << 20,
+  });
   server = await createServer({ engine: stack.engine, frontend: stack.frontend });
   url = (await server.listen({ port: 0 })).url;
   client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sk-any', maxRetries: 0 });
@@ -39,12 +44,19 @@ type Json = Record<string, any>;
 
 async function post(path: string, body: Record<string, unknown>): Promise<{ status: number; headers: Headers; json: Json }> {
   const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.status, headers: res.headers, json: await res.json() as Json };
+  return { status: res.status, headers: res.headers, json: (await res.json()) as Json };
 }
 
 test('StopChecker: includeStopStr keeps the matched string, across token boundaries', () => {
   const run = (include: boolean) => {
-    const c = new StopChecker({ stop: ['END'], stopTokenIds: [], eosTokenIds: [], ignoreEos: false, maxTokens: 10, includeStopStr: include });
+    const c = new StopChecker({
+      stop: ['END'],
+      stopTokenIds: [],
+      eosTokenIds: [],
+      ignoreEos: false,
+      maxTokens: 10,
+      includeStopStr: include,
+    });
     return ['ab', 'cE', 'NDx'].map((t, i) => c.push(i, t).text).join('');
   };
   assert.equal(run(false), 'abc');
@@ -73,10 +85,21 @@ test('include_stop_str_in_output on completions and chat (greedy on the real eng
 test('fields that would change the answer are refused with a 400 naming them; neutral forms pass', async () => {
   const chat = { model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 };
   const refused: [string, unknown][] = [
-    ['min_tokens', 3], ['skip_special_tokens', false], ['spaces_between_special_tokens', false], ['use_beam_search', true], ['length_penalty', 0.5],
-    ['truncate_prompt_tokens', 8], ['prompt_logprobs', 1], ['reasoning_effort', 'low'],
-    ['modalities', ['text', 'audio']], ['audio', { voice: 'x' }], ['prediction', { type: 'content', content: 'x' }], ['web_search_options', {}],
-    ['echo', true], ['continue_final_message', true], ['add_special_tokens', true],
+    ['min_tokens', 3],
+    ['skip_special_tokens', false],
+    ['spaces_between_special_tokens', false],
+    ['use_beam_search', true],
+    ['length_penalty', 0.5],
+    ['truncate_prompt_tokens', 8],
+    ['prompt_logprobs', 1],
+    ['reasoning_effort', 'low'],
+    ['modalities', ['text', 'audio']],
+    ['audio', { voice: 'x' }],
+    ['prediction', { type: 'content', content: 'x' }],
+    ['web_search_options', {}],
+    ['echo', true],
+    ['continue_final_message', true],
+    ['add_special_tokens', true],
   ];
   for (const [field, value] of refused) {
     const r = await post('/v1/chat/completions', { ...chat, [field]: value });
@@ -84,8 +107,19 @@ test('fields that would change the answer are refused with a 400 naming them; ne
     assert.equal(r.json.error.param, field);
     assert.match(r.json.error.message, new RegExp(`'${field}'`));
   }
-  const neutral = { min_tokens: 0, skip_special_tokens: true, spaces_between_special_tokens: true, use_beam_search: false, length_penalty: 1, store: false,
-    metadata: {}, service_tier: 'auto', modalities: ['text'], echo: false, user: 'end-user-7' };
+  const neutral = {
+    min_tokens: 0,
+    skip_special_tokens: true,
+    spaces_between_special_tokens: true,
+    use_beam_search: false,
+    length_penalty: 1,
+    store: false,
+    metadata: {},
+    service_tier: 'auto',
+    modalities: ['text'],
+    echo: false,
+    user: 'end-user-7',
+  };
   const ok = await post('/v1/chat/completions', { ...chat, ...neutral });
   assert.equal(ok.status, 200, JSON.stringify(ok.json));
   assert.equal(ok.headers.get('x-tokenmill-ignored-fields'), null);
@@ -98,7 +132,14 @@ test('fields without effect and unknown fields are answered but named in x-token
   const r = await post('/v1/completions', { model: 'tiny', prompt: 'hi', max_tokens: 1, zz_new_field: 1, another_one: 'x' });
   assert.equal(r.status, 200);
   assert.equal(r.headers.get('x-tokenmill-ignored-fields'), 'another_one,zz_new_field');
-  const c = await post('/v1/chat/completions', { model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1, store: true, metadata: { a: 'b' }, service_tier: 'flex' });
+  const c = await post('/v1/chat/completions', {
+    model: 'tiny',
+    messages: [{ role: 'user', content: 'hi' }],
+    max_tokens: 1,
+    store: true,
+    metadata: { a: 'b' },
+    service_tier: 'flex',
+  });
   assert.equal(c.status, 200);
   assert.equal(c.headers.get('x-tokenmill-ignored-fields'), 'store,metadata,service_tier');
 });

@@ -15,7 +15,11 @@ describe('serve option parsers', () => {
     assert.equal(parseBytes('1e9'), 1e9);
     assert.equal(parseBytes('64k'), 65536);
     for (const bad of ['', 'x', '12 parsecs', '-5', '0']) {
-      assert.throws(() => parseBytes(bad), (e: unknown) => e instanceof TokenmillError && e.code === 'invalid_argument', bad);
+      assert.throws(
+        () => parseBytes(bad),
+        (e: unknown) => e instanceof TokenmillError && e.code === 'invalid_argument',
+        bad,
+      );
     }
   });
 

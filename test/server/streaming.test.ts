@@ -55,7 +55,9 @@ describe('SSE streaming', () => {
       const longBody = long.body!.getReader();
       await longBody.read(); // running
       const res = await fetch(`${live.url}/v1/completions`, {
-        method: 'POST', headers: json, body: JSON.stringify({ prompt: 'a', max_tokens: 2, temperature: 0, stream: true }),
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ prompt: 'a', max_tokens: 2, temperature: 0, stream: true }),
       });
       assert.equal(res.status, 200);
       assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
@@ -79,10 +81,19 @@ describe('SSE streaming', () => {
     const live = await startRealLive();
     try {
       const r = await rawSse(`${live.url}/v1/chat/completions`, {
-        messages: [{ role: 'user', content: 'x' }], n: 2, max_tokens: 3, temperature: 0, stream: true, stream_options: { include_usage: true },
+        messages: [{ role: 'user', content: 'x' }],
+        n: 2,
+        max_tokens: 3,
+        temperature: 0,
+        stream: true,
+        stream_options: { include_usage: true },
       });
       assert.equal(r.events.at(-1), '[DONE]');
-      type Chunk = { object: string; usage: unknown; choices: { index: number; delta: { role?: string; content?: string }; finish_reason: string | null }[] };
+      type Chunk = {
+        object: string;
+        usage: unknown;
+        choices: { index: number; delta: { role?: string; content?: string }; finish_reason: string | null }[];
+      };
       const chunks = r.events.slice(0, -1).map((e) => JSON.parse(e) as Chunk);
       const expected = await greedyText(bytesOf('<user>x\n<assistant>'), 3);
       for (const idx of [0, 1]) {
@@ -90,14 +101,20 @@ describe('SSE streaming', () => {
         assert.equal(mine[0]!.choices[0]!.delta.role, 'assistant');
         assert.equal(mine.filter((c) => c.choices[0]!.delta.role !== undefined).length, 1);
         assert.equal(mine.at(-1)!.choices[0]!.finish_reason, 'length');
-        assert.equal(mine.slice(0, -1).every((c) => c.choices[0]!.finish_reason === null), true);
+        assert.equal(
+          mine.slice(0, -1).every((c) => c.choices[0]!.finish_reason === null),
+          true,
+        );
         assert.equal(mine.map((c) => c.choices[0]!.delta.content ?? '').join(''), expected);
       }
       const last = chunks.at(-1)!;
       assert.deepEqual(last.choices, []);
       assert.equal((last.usage as { completion_tokens: number }).completion_tokens, 6);
       for (const c of chunks.slice(0, -1)) assert.equal(c.usage, null);
-      assert.equal(chunks.every((c) => c.object === 'chat.completion.chunk'), true);
+      assert.equal(
+        chunks.every((c) => c.object === 'chat.completion.chunk'),
+        true,
+      );
     } finally {
       await live.close();
     }
@@ -109,7 +126,9 @@ describe('SSE streaming', () => {
       for (const stream of [true, false]) {
         const ac = new AbortController();
         const res = fetch(`${live.url}/v1/completions`, {
-          method: 'POST', headers: { 'content-type': 'application/json' }, signal: ac.signal,
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          signal: ac.signal,
           body: JSON.stringify({ prompt: 'a', max_tokens: 250, ignore_eos: true, stream }),
         });
         const admitted = live.engine.requests.length + 1;

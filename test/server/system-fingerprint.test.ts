@@ -45,11 +45,25 @@ test('every chat/completions body and chunk carries the system_fingerprint; /ver
   const comp = await client.completions.create({ model: 'tiny', prompt: 'hi', max_tokens: 2 });
   assert.equal(comp.system_fingerprint, fp);
   const seen: (string | null | undefined)[] = [];
-  for await (const c of await client.chat.completions.create({ model: 'tiny', messages: msgs, max_tokens: 2, stream: true, stream_options: { include_usage: true } })) seen.push(c.system_fingerprint);
-  for await (const c of await client.completions.create({ model: 'tiny', prompt: 'hi', max_tokens: 2, stream: true, stream_options: { include_usage: true } })) seen.push(c.system_fingerprint);
+  for await (const c of await client.chat.completions.create({
+    model: 'tiny',
+    messages: msgs,
+    max_tokens: 2,
+    stream: true,
+    stream_options: { include_usage: true },
+  }))
+    seen.push(c.system_fingerprint);
+  for await (const c of await client.completions.create({
+    model: 'tiny',
+    prompt: 'hi',
+    max_tokens: 2,
+    stream: true,
+    stream_options: { include_usage: true },
+  }))
+    seen.push(c.system_fingerprint);
   assert.ok(seen.length >= 4, String(seen.length)); // each stream: at least a finishing chunk and the usage chunk
   assert.deepEqual(new Set(seen), new Set([fp]));
-  const version = await (await fetch(`${url}/version`)).json() as { system_fingerprint: string };
+  const version = (await (await fetch(`${url}/version`)).json()) as { system_fingerprint: string };
   assert.equal(version.system_fingerprint, fp);
 });
 

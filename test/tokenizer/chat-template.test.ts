@@ -20,26 +20,44 @@ const MESSAGES = [
 
 test('llama3 template renders the documented prompt', { skip: skipUnlessShared('llama3-tokenizer/tokenizer_config.json') }, async () => {
   const cfg = loadTokenizerConfig(dirname(sharedPath('llama3-tokenizer/tokenizer_config.json')));
-  const text = await renderer.render(selectChatTemplate(cfg.chatTemplates), { messages: MESSAGES, addGenerationPrompt: true, bosToken: cfg.bosToken, eosToken: cfg.eosToken });
-  assert.equal(text,
+  const text = await renderer.render(selectChatTemplate(cfg.chatTemplates), {
+    messages: MESSAGES,
+    addGenerationPrompt: true,
+    bosToken: cfg.bosToken,
+    eosToken: cfg.eosToken,
+  });
+  assert.equal(
+    text,
     '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are terse.<|eot_id|>' +
-    '<|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n');
+      '<|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n',
+  );
 });
 
-test('qwen3 template: generation prompt, enable_thinking=false, assistant history', { skip: skipUnlessShared('qwen3-tokenizer/tokenizer_config.json') }, async () => {
+test('qwen3 template: generation prompt, enable_thinking=false, assistant history', {
+  skip: skipUnlessShared('qwen3-tokenizer/tokenizer_config.json'),
+}, async () => {
   const cfg = loadTokenizerConfig(dirname(sharedPath('qwen3-tokenizer/tokenizer_config.json')));
   const tpl = selectChatTemplate(cfg.chatTemplates);
   const base = '<|im_start|>system\nYou are terse.<|im_end|>\n<|im_start|>user\nHi there <|im_end|>\n';
   assert.equal(await renderer.render(tpl, { messages: MESSAGES, addGenerationPrompt: true }), base + '<|im_start|>assistant\n');
-  assert.equal(await renderer.render(tpl, { messages: MESSAGES, addGenerationPrompt: true, extra: { enable_thinking: false } }),
-    base + '<|im_start|>assistant\n<think>\n\n</think>\n\n');
+  assert.equal(
+    await renderer.render(tpl, { messages: MESSAGES, addGenerationPrompt: true, extra: { enable_thinking: false } }),
+    base + '<|im_start|>assistant\n<think>\n\n</think>\n\n',
+  );
   const withReply = [...MESSAGES, { role: 'assistant', content: '<think>\nhmm\n</think>\n\nHello!' }];
-  assert.equal(await renderer.render(tpl, { messages: withReply, addGenerationPrompt: false }),
-    base + '<|im_start|>assistant\n<think>\nhmm\n</think>\n\nHello!<|im_end|>\n');
+  assert.equal(
+    await renderer.render(tpl, { messages: withReply, addGenerationPrompt: false }),
+    base + '<|im_start|>assistant\n<think>\nhmm\n</think>\n\nHello!<|im_end|>\n',
+  );
 });
 
 test('named templates, missing template', async () => {
-  const cfg = parseTokenizerConfig({ chat_template: [{ name: 'default', template: 'D{{ messages|length }}' }, { name: 'tool_use', template: 'T' }] });
+  const cfg = parseTokenizerConfig({
+    chat_template: [
+      { name: 'default', template: 'D{{ messages|length }}' },
+      { name: 'tool_use', template: 'T' },
+    ],
+  });
   assert.equal(await renderer.render(selectChatTemplate(cfg.chatTemplates), { messages: MESSAGES }), 'D2');
   assert.equal(await renderer.render(selectChatTemplate(cfg.chatTemplates, 'tool_use'), { messages: MESSAGES }), 'T');
   assert.throws(() => selectChatTemplate(cfg.chatTemplates, 'rag'), isCode('chat_template_missing'));
@@ -49,8 +67,19 @@ test('named templates, missing template', async () => {
 
 test('template errors and raise_exception are chat_template_error', async () => {
   await assert.rejects(renderer.render('{% if %}', { messages: [] }), isCode('chat_template_error'));
-  await assert.rejects(renderer.render("{{ raise_exception('roles must alternate') }}", { messages: [] }), (e: unknown) => isCode('chat_template_error')(e) && /roles must alternate/.test((e as Error).message));
-  assert.equal(await renderer.render('{{ bos_token }}|{{ eos_token }}|{{ add_generation_prompt }}', { messages: [], bosToken: '<s>', eosToken: '</s>', addGenerationPrompt: true }), '<s>|</s>|true');
+  await assert.rejects(
+    renderer.render("{{ raise_exception('roles must alternate') }}", { messages: [] }),
+    (e: unknown) => isCode('chat_template_error')(e) && /roles must alternate/.test((e as Error).message),
+  );
+  assert.equal(
+    await renderer.render('{{ bos_token }}|{{ eos_token }}|{{ add_generation_prompt }}', {
+      messages: [],
+      bosToken: '<s>',
+      eosToken: '</s>',
+      addGenerationPrompt: true,
+    }),
+    '<s>|</s>|true',
+  );
 });
 
 test('an endless template times out, and the renderer recovers', async () => {
@@ -59,7 +88,9 @@ test('an endless template times out, and the renderer recovers', async () => {
   assert.equal(await renderer.render('{{ messages[0].content }}', { messages: [{ role: 'user', content: 'still alive' }] }), 'still alive');
 });
 
-test('renderChat + encode: llama3 prompt has exactly one BOS either way', { skip: skipUnlessShared('llama3-tokenizer/tokenizer.json') }, async () => {
+test('renderChat + encode: llama3 prompt has exactly one BOS either way', {
+  skip: skipUnlessShared('llama3-tokenizer/tokenizer.json'),
+}, async () => {
   const tok = loadTokenizer(dirname(sharedPath('llama3-tokenizer/tokenizer.json')));
   const prompt = await renderChat(tok, MESSAGES, { renderer });
   assert.ok(prompt.startsWith('<|begin_of_text|><|start_header_id|>system'));
@@ -79,7 +110,8 @@ test('an uncloneable context fails that render only', async () => {
 });
 
 test('a template that builds an impossible string is chat_template_error', async () => {
-  const doubling = "{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s|length }}";
+  const doubling =
+    "{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s|length }}";
   await assert.rejects(renderer.render(doubling, { messages: [] }), isCode('chat_template_error'));
   assert.equal(await renderer.render('ok', { messages: [] }), 'ok');
 });
@@ -89,7 +121,10 @@ test(`renders waiting for the worker are bounded (${MAX_QUEUED_RENDERS}): the ex
   const render = (i: number) => renderer.render('{{ messages|length }}', { messages: [{ role: 'user', content: String(i) }] });
   const results = await Promise.allSettled(Array.from({ length: burst }, (_, i) => render(i)));
   const refused = results.filter((r) => r.status === 'rejected');
-  assert.ok(refused.every((r) => isCode('server_overloaded')(r.reason)), String(refused[0]?.reason));
+  assert.ok(
+    refused.every((r) => isCode('server_overloaded')(r.reason)),
+    String(refused[0]?.reason),
+  );
   // One render may already be in the worker, outside the queue.
   assert.ok(refused.length === 40 || refused.length === 39, `${refused.length} refused`);
   assert.ok(results.every((r) => r.status === 'rejected' || r.value === '1'));

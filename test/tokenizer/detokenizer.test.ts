@@ -72,17 +72,20 @@ test('truncated character at end of stream becomes U+FFFD on flush; invalid byte
 
 test('property: any split of any text releases only whole characters and reassembles exactly', () => {
   const t = spmFake();
-  fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 20 }), (s) => {
-    const d = new IncrementalDetokenizer(t, { promptTokenIds: t.ids('▁Hello') });
-    let got = '';
-    for (const byte of new TextEncoder().encode(s)) {
-      const piece = d.push(3 + byte);
-      assert.ok(!piece.includes('\uFFFD'));
-      got += piece;
-    }
-    got += d.flush();
-    assert.equal(got, s);
-  }), { numRuns: 200 });
+  fc.assert(
+    fc.property(fc.string({ unit: 'grapheme', maxLength: 20 }), (s) => {
+      const d = new IncrementalDetokenizer(t, { promptTokenIds: t.ids('▁Hello') });
+      let got = '';
+      for (const byte of new TextEncoder().encode(s)) {
+        const piece = d.push(3 + byte);
+        assert.ok(!piece.includes('\uFFFD'));
+        got += piece;
+      }
+      got += d.flush();
+      assert.equal(got, s);
+    }),
+    { numRuns: 200 },
+  );
 });
 
 for (const dir of ['llama3-tokenizer', 'qwen3-tokenizer']) {

@@ -16,8 +16,13 @@ function tok(dir: string): ModelTokenizer {
   return t;
 }
 
-for (const [dir, vectors] of [['llama3-tokenizer', 'ggml-vocab-llama-bpe.gguf'], ['qwen3-tokenizer', 'ggml-vocab-qwen2.gguf']] as const) {
-  test(`${dir}: all llama.cpp ${vectors} vectors`, { skip: skipUnlessShared(`${dir}/tokenizer.json`, `tokenizer-test-vectors/${vectors}.out`) }, async () => {
+for (const [dir, vectors] of [
+  ['llama3-tokenizer', 'ggml-vocab-llama-bpe.gguf'],
+  ['qwen3-tokenizer', 'ggml-vocab-qwen2.gguf'],
+] as const) {
+  test(`${dir}: all llama.cpp ${vectors} vectors`, {
+    skip: skipUnlessShared(`${dir}/tokenizer.json`, `tokenizer-test-vectors/${vectors}.out`),
+  }, async () => {
     const t = tok(dir);
     const cases = readVocabVectors(vectors);
     assert.equal(cases.length, 46);
@@ -31,7 +36,9 @@ for (const [dir, vectors] of [['llama3-tokenizer', 'ggml-vocab-llama-bpe.gguf'],
   });
 }
 
-test('llama3: BOS prepended once, never doubled; special ids; vocab size', { skip: skipUnlessShared('llama3-tokenizer/tokenizer.json') }, async () => {
+test('llama3: BOS prepended once, never doubled; special ids; vocab size', {
+  skip: skipUnlessShared('llama3-tokenizer/tokenizer.json'),
+}, async () => {
   const t = tok('llama3-tokenizer');
   assert.equal(t.vocabSize, 128256);
   assert.equal(t.bosTokenId, 128000);

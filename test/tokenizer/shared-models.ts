@@ -20,7 +20,10 @@ export function sharedPath(rel: string): string {
   return p;
 }
 
-export interface VocabVector { readonly text: string; readonly ids: number[] }
+export interface VocabVector {
+  readonly text: string;
+  readonly ids: number[];
+}
 
 /** llama.cpp test vectors: .inp strings split on the separator, .out lines of ids. */
 export function readVocabVectors(name: string): VocabVector[] {

@@ -37,7 +37,10 @@ test('BOS: add_bos_token false (ChatML) vs true, never doubled; AddedToken-dict 
   assert.equal(chatml.bosTokenId, 0);
   assert.equal(chatml.eosTokenId, 3);
   assert.notEqual((await chatml.encode('hi'))[0], 0);
-  writeFileSync(join(d, 'tokenizer_config.json'), JSON.stringify({ add_bos_token: true, bos_token: { content: '<s>' }, eos_token: '</s>' }));
+  writeFileSync(
+    join(d, 'tokenizer_config.json'),
+    JSON.stringify({ add_bos_token: true, bos_token: { content: '<s>' }, eos_token: '</s>' }),
+  );
   const withBos = loadTokenizer(d);
   assert.equal((await withBos.encode('hi'))[0], 0);
   assert.equal((await withBos.encode('<s>hi')).filter((id) => id === 0).length, 1);
@@ -82,10 +85,26 @@ test('token bytes, specials, vocab size on a byte-level vocabulary', async () =>
 
 test('analyzeDecoder recognises byte-level, SentencePiece (Strip / Metaspace) and plain decoders', () => {
   assert.deepEqual(analyzeDecoder({ type: 'ByteLevel' }), { spelling: 'byte_level', stripsLeadingSpace: false });
-  assert.deepEqual(analyzeDecoder({ type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }] }),
-    { spelling: 'sentencepiece', stripsLeadingSpace: true });
-  assert.deepEqual(analyzeDecoder({ type: 'Metaspace', replacement: '▁', prepend_scheme: 'first' }), { spelling: 'sentencepiece', stripsLeadingSpace: true });
-  assert.deepEqual(analyzeDecoder({ type: 'Metaspace', replacement: '▁', prepend_scheme: 'never' }), { spelling: 'sentencepiece', stripsLeadingSpace: false });
+  assert.deepEqual(
+    analyzeDecoder({
+      type: 'Sequence',
+      decoders: [
+        { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
+        { type: 'ByteFallback' },
+        { type: 'Fuse' },
+        { type: 'Strip', content: ' ', start: 1, stop: 0 },
+      ],
+    }),
+    { spelling: 'sentencepiece', stripsLeadingSpace: true },
+  );
+  assert.deepEqual(analyzeDecoder({ type: 'Metaspace', replacement: '▁', prepend_scheme: 'first' }), {
+    spelling: 'sentencepiece',
+    stripsLeadingSpace: true,
+  });
+  assert.deepEqual(analyzeDecoder({ type: 'Metaspace', replacement: '▁', prepend_scheme: 'never' }), {
+    spelling: 'sentencepiece',
+    stripsLeadingSpace: false,
+  });
   assert.deepEqual(analyzeDecoder({ type: 'WordPiece' }), { spelling: 'plain', stripsLeadingSpace: false });
   assert.deepEqual(analyzeDecoder(null), { spelling: 'plain', stripsLeadingSpace: false });
 });

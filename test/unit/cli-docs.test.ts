@@ -46,7 +46,12 @@ function commandsOf(root: Command): { path: string; flags: Set<string>; help: st
   const out: { path: string; flags: Set<string>; help: string }[] = [];
   const walk = (c: Command, path: string[]): void => {
     const help = c.createHelp();
-    const flags = new Set(help.visibleOptions(c).map((o) => o.long).filter((l): l is string => l !== undefined));
+    const flags = new Set(
+      help
+        .visibleOptions(c)
+        .map((o) => o.long)
+        .filter((l): l is string => l !== undefined),
+    );
     out.push({ path: path.join(' '), flags, help: c.helpInformation() });
     for (const sub of c.commands) walk(sub, [...path, sub.name()]);
   };
@@ -96,7 +101,10 @@ test('every flag docs/cli.md names anywhere belongs to some command', () => {
 
 test('sectionsOf splits on headings outside code fences', () => {
   const s = sectionsOf('# a\nx --one\n```sh\n# not a heading --two\n```\n## `b c`\n--three\n');
-  assert.deepEqual(s.map((x) => x.heading), ['a', 'b c']);
+  assert.deepEqual(
+    s.map((x) => x.heading),
+    ['a', 'b c'],
+  );
   assert.deepEqual([...flagsIn(s[0]!.text)].sort(), ['--one', '--two']);
   assert.deepEqual([...flagsIn(s[1]!.text)], ['--three']);
 });

@@ -2,7 +2,14 @@
 // engine itself ignores TOKENMILL_DECODE_GRAPHS; bench records carry the TOKENMILL_* in effect, minus secrets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backendOptionsFromEnv, cpuEngineOptionsFromEnv, cudaConfigFromEnv, engineOptionsFromEnv, logLevelFromEnv, tokenmillEnv } from '../../src/cli/env.js';
+import {
+  backendOptionsFromEnv,
+  cpuEngineOptionsFromEnv,
+  cudaConfigFromEnv,
+  engineOptionsFromEnv,
+  logLevelFromEnv,
+  tokenmillEnv,
+} from '../../src/cli/env.js';
 import { resolveEngineConfig } from '../../src/engine/engine-config.js';
 import { configuredCublasLtPath } from '../../src/runtime/cuda/cuda-config.js';
 import { configureCuda } from '../../src/runtime/select.js';
@@ -12,7 +19,12 @@ test('TOKENMILL_DECODE_GRAPHS reaches the engine only through the CLI', () => {
   assert.deepEqual(engineOptionsFromEnv({ TOKENMILL_DECODE_GRAPHS: '1' }), { decodeGraphs: true });
   assert.deepEqual(engineOptionsFromEnv({}), {});
   assert.deepEqual(engineOptionsFromEnv({ TOKENMILL_DEVICE_GRAMMAR_MASKS: '1' }), { deviceGrammarMasks: true });
-  const model = { config: { maxPositionEmbeddings: 64, eosTokenIds: [2] }, maxTokensPerStep: 64, maxLogitsPerStep: 8, kvBytesPerToken: () => 64 } as unknown as CausalLM;
+  const model = {
+    config: { maxPositionEmbeddings: 64, eosTokenIds: [2] },
+    maxTokensPerStep: 64,
+    maxLogitsPerStep: 8,
+    kvBytesPerToken: () => 64,
+  } as unknown as CausalLM;
   const env = { ...process.env };
   process.env.TOKENMILL_DECODE_GRAPHS = '1';
   try {
@@ -28,8 +40,11 @@ test('TOKENMILL_DECODE_GRAPHS reaches the engine only through the CLI', () => {
 test('backend options and the log level come from the environment only through the CLI; bad values keep the default', () => {
   assert.deepEqual(
     backendOptionsFromEnv({
-      TOKENMILL_NUM_THREADS: '3', TOKENMILL_CPU_ISA: 'generic', TOKENMILL_ASYNC_MIN_WORK: '0',
-      TOKENMILL_CUDA_DTYPE: 'f16', TOKENMILL_CUDA_GRAPHS: '0',
+      TOKENMILL_NUM_THREADS: '3',
+      TOKENMILL_CPU_ISA: 'generic',
+      TOKENMILL_ASYNC_MIN_WORK: '0',
+      TOKENMILL_CUDA_DTYPE: 'f16',
+      TOKENMILL_CUDA_GRAPHS: '0',
     }),
     { numThreads: 3, cpuIsa: 'generic', asyncMinWork: 0, dtype: 'f16', cudaGraphs: false },
   );

@@ -3,7 +3,14 @@
 // over the cores. Pure functions, driven with fake nvidia-smi output and environments.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { archsFromNvidiaSmi, compileParallelism, FALLBACK_ARCH, gencodeArgs, normalizeArch, selectCudaArchs } from '../../scripts/cuda-archs.mjs';
+import {
+  archsFromNvidiaSmi,
+  compileParallelism,
+  FALLBACK_ARCH,
+  gencodeArgs,
+  normalizeArch,
+  selectCudaArchs,
+} from '../../scripts/cuda-archs.mjs';
 
 const smi = (stdout: string, status = 0) => ({ status, stdout });
 
@@ -32,7 +39,10 @@ test('the GPUs present: nvidia-smi compute capabilities, deduplicated and sorted
 test('nvcc but no GPU or no driver: exactly one architecture, with the reason', () => {
   for (const [nvidiaSmi, why] of [
     [null, /nvidia-smi not found/],
-    [{ status: 9, stdout: '', error: 'NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver.\nMore' }, /nvidia-smi failed \(NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver\.\)/],
+    [
+      { status: 9, stdout: '', error: "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\nMore" },
+      /nvidia-smi failed \(NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver\.\)/,
+    ],
     [smi(''), /listed no GPU/],
     [smi('[N/A]\n'), /listed no GPU/],
   ] as const) {
@@ -58,7 +68,12 @@ test('TOKENMILL_CUDA_ARCHS wins over the GPUs present and embeds PTX for the hig
 test('gencode: SASS per architecture, PTX of the highest only when asked', () => {
   assert.deepEqual(gencodeArgs(['90'], false), ['-gencode', 'arch=compute_90,code=sm_90']);
   assert.deepEqual(gencodeArgs(['80', '90'], true), [
-    '-gencode', 'arch=compute_80,code=sm_80', '-gencode', 'arch=compute_90,code=sm_90', '-gencode', 'arch=compute_90,code=compute_90',
+    '-gencode',
+    'arch=compute_80,code=sm_80',
+    '-gencode',
+    'arch=compute_90,code=sm_90',
+    '-gencode',
+    'arch=compute_90,code=compute_90',
   ]);
 });
 

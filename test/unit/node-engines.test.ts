@@ -12,9 +12,17 @@ import { join } from 'node:path';
 import { PINNED_NODE_VERSIONS } from '../../scripts/smoke-node.mjs';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const semver = createRequire(import.meta.url)('semver') as { satisfies(v: string, range: string): boolean; minVersion(range: string): { version: string } | null };
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string }; overrides?: Record<string, unknown> };
-const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string; dev?: boolean; engines?: { node?: string } | string[] }> };
+const semver = createRequire(import.meta.url)('semver') as {
+  satisfies(v: string, range: string): boolean;
+  minVersion(range: string): { version: string } | null;
+};
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  engines: { node: string };
+  overrides?: Record<string, unknown>;
+};
+const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as {
+  packages: Record<string, { version?: string; dev?: boolean; engines?: { node?: string } | string[] }>;
+};
 
 const NODE_20 = semver.minVersion(pkg.engines.node)!.version;
 const nameOf = (path: string): string => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length);
@@ -26,8 +34,12 @@ const withEngines = Object.entries(lock.packages).flatMap(([path, p]) => {
 test('package.json engines admits Node 20, 22 and 24 (the smoked versions)', () => {
   assert.equal(NODE_20.split('.')[0], '20', `engines.node ${pkg.engines.node} starts at Node 20`);
   assert.equal(PINNED_NODE_VERSIONS.length, 2);
-  assert.deepEqual(PINNED_NODE_VERSIONS.map((v) => v.split('.')[0]), ['22', '24']);
-  for (const v of [NODE_20, ...PINNED_NODE_VERSIONS]) assert.ok(semver.satisfies(v, pkg.engines.node), `${v} satisfies ${pkg.engines.node}`);
+  assert.deepEqual(
+    PINNED_NODE_VERSIONS.map((v) => v.split('.')[0]),
+    ['22', '24'],
+  );
+  for (const v of [NODE_20, ...PINNED_NODE_VERSIONS])
+    assert.ok(semver.satisfies(v, pkg.engines.node), `${v} satisfies ${pkg.engines.node}`);
 });
 
 test('every locked package admits the smoked Node 22 and 24', () => {
@@ -42,7 +54,10 @@ test('every production package admits Node 20 (cookie pinned to 1.x through over
   const bad = withEngines.filter((p) => !p.dev && !semver.satisfies(NODE_20, p.range)).map((p) => `${p.path}@${p.version} (${p.range})`);
   assert.deepEqual(bad, [], `production packages whose engines exclude Node ${NODE_20}`);
   assert.deepEqual(pkg.overrides, { 'light-my-request': { cookie: '1.1.1' } });
-  assert.deepEqual(withEngines.filter((p) => p.name === 'cookie').map((p) => p.version), ['1.1.1']);
+  assert.deepEqual(
+    withEngines.filter((p) => p.name === 'cookie').map((p) => p.version),
+    ['1.1.1'],
+  );
 });
 
 test('every dev package admits Node 20 too, so `npm ci` on Node 20 prints no engine warning', () => {

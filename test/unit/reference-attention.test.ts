@@ -97,7 +97,10 @@ test('paged varlen attention equals dense per-sequence attention (60 random step
         const rowLen = s.H * s.Dh;
         const want = dense(qv.subarray(t * rowLen, (t + 1) * rowLen), seqKV[i]!.k, seqKV[i]!.v, q.ctx - q.qLen + j, s, scale);
         for (let e = 0; e < rowLen; e++) {
-          assert.ok(Math.abs(got[t * rowLen + e]! - want[e]!) <= 1e-5 * (1 + Math.abs(want[e]!)), `iter ${iter} ${JSON.stringify(s)} token ${t} elem ${e}`);
+          assert.ok(
+            Math.abs(got[t * rowLen + e]! - want[e]!) <= 1e-5 * (1 + Math.abs(want[e]!)),
+            `iter ${iter} ${JSON.stringify(s)} token ${t} elem ${e}`,
+          );
         }
       }
     });

@@ -65,7 +65,10 @@ test('rope rotates each (i, i + Dh/2) pair by position * invFreq[i]', async () =
   const q = f32(be, [2, 2, 4], [1, 0, 0, 1, 2, 1, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
   const k = f32(be, [2, 1, 4], [0, 1, 1, 0, 1, 1, 1, 1]);
   be.rope(q, k, i32(be, [2], [3, 0]), f32(be, [2], [1, 0.25]));
-  const c3 = Math.cos(3), s3 = Math.sin(3), c75 = Math.cos(0.75), s75 = Math.sin(0.75);
+  const c3 = Math.cos(3),
+    s3 = Math.sin(3),
+    c75 = Math.cos(0.75),
+    s75 = Math.sin(0.75);
   // head 0, x = [1,0,0,1]: pair0 (a=1,b=0) -> (c3, s3); pair1 (a=0,b=1) -> (-s75, c75)
   // head 1, x = [2,1,0,0]: pair0 (a=2,b=0) -> (2c3, 2s3); pair1 (a=1,b=0) -> (c75, s75)
   close(await be.read(q), [c3, -s75, s3, c75, 2 * c3, c75, 2 * s3, s75, 1, 2, 3, 4, 5, 6, 7, 8]);
@@ -86,8 +89,25 @@ test('attention over a single key returns its value', async () => {
 test('equal scores give the mean of the values; causal prefill sees only earlier keys', async () => {
   const be = createReferenceBackend();
   // One sequence, 3 new tokens, zero queries -> uniform weights over the visible keys.
-  const vals = [[1, 10], [2, 20], [6, 60]];
-  const c = cache(be, 1, 4, 1, 2, [0, 1, 2], [[1, 2], [3, 4], [5, 6]], vals);
+  const vals = [
+    [1, 10],
+    [2, 20],
+    [6, 60],
+  ];
+  const c = cache(
+    be,
+    1,
+    4,
+    1,
+    2,
+    [0, 1, 2],
+    [
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ],
+    vals,
+  );
   const q = f32(be, [3, 1, 2], [0, 0, 0, 0, 0, 0]);
   const out = be.alloc([3, 1, 2], 'f32');
   be.attention(out, q, c, meta(be, [0, 3], [3], [[0]]), 1, 0);
@@ -97,7 +117,22 @@ test('equal scores give the mean of the values; causal prefill sees only earlier
 test('softmax weights: two keys with score gap ln 3 weigh 3:1', async () => {
   const be = createReferenceBackend();
   // k0 = [ln3, 0], k1 = [0, 0], q = [1, 0], scale 1 -> weights 3/4, 1/4.
-  const c = cache(be, 1, 2, 1, 2, [0, 1], [[Math.log(3), 0], [0, 0]], [[4, 0], [0, 8]]);
+  const c = cache(
+    be,
+    1,
+    2,
+    1,
+    2,
+    [0, 1],
+    [
+      [Math.log(3), 0],
+      [0, 0],
+    ],
+    [
+      [4, 0],
+      [0, 8],
+    ],
+  );
   const out = be.alloc([1, 1, 2], 'f32');
   be.attention(out, f32(be, [1, 1, 2], [1, 0]), c, meta(be, [0, 1], [2], [[0]]), 1, 0);
   close(await be.read(out), [3, 2], 1e-5);

@@ -58,7 +58,8 @@ function checkJsonSchema(schema: unknown, param: string): void {
 
 function checkText(v: unknown, what: string, param: string): void {
   if (typeof v !== 'string' || v.length === 0) throw invalid(param, `${what} must be a non-empty string`);
-  if (v.length > MAX_TEXT_GRAMMAR_BYTES) throw new TokenmillError('schema_too_large', `${what} is ${v.length} bytes; the limit is ${MAX_TEXT_GRAMMAR_BYTES}`, { param });
+  if (v.length > MAX_TEXT_GRAMMAR_BYTES)
+    throw new TokenmillError('schema_too_large', `${what} is ${v.length} bytes; the limit is ${MAX_TEXT_GRAMMAR_BYTES}`, { param });
 }
 
 function checkFormat(f: StructuralTagFormat, param: string, depth: number): void {
@@ -93,7 +94,10 @@ function checkFormat(f: StructuralTagFormat, param: string, depth: number): void
     case 'triggered_tags':
     case 'tags_with_separator':
       if (!Array.isArray(f.tags) || f.tags.length === 0) throw invalid(param, `${f.type} needs a non-empty tags list`);
-      if (f.type === 'triggered_tags' && (!Array.isArray(f.triggers) || f.triggers.length === 0 || f.triggers.some((t) => typeof t !== 'string' || t.length === 0))) {
+      if (
+        f.type === 'triggered_tags' &&
+        (!Array.isArray(f.triggers) || f.triggers.length === 0 || f.triggers.some((t) => typeof t !== 'string' || t.length === 0))
+      ) {
         throw invalid(param, 'triggered_tags needs non-empty string triggers');
       }
       for (const t of f.tags) checkFormat(t, param, depth + 1);
@@ -145,7 +149,9 @@ export function checkOutput(c: Constraint, text: string): OutputCheck {
     return { ok: false, reason: `the output is not valid JSON: ${(e as Error).message}` };
   }
   if (c.type === 'json_object') {
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? { ok: true, value } : { ok: false, reason: 'the output is not a JSON object' };
+    return value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? { ok: true, value }
+      : { ok: false, reason: 'the output is not a JSON object' };
   }
   const v = schemaValidator(c.schema);
   if (v(value)) return { ok: true, value };

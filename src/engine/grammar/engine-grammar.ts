@@ -13,7 +13,11 @@ export class EngineGrammar {
   /** Loaded on the first prepare(). */
   private cache: GrammarCompilerCache | null = null;
 
-  constructor(private readonly vocab: GrammarVocabSource | null, private readonly rowSize: number, private readonly stopTokenIds: readonly number[]) {}
+  constructor(
+    private readonly vocab: GrammarVocabSource | null,
+    private readonly rowSize: number,
+    private readonly stopTokenIds: readonly number[],
+  ) {}
 
   /** The synchronous 400s: constraint shape and schema support, and a tokenizer to compile against. */
   check(c: Constraint): void {
@@ -40,7 +44,11 @@ export class EngineGrammar {
 
   private requireVocab(): GrammarVocabSource {
     if (this.vocab === null) {
-      throw new TokenmillError('unsupported_feature', 'constrained decoding (response_format, tool grammars) needs the model\'s tokenizer, and this engine has none', { param: 'response_format' });
+      throw new TokenmillError(
+        'unsupported_feature',
+        "constrained decoding (response_format, tool grammars) needs the model's tokenizer, and this engine has none",
+        { param: 'response_format' },
+      );
     }
     return this.vocab;
   }

@@ -9,7 +9,14 @@ import { constraintKey, type Constraint, type StructuralTagFormat } from '../con
 import { encodeVocab, type GrammarVocabSource } from './grammar-vocab.js';
 import { grammarSchema } from './schema-support.js';
 import { Utf8Masks } from './utf8-mask.js';
-import { captureNativeErrors, loadXGrammar, type XGrammar, type XgCompiledGrammar, type XgGrammarCompiler, type XgTokenizerInfo } from './xgrammar-loader.js';
+import {
+  captureNativeErrors,
+  loadXGrammar,
+  type XGrammar,
+  type XgCompiledGrammar,
+  type XgGrammarCompiler,
+  type XgTokenizerInfo,
+} from './xgrammar-loader.js';
 
 /**
  * Compiled grammars kept per tokenizer (least recently used evicted and freed). Each holds its
@@ -82,8 +89,14 @@ export class GrammarCompilerCache {
     const t0 = performance.now();
     const r = await captureNativeErrors(() => this.compileRaw(c));
     if (r.value === undefined) {
-      const why = r.lines.find((l) => l.includes('[FATAL]'))?.replace(/^.*\[FATAL\][^:]*:\d+:\s*/, '') ?? (r.error as Error | undefined)?.message ?? 'unknown error';
-      throw new TokenmillError('invalid_schema', `the ${c.type} constraint cannot be compiled: ${why}`, { param: paramOf(c), cause: r.error });
+      const why =
+        r.lines.find((l) => l.includes('[FATAL]'))?.replace(/^.*\[FATAL\][^:]*:\d+:\s*/, '') ??
+        (r.error as Error | undefined)?.message ??
+        'unknown error';
+      throw new TokenmillError('invalid_schema', `the ${c.type} constraint cannot be compiled: ${why}`, {
+        param: paramOf(c),
+        cause: r.error,
+      });
     }
     const compileMs = performance.now() - t0;
     log.debug(`grammar: compiled ${c.type} ${key.slice(0, 12)} in ${compileMs.toFixed(0)} ms`);
@@ -104,13 +117,24 @@ export class GrammarCompilerCache {
         return this.compiler.compileJSONSchema('{"type":"object"}', true, undefined, undefined, false, MAX_JSON_WHITESPACE);
       case 'json_schema':
         // strictMode: undeclared properties/items are refused unless the schema allows them.
-        return this.compiler.compileJSONSchema(JSON.stringify(grammarSchema(c.schema)), true, undefined, undefined, true, MAX_JSON_WHITESPACE);
+        return this.compiler.compileJSONSchema(
+          JSON.stringify(grammarSchema(c.schema)),
+          true,
+          undefined,
+          undefined,
+          true,
+          MAX_JSON_WHITESPACE,
+        );
       case 'structural_tag':
-        return rewriteFormat(this.xg, c.format).then((format) => this.compiler.compileStructuralTag(JSON.stringify({ type: 'structural_tag', format })));
+        return rewriteFormat(this.xg, c.format).then((format) =>
+          this.compiler.compileStructuralTag(JSON.stringify({ type: 'structural_tag', format })),
+        );
       case 'ebnf':
         return this.compiler.compileGrammar(c.grammar, c.rootRule ?? 'root');
       case 'regex':
-        return this.compiler.compileStructuralTag(JSON.stringify({ type: 'structural_tag', format: { type: 'regex', pattern: c.pattern } }));
+        return this.compiler.compileStructuralTag(
+          JSON.stringify({ type: 'structural_tag', format: { type: 'regex', pattern: c.pattern } }),
+        );
     }
   }
 }
@@ -149,7 +173,11 @@ function paramOf(c: Constraint): string {
 /** Caches per tokenizer object, so engines over one tokenizer (tests, restarts) share the vocabulary work. */
 const perTokenizer = new WeakMap<object, Map<string, Promise<GrammarCompilerCache>>>();
 
-export function grammarCompilerFor(tok: GrammarVocabSource, rowSize: number, stopTokenIds: readonly number[]): Promise<GrammarCompilerCache> {
+export function grammarCompilerFor(
+  tok: GrammarVocabSource,
+  rowSize: number,
+  stopTokenIds: readonly number[],
+): Promise<GrammarCompilerCache> {
   let m = perTokenizer.get(tok);
   if (m === undefined) {
     m = new Map();

@@ -8,17 +8,36 @@ import type { ModelTokenizer } from '../../model/tokenizer.js';
 import { bytesToByteLevel, SPM_SPACE } from '../../model/tokenizer-bytes.js';
 
 /** What the grammar engine needs from a tokenizer (ModelTokenizer implements it). */
-export type GrammarVocabSource = Pick<ModelTokenizer, 'vocabSize' | 'spelling' | 'stripsLeadingSpace' | 'tokenString' | 'tokenBytes' | 'isSpecial'>;
+export type GrammarVocabSource = Pick<
+  ModelTokenizer,
+  'vocabSize' | 'spelling' | 'stripsLeadingSpace' | 'tokenString' | 'tokenBytes' | 'isSpecial'
+>;
 
 export function isGrammarVocabSource(t: unknown): t is GrammarVocabSource {
   const o = t as Partial<GrammarVocabSource> | null;
-  return o !== null && typeof o === 'object' && typeof o.vocabSize === 'number' && typeof o.spelling === 'string' &&
-    typeof o.tokenString === 'function' && typeof o.tokenBytes === 'function' && typeof o.isSpecial === 'function';
+  return (
+    o !== null &&
+    typeof o === 'object' &&
+    typeof o.vocabSize === 'number' &&
+    typeof o.spelling === 'string' &&
+    typeof o.tokenString === 'function' &&
+    typeof o.tokenBytes === 'function' &&
+    typeof o.isSpecial === 'function'
+  );
 }
 
 /** Special tokens a grammar may emit, spelled as their text (markers, never chat-control tokens). */
 export const GRAMMAR_VISIBLE_SPECIALS: ReadonlySet<string> = new Set([
-  '<|python_tag|>', '[TOOL_CALLS]', '[ARGS]', '[CALL_ID]', '<tool_call>', '</tool_call>', '<think>', '</think>', '[THINK]', '[/THINK]',
+  '<|python_tag|>',
+  '[TOOL_CALLS]',
+  '[ARGS]',
+  '[CALL_ID]',
+  '<tool_call>',
+  '</tool_call>',
+  '<think>',
+  '</think>',
+  '[THINK]',
+  '[/THINK]',
 ]);
 
 export interface EncodedVocab {

@@ -14,13 +14,49 @@ export const MAX_SCHEMA_DEPTH = 24;
 export const MAX_SUBSCHEMAS = 1000;
 
 /** Keywords that never change which instances are valid. */
-const ANNOTATIONS = new Set(['title', 'description', 'default', 'examples', '$schema', '$id', '$comment', 'deprecated', 'readOnly', 'writeOnly', '$anchor']);
+const ANNOTATIONS = new Set([
+  'title',
+  'description',
+  'default',
+  'examples',
+  '$schema',
+  '$id',
+  '$comment',
+  'deprecated',
+  'readOnly',
+  'writeOnly',
+  '$anchor',
+]);
 
 /** Keywords xgrammar 0.1.27 enforces (each seen to change the generated grammar). */
 const ENFORCED = new Set([
-  'type', 'enum', 'const', 'properties', 'required', 'additionalProperties', 'items', 'prefixItems', 'minItems', 'maxItems',
-  'anyOf', 'allOf', '$ref', '$defs', 'definitions', 'minLength', 'maxLength', 'pattern', 'format', 'minimum', 'maximum',
-  'exclusiveMinimum', 'exclusiveMaximum', 'minProperties', 'patternProperties', 'propertyNames', 'unevaluatedProperties',
+  'type',
+  'enum',
+  'const',
+  'properties',
+  'required',
+  'additionalProperties',
+  'items',
+  'prefixItems',
+  'minItems',
+  'maxItems',
+  'anyOf',
+  'allOf',
+  '$ref',
+  '$defs',
+  'definitions',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'format',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'minProperties',
+  'patternProperties',
+  'propertyNames',
+  'unevaluatedProperties',
   'unevaluatedItems',
 ]);
 
@@ -71,9 +107,11 @@ export interface SchemaCheckOptions {
 }
 
 function unsupported(param: string, keyword: string, path: string, why: string): TokenmillError {
-  return new TokenmillError('unsupported_schema_keyword',
+  return new TokenmillError(
+    'unsupported_schema_keyword',
     `JSON schema keyword '${keyword}' at ${path} cannot be enforced by the grammar engine (${why}); remove it or rewrite the schema.`,
-    { param, details: { keyword, path } });
+    { param, details: { keyword, path } },
+  );
 }
 
 function invalid(param: string, msg: string): TokenmillError {
@@ -91,17 +129,29 @@ export function checkSchemaSupport(schema: JsonSchema, opts: SchemaCheckOptions)
   }
   if (text === undefined) throw invalid(param, 'the JSON schema must be an object or a boolean');
   if (text.length > MAX_SCHEMA_BYTES) {
-    throw new TokenmillError('schema_too_large', `the JSON schema is ${text.length} bytes; the limit is ${MAX_SCHEMA_BYTES} (compile-time bound)`, { param, details: { sizeBytes: text.length, maxBytes: MAX_SCHEMA_BYTES } });
+    throw new TokenmillError(
+      'schema_too_large',
+      `the JSON schema is ${text.length} bytes; the limit is ${MAX_SCHEMA_BYTES} (compile-time bound)`,
+      { param, details: { sizeBytes: text.length, maxBytes: MAX_SCHEMA_BYTES } },
+    );
   }
   let count = 0;
   const walk = (node: unknown, path: string, depth: number): void => {
     if (typeof node === 'boolean') return;
-    if (node === null || typeof node !== 'object' || Array.isArray(node)) throw invalid(param, `the subschema at ${path} must be an object or a boolean`);
+    if (node === null || typeof node !== 'object' || Array.isArray(node))
+      throw invalid(param, `the subschema at ${path} must be an object or a boolean`);
     if (++count > MAX_SUBSCHEMAS) {
-      throw new TokenmillError('schema_too_large', `the JSON schema has more than ${MAX_SUBSCHEMAS} subschemas (compile-time bound)`, { param, details: { maxSubschemas: MAX_SUBSCHEMAS } });
+      throw new TokenmillError('schema_too_large', `the JSON schema has more than ${MAX_SUBSCHEMAS} subschemas (compile-time bound)`, {
+        param,
+        details: { maxSubschemas: MAX_SUBSCHEMAS },
+      });
     }
     if (depth > MAX_SCHEMA_DEPTH) {
-      throw new TokenmillError('schema_too_large', `the JSON schema nests deeper than ${MAX_SCHEMA_DEPTH} levels at ${path} (compile-time bound)`, { param, details: { maxDepth: MAX_SCHEMA_DEPTH } });
+      throw new TokenmillError(
+        'schema_too_large',
+        `the JSON schema nests deeper than ${MAX_SCHEMA_DEPTH} levels at ${path} (compile-time bound)`,
+        { param, details: { maxDepth: MAX_SCHEMA_DEPTH } },
+      );
     }
     const o = node as Record<string, unknown>;
     checkNumericBounds(o, path, param);
@@ -113,18 +163,23 @@ export function checkSchemaSupport(schema: JsonSchema, opts: SchemaCheckOptions)
         if (typeof v !== 'string') throw invalid(param, `'pattern' at ${path} must be a string`);
         const why = unsafePattern(v);
         if (why !== null) throw unsupported(param, 'pattern', path, why);
-        if (o.minLength !== undefined || o.maxLength !== undefined) throw unsupported(param, 'pattern', path, 'pattern together with minLength/maxLength cannot both be enforced');
+        if (o.minLength !== undefined || o.maxLength !== undefined)
+          throw unsupported(param, 'pattern', path, 'pattern together with minLength/maxLength cannot both be enforced');
       } else if (k === 'format') {
         if (typeof v !== 'string') throw invalid(param, `'format' at ${path} must be a string`);
-        if (!SUPPORTED_FORMATS.has(v)) throw unsupported(param, `format: ${v}`, path, `supported formats: ${[...SUPPORTED_FORMATS].join(', ')}`);
-        if (o.pattern !== undefined || o.minLength !== undefined || o.maxLength !== undefined) throw unsupported(param, 'format', path, 'format together with pattern/minLength/maxLength cannot both be enforced');
+        if (!SUPPORTED_FORMATS.has(v))
+          throw unsupported(param, `format: ${v}`, path, `supported formats: ${[...SUPPORTED_FORMATS].join(', ')}`);
+        if (o.pattern !== undefined || o.minLength !== undefined || o.maxLength !== undefined)
+          throw unsupported(param, 'format', path, 'format together with pattern/minLength/maxLength cannot both be enforced');
       } else if (k === 'allOf') {
         if (!Array.isArray(v) || v.length !== 1) throw unsupported(param, 'allOf', path, 'only a single-entry allOf is enforced');
       } else if (k === '$ref') {
-        if (typeof v !== 'string' || !v.startsWith('#')) throw unsupported(param, '$ref', path, 'only local references (#/...) are resolved');
+        if (typeof v !== 'string' || !v.startsWith('#'))
+          throw unsupported(param, '$ref', path, 'only local references (#/...) are resolved');
       }
       if (SCHEMA_MAPS.has(k)) {
-        if (v === null || typeof v !== 'object' || Array.isArray(v)) throw invalid(param, `'${k}' at ${path} must be an object of subschemas`);
+        if (v === null || typeof v !== 'object' || Array.isArray(v))
+          throw invalid(param, `'${k}' at ${path} must be an object of subschemas`);
         for (const [name, sub] of Object.entries(v as Record<string, unknown>)) walk(sub, `${at}/${escapePointer(name)}`, depth + 1);
       } else if (SCHEMA_VALUES.has(k)) {
         walk(v, at, depth + 1);
@@ -148,17 +203,35 @@ export function checkSchemaSupport(schema: JsonSchema, opts: SchemaCheckOptions)
 function checkNumericBounds(o: Record<string, unknown>, path: string, param: string): void {
   const present = NUMERIC_BOUNDS.filter((k) => o[k] !== undefined);
   if (present.length === 0) return;
-  for (const k of present) if (typeof o[k] !== 'number' || !Number.isFinite(o[k])) throw invalid(param, `'${k}' at ${path} must be a finite number`);
+  for (const k of present)
+    if (typeof o[k] !== 'number' || !Number.isFinite(o[k])) throw invalid(param, `'${k}' at ${path} must be a finite number`);
   const first = present[0]!;
-  if (o.type !== 'integer') throw unsupported(param, first, path, 'numeric bounds are enforced only on {"type": "integer"} (the grammar engine builds other ranges wrongly)');
+  if (o.type !== 'integer')
+    throw unsupported(
+      param,
+      first,
+      path,
+      'numeric bounds are enforced only on {"type": "integer"} (the grammar engine builds other ranges wrongly)',
+    );
   const r = integerRange(o);
   if (r.lo !== null && r.hi !== null) {
-    if (r.hi - r.lo + 1 > MAX_INTEGER_RANGE) throw unsupported(param, first, path, `integer ranges of at most ${MAX_INTEGER_RANGE} values are enforced; this one spans ${r.hi - r.lo + 1}`);
+    if (r.hi - r.lo + 1 > MAX_INTEGER_RANGE)
+      throw unsupported(
+        param,
+        first,
+        path,
+        `integer ranges of at most ${MAX_INTEGER_RANGE} values are enforced; this one spans ${r.hi - r.lo + 1}`,
+      );
     if (r.hi < r.lo) throw invalid(param, `the integer range at ${path} is empty`);
     return;
   }
   if (r.hi === null && (r.lo === 0 || r.lo === 1)) return;
-  throw unsupported(param, first, path, `a one-sided integer bound is enforced only as minimum 0 or 1; give both bounds (at most ${MAX_INTEGER_RANGE} values)`);
+  throw unsupported(
+    param,
+    first,
+    path,
+    `a one-sided integer bound is enforced only as minimum 0 or 1; give both bounds (at most ${MAX_INTEGER_RANGE} values)`,
+  );
 }
 
 /** Inclusive integer bounds of a subschema (null: unbounded on that side). */
@@ -184,7 +257,8 @@ export function grammarSchema(schema: JsonSchema): JsonSchema {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(o)) {
       if (k === 'enum' || k === 'const' || k === 'default' || k === 'examples') out[k] = v;
-      else if (SCHEMA_MAPS.has(k) && v !== null && typeof v === 'object') out[k] = Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([n, sub]) => [n, rewrite(sub)]));
+      else if (SCHEMA_MAPS.has(k) && v !== null && typeof v === 'object')
+        out[k] = Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([n, sub]) => [n, rewrite(sub)]));
       else if (SCHEMA_VALUES.has(k) || SCHEMA_LISTS.has(k)) out[k] = rewrite(v);
       else out[k] = v;
     }
@@ -253,9 +327,12 @@ export function unsafePattern(p: string): string | null {
   while (i < end) {
     const ch = p[i]!;
     if (ch === '.') return `'.' in it: ${UNSAFE}`;
-    if ((ch === '^' || ch === '$')) return `an anchor inside it: ${UNSAFE}`;
+    if (ch === '^' || ch === '$') return `an anchor inside it: ${UNSAFE}`;
     if (ch === '(' && p[i + 1] === '?') return 'lookarounds and group modifiers are not enforced';
-    if ('()|?*+'.includes(ch)) { i++; continue; }
+    if ('()|?*+'.includes(ch)) {
+      i++;
+      continue;
+    }
     if (ch === '{') {
       const m = /^\{\d+(,\d*)?\}/.exec(p.slice(i));
       if (m === null) return 'a malformed {m,n} quantifier';

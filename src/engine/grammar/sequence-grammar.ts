@@ -25,7 +25,11 @@ export class SequenceGrammar {
   maskIsFull = false;
   private disposed = false;
 
-  constructor(readonly cache: GrammarCompilerCache, readonly compiled: CompiledConstraint, private readonly stopTokenIds: readonly number[]) {}
+  constructor(
+    readonly cache: GrammarCompilerCache,
+    readonly compiled: CompiledConstraint,
+    private readonly stopTokenIds: readonly number[],
+  ) {}
 
   get numAccepted(): number {
     return this.accepted.length;
@@ -95,7 +99,8 @@ export class SequenceGrammar {
       this.utf8States.length = common + 1;
     }
     for (let i = common; i < output.length; i++) {
-      if (!m.acceptToken(output[i]!)) throw new TokenmillError('internal_error', `grammar: replaying token ${output[i]} at output position ${i} failed`);
+      if (!m.acceptToken(output[i]!))
+        throw new TokenmillError('internal_error', `grammar: replaying token ${output[i]} at output position ${i} failed`);
       this.push(output[i]!);
     }
   }

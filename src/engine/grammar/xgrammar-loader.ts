@@ -17,7 +17,14 @@ export interface XgCompiledGrammar {
 }
 
 export interface XgGrammarCompiler {
-  compileJSONSchema(schema: string, anyWhitespace?: boolean, indent?: number, separators?: [string, string], strictMode?: boolean, maxWhitespaceCnt?: number): Promise<XgCompiledGrammar>;
+  compileJSONSchema(
+    schema: string,
+    anyWhitespace?: boolean,
+    indent?: number,
+    separators?: [string, string],
+    strictMode?: boolean,
+    maxWhitespaceCnt?: number,
+  ): Promise<XgCompiledGrammar>;
   compileBuiltinJSONGrammar(): Promise<XgCompiledGrammar>;
   compileGrammar(grammar: string, rootRule?: string): Promise<XgCompiledGrammar>;
   compileStructuralTag(structuralTag: string | Record<string, unknown>): Promise<XgCompiledGrammar>;
@@ -37,13 +44,33 @@ export interface XgGrammarMatcher {
 
 export interface XGrammar {
   TokenizerInfo: {
-    createTokenizerInfo(encodedVocab: string[], vocabType?: string, prependSpaceInTokenization?: boolean, vocabSize?: number, stopTokenIds?: number[] | number): Promise<XgTokenizerInfo>;
+    createTokenizerInfo(
+      encodedVocab: string[],
+      vocabType?: string,
+      prependSpaceInTokenization?: boolean,
+      vocabSize?: number,
+      stopTokenIds?: number[] | number,
+    ): Promise<XgTokenizerInfo>;
   };
   GrammarCompiler: { createGrammarCompiler(info: XgTokenizerInfo, cacheEnabled?: boolean): Promise<XgGrammarCompiler> };
   /** JSON schema -> EBNF (root rule `root`), with the options of compileJSONSchema (xgrammar exports it under Testings). */
-  Testings: { _jsonSchemaToEBNF(schema: string, anyWhitespace?: boolean, indent?: number, separators?: [string, string], strictMode?: boolean, maxWhitespaceCnt?: number): Promise<string> };
+  Testings: {
+    _jsonSchemaToEBNF(
+      schema: string,
+      anyWhitespace?: boolean,
+      indent?: number,
+      separators?: [string, string],
+      strictMode?: boolean,
+      maxWhitespaceCnt?: number,
+    ): Promise<string>;
+  };
   GrammarMatcher: {
-    createGrammarMatcher(compiled: XgCompiledGrammar, overrideStopTokens?: number[] | number, terminateWithoutStopToken?: boolean, maxRollbackTokens?: number): Promise<XgGrammarMatcher>;
+    createGrammarMatcher(
+      compiled: XgCompiledGrammar,
+      overrideStopTokens?: number[] | number,
+      terminateWithoutStopToken?: boolean,
+      maxRollbackTokens?: number,
+    ): Promise<XgGrammarMatcher>;
   };
 }
 

@@ -9,7 +9,10 @@ export function numBlocksForMemory(kvCacheBytes: number, kvBytesPerToken: number
   const bytesPerBlock = kvBytesPerToken * blockSize;
   const n = Math.floor(kvCacheBytes / bytesPerBlock);
   if (n < 1) {
-    throw new TokenmillError('invalid_argument', `KV cache budget of ${kvCacheBytes} bytes is below one block (${bytesPerBlock} bytes = ${blockSize} tokens x ${kvBytesPerToken} bytes)`);
+    throw new TokenmillError(
+      'invalid_argument',
+      `KV cache budget of ${kvCacheBytes} bytes is below one block (${bytesPerBlock} bytes = ${blockSize} tokens x ${kvBytesPerToken} bytes)`,
+    );
   }
   return n;
 }

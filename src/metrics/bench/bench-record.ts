@@ -79,7 +79,11 @@ export interface BenchRecord {
 }
 
 /** USD per 1k and per 1M generated tokens at usdPerHour, via cost.ts (null when nothing was generated). */
-export function costFields(usdPerHour: number, wallS: number, generatedTokens: number): { usdPer1kTok: number | null; usdPer1MTok: number | null } {
+export function costFields(
+  usdPerHour: number,
+  wallS: number,
+  generatedTokens: number,
+): { usdPer1kTok: number | null; usdPer1MTok: number | null } {
   const per1k = usdPer1kTokens(usdPerHour, wallS, generatedTokens);
   if (!Number.isFinite(per1k)) return { usdPer1kTok: null, usdPer1MTok: null };
   return { usdPer1kTok: per1k, usdPer1MTok: per1k * 1000 };
@@ -104,7 +108,11 @@ export function bytesPerDecodeStep(t: DecodeTraffic): number {
  * Achieved bandwidth from decode steps per second and bytes per step, and its share of a peak.
  * decodeStepsPerS = decode tok/s / batch when every step decodes `batch` sequences.
  */
-export function bandwidthFields(bytesPerStep: number | null, decodeStepsPerS: number | null, peakGbPerS: number | null): { gbPerS: number | null; pctPeak: number | null } {
+export function bandwidthFields(
+  bytesPerStep: number | null,
+  decodeStepsPerS: number | null,
+  peakGbPerS: number | null,
+): { gbPerS: number | null; pctPeak: number | null } {
   if (bytesPerStep === null || decodeStepsPerS === null || !(decodeStepsPerS > 0)) return { gbPerS: null, pctPeak: null };
   const gbPerS = (bytesPerStep * decodeStepsPerS) / 1e9;
   return { gbPerS, pctPeak: peakGbPerS !== null && peakGbPerS > 0 ? (100 * gbPerS) / peakGbPerS : null };
@@ -136,11 +144,14 @@ export interface BenchRun {
 /** Accepts a BenchRun file, a bare record array, or one record; returns the records. */
 export function recordsOf(json: unknown): BenchRecord[] {
   const isRecord = (x: unknown): x is BenchRecord =>
-    typeof x === 'object' && x !== null && (x as { schema?: unknown }).schema === BENCH_RECORD_SCHEMA && typeof (x as { engine?: unknown }).engine === 'string';
+    typeof x === 'object' &&
+    x !== null &&
+    (x as { schema?: unknown }).schema === BENCH_RECORD_SCHEMA &&
+    typeof (x as { engine?: unknown }).engine === 'string';
   if (Array.isArray(json)) return json.filter(isRecord);
   if (isRecord(json)) return [json];
   if (typeof json === 'object' && json !== null && Array.isArray((json as { records?: unknown }).records)) {
-    return ((json as { records: unknown[] }).records).filter(isRecord);
+    return (json as { records: unknown[] }).records.filter(isRecord);
   }
   return [];
 }

@@ -42,12 +42,21 @@ export class PowerSampler {
   private child: ChildProcess | null = null;
   private failed = false;
 
-  constructor(private readonly gpuIndex = 0, private readonly intervalMs = 100) {}
+  constructor(
+    private readonly gpuIndex = 0,
+    private readonly intervalMs = 100,
+  ) {}
 
   start(): this {
     try {
-      const c = spawn('nvidia-smi', ['--query-gpu=power.draw', '--format=csv,noheader,nounits', `-lms`, String(this.intervalMs), '-i', String(this.gpuIndex)], { stdio: ['ignore', 'pipe', 'ignore'] });
-      c.on('error', () => { this.failed = true; });
+      const c = spawn(
+        'nvidia-smi',
+        ['--query-gpu=power.draw', '--format=csv,noheader,nounits', `-lms`, String(this.intervalMs), '-i', String(this.gpuIndex)],
+        { stdio: ['ignore', 'pipe', 'ignore'] },
+      );
+      c.on('error', () => {
+        this.failed = true;
+      });
       let buf = '';
       c.stdout?.setEncoding('utf8').on('data', (d: string) => {
         buf += d;

@@ -23,7 +23,10 @@ export function percentileSorted(sorted: readonly number[], p: number): number |
 }
 
 export function percentile(xs: readonly number[], p: number): number | null {
-  return percentileSorted([...xs].sort((a, b) => a - b), p);
+  return percentileSorted(
+    [...xs].sort((a, b) => a - b),
+    p,
+  );
 }
 
 export function distribution(xs: readonly number[]): Distribution {

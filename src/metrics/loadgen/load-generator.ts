@@ -113,7 +113,11 @@ function onData(s: StreamState, data: string, at: number): void {
     s.done = true;
     return;
   }
-  let j: { choices?: { text?: string; delta?: { content?: string }; finish_reason?: string | null }[]; usage?: { completion_tokens?: number; prompt_tokens?: number } | null; error?: { message?: string } };
+  let j: {
+    choices?: { text?: string; delta?: { content?: string }; finish_reason?: string | null }[];
+    usage?: { completion_tokens?: number; prompt_tokens?: number } | null;
+    error?: { message?: string };
+  };
   try {
     j = JSON.parse(data);
   } catch {
@@ -143,22 +147,55 @@ async function oneRequest(o: LoadGenOptions, index: number, t0: number): Promise
   const now = o.now ?? (() => performance.now());
   const p = o.prompts[index]!;
   const body = {
-    model: o.model, prompt: p.prompt, max_tokens: p.maxTokens, stream: true, stream_options: { include_usage: true },
-    temperature: 0, ...(o.ignoreEos !== false ? { ignore_eos: true } : {}), ...o.extraBody,
+    model: o.model,
+    prompt: p.prompt,
+    max_tokens: p.maxTokens,
+    stream: true,
+    stream_options: { include_usage: true },
+    temperature: 0,
+    ...(o.ignoreEos !== false ? { ignore_eos: true } : {}),
+    ...o.extraBody,
   };
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream' };
   if (o.apiKey) headers.authorization = `Bearer ${o.apiKey}`;
   const ac = new AbortController();
   let timedOut = false;
-  const timer = setTimeout(() => { timedOut = true; ac.abort(); }, o.timeoutMs ?? 600_000);
+  const timer = setTimeout(() => {
+    timedOut = true;
+    ac.abort();
+  }, o.timeoutMs ?? 600_000);
   const start = now();
-  const s: StreamState = { firstMs: null, lastMs: null, itl: [], chunks: 0, usageTokens: null, promptTokens: null, finish: null, done: false, streamError: null };
+  const s: StreamState = {
+    firstMs: null,
+    lastMs: null,
+    itl: [],
+    chunks: 0,
+    usageTokens: null,
+    promptTokens: null,
+    finish: null,
+    done: false,
+    streamError: null,
+  };
   const result = (ok: boolean, cls: ErrorClass | null, msg: string | null): RequestResult => ({
-    index, ok, errorClass: cls, errorMessage: msg, sentAtMs: start - t0, ttftMs: s.firstMs === null ? null : s.firstMs - start,
-    itlMs: s.itl, e2eMs: now() - start, outputTokens: s.usageTokens ?? s.chunks, promptTokens: s.promptTokens, finishReason: s.finish,
+    index,
+    ok,
+    errorClass: cls,
+    errorMessage: msg,
+    sentAtMs: start - t0,
+    ttftMs: s.firstMs === null ? null : s.firstMs - start,
+    itlMs: s.itl,
+    e2eMs: now() - start,
+    outputTokens: s.usageTokens ?? s.chunks,
+    promptTokens: s.promptTokens,
+    finishReason: s.finish,
   });
   try {
-    const res = await (o.fetchImpl ?? fetch)(completionsUrl(o.baseUrl), { method: 'POST', headers, body: JSON.stringify(body), signal: ac.signal });
+    const res = await (o.fetchImpl ?? fetch)(completionsUrl(o.baseUrl), {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(body),
+      signal: ac.signal,
+    });
     if (!res.ok) {
       const text = await res.text().catch(() => '');
       return result(false, `http_${res.status}`, text.slice(0, 200));

@@ -11,8 +11,11 @@ export interface Slo {
 }
 
 /** The BenchRecord fields one load run fills (meanings there), plus request rate and TPOT. */
-export interface LoadSummary extends Pick<BenchRecord, 'numRequests' | 'numOk' | 'wallS' | 'promptTokens' | 'generatedTokens' | 'tokPerS'
-  | 'ttftMs' | 'itlMs' | 'e2eMs' | 'errors' | 'goodput'> {
+export interface LoadSummary
+  extends Pick<
+    BenchRecord,
+    'numRequests' | 'numOk' | 'wallS' | 'promptTokens' | 'generatedTokens' | 'tokPerS' | 'ttftMs' | 'itlMs' | 'e2eMs' | 'errors' | 'goodput'
+  > {
   readonly requestsPerS: number;
   readonly tpotMs: Distribution;
 }
@@ -59,7 +62,13 @@ export function summarizeLoad(run: LoadRun, slo: Slo = {}): LoadSummary {
     const good = ok.filter((r) => meetsSlo(r, slo));
     let goodTokens = 0;
     for (const r of good) goodTokens += r.outputTokens;
-    goodput = { sloTtftMs: slo.ttftMs ?? null, sloItlMs: slo.itlMs ?? null, numGoodRequests: good.length, goodRequestsPerS: perS(good.length), goodTokPerS: perS(goodTokens) };
+    goodput = {
+      sloTtftMs: slo.ttftMs ?? null,
+      sloItlMs: slo.itlMs ?? null,
+      numGoodRequests: good.length,
+      goodRequestsPerS: perS(good.length),
+      goodTokPerS: perS(goodTokens),
+    };
   }
   return {
     numRequests: run.results.length,
@@ -71,7 +80,12 @@ export function summarizeLoad(run: LoadRun, slo: Slo = {}): LoadSummary {
     requestsPerS: perS(ok.length),
     ttftMs: distribution(ok.flatMap((r) => (r.ttftMs === null ? [] : [r.ttftMs]))),
     itlMs: distribution(ok.flatMap((r) => r.itlMs)),
-    tpotMs: distribution(ok.flatMap((r) => { const t = tpotMs(r); return t === null ? [] : [t]; })),
+    tpotMs: distribution(
+      ok.flatMap((r) => {
+        const t = tpotMs(r);
+        return t === null ? [] : [t];
+      }),
+    ),
     e2eMs: distribution(ok.map((r) => r.e2eMs)),
     errors: errorCounts(run.results),
     goodput,

@@ -33,7 +33,8 @@ export function parsePromptsJsonl(text: string, defaultMaxTokens: number, source
       throw new TokenmillError('invalid_argument', `${source}:${i + 1}: "prompt" must be a non-empty string or an array of token ids`);
     }
     const mt = j.max_tokens;
-    if (mt !== undefined && !(Number.isInteger(mt) && (mt as number) > 0)) throw new TokenmillError('invalid_argument', `${source}:${i + 1}: "max_tokens" must be a positive integer`);
+    if (mt !== undefined && !(Number.isInteger(mt) && (mt as number) > 0))
+      throw new TokenmillError('invalid_argument', `${source}:${i + 1}: "max_tokens" must be a positive integer`);
     out.push({ prompt: p as string | number[], maxTokens: (mt as number | undefined) ?? defaultMaxTokens });
   });
   if (out.length === 0) throw new TokenmillError('invalid_argument', `${source}: no prompts`);

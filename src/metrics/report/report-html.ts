@@ -42,21 +42,30 @@ function tradeoffChart(rs: readonly BenchRecord[], latency: (r: BenchRecord) => 
   for (const r of rs) (by.get(keyOf(r)) ?? by.set(keyOf(r), []).get(keyOf(r))!).push(r);
   const series: Series[] = [...by].map(([name, list]) => ({
     name,
-    points: [...list].sort((a, b) => a.concurrency - b.concurrency).flatMap((r) => {
-      const y = latency(r);
-      return r.tokPerS !== null && y !== null ? [{ x: r.tokPerS, y, label: `c=${r.concurrency}` }] : [];
-    }),
+    points: [...list]
+      .sort((a, b) => a.concurrency - b.concurrency)
+      .flatMap((r) => {
+        const y = latency(r);
+        return r.tokPerS !== null && y !== null ? [{ x: r.tokPerS, y, label: `c=${r.concurrency}` }] : [];
+      }),
   }));
   const candidates = rs.flatMap((r) => {
     const y = latency(r);
     return r.tokPerS !== null && y !== null ? [{ throughput: r.tokPerS, latency: y }] : [];
   });
   const front = paretoFrontier(candidates);
-  if (front.length > 1) series.push({ name: 'Pareto frontier (every record)', points: front.map((p) => ({ x: p.throughput, y: p.latency })), dashed: true, color: '#111' });
+  if (front.length > 1)
+    series.push({
+      name: 'Pareto frontier (every record)',
+      points: front.map((p) => ({ x: p.throughput, y: p.latency })),
+      dashed: true,
+      color: '#111',
+    });
   return lineChart(series, { title, xLabel: 'output tok/s', yLabel: 'ms', logX: true, logY: true, keepOrder: true, decadeTicksX: true });
 }
 
-const num = (v: number | null | undefined, digits = 3): string => (v === null || v === undefined || !Number.isFinite(v) ? '–' : (+v.toPrecision(digits)).toLocaleString('en-US'));
+const num = (v: number | null | undefined, digits = 3): string =>
+  v === null || v === undefined || !Number.isFinite(v) ? '–' : (+v.toPrecision(digits)).toLocaleString('en-US');
 
 function usd(v: number | null): string {
   if (v === null || !Number.isFinite(v)) return '–';
@@ -64,16 +73,50 @@ function usd(v: number | null): string {
 }
 
 function table(rs: readonly BenchRecord[]): string {
-  const head = ['engine', 'device', 'model', 'dtype', 'in/out', 'conc.', 'rate', 'tok/s (median [min..max])', 'TTFT p50/p99 ms', 'ITL p50/p99 ms',
-    'GB/s (% peak)', '$/1M tok', 'J/tok', 'errors', 'ok/req'];
+  const head = [
+    'engine',
+    'device',
+    'model',
+    'dtype',
+    'in/out',
+    'conc.',
+    'rate',
+    'tok/s (median [min..max])',
+    'TTFT p50/p99 ms',
+    'ITL p50/p99 ms',
+    'GB/s (% peak)',
+    '$/1M tok',
+    'J/tok',
+    'errors',
+    'ok/req',
+  ];
   const rows = rs.map((r) => {
     const sp = r.tokPerSSpread;
     const tps = sp !== null && sp.runs.length > 1 ? `${num(r.tokPerS)} [${num(sp.min)}..${num(sp.max)}]` : num(r.tokPerS);
     const bw = r.gbPerS === null ? '–' : `${num(r.gbPerS)}${r.pctPeak === null ? '' : ` (${num(r.pctPeak, 2)}%)`}`;
-    const errs = r.errors.total === 0 ? '0' : Object.entries(r.errors.byClass).map(([k, v]) => `${k}:${v}`).join(' ');
-    const cells = [r.engine + (r.engineVersion ? ` ${r.engineVersion}` : ''), r.device, r.model, r.dtype, `${r.inLen}/${r.outLen}`, String(r.concurrency),
-      r.requestRate === null ? '–' : String(r.requestRate), tps, `${num(r.ttftMs.p50)} / ${num(r.ttftMs.p99)}`, `${num(r.itlMs.p50)} / ${num(r.itlMs.p99)}`,
-      bw, usd(r.usdPer1MTok), num(r.joulesPerTok), errs, `${r.numOk}/${r.numRequests}`];
+    const errs =
+      r.errors.total === 0
+        ? '0'
+        : Object.entries(r.errors.byClass)
+            .map(([k, v]) => `${k}:${v}`)
+            .join(' ');
+    const cells = [
+      r.engine + (r.engineVersion ? ` ${r.engineVersion}` : ''),
+      r.device,
+      r.model,
+      r.dtype,
+      `${r.inLen}/${r.outLen}`,
+      String(r.concurrency),
+      r.requestRate === null ? '–' : String(r.requestRate),
+      tps,
+      `${num(r.ttftMs.p50)} / ${num(r.ttftMs.p99)}`,
+      `${num(r.itlMs.p50)} / ${num(r.itlMs.p99)}`,
+      bw,
+      usd(r.usdPer1MTok),
+      num(r.joulesPerTok),
+      errs,
+      `${r.numOk}/${r.numRequests}`,
+    ];
     return `<tr>${cells.map((c) => `<td>${escapeXml(c)}</td>`).join('')}</tr>`;
   });
   return `<table><thead><tr>${head.map((h) => `<th>${escapeXml(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
@@ -87,7 +130,11 @@ function peersChart(rs: readonly BenchRecord[]): string {
     const g = `${r.model}\n${r.inLen}/${r.outLen} c=${r.concurrency}`;
     (groups.get(g) ?? groups.set(g, {}).get(g)!)[r.engine] = r.tokPerS;
   }
-  return barChart([...groups].map(([label, values]) => ({ label, values })), engines, { title: 'Peers side by side: output tok/s', xLabel: 'model in/out, concurrency', yLabel: 'tok/s', logY: true });
+  return barChart(
+    [...groups].map(([label, values]) => ({ label, values })),
+    engines,
+    { title: 'Peers side by side: output tok/s', xLabel: 'model in/out, concurrency', yLabel: 'tok/s', logY: true },
+  );
 }
 
 export function buildReportHtml(records: readonly BenchRecord[], o: ReportOptions = {}): string {
@@ -96,17 +143,34 @@ export function buildReportHtml(records: readonly BenchRecord[], o: ReportOption
   const devices = [...new Set(records.map((r) => r.device))];
   const costLog = records.some((r) => r.usdPer1MTok !== null);
   const charts = [
-    lineChart(groupSeries(records, (r) => r.tokPerS), { title: 'Throughput vs concurrency', xLabel: 'concurrency', yLabel: 'output tok/s', logX: true }),
-    lineChart([...groupSeries(records, (r) => r.ttftMs.p50, ' p50'), ...groupSeries(records, (r) => r.ttftMs.p99, ' p99', true)],
-      { title: 'Time to first token (p50 solid, p99 dashed)', xLabel: 'concurrency', yLabel: 'ms', logX: true, logY: true }),
-    lineChart([...groupSeries(records, (r) => r.itlMs.p50, ' p50'), ...groupSeries(records, (r) => r.itlMs.p99, ' p99', true)],
-      { title: 'Inter-token latency (p50 solid, p99 dashed)', xLabel: 'concurrency', yLabel: 'ms', logX: true, logY: true }),
-    lineChart(groupSeries(records, (r) => r.usdPer1MTok), { title: 'Cost per 1M output tokens vs concurrency', xLabel: 'concurrency', yLabel: 'USD per 1M tokens', logX: true, logY: costLog }),
+    lineChart(
+      groupSeries(records, (r) => r.tokPerS),
+      { title: 'Throughput vs concurrency', xLabel: 'concurrency', yLabel: 'output tok/s', logX: true },
+    ),
+    lineChart([...groupSeries(records, (r) => r.ttftMs.p50, ' p50'), ...groupSeries(records, (r) => r.ttftMs.p99, ' p99', true)], {
+      title: 'Time to first token (p50 solid, p99 dashed)',
+      xLabel: 'concurrency',
+      yLabel: 'ms',
+      logX: true,
+      logY: true,
+    }),
+    lineChart([...groupSeries(records, (r) => r.itlMs.p50, ' p50'), ...groupSeries(records, (r) => r.itlMs.p99, ' p99', true)], {
+      title: 'Inter-token latency (p50 solid, p99 dashed)',
+      xLabel: 'concurrency',
+      yLabel: 'ms',
+      logX: true,
+      logY: true,
+    }),
+    lineChart(
+      groupSeries(records, (r) => r.usdPer1MTok),
+      { title: 'Cost per 1M output tokens vs concurrency', xLabel: 'concurrency', yLabel: 'USD per 1M tokens', logX: true, logY: costLog },
+    ),
     tradeoffChart(records, (r) => r.itlMs.p50, 'Latency vs throughput: inter-token p50 (Pareto frontier dashed)'),
     tradeoffChart(records, (r) => r.ttftMs.p99, 'Latency vs throughput: time to first token p99 (Pareto frontier dashed)'),
     peersChart(records),
   ];
-  const css = 'body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}' +
+  const css =
+    'body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}' +
     'th{background:#f3f3f3}td:nth-child(-n+4){text-align:left}.charts{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0}code{background:#f6f6f6;padding:0 3px}';
   return [
     '<!doctype html>',
@@ -120,7 +184,9 @@ export function buildReportHtml(records: readonly BenchRecord[], o: ReportOption
     `<div class="charts">${charts.map((c) => `<figure>${c}</figure>`).join('')}</div>`,
     '<h2>Records</h2>',
     table(records),
-    (o.sources?.length ?? 0) > 0 ? `<h2>Sources</h2><ul>${o.sources!.map((s) => `<li><code>${escapeXml(s)}</code></li>`).join('')}</ul>` : '',
+    (o.sources?.length ?? 0) > 0
+      ? `<h2>Sources</h2><ul>${o.sources!.map((s) => `<li><code>${escapeXml(s)}</code></li>`).join('')}</ul>`
+      : '',
     '</body></html>',
     '',
   ].join('\n');

@@ -82,10 +82,21 @@ function axis(lo: number, hi: number, log: boolean, pxLo: number, pxHi: number, 
 const M = { left: 64, right: 24, top: 32, bottom: 46 };
 const LEGEND_ROW = 16;
 
-function frame(w: number, h: number, o: ChartOptions, xa: Axis | null, ya: Axis, body: string, xTickLabels: { x: number; label: string }[] = [], legendItems: LegendItem[] = []): string {
+function frame(
+  w: number,
+  h: number,
+  o: ChartOptions,
+  xa: Axis | null,
+  ya: Axis,
+  body: string,
+  xTickLabels: { x: number; label: string }[] = [],
+  legendItems: LegendItem[] = [],
+): string {
   const parts: string[] = [];
   const totalH = h + (legendItems.length > 0 ? 8 + legendItems.length * LEGEND_ROW : 0);
-  parts.push(`<svg width="${w}" height="${totalH}" viewBox="0 0 ${w} ${totalH}" role="img" aria-label="${escapeXml(o.title)}" font-family="sans-serif" font-size="11">`);
+  parts.push(
+    `<svg width="${w}" height="${totalH}" viewBox="0 0 ${w} ${totalH}" role="img" aria-label="${escapeXml(o.title)}" font-family="sans-serif" font-size="11">`,
+  );
   parts.push(`<rect width="${w}" height="${totalH}" fill="#fff"/>`);
   parts.push(`<text x="${w / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">${escapeXml(o.title)}</text>`);
   for (const t of ya.ticks) {
@@ -102,13 +113,18 @@ function frame(w: number, h: number, o: ChartOptions, xa: Axis | null, ya: Axis,
   }
   for (const l of xTickLabels) {
     // Multi-line labels: one <tspan> per line ('\n' separated).
-    const lines = l.label.split('\n').map((t, i) => `<tspan x="${l.x.toFixed(1)}" dy="${i === 0 ? 0 : 12}">${escapeXml(t)}</tspan>`).join('');
+    const lines = l.label
+      .split('\n')
+      .map((t, i) => `<tspan x="${l.x.toFixed(1)}" dy="${i === 0 ? 0 : 12}">${escapeXml(t)}</tspan>`)
+      .join('');
     parts.push(`<text x="${l.x.toFixed(1)}" y="${h - M.bottom + 14}" text-anchor="middle">${lines}</text>`);
   }
   parts.push(`<line x1="${M.left}" x2="${w - M.right}" y1="${h - M.bottom}" y2="${h - M.bottom}" stroke="#333"/>`);
   parts.push(`<line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${h - M.bottom}" stroke="#333"/>`);
   parts.push(`<text x="${(M.left + w - M.right) / 2}" y="${h - 8}" text-anchor="middle">${escapeXml(o.xLabel)}</text>`);
-  parts.push(`<text transform="translate(14 ${(M.top + h - M.bottom) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(o.yLabel)}</text>`);
+  parts.push(
+    `<text transform="translate(14 ${(M.top + h - M.bottom) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(o.yLabel)}</text>`,
+  );
   parts.push(body);
   parts.push(legend(h + 8, legendItems));
   parts.push('</svg>');
@@ -123,12 +139,16 @@ interface LegendItem {
 
 /** One row per item under the plot, full names. */
 function legend(top: number, items: readonly LegendItem[]): string {
-  return items.map((it, i) => {
-    const y = top + 8 + i * LEGEND_ROW;
-    const x = M.left;
-    return `<line x1="${x}" x2="${x + 18}" y1="${y}" y2="${y}" stroke="${it.color}" stroke-width="3"${it.dashed ? ' stroke-dasharray="5 3"' : ''}/>` +
-      `<text x="${x + 24}" y="${y + 4}">${escapeXml(it.name)}</text>`;
-  }).join('');
+  return items
+    .map((it, i) => {
+      const y = top + 8 + i * LEGEND_ROW;
+      const x = M.left;
+      return (
+        `<line x1="${x}" x2="${x + 18}" y1="${y}" y2="${y}" stroke="${it.color}" stroke-width="3"${it.dashed ? ' stroke-dasharray="5 3"' : ''}/>` +
+        `<text x="${x + 24}" y="${y + 4}">${escapeXml(it.name)}</text>`
+      );
+    })
+    .join('');
 }
 
 /** Colour per colorKey (or name), in first-seen order. */
@@ -151,24 +171,55 @@ export function lineChart(series: readonly Series[], o: ChartOptions): string {
   const byX = (a: Point, b: Point): number => (o.keepOrder ? 0 : a.x - b.x);
   const clean = series.map((s) => ({ ...s, points: s.points.filter((p) => okv(p.x, o.logX) && okv(p.y, o.logY)).sort(byX) }));
   const all = clean.flatMap((s) => s.points);
-  if (all.length === 0) return frame(w, h, o, null, axis(0, 1, false, h - M.bottom, M.top), `<text x="${w / 2}" y="${h / 2}" text-anchor="middle">no data</text>`);
+  if (all.length === 0)
+    return frame(
+      w,
+      h,
+      o,
+      null,
+      axis(0, 1, false, h - M.bottom, M.top),
+      `<text x="${w / 2}" y="${h / 2}" text-anchor="middle">no data</text>`,
+    );
   const xs = all.map((p) => p.x);
   const ys = all.map((p) => p.y);
-  const xa = axis(Math.min(...xs), Math.max(...xs), o.logX === true, M.left, w - M.right, o.decadeTicksX ? undefined : [...new Set(xs)].sort((a, b) => a - b));
+  const xa = axis(
+    Math.min(...xs),
+    Math.max(...xs),
+    o.logX === true,
+    M.left,
+    w - M.right,
+    o.decadeTicksX ? undefined : [...new Set(xs)].sort((a, b) => a - b),
+  );
   const ya = axis(o.logY ? Math.min(...ys) : Math.min(0, ...ys), Math.max(...ys), o.logY === true, h - M.bottom, M.top);
   const colors = colorsOf(clean);
-  const body = clean.map((s, i) => {
-    const c = colors[i]!;
-    const pts = s.points.map((p) => `${xa.map(p.x).toFixed(1)},${ya.map(p.y).toFixed(1)}`);
-    const dots = s.points.map((p) => {
-      const cx = xa.map(p.x).toFixed(1);
-      const cy = ya.map(p.y).toFixed(1);
-      const label = p.label === undefined ? '' : `<text x="${cx}" y="${(Number(cy) - 6).toFixed(1)}" text-anchor="middle" font-size="9" fill="${c}">${escapeXml(p.label)}</text>`;
-      return `<circle cx="${cx}" cy="${cy}" r="3" fill="${c}"><title>${escapeXml(`${s.name}: x=${fmtTick(p.x)} y=${fmtTick(p.y)}${p.label ? ` (${p.label})` : ''}`)}</title></circle>${label}`;
-    }).join('');
-    return `<polyline class="series" fill="none" stroke="${c}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''} points="${pts.join(' ')}"/>${dots}`;
-  }).join('');
-  return frame(w, h, o, xa, ya, body, [], clean.map((s, i) => ({ name: s.name, color: colors[i]!, dashed: s.dashed === true })));
+  const body = clean
+    .map((s, i) => {
+      const c = colors[i]!;
+      const pts = s.points.map((p) => `${xa.map(p.x).toFixed(1)},${ya.map(p.y).toFixed(1)}`);
+      const dots = s.points
+        .map((p) => {
+          const cx = xa.map(p.x).toFixed(1);
+          const cy = ya.map(p.y).toFixed(1);
+          const label =
+            p.label === undefined
+              ? ''
+              : `<text x="${cx}" y="${(Number(cy) - 6).toFixed(1)}" text-anchor="middle" font-size="9" fill="${c}">${escapeXml(p.label)}</text>`;
+          return `<circle cx="${cx}" cy="${cy}" r="3" fill="${c}"><title>${escapeXml(`${s.name}: x=${fmtTick(p.x)} y=${fmtTick(p.y)}${p.label ? ` (${p.label})` : ''}`)}</title></circle>${label}`;
+        })
+        .join('');
+      return `<polyline class="series" fill="none" stroke="${c}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''} points="${pts.join(' ')}"/>${dots}`;
+    })
+    .join('');
+  return frame(
+    w,
+    h,
+    o,
+    xa,
+    ya,
+    body,
+    [],
+    clean.map((s, i) => ({ name: s.name, color: colors[i]!, dashed: s.dashed === true })),
+  );
 }
 
 export interface BarGroup {
@@ -183,7 +234,9 @@ export function barChart(groups: readonly BarGroup[], seriesNames: readonly stri
   const minGroupW = Math.max(seriesNames.length * 18 + 24, longest * 6.2 + 12);
   const w = o.width ?? Math.max(640, M.left + M.right + groups.length * minGroupW);
   const h = o.height ?? 320;
-  const vals = groups.flatMap((g) => seriesNames.map((s) => g.values[s] ?? null)).filter((v): v is number => v !== null && Number.isFinite(v) && (!o.logY || v > 0));
+  const vals = groups
+    .flatMap((g) => seriesNames.map((s) => g.values[s] ?? null))
+    .filter((v): v is number => v !== null && Number.isFinite(v) && (!o.logY || v > 0));
   const ya = axis(o.logY ? Math.min(...vals, 1) : 0, vals.length === 0 ? 1 : Math.max(...vals), o.logY === true, h - M.bottom, M.top);
   const plotW = w - M.left - M.right;
   const groupW = plotW / Math.max(1, groups.length);
@@ -198,8 +251,19 @@ export function barChart(groups: readonly BarGroup[], seriesNames: readonly stri
       if (v === null || v === undefined || !Number.isFinite(v) || (o.logY && v <= 0)) return;
       const y = ya.map(v);
       const base = h - M.bottom;
-      bars.push(`<rect class="bar" x="${(gx + si * barW).toFixed(1)}" y="${Math.min(y, base).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${Math.abs(base - y).toFixed(1)}" fill="${PALETTE[si % PALETTE.length]}"><title>${escapeXml(`${g.label} ${s}: ${fmtTick(v)}`)}</title></rect>`);
+      bars.push(
+        `<rect class="bar" x="${(gx + si * barW).toFixed(1)}" y="${Math.min(y, base).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${Math.abs(base - y).toFixed(1)}" fill="${PALETTE[si % PALETTE.length]}"><title>${escapeXml(`${g.label} ${s}: ${fmtTick(v)}`)}</title></rect>`,
+      );
     });
   });
-  return frame(w, h, o, null, ya, bars.join(''), labels, seriesNames.map((s, i) => ({ name: s, color: PALETTE[i % PALETTE.length]! })));
+  return frame(
+    w,
+    h,
+    o,
+    null,
+    ya,
+    bars.join(''),
+    labels,
+    seriesNames.map((s, i) => ({ name: s, color: PALETTE[i % PALETTE.length]! })),
+  );
 }

@@ -7,11 +7,31 @@
 import { GGML_BLOCK, type GgmlQuantType } from '../../runtime/ggml-format.js';
 
 export type GgufQuantOption = 'q8_0' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q4_k' | 'q5_k' | 'q6_k' | 'q4_k_m' | 'q5_k_m';
-export const GGUF_QUANT_OPTIONS: readonly GgufQuantOption[] = ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k', 'q4_k_m', 'q5_k_m'];
+export const GGUF_QUANT_OPTIONS: readonly GgufQuantOption[] = [
+  'q8_0',
+  'q4_0',
+  'q4_1',
+  'q5_0',
+  'q5_1',
+  'q4_k',
+  'q5_k',
+  'q6_k',
+  'q4_k_m',
+  'q5_k_m',
+];
 
 /** llama_ftype values written as general.file_type (q4_k / q5_k: the *_S ids, the nearest mixtures). */
 export const QUANT_FILE_TYPE: Record<GgufQuantOption, number> = {
-  q4_0: 2, q4_1: 3, q8_0: 7, q5_0: 8, q5_1: 9, q4_k: 14, q4_k_m: 15, q5_k: 16, q5_k_m: 17, q6_k: 18,
+  q4_0: 2,
+  q4_1: 3,
+  q8_0: 7,
+  q5_0: 8,
+  q5_1: 9,
+  q4_k: 14,
+  q4_k_m: 15,
+  q5_k: 16,
+  q5_k_m: 17,
+  q6_k: 18,
 };
 
 export function baseType(opt: GgufQuantOption): GgmlQuantType {
@@ -50,7 +70,11 @@ export function tensorType(opt: GgufQuantOption, role: TensorRole): GgmlQuantTyp
   const layer = /^blk\.(\d+)\./.exec(role.name);
   if (isOutput) {
     t = K % GGML_BLOCK[base].blockElems !== 0 ? 'Q8_0' : base !== 'Q8_0' ? 'Q6_K' : 'Q8_0';
-  } else if (layer && (opt === 'q4_k_m' || opt === 'q5_k_m') && (role.name.endsWith('attn_v.weight') || role.name.endsWith('ffn_down.weight'))) {
+  } else if (
+    layer &&
+    (opt === 'q4_k_m' || opt === 'q5_k_m') &&
+    (role.name.endsWith('attn_v.weight') || role.name.endsWith('ffn_down.weight'))
+  ) {
     if (useMoreBits(Number(layer[1]), role.numLayers)) t = 'Q6_K';
   }
   return fallback(t, K);

@@ -10,7 +10,8 @@ import { f16ToF32 } from '../../runtime/dtype.js';
 const fr = Math.fround;
 /** Round half to even (ggml's nearest_int). */
 const nearest = (v: number): number => {
-  const f = Math.floor(v), d = v - f;
+  const f = Math.floor(v),
+    d = v - f;
   return d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
 };
 /** C's (int) cast of a float: toward zero. */
@@ -27,14 +28,22 @@ function putF16(b: Uint8Array, o: number, v: number): number {
 }
 
 function legacyBlock(type: GgmlQuantType, x: Float32Array, xo: number, b: Uint8Array, o: number): void {
-  let amax = 0, max = 0, mn = Infinity, mx = -Infinity;
+  let amax = 0,
+    max = 0,
+    mn = Infinity,
+    mx = -Infinity;
   for (let i = 0; i < 32; i++) {
     const v = x[xo + i]!;
-    if (Math.abs(v) > amax) { amax = Math.abs(v); max = v; }
-    mn = Math.min(mn, v); mx = Math.max(mx, v);
+    if (Math.abs(v) > amax) {
+      amax = Math.abs(v);
+      max = v;
+    }
+    mn = Math.min(mn, v);
+    mx = Math.max(mx, v);
   }
   if (type === 'Q8_0') {
-    const d = fr(amax / 127), id = d ? fr(1 / d) : 0;
+    const d = fr(amax / 127),
+      id = d ? fr(1 / d) : 0;
     putF16(b, o, d);
     for (let i = 0; i < 32; i++) b[o + 2 + i] = roundAway(fr(x[xo + i]! * id)) & 0xff;
     return;
@@ -55,7 +64,8 @@ function legacyBlock(type: GgmlQuantType, x: Float32Array, xo: number, b: Uint8A
     for (let j = 0; j < 16; j++) b[qs + j] = codes[j]! | (codes[j + 16]! << 4);
     return;
   }
-  const qhAt = o + (minType ? 4 : 2), qs = qhAt + 4;
+  const qhAt = o + (minType ? 4 : 2),
+    qs = qhAt + 4;
   let qh = 0;
   for (let j = 0; j < 16; j++) {
     b[qs + j] = (codes[j]! & 0xf) | ((codes[j + 16]! & 0xf) << 4);
@@ -69,16 +79,36 @@ function legacyBlock(type: GgmlQuantType, x: Float32Array, xo: number, b: Uint8A
  * Unsigned codes 0..nmax with scale and min for n weights (weighted least squares over a sweep of
  * candidate scales), as ggml's make_qkx2_quants. Returns [scale, min >= 0]; w ~ scale * L - min.
  */
-function scaleMinSearch(n: number, nmax: number, x: Float32Array, xo: number, wt: Float32Array, L: Uint8Array, rmin: number, rdelta: number, nstep: number): [number, number] {
-  let min = x[xo]!, max = x[xo]!, sumW = 0, sumX = 0;
+function scaleMinSearch(
+  n: number,
+  nmax: number,
+  x: Float32Array,
+  xo: number,
+  wt: Float32Array,
+  L: Uint8Array,
+  rmin: number,
+  rdelta: number,
+  nstep: number,
+): [number, number] {
+  let min = x[xo]!,
+    max = x[xo]!,
+    sumW = 0,
+    sumX = 0;
   for (let i = 0; i < n; i++) {
     const v = x[xo + i]!;
-    min = Math.min(min, v); max = Math.max(max, v);
-    sumW += wt[i]!; sumX += wt[i]! * v;
+    min = Math.min(min, v);
+    max = Math.max(max, v);
+    sumW += wt[i]!;
+    sumX += wt[i]! * v;
   }
   if (min > 0) min = 0;
-  if (max === min) { L.fill(0, 0, n); return [0, -min]; }
-  let iscale = nmax / (max - min), scale = 1 / iscale, best = 0;
+  if (max === min) {
+    L.fill(0, 0, n);
+    return [0, -min];
+  }
+  let iscale = nmax / (max - min),
+    scale = 1 / iscale,
+    best = 0;
   for (let i = 0; i < n; i++) {
     L[i] = clamp(nearest(iscale * (x[xo + i]! - min)), 0, nmax);
     const diff = scale * L[i]! + min - x[xo + i]!;
@@ -87,62 +117,87 @@ function scaleMinSearch(n: number, nmax: number, x: Float32Array, xo: number, wt
   const aux = new Uint8Array(n);
   for (let s = 0; s <= nstep; s++) {
     iscale = (rmin + rdelta * s + nmax) / (max - min);
-    let sumL = 0, sumL2 = 0, sumXL = 0;
+    let sumL = 0,
+      sumL2 = 0,
+      sumXL = 0;
     for (let i = 0; i < n; i++) {
       const l = clamp(nearest(iscale * (x[xo + i]! - min)), 0, nmax);
       aux[i] = l;
-      sumL += wt[i]! * l; sumL2 += wt[i]! * l * l; sumXL += wt[i]! * l * x[xo + i]!;
+      sumL += wt[i]! * l;
+      sumL2 += wt[i]! * l * l;
+      sumXL += wt[i]! * l * x[xo + i]!;
     }
     const D = sumW * sumL2 - sumL * sumL;
     if (D <= 0) continue;
     let thisScale = (sumW * sumXL - sumX * sumL) / D;
     let thisMin = (sumL2 * sumX - sumL * sumXL) / D;
-    if (thisMin > 0) { thisMin = 0; thisScale = sumXL / sumL2; }
+    if (thisMin > 0) {
+      thisMin = 0;
+      thisScale = sumXL / sumL2;
+    }
     let err = 0;
     for (let i = 0; i < n; i++) {
       const diff = thisScale * aux[i]! + thisMin - x[xo + i]!;
       err += wt[i]! * diff * diff;
     }
-    if (err < best) { L.set(aux); best = err; scale = thisScale; min = thisMin; }
+    if (err < best) {
+      L.set(aux);
+      best = err;
+      scale = thisScale;
+      min = thisMin;
+    }
   }
   return [fr(scale), fr(-min)];
 }
 
 function kBlock(five: boolean, x: Float32Array, xo: number, b: Uint8Array, o: number): void {
   const nmax = five ? 31 : 15;
-  const scales = new Float32Array(8), mins = new Float32Array(8);
-  const L = new Uint8Array(256), sub = new Uint8Array(32), wt = new Float32Array(32);
+  const scales = new Float32Array(8),
+    mins = new Float32Array(8);
+  const L = new Uint8Array(256),
+    sub = new Uint8Array(32),
+    wt = new Float32Array(32);
   for (let j = 0; j < 8; j++) {
     let sumX2 = 0;
     for (let i = 0; i < 32; i++) sumX2 += x[xo + 32 * j + i]! ** 2;
     const av = Math.sqrt(sumX2 / 32);
     for (let i = 0; i < 32; i++) wt[i] = av + Math.abs(x[xo + 32 * j + i]!);
-    [scales[j], mins[j]] = five ? scaleMinSearch(32, nmax, x, xo + 32 * j, wt, sub, -0.5, 0.1, 15) : scaleMinSearch(32, nmax, x, xo + 32 * j, wt, sub, -1, 0.1, 20);
+    [scales[j], mins[j]] = five
+      ? scaleMinSearch(32, nmax, x, xo + 32 * j, wt, sub, -0.5, 0.1, 15)
+      : scaleMinSearch(32, nmax, x, xo + 32 * j, wt, sub, -1, 0.1, 20);
   }
-  const maxScale = Math.max(...scales), maxMin = Math.max(...mins);
-  const invS = maxScale > 0 ? 63 / maxScale : 0, invM = maxMin > 0 ? 63 / maxMin : 0;
+  const maxScale = Math.max(...scales),
+    maxMin = Math.max(...mins);
+  const invS = maxScale > 0 ? 63 / maxScale : 0,
+    invM = maxMin > 0 ? 63 / maxMin : 0;
   const sc = o + 4;
   b.fill(0, o, o + GGML_BLOCK[five ? 'Q5_K' : 'Q4_K'].blockBytes);
-  const ls = new Uint8Array(8), lm = new Uint8Array(8);
+  const ls = new Uint8Array(8),
+    lm = new Uint8Array(8);
   for (let j = 0; j < 8; j++) {
     ls[j] = Math.min(63, nearest(invS * scales[j]!));
     lm[j] = Math.min(63, nearest(invM * mins[j]!));
-    if (j < 4) { b[sc + j] = ls[j]!; b[sc + j + 4] = lm[j]!; }
-    else {
+    if (j < 4) {
+      b[sc + j] = ls[j]!;
+      b[sc + j + 4] = lm[j]!;
+    } else {
       b[sc + j + 4] = (ls[j]! & 0xf) | ((lm[j]! & 0xf) << 4);
       b[sc + j - 4] |= (ls[j]! >> 4) << 6;
       b[sc + j] |= (lm[j]! >> 4) << 6;
     }
   }
-  const d = putF16(b, o, maxScale / 63), dmin = putF16(b, o + 2, maxMin / 63);
+  const d = putF16(b, o, maxScale / 63),
+    dmin = putF16(b, o + 2, maxMin / 63);
   for (let j = 0; j < 8; j++) {
-    const dj = fr(d * ls[j]!), mj = fr(dmin * lm[j]!);
+    const dj = fr(d * ls[j]!),
+      mj = fr(dmin * lm[j]!);
     for (let i = 0; i < 32; i++) L[32 * j + i] = dj ? clamp(nearest(fr(x[xo + 32 * j + i]! + mj) / dj), 0, nmax) : 0;
   }
   const qs = o + (five ? 48 : 16);
   for (let p = 0; p < 4; p++) {
     for (let l = 0; l < 32; l++) {
-      const a = L[64 * p + l]!, c = L[64 * p + 32 + l]!;
+      const a = L[64 * p + l]!,
+        c = L[64 * p + 32 + l]!;
       b[qs + 32 * p + l] = (a & 0xf) | ((c & 0xf) << 4);
       if (five) b[o + 16 + l] |= ((a >> 4) << (2 * p)) | ((c >> 4) << (2 * p + 1));
     }
@@ -151,28 +206,45 @@ function kBlock(five: boolean, x: Float32Array, xo: number, b: Uint8Array, o: nu
 
 /** Signed codes -nmax..nmax-1 and a least-squares scale (x^2 weights), as ggml's make_qx_quants. */
 function signedScale(n: number, nmax: number, x: Float32Array, xo: number): number {
-  let amax = 0, max = 0;
-  for (let i = 0; i < n; i++) if (Math.abs(x[xo + i]!) > amax) { amax = Math.abs(x[xo + i]!); max = x[xo + i]!; }
+  let amax = 0,
+    max = 0;
+  for (let i = 0; i < n; i++)
+    if (Math.abs(x[xo + i]!) > amax) {
+      amax = Math.abs(x[xo + i]!);
+      max = x[xo + i]!;
+    }
   if (amax < 1e-30) return 0;
-  let bestScale = 0, best = -1;
+  let bestScale = 0,
+    best = -1;
   for (let s = -9; s <= 9; s++) {
     const iscale = -(nmax + 0.1 * s) / max;
-    let sumLX = 0, sumL2 = 0;
+    let sumLX = 0,
+      sumL2 = 0;
     for (let i = 0; i < n; i++) {
-      const v = x[xo + i]!, l = clamp(nearest(iscale * v), -nmax, nmax - 1), w = v * v;
-      sumLX += w * v * l; sumL2 += w * l * l;
+      const v = x[xo + i]!,
+        l = clamp(nearest(iscale * v), -nmax, nmax - 1),
+        w = v * v;
+      sumLX += w * v * l;
+      sumL2 += w * l * l;
     }
-    if (sumL2 > 0 && (best < 0 || sumLX * sumLX > best * sumL2)) { bestScale = sumLX / sumL2; best = bestScale * sumLX; }
+    if (sumL2 > 0 && (best < 0 || sumLX * sumLX > best * sumL2)) {
+      bestScale = sumLX / sumL2;
+      best = bestScale * sumLX;
+    }
   }
   return fr(bestScale);
 }
 
 function q6kBlock(x: Float32Array, xo: number, b: Uint8Array, o: number): void {
   const scales = new Float32Array(16);
-  let maxAbs = 0, max = 0;
+  let maxAbs = 0,
+    max = 0;
   for (let j = 0; j < 16; j++) {
     scales[j] = signedScale(16, 32, x, xo + 16 * j);
-    if (Math.abs(scales[j]!) > maxAbs) { maxAbs = Math.abs(scales[j]!); max = scales[j]!; }
+    if (Math.abs(scales[j]!) > maxAbs) {
+      maxAbs = Math.abs(scales[j]!);
+      max = scales[j]!;
+    }
   }
   b.fill(0, o, o + 210);
   if (maxAbs === 0) return;
@@ -186,9 +258,14 @@ function q6kBlock(x: Float32Array, xo: number, b: Uint8Array, o: number): void {
     for (let i = 0; i < 16; i++) L[16 * j + i] = dj ? clamp(nearest(x[xo + 16 * j + i]! / dj), -32, 31) + 32 : 32;
   }
   for (let half = 0; half < 2; half++) {
-    const ql = o + 64 * half, qh = o + 128 + 32 * half, e = 128 * half;
+    const ql = o + 64 * half,
+      qh = o + 128 + 32 * half,
+      e = 128 * half;
     for (let l = 0; l < 32; l++) {
-      const q1 = L[e + l]!, q2 = L[e + l + 32]!, q3 = L[e + l + 64]!, q4 = L[e + l + 96]!;
+      const q1 = L[e + l]!,
+        q2 = L[e + l + 32]!,
+        q3 = L[e + l + 64]!,
+        q4 = L[e + l + 96]!;
       b[ql + l] = (q1 & 0xf) | ((q3 & 0xf) << 4);
       b[ql + l + 32] = (q2 & 0xf) | ((q4 & 0xf) << 4);
       b[qh + l] = (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6);
@@ -201,11 +278,13 @@ export function quantizeMatrix(type: GgmlQuantType, x: Float32Array, N: number, 
   const f = GGML_BLOCK[type];
   const rowBytes = ggmlRowBytes(type, K);
   const out = new Uint8Array(N * rowBytes);
-  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i]!)) throw new RangeError(`quantize ${type}: non-finite weight at element ${i}`);
+  for (let i = 0; i < x.length; i++)
+    if (!Number.isFinite(x[i]!)) throw new RangeError(`quantize ${type}: non-finite weight at element ${i}`);
   const nb = K / f.blockElems;
   for (let n = 0; n < N; n++) {
     for (let k = 0; k < nb; k++) {
-      const xo = n * K + k * f.blockElems, o = n * rowBytes + k * f.blockBytes;
+      const xo = n * K + k * f.blockElems,
+        o = n * rowBytes + k * f.blockBytes;
       if (type === 'Q4_K' || type === 'Q5_K') kBlock(type === 'Q5_K', x, xo, out, o);
       else if (type === 'Q6_K') q6kBlock(x, xo, out, o);
       else legacyBlock(type, x, xo, out, o);

@@ -58,12 +58,18 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** Sequential little-endian reads with bounds checks against the whole file. */
 class Cursor {
   pos = 0;
-  constructor(private readonly src: ByteSource, private readonly file: string) {}
+  constructor(
+    private readonly src: ByteSource,
+    private readonly file: string,
+  ) {}
 
-  get remaining(): number { return this.src.sizeBytes - this.pos; }
+  get remaining(): number {
+    return this.src.sizeBytes - this.pos;
+  }
 
   bytes(n: number, what: string): Uint8Array {
-    if (!Number.isSafeInteger(n) || n < 0 || n > this.remaining) throw bad(this.file, `${what} (${n} bytes at offset ${this.pos}) runs past the end of the file`);
+    if (!Number.isSafeInteger(n) || n < 0 || n > this.remaining)
+      throw bad(this.file, `${what} (${n} bytes at offset ${this.pos}) runs past the end of the file`);
     const out = this.src.read(this.pos, n);
     this.pos += n;
     return out;
@@ -74,16 +80,36 @@ class Cursor {
     return new DataView(b.buffer, b.byteOffset, n);
   }
 
-  u8(w: string) { return this.view(1, w).getUint8(0); }
-  i8(w: string) { return this.view(1, w).getInt8(0); }
-  u16(w: string) { return this.view(2, w).getUint16(0, true); }
-  i16(w: string) { return this.view(2, w).getInt16(0, true); }
-  u32(w: string) { return this.view(4, w).getUint32(0, true); }
-  i32(w: string) { return this.view(4, w).getInt32(0, true); }
-  f32(w: string) { return shortestF32(this.view(4, w).getFloat32(0, true)); }
-  f64(w: string) { return this.view(8, w).getFloat64(0, true); }
-  i64(w: string): number | bigint { return small(this.view(8, w).getBigInt64(0, true)); }
-  u64(w: string): number | bigint { return small(this.view(8, w).getBigUint64(0, true)); }
+  u8(w: string) {
+    return this.view(1, w).getUint8(0);
+  }
+  i8(w: string) {
+    return this.view(1, w).getInt8(0);
+  }
+  u16(w: string) {
+    return this.view(2, w).getUint16(0, true);
+  }
+  i16(w: string) {
+    return this.view(2, w).getInt16(0, true);
+  }
+  u32(w: string) {
+    return this.view(4, w).getUint32(0, true);
+  }
+  i32(w: string) {
+    return this.view(4, w).getInt32(0, true);
+  }
+  f32(w: string) {
+    return shortestF32(this.view(4, w).getFloat32(0, true));
+  }
+  f64(w: string) {
+    return this.view(8, w).getFloat64(0, true);
+  }
+  i64(w: string): number | bigint {
+    return small(this.view(8, w).getBigInt64(0, true));
+  }
+  u64(w: string): number | bigint {
+    return small(this.view(8, w).getBigUint64(0, true));
+  }
 
   /** A u64 that must be a safe integer <= max. */
   count(what: string, max: number): number {
@@ -122,19 +148,27 @@ const MIN_VALUE_BYTES: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 
 
 function readValue(c: Cursor, type: number, what: string, file: string, depth = 0): GgufValue {
   switch (type) {
-    case 0: return c.u8(what);
-    case 1: return c.i8(what);
-    case 2: return c.u16(what);
-    case 3: return c.i16(what);
-    case 4: return c.u32(what);
-    case 5: return c.i32(what);
-    case 6: return c.f32(what);
+    case 0:
+      return c.u8(what);
+    case 1:
+      return c.i8(what);
+    case 2:
+      return c.u16(what);
+    case 3:
+      return c.i16(what);
+    case 4:
+      return c.u32(what);
+    case 5:
+      return c.i32(what);
+    case 6:
+      return c.f32(what);
     case 7: {
       const b = c.u8(what);
       if (b > 1) throw bad(file, `${what}: bool byte ${b} is neither 0 nor 1`);
       return b === 1;
     }
-    case 8: return c.string(what);
+    case 8:
+      return c.string(what);
     case 9: {
       if (depth >= MAX_ARRAY_DEPTH) throw bad(file, `${what}: arrays nested deeper than ${MAX_ARRAY_DEPTH}`);
       const elemType = c.u32(`${what} element type`);
@@ -145,10 +179,14 @@ function readValue(c: Cursor, type: number, what: string, file: string, depth = 
       for (let i = 0; i < n; i++) out[i] = readValue(c, elemType, what, file, depth + 1);
       return out;
     }
-    case 10: return c.u64(what);
-    case 11: return c.i64(what);
-    case 12: return c.f64(what);
-    default: throw bad(file, `${what}: unknown value type ${type}`);
+    case 10:
+      return c.u64(what);
+    case 11:
+      return c.i64(what);
+    case 12:
+      return c.f64(what);
+    default:
+      throw bad(file, `${what}: unknown value type ${type}`);
   }
 }
 
@@ -196,7 +234,8 @@ export function parseGguf(src: ByteSource, file = 'model.gguf'): GgufFile {
     const t = GGML_TYPES[type];
     if (!t) throw bad(file, `tensor '${name}' has unknown ggml type ${type}`);
     const [typeName, blockElems, blockBytes] = t;
-    if (dims[0]! % blockElems !== 0) throw bad(file, `tensor '${name}' row length ${dims[0]} is not a multiple of the ${typeName} block (${blockElems})`);
+    if (dims[0]! % blockElems !== 0)
+      throw bad(file, `tensor '${name}' row length ${dims[0]} is not a multiple of the ${typeName} block (${blockElems})`);
     const offset = c.count(`'${name}' offset`, Number.MAX_SAFE_INTEGER);
     if (offset % align !== 0) throw bad(file, `tensor '${name}' offset ${offset} is not aligned to ${align}`);
     infos.push({ name, dims, shape: [...dims].reverse(), type, typeName, numel, sizeBytes: (numel / blockElems) * blockBytes });
@@ -207,14 +246,18 @@ export function parseGguf(src: ByteSource, file = 'model.gguf'): GgufFile {
   const tensors = new Map<string, GgufTensorInfo>();
   infos.forEach((info, i) => {
     if (rel[i]! + info.sizeBytes > dataBytes) {
-      throw bad(file, `tensor '${info.name}' data [${rel[i]}, ${rel[i]! + info.sizeBytes}) lies outside the data section (${Math.max(0, dataBytes)} bytes)`);
+      throw bad(
+        file,
+        `tensor '${info.name}' data [${rel[i]}, ${rel[i]! + info.sizeBytes}) lies outside the data section (${Math.max(0, dataBytes)} bytes)`,
+      );
     }
     tensors.set(info.name, { ...info, fileOffset: dataOffset + rel[i]! });
   });
   const sorted = [...tensors.values()].sort((a, b) => a.fileOffset - b.fileOffset);
   for (let i = 1; i < sorted.length; i++) {
     const prev = sorted[i - 1]!;
-    if (prev.fileOffset + prev.sizeBytes > sorted[i]!.fileOffset) throw bad(file, `tensors '${prev.name}' and '${sorted[i]!.name}' overlap`);
+    if (prev.fileOffset + prev.sizeBytes > sorted[i]!.fileOffset)
+      throw bad(file, `tensors '${prev.name}' and '${sorted[i]!.name}' overlap`);
   }
   return { path: file, version, metadata, tensors, alignment: align, dataOffset, fileSizeBytes: src.sizeBytes };
 }

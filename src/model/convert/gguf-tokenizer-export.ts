@@ -12,7 +12,12 @@ import type { GgufKv } from './gguf-writer.js';
 import { ggufTokenizerFiles } from './gguf-tokenizer.js';
 
 // llama.cpp token types.
-const NORMAL = 1, UNKNOWN = 2, CONTROL = 3, USER_DEFINED = 4, UNUSED = 5, BYTE = 6;
+const NORMAL = 1,
+  UNKNOWN = 2,
+  CONTROL = 3,
+  USER_DEFINED = 4,
+  UNUSED = 5,
+  BYTE = 6;
 
 export interface TokenizerExport {
   readonly model: 'llama' | 'gpt2';
@@ -21,7 +26,13 @@ export interface TokenizerExport {
 }
 
 interface TokJson {
-  model?: { type?: string; vocab?: Record<string, number>; merges?: (string | [string, string])[]; byte_fallback?: boolean; unk_token?: string | null };
+  model?: {
+    type?: string;
+    vocab?: Record<string, number>;
+    merges?: (string | [string, string])[];
+    byte_fallback?: boolean;
+    unk_token?: string | null;
+  };
   added_tokens?: { id: number; content: string; special?: boolean }[];
   pre_tokenizer?: unknown;
   post_processor?: unknown;
@@ -44,7 +55,11 @@ function splitRegex(pre: unknown): string | null {
   const p = pre as { type?: string; pretokenizers?: unknown[]; pattern?: { Regex?: string }; use_regex?: boolean };
   if (p.type === 'Split' && typeof p.pattern?.Regex === 'string') return p.pattern.Regex;
   if (p.type === 'ByteLevel') return p.use_regex === false ? null : '<bytelevel>';
-  if (p.type === 'Sequence') for (const x of p.pretokenizers ?? []) { const r = splitRegex(x); if (r !== null) return r; }
+  if (p.type === 'Sequence')
+    for (const x of p.pretokenizers ?? []) {
+      const r = splitRegex(x);
+      if (r !== null) return r;
+    }
   return null;
 }
 
@@ -56,7 +71,12 @@ function hasByteLevel(v: unknown): boolean {
 function byteLevelPreName(tok: TokJson, file: string): string | null {
   const want = splitRegex(tok.pre_tokenizer);
   for (const name of ['llama-bpe', 'qwen2', 'default']) {
-    const meta = new Map<string, GgufValue>([['tokenizer.ggml.model', 'gpt2'], ['tokenizer.ggml.tokens', ['a']], ['tokenizer.ggml.merges', []], ['tokenizer.ggml.pre', name]]);
+    const meta = new Map<string, GgufValue>([
+      ['tokenizer.ggml.model', 'gpt2'],
+      ['tokenizer.ggml.tokens', ['a']],
+      ['tokenizer.ggml.merges', []],
+      ['tokenizer.ggml.pre', name],
+    ]);
     const built = ggufTokenizerFiles(meta, 16, file)!.tokenizerJson as { pre_tokenizer: unknown };
     if (splitRegex(built.pre_tokenizer) === want) return name;
   }
@@ -76,7 +96,9 @@ function tokenId(vocab: Map<string, number>, name: string | null, fallback: numb
  */
 function scoresFromMerges(tokens: readonly string[], merges: readonly [string, string][]): Float32Array {
   const firstRank = new Map<string, number>();
-  merges.forEach(([l, r], i) => { if (!firstRank.has(l + r)) firstRank.set(l + r, i); });
+  merges.forEach(([l, r], i) => {
+    if (!firstRank.has(l + r)) firstRank.set(l + r, i);
+  });
   return Float32Array.from(tokens, (t, id) => -(firstRank.get(t) ?? merges.length + id));
 }
 
@@ -97,7 +119,8 @@ export function exportTokenizer(dir: string, o: TokenizerExportOptions): Tokeniz
     throw bad(file, `not valid JSON: ${(e as Error).message}`);
   }
   const m = tok.model;
-  if (m?.type !== 'BPE' || m.vocab === undefined || m.vocab === null) throw bad(file, `only BPE tokenizers can be written to GGUF (model.type is ${String(m?.type)})`);
+  if (m?.type !== 'BPE' || m.vocab === undefined || m.vocab === null)
+    throw bad(file, `only BPE tokenizers can be written to GGUF (model.type is ${String(m?.type)})`);
   const cfg = loadTokenizerConfig(dir);
   const warnings: string[] = [];
   // Tokens by id: the vocab, then added tokens; holes (and rows up to vocab_size) are padding.
@@ -109,8 +132,15 @@ export function exportTokenizer(dir: string, o: TokenizerExportOptions): Tokeniz
   const tokens: string[] = new Array<string>(o.vocabSize).fill('');
   const types = new Int32Array(o.vocabSize).fill(NORMAL);
   const filled = new Uint8Array(o.vocabSize);
-  for (const [t, id] of vocab) { tokens[id] = t; filled[id] = 1; }
-  for (let id = 0; id < o.vocabSize; id++) if (!filled[id]) { tokens[id] = `[PAD${id}]`; types[id] = UNUSED; }
+  for (const [t, id] of vocab) {
+    tokens[id] = t;
+    filled[id] = 1;
+  }
+  for (let id = 0; id < o.vocabSize; id++)
+    if (!filled[id]) {
+      tokens[id] = `[PAD${id}]`;
+      types[id] = UNUSED;
+    }
   if (filled.some((f) => f === 0)) warnings.push(`vocabulary padded to vocab_size ${o.vocabSize} with [PAD<id>] tokens`);
   for (const a of tok.added_tokens ?? []) types[a.id] = a.special === true ? CONTROL : USER_DEFINED;
   const merges = (m.merges ?? []).map((x, i) => mergePair(x, i, file));
@@ -123,24 +153,32 @@ export function exportTokenizer(dir: string, o: TokenizerExportOptions): Tokeniz
     const unk = m.unk_token != null && vocab.has(m.unk_token) ? vocab.get(m.unk_token)! : null;
     if (unk === null) throw bad(file, 'a SentencePiece-style (byte_fallback) tokenizer needs model.unk_token in the vocabulary');
     types[unk] = UNKNOWN;
-    tokens.forEach((t, id) => { if (types[id] === NORMAL && parseByteToken(t) !== null) types[id] = BYTE; });
-    kvs.push({ key: 'tokenizer.ggml.model', type: 'str', value: 'llama' },
+    tokens.forEach((t, id) => {
+      if (types[id] === NORMAL && parseByteToken(t) !== null) types[id] = BYTE;
+    });
+    kvs.push(
+      { key: 'tokenizer.ggml.model', type: 'str', value: 'llama' },
       { key: 'tokenizer.ggml.tokens', type: 'arr_str', value: tokens },
       { key: 'tokenizer.ggml.scores', type: 'arr_f32', value: scoresFromMerges(tokens, merges) },
       { key: 'tokenizer.ggml.token_type', type: 'arr_i32', value: types },
-      { key: 'tokenizer.ggml.unknown_token_id', type: 'u32', value: unk });
+      { key: 'tokenizer.ggml.unknown_token_id', type: 'u32', value: unk },
+    );
   } else if (hasByteLevel(tok.pre_tokenizer)) {
     model = 'gpt2';
     let pre = byteLevelPreName(tok, file);
     if (pre === null) {
-      warnings.push("the pre-tokenizer matches none llama.cpp's 'llama-bpe', 'qwen2' or 'default' rebuild; wrote 'default' (llama.cpp may split text differently)");
+      warnings.push(
+        "the pre-tokenizer matches none llama.cpp's 'llama-bpe', 'qwen2' or 'default' rebuild; wrote 'default' (llama.cpp may split text differently)",
+      );
       pre = 'default';
     }
-    kvs.push({ key: 'tokenizer.ggml.model', type: 'str', value: 'gpt2' },
+    kvs.push(
+      { key: 'tokenizer.ggml.model', type: 'str', value: 'gpt2' },
       { key: 'tokenizer.ggml.pre', type: 'str', value: pre },
       { key: 'tokenizer.ggml.tokens', type: 'arr_str', value: tokens },
       { key: 'tokenizer.ggml.token_type', type: 'arr_i32', value: types },
-      { key: 'tokenizer.ggml.merges', type: 'arr_str', value: merges.map(([l, r]) => `${l} ${r}`) });
+      { key: 'tokenizer.ggml.merges', type: 'arr_str', value: merges.map(([l, r]) => `${l} ${r}`) },
+    );
   } else {
     throw bad(file, 'neither a SentencePiece-style (byte_fallback) nor a byte-level BPE tokenizer');
   }
@@ -148,8 +186,10 @@ export function exportTokenizer(dir: string, o: TokenizerExportOptions): Tokeniz
   if (eos !== null) kvs.push({ key: 'tokenizer.ggml.eos_token_id', type: 'u32', value: eos });
   // add_bos_token: tokenizer_config.json's word, else whether the post-processor prepends a token.
   const addBos = cfg.addBosToken ?? JSON.stringify(tok.post_processor ?? null).includes('"single":[{"SpecialToken"');
-  kvs.push({ key: 'tokenizer.ggml.add_bos_token', type: 'bool', value: addBos },
-    { key: 'tokenizer.ggml.add_eos_token', type: 'bool', value: cfg.addEosToken });
+  kvs.push(
+    { key: 'tokenizer.ggml.add_bos_token', type: 'bool', value: addBos },
+    { key: 'tokenizer.ggml.add_eos_token', type: 'bool', value: cfg.addEosToken },
+  );
   const template = cfg.chatTemplates.default;
   if (template !== undefined) kvs.push({ key: 'tokenizer.chat_template', type: 'str', value: template });
   return { model, kvs, warnings };

@@ -61,13 +61,36 @@ class ByteSink {
     this.pos = 0;
   }
 
-  u8(v: number): void { this.room(1); this.cur.setUint8(this.pos, v); this.pos += 1; this.size += 1; }
-  u32(v: number): void { this.room(4); this.cur.setUint32(this.pos, v, true); this.pos += 4; this.size += 4; }
-  i32(v: number): void { this.room(4); this.cur.setInt32(this.pos, v, true); this.pos += 4; this.size += 4; }
-  f32(v: number): void { this.room(4); this.cur.setFloat32(this.pos, v, true); this.pos += 4; this.size += 4; }
+  u8(v: number): void {
+    this.room(1);
+    this.cur.setUint8(this.pos, v);
+    this.pos += 1;
+    this.size += 1;
+  }
+  u32(v: number): void {
+    this.room(4);
+    this.cur.setUint32(this.pos, v, true);
+    this.pos += 4;
+    this.size += 4;
+  }
+  i32(v: number): void {
+    this.room(4);
+    this.cur.setInt32(this.pos, v, true);
+    this.pos += 4;
+    this.size += 4;
+  }
+  f32(v: number): void {
+    this.room(4);
+    this.cur.setFloat32(this.pos, v, true);
+    this.pos += 4;
+    this.size += 4;
+  }
   u64(v: number): void {
     invariant(Number.isSafeInteger(v) && v >= 0, 'gguf u64 field must be a non-negative safe integer');
-    this.room(8); this.cur.setBigUint64(this.pos, BigInt(v), true); this.pos += 8; this.size += 8;
+    this.room(8);
+    this.cur.setBigUint64(this.pos, BigInt(v), true);
+    this.pos += 8;
+    this.size += 8;
   }
 
   str(s: string): void {
@@ -88,15 +111,48 @@ class ByteSink {
 function writeKv(w: ByteSink, kv: GgufKv): void {
   w.str(kv.key);
   switch (kv.type) {
-    case 'u32': w.u32(T.u32); w.u32(kv.value); break;
-    case 'i32': w.u32(T.i32); w.i32(kv.value); break;
-    case 'f32': w.u32(T.f32); w.f32(kv.value); break;
-    case 'u64': w.u32(T.u64); w.u64(kv.value); break;
-    case 'bool': w.u32(T.bool); w.u8(kv.value ? 1 : 0); break;
-    case 'str': w.u32(T.str); w.str(kv.value); break;
-    case 'arr_str': w.u32(T.arr); w.u32(T.str); w.u64(kv.value.length); for (const s of kv.value) w.str(s); break;
-    case 'arr_f32': w.u32(T.arr); w.u32(T.f32); w.u64(kv.value.length); for (let i = 0; i < kv.value.length; i++) w.f32(kv.value[i]!); break;
-    case 'arr_i32': w.u32(T.arr); w.u32(T.i32); w.u64(kv.value.length); for (let i = 0; i < kv.value.length; i++) w.i32(kv.value[i]!); break;
+    case 'u32':
+      w.u32(T.u32);
+      w.u32(kv.value);
+      break;
+    case 'i32':
+      w.u32(T.i32);
+      w.i32(kv.value);
+      break;
+    case 'f32':
+      w.u32(T.f32);
+      w.f32(kv.value);
+      break;
+    case 'u64':
+      w.u32(T.u64);
+      w.u64(kv.value);
+      break;
+    case 'bool':
+      w.u32(T.bool);
+      w.u8(kv.value ? 1 : 0);
+      break;
+    case 'str':
+      w.u32(T.str);
+      w.str(kv.value);
+      break;
+    case 'arr_str':
+      w.u32(T.arr);
+      w.u32(T.str);
+      w.u64(kv.value.length);
+      for (const s of kv.value) w.str(s);
+      break;
+    case 'arr_f32':
+      w.u32(T.arr);
+      w.u32(T.f32);
+      w.u64(kv.value.length);
+      for (let i = 0; i < kv.value.length; i++) w.f32(kv.value[i]!);
+      break;
+    case 'arr_i32':
+      w.u32(T.arr);
+      w.u32(T.i32);
+      w.u64(kv.value.length);
+      for (let i = 0; i < kv.value.length; i++) w.i32(kv.value[i]!);
+      break;
   }
 }
 
@@ -136,7 +192,10 @@ export function writeGguf(path: string, kvs: readonly GgufKv[], tensors: readonl
     tensors.forEach((t, i) => {
       const data = t.data();
       const expected = t.type === 'F32' ? Float32Array : isFloat(t.type) ? Uint16Array : Uint8Array;
-      invariant(data instanceof expected && data.byteLength === sizes[i], `gguf tensor ${t.name}: data does not match ${t.type} [${t.shape.join(', ')}]`);
+      invariant(
+        data instanceof expected && data.byteLength === sizes[i],
+        `gguf tensor ${t.name}: data does not match ${t.type} [${t.shape.join(', ')}]`,
+      );
       writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 0, data.byteLength, pos);
       end = pos + data.byteLength;
       pos = alignUp(end, alignment);

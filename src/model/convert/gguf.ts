@@ -11,8 +11,15 @@ export { parseGguf, readGgufFile, memorySource, GGML_TYPES } from './gguf-reader
 export type { GgufFile, GgufTensorInfo, GgufValue, ByteSource } from './gguf-reader.js';
 
 const LAYER_TENSORS = {
-  attn_norm: 'attnNorm', attn_q: 'wq', attn_k: 'wk', attn_v: 'wv', attn_output: 'wo',
-  ffn_norm: 'ffnNorm', ffn_gate: 'w1', ffn_down: 'w2', ffn_up: 'w3',
+  attn_norm: 'attnNorm',
+  attn_q: 'wq',
+  attn_k: 'wk',
+  attn_v: 'wv',
+  attn_output: 'wo',
+  ffn_norm: 'ffnNorm',
+  ffn_gate: 'w1',
+  ffn_down: 'w2',
+  ffn_up: 'w3',
 } as const;
 const ST_DTYPE: Record<string, StDType> = { F32: 'F32', F16: 'F16', BF16: 'BF16' };
 
@@ -83,22 +90,42 @@ export function inferLlama3RopeScaling(divisors: Float32Array, headDim: number, 
   return { rope_type: 'llama3', factor: rounded, low_freq_factor: low, high_freq_factor: high, original_max_position_embeddings: orig };
 }
 
-function llamaSpec(g: GgufFile, vocabSize: number, tied: boolean, torchDtype: HfLlamaSpec['torchDtype'], bos: number | null, eos: number | null): HfLlamaSpec {
+function llamaSpec(
+  g: GgufFile,
+  vocabSize: number,
+  tied: boolean,
+  torchDtype: HfLlamaSpec['torchDtype'],
+  bos: number | null,
+  eos: number | null,
+): HfLlamaSpec {
   const hiddenSize = metaInt(g, 'llama.embedding_length');
   const numHeads = metaInt(g, 'llama.attention.head_count');
   const numKvHeads = metaInt(g, 'llama.attention.head_count_kv', numHeads);
   if (hiddenSize % numHeads !== 0 || numHeads % numKvHeads !== 0) throw bad(g.path, 'head counts do not divide the embedding length');
   const headDim = metaInt(g, 'llama.attention.key_length', hiddenSize / numHeads);
-  if (metaInt(g, 'llama.rope.dimension_count', headDim) !== headDim) throw bad(g.path, 'partial rotary (rope.dimension_count < head size) is not supported');
+  if (metaInt(g, 'llama.rope.dimension_count', headDim) !== headDim)
+    throw bad(g.path, 'partial rotary (rope.dimension_count < head size) is not supported');
   const scalingType = g.metadata.get('llama.rope.scaling.type');
   const factor = g.metadata.get('llama.rope.scaling.factor');
   const ropeScaling = scalingType === 'linear' && typeof factor === 'number' ? { type: 'linear', factor } : null;
-  if (scalingType !== undefined && scalingType !== 'none' && ropeScaling === null) throw bad(g.path, `rope scaling '${String(scalingType)}' is not supported`);
+  if (scalingType !== undefined && scalingType !== 'none' && ropeScaling === null)
+    throw bad(g.path, `rope scaling '${String(scalingType)}' is not supported`);
   return {
-    hiddenSize, intermediateSize: metaInt(g, 'llama.feed_forward_length'), numLayers: metaInt(g, 'llama.block_count'),
-    numHeads, numKvHeads, headDim, vocabSize, maxPositionEmbeddings: metaInt(g, 'llama.context_length', 2048),
-    rmsNormEps: metaFloat(g, 'llama.attention.layer_norm_rms_epsilon', 1e-5), ropeTheta: metaFloat(g, 'llama.rope.freq_base', 10000),
-    ropeScaling, tieWordEmbeddings: tied, torchDtype, bosTokenId: bos, eosTokenIds: eos === null ? [] : [eos],
+    hiddenSize,
+    intermediateSize: metaInt(g, 'llama.feed_forward_length'),
+    numLayers: metaInt(g, 'llama.block_count'),
+    numHeads,
+    numKvHeads,
+    headDim,
+    vocabSize,
+    maxPositionEmbeddings: metaInt(g, 'llama.context_length', 2048),
+    rmsNormEps: metaFloat(g, 'llama.attention.layer_norm_rms_epsilon', 1e-5),
+    ropeTheta: metaFloat(g, 'llama.rope.freq_base', 10000),
+    ropeScaling,
+    tieWordEmbeddings: tied,
+    torchDtype,
+    bosTokenId: bos,
+    eosTokenIds: eos === null ? [] : [eos],
   };
 }
 
@@ -122,7 +149,8 @@ export function convertGguf(file: string, outDir: string): GgufConversion {
     let spec = llamaSpec(g, vocabSize, tied, torchDtype, tok?.bosTokenId ?? null, tok?.eosTokenId ?? null);
     const ropeFreqs = g.tensors.get('rope_freqs.weight');
     if (ropeFreqs) {
-      if (ropeFreqs.typeName !== 'F32' || ropeFreqs.numel !== spec.headDim / 2) throw bad(file, 'rope_freqs.weight must be F32 [head_dim/2]');
+      if (ropeFreqs.typeName !== 'F32' || ropeFreqs.numel !== spec.headDim / 2)
+        throw bad(file, 'rope_freqs.weight must be F32 [head_dim/2]');
       const scaling = inferLlama3RopeScaling(readTensor(src, ropeFreqs) as Float32Array, spec.headDim, spec.ropeTheta);
       if (!scaling) throw bad(file, 'rope_freqs.weight does not match llama3 rope scaling (low 1, high 4, original 8192)');
       spec = { ...spec, ropeScaling: scaling };
@@ -132,14 +160,29 @@ export function convertGguf(file: string, outDir: string): GgufConversion {
     expected.set('token_embd.weight', { hf: 'model.embed_tokens.weight', shape: [vocabSize, D], permuteHeads: 0 });
     expected.set('output_norm.weight', { hf: 'model.norm.weight', shape: [D], permuteHeads: 0 });
     if (out) expected.set('output.weight', { hf: 'lm_head.weight', shape: [vocabSize, D], permuteHeads: 0 });
-    const shapes = { attnNorm: [D], wq: [H * Dh, D], wk: [Hkv * Dh, D], wv: [Hkv * Dh, D], wo: [D, H * Dh], ffnNorm: [D], w1: [F, D], w2: [D, F], w3: [F, D] };
+    const shapes = {
+      attnNorm: [D],
+      wq: [H * Dh, D],
+      wk: [Hkv * Dh, D],
+      wv: [Hkv * Dh, D],
+      wo: [D, H * Dh],
+      ffnNorm: [D],
+      w1: [F, D],
+      w2: [D, F],
+      w3: [F, D],
+    };
     for (let l = 0; l < spec.numLayers; l++) {
       for (const [gg, key] of Object.entries(LAYER_TENSORS)) {
-        expected.set(`blk.${l}.${gg}.weight`, { hf: layerName(l, key), shape: shapes[key], permuteHeads: key === 'wq' ? H : key === 'wk' ? Hkv : 0 });
+        expected.set(`blk.${l}.${gg}.weight`, {
+          hf: layerName(l, key),
+          shape: shapes[key],
+          permuteHeads: key === 'wq' ? H : key === 'wk' ? Hkv : 0,
+        });
       }
     }
     for (const name of g.tensors.keys()) {
-      if (!expected.has(name) && name !== 'output.weight' && name !== 'rope_freqs.weight') throw bad(file, `unexpected tensor '${name}' for a llama model`);
+      if (!expected.has(name) && name !== 'output.weight' && name !== 'rope_freqs.weight')
+        throw bad(file, `unexpected tensor '${name}' for a llama model`);
     }
     const tensors: TensorToWrite[] = [];
     for (const [name, e] of expected) {
@@ -147,11 +190,17 @@ export function convertGguf(file: string, outDir: string): GgufConversion {
       if (!t) throw bad(file, `missing tensor '${name}'`);
       const dtype = ST_DTYPE[t.typeName];
       if (!dtype) throw bad(file, `tensor '${name}' has type ${t.typeName}; only F32, F16 and BF16 can be converted (dequantize first)`);
-      if (t.shape.join(',') !== e.shape.join(',')) throw bad(file, `tensor '${name}' has shape [${t.shape.join(', ')}], expected [${e.shape.join(', ')}]`);
-      tensors.push({ name: e.hf, dtype, shape: e.shape, data: () => {
-        const w = readTensor(src, t);
-        return e.permuteHeads ? permuteRotaryRows(w, e.permuteHeads, Dh, e.shape[1]!) : w;
-      } });
+      if (t.shape.join(',') !== e.shape.join(','))
+        throw bad(file, `tensor '${name}' has shape [${t.shape.join(', ')}], expected [${e.shape.join(', ')}]`);
+      tensors.push({
+        name: e.hf,
+        dtype,
+        shape: e.shape,
+        data: () => {
+          const w = readTensor(src, t);
+          return e.permuteHeads ? permuteRotaryRows(w, e.permuteHeads, Dh, e.shape[1]!) : w;
+        },
+      });
     }
     if (tok) writeTokenizerFiles(outDir, tok.tokenizerJson, tok.tokenizerConfig);
     writeHfLlamaDir(outDir, spec, tensors, { source: 'gguf' });

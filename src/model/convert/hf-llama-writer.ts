@@ -9,8 +9,22 @@ import { writeSafetensors, type TensorToWrite } from '../safetensors.js';
 import type { ModelConfig } from '../types.js';
 
 /** The ModelConfig fields a converted Llama carries, with rope scaling and dtype as HF spells them. */
-export interface HfLlamaSpec extends Pick<ModelConfig, 'hiddenSize' | 'intermediateSize' | 'numLayers' | 'numHeads' | 'numKvHeads'
-  | 'headDim' | 'vocabSize' | 'maxPositionEmbeddings' | 'rmsNormEps' | 'ropeTheta' | 'tieWordEmbeddings' | 'bosTokenId'> {
+export interface HfLlamaSpec
+  extends Pick<
+    ModelConfig,
+    | 'hiddenSize'
+    | 'intermediateSize'
+    | 'numLayers'
+    | 'numHeads'
+    | 'numKvHeads'
+    | 'headDim'
+    | 'vocabSize'
+    | 'maxPositionEmbeddings'
+    | 'rmsNormEps'
+    | 'ropeTheta'
+    | 'tieWordEmbeddings'
+    | 'bosTokenId'
+  > {
   readonly ropeScaling: Readonly<Record<string, unknown>> | null;
   readonly torchDtype: 'float32' | 'float16' | 'bfloat16';
   /** config.json's eos_token_id (the first) and generation_config.json's list (all). */
@@ -80,7 +94,12 @@ export function hfLlamaConfigJson(s: HfLlamaSpec): Record<string, unknown> {
 }
 
 /** Write config.json, generation_config.json and model.safetensors into outDir. */
-export function writeHfLlamaDir(outDir: string, spec: HfLlamaSpec, tensors: readonly TensorToWrite[], metadata: Record<string, string> = {}): void {
+export function writeHfLlamaDir(
+  outDir: string,
+  spec: HfLlamaSpec,
+  tensors: readonly TensorToWrite[],
+  metadata: Record<string, string> = {},
+): void {
   try {
     mkdirSync(outDir, { recursive: true });
     writeFileSync(join(outDir, 'config.json'), JSON.stringify(hfLlamaConfigJson(spec), null, 2) + '\n');

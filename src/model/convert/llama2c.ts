@@ -46,27 +46,62 @@ export function parseLlama2cHeader(head: Uint8Array, file = 'model.bin'): Llama2
     const version = dv.getInt32(4, true);
     if (version !== 1) throw bad(file, `llama2.c export version ${version} is not supported (only legacy and v1 fp32)`);
     const f = (i: number) => dv.getInt32(8 + 4 * i, true);
-    h = { format: 'v1', dim: f(0), hiddenDim: f(1), numLayers: f(2), numHeads: f(3), numKvHeads: f(4), vocabSize: f(5), seqLen: f(6),
-      sharedClassifier: dv.getUint8(36) !== 0, headerBytes: V1_HEADER_BYTES };
+    h = {
+      format: 'v1',
+      dim: f(0),
+      hiddenDim: f(1),
+      numLayers: f(2),
+      numHeads: f(3),
+      numKvHeads: f(4),
+      vocabSize: f(5),
+      seqLen: f(6),
+      sharedClassifier: dv.getUint8(36) !== 0,
+      headerBytes: V1_HEADER_BYTES,
+    };
     if (h.vocabSize <= 0) throw bad(file, `vocab_size ${h.vocabSize} must be positive in a v1 header`);
   } else {
     const f = (i: number) => dv.getInt32(4 * i, true);
     const v = f(5);
-    h = { format: 'legacy', dim: f(0), hiddenDim: f(1), numLayers: f(2), numHeads: f(3), numKvHeads: f(4), vocabSize: Math.abs(v), seqLen: f(6),
-      sharedClassifier: v > 0, headerBytes: LEGACY_HEADER_BYTES };
+    h = {
+      format: 'legacy',
+      dim: f(0),
+      hiddenDim: f(1),
+      numLayers: f(2),
+      numHeads: f(3),
+      numKvHeads: f(4),
+      vocabSize: Math.abs(v),
+      seqLen: f(6),
+      sharedClassifier: v > 0,
+      headerBytes: LEGACY_HEADER_BYTES,
+    };
   }
   const sane = (x: number, max: number) => Number.isInteger(x) && x > 0 && x <= max;
-  if (!sane(h.dim, 1 << 16) || !sane(h.hiddenDim, 1 << 18) || !sane(h.numLayers, 1024) || !sane(h.numHeads, 1024) ||
-      !sane(h.numKvHeads, 1024) || !sane(h.vocabSize, 1 << 22) || !sane(h.seqLen, 1 << 22)) {
+  if (
+    !sane(h.dim, 1 << 16) ||
+    !sane(h.hiddenDim, 1 << 18) ||
+    !sane(h.numLayers, 1024) ||
+    !sane(h.numHeads, 1024) ||
+    !sane(h.numKvHeads, 1024) ||
+    !sane(h.vocabSize, 1 << 22) ||
+    !sane(h.seqLen, 1 << 22)
+  ) {
     throw bad(file, `header values out of range: ${JSON.stringify(h)}`);
   }
   if (h.dim % h.numHeads !== 0 || h.numHeads % h.numKvHeads !== 0 || (h.dim / h.numHeads) % 2 !== 0) {
-    throw bad(file, `dim ${h.dim}, n_heads ${h.numHeads}, n_kv_heads ${h.numKvHeads}: heads must divide dim (even head size) and kv heads must divide heads`);
+    throw bad(
+      file,
+      `dim ${h.dim}, n_heads ${h.numHeads}, n_kv_heads ${h.numKvHeads}: heads must divide dim (even head size) and kv heads must divide heads`,
+    );
   }
   return h;
 }
 
-interface Block { readonly key: string; readonly count: number; readonly perLayer: boolean; readonly shape: readonly number[] }
+interface Block {
+  readonly key: string;
+  readonly count: number;
+  readonly perLayer: boolean;
+  readonly shape: readonly number[];
+}
 
 /** The stacked arrays in file order, as float counts (per layer when perLayer). */
 function layout(h: Llama2cHeader): Block[] {
@@ -128,7 +163,9 @@ export function convertLlama2c(modelBin: string, tokenizerBin: string | null, ou
         if (blk.key !== 'rope_tables') {
           const permuteHeads = blk.key === 'wq' ? h.numHeads : blk.key === 'wk' ? h.numKvHeads : 0;
           tensors.push({
-            name: hfName(blk.key, l), dtype: 'F32', shape: blk.shape,
+            name: hfName(blk.key, l),
+            dtype: 'F32',
+            shape: blk.shape,
             data: () => {
               const w = readFloats(fd, at, blk.count);
               return permuteHeads ? permuteRotaryRows(w, permuteHeads, headDim, h.dim) : w;
@@ -139,12 +176,26 @@ export function convertLlama2c(modelBin: string, tokenizerBin: string | null, ou
       offset += numLayers * blk.count * 4;
     }
     if (offset !== sizeBytes) {
-      throw bad(modelBin, `size is ${sizeBytes} bytes but the ${h.format} header implies ${offset} (wrong format, truncated, or not fp32?)`);
+      throw bad(
+        modelBin,
+        `size is ${sizeBytes} bytes but the ${h.format} header implies ${offset} (wrong format, truncated, or not fp32?)`,
+      );
     }
     const spec: HfLlamaSpec = {
-      hiddenSize: h.dim, intermediateSize: h.hiddenDim, numLayers: h.numLayers, numHeads: h.numHeads, numKvHeads: h.numKvHeads,
-      headDim, vocabSize: h.vocabSize, maxPositionEmbeddings: h.seqLen, rmsNormEps: 1e-5, ropeTheta: 10000, ropeScaling: null,
-      tieWordEmbeddings: h.sharedClassifier, torchDtype: 'float32', bosTokenId: 1,
+      hiddenSize: h.dim,
+      intermediateSize: h.hiddenDim,
+      numLayers: h.numLayers,
+      numHeads: h.numHeads,
+      numKvHeads: h.numKvHeads,
+      headDim,
+      vocabSize: h.vocabSize,
+      maxPositionEmbeddings: h.seqLen,
+      rmsNormEps: 1e-5,
+      ropeTheta: 10000,
+      ropeScaling: null,
+      tieWordEmbeddings: h.sharedClassifier,
+      torchDtype: 'float32',
+      bosTokenId: 1,
       // EOS is 2, but llama2.c models end a story by sampling BOS (run.c stops there): both stop.
       eosTokenIds: [2, 1],
     };

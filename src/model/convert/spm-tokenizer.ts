@@ -25,7 +25,9 @@ export interface SpmSpecialIds {
  */
 export function spmMerges(pieces: readonly SpmPiece[]): [string, string][] {
   const idOf = new Map<string, number>();
-  pieces.forEach((p, i) => { if (!idOf.has(p.piece)) idOf.set(p.piece, i); });
+  pieces.forEach((p, i) => {
+    if (!idOf.has(p.piece)) idOf.set(p.piece, i);
+  });
   const entries: { l: string; r: string; score: number; li: number; ri: number; order: number }[] = [];
   pieces.forEach((p, i) => {
     if (p.type !== 'normal' && p.type !== 'user_defined') return;
@@ -64,32 +66,46 @@ export function buildSpmTokenizerJson(pieces: readonly SpmPiece[], opts: SpmToke
   const vocab: Record<string, number> = Object.create(null) as Record<string, number>;
   pieces.forEach((p, i) => {
     if (vocab[p.piece] !== undefined) {
-      throw new TokenmillError('tokenizer_invalid', `SentencePiece vocabulary has piece ${JSON.stringify(p.piece)} twice (ids ${vocab[p.piece]} and ${i})`);
+      throw new TokenmillError(
+        'tokenizer_invalid',
+        `SentencePiece vocabulary has piece ${JSON.stringify(p.piece)} twice (ids ${vocab[p.piece]} and ${i})`,
+      );
     }
     vocab[p.piece] = i;
   });
   const unk = pieces[opts.unkId];
   if (!unk) throw new TokenmillError('tokenizer_invalid', `unk id ${opts.unkId} is outside the vocabulary`);
   const added = pieces.flatMap((p, i) =>
-    p.type === 'control' || p.type === 'unknown' ? [addedToken(i, p.piece, true)] :
-    p.type === 'user_defined' ? [addedToken(i, p.piece, false)] : []);
+    p.type === 'control' || p.type === 'unknown'
+      ? [addedToken(i, p.piece, true)]
+      : p.type === 'user_defined'
+        ? [addedToken(i, p.piece, false)]
+        : [],
+  );
   const bos = opts.bosId !== null ? pieces[opts.bosId]?.piece : undefined;
   const seqA = { Sequence: { id: 'A', type_id: 0 } };
   const seqB = { Sequence: { id: 'B', type_id: 1 } };
-  const postProcessor = opts.addBos && bos !== undefined
-    ? {
-        type: 'TemplateProcessing',
-        single: [{ SpecialToken: { id: bos, type_id: 0 } }, seqA],
-        pair: [{ SpecialToken: { id: bos, type_id: 0 } }, seqA, { SpecialToken: { id: bos, type_id: 1 } }, seqB],
-        special_tokens: { [bos]: { id: bos, ids: [opts.bosId], tokens: [bos] } },
-      }
-    : null;
+  const postProcessor =
+    opts.addBos && bos !== undefined
+      ? {
+          type: 'TemplateProcessing',
+          single: [{ SpecialToken: { id: bos, type_id: 0 } }, seqA],
+          pair: [{ SpecialToken: { id: bos, type_id: 0 } }, seqA, { SpecialToken: { id: bos, type_id: 1 } }, seqB],
+          special_tokens: { [bos]: { id: bos, ids: [opts.bosId], tokens: [bos] } },
+        }
+      : null;
   return {
     version: '1.0',
     truncation: null,
     padding: null,
     added_tokens: added,
-    normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: SPM_SPACE }, { type: 'Replace', pattern: { String: ' ' }, content: SPM_SPACE }] },
+    normalizer: {
+      type: 'Sequence',
+      normalizers: [
+        { type: 'Prepend', prepend: SPM_SPACE },
+        { type: 'Replace', pattern: { String: ' ' }, content: SPM_SPACE },
+      ],
+    },
     pre_tokenizer: null,
     post_processor: postProcessor,
     decoder: {
@@ -102,19 +118,37 @@ export function buildSpmTokenizerJson(pieces: readonly SpmPiece[], opts: SpmToke
       ],
     },
     model: {
-      type: 'BPE', dropout: null, unk_token: unk.piece, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: true, byte_fallback: true, ignore_merges: false, vocab, merges: spmMerges(pieces),
+      type: 'BPE',
+      dropout: null,
+      unk_token: unk.piece,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: true,
+      byte_fallback: true,
+      ignore_merges: false,
+      vocab,
+      merges: spmMerges(pieces),
     },
   };
 }
 
 /** tokenizer_config.json for a converted Llama-style SentencePiece vocabulary. */
-export function buildSpmTokenizerConfig(pieces: readonly SpmPiece[], opts: SpmTokenizerOptions & { modelMaxLength: number; chatTemplate?: string }): object {
-  const name = (id: number | null) => (id === null ? null : pieces[id]?.piece ?? null);
+export function buildSpmTokenizerConfig(
+  pieces: readonly SpmPiece[],
+  opts: SpmTokenizerOptions & { modelMaxLength: number; chatTemplate?: string },
+): object {
+  const name = (id: number | null) => (id === null ? null : (pieces[id]?.piece ?? null));
   const decoderEntries: Record<string, object> = {};
   pieces.forEach((p, i) => {
     if (p.type === 'control' || p.type === 'unknown' || p.type === 'user_defined') {
-      decoderEntries[String(i)] = { content: p.piece, lstrip: false, normalized: false, rstrip: false, single_word: false, special: p.type !== 'user_defined' };
+      decoderEntries[String(i)] = {
+        content: p.piece,
+        lstrip: false,
+        normalized: false,
+        rstrip: false,
+        single_word: false,
+        special: p.type !== 'user_defined',
+      };
     }
   });
   return {

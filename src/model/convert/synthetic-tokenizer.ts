@@ -71,7 +71,10 @@ export function learnMerges(text: string, maxMerges: number): [string, string][]
     let bestCount = 1;
     for (const [key, c] of pairCounts) {
       if (c > bestCount || (c === bestCount && best !== null && key < best)) {
-        if (c >= 2) { best = key; bestCount = c; }
+        if (c >= 2) {
+          best = key;
+          bestCount = c;
+        }
       }
     }
     if (best === null) break;
@@ -80,8 +83,10 @@ export function learnMerges(text: string, maxMerges: number): [string, string][]
     for (const w of words) {
       const out: string[] = [];
       for (let i = 0; i < w.syms.length; i++) {
-        if (i + 1 < w.syms.length && w.syms[i] === a && w.syms[i + 1] === b) { out.push(a + b); i++; }
-        else out.push(w.syms[i]!);
+        if (i + 1 < w.syms.length && w.syms[i] === a && w.syms[i + 1] === b) {
+          out.push(a + b);
+          i++;
+        } else out.push(w.syms[i]!);
       }
       w.syms = out;
     }
@@ -117,10 +122,13 @@ export function buildSyntheticTokenizerJson(vocabSize: number, opts: SyntheticTo
     throw new TokenmillError('invalid_argument', `synthetic tokenizer: vocabSize must be an integer >= ${minVocab}, got ${vocabSize}`);
   }
   const specials = [...SYNTHETIC_SPECIAL_TOKENS, ...extra];
-  if (new Set(specials).size !== specials.length) throw new TokenmillError('invalid_argument', 'synthetic tokenizer: special tokens repeat');
+  if (new Set(specials).size !== specials.length)
+    throw new TokenmillError('invalid_argument', 'synthetic tokenizer: special tokens repeat');
   const firstExtra = vocabSize - extra.length;
   const vocab: Record<string, number> = Object.create(null) as Record<string, number>;
-  SYNTHETIC_SPECIAL_TOKENS.forEach((t, i) => { vocab[t] = i; });
+  SYNTHETIC_SPECIAL_TOKENS.forEach((t, i) => {
+    vocab[t] = i;
+  });
   const alpha = byteLevelAlphabet();
   for (let b = 0; b < 256; b++) vocab[alpha[b]!] = NUM_SPECIAL + b;
   let next = SYNTHETIC_MIN_VOCAB;
@@ -132,13 +140,18 @@ export function buildSyntheticTokenizerJson(vocabSize: number, opts: SyntheticTo
     const w = fillerWord(n);
     if (vocab[w] === undefined) vocab[w] = next++;
   }
-  extra.forEach((t, i) => { vocab[t] = firstExtra + i; });
+  extra.forEach((t, i) => {
+    vocab[t] = firstExtra + i;
+  });
   const addBos = opts.addBosToken ?? false;
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: true };
   const postProcessor = addBos
-    ? { type: 'TemplateProcessing', single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+    ? {
+        type: 'TemplateProcessing',
+        single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
         pair: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
-        special_tokens: { '<s>': { id: '<s>', ids: [0], tokens: ['<s>'] } } }
+        special_tokens: { '<s>': { id: '<s>', ids: [0], tokens: ['<s>'] } },
+      }
     : byteLevel;
   const json = {
     version: '1.0',
@@ -150,8 +163,16 @@ export function buildSyntheticTokenizerJson(vocabSize: number, opts: SyntheticTo
     post_processor: postProcessor,
     decoder: byteLevel,
     model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges,
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges,
     },
   };
   return { json, numMerges: merges.length };

@@ -39,8 +39,15 @@ export interface ToGgufResult {
 
 /** GGUF per-layer tensor name for each HF_LAYER_NAMES key. */
 const GGUF_LAYER: Record<keyof typeof HF_LAYER_NAMES, string> = {
-  attnNorm: 'attn_norm', wq: 'attn_q', wk: 'attn_k', wv: 'attn_v', wo: 'attn_output',
-  ffnNorm: 'ffn_norm', w1: 'ffn_gate', w2: 'ffn_down', w3: 'ffn_up',
+  attnNorm: 'attn_norm',
+  wq: 'attn_q',
+  wk: 'attn_k',
+  wv: 'attn_v',
+  wo: 'attn_output',
+  ffnNorm: 'ffn_norm',
+  w1: 'ffn_gate',
+  w2: 'ffn_down',
+  w3: 'ffn_up',
 };
 const FILE_TYPE: Record<GgufFloatType, number> = { F32: 0, F16: 1, BF16: 32 }; // llama_ftype ALL_F32, MOSTLY_F16, MOSTLY_BF16
 
@@ -66,7 +73,8 @@ export function unpermuteRotaryRows<T extends Float32Array | Uint16Array>(w: T, 
 /** The stored tensor in the requested GGUF type (a copy: the checkpoint reuses its read buffer). */
 function convertData(t: HostTensor, to: GgufFloatType): Float32Array | Uint16Array {
   const from = t.dtype;
-  if (from !== 'F32' && from !== 'F16' && from !== 'BF16') throw new TokenmillError('invalid_argument', `tensor '${t.name}' has dtype ${from}; only F32, F16 and BF16 can be written to GGUF`);
+  if (from !== 'F32' && from !== 'F16' && from !== 'BF16')
+    throw new TokenmillError('invalid_argument', `tensor '${t.name}' has dtype ${from}; only F32, F16 and BF16 can be written to GGUF`);
   if (from === to) return t.data.slice() as Float32Array | Uint16Array;
   const f32 = from === 'F32' ? (t.data as Float32Array) : halfToF32(t.data as Uint16Array, from === 'F16' ? 'f16' : 'bf16');
   return to === 'F32' ? f32.slice() : f32ToHalf(f32, to === 'F16' ? 'f16' : 'bf16');
@@ -89,7 +97,11 @@ function ggufArch(c: ModelConfig): 'llama' | 'qwen2' | 'qwen3' {
 function checkSupported(c: ModelConfig, dir: string): void {
   const why = c.slidingWindow > 0 ? 'sliding-window attention' : null;
   if (why !== null) {
-    throw new TokenmillError('unsupported_architecture', `${dir}: ${why} cannot be written as a GGUF file here (llama, qwen2, qwen3 without a sliding window)`, { details: { dir } });
+    throw new TokenmillError(
+      'unsupported_architecture',
+      `${dir}: ${why} cannot be written as a GGUF file here (llama, qwen2, qwen3 without a sliding window)`,
+      { details: { dir } },
+    );
   }
 }
 
@@ -112,10 +124,16 @@ function hyperparameters(c: ModelConfig, name: string, fileType: number): GgufKv
     { key: `${arch}.rope.freq_base`, type: 'f32', value: c.ropeTheta },
   ];
   if (c.headDim * c.numHeads !== c.hiddenSize) {
-    kvs.push({ key: `${arch}.attention.key_length`, type: 'u32', value: c.headDim }, { key: `${arch}.attention.value_length`, type: 'u32', value: c.headDim });
+    kvs.push(
+      { key: `${arch}.attention.key_length`, type: 'u32', value: c.headDim },
+      { key: `${arch}.attention.value_length`, type: 'u32', value: c.headDim },
+    );
   }
   if (c.ropeScaling?.type === 'linear') {
-    kvs.push({ key: `${arch}.rope.scaling.type`, type: 'str', value: 'linear' }, { key: `${arch}.rope.scaling.factor`, type: 'f32', value: c.ropeScaling.factor });
+    kvs.push(
+      { key: `${arch}.rope.scaling.type`, type: 'str', value: 'linear' },
+      { key: `${arch}.rope.scaling.factor`, type: 'f32', value: c.ropeScaling.factor },
+    );
   }
   return kvs;
 }
@@ -128,32 +146,50 @@ export function convertToGguf(hfDir: string, outFile: string, opts: ToGgufOption
   const ckpt = openCheckpoint(hfDir);
   try {
     for (const name of ckpt.tensorNames()) {
-      if (!expected.has(name) && !name.endsWith('rotary_emb.inv_freq')) throw new TokenmillError('invalid_argument', `${hfDir}: unexpected tensor '${name}' for a Llama model`);
+      if (!expected.has(name) && !name.endsWith('rotary_emb.inv_freq'))
+        throw new TokenmillError('invalid_argument', `${hfDir}: unexpected tensor '${name}' for a Llama model`);
     }
     for (const [name, shape] of expected) {
       const info = ckpt.info(name);
-      if (info === undefined) throw new TokenmillError('tensor_missing', `${hfDir}: checkpoint has no tensor '${name}'`, { details: { tensor: name } });
+      if (info === undefined)
+        throw new TokenmillError('tensor_missing', `${hfDir}: checkpoint has no tensor '${name}'`, { details: { tensor: name } });
       if (info.shape.join(',') !== shape.join(',')) {
-        throw new TokenmillError('tensor_shape_mismatch', `${hfDir}: '${name}' has shape [${info.shape.join(', ')}], config.json implies [${shape.join(', ')}]`, { details: { tensor: name } });
+        throw new TokenmillError(
+          'tensor_shape_mismatch',
+          `${hfDir}: '${name}' has shape [${info.shape.join(', ')}], config.json implies [${shape.join(', ')}]`,
+          { details: { tensor: name } },
+        );
       }
     }
     const stored = ckpt.info('model.embed_tokens.weight')!.dtype;
     const dtype = opts.dtype ?? 'auto';
-    const matrixType: GgufFloatType = dtype === 'auto' ? (stored === 'F16' ? 'F16' : stored === 'BF16' ? 'BF16' : 'F32') : (dtype.toUpperCase() as GgufFloatType);
+    const matrixType: GgufFloatType =
+      dtype === 'auto' ? (stored === 'F16' ? 'F16' : stored === 'BF16' ? 'BF16' : 'F32') : (dtype.toUpperCase() as GgufFloatType);
     const tensors: GgufTensorToWrite[] = [];
     const typeCounts: Record<string, number> = {};
     const q = opts.type;
     const add = (gguf: string, hf: string, permuteHeads = 0): void => {
       const shape = expected.get(hf)!;
-      const type: GgufTensorType = shape.length === 1 ? 'F32' : q === undefined ? matrixType
-        : tensorType(q, { name: gguf, shape, numLayers: c.numLayers, tied: c.tieWordEmbeddings });
+      const type: GgufTensorType =
+        shape.length === 1
+          ? 'F32'
+          : q === undefined
+            ? matrixType
+            : tensorType(q, { name: gguf, shape, numLayers: c.numLayers, tied: c.tieWordEmbeddings });
       typeCounts[type] = (typeCounts[type] ?? 0) + 1;
-      tensors.push({ name: gguf, shape, type, data: () => {
-        const floatType = type === 'F32' || type === 'F16' || type === 'BF16' ? type : 'F32';
-        let w = convertData(ckpt.read(hf), floatType);
-        if (permuteHeads > 0) w = unpermuteRotaryRows(w, permuteHeads, c.headDim, shape[1]!);
-        return floatType === type ? w : quantizeMatrix(type as Exclude<GgufTensorType, GgufFloatType>, w as Float32Array, shape[0]!, shape[1]!);
-      } });
+      tensors.push({
+        name: gguf,
+        shape,
+        type,
+        data: () => {
+          const floatType = type === 'F32' || type === 'F16' || type === 'BF16' ? type : 'F32';
+          let w = convertData(ckpt.read(hf), floatType);
+          if (permuteHeads > 0) w = unpermuteRotaryRows(w, permuteHeads, c.headDim, shape[1]!);
+          return floatType === type
+            ? w
+            : quantizeMatrix(type as Exclude<GgufTensorType, GgufFloatType>, w as Float32Array, shape[0]!, shape[1]!);
+        },
+      });
     };
     add('token_embd.weight', 'model.embed_tokens.weight');
     add('output_norm.weight', 'model.norm.weight');
@@ -165,7 +201,11 @@ export function convertToGguf(hfDir: string, outFile: string, opts: ToGgufOption
     for (let l = 0; l < c.numLayers; l++) {
       for (const key of Object.keys(GGUF_LAYER) as (keyof typeof GGUF_LAYER)[]) {
         const permute = ggufArch(c) === 'llama';
-        add(`blk.${l}.${GGUF_LAYER[key]}.weight`, layerName(l, key), !permute ? 0 : key === 'wq' ? c.numHeads : key === 'wk' ? c.numKvHeads : 0);
+        add(
+          `blk.${l}.${GGUF_LAYER[key]}.weight`,
+          layerName(l, key),
+          !permute ? 0 : key === 'wq' ? c.numHeads : key === 'wk' ? c.numKvHeads : 0,
+        );
       }
       const p = `model.layers.${l}.self_attn.`;
       if (c.attentionBias) for (const x of ['q', 'k', 'v']) add(`blk.${l}.attn_${x}.bias`, `${p}${x}_proj.bias`);
@@ -176,7 +216,14 @@ export function convertToGguf(hfDir: string, outFile: string, opts: ToGgufOption
     if (tok === null) warnings.push('no tokenizer.json: the GGUF carries no tokenizer (llama.cpp cannot run it without one)');
     const fileType = q === undefined ? FILE_TYPE[matrixType] : QUANT_FILE_TYPE[q];
     writeGguf(outFile, [...hyperparameters(c, opts.name ?? 'tokenmill-export', fileType), ...(tok?.kvs ?? [])], tensors);
-    return { numTensors: tensors.length, spec: { numLayers: c.numLayers, hiddenSize: c.hiddenSize, vocabSize: c.vocabSize }, tokenizer: tok?.model ?? null, fileType: q?.toUpperCase() ?? matrixType, typeCounts, warnings };
+    return {
+      numTensors: tensors.length,
+      spec: { numLayers: c.numLayers, hiddenSize: c.hiddenSize, vocabSize: c.vocabSize },
+      tokenizer: tok?.model ?? null,
+      fileType: q?.toUpperCase() ?? matrixType,
+      typeCounts,
+      warnings,
+    };
   } finally {
     ckpt.close();
   }

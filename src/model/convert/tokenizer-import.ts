@@ -9,7 +9,13 @@ import { loadTokenizer, type ModelTokenizer } from '../tokenizer.js';
 import { writeLlama2cTokenizer } from './llama2c.js';
 
 /** Files an HF tokenizer directory may hold; copied when present (tokenizer.json is required). */
-const HF_TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja', 'chat_template.json'];
+const HF_TOKENIZER_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'chat_template.jinja',
+  'chat_template.json',
+];
 
 /** End-of-turn tokens: a stop token when the chat template writes it (Llama 3 <|eot_id|>, ChatML <|im_end|>, Gemma). */
 const END_OF_TURN = ['<|eot_id|>', '<|eom_id|>', '<|im_end|>', '<end_of_turn>', '<|end|>'];
@@ -38,7 +44,9 @@ export interface ImportTokenizerOptions {
  */
 export function stopTokenIds(tok: ModelTokenizer): number[] {
   const out: number[] = [];
-  const add = (id: number | null) => { if (id !== null && !out.includes(id)) out.push(id); };
+  const add = (id: number | null) => {
+    if (id !== null && !out.includes(id)) out.push(id);
+  };
   add(tok.eosTokenId);
   const templates = Object.values(tok.chatTemplates).join('\n');
   for (const t of END_OF_TURN) {
@@ -63,7 +71,8 @@ export function llama2cTokenizerSize(buf: Uint8Array, file: string): number {
     off += 8 + len;
     n++;
   }
-  if (off !== buf.byteLength || n < 3) throw new TokenmillError('tokenizer_invalid', `${file} is not a llama2.c tokenizer.bin (records do not end at the end of the file)`);
+  if (off !== buf.byteLength || n < 3)
+    throw new TokenmillError('tokenizer_invalid', `${file} is not a llama2.c tokenizer.bin (records do not end at the end of the file)`);
   return n;
 }
 
@@ -76,7 +85,8 @@ function rewriteChatTemplate(outDir: string, template: string): void {
 
 /** Copy or convert the tokenizer in srcDir into outDir; returns its vocab size and special ids. */
 export function importTokenizerDir(srcDir: string, outDir: string, opts: ImportTokenizerOptions = {}): ImportedTokenizer {
-  if (!existsSync(srcDir)) throw new TokenmillError('file_not_found', `tokenizer directory ${srcDir} does not exist`, { details: { dir: srcDir } });
+  if (!existsSync(srcDir))
+    throw new TokenmillError('file_not_found', `tokenizer directory ${srcDir} does not exist`, { details: { dir: srcDir } });
   let kind: ImportedTokenizer['kind'];
   try {
     mkdirSync(outDir, { recursive: true });
@@ -92,7 +102,9 @@ export function importTokenizerDir(srcDir: string, outDir: string, opts: ImportT
       const bin = join(srcDir, 'tokenizer.bin');
       writeLlama2cTokenizer(bin, llama2cTokenizerSize(readFileSync(bin), bin), 4096, outDir);
     } else {
-      throw new TokenmillError('tokenizer_invalid', `${srcDir} has neither tokenizer.json (Hugging Face) nor tokenizer.bin (llama2.c)`, { details: { dir: srcDir } });
+      throw new TokenmillError('tokenizer_invalid', `${srcDir} has neither tokenizer.json (Hugging Face) nor tokenizer.bin (llama2.c)`, {
+        details: { dir: srcDir },
+      });
     }
     if (opts.chatTemplate !== undefined) rewriteChatTemplate(outDir, opts.chatTemplate);
   } catch (e) {

@@ -11,7 +11,12 @@ import { applyTokenBitmaskInPlace } from '../token-bitmask.js';
 import { checkArgLayout, numelOf } from '../backend.js';
 import { DTYPE_BYTES, halfToF32, type DType } from '../dtype.js';
 import {
-  loadCpuAddon, type CpuAddon, type CpuEngineHandle, type CpuEngineInfo, type CpuEngineSwitches, type CpuPoolOptions,
+  loadCpuAddon,
+  type CpuAddon,
+  type CpuEngineHandle,
+  type CpuEngineInfo,
+  type CpuEngineSwitches,
+  type CpuPoolOptions,
 } from '../native.js';
 import { TokenmillError } from '../../util/errors.js';
 import { invariant } from '../../util/invariant.js';
@@ -56,7 +61,10 @@ function usableCpuAddon(): { addon: CpuAddon | null; reason: string } {
   const built = load.addon.opPayloadInts as readonly number[] | undefined;
   // A binary without the ABI export predates it and speaks an older op ABI (other op codes).
   if (built === undefined || built.length !== OP_PAYLOAD_INTS.length || built.some((n, i) => n !== OP_PAYLOAD_INTS[i])) {
-    return { addon: null, reason: `${load.reason}, but it was built from another op ABI than src/runtime/cpu/cpu-op-abi.ts (rebuild it: npm run install)` };
+    return {
+      addon: null,
+      reason: `${load.reason}, but it was built from another op ABI than src/runtime/cpu/cpu-op-abi.ts (rebuild it: npm run install)`,
+    };
   }
   return load;
 }
@@ -245,8 +253,10 @@ export class CpuBackend implements Backend {
 
   upload(dst: Tensor, src: HostData, dstOffset = 0): void {
     const t = this.arg(dst, 'upload dst', ['f32', 'f16', 'bf16', 'i32', 'i8']);
-    invariant(Number.isInteger(dstOffset) && dstOffset >= 0 && dstOffset + src.length <= t.numel,
-      () => `upload: ${src.length} elements at offset ${dstOffset} do not fit in ${t.numel}`);
+    invariant(
+      Number.isInteger(dstOffset) && dstOffset >= 0 && dstOffset + src.length <= t.numel,
+      () => `upload: ${src.length} elements at offset ${dstOffset} do not fit in ${t.numel}`,
+    );
     this.flush(); // earlier ops may still read dst
     const esz = DTYPE_BYTES[t.dtype];
     const byteOffset = t.byteOffset + dstOffset * esz;
@@ -277,8 +287,10 @@ export class CpuBackend implements Backend {
     const base = this.arg(t, 'view', ['f32', 'f16', 'bf16', 'i32', 'i8']);
     for (const d of shape) invariant(Number.isInteger(d) && d >= 0, () => `view: bad shape [${shape.join(', ')}]`);
     const n = numelOf(shape);
-    invariant(Number.isInteger(offset) && offset >= 0 && offset + n <= base.numel,
-      () => `view: [${shape.join(', ')}] at ${offset} exceeds ${base.numel} elements`);
+    invariant(
+      Number.isInteger(offset) && offset >= 0 && offset + n <= base.numel,
+      () => `view: [${shape.join(', ')}] at ${offset} exceeds ${base.numel} elements`,
+    );
     return new CpuTensor(this, shape, base.dtype, base.storage, base.byteOffset + offset * DTYPE_BYTES[base.dtype], true);
   }
 
@@ -347,12 +359,18 @@ export class CpuBackend implements Backend {
   }
 
   // ------------------------------------------------------------------------------------- ops
-  embedding(out: Tensor, table: Tensor, ids: Tensor): void { recordOps.embedding(this, out, table, ids); }
-  rmsnorm(out: Tensor, x: Tensor, weight: Tensor, eps: number): void { recordOps.rmsnorm(this, out, x, weight, eps); }
+  embedding(out: Tensor, table: Tensor, ids: Tensor): void {
+    recordOps.embedding(this, out, table, ids);
+  }
+  rmsnorm(out: Tensor, x: Tensor, weight: Tensor, eps: number): void {
+    recordOps.rmsnorm(this, out, x, weight, eps);
+  }
   addRmsnorm(out: Tensor, residual: Tensor, x: Tensor, weight: Tensor, eps: number): void {
     recordOps.addRmsnorm(this, out, residual, x, weight, eps);
   }
-  matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null): void { recordOps.matmul(this, out, x, w, bias); }
+  matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null): void {
+    recordOps.matmul(this, out, x, w, bias);
+  }
   /** Weight-only int8 matmul (native/cpu/matmul_q8.cpp). */
   matmulQ8(out: Tensor, x: Tensor, wq: Tensor, scales: Tensor, bias: Tensor | null): void {
     recordOps.matmulQ8(this, out, x, wq, scales, bias);
@@ -361,9 +379,15 @@ export class CpuBackend implements Backend {
   matmulGgml(out: Tensor, x: Tensor, w: Tensor, type: GgmlQuantType, bias: Tensor | null): void {
     recordOps.matmulGgml(this, out, x, w, type, bias);
   }
-  embeddingGgml(out: Tensor, w: Tensor, type: GgmlQuantType, ids: Tensor): void { recordOps.embeddingGgml(this, out, w, type, ids); }
-  rope(q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor): void { recordOps.rope(this, q, k, positions, invFreq); }
-  kvWrite(cache: KvLayer, k: Tensor, v: Tensor, slotMapping: Tensor): void { recordOps.kvWrite(this, cache, k, v, slotMapping); }
+  embeddingGgml(out: Tensor, w: Tensor, type: GgmlQuantType, ids: Tensor): void {
+    recordOps.embeddingGgml(this, out, w, type, ids);
+  }
+  rope(q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor): void {
+    recordOps.rope(this, q, k, positions, invFreq);
+  }
+  kvWrite(cache: KvLayer, k: Tensor, v: Tensor, slotMapping: Tensor): void {
+    recordOps.kvWrite(this, cache, k, v, slotMapping);
+  }
   /** The optional fused op: bit-identical to rope + kvWrite on the split q, k, v. */
   ropeKvWriteQkv(qOut: Tensor, qkv: Tensor, cache: KvLayer, positions: Tensor, invFreq: Tensor, slotMapping: Tensor): void {
     recordOps.ropeKvWriteQkv(this, qOut, qkv, cache, positions, invFreq, slotMapping);
@@ -371,9 +395,15 @@ export class CpuBackend implements Backend {
   attention(out: Tensor, q: Tensor, cache: KvLayer, meta: AttentionMetadata, scale: number, slidingWindow: number): void {
     recordOps.attention(this, out, q, cache, meta, scale, slidingWindow);
   }
-  siluMul(out: Tensor, gateUp: Tensor): void { recordOps.siluMul(this, out, gateUp); }
-  gatherRows(out: Tensor, x: Tensor, rows: Tensor): void { recordOps.gatherRows(this, out, x, rows); }
-  argmax(out: Tensor, logits: Tensor): void { recordOps.argmax(this, out, logits); }
+  siluMul(out: Tensor, gateUp: Tensor): void {
+    recordOps.siluMul(this, out, gateUp);
+  }
+  gatherRows(out: Tensor, x: Tensor, rows: Tensor): void {
+    recordOps.gatherRows(this, out, x, rows);
+  }
+  argmax(out: Tensor, logits: Tensor): void {
+    recordOps.argmax(this, out, logits);
+  }
 
   /** Backend.applyTokenBitmask: runs the queue (the logits must exist), then masks on this thread. */
   applyTokenBitmask(logits: Tensor, packed: Int32Array, numMasked: number, words: number): void {
@@ -383,7 +413,6 @@ export class CpuBackend implements Backend {
     applyTokenBitmaskInPlace(new Float32Array(l.storage.buffer, l.byteOffset, l.numel), l.shape[1]!, packed, numMasked, words);
   }
 }
-
 
 export function createCpuBackend(opts: CpuBackendOptions = {}): Backend {
   const load = usableCpuAddon();

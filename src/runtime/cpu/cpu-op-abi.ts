@@ -29,7 +29,11 @@ export const CPU_OP_ABI = [
   { name: 'siluMul', refs: ['out', 'gateUp'], scalars: ['T', 'I'] },
   { name: 'gatherRows', refs: ['out', 'x', 'rows'], scalars: ['S', 'D', 'T'] },
   { name: 'argmax', refs: ['out', 'logits'], scalars: ['S', 'V'] },
-  { name: 'ropeKvWriteQkv', refs: ['qOut', 'qkv', 'cacheK', 'cacheV', 'positions', 'invFreq', 'slotMapping'], scalars: ['T', 'H', 'Hkv', 'Dh', 'numSlots'] },
+  {
+    name: 'ropeKvWriteQkv',
+    refs: ['qOut', 'qkv', 'cacheK', 'cacheV', 'positions', 'invFreq', 'slotMapping'],
+    scalars: ['T', 'H', 'Hkv', 'Dh', 'numSlots'],
+  },
   { name: 'matmulQ8', refs: ['out', 'x', 'wq', 'scales', 'bias'], scalars: ['T', 'K', 'N'] },
   { name: 'matmulGgml', refs: ['out', 'x', 'w', 'bias'], scalars: ['T', 'K', 'N', 'rowBytes', 'type'] },
   { name: 'embeddingGgml', refs: ['out', 'w', 'ids'], scalars: ['T', 'K', 'V', 'rowBytes', 'type'] },
@@ -47,6 +51,9 @@ export const OP = Object.freeze(Object.fromEntries(CPU_OP_ABI.map((o, i) => [o.n
 export const OP_PAYLOAD_INTS: readonly number[] = [0, ...CPU_OP_ABI.map((o) => o.refs.length * REF_INTS + o.scalars.length)];
 
 /** Per op code: which scalar positions are f32 (index 0 unused). */
-export const OP_FLOAT_SCALARS: readonly (readonly boolean[])[] = [[], ...CPU_OP_ABI.map((o) => (o.scalars as readonly string[]).map((s) => s.endsWith(':f32')))];
+export const OP_FLOAT_SCALARS: readonly (readonly boolean[])[] = [
+  [],
+  ...CPU_OP_ABI.map((o) => (o.scalars as readonly string[]).map((s) => s.endsWith(':f32'))),
+];
 
 export const OP_NAMES: readonly string[] = ['', ...CPU_OP_ABI.map((o) => o.name)];

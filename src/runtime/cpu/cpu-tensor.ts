@@ -105,8 +105,10 @@ export class CommandRecorder {
     const payload = OP_PAYLOAD_INTS[op];
     const floats = OP_FLOAT_SCALARS[op];
     invariant(payload !== undefined && floats !== undefined && op > 0, () => `cpu recorder: unknown op ${op}`);
-    invariant(refs.length * REF_INTS + scalars.length === payload && scalars.length === floats.length,
-      () => `cpu recorder: ${OP_NAMES[op]} takes ${payload} payload ints, got ${refs.length} refs + ${scalars.length} scalars`);
+    invariant(
+      refs.length * REF_INTS + scalars.length === payload && scalars.length === floats.length,
+      () => `cpu recorder: ${OP_NAMES[op]} takes ${payload} payload ints, got ${refs.length} refs + ${scalars.length} scalars`,
+    );
     this.reserve(this.pos + payload + 2);
     this.ints[this.pos] = op;
     this.ints[this.pos + 1] = payload + 2;

@@ -4,7 +4,16 @@
 // Extra, CUDA-only: sample() (device-side sampling, see cuda-sampler.ts), matmul path control and
 // device memory figures for tests. `graphs` (CUDA graphs, cuda-graphs.ts) when the addon has them and
 // the cudaGraphs option is not false.
-import type { AttentionMetadata, Backend, BackendGraphs, BackendMemoryStats, DeviceSampleRow, HostData, KvLayer, Tensor } from '../backend.js';
+import type {
+  AttentionMetadata,
+  Backend,
+  BackendGraphs,
+  BackendMemoryStats,
+  DeviceSampleRow,
+  HostData,
+  KvLayer,
+  Tensor,
+} from '../backend.js';
 import { numelOf } from '../backend.js';
 import { DTYPE_BYTES, isFloatDType, type DType } from '../dtype.js';
 import { TokenmillError } from '../../util/errors.js';
@@ -28,7 +37,13 @@ export interface CudaProbe {
   readonly available: boolean;
   /** Why not, when unavailable (no addon built, no driver, no device...). */
   readonly reason: string;
-  readonly devices: readonly { name: string; computeCapability: string; totalMemoryBytes: number; freeMemoryBytes: number; bf16: boolean }[];
+  readonly devices: readonly {
+    name: string;
+    computeCapability: string;
+    totalMemoryBytes: number;
+    freeMemoryBytes: number;
+    bf16: boolean;
+  }[];
   readonly driverVersion: string | null;
   readonly runtimeVersion: string | null;
   readonly cublasLt: boolean;
@@ -41,14 +56,29 @@ export function probeCuda(): CudaProbe {
     const p = addon.probe(configuredCublasLtPath());
     return {
       available: p.ok,
-      reason: p.ok ? `${p.devices.length} device(s)${p.cublasLt ? '' : `; cuBLASLt unavailable (${p.cublasLtReason}), own GEMM used`}` : cudaProbeReason(p.reason, p.driverVersion, p.runtimeVersion),
-      devices: p.devices.map((d) => ({ name: d.name, computeCapability: d.computeCapability, totalMemoryBytes: d.totalMemoryBytes, freeMemoryBytes: d.freeMemoryBytes, bf16: d.bf16 })),
+      reason: p.ok
+        ? `${p.devices.length} device(s)${p.cublasLt ? '' : `; cuBLASLt unavailable (${p.cublasLtReason}), own GEMM used`}`
+        : cudaProbeReason(p.reason, p.driverVersion, p.runtimeVersion),
+      devices: p.devices.map((d) => ({
+        name: d.name,
+        computeCapability: d.computeCapability,
+        totalMemoryBytes: d.totalMemoryBytes,
+        freeMemoryBytes: d.freeMemoryBytes,
+        bf16: d.bf16,
+      })),
       driverVersion: cudaVersionString(p.driverVersion),
       runtimeVersion: cudaVersionString(p.runtimeVersion),
       cublasLt: p.cublasLt,
     };
   } catch (e) {
-    return { available: false, reason: `CUDA probe failed: ${e instanceof Error ? e.message : String(e)}`, devices: [], driverVersion: null, runtimeVersion: null, cublasLt: false };
+    return {
+      available: false,
+      reason: `CUDA probe failed: ${e instanceof Error ? e.message : String(e)}`,
+      devices: [],
+      driverVersion: null,
+      runtimeVersion: null,
+      cublasLt: false,
+    };
   }
 }
 
@@ -95,10 +125,12 @@ export class CudaBackend implements Backend {
     } catch (e) {
       throw toCudaError(e);
     }
-    if (hasGraphNative(this.ctx) && opts.cudaGraphs !== false) this.graphs = this.cudaGraphs = new CudaGraphs(this.ctx, () => !this.disposed);
+    if (hasGraphNative(this.ctx) && opts.cudaGraphs !== false)
+      this.graphs = this.cudaGraphs = new CudaGraphs(this.ctx, () => !this.disposed);
     if (typeof this.ctx.ropeKvWriteQkv === 'function') this.ropeKvWriteQkv = (...a) => this.fusedRopeKvWriteQkv(...a);
     if (typeof this.ctx.applyTokenBitmask === 'function') this.applyTokenBitmask = (...a) => this.tokenBitmask(...a);
-    if (typeof this.ctx.matmulQ8 === 'function' && typeof this.ctx.dequantQ8 === 'function') this.matmulQ8 = (...a) => this.int8Matmul(...a);
+    if (typeof this.ctx.matmulQ8 === 'function' && typeof this.ctx.dequantQ8 === 'function')
+      this.matmulQ8 = (...a) => this.int8Matmul(...a);
   }
 
   /** cuBLASLt loaded, multiprocessor count, bytes held in the block cache. */
@@ -134,7 +166,10 @@ export class CudaBackend implements Backend {
 
   // ------------------------------------------------------------------------------------ memory
   alloc(shape: readonly number[], dtype: DType): Tensor {
-    invariant(shape.every((d) => Number.isInteger(d) && d >= 0), () => `alloc: bad shape [${shape.join(', ')}]`);
+    invariant(
+      shape.every((d) => Number.isInteger(d) && d >= 0),
+      () => `alloc: bad shape [${shape.join(', ')}]`,
+    );
     const bytes = numelOf(shape) * DTYPE_BYTES[dtype];
     const ptr = this.call(() => this.ctx.malloc(bytes));
     this.allocatedBytes += bytes;
@@ -144,7 +179,10 @@ export class CudaBackend implements Backend {
 
   upload(dst: Tensor, src: HostData, dstOffset = 0): void {
     const d = this.t(dst, 'upload');
-    invariant(dstOffset >= 0 && dstOffset + src.length <= d.numel, () => `upload: ${src.length} elements at ${dstOffset} exceed ${d.numel}`);
+    invariant(
+      dstOffset >= 0 && dstOffset + src.length <= d.numel,
+      () => `upload: ${src.length} elements at ${dstOffset} exceed ${d.numel}`,
+    );
     if (src instanceof Int32Array) invariant(d.dtype === 'i32', 'upload: Int32Array needs an i32 tensor');
     else if (src instanceof Uint16Array) invariant(d.dtype === 'f16' || d.dtype === 'bf16', 'upload: Uint16Array needs an f16/bf16 tensor');
     else if (src instanceof Float32Array) invariant(isFloatDType(d.dtype), 'upload: Float32Array needs a float tensor');
@@ -216,21 +254,27 @@ export class CudaBackend implements Backend {
 
   // --------------------------------------------------------------------------------------- ops
   embedding(out: Tensor, table: Tensor, ids: Tensor): void {
-    const o = this.float(out, 'embedding out'), tb = this.t(table, 'embedding table'), i = this.float(ids, 'embedding ids', 'i32');
+    const o = this.float(out, 'embedding out'),
+      tb = this.t(table, 'embedding table'),
+      i = this.float(ids, 'embedding ids', 'i32');
     invariant(isFloatDType(tb.dtype) && tb.shape.length === 2 && o.shape[1] === tb.shape[1] && o.shape[0] === i.numel, 'embedding: shapes');
     this.call(() => this.ctx.gather(o.ptr, o.code, tb.ptr, tb.code, i.ptr, i.numel, tb.shape[0]!, tb.shape[1]!));
   }
 
   rmsnorm(out: Tensor, x: Tensor, weight: Tensor, eps: number): void {
-    const o = this.float(out, 'rmsnorm out'), xx = this.float(x, 'rmsnorm x'), w = this.t(weight, 'rmsnorm weight');
+    const o = this.float(out, 'rmsnorm out'),
+      xx = this.float(x, 'rmsnorm x'),
+      w = this.t(weight, 'rmsnorm weight');
     const cols = xx.shape[xx.shape.length - 1]!;
     invariant(o.numel === xx.numel && w.numel === cols && isFloatDType(w.dtype), 'rmsnorm: shapes');
     this.call(() => this.ctx.rmsnorm(o.ptr, xx.ptr, w.ptr, o.code, w.code, xx.numel / cols, cols, eps));
   }
 
   addRmsnorm(out: Tensor, residual: Tensor, x: Tensor, weight: Tensor, eps: number): void {
-    const o = this.float(out, 'addRmsnorm out'), r = this.float(residual, 'addRmsnorm residual');
-    const xx = this.float(x, 'addRmsnorm x'), w = this.t(weight, 'addRmsnorm weight');
+    const o = this.float(out, 'addRmsnorm out'),
+      r = this.float(residual, 'addRmsnorm residual');
+    const xx = this.float(x, 'addRmsnorm x'),
+      w = this.t(weight, 'addRmsnorm weight');
     const cols = xx.shape[xx.shape.length - 1]!;
     invariant(o.numel === xx.numel && r.numel === xx.numel && w.numel === cols && isFloatDType(w.dtype), 'addRmsnorm: shapes');
     invariant(o.ptr !== r.ptr, 'addRmsnorm: out may not alias residual');
@@ -238,14 +282,35 @@ export class CudaBackend implements Backend {
   }
 
   matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null): void {
-    const xx = this.float(x, 'matmul x'), ww = this.t(w, 'matmul w'), o = this.t(out, 'matmul out');
-    const K = xx.shape[xx.shape.length - 1]!, T = xx.numel / K, N = ww.shape[0]!;
+    const xx = this.float(x, 'matmul x'),
+      ww = this.t(w, 'matmul w'),
+      o = this.t(out, 'matmul out');
+    const K = xx.shape[xx.shape.length - 1]!,
+      T = xx.numel / K,
+      N = ww.shape[0]!;
     invariant(ww.shape.length === 2 && ww.shape[1] === K && isFloatDType(ww.dtype), 'matmul: w must be [N, K]');
-    invariant(o.numel === T * N && (o.dtype === this.computeDType || o.dtype === 'f32'), 'matmul: out must be [T, N] in computeDType or f32');
+    invariant(
+      o.numel === T * N && (o.dtype === this.computeDType || o.dtype === 'f32'),
+      'matmul: out must be [T, N] in computeDType or f32',
+    );
     const b = bias === null ? null : this.t(bias, 'matmul bias');
     invariant(b === null || (b.numel === N && isFloatDType(b.dtype)), 'matmul: bias must be [N]');
     this.lastMatmulPath = this.call(() =>
-      this.ctx.matmul(o.ptr, o.code, xx.ptr, xx.code, ww.ptr, ww.code, b?.ptr ?? 0, b?.code ?? 0, T, N, K, MATMUL_MODE_CODE[this.matmulMode]));
+      this.ctx.matmul(
+        o.ptr,
+        o.code,
+        xx.ptr,
+        xx.code,
+        ww.ptr,
+        ww.code,
+        b?.ptr ?? 0,
+        b?.code ?? 0,
+        T,
+        N,
+        K,
+        MATMUL_MODE_CODE[this.matmulMode],
+      ),
+    );
   }
 
   /**
@@ -254,11 +319,18 @@ export class CudaBackend implements Backend {
    * kernel while a graph is being captured and the scratch is too small (no alloc under capture).
    */
   private int8Matmul(out: Tensor, x: Tensor, wq: Tensor, scales: Tensor, bias: Tensor | null): void {
-    const xx = this.float(x, 'matmulQ8 x'), w = this.float(wq, 'matmulQ8 wq', 'i8'), s = this.float(scales, 'matmulQ8 scales', 'f32');
+    const xx = this.float(x, 'matmulQ8 x'),
+      w = this.float(wq, 'matmulQ8 wq', 'i8'),
+      s = this.float(scales, 'matmulQ8 scales', 'f32');
     const o = this.t(out, 'matmulQ8 out');
-    const K = xx.shape[xx.shape.length - 1]!, T = xx.numel / K, N = w.shape[0]!;
+    const K = xx.shape[xx.shape.length - 1]!,
+      T = xx.numel / K,
+      N = w.shape[0]!;
     invariant(w.shape.length === 2 && w.shape[1] === K && s.numel === N, 'matmulQ8: wq must be [N, K] and scales [N]');
-    invariant(o.numel === T * N && (o.dtype === this.computeDType || o.dtype === 'f32'), 'matmulQ8: out must be [T, N] in computeDType or f32');
+    invariant(
+      o.numel === T * N && (o.dtype === this.computeDType || o.dtype === 'f32'),
+      'matmulQ8: out must be [T, N] in computeDType or f32',
+    );
     const b = bias === null ? null : this.t(bias, 'matmulQ8 bias');
     invariant(b === null || (b.numel === N && isFloatDType(b.dtype)), 'matmulQ8: bias must be [N]');
     const capturing = (this.graphs as CudaGraphs | undefined)?.capturing === true;
@@ -271,7 +343,9 @@ export class CudaBackend implements Backend {
     }
     const scratch = this.q8Scratch;
     if (T <= 8 || scratch === null || scratch.numel < N * K) {
-      this.lastMatmulPath = this.call(() => this.ctx.matmulQ8!(o.ptr, o.code, xx.ptr, xx.code, w.ptr, s.ptr, b?.ptr ?? 0, b?.code ?? 0, T, N, K));
+      this.lastMatmulPath = this.call(() =>
+        this.ctx.matmulQ8!(o.ptr, o.code, xx.ptr, xx.code, w.ptr, s.ptr, b?.ptr ?? 0, b?.code ?? 0, T, N, K),
+      );
       return;
     }
     const wd = this.view(scratch, [N, K]);
@@ -280,7 +354,9 @@ export class CudaBackend implements Backend {
   }
 
   rope(q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor): void {
-    const qq = this.float(q, 'rope q'), kk = this.float(k, 'rope k'), p = this.float(positions, 'rope positions', 'i32');
+    const qq = this.float(q, 'rope q'),
+      kk = this.float(k, 'rope k'),
+      p = this.float(positions, 'rope positions', 'i32');
     const f = this.float(invFreq, 'rope invFreq', 'f32');
     invariant(qq.shape.length === 3 && kk.shape.length === 3, 'rope: q, k must be [T, H, Dh]');
     const [T, H, Dh] = qq.shape as [number, number, number];
@@ -289,8 +365,11 @@ export class CudaBackend implements Backend {
   }
 
   kvWrite(cache: KvLayer, k: Tensor, v: Tensor, slotMapping: Tensor): void {
-    const kc = this.float(cache.k, 'kvWrite cache.k'), vc = this.float(cache.v, 'kvWrite cache.v');
-    const kk = this.float(k, 'kvWrite k'), vv = this.float(v, 'kvWrite v'), s = this.float(slotMapping, 'kvWrite slots', 'i32');
+    const kc = this.float(cache.k, 'kvWrite cache.k'),
+      vc = this.float(cache.v, 'kvWrite cache.v');
+    const kk = this.float(k, 'kvWrite k'),
+      vv = this.float(v, 'kvWrite v'),
+      s = this.float(slotMapping, 'kvWrite slots', 'i32');
     const [nb, bs, hkv, dh] = kc.shape as [number, number, number, number];
     const row = hkv * dh;
     invariant(kc.shape.length === 4 && vc.numel === kc.numel && kk.numel === s.numel * row && vv.numel === kk.numel, 'kvWrite: shapes');
@@ -298,48 +377,90 @@ export class CudaBackend implements Backend {
   }
 
   private fusedRopeKvWriteQkv(qOut: Tensor, qkv: Tensor, cache: KvLayer, positions: Tensor, invFreq: Tensor, slotMapping: Tensor): void {
-    const o = this.float(qOut, 'ropeKvWriteQkv qOut'), x = this.float(qkv, 'ropeKvWriteQkv qkv');
-    const kc = this.float(cache.k, 'ropeKvWriteQkv cache.k'), vc = this.float(cache.v, 'ropeKvWriteQkv cache.v');
-    const p = this.float(positions, 'ropeKvWriteQkv positions', 'i32'), f = this.float(invFreq, 'ropeKvWriteQkv invFreq', 'f32');
+    const o = this.float(qOut, 'ropeKvWriteQkv qOut'),
+      x = this.float(qkv, 'ropeKvWriteQkv qkv');
+    const kc = this.float(cache.k, 'ropeKvWriteQkv cache.k'),
+      vc = this.float(cache.v, 'ropeKvWriteQkv cache.v');
+    const p = this.float(positions, 'ropeKvWriteQkv positions', 'i32'),
+      f = this.float(invFreq, 'ropeKvWriteQkv invFreq', 'f32');
     const s = this.float(slotMapping, 'ropeKvWriteQkv slots', 'i32');
-    invariant(o.shape.length === 3 && kc.shape.length === 4 && vc.numel === kc.numel, 'ropeKvWriteQkv: qOut [T, H, Dh], caches [NB, BS, Hkv, Dh]');
+    invariant(
+      o.shape.length === 3 && kc.shape.length === 4 && vc.numel === kc.numel,
+      'ropeKvWriteQkv: qOut [T, H, Dh], caches [NB, BS, Hkv, Dh]',
+    );
     const [T, H, Dh] = o.shape as [number, number, number];
     const [nb, bs, hkv, dh] = kc.shape as [number, number, number, number];
-    invariant(dh === Dh && Dh % 2 === 0 && x.numel === T * (H + 2 * hkv) * Dh && p.numel === T && s.numel === T && f.numel === Dh / 2, 'ropeKvWriteQkv: shapes');
+    invariant(
+      dh === Dh && Dh % 2 === 0 && x.numel === T * (H + 2 * hkv) * Dh && p.numel === T && s.numel === T && f.numel === Dh / 2,
+      'ropeKvWriteQkv: shapes',
+    );
     invariant(o.ptr !== x.ptr, 'ropeKvWriteQkv: qOut may not alias qkv');
     this.call(() => this.ctx.ropeKvWriteQkv!(o.ptr, x.ptr, kc.ptr, vc.ptr, o.code, p.ptr, f.ptr, s.ptr, T, H, hkv, Dh, nb * bs));
   }
 
   attention(out: Tensor, q: Tensor, cache: KvLayer, meta: AttentionMetadata, scale: number, slidingWindow: number): void {
-    const o = this.float(out, 'attention out'), qq = this.float(q, 'attention q');
-    const kc = this.float(cache.k, 'attention cache.k'), vc = this.float(cache.v, 'attention cache.v');
-    const qsl = this.float(meta.queryStartLoc, 'attention queryStartLoc', 'i32'), sl = this.float(meta.seqLens, 'attention seqLens', 'i32');
+    const o = this.float(out, 'attention out'),
+      qq = this.float(q, 'attention q');
+    const kc = this.float(cache.k, 'attention cache.k'),
+      vc = this.float(cache.v, 'attention cache.v');
+    const qsl = this.float(meta.queryStartLoc, 'attention queryStartLoc', 'i32'),
+      sl = this.float(meta.seqLens, 'attention seqLens', 'i32');
     const bt = this.float(meta.blockTables, 'attention blockTables', 'i32');
     invariant(qq.shape.length === 3 && o.numel === qq.numel, 'attention: q/out must be [T, H, Dh]');
     const [T, H, Dh] = qq.shape as [number, number, number];
     const [nb, bs, hkv, dh] = kc.shape as [number, number, number, number];
     invariant(dh === Dh && H % hkv === 0 && Dh <= 256, 'attention: head shapes');
-    invariant(qsl.numel === meta.numSeqs + 1 && sl.numel === meta.numSeqs && bt.shape.length === 2 && bt.shape[0]! >= meta.numSeqs, 'attention: metadata shapes');
-    this.call(() => this.ctx.attention(o.ptr, qq.ptr, kc.ptr, vc.ptr, qsl.ptr, sl.ptr, bt.ptr, o.code, T, meta.numSeqs, H, hkv, Dh, bs,
-      bt.shape[1]!, meta.maxQueryLen, meta.maxSeqLen, slidingWindow, nb, scale, this.cudaGraphs?.capturing === true ? 1 : 0));
+    invariant(
+      qsl.numel === meta.numSeqs + 1 && sl.numel === meta.numSeqs && bt.shape.length === 2 && bt.shape[0]! >= meta.numSeqs,
+      'attention: metadata shapes',
+    );
+    this.call(() =>
+      this.ctx.attention(
+        o.ptr,
+        qq.ptr,
+        kc.ptr,
+        vc.ptr,
+        qsl.ptr,
+        sl.ptr,
+        bt.ptr,
+        o.code,
+        T,
+        meta.numSeqs,
+        H,
+        hkv,
+        Dh,
+        bs,
+        bt.shape[1]!,
+        meta.maxQueryLen,
+        meta.maxSeqLen,
+        slidingWindow,
+        nb,
+        scale,
+        this.cudaGraphs?.capturing === true ? 1 : 0,
+      ),
+    );
   }
 
   siluMul(out: Tensor, gateUp: Tensor): void {
-    const o = this.float(out, 'siluMul out'), g = this.float(gateUp, 'siluMul gateUp');
+    const o = this.float(out, 'siluMul out'),
+      g = this.float(gateUp, 'siluMul gateUp');
     const I = o.shape[o.shape.length - 1]!;
     invariant(g.numel === 2 * o.numel && g.shape[g.shape.length - 1] === 2 * I, 'siluMul: shapes');
     this.call(() => this.ctx.siluMul(o.ptr, g.ptr, o.code, o.numel / I, I));
   }
 
   gatherRows(out: Tensor, x: Tensor, rows: Tensor): void {
-    const o = this.t(out, 'gatherRows out'), xx = this.t(x, 'gatherRows x'), r = this.float(rows, 'gatherRows rows', 'i32');
+    const o = this.t(out, 'gatherRows out'),
+      xx = this.t(x, 'gatherRows x'),
+      r = this.float(rows, 'gatherRows rows', 'i32');
     const D = xx.shape[xx.shape.length - 1]!;
     invariant(isFloatDType(o.dtype) && isFloatDType(xx.dtype) && o.numel === r.numel * D, 'gatherRows: shapes');
     this.call(() => this.ctx.gather(o.ptr, o.code, xx.ptr, xx.code, r.ptr, r.numel, xx.numel / D, D));
   }
 
   argmax(out: Tensor, logits: Tensor): void {
-    const o = this.float(out, 'argmax out', 'i32'), l = this.float(logits, 'argmax logits', 'f32');
+    const o = this.float(out, 'argmax out', 'i32'),
+      l = this.float(logits, 'argmax logits', 'f32');
     const V = l.shape[l.shape.length - 1]!;
     invariant(o.numel * V === l.numel, 'argmax: shapes');
     this.call(() => this.ctx.argmax(o.ptr, l.ptr, o.numel, V));
@@ -350,7 +471,8 @@ export class CudaBackend implements Backend {
    * (penalties, temperature, top-k, top-p, min-p; temperature 0 = argmax). Only ids cross to the host.
    */
   sample(out: Tensor, logits: Tensor, rows: readonly DeviceSampleRow[]): void {
-    const o = this.float(out, 'sample out', 'i32'), l = this.float(logits, 'sample logits', 'f32');
+    const o = this.float(out, 'sample out', 'i32'),
+      l = this.float(logits, 'sample logits', 'f32');
     const V = l.shape[l.shape.length - 1]!;
     invariant(o.numel === rows.length && l.numel === rows.length * V, 'sample: shapes');
     this.call(() => sampleOnDevice(this, this.ctx, o, l, V, rows));

@@ -36,7 +36,10 @@ export class CudaGraphs implements BackendGraphs {
 
   capture(key: string, fn: () => void): void {
     this.live();
-    if (this.capturingKey !== null) throw new TokenmillError('cuda_error', `graph_capture '${key}': already capturing '${this.capturingKey}'`, { details: { op: 'graph_capture', key } });
+    if (this.capturingKey !== null)
+      throw new TokenmillError('cuda_error', `graph_capture '${key}': already capturing '${this.capturingKey}'`, {
+        details: { op: 'graph_capture', key },
+      });
     try {
       this.ctx.graphBegin();
     } catch (e) {
@@ -65,7 +68,10 @@ export class CudaGraphs implements BackendGraphs {
   replay(key: string): void {
     this.live();
     const id = this.ids.get(key);
-    if (id === undefined) throw new TokenmillError('invalid_argument', `graph_launch: no graph captured under '${key}'`, { details: { op: 'graph_launch', key } });
+    if (id === undefined)
+      throw new TokenmillError('invalid_argument', `graph_launch: no graph captured under '${key}'`, {
+        details: { op: 'graph_launch', key },
+      });
     try {
       this.ctx.graphLaunch(id);
     } catch (e) {

@@ -5,7 +5,6 @@ import type { Backend, DeviceSampleRow, Tensor } from '../backend.js';
 import type { CudaContextNative } from '../native.js';
 import type { CudaTensor } from './cuda-tensor.js';
 
-
 export interface SamplerScratch {
   tensors: Map<string, Tensor>;
 }
@@ -38,7 +37,7 @@ export function sampleOnDevice(
   rows.forEach((r, i) => {
     params.set([r.temperature, r.topK, r.topP, r.minP, r.repetitionPenalty, r.presencePenalty, r.frequencyPenalty, 0], i * 8);
     const s = Math.max(0, Math.floor(r.seed));
-    seeds[2 * i] = s % 0x100000000 | 0;
+    seeds[2 * i] = (s % 0x100000000) | 0;
     seeds[2 * i + 1] = Math.floor(s / 0x100000000) | 0;
     hist.set(r.history, i * maxH);
     numGen[i] = Math.min(r.numGenerated, r.history.length);

@@ -49,7 +49,8 @@ function legacyBlock(type: GgmlQuantType, b: Uint8Array, o: number, y: Float32Ar
       return;
     }
     case 'Q4_1': {
-      const d = f16At(b, o), m = f16At(b, o + 2);
+      const d = f16At(b, o),
+        m = f16At(b, o + 2);
       for (let j = 0; j < 16; j++) {
         const q = b[o + 4 + j]!;
         y[yo + j] = fr(fr((q & 0xf) * d) + m);
@@ -60,7 +61,8 @@ function legacyBlock(type: GgmlQuantType, b: Uint8Array, o: number, y: Float32Ar
     case 'Q5_0':
     case 'Q5_1': {
       const one = type === 'Q5_1';
-      const d = f16At(b, o), m = one ? f16At(b, o + 2) : 0;
+      const d = f16At(b, o),
+        m = one ? f16At(b, o + 2) : 0;
       const qh = u32At(b, o + (one ? 4 : 2));
       const qs = o + (one ? 8 : 6);
       for (let j = 0; j < 16; j++) {
@@ -78,7 +80,8 @@ function legacyBlock(type: GgmlQuantType, b: Uint8Array, o: number, y: Float32Ar
 }
 
 function q45kBlock(five: boolean, b: Uint8Array, o: number, y: Float32Array, yo: number): void {
-  const d = f16At(b, o), dmin = f16At(b, o + 2);
+  const d = f16At(b, o),
+    dmin = f16At(b, o + 2);
   const sc = o + 4;
   const qh = o + 16;
   let qs = o + (five ? 48 : 16);
@@ -86,7 +89,10 @@ function q45kBlock(five: boolean, b: Uint8Array, o: number, y: Float32Array, yo:
     // sub-blocks 2p (low nibbles) and 2p + 1 (high nibbles) over the same 32 bytes
     const [s1, m1] = kScaleMin(b, sc, 2 * p);
     const [s2, m2] = kScaleMin(b, sc, 2 * p + 1);
-    const d1 = fr(d * s1), mm1 = fr(dmin * m1), d2 = fr(d * s2), mm2 = fr(dmin * m2);
+    const d1 = fr(d * s1),
+      mm1 = fr(dmin * m1),
+      d2 = fr(d * s2),
+      mm2 = fr(dmin * m2);
     for (let l = 0; l < 32; l++) {
       const h = five ? b[qh + l]! : 0;
       const q1 = (b[qs + l]! & 0xf) + (five && (h >> (2 * p)) & 1 ? 16 : 0);
@@ -101,7 +107,10 @@ function q45kBlock(five: boolean, b: Uint8Array, o: number, y: Float32Array, yo:
 function q6kBlock(b: Uint8Array, o: number, y: Float32Array, yo: number): void {
   const d = f16At(b, o + 208);
   for (let half = 0; half < 2; half++) {
-    const ql = o + 64 * half, qh = o + 128 + 32 * half, sc = o + 192 + 8 * half, base = yo + 128 * half;
+    const ql = o + 64 * half,
+      qh = o + 128 + 32 * half,
+      sc = o + 192 + 8 * half,
+      base = yo + 128 * half;
     for (let l = 0; l < 32; l++) {
       const is = l >> 4;
       const h = b[qh + l]!;
@@ -126,7 +135,14 @@ export function dequantizeBlock(type: GgmlQuantType, b: Uint8Array, o: number, y
 }
 
 /** Decode n consecutive weights (a multiple of the block) starting at byte offset o. */
-export function dequantizeRow(type: GgmlQuantType, b: Uint8Array, o: number, n: number, y: Float32Array = new Float32Array(n), yo = 0): Float32Array {
+export function dequantizeRow(
+  type: GgmlQuantType,
+  b: Uint8Array,
+  o: number,
+  n: number,
+  y: Float32Array = new Float32Array(n),
+  yo = 0,
+): Float32Array {
   const f = GGML_BLOCK[type];
   for (let i = 0; i < n / f.blockElems; i++) dequantizeBlock(type, b, o + i * f.blockBytes, y, yo + i * f.blockElems);
   return y;

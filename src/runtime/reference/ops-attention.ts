@@ -19,11 +19,15 @@ export function cacheArgs(ctx: RefContext, cache: KvLayer): { K: RefTensor; V: R
 export function cacheSetter(t: RefTensor): (i: number, x: number) => void {
   if (t.dtype === 'f32') {
     const w = f32Window(t);
-    return (i, x) => { w[i] = x; };
+    return (i, x) => {
+      w[i] = x;
+    };
   }
   const bits = (t.storage.data as Uint16Array).subarray(t.offset, t.offset + t.numel);
   const conv = t.dtype === 'f16' ? f32ToF16 : f32ToBf16;
-  return (i, x) => { bits[i] = conv(x); };
+  return (i, x) => {
+    bits[i] = conv(x);
+  };
 }
 
 /** cache.k[slot] = k[t], cache.v[slot] = v[t] for each token with slotMapping[t] >= 0. */
@@ -80,11 +84,17 @@ function planSequences(ctx: RefContext, meta: AttentionMetadata, T: number, NB: 
     invariant(qLen <= seqLen, () => `attention: sequence ${s} has ${qLen} new tokens but seqLen ${seqLen}`);
     invariant(qLen <= meta.maxQueryLen, () => `attention: sequence ${s} qLen ${qLen} > maxQueryLen ${meta.maxQueryLen}`);
     invariant(seqLen <= meta.maxSeqLen, () => `attention: sequence ${s} seqLen ${seqLen} > maxSeqLen ${meta.maxSeqLen}`);
-    invariant(Math.ceil(seqLen / BS) <= maxBlocks, () => `attention: sequence ${s} needs ${Math.ceil(seqLen / BS)} blocks, table has ${maxBlocks}`);
+    invariant(
+      Math.ceil(seqLen / BS) <= maxBlocks,
+      () => `attention: sequence ${s} needs ${Math.ceil(seqLen / BS)} blocks, table has ${maxBlocks}`,
+    );
     const slots = new Int32Array(seqLen);
     for (let p = 0; p < seqLen; p++) {
       const block = table[s * maxBlocks + Math.floor(p / BS)]!;
-      invariant(block >= 0 && block < NB, () => `attention: sequence ${s} block table entry ${Math.floor(p / BS)} = ${block} outside [0, ${NB})`);
+      invariant(
+        block >= 0 && block < NB,
+        () => `attention: sequence ${s} block table entry ${Math.floor(p / BS)} = ${block} outside [0, ${NB})`,
+      );
       slots[p] = block * BS + (p % BS);
     }
     plans.push({ qStart, qLen, seqLen, slots });
@@ -97,7 +107,13 @@ function planSequences(ctx: RefContext, meta: AttentionMetadata, T: number, NB: 
  * when > 0), pos = seqLen - qLen + j for the j-th new token; kv head = h / (H / Hkv).
  */
 export function attention(
-  ctx: RefContext, out: Tensor, q: Tensor, cache: KvLayer, meta: AttentionMetadata, scale: number, slidingWindow: number,
+  ctx: RefContext,
+  out: Tensor,
+  q: Tensor,
+  cache: KvLayer,
+  meta: AttentionMetadata,
+  scale: number,
+  slidingWindow: number,
 ): void {
   const Q = ctx.arg(q, 'q', F32, [-1, -1, -1]);
   const [T, H, Dh] = Q.shape as [number, number, number];

@@ -12,7 +12,11 @@ export function embedding(ctx: RefContext, out: Tensor, table: Tensor, ids: Tens
 
 /** out[s, :] = src[idx[s], :], src [N, D], idx i32 [S], out f32 [S, D]: embedding and gatherRows. */
 function copyRows(
-  ctx: RefContext, op: string, out: Tensor, src: { name: string; t: Tensor; dtypes: readonly DType[] }, idx: { name: string; t: Tensor },
+  ctx: RefContext,
+  op: string,
+  out: Tensor,
+  src: { name: string; t: Tensor; dtypes: readonly DType[] },
+  idx: { name: string; t: Tensor },
 ): void {
   const X = ctx.arg(src.t, src.name, src.dtypes, [-1, -1]);
   const [N, D] = X.shape as [number, number];

@@ -59,28 +59,42 @@ export function ggmlGroup(type: GgmlQuantType, b: Uint8Array, o: number, g: numb
   switch (type) {
     case 'Q8_0':
       for (let i = 0; i < 32; i++) q[i] = (b[o + 2 + i]! << 24) >> 24;
-      out.sLo = out.sHi = f16At(b, o); out.m = 0;
+      out.sLo = out.sHi = f16At(b, o);
+      out.m = 0;
       return;
-    case 'Q4_0': case 'Q4_1': {
-      const one = type === 'Q4_1', qs = o + (one ? 4 : 2), off = one ? 0 : 8;
-      for (let i = 0; i < 16; i++) { q[i] = (b[qs + i]! & 0xf) - off; q[i + 16] = (b[qs + i]! >> 4) - off; }
-      out.sLo = out.sHi = f16At(b, o); out.m = one ? f16At(b, o + 2) : 0;
+    case 'Q4_0':
+    case 'Q4_1': {
+      const one = type === 'Q4_1',
+        qs = o + (one ? 4 : 2),
+        off = one ? 0 : 8;
+      for (let i = 0; i < 16; i++) {
+        q[i] = (b[qs + i]! & 0xf) - off;
+        q[i + 16] = (b[qs + i]! >> 4) - off;
+      }
+      out.sLo = out.sHi = f16At(b, o);
+      out.m = one ? f16At(b, o + 2) : 0;
       return;
     }
-    case 'Q5_0': case 'Q5_1': {
-      const one = type === 'Q5_1', qs = o + (one ? 8 : 6), off = one ? 0 : 16;
+    case 'Q5_0':
+    case 'Q5_1': {
+      const one = type === 'Q5_1',
+        qs = o + (one ? 8 : 6),
+        off = one ? 0 : 16;
       const hb = o + (one ? 4 : 2);
       const qh = (b[hb]! | (b[hb + 1]! << 8) | (b[hb + 2]! << 16) | (b[hb + 3]! << 24)) >>> 0;
       for (let i = 0; i < 16; i++) {
         q[i] = ((b[qs + i]! & 0xf) | (((qh >>> i) & 1) << 4)) - off;
         q[i + 16] = ((b[qs + i]! >> 4) | (((qh >>> (i + 16)) & 1) << 4)) - off;
       }
-      out.sLo = out.sHi = f16At(b, o); out.m = one ? f16At(b, o + 2) : 0;
+      out.sLo = out.sHi = f16At(b, o);
+      out.m = one ? f16At(b, o + 2) : 0;
       return;
     }
-    case 'Q4_K': case 'Q5_K': {
+    case 'Q4_K':
+    case 'Q5_K': {
       const five = type === 'Q5_K';
-      const qs = o + (five ? 48 : 16) + 32 * (g >> 1), shift = (g & 1) * 4;
+      const qs = o + (five ? 48 : 16) + 32 * (g >> 1),
+        shift = (g & 1) * 4;
       for (let i = 0; i < 32; i++) {
         const hi = five ? ((b[o + 16 + i]! >> g) & 1) << 4 : 0;
         q[i] = ((b[qs + i]! >> shift) & 0xf) | hi;
@@ -92,10 +106,14 @@ export function ggmlGroup(type: GgmlQuantType, b: Uint8Array, o: number, g: numb
     }
     case 'Q6_K': {
       // group g covers elements 32g .. 32g+31: half = g >> 2, within the half quarter r = g & 3
-      const half = g >> 2, r = g & 3;
-      const ql = o + 64 * half + (r & 1) * 32, qh = o + 128 + 32 * half, shift = r >> 1 ? 4 : 0;
+      const half = g >> 2,
+        r = g & 3;
+      const ql = o + 64 * half + (r & 1) * 32,
+        qh = o + 128 + 32 * half,
+        shift = r >> 1 ? 4 : 0;
       for (let i = 0; i < 32; i++) q[i] = (((b[ql + i]! >> shift) & 0xf) | (((b[qh + i]! >> (2 * r)) & 3) << 4)) - 32;
-      const d = f16At(b, o + 208), sc = o + 192 + 8 * half + 2 * r;
+      const d = f16At(b, o + 208),
+        sc = o + 192 + 8 * half + 2 * r;
       out.sLo = fr(d * ((b[sc]! << 24) >> 24));
       out.sHi = fr(d * ((b[sc + 1]! << 24) >> 24));
       out.m = 0;
@@ -142,9 +160,17 @@ export function matmulGgml(ctx: RefContext, out: Tensor, x: Tensor, w: Tensor, t
         const k0 = (blk * groupsPerBlock + j) * ACT_GROUP;
         for (let t = 0; t < T; t++) {
           const { q, d } = acts[t]!;
-          let lo = 0, hi = 0, sx = 0;
-          for (let i = 0; i < 16; i++) { lo += g.q[i]! * q[k0 + i]!; sx += q[k0 + i]!; }
-          for (let i = 16; i < 32; i++) { hi += g.q[i]! * q[k0 + i]!; sx += q[k0 + i]!; }
+          let lo = 0,
+            hi = 0,
+            sx = 0;
+          for (let i = 0; i < 16; i++) {
+            lo += g.q[i]! * q[k0 + i]!;
+            sx += q[k0 + i]!;
+          }
+          for (let i = 16; i < 32; i++) {
+            hi += g.q[i]! * q[k0 + i]!;
+            sx += q[k0 + i]!;
+          }
           acc[t] += d[k0 / ACT_GROUP]! * (g.sLo * lo + g.sHi * hi + g.m * sx);
         }
       }

@@ -7,7 +7,15 @@ import { invariant } from '../../util/invariant.js';
 import { cacheArgs, cacheSetter } from './ops-attention.js';
 import { F32, I32, f32Window, floatGetter, noAlias, toF64, toInts, type RefContext } from './ref-tensor.js';
 
-export function ropeKvWriteQkv(ctx: RefContext, qOut: Tensor, qkv: Tensor, cache: KvLayer, positions: Tensor, invFreq: Tensor, slotMapping: Tensor): void {
+export function ropeKvWriteQkv(
+  ctx: RefContext,
+  qOut: Tensor,
+  qkv: Tensor,
+  cache: KvLayer,
+  positions: Tensor,
+  invFreq: Tensor,
+  slotMapping: Tensor,
+): void {
   const { K: CK, V: CV } = cacheArgs(ctx, cache);
   const [NB, BS, Hkv, Dh] = CK.shape as [number, number, number, number];
   const Q = ctx.arg(qOut, 'qOut', F32, [-1, -1, Dh]);
@@ -87,7 +95,16 @@ export interface QkvSplitScratch {
  * ropeKvWriteQkv from core ops (gatherRows x3, rope, kvWrite), for backends without the fused op:
  * same results, more launches. The caller owns the scratch (allocated once per token count).
  */
-export function composeRopeKvWriteQkv(b: Backend, qOut: Tensor, qkv: Tensor, cache: KvLayer, positions: Tensor, invFreq: Tensor, slotMapping: Tensor, scratch: QkvSplitScratch): void {
+export function composeRopeKvWriteQkv(
+  b: Backend,
+  qOut: Tensor,
+  qkv: Tensor,
+  cache: KvLayer,
+  positions: Tensor,
+  invFreq: Tensor,
+  slotMapping: Tensor,
+  scratch: QkvSplitScratch,
+): void {
   const [T, H, Dh] = qOut.shape as [number, number, number];
   const rows = b.view(qkv, [qkv.numel / Dh, Dh]);
   b.gatherRows(b.view(qOut, [T * H, Dh]), rows, scratch.qRows);

@@ -48,7 +48,13 @@ export function checkShape(shape: readonly number[]): void {
 
 export function newStorage(dtype: DType, numel: number): RefStorage {
   const data =
-    dtype === 'f32' ? new Float32Array(numel) : dtype === 'i32' ? new Int32Array(numel) : dtype === 'i8' ? new Int8Array(numel) : new Uint16Array(numel);
+    dtype === 'f32'
+      ? new Float32Array(numel)
+      : dtype === 'i32'
+        ? new Int32Array(numel)
+        : dtype === 'i8'
+          ? new Int8Array(numel)
+          : new Uint16Array(numel);
   return { data, live: true };
 }
 

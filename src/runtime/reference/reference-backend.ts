@@ -71,8 +71,10 @@ export function createReferenceBackend(): Backend {
       const T = ctx.arg(t, 't', ALL);
       checkShape(shape);
       const n = numelOf(shape);
-      invariant(Number.isInteger(offset) && offset >= 0 && offset + n <= T.numel,
-        () => `view: ${n} elements at offset ${offset} do not fit in a tensor of ${T.numel}`);
+      invariant(
+        Number.isInteger(offset) && offset >= 0 && offset + n <= T.numel,
+        () => `view: ${n} elements at offset ${offset} do not fit in a tensor of ${T.numel}`,
+      );
       return new RefTensor(ctx, shape, T.dtype, T.storage, T.offset + offset, true);
     },
 

@@ -5,9 +5,7 @@
 // before the name are held until the name is known. Character-driven: the events do not depend on
 // how the text was split. Knows nothing about markers or HTTP.
 
-export type CallEvent =
-  | { readonly type: 'name'; readonly name: string }
-  | { readonly type: 'args'; readonly text: string };
+export type CallEvent = { readonly type: 'name'; readonly name: string } | { readonly type: 'args'; readonly text: string };
 
 type State = 'start' | 'key_or_end' | 'key' | 'colon' | 'value' | 'raw' | 'after_value' | 'done' | 'error';
 type ValueKind = 'name' | 'args' | 'skip';
@@ -60,22 +58,43 @@ export class CallScanner {
     switch (this.state) {
       case 'start':
         if (WS.has(c)) return true;
-        if (c === '{') { this.state = 'key_or_end'; return true; }
+        if (c === '{') {
+          this.state = 'key_or_end';
+          return true;
+        }
         return this.fail();
       case 'key_or_end':
         if (WS.has(c)) return true;
-        if (c === '"') { this.state = 'key'; this.key = ''; this.esc = false; return true; }
+        if (c === '"') {
+          this.state = 'key';
+          this.key = '';
+          this.esc = false;
+          return true;
+        }
         if (c === '}') return this.end();
         return this.fail();
       case 'key':
-        if (this.esc) { this.key += c; this.esc = false; return true; }
-        if (c === '\\') { this.esc = true; return true; }
-        if (c === '"') { this.state = 'colon'; return true; }
+        if (this.esc) {
+          this.key += c;
+          this.esc = false;
+          return true;
+        }
+        if (c === '\\') {
+          this.esc = true;
+          return true;
+        }
+        if (c === '"') {
+          this.state = 'colon';
+          return true;
+        }
         this.key += c;
         return true;
       case 'colon':
         if (WS.has(c)) return true;
-        if (c === ':') { this.state = 'value'; return true; }
+        if (c === ':') {
+          this.state = 'value';
+          return true;
+        }
         return this.fail();
       case 'value':
         if (WS.has(c)) return true;
@@ -94,7 +113,10 @@ export class CallScanner {
         return this.raw(c);
       case 'after_value':
         if (WS.has(c)) return true;
-        if (c === ',') { this.state = 'key_or_end'; return true; }
+        if (c === ',') {
+          this.state = 'key_or_end';
+          return true;
+        }
         if (c === '}') return this.end();
         return this.fail();
       default:
@@ -105,7 +127,10 @@ export class CallScanner {
   /** One character of a value: strings, nesting and primitives, ending the value when it closes. */
   private raw(c: string): boolean {
     if (this.primitive) {
-      if (c === ',' || c === '}' || WS.has(c)) { this.valueDone(); return false; }
+      if (c === ',' || c === '}' || WS.has(c)) {
+        this.valueDone();
+        return false;
+      }
       if (!/[-+.\w]/.test(c)) return this.fail();
       this.emitRaw(c);
       return true;
@@ -155,8 +180,14 @@ export class CallScanner {
         this.fail();
         return;
       }
-      if (typeof s !== 'string' || (this.kind === 'name' && s.length === 0)) { this.fail(); return; }
-      if (this.kind === 'args') { this.args(s); return; }
+      if (typeof s !== 'string' || (this.kind === 'name' && s.length === 0)) {
+        this.fail();
+        return;
+      }
+      if (this.kind === 'args') {
+        this.args(s);
+        return;
+      }
       if (this.name !== null) return; // a second "name" key: the first wins
       this.name = s;
       this.events.push({ type: 'name', name: s });

@@ -7,8 +7,12 @@
 import { TokenmillError } from '../../util/errors.js';
 import type { ModelFrontend } from '../frontend.js';
 import {
-  ChatOutputParser, PARSER_MARKERS, resolveReasoningParser, resolveToolCallParser,
-  type ReasoningParserName, type ToolCallParserName,
+  ChatOutputParser,
+  PARSER_MARKERS,
+  resolveReasoningParser,
+  resolveToolCallParser,
+  type ReasoningParserName,
+  type ToolCallParserName,
 } from './parser-select.js';
 import { toolConstraint } from './tool-constraint.js';
 import type { ToolRequest } from './tool-request.js';
@@ -20,7 +24,10 @@ export interface OutputParserConfig {
   readonly reasoningParser: ReasoningParserName | null;
 }
 
-export function resolveOutputParsers(flags: { toolCallParser?: string; reasoningParser?: string }, template: string | null | undefined): OutputParserConfig {
+export function resolveOutputParsers(
+  flags: { toolCallParser?: string; reasoningParser?: string },
+  template: string | null | undefined,
+): OutputParserConfig {
   return {
     toolCallParser: resolveToolCallParser(flags.toolCallParser, template),
     reasoningParser: resolveReasoningParser(flags.reasoningParser, template),
@@ -45,7 +52,7 @@ export function chatParsing(cfg: OutputParserConfig, tools: ToolRequest | null, 
   if (wantTools && cfg.toolCallParser === null) {
     throw new TokenmillError(
       'unsupported_feature',
-      "This model's chat template has no tool-call format tokenmill recognises; start the server with --tool-call-parser (hermes, llama3_json or mistral), or send tool_choice: \"none\".",
+      'This model\'s chat template has no tool-call format tokenmill recognises; start the server with --tool-call-parser (hermes, llama3_json or mistral), or send tool_choice: "none".',
       { param: 'tools' },
     );
   }
@@ -60,11 +67,20 @@ export function chatParsing(cfg: OutputParserConfig, tools: ToolRequest | null, 
       if (id !== null) keep.push(id);
     }
   }
-  if (toolParser === null && reasoningParser === null) return { create: null, reasoning: false, keepSpecialTokenIds: [], toolParser: null, constraint: null };
+  if (toolParser === null && reasoningParser === null)
+    return { create: null, reasoning: false, keepSpecialTokenIds: [], toolParser: null, constraint: null };
   const maxCalls = tools !== null && !tools.parallel ? 1 : Number.POSITIVE_INFINITY;
   const constraint = toolParser !== null && tools !== null ? toolConstraint(tools, toolParser) : null;
   return {
-    create: () => new ChatOutputParser({ toolParser, reasoningParser, prompt: promptText, singleTokenId: lookup, maxCalls, toolMarkersById: constraint === null }),
+    create: () =>
+      new ChatOutputParser({
+        toolParser,
+        reasoningParser,
+        prompt: promptText,
+        singleTokenId: lookup,
+        maxCalls,
+        toolMarkersById: constraint === null,
+      }),
     reasoning: reasoningParser !== null,
     keepSpecialTokenIds: keep,
     toolParser,

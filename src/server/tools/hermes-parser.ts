@@ -63,7 +63,8 @@ export class HermesToolParser implements StreamParser {
   }
 
   private close(out: OutputDelta[]): void {
-    if (!this.started) this.content.emit(this.raw, out); // not a call: its text is content
+    if (!this.started)
+      this.content.emit(this.raw, out); // not a call: its text is content
     else this.content.callClosed();
     this.calls.end();
     this.scanner = null;

@@ -63,7 +63,10 @@ export class Llama3JsonToolParser extends BufferedStreamParser {
         if (this.buf.length === 0) return;
         if (this.buf[0] !== '{') {
           this.mode = this.calls.count === 0 ? 'content' : 'drop';
-          if (this.mode === 'content') { this.buf = this.raw + this.buf; this.raw = ''; }
+          if (this.mode === 'content') {
+            this.buf = this.raw + this.buf;
+            this.raw = '';
+          }
           continue;
         }
         this.scanner = new CallScanner();

@@ -57,15 +57,28 @@ export class MistralToolParser extends BufferedStreamParser {
         case 'after_marker': {
           this.buf = this.buf.trimStart();
           if (this.buf.length === 0) return;
-          if (this.buf[0] === '[') { this.buf = this.buf.slice(1); this.mode = 'array'; } else { this.name = ''; this.mode = 'name'; }
+          if (this.buf[0] === '[') {
+            this.buf = this.buf.slice(1);
+            this.mode = 'array';
+          } else {
+            this.name = '';
+            this.mode = 'name';
+          }
           break;
         }
         case 'array': {
           const m = /^[\s,]*/.exec(this.buf)![0];
           this.buf = this.buf.slice(m.length);
           if (this.buf.length === 0) return;
-          if (this.buf[0] === ']') { this.buf = this.buf.slice(1); this.endCalls(); break; }
-          if (this.buf[0] !== '{') { this.mode = 'drop'; break; }
+          if (this.buf[0] === ']') {
+            this.buf = this.buf.slice(1);
+            this.endCalls();
+            break;
+          }
+          if (this.buf[0] !== '{') {
+            this.mode = 'drop';
+            break;
+          }
           this.scanner = new CallScanner();
           this.mode = 'object';
           break;
@@ -77,7 +90,10 @@ export class MistralToolParser extends BufferedStreamParser {
             if (ev.type === 'name') this.calls.start(ev.name, out);
             else this.calls.args(ev.text, out);
           }
-          if (sc.isError) { this.mode = 'drop'; break; }
+          if (sc.isError) {
+            this.mode = 'drop';
+            break;
+          }
           if (!sc.isDone) return;
           this.calls.end();
           this.mode = 'array';
@@ -95,7 +111,10 @@ export class MistralToolParser extends BufferedStreamParser {
           this.name += this.buf.slice(0, hit.at);
           this.markers.consume(ARGS);
           this.buf = this.buf.slice(hit.at + ARGS.length);
-          if (!/^[\w.-]{1,256}$/.test(this.name)) { this.mode = 'drop'; break; }
+          if (!/^[\w.-]{1,256}$/.test(this.name)) {
+            this.mode = 'drop';
+            break;
+          }
           this.calls.start(this.name, out);
           this.depth = 0;
           this.inStr = false;
@@ -122,8 +141,14 @@ export class MistralToolParser extends BufferedStreamParser {
     for (; i < this.buf.length && !closed; i++) {
       const c = this.buf[i]!;
       if (!this.argsStarted) {
-        if (/\s/.test(c)) { from = i + 1; continue; }
-        if (c !== '{' && c !== '[') { this.mode = 'drop'; return; }
+        if (/\s/.test(c)) {
+          from = i + 1;
+          continue;
+        }
+        if (c !== '{' && c !== '[') {
+          this.mode = 'drop';
+          return;
+        }
         this.argsStarted = true;
       }
       if (this.inStr) {

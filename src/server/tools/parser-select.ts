@@ -54,9 +54,12 @@ export function resolveReasoningParser(flag: string | undefined, template: strin
 
 export function createToolParser(name: ToolCallParserName, opts: ToolParserOptions): StreamParser {
   switch (name) {
-    case 'hermes': return new HermesToolParser(opts);
-    case 'llama3_json': return new Llama3JsonToolParser(opts);
-    case 'mistral': return new MistralToolParser(opts);
+    case 'hermes':
+      return new HermesToolParser(opts);
+    case 'llama3_json':
+      return new Llama3JsonToolParser(opts);
+    case 'mistral':
+      return new MistralToolParser(opts);
   }
 }
 
@@ -79,8 +82,14 @@ export class ChatOutputParser implements StreamParser {
   private readonly tools: StreamParser | null;
 
   constructor(opts: ChatOutputOptions) {
-    this.think = opts.reasoningParser === null ? null : new ThinkParser({ singleTokenId: opts.singleTokenId ?? null, promptOpened: promptOpensThink(opts.prompt ?? '') });
-    this.tools = opts.toolParser === null ? null : createToolParser(opts.toolParser, opts.toolMarkersById === false ? { ...opts, singleTokenId: null } : opts);
+    this.think =
+      opts.reasoningParser === null
+        ? null
+        : new ThinkParser({ singleTokenId: opts.singleTokenId ?? null, promptOpened: promptOpensThink(opts.prompt ?? '') });
+    this.tools =
+      opts.toolParser === null
+        ? null
+        : createToolParser(opts.toolParser, opts.toolMarkersById === false ? { ...opts, singleTokenId: null } : opts);
   }
 
   get numReasoningTokens(): number {
@@ -101,7 +110,10 @@ export class ChatOutputParser implements StreamParser {
     const out: OutputDelta[] = [];
     let idsGiven = false;
     for (const d of deltas) {
-      if (d.type !== 'content') { out.push(d); continue; }
+      if (d.type !== 'content') {
+        out.push(d);
+        continue;
+      }
       out.push(...this.tools.push(d.text, idsGiven ? [] : tokenIds));
       idsGiven = true;
     }

@@ -33,10 +33,17 @@ const FORMATS: Readonly<Record<ToolCallParserName, CallFormat>> = {
   hermes: { begin: (n) => `<tool_call>\n{"name": "${n}", "arguments": `, end: '}\n</tool_call>', separator: '\n', trigger: '<tool_call>' },
   // Llama 3.1 writes custom calls as bare JSON, optionally after <|python_tag|>.
   llama3_json: {
-    begin: (n) => `{"name": "${n}", "parameters": `, end: '}', separator: '; ', trigger: '{"name": "', prefixes: ['<|python_tag|>'],
+    begin: (n) => `{"name": "${n}", "parameters": `,
+    end: '}',
+    separator: '; ',
+    trigger: '{"name": "',
+    prefixes: ['<|python_tag|>'],
   },
   mistral: {
-    begin: (n) => `[TOOL_CALLS][{"name": "${n}", "arguments": `, end: '}]', separator: '', trigger: '[TOOL_CALLS]',
+    begin: (n) => `[TOOL_CALLS][{"name": "${n}", "arguments": `,
+    end: '}]',
+    separator: '',
+    trigger: '[TOOL_CALLS]',
     list: { open: '[TOOL_CALLS][', begin: (n) => `{"name": "${n}", "arguments": `, end: '}', separator: ', ', close: ']' },
   },
 };
@@ -64,7 +71,13 @@ export function toolConstraint(tools: ToolRequest, parser: ToolCallParserName): 
       format = { type: 'tags_with_separator', tags, separator: f.separator, at_least_one: true, stop_after_first: once };
     } else {
       const tags = chosen.map((t) => tag(l.begin(t.name), t, l.end));
-      const calls: StructuralTagFormat = { type: 'tags_with_separator', tags, separator: l.separator, at_least_one: true, stop_after_first: once };
+      const calls: StructuralTagFormat = {
+        type: 'tags_with_separator',
+        tags,
+        separator: l.separator,
+        at_least_one: true,
+        stop_after_first: once,
+      };
       // A tag around the list (xgrammar refuses tags_with_separator inside a sequence).
       format = { type: 'tag', begin: l.open, content: calls, end: l.close };
     }

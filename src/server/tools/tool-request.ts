@@ -8,26 +8,32 @@ import { TokenmillError } from '../../util/errors.js';
 
 const NAME_RE = /^[a-zA-Z0-9_.-]{1,64}$/;
 
-export const functionToolSchema = z.object({
-  type: z.literal('function'),
-  function: z.object({
-    name: z.string(),
-    description: z.string().max(8192).nullish(),
-    parameters: z.record(z.string(), z.unknown()).nullish(),
-    strict: z.boolean().nullish(),
-  }).loose(),
-}).loose();
+export const functionToolSchema = z
+  .object({
+    type: z.literal('function'),
+    function: z
+      .object({
+        name: z.string(),
+        description: z.string().max(8192).nullish(),
+        parameters: z.record(z.string(), z.unknown()).nullish(),
+        strict: z.boolean().nullish(),
+      })
+      .loose(),
+  })
+  .loose();
 
 export const toolChoiceSchema = z.union([
   z.enum(['none', 'auto', 'required']),
   z.object({ type: z.literal('function'), function: z.object({ name: z.string() }).loose() }).loose(),
 ]);
 
-export const toolCallSchema = z.object({
-  id: z.string().min(1).max(256),
-  type: z.literal('function').optional(),
-  function: z.object({ name: z.string(), arguments: z.string() }).loose(),
-}).loose();
+export const toolCallSchema = z
+  .object({
+    id: z.string().min(1).max(256),
+    type: z.literal('function').optional(),
+    function: z.object({ name: z.string(), arguments: z.string() }).loose(),
+  })
+  .loose();
 
 export type FunctionToolBody = z.infer<typeof functionToolSchema>;
 export type ToolChoiceBody = z.infer<typeof toolChoiceSchema>;
@@ -56,17 +62,26 @@ function bad(message: string, param: string): TokenmillError {
 }
 
 /** Validate tools / tool_choice / parallel_tool_calls; null when the request uses no tools. */
-export function parseToolRequest(body: { tools?: readonly FunctionToolBody[] | null; tool_choice?: ToolChoiceBody | null; parallel_tool_calls?: boolean | null }): ToolRequest | null {
+export function parseToolRequest(body: {
+  tools?: readonly FunctionToolBody[] | null;
+  tool_choice?: ToolChoiceBody | null;
+  parallel_tool_calls?: boolean | null;
+}): ToolRequest | null {
   const raw = body.tools ?? [];
   const tc = body.tool_choice ?? null;
   if (raw.length === 0) {
-    if (tc !== null && tc !== 'none' && tc !== 'auto') throw bad(`tool_choice ${typeof tc === 'string' ? `'${tc}'` : `{function: '${tc.function.name}'}`} needs a non-empty 'tools' list.`, 'tool_choice');
+    if (tc !== null && tc !== 'none' && tc !== 'auto')
+      throw bad(
+        `tool_choice ${typeof tc === 'string' ? `'${tc}'` : `{function: '${tc.function.name}'}`} needs a non-empty 'tools' list.`,
+        'tool_choice',
+      );
     return null;
   }
   const names = new Set<string>();
   const tools = raw.map((t, i): FunctionTool => {
     const name = t.function.name;
-    if (!NAME_RE.test(name)) throw bad(`Tool name '${name}' must be 1-64 characters of a-z, A-Z, 0-9, _, . or -.`, `tools.${i}.function.name`);
+    if (!NAME_RE.test(name))
+      throw bad(`Tool name '${name}' must be 1-64 characters of a-z, A-Z, 0-9, _, . or -.`, `tools.${i}.function.name`);
     if (names.has(name)) throw bad(`Tool name '${name}' appears twice.`, `tools.${i}.function.name`);
     names.add(name);
     const parameters = t.function.parameters ?? { type: 'object', properties: {} };
@@ -77,7 +92,10 @@ export function parseToolRequest(body: { tools?: readonly FunctionToolBody[] | n
   else if (typeof tc === 'string') choice = { kind: tc };
   else {
     if (!names.has(tc.function.name)) {
-      throw bad(`tool_choice names the function '${tc.function.name}', which is not in 'tools' (${[...names].join(', ')}).`, 'tool_choice.function.name');
+      throw bad(
+        `tool_choice names the function '${tc.function.name}', which is not in 'tools' (${[...names].join(', ')}).`,
+        'tool_choice.function.name',
+      );
     }
     choice = { kind: 'function', name: tc.function.name };
   }
@@ -103,25 +121,32 @@ export function checkToolMessages(messages: readonly ToolMessageFields[]): Map<s
   const calls = new Map<string, unknown>();
   messages.forEach((m, i) => {
     if (m.tool_calls && m.tool_calls.length > 0) {
-      if (m.role !== 'assistant') throw bad(`Only assistant messages may carry tool_calls (message ${i} is '${m.role}').`, `messages.${i}.tool_calls`);
+      if (m.role !== 'assistant')
+        throw bad(`Only assistant messages may carry tool_calls (message ${i} is '${m.role}').`, `messages.${i}.tool_calls`);
       m.tool_calls.forEach((c, j) => {
         const param = `messages.${i}.tool_calls.${j}`;
         if (calls.has(c.id)) throw bad(`Tool call id '${c.id}' appears twice in the conversation.`, `${param}.id`);
-        if (!NAME_RE.test(c.function.name)) throw bad(`Tool call name '${c.function.name}' is not a valid function name.`, `${param}.function.name`);
+        if (!NAME_RE.test(c.function.name))
+          throw bad(`Tool call name '${c.function.name}' is not a valid function name.`, `${param}.function.name`);
         let args: unknown;
         try {
           args = c.function.arguments.trim() === '' ? {} : JSON.parse(c.function.arguments);
         } catch {
           throw bad(`The arguments of tool call '${c.id}' are not valid JSON.`, `${param}.function.arguments`);
         }
-        if (typeof args !== 'object' || args === null || Array.isArray(args)) throw bad(`The arguments of tool call '${c.id}' must be a JSON object.`, `${param}.function.arguments`);
+        if (typeof args !== 'object' || args === null || Array.isArray(args))
+          throw bad(`The arguments of tool call '${c.id}' must be a JSON object.`, `${param}.function.arguments`);
         calls.set(c.id, args);
       });
     }
     if (m.role === 'tool') {
       const id = m.tool_call_id;
       if (id === undefined || id === null || id === '') throw bad(`Tool message ${i} has no tool_call_id.`, `messages.${i}.tool_call_id`);
-      if (!calls.has(id)) throw bad(`Tool message ${i} answers tool_call_id '${id}', but no earlier assistant message made that call.`, `messages.${i}.tool_call_id`);
+      if (!calls.has(id))
+        throw bad(
+          `Tool message ${i} answers tool_call_id '${id}', but no earlier assistant message made that call.`,
+          `messages.${i}.tool_call_id`,
+        );
     }
   });
   return calls;

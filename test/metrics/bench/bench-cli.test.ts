@@ -18,7 +18,10 @@ const tmp = mkdtempSync(join(tmpdir(), 'tm-bench-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 test('option parsing: shapes, lists, presets', () => {
-  assert.deepEqual(parseShapes('128/128, 512/256'), [{ inLen: 128, outLen: 128 }, { inLen: 512, outLen: 256 }]);
+  assert.deepEqual(parseShapes('128/128, 512/256'), [
+    { inLen: 128, outLen: 128 },
+    { inLen: 512, outLen: 256 },
+  ]);
   assert.deepEqual(parseShapes('all'), [...SHAPE_PRESETS]);
   assert.throws(() => parseShapes('128x128'), /IN\/OUT/);
   assert.deepEqual(resolveShapes({ shapes: 'all', in: 64 }), [{ inLen: 64, outLen: 128 }]);
@@ -33,14 +36,30 @@ test('bench serve against a fake server: discovered model and price, exact token
   try {
     process.env.TM_TEST_KEY = 'secret-1';
     const o: ServeBenchCliOptions = {
-      url: `${fake.url}/v1`, apiKeyEnv: 'TM_TEST_KEY', concurrency: '1,3', numRequests: 6, in: 12, out: 7, vocabSize: 100, ignoreEos: true,
-      sloTtftMs: 60_000, sloItlMs: 60_000, timeoutS: 30, seed: 1, deviceName: 'test box', output: join(tmp, 'serve.json'),
+      url: `${fake.url}/v1`,
+      apiKeyEnv: 'TM_TEST_KEY',
+      concurrency: '1,3',
+      numRequests: 6,
+      in: 12,
+      out: 7,
+      vocabSize: 100,
+      ignoreEos: true,
+      sloTtftMs: 60_000,
+      sloItlMs: 60_000,
+      timeoutS: 30,
+      seed: 1,
+      deviceName: 'test box',
+      output: join(tmp, 'serve.json'),
     };
     const { records, file } = await benchServe(o);
     assert.equal(file, join(tmp, 'serve.json'));
     assert.equal(records.length, 2);
     assert.equal(fake.requests.length, 12);
-    assert.ok(fake.requests.every((r) => r.model === 'served-x' && r.auth === 'Bearer secret-1' && Array.isArray(r.prompt) && (r.prompt as number[]).length === 12));
+    assert.ok(
+      fake.requests.every(
+        (r) => r.model === 'served-x' && r.auth === 'Bearer secret-1' && Array.isArray(r.prompt) && (r.prompt as number[]).length === 12,
+      ),
+    );
     for (const r of records) {
       assert.equal(r.engine, 'tokenmill');
       assert.equal(r.engineVersion, '9.9.9');
@@ -48,9 +67,12 @@ test('bench serve against a fake server: discovered model and price, exact token
       assert.equal(r.generatedTokens, 42);
       assert.equal(r.promptTokens, 72);
       assert.equal(r.goodput?.numGoodRequests, 6);
-      assert.ok(r.usdPer1MTok !== null && Math.abs(r.usdPer1MTok - (3.6 / 3600) * r.wallS / 42 * 1e6) < 1e-9);
+      assert.ok(r.usdPer1MTok !== null && Math.abs(r.usdPer1MTok - (((3.6 / 3600) * r.wallS) / 42) * 1e6) < 1e-9);
     }
-    assert.deepEqual(records.map((r) => r.concurrency), [1, 3]);
+    assert.deepEqual(
+      records.map((r) => r.concurrency),
+      [1, 3],
+    );
     const back = recordsOf(JSON.parse(readFileSync(file, 'utf8')));
     assert.equal(back.length, 2);
   } finally {
@@ -67,8 +89,20 @@ test('bench engine on a seeded tiny model: exact prompt and output lengths; the 
     const { benchEngine } = await import('../../../src/cli/bench.js');
     const device = cpuAddonAvailable().available ? 'cpu' : 'reference';
     run = await benchEngine({
-      preset: 'tiny-llama', presetDtype: 'f32', device, threads: 1, cudaDtype: 'bf16', in: 8, out: 4, concurrency: '1,2', numRequests: 3,
-      reps: 2, seed: 1, usdPerHour: 1, peakGbS: 10, output: join(tmp, 'engine.json'),
+      preset: 'tiny-llama',
+      presetDtype: 'f32',
+      device,
+      threads: 1,
+      cudaDtype: 'bf16',
+      in: 8,
+      out: 4,
+      concurrency: '1,2',
+      numRequests: 3,
+      reps: 2,
+      seed: 1,
+      usdPerHour: 1,
+      peakGbS: 10,
+      output: join(tmp, 'engine.json'),
     });
   } finally {
     if (prevCache === undefined) delete process.env.TOKENMILL_CACHE;
@@ -99,7 +133,7 @@ test('bench engine on a seeded tiny model: exact prompt and output lengths; the 
   assert.equal(recordsOf(JSON.parse(readFileSync(file, 'utf8'))).length, 2);
 });
 
-test('bench engine without --usd-per-hour prices the run at the device\'s assumed price, marked as assumed (never $0)', async () => {
+test("bench engine without --usd-per-hour prices the run at the device's assumed price, marked as assumed (never $0)", async () => {
   const { benchEngine } = await import('../../../src/cli/bench.js');
   const { assumedMachinePrice } = await import('../../../src/metrics/machine-price.js');
   const device = cpuAddonAvailable().available ? 'cpu' : 'reference';
@@ -108,8 +142,19 @@ test('bench engine without --usd-per-hour prices the run at the device\'s assume
   let records: Awaited<ReturnType<typeof benchEngine>>['records'];
   try {
     ({ records } = await benchEngine({
-      preset: 'tiny-llama', presetDtype: 'f32', device, threads: 1, cudaDtype: 'bf16', in: 8, out: 2, concurrency: '1', numRequests: 1,
-      reps: 1, seed: 1, peakGbS: 10, output: join(tmp, 'engine-assumed.json'),
+      preset: 'tiny-llama',
+      presetDtype: 'f32',
+      device,
+      threads: 1,
+      cudaDtype: 'bf16',
+      in: 8,
+      out: 2,
+      concurrency: '1',
+      numRequests: 1,
+      reps: 1,
+      seed: 1,
+      peakGbS: 10,
+      output: join(tmp, 'engine-assumed.json'),
     }));
   } finally {
     if (prevCache === undefined) delete process.env.TOKENMILL_CACHE;
@@ -120,6 +165,9 @@ test('bench engine without --usd-per-hour prices the run at the device\'s assume
     assert.equal(r.usdPerHourSource, 'assumed');
     assert.equal(r.usdPerHour, expected);
     assert.ok(expected > 0 && r.usdPer1MTok !== null && r.usdPer1MTok > 0);
-    assert.ok(r.notes.some((n) => n.includes('ASSUMED')), r.notes.join(' | '));
+    assert.ok(
+      r.notes.some((n) => n.includes('ASSUMED')),
+      r.notes.join(' | '),
+    );
   }
 });

@@ -3,9 +3,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { usdPer1kTokens } from '../../../src/metrics/cost.js';
-import { BENCH_RECORD_SCHEMA, bandwidthFields, bytesPerDecodeStep, costFields, joulesPerToken, recordFileName, recordsOf } from '../../../src/metrics/bench/bench-record.js';
+import {
+  BENCH_RECORD_SCHEMA,
+  bandwidthFields,
+  bytesPerDecodeStep,
+  costFields,
+  joulesPerToken,
+  recordFileName,
+  recordsOf,
+} from '../../../src/metrics/bench/bench-record.js';
 
-const close = (a: number | null, b: number): void => assert.ok(a !== null && Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(b)), `${a} != ${b}`);
+const close = (a: number | null, b: number): void =>
+  assert.ok(a !== null && Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(b)), `${a} != ${b}`);
 
 test('cost: $3.60/h for 10 s making 1,000 tokens = $0.01 per 1k = $10 per 1M (the cost.ts formula)', () => {
   const c = costFields(3.6, 10, 1000);
@@ -13,7 +22,7 @@ test('cost: $3.60/h for 10 s making 1,000 tokens = $0.01 per 1k = $10 per 1M (th
   close(c.usdPer1MTok, 10);
   close(c.usdPer1kTok, usdPer1kTokens(3.6, 10, 1000));
   // $2.99/h, 60 s, 12,345 tokens: 2.99 / 3600 x 60 / 12.345
-  close(costFields(2.99, 60, 12345).usdPer1MTok, (2.99 / 3600) * 60 / 12.345 * 1000);
+  close(costFields(2.99, 60, 12345).usdPer1MTok, (((2.99 / 3600) * 60) / 12.345) * 1000);
   assert.deepEqual(costFields(1, 10, 0), { usdPer1kTok: null, usdPer1MTok: null });
   assert.deepEqual(costFields(0, 10, 100), { usdPer1kTok: 0, usdPer1MTok: 0 });
 });
@@ -37,7 +46,10 @@ test('joules per token = mean watts x seconds / tokens', () => {
 });
 
 test('record file names and reading records back', () => {
-  assert.equal(recordFileName('engine', 'tokenmill cpu/x', new Date('2026-11-25T01:02:03.456Z'), 'abcdef0123456789'), 'engine-tokenmill_cpu_x-2026-11-25-01-02-03-abcdef01.json');
+  assert.equal(
+    recordFileName('engine', 'tokenmill cpu/x', new Date('2026-11-25T01:02:03.456Z'), 'abcdef0123456789'),
+    'engine-tokenmill_cpu_x-2026-11-25-01-02-03-abcdef01.json',
+  );
   const rec = { schema: BENCH_RECORD_SCHEMA, engine: 'tokenmill' };
   assert.equal(recordsOf({ records: [rec, { schema: 'other', engine: 'x' }] }).length, 1);
   assert.equal(recordsOf([rec, rec]).length, 2);

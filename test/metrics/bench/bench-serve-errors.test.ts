@@ -11,7 +11,16 @@ import { startRealLive } from '../../server/helpers.js';
 import { startFakeServer } from './fake-openai-server.js';
 
 const base = (url: string): ServeBenchCliOptions => ({
-  url, concurrency: '1', numRequests: 1, in: 4, out: 2, vocabSize: 100, ignoreEos: true, timeoutS: 10, seed: 1, deviceName: 'test',
+  url,
+  concurrency: '1',
+  numRequests: 1,
+  in: 4,
+  out: 2,
+  vocabSize: 100,
+  ignoreEos: true,
+  timeoutS: 10,
+  seed: 1,
+  deviceName: 'test',
 });
 
 /** A loopback port nothing listens on: bind port 0, note it, close it. */
@@ -43,7 +52,10 @@ test('bench serve: a wrong key against a tokenmill server with keys is invalid_a
   const live = await startRealLive({ server: { apiKeys: new ApiKeyStore(['right-key-1234']) } });
   try {
     process.env.TM_BENCH_WRONG_KEY = 'wrong-key-9999';
-    await assert.rejects(benchServe({ ...base(`${live.url}/v1`), apiKeyEnv: 'TM_BENCH_WRONG_KEY' }), rejectsWith('invalid_api_key', /answered 401: the key in \$TM_BENCH_WRONG_KEY was refused/));
+    await assert.rejects(
+      benchServe({ ...base(`${live.url}/v1`), apiKeyEnv: 'TM_BENCH_WRONG_KEY' }),
+      rejectsWith('invalid_api_key', /answered 401: the key in \$TM_BENCH_WRONG_KEY was refused/),
+    );
     await assert.rejects(benchServe(base(live.url)), rejectsWith('invalid_api_key', /401: no API key was sent: pass --api-key-env/));
   } finally {
     delete process.env.TM_BENCH_WRONG_KEY;

@@ -20,12 +20,19 @@ async function writeSplit(res: ServerResponse, event: string): Promise<void> {
   await tick();
 }
 
-async function stream(_req: IncomingMessage, res: ServerResponse, body: { model: string; max_tokens: number; prompt: unknown }): Promise<void> {
+async function stream(
+  _req: IncomingMessage,
+  res: ServerResponse,
+  body: { model: string; max_tokens: number; prompt: unknown },
+): Promise<void> {
   res.writeHead(200, { 'content-type': 'text/event-stream' });
   const n = body.model === 'midstream' || body.model === 'nodone' ? Math.min(2, body.max_tokens) : body.max_tokens;
   for (let i = 0; i < n; i++) {
     const last = i === n - 1;
-    await writeSplit(res, `data: ${JSON.stringify({ id: 'c', object: 'text_completion', choices: [{ index: 0, text: 'é', finish_reason: last ? 'length' : null }] })}\n\n`);
+    await writeSplit(
+      res,
+      `data: ${JSON.stringify({ id: 'c', object: 'text_completion', choices: [{ index: 0, text: 'é', finish_reason: last ? 'length' : null }] })}\n\n`,
+    );
   }
   if (body.model === 'midstream') {
     await writeSplit(res, `data: ${JSON.stringify({ error: { message: 'engine died', type: 'server_error' } })}\n\n`);
@@ -38,7 +45,10 @@ async function stream(_req: IncomingMessage, res: ServerResponse, body: { model:
     return;
   }
   const promptTokens = Array.isArray(body.prompt) ? body.prompt.length : 1;
-  await writeSplit(res, `data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: n, total_tokens: promptTokens + n } })}\n\n`);
+  await writeSplit(
+    res,
+    `data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: n, total_tokens: promptTokens + n } })}\n\n`,
+  );
   await writeSplit(res, ': keep-alive comment\r\n\r\ndata: [DONE]\r\n\r\n');
   res.end();
 }
@@ -50,7 +60,9 @@ export async function startFakeServer(opts: { models?: string[]; version?: Recor
     open.add(res);
     res.on('close', () => open.delete(res));
     if (req.method === 'GET' && req.url === '/v1/models') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ object: 'list', data: (opts.models ?? ['fake-model']).map((id) => ({ id, object: 'model' })) }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ object: 'list', data: (opts.models ?? ['fake-model']).map((id) => ({ id, object: 'model' })) }));
       return;
     }
     if (req.method === 'GET' && req.url === '/version') {
@@ -59,16 +71,30 @@ export async function startFakeServer(opts: { models?: string[]; version?: Recor
       return;
     }
     let raw = '';
-    req.setEncoding('utf8').on('data', (d: string) => { raw += d; }).on('end', () => {
-      const body = JSON.parse(raw) as { model: string; max_tokens: number; prompt: unknown; ignore_eos?: boolean; stream?: boolean };
-      requests.push({ model: body.model, prompt: body.prompt, maxTokens: body.max_tokens, ignoreEos: body.ignore_eos === true, stream: body.stream === true, auth: req.headers.authorization });
-      if (body.model === 'err503') {
-        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(JSON.stringify({ error: { message: 'overloaded', type: 'server_error', code: 'server_overloaded' } }));
-        return;
-      }
-      if (body.model === 'hang') return; // never answers: the client's timeout fires
-      void stream(req, res, body);
-    });
+    req
+      .setEncoding('utf8')
+      .on('data', (d: string) => {
+        raw += d;
+      })
+      .on('end', () => {
+        const body = JSON.parse(raw) as { model: string; max_tokens: number; prompt: unknown; ignore_eos?: boolean; stream?: boolean };
+        requests.push({
+          model: body.model,
+          prompt: body.prompt,
+          maxTokens: body.max_tokens,
+          ignoreEos: body.ignore_eos === true,
+          stream: body.stream === true,
+          auth: req.headers.authorization,
+        });
+        if (body.model === 'err503') {
+          res
+            .writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' })
+            .end(JSON.stringify({ error: { message: 'overloaded', type: 'server_error', code: 'server_overloaded' } }));
+          return;
+        }
+        if (body.model === 'hang') return; // never answers: the client's timeout fires
+        void stream(req, res, body);
+      });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;

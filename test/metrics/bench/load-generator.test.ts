@@ -9,8 +9,12 @@ import { syntheticLoadPrompts } from '../../../src/metrics/loadgen/prompt-source
 import { startFakeServer, type FakeServer } from './fake-openai-server.js';
 
 let fake: FakeServer;
-before(async () => { fake = await startFakeServer(); });
-after(async () => { await fake.close(); });
+before(async () => {
+  fake = await startFakeServer();
+});
+after(async () => {
+  await fake.close();
+});
 
 test('completions URL from a root or a /v1 base', () => {
   assert.equal(completionsUrl('http://h:1'), 'http://h:1/v1/completions');
@@ -38,7 +42,9 @@ test('closed loop: every prompt sent once, exact token counts, TTFT and ITL per 
   assert.equal(maxInFlight, 3);
   assert.ok(fake.requests.every((r) => r.stream && r.ignoreEos && r.maxTokens === 5 && r.auth === 'Bearer k1'));
   assert.deepEqual(fake.requests.map((r) => r.prompt).sort(), prompts.map((p) => p.prompt).sort());
-  assert.ok(run.results.every((r) => r.ok && r.outputTokens === 5 && r.promptTokens === 16 && r.itlMs.length === 4 && r.finishReason === 'length'));
+  assert.ok(
+    run.results.every((r) => r.ok && r.outputTokens === 5 && r.promptTokens === 16 && r.itlMs.length === 4 && r.finishReason === 'length'),
+  );
   const s = summarizeLoad(run);
   assert.equal(s.numOk, 10);
   assert.equal(s.generatedTokens, 50);
@@ -80,7 +86,14 @@ test('Poisson arrivals: seeded schedule, mean gap near 1/rate, every request sen
   const r = seededRandom(1);
   assert.ok(Array.from({ length: 1000 }, r).every((x) => x >= 0 && x < 1));
   fake.requests.length = 0;
-  const run = await runLoad({ baseUrl: fake.url, model: 'fake-model', prompts: syntheticLoadPrompts(6, 4, 2, 50, 3), concurrency: Infinity, requestRate: 1000, seed: 5 });
+  const run = await runLoad({
+    baseUrl: fake.url,
+    model: 'fake-model',
+    prompts: syntheticLoadPrompts(6, 4, 2, 50, 3),
+    concurrency: Infinity,
+    requestRate: 1000,
+    seed: 5,
+  });
   assert.equal(fake.requests.length, 6);
   assert.equal(summarizeLoad(run).generatedTokens, 12);
 });

@@ -5,8 +5,27 @@ import { test } from 'node:test';
 import type { RequestResult } from '../../../src/metrics/loadgen/load-generator.js';
 import { errorCounts, meetsSlo, summarizeLoad, tpotMs } from '../../../src/metrics/loadgen/load-summary.js';
 
-function req(i: number, ttftMs: number | null, e2eMs: number, outputTokens: number, ok = true, errorClass: RequestResult['errorClass'] = null): RequestResult {
-  return { index: i, ok, errorClass, errorMessage: null, sentAtMs: 0, ttftMs, itlMs: [], e2eMs, outputTokens, promptTokens: 10, finishReason: ok ? 'length' : null };
+function req(
+  i: number,
+  ttftMs: number | null,
+  e2eMs: number,
+  outputTokens: number,
+  ok = true,
+  errorClass: RequestResult['errorClass'] = null,
+): RequestResult {
+  return {
+    index: i,
+    ok,
+    errorClass,
+    errorMessage: null,
+    sentAtMs: 0,
+    ttftMs,
+    itlMs: [],
+    e2eMs,
+    outputTokens,
+    promptTokens: 10,
+    finishReason: ok ? 'length' : null,
+  };
 }
 
 test('tpot = (e2e - ttft) / (tokens - 1)', () => {
@@ -37,6 +56,11 @@ test('goodput under TTFT <= 200 ms and TPOT <= 20 ms', () => {
 });
 
 test('error counts by class', () => {
-  const rs = [req(0, null, 1, 0, false, 'timeout'), req(1, null, 1, 0, false, 'timeout'), req(2, null, 1, 0, false, 'connection'), req(3, 1, 2, 2)];
+  const rs = [
+    req(0, null, 1, 0, false, 'timeout'),
+    req(1, null, 1, 0, false, 'timeout'),
+    req(2, null, 1, 0, false, 'connection'),
+    req(3, 1, 2, 2),
+  ];
   assert.deepEqual(errorCounts(rs), { total: 3, byClass: { timeout: 2, connection: 1 } });
 });

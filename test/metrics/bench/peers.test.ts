@@ -8,12 +8,35 @@ import { acceleratorForDeviceName } from '../../../src/metrics/bench/device-prob
 import { fakeRecord } from './fixtures.js';
 
 test('transformers peer lines are completed with cost, bandwidth vs the H100 peak and J/token', () => {
-  const line = { ...fakeRecord({ kind: 'peer', engine: 'transformers-eager-sdpa', device: 'NVIDIA H100 80GB HBM3', concurrency: 2, inLen: 100, outLen: 100,
-    wallS: 10, generatedTokens: 1000, avgPowerW: 350, usdPer1kTok: null, usdPer1MTok: null, gbPerS: null, pctPeak: null }), decodeStepsPerS: 50 };
+  const line = {
+    ...fakeRecord({
+      kind: 'peer',
+      engine: 'transformers-eager-sdpa',
+      device: 'NVIDIA H100 80GB HBM3',
+      concurrency: 2,
+      inLen: 100,
+      outLen: 100,
+      wallS: 10,
+      generatedTokens: 1000,
+      avgPowerW: 350,
+      usdPer1kTok: null,
+      usdPer1MTok: null,
+      gbPerS: null,
+      pctPeak: null,
+    }),
+    decodeStepsPerS: 50,
+  };
   const text = `noise\n${JSON.stringify(line)}\n${JSON.stringify({ schema: 'other' })}\n`;
   const lines = parsePeerLines(text);
   assert.equal(lines.length, 1);
-  const r = completePeerRecord(lines[0]!, { usdPerHour: 3.6, weightBytes: 1e9, kvBytesPerToken: 1e4, commit: 'c0ffee', dirty: false, fingerprint: { id: 1 } });
+  const r = completePeerRecord(lines[0]!, {
+    usdPerHour: 3.6,
+    weightBytes: 1e9,
+    kvBytesPerToken: 1e4,
+    commit: 'c0ffee',
+    dirty: false,
+    fingerprint: { id: 1 },
+  });
   assert.ok(Math.abs(r.usdPer1kTok! - 0.01) < 1e-12); // 3.6 $/h x 10 s / 1k tokens
   assert.ok(Math.abs(r.usdPer1MTok! - 10) < 1e-9);
   assert.equal(r.bytesPerDecodeStep, 1e9 + 2 * 150 * 1e4);

@@ -8,19 +8,28 @@ import { barChart, escapeXml, fmtTick, lineChart } from '../../../src/metrics/re
 import { distribution } from '../../../src/metrics/bench/percentiles.js';
 import { fakeRecord } from './fixtures.js';
 
-
 test('report: seven inline SVG charts, a table row per record, no network references', () => {
   const records = [
-    fakeRecord(), fakeRecord({ concurrency: 8, tokPerS: 900, usdPer1MTok: 0.31 }),
-    fakeRecord({ engine: 'llama.cpp', engineVersion: '3.22.1', tokPerS: 200 }), fakeRecord({ engine: 'llama.cpp', concurrency: 8, tokPerS: 700 }),
+    fakeRecord(),
+    fakeRecord({ concurrency: 8, tokPerS: 900, usdPer1MTok: 0.31 }),
+    fakeRecord({ engine: 'llama.cpp', engineVersion: '3.22.1', tokPerS: 200 }),
+    fakeRecord({ engine: 'llama.cpp', concurrency: 8, tokPerS: 700 }),
     fakeRecord({ engine: '<b>evil</b> & co', kind: 'serve', requestRate: 2, errors: { total: 1, byClass: { http_503: 1 } } }),
   ];
   const html = buildReportHtml(records, { sources: ['bench/results/x.json'], title: 'T & <T>' });
   assert.ok(html.startsWith('<!doctype html>'));
   assert.equal((html.match(/<svg /g) ?? []).length, 7);
   assert.equal((html.match(/<\/svg>/g) ?? []).length, 7);
-  for (const t of ['Throughput vs concurrency', 'Time to first token', 'Inter-token latency', 'Cost per 1M output tokens', 'Latency vs throughput: inter-token p50',
-    'Latency vs throughput: time to first token p99', 'Peers side by side']) assert.ok(html.includes(t), t);
+  for (const t of [
+    'Throughput vs concurrency',
+    'Time to first token',
+    'Inter-token latency',
+    'Cost per 1M output tokens',
+    'Latency vs throughput: inter-token p50',
+    'Latency vs throughput: time to first token p99',
+    'Peers side by side',
+  ])
+    assert.ok(html.includes(t), t);
   assert.equal((html.match(/<tr>/g) ?? []).length, records.length + 1); // header + one per record
   assert.ok(html.includes('256 [250..260]'), 'median [min..max] in the table');
   assert.ok(html.includes('$1.0800'));
@@ -38,9 +47,28 @@ test('report: seven inline SVG charts, a table row per record, no network refere
 
 test('charts: empty data, log axes drop non-positive values, bars for missing series', () => {
   assert.ok(lineChart([], { title: 'x', xLabel: 'a', yLabel: 'b' }).includes('no data'));
-  const svg = lineChart([{ name: 's', points: [{ x: 1, y: 0 }, { x: 2, y: 10 }, { x: 4, y: 100 }] }], { title: 't', xLabel: 'a', yLabel: 'b', logY: true });
+  const svg = lineChart(
+    [
+      {
+        name: 's',
+        points: [
+          { x: 1, y: 0 },
+          { x: 2, y: 10 },
+          { x: 4, y: 100 },
+        ],
+      },
+    ],
+    { title: 't', xLabel: 'a', yLabel: 'b', logY: true },
+  );
   assert.equal((svg.match(/<circle/g) ?? []).length, 2);
-  const bars = barChart([{ label: 'g1', values: { a: 1, b: 2 } }, { label: 'g2', values: { a: 3 } }], ['a', 'b'], { title: 't', xLabel: 'x', yLabel: 'y' });
+  const bars = barChart(
+    [
+      { label: 'g1', values: { a: 1, b: 2 } },
+      { label: 'g2', values: { a: 3 } },
+    ],
+    ['a', 'b'],
+    { title: 't', xLabel: 'x', yLabel: 'y' },
+  );
   assert.equal((bars.match(/class="bar"/g) ?? []).length, 3);
   assert.deepEqual([fmtTick(0), fmtTick(1500), fmtTick(2.5e6), fmtTick(0.5), fmtTick(0.0001)], ['0', '1.5k', '2.5M', '0.5', '1.0e-4']);
 });
@@ -48,7 +76,8 @@ test('charts: empty data, log axes drop non-positive values, bars for missing se
 test('markdown comparison: tokenmill next to each peer with the ratio and $/1M', async () => {
   const { comparisonMarkdown } = await import('../../../src/metrics/report/markdown-table.js');
   const md = comparisonMarkdown([
-    fakeRecord({ tokPerS: 300, usdPer1MTok: 0.2 }), fakeRecord({ engine: 'llama.cpp', tokPerS: 200, usdPer1MTok: 0.3, tokPerSSpread: null }),
+    fakeRecord({ tokPerS: 300, usdPer1MTok: 0.2 }),
+    fakeRecord({ engine: 'llama.cpp', tokPerS: 200, usdPer1MTok: 0.3, tokPerSSpread: null }),
     fakeRecord({ concurrency: 8, tokPerS: 900 }),
   ]);
   const lines = md.split('\n').filter((l) => l.startsWith('| '));
@@ -69,7 +98,8 @@ test('Pareto frontier: the points no other point beats on both throughput and la
 
 test('latency-vs-throughput chart: curves walked by concurrency with c=N labels, and the frontier', () => {
   const records = [
-    fakeRecord({ concurrency: 1, tokPerS: 100, itlMs: distribution([5]) }), fakeRecord({ concurrency: 8, tokPerS: 600, itlMs: distribution([8]) }),
+    fakeRecord({ concurrency: 1, tokPerS: 100, itlMs: distribution([5]) }),
+    fakeRecord({ concurrency: 8, tokPerS: 600, itlMs: distribution([8]) }),
     fakeRecord({ concurrency: 32, tokPerS: 500, itlMs: distribution([30]) }), // past saturation: slower and later
     fakeRecord({ engine: 'llama.cpp', concurrency: 1, tokPerS: 120, itlMs: distribution([4]) }),
   ];

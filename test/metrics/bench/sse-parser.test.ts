@@ -35,10 +35,14 @@ test('split at every byte boundary (UTF-8 characters split too)', () => {
 test('\\r\\n and bare \\r line ends, including a \\r\\n split between chunks', () => {
   const crlf = STREAM.replace(/\n/g, '\r\n');
   assert.deepEqual(parseChunks([crlf]), EXPECTED);
-  for (let cut = 1; cut < crlf.length; cut++) assert.deepEqual(parseChunks([crlf.slice(0, cut), crlf.slice(cut)]), EXPECTED, `crlf cut at ${cut}`);
+  for (let cut = 1; cut < crlf.length; cut++)
+    assert.deepEqual(parseChunks([crlf.slice(0, cut), crlf.slice(cut)]), EXPECTED, `crlf cut at ${cut}`);
   assert.deepEqual(parseChunks([STREAM.replace(/\n/g, '\r')]), EXPECTED);
 });
 
 test('no space after the colon, a field without a colon, an unterminated last event is dropped', () => {
-  assert.deepEqual(parseChunks(['data:x\n\ndata\n\ndata: tail']), [{ event: null, data: 'x' }, { event: null, data: '' }]);
+  assert.deepEqual(parseChunks(['data:x\n\ndata\n\ndata: tail']), [
+    { event: null, data: 'x' },
+    { event: null, data: '' },
+  ]);
 });
