@@ -21,7 +21,7 @@ const KernelTable* select_kernels(const char* force);
 // Engine switches, set by the caller (the CLI reads TOKENMILL_CPU_PROFILE / TOKENMILL_CPU_HUGEPAGES).
 struct EngineOptions {
   bool profile = false;   // accumulate per-op wall time and call counts
-  bool hugepages = true;  // ask for transparent huge pages on buffers >= 8 MiB
+  bool hugepages = true;  // ask for transparent huge pages on buffers >= 2 MiB
 };
 
 class CpuEngine {

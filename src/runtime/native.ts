@@ -36,7 +36,7 @@ export interface CpuPoolOptions {
 export interface CpuEngineSwitches {
   /** Accumulate per-op wall time and call counts (engineInfo opTimeNs / opCalls); default false. */
   readonly profile?: boolean;
-  /** Ask for transparent huge pages on buffers >= 8 MiB; default true. */
+  /** Ask for transparent huge pages on buffers >= 2 MiB; default true. */
   readonly hugepages?: boolean;
 }
 
