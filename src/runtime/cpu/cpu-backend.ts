@@ -6,7 +6,17 @@
 // and alloc() wait for queued work synchronously.
 import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
-import type { AttentionMetadata, Backend, BackendGraphs, BackendMemoryStats, HostData, KvLayer, ReadOptions, Tensor } from '../backend.js';
+import type {
+  AttentionMetadata,
+  Backend,
+  BackendGraphs,
+  BackendMemoryStats,
+  HostData,
+  KvLayer,
+  MappedWeightFile,
+  ReadOptions,
+  Tensor,
+} from '../backend.js';
 import { applyTokenBitmaskInPlace } from '../token-bitmask.js';
 import { checkArgLayout, numelOf } from '../backend.js';
 import { DTYPE_BYTES, halfToF32, type DType } from '../dtype.js';
@@ -17,7 +27,9 @@ import {
   type CpuEngineInfo,
   type CpuEngineSwitches,
   type CpuPoolOptions,
+  type MappedFileHandle,
 } from '../native.js';
+import { mapCpuWeightFile } from './cpu-mapped-file.js';
 import { TokenmillError } from '../../util/errors.js';
 import { invariant } from '../../util/invariant.js';
 import { CPU_BACKEND_NAME, CommandRecorder, CpuTensor, DTYPE_CODE, overlaps, sameRange, type CpuBuffer } from './cpu-tensor.js';
@@ -52,6 +64,11 @@ export interface CpuBackendOptions {
   readonly cpuPool?: CpuPoolOptions;
   /** Native engine switches (per-op profiling, huge pages); default: the native defaults. */
   readonly cpuEngine?: CpuEngineSwitches;
+  /**
+   * GGUF weights used as stored live in a read-only mapping of the file (mapWeightFile), not in heap
+   * copies; default true (CLI: TOKENMILL_GGUF_MMAP=0 turns it off: the file is read and copied instead).
+   */
+  readonly mmap?: boolean;
 }
 
 /** The addon, or why it cannot be used: missing, unloadable, or built from another op ABI (cpu-op-abi.ts). */
@@ -107,6 +124,8 @@ export class CpuBackend implements Backend {
   private readonly rec = new CommandRecorder();
   private readonly owned = new Set<CpuTensor>();
   private allocatedBytes = 0;
+  private mappedBytes = 0;
+  private readonly mmap: boolean;
   private inflight: Promise<void> | null = null;
   private readonly asyncMinWork: number;
   /** Recorder of an ongoing graph capture (ops go there instead of the queue). */
@@ -138,6 +157,7 @@ export class CpuBackend implements Backend {
     }
     const isa = opts.cpuIsa ?? '';
     this.asyncMinWork = opts.asyncMinWork ?? ASYNC_MIN_WORK_DEFAULT;
+    this.mmap = opts.mmap ?? true;
     try {
       this.engine = addon.createEngine(threads, isa, { ...opts.cpuPool, ...opts.cpuEngine });
       const info = addon.engineInfo(this.engine);
@@ -167,9 +187,11 @@ export class CpuBackend implements Backend {
     return t;
   }
   noAlias(outName: string, out: CpuTensor, inputs: Record<string, CpuTensor>): void {
+    invariant(out.storage.mapped !== true, () => `${outName} is a read-only mapped weight`);
     for (const [n, t] of Object.entries(inputs)) invariant(!overlaps(out, t), () => `${outName} overlaps ${n}`);
   }
   aliasExactOrNone(outName: string, out: CpuTensor, name: string, other: CpuTensor): void {
+    invariant(out.storage.mapped !== true, () => `${outName} is a read-only mapped weight`);
     invariant(sameRange(out, other) || !overlaps(out, other), () => `${outName} partially overlaps ${name}`);
   }
   get recorder(): CommandRecorder {
@@ -251,8 +273,36 @@ export class CpuBackend implements Backend {
     return t;
   }
 
+  mapWeightFile(path: string): MappedWeightFile | null {
+    this.notCapturing('mapWeightFile');
+    this.live();
+    if (!this.mmap) return null;
+    return mapCpuWeightFile(this.addon, path, (handle, shape, dtype, byteOffset) => this.adoptMapped(handle, shape, dtype, byteOffset));
+  }
+
+  /** A tensor over bytes of a mapped file (range checked by the caller and natively). */
+  private adoptMapped(handle: MappedFileHandle, shape: readonly number[], dtype: DType, byteOffset: number): Tensor {
+    const engine = this.live();
+    if (this.inflight !== null) this.flush();
+    for (const d of shape) invariant(Number.isInteger(d) && d >= 0, () => `mapped tensor: bad shape [${shape.join(', ')}]`);
+    const sizeBytes = numelOf(shape) * DTYPE_BYTES[dtype];
+    let id: number;
+    let buffer: ArrayBuffer;
+    try {
+      [id, buffer] = this.addon.allocMapped!(engine, handle, byteOffset, sizeBytes);
+    } catch (e) {
+      throw nativeError(e);
+    }
+    const t = new CpuTensor(this, shape, dtype, { id, buffer, sizeBytes, live: true, mapped: true }, 0, false);
+    this.owned.add(t);
+    this.allocatedBytes += sizeBytes;
+    this.mappedBytes += sizeBytes;
+    return t;
+  }
+
   upload(dst: Tensor, src: HostData, dstOffset = 0): void {
     const t = this.arg(dst, 'upload dst', ['f32', 'f16', 'bf16', 'i32', 'i8']);
+    invariant(t.storage.mapped !== true, 'upload: the destination is a read-only mapped weight');
     invariant(
       Number.isInteger(dstOffset) && dstOffset >= 0 && dstOffset + src.length <= t.numel,
       () => `upload: ${src.length} elements at offset ${dstOffset} do not fit in ${t.numel}`,
@@ -316,6 +366,7 @@ export class CpuBackend implements Backend {
     x.storage.live = false;
     this.owned.delete(x);
     this.allocatedBytes -= x.storage.sizeBytes;
+    if (x.storage.mapped === true) this.mappedBytes -= x.storage.sizeBytes;
     try {
       this.addon.free(this.live(), x.storage.id, x.storage.buffer);
     } catch (e) {
@@ -328,7 +379,7 @@ export class CpuBackend implements Backend {
   }
 
   memoryStats(): BackendMemoryStats {
-    return { allocatedBytes: this.allocatedBytes, numTensors: this.owned.size };
+    return { allocatedBytes: this.allocatedBytes, numTensors: this.owned.size, mappedBytes: this.mappedBytes };
   }
 
   dispose(): void {
@@ -354,6 +405,7 @@ export class CpuBackend implements Backend {
     }
     this.owned.clear();
     this.allocatedBytes = 0;
+    this.mappedBytes = 0;
     this.engine = null;
     this.addon.destroyEngine(engine);
   }
