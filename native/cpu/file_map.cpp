@@ -1,7 +1,6 @@
 // FileMapping (file_map.h): a read-only private mapping of a whole file, followed by one anonymous
-// zero page, so a kernel's vector load that runs a few bytes past a tensor at the very end of the file
-// reads zeros instead of faulting (engine buffers from alloc() have 64 bytes of tail slack for the
-// same reason).
+// zero page: a tensor at the very end of the file then has readable slack past its last byte, as the
+// buffers from CpuEngine::alloc() have (64 bytes), so a vector load running a few bytes over reads zeros.
 #include "file_map.h"
 
 #include <cerrno>

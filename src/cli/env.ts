@@ -40,10 +40,15 @@ export function backendOptionsFromEnv(
     ...(work !== undefined && work !== '' && !Number.isNaN(Number(work)) ? { asyncMinWork: Number(work) } : {}),
     ...(dtype === 'f16' || dtype === 'f32' ? { dtype } : {}),
     ...(env.TOKENMILL_CUDA_GRAPHS === '0' ? { cudaGraphs: false } : {}),
-    ...(env.TOKENMILL_GGUF_MMAP === '0' ? { mmap: false } : {}),
+    ...ggufMmapOptionFromEnv(env),
     ...cpuPoolOptionsFromEnv(env),
     ...cpuEngineOptionsFromEnv(env),
   };
+}
+
+/** TOKENMILL_GGUF_MMAP=0: the CPU backend reads GGUF weights into heap copies instead of mapping the file. */
+export function ggufMmapOptionFromEnv(env: NodeJS.ProcessEnv = process.env): { mmap?: false } {
+  return env.TOKENMILL_GGUF_MMAP === '0' ? { mmap: false } : {};
 }
 
 /**
