@@ -34,7 +34,7 @@ export interface BackendMemoryStats {
   /** Bytes currently held by live tensors (views excluded), mapped ones included. */
   readonly allocatedBytes: number;
   readonly numTensors: number;
-  /** Of allocatedBytes, those of tensors over mapped files (Backend.mapWeightFile): page cache, not heap. */
+  /** Of allocatedBytes, those of tensors over mapped files (Backend.mapWeightFile): page cache, not heap. Absent: none. */
   readonly mappedBytes?: number;
 }
 

@@ -167,7 +167,8 @@ export class CpuBackend extends CpuOpQueue implements Backend {
   }
 
   memoryStats(): BackendMemoryStats {
-    return { allocatedBytes: this.allocatedBytes, numTensors: this.owned.size, mappedBytes: this.mappedBytes };
+    const stats = { allocatedBytes: this.allocatedBytes, numTensors: this.owned.size };
+    return this.mappedBytes > 0 ? { ...stats, mappedBytes: this.mappedBytes } : stats;
   }
 
   dispose(): void {
