@@ -24,6 +24,8 @@ import { CudaGraphs, hasGraphNative } from './cuda-graphs.js';
 import { sampleOnDevice, type SamplerScratch } from './cuda-sampler.js';
 import { cudaProbeReason, cudaVersionString } from './cuda-probe-reason.js';
 import { configuredCublasLtPath } from './cuda-config.js';
+import { ggmlEmbeddingCall, ggmlMatmulCall } from './cuda-ggml.js';
+import type { GgmlQuantType } from '../ggml-format.js';
 
 export interface CudaBackendOptions {
   readonly deviceIndex?: number;
@@ -31,6 +33,13 @@ export interface CudaBackendOptions {
   readonly dtype?: 'bf16' | 'f16' | 'f32';
   /** Expose `graphs` (CUDA graphs) when the addon has them (default true; the CLI maps TOKENMILL_CUDA_GRAPHS=0 to false). */
   readonly cudaGraphs?: boolean;
+  /**
+   * Expose matmulGgml / embeddingGgml (native/cuda/gemm_ggml.cu), so GGUF block weights (Q4_0 .. Q6_K)
+   * load and run as stored. Default false: such a model is refused on CUDA (use --device cpu), as
+   * before the kernels existed, until they have passed the GPU suite on a device. The CLI maps
+   * TOKENMILL_CUDA_GGML=1 here.
+   */
+  readonly ggmlKernels?: boolean;
 }
 
 export interface CudaProbe {
@@ -107,6 +116,9 @@ export class CudaBackend implements Backend {
    * staging buffer and one async copy per call. NOT YET RUN ON A GPU.
    */
   readonly applyTokenBitmask?: (logits: Tensor, packed: Int32Array, numMasked: number, words: number) => void;
+  /** ggml block-weight ops (Backend.matmulGgml / embeddingGgml), only with the ggmlKernels option. NOT YET RUN ON A GPU. */
+  readonly matmulGgml?: (out: Tensor, x: Tensor, w: Tensor, type: GgmlQuantType, bias: Tensor | null) => void;
+  readonly embeddingGgml?: (out: Tensor, w: Tensor, type: GgmlQuantType, ids: Tensor) => void;
   /** Scratch for dequantized weights (T > GEMV tokens), grown to the largest int8 weight seen. */
   private q8Scratch: CudaTensor | null = null;
 
@@ -131,6 +143,10 @@ export class CudaBackend implements Backend {
     if (typeof this.ctx.applyTokenBitmask === 'function') this.applyTokenBitmask = (...a) => this.tokenBitmask(...a);
     if (typeof this.ctx.matmulQ8 === 'function' && typeof this.ctx.dequantQ8 === 'function')
       this.matmulQ8 = (...a) => this.int8Matmul(...a);
+    if (opts.ggmlKernels === true && typeof this.ctx.matmulGgml === 'function' && typeof this.ctx.embeddingGgml === 'function') {
+      this.matmulGgml = (...a) => this.ggmlMatmul(...a);
+      this.embeddingGgml = (...a) => this.ggmlEmbedding(...a);
+    }
   }
 
   /** cuBLASLt loaded, multiprocessor count, bytes held in the block cache. */
@@ -351,6 +367,33 @@ export class CudaBackend implements Backend {
     const wd = this.view(scratch, [N, K]);
     this.call(() => this.ctx.dequantQ8!(scratch.ptr, scratch.code, w.ptr, s.ptr, N, K));
     this.matmul(out, x, wd, bias);
+  }
+
+  /** x quantized per 32 into the context's scratch, then the ggml GEMV (T <= 8) or its token-tiled form. */
+  private ggmlMatmul(out: Tensor, x: Tensor, w: Tensor, type: GgmlQuantType, bias: Tensor | null): void {
+    const a = ggmlMatmulCall(this, this.computeDType, out, x, w, type, bias);
+    this.lastMatmulPath = this.call(() =>
+      this.ctx.matmulGgml!(
+        a.out.ptr,
+        a.out.code,
+        a.x.ptr,
+        a.x.code,
+        a.w.ptr,
+        a.type,
+        a.rowBytes,
+        a.bias?.ptr ?? 0,
+        a.bias?.code ?? 0,
+        a.T,
+        a.N,
+        a.K,
+      ),
+    );
+  }
+
+  private ggmlEmbedding(out: Tensor, w: Tensor, type: GgmlQuantType, ids: Tensor): void {
+    const a = ggmlEmbeddingCall(this, this.computeDType, out, w, type, ids);
+    if (a.T === 0) return;
+    this.call(() => this.ctx.embeddingGgml!(a.out.ptr, a.out.code, a.w.ptr, a.type, a.rowBytes, a.ids.ptr, a.T, a.V, a.K));
   }
 
   rope(q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor): void {
