@@ -23,6 +23,8 @@ export interface RequestOutcome {
   readonly latencyMs: number;
   readonly ttftMs: number | null;
   readonly error?: string;
+  /** An error event inside a 200 stream (the server failed after the headers went out): its envelope, shortened. */
+  readonly streamError?: string;
   /** Why the stream counts as truncated (set exactly when truncated is). */
   readonly truncation?: TruncationDetail;
 }
@@ -216,6 +218,7 @@ export async function soakRequest(spec: RequestSpec, rng: Rng): Promise<RequestO
     const dec = new TextDecoder();
     let chunks = 0;
     let sawDone = false;
+    let streamError: string | undefined;
     for (;;) {
       const { value, done: end } = await reader.read();
       if (end) break;
@@ -231,17 +234,23 @@ export async function soakRequest(spec: RequestSpec, rng: Rng): Promise<RequestO
         lastEvent = ev;
         if (ev === 'data: [DONE]') sawDone = true;
         else if (ev.startsWith('data: ')) {
-          const j = JSON.parse(ev.slice(6)) as { choices?: { finish_reason?: string | null }[] };
+          const j = JSON.parse(ev.slice(6)) as { choices?: { finish_reason?: string | null }[]; error?: unknown };
           for (const c of j.choices ?? []) if (c.finish_reason) base.finishReasons.push(c.finish_reason);
+          if (j.error !== undefined) streamError ??= JSON.stringify(j.error).slice(0, 300);
         }
       }
       if ((disconnect === 'after-first-chunk' && chunks >= 1) || (disconnect === 'mid-stream' && chunks >= midAfter)) {
         await reader.cancel();
-        return done({ status: res.status });
+        return done({ status: res.status, ...(streamError !== undefined ? { streamError } : {}) });
       }
     }
     if (disconnect !== null) base.disconnect = null; // the stream ended before the client could leave
-    return done({ status: res.status, truncated: !sawDone, ...(sawDone ? {} : { truncation: truncation('no-done', null) }) });
+    return done({
+      status: res.status,
+      truncated: !sawDone,
+      ...(sawDone ? {} : { truncation: truncation('no-done', null) }),
+      ...(streamError !== undefined ? { streamError } : {}),
+    });
   } catch (e) {
     if (timedOut) return done({ status: res.status, error: describeError(e) });
     return done({ status: res.status, truncated: true, error: describeError(e), truncation: truncation('read-error', e) });

@@ -47,6 +47,9 @@ export interface WaveReport {
   readonly truncated: number;
   /** What each truncated response looked like (the first few), so a rare one explains itself. */
   readonly truncations: readonly TruncationDetail[];
+  /** 200 streams carrying an error event (the server failed after the headers), and the first few of those errors. */
+  readonly streamErrors: number;
+  readonly streamErrorSamples: readonly string[];
   readonly disconnects: Record<string, number>;
   readonly p50Ms: number;
   readonly p99Ms: number;
@@ -67,6 +70,8 @@ export interface SoakReport {
   readonly timeouts: number;
   readonly truncated: number;
   readonly truncations: readonly TruncationDetail[];
+  readonly streamErrors: number;
+  readonly streamErrorSamples: readonly string[];
   readonly maxLeakedBlocks: number;
   /** RSS after the first wave (warm-up) and after the last. */
   readonly rssWarmBytes: number;
@@ -87,7 +92,8 @@ function count<T extends string>(xs: readonly T[]): Record<string, number> {
   return out;
 }
 
-const MAX_TRUNCATIONS_KEPT = 5;
+/** Examples kept per report: enough to see a pattern, few enough to print. */
+const MAX_SAMPLES = 5;
 
 const isShed = (o: RequestOutcome): boolean => (o.status === 503 || o.status === 429) && o.retryAfter;
 
@@ -128,7 +134,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       errors5xx: outcomes.filter((x) => x.status >= 500 && !isShed(x)).length,
       timeouts: outcomes.filter((x) => x.timedOut).length,
       truncated: outcomes.filter((x) => x.truncated).length,
-      truncations: outcomes.flatMap((x) => (x.truncation === undefined ? [] : [x.truncation])).slice(0, MAX_TRUNCATIONS_KEPT),
+      truncations: outcomes.flatMap((x) => (x.truncation === undefined ? [] : [x.truncation])).slice(0, MAX_SAMPLES),
+      streamErrors: outcomes.filter((x) => x.streamError !== undefined).length,
+      streamErrorSamples: outcomes.flatMap((x) => (x.streamError === undefined ? [] : [x.streamError])).slice(0, MAX_SAMPLES),
       disconnects: count(outcomes.flatMap((x) => (x.disconnect === null ? [] : [x.disconnect]))),
       p50Ms: percentile(
         done.map((x) => x.latencyMs),
@@ -170,7 +178,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     errors5xx: waves.reduce((s, w) => s + w.errors5xx, 0),
     timeouts: waves.reduce((s, w) => s + w.timeouts, 0),
     truncated: waves.reduce((s, w) => s + w.truncated, 0),
-    truncations: waves.flatMap((w) => w.truncations).slice(0, MAX_TRUNCATIONS_KEPT),
+    truncations: waves.flatMap((w) => w.truncations).slice(0, MAX_SAMPLES),
+    streamErrors: waves.reduce((s, w) => s + w.streamErrors, 0),
+    streamErrorSamples: waves.flatMap((w) => w.streamErrorSamples).slice(0, MAX_SAMPLES),
     maxLeakedBlocks: Math.max(...waves.map((w) => w.leakedBlocks)),
     rssWarmBytes: rssWarm,
     rssLastBytes: rssLast,

@@ -95,10 +95,11 @@ try {
     onWave: (w) => {
       console.log(
         `[soak] wave ${w.wave}: ${w.requests} req ${JSON.stringify(w.byStatus)} shed ${w.shed} 5xx ${w.errors5xx} timeouts ${w.timeouts} ` +
-          `truncated ${w.truncated} p99 ${w.p99Ms.toFixed(0)} ms, KV ${w.freeBlocks}/${w.totalBlocks} free, ` +
+          `truncated ${w.truncated} stream errors ${w.streamErrors} p99 ${w.p99Ms.toFixed(0)} ms, KV ${w.freeBlocks}/${w.totalBlocks} free, ` +
           `RSS ${(w.rssBytes / 2 ** 20).toFixed(0)} MiB`,
       );
       for (const t of w.truncations) console.log(`[soak]   truncated: ${JSON.stringify(t)}`);
+      for (const e of w.streamErrorSamples) console.log(`[soak]   stream error: ${e}`);
     },
   });
   let overload: OverloadReport | null = null;
@@ -120,6 +121,7 @@ try {
   const targets = {
     no5xx: soak.errors5xx === 0,
     noTruncatedStreams: soak.truncated === 0,
+    noStreamErrors: soak.streamErrors === 0,
     noLeakedBlocks: soak.maxLeakedBlocks === 0,
     rssGrowthUnder10Pct: soak.rssGrowthPct < 10,
     ...(overload ? { overloadShedsNotTimesOut: overload.timeouts === 0 && overload.shed > 0 && overload.shedWithoutRetryAfter === 0 } : {}),
