@@ -95,8 +95,8 @@ try {
     onWave: (w) => {
       console.log(
         `[soak] wave ${w.wave}: ${w.requests} req ${JSON.stringify(w.byStatus)} shed ${w.shed} 5xx ${w.errors5xx} timeouts ${w.timeouts} ` +
-          `truncated ${w.truncated} stream errors ${w.streamErrors} p99 ${w.p99Ms.toFixed(0)} ms, KV ${w.freeBlocks}/${w.totalBlocks} free, ` +
-          `RSS ${(w.rssBytes / 2 ** 20).toFixed(0)} MiB`,
+          `truncated ${w.truncated} stream errors ${w.streamErrors} p99 ${w.p99Ms.toFixed(0)} ms, ` +
+          `KV ${w.freeBlocks}/${w.totalBlocks} free, RSS ${(w.rssBytes / 2 ** 20).toFixed(0)} MiB`,
       );
       for (const t of w.truncations) console.log(`[soak]   truncated: ${JSON.stringify(t)}`);
       for (const e of w.streamErrorSamples) console.log(`[soak]   stream error: ${e}`);

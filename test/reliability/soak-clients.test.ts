@@ -14,8 +14,10 @@ const BODY_DELAY_MS = 150;
 let server: Server;
 let url: string;
 
-const chunk = (finish: string | null): string =>
-  `data: ${JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'x' }, finish_reason: finish }] })}\n\n`;
+const chunk = (finish: string | null): string => {
+  const choice = { index: 0, delta: { content: 'x' }, finish_reason: finish };
+  return `data: ${JSON.stringify({ object: 'chat.completion.chunk', choices: [choice] })}\n\n`;
+};
 
 before(async () => {
   server = createServer((req, res) => {
