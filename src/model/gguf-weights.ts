@@ -181,7 +181,9 @@ export function uploadGgufWeights(s: GgufModelSource, backend: Backend): ModelWe
     if (backend.matmulGgml === undefined || backend.embeddingGgml === undefined) {
       throw new TokenmillError(
         'backend_unavailable',
-        `${s.file}: backend '${backend.name}' cannot compute on ${type} weights (use --device cpu)`,
+        `${s.file}: backend '${backend.name}' cannot compute on ${type} weights (use --device cpu${
+          backend.name === 'cuda' ? '; the CUDA kernels for them are off until they have passed on a device: TOKENMILL_CUDA_GGML=1' : ''
+        })`,
         { details: { file: s.file, tensor: names[0] } },
       );
     }

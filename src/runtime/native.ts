@@ -294,6 +294,32 @@ export interface CudaContextNative {
   ): 'gemv_q8' | 'tiled_q8';
   /** out[n, k] = wq[n, k] * scales[n] in dtOut. */
   dequantQ8?(out: number, dtOut: number, wq: number, scales: number, n: number, k: number): void;
+  /** ggml block weights (gemm_ggml.cu); optional so that older binaries still load. type: the ggml type id. */
+  matmulGgml?(
+    out: number,
+    dtOut: number,
+    x: number,
+    dtX: number,
+    w: number,
+    type: number,
+    rowBytes: number,
+    bias: number,
+    dtBias: number,
+    numTokens: number,
+    n: number,
+    k: number,
+  ): 'gemv_ggml' | 'batched_ggml';
+  embeddingGgml?(
+    out: number,
+    dtOut: number,
+    w: number,
+    type: number,
+    rowBytes: number,
+    ids: number,
+    numTokens: number,
+    v: number,
+    k: number,
+  ): void;
   argmax(out: number, logits: number, rows: number, vocab: number): void;
   sample(
     out: number,
