@@ -3,7 +3,7 @@
 // docs/cli.md ("Environment"); the bench records and the environment fingerprint carry the ones in
 // effect (tokenmillEnv, secrets left out).
 import type { EngineOptions } from '../engine/engine-config.js';
-import type { CpuEngineSwitches, CpuPoolOptions } from '../runtime/native.js';
+import type { CpuEngineSwitches, CpuPoolOptions, NativeAddonPaths } from '../runtime/native.js';
 import { CPU_ISAS, type SelectOptions } from '../runtime/select.js';
 import type { LogLevel } from '../util/logger.js';
 import { TokenmillError } from '../util/errors.js';
@@ -59,6 +59,27 @@ export function cpuEngineOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): {
 export function cudaConfigFromEnv(env: NodeJS.ProcessEnv = process.env): { cublasLtPath?: string } {
   const path = env.TOKENMILL_CUBLASLT;
   return path !== undefined && path !== '' ? { cublasLtPath: path } : {};
+}
+
+/**
+ * TOKENMILL_CPU_ADDON / TOKENMILL_CUDA_ADDON: addon binaries elsewhere than build/Release (the bundled
+ * GPU suite, scripts/gpu/run-suite.sh), for configureNativeAddons (runtime/native.ts). Empty = default.
+ */
+export function addonPathsFromEnv(env: NodeJS.ProcessEnv = process.env): NativeAddonPaths {
+  const cpu = env.TOKENMILL_CPU_ADDON;
+  const cuda = env.TOKENMILL_CUDA_ADDON;
+  return {
+    ...(cpu !== undefined && cpu !== '' ? { cpuAddonPath: cpu } : {}),
+    ...(cuda !== undefined && cuda !== '' ? { cudaAddonPath: cuda } : {}),
+  };
+}
+
+/**
+ * The environment of chat template renderer processes (model/chat-template.ts): this one's, less
+ * NODE_OPTIONS, so a preload or inspector flag meant for tokenmill does not start with every renderer.
+ */
+export function rendererEnvFromEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, NODE_OPTIONS: '' };
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];

@@ -2,7 +2,8 @@
 // (build/Release/tokenmill_cpu.node, scripts/build-native.mjs) and the CUDA addon
 // (build/Release/tokenmill_cuda.node, scripts/build-cuda.mjs where nvcc exists). Both load lazily;
 // a missing, broken or stale binary is a reason string, never thrown at import time.
-// TOKENMILL_CPU_ADDON / TOKENMILL_CUDA_ADDON override the paths (bundled GPU suite).
+// configureNativeAddons() names other paths (the CLI maps TOKENMILL_CPU_ADDON / TOKENMILL_CUDA_ADDON
+// to it, for the bundled GPU suite).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -108,9 +109,28 @@ export interface AddonLoad<T> {
 const require = createRequire(import.meta.url);
 const here = dirname(fileURLToPath(import.meta.url));
 
-/** Looks for build/Release/<file> in the repo root above this file (src/runtime or dist/src/runtime). */
-function findBinary(file: string, envVar: string): string | null {
-  const override = process.env[envVar];
+/** Addon binaries elsewhere than build/Release above this file; absent or '' = that default search. */
+export interface NativeAddonPaths {
+  readonly cpuAddonPath?: string;
+  readonly cudaAddonPath?: string;
+}
+
+let addonPaths: NativeAddonPaths = {};
+let cpuLoad: AddonLoad<CpuAddon> | null = null;
+let cudaChecked: AddonLoad<CudaAddon> | null = null;
+
+/**
+ * Process-wide addon locations, set by the composition root (src/cli/program.ts, the GPU suite's
+ * bundles) before the first load; a later call forgets what was loaded, so the next load uses them.
+ */
+export function configureNativeAddons(paths: NativeAddonPaths): void {
+  addonPaths = { ...paths };
+  cpuLoad = null;
+  cudaChecked = null;
+}
+
+/** `override` when given, else build/Release/<file> in the repo root above this file (src/runtime or dist/src/runtime). */
+function findBinary(file: string, override: string | undefined): string | null {
   if (override) return existsSync(override) ? resolve(override) : null;
   let dir = here;
   for (let i = 0; i < 5; i++) {
@@ -122,8 +142,8 @@ function findBinary(file: string, envVar: string): string | null {
 }
 
 /** require() a binary once; a missing or unloadable file is a reason, never a throw. */
-function loadBinary(file: string, envVar: string, missing: string): AddonLoad<unknown> {
-  const path = findBinary(file, envVar);
+function loadBinary(file: string, override: string | undefined, missing: string): AddonLoad<unknown> {
+  const path = findBinary(file, override);
   if (path === null) return { addon: null, reason: missing };
   try {
     return { addon: require(path) as unknown, reason: `loaded ${path}` };
@@ -132,13 +152,11 @@ function loadBinary(file: string, envVar: string, missing: string): AddonLoad<un
   }
 }
 
-let cpuLoad: AddonLoad<CpuAddon> | null = null;
-
-/** The CPU addon, loaded once (TOKENMILL_CPU_ADDON overrides its path). */
+/** The CPU addon, loaded once (configureNativeAddons' cpuAddonPath overrides its path). */
 export function loadCpuAddon(): AddonLoad<CpuAddon> {
   cpuLoad ??= loadBinary(
     'tokenmill_cpu.node',
-    'TOKENMILL_CPU_ADDON',
+    addonPaths.cpuAddonPath,
     'build/Release/tokenmill_cpu.node not found (run `npm run install` to build it)',
   ) as AddonLoad<CpuAddon>;
   return cpuLoad;
@@ -315,14 +333,12 @@ export interface CudaGraphNative {
   graphDestroy(id: number): void;
 }
 
-let cudaChecked: AddonLoad<CudaAddon> | null = null;
-
-/** The CUDA addon when built with ABI version 1. */
+/** The CUDA addon when built with ABI version 1, loaded once (configureNativeAddons' cudaAddonPath overrides its path). */
 export function loadCudaAddon(): AddonLoad<CudaAddon> {
   if (cudaChecked !== null) return cudaChecked;
   const bin = loadBinary(
     'tokenmill_cuda.node',
-    'TOKENMILL_CUDA_ADDON',
+    addonPaths.cudaAddonPath,
     'the CUDA addon is not built (build/Release/tokenmill_cuda.node missing; it builds where nvcc exists)',
   );
   if (bin.addon === null) {
