@@ -204,7 +204,8 @@ export async function buildCuda() {
   const { jobs, nvccThreads } = compileParallelism({ cores, tasks: tasks.length, targets, jobsEnv: process.env.TOKENMILL_CUDA_JOBS });
   if (tasks.length > 0)
     console.log(
-      `[build-cuda] compiling ${tasks.length} files, ${Math.min(jobs, tasks.length)} at once${nvccThreads > 1 ? `, nvcc --threads ${nvccThreads}` : ''} (${cores} cores)`,
+      `[build-cuda] compiling ${tasks.length} files, ${Math.min(jobs, tasks.length)} at once` +
+        `${nvccThreads > 1 ? `, nvcc --threads ${nvccThreads}` : ''} (${cores} cores)`,
     );
   const t0 = Date.now();
   const results = await pool(

@@ -40,7 +40,10 @@ export function archsFromNvidiaSmi(stdout) {
 
 /**
  * The build's architectures and whether to embed PTX, with a sentence saying why.
- * @param {{ env?: Record<string, string | undefined>, nvidiaSmi?: { status: number | null, stdout?: string, error?: string } | null }} input
+ * @param {{
+ *   env?: Record<string, string | undefined>,
+ *   nvidiaSmi?: { status: number | null, stdout?: string, error?: string } | null,
+ * }} input
  * @returns {{ archs: string[], ptx: boolean, source: 'env' | 'gpu' | 'fallback', reason: string }}
  */
 export function selectCudaArchs({ env = {}, nvidiaSmi = null } = {}) {

@@ -41,5 +41,6 @@ const config = writeRandomModel(o.out, preset.config, {
 });
 const seconds = ((Date.now() - t0) / 1000).toFixed(1);
 console.log(
-  `gen-model: wrote ${o.preset} (${config.architecture}, ${config.numLayers} layers, D=${config.hiddenSize}, V=${config.vocabSize}, ${dtype}, seed ${seed}) to ${o.out} in ${seconds}s`,
+  `gen-model: wrote ${o.preset} (${config.architecture}, ${config.numLayers} layers, D=${config.hiddenSize}, V=` +
+    `${config.vocabSize}, ${dtype}, seed ${seed}) to ${o.out} in ${seconds}s`,
 );

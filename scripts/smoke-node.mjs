@@ -186,7 +186,8 @@ async function here() {
     );
     const served = await serveOne(modelDir);
     process.stdout.write(
-      `smoke-node: ${v} ok in ${((Date.now() - t0) / 1000).toFixed(1)} s: cpu addon ${addons.cpu}; cuda addon ${addons.cuda}; doctor: cuda ${d.cuda?.reason}; ` +
+      `smoke-node: ${v} ok in ${((Date.now() - t0) / 1000).toFixed(1)} s: cpu addon ${addons.cpu}; cuda addon ${addons.cuda}; ` +
+        `doctor: cuda ${d.cuda?.reason}; ` +
         `generate ${JSON.stringify(gen.stdout.slice(0, 40))}... = reference; serve 1 completion ${served}; drained on SIGTERM\n`,
     );
   } finally {

@@ -147,7 +147,8 @@ function renderKeys(keys, totals) {
   );
   const sum = keys.reduce((s, k) => s + k.cost_usd, 0);
   $('cost-note').textContent =
-    `Keys total ${fmtUsd(sum, 8)} of ${fmtUsd(busy, 8)} busy (in-flight requests are added when they finish); all-in ${fmtUsd(totals.all_in_usd, 6)} includes idle time.`;
+    `Keys total ${fmtUsd(sum, 8)} of ${fmtUsd(busy, 8)} busy (in-flight requests are added when they finish); all-in ` +
+    `${fmtUsd(totals.all_in_usd, 6)} includes idle time.`;
 }
 
 function renderMachine(info) {

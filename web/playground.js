@@ -110,7 +110,9 @@ export function startPlayground({ api, currentModel }) {
       if (usage) {
         const speed = usage.completion_tokens > 1 && secs > 0 ? ` · ${((usage.completion_tokens - 1) / secs).toFixed(1)} tok/s` : '';
         const ttft = tFirst === null ? '' : ` · first token ${(tFirst - t0).toFixed(0)} ms`;
-        out.meta.textContent = `${usage.prompt_tokens} prompt + ${usage.completion_tokens} output tokens${ttft}${speed} · cost $${usage.cost_usd.toFixed(8)}`;
+        out.meta.textContent =
+          `${usage.prompt_tokens} prompt + ${usage.completion_tokens} output tokens${ttft}${speed} · cost $` +
+          `${usage.cost_usd.toFixed(8)}`;
         out.meta.dataset.costUsd = String(usage.cost_usd);
       }
     } catch (e) {

@@ -45,7 +45,8 @@ const proto = Float32Array.from({ length: N * K }, () => {
     for (let i = 0; i < M; i++) b.matmul(out, x, wf, null);
   });
   console.log(
-    `f32 T=1 threads=${threads}: ${ms.toFixed(2)} ms for ${M} x [${N}, ${K}] -> ${((M * N * K * 4) / (ms / 1000) / 1e9).toFixed(2)} GB/s (one matrix reused: L2/L3-resident when small)`,
+    `f32 T=1 threads=${threads}: ${ms.toFixed(2)} ms for ${M} x [${N}, ${K}] -> ` +
+      `${((M * N * K * 4) / (ms / 1000) / 1e9).toFixed(2)} GB/s (one matrix reused: L2/L3-resident when small)`,
   );
   for (const t of [wf, x, out]) b.free(t);
 }
@@ -68,7 +69,8 @@ for (const type of types) {
     const gb = (M * N * rowBytes) / (ms / 1000) / 1e9;
     const gflop = (2 * T * M * N * K) / (ms / 1000) / 1e9;
     console.log(
-      `${type} T=${T} threads=${threads}: ${ms.toFixed(2)} ms for ${M} x [${N}, ${K}] -> ${gb.toFixed(2)} GB/s of blocks, ${gflop.toFixed(1)} GFLOP/s`,
+      `${type} T=${T} threads=${threads}: ${ms.toFixed(2)} ms for ${M} x [${N}, ${K}] -> ${gb.toFixed(2)} GB/s of blocks, ` +
+        `${gflop.toFixed(1)} GFLOP/s`,
     );
     b.free(x);
     b.free(out);

@@ -1,7 +1,8 @@
 // Profile of steady batched decode on the CPU backend: N sequences (inLen prompt, greedy) stepped
-// through Engine directly (bench engine's options: ENGINE_DEFAULTS + a KV pool for all N); prints per-step wall time of pure-decode steps (median/min/max), the
-// share spent in native ops (the CPU engine's per-op profile, switched on here) and the host remainder; then
-// the same for the prefill steps (prompt tok/s).
+// through Engine directly (bench engine's options: ENGINE_DEFAULTS + a KV pool for all N); prints
+// per-step wall time of pure-decode steps (median/min/max), the share spent in native ops (the CPU
+// engine's per-op profile, switched on here) and the host remainder; then the same for the prefill
+// steps (prompt tok/s).
 // node --import tsx bench/cpu/profile-decode.ts --model DIR [--threads 1] [--seqs 1,8,32] [--in 128] [--out 128] [--kv-cache-dtype f16]
 import { parseArgs } from 'node:util';
 import { benchEngineOptions } from '../../src/cli/bench-engine.js';
@@ -84,21 +85,26 @@ for (const n of seqList) {
   }
   const nativeMs = nativeNs1.reduce((a, v, i) => a + v - (nativeNs0[i] ?? 0), 0) / 1e6;
   console.log(
-    `\n== ${n} seqs, ${backend.name} threads=${threads || 'default'}: ${decodeSteps} decode steps, step p50 ${med(stepMs).toFixed(2)} ms [${Math.min(...stepMs).toFixed(2)}-${Math.max(...stepMs).toFixed(2)}], ${((decodeTokens / decodeMs) * 1000).toFixed(0)} tok/s decode-only`,
+    `\n== ${n} seqs, ${backend.name} threads=${threads || 'default'}: ${decodeSteps} decode steps, step p50 ` +
+      `${med(stepMs).toFixed(2)} ms [${Math.min(...stepMs).toFixed(2)}-${Math.max(...stepMs).toFixed(2)}], ` +
+      `${((decodeTokens / decodeMs) * 1000).toFixed(0)} tok/s decode-only`,
   );
   console.log(
-    `   native ops ${(nativeMs / decodeSteps).toFixed(3)} ms/step, host remainder ${((decodeMs - nativeMs) / decodeSteps).toFixed(3)} ms/step`,
+    `   native ops ${(nativeMs / decodeSteps).toFixed(3)} ms/step, host remainder ` +
+      `${((decodeMs - nativeMs) / decodeSteps).toFixed(3)} ms/step`,
   );
   for (let i = 0; i < nativeNs1.length; i++) {
     const d = (nativeNs1[i]! - (nativeNs0[i] ?? 0)) / 1e6;
     if (d > 0)
       console.log(
-        `   ${(names[i] ?? `op${i}`).padEnd(16)} ${(d / decodeSteps).toFixed(3)} ms/step  ${((calls1[i]! - (calls0[i] ?? 0)) / decodeSteps).toFixed(1)} calls/step`,
+        `   ${(names[i] ?? `op${i}`).padEnd(16)} ${(d / decodeSteps).toFixed(3)} ms/step  ` +
+          `${((calls1[i]! - (calls0[i] ?? 0)) / decodeSteps).toFixed(1)} calls/step`,
       );
   }
   const pNative = prefillNs.reduce((a, v) => a + v, 0) / 1e6;
   console.log(
-    `   prefill: ${prefillSteps} steps, ${prefillMs.toFixed(1)} ms (${(((n * inLen) / prefillMs) * 1000).toFixed(0)} prompt tok/s), native ${pNative.toFixed(1)} ms: ` +
+    `   prefill: ${prefillSteps} steps, ${prefillMs.toFixed(1)} ms (${(((n * inLen) / prefillMs) * 1000).toFixed(0)} prompt ` +
+      `tok/s), native ${pNative.toFixed(1)} ms: ` +
       prefillNs
         .map((v, i) => (v > 0.02 * pNative * 1e6 ? `${names[i] ?? i} ${(v / 1e6).toFixed(1)}` : ''))
         .filter((x) => x !== '')

@@ -246,7 +246,8 @@ export function runQuantSection(o: {
           'decode' in x ? `decode ${x.decode.median} [${x.decode.min}..${x.decode.max}] prefill ${x.prefill.median}` : `error: ${x.error}`;
         console.log(
           `quant ${model} ${type} threads=${threads}: tokenmill ${fmt(tm)} | llama.cpp ${fmt(lc)} | x${row.speedup ?? '?'}; ` +
-            `GB/s ${row.decodeGbPerS.tokenmill ?? '?'} vs llama.cpp ${row.decodeGbPerS.llamaCpp ?? '?'} (streaming ${o.bandwidthGbPerS[threads] ?? '?'})`,
+            `GB/s ${row.decodeGbPerS.tokenmill ?? '?'} vs llama.cpp ${row.decodeGbPerS.llamaCpp ?? '?'} (streaming ` +
+            `${o.bandwidthGbPerS[threads] ?? '?'})`,
         );
         if (row.int8 !== null) {
           const i = row.int8;

@@ -82,7 +82,8 @@ const dirty = git(['status', '--porcelain', '--', 'native', 'src/runtime', 'bind
 const loadAvgStart = loadavg();
 const bandwidthStartGbPerS: Record<number, number> = { 1: probeBandwidth(1), 2: probeBandwidth(2) };
 console.log(
-  `bench: read bandwidth now (1 GiB sum, median of 5): ${bandwidthStartGbPerS[1]} GB/s (1 thread), ${bandwidthStartGbPerS[2]} GB/s (2 threads); load ${loadAvgStart.map((x) => x.toFixed(1)).join(' ')}`,
+  `bench: read bandwidth now (1 GiB sum, median of 5): ${bandwidthStartGbPerS[1]} GB/s (1 thread), ${bandwidthStartGbPerS[2]} ` +
+    `GB/s (2 threads); load ${loadAvgStart.map((x) => x.toFixed(1)).join(' ')}`,
 );
 const records: Record<string, unknown>[] = [];
 for (const name of modelList) {
@@ -149,7 +150,8 @@ for (const name of modelList) {
         `${name.padEnd(12)} threads=${threads} ${m.isa}: decode ${decode.median} tok/s [${decode.min}..${decode.max}]${mark}; ` +
           `${rec.decodeGbPerS} GB/s = ${rec.pctOfReadBandwidth ?? '?'}% of read ${rec.readGbPerS ?? '?'} GB/s; ` +
           `prefill ${prefill.median} tok/s [${prefill.min}..${prefill.max}]; RSS ${(m.peakRssBytes / 2 ** 20).toFixed(0)} MiB ` +
-          `(baseline ${(m.baselineRssBytes / 2 ** 20).toFixed(0)}, weights ${(m.weightBytes / 2 ** 20).toFixed(0)}, x${rec.rssAboveBaselineOverWeights})`,
+          `(baseline ${(m.baselineRssBytes / 2 ** 20).toFixed(0)}, weights ${(m.weightBytes / 2 ** 20).toFixed(0)}, x` +
+          `${rec.rssAboveBaselineOverWeights})`,
       );
     }
 }
@@ -200,5 +202,6 @@ mkdirSync('bench/results', { recursive: true });
 const file = join('bench/results', `cpu-${result.date.slice(0, 16).replace(/[:T]/g, '-')}-${sha.slice(0, 8)}.json`);
 writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
 console.log(
-  `bench: wrote ${file} (load average ${loadAvgStart.map((x) => x.toFixed(1)).join(' ')} -> ${result.loadAvgEnd.map((x) => x.toFixed(1)).join(' ')})`,
+  `bench: wrote ${file} (load average ${loadAvgStart.map((x) => x.toFixed(1)).join(' ')} -> ` +
+    `${result.loadAvgEnd.map((x) => x.toFixed(1)).join(' ')})`,
 );

@@ -76,7 +76,8 @@ const loadStart = loadavg();
 const readGbPerS = new Map(threadList.map((t) => [t, measureReadBandwidth(t).median]));
 const peakSource = 'measured read bandwidth (addon probe: 1 GiB sum, median of 5) at the same thread count';
 console.log(
-  `compare-cpu: read bandwidth ${[...readGbPerS].map(([t, g]) => `${g} GB/s (${t}t)`).join(', ')}; load average ${loadStart.map((x) => x.toFixed(1)).join(' ')}`,
+  `compare-cpu: read bandwidth ${[...readGbPerS].map(([t, g]) => `${g} GB/s (${t}t)`).join(', ')}; load average ` +
+    `${loadStart.map((x) => x.toFixed(1)).join(' ')}`,
 );
 /** The ISAs to run: 'best' is what this CPU picks; a forced ISA that resolves to the same table runs once. */
 function resolveIsas(list: string[]): { label: string; cpuIsa?: CpuIsa }[] {
@@ -205,7 +206,8 @@ for (const [k, r] of merged) {
   console.log(
     `ratio ${row.model} ${row.threads}t ${row.isa} ${row.shape} x${row.concurrency}: tokenmill/llama.cpp ${ratio ?? '?'}x ` +
       `(tokenmill ${r.tokPerS.toFixed(1)} [${r.tokPerSSpread?.min?.toFixed(1)}..${r.tokPerSSpread?.max?.toFixed(1)}] vs ` +
-      `llama.cpp ${peer?.tokPerS.toFixed(1) ?? '?'} [${peer?.tokPerSSpread?.min?.toFixed(1) ?? '?'}..${peer?.tokPerSSpread?.max?.toFixed(1) ?? '?'}] tok/s)`,
+      `llama.cpp ${peer?.tokPerS.toFixed(1) ?? '?'} [${peer?.tokPerSSpread?.min?.toFixed(1) ?? '?'}..` +
+      `${peer?.tokPerSSpread?.max?.toFixed(1) ?? '?'}] tok/s)`,
   );
 }
 const file = writeRun([...merged.values()], {

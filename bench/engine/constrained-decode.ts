@@ -80,7 +80,8 @@ const { model, generationConfig } = await loadModel(dir, backend, { maxTokensPer
 const tokenizer = loadTokenizer(dir);
 const eosTokenIds = generationConfig.eosTokenIds.length > 0 ? generationConfig.eosTokenIds : model.config.eosTokenIds;
 console.log(
-  `constrained-decode: stories15M shape, ${values.tokenizer} vocabulary (${model.config.vocabSize}), ${threads} thread(s), max_tokens ${maxTokens}, load ${loadStart.map((x) => x.toFixed(1)).join(' ')}`,
+  `constrained-decode: stories15M shape, ${values.tokenizer} vocabulary (${model.config.vocabSize}), ${threads} thread(s), ` +
+    `max_tokens ${maxTokens}, load ${loadStart.map((x) => x.toFixed(1)).join(' ')}`,
 );
 
 interface Rep {
@@ -165,8 +166,12 @@ for (const conc of concurrency) {
   const j = stat(json);
   const costPct = (1 - j.median / f.median) * 100;
   console.log(
-    `  ${String(conc).padStart(3)} streams: free ${f.median.toFixed(1)} tok/s [${f.min.toFixed(1)}-${f.max.toFixed(1)}]  json_schema ${j.median.toFixed(1)} tok/s [${j.min.toFixed(1)}-${j.max.toFixed(1)}]  cost ${costPct.toFixed(1)}%` +
-      `\n        json steps: ${median(json.map((r) => r.stepMs)).toFixed(2)} ms, masks ${median(json.map((r) => r.maskMsPerStep)).toFixed(2)} ms/step on the JS thread while the forward pass runs, then ${median(json.map((r) => r.readWaitMsPerStep)).toFixed(2)} ms/step still waiting for logits (free steps ${median(free.map((r) => r.stepMs)).toFixed(2)} ms)` +
+    `  ${String(conc).padStart(3)} streams: free ${f.median.toFixed(1)} tok/s [${f.min.toFixed(1)}-${f.max.toFixed(1)}]  ` +
+      `json_schema ${j.median.toFixed(1)} tok/s [${j.min.toFixed(1)}-${j.max.toFixed(1)}]  cost ${costPct.toFixed(1)}%` +
+      `\n        json steps: ${median(json.map((r) => r.stepMs)).toFixed(2)} ms, masks ` +
+      `${median(json.map((r) => r.maskMsPerStep)).toFixed(2)} ms/step on the JS thread while the forward pass runs, then ` +
+      `${median(json.map((r) => r.readWaitMsPerStep)).toFixed(2)} ms/step still waiting for logits (free steps ` +
+      `${median(free.map((r) => r.stepMs)).toFixed(2)} ms)` +
       (json.some((r) => r.finishedEarly > 0)
         ? `  (${json.reduce((a, r) => a + r.finishedEarly, 0)} constrained requests completed their document before max_tokens)`
         : ''),

@@ -96,7 +96,8 @@ for (let round = 0; round < rounds; round++) {
     const pollMeanMs = polls > 0 ? stats.reduce((n, x) => n + x.meanMs * x.polls, 0) / polls : 0;
     phases.push({ arm, round, tokPerS: s.tokPerS, numOk: s.numOk, polls, pollMeanMs });
     process.stderr.write(
-      `round ${round} ${arm.padEnd(10)} ${s.tokPerS.toFixed(1)} tok/s (${s.numOk}/${numRequests} ok${arm === 'dashboards' ? `, ${polls} polls, ${pollMeanMs.toFixed(1)} ms each` : ''})\n`,
+      `round ${round} ${arm.padEnd(10)} ${s.tokPerS.toFixed(1)} tok/s (${s.numOk}/${numRequests} ok` +
+        `${arm === 'dashboards' ? `, ${polls} polls, ${pollMeanMs.toFixed(1)} ms each` : ''})\n`,
     );
   }
 }
@@ -130,5 +131,6 @@ const file = resolve(a.output ?? `bench/results/dashboard-overhead-${record.date
 mkdirSync(dirname(file), { recursive: true });
 writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
 process.stdout.write(
-  `median tok/s: none ${none.toFixed(1)}, ${numDashboards} dashboards ${watched.toFixed(1)} (${deltaPct >= 0 ? '+' : ''}${deltaPct.toFixed(2)} %; target within 2 %)\nwrote ${file}\n`,
+  `median tok/s: none ${none.toFixed(1)}, ${numDashboards} dashboards ${watched.toFixed(1)} (${deltaPct >= 0 ? '+' : ''}` +
+    `${deltaPct.toFixed(2)} %; target within 2 %)\nwrote ${file}\n`,
 );

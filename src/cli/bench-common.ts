@@ -140,7 +140,8 @@ export function formatRecordLine(r: BenchRecord): string {
   const errs = r.errors.total > 0 ? `, errors ${JSON.stringify(r.errors.byClass)}` : '';
   const rate = r.requestRate === null ? '' : ` rate=${r.requestRate}/s`;
   return (
-    `${r.engine} ${r.model} ${r.inLen}/${r.outLen} c=${r.concurrency}${rate}: ${f(r.tokPerS)} tok/s${spreadTxt}, TTFT p50 ${f(r.ttftMs.p50)} p99 ${f(r.ttftMs.p99)} ms, ` +
+    `${r.engine} ${r.model} ${r.inLen}/${r.outLen} c=${r.concurrency}${rate}: ${f(r.tokPerS)} tok/s${spreadTxt}, TTFT p50 ` +
+    `${f(r.ttftMs.p50)} p99 ${f(r.ttftMs.p99)} ms, ` +
     `ITL p50 ${f(r.itlMs.p50, 2)} p99 ${f(r.itlMs.p99, 2)} ms${bw}${cost}${errs}`
   );
 }

@@ -266,7 +266,8 @@ function recordOf(
   const bw = bandwidthFields(bytes, decodeStepsPerS, ctx.peakGbPerS);
   const notes = [
     `${o.reps} rep(s) of ${n} requests; tok/s is the median rep, latency percentiles pool all reps`,
-    `gbPerS: (weights + avg batch ${avgBatch.toFixed(2)} x (inLen + outLen/2) x KV bytes/token) per decode step x decode steps/s (pure-decode steps only, their own wall time)`,
+    `gbPerS: (weights + avg batch ${avgBatch.toFixed(2)} x (inLen + outLen/2) x KV bytes/token) per decode step x decode steps/s ` +
+      '(pure-decode steps only, their own wall time)',
   ];
   if (o.usdPerHourSource?.source === 'assumed')
     notes.push(`usdPerHour is ASSUMED, not a quote: ${o.usdPerHourSource.basis}; pass --usd-per-hour for yours`);

@@ -135,10 +135,12 @@ export async function benchEngine(o: EngineCliOptions): Promise<{ records: Bench
         deviceKind === 'cuda' ? { kind: 'gpu', name: device } : { kind: 'cpu', numCores: cpus().length },
       );
       process.stderr.write(
-        `[tokenmill] bench engine: price $${price.usdPerHour}/h (${price.source === 'flag' ? '--usd-per-hour' : `ASSUMED: ${price.basis}`})\n`,
+        `[tokenmill] bench engine: price $${price.usdPerHour}/h (` +
+          `${price.source === 'flag' ? '--usd-per-hour' : `ASSUMED: ${price.basis}`})\n`,
       );
       process.stderr.write(
-        `[tokenmill] bench engine: ${name} on ${reason}; ${dtype} weights; peak ${peak.gbPerS?.toFixed(1) ?? '?'} GB/s (${peak.source ?? 'unknown'})\n`,
+        `[tokenmill] bench engine: ${name} on ${reason}; ${dtype} weights; peak ${peak.gbPerS?.toFixed(1) ?? '?'} GB/s (` +
+          `${peak.source ?? 'unknown'})\n`,
       );
       const total = shapes.length * concurrency.reduce((a, k) => a + (o.numRequests ?? defaultNumRequests(k)), 0) * o.reps;
       const bar = progressBar('bench engine', total);

@@ -13,7 +13,8 @@ interface ConvertSummary {
 
 function report(kind: string, src: string, outDir: string, r: ConvertSummary): void {
   process.stderr.write(
-    `[tokenmill] converted ${kind} ${src} -> ${outDir} (${r.numTensors} tensors, ${r.spec.numLayers} layers, D=${r.spec.hiddenSize}, V=${r.spec.vocabSize})\n`,
+    `[tokenmill] converted ${kind} ${src} -> ${outDir} (${r.numTensors} tensors, ${r.spec.numLayers} layers, D=` +
+      `${r.spec.hiddenSize}, V=${r.spec.vocabSize})\n`,
   );
 }
 

@@ -109,7 +109,8 @@ export function formatDoctor(r: DoctorReport): string {
   ];
   for (const [i, d] of r.cuda.devices.entries()) {
     lines.push(
-      `  gpu ${i}     ${d.name}, sm ${d.computeCapability}, ${(d.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB (${(d.freeMemoryBytes / 2 ** 30).toFixed(1)} free), bf16 ${yes(d.bf16)}`,
+      `  gpu ${i}     ${d.name}, sm ${d.computeCapability}, ${(d.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB (` +
+        `${(d.freeMemoryBytes / 2 ** 30).toFixed(1)} free), bf16 ${yes(d.bf16)}`,
     );
   }
   if (r.cuda.driverVersion !== null || r.cuda.runtimeVersion !== null) {
@@ -124,7 +125,8 @@ export function formatDoctor(r: DoctorReport): string {
     lines.push(`commit      ${fp.tokenmill.gitCommit}${dirty}`);
     if (fp.gpu.driverRelease !== null) lines.push(`driver      NVIDIA ${fp.gpu.driverRelease}`);
     lines.push(
-      `kernels     cpu ${fp.cpuAddon.kernelIsa ?? 'unavailable'}${fp.cpuAddon.binarySha256 !== null ? ` (addon sha256 ${fp.cpuAddon.binarySha256.slice(0, 12)})` : ''}`,
+      `kernels     cpu ${fp.cpuAddon.kernelIsa ?? 'unavailable'}` +
+        `${fp.cpuAddon.binarySha256 !== null ? ` (addon sha256 ${fp.cpuAddon.binarySha256.slice(0, 12)})` : ''}`,
     );
     if (fp.model !== null) {
       for (const f of [...fp.model.weights, ...(fp.model.tokenizer !== null ? [fp.model.tokenizer] : [])])

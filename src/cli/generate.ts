@@ -209,7 +209,8 @@ async function encodePrompt(
   if (template === null) {
     throw new TokenmillError(
       'chat_template_missing',
-      `${o.model} has no chat template: pass --chat-template FILE|NAME (chatml, llama2, llama3, plain), or drop --chat to send the prompt as plain text`,
+      `${o.model} has no chat template: pass --chat-template FILE|NAME (chatml, llama2, llama3, plain), or drop --chat to send ` +
+        'the prompt as plain text',
     );
   }
   const messages = [...(o.system !== undefined ? [{ role: 'system', content: o.system }] : []), { role: 'user', content: prompt }];

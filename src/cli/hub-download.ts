@@ -45,7 +45,9 @@ export async function downloadHubModel(o: HubDownloadOptions): Promise<string> {
   }
   const dir = hubModelDir(o.cacheDir ?? defaultCacheDir(), o.repoId);
   mkdirSync(dir, { recursive: true });
-  const base = `${(o.hubUrl ?? process.env.TOKENMILL_HUB_URL ?? DEFAULT_HUB_URL).replace(/\/+$/, '')}/${o.repoId}/resolve/${o.revision ?? 'main'}/`;
+  const base =
+    `${(o.hubUrl ?? process.env.TOKENMILL_HUB_URL ?? DEFAULT_HUB_URL).replace(/\/+$/, '')}/${o.repoId}/resolve/` +
+    `${o.revision ?? 'main'}/`;
   const fetcher = new FileFetcher(base, dir, o.token ?? process.env.HF_TOKEN, o.progress ?? process.stderr.isTTY === true);
   await fetcher.get('config.json', true);
   await fetcher.get('generation_config.json', false);

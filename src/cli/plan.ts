@@ -48,7 +48,8 @@ export interface PlanReport {
 const NOTES = [
   'memory, bandwidth and TFLOP/s are vendor datasheet figures (dense); USD/hour is a typical market price unless --usd-per-hour is given',
   'reserve: a share of device memory held back for the CUDA context, cuBLASLt/attention workspaces, activations and fragmentation',
-  "decode roofline: every sequence holds --context tokens of KV; step time = max(bytes / bandwidth, flops / peak): an upper bound, measured / estimate is the engine's efficiency",
+  'decode roofline: every sequence holds --context tokens of KV; step time = max(bytes / bandwidth, flops / peak): an upper ' +
+    "bound, measured / estimate is the engine's efficiency",
 ];
 
 function fail(message: string): TokenmillError {
@@ -121,27 +122,35 @@ export function formatPlan(r: PlanReport): string {
   const a = r.accelerator;
   const lines = [
     `model        ${r.model}`,
-    `params       ${fmtInt(p.params.total)} (embedding ${fmtInt(p.params.embedding)}, lm_head ${p.params.lmHead === 0 ? 'tied' : fmtInt(p.params.lmHead)}, layer matrices ${fmtInt(p.params.layerMatrices)}, norms+biases ${fmtInt(p.params.small)})`,
+    `params       ${fmtInt(p.params.total)} (embedding ${fmtInt(p.params.embedding)}, lm_head ` +
+      `${p.params.lmHead === 0 ? 'tied' : fmtInt(p.params.lmHead)}, layer matrices ${fmtInt(p.params.layerMatrices)}, norms+biases ` +
+      `${fmtInt(p.params.small)})`,
     `weights      ${gb(p.weightBytes)} in ${r.weightDType}`,
-    `kv/token     ${fmtInt(p.kvBytesPerToken)} bytes in ${r.kvDType}; ${gb(p.kvBytesPerSequence)} per sequence at context ${fmtInt(p.contextLen)} (blocks of ${p.blockSize})`,
+    `kv/token     ${fmtInt(p.kvBytesPerToken)} bytes in ${r.kvDType}; ${gb(p.kvBytesPerSequence)} per sequence at context ` +
+      `${fmtInt(p.contextLen)} (blocks of ${p.blockSize})`,
     `device       ${a.name}: ${a.memoryGb} GB, ${fmtInt(a.bandwidthGbPerS)} GB/s, ${a.bf16Tflops} TFLOP/s bf16 dense [${a.source}]`,
     `price        $${a.usdPerHour}/h`,
-    `memory       ${gb(p.memoryBytes)} - weights ${gb(p.weightBytes)} - reserve ${gb(p.reserveBytes)} (${(p.reserveFraction * 100).toFixed(0)}%) = KV pool ${gb(Math.max(0, p.kvPoolBytes))}`,
-    `max seqs     ${fmtInt(p.maxConcurrentSequences)} concurrent sequences at context ${fmtInt(p.contextLen)}${p.kvPoolBytes <= 0 ? ' (the weights do not fit)' : ''}`,
+    `memory       ${gb(p.memoryBytes)} - weights ${gb(p.weightBytes)} - reserve ${gb(p.reserveBytes)} (` +
+      `${(p.reserveFraction * 100).toFixed(0)}%) = KV pool ${gb(Math.max(0, p.kvPoolBytes))}`,
+    `max seqs     ${fmtInt(p.maxConcurrentSequences)} concurrent sequences at context ${fmtInt(p.contextLen)}` +
+      `${p.kvPoolBytes <= 0 ? ' (the weights do not fit)' : ''}`,
     '',
     'decode roofline (estimate)',
     '  batch   tok/s      step ms   bound     $/1M out tok   fits',
   ];
   for (const d of p.decode) {
     lines.push(
-      `  ${String(d.batch).padStart(5)}   ${fmtTok(d.tokPerS).padStart(9)}  ${(d.stepSeconds * 1000).toFixed(3).padStart(8)}   ${d.bound.padEnd(8)}  ${fmtUsd(d.usdPer1MTokens).padStart(13)}   ${d.fits ? 'yes' : 'no'}`,
+      `  ${String(d.batch).padStart(5)}   ${fmtTok(d.tokPerS).padStart(9)}  ${(d.stepSeconds * 1000).toFixed(3).padStart(8)}   ` +
+        `${d.bound.padEnd(8)}  ${fmtUsd(d.usdPer1MTokens).padStart(13)}   ${d.fits ? 'yes' : 'no'}`,
     );
   }
   if (r.measured !== null) {
     lines.push('', 'measured vs estimate');
     for (const m of r.measured) {
       lines.push(
-        `  ${m.label}: batch ${m.batch}${m.contextLen !== null ? `, context ${m.contextLen}` : ''}: measured ${fmtTok(m.tokPerS)} tok/s, estimate ${fmtTok(m.estimatedTokPerS)} tok/s, ratio ${m.ratio >= 0.1 ? m.ratio.toFixed(2) : m.ratio.toPrecision(2)}`,
+        `  ${m.label}: batch ${m.batch}${m.contextLen !== null ? `, context ${m.contextLen}` : ''}: measured ${fmtTok(m.tokPerS)} ` +
+          `tok/s, estimate ${fmtTok(m.estimatedTokPerS)} tok/s, ratio ` +
+          `${m.ratio >= 0.1 ? m.ratio.toFixed(2) : m.ratio.toPrecision(2)}`,
       );
     }
   }

@@ -76,8 +76,10 @@ async function randomModelCmd(outDir: string, o: RandomModelCliOptions): Promise
   });
   const gen = JSON.parse(readFileSync(`${outDir}/generation_config.json`, 'utf8')) as { bos_token_id: unknown; eos_token_id: unknown };
   process.stderr.write(
-    `[tokenmill] wrote random ${config.architecture} (${config.numLayers} layers, D=${config.hiddenSize}, V=${config.vocabSize}, ${dtype ?? 'f32'}, seed ${o.seed}) ` +
-      `with ${o.tokenizer === undefined ? 'the synthetic tokenizer' : `the tokenizer of ${o.tokenizer}`} to ${outDir} in ${((Date.now() - t0) / 1000).toFixed(1)} s; ` +
+    `[tokenmill] wrote random ${config.architecture} (${config.numLayers} layers, D=${config.hiddenSize}, V=${config.vocabSize}, ` +
+      `${dtype ?? 'f32'}, seed ${o.seed}) ` +
+      `with ${o.tokenizer === undefined ? 'the synthetic tokenizer' : `the tokenizer of ${o.tokenizer}`} to ${outDir} in ` +
+      `${((Date.now() - t0) / 1000).toFixed(1)} s; ` +
       `bos ${JSON.stringify(gen.bos_token_id)}, eos ${JSON.stringify(gen.eos_token_id)}\n`,
   );
 }

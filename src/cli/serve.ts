@@ -167,7 +167,8 @@ export async function serve(o: ServeOptions): Promise<void> {
   if (o.apiKey !== undefined) {
     throw new TokenmillError(
       'invalid_argument',
-      'API keys are never taken from the command line (other users can read it): set TOKENMILL_API_KEYS or use --api-key-file with a chmod 600 file.',
+      'API keys are never taken from the command line (other users can read it): set TOKENMILL_API_KEYS or use --api-key-file ' +
+        'with a chmod 600 file.',
     );
   }
   const keyList = apiKeyListFromEnv();
@@ -261,12 +262,21 @@ export async function serve(o: ServeOptions): Promise<void> {
   const auth = keys.enabled
     ? `on (${keys.size} key${keys.size === 1 ? '' : 's'})`
     : 'off (no TOKENMILL_API_KEYS / --api-key-file: any key is accepted)';
+  const priceNote =
+    price.source === 'flag' ? 'from --usd-per-hour' : `ASSUMED (${price.basis}); pass --usd-per-hour for your machine's price`;
+  const templateNote =
+    chatTemplate !== undefined
+      ? `${chatTemplate.source} (--chat-template)`
+      : stack.frontend.hasChatTemplate
+        ? "the model's own"
+        : 'none (chat requests get a 400; pass --chat-template FILE|NAME)';
   process.stdout.write(
     `tokenmill ${packageVersion()} serving '${model.id}' (max ${stack.engine.maxModelLen} tokens) on ${stack.backendReason}\n` +
-      `  price: $${price.usdPerHour}/h, ${price.source === 'flag' ? 'from --usd-per-hour' : `ASSUMED (${price.basis}); pass --usd-per-hour for your machine's price`}\n` +
+      `  price: $${price.usdPerHour}/h, ${priceNote}\n` +
       `  auth: ${auth}\n` +
-      `  chat template: ${chatTemplate !== undefined ? `${chatTemplate.source} (--chat-template)` : stack.frontend.hasChatTemplate ? "the model's own" : 'none (chat requests get a 400; pass --chat-template FILE|NAME)'}\n` +
-      `  system_fingerprint: ${stack.systemFingerprint} (environment fingerprint ${stack.fingerprintId}, as doctor --model prints; backend, quantization, KV dtype)\n` +
+      `  chat template: ${templateNote}\n` +
+      `  system_fingerprint: ${stack.systemFingerprint} (environment fingerprint ${stack.fingerprintId}, as doctor --model ` +
+      'prints; backend, quantization, KV dtype)\n' +
       `  listening on ${url} (OpenAI base URL ${url}/v1)\n` +
       (metricsUrl !== null ? `  metrics: ${metricsUrl} (no auth${compatNote}; restrict it with a NetworkPolicy)\n` : '') +
       (kvEvents !== null ? `  KV events: ZeroMQ PUB on ${kvEvents.endpoint}, topic ${topic}\n` : ''),

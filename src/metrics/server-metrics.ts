@@ -167,7 +167,9 @@ export class ServerMetrics implements EngineObserver {
     const modelName = this.modelName;
     new Gauge({
       name: 'tokenmill_usd_per_1k_output_tokens',
-      help: `USD per 1k generated tokens over the last ${ledger.windowMs / 1000}s: basis="busy" charges engine step time, basis="all_in" the wall clock (idle included).`,
+      help:
+        `USD per 1k generated tokens over the last ${ledger.windowMs / 1000}s: basis="busy" charges engine step time, ` +
+        'basis="all_in" the wall clock (idle included).',
       labelNames: ['model_name', 'basis'],
       registers,
       collect() {

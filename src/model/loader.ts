@@ -60,7 +60,8 @@ export async function loadModel(dir: string, backend: Backend, opts: LoadModelOp
     if (ckpt.isBaseModelLayout && !config.tieWordEmbeddings && ckpt.info('lm_head.weight') === undefined) {
       // A base-model checkpoint (an embedding model such as Qwen3-Embedding-8B) has no LM head.
       log.warn(
-        `${dir}: a base-model checkpoint without lm_head: the embeddings serve as lm_head, so generated text is meaningless (embeddings are unaffected)`,
+        `${dir}: a base-model checkpoint without lm_head: the embeddings serve as lm_head, so generated text is meaningless ` +
+          '(embeddings are unaffected)',
       );
       config = { ...config, tieWordEmbeddings: true };
     }

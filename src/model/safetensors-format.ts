@@ -133,7 +133,8 @@ export function parseHeader(json: Uint8Array, fileSizeBytes: number, file: strin
     if (!Number.isSafeInteger(expected) || expected !== end - begin) {
       throw new TokenmillError(
         'safetensors_size_mismatch',
-        `${file}: tensor '${name}' [${(shape as number[]).join(', ')}] ${dtype} needs ${expected} bytes but data_offsets span ${end - begin}`,
+        `${file}: tensor '${name}' [${(shape as number[]).join(', ')}] ${dtype} needs ${expected} bytes but data_offsets span ` +
+          `${end - begin}`,
         { details: { file, tensor: name } },
       );
     }

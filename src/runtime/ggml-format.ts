@@ -92,7 +92,8 @@ export function checkSupportedGgmlType(typeName: string, tensor: string, file: s
   if (typeName === 'F32' || typeName === 'F16' || typeName === 'BF16' || isGgmlQuantType(typeName)) return typeName;
   throw new TokenmillError(
     'gguf_unsupported_type',
-    `${file}: tensor '${tensor}' has ggml type ${typeName}, which tokenmill does not support (supported: F32, F16, BF16, ${GGML_QUANT_TYPES.join(', ')})`,
+    `${file}: tensor '${tensor}' has ggml type ${typeName}, which tokenmill does not support (supported: F32, F16, BF16, ` +
+      `${GGML_QUANT_TYPES.join(', ')})`,
     {
       details: { file, tensor, type: typeName },
     },

@@ -164,7 +164,10 @@ export interface CudaProbeRaw {
   }[];
 }
 
-/** One device context: a stream, cuBLASLt handle, block cache. Pointers are plain numbers. Every method throws Error('cuda_error: ...' | 'out_of_memory: ...'). */
+/**
+ * One device context: a stream, cuBLASLt handle, block cache. Pointers are plain numbers.
+ * Every method throws Error('cuda_error: ...' | 'out_of_memory: ...').
+ */
 export interface CudaContextNative {
   malloc(sizeBytes: number): number;
   free(ptr: number): void;

@@ -104,7 +104,8 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): 
   const body = raw !== undefined && raw.subarray(0, 5).toString('latin1') === 'HEAD ' ? '' : JSON.stringify(envelope(te));
   if (socket.writable) {
     socket.write(
-      `HTTP/1.1 ${status} ${label}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${status} ${label}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; ` +
+        `charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
     );
   }
   socket.destroy(err);

@@ -105,7 +105,8 @@ export async function openModelStack(o: ModelStackOptions): Promise<ModelStack> 
     kvCacheBytes = budget.kvCacheBytes;
     const seqs = o.maxNumSeqs ?? ENGINE_DEFAULTS.maxNumSeqs;
     log.info(
-      `KV cache: ${(kvCacheBytes / 2 ** 20).toFixed(1)} MiB (${budget.share} of ${(budget.freeBytes / 2 ** 30).toFixed(2)} GiB free ${budget.where} memory, capped at what ${seqs} full-length sequences need); set --kv-cache-memory to choose`,
+      `KV cache: ${(kvCacheBytes / 2 ** 20).toFixed(1)} MiB (${budget.share} of ${(budget.freeBytes / 2 ** 30).toFixed(2)} GiB ` +
+        `free ${budget.where} memory, capped at what ${seqs} full-length sequences need); set --kv-cache-memory to choose`,
     );
   }
   const engine = new AsyncEngine({

@@ -37,7 +37,8 @@ export class KeyRateLimiter {
     const retryAfterSeconds = (1 - b.tokens) / this.opts.ratePerSecond;
     throw new TokenmillError(
       'rate_limit_exceeded',
-      `Rate limit exceeded for this API key (${this.opts.ratePerSecond} requests/s, burst ${this.opts.burst}); retry in ${Math.ceil(retryAfterSeconds)} s.`,
+      `Rate limit exceeded for this API key (${this.opts.ratePerSecond} requests/s, burst ${this.opts.burst}); retry in ` +
+        `${Math.ceil(retryAfterSeconds)} s.`,
       { details: { retryAfterSeconds } },
     );
   }

@@ -58,7 +58,8 @@ export type ResponsesBody = z.infer<ReturnType<typeof responsesSchema>>;
 function stateful(param: string, what: string): TokenmillError {
   return new TokenmillError(
     'unsupported_feature',
-    `${what} needs stored responses; tokenmill's Responses API is stateless (nothing is stored). Send the whole conversation in 'input' instead.`,
+    `${what} needs stored responses; tokenmill's Responses API is stateless (nothing is stored). Send the whole conversation in ` +
+      "'input' instead.",
     { param },
   );
 }

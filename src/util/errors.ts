@@ -104,7 +104,8 @@ export const ERROR_CODES = {
 
   // --- constrained decoding (structured outputs, tool-call grammars) ---------------------------
   unsupported_schema_keyword: bad(
-    'A JSON schema uses a keyword (or string format) the grammar engine cannot enforce; the message names it and its path. Remove or rewrite it.',
+    'A JSON schema uses a keyword (or string format) the grammar engine cannot enforce; the message names it and its path. Remove ' +
+      'or rewrite it.',
   ),
   invalid_schema: bad('A JSON schema (or grammar) is not valid: malformed, an unresolvable $ref, or rejected by the grammar compiler.'),
   schema_too_large: bad('A JSON schema exceeds the compile-time bound (32 KiB of JSON, 24 levels of nesting, 1000 subschemas).'),

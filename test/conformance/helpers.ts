@@ -188,7 +188,8 @@ export class Harness {
     );
     assert.ok(
       worst <= 1,
-      `${label}: ${Number.isNaN(got[worstAt]!) ? 'output not written (NaN)' : 'out of tolerance'}${at}, ${(worst * 100).toFixed(1)}% of tolerance`,
+      `${label}: ${Number.isNaN(got[worstAt]!) ? 'output not written (NaN)' : 'out of tolerance'}${at}, ` +
+        `${(worst * 100).toFixed(1)}% of tolerance`,
     );
   }
 

@@ -115,49 +115,52 @@ describe('deploy/docker/healthcheck.mjs', () => {
     assert.equal(reachableAddress({}), '127.0.0.1');
   });
 
-  it('the real `tokenmill serve` started by the entry point: healthy while it runs, unhealthy on loopback-only and after it stops', async () => {
-    const model = join(tmp, 'model');
-    writeRandomModel(model, MODEL_PRESETS['tiny-llama']!.config, { seed: 1 });
-    const bin = join(tmp, 'tokenmill-dev');
-    writeFileSync(bin, `#!/bin/sh\ncd '${REPO_ROOT}' && exec '${process.execPath}' --import tsx src/cli/main.ts "$@"\n`);
-    chmodSync(bin, 0o755);
-    const port = await freePort();
-    // Tests bind loopback only, so TOKENMILL_HOST=127.0.0.1 here; the image's default is 0.0.0.0.
-    const child: ChildProcess = spawn('sh', [ENTRYPOINT, '--model', model, '--device', 'reference'], {
-      env: { ...process.env, TOKENMILL_BIN: bin, TOKENMILL_HOST: '127.0.0.1', TOKENMILL_PORT: String(port), TOKENMILL_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stderr!.on('data', (d) => (err += d));
-    const exited = new Promise<void>((r) => child.on('close', () => r()));
-    try {
-      await new Promise<void>((resolveP, reject) => {
-        child.stdout!.on('data', (d) => {
-          out += d;
-          if (out.includes('listening on')) resolveP();
-        });
-        child.on('close', (code) => reject(new Error(`serve exited ${code} before listening:\n${out}\n${err}`)));
+  it(
+    'the real `tokenmill serve` started by the entry point: healthy ' + 'while it runs, unhealthy on loopback-only and after it stops',
+    async () => {
+      const model = join(tmp, 'model');
+      writeRandomModel(model, MODEL_PRESETS['tiny-llama']!.config, { seed: 1 });
+      const bin = join(tmp, 'tokenmill-dev');
+      writeFileSync(bin, `#!/bin/sh\ncd '${REPO_ROOT}' && exec '${process.execPath}' --import tsx src/cli/main.ts "$@"\n`);
+      chmodSync(bin, 0o755);
+      const port = await freePort();
+      // Tests bind loopback only, so TOKENMILL_HOST=127.0.0.1 here; the image's default is 0.0.0.0.
+      const child: ChildProcess = spawn('sh', [ENTRYPOINT, '--model', model, '--device', 'reference'], {
+        env: { ...process.env, TOKENMILL_BIN: bin, TOKENMILL_HOST: '127.0.0.1', TOKENMILL_PORT: String(port), TOKENMILL_LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
-      assert.match(out, new RegExp(`listening on http://127\\.0\\.0\\.1:${port}`));
-      const live = await health(port, '127.0.0.1');
-      assert.equal(live.code, 0, live.out);
-      assert.match(live.out, /^healthy: .*answered 200/);
-      // The bug this guards: a server on the container's loopback is not reachable through -p.
-      const outside = reachableAddress(networkInterfaces());
-      if (outside !== '127.0.0.1') {
-        const r = await health(port);
-        assert.equal(r.code, 1, r.out);
-        assert.match(r.out, new RegExp(`unhealthy: http://${outside.replace(/\./g, '\\.')}:${port}/health unreachable`));
+      let out = '';
+      let err = '';
+      child.stderr!.on('data', (d) => (err += d));
+      const exited = new Promise<void>((r) => child.on('close', () => r()));
+      try {
+        await new Promise<void>((resolveP, reject) => {
+          child.stdout!.on('data', (d) => {
+            out += d;
+            if (out.includes('listening on')) resolveP();
+          });
+          child.on('close', (code) => reject(new Error(`serve exited ${code} before listening:\n${out}\n${err}`)));
+        });
+        assert.match(out, new RegExp(`listening on http://127\\.0\\.0\\.1:${port}`));
+        const live = await health(port, '127.0.0.1');
+        assert.equal(live.code, 0, live.out);
+        assert.match(live.out, /^healthy: .*answered 200/);
+        // The bug this guards: a server on the container's loopback is not reachable through -p.
+        const outside = reachableAddress(networkInterfaces());
+        if (outside !== '127.0.0.1') {
+          const r = await health(port);
+          assert.equal(r.code, 1, r.out);
+          assert.match(r.out, new RegExp(`unhealthy: http://${outside.replace(/\./g, '\\.')}:${port}/health unreachable`));
+        }
+      } finally {
+        child.kill('SIGTERM');
+        await exited;
       }
-    } finally {
-      child.kill('SIGTERM');
-      await exited;
-    }
-    const dead = await health(port, '127.0.0.1');
-    assert.equal(dead.code, 1, dead.out);
-    assert.match(dead.out, /unhealthy: .* unreachable \(ECONNREFUSED\)/);
-  });
+      const dead = await health(port, '127.0.0.1');
+      assert.equal(dead.code, 1, dead.out);
+      assert.match(dead.out, /unhealthy: .* unreachable \(ECONNREFUSED\)/);
+    },
+  );
 
   it('a non-200 /health is unhealthy', async () => {
     const { createServer: createHttp } = await import('node:http');

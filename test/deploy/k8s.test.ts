@@ -46,7 +46,8 @@ const list = (v: YamlValue | undefined, what: string): YamlValue[] => {
 describe('mini YAML subset parser', () => {
   it('parses mappings, sequences of mappings, scalars, flow JSON, literal blocks and documents', () => {
     const docs = parseYamlDocuments(
-      'a: 1\nb:\n  - x: "q # not a comment" # comment\n    y: [1, "2"]\n  - plain text\nc: |\n  line 1\n  line 2\nd: {}\ne: \'it\'\'s\'\n---\nf: true\n',
+      'a: 1\nb:\n  - x: "q # not a comment" # comment\n    y: [1, "2"]\n  - plain text\nc: |\n  line 1\n  line 2\nd: {}\ne: ' +
+        "'it''s'\n---\nf: true\n",
     );
     assert.deepEqual(docs, [
       { a: 1, b: [{ x: 'q # not a comment', y: [1, '2'] }, 'plain text'], c: 'line 1\nline 2\n', d: {}, e: "it's" },
@@ -128,39 +129,43 @@ describe('deploy/k8s manifests', () => {
     assert.equal(ports.find((p) => p.name === 'metrics')?.containerPort, metricsPort);
   });
 
-  it('Deployment: KV cache sized from the GPU (--kv-cache-share), preStop drain inside the grace period, args valid for `tokenmill serve`', async () => {
-    const d = byKind('Deployment')[0]!;
-    const pod = obj(obj(obj(d.spec, 'spec').template, 'template').spec, 'pod spec');
-    const c = obj(list(pod.containers, 'containers')[0], 'container');
-    const args = list(c.args, 'args').map(String);
-    assert.ok(!args.includes('--kv-cache-memory'), 'no fixed KV budget: it must follow the GPU size');
-    const share = Number(args[args.indexOf('--kv-cache-share') + 1]);
-    assert.ok(args.includes('--kv-cache-share') && share > 0 && share <= 1, `--kv-cache-share ${share}`);
-    const preStop = obj(obj(c.lifecycle, 'lifecycle').preStop, 'preStop');
-    const cmd = list(obj(preStop.exec, 'preStop.exec').command, 'preStop command').map(String);
-    assert.equal(cmd[0], 'sleep', 'preStop waits (a second signal would end the drain at once)');
-    const preStopS = Number(cmd[1]);
-    assert.ok(preStopS >= 5, 'long enough for endpoints to drop the pod');
-    const drainS = Number(args[args.indexOf('--drain-timeout') + 1]);
-    assert.ok(args.includes('--drain-timeout') && drainS > 0);
-    const grace = pod.terminationGracePeriodSeconds as number;
-    assert.ok(
-      grace >= preStopS + drainS + 5,
-      `terminationGracePeriodSeconds ${grace} >= preStop ${preStopS} + drain ${drainS} + 5 s close`,
-    );
-    // Every arg is a real `serve` flag with a valid value: parse them with the CLI's own program.
-    const { buildProgram } = await import('../../src/cli/program.js');
-    const program = await buildProgram(['node', 'tokenmill', 'serve']);
-    let parsed: Record<string, unknown> | null = null;
-    program.commands
-      .find((x) => x.name() === 'serve')!
-      .action((o: Record<string, unknown>) => {
-        parsed = o;
-      });
-    await program.parseAsync(['node', 'tokenmill', 'serve', ...args]);
-    assert.ok(parsed !== null);
-    assert.equal((parsed as Record<string, unknown>).kvCacheShare, share);
-  });
+  it(
+    'Deployment: KV cache sized from the GPU (--kv-cache-share), preStop ' +
+      'drain inside the grace period, args valid for `tokenmill serve`',
+    async () => {
+      const d = byKind('Deployment')[0]!;
+      const pod = obj(obj(obj(d.spec, 'spec').template, 'template').spec, 'pod spec');
+      const c = obj(list(pod.containers, 'containers')[0], 'container');
+      const args = list(c.args, 'args').map(String);
+      assert.ok(!args.includes('--kv-cache-memory'), 'no fixed KV budget: it must follow the GPU size');
+      const share = Number(args[args.indexOf('--kv-cache-share') + 1]);
+      assert.ok(args.includes('--kv-cache-share') && share > 0 && share <= 1, `--kv-cache-share ${share}`);
+      const preStop = obj(obj(c.lifecycle, 'lifecycle').preStop, 'preStop');
+      const cmd = list(obj(preStop.exec, 'preStop.exec').command, 'preStop command').map(String);
+      assert.equal(cmd[0], 'sleep', 'preStop waits (a second signal would end the drain at once)');
+      const preStopS = Number(cmd[1]);
+      assert.ok(preStopS >= 5, 'long enough for endpoints to drop the pod');
+      const drainS = Number(args[args.indexOf('--drain-timeout') + 1]);
+      assert.ok(args.includes('--drain-timeout') && drainS > 0);
+      const grace = pod.terminationGracePeriodSeconds as number;
+      assert.ok(
+        grace >= preStopS + drainS + 5,
+        `terminationGracePeriodSeconds ${grace} >= preStop ${preStopS} + drain ${drainS} + 5 s close`,
+      );
+      // Every arg is a real `serve` flag with a valid value: parse them with the CLI's own program.
+      const { buildProgram } = await import('../../src/cli/program.js');
+      const program = await buildProgram(['node', 'tokenmill', 'serve']);
+      let parsed: Record<string, unknown> | null = null;
+      program.commands
+        .find((x) => x.name() === 'serve')!
+        .action((o: Record<string, unknown>) => {
+          parsed = o;
+        });
+      await program.parseAsync(['node', 'tokenmill', 'serve', ...args]);
+      assert.ok(parsed !== null);
+      assert.equal((parsed as Record<string, unknown>).kvCacheShare, share);
+    },
+  );
 
   it('PodDisruptionBudget: selects the pods and leaves at least one serving', () => {
     const d = byKind('Deployment')[0]!;

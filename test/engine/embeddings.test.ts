@@ -1,7 +1,8 @@
 // Embedding requests through the real Engine (prefill only, pooled final hidden states) against an
 // independent dense f64 forward: last-token and mean pooling, in one step and over chunked
 // prefill, next to concurrent generate requests, after a prefix-cache hit, under preemption, from a
-// base-model checkpoint (no model. prefix, no lm_head), and on the CPU backend (skipped with a reason where the addon is missing; CI fails).
+// base-model checkpoint (no model. prefix, no lm_head), and on the CPU backend (skipped with a reason
+// where the addon is missing; CI fails).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AsyncEngine, type AsyncEngineOptions } from '../../src/engine/async-engine.js';
@@ -166,26 +167,29 @@ test('embedding admission: n must be 1, the input may use the whole context, one
   }
 });
 
-test('a base-model checkpoint (no model. prefix, no lm_head, as Qwen3-Embedding ships) loads and embeds like the CausalLM one', async () => {
-  const m = makeTinyModel('tiny-llama3'); // untied: lm_head exists in the CausalLM checkpoint
-  const base = makeTinyModel('tiny-llama3');
-  try {
-    const file = `${m.dir}/model.safetensors`;
-    const { tensors } = readSafetensorsFile(file);
-    const stripped = [...tensors.values()]
-      .filter((t) => t.name !== 'lm_head.weight')
-      .map((t) => ({ name: t.name.replace(/^model\./, ''), dtype: t.dtype, shape: t.shape, data: t.data.slice() }));
-    assert.ok(stripped.some((t) => t.name === 'embed_tokens.weight') && !stripped.some((t) => t.name.startsWith('model.')));
-    writeSafetensors(`${base.dir}/model.safetensors`, stripped);
-    const tokens = tokenSeq(21, m.config.vocabSize, 8);
-    const want = await withEngine(m, createReferenceBackend(), {}, async (e) => (await embed(e, 'a', tokens, 'last')).embedding!);
-    const got = await withEngine(base, createReferenceBackend(), {}, async (e) => (await embed(e, 'b', tokens, 'last')).embedding!);
-    assert.deepEqual(Array.from(got), Array.from(want));
-  } finally {
-    m.cleanup();
-    base.cleanup();
-  }
-});
+test(
+  'a base-model checkpoint (no model. prefix, no lm_head, as ' + 'Qwen3-Embedding ships) loads and embeds like the CausalLM one',
+  async () => {
+    const m = makeTinyModel('tiny-llama3'); // untied: lm_head exists in the CausalLM checkpoint
+    const base = makeTinyModel('tiny-llama3');
+    try {
+      const file = `${m.dir}/model.safetensors`;
+      const { tensors } = readSafetensorsFile(file);
+      const stripped = [...tensors.values()]
+        .filter((t) => t.name !== 'lm_head.weight')
+        .map((t) => ({ name: t.name.replace(/^model\./, ''), dtype: t.dtype, shape: t.shape, data: t.data.slice() }));
+      assert.ok(stripped.some((t) => t.name === 'embed_tokens.weight') && !stripped.some((t) => t.name.startsWith('model.')));
+      writeSafetensors(`${base.dir}/model.safetensors`, stripped);
+      const tokens = tokenSeq(21, m.config.vocabSize, 8);
+      const want = await withEngine(m, createReferenceBackend(), {}, async (e) => (await embed(e, 'a', tokens, 'last')).embedding!);
+      const got = await withEngine(base, createReferenceBackend(), {}, async (e) => (await embed(e, 'b', tokens, 'last')).embedding!);
+      assert.deepEqual(Array.from(got), Array.from(want));
+    } finally {
+      m.cleanup();
+      base.cleanup();
+    }
+  },
+);
 
 const cpu = cpuAddonAvailable();
 test('CPU backend embeddings match the reference backend', {

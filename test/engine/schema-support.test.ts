@@ -148,18 +148,21 @@ test('numeric bounds: exact integer ranges become enums; what xgrammar would get
   });
 });
 
-test('patterns that could put a quote, a backslash or a control character into the string are refused; lengths become safe patterns', () => {
-  rejects({ type: 'string', pattern: '^.*$' }, 'unsupported_schema_keyword', "'pattern'");
-  rejects({ type: 'string', pattern: '[^a]+' }, 'unsupported_schema_keyword', 'negated');
-  rejects({ type: 'string', pattern: '^[ -~]+$' }, 'unsupported_schema_keyword', 'range');
-  rejects({ type: 'string', pattern: '^a+$', maxLength: 3 }, 'unsupported_schema_keyword', 'minLength/maxLength');
-  checkConstraint({ type: 'json_schema', schema: { type: 'string', pattern: '^[a-z_][a-z0-9_]*(-\\d+)?$' } });
-  assert.deepEqual(grammarSchema({ type: 'string', minLength: 1, maxLength: 3 }), {
-    type: 'string',
-    pattern: '^[^"\\\\\\u0000-\\u001f]{1,3}$',
-  });
-  assert.deepEqual(grammarSchema({ type: 'string', format: 'uuid' }), {
-    type: 'string',
-    pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
-  });
-});
+test(
+  'patterns that could put a quote, a backslash or a control ' + 'character into the string are refused; lengths become safe patterns',
+  () => {
+    rejects({ type: 'string', pattern: '^.*$' }, 'unsupported_schema_keyword', "'pattern'");
+    rejects({ type: 'string', pattern: '[^a]+' }, 'unsupported_schema_keyword', 'negated');
+    rejects({ type: 'string', pattern: '^[ -~]+$' }, 'unsupported_schema_keyword', 'range');
+    rejects({ type: 'string', pattern: '^a+$', maxLength: 3 }, 'unsupported_schema_keyword', 'minLength/maxLength');
+    checkConstraint({ type: 'json_schema', schema: { type: 'string', pattern: '^[a-z_][a-z0-9_]*(-\\d+)?$' } });
+    assert.deepEqual(grammarSchema({ type: 'string', minLength: 1, maxLength: 3 }), {
+      type: 'string',
+      pattern: '^[^"\\\\\\u0000-\\u001f]{1,3}$',
+    });
+    assert.deepEqual(grammarSchema({ type: 'string', format: 'uuid' }), {
+      type: 'string',
+      pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+    });
+  },
+);

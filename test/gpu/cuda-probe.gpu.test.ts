@@ -16,7 +16,8 @@ test('probeCuda reports the device', { skip: cudaSkip }, () => {
   assert.equal(d.bf16, Number(d.computeCapability.split('.')[0]) >= 8);
   assert.ok(p.driverVersion !== null && p.runtimeVersion !== null);
   console.log(
-    `cuda: ${d.name} cc ${d.computeCapability}, ${(d.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB, driver ${p.driverVersion}, runtime ${p.runtimeVersion}, cuBLASLt ${p.cublasLt}`,
+    `cuda: ${d.name} cc ${d.computeCapability}, ${(d.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB, driver ${p.driverVersion}, ` +
+      `runtime ${p.runtimeVersion}, cuBLASLt ${p.cublasLt}`,
   );
 });
 

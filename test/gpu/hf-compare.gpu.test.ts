@@ -118,7 +118,8 @@ for (const dir of dirs.length > 0 ? dirs : ['(none)']) {
     if (infoOnly) return;
     assert.ok(
       strict || (init !== 'well-conditioned' && asGoodAsTorch),
-      `top-1 vs HF bf16 ${((agreeBf16 / n) * 100).toFixed(1)}%, vs f32 ${((agreeF32 / n) * 100).toFixed(1)}% (HF bf16 vs f32 ${(hf.top1_agreement * 100).toFixed(1)}%); ` +
+      `top-1 vs HF bf16 ${((agreeBf16 / n) * 100).toFixed(1)}%, vs f32 ${((agreeF32 / n) * 100).toFixed(1)}% (HF bf16 vs f32 ` +
+        `${(hf.top1_agreement * 100).toFixed(1)}%); ` +
         `rel err vs f32 ${stats(errF32).mean.toFixed(4)} (HF bf16 ${hf.rel_err_mean.toFixed(4)})`,
     );
   });

@@ -13,7 +13,9 @@ static unsigned int reads = 0;
 int nvmlInit_v2(void) { return 0; }
 int nvmlDeviceGetCount_v2(unsigned int* n) { *n = 2; return 0; }
 int nvmlDeviceGetHandleByIndex_v2(unsigned int i, void** d) { *d = (void*)(unsigned long)(i + 1); return 0; }
-int nvmlDeviceGetName(void* d, char* b, unsigned int n) { const char* s = "Stand-in GPU"; unsigned int i = 0; for (; s[i] && i + 1 < n; i++) b[i] = s[i]; b[i] = 0; return 0; }
+int nvmlDeviceGetName(void* d, char* b, unsigned int n) {
+  const char* s = "Stand-in GPU"; unsigned int i = 0; for (; s[i] && i + 1 < n; i++) b[i] = s[i]; b[i] = 0; return 0;
+}
 int nvmlDeviceGetUtilizationRates(void* d, U* u) { u->gpu = (unsigned long)d == 1 ? 42 : 40 + (reads++ * 7) % 50; u->memory = 7; return 0; }
 int nvmlDeviceGetMemoryInfo(void* d, M* m) { m->total = 80ULL << 30; m->used = 20ULL << 30; m->free = 60ULL << 30; return 0; }
 int nvmlDeviceGetPowerUsage(void* d, unsigned int* p) { *p = (unsigned long)d == 1 ? 250500 : 180000 + (reads * 13) % 90 * 1000; return 0; }

@@ -36,7 +36,8 @@ test('built-in templates render their formats', async () => {
   assert.deepEqual(Object.keys(BUILTIN_CHAT_TEMPLATES).sort(), ['chatml', 'llama2', 'llama3', 'plain']);
   assert.equal(
     await render('chatml', '', ''),
-    '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n',
+    '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n' +
+      '<|im_start|>assistant\nHello.<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n',
   );
   assert.equal(
     await render('llama2', '<s>', '</s>'),
@@ -44,8 +45,10 @@ test('built-in templates render their formats', async () => {
   );
   assert.equal(
     await render('llama3', '<|begin_of_text|>', '<|end_of_text|>'),
-    '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>' +
-      '<|start_header_id|>assistant<|end_header_id|>\n\nHello.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n',
+    '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>' +
+      '<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>' +
+      '<|start_header_id|>assistant<|end_header_id|>\n\nHello.<|eot_id|>' +
+      '<|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n',
   );
   assert.equal(await render('plain', '', ''), 'system: Be brief.\nuser: Hi\nassistant: Hello.\nuser: Bye\nassistant:');
   assert.equal(resolveChatTemplate('llama3').source, 'builtin:llama3');

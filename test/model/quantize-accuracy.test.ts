@@ -114,7 +114,8 @@ test('stories260K int8: greedy top-1 agreement over 200 steps and fixture perple
     const ids = [bos, ...(await tok.encode(readFileSync(FIXTURE, 'utf8').trim(), { addSpecialTokens: false }))];
     const [pf, pq] = [await perplexity(f, ids), await perplexity(q, ids)];
     t.diagnostic(
-      `agreement int8 ${(a.agree * 100).toFixed(1)}% (max |dlogit| ${a.maxDiff.toFixed(3)}), int8 with f32 lm_head ${(aNoHead.agree * 100).toFixed(1)}%`,
+      `agreement int8 ${(a.agree * 100).toFixed(1)}% (max |dlogit| ${a.maxDiff.toFixed(3)}), int8 with f32 lm_head ` +
+        `${(aNoHead.agree * 100).toFixed(1)}%`,
     );
     t.diagnostic(`perplexity on ${ids.length} tokens: f32 ${pf.toFixed(4)}, int8 ${pq.toFixed(4)} (${((pq / pf - 1) * 100).toFixed(2)}%)`);
     // Measured: 99.0% (198/200; 100% with an f32 lm_head), ppl 2.4793 vs 2.4764 (-0.12%). A flip

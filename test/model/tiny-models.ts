@@ -46,7 +46,10 @@ export function compareLogits(got: ArrayLike<number>, want: ArrayLike<number>, a
 }
 
 export function describe(c: Comparison): string {
-  return `worst error ${(c.worstRatio * 100).toFixed(1)}% of tolerance at index ${c.worstIndex} (max abs err ${c.maxAbsErr.toExponential(2)})`;
+  return (
+    `worst error ${(c.worstRatio * 100).toFixed(1)}% of tolerance at index ${c.worstIndex} (max abs err ` +
+    `${c.maxAbsErr.toExponential(2)})`
+  );
 }
 
 /** For an unavailable optional backend: a skip reason locally, a hard failure in CI. */

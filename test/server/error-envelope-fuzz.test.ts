@@ -280,7 +280,8 @@ test(`fuzz: ${COUNT} seeded requests (seed ${SEED}); every 4xx is the OpenAI env
       const why = violation(batch[k]!, a.status, a.contentType, a.text);
       if (why !== null)
         problems.push(
-          `${batch[k]!.method} ${batch[k]!.path.slice(0, 60)} [${batch[k]!.headers['content-type'] ?? '-'}] body ${batch[k]!.body?.length ?? 'none'} ${JSON.stringify(batch[k]!.headers)}: ${why}`,
+          `${batch[k]!.method} ${batch[k]!.path.slice(0, 60)} [${batch[k]!.headers['content-type'] ?? '-'}] body ` +
+            `${batch[k]!.body?.length ?? 'none'} ${JSON.stringify(batch[k]!.headers)}: ${why}`,
         );
     });
   }

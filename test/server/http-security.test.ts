@@ -40,22 +40,26 @@ describe('auth on', () => {
     assert.equal(body.error.param, null);
   });
 
-  it('leaves only /health, /ready and the dashboard files public; /metrics (and its JSON), /version, tokenize and unknown routes need the key', async () => {
-    for (const p of ['/health', '/ready']) assert.equal((await fetch(live.url + p)).status, 200, p);
-    for (const p of ['/', '/web/app.js']) assert.notEqual((await fetch(live.url + p)).status, 401, p); // no data in them
-    for (const p of ['/metrics', '/metrics/series', '/metrics/info', '/version', '/v1/models/tiny-model', '/nope'])
-      assert.equal((await fetch(live.url + p)).status, 401, p);
-    assert.equal(
-      (await fetch(`${live.url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"a"}' }))
-        .status,
-      401,
-    );
-    const auth = { authorization: `Bearer ${KEY}` };
-    const nf = await fetch(`${live.url}/nope`, { headers: auth });
-    assert.equal(nf.status, 404);
-    assert.equal(((await nf.json()) as { error: { code: string } }).error.code, 'not_found');
-    assert.equal((await fetch(`${live.url}/version`, { headers: auth })).status, 200);
-  });
+  it(
+    'leaves only /health, /ready and the dashboard files public; /metrics ' +
+      '(and its JSON), /version, tokenize and unknown routes need the key',
+    async () => {
+      for (const p of ['/health', '/ready']) assert.equal((await fetch(live.url + p)).status, 200, p);
+      for (const p of ['/', '/web/app.js']) assert.notEqual((await fetch(live.url + p)).status, 401, p); // no data in them
+      for (const p of ['/metrics', '/metrics/series', '/metrics/info', '/version', '/v1/models/tiny-model', '/nope'])
+        assert.equal((await fetch(live.url + p)).status, 401, p);
+      assert.equal(
+        (await fetch(`${live.url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"a"}' }))
+          .status,
+        401,
+      );
+      const auth = { authorization: `Bearer ${KEY}` };
+      const nf = await fetch(`${live.url}/nope`, { headers: auth });
+      assert.equal(nf.status, 404);
+      assert.equal(((await nf.json()) as { error: { code: string } }).error.code, 'not_found');
+      assert.equal((await fetch(`${live.url}/version`, { headers: auth })).status, 200);
+    },
+  );
 
   it('charges cost to the key id (last 4 chars only) in /metrics', async () => {
     await live.client.completions.create({ model: 'tiny-model', prompt: 'x', max_tokens: 3 });

@@ -32,7 +32,9 @@ interface Case {
 
 const HERMES: Case[] = [
   {
-    raw: '<think>\nThe user wants the weather. I should call get_weather.\n</think>\n\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}\n</tool_call>',
+    raw:
+      '<think>\nThe user wants the weather. I should call get_weather.\n</think>\n\n<tool_call>\n{"name": "get_weather", ' +
+      '"arguments": {"city": "Paris", "unit": "celsius"}}\n</tool_call>',
     want: {
       content: '',
       reasoning: 'The user wants the weather. I should call get_weather.',
@@ -40,7 +42,9 @@ const HERMES: Case[] = [
     },
   },
   {
-    raw: 'Let me check both.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>\n<tool_call>\n{"name": "get_time", "arguments": {"tz": "Europe/Paris"}}\n</tool_call>',
+    raw:
+      'Let me check both.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": ' +
+      '"Paris"}}\n</tool_call>\n<tool_call>\n{"name": "get_time", "arguments": {"tz": "Europe/Paris"}}\n</tool_call>',
     want: {
       content: 'Let me check both.',
       calls: [

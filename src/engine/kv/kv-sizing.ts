@@ -11,7 +11,8 @@ export function numBlocksForMemory(kvCacheBytes: number, kvBytesPerToken: number
   if (n < 1) {
     throw new TokenmillError(
       'invalid_argument',
-      `KV cache budget of ${kvCacheBytes} bytes is below one block (${bytesPerBlock} bytes = ${blockSize} tokens x ${kvBytesPerToken} bytes)`,
+      `KV cache budget of ${kvCacheBytes} bytes is below one block (${bytesPerBlock} bytes = ${blockSize} tokens x ` +
+        `${kvBytesPerToken} bytes)`,
     );
   }
   return n;

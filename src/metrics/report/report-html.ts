@@ -170,8 +170,10 @@ export function buildReportHtml(records: readonly BenchRecord[], o: ReportOption
     peersChart(records),
   ];
   const css =
-    'body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}' +
-    'th{background:#f3f3f3}td:nth-child(-n+4){text-align:left}.charts{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0}code{background:#f6f6f6;padding:0 3px}';
+    'body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:12px}' +
+    'td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}' +
+    'th{background:#f3f3f3}td:nth-child(-n+4){text-align:left}.charts{display:flex;flex-wrap:wrap;gap:16px}' +
+    'figure{margin:0}code{background:#f6f6f6;padding:0 3px}';
   return [
     '<!doctype html>',
     '<html lang="en"><head><meta charset="utf-8">',
@@ -179,7 +181,8 @@ export function buildReportHtml(records: readonly BenchRecord[], o: ReportOption
     `<style>${css}</style></head><body>`,
     `<h1>${escapeXml(title)}</h1>`,
     `<p>${records.length} records; device${devices.length === 1 ? '' : 's'}: ${escapeXml(devices.join('; '))}. ` +
-      `Price${prices.length === 1 ? '' : 's'} used for cost: ${prices.map((p) => `$${p}/h`).join(', ')} (cost = price / 3600 × wall seconds / generated tokens).` +
+      `Price${prices.length === 1 ? '' : 's'} used for cost: ${prices.map((p) => `$${p}/h`).join(', ')} (cost = price / 3600 × ` +
+      'wall seconds / generated tokens).' +
       `${o.generatedAt ? ` Generated ${escapeXml(o.generatedAt)}.` : ''}</p>`,
     `<div class="charts">${charts.map((c) => `<figure>${c}</figure>`).join('')}</div>`,
     '<h2>Records</h2>',

@@ -95,7 +95,8 @@ function frame(
   const parts: string[] = [];
   const totalH = h + (legendItems.length > 0 ? 8 + legendItems.length * LEGEND_ROW : 0);
   parts.push(
-    `<svg width="${w}" height="${totalH}" viewBox="0 0 ${w} ${totalH}" role="img" aria-label="${escapeXml(o.title)}" font-family="sans-serif" font-size="11">`,
+    `<svg width="${w}" height="${totalH}" viewBox="0 0 ${w} ${totalH}" role="img" aria-label="${escapeXml(o.title)}" ` +
+      'font-family="sans-serif" font-size="11">',
   );
   parts.push(`<rect width="${w}" height="${totalH}" fill="#fff"/>`);
   parts.push(`<text x="${w / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">${escapeXml(o.title)}</text>`);
@@ -144,7 +145,8 @@ function legend(top: number, items: readonly LegendItem[]): string {
       const y = top + 8 + i * LEGEND_ROW;
       const x = M.left;
       return (
-        `<line x1="${x}" x2="${x + 18}" y1="${y}" y2="${y}" stroke="${it.color}" stroke-width="3"${it.dashed ? ' stroke-dasharray="5 3"' : ''}/>` +
+        `<line x1="${x}" x2="${x + 18}" y1="${y}" y2="${y}" stroke="${it.color}" stroke-width="3"` +
+        `${it.dashed ? ' stroke-dasharray="5 3"' : ''}/>` +
         `<text x="${x + 24}" y="${y + 4}">${escapeXml(it.name)}</text>`
       );
     })
@@ -203,11 +205,19 @@ export function lineChart(series: readonly Series[], o: ChartOptions): string {
           const label =
             p.label === undefined
               ? ''
-              : `<text x="${cx}" y="${(Number(cy) - 6).toFixed(1)}" text-anchor="middle" font-size="9" fill="${c}">${escapeXml(p.label)}</text>`;
-          return `<circle cx="${cx}" cy="${cy}" r="3" fill="${c}"><title>${escapeXml(`${s.name}: x=${fmtTick(p.x)} y=${fmtTick(p.y)}${p.label ? ` (${p.label})` : ''}`)}</title></circle>${label}`;
+              : `<text x="${cx}" y="${(Number(cy) - 6).toFixed(1)}" text-anchor="middle" font-size="9" fill="${c}">` +
+                `${escapeXml(p.label)}</text>`;
+          return (
+            `<circle cx="${cx}" cy="${cy}" r="3" fill="${c}"><title>` +
+            `${escapeXml(`${s.name}: x=${fmtTick(p.x)} y=${fmtTick(p.y)}${p.label ? ` (${p.label})` : ''}`)}</title></circle>` +
+            `${label}`
+          );
         })
         .join('');
-      return `<polyline class="series" fill="none" stroke="${c}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''} points="${pts.join(' ')}"/>${dots}`;
+      return (
+        `<polyline class="series" fill="none" stroke="${c}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''} ` +
+        `points="${pts.join(' ')}"/>${dots}`
+      );
     })
     .join('');
   return frame(
@@ -252,7 +262,9 @@ export function barChart(groups: readonly BarGroup[], seriesNames: readonly stri
       const y = ya.map(v);
       const base = h - M.bottom;
       bars.push(
-        `<rect class="bar" x="${(gx + si * barW).toFixed(1)}" y="${Math.min(y, base).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${Math.abs(base - y).toFixed(1)}" fill="${PALETTE[si % PALETTE.length]}"><title>${escapeXml(`${g.label} ${s}: ${fmtTick(v)}`)}</title></rect>`,
+        `<rect class="bar" x="${(gx + si * barW).toFixed(1)}" y="${Math.min(y, base).toFixed(1)}" width="` +
+          `${(barW - 2).toFixed(1)}" height="${Math.abs(base - y).toFixed(1)}" fill="${PALETTE[si % PALETTE.length]}"><title>` +
+          `${escapeXml(`${g.label} ${s}: ${fmtTick(v)}`)}</title></rect>`,
       );
     });
   });

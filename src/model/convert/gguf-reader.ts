@@ -248,7 +248,8 @@ export function parseGguf(src: ByteSource, file = 'model.gguf'): GgufFile {
     if (rel[i]! + info.sizeBytes > dataBytes) {
       throw bad(
         file,
-        `tensor '${info.name}' data [${rel[i]}, ${rel[i]! + info.sizeBytes}) lies outside the data section (${Math.max(0, dataBytes)} bytes)`,
+        `tensor '${info.name}' data [${rel[i]}, ${rel[i]! + info.sizeBytes}) lies outside the data section (` +
+          `${Math.max(0, dataBytes)} bytes)`,
       );
     }
     tensors.set(info.name, { ...info, fileOffset: dataOffset + rel[i]! });

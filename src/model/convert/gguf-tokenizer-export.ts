@@ -168,7 +168,8 @@ export function exportTokenizer(dir: string, o: TokenizerExportOptions): Tokeniz
     let pre = byteLevelPreName(tok, file);
     if (pre === null) {
       warnings.push(
-        "the pre-tokenizer matches none llama.cpp's 'llama-bpe', 'qwen2' or 'default' rebuild; wrote 'default' (llama.cpp may split text differently)",
+        "the pre-tokenizer matches none llama.cpp's 'llama-bpe', 'qwen2' or 'default' rebuild; wrote 'default' (llama.cpp may " +
+          'split text differently)',
       );
       pre = 'default';
     }

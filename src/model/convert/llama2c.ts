@@ -90,7 +90,8 @@ export function parseLlama2cHeader(head: Uint8Array, file = 'model.bin'): Llama2
   if (h.dim % h.numHeads !== 0 || h.numHeads % h.numKvHeads !== 0 || (h.dim / h.numHeads) % 2 !== 0) {
     throw bad(
       file,
-      `dim ${h.dim}, n_heads ${h.numHeads}, n_kv_heads ${h.numKvHeads}: heads must divide dim (even head size) and kv heads must divide heads`,
+      `dim ${h.dim}, n_heads ${h.numHeads}, n_kv_heads ${h.numKvHeads}: heads must divide dim (even head size) and kv heads must ` +
+        'divide heads',
     );
   }
   return h;

@@ -52,7 +52,8 @@ export function chatParsing(cfg: OutputParserConfig, tools: ToolRequest | null, 
   if (wantTools && cfg.toolCallParser === null) {
     throw new TokenmillError(
       'unsupported_feature',
-      'This model\'s chat template has no tool-call format tokenmill recognises; start the server with --tool-call-parser (hermes, llama3_json or mistral), or send tool_choice: "none".',
+      "This model's chat template has no tool-call format tokenmill recognises; start the server with --tool-call-parser " +
+        '(hermes, llama3_json or mistral), or send tool_choice: "none".',
       { param: 'tools' },
     );
   }

@@ -29,10 +29,8 @@ async function stream(
   const n = body.model === 'midstream' || body.model === 'nodone' ? Math.min(2, body.max_tokens) : body.max_tokens;
   for (let i = 0; i < n; i++) {
     const last = i === n - 1;
-    await writeSplit(
-      res,
-      `data: ${JSON.stringify({ id: 'c', object: 'text_completion', choices: [{ index: 0, text: 'é', finish_reason: last ? 'length' : null }] })}\n\n`,
-    );
+    const chunk = { id: 'c', object: 'text_completion', choices: [{ index: 0, text: 'é', finish_reason: last ? 'length' : null }] };
+    await writeSplit(res, `data: ${JSON.stringify(chunk)}\n\n`);
   }
   if (body.model === 'midstream') {
     await writeSplit(res, `data: ${JSON.stringify({ error: { message: 'engine died', type: 'server_error' } })}\n\n`);
@@ -45,10 +43,8 @@ async function stream(
     return;
   }
   const promptTokens = Array.isArray(body.prompt) ? body.prompt.length : 1;
-  await writeSplit(
-    res,
-    `data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: n, total_tokens: promptTokens + n } })}\n\n`,
-  );
+  const usage = { prompt_tokens: promptTokens, completion_tokens: n, total_tokens: promptTokens + n };
+  await writeSplit(res, `data: ${JSON.stringify({ choices: [], usage })}\n\n`);
   await writeSplit(res, ': keep-alive comment\r\n\r\ndata: [DONE]\r\n\r\n');
   res.end();
 }
