@@ -34,7 +34,8 @@ cp node_modules/node-addon-api/*.h "$G/include/napi/"
 # 3. Bundles.
 ES=node_modules/.bin/esbuild
 [ -x "$ES" ] || ES=node_modules/esbuild/bin/esbuild
-COMMON=(--bundle --platform=node --format=esm --target=node20 --external:*.node --log-level=warning)
+# --inject: TOKENMILL_CUDA_ADDON / TOKENMILL_CPU_ADDON name the addons for every bundle (scripts/gpu/addon-paths.ts).
+COMMON=(--bundle --platform=node --format=esm --target=node20 --external:*.node --log-level=warning --inject:scripts/gpu/addon-paths.ts)
 for f in test/gpu/*.gpu.test.ts; do "$ES" "$f" "${COMMON[@]}" --outfile="$G/bundle/$(basename "${f%.ts}").mjs"; done
 mkdir -p "$G/bundle/conformance"
 for f in test/conformance/*.test.ts; do "$ES" "$f" "${COMMON[@]}" --outfile="$G/bundle/conformance/$(basename "${f%.ts}").mjs"; done

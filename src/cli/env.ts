@@ -3,7 +3,7 @@
 // docs/cli.md ("Environment"); the bench records and the environment fingerprint carry the ones in
 // effect (tokenmillEnv, secrets left out).
 import type { EngineOptions } from '../engine/engine-config.js';
-import type { CpuEngineSwitches, CpuPoolOptions } from '../runtime/native.js';
+import type { CpuEngineSwitches, CpuPoolOptions, NativeAddonPaths } from '../runtime/native.js';
 import { CPU_ISAS, type SelectOptions } from '../runtime/select.js';
 import type { LogLevel } from '../util/logger.js';
 import { TokenmillError } from '../util/errors.js';
@@ -23,12 +23,17 @@ export function engineOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Pick
  * Backend options from the environment: TOKENMILL_NUM_THREADS (CPU worker threads, when --threads is
  * not given), TOKENMILL_CPU_ISA (force a lower kernel ISA), TOKENMILL_ASYNC_MIN_WORK (multiply-adds
  * from which a CPU queue runs off the JS thread), TOKENMILL_CUDA_DTYPE=f16|f32 (CUDA compute dtype
- * instead of bf16), TOKENMILL_CUDA_GRAPHS=0 (no CUDA graphs), the CPU pool's (cpuPoolOptionsFromEnv) and
- * the CPU engine's switches (cpuEngineOptionsFromEnv). Unset or unrecognised: the default.
+ * instead of bf16), TOKENMILL_CUDA_GRAPHS=0 (no CUDA graphs), TOKENMILL_CUDA_GGML=1 (the CUDA kernels for
+ * GGUF block weights, off by default until they have passed on a device), TOKENMILL_GGUF_MMAP=0 (the CPU
+ * backend reads GGUF weights into heap copies instead of mapping the file), the CPU pool's
+ * (cpuPoolOptionsFromEnv) and the CPU engine's switches (cpuEngineOptionsFromEnv). Unset or unrecognised: the default.
  */
 export function backendOptionsFromEnv(
   env: NodeJS.ProcessEnv = process.env,
-): Pick<SelectOptions, 'numThreads' | 'cpuIsa' | 'asyncMinWork' | 'dtype' | 'cudaGraphs' | 'cpuPool' | 'cpuEngine'> {
+): Pick<
+  SelectOptions,
+  'numThreads' | 'cpuIsa' | 'asyncMinWork' | 'dtype' | 'cudaGraphs' | 'mmap' | 'ggmlKernels' | 'cpuPool' | 'cpuEngine'
+> {
   const threads = Number(env.TOKENMILL_NUM_THREADS ?? '');
   const isa = CPU_ISAS.find((i) => i === env.TOKENMILL_CPU_ISA);
   const work = env.TOKENMILL_ASYNC_MIN_WORK;
@@ -39,9 +44,16 @@ export function backendOptionsFromEnv(
     ...(work !== undefined && work !== '' && !Number.isNaN(Number(work)) ? { asyncMinWork: Number(work) } : {}),
     ...(dtype === 'f16' || dtype === 'f32' ? { dtype } : {}),
     ...(env.TOKENMILL_CUDA_GRAPHS === '0' ? { cudaGraphs: false } : {}),
+    ...(env.TOKENMILL_CUDA_GGML === '1' ? { ggmlKernels: true } : {}),
+    ...ggufMmapOptionFromEnv(env),
     ...cpuPoolOptionsFromEnv(env),
     ...cpuEngineOptionsFromEnv(env),
   };
+}
+
+/** TOKENMILL_GGUF_MMAP=0: the CPU backend reads GGUF weights into heap copies instead of mapping the file. */
+export function ggufMmapOptionFromEnv(env: NodeJS.ProcessEnv = process.env): { mmap?: false } {
+  return env.TOKENMILL_GGUF_MMAP === '0' ? { mmap: false } : {};
 }
 
 /**
@@ -59,6 +71,27 @@ export function cpuEngineOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): {
 export function cudaConfigFromEnv(env: NodeJS.ProcessEnv = process.env): { cublasLtPath?: string } {
   const path = env.TOKENMILL_CUBLASLT;
   return path !== undefined && path !== '' ? { cublasLtPath: path } : {};
+}
+
+/**
+ * TOKENMILL_CPU_ADDON / TOKENMILL_CUDA_ADDON: addon binaries elsewhere than build/Release (the bundled
+ * GPU suite, scripts/gpu/run-suite.sh), for configureNativeAddons (runtime/native.ts). Empty = default.
+ */
+export function addonPathsFromEnv(env: NodeJS.ProcessEnv = process.env): NativeAddonPaths {
+  const cpu = env.TOKENMILL_CPU_ADDON;
+  const cuda = env.TOKENMILL_CUDA_ADDON;
+  return {
+    ...(cpu !== undefined && cpu !== '' ? { cpuAddonPath: cpu } : {}),
+    ...(cuda !== undefined && cuda !== '' ? { cudaAddonPath: cuda } : {}),
+  };
+}
+
+/**
+ * The environment of chat template renderer processes (model/chat-template.ts): this one's, less
+ * NODE_OPTIONS, so a preload or inspector flag meant for tokenmill does not start with every renderer.
+ */
+export function rendererEnvFromEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, NODE_OPTIONS: '' };
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];

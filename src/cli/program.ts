@@ -3,7 +3,7 @@
 // `doctor` and bad-argument errors never pay for the model stack, the server or native addons.
 import { Command } from 'commander';
 import { setLogLevel } from '../util/logger.js';
-import { cudaConfigFromEnv, logLevelFromEnv } from './env.js';
+import { addonPathsFromEnv, cudaConfigFromEnv, logLevelFromEnv, rendererEnvFromEnv } from './env.js';
 import { reportError } from './errors.js';
 import { packageVersion } from './version.js';
 
@@ -43,7 +43,11 @@ export async function runCli(argv: readonly string[] = process.argv): Promise<nu
   if (level !== undefined) setLogLevel(level);
   try {
     const { configureCuda } = await import('../runtime/select.js'); // before any subcommand probes CUDA
+    const { configureNativeAddons } = await import('../runtime/native.js'); // before any subcommand loads an addon
     configureCuda(cudaConfigFromEnv());
+    configureNativeAddons(addonPathsFromEnv());
+    const { configureChatTemplateRenderer } = await import('../model/chat-template.js');
+    configureChatTemplateRenderer({ env: rendererEnvFromEnv() });
     const program = await buildProgram(argv);
     await program.parseAsync([...argv]);
     return process.exitCode === undefined ? 0 : Number(process.exitCode);

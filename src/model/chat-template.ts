@@ -33,11 +33,12 @@ export const NO_TEMPLATE_MESSAGE =
   'this model has no chat template: use the completions endpoint, or start the server with --chat-template FILE|NAME ' +
   `(a Jinja file, or one of the built-in ${Object.keys(BUILTIN_CHAT_TEMPLATES).join(', ')})`;
 
-// Plain JS so it runs the same from src (tsx) and dist; imports jinja by the URL the parent resolved.
+// Plain JS so it runs the same from src (tsx) and dist; imports jinja by the URL the parent resolved
+// and passed as its one argument (process.argv[1] under node -e).
 const WORKER_SOURCE = `
 const cache = new Map();
 process.on('disconnect', () => process.exit(0));
-import(process.env.TOKENMILL_JINJA_URL).then(({ Template }) => {
+import(process.argv[1]).then(({ Template }) => {
   process.on('message', (req) => {
     try {
       let t = cache.get(req.template);
@@ -76,6 +77,17 @@ interface Pending {
 }
 
 type WorkerReply = { id?: number; ok?: boolean; text?: string; message?: string; ready?: boolean; fatal?: string };
+
+let rendererEnv: NodeJS.ProcessEnv | undefined;
+
+/**
+ * The environment renderer processes start with, set by the composition root (src/cli/program.ts
+ * passes its own less NODE_OPTIONS, whose preloads and inspector flags are the parent's business);
+ * undefined = the parent's environment as it is. Applies to renderers started afterwards.
+ */
+export function configureChatTemplateRenderer(opts: { readonly env?: NodeJS.ProcessEnv }): void {
+  rendererEnv = opts.env;
+}
 
 /** One child process rendering requests one at a time; restarted after a timeout or a crash. */
 export class ChatTemplateRenderer {
@@ -136,10 +148,12 @@ export class ChatTemplateRenderer {
 
   private spawn(): Renderer {
     // spawn, not fork: the parent's execArgv (--import tsx, inspector flags) must not carry over.
-    const w = spawn(process.execPath, [`--max-old-space-size=${RENDERER_HEAP_MB}`, '-e', WORKER_SOURCE], {
+    // The command line's --max-old-space-size wins over any in NODE_OPTIONS, so the cap holds either way.
+    const jinjaUrl = import.meta.resolve('@huggingface/jinja');
+    const w = spawn(process.execPath, [`--max-old-space-size=${RENDERER_HEAP_MB}`, '-e', WORKER_SOURCE, jinjaUrl], {
       stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
       serialization: 'advanced', // structured clone, as postMessage to a worker would
-      env: { ...process.env, NODE_OPTIONS: '', TOKENMILL_JINJA_URL: import.meta.resolve('@huggingface/jinja') },
+      ...(rendererEnv !== undefined ? { env: rendererEnv } : {}),
     });
     this.ready = false; // stays referenced until the first render finishes: it is spawned for one
     w.on('message', (m: WorkerReply) => this.onMessage(w, m));
@@ -204,6 +218,12 @@ export class ChatTemplateRenderer {
   private onWorkerDeath(w: Renderer, why: string): void {
     if (w !== this.worker) return;
     this.worker = null;
+    // Dead before its ready message: it cannot start (bad NODE_OPTIONS, no memory). Respawning for the
+    // queued renders would loop for ever; they fail, and the next render tries one fresh start.
+    if (!this.ready) {
+      this.failAll(`chat template renderer could not start: ${why}`);
+      return;
+    }
     const p = this.current;
     this.finish();
     p?.reject(new TokenmillError('chat_template_error', why));

@@ -2,7 +2,8 @@
 // (build/Release/tokenmill_cpu.node, scripts/build-native.mjs) and the CUDA addon
 // (build/Release/tokenmill_cuda.node, scripts/build-cuda.mjs where nvcc exists). Both load lazily;
 // a missing, broken or stale binary is a reason string, never thrown at import time.
-// TOKENMILL_CPU_ADDON / TOKENMILL_CUDA_ADDON override the paths (bundled GPU suite).
+// configureNativeAddons() names other paths (the CLI maps TOKENMILL_CPU_ADDON / TOKENMILL_CUDA_ADDON
+// to it, for the bundled GPU suite).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -13,11 +14,19 @@ export interface CpuEngineHandle {
   readonly __cpuEngine: unique symbol;
 }
 
+/** Opaque mapped-file handle of the CPU addon (an N-API external). */
+export interface MappedFileHandle {
+  readonly __mappedFile: unique symbol;
+}
+
 export interface CpuEngineInfo {
   /** Kernel ISA chosen at run time: 'avx512vnni' | 'avx512' | 'avx2vnni' | 'avx2' | 'generic'. */
   readonly isa: string;
   readonly numThreads: number;
+  /** Heap buffers (alloc). */
   readonly allocatedBytes: number;
+  /** Buffers over mapped files (allocMapped); absent from addons built before mapped files. */
+  readonly mappedBytes?: number;
   /** With the engine's `profile` option: wall ns and calls per op code (index = OP code). */
   readonly opTimeNs?: readonly number[];
   readonly opCalls?: readonly number[];
@@ -66,6 +75,20 @@ export interface CpuAddon {
   /** Writes src into buffer id at byteOffset as f16 (dtypeCode 1) or bf16 (2). */
   convertFromF32(engine: CpuEngineHandle, src: Float32Array, id: number, byteOffset: number, dtypeCode: number): void;
   /**
+   * Maps a whole file read-only (PROT_READ, MAP_PRIVATE; native/cpu/file_map.h): [handle, sizeBytes].
+   * expectedBytes (-1: any) is the size the caller validated the file against: out_of_range when it
+   * differs now. invalid_argument when it cannot be opened, out_of_memory when it cannot be mapped.
+   * The mapping lives while the handle (until unmapFile), a view or a buffer over it does. Absent
+   * where mmap is unavailable and from addons built before mapped files.
+   */
+  mapFile?(path: string, expectedBytes: number): [MappedFileHandle, number];
+  /** Drops the handle's reference to the mapping (idempotent). */
+  unmapFile?(handle: MappedFileHandle): void;
+  /** A read-only ArrayBuffer over bytes [offset, offset + length) of the file (out_of_range outside it). Never write into it. */
+  mappingView?(handle: MappedFileHandle, offset: number, length: number): ArrayBuffer;
+  /** A buffer over those bytes of the file, no copy: [id, ArrayBuffer] as alloc; read-only (an op input only). */
+  allocMapped?(engine: CpuEngineHandle, handle: MappedFileHandle, offset: number, length: number): [number, ArrayBuffer];
+  /**
    * Reads every GPU through NVML (libraryName opened with dlopen, e.g. 'libnvidia-ml.so.1') on a
    * libuv worker thread. Never rejects: a missing library or failed init gives available = false.
    * Absent from CPU addons built before NVML sampling existed.
@@ -108,9 +131,28 @@ export interface AddonLoad<T> {
 const require = createRequire(import.meta.url);
 const here = dirname(fileURLToPath(import.meta.url));
 
-/** Looks for build/Release/<file> in the repo root above this file (src/runtime or dist/src/runtime). */
-function findBinary(file: string, envVar: string): string | null {
-  const override = process.env[envVar];
+/** Addon binaries elsewhere than build/Release above this file; absent or '' = that default search. */
+export interface NativeAddonPaths {
+  readonly cpuAddonPath?: string;
+  readonly cudaAddonPath?: string;
+}
+
+let addonPaths: NativeAddonPaths = {};
+let cpuLoad: AddonLoad<CpuAddon> | null = null;
+let cudaChecked: AddonLoad<CudaAddon> | null = null;
+
+/**
+ * Process-wide addon locations, set by the composition root (src/cli/program.ts, the GPU suite's
+ * bundles) before the first load; a later call forgets what was loaded, so the next load uses them.
+ */
+export function configureNativeAddons(paths: NativeAddonPaths): void {
+  addonPaths = { ...paths };
+  cpuLoad = null;
+  cudaChecked = null;
+}
+
+/** `override` when given, else build/Release/<file> in the repo root above this file (src/runtime or dist/src/runtime). */
+function findBinary(file: string, override: string | undefined): string | null {
   if (override) return existsSync(override) ? resolve(override) : null;
   let dir = here;
   for (let i = 0; i < 5; i++) {
@@ -122,8 +164,8 @@ function findBinary(file: string, envVar: string): string | null {
 }
 
 /** require() a binary once; a missing or unloadable file is a reason, never a throw. */
-function loadBinary(file: string, envVar: string, missing: string): AddonLoad<unknown> {
-  const path = findBinary(file, envVar);
+function loadBinary(file: string, override: string | undefined, missing: string): AddonLoad<unknown> {
+  const path = findBinary(file, override);
   if (path === null) return { addon: null, reason: missing };
   try {
     return { addon: require(path) as unknown, reason: `loaded ${path}` };
@@ -132,13 +174,11 @@ function loadBinary(file: string, envVar: string, missing: string): AddonLoad<un
   }
 }
 
-let cpuLoad: AddonLoad<CpuAddon> | null = null;
-
-/** The CPU addon, loaded once (TOKENMILL_CPU_ADDON overrides its path). */
+/** The CPU addon, loaded once (configureNativeAddons' cpuAddonPath overrides its path). */
 export function loadCpuAddon(): AddonLoad<CpuAddon> {
   cpuLoad ??= loadBinary(
     'tokenmill_cpu.node',
-    'TOKENMILL_CPU_ADDON',
+    addonPaths.cpuAddonPath,
     'build/Release/tokenmill_cpu.node not found (run `npm run install` to build it)',
   ) as AddonLoad<CpuAddon>;
   return cpuLoad;
@@ -276,6 +316,32 @@ export interface CudaContextNative {
   ): 'gemv_q8' | 'tiled_q8';
   /** out[n, k] = wq[n, k] * scales[n] in dtOut. */
   dequantQ8?(out: number, dtOut: number, wq: number, scales: number, n: number, k: number): void;
+  /** ggml block weights (gemm_ggml.cu); optional so that older binaries still load. type: the ggml type id. */
+  matmulGgml?(
+    out: number,
+    dtOut: number,
+    x: number,
+    dtX: number,
+    w: number,
+    type: number,
+    rowBytes: number,
+    bias: number,
+    dtBias: number,
+    numTokens: number,
+    n: number,
+    k: number,
+  ): 'gemv_ggml' | 'batched_ggml';
+  embeddingGgml?(
+    out: number,
+    dtOut: number,
+    w: number,
+    type: number,
+    rowBytes: number,
+    ids: number,
+    numTokens: number,
+    v: number,
+    k: number,
+  ): void;
   argmax(out: number, logits: number, rows: number, vocab: number): void;
   sample(
     out: number,
@@ -315,14 +381,12 @@ export interface CudaGraphNative {
   graphDestroy(id: number): void;
 }
 
-let cudaChecked: AddonLoad<CudaAddon> | null = null;
-
-/** The CUDA addon when built with ABI version 1. */
+/** The CUDA addon when built with ABI version 1, loaded once (configureNativeAddons' cudaAddonPath overrides its path). */
 export function loadCudaAddon(): AddonLoad<CudaAddon> {
   if (cudaChecked !== null) return cudaChecked;
   const bin = loadBinary(
     'tokenmill_cuda.node',
-    'TOKENMILL_CUDA_ADDON',
+    addonPaths.cudaAddonPath,
     'the CUDA addon is not built (build/Release/tokenmill_cuda.node missing; it builds where nvcc exists)',
   );
   if (bin.addon === null) {

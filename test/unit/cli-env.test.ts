@@ -2,14 +2,20 @@
 // engine itself ignores TOKENMILL_DECODE_GRAPHS; bench records carry the TOKENMILL_* in effect, minus secrets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import {
+  addonPathsFromEnv,
   backendOptionsFromEnv,
   cpuEngineOptionsFromEnv,
   cudaConfigFromEnv,
   engineOptionsFromEnv,
   logLevelFromEnv,
+  rendererEnvFromEnv,
   tokenmillEnv,
 } from '../../src/cli/env.js';
+import { ChatTemplateRenderer, configureChatTemplateRenderer } from '../../src/model/chat-template.js';
+import { configureNativeAddons, loadCpuAddon, loadCudaAddon } from '../../src/runtime/native.js';
 import { resolveEngineConfig } from '../../src/engine/engine-config.js';
 import { configuredCublasLtPath } from '../../src/runtime/cuda/cuda-config.js';
 import { configureCuda } from '../../src/runtime/select.js';
@@ -45,9 +51,13 @@ test('backend options and the log level come from the environment only through t
       TOKENMILL_ASYNC_MIN_WORK: '0',
       TOKENMILL_CUDA_DTYPE: 'f16',
       TOKENMILL_CUDA_GRAPHS: '0',
+      TOKENMILL_CUDA_GGML: '1',
+      TOKENMILL_GGUF_MMAP: '0',
     }),
-    { numThreads: 3, cpuIsa: 'generic', asyncMinWork: 0, dtype: 'f16', cudaGraphs: false },
+    { numThreads: 3, cpuIsa: 'generic', asyncMinWork: 0, dtype: 'f16', cudaGraphs: false, ggmlKernels: true, mmap: false },
   );
+  assert.equal(backendOptionsFromEnv({ TOKENMILL_CUDA_GGML: 'yes' }).ggmlKernels, undefined, 'the ggml kernels stay off unless exactly 1');
+  assert.deepEqual(backendOptionsFromEnv({ TOKENMILL_GGUF_MMAP: '1' }), {});
   const bad = { TOKENMILL_NUM_THREADS: '0', TOKENMILL_CPU_ISA: 'sse', TOKENMILL_ASYNC_MIN_WORK: 'x', TOKENMILL_CUDA_DTYPE: 'bf8' };
   assert.deepEqual(backendOptionsFromEnv(bad), {});
   assert.equal(backendOptionsFromEnv({ TOKENMILL_ASYNC_MIN_WORK: 'Infinity' }).asyncMinWork, Infinity);
@@ -72,6 +82,51 @@ test('TOKENMILL_CUBLASLT becomes the CUDA configuration in the CLI; empty means 
   assert.equal(configuredCublasLtPath(), '/x/libcublasLt.so');
   configureCuda({});
   assert.equal(configuredCublasLtPath(), '');
+});
+
+test('TOKENMILL_CPU_ADDON / TOKENMILL_CUDA_ADDON become the addon loader configuration; empty means build/Release', () => {
+  const paths = addonPathsFromEnv({ TOKENMILL_CPU_ADDON: '/nowhere/cpu.node', TOKENMILL_CUDA_ADDON: '/nowhere/cuda.node' });
+  assert.deepEqual(paths, { cpuAddonPath: '/nowhere/cpu.node', cudaAddonPath: '/nowhere/cuda.node' });
+  assert.deepEqual(addonPathsFromEnv({ TOKENMILL_CPU_ADDON: '', TOKENMILL_CUDA_ADDON: '' }), {});
+  const before = loadCpuAddon();
+  try {
+    configureNativeAddons(paths);
+    assert.equal(loadCpuAddon().addon, null);
+    assert.match(loadCpuAddon().reason, /not found/);
+    assert.equal(loadCudaAddon().addon, null);
+  } finally {
+    configureNativeAddons({});
+  }
+  assert.equal(loadCpuAddon().addon === null, before.addon === null, 'the default search again');
+});
+
+test('the CLI hands TOKENMILL_CPU_ADDON to the loader: doctor reports the addon it names as missing', () => {
+  const bin = join(import.meta.dirname, '..', '..', 'bin', 'tokenmill.js');
+  const r = spawnSync(process.execPath, [bin, 'doctor', '--json'], {
+    encoding: 'utf8',
+    env: { ...process.env, TOKENMILL_CPU_ADDON: '/nowhere/tokenmill_cpu.node', TOKENMILL_LOG_LEVEL: 'warn' },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as { cpuAddon: { available: boolean; reason: string } };
+  assert.equal(report.cpuAddon.available, false);
+});
+
+test('chat template renderers start with the environment the composition root hands down', async () => {
+  // A preload that cannot be found ends any node that NODE_OPTIONS reaches before it runs a line.
+  const parent = { ...process.env, NODE_OPTIONS: '--require=/nowhere/preload.cjs' };
+  const ctx = { messages: [{ role: 'user', content: 'hi' }] };
+  try {
+    configureChatTemplateRenderer({ env: parent });
+    const broken = new ChatTemplateRenderer(5000);
+    await assert.rejects(broken.render('{{ messages[0].content }}', ctx), { code: 'chat_template_error' });
+    await broken.close();
+    configureChatTemplateRenderer({ env: rendererEnvFromEnv(parent) });
+    const ok = new ChatTemplateRenderer(5000);
+    assert.equal(await ok.render('{{ messages[0].content }}', ctx), 'hi');
+    await ok.close();
+  } finally {
+    configureChatTemplateRenderer({});
+  }
 });
 
 test('bench records name the TOKENMILL_* variables in effect, never API keys', () => {

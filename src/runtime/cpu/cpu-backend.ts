@@ -4,230 +4,40 @@
 // multiply-adds, e.g. a prefill) on a worker thread and resolve when done, keeping the event loop
 // free; small queues (decode of small models) run synchronously, which is faster. upload(), free()
 // and alloc() wait for queued work synchronously.
-import { cpus } from 'node:os';
-import { readFileSync } from 'node:fs';
-import type { AttentionMetadata, Backend, BackendGraphs, BackendMemoryStats, HostData, KvLayer, ReadOptions, Tensor } from '../backend.js';
+// This file: the Backend surface (memory, tensors, the ops, which cpu-ops.ts records); the queue and
+// its execution are in cpu-op-queue.ts, the addon checks in cpu-addon.ts.
+import type {
+  AttentionMetadata,
+  Backend,
+  BackendMemoryStats,
+  HostData,
+  KvLayer,
+  MappedWeightFile,
+  ReadOptions,
+  Tensor,
+} from '../backend.js';
 import { applyTokenBitmaskInPlace } from '../token-bitmask.js';
-import { checkArgLayout, numelOf } from '../backend.js';
+import { numelOf } from '../backend.js';
 import { DTYPE_BYTES, halfToF32, type DType } from '../dtype.js';
-import {
-  loadCpuAddon,
-  type CpuAddon,
-  type CpuEngineHandle,
-  type CpuEngineInfo,
-  type CpuEngineSwitches,
-  type CpuPoolOptions,
-} from '../native.js';
 import { TokenmillError } from '../../util/errors.js';
 import { invariant } from '../../util/invariant.js';
-import { CPU_BACKEND_NAME, CommandRecorder, CpuTensor, DTYPE_CODE, overlaps, sameRange, type CpuBuffer } from './cpu-tensor.js';
+import { CPU_BACKEND_NAME, CpuTensor, DTYPE_CODE, type CpuBuffer } from './cpu-tensor.js';
 import { recordOps } from './cpu-ops.js';
 import type { GgmlQuantType } from '../ggml-format.js';
-import { OP_PAYLOAD_INTS } from './cpu-op-abi.js';
-import { CpuGraphs } from './cpu-graphs.js';
+import { nativeError, usableCpuAddon } from './cpu-addon.js';
+import { CpuOpQueue, type CpuBackendOptions } from './cpu-op-queue.js';
+import { mapCpuWeightFile } from './cpu-mapped-file.js';
+import type { MappedFileHandle } from '../native.js';
 
-/** Multiply-adds from which a queue runs off the JS thread: below it, the worker hand-off costs more than it frees. */
-export const ASYNC_MIN_WORK_DEFAULT = 2e7;
+export { ASYNC_MIN_WORK_DEFAULT, type CpuBackendOptions } from './cpu-op-queue.js';
+export { CPU_ISAS, cpuAddonAvailable, nativeError, physicalCoreCount, type CpuIsa } from './cpu-addon.js';
 
-export type CpuIsa = 'avx512vnni' | 'avx512' | 'avx2vnni' | 'avx2' | 'generic';
-/** Every CpuIsa, best first (the CLI checks TOKENMILL_CPU_ISA against it). */
-export const CPU_ISAS: readonly CpuIsa[] = ['avx512vnni', 'avx512', 'avx2vnni', 'avx2', 'generic'];
-
-export interface CpuBackendOptions {
-  /** Worker threads for kernels (the caller counts as one); default: the number of physical cores (CLI: TOKENMILL_NUM_THREADS). */
-  readonly numThreads?: number;
-  /**
-   * Force a kernel ISA when the CPU supports it; default: best (CLI: TOKENMILL_CPU_ISA). The *vnni tables
-   * differ from their base only in matmulGgml (VNNI dot products: AVX512-VNNI on avx512, AVX-VNNI on avx2).
-   */
-  readonly cpuIsa?: CpuIsa;
-  /**
-   * Queues of at least this many multiply-adds run off the JS thread at read()/synchronize()
-   * (default ASYNC_MIN_WORK_DEFAULT; CLI: TOKENMILL_ASYNC_MIN_WORK; 0 = always, Infinity = never).
-   */
-  readonly asyncMinWork?: number;
-  /** Expose `graphs` (record/replay of op sequences); default false. */
-  readonly graphs?: boolean;
-  /** Worker pool tuning (spin time before sleeping, stall fallback); default: the native defaults. */
-  readonly cpuPool?: CpuPoolOptions;
-  /** Native engine switches (per-op profiling, huge pages); default: the native defaults. */
-  readonly cpuEngine?: CpuEngineSwitches;
-}
-
-/** The addon, or why it cannot be used: missing, unloadable, or built from another op ABI (cpu-op-abi.ts). */
-function usableCpuAddon(): { addon: CpuAddon | null; reason: string } {
-  const load = loadCpuAddon();
-  if (load.addon === null) return load;
-  const built = load.addon.opPayloadInts as readonly number[] | undefined;
-  // A binary without the ABI export predates it and speaks an older op ABI (other op codes).
-  if (built === undefined || built.length !== OP_PAYLOAD_INTS.length || built.some((n, i) => n !== OP_PAYLOAD_INTS[i])) {
-    return {
-      addon: null,
-      reason: `${load.reason}, but it was built from another op ABI than src/runtime/cpu/cpu-op-abi.ts (rebuild it: npm run install)`,
-    };
-  }
-  return load;
-}
-
-export function cpuAddonAvailable(): { available: boolean; reason: string } {
-  const load = usableCpuAddon();
-  return { available: load.addon !== null, reason: load.reason };
-}
-
-/** Physical cores (distinct thread-sibling sets), falling back to logical CPUs. */
-export function physicalCoreCount(): number {
-  const logical = cpus().length || 1;
-  const seen = new Set<string>();
-  for (let i = 0; i < logical; i++) {
-    try {
-      seen.add(readFileSync(`/sys/devices/system/cpu/cpu${i}/topology/thread_siblings_list`, 'utf8').trim());
-    } catch {
-      return logical;
-    }
-  }
-  return seen.size > 0 ? seen.size : logical;
-}
-
-/** Turns an addon Error (code = native status name) into a TokenmillError. */
-export function nativeError(e: unknown): TokenmillError {
-  const code = (e as { code?: unknown } | null)?.code;
-  const msg = e instanceof Error ? e.message : String(e);
-  return new TokenmillError(code === 'out_of_memory' ? 'out_of_memory' : 'native_error', `cpu backend: ${msg}`, {
-    details: { nativeCode: typeof code === 'string' ? code : 'unknown' },
-    cause: e,
-  });
-}
-
-export class CpuBackend implements Backend {
+export class CpuBackend extends CpuOpQueue implements Backend {
   readonly name = CPU_BACKEND_NAME;
   readonly computeDType = 'f32' as const;
-  readonly isa: string;
-  readonly numThreads: number;
-  private engine: CpuEngineHandle | null;
-  private readonly rec = new CommandRecorder();
   private readonly owned = new Set<CpuTensor>();
   private allocatedBytes = 0;
-  private inflight: Promise<void> | null = null;
-  private readonly asyncMinWork: number;
-  /** Recorder of an ongoing graph capture (ops go there instead of the queue). */
-  private capturing: CommandRecorder | null = null;
-  /**
-   * Record once, replay many (BackendGraphs; replays skip all JS-side validation). Opt-in
-   * (CpuBackendOptions.graphs): the engine's decodeGraphs is documented as CUDA-only for now.
-   */
-  readonly graphs?: BackendGraphs;
-
-  constructor(
-    private readonly addon: CpuAddon,
-    opts: CpuBackendOptions,
-  ) {
-    const threads = opts.numThreads ?? physicalCoreCount();
-    invariant(Number.isInteger(threads) && threads >= 1 && threads <= 1024, `cpu backend: bad numThreads ${threads}`);
-    if (opts.graphs === true) {
-      this.graphs = new CpuGraphs({
-        setCaptureRecorder: (rec) => {
-          invariant(rec === null || this.capturing === null, 'cpu graphs: nested capture');
-          this.capturing = rec;
-        },
-        appendCommands: (commands, work) => {
-          this.notCapturing('replay');
-          this.live();
-          this.rec.append(commands, work);
-        },
-      });
-    }
-    const isa = opts.cpuIsa ?? '';
-    this.asyncMinWork = opts.asyncMinWork ?? ASYNC_MIN_WORK_DEFAULT;
-    try {
-      this.engine = addon.createEngine(threads, isa, { ...opts.cpuPool, ...opts.cpuEngine });
-      const info = addon.engineInfo(this.engine);
-      this.isa = info.isa;
-      this.numThreads = info.numThreads;
-    } catch (e) {
-      throw nativeError(e);
-    }
-  }
-
-  /** Native engine info (ISA, threads, and per-op times with the cpuEngine `profile` switch). */
-  info(): CpuEngineInfo {
-    return this.addon.engineInfo(this.live());
-  }
-
-  // ------------------------------------------------------------------------------- internals
-  private live(): CpuEngineHandle {
-    invariant(this.engine !== null, 'cpu backend used after dispose()');
-    return this.engine;
-  }
-
-  /** Validates an op argument: ours, alive, one of dtypes, and (when given) of shape (-1 = any). */
-  arg(t: Tensor, name: string, dtypes: readonly DType[], shape?: readonly number[]): CpuTensor {
-    invariant(t instanceof CpuTensor && t.owner === this, () => `${name}: foreign tensor (backend '${(t as Tensor | null)?.backend}')`);
-    invariant(t.storage.live, () => `${name}: tensor used after free()`);
-    checkArgLayout(t, name, dtypes, shape);
-    return t;
-  }
-  noAlias(outName: string, out: CpuTensor, inputs: Record<string, CpuTensor>): void {
-    for (const [n, t] of Object.entries(inputs)) invariant(!overlaps(out, t), () => `${outName} overlaps ${n}`);
-  }
-  aliasExactOrNone(outName: string, out: CpuTensor, name: string, other: CpuTensor): void {
-    invariant(sameRange(out, other) || !overlaps(out, other), () => `${outName} partially overlaps ${name}`);
-  }
-  get recorder(): CommandRecorder {
-    this.live();
-    return this.capturing ?? this.rec;
-  }
-  private notCapturing(what: string): void {
-    if (this.capturing !== null) throw new TokenmillError('invalid_argument', `cpu graphs: ${what} inside a graph capture`);
-  }
-
-  /** Runs every recorded op now, on this thread (after any worker-thread flush finishes). */
-  flush(): void {
-    this.notCapturing('synchronization');
-    const engine = this.live();
-    try {
-      if (this.inflight !== null) {
-        this.inflight = null; // its Promise still resolves later, harmlessly
-        this.addon.waitIdle(engine);
-      }
-      if (this.rec.length === 0) return;
-      const n = this.rec.length;
-      this.rec.reset();
-      this.addon.flush(engine, this.rec.commands, n);
-    } catch (e) {
-      throw nativeError(e);
-    }
-  }
-
-  /** Runs every recorded op; large queues on a worker thread while the event loop stays free. */
-  private async drain(offThread = false): Promise<void> {
-    this.notCapturing('read/synchronize');
-    for (;;) {
-      const engine = this.live();
-      const p = this.inflight;
-      if (p !== null) {
-        await p;
-        if (this.inflight === p) this.inflight = null;
-        try {
-          this.addon.waitIdle(engine); // reports the finished flush's failure, if any
-        } catch (e) {
-          throw nativeError(e);
-        }
-        continue;
-      }
-      if (this.rec.length === 0) return;
-      if (this.rec.work < this.asyncMinWork && !offThread) {
-        this.flush();
-        return;
-      }
-      const n = this.rec.length;
-      this.rec.reset();
-      try {
-        this.inflight = this.addon.flushAsync(engine, this.rec.commands, n); // copies the commands
-      } catch (e) {
-        throw nativeError(e);
-      }
-    }
-  }
+  private mappedBytes = 0;
 
   // ---------------------------------------------------------------------------------- memory
   alloc(shape: readonly number[], dtype: DType): Tensor {
@@ -251,8 +61,36 @@ export class CpuBackend implements Backend {
     return t;
   }
 
+  mapWeightFile(path: string): MappedWeightFile | null {
+    this.notCapturing('mapWeightFile');
+    this.live();
+    if (!this.mmap) return null;
+    return mapCpuWeightFile(this.addon, path, (handle, shape, dtype, byteOffset) => this.adoptMapped(handle, shape, dtype, byteOffset));
+  }
+
+  /** A tensor over bytes of a mapped file (range checked by the caller and natively). */
+  private adoptMapped(handle: MappedFileHandle, shape: readonly number[], dtype: DType, byteOffset: number): Tensor {
+    const engine = this.live();
+    if (this.inflight !== null) this.flush();
+    for (const d of shape) invariant(Number.isInteger(d) && d >= 0, () => `mapped tensor: bad shape [${shape.join(', ')}]`);
+    const sizeBytes = numelOf(shape) * DTYPE_BYTES[dtype];
+    let id: number;
+    let buffer: ArrayBuffer;
+    try {
+      [id, buffer] = this.addon.allocMapped!(engine, handle, byteOffset, sizeBytes);
+    } catch (e) {
+      throw nativeError(e);
+    }
+    const t = new CpuTensor(this, shape, dtype, { id, buffer, sizeBytes, live: true, mapped: true }, 0, false);
+    this.owned.add(t);
+    this.allocatedBytes += sizeBytes;
+    this.mappedBytes += sizeBytes;
+    return t;
+  }
+
   upload(dst: Tensor, src: HostData, dstOffset = 0): void {
     const t = this.arg(dst, 'upload dst', ['f32', 'f16', 'bf16', 'i32', 'i8']);
+    invariant(t.storage.mapped !== true, 'upload: the destination is a read-only mapped weight');
     invariant(
       Number.isInteger(dstOffset) && dstOffset >= 0 && dstOffset + src.length <= t.numel,
       () => `upload: ${src.length} elements at offset ${dstOffset} do not fit in ${t.numel}`,
@@ -316,6 +154,7 @@ export class CpuBackend implements Backend {
     x.storage.live = false;
     this.owned.delete(x);
     this.allocatedBytes -= x.storage.sizeBytes;
+    if (x.storage.mapped === true) this.mappedBytes -= x.storage.sizeBytes;
     try {
       this.addon.free(this.live(), x.storage.id, x.storage.buffer);
     } catch (e) {
@@ -328,7 +167,8 @@ export class CpuBackend implements Backend {
   }
 
   memoryStats(): BackendMemoryStats {
-    return { allocatedBytes: this.allocatedBytes, numTensors: this.owned.size };
+    const stats = { allocatedBytes: this.allocatedBytes, numTensors: this.owned.size };
+    return this.mappedBytes > 0 ? { ...stats, mappedBytes: this.mappedBytes } : stats;
   }
 
   dispose(): void {
@@ -354,6 +194,7 @@ export class CpuBackend implements Backend {
     }
     this.owned.clear();
     this.allocatedBytes = 0;
+    this.mappedBytes = 0;
     this.engine = null;
     this.addon.destroyEngine(engine);
   }

@@ -4,252 +4,50 @@
 // Extra, CUDA-only: sample() (device-side sampling, see cuda-sampler.ts), matmul path control and
 // device memory figures for tests. `graphs` (CUDA graphs, cuda-graphs.ts) when the addon has them and
 // the cudaGraphs option is not false.
-import type {
-  AttentionMetadata,
-  Backend,
-  BackendGraphs,
-  BackendMemoryStats,
-  DeviceSampleRow,
-  HostData,
-  KvLayer,
-  Tensor,
-} from '../backend.js';
-import { numelOf } from '../backend.js';
-import { DTYPE_BYTES, isFloatDType, type DType } from '../dtype.js';
-import { TokenmillError } from '../../util/errors.js';
+// This file: the layer ops other than matmul, device sampling, graphs and the fused ops; memory and
+// tensors are in cuda-memory.ts, the matmul paths in cuda-matmul.ts, the probe in cuda-probe.ts.
+import type { AttentionMetadata, Backend, BackendGraphs, DeviceSampleRow, KvLayer, Tensor } from '../backend.js';
+import { isFloatDType } from '../dtype.js';
 import { invariant } from '../../util/invariant.js';
-import { loadCudaAddon, type CudaContextNative } from '../native.js';
-import { CudaTensor, DTYPE_CODE, toCudaError } from './cuda-tensor.js';
+import { DTYPE_CODE } from './cuda-tensor.js';
 import { CudaGraphs, hasGraphNative } from './cuda-graphs.js';
 import { sampleOnDevice, type SamplerScratch } from './cuda-sampler.js';
-import { cudaProbeReason, cudaVersionString } from './cuda-probe-reason.js';
-import { configuredCublasLtPath } from './cuda-config.js';
+import type { CudaBackendOptions } from './cuda-memory.js';
+import { CudaMatmul } from './cuda-matmul.js';
 
-export interface CudaBackendOptions {
-  readonly deviceIndex?: number;
-  /** Activation / KV dtype on the device (default bf16; the CLI maps TOKENMILL_CUDA_DTYPE here). */
-  readonly dtype?: 'bf16' | 'f16' | 'f32';
-  /** Expose `graphs` (CUDA graphs) when the addon has them (default true; the CLI maps TOKENMILL_CUDA_GRAPHS=0 to false). */
-  readonly cudaGraphs?: boolean;
-}
+export type { CudaBackendOptions } from './cuda-memory.js';
+export { probeCuda, type CudaProbe } from './cuda-probe.js';
+export type { MatmulMode } from './cuda-matmul.js';
 
-export interface CudaProbe {
-  readonly available: boolean;
-  /** Why not, when unavailable (no addon built, no driver, no device...). */
-  readonly reason: string;
-  readonly devices: readonly {
-    name: string;
-    computeCapability: string;
-    totalMemoryBytes: number;
-    freeMemoryBytes: number;
-    bf16: boolean;
-  }[];
-  readonly driverVersion: string | null;
-  readonly runtimeVersion: string | null;
-  readonly cublasLt: boolean;
-}
-
-export function probeCuda(): CudaProbe {
-  const { addon, reason } = loadCudaAddon();
-  if (addon === null) return { available: false, reason, devices: [], driverVersion: null, runtimeVersion: null, cublasLt: false };
-  try {
-    const p = addon.probe(configuredCublasLtPath());
-    return {
-      available: p.ok,
-      reason: p.ok
-        ? `${p.devices.length} device(s)${p.cublasLt ? '' : `; cuBLASLt unavailable (${p.cublasLtReason}), own GEMM used`}`
-        : cudaProbeReason(p.reason, p.driverVersion, p.runtimeVersion),
-      devices: p.devices.map((d) => ({
-        name: d.name,
-        computeCapability: d.computeCapability,
-        totalMemoryBytes: d.totalMemoryBytes,
-        freeMemoryBytes: d.freeMemoryBytes,
-        bf16: d.bf16,
-      })),
-      driverVersion: cudaVersionString(p.driverVersion),
-      runtimeVersion: cudaVersionString(p.runtimeVersion),
-      cublasLt: p.cublasLt,
-    };
-  } catch (e) {
-    return {
-      available: false,
-      reason: `CUDA probe failed: ${e instanceof Error ? e.message : String(e)}`,
-      devices: [],
-      driverVersion: null,
-      runtimeVersion: null,
-      cublasLt: false,
-    };
-  }
-}
-
-export type MatmulMode = 'auto' | 'own' | 'cublaslt';
-const MATMUL_MODE_CODE: Record<MatmulMode, number> = { auto: 0, own: 1, cublaslt: 2 };
-
-export class CudaBackend implements Backend {
+export class CudaBackend extends CudaMatmul implements Backend {
   readonly name = 'cuda';
-  readonly computeDType: DType;
-  /** Path the last matmul took ('gemv' | 'tiled' | 'cublaslt'), for tests and benches. */
-  lastMatmulPath = '';
-  matmulMode: MatmulMode = 'auto';
-  private readonly ctx: CudaContextNative;
-  private allocatedBytes = 0;
-  private numTensors = 0;
-  private disposed = false;
   readonly samplerScratch: SamplerScratch = { tensors: new Map() };
   private cudaGraphs: CudaGraphs | null = null;
   readonly graphs?: BackendGraphs;
   /** The optional fused op (Backend.ropeKvWriteQkv), when the addon has it. */
   readonly ropeKvWriteQkv?: (qOut: Tensor, qkv: Tensor, cache: KvLayer, positions: Tensor, invFreq: Tensor, slotMapping: Tensor) => void;
-  /** Weight-only int8 matmul (Backend.matmulQ8), when the addon has it. NOT YET RUN ON A GPU. */
-  readonly matmulQ8?: (out: Tensor, x: Tensor, wq: Tensor, scales: Tensor, bias: Tensor | null) => void;
   /**
    * Grammar masking on the device (Backend.applyTokenBitmask), when the addon has it: one pinned
    * staging buffer and one async copy per call. NOT YET RUN ON A GPU.
    */
   readonly applyTokenBitmask?: (logits: Tensor, packed: Int32Array, numMasked: number, words: number) => void;
-  /** Scratch for dequantized weights (T > GEMV tokens), grown to the largest int8 weight seen. */
-  private q8Scratch: CudaTensor | null = null;
 
   constructor(opts: CudaBackendOptions = {}) {
-    const { addon, reason } = loadCudaAddon();
-    if (addon === null) throw new TokenmillError('backend_unavailable', `cuda: ${reason}`);
-    this.computeDType = opts.dtype ?? 'bf16';
-    const probe = probeCuda();
-    if (!probe.available) throw new TokenmillError('backend_unavailable', `cuda: ${probe.reason}`);
-    const index = opts.deviceIndex ?? 0;
-    if (!Number.isInteger(index) || index < 0 || index >= probe.devices.length) {
-      throw new TokenmillError('invalid_argument', `cuda: device index ${index} outside 0..${probe.devices.length - 1}`);
-    }
-    try {
-      this.ctx = new addon.CudaContext(index, 32 << 20, configuredCublasLtPath());
-    } catch (e) {
-      throw toCudaError(e);
-    }
+    super(opts);
     if (hasGraphNative(this.ctx) && opts.cudaGraphs !== false)
       this.graphs = this.cudaGraphs = new CudaGraphs(this.ctx, () => !this.disposed);
     if (typeof this.ctx.ropeKvWriteQkv === 'function') this.ropeKvWriteQkv = (...a) => this.fusedRopeKvWriteQkv(...a);
     if (typeof this.ctx.applyTokenBitmask === 'function') this.applyTokenBitmask = (...a) => this.tokenBitmask(...a);
-    if (typeof this.ctx.matmulQ8 === 'function' && typeof this.ctx.dequantQ8 === 'function')
-      this.matmulQ8 = (...a) => this.int8Matmul(...a);
   }
 
-  /** cuBLASLt loaded, multiprocessor count, bytes held in the block cache. */
-  info(): { cublasLt: boolean; numSms: number; device: number; cachedBytes: number } {
-    return this.ctx.info();
+  protected capturingGraph(): boolean {
+    return this.cudaGraphs?.capturing === true;
   }
 
-  /** Free and total device memory as the driver sees it (whole device, all processes). */
-  deviceMemory(): { freeBytes: number; totalBytes: number } {
-    const [freeBytes, totalBytes] = this.call(() => this.ctx.memInfo());
-    return { freeBytes, totalBytes };
-  }
-
-  private call<T>(fn: () => T): T {
-    if (this.disposed) throw new TokenmillError('cuda_error', 'the CUDA backend was disposed');
-    try {
-      return fn();
-    } catch (e) {
-      throw toCudaError(e);
-    }
-  }
-
-  private t(x: Tensor, what: string): CudaTensor {
-    invariant(x instanceof CudaTensor && x.owner === this, () => `${what}: tensor does not belong to this cuda backend`);
-    return x;
-  }
-
-  private float(x: Tensor, what: string, dtype: DType = this.computeDType): CudaTensor {
-    const c = this.t(x, what);
-    invariant(c.dtype === dtype, () => `${what}: dtype ${c.dtype}, expected ${dtype}`);
-    return c;
-  }
-
-  // ------------------------------------------------------------------------------------ memory
-  alloc(shape: readonly number[], dtype: DType): Tensor {
-    invariant(
-      shape.every((d) => Number.isInteger(d) && d >= 0),
-      () => `alloc: bad shape [${shape.join(', ')}]`,
-    );
-    const bytes = numelOf(shape) * DTYPE_BYTES[dtype];
-    const ptr = this.call(() => this.ctx.malloc(bytes));
-    this.allocatedBytes += bytes;
-    this.numTensors++;
-    return new CudaTensor(this, [...shape], dtype, ptr, null);
-  }
-
-  upload(dst: Tensor, src: HostData, dstOffset = 0): void {
-    const d = this.t(dst, 'upload');
-    invariant(
-      dstOffset >= 0 && dstOffset + src.length <= d.numel,
-      () => `upload: ${src.length} elements at ${dstOffset} exceed ${d.numel}`,
-    );
-    if (src instanceof Int32Array) invariant(d.dtype === 'i32', 'upload: Int32Array needs an i32 tensor');
-    else if (src instanceof Uint16Array) invariant(d.dtype === 'f16' || d.dtype === 'bf16', 'upload: Uint16Array needs an f16/bf16 tensor');
-    else if (src instanceof Float32Array) invariant(isFloatDType(d.dtype), 'upload: Float32Array needs a float tensor');
-    else invariant((d.dtype as string) === 'i8', 'upload: Int8Array needs an i8 tensor'); // raw bytes
-    if (src.length === 0) return;
-    this.call(() => this.ctx.upload(d.ptr, d.code, src, dstOffset));
-  }
-
-  view(t: Tensor, shape: readonly number[], offset = 0): Tensor {
-    const c = this.t(t, 'view');
-    const n = numelOf(shape);
-    invariant(offset >= 0 && offset + n <= c.numel, () => `view: [${shape.join(', ')}] at ${offset} exceeds ${c.numel} elements`);
-    return new CudaTensor(this, [...shape], c.dtype, c.ptr + offset * DTYPE_BYTES[c.dtype], c.base ?? c);
-  }
-
-  async read(t: Tensor): Promise<Float32Array> {
-    const c = this.t(t, 'read');
-    invariant(isFloatDType(c.dtype), 'read: use readInt32 for i32 tensors');
-    try {
-      return (await this.call(() => this.ctx.read(c.ptr, c.code, c.numel))) as Float32Array;
-    } catch (e) {
-      throw toCudaError(e);
-    }
-  }
-
-  async readInt32(t: Tensor): Promise<Int32Array> {
-    const c = this.t(t, 'readInt32');
-    invariant(c.dtype === 'i32', 'readInt32: tensor is not i32');
-    try {
-      return (await this.call(() => this.ctx.read(c.ptr, c.code, c.numel))) as Int32Array;
-    } catch (e) {
-      throw toCudaError(e);
-    }
-  }
-
-  free(t: Tensor): void {
-    const c = this.t(t, 'free');
-    invariant(c.base === null, 'free: cannot free a view');
-    this.call(() => this.ctx.free(c.ptr));
-    this.allocatedBytes -= c.sizeBytes;
-    this.numTensors--;
-  }
-
-  async synchronize(): Promise<void> {
-    try {
-      await this.call(() => this.ctx.read(0, 0, 0));
-    } catch (e) {
-      throw toCudaError(e);
-    }
-  }
-
-  memoryStats(): BackendMemoryStats {
-    return { allocatedBytes: this.allocatedBytes, numTensors: this.numTensors };
-  }
-
-  dispose(): void {
+  override dispose(): void {
     if (this.disposed) return;
     this.graphs?.clear();
-    this.q8Scratch = null; // freed with the context
-    this.disposed = true;
-    try {
-      this.ctx.dispose();
-    } catch (e) {
-      throw toCudaError(e);
-    }
-    this.allocatedBytes = 0;
-    this.numTensors = 0;
+    super.dispose();
   }
 
   // --------------------------------------------------------------------------------------- ops
@@ -279,78 +77,6 @@ export class CudaBackend implements Backend {
     invariant(o.numel === xx.numel && r.numel === xx.numel && w.numel === cols && isFloatDType(w.dtype), 'addRmsnorm: shapes');
     invariant(o.ptr !== r.ptr, 'addRmsnorm: out may not alias residual');
     this.call(() => this.ctx.addRmsnorm(o.ptr, r.ptr, xx.ptr, w.ptr, o.code, w.code, xx.numel / cols, cols, eps));
-  }
-
-  matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null): void {
-    const xx = this.float(x, 'matmul x'),
-      ww = this.t(w, 'matmul w'),
-      o = this.t(out, 'matmul out');
-    const K = xx.shape[xx.shape.length - 1]!,
-      T = xx.numel / K,
-      N = ww.shape[0]!;
-    invariant(ww.shape.length === 2 && ww.shape[1] === K && isFloatDType(ww.dtype), 'matmul: w must be [N, K]');
-    invariant(
-      o.numel === T * N && (o.dtype === this.computeDType || o.dtype === 'f32'),
-      'matmul: out must be [T, N] in computeDType or f32',
-    );
-    const b = bias === null ? null : this.t(bias, 'matmul bias');
-    invariant(b === null || (b.numel === N && isFloatDType(b.dtype)), 'matmul: bias must be [N]');
-    this.lastMatmulPath = this.call(() =>
-      this.ctx.matmul(
-        o.ptr,
-        o.code,
-        xx.ptr,
-        xx.code,
-        ww.ptr,
-        ww.code,
-        b?.ptr ?? 0,
-        b?.code ?? 0,
-        T,
-        N,
-        K,
-        MATMUL_MODE_CODE[this.matmulMode],
-      ),
-    );
-  }
-
-  /**
-   * out = scales * (x . wq^T) (+ bias). T <= 8: the int8 GEMV (dequantized in registers). Larger T:
-   * dequantize wq into a computeDType scratch and run matmul() over it (cuBLASLt), or the int8 tiled
-   * kernel while a graph is being captured and the scratch is too small (no alloc under capture).
-   */
-  private int8Matmul(out: Tensor, x: Tensor, wq: Tensor, scales: Tensor, bias: Tensor | null): void {
-    const xx = this.float(x, 'matmulQ8 x'),
-      w = this.float(wq, 'matmulQ8 wq', 'i8'),
-      s = this.float(scales, 'matmulQ8 scales', 'f32');
-    const o = this.t(out, 'matmulQ8 out');
-    const K = xx.shape[xx.shape.length - 1]!,
-      T = xx.numel / K,
-      N = w.shape[0]!;
-    invariant(w.shape.length === 2 && w.shape[1] === K && s.numel === N, 'matmulQ8: wq must be [N, K] and scales [N]');
-    invariant(
-      o.numel === T * N && (o.dtype === this.computeDType || o.dtype === 'f32'),
-      'matmulQ8: out must be [T, N] in computeDType or f32',
-    );
-    const b = bias === null ? null : this.t(bias, 'matmulQ8 bias');
-    invariant(b === null || (b.numel === N && isFloatDType(b.dtype)), 'matmulQ8: bias must be [N]');
-    const capturing = (this.graphs as CudaGraphs | undefined)?.capturing === true;
-    if (T > 8 && (this.q8Scratch === null || this.q8Scratch.numel < N * K) && !capturing) {
-      // Outside memoryStats (a backend-internal buffer, like the attention workspace).
-      if (this.q8Scratch !== null) this.call(() => this.ctx.free(this.q8Scratch!.ptr));
-      this.q8Scratch = null;
-      const ptr = this.call(() => this.ctx.malloc(N * K * DTYPE_BYTES[this.computeDType]));
-      this.q8Scratch = new CudaTensor(this, [N * K], this.computeDType, ptr, null);
-    }
-    const scratch = this.q8Scratch;
-    if (T <= 8 || scratch === null || scratch.numel < N * K) {
-      this.lastMatmulPath = this.call(() =>
-        this.ctx.matmulQ8!(o.ptr, o.code, xx.ptr, xx.code, w.ptr, s.ptr, b?.ptr ?? 0, b?.code ?? 0, T, N, K),
-      );
-      return;
-    }
-    const wd = this.view(scratch, [N, K]);
-    this.call(() => this.ctx.dequantQ8!(scratch.ptr, scratch.code, w.ptr, s.ptr, N, K));
-    this.matmul(out, x, wd, bias);
   }
 
   rope(q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor): void {
