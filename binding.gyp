@@ -53,6 +53,7 @@
         'native/cpu/engine_ggml.cpp',
         'native/cpu/thread_pool.cpp',
         'native/cpu/read_probe.cpp',
+        'native/cpu/file_map.cpp',
         'native/cpu/dispatch.cpp',
       ],
       'dependencies': ['tm_cpu_avx512', 'tm_cpu_avx2', 'tm_cpu_generic'],

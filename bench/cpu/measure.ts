@@ -4,7 +4,7 @@
 // argmax op + readInt32 per step); prefill = time to the first token. Prints one JSON line: prefill
 // and decode tok/s per rep, weight bytes, baseline and peak RSS, and the engine defaults it ran with.
 import { readFileSync } from 'node:fs';
-import { cpuEngineOptionsFromEnv, cpuPoolOptionsFromEnv } from '../../src/cli/env.js';
+import { cpuEngineOptionsFromEnv, cpuPoolOptionsFromEnv, ggufMmapOptionFromEnv } from '../../src/cli/env.js';
 import { selectBackend, type CpuIsa } from '../../src/runtime/select.js';
 import { generate, type GenerateStats } from '../../src/engine/generate.js';
 import { ENGINE_DEFAULTS } from '../../src/engine/engine-defaults.js';
@@ -34,7 +34,14 @@ const quantize = arg('quantize', '') === 'int8' ? ('int8' as const) : undefined;
 
 const baselineRssBytes = process.memoryUsage().rss;
 const isaOption = cpuIsa !== '' ? { cpuIsa: cpuIsa as CpuIsa } : {};
-const { backend } = selectBackend({ device: 'cpu', numThreads, ...cpuPoolOptionsFromEnv(), ...cpuEngineOptionsFromEnv(), ...isaOption });
+const { backend } = selectBackend({
+  device: 'cpu',
+  numThreads,
+  ...cpuPoolOptionsFromEnv(),
+  ...cpuEngineOptionsFromEnv(),
+  ...ggufMmapOptionFromEnv(),
+  ...isaOption,
+});
 // Loader defaults, as `serve` loads a model (workspace of DEFAULT_MAX_TOKENS_PER_STEP tokens).
 const { model, config } = await loadModel(modelDir, backend, quantize !== undefined ? { quantize } : {});
 // Bytes read per decoded token: from the shapes, or for a GGUF file its matrices as stored (the

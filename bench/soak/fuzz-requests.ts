@@ -1,8 +1,12 @@
-// Seeded bad and odd HTTP requests for load-and-memory fuzzing (bench/soak/fuzz-memory.ts and the
-// CI-sized memory test): broken JSON, wrong types, bodies at and over the size limit, many messages,
-// long stop lists, unknown fields, odd paths and headers, invented keys and field names (the values
-// that must never become unbounded metric labels or map keys), mixed with small valid generations.
-// Pure: the same seed gives the same requests. Never asserts; the callers judge the answers.
+// Seeded bad and odd HTTP requests, one generator for two judges: the error-envelope fuzz
+// (test/server/error-envelope-fuzz.test.ts: every 4xx is the OpenAI envelope, no 5xx) and the
+// load-and-memory fuzz (bench/soak/fuzz-memory.ts and its CI-sized test: RSS stays bounded). Odd
+// paths (malformed percent-escapes, dot segments, long and unicode paths), every method, content
+// types, broken JSON, wrong types, huge numbers, unknown fields, long stop lists, invented keys,
+// request ids, models and field names (values that must never become unbounded metric labels or map
+// keys), bodies at and over the size limit, clients that hang up; mixed with small valid generations.
+// The mix (FuzzMix) sets the shares; the vocabulary is the same for both. Pure: the same seed and mix
+// give the same requests. Never asserts; the callers judge the answers.
 import type { Xoshiro128 } from '../../src/model/prng.js';
 
 export interface FuzzRequest {
@@ -14,29 +18,144 @@ export interface FuzzRequest {
   readonly abortAfterMs: number | null;
 }
 
-const ROUTES = [
+/** Shares of the odd cases. The defaults are the memory fuzz's: mostly well-formed routes, some huge bodies. */
+export interface FuzzMix {
+  /** An odd path instead of a route (default 0.15). */
+  readonly oddPathShare?: number;
+  /** The route's own method rather than any method (default 0.85). */
+  readonly ownMethodShare?: number;
+  /** content-type application/json rather than another or none (default 0.9). */
+  readonly jsonShare?: number;
+  /** A body near the size limit, below or above it (default 0.08). */
+  readonly bigShare?: number;
+  /** Whether big chat bodies (many messages) are among them (default true). */
+  readonly bigChat?: boolean;
+  /** Hang up within 50 ms (default 0.05). */
+  readonly abortShare?: number;
+}
+
+/** The envelope fuzz's mix: odd paths, methods and content types often; no huge bodies, nobody hangs up. */
+export const ENVELOPE_MIX: FuzzMix = { oddPathShare: 0.4, ownMethodShare: 0.6, jsonShare: 0.7, bigShare: 0, abortShare: 0 };
+
+export const ROUTES = [
   '/v1/completions',
   '/v1/chat/completions',
+  '/v1/models',
+  '/v1/models/tiny',
   '/v1/embeddings',
   '/v1/responses',
+  '/v1/responses/resp_1',
   '/tokenize',
   '/detokenize',
-  '/v1/models',
   '/health',
-  '/metrics',
+  '/ready',
   '/version',
+  '/metrics',
+  '/',
 ];
-const ODD_PATHS = [
+export const ODD_PATHS = [
   '/%ff',
+  '/%',
+  '/%zz',
   '/v1/%',
+  '/v1/chat/completions%',
   '/v1/models/%ff%fe',
+  '/%2e%2e/%2e%2e/etc/passwd',
   '/%2e%2e/etc/passwd',
   '//',
   '/v1//completions',
+  '/v1/./models',
+  '/v1/../v1/models',
+  '/..',
+  `/v1/models/${'x'.repeat(3000)}`,
+  '/v1/completions?x=%ff',
+  '/v1/models?%',
+  '/\u00e9t\u00e9',
+  '/v1/chat/completions/',
   '/v1/models/',
+  '/V1/MODELS',
+  '/v1/completions#frag',
+  '/%00',
+  '/v1/models/%00',
+  '/*',
+  '/v1/models/%2F..%2F',
   '/favicon.ico',
+  '/v2/completions',
   '/v2/x',
 ];
+export const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'TRACE', 'PROPFIND', 'SEARCH'];
+export const CONTENT_TYPES = [
+  'application/json',
+  'application/json; charset=utf-8',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  '',
+  'application/JSON',
+  'application/json; charset=latin1',
+  'application/jsonx',
+  '*/*',
+  'application/json;',
+  ';;;',
+];
+const ODD_VALUES: readonly unknown[] = [
+  null,
+  true,
+  -1,
+  0,
+  1e308,
+  -1e308,
+  1.5,
+  2 ** 53 + 1,
+  '',
+  'x',
+  '\u0000',
+  '\ud800',
+  [],
+  [1, 'a'],
+  {},
+  { a: { b: [] } },
+  'tiny',
+  3,
+  100000,
+  [[1, 2]],
+  ['a', 'b'],
+];
+const FIELDS = [
+  'model',
+  'prompt',
+  'messages',
+  'max_tokens',
+  'temperature',
+  'top_p',
+  'n',
+  'stream',
+  'stop',
+  'seed',
+  'logprobs',
+  'top_logprobs',
+  'logit_bias',
+  'user',
+  'stream_options',
+  'echo',
+  'suffix',
+  'best_of',
+  'presence_penalty',
+  'frequency_penalty',
+  'input',
+  'tokens',
+  'response_format',
+  'tools',
+  'priority',
+  'min_p',
+  'top_k',
+  'repetition_penalty',
+  'ignore_eos',
+  'include_stop_str_in_output',
+  'chat_template',
+  'add_special_tokens',
+];
+const BROKEN_BODIES = ['', '{', '[', 'null', '"x"', '1', '{"a":', '\u0000', '{"model":"tiny",}', '{"prompt":"\ud800"}', '[]'];
 
 function pick<T>(r: Xoshiro128, xs: readonly T[]): T {
   return xs[Math.floor(r.next() * xs.length)]!;
@@ -48,27 +167,9 @@ function word(r: Xoshiro128, n: number): string {
   return s;
 }
 
-function oddValue(r: Xoshiro128): unknown {
-  return pick(r, [
-    null,
-    true,
-    -1,
-    0,
-    1e308,
-    1.5,
-    2 ** 53 + 1,
-    '',
-    'x',
-    '\u0000',
-    '\ud800',
-    [],
-    [1, 'a'],
-    {},
-    { a: { b: [] } },
-    3,
-    100000,
-    ['a', 'b'],
-  ]);
+/** GET for the routes that only read, POST for the rest. */
+function ownMethod(path: string): string {
+  return path === '/' || path.includes('models') || ['/health', '/ready', '/version', '/metrics'].includes(path) ? 'GET' : 'POST';
 }
 
 /** A body near `limitBytes` (below or above it): the largest allocations a client can cause. */
@@ -93,9 +194,9 @@ function bigBody(r: Xoshiro128, path: string, limitBytes: number, chat: boolean)
   });
 }
 
-function smallBody(r: Xoshiro128, path: string): string {
-  const kind = r.next();
-  if (kind < 0.1) return pick(r, ['', '{', '[', 'null', '"x"', '1', '{"a":', '\u0000', '{"model":"tiny",}', '{"prompt":"\ud800"}', '[]']);
+/** A small body for `path`: broken JSON (1 in 10, one just over the limit among them), or the route's fields with odd values. */
+function smallBody(r: Xoshiro128, path: string, limitBytes: number): string {
+  if (r.next() < 0.1) return pick(r, [...BROKEN_BODIES, 'x'.repeat(limitBytes + 6 * 1024)]);
   const base: Record<string, unknown> =
     path.includes('chat') || path.includes('responses')
       ? { model: 'tiny', messages: [{ role: 'user', content: word(r, 5) }], input: 'hi' }
@@ -104,38 +205,12 @@ function smallBody(r: Xoshiro128, path: string): string {
         : { model: 'tiny', prompt: word(r, 12), input: 'hi' };
   base.max_tokens = 1 + Math.floor(r.next() * 3);
   base.max_output_tokens = 16;
-  const fields = [
-    'model',
-    'prompt',
-    'messages',
-    'max_tokens',
-    'temperature',
-    'top_p',
-    'n',
-    'stream',
-    'stop',
-    'seed',
-    'logprobs',
-    'top_logprobs',
-    'logit_bias',
-    'user',
-    'stream_options',
-    'echo',
-    'best_of',
-    'presence_penalty',
-    'input',
-    'tokens',
-    'response_format',
-    'tools',
-    'priority',
-    'min_p',
-    'top_k',
-    'chat_template',
-    'add_special_tokens',
-    `unknown_${word(r, 6)}`,
-  ];
   const edits = Math.floor(r.next() * 4);
-  for (let i = 0; i < edits; i++) base[pick(r, fields)] = oddValue(r);
+  for (let i = 0; i < edits; i++) {
+    // An invented field name now and then: the server must trace it without keeping every name.
+    const field = r.next() < 0.1 ? `unknown_${word(r, 6)}` : pick(r, FIELDS);
+    base[field] = pick(r, ODD_VALUES);
+  }
   const extra = r.next();
   if (extra < 0.1) base.stop = Array.from({ length: 1 + Math.floor(r.next() * 24) }, () => word(r, 1 + Math.floor(r.next() * 300)));
   else if (extra < 0.15)
@@ -153,26 +228,32 @@ function smallBody(r: Xoshiro128, path: string): string {
   return JSON.stringify(base);
 }
 
-/** Share of bodies near the size limit (default 0.08), and whether big chat bodies are among them. */
-export interface FuzzMix {
-  readonly bigShare?: number;
-  readonly bigChat?: boolean;
+function headersFor(r: Xoshiro128, jsonShare: number): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const ct = r.next() < jsonShare ? 'application/json' : pick(r, CONTENT_TYPES);
+  if (ct !== '') headers['content-type'] = ct;
+  if (r.next() < 0.3)
+    headers.authorization =
+      r.next() < 0.5
+        ? `Bearer ${word(r, 8 + Math.floor(r.next() * 40))}` // invented keys
+        : pick(r, ['Bearer', 'Bearer ', 'Basic abc', 'bearer x', `Bearer ${'k'.repeat(500)}`]);
+  if (r.next() < 0.2)
+    headers['x-request-id'] = r.next() < 0.5 ? word(r, 1 + Math.floor(r.next() * 300)) : pick(r, ['', 'x'.repeat(300), 'a b', '\u00e9']);
+  if (r.next() < 0.1) headers.accept = pick(r, ['text/event-stream', 'application/xml', '*/*', '']);
+  if (r.next() < 0.05) headers['content-encoding'] = pick(r, ['gzip', 'br', 'bogus']);
+  return headers;
 }
 
 /** One seeded request. `limitBytes` is the server's body limit (the big bodies straddle it). */
 export function fuzzRequest(r: Xoshiro128, limitBytes: number, mix: FuzzMix = {}): FuzzRequest {
-  const path = r.next() < 0.15 ? pick(r, ODD_PATHS) : pick(r, ROUTES);
-  const getty = path.includes('models') || ['/health', '/metrics', '/version'].includes(path);
-  const method = r.next() < 0.85 ? (getty ? 'GET' : 'POST') : pick(r, ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'HEAD', 'PATCH']);
-  const headers: Record<string, string> = {};
-  headers['content-type'] =
-    r.next() < 0.9 ? 'application/json' : pick(r, ['text/plain', 'application/x-www-form-urlencoded', '', 'application/jsonx']);
-  if (headers['content-type'] === '') delete headers['content-type'];
-  if (r.next() < 0.3) headers.authorization = `Bearer ${word(r, 8 + Math.floor(r.next() * 40))}`; // invented keys
-  if (r.next() < 0.3) headers['x-request-id'] = r.next() < 0.5 ? word(r, 1 + Math.floor(r.next() * 300)) : 'a b';
+  const path = r.next() < (mix.oddPathShare ?? 0.15) ? pick(r, ODD_PATHS) : pick(r, ROUTES);
+  const method = r.next() < (mix.ownMethodShare ?? 0.85) ? ownMethod(path) : pick(r, METHODS);
+  const headers = headersFor(r, mix.jsonShare ?? 0.9);
+  // Now and then a body where none belongs (GET, HEAD) and none where one does.
+  const withBody = method !== 'GET' && method !== 'HEAD' ? r.next() < 0.9 : r.next() < 0.1;
   let body: string | null = null;
-  if (method !== 'GET' && method !== 'HEAD')
-    body = r.next() < (mix.bigShare ?? 0.08) ? bigBody(r, path, limitBytes, mix.bigChat ?? true) : smallBody(r, path);
-  const abortAfterMs = r.next() < 0.05 ? Math.floor(r.next() * 50) : null;
+  if (withBody)
+    body = r.next() < (mix.bigShare ?? 0.08) ? bigBody(r, path, limitBytes, mix.bigChat ?? true) : smallBody(r, path, limitBytes);
+  const abortAfterMs = r.next() < (mix.abortShare ?? 0.05) ? Math.floor(r.next() * 50) : null;
   return { method, path, headers, body, abortAfterMs };
 }

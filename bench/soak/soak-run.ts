@@ -6,7 +6,7 @@
 import { Rng } from '../../test/reliability/mutation/mutator.js';
 import { poissonSchedule } from '../../src/metrics/loadgen/load-generator.js';
 import { readMetrics, waitIdle } from './serve-process.js';
-import { soakRequest, type RequestOutcome, type RequestSpec } from './soak-clients.js';
+import { soakRequest, type RequestOutcome, type RequestSpec, type TruncationDetail } from './soak-clients.js';
 
 export interface SoakOptions {
   readonly url: string;
@@ -18,6 +18,8 @@ export interface SoakOptions {
   readonly seed: number;
   readonly maxTokens?: number;
   readonly disconnectShare?: number;
+  /** Before-headers disconnects abort after 0 .. n-1 ms (default 3); a stress run raises it so more headers win the race. */
+  readonly beforeHeadersMs?: number;
   /** Client-side give-up time per request (default 60 s, what OpenAI clients use). */
   readonly timeoutMs?: number;
   /** Width of the latency-over-time windows (default 30 s). */
@@ -43,6 +45,11 @@ export interface WaveReport {
   readonly timeouts: number;
   /** Streams that ended without [DONE] although the client kept reading. */
   readonly truncated: number;
+  /** What each truncated response looked like (the first few), so a rare one explains itself. */
+  readonly truncations: readonly TruncationDetail[];
+  /** 200 streams carrying an error event (the server failed after the headers), and the first few of those errors. */
+  readonly streamErrors: number;
+  readonly streamErrorSamples: readonly string[];
   readonly disconnects: Record<string, number>;
   readonly p50Ms: number;
   readonly p99Ms: number;
@@ -62,6 +69,9 @@ export interface SoakReport {
   readonly errors5xx: number;
   readonly timeouts: number;
   readonly truncated: number;
+  readonly truncations: readonly TruncationDetail[];
+  readonly streamErrors: number;
+  readonly streamErrorSamples: readonly string[];
   readonly maxLeakedBlocks: number;
   /** RSS after the first wave (warm-up) and after the last. */
   readonly rssWarmBytes: number;
@@ -82,6 +92,9 @@ function count<T extends string>(xs: readonly T[]): Record<string, number> {
   return out;
 }
 
+/** Examples kept per report: enough to see a pattern, few enough to print. */
+const MAX_SAMPLES = 5;
+
 const isShed = (o: RequestOutcome): boolean => (o.status === 503 || o.status === 429) && o.retryAfter;
 
 export async function runSoak(o: SoakOptions): Promise<SoakReport> {
@@ -95,6 +108,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     disconnectShare: o.disconnectShare ?? 0.1,
     timeoutMs: o.timeoutMs ?? 60_000,
     t0,
+    ...(o.beforeHeadersMs !== undefined ? { beforeHeadersMs: o.beforeHeadersMs } : {}),
   };
   const all: RequestOutcome[] = [];
   const waves: WaveReport[] = [];
@@ -120,6 +134,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       errors5xx: outcomes.filter((x) => x.status >= 500 && !isShed(x)).length,
       timeouts: outcomes.filter((x) => x.timedOut).length,
       truncated: outcomes.filter((x) => x.truncated).length,
+      truncations: outcomes.flatMap((x) => (x.truncation === undefined ? [] : [x.truncation])).slice(0, MAX_SAMPLES),
+      streamErrors: outcomes.filter((x) => x.streamError !== undefined).length,
+      streamErrorSamples: outcomes.flatMap((x) => (x.streamError === undefined ? [] : [x.streamError])).slice(0, MAX_SAMPLES),
       disconnects: count(outcomes.flatMap((x) => (x.disconnect === null ? [] : [x.disconnect]))),
       p50Ms: percentile(
         done.map((x) => x.latencyMs),
@@ -161,6 +178,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     errors5xx: waves.reduce((s, w) => s + w.errors5xx, 0),
     timeouts: waves.reduce((s, w) => s + w.timeouts, 0),
     truncated: waves.reduce((s, w) => s + w.truncated, 0),
+    truncations: waves.flatMap((w) => w.truncations).slice(0, MAX_SAMPLES),
+    streamErrors: waves.reduce((s, w) => s + w.streamErrors, 0),
+    streamErrorSamples: waves.flatMap((w) => w.streamErrorSamples).slice(0, MAX_SAMPLES),
     maxLeakedBlocks: Math.max(...waves.map((w) => w.leakedBlocks)),
     rssWarmBytes: rssWarm,
     rssLastBytes: rssLast,

@@ -3,7 +3,8 @@
 // random points; non-streaming, n > 1, logprobs and stop strings mixed in), checks KV blocks and RSS
 // after every wave, then (with --overload) offers twice the measured capacity. Writes a JSON record
 // under bench/results/ and exits 1 when a target is missed (any 5xx that is not a shed 503, a leaked
-// KV block, RSS growth after warm-up over 10%, or in overload a client timeout instead of a 503).
+// KV block, a response that ended early while the client kept reading (each one is described in the
+// log and the record), RSS growth after warm-up over 10%, or in overload a client timeout instead of a 503).
 //
 //   node --import tsx bench/soak/soak.ts --preset stories15M --clients 200 --waves 6 --wave-s 60 --overload
 //
@@ -28,6 +29,8 @@ const { values: a } = parseArgs({
     waves: { type: 'string', default: '6' },
     'wave-s': { type: 'string', default: '60' },
     'max-tokens': { type: 'string', default: '64' },
+    /** Share of clients that leave early (before the headers, after the first chunk, mid-stream). */
+    'disconnect-share': { type: 'string', default: '0.1' },
     seed: { type: 'string', default: '1' },
     overload: { type: 'boolean', default: false },
     'overload-s': { type: 'string', default: '90' },
@@ -46,6 +49,8 @@ const clients = int(a.clients, 'clients');
 const waves = int(a.waves, 'waves');
 const waveMs = int(a['wave-s'], 'wave-s') * 1000;
 const seed = int(a.seed, 'seed');
+const disconnectShare = Number(a['disconnect-share']);
+if (!(disconnectShare >= 0 && disconnectShare <= 1)) throw new Error(`--disconnect-share ${a['disconnect-share']}: a number in [0, 1]`);
 
 let server: ServeProcess | null = null;
 let tmp: string | null = null;
@@ -86,11 +91,16 @@ try {
     waveMs,
     seed,
     maxTokens: int(a['max-tokens'], 'max-tokens'),
-    onWave: (w) =>
+    disconnectShare,
+    onWave: (w) => {
       console.log(
         `[soak] wave ${w.wave}: ${w.requests} req ${JSON.stringify(w.byStatus)} shed ${w.shed} 5xx ${w.errors5xx} timeouts ${w.timeouts} ` +
-          `p99 ${w.p99Ms.toFixed(0)} ms, KV ${w.freeBlocks}/${w.totalBlocks} free, RSS ${(w.rssBytes / 2 ** 20).toFixed(0)} MiB`,
-      ),
+          `truncated ${w.truncated} stream errors ${w.streamErrors} p99 ${w.p99Ms.toFixed(0)} ms, ` +
+          `KV ${w.freeBlocks}/${w.totalBlocks} free, RSS ${(w.rssBytes / 2 ** 20).toFixed(0)} MiB`,
+      );
+      for (const t of w.truncations) console.log(`[soak]   truncated: ${JSON.stringify(t)}`);
+      for (const e of w.streamErrorSamples) console.log(`[soak]   stream error: ${e}`);
+    },
   });
   let overload: OverloadReport | null = null;
   if (a.overload) {
@@ -110,6 +120,8 @@ try {
   }
   const targets = {
     no5xx: soak.errors5xx === 0,
+    noTruncatedStreams: soak.truncated === 0,
+    noStreamErrors: soak.streamErrors === 0,
     noLeakedBlocks: soak.maxLeakedBlocks === 0,
     rssGrowthUnder10Pct: soak.rssGrowthPct < 10,
     ...(overload ? { overloadShedsNotTimesOut: overload.timeouts === 0 && overload.shed > 0 && overload.shedWithoutRetryAfter === 0 } : {}),

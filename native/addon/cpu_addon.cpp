@@ -6,6 +6,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "../common/dtype.h"
 #include "../cpu/engine.h"
+#include "../cpu/file_map.h"
 #include "nvml_sampler.h"
 #include "../cpu/read_probe.h"
 
@@ -130,7 +132,7 @@ Napi::Value destroy_engine(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// engineInfo(engine): { isa, numThreads, allocatedBytes, opTimeNs?, opCalls? }
+// engineInfo(engine): { isa, numThreads, allocatedBytes, mappedBytes, opTimeNs?, opCalls? }
 Napi::Value engine_info(const Napi::CallbackInfo& info) {
   need_args(info, 1);
   Napi::Env env = info.Env();
@@ -139,6 +141,7 @@ Napi::Value engine_info(const Napi::CallbackInfo& info) {
   obj.Set("isa", Napi::String::New(env, e->kernels()->isa));
   obj.Set("numThreads", Napi::Number::New(env, e->num_threads()));
   obj.Set("allocatedBytes", Napi::Number::New(env, static_cast<double>(e->allocated_bytes())));
+  obj.Set("mappedBytes", Napi::Number::New(env, static_cast<double>(e->mapped_bytes())));
   if (e->profiling()) {
     Napi::Array ns = Napi::Array::New(env, tmill::cpu::kNumOps), calls = Napi::Array::New(env, tmill::cpu::kNumOps);
     for (uint32_t i = 0; i < static_cast<uint32_t>(tmill::cpu::kNumOps); i++) {
@@ -264,11 +267,98 @@ Napi::Value convert_from_f32(const Napi::CallbackInfo& info) {
   const double off = info[3].As<Napi::Number>().DoubleValue();
   const int32_t dt = info[4].As<Napi::Number>().Int32Value();
   uint16_t* dst = static_cast<uint16_t*>(e->buffer_ptr(id, static_cast<int64_t>(off), static_cast<int64_t>(length) * 2));
-  if (dst == nullptr || (dt != 1 && dt != 2)) throw_code(env, "invalid_argument", "convertFromF32: bad destination");
+  if (dst == nullptr || !e->writable(id) || (dt != 1 && dt != 2)) throw_code(env, "invalid_argument", "convertFromF32: bad destination");
   const float* s = src.Data();
   if (dt == 1) for (size_t i = 0; i < length; i++) dst[i] = tmill::f32_to_f16(s[i]);
   else for (size_t i = 0; i < length; i++) dst[i] = tmill::f32_to_bf16(s[i]);
   return env.Undefined();
+}
+
+// ------------------------------------------------------------------ mapped files (file_map.h)
+using tmill::cpu::FileMapping;
+using MappingRef = std::shared_ptr<FileMapping>;
+
+// The JS handle holds one reference; unmapFile drops it early (the mapping lives on in buffers and views).
+MappingRef& mapping_of(const Napi::Value& v) {
+  MappingRef* m = v.IsExternal() ? v.As<Napi::External<MappingRef>>().Data() : nullptr;
+  if (m == nullptr || *m == nullptr) throw_code(v.Env(), "invalid_argument", "not a live mapped-file handle (unmapped?)");
+  return *m;
+}
+
+// Byte range arguments: integers with [offset, offset + bytes) inside the mapping.
+void range_of(const Napi::CallbackInfo& info, size_t at, const FileMapping& m, int64_t* offset, int64_t* bytes, const char* what) {
+  const double o = info[at].As<Napi::Number>().DoubleValue(), n = info[at + 1].As<Napi::Number>().DoubleValue();
+  const double limit = 9007199254740991.0;
+  if (!(o >= 0 && o <= limit && n >= 0 && n <= limit) || o != static_cast<double>(static_cast<int64_t>(o)) ||
+      n != static_cast<double>(static_cast<int64_t>(n)) || !m.contains(static_cast<int64_t>(o), static_cast<int64_t>(n))) {
+    throw_code(info.Env(), "out_of_range",
+               std::string(what) + ": bytes [" + std::to_string(o) + ", +" + std::to_string(n) + ") lie outside the " +
+                   std::to_string(m.size()) + "-byte file");
+  }
+  *offset = static_cast<int64_t>(o);
+  *bytes = static_cast<int64_t>(n);
+}
+
+// mapFile(path, expectedBytes): [handle, sizeBytes]. Maps the whole file read-only; expectedBytes (-1: any)
+// is the size its header was validated against (out_of_range when the file changed since).
+Napi::Value map_file(const Napi::CallbackInfo& info) {
+  need_args(info, 2);
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw_code(env, "invalid_argument", "mapFile: path must be a string");
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  MappingRef m;
+  check(env, FileMapping::open(path.c_str(), static_cast<int64_t>(info[1].As<Napi::Number>().DoubleValue()), &m));
+  MappingRef* holder = new MappingRef(std::move(m));
+  Napi::Array arr = Napi::Array::New(env, 2);
+  arr.Set(0u, Napi::External<MappingRef>::New(env, holder, [](Napi::Env, MappingRef* h) { delete h; }));
+  arr.Set(1u, Napi::Number::New(env, static_cast<double>((*holder)->size())));
+  return arr;
+}
+
+// unmapFile(handle): drops the handle's reference (idempotent).
+Napi::Value unmap_file(const Napi::CallbackInfo& info) {
+  need_args(info, 1);
+  MappingRef* m = info[0].IsExternal() ? info[0].As<Napi::External<MappingRef>>().Data() : nullptr;
+  if (m != nullptr) m->reset();
+  return info.Env().Undefined();
+}
+
+// mappingView(handle, offset, bytes): a read-only ArrayBuffer over those bytes of the file; it keeps
+// the mapping alive until collected. Writing into it faults (PROT_READ): callers only read.
+Napi::Value mapping_view(const Napi::CallbackInfo& info) {
+  need_args(info, 3);
+  Napi::Env env = info.Env();
+  const MappingRef& m = mapping_of(info[0]);
+  int64_t offset = 0, bytes = 0;
+  range_of(info, 1, *m, &offset, &bytes, "mappingView");
+  MappingRef* keep = new MappingRef(m);
+  return Napi::ArrayBuffer::New(env, const_cast<char*>(m->data()) + offset, static_cast<size_t>(bytes),
+                                [](Napi::Env, void*, MappingRef* k) { delete k; }, keep);
+}
+
+// allocMapped(engine, handle, offset, bytes): [id, ArrayBuffer] like alloc, over the file's bytes
+// (no copy). Read-only: such a buffer is only ever an op input; free() releases it as any buffer.
+Napi::Value alloc_mapped(const Napi::CallbackInfo& info) {
+  need_args(info, 4);
+  Napi::Env env = info.Env();
+  CpuEngine* e = engine_of(info[0]);
+  const MappingRef& m = mapping_of(info[1]);
+  int64_t offset = 0, bytes = 0;
+  range_of(info, 2, *m, &offset, &bytes, "allocMapped");
+  int32_t id = -1;
+  void* ptr = nullptr;
+  check(env, e->adopt_mapped(m, offset, bytes, &id, &ptr));
+  Napi::ArrayBuffer ab;
+  try {
+    ab = Napi::ArrayBuffer::New(env, ptr, static_cast<size_t>(bytes));
+  } catch (const Napi::Error&) {
+    (void)e->release(id);
+    throw_code(env, "invalid_argument", "cannot create an external ArrayBuffer");
+  }
+  Napi::Array arr = Napi::Array::New(env, 2);
+  arr.Set(0u, Napi::Number::New(env, id));
+  arr.Set(1u, ab);
+  return arr;
 }
 
 // probeReadBandwidth(numThreads, sizeBytes, reps): GB/s per rep. Bench only: blocks the caller for
@@ -298,6 +388,12 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("flushAsync", Napi::Function::New(env, flush_async, "flushAsync"));
   exports.Set("waitIdle", Napi::Function::New(env, wait_idle, "waitIdle"));
   exports.Set("convertFromF32", Napi::Function::New(env, convert_from_f32, "convertFromF32"));
+  if (tmill::cpu::file_mapping_supported()) {
+    exports.Set("mapFile", Napi::Function::New(env, map_file, "mapFile"));
+    exports.Set("unmapFile", Napi::Function::New(env, unmap_file, "unmapFile"));
+    exports.Set("mappingView", Napi::Function::New(env, mapping_view, "mappingView"));
+    exports.Set("allocMapped", Napi::Function::New(env, alloc_mapped, "allocMapped"));
+  }
   // The op ABI this binary was built with (op_abi.h), so the TS side can refuse a stale build.
   Napi::Array abi = Napi::Array::New(env, tmill::cpu::kNumOps);
   for (uint32_t i = 0; i < static_cast<uint32_t>(tmill::cpu::kNumOps); i++) abi.Set(i, Napi::Number::New(env, tmill::cpu::kOpPayloadInts[i]));

@@ -231,6 +231,7 @@ Napi::Function Ctx::Init(Napi::Env env) {
                       InstanceMethod("attention", &Ctx::Attention), InstanceMethod("siluMul", &Ctx::SiluMul),
                       InstanceMethod("matmul", &Ctx::Matmul),
                       InstanceMethod("matmulQ8", &Ctx::MatmulQ8), InstanceMethod("dequantQ8", &Ctx::DequantQ8),
+                      InstanceMethod("matmulGgml", &Ctx::MatmulGgml), InstanceMethod("embeddingGgml", &Ctx::EmbeddingGgml),
                       InstanceMethod("argmax", &Ctx::Argmax), InstanceMethod("sample", &Ctx::Sample),
                       InstanceMethod("applyTokenBitmask", &Ctx::ApplyTokenBitmask),
                       InstanceMethod("info", &Ctx::Info), InstanceMethod("graphBegin", &Ctx::GraphBegin),

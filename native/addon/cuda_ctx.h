@@ -106,6 +106,9 @@ class Ctx : public Napi::ObjectWrap<Ctx> {
   size_t maskDevBytes = 0;
   cudaEvent_t maskEv = nullptr;
   bool maskEvPending = false;
+  // Quantized activations of the ggml matmul (cuda_addon_ggml.cpp): grown on demand, never while capturing.
+  void* ggmlWs = nullptr;
+  size_t ggmlWsBytes = 0;
   bool capturing = false;
   int nextGraphId = 1;
   std::map<int, cudaGraphExec_t> graphs;  // id -> instantiated graph
@@ -141,6 +144,8 @@ class Ctx : public Napi::ObjectWrap<Ctx> {
     if (maskEv) cudaEventDestroy(maskEv);
     if (maskPin) cudaFreeHost(maskPin);
     if (maskDev) cudaFree(maskDev);
+    if (ggmlWs) cudaFree(ggmlWs);
+    ggmlWs = nullptr; ggmlWsBytes = 0;
     maskEv = nullptr; maskPin = maskDev = nullptr; maskPinBytes = maskDevBytes = 0; maskEvPending = false;
     for (auto& kv : pinCap) cudaFreeHost(kv.first);
     pinCap.clear(); pinned.clear();
@@ -174,6 +179,8 @@ class Ctx : public Napi::ObjectWrap<Ctx> {
   Napi::Value Matmul(const Napi::CallbackInfo& info);
   Napi::Value MatmulQ8(const Napi::CallbackInfo& info);
   Napi::Value DequantQ8(const Napi::CallbackInfo& info);
+  Napi::Value MatmulGgml(const Napi::CallbackInfo& info);
+  Napi::Value EmbeddingGgml(const Napi::CallbackInfo& info);
   Napi::Value Argmax(const Napi::CallbackInfo& info);
   Napi::Value Sample(const Napi::CallbackInfo& info);
   Napi::Value ApplyTokenBitmask(const Napi::CallbackInfo& info);

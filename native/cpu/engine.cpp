@@ -24,7 +24,8 @@ CpuEngine::CpuEngine(int num_threads, const KernelTable* kernels, const PoolOpti
     : kernels_(kernels), pool_(num_threads < 1 ? 1 : num_threads, pool), profile_(opts.profile), hugepages_(opts.hugepages) {}
 
 CpuEngine::~CpuEngine() {
-  for (auto& b : buffers_) std::free(b.ptr);
+  for (auto& b : buffers_)
+    if (b.mapping == nullptr) std::free(b.ptr);
 }
 
 Status CpuEngine::alloc(int64_t bytes, int32_t* id, void** ptr) {
@@ -42,16 +43,32 @@ Status CpuEngine::alloc(int64_t bytes, int32_t* id, void** ptr) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (huge) (void)madvise(p, rounded / kHugePage * kHugePage, MADV_HUGEPAGE);  // the tail stays on small pages
 #endif
-  int32_t i;
-  if (!free_ids_.empty()) {
-    i = free_ids_.back();
-    free_ids_.pop_back();
-  } else {
-    i = static_cast<int32_t>(buffers_.size());
-    buffers_.push_back({});
-  }
-  buffers_[i] = {static_cast<char*>(p), bytes};
+  const int32_t i = take_id();
+  buffers_[i] = {static_cast<char*>(p), bytes, nullptr};
   allocated_bytes_ += bytes;
+  *id = i;
+  *ptr = p;
+  return Status::Ok();
+}
+
+int32_t CpuEngine::take_id() {
+  if (!free_ids_.empty()) {
+    const int32_t i = free_ids_.back();
+    free_ids_.pop_back();
+    return i;
+  }
+  buffers_.push_back({});
+  return static_cast<int32_t>(buffers_.size()) - 1;
+}
+
+Status CpuEngine::adopt_mapped(std::shared_ptr<FileMapping> mapping, int64_t offset, int64_t bytes, int32_t* id, void** ptr) {
+  TM_CHECK_ARG(mapping != nullptr, "allocMapped: no mapping");
+  TM_CHECK_RANGE(mapping->contains(offset, bytes), "allocMapped: bytes [%lld, +%lld) lie outside the %lld-byte file",
+                 static_cast<long long>(offset), static_cast<long long>(bytes), static_cast<long long>(mapping->size()));
+  char* p = const_cast<char*>(mapping->data()) + offset;
+  const int32_t i = take_id();
+  buffers_[i] = {p, bytes, std::move(mapping)};
+  mapped_bytes_ += bytes;
   *id = i;
   *ptr = p;
   return Status::Ok();
@@ -60,8 +77,11 @@ Status CpuEngine::alloc(int64_t bytes, int32_t* id, void** ptr) {
 Status CpuEngine::release(int32_t id) {
   TM_CHECK_ARG(id >= 0 && id < static_cast<int32_t>(buffers_.size()) && buffers_[id].ptr != nullptr,
                "free: unknown buffer %d", id);
-  std::free(buffers_[id].ptr);
-  allocated_bytes_ -= buffers_[id].bytes;
+  if (buffers_[id].mapping != nullptr) mapped_bytes_ -= buffers_[id].bytes;
+  else {
+    std::free(buffers_[id].ptr);
+    allocated_bytes_ -= buffers_[id].bytes;
+  }
   buffers_[id] = {};
   free_ids_.push_back(id);
   return Status::Ok();

@@ -86,6 +86,21 @@ int gemv_q8_max_tokens(void);
 // out[n, k] = wq[n, k] * scales[n] in dtOut (for a cuBLASLt matmul over the dequantized weight).
 cudaError_t launch_dequant_q8(void* out, int dtOut, const int8_t* wq, const float* scales, int N, int K, cudaStream_t s);
 
+// gemm_ggml.cu ---------------------------------------------------------------------------------
+// ggml block weights (type = the ggml type id: 2 Q4_0, 3 Q4_1, 6 Q5_0, 7 Q5_1, 8 Q8_0, 12 Q4_K, 13 Q5_K,
+// 14 Q6_K): out[T, N] = x[T, K] . dequant(w)^T (+ bias[N]) with x quantized per 32 as the spec
+// (src/runtime/reference/ops-ggml.ts); w [N, rowBytes] raw blocks. scratch: ggml_act_scratch_bytes(T, K)
+// bytes, 16-byte aligned, for the quantized activations. GEMV for T <= gemv_ggml_max_tokens(), the same
+// kernel over token tiles of 16 otherwise (batch invariant). cudaErrorInvalidValue on a bad shape/type.
+cudaError_t launch_matmul_ggml(void* out, int dtOut, const void* x, int dtX, const uint8_t* w, int type, long long rowBytes,
+                               const void* bias, int dtBias, int T, int N, int K, void* scratch, size_t scratchBytes,
+                               cudaStream_t s);
+size_t ggml_act_scratch_bytes(int T, int K);
+int gemv_ggml_max_tokens(void);
+// out[t, :] = row ids[t] of w decoded exactly (ggml-dequant.ts) in dtOut; out-of-range ids give zeros.
+cudaError_t launch_embedding_ggml(void* out, int dtOut, const uint8_t* w, int type, long long rowBytes, const int32_t* ids,
+                                  int T, int V, int K, cudaStream_t s);
+
 // cublaslt.cpp ---------------------------------------------------------------------------------
 // Loads libcublasLt at run time; returns 1 when usable. Safe to call repeatedly.
 int tm_cublaslt_load(const char* explicitPath, char* whyNot, size_t whyNotLen);

@@ -5,7 +5,10 @@
 #   ops          CUDA-specific op paths, sampling, memory      (test/gpu/cuda-ops)
 #   masks        grammar bitmask + device sampling, and constrained requests through the Engine with
 #                deviceGrammarMasks (test/gpu/token-bitmask; needs the suite's node_modules/@mlc-ai/web-xgrammar)
-#   conformance  shared conformance suite, bf16 / f16 / f32    (test/conformance, cuda target)
+#   conformance  shared conformance suite, bf16 / f16 / f32    (test/conformance, cuda target; matmulGgml on cuda-ggml)
+#   ggml         the GGUF block-weight kernels alone: matmulGgml conformance bf16 / f16 / f32, then seeded GGUF
+#                models of every format vs the reference, paths and GEMV timings (test/gpu/cuda-ggml); the check
+#                that must pass before CudaBackendOptions.ggmlKernels (TOKENMILL_CUDA_GGML=1) may default on
 #   stories      stories260K f32 golden on CUDA                (test/gpu/stories260k)
 #   qwen3        Qwen3-0.6B-shape seeded model vs transformers (gen + hf_reference + hf-compare)
 #   kernels      GEMV / cuBLASLt / decode-attention micro-benchmarks (bench/gpu/kernel-bench)
@@ -23,7 +26,7 @@
 #                torch.compile(mode="reduce-overhead")
 #   peersthru    bench/peers/transformers_peer.py 128/128 at concurrency 1 and 64, eager and compile
 # Each device call may run 10 minutes at most; the next session's plan (docs/kernels.md):
-#   run-suite.sh probe ops masks graphs conformance stories kernels ; run-suite.sh gen7b perf7b thru7b ;
+#   run-suite.sh probe ggml ; run-suite.sh probe ops masks graphs conformance stories kernels ; run-suite.sh gen7b perf7b thru7b ;
 #   run-suite.sh gen7b peers7b ; run-suite.sh gen7b peersthru ; run-suite.sh llama7b ; run-suite.sh llama7bold
 # Writes $OUT/summary.txt, $OUT/bench.json, $OUT/perf.json (perf stages) and $OUT/suite.tgz (logs + JSON results).
 set -uo pipefail
@@ -118,6 +121,12 @@ for st in "${STAGES[@]}"; do
     masks) run_test masks 180 "$G/bundle/token-bitmask.gpu.test.mjs" ;;
     conformance)
       for dt in bf16 f16 f32; do TOKENMILL_CUDA_DTYPE=$dt run_test "conformance-$dt" 240 "$G"/bundle/conformance/*.mjs; done ;;
+    ggml)
+      for dt in bf16 f16 f32; do
+        TOKENMILL_CUDA_DTYPE=$dt run_test "ggml-conformance-$dt" 120 "$G/bundle/conformance/matmul-ggml.test.mjs"
+      done
+      run_test ggml-models 180 "$G/bundle/cuda-ggml.gpu.test.mjs"
+      cat "$W"/results/cuda-ggml-gemv.json >> "$SUMMARY" 2>/dev/null ;;
     stories) run_test stories 120 "$G/bundle/stories260k.gpu.test.mjs" ;;
     kernels)
       timeout 120 node "$G/bundle/kernel-bench.mjs" > "$W/results/kernel-bench.json" 2> "$W/logs/kernel-bench.log"

@@ -23,12 +23,17 @@ export function engineOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Pick
  * Backend options from the environment: TOKENMILL_NUM_THREADS (CPU worker threads, when --threads is
  * not given), TOKENMILL_CPU_ISA (force a lower kernel ISA), TOKENMILL_ASYNC_MIN_WORK (multiply-adds
  * from which a CPU queue runs off the JS thread), TOKENMILL_CUDA_DTYPE=f16|f32 (CUDA compute dtype
- * instead of bf16), TOKENMILL_CUDA_GRAPHS=0 (no CUDA graphs), the CPU pool's (cpuPoolOptionsFromEnv) and
- * the CPU engine's switches (cpuEngineOptionsFromEnv). Unset or unrecognised: the default.
+ * instead of bf16), TOKENMILL_CUDA_GRAPHS=0 (no CUDA graphs), TOKENMILL_CUDA_GGML=1 (the CUDA kernels for
+ * GGUF block weights, off by default until they have passed on a device), TOKENMILL_GGUF_MMAP=0 (the CPU
+ * backend reads GGUF weights into heap copies instead of mapping the file), the CPU pool's
+ * (cpuPoolOptionsFromEnv) and the CPU engine's switches (cpuEngineOptionsFromEnv). Unset or unrecognised: the default.
  */
 export function backendOptionsFromEnv(
   env: NodeJS.ProcessEnv = process.env,
-): Pick<SelectOptions, 'numThreads' | 'cpuIsa' | 'asyncMinWork' | 'dtype' | 'cudaGraphs' | 'cpuPool' | 'cpuEngine'> {
+): Pick<
+  SelectOptions,
+  'numThreads' | 'cpuIsa' | 'asyncMinWork' | 'dtype' | 'cudaGraphs' | 'mmap' | 'ggmlKernels' | 'cpuPool' | 'cpuEngine'
+> {
   const threads = Number(env.TOKENMILL_NUM_THREADS ?? '');
   const isa = CPU_ISAS.find((i) => i === env.TOKENMILL_CPU_ISA);
   const work = env.TOKENMILL_ASYNC_MIN_WORK;
@@ -39,9 +44,16 @@ export function backendOptionsFromEnv(
     ...(work !== undefined && work !== '' && !Number.isNaN(Number(work)) ? { asyncMinWork: Number(work) } : {}),
     ...(dtype === 'f16' || dtype === 'f32' ? { dtype } : {}),
     ...(env.TOKENMILL_CUDA_GRAPHS === '0' ? { cudaGraphs: false } : {}),
+    ...(env.TOKENMILL_CUDA_GGML === '1' ? { ggmlKernels: true } : {}),
+    ...ggufMmapOptionFromEnv(env),
     ...cpuPoolOptionsFromEnv(env),
     ...cpuEngineOptionsFromEnv(env),
   };
+}
+
+/** TOKENMILL_GGUF_MMAP=0: the CPU backend reads GGUF weights into heap copies instead of mapping the file. */
+export function ggufMmapOptionFromEnv(env: NodeJS.ProcessEnv = process.env): { mmap?: false } {
+  return env.TOKENMILL_GGUF_MMAP === '0' ? { mmap: false } : {};
 }
 
 /**

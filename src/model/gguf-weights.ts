@@ -2,8 +2,13 @@
 // as float tensors, quantized matrices as raw ggml blocks (i8 [N, rowBytes], model/quantize.ts
 // GgmlLinear), never an f32 copy of a quantized weight. Checks every tensor against the ModelConfig
 // before uploading any: names (missing / unexpected), shapes, and types (gguf_unsupported_type naming
-// the tensor). Offsets, sizes and bounds were checked by the reader. One tensor in host memory at a time.
-import type { Backend, Tensor } from '../runtime/backend.js';
+// the tensor). Offsets, sizes and bounds were checked by the reader.
+// Where the backend maps the file (Backend.mapWeightFile: the CPU backend), a matrix used as stored
+// becomes a tensor over the mapping itself: no heap copy, the pages are the page cache's. Only what must
+// be transformed is copied: norms and biases (to computeDType), llama's un-permuted Q/K rows, and a
+// gate/up pair not stored back to back (tokenmill fuses them into one [2I, D] matrix). Elsewhere
+// (reference, CUDA, mmap off or failed) the file is read, one tensor in host memory at a time.
+import type { Backend, MappedWeightFile, Tensor } from '../runtime/backend.js';
 import { halfToF32, type FloatDType } from '../runtime/dtype.js';
 import { checkSupportedGgmlType, type GgmlWeightType } from '../runtime/ggml-format.js';
 import { TokenmillError } from '../util/errors.js';
@@ -123,18 +128,52 @@ function permuteRows(src: Uint8Array, nHeads: number, headDim: number, rowBytes:
   return out;
 }
 
+/** The mapped file, checked against the size its header was validated with; null when not mapped. */
+function mapFile(s: GgufModelSource, backend: Backend): MappedWeightFile | null {
+  const map = backend.mapWeightFile?.(s.file) ?? null;
+  if (map !== null && map.sizeBytes !== s.gguf.fileSizeBytes) {
+    map.close();
+    throw new TokenmillError(
+      'gguf_invalid',
+      `${s.file}: the file has ${map.sizeBytes} bytes now, ${s.gguf.fileSizeBytes} when its header was read (changed since)`,
+      { details: { file: s.file } },
+    );
+  }
+  return map;
+}
+
 /** Upload every weight (checkGgufTensors first). On failure, frees what it allocated. */
 export function uploadGgufWeights(s: GgufModelSource, backend: Backend): ModelWeights {
   const checked = checkGgufTensors(s);
   const c = s.config;
-  const src: ByteSource & { close(): void } = fileSource(s.file);
+  const map = mapFile(s, backend);
+  const src: ByteSource & { close(): void } =
+    map !== null ? { sizeBytes: map.sizeBytes, read: (o, n) => map.bytes(o, n), close: () => map.close() } : fileSource(s.file);
   const allocated: Tensor[] = [];
   const bytesOf = (name: string): Uint8Array => {
     const { info, e } = checked.get(name)!;
-    // Reads of up to 1 MiB are views into the source's chunk cache (copy them); larger ones are fresh.
+    // Mapped bytes are read-only views (only read from here on). File reads of up to 1 MiB are views
+    // into the source's chunk cache (copy them); larger ones are fresh.
     const raw = src.read(info.fileOffset, info.sizeBytes);
-    const b = raw.byteLength === raw.buffer.byteLength ? raw : raw.slice();
+    const b = map !== null || raw.byteLength === raw.buffer.byteLength ? raw : raw.slice();
     return e.rotaryHeads > 0 ? permuteRows(b, e.rotaryHeads, c.headDim, info.sizeBytes / e.shape[0]!) : b;
+  };
+  /** File offset of names stored back to back and used as stored (no un-permuting), or null: they must be copied. */
+  const inPlace = (names: readonly string[]): number | null => {
+    if (map === null) return null;
+    const start = checked.get(names[0]!)!.info.fileOffset;
+    let at = start;
+    for (const n of names) {
+      const { info, e } = checked.get(n)!;
+      if (e.rotaryHeads > 0 || info.fileOffset !== at) return null;
+      at += info.sizeBytes;
+    }
+    return start;
+  };
+  const mapped = (shape: readonly number[], dtype: Parameters<Backend['alloc']>[1], offset: number): Tensor => {
+    const t = map!.tensor(shape, dtype, offset);
+    allocated.push(t);
+    return t;
   };
   const floatValues = (name: string, b: Uint8Array): Float32Array | Uint16Array => {
     const t = checked.get(name)!.type;
@@ -169,8 +208,11 @@ export function uploadGgufWeights(s: GgufModelSource, backend: Backend): ModelWe
     const { type } = checked.get(names[0]!)!;
     const K = checked.get(names[0]!)!.e.shape[1]!;
     const N = names.reduce((a, n) => a + checked.get(n)!.e.shape[0]!, 0);
+    const at = inPlace(names);
     if (type === 'F32' || type === 'F16' || type === 'BF16') {
-      const t = alloc([N, K], matDType(names[0]!));
+      const dtype = matDType(names[0]!);
+      if (at !== null && dtype === (type === 'F32' ? 'f32' : type === 'F16' ? 'f16' : 'bf16')) return mapped([N, K], dtype, at);
+      const t = alloc([N, K], dtype);
       let off = 0;
       for (const n of names) {
         putFloat(t, n, bytesOf(n), off);
@@ -181,11 +223,14 @@ export function uploadGgufWeights(s: GgufModelSource, backend: Backend): ModelWe
     if (backend.matmulGgml === undefined || backend.embeddingGgml === undefined) {
       throw new TokenmillError(
         'backend_unavailable',
-        `${s.file}: backend '${backend.name}' cannot compute on ${type} weights (use --device cpu)`,
+        `${s.file}: backend '${backend.name}' cannot compute on ${type} weights (use --device cpu${
+          backend.name === 'cuda' ? '; the CUDA kernels for them are off until they have passed on a device: TOKENMILL_CUDA_GGML=1' : ''
+        })`,
         { details: { file: s.file, tensor: names[0] } },
       );
     }
     const rowBytes = checked.get(names[0]!)!.info.sizeBytes / checked.get(names[0]!)!.e.shape[0]!;
+    if (at !== null) return { kind: 'ggml', type, blocks: mapped([N, rowBytes], 'i8', at), shape: [N, K] };
     const blocks = alloc([N, rowBytes], 'i8');
     let off = 0;
     for (const n of names) {

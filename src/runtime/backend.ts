@@ -31,9 +31,30 @@ export interface ReadOptions {
 }
 
 export interface BackendMemoryStats {
-  /** Bytes currently held by live tensors (views excluded). */
+  /** Bytes currently held by live tensors (views excluded), mapped ones included. */
   readonly allocatedBytes: number;
   readonly numTensors: number;
+  /** Of allocatedBytes, those of tensors over mapped files (Backend.mapWeightFile): page cache, not heap. Absent: none. */
+  readonly mappedBytes?: number;
+}
+
+/**
+ * A weight file mapped read-only into memory (Backend.mapWeightFile). Tensors over it are views of
+ * the kernel's page cache (shared, never copied into the heap); the mapping lives as long as this
+ * handle or any tensor over it. Truncating the file while mapped makes a later access fault (SIGBUS):
+ * the size is checked when it is mapped, not after.
+ */
+export interface MappedWeightFile {
+  readonly sizeBytes: number;
+  /** Bytes [offset, offset + length) as read-only host memory, no copy (for tensors that need transforming). Never write into it. */
+  bytes(offset: number, length: number): Uint8Array;
+  /**
+   * A tensor over the file's bytes from byteOffset (numel(shape) elements of dtype, stored as the
+   * tensor's layout), no copy. Read-only: only ever an op input; upload() into it is refused. Free it as any tensor.
+   */
+  tensor(shape: readonly number[], dtype: DType, byteOffset: number): Tensor;
+  /** Drops this handle; tensors over the file keep the mapping alive. */
+  close(): void;
 }
 
 /**
@@ -117,6 +138,12 @@ export interface Backend {
   upload(dst: Tensor, src: HostData, dstOffset?: number): void;
   /** A tensor over the same storage: numel(shape) elements starting at element offset. */
   view(t: Tensor, shape: readonly number[], offset?: number): Tensor;
+  /**
+   * Optional: map a weight file so that tensors can live in it (GGUF weights used as stored); null
+   * where mapping is off or fails (the caller reads the file instead). The caller checks sizeBytes
+   * against the size it validated the file's header with.
+   */
+  mapWeightFile?(path: string): MappedWeightFile | null;
   /** Copy to the host as f32 (float tensors) after all enqueued work. */
   read(t: Tensor, opts?: ReadOptions): Promise<Float32Array>;
   readInt32(t: Tensor): Promise<Int32Array>;
@@ -159,7 +186,9 @@ export interface Backend {
    * wq [N, K] i8 (symmetric, values in -127..127); scales [N] f32; bias [N] any float dtype or null;
    * out [T, N] in computeDType or f32. Accumulates in f32 at least; the weights are never
    * materialised in a float dtype for small T (decode reads 1 byte per weight). Results per
-   * element must not depend on T, N tiling or threads (batch invariance, as matmul).
+   * element must not depend on T, N tiling or threads (batch invariance, as matmul). The CPU backend
+   * rounds each activation row to int16 codes (scale max|x[t, :]| / 32767) for integer dot products:
+   * error <= max|x[t, :]| / 65534 * s[n] * sum|wq[n, :]|, on top of f32 rounding.
    */
   matmulQ8?(out: Tensor, x: Tensor, wq: Tensor, scales: Tensor, bias: Tensor | null): void;
 

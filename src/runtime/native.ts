@@ -14,11 +14,19 @@ export interface CpuEngineHandle {
   readonly __cpuEngine: unique symbol;
 }
 
+/** Opaque mapped-file handle of the CPU addon (an N-API external). */
+export interface MappedFileHandle {
+  readonly __mappedFile: unique symbol;
+}
+
 export interface CpuEngineInfo {
   /** Kernel ISA chosen at run time: 'avx512vnni' | 'avx512' | 'avx2vnni' | 'avx2' | 'generic'. */
   readonly isa: string;
   readonly numThreads: number;
+  /** Heap buffers (alloc). */
   readonly allocatedBytes: number;
+  /** Buffers over mapped files (allocMapped); absent from addons built before mapped files. */
+  readonly mappedBytes?: number;
   /** With the engine's `profile` option: wall ns and calls per op code (index = OP code). */
   readonly opTimeNs?: readonly number[];
   readonly opCalls?: readonly number[];
@@ -66,6 +74,20 @@ export interface CpuAddon {
   waitIdle(engine: CpuEngineHandle): void;
   /** Writes src into buffer id at byteOffset as f16 (dtypeCode 1) or bf16 (2). */
   convertFromF32(engine: CpuEngineHandle, src: Float32Array, id: number, byteOffset: number, dtypeCode: number): void;
+  /**
+   * Maps a whole file read-only (PROT_READ, MAP_PRIVATE; native/cpu/file_map.h): [handle, sizeBytes].
+   * expectedBytes (-1: any) is the size the caller validated the file against: out_of_range when it
+   * differs now. invalid_argument when it cannot be opened, out_of_memory when it cannot be mapped.
+   * The mapping lives while the handle (until unmapFile), a view or a buffer over it does. Absent
+   * where mmap is unavailable and from addons built before mapped files.
+   */
+  mapFile?(path: string, expectedBytes: number): [MappedFileHandle, number];
+  /** Drops the handle's reference to the mapping (idempotent). */
+  unmapFile?(handle: MappedFileHandle): void;
+  /** A read-only ArrayBuffer over bytes [offset, offset + length) of the file (out_of_range outside it). Never write into it. */
+  mappingView?(handle: MappedFileHandle, offset: number, length: number): ArrayBuffer;
+  /** A buffer over those bytes of the file, no copy: [id, ArrayBuffer] as alloc; read-only (an op input only). */
+  allocMapped?(engine: CpuEngineHandle, handle: MappedFileHandle, offset: number, length: number): [number, ArrayBuffer];
   /**
    * Reads every GPU through NVML (libraryName opened with dlopen, e.g. 'libnvidia-ml.so.1') on a
    * libuv worker thread. Never rejects: a missing library or failed init gives available = false.
@@ -294,6 +316,32 @@ export interface CudaContextNative {
   ): 'gemv_q8' | 'tiled_q8';
   /** out[n, k] = wq[n, k] * scales[n] in dtOut. */
   dequantQ8?(out: number, dtOut: number, wq: number, scales: number, n: number, k: number): void;
+  /** ggml block weights (gemm_ggml.cu); optional so that older binaries still load. type: the ggml type id. */
+  matmulGgml?(
+    out: number,
+    dtOut: number,
+    x: number,
+    dtX: number,
+    w: number,
+    type: number,
+    rowBytes: number,
+    bias: number,
+    dtBias: number,
+    numTokens: number,
+    n: number,
+    k: number,
+  ): 'gemv_ggml' | 'batched_ggml';
+  embeddingGgml?(
+    out: number,
+    dtOut: number,
+    w: number,
+    type: number,
+    rowBytes: number,
+    ids: number,
+    numTokens: number,
+    v: number,
+    k: number,
+  ): void;
   argmax(out: number, logits: number, rows: number, vocab: number): void;
   sample(
     out: number,

@@ -7,7 +7,7 @@ import type { Backend, Tensor } from '../../src/runtime/backend.js';
 import { f32ToHalf, halfToF32, type DType, type FloatDType } from '../../src/runtime/dtype.js';
 import { createReferenceBackend } from '../../src/runtime/reference/reference-backend.js';
 import type { CpuIsa } from '../../src/runtime/select.js';
-import { conformanceTargets } from './backends.js';
+import { conformanceTargets, type TargetOptions } from './backends.js';
 
 export const RTOL: Readonly<Record<FloatDType, number>> = { f32: 1e-5, f16: 2e-3, bf16: 1e-2 };
 export const WEIGHT_DTYPES: readonly FloatDType[] = ['f32', 'f16', 'bf16'];
@@ -220,8 +220,13 @@ export interface ConformanceCase {
 }
 
 /** Registers `cases` for every conformance target: a suite per available backend, a skip otherwise. */
-export function conformanceSuite(op: string, cases: readonly ConformanceCase[], extraIsas: readonly CpuIsa[] = []): void {
-  for (const target of conformanceTargets(extraIsas)) {
+export function conformanceSuite(
+  op: string,
+  cases: readonly ConformanceCase[],
+  extraIsas: readonly CpuIsa[] = [],
+  targetOpts: TargetOptions = {},
+): void {
+  for (const target of conformanceTargets(extraIsas, targetOpts)) {
     const title = `${op} [${target.name}]`;
     if (target.skipReason !== null) {
       test(title, { skip: target.skipReason }, () => {});

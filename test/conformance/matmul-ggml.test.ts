@@ -2,7 +2,9 @@
 // (runtime/reference/ops-ggml.ts): seeded blocks with extreme scales (1e-3 and 1e3 rows), zero rows,
 // spikes, constant and all-negative rows; rows of one block, of several, and legacy rows that are not
 // a multiple of 256 (the Q4_K -> Q5_0 fallback shape); decode T, the prefill tile boundary (16) and
-// beyond; bias; embedding rows decoded bit for bit; CPU batch invariance.
+// beyond; bias; embedding rows decoded bit for bit; batch invariance (CPU, and CUDA's GEMV vs its
+// token-tiled batched path). The CUDA target runs with its ggmlKernels option on (cuda-ggml): the
+// kernels are off by default until this suite has passed on a device (scripts/gpu/run-suite.sh ggml).
 import assert from 'node:assert/strict';
 import type { Tensor } from '../../src/runtime/backend.js';
 import type { FloatDType } from '../../src/runtime/dtype.js';
@@ -72,6 +74,8 @@ for (const type of GGML_QUANT_TYPES) {
     { T: 9, K: be === 32 ? 288 : 512, N: 22, bias: 'bf16' }, // 288 = the fallback row (9 blocks: an odd tail)
     { T: 17, K: be === 32 ? 96 : 256, N: 5 }, // T past the tile of 16
     { T: 2, K: be === 32 ? 64 : 256, N: 512 }, // stories260K-like lm_head
+    { T: 5, K: be === 32 ? 1056 : 2048, N: 9 }, // more groups than a warp's lanes (33 / 64): lanes loop, 5 of a tile of 8
+    { T: 33, K: be === 32 ? 320 : 512, N: 41, bias: 'f16' }, // three token tiles of 16, the last partial; N not a multiple of 8
   ];
   for (const s of shapes)
     cases.push({ name: `${type} T=${s.T} K=${s.K} N=${s.N}${s.bias ? ` bias ${s.bias}` : ''}`, run: (h) => check(h, type, s) });
@@ -91,10 +95,10 @@ for (const type of GGML_QUANT_TYPES) {
 }
 
 cases.push({
-  name: 'batch invariance: each row alone equals the batched result exactly (Q4_K, Q6_K, Q4_0, Q5_K, Q8_0)',
+  name: 'batch invariance: each row alone equals the batched result exactly (every format)',
   run: async (h) => {
-    if (h.be.name !== 'cpu') return h.t.skip('batch invariance is a CPU backend property');
-    for (const type of ['Q4_K', 'Q6_K', 'Q4_0', 'Q5_K', 'Q8_0'] as const) {
+    if (h.be.name !== 'cpu' && h.be.name !== 'cuda') return h.t.skip('batch invariance is a CPU and CUDA backend property');
+    for (const type of GGML_QUANT_TYPES) {
       const [T, K, N] = [19, 512, 19]; // crosses the tile of 16
       const x = h.act([T, K], h.rng.normals(T * K));
       const { w } = gweight(h, type, N, K, 5);
@@ -112,4 +116,4 @@ cases.push({
 });
 
 // Every ISA variant of the ggml kernels (zmm / ymm, VNNI or not) against the spec where the CPU has it.
-conformanceSuite('matmulGgml', cases, ['avx512vnni', 'avx512', 'avx2vnni']);
+conformanceSuite('matmulGgml', cases, ['avx512vnni', 'avx512', 'avx2vnni'], { cudaGgml: true });

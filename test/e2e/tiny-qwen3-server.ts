@@ -1,5 +1,6 @@
 // Test helper: a tiny random Qwen3-shaped model (1 layer) with the real Qwen3 tokenizer and chat
 // template, opened with the real Engine and served on 127.0.0.1:0, plus the tools the tests use.
+// serveTinyModel is the serving half, shared with the other tool formats (tool-format-models.ts).
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -51,6 +52,11 @@ export async function serveTinyQwen3(opts: { template?: (t: string) => string; s
     cfg.chat_template = opts.template(cfg.chat_template);
     writeFileSync(p, JSON.stringify(cfg));
   }
+  return serveTinyModel(model);
+}
+
+/** Serves a tiny model as 'tiny' (CPU backend when its addon is built, else the reference), 16 MiB of KV. */
+export async function serveTinyModel(model: TinyModel, opts: { toolCallParser?: string } = {}): Promise<Served> {
   const metrics = new ServerMetrics({ modelName: 'tiny', usdPerHour: 1 });
   const stack = await openModelStack({
     dir: model.dir,
@@ -61,7 +67,12 @@ export async function serveTinyQwen3(opts: { template?: (t: string) => string; s
     observer: metrics,
     maxModelLen: 2048,
   });
-  const server = await createServer({ engine: stack.engine, frontend: stack.frontend, metrics });
+  const server = await createServer({
+    engine: stack.engine,
+    frontend: stack.frontend,
+    metrics,
+    ...(opts.toolCallParser !== undefined ? { toolCallParser: opts.toolCallParser } : {}),
+  });
   const url = (await server.listen({ port: 0 })).url;
   const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sk-any', maxRetries: 0 });
   return { model, stack, server, url, client };

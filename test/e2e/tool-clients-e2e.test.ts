@@ -11,11 +11,10 @@ import { after, before, describe, it } from 'node:test';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { ChatOpenAI } from '@langchain/openai';
 import { generateText, jsonSchema, tool } from 'ai';
-import type OpenAI from 'openai';
-import { rawSse } from '../server/helpers.js';
 import { skipUnlessShared } from '../tokenizer/shared-models.js';
 import { closeServed, serveTinyQwen3, type Served } from './tiny-qwen3-server.js';
-import { callsFromStream, invalidCalls, validatorsFor, type Call } from './tool-call-checks.js';
+import { enforcedChoiceProblems, type ChoiceCase } from './enforced-tool-choice.js';
+import { invalidCalls, validatorsFor, type Call } from './tool-call-checks.js';
 
 // Schemas a random model can finish in a bounded number of tokens (bounded strings, enums, ranges).
 const TOOLS = [
@@ -79,59 +78,14 @@ describe('tool calls enforced by the grammar engine (tiny random Qwen3)', {
   const messages = [{ role: 'user' as const, content: 'Set an alarm and tell me the weather in Paris.' }];
 
   it('required and named tool_choice: 0 invalid calls over seeded requests, streamed and not', async () => {
-    const problems: string[] = [];
-    let numCalls = 0;
-    const cases: { choice: OpenAI.ChatCompletionToolChoiceOption; parallel: boolean }[] = [
+    const cases: ChoiceCase[] = [
       { choice: 'required', parallel: true },
       { choice: 'required', parallel: false },
       { choice: { type: 'function', function: { name: 'set_alarm' } }, parallel: false },
       { choice: { type: 'function', function: { name: 'get_weather' } }, parallel: true },
     ];
-    for (const [i, c] of cases.entries()) {
-      const name = typeof c.choice === 'object' && 'function' in c.choice ? c.choice.function.name : undefined;
-      for (let seed = 0; seed < 2; seed++) {
-        const body = {
-          model: 'tiny',
-          messages,
-          tools: TOOLS,
-          tool_choice: c.choice,
-          parallel_tool_calls: c.parallel,
-          max_tokens: 160,
-          temperature: 1,
-          seed: 100 * i + seed,
-        };
-        const r = await s.client.chat.completions.create(body);
-        const ch = r.choices[0]!;
-        const calls = (ch.message.tool_calls ?? []).map((t) =>
-          t.type === 'function'
-            ? { id: t.id, name: t.function.name, arguments: t.function.arguments }
-            : { id: t.id, name: '?', arguments: '' },
-        );
-        // With parallel calls a random model may go on calling until max_tokens: then only the last
-        // call may be cut short (finish_reason length); every call before it must be complete.
-        if (c.parallel && ch.finish_reason === 'length' && calls.length > 1) calls.pop();
-        else if (ch.finish_reason !== 'tool_calls') problems.push(`case ${i} seed ${seed}: finish_reason ${ch.finish_reason}`);
-        if (!c.parallel && calls.length !== 1)
-          problems.push(`case ${i} seed ${seed}: ${calls.length} calls with parallel_tool_calls false`);
-        problems.push(...invalid(calls, { required: true, ...(name ? { name } : {}) }).map((p) => `case ${i} seed ${seed}: ${p}`));
-        assert.ok(!(ch.message.content ?? '').includes('<tool_call>'), 'no marker text in content');
-        numCalls += calls.length;
-        const st = await rawSse(`${s.url}/v1/chat/completions`, { ...body, stream: true });
-        assert.equal(st.status, 200);
-        const streamed = callsFromStream(st.events);
-        if (c.parallel && streamed.finish === 'length' && streamed.calls.length > 1) streamed.calls.pop();
-        else if (streamed.finish !== 'tool_calls') problems.push(`stream case ${i} seed ${seed}: finish_reason ${streamed.finish}`);
-        assert.ok(!streamed.content.includes('<tool_call>'));
-        problems.push(
-          ...invalid(streamed.calls, { required: true, ...(name ? { name } : {}) }).map((p) => `stream case ${i} seed ${seed}: ${p}`),
-        );
-        // Same seed, same tokens: the streamed calls equal the non-streamed ones (ids aside).
-        assert.deepEqual(
-          streamed.calls.map((x) => [x.name, x.arguments]),
-          calls.map((x) => [x.name, x.arguments]),
-        );
-      }
-    }
+    const check = { tools: TOOLS, validators, messages, cases, maxTokens: 160, markers: ['<tool_call>'] };
+    const { problems, numCalls } = await enforcedChoiceProblems(s, check);
     assert.deepEqual(problems, []);
     assert.ok(numCalls >= cases.length * 2);
   });

@@ -10,19 +10,13 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import OpenAI from 'openai';
-import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { writeSyntheticTokenizer } from '../../src/model/convert/synthetic-tokenizer.js';
 import { makeTinyModel } from '../../src/model/random-model.js';
-import { cpuAddonAvailable } from '../../src/runtime/select.js';
-import { createServer } from '../../src/server/app.js';
-import { openModelStack } from '../../src/server/model-stack.js';
 import { sharedPath } from '../tokenizer/shared-models.js';
-import type { Served } from './tiny-qwen3-server.js';
+import { serveTinyModel, type Served } from './tiny-qwen3-server.js';
 
 export type ToolFormat = 'llama31' | 'mistral';
 
-const device = cpuAddonAvailable().available ? 'cpu' : 'reference';
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'chat-templates');
 
 export const MISTRAL_SPECIALS = [
@@ -88,25 +82,7 @@ export async function serveToolFormat(
       const p = join(model.dir, 'generation_config.json');
       writeFileSync(p, JSON.stringify({ ...JSON.parse(readFileSync(p, 'utf8')), eos_token_id: [128001, 128008, 128009] }));
     }
-    const metrics = new ServerMetrics({ modelName: 'tiny', usdPerHour: 1 });
-    const stack = await openModelStack({
-      dir: model.dir,
-      modelId: 'tiny',
-      device,
-      kvCacheBytes: 16 << 20,
-      usdPerHour: 1,
-      observer: metrics,
-      maxModelLen: 2048,
-    });
-    const server = await createServer({
-      engine: stack.engine,
-      frontend: stack.frontend,
-      metrics,
-      ...(opts.toolCallParser !== undefined ? { toolCallParser: opts.toolCallParser } : {}),
-    });
-    const url = (await server.listen({ port: 0 })).url;
-    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sk-any', maxRetries: 0 });
-    return { model, stack, server, url, client };
+    return await serveTinyModel(model, opts.toolCallParser !== undefined ? { toolCallParser: opts.toolCallParser } : {});
   } finally {
     rmSync(tokDir, { recursive: true, force: true });
   }

@@ -8,7 +8,6 @@
 // reads the calls (create, stream + finalChatCompletion).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type OpenAI from 'openai';
 import { chatPromptIds } from '../../src/server/prompt.js';
 import { chatSchema, DEFAULT_LIMITS, parseBody } from '../../src/server/schemas.js';
 import { resolveOutputParsers } from '../../src/server/tools/chat-parsing.js';
@@ -16,6 +15,7 @@ import { parseToolRequest } from '../../src/server/tools/tool-request.js';
 import { rawSse } from '../server/helpers.js';
 import { skipUnlessShared } from '../tokenizer/shared-models.js';
 import { closeServed, type Served } from './tiny-qwen3-server.js';
+import { enforcedChoiceProblems, type ChoiceCase } from './enforced-tool-choice.js';
 import { callsFromStream, callsOf, invalidCalls, validatorsFor } from './tool-call-checks.js';
 import { LLAMA31_PYTHON_TAG_ID, MISTRAL_TOOL_CALLS_ID, serveToolFormat, type ToolFormat } from './tool-format-models.js';
 
@@ -124,54 +124,14 @@ for (const fc of CASES) {
     });
 
     it('required and named tool_choice: 0 invalid calls over seeded requests, streamed and not', async () => {
-      const problems: string[] = [];
-      const cases: { choice: OpenAI.ChatCompletionToolChoiceOption; parallel: boolean }[] = [
+      const cases: ChoiceCase[] = [
         { choice: 'required', parallel: false },
         { choice: 'required', parallel: true },
         { choice: { type: 'function', function: { name: 'set_alarm' } }, parallel: false },
         { choice: { type: 'function', function: { name: 'get_weather' } }, parallel: false },
       ];
-      let numCalls = 0;
-      for (const [i, c] of cases.entries()) {
-        const name = typeof c.choice === 'object' && 'function' in c.choice ? c.choice.function.name : undefined;
-        for (let seed = 0; seed < 2; seed++) {
-          const tag = `case ${i} seed ${seed}`;
-          const body = {
-            model: 'tiny',
-            messages,
-            tools: TOOLS,
-            tool_choice: c.choice,
-            parallel_tool_calls: c.parallel,
-            max_tokens: 120,
-            temperature: 1,
-            seed: 100 * i + seed,
-          };
-          const r = await s.client.chat.completions.create(body);
-          const ch = r.choices[0]!;
-          const calls = callsOf(ch.message);
-          // Parallel calls may run on to max_tokens: then only the last, cut call is dropped.
-          if (c.parallel && ch.finish_reason === 'length' && calls.length > 1) calls.pop();
-          else if (ch.finish_reason !== 'tool_calls') problems.push(`${tag}: finish_reason ${ch.finish_reason}`);
-          if (!c.parallel && calls.length !== 1) problems.push(`${tag}: ${calls.length} calls with parallel_tool_calls false`);
-          problems.push(...invalidCalls(calls, validators, { required: true, ...(name ? { name } : {}) }).map((p) => `${tag}: ${p}`));
-          noMarkers(ch.message.content, tag);
-          numCalls += calls.length;
-          const st = await rawSse(`${s.url}/v1/chat/completions`, { ...body, stream: true });
-          assert.equal(st.status, 200);
-          const streamed = callsFromStream(st.events); // asserts OpenAI's fragment shape
-          if (c.parallel && streamed.finish === 'length' && streamed.calls.length > 1) streamed.calls.pop();
-          else if (streamed.finish !== 'tool_calls') problems.push(`stream ${tag}: finish_reason ${streamed.finish}`);
-          noMarkers(streamed.content, `stream ${tag}`);
-          problems.push(
-            ...invalidCalls(streamed.calls, validators, { required: true, ...(name ? { name } : {}) }).map((p) => `stream ${tag}: ${p}`),
-          );
-          assert.deepEqual(
-            streamed.calls.map((x) => [x.name, x.arguments]),
-            calls.map((x) => [x.name, x.arguments]),
-            `${tag}: streamed = not streamed`,
-          );
-        }
-      }
+      const check = { tools: TOOLS, validators, messages, cases, maxTokens: 120, markers: fc.markers };
+      const { problems, numCalls } = await enforcedChoiceProblems(s, check);
       assert.deepEqual(problems, []);
       assert.ok(numCalls >= cases.length * 2);
     });

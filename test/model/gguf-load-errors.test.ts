@@ -1,7 +1,8 @@
 // Loading quantized GGUF files directly: a valid Q4_0 file serves through loadModel / loadTokenizer
 // from the file or its directory; corrupted copies (truncated blocks, an unknown type code, an
 // unsupported type, an offset past the end, a shape that disagrees with the metadata, a missing
-// tensor) each fail before any upload with their typed error naming the tensor.
+// tensor) each fail before any upload with their typed error naming the tensor, on the reference backend
+// (which reads the file) and on the CPU backend (which maps it).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { convertToGguf } from '../../src/model/convert/to-gguf.js';
 import { loadModel } from '../../src/model/loader.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
 import { loadTokenizer } from '../../src/model/tokenizer.js';
-import { createReferenceBackend } from '../../src/runtime/select.js';
+import { cpuAddonAvailable, createCpuBackend, createReferenceBackend } from '../../src/runtime/select.js';
 import { TokenmillError } from '../../src/util/errors.js';
 
 let work = '';
@@ -57,18 +58,22 @@ function variant(label: string, edit: (b: Buffer) => Buffer): string {
   return p;
 }
 
+/** The same typed error on the reference backend (reads the file) and the CPU backend (maps it), when built. */
 async function expectLoadError(file: string, code: string, mention: RegExp): Promise<void> {
-  const be = createReferenceBackend();
-  try {
-    await assert.rejects(loadModel(file, be), (e: unknown) => {
-      assert.ok(e instanceof TokenmillError, `typed error, got ${String(e)}`);
-      assert.equal(e.code, code, e.message);
-      assert.match(e.message, mention);
-      return true;
-    });
-    assert.equal(be.memoryStats().numTensors, 0, 'nothing left allocated');
-  } finally {
-    be.dispose();
+  const backends = [() => createReferenceBackend(), ...(cpuAddonAvailable().available ? [() => createCpuBackend({ numThreads: 1 })] : [])];
+  for (const make of backends) {
+    const be = make();
+    try {
+      await assert.rejects(loadModel(file, be), (e: unknown) => {
+        assert.ok(e instanceof TokenmillError, `typed error, got ${String(e)}`);
+        assert.equal(e.code, code, e.message);
+        assert.match(e.message, mention);
+        return true;
+      });
+      assert.equal(be.memoryStats().numTensors, 0, `nothing left allocated (${be.name})`);
+    } finally {
+      be.dispose();
+    }
   }
 }
 

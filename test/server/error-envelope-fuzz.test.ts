@@ -1,13 +1,16 @@
-// Seeded HTTP fuzz against a live server on the real Engine (a tiny random model): odd paths (malformed
-// percent-escapes, dot segments, long and unicode paths), every method, content types, bodies (broken
-// JSON, wrong types, huge numbers, unknown fields) and headers. Every 4xx must carry the OpenAI error
-// envelope {error: {message, type, param, code}} as JSON, and nothing may answer 5xx.
+// Seeded HTTP fuzz against a live server on the real Engine (a tiny random model), from the generator
+// the memory fuzz shares (bench/soak/fuzz-requests.ts, with its odd paths, methods and content types
+// at their highest shares): odd paths (malformed percent-escapes, dot segments, long and unicode
+// paths), every method, content types, bodies (broken JSON, wrong types, huge numbers, unknown
+// fields) and headers. Every 4xx must carry the OpenAI error envelope {error: {message, type, param,
+// code}} as JSON, and nothing may answer 5xx.
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { ENVELOPE_MIX, fuzzRequest, type FuzzRequest } from '../../bench/soak/fuzz-requests.js';
 import { MODEL_PRESETS } from '../../src/model/model-presets.js';
 import { Xoshiro128 } from '../../src/model/prng.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
@@ -17,6 +20,7 @@ import { openModelStack, type ModelStack } from '../../src/server/model-stack.js
 
 const SEED = Number(process.env.TOKENMILL_FUZZ_SEED ?? 20261201);
 const COUNT = Number(process.env.TOKENMILL_FUZZ_COUNT ?? 400);
+const BODY_LIMIT = 64 * 1024;
 
 const dir = mkdtempSync(join(tmpdir(), 'tm-fuzz-'));
 let stack: ModelStack;
@@ -31,7 +35,7 @@ before(async () => {
     device: cpuAddonAvailable().available ? 'cpu' : 'reference',
     kvCacheBytes: 2 << 20,
   });
-  server = await createServer({ engine: stack.engine, frontend: stack.frontend, bodyLimitBytes: 64 * 1024 });
+  server = await createServer({ engine: stack.engine, frontend: stack.frontend, bodyLimitBytes: BODY_LIMIT });
   port = (await server.listen({ port: 0 })).port;
 });
 after(async () => {
@@ -40,189 +44,10 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Fuzzed {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: string | null;
-}
+/** What send() and violation() read of a request (the known cases below are written out by hand). */
+type Sent = Pick<FuzzRequest, 'method' | 'path' | 'headers' | 'body'>;
 
-const ROUTES = [
-  '/v1/completions',
-  '/v1/chat/completions',
-  '/v1/models',
-  '/v1/models/tiny',
-  '/v1/embeddings',
-  '/v1/responses',
-  '/v1/responses/resp_1',
-  '/tokenize',
-  '/detokenize',
-  '/health',
-  '/ready',
-  '/version',
-  '/metrics',
-  '/',
-];
-const ODD_PATHS = [
-  '/%ff',
-  '/%',
-  '/%zz',
-  '/v1/%',
-  '/v1/chat/completions%',
-  '/v1/models/%ff%fe',
-  '/%2e%2e/%2e%2e/etc/passwd',
-  '//',
-  '/v1//completions',
-  '/v1/./models',
-  '/v1/../v1/models',
-  '/..',
-  '/v1/models/' + 'x'.repeat(3000),
-  '/v1/completions?x=%ff',
-  '/v1/models?%',
-  '/\u00e9t\u00e9',
-  '/v1/chat/completions/',
-  '/V1/MODELS',
-  '/v1/completions#frag',
-  '/%00',
-  '/v1/models/%00',
-  '/*',
-  '/v1/models/%2F..%2F',
-  '/favicon.ico',
-  '/v2/completions',
-];
-const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'TRACE', 'PROPFIND', 'SEARCH'];
-const CONTENT_TYPES = [
-  'application/json',
-  'application/json; charset=utf-8',
-  'text/plain',
-  'application/x-www-form-urlencoded',
-  'multipart/form-data; boundary=x',
-  '',
-  'application/JSON',
-  'application/json; charset=latin1',
-  'application/jsonx',
-  '*/*',
-  'application/json;',
-  ';;;',
-];
-
-function pick<T>(r: Xoshiro128, xs: readonly T[]): T {
-  return xs[Math.floor(r.next() * xs.length)]!;
-}
-
-function oddValue(r: Xoshiro128): unknown {
-  return pick(r, [
-    null,
-    true,
-    -1,
-    0,
-    1e308,
-    -1e308,
-    1.5,
-    2 ** 53 + 1,
-    '',
-    'x',
-    '\u0000',
-    '\ud800',
-    [],
-    [1, 'a'],
-    {},
-    { a: { b: [] } },
-    'tiny',
-    3,
-    100000,
-    [[1, 2]],
-    ['a', 'b'],
-  ]);
-}
-
-function body(r: Xoshiro128, path: string): string {
-  const kind = r.next();
-  if (kind < 0.1)
-    return pick(r, [
-      '',
-      '{',
-      '[',
-      'null',
-      '"x"',
-      '1',
-      '{"a":',
-      '\u0000',
-      '{"model":"tiny",}',
-      'x'.repeat(70 * 1024),
-      '{"prompt":"\ud800"}',
-      '[]',
-    ]);
-  const base: Record<string, unknown> =
-    path.includes('chat') || path.includes('responses')
-      ? { model: 'tiny', messages: [{ role: 'user', content: 'hi' }], input: 'hi' }
-      : path.includes('tokenize')
-        ? { model: 'tiny', prompt: 'hi', tokens: [1, 2] }
-        : { model: 'tiny', prompt: 'hi', input: 'hi' };
-  base.max_tokens = 1 + Math.floor(r.next() * 2);
-  base.max_output_tokens = 16;
-  const fields = [
-    'model',
-    'prompt',
-    'messages',
-    'max_tokens',
-    'temperature',
-    'top_p',
-    'n',
-    'stream',
-    'stop',
-    'seed',
-    'logprobs',
-    'top_logprobs',
-    'logit_bias',
-    'user',
-    'stream_options',
-    'echo',
-    'suffix',
-    'best_of',
-    'presence_penalty',
-    'frequency_penalty',
-    'input',
-    'tokens',
-    'response_format',
-    'tools',
-    'priority',
-    'min_p',
-    'top_k',
-    'repetition_penalty',
-    'ignore_eos',
-    'include_stop_str_in_output',
-    'unknown_field_' + Math.floor(r.next() * 5),
-    'chat_template',
-    'add_special_tokens',
-  ];
-  const edits = Math.floor(r.next() * 4);
-  for (let i = 0; i < edits; i++) base[pick(r, fields)] = oddValue(r);
-  if (base.n !== undefined && typeof base.n === 'number' && base.n > 4) base.n = 2; // keep generation short
-  if (typeof base.max_tokens === 'number' && base.max_tokens > 4) base.max_tokens = 2;
-  return JSON.stringify(base);
-}
-
-function fuzzed(r: Xoshiro128): Fuzzed {
-  const path = r.next() < 0.4 ? pick(r, ODD_PATHS) : pick(r, ROUTES);
-  const method =
-    r.next() < 0.6
-      ? path === '/' || path.includes('models') || ['/health', '/ready', '/version', '/metrics'].includes(path)
-        ? 'GET'
-        : 'POST'
-      : pick(r, METHODS);
-  const headers: Record<string, string> = {};
-  const ct = r.next() < 0.7 ? 'application/json' : pick(r, CONTENT_TYPES);
-  if (ct !== '') headers['content-type'] = ct;
-  if (r.next() < 0.2) headers.authorization = pick(r, ['Bearer', 'Bearer ', 'Basic abc', 'bearer x', 'Bearer ' + 'k'.repeat(500)]);
-  if (r.next() < 0.1) headers['x-request-id'] = pick(r, ['', 'x'.repeat(300), 'a b', '\u00e9']);
-  if (r.next() < 0.1) headers.accept = pick(r, ['text/event-stream', 'application/xml', '*/*', '']);
-  if (r.next() < 0.05) headers['content-encoding'] = pick(r, ['gzip', 'br', 'bogus']);
-  const withBody = method !== 'GET' && method !== 'HEAD' ? r.next() < 0.9 : r.next() < 0.1;
-  return { method, path, headers, body: withBody ? body(r, path) : null };
-}
-
-function send(f: Fuzzed): Promise<{ status: number; contentType: string; text: string }> {
+function send(f: Sent): Promise<{ status: number; contentType: string; text: string }> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { ...f.headers };
     const payload = f.body === null ? null : Buffer.from(f.body, 'utf8');
@@ -246,7 +71,7 @@ function send(f: Fuzzed): Promise<{ status: number; contentType: string; text: s
 }
 
 /** Why the answer breaks the contract, or null when it keeps it. */
-export function violation(f: Fuzzed, status: number, contentType: string, text: string): string | null {
+export function violation(f: Sent, status: number, contentType: string, text: string): string | null {
   if (status < 0) return `no answer: ${text}`;
   if (status >= 500) return `${status} (no 5xx allowed)`;
   if (status < 400 || f.method === 'HEAD') return null;
@@ -268,7 +93,7 @@ export function violation(f: Fuzzed, status: number, contentType: string, text: 
 
 test(`fuzz: ${COUNT} seeded requests (seed ${SEED}); every 4xx is the OpenAI envelope, no 5xx`, async () => {
   const r = new Xoshiro128(SEED);
-  const cases = Array.from({ length: COUNT }, () => fuzzed(r));
+  const cases = Array.from({ length: COUNT }, () => fuzzRequest(r, BODY_LIMIT, ENVELOPE_MIX));
   const problems: string[] = [];
   const statuses = new Map<number, number>();
   // A few at a time: concurrency like a real client mix, without flooding the 2-core CI machine.
@@ -296,7 +121,7 @@ test(`fuzz: ${COUNT} seeded requests (seed ${SEED}); every 4xx is the OpenAI env
 });
 
 test('known bad answers, one by one: malformed escapes, unknown routes and methods', async () => {
-  const cases: Fuzzed[] = [
+  const cases: Sent[] = [
     { method: 'GET', path: '/%ff', headers: {}, body: null },
     { method: 'GET', path: '/%', headers: {}, body: null },
     { method: 'POST', path: '/v1/%', headers: { 'content-type': 'application/json' }, body: '{}' },

@@ -51,9 +51,13 @@ test('backend options and the log level come from the environment only through t
       TOKENMILL_ASYNC_MIN_WORK: '0',
       TOKENMILL_CUDA_DTYPE: 'f16',
       TOKENMILL_CUDA_GRAPHS: '0',
+      TOKENMILL_CUDA_GGML: '1',
+      TOKENMILL_GGUF_MMAP: '0',
     }),
-    { numThreads: 3, cpuIsa: 'generic', asyncMinWork: 0, dtype: 'f16', cudaGraphs: false },
+    { numThreads: 3, cpuIsa: 'generic', asyncMinWork: 0, dtype: 'f16', cudaGraphs: false, ggmlKernels: true, mmap: false },
   );
+  assert.equal(backendOptionsFromEnv({ TOKENMILL_CUDA_GGML: 'yes' }).ggmlKernels, undefined, 'the ggml kernels stay off unless exactly 1');
+  assert.deepEqual(backendOptionsFromEnv({ TOKENMILL_GGUF_MMAP: '1' }), {});
   const bad = { TOKENMILL_NUM_THREADS: '0', TOKENMILL_CPU_ISA: 'sse', TOKENMILL_ASYNC_MIN_WORK: 'x', TOKENMILL_CUDA_DTYPE: 'bf8' };
   assert.deepEqual(backendOptionsFromEnv(bad), {});
   assert.equal(backendOptionsFromEnv({ TOKENMILL_ASYNC_MIN_WORK: 'Infinity' }).asyncMinWork, Infinity);

@@ -37,7 +37,11 @@ export interface ToGgufResult {
   readonly warnings: readonly string[];
 }
 
-/** GGUF per-layer tensor name for each HF_LAYER_NAMES key. */
+/**
+ * GGUF per-layer tensor name for each HF_LAYER_NAMES key, in file order: ffn_gate right before ffn_up
+ * (as llama.cpp's converter writes them), so a loader that maps the file can use the pair as one fused
+ * [2I, D] matrix in place (model/gguf-weights.ts).
+ */
 const GGUF_LAYER: Record<keyof typeof HF_LAYER_NAMES, string> = {
   attnNorm: 'attn_norm',
   wq: 'attn_q',
@@ -46,8 +50,8 @@ const GGUF_LAYER: Record<keyof typeof HF_LAYER_NAMES, string> = {
   wo: 'attn_output',
   ffnNorm: 'ffn_norm',
   w1: 'ffn_gate',
-  w2: 'ffn_down',
   w3: 'ffn_up',
+  w2: 'ffn_down',
 };
 const FILE_TYPE: Record<GgufFloatType, number> = { F32: 0, F16: 1, BF16: 32 }; // llama_ftype ALL_F32, MOSTLY_F16, MOSTLY_BF16
 

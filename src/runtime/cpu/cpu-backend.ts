@@ -6,7 +6,16 @@
 // and alloc() wait for queued work synchronously.
 // This file: the Backend surface (memory, tensors, the ops, which cpu-ops.ts records); the queue and
 // its execution are in cpu-op-queue.ts, the addon checks in cpu-addon.ts.
-import type { AttentionMetadata, Backend, BackendMemoryStats, HostData, KvLayer, ReadOptions, Tensor } from '../backend.js';
+import type {
+  AttentionMetadata,
+  Backend,
+  BackendMemoryStats,
+  HostData,
+  KvLayer,
+  MappedWeightFile,
+  ReadOptions,
+  Tensor,
+} from '../backend.js';
 import { applyTokenBitmaskInPlace } from '../token-bitmask.js';
 import { numelOf } from '../backend.js';
 import { DTYPE_BYTES, halfToF32, type DType } from '../dtype.js';
@@ -17,6 +26,8 @@ import { recordOps } from './cpu-ops.js';
 import type { GgmlQuantType } from '../ggml-format.js';
 import { nativeError, usableCpuAddon } from './cpu-addon.js';
 import { CpuOpQueue, type CpuBackendOptions } from './cpu-op-queue.js';
+import { mapCpuWeightFile } from './cpu-mapped-file.js';
+import type { MappedFileHandle } from '../native.js';
 
 export { ASYNC_MIN_WORK_DEFAULT, type CpuBackendOptions } from './cpu-op-queue.js';
 export { CPU_ISAS, cpuAddonAvailable, nativeError, physicalCoreCount, type CpuIsa } from './cpu-addon.js';
@@ -26,6 +37,7 @@ export class CpuBackend extends CpuOpQueue implements Backend {
   readonly computeDType = 'f32' as const;
   private readonly owned = new Set<CpuTensor>();
   private allocatedBytes = 0;
+  private mappedBytes = 0;
 
   // ---------------------------------------------------------------------------------- memory
   alloc(shape: readonly number[], dtype: DType): Tensor {
@@ -49,8 +61,36 @@ export class CpuBackend extends CpuOpQueue implements Backend {
     return t;
   }
 
+  mapWeightFile(path: string): MappedWeightFile | null {
+    this.notCapturing('mapWeightFile');
+    this.live();
+    if (!this.mmap) return null;
+    return mapCpuWeightFile(this.addon, path, (handle, shape, dtype, byteOffset) => this.adoptMapped(handle, shape, dtype, byteOffset));
+  }
+
+  /** A tensor over bytes of a mapped file (range checked by the caller and natively). */
+  private adoptMapped(handle: MappedFileHandle, shape: readonly number[], dtype: DType, byteOffset: number): Tensor {
+    const engine = this.live();
+    if (this.inflight !== null) this.flush();
+    for (const d of shape) invariant(Number.isInteger(d) && d >= 0, () => `mapped tensor: bad shape [${shape.join(', ')}]`);
+    const sizeBytes = numelOf(shape) * DTYPE_BYTES[dtype];
+    let id: number;
+    let buffer: ArrayBuffer;
+    try {
+      [id, buffer] = this.addon.allocMapped!(engine, handle, byteOffset, sizeBytes);
+    } catch (e) {
+      throw nativeError(e);
+    }
+    const t = new CpuTensor(this, shape, dtype, { id, buffer, sizeBytes, live: true, mapped: true }, 0, false);
+    this.owned.add(t);
+    this.allocatedBytes += sizeBytes;
+    this.mappedBytes += sizeBytes;
+    return t;
+  }
+
   upload(dst: Tensor, src: HostData, dstOffset = 0): void {
     const t = this.arg(dst, 'upload dst', ['f32', 'f16', 'bf16', 'i32', 'i8']);
+    invariant(t.storage.mapped !== true, 'upload: the destination is a read-only mapped weight');
     invariant(
       Number.isInteger(dstOffset) && dstOffset >= 0 && dstOffset + src.length <= t.numel,
       () => `upload: ${src.length} elements at offset ${dstOffset} do not fit in ${t.numel}`,
@@ -114,6 +154,7 @@ export class CpuBackend extends CpuOpQueue implements Backend {
     x.storage.live = false;
     this.owned.delete(x);
     this.allocatedBytes -= x.storage.sizeBytes;
+    if (x.storage.mapped === true) this.mappedBytes -= x.storage.sizeBytes;
     try {
       this.addon.free(this.live(), x.storage.id, x.storage.buffer);
     } catch (e) {
@@ -126,7 +167,8 @@ export class CpuBackend extends CpuOpQueue implements Backend {
   }
 
   memoryStats(): BackendMemoryStats {
-    return { allocatedBytes: this.allocatedBytes, numTensors: this.owned.size };
+    const stats = { allocatedBytes: this.allocatedBytes, numTensors: this.owned.size };
+    return this.mappedBytes > 0 ? { ...stats, mappedBytes: this.mappedBytes } : stats;
   }
 
   dispose(): void {
@@ -152,6 +194,7 @@ export class CpuBackend extends CpuOpQueue implements Backend {
     }
     this.owned.clear();
     this.allocatedBytes = 0;
+    this.mappedBytes = 0;
     this.engine = null;
     this.addon.destroyEngine(engine);
   }

@@ -35,6 +35,11 @@ export interface CpuBackendOptions {
   readonly cpuPool?: CpuPoolOptions;
   /** Native engine switches (per-op profiling, huge pages); default: the native defaults. */
   readonly cpuEngine?: CpuEngineSwitches;
+  /**
+   * GGUF weights used as stored live in a read-only mapping of the file (Backend.mapWeightFile), not in
+   * heap copies; default true (CLI: TOKENMILL_GGUF_MMAP=0 turns it off: the file is read and copied instead).
+   */
+  readonly mmap?: boolean;
 }
 
 export abstract class CpuOpQueue {
@@ -44,6 +49,8 @@ export abstract class CpuOpQueue {
   protected readonly rec = new CommandRecorder();
   protected inflight: Promise<void> | null = null;
   private readonly asyncMinWork: number;
+  /** CpuBackendOptions.mmap. */
+  protected readonly mmap: boolean;
   /** Recorder of an ongoing graph capture (ops go there instead of the queue). */
   private capturing: CommandRecorder | null = null;
   /**
@@ -73,6 +80,7 @@ export abstract class CpuOpQueue {
     }
     const isa = opts.cpuIsa ?? '';
     this.asyncMinWork = opts.asyncMinWork ?? ASYNC_MIN_WORK_DEFAULT;
+    this.mmap = opts.mmap ?? true;
     try {
       this.engine = addon.createEngine(threads, isa, { ...opts.cpuPool, ...opts.cpuEngine });
       const info = addon.engineInfo(this.engine);
@@ -101,9 +109,11 @@ export abstract class CpuOpQueue {
     return t;
   }
   noAlias(outName: string, out: CpuTensor, inputs: Record<string, CpuTensor>): void {
+    invariant(out.storage.mapped !== true, () => `${outName} is a read-only mapped weight`);
     for (const [n, t] of Object.entries(inputs)) invariant(!overlaps(out, t), () => `${outName} overlaps ${n}`);
   }
   aliasExactOrNone(outName: string, out: CpuTensor, name: string, other: CpuTensor): void {
+    invariant(out.storage.mapped !== true, () => `${outName} is a read-only mapped weight`);
     invariant(sameRange(out, other) || !overlaps(out, other), () => `${outName} partially overlaps ${name}`);
   }
   get recorder(): CommandRecorder {

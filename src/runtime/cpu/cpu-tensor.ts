@@ -19,6 +19,8 @@ export interface CpuBuffer {
   readonly buffer: ArrayBuffer;
   readonly sizeBytes: number;
   live: boolean;
+  /** Over a read-only mapped file (Backend.mapWeightFile): an op input only, never written. */
+  readonly mapped?: boolean;
 }
 
 export class CpuTensor implements Tensor {

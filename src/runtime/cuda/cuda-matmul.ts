@@ -1,11 +1,14 @@
 // The CUDA backend's matmul paths: the float matmul (own GEMV / tiled kernels or cuBLASLt, chosen
 // per call unless matmulMode forces one; lastMatmulPath says which ran) and the weight-only int8
-// matmul, which dequantizes into a scratch for large T. The other ops are in cuda-backend.ts.
+// matmul, which dequantizes into a scratch for large T; the ggml block-weight ops (matmulGgml,
+// embeddingGgml) only with the ggmlKernels option. The other ops are in cuda-backend.ts.
 import type { Tensor } from '../backend.js';
 import { DTYPE_BYTES, isFloatDType } from '../dtype.js';
 import { invariant } from '../../util/invariant.js';
 import { CudaTensor } from './cuda-tensor.js';
 import { CudaMemory, type CudaBackendOptions } from './cuda-memory.js';
+import { ggmlEmbeddingCall, ggmlMatmulCall } from './cuda-ggml.js';
+import type { GgmlQuantType } from '../ggml-format.js';
 
 export type MatmulMode = 'auto' | 'own' | 'cublaslt';
 const MATMUL_MODE_CODE: Record<MatmulMode, number> = { auto: 0, own: 1, cublaslt: 2 };
@@ -16,6 +19,9 @@ export abstract class CudaMatmul extends CudaMemory {
   matmulMode: MatmulMode = 'auto';
   /** Weight-only int8 matmul (Backend.matmulQ8), when the addon has it. NOT YET RUN ON A GPU. */
   readonly matmulQ8?: (out: Tensor, x: Tensor, wq: Tensor, scales: Tensor, bias: Tensor | null) => void;
+  /** ggml block-weight ops (Backend.matmulGgml / embeddingGgml), only with the ggmlKernels option. NOT YET RUN ON A GPU. */
+  readonly matmulGgml?: (out: Tensor, x: Tensor, w: Tensor, type: GgmlQuantType, bias: Tensor | null) => void;
+  readonly embeddingGgml?: (out: Tensor, w: Tensor, type: GgmlQuantType, ids: Tensor) => void;
   /** Scratch for dequantized weights (T > GEMV tokens), grown to the largest int8 weight seen. */
   private q8Scratch: CudaTensor | null = null;
 
@@ -23,6 +29,10 @@ export abstract class CudaMatmul extends CudaMemory {
     super(opts);
     if (typeof this.ctx.matmulQ8 === 'function' && typeof this.ctx.dequantQ8 === 'function')
       this.matmulQ8 = (...a) => this.int8Matmul(...a);
+    if (opts.ggmlKernels === true && typeof this.ctx.matmulGgml === 'function' && typeof this.ctx.embeddingGgml === 'function') {
+      this.matmulGgml = (...a) => this.ggmlMatmul(...a);
+      this.embeddingGgml = (...a) => this.ggmlEmbedding(...a);
+    }
   }
 
   /** Whether a CUDA graph is being captured (no allocation then). */
@@ -104,5 +114,32 @@ export abstract class CudaMatmul extends CudaMemory {
     const wd = this.view(scratch, [N, K]);
     this.call(() => this.ctx.dequantQ8!(scratch.ptr, scratch.code, w.ptr, s.ptr, N, K));
     this.matmul(out, x, wd, bias);
+  }
+
+  /** x quantized per 32 into the context's scratch, then the ggml GEMV (T <= 8) or its token-tiled form. */
+  private ggmlMatmul(out: Tensor, x: Tensor, w: Tensor, type: GgmlQuantType, bias: Tensor | null): void {
+    const a = ggmlMatmulCall(this, this.computeDType, out, x, w, type, bias);
+    this.lastMatmulPath = this.call(() =>
+      this.ctx.matmulGgml!(
+        a.out.ptr,
+        a.out.code,
+        a.x.ptr,
+        a.x.code,
+        a.w.ptr,
+        a.type,
+        a.rowBytes,
+        a.bias?.ptr ?? 0,
+        a.bias?.code ?? 0,
+        a.T,
+        a.N,
+        a.K,
+      ),
+    );
+  }
+
+  private ggmlEmbedding(out: Tensor, w: Tensor, type: GgmlQuantType, ids: Tensor): void {
+    const a = ggmlEmbeddingCall(this, this.computeDType, out, w, type, ids);
+    if (a.T === 0) return;
+    this.call(() => this.ctx.embeddingGgml!(a.out.ptr, a.out.code, a.w.ptr, a.type, a.rowBytes, a.ids.ptr, a.T, a.V, a.K));
   }
 }

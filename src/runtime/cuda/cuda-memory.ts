@@ -18,6 +18,13 @@ export interface CudaBackendOptions {
   readonly dtype?: 'bf16' | 'f16' | 'f32';
   /** Expose `graphs` (CUDA graphs) when the addon has them (default true; the CLI maps TOKENMILL_CUDA_GRAPHS=0 to false). */
   readonly cudaGraphs?: boolean;
+  /**
+   * Expose matmulGgml / embeddingGgml (native/cuda/gemm_ggml.cu), so GGUF block weights (Q4_0 .. Q6_K)
+   * load and run as stored. Default false: such a model is refused on CUDA (use --device cpu), as
+   * before the kernels existed, until they have passed the GPU suite on a device. The CLI maps
+   * TOKENMILL_CUDA_GGML=1 here.
+   */
+  readonly ggmlKernels?: boolean;
 }
 
 export abstract class CudaMemory {
