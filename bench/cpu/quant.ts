@@ -6,7 +6,7 @@
 // machine's streaming bandwidth measured in the same run. Shapes: stories110M, and Llama-3.2-1B
 // (dim 2048, 16 layers, GQA 32/8, vocab 128256, tied), seeded random bf16 weights; files are cached
 // in bench/out. With q8_0 the row also has tokenmill's own weight-only int8 (--quantize int8,
-// per-channel scales, f32 activations) on the same weights: `int8` (the #16 prefill comparison).
+// per-channel scales, int16-rounded activations) on the same weights: `int8` (the #16 prefill comparison).
 // Options: --models stories110M,llama-3.2-1B --types q8_0,q4_k_m --threads 1,2
 // --reps 5 --gen 64 --streams 32 (0: skip the multi-stream row). A tiny smoke: --models tiny --types q8_0
 // --threads 1 --reps 1 --gen 8 --streams 4. The streams row: total output tok/s with --streams sequences

@@ -76,6 +76,8 @@ class CpuEngine {
   std::vector<int8_t> act_q_;     // matmulGgml activation codes [T, K]
   std::vector<float> act_d_;      // [T, K/32]
   std::vector<int32_t> act_s_;    // [T, K/32]
+  std::vector<int16_t> act16_q_;  // matmulQ8 activation codes [T, ldx]
+  std::vector<float> act16_d_;    // [T]
   bool profile_ = false;
   bool hugepages_ = true;
   int64_t op_ns_[kNumOps] = {0};

@@ -14,6 +14,7 @@ void gather_rows(float* out, const void* src, DType sd, const int32_t* idx, int6
 void argmax(int32_t* out, const float* logits, int64_t V, int64_t r0, int64_t r1);
 void attention(const AttentionArgs& a, const AttentionTask* tasks, int64_t t0, int64_t t1);
 void matmul_q8(const MatmulQ8Args& a, int64_t n0, int64_t n1);
+void matmul_q8_vnni(const MatmulQ8Args& a, int64_t n0, int64_t n1);
 void quantize_act(const float* x, int8_t* q, float* d, int32_t* s, int64_t K, int64_t r0, int64_t r1);
 void matmul_ggml(const MatmulGgmlArgs& a, int64_t n0, int64_t n1);
 void matmul_ggml_vnni(const MatmulGgmlArgs& a, int64_t n0, int64_t n1);
@@ -24,9 +25,9 @@ static const KernelTable kTable = {TM_ISA_NAME, matmul, rmsnorm, add_rmsnorm, si
                                    gather_rows, argmax, attention, matmul_q8, quantize_act, matmul_ggml,
                                    dequant_rows};
 #if defined(__AVX2__)
-// The same table with the VNNI variant of matmul_ggml (dispatch.cpp checks the CPU flag first).
+// The same table with the VNNI variants of matmul_q8 and matmul_ggml (dispatch.cpp checks the CPU flag first).
 static const KernelTable kTableVnni = {TM_ISA_NAME "vnni", matmul, rmsnorm, add_rmsnorm, silu_mul,
-                                       gather_rows, argmax, attention, matmul_q8, quantize_act, matmul_ggml_vnni,
+                                       gather_rows, argmax, attention, matmul_q8_vnni, quantize_act, matmul_ggml_vnni,
                                        dequant_rows};
 #endif
 }  // namespace TM_ISA

@@ -21,12 +21,13 @@ struct MatmulArgs {
 
 struct MatmulQ8Args {
   float* out;            // [T, N]
-  const float* x;        // [T, K]
+  const int16_t* xq;     // [T, ldx] activation codes (engine_quant.cpp), zero past K
+  const float* xd;       // [T] activation row scales
   const int8_t* wq;      // [N, K] symmetric int8
   const float* scales;   // [N] per output channel
   const void* bias;      // [N] of bdtype, or null
   DType bdtype;
-  int64_t T, K, N;
+  int64_t T, K, N, ldx;  // ldx: K rounded up to a multiple of 32
 };
 
 struct MatmulGgmlArgs {
@@ -76,7 +77,8 @@ struct KernelTable {
   void (*argmax)(int32_t* out, const float* logits, int64_t V, int64_t r0, int64_t r1);
   // Attention over a list of tasks [t0, t1).
   void (*attention)(const AttentionArgs& a, const AttentionTask* tasks, int64_t t0, int64_t t1);
-  // out[t, n0:n1] = scales[n] * (x . wq[n0:n1]^T) (+ bias); same batch-invariant order as matmul.
+  // out[t, n0:n1] = xd[t] * scales[n] * (xq . wq[n0:n1]^T) (+ bias): exact integer dots, so identical
+  // for every T, tile, thread split and ISA.
   void (*matmul_q8)(const MatmulQ8Args& a, int64_t n0, int64_t n1);
   // Rows [r0, r1) of x [*, K] -> per-32 int8 codes, f32 scales and code sums (ops-ggml.ts spec).
   void (*quantize_act)(const float* x, int8_t* q, float* d, int32_t* s, int64_t K, int64_t r0, int64_t r1);
@@ -89,7 +91,7 @@ struct KernelTable {
 
 const KernelTable* kernels_avx512();
 const KernelTable* kernels_avx2();
-// As above with matmul_ggml on VNNI dot products (AVX512-VNNI / AVX-VNNI); isa "avx512vnni" / "avx2vnni".
+// As above with matmul_ggml and matmul_q8 on VNNI dot products (AVX512-VNNI / AVX-VNNI); isa "avx512vnni" / "avx2vnni".
 const KernelTable* kernels_avx512_vnni();
 const KernelTable* kernels_avx2_vnni();
 const KernelTable* kernels_generic();

@@ -8,7 +8,8 @@
 // ggml_rows.inc, zmm on avx512, ymm on avx2, each also as a VNNI variant (dpbusd) for CPUs with
 // AVX512-VNNI / AVX-VNNI; generic decodes blocks (ggml_blocks.h) into scalar loops. Per element the
 // operations and their order depend only on (t, n) and the ISA variant, never on T, the tile or the
-// thread split (batch invariant). Measured: not yet (the dev VM is shared; bench/cpu/quant.ts).
+// thread split (batch invariant). Q4_K, Q6_K and Q8_0 decode (T = 1) share each activation load over
+// 4 weight rows (ggml_fast.inc); measured on a loaded shared VM: see the commit that added it.
 #include <cmath>
 
 #if defined(__AVX2__)

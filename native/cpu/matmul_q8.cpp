@@ -1,14 +1,18 @@
-// matmul_q8: out[t, n] = scales[n] * sum_k x[t, k] * wq[n, k] (+ bias[n]) (weight-only int8).
-// Shapes: x [T, K] f32, wq [N, K] int8 (symmetric, per output channel scale), scales [N] f32, bias
-// [N] any float dtype or null, out [T, N] f32. Row-major, no alignment assumed.
-// Method: the dot-product form of matmul.cpp: each output owns one W-lane f32 accumulator over
-// k = 0, W, 2W, ... (int8 -> int32 -> f32 in registers, exact; zero-filled tail), one fixed
-// horizontal reduction, then * scale, then + bias. Decode (T < 4) streams each int8 row once in 1 x 8
-// tiles (avx512) or 1 x 4; prefill (T >= 4) converts a block of rows to f32 scratch once (exact
-// integers) and runs 4 x 4 tiles over it. Both see identical per-element operations in the same
-// order, so results do not depend on T, tiling, chunking or threads (batch invariant).
-// Measured: see docs/kernels.md, "CPU int8 weights" (decode tok/s f32 vs int8).
+// matmul_q8: out[t, n] = xd[t] * scales[n] * sum_k xq[t, k] * wq[n, k] (+ bias[n]): int8 weights
+// (symmetric, one f32 scale per output row) against the activations quantized once per matmul by the
+// engine (engine_quant.cpp): per row, xd[t] = max|x[t, :]| / 32767 and xq = rne(x / xd), int16 codes
+// in rows of ldx >= K (zero padded to a multiple of 32). Shapes: wq [N, K] int8 (no alignment), out [T, N].
+// Why int16 codes: pmaddwd (or VNNI vpdpwssd) gives 16 exact products per ymm per uop with no sign
+// trick and no per-group rescale, twice the MACs per uop of the f32 FMA form this replaced; an int16
+// code keeps the activation error at 1/65534 of the row's max (int8 per 32 would be 1/254 of the group's).
+// Method: every dot product is an exact integer (int32 lane sums over at most 4096 weights, then
+// int64), so results are identical whatever T, the tile, the thread split or the ISA (generic, avx2,
+// avx512 and their VNNI variants agree bit for bit); one rounding turns it into f32 (q8_finish).
+// Tiles: MR token rows x NR weight rows, each weight vector sign-extended once per tile and reused
+// by the MR rows; decode (MR = 1) prefetches the int8 rows two tiles ahead.
 #include <stdlib.h>
+
+#include <cstring>
 
 #include "kernels.h"
 #include "simd.h"
@@ -21,160 +25,79 @@ namespace tmill { namespace cpu { namespace TM_ISA {
 
 namespace {
 
-// W int8 values as f32 lanes (exact).
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
-inline VF vload_q8(const int8_t* p) {
-  return {_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))))};
-}
-inline VF vload_q8_part(const int8_t* p, int n) {
-  return {_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << n) - 1u), p)))};
-}
-#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-inline VF vload_q8(const int8_t* p) {
-  return {_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))))};
-}
-inline VF vload_q8_part(const int8_t* p, int n) {
-  alignas(16) int8_t tmp[16] = {0};
-  std::memcpy(tmp, p, static_cast<size_t>(n));
-  return vload_q8(tmp);
-}
-#else
-inline VF vload_q8(const int8_t* p) { VF r; for (int i = 0; i < W; i++) r.v[i] = static_cast<float>(p[i]); return r; }
-inline VF vload_q8_part(const int8_t* p, int n) {
-  VF r = vzero();
-  for (int i = 0; i < n; i++) r.v[i] = static_cast<float>(p[i]);
-  return r;
-}
-#endif
-
-#if defined(__AVX2__) || defined(__AVX512F__)
-inline void prefetch(const char* p) { _mm_prefetch(p, _MM_HINT_T0); }
-#else
-inline void prefetch(const char* p) { __builtin_prefetch(p, 0, 3); }
-#endif
-// Measured on the 2-core dev VM (stories110M int8 decode, 1 thread): none 18.7 ms/token, 1 tile
-// 13.1, 2 tiles 13.0, 4 tiles 13.4, 8 tiles 13.9; _MM_HINT_T1 within noise of T0.
-constexpr int64_t kPrefetchTiles = TM_Q8_PREFETCH_TILES;
-
-inline VF loadw(const int8_t* p) { return vload_q8(p); }
-inline VF loadw_part(const int8_t* p, int n) { return vload_q8_part(p, n); }
-inline VF loadw(const float* p) { return vload(p); }
-inline VF loadw_part(const float* p, int n) { return vload_part(p, n); }
-
-// MR rows of x (from m0) against NR weight rows (wrows[0..NR), values of type WT) for outputs n0..n0+NR.
-template <int MR, int NR, typename WT>
-void micro(const MatmulQ8Args& a, const WT* w, int64_t m0, int64_t n0) {
-  const int64_t K = a.K;
-  const float* xr[MR];
-  const WT* wr[NR];
-  for (int i = 0; i < MR; i++) xr[i] = a.x + (m0 + i) * K;
-  for (int j = 0; j < NR; j++) wr[j] = w + j * K;
-  VF acc[MR][NR];
-  for (int i = 0; i < MR; i++)
-    for (int j = 0; j < NR; j++) acc[i][j] = vzero();
-  const int64_t kfull = K - K % W;
-  // int8 rows: software-prefetch the rows kPrefetchTiles tiles ahead (contiguous NR * K bytes per
-  // tile), NR * W bytes per k step, so DRAM requests stay in flight (the hardware prefetcher alone
-  // reached ~7 GB/s here vs ~15 GB/s for f32 rows, whose compute per byte is 4x lower).
-  const char* pf = reinterpret_cast<const char*>(wr[0]) + kPrefetchTiles * NR * K * static_cast<int64_t>(sizeof(WT));
-  for (int64_t k = 0; k < kfull; k += W) {
-    if constexpr (sizeof(WT) == 1) {
-      for (int64_t b = 0; b < NR * W; b += 64) prefetch(pf + k * NR + b);
-    }
-    VF wv[NR];
-    for (int j = 0; j < NR; j++) wv[j] = loadw(wr[j] + k);
-    for (int i = 0; i < MR; i++) {
-      VF xv = vload(xr[i] + k);
-      for (int j = 0; j < NR; j++) acc[i][j] = vfma(xv, wv[j], acc[i][j]);
-    }
-  }
-  if (kfull < K) {
-    const int rem = static_cast<int>(K - kfull);
-    VF wv[NR];
-    for (int j = 0; j < NR; j++) wv[j] = loadw_part(wr[j] + kfull, rem);
-    for (int i = 0; i < MR; i++) {
-      VF xv = vload_part(xr[i] + kfull, rem);
-      for (int j = 0; j < NR; j++) acc[i][j] = vfma(xv, wv[j], acc[i][j]);
-    }
-  }
-  for (int i = 0; i < MR; i++) {
-    float* o = a.out + (m0 + i) * a.N + n0;
-    for (int j = 0; j < NR; j++) {
-      float s = vreduce_add(acc[i][j]) * a.scales[n0 + j];
-      if (a.bias != nullptr) s += load_scalar(a.bias, n0 + j, a.bdtype);
-      o[j] = s;
-    }
-  }
+// The exact dot product times both scales (an f32 x f32 product is exact in f64), rounded once to
+// f32, then + bias. A row with a non-finite activation has xd = NaN, so its outputs are NaN.
+inline float q8_finish(const MatmulQ8Args& a, int64_t t, int64_t n, int64_t dot) {
+  const double s = static_cast<double>(a.xd[t]) * static_cast<double>(a.scales[n]);
+  float v = static_cast<float>(static_cast<double>(dot) * s);
+  if (a.bias != nullptr) v += load_scalar(a.bias, n, a.bdtype);
+  return v;
 }
 
-// Outputs [n0, n1) for x rows m0..m0+MR; w points at row n0 of a [*, K] matrix of WT.
-template <int MR, typename WT>
-void row_tile(const MatmulQ8Args& a, const WT* w, int64_t m0, int64_t n0, int64_t n1) {
-  const int64_t K = a.K;
-  int64_t n = n0;
-  if constexpr (MR == 1 && W == 16)
-    for (; n + 8 <= n1; n += 8) micro<1, 8, WT>(a, w + (n - n0) * K, m0, n);
-  for (; n + 4 <= n1; n += 4) micro<MR, 4, WT>(a, w + (n - n0) * K, m0, n);
-  switch (n1 - n) {
-    case 3: micro<MR, 3, WT>(a, w + (n - n0) * K, m0, n); break;
-    case 2: micro<MR, 2, WT>(a, w + (n - n0) * K, m0, n); break;
-    case 1: micro<MR, 1, WT>(a, w + (n - n0) * K, m0, n); break;
-    default: break;
-  }
-}
-
-template <typename WT>
-void rows_range(const MatmulQ8Args& a, const WT* w, int64_t n0, int64_t n1) {
-  int64_t m = 0;
-  for (; m + 4 <= a.T; m += 4) row_tile<4, WT>(a, w, m, n0, n1);
-  switch (a.T - m) {
-    case 3: row_tile<3, WT>(a, w, m, n0, n1); break;
-    case 2: row_tile<2, WT>(a, w, m, n0, n1); break;
-    case 1: row_tile<1, WT>(a, w, m, n0, n1); break;
-    default: break;
-  }
-}
-
-// Per-thread f32 scratch for converted rows (plain pointer: no std templates in ISA code).
-thread_local float* t_scratch = nullptr;
-thread_local int64_t t_scratch_floats = 0;
-
-float* scratch(int64_t floats) {
-  if (floats > t_scratch_floats) {
-    void* p = nullptr;
-    if (posix_memalign(&p, 64, static_cast<size_t>(floats) * 4) != 0) return nullptr;
-    free(t_scratch);
-    t_scratch = static_cast<float*>(p);
-    t_scratch_floats = floats;
-  }
-  return t_scratch;
-}
-
-// Prefill: convert up to ~192 KiB of f32 rows at a time, then the f32 tiles (identical values/order).
-bool converted(const MatmulQ8Args& a, int64_t n0, int64_t n1) {
-  const int64_t K = a.K;
-  int64_t sub = (192 * 1024 / 4 / (K > 0 ? K : 1)) & ~int64_t{3};
-  if (sub < 4) sub = 4;
-  float* buf = scratch(sub * K);
-  if (buf == nullptr) return false;
-  for (int64_t c = n0; c < n1; c += sub) {
-    const int64_t c1 = c + sub < n1 ? c + sub : n1;
-    const int8_t* w = a.wq + c * K;
-    const int64_t total = (c1 - c) * K;
-    int64_t i = 0;
-    for (; i + W <= total; i += W) vstore(buf + i, vload_q8(w + i));
-    if (i < total) vstore_part(buf + i, vload_q8_part(w + i, static_cast<int>(total - i)), static_cast<int>(total - i));
-    rows_range<float>(a, buf, c, c1);
-  }
-  return true;
-}
+[[maybe_unused]] constexpr int64_t kPrefetchTiles = TM_Q8_PREFETCH_TILES;
 
 }  // namespace
 
-void matmul_q8(const MatmulQ8Args& a, int64_t n0, int64_t n1) {
-  constexpr int64_t kConvertMinT = 4;
-  if (a.T >= kConvertMinT && converted(a, n0, n1)) return;
-  rows_range<int8_t>(a, a.wq + n0 * a.K, n0, n1);
+#if defined(__AVX2__)
+namespace simd {
+#define TM_Q8_VNNI 0
+#include "matmul_q8_rows.inc"
+#undef TM_Q8_VNNI
+}  // namespace simd
+void matmul_q8(const MatmulQ8Args& a, int64_t n0, int64_t n1) { simd::rows(a, n0, n1); }
+
+// The same tiles on VNNI vpdpwssd (avx512: AVX512-VNNI on zmm; avx2: AVX-VNNI on ymm); dispatch.cpp
+// hands this variant out only where the CPU reports the extension.
+#pragma GCC push_options
+#if defined(__AVX512F__)
+#pragma GCC target("avx512vnni")
+#else
+#pragma GCC target("avxvnni")
+#endif
+namespace simd_vnni {
+#define TM_Q8_VNNI 1
+#include "matmul_q8_rows.inc"
+#undef TM_Q8_VNNI
+}  // namespace simd_vnni
+void matmul_q8_vnni(const MatmulQ8Args& a, int64_t n0, int64_t n1) { simd_vnni::rows(a, n0, n1); }
+#pragma GCC pop_options
+
+#else
+namespace {
+// Portable: MR x NR outputs, int32 sums over chunks of 512 products (|sum| < 2^31), then int64.
+template <int MR, int NR>
+void micro(const MatmulQ8Args& a, int64_t m0, int64_t n0) {
+  const int64_t K = a.K;
+  int64_t tot[MR][NR] = {};
+  for (int64_t kc = 0; kc < K; kc += 512) {
+    const int64_t k1 = kc + 512 < K ? kc + 512 : K;
+    for (int i = 0; i < MR; i++) {
+      const int16_t* x = a.xq + (m0 + i) * a.ldx;
+      for (int j = 0; j < NR; j++) {
+        const int8_t* w = a.wq + (n0 + j) * K;
+        int32_t s = 0;
+        for (int64_t k = kc; k < k1; k++) s += static_cast<int32_t>(x[k]) * static_cast<int32_t>(w[k]);
+        tot[i][j] += s;
+      }
+    }
+  }
+  for (int i = 0; i < MR; i++)
+    for (int j = 0; j < NR; j++) a.out[(m0 + i) * a.N + n0 + j] = q8_finish(a, m0 + i, n0 + j, tot[i][j]);
 }
+
+template <int MR>
+void row_tile(const MatmulQ8Args& a, int64_t m0, int64_t n0, int64_t n1) {
+  int64_t n = n0;
+  for (; n + 4 <= n1; n += 4) micro<MR, 4>(a, m0, n);
+  for (; n < n1; n++) micro<MR, 1>(a, m0, n);
+}
+}  // namespace
+
+void matmul_q8(const MatmulQ8Args& a, int64_t n0, int64_t n1) {
+  int64_t m = 0;
+  for (; m + 4 <= a.T; m += 4) row_tile<4>(a, m, n0, n1);
+  for (; m < a.T; m++) row_tile<1>(a, m, n0, n1);
+}
+#endif
 
 }}}  // namespace tmill::cpu::TM_ISA

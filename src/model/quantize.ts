@@ -2,6 +2,7 @@
 // weights are uploaded, each linear weight [N, K] is read back, quantized on the host per output
 // channel (s[n] = max|w[n, :]| / 127, q = clamp(rne(w / s), -127, 127)) and replaced by (wq i8, s f32);
 // the layers then call Backend.matmulQ8 through linear(). Embeddings, norms and biases stay float.
+// (The CPU matmulQ8 rounds activations per row to int16 codes for exact integer dots: native/cpu/matmul_q8.cpp.)
 // Mode q8_0 instead stores each linear weight whose K is a multiple of 32 as GGUF Q8_0 blocks (one f16
 // scale per 32 weights) run by Backend.matmulGgml: activations quantized per 32 too, integer dots
 // (VNNI where present), the llama.cpp Q8_0 arithmetic; a weight with another K stays float.

@@ -186,7 +186,9 @@ export interface Backend {
    * wq [N, K] i8 (symmetric, values in -127..127); scales [N] f32; bias [N] any float dtype or null;
    * out [T, N] in computeDType or f32. Accumulates in f32 at least; the weights are never
    * materialised in a float dtype for small T (decode reads 1 byte per weight). Results per
-   * element must not depend on T, N tiling or threads (batch invariance, as matmul).
+   * element must not depend on T, N tiling or threads (batch invariance, as matmul). The CPU backend
+   * rounds each activation row to int16 codes (scale max|x[t, :]| / 32767) for integer dot products:
+   * error <= max|x[t, :]| / 65534 * s[n] * sum|wq[n, :]|, on top of f32 rounding.
    */
   matmulQ8?(out: Tensor, x: Tensor, wq: Tensor, scales: Tensor, bias: Tensor | null): void;
 
