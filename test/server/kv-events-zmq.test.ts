@@ -141,6 +141,15 @@ describe('KV events over ZeroMQ', { skip }, () => {
       }),
       { numRuns: 6 },
     );
+    // The random workloads above need not overflow the pool (a run of short requests may fit), so a
+    // fixed one follows that must: three distinct 68-token requests need 15 blocks of the 12.
+    for (let k = 0; k < 3; k++) await run([Array.from({ length: 64 }, (_, i) => 3 + ((k * 67 + i * 7) % 248))], [4]);
+    await caughtUp();
+    for (; next < received.length; next++) {
+      assert.equal(received[next]!.seq, received[next - 1]!.seq + 1n, 'sequence numbers have no gaps');
+      replay(received[next]!.events, index, ever);
+    }
+    assert.deepEqual([...index].sort(), pool.cachedHashes().sort());
     assert.ok(
       received.some((b) => b.events.some((e) => e.kind === 'removed')),
       'the workload evicted cached blocks',
