@@ -8,28 +8,31 @@ function parseNumber(raw: string): number {
   return Number(s);
 }
 
-export function floatArg(raw: string): number {
+function parsedAs(raw: string, ok: (n: number) => boolean, what: string): number {
   const n = parseNumber(raw);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError(`'${raw}' is not a finite number.`);
+  if (!ok(n)) throw new InvalidArgumentError(`'${raw}' is not ${what}.`);
   return n;
+}
+
+function atLeast(n: number, min: number, raw: string): number {
+  if (n < min) throw new InvalidArgumentError(`'${raw}' must be >= ${min}.`);
+  return n;
+}
+
+export function floatArg(raw: string): number {
+  return parsedAs(raw, Number.isFinite, 'a finite number');
 }
 
 export function nonNegativeArg(raw: string): number {
-  const n = floatArg(raw);
-  if (n < 0) throw new InvalidArgumentError(`'${raw}' must be >= 0.`);
-  return n;
+  return atLeast(floatArg(raw), 0, raw);
 }
 
 export function intArg(raw: string): number {
-  const n = parseNumber(raw);
-  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`'${raw}' is not an integer.`);
-  return n;
+  return parsedAs(raw, Number.isSafeInteger, 'an integer');
 }
 
 export function positiveIntArg(raw: string): number {
-  const n = intArg(raw);
-  if (n < 1) throw new InvalidArgumentError(`'${raw}' must be >= 1.`);
-  return n;
+  return atLeast(intArg(raw), 1, raw);
 }
 
 /** A TCP port: an integer in 0-65535 (0 lets the OS pick a free one). */

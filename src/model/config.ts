@@ -66,11 +66,14 @@ class Fields {
     return this.raw[field] !== undefined && this.raw[field] !== null;
   }
 
+  /** An absent field's fallback; absent without one is a missing-field error. */
+  private fallbackOr<T>(field: string, fallback: T | undefined): T {
+    if (fallback === undefined) throw this.missing(field);
+    return fallback;
+  }
+
   posInt(field: string, fallback?: number): number {
-    if (!this.has(field)) {
-      if (fallback === undefined) throw this.missing(field);
-      return fallback;
-    }
+    if (!this.has(field)) return this.fallbackOr(field, fallback);
     const v = this.raw[field];
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw this.invalid(field, 'must be a positive integer');
     // A lying size must fail here, not as an allocation of 2^31 layers' weight tables.
@@ -80,10 +83,7 @@ class Fields {
   }
 
   posNumber(field: string, fallback?: number): number {
-    if (!this.has(field)) {
-      if (fallback === undefined) throw this.missing(field);
-      return fallback;
-    }
+    if (!this.has(field)) return this.fallbackOr(field, fallback);
     const v = this.raw[field];
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw this.invalid(field, 'must be a positive number');
     return v;

@@ -218,6 +218,13 @@ export function refuseIfDead(ctx: RunContext): void {
   if (dead !== null) throw new TokenmillError('engine_dead', `The engine is dead: ${dead.message}`, { cause: dead });
 }
 
+/** A generation request's start: its arrival time and the serving parts, refused on a dead engine. */
+export function beginRequest(ctx: RunContext): { arrivalMs: number; engine: RunContext['engine']; frontend: RunContext['frontend'] } {
+  const arrivalMs = Date.now();
+  refuseIfDead(ctx);
+  return { arrivalMs, engine: ctx.engine, frontend: ctx.frontend };
+}
+
 /** Classify a generate() failure: once the engine is dead, its fault. */
 export function failure(ctx: RunContext, e: unknown): TokenmillError {
   let te = toHttpError(e);

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AdmissionTicket, EngineClient } from '../engine/engine-api.js';
 import { TokenmillError } from '../util/errors.js';
 import { log } from '../util/logger.js';
-import { refuseIfDead, runNonStream, runStream, type RunContext } from './respond.js';
+import { beginRequest, runNonStream, runStream, type RunContext } from './respond.js';
 import { chatPromptIds, completionPromptIds, promptParam } from './prompt.js';
 import type { KeyRateLimiter } from './rate-limit.js';
 import { rejectIgnoredFields, unknownFields } from './request-fields.js';
@@ -53,9 +53,7 @@ async function handle(
   reply: FastifyReply,
   unknown: readonly string[],
 ): Promise<unknown> {
-  const arrivalMs = Date.now();
-  const { engine, frontend } = o.ctx;
-  refuseIfDead(o.ctx);
+  const { arrivalMs, engine, frontend } = beginRequest(o.ctx);
   rejectUnsupported(body, kind);
   traceUnknownFields(reply, [...rejectIgnoredFields(body, kind), ...unknown]);
   checkModel(body.model, engine.modelId, o.modelAliases);

@@ -10,7 +10,7 @@ import type { EngineOutput, EngineRequest } from '../engine/engine-api.js';
 import type { FinishReason } from '../engine/sampling-params.js';
 import { checkFinishedChoice } from './structured-output.js';
 import { TokenmillError, toTokenmillError } from '../util/errors.js';
-import { abortOnClose, failure, raceTimeout, refuseIfDead, type RunContext } from './respond.js';
+import { abortOnClose, beginRequest, failure, raceTimeout, type RunContext } from './respond.js';
 import { startOutputs, type TaggedOutput } from './output-merge.js';
 import { chatPromptIds } from './prompt.js';
 import {
@@ -86,9 +86,7 @@ async function handleResponses(
   reply: FastifyReply,
   unknown: readonly string[],
 ): Promise<unknown> {
-  const arrivalMs = Date.now();
-  const { engine, frontend } = o.ctx;
-  refuseIfDead(o.ctx);
+  const { arrivalMs, engine, frontend } = beginRequest(o.ctx);
   rejectUnsupportedResponses(body);
   traceUnknownFields(reply, [...responsesIgnoredFields(body), ...unknown]);
   const { chat, messageInput } = toChatRequest(body);

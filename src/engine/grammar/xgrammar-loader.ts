@@ -16,15 +16,17 @@ export interface XgCompiledGrammar {
   dispose(): void;
 }
 
+/** compileJSONSchema's options after the schema, in xgrammar's order. */
+type XgJsonSchemaOptions = [
+  anyWhitespace?: boolean,
+  indent?: number,
+  separators?: [string, string],
+  strictMode?: boolean,
+  maxWhitespaceCnt?: number,
+];
+
 export interface XgGrammarCompiler {
-  compileJSONSchema(
-    schema: string,
-    anyWhitespace?: boolean,
-    indent?: number,
-    separators?: [string, string],
-    strictMode?: boolean,
-    maxWhitespaceCnt?: number,
-  ): Promise<XgCompiledGrammar>;
+  compileJSONSchema(schema: string, ...options: XgJsonSchemaOptions): Promise<XgCompiledGrammar>;
   compileBuiltinJSONGrammar(): Promise<XgCompiledGrammar>;
   compileGrammar(grammar: string, rootRule?: string): Promise<XgCompiledGrammar>;
   compileStructuralTag(structuralTag: string | Record<string, unknown>): Promise<XgCompiledGrammar>;
@@ -55,14 +57,7 @@ export interface XGrammar {
   GrammarCompiler: { createGrammarCompiler(info: XgTokenizerInfo, cacheEnabled?: boolean): Promise<XgGrammarCompiler> };
   /** JSON schema -> EBNF (root rule `root`), with the options of compileJSONSchema (xgrammar exports it under Testings). */
   Testings: {
-    _jsonSchemaToEBNF(
-      schema: string,
-      anyWhitespace?: boolean,
-      indent?: number,
-      separators?: [string, string],
-      strictMode?: boolean,
-      maxWhitespaceCnt?: number,
-    ): Promise<string>;
+    _jsonSchemaToEBNF(schema: string, ...options: XgJsonSchemaOptions): Promise<string>;
   };
   GrammarMatcher: {
     createGrammarMatcher(

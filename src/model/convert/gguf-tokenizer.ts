@@ -4,6 +4,7 @@
 import { TokenmillError } from '../../util/errors.js';
 import type { GgufValue } from './gguf-reader.js';
 import { buildSpmTokenizerConfig, buildSpmTokenizerJson, type SpmPiece, type SpmPieceType } from './spm-tokenizer.js';
+import { byteLevelBpeModel } from './synthetic-tokenizer.js';
 import { parseByteToken } from '../tokenizer-bytes.js';
 
 const TOKEN_TYPES: Record<number, SpmPieceType> = { 1: 'normal', 2: 'unknown', 3: 'control', 4: 'user_defined', 5: 'unused', 6: 'byte' };
@@ -165,18 +166,7 @@ function buildByteLevel(tokens: string[], types: number[] | null, merges: string
     pre_tokenizer: preTokenizer,
     post_processor: postProcessor,
     decoder: byteLevel(true),
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      ignore_merges: split === LLAMA3_SPLIT,
-      vocab,
-      merges: pairs,
-    },
+    model: byteLevelBpeModel(vocab, pairs, split === LLAMA3_SPLIT),
   };
   const name = (id: number | null) => (id === null ? null : tokens[id]!);
   const tokenizerConfig = {

@@ -61,29 +61,24 @@ class ByteSink {
     this.pos = 0;
   }
 
+  /** Writes one little-endian scalar of `n` bytes at the cursor. */
+  private put(n: number, write: (view: DataView, pos: number) => void): void {
+    this.room(n);
+    write(this.cur, this.pos);
+    this.pos += n;
+    this.size += n;
+  }
   u8(v: number): void {
-    this.room(1);
-    this.cur.setUint8(this.pos, v);
-    this.pos += 1;
-    this.size += 1;
+    this.put(1, (d, p) => d.setUint8(p, v));
   }
   u32(v: number): void {
-    this.room(4);
-    this.cur.setUint32(this.pos, v, true);
-    this.pos += 4;
-    this.size += 4;
+    this.put(4, (d, p) => d.setUint32(p, v, true));
   }
   i32(v: number): void {
-    this.room(4);
-    this.cur.setInt32(this.pos, v, true);
-    this.pos += 4;
-    this.size += 4;
+    this.put(4, (d, p) => d.setInt32(p, v, true));
   }
   f32(v: number): void {
-    this.room(4);
-    this.cur.setFloat32(this.pos, v, true);
-    this.pos += 4;
-    this.size += 4;
+    this.put(4, (d, p) => d.setFloat32(p, v, true));
   }
   u64(v: number): void {
     invariant(Number.isSafeInteger(v) && v >= 0, 'gguf u64 field must be a non-negative safe integer');

@@ -110,6 +110,22 @@ function fillerWord(n: number): string {
   return byteLevelAlphabet()[0x20]! + s;
 }
 
+/** tokenizer.json's `model` for a byte-level BPE without unk, dropout or byte fallback (ours and GGUF's gpt2 vocabularies). */
+export function byteLevelBpeModel(vocab: Record<string, number>, merges: unknown[], ignoreMerges: boolean) {
+  return {
+    type: 'BPE',
+    dropout: null,
+    unk_token: null,
+    continuing_subword_prefix: null,
+    end_of_word_suffix: null,
+    fuse_unk: false,
+    byte_fallback: false,
+    ignore_merges: ignoreMerges,
+    vocab,
+    merges,
+  };
+}
+
 function addedToken(id: number, content: string) {
   return { id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
 }
@@ -162,18 +178,7 @@ export function buildSyntheticTokenizerJson(vocabSize: number, opts: SyntheticTo
     pre_tokenizer: byteLevel,
     post_processor: postProcessor,
     decoder: byteLevel,
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      ignore_merges: false,
-      vocab,
-      merges,
-    },
+    model: byteLevelBpeModel(vocab, merges, false),
   };
   return { json, numMerges: merges.length };
 }
