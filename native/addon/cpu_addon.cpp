@@ -15,36 +15,19 @@
 #include "../common/dtype.h"
 #include "../cpu/engine.h"
 #include "../cpu/file_map.h"
+#include "napi_status.h"
 #include "nvml_sampler.h"
 #include "../cpu/read_probe.h"
 
 using tmill::Status;
 using tmill::StatusCode;
 using tmill::cpu::CpuEngine;
+using tmill::addon::check;
+using tmill::addon::need_args;
+using tmill::addon::throw_code;
+using tmill::addon::throw_status;
 
 namespace {
-
-const char* code_name(StatusCode c) {
-  switch (c) {
-    case StatusCode::kInvalidArgument: return "invalid_argument";
-    case StatusCode::kOutOfRange: return "out_of_range";
-    case StatusCode::kOutOfMemory: return "out_of_memory";
-    default: return "internal";
-  }
-}
-
-[[noreturn]] void throw_code(Napi::Env env, const char* code, const std::string& msg) {
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("code", Napi::String::New(env, code));
-  throw e;
-}
-[[noreturn]] void throw_status(Napi::Env env, const Status& s) { throw_code(env, code_name(s.code), s.message); }
-void check(Napi::Env env, const Status& s) {
-  if (!s.ok()) throw_status(env, s);
-}
-void need_args(const Napi::CallbackInfo& info, size_t n) {
-  if (info.Length() < n) throw_code(info.Env(), "invalid_argument", "too few arguments");
-}
 
 // The handle JS holds: the engine plus at most one in-flight async flush. Every other addon call
 // waits for that flush first (TS does so too), so the engine is never used from two threads.
@@ -154,15 +137,9 @@ Napi::Value engine_info(const Napi::CallbackInfo& info) {
   return obj;
 }
 
-// alloc(engine, bytes): [id, ArrayBuffer] (64-byte aligned external memory owned by the engine)
-Napi::Value alloc(const Napi::CallbackInfo& info) {
-  need_args(info, 2);
-  Napi::Env env = info.Env();
-  CpuEngine* e = engine_of(info[0]);
-  const double bytes = info[1].As<Napi::Number>().DoubleValue();
-  int32_t id = -1;
-  void* ptr = nullptr;
-  check(env, e->alloc(static_cast<int64_t>(bytes), &id, &ptr));
+// [id, ArrayBuffer over ptr]: what alloc and allocMapped return. The engine keeps owning the memory;
+// if the ArrayBuffer cannot be made, the buffer is released so nothing leaks.
+Napi::Value buffer_result(Napi::Env env, CpuEngine* e, int32_t id, void* ptr, double bytes) {
   Napi::ArrayBuffer ab;
   try {
     ab = Napi::ArrayBuffer::New(env, ptr, static_cast<size_t>(bytes));
@@ -174,6 +151,18 @@ Napi::Value alloc(const Napi::CallbackInfo& info) {
   arr.Set(0u, Napi::Number::New(env, id));
   arr.Set(1u, ab);
   return arr;
+}
+
+// alloc(engine, bytes): [id, ArrayBuffer] (64-byte aligned external memory owned by the engine)
+Napi::Value alloc(const Napi::CallbackInfo& info) {
+  need_args(info, 2);
+  Napi::Env env = info.Env();
+  CpuEngine* e = engine_of(info[0]);
+  const double bytes = info[1].As<Napi::Number>().DoubleValue();
+  int32_t id = -1;
+  void* ptr = nullptr;
+  check(env, e->alloc(static_cast<int64_t>(bytes), &id, &ptr));
+  return buffer_result(env, e, id, ptr, bytes);
 }
 
 // free(engine, id, arrayBuffer): detaches the ArrayBuffer (JS views read as empty) and frees memory.
@@ -348,17 +337,7 @@ Napi::Value alloc_mapped(const Napi::CallbackInfo& info) {
   int32_t id = -1;
   void* ptr = nullptr;
   check(env, e->adopt_mapped(m, offset, bytes, &id, &ptr));
-  Napi::ArrayBuffer ab;
-  try {
-    ab = Napi::ArrayBuffer::New(env, ptr, static_cast<size_t>(bytes));
-  } catch (const Napi::Error&) {
-    (void)e->release(id);
-    throw_code(env, "invalid_argument", "cannot create an external ArrayBuffer");
-  }
-  Napi::Array arr = Napi::Array::New(env, 2);
-  arr.Set(0u, Napi::Number::New(env, id));
-  arr.Set(1u, ab);
-  return arr;
+  return buffer_result(env, e, id, ptr, bytes);
 }
 
 // probeReadBandwidth(numThreads, sizeBytes, reps): GB/s per rep. Bench only: blocks the caller for
