@@ -3,7 +3,7 @@
 // seeded bad/odd requests (fuzz-requests.ts) for `seconds`, idles for `idleSeconds`, and samples the
 // server's RSS (/proc) and heap breakdown (/metrics) every second.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,10 @@ export interface FuzzMemoryOptions {
   readonly kvCacheMemory?: string;
   /** Extra NODE_OPTIONS for the server (e.g. --max-semi-space-size=16 to study GC sizing). */
   readonly serverNodeOptions?: string;
+  /** The server's --idle-memory-release (seconds; absent: its default, 10). */
+  readonly idleMemoryReleaseSeconds?: number;
+  /** Write a V8 heap snapshot of the server into this folder once idle (it forces a full GC first). */
+  readonly snapshotDir?: string;
 }
 
 export interface FuzzMemoryResult {
@@ -122,8 +126,11 @@ async function startServer(dir: string, o: FuzzMemoryOptions): Promise<{ child: 
     '--metrics-public',
     '--max-body-bytes',
     String(BODY_LIMIT),
+    ...(o.idleMemoryReleaseSeconds === undefined ? [] : ['--idle-memory-release', String(o.idleMemoryReleaseSeconds)]),
   ];
-  const env = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${o.serverNodeOptions ?? ''}`.trim() };
+  const snap = o.snapshotDir === undefined ? '' : `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${o.snapshotDir}`;
+  const nodeOptions = `${process.env.NODE_OPTIONS ?? ''} ${o.serverNodeOptions ?? ''} ${snap}`.trim();
+  const env = { ...process.env, NODE_OPTIONS: nodeOptions };
   // stderr is kept short: the fuzz invents field names the server logs (bounded, but noisy).
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let errTail = '';
@@ -140,6 +147,19 @@ async function startServer(dir: string, o: FuzzMemoryOptions): Promise<{ child: 
     child.on('exit', (code) => reject(new Error(`serve exited (${code}) before listening:\n${out}\n${errTail}`)));
   });
   return { child, port };
+}
+
+/** The snapshot's own full GC shows what idle memory is garbage: the sample after it is post-GC. */
+async function snapshotAtIdle(pid: number, dir: string, sample: () => Promise<void>): Promise<void> {
+  const before = new Set(readdirSync(dir));
+  process.kill(pid, 'SIGUSR2');
+  for (let i = 0; i < 120; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    const added = readdirSync(dir).filter((f) => !before.has(f) && f.endsWith('.heapsnapshot'));
+    if (added.length > 0 && statSync(join(dir, added[0]!)).size > 0) break;
+  }
+  await new Promise((r) => setTimeout(r, 2000));
+  await sample();
 }
 
 /** Run one fuzz against a fresh `tokenmill serve`; the server is killed afterwards. */
@@ -204,9 +224,10 @@ export async function runFuzzMemory(o: FuzzMemoryOptions): Promise<FuzzMemoryRes
     await new Promise((res) => setTimeout(res, o.idleSeconds * 1000));
     clearInterval(sampler);
     await sample();
+    const last = samples.at(-1)!;
+    if (o.snapshotDir !== undefined) await snapshotAtIdle(pid, o.snapshotDir, sample);
     const load = samples.filter((s) => s.phase === 'load');
     const peak = load.reduce((m, s) => (s.rssMb > m.rssMb ? s : m), load[0] ?? warm);
-    const last = samples.at(-1)!;
     const growthMb = peak.rssMb - warm.rssMb;
     const settleMb = last.rssMb - warm.rssMb;
     const num5xx = [...statuses].filter(([s]) => s >= 500).reduce((n, [, c]) => n + c, 0);

@@ -5,6 +5,7 @@
 //
 //   node --import tsx bench/soak/fuzz-memory.ts [--seconds 60] [--idle-seconds 30] [--concurrency 16] [--seed N]
 //     [--big-share 0.08] [--no-big-chat] [--kv-cache-memory 40MiB] [--server-node-options "..."] [--out FILE.json]
+//     [--idle-memory-release SECONDS] [--snapshot-dir DIR]  (a heap snapshot once idle; the sample after it is post-GC)
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runFuzzMemory } from './fuzz-memory-run.js';
@@ -18,6 +19,8 @@ const { values: a } = parseArgs({
     'kv-cache-memory': { type: 'string', default: '40MiB' },
     'server-node-options': { type: 'string', default: '' },
     out: { type: 'string' },
+    'snapshot-dir': { type: 'string' },
+    'idle-memory-release': { type: 'string' },
     'max-growth-mb': { type: 'string', default: '150' },
     'settle-mb': { type: 'string', default: '50' },
     'big-share': { type: 'string', default: '0.08' },
@@ -34,6 +37,8 @@ const r = await runFuzzMemory({
   bigChat: !a['no-big-chat'],
   kvCacheMemory: a['kv-cache-memory']!,
   serverNodeOptions: a['server-node-options']!,
+  ...(a['idle-memory-release'] === undefined ? {} : { idleMemoryReleaseSeconds: Number(a['idle-memory-release']) }),
+  ...(a['snapshot-dir'] === undefined ? {} : { snapshotDir: a['snapshot-dir'] }),
 });
 const pass = r.growthMb < Number(a['max-growth-mb']) && r.settleMb < Number(a['settle-mb']) && r.num5xx === 0;
 process.stdout.write(`${JSON.stringify({ bench: 'fuzz-memory', ...r, samples: undefined, pass })}\n`);

@@ -5,6 +5,9 @@
 #include <napi.h>
 
 #include <condition_variable>
+#if defined(__GLIBC__)
+#include <malloc.h>  // malloc_trim
+#endif
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -356,6 +359,16 @@ Napi::Value probe_read_bandwidth(const Napi::CallbackInfo& info) {
   return arr;
 }
 
+// trimMemory(): hands the allocator's free memory back to the OS (glibc malloc_trim: the arenas
+// keep what request parsing, sockets and worker threads freed); false where there is no such call.
+Napi::Value trim_memory(const Napi::CallbackInfo& info) {
+#if defined(__GLIBC__)
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeReadBandwidth", Napi::Function::New(env, probe_read_bandwidth, "probeReadBandwidth"));
   exports.Set("createEngine", Napi::Function::New(env, create_engine, "createEngine"));
@@ -366,6 +379,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("flush", Napi::Function::New(env, flush, "flush"));
   exports.Set("flushAsync", Napi::Function::New(env, flush_async, "flushAsync"));
   exports.Set("waitIdle", Napi::Function::New(env, wait_idle, "waitIdle"));
+  exports.Set("trimMemory", Napi::Function::New(env, trim_memory, "trimMemory"));
   exports.Set("convertFromF32", Napi::Function::New(env, convert_from_f32, "convertFromF32"));
   if (tmill::cpu::file_mapping_supported()) {
     exports.Set("mapFile", Napi::Function::New(env, map_file, "mapFile"));

@@ -11,7 +11,7 @@ import { GpuMonitor } from '../metrics/gpu-monitor.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
 import { machinePrice, type PricedDevice } from '../metrics/machine-price.js';
 import { METRICS_COMPAT_CHOICES, type MetricsCompat } from '../metrics/vllm-compat.js';
-import { probeCuda, type DeviceChoice } from '../runtime/select.js';
+import { probeCuda, trimNativeMemory, type DeviceChoice } from '../runtime/select.js';
 import { createServer } from '../server/app.js';
 import { ZmqKvEventPublisher } from '../server/kv-events-publisher.js';
 import { loadApiKeys } from '../server/auth.js';
@@ -51,6 +51,7 @@ export interface ServeOptions {
   maxQueueWait?: number;
   schedulingPolicy?: 'fcfs' | 'priority';
   drainTimeout: number;
+  idleMemoryRelease: number;
   metricsPublic?: boolean;
   metricsPort?: number;
   metricsCompat?: MetricsCompat;
@@ -228,6 +229,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     apiKeys: keys,
     systemFingerprint: stack.systemFingerprint,
     embeddingPooling: pooling,
+    idleMemoryReleaseMs: o.idleMemoryRelease * 1000,
+    trimNativeMemory: () => void trimNativeMemory(),
     metricsPublic: o.metricsPublic === true,
     ...(o.metricsPort !== undefined ? { metricsPort: o.metricsPort } : {}),
     corsOrigins: (o.corsOrigin ?? [])
@@ -324,6 +327,12 @@ export function register(program: Command): void {
       'auto',
     )
     .option('--drain-timeout <seconds>', 'on SIGTERM, how long in-flight requests may finish', floatArg, 30)
+    .option(
+      '--idle-memory-release <seconds>',
+      'after load stops and the server idles this long, one full GC gives back the heap the load grew (0: never)',
+      nonNegativeArg,
+      10,
+    )
     .option('--metrics-public', 'serve /metrics without an API key')
     .option('--metrics-port <port>', 'also serve GET /metrics (only that, no API key) on this port, for routers and Prometheus', portArg)
     .option('--kv-events-endpoint <endpoint>', 'publish KV cache events (vLLM format) on ZeroMQ: tcp://*:5557 binds, tcp://host:N connects')

@@ -138,10 +138,10 @@ export class DecoderModel implements CausalLM {
     const layers: KvLayer[] = [];
     try {
       for (let l = 0; l < c.numLayers; l++) {
-        const k = this.backend.alloc(shape, dtype);
+        const k = this.backend.alloc(shape, dtype, { resident: true });
         let v: Tensor;
         try {
-          v = this.backend.alloc(shape, dtype);
+          v = this.backend.alloc(shape, dtype, { resident: true });
         } catch (e) {
           this.backend.free(k);
           throw e;

@@ -120,6 +120,18 @@ export interface BackendGraphs {
   readonly size: number;
 }
 
+/** How alloc commits memory. */
+export interface AllocOptions {
+  /**
+   * Commit every page now, zero-filled: for pools written bit by bit over the server's life (the KV
+   * cache), so that the memory they hold shows from the start instead of creeping up as first writes
+   * fault pages in (an operator reads that creep as a leak), and no decode step pays those faults.
+   * llama.cpp clears its KV buffer at creation for the same effect. Backends whose memory is
+   * committed when allocated (device memory, JS typed arrays) have nothing to do.
+   */
+  readonly resident?: boolean;
+}
+
 export interface Backend {
   readonly name: string;
   /** dtype of activations and the KV cache: f32 on reference/cpu, bf16 or f16 on cuda. */
@@ -128,8 +140,8 @@ export interface Backend {
   readonly graphs?: BackendGraphs;
 
   // ---------------------------------------------------------------------------------- memory
-  /** A new tensor; contents unspecified until written. */
-  alloc(shape: readonly number[], dtype: DType): Tensor;
+  /** A new tensor; contents unspecified until written, unless opts.resident. */
+  alloc(shape: readonly number[], dtype: DType, opts?: AllocOptions): Tensor;
   /**
    * Copy host data into dst (all of it, or starting at element dstOffset). Conversion: Float32Array
    * into f32/f16/bf16 tensors (rounded to nearest even); Uint16Array holds raw bits of dst's own

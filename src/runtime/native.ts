@@ -57,6 +57,8 @@ export interface CpuAddon {
   engineInfo(engine: CpuEngineHandle): CpuEngineInfo;
   /** A 64-byte aligned buffer: [id, ArrayBuffer over it]. */
   alloc(engine: CpuEngineHandle, sizeBytes: number): [number, ArrayBuffer];
+  /** glibc malloc_trim: gives the allocator's free memory back to the OS; false where there is none. Absent from older builds. */
+  trimMemory?(): boolean;
   /** Frees buffer id and detaches its ArrayBuffer. */
   free(engine: CpuEngineHandle, id: number, buffer: ArrayBuffer): void;
   /** Executes numInts ints of recorded commands now (format: runtime/cpu/cpu-tensor.ts). */

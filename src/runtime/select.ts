@@ -3,6 +3,7 @@
 import type { Backend } from './backend.js';
 import { createReferenceBackend } from './reference/reference-backend.js';
 import { CPU_ISAS, cpuAddonAvailable, createCpuBackend, type CpuBackendOptions } from './cpu/cpu-backend.js';
+import { trimNativeMemory } from './cpu/cpu-addon.js';
 import { createCudaBackend, probeCuda, type CudaBackendOptions, type CudaProbe } from './cuda/cuda-backend.js';
 import { configureCuda } from './cuda/cuda-config.js';
 import { TokenmillError } from '../util/errors.js';
@@ -39,5 +40,6 @@ export function selectBackend(opts: SelectOptions = {}): Selection {
 }
 
 export { CPU_ISAS, configureCuda, cpuAddonAvailable, probeCuda, createReferenceBackend, createCpuBackend, createCudaBackend };
+export { trimNativeMemory };
 export type { CudaProbe };
 export type { CpuIsa } from './cpu/cpu-backend.js';

@@ -12,7 +12,8 @@ import { log } from '../util/logger.js';
 import { ApiKeyStore } from './auth.js';
 import type { ModelFrontend } from './frontend.js';
 import { clientErrorHandler, frameworkErrorHandler, sendError, toHttpError } from './http-errors.js';
-import { installHooks, pathOf } from './hooks.js';
+import { installHooks, isMonitoringPath, pathOf } from './hooks.js';
+import { IdleMemoryRelease } from './idle-memory.js';
 import { startMetricsListener, type MetricsListener } from './metrics-listener.js';
 import { KeyRateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { registerAdminRoutes } from './routes-admin.js';
@@ -60,6 +61,10 @@ export interface ServerOptions {
   readonly systemFingerprint?: string | null;
   /** How /v1/embeddings pools the final hidden states (default 'last', right for decoder embedders). */
   readonly embeddingPooling?: PoolingType;
+  /** Full GC (and trimNative) once idle this long after load (ms; absent or 0: never). See idle-memory.ts. */
+  readonly idleMemoryReleaseMs?: number;
+  /** Hands native allocator memory back to the OS at that release (the CLI passes the CPU addon's). */
+  readonly trimNativeMemory?: () => void;
 }
 
 export type ServerState = 'serving' | 'draining' | 'dead';
@@ -76,6 +81,7 @@ export class TokenmillServer {
   private idleWaiters: (() => void)[] = [];
   private fatalListeners: ((e: TokenmillError) => void)[] = [];
   private metricsListener: MetricsListener | null = null;
+  private readonly idleMemory: IdleMemoryRelease | null;
 
   constructor(private readonly opts: ServerOptions) {
     const engine = opts.engine;
@@ -101,6 +107,25 @@ export class TokenmillServer {
       corsOrigins: opts.corsOrigins ?? [],
       isDraining: () => this.stateValue === 'draining',
     });
+    const idleMs = opts.idleMemoryReleaseMs ?? 0;
+    this.idleMemory =
+      idleMs > 0
+        ? new IdleMemoryRelease({
+            idleMs,
+            busy: () => {
+              const st = engine.stats();
+              return st.numRunning + st.numWaiting > 0;
+            },
+            registry: this.metrics.registry,
+            ...(opts.trimNativeMemory ? { trimNative: opts.trimNativeMemory } : {}),
+          })
+        : null;
+    if (this.idleMemory) {
+      const idle = this.idleMemory;
+      app.addHook('onRequest', async (req) => {
+        if (!isMonitoringPath(pathOf(req))) idle.touch();
+      });
+    }
     app.addHook('onResponse', async (req, reply) => {
       log.debug(`${req.method} ${pathOf(req)} ${reply.statusCode} ${reply.elapsedTime.toFixed(0)}ms account=${req.account} id=${req.id}`);
     });
@@ -218,6 +243,7 @@ export class TokenmillServer {
   /** Close the HTTP server and shut the engine down. */
   async close(): Promise<void> {
     this.metrics.stopSampling();
+    this.idleMemory?.stop();
     await this.metricsListener?.close();
     this.metricsListener = null;
     await this.app.close();

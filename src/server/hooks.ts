@@ -29,6 +29,11 @@ declare module 'fastify' {
   }
 }
 
+/** Probes, scrapes and the dashboard's polls: work a monitor does, not load (drains allow them; they wake no idle release). */
+export function isMonitoringPath(path: string): boolean {
+  return DRAIN_ALLOWED.has(path);
+}
+
 export function pathOf(req: FastifyRequest): string {
   const q = req.url.indexOf('?');
   return q < 0 ? req.url : req.url.slice(0, q);

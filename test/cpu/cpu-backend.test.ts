@@ -4,6 +4,7 @@
 // accounting. Skips (with the reason) when the addon is not built; fails then under CI=true.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import type { Backend, Tensor } from '../../src/runtime/backend.js';
 import { cpuAddonAvailable, createCpuBackend } from '../../src/runtime/select.js';
 import { TokenmillError } from '../../src/util/errors.js';
@@ -150,6 +151,27 @@ describe('cpu backend', { skip }, () => {
     assert.deepEqual(b.memoryStats(), { allocatedBytes: 32, numTensors: 1 });
     b.free(t);
     assert.deepEqual(b.memoryStats(), { allocatedBytes: 0, numTensors: 0 });
+    b.dispose();
+  });
+
+  // The KV pool allocates with resident: its RSS must show at once, not creep up as blocks are first
+  // written (what an operator reads as a leak). A plain alloc of the same size stays untouched.
+  it('alloc with resident commits the pages, zero-filled; a plain alloc does not', async () => {
+    if (process.platform !== 'linux') return;
+    const rss = (): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
+    const b = createCpuBackend({ numThreads: 1 });
+    const n = 16 << 20; // 64 MiB of f32
+    const r0 = rss();
+    const plain = b.alloc([n], 'f32');
+    const r1 = rss();
+    const resident = b.alloc([n], 'f32', { resident: true });
+    const r2 = rss();
+    assert.ok(r1 - r0 < 16 << 20, `plain alloc: RSS +${r1 - r0} bytes`);
+    assert.ok(r2 - r1 > 60 << 20, `resident alloc: RSS +${r2 - r1} bytes`);
+    const tail = await b.read(b.view(resident, [4096], n - 4096));
+    assert.ok(tail.every((x) => x === 0));
+    b.free(plain);
+    b.free(resident);
     b.dispose();
   });
 

@@ -54,3 +54,9 @@ export function nativeError(e: unknown): TokenmillError {
     cause: e,
   });
 }
+
+/** Hands native allocator memory back to the OS where the CPU addon can (glibc); false otherwise. */
+export function trimNativeMemory(): boolean {
+  const addon = loadCpuAddon().addon;
+  return addon?.trimMemory?.() ?? false;
+}

@@ -7,6 +7,7 @@
 // This file: the Backend surface (memory, tensors, the ops, which cpu-ops.ts records); the queue and
 // its execution are in cpu-op-queue.ts, the addon checks in cpu-addon.ts.
 import type {
+  AllocOptions,
   AttentionMetadata,
   Backend,
   BackendMemoryStats,
@@ -40,7 +41,7 @@ export class CpuBackend extends CpuOpQueue implements Backend {
   private mappedBytes = 0;
 
   // ---------------------------------------------------------------------------------- memory
-  alloc(shape: readonly number[], dtype: DType): Tensor {
+  alloc(shape: readonly number[], dtype: DType, opts?: AllocOptions): Tensor {
     this.notCapturing('alloc');
     const engine = this.live();
     if (this.inflight !== null) this.flush();
@@ -54,6 +55,8 @@ export class CpuBackend extends CpuOpQueue implements Backend {
     } catch (e) {
       throw nativeError(e);
     }
+    // The addon's memory is malloc'd, so untouched pages are not resident until first written.
+    if (opts?.resident === true) new Uint8Array(buffer, 0, sizeBytes).fill(0);
     const storage: CpuBuffer = { id, buffer, sizeBytes, live: true };
     const t = new CpuTensor(this, shape, dtype, storage, 0, false);
     this.owned.add(t);
