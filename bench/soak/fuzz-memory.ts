@@ -6,8 +6,10 @@
 //   node --import tsx bench/soak/fuzz-memory.ts [--seconds 60] [--idle-seconds 30] [--concurrency 16] [--seed N]
 //     [--big-share 0.08] [--no-big-chat] [--kv-cache-memory 40MiB] [--server-node-options "..."] [--out FILE.json]
 //     [--idle-memory-release SECONDS] [--snapshot-dir DIR]  (a heap snapshot once idle; the sample after it is post-GC)
+import { execSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { environmentFingerprint } from '../../src/metrics/fingerprint.js';
 import { runFuzzMemory } from './fuzz-memory-run.js';
 
 const { values: a } = parseArgs({
@@ -48,5 +50,16 @@ for (const s of r.samples) {
       `ext ${s.externalMb.toFixed(0)} ab ${s.arrayBuffersMb.toFixed(0)}\n`,
   );
 }
-if (a.out !== undefined) writeFileSync(a.out, JSON.stringify({ bench: 'fuzz-memory', ...r, pass }, null, 1));
+if (a.out !== undefined) {
+  const commit = (() => {
+    try {
+      return execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
+    } catch {
+      return 'unknown';
+    }
+  })();
+  const fingerprint = await environmentFingerprint({});
+  const record = { bench: 'fuzz-memory', commit, fingerprintId: fingerprint.fingerprintId, device: fingerprint, ...r, pass };
+  writeFileSync(a.out, JSON.stringify(record, null, 1));
+}
 process.exitCode = pass ? 0 : 1;
