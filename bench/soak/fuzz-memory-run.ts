@@ -60,6 +60,8 @@ export interface MemorySample {
   heapTotalMb: number;
   externalMb: number;
   arrayBuffersMb: number;
+  /** V8 heap spaces' committed size (MB): new, old, code, large_object, ... */
+  spacesMb: Record<string, number>;
 }
 
 function rssOf(pid: number): number {
@@ -105,6 +107,12 @@ function get(port: number, path: string): Promise<string> {
 function metric(text: string, name: string): number {
   const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text);
   return m ? Number(m[1]) / MB : NaN;
+}
+
+function heapSpaces(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^nodejs_heap_space_size_total_bytes\{space="(\w+)"\} ([0-9.e+-]+)$/gm)) out[m[1]!] = Number(m[2]) / MB;
+  return out;
 }
 
 async function startServer(dir: string, o: FuzzMemoryOptions): Promise<{ child: ChildProcess; port: number }> {
@@ -182,6 +190,7 @@ export async function runFuzzMemory(o: FuzzMemoryOptions): Promise<FuzzMemoryRes
       heapTotalMb: metric(text, 'nodejs_heap_size_total_bytes'),
       externalMb: metric(text, 'nodejs_external_memory_bytes'),
       arrayBuffersMb: metric(text, 'tokenmill_process_array_buffers_bytes'),
+      spacesMb: heapSpaces(text),
     });
   };
   const statuses = new Map<number, number>();

@@ -47,7 +47,10 @@ process.stdout.write(`${JSON.stringify({ bench: 'fuzz-memory', ...r, samples: un
 for (const s of r.samples) {
   process.stdout.write(
     `${s.tS.toFixed(0)}s ${s.phase} rss ${s.rssMb.toFixed(0)} heap ${s.heapUsedMb.toFixed(0)}/${s.heapTotalMb.toFixed(0)} ` +
-      `ext ${s.externalMb.toFixed(0)} ab ${s.arrayBuffersMb.toFixed(0)}\n`,
+      `ext ${s.externalMb.toFixed(0)} ab ${s.arrayBuffersMb.toFixed(0)} ` +
+      `spaces ${Object.entries(s.spacesMb)
+        .map(([k, v]) => `${k}:${v.toFixed(0)}`)
+        .join(' ')}\n`,
   );
 }
 if (a.out !== undefined) {

@@ -24,8 +24,12 @@ export interface IdleMemoryOptions {
 
 let gcFn: (() => void) | null | undefined;
 
-/** A full, synchronous V8 GC; false where it cannot be had (the flag refused). */
-export function fullGc(): boolean {
+/**
+ * A full, synchronous V8 GC; false where it cannot be had (the flag refused). compact: evacuate
+ * every fragmented old-space page too (V8 otherwise moves only the emptiest few, and the heap keeps
+ * the pages half-empty objects pin: after one fuzz, 30 MB live in 101 MB of heap).
+ */
+export function fullGc(compact = false): boolean {
   if (gcFn === undefined) {
     const exposed = (globalThis as { gc?: () => void }).gc;
     if (typeof exposed === 'function') gcFn = exposed;
@@ -40,7 +44,12 @@ export function fullGc(): boolean {
     }
   }
   if (gcFn === null) return false;
-  gcFn();
+  if (compact) setFlagsFromString('--compact-on-every-full-gc');
+  try {
+    gcFn();
+  } finally {
+    if (compact) setFlagsFromString('--no-compact-on-every-full-gc');
+  }
   return true;
 }
 
@@ -90,7 +99,7 @@ export class IdleMemoryRelease {
     try {
       if (this.opts.release) this.opts.release();
       else {
-        fullGc();
+        fullGc(true);
         this.opts.trimNative?.();
       }
     } catch (e) {
