@@ -3,7 +3,7 @@
 // per-step wall time of pure-decode steps (median/min/max), the share spent in native ops (the CPU
 // engine's per-op profile, switched on here) and the host remainder; then the same for the prefill
 // steps (prompt tok/s).
-// node --import tsx bench/cpu/profile-decode.ts --model DIR [--threads 1] [--seqs 1,8,32] [--in 128] [--out 128] [--kv-cache-dtype f16]
+// node --import tsx bench/cpu/profile-decode.ts --model DIR [--graphs] [--threads 1] [--seqs 1,8,32] [--in 128] [--out 128] [--kv-cache-dtype f16]
 import { parseArgs } from 'node:util';
 import { benchEngineOptions } from '../../src/cli/bench-engine.js';
 import { Engine } from '../../src/engine/engine.js';
@@ -20,10 +20,12 @@ const { values } = parseArgs({
     in: { type: 'string', default: '128' },
     out: { type: 'string', default: '128' },
     'kv-cache-dtype': { type: 'string', default: 'auto' },
+    graphs: { type: 'boolean', default: false },
   },
 });
 const threads = Number(values.threads);
-const { backend } = selectBackend({ device: 'cpu', cpuEngine: { profile: true }, ...(threads > 0 ? { numThreads: threads } : {}) });
+const graphs = values.graphs === true;
+const { backend } = selectBackend({ device: 'cpu', cpuEngine: { profile: true }, graphs, ...(threads > 0 ? { numThreads: threads } : {}) });
 const seqList = values.seqs!.split(',').map(Number);
 const inLen = Number(values.in),
   outLen = Number(values.out);
@@ -37,7 +39,7 @@ const info = (): { opTimeNs: readonly number[]; opCalls: readonly number[] } =>
 const names = Object.fromEntries(Object.entries(OP).map(([k, v]) => [v, k]));
 const med = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 for (const n of seqList) {
-  const engine = new Engine(benchEngineOptions(loaded.model, { inLen, outLen }, n));
+  const engine = new Engine({ ...benchEngineOptions(loaded.model, { inLen, outLen }, n), ...(graphs ? { decodeGraphs: true } : {}) });
   let seed = 12345;
   const rnd = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) % loaded.config.vocabSize;
   for (let i = 0; i < n; i++)
