@@ -3,7 +3,8 @@
 // per-step wall time of pure-decode steps (median/min/max), the share spent in native ops (the CPU
 // engine's per-op profile, switched on here) and the host remainder; then the same for the prefill
 // steps (prompt tok/s).
-// node --import tsx bench/cpu/profile-decode.ts --model DIR [--graphs] [--threads 1] [--seqs 1,8,32] [--in 128] [--out 128] [--kv-cache-dtype f16]
+// node --import tsx bench/cpu/profile-decode.ts --model DIR [--graphs] [--threads 1] [--seqs 1,8,32] [--in 128] [--out 128]
+//   [--kv-cache-dtype f16]
 import { parseArgs } from 'node:util';
 import { benchEngineOptions } from '../../src/cli/bench-engine.js';
 import { Engine } from '../../src/engine/engine.js';
