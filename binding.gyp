@@ -46,6 +46,7 @@
       'target_name': 'tokenmill_cpu',
       'sources': [
         'native/addon/cpu_addon.cpp',
+        'native/addon/cpu_addon_host.cpp',
         'native/addon/nvml_sampler.cpp',
         'native/cpu/engine.cpp',
         'native/cpu/engine_attention.cpp',

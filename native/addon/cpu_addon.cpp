@@ -5,9 +5,6 @@
 #include <napi.h>
 
 #include <condition_variable>
-#if defined(__GLIBC__)
-#include <malloc.h>  // malloc_trim
-#endif
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -20,7 +17,7 @@
 #include "../cpu/file_map.h"
 #include "napi_status.h"
 #include "nvml_sampler.h"
-#include "../cpu/read_probe.h"
+#include "cpu_addon_host.h"
 
 using tmill::Status;
 using tmill::StatusCode;
@@ -343,34 +340,8 @@ Napi::Value alloc_mapped(const Napi::CallbackInfo& info) {
   return buffer_result(env, e, id, ptr, bytes);
 }
 
-// probeReadBandwidth(numThreads, sizeBytes, reps): GB/s per rep. Bench only: blocks the caller for
-// about reps * sizeBytes / bandwidth (a 1 GiB buffer: ~0.1 s per rep).
-Napi::Value probe_read_bandwidth(const Napi::CallbackInfo& info) {
-  need_args(info, 3);
-  const int32_t threads = info[0].As<Napi::Number>().Int32Value();
-  const double bytes = info[1].As<Napi::Number>().DoubleValue();
-  const int32_t reps = info[2].As<Napi::Number>().Int32Value();
-  if (threads < 1 || threads > 1024 || !(bytes >= 4096 && bytes <= 64.0 * (1ull << 30)) || reps < 1 || reps > 1000)
-    throw_code(info.Env(), "invalid_argument", "probeReadBandwidth: threads 1..1024, sizeBytes 4 KiB..64 GiB, reps 1..1000");
-  const std::vector<double> gbs = tmill::cpu::probe_read_bandwidth(threads, static_cast<int64_t>(bytes), reps);
-  if (gbs.empty()) throw_code(info.Env(), "out_of_memory", "probeReadBandwidth: cannot allocate the buffer");
-  Napi::Array arr = Napi::Array::New(info.Env(), static_cast<uint32_t>(reps));
-  for (uint32_t i = 0; i < static_cast<uint32_t>(reps); i++) arr.Set(i, Napi::Number::New(info.Env(), gbs[i]));
-  return arr;
-}
-
-// trimMemory(): hands the allocator's free memory back to the OS (glibc malloc_trim: the arenas
-// keep what request parsing, sockets and worker threads freed); false where there is no such call.
-Napi::Value trim_memory(const Napi::CallbackInfo& info) {
-#if defined(__GLIBC__)
-  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
-#else
-  return Napi::Boolean::New(info.Env(), false);
-#endif
-}
-
 Napi::Object init(Napi::Env env, Napi::Object exports) {
-  exports.Set("probeReadBandwidth", Napi::Function::New(env, probe_read_bandwidth, "probeReadBandwidth"));
+  tmill::addon::register_host_functions(env, exports);  // probeReadBandwidth, trimMemory
   exports.Set("createEngine", Napi::Function::New(env, create_engine, "createEngine"));
   exports.Set("destroyEngine", Napi::Function::New(env, destroy_engine, "destroyEngine"));
   exports.Set("engineInfo", Napi::Function::New(env, engine_info, "engineInfo"));
@@ -379,7 +350,6 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("flush", Napi::Function::New(env, flush, "flush"));
   exports.Set("flushAsync", Napi::Function::New(env, flush_async, "flushAsync"));
   exports.Set("waitIdle", Napi::Function::New(env, wait_idle, "waitIdle"));
-  exports.Set("trimMemory", Napi::Function::New(env, trim_memory, "trimMemory"));
   exports.Set("convertFromF32", Napi::Function::New(env, convert_from_f32, "convertFromF32"));
   if (tmill::cpu::file_mapping_supported()) {
     exports.Set("mapFile", Napi::Function::New(env, map_file, "mapFile"));

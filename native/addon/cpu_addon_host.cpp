@@ -1,0 +1,53 @@
+// See cpu_addon_host.h.
+#include "cpu_addon_host.h"
+
+#if defined(__GLIBC__)
+#include <malloc.h>  // malloc_trim
+#endif
+#include <cstdint>
+#include <vector>
+
+#include "../cpu/read_probe.h"
+#include "napi_status.h"
+
+using tmill::addon::need_args;
+using tmill::addon::throw_code;
+
+namespace {
+
+// probeReadBandwidth(numThreads, sizeBytes, reps): GB/s per rep. Bench only: blocks the caller for
+// about reps * sizeBytes / bandwidth (a 1 GiB buffer: ~0.1 s per rep).
+Napi::Value probe_read_bandwidth(const Napi::CallbackInfo& info) {
+  need_args(info, 3);
+  const int32_t threads = info[0].As<Napi::Number>().Int32Value();
+  const double bytes = info[1].As<Napi::Number>().DoubleValue();
+  const int32_t reps = info[2].As<Napi::Number>().Int32Value();
+  if (threads < 1 || threads > 1024 || !(bytes >= 4096 && bytes <= 64.0 * (1ull << 30)) || reps < 1 || reps > 1000)
+    throw_code(info.Env(), "invalid_argument", "probeReadBandwidth: threads 1..1024, sizeBytes 4 KiB..64 GiB, reps 1..1000");
+  const std::vector<double> gbs = tmill::cpu::probe_read_bandwidth(threads, static_cast<int64_t>(bytes), reps);
+  if (gbs.empty()) throw_code(info.Env(), "out_of_memory", "probeReadBandwidth: cannot allocate the buffer");
+  Napi::Array arr = Napi::Array::New(info.Env(), static_cast<uint32_t>(reps));
+  for (uint32_t i = 0; i < static_cast<uint32_t>(reps); i++) arr.Set(i, Napi::Number::New(info.Env(), gbs[i]));
+  return arr;
+}
+
+// trimMemory(): hands the allocator's free memory back to the OS (glibc malloc_trim: the arenas
+// keep what request parsing, sockets and worker threads freed); false where there is no such call.
+Napi::Value trim_memory(const Napi::CallbackInfo& info) {
+#if defined(__GLIBC__)
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
+}  // namespace
+
+namespace tmill::addon {
+
+void register_host_functions(Napi::Env env, Napi::Object exports) {
+  exports.Set("probeReadBandwidth", Napi::Function::New(env, probe_read_bandwidth, "probeReadBandwidth"));
+  exports.Set("trimMemory", Napi::Function::New(env, trim_memory, "trimMemory"));
+}
+
+}  // namespace tmill::addon
