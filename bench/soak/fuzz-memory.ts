@@ -6,9 +6,9 @@
 //   node --import tsx bench/soak/fuzz-memory.ts [--seconds 60] [--idle-seconds 30] [--concurrency 16] [--seed N]
 //     [--big-share 0.08] [--no-big-chat] [--kv-cache-memory 40MiB] [--server-node-options "..."] [--out FILE.json]
 //     [--idle-memory-release SECONDS] [--snapshot-dir DIR]  (a heap snapshot once idle; the sample after it is post-GC)
-import { execSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { gitCommitOf } from '../../src/cli/bench-common.js';
 import { environmentFingerprint } from '../../src/metrics/fingerprint.js';
 import { runFuzzMemory } from './fuzz-memory-run.js';
 
@@ -54,14 +54,8 @@ for (const s of r.samples) {
   );
 }
 if (a.out !== undefined) {
-  const commit = (() => {
-    try {
-      return execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
-    } catch {
-      return 'unknown';
-    }
-  })();
   const fingerprint = await environmentFingerprint({});
+  const commit = gitCommitOf(fingerprint);
   const record = { bench: 'fuzz-memory', commit, fingerprintId: fingerprint.fingerprintId, device: fingerprint, ...r, pass };
   writeFileSync(a.out, JSON.stringify(record, null, 1));
 }

@@ -6,11 +6,11 @@
 //   node --import tsx bench/soak/mutants.ts --count 500 [--seed 1] [--formats safetensors,gguf] [--output FILE]
 //
 // About 0.2-0.5 s per mutant on one core: 6 formats x 500 takes ~15-30 min.
-import { execSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { gitCommitOf } from '../../src/cli/bench-common.js';
 import { environmentFingerprint } from '../../src/metrics/fingerprint.js';
 import { FORMATS, writeBases, type Format } from '../../test/reliability/mutation/formats.js';
 import { BUG_VERDICTS, runMutants, tally, type MutantResult } from '../../test/reliability/mutation/run-mutants.js';
@@ -64,14 +64,8 @@ try {
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
-const commit = (() => {
-  try {
-    return execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
-  } catch {
-    return 'unknown';
-  }
-})();
 const fingerprint = await environmentFingerprint({});
+const commit = gitCommitOf(fingerprint);
 const record = {
   kind: 'mutants',
   commit,

@@ -9,11 +9,11 @@
 //   node --import tsx bench/soak/soak.ts --preset stories15M --clients 200 --waves 6 --wave-s 60 --overload
 //
 // About 6 min for the soak plus ~2 min for the overload phase on the stories15M shape. Run it alone.
-import { execSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { gitCommitOf } from '../../src/cli/bench-common.js';
 import { environmentFingerprint } from '../../src/metrics/fingerprint.js';
 import { MODEL_PRESETS } from '../../src/model/model-presets.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
@@ -126,14 +126,8 @@ try {
     rssGrowthUnder10Pct: soak.rssGrowthPct < 10,
     ...(overload ? { overloadShedsNotTimesOut: overload.timeouts === 0 && overload.shed > 0 && overload.shedWithoutRetryAfter === 0 } : {}),
   };
-  const commit = (() => {
-    try {
-      return execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
-    } catch {
-      return 'unknown';
-    }
-  })();
   const fingerprint = await environmentFingerprint({});
+  const commit = gitCommitOf(fingerprint);
   const record = {
     kind: 'soak',
     commit,
