@@ -220,9 +220,9 @@ Status CpuEngine::op_matmul(const int32_t* a) {
   // from L3/DRAM (~30 / 15 GB/s per core), so 64K f32 MACs already take ~9-17 us.
   if (T * N * K < 2 * kParallelMinWork) grain = N;
   const KernelTable* k = kernels_;
-  pool_.parallel_for(N, grain, [&](int64_t n0, int64_t n1) {
-    for (int64_t c = n0; c < n1; c += block) k->matmul(m, c, c + block < n1 ? c + block : n1);
-  });
+  pool_.parallel_for(
+      N, grain, [&](int64_t n0, int64_t n1) { for (int64_t c = n0; c < n1; c += block) k->matmul(m, c, c + block < n1 ? c + block : n1); },
+      T * N * K);
   return Status::Ok();
 }
 

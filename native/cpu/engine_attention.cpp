@@ -198,7 +198,7 @@ Status CpuEngine::op_attention(const int32_t* a) {
   const int64_t n = static_cast<int64_t>(attn_tasks_.size());
   const AttentionTask* tasks = attn_tasks_.data();
   const KernelTable* k = kernels_;
-  pool_.parallel_for(n, work < kParallelMinWork ? n : 1, [&](int64_t t0, int64_t t1) { k->attention(args, tasks, t0, t1); });
+  pool_.parallel_for(n, work < kParallelMinWork ? n : 1, [&](int64_t t0, int64_t t1) { k->attention(args, tasks, t0, t1); }, work);
   return Status::Ok();
 }
 

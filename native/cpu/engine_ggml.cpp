@@ -54,7 +54,7 @@ Status CpuEngine::op_matmul_ggml(const int32_t* a) {
   int64_t grain = ceil_div(N, 8 * static_cast<int64_t>(pool_.num_threads()));
   if (grain < 1) grain = 1;
   if (T * N * K < 8 * kParallelMinWork) grain = N;
-  pool_.parallel_for(N, grain, [&](int64_t n0, int64_t n1) { k->matmul_ggml(m, n0, n1); });
+  pool_.parallel_for(N, grain, [&](int64_t n0, int64_t n1) { k->matmul_ggml(m, n0, n1); }, T * N * K);
   return Status::Ok();
 }
 

@@ -80,9 +80,10 @@ Status CpuEngine::op_matmul_q8(const int32_t* a) {
   // int8 rows stream 4x fewer bytes than f32, so the fork-join pays off only from ~4x more MACs.
   if (T * N * K < 8 * kParallelMinWork) grain = N;
   const KernelTable* k = kernels_;
-  pool_.parallel_for(N, grain, [&](int64_t n0, int64_t n1) {
-    for (int64_t c = n0; c < n1; c += block) k->matmul_q8(m, c, c + block < n1 ? c + block : n1);
-  });
+  pool_.parallel_for(
+      N, grain,
+      [&](int64_t n0, int64_t n1) { for (int64_t c = n0; c < n1; c += block) k->matmul_q8(m, c, c + block < n1 ? c + block : n1); },
+      T * N * K);
   return Status::Ok();
 }
 

@@ -53,7 +53,7 @@ void ThreadPool::work(uint32_t gen) {
   }
 }
 
-void ThreadPool::run(int64_t num_tasks, int64_t grain, RangeFn fn, void* ctx) {
+void ThreadPool::run(int64_t num_tasks, int64_t grain, RangeFn fn, void* ctx, bool heavy) {
   if (num_tasks <= 0) return;
   if (grain < 1) grain = 1;
   const uint32_t gen = ++gen_;
@@ -81,6 +81,7 @@ void ThreadPool::run(int64_t num_tasks, int64_t grain, RangeFn fn, void* ctx) {
   // Stall accounting over windows of ~20 ms of parallel jobs: a wait above 30 us that exceeds the
   // caller's own work is a stall (a preempted worker holds a chunk). Stalls costing over 10% of a
   // window -> the next 512 jobs run on the caller alone (workers sleep), then workers are retried.
+  if (heavy) return;  // not evidence for or against the workers (parallel_for)
   const int64_t t2 = now_ns();
   const int64_t waited = t2 - t1;
   if (waited > 30000 && waited > t1 - t0) stall_ns_ += waited;
