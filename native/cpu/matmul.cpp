@@ -118,18 +118,24 @@ void micro(const MatmulArgs& a, int64_t m0, int64_t n0) {
 // k = 0, 8, 16, ... in order, the same zero-filled tail and vreduce_add: bit-identical results.
 constexpr int64_t kPrefetchBytes = 1024;
 template <DType WD>
-void stream8(const MatmulArgs& a, int64_t m0, int64_t n0) {
+void stream8(const MatmulArgs& a, int64_t m0, int64_t n0, bool more) {
   const int64_t K = a.K;
   constexpr int64_t esz = WD == DType::kF32 ? 4 : 2;
+  const int64_t row_bytes = K * esz;
   const float* x = a.x + m0 * K;
   const char* wr[8];
-  for (int j = 0; j < 8; j++) wr[j] = static_cast<const char*>(a.w) + (n0 + j) * K * esz;
+  for (int j = 0; j < 8; j++) wr[j] = static_cast<const char*>(a.w) + (n0 + j) * row_bytes;
   VF acc[8];
   for (int j = 0; j < 8; j++) acc[j] = vzero();
   const int64_t kfull = K - K % W, kpair = K - K % (2 * W);
+  // Past the end of its row, each row's prefetch moves on to the same row of the next tile (8 rows
+  // on: rows are contiguous), so a tile starts with its first lines already on the way.
+  const int64_t wrap = more ? 7 * row_bytes : -kPrefetchBytes;
   int64_t k = 0;
   for (; k < kpair; k += 2 * W) {
-    for (int j = 0; j < 8; j++) __builtin_prefetch(wr[j] + k * esz + kPrefetchBytes, 0, 0);
+    const int64_t at = k * esz + kPrefetchBytes;
+    const int64_t pf = at < row_bytes ? at : at + wrap;
+    for (int j = 0; j < 8; j++) __builtin_prefetch(wr[j] + pf, 0, 0);
     const VF x0 = vload(x + k), x1 = vload(x + k + W);
     for (int j = 0; j < 8; j++) acc[j] = vfma(x0, loadw<WD>(wr[j], k), acc[j]);
     for (int j = 0; j < 8; j++) acc[j] = vfma(x1, loadw<WD>(wr[j], k + W), acc[j]);
@@ -161,7 +167,7 @@ void row_tile(const MatmulArgs& a, int64_t m0, int64_t n0, int64_t n1) {
     for (; n + 8 <= n1; n += 8) micro<1, 8, WD>(a, m0, n);
 #if defined(__AVX2__) && !defined(__AVX512F__)
   if constexpr (MR == 1)
-    for (; n + 8 <= n1; n += 8) stream8<WD>(a, m0, n);
+    for (; n + 8 <= n1; n += 8) stream8<WD>(a, m0, n, n + 16 <= n1);
 #endif
   for (; n + 4 <= n1; n += 4) micro<MR, 4, WD>(a, m0, n);
   switch (n1 - n) {
