@@ -4,8 +4,10 @@
 // engine's per-op profile, switched on here) and the host remainder; then the same for the prefill
 // steps (prompt tok/s).
 // node --import tsx bench/cpu/profile-decode.ts --model DIR [--graphs] [--threads 1] [--seqs 1,8,32] [--in 128] [--out 128]
-//   [--kv-cache-dtype f16]
+//   [--kv-cache-dtype f16] [--quantize int8|q8_0] [--addon FILE.node]
 import { parseArgs } from 'node:util';
+import { configureNativeAddons } from '../../src/runtime/native.js';
+import type { QuantizeMode } from '../../src/model/quantize.js';
 import { benchEngineOptions } from '../../src/cli/bench-engine.js';
 import { Engine } from '../../src/engine/engine.js';
 import { samplingParams } from '../../src/engine/sampling-params.js';
@@ -22,8 +24,11 @@ const { values } = parseArgs({
     out: { type: 'string', default: '128' },
     'kv-cache-dtype': { type: 'string', default: 'auto' },
     graphs: { type: 'boolean', default: false },
+    quantize: { type: 'string' },
+    addon: { type: 'string' },
   },
 });
+if (values.addon !== undefined) configureNativeAddons({ cpuAddonPath: values.addon });
 const threads = Number(values.threads);
 const graphs = values.graphs === true;
 const { backend } = selectBackend({ device: 'cpu', cpuEngine: { profile: true }, graphs, ...(threads > 0 ? { numThreads: threads } : {}) });
@@ -34,6 +39,7 @@ const loaded = await loadModel(values.model!, backend, {
   maxLogitsPerStep: 256,
   maxTokensPerStep: 512,
   kvCacheDType: values['kv-cache-dtype'] as 'auto' | 'f32' | 'f16' | 'bf16',
+  ...(values.quantize !== undefined ? { quantize: values.quantize as QuantizeMode } : {}),
 });
 const info = (): { opTimeNs: readonly number[]; opCalls: readonly number[] } =>
   (backend as unknown as { info(): { opTimeNs: number[]; opCalls: number[] } }).info();
