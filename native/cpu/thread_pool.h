@@ -83,6 +83,7 @@ class ThreadPool {
   // Stall detector (see run()): stalled wait time and total time of recent parallel jobs.
   int64_t stall_ns_ = 0;
   int64_t window_ns_ = 0;
+  int stalled_windows_ = 0;  // consecutive windows with stalls over 10%
   int solo_jobs_left_ = 0;
   bool solo_enabled_ = true;
 };
