@@ -213,6 +213,9 @@ Status CpuEngine::op_matmul(const int32_t* a) {
   const int64_t align = T <= 8 ? 8 : 4;
   int64_t block = (192 * 1024 / (row_bytes > 0 ? row_bytes : 1)) & ~(align - 1);
   if (block < align) block = align;
+  // One x row reuses nothing from L2: a GEMV streams its whole range as one pass, so the row
+  // prefetch runs on across what would be block edges (stream8's next-tile prefetch).
+  if (T == 1) block = N;
   int64_t grain = (ceil_div(N, 8 * static_cast<int64_t>(pool_.num_threads())) + align - 1) & ~(align - 1);
   if (grain > block) grain = block;
   if (grain < align) grain = align;
