@@ -1,9 +1,10 @@
 // Kernel bench for matmulGgml on the CPU backend: decode (T=1) and prefill (T=128) over --mib of
 // weights of each type (seeded, quantized once), best of 5 after a warm-up, GB/s of weight bytes
 // streamed, next to the f32 matmul's streaming rate on the same bytes. Not a test; run it quiet.
-//   node --import tsx bench/cpu/ggml-matmul.ts [--threads 1] [--types Q8_0,Q4_0,Q4_K,Q6_K] [--K 2048] [--mib 64]
+//   node --import tsx bench/cpu/ggml-matmul.ts [--threads 1] [--types Q8_0,Q4_0,Q4_K,Q6_K] [--K 2048] [--mib 64] [--addon FILE.node]
 import { quantizeMatrix } from '../../src/model/convert/ggml-quantize.js';
 import { ggmlRowBytes, type GgmlQuantType } from '../../src/runtime/ggml-format.js';
+import { configureNativeAddons } from '../../src/runtime/native.js';
 import { selectBackend } from '../../src/runtime/select.js';
 import type { Tensor } from '../../src/runtime/backend.js';
 
@@ -15,6 +16,8 @@ const threads = Number(arg('threads', '1'));
 const types = arg('types', 'Q8_0,Q4_0,Q4_K,Q6_K').split(',') as GgmlQuantType[];
 const K = Number(arg('K', '2048'));
 const mib = Number(arg('mib', '64'));
+const addon = arg('addon', '');
+if (addon !== '') configureNativeAddons({ cpuAddonPath: addon });
 const { backend: b } = selectBackend({ device: 'cpu', numThreads: threads });
 
 async function best(run: () => void): Promise<number> {
