@@ -203,6 +203,13 @@ export class ChatTemplateRenderer {
 
   private onTimeout(p: Pending): void {
     if (this.current !== p) return;
+    // Timers run before I/O in each loop turn: after a stall of the main thread (a loaded machine),
+    // the renderer's reply may already wait in the pipe. Let the poll phase read it first.
+    setImmediate(() => this.expire(p));
+  }
+
+  private expire(p: Pending): void {
+    if (this.current !== p) return;
     this.finish();
     const w = this.worker;
     this.worker = null; // the next render spawns a fresh renderer
