@@ -8,12 +8,8 @@ import { quantizeRowsInt8 } from '../../src/model/quantize.js';
 import type { Backend, Tensor } from '../../src/runtime/backend.js';
 import { configureNativeAddons } from '../../src/runtime/native.js';
 import { selectBackend } from '../../src/runtime/select.js';
+import { spread } from '../../src/metrics/bench/percentiles.js';
 
-/** Median, min and max of a non-empty list. */
-function stats(xs: readonly number[]): { median: number; min: number; max: number } {
-  const s = [...xs].sort((a, b) => a - b);
-  return { median: s[Math.floor((s.length - 1) / 2)]!, min: s[0]!, max: s[s.length - 1]! };
-}
 const { values } = parseArgs({
   options: {
     threads: { type: 'string', default: '1' },
@@ -80,9 +76,11 @@ for (let r = 0; r < Number(values.reps) + 1; r++) {
     if (r > 0) gops[i]!.push((2 * macs) / (ms / 1000) / 1e9);
   }
 }
-const meds = gops.map((g) => stats(g));
+const meds = gops.map((g) => spread(g));
 setups.forEach((s, i) => {
   const m = meds[i]!;
-  console.log(`${values.op} T=${T} ${threads}t ${s.name}: median ${m.median.toFixed(1)} GOP/s [${m.min.toFixed(1)}..${m.max.toFixed(1)}]`);
+  console.log(
+    `${values.op} T=${T} ${threads}t ${s.name}: median ${m.median!.toFixed(1)} GOP/s [${m.min!.toFixed(1)}..${m.max!.toFixed(1)}]`,
+  );
 });
-if (meds.length === 2) console.log(`ratio B/A: ${(meds[1]!.median / meds[0]!.median).toFixed(3)}`);
+if (meds.length === 2) console.log(`ratio B/A: ${(meds[1]!.median! / meds[0]!.median!).toFixed(3)}`);

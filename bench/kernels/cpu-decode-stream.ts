@@ -8,15 +8,11 @@
 import { parseArgs } from 'node:util';
 import { configureNativeAddons } from '../../src/runtime/native.js';
 import { selectBackend } from '../../src/runtime/select.js';
+import { spread } from '../../src/metrics/bench/percentiles.js';
 import type { Tensor } from '../../src/runtime/backend.js';
 import type { FloatDType } from '../../src/runtime/dtype.js';
 import { measureReadBandwidth } from '../cpu/read-bandwidth.js';
 
-/** Median, min and max of a non-empty list. */
-function stats(xs: readonly number[]): { median: number; min: number; max: number } {
-  const s = [...xs].sort((a, b) => a - b);
-  return { median: s[Math.floor((s.length - 1) / 2)]!, min: s[0]!, max: s[s.length - 1]! };
-}
 const { values } = parseArgs({
   options: {
     threads: { type: 'string', default: '1,2' },
@@ -66,12 +62,12 @@ for (const threads of values.threads!.split(',').map(Number)) {
   await step();
   const gbs: number[] = [];
   for (let r = 0; r < Number(values.reps); r++) gbs.push(bytes / ((await step()) / 1000) / 1e9);
-  const s = stats(gbs);
+  const s = spread(gbs);
   const isa = (b as unknown as { isa?: string }).isa ?? '?';
   console.log(
-    `${threads}t ${isa} ${dtype} ${(bytes / 1e6).toFixed(0)} MB/step: median ${s.median.toFixed(2)} GB/s ` +
-      `[${s.min.toFixed(2)}..${s.max.toFixed(2)}] ` +
-      `= ${((100 * s.median) / probe).toFixed(0)}% of the read probe (${probe} GB/s)`,
+    `${threads}t ${isa} ${dtype} ${(bytes / 1e6).toFixed(0)} MB/step: median ${s.median!.toFixed(2)} GB/s ` +
+      `[${s.min!.toFixed(2)}..${s.max!.toFixed(2)}] ` +
+      `= ${((100 * s.median!) / probe).toFixed(0)}% of the read probe (${probe} GB/s)`,
   );
   b.dispose();
 }
