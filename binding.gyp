@@ -7,6 +7,8 @@
     'tm_kernel_sources': [
       'native/cpu/matmul.cpp',
       'native/cpu/matmul_q8.cpp',
+      'native/cpu/matmul_q8_amx.cpp',
+      'native/cpu/quantize_rows16.cpp',
       'native/cpu/matmul_ggml.cpp',
       'native/cpu/norm.cpp',
       'native/cpu/elementwise.cpp',

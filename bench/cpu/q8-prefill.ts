@@ -1,13 +1,15 @@
 // Kernel bench for the int8 prefill (matmulQ8 at T = 128) on one stories110M-shape layer (q, k, v, o
 // 768 x 768; w1, w3 2048 x 768; w2 768 x 2048), GOP/s (2 x MACs), median and max of --reps. With
 // --addons A.node,B.node the builds run in one process, alternating rep by rep (a shared machine's
-// swings hit both), and the B/A ratio of the medians is printed. Not a test; run it quiet.
-//   node --import tsx bench/cpu/q8-prefill.ts [--threads 1] [--T 128] [--reps 15] [--addons a.node,b.node] [--op q8|f32]
+// swings hit both), and the B/A ratio of the medians is printed; --isas A,B does the same for two
+// forced kernel ISAs of one build (e.g. avx512vnni,avx512amx). Not a test; run it quiet.
+//   node --import tsx bench/cpu/q8-prefill.ts [--threads 1] [--T 128] [--reps 15] [--addons a.node,b.node]
+//     [--isas a,b] [--op q8|f32]
 import { parseArgs } from 'node:util';
 import { quantizeRowsInt8 } from '../../src/model/quantize.js';
 import type { Backend, Tensor } from '../../src/runtime/backend.js';
 import { configureNativeAddons } from '../../src/runtime/native.js';
-import { selectBackend } from '../../src/runtime/select.js';
+import { CPU_ISAS, selectBackend, type CpuIsa } from '../../src/runtime/select.js';
 import { spread } from '../../src/metrics/bench/percentiles.js';
 
 const { values } = parseArgs({
@@ -16,6 +18,7 @@ const { values } = parseArgs({
     T: { type: 'string', default: '128' },
     reps: { type: 'string', default: '15' },
     addons: { type: 'string' },
+    isas: { type: 'string' },
     op: { type: 'string', default: 'q8' },
   },
 });
@@ -39,9 +42,9 @@ interface Setup {
   b: Backend;
   run: () => void;
 }
-function setup(name: string, path: string | undefined): Setup {
+function setup(name: string, path: string | undefined, cpuIsa: CpuIsa | undefined): Setup {
   if (path !== undefined) configureNativeAddons({ cpuAddonPath: path });
-  const { backend: b } = selectBackend({ device: 'cpu', numThreads: threads });
+  const { backend: b } = selectBackend({ device: 'cpu', numThreads: threads, ...(cpuIsa ? { cpuIsa } : {}) });
   const calls: (() => void)[] = [];
   for (const [n, k] of SHAPES) {
     const wf = Float32Array.from({ length: n * k }, rnd);
@@ -63,8 +66,15 @@ function setup(name: string, path: string | undefined): Setup {
   }
   return { name, b, run: () => calls.forEach((c) => c()) };
 }
-const paths = values.addons?.split(',') ?? [undefined];
-const setups = paths.map((p) => setup(p ?? 'build', p));
+function isaOf(name: string): CpuIsa {
+  const isa = CPU_ISAS.find((i) => i === name);
+  if (isa === undefined) throw new Error(`--isas: ${name} is not one of ${CPU_ISAS.join(', ')}`);
+  return isa;
+}
+const setups =
+  values.isas !== undefined
+    ? values.isas.split(',').map((i) => setup(i, undefined, isaOf(i)))
+    : (values.addons?.split(',') ?? [undefined]).map((p) => setup(p ?? 'build', p, undefined));
 const gops: number[][] = setups.map(() => []);
 for (let r = 0; r < Number(values.reps) + 1; r++) {
   for (let i = 0; i < setups.length; i++) {

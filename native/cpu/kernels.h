@@ -28,6 +28,7 @@ struct MatmulQ8Args {
   const void* bias;      // [N] of bdtype, or null
   DType bdtype;
   int64_t T, K, N, ldx;  // ldx: K rounded up to a multiple of 32
+  const uint8_t* xpack;  // the codes of the full 16-token blocks packed by KernelTable::q8_pack, or null
 };
 
 struct MatmulGgmlArgs {
@@ -80,6 +81,9 @@ struct KernelTable {
   // out[t, n0:n1] = xd[t] * scales[n] * (xq . wq[n0:n1]^T) (+ bias): exact integer dots, so identical
   // for every T, tile, thread split and ISA.
   void (*matmul_q8)(const MatmulQ8Args& a, int64_t n0, int64_t n1);
+  // Rows [r0, r1) of x [*, K] -> matmul_q8's int16 codes [*, ldq] and row scales (quantize_rows16.cpp);
+  // the same codes on every table.
+  void (*quantize_rows16)(const float* x, int64_t K, int64_t ldq, int16_t* q, float* d, int64_t r0, int64_t r1);
   // Rows [r0, r1) of x [*, K] -> per-32 int8 codes, f32 scales and code sums (ops-ggml.ts spec).
   void (*quantize_act)(const float* x, int8_t* q, float* d, int32_t* s, int64_t K, int64_t r0, int64_t r1);
   // out[t, n0:n1] for all t on ggml blocks (matmul_ggml.cpp); batch-invariant per element.
@@ -87,6 +91,11 @@ struct KernelTable {
   // out[r, :] = decoded row ids[r] of w, rows [r0, r1), bit-exact to the spec.
   void (*dequant_rows)(float* out, const uint8_t* w, int32_t type, int64_t row_bytes, int64_t K, const int32_t* ids,
                        int64_t r0, int64_t r1);
+  // Only on tables whose matmul_q8 takes packed activations (AMX), else null: whether a [T, K] matmul
+  // goes that way, and the packing of token blocks [tb0, tb1) of 16 rows of codes into dst
+  // (T / 16 * K * 32 bytes). matmul_q8 computes the same exact dots with or without them.
+  bool (*q8_pack_usable)(int64_t T, int64_t K);
+  void (*q8_pack)(const int16_t* xq, int64_t ldx, int64_t K, uint8_t* dst, int64_t tb0, int64_t tb1);
 };
 
 const KernelTable* kernels_avx512();
@@ -94,6 +103,9 @@ const KernelTable* kernels_avx2();
 // As above with matmul_ggml and matmul_q8 on VNNI dot products (AVX512-VNNI / AVX-VNNI); isa "avx512vnni" / "avx2vnni".
 const KernelTable* kernels_avx512_vnni();
 const KernelTable* kernels_avx2_vnni();
+// kernels_avx512_vnni() with matmul_q8 on AMX tiles for prefill (AMX-TILE + AMX-INT8 and the OS's
+// permission for tile data, which dispatch.cpp requests); isa "avx512amx".
+const KernelTable* kernels_avx512_amx();
 const KernelTable* kernels_generic();
 
 }}  // namespace tmill::cpu

@@ -23,16 +23,9 @@
 
 namespace tmill { namespace cpu { namespace TM_ISA {
 
-namespace {
+#include "matmul_q8_finish.h"
 
-// The exact dot product times both scales (an f32 x f32 product is exact in f64), rounded once to
-// f32, then + bias. A row with a non-finite activation has xd = NaN, so its outputs are NaN.
-inline float q8_finish(const MatmulQ8Args& a, int64_t t, int64_t n, int64_t dot) {
-  const double s = static_cast<double>(a.xd[t]) * static_cast<double>(a.scales[n]);
-  float v = static_cast<float>(static_cast<double>(dot) * s);
-  if (a.bias != nullptr) v += load_scalar(a.bias, n, a.bdtype);
-  return v;
-}
+namespace {
 
 [[maybe_unused]] constexpr int64_t kPrefetchTiles = TM_Q8_PREFETCH_TILES;
 

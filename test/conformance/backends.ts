@@ -20,6 +20,7 @@ export interface ConformanceTarget {
 
 /** The cpuinfo flags each forced ISA needs (the *vnni tables differ from their base only in matmulGgml and matmulQ8). */
 const ISA_FLAGS: Readonly<Record<CpuIsa, readonly string[]>> = {
+  avx512amx: ['amx_tile', 'amx_int8', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx2', 'fma', 'f16c'],
   avx512vnni: ['avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx2', 'fma', 'f16c'],
   avx512: ['avx512f', 'avx512bw', 'avx512vl', 'avx2', 'fma', 'f16c'],
   avx2vnni: ['avx_vnni', 'avx2', 'fma', 'f16c'],

@@ -92,6 +92,10 @@ const SHAPES: readonly Shape[] = [
   { T: 5, K: 100, N: 37, bias: 'bf16' },
   { T: 37, K: 96, N: 80 },
   { T: 130, K: 200, N: 97 }, // prefill T with remainders in T, N and K
+  { T: 16, K: 64, N: 16 }, // AMX (avx512amx): one 16-token block x one 16-row weight group x one K step
+  { T: 37, K: 192, N: 70 }, // AMX: token tail (5) and weight tail (70 = 2 x 32 + 6) on the VNNI tiles
+  { T: 48, K: 2048, N: 48, bias: 'f16' }, // AMX: a pair and a single 16-row group, long K
+  { T: 128, K: 768, N: 288 }, // stories110M-sized prefill
   { T: 1, K: 288, N: 768 }, // stories15M w1/w3
   { T: 1, K: 768, N: 2304 }, // stories110M qkv-sized
   { T: 2, K: 2048, N: 768 }, // stories110M w2
@@ -177,19 +181,23 @@ cases.push({
   run: async (h) => {
     // CUDA takes different kernels for T <= 8 (GEMV) and T > 8 (dequantize + cuBLASLt), as matmul does.
     if (h.be.name !== 'cpu') return h.t.skip('batch invariance is a CPU backend property');
-    const [T, K, N] = [9, 300, 70];
-    const x = h.act([T, K], h.rng.normals(T * K));
-    const { wq, scales } = qweight(h, N, K);
-    const all = h.out([T, N]);
-    h.be.matmulQ8!(all.be, x.be, wq.be, scales.be, null);
-    const batched = await h.be.read(all.be);
-    for (let t = 0; t < T; t++) {
-      const one = h.out([1, N]);
-      h.be.matmulQ8!(one.be, h.be.view(x.be, [1, K], t * K), wq.be, scales.be, null);
-      const got = await h.be.read(one.be);
-      for (let n = 0; n < N; n++) assert.equal(got[n], batched[t * N + n], `row ${t} col ${n}`);
+    for (const [T, K, N] of [
+      [9, 300, 70],
+      [35, 320, 70], // K % 64 == 0, T >= 16: the batch takes the AMX tiles where the CPU has them
+    ] as const) {
+      const x = h.act([T, K], h.rng.normals(T * K));
+      const { wq, scales } = qweight(h, N, K);
+      const all = h.out([T, N]);
+      h.be.matmulQ8!(all.be, x.be, wq.be, scales.be, null);
+      const batched = await h.be.read(all.be);
+      for (let t = 0; t < T; t++) {
+        const one = h.out([1, N]);
+        h.be.matmulQ8!(one.be, h.be.view(x.be, [1, K], t * K), wq.be, scales.be, null);
+        const got = await h.be.read(one.be);
+        for (let n = 0; n < N; n++) assert.equal(got[n], batched[t * N + n], `row ${t} col ${n}`);
+      }
     }
   },
 });
 
-conformanceSuite('matmulQ8', cases, ['avx512vnni', 'avx512', 'avx2vnni']);
+conformanceSuite('matmulQ8', cases, ['avx512amx', 'avx512vnni', 'avx512', 'avx2vnni']);

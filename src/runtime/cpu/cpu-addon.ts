@@ -7,9 +7,9 @@ import { loadCpuAddon, type CpuAddon } from '../native.js';
 import { TokenmillError } from '../../util/errors.js';
 import { OP_PAYLOAD_INTS } from './cpu-op-abi.js';
 
-export type CpuIsa = 'avx512vnni' | 'avx512' | 'avx2vnni' | 'avx2' | 'generic';
+export type CpuIsa = 'avx512amx' | 'avx512vnni' | 'avx512' | 'avx2vnni' | 'avx2' | 'generic';
 /** Every CpuIsa, best first (the CLI checks TOKENMILL_CPU_ISA against it). */
-export const CPU_ISAS: readonly CpuIsa[] = ['avx512vnni', 'avx512', 'avx2vnni', 'avx2', 'generic'];
+export const CPU_ISAS: readonly CpuIsa[] = ['avx512amx', 'avx512vnni', 'avx512', 'avx2vnni', 'avx2', 'generic'];
 
 /** The addon, or why it cannot be used: missing, unloadable, or built from another op ABI (cpu-op-abi.ts). */
 export function usableCpuAddon(): { addon: CpuAddon | null; reason: string } {
