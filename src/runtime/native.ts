@@ -50,7 +50,10 @@ export type CpuNativeCode = 'invalid_argument' | 'out_of_range' | 'out_of_memory
 
 /** tokenmill_cpu.node: every function throws an Error with code CpuNativeCode on failure. */
 export interface CpuAddon {
-  /** forceIsa: '' for the best supported, or 'avx512amx' | 'avx512vnni' | 'avx512' | 'avx2vnni' | 'avx2' | 'generic'. Options absent = defaults. */
+  /**
+   * forceIsa: '' for the best supported, or 'avx512amx' | 'avx512vnni' | 'avx512' | 'avx2vnni' | 'avx2' | 'generic'.
+   * Options absent = defaults.
+   */
   createEngine(numThreads: number, forceIsa: string, options?: CpuPoolOptions & CpuEngineSwitches): CpuEngineHandle;
   /** Frees every buffer and joins the workers; the handle is dead afterwards. */
   destroyEngine(engine: CpuEngineHandle): void;
