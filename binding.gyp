@@ -10,6 +10,7 @@
       'native/cpu/matmul_q8_amx.cpp',
       'native/cpu/quantize_rows16.cpp',
       'native/cpu/matmul_ggml.cpp',
+      'native/cpu/matmul_ggml_amx.cpp',
       'native/cpu/norm.cpp',
       'native/cpu/elementwise.cpp',
       'native/cpu/gather.cpp',

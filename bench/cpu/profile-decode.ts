@@ -4,7 +4,7 @@
 // engine's per-op profile, switched on here) and the host remainder; then the same for the prefill
 // steps (prompt tok/s).
 // node --import tsx bench/cpu/profile-decode.ts --model DIR [--graphs] [--threads 1] [--seqs 1,8,32] [--in 128] [--out 128]
-//   [--kv-cache-dtype f16] [--quantize int8|q8_0] [--addon FILE.node]
+//   [--kv-cache-dtype f16] [--quantize int8|q8_0] [--addon FILE.node] [--isa avx512vnni]
 import { parseArgs } from 'node:util';
 import { configureNativeAddons } from '../../src/runtime/native.js';
 import type { QuantizeMode } from '../../src/model/quantize.js';
@@ -12,7 +12,7 @@ import { benchEngineOptions } from '../../src/cli/bench-engine.js';
 import { Engine } from '../../src/engine/engine.js';
 import { samplingParams } from '../../src/engine/sampling-params.js';
 import { loadModel } from '../../src/model/loader.js';
-import { selectBackend } from '../../src/runtime/select.js';
+import { CPU_ISAS, selectBackend } from '../../src/runtime/select.js';
 import { OP } from '../../src/runtime/cpu/cpu-tensor.js';
 
 const { values } = parseArgs({
@@ -26,12 +26,21 @@ const { values } = parseArgs({
     graphs: { type: 'boolean', default: false },
     quantize: { type: 'string' },
     addon: { type: 'string' },
+    isa: { type: 'string' },
   },
 });
 if (values.addon !== undefined) configureNativeAddons({ cpuAddonPath: values.addon });
 const threads = Number(values.threads);
 const graphs = values.graphs === true;
-const { backend } = selectBackend({ device: 'cpu', cpuEngine: { profile: true }, graphs, ...(threads > 0 ? { numThreads: threads } : {}) });
+const cpuIsa = CPU_ISAS.find((i) => i === values.isa);
+if (values.isa !== undefined && cpuIsa === undefined) throw new Error(`--isa: one of ${CPU_ISAS.join(', ')}`);
+const { backend } = selectBackend({
+  device: 'cpu',
+  cpuEngine: { profile: true },
+  graphs,
+  ...(threads > 0 ? { numThreads: threads } : {}),
+  ...(cpuIsa ? { cpuIsa } : {}),
+});
 const seqList = values.seqs!.split(',').map(Number);
 const inLen = Number(values.in),
   outLen = Number(values.out);

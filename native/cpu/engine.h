@@ -78,6 +78,7 @@ class CpuEngine {
   std::vector<int32_t> act_s_;    // [T, K/32]
   std::vector<int16_t> act16_q_;  // matmulQ8 activation codes [T, ldx]
   std::vector<float> act16_d_;    // [T]
+  std::vector<uint8_t> act_pack_;    // matmulGgml activations packed for AMX tiles (KernelTable::ggml_pack)
   std::vector<uint8_t> act16_pack_;  // the codes packed for the AMX tiles (KernelTable::q8_pack)
   bool profile_ = false;
   bool hugepages_ = true;

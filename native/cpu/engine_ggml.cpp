@@ -48,11 +48,22 @@ Status CpuEngine::op_matmul_ggml(const int32_t* a) {
   int32_t* s = act_s_.data();
   pool_.parallel_for(T, T * K < kParallelMinWork ? T : ceil_div(kParallelMinWork, K),
                      [&](int64_t r0, int64_t r1) { k->quantize_act(xp, q, d, s, K, r0, r1); });
+  // AMX tables: the type's tiles take 16 weight rows at a time and, for T >= 2, packed activations.
+  const bool amx = k->ggml_amx_type != nullptr && k->ggml_amx_type(type);
+  const uint8_t* xpack = nullptr;
+  if (amx && T >= 2) {
+    const int64_t blocks = (T + 15) / 16, bytes = blocks * G * 576;
+    if (static_cast<int64_t>(act_pack_.size()) < bytes) act_pack_.resize(static_cast<size_t>(bytes));
+    uint8_t* pack = act_pack_.data();
+    pool_.parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) { k->ggml_pack(q, d, T, K, pack, b0, b1); });
+    xpack = pack;
+  }
   MatmulGgmlArgs m{reinterpret_cast<float*>(out.ptr), q, d, s, reinterpret_cast<const uint8_t*>(w.ptr), bias.ptr,
-                   bias.dtype, T, K, N, row_bytes, type};
+                   bias.dtype, T, K, N, row_bytes, type, xpack};
   // ~8 chunks per thread for balance; tiny products stay on the calling thread.
-  int64_t grain = ceil_div(N, 8 * static_cast<int64_t>(pool_.num_threads()));
-  if (grain < 1) grain = 1;
+  const int64_t unit = amx ? 16 : 1;
+  int64_t grain = ceil_div(ceil_div(N, 8 * static_cast<int64_t>(pool_.num_threads())), unit) * unit;
+  if (grain < unit) grain = unit;
   if (T * N * K < 8 * kParallelMinWork) grain = N;
   pool_.parallel_for(N, grain, [&](int64_t n0, int64_t n1) { k->matmul_ggml(m, n0, n1); }, T * N * K);
   return Status::Ok();

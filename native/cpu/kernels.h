@@ -41,6 +41,7 @@ struct MatmulGgmlArgs {
   DType bdtype;
   int64_t T, K, N, row_bytes;
   int32_t type;
+  const uint8_t* xpack;  // the activations packed by KernelTable::ggml_pack (T >= 2 on an AMX type), or null
 };
 
 struct AttentionArgs {
@@ -96,6 +97,11 @@ struct KernelTable {
   // (T / 16 * K * 32 bytes). matmul_q8 computes the same exact dots with or without them.
   bool (*q8_pack_usable)(int64_t T, int64_t K);
   void (*q8_pack)(const int16_t* xq, int64_t ldx, int64_t K, uint8_t* dst, int64_t tb0, int64_t tb1);
+  // Likewise for matmul_ggml (AMX tables, else null): whether ggml `type` runs on the tiles (then N
+  // splits in multiples of 16), and the packing of 16-token blocks [tb0, tb1) of the codes and scales
+  // (zero padded past T; (T + 15) / 16 * (K / 32) * 576 bytes), needed for T >= 2.
+  bool (*ggml_amx_type)(int32_t type);
+  void (*ggml_pack)(const int8_t* xq, const float* xd, int64_t T, int64_t K, uint8_t* dst, int64_t tb0, int64_t tb1);
 };
 
 const KernelTable* kernels_avx512();
@@ -103,7 +109,7 @@ const KernelTable* kernels_avx2();
 // As above with matmul_ggml and matmul_q8 on VNNI dot products (AVX512-VNNI / AVX-VNNI); isa "avx512vnni" / "avx2vnni".
 const KernelTable* kernels_avx512_vnni();
 const KernelTable* kernels_avx2_vnni();
-// kernels_avx512_vnni() with matmul_q8 on AMX tiles for prefill (AMX-TILE + AMX-INT8 and the OS's
+// kernels_avx512_vnni() with matmul_q8 on AMX tiles for prefill and Q8_0 matmul_ggml on them for every T (AMX-TILE + AMX-INT8 and the OS's
 // permission for tile data, which dispatch.cpp requests); isa "avx512amx".
 const KernelTable* kernels_avx512_amx();
 const KernelTable* kernels_generic();

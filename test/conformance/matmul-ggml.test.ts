@@ -116,4 +116,4 @@ cases.push({
 });
 
 // Every ISA variant of the ggml kernels (zmm / ymm, VNNI or not) against the spec where the CPU has it.
-conformanceSuite('matmulGgml', cases, ['avx512vnni', 'avx512', 'avx2vnni'], { cudaGgml: true });
+conformanceSuite('matmulGgml', cases, ['avx512amx', 'avx512vnni', 'avx512', 'avx2vnni'], { cudaGgml: true });
