@@ -10,6 +10,7 @@
 // this table's Q8_0 results differ from theirs within the spec's tolerance, not bit for bit.)
 // The weights are the A operand in place: 16 rows x the 32 codes of block b, at stride row_bytes.
 // Tiles: C = tmm0..3 (four blocks in flight), A = tmm4/5, B = tmm6/7.
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -144,30 +145,47 @@ void group_one(const MatmulGgmlArgs& a, const uint8_t* w, int64_t rb, int64_t n,
   _mm512_mask_storeu_ps(a.out + n, static_cast<__mmask16>((1u << nr) - 1u), acc);
 }
 
+// A row group's blocks repacked for the token blocks that all reread it: codes [G][16 rows][32]
+// (a contiguous 512-byte A tile per block; loads from 16 rows row_bytes apart ran slower) and the
+// f16 scales as f32 [G][16] (a broadcast operand per row, not a gather per block).
+void pack_group(const uint8_t* w, int64_t rb, int64_t G, uint8_t* codes, float* scales) {
+  for (int64_t b = 0; b < G; b++) {
+    for (int64_t i = 0; i < 16; i++) {
+      const uint8_t* blk = w + i * rb + b * 34;
+      std::memcpy(codes + (b * 16 + i) * 32, blk + 2, 32);
+    }
+    _mm512_store_ps(scales + b * 16, row_scales(w, rb, b));
+  }
+}
+
 // Tokens [16 tb, 16 tb + nt) from the packed blocks: acc[i] = row i, lanes = tokens; one transpose at
 // the end turns them into output rows.
-void group_block(const MatmulGgmlArgs& a, const uint8_t* w, int64_t rb, int64_t n, int nr, int64_t tb, int nt) {
+void group_block(const MatmulGgmlArgs& a, const uint8_t* codes, const float* scales, int64_t n, int nr, int64_t tb,
+                 int nt) {
   const int64_t G = a.K / 32;
   const uint8_t* xp = a.xpack + tb * G * kPackBlock;
-  auto xb = [&](int64_t blk) { return xp + blk * kPackBlock; };
-  constexpr int64_t bstride = 64;
   __m512 acc[16];
   for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
   alignas(64) int32_t c[4][256];
   auto epilogue = [&](int u, int64_t blk) {
-    const __m512 dw = row_scales(w, rb, blk);
-    const __m512 dx = _mm512_loadu_ps(reinterpret_cast<const float*>(xb(blk) + kTileBytes));
+    const float* dw = scales + blk * 16;
+    const __m512 dx = _mm512_loadu_ps(reinterpret_cast<const float*>(xp + blk * kPackBlock + kTileBytes));
     for (int i = 0; i < 16; i++) {
-      const __m512 s = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_set1_epi32(i), dw), dx);
+      const __m512 s = _mm512_mul_ps(_mm512_set1_ps(dw[i]), dx);
       acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c[u] + 16 * i)), s, acc[i]);
     }
   };
+#define TM_AMX_PACKED(c, ta, tb_, blk)                       \
+  _tile_zero(c);                                            \
+  _tile_loadd(ta, codes + (blk) * 512, 32);                 \
+  _tile_loadd(tb_, xp + (blk) * kPackBlock, 64);            \
+  _tile_dpbssd(c, ta, tb_);
   int64_t b = 0;
   for (; b + 4 <= G; b += 4) {
-    TM_AMX_BLOCK(0, 4, 6, b)
-    TM_AMX_BLOCK(1, 5, 7, b + 1)
-    TM_AMX_BLOCK(2, 4, 6, b + 2)
-    TM_AMX_BLOCK(3, 5, 7, b + 3)
+    TM_AMX_PACKED(0, 4, 6, b)
+    TM_AMX_PACKED(1, 5, 7, b + 1)
+    TM_AMX_PACKED(2, 4, 6, b + 2)
+    TM_AMX_PACKED(3, 5, 7, b + 3)
     _tile_stored(0, c[0], 64);
     _tile_stored(1, c[1], 64);
     _tile_stored(2, c[2], 64);
@@ -175,10 +193,11 @@ void group_block(const MatmulGgmlArgs& a, const uint8_t* w, int64_t rb, int64_t 
     for (int u = 0; u < 4; u++) epilogue(u, b + u);
   }
   for (; b < G; b++) {
-    TM_AMX_BLOCK(0, 4, 6, b)
+    TM_AMX_PACKED(0, 4, 6, b)
     _tile_stored(0, c[0], 64);
     epilogue(0, b);
   }
+#undef TM_AMX_PACKED
   __m512i r[16];
   for (int i = 0; i < 16; i++) r[i] = _mm512_castps_si512(acc[i]);
   transpose16(r);
@@ -193,9 +212,9 @@ void group_block(const MatmulGgmlArgs& a, const uint8_t* w, int64_t rb, int64_t 
 
 #undef TM_AMX_BLOCK
 
-// A thread's scratch for a last group of fewer than 16 rows, zero padded to 16 (the A tile always
-// loads 16 rows; reading past the matrix is not allowed).
-struct TailRows {
+// A thread's scratch: a last group of fewer than 16 rows, zero padded to 16 (the A tile always
+// loads 16 rows; reading past the matrix is not allowed), or a group repacked by pack_group.
+struct RowScratch {
   uint8_t* p = nullptr;
   size_t size = 0;
   uint8_t* get(size_t n) {
@@ -206,7 +225,7 @@ struct TailRows {
     }
     return p;
   }
-  ~TailRows() { std::free(p); }
+  ~RowScratch() { std::free(p); }
 };
 
 void amx_q8_0(const MatmulGgmlArgs& a, int64_t n0, int64_t n1) {
@@ -214,7 +233,12 @@ void amx_q8_0(const MatmulGgmlArgs& a, int64_t n0, int64_t n1) {
   const bool one = a.T == 1;
   if (!one) load_config(64);
   const int64_t TB = (a.T + 15) / 16;
-  thread_local TailRows tail;
+  thread_local RowScratch tail, group;
+  const int64_t G = a.K / 32;
+  uint8_t* codes = one ? nullptr : group.get(static_cast<size_t>(G * 512 + G * 64 + 64));
+  // 64-byte aligned inside the scratch (malloc gives 16).
+  codes = one ? nullptr : reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(codes) + 63) & ~uintptr_t{63});
+  float* scales = one ? nullptr : reinterpret_cast<float*>(codes + G * 512);
   for (int64_t n = n0; n < n1; n += 16) {
     const int nr = static_cast<int>(n1 - n < 16 ? n1 - n : 16);
     const uint8_t* w = a.w + n * rb;
@@ -228,9 +252,10 @@ void amx_q8_0(const MatmulGgmlArgs& a, int64_t n0, int64_t n1) {
       group_one(a, w, rb, n, nr);
       continue;
     }
+    pack_group(w, rb, G, codes, scales);
     for (int64_t tb = 0; tb < TB; tb++) {
       const int nt = static_cast<int>(a.T - 16 * tb < 16 ? a.T - 16 * tb : 16);
-      group_block(a, w, rb, n, nr, tb, nt);
+      group_block(a, codes, scales, n, nr, tb, nt);
     }
   }
   if (!one) _tile_release();
