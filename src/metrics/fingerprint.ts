@@ -28,6 +28,8 @@ export const ISA_FLAGS = [
   'avx512_bf16',
   'avx512_fp16',
   'amx_bf16',
+  'amx_tile',
+  'amx_int8',
 ] as const;
 
 /** Parse /proc/cpuinfo text: the model name and which ISA_FLAGS are present. */
