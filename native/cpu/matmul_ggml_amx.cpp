@@ -18,6 +18,10 @@
 #include "kernels.h"
 #include "simd.h"
 
+#ifndef TM_GGML_AMX_PF_GROUPS
+#define TM_GGML_AMX_PF_GROUPS 1
+#endif
+
 #if defined(__AVX512F__) && defined(__AVX512BW__)
 #include <immintrin.h>
 
@@ -130,7 +134,7 @@ void group_one(const MatmulGgmlArgs& a, const uint8_t* w, int64_t rb, int64_t n,
   // Decode streams every weight once: 16 row streams per group, which the hardware prefetcher
   // follows poorly. The next group's rows are contiguous, so each block prefetches it linearly at
   // the rate this group is consumed (16 rows x 34 bytes per block).
-  const char* pf = reinterpret_cast<const char*>(w + 16 * rb);
+  const char* pf = reinterpret_cast<const char*>(w + TM_GGML_AMX_PF_GROUPS * 16 * rb);
   __m512 acc = _mm512_setzero_ps();
   for (int64_t b = 0; b < G; b++) {
     for (int64_t o = 0; o < 16 * 34 + 63; o += 64) _mm_prefetch(pf + b * 16 * 34 + o, _MM_HINT_T0);
