@@ -29,16 +29,13 @@ namespace tmill { namespace cpu { namespace TM_ISA {
 
 void matmul_ggml_vnni(const MatmulGgmlArgs& a, int64_t n0, int64_t n1);
 
+#include "amx_common.h"
+
 namespace {
 
 constexpr int64_t kTileBytes = 8 * 64;             // B tile of one block: 8 rows (32 codes / 4) x 16 tokens x 4
 constexpr int64_t kPackBlock = kTileBytes + 64;    // + the 16 tokens' dx of that block
 
-struct alignas(64) TileConfig {
-  uint8_t palette, start_row, reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-};
 
 #pragma GCC push_options
 #pragma GCC target("amx-tile,amx-int8,avx512vnni")
@@ -63,27 +60,6 @@ inline __m512 row_scales(const uint8_t* w, int64_t rb, int64_t b) {
   return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
 }
 
-inline void transpose16(__m512i* r) {
-  __m512i t[16], u[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-  }
-  for (int q = 0; q < 4; q++) {
-    u[4 * q] = _mm512_unpacklo_epi64(t[4 * q], t[4 * q + 2]);
-    u[4 * q + 1] = _mm512_unpackhi_epi64(t[4 * q], t[4 * q + 2]);
-    u[4 * q + 2] = _mm512_unpacklo_epi64(t[4 * q + 1], t[4 * q + 3]);
-    u[4 * q + 3] = _mm512_unpackhi_epi64(t[4 * q + 1], t[4 * q + 3]);
-  }
-  for (int c = 0; c < 4; c++) {
-    const __m512i v0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x44), v1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xEE);
-    const __m512i v2 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x44), v3 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xEE);
-    r[c] = _mm512_shuffle_i32x4(v0, v2, 0x88);
-    r[4 + c] = _mm512_shuffle_i32x4(v0, v2, 0xDD);
-    r[8 + c] = _mm512_shuffle_i32x4(v1, v3, 0x88);
-    r[12 + c] = _mm512_shuffle_i32x4(v1, v3, 0xDD);
-  }
-}
 
 inline __m512 bias16(const MatmulGgmlArgs& a, int64_t n, int nr) {
   alignas(64) float b[16] = {0};
@@ -216,32 +192,17 @@ void group_block(const MatmulGgmlArgs& a, const uint8_t* codes, const float* sca
 
 #undef TM_AMX_BLOCK
 
-// A thread's scratch: a last group of fewer than 16 rows, zero padded to 16 (the A tile always
-// loads 16 rows; reading past the matrix is not allowed), or a group repacked by pack_group.
-struct RowScratch {
-  uint8_t* p = nullptr;
-  size_t size = 0;
-  uint8_t* get(size_t n) {
-    if (n > size) {
-      std::free(p);
-      p = static_cast<uint8_t*>(std::malloc(n));
-      size = n;
-    }
-    return p;
-  }
-  ~RowScratch() { std::free(p); }
-};
 
 void amx_q8_0(const MatmulGgmlArgs& a, int64_t n0, int64_t n1) {
   const int64_t rb = a.row_bytes;
   const bool one = a.T == 1;
   if (!one) load_config(64);
   const int64_t TB = (a.T + 15) / 16;
-  thread_local RowScratch tail, group;
+  // A last group of fewer than 16 rows is copied, zero padded, into `tail` (the A tile always loads
+  // 16 rows; reading past the matrix is not allowed); `group` holds a group repacked by pack_group.
+  thread_local AmxScratch tail, group;
   const int64_t G = a.K / 32;
-  uint8_t* codes = one ? nullptr : group.get(static_cast<size_t>(G * 512 + G * 64 + 64));
-  // 64-byte aligned inside the scratch (malloc gives 16).
-  codes = one ? nullptr : reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(codes) + 63) & ~uintptr_t{63});
+  uint8_t* codes = one ? nullptr : group.get(static_cast<size_t>(G * 512 + G * 64));
   float* scales = one ? nullptr : reinterpret_cast<float*>(codes + G * 512);
   for (int64_t n = n0; n < n1; n += 16) {
     const int nr = static_cast<int>(n1 - n < 16 ? n1 - n : 16);

@@ -11,6 +11,8 @@
 // Per 64 codes of K: 4 tile loads and 4 tile dot products of 16 x 16 x 64 each. Token rows past the
 // last full block of 16 and weight rows past the last group of 16 go to the AVX512-VNNI tiles.
 #include <cstdlib>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 #include "kernels.h"
@@ -23,33 +25,14 @@ namespace tmill { namespace cpu { namespace TM_ISA {
 
 void matmul_q8_vnni(const MatmulQ8Args& a, int64_t n0, int64_t n1);
 
+#include "amx_common.h"
 #include "matmul_q8_finish.h"
 
 namespace {
 
 constexpr int64_t kBlockBytes = 2 * 16 * 64;  // one 16-token x 64-code block: hi tile, then lo tile
 
-// A thread's 64-byte aligned scratch for its packed weight block (aligned tile loads), kept for the
-// thread's life and grown on demand.
-struct Scratch {
-  uint8_t* p = nullptr;
-  size_t size = 0;
-  uint8_t* get(size_t n) {
-    if (n > size) {
-      std::free(p);
-      size = (n + 63) & ~size_t{63};
-      p = static_cast<uint8_t*>(std::aligned_alloc(64, size));
-    }
-    return p;
-  }
-  ~Scratch() { std::free(p); }
-};
 
-struct alignas(64) TileConfig {
-  uint8_t palette, start_row, reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-};
 
 // Rows [m0, T) of a on the VNNI tiles (they index rows from 0, so shift the row pointers).
 void vnni_rows_from(const MatmulQ8Args& a, int64_t m0, int64_t n0, int64_t n1) {
@@ -77,30 +60,6 @@ void load_config() {
   _tile_loadconfig(&c);
 }
 
-// In-register transpose of a 16 x 16 int32 block (r[i] = row i): 32-bit and 64-bit unpacks within
-// 128-bit lanes, then two rounds of lane shuffles; 64 shuffles in all.
-inline void transpose16(__m512i* r) {
-  __m512i t[16], u[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-  }
-  // u[4 q + c], lane L: column 4 L + c of rows 4 q .. 4 q + 3.
-  for (int q = 0; q < 4; q++) {
-    u[4 * q] = _mm512_unpacklo_epi64(t[4 * q], t[4 * q + 2]);
-    u[4 * q + 1] = _mm512_unpackhi_epi64(t[4 * q], t[4 * q + 2]);
-    u[4 * q + 2] = _mm512_unpacklo_epi64(t[4 * q + 1], t[4 * q + 3]);
-    u[4 * q + 3] = _mm512_unpackhi_epi64(t[4 * q + 1], t[4 * q + 3]);
-  }
-  for (int c = 0; c < 4; c++) {
-    const __m512i v0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x44), v1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xEE);
-    const __m512i v2 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x44), v3 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xEE);
-    r[c] = _mm512_shuffle_i32x4(v0, v2, 0x88);
-    r[4 + c] = _mm512_shuffle_i32x4(v0, v2, 0xDD);
-    r[8 + c] = _mm512_shuffle_i32x4(v1, v3, 0x88);
-    r[12 + c] = _mm512_shuffle_i32x4(v1, v3, 0xDD);
-  }
-}
 
 // hi/lo int32 sums [16 weight rows][16 tokens] -> out[t0 + t, n .. n + 16), q8_finish's arithmetic on
 // vectors: the same exact int64 dot, f64 scale product, one rounding to f32 and + bias, so the same
@@ -204,7 +163,7 @@ void amx_blocks(const MatmulQ8Args& a, int64_t n0, int64_t n16) {
   const int64_t K = a.K, TB = a.T / 16;
   int64_t rows = (192 * 1024 / K) & ~int64_t{31};
   if (rows < 32) rows = 32;
-  thread_local Scratch scratch;
+  thread_local AmxScratch scratch;
   uint8_t* wp = scratch.get(static_cast<size_t>(rows * K));
   load_config();
   for (int64_t nb = n0; nb < n16; nb += rows) {
