@@ -10,7 +10,6 @@
 // A = tmm4, tmm5 (the two weight groups), B = tmm6, tmm7 (hi and lo of one 16-token block).
 // Per 64 codes of K: 4 tile loads and 4 tile dot products of 16 x 16 x 64 each. Token rows past the
 // last full block of 16 and weight rows past the last group of 16 go to the AVX512-VNNI tiles.
-#include <cstdlib>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
