@@ -52,7 +52,7 @@ Status CpuEngine::op_matmul_ggml(const int32_t* a) {
   const bool amx = k->ggml_amx_type != nullptr && k->ggml_amx_type(type);
   const uint8_t* xpack = nullptr;
   if (amx && T >= 2) {
-    const int64_t blocks = (T + 15) / 16, bytes = blocks * G * 576;
+    const int64_t blocks = (T + 15) / 16, bytes = blocks * G * kGgmlPackBlockBytes;
     if (static_cast<int64_t>(act_pack_.size()) < bytes) act_pack_.resize(static_cast<size_t>(bytes));
     uint8_t* pack = act_pack_.data();
     pool_.parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) { k->ggml_pack(q, d, T, K, pack, b0, b1); });

@@ -40,7 +40,8 @@ Status CpuEngine::op_matmul_q8(const int32_t* a) {
   const uint8_t* xpack = nullptr;
   if (k->q8_pack != nullptr && k->q8_pack_usable(T, K)) {
     const int64_t blocks = T / 16;
-    if (static_cast<int64_t>(act16_pack_.size()) < blocks * K * 32) act16_pack_.resize(static_cast<size_t>(blocks * K * 32));
+    const int64_t bytes = blocks * K * kQ8PackBytesPerK;
+    if (static_cast<int64_t>(act16_pack_.size()) < bytes) act16_pack_.resize(static_cast<size_t>(bytes));
     uint8_t* pack = act16_pack_.data();
     pool_.parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) { k->q8_pack(q, ldx, K, pack, b0, b1); });
     xpack = pack;

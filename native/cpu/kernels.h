@@ -31,6 +31,12 @@ struct MatmulQ8Args {
   const uint8_t* xpack;  // the codes of the full 16-token blocks packed by KernelTable::q8_pack, or null
 };
 
+// Packed activations of the AMX tables, bytes per 16-token block: q8_pack K * kQ8PackBytesPerK (the hi
+// and lo bytes of 16 codes per k), ggml_pack (K / 32) * kGgmlPackBlockBytes (a 512-byte B tile of one
+// 32-code block, then the 16 tokens' f32 scales).
+constexpr int64_t kQ8PackBytesPerK = 32;
+constexpr int64_t kGgmlPackBlockBytes = 512 + 64;
+
 struct MatmulGgmlArgs {
   float* out;            // [T, N]
   const int8_t* xq;      // [T, K] activation codes (quantize_act)
@@ -94,12 +100,12 @@ struct KernelTable {
                        int64_t r0, int64_t r1);
   // Only on tables whose matmul_q8 takes packed activations (AMX), else null: whether a [T, K] matmul
   // goes that way, and the packing of token blocks [tb0, tb1) of 16 rows of codes into dst
-  // (T / 16 * K * 32 bytes). matmul_q8 computes the same exact dots with or without them.
+  // (T / 16 * K * kQ8PackBytesPerK bytes). matmul_q8 computes the same exact dots with or without them.
   bool (*q8_pack_usable)(int64_t T, int64_t K);
   void (*q8_pack)(const int16_t* xq, int64_t ldx, int64_t K, uint8_t* dst, int64_t tb0, int64_t tb1);
   // Likewise for matmul_ggml (AMX tables, else null): whether ggml `type` runs on the tiles (then N
   // splits in multiples of 16), and the packing of 16-token blocks [tb0, tb1) of the codes and scales
-  // (zero padded past T; (T + 15) / 16 * (K / 32) * 576 bytes), needed for T >= 2.
+  // (zero padded past T; (T + 15) / 16 * (K / 32) * kGgmlPackBlockBytes bytes), needed for T >= 2.
   bool (*ggml_amx_type)(int32_t type);
   void (*ggml_pack)(const int8_t* xq, const float* xd, int64_t T, int64_t K, uint8_t* dst, int64_t tb0, int64_t tb1);
 };

@@ -34,7 +34,8 @@ void matmul_ggml_vnni(const MatmulGgmlArgs& a, int64_t n0, int64_t n1);
 namespace {
 
 constexpr int64_t kTileBytes = 8 * 64;             // B tile of one block: 8 rows (32 codes / 4) x 16 tokens x 4
-constexpr int64_t kPackBlock = kTileBytes + 64;    // + the 16 tokens' dx of that block
+constexpr int64_t kPackBlock = kGgmlPackBlockBytes;  // + the 16 tokens' dx of that block (kernels.h)
+static_assert(kPackBlock == kTileBytes + 64, "pack layout");
 
 
 #pragma GCC push_options

@@ -30,6 +30,7 @@ void matmul_q8_vnni(const MatmulQ8Args& a, int64_t n0, int64_t n1);
 namespace {
 
 constexpr int64_t kBlockBytes = 2 * 16 * 64;  // one 16-token x 64-code block: hi tile, then lo tile
+static_assert(kBlockBytes == 64 * kQ8PackBytesPerK, "pack layout (kernels.h)");
 
 
 
