@@ -11,6 +11,7 @@
       'native/cpu/quantize_rows16.cpp',
       'native/cpu/matmul_ggml.cpp',
       'native/cpu/matmul_ggml_amx.cpp',
+      'native/cpu/matmul_ggml_amx_decode.cpp',
       'native/cpu/norm.cpp',
       'native/cpu/elementwise.cpp',
       'native/cpu/gather.cpp',

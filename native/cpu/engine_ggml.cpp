@@ -55,7 +55,7 @@ Status CpuEngine::op_matmul_ggml(const int32_t* a) {
     const int64_t blocks = (T + 15) / 16, bytes = blocks * G * kGgmlPackBlockBytes;
     if (static_cast<int64_t>(act_pack_.size()) < bytes) act_pack_.resize(static_cast<size_t>(bytes));
     uint8_t* pack = act_pack_.data();
-    pool_.parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) { k->ggml_pack(q, d, T, K, pack, b0, b1); });
+    pool_.parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) { k->ggml_pack(q, d, s, T, K, pack, b0, b1); });
     xpack = pack;
   }
   MatmulGgmlArgs m{reinterpret_cast<float*>(out.ptr), q, d, s, reinterpret_cast<const uint8_t*>(w.ptr), bias.ptr,

@@ -24,7 +24,8 @@ bool q8_amx_usable(int64_t T, int64_t K);
 void q8_pack_amx(const int16_t* xq, int64_t ldx, int64_t K, uint8_t* dst, int64_t tb0, int64_t tb1);
 void matmul_ggml_amx(const MatmulGgmlArgs& a, int64_t n0, int64_t n1);
 bool ggml_amx_type(int32_t type);
-void ggml_pack_amx(const int8_t* xq, const float* xd, int64_t T, int64_t K, uint8_t* dst, int64_t tb0, int64_t tb1);
+void ggml_pack_amx(const int8_t* xq, const float* xd, const int32_t* xs, int64_t T, int64_t K, uint8_t* dst, int64_t tb0,
+                   int64_t tb1);
 void dequant_rows(float* out, const uint8_t* w, int32_t type, int64_t row_bytes, int64_t K, const int32_t* ids, int64_t r0,
                   int64_t r1);
 
@@ -38,7 +39,7 @@ static const KernelTable kTableVnni = {TM_ISA_NAME "vnni", matmul, rmsnorm, add_
                                        dequant_rows, nullptr, nullptr, nullptr, nullptr};
 #endif
 #if defined(__AVX512F__)
-// The VNNI table with the AMX int8 matmul (matmul_q8_amx.cpp), the AMX Q8_0 matmul_ggml
+// The VNNI table with the AMX int8 matmul (matmul_q8_amx.cpp), the AMX Q8_0 / Q4_K / Q6_K matmul_ggml
 // (matmul_ggml_amx.cpp) and their activation packing.
 static const KernelTable kTableAmx = {TM_ISA_NAME "amx", matmul, rmsnorm, add_rmsnorm, silu_mul,
                                       gather_rows, argmax, attention, matmul_q8_amx, quantize_rows16, quantize_act, matmul_ggml_amx,

@@ -33,9 +33,9 @@ struct MatmulQ8Args {
 
 // Packed activations of the AMX tables, bytes per 16-token block: q8_pack K * kQ8PackBytesPerK (the hi
 // and lo bytes of 16 codes per k), ggml_pack (K / 32) * kGgmlPackBlockBytes (a 512-byte B tile of one
-// 32-code block, then the 16 tokens' f32 scales).
+// 32-code group, then the 16 tokens' f32 scales dx and dx * code sum: ggml_amx.h).
 constexpr int64_t kQ8PackBytesPerK = 32;
-constexpr int64_t kGgmlPackBlockBytes = 512 + 64;
+constexpr int64_t kGgmlPackBlockBytes = 512 + 128;
 
 struct MatmulGgmlArgs {
   float* out;            // [T, N]
@@ -104,10 +104,11 @@ struct KernelTable {
   bool (*q8_pack_usable)(int64_t T, int64_t K);
   void (*q8_pack)(const int16_t* xq, int64_t ldx, int64_t K, uint8_t* dst, int64_t tb0, int64_t tb1);
   // Likewise for matmul_ggml (AMX tables, else null): whether ggml `type` runs on the tiles (then N
-  // splits in multiples of 16), and the packing of 16-token blocks [tb0, tb1) of the codes and scales
-  // (zero padded past T; (T + 15) / 16 * (K / 32) * kGgmlPackBlockBytes bytes), needed for T >= 2.
+  // splits in multiples of 16), and the packing of 16-token blocks [tb0, tb1) of the codes, scales and
+  // code sums (zero padded past T; (T + 15) / 16 * (K / 32) * kGgmlPackBlockBytes bytes), needed for T >= 2.
   bool (*ggml_amx_type)(int32_t type);
-  void (*ggml_pack)(const int8_t* xq, const float* xd, int64_t T, int64_t K, uint8_t* dst, int64_t tb0, int64_t tb1);
+  void (*ggml_pack)(const int8_t* xq, const float* xd, const int32_t* xs, int64_t T, int64_t K, uint8_t* dst, int64_t tb0,
+                    int64_t tb1);
 };
 
 const KernelTable* kernels_avx512();
@@ -115,7 +116,7 @@ const KernelTable* kernels_avx2();
 // As above with matmul_ggml and matmul_q8 on VNNI dot products (AVX512-VNNI / AVX-VNNI); isa "avx512vnni" / "avx2vnni".
 const KernelTable* kernels_avx512_vnni();
 const KernelTable* kernels_avx2_vnni();
-// kernels_avx512_vnni() with matmul_q8 on AMX tiles for prefill and Q8_0 matmul_ggml on them for every T (AMX-TILE + AMX-INT8 and the OS's
+// kernels_avx512_vnni() with matmul_q8 on AMX tiles for prefill and Q8_0 / Q4_K / Q6_K matmul_ggml on them for every T (AMX-TILE + AMX-INT8 and the OS's
 // permission for tile data, which dispatch.cpp requests); isa "avx512amx".
 const KernelTable* kernels_avx512_amx();
 const KernelTable* kernels_generic();
