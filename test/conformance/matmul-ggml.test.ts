@@ -94,6 +94,67 @@ for (const type of GGML_QUANT_TYPES) {
   });
 }
 
+/** Q8_0 identity [K, K]: row n has code 1 at column n and scale 1, so out[t, n] = code(t, n) * dx(t, n / 32)
+ * with one exact product: the activation quantizer's codes and scales show through bit for bit. */
+function q8Identity(K: number): Int8Array {
+  const rowBytes = ggmlRowBytes('Q8_0', K);
+  const b = new Uint8Array(K * rowBytes);
+  for (let n = 0; n < K; n++) {
+    const o = n * rowBytes + Math.floor(n / 32) * 34;
+    b[o + 1] = 0x3c; // f16 1.0 (0x3c00, little-endian)
+    b[o + 2 + (n % 32)] = 1;
+  }
+  return new Int8Array(b.buffer);
+}
+
+/** Groups that exercise the quantizer: normals, exact ties (amax 127 and 63.5 make id exact), zeros,
+ * tiny and huge magnitudes, a lone spike, all-negative. */
+function quantizerRows(T: number, K: number, normals: Float32Array): Float32Array {
+  const x = new Float32Array(T * K);
+  for (let t = 0; t < T; t++) {
+    for (let g = 0; g < K / 32; g++) {
+      const kind = (t * 7 + g) % 8;
+      for (let i = 0; i < 32; i++) {
+        const j = t * K + g * 32 + i;
+        const r = normals[j]!;
+        x[j] =
+          kind === 0 ? r
+          : kind === 1 ? (i === 0 ? 127 : Math.round(r * 40) + 0.5) // dx = 1: x.5 ties to even
+          : kind === 2 ? (i === 0 ? -63.5 : Math.round(r * 40) / 2 + 0.25) // dx = 0.5: 2x = k + 0.5
+          : kind === 3 ? 0
+          : kind === 4 ? r * 1e-30
+          : kind === 5 ? r * 1e30
+          : kind === 6 ? (i === 5 ? 3.7 : r * 1e-3)
+          : -Math.abs(r) - 0.01;
+      }
+    }
+  }
+  return x;
+}
+
+cases.push({
+  name: 'activation quantizer: codes and scales bit-exact through a Q8_0 identity (ties, zeros, extremes)',
+  run: async (h) => {
+    if (h.be.name !== 'cpu' && h.be.name !== 'reference')
+      return h.t.skip('bit-exact activation codes are checked on the CPU tables; CUDA is held to tolerance above');
+    for (const [T, K] of [
+      [1, 96],
+      [3, 256],
+      [17, 320],
+    ] as const) {
+      const x = h.act([T, K], quantizerRows(T, K, h.rng.normals(T * K)));
+      const w = h.alloc([K, ggmlRowBytes('Q8_0', K)], 'i8');
+      const ident = q8Identity(K);
+      h.be.upload(w.be, ident);
+      h.ref.upload(w.ref, ident);
+      const out = h.out([T, K], 'f32');
+      mm(h.be, out.be, x.be, w.be, 'Q8_0', null);
+      mm(h.ref, out.ref, x.ref, w.ref, 'Q8_0', null);
+      await h.expectClose(`codes x scales [${T}x${K}]`, out, { rtol: 0, atol: 0 });
+    }
+  },
+});
+
 cases.push({
   name: 'batch invariance: each row alone equals the batched result exactly (every format)',
   run: async (h) => {
