@@ -107,7 +107,10 @@ for (const type of types) {
   for (const T of Ts) {
     const runs = backends.map((b, i) => {
       const x = b.alloc([T, K], 'f32');
-      b.upload(x, Float32Array.from({ length: T * K }, (_, j) => ((j * 37) % 101) / 101 - 0.5));
+      b.upload(
+        x,
+        Float32Array.from({ length: T * K }, (_, j) => ((j * 37) % 101) / 101 - 0.5),
+      );
       const out = b.alloc([T, N], 'f32');
       return () => {
         for (const w of weights[i]!) b.matmulGgml!(out, x, w, type, null);

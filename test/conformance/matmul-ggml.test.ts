@@ -109,6 +109,26 @@ function q8Identity(K: number): Int8Array {
 
 /** Groups that exercise the quantizer: normals, exact ties (amax 127 and 63.5 make id exact), zeros,
  * tiny and huge magnitudes, a lone spike, all-negative. */
+function quantizerValue(kind: number, i: number, r: number): number {
+  switch (kind) {
+    case 0:
+      return r;
+    case 1:
+      return i === 0 ? 127 : Math.round(r * 40) + 0.5; // dx = 1: x.5 ties to even
+    case 2:
+      return i === 0 ? -63.5 : Math.round(r * 40) / 2 + 0.25; // dx = 0.5: 2x = k + 0.5
+    case 3:
+      return 0;
+    case 4:
+      return r * 1e-30;
+    case 5:
+      return r * 1e30;
+    case 6:
+      return i === 5 ? 3.7 : r * 1e-3;
+    default:
+      return -Math.abs(r) - 0.01;
+  }
+}
 function quantizerRows(T: number, K: number, normals: Float32Array): Float32Array {
   const x = new Float32Array(T * K);
   for (let t = 0; t < T; t++) {
@@ -117,15 +137,7 @@ function quantizerRows(T: number, K: number, normals: Float32Array): Float32Arra
       for (let i = 0; i < 32; i++) {
         const j = t * K + g * 32 + i;
         const r = normals[j]!;
-        x[j] =
-          kind === 0 ? r
-          : kind === 1 ? (i === 0 ? 127 : Math.round(r * 40) + 0.5) // dx = 1: x.5 ties to even
-          : kind === 2 ? (i === 0 ? -63.5 : Math.round(r * 40) / 2 + 0.25) // dx = 0.5: 2x = k + 0.5
-          : kind === 3 ? 0
-          : kind === 4 ? r * 1e-30
-          : kind === 5 ? r * 1e30
-          : kind === 6 ? (i === 5 ? 3.7 : r * 1e-3)
-          : -Math.abs(r) - 0.01;
+        x[j] = quantizerValue(kind, i, r);
       }
     }
   }
