@@ -9,12 +9,13 @@ import type { LogLevel } from '../util/logger.js';
 import { TokenmillError } from '../util/errors.js';
 
 /**
- * Engine options from the environment: TOKENMILL_DECODE_GRAPHS=1 turns decode-step graphs on;
+ * Engine options from the environment: TOKENMILL_DECODE_GRAPHS=1 / 0 turns decode-step graphs on / off
+ * (default: on where the backend's graphs are validated for it, i.e. the CPU);
  * TOKENMILL_DEVICE_GRAMMAR_MASKS=1 applies grammar masks on the device (CUDA).
  */
 export function engineOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Pick<EngineOptions, 'decodeGraphs' | 'deviceGrammarMasks'> {
   return {
-    ...(env.TOKENMILL_DECODE_GRAPHS === '1' ? { decodeGraphs: true } : {}),
+    ...(env.TOKENMILL_DECODE_GRAPHS === '1' ? { decodeGraphs: true } : env.TOKENMILL_DECODE_GRAPHS === '0' ? { decodeGraphs: false } : {}),
     ...(env.TOKENMILL_DEVICE_GRAMMAR_MASKS === '1' ? { deviceGrammarMasks: true } : {}),
   };
 }

@@ -48,10 +48,10 @@ export interface EngineOptions {
   readonly deviceSampling?: boolean;
   /**
    * Capture pure-decode steps as graphs per batch-size bucket and replay them (backends with
-   * `graphs`, i.e. CUDA; ignored elsewhere). Default ENGINE_DEFAULTS.decodeGraphs (false); the CLI maps
-   * TOKENMILL_DECODE_GRAPHS=1 to true.
+   * `graphs`; ignored elsewhere). Default ENGINE_DEFAULTS.decodeGraphs ('auto': where the backend's
+   * graphs have decodeByDefault, i.e. the CPU); the CLI maps TOKENMILL_DECODE_GRAPHS=1 / 0 to true / false.
    */
-  readonly decodeGraphs?: boolean;
+  readonly decodeGraphs?: boolean | 'auto';
   /**
    * Apply grammar masks on the device so that constrained rows sample there too (backends with
    * sample() and applyTokenBitmask, i.e. CUDA). Default ENGINE_DEFAULTS.deviceGrammarMasks (false:
@@ -82,7 +82,7 @@ export interface ResolvedEngineConfig {
   readonly eosTokenIds: readonly number[];
   readonly usdPerHour: number;
   readonly deviceSampling: boolean;
-  readonly decodeGraphs: boolean;
+  readonly decodeGraphs: boolean | 'auto';
   readonly deviceGrammarMasks: boolean;
 }
 

@@ -18,8 +18,11 @@ export const ENGINE_DEFAULTS = Object.freeze({
   schedulingPolicy: 'fcfs' as 'fcfs' | 'priority',
   /** Sample on the device when the backend can (CUDA) and no row needs logprobs or bias. */
   deviceSampling: true,
-  /** Decode-step graph capture (CUDA); off unless asked for. */
-  decodeGraphs: false,
+  /**
+   * Decode-step graphs: 'auto' replays them where the backend's graphs say so by default
+   * (BackendGraphs.decodeByDefault: the CPU yes, CUDA not until its replay has passed on a device).
+   */
+  decodeGraphs: 'auto' as boolean | 'auto',
   /**
    * Admission (admission.ts): requests waiting to be scheduled before server_overloaded, per sequence
    * slot and at least; and the estimated queue wait beyond which a new request is shed (seconds;

@@ -24,8 +24,8 @@ export interface GenerateOptions {
   readonly signal?: AbortSignal;
   /** Per-choice sampler (EngineOptions.samplerFactory): tests wrap it to see the logits rows. */
   readonly samplerFactory?: SamplerFactory;
-  /** Decode-step graphs (EngineOptions.decodeGraphs; CUDA only). */
-  readonly decodeGraphs?: boolean;
+  /** Decode-step graphs (EngineOptions.decodeGraphs: true, false or 'auto', the default). */
+  readonly decodeGraphs?: boolean | 'auto';
   /** Grammar masks on the device (EngineOptions.deviceGrammarMasks; CUDA only). */
   readonly deviceGrammarMasks?: boolean;
 }

@@ -31,8 +31,13 @@ export interface GraphStepResult {
   readonly bucket: number;
 }
 
+/** Distinguishes the recordings of GraphCaches that share a backend (several engines on one model). */
+let nextCacheId = 0;
+
 export class GraphCache {
   readonly buckets: readonly number[];
+  /** This cache's recording keys: decode:<bucket>@<id>. */
+  private readonly id = nextCacheId++;
   /** Replays per bucket (for tests and stats). */
   readonly replays = new Map<number, number>();
   private readonly graphs: BackendGraphs;
@@ -53,22 +58,22 @@ export class GraphCache {
     this.buckets = decodeBuckets(cap);
   }
 
-  static key(bucket: number): string {
-    return `decode:${bucket}`;
+  key(bucket: number): string {
+    return `decode:${bucket}@${this.id}`;
   }
 
   /**
-   * Warm up and capture every bucket. Each bucket first runs once eagerly on an all-padding batch
-   * (slot -1: the KV cache is not written) so that lazy module loading and library heuristics happen
-   * outside capture, then records its forward pass. On failure every recording is dropped.
+   * Warm up and capture every bucket. Where the backend asks for it (CUDA), each bucket first runs
+   * once eagerly on an all-padding batch (slot -1: the KV cache is not written) so that lazy module
+   * loading and library heuristics happen outside capture; then its forward pass is recorded. On failure every recording is dropped.
    */
   captureAll(): void {
     try {
       for (const bucket of this.buckets) {
         const built = this.builder.buildDecodePadded(null, bucket);
-        this.model.forward(built.inputs, this.kvCache); // warm-up, eager
+        if (this.graphs.warmupBeforeCapture) this.model.forward(built.inputs, this.kvCache); // warm-up, eager
         let logits: Tensor | null = null;
-        this.graphs.capture(GraphCache.key(bucket), () => {
+        this.graphs.capture(this.key(bucket), () => {
           logits = this.model.forward(built.inputs, this.kvCache);
         });
         invariant(logits !== null, 'capture did not run forward');
@@ -99,7 +104,7 @@ export class GraphCache {
     const S = out.scheduled.length;
     const bucket = this.bucketFor(S)!;
     const built = this.builder.buildDecodePadded(out, bucket);
-    this.graphs.replay(GraphCache.key(bucket));
+    this.graphs.replay(this.key(bucket));
     this.replays.set(bucket, (this.replays.get(bucket) ?? 0) + 1);
     const full = this.logitsOf.get(bucket)!;
     return { logits: S === bucket ? full : this.rowsView(full, S), logitsFor: built.logitsFor, bucket };
@@ -113,7 +118,8 @@ export class GraphCache {
   }
 
   private dropRecordings(): void {
-    this.graphs.clear(); // one GraphCache per backend owns its recordings (one ModelRunner per model)
+    // Only this cache's: another engine on the same backend keeps replaying its own.
+    for (const bucket of this.buckets) this.graphs.delete(this.key(bucket));
     this.logitsOf.clear();
     this.rowViews.clear();
   }

@@ -40,9 +40,10 @@ export interface ModelRunnerOptions {
   readonly deviceSampling?: boolean;
   /**
    * Capture one forward pass per decode bucket at start-up and replay it for pure-decode steps,
-   * when the backend has `graphs` (CUDA). Default false. Ignored by backends without graphs.
+   * when the backend has `graphs`. 'auto' (the default): where BackendGraphs.decodeByDefault says so.
+   * Ignored by backends without graphs.
    */
-  readonly decodeGraphs?: boolean;
+  readonly decodeGraphs?: boolean | 'auto';
   /**
    * Apply grammar masks on the device (Backend.applyTokenBitmask) so that constrained rows sample
    * there too, when the backend has both sample() and the mask op. Default false: the host sampler
@@ -103,7 +104,8 @@ export class ModelRunner {
     this.batchBuilder = builder;
     this.deviceSampler = opts.deviceSampling === false ? null : deviceSamplerOf(b);
     this.deviceMasker = this.deviceSampler !== null && opts.deviceGrammarMasks === true ? deviceMaskerOf(b) : null;
-    if (opts.decodeGraphs === true && b.graphs !== undefined) {
+    const graphs = opts.decodeGraphs ?? 'auto';
+    if (b.graphs !== undefined && (graphs === true || (graphs === 'auto' && b.graphs.decodeByDefault))) {
       const cache = new GraphCache(model, this.kvCache, builder);
       try {
         cache.captureAll();

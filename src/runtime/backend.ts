@@ -115,9 +115,22 @@ export interface BackendGraphs {
   capture(key: string, fn: () => void): void;
   replay(key: string): void;
   has(key: string): boolean;
+  /** Drop one recording (no-op when absent). */
+  delete(key: string): void;
   clear(): void;
   /** Number of recordings held. */
   readonly size: number;
+  /**
+   * Whether the engine replays decode steps through these graphs unless told otherwise
+   * (EngineOptions.decodeGraphs 'auto'): true where replay has been checked against eager execution
+   * on every test run (CPU), false where it waits for a device run (CUDA).
+   */
+  readonly decodeByDefault: boolean;
+  /**
+   * Whether each recording needs one eager run first (CUDA: lazy module loading and library
+   * heuristics must not happen inside stream capture). The CPU's capture only records commands.
+   */
+  readonly warmupBeforeCapture: boolean;
 }
 
 /** How alloc commits memory. */

@@ -47,8 +47,8 @@ export interface ModelStackOptions {
   readonly observer?: EngineObserver;
   /** Chat template source replacing the model's own (serve --chat-template, resolved by the CLI). */
   readonly chatTemplate?: string;
-  /** Decode-step graphs (EngineOptions.decodeGraphs; CUDA only). */
-  readonly decodeGraphs?: boolean;
+  /** Decode-step graphs (EngineOptions.decodeGraphs: true, false or 'auto', the default). */
+  readonly decodeGraphs?: boolean | 'auto';
   /** Grammar masks on the device (EngineOptions.deviceGrammarMasks; CUDA only). */
   readonly deviceGrammarMasks?: boolean;
   /** Where the engine's prefix-cache events go (serve --kv-events-endpoint). */

@@ -274,10 +274,12 @@ describe('cpu fused ropeKvWriteQkv', { skip }, () => {
 
 describe('cpu graphs', { skip }, () => {
   it('replays recorded ops on fresh inputs like eager calls; memory ops inside a capture fail', async () => {
-    const plain = createCpuBackend({ numThreads: 1 });
-    assert.equal(plain.graphs, undefined); // opt-in
+    const plain = createCpuBackend({ numThreads: 1, graphs: false });
+    assert.equal(plain.graphs, undefined); // opted out
     plain.dispose();
-    const b = createCpuBackend({ numThreads: 2, graphs: true });
+    const b = createCpuBackend({ numThreads: 2 }); // on by default
+    assert.equal(b.graphs?.decodeByDefault, true);
+    assert.equal(b.graphs?.warmupBeforeCapture, false);
     const graphs = b.graphs!;
     const x = upload(b, [3, 40], rand(120, 31));
     const w = upload(b, [50, 40], rand(2000, 32), 'bf16');

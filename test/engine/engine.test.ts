@@ -263,7 +263,8 @@ test('a throwing kernel kills the engine: in-flight requests get the error, late
       },
     },
   });
-  const e = new AsyncEngine({ model: failing, modelId: 'tiny', numBlocks: 64 });
+  // decodeGraphs off: the throw sits in forward(), which a decode-graph replay does not call.
+  const e = new AsyncEngine({ model: failing, modelId: 'tiny', numBlocks: 64, decodeGraphs: false });
   // The one dead-engine event: it fires once, before any in-flight stream sees the error.
   const fired: string[] = [];
   e.onFatal((err) => fired.push(`${err.code}, ${e.engine.numUnfinishedRequests} unfinished`));
@@ -290,7 +291,16 @@ test("cost: each step's wall time is apportioned over its tokens; request costs 
       },
     },
   });
-  const e = new AsyncEngine({ model: timed, modelId: 'tiny', numBlocks: 64, maxNumBatchedTokens: 16, usdPerHour: 36, now: () => clockMs });
+  // decodeGraphs off: the clock advances in forward(), which a decode-graph replay does not call.
+  const e = new AsyncEngine({
+    model: timed,
+    modelId: 'tiny',
+    numBlocks: 64,
+    maxNumBatchedTokens: 16,
+    usdPerHour: 36,
+    now: () => clockMs,
+    decodeGraphs: false,
+  });
   const res = await Promise.all([0, 1, 2].map((i) => collect(e.generate(req(`c${i}`, prompt(i, 10 + 10 * i), greedy(5))))));
   const total = res.reduce((a, r) => a + r.last!.costUsd, 0);
   assert.ok(Math.abs(total - steps * 0.001) < 1e-12, `${total} vs ${steps * 0.001}`); // 36 $/h = 0.001 $ per 100 ms

@@ -1,10 +1,11 @@
 // Decode graphs on CPU through a fake graph-capable backend (recording-graphs.ts): buckets, padded
 // decode steps give the same greedy / seeded tokens as eager steps (batch invariance included),
 // prefill and mixed steps never replay, every replay follows a fresh upload of its inputs, and the
-// captures happen once at start-up. Also through the CPU backend's own (opt-in) graphs.
+// captures happen once at start-up. Also through the CPU backend's own graphs, which the engine
+// uses by default ('auto'), on a float model and on quantized GGUF files (Q8_0, Q4_K_M).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine } from '../../src/engine/engine.js';
@@ -14,6 +15,7 @@ import type { SchedulerOutput } from '../../src/engine/scheduler.js';
 import { loadModel } from '../../src/model/loader.js';
 import { MODEL_PRESETS } from '../../src/model/model-presets.js';
 import { writeRandomModel } from '../../src/model/random-model.js';
+import { convertToGguf } from '../../src/model/convert/to-gguf.js';
 import type { CausalLM } from '../../src/model/types.js';
 import { cpuAddonAvailable, createCpuBackend, createReferenceBackend } from '../../src/runtime/select.js';
 import type { Backend } from '../../src/runtime/backend.js';
@@ -52,7 +54,7 @@ interface Run {
 /** Runs requests (id, prompt, params, arrival step) on a fresh Engine to completion. */
 async function run(
   m: CausalLM,
-  decodeGraphs: boolean,
+  decodeGraphs: boolean | 'auto',
   reqs: [string, number[], SamplingParams, number][],
   maxNumSeqs = 12,
 ): Promise<{ run: Run; engine: Engine }> {
@@ -112,7 +114,7 @@ test('graphs on = graphs off token for token (greedy and seeded, staggered arriv
     // and its 7 inputs uploaded right before the replay.
     const S = out.scheduled.length;
     const bucket: number = buckets.find((b) => b >= S)!;
-    assert.deepEqual(replays, [`replay:decode:${bucket}`]);
+    assert.deepEqual(replays, [`replay:${engine.runner.graphCache!.key(bucket)}`]);
     assert.ok(!events.includes('embedding'));
     const at = events.indexOf(replays[0]!);
     assert.deepEqual(events.slice(at - 7, at), Array(7).fill('upload'));
@@ -139,25 +141,59 @@ test('batch invariance under graphs: a request alone (bucket 1) and among 11 oth
   for (let i = 1; i < 12; i++) reqs.push([`o${i}`, prompt(i, 2 + i), seeded(14, i), 0]);
   const busy = await run(gm, true, reqs);
   assert.deepEqual(busy.run.tokens.get('x'), solo.run.tokens.get('x'));
-  assert.ok(busy.run.steps.some((s) => s.events.includes('replay:decode:12')));
-  assert.ok(solo.run.steps.some((s) => s.events.includes('replay:decode:1')));
+  assert.ok(busy.run.steps.some((s) => s.events.includes(`replay:${busy.engine.runner.graphCache!.key(12)}`)));
+  assert.ok(solo.run.steps.some((s) => s.events.includes(`replay:${solo.engine.runner.graphCache!.key(1)}`)));
   busy.engine.runner.dispose();
 });
 
-test("the CPU backend's own graphs (opt-in): decode graphs on = off token for token", {
-  skip: cpuAddonAvailable().available ? false : 'cpu addon not built',
-}, async () => {
+const cpuSkip = cpuAddonAvailable().available ? false : 'cpu addon not built';
+
+/** Eager (decodeGraphs false) vs the engine's default ('auto') on the CPU backend's own graphs. */
+async function cpuGraphsOnEqualsOff(modelPath: string): Promise<void> {
   const reqs: [string, number[], SamplingParams, number][] = [];
   for (let i = 0; i < 6; i++)
     reqs.push([`c${i}`, prompt(i + 20, 4 + 3 * i), i % 2 === 0 ? greedy(9 + i) : seeded(9 + i, 7 + i), i < 2 ? 0 : i]);
-  const off = await run((await model(false)).model, false, reqs);
-  const backend = createCpuBackend({ numThreads: 2, graphs: true });
-  const { model: m } = await loadModel(dir, backend, { maxTokensPerStep: 128, maxLogitsPerStep: 32 });
+  const backend = createCpuBackend({ numThreads: 2 });
+  const { model: m } = await loadModel(modelPath, backend, { maxTokensPerStep: 128, maxLogitsPerStep: 32 });
   owned.push({ model: m, backend });
-  assert.ok(backend.graphs !== undefined);
-  const on = await run(m, true, reqs);
+  const off = await run(m, false, reqs);
+  assert.equal(off.engine.runner.graphCache, null);
+  off.engine.runner.dispose();
+  const on = await run(m, 'auto', reqs);
   assert.deepEqual([...on.run.tokens.entries()].sort(), [...off.run.tokens.entries()].sort());
   const replays = [...on.engine.runner.graphCache!.replays.values()].reduce((a, b) => a + b, 0);
   assert.ok(replays > 10, `only ${replays} replays`);
   on.engine.runner.dispose();
+}
+
+test("the CPU backend's own graphs, on by default: decode graphs on = off token for token", { skip: cpuSkip }, async () => {
+  await cpuGraphsOnEqualsOff(dir);
+});
+
+// Rows of 256, so that q4_k_m writes Q4_K / Q6_K blocks (narrower rows fall back to the legacy types).
+const WIDE = { hidden_size: 256, intermediate_size: 512 };
+for (const type of ['q8_0', 'q4_k_m'] as const) {
+  test(`CPU graphs on a ${type} GGUF file (matmulGgml replayed): on = off token for token`, { skip: cpuSkip }, async () => {
+    const wide = join(dir, 'wide');
+    if (!existsSync(wide)) writeRandomModel(wide, { ...MODEL_PRESETS['tiny-llama']!.config, ...WIDE }, { seed: 12 });
+    const file = join(dir, `m-${type}.gguf`);
+    convertToGguf(wide, file, { type });
+    await cpuGraphsOnEqualsOff(file);
+  });
+}
+
+test('two engines on one backend keep their own recordings: disposing one leaves the other replaying', { skip: cpuSkip }, async () => {
+  const backend = createCpuBackend({ numThreads: 1 });
+  const { model: m } = await loadModel(dir, backend, { maxTokensPerStep: 128, maxLogitsPerStep: 32 });
+  owned.push({ model: m, backend });
+  const reqs: [string, number[], SamplingParams, number][] = [['a', prompt(3, 7), greedy(12), 0]];
+  const first = await run(m, 'auto', reqs);
+  const second = new Engine({ model: m, numBlocks: 64, blockSize: 8, maxModelLen: 96, maxNumBatchedTokens: 64, maxNumSeqs: 12 });
+  first.engine.runner.dispose(); // before the fix, this cleared every recording on the backend
+  const again = await run(m, 'auto', reqs);
+  assert.deepEqual(again.run.tokens, first.run.tokens);
+  assert.ok(second.runner.graphCache !== null && backend.graphs!.size === 2 * second.runner.graphCache.buckets.length);
+  second.runner.dispose();
+  again.engine.runner.dispose();
+  assert.equal(backend.graphs!.size, 0);
 });

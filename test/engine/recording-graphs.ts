@@ -38,7 +38,10 @@ export function withRecordingGraphs(inner: Backend): RecordingBackend {
       events.push(`replay:${key}`);
       for (const op of rec) op();
     },
+    decodeByDefault: false,
+    warmupBeforeCapture: true,
     has: (key) => recordings.has(key),
+    delete: (key) => void recordings.delete(key),
     clear: () => recordings.clear(),
     get size() {
       return recordings.size;

@@ -139,6 +139,8 @@ export async function tinyRealEngine(o: TinyEngineOptions = {}): Promise<Recordi
     detokenizer: detokenizerFor(BYTE_TOKENS),
     usdPerHour: 1,
     ...(script !== undefined ? { grammarVocab: BYTE_GRAMMAR_VOCAB } : {}),
+    // The fault sits in forward(), which a decode-graph replay does not call: eager steps only.
+    ...(fault ? { decodeGraphs: false } : {}),
     ...engineOpts,
   });
   return new RecordingEngine(engine, () => model.dispose(), script);

@@ -23,6 +23,7 @@ import type { CausalLM } from '../../src/model/types.js';
 
 test('TOKENMILL_DECODE_GRAPHS reaches the engine only through the CLI', () => {
   assert.deepEqual(engineOptionsFromEnv({ TOKENMILL_DECODE_GRAPHS: '1' }), { decodeGraphs: true });
+  assert.deepEqual(engineOptionsFromEnv({ TOKENMILL_DECODE_GRAPHS: '0' }), { decodeGraphs: false });
   assert.deepEqual(engineOptionsFromEnv({}), {});
   assert.deepEqual(engineOptionsFromEnv({ TOKENMILL_DEVICE_GRAMMAR_MASKS: '1' }), { deviceGrammarMasks: true });
   const model = {
@@ -34,7 +35,7 @@ test('TOKENMILL_DECODE_GRAPHS reaches the engine only through the CLI', () => {
   const env = { ...process.env };
   process.env.TOKENMILL_DECODE_GRAPHS = '1';
   try {
-    assert.equal(resolveEngineConfig({ model, numBlocks: 8 }).decodeGraphs, false);
+    assert.equal(resolveEngineConfig({ model, numBlocks: 8 }).decodeGraphs, 'auto'); // the backend's graphs decide
     assert.equal(resolveEngineConfig({ model, numBlocks: 8, ...engineOptionsFromEnv() }).decodeGraphs, true);
     assert.equal(resolveEngineConfig({ model, numBlocks: 8 }).deviceGrammarMasks, false, 'device masks stay off by default');
   } finally {

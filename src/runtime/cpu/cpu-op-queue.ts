@@ -29,7 +29,7 @@ export interface CpuBackendOptions {
    * (default ASYNC_MIN_WORK_DEFAULT; CLI: TOKENMILL_ASYNC_MIN_WORK; 0 = always, Infinity = never).
    */
   readonly asyncMinWork?: number;
-  /** Expose `graphs` (record/replay of op sequences); default false. */
+  /** Expose `graphs` (record/replay of op sequences, used for decode steps); default true. */
   readonly graphs?: boolean;
   /** Worker pool tuning (spin time before sleeping, stall fallback); default: the native defaults. */
   readonly cpuPool?: CpuPoolOptions;
@@ -54,8 +54,8 @@ export abstract class CpuOpQueue {
   /** Recorder of an ongoing graph capture (ops go there instead of the queue). */
   private capturing: CommandRecorder | null = null;
   /**
-   * Record once, replay many (BackendGraphs; replays skip all JS-side validation). Opt-in
-   * (CpuBackendOptions.graphs): the engine's decodeGraphs is documented as CUDA-only for now.
+   * Record once, replay many (BackendGraphs; replays skip all JS-side validation). Present unless
+   * CpuBackendOptions.graphs is false.
    */
   readonly graphs?: BackendGraphs;
 
@@ -65,7 +65,7 @@ export abstract class CpuOpQueue {
   ) {
     const threads = opts.numThreads ?? physicalCoreCount();
     invariant(Number.isInteger(threads) && threads >= 1 && threads <= 1024, `cpu backend: bad numThreads ${threads}`);
-    if (opts.graphs === true) {
+    if (opts.graphs !== false) {
       this.graphs = new CpuGraphs({
         setCaptureRecorder: (rec) => {
           invariant(rec === null || this.capturing === null, 'cpu graphs: nested capture');

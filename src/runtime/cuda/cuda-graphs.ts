@@ -18,6 +18,8 @@ function graphError(op: 'graph_capture' | 'graph_launch', key: string, e: unknow
 }
 
 export class CudaGraphs implements BackendGraphs {
+  readonly decodeByDefault = false; // opt-in until the decode replay has passed on a device
+  readonly warmupBeforeCapture = true;
   private readonly ids = new Map<string, number>();
   private capturingKey: string | null = null;
 
@@ -81,6 +83,13 @@ export class CudaGraphs implements BackendGraphs {
 
   has(key: string): boolean {
     return this.ids.has(key);
+  }
+
+  delete(key: string): void {
+    const id = this.ids.get(key);
+    if (id === undefined) return;
+    this.ids.delete(key);
+    if (this.alive()) this.ctx.graphDestroy(id);
   }
 
   clear(): void {
