@@ -137,9 +137,19 @@ void group_block(const MatmulGgmlArgs& a, const uint8_t* codes, const float* sca
   }
 }
 
+// All token blocks of one packed group. `next` (bytes, or null) is the next group's weight rows,
+// contiguous in the matrix: they are prefetched a slice per token block, so that pack_group finds
+// them in cache instead of waiting on ~400 DRAM lines with a dozen misses in flight. Q8_0, T=128,
+// weights streamed from DRAM (C harness, best of 8 alternated runs): [4096, 768] 5.42 -> 4.48 ms,
+// [2304, 768] 2.39 -> 2.20 ms; _MM_HINT_T1 was no better.
 template <int32_t kType>
-void tiles(const MatmulGgmlArgs& a, const uint8_t* codes, const float* scales, const float* mins, int64_t n, int nr) {
-  for (int64_t tb = 0; tb < (a.T + 15) / 16; tb++) {
+void tiles(const MatmulGgmlArgs& a, const uint8_t* codes, const float* scales, const float* mins, int64_t n, int nr,
+           const uint8_t* next, int64_t next_bytes) {
+  const int64_t nblk = (a.T + 15) / 16;
+  const int64_t lines = next != nullptr ? (next_bytes + 63) / 64 : 0;
+  for (int64_t tb = 0; tb < nblk; tb++) {
+    for (int64_t l = tb * lines / nblk; l < (tb + 1) * lines / nblk; l++)
+      _mm_prefetch(reinterpret_cast<const char*>(next + l * 64), _MM_HINT_T0);
     const int nt = static_cast<int>(a.T - 16 * tb < 16 ? a.T - 16 * tb : 16);
     group_block<kType>(a, codes, scales, mins, n, nr, tb, nt);
   }
@@ -170,8 +180,11 @@ void amx_rows(const MatmulGgmlArgs& a, int64_t n0, int64_t n1) {
       continue;
     }
     pack_group(a.type, w, rb, a.K, codes, scales, mins);
-    if (a.type == kQ4_K) tiles<kQ4_K>(a, codes, scales, mins, n, nr);
-    else tiles<kQ8_0>(a, codes, scales, mins, n, nr);
+    const int64_t left = n1 - n - 16;  // rows of the next group (a short one is copied to `tail`: same rows)
+    const uint8_t* next = left > 0 ? a.w + (n + 16) * rb : nullptr;
+    const int64_t next_bytes = (left < 16 ? left : 16) * rb;
+    if (a.type == kQ4_K) tiles<kQ4_K>(a, codes, scales, mins, n, nr, next, next_bytes);
+    else tiles<kQ8_0>(a, codes, scales, mins, n, nr, next, next_bytes);
   }
   if (!one) _tile_release();
 }
