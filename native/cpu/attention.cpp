@@ -8,7 +8,8 @@
 // vector exp, running (max, sum, acc[Dh]) rescaled per block. A query's result depends only on its
 // own position and context, never on the rest of the batch (batch invariant).
 // Threads: tasks = (seq, head, block of 16 queries), claimed dynamically; a decode query (qLen 1)
-// takes a group of heads per task (query_heads: each cache row read once, front to back).
+// takes a group of heads per task (query_heads: each cache row read once, front to back); prefill
+// queries go 2-4 at a time per pass over the keys (attention_prefill.inc), bit-identical per query.
 // Assumes Dh <= 512 and validated block tables (the executor checks ids and lengths first).
 // Not benchmarked separately: < 5% of batch-1 decode at context <= 256 (bench/cpu), but ~35% of a
 // 32-sequence decode step at ~192 keys (bench/cpu/profile-decode.ts): bound by reading the KV cache
@@ -175,6 +176,8 @@ void one_query_reg(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, in
   }
 }
 
+#include "attention_prefill.inc"
+
 // Heads [h0, h1) of one query at once (decode): each key's cache row is read once for all heads,
 // front to back (prefetcher-friendly), instead of one head's Dh floats per row per pass. Per head
 // the operations and their order are exactly one_query_reg's, so results are bit-identical.
@@ -295,7 +298,9 @@ void attention_kd(const AttentionArgs& a, const AttentionTask* tasks, int64_t t0
     const int64_t qs = a.query_start_loc[tk.seq];
     const int64_t qlen = a.query_start_loc[tk.seq + 1] - qs;
     const int64_t ctx = a.seq_lens[tk.seq];
-    for (int64_t j = tk.q0; j < tk.q1; j++) {
+    int64_t j0 = tk.q0;
+    if (tk.h1 - tk.h == 1 && tk.q1 - tk.q0 > 1) j0 = prefill_queries<KD>(a, tk.seq, tk.h, qs, ctx - qlen, tk.q0, tk.q1);
+    for (int64_t j = j0; j < tk.q1; j++) {
       if (tk.h1 - tk.h > 1 && query_heads_any<KD>(a, tk.seq, tk.h, tk.h1, qs + j, ctx - qlen + j)) continue;
       for (int64_t h = tk.h; h < tk.h1; h++) one_query<KD>(a, tk.seq, h, qs + j, ctx - qlen + j);
     }

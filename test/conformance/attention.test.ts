@@ -238,4 +238,48 @@ cases.push({
   },
 });
 
+// Batch invariance (CPU): a prefill's query rows equal, bit for bit, the same queries computed one at
+// a time as decode steps (qLen 1, seqLen pos + 1) over the same cache. The prefill path takes several
+// queries per pass over the keys (attention.cpp queries_reg); this pins it to the one-query order.
+for (const [Dh, cacheDType, qLen] of [
+  [64, 'f32', 70],
+  [128, 'f16', 37],
+  [48, 'f32', 23],
+  [8, 'bf16', 19],
+] as const) {
+  cases.push({
+    name: `batch invariance: a ${qLen}-query prefill chunk (after 9 keys) = its queries one at a time (Dh ${Dh}, ${cacheDType} cache)`,
+    run: async (h) => {
+      if (h.be.name !== 'cpu') return h.t.skip('batch invariance is a CPU backend property');
+      if (cacheDType !== 'f32' && !supportsNarrowKvCache(h.be)) return h.t.skip(`no ${cacheDType} KV cache`);
+      const ctx = qLen + 9;
+      const spec: PagedSpec = { seqs: seqs([ctx, qLen]), H: 4, Hkv: 2, Dh, blockSize: 16, ...(cacheDType !== 'f32' ? { cacheDType } : {}) };
+      const sc = buildPaged(h, spec);
+      const H = 4;
+      const qv = h.rng.normals(qLen * H * Dh);
+      const q = h.act([qLen, H, Dh], qv);
+      const out = h.out([qLen, H, Dh]);
+      const scale = 1 / Math.sqrt(Dh);
+      h.be.attention(out.be, q.be, { k: sc.k.be, v: sc.v.be }, sc.meta.be, scale, 0);
+      const all = await h.be.read(out.be);
+      const row = H * Dh;
+      for (let j = 0; j < qLen; j++) {
+        const q1 = h.act([1, H, Dh], qv.subarray(j * row, (j + 1) * row));
+        const o1 = h.out([1, H, Dh]);
+        const meta = {
+          ...sc.meta.be,
+          queryStartLoc: h.ints([2], [0, 1]).be,
+          seqLens: h.ints([1], [ctx - qLen + j + 1]).be,
+          maxQueryLen: 1,
+        };
+        h.be.attention(o1.be, q1.be, { k: sc.k.be, v: sc.v.be }, meta, scale, 0);
+        const one = await h.be.read(o1.be);
+        const want = all.subarray(j * row, (j + 1) * row);
+        for (let i = 0; i < row; i++)
+          if (!Object.is(one[i], want[i])) throw new Error(`query ${j} elem ${i}: alone ${one[i]} vs in the prefill ${want[i]}`);
+      }
+    },
+  });
+}
+
 conformanceSuite('attention', cases);
