@@ -13,7 +13,7 @@
 // in flight, tokenmill's Engine vs llama.cpp with that many sequences in one context
 // (bench/cpu/quant-streams.ts, both engines per rep in one process, --reps reps). NOT a test.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { convertToGguf } from '../../src/model/convert/to-gguf.js';
 import type { GgufQuantOption } from '../../src/model/convert/ggml-mixture.js';
@@ -90,7 +90,12 @@ function prepare(out: string, model: string, type: GgufQuantOption): { file: str
   const dir = join(out, `quant-${model}`);
   if (!existsSync(join(dir, 'config.json'))) writeRandomModel(dir, cfg, { seed: 0, dtype: 'bf16', init: 'well-conditioned' });
   const file = join(out, `quant-${model}-${type}.gguf`);
-  if (!existsSync(file)) convertToGguf(dir, file, { type });
+  if (!existsSync(file)) {
+    // Written aside and renamed, so that an interrupted conversion never leaves a short file behind
+    // that the next run would take for the cached one.
+    convertToGguf(dir, `${file}.part`, { type });
+    renameSync(`${file}.part`, file);
+  }
   return { file, vocab: cfg.vocab_size as number, dir };
 }
 
