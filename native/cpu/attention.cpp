@@ -33,6 +33,14 @@ template <DType KD> inline VF kload_part(const void* c, int64_t i, int n) {
   else return vload_part(static_cast<const uint16_t*>(c) + i, n, KD);
 }
 template <DType KD> constexpr int64_t kbytes() { return KD == DType::kF32 ? 4 : 2; }
+// Chunk c of a row split into NC W-lane chunks, the last holding `tail` lanes: of a cache row at
+// element offset `at`, or of a query row.
+template <int NC, DType KD> inline VF kchunk(const void* cache, int64_t at, int c, int tail) {
+  return c == NC - 1 ? kload_part<KD>(cache, at + c * W, tail) : kload<KD>(cache, at + c * W);
+}
+template <int NC> inline VF qchunk(const float* q, int c, int tail) {
+  return c == NC - 1 ? vload_part(q + c * W, tail) : vload(q + c * W);
+}
 
 template <DType KD>
 inline float dot(const float* a, const void* b, int64_t b0, int64_t n) {
@@ -136,7 +144,7 @@ void one_query_reg(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, in
   if (a.sliding_window > 0 && pos - a.sliding_window + 1 > 0) lo = pos - a.sliding_window + 1;
   VF q[NC], acc[NC];
   for (int c = 0; c < NC; c++) {
-    q[c] = c == NC - 1 ? vload_part(qp + c * W, tail) : vload(qp + c * W);
+    q[c] = qchunk<NC>(qp, c, tail);
     acc[c] = vzero();
   }
   alignas(64) float sc[KB + 16];
@@ -151,7 +159,7 @@ void one_query_reg(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, in
       const int64_t k = rows[i];
       VF d = vzero();
       for (int c = 0; c < NC; c++)
-        d = vfma(q[c], c == NC - 1 ? kload_part<KD>(a.kcache, k + c * W, tail) : kload<KD>(a.kcache, k + c * W), d);
+        d = vfma(q[c], kchunk<NC, KD>(a.kcache, k, c, tail), d);
       const float s = vreduce_add(d) * a.scale;
       sc[i] = s;
       bmax = s > bmax ? s : bmax;
@@ -165,7 +173,7 @@ void one_query_reg(const AttentionArgs& a, int64_t seq, int64_t h, int64_t t, in
       const int64_t v = rows[j];
       VF pv = vset1(sc[j]);
       for (int c = 0; c < NC; c++)
-        acc[c] = vfma(pv, c == NC - 1 ? kload_part<KD>(a.vcache, v + c * W, tail) : kload<KD>(a.vcache, v + c * W), acc[c]);
+        acc[c] = vfma(pv, kchunk<NC, KD>(a.vcache, v, c, tail), acc[c]);
     }
   }
   float* o = a.out + (t * a.H + h) * Dh;
@@ -222,8 +230,7 @@ void query_heads(const AttentionArgs& a, int64_t seq, int64_t h0, int64_t h1, in
         const float* q = qh[hh];
         VF d = vzero();
         for (int c = 0; c < NC; c++)
-          d = c == NC - 1 ? vfma(vload_part(q + c * W, tail), kload_part<KD>(a.kcache, k + c * W, tail), d)
-                          : vfma(vload(q + c * W), kload<KD>(a.kcache, k + c * W), d);
+          d = vfma(qchunk<NC>(q, c, tail), kchunk<NC, KD>(a.kcache, k, c, tail), d);
         sc[hh][i] = vreduce_add(d) * a.scale;
       }
     }
@@ -243,8 +250,7 @@ void query_heads(const AttentionArgs& a, int64_t seq, int64_t h0, int64_t h1, in
         VF pv = vset1(sc[hh][j]);
         float* ac = acc + hh * NC * W;
         for (int c = 0; c < NC; c++)
-          vstore(ac + c * W, vfma(pv, c == NC - 1 ? kload_part<KD>(a.vcache, v + c * W, tail) : kload<KD>(a.vcache, v + c * W),
-                                  vload(ac + c * W)));
+          vstore(ac + c * W, vfma(pv, kchunk<NC, KD>(a.vcache, v, c, tail), vload(ac + c * W)));
       }
     }
   }

@@ -189,11 +189,16 @@ test('two engines on one backend keep their own recordings: disposing one leaves
   const reqs: [string, number[], SamplingParams, number][] = [['a', prompt(3, 7), greedy(12), 0]];
   const first = await run(m, 'auto', reqs);
   const second = new Engine({ model: m, numBlocks: 64, blockSize: 8, maxModelLen: 96, maxNumBatchedTokens: 64, maxNumSeqs: 12 });
+  const cache = second.runner.graphCache!;
+  assert.equal(backend.graphs!.size, 2 * cache.buckets.length);
   first.engine.runner.dispose(); // before the fix, this cleared every recording on the backend
-  const again = await run(m, 'auto', reqs);
-  assert.deepEqual(again.run.tokens, first.run.tokens);
-  assert.ok(second.runner.graphCache !== null && backend.graphs!.size === 2 * second.runner.graphCache.buckets.length);
+  assert.equal(backend.graphs!.size, cache.buckets.length);
+  // The second engine still serves, through its own replays.
+  second.addRequest({ requestId: 'a', promptTokenIds: reqs[0]![1], params: reqs[0]![2] });
+  const tokens: number[] = [];
+  while (second.numUnfinishedRequests > 0) for (const o of await second.step()) tokens.push(...o.newTokenIds);
+  assert.deepEqual(tokens, first.run.tokens.get('a'));
+  assert.ok((cache.replays.get(1) ?? 0) > 5, 'the second engine replayed its bucket-1 recording');
   second.runner.dispose();
-  again.engine.runner.dispose();
   assert.equal(backend.graphs!.size, 0);
 });

@@ -14,7 +14,7 @@ export interface GraphHost {
 }
 
 export class CpuGraphs implements BackendGraphs {
-  // Replay equals eager execution bit for bit (test/engine/cpu-decode-graphs.test.ts), and it takes
+  // Replay equals eager execution bit for bit (test/engine/graph-cache.test.ts: float, Q8_0 and Q4_K_M models), and it takes
   // the JS op recording (~1 ms per stories110M step) off every decode step: on by default.
   readonly decodeByDefault = true;
   readonly warmupBeforeCapture = false;
