@@ -10,7 +10,7 @@
 // [G][16 rows][32] (Q4_K's nibbles unpacked), a contiguous 512-byte A tile per group, and the f32
 // scales [G][16] (and Q4_K mins [G][16]) as broadcast operands. Q8_0 codes are signed (tdpbssd),
 // Q4_K's unsigned (tdpbusd).
-// Tiles: C = tmm0..3 (four units in flight), A = tmm4/5, B = tmm6/7.
+// Tiles: C = tmm0..3 (four units in flight, software pipelined), A = tmm4/5, B = tmm6/7.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -107,23 +107,23 @@ void group_block(const MatmulGgmlArgs& a, const uint8_t* codes, const float* sca
   _tile_loadd(tb_, xp + (unit) * kPackBlock, 64);  \
   if (kType == kQ4_K) _tile_dpbusd(ct, ta, tb_);   \
   else _tile_dpbssd(ct, ta, tb_);
-  int64_t u = 0;
-  for (; u + 4 <= G; u += 4) {
-    TM_AMX_UNIT(0, 4, 6, u)
-    TM_AMX_UNIT(1, 5, 7, u + 1)
-    TM_AMX_UNIT(2, 4, 6, u + 2)
-    TM_AMX_UNIT(3, 5, 7, u + 3)
-    _tile_stored(0, c[0], 64);
-    _tile_stored(1, c[1], 64);
-    _tile_stored(2, c[2], 64);
-    _tile_stored(3, c[3], 64);
-    for (int k = 0; k < 4; k++) epilogue(c[k], u + k);
+  // Software pipelined over the 4 C tiles: unit k's tile is stored only when that tile comes round
+  // again (at unit k + 4, just before its reuse) and its epilogue runs one unit later still, so no
+  // tile store waits on the product just issued and the vector epilogue overlaps the tile work in
+  // flight. Storing all four tiles after each four units serialised zero -> product -> store (tile
+  // microbenchmark: 15-21 ns per unit against 9-11 ns). Epilogues still run in unit order: the
+  // per-element sequence, and so every result bit, is unchanged.
+#define TM_AMX_STEP(t, ta, tb_, k)                            \
+  if ((k) >= 4 && (k) - 4 < G) _tile_stored(t, c[t], 64);     \
+  if ((k) < G) { TM_AMX_UNIT(t, ta, tb_, (k)) }                \
+  if ((k) >= 5 && (k) - 5 < G) epilogue(c[((t) + 3) & 3], (k) - 5);
+  for (int64_t u = 0; u < G + 5; u += 4) {
+    TM_AMX_STEP(0, 4, 6, u)
+    TM_AMX_STEP(1, 5, 7, u + 1)
+    TM_AMX_STEP(2, 4, 6, u + 2)
+    TM_AMX_STEP(3, 5, 7, u + 3)
   }
-  for (; u < G; u++) {
-    TM_AMX_UNIT(0, 4, 6, u)
-    _tile_stored(0, c[0], 64);
-    epilogue(c[0], u);
-  }
+#undef TM_AMX_STEP
 #undef TM_AMX_UNIT
   __m512i r[16];
   for (int i = 0; i < 16; i++) r[i] = _mm512_castps_si512(acc[i]);
