@@ -58,6 +58,7 @@
         'native/cpu/engine_ggml.cpp',
         'native/cpu/thread_pool.cpp',
         'native/cpu/read_probe.cpp',
+        'native/cpu/ggml_quantize.cpp',
         'native/cpu/file_map.cpp',
         'native/cpu/dispatch.cpp',
       ],

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "../cpu/ggml_quantize.h"
 #include "../cpu/read_probe.h"
 #include "napi_status.h"
 
@@ -31,6 +32,27 @@ Napi::Value probe_read_bandwidth(const Napi::CallbackInfo& info) {
   return arr;
 }
 
+// quantizeGgml(type, x: Float32Array, N, K, threads): a new Uint8Array of N rows of `type` blocks
+// (ggml_quantize.h; the caller has checked that every weight is finite). Blocks the caller: it is
+// for `convert to-gguf`, a one-shot job, and uses `threads` threads of its own.
+Napi::Value quantize_ggml(const Napi::CallbackInfo& info) {
+  need_args(info, 5);
+  const int32_t type = info[0].As<Napi::Number>().Int32Value();
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw_code(info.Env(), "invalid_argument", "quantizeGgml: x must be a Float32Array");
+  const Napi::Float32Array x = info[1].As<Napi::Float32Array>();
+  const double n = info[2].As<Napi::Number>().DoubleValue(), k = info[3].As<Napi::Number>().DoubleValue();
+  const int32_t threads = info[4].As<Napi::Number>().Int32Value();
+  if (!(n >= 0 && k > 0 && n * k == static_cast<double>(x.ElementLength()) && n <= 9.0e15) || threads < 1 || threads > 1024)
+    throw_code(info.Env(), "invalid_argument", "quantizeGgml: x must hold N x K weights, threads 1..1024");
+  const int64_t N = static_cast<int64_t>(n), K = static_cast<int64_t>(k);
+  const int64_t rb = tmill::cpu::ggml_quantize_row_bytes(type, K);
+  if (rb == 0) throw_code(info.Env(), "invalid_argument", "quantizeGgml: unsupported type or K not a multiple of its block");
+  Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), static_cast<size_t>(N * rb));
+  tmill::cpu::quantize_ggml_rows(type, x.Data(), N, K, out.Data(), threads);
+  return out;
+}
+
 // trimMemory(): hands the allocator's free memory back to the OS (glibc malloc_trim: the arenas
 // keep what request parsing, sockets and worker threads freed); false where there is no such call.
 Napi::Value trim_memory(const Napi::CallbackInfo& info) {
@@ -47,6 +69,7 @@ namespace tmill::addon {
 
 void register_host_functions(Napi::Env env, Napi::Object exports) {
   exports.Set("probeReadBandwidth", Napi::Function::New(env, probe_read_bandwidth, "probeReadBandwidth"));
+  exports.Set("quantizeGgml", Napi::Function::New(env, quantize_ggml, "quantizeGgml"));
   exports.Set("trimMemory", Napi::Function::New(env, trim_memory, "trimMemory"));
 }
 

@@ -101,6 +101,12 @@ export interface CpuAddon {
    * (bench only; blocks ~0.1 s per GiB per rep). Absent from addons built before the probe.
    */
   probeReadBandwidth?(numThreads: number, sizeBytes: number, reps: number): number[];
+  /**
+   * N rows of ggml type `typeId` blocks from the [N, K] f32 matrix x (native/cpu/ggml_quantize.h: the
+   * bytes of model/convert/ggml-quantize.ts's reference), on `threads` threads; blocks the caller.
+   * The caller checks that the weights are finite. Absent from addons built before it.
+   */
+  quantizeGgml?(typeId: number, x: Float32Array, N: number, K: number, threads: number): Uint8Array;
   /** Payload ints per op code of the op ABI the binary was built with (native/cpu/op_abi.h). */
   readonly opPayloadInts: readonly number[];
 }
