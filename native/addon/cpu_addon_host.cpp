@@ -5,6 +5,7 @@
 #include <malloc.h>  // malloc_trim
 #endif
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "../cpu/ggml_quantize.h"
@@ -32,9 +33,10 @@ Napi::Value probe_read_bandwidth(const Napi::CallbackInfo& info) {
   return arr;
 }
 
-// quantizeGgml(type, x: Float32Array, N, K, threads): a new Uint8Array of N rows of `type` blocks
-// (ggml_quantize.h; the caller has checked that every weight is finite). Blocks the caller: it is
-// for `convert to-gguf`, a one-shot job, and uses `threads` threads of its own.
+// quantizeGgml(type, x: Float32Array, N, K, threads, isa?): a new Uint8Array of N rows of `type`
+// blocks (ggml_quantize.h; the caller has checked that every weight is finite). Blocks the caller: it
+// is for `convert to-gguf`, a one-shot job, and uses `threads` threads of its own. isa: 'auto'
+// (default), 'baseline', 'avx2' or 'avx512' (tests force each; invalid_argument where unavailable).
 Napi::Value quantize_ggml(const Napi::CallbackInfo& info) {
   need_args(info, 5);
   const int32_t type = info[0].As<Napi::Number>().Int32Value();
@@ -46,10 +48,20 @@ Napi::Value quantize_ggml(const Napi::CallbackInfo& info) {
   if (!(n >= 0 && k > 0 && n * k == static_cast<double>(x.ElementLength()) && n <= 9.0e15) || threads < 1 || threads > 1024)
     throw_code(info.Env(), "invalid_argument", "quantizeGgml: x must hold N x K weights, threads 1..1024");
   const int64_t N = static_cast<int64_t>(n), K = static_cast<int64_t>(k);
+  using tmill::cpu::QuantIsa;
+  const std::string isa_name = info.Length() > 5 && info[5].IsString() ? info[5].As<Napi::String>().Utf8Value() : "auto";
+  const QuantIsa isa = isa_name == "baseline" ? QuantIsa::kBaseline
+                       : isa_name == "avx2"   ? QuantIsa::kAvx2
+                       : isa_name == "avx512" ? QuantIsa::kAvx512
+                                              : QuantIsa::kAuto;
+  if (isa == QuantIsa::kAuto && isa_name != "auto")
+    throw_code(info.Env(), "invalid_argument", "quantizeGgml: isa is auto, baseline, avx2 or avx512, got " + isa_name);
+  if (!tmill::cpu::quantize_isa_available(isa))
+    throw_code(info.Env(), "invalid_argument", "quantizeGgml: this CPU cannot run the " + isa_name + " quantizer");
   const int64_t rb = tmill::cpu::ggml_quantize_row_bytes(type, K);
   if (rb == 0) throw_code(info.Env(), "invalid_argument", "quantizeGgml: unsupported type or K not a multiple of its block");
   Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), static_cast<size_t>(N * rb));
-  tmill::cpu::quantize_ggml_rows(type, x.Data(), N, K, out.Data(), threads);
+  tmill::cpu::quantize_ggml_rows(type, x.Data(), N, K, out.Data(), threads, isa);
   return out;
 }
 

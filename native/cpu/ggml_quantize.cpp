@@ -10,14 +10,6 @@
 #include <thread>
 #include <vector>
 
-// The lane loops are compiled for AVX-512 and AVX2 too, picked at load time (GCC target_clones);
-// without FMA contraction every clone computes the same bits as the baseline one.
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
-#define TM_QUANT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define TM_QUANT_CLONES
-#endif
-
 namespace tmill { namespace cpu {
 
 namespace {
@@ -162,94 +154,32 @@ void legacy_block(int32_t type, const float* x, uint8_t* b) {
   for (int k = 0; k < 4; k++) qh_at[k] = static_cast<uint8_t>((qh >> (8 * k)) & 0xff);
 }
 
-// make_qkx2_quants (ggml-quantize.ts scaleMinSearch, n = 32) for the 8 sub-blocks of a K-format
-// block at once: lane j is sub-block j and runs exactly the scalar sequence of operations, but the
-// loops put the lanes innermost, so the 8 independent chains of sums overlap (one chain was bound by
-// the add latency) and the compiler can vectorize them. The codes L the search settles on are not
-// kept (kBlock recomputes them from the packed scales). Returns each lane's scale and min (>= 0).
-TM_QUANT_CLONES void scale_min_search8(int nmax, const float* x, const float (&wt)[8][32], double rmin, double rdelta, int nstep,
-                       float* scale_out, float* min_out) {
-  double xt[32][8], wtt[32][8];  // [element][lane]
-  for (int j = 0; j < 8; j++)
-    for (int i = 0; i < 32; i++) {
-      xt[i][j] = x[32 * j + i];
-      wtt[i][j] = wt[j][i];
-    }
-  double min[8], max[8], sum_w[8], sum_x[8], iscale[8], scale[8], best[8];
-  bool flat[8];
-  for (int j = 0; j < 8; j++) {
-    min[j] = max[j] = xt[0][j];
-    sum_w[j] = sum_x[j] = 0;
-  }
-  for (int i = 0; i < 32; i++)
-    for (int j = 0; j < 8; j++) {
-      const double v = xt[i][j];
-      min[j] = js_min(min[j], v);
-      max[j] = js_max(max[j], v);
-      sum_w[j] += wtt[i][j];
-      sum_x[j] += wtt[i][j] * v;
-    }
-  for (int j = 0; j < 8; j++) {
-    if (min[j] > 0) min[j] = 0;
-    flat[j] = max[j] == min[j];
-    // A flat lane's search is skipped in the TS; here it runs on a harmless range and is discarded.
-    const double range = flat[j] ? 1 : max[j] - min[j];
-    iscale[j] = nmax / range;
-    scale[j] = 1 / iscale[j];
-    best[j] = 0;
-  }
-  for (int i = 0; i < 32; i++)
-    for (int j = 0; j < 8; j++) {
-      const double l = clampd(nearest(iscale[j] * (xt[i][j] - min[j])), 0, nmax);
-      const double diff = scale[j] * l + min[j] - xt[i][j];
-      best[j] += wtt[i][j] * diff * diff;
-    }
-  double aux[32][8];
-  for (int s = 0; s <= nstep; s++) {
-    double sum_l[8] = {0}, sum_l2[8] = {0}, sum_xl[8] = {0};
-    // max - min with the min the search has settled on so far (ggml's make_qkx2_quants does the same).
-    for (int j = 0; j < 8; j++) iscale[j] = (rmin + rdelta * s + nmax) / (flat[j] ? 1 : max[j] - min[j]);
-    for (int i = 0; i < 32; i++)
-      for (int j = 0; j < 8; j++) {
-        const double l = clampd(nearest(iscale[j] * (xt[i][j] - min[j])), 0, nmax);
-        aux[i][j] = l;
-        sum_l[j] += wtt[i][j] * l;
-        sum_l2[j] += wtt[i][j] * l * l;
-        sum_xl[j] += wtt[i][j] * l * xt[i][j];
-      }
-    double this_scale[8], this_min[8], err[8];
-    for (int j = 0; j < 8; j++) {
-      const double D = sum_w[j] * sum_l2[j] - sum_l[j] * sum_l[j];
-      this_scale[j] = (sum_w[j] * sum_xl[j] - sum_x[j] * sum_l[j]) / D;
-      this_min[j] = (sum_l2[j] * sum_x[j] - sum_l[j] * sum_xl[j]) / D;
-      if (this_min[j] > 0) {
-        this_min[j] = 0;
-        this_scale[j] = sum_xl[j] / sum_l2[j];
-      }
-      err[j] = 0;
-      if (!(D > 0)) this_scale[j] = this_min[j] = 0;  // skipped below; keeps the err loop finite
-    }
-    for (int i = 0; i < 32; i++)
-      for (int j = 0; j < 8; j++) {
-        const double diff = this_scale[j] * aux[i][j] + this_min[j] - xt[i][j];
-        err[j] += wtt[i][j] * diff * diff;
-      }
-    for (int j = 0; j < 8; j++) {
-      const double D = sum_w[j] * sum_l2[j] - sum_l[j] * sum_l[j];
-      if (!flat[j] && D > 0 && err[j] < best[j]) {
-        best[j] = err[j];
-        scale[j] = this_scale[j];
-        min[j] = this_min[j];
-      }
-    }
-  }
-  for (int j = 0; j < 8; j++) {
-    scale_out[j] = flat[j] ? 0.f : static_cast<float>(scale[j]);
-    min_out[j] = static_cast<float>(-min[j]);
-  }
-}
+// One copy of the lane loops per ISA; Lanes picks one (quantize_ggml_rows' isa argument).
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TM_QUANT_X86 1
+namespace isa_avx512 {
+#define TM_QL_TARGET __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl")))
+#include "ggml_quantize_lanes.inc"
+#undef TM_QL_TARGET
+}  // namespace isa_avx512
+namespace isa_avx2 {
+#define TM_QL_TARGET __attribute__((target("avx2")))
+#include "ggml_quantize_lanes.inc"
+#undef TM_QL_TARGET
+}  // namespace isa_avx2
+#endif
+namespace isa_baseline {
+#define TM_QL_TARGET
+#include "ggml_quantize_lanes.inc"
+#undef TM_QL_TARGET
+}  // namespace isa_baseline
 
-void k_block(bool five, const float* x, uint8_t* b) {
+struct Lanes {
+  void (*scale_min_search8)(int, const float*, const float (&)[8][32], double, double, int, float*, float*);
+  void (*signed_scale16)(const float*, float*);
+};
+
+void k_block(const Lanes& ln, bool five, const float* x, uint8_t* b) {
   const int nmax = five ? 31 : 15;
   float scales[8], mins[8], wt[8][32];
   uint8_t L[256];
@@ -259,8 +189,8 @@ void k_block(bool five, const float* x, uint8_t* b) {
     const double av = std::sqrt(sum_x2 / 32);
     for (int i = 0; i < 32; i++) wt[j][i] = static_cast<float>(av + std::fabs(static_cast<double>(x[32 * j + i])));
   }
-  if (five) scale_min_search8(nmax, x, wt, -0.5, 0.1, 15, scales, mins);
-  else scale_min_search8(nmax, x, wt, -1, 0.1, 20, scales, mins);
+  if (five) ln.scale_min_search8(nmax, x, wt, -0.5, 0.1, 15, scales, mins);
+  else ln.scale_min_search8(nmax, x, wt, -1, 0.1, 20, scales, mins);
   double max_scale = -INFINITY, max_min = -INFINITY;
   for (int j = 0; j < 8; j++) {
     max_scale = js_max(max_scale, scales[j]);
@@ -297,50 +227,9 @@ void k_block(bool five, const float* x, uint8_t* b) {
     }
 }
 
-// make_qx_quants (ggml-quantize.ts signedScale, n = 16, nmax = 32) for the 16 sub-blocks of a Q6_K
-// block at once, lane j = sub-block j, each lane the scalar sequence of operations (as
-// scale_min_search8). A lane whose amax is below 1e-30 gets 0, as in the TS.
-TM_QUANT_CLONES void signed_scale16(const float* x, float* out) {
-  constexpr int nmax = 32;
-  double xt[16][16];  // [element][lane]
-  for (int j = 0; j < 16; j++)
-    for (int i = 0; i < 16; i++) xt[i][j] = x[16 * j + i];
-  double amax[16], max[16], best_scale[16], best[16];
-  bool zero[16];
-  for (int j = 0; j < 16; j++) amax[j] = max[j] = 0;
-  for (int i = 0; i < 16; i++)
-    for (int j = 0; j < 16; j++)
-      if (std::fabs(xt[i][j]) > amax[j]) {
-        amax[j] = std::fabs(xt[i][j]);
-        max[j] = xt[i][j];
-      }
-  for (int j = 0; j < 16; j++) {
-    zero[j] = amax[j] < 1e-30;
-    if (zero[j]) max[j] = 1;  // searched on a harmless max and discarded
-    best_scale[j] = 0;
-    best[j] = -1;
-  }
-  for (int s = -9; s <= 9; s++) {
-    double iscale[16], sum_lx[16] = {0}, sum_l2[16] = {0};
-    for (int j = 0; j < 16; j++) iscale[j] = -(nmax + 0.1 * s) / max[j];
-    for (int i = 0; i < 16; i++)
-      for (int j = 0; j < 16; j++) {
-        const double v = xt[i][j], l = clampd(nearest(iscale[j] * v), -nmax, nmax - 1), w = v * v;
-        sum_lx[j] += w * v * l;
-        sum_l2[j] += w * l * l;
-      }
-    for (int j = 0; j < 16; j++)
-      if (sum_l2[j] > 0 && (best[j] < 0 || sum_lx[j] * sum_lx[j] > best[j] * sum_l2[j])) {
-        best_scale[j] = sum_lx[j] / sum_l2[j];
-        best[j] = best_scale[j] * sum_lx[j];
-      }
-  }
-  for (int j = 0; j < 16; j++) out[j] = zero[j] ? 0.f : static_cast<float>(best_scale[j]);
-}
-
-void q6k_block(const float* x, uint8_t* b) {
+void q6k_block(const Lanes& ln, const float* x, uint8_t* b) {
   float scales[16];
-  signed_scale16(x, scales);
+  ln.signed_scale16(x, scales);
   double max_abs = 0, max = 0;
   for (int j = 0; j < 16; j++) {
     if (std::fabs(static_cast<double>(scales[j])) > max_abs) {
@@ -389,20 +278,43 @@ Format format_of(int32_t type) {
   }
 }
 
-void quantize_rows(int32_t type, const float* x, int64_t K, uint8_t* out, int64_t n0, int64_t n1) {
+void quantize_rows(const Lanes& ln, int32_t type, const float* x, int64_t K, uint8_t* out, int64_t n0, int64_t n1) {
   const Format f = format_of(type);
   const int64_t nb = K / f.elems, rb = nb * f.bytes;
   for (int64_t n = n0; n < n1; n++)
     for (int64_t k = 0; k < nb; k++) {
       const float* xb = x + n * K + k * f.elems;
       uint8_t* b = out + n * rb + k * f.bytes;
-      if (type == kQ4_K || type == kQ5_K) k_block(type == kQ5_K, xb, b);
-      else if (type == kQ6_K) q6k_block(xb, b);
+      if (type == kQ4_K || type == kQ5_K) k_block(ln, type == kQ5_K, xb, b);
+      else if (type == kQ6_K) q6k_block(ln, xb, b);
       else legacy_block(type, xb, b);
     }
 }
 
+// The lane loops for `isa`, or null where this CPU (or build) cannot run them.
+const Lanes* lanes_for(QuantIsa isa) {
+  static const Lanes base{isa_baseline::scale_min_search8, isa_baseline::signed_scale16};
+#if TM_QUANT_X86
+  static const Lanes avx2{isa_avx2::scale_min_search8, isa_avx2::signed_scale16};
+  static const Lanes avx512{isa_avx512::scale_min_search8, isa_avx512::signed_scale16};
+  const bool has512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  const bool has2 = __builtin_cpu_supports("avx2");
+  switch (isa) {
+    case QuantIsa::kAuto: return has512 ? &avx512 : has2 ? &avx2 : &base;
+    case QuantIsa::kAvx512: return has512 ? &avx512 : nullptr;
+    case QuantIsa::kAvx2: return has2 ? &avx2 : nullptr;
+    case QuantIsa::kBaseline: return &base;
+  }
+  return nullptr;
+#else
+  return isa == QuantIsa::kAuto || isa == QuantIsa::kBaseline ? &base : nullptr;
+#endif
+}
+
 }  // namespace
+
+bool quantize_isa_available(QuantIsa isa) { return lanes_for(isa) != nullptr; }
 
 int64_t ggml_quantize_row_bytes(int32_t type, int64_t K) {
   const Format f = format_of(type);
@@ -410,15 +322,16 @@ int64_t ggml_quantize_row_bytes(int32_t type, int64_t K) {
   return K / f.elems * f.bytes;
 }
 
-bool quantize_ggml_rows(int32_t type, const float* x, int64_t N, int64_t K, uint8_t* out, int num_threads) {
-  if (ggml_quantize_row_bytes(type, K) == 0) return false;
+bool quantize_ggml_rows(int32_t type, const float* x, int64_t N, int64_t K, uint8_t* out, int num_threads, QuantIsa isa) {
+  const Lanes* ln = lanes_for(isa);
+  if (ggml_quantize_row_bytes(type, K) == 0 || ln == nullptr) return false;
   if (num_threads < 1) num_threads = 1;
   if (num_threads > N) num_threads = static_cast<int>(N > 0 ? N : 1);
   // Rows in interleaved slices of 16 so that the threads finish together whatever the row costs.
   constexpr int64_t kSlice = 16;
   auto worker = [&](int t) {
     for (int64_t n0 = t * kSlice; n0 < N; n0 += kSlice * num_threads)
-      quantize_rows(type, x, K, out, n0, n0 + kSlice < N ? n0 + kSlice : N);
+      quantize_rows(*ln, type, x, K, out, n0, n0 + kSlice < N ? n0 + kSlice : N);
   };
   std::vector<std::thread> ts;
   for (int t = 1; t < num_threads; t++) ts.emplace_back(worker, t);

@@ -104,12 +104,17 @@ export interface CpuAddon {
   /**
    * N rows of ggml type `typeId` blocks from the [N, K] f32 matrix x (native/cpu/ggml_quantize.h: the
    * bytes of model/convert/ggml-quantize.ts's reference), on `threads` threads; blocks the caller.
-   * The caller checks that the weights are finite. Absent from addons built before it.
+   * The caller checks that the weights are finite. isa forces one copy of its search loops (every copy
+   * writes the same bytes; tests run each the CPU has): invalid_argument where it cannot run.
+   * Absent from addons built before it.
    */
-  quantizeGgml?(typeId: number, x: Float32Array, N: number, K: number, threads: number): Uint8Array;
+  quantizeGgml?(typeId: number, x: Float32Array, N: number, K: number, threads: number, isa?: QuantizeIsa): Uint8Array;
   /** Payload ints per op code of the op ABI the binary was built with (native/cpu/op_abi.h). */
   readonly opPayloadInts: readonly number[];
 }
+
+/** The copies of the native GGUF quantizer's loops (CpuAddon.quantizeGgml). */
+export type QuantizeIsa = 'auto' | 'baseline' | 'avx2' | 'avx512';
 
 /** One NVML reading; a field is null when the device does not report it. */
 export interface NvmlDeviceSample {

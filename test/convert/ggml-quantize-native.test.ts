@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { quantizeMatrix } from '../../src/model/convert/ggml-quantize.js';
 import { GGML_QUANT_TYPES, GGML_BLOCK } from '../../src/runtime/ggml-format.js';
-import { loadCpuAddon } from '../../src/runtime/native.js';
+import { loadCpuAddon, type QuantizeIsa } from '../../src/runtime/native.js';
 import { hostileMatrix } from './ggml-fixtures.js';
 
 const addon = loadCpuAddon().addon;
@@ -17,6 +17,20 @@ const skip =
     : addon.quantizeGgml === undefined
       ? 'this cpu addon build has no quantizeGgml'
       : false;
+
+/** The ISA copies this CPU runs (the others are named in each test's diagnostics). */
+const canRun = (isa: QuantizeIsa): boolean => {
+  try {
+    addon?.quantizeGgml?.(8, new Float32Array(32), 1, 32, 1, isa);
+    return addon?.quantizeGgml !== undefined;
+  } catch {
+    return false;
+  }
+};
+const ALL_ISAS: readonly QuantizeIsa[] = ['baseline', 'avx2', 'avx512'];
+const ISAS = ALL_ISAS.filter(canRun);
+const MISSING = ALL_ISAS.filter((i) => !ISAS.includes(i));
+const RUNS: readonly [number, QuantizeIsa][] = [[1, 'auto'], [3, 'auto'], ...ISAS.map((i): [number, QuantizeIsa] => [2, i])];
 
 /** Rows the search loops find hard: exact halves, signed zeros, one spike, +-f16 max and beyond, subnormals. */
 function edgeMatrix(K: number): { x: Float32Array; N: number } {
@@ -62,20 +76,21 @@ function firstDiff(a: Uint8Array, b: Uint8Array): number {
 
 describe('native ggml quantizer = the TS reference, bit for bit', { skip }, () => {
   for (const type of GGML_QUANT_TYPES) {
-    it(`${type}: hostile, random and edge rows; 1 and 3 threads`, () => {
+    it(`${type}: hostile, edge and weights-like rows; 1 and 3 threads; every ISA copy this CPU runs`, (t) => {
       const K = 512;
       const cases: [string, Float32Array, number][] = [
         ['hostile', hostileMatrix(35, K, 7 + GGML_BLOCK[type].id), 35],
         ['edge', edgeMatrix(K).x, edgeMatrix(K).N],
         ['weights-like', weightsLike(128, K, 11 + GGML_BLOCK[type].id), 128],
       ];
+      t.diagnostic(`ISA copies compared: ${ISAS.join(', ')}${MISSING.length ? `; this CPU cannot run ${MISSING.join(', ')}` : ''}`);
       for (const [name, x, N] of cases) {
         const ref = quantizeMatrix(type, x, N, K, { native: false });
-        for (const threads of [1, 3]) {
-          const got = quantizeMatrix(type, x, N, K, { threads });
+        for (const [threads, isa] of RUNS) {
+          const got = quantizeMatrix(type, x, N, K, { threads, isa });
           const at = firstDiff(ref, got);
           const row = Math.floor(at / (ref.length / N));
-          assert.equal(at, -1, `${type} ${name} (${threads} threads): first differing byte ${at} (row ${row})`);
+          assert.equal(at, -1, `${type} ${name} (${isa}, ${threads} threads): first differing byte ${at} (row ${row})`);
         }
       }
     });
@@ -96,5 +111,6 @@ describe('native ggml quantizer = the TS reference, bit for bit', { skip }, () =
     );
     assert.throws(() => addon!.quantizeGgml!(12, new Float32Array(256), 2, 256, 1), /N x K/);
     assert.throws(() => addon!.quantizeGgml!(10, new Float32Array(256), 1, 256, 1), /unsupported type/);
+    assert.throws(() => addon!.quantizeGgml!(8, new Float32Array(32), 1, 32, 1, 'sse9' as QuantizeIsa), /isa is auto, baseline/);
   });
 });

@@ -8,7 +8,7 @@
 // which takes a 1B-parameter Q4_K_M conversion from a quarter of an hour to under a minute.
 import { availableParallelism } from 'node:os';
 import { f32ToF16 } from '../../runtime/dtype.js';
-import { loadCpuAddon } from '../../runtime/native.js';
+import { loadCpuAddon, type QuantizeIsa } from '../../runtime/native.js';
 import { GGML_BLOCK, ggmlRowBytes, type GgmlQuantType } from '../../runtime/ggml-format.js';
 import { f16ToF32 } from '../../runtime/dtype.js';
 
@@ -283,6 +283,8 @@ export interface QuantizeMatrixOptions {
   readonly native?: boolean;
   /** Threads of the native quantizer (default: every core). */
   readonly threads?: number;
+  /** The native quantizer's ISA copy (default auto; tests force each). */
+  readonly isa?: QuantizeIsa;
 }
 
 /**
@@ -297,7 +299,7 @@ export function quantizeMatrix(type: GgmlQuantType, x: Float32Array, N: number, 
   for (let i = 0; i < x.length; i++)
     if (!Number.isFinite(x[i]!)) throw new RangeError(`quantize ${type}: non-finite weight at element ${i}`);
   const native = opts.native === false ? undefined : loadCpuAddon().addon?.quantizeGgml;
-  if (native !== undefined && N > 0) return native(f.id, x, N, K, Math.max(1, opts.threads ?? availableParallelism()));
+  if (native !== undefined && N > 0) return native(f.id, x, N, K, Math.max(1, opts.threads ?? availableParallelism()), opts.isa ?? 'auto');
   return quantizeReference(type, x, N, K);
 }
 
