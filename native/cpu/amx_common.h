@@ -11,6 +11,17 @@ struct alignas(64) TileConfig {
   uint8_t rows[16];
 };
 
+// _tile_loadconfig with the whole block visible to the optimizer: GCC 12's builtin declares a read of
+// only 8 bytes at the pointer (an "m" operand of type void*), so the stores that fill colsb and rows
+// may be dropped as dead; they are kept here by an asm that takes the block's address and clobbers
+// memory. (A standalone tile microbenchmark built with -O2 lost them and raised SIGILL at its first
+// tilezero.) Requires the amx-tile target where it is called.
+#define TM_LOAD_TILE_CONFIG(cfg)                           \
+  do {                                                     \
+    asm volatile("" : : "r"(&(cfg)) : "memory");           \
+    _tile_loadconfig(&(cfg));                              \
+  } while (0)
+
 // A thread's 64-byte aligned scratch, kept for the thread's life and grown on demand.
 struct AmxScratch {
   uint8_t* p = nullptr;

@@ -44,7 +44,7 @@ void load_config() {
   for (int i = 0; i < 4; i++) { c.colsb[i] = 64; c.rows[i] = 16; }
   for (int i = 4; i < 6; i++) { c.colsb[i] = 32; c.rows[i] = 16; }
   for (int i = 6; i < 8; i++) { c.colsb[i] = 64; c.rows[i] = 8; }
-  _tile_loadconfig(&c);
+  TM_LOAD_TILE_CONFIG(c);
 }
 
 inline void st32(uint8_t* p, __m256i v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }

@@ -57,7 +57,7 @@ void load_config() {
     c.colsb[i] = 64;
     c.rows[i] = 16;
   }
-  _tile_loadconfig(&c);
+  TM_LOAD_TILE_CONFIG(c);
 }
 
 
