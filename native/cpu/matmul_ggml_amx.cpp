@@ -85,19 +85,27 @@ void group_block(const MatmulGgmlArgs& a, const uint8_t* codes, const float* sca
                  int64_t tb, int nt) {
   const int64_t G = a.K / 32;
   const uint8_t* xp = a.xpack + tb * G * kPackBlock;
-  __m512 acc[16];
-  for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+  // The 16 accumulators as named values, not an array: GCC kept an acc[16] array on the stack
+  // (misaligned, reloaded and stored around every tile asm's memory clobber), 32 extra memory
+  // accesses a unit.
+#define TM_ACC16(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
+#define TM_ACC_DECL(i) __m512 acc##i = _mm512_setzero_ps();
+  TM_ACC16(TM_ACC_DECL)
+#undef TM_ACC_DECL
   alignas(64) int32_t c[4][256];
   auto epilogue = [&](const int32_t* cu, int64_t unit) {
     const uint8_t* pb = xp + unit * kPackBlock + kGgmlTileBytes;
     const float* s = scales + unit * 16;
     const __m512 dx = _mm512_loadu_ps(reinterpret_cast<const float*>(pb));
-    for (int i = 0; i < 16; i++)
-      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cu + 16 * i)), _mm512_mul_ps(_mm512_set1_ps(s[i]), dx), acc[i]);
+#define TM_ACC_SCALE(i) acc##i = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cu + 16 * i)), _mm512_mul_ps(_mm512_set1_ps(s[i]), dx), acc##i);
+    TM_ACC16(TM_ACC_SCALE)
+#undef TM_ACC_SCALE
     if (kType == kQ4_K) {
       const __m512 dxs = _mm512_loadu_ps(reinterpret_cast<const float*>(pb + 64));
       const float* m = mins + unit * 16;
-      for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(m[i]), dxs, acc[i]);
+#define TM_ACC_MIN(i) acc##i = _mm512_fmadd_ps(_mm512_set1_ps(m[i]), dxs, acc##i);
+      TM_ACC16(TM_ACC_MIN)
+#undef TM_ACC_MIN
     }
   };
   // Group `unit` into C tile `ct`: A = its codes, B = its tile of the activations.
@@ -126,7 +134,10 @@ void group_block(const MatmulGgmlArgs& a, const uint8_t* codes, const float* sca
 #undef TM_AMX_STEP
 #undef TM_AMX_UNIT
   __m512i r[16];
-  for (int i = 0; i < 16; i++) r[i] = _mm512_castps_si512(acc[i]);
+#define TM_ACC_OUT(i) r[i] = _mm512_castps_si512(acc##i);
+  TM_ACC16(TM_ACC_OUT)
+#undef TM_ACC_OUT
+#undef TM_ACC16
   transpose16(r);
   const __m512 bias = ggml_amx_bias16(a, n, nr);
   const __mmask16 m = static_cast<__mmask16>((1u << nr) - 1u);
