@@ -85,9 +85,9 @@ void group_block(const MatmulGgmlArgs& a, const uint8_t* codes, const float* sca
                  int64_t tb, int nt) {
   const int64_t G = a.K / 32;
   const uint8_t* xp = a.xpack + tb * G * kPackBlock;
-  // The 16 accumulators as named values, not an array: GCC kept an acc[16] array on the stack
-  // (misaligned, reloaded and stored around every tile asm's memory clobber), 32 extra memory
-  // accesses a unit.
+  // The 16 accumulators as named values, not an array: GCC kept an acc[16] array on the stack,
+  // misaligned, and reloaded and stored it around each _tile_stored (its asm clobbers memory): 32
+  // extra memory accesses a unit.
 #define TM_ACC16(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
 #define TM_ACC_DECL(i) __m512 acc##i = _mm512_setzero_ps();
   TM_ACC16(TM_ACC_DECL)
